@@ -1,0 +1,193 @@
+/*  kn_client: MDP client over a DEALER socket, with Lazy Pirate retries and a socket
+    monitor so an authentication refusal is reported instead of looking like silence. */
+#include "kn_client.h"
+
+#include <string.h>
+
+#include "kn_mdp.h"
+
+struct _kn_client_t {
+    char *endpoint;
+    char *server_key;
+    zcert_t *cert;
+    zsock_t *socket;
+    zsock_t *monitor;   // PAIR receiving the socket's handshake events
+    int timeout_ms;
+    int retries;
+};
+
+static void
+s_disconnect (kn_client_t *self)
+{
+    zsock_destroy (&self->socket);
+    zsock_destroy (&self->monitor);
+}
+
+static int
+s_connect (kn_client_t *self, kn_error_t *err)
+{
+    s_disconnect (self);
+    self->socket = zsock_new (ZMQ_DEALER);
+    if (!self->socket)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot create socket");
+    zsock_set_linger (self->socket, 0);
+    zsock_set_maxmsgsize (self->socket, KN_MAX_MESSAGE_BYTES);
+    zcert_apply (self->cert, self->socket);
+    zsock_set_curve_serverkey (self->socket, self->server_key);
+
+    //  Each socket gets its own monitor endpoint.
+    char monitor_endpoint[64];
+    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://kn-client-monitor-%p",
+              (void *) self->socket);
+    if (zmq_socket_monitor (zsock_resolve (self->socket), monitor_endpoint,
+                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        == 0) {
+        self->monitor = zsock_new (ZMQ_PAIR);
+        if (self->monitor && zsock_connect (self->monitor, "%s", monitor_endpoint) != 0)
+            zsock_destroy (&self->monitor);
+    }
+    if (zsock_connect (self->socket, "%s", self->endpoint) != 0)
+        return kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL, "cannot connect to %s",
+                             self->endpoint);
+    return 0;
+}
+
+kn_client_t *
+kn_client_new (const char *endpoint, zcert_t *cert, const char *server_key, kn_error_t *err)
+{
+    if (!endpoint || !cert || !server_key || strlen (server_key) != 40) {
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, "server_key",
+                      "endpoint, certificate and a 40-character server key are required");
+        return NULL;
+    }
+    kn_client_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup (endpoint);
+    self->server_key = strdup (server_key);
+    self->cert = zcert_dup (cert);
+    self->timeout_ms = 3000;
+    self->retries = 2;
+    if (s_connect (self, err))
+        kn_client_destroy (&self);
+    return self;
+}
+
+void
+kn_client_destroy (kn_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kn_client_t *self = *self_p;
+    s_disconnect (self);
+    zcert_destroy (&self->cert);
+    free (self->endpoint);
+    free (self->server_key);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+kn_client_set_timeout (kn_client_t *self, int timeout_ms)
+{
+    self->timeout_ms = timeout_ms;
+}
+
+void
+kn_client_set_retries (kn_client_t *self, int retries)
+{
+    self->retries = retries;
+}
+
+//  True when the monitor reports the broker refused our key.
+static bool
+s_auth_refused (kn_client_t *self)
+{
+    zmsg_t *event = zmsg_recv (self->monitor);
+    if (!event)
+        return false;
+    zframe_t *head = zmsg_first (event);
+    uint16_t id = 0;
+    if (head && zframe_size (head) >= 2)
+        memcpy (&id, zframe_data (head), 2);
+    zmsg_destroy (&event);
+    return id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+}
+
+//  Wait for one reply on the current socket. 1 = got it, 0 = timed out, -1 = refused.
+static int
+s_await (kn_client_t *self, const char *service, zframe_t **reply_p)
+{
+    int64_t deadline = zclock_mono () + self->timeout_ms;
+    zpoller_t *poller = zpoller_new (self->socket, self->monitor, NULL);
+    int outcome = 0;
+    while (outcome == 0) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0)
+            break;
+        void *which = zpoller_wait (poller, (int) left);
+        if (!which)
+            break;   // timeout or interrupted
+        if (which == self->monitor) {
+            if (s_auth_refused (self))
+                outcome = -1;
+            continue;
+        }
+        zmsg_t *msg = zmsg_recv (self->socket);
+        if (!msg)
+            break;
+        //  [empty][MDPC01][service][body]: anything else is not ours and is dropped.
+        char *empty = zmsg_popstr (msg);
+        char *header = zmsg_popstr (msg);
+        char *from = zmsg_popstr (msg);
+        if (empty && header && from && !*empty && streq (header, KN_MDPC)
+            && streq (from, service) && zmsg_size (msg) >= 1) {
+            *reply_p = zmsg_pop (msg);
+            outcome = 1;
+        }
+        zstr_free (&empty);
+        zstr_free (&header);
+        zstr_free (&from);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return outcome;
+}
+
+zframe_t *
+kn_client_call (kn_client_t *self, const char *service, const void *body, size_t len,
+                kn_error_t *err)
+{
+    for (int attempt = 0; attempt <= self->retries; attempt++) {
+        if (attempt > 0 && s_connect (self, err))
+            return NULL;
+        zmsg_t *request = zmsg_new ();
+        zmsg_addstr (request, "");
+        zmsg_addstr (request, KN_MDPC);
+        zmsg_addstr (request, service);
+        zmsg_addmem (request, body, len);
+        if (zmsg_send (&request, self->socket) != 0) {
+            zmsg_destroy (&request);
+            continue;
+        }
+        zframe_t *reply = NULL;
+        int outcome = s_await (self, service, &reply);
+        if (outcome == 1)
+            return reply;
+        if (outcome == -1) {
+            //  Reconnect so a later call retries the handshake (the key may be
+            //  registered by then) instead of using a refused connection.
+            s_connect (self, err);
+            kn_error_set (err, KN_E_UNAUTHENTICATED, NULL,
+                          "the broker refused this certificate (unregistered or revoked)");
+            return NULL;
+        }
+        if (zsys_interrupted)
+            break;
+    }
+    kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
+                  "no reply from %s via %s after %d attempts", service, self->endpoint,
+                  self->retries + 1);
+    return NULL;
+}

@@ -1,0 +1,57 @@
+/*  kn_db: one PostgreSQL session with the settings every Kinnet service relies on.
+    On connect: synchronous_commit=on (an acknowledgement means the WAL is flushed),
+    UTC, the service's least-privilege role (SET ROLE), and every statement the owner
+    registered with kn_db_prepare. A broken connection is re-made, statements and all,
+    by kn_db_ensure, so callers never hold stale prepared statements. */
+#ifndef KN_DB_H_INCLUDED
+#define KN_DB_H_INCLUDED
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "kn_error.h"
+
+typedef struct _kn_db_t kn_db_t;
+
+//  Connect to url (libpq conninfo or URI). role may be NULL (stay the login user).
+kn_db_t *kn_db_new (const char *url, const char *role, kn_error_t *err);
+void kn_db_destroy (kn_db_t **self_p);
+
+PGconn *kn_db_conn (kn_db_t *self);
+
+//  Prepare name now and again after every reconnect.
+int kn_db_prepare (kn_db_t *self, const char *name, const char *sql, kn_error_t *err);
+
+//  Reconnect (and re-prepare) if the connection went bad. 0 when usable.
+int kn_db_ensure (kn_db_t *self, kn_error_t *err);
+
+//  Run a parameterless command (BEGIN, COMMIT, ...).
+int kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err);
+
+//  Run a prepared statement with text parameters (NULL values are SQL NULL;
+//  lengths/formats may be NULL for all-text). Returns the result on success, which
+//  the caller PQclear()s; NULL on failure with err set and kn_db_sqlstate() telling
+//  the SQLSTATE. Unique violations map to KN_E_CONFLICT, others to KN_E_INTERNAL.
+PGresult *kn_db_run (kn_db_t *self, const char *name, int nparams,
+                     const char *const *values, const int *lengths, const int *formats,
+                     kn_error_t *err);
+
+//  One-off parameterised statement (admin paths, not hot paths). Same contract as
+//  kn_db_run.
+PGresult *kn_db_query (kn_db_t *self, const char *sql, int nparams,
+                       const char *const *values, kn_error_t *err);
+
+//  SQLSTATE of the last failed kn_db_run/kn_db_exec ("" when none).
+const char *kn_db_sqlstate (kn_db_t *self);
+
+//  LISTEN on channel (re-issued after reconnect). Wake-ups only: the data is in tables.
+int kn_db_listen (kn_db_t *self, const char *channel, kn_error_t *err);
+
+//  Socket to poll for notifications; -1 when not connected.
+int kn_db_socket (kn_db_t *self);
+
+//  Read input and drop pending notifications; returns how many there were, -1 when
+//  the connection failed.
+int kn_db_drain_notifies (kn_db_t *self);
+
+#endif
