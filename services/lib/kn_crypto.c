@@ -228,3 +228,16 @@ kn_crypto_blind_index (kn_crypto_t *self, const char *given_name, const char *fa
     free (given);
     free (family);
 }
+
+void
+kn_crypto_digest (kn_crypto_t *self, const uint8_t *data, size_t len,
+                  uint8_t out[KN_BLIND_INDEX_BYTES])
+{
+    //  Same key as the blind index, separated by a domain prefix no name starts with.
+    static const uint8_t domain[] = {0x00, 'r', 'e', 'q', 0x1f};
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, self->index_key, 32, KN_BLIND_INDEX_BYTES);
+    crypto_generichash_update (&state, domain, sizeof domain);
+    crypto_generichash_update (&state, data, len);
+    crypto_generichash_final (&state, out, KN_BLIND_INDEX_BYTES);
+}

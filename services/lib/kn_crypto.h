@@ -42,4 +42,9 @@ void kn_crypto_blind_index (kn_crypto_t *self, const char *given_name,
                             const char *family_name, const char *date_of_birth,
                             uint8_t out[KN_BLIND_INDEX_BYTES]);
 
+//  Keyed digest of a request (for idempotency comparisons) that reveals nothing
+//  about its content without the key.
+void kn_crypto_digest (kn_crypto_t *self, const uint8_t *data, size_t len,
+                       uint8_t out[KN_BLIND_INDEX_BYTES]);
+
 #endif

@@ -1,0 +1,41 @@
+/*  broker: Kinnet's Majordomo (MDP/0.1, rfc.zeromq.org spec 7) broker with the MMI
+    service-discovery extension (spec 8).
+    Two CURVE server sockets: the frontend faces agencies (clients), the backend
+    faces service workers. zauth (see broker_keys) admits only registered keys; on
+    every message the broker looks the connection's key up again, so a client key
+    can never act as a worker and a revoked key stops at once.
+    Kinnet's one extension: every request forwarded to a worker carries, as its
+    first body frame, a kinnet.v1.Caller the broker builds from the authenticated
+    key. Clients cannot forge it: whatever they send comes after it.
+    The broker keeps no durable state: requests waiting for a worker are answered
+    with SERVICE_UNAVAILABLE after request_timeout_ms, never left unanswered. */
+#ifndef BROKER_H_INCLUDED
+#define BROKER_H_INCLUDED
+
+#include <czmq.h>
+
+#include "broker_keys.h"
+#include "kn_db.h"
+#include "kn_error.h"
+
+typedef struct {
+    const char *frontend;       // e.g. tcp://127.0.0.1:5555
+    const char *backend;        // e.g. tcp://127.0.0.1:5556
+    zcert_t *cert;              // broker certificate (secret included), borrowed
+    int heartbeat_ms;
+    int request_timeout_ms;     // longest wait for a worker before an error reply
+    int key_reload_ms;          // periodic key reload besides LISTEN/NOTIFY
+    int max_queued;             // per-service queue limit
+} broker_config_t;
+
+typedef struct _broker_t broker_t;
+
+//  keys and db are borrowed; db (may be NULL) is LISTENed for key changes.
+broker_t *broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
+                      kn_error_t *err);
+void broker_destroy (broker_t **self_p);
+
+//  Serve until interrupted (SIGINT/SIGTERM). Returns 0.
+int broker_run (broker_t *self);
+
+#endif

@@ -1,0 +1,84 @@
+/*  kinnet-broker: reads its settings, wires keys, database and broker, runs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker.h"
+#include "kn_config.h"
+#include "kn_log.h"
+#include "kn_mdp.h"
+
+static void
+s_usage (void)
+{
+    printf ("usage: kinnet-broker\n"
+            "Majordomo (MDP/0.1) broker for Kinnet, CURVE on both sockets.\n"
+            "Settings (environment):\n"
+            "  KINNET_DATABASE_URL     PostgreSQL conninfo (agency keys)\n"
+            "  KINNET_BROKER_CERT      broker certificate file (secret)\n"
+            "  KINNET_SERVICE_CERTS    directory of service public certificates\n"
+            "  KINNET_BROKER_FRONTEND  agency endpoint   (tcp://127.0.0.1:5555)\n"
+            "  KINNET_BROKER_BACKEND   worker endpoint   (tcp://127.0.0.1:5556)\n"
+            "  KINNET_BROKER_ZAP_DIR   private allow-list directory\n"
+            "                          (default: <cert dir>/zap-allow)\n"
+            "  KINNET_HEARTBEAT_MS     heartbeat interval (2500)\n"
+            "  KINNET_REQUEST_TIMEOUT_MS  wait for a worker before an error (5000)\n"
+            "  KINNET_KEY_RELOAD_MS    periodic key reload (30000)\n"
+            "  KINNET_LOG_LEVEL        debug|info|warn|error (info)\n");
+}
+
+int
+main (int argc, char *argv[])
+{
+    if (argc > 1) {
+        s_usage ();
+        return (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0) ? 0 : 2;
+    }
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    kn_log_init ("broker");
+    zsys_catch_interrupts ();
+
+    const char *cert_path = kn_config_str ("KINNET_BROKER_CERT", NULL);
+    zcert_t *cert = cert_path ? zcert_load (cert_path) : NULL;
+    if (!cert) {
+        kn_log (KN_ERROR, "broker.config", "problem", "KINNET_BROKER_CERT unreadable", NULL);
+        return 1;
+    }
+    char default_zap[4096];
+    snprintf (default_zap, sizeof default_zap, "%s", cert_path);
+    char *slash = strrchr (default_zap, '/');
+    snprintf (slash ? slash + 1 : default_zap,
+              sizeof default_zap - (size_t) (slash ? slash + 1 - default_zap : 0), "%s",
+              "zap-allow");
+
+    kn_error_t err;
+    kn_db_t *db = kn_db_new (kn_config_str ("KINNET_DATABASE_URL", ""), "kinnet_broker", &err);
+    if (!db) {
+        kn_log (KN_ERROR, "broker.database", "problem", err.message, NULL);
+        zcert_destroy (&cert);
+        return 1;
+    }
+    broker_keys_t *keys
+        = broker_keys_new (kn_config_str ("KINNET_BROKER_ZAP_DIR", default_zap),
+                           kn_config_str ("KINNET_SERVICE_CERTS", NULL), db, &err);
+    broker_config_t config = {
+        .frontend = kn_config_str ("KINNET_BROKER_FRONTEND", "tcp://127.0.0.1:5555"),
+        .backend = kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
+        .cert = cert,
+        .heartbeat_ms = kn_mdp_heartbeat_ms (),
+        .request_timeout_ms = (int) kn_config_int ("KINNET_REQUEST_TIMEOUT_MS", 5000),
+        .key_reload_ms = (int) kn_config_int ("KINNET_KEY_RELOAD_MS", 30000),
+        .max_queued = (int) kn_config_int ("KINNET_MAX_QUEUED", 10000),
+    };
+    broker_t *broker = keys ? broker_new (&config, keys, db, &err) : NULL;
+    int rc = 1;
+    if (broker)
+        rc = broker_run (broker);
+    else
+        kn_log (KN_ERROR, "broker.start_failed", "problem", err.message, NULL);
+    broker_destroy (&broker);
+    broker_keys_destroy (&keys);
+    kn_db_destroy (&db);
+    zcert_destroy (&cert);
+    return rc;
+}

@@ -1,0 +1,209 @@
+/*  intake_server: decode, validate, dispatch, encode. */
+#include "intake_server.h"
+
+#include "intake_validate.h"
+#include "kinnet/v1/common.pb-c.h"
+#include "kn_log.h"
+
+struct _intake_server_t {
+    intake_store_t *store;
+};
+
+intake_server_t *
+intake_server_new (intake_store_t *store)
+{
+    intake_server_t *self = calloc (1, sizeof *self);
+    self->store = store;
+    return self;
+}
+
+void
+intake_server_destroy (intake_server_t **self_p)
+{
+    if (self_p && *self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static zmsg_t *
+s_pack_reply (Kinnet__V1__IntakeReply *reply)
+{
+    size_t len = kinnet__v1__intake_reply__get_packed_size (reply);
+    uint8_t *buf = malloc (len ? len : 1);
+    kinnet__v1__intake_reply__pack (reply, buf);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, buf, len);
+    free (buf);
+    return msg;
+}
+
+static zmsg_t *
+s_error_reply (const kn_error_t *err)
+{
+    Kinnet__V1__Error error = KINNET__V1__ERROR__INIT;
+    error.code = (Kinnet__V1__ErrorCode) err->code;
+    error.message = (char *) err->message;
+    error.field = (char *) err->field;
+    Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
+    reply.error = &error;
+    return s_pack_reply (&reply);
+}
+
+static void
+s_timestamp (Kinnet__V1__Timestamp *ts, int64_t us)
+{
+    ts->seconds = us / 1000000;
+    ts->nanos = (int32_t) (us % 1000000) * 1000;
+}
+
+static zmsg_t *
+s_submit (intake_server_t *self, const char *agency_id, Kinnet__V1__SubmitReferral *submit,
+          kn_error_t *err)
+{
+    if (intake_validate_submit (submit, time (NULL), err))
+        return NULL;
+    intake_submit_result_t stored;
+    if (intake_store_submit (self->store, agency_id, submit, &stored, err))
+        return NULL;
+    kn_log (KN_INFO, stored.replayed ? "referral.replayed" : "referral.stored",
+            "referral_id", stored.referral_id, "family_id", stored.family_id, "agency_id",
+            agency_id, "family_matched", stored.family_matched ? "true" : "false", NULL);
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    s_timestamp (&at, stored.received_at_us);
+    Kinnet__V1__SubmitReferralResult result = KINNET__V1__SUBMIT_REFERRAL_RESULT__INIT;
+    result.referral_id = stored.referral_id;
+    result.family_id = stored.family_id;
+    result.family_matched = stored.family_matched;
+    result.replayed = stored.replayed;
+    result.received_at = &at;
+    Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
+    reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_SUBMITTED;
+    reply.submitted = &result;
+    return s_pack_reply (&reply);
+}
+
+static zmsg_t *
+s_get (intake_server_t *self, const char *agency_id, Kinnet__V1__GetReferral *get,
+       kn_error_t *err)
+{
+    if (intake_validate_get (get, err))
+        return NULL;
+    intake_referral_t stored;
+    if (intake_store_get (self->store, agency_id, get->referral_id, get->caseworker_id,
+                          &stored, err))
+        return NULL;
+    Kinnet__V1__Timestamp received = KINNET__V1__TIMESTAMP__INIT;
+    Kinnet__V1__Timestamp withdrawn = KINNET__V1__TIMESTAMP__INIT;
+    s_timestamp (&received, stored.received_at_us);
+    s_timestamp (&withdrawn, stored.withdrawn_at_us);
+    Kinnet__V1__Referral referral = KINNET__V1__REFERRAL__INIT;
+    referral.referral_id = stored.referral_id;
+    referral.family_id = stored.family_id;
+    referral.referring_agency_id = stored.agency_id;
+    referral.status = (Kinnet__V1__ReferralStatus) stored.status;
+    referral.received_at = &received;
+    referral.withdrawn_at = stored.withdrawn_at_us ? &withdrawn : NULL;
+    referral.withdraw_reason = stored.withdraw_reason ? stored.withdraw_reason : "";
+    referral.submitted = stored.submitted;
+    Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
+    reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_REFERRAL;
+    reply.referral = &referral;
+    zmsg_t *msg = s_pack_reply (&reply);
+    kn_log (KN_INFO, "referral.disclosed", "referral_id", stored.referral_id, "agency_id",
+            agency_id, "basis", "referring_agency", NULL);
+    intake_referral_free (&stored);
+    return msg;
+}
+
+static zmsg_t *
+s_withdraw (intake_server_t *self, const char *agency_id,
+            Kinnet__V1__WithdrawReferral *withdraw, kn_error_t *err)
+{
+    if (intake_validate_withdraw (withdraw, err))
+        return NULL;
+    intake_withdraw_result_t stored;
+    if (intake_store_withdraw (self->store, agency_id, withdraw, &stored, err))
+        return NULL;
+    kn_log (KN_INFO, stored.replayed ? "referral.withdraw_replayed" : "referral.withdrawn",
+            "referral_id", stored.referral_id, "agency_id", agency_id, NULL);
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    s_timestamp (&at, stored.withdrawn_at_us);
+    Kinnet__V1__WithdrawReferralResult result = KINNET__V1__WITHDRAW_REFERRAL_RESULT__INIT;
+    result.referral_id = stored.referral_id;
+    result.status = (Kinnet__V1__ReferralStatus) stored.status;
+    result.withdrawn_at = &at;
+    result.replayed = stored.replayed;
+    Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
+    reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_WITHDRAWN;
+    reply.withdrawn = &result;
+    return s_pack_reply (&reply);
+}
+
+zmsg_t *
+intake_server_handle (intake_server_t *self, zmsg_t *request)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    zframe_t *caller_frame = zmsg_first (request);
+    zframe_t *body = zmsg_next (request);
+    Kinnet__V1__Caller *caller
+        = caller_frame ? kinnet__v1__caller__unpack (NULL, zframe_size (caller_frame),
+                                                     zframe_data (caller_frame))
+                       : NULL;
+    if (!caller || !caller->agency_id || !*caller->agency_id) {
+        //  Only the broker builds this frame; without it nobody is accountable.
+        if (caller)
+            kinnet__v1__caller__free_unpacked (caller, NULL);
+        kn_error_set (&err, KN_E_UNAUTHENTICATED, NULL, "request did not come through the broker");
+        return s_error_reply (&err);
+    }
+    const char *agency_id = caller->agency_id;
+    Kinnet__V1__IntakeRequest *decoded
+        = (body && zmsg_size (request) == 2)
+              ? kinnet__v1__intake_request__unpack (NULL, zframe_size (body), zframe_data (body))
+              : NULL;
+    zmsg_t *reply = NULL;
+    const char *operation = "unknown";
+    const char *caseworker = NULL;
+    const char *object_id = NULL;
+    if (!decoded)
+        kn_error_set (&err, KN_E_MALFORMED, NULL,
+                      "request body must be exactly one IntakeRequest frame");
+    else
+        switch (decoded->op_case) {
+        case KINNET__V1__INTAKE_REQUEST__OP_SUBMIT:
+            operation = "submit";
+            caseworker = decoded->submit->caseworker_id;
+            reply = s_submit (self, agency_id, decoded->submit, &err);
+            break;
+        case KINNET__V1__INTAKE_REQUEST__OP_GET:
+            operation = "get";
+            caseworker = decoded->get->caseworker_id;
+            object_id = decoded->get->referral_id;
+            reply = s_get (self, agency_id, decoded->get, &err);
+            break;
+        case KINNET__V1__INTAKE_REQUEST__OP_WITHDRAW:
+            operation = "withdraw";
+            caseworker = decoded->withdraw->caseworker_id;
+            object_id = decoded->withdraw->referral_id;
+            reply = s_withdraw (self, agency_id, decoded->withdraw, &err);
+            break;
+        default:
+            kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
+                          "IntakeRequest must set one of submit, get, withdraw");
+        }
+    if (!reply) {
+        kn_log (KN_INFO, "request.refused", "operation", operation, "agency_id", agency_id,
+                "code", kn_code_name (err.code), "field", err.field, NULL);
+        if (caseworker && strlen (caseworker) > INTAKE_MAX_REFERENCE)
+            caseworker = NULL;
+        intake_store_audit_failure (self->store, agency_id, caseworker, operation,
+                                    object_id, err.code);
+        reply = s_error_reply (&err);
+    }
+    if (decoded)
+        kinnet__v1__intake_request__free_unpacked (decoded, NULL);
+    kinnet__v1__caller__free_unpacked (caller, NULL);
+    return reply;
+}

@@ -1,0 +1,654 @@
+/*  intake_store: referrals, subjects, idempotency ledger, outbox and audit, each
+    operation in one transaction.
+    Matching: every child gets a keyed blind index; a transaction-scoped advisory
+    lock per index (taken in sorted order, so never a deadlock) serialises two
+    referrals of the same new child, so they resolve to one subject and family. */
+#include "intake_store.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinnet/v1/events.pb-c.h"
+#include "kn_audit.h"
+#include "kn_log.h"
+#include "kn_outbox.h"
+
+#define MAX_CHILDREN (1 + 15)
+#define INTAKE_LANGUAGE_SLOTS 32   // distinct languages carried per referral
+
+struct _intake_store_t {
+    kn_db_t *db;
+    kn_crypto_t *crypto;
+};
+
+static const struct {
+    const char *name;
+    const char *sql;
+} s_statements[] = {
+    {"idem_claim", "INSERT INTO intake.idempotency (agency_id, key, operation, request_hash,"
+                   " referral_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+                   " RETURNING 1"},
+    {"idem_get", "SELECT operation, request_hash, referral_id FROM intake.idempotency"
+                 " WHERE agency_id = $1 AND key = $2"},
+    {"index_lock", "SELECT pg_advisory_xact_lock($1::bigint)"},
+    {"subject_family", "SELECT family_id FROM intake.subject WHERE blind_index = $1"},
+    {"family_insert", "INSERT INTO intake.family (id) VALUES ($1)"},
+    {"subject_upsert",
+     "WITH ins AS (INSERT INTO intake.subject (id, family_id, blind_index)"
+     " VALUES ($1, $2, $3) ON CONFLICT (blind_index) DO NOTHING RETURNING id)"
+     " SELECT id FROM ins UNION ALL"
+     " SELECT id FROM intake.subject WHERE blind_index = $3 LIMIT 1"},
+    {"referral_insert",
+     "INSERT INTO intake.referral (id, referring_agency_id, family_id, urgency, district,"
+     " needs, languages, children, family_matched, lawful_basis, personal)"
+     " VALUES ($1, $2, $3, $4, $5, $6::smallint[], $7::text[], $8, $9, $10, $11)"
+     " RETURNING (extract(epoch FROM received_at) * 1000000)::bigint"},
+    {"referral_subject_insert", "INSERT INTO intake.referral_subject (referral_id,"
+                                " subject_id, role) VALUES ($1, $2, $3)"
+                                " ON CONFLICT DO NOTHING"},
+    {"referral_summary",
+     "SELECT family_id, family_matched,"
+     " (extract(epoch FROM received_at) * 1000000)::bigint FROM intake.referral"
+     " WHERE id = $1"},
+    {"referral_get",
+     "SELECT referring_agency_id, family_id, status,"
+     " (extract(epoch FROM received_at) * 1000000)::bigint,"
+     " coalesce((extract(epoch FROM withdrawn_at) * 1000000)::bigint, 0),"
+     " personal, withdraw_reason FROM intake.referral WHERE id = $1"},
+    {"referral_lock", "SELECT referring_agency_id, status, family_id FROM intake.referral"
+                      " WHERE id = $1 FOR UPDATE"},
+    {"referral_withdraw",
+     "UPDATE intake.referral SET status = 'withdrawn', withdrawn_at = now(),"
+     " withdraw_reason = $2 WHERE id = $1"
+     " RETURNING (extract(epoch FROM withdrawn_at) * 1000000)::bigint"},
+};
+
+intake_store_t *
+intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i].name, s_statements[i].sql, err))
+            return NULL;
+    if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err))
+        return NULL;
+    intake_store_t *self = calloc (1, sizeof *self);
+    self->db = db;
+    self->crypto = crypto;
+    return self;
+}
+
+void
+intake_store_destroy (intake_store_t **self_p)
+{
+    if (self_p && *self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  -------------------------------------------------------------------------
+
+static void
+s_rollback (intake_store_t *self)
+{
+    kn_error_t ignored;
+    kn_db_exec (self->db, "ROLLBACK", &ignored);
+}
+
+//  Run a prepared statement; the single text value of row 0 col 0 into out (may be
+//  NULL). Returns rows, or -1.
+static int
+s_run (intake_store_t *self, const char *name, int n, const char *const *values,
+       const int *lengths, const int *formats, char *out, size_t out_size, kn_error_t *err)
+{
+    PGresult *result = kn_db_run (self->db, name, n, values, lengths, formats, err);
+    if (!result)
+        return -1;
+    int rows = PQntuples (result);
+    if (out && rows > 0)
+        snprintf (out, out_size, "%s", PQgetvalue (result, 0, 0));
+    PQclear (result);
+    return rows;
+}
+
+static void
+s_digest_message (intake_store_t *self, const ProtobufCMessage *message, uint8_t out[32])
+{
+    size_t len = protobuf_c_message_get_packed_size (message);
+    uint8_t *buf = malloc (len ? len : 1);
+    protobuf_c_message_pack (message, buf);
+    kn_crypto_digest (self->crypto, buf, len, out);
+    free (buf);
+}
+
+typedef enum { CLAIM_NEW, CLAIM_REPLAY, CLAIM_FAILED } claim_t;
+
+//  Claim (agency, key) for this request, or find who claimed it first. On replay,
+//  referral_id receives the first request's referral id.
+static claim_t
+s_claim (intake_store_t *self, const char *agency_id, const char *key,
+         const char *operation, const uint8_t digest[32], char referral_id[KN_UUID_STR],
+         kn_error_t *err)
+{
+    const char *values[] = {agency_id, key, operation, (const char *) digest, referral_id};
+    int lengths[] = {0, 0, 0, 32, 0};
+    int formats[] = {0, 0, 0, 1, 0};
+    int rows = s_run (self, "idem_claim", 5, values, lengths, formats, NULL, 0, err);
+    if (rows < 0)
+        return CLAIM_FAILED;
+    if (rows == 1)
+        return CLAIM_NEW;
+    PGresult *result = kn_db_run (self->db, "idem_get", 2, values, NULL, NULL, err);
+    if (!result)
+        return CLAIM_FAILED;
+    claim_t claim = CLAIM_FAILED;
+    if (PQntuples (result) == 1) {
+        size_t hash_len = 0;
+        unsigned char *hash
+            = PQunescapeBytea ((const unsigned char *) PQgetvalue (result, 0, 1), &hash_len);
+        if (strcmp (PQgetvalue (result, 0, 0), operation) != 0 || hash_len != 32
+            || memcmp (hash, digest, 32) != 0)
+            kn_error_set (err, KN_E_CONFLICT, "idempotency_key",
+                          "idempotency key already used for a different request");
+        else {
+            snprintf (referral_id, KN_UUID_STR, "%s", PQgetvalue (result, 0, 2));
+            claim = CLAIM_REPLAY;
+        }
+        PQfreemem (hash);
+    }
+    else
+        kn_error_set (err, KN_E_INTERNAL, NULL, "idempotency ledger inconsistent");
+    PQclear (result);
+    return claim;
+}
+
+static int
+s_audit (intake_store_t *self, const char *agency_id, const char *caseworker_id,
+         const char *operation, const char *family_id, const char *object_id,
+         const char *basis, const char *result, kn_error_t *err)
+{
+    kn_audit_entry_t entry = {
+        .agency_id = agency_id,     .caseworker_id = caseworker_id,
+        .service = "intake",        .operation = operation,
+        .subject_ref = family_id,   .object_id = object_id,
+        .basis = basis,             .result = result,
+    };
+    return kn_audit_append (self->db, &entry, err);
+}
+
+void
+intake_store_audit_failure (intake_store_t *self, const char *agency_id,
+                            const char *caseworker_id, const char *operation,
+                            const char *object_id, kn_code_t code)
+{
+    kn_error_t err;
+    if (kn_db_ensure (self->db, &err) == 0)
+        s_audit (self, agency_id, caseworker_id, operation, NULL,
+                 (object_id && kn_uuid_valid (object_id)) ? object_id : NULL, NULL,
+                 kn_code_name (code), &err);
+}
+
+//  -------------------------------------------------------------------------
+//  Submit
+
+typedef struct {
+    uint8_t index[KN_BLIND_INDEX_BYTES];
+    const char *role;
+} child_t;
+
+static int
+s_compare_children (const void *a, const void *b)
+{
+    return memcmp (((const child_t *) a)->index, ((const child_t *) b)->index,
+                   KN_BLIND_INDEX_BYTES);
+}
+
+static int
+s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_t *err)
+{
+    const char *values[] = {result->referral_id};
+    PGresult *row = kn_db_run (self->db, "referral_summary", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    int rc = 0;
+    if (PQntuples (row) == 1) {
+        snprintf (result->family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
+        result->family_matched = PQgetvalue (row, 0, 1)[0] == 't';
+        result->received_at_us = strtoll (PQgetvalue (row, 0, 2), NULL, 10);
+        result->replayed = true;
+    }
+    else
+        rc = kn_error_set (err, KN_E_INTERNAL, NULL, "replayed referral missing");
+    PQclear (row);
+    return rc;
+}
+
+//  Resolve every child to a subject in one family; creates what is new.
+static int
+s_match_family (intake_store_t *self, child_t *children, size_t count,
+                intake_submit_result_t *result, char subjects[][KN_UUID_STR],
+                kn_error_t *err)
+{
+    //  Lock each index in sorted order; duplicates in one referral lock once.
+    qsort (children, count, sizeof *children, s_compare_children);
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0 && memcmp (children[i].index, children[i - 1].index, 32) == 0)
+            continue;
+        int64_t key;
+        memcpy (&key, children[i].index, sizeof key);
+        char key_text[32];
+        snprintf (key_text, sizeof key_text, "%" PRId64, key);
+        const char *values[] = {key_text};
+        if (s_run (self, "index_lock", 1, values, NULL, NULL, NULL, 0, err) < 0)
+            return -1;
+    }
+    result->family_matched = false;
+    for (size_t i = 0; i < count && !result->family_matched; i++) {
+        const char *values[] = {(const char *) children[i].index};
+        int lengths[] = {KN_BLIND_INDEX_BYTES};
+        int formats[] = {1};
+        int rows = s_run (self, "subject_family", 1, values, lengths, formats,
+                          result->family_id, KN_UUID_STR, err);
+        if (rows < 0)
+            return -1;
+        result->family_matched = rows > 0;
+    }
+    if (!result->family_matched) {
+        kn_uuid_generate (result->family_id);
+        const char *values[] = {result->family_id};
+        if (s_run (self, "family_insert", 1, values, NULL, NULL, NULL, 0, err) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char subject_id[KN_UUID_STR];
+        kn_uuid_generate (subject_id);
+        const char *values[] = {subject_id, result->family_id,
+                                (const char *) children[i].index};
+        int lengths[] = {0, 0, KN_BLIND_INDEX_BYTES};
+        int formats[] = {0, 0, 1};
+        if (s_run (self, "subject_upsert", 3, values, lengths, formats, subjects[i],
+                   KN_UUID_STR, err)
+            != 1)
+            return err->code ? -1 : kn_error_set (err, KN_E_INTERNAL, NULL, "subject upsert");
+    }
+    return 0;
+}
+
+//  Postgres array literal of the need categories, e.g. {1,4}.
+static void
+s_needs_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size)
+{
+    size_t pos = (size_t) snprintf (out, size, "{");
+    for (size_t i = 0; i < referral->n_needs && pos < size; i++)
+        pos += (size_t) snprintf (out + pos, size - pos, "%s%d", i ? "," : "",
+                                  (int) referral->needs[i]->category);
+    snprintf (out + pos, size > pos ? size - pos : 0, "}");
+}
+
+//  Distinct languages of every child, as an array literal; tags are validated
+//  [A-Za-z0-9-] so they need no quoting.
+static void
+s_languages_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size,
+                   Kinnet__V1__ReferralReceived *event)
+{
+    size_t pos = (size_t) snprintf (out, size, "{");
+    const Kinnet__V1__Person *people[MAX_CHILDREN];
+    size_t count = 0;
+    people[count++] = referral->child;
+    for (size_t i = 0; i < referral->n_siblings && count < MAX_CHILDREN; i++)
+        people[count++] = referral->siblings[i];
+    size_t n = 0;
+    for (size_t p = 0; p < count; p++)
+        for (size_t l = 0; l < people[p]->n_languages; l++) {
+            const char *tag = people[p]->languages[l];
+            bool seen = false;
+            for (size_t k = 0; k < n && !seen; k++)
+                seen = strcasecmp (event->languages[k], tag) == 0;
+            if (seen || n >= event->n_languages)
+                continue;
+            event->languages[n++] = (char *) tag;
+            pos += (size_t) snprintf (out + pos, size > pos ? size - pos : 0, "%s%s",
+                                      n > 1 ? "," : "", tag);
+        }
+    event->n_languages = n;
+    snprintf (out + pos, size > pos ? size - pos : 0, "}");
+}
+
+int
+intake_store_submit (intake_store_t *self, const char *agency_id,
+                     const Kinnet__V1__SubmitReferral *referral,
+                     intake_submit_result_t *result, kn_error_t *err)
+{
+    memset (result, 0, sizeof *result);
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    //  The caseworker id is audit detail, not content: a retry from another
+    //  caseworker of the same agency is still the same referral.
+    Kinnet__V1__SubmitReferral content = *referral;
+    content.caseworker_id = "";
+    uint8_t digest[32];
+    s_digest_message (self, &content.base, digest);
+    kn_uuid_generate (result->referral_id);
+
+    if (kn_db_exec (self->db, "BEGIN", err))
+        return -1;
+    claim_t claim = s_claim (self, agency_id, referral->idempotency_key, "submit", digest,
+                             result->referral_id, err);
+    if (claim != CLAIM_NEW) {
+        s_rollback (self);   // nothing of this request is kept
+        if (claim == CLAIM_REPLAY)
+            return s_replay_submit (self, result, err);
+        return -1;
+    }
+
+    //  Children and their blind indexes.
+    child_t children[MAX_CHILDREN];
+    size_t count = 0;
+    const Kinnet__V1__Person *child = referral->child;
+    kn_crypto_blind_index (self->crypto, child->given_name, child->family_name,
+                           child->date_of_birth, children[count].index);
+    children[count++].role = "child";
+    for (size_t i = 0; i < referral->n_siblings && count < MAX_CHILDREN; i++) {
+        const Kinnet__V1__Person *sibling = referral->siblings[i];
+        kn_crypto_blind_index (self->crypto, sibling->given_name, sibling->family_name,
+                               sibling->date_of_birth, children[count].index);
+        children[count++].role = "sibling";
+    }
+    char subjects[MAX_CHILDREN][KN_UUID_STR];
+    if (s_match_family (self, children, count, result, subjects, err))
+        goto fail;
+
+    //  The personal part, sealed and bound to the referral id.
+    size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
+    uint8_t *plain = malloc (plain_len ? plain_len : 1);
+    kinnet__v1__submit_referral__pack (referral, plain);
+    size_t sealed_len = 0;
+    uint8_t *sealed
+        = kn_crypto_seal (self->crypto, plain, plain_len, result->referral_id, &sealed_len);
+    sodium_memzero (plain, plain_len);
+    free (plain);
+
+    char needs[256], languages[INTAKE_LANGUAGE_SLOTS * 36 + 4], urgency[8], children_count[8], basis[8];
+    char *event_languages[INTAKE_LANGUAGE_SLOTS];
+    Kinnet__V1__ReferralReceived event = KINNET__V1__REFERRAL_RECEIVED__INIT;
+    event.languages = event_languages;
+    event.n_languages = INTAKE_LANGUAGE_SLOTS;
+    s_needs_array (referral, needs, sizeof needs);
+    s_languages_array (referral, languages, sizeof languages, &event);
+    snprintf (urgency, sizeof urgency, "%d", (int) referral->urgency);
+    snprintf (children_count, sizeof children_count, "%zu", count);
+    snprintf (basis, sizeof basis, "%d", (int) referral->lawful_ground->basis);
+    const char *values[] = {result->referral_id, agency_id, result->family_id, urgency,
+                            referral->district, needs, languages, children_count,
+                            result->family_matched ? "t" : "f", basis, (const char *) sealed};
+    int lengths[11] = {0};
+    int formats[11] = {0};
+    lengths[10] = (int) sealed_len;
+    formats[10] = 1;
+    char received[32] = "";
+    int rows = s_run (self, "referral_insert", 11, values, lengths, formats, received,
+                      sizeof received, err);
+    free (sealed);
+    if (rows != 1)
+        goto fail;
+    result->received_at_us = strtoll (received, NULL, 10);
+
+    for (size_t i = 0; i < count; i++) {
+        const char *link[] = {result->referral_id, subjects[i], children[i].role};
+        if (s_run (self, "referral_subject_insert", 3, link, NULL, NULL, NULL, 0, err) < 0)
+            goto fail;
+    }
+
+    //  The event routing consumes: no personal data.
+    Kinnet__V1__NeedCategory need_values[32];
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = result->received_at_us / 1000000;
+    at.nanos = (int32_t) (result->received_at_us % 1000000) * 1000;
+    for (size_t i = 0; i < referral->n_needs && i < 32; i++)
+        need_values[i] = referral->needs[i]->category;
+    event.referral_id = result->referral_id;
+    event.family_id = result->family_id;
+    event.referring_agency_id = (char *) agency_id;
+    event.urgency = referral->urgency;
+    event.district = referral->district;
+    event.n_needs = referral->n_needs < 32 ? referral->n_needs : 32;
+    event.needs = need_values;
+    event.children = (int32_t) count;
+    event.family_matched = result->family_matched;
+    event.received_at = &at;
+    uint8_t payload[4096];
+    size_t payload_len = kinnet__v1__referral_received__get_packed_size (&event);
+    if (payload_len > sizeof payload) {
+        kn_error_set (err, KN_E_INTERNAL, NULL, "event too large");
+        goto fail;
+    }
+    kinnet__v1__referral_received__pack (&event, payload);
+    if (kn_outbox_append (self->db, "referral.received", result->referral_id, payload,
+                          payload_len, err))
+        goto fail;
+
+    const char *basis_name = protobuf_c_enum_descriptor_get_value (
+                                 &kinnet__v1__lawful_basis__descriptor,
+                                 referral->lawful_ground->basis)
+                                 ->name;
+    if (s_audit (self, agency_id, referral->caseworker_id, "submit", result->family_id,
+                 result->referral_id, basis_name, "ok", err))
+        goto fail;
+    if (kn_db_exec (self->db, "COMMIT", err))
+        goto fail;
+    return 0;
+
+fail:
+    s_rollback (self);
+    return -1;
+}
+
+//  -------------------------------------------------------------------------
+//  Get
+
+static int
+s_status_value (const char *status)
+{
+    return strcmp (status, "withdrawn") == 0 ? KINNET__V1__REFERRAL_STATUS__WITHDRAWN
+                                             : KINNET__V1__REFERRAL_STATUS__RECEIVED;
+}
+
+void
+intake_referral_free (intake_referral_t *referral)
+{
+    if (!referral)
+        return;
+    free (referral->withdraw_reason);
+    referral->withdraw_reason = NULL;
+    if (referral->submitted)
+        kinnet__v1__submit_referral__free_unpacked (referral->submitted, NULL);
+    referral->submitted = NULL;
+}
+
+//  Open a sealed bytea column (text-format result) into a malloc'd buffer.
+static uint8_t *
+s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
+               size_t *len)
+{
+    size_t sealed_len = 0;
+    unsigned char *sealed = PQunescapeBytea (
+        (const unsigned char *) PQgetvalue (row, 0, column), &sealed_len);
+    uint8_t *plain
+        = sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, len) : NULL;
+    PQfreemem (sealed);
+    return plain;
+}
+
+int
+intake_store_get (intake_store_t *self, const char *agency_id, const char *referral_id,
+                  const char *caseworker_id, intake_referral_t *referral, kn_error_t *err)
+{
+    memset (referral, 0, sizeof *referral);
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    if (kn_db_exec (self->db, "BEGIN", err))
+        return -1;
+    const char *values[] = {referral_id};
+    PGresult *row = kn_db_run (self->db, "referral_get", 1, values, NULL, NULL, err);
+    if (!row) {
+        s_rollback (self);
+        return -1;
+    }
+    //  Another agency's referral is reported exactly like a missing one.
+    if (PQntuples (row) != 1 || strcmp (PQgetvalue (row, 0, 0), agency_id) != 0) {
+        PQclear (row);
+        s_rollback (self);
+        return kn_error_set (err, KN_E_NOT_FOUND, "referral_id", "no such referral");
+    }
+    snprintf (referral->referral_id, KN_UUID_STR, "%s", referral_id);
+    snprintf (referral->agency_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
+    snprintf (referral->family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 1));
+    referral->status = s_status_value (PQgetvalue (row, 0, 2));
+    referral->received_at_us = strtoll (PQgetvalue (row, 0, 3), NULL, 10);
+    referral->withdrawn_at_us = strtoll (PQgetvalue (row, 0, 4), NULL, 10);
+
+    size_t plain_len = 0;
+    uint8_t *plain = s_open_column (self, row, 5, referral_id, &plain_len);
+    if (plain) {
+        referral->submitted = kinnet__v1__submit_referral__unpack (NULL, plain_len, plain);
+        sodium_memzero (plain, plain_len);
+        free (plain);
+    }
+    if (!PQgetisnull (row, 0, 6)) {
+        char ad[KN_UUID_STR + 16];
+        snprintf (ad, sizeof ad, "%s:withdraw", referral_id);
+        size_t reason_len = 0;
+        uint8_t *reason = s_open_column (self, row, 6, ad, &reason_len);
+        if (reason) {
+            referral->withdraw_reason = malloc (reason_len + 1);
+            memcpy (referral->withdraw_reason, reason, reason_len);
+            referral->withdraw_reason[reason_len] = '\0';
+            free (reason);
+        }
+    }
+    PQclear (row);
+    if (!referral->submitted) {
+        s_rollback (self);
+        intake_referral_free (referral);
+        kn_log (KN_ERROR, "referral.decrypt_failed", "referral_id", referral_id, NULL);
+        return kn_error_set (err, KN_E_INTERNAL, NULL,
+                             "stored referral cannot be decrypted with the current key");
+    }
+    //  The disclosure and its ground are on record before the data leaves.
+    if (s_audit (self, agency_id, caseworker_id, "get", referral->family_id, referral_id,
+                 "referring_agency", "ok", err)
+        || kn_db_exec (self->db, "COMMIT", err)) {
+        s_rollback (self);
+        intake_referral_free (referral);
+        return -1;
+    }
+    return 0;
+}
+
+//  -------------------------------------------------------------------------
+//  Withdraw
+
+static int
+s_withdrawn_state (intake_store_t *self, intake_withdraw_result_t *result, kn_error_t *err)
+{
+    const char *values[] = {result->referral_id};
+    PGresult *row = kn_db_run (self->db, "referral_get", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    int rc = 0;
+    if (PQntuples (row) == 1) {
+        result->status = s_status_value (PQgetvalue (row, 0, 2));
+        result->withdrawn_at_us = strtoll (PQgetvalue (row, 0, 4), NULL, 10);
+        result->replayed = true;
+    }
+    else
+        rc = kn_error_set (err, KN_E_INTERNAL, NULL, "replayed referral missing");
+    PQclear (row);
+    return rc;
+}
+
+int
+intake_store_withdraw (intake_store_t *self, const char *agency_id,
+                       const Kinnet__V1__WithdrawReferral *withdraw,
+                       intake_withdraw_result_t *result, kn_error_t *err)
+{
+    memset (result, 0, sizeof *result);
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    //  The caseworker id is audit detail, not content: a retry from another
+    //  caseworker of the same agency is still the same request.
+    Kinnet__V1__WithdrawReferral content = *withdraw;
+    content.caseworker_id = "";
+    uint8_t digest[32];
+    s_digest_message (self, &content.base, digest);
+    snprintf (result->referral_id, KN_UUID_STR, "%s", withdraw->referral_id);
+
+    if (kn_db_exec (self->db, "BEGIN", err))
+        return -1;
+    char claimed[KN_UUID_STR];
+    snprintf (claimed, sizeof claimed, "%s", withdraw->referral_id);
+    claim_t claim
+        = s_claim (self, agency_id, withdraw->idempotency_key, "withdraw", digest, claimed, err);
+    if (claim != CLAIM_NEW) {
+        s_rollback (self);
+        return claim == CLAIM_REPLAY ? s_withdrawn_state (self, result, err) : -1;
+    }
+    const char *values[] = {withdraw->referral_id};
+    PGresult *row = kn_db_run (self->db, "referral_lock", 1, values, NULL, NULL, err);
+    if (!row)
+        goto fail;
+    if (PQntuples (row) != 1 || strcmp (PQgetvalue (row, 0, 0), agency_id) != 0) {
+        PQclear (row);
+        kn_error_set (err, KN_E_NOT_FOUND, "referral_id", "no such referral");
+        goto fail;
+    }
+    bool withdrawn = strcmp (PQgetvalue (row, 0, 1), "withdrawn") == 0;
+    char family_id[KN_UUID_STR];
+    snprintf (family_id, sizeof family_id, "%s", PQgetvalue (row, 0, 2));
+    PQclear (row);
+    if (withdrawn) {
+        kn_error_set (err, KN_E_CONFLICT, "referral_id", "referral is already withdrawn");
+        goto fail;
+    }
+    char ad[KN_UUID_STR + 16];
+    snprintf (ad, sizeof ad, "%s:withdraw", withdraw->referral_id);
+    size_t sealed_len = 0;
+    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *) withdraw->reason,
+                                      strlen (withdraw->reason), ad, &sealed_len);
+    const char *update[] = {withdraw->referral_id, (const char *) sealed};
+    int lengths[] = {0, (int) sealed_len};
+    int formats[] = {0, 1};
+    char withdrawn_at[32] = "";
+    int rows = s_run (self, "referral_withdraw", 2, update, lengths, formats, withdrawn_at,
+                      sizeof withdrawn_at, err);
+    free (sealed);
+    if (rows != 1)
+        goto fail;
+    result->withdrawn_at_us = strtoll (withdrawn_at, NULL, 10);
+    result->status = KINNET__V1__REFERRAL_STATUS__WITHDRAWN;
+
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = result->withdrawn_at_us / 1000000;
+    at.nanos = (int32_t) (result->withdrawn_at_us % 1000000) * 1000;
+    Kinnet__V1__ReferralWithdrawn event = KINNET__V1__REFERRAL_WITHDRAWN__INIT;
+    event.referral_id = withdraw->referral_id;
+    event.family_id = family_id;
+    event.referring_agency_id = (char *) agency_id;
+    event.withdrawn_at = &at;
+    uint8_t payload[512];
+    size_t payload_len = kinnet__v1__referral_withdrawn__pack (&event, payload);
+    if (kn_outbox_append (self->db, "referral.withdrawn", withdraw->referral_id, payload,
+                          payload_len, err)
+        || s_audit (self, agency_id, withdraw->caseworker_id, "withdraw", family_id,
+                    withdraw->referral_id, NULL, "ok", err)
+        || kn_db_exec (self->db, "COMMIT", err))
+        goto fail;
+    return 0;
+
+fail:
+    s_rollback (self);
+    return -1;
+}

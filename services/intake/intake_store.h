@@ -1,0 +1,71 @@
+/*  intake_store: all of intake's SQL. Each operation is one transaction that holds
+    the state change, its outbox event and its audit row; the caller replies only
+    after this returns 0, i.e. after COMMIT with synchronous_commit on. A failed
+    operation has rolled back and written nothing. */
+#ifndef INTAKE_STORE_H_INCLUDED
+#define INTAKE_STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kinnet/v1/intake.pb-c.h"
+#include "kn_crypto.h"
+#include "kn_db.h"
+#include "kn_error.h"
+#include "kn_uuid.h"
+
+typedef struct _intake_store_t intake_store_t;
+
+typedef struct {
+    char referral_id[KN_UUID_STR];
+    char family_id[KN_UUID_STR];
+    bool family_matched;
+    bool replayed;
+    int64_t received_at_us;   // microseconds since the epoch
+} intake_submit_result_t;
+
+typedef struct {
+    char referral_id[KN_UUID_STR];
+    int status;               // Kinnet__V1__ReferralStatus
+    int64_t withdrawn_at_us;
+    bool replayed;
+} intake_withdraw_result_t;
+
+typedef struct {
+    char referral_id[KN_UUID_STR];
+    char family_id[KN_UUID_STR];
+    char agency_id[KN_UUID_STR];
+    int status;
+    int64_t received_at_us;
+    int64_t withdrawn_at_us;   // 0 when not withdrawn
+    char *withdraw_reason;     // malloc'd, NULL when not withdrawn
+    Kinnet__V1__SubmitReferral *submitted;   // protobuf-c allocated
+} intake_referral_t;
+
+//  db and crypto are borrowed. Prepares the statements.
+intake_store_t *intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err);
+void intake_store_destroy (intake_store_t **self_p);
+
+//  Store a validated referral for agency_id (the authenticated caller).
+int intake_store_submit (intake_store_t *self, const char *agency_id,
+                         const Kinnet__V1__SubmitReferral *referral,
+                         intake_submit_result_t *result, kn_error_t *err);
+
+//  Withdraw a referral the agency made, with a reason.
+int intake_store_withdraw (intake_store_t *self, const char *agency_id,
+                           const Kinnet__V1__WithdrawReferral *withdraw,
+                           intake_withdraw_result_t *result, kn_error_t *err);
+
+//  Read a referral back (only its referring agency, for now). Audited as a
+//  disclosure. Caller frees with intake_referral_free.
+int intake_store_get (intake_store_t *self, const char *agency_id,
+                      const char *referral_id, const char *caseworker_id,
+                      intake_referral_t *referral, kn_error_t *err);
+void intake_referral_free (intake_referral_t *referral);
+
+//  Record a request that failed before reaching the store (validation, decoding).
+void intake_store_audit_failure (intake_store_t *self, const char *agency_id,
+                                 const char *caseworker_id, const char *operation,
+                                 const char *object_id, kn_code_t code);
+
+#endif

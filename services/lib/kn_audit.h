@@ -1,0 +1,24 @@
+/*  kn_audit: one audit row per request a service handles: who (agency, caseworker),
+    what (service, operation, object), about whom (a pseudonymous subject id, never
+    a name), on what ground (consent id or lawful basis) and the result. Written in
+    the same transaction as the change it records when there is one. */
+#ifndef KN_AUDIT_H_INCLUDED
+#define KN_AUDIT_H_INCLUDED
+
+#include "kn_db.h"
+
+typedef struct {
+    const char *agency_id;       // NULL when unauthenticated
+    const char *caseworker_id;   // the agency's own id, may be NULL
+    const char *service;
+    const char *operation;
+    const char *subject_ref;     // family id, may be NULL
+    const char *object_id;       // e.g. referral id, may be NULL
+    const char *basis;           // consent id or lawful basis, may be NULL
+    const char *result;          // "ok" or kn_code_name()
+} kn_audit_entry_t;
+
+int kn_audit_prepare (kn_db_t *db, kn_error_t *err);
+int kn_audit_append (kn_db_t *db, const kn_audit_entry_t *entry, kn_error_t *err);
+
+#endif
