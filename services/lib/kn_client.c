@@ -2,6 +2,7 @@
     monitor so an authentication refusal is reported instead of looking like silence. */
 #include "kn_client.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kn_mdp.h"
@@ -19,6 +20,8 @@ struct _kn_client_t {
 static void
 s_disconnect (kn_client_t *self)
 {
+    if (self->socket)
+        zmq_socket_monitor (zsock_resolve (self->socket), NULL, 0);
     zsock_destroy (&self->socket);
     zsock_destroy (&self->monitor);
 }
@@ -35,10 +38,12 @@ s_connect (kn_client_t *self, kn_error_t *err)
     zcert_apply (self->cert, self->socket);
     zsock_set_curve_serverkey (self->socket, self->server_key);
 
-    //  Each socket gets its own monitor endpoint.
+    //  Each socket gets its own monitor endpoint, never reused: a closing socket's
+    //  endpoint can outlive it, and its stale events must not reach a new socket.
+    static atomic_uint s_monitors;
     char monitor_endpoint[64];
-    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://kn-client-monitor-%p",
-              (void *) self->socket);
+    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://kn-client-monitor-%u",
+              atomic_fetch_add (&s_monitors, 1));
     if (zmq_socket_monitor (zsock_resolve (self->socket), monitor_endpoint,
                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                                 | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)

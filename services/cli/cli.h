@@ -1,0 +1,45 @@
+/*  The kinnet command: shared pieces of its subcommands.
+    Exit codes (documented in docs/cli.md and `kinnet --help`): */
+#ifndef CLI_H_INCLUDED
+#define CLI_H_INCLUDED
+
+#include <stdbool.h>
+
+#include "kn_error.h"
+
+enum {
+    CLI_OK = 0,
+    CLI_FAILED = 1,        // internal or unexpected failure
+    CLI_USAGE = 2,         // bad command line
+    CLI_INVALID = 3,       // the request was refused as invalid or malformed
+    CLI_UNREACHABLE = 4,   // refused key, unauthenticated, or no answer in time
+    CLI_CONFLICT = 5,      // idempotency key reused with other content, wrong state
+    CLI_NOT_FOUND = 6,
+};
+
+typedef struct {
+    bool json;             // --format json
+    const char *endpoint;  // --endpoint / KINNET_ENDPOINT
+    const char *cert;      // --cert / KINNET_CERT (agency certificate, secret)
+    const char *server_key;   // --server-key / KINNET_SERVER_KEY (Z85 or cert file)
+    int timeout_ms;        // --timeout
+    int retries;           // --retries
+} cli_options_t;
+
+//  Exit code for an error code.
+int cli_exit_code (kn_code_t code);
+
+//  Print err (JSON on stdout with --format json, text on stderr otherwise) and
+//  return its exit code.
+int cli_fail (const cli_options_t *options, const kn_error_t *err);
+
+//  Value of --name VALUE in argv (NULL when absent); `present` for flags.
+const char *cli_arg (int argc, char **argv, const char *name);
+bool cli_flag (int argc, char **argv, const char *name);
+
+int cli_admin (const cli_options_t *options, int argc, char **argv);
+int cli_refer (const cli_options_t *options, int argc, char **argv);
+int cli_referral (const cli_options_t *options, int argc, char **argv);
+int cli_ping (const cli_options_t *options, int argc, char **argv);
+
+#endif

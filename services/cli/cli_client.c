@@ -1,0 +1,270 @@
+/*  Client commands of `kinnet`: refer, referral show|withdraw, ping. */
+#include <stdio.h>
+#include <string.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "kinnet/v1/intake.pb-c.h"
+#include "kn_client.h"
+#include "kn_pbjson.h"
+
+static kn_client_t *
+s_connect (const cli_options_t *options, kn_error_t *err)
+{
+    if (!options->cert || !options->server_key) {
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, options->cert ? "server_key" : "cert",
+                      "set --cert and --server-key (or KINNET_CERT, KINNET_SERVER_KEY)");
+        return NULL;
+    }
+    zcert_t *cert = zcert_load (options->cert);
+    if (!cert) {
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, "cert", "cannot read certificate %s",
+                      options->cert);
+        return NULL;
+    }
+    char server_key[41] = "";
+    if (strlen (options->server_key) == 40)
+        snprintf (server_key, sizeof server_key, "%s", options->server_key);
+    else {
+        zcert_t *server = zcert_load (options->server_key);
+        if (server)
+            snprintf (server_key, sizeof server_key, "%s", zcert_public_txt (server));
+        zcert_destroy (&server);
+    }
+    kn_client_t *client = NULL;
+    if (!server_key[0])
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, "server_key",
+                      "server key must be 40 Z85 characters or a certificate file");
+    else
+        client = kn_client_new (options->endpoint, cert, server_key, err);
+    zcert_destroy (&cert);
+    if (client) {
+        kn_client_set_timeout (client, options->timeout_ms);
+        kn_client_set_retries (client, options->retries);
+    }
+    return client;
+}
+
+//  Send an IntakeRequest, decode the IntakeReply; NULL with err on any failure,
+//  including an Error the service returned.
+static Kinnet__V1__IntakeReply *
+s_intake_call (const cli_options_t *options, Kinnet__V1__IntakeRequest *request,
+               kn_error_t *err)
+{
+    kn_client_t *client = s_connect (options, err);
+    if (!client)
+        return NULL;
+    size_t len = kinnet__v1__intake_request__get_packed_size (request);
+    uint8_t *buf = malloc (len ? len : 1);
+    kinnet__v1__intake_request__pack (request, buf);
+    zframe_t *frame = kn_client_call (client, "intake", buf, len, err);
+    free (buf);
+    kn_client_destroy (&client);
+    if (!frame)
+        return NULL;
+    Kinnet__V1__IntakeReply *reply
+        = kinnet__v1__intake_reply__unpack (NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    if (!reply) {
+        kn_error_set (err, KN_E_MALFORMED, NULL, "reply could not be decoded");
+        return NULL;
+    }
+    if (reply->error && reply->error->code) {
+        kn_error_set (err, (kn_code_t) reply->error->code, reply->error->field, "%s",
+                      reply->error->message);
+        kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+        return NULL;
+    }
+    return reply;
+}
+
+static void
+s_print_json (const ProtobufCMessage *message)
+{
+    json_t *json = kn_pbjson_encode (message);
+    json_dumpf (json, stdout, JSON_INDENT (2));
+    printf ("\n");
+    json_decref (json);
+}
+
+static void
+s_print_time (const char *label, const Kinnet__V1__Timestamp *ts)
+{
+    if (!ts)
+        return;
+    time_t seconds = (time_t) ts->seconds;
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    char text[40];
+    strftime (text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf ("%-16s %s\n", label, text);
+}
+
+int
+cli_refer (const cli_options_t *options, int argc, char **argv)
+{
+    const char *path = cli_arg (argc, argv, "--file");
+    bool help = cli_flag (argc, argv, "--help");
+    if (help || !path) {
+        fprintf (help ? stdout : stderr,
+                 "usage: kinnet refer --file REFERRAL.json [--format json]\n"
+                 "Submits a referral (JSON form of kinnet.v1.SubmitReferral, docs/cli.md).\n"
+                 "Retrying with the same idempotency_key is safe: it returns the first "
+                 "answer.\n");
+        return help ? CLI_OK : CLI_USAGE;
+    }
+    kn_error_t err;
+    kn_error_clear (&err);
+    json_error_t json_error;
+    json_t *json = strcmp (path, "-") == 0 ? json_loadf (stdin, 0, &json_error)
+                                           : json_load_file (path, 0, &json_error);
+    if (!json) {
+        kn_error_set (&err, KN_E_MALFORMED, NULL, "%s: line %d: %s", path, json_error.line,
+                      json_error.text);
+        return cli_fail (options, &err);
+    }
+    Kinnet__V1__SubmitReferral *submit = (Kinnet__V1__SubmitReferral *) kn_pbjson_decode (
+        &kinnet__v1__submit_referral__descriptor, json, &err);
+    json_decref (json);
+    if (!submit)
+        return cli_fail (options, &err);
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = submit;
+    Kinnet__V1__IntakeReply *reply = s_intake_call (options, &request, &err);
+    protobuf_c_message_free_unpacked (&submit->base, NULL);
+    if (!reply)
+        return cli_fail (options, &err);
+    int rc = CLI_OK;
+    if (reply->result_case != KINNET__V1__INTAKE_REPLY__RESULT_SUBMITTED) {
+        kn_error_set (&err, KN_E_MALFORMED, NULL, "unexpected reply");
+        rc = cli_fail (options, &err);
+    }
+    else if (options->json)
+        s_print_json (&reply->submitted->base);
+    else {
+        Kinnet__V1__SubmitReferralResult *result = reply->submitted;
+        printf ("%s\n", result->replayed ? "Referral already received (same idempotency key)."
+                                         : "Referral received and stored.");
+        printf ("%-16s %s\n", "referral_id", result->referral_id);
+        printf ("%-16s %s\n", "family_id", result->family_id);
+        printf ("%-16s %s\n", "family_matched", result->family_matched ? "yes" : "no");
+        s_print_time ("received_at", result->received_at);
+    }
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    return rc;
+}
+
+int
+cli_referral (const cli_options_t *options, int argc, char **argv)
+{
+    const char *action = argc > 1 ? argv[1] : "";
+    const char *id = argc > 2 ? argv[2] : NULL;
+    bool show = strcmp (action, "show") == 0;
+    bool withdraw = strcmp (action, "withdraw") == 0;
+    const char *reason = cli_arg (argc, argv, "--reason");
+    if (cli_flag (argc, argv, "--help") || (!show && !withdraw) || !id || strncmp (id, "--", 2) == 0
+        || (withdraw && !reason)) {
+        bool help = cli_flag (argc, argv, "--help");
+        fprintf (help ? stdout : stderr,
+                 "usage: kinnet referral show ID [--format json]\n"
+                 "       kinnet referral withdraw ID --reason TEXT [--key KEY] "
+                 "[--caseworker ID]\n"
+                 "show prints a referral your agency made; withdraw withdraws it. The\n"
+                 "withdraw idempotency key defaults to withdraw-ID, so a repeat is safe.\n");
+        return help ? CLI_OK : CLI_USAGE;
+    }
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    Kinnet__V1__GetReferral get = KINNET__V1__GET_REFERRAL__INIT;
+    Kinnet__V1__WithdrawReferral out = KINNET__V1__WITHDRAW_REFERRAL__INIT;
+    const char *caseworker = cli_arg (argc, argv, "--caseworker");
+    char key[160];
+    if (show) {
+        get.referral_id = (char *) id;
+        get.caseworker_id = (char *) (caseworker ? caseworker : "");
+        request.op_case = KINNET__V1__INTAKE_REQUEST__OP_GET;
+        request.get = &get;
+    }
+    else {
+        const char *given = cli_arg (argc, argv, "--key");
+        snprintf (key, sizeof key, "%s%s", given ? "" : "withdraw-", given ? given : id);
+        out.idempotency_key = key;
+        out.referral_id = (char *) id;
+        out.reason = (char *) reason;
+        out.caseworker_id = (char *) (caseworker ? caseworker : "");
+        request.op_case = KINNET__V1__INTAKE_REQUEST__OP_WITHDRAW;
+        request.withdraw = &out;
+    }
+    Kinnet__V1__IntakeReply *reply = s_intake_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (show && reply->referral) {
+        if (options->json)
+            s_print_json (&reply->referral->base);
+        else {
+            Kinnet__V1__Referral *referral = reply->referral;
+            printf ("%-16s %s\n", "referral_id", referral->referral_id);
+            printf ("%-16s %s\n", "family_id", referral->family_id);
+            printf ("%-16s %s\n", "status",
+                    referral->status == KINNET__V1__REFERRAL_STATUS__WITHDRAWN ? "withdrawn"
+                                                                             : "received");
+            s_print_time ("received_at", referral->received_at);
+            s_print_time ("withdrawn_at", referral->withdrawn_at);
+            if (referral->withdraw_reason && *referral->withdraw_reason)
+                printf ("%-16s %s\n", "withdraw_reason", referral->withdraw_reason);
+            printf ("submitted:\n");
+            s_print_json (&referral->submitted->base);
+        }
+    }
+    else if (withdraw && reply->withdrawn) {
+        if (options->json)
+            s_print_json (&reply->withdrawn->base);
+        else {
+            printf ("%s\n", reply->withdrawn->replayed ? "Referral was already withdrawn "
+                                                         "with this key."
+                                                       : "Referral withdrawn.");
+            printf ("%-16s %s\n", "referral_id", reply->withdrawn->referral_id);
+            s_print_time ("withdrawn_at", reply->withdrawn->withdrawn_at);
+        }
+    }
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+int
+cli_ping (const cli_options_t *options, int argc, char **argv)
+{
+    if (cli_flag (argc, argv, "--help") || argc < 2) {
+        fprintf (argc < 2 ? stderr : stdout,
+                 "usage: kinnet ping SERVICE\n"
+                 "Asks the broker (MMI mmi.service) whether SERVICE has a live worker.\n"
+                 "Exit 0 when it has, 4 when it has not or the broker is unreachable.\n");
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    kn_error_t err;
+    kn_error_clear (&err);
+    kn_client_t *client = s_connect (options, &err);
+    if (!client)
+        return cli_fail (options, &err);
+    zframe_t *reply = kn_client_call (client, "mmi.service", argv[1], strlen (argv[1]), &err);
+    kn_client_destroy (&client);
+    if (!reply)
+        return cli_fail (options, &err);
+    char *status = zframe_strdup (reply);
+    zframe_destroy (&reply);
+    bool up = strcmp (status, "200") == 0;
+    if (options->json) {
+        json_t *out = json_pack ("{s:s,s:s}", "service", argv[1], "status", up ? "up" : "down");
+        json_dumpf (out, stdout, 0);
+        printf ("\n");
+        json_decref (out);
+    }
+    else
+        printf ("%s: %s\n", argv[1], up ? "up" : "no live worker");
+    free (status);
+    return up ? CLI_OK : CLI_UNREACHABLE;
+}

@@ -1,0 +1,159 @@
+/*  kinnet: the command line client for caseworkers' scripts, administrators and
+    auditors. Built on the same client library agency integrations link. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "kn_config.h"
+#include "kn_log.h"
+
+static const char *s_usage =
+    "usage: kinnet [options] COMMAND ...\n"
+    "\n"
+    "Commands:\n"
+    "  refer --file REFERRAL.json         submit a referral (docs/cli.md for the format)\n"
+    "  referral show ID                   show a referral your agency made\n"
+    "  referral withdraw ID --reason TEXT [--key KEY]\n"
+    "                                     withdraw it (KEY: idempotency key, default\n"
+    "                                     withdraw-ID)\n"
+    "  ping SERVICE                       ask the broker (MMI) whether SERVICE has workers\n"
+    "  admin migrate                      apply database migrations\n"
+    "  admin agency add --name N --sector S --district D --cert-out DIR\n"
+    "                                     register an agency, write its certificate\n"
+    "  admin agency revoke ID             deactivate an agency and revoke its keys\n"
+    "  admin cert create PATH [--service NAME]\n"
+    "                                     write a CURVE certificate pair (PATH, PATH_secret)\n"
+    "  admin fieldkey create PATH         write a new field-encryption key file\n"
+    "\n"
+    "Options (also from the environment):\n"
+    "  --endpoint URL      broker frontend (KINNET_ENDPOINT, tcp://127.0.0.1:5555)\n"
+    "  --cert FILE         agency certificate, secret part (KINNET_CERT)\n"
+    "  --server-key KEY    broker public key, Z85 or certificate file (KINNET_SERVER_KEY)\n"
+    "  --timeout MS        wait per attempt (3000); --retries N extra attempts (2)\n"
+    "  --format text|json  output format (text)\n"
+    "  admin commands use KINNET_DATABASE_URL.\n"
+    "\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 unauthenticated or\n"
+    "unreachable, 5 conflict, 6 not found.\n";
+
+int
+cli_exit_code (kn_code_t code)
+{
+    switch (code) {
+    case KN_OK:
+        return CLI_OK;
+    case KN_E_INVALID_ARGUMENT:
+    case KN_E_MALFORMED:
+    case KN_E_TOO_LARGE:
+        return CLI_INVALID;
+    case KN_E_UNAUTHENTICATED:
+    case KN_E_PERMISSION_DENIED:
+    case KN_E_SERVICE_UNAVAILABLE:
+    case KN_E_UNKNOWN_SERVICE:
+        return CLI_UNREACHABLE;
+    case KN_E_CONFLICT:
+        return CLI_CONFLICT;
+    case KN_E_NOT_FOUND:
+        return CLI_NOT_FOUND;
+    default:
+        return CLI_FAILED;
+    }
+}
+
+int
+cli_fail (const cli_options_t *options, const kn_error_t *err)
+{
+    if (options->json) {
+        json_t *out = json_pack ("{s:{s:s,s:s,s:s}}", "error", "code", kn_code_name (err->code),
+                                 "message", err->message, "field", err->field);
+        json_dumpf (out, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (out);
+    }
+    else if (err->field[0])
+        fprintf (stderr, "kinnet: %s: %s (field %s)\n", kn_code_name (err->code),
+                 err->message, err->field);
+    else
+        fprintf (stderr, "kinnet: %s: %s\n", kn_code_name (err->code), err->message);
+    return cli_exit_code (err->code);
+}
+
+const char *
+cli_arg (int argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp (argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+bool
+cli_flag (int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp (argv[i], name) == 0)
+            return true;
+    return false;
+}
+
+int
+main (int argc, char *argv[])
+{
+    kn_log_init ("cli");
+    //  Options that take a value, so they can be skipped to find the command.
+    static const char *valued[] = {"--endpoint", "--cert", "--server-key", "--timeout",
+                                   "--retries", "--format", NULL};
+    int first = 1;
+    while (first < argc && strncmp (argv[first], "--", 2) == 0) {
+        if (strcmp (argv[first], "--help") == 0 || strcmp (argv[first], "-h") == 0) {
+            fputs (s_usage, stdout);
+            return CLI_OK;
+        }
+        bool takes_value = false;
+        for (int k = 0; valued[k]; k++)
+            takes_value |= strcmp (argv[first], valued[k]) == 0;
+        first += takes_value ? 2 : 1;
+    }
+    if (first >= argc) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    const char *format = cli_arg (argc, argv, "--format");
+    if (format && strcmp (format, "json") != 0 && strcmp (format, "text") != 0) {
+        fprintf (stderr, "kinnet: --format takes text or json\n");
+        return CLI_USAGE;
+    }
+    const char *timeout = cli_arg (argc, argv, "--timeout");
+    const char *retries = cli_arg (argc, argv, "--retries");
+    cli_options_t options = {
+        .json = format && strcmp (format, "json") == 0,
+        .endpoint = cli_arg (argc, argv, "--endpoint")
+                        ?: kn_config_str ("KINNET_ENDPOINT", "tcp://127.0.0.1:5555"),
+        .cert = cli_arg (argc, argv, "--cert") ?: kn_config_str ("KINNET_CERT", NULL),
+        .server_key = cli_arg (argc, argv, "--server-key")
+                          ?: kn_config_str ("KINNET_SERVER_KEY", NULL),
+        .timeout_ms = timeout ? atoi (timeout) : 3000,
+        .retries = retries ? atoi (retries) : 2,
+    };
+    if (options.timeout_ms <= 0 || options.retries < 0) {
+        fprintf (stderr, "kinnet: --timeout must be positive and --retries not negative\n");
+        return CLI_USAGE;
+    }
+    const char *command = argv[first];
+    int sub_argc = argc - first;
+    char **sub_argv = argv + first;
+    if (strcmp (command, "refer") == 0)
+        return cli_refer (&options, sub_argc, sub_argv);
+    if (strcmp (command, "referral") == 0)
+        return cli_referral (&options, sub_argc, sub_argv);
+    if (strcmp (command, "ping") == 0)
+        return cli_ping (&options, sub_argc, sub_argv);
+    if (strcmp (command, "admin") == 0)
+        return cli_admin (&options, sub_argc, sub_argv);
+    fprintf (stderr, "kinnet: unknown command '%s'\n\n%s", command, s_usage);
+    return CLI_USAGE;
+}

@@ -1,0 +1,200 @@
+/*  The kinnet command against a real stack: formats, exit codes, admin commands. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sys/wait.h>
+
+#include "kn_test.h"
+
+static kn_test_stack_t *stack;
+static char dir[300];
+
+static void
+s_setup (void)
+{
+    zsys_init ();
+    stack = kn_test_stack_new ();
+    snprintf (dir, sizeof dir, "%s", kn_test_stack_dir (stack));
+}
+
+static void
+s_teardown (void)
+{
+    kn_test_stack_destroy (&stack);
+}
+
+TestSuite (cli, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+//  Run the CLI as agency; returns the exit code, stdout into *out (caller frees).
+static int
+s_run (int agency, const char *args, char **out)
+{
+    char *env = kn_test_stack_cli_env (stack, agency);
+    char command[4096];
+    snprintf (command, sizeof command, "%s %s --timeout 2000 --retries 1 %s 2>%s/cli.err",
+              env, kn_test_cli_bin (), args, dir);
+    free (env);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    char *buffer = calloc (1, 65536);
+    size_t got = fread (buffer, 1, 65535, pipe);
+    buffer[got] = '\0';
+    int status = pclose (pipe);
+    if (out)
+        *out = buffer;
+    else
+        free (buffer);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+s_write (const char *name, const char *text)
+{
+    char path[400];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    FILE *file = fopen (path, "w");
+    cr_assert (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+static const char *s_referral =
+    "{\"idempotency_key\": \"CLI-1\","
+    " \"child\": {\"given_name\": \"Dara\", \"family_name\": \"Okafor\","
+    "            \"date_of_birth\": \"2017-09-14\", \"languages\": [\"en\", \"ig\"]},"
+    " \"guardians\": [{\"given_name\": \"Ngozi\", \"family_name\": \"Okafor\","
+    "                 \"relationship\": \"mother\", \"parental_responsibility\": true}],"
+    " \"needs\": [{\"category\": \"attendance_and_learning\","
+    "             \"description\": \"Attendance 71% this term.\"}],"
+    " \"urgency\": \"routine\", \"district\": \"north\","
+    " \"lawful_ground\": {\"basis\": \"consent\", \"consent_reference\": \"F-12\"}}";
+
+Test (cli, refer_show_withdraw_json)
+{
+    s_write ("referral.json", s_referral);
+    char args[600], *out = NULL;
+    snprintf (args, sizeof args, "--format json refer --file %s/referral.json", dir);
+    cr_assert_eq (s_run (0, args, &out), 0, "output: %s", out);
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert (json, "not JSON: %s", out);
+    const char *id = json_string_value (json_object_get (json, "referral_id"));
+    cr_assert (id && strlen (id) == 36);
+    char referral_id[40];
+    snprintf (referral_id, sizeof referral_id, "%s", id);
+    json_decref (json);
+    free (out);
+
+    //  Same file again: same id, replayed.
+    cr_assert_eq (s_run (0, args, &out), 0);
+    json = json_loads (out, 0, NULL);
+    cr_assert_str_eq (json_string_value (json_object_get (json, "referral_id")), referral_id);
+    cr_assert (json_is_true (json_object_get (json, "replayed")));
+    json_decref (json);
+    free (out);
+
+    snprintf (args, sizeof args, "--format json referral show %s", referral_id);
+    cr_assert_eq (s_run (0, args, &out), 0);
+    json = json_loads (out, 0, NULL);
+    json_t *submitted = json_object_get (json, "submitted");
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (submitted, "child"),
+                                                          "given_name")),
+                      "Dara");
+    json_decref (json);
+    free (out);
+
+    //  The other agency cannot see it.
+    cr_assert_eq (s_run (1, args, NULL), 6);
+
+    snprintf (args, sizeof args, "referral withdraw %s --reason 'Family declined support'",
+              referral_id);
+    cr_assert_eq (s_run (0, args, &out), 0);
+    cr_assert (strstr (out, "withdrawn"));
+    free (out);
+    //  Repeating the command is safe (same default idempotency key).
+    cr_assert_eq (s_run (0, args, NULL), 0);
+}
+
+Test (cli, exit_codes)
+{
+    char args[600];
+    cr_assert_eq (s_run (0, "--help", NULL), 0);
+    cr_assert_eq (s_run (0, "refer --help", NULL), 0);
+    cr_assert_eq (s_run (0, "nonsense", NULL), 2);
+    cr_assert_eq (s_run (0, "refer", NULL), 2);
+
+    //  Invalid: unknown enum name, named by field.
+    s_write ("bad.json", "{\"idempotency_key\": \"X\", \"urgency\": \"whenever\"}");
+    snprintf (args, sizeof args, "--format json refer --file %s/bad.json", dir);
+    char *out = NULL;
+    cr_assert_eq (s_run (0, args, &out), 3);
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (json, "error"), "field")),
+                      "urgency");
+    json_decref (json);
+    free (out);
+    //  Invalid: the service's own validation.
+    s_write ("nochild.json", "{\"idempotency_key\": \"X\", \"urgency\": \"routine\"}");
+    snprintf (args, sizeof args, "refer --file %s/nochild.json", dir);
+    cr_assert_eq (s_run (0, args, NULL), 3);
+    //  Not JSON at all.
+    s_write ("broken.json", "{\"idempotency_key\": ");
+    snprintf (args, sizeof args, "refer --file %s/broken.json", dir);
+    cr_assert_eq (s_run (0, args, NULL), 3);
+
+    //  Conflict: same key, other content.
+    s_write ("referral.json", s_referral);
+    snprintf (args, sizeof args, "refer --file %s/referral.json", dir);
+    cr_assert_eq (s_run (0, args, NULL), 0);
+    char changed[2048];
+    snprintf (changed, sizeof changed, "%s", s_referral);
+    char *routine = strstr (changed, "\"routine\"");
+    memcpy (routine, "\"urgent\" ", 9);
+    s_write ("changed.json", changed);
+    snprintf (args, sizeof args, "refer --file %s/changed.json", dir);
+    cr_assert_eq (s_run (0, args, NULL), 5);
+
+    //  Unregistered agency: refused (auth/unreachable).
+    snprintf (args, sizeof args, "refer --file %s/referral.json", dir);
+    cr_assert_eq (s_run (2, args, NULL), 4);
+}
+
+Test (cli, ping_and_admin_agency_lifecycle)
+{
+    cr_assert_eq (s_run (0, "ping intake", NULL), 0);
+    cr_assert_eq (s_run (0, "ping nosuchservice", NULL), 4);
+
+    char args[600], *out = NULL;
+    snprintf (args, sizeof args,
+              "--format json admin agency add --name 'Hope Family Centre' --sector ngo_community"
+              " --district south --cert-out %s/new",
+              dir);
+    cr_assert_eq (s_run (0, args, &out), 0, "%s", out);
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert (json, "%s", out);
+    char agency_id[40], cert[400];
+    snprintf (agency_id, sizeof agency_id, "%s",
+              json_string_value (json_object_get (json, "agency_id")));
+    snprintf (cert, sizeof cert, "%s",
+              json_string_value (json_object_get (json, "secret_certificate")));
+    json_decref (json);
+    free (out);
+
+    //  The new agency's certificate works through the broker (after its reload).
+    char *env = kn_test_stack_cli_env (stack, 0);
+    char command[4096];
+    int rc = -1;
+    int64_t deadline = zclock_mono () + 10000;
+    while (rc != 0 && zclock_mono () < deadline) {
+        snprintf (command, sizeof command, "%s KINNET_CERT='%s' %s --timeout 500 --retries 0"
+                  " ping intake >/dev/null 2>&1", env, cert, kn_test_cli_bin ());
+        rc = WEXITSTATUS (system (command));
+    }
+    cr_assert_eq (rc, 0, "new agency could not reach the broker");
+
+    snprintf (args, sizeof args, "admin agency revoke %s", agency_id);
+    cr_assert_eq (s_run (0, args, NULL), 0);
+    cr_assert_eq (s_run (0, "admin agency revoke 00000000-0000-4000-8000-000000000000", NULL), 6);
+    cr_assert_eq (s_run (0, "admin agency add --name X --sector wizardry --district d"
+                            " --cert-out /tmp/kn-unused", NULL),
+                  3);
+    free (env);
+}

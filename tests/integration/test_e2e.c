@@ -1,0 +1,337 @@
+/*  End to end through real sockets: kinnet-broker and kinnet-intake processes,
+    CURVE on, ZAP admitting registered agency keys from PostgreSQL. */
+#include <criterion/criterion.h>
+#include <signal.h>
+
+#include "kinnet/v1/intake.pb-c.h"
+#include "kn_agency.h"
+#include "kn_mdp.h"
+#include "kn_test.h"
+#include "kn_worker.h"
+
+static kn_test_stack_t *stack;
+
+static void
+s_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    stack = kn_test_stack_new ();
+}
+
+static void
+s_teardown (void)
+{
+    kn_test_stack_destroy (&stack);
+}
+
+TestSuite (e2e, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+//  Call intake and decode; asserts a reply came.
+static Kinnet__V1__IntakeReply *
+s_call (kn_client_t *client, zframe_t *body)
+{
+    kn_error_t err;
+    zframe_t *reply = kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    cr_assert (reply, "no reply: %s", err.message);
+    Kinnet__V1__IntakeReply *decoded
+        = kinnet__v1__intake_reply__unpack (NULL, zframe_size (reply), zframe_data (reply));
+    zframe_destroy (&reply);
+    cr_assert (decoded, "reply is not an IntakeReply");
+    return decoded;
+}
+
+static Kinnet__V1__IntakeReply *
+s_submit (kn_client_t *client, int seed, const char *key)
+{
+    zframe_t *body = kn_test_referral_request (seed, key);
+    Kinnet__V1__IntakeReply *reply = s_call (client, body);
+    zframe_destroy (&body);
+    return reply;
+}
+
+static long
+s_count (const char *sql)
+{
+    char *value = kn_test_sql (kn_test_stack_db_url (stack), sql);
+    long count = value ? atol (value) : -1;
+    free (value);
+    return count;
+}
+
+Test (e2e, submit_is_stored_with_event_and_audit)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    Kinnet__V1__IntakeReply *reply = s_submit (client, 1, "ref-1");
+    cr_assert_null (reply->error, "error: %s", reply->error ? reply->error->message : "");
+    cr_assert_eq (reply->result_case, KINNET__V1__INTAKE_REPLY__RESULT_SUBMITTED);
+    cr_assert_not (reply->submitted->replayed);
+    char sql[256];
+    snprintf (sql, sizeof sql,
+              "SELECT referring_agency_id FROM intake.referral WHERE id = '%s'",
+              reply->submitted->referral_id);
+    char *agency = kn_test_sql (kn_test_stack_db_url (stack), sql);
+    //  The agency is the one the key says, not anything in the body.
+    cr_assert_str_eq (agency, kn_test_stack_agency_id (stack, 0));
+    free (agency);
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM core.outbox WHERE topic = 'referral.received'"
+              " AND aggregate_id = '%s'",
+              reply->submitted->referral_id);
+    cr_assert_eq (s_count (sql), 1);
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM core.audit WHERE operation = 'submit' AND result = 'ok'"
+              " AND object_id = '%s'",
+              reply->submitted->referral_id);
+    cr_assert_eq (s_count (sql), 1);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, retry_returns_first_answer_and_conflict_is_refused)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    Kinnet__V1__IntakeReply *first = s_submit (client, 2, "ref-2");
+    Kinnet__V1__IntakeReply *again = s_submit (client, 2, "ref-2");
+    cr_assert_null (again->error);
+    cr_assert (again->submitted->replayed);
+    cr_assert_str_eq (again->submitted->referral_id, first->submitted->referral_id);
+
+    Kinnet__V1__IntakeReply *conflict = s_submit (client, 3, "ref-2");
+    cr_assert_not_null (conflict->error);
+    cr_assert_eq (conflict->error->code, KINNET__V1__ERROR_CODE__CONFLICT);
+    cr_assert_str_eq (conflict->error->field, "idempotency_key");
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral"), 1);
+
+    //  The same key from another agency is that agency's own key.
+    kn_client_t *other = kn_test_stack_client (stack, 1, 5000, 0);
+    Kinnet__V1__IntakeReply *theirs = s_submit (other, 2, "ref-2");
+    cr_assert_null (theirs->error);
+    cr_assert_str_neq (theirs->submitted->referral_id, first->submitted->referral_id);
+    //  Same child, other agency: one family.
+    cr_assert (theirs->submitted->family_matched);
+    cr_assert_str_eq (theirs->submitted->family_id, first->submitted->family_id);
+
+    kinnet__v1__intake_reply__free_unpacked (first, NULL);
+    kinnet__v1__intake_reply__free_unpacked (again, NULL);
+    kinnet__v1__intake_reply__free_unpacked (conflict, NULL);
+    kinnet__v1__intake_reply__free_unpacked (theirs, NULL);
+    kn_client_destroy (&client);
+    kn_client_destroy (&other);
+}
+
+Test (e2e, invalid_referral_gets_field_error_and_writes_nothing)
+{
+    Kinnet__V1__Person child = KINNET__V1__PERSON__INIT;
+    child.given_name = "Ana";
+    child.family_name = "Silva";
+    child.date_of_birth = "2019-02-30";
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = "bad-1";
+    submit.child = &child;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = &submit;
+    zframe_t *body = zframe_new (NULL, kinnet__v1__intake_request__get_packed_size (&request));
+    kinnet__v1__intake_request__pack (&request, zframe_data (body));
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    Kinnet__V1__IntakeReply *reply = s_call (client, body);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+    cr_assert_str_eq (reply->error->field, "child.date_of_birth");
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral"), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.idempotency"), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.outbox"), 0);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    zframe_destroy (&body);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, malformed_protobuf_gets_error_and_service_keeps_serving)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    static const uint8_t garbage[] = {0x12, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
+    zframe_t *body = zframe_new (garbage, sizeof garbage);
+    Kinnet__V1__IntakeReply *reply = s_call (client, body);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__MALFORMED);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    zframe_destroy (&body);
+
+    //  An empty IntakeRequest (no operation chosen).
+    body = zframe_new (NULL, 0);
+    reply = s_call (client, body);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    zframe_destroy (&body);
+
+    reply = s_submit (client, 4, "after-garbage");
+    cr_assert_null (reply->error);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, oversize_frame_is_dropped_and_broker_keeps_serving)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 1000, 0);
+    size_t size = KN_MAX_MESSAGE_BYTES + 1024;
+    uint8_t *big = calloc (1, size);
+    kn_error_t err;
+    zframe_t *reply = kn_client_call (client, "intake", big, size, &err);
+    free (big);
+    //  ZMQ_MAXMSGSIZE: the broker drops the connection rather than read it.
+    cr_assert_null (reply);
+    cr_assert_eq (err.code, KN_E_SERVICE_UNAVAILABLE);
+    kn_client_destroy (&client);
+
+    client = kn_test_stack_client (stack, 0, 5000, 0);
+    Kinnet__V1__IntakeReply *ok = s_submit (client, 5, "after-oversize");
+    cr_assert_null (ok->error);
+    kinnet__v1__intake_reply__free_unpacked (ok, NULL);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, unregistered_key_never_gets_a_reply)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 2, 1500, 0);
+    kn_error_t err;
+    zframe_t *body = kn_test_referral_request (6, "stranger");
+    zframe_t *reply = kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    cr_assert_null (reply);
+    cr_assert_eq (err.code, KN_E_UNAUTHENTICATED, "got %s: %s", kn_code_name (err.code),
+                  err.message);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral"), 0);
+    zframe_destroy (&body);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, registering_a_key_takes_effect_without_restart)
+{
+    //  Agency 2's key is refused, then registered while the broker runs.
+    kn_client_t *client = kn_test_stack_client (stack, 2, 1500, 0);
+    kn_error_t err;
+    zframe_t *body = kn_test_referral_request (7, "newcomer");
+    zframe_t *reply = kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    cr_assert_null (reply);
+    kn_client_destroy (&client);
+
+    kn_db_t *db = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    zcert_t *cert = kn_test_stack_agency_cert (stack, 2);
+    char id[KN_UUID_STR];
+    cr_assert_eq (kn_agency_add (db, "Newcomer", "ngo_community", "south",
+                                 zcert_public_txt (cert), id, &err),
+                  0);
+    zcert_destroy (&cert);
+    kn_db_destroy (&db);
+
+    //  The broker reloads on NOTIFY; retry until it answers (bounded).
+    client = kn_test_stack_client (stack, 2, 1000, 0);
+    int64_t deadline = zclock_mono () + 10000;
+    while (!reply && zclock_mono () < deadline)
+        reply = kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    cr_assert_not_null (reply, "registered key still refused: %s", err.message);
+    zframe_destroy (&reply);
+    zframe_destroy (&body);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, revoked_key_is_refused)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 1, 5000, 0);
+    Kinnet__V1__IntakeReply *ok = s_submit (client, 8, "before-revoke");
+    cr_assert_null (ok->error);
+    kinnet__v1__intake_reply__free_unpacked (ok, NULL);
+
+    kn_error_t err;
+    kn_db_t *db = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert_eq (kn_agency_revoke (db, kn_test_stack_agency_id (stack, 1), &err), 0);
+    kn_db_destroy (&db);
+
+    //  Wait (bounded) until the broker has applied the revocation: the already
+    //  open connection stops getting answers (asked with MMI, which writes nothing).
+    kn_client_set_timeout (client, 500);
+    zframe_t *reply = (zframe_t *) 1;
+    int64_t deadline = zclock_mono () + 10000;
+    while (reply && zclock_mono () < deadline) {
+        reply = kn_client_call (client, "mmi.service", "intake", 6, &err);
+        zframe_destroy (&reply);
+    }
+    cr_assert_null (reply, "revoked key still served");
+    //  Nor is a referral on that connection stored.
+    zframe_t *body = kn_test_referral_request (9, "after-revoke");
+    reply = kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    cr_assert_null (reply);
+    kn_client_destroy (&client);
+
+    //  A new connection with the revoked key fails the handshake.
+    client = kn_test_stack_client (stack, 1, 1500, 0);
+    reply = kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    cr_assert_null (reply);
+    cr_assert_eq (err.code, KN_E_UNAUTHENTICATED, "got %s: %s", kn_code_name (err.code),
+                  err.message);
+    zframe_destroy (&body);
+    kn_client_destroy (&client);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral"), 1);
+}
+
+Test (e2e, client_key_cannot_register_as_worker)
+{
+    //  A worker with agency 0's certificate offers to serve "intake".
+    zcert_t *cert = kn_test_stack_agency_cert (stack, 0);
+    kn_error_t err;
+    kn_worker_t *rogue = kn_worker_new (kn_test_stack_backend (stack), "rogue", cert,
+                                        kn_test_stack_server_key (stack), &err);
+    zcert_destroy (&cert);
+    cr_assert (rogue);
+    //  The broker never lists it: the service "rogue" has no live worker.
+    cr_assert_not (kn_test_stack_wait_service (stack, "rogue", 1500));
+    //  And it never receives requests meant for intake.
+    zframe_t *reply_to = NULL;
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    Kinnet__V1__IntakeReply *reply = s_submit (client, 10, "not-for-rogue");
+    cr_assert_null (reply->error);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    zmsg_t *stolen = kn_worker_recv (rogue, &reply_to, 300);
+    cr_assert_null (stolen);
+    kn_worker_destroy (&rogue);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, no_worker_gets_error_then_succeeds_when_back)
+{
+    kn_test_stack_stop_intake (stack, SIGTERM);
+    //  The worker said DISCONNECT; wait until the broker no longer lists it.
+    int64_t deadline = zclock_mono () + 5000;
+    while (kn_test_stack_wait_service (stack, "intake", 100) && zclock_mono () < deadline)
+        ;
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    Kinnet__V1__IntakeReply *reply = s_submit (client, 11, "while-down");
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__SERVICE_UNAVAILABLE);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+
+    kn_test_stack_start_intake (stack);
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 20000));
+    reply = s_submit (client, 11, "while-down");
+    cr_assert_null (reply->error);
+    cr_assert_not (reply->submitted->replayed);   // the first attempt wrote nothing
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    kn_client_destroy (&client);
+}
+
+Test (e2e, mmi_reports_services)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 2000, 0);
+    kn_error_t err;
+    zframe_t *reply = kn_client_call (client, "mmi.service", "intake", 6, &err);
+    cr_assert (reply && zframe_streq (reply, "200"));
+    zframe_destroy (&reply);
+    reply = kn_client_call (client, "mmi.service", "nonesuch", 8, &err);
+    cr_assert (reply && zframe_streq (reply, "404"));
+    zframe_destroy (&reply);
+    reply = kn_client_call (client, "mmi.unknown", "x", 1, &err);
+    cr_assert (reply && zframe_streq (reply, "501"));
+    zframe_destroy (&reply);
+    kn_client_destroy (&client);
+}

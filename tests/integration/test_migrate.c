@@ -1,0 +1,63 @@
+/*  kn_migrate: idempotent, and safe when two migrate steps start together. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+
+#include "kn_migrate.h"
+#include "kn_test.h"
+
+static char *
+s_empty_db (void)
+{
+    //  A database without Kinnet's schema: created from template0.
+    char *url = kn_test_db_create ();
+    char *name = strrchr (url, '=') + 1;
+    char sql[200];
+    snprintf (sql, sizeof sql, "DROP DATABASE %s", name);
+    const char *admin = getenv ("KINNET_TEST_DATABASE_URL");
+    free (kn_test_sql (admin, sql));
+    snprintf (sql, sizeof sql, "CREATE DATABASE %s TEMPLATE template0", name);
+    free (kn_test_sql (admin, sql));
+    return url;
+}
+
+static void *
+s_migrate (void *url)
+{
+    kn_error_t err;
+    kn_db_t *db = kn_db_new ((const char *) url, NULL, &err);
+    int applied = -1;
+    if (db && kn_migrate_apply (db, &applied, &err) != 0)
+        applied = -1;
+    kn_db_destroy (&db);
+    return (void *) (intptr_t) applied;
+}
+
+Test (migrate, applies_once_and_reports_version, .timeout = 60)
+{
+    char *url = s_empty_db ();
+    intptr_t first = (intptr_t) s_migrate (url);
+    cr_assert_eq (first, kn_migration_count);
+    intptr_t second = (intptr_t) s_migrate (url);
+    cr_assert_eq (second, 0);
+    char *version = kn_test_sql (url, "SELECT max(version) FROM core.schema_migration");
+    cr_assert_eq (atoi (version), kn_migrations[kn_migration_count - 1].version);
+    free (version);
+    free (url);
+}
+
+Test (migrate, concurrent_migrations_apply_each_once, .timeout = 60)
+{
+    char *url = s_empty_db ();
+    pthread_t a, b;
+    pthread_create (&a, NULL, s_migrate, url);
+    pthread_create (&b, NULL, s_migrate, url);
+    void *ra, *rb;
+    pthread_join (a, &ra);
+    pthread_join (b, &rb);
+    cr_assert_eq ((intptr_t) ra + (intptr_t) rb, kn_migration_count,
+                  "applied %ld + %ld", (long) (intptr_t) ra, (long) (intptr_t) rb);
+    char *rows = kn_test_sql (url, "SELECT count(*) FROM core.schema_migration");
+    cr_assert_eq (atoi (rows), kn_migration_count);
+    free (rows);
+    free (url);
+}

@@ -1,0 +1,400 @@
+/*  kn_test: fixture for suites that need PostgreSQL and the real daemons. */
+#include "kn_test.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kinnet/v1/intake.pb-c.h"
+#include "kn_agency.h"
+#include "kn_crypto.h"
+#include "kn_uuid.h"
+
+//  -------------------------------------------------------------------------
+//  Databases
+
+static const char *
+s_admin_url (void)
+{
+    const char *url = getenv ("KINNET_TEST_DATABASE_URL");
+    if (!url || !*url)
+        cr_assert_fail ("KINNET_TEST_DATABASE_URL is not set: run the suite with ops/test");
+    return url;
+}
+
+char *
+kn_test_sql (const char *url, const char *sql)
+{
+    PGconn *conn = PQconnectdb (url);
+    cr_assert_eq (PQstatus (conn), CONNECTION_OK, "connect: %s", PQerrorMessage (conn));
+    PGresult *result = PQexec (conn, sql);
+    ExecStatusType status = PQresultStatus (result);
+    cr_assert (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK, "%s: %s", sql,
+               PQerrorMessage (conn));
+    char *value = NULL;
+    if (status == PGRES_TUPLES_OK && PQntuples (result) > 0 && PQnfields (result) > 0)
+        value = strdup (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
+char *
+kn_test_db_create (void)
+{
+    char name[64];
+    char uuid[KN_UUID_STR];
+    kn_uuid_generate (uuid);
+    snprintf (name, sizeof name, "kn_t_%.8s%.4s", uuid, uuid + 9);
+    char sql[160];
+    snprintf (sql, sizeof sql, "CREATE DATABASE %s TEMPLATE kinnet_template", name);
+    free (kn_test_sql (s_admin_url (), sql));
+    size_t size = strlen (s_admin_url ()) + strlen (name) + 16;
+    char *url = malloc (size);
+    //  A later keyword wins in a libpq conninfo string.
+    snprintf (url, size, "%s dbname=%s", s_admin_url (), name);
+    return url;
+}
+
+//  -------------------------------------------------------------------------
+//  Stack
+
+struct _kn_test_stack_t {
+    char dir[256];
+    char *db_url;
+    char frontend[64];
+    char backend[64];
+    char server_key[41];
+    char broker_cert[300];
+    char service_dir[300];
+    char intake_cert[300];
+    char field_key[300];
+    char agency_cert[3][420];
+    char agency_id[2][KN_UUID_STR];
+    pid_t broker;
+    pid_t intake;
+};
+
+//  Two distinct free loopback ports, from the kernel's ephemeral range (CZMQ's
+//  "*" scans from 49152 in every process, so parallel suites would collide).
+static void
+s_free_ports (int *first, int *second)
+{
+    int fds[2];
+    int *ports[2] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        fds[i] = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+        cr_assert_eq (bind (fds[i], (struct sockaddr *) &addr, sizeof addr), 0);
+        socklen_t len = sizeof addr;
+        getsockname (fds[i], (struct sockaddr *) &addr, &len);
+        *ports[i] = ntohs (addr.sin_port);
+    }
+    close (fds[0]);
+    close (fds[1]);
+}
+
+static pid_t
+s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name)
+{
+    char log_path[400];
+    snprintf (log_path, sizeof log_path, "%s/%s.log", self->dir, log_name);
+    pid_t pid = fork ();
+    cr_assert (pid >= 0);
+    if (pid == 0) {
+        FILE *log = fopen (log_path, "a");
+        if (log) {
+            dup2 (fileno (log), STDERR_FILENO);
+            dup2 (fileno (log), STDOUT_FILENO);
+        }
+        char service_key[400];
+        snprintf (service_key, sizeof service_key, "%s/broker.cert", self->dir);
+        setenv ("KINNET_DATABASE_URL", self->db_url, 1);
+        setenv ("KINNET_BROKER_CERT", self->broker_cert, 1);
+        setenv ("KINNET_SERVICE_CERTS", self->service_dir, 1);
+        setenv ("KINNET_BROKER_FRONTEND", self->frontend, 1);
+        setenv ("KINNET_BROKER_BACKEND", self->backend, 1);
+        setenv ("KINNET_SERVICE_CERT", self->intake_cert, 1);
+        setenv ("KINNET_SERVER_KEY", self->server_key, 1);
+        setenv ("KINNET_FIELD_KEY", self->field_key, 1);
+        setenv ("KINNET_HEARTBEAT_MS", "200", 1);
+        setenv ("KINNET_REQUEST_TIMEOUT_MS", "1500", 1);
+        setenv ("KINNET_LOG_LEVEL", "info", 1);
+        execl (binary, binary, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+static void
+s_stop (pid_t *pid, int signal)
+{
+    if (*pid <= 0)
+        return;
+    kill (*pid, signal);
+    int status = 0;
+    waitpid (*pid, &status, 0);
+    *pid = 0;
+}
+
+kn_test_stack_t *
+kn_test_stack_new (void)
+{
+    kn_test_stack_t *self = calloc (1, sizeof *self);
+    snprintf (self->dir, sizeof self->dir, "/tmp/kn-stack-XXXXXX");
+    cr_assert (mkdtemp (self->dir));
+    self->db_url = kn_test_db_create ();
+    int frontend_port, backend_port;
+    s_free_ports (&frontend_port, &backend_port);
+    snprintf (self->frontend, sizeof self->frontend, "tcp://127.0.0.1:%d", frontend_port);
+    snprintf (self->backend, sizeof self->backend, "tcp://127.0.0.1:%d", backend_port);
+
+    //  Broker certificate.
+    zcert_t *broker = zcert_new ();
+    snprintf (self->broker_cert, sizeof self->broker_cert, "%s/broker.cert", self->dir);
+    cr_assert_eq (zcert_save (broker, self->broker_cert), 0);
+    snprintf (self->server_key, sizeof self->server_key, "%s", zcert_public_txt (broker));
+    zcert_destroy (&broker);
+    snprintf (self->broker_cert, sizeof self->broker_cert, "%s/broker.cert_secret", self->dir);
+
+    //  Intake service certificate; its public half goes in the service directory.
+    snprintf (self->service_dir, sizeof self->service_dir, "%s/services", self->dir);
+    zsys_dir_create ("%s", self->service_dir);
+    zcert_t *intake = zcert_new ();
+    zcert_set_meta (intake, "service", "intake");
+    char path[400];
+    snprintf (path, sizeof path, "%s/intake.cert", self->dir);
+    cr_assert_eq (zcert_save (intake, path), 0);
+    snprintf (path, sizeof path, "%s/intake.cert", self->service_dir);
+    cr_assert_eq (zcert_save_public (intake, path), 0);
+    snprintf (self->intake_cert, sizeof self->intake_cert, "%s/intake.cert_secret", self->dir);
+    zcert_destroy (&intake);
+
+    snprintf (self->field_key, sizeof self->field_key, "%s/field.key", self->dir);
+    kn_error_t err;
+    cr_assert_eq (kn_crypto_generate_key_file (self->field_key, &err), 0, "%s", err.message);
+
+    //  Agencies 0 and 1 are registered; 2 has a certificate but is unknown.
+    kn_db_t *db = kn_db_new (self->db_url, NULL, &err);
+    cr_assert (db, "%s", err.message);
+    for (int i = 0; i < 3; i++) {
+        zcert_t *cert = zcert_new ();
+        snprintf (path, sizeof path, "%s/agency%d.cert", self->dir, i);
+        cr_assert_eq (zcert_save (cert, path), 0);
+        snprintf (self->agency_cert[i], sizeof self->agency_cert[i], "%s_secret", path);
+        if (i < 2) {
+            char name[32];
+            snprintf (name, sizeof name, "Agency %d", i);
+            cr_assert_eq (kn_agency_add (db, name, i ? "health" : "school", "north",
+                                         zcert_public_txt (cert), self->agency_id[i], &err),
+                          0, "%s", err.message);
+        }
+        zcert_destroy (&cert);
+    }
+    kn_db_destroy (&db);
+
+    kn_test_stack_start_broker (self);
+    kn_test_stack_start_intake (self);
+    cr_assert (kn_test_stack_wait_service (self, "intake", 20000),
+               "intake did not become ready (logs in %s)", self->dir);
+    return self;
+}
+
+void
+kn_test_stack_destroy (kn_test_stack_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kn_test_stack_t *self = *self_p;
+    s_stop (&self->intake, SIGTERM);
+    s_stop (&self->broker, SIGTERM);
+    if (!getenv ("KINNET_TEST_KEEP")) {
+        char command[400];
+        snprintf (command, sizeof command, "rm -rf '%s'", self->dir);
+        int rc = system (command);
+        (void) rc;
+    }
+    free (self->db_url);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+kn_test_stack_db_url (kn_test_stack_t *self)
+{
+    return self->db_url;
+}
+
+const char *
+kn_test_stack_dir (kn_test_stack_t *self)
+{
+    return self->dir;
+}
+
+const char *
+kn_test_stack_frontend (kn_test_stack_t *self)
+{
+    return self->frontend;
+}
+
+const char *
+kn_test_stack_backend (kn_test_stack_t *self)
+{
+    return self->backend;
+}
+
+const char *
+kn_test_stack_server_key (kn_test_stack_t *self)
+{
+    return self->server_key;
+}
+
+const char *
+kn_test_stack_agency_id (kn_test_stack_t *self, int agency)
+{
+    return self->agency_id[agency];
+}
+
+const char *
+kn_test_stack_agency_cert_path (kn_test_stack_t *self, int agency)
+{
+    return self->agency_cert[agency];
+}
+
+zcert_t *
+kn_test_stack_agency_cert (kn_test_stack_t *self, int agency)
+{
+    zcert_t *cert = zcert_load (self->agency_cert[agency]);
+    cr_assert (cert);
+    return cert;
+}
+
+const char *
+kn_test_stack_service_cert_path (kn_test_stack_t *self)
+{
+    return self->intake_cert;
+}
+
+kn_client_t *
+kn_test_stack_client (kn_test_stack_t *self, int agency, int timeout_ms, int retries)
+{
+    zcert_t *cert = kn_test_stack_agency_cert (self, agency);
+    kn_error_t err;
+    kn_client_t *client = kn_client_new (self->frontend, cert, self->server_key, &err);
+    zcert_destroy (&cert);
+    cr_assert (client, "%s", err.message);
+    kn_client_set_timeout (client, timeout_ms);
+    kn_client_set_retries (client, retries);
+    return client;
+}
+
+void
+kn_test_stack_stop_intake (kn_test_stack_t *self, int signal)
+{
+    s_stop (&self->intake, signal);
+}
+
+void
+kn_test_stack_start_intake (kn_test_stack_t *self)
+{
+    cr_assert_eq (self->intake, 0);
+    self->intake = s_spawn (self, KN_INTAKE_BIN, "intake");
+}
+
+void
+kn_test_stack_stop_broker (kn_test_stack_t *self, int signal)
+{
+    s_stop (&self->broker, signal);
+}
+
+void
+kn_test_stack_start_broker (kn_test_stack_t *self)
+{
+    cr_assert_eq (self->broker, 0);
+    self->broker = s_spawn (self, KN_BROKER_BIN, "broker");
+}
+
+bool
+kn_test_stack_wait_service (kn_test_stack_t *self, const char *service, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    kn_client_t *client = kn_test_stack_client (self, 0, 200, 0);
+    bool ready = false;
+    while (!ready && zclock_mono () < deadline) {
+        kn_error_t err;
+        zframe_t *reply = kn_client_call (client, "mmi.service", service, strlen (service), &err);
+        if (reply) {
+            ready = zframe_streq (reply, "200");
+            zframe_destroy (&reply);
+            if (!ready)
+                zclock_sleep (20);   // the answer was "not yet": poll again shortly
+        }
+    }
+    kn_client_destroy (&client);
+    return ready;
+}
+
+char *
+kn_test_stack_cli_env (kn_test_stack_t *self, int agency)
+{
+    char *env = malloc (2048);
+    snprintf (env, 2048,
+              "KINNET_ENDPOINT='%s' KINNET_CERT='%s' KINNET_SERVER_KEY='%s' "
+              "KINNET_DATABASE_URL='%s'",
+              self->frontend, self->agency_cert[agency], self->server_key, self->db_url);
+    return env;
+}
+
+const char *
+kn_test_cli_bin (void)
+{
+    return KN_CLI_BIN;
+}
+
+//  -------------------------------------------------------------------------
+
+zframe_t *
+kn_test_referral_request (int seed, const char *key)
+{
+    char given[32], dob[16];
+    snprintf (given, sizeof given, "Child%d", seed);
+    snprintf (dob, sizeof dob, "20%02d-%02d-%02d", 10 + seed % 10, 1 + seed % 12,
+              1 + seed % 28);
+    Kinnet__V1__Person child = KINNET__V1__PERSON__INIT;
+    child.given_name = given;
+    child.family_name = "Kowalska";
+    child.date_of_birth = dob;
+    char *languages[] = {"pl", "en"};
+    child.languages = languages;
+    child.n_languages = 2;
+    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
+    need.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
+    need.description = "Arrived in September, needs support with English at school.";
+    Kinnet__V1__Need *needs[] = {&need};
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
+    ground.consent_reference = "form-2026-11-01";
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = (char *) key;
+    submit.child = &child;
+    submit.needs = needs;
+    submit.n_needs = 1;
+    submit.urgency = KINNET__V1__URGENCY__PRIORITY;
+    submit.district = "north";
+    submit.lawful_ground = &ground;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = &submit;
+    size_t len = kinnet__v1__intake_request__get_packed_size (&request);
+    zframe_t *frame = zframe_new (NULL, len);
+    kinnet__v1__intake_request__pack (&request, zframe_data (frame));
+    return frame;
+}

@@ -1,0 +1,65 @@
+/*  kn_test: the test fixture. Real parts only: databases are created on the
+    throwaway PostgreSQL that ops/test starts (from its migrated kinnet_template),
+    and a stack is the real kinnet-broker and kinnet-intake processes with CURVE
+    certificates, talking over loopback TCP. Nothing is mocked. */
+#ifndef KN_TEST_H_INCLUDED
+#define KN_TEST_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+
+#include "kn_client.h"
+#include "kn_db.h"
+
+//  A fresh database cloned from kinnet_template; returns its conninfo (caller frees).
+char *kn_test_db_create (void);
+
+//  Run SQL on url and return the first value of the first row (caller frees), or
+//  NULL when there is no row. Fails the test on an SQL error.
+char *kn_test_sql (const char *url, const char *sql);
+
+typedef struct _kn_test_stack_t kn_test_stack_t;
+
+//  New database, certificates, two registered agencies (0 and 1), one key for an
+//  unregistered agency, broker and one intake worker running and ready.
+kn_test_stack_t *kn_test_stack_new (void);
+void kn_test_stack_destroy (kn_test_stack_t **self_p);
+
+const char *kn_test_stack_db_url (kn_test_stack_t *self);
+const char *kn_test_stack_dir (kn_test_stack_t *self);
+const char *kn_test_stack_frontend (kn_test_stack_t *self);
+const char *kn_test_stack_backend (kn_test_stack_t *self);
+const char *kn_test_stack_server_key (kn_test_stack_t *self);
+const char *kn_test_stack_agency_id (kn_test_stack_t *self, int agency);
+//  Certificate file (secret) of agency 0, 1, or 2 (2 = never registered).
+const char *kn_test_stack_agency_cert_path (kn_test_stack_t *self, int agency);
+zcert_t *kn_test_stack_agency_cert (kn_test_stack_t *self, int agency);
+//  Service certificate file (secret) used by intake.
+const char *kn_test_stack_service_cert_path (kn_test_stack_t *self);
+
+//  Client for an agency with the given per-attempt timeout and retries.
+kn_client_t *kn_test_stack_client (kn_test_stack_t *self, int agency, int timeout_ms,
+                                   int retries);
+
+//  Process control. signal: SIGTERM for a clean stop, SIGKILL for a crash.
+void kn_test_stack_stop_intake (kn_test_stack_t *self, int signal);
+void kn_test_stack_start_intake (kn_test_stack_t *self);
+void kn_test_stack_stop_broker (kn_test_stack_t *self, int signal);
+void kn_test_stack_start_broker (kn_test_stack_t *self);
+
+//  Wait until MMI reports a live worker for service (true) or timeout_ms passes.
+bool kn_test_stack_wait_service (kn_test_stack_t *self, const char *service,
+                                 int timeout_ms);
+
+//  Environment for running the kinnet CLI against this stack as an agency, as a
+//  string "VAR=value ..." prefix for system(3).
+char *kn_test_stack_cli_env (kn_test_stack_t *self, int agency);
+
+//  Path of the kinnet CLI binary.
+const char *kn_test_cli_bin (void);
+
+//  A valid referral request body for the "intake" service (packed IntakeRequest),
+//  for child seed (distinct seeds, distinct children) and idempotency key.
+zframe_t *kn_test_referral_request (int seed, const char *key);
+
+#endif
