@@ -93,6 +93,14 @@ s_setup_session (kn_db_t *self, kn_error_t *err)
     return 0;
 }
 
+//  Server notices ("already exists, skipping") are not for our users' terminals.
+static void
+s_ignore_notice (void *arg, const char *message)
+{
+    (void) arg;
+    (void) message;
+}
+
 static int
 s_connect (kn_db_t *self, kn_error_t *err)
 {
@@ -103,6 +111,7 @@ s_connect (kn_db_t *self, kn_error_t *err)
         kn_log (KN_WARN, "db.connect_failed", NULL);
         return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot connect to the database");
     }
+    PQsetNoticeProcessor (self->conn, s_ignore_notice, NULL);
     return s_setup_session (self, err);
 }
 
