@@ -132,8 +132,11 @@ s_await (kn_client_t *self, const char *service, zframe_t **reply_p)
         if (left <= 0)
             break;
         void *which = zpoller_wait (poller, (int) left);
-        if (!which)
-            break;   // timeout or interrupted
+        if (!which) {
+            if (zpoller_expired (poller) || zpoller_terminated (poller))
+                break;
+            continue;   // a signal (e.g. SIGCHLD) interrupted the wait: keep waiting
+        }
         if (which == self->monitor) {
             if (s_auth_refused (self))
                 outcome = -1;

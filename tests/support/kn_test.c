@@ -134,8 +134,10 @@ s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name)
     return pid;
 }
 
+//  Stop a daemon. A SIGTERM must end in a clean exit 0: under the sanitizer build
+//  that also means no leak and no undefined behaviour was reported on the way out.
 static void
-s_stop (pid_t *pid, int signal)
+s_stop (kn_test_stack_t *self, pid_t *pid, int signal, const char *name)
 {
     if (*pid <= 0)
         return;
@@ -143,6 +145,10 @@ s_stop (pid_t *pid, int signal)
     int status = 0;
     waitpid (*pid, &status, 0);
     *pid = 0;
+    if (signal == SIGTERM)
+        cr_expect (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+                   "%s did not exit cleanly (status 0x%x); see %s/%s.log", name, status,
+                   self->dir, name);
 }
 
 kn_test_stack_t *
@@ -214,8 +220,8 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
     if (!self_p || !*self_p)
         return;
     kn_test_stack_t *self = *self_p;
-    s_stop (&self->intake, SIGTERM);
-    s_stop (&self->broker, SIGTERM);
+    s_stop (self, &self->intake, SIGTERM, "intake");
+    s_stop (self, &self->broker, SIGTERM, "broker");
     if (!getenv ("KINNET_TEST_KEEP")) {
         char command[400];
         snprintf (command, sizeof command, "rm -rf '%s'", self->dir);
@@ -299,7 +305,7 @@ kn_test_stack_client (kn_test_stack_t *self, int agency, int timeout_ms, int ret
 void
 kn_test_stack_stop_intake (kn_test_stack_t *self, int signal)
 {
-    s_stop (&self->intake, signal);
+    s_stop (self, &self->intake, signal, "intake");
 }
 
 void
@@ -312,7 +318,7 @@ kn_test_stack_start_intake (kn_test_stack_t *self)
 void
 kn_test_stack_stop_broker (kn_test_stack_t *self, int signal)
 {
-    s_stop (&self->broker, signal);
+    s_stop (self, &self->broker, signal, "broker");
 }
 
 void
