@@ -317,8 +317,8 @@ s_languages_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t
     snprintf (out + pos, size > pos ? size - pos : 0, "}");
 }
 
-int
-intake_store_submit (intake_store_t *self, const char *agency_id,
+static int
+s_submit_once (intake_store_t *self, const char *agency_id,
                      const Kinnet__V1__SubmitReferral *referral,
                      intake_submit_result_t *result, kn_error_t *err)
 {
@@ -482,8 +482,8 @@ s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
     return plain;
 }
 
-int
-intake_store_get (intake_store_t *self, const char *agency_id, const char *referral_id,
+static int
+s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id,
                   const char *caseworker_id, intake_referral_t *referral, kn_error_t *err)
 {
     memset (referral, 0, sizeof *referral);
@@ -570,8 +570,8 @@ s_withdrawn_state (intake_store_t *self, intake_withdraw_result_t *result, kn_er
     return rc;
 }
 
-int
-intake_store_withdraw (intake_store_t *self, const char *agency_id,
+static int
+s_withdraw_once (intake_store_t *self, const char *agency_id,
                        const Kinnet__V1__WithdrawReferral *withdraw,
                        intake_withdraw_result_t *result, kn_error_t *err)
 {
@@ -651,4 +651,50 @@ intake_store_withdraw (intake_store_t *self, const char *agency_id,
 fail:
     s_rollback (self);
     return -1;
+}
+
+//  -------------------------------------------------------------------------
+//  A connection lost mid-operation (server restart, failover) gets one retry on a
+//  fresh session. Safe: writes are idempotent by key, so a transaction whose COMMIT
+//  did land is found and replayed, not repeated.
+
+static bool
+s_reconnected (intake_store_t *self, const kn_error_t *err)
+{
+    if (err->code != KN_E_INTERNAL || PQstatus (kn_db_conn (self->db)) == CONNECTION_OK)
+        return false;
+    kn_error_t ignored;
+    return kn_db_ensure (self->db, &ignored) == 0;
+}
+
+int
+intake_store_submit (intake_store_t *self, const char *agency_id,
+                     const Kinnet__V1__SubmitReferral *referral,
+                     intake_submit_result_t *result, kn_error_t *err)
+{
+    int rc = s_submit_once (self, agency_id, referral, result, err);
+    if (rc && s_reconnected (self, err))
+        rc = s_submit_once (self, agency_id, referral, result, err);
+    return rc;
+}
+
+int
+intake_store_get (intake_store_t *self, const char *agency_id, const char *referral_id,
+                  const char *caseworker_id, intake_referral_t *referral, kn_error_t *err)
+{
+    int rc = s_get_once (self, agency_id, referral_id, caseworker_id, referral, err);
+    if (rc && s_reconnected (self, err))
+        rc = s_get_once (self, agency_id, referral_id, caseworker_id, referral, err);
+    return rc;
+}
+
+int
+intake_store_withdraw (intake_store_t *self, const char *agency_id,
+                       const Kinnet__V1__WithdrawReferral *withdraw,
+                       intake_withdraw_result_t *result, kn_error_t *err)
+{
+    int rc = s_withdraw_once (self, agency_id, withdraw, result, err);
+    if (rc && s_reconnected (self, err))
+        rc = s_withdraw_once (self, agency_id, withdraw, result, err);
+    return rc;
 }
