@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "kinnet/v1/intake.pb-c.h"
 #include "kn_client.h"
+#include "kn_mdp.h"
 #include "kn_pbjson.h"
 
 static kn_client_t *
@@ -24,15 +25,8 @@ s_connect (const cli_options_t *options, kn_error_t *err)
                       options->cert);
         return NULL;
     }
-    char server_key[41] = "";
-    if (strlen (options->server_key) == 40)
-        snprintf (server_key, sizeof server_key, "%s", options->server_key);
-    else {
-        zcert_t *server = zcert_load (options->server_key);
-        if (server)
-            snprintf (server_key, sizeof server_key, "%s", zcert_public_txt (server));
-        zcert_destroy (&server);
-    }
+    char server_key[41];
+    kn_mdp_server_key (options->server_key, server_key);
     kn_client_t *client = NULL;
     if (!server_key[0])
         kn_error_set (err, KN_E_INVALID_ARGUMENT, "server_key",

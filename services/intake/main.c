@@ -5,6 +5,7 @@
 #include "intake_server.h"
 #include "kn_config.h"
 #include "kn_log.h"
+#include "kn_mdp.h"
 #include "kn_worker.h"
 
 static void
@@ -23,21 +24,6 @@ s_usage (void)
             "  KINNET_LOG_LEVEL      debug|info|warn|error (info)\n");
 }
 
-//  KINNET_SERVER_KEY may be the key itself or a certificate file holding it.
-static char *
-s_server_key (void)
-{
-    const char *value = kn_config_str ("KINNET_SERVER_KEY", NULL);
-    if (!value)
-        return NULL;
-    if (strlen (value) == 40)
-        return strdup (value);
-    zcert_t *cert = zcert_load (value);
-    char *key = cert ? strdup (zcert_public_txt (cert)) : NULL;
-    zcert_destroy (&cert);
-    return key;
-}
-
 int
 main (int argc, char *argv[])
 {
@@ -52,13 +38,14 @@ main (int argc, char *argv[])
     kn_error_t err;
     const char *cert_path = kn_config_str ("KINNET_SERVICE_CERT", NULL);
     zcert_t *cert = cert_path ? zcert_load (cert_path) : NULL;
-    char *server_key = s_server_key ();
+    char server_key[41];
+    bool have_key = kn_mdp_server_key (kn_config_str ("KINNET_SERVER_KEY", NULL), server_key) == 0;
     kn_crypto_t *crypto
         = kn_crypto_new_from_file (kn_config_str ("KINNET_FIELD_KEY", ""), &err);
-    if (!cert || !server_key || !crypto) {
+    if (!cert || !have_key || !crypto) {
         kn_log (KN_ERROR, "intake.config", "problem",
                 !cert ? "KINNET_SERVICE_CERT unreadable"
-                : !server_key ? "KINNET_SERVER_KEY missing"
+                : !have_key ? "KINNET_SERVER_KEY is neither a key nor a certificate"
                               : err.message,
                 NULL);
         return 1;
@@ -95,6 +82,5 @@ main (int argc, char *argv[])
     kn_db_destroy (&db);
     kn_crypto_destroy (&crypto);
     zcert_destroy (&cert);
-    free (server_key);
     return rc;
 }

@@ -21,4 +21,8 @@
 //  Heartbeat interval in ms from KINNET_HEARTBEAT_MS, else the default.
 int kn_mdp_heartbeat_ms (void);
 
+//  The broker's public key from a setting that holds either the key itself (40 Z85
+//  characters) or the path of a certificate file. 0 and out filled, or -1.
+int kn_mdp_server_key (const char *key_or_file, char out[41]);
+
 #endif

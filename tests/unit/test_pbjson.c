@@ -16,6 +16,30 @@
 // --------------------------------------------------------------------------------
 //  Helpers
 
+//  Criterion reports a test as passing even when LeakSanitizer complains at the
+//  worker's exit, and ignores assertions made in .fini; so under ASan each test
+//  ends with an explicit leak check that crashes the test if anything leaked.
+#if defined(__SANITIZE_ADDRESS__)
+#define PBJSON_LEAK_CHECK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PBJSON_LEAK_CHECK 1
+#endif
+#endif
+
+#ifdef PBJSON_LEAK_CHECK
+#include <sanitizer/lsan_interface.h>
+static void
+s_no_leaks (void)
+{
+    if (__lsan_do_recoverable_leak_check () != 0) {
+        cr_log_error ("LeakSanitizer found leaks; its report is on stderr");
+        abort ();
+    }
+}
+TestSuite (pbjson, .fini = s_no_leaks);
+#endif
+
 //  Fixtures write ' for " so that they stay readable.
 static json_t *
 s_json (const char *text)

@@ -1,0 +1,32 @@
+/*  An independent client, in Python with off-the-shelf pyzmq and protobuf, written
+    from docs/protocol.md alone (tests/interop/kinnet_client.py), against the real
+    stack. It proves the documented protocol is the implemented one. */
+#include <criterion/criterion.h>
+#include <sys/wait.h>
+
+#include "kn_test.h"
+
+Test (interop, python_client_from_the_protocol_document, .timeout = 180)
+{
+    zsys_init ();
+    kn_test_stack_t *stack = kn_test_stack_new ();
+    char command[8192];
+    snprintf (command, sizeof command,
+              "KINNET_ENDPOINT='%s' KINNET_SERVER_KEY='%s' KINNET_CERT='%s' "
+              "KINNET_OTHER_CERT='%s' KINNET_STRANGER_CERT='%s' KINNET_PROTO_DIR='%s' "
+              "/usr/bin/python3 '%s' 2>&1",
+              kn_test_stack_frontend (stack), kn_test_stack_server_key (stack),
+              kn_test_stack_agency_cert_path (stack, 0),
+              kn_test_stack_agency_cert_path (stack, 1),
+              kn_test_stack_agency_cert_path (stack, 2), KN_SOURCE_DIR "/proto",
+              KN_SOURCE_DIR "/tests/interop/kinnet_client.py");
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    char line[1024];
+    while (fgets (line, sizeof line, pipe))
+        cr_log_info ("%s", line);
+    int status = pclose (pipe);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+               "the Python client failed (status 0x%x); its output is above", status);
+    kn_test_stack_destroy (&stack);
+}
