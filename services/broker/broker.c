@@ -375,8 +375,16 @@ s_purge (broker_t *self)
     }
     zlist_destroy (&dead);
 
+    zlist_t *idle = zlist_new ();
+    zlist_autofree (idle);   // copies: a service's own name dies with it
     for (service_t *service = zhashx_first (self->services); service;
          service = zhashx_next (self->services)) {
+        //  A name nobody serves and nobody waits for is forgotten, so clients
+        //  cannot grow the broker's memory by asking for made-up services.
+        if (service->workers == 0 && zlist_size (service->requests) == 0) {
+            zlist_append (idle, service->name);
+            continue;
+        }
         pending_t *pending = zlist_first (service->requests);
         while (pending && pending->deadline <= now) {
             zlist_pop (service->requests);
@@ -390,6 +398,9 @@ s_purge (broker_t *self)
             pending = zlist_first (service->requests);
         }
     }
+    for (char *name = zlist_first (idle); name; name = zlist_next (idle))
+        zhashx_delete (self->services, name);
+    zlist_destroy (&idle);
 }
 
 static void

@@ -21,8 +21,9 @@ s_usage (void)
             "  KINNET_BROKER_ZAP_DIR   private allow-list directory\n"
             "                          (default: <cert dir>/zap-allow)\n"
             "  KINNET_HEARTBEAT_MS     heartbeat interval (2500)\n"
-            "  KINNET_REQUEST_TIMEOUT_MS  wait for a worker before an error (5000)\n"
+            "  KINNET_REQUEST_TIMEOUT_MS  wait for a worker before an error (2500)\n"
             "  KINNET_KEY_RELOAD_MS    periodic key reload (30000)\n"
+            "  KINNET_MAX_QUEUED       queued requests per service (10000)\n"
             "  KINNET_LOG_LEVEL        debug|info|warn|error (info)\n");
 }
 
@@ -66,7 +67,7 @@ main (int argc, char *argv[])
         .backend = kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
         .cert = cert,
         .heartbeat_ms = kn_mdp_heartbeat_ms (),
-        .request_timeout_ms = (int) kn_config_int ("KINNET_REQUEST_TIMEOUT_MS", 5000),
+        .request_timeout_ms = (int) kn_config_int ("KINNET_REQUEST_TIMEOUT_MS", 2500),
         .key_reload_ms = (int) kn_config_int ("KINNET_KEY_RELOAD_MS", 30000),
         .max_queued = (int) kn_config_int ("KINNET_MAX_QUEUED", 10000),
     };

@@ -88,6 +88,7 @@ s_agency_add (const cli_options_t *options, int argc, char **argv)
             rc = -1;
         }
         umask (old);
+        chmod (path, 0644);   // the public half is meant to be shared
     }
     if (rc) {
         zcert_destroy (&cert);

@@ -65,9 +65,9 @@ s_intake_call (const cli_options_t *options, Kinnet__V1__IntakeRequest *request,
         kn_error_set (err, KN_E_MALFORMED, NULL, "reply could not be decoded");
         return NULL;
     }
-    if (reply->error && reply->error->code) {
-        kn_error_set (err, (kn_code_t) reply->error->code, reply->error->field, "%s",
-                      reply->error->message);
+    if (reply->error) {
+        kn_error_set (err, reply->error->code ? (kn_code_t) reply->error->code : KN_E_INTERNAL,
+                      reply->error->field, "%s", reply->error->message);
         kinnet__v1__intake_reply__free_unpacked (reply, NULL);
         return NULL;
     }
@@ -224,6 +224,11 @@ cli_referral (const cli_options_t *options, int argc, char **argv)
             printf ("%-16s %s\n", "referral_id", reply->withdrawn->referral_id);
             s_print_time ("withdrawn_at", reply->withdrawn->withdrawn_at);
         }
+    }
+    else {
+        kn_error_set (&err, KN_E_MALFORMED, NULL, "unexpected reply from intake");
+        kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+        return cli_fail (options, &err);
     }
     kinnet__v1__intake_reply__free_unpacked (reply, NULL);
     return CLI_OK;

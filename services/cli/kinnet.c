@@ -33,7 +33,7 @@ static const char *s_usage =
     "  --endpoint URL      broker frontend (KINNET_ENDPOINT, tcp://127.0.0.1:5555)\n"
     "  --cert FILE         agency certificate, secret part (KINNET_CERT)\n"
     "  --server-key KEY    broker public key, Z85 or certificate file (KINNET_SERVER_KEY)\n"
-    "  --timeout MS        wait per attempt (3000); --retries N extra attempts (2)\n"
+    "  --timeout MS        wait per attempt (5000); --retries N extra attempts (2)\n"
     "  --format text|json  output format (text)\n"
     "  admin commands use KINNET_DATABASE_URL.\n"
     "\n"
@@ -136,7 +136,7 @@ main (int argc, char *argv[])
         .cert = cli_arg (argc, argv, "--cert") ?: kn_config_str ("KINNET_CERT", NULL),
         .server_key = cli_arg (argc, argv, "--server-key")
                           ?: kn_config_str ("KINNET_SERVER_KEY", NULL),
-        .timeout_ms = timeout ? atoi (timeout) : 3000,
+        .timeout_ms = timeout ? atoi (timeout) : 5000,
         .retries = retries ? atoi (retries) : 2,
     };
     if (options.timeout_ms <= 0 || options.retries < 0) {

@@ -4,6 +4,7 @@
 #include "intake_validate.h"
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_log.h"
+#include "kn_pb.h"
 
 struct _intake_server_t {
     intake_store_t *store;
@@ -167,9 +168,20 @@ intake_server_handle (intake_server_t *self, zmsg_t *request)
     const char *operation = "unknown";
     const char *caseworker = NULL;
     const char *object_id = NULL;
+    char unknown_path[128];
+    uint32_t unknown_number = 0;
     if (!decoded)
         kn_error_set (&err, KN_E_MALFORMED, NULL,
                       "request body must be exactly one IntakeRequest frame");
+    else if (kn_pb_find_unknown (&decoded->base, unknown_path, sizeof unknown_path,
+                                 &unknown_number)) {
+        //  Data we cannot interpret is neither stored nor silently dropped. Paths
+        //  are reported relative to the operation, like validation errors.
+        const char *path = strchr (unknown_path, '.');
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, path ? path + 1 : "",
+                      "unknown field number %u (is the client newer than the service?)",
+                      unknown_number);
+    }
     else
         switch (decoded->op_case) {
         case KINNET__V1__INTAKE_REQUEST__OP_SUBMIT:

@@ -44,7 +44,7 @@ s_text (const char *value, const char *field, size_t min, size_t max, bool newli
         if (min <= 1)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, field, "%s is required", field);
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, field,
-                             "%s must be at least %zu characters", field, min);
+                             "%s must be at least %zu bytes", field, min);
     }
     if (strlen (value) > max)
         return kn_error_set (err, KN_E_TOO_LARGE, field, "%s is over %zu bytes", field, max);
@@ -100,7 +100,7 @@ s_languages (char **languages, size_t count, const char *field, kn_error_t *err)
         for (size_t k = 0; ok && k < len; k++) {
             char c = tag[k];
             ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                 || (c == '-' && k > 0);
+                 || (c == '-' && k > 0 && k + 1 < len && tag[k - 1] != '-');
         }
         if (!ok) {
             char path[128];
@@ -210,13 +210,13 @@ intake_validate_submit (const Kinnet__V1__SubmitReferral *referral, time_t now,
     if (s_enum (&kinnet__v1__lawful_basis__descriptor, ground->basis, "lawful_ground.basis",
                 err))
         return -1;
-    if (ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT) {
-        if (s_text (ground->consent_reference, "lawful_ground.consent_reference", 1,
-                    INTAKE_MAX_REFERENCE, false, err))
-            return -1;
-    }
-    else if (s_text (ground->justification, "lawful_ground.justification",
-                     INTAKE_MIN_JUSTIFICATION, INTAKE_MAX_JUSTIFICATION, true, err))
+    bool consent = ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT;
+    //  The field the basis requires must be there; the other is checked if given.
+    if (s_text (ground->consent_reference, "lawful_ground.consent_reference", consent ? 1 : 0,
+                INTAKE_MAX_REFERENCE, false, err))
+        return -1;
+    if (s_text (ground->justification, "lawful_ground.justification",
+                consent ? 0 : INTAKE_MIN_JUSTIFICATION, INTAKE_MAX_JUSTIFICATION, true, err))
         return -1;
     return s_text (referral->caseworker_id, "caseworker_id", 0, INTAKE_MAX_REFERENCE, false,
                    err);

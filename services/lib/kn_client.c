@@ -72,7 +72,9 @@ kn_client_new (const char *endpoint, zcert_t *cert, const char *server_key, kn_e
     self->endpoint = strdup (endpoint);
     self->server_key = strdup (server_key);
     self->cert = zcert_dup (cert);
-    self->timeout_ms = 3000;
+    //  Longer than the broker's own wait for a worker (2500 ms by default), so a
+    //  client hears the broker's SERVICE_UNAVAILABLE rather than timing out first.
+    self->timeout_ms = 5000;
     self->retries = 2;
     if (s_connect (self, err))
         kn_client_destroy (&self);

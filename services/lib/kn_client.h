@@ -19,7 +19,7 @@ kn_client_t *kn_client_new (const char *endpoint, zcert_t *cert, const char *ser
                             kn_error_t *err);
 void kn_client_destroy (kn_client_t **self_p);
 
-//  Milliseconds to wait for each attempt's reply (default 3000).
+//  Milliseconds to wait for each attempt's reply (default 5000).
 void kn_client_set_timeout (kn_client_t *self, int timeout_ms);
 //  Extra attempts after the first (default 2).
 void kn_client_set_retries (kn_client_t *self, int retries);

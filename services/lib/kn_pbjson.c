@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MEMBER(message, offset)  ((void *) ((char *) (message) + (offset)))
-#define CMEMBER(message, offset) ((const void *) ((const char *) (message) + (offset)))
+#define MEMBER(message, offset)  ((void *)((char *)(message) + (offset)))
+#define CMEMBER(message, offset) ((const void *)((const char *)(message) + (offset)))
 
 //  Path of the field being decoded, for the error: "guardians[0].relationship".
 typedef struct {
-    char text[sizeof ((kn_error_t *) 0)->field];
+    char text[sizeof ((kn_error_t *)0)->field];
     size_t len;
 } path_t;
 
@@ -41,10 +41,10 @@ s_path_append (path_t *path, const char *fmt, ...)
     va_end (args);
     if (written < 0)
         path->text[path->len] = '\0';
-    else if ((size_t) written >= room)
-        path->len = sizeof path->text - 1;   // truncated, still a useful prefix
+    else if ((size_t)written >= room)
+        path->len = sizeof path->text - 1; // truncated, still a useful prefix
     else
-        path->len += (size_t) written;
+        path->len += (size_t)written;
 }
 
 //  Each push returns the mark to hand back to s_path_pop.
@@ -117,15 +117,15 @@ s_element_size (ProtobufCType type)
 static char
 s_ascii_lower (char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : c;
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
 //  Does the JSON string (which may hold NULs) spell literal exactly?
 static bool
 s_string_is (const json_t *json, const char *literal)
 {
-    return json_string_length (json) == strlen (literal)
-           && memcmp (json_string_value (json), literal, strlen (literal)) == 0;
+    return json_string_length (json) == strlen (literal) &&
+           memcmp (json_string_value (json), literal, strlen (literal)) == 0;
 }
 
 //  Optional '-', then digits, and nothing else: no spaces, no '+', no NUL.
@@ -146,8 +146,8 @@ s_is_decimal (const json_t *json, bool allow_minus)
 // --------------------------------------------------------------------------------
 //  Decoding
 
-static int s_decode_message (ProtobufCMessage *message, const json_t *json,
-                             path_t *path, kn_error_t *err);
+static int s_decode_message (ProtobufCMessage *message, const json_t *json, path_t *path,
+                             kn_error_t *err);
 
 static ProtobufCMessage *
 s_message_new (const ProtobufCMessageDescriptor *descriptor)
@@ -166,7 +166,7 @@ s_field_by_name (const ProtobufCMessageDescriptor *descriptor, const char *name,
                  size_t name_len)
 {
     if (strlen (name) != name_len)
-        return NULL;   // a key with a NUL in it names no field
+        return NULL; // a key with a NUL in it names no field
     for (unsigned index = 0; index < descriptor->n_fields; index++)
         if (strcmp (descriptor->fields[index].name, name) == 0)
             return &descriptor->fields[index];
@@ -186,8 +186,7 @@ s_decode_signed (const json_t *json, int64_t min, int64_t max, bool allow_string
         if (errno == ERANGE)
             return s_invalid (err, path, "integer out of range");
         *value = parsed;
-    }
-    else
+    } else
         return s_invalid (err, path,
                           allow_string ? "expected an integer or a decimal string"
                                        : "expected an integer");
@@ -204,16 +203,14 @@ s_decode_unsigned (const json_t *json, uint64_t max, bool allow_string, uint64_t
         json_int_t number = json_integer_value (json);
         if (number < 0)
             return s_invalid (err, path, "integer out of range");
-        *value = (uint64_t) number;
-    }
-    else if (allow_string && json_is_string (json) && s_is_decimal (json, false)) {
+        *value = (uint64_t)number;
+    } else if (allow_string && json_is_string (json) && s_is_decimal (json, false)) {
         errno = 0;
         unsigned long long parsed = strtoull (json_string_value (json), NULL, 10);
         if (errno == ERANGE)
             return s_invalid (err, path, "integer out of range");
         *value = parsed;
-    }
-    else
+    } else
         return s_invalid (err, path,
                           allow_string ? "expected an integer or a decimal string"
                                        : "expected an integer");
@@ -249,7 +246,7 @@ s_decode_enum (const ProtobufCEnumDescriptor *descriptor, const json_t *json, in
         int64_t number = 0;
         if (s_decode_signed (json, INT32_MIN, INT32_MAX, false, &number, path, err))
             return -1;
-        *value = (int) number;
+        *value = (int)number;
         return 0;
     }
     if (!json_is_string (json))
@@ -297,15 +294,14 @@ s_decode_bytes (const json_t *json, ProtobufCBinaryData *value, const path_t *pa
         return s_invalid (err, path, "expected a base64 string");
     const char *text = json_string_value (json);
     size_t len = json_string_length (json);
-    size_t room = len / 4 * 3 + 3;   // never 0, so never malloc (0)
+    size_t room = len / 4 * 3 + 3; // never 0, so never malloc (0)
     uint8_t *data = malloc (room);
     if (!data)
         return s_out_of_memory (err, path);
     size_t data_len = 0;
     //  With no b64_end, libsodium fails unless the whole string is valid base64
     if (sodium_base642bin (data, room, text, len, NULL, &data_len, NULL,
-                           sodium_base64_VARIANT_ORIGINAL)
-        != 0) {
+                           sodium_base64_VARIANT_ORIGINAL) != 0) {
         free (data);
         return s_invalid (err, path, "not valid base64");
     }
@@ -353,56 +349,56 @@ s_decode_value (const ProtobufCFieldDescriptor *field, const json_t *json, void 
     case PROTOBUF_C_TYPE_SFIXED32:
         if (s_decode_signed (json, INT32_MIN, INT32_MAX, false, &signed_value, path, err))
             return -1;
-        *(int32_t *) slot = (int32_t) signed_value;
+        *(int32_t *)slot = (int32_t)signed_value;
         return 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
         if (s_decode_signed (json, INT64_MIN, INT64_MAX, true, &signed_value, path, err))
             return -1;
-        *(int64_t *) slot = signed_value;
+        *(int64_t *)slot = signed_value;
         return 0;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
         if (s_decode_unsigned (json, UINT32_MAX, false, &unsigned_value, path, err))
             return -1;
-        *(uint32_t *) slot = (uint32_t) unsigned_value;
+        *(uint32_t *)slot = (uint32_t)unsigned_value;
         return 0;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
         if (s_decode_unsigned (json, UINT64_MAX, true, &unsigned_value, path, err))
             return -1;
-        *(uint64_t *) slot = unsigned_value;
+        *(uint64_t *)slot = unsigned_value;
         return 0;
     case PROTOBUF_C_TYPE_FLOAT:
         if (s_decode_real (json, &real_value, path, err))
             return -1;
         if (isfinite (real_value) && fabs (real_value) > FLT_MAX)
             return s_invalid (err, path, "number out of range for float");
-        *(float *) slot = (float) real_value;
+        *(float *)slot = (float)real_value;
         return 0;
     case PROTOBUF_C_TYPE_DOUBLE:
         if (s_decode_real (json, &real_value, path, err))
             return -1;
-        *(double *) slot = real_value;
+        *(double *)slot = real_value;
         return 0;
     case PROTOBUF_C_TYPE_BOOL:
         if (!json_is_boolean (json))
             return s_invalid (err, path, "expected true or false");
-        *(protobuf_c_boolean *) slot = json_is_true (json);
+        *(protobuf_c_boolean *)slot = json_is_true (json);
         return 0;
     case PROTOBUF_C_TYPE_ENUM:
-        return s_decode_enum (field->descriptor, json, (int *) slot, path, err);
+        return s_decode_enum (field->descriptor, json, (int *)slot, path, err);
     case PROTOBUF_C_TYPE_STRING:
-        return s_decode_string (json, (char **) slot, path, err);
+        return s_decode_string (json, (char **)slot, path, err);
     case PROTOBUF_C_TYPE_BYTES:
-        return s_decode_bytes (json, (ProtobufCBinaryData *) slot, path, err);
+        return s_decode_bytes (json, (ProtobufCBinaryData *)slot, path, err);
     case PROTOBUF_C_TYPE_MESSAGE:
-        return s_decode_submessage (field->descriptor, json, (ProtobufCMessage **) slot,
+        return s_decode_submessage (field->descriptor, json, (ProtobufCMessage **)slot,
                                     path, err);
     }
     return kn_error_set (err, KN_E_INTERNAL, path->text, "unsupported field type %d",
-                         (int) field->type);
+                         (int)field->type);
 }
 
 static int
@@ -425,7 +421,7 @@ s_decode_repeated (ProtobufCMessage *message, const ProtobufCFieldDescriptor *fi
     for (size_t index = 0; index < count; index++) {
         size_t mark = s_path_push_index (path, index);
         int rc = s_decode_value (field, json_array_get (json, index),
-                                 (char *) *elements + index * size, path, err);
+                                 (char *)*elements + index * size, path, err);
         s_path_pop (path, mark);
         if (rc)
             return -1;
@@ -445,7 +441,8 @@ s_decode_field (ProtobufCMessage *message, const ProtobufCFieldDescriptor *field
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
         uint32_t *oneof_case = MEMBER (message, field->quantifier_offset);
         if (*oneof_case != 0)
-            return s_invalid (err, path, "another member of the same oneof is already set");
+            return s_invalid (err, path,
+                              "another member of the same oneof is already set");
         if (s_decode_value (field, json, slot, path, err))
             return -1;
         *oneof_case = field->id;
@@ -454,9 +451,9 @@ s_decode_field (ProtobufCMessage *message, const ProtobufCFieldDescriptor *field
     if (s_decode_value (field, json, slot, path, err))
         return -1;
     //  An optional string or message is present by its pointer; the rest by has_
-    if (field->label == PROTOBUF_C_LABEL_OPTIONAL && field->type != PROTOBUF_C_TYPE_STRING
-        && field->type != PROTOBUF_C_TYPE_MESSAGE)
-        *(protobuf_c_boolean *) MEMBER (message, field->quantifier_offset) = 1;
+    if (field->label == PROTOBUF_C_LABEL_OPTIONAL &&
+        field->type != PROTOBUF_C_TYPE_STRING && field->type != PROTOBUF_C_TYPE_MESSAGE)
+        *(protobuf_c_boolean *)MEMBER (message, field->quantifier_offset) = 1;
     return 0;
 }
 
@@ -469,10 +466,11 @@ s_decode_message (ProtobufCMessage *message, const json_t *json, path_t *path,
     size_t key_len;
     json_t *value;
     //  jansson's iterators take a non-const object; nothing here modifies it
-    json_object_keylen_foreach ((json_t *) json, key, key_len, value)
+    json_object_keylen_foreach ((json_t *)json, key, key_len, value)
     {
         size_t mark = s_path_push_name (path, key);
-        const ProtobufCFieldDescriptor *field = s_field_by_name (descriptor, key, key_len);
+        const ProtobufCFieldDescriptor *field =
+            s_field_by_name (descriptor, key, key_len);
         int rc = field ? s_decode_field (message, field, value, path, err)
                        : kn_error_set (err, KN_E_INVALID_ARGUMENT, path->text,
                                        "unknown field for %s", descriptor->name);
@@ -516,7 +514,7 @@ static json_t *
 s_encode_uint64 (uint64_t value)
 {
     if (value <= INT64_MAX)
-        return json_integer ((json_int_t) value);
+        return json_integer ((json_int_t)value);
     char text[24];
     snprintf (text, sizeof text, "%" PRIu64, value);
     return json_string (text);
@@ -535,7 +533,8 @@ s_encode_real (double value)
 static json_t *
 s_encode_enum (const ProtobufCEnumDescriptor *descriptor, int value)
 {
-    const ProtobufCEnumValue *known = protobuf_c_enum_descriptor_get_value (descriptor, value);
+    const ProtobufCEnumValue *known =
+        protobuf_c_enum_descriptor_get_value (descriptor, value);
     if (!known)
         return json_integer (value);
     size_t len = strlen (known->name);
@@ -558,7 +557,8 @@ s_encode_bytes (const ProtobufCBinaryData *value)
     char *text = malloc (size);
     if (!text)
         return NULL;
-    sodium_bin2base64 (text, size, value->data, value->len, sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64 (text, size, value->data, value->len,
+                       sodium_base64_VARIANT_ORIGINAL);
     json_t *json = json_string (text);
     free (text);
     return json;
@@ -572,33 +572,33 @@ s_encode_value (const ProtobufCFieldDescriptor *field, const void *member)
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        return json_integer (*(const int32_t *) member);
+        return json_integer (*(const int32_t *)member);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        return json_integer (*(const int64_t *) member);
+        return json_integer (*(const int64_t *)member);
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        return json_integer (*(const uint32_t *) member);
+        return json_integer (*(const uint32_t *)member);
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        return s_encode_uint64 (*(const uint64_t *) member);
+        return s_encode_uint64 (*(const uint64_t *)member);
     case PROTOBUF_C_TYPE_FLOAT:
-        return s_encode_real (*(const float *) member);
+        return s_encode_real (*(const float *)member);
     case PROTOBUF_C_TYPE_DOUBLE:
-        return s_encode_real (*(const double *) member);
+        return s_encode_real (*(const double *)member);
     case PROTOBUF_C_TYPE_BOOL:
-        return json_boolean (*(const protobuf_c_boolean *) member);
+        return json_boolean (*(const protobuf_c_boolean *)member);
     case PROTOBUF_C_TYPE_ENUM:
-        return s_encode_enum (field->descriptor, *(const int *) member);
+        return s_encode_enum (field->descriptor, *(const int *)member);
     case PROTOBUF_C_TYPE_STRING: {
-        const char *text = *(char *const *) member;
-        return json_string (text ? text : "");   // NULL unless valid UTF-8
+        const char *text = *(char *const *)member;
+        return json_string (text ? text : ""); // NULL unless valid UTF-8
     }
     case PROTOBUF_C_TYPE_BYTES:
-        return s_encode_bytes ((const ProtobufCBinaryData *) member);
+        return s_encode_bytes ((const ProtobufCBinaryData *)member);
     case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *message = *(ProtobufCMessage *const *) member;
+        const ProtobufCMessage *message = *(ProtobufCMessage *const *)member;
         return message ? s_encode_message (message) : json_object ();
     }
     }
@@ -615,29 +615,29 @@ s_is_zero (const ProtobufCFieldDescriptor *field, const void *member)
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        return *(const uint32_t *) member == 0;
+        return *(const uint32_t *)member == 0;
     case PROTOBUF_C_TYPE_ENUM:
-        return *(const int *) member == 0;
+        return *(const int *)member == 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        return *(const uint64_t *) member == 0;
+        return *(const uint64_t *)member == 0;
     case PROTOBUF_C_TYPE_FLOAT:
-        return *(const float *) member == 0;
+        return *(const float *)member == 0;
     case PROTOBUF_C_TYPE_DOUBLE:
-        return *(const double *) member == 0;
+        return *(const double *)member == 0;
     case PROTOBUF_C_TYPE_BOOL:
-        return !*(const protobuf_c_boolean *) member;
+        return !*(const protobuf_c_boolean *)member;
     case PROTOBUF_C_TYPE_STRING: {
-        const char *text = *(char *const *) member;
+        const char *text = *(char *const *)member;
         return !text || !*text;
     }
     case PROTOBUF_C_TYPE_BYTES:
-        return ((const ProtobufCBinaryData *) member)->len == 0;
+        return ((const ProtobufCBinaryData *)member)->len == 0;
     case PROTOBUF_C_TYPE_MESSAGE:
-        return *(ProtobufCMessage *const *) member == NULL;
+        return *(ProtobufCMessage *const *)member == NULL;
     }
     return true;
 }
@@ -648,18 +648,18 @@ s_is_present (const ProtobufCMessage *message, const ProtobufCFieldDescriptor *f
 {
     const void *member = CMEMBER (message, field->offset);
     const void *quantifier = CMEMBER (message, field->quantifier_offset);
-    bool by_pointer
-        = field->type == PROTOBUF_C_TYPE_STRING || field->type == PROTOBUF_C_TYPE_MESSAGE;
-    const void *pointer = by_pointer ? *(const void *const *) member : NULL;
+    bool by_pointer =
+        field->type == PROTOBUF_C_TYPE_STRING || field->type == PROTOBUF_C_TYPE_MESSAGE;
+    const void *pointer = by_pointer ? *(const void *const *)member : NULL;
 
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-        if (*(const uint32_t *) quantifier != field->id)
+        if (*(const uint32_t *)quantifier != field->id)
             return false;
         return !by_pointer || (pointer && pointer != field->default_value);
     }
     if (field->label == PROTOBUF_C_LABEL_OPTIONAL)
         return by_pointer ? pointer && pointer != field->default_value
-                          : *(const protobuf_c_boolean *) quantifier;
+                          : *(const protobuf_c_boolean *)quantifier;
     if (field->label == PROTOBUF_C_LABEL_REQUIRED)
         return !by_pointer || pointer;
     return !s_is_zero (field, member);
@@ -672,8 +672,8 @@ s_encode_repeated (const ProtobufCFieldDescriptor *field, const void *elements,
     size_t size = s_element_size (field->type);
     json_t *array = json_array ();
     for (size_t index = 0; array && index < count; index++) {
-        json_t *item = s_encode_value (field, (const char *) elements + index * size);
-        if (json_array_append_new (array, item) != 0) {   // fails on a NULL item too
+        json_t *item = s_encode_value (field, (const char *)elements + index * size);
+        if (json_array_append_new (array, item) != 0) { // fails on a NULL item too
             json_decref (array);
             array = NULL;
         }
@@ -692,12 +692,11 @@ s_encode_message (const ProtobufCMessage *message)
         const void *member = CMEMBER (message, field->offset);
         json_t *value = NULL;
         if (field->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t count = *(const size_t *) CMEMBER (message, field->quantifier_offset);
+            size_t count = *(const size_t *)CMEMBER (message, field->quantifier_offset);
             if (count == 0)
                 continue;
-            value = s_encode_repeated (field, *(const void *const *) member, count);
-        }
-        else if (s_is_present (message, field))
+            value = s_encode_repeated (field, *(const void *const *)member, count);
+        } else if (s_is_present (message, field))
             value = s_encode_value (field, member);
         else
             continue;

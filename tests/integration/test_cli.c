@@ -20,6 +20,7 @@ static void
 s_teardown (void)
 {
     kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
 }
 
 TestSuite (cli, .init = s_setup, .fini = s_teardown, .timeout = 120);

@@ -44,6 +44,7 @@ s_teardown (void)
     kn_crypto_destroy (&crypto);
     kn_db_destroy (&db);
     free (url);
+    kn_test_no_leaks ();
 }
 
 TestSuite (store, .init = s_setup, .fini = s_teardown, .timeout = 60);

@@ -29,4 +29,5 @@ Test (interop, python_client_from_the_protocol_document, .timeout = 180)
     cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0,
                "the Python client failed (status 0x%x); its output is above", status);
     kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
 }

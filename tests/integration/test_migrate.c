@@ -5,6 +5,8 @@
 #include "kn_migrate.h"
 #include "kn_test.h"
 
+TestSuite (migrate, .fini = kn_test_no_leaks);
+
 static char *
 s_empty_db (void)
 {

@@ -92,4 +92,5 @@ Test (resilience, kill_intake_and_restart_broker_mid_stream, .timeout = 240)
     free (events);
     kn_client_destroy (&client);
     kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
 }

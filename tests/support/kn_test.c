@@ -17,6 +17,21 @@
 #include "kn_crypto.h"
 #include "kn_uuid.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+void
+kn_test_no_leaks (void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    if (__lsan_do_recoverable_leak_check () != 0) {
+        cr_log_error ("LeakSanitizer found leaks; its report is on stderr");
+        abort ();
+    }
+#endif
+}
+
 //  -------------------------------------------------------------------------
 //  Databases
 

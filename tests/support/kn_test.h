@@ -11,6 +11,11 @@
 #include "kn_client.h"
 #include "kn_db.h"
 
+//  Under AddressSanitizer, fail (abort) the current test if anything leaked so far.
+//  Criterion would otherwise pass a test whose worker LeakSanitizer complained about
+//  at exit. Call it last in a suite's .fini. A no-op in other builds.
+void kn_test_no_leaks (void);
+
 //  A fresh database cloned from kinnet_template; returns its conninfo (caller frees).
 char *kn_test_db_create (void);
 

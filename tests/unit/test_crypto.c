@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include "kn_crypto.h"
+#include "kn_test.h"
+
+TestSuite (crypto, .fini = kn_test_no_leaks);
 
 static kn_crypto_t *
 s_crypto (uint8_t fill)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kn_pbjson.h"
+#include "kn_test.h"
 #include "kinnet/v1/common.pb-c.h"
 #include "kinnet/v1/events.pb-c.h"
 #include "kinnet/v1/intake.pb-c.h"
@@ -16,29 +17,8 @@
 // --------------------------------------------------------------------------------
 //  Helpers
 
-//  Criterion reports a test as passing even when LeakSanitizer complains at the
-//  worker's exit, and ignores assertions made in .fini; so under ASan each test
-//  ends with an explicit leak check that crashes the test if anything leaked.
-#if defined(__SANITIZE_ADDRESS__)
-#define PBJSON_LEAK_CHECK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PBJSON_LEAK_CHECK 1
-#endif
-#endif
-
-#ifdef PBJSON_LEAK_CHECK
-#include <sanitizer/lsan_interface.h>
-static void
-s_no_leaks (void)
-{
-    if (__lsan_do_recoverable_leak_check () != 0) {
-        cr_log_error ("LeakSanitizer found leaks; its report is on stderr");
-        abort ();
-    }
-}
-TestSuite (pbjson, .fini = s_no_leaks);
-#endif
+//  Each test ends with a leak check (under ASan), see kn_test_no_leaks.
+TestSuite (pbjson, .fini = kn_test_no_leaks);
 
 //  Fixtures write ' for " so that they stay readable.
 static json_t *
@@ -109,8 +89,8 @@ s_wire_trip (const ProtobufCMessage *message)
     uint8_t *buffer = malloc (size + 1);
     cr_assert_not_null (buffer);
     cr_assert_eq (protobuf_c_message_pack (message, buffer), size);
-    ProtobufCMessage *copy
-        = protobuf_c_message_unpack (message->descriptor, NULL, size, buffer);
+    ProtobufCMessage *copy =
+        protobuf_c_message_unpack (message->descriptor, NULL, size, buffer);
     free (buffer);
     cr_assert_not_null (copy, "protobuf-c could not unpack what it packed");
     json_t *json = kn_pbjson_encode (copy);
@@ -142,30 +122,30 @@ s_assert_round_trip (const ProtobufCMessageDescriptor *descriptor, const char *t
 
 //  A complete referral, written the way the encoder writes it (lower-case enum
 //  names, no zero values), so that the round trip must reproduce it exactly.
-static const char *s_referral
-    = "{'idempotency_key': 'school-42/2024-0117',"
-      " 'child': {'given_name': 'Amira', 'family_name': 'Haddad',"
-      "           'date_of_birth': '2015-03-09', 'languages': ['ar', 'en']},"
-      " 'siblings': [{'given_name': 'Yusuf', 'family_name': 'Haddad',"
-      "               'date_of_birth': '2012-11-30'},"
-      "              {'given_name': 'Lina', 'family_name': 'Haddad',"
-      "               'date_of_birth': '2019-06-01', 'languages': ['ar']}],"
-      " 'guardians': [{'given_name': 'Samira', 'family_name': 'Haddad',"
-      "                'relationship': 'mother', 'parental_responsibility': true,"
-      "                'phone': '+44 7700 900123', 'languages': ['ar', 'fr']}],"
-      " 'needs': [{'category': 'language_support', 'description': 'New arrival'},"
-      "           {'category': 'housing_need', 'description': 'Temporary flat'}],"
-      " 'urgency': 'priority',"
-      " 'district': 'E05000026',"
-      " 'lawful_ground': {'basis': 'consent', 'consent_reference': 'CF-2024-0117'},"
-      " 'caseworker_id': 'cw-17'}";
+static const char *s_referral =
+    "{'idempotency_key': 'school-42/2024-0117',"
+    " 'child': {'given_name': 'Amira', 'family_name': 'Haddad',"
+    "           'date_of_birth': '2015-03-09', 'languages': ['ar', 'en']},"
+    " 'siblings': [{'given_name': 'Yusuf', 'family_name': 'Haddad',"
+    "               'date_of_birth': '2012-11-30'},"
+    "              {'given_name': 'Lina', 'family_name': 'Haddad',"
+    "               'date_of_birth': '2019-06-01', 'languages': ['ar']}],"
+    " 'guardians': [{'given_name': 'Samira', 'family_name': 'Haddad',"
+    "                'relationship': 'mother', 'parental_responsibility': true,"
+    "                'phone': '+44 7700 900123', 'languages': ['ar', 'fr']}],"
+    " 'needs': [{'category': 'language_support', 'description': 'New arrival'},"
+    "           {'category': 'housing_need', 'description': 'Temporary flat'}],"
+    " 'urgency': 'priority',"
+    " 'district': 'E05000026',"
+    " 'lawful_ground': {'basis': 'consent', 'consent_reference': 'CF-2024-0117'},"
+    " 'caseworker_id': 'cw-17'}";
 
 // --------------------------------------------------------------------------------
 //  Decoding the real kinnet.v1 types
 
 Test (pbjson, decodes_full_submit_referral)
 {
-    Kinnet__V1__SubmitReferral *referral = (Kinnet__V1__SubmitReferral *) s_decode_ok (
+    Kinnet__V1__SubmitReferral *referral = (Kinnet__V1__SubmitReferral *)s_decode_ok (
         &kinnet__v1__submit_referral__descriptor, s_referral);
 
     cr_assert_str_eq (referral->idempotency_key, "school-42/2024-0117");
@@ -194,7 +174,8 @@ Test (pbjson, decodes_full_submit_referral)
     cr_assert_str_eq (mother->languages[1], "fr");
 
     cr_assert_eq (referral->n_needs, 2);
-    cr_assert_eq (referral->needs[0]->category, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT);
+    cr_assert_eq (referral->needs[0]->category,
+                  KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT);
     cr_assert_str_eq (referral->needs[0]->description, "New arrival");
     cr_assert_eq (referral->needs[1]->category, KINNET__V1__NEED_CATEGORY__HOUSING_NEED);
 
@@ -216,7 +197,7 @@ Test (pbjson, round_trips_submit_referral_through_the_wire)
 
 Test (pbjson, absent_fields_keep_proto3_defaults)
 {
-    Kinnet__V1__SubmitReferral *referral = (Kinnet__V1__SubmitReferral *) s_decode_ok (
+    Kinnet__V1__SubmitReferral *referral = (Kinnet__V1__SubmitReferral *)s_decode_ok (
         &kinnet__v1__submit_referral__descriptor, "{}");
     cr_assert_str_eq (referral->idempotency_key, "");
     cr_assert_null (referral->child);
@@ -260,7 +241,7 @@ Test (pbjson, repeated_enums_and_unknown_enum_numbers)
 
 Test (pbjson, int64_accepts_a_decimal_string)
 {
-    Kinnet__V1__Timestamp *stamp = (Kinnet__V1__Timestamp *) s_decode_ok (
+    Kinnet__V1__Timestamp *stamp = (Kinnet__V1__Timestamp *)s_decode_ok (
         &kinnet__v1__timestamp__descriptor, "{'seconds': '-62135596800', 'nanos': 5}");
     cr_assert_eq (stamp->seconds, -62135596800LL);
     cr_assert_eq (stamp->nanos, 5);
@@ -286,7 +267,8 @@ Test (pbjson, unknown_key_names_its_path)
 
 Test (pbjson, wrong_json_types)
 {
-    const ProtobufCMessageDescriptor *descriptor = &kinnet__v1__submit_referral__descriptor;
+    const ProtobufCMessageDescriptor *descriptor =
+        &kinnet__v1__submit_referral__descriptor;
     s_expect_invalid (descriptor,
                       "{'siblings': [{'given_name': 'Yusuf'},"
                       "              {'given_name': 'Lina', 'date_of_birth': 20190601}]}",
@@ -322,13 +304,14 @@ Test (pbjson, unknown_enum_name)
                       "needs[1].category");
     s_expect_invalid (&kinnet__v1__submit_referral__descriptor, "{'urgency': ''}",
                       "urgency");
-    s_expect_invalid (&kinnet__v1__submit_referral__descriptor,
-                      "{'urgency': 4294967298}", "urgency");
+    s_expect_invalid (&kinnet__v1__submit_referral__descriptor, "{'urgency': 4294967298}",
+                      "urgency");
 }
 
 Test (pbjson, null_is_an_error)
 {
-    const ProtobufCMessageDescriptor *descriptor = &kinnet__v1__submit_referral__descriptor;
+    const ProtobufCMessageDescriptor *descriptor =
+        &kinnet__v1__submit_referral__descriptor;
     s_expect_invalid (descriptor, "{'district': null}", "district");
     s_expect_invalid (descriptor, "{'child': null}", "child");
     s_expect_invalid (descriptor, "{'siblings': null}", "siblings");
@@ -339,7 +322,8 @@ Test (pbjson, null_is_an_error)
 
 Test (pbjson, non_object_is_an_error)
 {
-    const ProtobufCMessageDescriptor *descriptor = &kinnet__v1__submit_referral__descriptor;
+    const ProtobufCMessageDescriptor *descriptor =
+        &kinnet__v1__submit_referral__descriptor;
     s_expect_invalid (descriptor, "[]", "");
     s_expect_invalid (descriptor, "'referral'", "");
     s_expect_invalid (descriptor, "null", "");
@@ -365,7 +349,8 @@ Test (pbjson, late_error_frees_everything_built_so_far)
     //  Everything but the last field decodes; ASan's leak check holds us to the rest
     json_t *json = s_json (s_referral);
     json_object_set_new (json, "caseworker_id", json_integer (17));
-    s_expect_invalid_json (&kinnet__v1__submit_referral__descriptor, json, "caseworker_id");
+    s_expect_invalid_json (&kinnet__v1__submit_referral__descriptor, json,
+                           "caseworker_id");
     json_decref (json);
 
     json = s_json (s_referral);
@@ -394,7 +379,8 @@ Test (pbjson, long_paths_are_truncated_not_overrun)
     json_object_set_new (json, "child", child);
     kn_error_t err;
     kn_error_clear (&err);
-    cr_assert_null (kn_pbjson_decode (&kinnet__v1__submit_referral__descriptor, json, &err));
+    cr_assert_null (
+        kn_pbjson_decode (&kinnet__v1__submit_referral__descriptor, json, &err));
     cr_assert_eq (err.code, KN_E_INVALID_ARGUMENT);
     cr_assert_eq (strlen (err.field), sizeof err.field - 1);
     cr_assert_eq (strncmp (err.field, "child.kkk", 9), 0);
@@ -408,7 +394,7 @@ Test (pbjson, oneof_member_sets_the_case)
 {
     const char *text = "{'get': {'referral_id': '0b1f6a52-5d3c-4c8e-9a51-3f0c2d7e9b10',"
                        "         'caseworker_id': 'cw-17'}}";
-    Kinnet__V1__IntakeRequest *request = (Kinnet__V1__IntakeRequest *) s_decode_ok (
+    Kinnet__V1__IntakeRequest *request = (Kinnet__V1__IntakeRequest *)s_decode_ok (
         &kinnet__v1__intake_request__descriptor, text);
     cr_assert_eq (request->op_case, KINNET__V1__INTAKE_REQUEST__OP_GET);
     cr_assert_not_null (request->get);
@@ -428,11 +414,12 @@ Test (pbjson, oneof_with_a_whole_referral)
 
 Test (pbjson, empty_oneof_member_is_still_set)
 {
-    Kinnet__V1__IntakeRequest *request = (Kinnet__V1__IntakeRequest *) s_decode_ok (
+    Kinnet__V1__IntakeRequest *request = (Kinnet__V1__IntakeRequest *)s_decode_ok (
         &kinnet__v1__intake_request__descriptor, "{'withdraw': {}}");
     cr_assert_eq (request->op_case, KINNET__V1__INTAKE_REQUEST__OP_WITHDRAW);
     protobuf_c_message_free_unpacked (&request->base, NULL);
-    s_assert_round_trip (&kinnet__v1__intake_request__descriptor, "{'withdraw': {}}", NULL);
+    s_assert_round_trip (&kinnet__v1__intake_request__descriptor, "{'withdraw': {}}",
+                         NULL);
 }
 
 Test (pbjson, two_members_of_one_oneof_is_an_error)
@@ -484,11 +471,11 @@ Test (pbjson, encodes_intake_reply_with_result)
     reply.submitted = &result;
 
     json_t *json = kn_pbjson_encode (&reply.base);
-    json_t *expected
-        = s_json ("{'submitted': {'referral_id': '0b1f6a52-5d3c-4c8e-9a51-3f0c2d7e9b10',"
-                  "               'family_id': '6c7e2f4a-1b2d-4e8f-9a0b-1c2d3e4f5a6b',"
-                  "               'replayed': true,"
-                  "               'received_at': {'seconds': 1700000000}}}");
+    json_t *expected =
+        s_json ("{'submitted': {'referral_id': '0b1f6a52-5d3c-4c8e-9a51-3f0c2d7e9b10',"
+                "               'family_id': '6c7e2f4a-1b2d-4e8f-9a0b-1c2d3e4f5a6b',"
+                "               'replayed': true,"
+                "               'received_at': {'seconds': 1700000000}}}");
     s_assert_json_eq (json, expected);
     json_decref (expected);
     json_decref (json);
@@ -551,14 +538,14 @@ typedef struct {
 } all_types_t;
 
 #define AT(member) offsetof (all_types_t, member)
-#define FIELD(ID, NAME, LABEL, TYPE, QUANTIFIER, DESCRIPTOR, DEFAULT, FLAGS)              \
-    {                                                                                     \
-        .name = #NAME, .id = ID, .label = PROTOBUF_C_LABEL_##LABEL,                       \
-        .type = PROTOBUF_C_TYPE_##TYPE, .quantifier_offset = QUANTIFIER,                  \
-        .offset = AT (NAME), .descriptor = DESCRIPTOR, .default_value = DEFAULT,          \
-        .flags = FLAGS                                                                    \
+#define FIELD(ID, NAME, LABEL, TYPE, QUANTIFIER, DESCRIPTOR, DEFAULT, FLAGS)             \
+    {                                                                                    \
+        .name = #NAME, .id = ID, .label = PROTOBUF_C_LABEL_##LABEL,                      \
+        .type = PROTOBUF_C_TYPE_##TYPE, .quantifier_offset = QUANTIFIER,                 \
+        .offset = AT (NAME), .descriptor = DESCRIPTOR, .default_value = DEFAULT,         \
+        .flags = FLAGS                                                                   \
     }
-#define ONEOF PROTOBUF_C_FIELD_FLAG_ONEOF
+#define ONEOF  PROTOBUF_C_FIELD_FLAG_ONEOF
 #define PACKED PROTOBUF_C_FIELD_FLAG_PACKED
 
 static const ProtobufCFieldDescriptor s_all_types_fields[] = {
@@ -585,8 +572,8 @@ static const ProtobufCFieldDescriptor s_all_types_fields[] = {
     FIELD (21, u_rep_double, REPEATED, DOUBLE, AT (n_u_rep_double), NULL, NULL, PACKED),
     FIELD (22, v_rep_sint64, REPEATED, SINT64, AT (n_v_rep_sint64), NULL, NULL, PACKED),
     FIELD (23, w_opt_bytes, OPTIONAL, BYTES, AT (has_w_opt_bytes), NULL, NULL, 0),
-    FIELD (24, x_one_string, NONE, STRING, AT (choice_case), NULL, &protobuf_c_empty_string,
-           ONEOF),
+    FIELD (24, x_one_string, NONE, STRING, AT (choice_case), NULL,
+           &protobuf_c_empty_string, ONEOF),
     FIELD (25, y_one_int32, NONE, INT32, AT (choice_case), NULL, NULL, ONEOF),
     FIELD (26, z_one_bytes, NONE, BYTES, AT (choice_case), NULL, NULL, ONEOF),
 };
@@ -615,42 +602,42 @@ static const ProtobufCMessageDescriptor s_all_types_descriptor = {
 static void
 s_all_types_init (ProtobufCMessage *message)
 {
-    all_types_t *self = (all_types_t *) message;
+    all_types_t *self = (all_types_t *)message;
     memset (self, 0, sizeof *self);
     self->base.descriptor = &s_all_types_descriptor;
-    self->o_string = (char *) protobuf_c_empty_string;
+    self->o_string = (char *)protobuf_c_empty_string;
 }
 
-static const char *s_all_types_json
-    = "{'a_int32': -5, 'b_sint32': -2147483648, 'c_sfixed32': 2147483647,"
-      " 'd_int64': '-9007199254740993', 'e_sint64': -9223372036854775808,"
-      " 'f_sfixed64': '9223372036854775807', 'g_uint32': 4294967295, 'h_fixed32': 7,"
-      " 'i_uint64': '18446744073709551615', 'j_fixed64': 12,"
-      " 'k_float': 1.5, 'l_double': 0.1, 'm_bool': true, 'n_enum': 'URGENT',"
-      " 'o_string': 'h\xc3\xa9llo', 'p_bytes': 'AAEC/w==',"
-      " 'q_message': {'seconds': 1700000000, 'nanos': 1},"
-      " 'r_opt_int32': 0, 't_rep_bytes': ['', 'aGk='],"
-      " 'u_rep_double': ['NaN', 'Infinity', '-Infinity', -0.5, 3],"
-      " 'v_rep_sint64': [-1, '2', 0], 'w_opt_bytes': '', 'y_one_int32': 0}";
+static const char *s_all_types_json =
+    "{'a_int32': -5, 'b_sint32': -2147483648, 'c_sfixed32': 2147483647,"
+    " 'd_int64': '-9007199254740993', 'e_sint64': -9223372036854775808,"
+    " 'f_sfixed64': '9223372036854775807', 'g_uint32': 4294967295, 'h_fixed32': 7,"
+    " 'i_uint64': '18446744073709551615', 'j_fixed64': 12,"
+    " 'k_float': 1.5, 'l_double': 0.1, 'm_bool': true, 'n_enum': 'URGENT',"
+    " 'o_string': 'h\xc3\xa9llo', 'p_bytes': 'AAEC/w==',"
+    " 'q_message': {'seconds': 1700000000, 'nanos': 1},"
+    " 'r_opt_int32': 0, 't_rep_bytes': ['', 'aGk='],"
+    " 'u_rep_double': ['NaN', 'Infinity', '-Infinity', -0.5, 3],"
+    " 'v_rep_sint64': [-1, '2', 0], 'w_opt_bytes': '', 'y_one_int32': 0}";
 
 //  The same as the encoder writes it back: numbers as numbers, enum names in lower
 //  case; a repeated zero stays, only singular zeros are left out.
-static const char *s_all_types_canonical
-    = "{'a_int32': -5, 'b_sint32': -2147483648, 'c_sfixed32': 2147483647,"
-      " 'd_int64': -9007199254740993, 'e_sint64': -9223372036854775808,"
-      " 'f_sfixed64': 9223372036854775807, 'g_uint32': 4294967295, 'h_fixed32': 7,"
-      " 'i_uint64': '18446744073709551615', 'j_fixed64': 12,"
-      " 'k_float': 1.5, 'l_double': 0.1, 'm_bool': true, 'n_enum': 'urgent',"
-      " 'o_string': 'h\xc3\xa9llo', 'p_bytes': 'AAEC/w==',"
-      " 'q_message': {'seconds': 1700000000, 'nanos': 1},"
-      " 'r_opt_int32': 0, 't_rep_bytes': ['', 'aGk='],"
-      " 'u_rep_double': ['NaN', 'Infinity', '-Infinity', -0.5, 3.0],"
-      " 'v_rep_sint64': [-1, 2, 0], 'w_opt_bytes': '', 'y_one_int32': 0}";
+static const char *s_all_types_canonical =
+    "{'a_int32': -5, 'b_sint32': -2147483648, 'c_sfixed32': 2147483647,"
+    " 'd_int64': -9007199254740993, 'e_sint64': -9223372036854775808,"
+    " 'f_sfixed64': 9223372036854775807, 'g_uint32': 4294967295, 'h_fixed32': 7,"
+    " 'i_uint64': '18446744073709551615', 'j_fixed64': 12,"
+    " 'k_float': 1.5, 'l_double': 0.1, 'm_bool': true, 'n_enum': 'urgent',"
+    " 'o_string': 'h\xc3\xa9llo', 'p_bytes': 'AAEC/w==',"
+    " 'q_message': {'seconds': 1700000000, 'nanos': 1},"
+    " 'r_opt_int32': 0, 't_rep_bytes': ['', 'aGk='],"
+    " 'u_rep_double': ['NaN', 'Infinity', '-Infinity', -0.5, 3.0],"
+    " 'v_rep_sint64': [-1, 2, 0], 'w_opt_bytes': '', 'y_one_int32': 0}";
 
 Test (pbjson, decodes_every_field_type)
 {
-    all_types_t *all
-        = (all_types_t *) s_decode_ok (&s_all_types_descriptor, s_all_types_json);
+    all_types_t *all =
+        (all_types_t *)s_decode_ok (&s_all_types_descriptor, s_all_types_json);
     cr_assert_eq (all->a_int32, -5);
     cr_assert_eq (all->b_sint32, INT32_MIN);
     cr_assert_eq (all->c_sfixed32, INT32_MAX);
@@ -696,7 +683,8 @@ Test (pbjson, decodes_every_field_type)
 
 Test (pbjson, every_field_type_round_trips_through_the_wire)
 {
-    s_assert_round_trip (&s_all_types_descriptor, s_all_types_json, s_all_types_canonical);
+    s_assert_round_trip (&s_all_types_descriptor, s_all_types_json,
+                         s_all_types_canonical);
 }
 
 Test (pbjson, optional_and_oneof_presence)
@@ -711,8 +699,8 @@ Test (pbjson, optional_and_oneof_presence)
     s_assert_round_trip (&s_all_types_descriptor, "{'n_enum': 42}", NULL);
     s_expect_invalid (&s_all_types_descriptor, "{'x_one_string': 'a', 'y_one_int32': 1}",
                       "y_one_int32");
-    s_expect_invalid (&s_all_types_descriptor, "{'z_one_bytes': 'aGk=', 'x_one_string': 'a'}",
-                      "x_one_string");
+    s_expect_invalid (&s_all_types_descriptor,
+                      "{'z_one_bytes': 'aGk=', 'x_one_string': 'a'}", "x_one_string");
 }
 
 Test (pbjson, number_and_bytes_errors)
@@ -754,13 +742,13 @@ Test (pbjson, encodes_a_message_built_in_c)
     s_all_types_init (&all.base);
     all.i_uint64 = 42;
     all.k_float = -INFINITY;
-    all.o_string = "";                      // zero: left out
-    all.p_bytes = (ProtobufCBinaryData) {0, NULL};
-    all.n_enum = (Kinnet__V1__Urgency) 77;  // no name: a number
-    all.has_r_opt_int32 = 0;                // not set, so its value does not matter
+    all.o_string = ""; // zero: left out
+    all.p_bytes = (ProtobufCBinaryData){0, NULL};
+    all.n_enum = (Kinnet__V1__Urgency)77; // no name: a number
+    all.has_r_opt_int32 = 0;              // not set, so its value does not matter
     all.r_opt_int32 = 9;
     all.has_w_opt_bytes = 1;
-    all.w_opt_bytes = (ProtobufCBinaryData) {sizeof raw, raw};
+    all.w_opt_bytes = (ProtobufCBinaryData){sizeof raw, raw};
     all.n_u_rep_double = 2;
     all.u_rep_double = doubles;
     all.choice_case = 24;

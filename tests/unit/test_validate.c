@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "intake_validate.h"
+#include "kn_test.h"
 
 //  2026-11-22 12:00 UTC, so ages and "future" are stable.
 #define TODAY ((time_t) 1795348800)
@@ -51,7 +52,7 @@ s_expect (kn_code_t code, const char *field)
     cr_assert (strlen (err.message) > 0);
 }
 
-TestSuite (validate, .init = s_valid);
+TestSuite (validate, .init = s_valid, .fini = kn_test_no_leaks);
 
 Test (validate, valid_referral_passes)
 {
