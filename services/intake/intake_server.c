@@ -78,6 +78,11 @@ s_submit (intake_server_t *self, const char *agency_id, Kinnet__V1__SubmitReferr
     result.family_matched = stored.family_matched;
     result.replayed = stored.replayed;
     result.received_at = &at;
+    char *subject_ids[16];
+    for (size_t i = 0; i < stored.subject_count; i++)
+        subject_ids[i] = stored.subject_ids[i];
+    result.subject_ids = subject_ids;
+    result.n_subject_ids = stored.subject_count;
     Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
     reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_SUBMITTED;
     reply.submitted = &result;

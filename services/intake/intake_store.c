@@ -15,6 +15,7 @@
 #include "kn_audit.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
+#include "kn_subject.h"
 
 #define MAX_CHILDREN (1 + 15)
 #define INTAKE_LANGUAGE_SLOTS 32   // distinct languages carried per referral
@@ -33,22 +34,16 @@ static const struct {
                    " RETURNING 1"},
     {"idem_get", "SELECT operation, request_hash, referral_id FROM intake.idempotency"
                  " WHERE agency_id = $1 AND key = $2"},
-    {"index_lock", "SELECT pg_advisory_xact_lock($1::bigint)"},
-    {"subject_family", "SELECT family_id FROM intake.subject WHERE blind_index = $1"},
-    {"family_insert", "INSERT INTO intake.family (id) VALUES ($1)"},
-    {"subject_upsert",
-     "WITH ins AS (INSERT INTO intake.subject (id, family_id, blind_index)"
-     " VALUES ($1, $2, $3) ON CONFLICT (blind_index) DO NOTHING RETURNING id)"
-     " SELECT id FROM ins UNION ALL"
-     " SELECT id FROM intake.subject WHERE blind_index = $3 LIMIT 1"},
     {"referral_insert",
      "INSERT INTO intake.referral (id, referring_agency_id, family_id, urgency, district,"
      " needs, languages, children, family_matched, lawful_basis, personal)"
      " VALUES ($1, $2, $3, $4, $5, $6::smallint[], $7::text[], $8, $9, $10, $11)"
      " RETURNING (extract(epoch FROM received_at) * 1000000)::bigint"},
     {"referral_subject_insert", "INSERT INTO intake.referral_subject (referral_id,"
-                                " subject_id, role) VALUES ($1, $2, $3)"
+                                " subject_id, role, position) VALUES ($1, $2, $3, $4)"
                                 " ON CONFLICT DO NOTHING"},
+    {"referral_subjects", "SELECT subject_id FROM intake.referral_subject"
+                          " WHERE referral_id = $1 ORDER BY position"},
     {"referral_summary",
      "SELECT family_id, family_matched,"
      " (extract(epoch FROM received_at) * 1000000)::bigint FROM intake.referral"
@@ -72,7 +67,7 @@ intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
         if (kn_db_prepare (db, s_statements[i].name, s_statements[i].sql, err))
             return NULL;
-    if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err))
+    if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) || kn_subject_prepare (db, err))
         return NULL;
     intake_store_t *self = calloc (1, sizeof *self);
     self->db = db;
@@ -194,18 +189,6 @@ intake_store_audit_failure (intake_store_t *self, const char *agency_id,
 //  -------------------------------------------------------------------------
 //  Submit
 
-typedef struct {
-    uint8_t index[KN_BLIND_INDEX_BYTES];
-    const char *role;
-} child_t;
-
-static int
-s_compare_children (const void *a, const void *b)
-{
-    return memcmp (((const child_t *) a)->index, ((const child_t *) b)->index,
-                   KN_BLIND_INDEX_BYTES);
-}
-
 static int
 s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_t *err)
 {
@@ -223,58 +206,16 @@ s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_
     else
         rc = kn_error_set (err, KN_E_INTERNAL, NULL, "replayed referral missing");
     PQclear (row);
+    if (rc == 0) {
+        row = kn_db_run (self->db, "referral_subjects", 1, values, NULL, NULL, err);
+        if (!row)
+            return -1;
+        for (int i = 0; i < PQntuples (row) && i < 16; i++)
+            snprintf (result->subject_ids[i], KN_UUID_STR, "%s", PQgetvalue (row, i, 0));
+        result->subject_count = (size_t) (PQntuples (row) < 16 ? PQntuples (row) : 16);
+        PQclear (row);
+    }
     return rc;
-}
-
-//  Resolve every child to a subject in one family; creates what is new.
-static int
-s_match_family (intake_store_t *self, child_t *children, size_t count,
-                intake_submit_result_t *result, char subjects[][KN_UUID_STR],
-                kn_error_t *err)
-{
-    //  Lock each index in sorted order; duplicates in one referral lock once.
-    qsort (children, count, sizeof *children, s_compare_children);
-    for (size_t i = 0; i < count; i++) {
-        if (i > 0 && memcmp (children[i].index, children[i - 1].index, 32) == 0)
-            continue;
-        int64_t key;
-        memcpy (&key, children[i].index, sizeof key);
-        char key_text[32];
-        snprintf (key_text, sizeof key_text, "%" PRId64, key);
-        const char *values[] = {key_text};
-        if (s_run (self, "index_lock", 1, values, NULL, NULL, NULL, 0, err) < 0)
-            return -1;
-    }
-    result->family_matched = false;
-    for (size_t i = 0; i < count && !result->family_matched; i++) {
-        const char *values[] = {(const char *) children[i].index};
-        int lengths[] = {KN_BLIND_INDEX_BYTES};
-        int formats[] = {1};
-        int rows = s_run (self, "subject_family", 1, values, lengths, formats,
-                          result->family_id, KN_UUID_STR, err);
-        if (rows < 0)
-            return -1;
-        result->family_matched = rows > 0;
-    }
-    if (!result->family_matched) {
-        kn_uuid_generate (result->family_id);
-        const char *values[] = {result->family_id};
-        if (s_run (self, "family_insert", 1, values, NULL, NULL, NULL, 0, err) < 0)
-            return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        char subject_id[KN_UUID_STR];
-        kn_uuid_generate (subject_id);
-        const char *values[] = {subject_id, result->family_id,
-                                (const char *) children[i].index};
-        int lengths[] = {0, 0, KN_BLIND_INDEX_BYTES};
-        int formats[] = {0, 0, 1};
-        if (s_run (self, "subject_upsert", 3, values, lengths, formats, subjects[i],
-                   KN_UUID_STR, err)
-            != 1)
-            return err->code ? -1 : kn_error_set (err, KN_E_INTERNAL, NULL, "subject upsert");
-    }
-    return 0;
 }
 
 //  Postgres array literal of the need categories, e.g. {1,4}.
@@ -344,22 +285,24 @@ s_submit_once (intake_store_t *self, const char *agency_id,
         return -1;
     }
 
-    //  Children and their blind indexes.
-    child_t children[MAX_CHILDREN];
+    //  The child and siblings, resolved to subjects of one family.
+    kn_person_t people[MAX_CHILDREN];
     size_t count = 0;
     const Kinnet__V1__Person *child = referral->child;
-    kn_crypto_blind_index (self->crypto, child->given_name, child->family_name,
-                           child->date_of_birth, children[count].index);
-    children[count++].role = "child";
+    people[count++] = (kn_person_t) {child->given_name, child->family_name,
+                                     child->date_of_birth};
     for (size_t i = 0; i < referral->n_siblings && count < MAX_CHILDREN; i++) {
         const Kinnet__V1__Person *sibling = referral->siblings[i];
-        kn_crypto_blind_index (self->crypto, sibling->given_name, sibling->family_name,
-                               sibling->date_of_birth, children[count].index);
-        children[count++].role = "sibling";
+        people[count++] = (kn_person_t) {sibling->given_name, sibling->family_name,
+                                         sibling->date_of_birth};
     }
     char subjects[MAX_CHILDREN][KN_UUID_STR];
-    if (s_match_family (self, children, count, result, subjects, err))
+    if (kn_subject_resolve (self->db, self->crypto, people, count, subjects,
+                            result->family_id, &result->family_matched, err))
         goto fail;
+    for (size_t i = 0; i < count; i++)
+        snprintf (result->subject_ids[i], KN_UUID_STR, "%s", subjects[i]);
+    result->subject_count = count;
 
     //  The personal part, sealed and bound to the referral id.
     size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
@@ -397,8 +340,11 @@ s_submit_once (intake_store_t *self, const char *agency_id,
     result->received_at_us = strtoll (received, NULL, 10);
 
     for (size_t i = 0; i < count; i++) {
-        const char *link[] = {result->referral_id, subjects[i], children[i].role};
-        if (s_run (self, "referral_subject_insert", 3, link, NULL, NULL, NULL, 0, err) < 0)
+        char position[8];
+        snprintf (position, sizeof position, "%zu", i);
+        const char *link[] = {result->referral_id, subjects[i], i ? "sibling" : "child",
+                              position};
+        if (s_run (self, "referral_subject_insert", 4, link, NULL, NULL, NULL, 0, err) < 0)
             goto fail;
     }
 

@@ -150,8 +150,8 @@ Test (store, siblings_and_spelling_variants_share_a_family)
     cr_assert_eq (intake_store_submit (store, agency[1], &second, &b, &err), 0);
     cr_assert (b.family_matched);
     cr_assert_str_eq (a.family_id, b.family_id);
-    cr_assert_eq (s_count ("SELECT count(*) FROM intake.subject"), 2);
-    cr_assert_eq (s_count ("SELECT count(*) FROM intake.family"), 1);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject"), 2);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.family"), 1);
 }
 
 Test (store, replay_and_conflict)
@@ -220,8 +220,8 @@ Test (store, failure_mid_transaction_leaves_nothing)
     kn_error_t err;
     cr_assert_eq (intake_store_submit (store, agency[0], &referral, &result, &err), -1);
     cr_assert_eq (err.code, KN_E_INTERNAL);
-    cr_assert_eq (s_count ("SELECT count(*) FROM intake.subject"), 0);
-    cr_assert_eq (s_count ("SELECT count(*) FROM intake.family"), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject"), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.family"), 0);
     cr_assert_eq (s_count ("SELECT count(*) FROM intake.idempotency"), 0);
     cr_assert_eq (s_count ("SELECT count(*) FROM core.outbox"), 0);
     //  The session is usable afterwards, and the key was not burnt.

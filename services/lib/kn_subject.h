@@ -1,0 +1,49 @@
+/*  kn_subject: the shared registry of subjects (children and family members) and
+    families in core.subject / core.family. A person is found by the keyed blind
+    index of their normalised name and date of birth, never by clear text; the date
+    of birth is kept sealed, for the consent policy's age rule.
+    Runs inside the caller's transaction: a transaction-scoped advisory lock per
+    index (taken in sorted order) serialises two requests naming the same new
+    person, so they resolve to one subject. */
+#ifndef KN_SUBJECT_H_INCLUDED
+#define KN_SUBJECT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "kn_crypto.h"
+#include "kn_db.h"
+#include "kn_error.h"
+#include "kn_uuid.h"
+
+typedef struct {
+    const char *given_name;
+    const char *family_name;
+    const char *date_of_birth;   // YYYY-MM-DD
+} kn_person_t;
+
+#define KN_SUBJECT_MAX 32
+
+int kn_subject_prepare (kn_db_t *db, kn_error_t *err);
+
+//  Resolve people[0..count) to subjects of one family, creating what is unknown.
+//  subjects[i] receives people[i]'s id; family_id the family; *matched whether any
+//  of them was already known (their family is then used).
+int kn_subject_resolve (kn_db_t *db, kn_crypto_t *crypto, const kn_person_t *people,
+                        size_t count, char subjects[][KN_UUID_STR],
+                        char family_id[KN_UUID_STR], bool *matched, kn_error_t *err);
+
+//  1 when subject_id names a subject, 0 when not, -1 on error. family_id (may be
+//  NULL) receives its family.
+int kn_subject_exists (kn_db_t *db, const char *subject_id, char *family_id,
+                       kn_error_t *err);
+
+//  Whole years of age at now, or -1 when the date of birth is not on record.
+int kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t now,
+                    kn_error_t *err);
+
+//  Age in whole years of a YYYY-MM-DD date at now; -1 when not a date.
+int kn_age_from_date (const char *date_of_birth, time_t now);
+
+#endif

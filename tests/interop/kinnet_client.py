@@ -1,0 +1,799 @@
+#!/usr/bin/python3
+"""Independent Kinnet interop client and conformance checks.
+
+Written from docs/protocol.md and proto/kinnet/v1/*.proto only. It speaks the
+MDP/0.1 client protocol over a CURVE-secured ZeroMQ DEALER socket to the broker
+frontend, with Lazy Pirate retries (new socket, same bytes) for every call.
+
+Environment:
+  KINNET_ENDPOINT        broker frontend, e.g. tcp://127.0.0.1:5555
+  KINNET_SERVER_KEY      broker public key, Z85 (40 chars) or a certificate path
+  KINNET_CERT            agency A secret certificate (CZMQ zcert / ZPL)
+  KINNET_OTHER_CERT      agency B secret certificate
+  KINNET_STRANGER_CERT   secret certificate whose key is not registered
+  KINNET_PROTO_DIR       directory holding kinnet/v1/*.proto
+
+Prints one line per check ("PASS name: detail" / "FAIL name: detail"), then
+"N passed, M failed". Exits 0 only if nothing failed. Only invented test names
+are ever sent; no personal data is printed.
+
+Run with Debian's /usr/bin/python3 (python3-zmq, python3-protobuf) and protoc.
+"""
+
+import atexit
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+
+import zmq
+from zmq.utils import z85
+from zmq.utils.monitor import recv_monitor_message
+
+MDPC = b"MDPC01"                      # §3.1 frame 1
+MMI_STATUSES = (b"200", b"404", b"501")  # §3.4
+DEFAULT_TIMEOUT_MS = 5000             # §6.1: longer than the broker's 2500 ms queue wait
+DEFAULT_RETRIES = 2                   # §6.1: 3 attempts in all
+MAX_MSG_SIZE = 1024 * 1024            # §2.6 (optional)
+
+
+# --------------------------------------------------------------------------
+# Protobuf modules, generated at start-up (Appendix A / §9.5)
+# --------------------------------------------------------------------------
+
+def load_proto_modules():
+    proto_dir = os.environ.get("KINNET_PROTO_DIR") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto")
+    files = sorted(glob.glob(os.path.join(proto_dir, "kinnet", "v1", "*.proto")))
+    if not files:
+        raise SystemExit(f"no .proto files under {proto_dir}/kinnet/v1")
+    out = tempfile.mkdtemp(prefix="kinnet-pb-")
+    atexit.register(shutil.rmtree, out, True)
+    subprocess.run(["protoc", f"--python_out={out}", "-I", proto_dir, *files],
+                   check=True)
+    for pkg in ("kinnet", os.path.join("kinnet", "v1")):
+        open(os.path.join(out, pkg, "__init__.py"), "a").close()
+    sys.path.insert(0, out)
+    from kinnet.v1 import common_pb2, intake_pb2  # noqa: E402
+    return common_pb2, intake_pb2
+
+
+common_pb2, intake_pb2 = load_proto_modules()
+ErrorCode = common_pb2.ErrorCode
+
+
+# --------------------------------------------------------------------------
+# Certificates (§2.2: CZMQ zcert files in ZPL)
+# --------------------------------------------------------------------------
+
+def _zpl_value(raw):
+    """Value part of a ZPL `name = value` line: quoted ("..." or '...') or bare."""
+    raw = raw.strip()
+    if raw[:1] in ('"', "'"):
+        end = raw.find(raw[0], 1)
+        if end < 0:
+            raise ValueError("unterminated quoted value")
+        return raw[1:end]
+    # bare value: up to whitespace or a comment
+    return raw.split()[0] if raw.split() else ""
+
+
+def load_cert(path):
+    """Return (public, secret) Z85 keys as bytes from the `curve` section.
+
+    Sections start in column 0; properties are indented (4 spaces per level).
+    Only `curve/public-key` and `curve/secret-key` are used; `metadata` is ignored.
+    """
+    section = None
+    keys = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            if not line[0].isspace():
+                section = stripped.split("=", 1)[0].strip()
+                continue
+            if section != "curve" or "=" not in stripped:
+                continue
+            name, value = stripped.split("=", 1)
+            name = name.strip()
+            if name in ("public-key", "secret-key"):
+                keys[name] = _zpl_value(value)
+    for name in ("public-key", "secret-key"):
+        v = keys.get(name)
+        if v is None:
+            raise ValueError(f"{path}: no curve/{name}")
+        if len(v) != 40 or len(z85.decode(v.encode("ascii"))) != 32:
+            raise ValueError(f"{path}: curve/{name} is not a 40-character Z85 key")
+    return keys["public-key"].encode("ascii"), keys["secret-key"].encode("ascii")
+
+
+def load_server_key(value):
+    """§2.1: exactly 40 characters is the key itself, anything else a cert path."""
+    if len(value) == 40:
+        return value.encode("ascii")
+    section, key = None, None
+    with open(value, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            if not line[0].isspace():
+                section = s
+            elif section == "curve" and s.split("=", 1)[0].strip() == "public-key":
+                key = _zpl_value(s.split("=", 1)[1])
+    if not key:
+        raise ValueError("no curve/public-key in server certificate")
+    return key.encode("ascii")
+
+
+# --------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------
+
+class KinnetError(Exception):
+    def __init__(self, code, message, field=""):
+        name = ErrorCode.Name(code) if isinstance(code, int) and code in ErrorCode.values() \
+            else str(code)
+        super().__init__(f"{name}: {message}" + (f" (field {field!r})" if field else ""))
+        self.code, self.name, self.message, self.field = code, name, message, field
+
+
+class NoReply(KinnetError):
+    """Every attempt timed out: outcome unknown (§6.2 step 8)."""
+
+    def __init__(self, attempts):
+        super().__init__(ErrorCode.SERVICE_UNAVAILABLE,
+                         f"no reply after {attempts} attempts; outcome unknown")
+
+
+class Unauthenticated(KinnetError):
+    """The monitor reported ZMQ_EVENT_HANDSHAKE_FAILED_AUTH (§2.5)."""
+
+    def __init__(self, status):
+        super().__init__(ErrorCode.UNAUTHENTICATED,
+                         f"broker refused this certificate (ZAP status {status})")
+        self.status = status
+
+
+def decode_error_first(body):
+    """§4.4 rule 2: parse any reply as ErrorReply first. Returns Error or None."""
+    er = common_pb2.ErrorReply.FromString(body)
+    if er.HasField("error") and er.error.code != 0:
+        return er.error
+    return None
+
+
+class KinnetClient:
+    def __init__(self, ctx, endpoint, cert_path, server_key,
+                 timeout_ms=DEFAULT_TIMEOUT_MS, retries=DEFAULT_RETRIES):
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.public, self.secret = load_cert(cert_path)
+        self.server_key = server_key
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.sockets_opened = 0
+        self.last_attempts = 0
+        self.last_raw = None
+
+    def _open(self, events=zmq.EVENT_HANDSHAKE_FAILED_AUTH):
+        """§2.6 options; §6.2 step 2: monitor, then connect."""
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_SIZE)
+        sock.curve_secretkey = self.secret
+        sock.curve_publickey = self.public
+        sock.curve_serverkey = self.server_key
+        monitor = sock.get_monitor_socket(events)
+        sock.connect(self.endpoint)
+        self.sockets_opened += 1
+        return sock, monitor
+
+    @staticmethod
+    def _close(sock, monitor):
+        try:
+            sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        monitor.close(linger=0)
+        sock.close(linger=0)
+
+    def call(self, service, body, timeouts=None, body_frames=None):
+        """One MDP request with Lazy Pirate retries (§6.2).
+
+        `body` is sent unchanged on every attempt on a brand-new socket.
+        `timeouts` optionally gives the per-attempt wait in ms for each attempt.
+        Returns the reply body frame (bytes).
+        """
+        name = service.encode("ascii") if isinstance(service, str) else service
+        frames = [b"", MDPC, name] + (list(body_frames) if body_frames is not None
+                                      else [body])
+        if timeouts is None:
+            timeouts = [self.timeout_ms] * (self.retries + 1)
+        self.last_attempts = 0
+        for t_ms in timeouts:
+            self.last_attempts += 1
+            sock, monitor = self._open()
+            try:
+                sock.send_multipart(frames)
+                poller = zmq.Poller()
+                poller.register(sock, zmq.POLLIN)
+                poller.register(monitor, zmq.POLLIN)
+                deadline = time.monotonic() + t_ms / 1000.0
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    ready = dict(poller.poll(max(1, int(left * 1000))))
+                    if monitor in ready:
+                        ev = recv_monitor_message(monitor)
+                        if ev["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                            raise Unauthenticated(ev["value"])
+                    if sock in ready:
+                        reply = sock.recv_multipart()
+                        # §3.2: accept only ["", "MDPC01", service, body...]
+                        if (len(reply) >= 4 and reply[0] == b"" and reply[1] == MDPC
+                                and reply[2] == name):
+                            self.last_raw = reply[3]
+                            return reply[3]
+                        # anything else: discard and keep waiting
+            finally:
+                self._close(sock, monitor)
+        raise NoReply(self.last_attempts)
+
+    # ---- services -------------------------------------------------------
+
+    def mmi_service(self, service):
+        body = self.call("mmi.service", service.encode("utf-8"))
+        if body in MMI_STATUSES:                       # §3.4: compare first
+            return body.decode("ascii")
+        err = decode_error_first(body)
+        if err is not None:
+            raise KinnetError(err.code, err.message, err.field)
+        raise KinnetError("UNEXPECTED", f"unexpected MMI reply {body[:16]!r}")
+
+    def intake_raw(self, body, timeouts=None):
+        """Send pre-serialised IntakeRequest bytes; return the IntakeReply."""
+        raw = self.call("intake", body, timeouts=timeouts)
+        err = decode_error_first(raw)                  # §4.4 rule 2
+        if err is not None:
+            raise KinnetError(err.code, err.message, err.field)
+        return intake_pb2.IntakeReply.FromString(raw)
+
+    def intake(self, request, timeouts=None):
+        return self.intake_raw(request.SerializeToString(), timeouts)  # serialise once
+
+    def submit(self, submit_msg, timeouts=None):
+        req = intake_pb2.IntakeRequest()
+        req.submit.CopyFrom(submit_msg)
+        return self.intake(req, timeouts).submitted
+
+    def get(self, referral_id, caseworker_id=""):
+        req = intake_pb2.IntakeRequest()
+        req.get.referral_id = referral_id
+        if caseworker_id:
+            req.get.caseworker_id = caseworker_id
+        reply = self.intake(req)
+        if reply.WhichOneof("result") != "referral":
+            raise KinnetError("UNEXPECTED", f"result {reply.WhichOneof('result')}")
+        return reply.referral
+
+
+# --------------------------------------------------------------------------
+# Check harness
+# --------------------------------------------------------------------------
+
+RESULTS = []
+
+
+def run_check(name, fn):
+    try:
+        detail = fn()
+        RESULTS.append(True)
+        print(f"PASS {name}: {detail or 'ok'}", flush=True)
+    except Exception as e:  # noqa: BLE001 - every check must be independent
+        RESULTS.append(False)
+        msg = f"{type(e).__name__}: {e}"
+        tb = traceback.extract_tb(e.__traceback__)
+        if tb:
+            msg += f" [line {tb[-1].lineno}]"
+        print(f"FAIL {name}: {msg}", flush=True)
+
+
+def note(text):
+    print(f"NOTE {text}", flush=True)
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_error(fn, code, field, message=None):
+    """Run fn, expect a KinnetError with code/field. Returns the error."""
+    try:
+        got = fn()
+    except NoReply:
+        raise
+    except Unauthenticated:
+        raise
+    except KinnetError as e:
+        expect(e.code == code,
+               f"expected {ErrorCode.Name(code)}, got {e.name} (field {e.field!r})")
+        expect(e.field == field, f"expected field {field!r}, got {e.field!r}")
+        if message is not None and e.message != message:
+            note(f"documented message {message!r} differs from {e.message!r}")
+        return e
+    raise AssertionError(f"expected {ErrorCode.Name(code)}, got success: {got!r:.80}")
+
+
+def is_uuid(s):
+    try:
+        return str(uuid.UUID(s)) == s and len(s) == 36
+    except (ValueError, TypeError):
+        return False
+
+
+# --------------------------------------------------------------------------
+# Test data (invented names only)
+# --------------------------------------------------------------------------
+
+RUN = uuid.uuid4().hex
+TAG = RUN[:8]
+
+
+def key(label):
+    return f"iop-{RUN}-{label}"
+
+
+def make_submit(idem_key, given="Testa"):
+    s = intake_pb2.SubmitReferral()
+    s.idempotency_key = idem_key
+    s.child.given_name = given
+    s.child.family_name = f"Interop{TAG}"
+    s.child.date_of_birth = "2015-06-01"
+    s.child.languages.extend(["en", "pt-BR"])
+    sib = s.siblings.add()
+    sib.given_name = "Testo"
+    sib.family_name = f"Interop{TAG}"
+    sib.date_of_birth = "2018-09-12"
+    sib.languages.append("en")
+    g = s.guardians.add()
+    g.given_name = "Testina"
+    g.family_name = f"Interop{TAG}"
+    g.relationship = common_pb2.MOTHER
+    g.parental_responsibility = True
+    g.phone = "+44 7700 900000"
+    g.languages.append("en")
+    s.needs.add(category=common_pb2.LANGUAGE_SUPPORT,
+                description="Interop test: needs language support in class.")
+    s.needs.add(category=common_pb2.HOUSING_NEED,
+                description="Interop test: temporary accommodation.\nSecond line.")
+    s.urgency = common_pb2.PRIORITY
+    s.district = "north"
+    s.lawful_ground.basis = common_pb2.CONSENT
+    s.lawful_ground.consent_reference = f"IOP-consent-{TAG}"
+    s.caseworker_id = "interop-cw-1"
+    return s
+
+
+def submit_request_bytes(s):
+    req = intake_pb2.IntakeRequest()
+    req.submit.CopyFrom(s)
+    return req.SerializeToString()
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def main():
+    try:
+        endpoint = os.environ["KINNET_ENDPOINT"]
+        server_key = load_server_key(os.environ["KINNET_SERVER_KEY"])
+        ctx = zmq.Context()
+        A = KinnetClient(ctx, endpoint, os.environ["KINNET_CERT"], server_key)
+        B = KinnetClient(ctx, endpoint, os.environ["KINNET_OTHER_CERT"], server_key)
+        S = KinnetClient(ctx, endpoint, os.environ["KINNET_STRANGER_CERT"], server_key)
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL setup: {type(e).__name__}: {e}", flush=True)
+        print("0 passed, 1 failed", flush=True)
+        return 1
+    st = {}
+
+    # ---- 0. offline: encoder agrees with the worked example (§9.1) --------
+    def c0():
+        req = intake_pb2.IntakeRequest()
+        s = req.submit
+        s.idempotency_key = "AG-2026-0001"
+        s.child.given_name, s.child.family_name = "Ana", "Silva"
+        s.child.date_of_birth = "2017-03-14"
+        s.child.languages.append("pt")
+        s.needs.add(category=common_pb2.LANGUAGE_SUPPORT,
+                    description="Needs English support.")
+        s.urgency = common_pb2.ROUTINE
+        s.district = "north"
+        s.lawful_ground.basis = common_pb2.CONSENT
+        s.lawful_ground.consent_reference = "C-17"
+        b = req.SerializeToString()
+        want = ("125b0a0c41472d323032362d30303031121c0a03416e61120553696c76611a0a323031"
+                "372d30332d3134220270742a1a080312164e6565647320456e676c69736820737570"
+                "706f72742e30013a056e6f727468420808011204432d3137")
+        expect(len(b) == 93, f"length {len(b)} != 93")
+        expect(b.hex() == want, "bytes differ from §9.1")
+        # §9.3 / §9.4 sample replies decode as documented
+        r = bytes.fromhex(
+            "12590a2430363164643631312d626139642d346135392d393734312d39653634323834"
+            "6634643435122464336562303039302d353339352d343839392d613835632d35383261"
+            "62373139356335302a0b08b5c98dd80610c0ee834d")
+        expect(decode_error_first(r) is None, "§9.3 reply decodes as an error")
+        ir = intake_pb2.IntakeReply.FromString(r)
+        expect(ir.submitted.received_at.seconds == 1795384501
+               and ir.submitted.received_at.nanos == 161544000, "§9.3 timestamp")
+        return "93 bytes identical to §9.1; §9.3 reply decodes as documented"
+    run_check("0 worked-example encoding (§9.1/§9.3)", c0)
+
+    # ---- 1. MMI -------------------------------------------------------------
+    def c1():
+        a = A.mmi_service("intake")
+        expect(a == "200", f"mmi.service intake -> {a}")
+        made_up = f"nosuch-{TAG}"
+        b = A.mmi_service(made_up)
+        expect(b == "404", f"mmi.service {made_up} -> {b}")
+        return "intake=200, made-up=404"
+    run_check("1 mmi.service", c1)
+
+    # ---- 2. submit ------------------------------------------------------------
+    sub = make_submit(key("submit"), given=f"Testa{TAG[:4]}")
+    sub_bytes = submit_request_bytes(sub)
+    st["given"] = sub.child.given_name
+
+    def c2():
+        reply = A.intake_raw(sub_bytes)
+        st["raw_success"] = A.last_raw
+        expect(reply.WhichOneof("result") == "submitted",
+               f"result is {reply.WhichOneof('result')}")
+        expect(not reply.HasField("error"), "error set on success")
+        r = reply.submitted
+        expect(is_uuid(r.referral_id), f"referral_id {r.referral_id!r} not a UUID")
+        expect(is_uuid(r.family_id), f"family_id {r.family_id!r} not a UUID")
+        expect(r.replayed is False, "replayed is true on first submit")
+        expect(r.received_at.seconds > 0, "received_at missing")
+        expect(r.received_at.nanos % 1000 == 0, "nanos not a multiple of 1000 (§4.1)")
+        st["referral_id"], st["family_id"] = r.referral_id, r.family_id
+        st["received_at"] = (r.received_at.seconds, r.received_at.nanos)
+        return f"referral_id={r.referral_id} replayed=false"
+    run_check("2 submit valid referral", c2)
+
+    # ---- 3. replay ------------------------------------------------------------
+    def c3():
+        expect("referral_id" in st, "no referral from check 2")
+        r = A.intake_raw(sub_bytes).submitted
+        expect(r.referral_id == st["referral_id"],
+               f"referral_id {r.referral_id} != {st['referral_id']}")
+        expect(r.replayed is True, "replayed is false")
+        expect(r.family_id == st["family_id"], "family_id changed on replay")
+        expect((r.received_at.seconds, r.received_at.nanos) == st["received_at"],
+               "received_at changed on replay")
+        return f"same referral_id, replayed=true"
+    run_check("3 identical request replays", c3)
+
+    # ---- 4. conflict ------------------------------------------------------------
+    def c4():
+        other = make_submit(key("submit"), given=sub.child.given_name)
+        other.needs[0].description = "Interop test: different content."
+        e = expect_error(lambda: A.submit(other), ErrorCode.CONFLICT, "idempotency_key")
+        st["raw_error"] = A.last_raw
+        return f"{e.name} field={e.field}"
+    run_check("4 same key, different content -> CONFLICT", c4)
+
+    # ---- 5. validation ------------------------------------------------------------
+    def c5a():
+        s = make_submit(key("v-date"))
+        s.child.date_of_birth = "2019-02-30"
+        e = expect_error(lambda: A.submit(s), ErrorCode.INVALID_ARGUMENT,
+                         "child.date_of_birth",
+                         "child.date_of_birth must be a real date as YYYY-MM-DD")
+        return f"{e.name} field={e.field}"
+    run_check("5a impossible date -> child.date_of_birth", c5a)
+
+    def c5b():
+        s = make_submit(key("v-noneeds"))
+        del s.needs[:]
+        e = expect_error(lambda: A.submit(s), ErrorCode.INVALID_ARGUMENT, "needs",
+                         "at least one need is required")
+        return f"{e.name} field={e.field}"
+    run_check("5b no needs -> needs", c5b)
+
+    def c5c():
+        s = make_submit(key("v-enum"))
+        s.needs[0].category = 999        # proto3 enums are open: 999 goes on the wire
+        b = submit_request_bytes(s)
+        expect(b"\x08\xe7\x07" in b, "999 not encoded")
+        try:
+            A.intake_raw(b)
+        except KinnetError as e:
+            expect(e.code == ErrorCode.INVALID_ARGUMENT, f"got {e.name}")
+            expect(e.field == "needs[0].category", f"field {e.field!r}")
+            want = "needs[0].category: unknown value 999"
+            if e.message != want:
+                note(f"documented message {want!r} differs from {e.message!r}")
+            return f"{e.name} field={e.field}"
+        raise AssertionError("accepted an unknown NeedCategory")
+    run_check("5c unknown NeedCategory 999 -> needs[0].category", c5c)
+
+    def c5d():
+        s = make_submit(key("v-sib"))
+        sib = s.siblings.add()
+        sib.given_name, sib.family_name = "Testi", f"Interop{TAG}"
+        sib.date_of_birth = "2019-02-30"
+        e = expect_error(lambda: A.submit(s), ErrorCode.INVALID_ARGUMENT,
+                         "siblings[1].date_of_birth",
+                         "siblings[1].date_of_birth must be a real date as YYYY-MM-DD")
+        return f"{e.name} field={e.field}"
+    run_check("5d second sibling bad date -> siblings[1].date_of_birth", c5d)
+
+    def c5e():
+        s = make_submit(key("v-just"))
+        s.lawful_ground.Clear()
+        s.lawful_ground.basis = common_pb2.PUBLIC_TASK
+        s.lawful_ground.justification = "too short"       # 9 bytes < 10
+        e = expect_error(lambda: A.submit(s), ErrorCode.INVALID_ARGUMENT,
+                         "lawful_ground.justification",
+                         "lawful_ground.justification must be at least 10 bytes")
+        return f"{e.name} field={e.field}"
+    run_check("5e short justification -> lawful_ground.justification", c5e)
+
+    # ---- 6. malformed body ------------------------------------------------------
+    def c6():
+        # Field 2 (submit), wire type LEN, length 127, but only 12 bytes follow:
+        # truncated, so no protobuf decoder can accept it.
+        bad = b"\x12\x7f" + os.urandom(12)
+        try:
+            intake_pb2.IntakeRequest.FromString(bad)
+            decodes = True
+        except Exception:  # google.protobuf.message.DecodeError
+            decodes = False
+        expect(not decodes, "test body unexpectedly decodes locally")
+        e = expect_error(lambda: A.intake_raw(bad), ErrorCode.MALFORMED, "")
+        s = make_submit(key("after-malformed"), given=f"Testu{TAG[:4]}")
+        r = A.submit(s)
+        expect(is_uuid(r.referral_id) and not r.replayed, "follow-up submit failed")
+        return f"{e.name} field=''; follow-up submit ok"
+    run_check("6 malformed body -> MALFORMED, service still answers", c6)
+
+    # ---- 7. get -------------------------------------------------------------------
+    def c7():
+        expect("referral_id" in st, "no referral from check 2")
+        ref = A.get(st["referral_id"], caseworker_id="interop-cw-2")
+        expect(ref.referral_id == st["referral_id"], "referral_id differs")
+        expect(ref.status == intake_pb2.RECEIVED,
+               f"status {intake_pb2.ReferralStatus.Name(ref.status)}")
+        expect(ref.submitted.child.given_name == st["given"], "given_name differs")
+        expect(ref.submitted.idempotency_key == sub.idempotency_key,
+               "idempotency_key differs")
+        expect(ref.submitted.caseworker_id == sub.caseworker_id,
+               "caseworker_id of the first request not returned (§4.6)")
+        expect(is_uuid(ref.referring_agency_id), "referring_agency_id not a UUID")
+        expect(ref.family_id == st["family_id"], "family_id differs")
+        expect(not ref.HasField("withdrawn_at"), "withdrawn_at set while RECEIVED")
+        expect(ref.submitted == sub, "submitted differs from what was sent")
+        return "status RECEIVED, given_name matches, submitted == sent"
+    run_check("7 get referral", c7)
+
+    # ---- 8. other agency ---------------------------------------------------------
+    def c8():
+        expect("referral_id" in st, "no referral from check 2")
+        e = expect_error(lambda: B.get(st["referral_id"]), ErrorCode.NOT_FOUND,
+                         "referral_id")
+        return f"{e.name} field={e.field}"
+    run_check("8 agency B get -> NOT_FOUND", c8)
+
+    # ---- 9. withdraw ---------------------------------------------------------------
+    wreq = intake_pb2.IntakeRequest()
+    wreq.withdraw.idempotency_key = key("withdraw")
+    wreq.withdraw.referral_id = st.get("referral_id", "")
+    wreq.withdraw.reason = "Interop test: family moved out of the area."
+    wreq.withdraw.caseworker_id = "interop-cw-1"
+    wbytes = wreq.SerializeToString()
+
+    def c9a():
+        expect("referral_id" in st, "no referral from check 2")
+        reply = A.intake_raw(wbytes)
+        expect(reply.WhichOneof("result") == "withdrawn",
+               f"result {reply.WhichOneof('result')}")
+        w = reply.withdrawn
+        expect(w.referral_id == st["referral_id"], "referral_id differs")
+        expect(w.status == intake_pb2.WITHDRAWN,
+               f"status {intake_pb2.ReferralStatus.Name(w.status)}")
+        expect(w.replayed is False, "replayed true on first withdraw")
+        expect(w.withdrawn_at.seconds > 0, "withdrawn_at missing")
+        st["withdrawn_at"] = (w.withdrawn_at.seconds, w.withdrawn_at.nanos)
+        return "status WITHDRAWN, replayed=false"
+    run_check("9a withdraw", c9a)
+
+    def c9b():
+        expect("withdrawn_at" in st, "withdraw did not succeed")
+        w = A.intake_raw(wbytes).withdrawn
+        expect(w.replayed is True, "replayed is false")
+        expect(w.status == intake_pb2.WITHDRAWN, "status not WITHDRAWN")
+        expect((w.withdrawn_at.seconds, w.withdrawn_at.nanos) == st["withdrawn_at"],
+               "withdrawn_at differs on replay")
+        return "replayed=true, same withdrawn_at"
+    run_check("9b same withdraw again replays", c9b)
+
+    def c9c():
+        expect("withdrawn_at" in st, "withdraw did not succeed")
+        ref = A.get(st["referral_id"])
+        expect(ref.status == intake_pb2.WITHDRAWN,
+               f"status {intake_pb2.ReferralStatus.Name(ref.status)}")
+        expect(ref.withdraw_reason == wreq.withdraw.reason, "withdraw_reason differs")
+        expect((ref.withdrawn_at.seconds, ref.withdrawn_at.nanos) == st["withdrawn_at"],
+               "withdrawn_at differs")
+        return "status WITHDRAWN, reason and time match"
+    run_check("9c get shows WITHDRAWN", c9c)
+
+    def c9d():
+        expect("withdrawn_at" in st, "withdraw did not succeed")
+        w2 = intake_pb2.IntakeRequest()
+        w2.withdraw.CopyFrom(wreq.withdraw)
+        w2.withdraw.idempotency_key = key("withdraw-2")
+        e = expect_error(lambda: A.intake(w2), ErrorCode.CONFLICT, "referral_id",
+                         "referral is already withdrawn")
+        return f"{e.name} field={e.field}"
+    run_check("9d withdraw again with a new key -> CONFLICT", c9d)
+
+    # ---- 10. stranger -----------------------------------------------------------
+    def c10():
+        # One raw attempt: wait the full 1500 ms and record what the monitor saw.
+        sock, mon = S._open(zmq.EVENT_ALL)
+        events, replies = [], []
+        try:
+            sock.send_multipart([b"", MDPC, b"mmi.service", b"intake"])
+            poller = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
+            poller.register(mon, zmq.POLLIN)
+            deadline = time.monotonic() + 1.5
+            while (left := deadline - time.monotonic()) > 0:
+                ready = dict(poller.poll(max(1, int(left * 1000))))
+                if mon in ready:
+                    ev = recv_monitor_message(mon)
+                    events.append((ev["event"], ev["value"]))
+                if sock in ready:
+                    replies.append(sock.recv_multipart())
+        finally:
+            S._close(sock, mon)
+        st["stranger_events"] = events
+        expect(not replies, f"stranger got {len(replies)} repl(y/ies)")
+        return "no reply within 1500 ms"
+    run_check("10a stranger gets no reply", c10)
+
+    def c10b():
+        events = st.get("stranger_events")
+        expect(events is not None, "check 10a did not run")
+        auth = [v for (e, v) in events if e == zmq.EVENT_HANDSHAKE_FAILED_AUTH]
+        ok = [1 for (e, _) in events if e == zmq.EVENT_HANDSHAKE_SUCCEEDED]
+        disc = [1 for (e, _) in events if e == zmq.EVENT_DISCONNECTED]
+        expect(auth, f"no HANDSHAKE_FAILED_AUTH; events {sorted({e for e, _ in events})}")
+        expect(auth[0] == 400, f"FAILED_AUTH value {auth[0]} != 400")
+        expect(not ok, "HANDSHAKE_SUCCEEDED reported for stranger")
+        expect(disc, "no DISCONNECTED after the refused handshake")
+        return f"HANDSHAKE_FAILED_AUTH x{len(auth)} (value 400), then DISCONNECTED"
+    run_check("10b stranger handshake refused (monitor)", c10b)
+
+    def c10c():
+        t0 = time.monotonic()
+        try:
+            S.mmi_service("intake")
+        except Unauthenticated as e:
+            dt = time.monotonic() - t0
+            expect(S.last_attempts == 1, f"{S.last_attempts} attempts")
+            expect(dt < 1.5, f"took {dt:.2f} s")
+            return f"UNAUTHENTICATED after {dt * 1000:.0f} ms, 1 attempt"
+        raise AssertionError("stranger was not refused")
+    run_check("10c client reports UNAUTHENTICATED without waiting out retries", c10c)
+
+    def c10d():
+        # Control: agency A's socket sees HANDSHAKE_SUCCEEDED (§2.5 first row).
+        sock, mon = A._open(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        try:
+            if not mon.poll(3000):
+                raise AssertionError("no handshake event within 3 s")
+            ev = recv_monitor_message(mon)
+            expect(ev["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED, f"event {ev['event']:#x}")
+        finally:
+            A._close(sock, mon)
+        return "HANDSHAKE_SUCCEEDED"
+    run_check("10d registered agency handshake succeeds (monitor)", c10d)
+
+    # ---- 11. ErrorReply-first decoding ----------------------------------------------
+    def c11():
+        ok = st.get("raw_success")
+        bad = st.get("raw_error")
+        expect(ok is not None and bad is not None, "raw replies from checks 2/4 missing")
+        er = common_pb2.ErrorReply.FromString(ok)
+        expect(not er.HasField("error"), "success reply decodes with an error")
+        ir = intake_pb2.IntakeReply.FromString(ok)
+        expect(ir.submitted.referral_id == st["referral_id"], "second parse lost result")
+        er = common_pb2.ErrorReply.FromString(bad)
+        expect(er.HasField("error") and er.error.code == ErrorCode.CONFLICT,
+               "error reply does not decode as ErrorReply CONFLICT")
+        expect(er.error.field == "idempotency_key", f"field {er.error.field!r}")
+        ir = intake_pb2.IntakeReply.FromString(bad)
+        expect(ir.WhichOneof("result") is None, "error reply carries a result")
+        # broker-made error: service name over 64 bytes -> UNKNOWN_SERVICE (§3.3)
+        raw = A.call("x" * 65, b"")
+        er = common_pb2.ErrorReply.FromString(raw)
+        expect(er.error.code == ErrorCode.UNKNOWN_SERVICE,
+               f"long service name -> {ErrorCode.Name(er.error.code)}")
+        expect(er.error.field == "service", f"field {er.error.field!r}")
+        # MMI without a body frame -> protobuf ErrorReply MALFORMED (§3.4)
+        raw = A.call("mmi.service", None, body_frames=[])
+        expect(raw not in MMI_STATUSES, f"MMI without body answered {raw!r}")
+        err = decode_error_first(raw)
+        expect(err is not None and err.code == ErrorCode.MALFORMED
+               and err.field == "service",
+               f"MMI without body -> {err}")
+        return "success, intake error, broker UNKNOWN_SERVICE and MMI MALFORMED all decode"
+    run_check("11 decode ErrorReply first", c11)
+
+    # ---- 12. Lazy Pirate ---------------------------------------------------------
+    def c12():
+        s = make_submit(key("lazy"), given=f"Testy{TAG[:4]}")
+        b = submit_request_bytes(s)
+        opened = A.sockets_opened
+        # First attempt abandoned after 1 ms (it may or may not reach the service),
+        # then retries on new sockets with the same bytes.
+        r1 = A.intake_raw(b, timeouts=[1, DEFAULT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS])
+        attempts = A.last_attempts
+        new_sockets = A.sockets_opened - opened
+        expect(attempts >= 2, f"only {attempts} attempt(s); retry not exercised")
+        expect(new_sockets == attempts, f"{new_sockets} sockets for {attempts} attempts")
+        r1 = r1.submitted
+        expect(is_uuid(r1.referral_id), "no referral_id")
+        r2 = A.intake_raw(b).submitted
+        expect(r2.referral_id == r1.referral_id and r2.replayed,
+               "resend did not replay the same referral")
+        first = "committed by the abandoned attempt" if r1.replayed else \
+            "not committed by the abandoned attempt"
+        return (f"{attempts} attempts on {new_sockets} new sockets; first was {first}; "
+                f"resend replayed same id")
+    run_check("12 Lazy Pirate retry with same bytes", c12)
+
+    # ---- probes of places where the document contradicts itself ------------
+    # Not counted as checks: they only report what the service does.
+    def probe(name, s):
+        try:
+            r = A.submit(s)
+            print(f"PROBE {name}: accepted (replayed={r.replayed})", flush=True)
+        except KinnetError as e:
+            print(f"PROBE {name}: {e.name} field={e.field!r}", flush=True)
+        except Exception as e:  # noqa: BLE001
+            print(f"PROBE {name}: {type(e).__name__}: {e}", flush=True)
+
+    s = make_submit(key("probe-unrequired"))
+    s.lawful_ground.justification = "Interop\x01probe"   # CONSENT basis: not required
+    probe("unrequired justification with a control character "
+          "(§4.5 'stored unchecked' vs §7.1 22b / §11.7 'checked')", s)
+    s = make_submit(key("probe-lang"))
+    s.child.languages.append("en-")
+    probe("language tag ending in '-' (§4.5 allows, §7.1 rule 7 refuses)", s)
+
+    ctx.term()
+    passed = sum(RESULTS)
+    failed = len(RESULTS) - passed
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
