@@ -484,7 +484,7 @@ def main():
         expect(r.family_id == st["family_id"], "family_id changed on replay")
         expect((r.received_at.seconds, r.received_at.nanos) == st["received_at"],
                "received_at changed on replay")
-        return f"same referral_id, replayed=true"
+        return "same referral_id, replayed=true"
     run_check("3 identical request replays", c3)
 
     # ---- 4. conflict ------------------------------------------------------------
@@ -694,7 +694,7 @@ def main():
         t0 = time.monotonic()
         try:
             S.mmi_service("intake")
-        except Unauthenticated as e:
+        except Unauthenticated:
             dt = time.monotonic() - t0
             expect(S.last_attempts == 1, f"{S.last_attempts} attempts")
             expect(dt < 1.5, f"took {dt:.2f} s")

@@ -1,0 +1,320 @@
+/*  kn_consent_policy: consent, statutory basis or override, per category. */
+#include "kn_consent_policy.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kinnet/v1/consent.pb-c.h"
+#include "kn_config.h"
+#include "kn_subject.h"
+
+//  A recipient matches a grant naming the agency or its sector.
+#define RECIPIENT(t) "($2::uuid = ANY (" t ".recipient_agencies) OR $3::smallint = ANY (" t ".recipient_sectors))"
+
+static const char *s_statements[][2] = {
+    {"kn_policy_share", "SELECT 1 FROM core.subject WHERE id = $1 FOR SHARE"},
+    {"kn_policy_exclusive", "SELECT 1 FROM core.subject WHERE id = $1 FOR UPDATE"},
+    {"kn_policy_agency", "SELECT sector, active FROM core.agency WHERE id = $1"},
+    {"kn_policy_consents",
+     "SELECT c.cat, r.id, r.given_by,"
+     " EXISTS (SELECT 1 FROM consent.withdrawal w WHERE w.consent_id = r.id"
+     "  AND ((cardinality (w.recipient_agencies) = 0 AND cardinality (w.recipient_sectors) = 0)"
+     "       OR " RECIPIENT ("w") ")"
+     "  AND (cardinality (w.categories) = 0 OR c.cat = ANY (w.categories))"
+     "  AND (cardinality (w.purposes) = 0 OR $5::smallint = ANY (w.purposes)))"
+     " FROM unnest ($4::smallint[]) AS c (cat)"
+     " JOIN consent.record r ON r.subject_id = $1"
+     "  AND r.valid_from <= now () AND (r.valid_until IS NULL OR r.valid_until > now ())"
+     "  AND " RECIPIENT ("r") " AND c.cat = ANY (r.categories) AND $5::smallint = ANY (r.purposes)"
+     " ORDER BY c.cat, r.recorded_at"},
+    {"kn_policy_bases",
+     "SELECT c.cat, b.id, b.basis, b.special_condition"
+     " FROM unnest ($4::smallint[]) AS c (cat)"
+     " JOIN consent.basis b ON b.subject_id = $1 AND b.ended_at IS NULL"
+     "  AND b.valid_from <= now () AND (b.valid_until IS NULL OR b.valid_until > now ())"
+     "  AND " RECIPIENT ("b") " AND c.cat = ANY (b.categories) AND $5::smallint = ANY (b.purposes)"
+     " ORDER BY c.cat, b.recorded_at"},
+    {"kn_policy_overrides",
+     "SELECT c.cat, o.id FROM unnest ($4::smallint[]) AS c (cat)"
+     " JOIN consent.override o ON o.subject_id = $1 AND o.expires_at > now ()"
+     "  AND (o.review_decision IS NULL OR o.review_decision <> 2)"
+     "  AND $5::smallint >= 0 AND " RECIPIENT ("o") " AND c.cat = ANY (o.categories)"
+     " ORDER BY c.cat, o.requested_at"},
+    {"kn_policy_disclose",
+     "INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose, basis,"
+     " ground_id, service, object_id) VALUES ($1, $2, $3::smallint[], $4, $5, $6, $7, $8)"},
+};
+
+kn_policy_config_t
+kn_consent_policy_config (void)
+{
+    kn_policy_config_t config;
+    long age = kn_config_int ("KINNET_CONSENT_CHILD_AGE", 13);
+    config.child_age = (age >= 0 && age <= 18) ? (int) age : 13;
+    const char *rule = kn_config_str ("KINNET_CONSENT_DISAGREEMENT", "child");
+    config.disagreement = strcmp (rule, "both") == 0 ? KN_DISAGREE_BOTH : KN_DISAGREE_CHILD;
+    return config;
+}
+
+int
+kn_consent_policy_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+static int
+s_lock (kn_db_t *db, const char *statement, const char *subject_id, kn_error_t *err)
+{
+    if (!kn_uuid_valid (subject_id))
+        return kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
+    const char *values[] = {subject_id};
+    PGresult *result = kn_db_run (db, statement, 1, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    int rows = PQntuples (result);
+    PQclear (result);
+    return rows == 1 ? 0 : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
+}
+
+int
+kn_consent_policy_lock_subject (kn_db_t *db, const char *subject_id, kn_error_t *err)
+{
+    return s_lock (db, "kn_policy_exclusive", subject_id, err);
+}
+
+//  Sector enum value of an agency's sector name ("social_services" -> 3).
+static int
+s_sector_value (const char *name)
+{
+    char upper[64] = "";
+    for (size_t i = 0; name[i] && i + 1 < sizeof upper; i++)
+        upper[i] = (char) toupper ((unsigned char) name[i]);
+    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value_by_name (
+        &kinnet__v1__agency_sector__descriptor, upper);
+    return value ? value->value : 0;
+}
+
+static kn_policy_category_t *
+s_entry (kn_policy_decision_t *decision, int category)
+{
+    for (size_t i = 0; i < decision->count; i++)
+        if (decision->categories[i].category == category)
+            return &decision->categories[i];
+    return NULL;
+}
+
+static bool
+s_health (int category)
+{
+    return category == KINNET__V1__DATA_CATEGORY__PHYSICAL_HEALTH_DATA
+           || category == KINNET__V1__DATA_CATEGORY__MENTAL_HEALTH_DATA;
+}
+
+typedef struct {
+    char child[KN_UUID_STR];      // usable consent given by the child
+    char guardian[KN_UUID_STR];   // usable consent given by a guardian
+    bool child_withdrew;          // a child's consent covering this was withdrawn
+    bool guardian_withdrew;
+} consent_state_t;
+
+static void
+s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *state,
+                  kn_policy_category_t *entry)
+{
+    bool competent = age >= config->child_age;
+    const char *ground = NULL;
+    if (competent && config->disagreement == KN_DISAGREE_BOTH) {
+        if (state->child[0] && state->guardian[0])
+            ground = state->child;
+        else
+            snprintf (entry->reason, sizeof entry->reason,
+                      "both the child's (aged %d) and a guardian's consent are required", age);
+    }
+    else if (competent) {
+        if (state->child[0])
+            ground = state->child;
+        else if (state->guardian[0] && !state->child_withdrew)
+            ground = state->guardian;
+        else if (state->guardian[0])
+            snprintf (entry->reason, sizeof entry->reason,
+                      "the child (aged %d) withdrew consent; a guardian's consent does not "
+                      "override it",
+                      age);
+    }
+    else if (state->guardian[0])
+        ground = state->guardian;
+    else if (state->child[0])
+        snprintf (entry->reason, sizeof entry->reason,
+                  "a guardian's consent is required for a child under %d", config->child_age);
+    if (ground) {
+        entry->permitted = true;
+        entry->basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
+        snprintf (entry->ground_id, sizeof entry->ground_id, "%s", ground);
+        snprintf (entry->reason, sizeof entry->reason, "consent %s", ground);
+    }
+    else if (!entry->reason[0] && (state->child_withdrew || state->guardian_withdrew))
+        snprintf (entry->reason, sizeof entry->reason,
+                  "consent for this recipient, category and purpose was withdrawn");
+}
+
+int
+kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_config_t *config,
+                          const char *subject_id, const char *agency_id, const int *categories,
+                          size_t n, int purpose, kn_policy_decision_t *decision,
+                          kn_error_t *err)
+{
+    memset (decision, 0, sizeof *decision);
+    if (n == 0 || n > KN_POLICY_MAX_CATEGORIES)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "categories",
+                             "1 to %d data categories", KN_POLICY_MAX_CATEGORIES);
+    if (s_lock (db, "kn_policy_share", subject_id, err))
+        return -1;
+    char array[200];
+    size_t pos = (size_t) snprintf (array, sizeof array, "{");
+    for (size_t i = 0; i < n; i++) {
+        if (s_entry (decision, categories[i]))
+            continue;   // asked twice: decided once
+        kn_policy_category_t *entry = &decision->categories[decision->count++];
+        entry->category = categories[i];
+        snprintf (entry->reason, sizeof entry->reason,
+                  "no consent, statutory basis or override covers this recipient, category "
+                  "and purpose");
+        pos += (size_t) snprintf (array + pos, sizeof array - pos, "%s%d",
+                                  pos > 1 ? "," : "", categories[i]);
+    }
+    snprintf (array + pos, sizeof array - pos, "}");
+
+    //  The recipient must be an active agency; its sector matches sector grants.
+    const char *agency_values[] = {agency_id};
+    PGresult *result = kn_uuid_valid (agency_id)
+                           ? kn_db_run (db, "kn_policy_agency", 1, agency_values, NULL, NULL, err)
+                           : NULL;
+    if (!result && err->code)
+        return -1;
+    bool active = result && PQntuples (result) == 1 && PQgetvalue (result, 0, 1)[0] == 't';
+    int sector = active ? s_sector_value (PQgetvalue (result, 0, 0)) : 0;
+    PQclear (result);
+    if (!active) {
+        for (size_t i = 0; i < decision->count; i++)
+            snprintf (decision->categories[i].reason, sizeof decision->categories[i].reason,
+                      "the recipient is not an active agency");
+        decision->decision = KINNET__V1__DECISION__DENIED;
+        return 0;
+    }
+    char sector_text[16], purpose_text[16];
+    snprintf (sector_text, sizeof sector_text, "%d", sector);
+    snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
+    const char *values[] = {subject_id, agency_id, sector_text, array, purpose_text};
+
+    //  1. Consent.
+    int age = kn_subject_age (db, crypto, subject_id, time (NULL), err);
+    result = kn_db_run (db, "kn_policy_consents", 5, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    for (size_t i = 0; i < decision->count; i++) {
+        kn_policy_category_t *entry = &decision->categories[i];
+        consent_state_t state = {0};
+        for (int row = 0; row < PQntuples (result); row++) {
+            if (atoi (PQgetvalue (result, row, 0)) != entry->category)
+                continue;
+            bool child = atoi (PQgetvalue (result, row, 2)) == KINNET__V1__CONSENT_GIVER__CHILD;
+            bool withdrawn = PQgetvalue (result, row, 3)[0] == 't';
+            char *slot = child ? state.child : state.guardian;
+            if (withdrawn)
+                *(child ? &state.child_withdrew : &state.guardian_withdrew) = true;
+            else if (!slot[0])
+                snprintf (slot, KN_UUID_STR, "%s", PQgetvalue (result, row, 1));
+        }
+        s_apply_consents (config, age, &state, entry);
+    }
+    PQclear (result);
+
+    //  2. Statutory bases, for what consent did not cover.
+    result = kn_db_run (db, "kn_policy_bases", 5, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    for (int row = 0; row < PQntuples (result); row++) {
+        kn_policy_category_t *entry = s_entry (decision, atoi (PQgetvalue (result, row, 0)));
+        if (!entry || entry->permitted)
+            continue;
+        if (s_health (entry->category) && atoi (PQgetvalue (result, row, 3)) == 0) {
+            snprintf (entry->reason, sizeof entry->reason,
+                      "a statutory basis covers this, but health data also needs a "
+                      "special-category condition");
+            continue;
+        }
+        entry->permitted = true;
+        entry->basis = atoi (PQgetvalue (result, row, 2));
+        snprintf (entry->ground_id, sizeof entry->ground_id, "%s", PQgetvalue (result, row, 1));
+        snprintf (entry->reason, sizeof entry->reason, "statutory basis %s",
+                  entry->ground_id);
+    }
+    PQclear (result);
+
+    //  3. Safeguarding overrides.
+    result = kn_db_run (db, "kn_policy_overrides", 5, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    for (int row = 0; row < PQntuples (result); row++) {
+        kn_policy_category_t *entry = s_entry (decision, atoi (PQgetvalue (result, row, 0)));
+        if (!entry || entry->permitted)
+            continue;
+        entry->permitted = true;
+        entry->basis = KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE;
+        snprintf (entry->ground_id, sizeof entry->ground_id, "%s", PQgetvalue (result, row, 1));
+        snprintf (entry->reason, sizeof entry->reason, "safeguarding override %s",
+                  entry->ground_id);
+    }
+    PQclear (result);
+
+    size_t permitted = 0;
+    for (size_t i = 0; i < decision->count; i++)
+        permitted += decision->categories[i].permitted;
+    decision->decision = permitted == decision->count ? KINNET__V1__DECISION__PERMITTED
+                         : permitted              ? KINNET__V1__DECISION__PARTLY_PERMITTED
+                                                  : KINNET__V1__DECISION__DENIED;
+    return 0;
+}
+
+int
+kn_consent_policy_record (kn_db_t *db, const kn_policy_decision_t *decision,
+                          const char *subject_id, const char *agency_id, int purpose,
+                          const char *service, const char *object_id, kn_error_t *err)
+{
+    bool done[KN_POLICY_MAX_CATEGORIES] = {false};
+    for (size_t i = 0; i < decision->count; i++) {
+        const kn_policy_category_t *entry = &decision->categories[i];
+        if (!entry->permitted || done[i])
+            continue;
+        //  Every category disclosed on this same ground goes in one row.
+        char array[200];
+        size_t pos = (size_t) snprintf (array, sizeof array, "{");
+        for (size_t k = i; k < decision->count; k++)
+            if (decision->categories[k].permitted && !done[k]
+                && strcmp (decision->categories[k].ground_id, entry->ground_id) == 0) {
+                pos += (size_t) snprintf (array + pos, sizeof array - pos, "%s%d",
+                                          pos > 1 ? "," : "", decision->categories[k].category);
+                done[k] = true;
+            }
+        snprintf (array + pos, sizeof array - pos, "}");
+        const ProtobufCEnumValue *basis = protobuf_c_enum_descriptor_get_value (
+            &kinnet__v1__lawful_basis__descriptor, entry->basis);
+        char basis_name[64] = "", purpose_text[16];
+        for (size_t k = 0; basis && basis->name[k] && k + 1 < sizeof basis_name; k++)
+            basis_name[k] = (char) tolower ((unsigned char) basis->name[k]);
+        snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
+        const char *values[] = {subject_id, agency_id, array,   purpose_text,
+                                basis_name, entry->ground_id, service, object_id};
+        PGresult *result = kn_db_run (db, "kn_policy_disclose", 8, values, NULL, NULL, err);
+        if (!result)
+            return -1;
+        PQclear (result);
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+/*  kn_consent_policy: the one function that decides whether personal data about a
+    subject may go to an agency, category by category, and on what ground.
+    Grounds, in order of preference for each category:
+      1. a consent that covers the recipient (named, or by its sector), the category
+         and the purpose, is within its validity period and not withdrawn for that
+         recipient/category/purpose; whose consent counts follows the age rule below;
+      2. a recorded statutory basis (legal obligation, public task, vital interests)
+         covering the same; health categories also need a special-category condition;
+      3. an unexpired safeguarding override covering the recipient and category whose
+         review has not found it unjustified.
+    Age rule: a child aged at least `child_age` (default 13) decides for themself:
+    their own consent counts; with rule CHILD (default) a guardian's consent counts
+    too unless the child has withdrawn theirs for that scope; with rule BOTH both
+    are needed. Below that age (or with no date of birth on record) only a
+    guardian's consent counts.
+    Called inside the caller's transaction. It first takes a share lock on the
+    subject row; a withdrawal takes the exclusive lock, so no disclosure decided
+    before a withdrawal can commit after it, and none decided after it misses it. */
+#ifndef KN_CONSENT_POLICY_H_INCLUDED
+#define KN_CONSENT_POLICY_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kn_crypto.h"
+#include "kn_db.h"
+#include "kn_error.h"
+#include "kn_uuid.h"
+
+#define KN_POLICY_MAX_CATEGORIES 16
+
+typedef enum { KN_DISAGREE_CHILD = 0, KN_DISAGREE_BOTH = 1 } kn_disagreement_t;
+
+typedef struct {
+    int child_age;                    // KINNET_CONSENT_CHILD_AGE, default 13
+    kn_disagreement_t disagreement;   // KINNET_CONSENT_DISAGREEMENT=child|both
+} kn_policy_config_t;
+
+typedef struct {
+    int category;                     // kinnet.v1.DataCategory
+    bool permitted;
+    int basis;                        // kinnet.v1.LawfulBasis of the ground, 0 if none
+    char ground_id[KN_UUID_STR];
+    char reason[200];
+} kn_policy_category_t;
+
+typedef struct {
+    int decision;                     // kinnet.v1.Decision
+    size_t count;
+    kn_policy_category_t categories[KN_POLICY_MAX_CATEGORIES];
+} kn_policy_decision_t;
+
+//  Settings from the environment.
+kn_policy_config_t kn_consent_policy_config (void);
+
+int kn_consent_policy_prepare (kn_db_t *db, kn_error_t *err);
+
+//  Decide for subject_id, recipient agency_id, categories[0..n), purpose.
+int kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto,
+                              const kn_policy_config_t *config, const char *subject_id,
+                              const char *agency_id, const int *categories, size_t n,
+                              int purpose, kn_policy_decision_t *decision, kn_error_t *err);
+
+//  Record the permitted part of a decision in core.disclosure (one row per ground),
+//  in the caller's transaction, as data leaves for agency_id.
+int kn_consent_policy_record (kn_db_t *db, const kn_policy_decision_t *decision,
+                              const char *subject_id, const char *agency_id, int purpose,
+                              const char *service, const char *object_id, kn_error_t *err);
+
+//  Lock the subject exclusively (withdrawals, overrides ended): see above.
+int kn_consent_policy_lock_subject (kn_db_t *db, const char *subject_id, kn_error_t *err);
+
+#endif
