@@ -8,10 +8,11 @@
 
 #include "kinnet/v1/intake.pb-c.h"
 #include "kn_error.h"
+#include "kn_validate.h"
 
 #define INTAKE_MAX_KEY 128
-#define INTAKE_MAX_NAME 100
-#define INTAKE_MAX_LANGUAGES 10
+#define INTAKE_MAX_NAME KN_MAX_NAME
+#define INTAKE_MAX_LANGUAGES KN_MAX_LANGUAGES
 #define INTAKE_MAX_SIBLINGS 15
 #define INTAKE_MAX_GUARDIANS 10
 #define INTAKE_MAX_NEEDS 20
@@ -30,7 +31,5 @@ int intake_validate_withdraw (const Kinnet__V1__WithdrawReferral *withdraw,
                               kn_error_t *err);
 int intake_validate_get (const Kinnet__V1__GetReferral *get, kn_error_t *err);
 
-//  Parse YYYY-MM-DD into a real calendar date; 0 when valid.
-int intake_parse_date (const char *text, int *year, int *month, int *day);
 
 #endif
