@@ -14,6 +14,7 @@
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
 #include "kn_log.h"
+#include "kn_idempotency.h"
 #include "kn_outbox.h"
 #include "kn_subject.h"
 
@@ -29,11 +30,6 @@ static const struct {
     const char *name;
     const char *sql;
 } s_statements[] = {
-    {"idem_claim", "INSERT INTO intake.idempotency (agency_id, key, operation, request_hash,"
-                   " referral_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-                   " RETURNING 1"},
-    {"idem_get", "SELECT operation, request_hash, referral_id FROM intake.idempotency"
-                 " WHERE agency_id = $1 AND key = $2"},
     {"referral_insert",
      "INSERT INTO intake.referral (id, referring_agency_id, family_id, urgency, district,"
      " needs, languages, children, family_matched, lawful_basis, personal)"
@@ -67,7 +63,8 @@ intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
         if (kn_db_prepare (db, s_statements[i].name, s_statements[i].sql, err))
             return NULL;
-    if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) || kn_subject_prepare (db, err))
+    if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) || kn_subject_prepare (db, err)
+        || kn_idempotency_prepare (db, "intake.idempotency", err))
         return NULL;
     intake_store_t *self = calloc (1, sizeof *self);
     self->db = db;
@@ -107,57 +104,6 @@ s_run (intake_store_t *self, const char *name, int n, const char *const *values,
         snprintf (out, out_size, "%s", PQgetvalue (result, 0, 0));
     PQclear (result);
     return rows;
-}
-
-static void
-s_digest_message (intake_store_t *self, const ProtobufCMessage *message, uint8_t out[32])
-{
-    size_t len = protobuf_c_message_get_packed_size (message);
-    uint8_t *buf = malloc (len ? len : 1);
-    protobuf_c_message_pack (message, buf);
-    kn_crypto_digest (self->crypto, buf, len, out);
-    free (buf);
-}
-
-typedef enum { CLAIM_NEW, CLAIM_REPLAY, CLAIM_FAILED } claim_t;
-
-//  Claim (agency, key) for this request, or find who claimed it first. On replay,
-//  referral_id receives the first request's referral id.
-static claim_t
-s_claim (intake_store_t *self, const char *agency_id, const char *key,
-         const char *operation, const uint8_t digest[32], char referral_id[KN_UUID_STR],
-         kn_error_t *err)
-{
-    const char *values[] = {agency_id, key, operation, (const char *) digest, referral_id};
-    int lengths[] = {0, 0, 0, 32, 0};
-    int formats[] = {0, 0, 0, 1, 0};
-    int rows = s_run (self, "idem_claim", 5, values, lengths, formats, NULL, 0, err);
-    if (rows < 0)
-        return CLAIM_FAILED;
-    if (rows == 1)
-        return CLAIM_NEW;
-    PGresult *result = kn_db_run (self->db, "idem_get", 2, values, NULL, NULL, err);
-    if (!result)
-        return CLAIM_FAILED;
-    claim_t claim = CLAIM_FAILED;
-    if (PQntuples (result) == 1) {
-        size_t hash_len = 0;
-        unsigned char *hash
-            = PQunescapeBytea ((const unsigned char *) PQgetvalue (result, 0, 1), &hash_len);
-        if (strcmp (PQgetvalue (result, 0, 0), operation) != 0 || hash_len != 32
-            || memcmp (hash, digest, 32) != 0)
-            kn_error_set (err, KN_E_CONFLICT, "idempotency_key",
-                          "idempotency key already used for a different request");
-        else {
-            snprintf (referral_id, KN_UUID_STR, "%s", PQgetvalue (result, 0, 2));
-            claim = CLAIM_REPLAY;
-        }
-        PQfreemem (hash);
-    }
-    else
-        kn_error_set (err, KN_E_INTERNAL, NULL, "idempotency ledger inconsistent");
-    PQclear (result);
-    return claim;
 }
 
 static int
@@ -271,16 +217,17 @@ s_submit_once (intake_store_t *self, const char *agency_id,
     Kinnet__V1__SubmitReferral content = *referral;
     content.caseworker_id = "";
     uint8_t digest[32];
-    s_digest_message (self, &content.base, digest);
+    kn_idempotency_digest (self->crypto, &content.base, digest);
     kn_uuid_generate (result->referral_id);
 
     if (kn_db_exec (self->db, "BEGIN", err))
         return -1;
-    claim_t claim = s_claim (self, agency_id, referral->idempotency_key, "submit", digest,
-                             result->referral_id, err);
-    if (claim != CLAIM_NEW) {
+    kn_claim_t claim = kn_idempotency_claim (self->db, "intake.idempotency", agency_id,
+                                            referral->idempotency_key, "submit", digest,
+                                            result->referral_id, err);
+    if (claim != KN_CLAIM_NEW) {
         s_rollback (self);   // nothing of this request is kept
-        if (claim == CLAIM_REPLAY)
+        if (claim == KN_CLAIM_REPLAY)
             return s_replay_submit (self, result, err);
         return -1;
     }
@@ -529,18 +476,19 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
     Kinnet__V1__WithdrawReferral content = *withdraw;
     content.caseworker_id = "";
     uint8_t digest[32];
-    s_digest_message (self, &content.base, digest);
+    kn_idempotency_digest (self->crypto, &content.base, digest);
     snprintf (result->referral_id, KN_UUID_STR, "%s", withdraw->referral_id);
 
     if (kn_db_exec (self->db, "BEGIN", err))
         return -1;
     char claimed[KN_UUID_STR];
     snprintf (claimed, sizeof claimed, "%s", withdraw->referral_id);
-    claim_t claim
-        = s_claim (self, agency_id, withdraw->idempotency_key, "withdraw", digest, claimed, err);
-    if (claim != CLAIM_NEW) {
+    kn_claim_t claim = kn_idempotency_claim (self->db, "intake.idempotency", agency_id,
+                                            withdraw->idempotency_key, "withdraw", digest,
+                                            claimed, err);
+    if (claim != KN_CLAIM_NEW) {
         s_rollback (self);
-        return claim == CLAIM_REPLAY ? s_withdrawn_state (self, result, err) : -1;
+        return claim == KN_CLAIM_REPLAY ? s_withdrawn_state (self, result, err) : -1;
     }
     const char *values[] = {withdraw->referral_id};
     PGresult *row = kn_db_run (self->db, "referral_lock", 1, values, NULL, NULL, err);

@@ -157,3 +157,6 @@ GRANT UPDATE (reviewed_at, review_decision, reviewed_by, review_notes)
 -- Intake's grants on the moved tables stay with the tables. Intake may read who
 -- referred a family (consent standing).
 GRANT SELECT ON intake.referral, intake.referral_subject TO kinnet_consent;
+
+-- One idempotency ledger shape for every service (kn_idempotency).
+ALTER TABLE intake.idempotency RENAME COLUMN referral_id TO object_id;

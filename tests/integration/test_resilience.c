@@ -81,7 +81,7 @@ Test (resilience, kill_intake_and_restart_broker_mid_stream, .timeout = 240)
         char sql[200];
         snprintf (sql, sizeof sql,
                   "SELECT count(*) FROM intake.referral r JOIN intake.idempotency k"
-                  " ON k.referral_id = r.id WHERE r.id = '%s' AND k.key = 'stream-%d'",
+                  " ON k.object_id = r.id WHERE r.id = '%s' AND k.key = 'stream-%d'",
                   ids[i], i);
         char *found = kn_test_sql (url, sql);
         cr_assert_str_eq (found, "1", "acknowledged referral %d not stored as answered", i);

@@ -1,0 +1,35 @@
+/*  kn_idempotency: the per-agency ledger of write requests' idempotency keys that
+    every service keeps (<schema>.idempotency: agency_id, key, operation,
+    request_hash, object_id). Claiming a key inside the write's transaction makes a
+    retry find the first answer and a reused key with other content a conflict;
+    a rolled-back write releases its claim. */
+#ifndef KN_IDEMPOTENCY_H_INCLUDED
+#define KN_IDEMPOTENCY_H_INCLUDED
+
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "kn_crypto.h"
+#include "kn_db.h"
+#include "kn_error.h"
+#include "kn_uuid.h"
+
+typedef enum { KN_CLAIM_NEW, KN_CLAIM_REPLAY, KN_CLAIM_FAILED } kn_claim_t;
+
+//  table: a constant such as "intake.idempotency", never input.
+int kn_idempotency_prepare (kn_db_t *db, const char *table, kn_error_t *err);
+
+//  Keyed digest of a request message (callers blank audit-only fields first).
+void kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
+                            uint8_t digest[32]);
+
+//  Claim key for this request, naming object_id as its result. On KN_CLAIM_REPLAY
+//  object_id receives the first request's object; a different operation or digest
+//  under the key is KN_CLAIM_FAILED with KN_E_CONFLICT on field "idempotency_key".
+kn_claim_t kn_idempotency_claim (kn_db_t *db, const char *table, const char *agency_id,
+                                 const char *key, const char *operation,
+                                 const uint8_t digest[32], char object_id[KN_UUID_STR],
+                                 kn_error_t *err);
+
+#endif
