@@ -4,7 +4,7 @@
 #include "intake_validate.h"
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_log.h"
-#include "kn_pb.h"
+#include "kn_service.h"
 
 struct _intake_server_t {
     intake_store_t *store;
@@ -30,25 +30,7 @@ intake_server_destroy (intake_server_t **self_p)
 static zmsg_t *
 s_pack_reply (Kinnet__V1__IntakeReply *reply)
 {
-    size_t len = kinnet__v1__intake_reply__get_packed_size (reply);
-    uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__intake_reply__pack (reply, buf);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addmem (msg, buf, len);
-    free (buf);
-    return msg;
-}
-
-static zmsg_t *
-s_error_reply (const kn_error_t *err)
-{
-    Kinnet__V1__Error error = KINNET__V1__ERROR__INIT;
-    error.code = (Kinnet__V1__ErrorCode) err->code;
-    error.message = (char *) err->message;
-    error.field = (char *) err->field;
-    Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
-    reply.error = &error;
-    return s_pack_reply (&reply);
+    return kn_service_reply (&reply->base);
 }
 
 static void
@@ -151,43 +133,16 @@ intake_server_handle (intake_server_t *self, zmsg_t *request)
 {
     kn_error_t err;
     kn_error_clear (&err);
-    zframe_t *caller_frame = zmsg_first (request);
-    zframe_t *body = zmsg_next (request);
-    Kinnet__V1__Caller *caller
-        = caller_frame ? kinnet__v1__caller__unpack (NULL, zframe_size (caller_frame),
-                                                     zframe_data (caller_frame))
-                       : NULL;
-    if (!caller || !caller->agency_id || !*caller->agency_id) {
-        //  Only the broker builds this frame; without it nobody is accountable.
-        if (caller)
-            kinnet__v1__caller__free_unpacked (caller, NULL);
-        kn_error_set (&err, KN_E_UNAUTHENTICATED, NULL, "request did not come through the broker");
-        return s_error_reply (&err);
-    }
-    const char *agency_id = caller->agency_id;
-    Kinnet__V1__IntakeRequest *decoded
-        = (body && zmsg_size (request) == 2)
-              ? kinnet__v1__intake_request__unpack (NULL, zframe_size (body), zframe_data (body))
-              : NULL;
+    char agency_id[KN_UUID_STR];
+    if (kn_service_caller (request, agency_id, &err))
+        return kn_service_error_reply (&err);
+    Kinnet__V1__IntakeRequest *decoded = (Kinnet__V1__IntakeRequest *) kn_service_decode (
+        request, &kinnet__v1__intake_request__descriptor, &err);
     zmsg_t *reply = NULL;
     const char *operation = "unknown";
     const char *caseworker = NULL;
     const char *object_id = NULL;
-    char unknown_path[128];
-    uint32_t unknown_number = 0;
-    if (!decoded)
-        kn_error_set (&err, KN_E_MALFORMED, NULL,
-                      "request body must be exactly one IntakeRequest frame");
-    else if (kn_pb_find_unknown (&decoded->base, unknown_path, sizeof unknown_path,
-                                 &unknown_number)) {
-        //  Data we cannot interpret is neither stored nor silently dropped. Paths
-        //  are reported relative to the operation, like validation errors.
-        const char *path = strchr (unknown_path, '.');
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, path ? path + 1 : "",
-                      "unknown field number %u (is the client newer than the service?)",
-                      unknown_number);
-    }
-    else
+    if (decoded)
         switch (decoded->op_case) {
         case KINNET__V1__INTAKE_REQUEST__OP_SUBMIT:
             operation = "submit";
@@ -217,10 +172,9 @@ intake_server_handle (intake_server_t *self, zmsg_t *request)
             caseworker = NULL;
         intake_store_audit_failure (self->store, agency_id, caseworker, operation,
                                     object_id, err.code);
-        reply = s_error_reply (&err);
+        reply = kn_service_error_reply (&err);
     }
     if (decoded)
         kinnet__v1__intake_request__free_unpacked (decoded, NULL);
-    kinnet__v1__caller__free_unpacked (caller, NULL);
     return reply;
 }

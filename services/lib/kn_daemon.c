@@ -1,0 +1,99 @@
+/*  kn_daemon: shared service daemon wiring. */
+#include "kn_daemon.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kn_config.h"
+#include "kn_log.h"
+#include "kn_mdp.h"
+#include "kn_worker.h"
+
+int
+kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
+{
+    memset (self, 0, sizeof *self);
+    self->service = service;
+    if (argc > 1) {
+        bool help = strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0;
+        printf ("usage: kinnet-%s\n"
+                "MDP worker for the \"%s\" service.\n"
+                "Settings (environment):\n"
+                "  KINNET_DATABASE_URL   PostgreSQL conninfo\n"
+                "  KINNET_DB_ROLE        role to SET after connecting (kinnet_%s)\n"
+                "  KINNET_FIELD_KEY      field-encryption key file (64 hex characters)\n"
+                "  KINNET_SERVICE_CERT   this service's certificate file (secret)\n"
+                "  KINNET_SERVER_KEY     broker public key (Z85) or its public cert file\n"
+                "  KINNET_BROKER_BACKEND broker worker endpoint (tcp://127.0.0.1:5556)\n"
+                "  KINNET_HEARTBEAT_MS   heartbeat interval (2500)\n"
+                "  KINNET_LOG_LEVEL      debug|info|warn|error (info)\n",
+                service, service, service);
+        return help ? 1 : 2;
+    }
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    kn_log_init (service);
+
+    kn_error_t err;
+    kn_error_clear (&err);
+    const char *cert_path = kn_config_str ("KINNET_SERVICE_CERT", NULL);
+    self->cert = cert_path ? zcert_load (cert_path) : NULL;
+    bool have_key
+        = kn_mdp_server_key (kn_config_str ("KINNET_SERVER_KEY", NULL), self->server_key) == 0;
+    if (self->cert && have_key)
+        self->crypto = kn_crypto_new_from_file (kn_config_str ("KINNET_FIELD_KEY", ""), &err);
+    if (!self->cert || !have_key || !self->crypto) {
+        kn_log (KN_ERROR, "service.config", "problem",
+                !self->cert ? "KINNET_SERVICE_CERT unreadable"
+                : !have_key ? "KINNET_SERVER_KEY is neither a key nor a certificate"
+                            : err.message,
+                NULL);
+        kn_daemon_stop (self);
+        return -1;
+    }
+    char role[64];
+    snprintf (role, sizeof role, "kinnet_%s", service);
+    self->db = kn_db_new (kn_config_str ("KINNET_DATABASE_URL", ""),
+                          kn_config_str ("KINNET_DB_ROLE", role), &err);
+    if (!self->db) {
+        kn_log (KN_ERROR, "service.database", "problem", err.message, NULL);
+        kn_daemon_stop (self);
+        return -1;
+    }
+    return 0;
+}
+
+int
+kn_daemon_serve (kn_daemon_t *self, kn_daemon_handler_fn *handler, void *state)
+{
+    kn_error_t err;
+    kn_worker_t *worker
+        = kn_worker_new (kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
+                         self->service, self->cert, self->server_key, &err);
+    if (!worker) {
+        kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
+        return -1;
+    }
+    kn_log (KN_INFO, "service.started", NULL);
+    while (!zsys_interrupted) {
+        zframe_t *reply_to = NULL;
+        zmsg_t *request = kn_worker_recv (worker, &reply_to, 1000);
+        if (!request)
+            continue;
+        zmsg_t *reply = handler (state, request);
+        kn_worker_send (worker, &reply, reply_to);
+        zmsg_destroy (&request);
+        zframe_destroy (&reply_to);
+    }
+    kn_log (KN_INFO, "service.stopped", NULL);
+    kn_worker_destroy (&worker);
+    return 0;
+}
+
+void
+kn_daemon_stop (kn_daemon_t *self)
+{
+    kn_db_destroy (&self->db);
+    kn_crypto_destroy (&self->crypto);
+    zcert_destroy (&self->cert);
+}
