@@ -156,6 +156,7 @@ GRANT UPDATE (reviewed_at, review_decision, reviewed_by, review_notes)
   ON consent.override TO kinnet_consent;
 -- Intake's grants on the moved tables stay with the tables. Intake may read who
 -- referred a family (consent standing).
+GRANT USAGE ON SCHEMA intake TO kinnet_consent;
 GRANT SELECT ON intake.referral, intake.referral_subject TO kinnet_consent;
 
 -- One idempotency ledger shape for every service (kn_idempotency).

@@ -90,11 +90,13 @@ struct _kn_test_stack_t {
     char broker_cert[300];
     char service_dir[300];
     char intake_cert[300];
+    char consent_cert[300];
     char field_key[300];
     char agency_cert[3][420];
     char agency_id[2][KN_UUID_STR];
     pid_t broker;
     pid_t intake;
+    pid_t consent;
 };
 
 //  Two distinct free loopback ports, from the kernel's ephemeral range (CZMQ's
@@ -118,7 +120,8 @@ s_free_ports (int *first, int *second)
 }
 
 static pid_t
-s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name)
+s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
+         const char *service_cert)
 {
     char log_path[400];
     snprintf (log_path, sizeof log_path, "%s/%s.log", self->dir, log_name);
@@ -137,7 +140,8 @@ s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name)
         setenv ("KINNET_SERVICE_CERTS", self->service_dir, 1);
         setenv ("KINNET_BROKER_FRONTEND", self->frontend, 1);
         setenv ("KINNET_BROKER_BACKEND", self->backend, 1);
-        setenv ("KINNET_SERVICE_CERT", self->intake_cert, 1);
+        if (service_cert)
+            setenv ("KINNET_SERVICE_CERT", service_cert, 1);
         setenv ("KINNET_SERVER_KEY", self->server_key, 1);
         setenv ("KINNET_FIELD_KEY", self->field_key, 1);
         setenv ("KINNET_HEARTBEAT_MS", "200", 1);
@@ -186,18 +190,22 @@ kn_test_stack_new (void)
     zcert_destroy (&broker);
     snprintf (self->broker_cert, sizeof self->broker_cert, "%s/broker.cert_secret", self->dir);
 
-    //  Intake service certificate; its public half goes in the service directory.
+    //  Service certificates; their public halves go in the service directory.
     snprintf (self->service_dir, sizeof self->service_dir, "%s/services", self->dir);
     zsys_dir_create ("%s", self->service_dir);
-    zcert_t *intake = zcert_new ();
-    zcert_set_meta (intake, "service", "intake");
+    const char *services[] = {"intake", "consent"};
+    char *secrets[] = {self->intake_cert, self->consent_cert};
     char path[400];
-    snprintf (path, sizeof path, "%s/intake.cert", self->dir);
-    cr_assert_eq (zcert_save (intake, path), 0);
-    snprintf (path, sizeof path, "%s/intake.cert", self->service_dir);
-    cr_assert_eq (zcert_save_public (intake, path), 0);
-    snprintf (self->intake_cert, sizeof self->intake_cert, "%s/intake.cert_secret", self->dir);
-    zcert_destroy (&intake);
+    for (int i = 0; i < 2; i++) {
+        zcert_t *cert = zcert_new ();
+        zcert_set_meta (cert, "service", "%s", services[i]);
+        snprintf (path, sizeof path, "%s/%s.cert", self->dir, services[i]);
+        cr_assert_eq (zcert_save (cert, path), 0);
+        snprintf (path, sizeof path, "%s/%s.cert", self->service_dir, services[i]);
+        cr_assert_eq (zcert_save_public (cert, path), 0);
+        snprintf (secrets[i], 300, "%s/%s.cert_secret", self->dir, services[i]);
+        zcert_destroy (&cert);
+    }
 
     snprintf (self->field_key, sizeof self->field_key, "%s/field.key", self->dir);
     kn_error_t err;
@@ -224,8 +232,11 @@ kn_test_stack_new (void)
 
     kn_test_stack_start_broker (self);
     kn_test_stack_start_intake (self);
+    self->consent = s_spawn (self, KN_CONSENT_BIN, "consent", self->consent_cert);
     cr_assert (kn_test_stack_wait_service (self, "intake", 20000),
                "intake did not become ready (logs in %s)", self->dir);
+    cr_assert (kn_test_stack_wait_service (self, "consent", 20000),
+               "consent did not become ready (logs in %s)", self->dir);
     return self;
 }
 
@@ -236,6 +247,7 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
         return;
     kn_test_stack_t *self = *self_p;
     s_stop (self, &self->intake, SIGTERM, "intake");
+    s_stop (self, &self->consent, SIGTERM, "consent");
     s_stop (self, &self->broker, SIGTERM, "broker");
     if (!getenv ("KINNET_TEST_KEEP")) {
         char command[400];
@@ -327,7 +339,7 @@ void
 kn_test_stack_start_intake (kn_test_stack_t *self)
 {
     cr_assert_eq (self->intake, 0);
-    self->intake = s_spawn (self, KN_INTAKE_BIN, "intake");
+    self->intake = s_spawn (self, KN_INTAKE_BIN, "intake", self->intake_cert);
 }
 
 void
@@ -340,7 +352,7 @@ void
 kn_test_stack_start_broker (kn_test_stack_t *self)
 {
     cr_assert_eq (self->broker, 0);
-    self->broker = s_spawn (self, KN_BROKER_BIN, "broker");
+    self->broker = s_spawn (self, KN_BROKER_BIN, "broker", NULL);
 }
 
 bool
