@@ -5,6 +5,7 @@
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_log.h"
 #include "kn_service.h"
+#include "kn_validate.h"
 
 struct _intake_server_t {
     intake_store_t *store;
@@ -78,7 +79,12 @@ s_get (intake_server_t *self, const char *agency_id, Kinnet__V1__GetReferral *ge
     if (intake_validate_get (get, err))
         return NULL;
     intake_referral_t stored;
-    if (intake_store_get (self->store, agency_id, get->referral_id, get->caseworker_id,
+    int purpose = get->purpose ? (int) get->purpose
+                               : KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT;
+    if (get->purpose
+        && kn_validate_enum (&kinnet__v1__purpose__descriptor, get->purpose, "purpose", err))
+        return NULL;
+    if (intake_store_get (self->store, agency_id, get->referral_id, get->caseworker_id, purpose,
                           &stored, err))
         return NULL;
     Kinnet__V1__Timestamp received = KINNET__V1__TIMESTAMP__INIT;
@@ -94,12 +100,16 @@ s_get (intake_server_t *self, const char *agency_id, Kinnet__V1__GetReferral *ge
     referral.withdrawn_at = stored.withdrawn_at_us ? &withdrawn : NULL;
     referral.withdraw_reason = stored.withdraw_reason ? stored.withdraw_reason : "";
     referral.submitted = stored.submitted;
+    referral.withheld = (Kinnet__V1__DataCategory *) stored.withheld;
+    referral.n_withheld = stored.n_withheld;
+    referral.disclosure_basis = (Kinnet__V1__LawfulBasis) stored.disclosure_basis;
+    referral.disclosure_ground_id = stored.ground_id;
     Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
     reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_REFERRAL;
     reply.referral = &referral;
     zmsg_t *msg = s_pack_reply (&reply);
     kn_log (KN_INFO, "referral.disclosed", "referral_id", stored.referral_id, "agency_id",
-            agency_id, "basis", "referring_agency", NULL);
+            agency_id, "ground_id", stored.ground_id, NULL);
     intake_referral_free (&stored);
     return msg;
 }

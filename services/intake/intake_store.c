@@ -5,15 +5,18 @@
     referrals of the same new child, so they resolve to one subject and family. */
 #include "intake_store.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinnet/v1/consent.pb-c.h"
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
 #include "kn_log.h"
+#include "kn_consent_policy.h"
 #include "kn_idempotency.h"
 #include "kn_outbox.h"
 #include "kn_subject.h"
@@ -24,6 +27,7 @@
 struct _intake_store_t {
     kn_db_t *db;
     kn_crypto_t *crypto;
+    kn_policy_config_t policy;
 };
 
 static const struct {
@@ -66,9 +70,12 @@ intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) || kn_subject_prepare (db, err)
         || kn_idempotency_prepare (db, "intake.idempotency", err))
         return NULL;
+    if (kn_consent_policy_prepare (db, err))
+        return NULL;
     intake_store_t *self = calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
+    self->policy = kn_consent_policy_config ();
     return self;
 }
 
@@ -134,6 +141,28 @@ intake_store_audit_failure (intake_store_t *self, const char *agency_id,
 
 //  -------------------------------------------------------------------------
 //  Submit
+
+//  A referral on consent must name an active consent of the referred child that
+//  covers the referring agency, the referral narrative and referral and assessment.
+static int
+s_check_consent (intake_store_t *self, const char *agency_id, const char *child_subject,
+                 const char *consent_id, kn_error_t *err)
+{
+    static const int narrative[] = {KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    kn_policy_decision_t decision;
+    if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, child_subject,
+                                  agency_id, narrative, 1,
+                                  KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
+        return -1;
+    const kn_policy_category_t *entry = &decision.categories[0];
+    if (entry->permitted && entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
+        && strcasecmp (entry->ground_id, consent_id) == 0)
+        return 0;
+    return kn_error_set (err, KN_E_INVALID_ARGUMENT, "lawful_ground.consent_reference",
+                         "no active consent of this child with that id covers your agency "
+                         "for referral and assessment (%s)",
+                         entry->permitted ? "another ground applies" : entry->reason);
+}
 
 static int
 s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_t *err)
@@ -250,6 +279,10 @@ s_submit_once (intake_store_t *self, const char *agency_id,
     for (size_t i = 0; i < count; i++)
         snprintf (result->subject_ids[i], KN_UUID_STR, "%s", subjects[i]);
     result->subject_count = count;
+    if (referral->lawful_ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
+        && s_check_consent (self, agency_id, subjects[0],
+                            referral->lawful_ground->consent_reference, err))
+        goto fail;
 
     //  The personal part, sealed and bound to the referral id.
     size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
@@ -375,9 +408,125 @@ s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
     return plain;
 }
 
+static void
+s_blank (char **text)
+{
+    free (*text);
+    *text = strdup ("");
+}
+
+static void
+s_blank_person (Kinnet__V1__Person *person)
+{
+    s_blank (&person->given_name);
+    s_blank (&person->family_name);
+    s_blank (&person->date_of_birth);
+    for (size_t i = 0; i < person->n_languages; i++)
+        free (person->languages[i]);
+    person->n_languages = 0;
+}
+
+static bool
+s_permitted (const kn_policy_decision_t *decision, int category)
+{
+    for (size_t i = 0; i < decision->count; i++)
+        if (decision->categories[i].category == category)
+            return decision->categories[i].permitted;
+    return false;
+}
+
+//  Decide, withhold and record what another agency may see of a referral.
+static int
+s_disclose (intake_store_t *self, const char *agency_id, int purpose,
+            intake_referral_t *referral, char *basis, size_t basis_size, kn_error_t *err)
+{
+    static const int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                                     KINNET__V1__DATA_CATEGORY__FAMILY_CIRCUMSTANCES,
+                                     KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    const char *values[] = {referral->referral_id};
+    PGresult *rows = kn_db_run (self->db, "referral_subjects", 1, values, NULL, NULL, err);
+    if (!rows)
+        return -1;
+    int people = PQntuples (rows);
+    char subjects[16][KN_UUID_STR];
+    for (int i = 0; i < people && i < 16; i++)
+        snprintf (subjects[i], KN_UUID_STR, "%s", PQgetvalue (rows, i, 0));
+    PQclear (rows);
+    if (people == 0)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "referral has no subjects");
+    kn_policy_decision_t decision;
+    if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, subjects[0],
+                                  agency_id, categories, 3, purpose, &decision, err))
+        return -1;
+    if (decision.decision == KINNET__V1__DECISION__DENIED)
+        return kn_error_set (err, KN_E_PERMISSION_DENIED, "referral_id",
+                             "nothing of this referral may be disclosed to your agency: %s",
+                             decision.categories[0].reason);
+    Kinnet__V1__SubmitReferral *submitted = referral->submitted;
+    for (size_t i = 0; i < decision.count; i++) {
+        const kn_policy_category_t *entry = &decision.categories[i];
+        if (!entry->permitted) {
+            referral->withheld[referral->n_withheld++] = entry->category;
+            continue;
+        }
+        if (!referral->disclosure_basis) {
+            referral->disclosure_basis = entry->basis;
+            snprintf (referral->ground_id, KN_UUID_STR, "%s", entry->ground_id);
+            const ProtobufCEnumValue *name = protobuf_c_enum_descriptor_get_value (
+                &kinnet__v1__lawful_basis__descriptor, entry->basis);
+            for (size_t k = 0; name && name->name[k] && k + 1 < basis_size; k++)
+                basis[k] = (char) tolower ((unsigned char) name->name[k]), basis[k + 1] = '\0';
+        }
+    }
+    if (!s_permitted (&decision, KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT))
+        s_blank_person (submitted->child);
+    if (!s_permitted (&decision, KINNET__V1__DATA_CATEGORY__FAMILY_CIRCUMSTANCES)) {
+        for (size_t i = 0; i < submitted->n_guardians; i++)
+            kinnet__v1__guardian__free_unpacked (submitted->guardians[i], NULL);
+        submitted->n_guardians = 0;
+    }
+    if (!s_permitted (&decision, KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE)) {
+        for (size_t i = 0; i < submitted->n_needs; i++)
+            s_blank (&submitted->needs[i]->description);
+        s_blank (&submitted->lawful_ground->justification);
+        s_blank (&submitted->lawful_ground->consent_reference);
+        free (referral->withdraw_reason);
+        referral->withdraw_reason = NULL;
+    }
+    s_blank (&submitted->idempotency_key);   // the referrer's own reference
+    s_blank (&submitted->caseworker_id);
+    if (kn_consent_policy_record (self->db, &decision, subjects[0], agency_id, purpose, "intake",
+                                  referral->referral_id, err))
+        return -1;
+    //  Each sibling is a subject of their own: their identity needs its own ground.
+    size_t kept = 0;
+    for (size_t i = 0; i < submitted->n_siblings; i++) {
+        Kinnet__V1__Person *sibling = submitted->siblings[i];
+        bool shown = false;
+        if ((int) i + 1 < people) {
+            kn_policy_decision_t own;
+            if (kn_consent_policy_decide (self->db, self->crypto, &self->policy,
+                                          subjects[i + 1], agency_id, categories, 1, purpose,
+                                          &own, err))
+                return -1;
+            shown = own.decision == KINNET__V1__DECISION__PERMITTED;
+            if (shown && kn_consent_policy_record (self->db, &own, subjects[i + 1], agency_id,
+                                                   purpose, "intake", referral->referral_id, err))
+                return -1;
+        }
+        if (shown)
+            submitted->siblings[kept++] = sibling;
+        else
+            kinnet__v1__person__free_unpacked (sibling, NULL);
+    }
+    submitted->n_siblings = kept;
+    return 0;
+}
+
 static int
 s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id,
-                  const char *caseworker_id, intake_referral_t *referral, kn_error_t *err)
+            const char *caseworker_id, int purpose, intake_referral_t *referral,
+            kn_error_t *err)
 {
     memset (referral, 0, sizeof *referral);
     if (kn_db_ensure (self->db, err))
@@ -390,12 +539,12 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
         s_rollback (self);
         return -1;
     }
-    //  Another agency's referral is reported exactly like a missing one.
-    if (PQntuples (row) != 1 || strcmp (PQgetvalue (row, 0, 0), agency_id) != 0) {
+    if (PQntuples (row) != 1) {
         PQclear (row);
         s_rollback (self);
         return kn_error_set (err, KN_E_NOT_FOUND, "referral_id", "no such referral");
     }
+    bool own = strcmp (PQgetvalue (row, 0, 0), agency_id) == 0;
     snprintf (referral->referral_id, KN_UUID_STR, "%s", referral_id);
     snprintf (referral->agency_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
     snprintf (referral->family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 1));
@@ -431,8 +580,14 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
                              "stored referral cannot be decrypted with the current key");
     }
     //  The disclosure and its ground are on record before the data leaves.
+    char basis[48] = "referring_agency";
+    if (!own && s_disclose (self, agency_id, purpose, referral, basis, sizeof basis, err)) {
+        s_rollback (self);
+        intake_referral_free (referral);
+        return -1;
+    }
     if (s_audit (self, agency_id, caseworker_id, "get", referral->family_id, referral_id,
-                 "referring_agency", "ok", err)
+                 basis, "ok", err)
         || kn_db_exec (self->db, "COMMIT", err)) {
         s_rollback (self);
         intake_referral_free (referral);
@@ -574,11 +729,12 @@ intake_store_submit (intake_store_t *self, const char *agency_id,
 
 int
 intake_store_get (intake_store_t *self, const char *agency_id, const char *referral_id,
-                  const char *caseworker_id, intake_referral_t *referral, kn_error_t *err)
+                  const char *caseworker_id, int purpose, intake_referral_t *referral,
+                  kn_error_t *err)
 {
-    int rc = s_get_once (self, agency_id, referral_id, caseworker_id, referral, err);
+    int rc = s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral, err);
     if (rc && s_reconnected (self, err))
-        rc = s_get_once (self, agency_id, referral_id, caseworker_id, referral, err);
+        rc = s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral, err);
     return rc;
 }
 

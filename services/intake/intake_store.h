@@ -43,7 +43,11 @@ typedef struct {
     int64_t received_at_us;
     int64_t withdrawn_at_us;   // 0 when not withdrawn
     char *withdraw_reason;     // malloc'd, NULL when not withdrawn
-    Kinnet__V1__SubmitReferral *submitted;   // protobuf-c allocated
+    Kinnet__V1__SubmitReferral *submitted;   // protobuf-c allocated, less what is withheld
+    int withheld[8];           // kinnet.v1.DataCategory values not disclosed
+    size_t n_withheld;
+    int disclosure_basis;      // kinnet.v1.LawfulBasis; 0 for the referring agency
+    char ground_id[KN_UUID_STR];
 } intake_referral_t;
 
 //  db and crypto are borrowed. Prepares the statements.
@@ -60,10 +64,14 @@ int intake_store_withdraw (intake_store_t *self, const char *agency_id,
                            const Kinnet__V1__WithdrawReferral *withdraw,
                            intake_withdraw_result_t *result, kn_error_t *err);
 
-//  Read a referral back (only its referring agency, for now). Audited as a
-//  disclosure. Caller frees with intake_referral_free.
+//  Read a referral back. The referring agency sees all of it; any other agency
+//  sees what the consent policy permits it for purpose (identity and contact,
+//  family circumstances, the referral narrative), and the rest is withheld; with
+//  nothing permitted it gets KN_E_PERMISSION_DENIED and the reason. Every read is
+//  audited and every disclosure recorded in the same transaction. Caller frees
+//  with intake_referral_free.
 int intake_store_get (intake_store_t *self, const char *agency_id,
-                      const char *referral_id, const char *caseworker_id,
+                      const char *referral_id, const char *caseworker_id, int purpose,
                       intake_referral_t *referral, kn_error_t *err);
 void intake_referral_free (intake_referral_t *referral);
 

@@ -67,7 +67,8 @@ static const char *s_referral =
     " \"needs\": [{\"category\": \"attendance_and_learning\","
     "             \"description\": \"Attendance 71% this term.\"}],"
     " \"urgency\": \"routine\", \"district\": \"north\","
-    " \"lawful_ground\": {\"basis\": \"consent\", \"consent_reference\": \"F-12\"}}";
+    " \"lawful_ground\": {\"basis\": \"public_task\","
+    "                   \"justification\": \"Attendance below 75%: statutory early help.\"}}";
 
 Test (cli, refer_show_withdraw_json)
 {
@@ -102,8 +103,10 @@ Test (cli, refer_show_withdraw_json)
     json_decref (json);
     free (out);
 
-    //  The other agency cannot see it.
-    cr_assert_eq (s_run (1, args, NULL), 6);
+    //  The other agency has no ground to see it: refused, with the reason.
+    cr_assert_eq (s_run (1, args, &out), 4);
+    cr_assert (strstr (out, "permission_denied"), "%s", out);
+    free (out);
 
     snprintf (args, sizeof args, "referral withdraw %s --reason 'Family declined support'",
               referral_id);

@@ -66,8 +66,8 @@ s_referral (const char *key, const char *given, const char *dob)
     need.category = KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED;
     need.description = "Low mood since the move; school counsellor concerned.";
     ground = (Kinnet__V1__LawfulGround) KINNET__V1__LAWFUL_GROUND__INIT;
-    ground.basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
-    ground.consent_reference = "C-77";
+    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.justification = "Early help assessment under the local safeguarding plan.";
     Kinnet__V1__SubmitReferral referral = KINNET__V1__SUBMIT_REFERRAL__INIT;
     referral.idempotency_key = (char *) key;
     referral.child = &child;
@@ -107,7 +107,7 @@ Test (store, submit_stores_sealed_and_reads_back)
               result.referral_id);
     cr_assert_eq (s_count (sql), 1);
     intake_referral_t back;
-    cr_assert_eq (intake_store_get (store, agency[0], result.referral_id, "cw-1", &back, &err),
+    cr_assert_eq (intake_store_get (store, agency[0], result.referral_id, "cw-1", 1, &back, &err),
                   0, "%s", err.message);
     cr_assert_str_eq (back.submitted->child->given_name, "Zofia");
     cr_assert_str_eq (back.submitted->needs[0]->description, need.description);
@@ -121,15 +121,17 @@ Test (store, submit_stores_sealed_and_reads_back)
     cr_assert_eq (s_count (sql), 1);
 }
 
-Test (store, other_agency_sees_not_found)
+Test (store, other_agency_without_ground_is_refused_with_reason)
 {
     Kinnet__V1__SubmitReferral referral = s_referral ("k2", "Jan", "2013-01-01");
     intake_submit_result_t result;
     kn_error_t err;
     cr_assert_eq (intake_store_submit (store, agency[0], &referral, &result, &err), 0);
     intake_referral_t back;
-    cr_assert_eq (intake_store_get (store, agency[1], result.referral_id, "", &back, &err), -1);
-    cr_assert_eq (err.code, KN_E_NOT_FOUND);
+    cr_assert_eq (intake_store_get (store, agency[1], result.referral_id, "", 1, &back, &err), -1);
+    cr_assert_eq (err.code, KN_E_PERMISSION_DENIED);
+    cr_assert (strstr (err.message, "no consent"), "%s", err.message);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.disclosure"), 0);
 }
 
 Test (store, siblings_and_spelling_variants_share_a_family)
@@ -199,7 +201,7 @@ Test (store, withdraw_once_replay_and_conflict)
     cr_assert_eq (intake_store_withdraw (store, agency[0], &withdraw, &again, &err), -1);
     cr_assert_eq (err.code, KN_E_CONFLICT);
     intake_referral_t back;
-    cr_assert_eq (intake_store_get (store, agency[0], a.referral_id, "", &back, &err), 0);
+    cr_assert_eq (intake_store_get (store, agency[0], a.referral_id, "", 1, &back, &err), 0);
     cr_assert_str_eq (back.withdraw_reason, "Family moved to another region");
     cr_assert_eq (back.status, KINNET__V1__REFERRAL_STATUS__WITHDRAWN);
     intake_referral_free (&back);

@@ -413,8 +413,8 @@ kn_test_referral_request (int seed, const char *key)
     need.description = "Arrived in September, needs support with English at school.";
     Kinnet__V1__Need *needs[] = {&need};
     Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
-    ground.basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
-    ground.consent_reference = "form-2026-11-01";
+    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.justification = "Early help assessment under the local safeguarding plan.";
     Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
     submit.idempotency_key = (char *) key;
     submit.child = &child;
