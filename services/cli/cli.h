@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include <czmq.h>
+
 #include "kn_error.h"
 
 enum {
@@ -37,7 +39,14 @@ int cli_fail (const cli_options_t *options, const kn_error_t *err);
 const char *cli_arg (int argc, char **argv, const char *name);
 bool cli_flag (int argc, char **argv, const char *name);
 
+//  Call service through the broker with the connection options; the reply body or
+//  NULL with err.
+zframe_t *cli_service_call (const cli_options_t *options, const char *service,
+                            const void *body, size_t len, kn_error_t *err);
+
 int cli_admin (const cli_options_t *options, int argc, char **argv);
+int cli_consent (const cli_options_t *options, int argc, char **argv);
+int cli_override (const cli_options_t *options, int argc, char **argv);
 int cli_refer (const cli_options_t *options, int argc, char **argv);
 int cli_referral (const cli_options_t *options, int argc, char **argv);
 int cli_ping (const cli_options_t *options, int argc, char **argv);

@@ -17,6 +17,7 @@ static const char *s_admin_usage =
     "usage: kinnet admin migrate\n"
     "       kinnet admin agency add --name N --sector S --district D --cert-out DIR\n"
     "       kinnet admin agency revoke ID\n"
+    "       kinnet admin agency role add|remove ID ROLE\n"
     "       kinnet admin cert create PATH [--service NAME]\n"
     "       kinnet admin fieldkey create PATH\n"
     "Database commands use KINNET_DATABASE_URL. Sectors are AgencySector names\n"
@@ -131,6 +132,26 @@ s_agency_revoke (const cli_options_t *options, const char *id)
 }
 
 static int
+s_agency_role (const cli_options_t *options, const char *change, const char *id,
+               const char *role)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    bool add = strcmp (change, "add") == 0;
+    if (!add && strcmp (change, "remove") != 0) {
+        fputs (s_admin_usage, stderr);
+        return CLI_USAGE;
+    }
+    kn_db_t *db = s_db (&err);
+    int rc = db ? kn_agency_set_role (db, id, role, add, &err) : -1;
+    kn_db_destroy (&db);
+    if (rc)
+        return cli_fail (options, &err);
+    printf ("role %s %s agency %s\n", role, add ? "granted to" : "removed from", id);
+    return CLI_OK;
+}
+
+static int
 s_cert_create (const cli_options_t *options, const char *path, const char *service)
 {
     kn_error_t err;
@@ -171,6 +192,8 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
         return s_migrate (options);
     if (strcmp (what, "agency") == 0 && strcmp (action, "add") == 0)
         return s_agency_add (options, argc, argv);
+    if (strcmp (what, "agency") == 0 && strcmp (action, "role") == 0 && argc > 5)
+        return s_agency_role (options, argv[3], argv[4], argv[5]);
     if (strcmp (what, "agency") == 0 && strcmp (action, "revoke") == 0 && argc > 3)
         return s_agency_revoke (options, argv[3]);
     if (strcmp (what, "cert") == 0 && strcmp (action, "create") == 0 && argc > 3)

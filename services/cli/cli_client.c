@@ -1,4 +1,5 @@
 /*  Client commands of `kinnet`: refer, referral show|withdraw, ping. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,19 +44,27 @@ s_connect (const cli_options_t *options, kn_error_t *err)
 
 //  Send an IntakeRequest, decode the IntakeReply; NULL with err on any failure,
 //  including an Error the service returned.
-static Kinnet__V1__IntakeReply *
-s_intake_call (const cli_options_t *options, Kinnet__V1__IntakeRequest *request,
-               kn_error_t *err)
+zframe_t *
+cli_service_call (const cli_options_t *options, const char *service, const void *body,
+                  size_t len, kn_error_t *err)
 {
     kn_client_t *client = s_connect (options, err);
     if (!client)
         return NULL;
+    zframe_t *frame = kn_client_call (client, service, body, len, err);
+    kn_client_destroy (&client);
+    return frame;
+}
+
+static Kinnet__V1__IntakeReply *
+s_intake_call (const cli_options_t *options, Kinnet__V1__IntakeRequest *request,
+               kn_error_t *err)
+{
     size_t len = kinnet__v1__intake_request__get_packed_size (request);
     uint8_t *buf = malloc (len ? len : 1);
     kinnet__v1__intake_request__pack (request, buf);
-    zframe_t *frame = kn_client_call (client, "intake", buf, len, err);
+    zframe_t *frame = cli_service_call (options, "intake", buf, len, err);
     free (buf);
-    kn_client_destroy (&client);
     if (!frame)
         return NULL;
     Kinnet__V1__IntakeReply *reply
@@ -163,7 +172,7 @@ cli_referral (const cli_options_t *options, int argc, char **argv)
         || (withdraw && !reason)) {
         bool help = cli_flag (argc, argv, "--help");
         fprintf (help ? stdout : stderr,
-                 "usage: kinnet referral show ID [--format json]\n"
+                 "usage: kinnet referral show ID [--purpose P] [--format json]\n"
                  "       kinnet referral withdraw ID --reason TEXT [--key KEY] "
                  "[--caseworker ID]\n"
                  "show prints a referral your agency made; withdraw withdraws it. The\n"
@@ -180,6 +189,20 @@ cli_referral (const cli_options_t *options, int argc, char **argv)
     if (show) {
         get.referral_id = (char *) id;
         get.caseworker_id = (char *) (caseworker ? caseworker : "");
+        const char *purpose = cli_arg (argc, argv, "--purpose");
+        if (purpose) {
+            char upper[64] = "";
+            for (size_t i = 0; purpose[i] && i + 1 < sizeof upper; i++)
+                upper[i] = (char) toupper ((unsigned char) purpose[i]);
+            const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value_by_name (
+                &kinnet__v1__purpose__descriptor, upper);
+            if (!value) {
+                kn_error_set (&err, KN_E_INVALID_ARGUMENT, "purpose", "unknown purpose '%s'",
+                              purpose);
+                return cli_fail (options, &err);
+            }
+            get.purpose = value->value;
+        }
         request.op_case = KINNET__V1__INTAKE_REQUEST__OP_GET;
         request.get = &get;
     }

@@ -21,10 +21,17 @@ static const char *s_usage =
     "                                     withdraw it (KEY: idempotency key, default\n"
     "                                     withdraw-ID)\n"
     "  ping SERVICE                       ask the broker (MMI) whether SERVICE has workers\n"
+    "  consent record|withdraw|show|list|check|receipt|expiring|basis ...\n"
+    "                                     consents, withdrawals, statutory bases, and the\n"
+    "                                     disclosure check (kinnet consent --help)\n"
+    "  override request|review|list ...   safeguarding overrides and their reviews\n"
     "  admin migrate                      apply database migrations\n"
     "  admin agency add --name N --sector S --district D --cert-out DIR\n"
     "                                     register an agency, write its certificate\n"
     "  admin agency revoke ID             deactivate an agency and revoke its keys\n"
+    "  admin agency role add|remove ID ROLE\n"
+    "                                     roles: referrer, coordinator, auditor,\n"
+    "                                     data_protection_officer, administrator\n"
     "  admin cert create PATH [--service NAME]\n"
     "                                     write a CURVE certificate pair (PATH, PATH_secret)\n"
     "  admin fieldkey create PATH         write a new field-encryption key file\n"
@@ -154,6 +161,10 @@ main (int argc, char *argv[])
         return cli_ping (&options, sub_argc, sub_argv);
     if (strcmp (command, "admin") == 0)
         return cli_admin (&options, sub_argc, sub_argv);
+    if (strcmp (command, "consent") == 0)
+        return cli_consent (&options, sub_argc, sub_argv);
+    if (strcmp (command, "override") == 0)
+        return cli_override (&options, sub_argc, sub_argv);
     fprintf (stderr, "kinnet: unknown command '%s'\n\n%s", command, s_usage);
     return CLI_USAGE;
 }

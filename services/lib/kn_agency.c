@@ -101,3 +101,38 @@ kn_agency_active_keys (kn_db_t *db, kn_error_t *err)
     PQclear (result);
     return keys;
 }
+
+int
+kn_agency_set_role (kn_db_t *db, const char *agency_id, const char *role, bool add,
+                    kn_error_t *err)
+{
+    static const char *roles[] = {"referrer", "coordinator", "auditor",
+                                  "data_protection_officer", "administrator"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        known |= role && strcmp (role, roles[i]) == 0;
+    if (!known)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "role",
+                             "role must be referrer, coordinator, auditor, "
+                             "data_protection_officer or administrator");
+    if (!kn_uuid_valid (agency_id))
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "agency_id", "agency id must be a UUID");
+    const char *params[] = {agency_id, role};
+    PGresult *result = kn_db_query (
+        db,
+        add ? "INSERT INTO core.agency_role (agency_id, role) SELECT id, $2 FROM core.agency"
+              " WHERE id = $1 ON CONFLICT DO NOTHING RETURNING 1"
+            : "DELETE FROM core.agency_role WHERE agency_id = $1 AND role = $2 RETURNING 1",
+        2, params, err);
+    if (!result)
+        return -1;
+    PQclear (result);
+    //  Adding to a missing agency inserts nothing: say so.
+    const char *check[] = {agency_id};
+    result = kn_db_query (db, "SELECT 1 FROM core.agency WHERE id = $1", 1, check, err);
+    if (!result)
+        return -1;
+    int found = PQntuples (result);
+    PQclear (result);
+    return found ? 0 : kn_error_set (err, KN_E_NOT_FOUND, "agency_id", "no such agency");
+}

@@ -18,6 +18,11 @@ int kn_agency_add (kn_db_t *db, const char *name, const char *sector, const char
 //  Deactivate an agency and revoke all its keys; takes effect at the broker at once.
 int kn_agency_revoke (kn_db_t *db, const char *agency_id, kn_error_t *err);
 
+//  Grant (add) or take away a role: referrer, coordinator, auditor,
+//  data_protection_officer, administrator. Idempotent.
+int kn_agency_set_role (kn_db_t *db, const char *agency_id, const char *role, bool add,
+                        kn_error_t *err);
+
 //  Active keys: Z85 public key -> agency id (strings the hash owns). Caller destroys.
 zhashx_t *kn_agency_active_keys (kn_db_t *db, kn_error_t *err);
 
