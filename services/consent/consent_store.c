@@ -17,7 +17,7 @@
 #include "kn_subject.h"
 
 #define IDEM "consent.idempotency"
-#define EPOCH(c) "extract(epoch FROM " c ")::bigint"
+#define EPOCH(c) "floor (extract (epoch FROM " c "))::bigint"
 
 struct _consent_store_t {
     kn_db_t *db;

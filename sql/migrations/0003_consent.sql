@@ -80,7 +80,8 @@ CREATE TABLE consent.withdrawal (
   channel              smallint NOT NULL,   -- kinnet.v1.CollectionMethod
   recorded_by          uuid NOT NULL REFERENCES core.agency(id),
   caseworker_id        text,
-  at                   timestamptz NOT NULL DEFAULT now()
+  -- the moment it was recorded, after the subject lock (not the transaction start)
+  at                   timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX withdrawal_consent ON consent.withdrawal(consent_id);
 
