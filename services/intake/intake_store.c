@@ -408,10 +408,13 @@ s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
     return plain;
 }
 
+//  Empty a string field of an unpacked message. An absent field points at
+//  protobuf-c's shared empty string, which is not ours to free.
 static void
 s_blank (char **text)
 {
-    free (*text);
+    if (*text && *text != protobuf_c_empty_string)
+        free (*text);
     *text = strdup ("");
 }
 

@@ -128,39 +128,46 @@ s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *st
                   kn_policy_category_t *entry)
 {
     bool competent = age >= config->child_age;
+    const char *child = state->child[0] ? state->child : NULL;
+    const char *guardian = state->guardian[0] ? state->guardian : NULL;
     const char *ground = NULL;
+    char why[200] = "";   // the specific reason, when there is one
     if (competent && config->disagreement == KN_DISAGREE_BOTH) {
-        if (state->child[0] && state->guardian[0])
-            ground = state->child;
-        else
-            snprintf (entry->reason, sizeof entry->reason,
+        if (child && guardian)
+            ground = child;
+        else if (child || guardian)
+            snprintf (why, sizeof why,
                       "both the child's (aged %d) and a guardian's consent are required", age);
     }
     else if (competent) {
-        if (state->child[0])
-            ground = state->child;
-        else if (state->guardian[0] && !state->child_withdrew)
-            ground = state->guardian;
-        else if (state->guardian[0])
-            snprintf (entry->reason, sizeof entry->reason,
+        if (child)
+            ground = child;
+        else if (guardian && !state->child_withdrew)
+            ground = guardian;
+        else if (guardian)
+            snprintf (why, sizeof why,
                       "the child (aged %d) withdrew consent; a guardian's consent does not "
                       "override it",
                       age);
     }
-    else if (state->guardian[0])
-        ground = state->guardian;
-    else if (state->child[0])
-        snprintf (entry->reason, sizeof entry->reason,
-                  "a guardian's consent is required for a child under %d", config->child_age);
+    else if (guardian)
+        ground = guardian;
+    else if (child)
+        snprintf (why, sizeof why, "a guardian's consent is required for a child under %d",
+                  config->child_age);
+
     if (ground) {
         entry->permitted = true;
         entry->basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
         snprintf (entry->ground_id, sizeof entry->ground_id, "%s", ground);
         snprintf (entry->reason, sizeof entry->reason, "consent %s", ground);
     }
-    else if (!entry->reason[0] && (state->child_withdrew || state->guardian_withdrew))
+    else if (why[0])
+        snprintf (entry->reason, sizeof entry->reason, "%s", why);
+    else if (state->child_withdrew || state->guardian_withdrew)
         snprintf (entry->reason, sizeof entry->reason,
                   "consent for this recipient, category and purpose was withdrawn");
+    //  Otherwise the default reason stands: nothing covers it.
 }
 
 int
