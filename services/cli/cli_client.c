@@ -233,6 +233,18 @@ cli_referral (const cli_options_t *options, int argc, char **argv)
             s_print_time ("withdrawn_at", referral->withdrawn_at);
             if (referral->withdraw_reason && *referral->withdraw_reason)
                 printf ("%-16s %s\n", "withdraw_reason", referral->withdraw_reason);
+            if (referral->disclosure_basis) {
+                const ProtobufCEnumValue *basis = protobuf_c_enum_descriptor_get_value (
+                    &kinnet__v1__lawful_basis__descriptor, referral->disclosure_basis);
+                printf ("%-16s %s %s\n", "disclosed_on", basis ? basis->name : "?",
+                        referral->disclosure_ground_id);
+            }
+            for (size_t i = 0; i < referral->n_withheld; i++) {
+                const ProtobufCEnumValue *category = protobuf_c_enum_descriptor_get_value (
+                    &kinnet__v1__data_category__descriptor, referral->withheld[i]);
+                printf ("%-16s %s (not covered for your agency)\n", "withheld",
+                        category ? category->name : "?");
+            }
             printf ("submitted:\n");
             s_print_json (&referral->submitted->base);
         }
