@@ -202,3 +202,111 @@ Test (cli, ping_and_admin_agency_lifecycle)
                   3);
     free (env);
 }
+
+//  Value of "key": "value" in JSON text (first occurrence).
+static char *
+s_json_string (const char *text, const char *key)
+{
+    json_t *json = json_loads (text, 0, NULL);
+    cr_assert (json, "not JSON: %s", text);
+    const char *value = json_string_value (json_object_get (json, key));
+    char *copy = value ? strdup (value) : NULL;
+    json_decref (json);
+    return copy;
+}
+
+Test (cli, consent_and_override_commands)
+{
+    char consent[1024];
+    snprintf (consent, sizeof consent,
+              "{\"idempotency_key\": \"CLI-C-1\","
+              " \"subject\": {\"person\": {\"given_name\": \"Ines\", \"family_name\": \"Ferreira\","
+              "             \"date_of_birth\": \"2012-02-02\"}},"
+              " \"given_by\": \"child\","
+              " \"scope\": {\"agencies\": [\"%s\"], \"categories\": [\"identity_and_contact\","
+              "           \"education\"], \"purposes\": [\"coordination_of_support\"]},"
+              " \"valid_until\": {\"seconds\": %ld},"
+              " \"method\": \"digital\", \"evidence_reference\": \"app-77\","
+              " \"privacy_notice_version\": \"4\", \"privacy_notice_language\": \"pt\"}",
+              kn_test_stack_agency_id (stack, 1), (long) time (NULL) + 10 * 86400);
+    s_write ("consent.json", consent);
+    char args[1024], *out = NULL;
+    snprintf (args, sizeof args, "--format json consent record --file %s/consent.json", dir);
+    cr_assert_eq (s_run (0, args, &out), 0, "%s", out);
+    char *consent_id = s_json_string (out, "consent_id");
+    char *subject_id = s_json_string (out, "subject_id");
+    free (out);
+    cr_assert (consent_id && subject_id);
+
+    snprintf (args, sizeof args, "consent show %s", consent_id);
+    cr_assert_eq (s_run (0, args, NULL), 0);
+    snprintf (args, sizeof args, "--format json consent list --subject %s", subject_id);
+    cr_assert_eq (s_run (0, args, &out), 0);
+    cr_assert (strstr (out, consent_id));
+    free (out);
+    cr_assert_eq (s_run (0, "--format json consent expiring --days 30", &out), 0);
+    cr_assert (strstr (out, consent_id), "expiring list: %s", out);
+    free (out);
+    snprintf (args, sizeof args,
+              "consent check --subject %s --agency %s --category education"
+              " --category mental_health_data --purpose coordination_of_support",
+              subject_id, kn_test_stack_agency_id (stack, 1));
+    cr_assert_eq (s_run (0, args, &out), 0);
+    cr_assert (strstr (out, "PARTLY PERMITTED"), "%s", out);
+    free (out);
+    snprintf (args, sizeof args, "consent receipt %s", consent_id);
+    cr_assert_eq (s_run (0, args, &out), 0);
+    cr_assert (strstr (out, "consentReceiptID"));
+    free (out);
+
+    //  Usage errors, and a withdrawal by an agency that has no standing? Agency 1
+    //  is a named recipient, so it has; the unregistered one cannot even connect.
+    snprintf (args, sizeof args, "consent withdraw %s", consent_id);
+    cr_assert_eq (s_run (0, args, NULL), 2);
+    snprintf (args, sizeof args, "consent withdraw %s --channel pigeon", consent_id);
+    cr_assert_eq (s_run (0, args, NULL), 2);
+    snprintf (args, sizeof args,
+              "--format json consent withdraw %s --channel written --category education", consent_id);
+    cr_assert_eq (s_run (1, args, &out), 0, "%s", out);
+    cr_assert (strstr (out, "PARTLY_WITHDRAWN") || strstr (out, "partly_withdrawn"), "%s", out);
+    free (out);
+    //  The same command again is the same request (same default key).
+    cr_assert_eq (s_run (1, args, NULL), 0);
+
+    //  A safeguarding override, its open review, and a review by the DPO role.
+    char override[1024];
+    snprintf (override, sizeof override,
+              "{\"idempotency_key\": \"CLI-O-1\", \"subject\": {\"subject_id\": \"%s\"},"
+              " \"reason\": \"immediate_danger\","
+              " \"details\": \"Child disclosed a threat at home this morning.\","
+              " \"approver_role\": \"designated_safeguarding_lead\", \"approver_id\": \"dsl-1\","
+              " \"scope\": {\"agencies\": [\"%s\"], \"categories\": [\"referral_narrative\"]}}",
+              subject_id, kn_test_stack_agency_id (stack, 1));
+    s_write ("override.json", override);
+    snprintf (args, sizeof args, "--format json override request --file %s/override.json", dir);
+    cr_assert_eq (s_run (0, args, &out), 0, "%s", out);
+    char *override_id = s_json_string (out, "override_id");
+    free (out);
+    cr_assert_eq (s_run (0, "--format json override list --open", &out), 0);
+    cr_assert (strstr (out, override_id));
+    free (out);
+    snprintf (args, sizeof args, "override review %s --decision upheld --notes 'Proportionate.'",
+              override_id);
+    cr_assert_eq (s_run (0, args, &out), 4, "no DPO role yet: %s", out);
+    free (out);
+    char role[200];
+    snprintf (role, sizeof role, "admin agency role add %s data_protection_officer",
+              kn_test_stack_agency_id (stack, 1));
+    cr_assert_eq (s_run (0, role, NULL), 0);
+    cr_assert_eq (s_run (1, args, NULL), 0);
+    cr_assert_eq (s_run (1, "--format json override list --open", &out), 0);
+    cr_assert_null (strstr (out, override_id), "reviewed override still open: %s", out);
+    free (out);
+    cr_assert_eq (s_run (0, "admin agency role add 00000000-0000-4000-8000-000000000000 auditor",
+                         NULL),
+                  6);
+    cr_assert_eq (s_run (0, "admin agency role add x wizard", NULL), 3);
+    free (override_id);
+    free (consent_id);
+    free (subject_id);
+}
