@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include <czmq.h>
+#include <protobuf-c/protobuf-c.h>
 
 #include "kn_error.h"
 
@@ -43,6 +44,16 @@ bool cli_flag (int argc, char **argv, const char *name);
 //  NULL with err.
 zframe_t *cli_service_call (const cli_options_t *options, const char *service,
                             const void *body, size_t len, kn_error_t *err);
+
+//  Send request (a kinnet.v1 message) to service and decode the reply as reply_type;
+//  an Error in the reply becomes err and NULL. Caller frees the reply with
+//  protobuf_c_message_free_unpacked.
+ProtobufCMessage *cli_request (const cli_options_t *options, const char *service,
+                               const ProtobufCMessage *request,
+                               const ProtobufCMessageDescriptor *reply_type, kn_error_t *err);
+
+//  A message as indented JSON on standard output.
+void cli_print_json (const ProtobufCMessage *message);
 
 int cli_admin (const cli_options_t *options, int argc, char **argv);
 int cli_consent (const cli_options_t *options, int argc, char **argv);

@@ -56,35 +56,48 @@ cli_service_call (const cli_options_t *options, const char *service, const void 
     return frame;
 }
 
-static Kinnet__V1__IntakeReply *
-s_intake_call (const cli_options_t *options, Kinnet__V1__IntakeRequest *request,
-               kn_error_t *err)
+ProtobufCMessage *
+cli_request (const cli_options_t *options, const char *service, const ProtobufCMessage *request,
+             const ProtobufCMessageDescriptor *reply_type, kn_error_t *err)
 {
-    size_t len = kinnet__v1__intake_request__get_packed_size (request);
+    size_t len = protobuf_c_message_get_packed_size (request);
     uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__intake_request__pack (request, buf);
-    zframe_t *frame = cli_service_call (options, "intake", buf, len, err);
+    protobuf_c_message_pack (request, buf);
+    zframe_t *frame = cli_service_call (options, service, buf, len, err);
     free (buf);
     if (!frame)
         return NULL;
-    Kinnet__V1__IntakeReply *reply
-        = kinnet__v1__intake_reply__unpack (NULL, zframe_size (frame), zframe_data (frame));
+    ProtobufCMessage *reply
+        = protobuf_c_message_unpack (reply_type, NULL, zframe_size (frame), zframe_data (frame));
     zframe_destroy (&frame);
     if (!reply) {
         kn_error_set (err, KN_E_MALFORMED, NULL, "reply could not be decoded");
         return NULL;
     }
-    if (reply->error) {
-        kn_error_set (err, reply->error->code ? (kn_code_t) reply->error->code : KN_E_INTERNAL,
-                      reply->error->field, "%s", reply->error->message);
-        kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    //  Every Kinnet reply carries its Error in field 1.
+    const ProtobufCFieldDescriptor *field
+        = protobuf_c_message_descriptor_get_field (reply_type, 1);
+    const Kinnet__V1__Error *error
+        = field ? *(Kinnet__V1__Error *const *) ((const char *) reply + field->offset) : NULL;
+    if (error) {
+        kn_error_set (err, error->code ? (kn_code_t) error->code : KN_E_INTERNAL, error->field,
+                      "%s", error->message);
+        protobuf_c_message_free_unpacked (reply, NULL);
         return NULL;
     }
     return reply;
 }
 
-static void
-s_print_json (const ProtobufCMessage *message)
+static Kinnet__V1__IntakeReply *
+s_intake_call (const cli_options_t *options, Kinnet__V1__IntakeRequest *request,
+               kn_error_t *err)
+{
+    return (Kinnet__V1__IntakeReply *) cli_request (options, "intake", &request->base,
+                                                    &kinnet__v1__intake_reply__descriptor, err);
+}
+
+void
+cli_print_json (const ProtobufCMessage *message)
 {
     json_t *json = kn_pbjson_encode (message);
     json_dumpf (json, stdout, JSON_INDENT (2));
@@ -146,7 +159,7 @@ cli_refer (const cli_options_t *options, int argc, char **argv)
         rc = cli_fail (options, &err);
     }
     else if (options->json)
-        s_print_json (&reply->submitted->base);
+        cli_print_json (&reply->submitted->base);
     else {
         Kinnet__V1__SubmitReferralResult *result = reply->submitted;
         printf ("%s\n", result->replayed ? "Referral already received (same idempotency key)."
@@ -221,7 +234,7 @@ cli_referral (const cli_options_t *options, int argc, char **argv)
         return cli_fail (options, &err);
     if (show && reply->referral) {
         if (options->json)
-            s_print_json (&reply->referral->base);
+            cli_print_json (&reply->referral->base);
         else {
             Kinnet__V1__Referral *referral = reply->referral;
             printf ("%-16s %s\n", "referral_id", referral->referral_id);
@@ -246,12 +259,12 @@ cli_referral (const cli_options_t *options, int argc, char **argv)
                         category ? category->name : "?");
             }
             printf ("submitted:\n");
-            s_print_json (&referral->submitted->base);
+            cli_print_json (&referral->submitted->base);
         }
     }
     else if (withdraw && reply->withdrawn) {
         if (options->json)
-            s_print_json (&reply->withdrawn->base);
+            cli_print_json (&reply->withdrawn->base);
         else {
             printf ("%s\n", reply->withdrawn->replayed ? "Referral was already withdrawn "
                                                          "with this key."

@@ -39,36 +39,8 @@ static const char *s_override_usage =
 static Kinnet__V1__ConsentReply *
 s_call (const cli_options_t *options, Kinnet__V1__ConsentRequest *request, kn_error_t *err)
 {
-    size_t len = kinnet__v1__consent_request__get_packed_size (request);
-    uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__consent_request__pack (request, buf);
-    zframe_t *frame = cli_service_call (options, "consent", buf, len, err);
-    free (buf);
-    if (!frame)
-        return NULL;
-    Kinnet__V1__ConsentReply *reply
-        = kinnet__v1__consent_reply__unpack (NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    if (!reply) {
-        kn_error_set (err, KN_E_MALFORMED, NULL, "reply could not be decoded");
-        return NULL;
-    }
-    if (reply->error) {
-        kn_error_set (err, reply->error->code ? (kn_code_t) reply->error->code : KN_E_INTERNAL,
-                      reply->error->field, "%s", reply->error->message);
-        kinnet__v1__consent_reply__free_unpacked (reply, NULL);
-        return NULL;
-    }
-    return reply;
-}
-
-static void
-s_print (const ProtobufCMessage *message)
-{
-    json_t *json = kn_pbjson_encode (message);
-    json_dumpf (json, stdout, JSON_INDENT (2));
-    printf ("\n");
-    json_decref (json);
+    return (Kinnet__V1__ConsentReply *) cli_request (options, "consent", &request->base,
+                                                     &kinnet__v1__consent_reply__descriptor, err);
 }
 
 //  Value of an enum flag by name (any case), or -1.
@@ -187,7 +159,7 @@ s_run (const cli_options_t *options, Kinnet__V1__ConsentRequest *request, const 
         }
     }
     else
-        s_print (result);
+        cli_print_json (result);
     kinnet__v1__consent_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }

@@ -485,26 +485,39 @@ s_consent_list (consent_store_t *self, PGresult *result, kn_error_t *err)
 //  -------------------------------------------------------------------------
 //  Record
 
+//  Open the write's transaction and claim its idempotency key. Anything but
+//  KN_CLAIM_NEW has already rolled back: a replay's first object is in object_id.
+static kn_claim_t
+s_begin (consent_store_t *self, const char *agency_id, const char *key, const char *operation,
+         const ProtobufCMessage *content, char object_id[KN_UUID_STR], kn_error_t *err)
+{
+    if (kn_db_ensure (self->db, err))
+        return KN_CLAIM_FAILED;
+    uint8_t digest[32];
+    kn_idempotency_digest (self->crypto, content, digest);
+    if (kn_db_exec (self->db, "BEGIN", err))
+        return KN_CLAIM_FAILED;
+    kn_claim_t claim
+        = kn_idempotency_claim (self->db, IDEM, agency_id, key, operation, digest, object_id, err);
+    if (claim != KN_CLAIM_NEW)
+        s_rollback (self);
+    return claim;
+}
+
+
 int
 consent_store_record (consent_store_t *self, const char *agency_id,
                       const Kinnet__V1__RecordConsent *record, Kinnet__V1__Consent **consent,
                       kn_error_t *err)
 {
     *consent = NULL;
-    if (kn_db_ensure (self->db, err))
-        return -1;
     Kinnet__V1__RecordConsent content = *record;
-    content.caseworker_id = "";
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, &content.base, digest);
+    content.caseworker_id = "";   // audit detail, not content
     char consent_id[KN_UUID_STR], subject_id[KN_UUID_STR];
     kn_uuid_generate (consent_id);
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return -1;
-    kn_claim_t claim = kn_idempotency_claim (self->db, IDEM, agency_id, record->idempotency_key,
-                                             "record", digest, consent_id, err);
+    kn_claim_t claim = s_begin (self, agency_id, record->idempotency_key, "record",
+                                &content.base, consent_id, err);
     if (claim != KN_CLAIM_NEW) {
-        s_rollback (self);
         if (claim == KN_CLAIM_FAILED)
             return -1;
         *consent = s_load_consent (self, consent_id, err);
@@ -578,21 +591,13 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
                         Kinnet__V1__Consent **consent, kn_error_t *err)
 {
     *consent = NULL;
-    if (kn_db_ensure (self->db, err))
-        return -1;
     Kinnet__V1__WithdrawConsent content = *withdraw;
     content.caseworker_id = "";
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, &content.base, digest);
     char withdrawal_id[KN_UUID_STR];
     kn_uuid_generate (withdrawal_id);
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return -1;
-    kn_claim_t claim = kn_idempotency_claim (self->db, IDEM, agency_id,
-                                             withdraw->idempotency_key, "withdraw", digest,
-                                             withdrawal_id, err);
+    kn_claim_t claim = s_begin (self, agency_id, withdraw->idempotency_key, "withdraw",
+                                &content.base, withdrawal_id, err);
     if (claim != KN_CLAIM_NEW) {
-        s_rollback (self);
         if (claim == KN_CLAIM_FAILED)
             return -1;
         *consent = s_load_consent (self, withdraw->consent_id, err);
@@ -900,18 +905,12 @@ consent_store_basis (consent_store_t *self, const char *agency_id,
                      kn_error_t *err)
 {
     *recorded = NULL;
-    if (kn_db_ensure (self->db, err))
-        return -1;
     Kinnet__V1__RecordBasis content = *basis;
     content.caseworker_id = "";
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, &content.base, digest);
     char basis_id[KN_UUID_STR], subject_id[KN_UUID_STR] = "";
     kn_uuid_generate (basis_id);
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return -1;
-    kn_claim_t claim = kn_idempotency_claim (self->db, IDEM, agency_id, basis->idempotency_key,
-                                             "basis", digest, basis_id, err);
+    kn_claim_t claim
+        = s_begin (self, agency_id, basis->idempotency_key, "basis", &content.base, basis_id, err);
     bool replayed = claim == KN_CLAIM_REPLAY;
     if (claim == KN_CLAIM_NEW) {
         if (s_subject (self, basis->subject, subject_id, err)
@@ -948,7 +947,6 @@ consent_store_basis (consent_store_t *self, const char *agency_id,
             goto fail;
     }
     else {
-        s_rollback (self);
         if (claim == KN_CLAIM_FAILED)
             return -1;
         const char *values[] = {basis_id};
@@ -1017,21 +1015,13 @@ consent_store_override (consent_store_t *self, const char *agency_id,
                         Kinnet__V1__Override **override, kn_error_t *err)
 {
     *override = NULL;
-    if (kn_db_ensure (self->db, err))
-        return -1;
     Kinnet__V1__RequestOverride content = *request;
     content.caseworker_id = "";
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, &content.base, digest);
     char override_id[KN_UUID_STR], subject_id[KN_UUID_STR];
     kn_uuid_generate (override_id);
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return -1;
-    kn_claim_t claim = kn_idempotency_claim (self->db, IDEM, agency_id,
-                                             request->idempotency_key, "override", digest,
-                                             override_id, err);
+    kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "override",
+                                &content.base, override_id, err);
     if (claim != KN_CLAIM_NEW) {
-        s_rollback (self);
         if (claim == KN_CLAIM_FAILED)
             return -1;
         *override = s_load_override (self, override_id, err);
@@ -1102,16 +1092,11 @@ consent_store_review (consent_store_t *self, const char *agency_id,
                                         "reviews need the data_protection_officer role");
     Kinnet__V1__ReviewOverride content = *review;
     content.caseworker_id = "";
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, &content.base, digest);
     char claimed[KN_UUID_STR];
     snprintf (claimed, sizeof claimed, "%s", review->override_id);
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return -1;
-    kn_claim_t claim = kn_idempotency_claim (self->db, IDEM, agency_id, review->idempotency_key,
-                                             "review", digest, claimed, err);
+    kn_claim_t claim = s_begin (self, agency_id, review->idempotency_key, "review",
+                                &content.base, claimed, err);
     if (claim != KN_CLAIM_NEW) {
-        s_rollback (self);
         if (claim == KN_CLAIM_FAILED)
             return -1;
         *override = s_load_override (self, claimed, err);
