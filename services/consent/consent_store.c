@@ -65,8 +65,24 @@ static const char *s_statements[][2] = {
      " coalesce (to_timestamp ($8::bigint), now ()), to_timestamp ($9::bigint), $10, $11,"
      " $12, $13, $14, $15)"},
     {"record_get", "SELECT " RECORD_COLUMNS " FROM consent.record WHERE id = $1"},
+    //  Of a subject's consents an agency sees those it recorded or is named in; the
+    //  data-protection role and the agencies that referred the child see all.
     {"record_by_subject",
-     "SELECT " RECORD_COLUMNS " FROM consent.record WHERE subject_id = $1 ORDER BY recorded_at"},
+     "SELECT " RECORD_COLUMNS " FROM consent.record WHERE subject_id = $1"
+     " AND (recorded_by = $2 OR $2 = ANY (recipient_agencies)"
+     "  OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"
+     "   AND role = 'data_protection_officer')"
+     "  OR EXISTS (SELECT 1 FROM intake.referral_subject rs JOIN intake.referral r"
+     "   ON r.id = rs.referral_id WHERE rs.subject_id = $1 AND r.referring_agency_id = $2))"
+     " ORDER BY recorded_at"},
+    {"record_visible",
+     "SELECT 1 FROM consent.record c WHERE c.id = $1"
+     " AND (c.recorded_by = $2 OR $2 = ANY (c.recipient_agencies)"
+     "  OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"
+     "   AND role = 'data_protection_officer')"
+     "  OR EXISTS (SELECT 1 FROM intake.referral_subject rs JOIN intake.referral r"
+     "   ON r.id = rs.referral_id WHERE rs.subject_id = c.subject_id"
+     "   AND r.referring_agency_id = $2))"},
     {"record_expiring",
      "SELECT " RECORD_COLUMNS " FROM consent.record r WHERE recorded_by = $1"
      " AND valid_until > now () AND valid_until <= now () + make_interval (days => $2::int)"
@@ -98,8 +114,8 @@ static const char *s_statements[][2] = {
      " $8::smallint[], $9::smallint[], now () + make_interval (hours => $10::int), $11,"
      " now () + make_interval (hours => $12::int))"},
     {"override_get", "SELECT " OVERRIDE_COLUMNS " FROM consent.override WHERE id = $1"},
-    {"override_lock", "SELECT subject_id, reviewed_at IS NOT NULL FROM consent.override"
-                      " WHERE id = $1 FOR UPDATE"},
+    {"override_lock", "SELECT subject_id, reviewed_at IS NOT NULL, requested_by"
+                      " FROM consent.override WHERE id = $1 FOR UPDATE"},
     {"override_review",
      "UPDATE consent.override SET reviewed_at = now (), review_decision = $2,"
      " reviewed_by = $3, review_notes = $4 WHERE id = $1"},
@@ -248,7 +264,7 @@ s_scope_from (const char *agencies, const char *sectors, const char *categories,
 
 static int
 s_standing (consent_store_t *self, const char *subject_id, const char *agency_id,
-            kn_error_t *err)
+            const char *field, kn_error_t *err)
 {
     const char *values[] = {subject_id, agency_id};
     PGresult *result = kn_db_run (self->db, "standing", 2, values, NULL, NULL, err);
@@ -257,7 +273,7 @@ s_standing (consent_store_t *self, const char *subject_id, const char *agency_id
     bool standing = PQgetvalue (result, 0, 0)[0] == 't';
     PQclear (result);
     return standing ? 0
-                    : kn_error_set (err, KN_E_PERMISSION_DENIED, "subject_id",
+                    : kn_error_set (err, KN_E_PERMISSION_DENIED, field,
                                     "your agency has no standing for this subject (it has "
                                     "not recorded, received or referred anything about them)");
 }
@@ -610,16 +626,22 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
         goto fail;
     char subject_id[KN_UUID_STR];
     snprintf (subject_id, sizeof subject_id, "%s", current->subject_id);
+    kinnet__v1__consent__free_unpacked (current, NULL);
+    //  Exclusive on the subject: disclosures deciding now wait, and see this. The
+    //  status is read again under the lock, so two withdrawals are ordered too.
+    if (s_standing (self, subject_id, agency_id, "consent_id", err)
+        || kn_consent_policy_lock_subject (self->db, subject_id, err))
+        goto fail;
+    current = s_load_consent (self, withdraw->consent_id, err);
+    if (!current)
+        goto fail;
     bool full = current->status == KINNET__V1__CONSENT_STATUS__FULLY_WITHDRAWN;
     kinnet__v1__consent__free_unpacked (current, NULL);
     if (full) {
         kn_error_set (err, KN_E_CONFLICT, "consent_id", "consent is already fully withdrawn");
         goto fail;
     }
-    //  Exclusive on the subject: disclosures deciding now wait, and see this.
-    if (s_standing (self, subject_id, agency_id, err)
-        || kn_consent_policy_lock_subject (self->db, subject_id, err)
-        || s_agencies_exist (self, withdraw->scope, err))
+    if (s_agencies_exist (self, withdraw->scope, err))
         goto fail;
     scope_text_t scope;
     s_scope_text (withdraw->scope, &scope);
@@ -684,11 +706,16 @@ consent_store_get (consent_store_t *self, const char *agency_id, const char *con
 {
     if (kn_db_ensure (self->db, err))
         return -1;
-    *consent = s_load_consent (self, consent_id, err);
-    if (*consent && s_standing (self, (*consent)->subject_id, agency_id, err)) {
-        kinnet__v1__consent__free_unpacked (*consent, NULL);
-        *consent = NULL;
-    }
+    //  A consent the caller may not see is reported exactly like a missing one.
+    const char *values[] = {consent_id, agency_id};
+    PGresult *visible = kn_db_run (self->db, "record_visible", 2, values, NULL, NULL, err);
+    if (!visible)
+        return -1;
+    int rows = PQntuples (visible);
+    PQclear (visible);
+    *consent = rows ? s_load_consent (self, consent_id, err) : NULL;
+    if (!rows)
+        kn_error_set (err, KN_E_NOT_FOUND, "consent_id", "no such consent");
     return *consent ? 0 : -1;
 }
 
@@ -702,10 +729,10 @@ consent_store_list (consent_store_t *self, const char *agency_id, const char *su
     int exists = kn_subject_exists (self->db, subject_id, NULL, err);
     if (exists <= 0)
         return exists < 0 ? -1 : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
-    if (s_standing (self, subject_id, agency_id, err))
+    if (s_standing (self, subject_id, agency_id, "subject_id", err))
         return -1;
-    const char *values[] = {subject_id};
-    PGresult *result = kn_db_run (self->db, "record_by_subject", 1, values, NULL, NULL, err);
+    const char *values[] = {subject_id, agency_id};
+    PGresult *result = kn_db_run (self->db, "record_by_subject", 2, values, NULL, NULL, err);
     if (!result)
         return -1;
     *list = s_consent_list (self, result, err);
@@ -743,7 +770,8 @@ consent_store_check (consent_store_t *self, const char *agency_id,
     int exists = kn_subject_exists (self->db, check->subject_id, NULL, err);
     if (exists <= 0)
         return exists < 0 ? -1 : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
-    if (s_standing (self, check->subject_id, agency_id, err) || kn_db_exec (self->db, "BEGIN", err))
+    if (s_standing (self, check->subject_id, agency_id, "subject_id", err)
+        || kn_db_exec (self->db, "BEGIN", err))
         return -1;
     int categories[KN_POLICY_MAX_CATEGORIES];
     for (size_t i = 0; i < check->n_categories && i < KN_POLICY_MAX_CATEGORIES; i++)
@@ -1116,7 +1144,14 @@ consent_store_review (consent_store_t *self, const char *agency_id,
     char subject_id[KN_UUID_STR];
     snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (result, 0, 0));
     bool reviewed = PQgetvalue (result, 0, 1)[0] == 't';
+    bool own = strcmp (PQgetvalue (result, 0, 2), agency_id) == 0;
     PQclear (result);
+    if (own) {
+        kn_error_set (err, KN_E_PERMISSION_DENIED, "override_id",
+                      "an override is reviewed by an agency other than the one that "
+                      "requested it");
+        goto fail;
+    }
     if (reviewed) {
         kn_error_set (err, KN_E_CONFLICT, "override_id", "override is already reviewed");
         goto fail;

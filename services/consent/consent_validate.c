@@ -80,9 +80,11 @@ static int
 s_period (const Kinnet__V1__Timestamp *from, const Kinnet__V1__Timestamp *until, time_t now,
           kn_error_t *err)
 {
-    if (until && until->seconds <= now)
+    //  A minute's margin: the record's own clock (the database's) starts a little
+    //  later than this check.
+    if (until && until->seconds <= now + 60)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "valid_until",
-                             "valid_until must be in the future");
+                             "valid_until must be at least a minute in the future");
     if (from && until && until->seconds <= from->seconds)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "valid_until",
                              "valid_until must be after valid_from");
@@ -109,6 +111,10 @@ consent_validate_record (const Kinnet__V1__RecordConsent *record, time_t now, kn
             || kn_validate_enum (&kinnet__v1__relationship__descriptor, guardian->relationship,
                                  "guardian.relationship", err))
             return -1;
+        if (kn_validate_text (guardian->phone, "guardian.phone", 0, 32, false, err)
+            || kn_validate_languages (guardian->languages, guardian->n_languages,
+                                      "guardian.languages", err))
+            return -1;
         if (!guardian->parental_responsibility)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, "guardian.parental_responsibility",
                                  "only a guardian with parental responsibility can consent "
@@ -130,8 +136,11 @@ consent_validate_record (const Kinnet__V1__RecordConsent *record, time_t now, kn
     if (!language || !*language)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "privacy_notice_language",
                              "privacy_notice_language is required");
-    if (kn_validate_languages (&language, 1, "privacy_notice_language", err))
+    if (kn_validate_languages (&language, 1, "privacy_notice_language", err)) {
+        //  One tag, not a list: report the field itself.
+        snprintf (err->field, sizeof err->field, "privacy_notice_language");
         return -1;
+    }
     return kn_validate_text (record->caseworker_id, "caseworker_id", 0, 128, false, err);
 }
 
@@ -225,8 +234,10 @@ consent_validate_check (const Kinnet__V1__CheckDisclosure *check, kn_error_t *er
     if (kn_validate_uuid (check->subject_id, "subject_id", err)
         || kn_validate_uuid (check->agency_id, "agency_id", err))
         return -1;
-    if (check->n_categories == 0 || check->n_categories > 16)
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "categories", "1 to 16 categories");
+    if (check->n_categories == 0)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "categories", "name 1 to 16 categories");
+    if (check->n_categories > 16)
+        return kn_error_set (err, KN_E_TOO_LARGE, "categories", "at most 16 categories");
     char path[48];
     for (size_t i = 0; i < check->n_categories; i++) {
         snprintf (path, sizeof path, "categories[%zu]", i);

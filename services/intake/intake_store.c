@@ -155,13 +155,17 @@ s_check_consent (intake_store_t *self, const char *agency_id, const char *child_
                                   KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
         return -1;
     const kn_policy_category_t *entry = &decision.categories[0];
-    if (entry->permitted && entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
-        && strcasecmp (entry->ground_id, consent_id) == 0)
-        return 0;
+    for (size_t i = 0; entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT && i < entry->n_consents;
+         i++)
+        if (strcasecmp (entry->consents[i], consent_id) == 0)
+            return 0;
     return kn_error_set (err, KN_E_INVALID_ARGUMENT, "lawful_ground.consent_reference",
-                         "no active consent of this child with that id covers your agency "
-                         "for referral and assessment (%s)",
-                         entry->permitted ? "another ground applies" : entry->reason);
+                         "that consent does not permit this child's referral by your agency "
+                         "(%s)",
+                         entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
+                             ? "it is not one of the consents that count"
+                         : entry->permitted ? "no consent applies; another ground does"
+                                            : entry->reason);
 }
 
 static int
@@ -356,10 +360,11 @@ s_submit_once (intake_store_t *self, const char *agency_id,
                           payload_len, err))
         goto fail;
 
-    const char *basis_name = protobuf_c_enum_descriptor_get_value (
-                                 &kinnet__v1__lawful_basis__descriptor,
-                                 referral->lawful_ground->basis)
-                                 ->name;
+    char basis_name[48] = "";
+    const ProtobufCEnumValue *basis_value = protobuf_c_enum_descriptor_get_value (
+        &kinnet__v1__lawful_basis__descriptor, referral->lawful_ground->basis);
+    for (size_t k = 0; basis_value && basis_value->name[k] && k + 1 < sizeof basis_name; k++)
+        basis_name[k] = (char) tolower ((unsigned char) basis_value->name[k]);
     if (s_audit (self, agency_id, referral->caseworker_id, "submit", result->family_id,
                  result->referral_id, basis_name, "ok", err))
         goto fail;
@@ -489,8 +494,12 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
         submitted->n_guardians = 0;
     }
     if (!s_permitted (&decision, KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE)) {
-        for (size_t i = 0; i < submitted->n_needs; i++)
+        //  What the needs are is part of the story too (a mental-health or
+        //  domestic-abuse need says as much as its description).
+        for (size_t i = 0; i < submitted->n_needs; i++) {
             s_blank (&submitted->needs[i]->description);
+            submitted->needs[i]->category = KINNET__V1__NEED_CATEGORY__NEED_CATEGORY_UNSPECIFIED;
+        }
         s_blank (&submitted->lawful_ground->justification);
         s_blank (&submitted->lawful_ground->consent_reference);
         free (referral->withdraw_reason);

@@ -22,8 +22,8 @@ typedef struct {
     bool family_matched;
     bool replayed;
     int64_t received_at_us;   // microseconds since the epoch
-    //  Subject ids: the child first, then the siblings in request order. Not set on
-    //  a replay (the first answer's ids are found through the referral).
+    //  Subject ids: the child first, then the siblings in request order (on a
+    //  replay, read back from the referral).
     char subject_ids[16][KN_UUID_STR];
     size_t subject_count;
 } intake_submit_result_t;

@@ -117,10 +117,14 @@ s_health (int category)
 }
 
 typedef struct {
-    char child[KN_UUID_STR];      // usable consent given by the child
-    char guardian[KN_UUID_STR];   // usable consent given by a guardian
+    char child[KN_UUID_STR];      // first usable consent given by the child
+    char guardian[KN_UUID_STR];   // first usable consent given by a guardian
     bool child_withdrew;          // a child's consent covering this was withdrawn
     bool guardian_withdrew;
+    //  Every usable consent, and whether the child gave it.
+    char ids[KN_POLICY_MAX_CONSENTS][KN_UUID_STR];
+    bool by_child[KN_POLICY_MAX_CONSENTS];
+    size_t count;
 } consent_state_t;
 
 static void
@@ -137,7 +141,7 @@ s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *st
             ground = child;
         else if (child || guardian)
             snprintf (why, sizeof why,
-                      "both the child's (aged %d) and a guardian's consent are required", age);
+                      "both the child's and a guardian's consent are required");
     }
     else if (competent) {
         if (child)
@@ -146,9 +150,8 @@ s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *st
             ground = guardian;
         else if (guardian)
             snprintf (why, sizeof why,
-                      "the child (aged %d) withdrew consent; a guardian's consent does not "
-                      "override it",
-                      age);
+                      "the child withdrew consent and decides for themself; a guardian's "
+                      "consent does not override it");
     }
     else if (guardian)
         ground = guardian;
@@ -161,6 +164,13 @@ s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *st
         entry->basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
         snprintf (entry->ground_id, sizeof entry->ground_id, "%s", ground);
         snprintf (entry->reason, sizeof entry->reason, "consent %s", ground);
+        //  Whose consents count, by the same rule.
+        bool guardians_count = !competent || config->disagreement == KN_DISAGREE_BOTH
+                               || !state->child_withdrew;
+        for (size_t i = 0; i < state->count; i++)
+            if ((state->by_child[i] && competent) || (!state->by_child[i] && guardians_count))
+                snprintf (entry->consents[entry->n_consents++], KN_UUID_STR, "%s",
+                          state->ids[i]);
     }
     else if (why[0])
         snprintf (entry->reason, sizeof entry->reason, "%s", why);
@@ -221,6 +231,8 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
 
     //  1. Consent.
     int age = kn_subject_age (db, crypto, subject_id, time (NULL), err);
+    if (age < 0 && err->code)
+        return -1;   // -1 without an error: no date of birth on record
     result = kn_db_run (db, "kn_policy_consents", 5, values, NULL, NULL, err);
     if (!result)
         return -1;
@@ -235,8 +247,15 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
             char *slot = child ? state.child : state.guardian;
             if (withdrawn)
                 *(child ? &state.child_withdrew : &state.guardian_withdrew) = true;
-            else if (!slot[0])
-                snprintf (slot, KN_UUID_STR, "%s", PQgetvalue (result, row, 1));
+            else {
+                if (!slot[0])
+                    snprintf (slot, KN_UUID_STR, "%s", PQgetvalue (result, row, 1));
+                if (state.count < KN_POLICY_MAX_CONSENTS) {
+                    snprintf (state.ids[state.count], KN_UUID_STR, "%s",
+                              PQgetvalue (result, row, 1));
+                    state.by_child[state.count++] = child;
+                }
+            }
         }
         s_apply_consents (config, age, &state, entry);
     }

@@ -36,12 +36,18 @@ typedef struct {
     kn_disagreement_t disagreement;   // KINNET_CONSENT_DISAGREEMENT=child|both
 } kn_policy_config_t;
 
+#define KN_POLICY_MAX_CONSENTS 8
+
 typedef struct {
     int category;                     // kinnet.v1.DataCategory
     bool permitted;
     int basis;                        // kinnet.v1.LawfulBasis of the ground, 0 if none
     char ground_id[KN_UUID_STR];
-    char reason[200];
+    char reason[200];                 // no personal data: it may reach the caller
+    //  Every consent that counts towards this category's permission (the ground
+    //  is one of them); a referral may rest on any of them.
+    char consents[KN_POLICY_MAX_CONSENTS][KN_UUID_STR];
+    size_t n_consents;
 } kn_policy_category_t;
 
 typedef struct {

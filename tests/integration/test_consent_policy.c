@@ -19,6 +19,7 @@ static consent_store_t *store;
 static char recorder[KN_UUID_STR], school[KN_UUID_STR], health[KN_UUID_STR],
     outsider[KN_UUID_STR], dpo[KN_UUID_STR];
 static uint8_t key[32] = {42};
+static char *recorder_override;   // records as this agency instead, when set
 
 static void
 s_agency (const char *name, const char *sector, char id[KN_UUID_STR])
@@ -139,8 +140,9 @@ s_consent (const char *given, int age, int giver, scope_t *in, int64_t from, int
     record.privacy_notice_language = "en";
     Kinnet__V1__Consent *consent = NULL;
     kn_error_t err;
-    cr_assert_eq (consent_store_record (store, recorder, &record, &consent, &err), 0, "%s",
-                  err.message);
+    cr_assert_eq (consent_store_record (store, recorder_override ? recorder_override : recorder,
+                                        &record, &consent, &err),
+                  0, "%s", err.message);
     snprintf (consent_id, KN_UUID_STR, "%s", consent->consent_id);
     snprintf (subject_id, KN_UUID_STR, "%s", consent->subject_id);
     kinnet__v1__consent__free_unpacked (consent, NULL);
@@ -383,6 +385,19 @@ Test (policy, override_lifecycle_with_overdue_review)
     cr_assert_eq (list->n_overrides, 1);
     cr_assert (list->overrides[0]->review_overdue);
     kinnet__v1__override_list__free_unpacked (list, NULL);
+    //  An agency never reviews its own override, whatever its role.
+    request.idempotency_key = "o-own";
+    Kinnet__V1__Override *own = NULL;
+    cr_assert_eq (consent_store_override (store, dpo, &request, &own, &err), 0, "%s", err.message);
+    Kinnet__V1__ReviewOverride self_review = KINNET__V1__REVIEW_OVERRIDE__INIT;
+    self_review.idempotency_key = "r-own";
+    self_review.override_id = own->override_id;
+    self_review.decision = KINNET__V1__REVIEW_DECISION__UPHELD;
+    self_review.notes = "Looks fine to me.";
+    Kinnet__V1__Override *reviewed = NULL;
+    cr_assert_eq (consent_store_review (store, dpo, &self_review, &reviewed, &err), -1);
+    cr_assert_eq (err.code, KN_E_PERMISSION_DENIED);
+    kinnet__v1__override__free_unpacked (own, NULL);
     //  Only the data-protection role may review.
     Kinnet__V1__ReviewOverride review = KINNET__V1__REVIEW_OVERRIDE__INIT;
     review.idempotency_key = "r-1";
@@ -398,7 +413,8 @@ Test (policy, override_lifecycle_with_overdue_review)
     //  Found unjustified: it stops permitting at once; no longer open.
     cr_assert_not (s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING));
     cr_assert_eq (consent_store_overrides (store, dpo, true, &list, &err), 0);
-    cr_assert_eq (list->n_overrides, 0);
+    cr_assert_eq (list->n_overrides, 1);   // only the DPO's own, still open
+    cr_assert_str_neq (list->overrides[0]->override_id, id);
     kinnet__v1__override_list__free_unpacked (list, NULL);
 }
 
@@ -456,6 +472,27 @@ Test (policy, bad_input_writes_nothing)
     count = kn_test_sql (url, "SELECT count (*) FROM consent.withdrawal");
     cr_assert_str_eq (count, "0");
     free (count);
+    //  Recording a consent of one's own gives standing on the subject, but not a
+    //  view of other agencies' consents about them.
+    Kinnet__V1__ConsentList *visible = NULL;
+    char own_consent[KN_UUID_STR], same_subject[KN_UUID_STR];
+    consent_store_t *as_outsider = store;   // same store; the caller is a parameter
+    {
+        scope_t mine = {.agencies = {outsider}, .n_agencies = 1, .categories = {IDENTITY},
+                        .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
+        char *saved = recorder_override;
+        recorder_override = outsider;
+        s_consent ("Adjoa", 10, KINNET__V1__CONSENT_GIVER__GUARDIAN, &mine, 0, 0, own_consent,
+                   same_subject);
+        recorder_override = saved;
+    }
+    cr_assert_str_eq (same_subject, subject);
+    cr_assert_eq (consent_store_list (as_outsider, outsider, subject, &visible, &err), 0);
+    cr_assert_eq (visible->n_consents, 1);
+    cr_assert_str_eq (visible->consents[0]->consent_id, own_consent);
+    kinnet__v1__consent_list__free_unpacked (visible, NULL);
+    cr_assert_eq (consent_store_get (store, outsider, consent_id, &consent, &err), -1);
+    cr_assert_eq (err.code, KN_E_NOT_FOUND);
     //  The named recipient has standing, and may withdraw on the family's word.
     cr_assert_eq (consent_store_withdraw (store, school, &withdraw, &consent, &err), 0, "%s",
                   err.message);

@@ -1,0 +1,259 @@
+/*  bench_report: the results table and document. */
+#include "bench_report.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define MAX_COLUMNS 8
+
+typedef struct {
+    json_t *machine;
+    json_t *settings;
+    json_t *sample;
+    json_t *open_loop;
+    json_t *database;
+    int clients[MAX_COLUMNS];
+    int columns;
+    json_t *pgbench[MAX_COLUMNS];
+    json_t *echo[MAX_COLUMNS];
+    json_t *kinnet[MAX_COLUMNS];
+    json_t *rss[MAX_COLUMNS];   // read after the Kinnet run with that many clients
+    json_t *last_rss;
+} report_t;
+
+static int
+s_column (report_t *self, json_t *line)
+{
+    int clients = (int) json_integer_value (json_object_get (line, "clients"));
+    for (int i = 0; i < self->columns; i++)
+        if (self->clients[i] == clients)
+            return i;
+    if (self->columns == MAX_COLUMNS)
+        return -1;
+    //  Keep the columns in ascending order of clients.
+    int at = self->columns++;
+    while (at > 0 && self->clients[at - 1] > clients) {
+        self->clients[at] = self->clients[at - 1];
+        self->pgbench[at] = self->pgbench[at - 1];
+        self->echo[at] = self->echo[at - 1];
+        self->kinnet[at] = self->kinnet[at - 1];
+        self->rss[at] = self->rss[at - 1];
+        at--;
+    }
+    self->clients[at] = clients;
+    self->pgbench[at] = self->echo[at] = self->kinnet[at] = self->rss[at] = NULL;
+    return at;
+}
+
+static double
+s_number (json_t *object, const char *path)
+{
+    //  "a.b" looks one level down.
+    char key[64];
+    const char *dot = strchr (path, '.');
+    if (dot) {
+        snprintf (key, sizeof key, "%.*s", (int) (dot - path), path);
+        return s_number (json_object_get (object, key), dot + 1);
+    }
+    return json_number_value (json_object_get (object, path));
+}
+
+static void
+s_row (FILE *out, const char *title, report_t *self, json_t **runs, const char *path,
+       int decimals, double scale)
+{
+    fprintf (out, "%-34s", title);
+    for (int i = 0; i < self->columns; i++) {
+        if (runs[i] && json_object_get (runs[i], strchr (path, '.') ? "latency_ms" : path)) {
+            char cell[32];
+            snprintf (cell, sizeof cell, "%.*f", decimals, s_number (runs[i], path) * scale);
+            fprintf (out, " %11s", cell);
+        }
+        else
+            fprintf (out, " %11s", "-");
+    }
+    fputc ('\n', out);
+}
+
+static int
+s_load (report_t *self, const char *path, json_t *all)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        fprintf (stderr, "kinnet-bench: cannot read %s\n", path);
+        return -1;
+    }
+    char *line = NULL;
+    size_t size = 0;
+    int number = 0;
+    while (getline (&line, &size, file) > 0) {
+        number++;
+        if (line[0] == '\n' || line[0] == '#')
+            continue;
+        json_error_t error;
+        json_t *object = json_loads (line, 0, &error);
+        if (!json_is_object (object)) {
+            fprintf (stderr, "kinnet-bench: %s:%d: %s\n", path, number, error.text);
+            json_decref (object);
+            continue;
+        }
+        json_array_append_new (all, object);   // all owns it; the report borrows
+        const char *kind = json_string_value (json_object_get (object, "kind"));
+        const char *mode = json_string_value (json_object_get (object, "mode"));
+        kind = kind ? kind : "";
+        if (strcmp (kind, "machine") == 0)
+            self->machine = object;
+        else if (strcmp (kind, "settings") == 0)
+            self->settings = object;
+        else if (strcmp (kind, "sample") == 0)
+            self->sample = object;
+        else if (strcmp (kind, "database") == 0)
+            self->database = object;
+        else if (strcmp (kind, "kinnet") == 0 && mode && strcmp (mode, "open") == 0)
+            self->open_loop = object;
+        else if (strcmp (kind, "pgbench") == 0 || strcmp (kind, "echo") == 0
+                 || strcmp (kind, "kinnet") == 0) {
+            int column = s_column (self, object);
+            if (column < 0)
+                continue;
+            json_t **slot = kind[0] == 'p'   ? &self->pgbench[column]
+                            : kind[0] == 'e' ? &self->echo[column]
+                                             : &self->kinnet[column];
+            *slot = object;
+        }
+        else if (strcmp (kind, "rss") == 0) {
+            self->last_rss = object;
+            const char *after = json_string_value (json_object_get (object, "after"));
+            if (after && strcmp (after, "kinnet") == 0) {
+                int column = s_column (self, object);
+                if (column >= 0)
+                    self->rss[column] = object;
+            }
+        }
+    }
+    free (line);
+    fclose (file);
+    return 0;
+}
+
+int
+bench_report_print (const char *results_path, const char *json_path, FILE *out)
+{
+    report_t self;
+    memset (&self, 0, sizeof self);
+    json_t *all = json_array ();
+    if (s_load (&self, results_path, all)) {
+        json_decref (all);
+        return -1;
+    }
+    //  Kinnet's throughput as a share of what PostgreSQL alone does with one
+    //  INSERT of the same size per transaction, at the same client count.
+    json_t *ratios = json_array ();
+    for (int i = 0; i < self.columns; i++) {
+        double kinnet = self.kinnet[i] ? s_number (self.kinnet[i], "per_second") : 0;
+        double baseline = self.pgbench[i] ? s_number (self.pgbench[i], "tps") : 0;
+        if (self.kinnet[i] && baseline > 0) {
+            json_object_set_new (self.kinnet[i], "ratio_to_pgbench",
+                                 json_real (kinnet / baseline));
+            json_array_append_new (ratios, json_real (kinnet / baseline));
+        }
+        else
+            json_array_append_new (ratios, json_null ());
+    }
+
+    json_t *machine = self.machine;
+    fprintf (out, "\nKinnet benchmark");
+    if (machine)
+        fprintf (out, " on %s: %" JSON_INTEGER_FORMAT " cores (%s), %.1f GiB, Linux %s,"
+                      " PostgreSQL %s",
+                 json_string_value (json_object_get (machine, "host")),
+                 json_integer_value (json_object_get (machine, "nproc")),
+                 json_string_value (json_object_get (machine, "cpu")),
+                 s_number (machine, "memory_kb") / 1048576.0,
+                 json_string_value (json_object_get (machine, "kernel")),
+                 json_string_value (json_object_get (machine, "postgresql")));
+    fputc ('\n', out);
+    if (self.settings)
+        fprintf (out,
+                 "%g s measured after %g s warm-up per run; %d intake worker(s); "
+                 "synchronous_commit=on, fsync=on\n",
+                 s_number (self.settings, "seconds"), s_number (self.settings, "warmup"),
+                 (int) s_number (self.settings, "intake_workers"));
+    if (self.sample)
+        fprintf (out,
+                 "referrals: %.0f bytes on average (%.0f-%.0f), %.2f children, %.2f needs, "
+                 "%.0f%% about a known family\n",
+                 s_number (self.sample, "bytes_mean"), s_number (self.sample, "bytes_min"),
+                 s_number (self.sample, "bytes_max"), s_number (self.sample, "children_mean"),
+                 s_number (self.sample, "needs_mean"),
+                 100 * s_number (self.sample, "repeat_share"));
+    fprintf (out, "\n%-34s", "clients");
+    for (int i = 0; i < self.columns; i++)
+        fprintf (out, " %11d", self.clients[i]);
+    fputc ('\n', out);
+    s_row (out, "pgbench 1-row INSERT, tx/s", &self, self.pgbench, "tps", 0, 1);
+    s_row (out, "  latency mean ms", &self, self.pgbench, "latency_ms_mean", 2, 1);
+    s_row (out, "echo via broker, msg/s", &self, self.echo, "per_second", 0, 1);
+    s_row (out, "  latency p50 ms", &self, self.echo, "latency_ms.p50", 2, 1);
+    s_row (out, "  latency p99 ms", &self, self.echo, "latency_ms.p99", 2, 1);
+    s_row (out, "Kinnet referrals acked/s", &self, self.kinnet, "per_second", 0, 1);
+    s_row (out, "  ratio to pgbench", &self, self.kinnet, "ratio_to_pgbench", 2, 1);
+    s_row (out, "  latency p50 ms", &self, self.kinnet, "latency_ms.p50", 2, 1);
+    s_row (out, "  latency p90 ms", &self, self.kinnet, "latency_ms.p90", 2, 1);
+    s_row (out, "  latency p99 ms", &self, self.kinnet, "latency_ms.p99", 2, 1);
+    s_row (out, "  latency max ms", &self, self.kinnet, "latency_ms.max", 2, 1);
+    s_row (out, "  family matched", &self, self.kinnet, "family_matched", 0, 1);
+    s_row (out, "  errors", &self, self.kinnet, "errors", 0, 1);
+    s_row (out, "peak RSS MiB: broker", &self, self.rss, "broker_kb", 1, 1 / 1024.0);
+    s_row (out, "  intake (largest worker)", &self, self.rss, "intake_kb", 1, 1 / 1024.0);
+    s_row (out, "  consent", &self, self.rss, "consent_kb", 1, 1 / 1024.0);
+    s_row (out, "  echo", &self, self.rss, "echo_kb", 1, 1 / 1024.0);
+    if (self.open_loop) {
+        json_t *run = self.open_loop;
+        fprintf (out,
+                 "\nOpen loop at %.0f referrals/s, %" JSON_INTEGER_FORMAT
+                 " connections: %.1f acked/s, latency from due time p50 %.2f ms, p90 %.2f"
+                 " ms, p99 %.2f ms, max %.2f ms; %" JSON_INTEGER_FORMAT
+                 " errors, %" JSON_INTEGER_FORMAT " never sent\n",
+                 s_number (run, "rate"), json_integer_value (json_object_get (run, "clients")),
+                 s_number (run, "per_second"), s_number (run, "latency_ms.p50"),
+                 s_number (run, "latency_ms.p90"), s_number (run, "latency_ms.p99"),
+                 s_number (run, "latency_ms.max"),
+                 json_integer_value (json_object_get (run, "errors")),
+                 json_integer_value (json_object_get (run, "missed")));
+    }
+    if (self.last_rss)
+        fprintf (out,
+                 "Peak RSS over the whole run (VmHWM): broker %.1f MiB, intake %.1f MiB per "
+                 "worker, consent %.1f MiB, echo %.1f MiB\n",
+                 s_number (self.last_rss, "broker_kb") / 1024,
+                 s_number (self.last_rss, "intake_kb") / 1024,
+                 s_number (self.last_rss, "consent_kb") / 1024,
+                 s_number (self.last_rss, "echo_kb") / 1024);
+    if (self.database)
+        fprintf (out, "Database after the run: %.0f referrals, %.1f MiB\n",
+                 s_number (self.database, "referrals"),
+                 s_number (self.database, "size_bytes") / 1048576.0);
+
+    int rc = 0;
+    if (json_path) {
+        json_t *clients = json_array ();
+        for (int i = 0; i < self.columns; i++)
+            json_array_append_new (clients, json_integer (self.clients[i]));
+        json_t *document = json_pack ("{s:O*,s:O*,s:O*,s:o,s:o,s:O*,s:O*,s:O*,s:O}",
+                                      "machine", machine, "settings", self.settings,
+                                      "sample", self.sample, "clients", clients,
+                                      "ratio_to_pgbench", ratios, "open_loop",
+                                      self.open_loop, "peak_rss", self.last_rss,
+                                      "database", self.database, "results", all);
+        ratios = NULL;
+        if (!document || json_dump_file (document, json_path, JSON_INDENT (2) | JSON_REAL_PRECISION (6))) {
+            fprintf (stderr, "kinnet-bench: cannot write %s\n", json_path);
+            rc = -1;
+        }
+        json_decref (document);
+    }
+    json_decref (ratios);
+    json_decref (all);
+    return rc;
+}
