@@ -387,6 +387,8 @@ Test (policy, override_lifecycle_with_overdue_review)
     kinnet__v1__override_list__free_unpacked (list, NULL);
     //  An agency never reviews its own override, whatever its role.
     request.idempotency_key = "o-own";
+    in.agencies[0] = school;   // a different recipient, so the first one stays the test
+    s_scope (&scope, &in);
     Kinnet__V1__Override *own = NULL;
     cr_assert_eq (consent_store_override (store, dpo, &request, &own, &err), 0, "%s", err.message);
     Kinnet__V1__ReviewOverride self_review = KINNET__V1__REVIEW_OVERRIDE__INIT;
