@@ -290,6 +290,22 @@ s_has_role (consent_store_t *self, const char *agency_id, const char *role, kn_e
     return has;
 }
 
+//  A consent the caller may not see is reported exactly like a missing one: it sees
+//  those it recorded or is named in, the data-protection role and the agencies that
+//  referred the subject see all.
+static int
+s_visible (consent_store_t *self, const char *consent_id, const char *agency_id,
+           kn_error_t *err)
+{
+    const char *values[] = {consent_id, agency_id};
+    PGresult *result = kn_db_run (self->db, "record_visible", 2, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    int rows = PQntuples (result);
+    PQclear (result);
+    return rows ? 0 : kn_error_set (err, KN_E_NOT_FOUND, "consent_id", "no such consent");
+}
+
 //  The subject of a request: by id (must exist) or by identity (created if new).
 static int
 s_subject (consent_store_t *self, const Kinnet__V1__SubjectRef *ref,
@@ -621,6 +637,9 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
             (*consent)->replayed = true;
         return *consent ? 0 : -1;
     }
+    //  Whoever may see the consent may record the family's withdrawal of it.
+    if (s_visible (self, withdraw->consent_id, agency_id, err))
+        goto fail;
     Kinnet__V1__Consent *current = s_load_consent (self, withdraw->consent_id, err);
     if (!current)
         goto fail;
@@ -629,8 +648,7 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
     kinnet__v1__consent__free_unpacked (current, NULL);
     //  Exclusive on the subject: disclosures deciding now wait, and see this. The
     //  status is read again under the lock, so two withdrawals are ordered too.
-    if (s_standing (self, subject_id, agency_id, "consent_id", err)
-        || kn_consent_policy_lock_subject (self->db, subject_id, err))
+    if (kn_consent_policy_lock_subject (self->db, subject_id, err))
         goto fail;
     current = s_load_consent (self, withdraw->consent_id, err);
     if (!current)
@@ -706,16 +724,9 @@ consent_store_get (consent_store_t *self, const char *agency_id, const char *con
 {
     if (kn_db_ensure (self->db, err))
         return -1;
-    //  A consent the caller may not see is reported exactly like a missing one.
-    const char *values[] = {consent_id, agency_id};
-    PGresult *visible = kn_db_run (self->db, "record_visible", 2, values, NULL, NULL, err);
-    if (!visible)
-        return -1;
-    int rows = PQntuples (visible);
-    PQclear (visible);
-    *consent = rows ? s_load_consent (self, consent_id, err) : NULL;
-    if (!rows)
-        kn_error_set (err, KN_E_NOT_FOUND, "consent_id", "no such consent");
+    *consent = s_visible (self, consent_id, agency_id, err) == 0
+                   ? s_load_consent (self, consent_id, err)
+                   : NULL;
     return *consent ? 0 : -1;
 }
 
