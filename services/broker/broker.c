@@ -20,6 +20,7 @@ typedef struct {
     service_t *service;   // NULL until READY
     int64_t expiry;
     bool busy;
+    zframe_t *client;     // whose request it is working on, while busy
 } worker_t;
 
 struct _service_t {
@@ -124,6 +125,7 @@ s_worker_free (void **item)
     if (!worker)
         return;
     zframe_destroy (&worker->address);
+    zframe_destroy (&worker->client);
     free (worker->identity);
     free (worker);
     *item = NULL;
@@ -144,6 +146,14 @@ s_worker_send (broker_t *self, worker_t *worker, int command, zmsg_t *body)
 static void
 s_worker_delete (broker_t *self, worker_t *worker, bool disconnect)
 {
+    //  A client whose request this worker held would otherwise wait for ever: say
+    //  so. Whether the request was committed is unknown; a retry with the same key
+    //  finds out.
+    if (worker->busy && worker->client && worker->service)
+        s_error_to_client (self, worker->client, worker->service->name,
+                           KN_E_SERVICE_UNAVAILABLE,
+                           "the worker handling this request stopped; retry with the same "
+                           "idempotency key");
     if (disconnect)
         s_worker_send (self, worker, KN_MDPW_DISCONNECT, NULL);
     if (worker->service) {
@@ -161,6 +171,8 @@ s_service_dispatch (broker_t *self, service_t *service)
         worker_t *worker = zlist_pop (service->waiting);
         pending_t *pending = zlist_pop (service->requests);
         worker->busy = true;
+        zframe_destroy (&worker->client);
+        worker->client = zframe_dup (zmsg_first (pending->msg));
         s_worker_send (self, worker, KN_MDPW_REQUEST, pending->msg);
         free (pending);
     }
@@ -170,6 +182,7 @@ static void
 s_worker_waiting (broker_t *self, worker_t *worker)
 {
     worker->busy = false;
+    zframe_destroy (&worker->client);
     worker->expiry = zclock_mono () + (int64_t) self->config.heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     zlist_append (worker->service->waiting, worker);
     s_service_dispatch (self, worker->service);
@@ -371,6 +384,7 @@ s_purge (broker_t *self)
     for (worker_t *worker = zlist_first (dead); worker; worker = zlist_next (dead)) {
         kn_log (KN_INFO, "worker.expired", "service",
                 worker->service ? worker->service->name : "", NULL);
+
         s_worker_delete (self, worker, false);
     }
     zlist_destroy (&dead);

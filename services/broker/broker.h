@@ -8,7 +8,9 @@
     first body frame, a kinnet.v1.Caller the broker builds from the authenticated
     key. Clients cannot forge it: whatever they send comes after it.
     The broker keeps no durable state: requests waiting for a worker are answered
-    with SERVICE_UNAVAILABLE after request_timeout_ms, never left unanswered. */
+    with SERVICE_UNAVAILABLE after request_timeout_ms, and so is a request whose
+    worker disconnects or expires while holding it; none is left unanswered while
+    the broker runs. */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED
 

@@ -18,6 +18,8 @@ typedef struct {
     json_t *echo[MAX_COLUMNS];
     json_t *kinnet[MAX_COLUMNS];
     json_t *rss[MAX_COLUMNS];   // read after the Kinnet run with that many clients
+    json_t *wal_pgbench[MAX_COLUMNS];
+    json_t *wal_kinnet[MAX_COLUMNS];
     json_t *last_rss;
 } report_t;
 
@@ -38,10 +40,13 @@ s_column (report_t *self, json_t *line)
         self->echo[at] = self->echo[at - 1];
         self->kinnet[at] = self->kinnet[at - 1];
         self->rss[at] = self->rss[at - 1];
+        self->wal_pgbench[at] = self->wal_pgbench[at - 1];
+        self->wal_kinnet[at] = self->wal_kinnet[at - 1];
         at--;
     }
     self->clients[at] = clients;
     self->pgbench[at] = self->echo[at] = self->kinnet[at] = self->rss[at] = NULL;
+    self->wal_pgbench[at] = self->wal_kinnet[at] = NULL;
     return at;
 }
 
@@ -121,6 +126,14 @@ s_load (report_t *self, const char *path, json_t *all)
                                              : &self->kinnet[column];
             *slot = object;
         }
+        else if (strcmp (kind, "wal") == 0) {
+            const char *of = json_string_value (json_object_get (object, "of"));
+            int column = of ? s_column (self, object) : -1;
+            if (column >= 0 && strcmp (of, "pgbench") == 0)
+                self->wal_pgbench[column] = object;
+            else if (column >= 0 && strcmp (of, "kinnet") == 0)
+                self->wal_kinnet[column] = object;
+        }
         else if (strcmp (kind, "rss") == 0) {
             self->last_rss = object;
             const char *after = json_string_value (json_object_get (object, "after"));
@@ -161,6 +174,18 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
             json_array_append_new (ratios, json_null ());
     }
 
+    //  WAL written per row stored, next to the throughput it went with.
+    for (int i = 0; i < self.columns; i++) {
+        json_t *pairs[2][2] = {{self.wal_pgbench[i], self.pgbench[i]},
+                               {self.wal_kinnet[i], self.kinnet[i]}};
+        for (int k = 0; k < 2; k++) {
+            double rows = pairs[k][0] ? s_number (pairs[k][0], "rows") : 0;
+            if (pairs[k][1] && rows > 0)
+                json_object_set_new (pairs[k][1], "wal_bytes_per_row",
+                                     json_real (s_number (pairs[k][0], "wal_bytes") / rows));
+        }
+    }
+
     json_t *machine = self.machine;
     fprintf (out, "\nKinnet benchmark");
     if (machine)
@@ -193,6 +218,7 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     fputc ('\n', out);
     s_row (out, "pgbench 1-row INSERT, tx/s", &self, self.pgbench, "tps", 0, 1);
     s_row (out, "  latency mean ms", &self, self.pgbench, "latency_ms_mean", 2, 1);
+    s_row (out, "  WAL bytes per row", &self, self.pgbench, "wal_bytes_per_row", 0, 1);
     s_row (out, "echo via broker, msg/s", &self, self.echo, "per_second", 0, 1);
     s_row (out, "  latency p50 ms", &self, self.echo, "latency_ms.p50", 2, 1);
     s_row (out, "  latency p99 ms", &self, self.echo, "latency_ms.p99", 2, 1);
@@ -203,6 +229,7 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     s_row (out, "  latency p99 ms", &self, self.kinnet, "latency_ms.p99", 2, 1);
     s_row (out, "  latency max ms", &self, self.kinnet, "latency_ms.max", 2, 1);
     s_row (out, "  family matched", &self, self.kinnet, "family_matched", 0, 1);
+    s_row (out, "  WAL bytes per referral", &self, self.kinnet, "wal_bytes_per_row", 0, 1);
     s_row (out, "  errors", &self, self.kinnet, "errors", 0, 1);
     s_row (out, "peak RSS MiB: broker", &self, self.rss, "broker_kb", 1, 1 / 1024.0);
     s_row (out, "  intake (largest worker)", &self, self.rss, "intake_kb", 1, 1 / 1024.0);

@@ -329,6 +329,8 @@ s_run (run_t *run)
     pthread_barrier_destroy (&run->barrier);
     free (clients);
     bench_families_destroy (&run->families);
+    if (zsys_interrupted)
+        return 130;
     return total.acked > 0 ? 0 : 1;
 }
 

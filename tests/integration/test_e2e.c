@@ -366,3 +366,55 @@ Test (e2e, mmi_reports_services)
     zframe_destroy (&reply);
     kn_client_destroy (&client);
 }
+
+Test (e2e, worker_lost_mid_request_is_answered)
+{
+    //  Only a test worker serves intake; it takes a request and goes away unanswered.
+    kn_test_stack_stop_intake (stack, SIGTERM);
+    int64_t deadline = zclock_mono () + 5000;
+    while (kn_test_stack_wait_service (stack, "intake", 100) && zclock_mono () < deadline)
+        ;
+    zcert_t *cert = zcert_load (kn_test_stack_service_cert_path (stack));
+    kn_error_t err;
+    kn_worker_t *worker = kn_worker_new (kn_test_stack_backend (stack), "intake", cert,
+                                         kn_test_stack_server_key (stack), &err);
+    zcert_destroy (&cert);
+    cr_assert (worker);
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 5000));
+
+    //  A raw MDP client socket: it sends, and we can wait on it afterwards.
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zcert_t *agency = kn_test_stack_agency_cert (stack, 0);
+    zcert_apply (agency, dealer);
+    zcert_destroy (&agency);
+    zsock_set_curve_serverkey (dealer, kn_test_stack_server_key (stack));
+    zsock_connect (dealer, "%s", kn_test_stack_frontend (stack));
+    zframe_t *body = kn_test_referral_request (13, "lost");
+    zmsg_t *sent = zmsg_new ();
+    zmsg_addstr (sent, "");
+    zmsg_addstr (sent, KN_MDPC);
+    zmsg_addstr (sent, "intake");
+    zmsg_addmem (sent, zframe_data (body), zframe_size (body));
+    zmsg_send (&sent, dealer);
+    zframe_destroy (&body);
+
+    zframe_t *reply_to = NULL;
+    zmsg_t *taken = kn_worker_recv (worker, &reply_to, 5000);
+    cr_assert_not_null (taken, "the test worker never got the request");
+    zmsg_destroy (&taken);
+    zframe_destroy (&reply_to);
+    kn_worker_destroy (&worker);   // says DISCONNECT while busy, without replying
+
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    cr_assert_eq (zpoller_wait (poller, 5000), dealer, "the client was left waiting");
+    zmsg_t *answer = zmsg_recv (dealer);
+    zframe_t *last = zmsg_last (answer);
+    Kinnet__V1__IntakeReply *decoded
+        = kinnet__v1__intake_reply__unpack (NULL, zframe_size (last), zframe_data (last));
+    cr_assert (decoded && decoded->error);
+    cr_assert_eq (decoded->error->code, KINNET__V1__ERROR_CODE__SERVICE_UNAVAILABLE);
+    kinnet__v1__intake_reply__free_unpacked (decoded, NULL);
+    zmsg_destroy (&answer);
+    zpoller_destroy (&poller);
+    zsock_destroy (&dealer);
+}
