@@ -281,7 +281,7 @@ s_submit_once (intake_store_t *self, const char *agency_id,
                             result->family_id, &result->family_matched, err))
         goto fail;
     for (size_t i = 0; i < count; i++)
-        snprintf (result->subject_ids[i], KN_UUID_STR, "%s", subjects[i]);
+        memcpy (result->subject_ids[i], subjects[i], KN_UUID_STR);
     result->subject_count = count;
     if (referral->lawful_ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
         && s_check_consent (self, agency_id, subjects[0],

@@ -196,6 +196,10 @@ kn_client_call (kn_client_t *self, const char *service, const void *body, size_t
         if (zsys_interrupted)
             break;
     }
+    //  A reply may still be on its way: a fresh socket makes sure it can never be
+    //  taken for the answer to the next call.
+    kn_error_t ignored;
+    s_connect (self, &ignored);
     kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
                   "no reply from %s via %s after %d attempts", service, self->endpoint,
                   self->retries + 1);

@@ -279,7 +279,7 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
         entry->basis = atoi (PQgetvalue (result, row, 2));
         snprintf (entry->ground_id, sizeof entry->ground_id, "%s", PQgetvalue (result, row, 1));
         snprintf (entry->reason, sizeof entry->reason, "statutory basis %s",
-                  entry->ground_id);
+                  PQgetvalue (result, row, 1));
     }
     PQclear (result);
 
@@ -295,7 +295,7 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
         entry->basis = KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE;
         snprintf (entry->ground_id, sizeof entry->ground_id, "%s", PQgetvalue (result, row, 1));
         snprintf (entry->reason, sizeof entry->reason, "safeguarding override %s",
-                  entry->ground_id);
+                  PQgetvalue (result, row, 1));
     }
     PQclear (result);
 

@@ -163,9 +163,11 @@ s_family (uint64_t salt, uint64_t n, family_t *family)
         family->given[i] = s_given_names[s_below (&state, COUNT (s_given_names))];
         //  Born 2008 to 2024: every child is under the 25-year limit and none is
         //  born in the future. Days stop at 28 so every date is real.
-        snprintf (family->dob[i], sizeof family->dob[i], "%04d-%02d-%02d",
-                  2008 + (int) s_below (&state, 17), 1 + (int) s_below (&state, 12),
-                  1 + (int) s_below (&state, 28));
+        unsigned year = 2008 + (unsigned) s_below (&state, 17);
+        unsigned month = 1 + (unsigned) s_below (&state, 12);
+        unsigned day = 1 + (unsigned) s_below (&state, 28);
+        snprintf (family->dob[i], sizeof family->dob[i], "%04u-%02u-%02u", year % 10000,
+                  month % 100, day % 100);
     }
     family->n_languages = 1 + (int) s_below (&state, MAX_LANGUAGES);
     for (int i = 0; i < family->n_languages; i++)

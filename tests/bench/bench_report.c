@@ -12,6 +12,7 @@ typedef struct {
     json_t *sample;
     json_t *open_loop;
     json_t *database;
+    json_t *open_wal;
     int clients[MAX_COLUMNS];
     int columns;
     json_t *pgbench[MAX_COLUMNS];
@@ -128,6 +129,10 @@ s_load (report_t *self, const char *path, json_t *all)
         }
         else if (strcmp (kind, "wal") == 0) {
             const char *of = json_string_value (json_object_get (object, "of"));
+            if (of && strcmp (of, "open") == 0) {
+                self->open_wal = object;
+                continue;
+            }
             int column = of ? s_column (self, object) : -1;
             if (column >= 0 && strcmp (of, "pgbench") == 0)
                 self->wal_pgbench[column] = object;
@@ -174,15 +179,25 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
             json_array_append_new (ratios, json_null ());
     }
 
-    //  WAL written per row stored, next to the throughput it went with.
-    for (int i = 0; i < self.columns; i++) {
-        json_t *pairs[2][2] = {{self.wal_pgbench[i], self.pgbench[i]},
-                               {self.wal_kinnet[i], self.kinnet[i]}};
+    //  What the server did during each run, next to the figures it went with.
+    for (int i = 0; i <= self.columns; i++) {
+        json_t *pairs[2][2] = {{NULL, NULL}, {NULL, NULL}};
+        if (i < self.columns) {
+            pairs[0][0] = self.wal_pgbench[i], pairs[0][1] = self.pgbench[i];
+            pairs[1][0] = self.wal_kinnet[i], pairs[1][1] = self.kinnet[i];
+        }
+        else
+            pairs[0][0] = self.open_wal, pairs[0][1] = self.open_loop;
         for (int k = 0; k < 2; k++) {
-            double rows = pairs[k][0] ? s_number (pairs[k][0], "rows") : 0;
-            if (pairs[k][1] && rows > 0)
-                json_object_set_new (pairs[k][1], "wal_bytes_per_row",
-                                     json_real (s_number (pairs[k][0], "wal_bytes") / rows));
+            json_t *server = pairs[k][0], *run = pairs[k][1];
+            if (!server || !run)
+                continue;
+            double rows = s_number (server, "rows");
+            if (rows > 0)
+                json_object_set_new (run, "wal_bytes_per_row",
+                                     json_real (s_number (server, "wal_bytes") / rows));
+            json_object_set (run, "checkpoints_during", json_object_get (server, "checkpoints"));
+            json_object_set (run, "autovacuums_during", json_object_get (server, "autovacuums"));
         }
     }
 
@@ -230,6 +245,8 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     s_row (out, "  latency max ms", &self, self.kinnet, "latency_ms.max", 2, 1);
     s_row (out, "  family matched", &self, self.kinnet, "family_matched", 0, 1);
     s_row (out, "  WAL bytes per referral", &self, self.kinnet, "wal_bytes_per_row", 0, 1);
+    s_row (out, "  autovacuum runs during", &self, self.kinnet, "autovacuums_during", 0, 1);
+    s_row (out, "  checkpoints during", &self, self.kinnet, "checkpoints_during", 0, 1);
     s_row (out, "  errors", &self, self.kinnet, "errors", 0, 1);
     s_row (out, "peak RSS MiB: broker", &self, self.rss, "broker_kb", 1, 1 / 1024.0);
     s_row (out, "  intake (largest worker)", &self, self.rss, "intake_kb", 1, 1 / 1024.0);
@@ -238,16 +255,23 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     if (self.open_loop) {
         json_t *run = self.open_loop;
         fprintf (out,
-                 "\nOpen loop at %.0f referrals/s, %" JSON_INTEGER_FORMAT
+                 "\nOpen loop at %.0f referrals/s for %g s, %" JSON_INTEGER_FORMAT
                  " connections: %.1f acked/s, latency from due time p50 %.2f ms, p90 %.2f"
                  " ms, p99 %.2f ms, max %.2f ms; %" JSON_INTEGER_FORMAT
                  " errors, %" JSON_INTEGER_FORMAT " never sent\n",
-                 s_number (run, "rate"), json_integer_value (json_object_get (run, "clients")),
+                 s_number (run, "rate"), s_number (run, "seconds"),
+                 json_integer_value (json_object_get (run, "clients")),
                  s_number (run, "per_second"), s_number (run, "latency_ms.p50"),
                  s_number (run, "latency_ms.p90"), s_number (run, "latency_ms.p99"),
                  s_number (run, "latency_ms.max"),
                  json_integer_value (json_object_get (run, "errors")),
                  json_integer_value (json_object_get (run, "missed")));
+        if (json_object_get (run, "autovacuums_during"))
+            fprintf (out,
+                     "  (during it: %.0f autovacuum runs, %.0f checkpoints, %.0f WAL bytes "
+                     "per referral)\n",
+                     s_number (run, "autovacuums_during"), s_number (run, "checkpoints_during"),
+                     s_number (run, "wal_bytes_per_row"));
     }
     if (self.last_rss)
         fprintf (out,

@@ -418,3 +418,51 @@ Test (e2e, worker_lost_mid_request_is_answered)
     zpoller_destroy (&poller);
     zsock_destroy (&dealer);
 }
+
+//  A worker that answers each request with its body, after a delay.
+static void
+s_slow_echo (zsock_t *pipe, void *args)
+{
+    zcert_t *cert = zcert_load (kn_test_stack_service_cert_path (stack));
+    kn_error_t err;
+    kn_worker_t *worker = kn_worker_new (kn_test_stack_backend (stack), "intake", cert,
+                                         kn_test_stack_server_key (stack), &err);
+    zcert_destroy (&cert);
+    zsock_signal (pipe, 0);
+    while (true) {
+        zframe_t *reply_to = NULL;
+        zmsg_t *request = kn_worker_recv (worker, &reply_to, 50);
+        if (zsock_events (pipe) & ZMQ_POLLIN)
+            break;   // $TERM
+        if (!request)
+            continue;
+        zclock_sleep (300);   // slower than the client's patience, on purpose
+        zframe_t *caller = zmsg_pop (request);
+        zframe_destroy (&caller);
+        kn_worker_send (worker, &request, reply_to);
+        zframe_destroy (&reply_to);
+    }
+    kn_worker_destroy (&worker);
+}
+
+Test (e2e, a_late_reply_is_never_taken_for_the_next_one)
+{
+    kn_test_stack_stop_intake (stack, SIGTERM);
+    int64_t deadline = zclock_mono () + 5000;
+    while (kn_test_stack_wait_service (stack, "intake", 100) && zclock_mono () < deadline)
+        ;
+    zactor_t *slow = zactor_new (s_slow_echo, NULL);
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 5000));
+
+    kn_client_t *client = kn_test_stack_client (stack, 0, 100, 0);
+    kn_error_t err;
+    zframe_t *reply = kn_client_call (client, "intake", "first", 5, &err);
+    cr_assert_null (reply, "the slow worker answered within 100 ms?");
+    kn_client_set_timeout (client, 3000);
+    reply = kn_client_call (client, "intake", "second", 6, &err);
+    cr_assert_not_null (reply, "%s", err.message);
+    cr_assert (zframe_streq (reply, "second"), "got the answer to an earlier request");
+    zframe_destroy (&reply);
+    kn_client_destroy (&client);
+    zactor_destroy (&slow);
+}
