@@ -46,6 +46,8 @@ struct _broker_t {
     int64_t heartbeat_at;
     int64_t reload_at;
     int64_t purge_at;
+    int64_t denied_logged_at;   // auth.denied is logged at most once a second
+    long denied_since;          // refusals not logged since then
 };
 
 //  -------------------------------------------------------------------------
@@ -200,6 +202,22 @@ s_peer_key (zmsg_t *msg)
     return frame ? zframe_meta (frame, "User-Id") : NULL;
 }
 
+//  A refused key may send as fast as it likes; the log says so once a second with
+//  a count, rather than once per message.
+static void
+s_log_denied (broker_t *self, const char *socket)
+{
+    self->denied_since++;
+    int64_t now = zclock_mono ();
+    if (now - self->denied_logged_at < 1000)
+        return;
+    char count[24];
+    snprintf (count, sizeof count, "%ld", self->denied_since);
+    kn_log (KN_WARN, "auth.denied", "socket", socket, "messages", count, NULL);
+    self->denied_logged_at = now;
+    self->denied_since = 0;
+}
+
 //  -------------------------------------------------------------------------
 //  Client side
 
@@ -229,7 +247,7 @@ s_client_message (broker_t *self, zmsg_t *msg)
     const char *agency = broker_keys_agency (self->keys, key);
     if (!agency) {
         //  Not (or no longer) an active agency key: no answer of any kind.
-        kn_log (KN_WARN, "auth.denied", "socket", "frontend", NULL);
+        s_log_denied (self, "frontend");
         zmsg_destroy (&msg);
         return;
     }
@@ -303,7 +321,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
 
     if (!allowed) {
         //  A client (agency) key on the worker socket, or a retired service key.
-        kn_log (KN_WARN, "auth.denied", "socket", "backend", NULL);
+        s_log_denied (self, "backend");
         if (worker)
             s_worker_delete (self, worker, false);
     }
