@@ -59,11 +59,11 @@ def load_proto_modules():
     for pkg in ("kinnet", os.path.join("kinnet", "v1")):
         open(os.path.join(out, pkg, "__init__.py"), "a").close()
     sys.path.insert(0, out)
-    from kinnet.v1 import common_pb2, intake_pb2  # noqa: E402
-    return common_pb2, intake_pb2
+    from kinnet.v1 import common_pb2, consent_pb2, intake_pb2  # noqa: E402
+    return common_pb2, intake_pb2, consent_pb2
 
 
-common_pb2, intake_pb2 = load_proto_modules()
+common_pb2, intake_pb2, consent_pb2 = load_proto_modules()
 ErrorCode = common_pb2.ErrorCode
 
 
@@ -113,6 +113,23 @@ def load_cert(path):
         if len(v) != 40 or len(z85.decode(v.encode("ascii"))) != 32:
             raise ValueError(f"{path}: curve/{name} is not a 40-character Z85 key")
     return keys["public-key"].encode("ascii"), keys["secret-key"].encode("ascii")
+
+
+def load_cert_agency_id(path):
+    """§2.2: the informational `metadata/agency_id` of a certificate, or ""."""
+    section = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            if not line[0].isspace():
+                section = s.split("=", 1)[0].strip()
+            elif section == "metadata" and "=" in s \
+                    and s.split("=", 1)[0].strip() == "agency_id":
+                return _zpl_value(s.split("=", 1)[1])
+    return ""
 
 
 def load_server_key(value):
@@ -276,6 +293,17 @@ class KinnetClient:
         req = intake_pb2.IntakeRequest()
         req.submit.CopyFrom(submit_msg)
         return self.intake(req, timeouts).submitted
+
+    def consent_raw(self, body):
+        """Send pre-serialised ConsentRequest bytes; return the ConsentReply (§12)."""
+        raw = self.call("consent", body)
+        err = decode_error_first(raw)                  # §4.4 rule 2
+        if err is not None:
+            raise KinnetError(err.code, err.message, err.field)
+        return consent_pb2.ConsentReply.FromString(raw)
+
+    def consent(self, request):
+        return self.consent_raw(request.SerializeToString())
 
     def get(self, referral_id, caseworker_id=""):
         req = intake_pb2.IntakeRequest()
@@ -770,11 +798,251 @@ def main():
                 f"resend replayed same id")
     run_check("12 Lazy Pirate retry with same bytes", c12)
 
+    consent_checks(A, B, os.environ["KINNET_OTHER_CERT"])
+
     ctx.term()
     passed = sum(RESULTS)
     failed = len(RESULTS) - passed
     print(f"{passed} passed, {failed} failed", flush=True)
     return 0 if failed == 0 else 1
+
+
+# --------------------------------------------------------------------------
+# Consent service checks 13-17 (§12, §4.5-§4.6, §9.6)
+# --------------------------------------------------------------------------
+
+def consent_checks(A, B, other_cert_path):
+    cst = {}
+    # Agency ids: §2.2/§2.3 say the id is printed by the operator's command and
+    # written in the certificate's (informational) metadata section. Use it if
+    # present; in any case B is also covered through its sector (HEALTH).
+    try:
+        b_id = load_cert_agency_id(other_cert_path)
+    except OSError:
+        b_id = ""
+    b_src = "certificate metadata (§2.2)"
+    if not b_id:
+        # §2.3: the operator's command names the files agency-<agency_id>.cert_secret
+        import re
+        m = re.fullmatch(r"agency-([0-9A-Fa-f-]{36})\.cert(_secret)?",
+                         os.path.basename(other_cert_path))
+        if m:
+            b_id, b_src = m.group(1), "certificate file name (§2.3)"
+    if b_id:
+        note(f"agency B id {b_id} taken from the {b_src}")
+    if b_id and not is_uuid(b_id.lower()):
+        note(f"agency B certificate metadata agency_id {b_id!r} is not a UUID; ignored")
+        b_id = ""
+    if not b_id:
+        note("agency B's id is neither in its certificate metadata nor its file "
+             "name, and the protocol has "
+             "no request returning the caller's own agency id; B is the recipient "
+             "by sector (HEALTH) only")
+    cst["b_id"] = b_id.lower()
+
+    given = f"Testc{TAG[:4]}"
+    family = f"Consent{TAG}"
+    dob = "2015-06-01"                   # under 13: only a guardian's consent counts
+
+    def make_record(idem_key, with_subject=True):
+        req = consent_pb2.ConsentRequest()
+        r = req.record
+        r.idempotency_key = idem_key
+        if with_subject:
+            r.subject.person.given_name = given
+            r.subject.person.family_name = family
+            r.subject.person.date_of_birth = dob
+        r.given_by = consent_pb2.GUARDIAN
+        r.guardian.given_name = "Testina"
+        r.guardian.family_name = family
+        r.guardian.relationship = common_pb2.MOTHER
+        r.guardian.parental_responsibility = True
+        if cst["b_id"]:
+            r.scope.agencies.append(cst["b_id"])
+        r.scope.sectors.extend([common_pb2.HEALTH, common_pb2.SCHOOL])
+        r.scope.categories.extend([common_pb2.IDENTITY_AND_CONTACT,
+                                   common_pb2.REFERRAL_NARRATIVE])
+        r.scope.purposes.append(common_pb2.REFERRAL_AND_ASSESSMENT)
+        r.method = consent_pb2.WRITTEN
+        r.evidence_reference = f"IOP-FORM-{TAG}"
+        r.privacy_notice_version = "2026-09"
+        r.privacy_notice_language = "en"
+        r.caseworker_id = "interop-cw-1"
+        return req
+
+    rec_req = make_record(key("consent-record"))
+    rec_bytes = rec_req.SerializeToString()
+
+    # ---- 13. record ------------------------------------------------------------
+    def c13():
+        reply = A.consent_raw(rec_bytes)
+        expect(reply.WhichOneof("result") == "consent",
+               f"result {reply.WhichOneof('result')}")
+        c = reply.consent
+        expect(is_uuid(c.consent_id), f"consent_id {c.consent_id!r} not a UUID")
+        expect(is_uuid(c.subject_id), f"subject_id {c.subject_id!r} not a UUID")
+        expect(c.status == consent_pb2.ACTIVE,
+               f"status {consent_pb2.ConsentStatus.Name(c.status)}")
+        expect(c.replayed is False, "replayed true on first record")
+        expect(c.given_by == consent_pb2.GUARDIAN, "given_by differs")
+        expect(c.guardian.given_name == "Testina" and c.guardian.parental_responsibility,
+               "guardian not returned as recorded")
+        expect(list(c.scope.sectors) == [common_pb2.HEALTH, common_pb2.SCHOOL],
+               f"scope.sectors {list(c.scope.sectors)}")
+        expect(list(c.scope.agencies) == ([cst["b_id"]] if cst["b_id"] else []),
+               f"scope.agencies {list(c.scope.agencies)}")
+        expect(c.evidence_reference == rec_req.record.evidence_reference,
+               "evidence_reference differs")
+        expect(c.privacy_notice_language == "en", "privacy_notice_language differs")
+        expect(is_uuid(c.recorded_by_agency_id), "recorded_by_agency_id not a UUID")
+        expect(c.recorded_at.seconds > 0 and c.recorded_at.nanos == 0,
+               "recorded_at not whole seconds (§12.4)")
+        expect(not c.withdrawals, "withdrawals on a new consent")
+        cst["consent_id"], cst["subject_id"] = c.consent_id, c.subject_id
+        cst["a_id"] = c.recorded_by_agency_id
+        return f"ACTIVE consent_id={c.consent_id} subject_id={c.subject_id}"
+    run_check("13 A records a guardian's consent", c13)
+
+    def make_child_submit(idem_key, consent_ref):
+        s = make_submit(idem_key, given=given)
+        s.child.family_name = family
+        s.child.date_of_birth = dob
+        for g in s.guardians:
+            g.family_name = family
+        del s.siblings[:]
+        sib = s.siblings.add()
+        sib.given_name, sib.family_name = f"Testd{TAG[:4]}", family
+        sib.date_of_birth = "2018-09-12"
+        s.lawful_ground.Clear()
+        s.lawful_ground.basis = common_pb2.CONSENT
+        s.lawful_ground.consent_reference = consent_ref
+        return s
+
+    # ---- 14. referral on the consent ----------------------------------------------
+    def c14():
+        expect("consent_id" in cst, "no consent from check 13")
+        s = make_child_submit(key("consent-submit"), cst["consent_id"])
+        r = A.submit(s)
+        expect(is_uuid(r.referral_id) and not r.replayed, "referral not accepted")
+        expect(r.family_matched, "family_matched false though the consent made the "
+               "child known (§11 item 12)")
+        expect(r.subject_ids and r.subject_ids[0] == cst["subject_id"],
+               f"subject_ids[0] {list(r.subject_ids)[:1]} != consent subject_id")
+        cst["referral_id"], cst["sub"] = r.referral_id, s
+        bad = make_child_submit(key("consent-submit-bad"), str(uuid.uuid4()))
+        e = expect_error(lambda: A.submit(bad), ErrorCode.INVALID_ARGUMENT,
+                         "lawful_ground.consent_reference")
+        expect(e.message.startswith("that consent does not permit this child's "
+                                    "referral by your agency ("),
+               f"message {e.message!r}")
+        return (f"accepted referral_id={r.referral_id}; random consent -> "
+                f"{e.name} field={e.field}")
+    run_check("14 referral on CONSENT accepted; random consent refused", c14)
+
+    # ---- 15. B reads it under the consent -------------------------------------------
+    def c15():
+        expect("referral_id" in cst, "no referral from check 14")
+        ref = B.get(cst["referral_id"])
+        sub = ref.submitted
+        expect(ref.referral_id.lower() == cst["referral_id"], "referral_id differs")
+        expect(sub.child.given_name == given and sub.child.family_name == family,
+               "child's name withheld or wrong")
+        expect(sub.child.date_of_birth == dob, "child's date of birth differs")
+        expect([n.description for n in sub.needs]
+               == [n.description for n in cst["sub"].needs], "need descriptions differ")
+        expect([n.category for n in sub.needs]
+               == [n.category for n in cst["sub"].needs], "need categories differ")
+        expect(len(sub.guardians) == 0, f"{len(sub.guardians)} guardian(s) disclosed")
+        expect(list(ref.withheld) == [common_pb2.FAMILY_CIRCUMSTANCES],
+               f"withheld {[common_pb2.DataCategory.Name(x) for x in ref.withheld]}")
+        expect(ref.disclosure_basis == common_pb2.CONSENT,
+               f"disclosure_basis {common_pb2.LawfulBasis.Name(ref.disclosure_basis)}")
+        expect(ref.disclosure_ground_id.lower() == cst["consent_id"].lower(),
+               f"disclosure_ground_id {ref.disclosure_ground_id!r}")
+        expect(sub.idempotency_key == "" and sub.caseworker_id == "",
+               "idempotency_key/caseworker_id not blanked for another agency")
+        expect(len(sub.siblings) == 0,
+               "sibling without its own consent was disclosed (§4.6)")
+        expect(ref.referring_agency_id == cst.get("a_id"),
+               "referring_agency_id != consent's recorded_by_agency_id")
+        return ("name and needs shown; guardians withheld (FAMILY_CIRCUMSTANCES); "
+                "basis CONSENT, ground = consent id; sibling removed")
+    run_check("15 agency B reads the referral under the consent", c15)
+
+    # ---- 16. full withdrawal ----------------------------------------------------------
+    def c16():
+        expect("consent_id" in cst, "no consent from check 13")
+        req = consent_pb2.ConsentRequest()
+        req.withdraw.idempotency_key = key("consent-withdraw")
+        req.withdraw.consent_id = cst["consent_id"]
+        req.withdraw.channel = consent_pb2.VERBAL_WITNESSED
+        req.withdraw.caseworker_id = "interop-cw-1"
+        reply = A.consent(req)
+        expect(reply.WhichOneof("result") == "consent",
+               f"result {reply.WhichOneof('result')}")
+        c = reply.consent
+        expect(c.consent_id == cst["consent_id"], "consent_id differs")
+        expect(c.status == consent_pb2.FULLY_WITHDRAWN,
+               f"status {consent_pb2.ConsentStatus.Name(c.status)}")
+        expect(len(c.withdrawals) == 1, f"{len(c.withdrawals)} withdrawals")
+        w = c.withdrawals[0]
+        expect(w.channel == consent_pb2.VERBAL_WITNESSED, "channel differs")
+        expect(is_uuid(w.withdrawal_id), "withdrawal_id not a UUID")
+        cst["withdrawn"] = True
+        expect("referral_id" in cst, "no referral from check 14")
+        e = expect_error(lambda: B.get(cst["referral_id"]),
+                         ErrorCode.PERMISSION_DENIED, "referral_id")
+        own = A.get(cst["referral_id"])
+        expect(len(own.submitted.guardians) == 1 and not own.withheld,
+               "A no longer reads its own referral in full")
+        return f"FULLY_WITHDRAWN; B get -> {e.name} field={e.field}: {e.message}"
+    run_check("16 full withdrawal; B is then refused", c16)
+
+    # ---- 17. bad input, receipt, replay -----------------------------------------------
+    def c17a():
+        req = make_record(key("consent-nosubject"), with_subject=False)
+        e = expect_error(lambda: A.consent(req), ErrorCode.INVALID_ARGUMENT, "subject",
+                         "subject is required: subject_id or person")
+        return f"{e.name} field={e.field}"
+    run_check("17a RecordConsent without subject -> subject", c17a)
+
+    def c17b():
+        import json
+        expect("consent_id" in cst, "no consent from check 13")
+        req = consent_pb2.ConsentRequest()
+        req.receipt.consent_id = cst["consent_id"]
+        reply = A.consent(req)
+        expect(reply.WhichOneof("result") == "receipt_json",
+               f"result {reply.WhichOneof('result')}")
+        doc = json.loads(reply.receipt_json)
+        expect(isinstance(doc, dict), "receipt is not a JSON object")
+        expect(cst["consent_id"] in reply.receipt_json, "consent id not in the receipt")
+        expect(doc.get("consentReceiptID") == cst["consent_id"],
+               f"consentReceiptID {doc.get('consentReceiptID')!r}")
+        expect(doc.get("piiPrincipalId") == cst["subject_id"], "piiPrincipalId differs")
+        expect(doc.get("givenBy") == "guardian", f"givenBy {doc.get('givenBy')!r}")
+        expect(given not in reply.receipt_json and family not in reply.receipt_json,
+               "receipt carries a person's name (§12.11)")
+        if cst.get("withdrawn"):
+            expect(doc.get("status") == "fully_withdrawn", f"status {doc.get('status')!r}")
+            ev = [x.get("event") for x in doc.get("events", [])]
+            expect(ev == ["given", "withdrawn"], f"events {ev}")
+        return f"JSON parses; consentReceiptID, status {doc.get('status')!r}"
+    run_check("17b receipt JSON", c17b)
+
+    def c17c():
+        expect("consent_id" in cst, "no consent from check 13")
+        c = A.consent_raw(rec_bytes).consent
+        expect(c.replayed is True, "replayed is false")
+        expect(c.consent_id == cst["consent_id"],
+               f"consent_id {c.consent_id} != {cst['consent_id']}")
+        expect(c.subject_id == cst["subject_id"], "subject_id differs")
+        if cst.get("withdrawn"):
+            expect(c.status == consent_pb2.FULLY_WITHDRAWN,
+                   "replay does not show the consent as it is now (§12.9)")
+        return (f"replayed=true, same consent_id, status "
+                f"{consent_pb2.ConsentStatus.Name(c.status)}")
+    run_check("17c same RecordConsent bytes replay", c17c)
 
 
 if __name__ == "__main__":
