@@ -202,6 +202,20 @@ s_peer_key (zmsg_t *msg)
     return frame ? zframe_meta (frame, "User-Id") : NULL;
 }
 
+//  Service names come off the network: only a plain identifier is written to the
+//  log, so nothing a client puts in that frame (a name, say) ever reaches it.
+static const char *
+s_service_label (const char *service)
+{
+    if (!service || !*service)
+        return "";
+    for (const char *c = service; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '-'
+              || *c == '_'))
+            return "(not an identifier)";
+    return service;
+}
+
 //  A refused key may send as fast as it likes; the log says so once a second with
 //  a count, rather than once per message.
 static void
@@ -335,7 +349,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
                          && (streq (allowed, "*") || streq (allowed, service_name));
         if (worker || !permitted) {
             //  READY twice, or for a service this key may not serve: protocol error.
-            kn_log (KN_WARN, "worker.refused", "service", service_name ? service_name : "",
+            kn_log (KN_WARN, "worker.refused", "service", s_service_label (service_name),
                     NULL);
             if (worker)
                 s_worker_delete (self, worker, true);
@@ -351,7 +365,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             worker->service = s_service_require (self, service_name);
             worker->service->workers++;
             zhashx_insert (self->workers, identity, worker);
-            kn_log (KN_INFO, "worker.ready", "service", service_name, NULL);
+            kn_log (KN_INFO, "worker.ready", "service", s_service_label (service_name), NULL);
             s_worker_waiting (self, worker);
         }
         zstr_free (&service_name);
@@ -401,7 +415,7 @@ s_purge (broker_t *self)
             zlist_append (dead, worker);
     for (worker_t *worker = zlist_first (dead); worker; worker = zlist_next (dead)) {
         kn_log (KN_INFO, "worker.expired", "service",
-                worker->service ? worker->service->name : "", NULL);
+                s_service_label (worker->service ? worker->service->name : NULL), NULL);
 
         s_worker_delete (self, worker, false);
     }
@@ -423,7 +437,7 @@ s_purge (broker_t *self)
             zframe_t *client = zmsg_pop (pending->msg);
             s_error_to_client (self, client, service->name, KN_E_SERVICE_UNAVAILABLE,
                                "no worker for this service answered in time; retry later");
-            kn_log (KN_WARN, "request.expired", "service", service->name, NULL);
+            kn_log (KN_WARN, "request.expired", "service", s_service_label (service->name), NULL);
             zframe_destroy (&client);
             zmsg_destroy (&pending->msg);
             free (pending);

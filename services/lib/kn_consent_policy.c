@@ -109,6 +109,16 @@ s_entry (kn_policy_decision_t *decision, int category)
     return NULL;
 }
 
+//  Permit entry's category on a ground: basis, its id, and the reason naming it.
+static void
+s_grant (kn_policy_category_t *entry, int basis, const char *what, const char *ground_id)
+{
+    entry->permitted = true;
+    entry->basis = basis;
+    snprintf (entry->ground_id, sizeof entry->ground_id, "%s", ground_id);
+    snprintf (entry->reason, sizeof entry->reason, "%s %s", what, ground_id);
+}
+
 static bool
 s_health (int category)
 {
@@ -160,10 +170,7 @@ s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *st
                   config->child_age);
 
     if (ground) {
-        entry->permitted = true;
-        entry->basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
-        snprintf (entry->ground_id, sizeof entry->ground_id, "%s", ground);
-        snprintf (entry->reason, sizeof entry->reason, "consent %s", ground);
+        s_grant (entry, KINNET__V1__LAWFUL_BASIS__CONSENT, "consent", ground);
         //  Whose consents count, by the same rule.
         bool guardians_count = !competent || config->disagreement == KN_DISAGREE_BOTH
                                || !state->child_withdrew;
@@ -275,11 +282,8 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
                       "special-category condition");
             continue;
         }
-        entry->permitted = true;
-        entry->basis = atoi (PQgetvalue (result, row, 2));
-        snprintf (entry->ground_id, sizeof entry->ground_id, "%s", PQgetvalue (result, row, 1));
-        snprintf (entry->reason, sizeof entry->reason, "statutory basis %s",
-                  PQgetvalue (result, row, 1));
+        s_grant (entry, atoi (PQgetvalue (result, row, 2)), "statutory basis",
+                 PQgetvalue (result, row, 1));
     }
     PQclear (result);
 
@@ -291,11 +295,8 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
         kn_policy_category_t *entry = s_entry (decision, atoi (PQgetvalue (result, row, 0)));
         if (!entry || entry->permitted)
             continue;
-        entry->permitted = true;
-        entry->basis = KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE;
-        snprintf (entry->ground_id, sizeof entry->ground_id, "%s", PQgetvalue (result, row, 1));
-        snprintf (entry->reason, sizeof entry->reason, "safeguarding override %s",
-                  PQgetvalue (result, row, 1));
+        s_grant (entry, KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE, "safeguarding override",
+                 PQgetvalue (result, row, 1));
     }
     PQclear (result);
 
