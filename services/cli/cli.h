@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "kn_db.h"
 #include "kn_error.h"
 
 enum {
@@ -55,11 +56,21 @@ ProtobufCMessage *cli_request (const cli_options_t *options, const char *service
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);
 
+//  Administrator commands' database session (KINNET_DATABASE_URL, login role).
+kn_db_t *cli_admin_db (kn_error_t *err);
+
 int cli_admin (const cli_options_t *options, int argc, char **argv);
 int cli_consent (const cli_options_t *options, int argc, char **argv);
 int cli_override (const cli_options_t *options, int argc, char **argv);
 int cli_refer (const cli_options_t *options, int argc, char **argv);
 int cli_referral (const cli_options_t *options, int argc, char **argv);
 int cli_ping (const cli_options_t *options, int argc, char **argv);
+//  kinnet admin directory ... (argv[0] is "directory").
+int cli_directory (const cli_options_t *options, int argc, char **argv);
+//  kinnet admin routing ... (argv[0] is "routing").
+int cli_routing_admin (const cli_options_t *options, int argc, char **argv);
+int cli_feed (const cli_options_t *options, int argc, char **argv);
+int cli_offer (const cli_options_t *options, int argc, char **argv);
+int cli_case (const cli_options_t *options, int argc, char **argv);
 
 #endif

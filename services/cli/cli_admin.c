@@ -20,12 +20,15 @@ static const char *s_admin_usage =
     "       kinnet admin agency role add|remove ID ROLE\n"
     "       kinnet admin cert create PATH [--service NAME]\n"
     "       kinnet admin fieldkey create PATH\n"
+    "       kinnet admin directory import FILE.json [--mapping FILE.json]\n"
+    "       kinnet admin directory ...   (kinnet admin directory --help)\n"
+    "       kinnet admin routing show|set KEY VALUE\n"
     "Database commands use KINNET_DATABASE_URL. Sectors are AgencySector names\n"
     "(school, early_years, social_services, health, mental_health, housing,\n"
     "ngo_community, police_youth_justice, ...; see docs/protocol.md).\n";
 
-static kn_db_t *
-s_db (kn_error_t *err)
+kn_db_t *
+cli_admin_db (kn_error_t *err)
 {
     const char *url = kn_config_str ("KINNET_DATABASE_URL", NULL);
     if (!url) {
@@ -41,7 +44,7 @@ s_migrate (const cli_options_t *options)
 {
     kn_error_t err;
     kn_error_clear (&err);
-    kn_db_t *db = s_db (&err);
+    kn_db_t *db = cli_admin_db (&err);
     int applied = 0;
     int rc = db ? kn_migrate_apply (db, &applied, &err) : -1;
     int version = rc == 0 ? kn_migrate_current (db, &err) : -1;
@@ -73,7 +76,7 @@ s_agency_add (const cli_options_t *options, int argc, char **argv)
         return cli_fail (options, &err);
     }
     zcert_t *cert = zcert_new ();
-    kn_db_t *db = s_db (&err);
+    kn_db_t *db = cli_admin_db (&err);
     char id[KN_UUID_STR] = "";
     int rc = db ? kn_agency_add (db, name, sector, district, zcert_public_txt (cert), id, &err)
                 : -1;
@@ -119,7 +122,7 @@ s_agency_revoke (const cli_options_t *options, const char *id)
 {
     kn_error_t err;
     kn_error_clear (&err);
-    kn_db_t *db = s_db (&err);
+    kn_db_t *db = cli_admin_db (&err);
     int rc = db ? kn_agency_revoke (db, id, &err) : -1;
     kn_db_destroy (&db);
     if (rc)
@@ -142,7 +145,7 @@ s_agency_role (const cli_options_t *options, const char *change, const char *id,
         fputs (s_admin_usage, stderr);
         return CLI_USAGE;
     }
-    kn_db_t *db = s_db (&err);
+    kn_db_t *db = cli_admin_db (&err);
     int rc = db ? kn_agency_set_role (db, id, role, add, &err) : -1;
     kn_db_destroy (&db);
     if (rc)
@@ -184,12 +187,16 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
     const char *action = argc > 2 ? argv[2] : "";
-    if (cli_flag (argc, argv, "--help")) {
+    if (cli_flag (argc, argv, "--help") && strcmp (what, "directory") && strcmp (what, "routing")) {
         fputs (s_admin_usage, stdout);
         return CLI_OK;
     }
     if (strcmp (what, "migrate") == 0)
         return s_migrate (options);
+    if (strcmp (what, "directory") == 0)
+        return cli_directory (options, argc - 1, argv + 1);
+    if (strcmp (what, "routing") == 0)
+        return cli_routing_admin (options, argc - 1, argv + 1);
     if (strcmp (what, "agency") == 0 && strcmp (action, "add") == 0)
         return s_agency_add (options, argc, argv);
     if (strcmp (what, "agency") == 0 && strcmp (action, "role") == 0 && argc > 5)

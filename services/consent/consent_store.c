@@ -523,17 +523,8 @@ static kn_claim_t
 s_begin (consent_store_t *self, const char *agency_id, const char *key, const char *operation,
          const ProtobufCMessage *content, char object_id[KN_UUID_STR], kn_error_t *err)
 {
-    if (kn_db_ensure (self->db, err))
-        return KN_CLAIM_FAILED;
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, content, digest);
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return KN_CLAIM_FAILED;
-    kn_claim_t claim
-        = kn_idempotency_claim (self->db, IDEM, agency_id, key, operation, digest, object_id, err);
-    if (claim != KN_CLAIM_NEW)
-        s_rollback (self);
-    return claim;
+    return kn_idempotency_begin (self->db, self->crypto, IDEM, agency_id, key, operation,
+                                 content, object_id, err);
 }
 
 

@@ -32,4 +32,12 @@ kn_claim_t kn_idempotency_claim (kn_db_t *db, const char *table, const char *age
                                  const uint8_t digest[32], char object_id[KN_UUID_STR],
                                  kn_error_t *err);
 
+//  Open a write's transaction and claim its key: ensure the session, digest content,
+//  BEGIN, claim. Anything but KN_CLAIM_NEW has already rolled back; a replay's
+//  first object is in object_id. On KN_CLAIM_NEW the caller COMMITs or ROLLBACKs.
+kn_claim_t kn_idempotency_begin (kn_db_t *db, kn_crypto_t *crypto, const char *table,
+                                 const char *agency_id, const char *key, const char *operation,
+                                 const ProtobufCMessage *content, char object_id[KN_UUID_STR],
+                                 kn_error_t *err);
+
 #endif

@@ -1,0 +1,2 @@
+/*  kn_directory: stub; being written. */
+#include "kn_directory.h"
