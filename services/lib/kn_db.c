@@ -7,7 +7,7 @@
 
 #include "kn_log.h"
 
-#define MAX_STATEMENTS 64
+#define MAX_STATEMENTS 128
 #define MAX_CHANNELS 8
 
 typedef struct {

@@ -12,6 +12,7 @@
 #include "kn_idempotency.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
+#include "kn_subject.h"
 #include "routing_rank.h"
 
 #define IDEM "routing.idempotency"
@@ -240,7 +241,8 @@ routing_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
         if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
             return NULL;
     if (kn_audit_prepare (db, err) || kn_outbox_prepare (db, err)
-        || kn_idempotency_prepare (db, IDEM, err) || kn_consent_policy_prepare (db, err))
+        || kn_idempotency_prepare (db, IDEM, err) || kn_subject_prepare (db, err)
+        || kn_consent_policy_prepare (db, err))
         return NULL;
     routing_store_t *self = calloc (1, sizeof *self);
     self->db = db;

@@ -1,0 +1,736 @@
+/*  Routing against a real PostgreSQL, driven through the stores with an explicit
+    clock: referrals become cases and ranked offers, accept/decline/expiry move
+    through candidates, escalation, unplaced needs, transfer, lead, contact and
+    close, consent releasing waiting offers, withdrawal, feed isolation, bad
+    requests that change nothing, and two consumers on one stream. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "consent_store.h"
+#include "intake_store.h"
+#include "kn_agency.h"
+#include "kn_test.h"
+#include "routing_store.h"
+
+static char *url;
+static kn_crypto_t *crypto;
+static kn_db_t *intake_db, *routing_db, *consent_db;
+static intake_store_t *intake;
+static routing_store_t *routing;
+static consent_store_t *consent;
+static uint8_t key[32] = {7};
+static int64_t now = 1800000000;   // the test's clock
+static char school[KN_UUID_STR], social[KN_UUID_STR], ngo[KN_UUID_STR], ngo_pl[KN_UUID_STR],
+    health[KN_UUID_STR], far_away[KN_UUID_STR];
+
+static void
+s_agency (kn_db_t *admin, const char *name, const char *sector, const char *district,
+          char id[KN_UUID_STR])
+{
+    kn_error_t err;
+    zcert_t *cert = zcert_new ();
+    cr_assert_eq (kn_agency_add (admin, name, sector, district, zcert_public_txt (cert), id, &err),
+                  0, "%s", err.message);
+    zcert_destroy (&cert);
+}
+
+static char *
+s_sql (const char *fmt, ...)
+{
+    char sql[2048];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (sql, sizeof sql, fmt, args);
+    va_end (args);
+    return kn_test_sql (url, sql);
+}
+
+static int
+s_count (const char *fmt, ...)
+{
+    char sql[2048];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (sql, sizeof sql, fmt, args);
+    va_end (args);
+    char *value = kn_test_sql (url, sql);
+    int n = value ? atoi (value) : -1;
+    free (value);
+    return n;
+}
+
+static void
+s_setup (void)
+{
+    url = kn_test_db_create ();
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (url, NULL, &err);
+    s_agency (admin, "School", "school", "north", school);
+    s_agency (admin, "Children's social care", "social_services", "north", social);
+    s_agency (admin, "Family NGO", "ngo_community", "north", ngo);
+    s_agency (admin, "Polish community centre", "ngo_community", "east", ngo_pl);
+    s_agency (admin, "Health visitors", "health", "north", health);
+    s_agency (admin, "Far away", "ngo_community", "south", far_away);
+    kn_db_destroy (&admin);
+    //  The directory: who serves what, where, in which languages.
+    free (s_sql ("INSERT INTO core.agency_need VALUES ('%s', 10), ('%s', 8), ('%s', 8),"
+                 " ('%s', 3), ('%s', 8), ('%s', 3), ('%s', 5), ('%s', 4), ('%s', 8)",
+                 social, social, ngo, ngo, ngo_pl, ngo_pl, health, health, far_away));
+    free (s_sql ("INSERT INTO core.agency_district VALUES ('%s', 'north')", ngo_pl));
+    free (s_sql ("INSERT INTO core.agency_language VALUES ('%s', 'pl'), ('%s', 'en'),"
+                 " ('%s', 'en')",
+                 ngo_pl, ngo, social));
+    free (s_sql ("UPDATE core.agency SET capacity = 5 WHERE id = '%s'", ngo));
+    free (s_sql ("UPDATE core.agency SET interpreters = true WHERE id = '%s'", health));
+    free (s_sql ("INSERT INTO core.district VALUES ('north', 'North', '%s')", social));
+
+    crypto = kn_crypto_new (key);
+    intake_db = kn_db_new (url, "kinnet_intake", &err);
+    routing_db = kn_db_new (url, "kinnet_routing", &err);
+    consent_db = kn_db_new (url, "kinnet_consent", &err);
+    cr_assert (intake_db && routing_db && consent_db, "%s", err.message);
+    intake = intake_store_new (intake_db, crypto, &err);
+    cr_assert (intake, "%s", err.message);
+    routing = routing_store_new (routing_db, crypto, &err);
+    cr_assert (routing, "%s", err.message);
+    consent = consent_store_new (consent_db, crypto, &err);
+    cr_assert (consent, "%s", err.message);
+}
+
+static void
+s_teardown (void)
+{
+    consent_store_destroy (&consent);
+    routing_store_destroy (&routing);
+    intake_store_destroy (&intake);
+    kn_db_destroy (&consent_db);
+    kn_db_destroy (&routing_db);
+    kn_db_destroy (&intake_db);
+    kn_crypto_destroy (&crypto);
+    free (url);
+    kn_test_no_leaks ();
+}
+
+TestSuite (routing, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+typedef struct {
+    char referral_id[KN_UUID_STR];
+    char family_id[KN_UUID_STR];
+    char child_id[KN_UUID_STR];
+} referral_t;
+
+//  Refer child `seed` (same seed: same child) for needs with urgency, languages.
+static void
+s_refer (int seed, const int *needs, size_t n_needs, int urgency, const char *language,
+         referral_t *out)
+{
+    static int counter;
+    char given[32], idem[32];
+    snprintf (given, sizeof given, "Child%d", seed);
+    snprintf (idem, sizeof idem, "ref-%d", ++counter);
+    Kinnet__V1__Person child = KINNET__V1__PERSON__INIT;
+    child.given_name = given;
+    child.family_name = "Nowak";
+    child.date_of_birth = "2016-04-02";
+    char *languages[] = {(char *) language};
+    child.languages = languages;
+    child.n_languages = language ? 1 : 0;
+    Kinnet__V1__Need need_msgs[4];
+    Kinnet__V1__Need *need_ptrs[4];
+    for (size_t i = 0; i < n_needs; i++) {
+        kinnet__v1__need__init (&need_msgs[i]);
+        need_msgs[i].category = needs[i];
+        need_msgs[i].description = "Needs support.";
+        need_ptrs[i] = &need_msgs[i];
+    }
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.justification = "Early help assessment.";
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = idem;
+    submit.child = &child;
+    submit.needs = need_ptrs;
+    submit.n_needs = n_needs;
+    submit.urgency = urgency;
+    submit.district = "north";
+    submit.lawful_ground = &ground;
+    intake_submit_result_t result;
+    kn_error_t err;
+    cr_assert_eq (intake_store_submit (intake, school, &submit, &result, &err), 0, "%s",
+                  err.message);
+    snprintf (out->referral_id, KN_UUID_STR, "%s", result.referral_id);
+    snprintf (out->family_id, KN_UUID_STR, "%s", result.family_id);
+    char *child_id = s_sql ("SELECT subject_id FROM intake.referral_subject"
+                            " WHERE referral_id = '%s' AND position = 0",
+                            out->referral_id);
+    snprintf (out->child_id, KN_UUID_STR, "%s", child_id);
+    free (child_id);
+}
+
+static int
+s_consume (void)
+{
+    int handled = 0;
+    kn_error_t err;
+    cr_assert_eq (routing_store_consume (routing, now, 1000, &handled, &err), 0, "%s",
+                  err.message);
+    return handled;
+}
+
+//  The open offer for need category on the family's case: its id and agency.
+static bool
+s_offer (const referral_t *r, int category, char id[KN_UUID_STR], char agency[KN_UUID_STR])
+{
+    char *row = s_sql ("SELECT i.id || ' ' || i.agency_id FROM routing.involvement i"
+                       " JOIN routing.need n ON n.id = i.need_id JOIN routing.case c"
+                       " ON c.id = i.case_id WHERE c.family_id = '%s' AND n.category = %d"
+                       " AND i.status = 'offered'",
+                       r->family_id, category);
+    if (!row)
+        return false;
+    sscanf (row, "%36s %36s", id, agency);
+    free (row);
+    return true;
+}
+
+static char *
+s_case_of (const referral_t *r)
+{
+    return s_sql ("SELECT case_id FROM routing.case_referral WHERE referral_id = '%s'",
+                  r->referral_id);
+}
+
+static Kinnet__V1__FeedBatch *
+s_feed (const char *agency, int64_t after)
+{
+    Kinnet__V1__FeedBatch *batch = NULL;
+    kn_error_t err;
+    cr_assert_eq (routing_store_feed_read (routing, agency, after, 500, &batch, &err), 0, "%s",
+                  err.message);
+    return batch;
+}
+
+//  How many events of topic the agency's feed holds.
+static int
+s_feed_count (const char *agency, const char *topic)
+{
+    return s_count ("SELECT count (*) FROM routing.feed WHERE agency_id = '%s' AND topic = '%s'",
+                    agency, topic);
+}
+
+static int
+s_accept (const char *agency, const char *offer, const char *idem, kn_error_t *err)
+{
+    Kinnet__V1__AcceptOffer accept = KINNET__V1__ACCEPT_OFFER__INIT;
+    accept.idempotency_key = (char *) idem;
+    accept.offer_id = (char *) offer;
+    accept.caseworker_id = "cw-1";
+    Kinnet__V1__Involvement *result = NULL;
+    bool replayed;
+    int rc = routing_store_accept (routing, agency, now, &accept, &result, &replayed, err);
+    if (result)
+        kinnet__v1__involvement__free_unpacked (result, NULL);
+    return rc;
+}
+
+static int
+s_decline (const char *agency, const char *offer, const char *idem, kn_error_t *err)
+{
+    Kinnet__V1__DeclineOffer decline = KINNET__V1__DECLINE_OFFER__INIT;
+    decline.idempotency_key = (char *) idem;
+    decline.offer_id = (char *) offer;
+    decline.reason = KINNET__V1__DECLINE_REASON__NO_CAPACITY;
+    Kinnet__V1__Involvement *result = NULL;
+    bool replayed;
+    int rc = routing_store_decline (routing, agency, now, &decline, &result, &replayed, err);
+    if (result)
+        kinnet__v1__involvement__free_unpacked (result, NULL);
+    return rc;
+}
+
+Test (routing, referral_becomes_case_with_ranked_offers)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT,
+                         KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (1, needs, 2, KINNET__V1__URGENCY__PRIORITY, "pl-PL", &r);
+    cr_assert_eq (s_consume (), 1);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case WHERE family_id = '%s'",
+                           r.family_id), 1);
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    //  Language support: the Polish centre (catchment includes north, speaks pl)
+    //  beats the NGO that only speaks English.
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, ngo_pl);
+    //  Parenting support: social, ngo, ngo_pl serve it in north; nobody is on the
+    //  case; ngo_pl speaks Polish; the referrer (school) is never a candidate.
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, ngo_pl);
+    //  The offer says why, and carries no personal data.
+    Kinnet__V1__FeedBatch *batch = s_feed (ngo_pl, 0);
+    cr_assert_eq (batch->n_events, 2);
+    Kinnet__V1__FeedEvent *event = batch->events[0];
+    cr_assert_eq (event->seq, 1);
+    cr_assert_str_eq (event->topic, "offer.made");
+    cr_assert_eq (event->body_case, KINNET__V1__FEED_EVENT__BODY_OFFER);
+    cr_assert_str_eq (event->offer->referral_id, r.referral_id);
+    cr_assert_str_eq (event->offer->district, "north");
+    cr_assert_eq (event->offer->n_languages, 1);
+    cr_assert_str_eq (event->offer->languages[0], "pl");
+    cr_assert_eq (event->offer->involvement->ranking->rank, 1);
+    cr_assert_eq (event->offer->involvement->ranking->n_factors, 4);
+    cr_assert_str_eq (event->offer->involvement->ranking->factors[1]->rule, "language");
+    cr_assert_str_eq (event->offer->involvement->ranking->factors[1]->detail, "speaks pl");
+    //  A public-task referral with no consent or recorded basis for this agency:
+    //  the offer waits for consent.
+    cr_assert (event->offer->involvement->waiting_for_consent);
+    cr_assert_not (event->offer->details_available);
+    cr_assert_eq (batch->events[1]->seq, 2);
+    cr_assert_eq (batch->last_seq, 2);
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+    //  Offers never leave the database as names: no feed payload holds the name.
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.feed WHERE position ('Child1'::bytea"
+                           " IN payload) > 0"), 0);
+}
+
+Test (routing, consuming_again_routes_nothing_twice)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (2, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
+    cr_assert_eq (s_consume (), 1);
+    cr_assert_eq (s_consume (), 0);
+    //  At-least-once: rewind the durable cursor and deliver everything again.
+    free (s_sql ("UPDATE routing.cursor SET last_xid = '0', last_id = 0"));
+    cr_assert_eq (s_consume (), 1);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement i JOIN routing.case c"
+                           " ON c.id = i.case_id WHERE c.family_id = '%s'", r.family_id), 1);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case WHERE family_id = '%s'",
+                           r.family_id), 1);
+}
+
+Test (routing, one_open_case_per_family)
+{
+    referral_t first, second;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    const int more[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT,
+                        KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    s_refer (3, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &first);
+    s_refer (3, more, 2, KINNET__V1__URGENCY__URGENT, "ar", &second);
+    cr_assert_str_eq (first.family_id, second.family_id);
+    cr_assert_eq (s_consume (), 2);
+    char *a = s_case_of (&first), *b = s_case_of (&second);
+    cr_assert_str_eq (a, b);
+    //  Parenting is already in hand: not offered twice. Health is new.
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.need WHERE case_id = '%s'", a), 2);
+    cr_assert_eq (s_count ("SELECT urgency FROM routing.case WHERE id = '%s'", a),
+                  KINNET__V1__URGENCY__URGENT);
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&second, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
+    cr_assert_str_eq (agency, health);
+    //  Urgent: a one-day deadline.
+    cr_assert_eq (s_count ("SELECT " "extract (epoch FROM deadline_at - offered_at)::int"
+                           " FROM routing.involvement WHERE id = '%s'", offer), 86400);
+    free (a);
+    free (b);
+}
+
+Test (routing, accept_and_bad_requests_change_nothing)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    s_refer (4, needs, 1, KINNET__V1__URGENCY__PRIORITY, NULL, &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
+    cr_assert_str_eq (agency, health);
+    int feed_rows = s_count ("SELECT count (*) FROM routing.feed");
+    kn_error_t err;
+    //  Someone else's offer: not found, as if it did not exist.
+    cr_assert_eq (s_accept (ngo, offer, "a-1", &err), -1);
+    cr_assert_eq (err.code, KN_E_NOT_FOUND);
+    cr_assert_str_eq (err.field, "offer_id");
+    //  An unknown offer.
+    cr_assert_eq (s_accept (health, "8b7f3a52-61a4-4c1e-9a55-0d4b8f0c2e11", "a-2", &err), -1);
+    cr_assert_eq (err.code, KN_E_NOT_FOUND);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.feed"), feed_rows);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE status = 'accepted'"
+                           " AND id = '%s'", offer), 0);
+    //  The real acceptance.
+    cr_assert_eq (s_accept (health, offer, "a-3", &err), 0, "%s", err.message);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.need WHERE status = 'placed'"
+                           " AND id = (SELECT need_id FROM routing.involvement WHERE id = '%s')",
+                           offer), 1);
+    cr_assert_eq (s_feed_count (school, "involvement.changed"), 1);
+    //  The same request again (a retry) answers the same; nothing new is written.
+    feed_rows = s_count ("SELECT count (*) FROM routing.feed");
+    cr_assert_eq (s_accept (health, offer, "a-3", &err), 0, "%s", err.message);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.feed"), feed_rows);
+    //  Accepting twice (a new request) is a conflict.
+    cr_assert_eq (s_accept (health, offer, "a-4", &err), -1);
+    cr_assert_eq (err.code, KN_E_CONFLICT);
+    cr_assert (strstr (err.message, "already accepted"));
+    //  Declining an accepted offer too.
+    cr_assert_eq (s_decline (health, offer, "d-1", &err), -1);
+    cr_assert_eq (err.code, KN_E_CONFLICT);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.feed"), feed_rows);
+    //  And the idempotency ledger kept none of the refused requests.
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.idempotency WHERE key IN"
+                           " ('a-1', 'a-2', 'a-4', 'd-1')"), 0);
+}
+
+Test (routing, decline_moves_on_then_unplaced)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    s_refer (5, needs, 1, KINNET__V1__URGENCY__ROUTINE, "pl", &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    kn_error_t err;
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, ngo_pl);
+    cr_assert_eq (s_decline (ngo_pl, offer, "dec-1", &err), 0, "%s", err.message);
+    //  Next candidate: the English-speaking NGO.
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, ngo);
+    cr_assert_eq (s_decline (ngo, offer, "dec-2", &err), 0, "%s", err.message);
+    //  Nobody left: unplaced, and the referrer is told.
+    cr_assert_not (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.need n JOIN routing.case c"
+                           " ON c.id = n.case_id WHERE c.family_id = '%s'"
+                           " AND n.status = 'unplaced'", r.family_id), 1);
+    cr_assert_geq (s_feed_count (school, "need.unplaced"), 1);
+    Kinnet__V1__CaseNeedList *list = NULL;
+    cr_assert_eq (routing_store_unplaced (routing, school, "", &list, &err), 0);
+    bool found = false;
+    for (size_t i = 0; i < list->n_needs; i++)
+        found |= strcmp (list->needs[i]->referral_id, r.referral_id) == 0;
+    cr_assert (found);
+    kinnet__v1__case_need_list__free_unpacked (list, NULL);
+    //  Another referrer's unplaced needs are not listed for the NGO.
+    cr_assert_eq (routing_store_unplaced (routing, ngo, "", &list, &err), 0);
+    cr_assert_eq (list->n_needs, 0);
+    kinnet__v1__case_need_list__free_unpacked (list, NULL);
+}
+
+Test (routing, expiry_escalates_and_moves_on)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (6, needs, 1, KINNET__V1__URGENCY__URGENT, NULL, &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency));
+    int handled = 0;
+    kn_error_t err;
+    //  Not yet due.
+    cr_assert_eq (routing_store_expire (routing, now + 86399, 10, &handled, &err), 0);
+    cr_assert_eq (handled, 0);
+    int escalations = s_feed_count (school, "escalation");
+    int lead_escalations = s_feed_count (social, "escalation");
+    //  A day later the urgent offer expires.
+    cr_assert_eq (routing_store_expire (routing, now + 86400, 10, &handled, &err), 0, "%s",
+                  err.message);
+    cr_assert_geq (handled, 1);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
+                           " AND status = 'expired'", offer), 1);
+    cr_assert_eq (s_feed_count (agency, "offer.expired") >= 1, true);
+    cr_assert_eq (s_feed_count (school, "escalation"), escalations + 1);
+    //  Urgent: the district's child-protection lead hears of it too (unless it was
+    //  the one that let it expire).
+    if (strcmp (agency, social))
+        cr_assert_eq (s_feed_count (social, "escalation"), lead_escalations + 1);
+    char next[KN_UUID_STR], next_agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, next, next_agency));
+    cr_assert_str_neq (next_agency, agency);
+    //  Accepting the expired offer is refused.
+    cr_assert_eq (s_accept (agency, offer, "late", &err), -1);
+    cr_assert_eq (err.code, KN_E_CONFLICT);
+}
+
+Test (routing, emergency_goes_to_district_lead)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__CHILD_PROTECTION_CONCERN};
+    s_refer (7, needs, 1, KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING, NULL, &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__CHILD_PROTECTION_CONCERN, offer, agency));
+    cr_assert_str_eq (agency, social);
+    cr_assert_eq (s_count ("SELECT extract (epoch FROM deadline_at - offered_at)::int"
+                           " FROM routing.involvement WHERE id = '%s'", offer), 3600);
+}
+
+Test (routing, team_story_transfer_lead_contact_close)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH,
+                         KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (8, needs, 2, KINNET__V1__URGENCY__PRIORITY, NULL, &r);
+    s_consume ();
+    char *case_id = s_case_of (&r);
+    char health_offer[KN_UUID_STR], parenting_offer[KN_UUID_STR], agency[KN_UUID_STR],
+        parenting_agency[KN_UUID_STR];
+    kn_error_t err;
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, health_offer, agency));
+    cr_assert_eq (s_accept (health, health_offer, "t-1", &err), 0, "%s", err.message);
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, parenting_offer,
+                        parenting_agency));
+    cr_assert_eq (s_accept (parenting_agency, parenting_offer, "t-2", &err), 0, "%s",
+                  err.message);
+
+    //  The lead: only an agency on the team can be appointed.
+    Kinnet__V1__AppointLead lead = KINNET__V1__APPOINT_LEAD__INIT;
+    lead.idempotency_key = "lead-1";
+    lead.case_id = case_id;
+    lead.agency_id = far_away;
+    lead.lead_caseworker_id = "hv-9";
+    Kinnet__V1__Case *result = NULL;
+    bool replayed;
+    cr_assert_eq (routing_store_lead (routing, school, now, &lead, &result, &replayed, &err), -1);
+    cr_assert_eq (err.code, KN_E_INVALID_ARGUMENT);
+    cr_assert_str_eq (err.field, "agency_id");
+    //  An agency with no part in the case cannot see it, let alone appoint.
+    lead.idempotency_key = "lead-2";
+    lead.agency_id = health;
+    cr_assert_eq (routing_store_lead (routing, far_away, now, &lead, &result, &replayed, &err),
+                  -1);
+    cr_assert_eq (err.code, KN_E_NOT_FOUND);
+    lead.idempotency_key = "lead-3";
+    cr_assert_eq (routing_store_lead (routing, school, now, &lead, &result, &replayed, &err), 0,
+                  "%s", err.message);
+    cr_assert_str_eq (result->lead_agency_id, health);
+    cr_assert_str_eq (result->lead_caseworker_id, "hv-9");
+    cr_assert_eq (result->n_involvements, 2);
+    kinnet__v1__case__free_unpacked (result, NULL);
+    cr_assert_geq (s_feed_count (parenting_agency, "lead.changed"), 1);
+
+    //  First contact.
+    Kinnet__V1__RecordContact contact = KINNET__V1__RECORD_CONTACT__INIT;
+    contact.idempotency_key = "c-1";
+    contact.case_id = case_id;
+    Kinnet__V1__Involvement *involvement = NULL;
+    now += 3600;
+    cr_assert_eq (routing_store_contact (routing, health, now, &contact, &involvement, &replayed,
+                                         &err), 0, "%s", err.message);
+    cr_assert_eq (involvement->first_contact_at->seconds, now);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    contact.idempotency_key = "c-2";
+    cr_assert_eq (routing_store_contact (routing, health, now, &contact, &involvement, &replayed,
+                                         &err), -1);
+    cr_assert_eq (err.code, KN_E_CONFLICT);
+    //  No involvement: no contact to record.
+    cr_assert_eq (routing_store_contact (routing, far_away, now, &contact, &involvement,
+                                         &replayed, &err), -1);
+    cr_assert_eq (err.code, KN_E_NOT_FOUND);
+
+    //  Transfer the parenting involvement to the far-away NGO: an offer for it.
+    Kinnet__V1__TransferInvolvement transfer = KINNET__V1__TRANSFER_INVOLVEMENT__INIT;
+    transfer.idempotency_key = "tr-1";
+    transfer.case_id = case_id;
+    transfer.to_agency_id = far_away;
+    transfer.reason = KINNET__V1__TRANSFER_REASON__FAMILY_MOVED;
+    cr_assert_eq (routing_store_transfer (routing, parenting_agency, now, &transfer, &involvement,
+                                          &replayed, &err), 0, "%s", err.message);
+    cr_assert_str_eq (involvement->agency_id, far_away);
+    cr_assert_eq (involvement->status, KINNET__V1__INVOLVEMENT_STATUS__OFFERED);
+    cr_assert_str_eq (involvement->transferred_from_id, parenting_offer);
+    cr_assert_eq (involvement->transfer_reason, KINNET__V1__TRANSFER_REASON__FAMILY_MOVED);
+    char transferred[KN_UUID_STR];
+    snprintf (transferred, sizeof transferred, "%s", involvement->involvement_id);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    //  Its retry answers the same offer.
+    cr_assert_eq (routing_store_transfer (routing, parenting_agency, now, &transfer, &involvement,
+                                          &replayed, &err), 0, "%s", err.message);
+    cr_assert (replayed);
+    cr_assert_str_eq (involvement->involvement_id, transferred);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    cr_assert_eq (s_accept (far_away, transferred, "t-3", &err), 0, "%s", err.message);
+
+    //  Close both; the lead steps down with the health involvement; the case closes.
+    Kinnet__V1__CloseInvolvement close = KINNET__V1__CLOSE_INVOLVEMENT__INIT;
+    close.idempotency_key = "cl-1";
+    close.case_id = case_id;
+    close.outcome = KINNET__V1__OUTCOME__NEEDS_MET;
+    cr_assert_eq (routing_store_close (routing, health, now, &close, &involvement, &replayed,
+                                       &err), 0, "%s", err.message);
+    cr_assert_eq (involvement->status, KINNET__V1__INVOLVEMENT_STATUS__CLOSED);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case WHERE id = '%s'"
+                           " AND lead_agency_id IS NULL AND status = 'open'", case_id), 1);
+    close.idempotency_key = "cl-2";
+    close.outcome = KINNET__V1__OUTCOME__NEEDS_PARTLY_MET;
+    cr_assert_eq (routing_store_close (routing, far_away, now, &close, &involvement, &replayed,
+                                       &err), 0, "%s", err.message);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case WHERE id = '%s'"
+                           " AND status = 'closed'", case_id), 1);
+    //  Continuity: the family's next referral prefers the agencies it knows.
+    referral_t again;
+    const int parenting[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (8, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &again);
+    s_consume ();
+    char offer[KN_UUID_STR];
+    cr_assert (s_offer (&again, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency));
+    cr_assert (strcmp (agency, far_away) == 0 || strcmp (agency, parenting_agency) == 0);
+    char *new_case = s_case_of (&again);
+    cr_assert_str_neq (new_case, case_id);
+    free (new_case);
+    free (case_id);
+}
+
+Test (routing, consent_releases_waiting_offer)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    s_refer (9, needs, 1, KINNET__V1__URGENCY__PRIORITY, NULL, &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
+                           " AND waiting_for_consent", offer), 1);
+    //  A guardian consents to sharing with the health service.
+    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
+    subject.subject_id = r.child_id;
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    char *agencies[] = {health};
+    Kinnet__V1__DataCategory categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                                             KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
+    scope.agencies = agencies;
+    scope.n_agencies = 1;
+    scope.categories = categories;
+    scope.n_categories = 2;
+    scope.purposes = purposes;
+    scope.n_purposes = 1;
+    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
+    guardian.given_name = "Ewa";
+    guardian.family_name = "Nowak";
+    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
+    guardian.parental_responsibility = true;
+    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
+    record.idempotency_key = "consent-9";
+    record.subject = &subject;
+    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
+    record.guardian = &guardian;
+    record.scope = &scope;
+    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
+    record.privacy_notice_version = "v1";
+    record.privacy_notice_language = "pl";
+    Kinnet__V1__Consent *recorded = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_record (consent, school, &record, &recorded, &err), 0, "%s",
+                  err.message);
+    kinnet__v1__consent__free_unpacked (recorded, NULL);
+    s_consume ();
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
+                           " AND NOT waiting_for_consent", offer), 1);
+    cr_assert_eq (s_feed_count (health, "offer.details_available"), 1);
+}
+
+Test (routing, withdrawal_withdraws_open_offers)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED};
+    s_refer (10, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED, offer, agency));
+    Kinnet__V1__WithdrawReferral withdraw = KINNET__V1__WITHDRAW_REFERRAL__INIT;
+    withdraw.idempotency_key = "w-10";
+    withdraw.referral_id = r.referral_id;
+    withdraw.reason = "Family moved out of the area.";
+    intake_withdraw_result_t result;
+    kn_error_t err;
+    cr_assert_eq (intake_store_withdraw (intake, school, &withdraw, &result, &err), 0, "%s",
+                  err.message);
+    s_consume ();
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
+                           " AND status = 'withdrawn'", offer), 1);
+    cr_assert_eq (s_feed_count (agency, "offer.withdrawn"), 1);
+    char *case_id = s_case_of (&r);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case WHERE id = '%s'"
+                           " AND status = 'closed'", case_id), 1);
+    free (case_id);
+}
+
+Test (routing, feeds_are_isolated_and_ordered)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    s_refer (11, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
+    s_consume ();
+    //  Every event in an agency's feed is addressed to it; sequence numbers run
+    //  1, 2, 3 ... with no gaps; reading after N starts at N + 1.
+    const char *agencies[] = {school, social, ngo, ngo_pl, health, far_away};
+    for (size_t a = 0; a < 6; a++) {
+        Kinnet__V1__FeedBatch *batch = s_feed (agencies[a], 0);
+        for (size_t i = 0; i < batch->n_events; i++) {
+            cr_assert_eq (batch->events[i]->seq, (int64_t) i + 1);
+            if (batch->events[i]->body_case == KINNET__V1__FEED_EVENT__BODY_OFFER)
+                cr_assert_str_eq (batch->events[i]->offer->involvement->agency_id, agencies[a]);
+        }
+        cr_assert_eq (batch->last_seq, (int64_t) batch->n_events);
+        int64_t total = batch->last_seq;
+        kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+        if (total > 1) {
+            batch = s_feed (agencies[a], 1);
+            cr_assert_eq (batch->n_events, (size_t) total - 1);
+            cr_assert_eq (batch->events[0]->seq, 2);
+            kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+        }
+    }
+    Kinnet__V1__FeedBatch *batch = s_feed (health, 0);
+    bool found = false;
+    for (size_t i = 0; i < batch->n_events; i++)
+        found |= batch->events[i]->body_case == KINNET__V1__FEED_EVENT__BODY_OFFER
+                 && strcmp (batch->events[i]->offer->referral_id, r.referral_id) == 0;
+    cr_assert (found);
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+    batch = s_feed (far_away, 0);
+    for (size_t i = 0; i < batch->n_events; i++)
+        cr_assert (batch->events[i]->body_case != KINNET__V1__FEED_EVENT__BODY_OFFER
+                   || strcmp (batch->events[i]->offer->referral_id, r.referral_id));
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+}
+
+//  Two consumers, each with its own session, on the same stream.
+static void *
+s_consumer_thread (void *arg)
+{
+    (void) arg;
+    kn_error_t err;
+    kn_db_t *db = kn_db_new (url, "kinnet_routing", &err);
+    routing_store_t *store = db ? routing_store_new (db, crypto, &err) : NULL;
+    long total = 0;
+    for (int round = 0; store && round < 200; round++) {
+        int handled = 0;
+        if (routing_store_consume (store, now, 5, &handled, &err))
+            break;
+        total += handled;
+    }
+    routing_store_destroy (&store);
+    kn_db_destroy (&db);
+    return (void *) total;
+}
+
+Test (routing, two_consumers_route_each_referral_once)
+{
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    referral_t refs[20];
+    for (int i = 0; i < 20; i++)
+        s_refer (100 + i, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &refs[i]);
+    pthread_t a, b;
+    pthread_create (&a, NULL, s_consumer_thread, NULL);
+    pthread_create (&b, NULL, s_consumer_thread, NULL);
+    void *ra, *rb;
+    pthread_join (a, &ra);
+    pthread_join (b, &rb);
+    s_consume ();   // whatever the threads' rounds left
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement i JOIN routing.case c"
+                               " ON c.id = i.case_id WHERE c.family_id = '%s'",
+                               refs[i].family_id), 1, "referral %d offered %s", i, "not once");
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case_referral"), 20);
+}
