@@ -316,6 +316,24 @@ s_client_message (broker_t *self, zmsg_t *msg)
 //  -------------------------------------------------------------------------
 //  Worker side
 
+
+//  A service certificate's "service" metadata: "*", one name, or a comma list
+//  ("routing,feed": one daemon serving two services).
+static bool
+s_may_serve (const char *allowed, const char *service)
+{
+    if (streq (allowed, "*"))
+        return true;
+    size_t len = strlen (service);
+    for (const char *at = allowed; *at;) {
+        size_t item = strcspn (at, ",");
+        if (item == len && strncmp (at, service, len) == 0)
+            return true;
+        at += item + (at[item] == ',');
+    }
+    return false;
+}
+
 static void
 s_worker_message (broker_t *self, zmsg_t *msg)
 {
@@ -346,7 +364,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         bool permitted = service_name && *service_name
                          && strlen (service_name) <= MAX_SERVICE_NAME
                          && strncmp (service_name, "mmi.", 4) != 0
-                         && (streq (allowed, "*") || streq (allowed, service_name));
+                         && s_may_serve (allowed, service_name);
         if (worker || !permitted) {
             //  READY twice, or for a service this key may not serve: protocol error.
             kn_log (KN_WARN, "worker.refused", "service", s_service_label (service_name),

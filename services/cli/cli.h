@@ -53,6 +53,10 @@ ProtobufCMessage *cli_request (const cli_options_t *options, const char *service
                                const ProtobufCMessage *request,
                                const ProtobufCMessageDescriptor *reply_type, kn_error_t *err);
 
+//  The value of an enum name, case-insensitive ("no_capacity"); -1 when unknown or
+//  the zero value.
+int cli_enum (const ProtobufCEnumDescriptor *descriptor, const char *name);
+
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);
 

@@ -315,3 +315,13 @@ cli_ping (const cli_options_t *options, int argc, char **argv)
     free (status);
     return up ? CLI_OK : CLI_UNREACHABLE;
 }
+
+int
+cli_enum (const ProtobufCEnumDescriptor *descriptor, const char *name)
+{
+    char upper[64] = "";
+    for (size_t i = 0; name && name[i] && i + 1 < sizeof upper; i++)
+        upper[i] = (char) toupper ((unsigned char) name[i]);
+    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value_by_name (descriptor, upper);
+    return value && value->value ? value->value : -1;
+}

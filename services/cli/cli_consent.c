@@ -44,16 +44,6 @@ s_call (const cli_options_t *options, Kinnet__V1__ConsentRequest *request, kn_er
 }
 
 //  Value of an enum flag by name (any case), or -1.
-static int
-s_enum (const ProtobufCEnumDescriptor *descriptor, const char *name)
-{
-    char upper[64] = "";
-    for (size_t i = 0; name && name[i] && i + 1 < sizeof upper; i++)
-        upper[i] = (char) toupper ((unsigned char) name[i]);
-    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value_by_name (descriptor, upper);
-    return value && value->value ? value->value : -1;
-}
-
 //  All values of a repeated flag (--category a --category b).
 static size_t
 s_values (int argc, char **argv, const char *flag, const char **out, size_t max)
@@ -73,7 +63,7 @@ s_enum_list (int argc, char **argv, const char *flag, const ProtobufCEnumDescrip
     const char *names[32];
     *n = s_values (argc, argv, flag, names, 32);
     for (size_t i = 0; i < *n; i++) {
-        values[i] = s_enum (descriptor, names[i]);
+        values[i] = cli_enum (descriptor, names[i]);
         if (values[i] < 0)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, flag + 2, "unknown %s '%s'",
                                  flag + 2, names[i]);
@@ -201,7 +191,7 @@ cli_consent (const cli_options_t *options, int argc, char **argv)
         return rc;
     }
     if (strcmp (action, "withdraw") == 0 && id) {
-        int channel = s_enum (&kinnet__v1__collection_method__descriptor,
+        int channel = cli_enum (&kinnet__v1__collection_method__descriptor,
                               cli_arg (argc, argv, "--channel"));
         if (channel < 0) {
             fputs (s_consent_usage, stderr);
@@ -283,7 +273,7 @@ cli_consent (const cli_options_t *options, int argc, char **argv)
         int categories[32];
         check.subject_id = (char *) cli_arg (argc, argv, "--subject");
         check.agency_id = (char *) cli_arg (argc, argv, "--agency");
-        check.purpose = s_enum (&kinnet__v1__purpose__descriptor, cli_arg (argc, argv, "--purpose"));
+        check.purpose = cli_enum (&kinnet__v1__purpose__descriptor, cli_arg (argc, argv, "--purpose"));
         if ((int) check.purpose < 0) {
             kn_error_set (&err, KN_E_INVALID_ARGUMENT, "purpose", "unknown purpose");
             return cli_fail (options, &err);
@@ -324,7 +314,7 @@ cli_override (const cli_options_t *options, int argc, char **argv)
         return rc;
     }
     if (strcmp (action, "review") == 0 && id && cli_arg (argc, argv, "--notes")) {
-        int decision = s_enum (&kinnet__v1__review_decision__descriptor,
+        int decision = cli_enum (&kinnet__v1__review_decision__descriptor,
                                cli_arg (argc, argv, "--decision"));
         if (decision < 0) {
             fputs (s_override_usage, stderr);

@@ -1,27 +1,547 @@
-/*  kinnet feed | offer | case | admin routing: stub, being written. */
+/*  kinnet feed | offer | case, and kinnet admin routing: an agency's side of case
+    routing (its feed, its offers, the cases it is on) and the administrator's
+    routing rules. Requests go through the broker; `admin routing` talks to
+    PostgreSQL directly like the other admin commands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
 #include "cli.h"
+#include "kn_pbjson.h"
+#include "kinnet/v1/routing.pb-c.h"
+#include "routing_rank.h"
+
+static const char *s_feed_usage
+    = "usage: kinnet feed [--after N] [--max N] [--wait MS] [--follow] [--format json]\n"
+      "Your agency's feed: offers, changes to cases you are on, consent withdrawals,\n"
+      "escalations, in order. --after N starts after event N (keep the last seq you\n"
+      "handled). --follow keeps reading (long polls) until interrupted; with\n"
+      "--format json it prints one JSON event per line.\n";
+
+static const char *s_offer_usage
+    = "usage: kinnet offer accept ID [--caseworker C] [--key KEY]\n"
+      "       kinnet offer decline ID --reason R [--caseworker C] [--key KEY]\n"
+      "Reasons: no_capacity, not_eligible, already_supported, family_declined_contact,\n"
+      "other. The default key makes repeating the same command safe.\n";
+
+static const char *s_case_usage
+    = "usage: kinnet case show ID\n"
+      "       kinnet case contact ID [--need N] [--at UNIX_SECONDS] [--caseworker C]\n"
+      "       kinnet case transfer ID --to AGENCY --reason R [--need N] [--caseworker C]\n"
+      "       kinnet case lead ID --agency A [--caseworker C] [--by C]\n"
+      "       kinnet case close ID --outcome O [--need N] [--caseworker C]\n"
+      "       kinnet case unplaced [--district D]\n"
+      "contact, transfer and close act on your agency's accepted involvement on the\n"
+      "case (--need chooses when you hold several). Transfer reasons:\n"
+      "specialist_service_needed, no_capacity, family_moved, family_request, other.\n"
+      "Outcomes: needs_met, needs_partly_met, family_disengaged, moved_away,\n"
+      "escalated_to_statutory. lead --caseworker names the lead professional; --by\n"
+      "names who appointed them. All take [--key KEY] and --format json.\n";
+
+static const char *s_admin_usage
+    = "usage: kinnet admin routing show\n"
+      "       kinnet admin routing set KEY VALUE\n"
+      "Keys: rank.order (continuity,language,headroom,rotation in any order, each at\n"
+      "most once), deadline.routine|priority|urgent|emergency_safeguarding (an\n"
+      "interval such as '10 days', '4 hours'), emergency.to_district_lead (true|false),\n"
+      "escalate.to_district_lead_from (routine|priority|urgent|emergency_safeguarding|\n"
+      "never). Changes apply to the next routing decision.\n";
+
+//  An enum name, also without its type's prefix ("other" -> DECLINE_OTHER).
+static int
+s_enum (const ProtobufCEnumDescriptor *descriptor, const char *prefix, const char *name)
+{
+    int value = cli_enum (descriptor, name);
+    if (value < 0 && name) {
+        char full[96];
+        snprintf (full, sizeof full, "%s%s", prefix, name);
+        value = cli_enum (descriptor, full);
+    }
+    return value;
+}
+
+static const char *
+s_enum_name (const ProtobufCEnumDescriptor *descriptor, int value)
+{
+    const ProtobufCEnumValue *found = protobuf_c_enum_descriptor_get_value (descriptor, value);
+    return found ? found->name : "?";
+}
+
+//  FNV-1a of the arguments, for default idempotency keys: the same command gives
+//  the same key, so repeating it is a retry.
+static void
+s_default_key (char *out, size_t size, const char *verb, int argc, char **argv)
+{
+    uint32_t hash = 2166136261u;
+    for (int i = 1; i < argc; i++)
+        for (const char *p = argv[i]; *p || p == argv[i]; p++) {
+            hash = (hash ^ (uint8_t) *p) * 16777619u;
+            if (!*p)
+                break;
+        }
+    snprintf (out, size, "%s-%s-%08x", verb, argc > 2 ? argv[2] : "", hash);
+}
+
+static Kinnet__V1__RoutingReply *
+s_call (const cli_options_t *options, Kinnet__V1__RoutingRequest *request, kn_error_t *err)
+{
+    return (Kinnet__V1__RoutingReply *) cli_request (options, "routing", &request->base,
+                                                     &kinnet__v1__routing_reply__descriptor, err);
+}
+
+static void
+s_print_involvement (const Kinnet__V1__Involvement *i, bool replayed)
+{
+    printf ("%s %s: %s for %s, agency %s%s\n", i->involvement_id,
+            replayed ? "(repeat)" : "",
+            s_enum_name (&kinnet__v1__involvement_status__descriptor, i->status),
+            s_enum_name (&kinnet__v1__need_category__descriptor, i->need), i->agency_id,
+            i->lead ? " (lead)" : "");
+}
+
+static void
+s_print_case (const Kinnet__V1__Case *c)
+{
+    printf ("case %s  %s  district %s  urgency %s\n", c->case_id,
+            s_enum_name (&kinnet__v1__case_status__descriptor, c->status), c->district,
+            s_enum_name (&kinnet__v1__urgency__descriptor, c->urgency));
+    printf ("family %s  languages", c->family_id);
+    for (size_t i = 0; i < c->n_languages; i++)
+        printf (" %s", c->languages[i]);
+    printf ("\nlead: %s%s%s\n", c->lead_agency_id && *c->lead_agency_id ? c->lead_agency_id : "none",
+            c->lead_caseworker_id && *c->lead_caseworker_id ? " caseworker " : "",
+            c->lead_caseworker_id ? c->lead_caseworker_id : "");
+    printf ("needs:\n");
+    for (size_t i = 0; i < c->n_needs; i++)
+        printf ("  %s  %s  %s\n", c->needs[i]->need_id,
+                s_enum_name (&kinnet__v1__need_category__descriptor, c->needs[i]->category),
+                s_enum_name (&kinnet__v1__need_status__descriptor, c->needs[i]->status));
+    printf ("team and offers:\n");
+    for (size_t i = 0; i < c->n_involvements; i++) {
+        printf ("  ");
+        s_print_involvement (c->involvements[i], false);
+    }
+}
+
+//  Send request; print its result. Returns the exit code.
+static int
+s_run (const cli_options_t *options, Kinnet__V1__RoutingRequest *request)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RoutingReply *reply = s_call (options, request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->base);
+    else if (reply->result_case == KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT)
+        s_print_involvement (reply->involvement, reply->replayed);
+    else if (reply->result_case == KINNET__V1__ROUTING_REPLY__RESULT_CASE)
+        s_print_case (reply->case_);
+    else if (reply->result_case == KINNET__V1__ROUTING_REPLY__RESULT_UNPLACED) {
+        for (size_t i = 0; i < reply->unplaced->n_needs; i++) {
+            Kinnet__V1__CaseNeed *n = reply->unplaced->needs[i];
+            printf ("%s  case %s  %s  %s  district %s  referral %s\n", n->need_id, n->case_id,
+                    s_enum_name (&kinnet__v1__need_category__descriptor, n->category),
+                    s_enum_name (&kinnet__v1__urgency__descriptor, n->urgency), n->district,
+                    n->referral_id);
+        }
+        printf ("%zu unplaced need(s)\n", reply->unplaced->n_needs);
+    }
+    kinnet__v1__routing_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
+s_usage (const char *usage, int argc, char **argv)
+{
+    bool help = cli_flag (argc, argv, "--help");
+    fputs (usage, help ? stdout : stderr);
+    return help ? CLI_OK : CLI_USAGE;
+}
+
+static int
+s_bad (const cli_options_t *options, const char *field, const char *what, const char *value)
+{
+    kn_error_t err;
+    kn_error_set (&err, KN_E_INVALID_ARGUMENT, field, "unknown %s '%s'", what,
+                  value ? value : "");
+    return cli_fail (options, &err);
+}
+
+//  ------------------------------------------------------------------------
+//  kinnet feed
+
+static void
+s_print_event (const cli_options_t *options, const Kinnet__V1__FeedEvent *event)
+{
+    if (options->json) {
+        //  One event per line, so a follower can be piped into a line reader.
+        json_t *json = kn_pbjson_encode (&event->base);
+        json_dumpf (json, stdout, JSON_COMPACT);
+        printf ("\n");
+        json_decref (json);
+        return;
+    }
+    printf ("%lld  %s", (long long) event->seq, event->topic);
+    if (event->case_id && *event->case_id)
+        printf ("  case %s", event->case_id);
+    switch (event->body_case) {
+    case KINNET__V1__FEED_EVENT__BODY_OFFER:
+        printf ("  offer %s  %s  %s%s", event->offer->involvement->involvement_id,
+                s_enum_name (&kinnet__v1__need_category__descriptor,
+                             event->offer->involvement->need),
+                s_enum_name (&kinnet__v1__urgency__descriptor, event->offer->urgency),
+                event->offer->details_available ? "" : "  (waiting for consent)");
+        break;
+    case KINNET__V1__FEED_EVENT__BODY_INVOLVEMENT:
+        printf ("  %s  %s  agency %s", event->involvement->involvement_id,
+                s_enum_name (&kinnet__v1__involvement_status__descriptor,
+                             event->involvement->status),
+                event->involvement->agency_id);
+        break;
+    case KINNET__V1__FEED_EVENT__BODY_ESCALATION:
+        printf ("  %s  offer %s", event->escalation->reason,
+                event->escalation->involvement->involvement_id);
+        break;
+    case KINNET__V1__FEED_EVENT__BODY_NEED:
+        printf ("  need %s  %s", event->need->need_id,
+                s_enum_name (&kinnet__v1__need_category__descriptor, event->need->category));
+        break;
+    case KINNET__V1__FEED_EVENT__BODY_LEAD:
+        printf ("  lead %s", *event->lead->lead_agency_id ? event->lead->lead_agency_id : "none");
+        break;
+    case KINNET__V1__FEED_EVENT__BODY_CONSENT_WITHDRAWN:
+        printf ("  consent %s  subject %s", event->consent_withdrawn->consent_id,
+                event->consent_withdrawn->subject_id);
+        break;
+    case KINNET__V1__FEED_EVENT__BODY_REFERRAL_WITHDRAWN:
+        printf ("  referral %s", event->referral_withdrawn->referral_id);
+        break;
+    default:
+        break;
+    }
+    printf ("\n");
+}
+
+int
+cli_feed (const cli_options_t *options, int argc, char **argv)
+{
+    if (cli_flag (argc, argv, "--help"))
+        return s_usage (s_feed_usage, argc, argv);
+    const char *after_text = cli_arg (argc, argv, "--after");
+    const char *max_text = cli_arg (argc, argv, "--max");
+    const char *wait_text = cli_arg (argc, argv, "--wait");
+    bool follow = cli_flag (argc, argv, "--follow");
+    char *end = NULL;
+    long long after = after_text ? strtoll (after_text, &end, 10) : 0;
+    if (after_text && (*end || after < 0))
+        return s_usage (s_feed_usage, argc, argv);
+    int max = max_text ? atoi (max_text) : 100;
+    int wait = wait_text ? atoi (wait_text) : follow ? 20000 : 0;
+    cli_options_t call = *options;
+    //  A long poll needs a per-attempt timeout longer than the wait.
+    if (call.timeout_ms < wait + 5000)
+        call.timeout_ms = wait + 5000;
+    do {
+        Kinnet__V1__FeedRead read = KINNET__V1__FEED_READ__INIT;
+        read.after = after;
+        read.max = max;
+        read.wait_ms = wait;
+        Kinnet__V1__FeedRequest request = KINNET__V1__FEED_REQUEST__INIT;
+        request.op_case = KINNET__V1__FEED_REQUEST__OP_READ;
+        request.read = &read;
+        kn_error_t err;
+        kn_error_clear (&err);
+        Kinnet__V1__FeedReply *reply = (Kinnet__V1__FeedReply *) cli_request (
+            &call, "feed", &request.base, &kinnet__v1__feed_reply__descriptor, &err);
+        if (!reply) {
+            if (zsys_interrupted)
+                break;
+            return cli_fail (options, &err);
+        }
+        if (options->json && !follow)
+            cli_print_json (&reply->batch->base);
+        else
+            for (size_t i = 0; i < reply->batch->n_events; i++)
+                s_print_event (options, reply->batch->events[i]);
+        if (reply->batch->n_events)
+            after = reply->batch->events[reply->batch->n_events - 1]->seq;
+        if (!options->json && !follow)
+            printf ("last seq %lld (feed holds %lld)\n", after,
+                    (long long) reply->batch->last_seq);
+        fflush (stdout);
+        kinnet__v1__feed_reply__free_unpacked (reply, NULL);
+    } while (follow && !zsys_interrupted);
+    return CLI_OK;
+}
+
+//  ------------------------------------------------------------------------
+//  kinnet offer
+
+int
+cli_offer (const cli_options_t *options, int argc, char **argv)
+{
+    const char *action = argc > 1 ? argv[1] : "";
+    const char *id = argc > 2 && strncmp (argv[2], "--", 2) ? argv[2] : NULL;
+    bool accept = strcmp (action, "accept") == 0, decline = strcmp (action, "decline") == 0;
+    const char *reason = cli_arg (argc, argv, "--reason");
+    if (cli_flag (argc, argv, "--help") || (!accept && !decline) || !id || (decline && !reason))
+        return s_usage (s_offer_usage, argc, argv);
+    const char *caseworker = cli_arg (argc, argv, "--caseworker");
+    const char *given = cli_arg (argc, argv, "--key");
+    char key[160];
+    s_default_key (key, sizeof key, action, argc, argv);
+    Kinnet__V1__RoutingRequest request = KINNET__V1__ROUTING_REQUEST__INIT;
+    Kinnet__V1__AcceptOffer a = KINNET__V1__ACCEPT_OFFER__INIT;
+    Kinnet__V1__DeclineOffer d = KINNET__V1__DECLINE_OFFER__INIT;
+    if (accept) {
+        a.idempotency_key = (char *) (given ? given : key);
+        a.offer_id = (char *) id;
+        a.caseworker_id = (char *) (caseworker ? caseworker : "");
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_ACCEPT;
+        request.accept = &a;
+    }
+    else {
+        int value = s_enum (&kinnet__v1__decline_reason__descriptor, "DECLINE_", reason);
+        if (value < 0)
+            return s_bad (options, "reason", "decline reason", reason);
+        d.idempotency_key = (char *) (given ? given : key);
+        d.offer_id = (char *) id;
+        d.reason = value;
+        d.caseworker_id = (char *) (caseworker ? caseworker : "");
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_DECLINE;
+        request.decline = &d;
+    }
+    return s_run (options, &request);
+}
+
+//  ------------------------------------------------------------------------
+//  kinnet case
+
+int
+cli_case (const cli_options_t *options, int argc, char **argv)
+{
+    const char *action = argc > 1 ? argv[1] : "";
+    const char *id = argc > 2 && strncmp (argv[2], "--", 2) ? argv[2] : NULL;
+    if (cli_flag (argc, argv, "--help") || (!id && strcmp (action, "unplaced")))
+        return s_usage (s_case_usage, argc, argv);
+    const char *caseworker = cli_arg (argc, argv, "--caseworker");
+    const char *given = cli_arg (argc, argv, "--key");
+    const char *need_text = cli_arg (argc, argv, "--need");
+    int need = 0;
+    if (need_text && (need = cli_enum (&kinnet__v1__need_category__descriptor, need_text)) < 0)
+        return s_bad (options, "need", "need category", need_text);
+    char key[160];
+    s_default_key (key, sizeof key, action, argc, argv);
+    const char *idem = given ? given : key;
+    const char *cw = caseworker ? caseworker : "";
+    Kinnet__V1__RoutingRequest request = KINNET__V1__ROUTING_REQUEST__INIT;
+
+    if (strcmp (action, "show") == 0) {
+        Kinnet__V1__GetCase op = KINNET__V1__GET_CASE__INIT;
+        op.case_id = (char *) id;
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_GET_CASE;
+        request.get_case = &op;
+        return s_run (options, &request);
+    }
+    if (strcmp (action, "unplaced") == 0) {
+        Kinnet__V1__ListUnplaced op = KINNET__V1__LIST_UNPLACED__INIT;
+        const char *district = cli_arg (argc, argv, "--district");
+        op.district = (char *) (district ? district : "");
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_UNPLACED;
+        request.unplaced = &op;
+        return s_run (options, &request);
+    }
+    if (strcmp (action, "contact") == 0) {
+        Kinnet__V1__RecordContact op = KINNET__V1__RECORD_CONTACT__INIT;
+        Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+        const char *at_text = cli_arg (argc, argv, "--at");
+        if (at_text) {
+            char *end = NULL;
+            at.seconds = strtoll (at_text, &end, 10);
+            if (*end || at.seconds <= 0)
+                return s_bad (options, "contacted_at", "time (Unix seconds)", at_text);
+            op.contacted_at = &at;
+        }
+        op.idempotency_key = (char *) idem;
+        op.case_id = (char *) id;
+        op.need = need;
+        op.caseworker_id = (char *) cw;
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_CONTACT;
+        request.contact = &op;
+        return s_run (options, &request);
+    }
+    if (strcmp (action, "transfer") == 0) {
+        const char *to = cli_arg (argc, argv, "--to");
+        const char *reason = cli_arg (argc, argv, "--reason");
+        if (!to || !reason)
+            return s_usage (s_case_usage, argc, argv);
+        int value = s_enum (&kinnet__v1__transfer_reason__descriptor, "TRANSFER_", reason);
+        if (value < 0)
+            return s_bad (options, "reason", "transfer reason", reason);
+        Kinnet__V1__TransferInvolvement op = KINNET__V1__TRANSFER_INVOLVEMENT__INIT;
+        op.idempotency_key = (char *) idem;
+        op.case_id = (char *) id;
+        op.need = need;
+        op.to_agency_id = (char *) to;
+        op.reason = value;
+        op.caseworker_id = (char *) cw;
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_TRANSFER;
+        request.transfer = &op;
+        return s_run (options, &request);
+    }
+    if (strcmp (action, "lead") == 0) {
+        const char *agency = cli_arg (argc, argv, "--agency");
+        const char *by = cli_arg (argc, argv, "--by");
+        if (!agency)
+            return s_usage (s_case_usage, argc, argv);
+        Kinnet__V1__AppointLead op = KINNET__V1__APPOINT_LEAD__INIT;
+        op.idempotency_key = (char *) idem;
+        op.case_id = (char *) id;
+        op.agency_id = (char *) agency;
+        op.lead_caseworker_id = (char *) cw;
+        op.caseworker_id = (char *) (by ? by : "");
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_LEAD;
+        request.lead = &op;
+        return s_run (options, &request);
+    }
+    if (strcmp (action, "close") == 0) {
+        const char *outcome = cli_arg (argc, argv, "--outcome");
+        if (!outcome)
+            return s_usage (s_case_usage, argc, argv);
+        int value = cli_enum (&kinnet__v1__outcome__descriptor, outcome);
+        if (value < 0)
+            return s_bad (options, "outcome", "outcome", outcome);
+        Kinnet__V1__CloseInvolvement op = KINNET__V1__CLOSE_INVOLVEMENT__INIT;
+        op.idempotency_key = (char *) idem;
+        op.case_id = (char *) id;
+        op.need = need;
+        op.outcome = value;
+        op.caseworker_id = (char *) cw;
+        request.op_case = KINNET__V1__ROUTING_REQUEST__OP_CLOSE;
+        request.close = &op;
+        return s_run (options, &request);
+    }
+    return s_usage (s_case_usage, argc, argv);
+}
+
+//  ------------------------------------------------------------------------
+//  kinnet admin routing
+
+static const char *s_urgencies[] = {"routine", "priority", "urgent", "emergency_safeguarding"};
+
+//  Check a setting's value before it is stored; 0 or -1 with err.
+static int
+s_check_setting (kn_db_t *db, const char *key, const char *value, kn_error_t *err)
+{
+    if (strcmp (key, "rank.order") == 0) {
+        routing_order_t order;
+        return routing_rank_parse_order (value, &order, err);
+    }
+    if (strncmp (key, "deadline.", 9) == 0) {
+        bool known = false;
+        for (size_t i = 0; i < 4; i++)
+            known |= strcmp (key + 9, s_urgencies[i]) == 0;
+        if (!known)
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key", "unknown setting '%s'", key);
+        const char *values[] = {value};
+        PGresult *result = kn_db_query (
+            db,
+            "SELECT $1::interval > interval '0' AND $1::interval <= interval '90 days'", 1,
+            values, err);
+        bool ok = result && PQgetvalue (result, 0, 0)[0] == 't';
+        PQclear (result);
+        if (!ok) {
+            kn_error_clear (err);
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, key,
+                                 "an interval above zero and at most 90 days, e.g. '4 hours'");
+        }
+        return 0;
+    }
+    if (strcmp (key, "emergency.to_district_lead") == 0) {
+        if (strcmp (value, "true") && strcmp (value, "false"))
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, key, "true or false");
+        return 0;
+    }
+    if (strcmp (key, "escalate.to_district_lead_from") == 0) {
+        bool known = strcmp (value, "never") == 0;
+        for (size_t i = 0; i < 4; i++)
+            known |= strcmp (value, s_urgencies[i]) == 0;
+        return known ? 0
+                     : kn_error_set (err, KN_E_INVALID_ARGUMENT, key,
+                                     "routine, priority, urgent, emergency_safeguarding or never");
+    }
+    return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key", "unknown setting '%s'", key);
+}
 
 int
 cli_routing_admin (const cli_options_t *options, int argc, char **argv)
 {
-    (void) options; (void) argc; (void) argv;
-    return CLI_USAGE;
-}
-int
-cli_feed (const cli_options_t *options, int argc, char **argv)
-{
-    (void) options; (void) argc; (void) argv;
-    return CLI_USAGE;
-}
-int
-cli_offer (const cli_options_t *options, int argc, char **argv)
-{
-    (void) options; (void) argc; (void) argv;
-    return CLI_USAGE;
-}
-int
-cli_case (const cli_options_t *options, int argc, char **argv)
-{
-    (void) options; (void) argc; (void) argv;
-    return CLI_USAGE;
+    const char *action = argc > 1 ? argv[1] : "";
+    bool show = strcmp (action, "show") == 0, set = strcmp (action, "set") == 0;
+    if (cli_flag (argc, argv, "--help") || (!show && !set) || (set && argc < 4))
+        return s_usage (s_admin_usage, argc, argv);
+    kn_error_t err;
+    kn_error_clear (&err);
+    kn_db_t *db = cli_admin_db (&err);
+    if (!db)
+        return cli_fail (options, &err);
+    int rc = 0;
+    if (set) {
+        const char *values[] = {argv[2], argv[3]};
+        PGresult *result = NULL;
+        rc = s_check_setting (db, argv[2], argv[3], &err);
+        if (rc == 0 && kn_db_exec (db, "BEGIN", &err) == 0) {
+            result = kn_db_query (db,
+                                  "INSERT INTO routing.setting (key, value) VALUES ($1, $2)"
+                                  " ON CONFLICT (key) DO UPDATE SET value = $2, updated_at = now ()",
+                                  2, values, &err);
+            PQclear (result);
+            //  Who changed a rule is on record like every other change.
+            const char *audit[] = {argv[2]};
+            PGresult *audited = result ? kn_db_query (
+                                             db,
+                                             "INSERT INTO core.audit (service, operation, basis,"
+                                             " result) VALUES ('admin', 'routing.set', $1, 'ok')",
+                                             1, audit, &err)
+                                       : NULL;
+            PQclear (audited);
+            rc = audited && kn_db_exec (db, "COMMIT", &err) == 0 ? 0 : -1;
+            if (rc) {
+                kn_error_t ignored;
+                kn_db_exec (db, "ROLLBACK", &ignored);
+            }
+        }
+        else
+            rc = -1;
+    }
+    PGresult *rows = rc ? NULL
+                        : kn_db_query (db,
+                                       "SELECT key, value, to_char (updated_at AT TIME ZONE 'UTC',"
+                                       " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM routing.setting"
+                                       " ORDER BY key",
+                                       0, NULL, &err);
+    if (rows) {
+        if (options->json) {
+            json_t *settings = json_object ();
+            for (int i = 0; i < PQntuples (rows); i++)
+                json_object_set_new (settings, PQgetvalue (rows, i, 0),
+                                     json_string (PQgetvalue (rows, i, 1)));
+            json_t *out = json_pack ("{s:o}", "settings", settings);
+            json_dumpf (out, stdout, JSON_INDENT (2));
+            printf ("\n");
+            json_decref (out);
+        }
+        else
+            for (int i = 0; i < PQntuples (rows); i++)
+                printf ("%-32s %-40s (since %s)\n", PQgetvalue (rows, i, 0),
+                        PQgetvalue (rows, i, 1), PQgetvalue (rows, i, 2));
+    }
+    PQclear (rows);
+    kn_db_destroy (&db);
+    return rows ? CLI_OK : cli_fail (options, &err);
 }

@@ -25,6 +25,10 @@ static const char *s_usage =
     "                                     consents, withdrawals, statutory bases, and the\n"
     "                                     disclosure check (kinnet consent --help)\n"
     "  override request|review|list ...   safeguarding overrides and their reviews\n"
+    "  feed [--after N] [--follow]        your agency's feed of offers and case events\n"
+    "  offer accept|decline ID ...        answer an offer (kinnet offer --help)\n"
+    "  case show|contact|transfer|lead|close|unplaced ...\n"
+    "                                     the cases you are on (kinnet case --help)\n"
     "  admin migrate                      apply database migrations\n"
     "  admin agency add --name N --sector S --district D --cert-out DIR\n"
     "                                     register an agency, write its certificate\n"
@@ -35,6 +39,9 @@ static const char *s_usage =
     "  admin cert create PATH [--service NAME]\n"
     "                                     write a CURVE certificate pair (PATH, PATH_secret)\n"
     "  admin fieldkey create PATH         write a new field-encryption key file\n"
+    "  admin directory import FILE.json   import agencies from Open Referral HSDS 3.0\n"
+    "  admin directory ...                the agency directory (--help)\n"
+    "  admin routing show|set KEY VALUE   the routing rules\n"
     "\n"
     "Options (also from the environment):\n"
     "  --endpoint URL      broker frontend (KINNET_ENDPOINT, tcp://127.0.0.1:5555)\n"
@@ -165,6 +172,12 @@ main (int argc, char *argv[])
         return cli_consent (&options, sub_argc, sub_argv);
     if (strcmp (command, "override") == 0)
         return cli_override (&options, sub_argc, sub_argv);
+    if (strcmp (command, "feed") == 0)
+        return cli_feed (&options, sub_argc, sub_argv);
+    if (strcmp (command, "offer") == 0)
+        return cli_offer (&options, sub_argc, sub_argv);
+    if (strcmp (command, "case") == 0)
+        return cli_case (&options, sub_argc, sub_argv);
     fprintf (stderr, "kinnet: unknown command '%s'\n\n%s", command, s_usage);
     return CLI_USAGE;
 }

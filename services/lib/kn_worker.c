@@ -146,3 +146,12 @@ kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to)
     s_send_command (self, KN_MDPW_REPLY, msg);
     return 0;
 }
+
+void
+kn_worker_heartbeat (kn_worker_t *self)
+{
+    if (zclock_mono () >= self->heartbeat_at) {
+        s_send_command (self, KN_MDPW_HEARTBEAT, NULL);
+        self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+    }
+}

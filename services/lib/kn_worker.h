@@ -24,4 +24,8 @@ zmsg_t *kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms);
 //  Send reply body frames to reply_to. Takes ownership of *reply_p and nulls it.
 int kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to);
 
+//  Send a heartbeat if one is due. A worker that holds a request for long (a feed
+//  long poll) calls this while it waits, so the broker keeps it.
+void kn_worker_heartbeat (kn_worker_t *self);
+
 #endif

@@ -10,6 +10,7 @@
 #include "kn_config.h"
 #include "kn_daemon.h"
 #include "kn_log.h"
+#include "kn_mdp.h"
 #include "kn_worker.h"
 #include "routing_server.h"
 
@@ -45,10 +46,20 @@ s_wait_notify (kn_db_t *db, int wait_ms)
         kn_db_drain_notifies (db);
 }
 
+typedef struct {
+    kn_db_t *db;
+    kn_worker_t *worker;
+} feed_wait_t;
+
+//  Wait in slices short enough to keep heartbeating to the broker.
 static void
 s_feed_wait (void *state, int wait_ms)
 {
-    s_wait_notify ((kn_db_t *) state, wait_ms < 1000 ? wait_ms : 1000);
+    feed_wait_t *wait = state;
+    int slice = kn_mdp_heartbeat_ms ();
+    kn_worker_heartbeat (wait->worker);
+    s_wait_notify (wait->db, wait_ms < slice ? wait_ms : slice);
+    kn_worker_heartbeat (wait->worker);
 }
 
 //  The outbox consumer and the deadline clock.
@@ -108,7 +119,8 @@ s_feed_worker (void *arg)
         if (!request)
             continue;
         kn_db_drain_notifies (db);   // wake-ups from before this read are stale
-        zmsg_t *reply = routing_server_handle_feed (store, request, s_feed_wait, db);
+        feed_wait_t wait = {db, worker};
+        zmsg_t *reply = routing_server_handle_feed (store, request, s_feed_wait, &wait);
         kn_worker_send (worker, &reply, reply_to);
         zmsg_destroy (&request);
         zframe_destroy (&reply_to);

@@ -1,0 +1,1144 @@
+/*  The agency directory against a real PostgreSQL: a realistic Open Referral HSDS 3.0
+    directory (tests/data/hsds) imports with the right rows; importing it again, or in
+    the API's service shape, changes nothing (not even row versions); a changed file
+    reports exactly its changes; every malformed file names the record and leaves
+    the directory tables byte for byte as they were; linking to an agency registered
+    by `kinnet admin agency add`; manual changes, districts, the current load; two
+    imports at once; and the kinnet command itself. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "kn_agency.h"
+#include "kn_directory.h"
+#include "kn_test.h"
+
+//  HSDS organization ids in tests/data/hsds/directory.json.
+#define SCHOOL      "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
+#define SOCIAL_CARE "462fc498-beb0-412d-92fe-b00d46988910"
+#define HEALTH      "8a47f7c0-a366-475e-85fb-4772845d211b"
+#define SAFE_HAVEN  "db9a05ae-7169-44a5-a217-9a1f8baf8711"
+#define NEW_ROOTS   "6d6c3e6d-79b8-4efc-913c-847460a54689"
+#define HOUSING     "72f4df6a-e24d-4a06-8a69-deb07aad3f94"
+#define ACORNS      "5a567a18-7358-4b56-b171-b319b036e934"
+#define YOUTH_CLUB  "5e4b523f-92e1-4174-af4a-dde12e93f41d"
+#define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
+
+static char *url;
+static kn_db_t *db;
+static char data[512]; // tests/data/hsds
+static char dir[64];   // scratch files of this test
+
+static void
+s_setup (void)
+{
+    url = kn_test_db_create ();
+    kn_error_t err;
+    db = kn_db_new (url, NULL, &err);
+    cr_assert (db, "%s", err.message);
+    //  The data sits beside this suite's source: tests/integration/../data/hsds.
+    snprintf (data, sizeof data, "%s", __FILE__);
+    char *cut = strstr (data, "integration/test_directory.c");
+    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
+    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
+    snprintf (dir, sizeof dir, "/tmp/kn-directory-XXXXXX");
+    cr_assert (mkdtemp (dir));
+}
+
+static void
+s_teardown (void)
+{
+    kn_db_destroy (&db);
+    free (url);
+    char command[128];
+    snprintf (command, sizeof command, "rm -rf '%s'", dir);
+    cr_expect_eq (system (command), 0);
+    kn_test_no_leaks ();
+}
+
+TestSuite (directory, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+//  -------------------------------------------------------------------------
+//  Helpers
+
+static char *
+s_sql (const char *sql)
+{
+    char *value = kn_test_sql (url, sql);
+    return value ? value : strdup ("(no row)");
+}
+
+static void
+s_path (char *out, size_t size, const char *name)
+{
+    snprintf (out, size, "%s/%s", data, name);
+}
+
+static char *
+s_data (const char *name)
+{
+    char *path = malloc (600);
+    snprintf (path, 600, "%s/%s", data, name);
+    return path;
+}
+
+//  Write json (stolen) as dir/name; returns the path (caller frees).
+static char *
+s_write_json (const char *name, json_t *json)
+{
+    char *path = malloc (600);
+    snprintf (path, 600, "%s/%s", dir, name);
+    cr_assert_eq (json_dump_file (json, path, JSON_INDENT (1)), 0);
+    json_decref (json);
+    return path;
+}
+
+static char *
+s_write_text (const char *name, const char *text)
+{
+    char *path = malloc (600);
+    snprintf (path, 600, "%s/%s", dir, name);
+    FILE *file = fopen (path, "w");
+    cr_assert (file);
+    fputs (text, file);
+    fclose (file);
+    return path;
+}
+
+static json_t *
+s_load (const char *name)
+{
+    char *path = s_data (name);
+    json_error_t error;
+    json_t *json = json_load_file (path, 0, &error);
+    cr_assert (json, "%s: %s", path, error.text);
+    free (path);
+    return json;
+}
+
+//  organizations[org].services[service] of a directory.json document.
+static json_t *
+s_service (json_t *root, size_t org, size_t service)
+{
+    json_t *found = json_array_get (
+        json_object_get (json_array_get (root, org), "services"), service);
+    cr_assert (found, "no organizations[%zu].services[%zu]", org, service);
+    return found;
+}
+
+static kn_directory_mapping_t *
+s_mapping (const char *path)
+{
+    kn_error_t err;
+    kn_directory_mapping_t *mapping = kn_directory_mapping_new (path, &err);
+    cr_assert (mapping, "%s (%s)", err.message, err.field);
+    return mapping;
+}
+
+//  Import file (a path) with the mapping file (path, NULL: tests/data/hsds/mapping.json).
+static json_t *
+s_import_with (const char *file, const char *mapping_path, bool dry_run, kn_error_t *err)
+{
+    char *default_path = s_data ("mapping.json");
+    kn_directory_mapping_t *mapping =
+        s_mapping (mapping_path ? mapping_path : default_path);
+    free (default_path);
+    json_t *report = kn_directory_import (db, file, mapping, dry_run, err);
+    kn_directory_mapping_destroy (&mapping);
+    return report;
+}
+
+static json_t *
+s_import_ok (const char *file, const char *mapping_path)
+{
+    kn_error_t err;
+    json_t *report = s_import_with (file, mapping_path, false, &err);
+    cr_assert (report, "import failed: %s (field %s)", err.message, err.field);
+    return report;
+}
+
+static json_t *
+s_import_directory (void)
+{
+    char *file = s_data ("directory.json");
+    json_t *report = s_import_ok (file, NULL);
+    free (file);
+    return report;
+}
+
+static long long
+s_total (json_t *report, const char *name)
+{
+    return json_integer_value (
+        json_object_get (json_object_get (report, "totals"), name));
+}
+
+//  The report's entry for an HSDS organization id (NULL when absent).
+static json_t *
+s_entry (json_t *report, const char *directory_id)
+{
+    size_t index;
+    json_t *agency;
+    json_array_foreach (
+        json_object_get (report, "agencies"), index,
+        agency) if (strcmp (json_string_value (json_object_get (agency, "directory_id")),
+                            directory_id) == 0) return agency;
+    return NULL;
+}
+
+//  "result: change,change" of an organization in a report.
+static char *
+s_outcome (json_t *report, const char *directory_id)
+{
+    json_t *entry = s_entry (report, directory_id);
+    if (!entry)
+        return strdup ("(absent)");
+    char *text = calloc (1, 256);
+    snprintf (text, 256, "%s:", json_string_value (json_object_get (entry, "result")));
+    size_t index;
+    json_t *change;
+    json_array_foreach (json_object_get (entry, "changes"), index, change)
+    {
+        strcat (text, index ? "," : " ");
+        strcat (text, json_string_value (change));
+    }
+    return text;
+}
+
+static void
+s_expect_outcome (json_t *report, const char *directory_id, const char *expected)
+{
+    char *outcome = s_outcome (report, directory_id);
+    cr_expect_str_eq (outcome, expected, "organization %s: %s", directory_id, outcome);
+    free (outcome);
+}
+
+//  Everything routing reads about the agency of an HSDS organization, on one line:
+//  sector|home|accepting|capacity|interpreters|needs|other districts|languages
+static char *
+s_summary (const char *directory_id)
+{
+    char sql[1500];
+    snprintf (sql, sizeof sql,
+              "SELECT concat_ws('|', a.sector, a.district, a.accepting,"
+              " coalesce(a.capacity::text, 'none'), a.interpreters,"
+              " coalesce((SELECT string_agg(need::text, ',' ORDER BY need)"
+              "   FROM core.agency_need WHERE agency_id = a.id), ''),"
+              " coalesce((SELECT string_agg(district, ',' ORDER BY district)"
+              "   FROM core.agency_district WHERE agency_id = a.id), ''),"
+              " coalesce((SELECT string_agg(language, ',' ORDER BY language)"
+              "   FROM core.agency_language WHERE agency_id = a.id), ''))"
+              " FROM core.agency a WHERE a.directory_id = '%s'",
+              directory_id);
+    return s_sql (sql);
+}
+
+static void
+s_expect_summary (const char *directory_id, const char *expected)
+{
+    char *summary = s_summary (directory_id);
+    cr_expect_str_eq (summary, expected, "organization %s: %s", directory_id, summary);
+    free (summary);
+}
+
+//  The directory tables' content, for "exactly as before".
+static char *
+s_checksum (void)
+{
+    return s_sql (
+        "SELECT md5(concat_ws('#',"
+        " (SELECT string_agg(concat_ws(',', id, name, sector, district, directory_id, "
+        "active,"
+        "   accepting, capacity, interpreters), ';' ORDER BY id) FROM core.agency),"
+        " (SELECT string_agg(agency_id || ':' || need, ';' ORDER BY agency_id, need)"
+        "   FROM core.agency_need),"
+        " (SELECT string_agg(agency_id || ':' || district, ';' ORDER BY agency_id, "
+        "district)"
+        "   FROM core.agency_district),"
+        " (SELECT string_agg(agency_id || ':' || language, ';' ORDER BY agency_id, "
+        "language)"
+        "   FROM core.agency_language),"
+        " (SELECT string_agg(concat_ws(',', code, name, child_protection_lead), ';'"
+        "   ORDER BY code) FROM core.district)))");
+}
+
+//  Row versions too: an import that rewrote a row with the same values would keep
+//  the checksum but change these.
+static char *
+s_versions (void)
+{
+    return s_sql (
+        "SELECT md5(concat_ws('#',"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY id)"
+        "   FROM core.agency),"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id, need)"
+        "   FROM core.agency_need),"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
+        "   district) FROM core.agency_district),"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
+        "   language) FROM core.agency_language)))");
+}
+
+static void
+s_agency_id (const char *directory_id, char out[KN_UUID_STR])
+{
+    char sql[200];
+    snprintf (sql, sizeof sql, "SELECT id FROM core.agency WHERE directory_id = '%s'",
+              directory_id);
+    char *id = s_sql (sql);
+    snprintf (out, KN_UUID_STR, "%s", id);
+    free (id);
+}
+
+//  -------------------------------------------------------------------------
+//  Import
+
+Test (directory, realistic_directory_imports_the_right_rows)
+{
+    json_t *report = s_import_directory ();
+    cr_expect_eq (s_total (report, "added"), 8);
+    cr_expect_eq (s_total (report, "changed") + s_total (report, "unchanged") +
+                      s_total (report, "linked"),
+                  0);
+    //  Sector from the organization's type term, home district from its service areas
+    //  (the mapping names Social Care's), needs from service terms through the mapping.
+    //  Capacity sums maxima in counted units: Safe Haven's hours and sessions are not.
+    s_expect_summary (SCHOOL, "school|north|t|65|f|1,2,3||en,pl");
+    s_expect_summary (SOCIAL_CARE,
+                      "social_services|central|t|85|t|8,9,10|east,north,south|ar,en");
+    //  CAMHS is temporarily closed: no mental health, no East Riverside, no 30 cases.
+    s_expect_summary (HEALTH, "health|south|t|120|f|5,14|central|en,so,ur");
+    s_expect_summary (SAFE_HAVEN, "ngo_community|north|t|8|f|4,9|south|bn,en,pa");
+    //  Interpreting by term; no capacity published: no limit; Dari is ISO 639-3 "prs".
+    s_expect_summary (
+        NEW_ROOTS,
+        "ngo_community|central|t|none|t|3,11|east,north,south|ar,en,fa,prs,ru,ti,uk");
+    s_expect_summary (HOUSING, "housing|central|t|150|f|6,7||en");
+    //  Nothing active: described by all its mapped services, accepting nobody.
+    s_expect_summary (ACORNS, "early_years|east|f|30|f|8,14||en,pl");
+    s_expect_summary (CARERS, "ngo_community|south|t|35|f|13||en");
+    char *count = s_sql ("SELECT count(*) || '/' || count(*) FILTER (WHERE name ="
+                         " 'Riverside Primary School') FROM core.agency");
+    cr_expect_str_eq (count, "8/1");
+    free (count);
+    //  The youth club maps to no need: not added, and said so.
+    cr_expect_null (s_entry (report, YOUTH_CLUB));
+    char *ignored = json_dumps (json_object_get (report, "ignored"), JSON_COMPACT);
+    cr_expect (strstr (ignored, "\"organizations[7]\""), "%s", ignored);
+    cr_expect (
+        strstr (ignored, "organizations[3].services[0].attributes[1].taxonomy_term"),
+        "%s", ignored);
+    cr_expect (strstr (ignored, "'Food bank' is not in the mapping"), "%s", ignored);
+    cr_expect (strstr (ignored, "unit 'Hours'"), "%s", ignored);
+    free (ignored);
+    cr_expect_eq (json_array_size (json_object_get (report, "not_in_file")), 0);
+    json_decref (report);
+}
+
+Test (directory, reimport_and_service_shape_change_nothing)
+{
+    json_decref (s_import_directory ());
+    char *before = s_checksum ();
+    char *versions = s_versions ();
+    json_t *again = s_import_directory ();
+    cr_expect_eq (s_total (again, "unchanged"), 8);
+    cr_expect_eq (s_total (again, "added") + s_total (again, "changed"), 0);
+    s_expect_outcome (again, HEALTH, "unchanged:");
+    json_decref (again);
+    //  The same directory as the HSDS API's full services, each with its organization.
+    char *services = s_data ("directory-services.json");
+    json_t *shaped = s_import_ok (services, NULL);
+    free (services);
+    cr_expect_eq (s_total (shaped, "unchanged"), 8);
+    cr_expect_eq (s_total (shaped, "added") + s_total (shaped, "changed"), 0);
+    json_decref (shaped);
+    char *after = s_checksum ();
+    char *versions_after = s_versions ();
+    cr_expect_str_eq (after, before);
+    cr_expect_str_eq (versions_after, versions, "an unchanged import rewrote rows");
+    free (before);
+    free (after);
+    free (versions);
+    free (versions_after);
+}
+
+Test (directory, changed_file_reports_exactly_its_changes)
+{
+    json_decref (s_import_directory ());
+    json_t *root = s_load ("directory.json");
+    //  School: 45 children instead of 40 in attendance.
+    json_object_set_new (
+        json_array_get (json_object_get (s_service (root, 0, 0), "capacities"), 0),
+        "maximum", json_integer (45));
+    //  Health: CAMHS reopens (mental health, East Riverside and 30 more cases).
+    json_object_set_new (s_service (root, 2, 1), "status", json_string ("active"));
+    //  Safe Haven renamed.
+    json_object_set_new (json_array_get (root, 3), "name",
+                         json_string ("Safe Haven Riverside"));
+    //  New Roots: Tigrinya out, Somali in (a set replaced, not merged).
+    json_t *languages = json_object_get (s_service (root, 4, 0), "languages");
+    json_array_remove (languages, 5);
+    json_array_append_new (languages,
+                           json_pack ("{s:s,s:s}", "code", "som", "name", "Somali"));
+    //  Little Acorns: Stay and Play reopens; the defunct course no longer counts.
+    json_object_set_new (s_service (root, 6, 0), "status", json_string ("active"));
+    char *file = s_write_json ("changed.json", root);
+
+    json_t *report = s_import_ok (file, NULL);
+    cr_expect_eq (s_total (report, "changed"), 5);
+    cr_expect_eq (s_total (report, "unchanged"), 3);
+    cr_expect_eq (s_total (report, "added"), 0);
+    s_expect_outcome (report, SCHOOL, "changed: capacity");
+    s_expect_outcome (report, HEALTH, "changed: capacity,needs,districts");
+    s_expect_outcome (report, SAFE_HAVEN, "changed: name");
+    s_expect_outcome (report, NEW_ROOTS, "changed: languages");
+    s_expect_outcome (report, ACORNS, "changed: accepting,needs");
+    s_expect_outcome (report, SOCIAL_CARE, "unchanged:");
+    s_expect_outcome (report, HOUSING, "unchanged:");
+    s_expect_outcome (report, CARERS, "unchanged:");
+    json_decref (report);
+    s_expect_summary (SCHOOL, "school|north|t|70|f|1,2,3||en,pl");
+    s_expect_summary (HEALTH, "health|south|t|150|f|4,5,14|central,east|en,so,ur");
+    s_expect_summary (
+        NEW_ROOTS,
+        "ngo_community|central|t|none|t|3,11|east,north,south|ar,en,fa,prs,ru,so,uk");
+    s_expect_summary (ACORNS, "early_years|east|t|30|f|14||en,pl");
+    char *name =
+        s_sql ("SELECT name FROM core.agency WHERE directory_id = '" SAFE_HAVEN "'");
+    cr_expect_str_eq (name, "Safe Haven Riverside");
+    free (name);
+
+    //  And the changed file is now the directory: importing it again is a no-op.
+    char *versions = s_versions ();
+    report = s_import_ok (file, NULL);
+    cr_expect_eq (s_total (report, "unchanged"), 8);
+    json_decref (report);
+    char *versions_after = s_versions ();
+    cr_expect_str_eq (versions_after, versions);
+    free (versions);
+    free (versions_after);
+    free (file);
+}
+
+Test (directory, dry_run_reports_without_writing)
+{
+    json_decref (s_import_directory ());
+    json_t *root = s_load ("directory.json");
+    json_object_set_new (s_service (root, 5, 0), "status", json_string ("inactive"));
+    char *file = s_write_json ("closed.json", root);
+    char *before = s_checksum ();
+    kn_error_t err;
+    json_t *report = s_import_with (file, NULL, true, &err);
+    cr_assert (report, "%s", err.message);
+    cr_expect (json_is_true (json_object_get (report, "dry_run")));
+    s_expect_outcome (report, HOUSING, "changed: accepting");
+    json_decref (report);
+    char *after = s_checksum ();
+    cr_expect_str_eq (after, before);
+    free (before);
+    free (after);
+    free (file);
+}
+
+//  A malformed case: how to break directory.json (or literal text), and what the
+//  error must say.
+typedef struct {
+    const char *label;
+    void (*breaker) (json_t *root);
+    const char *text; // used instead of a broken directory.json when set
+    kn_code_t code;
+    const char *field;
+    const char *message; // a part of the message
+} malformed_t;
+
+static void
+s_no_org_id (json_t *root)
+{
+    json_object_del (json_array_get (root, 1), "id");
+}
+
+static void
+s_area_not_object (json_t *root)
+{
+    json_array_set_new (json_object_get (s_service (root, 3, 1), "service_areas"), 0,
+                        json_string ("North Riverside"));
+}
+
+static void
+s_status_number (json_t *root)
+{
+    json_object_set_new (s_service (root, 0, 0), "status", json_integer (1));
+}
+
+static void
+s_bad_language (json_t *root)
+{
+    json_object_set_new (
+        json_array_get (json_object_get (s_service (root, 2, 0), "languages"), 1), "code",
+        json_string ("xx"));
+}
+
+static void
+s_negative_capacity (json_t *root)
+{
+    json_object_set_new (
+        json_array_get (json_object_get (s_service (root, 0, 1), "capacities"), 0),
+        "maximum", json_integer (-5));
+}
+
+static void
+s_fractional_capacity (json_t *root)
+{
+    json_object_set_new (
+        json_array_get (json_object_get (s_service (root, 0, 1), "capacities"), 0),
+        "maximum", json_real (2.5));
+}
+
+//  The very last record: everything before it was read and would have been written.
+static void
+s_last_unit_missing (json_t *root)
+{
+    json_object_del (
+        json_array_get (json_object_get (s_service (root, 8, 0), "capacities"), 0),
+        "unit");
+}
+
+static void
+s_duplicate_org (json_t *root)
+{
+    json_object_set_new (json_array_get (root, 1), "id", json_string (SCHOOL));
+}
+
+static void
+s_services_not_array (json_t *root)
+{
+    json_object_set_new (json_array_get (root, 5), "services", json_string ("housing"));
+}
+
+static void
+s_term_not_object (json_t *root)
+{
+    json_object_set_new (
+        json_array_get (json_object_get (s_service (root, 1, 1), "attributes"), 0),
+        "taxonomy_term", json_string ("RS-FAM-PAR"));
+}
+
+//  A new organization whose only area maps to no district.
+static void
+s_no_district (json_t *root)
+{
+    json_t *org = json_deep_copy (json_array_get (root, 8));
+    json_object_set_new (org, "id", json_string ("new-org-1"));
+    json_t *service = json_array_get (json_object_get (org, "services"), 0);
+    json_t *area = json_array_get (json_object_get (service, "service_areas"), 0);
+    json_object_set_new (area, "name", json_string ("Elsewhere"));
+    json_array_append_new (root, org);
+}
+
+static const malformed_t s_malformed[] = {
+    {"syntax", NULL, "[{\"id\": \"a\",\n  \"name\": }]", KN_E_INVALID_ARGUMENT, "file",
+     "line 2"},
+    {"neither organizations nor services", NULL, "{\"directory\": []}",
+     KN_E_INVALID_ARGUMENT, "", "expected \"organizations\" or \"services\""},
+    {"missing id", s_no_org_id, NULL, KN_E_INVALID_ARGUMENT, "organizations[1].id",
+     "'id' is required"},
+    {"area not an object", s_area_not_object, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[3].services[1].service_areas[0]", SAFE_HAVEN},
+    {"status a number", s_status_number, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[0].services[0].status", "must be a string"},
+    {"not a language", s_bad_language, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[2].services[0].languages[1].code", "'xx' is not a language"},
+    {"negative capacity", s_negative_capacity, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[0].services[1].capacities[0].maximum", "whole number"},
+    {"fractional capacity", s_fractional_capacity, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[0].services[1].capacities[0].maximum", "whole number"},
+    {"last record", s_last_unit_missing, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[8].services[0].capacities[0].unit", CARERS},
+    {"duplicate organization", s_duplicate_org, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[1].id", "given twice"},
+    {"services not an array", s_services_not_array, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[5].services", "must be an array"},
+    {"term not an object", s_term_not_object, NULL, KN_E_INVALID_ARGUMENT,
+     "organizations[1].services[1].attributes[0].taxonomy_term", "must be an object"},
+    {"no district", s_no_district, NULL, KN_E_INVALID_ARGUMENT, "organizations[9]",
+     "no district"},
+    {"service without organization", NULL,
+     "[{\"id\": \"s1\", \"name\": \"Advice\", \"status\": \"active\","
+     " \"organization_id\": \"nowhere\"}]",
+     KN_E_INVALID_ARGUMENT, "services[0].organization", "'organization' is required"},
+};
+
+Test (directory, malformed_files_name_the_record_and_change_nothing)
+{
+    json_decref (s_import_directory ());
+    //  Districts too are in the checksum.
+    kn_error_t err;
+    json_decref (kn_directory_district_set (db, "north", "North Riverside", NULL, &err));
+    char *before = s_checksum ();
+    for (size_t i = 0; i < sizeof s_malformed / sizeof s_malformed[0]; i++) {
+        const malformed_t *test = &s_malformed[i];
+        char *file;
+        if (test->text)
+            file = s_write_text ("bad.json", test->text);
+        else {
+            json_t *root = s_load ("directory.json");
+            //  Something worth writing first, so a half import would show.
+            json_object_set_new (json_array_get (root, 0), "name",
+                                 json_string ("Riverside Primary Academy"));
+            test->breaker (root);
+            file = s_write_json ("bad.json", root);
+        }
+        kn_error_clear (&err);
+        json_t *report = s_import_with (file, NULL, false, &err);
+        free (file);
+        cr_expect_null (report, "%s: imported", test->label);
+        json_decref (report);
+        cr_expect_eq (err.code, test->code, "%s: code %d (%s)", test->label, err.code,
+                      err.message);
+        cr_expect_str_eq (err.field, test->field, "%s: %s", test->label, err.message);
+        cr_expect (strstr (err.message, test->message), "%s: message '%s' lacks '%s'",
+                   test->label, err.message, test->message);
+        char *after = s_checksum ();
+        cr_expect_str_eq (after, before, "%s: the directory changed", test->label);
+        free (after);
+    }
+    free (before);
+}
+
+//  A failure found while writing (not while reading) rolls back what was written.
+Test (directory, failure_while_writing_rolls_everything_back)
+{
+    json_decref (s_import_directory ());
+    char school_agency[KN_UUID_STR];
+    s_agency_id (SCHOOL, school_agency);
+    json_t *root = s_load ("directory.json");
+    json_object_set_new (json_array_get (root, 0), "name",
+                         json_string ("Riverside Academy"));
+    char *file = s_write_json ("renamed.json", root);
+    //  Young Carers, the last organization, is linked to the school's agency.
+    json_t *mapping = s_load ("mapping.json");
+    json_object_set_new (json_object_get (mapping, "organizations"), CARERS,
+                         json_pack ("{s:s}", "agency_id", school_agency));
+    char *mapping_file = s_write_json ("mapping.json", mapping);
+    char *before = s_checksum ();
+    kn_error_t err;
+    json_t *report = s_import_with (file, mapping_file, false, &err);
+    cr_expect_null (report);
+    json_decref (report);
+    cr_expect_eq (err.code, KN_E_CONFLICT, "%s", err.message);
+    cr_expect_str_eq (err.field, "mapping.organizations." CARERS ".agency_id");
+    char *after = s_checksum ();
+    cr_expect_str_eq (after, before, "the school's rename was not rolled back");
+    free (before);
+    free (after);
+    free (file);
+    free (mapping_file);
+}
+
+Test (directory, link_to_an_agency_registered_by_hand)
+{
+    //  Registered by `kinnet admin agency add`, with a key, before the directory.
+    char existing[KN_UUID_STR];
+    kn_error_t err;
+    zcert_t *cert = zcert_new ();
+    cr_assert_eq (kn_agency_add (db, "Young Carers", "ngo_community", "north",
+                                 zcert_public_txt (cert), existing, &err),
+                  0, "%s", err.message);
+    zcert_destroy (&cert);
+    json_t *mapping = s_load ("mapping.json");
+    json_object_set_new (json_object_get (mapping, "organizations"), CARERS,
+                         json_pack ("{s:s}", "agency_id", existing));
+    char *mapping_file = s_write_json ("mapping.json", mapping);
+    char *file = s_data ("directory.json");
+
+    json_t *report = s_import_ok (file, mapping_file);
+    cr_expect_eq (s_total (report, "linked"), 1);
+    cr_expect_eq (s_total (report, "added"), 7);
+    s_expect_outcome (report, CARERS,
+                      "linked: directory_id,name,district,capacity,needs,languages");
+    cr_expect_str_eq (
+        json_string_value (json_object_get (s_entry (report, CARERS), "agency_id")),
+        existing);
+    json_decref (report);
+    char linked[KN_UUID_STR];
+    s_agency_id (CARERS, linked);
+    cr_expect_str_eq (linked, existing);
+    s_expect_summary (CARERS, "ngo_community|south|t|35|f|13||en");
+    char sql[200];
+    snprintf (sql, sizeof sql,
+              "SELECT (SELECT count(*) FROM core.agency) || '/' ||"
+              " (SELECT count(*) FROM core.agency_key WHERE agency_id = '%s'"
+              "  AND revoked_at IS NULL)",
+              existing);
+    char *counts = s_sql (sql);
+    cr_expect_str_eq (counts, "8/1", "no second agency; the key still works");
+    free (counts);
+
+    //  Linked once, matched by directory id from then on, with or without the link.
+    report = s_import_ok (file, mapping_file);
+    s_expect_outcome (report, CARERS, "unchanged:");
+    json_decref (report);
+    report = s_import_ok (file, NULL);
+    s_expect_outcome (report, CARERS, "unchanged:");
+    json_decref (report);
+
+    //  A link to an agency that does not exist.
+    mapping = s_load ("mapping.json");
+    json_object_set_new (
+        json_object_get (mapping, "organizations"), YOUTH_CLUB,
+        json_pack ("{s:s}", "agency_id", "00000000-0000-4000-8000-000000000001"));
+    free (mapping_file);
+    mapping_file = s_write_json ("mapping.json", mapping);
+    char *before = s_checksum ();
+    report = s_import_with (file, mapping_file, false, &err);
+    cr_expect_null (report);
+    cr_expect_eq (err.code, KN_E_NOT_FOUND);
+    cr_expect_str_eq (err.field, "mapping.organizations." YOUTH_CLUB ".agency_id");
+    char *after = s_checksum ();
+    cr_expect_str_eq (after, before);
+    free (before);
+    free (after);
+    free (file);
+    free (mapping_file);
+}
+
+//  The built-in mapping (Kinnet's own names and common words) and districts that
+//  Kinnet knows by name rather than through the mapping.
+Test (directory, builtin_mapping_and_known_district_names)
+{
+    kn_error_t err;
+    json_t *district =
+        kn_directory_district_set (db, "east", "Riverside East", NULL, &err);
+    cr_assert (district, "%s", err.message);
+    json_decref (district);
+    char *file = s_write_text (
+        "small.json",
+        "{\"organizations\": [{\"id\": \"org-a\", \"name\": \"Eastside Advice Centre\","
+        "  \"description\": \"Advice.\", \"attributes\": [{\"id\": \"t0\","
+        "   \"taxonomy_term\": {\"id\": \"x0\", \"name\": \"Charity\"}}]}],"
+        " \"services\": [{\"id\": \"s1\", \"name\": \"Housing advice\", \"status\": "
+        "\"Active\","
+        "  \"organization_id\": \"org-a\","
+        "  \"taxonomy_terms\": [{\"id\": \"x1\", \"name\": \"Housing\"},"
+        "                       {\"id\": \"x2\", \"code\": \"INCOME_POVERTY\", \"name\": "
+        "\"Money\"}],"
+        "  \"interpretation_services\": \"Language Line on request\","
+        "  \"service_areas\": [{\"id\": \"a1\", \"name\": \"riverside east\"}],"
+        "  \"languages\": [{\"code\": \"ger\"}, {\"code\": \"pt-BR\"}, {\"code\": "
+        "\"EN\"}],"
+        "  \"capacities\": [{\"id\": \"c1\", \"unit\": {\"id\": \"u1\", \"name\": "
+        "\"Households\"},"
+        "                    \"available\": 2, \"maximum\": 12, \"updated\": "
+        "\"2024-09-01\"}]}]}");
+    kn_directory_mapping_t *mapping = s_mapping (NULL);
+    json_t *report = kn_directory_import (db, file, mapping, false, &err);
+    kn_directory_mapping_destroy (&mapping);
+    cr_assert (report, "%s (%s)", err.message, err.field);
+    s_expect_outcome (report, "org-a", "added:");
+    json_decref (report);
+    s_expect_summary ("org-a", "ngo_community|east|t|12|t|6,7||de,en,pt");
+    free (file);
+}
+
+Test (directory, mapping_errors_name_the_member)
+{
+    static const struct {
+        const char *text, *field, *message;
+    } cases[] = {
+        {"{\"needs\": {\"Housing\": \"housing\"}}", "mapping.needs.Housing",
+         "unknown NeedCategory 'housing'"},
+        {"{\"needs\": {\"HOUSING\": \"housing_need\", \"housing \": \"income_poverty\"}}",
+         NULL, "given twice"},
+        {"{\"needs\": {\"x\": []}}", "mapping.needs.x", "no need"},
+        {"{\"sectors\": {\"ORG\": \"charity\"}}", "mapping.sectors.ORG", "AgencySector"},
+        {"{\"districts\": {\"North\": 7}}", "mapping.districts.North", "district code"},
+        {"{\"languages\": {\"Klingon\": \"tlh-x-\"}}", "mapping.languages.Klingon",
+         "not a language"},
+        {"{\"organizations\": {\"o1\": {\"agency_id\": \"42\"}}}",
+         "mapping.organizations.o1.agency_id", "UUID"},
+        {"{\"organisations\": {}}", "mapping.organisations", "unknown member"},
+        {"{\"capacity_units\": \"families\"}", "mapping.capacity_units", "array"},
+        {"{\"needs\": ", "mapping", "invalid JSON at line 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kn_error_t err;
+        kn_error_clear (&err);
+        kn_directory_mapping_t *mapping =
+            kn_directory_mapping_parse (cases[i].text, &err);
+        cr_expect_null (mapping, "%s", cases[i].text);
+        kn_directory_mapping_destroy (&mapping);
+        cr_expect_eq (err.code, KN_E_INVALID_ARGUMENT, "%s", cases[i].text);
+        //  NULL: either of two keys, whichever the object yields second.
+        if (cases[i].field)
+            cr_expect_str_eq (err.field, cases[i].field, "%s: %s", cases[i].text,
+                              err.message);
+        else
+            cr_expect (strncmp (err.field, "mapping.needs.", 14) == 0, "%s", err.field);
+        cr_expect (strstr (err.message, cases[i].message), "%s: %s", cases[i].text,
+                   err.message);
+    }
+    //  The shipped mapping and the built-in one load.
+    char *path = s_data ("mapping.json");
+    kn_directory_mapping_t *mapping = s_mapping (path);
+    kn_directory_mapping_destroy (&mapping);
+    mapping = s_mapping (NULL);
+    kn_directory_mapping_destroy (&mapping);
+    free (path);
+}
+
+Test (directory, language_codes)
+{
+    static const struct {
+        const char *code, *subtag; // subtag NULL: not a language
+    } cases[] = {
+        {"en", "en"},         {"EN", "en"},   {"en-GB", "en"}, {"pt_BR", "pt"},
+        {"zh-Hant-TW", "zh"}, {"eng", "en"},  {"ara", "ar"},   {"ger", "de"},
+        {"deu", "de"},        {"prs", "prs"}, {"ckb", "ckb"},  {"xx", NULL},
+        {"und", NULL},        {"zxx", NULL},  {"qab", NULL},   {"english", NULL},
+        {"e1", NULL},         {"en-", NULL},  {"", NULL},      {"en--gb", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char subtag[9] = "";
+        int rc = kn_directory_language (cases[i].code, subtag);
+        if (cases[i].subtag) {
+            cr_expect_eq (rc, 0, "'%s' is a language", cases[i].code);
+            cr_expect_str_eq (subtag, cases[i].subtag, "'%s'", cases[i].code);
+        } else
+            cr_expect_eq (rc, -1, "'%s' is not a language", cases[i].code);
+    }
+}
+
+//  -------------------------------------------------------------------------
+//  Manual changes, load, districts
+
+//  An open offer, an accepted involvement and a declined offer for agency.
+static void
+s_involvements (const char *agency)
+{
+    char sql[2000];
+    snprintf (
+        sql, sizeof sql,
+        "WITH f AS (INSERT INTO core.family (id) VALUES (gen_random_uuid()) RETURNING "
+        "id),"
+        " c AS (INSERT INTO routing.case (id, family_id, district, languages, urgency,"
+        "   opened_at) SELECT gen_random_uuid(), f.id, 'north', '{en}', 1, now() FROM f"
+        "   RETURNING id),"
+        " n AS (INSERT INTO routing.need (id, case_id, referral_id, category, urgency, "
+        "status,"
+        "   created_at) SELECT gen_random_uuid(), c.id, gen_random_uuid(), k, 1, "
+        "'offered',"
+        "   now() FROM c, generate_series(1, 3) k RETURNING id, case_id, category)"
+        " INSERT INTO routing.involvement (id, case_id, need_id, agency_id, status, rank,"
+        "   ranked_by, waiting_for_consent, offered_at, deadline_at)"
+        " SELECT gen_random_uuid(), n.case_id, n.id, '%s',"
+        "   (ARRAY['offered', 'accepted', 'declined'])[n.category], 1, '', false, now(),"
+        "   now() + interval '1 day' FROM n RETURNING 1",
+        agency);
+    free (s_sql (sql));
+}
+
+Test (directory, manual_changes_show_and_load)
+{
+    json_decref (s_import_directory ());
+    char school[KN_UUID_STR];
+    s_agency_id (SCHOOL, school);
+    s_involvements (school);
+    kn_error_t err;
+    kn_directory_change_t change = {
+        .accepting = 0, .interpreters = KN_DIRECTORY_KEEP, .capacity = 2};
+    json_t *report = kn_directory_set (db, school, &change, &err);
+    cr_assert (report, "%s", err.message);
+    char *changes = json_dumps (json_object_get (report, "changes"), JSON_COMPACT);
+    cr_expect_str_eq (changes, "[\"accepting\",\"capacity\"]");
+    free (changes);
+    json_decref (report);
+    //  The same again: nothing to change.
+    report = kn_directory_set (db, school, &change, &err);
+    cr_expect_eq (json_array_size (json_object_get (report, "changes")), 0);
+    json_decref (report);
+
+    //  By directory id; offered and accepted count as load, declined does not.
+    json_t *list = kn_directory_show (db, SCHOOL, &err);
+    cr_assert (list, "%s", err.message);
+    cr_assert_eq (json_array_size (list), 1);
+    json_t *agency = json_array_get (list, 0);
+    cr_expect_str_eq (json_string_value (json_object_get (agency, "agency_id")), school);
+    cr_expect_eq (json_integer_value (json_object_get (agency, "load")), 2);
+    cr_expect_eq (json_integer_value (json_object_get (agency, "capacity")), 2);
+    cr_expect (json_is_false (json_object_get (agency, "accepting")));
+    char *needs = json_dumps (json_object_get (agency, "needs"), JSON_COMPACT);
+    cr_expect_str_eq (
+        needs, "[\"attendance_and_learning\",\"special_educational_needs_disability\","
+               "\"language_support\"]");
+    free (needs);
+    json_decref (list);
+
+    change = (kn_directory_change_t){.accepting = KN_DIRECTORY_KEEP,
+                                     .interpreters = 1,
+                                     .capacity = KN_DIRECTORY_NO_LIMIT};
+    json_decref (kn_directory_set (db, school, &change, &err));
+    list = kn_directory_show (db, school, &err);
+    agency = json_array_get (list, 0);
+    cr_expect (json_is_null (json_object_get (agency, "capacity")));
+    cr_expect (json_is_true (json_object_get (agency, "interpreters")));
+    json_decref (list);
+    list = kn_directory_show (db, NULL, &err);
+    cr_expect_eq (json_array_size (list), 8);
+    json_decref (list);
+
+    cr_expect_null (kn_directory_show (db, "00000000-0000-4000-8000-000000000009", &err));
+    cr_expect_eq (err.code, KN_E_NOT_FOUND);
+    cr_expect_null (
+        kn_directory_set (db, "00000000-0000-4000-8000-000000000009", &change, &err));
+    cr_expect_eq (err.code, KN_E_NOT_FOUND);
+    change.capacity = -7;
+    cr_expect_null (kn_directory_set (db, school, &change, &err));
+    cr_expect_str_eq (err.field, "capacity");
+
+    //  The directory is the source of truth: the next import puts its values back.
+    report = s_import_directory ();
+    s_expect_outcome (report, SCHOOL, "changed: accepting,capacity,interpreters");
+    json_decref (report);
+    s_expect_summary (SCHOOL, "school|north|t|65|f|1,2,3||en,pl");
+}
+
+Test (directory, districts_and_their_lead)
+{
+    json_decref (s_import_directory ());
+    char social_care[KN_UUID_STR];
+    s_agency_id (SOCIAL_CARE, social_care);
+    kn_error_t err;
+    json_t *report =
+        kn_directory_district_set (db, "north", "North Riverside", NULL, &err);
+    cr_assert (report, "%s", err.message);
+    cr_expect_str_eq (json_string_value (json_object_get (report, "result")), "added");
+    json_decref (report);
+    report = kn_directory_district_set (db, "north", NULL, social_care, &err);
+    cr_expect_str_eq (json_string_value (json_object_get (report, "result")), "changed");
+    cr_expect_str_eq (
+        json_string_value (json_array_get (json_object_get (report, "changes"), 0)),
+        "child_protection_lead");
+    json_decref (report);
+    report =
+        kn_directory_district_set (db, "north", "North Riverside", social_care, &err);
+    cr_expect_str_eq (json_string_value (json_object_get (report, "result")),
+                      "unchanged");
+    json_decref (report);
+    json_decref (kn_directory_district_set (db, "south", NULL, NULL, &err));
+
+    json_t *list = kn_directory_district_list (db, &err);
+    cr_assert (list, "%s", err.message);
+    cr_assert_eq (json_array_size (list), 2);
+    json_t *north = json_array_get (list, 0);
+    cr_expect_str_eq (json_string_value (json_object_get (north, "code")), "north");
+    cr_expect_str_eq (
+        json_string_value (json_object_get (north, "child_protection_lead")),
+        social_care);
+    cr_expect_str_eq (json_string_value (json_object_get (north, "lead_name")),
+                      "Riverside City Council Children's Social Care");
+    //  Home or catchment: school, social care, Safe Haven, New Roots.
+    cr_expect_eq (json_integer_value (json_object_get (north, "agencies")), 4);
+    json_t *south = json_array_get (list, 1);
+    cr_expect (json_is_null (json_object_get (south, "child_protection_lead")));
+    cr_expect (json_is_null (json_object_get (south, "name")));
+    json_decref (list);
+
+    cr_expect_null (kn_directory_district_set (
+        db, "north", NULL, "00000000-0000-4000-8000-000000000009", &err));
+    cr_expect_eq (err.code, KN_E_NOT_FOUND);
+    cr_expect_str_eq (err.field, "lead");
+    cr_expect_null (kn_directory_district_set (db, "", NULL, NULL, &err));
+    cr_expect_str_eq (err.field, "code");
+    report = kn_directory_district_set (db, "north", NULL, "", &err);
+    cr_expect_str_eq (
+        json_string_value (json_array_get (json_object_get (report, "changes"), 0)),
+        "child_protection_lead");
+    json_decref (report);
+    char *lead =
+        s_sql ("SELECT coalesce(child_protection_lead::text, 'none') FROM core.district"
+               " WHERE code = 'north'");
+    cr_expect_str_eq (lead, "none");
+    free (lead);
+}
+
+//  Two imports of a new directory at once: one adds, the other then finds it all
+//  unchanged; neither fails on the other's rows.
+typedef struct {
+    const char *file;
+    json_t *report;
+    kn_error_t err;
+} racer_t;
+
+static void *
+s_racer (void *arg)
+{
+    racer_t *racer = arg;
+    kn_db_t *own = kn_db_new (url, NULL, &racer->err);
+    char *path = s_data ("mapping.json");
+    kn_directory_mapping_t *mapping = kn_directory_mapping_new (path, &racer->err);
+    free (path);
+    if (own && mapping)
+        racer->report =
+            kn_directory_import (own, racer->file, mapping, false, &racer->err);
+    kn_directory_mapping_destroy (&mapping);
+    kn_db_destroy (&own);
+    return NULL;
+}
+
+Test (directory, concurrent_imports_serialise)
+{
+    char *file = s_data ("directory.json");
+    racer_t racers[2] = {{.file = file}, {.file = file}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq (pthread_create (&threads[i], NULL, s_racer, &racers[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join (threads[i], NULL);
+    cr_assert (racers[0].report, "%s", racers[0].err.message);
+    cr_assert (racers[1].report, "%s", racers[1].err.message);
+    long long added =
+        s_total (racers[0].report, "added") + s_total (racers[1].report, "added");
+    long long unchanged =
+        s_total (racers[0].report, "unchanged") + s_total (racers[1].report, "unchanged");
+    cr_expect_eq (added, 8);
+    cr_expect_eq (unchanged, 8);
+    json_decref (racers[0].report);
+    json_decref (racers[1].report);
+    char *count = s_sql ("SELECT count(*) FROM core.agency");
+    cr_expect_str_eq (count, "8");
+    free (count);
+    free (file);
+}
+
+//  -------------------------------------------------------------------------
+//  The command
+
+static int
+s_cli (const char *args, char **out)
+{
+    char command[4096];
+    snprintf (command, sizeof command,
+              "KINNET_DATABASE_URL='%s' KINNET_LOG_LEVEL=warn %s %s 2>%s/cli.err", url,
+              kn_test_cli_bin (), args, dir);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    char *buffer = calloc (1, 1 << 20);
+    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
+    buffer[got] = '\0';
+    int status = pclose (pipe);
+    if (out)
+        *out = buffer;
+    else
+        free (buffer);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static json_t *
+s_cli_json (const char *args, int expected)
+{
+    char *out = NULL;
+    int rc = s_cli (args, &out);
+    cr_assert_eq (rc, expected, "kinnet %s: exit %d: %s", args, rc, out);
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert (json, "kinnet %s: not JSON: %s", args, out);
+    free (out);
+    return json;
+}
+
+Test (directory, command_line)
+{
+    char args[2000], file[600], mapping[600];
+    s_path (file, sizeof file, "directory.json");
+    s_path (mapping, sizeof mapping, "mapping.json");
+    snprintf (args, sizeof args, "--format json admin directory import %s --mapping %s",
+              file, mapping);
+    json_t *report = s_cli_json (args, 0);
+    cr_expect_eq (s_total (report, "added"), 8);
+    json_decref (report);
+
+    //  Text: one line per agency and the totals.
+    char *out = NULL;
+    snprintf (args, sizeof args, "admin directory import %s --mapping %s --dry-run", file,
+              mapping);
+    cr_expect_eq (s_cli (args, &out), 0);
+    cr_expect (strstr (out, "unchanged  "), "%s", out);
+    cr_expect (
+        strstr (out, "0 added, 0 linked, 0 changed, 8 unchanged, 6 ignored (dry run"),
+        "%s", out);
+    free (out);
+
+    //  A malformed file: exit 3, the record's path in the JSON error.
+    char *bad = s_write_text ("bad.json", "[{\"id\": \"x\", \"name\": 3}]");
+    snprintf (args, sizeof args, "admin directory import %s --mapping %s --format json",
+              bad, mapping);
+    free (bad);
+    json_t *error = s_cli_json (args, 3);
+    cr_expect_str_eq (
+        json_string_value (json_object_get (json_object_get (error, "error"), "field")),
+        "organizations[0].name");
+    json_decref (error);
+    //  An unknown need in the mapping: exit 3 before touching the database.
+    char *bad_mapping =
+        s_write_text ("map.json", "{\"needs\": {\"RS-HSG\": \"shelter\"}}");
+    snprintf (args, sizeof args, "--format json admin directory import %s --mapping %s",
+              file, bad_mapping);
+    free (bad_mapping);
+    error = s_cli_json (args, 3);
+    cr_expect_str_eq (
+        json_string_value (json_object_get (json_object_get (error, "error"), "field")),
+        "mapping.needs.RS-HSG");
+    json_decref (error);
+
+    json_t *list = s_cli_json ("admin directory show --format json", 0);
+    cr_expect_eq (json_array_size (list), 8);
+    json_decref (list);
+    list = s_cli_json ("--format json admin directory show " NEW_ROOTS, 0);
+    cr_expect_str_eq (json_string_value (json_array_get (
+                          json_object_get (json_array_get (list, 0), "languages"), 3)),
+                      "prs");
+    json_decref (list);
+    cr_expect_eq (
+        s_cli ("admin directory show 00000000-0000-4000-8000-000000000009", NULL), 6);
+
+    char school[KN_UUID_STR];
+    s_agency_id (SCHOOL, school);
+    snprintf (args, sizeof args, "admin directory set %s --capacity 3 --accepting no",
+              school);
+    cr_expect_eq (s_cli (args, &out), 0);
+    cr_expect (strstr (out, "changed: accepting, capacity"), "%s", out);
+    free (out);
+    snprintf (args, sizeof args, "admin directory set %s --capacity lots", school);
+    cr_expect_eq (s_cli (args, NULL), 2);
+    snprintf (args, sizeof args, "admin directory set %s", school);
+    cr_expect_eq (s_cli (args, NULL), 2, "nothing to set");
+    char *capacity =
+        s_sql ("SELECT capacity FROM core.agency WHERE directory_id = '" SCHOOL "'");
+    cr_expect_str_eq (capacity, "3");
+    free (capacity);
+
+    snprintf (args, sizeof args,
+              "admin directory district set north --name 'North Riverside' --lead %s",
+              school);
+    cr_expect_eq (s_cli (args, &out), 0);
+    cr_expect (strstr (out, "district north added"), "%s", out);
+    free (out);
+    cr_expect_eq (s_cli ("admin directory district list", &out), 0);
+    cr_expect (strstr (out, "North Riverside"), "%s", out);
+    cr_expect (strstr (out, "Riverside Primary School"), "%s", out);
+    free (out);
+    list = s_cli_json ("admin directory district list --format json", 0);
+    cr_expect_eq (json_array_size (list), 1);
+    json_decref (list);
+
+    cr_expect_eq (s_cli ("admin directory --help", &out), 0);
+    cr_expect (strstr (out, "district set CODE"), "%s", out);
+    free (out);
+    cr_expect_eq (s_cli ("admin directory import --help", NULL), 0);
+    snprintf (args, sizeof args, "admin directory import %s --dryrun", file);
+    cr_expect_eq (s_cli (args, NULL), 2, "a mistyped option must not import");
+    cr_expect_eq (s_cli ("admin directory import", NULL), 2);
+    cr_expect_eq (s_cli ("admin directory frobnicate", NULL), 2);
+}

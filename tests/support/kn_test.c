@@ -1,5 +1,6 @@
 /*  kn_test: fixture for suites that need PostgreSQL and the real daemons. */
 #include "kn_test.h"
+#include "kn_clock.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -91,12 +92,15 @@ struct _kn_test_stack_t {
     char service_dir[300];
     char intake_cert[300];
     char consent_cert[300];
+    char routing_cert[300];
+    char clock_file[300];
     char field_key[300];
     char agency_cert[3][420];
     char agency_id[2][KN_UUID_STR];
     pid_t broker;
     pid_t intake;
     pid_t consent;
+    pid_t routing[2];
 };
 
 //  Two distinct free loopback ports, from the kernel's ephemeral range (CZMQ's
@@ -147,6 +151,8 @@ s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
         setenv ("KINNET_HEARTBEAT_MS", "200", 1);
         setenv ("KINNET_REQUEST_TIMEOUT_MS", "1500", 1);
         setenv ("KINNET_LOG_LEVEL", "info", 1);
+        setenv ("KINNET_CLOCK_FILE", self->clock_file, 1);
+        setenv ("KINNET_FEED_WORKERS", "2", 1);
         execl (binary, binary, (char *) NULL);
         _exit (127);
     }
@@ -193,12 +199,13 @@ kn_test_stack_new (void)
     //  Service certificates; their public halves go in the service directory.
     snprintf (self->service_dir, sizeof self->service_dir, "%s/services", self->dir);
     zsys_dir_create ("%s", self->service_dir);
-    const char *services[] = {"intake", "consent"};
-    char *secrets[] = {self->intake_cert, self->consent_cert};
+    const char *services[] = {"intake", "consent", "routing"};
+    const char *serves[] = {"intake", "consent", "routing,feed"};
+    char *secrets[] = {self->intake_cert, self->consent_cert, self->routing_cert};
     char path[400];
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         zcert_t *cert = zcert_new ();
-        zcert_set_meta (cert, "service", "%s", services[i]);
+        zcert_set_meta (cert, "service", "%s", serves[i]);
         snprintf (path, sizeof path, "%s/%s.cert", self->dir, services[i]);
         cr_assert_eq (zcert_save (cert, path), 0);
         snprintf (path, sizeof path, "%s/%s.cert", self->service_dir, services[i]);
@@ -206,6 +213,9 @@ kn_test_stack_new (void)
         snprintf (secrets[i], 300, "%s/%s.cert_secret", self->dir, services[i]);
         zcert_destroy (&cert);
     }
+    //  The routing clock: real time until a test moves it.
+    snprintf (self->clock_file, sizeof self->clock_file, "%s/clock", self->dir);
+    cr_assert_eq (kn_clock_write (self->clock_file, (int64_t) time (NULL)), 0);
 
     snprintf (self->field_key, sizeof self->field_key, "%s/field.key", self->dir);
     kn_error_t err;
@@ -237,6 +247,7 @@ kn_test_stack_new (void)
                "intake did not become ready (logs in %s)", self->dir);
     cr_assert (kn_test_stack_wait_service (self, "consent", 20000),
                "consent did not become ready (logs in %s)", self->dir);
+    kn_test_stack_start_routing (self, 0);
     return self;
 }
 
@@ -248,6 +259,8 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
     kn_test_stack_t *self = *self_p;
     s_stop (self, &self->intake, SIGTERM, "intake");
     s_stop (self, &self->consent, SIGTERM, "consent");
+    s_stop (self, &self->routing[0], SIGTERM, "routing");
+    s_stop (self, &self->routing[1], SIGTERM, "routing1");
     s_stop (self, &self->broker, SIGTERM, "broker");
     if (!getenv ("KINNET_TEST_KEEP")) {
         char command[400];
@@ -430,4 +443,35 @@ kn_test_referral_request (int seed, const char *key)
     zframe_t *frame = zframe_new (NULL, len);
     kinnet__v1__intake_request__pack (&request, zframe_data (frame));
     return frame;
+}
+
+void
+kn_test_stack_start_routing (kn_test_stack_t *self, int which)
+{
+    cr_assert (which == 0 || which == 1);
+    cr_assert_eq (self->routing[which], 0);
+    self->routing[which]
+        = s_spawn (self, KN_ROUTING_BIN, which ? "routing1" : "routing", self->routing_cert);
+    cr_assert (kn_test_stack_wait_service (self, "routing", 20000),
+               "routing did not become ready (logs in %s)", self->dir);
+    cr_assert (kn_test_stack_wait_service (self, "feed", 20000),
+               "feed did not become ready (logs in %s)", self->dir);
+}
+
+void
+kn_test_stack_stop_routing (kn_test_stack_t *self, int which, int signal)
+{
+    s_stop (self, &self->routing[which], signal, which ? "routing1" : "routing");
+}
+
+void
+kn_test_stack_set_clock (kn_test_stack_t *self, int64_t seconds)
+{
+    cr_assert_eq (kn_clock_write (self->clock_file, seconds), 0);
+}
+
+const char *
+kn_test_stack_clock_file (kn_test_stack_t *self)
+{
+    return self->clock_file;
 }

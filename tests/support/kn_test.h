@@ -7,6 +7,7 @@
 
 #include <czmq.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kn_client.h"
 #include "kn_db.h"
@@ -51,6 +52,13 @@ void kn_test_stack_stop_intake (kn_test_stack_t *self, int signal);
 void kn_test_stack_start_intake (kn_test_stack_t *self);
 void kn_test_stack_stop_broker (kn_test_stack_t *self, int signal);
 void kn_test_stack_start_broker (kn_test_stack_t *self);
+
+//  Routing daemons: 0 starts with the stack; 1 is a second one on the same stream.
+void kn_test_stack_start_routing (kn_test_stack_t *self, int which);
+void kn_test_stack_stop_routing (kn_test_stack_t *self, int which, int signal);
+//  The routing clock every daemon of the stack reads (KINNET_CLOCK_FILE).
+void kn_test_stack_set_clock (kn_test_stack_t *self, int64_t seconds);
+const char *kn_test_stack_clock_file (kn_test_stack_t *self);
 
 //  Wait until MMI reports a live worker for service (true) or timeout_ms passes.
 bool kn_test_stack_wait_service (kn_test_stack_t *self, const char *service,
