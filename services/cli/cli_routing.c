@@ -95,8 +95,8 @@ s_call (const cli_options_t *options, Kinnet__V1__RoutingRequest *request, kn_er
 static void
 s_print_involvement (const Kinnet__V1__Involvement *i, bool replayed)
 {
-    printf ("%s %s: %s for %s, agency %s%s\n", i->involvement_id,
-            replayed ? "(repeat)" : "",
+    printf ("%s%s: %s for %s, agency %s%s\n", i->involvement_id,
+            replayed ? " (repeat)" : "",
             s_enum_name (&kinnet__v1__involvement_status__descriptor, i->status),
             s_enum_name (&kinnet__v1__need_category__descriptor, i->need), i->agency_id,
             i->lead ? " (lead)" : "");
