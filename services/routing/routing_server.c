@@ -4,29 +4,9 @@
 #include "kn_clock.h"
 #include "kn_log.h"
 #include "kn_service.h"
-#include "kn_validate.h"
+#include "routing_validate.h"
 
-#define MAX_KEY 128
 #define MAX_CASEWORKER 128
-
-static int
-s_key (const char *key, kn_error_t *err)
-{
-    return kn_validate_text (key, "idempotency_key", 1, MAX_KEY, false, err);
-}
-
-static int
-s_caseworker (const char *value, const char *field, kn_error_t *err)
-{
-    return kn_validate_text (value, field, 0, MAX_CASEWORKER, false, err);
-}
-
-//  need is optional (0) in case operations; when set it must be a real category.
-static int
-s_need (int need, kn_error_t *err)
-{
-    return need ? kn_validate_enum (&kinnet__v1__need_category__descriptor, need, "need", err) : 0;
-}
 
 typedef struct {
     const char *operation;
@@ -40,93 +20,59 @@ s_dispatch (routing_store_t *store, const char *agency, Kinnet__V1__RoutingReque
 {
     int64_t now = kn_clock_now ();
     bool replayed = false;
-    int rc;
+    int rc = routing_validate_request (request, err);
     switch (request->op_case) {
-    case KINNET__V1__ROUTING_REQUEST__OP_ACCEPT: {
-        Kinnet__V1__AcceptOffer *op = request->accept;
-        *about = (about_t) {"accept", op->caseworker_id, op->offer_id};
+    case KINNET__V1__ROUTING_REQUEST__OP_ACCEPT:
+        *about = (about_t) {"accept", request->accept->caseworker_id, request->accept->offer_id};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT;
-        rc = s_key (op->idempotency_key, err) ?: kn_validate_uuid (op->offer_id, "offer_id", err)
-             ?: s_caseworker (op->caseworker_id, "caseworker_id", err)
-             ?: routing_store_accept (store, agency, now, op, &reply->involvement, &replayed, err);
+        rc = rc ?: routing_store_accept (store, agency, now, request->accept, &reply->involvement,
+                                         &replayed, err);
         break;
-    }
-    case KINNET__V1__ROUTING_REQUEST__OP_DECLINE: {
-        Kinnet__V1__DeclineOffer *op = request->decline;
-        *about = (about_t) {"decline", op->caseworker_id, op->offer_id};
+    case KINNET__V1__ROUTING_REQUEST__OP_DECLINE:
+        *about = (about_t) {"decline", request->decline->caseworker_id, request->decline->offer_id};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT;
-        rc = s_key (op->idempotency_key, err) ?: kn_validate_uuid (op->offer_id, "offer_id", err)
-             ?: kn_validate_enum (&kinnet__v1__decline_reason__descriptor, op->reason, "reason", err)
-             ?: s_caseworker (op->caseworker_id, "caseworker_id", err)
-             ?: routing_store_decline (store, agency, now, op, &reply->involvement, &replayed, err);
+        rc = rc ?: routing_store_decline (store, agency, now, request->decline,
+                                          &reply->involvement, &replayed, err);
         break;
-    }
     case KINNET__V1__ROUTING_REQUEST__OP_GET_CASE:
         *about = (about_t) {"get_case", NULL, request->get_case->case_id};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_CASE;
-        rc = kn_validate_uuid (request->get_case->case_id, "case_id", err)
-             ?: routing_store_get_case (store, agency, request->get_case->case_id, &reply->case_,
-                                        err);
+        rc = rc ?: routing_store_get_case (store, agency, request->get_case->case_id,
+                                           &reply->case_, err);
         break;
-    case KINNET__V1__ROUTING_REQUEST__OP_CONTACT: {
-        Kinnet__V1__RecordContact *op = request->contact;
-        *about = (about_t) {"contact", op->caseworker_id, op->case_id};
+    case KINNET__V1__ROUTING_REQUEST__OP_CONTACT:
+        *about = (about_t) {"contact", request->contact->caseworker_id, request->contact->case_id};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT;
-        rc = s_key (op->idempotency_key, err) ?: kn_validate_uuid (op->case_id, "case_id", err)
-             ?: s_need (op->need, err) ?: s_caseworker (op->caseworker_id, "caseworker_id", err);
-        if (rc == 0 && op->contacted_at && op->contacted_at->seconds <= 0)
-            rc = kn_error_set (err, KN_E_INVALID_ARGUMENT, "contacted_at",
-                               "a time after 1970, or unset for now");
-        rc = rc ?: routing_store_contact (store, agency, now, op, &reply->involvement, &replayed,
-                                          err);
+        rc = rc ?: routing_store_contact (store, agency, now, request->contact,
+                                          &reply->involvement, &replayed, err);
         break;
-    }
-    case KINNET__V1__ROUTING_REQUEST__OP_TRANSFER: {
-        Kinnet__V1__TransferInvolvement *op = request->transfer;
-        *about = (about_t) {"transfer", op->caseworker_id, op->case_id};
+    case KINNET__V1__ROUTING_REQUEST__OP_TRANSFER:
+        *about = (about_t) {"transfer", request->transfer->caseworker_id,
+                            request->transfer->case_id};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT;
-        rc = s_key (op->idempotency_key, err) ?: kn_validate_uuid (op->case_id, "case_id", err)
-             ?: s_need (op->need, err)
-             ?: kn_validate_uuid (op->to_agency_id, "to_agency_id", err)
-             ?: kn_validate_enum (&kinnet__v1__transfer_reason__descriptor, op->reason, "reason",
-                                  err)
-             ?: s_caseworker (op->caseworker_id, "caseworker_id", err)
-             ?: routing_store_transfer (store, agency, now, op, &reply->involvement, &replayed,
-                                        err);
+        rc = rc ?: routing_store_transfer (store, agency, now, request->transfer,
+                                           &reply->involvement, &replayed, err);
         break;
-    }
-    case KINNET__V1__ROUTING_REQUEST__OP_LEAD: {
-        Kinnet__V1__AppointLead *op = request->lead;
-        *about = (about_t) {"lead", op->caseworker_id, op->case_id};
+    case KINNET__V1__ROUTING_REQUEST__OP_LEAD:
+        *about = (about_t) {"lead", request->lead->caseworker_id, request->lead->case_id};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_CASE;
-        rc = s_key (op->idempotency_key, err) ?: kn_validate_uuid (op->case_id, "case_id", err)
-             ?: kn_validate_uuid (op->agency_id, "agency_id", err)
-             ?: s_caseworker (op->lead_caseworker_id, "lead_caseworker_id", err)
-             ?: s_caseworker (op->caseworker_id, "caseworker_id", err)
-             ?: routing_store_lead (store, agency, now, op, &reply->case_, &replayed, err);
+        rc = rc ?: routing_store_lead (store, agency, now, request->lead, &reply->case_,
+                                       &replayed, err);
         break;
-    }
-    case KINNET__V1__ROUTING_REQUEST__OP_CLOSE: {
-        Kinnet__V1__CloseInvolvement *op = request->close;
-        *about = (about_t) {"close", op->caseworker_id, op->case_id};
+    case KINNET__V1__ROUTING_REQUEST__OP_CLOSE:
+        *about = (about_t) {"close", request->close->caseworker_id, request->close->case_id};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT;
-        rc = s_key (op->idempotency_key, err) ?: kn_validate_uuid (op->case_id, "case_id", err)
-             ?: s_need (op->need, err)
-             ?: kn_validate_enum (&kinnet__v1__outcome__descriptor, op->outcome, "outcome", err)
-             ?: s_caseworker (op->caseworker_id, "caseworker_id", err)
-             ?: routing_store_close (store, agency, now, op, &reply->involvement, &replayed, err);
+        rc = rc ?: routing_store_close (store, agency, now, request->close, &reply->involvement,
+                                        &replayed, err);
         break;
-    }
     case KINNET__V1__ROUTING_REQUEST__OP_UNPLACED:
         *about = (about_t) {"unplaced", NULL, NULL};
         reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT_UNPLACED;
-        rc = kn_validate_text (request->unplaced->district, "district", 0, 64, false, err)
-             ?: routing_store_unplaced (store, agency, request->unplaced->district,
-                                        &reply->unplaced, err);
+        rc = rc ?: routing_store_unplaced (store, agency, request->unplaced->district,
+                                           &reply->unplaced, err);
         break;
     default:
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "op",
-                             "RoutingRequest must set one operation");
+        return -1;   // routing_validate_request named the missing operation
     }
     reply->replayed = replayed;
     return rc;
@@ -202,17 +148,8 @@ routing_server_handle_feed (routing_store_t *store, zmsg_t *request, routing_fee
     Kinnet__V1__FeedRequest *decoded = (Kinnet__V1__FeedRequest *) kn_service_decode (
         request, &kinnet__v1__feed_request__descriptor, &err);
     Kinnet__V1__FeedBatch *batch = NULL;
-    int rc = decoded ? 0 : -1;
-    if (rc == 0 && decoded->op_case != KINNET__V1__FEED_REQUEST__OP_READ)
-        rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op", "FeedRequest must set read");
+    int rc = decoded ? routing_validate_feed (decoded, &err) : -1;
     Kinnet__V1__FeedRead *read = rc ? NULL : decoded->read;
-    if (rc == 0 && read->after < 0)
-        rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "after", "0 or the last seq you hold");
-    else if (rc == 0 && (read->max < 0 || read->max > 500))
-        rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "max", "1..500, or unset for 100");
-    else if (rc == 0 && (read->wait_ms < 0 || read->wait_ms > ROUTING_FEED_MAX_WAIT_MS))
-        rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "wait_ms", "0..%d milliseconds",
-                           ROUTING_FEED_MAX_WAIT_MS);
     if (rc == 0) {
         int max = read->max ? read->max : 100;
         int64_t deadline = zclock_mono () + read->wait_ms;

@@ -7,8 +7,6 @@
 
 #include "routing_store.h"
 
-#define ROUTING_FEED_MAX_WAIT_MS 20000
-
 //  [Caller][RoutingRequest] in, RoutingReply body out (caller owns it).
 zmsg_t *routing_server_handle (routing_store_t *store, zmsg_t *request);
 
