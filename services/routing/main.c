@@ -77,9 +77,16 @@ s_consumer (void *arg)
         return NULL;
     }
     kn_log (KN_INFO, "consumer.started", NULL);
+    int64_t retry_every = kn_config_int ("KINNET_UNPLACED_RETRY_S", 300) * 1000;
+    int64_t retry_at = 0;   // at once, then every retry_every
     while (!zsys_interrupted) {
-        int consumed = 0, expired = 0;
+        int consumed = 0, expired = 0, placed = 0;
         int64_t now = kn_clock_now ();
+        if (retry_every > 0 && zclock_mono () >= retry_at) {
+            retry_at = zclock_mono () + retry_every;
+            if (routing_store_retry_unplaced (store, now, 1000, &placed, &err))
+                kn_log (KN_ERROR, "consumer.failed", "problem", err.message, NULL);
+        }
         if (routing_store_consume (store, now, 100, &consumed, &err)
             || routing_store_expire (store, now, 100, &expired, &err)) {
             kn_log (KN_ERROR, "consumer.failed", "problem", err.message, NULL);

@@ -201,6 +201,11 @@ static const char *s_statements[][2] = {
     {"due_offer",
      "SELECT id FROM routing.involvement WHERE status = 'offered'"
      " AND deadline_at <= to_timestamp ($1) ORDER BY deadline_at LIMIT 1 FOR UPDATE SKIP LOCKED"},
+    //  The unplaced list in (unplaced_at, id) order, after a position.
+    {"unplaced_next",
+     "SELECT id, " EPOCH ("unplaced_at") " FROM routing.need WHERE status = 'unplaced'"
+     " AND (" EPOCH ("unplaced_at") ", id) > ($1::bigint, $2::uuid)"
+     " ORDER BY 2, 1 LIMIT 1 FOR UPDATE SKIP LOCKED"},
     {"next_deadline",
      "SELECT coalesce (" EPOCH ("min (deadline_at)") ", 0) FROM routing.involvement"
      " WHERE status = 'offered'"},
@@ -772,10 +777,13 @@ s_make_offer (routing_store_t *self, const char *need_id, const need_context_t *
 }
 
 //  Offer need_id to its best remaining candidate, or put it on the unplaced list
-//  and tell the referrer. Called inside the caller's transaction.
+//  and tell the referrer. Called inside the caller's transaction. With quiet, a
+//  need nobody can take is left as it is (a retry of the unplaced list).
 static int
-s_offer_next (routing_store_t *self, const char *need_id, int64_t now, kn_error_t *err)
+s_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet, bool *offered,
+         kn_error_t *err)
 {
+    *offered = false;
     need_context_t ctx;
     settings_t settings;
     if (s_need_context (self, need_id, &ctx, err) || s_settings (self, &settings, err))
@@ -846,10 +854,13 @@ s_offer_next (routing_store_t *self, const char *need_id, int64_t now, kn_error_
     }
     if (*agency) {
         char offer_id[KN_UUID_STR];
+        *offered = true;
         return s_make_offer (self, need_id, &ctx, agency, ranking, &settings, NULL, 0, now,
                              offer_id, err);
     }
     kinnet__v1__ranking__free_unpacked (ranking, NULL);
+    if (quiet)
+        return 0;
 
     char when[24];
     s_num (when, sizeof when, now);
@@ -874,6 +885,13 @@ s_offer_next (routing_store_t *self, const char *need_id, int64_t now, kn_error_
     PQclear (result);
     kn_log (KN_WARN, "need.unplaced", "need_id", need_id, "case_id", ctx.case_id, NULL);
     return rc;
+}
+
+static int
+s_offer_next (routing_store_t *self, const char *need_id, int64_t now, kn_error_t *err)
+{
+    bool offered;
+    return s_offer (self, need_id, now, false, &offered, err);
 }
 
 //  -------------------------------------------------------------------------
@@ -1232,6 +1250,45 @@ routing_store_expire (routing_store_t *self, int64_t now, int max, int *handled,
             return -1;
         }
         (*handled)++;
+    }
+    return 0;
+}
+
+int
+routing_store_retry_unplaced (routing_store_t *self, int64_t now, int max, int *placed,
+                              kn_error_t *err)
+{
+    *placed = 0;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    //  One pass over the list, oldest first; each need in its own transaction.
+    char last[KN_UUID_STR] = "00000000-0000-0000-0000-000000000000";
+    char since[24] = "0";
+    for (int tried = 0; tried < max; tried++) {
+        if (kn_db_exec (self->db, "BEGIN", err))
+            return -1;
+        const char *values[] = {since, last};
+        PGresult *next = s_run (self, "unplaced_next", 2, values, err);
+        if (!next || PQntuples (next) == 0) {
+            PQclear (next);
+            s_rollback (self);
+            return next ? 0 : -1;
+        }
+        char need_id[KN_UUID_STR];
+        snprintf (need_id, sizeof need_id, "%s", PQgetvalue (next, 0, 0));
+        snprintf (since, sizeof since, "%s", PQgetvalue (next, 0, 1));
+        snprintf (last, sizeof last, "%s", need_id);
+        PQclear (next);
+        bool offered = false;
+        if (s_offer (self, need_id, now, true, &offered, err)
+            || kn_db_exec (self->db, "COMMIT", err)) {
+            s_rollback (self);
+            return -1;
+        }
+        if (offered) {
+            kn_log (KN_INFO, "need.placed_again", "need_id", need_id, NULL);
+            (*placed)++;
+        }
     }
     return 0;
 }

@@ -36,6 +36,12 @@ int routing_store_consume (routing_store_t *self, int64_t now, int max, int *han
 int routing_store_expire (routing_store_t *self, int64_t now, int max, int *handled,
                           kn_error_t *err);
 
+//  Try the unplaced needs again (up to max), oldest first: a need some agency can
+//  now take (the directory changed, capacity freed) is offered; the rest stay on the
+//  list without telling anyone again. *placed: needs offered.
+int routing_store_retry_unplaced (routing_store_t *self, int64_t now, int max, int *placed,
+                                  kn_error_t *err);
+
 //  Seconds until the next offer deadline after now (capped at cap), for the loop.
 int64_t routing_store_next_deadline (routing_store_t *self, int64_t now, int64_t cap);
 

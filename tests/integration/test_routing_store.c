@@ -412,6 +412,24 @@ Test (routing, decline_moves_on_then_unplaced)
     cr_assert_eq (routing_store_unplaced (routing, ngo, "", &list, &err), 0);
     cr_assert_eq (list->n_needs, 0);
     kinnet__v1__case_need_list__free_unpacked (list, NULL);
+
+    //  Retrying the list changes nothing and tells nobody while nobody can take it.
+    int unplaced_events = s_feed_count (school, "need.unplaced");
+    int placed = -1;
+    cr_assert_eq (routing_store_retry_unplaced (routing, now, 100, &placed, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (placed, 0);
+    cr_assert_eq (s_feed_count (school, "need.unplaced"), unplaced_events);
+    //  The directory changes: the far-away NGO now offers language support in north.
+    free (s_sql ("INSERT INTO core.agency_need VALUES ('%s', 3)", far_away));
+    free (s_sql ("INSERT INTO core.agency_district VALUES ('%s', 'north')", far_away));
+    cr_assert_eq (routing_store_retry_unplaced (routing, now, 100, &placed, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (placed, 1);
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, far_away);
+    cr_assert_eq (routing_store_retry_unplaced (routing, now, 100, &placed, &err), 0);
+    cr_assert_eq (placed, 0);
 }
 
 Test (routing, expiry_escalates_and_moves_on)
