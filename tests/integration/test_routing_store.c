@@ -752,3 +752,37 @@ Test (routing, two_consumers_route_each_referral_once)
                                refs[i].family_id), 1, "referral %d offered %s", i, "not once");
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.case_referral"), 20);
 }
+
+//  Outbox ids come from a sequence, so they are not in commit order. An event whose
+//  transaction commits after a later id's must still be consumed.
+Test (routing, an_event_committed_late_is_not_skipped)
+{
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    referral_t a, b;
+    s_refer (300, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &a);
+    //  Hold referral A's event back: take it out, and put it in again from a
+    //  transaction that stays open, so it gets an id before B's but commits after.
+    free (s_sql ("CREATE TABLE held AS SELECT topic, aggregate_id, payload FROM core.outbox"
+                 " WHERE topic = 'referral.received'"));
+    free (s_sql ("DELETE FROM core.outbox WHERE topic = 'referral.received'"));
+    kn_error_t err;
+    kn_db_t *late = kn_db_new (url, NULL, &err);
+    cr_assert (late, "%s", err.message);
+    cr_assert_eq (kn_db_exec (late, "BEGIN", &err), 0);
+    PGresult *held = kn_db_query (late,
+                                  "INSERT INTO core.outbox (topic, aggregate_id, payload)"
+                                  " SELECT topic, aggregate_id, payload FROM held RETURNING id",
+                                  0, NULL, &err);
+    cr_assert (held, "%s", err.message);
+    int held_id = atoi (PQgetvalue (held, 0, 0));
+    PQclear (held);
+    s_refer (301, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &b);
+    cr_assert_gt (s_count ("SELECT max (id) FROM core.outbox"), held_id);
+    //  B's event is committed, but A's transaction is still running: routing waits.
+    cr_assert_eq (s_consume (), 0);
+    cr_assert_eq (kn_db_exec (late, "COMMIT", &err), 0, "%s", err.message);
+    kn_db_destroy (&late);
+    cr_assert_eq (s_consume (), 2);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case_referral WHERE referral_id IN"
+                           " ('%s', '%s')", a.referral_id, b.referral_id), 2);
+}
