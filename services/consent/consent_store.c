@@ -14,6 +14,7 @@
 #include "kn_idempotency.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
+#include "kn_pb.h"
 #include "kn_subject.h"
 
 #define IDEM "consent.idempotency"
@@ -160,23 +161,6 @@ s_rollback (consent_store_t *self)
 {
     kn_error_t ignored;
     kn_db_exec (self->db, "ROLLBACK", &ignored);
-}
-
-static char *
-s_dup (const char *text)
-{
-    return strdup (text ? text : "");
-}
-
-static Kinnet__V1__Timestamp *
-s_timestamp (int64_t seconds)
-{
-    if (seconds <= 0)
-        return NULL;
-    Kinnet__V1__Timestamp *ts = malloc (sizeof *ts);
-    kinnet__v1__timestamp__init (ts);
-    ts->seconds = seconds;
-    return ts;
 }
 
 //  Postgres array literal {a,b} of ints or of (validated) uuids.
@@ -425,8 +409,8 @@ s_consent_from_row (consent_store_t *self, PGresult *result, int row, kn_error_t
     }
     Kinnet__V1__Consent *consent = malloc (sizeof *consent);
     kinnet__v1__consent__init (consent);
-    consent->consent_id = s_dup (id);
-    consent->subject_id = s_dup (PQgetvalue (result, row, 1));
+    consent->consent_id = kn_pb_string (id);
+    consent->subject_id = kn_pb_string (PQgetvalue (result, row, 1));
     consent->given_by = atoi (PQgetvalue (result, row, 2));
     consent->guardian = original->guardian;   // moved
     original->guardian = NULL;
@@ -434,16 +418,16 @@ s_consent_from_row (consent_store_t *self, PGresult *result, int row, kn_error_t
                                    PQgetvalue (result, row, 5), PQgetvalue (result, row, 6));
     int64_t from = strtoll (PQgetvalue (result, row, 7), NULL, 10);
     int64_t until = strtoll (PQgetvalue (result, row, 8), NULL, 10);
-    consent->valid_from = s_timestamp (from);
-    consent->valid_until = s_timestamp (until);
+    consent->valid_from = kn_pb_timestamp (from);
+    consent->valid_until = kn_pb_timestamp (until);
     consent->method = atoi (PQgetvalue (result, row, 9));
-    consent->evidence_reference = s_dup (original->evidence_reference);
-    consent->privacy_notice_version = s_dup (PQgetvalue (result, row, 10));
-    consent->privacy_notice_language = s_dup (PQgetvalue (result, row, 11));
+    consent->evidence_reference = kn_pb_string (original->evidence_reference);
+    consent->privacy_notice_version = kn_pb_string (PQgetvalue (result, row, 10));
+    consent->privacy_notice_language = kn_pb_string (PQgetvalue (result, row, 11));
     consent->interpreter_used = PQgetvalue (result, row, 12)[0] == 't';
-    consent->recorded_by_agency_id = s_dup (PQgetvalue (result, row, 14));
-    consent->caseworker_id = s_dup (original->caseworker_id);
-    consent->recorded_at = s_timestamp (strtoll (PQgetvalue (result, row, 15), NULL, 10));
+    consent->recorded_by_agency_id = kn_pb_string (PQgetvalue (result, row, 14));
+    consent->caseworker_id = kn_pb_string (original->caseworker_id);
+    consent->recorded_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 15), NULL, 10));
     kinnet__v1__record_consent__free_unpacked (original, NULL);
 
     const char *values[] = {id};
@@ -459,12 +443,12 @@ s_consent_from_row (consent_store_t *self, PGresult *result, int row, kn_error_t
     for (int i = 0; i < n; i++) {
         Kinnet__V1__Withdrawal *w = malloc (sizeof *w);
         kinnet__v1__withdrawal__init (w);
-        w->withdrawal_id = s_dup (PQgetvalue (rows, i, 0));
+        w->withdrawal_id = kn_pb_string (PQgetvalue (rows, i, 0));
         w->scope = s_scope_from (PQgetvalue (rows, i, 1), PQgetvalue (rows, i, 2),
                                  PQgetvalue (rows, i, 3), PQgetvalue (rows, i, 4));
         w->channel = atoi (PQgetvalue (rows, i, 5));
-        w->recorded_by_agency_id = s_dup (PQgetvalue (rows, i, 6));
-        w->at = s_timestamp (strtoll (PQgetvalue (rows, i, 7), NULL, 10));
+        w->recorded_by_agency_id = kn_pb_string (PQgetvalue (rows, i, 6));
+        w->at = kn_pb_timestamp (strtoll (PQgetvalue (rows, i, 7), NULL, 10));
         full |= w->scope->n_agencies + w->scope->n_sectors + w->scope->n_categories
                     + w->scope->n_purposes
                 == 0;
@@ -989,8 +973,8 @@ consent_store_basis (consent_store_t *self, const char *agency_id,
     }
     *recorded = malloc (sizeof **recorded);
     kinnet__v1__basis_recorded__init (*recorded);
-    (*recorded)->basis_id = s_dup (basis_id);
-    (*recorded)->subject_id = s_dup (subject_id);
+    (*recorded)->basis_id = kn_pb_string (basis_id);
+    (*recorded)->subject_id = kn_pb_string (subject_id);
     (*recorded)->replayed = replayed;
     return 0;
 
@@ -1007,21 +991,21 @@ s_override_from_row (PGresult *result, int row)
 {
     Kinnet__V1__Override *o = malloc (sizeof *o);
     kinnet__v1__override__init (o);
-    o->override_id = s_dup (PQgetvalue (result, row, 0));
-    o->subject_id = s_dup (PQgetvalue (result, row, 1));
+    o->override_id = kn_pb_string (PQgetvalue (result, row, 0));
+    o->subject_id = kn_pb_string (PQgetvalue (result, row, 1));
     o->reason = atoi (PQgetvalue (result, row, 2));
     o->approver_role = atoi (PQgetvalue (result, row, 3));
-    o->approver_id = s_dup (PQgetvalue (result, row, 4));
+    o->approver_id = kn_pb_string (PQgetvalue (result, row, 4));
     o->scope = s_scope_from (PQgetvalue (result, row, 5), PQgetvalue (result, row, 6),
                              PQgetvalue (result, row, 7), "{}");
-    o->expires_at = s_timestamp (strtoll (PQgetvalue (result, row, 8), NULL, 10));
-    o->requested_by_agency_id = s_dup (PQgetvalue (result, row, 9));
-    o->requested_at = s_timestamp (strtoll (PQgetvalue (result, row, 10), NULL, 10));
-    o->review_due_at = s_timestamp (strtoll (PQgetvalue (result, row, 11), NULL, 10));
+    o->expires_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 8), NULL, 10));
+    o->requested_by_agency_id = kn_pb_string (PQgetvalue (result, row, 9));
+    o->requested_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 10), NULL, 10));
+    o->review_due_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 11), NULL, 10));
     o->review_overdue = PQgetvalue (result, row, 12)[0] == 't';
     o->review_decision = atoi (PQgetvalue (result, row, 13));
-    o->reviewed_at = s_timestamp (strtoll (PQgetvalue (result, row, 14), NULL, 10));
-    o->reviewed_by_agency_id = s_dup (PQgetvalue (result, row, 15));
+    o->reviewed_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 14), NULL, 10));
+    o->reviewed_by_agency_id = kn_pb_string (PQgetvalue (result, row, 15));
     return o;
 }
 

@@ -2,6 +2,7 @@
 #include "kn_pb.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool
@@ -52,4 +53,21 @@ kn_pb_find_unknown (const ProtobufCMessage *message, char *path, size_t size,
 {
     path[0] = '\0';
     return s_walk (message, path, size, number);
+}
+
+Kinnet__V1__Timestamp *
+kn_pb_timestamp (int64_t seconds)
+{
+    if (seconds <= 0)
+        return NULL;
+    Kinnet__V1__Timestamp *ts = malloc (sizeof *ts);
+    kinnet__v1__timestamp__init (ts);
+    ts->seconds = seconds;
+    return ts;
+}
+
+char *
+kn_pb_string (const char *text)
+{
+    return strdup (text ? text : "");
 }

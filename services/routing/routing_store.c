@@ -12,6 +12,7 @@
 #include "kn_idempotency.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
+#include "kn_pb.h"
 #include "kn_subject.h"
 #include "routing_rank.h"
 
@@ -308,23 +309,6 @@ s_exists (routing_store_t *self, const char *name, int n, const char *const *val
     return found;
 }
 
-static char *
-s_dup (const char *text)
-{
-    return strdup (text ? text : "");
-}
-
-static Kinnet__V1__Timestamp *
-s_timestamp (int64_t seconds)
-{
-    if (seconds <= 0)
-        return NULL;
-    Kinnet__V1__Timestamp *ts = malloc (sizeof *ts);
-    kinnet__v1__timestamp__init (ts);
-    ts->seconds = seconds;
-    return ts;
-}
-
 static int64_t
 s_int (PGresult *result, int row, int column)
 {
@@ -459,28 +443,28 @@ s_involvement_from_row (PGresult *result, int row)
 {
     Kinnet__V1__Involvement *out = malloc (sizeof *out);
     kinnet__v1__involvement__init (out);
-    out->involvement_id = s_dup (PQgetvalue (result, row, 0));
-    out->case_id = s_dup (PQgetvalue (result, row, 1));
-    out->need_id = s_dup (PQgetvalue (result, row, 2));
+    out->involvement_id = kn_pb_string (PQgetvalue (result, row, 0));
+    out->case_id = kn_pb_string (PQgetvalue (result, row, 1));
+    out->need_id = kn_pb_string (PQgetvalue (result, row, 2));
     out->need = (Kinnet__V1__NeedCategory) s_int (result, row, 3);
-    out->agency_id = s_dup (PQgetvalue (result, row, 4));
+    out->agency_id = kn_pb_string (PQgetvalue (result, row, 4));
     out->status = (Kinnet__V1__InvolvementStatus) s_status_value (
         s_involvement_status, 8, PQgetvalue (result, row, 5));
     out->lead = s_bool (result, row, 6);
     out->ranking = (Kinnet__V1__Ranking *) s_unpack_column (result, row, 7,
                                                             &kinnet__v1__ranking__descriptor);
     out->waiting_for_consent = s_bool (result, row, 8);
-    out->offered_at = s_timestamp (s_int (result, row, 9));
-    out->deadline_at = s_timestamp (s_int (result, row, 10));
-    out->decided_at = s_timestamp (s_int (result, row, 11));
+    out->offered_at = kn_pb_timestamp (s_int (result, row, 9));
+    out->deadline_at = kn_pb_timestamp (s_int (result, row, 10));
+    out->decided_at = kn_pb_timestamp (s_int (result, row, 11));
     out->decline_reason = (Kinnet__V1__DeclineReason) s_int (result, row, 12);
-    out->caseworker_id = s_dup (PQgetvalue (result, row, 13));
-    out->first_contact_at = s_timestamp (s_int (result, row, 14));
-    out->closed_at = s_timestamp (s_int (result, row, 15));
+    out->caseworker_id = kn_pb_string (PQgetvalue (result, row, 13));
+    out->first_contact_at = kn_pb_timestamp (s_int (result, row, 14));
+    out->closed_at = kn_pb_timestamp (s_int (result, row, 15));
     out->outcome = (Kinnet__V1__Outcome) s_int (result, row, 16);
-    out->transferred_from_id = s_dup (PQgetvalue (result, row, 17));
+    out->transferred_from_id = kn_pb_string (PQgetvalue (result, row, 17));
     out->transfer_reason = (Kinnet__V1__TransferReason) s_int (result, row, 18);
-    out->transferred_to_agency_id = s_dup (PQgetvalue (result, row, 19));
+    out->transferred_to_agency_id = kn_pb_string (PQgetvalue (result, row, 19));
     return out;
 }
 
@@ -503,15 +487,15 @@ s_need_from_row (PGresult *result, int row)
 {
     Kinnet__V1__CaseNeed *out = malloc (sizeof *out);
     kinnet__v1__case_need__init (out);
-    out->need_id = s_dup (PQgetvalue (result, row, 0));
+    out->need_id = kn_pb_string (PQgetvalue (result, row, 0));
     out->category = (Kinnet__V1__NeedCategory) s_int (result, row, 1);
     out->urgency = (Kinnet__V1__Urgency) s_int (result, row, 2);
     out->status = (Kinnet__V1__NeedStatus) s_status_value (s_need_status, 6,
                                                             PQgetvalue (result, row, 3));
-    out->referral_id = s_dup (PQgetvalue (result, row, 4));
-    out->created_at = s_timestamp (s_int (result, row, 5));
-    out->case_id = s_dup (PQgetvalue (result, row, 6));
-    out->district = s_dup (PQgetvalue (result, row, 7));
+    out->referral_id = kn_pb_string (PQgetvalue (result, row, 4));
+    out->created_at = kn_pb_timestamp (s_int (result, row, 5));
+    out->case_id = kn_pb_string (PQgetvalue (result, row, 6));
+    out->district = kn_pb_string (PQgetvalue (result, row, 7));
     return out;
 }
 
@@ -709,9 +693,9 @@ s_factor (const char *rule, int64_t score, const char *detail)
 {
     Kinnet__V1__RankFactor *factor = malloc (sizeof *factor);
     kinnet__v1__rank_factor__init (factor);
-    factor->rule = s_dup (rule);
+    factor->rule = kn_pb_string (rule);
     factor->score = score;
-    factor->detail = s_dup (detail);
+    factor->detail = kn_pb_string (detail);
     return factor;
 }
 
@@ -1401,32 +1385,40 @@ s_replay_on_case (routing_store_t *self, kn_claim_t claim, const char *operation
     return *result ? 0 : kn_error_set (err, KN_E_INTERNAL, NULL, "replayed change not found");
 }
 
-int
-routing_store_accept (routing_store_t *self, const char *agency_id, int64_t now,
-                      const Kinnet__V1__AcceptOffer *request, Kinnet__V1__Involvement **result,
-                      bool *replayed, kn_error_t *err)
+//  Accept or decline an open offer: one path, so both keep the same checks.
+static int
+s_decide (routing_store_t *self, const char *agency_id, int64_t now,
+          const ProtobufCMessage *request, const char *key, const char *offer_id, bool accept,
+          int reason, const char *caseworker, Kinnet__V1__Involvement **result, bool *replayed,
+          kn_error_t *err)
 {
     *result = NULL;
     *replayed = false;
+    const char *operation = accept ? "accept" : "decline";
     char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", request->offer_id);
-    kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "accept",
-                                &request->base, object, err);
+    snprintf (object, sizeof object, "%s", offer_id);
+    kn_claim_t claim = s_begin (self, agency_id, key, operation, request, object, err);
     if (claim != KN_CLAIM_NEW)
         return s_replay (self, claim, object, result, replayed, err);
-    Kinnet__V1__Involvement *offer = s_open_offer (self, agency_id, request->offer_id, now, err);
-    char when[24];
+    Kinnet__V1__Involvement *offer = s_open_offer (self, agency_id, offer_id, now, err);
+    char when[24], reason_text[8];
     s_num (when, sizeof when, now);
-    const char *decide[] = {request->offer_id, "accepted", when, NULL,
-                            *request->caseworker_id ? request->caseworker_id : NULL};
+    snprintf (reason_text, sizeof reason_text, "%d", reason);
+    const char *decide[] = {offer_id, accept ? "accepted" : "declined", when,
+                            accept ? NULL : reason_text, *caseworker ? caseworker : NULL};
     const char *placed[] = {offer ? offer->need_id : "", "placed", when};
     int rc = !offer || s_do (self, "involvement_decide", 5, decide, err)
-                     || s_do (self, "need_set_status", 3, placed, err)
+                     || (accept && s_do (self, "need_set_status", 3, placed, err))
                  ? -1
                  : 0;
     if (rc == 0) {
-        offer->status = KINNET__V1__INVOLVEMENT_STATUS__ACCEPTED;
+        offer->status = accept ? KINNET__V1__INVOLVEMENT_STATUS__ACCEPTED
+                               : KINNET__V1__INVOLVEMENT_STATUS__DECLINED;
+        offer->decline_reason = accept ? 0 : reason;
         rc = s_feed_watchers_involvement (self, offer, agency_id, now, err);
+        //  A decline moves the need on to the next candidate.
+        if (rc == 0 && !accept)
+            rc = s_offer_next (self, offer->need_id, now, err);
     }
     if (offer)
         kinnet__v1__involvement__free_unpacked (offer, NULL);
@@ -1434,9 +1426,17 @@ routing_store_accept (routing_store_t *self, const char *agency_id, int64_t now,
         s_rollback (self);
         return -1;
     }
-    kn_log (KN_INFO, "offer.accepted", "offer_id", request->offer_id, NULL);
-    return s_commit (self, agency_id, request->caseworker_id, "accept", request->offer_id,
-                     result, err);
+    kn_log (KN_INFO, accept ? "offer.accepted" : "offer.declined", "offer_id", offer_id, NULL);
+    return s_commit (self, agency_id, caseworker, operation, offer_id, result, err);
+}
+
+int
+routing_store_accept (routing_store_t *self, const char *agency_id, int64_t now,
+                      const Kinnet__V1__AcceptOffer *request, Kinnet__V1__Involvement **result,
+                      bool *replayed, kn_error_t *err)
+{
+    return s_decide (self, agency_id, now, &request->base, request->idempotency_key,
+                     request->offer_id, true, 0, request->caseworker_id, result, replayed, err);
 }
 
 int
@@ -1444,36 +1444,9 @@ routing_store_decline (routing_store_t *self, const char *agency_id, int64_t now
                        const Kinnet__V1__DeclineOffer *request, Kinnet__V1__Involvement **result,
                        bool *replayed, kn_error_t *err)
 {
-    *result = NULL;
-    *replayed = false;
-    char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", request->offer_id);
-    kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "decline",
-                                &request->base, object, err);
-    if (claim != KN_CLAIM_NEW)
-        return s_replay (self, claim, object, result, replayed, err);
-    Kinnet__V1__Involvement *offer = s_open_offer (self, agency_id, request->offer_id, now, err);
-    char when[24], reason[8];
-    s_num (when, sizeof when, now);
-    snprintf (reason, sizeof reason, "%d", request->reason);
-    const char *decide[] = {request->offer_id, "declined", when, reason,
-                            *request->caseworker_id ? request->caseworker_id : NULL};
-    int rc = !offer || s_do (self, "involvement_decide", 5, decide, err) ? -1 : 0;
-    if (rc == 0) {
-        offer->status = KINNET__V1__INVOLVEMENT_STATUS__DECLINED;
-        offer->decline_reason = request->reason;
-        rc = s_feed_watchers_involvement (self, offer, agency_id, now, err)
-             ?: s_offer_next (self, offer->need_id, now, err);
-    }
-    if (offer)
-        kinnet__v1__involvement__free_unpacked (offer, NULL);
-    if (rc) {
-        s_rollback (self);
-        return -1;
-    }
-    kn_log (KN_INFO, "offer.declined", "offer_id", request->offer_id, NULL);
-    return s_commit (self, agency_id, request->caseworker_id, "decline", request->offer_id,
-                     result, err);
+    return s_decide (self, agency_id, now, &request->base, request->idempotency_key,
+                     request->offer_id, false, request->reason, request->caseworker_id, result,
+                     replayed, err);
 }
 
 //  Lock and return the caller's accepted involvement on case_id (for need when
@@ -1565,7 +1538,7 @@ routing_store_contact (routing_store_t *self, const char *agency_id, int64_t now
                                 *request->caseworker_id ? request->caseworker_id : NULL};
         rc = s_do (self, "involvement_contact", 3, values, err);
         if (rc == 0) {
-            mine->first_contact_at = s_timestamp (at);
+            mine->first_contact_at = kn_pb_timestamp (at);
             rc = s_feed_watchers_involvement (self, mine, agency_id, now, err);
         }
         snprintf (object, sizeof object, "%s", mine->involvement_id);
@@ -1643,7 +1616,7 @@ routing_store_transfer (routing_store_t *self, const char *agency_id, int64_t no
     if (rc == 0) {
         mine->status = KINNET__V1__INVOLVEMENT_STATUS__TRANSFERRED;
         free (mine->transferred_to_agency_id);
-        mine->transferred_to_agency_id = s_dup (request->to_agency_id);
+        mine->transferred_to_agency_id = kn_pb_string (request->to_agency_id);
         rc = s_feed_watchers_involvement (self, mine, agency_id, now, err);
     }
     if (rc == 0) {
@@ -1743,20 +1716,20 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
     }
     Kinnet__V1__Case *out = malloc (sizeof *out);
     kinnet__v1__case__init (out);
-    out->case_id = s_dup (PQgetvalue (row, 0, 0));
-    out->family_id = s_dup (PQgetvalue (row, 0, 1));
+    out->case_id = kn_pb_string (PQgetvalue (row, 0, 0));
+    out->family_id = kn_pb_string (PQgetvalue (row, 0, 1));
     out->status = strcmp (PQgetvalue (row, 0, 2), "open") == 0 ? KINNET__V1__CASE_STATUS__CASE_OPEN
                                                                : KINNET__V1__CASE_STATUS__CASE_CLOSED;
-    out->district = s_dup (PQgetvalue (row, 0, 3));
+    out->district = kn_pb_string (PQgetvalue (row, 0, 3));
     out->languages = s_split (PQgetvalue (row, 0, 4), &out->n_languages);
     out->urgency = (Kinnet__V1__Urgency) s_int (row, 0, 5);
     if (!only_agency) {
-        out->lead_agency_id = s_dup (PQgetvalue (row, 0, 6));
-        out->lead_caseworker_id = s_dup (PQgetvalue (row, 0, 7));
-        out->lead_since = s_timestamp (s_int (row, 0, 8));
+        out->lead_agency_id = kn_pb_string (PQgetvalue (row, 0, 6));
+        out->lead_caseworker_id = kn_pb_string (PQgetvalue (row, 0, 7));
+        out->lead_since = kn_pb_timestamp (s_int (row, 0, 8));
     }
-    out->opened_at = s_timestamp (s_int (row, 0, 9));
-    out->closed_at = s_timestamp (s_int (row, 0, 10));
+    out->opened_at = kn_pb_timestamp (s_int (row, 0, 9));
+    out->closed_at = kn_pb_timestamp (s_int (row, 0, 10));
     PQclear (row);
 
     const char *inv_values[] = {case_id, only_agency};
@@ -1788,7 +1761,7 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
         n = PQntuples (referrals);
         out->referral_ids = calloc ((size_t) n + 1, sizeof (char *));
         for (int i = 0; i < n; i++)
-            out->referral_ids[out->n_referral_ids++] = s_dup (PQgetvalue (referrals, i, 0));
+            out->referral_ids[out->n_referral_ids++] = kn_pb_string (PQgetvalue (referrals, i, 0));
     }
     PQclear (involvements);
     PQclear (needs);
