@@ -2,6 +2,7 @@
     from docs/protocol.md alone (tests/interop/kinnet_client.py), against the real
     stack. It proves the documented protocol is the implemented one. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include "kn_test.h"
@@ -10,15 +11,24 @@ Test (interop, python_client_from_the_protocol_document, .timeout = 180)
 {
     zsys_init ();
     kn_test_stack_t *stack = kn_test_stack_new ();
+    //  Routing (docs/protocol.md §13): the directory says the health agency (agency 1,
+    //  district north) serves LANGUAGE_SUPPORT (3), the first need of the script's
+    //  referrals, so routing offers it that need; nobody serves their HOUSING_NEED.
+    char sql[256];
+    snprintf (sql, sizeof sql, "INSERT INTO core.agency_need VALUES ('%s', 3)",
+              kn_test_stack_agency_id (stack, 1));
+    free (kn_test_sql (kn_test_stack_db_url (stack), sql));
     char command[8192];
     snprintf (command, sizeof command,
               "KINNET_ENDPOINT='%s' KINNET_SERVER_KEY='%s' KINNET_CERT='%s' "
               "KINNET_OTHER_CERT='%s' KINNET_STRANGER_CERT='%s' KINNET_PROTO_DIR='%s' "
+              "KINNET_AGENCY_ID='%s' KINNET_OTHER_AGENCY_ID='%s' "
               "/usr/bin/python3 '%s' 2>&1",
               kn_test_stack_frontend (stack), kn_test_stack_server_key (stack),
               kn_test_stack_agency_cert_path (stack, 0),
               kn_test_stack_agency_cert_path (stack, 1),
               kn_test_stack_agency_cert_path (stack, 2), KN_SOURCE_DIR "/proto",
+              kn_test_stack_agency_id (stack, 0), kn_test_stack_agency_id (stack, 1),
               KN_SOURCE_DIR "/tests/interop/kinnet_client.py");
     FILE *pipe = popen (command, "r");
     cr_assert (pipe);

@@ -12,6 +12,10 @@ Environment:
   KINNET_OTHER_CERT      agency B secret certificate
   KINNET_STRANGER_CERT   secret certificate whose key is not registered
   KINNET_PROTO_DIR       directory holding kinnet/v1/*.proto
+  KINNET_AGENCY_ID       agency A's id (the operator hands it out with the
+                         certificate, §2.3)
+  KINNET_OTHER_AGENCY_ID agency B's id; B is a health agency in district north that
+                         the directory lists for LANGUAGE_SUPPORT (routing, §13)
 
 Prints one line per check ("PASS name: detail" / "FAIL name: detail"), then
 "N passed, M failed". Exits 0 only if nothing failed. Only invented test names
@@ -23,10 +27,12 @@ Run with Debian's /usr/bin/python3 (python3-zmq, python3-protobuf) and protoc.
 import atexit
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -59,11 +65,11 @@ def load_proto_modules():
     for pkg in ("kinnet", os.path.join("kinnet", "v1")):
         open(os.path.join(out, pkg, "__init__.py"), "a").close()
     sys.path.insert(0, out)
-    from kinnet.v1 import common_pb2, consent_pb2, intake_pb2  # noqa: E402
-    return common_pb2, intake_pb2, consent_pb2
+    from kinnet.v1 import common_pb2, consent_pb2, intake_pb2, routing_pb2  # noqa: E402
+    return common_pb2, intake_pb2, consent_pb2, routing_pb2
 
 
-common_pb2, intake_pb2, consent_pb2 = load_proto_modules()
+common_pb2, intake_pb2, consent_pb2, routing_pb2 = load_proto_modules()
 ErrorCode = common_pb2.ErrorCode
 
 
@@ -201,6 +207,7 @@ class KinnetClient:
         self.sockets_opened = 0
         self.last_attempts = 0
         self.last_raw = None
+        self.feed_unavailable = []            # SERVICE_UNAVAILABLE answers to feed reads
 
     def _open(self, events=zmq.EVENT_HANDSHAKE_FAILED_AUTH):
         """§2.6 options; §6.2 step 2: monitor, then connect."""
@@ -304,6 +311,42 @@ class KinnetClient:
 
     def consent(self, request):
         return self.consent_raw(request.SerializeToString())
+
+    # ---- routing and feed (§13) -------------------------------------------
+
+    def routing_raw(self, body):
+        """Send pre-serialised RoutingRequest bytes; return the RoutingReply."""
+        raw = self.call("routing", body)
+        err = decode_error_first(raw)                  # §4.4 rule 2
+        if err is not None:
+            raise KinnetError(err.code, err.message, err.field)
+        return routing_pb2.RoutingReply.FromString(raw)
+
+    def routing(self, request):
+        return self.routing_raw(request.SerializeToString())   # serialise once (§13.12)
+
+    def feed(self, after=0, max_events=0, wait_ms=0, request=None):
+        """One FeedRead (§13.13). The per-attempt timeout exceeds wait_ms."""
+        if request is None:
+            request = routing_pb2.FeedRequest()
+            request.read.after = after
+            request.read.max = max_events
+            request.read.wait_ms = wait_ms
+        per_attempt = max(self.timeout_ms, request.read.wait_ms + DEFAULT_TIMEOUT_MS)
+        body = request.SerializeToString()
+        for attempt in range(5):
+            raw = self.call("feed", body, timeouts=[per_attempt] * (self.retries + 1))
+            err = decode_error_first(raw)
+            # §13.13: a read writes nothing; after SERVICE_UNAVAILABLE read again.
+            if err is None or err.code != ErrorCode.SERVICE_UNAVAILABLE or attempt == 4:
+                break
+            self.feed_unavailable.append(err.message)
+        if err is not None:
+            raise KinnetError(err.code, err.message, err.field)
+        reply = routing_pb2.FeedReply.FromString(raw)
+        if reply.WhichOneof("result") != "batch":
+            raise KinnetError("UNEXPECTED", f"result {reply.WhichOneof('result')}")
+        return reply.batch
 
     def get(self, referral_id, caseworker_id=""):
         req = intake_pb2.IntakeRequest()
@@ -798,7 +841,9 @@ def main():
                 f"resend replayed same id")
     run_check("12 Lazy Pirate retry with same bytes", c12)
 
-    consent_checks(A, B, os.environ["KINNET_OTHER_CERT"])
+    cst = consent_checks(A, B, os.environ["KINNET_OTHER_CERT"])
+
+    routing_checks(A, B, S, st, cst)
 
     ctx.term()
     passed = sum(RESULTS)
@@ -821,6 +866,8 @@ def consent_checks(A, B, other_cert_path):
     except OSError:
         b_id = ""
     b_src = "certificate metadata (§2.2)"
+    if not b_id and os.environ.get("KINNET_OTHER_AGENCY_ID"):
+        b_id, b_src = os.environ["KINNET_OTHER_AGENCY_ID"], "operator (§2.3)"
     if not b_id:
         # §2.3: the operator's command names the files agency-<agency_id>.cert_secret
         import re
@@ -1043,6 +1090,532 @@ def consent_checks(A, B, other_cert_path):
         return (f"replayed=true, same consent_id, status "
                 f"{consent_pb2.ConsentStatus.Name(c.status)}")
     run_check("17c same RecordConsent bytes replay", c17c)
+    return cst
+
+
+# --------------------------------------------------------------------------
+# Routing and feed checks 18-29 (§13)
+# --------------------------------------------------------------------------
+
+IS_TS = re.compile(r"last offered \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def routing_checks(A, B, S, st, cst):
+    a_id = os.environ.get("KINNET_AGENCY_ID", "").lower()
+    b_id = os.environ.get("KINNET_OTHER_AGENCY_ID", "").lower()
+    rst = {"a_after": 0, "b_events": {}, "a_events": {}}
+
+    def fetch(client, store, after_key, stop, wait_ms=5000, deadline_s=30):
+        """Read a feed from the stored cursor on (long polls) until stop(event) is
+        true for a new event or deadline_s passes. Every event read is kept by seq
+        in `store`. Returns the matching event or None."""
+        end = time.monotonic() + deadline_s
+        while True:
+            batch = client.feed(after=rst[after_key], wait_ms=wait_ms)
+            found = None
+            for ev in batch.events:
+                expect(ev.seq == rst[after_key] + 1,
+                       f"seq {ev.seq} after {rst[after_key]}: a gap or a repeat (§13.13)")
+                rst[after_key] = ev.seq
+                store[ev.seq] = ev
+                if found is None and stop(ev):
+                    found = ev
+            expect(batch.last_seq >= rst[after_key], "last_seq below the events read")
+            if found is not None:
+                return found
+            if time.monotonic() >= end:
+                return None
+
+    def find(store, pred):
+        return [ev for _, ev in sorted(store.items()) if pred(ev)]
+
+    def routing_req(**ops):
+        req = routing_pb2.RoutingRequest()
+        for name, fill in ops.items():
+            fill(getattr(req, name))
+        return req
+
+    # ---- 18. the feed as it stands: earlier referrals' offers ---------------------
+    def c18a():
+        expect(is_uuid(a_id) and is_uuid(b_id),
+               "KINNET_AGENCY_ID / KINNET_OTHER_AGENCY_ID not set")
+        rst["b_after"] = 0
+        batch = B.feed(after=0, max_events=500)
+        for i, ev in enumerate(batch.events):
+            expect(ev.seq == i + 1, f"event {i} has seq {ev.seq}: not 1, 2, 3 ...")
+            rst["b_events"][ev.seq] = ev
+            rst["b_after"] = ev.seq
+        expect(batch.last_seq == len(batch.events) or len(batch.events) == 500,
+               f"last_seq {batch.last_seq} with {len(batch.events)} events")
+        offers = find(rst["b_events"], lambda e: e.topic == "offer.made")
+        for ev in offers:
+            expect(ev.WhichOneof("body") == "offer", f"offer.made body {ev.WhichOneof('body')}")
+            expect(ev.offer.involvement.agency_id == b_id,
+                   "an offer in B's feed is addressed to another agency")
+        expect(offers, "no offer.made in B's feed for the referrals of checks 2-14")
+        return f"{len(batch.events)} events, seq 1..{batch.last_seq}, {len(offers)} offers"
+    run_check("18a B's feed numbered 1, 2, 3 ... and holds only its own offers", c18a)
+
+    def c18b():
+        expect("b_after" in rst, "check 18a did not run")
+        expect("referral_id" in st and st.get("withdrawn_at"), "no withdrawn referral (9a)")
+        made = find(rst["b_events"], lambda e: e.topic == "offer.made"
+                    and e.offer.referral_id == st["referral_id"])
+        if not made:
+            return "withdrawn before it was routed: no offer (§13.8)"
+        oid = made[0].offer.involvement.involvement_id
+        ev = find(rst["b_events"], lambda e: e.topic == "offer.withdrawn"
+                  and e.involvement.involvement_id == oid) or [fetch(
+                      B, rst["b_events"], "b_after",
+                      lambda e: e.topic == "offer.withdrawn"
+                      and e.involvement.involvement_id == oid)]
+        expect(ev[0] is not None, "no offer.withdrawn for the withdrawn referral's offer")
+        inv = ev[0].involvement
+        expect(inv.status == routing_pb2.OFFER_WITHDRAWN,
+               f"status {routing_pb2.InvolvementStatus.Name(inv.status)}")
+        expect(inv.HasField("decided_at"), "decided_at absent on a withdrawn offer")
+        return f"offer {oid} -> offer.withdrawn, OFFER_WITHDRAWN"
+    run_check("18b withdrawn referral (9a): its open offer is withdrawn", c18b)
+
+    def c18c():
+        expect("b_after" in rst and cst.get("withdrawn"), "consent checks did not finish")
+        made = find(rst["b_events"], lambda e: e.topic == "offer.made"
+                    and e.offer.referral_id == cst["referral_id"])
+        expect(made, "no offer.made for the CONSENT referral of check 14")
+        if not made[0].offer.details_available:
+            note("the CONSENT referral's offer has details_available false: the "
+                 "withdrawal (16) was checked first, a race the document allows (§13.14)")
+        else:
+            expect(not made[0].offer.involvement.waiting_for_consent,
+                   "details_available true but waiting_for_consent true")
+        cw = find(rst["b_events"], lambda e: e.topic == "consent.withdrawn"
+                  and e.consent_withdrawn.consent_id == cst["consent_id"])
+        if not cw:
+            cw = [fetch(B, rst["b_events"], "b_after",
+                        lambda e: e.topic == "consent.withdrawn"
+                        and e.consent_withdrawn.consent_id == cst["consent_id"])]
+        ev = cw[0]
+        expect(ev is not None, "no consent.withdrawn in B's feed after check 16")
+        expect(ev.WhichOneof("body") == "consent_withdrawn", "body not consent_withdrawn")
+        expect(ev.consent_withdrawn.recipient_agency_id == b_id,
+               f"recipient_agency_id {ev.consent_withdrawn.recipient_agency_id!r}")
+        expect(ev.case_id == "", f"case_id {ev.case_id!r} on consent.withdrawn")
+        return (f"offer.made details_available={made[0].offer.details_available}; "
+                f"consent.withdrawn seq {ev.seq} addressed to B")
+    run_check("18c CONSENT referral offered to B; B told of the withdrawal", c18c)
+
+    # ---- 19. long poll -------------------------------------------------------------
+    given = f"Testr{TAG[:4]}"
+    family = f"Routing{TAG}"
+
+    def make_routing_submit(idem_key):
+        s = make_submit(idem_key, given=given)
+        s.child.family_name = family
+        s.child.languages[:] = ["en", "pt-BR"]
+        for g in s.guardians:
+            g.family_name = family
+        del s.siblings[:]
+        sib = s.siblings.add()
+        sib.given_name, sib.family_name = f"Testq{TAG[:4]}", family
+        sib.date_of_birth = "2018-09-12"
+        sib.languages.append("en")
+        return s                         # needs: LANGUAGE_SUPPORT, HOUSING_NEED; PRIORITY
+
+    def c19a():
+        expect("b_after" in rst, "check 18a did not run")
+        t0 = time.monotonic()
+        batch = B.feed(after=rst["b_after"], wait_ms=1500)
+        dt = time.monotonic() - t0
+        if batch.events:
+            for ev in batch.events:
+                rst["b_events"][ev.seq] = ev
+                rst["b_after"] = ev.seq
+            return f"an event arrived meanwhile (seq {batch.events[0].seq}); wait not measured"
+        expect(dt >= 1.3, f"empty long poll answered after {dt:.2f} s, not ~1.5 s")
+        expect(batch.last_seq == rst["b_after"], f"last_seq {batch.last_seq}")
+        return f"empty batch after {dt:.2f} s, last_seq {batch.last_seq}"
+    run_check("19a long poll with nothing new waits wait_ms", c19a)
+
+    def c19b():
+        expect("b_after" in rst, "check 18a did not run")
+        out = {}
+
+        def poll():
+            t0 = time.monotonic()
+            try:
+                out["batch"] = B.feed(after=rst["b_after"], wait_ms=20000)
+            except Exception as e:  # noqa: BLE001
+                out["error"] = e
+            out["dt"] = time.monotonic() - t0
+        th = threading.Thread(target=poll)
+        th.start()
+        time.sleep(0.5)                 # the poll is waiting in the feed service
+        s = make_routing_submit(key("routing-submit"))
+        r = A.submit(s)
+        rst["referral_id"], rst["family_id"] = r.referral_id, r.family_id
+        th.join(30)
+        expect(not th.is_alive(), "long poll still running after 30 s")
+        if "error" in out:
+            raise out["error"]
+        batch = out["batch"]
+        expect(batch.events, f"long poll returned empty after {out['dt']:.1f} s")
+        expect(out["dt"] < 15, f"long poll took {out['dt']:.1f} s for the event")
+        for ev in batch.events:
+            expect(ev.seq == rst["b_after"] + 1, f"seq {ev.seq} after {rst['b_after']}")
+            rst["b_events"][ev.seq] = ev
+            rst["b_after"] = ev.seq
+        return (f"answered {out['dt']:.2f} s after the poll began with "
+                f"{len(batch.events)} event(s), not after 20 s")
+    run_check("19b long poll answered as soon as the offer exists", c19b)
+
+    # ---- 20. the offer -------------------------------------------------------------
+    def c20():
+        expect("referral_id" in rst, "no routing referral from 19b")
+        mine = lambda e: (e.topic == "offer.made"  # noqa: E731
+                          and e.offer.referral_id == rst["referral_id"])
+        ev = (find(rst["b_events"], mine) or [fetch(B, rst["b_events"], "b_after", mine)])[0]
+        expect(ev is not None, "no offer.made for the referral in B's feed")
+        o, inv = ev.offer, ev.offer.involvement
+        rst["offer_id"], rst["case_id"] = inv.involvement_id, ev.case_id
+        expect(is_uuid(inv.involvement_id) and is_uuid(ev.case_id), "ids not UUIDs")
+        expect(inv.case_id == ev.case_id, "involvement.case_id != event case_id")
+        expect(inv.agency_id == b_id, f"offered to {inv.agency_id}")
+        expect(inv.status == routing_pb2.OFFERED,
+               f"status {routing_pb2.InvolvementStatus.Name(inv.status)}")
+        expect(inv.need == common_pb2.LANGUAGE_SUPPORT,
+               f"need {common_pb2.NeedCategory.Name(inv.need)}")
+        expect(o.referring_agency_id == a_id, "referring_agency_id is not A")
+        expect(o.urgency == common_pb2.PRIORITY and o.district == "north",
+               "urgency/district differ")
+        expect(list(o.languages) == ["en", "pt"], f"languages {list(o.languages)}")
+        expect(o.children == 2, f"children {o.children}")
+        expect(not o.details_available and inv.waiting_for_consent,
+               "PUBLIC_TASK referral: details must not be available to B (§13.14)")
+        expect(inv.deadline_at.seconds - inv.offered_at.seconds == 3 * 86400,
+               "PRIORITY deadline is not 3 days (§13.9)")
+        expect(abs(ev.at.seconds - time.time()) < 3600 and ev.at.nanos == 0,
+               "FeedEvent.at not whole seconds near now")
+        rk = inv.ranking
+        expect(rk.rank == 1 and rk.candidates == 1, f"rank {rk.rank} of {rk.candidates}")
+        f = {x.rule: x for x in rk.factors}
+        expect([x.rule for x in rk.factors] == ["continuity", "language", "headroom",
+                                                "rotation"],
+               f"rules {[x.rule for x in rk.factors]}")
+        expect(f["continuity"].score == 0 and f["continuity"].detail == "new to the family",
+               f"continuity {f['continuity']}")
+        expect(f["language"].score == 0 and f["language"].detail == "no language match",
+               f"language {f['language']}")
+        expect(f["headroom"].score == 1000 and f["headroom"].detail == "no capacity limit",
+               f"headroom {f['headroom']}")
+        rot = f["rotation"]
+        expect((rot.score == 0 and rot.detail == "never offered")
+               or (rot.score < 0 and IS_TS.fullmatch(rot.detail)), f"rotation {rot}")
+        expect(given.encode() not in ev.SerializeToString()
+               and family.encode() not in ev.SerializeToString(),
+               "the offer carries the child's name")
+        return (f"offer {inv.involvement_id} LANGUAGE_SUPPORT to B, waiting_for_consent, "
+                f"languages en,pt, rotation {rot.detail!r}")
+    run_check("20 B's offer: content, ranking, no personal data", c20)
+
+    def c20b():
+        expect("referral_id" in rst, "no routing referral from 19b")
+        mine = lambda e: (e.topic == "need.unplaced"  # noqa: E731
+                          and e.need.referral_id == rst["referral_id"])
+        ev = fetch(A, rst["a_events"], "a_after", mine)
+        expect(ev is not None, "no need.unplaced in A's feed")
+        n = ev.need
+        expect(n.category == common_pb2.HOUSING_NEED,
+               f"category {common_pb2.NeedCategory.Name(n.category)}")
+        expect(n.status == routing_pb2.NEED_UNPLACED, "status not NEED_UNPLACED")
+        expect(n.case_id == rst.get("case_id", n.case_id) and n.district == "north",
+               "case/district differ")
+        rst["housing_need"] = n.need_id
+        return f"HOUSING_NEED {n.need_id} unplaced; the referrer was told"
+    run_check("20b need nobody serves -> need.unplaced to the referrer", c20b)
+
+    # ---- 21. who may answer, and bad requests -------------------------------------
+    def accept_req(idem, offer_id, cw="iop-hw-1"):
+        def fill(op):
+            op.idempotency_key, op.offer_id, op.caseworker_id = idem, offer_id, cw
+        return routing_req(accept=fill)
+
+    def c21():
+        expect("offer_id" in rst, "no offer from check 20")
+        oid = rst["offer_id"]
+        e1 = expect_error(lambda: A.routing(accept_req(key("r-a-1"), oid)),
+                          ErrorCode.NOT_FOUND, "offer_id", "no such offer for your agency")
+        expect_error(lambda: A.routing(accept_req(key("r-a-2"), str(uuid.uuid4()))),
+                     ErrorCode.NOT_FOUND, "offer_id", "no such offer for your agency")
+        expect_error(lambda: B.routing(accept_req(key("r-a-3"), "not-a-uuid")),
+                     ErrorCode.INVALID_ARGUMENT, "offer_id", "offer_id must be a UUID")
+
+        def no_reason(op):
+            op.idempotency_key, op.offer_id = key("r-d-1"), oid
+        expect_error(lambda: B.routing(routing_req(decline=no_reason)),
+                     ErrorCode.INVALID_ARGUMENT, "reason", "reason is required")
+        expect_error(lambda: B.routing(routing_pb2.RoutingRequest()),
+                     ErrorCode.INVALID_ARGUMENT, "op",
+                     "RoutingRequest must set one operation")
+        try:
+            S.routing(accept_req(key("r-s-1"), oid))
+            raise AssertionError("the stranger got an answer")
+        except Unauthenticated:
+            pass
+        return f"A -> {e1.name} {e1.field}; unknown -> NOT_FOUND; stranger -> no reply"
+    run_check("21 only the offered agency may answer; bad requests refused", c21)
+
+    def c21b():
+        expect("case_id" in rst, "no case from check 20")
+
+        def get(op):
+            op.case_id = rst["case_id"]
+        c = B.routing(routing_req(get_case=get)).case
+        expect(c.case_id == rst["case_id"] and c.status == routing_pb2.CASE_OPEN, "case")
+        expect(len(c.involvements) == 1 and c.involvements[0].agency_id == b_id,
+               f"{len(c.involvements)} involvements in B's part")
+        expect([n.category for n in c.needs] == [common_pb2.LANGUAGE_SUPPORT],
+               f"needs in B's part {[n.category for n in c.needs]}")
+        expect(not c.referral_ids and c.lead_agency_id == "" and not c.HasField("lead_since"),
+               "referral_ids or lead shown to an agency with only an offer")
+        expect(c.family_id == rst["family_id"], "family_id differs")
+        full = A.routing(routing_req(get_case=get)).case
+        expect(list(full.referral_ids) == [rst["referral_id"]],
+               f"referral_ids {list(full.referral_ids)}")
+        expect(sorted(n.category for n in full.needs)
+               == [common_pb2.LANGUAGE_SUPPORT, common_pb2.HOUSING_NEED],
+               "the referrer does not see both needs")
+        expect(list(full.languages) == ["en", "pt"] and full.district == "north"
+               and full.urgency == common_pb2.PRIORITY, "case fields differ")
+        bad = routing_req(get_case=lambda op: setattr(op, "case_id", str(uuid.uuid4())))
+        expect_error(lambda: A.routing(bad), ErrorCode.NOT_FOUND, "case_id",
+                     "no such case visible to you")
+        return "B (offer only): own involvement and need; A (referrer): whole case"
+    run_check("21b get_case: the offered agency sees its part, the referrer all", c21b)
+
+    def c21c():
+        expect("case_id" in rst, "no case from check 20")
+
+        def lead(op):
+            op.idempotency_key, op.case_id, op.agency_id = key("r-l-0"), rst["case_id"], b_id
+        e = expect_error(lambda: B.routing(routing_req(lead=lead)),
+                         ErrorCode.PERMISSION_DENIED, "case_id")
+
+        def lead_a(op):
+            op.idempotency_key, op.case_id, op.agency_id = key("r-l-1"), rst["case_id"], a_id
+        e2 = expect_error(lambda: A.routing(routing_req(lead=lead_a)),
+                          ErrorCode.INVALID_ARGUMENT, "agency_id")
+        return f"offer-only appointer -> {e.name}; lead without acceptance -> {e2.name}"
+    run_check("21c lead: not by an offer holder, not to an agency without acceptance", c21c)
+
+    # ---- 22. accept, conflict, replay ------------------------------------------------
+    acc = accept_req(key("r-accept"), "")
+
+    def c22a():
+        expect("offer_id" in rst, "no offer from check 20")
+        acc.accept.offer_id = rst["offer_id"]
+        rst["acc_bytes"] = acc.SerializeToString()
+        reply = B.routing_raw(rst["acc_bytes"])
+        expect(reply.WhichOneof("result") == "involvement",
+               f"result {reply.WhichOneof('result')}")
+        inv = reply.involvement
+        expect(not reply.replayed, "replayed true on the first accept")
+        expect(inv.involvement_id == rst["offer_id"] and inv.agency_id == b_id, "ids differ")
+        expect(inv.status == routing_pb2.ACCEPTED,
+               f"status {routing_pb2.InvolvementStatus.Name(inv.status)}")
+        expect(inv.HasField("decided_at") and inv.caseworker_id == "iop-hw-1",
+               "decided_at or caseworker_id not stored")
+        rst["accepted"] = True
+        return "ACCEPTED, replayed=false, decided_at and caseworker_id set"
+    run_check("22a B accepts its offer", c22a)
+
+    def c22b():
+        expect(rst.get("accepted"), "not accepted in 22a")
+        e = expect_error(lambda: B.routing(accept_req(key("r-accept-2"), rst["offer_id"])),
+                         ErrorCode.CONFLICT, "offer_id", "the offer is already accepted")
+
+        def decline(op):
+            op.idempotency_key, op.offer_id = key("r-decline"), rst["offer_id"]
+            op.reason = routing_pb2.NO_CAPACITY
+        e2 = expect_error(lambda: B.routing(routing_req(decline=decline)),
+                          ErrorCode.CONFLICT, "offer_id", "the offer is already accepted")
+        return f"new key -> {e.name} {e.field}: {e.message}; decline -> {e2.name}"
+    run_check("22b accepting again with a new key -> CONFLICT offer_id", c22b)
+
+    def c22c():
+        expect(rst.get("accepted"), "not accepted in 22a")
+        reply = B.routing_raw(rst["acc_bytes"])
+        expect(reply.replayed is True, "replayed is false")
+        expect(reply.involvement.involvement_id == rst["offer_id"]
+               and reply.involvement.status == routing_pb2.ACCEPTED, "replay answer differs")
+        other = accept_req(key("r-accept"), str(uuid.uuid4()))
+        expect_error(lambda: B.routing(other), ErrorCode.CONFLICT, "idempotency_key",
+                     "idempotency key already used for a different request")
+        cw = accept_req(key("r-accept"), rst["offer_id"], cw="iop-hw-2")
+        expect_error(lambda: B.routing(cw), ErrorCode.CONFLICT, "idempotency_key")
+        return ("same bytes -> replayed=true, ACCEPTED; same key with another offer or "
+                "caseworker -> CONFLICT idempotency_key")
+    run_check("22c same accept bytes replay; same key, other content -> CONFLICT", c22c)
+
+    # ---- 23. the referrer hears; the case shows the involvement ----------------------
+    def c23():
+        expect(rst.get("accepted"), "not accepted in 22a")
+        mine = lambda e: (e.topic == "involvement.changed"  # noqa: E731
+                          and e.involvement.involvement_id == rst["offer_id"]
+                          and e.involvement.status == routing_pb2.ACCEPTED)
+        ev = (find(rst["a_events"], mine)
+              or [fetch(A, rst["a_events"], "a_after", mine)])[0]
+        expect(ev is not None, "no involvement.changed (ACCEPTED) in A's feed")
+        expect(ev.case_id == rst["case_id"] and ev.involvement.agency_id == b_id,
+               "event names another case or agency")
+
+        def get(op):
+            op.case_id = rst["case_id"]
+        c = A.routing(routing_req(get_case=get)).case
+        inv = [i for i in c.involvements if i.involvement_id == rst["offer_id"]]
+        expect(inv and inv[0].status == routing_pb2.ACCEPTED, "case lacks the involvement")
+        needs = {n.category: n.status for n in c.needs}
+        expect(needs == {common_pb2.LANGUAGE_SUPPORT: routing_pb2.NEED_PLACED,
+                         common_pb2.HOUSING_NEED: routing_pb2.NEED_UNPLACED},
+               f"need statuses {needs}")
+        team = B.routing(routing_req(get_case=get)).case
+        expect(list(team.referral_ids) == [rst["referral_id"]],
+               "B, now on the team, does not see the whole case")
+        return f"A's feed seq {ev.seq} involvement.changed ACCEPTED; case shows it"
+    run_check("23 referrer's feed: involvement.changed; case shows the team", c23)
+
+    # ---- 24. lead, contact, close ---------------------------------------------------
+    def c24a():
+        expect(rst.get("accepted"), "not accepted in 22a")
+
+        def lead(op):
+            op.idempotency_key, op.case_id, op.agency_id = key("r-lead"), rst["case_id"], b_id
+            op.lead_caseworker_id, op.caseworker_id = "iop-hw-lead", "interop-cw-1"
+        c = A.routing(routing_req(lead=lead)).case
+        expect(c.lead_agency_id == b_id and c.lead_caseworker_id == "iop-hw-lead",
+               "lead not set")
+        expect([i.lead for i in c.involvements if i.agency_id == b_id] == [True],
+               "Involvement.lead not set on the lead's accepted involvement")
+        for client, store, cur in ((B, rst["b_events"], "b_after"),
+                                   (A, rst["a_events"], "a_after")):
+            ev = fetch(client, store, cur, lambda e: e.topic == "lead.changed"
+                       and e.lead.case_id == rst["case_id"] and e.lead.lead_agency_id == b_id)
+            expect(ev is not None, "a watcher got no lead.changed")
+            expect(ev.lead.changed_by_agency_id == a_id, "changed_by_agency_id is not A")
+        return "lead = B; lead.changed to B (team) and A (referrer, the appointer)"
+    run_check("24a A appoints B lead; both watchers hear", c24a)
+
+    def contact_req(idem, at=None):
+        def fill(op):
+            op.idempotency_key, op.case_id = idem, rst["case_id"]
+            if at is not None:
+                op.contacted_at.SetInParent()          # present even when seconds is 0
+                op.contacted_at.seconds = at
+        return routing_req(contact=fill)
+
+    def c24b():
+        expect(rst.get("accepted"), "not accepted in 22a")
+        expect_error(lambda: B.routing(contact_req(key("r-c-0"), 0)),
+                     ErrorCode.INVALID_ARGUMENT, "contacted_at",
+                     "a time after 1970, or unset for now")
+        expect_error(lambda: B.routing(contact_req(key("r-c-1"), int(time.time()) + 86400)),
+                     ErrorCode.INVALID_ARGUMENT, "contacted_at",
+                     "first contact must lie between the acceptance and now")
+        expect_error(lambda: A.routing(contact_req(key("r-c-2"))), ErrorCode.NOT_FOUND,
+                     "case_id", "your agency has no accepted involvement on this case")
+        inv = B.routing(contact_req(key("r-c-1"))).involvement   # key not consumed above
+        expect(inv.HasField("first_contact_at"), "first_contact_at not set")
+        expect_error(lambda: B.routing(contact_req(key("r-c-3"))), ErrorCode.CONFLICT,
+                     "case_id", "first contact is already recorded")
+        return "bad times refused; contact recorded once; A (no involvement) NOT_FOUND"
+    run_check("24b first contact", c24b)
+
+    def c24c():
+        expect(rst.get("accepted"), "not accepted in 22a")
+
+        def close(op):
+            op.idempotency_key, op.case_id = key("r-close"), rst["case_id"]
+            op.outcome = routing_pb2.NEEDS_MET
+        req = routing_req(close=close)
+        inv = B.routing(req).involvement
+        expect(inv.status == routing_pb2.CLOSED and inv.outcome == routing_pb2.NEEDS_MET
+               and inv.HasField("closed_at"), "not CLOSED with its outcome")
+        again = B.routing(req)
+        expect(again.replayed and again.involvement.involvement_id == rst["offer_id"],
+               "close replay differs")
+        ev = fetch(A, rst["a_events"], "a_after", lambda e: e.topic == "lead.changed"
+                   and e.lead.case_id == rst["case_id"] and e.lead.lead_agency_id == "")
+        expect(ev is not None and ev.lead.changed_by_agency_id == b_id,
+               "no lead.changed (stepped down) in A's feed")
+
+        def get(op):
+            op.case_id = rst["case_id"]
+        c = B.routing(routing_req(get_case=get)).case      # former team: still sees all
+        expect(c.status == routing_pb2.CASE_OPEN, "case closed though a need is unplaced")
+        expect(c.lead_agency_id == "", f"lead still {c.lead_agency_id!r}")
+        needs = {n.category: n.status for n in c.needs}
+        expect(needs.get(common_pb2.LANGUAGE_SUPPORT) == routing_pb2.NEED_CLOSED,
+               f"need statuses {needs}")
+        return "CLOSED NEEDS_MET; replay; lead stepped down; case open (unplaced need)"
+    run_check("24c close; lead steps down; unplaced need keeps the case open", c24c)
+
+    # ---- 25. unplaced list -------------------------------------------------------------
+    def c25():
+        expect("housing_need" in rst, "no unplaced need from 20b")
+
+        def north(op):
+            op.district = "north"
+        a = A.routing(routing_req(unplaced=north))
+        expect(a.WhichOneof("result") == "unplaced", f"result {a.WhichOneof('result')}")
+        expect(rst["housing_need"] in [n.need_id for n in a.unplaced.needs],
+               "A's unplaced list lacks its need")
+        b = B.routing(routing_req(unplaced=north))
+        expect(b.WhichOneof("result") == "unplaced" and not b.unplaced.needs,
+               "B (no referrals, no coordinator role) sees unplaced needs")
+        expect_error(lambda: A.routing(routing_req(
+            unplaced=lambda op: setattr(op, "district", "x" * 65))),
+            ErrorCode.TOO_LARGE, "district")
+        return f"A: {len(a.unplaced.needs)} unplaced (incl. its own); B: empty list"
+    run_check("25 unplaced: the referrer sees its needs, others nothing", c25)
+
+    # ---- 26. feed validation and cursor -------------------------------------------------
+    def c26a():
+        def bad(**kw):
+            req = routing_pb2.FeedRequest()
+            for k, v in kw.items():
+                setattr(req.read, k, v)
+            return req
+        e = expect_error(lambda: B.feed(request=bad(wait_ms=20001)),
+                         ErrorCode.INVALID_ARGUMENT, "wait_ms", "0..20000 milliseconds")
+        expect_error(lambda: B.feed(request=bad(max=501)), ErrorCode.INVALID_ARGUMENT, "max")
+        expect_error(lambda: B.feed(request=bad(after=-1)), ErrorCode.INVALID_ARGUMENT,
+                     "after")
+        expect_error(lambda: B.feed(request=routing_pb2.FeedRequest()),
+                     ErrorCode.INVALID_ARGUMENT, "op", "FeedRequest must set read")
+        return f"wait_ms 20001 -> {e.name} field={e.field}; max 501, after -1, no op refused"
+    run_check("26a feed limits: wait_ms, max, after, op", c26a)
+
+    def c26b():
+        b = B.feed(after=0, max_events=2)
+        expect([ev.seq for ev in b.events] == [1, 2], f"seqs {[ev.seq for ev in b.events]}")
+        rest = B.feed(after=2, max_events=500)
+        expect(rest.events and rest.events[0].seq == 3, "after=2 does not start at 3")
+        seqs = [ev.seq for ev in rest.events]
+        expect(seqs == list(range(3, 3 + len(seqs))), "gaps in the feed")
+        expect(rest.last_seq == seqs[-1], f"last_seq {rest.last_seq} != {seqs[-1]}")
+        ahead = B.feed(after=rest.last_seq + 10)
+        expect(not ahead.events and ahead.last_seq == rest.last_seq,
+               "after beyond last_seq is not an empty batch")
+        own = [ev for ev in rest.events if ev.topic == "involvement.changed"
+               and ev.involvement.agency_id == b_id]
+        expect(not own, "B was told of changes to its own involvement (§13.13)")
+        return f"max 2 -> seqs 1,2; after 2 -> 3..{rest.last_seq}; after beyond -> empty"
+    run_check("26b feed cursor: after, max, last_seq", c26b)
+
+    for name, client in (("A", A), ("B", B)):
+        if client.feed_unavailable:
+            note(f"{len(client.feed_unavailable)} feed read(s) of {name} answered "
+                 f"SERVICE_UNAVAILABLE and were read again (§13.13): "
+                 f"{sorted(set(client.feed_unavailable))}")
 
 
 if __name__ == "__main__":
