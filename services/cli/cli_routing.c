@@ -13,6 +13,7 @@
 #include "kn_pbjson.h"
 #include "kinnet/v1/routing.pb-c.h"
 #include "routing_rank.h"
+#include "routing_validate.h"
 
 static const char *s_feed_usage
     = "usage: kinnet feed [--after N] [--max N] [--wait MS] [--follow] [--format json]\n"
@@ -46,7 +47,8 @@ static const char *s_admin_usage
       "       kinnet admin routing set KEY VALUE\n"
       "Keys: rank.order (continuity,language,headroom,rotation in any order, each at\n"
       "most once), deadline.routine|priority|urgent|emergency_safeguarding (an\n"
-      "interval such as '10 days', '4 hours'), emergency.to_district_lead (true|false),\n"
+      "time such as '10 days', '4 hours', '1 day 12 hours'; at most 90 days),\n"
+      "emergency.to_district_lead (true|false),\n"
       "escalate.to_district_lead_from (routine|priority|urgent|emergency_safeguarding|\n"
       "never). Changes apply to the next routing decision.\n";
 
@@ -436,7 +438,7 @@ static const char *s_urgencies[] = {"routine", "priority", "urgent", "emergency_
 
 //  Check a setting's value before it is stored; 0 or -1 with err.
 static int
-s_check_setting (kn_db_t *db, const char *key, const char *value, kn_error_t *err)
+s_check_setting (const char *key, const char *value, kn_error_t *err)
 {
     if (strcmp (key, "rank.order") == 0) {
         routing_order_t order;
@@ -448,18 +450,8 @@ s_check_setting (kn_db_t *db, const char *key, const char *value, kn_error_t *er
             known |= strcmp (key + 9, s_urgencies[i]) == 0;
         if (!known)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key", "unknown setting '%s'", key);
-        const char *values[] = {value};
-        PGresult *result = kn_db_query (
-            db,
-            "SELECT $1::interval > interval '0' AND $1::interval <= interval '90 days'", 1,
-            values, err);
-        bool ok = result && PQgetvalue (result, 0, 0)[0] == 't';
-        PQclear (result);
-        if (!ok) {
-            kn_error_clear (err);
-            return kn_error_set (err, KN_E_INVALID_ARGUMENT, key,
-                                 "an interval above zero and at most 90 days, e.g. '4 hours'");
-        }
+        int64_t seconds;
+        return routing_validate_interval (value, key, &seconds, err);
         return 0;
     }
     if (strcmp (key, "emergency.to_district_lead") == 0) {
@@ -494,7 +486,7 @@ cli_routing_admin (const cli_options_t *options, int argc, char **argv)
     if (set) {
         const char *values[] = {argv[2], argv[3]};
         PGresult *result = NULL;
-        rc = s_check_setting (db, argv[2], argv[3], &err);
+        rc = s_check_setting (argv[2], argv[3], &err);
         if (rc == 0 && kn_db_exec (db, "BEGIN", &err) == 0) {
             result = kn_db_query (db,
                                   "INSERT INTO routing.setting (key, value) VALUES ($1, $2)"

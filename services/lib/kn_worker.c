@@ -144,6 +144,10 @@ kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to)
     *reply_p = NULL;
     zmsg_wrap (msg, zframe_dup (reply_to));
     s_send_command (self, KN_MDPW_REPLY, msg);
+    //  The broker sends no heartbeats to a busy worker, so silence while we worked
+    //  says nothing about the broker: judge its liveness from now on. (Reconnecting
+    //  here would lose the next request the broker hands to this connection.)
+    self->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     return 0;
 }
 

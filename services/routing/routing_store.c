@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kinnet/v1/consent.pb-c.h"
 #include "kinnet/v1/events.pb-c.h"
@@ -15,6 +16,7 @@
 #include "kn_pb.h"
 #include "kn_subject.h"
 #include "routing_rank.h"
+#include "routing_validate.h"
 
 #define IDEM "routing.idempotency"
 #define EPOCH(c) "floor (extract (epoch FROM " c "))::bigint"
@@ -61,12 +63,11 @@ static const char *s_statements[][2] = {
      " WHERE (xid, id) > ($1::xid8, $2::bigint)"
      "   AND xid < pg_snapshot_xmin (pg_current_snapshot ())"
      " ORDER BY xid, id LIMIT 1"},
+    {"consumed_mark",
+     "INSERT INTO routing.consumed (outbox_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"},
     {"cursor_set",
      "UPDATE routing.cursor SET last_xid = $1::xid8, last_id = $2 WHERE consumer = 'routing'"},
-    {"settings",
-     "SELECT key, CASE WHEN key LIKE 'deadline.%'"
-     " THEN floor (extract (epoch FROM value::interval))::bigint::text ELSE value END"
-     " FROM routing.setting"},
+    {"settings", "SELECT key, value FROM routing.setting"},
     {"referral_routed", "SELECT 1 FROM routing.case_referral WHERE referral_id = $1"},
     {"referral_info",
      "SELECT status, children FROM intake.referral WHERE id = $1"},
@@ -86,7 +87,7 @@ static const char *s_statements[][2] = {
      " VALUES ($1, $2, $3, to_timestamp ($4))"},
     {"need_active",
      "SELECT 1 FROM routing.need WHERE case_id = $1 AND category = $2"
-     " AND status IN ('offered', 'placed')"},
+     " AND status IN ('offered', 'placed', 'unplaced')"},
     {"need_insert",
      "INSERT INTO routing.need (id, case_id, referral_id, category, urgency, status, created_at)"
      " VALUES ($1, $2, $3, $4, $5, 'offered', to_timestamp ($6))"},
@@ -124,13 +125,21 @@ static const char *s_statements[][2] = {
      "  AND (a.district = $2 OR EXISTS (SELECT 1 FROM core.agency_district d"
      "   WHERE d.agency_id = a.id AND d.district = $2))"
      "  AND NOT EXISTS (SELECT 1 FROM routing.involvement i WHERE i.need_id = $3"
-     "   AND i.agency_id = a.id)"
-     " LIMIT 256"},
+     "   AND i.agency_id = a.id)"},
+    //  The district's child-protection lead, when it can take an offer for need $2
+    //  (active, reachable, not yet offered it, not the referrer $3).
     {"district_lead",
      "SELECT d.child_protection_lead FROM core.district d"
      " JOIN core.agency a ON a.id = d.child_protection_lead"
-     " WHERE d.code = $1 AND a.active AND NOT EXISTS (SELECT 1 FROM routing.involvement i"
+     " WHERE d.code = $1 AND a.active AND a.id IS DISTINCT FROM $3::uuid"
+     " AND EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"
+     "  AND k.revoked_at IS NULL)"
+     " AND NOT EXISTS (SELECT 1 FROM routing.involvement i"
      "  WHERE i.need_id = $2 AND i.agency_id = a.id)"},
+    //  Who hears of escalations in a district: its lead, whatever it was offered.
+    {"district_lead_any",
+     "SELECT d.child_protection_lead FROM core.district d"
+     " JOIN core.agency a ON a.id = d.child_protection_lead WHERE d.code = $1 AND a.active"},
     {"involvement_insert",
      "INSERT INTO routing.involvement (id, case_id, need_id, agency_id, status, rank,"
      " ranked_by, waiting_for_consent, offered_at, deadline_at, transferred_from,"
@@ -152,12 +161,12 @@ static const char *s_statements[][2] = {
      "UPDATE routing.involvement SET status = $2, closed_at = to_timestamp ($3), outcome = $4,"
      " transferred_to = $5, transfer_reason = $6 WHERE id = $1"},
     {"involvement_release",
-     "UPDATE routing.involvement SET waiting_for_consent = false WHERE id = $1"},
+     "UPDATE routing.involvement SET waiting_for_consent = $2 WHERE id = $1"},
     {"waiting_for_subject",
      "SELECT i.id, i.agency_id, n.referral_id, i.case_id FROM routing.involvement i"
      " JOIN routing.need n ON n.id = i.need_id"
      " JOIN intake.referral_subject rs ON rs.referral_id = n.referral_id AND rs.position = 0"
-     " WHERE rs.subject_id = $1 AND i.waiting_for_consent"
+     " WHERE rs.subject_id = $1 AND i.waiting_for_consent = $2::boolean"
      " AND i.status IN ('offered', 'accepted') ORDER BY i.offered_at FOR UPDATE OF i"},
     {"needs_of_referral",
      "SELECT id FROM routing.need WHERE referral_id = $1 AND status IN ('offered', 'unplaced')"
@@ -184,6 +193,12 @@ static const char *s_statements[][2] = {
      "SELECT referring_agency_id FROM routing.case_referral WHERE case_id = $1"
      " UNION SELECT agency_id FROM routing.involvement WHERE case_id = $1"
      " AND status = 'accepted' ORDER BY 1"},
+    //  Everyone who had a part in the case: its referrers and every agency that
+    //  accepted one of its needs.
+    {"case_people",
+     "SELECT referring_agency_id FROM routing.case_referral WHERE case_id = $1"
+     " UNION SELECT agency_id FROM routing.involvement WHERE case_id = $1"
+     " AND status IN ('accepted', 'closed', 'transferred') ORDER BY 1"},
     {"case_set_lead",
      "UPDATE routing.case SET lead_agency_id = $2, lead_caseworker_id = $3,"
      " lead_since = to_timestamp ($4) WHERE id = $1"},
@@ -417,9 +432,17 @@ s_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
                 kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
         }
         else if (strncmp (key, "deadline.", 9) == 0) {
+            //  A value written past the admin command's checks keeps the default
+            //  rather than stopping routing.
+            kn_error_t bad;
+            int64_t seconds = 0;
             for (int urgency = 1; urgency <= 4; urgency++)
-                if (strcmp (key + 9, s_urgency_key (urgency)) == 0 && atoll (value) > 0)
-                    settings->deadline[urgency] = atoll (value);
+                if (strcmp (key + 9, s_urgency_key (urgency)) == 0) {
+                    if (routing_validate_interval (value, key, &seconds, &bad) == 0)
+                        settings->deadline[urgency] = seconds;
+                    else
+                        kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
+                }
         }
         else if (strcmp (key, "emergency.to_district_lead") == 0)
             settings->emergency_to_lead = strcmp (value, "false") != 0;
@@ -558,6 +581,55 @@ s_feed_involvement (routing_store_t *self, const char *agency_id, const char *to
     event.body_case = KINNET__V1__FEED_EVENT__BODY_INVOLVEMENT;
     event.involvement = involvement;
     return s_feed (self, agency_id, topic, involvement->case_id, &event, now, err);
+}
+
+//  Tell the case's watchers about involvement id as it now stands in the database.
+static int s_feed_watchers_involvement (routing_store_t *self,
+                                        Kinnet__V1__Involvement *involvement,
+                                        const char *except, int64_t now, kn_error_t *err);
+static Kinnet__V1__Involvement *s_load_involvement (routing_store_t *self, const char *id,
+                                                    kn_error_t *err);
+
+static int
+s_announce (routing_store_t *self, const char *involvement_id, const char *except, int64_t now,
+            kn_error_t *err)
+{
+    Kinnet__V1__Involvement *fresh = s_load_involvement (self, involvement_id, err);
+    if (!fresh)
+        return -1;
+    int rc = s_feed_watchers_involvement (self, fresh, except, now, err);
+    kinnet__v1__involvement__free_unpacked (fresh, NULL);
+    return rc;
+}
+
+//  Close the case when nothing is left open on it, and tell everyone who had a part.
+static int
+s_close_case_if_done (routing_store_t *self, const char *case_id, int64_t now, kn_error_t *err)
+{
+    char when[24];
+    snprintf (when, sizeof when, "%lld", (long long) now);
+    const char *close[] = {case_id, when};
+    int closed = s_exists (self, "case_close_if_done", 2, close, err);
+    if (closed <= 0)
+        return closed;
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = now;
+    Kinnet__V1__CaseClosed body = KINNET__V1__CASE_CLOSED__INIT;
+    body.case_id = (char *) case_id;
+    body.closed_at = &at;
+    Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+    event.body_case = KINNET__V1__FEED_EVENT__BODY_CASE_CLOSED;
+    event.case_closed = &body;
+    const char *values[] = {case_id};
+    PGresult *people = s_run (self, "case_people", 1, values, err);
+    if (!people)
+        return -1;
+    int rc = 0;
+    for (int row = 0; row < PQntuples (people) && rc == 0; row++)
+        rc = s_feed (self, PQgetvalue (people, row, 0), "case.closed", case_id, &event, now, err);
+    PQclear (people);
+    kn_log (KN_INFO, "case.closed", "case_id", case_id, NULL);
+    return rc;
 }
 
 //  Tell everyone watching the case (its referrers and its team), except `except`.
@@ -707,6 +779,31 @@ s_ranking_add (Kinnet__V1__Ranking *ranking, Kinnet__V1__RankFactor *factor)
     ranking->factors[ranking->n_factors++] = factor;
 }
 
+//  Tell the offered agency about its offer (topic offer.made or
+//  offer.details_available): the whole Offer, never personal data.
+static int
+s_feed_offer (routing_store_t *self, const char *topic, const need_context_t *ctx,
+              Kinnet__V1__Involvement *involvement, bool details, int64_t now, kn_error_t *err)
+{
+    Kinnet__V1__Offer offer = KINNET__V1__OFFER__INIT;
+    offer.involvement = involvement;
+    offer.referral_id = (char *) ctx->referral_id;
+    offer.referring_agency_id = (char *) ctx->referrer;
+    offer.urgency = (Kinnet__V1__Urgency) ctx->urgency;
+    offer.district = (char *) ctx->district;
+    offer.languages = s_split (ctx->languages, &offer.n_languages);
+    offer.children = ctx->children;
+    offer.details_available = details;
+    Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+    event.body_case = KINNET__V1__FEED_EVENT__BODY_OFFER;
+    event.offer = &offer;
+    int rc = s_feed (self, involvement->agency_id, topic, ctx->case_id, &event, now, err);
+    for (size_t i = 0; i < offer.n_languages; i++)
+        free (offer.languages[i]);
+    free (offer.languages);
+    return rc;
+}
+
 //  Insert the offer row and tell the agency. ranking is consumed.
 static int
 s_make_offer (routing_store_t *self, const char *need_id, const need_context_t *ctx,
@@ -720,7 +817,8 @@ s_make_offer (routing_store_t *self, const char *need_id, const need_context_t *
     kinnet__v1__ranking__free_unpacked (ranking, NULL);
     if (rc)
         return -1;
-    kn_uuid_generate (offer_id);
+    if (!*offer_id)
+        kn_uuid_generate (offer_id);
     char rank[16], offered[24], deadline[24], reason[8];
     snprintf (rank, sizeof rank, "%d", 0);
     s_num (offered, sizeof offered, now);
@@ -738,22 +836,7 @@ s_make_offer (routing_store_t *self, const char *need_id, const need_context_t *
     Kinnet__V1__Involvement *involvement = s_load_involvement (self, offer_id, err);
     if (!involvement)
         return -1;
-    Kinnet__V1__Offer offer = KINNET__V1__OFFER__INIT;
-    offer.involvement = involvement;
-    offer.referral_id = (char *) ctx->referral_id;
-    offer.referring_agency_id = (char *) ctx->referrer;
-    offer.urgency = (Kinnet__V1__Urgency) ctx->urgency;
-    offer.district = (char *) ctx->district;
-    offer.languages = s_split (ctx->languages, &offer.n_languages);
-    offer.children = ctx->children;
-    offer.details_available = details;
-    Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
-    event.body_case = KINNET__V1__FEED_EVENT__BODY_OFFER;
-    event.offer = &offer;
-    rc = s_feed (self, agency_id, "offer.made", ctx->case_id, &event, now, err);
-    for (size_t i = 0; i < offer.n_languages; i++)
-        free (offer.languages[i]);
-    free (offer.languages);
+    rc = s_feed_offer (self, "offer.made", ctx, involvement, details, now, err);
     kinnet__v1__involvement__free_unpacked (involvement, NULL);
     kn_log (KN_INFO, "offer.made", "offer_id", offer_id, "case_id", ctx->case_id, "agency_id",
             agency_id, NULL);
@@ -780,8 +863,8 @@ s_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet, bo
 
     //  Emergencies go to the district's child-protection lead first.
     if (ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING && settings.emergency_to_lead) {
-        const char *values[] = {ctx.district, need_id};
-        PGresult *result = s_run (self, "district_lead", 2, values, err);
+        const char *values[] = {ctx.district, need_id, ctx.referrer};
+        PGresult *result = s_run (self, "district_lead", 3, values, err);
         if (!result) {
             kinnet__v1__ranking__free_unpacked (ranking, NULL);
             return -1;
@@ -837,7 +920,7 @@ s_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet, bo
         free (candidates);
     }
     if (*agency) {
-        char offer_id[KN_UUID_STR];
+        char offer_id[KN_UUID_STR] = "";
         *offered = true;
         return s_make_offer (self, need_id, &ctx, agency, ranking, &settings, NULL, 0, now,
                              offer_id, err);
@@ -881,6 +964,23 @@ s_offer_next (routing_store_t *self, const char *need_id, int64_t now, kn_error_
 //  -------------------------------------------------------------------------
 //  Consuming the outbox
 
+//  Whether the comma-separated list holds item.
+static bool
+s_list_has (const char *list, const char *item)
+{
+    size_t len = strlen (item);
+    for (const char *at = list; *at;) {
+        size_t here = strcspn (at, ",}");
+        if (here == len && strncmp (at, item, len) == 0)
+            return true;
+        at += here;
+        if (*at != ',')
+            break;
+        at++;
+    }
+    return false;
+}
+
 static int
 s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
                   int64_t now, kn_error_t *err)
@@ -907,7 +1007,9 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
             if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
                 tag[j++] = (char) (*p | 0x20);
         tag[j] = 0;
-        if (j >= 2)
+        //  Once each ("pt" and "pt-BR" are one language for matching).
+        bool seen = s_list_has (languages + 1, tag);
+        if (j >= 2 && !seen)
             pos += (size_t) snprintf (languages + pos, sizeof languages - pos, "%s%s",
                                       pos > 1 ? "," : "", tag);
     }
@@ -1010,51 +1112,48 @@ s_withdraw_referral (routing_store_t *self, const Kinnet__V1__ReferralWithdrawn 
         feed.referral_withdrawn = (Kinnet__V1__ReferralWithdrawn *) event;
         rc = s_feed_watchers (self, case_id, event->referring_agency_id, "referral.withdrawn",
                               &feed, now, err);
-        const char *close[] = {case_id, when};
         if (rc == 0)
-            rc = s_exists (self, "case_close_if_done", 2, close, err) < 0 ? -1 : 0;
+            rc = s_close_case_if_done (self, case_id, now, err);
     }
     PQclear (result);
     return rc;
 }
 
-//  A new consent may let waiting offers see the referral: tell those agencies.
+//  A consent recorded may let waiting agencies read the referral; one withdrawn may
+//  stop agencies that could. Re-decide for the subject's open offers and
+//  involvements in the given state, and tell each agency whose answer changed.
 static int
-s_consent_recorded (routing_store_t *self, const Kinnet__V1__ConsentRecorded *event,
-                    int64_t now, kn_error_t *err)
+s_recheck_subject (routing_store_t *self, const char *subject_id, bool waiting, int64_t now,
+                   kn_error_t *err)
 {
-    const char *subject[] = {event->subject_id};
-    PGresult *waiting = s_run (self, "waiting_for_subject", 1, subject, err);
-    if (!waiting)
+    const char *values[] = {subject_id, waiting ? "true" : "false"};
+    PGresult *rows = s_run (self, "waiting_for_subject", 2, values, err);
+    if (!rows)
         return -1;
     int rc = 0;
-    for (int row = 0; row < PQntuples (waiting) && rc == 0; row++) {
-        const char *id = PQgetvalue (waiting, row, 0);
-        const char *agency = PQgetvalue (waiting, row, 1);
+    for (int row = 0; row < PQntuples (rows) && rc == 0; row++) {
+        const char *id = PQgetvalue (rows, row, 0);
         bool available = false;
-        rc = s_details_available (self, PQgetvalue (waiting, row, 2), agency, &available, err);
-        if (rc || !available)
-            continue;
-        const char *values[] = {id};
+        rc = s_details_available (self, PQgetvalue (rows, row, 2), PQgetvalue (rows, row, 1),
+                                  &available, err);
+        if (rc || available != waiting)
+            continue;   // unchanged
+        const char *update[] = {id, waiting ? "false" : "true"};
         Kinnet__V1__Involvement *involvement = NULL;
-        rc = s_do (self, "involvement_release", 1, values, err);
+        need_context_t ctx;
+        rc = s_do (self, "involvement_release", 2, update, err);
         if (rc == 0 && !(involvement = s_load_involvement (self, id, err)))
             rc = -1;
-        if (rc == 0) {
-            Kinnet__V1__Offer offer = KINNET__V1__OFFER__INIT;
-            offer.involvement = involvement;
-            offer.referral_id = PQgetvalue (waiting, row, 2);
-            offer.details_available = true;
-            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
-            feed.body_case = KINNET__V1__FEED_EVENT__BODY_OFFER;
-            feed.offer = &offer;
-            rc = s_feed (self, agency, "offer.details_available", involvement->case_id, &feed,
-                         now, err);
-        }
+        if (rc == 0)
+            rc = s_need_context (self, involvement->need_id, &ctx, err)
+                 ?: s_feed_offer (self,
+                                  available ? "offer.details_available"
+                                            : "offer.details_withdrawn",
+                                  &ctx, involvement, available, now, err);
         if (involvement)
             kinnet__v1__involvement__free_unpacked (involvement, NULL);
     }
-    PQclear (waiting);
+    PQclear (rows);
     return rc;
 }
 
@@ -1072,6 +1171,11 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
                                                       : NULL;
     if (!descriptor)
         return 0;   // not for routing
+    //  An event handled before (delivered again) only moves the cursor.
+    const char *outbox_id[] = {PQgetvalue (row, 0, 1)};
+    int fresh = s_exists (self, "consumed_mark", 1, outbox_id, err);
+    if (fresh <= 0)
+        return fresh;
     ProtobufCMessage *message = s_unpack_column (row, 0, 3, descriptor);
     if (!message) {
         kn_log (KN_ERROR, "outbox.undecodable", "topic", topic, "outbox_id",
@@ -1084,10 +1188,15 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
     else if (descriptor == &kinnet__v1__referral_withdrawn__descriptor)
         rc = s_withdraw_referral (self, (Kinnet__V1__ReferralWithdrawn *) message, now, err);
     else if (descriptor == &kinnet__v1__consent_recorded__descriptor)
-        rc = s_consent_recorded (self, (Kinnet__V1__ConsentRecorded *) message, now, err);
+        rc = s_recheck_subject (self, ((Kinnet__V1__ConsentRecorded *) message)->subject_id,
+                                true, now, err);
     else {
         //  A withdrawal addressed to an agency goes to that agency's feed.
         Kinnet__V1__ConsentWithdrawn *withdrawn = (Kinnet__V1__ConsentWithdrawn *) message;
+        //  One withdrawal is announced once per recipient and once to nobody: re-decide
+        //  the subject's offers once, on the latter.
+        if (!withdrawn->recipient_agency_id || !*withdrawn->recipient_agency_id)
+            rc = s_recheck_subject (self, withdrawn->subject_id, false, now, err);
         if (withdrawn->recipient_agency_id && kn_uuid_valid (withdrawn->recipient_agency_id)) {
             Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
             feed.body_case = KINNET__V1__FEED_EVENT__BODY_CONSENT_WITHDRAWN;
@@ -1172,28 +1281,14 @@ s_expire_one (routing_store_t *self, const char *offer_id, int64_t now, kn_error
         feed.escalation = &escalation;
         rc = s_feed (self, ctx.referrer, "escalation", ctx.case_id, &feed, now, err);
         if (rc == 0 && ctx.urgency >= settings.escalate_to_lead_from) {
-            const char *lead_q[] = {ctx.district, involvement->need_id};
-            PGresult *lead = s_run (self, "district_lead", 2, lead_q, err);
-            //  district_lead skips agencies already offered this need; the lead may have
-            //  been (and let it expire), so look it up without that filter too.
+            const char *lead_q[] = {ctx.district};
+            PGresult *lead = s_run (self, "district_lead_any", 1, lead_q, err);
             if (!lead)
                 rc = -1;
             else {
-                PGresult *any = NULL;
-                if (PQntuples (lead) == 0) {
-                    char sql[] = "SELECT child_protection_lead FROM core.district"
-                                 " WHERE code = $1 AND child_protection_lead IS NOT NULL";
-                    const char *d[] = {ctx.district};
-                    any = kn_db_query (self->db, sql, 1, d, err);
-                    if (!any)
-                        rc = -1;
-                }
-                PGresult *use = any ? any : lead;
-                if (rc == 0 && PQntuples (use) && !PQgetisnull (use, 0, 0)
-                    && strcmp (PQgetvalue (use, 0, 0), ctx.referrer))
-                    rc = s_feed (self, PQgetvalue (use, 0, 0), "escalation", ctx.case_id, &feed,
+                if (PQntuples (lead) && strcmp (PQgetvalue (lead, 0, 0), ctx.referrer))
+                    rc = s_feed (self, PQgetvalue (lead, 0, 0), "escalation", ctx.case_id, &feed,
                                  now, err);
-                PQclear (any);
                 PQclear (lead);
             }
         }
@@ -1412,10 +1507,7 @@ s_decide (routing_store_t *self, const char *agency_id, int64_t now,
                  ? -1
                  : 0;
     if (rc == 0) {
-        offer->status = accept ? KINNET__V1__INVOLVEMENT_STATUS__ACCEPTED
-                               : KINNET__V1__INVOLVEMENT_STATUS__DECLINED;
-        offer->decline_reason = accept ? 0 : reason;
-        rc = s_feed_watchers_involvement (self, offer, agency_id, now, err);
+        rc = s_announce (self, offer_id, agency_id, now, err);
         //  A decline moves the need on to the next candidate.
         if (rc == 0 && !accept)
             rc = s_offer_next (self, offer->need_id, now, err);
@@ -1435,7 +1527,9 @@ routing_store_accept (routing_store_t *self, const char *agency_id, int64_t now,
                       const Kinnet__V1__AcceptOffer *request, Kinnet__V1__Involvement **result,
                       bool *replayed, kn_error_t *err)
 {
-    return s_decide (self, agency_id, now, &request->base, request->idempotency_key,
+    Kinnet__V1__AcceptOffer content = *request;   // the caseworker is for the audit only
+    content.caseworker_id = "";
+    return s_decide (self, agency_id, now, &content.base, request->idempotency_key,
                      request->offer_id, true, 0, request->caseworker_id, result, replayed, err);
 }
 
@@ -1444,7 +1538,9 @@ routing_store_decline (routing_store_t *self, const char *agency_id, int64_t now
                        const Kinnet__V1__DeclineOffer *request, Kinnet__V1__Involvement **result,
                        bool *replayed, kn_error_t *err)
 {
-    return s_decide (self, agency_id, now, &request->base, request->idempotency_key,
+    Kinnet__V1__DeclineOffer content = *request;
+    content.caseworker_id = "";
+    return s_decide (self, agency_id, now, &content.base, request->idempotency_key,
                      request->offer_id, false, request->reason, request->caseworker_id, result,
                      replayed, err);
 }
@@ -1502,10 +1598,7 @@ s_after_end (routing_store_t *self, const char *case_id, const char *agency_id, 
         if (s_feed_watchers (self, case_id, NULL, "lead.changed", &feed, now, err))
             return -1;
     }
-    char when[24];
-    s_num (when, sizeof when, now);
-    const char *close[] = {case_id, when};
-    return s_exists (self, "case_close_if_done", 2, close, err) < 0 ? -1 : 0;
+    return s_close_case_if_done (self, case_id, now, err);
 }
 
 int
@@ -1517,8 +1610,10 @@ routing_store_contact (routing_store_t *self, const char *agency_id, int64_t now
     *replayed = false;
     char object[KN_UUID_STR];
     snprintf (object, sizeof object, "%s", request->case_id);
+    Kinnet__V1__RecordContact content = *request;
+    content.caseworker_id = "";
     kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "contact",
-                                &request->base, object, err);
+                                &content.base, object, err);
     if (claim != KN_CLAIM_NEW)
         return s_replay_on_case (self, claim, "contact", object, agency_id, request->need,
                                  result, replayed, err);
@@ -1536,11 +1631,8 @@ routing_store_contact (routing_store_t *self, const char *agency_id, int64_t now
         s_num (when, sizeof when, at);
         const char *values[] = {mine->involvement_id, when,
                                 *request->caseworker_id ? request->caseworker_id : NULL};
-        rc = s_do (self, "involvement_contact", 3, values, err);
-        if (rc == 0) {
-            mine->first_contact_at = kn_pb_timestamp (at);
-            rc = s_feed_watchers_involvement (self, mine, agency_id, now, err);
-        }
+        rc = s_do (self, "involvement_contact", 3, values, err)
+             ?: s_announce (self, mine->involvement_id, agency_id, now, err);
         snprintf (object, sizeof object, "%s", mine->involvement_id);
     }
     if (mine)
@@ -1559,30 +1651,19 @@ routing_store_transfer (routing_store_t *self, const char *agency_id, int64_t no
 {
     *result = NULL;
     *replayed = false;
-    char new_offer[KN_UUID_STR] = "";
+    //  The ledger names the offer the transfer makes, so a retry answers with it.
+    char new_offer[KN_UUID_STR];
+    kn_uuid_generate (new_offer);
     char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", request->case_id);
+    snprintf (object, sizeof object, "%s", new_offer);
+    Kinnet__V1__TransferInvolvement content = *request;
+    content.caseworker_id = "";
     kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "transfer",
-                                &request->base, object, err);
-    if (claim != KN_CLAIM_NEW) {
-        //  The ledger names the case; the answer is the offer the transfer made.
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        *replayed = true;
-        char sql[] = "SELECT n.id FROM routing.involvement n JOIN routing.involvement o"
-                     " ON n.transferred_from = o.id WHERE o.case_id = $1 AND o.agency_id = $2"
-                     " AND o.status = 'transferred' ORDER BY n.offered_at DESC LIMIT 1";
-        const char *values[] = {object, agency_id};
-        PGresult *found = kn_db_query (self->db, sql, 2, values, err);
-        if (!found)
-            return -1;
-        if (PQntuples (found))
-            *result = s_load_involvement (self, PQgetvalue (found, 0, 0), err);
-        PQclear (found);
-        return *result ? 0 : kn_error_set (err, KN_E_INTERNAL, NULL, "transfer not found");
-    }
+                                &content.base, object, err);
+    if (claim != KN_CLAIM_NEW)
+        return s_replay (self, claim, object, result, replayed, err);
     int rc = 0;
-    if (strcmp (request->to_agency_id, agency_id) == 0)
+    if (strcasecmp (request->to_agency_id, agency_id) == 0)
         rc = kn_error_set (err, KN_E_INVALID_ARGUMENT, "to_agency_id",
                            "transfer to another agency");
     const char *target[] = {request->to_agency_id};
@@ -1613,12 +1694,8 @@ routing_store_transfer (routing_store_t *self, const char *agency_id, int64_t no
     settings_t settings;
     if (rc == 0)
         rc = s_need_context (self, mine->need_id, &ctx, err) ?: s_settings (self, &settings, err);
-    if (rc == 0) {
-        mine->status = KINNET__V1__INVOLVEMENT_STATUS__TRANSFERRED;
-        free (mine->transferred_to_agency_id);
-        mine->transferred_to_agency_id = kn_pb_string (request->to_agency_id);
-        rc = s_feed_watchers_involvement (self, mine, agency_id, now, err);
-    }
+    if (rc == 0)
+        rc = s_announce (self, mine->involvement_id, agency_id, now, err);
     if (rc == 0) {
         Kinnet__V1__Ranking *ranking = malloc (sizeof *ranking);
         kinnet__v1__ranking__init (ranking);
@@ -1649,8 +1726,10 @@ routing_store_close (routing_store_t *self, const char *agency_id, int64_t now,
     *replayed = false;
     char object[KN_UUID_STR];
     snprintf (object, sizeof object, "%s", request->case_id);
+    Kinnet__V1__CloseInvolvement content = *request;
+    content.caseworker_id = "";
     kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "close",
-                                &request->base, object, err);
+                                &content.base, object, err);
     if (claim != KN_CLAIM_NEW)
         return s_replay_on_case (self, claim, "close", object, agency_id, request->need, result,
                                  replayed, err);
@@ -1670,13 +1749,9 @@ routing_store_close (routing_store_t *self, const char *agency_id, int64_t now,
              ?: s_do (self, "need_set_status", 3, status, err);
         snprintf (object, sizeof object, "%s", mine->involvement_id);
     }
-    if (rc == 0) {
-        mine->status = KINNET__V1__INVOLVEMENT_STATUS__CLOSED;
-        mine->outcome = request->outcome;
-        mine->lead = false;
-        rc = s_feed_watchers_involvement (self, mine, agency_id, now, err)
+    if (rc == 0)
+        rc = s_announce (self, mine->involvement_id, agency_id, now, err)
              ?: s_after_end (self, request->case_id, agency_id, now, err);
-    }
     if (mine)
         kinnet__v1__involvement__free_unpacked (mine, NULL);
     if (rc) {
@@ -1792,8 +1867,10 @@ routing_store_lead (routing_store_t *self, const char *agency_id, int64_t now,
     *replayed = false;
     char object[KN_UUID_STR];
     snprintf (object, sizeof object, "%s", request->case_id);
+    Kinnet__V1__AppointLead content = *request;
+    content.caseworker_id = "";
     kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "lead",
-                                &request->base, object, err);
+                                &content.base, object, err);
     if (claim == KN_CLAIM_FAILED)
         return -1;
     if (claim == KN_CLAIM_REPLAY) {

@@ -1,6 +1,11 @@
 /*  routing_validate: field rules of routing and feed requests. */
 #include "routing_validate.h"
 
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "kn_validate.h"
 
 #define MAX_KEY 128
@@ -99,4 +104,58 @@ routing_validate_feed (const Kinnet__V1__FeedRequest *request, kn_error_t *err)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "wait_ms", "0..%d milliseconds",
                              ROUTING_FEED_MAX_WAIT_MS);
     return 0;
+}
+
+int
+routing_validate_interval (const char *text, const char *field, int64_t *seconds,
+                           kn_error_t *err)
+{
+    static const struct {
+        const char *name;
+        int64_t seconds;
+    } units[] = {{"s", 1},         {"sec", 1},      {"secs", 1},      {"second", 1},
+                 {"seconds", 1},   {"min", 60},     {"mins", 60},     {"minute", 60},
+                 {"minutes", 60},  {"h", 3600},     {"hour", 3600},   {"hours", 3600},
+                 {"d", 86400},     {"day", 86400},  {"days", 86400},  {"w", 604800},
+                 {"week", 604800}, {"weeks", 604800}};
+    int64_t total = 0;
+    int parts = 0;
+    const char *at = text ? text : "";
+    while (*at) {
+        while (isspace ((unsigned char) *at))
+            at++;
+        if (!*at)
+            break;
+        if (!isdigit ((unsigned char) *at))
+            goto bad;
+        char *end;
+        long long count = strtoll (at, &end, 10);
+        if (count < 0 || count > 1000000)
+            goto bad;
+        at = end;
+        while (isspace ((unsigned char) *at))
+            at++;
+        size_t len = 0;
+        while (isalpha ((unsigned char) at[len]))
+            len++;
+        size_t u;
+        for (u = 0; u < sizeof units / sizeof units[0]; u++)
+            if (strlen (units[u].name) == len && strncasecmp (at, units[u].name, len) == 0)
+                break;
+        if (len == 0 || u == sizeof units / sizeof units[0])
+            goto bad;
+        at += len;
+        total += (int64_t) count * units[u].seconds;
+        parts++;
+        if (total > 90 * 86400)
+            goto bad;
+    }
+    if (parts == 0 || total <= 0)
+        goto bad;
+    *seconds = total;
+    return 0;
+bad:
+    return kn_error_set (err, KN_E_INVALID_ARGUMENT, field,
+                         "a time above zero and at most 90 days, such as '10 days', '4 hours' "
+                         "or '1 day 12 hours'");
 }

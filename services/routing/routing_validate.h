@@ -5,6 +5,8 @@
 #define ROUTING_VALIDATE_H_INCLUDED
 
 #include "kinnet/v1/routing.pb-c.h"
+#include <stdint.h>
+
 #include "kn_error.h"
 
 #define ROUTING_FEED_MAX_WAIT_MS 20000
@@ -15,5 +17,12 @@ int routing_validate_request (const Kinnet__V1__RoutingRequest *request, kn_erro
 
 //  A FeedRequest: read set, after >= 0, max 0..500 (0: 100), wait_ms 0..20000.
 int routing_validate_feed (const Kinnet__V1__FeedRequest *request, kn_error_t *err);
+
+//  A deadline such as "10 days", "4 hours", "1 day 12 hours", "90 minutes": one or
+//  more "<whole number> <unit>" with units second(s), minute(s), hour(s), day(s),
+//  week(s) (or s, min, h, d, w). Above zero and at most 90 days. 0 with *seconds,
+//  or -1 with err on field.
+int routing_validate_interval (const char *text, const char *field, int64_t *seconds,
+                               kn_error_t *err);
 
 #endif

@@ -1450,10 +1450,14 @@ def routing_checks(A, B, S, st, cst):
         other = accept_req(key("r-accept"), str(uuid.uuid4()))
         expect_error(lambda: B.routing(other), ErrorCode.CONFLICT, "idempotency_key",
                      "idempotency key already used for a different request")
+        # §13.12: caseworker_id is not part of the comparison: another caseworker
+        # retrying under the same key gets the replay.
         cw = accept_req(key("r-accept"), rst["offer_id"], cw="iop-hw-2")
-        expect_error(lambda: B.routing(cw), ErrorCode.CONFLICT, "idempotency_key")
-        return ("same bytes -> replayed=true, ACCEPTED; same key with another offer or "
-                "caseworker -> CONFLICT idempotency_key")
+        again = B.routing(cw)
+        expect(again.replayed is True and again.involvement.involvement_id == rst["offer_id"],
+               "same key from another caseworker is not a replay")
+        return ("same bytes -> replayed=true, ACCEPTED; same key with another offer -> "
+                "CONFLICT idempotency_key; another caseworker -> replay")
     run_check("22c same accept bytes replay; same key, other content -> CONFLICT", c22c)
 
     # ---- 23. the referrer hears; the case shows the involvement ----------------------

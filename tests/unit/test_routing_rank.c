@@ -5,6 +5,7 @@
 
 #include "kn_test.h"
 #include "routing_rank.h"
+#include "routing_validate.h"
 
 static void
 s_fini (void)
@@ -99,4 +100,32 @@ Test (rank, reasons)
     cr_assert_str_eq (detail, "7 of 10 places free");
     cr_assert_eq (routing_rank_score (&c, ROUTING_RULE_ROTATION, detail, sizeof detail), 0);
     cr_assert_str_eq (detail, "never offered");
+}
+
+Test (rank, deadlines_as_text)
+{
+    static const struct {
+        const char *text;
+        int64_t seconds;   // -1: refused
+    } cases[] = {
+        {"10 days", 864000},    {"1 hour", 3600},       {"4 hours", 14400},
+        {"1 day 12 hours", 129600}, {"90 minutes", 5400}, {"2w", 1209600},
+        {"  3 DAYS ", 259200},  {"90 days", 7776000},   {"91 days", -1},
+        {"0 days", -1},         {"", -1},               {"soon", -1},
+        {"10", -1},             {"-1 day", -1},         {"1 fortnight", -1},
+        {"1 day; DROP", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t seconds = 0;
+        kn_error_t err;
+        int rc = routing_validate_interval (cases[i].text, "deadline.urgent", &seconds, &err);
+        if (cases[i].seconds < 0) {
+            cr_expect_eq (rc, -1, "'%s' accepted", cases[i].text);
+            cr_expect_str_eq (err.field, "deadline.urgent");
+        }
+        else {
+            cr_expect_eq (rc, 0, "'%s' refused", cases[i].text);
+            cr_expect_eq (seconds, cases[i].seconds, "'%s'", cases[i].text);
+        }
+    }
 }
