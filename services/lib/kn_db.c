@@ -182,7 +182,6 @@ kn_db_ensure (kn_db_t *self, kn_error_t *err)
 int
 kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err)
 {
-    self->sqlstate[0] = '\0';
     return s_simple (self, sql, err);
 }
 
@@ -190,7 +189,6 @@ PGresult *
 kn_db_run (kn_db_t *self, const char *name, int nparams, const char *const *values,
            const int *lengths, const int *formats, kn_error_t *err)
 {
-    self->sqlstate[0] = '\0';
     PGresult *result
         = PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0);
     ExecStatusType status = PQresultStatus (result);
@@ -205,7 +203,6 @@ PGresult *
 kn_db_query (kn_db_t *self, const char *sql, int nparams, const char *const *values,
              kn_error_t *err)
 {
-    self->sqlstate[0] = '\0';
     PGresult *result = PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0);
     ExecStatusType status = PQresultStatus (result);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
@@ -219,6 +216,12 @@ const char *
 kn_db_sqlstate (kn_db_t *self)
 {
     return self->sqlstate;
+}
+
+void
+kn_db_clear_sqlstate (kn_db_t *self)
+{
+    self->sqlstate[0] = '\0';
 }
 
 int

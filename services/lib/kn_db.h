@@ -41,8 +41,10 @@ PGresult *kn_db_run (kn_db_t *self, const char *name, int nparams,
 PGresult *kn_db_query (kn_db_t *self, const char *sql, int nparams,
                        const char *const *values, kn_error_t *err);
 
-//  SQLSTATE of the last failed kn_db_run/kn_db_exec ("" when none).
+//  SQLSTATE of the last failed statement ("" when none since the last clear); a
+//  later ROLLBACK does not clear it, so a caller can still ask why it rolled back.
 const char *kn_db_sqlstate (kn_db_t *self);
+void kn_db_clear_sqlstate (kn_db_t *self);
 
 //  LISTEN on channel (re-issued after reconnect). Wake-ups only: the data is in tables.
 int kn_db_listen (kn_db_t *self, const char *channel, kn_error_t *err);

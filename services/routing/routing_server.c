@@ -86,6 +86,41 @@ s_audited_by_store (const char *operation)
            && strcmp (operation, "unknown");
 }
 
+//  The result messages hung on a reply.
+static void
+s_free_result (Kinnet__V1__RoutingReply *reply)
+{
+    switch (reply->result_case) {
+    case KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT:
+        if (reply->involvement)
+            kinnet__v1__involvement__free_unpacked (reply->involvement, NULL);
+        reply->involvement = NULL;
+        break;
+    case KINNET__V1__ROUTING_REPLY__RESULT_CASE:
+        if (reply->case_)
+            kinnet__v1__case__free_unpacked (reply->case_, NULL);
+        reply->case_ = NULL;
+        break;
+    case KINNET__V1__ROUTING_REPLY__RESULT_UNPLACED:
+        if (reply->unplaced)
+            kinnet__v1__case_need_list__free_unpacked (reply->unplaced, NULL);
+        reply->unplaced = NULL;
+        break;
+    default:
+        break;
+    }
+    reply->result_case = KINNET__V1__ROUTING_REPLY__RESULT__NOT_SET;
+}
+
+//  Whether the last failure was a deadlock or serialization failure: the
+//  transaction rolled back whole and may simply run again.
+static bool
+s_retryable (routing_store_t *store)
+{
+    const char *state = kn_db_sqlstate (routing_store_db (store));
+    return strcmp (state, "40P01") == 0 || strcmp (state, "40001") == 0;
+}
+
 zmsg_t *
 routing_server_handle (routing_store_t *store, zmsg_t *request)
 {
@@ -98,7 +133,18 @@ routing_server_handle (routing_store_t *store, zmsg_t *request)
         request, &kinnet__v1__routing_request__descriptor, &err);
     about_t about = {"unknown", NULL, NULL};
     Kinnet__V1__RoutingReply reply = KINNET__V1__ROUTING_REPLY__INIT;
+    kn_db_clear_sqlstate (routing_store_db (store));
     int rc = decoded ? s_dispatch (store, agency, decoded, &reply, &about, &err) : -1;
+    //  Two transactions that write to the same agencies' feeds in another order can
+    //  deadlock; PostgreSQL aborts one, which rolled back whole, so run it again.
+    for (int retry = 0; rc && retry < 3 && s_retryable (store); retry++) {
+        kn_log (KN_WARN, "request.retried", "operation", about.operation, "sqlstate",
+                kn_db_sqlstate (routing_store_db (store)), NULL);
+        kn_error_clear (&err);
+        kn_db_clear_sqlstate (routing_store_db (store));
+        s_free_result (&reply);
+        rc = s_dispatch (store, agency, decoded, &reply, &about, &err);
+    }
     zmsg_t *msg;
     const char *caseworker
         = about.caseworker && strlen (about.caseworker) <= MAX_CASEWORKER ? about.caseworker : NULL;
@@ -115,22 +161,7 @@ routing_server_handle (routing_store_t *store, zmsg_t *request)
         routing_store_audit (store, agency, caseworker, about.operation, about.object, err.code);
         msg = kn_service_error_reply (&err);
     }
-    switch (reply.result_case) {
-    case KINNET__V1__ROUTING_REPLY__RESULT_INVOLVEMENT:
-        if (reply.involvement)
-            kinnet__v1__involvement__free_unpacked (reply.involvement, NULL);
-        break;
-    case KINNET__V1__ROUTING_REPLY__RESULT_CASE:
-        if (reply.case_)
-            kinnet__v1__case__free_unpacked (reply.case_, NULL);
-        break;
-    case KINNET__V1__ROUTING_REPLY__RESULT_UNPLACED:
-        if (reply.unplaced)
-            kinnet__v1__case_need_list__free_unpacked (reply.unplaced, NULL);
-        break;
-    default:
-        break;
-    }
+    s_free_result (&reply);
     if (decoded)
         kinnet__v1__routing_request__free_unpacked (decoded, NULL);
     return msg;
