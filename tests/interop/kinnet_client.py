@@ -1181,7 +1181,13 @@ def routing_checks(A, B, S, st, cst):
         expect("b_after" in rst and cst.get("withdrawn"), "consent checks did not finish")
         made = find(rst["b_events"], lambda e: e.topic == "offer.made"
                     and e.offer.referral_id == cst["referral_id"])
-        expect(made, "no offer.made for the CONSENT referral of check 14")
+        if not made:
+            # Routing may not have reached it yet (§13.6: it waits for older
+            # transactions): wait for it on the feed.
+            made = [fetch(B, rst["b_events"], "b_after",
+                          lambda e: e.topic == "offer.made"
+                          and e.offer.referral_id == cst["referral_id"])]
+        expect(made[0] is not None, "no offer.made for the CONSENT referral of check 14")
         if not made[0].offer.details_available:
             note("the CONSENT referral's offer has details_available false: the "
                  "withdrawal (16) was checked first, a race the document allows (§13.14)")
