@@ -19,6 +19,7 @@ enum {
     CLI_UNREACHABLE = 4,   // refused key, unauthenticated, or no answer in time
     CLI_CONFLICT = 5,      // idempotency key reused with other content, wrong state
     CLI_NOT_FOUND = 6,
+    CLI_TAMPERED = 7,      // kinnet audit verify: the audit trail is broken
 };
 
 typedef struct {
@@ -76,5 +77,6 @@ int cli_routing_admin (const cli_options_t *options, int argc, char **argv);
 int cli_feed (const cli_options_t *options, int argc, char **argv);
 int cli_offer (const cli_options_t *options, int argc, char **argv);
 int cli_case (const cli_options_t *options, int argc, char **argv);
+int cli_audit (const cli_options_t *options, int argc, char **argv);
 
 #endif

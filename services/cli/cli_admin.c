@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "kn_agency.h"
+#include "kn_audit_chain.h"
 #include "kn_config.h"
 #include "kn_crypto.h"
 #include "kn_migrate.h"
@@ -20,6 +21,7 @@ static const char *s_admin_usage =
     "       kinnet admin agency role add|remove ID ROLE\n"
     "       kinnet admin cert create PATH [--service NAME]\n"
     "       kinnet admin fieldkey create PATH\n"
+    "       kinnet admin auditkey create PATH\n"
     "       kinnet admin directory import FILE.json [--mapping FILE.json]\n"
     "       kinnet admin directory ...   (kinnet admin directory --help)\n"
     "       kinnet admin routing show|set KEY VALUE\n"
@@ -205,6 +207,17 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
         return s_agency_revoke (options, argv[3]);
     if (strcmp (what, "cert") == 0 && strcmp (action, "create") == 0 && argc > 3)
         return s_cert_create (options, argv[3], cli_arg (argc, argv, "--service"));
+    if (strcmp (what, "auditkey") == 0 && strcmp (action, "create") == 0 && argc > 3) {
+        kn_error_t err;
+        kn_error_clear (&err);
+        char public_hex[2 * KN_AUDIT_KEY_BYTES + 1];
+        if (kn_audit_signer_create (argv[3], public_hex, &err))
+            return cli_fail (options, &err);
+        printf ("audit signing key written to %s (mode 600); public key %s (in %s.pub):\n"
+                "give it to auditors for kinnet audit verify --public-key\n",
+                argv[3], public_hex, argv[3]);
+        return CLI_OK;
+    }
     if (strcmp (what, "fieldkey") == 0 && strcmp (action, "create") == 0 && argc > 3) {
         kn_error_t err;
         kn_error_clear (&err);

@@ -29,6 +29,7 @@ static const char *s_usage =
     "  offer accept|decline ID ...        answer an offer (kinnet offer --help)\n"
     "  case show|contact|transfer|lead|close|unplaced ...\n"
     "                                     the cases you are on (kinnet case --help)\n"
+    "  audit verify|seal|export ...       the tamper-evident audit trail (kinnet audit --help)\n"
     "  admin migrate                      apply database migrations\n"
     "  admin agency add --name N --sector S --district D --cert-out DIR\n"
     "                                     register an agency, write its certificate\n"
@@ -39,6 +40,8 @@ static const char *s_usage =
     "  admin cert create PATH [--service NAME]\n"
     "                                     write a CURVE certificate pair (PATH, PATH_secret)\n"
     "  admin fieldkey create PATH         write a new field-encryption key file\n"
+    "  admin auditkey create PATH         write an audit signing key (PATH) and its\n"
+    "                                     public key (PATH.pub)\n"
     "  admin directory import FILE.json   import agencies from Open Referral HSDS 3.0\n"
     "  admin directory ...                the agency directory (--help)\n"
     "  admin routing show|set KEY VALUE   the routing rules\n"
@@ -52,7 +55,7 @@ static const char *s_usage =
     "  admin commands use KINNET_DATABASE_URL.\n"
     "\n"
     "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 unauthenticated or\n"
-    "unreachable, 5 conflict, 6 not found.\n";
+    "unreachable, 5 conflict, 6 not found, 7 audit trail broken (audit verify).\n";
 
 int
 cli_exit_code (kn_code_t code)
@@ -178,6 +181,8 @@ main (int argc, char *argv[])
         return cli_offer (&options, sub_argc, sub_argv);
     if (strcmp (command, "case") == 0)
         return cli_case (&options, sub_argc, sub_argv);
+    if (strcmp (command, "audit") == 0)
+        return cli_audit (&options, sub_argc, sub_argv);
     fprintf (stderr, "kinnet: unknown command '%s'\n\n%s", command, s_usage);
     return CLI_USAGE;
 }

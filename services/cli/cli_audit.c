@@ -1,0 +1,222 @@
+/*  kinnet audit verify | seal | export: the tamper-evident audit trail, for
+    auditors and administrators on the database (KINNET_DATABASE_URL). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "kn_audit_chain.h"
+#include "kn_config.h"
+
+#define MAX_TRUSTED 8
+
+static const char *s_usage
+    = "usage: kinnet audit verify [--public-key HEX|FILE]...\n"
+      "       kinnet audit seal [--key FILE]\n"
+      "       kinnet audit export --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]\n"
+      "                           [--out FILE]\n"
+      "verify recomputes the hash chain and the signed checkpoints and names the first\n"
+      "place where the trail was changed, deleted, reordered, inserted into or\n"
+      "truncated; exit 0 when intact, 7 when not. Give the checkpoint signers' public\n"
+      "keys (--public-key, or KINNET_AUDIT_PUBLIC_KEY) held apart from the database;\n"
+      "without one any valid signature is accepted, and verify says so.\n"
+      "seal links what is not chained yet (the reporting daemon does this all the\n"
+      "time) and, with the signing key (--key, or KINNET_AUDIT_KEY), signs a checkpoint.\n"
+      "export writes the raw trail of a period (to excluded) with each record's chain\n"
+      "position and link, as CSV (RFC 4180) or JSON.\n";
+
+static int
+s_verify (const cli_options_t *options, int argc, char **argv)
+{
+    uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
+    size_t n = 0;
+    kn_error_t err;
+    kn_error_clear (&err);
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp (argv[i], "--public-key") == 0 && n < MAX_TRUSTED)
+            if (kn_audit_public_key_parse (argv[++i], trusted[n++], &err))
+                return cli_fail (options, &err);
+    const char *env_key = kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL);
+    if (n == 0 && env_key && kn_audit_public_key_parse (env_key, trusted[n++], &err))
+        return cli_fail (options, &err);
+    kn_db_t *db = cli_admin_db (&err);
+    kn_audit_verdict_t verdict;
+    int rc = db && kn_audit_chain_prepare (db, &err) == 0
+                     && kn_audit_chain_verify (db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) trusted,
+                                               n, &verdict, &err)
+                            == 0
+                 ? 0
+                 : -1;
+    kn_db_destroy (&db);
+    if (rc)
+        return cli_fail (options, &err);
+    if (options->json) {
+        json_t *out = json_pack ("{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "intact",
+                                 verdict.intact, "signer_trusted", verdict.signer_trusted,
+                                 "records", (json_int_t) verdict.records, "checkpoints",
+                                 (json_int_t) verdict.checkpoints, "last_checkpoint",
+                                 (json_int_t) verdict.last_checkpoint, "head_seq",
+                                 (json_int_t) verdict.head_seq, "unsealed",
+                                 (json_int_t) verdict.unsealed, "broken_seq",
+                                 (json_int_t) verdict.broken_seq, "broken_audit_id",
+                                 (json_int_t) verdict.broken_audit_id, "problem",
+                                 verdict.problem);
+        json_dumpf (out, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (out);
+    }
+    else if (verdict.intact)
+        printf ("audit trail intact: %lld records chained, %lld checkpoint(s) (the last seals "
+                "%lld), %lld record(s) not sealed yet\n%s\n",
+                (long long) verdict.records, (long long) verdict.checkpoints,
+                (long long) verdict.last_checkpoint, (long long) verdict.unsealed,
+                verdict.signer_trusted
+                    ? "checkpoints are signed by a trusted key"
+                    : "no trusted public key given: any valid signature was accepted");
+    else
+        printf ("AUDIT TRAIL BROKEN at chain entry %lld%s: %s\n", (long long) verdict.broken_seq,
+                verdict.broken_audit_id ? " (see the record named)" : "", verdict.problem);
+    return verdict.intact ? CLI_OK : CLI_TAMPERED;
+}
+
+static int
+s_seal (const cli_options_t *options, int argc, char **argv)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    const char *key_path = cli_arg (argc, argv, "--key");
+    if (!key_path)
+        key_path = kn_config_str ("KINNET_AUDIT_KEY", NULL);
+    kn_audit_signer_t signer;
+    if (key_path && kn_audit_signer_load (key_path, &signer, &err))
+        return cli_fail (options, &err);
+    kn_db_t *db = cli_admin_db (&err);
+    int total = 0, sealed = 0;
+    bool made = false;
+    int rc = db ? kn_audit_chain_prepare (db, &err) : -1;
+    do
+        rc = rc ?: kn_audit_chain_seal (db, 5000, &sealed, &err);
+    while (rc == 0 && (total += sealed, sealed == 5000));
+    if (rc == 0 && key_path)
+        rc = kn_audit_chain_checkpoint (db, &signer, &made, &err);
+    kn_db_destroy (&db);
+    if (rc)
+        return cli_fail (options, &err);
+    if (options->json)
+        printf ("{\"sealed\": %d, \"checkpoint\": %s}\n", total, made ? "true" : "false");
+    else
+        printf ("%d record(s) sealed%s\n", total, made ? "; checkpoint signed" : "");
+    return CLI_OK;
+}
+
+//  One CSV field per RFC 4180: quoted when it holds a comma, a quote or a line break.
+static void
+s_csv_field (FILE *out, const char *value, bool last)
+{
+    if (strpbrk (value, ",\"\r\n")) {
+        fputc ('"', out);
+        for (const char *p = value; *p; p++) {
+            if (*p == '"')
+                fputc ('"', out);
+            fputc (*p, out);
+        }
+        fputc ('"', out);
+    }
+    else
+        fputs (value, out);
+    fputs (last ? "\r\n" : ",", out);
+}
+
+static int
+s_export (const cli_options_t *options, int argc, char **argv)
+{
+    const char *from = cli_arg (argc, argv, "--from");
+    const char *to = cli_arg (argc, argv, "--to");
+    const char *format = cli_arg (argc, argv, "--format");
+    const char *path = cli_arg (argc, argv, "--out");
+    bool json = options->json || (format && strcmp (format, "json") == 0);
+    if (!from || !to || (format && strcmp (format, "json") && strcmp (format, "csv"))) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    kn_error_t err;
+    kn_error_clear (&err);
+    kn_db_t *db = cli_admin_db (&err);
+    const char *values[] = {from, to};
+    PGresult *rows
+        = db ? kn_db_query (db,
+                            "SELECT a.id::text, to_char (a.at AT TIME ZONE 'UTC',"
+                            " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), coalesce (a.agency_id::text, ''),"
+                            " coalesce (a.caseworker_id, ''), coalesce (a.role, ''), a.service,"
+                            " a.operation, coalesce (a.subject_ref::text, ''),"
+                            " coalesce (a.object_id::text, ''), coalesce (a.basis, ''), a.result,"
+                            " coalesce (c.seq::text, ''), coalesce (encode (c.link, 'hex'), '')"
+                            " FROM core.audit a LEFT JOIN core.audit_chain c ON c.audit_id = a.id"
+                            " WHERE a.at >= $1::date AND a.at < $2::date ORDER BY a.id",
+                            2, values, &err)
+             : NULL;
+    kn_db_destroy (&db);
+    if (!rows) {
+        if (err.code == KN_E_INTERNAL)
+            kn_error_set (&err, KN_E_INVALID_ARGUMENT, "from",
+                          "--from and --to are dates, YYYY-MM-DD");
+        return cli_fail (options, &err);
+    }
+    FILE *out = path ? fopen (path, "w") : stdout;
+    if (!out) {
+        PQclear (rows);
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out", "cannot write %s", path);
+        return cli_fail (options, &err);
+    }
+    static const char *names[] = {"audit_id", "at",        "agency_id",  "caseworker_id",
+                                  "role",     "service",   "operation",  "subject_ref",
+                                  "object_id", "basis",    "result",     "chain_seq",
+                                  "chain_link"};
+    int columns = (int) (sizeof names / sizeof names[0]);
+    if (json) {
+        json_t *array = json_array ();
+        for (int r = 0; r < PQntuples (rows); r++) {
+            json_t *record = json_object ();
+            for (int c = 0; c < columns; c++)
+                json_object_set_new (record, names[c], json_string (PQgetvalue (rows, r, c)));
+            json_array_append_new (array, record);
+        }
+        json_t *document = json_pack ("{s:s,s:s,s:o}", "from", from, "to", to, "records", array);
+        json_dumpf (document, out, JSON_INDENT (2));
+        fputc ('\n', out);
+        json_decref (document);
+    }
+    else {
+        for (int c = 0; c < columns; c++)
+            s_csv_field (out, names[c], c == columns - 1);
+        for (int r = 0; r < PQntuples (rows); r++)
+            for (int c = 0; c < columns; c++)
+                s_csv_field (out, PQgetvalue (rows, r, c), c == columns - 1);
+    }
+    if (path) {
+        fclose (out);
+        fprintf (stderr, "%d record(s) written to %s\n", PQntuples (rows), path);
+    }
+    PQclear (rows);
+    return CLI_OK;
+}
+
+int
+cli_audit (const cli_options_t *options, int argc, char **argv)
+{
+    const char *action = argc > 1 ? argv[1] : "";
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_usage, stdout);
+        return CLI_OK;
+    }
+    if (strcmp (action, "verify") == 0)
+        return s_verify (options, argc, argv);
+    if (strcmp (action, "seal") == 0)
+        return s_seal (options, argc, argv);
+    if (strcmp (action, "export") == 0)
+        return s_export (options, argc, argv);
+    fputs (s_usage, stderr);
+    return CLI_USAGE;
+}

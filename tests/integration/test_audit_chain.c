@@ -1,0 +1,417 @@
+/*  The tamper-evident audit trail against a real PostgreSQL: sealing in the
+    background while services write, signed checkpoints, and every kind of
+    tampering found by verify (a changed, deleted, reordered or inserted record, a
+    missing chain entry, a truncated tail, a re-computed chain, a checkpoint signed
+    by another key); service roles cannot update or delete; the CLI. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "kn_audit.h"
+#include "kn_audit_chain.h"
+#include "kn_test.h"
+
+static char *url;
+static kn_db_t *service_db;   // as kinnet_intake: what every service does
+static kn_db_t *sealer_db;    // as kinnet_audit: the sealer's role
+static kn_audit_signer_t signer;
+static char key_path[64];
+static char public_hex[2 * KN_AUDIT_KEY_BYTES + 1];
+
+static void
+s_setup (void)
+{
+    url = kn_test_db_create ();
+    kn_error_t err;
+    service_db = kn_db_new (url, "kinnet_intake", &err);
+    sealer_db = kn_db_new (url, "kinnet_audit", &err);
+    cr_assert (service_db && sealer_db, "%s", err.message);
+    cr_assert_eq (kn_audit_prepare (service_db, &err), 0);
+    cr_assert_eq (kn_audit_chain_prepare (sealer_db, &err), 0, "%s", err.message);
+    snprintf (key_path, sizeof key_path, "/tmp/kn-audit-key-XXXXXX");
+    int fd = mkstemp (key_path);
+    cr_assert (fd >= 0);
+    close (fd);
+    unlink (key_path);   // created again, exclusively, by the key writer
+    cr_assert_eq (kn_audit_signer_create (key_path, public_hex, &err), 0, "%s", err.message);
+    cr_assert_eq (kn_audit_signer_load (key_path, &signer, &err), 0, "%s", err.message);
+}
+
+static void
+s_teardown (void)
+{
+    char pub[80];
+    snprintf (pub, sizeof pub, "%s.pub", key_path);
+    unlink (key_path);
+    unlink (pub);
+    kn_db_destroy (&sealer_db);
+    kn_db_destroy (&service_db);
+    free (url);
+    kn_test_no_leaks ();
+}
+
+TestSuite (audit, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+static void
+s_append (kn_db_t *db, int i)
+{
+    char caseworker[32], object[40];
+    snprintf (caseworker, sizeof caseworker, "cw-%d", i);
+    snprintf (object, sizeof object, "00000000-0000-4000-8000-%012d", i);
+    kn_audit_entry_t entry = {NULL, caseworker, "intake", "submit",
+                              NULL, object,     "public_task", i % 7 ? "ok" : "invalid_argument"};
+    kn_error_t err;
+    cr_assert_eq (kn_audit_append (db, &entry, &err), 0, "%s", err.message);
+}
+
+static int
+s_seal_all (void)
+{
+    int total = 0, sealed;
+    kn_error_t err;
+    do {
+        cr_assert_eq (kn_audit_chain_seal (sealer_db, 17, &sealed, &err), 0, "%s", err.message);
+        total += sealed;
+    } while (sealed > 0);
+    return total;
+}
+
+static void
+s_checkpoint (void)
+{
+    bool made;
+    kn_error_t err;
+    cr_assert_eq (kn_audit_chain_checkpoint (sealer_db, &signer, &made, &err), 0, "%s",
+                  err.message);
+}
+
+static kn_audit_verdict_t
+s_verify (void)
+{
+    kn_audit_verdict_t verdict;
+    kn_error_t err;
+    const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES] = &signer.public_key;
+    cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, &verdict, &err), 0, "%s",
+                  err.message);
+    return verdict;
+}
+
+static void
+s_sql (const char *fmt, ...)
+{
+    char sql[2048];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (sql, sizeof sql, fmt, args);
+    va_end (args);
+    free (kn_test_sql (url, sql));
+}
+
+//  A trail of n records, sealed, with a checkpoint at its head.
+static void
+s_trail (int n)
+{
+    for (int i = 1; i <= n; i++)
+        s_append (service_db, i);
+    cr_assert_eq (s_seal_all (), n);
+    s_checkpoint ();
+}
+
+static int64_t
+s_audit_id_at (int seq)
+{
+    char sql[128];
+    snprintf (sql, sizeof sql, "SELECT audit_id FROM core.audit_chain WHERE seq = %d", seq);
+    char *value = kn_test_sql (url, sql);
+    int64_t id = value ? atoll (value) : 0;
+    free (value);
+    return id;
+}
+
+Test (audit, sealed_trail_verifies)
+{
+    s_trail (50);
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert (v.intact, "%s", v.problem);
+    cr_assert (v.signer_trusted);
+    cr_assert_eq (v.records, 50);
+    cr_assert_eq (v.checkpoints, 1);
+    cr_assert_eq (v.last_checkpoint, 50);
+    cr_assert_eq (v.unsealed, 0);
+    //  New records are simply not sealed yet; sealing them keeps the trail intact.
+    for (int i = 51; i <= 55; i++)
+        s_append (service_db, i);
+    v = s_verify ();
+    cr_assert (v.intact, "%s", v.problem);
+    cr_assert_eq (v.unsealed, 5);
+    cr_assert_eq (s_seal_all (), 5);
+    s_checkpoint ();
+    v = s_verify ();
+    cr_assert (v.intact, "%s", v.problem);
+    cr_assert_eq (v.records, 55);
+    cr_assert_eq (v.checkpoints, 2);
+    //  Sealing again finds nothing; a checkpoint with nothing new is not made.
+    cr_assert_eq (s_seal_all (), 0);
+    bool made = true;
+    kn_error_t err;
+    cr_assert_eq (kn_audit_chain_checkpoint (sealer_db, &signer, &made, &err), 0);
+    cr_assert_not (made);
+}
+
+Test (audit, a_changed_record_is_found)
+{
+    s_trail (30);
+    int64_t id = s_audit_id_at (12);
+    s_sql ("UPDATE core.audit SET result = 'ok', caseworker_id = 'someone-else' WHERE id = %lld",
+           (long long) id);
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert_eq (v.broken_seq, 12);
+    cr_assert_eq (v.broken_audit_id, id);
+    cr_assert (strstr (v.problem, "changed"), "%s", v.problem);
+}
+
+Test (audit, a_deleted_record_is_found)
+{
+    s_trail (30);
+    int64_t id = s_audit_id_at (7);
+    s_sql ("DELETE FROM core.audit WHERE id = %lld", (long long) id);
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert_eq (v.broken_seq, 7);
+    cr_assert (strstr (v.problem, "deleted"), "%s", v.problem);
+}
+
+Test (audit, reordered_records_are_found)
+{
+    s_trail (30);
+    //  Swap which records chain entries 20 and 21 point at.
+    int64_t a = s_audit_id_at (20), b = s_audit_id_at (21);
+    s_sql ("UPDATE core.audit_chain SET audit_id = -1 WHERE seq = 20");
+    s_sql ("UPDATE core.audit_chain SET audit_id = %lld WHERE seq = 21", (long long) a);
+    s_sql ("UPDATE core.audit_chain SET audit_id = %lld WHERE seq = 20", (long long) b);
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert_eq (v.broken_seq, 20, "%s", v.problem);
+}
+
+Test (audit, an_inserted_record_is_found)
+{
+    s_trail (30);
+    //  A record slipped into the sealed past (with an old transaction id).
+    s_sql ("INSERT INTO core.audit (service, operation, result, xid)"
+           " SELECT 'intake', 'submit', 'ok', xid FROM core.audit ORDER BY id LIMIT 1");
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert (strstr (v.problem, "inserted"), "%s", v.problem);
+}
+
+Test (audit, a_missing_chain_entry_is_found)
+{
+    s_trail (30);
+    s_sql ("DELETE FROM core.audit_chain WHERE seq = 15");
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert_eq (v.broken_seq, 15);
+    cr_assert (strstr (v.problem, "missing"), "%s", v.problem);
+}
+
+Test (audit, a_truncated_tail_is_found)
+{
+    s_trail (30);
+    //  Records and chain cut back consistently after entry 24: only the signed
+    //  checkpoint at 30 remembers.
+    s_sql ("DELETE FROM core.audit WHERE id IN (SELECT audit_id FROM core.audit_chain"
+           " WHERE seq > 24)");
+    s_sql ("DELETE FROM core.audit_chain WHERE seq > 24");
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert_eq (v.broken_seq, 25);
+    cr_assert (strstr (v.problem, "truncated"), "%s", v.problem);
+}
+
+Test (audit, a_recomputed_chain_is_found_by_its_checkpoint)
+{
+    s_trail (30);
+    //  Someone with the database changes a record and re-links the chain from there
+    //  (SHA-256 needs no key), but cannot re-sign the checkpoint with our key.
+    int64_t id = s_audit_id_at (5);
+    s_sql ("UPDATE core.audit SET result = 'permission_denied' WHERE id = %lld", (long long) id);
+    s_sql ("DELETE FROM core.audit_chain WHERE seq >= 5");
+    cr_assert_eq (s_seal_all (), 26);
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert_eq (v.broken_seq, 30);
+    cr_assert (strstr (v.problem, "no longer matches"), "%s", v.problem);
+    //  Re-signing with a key of their own is refused when verify is given ours.
+    s_sql ("DELETE FROM core.audit_checkpoint");
+    char other_path[80];
+    snprintf (other_path, sizeof other_path, "%s-other", key_path);
+    char other_hex[2 * KN_AUDIT_KEY_BYTES + 1];
+    kn_audit_signer_t other;
+    kn_error_t err;
+    cr_assert_eq (kn_audit_signer_create (other_path, other_hex, &err), 0, "%s", err.message);
+    cr_assert_eq (kn_audit_signer_load (other_path, &other, &err), 0);
+    bool made;
+    cr_assert_eq (kn_audit_chain_checkpoint (sealer_db, &other, &made, &err), 0);
+    v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert (strstr (v.problem, "not a trusted"), "%s", v.problem);
+    //  Without a trusted key, verify accepts it but says so.
+    kn_audit_verdict_t loose;
+    cr_assert_eq (kn_audit_chain_verify (sealer_db, NULL, 0, &loose, &err), 0);
+    cr_assert (loose.intact);
+    cr_assert_not (loose.signer_trusted);
+    char pub[100];
+    snprintf (pub, sizeof pub, "%s.pub", other_path);
+    unlink (other_path);
+    unlink (pub);
+}
+
+Test (audit, a_forged_signature_is_found)
+{
+    s_trail (10);
+    s_sql ("UPDATE core.audit_checkpoint SET signature = overlay (signature PLACING '\\x00'"
+           " FROM 1 FOR 1)");
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert (strstr (v.problem, "invalid signature"), "%s", v.problem);
+}
+
+Test (audit, service_roles_only_insert)
+{
+    s_trail (3);
+    const char *denied[] = {
+        "UPDATE core.audit SET result = 'ok'",
+        "DELETE FROM core.audit",
+        "UPDATE core.audit_chain SET link = link",
+        "DELETE FROM core.audit_chain",
+        "DELETE FROM core.audit_checkpoint",
+    };
+    const char *roles[] = {"kinnet_intake", "kinnet_consent", "kinnet_routing", "kinnet_audit"};
+    for (size_t r = 0; r < 4; r++) {
+        kn_error_t err;
+        kn_db_t *db = kn_db_new (url, roles[r], &err);
+        cr_assert (db, "%s", err.message);
+        for (size_t d = 0; d < sizeof denied / sizeof denied[0]; d++) {
+            PGresult *result = kn_db_query (db, denied[d], 0, NULL, &err);
+            cr_expect_null (result, "%s may run: %s", roles[r], denied[d]);
+            PQclear (result);
+            cr_expect_str_eq (kn_db_sqlstate (db), "42501", "%s: %s", roles[r], denied[d]);
+        }
+        kn_db_destroy (&db);
+    }
+    cr_assert (s_verify ().intact);
+}
+
+//  Services writing while the sealer seals: every record chained once, in order.
+static atomic_int writers_done;
+
+static void *
+s_writer (void *arg)
+{
+    int base = (int) (intptr_t) arg;
+    kn_error_t err;
+    kn_db_t *db = kn_db_new (url, "kinnet_intake", &err);
+    kn_audit_prepare (db, &err);
+    for (int i = 0; i < 150; i++)
+        s_append (db, base + i);
+    kn_db_destroy (&db);
+    atomic_fetch_add (&writers_done, 1);
+    return NULL;
+}
+
+Test (audit, sealing_alongside_writers)
+{
+    pthread_t threads[4];
+    for (int t = 0; t < 4; t++)
+        pthread_create (&threads[t], NULL, s_writer, (void *) (intptr_t) (t * 1000));
+    int sealed_while_writing = 0;
+    while (atomic_load (&writers_done) < 4) {
+        int sealed;
+        kn_error_t err;
+        cr_assert_eq (kn_audit_chain_seal (sealer_db, 50, &sealed, &err), 0, "%s", err.message);
+        sealed_while_writing += sealed;
+    }
+    for (int t = 0; t < 4; t++)
+        pthread_join (threads[t], NULL);
+    //  The rest: wait until older transactions (other suites' too) have ended.
+    int64_t deadline = zclock_mono () + 20000;
+    int total = sealed_while_writing;
+    while (total < 600 && zclock_mono () < deadline) {
+        total += s_seal_all ();
+        if (total < 600)
+            zclock_sleep (10);
+    }
+    cr_assert_eq (total, 600);
+    s_checkpoint ();
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert (v.intact, "%s", v.problem);
+    cr_assert_eq (v.records, 600);
+    char *distinct = kn_test_sql (url, "SELECT count (DISTINCT audit_id) FROM core.audit_chain");
+    cr_assert_str_eq (distinct, "600");
+    free (distinct);
+}
+
+static int
+s_cli (char **output, const char *fmt, ...)
+{
+    char args[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (args, sizeof args, fmt, ap);
+    va_end (ap);
+    char command[2048];
+    snprintf (command, sizeof command, "KINNET_DATABASE_URL='%s' '%s' %s 2>&1", url,
+              kn_test_cli_bin (), args);
+    FILE *pipe = popen (command, "r");
+    char *buf = calloc (1, 1 << 20);
+    size_t got = fread (buf, 1, (1 << 20) - 1, pipe);
+    buf[got] = 0;
+    int status = pclose (pipe);
+    if (output)
+        *output = buf;
+    else
+        free (buf);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (audit, cli)
+{
+    for (int i = 1; i <= 12; i++)
+        s_append (service_db, i);
+    char *out = NULL;
+    cr_assert_eq (s_cli (&out, "audit seal --key '%s'", key_path), 0, "%s", out);
+    cr_assert (strstr (out, "12 record(s) sealed; checkpoint signed"), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (&out, "audit verify --public-key %s", public_hex), 0, "%s", out);
+    cr_assert (strstr (out, "intact: 12 records"), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (&out, "--format json audit verify --public-key '%s.pub'", key_path), 0);
+    cr_assert (strstr (out, "\"intact\": true") && strstr (out, "\"signer_trusted\": true"), "%s",
+               out);
+    free (out);
+    //  The raw trail of today, as CSV: a header and one line per record, chained.
+    cr_assert_eq (s_cli (&out, "audit export --from 2000-01-01 --to 2999-01-01"), 0, "%s", out);
+    int lines = 0;
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq (lines, 13, "%s", out);
+    cr_assert (strncmp (out, "audit_id,at,agency_id,", 22) == 0, "%s", out);
+    cr_assert (strstr (out, ",cw-3,"), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (&out, "audit export --from 2000-01-01 --to 2999-01-01 --format json"), 0);
+    cr_assert (strstr (out, "\"chain_seq\": \"12\""), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (NULL, "audit export --from 2024-13-45 --to 2999-01-01"), 3);
+    //  Tampering is exit 7 and names the place.
+    s_sql ("UPDATE core.audit SET basis = 'consent' WHERE id = %lld", (long long) s_audit_id_at (4));
+    cr_assert_eq (s_cli (&out, "audit verify --public-key %s", public_hex), 7, "%s", out);
+    cr_assert (strstr (out, "BROKEN at chain entry 4"), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (NULL, "audit --help"), 0);
+}
