@@ -667,14 +667,13 @@ s_audit (routing_store_t *self, const char *agency_id, const char *caseworker,
          const char *operation, const char *subject, const char *object, kn_code_t code,
          kn_error_t *err)
 {
-    kn_audit_entry_t entry = {agency_id,
-                              caseworker && *caseworker ? caseworker : NULL,
-                              "routing",
-                              operation,
-                              subject,
-                              object,
-                              NULL,
-                              code == KN_OK ? "ok" : kn_code_name (code)};
+    kn_audit_entry_t entry = {.agency_id = agency_id,
+                              .caseworker_id = caseworker && *caseworker ? caseworker : NULL,
+                              .service = "routing",
+                              .operation = operation,
+                              .subject_ref = subject,
+                              .object_id = object,
+                              .result = code == KN_OK ? "ok" : kn_code_name (code)};
     return kn_audit_append (self->db, &entry, err);
 }
 

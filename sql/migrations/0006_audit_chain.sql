@@ -6,10 +6,13 @@
 -- service role; `kinnet audit verify` recomputes everything.
 
 DO $$
+DECLARE r text;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'kinnet_audit') THEN
-    CREATE ROLE kinnet_audit NOLOGIN;
-  END IF;
+  FOREACH r IN ARRAY ARRAY['kinnet_audit', 'kinnet_reporting'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+    END IF;
+  END LOOP;
 END $$;
 
 -- Which role the caller acted in (e.g. auditor, data_protection_officer), when the
@@ -42,3 +45,10 @@ GRANT SELECT ON core.audit, core.audit_chain, core.audit_checkpoint TO kinnet_au
 GRANT INSERT ON core.audit_chain, core.audit_checkpoint TO kinnet_audit;
 GRANT INSERT ON core.audit TO kinnet_audit;
 GRANT USAGE ON SEQUENCE core.audit_id_seq TO kinnet_audit;
+
+-- Reporting reads everything (aggregates only leave it; personal fields stay sealed)
+-- and writes only its own audit rows.
+GRANT USAGE ON SCHEMA core, intake, consent, routing TO kinnet_reporting;
+GRANT SELECT ON ALL TABLES IN SCHEMA core, intake, consent, routing TO kinnet_reporting;
+GRANT INSERT ON core.audit TO kinnet_reporting;
+GRANT USAGE ON SEQUENCE core.audit_id_seq TO kinnet_reporting;

@@ -1,5 +1,6 @@
 /*  kn_test: fixture for suites that need PostgreSQL and the real daemons. */
 #include "kn_test.h"
+#include "kn_audit_chain.h"
 #include "kn_clock.h"
 
 #include <arpa/inet.h>
@@ -93,6 +94,9 @@ struct _kn_test_stack_t {
     char intake_cert[300];
     char consent_cert[300];
     char routing_cert[300];
+    char reporting_cert[300];
+    char audit_key[300];
+    char audit_public[80];
     char clock_file[300];
     char field_key[300];
     char agency_cert[3][420];
@@ -101,6 +105,7 @@ struct _kn_test_stack_t {
     pid_t intake;
     pid_t consent;
     pid_t routing[2];
+    pid_t reporting;
 };
 
 //  Two distinct free loopback ports, from the kernel's ephemeral range (CZMQ's
@@ -153,6 +158,10 @@ s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
         setenv ("KINNET_LOG_LEVEL", "info", 1);
         setenv ("KINNET_CLOCK_FILE", self->clock_file, 1);
         setenv ("KINNET_FEED_WORKERS", "2", 1);
+        setenv ("KINNET_AUDIT_KEY", self->audit_key, 1);
+        setenv ("KINNET_AUDIT_PUBLIC_KEY", self->audit_public, 1);
+        setenv ("KINNET_AUDIT_SEAL_MS", "200", 1);
+        setenv ("KINNET_AUDIT_CHECKPOINT_S", "1", 1);
         execl (binary, binary, (char *) NULL);
         _exit (127);
     }
@@ -199,11 +208,12 @@ kn_test_stack_new (void)
     //  Service certificates; their public halves go in the service directory.
     snprintf (self->service_dir, sizeof self->service_dir, "%s/services", self->dir);
     zsys_dir_create ("%s", self->service_dir);
-    const char *services[] = {"intake", "consent", "routing"};
-    const char *serves[] = {"intake", "consent", "routing,feed"};
-    char *secrets[] = {self->intake_cert, self->consent_cert, self->routing_cert};
+    const char *services[] = {"intake", "consent", "routing", "reporting"};
+    const char *serves[] = {"intake", "consent", "routing,feed", "reporting"};
+    char *secrets[] = {self->intake_cert, self->consent_cert, self->routing_cert,
+                       self->reporting_cert};
     char path[400];
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         zcert_t *cert = zcert_new ();
         zcert_set_meta (cert, "service", "%s", serves[i]);
         snprintf (path, sizeof path, "%s/%s.cert", self->dir, services[i]);
@@ -219,6 +229,9 @@ kn_test_stack_new (void)
 
     snprintf (self->field_key, sizeof self->field_key, "%s/field.key", self->dir);
     kn_error_t err;
+    snprintf (self->audit_key, sizeof self->audit_key, "%s/audit.key", self->dir);
+    cr_assert_eq (kn_audit_signer_create (self->audit_key, self->audit_public, &err), 0, "%s",
+                  err.message);
     cr_assert_eq (kn_crypto_generate_key_file (self->field_key, &err), 0, "%s", err.message);
 
     //  Agencies 0 and 1 are registered; 2 has a certificate but is unknown.
@@ -248,6 +261,9 @@ kn_test_stack_new (void)
     cr_assert (kn_test_stack_wait_service (self, "consent", 20000),
                "consent did not become ready (logs in %s)", self->dir);
     kn_test_stack_start_routing (self, 0);
+    self->reporting = s_spawn (self, KN_REPORTING_BIN, "reporting", self->reporting_cert);
+    cr_assert (kn_test_stack_wait_service (self, "reporting", 20000),
+               "reporting did not become ready (logs in %s)", self->dir);
     return self;
 }
 
@@ -261,6 +277,7 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
     s_stop (self, &self->consent, SIGTERM, "consent");
     s_stop (self, &self->routing[0], SIGTERM, "routing");
     s_stop (self, &self->routing[1], SIGTERM, "routing1");
+    s_stop (self, &self->reporting, SIGTERM, "reporting");
     s_stop (self, &self->broker, SIGTERM, "broker");
     if (!getenv ("KINNET_TEST_KEEP")) {
         char command[400];
@@ -474,4 +491,10 @@ const char *
 kn_test_stack_clock_file (kn_test_stack_t *self)
 {
     return self->clock_file;
+}
+
+const char *
+kn_test_stack_audit_public_key (kn_test_stack_t *self)
+{
+    return self->audit_public;
 }

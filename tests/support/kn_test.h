@@ -60,6 +60,9 @@ void kn_test_stack_stop_routing (kn_test_stack_t *self, int which, int signal);
 void kn_test_stack_set_clock (kn_test_stack_t *self, int64_t seconds);
 const char *kn_test_stack_clock_file (kn_test_stack_t *self);
 
+//  The audit checkpoint signer's public key (hex) the stack's reporting daemon uses.
+const char *kn_test_stack_audit_public_key (kn_test_stack_t *self);
+
 //  Wait until MMI reports a live worker for service (true) or timeout_ms passes.
 bool kn_test_stack_wait_service (kn_test_stack_t *self, const char *service,
                                  int timeout_ms);

@@ -1,0 +1,126 @@
+/*  reporting_server: decode, check the caller's role, dispatch, audit, encode. */
+#include "reporting_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinnet/v1/reporting.pb-c.h"
+#include "kn_audit.h"
+#include "kn_log.h"
+#include "kn_service.h"
+
+#define MAX_TRUSTED 8
+
+struct _reporting_server_t {
+    kn_db_t *db;
+    uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
+    size_t n_trusted;
+};
+
+reporting_server_t *
+reporting_server_new (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
+                      kn_error_t *err)
+{
+    if (kn_audit_prepare (db, err) || kn_audit_chain_prepare (db, err)
+        || kn_db_prepare (db, "reporting_has_role",
+                          "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2",
+                          err))
+        return NULL;
+    reporting_server_t *self = calloc (1, sizeof *self);
+    self->db = db;
+    self->n_trusted = n_trusted < MAX_TRUSTED ? n_trusted : MAX_TRUSTED;
+    memcpy (self->trusted, trusted, self->n_trusted * KN_AUDIT_KEY_BYTES);
+    return self;
+}
+
+void
+reporting_server_destroy (reporting_server_t **self_p)
+{
+    if (self_p && *self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  The caller's agency must hold role; PERMISSION_DENIED otherwise.
+static int
+s_require (reporting_server_t *self, const char *agency, const char *role, kn_error_t *err)
+{
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    const char *values[] = {agency, role};
+    PGresult *result = kn_db_run (self->db, "reporting_has_role", 2, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    bool held = PQntuples (result) > 0;
+    PQclear (result);
+    return held ? 0
+                : kn_error_set (err, KN_E_PERMISSION_DENIED, "op",
+                                "this needs the %s role (kinnet admin agency role add)", role);
+}
+
+static Kinnet__V1__AuditVerdict *
+s_verdict (const kn_audit_verdict_t *v)
+{
+    Kinnet__V1__AuditVerdict *out = malloc (sizeof *out);
+    kinnet__v1__audit_verdict__init (out);
+    out->intact = v->intact;
+    out->signer_trusted = v->signer_trusted;
+    out->records = v->records;
+    out->checkpoints = v->checkpoints;
+    out->unsealed = v->unsealed;
+    out->head_seq = v->head_seq;
+    out->last_checkpoint = v->last_checkpoint;
+    out->broken_seq = v->broken_seq;
+    out->broken_audit_id = v->broken_audit_id;
+    out->problem = strdup (v->problem);
+    return out;
+}
+
+zmsg_t *
+reporting_server_handle (reporting_server_t *self, zmsg_t *request)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    char agency[KN_UUID_STR];
+    if (kn_service_caller (request, agency, &err))
+        return kn_service_error_reply (&err);
+    Kinnet__V1__ReportingRequest *decoded = (Kinnet__V1__ReportingRequest *) kn_service_decode (
+        request, &kinnet__v1__reporting_request__descriptor, &err);
+    Kinnet__V1__ReportingReply reply = KINNET__V1__REPORTING_REPLY__INIT;
+    const char *operation = "unknown", *role = NULL;
+    int rc = decoded ? 0 : -1;
+    if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT) {
+        operation = "verify_audit";
+        role = "auditor";
+        kn_audit_verdict_t verdict;
+        rc = s_require (self, agency, role, &err)
+             ?: kn_audit_chain_verify (self->db,
+                                       (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) self->trusted,
+                                       self->n_trusted, &verdict, &err);
+        if (rc == 0) {
+            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_VERDICT;
+            reply.verdict = s_verdict (&verdict);
+        }
+    }
+    else if (rc == 0)
+        rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
+                           "ReportingRequest must set one operation");
+    zmsg_t *msg = rc == 0 ? kn_service_reply (&reply.base) : kn_service_error_reply (&err);
+    kn_log (KN_INFO, rc == 0 ? "reporting.handled" : "request.refused", "operation", operation,
+            "agency_id", agency, "code", kn_code_name (err.code), NULL);
+    //  Every request is on record, with the role it needed, refusals included.
+    kn_audit_entry_t entry = {.agency_id = agency,
+                              .service = "reporting",
+                              .operation = operation,
+                              .result = rc == 0 ? "ok" : kn_code_name (err.code),
+                              .role = role};
+    kn_error_t audit_err;
+    if (kn_db_ensure (self->db, &audit_err) == 0 && kn_audit_append (self->db, &entry, &audit_err))
+        kn_log (KN_ERROR, "audit.failed", "problem", audit_err.message, NULL);
+    if (reply.verdict)
+        kinnet__v1__audit_verdict__free_unpacked (reply.verdict, NULL);
+    if (decoded)
+        kinnet__v1__reporting_request__free_unpacked (decoded, NULL);
+    return msg;
+}

@@ -1,0 +1,23 @@
+/*  reporting_server: the "reporting" MDP service: role checks, the audit-trail
+    check, and (as they land) the auditors' reports. Every request is audited with
+    the role it needed. */
+#ifndef REPORTING_SERVER_H_INCLUDED
+#define REPORTING_SERVER_H_INCLUDED
+
+#include <czmq.h>
+
+#include "kn_audit_chain.h"
+#include "kn_db.h"
+
+typedef struct _reporting_server_t reporting_server_t;
+
+//  db stays the caller's. trusted: public keys checkpoints must be signed with
+//  (n_trusted 0: any valid signature, and the verdict says so).
+reporting_server_t *reporting_server_new (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+                                          size_t n_trusted, kn_error_t *err);
+void reporting_server_destroy (reporting_server_t **self_p);
+
+//  [Caller][ReportingRequest] in, ReportingReply body out (caller owns it).
+zmsg_t *reporting_server_handle (reporting_server_t *self, zmsg_t *request);
+
+#endif
