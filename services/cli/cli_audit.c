@@ -72,7 +72,8 @@ s_verify (const cli_options_t *options, int argc, char **argv)
                 "%lld), %lld record(s) not sealed yet\n%s\n",
                 (long long) verdict.records, (long long) verdict.checkpoints,
                 (long long) verdict.last_checkpoint, (long long) verdict.unsealed,
-                verdict.signer_trusted
+                verdict.checkpoints == 0 ? "no checkpoint has been signed yet"
+                : verdict.signer_trusted
                     ? "checkpoints are signed by a trusted key"
                     : "no trusted public key given: any valid signature was accepted");
     else

@@ -33,7 +33,7 @@ s_sealer (void *arg)
     }
     int64_t every = kn_config_int ("KINNET_AUDIT_SEAL_MS", 1000);
     int64_t checkpoint_every = kn_config_int ("KINNET_AUDIT_CHECKPOINT_S", 60) * 1000;
-    int64_t checkpoint_at = zclock_mono () + checkpoint_every;
+    int64_t checkpoint_at = zclock_mono ();   // the first at once, then every interval
     kn_log (KN_INFO, "sealer.started", "signing", self->sign ? "yes" : "no", NULL);
     while (!zsys_interrupted) {
         int sealed = 0;
