@@ -29,6 +29,8 @@ static const char *s_usage =
     "  offer accept|decline ID ...        answer an offer (kinnet offer --help)\n"
     "  case show|contact|transfer|lead|close|unplaced ...\n"
     "                                     the cases you are on (kinnet case --help)\n"
+    "  report referrals|declines --from D --to D [--by DIM,DIM] [--format csv|json|html]\n"
+    "                                     auditors' reports, small counts withheld\n"
     "  audit verify|seal|export ...       the tamper-evident audit trail (kinnet audit --help)\n"
     "  admin migrate                      apply database migrations\n"
     "  admin agency add --name N --sector S --district D --cert-out DIR\n"
@@ -139,9 +141,12 @@ main (int argc, char *argv[])
         fputs (s_usage, stderr);
         return CLI_USAGE;
     }
+    //  Reports and audit exports also come as CSV, and reports as HTML.
     const char *format = cli_arg (argc, argv, "--format");
-    if (format && strcmp (format, "json") != 0 && strcmp (format, "text") != 0) {
-        fprintf (stderr, "kinnet: --format takes text or json\n");
+    bool files = strcmp (argv[first], "report") == 0 || strcmp (argv[first], "audit") == 0;
+    if (format && strcmp (format, "json") != 0 && strcmp (format, "text") != 0
+        && !(files && (strcmp (format, "csv") == 0 || strcmp (format, "html") == 0))) {
+        fprintf (stderr, "kinnet: --format takes text or json (report: csv, json or html)\n");
         return CLI_USAGE;
     }
     const char *timeout = cli_arg (argc, argv, "--timeout");
@@ -183,6 +188,8 @@ main (int argc, char *argv[])
         return cli_case (&options, sub_argc, sub_argv);
     if (strcmp (command, "audit") == 0)
         return cli_audit (&options, sub_argc, sub_argv);
+    if (strcmp (command, "report") == 0)
+        return cli_report (&options, sub_argc, sub_argv);
     fprintf (stderr, "kinnet: unknown command '%s'\n\n%s", command, s_usage);
     return CLI_USAGE;
 }

@@ -83,10 +83,17 @@ main (int argc, char *argv[])
         memcpy (trusted[0], sealer.signer.public_key, KN_AUDIT_KEY_BYTES);
         n_trusted = 1;
     }
+    //  Reports may read from a replica; audit rows always go to the primary.
+    const char *replica = kn_config_str ("KINNET_REPORTING_DATABASE_URL", NULL);
+    kn_db_t *read_db = replica ? kn_db_new (replica, kn_config_str ("KINNET_DB_ROLE",
+                                                                    "kinnet_reporting"),
+                                            &err)
+                               : NULL;
     reporting_server_t *server
-        = (!key_path || sealer.sign)
-              ? reporting_server_new (daemon.db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) trusted,
-                                      n_trusted, &err)
+        = (!key_path || sealer.sign) && (!replica || read_db)
+              ? reporting_server_new (daemon.db, read_db ? read_db : daemon.db,
+                                      (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) trusted, n_trusted,
+                                      &err)
               : NULL;
     if (!server)
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
@@ -97,6 +104,7 @@ main (int argc, char *argv[])
     if (started)
         pthread_join (thread, NULL);
     reporting_server_destroy (&server);
+    kn_db_destroy (&read_db);
     kn_daemon_stop (&daemon);
     return rc == 0 ? 0 : 1;
 }

@@ -7,27 +7,36 @@
 #include "kinnet/v1/reporting.pb-c.h"
 #include "kn_audit.h"
 #include "kn_log.h"
+#include "kn_clock.h"
 #include "kn_service.h"
+#include "reporting_report.h"
 
 #define MAX_TRUSTED 8
 
 struct _reporting_server_t {
-    kn_db_t *db;
+    kn_db_t *db;        //  the primary: audit rows
+    kn_db_t *read_db;   //  reports and checks (a replica when configured)
+    kn_sdc_config_t sdc;
     uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
     size_t n_trusted;
 };
 
 reporting_server_t *
-reporting_server_new (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
+reporting_server_new (kn_db_t *db, kn_db_t *read_db,
+                      const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
                       kn_error_t *err)
 {
-    if (kn_audit_prepare (db, err) || kn_audit_chain_prepare (db, err)
+    kn_sdc_config_t sdc;
+    if (kn_sdc_config_from_env (&sdc, err) || kn_audit_prepare (db, err)
+        || kn_audit_chain_prepare (read_db, err)
         || kn_db_prepare (db, "reporting_has_role",
                           "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2",
                           err))
         return NULL;
     reporting_server_t *self = calloc (1, sizeof *self);
     self->db = db;
+    self->read_db = read_db;
+    self->sdc = sdc;
     self->n_trusted = n_trusted < MAX_TRUSTED ? n_trusted : MAX_TRUSTED;
     memcpy (self->trusted, trusted, self->n_trusted * KN_AUDIT_KEY_BYTES);
     return self;
@@ -95,13 +104,23 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
         role = "auditor";
         kn_audit_verdict_t verdict;
         rc = s_require (self, agency, role, &err)
-             ?: kn_audit_chain_verify (self->db,
+             ?: kn_audit_chain_verify (self->read_db,
                                        (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) self->trusted,
                                        self->n_trusted, &verdict, &err);
         if (rc == 0) {
             reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_VERDICT;
             reply.verdict = s_verdict (&verdict);
         }
+    }
+    else if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_REPORT) {
+        operation = "report";
+        role = "auditor";
+        rc = s_require (self, agency, role, &err)
+             ?: reporting_report_validate (decoded->report, &err)
+             ?: reporting_report_run (self->read_db, &self->sdc, decoded->report, kn_clock_now (),
+                                      &reply.report, &err);
+        if (rc == 0)
+            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_REPORT;
     }
     else if (rc == 0)
         rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
@@ -118,8 +137,10 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
     kn_error_t audit_err;
     if (kn_db_ensure (self->db, &audit_err) == 0 && kn_audit_append (self->db, &entry, &audit_err))
         kn_log (KN_ERROR, "audit.failed", "problem", audit_err.message, NULL);
-    if (reply.verdict)
+    if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_VERDICT)
         kinnet__v1__audit_verdict__free_unpacked (reply.verdict, NULL);
+    if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_REPORT)
+        kinnet__v1__report__free_unpacked (reply.report, NULL);
     if (decoded)
         kinnet__v1__reporting_request__free_unpacked (decoded, NULL);
     return msg;

@@ -11,9 +11,13 @@
 
 typedef struct _reporting_server_t reporting_server_t;
 
-//  db stays the caller's. trusted: public keys checkpoints must be signed with
-//  (n_trusted 0: any valid signature, and the verdict says so).
-reporting_server_t *reporting_server_new (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+//  db (the primary, for audit rows) and read_db (reports and checks; may be the
+//  same session, or a replica's) stay the caller's. trusted: public keys
+//  checkpoints must be signed with (n_trusted 0: any valid signature, and the
+//  verdict says so). Small-count suppression follows KINNET_SDC_THRESHOLD and
+//  KINNET_SDC_ROUND.
+reporting_server_t *reporting_server_new (kn_db_t *db, kn_db_t *read_db,
+                                          const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
                                           size_t n_trusted, kn_error_t *err);
 void reporting_server_destroy (reporting_server_t **self_p);
 

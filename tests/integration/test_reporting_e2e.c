@@ -4,7 +4,10 @@
     changes a record. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 
+#include "kinnet/v1/intake.pb-c.h"
 #include "kinnet/v1/reporting.pb-c.h"
 #include "kn_agency.h"
 #include "kn_test.h"
@@ -124,4 +127,236 @@ Test (reporting, auditors_verify_the_sealed_trail)
                             " AND operation = 'verify_audit' AND result = 'ok'"
                             " AND role = 'auditor'"),
                    2);
+}
+
+//  A referral from agency 0 in district, for child seed.
+static void
+s_refer (int seed, const char *district)
+{
+    char given[32], key[32];
+    snprintf (given, sizeof given, "Child%d", seed);
+    snprintf (key, sizeof key, "report-%d", seed);
+    Kinnet__V1__Person child = KINNET__V1__PERSON__INIT;
+    child.given_name = given;
+    child.family_name = "Okafor";
+    child.date_of_birth = "2014-02-03";
+    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
+    need.category = KINNET__V1__NEED_CATEGORY__HOUSING_NEED;
+    need.description = "Overcrowded.";
+    Kinnet__V1__Need *needs[] = {&need};
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.justification = "Early help assessment.";
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = key;
+    submit.child = &child;
+    submit.needs = needs;
+    submit.n_needs = 1;
+    submit.urgency = KINNET__V1__URGENCY__ROUTINE;
+    submit.district = (char *) district;
+    submit.lawful_ground = &ground;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = &submit;
+    size_t len = kinnet__v1__intake_request__get_packed_size (&request);
+    uint8_t *buf = malloc (len);
+    kinnet__v1__intake_request__pack (&request, buf);
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 1);
+    kn_error_t err;
+    zframe_t *reply = kn_client_call (client, "intake", buf, len, &err);
+    cr_assert (reply, "%s", err.message);
+    zframe_destroy (&reply);
+    kn_client_destroy (&client);
+    free (buf);
+}
+
+static Kinnet__V1__ReportingReply *
+s_report (int agency, const char *name, const char *from, const char *to,
+          const Kinnet__V1__ReportDimension *by, size_t n_by)
+{
+    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
+    run.report = (char *) name;
+    run.from = (char *) from;
+    run.to = (char *) to;
+    run.by = (Kinnet__V1__ReportDimension *) by;
+    run.n_by = n_by;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
+    request.report = &run;
+    size_t len = kinnet__v1__reporting_request__get_packed_size (&request);
+    uint8_t buf[256];
+    kinnet__v1__reporting_request__pack (&request, buf);
+    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 1);
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
+    kn_client_destroy (&client);
+    cr_assert (frame, "%s", err.message);
+    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
+        NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    cr_assert (reply);
+    return reply;
+}
+
+static void
+s_grant_auditor (int agency)
+{
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert_eq (kn_agency_set_role (admin, kn_test_stack_agency_id (stack, agency), "auditor",
+                                      true, &err),
+                  0, "%s", err.message);
+    kn_db_destroy (&admin);
+}
+
+//  A period around now: from 30 days ago to tomorrow.
+static char s_from[16], s_to[16];
+
+static void
+s_period (void)
+{
+    time_t now = time (NULL);
+    time_t from = now - 30 * 86400, to = now + 86400;
+    strftime (s_from, sizeof s_from, "%Y-%m-%d", gmtime (&from));
+    strftime (s_to, sizeof s_to, "%Y-%m-%d", gmtime (&to));
+}
+
+static int
+s_row_of (const Kinnet__V1__ReportTable *table, const char *label)
+{
+    for (size_t r = 0; r < table->n_row_labels; r++)
+        if (strcmp (table->row_labels[r], label) == 0)
+            return (int) r;
+    return -1;
+}
+
+Test (reporting, referrals_report_withholds_small_counts)
+{
+    s_period ();
+    for (int i = 0; i < 7; i++)
+        s_refer (100 + i, "north");
+    for (int i = 0; i < 2; i++)
+        s_refer (200 + i, "south");
+    const Kinnet__V1__ReportDimension by_district[] = {KINNET__V1__REPORT_DIMENSION__BY_DISTRICT};
+
+    Kinnet__V1__ReportingReply *reply
+        = s_report (0, "referrals", s_from, s_to, by_district, 1);
+    cr_assert (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__PERMISSION_DENIED);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    s_grant_auditor (1);
+
+    reply = s_report (1, "referrals", s_from, s_to, by_district, 1);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    Kinnet__V1__Report *report = reply->report;
+    cr_assert_str_eq (report->marker, "[c]");
+    cr_assert (strlen (report->method) > 20, "%s", report->method);
+    cr_assert_geq (report->n_sections, 2);
+    cr_assert_str_eq (report->sections[0]->name, "referrals");
+    const Kinnet__V1__ReportTable *received = report->sections[0]->tables[0];
+    cr_assert_str_eq (received->row_dimension, "district");
+    int north = s_row_of (received, "north"), south = s_row_of (received, "south");
+    cr_assert (north >= 0 && south >= 0);
+    //  South's 2 is withheld; so is whatever would give it back from the total.
+    cr_assert (received->cells[south]->withheld);
+    cr_assert (received->cells[north]->withheld || received->grand_total->withheld,
+               "south's count could be recovered from the total and north's");
+    if (!received->cells[north]->withheld)
+        cr_assert_eq (received->cells[north]->value, 7);
+    cr_assert_geq (received->withheld, 2);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+
+    //  No breakdown: one cell of 9, shown.
+    reply = s_report (1, "referrals", s_from, s_to, NULL, 0);
+    cr_assert_null (reply->error);
+    received = reply->report->sections[0]->tables[0];
+    cr_assert_eq (received->n_cells, 1);
+    cr_assert_not (received->cells[0]->withheld);
+    cr_assert_eq (received->cells[0]->value, 9);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+
+    //  Bad requests: clear errors, nothing else.
+    struct {
+        const char *name, *from, *to;
+        size_t n_by;
+        const char *field;
+    } bad[] = {
+        {"gossip", "2026-01-01", "2026-02-01", 0, "report"},
+        {"referrals", "2026-02-30", "2026-03-01", 0, "from"},
+        {"referrals", "2026-03-01", "2026-03-01", 0, "to"},
+        {"referrals", "2020-01-01", "2026-01-01", 0, "to"},
+        {"referrals", "2026-01-01", "2026-02-01", 3, "by"},
+    };
+    const Kinnet__V1__ReportDimension three[] = {KINNET__V1__REPORT_DIMENSION__BY_DISTRICT,
+                                                 KINNET__V1__REPORT_DIMENSION__BY_NEED,
+                                                 KINNET__V1__REPORT_DIMENSION__BY_MONTH};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        reply = s_report (1, bad[i].name, bad[i].from, bad[i].to, three, bad[i].n_by);
+        cr_assert (reply->error, "case %zu accepted", i);
+        cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+        cr_assert_str_eq (reply->error->field, bad[i].field, "case %zu", i);
+        kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    }
+    const Kinnet__V1__ReportDimension twice[] = {KINNET__V1__REPORT_DIMENSION__BY_NEED,
+                                                 KINNET__V1__REPORT_DIMENSION__BY_NEED};
+    reply = s_report (1, "referrals", "2026-01-01", "2026-02-01", twice, 2);
+    cr_assert (reply->error);
+    cr_assert_str_eq (reply->error->field, "by[1]");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    //  Every report request is on record, as the auditor it needed.
+    cr_assert_geq (s_count ("SELECT count (*) FROM core.audit WHERE service = 'reporting'"
+                            " AND operation = 'report' AND role = 'auditor'"),
+                   9);
+}
+
+static int
+s_cli (char **output, const char *fmt, ...)
+{
+    char args[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (args, sizeof args, fmt, ap);
+    va_end (ap);
+    char *env = kn_test_stack_cli_env (stack, 1);
+    char command[4096];
+    snprintf (command, sizeof command, "%s '%s' %s 2>&1", env, kn_test_cli_bin (), args);
+    free (env);
+    FILE *pipe = popen (command, "r");
+    char *buf = calloc (1, 1 << 20);
+    size_t got = fread (buf, 1, (1 << 20) - 1, pipe);
+    buf[got] = 0;
+    int status = pclose (pipe);
+    if (output)
+        *output = buf;
+    else
+        free (buf);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (reporting, report_cli_formats)
+{
+    s_period ();
+    for (int i = 0; i < 6; i++)
+        s_refer (300 + i, "east");
+    s_grant_auditor (1);
+    char *out = NULL;
+    cr_assert_eq (s_cli (&out, "report referrals --from %s --to %s --by district", s_from, s_to),
+                  0, "%s", out);
+    cr_assert (strncmp (out, "section,table,row_dimension,row,column_dimension,column,value\r\n",
+                        63) == 0, "%s", out);
+    cr_assert (strstr (out, "referrals,Referrals received,district,east,,all,6\r\n"), "%s", out);
+    cr_assert (strstr (out, "\r\nmethod,"), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (&out, "report declines --from %s --to %s --by district"
+                               " --format html", s_from, s_to),
+                  0, "%s", out);
+    cr_assert (strstr (out, "<!DOCTYPE html>") && strstr (out, "<footer>"), "%.300s", out);
+    cr_assert_null (strstr (out, "http://") == NULL ? NULL : strstr (out, "src=\"http"));
+    free (out);
+    cr_assert_eq (s_cli (&out, "report referrals --from %s --to %s --format json", s_from, s_to),
+                  0, "%s", out);
+    cr_assert (strstr (out, "\"marker\": \"[c]\""), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (NULL, "report referrals --from %s --to %s --by karma", s_from, s_to), 3);
+    cr_assert_eq (s_cli (NULL, "report --help"), 0);
 }

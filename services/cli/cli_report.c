@@ -1,0 +1,344 @@
+/*  kinnet report NAME: an auditor's report from the "reporting" service, written as
+    CSV (RFC 4180, one line per cell), JSON (the Report message) or one
+    self-contained HTML file (tables and inline SVG bar charts, no external assets,
+    printable). Withheld cells are printed as the report's marker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "kinnet/v1/reporting.pb-c.h"
+#include "kn_pbjson.h"
+
+static const char *s_usage
+    = "usage: kinnet report referrals|declines --from YYYY-MM-DD --to YYYY-MM-DD\n"
+      "                      [--by DIM[,DIM]] [--format csv|json|html] [--out FILE]\n"
+      "Dimensions: month, week, district, need, referring_sector, urgency, agency (the\n"
+      "first gives the rows, the second the columns). --to is excluded. Needs the\n"
+      "auditor role. Small counts are withheld and printed as the report's marker; the\n"
+      "method is named in every report's footer (docs/suppression.md).\n"
+      "  referrals  referrals received, withdrawn, about a known family; involvements\n"
+      "             closed by outcome\n"
+      "  declines   offers by what became of them; declines by reason\n";
+
+static const char *
+s_cell_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportCell *cell, char *buf,
+             size_t size)
+{
+    if (!cell || cell->withheld)
+        return report->marker;
+    snprintf (buf, size, "%lld", (long long) cell->value);
+    return buf;
+}
+
+static const char *
+s_label (const char *label)
+{
+    return label && *label ? label : "all";
+}
+
+//  ------------------------------------------------------------------------
+//  CSV
+
+static void
+s_csv_field (FILE *out, const char *value, bool last)
+{
+    if (strpbrk (value, ",\"\r\n")) {
+        fputc ('"', out);
+        for (const char *p = value; *p; p++) {
+            if (*p == '"')
+                fputc ('"', out);
+            fputc (*p, out);
+        }
+        fputc ('"', out);
+    }
+    else
+        fputs (value, out);
+    fputs (last ? "\r\n" : ",", out);
+}
+
+static void
+s_csv_row (FILE *out, const char *section, const Kinnet__V1__ReportTable *table, const char *row,
+           const char *column, const char *value)
+{
+    s_csv_field (out, section, false);
+    s_csv_field (out, table ? table->title : "", false);
+    s_csv_field (out, table ? table->row_dimension : "", false);
+    s_csv_field (out, row, false);
+    s_csv_field (out, table ? table->column_dimension : "", false);
+    s_csv_field (out, column, false);
+    s_csv_field (out, value, true);
+}
+
+static void
+s_write_csv (FILE *out, const Kinnet__V1__Report *report)
+{
+    char buf[32];
+    const char *header[] = {"section", "table", "row_dimension", "row", "column_dimension",
+                            "column", "value"};
+    for (int i = 0; i < 7; i++)
+        s_csv_field (out, header[i], i == 6);
+    for (size_t s = 0; s < report->n_sections; s++) {
+        const Kinnet__V1__ReportSection *section = report->sections[s];
+        for (size_t t = 0; t < section->n_tables; t++) {
+            const Kinnet__V1__ReportTable *table = section->tables[t];
+            for (size_t r = 0; r < table->n_row_labels; r++) {
+                for (size_t c = 0; c < table->n_column_labels; c++)
+                    s_csv_row (out, section->name, table, s_label (table->row_labels[r]),
+                               s_label (table->column_labels[c]),
+                               s_cell_text (report, table->cells[r * table->n_column_labels + c],
+                                            buf, sizeof buf));
+                s_csv_row (out, section->name, table, s_label (table->row_labels[r]), "total",
+                           s_cell_text (report, table->row_totals[r], buf, sizeof buf));
+            }
+            for (size_t c = 0; c < table->n_column_labels; c++)
+                s_csv_row (out, section->name, table, "total", s_label (table->column_labels[c]),
+                           s_cell_text (report, table->column_totals[c], buf, sizeof buf));
+            s_csv_row (out, section->name, table, "total", "total",
+                       s_cell_text (report, table->grand_total, buf, sizeof buf));
+        }
+    }
+    //  The method, as the last line: the CSV's footer.
+    s_csv_row (out, "method", NULL, "", "", report->method);
+}
+
+//  ------------------------------------------------------------------------
+//  HTML
+
+static void
+s_html_text (FILE *out, const char *text)
+{
+    for (const char *p = text ? text : ""; *p; p++)
+        switch (*p) {
+        case '<': fputs ("&lt;", out); break;
+        case '>': fputs ("&gt;", out); break;
+        case '&': fputs ("&amp;", out); break;
+        case '"': fputs ("&quot;", out); break;
+        default: fputc (*p, out);
+        }
+}
+
+//  A horizontal bar chart of the row totals (withheld totals drawn as a hatched
+//  stub, with the marker, never as a length that would give the value away).
+static void
+s_html_chart (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__ReportTable *table)
+{
+    if (table->n_row_labels < 2)
+        return;
+    int64_t max = 1;
+    for (size_t r = 0; r < table->n_row_totals; r++)
+        if (!table->row_totals[r]->withheld && table->row_totals[r]->value > max)
+            max = table->row_totals[r]->value;
+    int bar = 18, width = 640, label_w = 200, chart_w = width - label_w - 70;
+    int height = (int) table->n_row_labels * (bar + 6) + 10;
+    fprintf (out,
+             "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+             "height=\"%d\" role=\"img\" aria-label=\"",
+             width, height);
+    s_html_text (out, table->title);
+    fputs (" by ", out);
+    s_html_text (out, table->row_dimension);
+    fputs ("\">\n<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" "
+           "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><line x1=\"0\" "
+           "y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#888\" stroke-width=\"2\"/></pattern></defs>\n",
+           out);
+    char buf[32];
+    for (size_t r = 0; r < table->n_row_labels; r++) {
+        int y = 5 + (int) r * (bar + 6);
+        const Kinnet__V1__ReportCell *total = table->row_totals[r];
+        fprintf (out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 8, y + bar - 5);
+        s_html_text (out, s_label (table->row_labels[r]));
+        fputs ("</text>\n", out);
+        int length = total->withheld ? 12 : (int) (total->value * chart_w / max);
+        fprintf (out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n",
+                 label_w, y, length, bar, total->withheld ? "url(#hatch)" : "#3b6ea5");
+        fprintf (out, "<text x=\"%d\" y=\"%d\">", label_w + length + 6, y + bar - 5);
+        s_html_text (out, s_cell_text (report, total, buf, sizeof buf));
+        fputs ("</text>\n", out);
+    }
+    fputs ("</svg>\n", out);
+}
+
+static void
+s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__ReportTable *table)
+{
+    char buf[32];
+    fputs ("<h3>", out);
+    s_html_text (out, table->title);
+    fputs ("</h3>\n<table>\n<thead><tr><th>", out);
+    s_html_text (out, *table->row_dimension ? table->row_dimension : "");
+    fputs ("</th>", out);
+    for (size_t c = 0; c < table->n_column_labels; c++) {
+        fputs ("<th>", out);
+        s_html_text (out, s_label (table->column_labels[c]));
+        fputs ("</th>", out);
+    }
+    fputs ("<th>total</th></tr></thead>\n<tbody>\n", out);
+    for (size_t r = 0; r < table->n_row_labels; r++) {
+        fputs ("<tr><th>", out);
+        s_html_text (out, s_label (table->row_labels[r]));
+        fputs ("</th>", out);
+        for (size_t c = 0; c < table->n_column_labels; c++) {
+            const Kinnet__V1__ReportCell *cell = table->cells[r * table->n_column_labels + c];
+            fprintf (out, "<td%s>", cell->withheld ? " class=\"withheld\"" : "");
+            s_html_text (out, s_cell_text (report, cell, buf, sizeof buf));
+            fputs ("</td>", out);
+        }
+        fprintf (out, "<td class=\"total%s\">", table->row_totals[r]->withheld ? " withheld" : "");
+        s_html_text (out, s_cell_text (report, table->row_totals[r], buf, sizeof buf));
+        fputs ("</td></tr>\n", out);
+    }
+    fputs ("<tr class=\"total\"><th>total</th>", out);
+    for (size_t c = 0; c < table->n_column_labels; c++) {
+        fputs ("<td>", out);
+        s_html_text (out, s_cell_text (report, table->column_totals[c], buf, sizeof buf));
+        fputs ("</td>", out);
+    }
+    fputs ("<td>", out);
+    s_html_text (out, s_cell_text (report, table->grand_total, buf, sizeof buf));
+    fprintf (out, "</td></tr>\n</tbody>\n</table>\n<p class=\"note\">%d cell(s) withheld.</p>\n",
+             table->withheld);
+    s_html_chart (out, report, table);
+}
+
+static void
+s_write_html (FILE *out, const Kinnet__V1__Report *report)
+{
+    fputs ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
+           "Kinnet report: ",
+           out);
+    s_html_text (out, report->report);
+    fputs ("</title>\n<style>\n"
+           "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:60em}\n"
+           "table{border-collapse:collapse;margin:.5em 0}\n"
+           "th,td{border:1px solid #bbb;padding:.25em .6em;text-align:right}\n"
+           "thead th,tbody th{background:#f2f2f2;text-align:left}\n"
+           "tr.total td,td.total{font-weight:bold}\n"
+           "td.withheld{color:#777;font-style:italic}\n"
+           ".note{color:#555;font-size:.9em}\n"
+           "svg.chart{display:block;margin:.5em 0 1.5em;font-size:12px}\n"
+           "footer{margin-top:2em;border-top:1px solid #bbb;padding-top:.5em;font-size:.9em}\n"
+           "@media print{body{margin:0}h2{page-break-before:auto}table,svg{page-break-inside:avoid}}\n"
+           "</style>\n</head>\n<body>\n<h1>Kinnet report: ",
+           out);
+    s_html_text (out, report->report);
+    fputs ("</h1>\n<p>From ", out);
+    s_html_text (out, report->from);
+    fputs (" (included) to ", out);
+    s_html_text (out, report->to);
+    fputs (" (excluded).</p>\n", out);
+    for (size_t s = 0; s < report->n_sections; s++) {
+        const Kinnet__V1__ReportSection *section = report->sections[s];
+        fputs ("<section>\n<h2>", out);
+        s_html_text (out, section->title);
+        fputs ("</h2>\n", out);
+        if (*section->note) {
+            fputs ("<p class=\"note\">", out);
+            s_html_text (out, section->note);
+            fputs ("</p>\n", out);
+        }
+        if (!section->available)
+            fputs ("<p><em>Not available.</em></p>\n", out);
+        for (size_t t = 0; t < section->n_tables; t++)
+            s_html_table (out, report, section->tables[t]);
+        fputs ("</section>\n", out);
+    }
+    fputs ("<footer>\n<p>", out);
+    s_html_text (out, report->method);
+    fputs ("</p>\n<p>Withheld cells are shown as ", out);
+    s_html_text (out, report->marker);
+    fputs (". This report holds no personal data.</p>\n</footer>\n</body>\n</html>\n", out);
+}
+
+//  ------------------------------------------------------------------------
+
+static int
+s_dimensions (const char *list, Kinnet__V1__ReportDimension *by, size_t *n, kn_error_t *err)
+{
+    *n = 0;
+    const char *at = list ? list : "";
+    while (*at && *n < 3) {
+        size_t len = strcspn (at, ",");
+        char name[64] = "BY_";
+        if (len > 40)
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, "by", "unknown dimension");
+        strncat (name, at, len);
+        int value = cli_enum (&kinnet__v1__report_dimension__descriptor, name);
+        if (value < 0)
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, "by", "unknown dimension '%.*s'",
+                                 (int) len, at);
+        by[(*n)++] = value;
+        at += len + (at[len] == ',');
+    }
+    return 0;
+}
+
+int
+cli_report (const cli_options_t *options, int argc, char **argv)
+{
+    const char *name = argc > 1 && strncmp (argv[1], "--", 2) ? argv[1] : NULL;
+    const char *from = cli_arg (argc, argv, "--from");
+    const char *to = cli_arg (argc, argv, "--to");
+    const char *format = cli_arg (argc, argv, "--format");
+    const char *path = cli_arg (argc, argv, "--out");
+    if (cli_flag (argc, argv, "--help") || !name || !from || !to
+        || (format && strcmp (format, "csv") && strcmp (format, "json") && strcmp (format, "html"))) {
+        bool help = cli_flag (argc, argv, "--help");
+        fputs (s_usage, help ? stdout : stderr);
+        return help ? CLI_OK : CLI_USAGE;
+    }
+    if (!format)
+        format = options->json ? "json" : "csv";
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__ReportDimension by[3];
+    size_t n_by;
+    if (s_dimensions (cli_arg (argc, argv, "--by"), by, &n_by, &err))
+        return cli_fail (options, &err);
+    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
+    run.report = (char *) name;
+    run.from = (char *) from;
+    run.to = (char *) to;
+    run.by = by;
+    run.n_by = n_by;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
+    request.report = &run;
+    bool tty = isatty (STDERR_FILENO);
+    if (tty)
+        fprintf (stderr, "running report %s ...\r", name);
+    Kinnet__V1__ReportingReply *reply = (Kinnet__V1__ReportingReply *) cli_request (
+        options, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor, &err);
+    if (tty)
+        fprintf (stderr, "%40s\r", "");
+    if (!reply)
+        return cli_fail (options, &err);
+    FILE *out = path ? fopen (path, "w") : stdout;
+    if (!out) {
+        kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out", "cannot write %s", path);
+        return cli_fail (options, &err);
+    }
+    if (strcmp (format, "json") == 0) {
+        json_t *json = kn_pbjson_encode (&reply->report->base);
+        json_dumpf (json, out, JSON_INDENT (2));
+        fputc ('\n', out);
+        json_decref (json);
+    }
+    else if (strcmp (format, "html") == 0)
+        s_write_html (out, reply->report);
+    else
+        s_write_csv (out, reply->report);
+    if (path) {
+        fclose (out);
+        size_t tables = 0;
+        for (size_t s = 0; s < reply->report->n_sections; s++)
+            tables += reply->report->sections[s]->n_tables;
+        fprintf (stderr, "report %s: %zu table(s) written to %s\n", name, tables, path);
+    }
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
