@@ -4,6 +4,7 @@
 #define CLI_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <czmq.h>
 #include <protobuf-c/protobuf-c.h>
@@ -57,6 +58,10 @@ ProtobufCMessage *cli_request (const cli_options_t *options, const char *service
 //  The value of an enum name, case-insensitive ("no_capacity"); -1 when unknown or
 //  the zero value.
 int cli_enum (const ProtobufCEnumDescriptor *descriptor, const char *name);
+
+//  One CSV field per RFC 4180 (quoted when it holds a comma, a quote or a line
+//  break), then a comma, or CRLF after the last field of a record.
+void cli_csv_field (FILE *out, const char *value, bool last);
 
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);

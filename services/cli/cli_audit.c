@@ -112,24 +112,6 @@ s_seal (const cli_options_t *options, int argc, char **argv)
     return CLI_OK;
 }
 
-//  One CSV field per RFC 4180: quoted when it holds a comma, a quote or a line break.
-static void
-s_csv_field (FILE *out, const char *value, bool last)
-{
-    if (strpbrk (value, ",\"\r\n")) {
-        fputc ('"', out);
-        for (const char *p = value; *p; p++) {
-            if (*p == '"')
-                fputc ('"', out);
-            fputc (*p, out);
-        }
-        fputc ('"', out);
-    }
-    else
-        fputs (value, out);
-    fputs (last ? "\r\n" : ",", out);
-}
-
 static int
 s_export (const cli_options_t *options, int argc, char **argv)
 {
@@ -191,10 +173,10 @@ s_export (const cli_options_t *options, int argc, char **argv)
     }
     else {
         for (int c = 0; c < columns; c++)
-            s_csv_field (out, names[c], c == columns - 1);
+            cli_csv_field (out, names[c], c == columns - 1);
         for (int r = 0; r < PQntuples (rows); r++)
             for (int c = 0; c < columns; c++)
-                s_csv_field (out, PQgetvalue (rows, r, c), c == columns - 1);
+                cli_csv_field (out, PQgetvalue (rows, r, c), c == columns - 1);
     }
     if (path) {
         fclose (out);

@@ -325,3 +325,20 @@ cli_enum (const ProtobufCEnumDescriptor *descriptor, const char *name)
     const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value_by_name (descriptor, upper);
     return value && value->value ? value->value : -1;
 }
+
+void
+cli_csv_field (FILE *out, const char *value, bool last)
+{
+    if (strpbrk (value, ",\"\r\n")) {
+        fputc ('"', out);
+        for (const char *p = value; *p; p++) {
+            if (*p == '"')
+                fputc ('"', out);
+            fputc (*p, out);
+        }
+        fputc ('"', out);
+    }
+    else
+        fputs (value, out);
+    fputs (last ? "\r\n" : ",", out);
+}

@@ -44,33 +44,16 @@ s_label (const char *label)
 //  CSV
 
 static void
-s_csv_field (FILE *out, const char *value, bool last)
-{
-    if (strpbrk (value, ",\"\r\n")) {
-        fputc ('"', out);
-        for (const char *p = value; *p; p++) {
-            if (*p == '"')
-                fputc ('"', out);
-            fputc (*p, out);
-        }
-        fputc ('"', out);
-    }
-    else
-        fputs (value, out);
-    fputs (last ? "\r\n" : ",", out);
-}
-
-static void
 s_csv_row (FILE *out, const char *section, const Kinnet__V1__ReportTable *table, const char *row,
            const char *column, const char *value)
 {
-    s_csv_field (out, section, false);
-    s_csv_field (out, table ? table->title : "", false);
-    s_csv_field (out, table ? table->row_dimension : "", false);
-    s_csv_field (out, row, false);
-    s_csv_field (out, table ? table->column_dimension : "", false);
-    s_csv_field (out, column, false);
-    s_csv_field (out, value, true);
+    cli_csv_field (out, section, false);
+    cli_csv_field (out, table ? table->title : "", false);
+    cli_csv_field (out, table ? table->row_dimension : "", false);
+    cli_csv_field (out, row, false);
+    cli_csv_field (out, table ? table->column_dimension : "", false);
+    cli_csv_field (out, column, false);
+    cli_csv_field (out, value, true);
 }
 
 static void
@@ -80,7 +63,7 @@ s_write_csv (FILE *out, const Kinnet__V1__Report *report)
     const char *header[] = {"section", "table", "row_dimension", "row", "column_dimension",
                             "column", "value"};
     for (int i = 0; i < 7; i++)
-        s_csv_field (out, header[i], i == 6);
+        cli_csv_field (out, header[i], i == 6);
     for (size_t s = 0; s < report->n_sections; s++) {
         const Kinnet__V1__ReportSection *section = report->sections[s];
         for (size_t t = 0; t < section->n_tables; t++) {

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,4 +498,29 @@ const char *
 kn_test_stack_audit_public_key (kn_test_stack_t *self)
 {
     return self->audit_public;
+}
+
+int
+kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (args, sizeof args, fmt, ap);
+    va_end (ap);
+    char *command = malloc (8192);
+    snprintf (command, 8192, "%s '%s' %s 2>&1", env ? env : "", KN_CLI_BIN, args);
+    FILE *pipe = popen (command, "r");
+    free (command);
+    cr_assert (pipe);
+    size_t cap = 1 << 20;
+    char *buf = calloc (1, cap);
+    size_t got = fread (buf, 1, cap - 1, pipe);
+    buf[got] = 0;
+    int status = pclose (pipe);
+    if (output)
+        *output = buf;
+    else
+        free (buf);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }

@@ -71,6 +71,12 @@ bool kn_test_stack_wait_service (kn_test_stack_t *self, const char *service,
 //  string "VAR=value ..." prefix for system(3).
 char *kn_test_stack_cli_env (kn_test_stack_t *self, int agency);
 
+//  Run the kinnet CLI with env (a "VAR=value ..." prefix, may be NULL) and the
+//  printf-style arguments; its exit code, and everything it printed (stdout and
+//  stderr) in *output when output is not NULL (caller frees).
+int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 //  Path of the kinnet CLI binary.
 const char *kn_test_cli_bin (void);
 
