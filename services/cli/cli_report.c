@@ -14,7 +14,7 @@
 #include "kn_pbjson.h"
 
 static const char *s_usage
-    = "usage: kinnet report referrals|declines --from YYYY-MM-DD --to YYYY-MM-DD\n"
+    = "usage: kinnet report referrals|declines|timeliness --from YYYY-MM-DD --to YYYY-MM-DD\n"
       "                      [--by DIM[,DIM]] [--format csv|json|html] [--out FILE]\n"
       "Dimensions: month, week, district, need, referring_sector, urgency, agency (the\n"
       "first gives the rows, the second the columns). --to is excluded. Needs the\n"
@@ -22,7 +22,9 @@ static const char *s_usage
       "method is named in every report's footer (docs/suppression.md).\n"
       "  referrals  referrals received, withdrawn, about a known family; involvements\n"
       "             closed by outcome\n"
-      "  declines   offers by what became of them; declines by reason\n";
+      "  declines   offers by what became of them; declines by reason\n"
+      "  timeliness needs by placement (in time, late, open, unplaced); expired offers;\n"
+      "             hours to acceptance and to first contact against the deadline\n";
 
 static const char *
 s_cell_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportCell *cell, char *buf,
@@ -32,6 +34,25 @@ s_cell_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportCell *cel
         return report->marker;
     snprintf (buf, size, "%lld", (long long) cell->value);
     return buf;
+}
+
+//  A statistics table's cell: the number, one decimal.
+static const char *
+s_number_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportCell *cell, char *buf,
+               size_t size)
+{
+    if (!cell || cell->withheld)
+        return report->marker;
+    snprintf (buf, size, "%.1f", cell->number);
+    return buf;
+}
+
+static const char *
+s_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportTable *table,
+        const Kinnet__V1__ReportCell *cell, char *buf, size_t size)
+{
+    return table->statistics ? s_number_text (report, cell, buf, size)
+                             : s_cell_text (report, cell, buf, size);
 }
 
 static const char *
@@ -72,11 +93,14 @@ s_write_csv (FILE *out, const Kinnet__V1__Report *report)
                 for (size_t c = 0; c < table->n_column_labels; c++)
                     s_csv_row (out, section->name, table, s_label (table->row_labels[r]),
                                s_label (table->column_labels[c]),
-                               s_cell_text (report, table->cells[r * table->n_column_labels + c],
-                                            buf, sizeof buf));
-                s_csv_row (out, section->name, table, s_label (table->row_labels[r]), "total",
-                           s_cell_text (report, table->row_totals[r], buf, sizeof buf));
+                               s_text (report, table, table->cells[r * table->n_column_labels + c],
+                                       buf, sizeof buf));
+                if (!table->statistics)
+                    s_csv_row (out, section->name, table, s_label (table->row_labels[r]),
+                               "total", s_cell_text (report, table->row_totals[r], buf, sizeof buf));
             }
+            if (table->statistics)
+                continue;   //  statistics have no totals
             for (size_t c = 0; c < table->n_column_labels; c++)
                 s_csv_row (out, section->name, table, "total", s_label (table->column_labels[c]),
                            s_cell_text (report, table->column_totals[c], buf, sizeof buf));
@@ -145,6 +169,44 @@ s_html_chart (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
     fputs ("</svg>\n", out);
 }
 
+//  A bar chart of one column of a statistics table (the timeliness distribution):
+//  withheld statistics are hatched stubs with the marker.
+static void
+s_html_bars (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__ReportTable *table,
+             const char *what, size_t column)
+{
+    if (column >= table->n_column_labels || table->n_row_labels == 0)
+        return;
+    double max = 1;
+    for (size_t r = 0; r < table->n_row_labels; r++) {
+        const Kinnet__V1__ReportCell *cell = table->cells[r * table->n_column_labels + column];
+        if (!cell->withheld && cell->number > max)
+            max = cell->number;
+    }
+    int bar = 18, label_w = 200, chart_w = 370;
+    int height = (int) table->n_row_labels * (bar + 6) + 10;
+    fprintf (out,
+             "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" "
+             "height=\"%d\" role=\"img\" aria-label=\"%s\">\n",
+             height, what);
+    char buf[32];
+    for (size_t r = 0; r < table->n_row_labels; r++) {
+        const Kinnet__V1__ReportCell *cell = table->cells[r * table->n_column_labels + column];
+        int y = 5 + (int) r * (bar + 6);
+        int length = cell->withheld ? 12 : (int) (cell->number * chart_w / max);
+        fprintf (out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 8, y + bar - 5);
+        s_html_text (out, s_label (table->row_labels[r]));
+        fprintf (out,
+                 "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                 "fill=\"%s\"/>\n<text x=\"%d\" y=\"%d\">",
+                 label_w, y, length, bar, cell->withheld ? "#ccc" : "#5a8f4e",
+                 label_w + length + 6, y + bar - 5);
+        s_html_text (out, s_number_text (report, cell, buf, sizeof buf));
+        fputs ("</text>\n", out);
+    }
+    fputs ("</svg>\n", out);
+}
+
 static void
 s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__ReportTable *table)
 {
@@ -159,7 +221,8 @@ s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
         s_html_text (out, s_label (table->column_labels[c]));
         fputs ("</th>", out);
     }
-    fputs ("<th>total</th></tr></thead>\n<tbody>\n", out);
+    fputs (table->statistics ? "</tr></thead>\n<tbody>\n" : "<th>total</th></tr></thead>\n<tbody>\n",
+           out);
     for (size_t r = 0; r < table->n_row_labels; r++) {
         fputs ("<tr><th>", out);
         s_html_text (out, s_label (table->row_labels[r]));
@@ -167,12 +230,22 @@ s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
         for (size_t c = 0; c < table->n_column_labels; c++) {
             const Kinnet__V1__ReportCell *cell = table->cells[r * table->n_column_labels + c];
             fprintf (out, "<td%s>", cell->withheld ? " class=\"withheld\"" : "");
-            s_html_text (out, s_cell_text (report, cell, buf, sizeof buf));
+            s_html_text (out, s_text (report, table, cell, buf, sizeof buf));
             fputs ("</td>", out);
+        }
+        if (table->statistics) {
+            fputs ("</tr>\n", out);
+            continue;
         }
         fprintf (out, "<td class=\"total%s\">", table->row_totals[r]->withheld ? " withheld" : "");
         s_html_text (out, s_cell_text (report, table->row_totals[r], buf, sizeof buf));
         fputs ("</td></tr>\n", out);
+    }
+    if (table->statistics) {
+        fprintf (out, "</tbody>\n</table>\n<p class=\"note\">%d statistic(s) withheld.</p>\n",
+                 table->withheld);
+        s_html_bars (out, report, table, "median hours to acceptance", 1);
+        return;
     }
     fputs ("<tr class=\"total\"><th>total</th>", out);
     for (size_t c = 0; c < table->n_column_labels; c++) {

@@ -16,7 +16,7 @@
 //  -------------------------------------------------------------------------
 //  Dimensions: the SQL expression of each, for the two kinds of table.
 
-typedef enum { BASE_REFERRAL, BASE_INVOLVEMENT } base_t;
+typedef enum { BASE_REFERRAL, BASE_INVOLVEMENT, BASE_NEED } base_t;
 
 static const char *s_dimension_names[] = {"",        "month",  "week",    "district",
                                           "need",    "referring_sector", "urgency", "agency"};
@@ -48,15 +48,47 @@ static const char *s_involvement_sql[] = {
     "a.name",
 };
 
+//  Need-based tables: nd = routing.need, r = its referral, ra = the referring
+//  agency, t = the need's offers summed up (t.accepted_at, t.first_deadline,
+//  t.first_offered, t.contact_at); `at` is when the need was routed.
+static const char *s_need_sql[] = {
+    "''",
+    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
+    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "r.district",
+    "nd.category::text",
+    "ra.sector",
+    "nd.urgency::text",
+    "ra.name",
+};
+
+#define NEED_FROM                                                                             \
+    " FROM (SELECT nd.*, nd.created_at AS at FROM routing.need nd) nd"                       \
+    " JOIN intake.referral r ON r.id = nd.referral_id"                                       \
+    " JOIN core.agency ra ON ra.id = r.referring_agency_id"                                  \
+    " LEFT JOIN LATERAL (SELECT min (i.decided_at) FILTER (WHERE i.status IN"                \
+    "   ('accepted', 'closed', 'transferred')) AS accepted_at,"                              \
+    "  (array_agg (i.deadline_at ORDER BY i.offered_at))[1] AS first_deadline,"              \
+    "  min (i.offered_at) AS first_offered, min (i.first_contact_at) AS contact_at"          \
+    "  FROM routing.involvement i WHERE i.need_id = nd.id) t ON true"                        \
+    " WHERE at >= $1::date AND at < $2::date"
+
+//  What became of a need: a Placement value.
+#define PLACEMENT_SQL                                                                         \
+    "(CASE WHEN t.accepted_at IS NOT NULL THEN CASE WHEN t.accepted_at <= t.first_deadline"  \
+    " THEN 1 ELSE 2 END WHEN nd.status = 'offered' THEN 3 WHEN nd.status = 'unplaced'"       \
+    " THEN 4 ELSE 5 END)::text"
+
 //  -------------------------------------------------------------------------
 //  Validation
 
 int
 reporting_report_validate (const Kinnet__V1__RunReport *request, kn_error_t *err)
 {
-    if (strcmp (request->report, "referrals") && strcmp (request->report, "declines"))
+    if (strcmp (request->report, "referrals") && strcmp (request->report, "declines")
+        && strcmp (request->report, "timeliness"))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "report",
-                             "unknown report (referrals, declines)");
+                             "unknown report (referrals, declines, timeliness)");
     int fy, fm, fd, ty, tm, td;
     if (kn_validate_date (request->from, &fy, &fm, &fd))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "from", "a date, YYYY-MM-DD");
@@ -202,7 +234,9 @@ s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport
     int d2 = request->n_by > 1 ? request->by[1] : 0;
     bool need_join = d1 == KINNET__V1__REPORT_DIMENSION__BY_NEED
                      || d2 == KINNET__V1__REPORT_DIMENSION__BY_NEED;
-    const char **dims = spec->base == BASE_REFERRAL ? s_referral_sql : s_involvement_sql;
+    const char **dims = spec->base == BASE_REFERRAL      ? s_referral_sql
+                        : spec->base == BASE_INVOLVEMENT ? s_involvement_sql
+                                                         : s_need_sql;
     const char *column_sql = spec->category_sql ? spec->category_sql : dims[d2];
     char sql[2048];
     if (spec->base == BASE_REFERRAL)
@@ -214,6 +248,9 @@ s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport
                   dims[d1], column_sql,
                   need_join ? " CROSS JOIN LATERAL unnest (r.needs) AS n (need)" : "",
                   spec->filter);
+    else if (spec->base == BASE_NEED)
+        snprintf (sql, sizeof sql, "SELECT %s, %s, count (*)" NEED_FROM " AND (%s) GROUP BY 1, 2",
+                  dims[d1], column_sql, spec->filter);
     else
         snprintf (sql, sizeof sql,
                   "SELECT %s, %s, count (*) FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
@@ -421,6 +458,149 @@ s_declines (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRep
     return s_add_tables (db, config, &rows_only, declines, decline_table, 1, err);
 }
 
+//  The timeliness statistics, by urgency: how long needs took to be accepted and to
+//  get a first contact, against the deadline. A statistic is given only over a group
+//  at least as large as the suppression threshold whose count is itself published.
+static Kinnet__V1__ReportTable *
+s_time_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+              kn_error_t *err)
+{
+    static const char *columns[]
+        = {"needs placed", "median hours to acceptance", "90th percentile hours to acceptance",
+           "deadline hours", "placed within deadline (%)", "median hours to first contact",
+           "90th percentile hours to first contact"};
+    enum { N_COLUMNS = 7, N_URGENCY = 4 };
+    const char *sql
+        = "SELECT nd.urgency,"
+          " count (*) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY extract (epoch FROM t.accepted_at - at)"
+          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.9) WITHIN GROUP (ORDER BY extract (epoch FROM t.accepted_at - at)"
+          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY extract (epoch FROM t.first_deadline"
+          "  - t.first_offered) / 3600) FILTER (WHERE t.first_offered IS NOT NULL),"
+          " 100.0 * avg ((t.accepted_at <= t.first_deadline)::int)"
+          "  FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " count (*) FILTER (WHERE t.contact_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY extract (epoch FROM t.contact_at - at)"
+          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL),"
+          " percentile_cont (0.9) WITHIN GROUP (ORDER BY extract (epoch FROM t.contact_at - at)"
+          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL)" NEED_FROM " GROUP BY 1";
+    const char *values[] = {request->from, request->to};
+    PGresult *rows = kn_db_query (db, sql, 2, values, err);
+    if (!rows)
+        return NULL;
+    //  Row u-1 holds urgency u; the placed counts are protected like any table.
+    double stats[N_URGENCY][N_COLUMNS] = {{0}};
+    bool present[N_URGENCY][N_COLUMNS] = {{false}};
+    int64_t contacts[N_URGENCY] = {0}, placed_raw[N_URGENCY] = {0};
+    kn_sdc_table_t *counts = kn_sdc_table_new (N_URGENCY, 1);
+    for (int i = 0; i < PQntuples (rows); i++) {
+        int u = atoi (PQgetvalue (rows, i, 0)) - 1;
+        if (u < 0 || u >= N_URGENCY)
+            continue;
+        placed_raw[u] = atoll (PQgetvalue (rows, i, 1));
+        kn_sdc_table_set (counts, (size_t) u, 0, placed_raw[u]);
+        static const int source[] = {0, 2, 3, 4, 5, 7, 8};   // result column of each
+        for (int c = 1; c < N_COLUMNS; c++)
+            if (!PQgetisnull (rows, i, source[c])) {
+                stats[u][c] = atof (PQgetvalue (rows, i, source[c]));
+                present[u][c] = true;
+            }
+        contacts[u] = atoll (PQgetvalue (rows, i, 6));
+    }
+    PQclear (rows);
+    if (kn_sdc_table_protect (counts, config, err)) {
+        kn_sdc_table_destroy (&counts);
+        return NULL;
+    }
+    Kinnet__V1__ReportTable *out = malloc (sizeof *out);
+    kinnet__v1__report_table__init (out);
+    out->title = strdup ("Time to acceptance and to first contact, from routing, in hours");
+    out->row_dimension = strdup ("urgency");
+    out->column_dimension = strdup ("statistic");
+    out->statistics = true;
+    out->row_labels = calloc (N_URGENCY, sizeof (char *));
+    for (int u = 0; u < N_URGENCY; u++) {
+        char number[4];
+        snprintf (number, sizeof number, "%d", u + 1);
+        out->row_labels[out->n_row_labels++]
+            = s_display (KINNET__V1__REPORT_DIMENSION__BY_URGENCY, number);
+    }
+    out->column_labels = calloc (N_COLUMNS, sizeof (char *));
+    for (int c = 0; c < N_COLUMNS; c++)
+        out->column_labels[out->n_column_labels++] = strdup (columns[c]);
+    out->cells = calloc (N_URGENCY * N_COLUMNS, sizeof (Kinnet__V1__ReportCell *));
+    for (int u = 0; u < N_URGENCY; u++) {
+        int64_t placed = 0;
+        bool shown = kn_sdc_cell (counts, (size_t) u, 0, &placed);
+        //  A median or share over a group of at least the threshold reveals nobody, even
+        //  where the group's count is withheld only to protect another count.
+        bool accept_ok = kn_sdc_statistic_allowed (config, placed_raw[u]);
+        bool contact_ok = kn_sdc_statistic_allowed (config, contacts[u]);
+        for (int c = 0; c < N_COLUMNS; c++) {
+            bool allowed = c == 0 ? shown : c == 3 ? true : c >= 5 ? contact_ok : accept_ok;
+            bool has = c == 0 || present[u][c];
+            Kinnet__V1__ReportCell *cell = s_cell (allowed && has, 0);
+            //  The deadline is a setting, not a statistic about people: always shown
+            //  when there were offers. A missing statistic (nobody) is withheld too.
+            if (c == 0 && shown) {
+                cell->number = (double) placed;
+                cell->value = placed;
+            }
+            else if (allowed && has)
+                cell->number = stats[u][c];
+            out->withheld += cell->withheld;
+            out->cells[out->n_cells++] = cell;
+        }
+    }
+    kn_sdc_table_destroy (&counts);
+    return out;
+}
+
+static int
+s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+              Kinnet__V1__Report *report, kn_error_t *err)
+{
+    Kinnet__V1__ReportSection *placement = s_section (
+        "placement", "Needs routed in the period, by what became of them",
+        "In time: accepted before the first offer's deadline. Late: accepted only after an "
+        "offer expired or was declined. Rows follow the first dimension (agency: the "
+        "referring agency).");
+    s_add_section (report, placement);
+    Kinnet__V1__RunReport rows_only = *request;
+    rows_only.n_by = request->n_by > 0 ? 1 : 0;
+    const table_spec_t placement_table[] = {
+        {"Needs routed", BASE_NEED, NULL, "true", PLACEMENT_SQL,
+         &kinnet__v1__placement__descriptor, "placement"},
+    };
+    if (s_add_tables (db, config, &rows_only, placement, placement_table, 1, err))
+        return -1;
+    Kinnet__V1__ReportSection *escalations = s_section (
+        "escalations", "Offers that expired in the period (each escalated to the referrer)",
+        "Columns: the need's urgency. Rows follow the first dimension (month and week: of "
+        "the expiry; agency: the agency that let it expire).");
+    s_add_section (report, escalations);
+    const table_spec_t escalation_table[] = {
+        {"Offers expired", BASE_INVOLVEMENT, "i.decided_at", "i.status = 'expired'",
+         "nd.urgency::text", &kinnet__v1__urgency__descriptor, "urgency"},
+    };
+    if (s_add_tables (db, config, &rows_only, escalations, escalation_table, 1, err))
+        return -1;
+    Kinnet__V1__ReportSection *time = s_section (
+        "time", "How fast families got help",
+        "Hours from the need being routed to its first acceptance and to the first contact "
+        "with the family, against the deadline of the first offer. A median or percentile "
+        "is given only over a group of at least the suppression threshold.");
+    s_add_section (report, time);
+    Kinnet__V1__ReportTable *table = s_time_table (db, config, request, err);
+    if (!table)
+        return -1;
+    time->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
+    time->tables[time->n_tables++] = table;
+    return 0;
+}
+
 int
 reporting_report_run (kn_db_t *db, const kn_sdc_config_t *config,
                       const Kinnet__V1__RunReport *request, int64_t now,
@@ -444,9 +624,10 @@ reporting_report_run (kn_db_t *db, const kn_sdc_config_t *config,
     char method[KN_SDC_METHOD_SIZE];
     report->method = strdup (kn_sdc_method (config, method, sizeof method));
     report->marker = strdup (KN_SDC_MARKER);
-    int rc = strcmp (request->report, "referrals") == 0
-                 ? s_referrals (db, config, request, report, err)
-                 : s_declines (db, config, request, report, err);
+    int rc = strcmp (request->report, "referrals") == 0 ? s_referrals (db, config, request, report, err)
+             : strcmp (request->report, "declines") == 0
+                 ? s_declines (db, config, request, report, err)
+                 : s_timeliness (db, config, request, report, err);
     kn_error_t ignored;
     kn_db_exec (db, "ROLLBACK", &ignored);
     if (rc) {

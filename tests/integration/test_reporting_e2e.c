@@ -346,6 +346,13 @@ Test (reporting, report_cli_formats)
                   0, "%s", out);
     cr_assert (strstr (out, "\"marker\": \"[c]\""), "%s", out);
     free (out);
+    cr_assert_eq (s_cli (&out, "report timeliness --from %s --to %s --format html", s_from, s_to),
+                  0, "%s", out);
+    cr_assert (strstr (out, "statistic(s) withheld") && strstr (out, "<svg"), "%.400s", out);
+    free (out);
+    cr_assert_eq (s_cli (&out, "report timeliness --from %s --to %s", s_from, s_to), 0, "%s", out);
+    cr_assert (strstr (out, "time,\"Time to acceptance"), "%s", out);
+    free (out);
     cr_assert_eq (s_cli (NULL, "report referrals --from %s --to %s --by karma", s_from, s_to), 3);
     cr_assert_eq (s_cli (NULL, "report --help"), 0);
 }

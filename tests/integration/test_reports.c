@@ -1,0 +1,272 @@
+/*  The auditors' reports against a real PostgreSQL, on data made by the real stores
+    (intake referrals, routing offers accepted and contacted at known times): the
+    counts each table gives, small counts withheld with what would betray them, and
+    timeliness statistics given only over groups large enough. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "intake_store.h"
+#include "kn_agency.h"
+#include "kn_test.h"
+#include "reporting_report.h"
+#include "routing_store.h"
+
+static char *url;
+static kn_crypto_t *crypto;
+static kn_db_t *intake_db, *routing_db, *reporting_db;
+static intake_store_t *intake;
+static routing_store_t *routing;
+static char school[KN_UUID_STR], ngo[KN_UUID_STR];
+static uint8_t key[32] = {9};
+static int64_t t0;   // when the referrals are routed
+
+static void
+s_setup (void)
+{
+    url = kn_test_db_create ();
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (url, NULL, &err);
+    const char *names[] = {"School", "Family NGO"};
+    const char *sectors[] = {"school", "ngo_community"};
+    char *ids[] = {school, ngo};
+    for (int i = 0; i < 2; i++) {
+        zcert_t *cert = zcert_new ();
+        cr_assert_eq (kn_agency_add (admin, names[i], sectors[i], "north", zcert_public_txt (cert),
+                                     ids[i], &err),
+                      0, "%s", err.message);
+        zcert_destroy (&cert);
+    }
+    kn_db_destroy (&admin);
+    char sql[256];
+    snprintf (sql, sizeof sql, "INSERT INTO core.agency_need VALUES ('%s', 6)", ngo);
+    free (kn_test_sql (url, sql));
+    crypto = kn_crypto_new (key);
+    intake_db = kn_db_new (url, "kinnet_intake", &err);
+    routing_db = kn_db_new (url, "kinnet_routing", &err);
+    reporting_db = kn_db_new (url, "kinnet_reporting", &err);
+    cr_assert (intake_db && routing_db && reporting_db, "%s", err.message);
+    intake = intake_store_new (intake_db, crypto, &err);
+    routing = routing_store_new (routing_db, crypto, &err);
+    cr_assert (intake && routing, "%s", err.message);
+    t0 = (int64_t) time (NULL);
+}
+
+static void
+s_teardown (void)
+{
+    routing_store_destroy (&routing);
+    intake_store_destroy (&intake);
+    kn_db_destroy (&reporting_db);
+    kn_db_destroy (&routing_db);
+    kn_db_destroy (&intake_db);
+    kn_crypto_destroy (&crypto);
+    free (url);
+    kn_test_no_leaks ();
+}
+
+TestSuite (reports, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+static void
+s_refer (int seed, int urgency, const char *district)
+{
+    char given[32], idem[32];
+    snprintf (given, sizeof given, "Child%d", seed);
+    snprintf (idem, sizeof idem, "r-%d", seed);
+    Kinnet__V1__Person child = KINNET__V1__PERSON__INIT;
+    child.given_name = given;
+    child.family_name = "Ahmed";
+    child.date_of_birth = "2015-06-01";
+    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
+    need.category = KINNET__V1__NEED_CATEGORY__HOUSING_NEED;
+    need.description = "Housing.";
+    Kinnet__V1__Need *needs[] = {&need};
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.justification = "Early help.";
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = idem;
+    submit.child = &child;
+    submit.needs = needs;
+    submit.n_needs = 1;
+    submit.urgency = urgency;
+    submit.district = (char *) district;
+    submit.lawful_ground = &ground;
+    intake_submit_result_t result;
+    kn_error_t err;
+    cr_assert_eq (intake_store_submit (intake, school, &submit, &result, &err), 0, "%s",
+                  err.message);
+}
+
+//  Route everything, then the NGO accepts each open offer `accept_h` hours later and
+//  makes first contact `contact_h` hours after routing.
+static void
+s_route_and_work (int accept_h, int contact_h)
+{
+    int64_t deadline = zclock_mono () + 20000;
+    kn_error_t err;
+    while (true) {
+        int handled = 0;
+        cr_assert_eq (routing_store_consume (routing, t0, 1000, &handled, &err), 0, "%s",
+                      err.message);
+        char *behind = kn_test_sql (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
+                                         " WHERE (o.xid, o.id) > (c.last_xid, c.last_id)");
+        bool done = atoi (behind) == 0;
+        free (behind);
+        if (done)
+            break;
+        cr_assert (zclock_mono () < deadline);
+        zclock_sleep (10);
+    }
+    //  The need rows were stamped with the database clock; line them up with t0.
+    char sql[256];
+    snprintf (sql, sizeof sql, "UPDATE routing.need SET created_at = to_timestamp (%lld)",
+              (long long) t0);
+    free (kn_test_sql (url, sql));
+    char *offers = kn_test_sql (url, "SELECT string_agg (i.id::text || ' ' || c.id::text, ',')"
+                                     " FROM routing.involvement i JOIN routing.case c"
+                                     " ON c.id = i.case_id WHERE i.status = 'offered'");
+    for (char *item = offers ? strtok (offers, ",") : NULL; item; item = strtok (NULL, ",")) {
+        char offer[KN_UUID_STR], case_id[KN_UUID_STR];
+        sscanf (item, "%36s %36s", offer, case_id);
+        Kinnet__V1__AcceptOffer accept = KINNET__V1__ACCEPT_OFFER__INIT;
+        char idem[48];
+        snprintf (idem, sizeof idem, "a-%s", offer);
+        accept.idempotency_key = idem;
+        accept.offer_id = offer;
+        accept.caseworker_id = "";
+        Kinnet__V1__Involvement *result = NULL;
+        bool replayed;
+        cr_assert_eq (routing_store_accept (routing, ngo, t0 + accept_h * 3600, &accept, &result,
+                                            &replayed, &err),
+                      0, "%s", err.message);
+        kinnet__v1__involvement__free_unpacked (result, NULL);
+        Kinnet__V1__RecordContact contact = KINNET__V1__RECORD_CONTACT__INIT;
+        snprintf (idem, sizeof idem, "c-%s", offer);
+        contact.idempotency_key = idem;
+        contact.case_id = case_id;
+        contact.caseworker_id = "";
+        cr_assert_eq (routing_store_contact (routing, ngo, t0 + contact_h * 3600, &contact,
+                                             &result, &replayed, &err),
+                      0, "%s", err.message);
+        kinnet__v1__involvement__free_unpacked (result, NULL);
+    }
+    free (offers);
+}
+
+static Kinnet__V1__Report *
+s_run (const char *name, const Kinnet__V1__ReportDimension *by, size_t n_by)
+{
+    char from[16], to[16];
+    time_t a = (time_t) t0 - 86400 * 3, b = (time_t) t0 + 86400 * 3;
+    strftime (from, sizeof from, "%Y-%m-%d", gmtime (&a));
+    strftime (to, sizeof to, "%Y-%m-%d", gmtime (&b));
+    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
+    run.report = (char *) name;
+    run.from = from;
+    run.to = to;
+    run.by = (Kinnet__V1__ReportDimension *) by;
+    run.n_by = n_by;
+    kn_error_t err;
+    cr_assert_eq (reporting_report_validate (&run, &err), 0, "%s", err.message);
+    kn_sdc_config_t config = kn_sdc_config_default ();
+    Kinnet__V1__Report *report = NULL;
+    cr_assert_eq (reporting_report_run (reporting_db, &config, &run, t0, &report, &err), 0, "%s",
+                  err.message);
+    return report;
+}
+
+static const Kinnet__V1__ReportTable *
+s_table (const Kinnet__V1__Report *report, const char *section)
+{
+    for (size_t s = 0; s < report->n_sections; s++)
+        if (strcmp (report->sections[s]->name, section) == 0)
+            return report->sections[s]->tables[0];
+    cr_assert_fail ("no section %s", section);
+    return NULL;
+}
+
+static const Kinnet__V1__ReportCell *
+s_at (const Kinnet__V1__ReportTable *table, const char *row, const char *column)
+{
+    for (size_t r = 0; r < table->n_row_labels; r++)
+        for (size_t c = 0; c < table->n_column_labels; c++)
+            if (strcmp (table->row_labels[r], row) == 0
+                && strcmp (table->column_labels[c], column) == 0)
+                return table->cells[r * table->n_column_labels + c];
+    cr_assert_fail ("no cell %s / %s", row, column);
+    return NULL;
+}
+
+Test (reports, timeliness)
+{
+    for (int i = 0; i < 6; i++)
+        s_refer (i, KINNET__V1__URGENCY__PRIORITY, "north");
+    for (int i = 0; i < 2; i++)
+        s_refer (50 + i, KINNET__V1__URGENCY__URGENT, "north");
+    s_route_and_work (2, 5);
+    Kinnet__V1__Report *report = s_run ("timeliness", NULL, 0);
+
+    //  Placement: 8 needs, all accepted before their first deadline; 8 is shown.
+    const Kinnet__V1__ReportTable *placement = s_table (report, "placement");
+    const Kinnet__V1__ReportCell *in_time = s_at (placement, "", "PLACED_IN_TIME");
+    cr_assert_not (in_time->withheld);
+    cr_assert_eq (in_time->value, 8);
+    cr_assert_eq (s_at (placement, "", "NOT_PLACED")->value, 0);
+
+    //  Statistics: 6 priority needs, each accepted after 2 h, contacted after 5 h.
+    const Kinnet__V1__ReportTable *time = s_table (report, "time");
+    cr_assert (time->statistics);
+    //  (The count of 6 itself may be withheld to protect the 2 urgent ones; the
+    //  statistics over 6 people are not.)
+    if (!s_at (time, "PRIORITY", "needs placed")->withheld)
+        cr_assert_float_eq (s_at (time, "PRIORITY", "needs placed")->number, 6.0, 1e-9);
+    cr_assert_float_eq (s_at (time, "PRIORITY", "median hours to acceptance")->number, 2.0, 1e-6);
+    cr_assert_float_eq (s_at (time, "PRIORITY", "90th percentile hours to acceptance")->number,
+                        2.0, 1e-6);
+    cr_assert_float_eq (s_at (time, "PRIORITY", "deadline hours")->number, 72.0, 1e-6);
+    cr_assert_float_eq (s_at (time, "PRIORITY", "placed within deadline (%)")->number, 100.0,
+                        1e-6);
+    const Kinnet__V1__ReportCell *contact = s_at (time, "PRIORITY", "median hours to first contact");
+    cr_assert_not (contact->withheld);
+    cr_assert_float_eq (contact->number, 5.0, 1e-6, "median first contact %f", contact->number);
+    //  Two urgent needs: their count and every statistic about them are withheld.
+    cr_assert (s_at (time, "URGENT", "needs placed")->withheld);
+    cr_assert (s_at (time, "URGENT", "median hours to acceptance")->withheld);
+    cr_assert (s_at (time, "URGENT", "median hours to first contact")->withheld);
+    //  ... and so is a count that would give the 2 back from the others and the total.
+    int withheld_counts = 0;
+    const char *urgencies[] = {"ROUTINE", "PRIORITY", "URGENT", "EMERGENCY_SAFEGUARDING"};
+    for (int u = 0; u < 4; u++)
+        withheld_counts += s_at (time, urgencies[u], "needs placed")->withheld;
+    cr_assert_geq (withheld_counts, 2);
+    kinnet__v1__report__free_unpacked (report, NULL);
+}
+
+Test (reports, referrals_by_district_and_urgency)
+{
+    for (int i = 0; i < 6; i++)
+        s_refer (i, KINNET__V1__URGENCY__PRIORITY, "north");
+    for (int i = 0; i < 6; i++)
+        s_refer (100 + i, KINNET__V1__URGENCY__ROUTINE, "south");
+    s_refer (200, KINNET__V1__URGENCY__URGENT, "south");
+    const Kinnet__V1__ReportDimension by[] = {KINNET__V1__REPORT_DIMENSION__BY_DISTRICT,
+                                              KINNET__V1__REPORT_DIMENSION__BY_URGENCY};
+    Kinnet__V1__Report *report = s_run ("referrals", by, 2);
+    const Kinnet__V1__ReportTable *received = s_table (report, "referrals");
+    cr_assert_str_eq (received->row_dimension, "district");
+    cr_assert_str_eq (received->column_dimension, "urgency");
+    //  Every urgency is a column, zeros included.
+    cr_assert_eq (received->n_column_labels, 4);
+    cr_assert_eq (s_at (received, "north", "PRIORITY")->value, 6);
+    cr_assert_eq (s_at (received, "north", "EMERGENCY_SAFEGUARDING")->value, 0);
+    cr_assert_not (s_at (received, "north", "EMERGENCY_SAFEGUARDING")->withheld);
+    //  The single urgent referral in the south is withheld, and it cannot be had back
+    //  from south's row total or the urgent column total.
+    cr_assert (s_at (received, "south", "URGENT")->withheld);
+    size_t south = strcmp (received->row_labels[0], "south") == 0 ? 0 : 1;
+    bool row_safe = received->row_totals[south]->withheld
+                    || s_at (received, "south", "ROUTINE")->withheld;
+    cr_assert (row_safe, "south's row gives the withheld count back");
+    cr_assert_geq (received->withheld, 2);
+    kinnet__v1__report__free_unpacked (report, NULL);
+}
