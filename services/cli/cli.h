@@ -84,5 +84,6 @@ int cli_offer (const cli_options_t *options, int argc, char **argv);
 int cli_case (const cli_options_t *options, int argc, char **argv);
 int cli_audit (const cli_options_t *options, int argc, char **argv);
 int cli_report (const cli_options_t *options, int argc, char **argv);
+int cli_subject (const cli_options_t *options, int argc, char **argv);
 
 #endif

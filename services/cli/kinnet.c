@@ -31,6 +31,7 @@ static const char *s_usage =
     "                                     the cases you are on (kinnet case --help)\n"
     "  report referrals|declines --from D --to D [--by DIM,DIM] [--format csv|json|html]\n"
     "                                     auditors' reports, small counts withheld\n"
+    "  subject export ID --out FILE       everything held about a person (DPO role)\n"
     "  audit verify|seal|export ...       the tamper-evident audit trail (kinnet audit --help)\n"
     "  admin migrate                      apply database migrations\n"
     "  admin agency add --name N --sector S --district D --cert-out DIR\n"
@@ -143,7 +144,8 @@ main (int argc, char *argv[])
     }
     //  Reports and audit exports also come as CSV, and reports as HTML.
     const char *format = cli_arg (argc, argv, "--format");
-    bool files = strcmp (argv[first], "report") == 0 || strcmp (argv[first], "audit") == 0;
+    bool files = strcmp (argv[first], "report") == 0 || strcmp (argv[first], "audit") == 0
+                 || strcmp (argv[first], "subject") == 0;
     if (format && strcmp (format, "json") != 0 && strcmp (format, "text") != 0
         && !(files && (strcmp (format, "csv") == 0 || strcmp (format, "html") == 0))) {
         fprintf (stderr, "kinnet: --format takes text or json (report: csv, json or html)\n");
@@ -190,6 +192,8 @@ main (int argc, char *argv[])
         return cli_audit (&options, sub_argc, sub_argv);
     if (strcmp (command, "report") == 0)
         return cli_report (&options, sub_argc, sub_argv);
+    if (strcmp (command, "subject") == 0)
+        return cli_subject (&options, sub_argc, sub_argv);
     fprintf (stderr, "kinnet: unknown command '%s'\n\n%s", command, s_usage);
     return CLI_USAGE;
 }

@@ -161,6 +161,14 @@ kn_db_conn (kn_db_t *self)
 int
 kn_db_prepare (kn_db_t *self, const char *name, const char *sql, kn_error_t *err)
 {
+    //  Several classes may share a session and a helper's statements (the audit
+    //  writer, the consent policy): the same statement again is already there.
+    for (int i = 0; i < self->statement_count; i++)
+        if (strcmp (self->statements[i].name, name) == 0)
+            return strcmp (self->statements[i].sql, sql) == 0
+                       ? 0
+                       : kn_error_set (err, KN_E_INTERNAL, NULL,
+                                       "statement %s prepared twice with different SQL", name);
     if (self->statement_count == MAX_STATEMENTS)
         return kn_error_set (err, KN_E_INTERNAL, NULL, "too many prepared statements");
     statement_t *statement = &self->statements[self->statement_count];

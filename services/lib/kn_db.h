@@ -19,7 +19,8 @@ void kn_db_destroy (kn_db_t **self_p);
 
 PGconn *kn_db_conn (kn_db_t *self);
 
-//  Prepare name now and again after every reconnect.
+//  Prepare name now and again after every reconnect. Preparing the same name with
+//  the same SQL again is a no-op (classes sharing a session share helpers).
 int kn_db_prepare (kn_db_t *self, const char *name, const char *sql, kn_error_t *err);
 
 //  Reconnect (and re-prepare) if the connection went bad. 0 when usable.

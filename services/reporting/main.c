@@ -91,7 +91,7 @@ main (int argc, char *argv[])
                                : NULL;
     reporting_server_t *server
         = (!key_path || sealer.sign) && (!replica || read_db)
-              ? reporting_server_new (daemon.db, read_db ? read_db : daemon.db,
+              ? reporting_server_new (daemon.db, read_db ? read_db : daemon.db, daemon.crypto,
                                       (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) trusted, n_trusted,
                                       &err)
               : NULL;

@@ -9,7 +9,9 @@
 #include "kn_log.h"
 #include "kn_clock.h"
 #include "kn_service.h"
+#include "kn_validate.h"
 #include "reporting_report.h"
+#include "reporting_subject.h"
 
 #define MAX_TRUSTED 8
 
@@ -17,23 +19,31 @@ struct _reporting_server_t {
     kn_db_t *db;        //  the primary: audit rows
     kn_db_t *read_db;   //  reports and checks (a replica when configured)
     kn_sdc_config_t sdc;
+    kn_crypto_t *crypto;
+    consent_store_t *consents;   //  on read_db: subject access exports read consents as it does
     uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
     size_t n_trusted;
 };
 
 reporting_server_t *
-reporting_server_new (kn_db_t *db, kn_db_t *read_db,
+reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
                       const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
                       kn_error_t *err)
 {
     kn_sdc_config_t sdc;
-    if (kn_sdc_config_from_env (&sdc, err) || kn_audit_prepare (db, err)
+    consent_store_t *consents = NULL;
+    if (kn_sdc_config_from_env (&sdc, err) || !(consents = consent_store_new (read_db, crypto, err))
+        || kn_audit_prepare (db, err)
         || kn_audit_chain_prepare (read_db, err)
         || kn_db_prepare (db, "reporting_has_role",
                           "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2",
-                          err))
+                          err)) {
+        consent_store_destroy (&consents);
         return NULL;
+    }
     reporting_server_t *self = calloc (1, sizeof *self);
+    self->crypto = crypto;
+    self->consents = consents;
     self->db = db;
     self->read_db = read_db;
     self->sdc = sdc;
@@ -46,6 +56,7 @@ void
 reporting_server_destroy (reporting_server_t **self_p)
 {
     if (self_p && *self_p) {
+        consent_store_destroy (&(*self_p)->consents);
         free (*self_p);
         *self_p = NULL;
     }
@@ -97,7 +108,7 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
     Kinnet__V1__ReportingRequest *decoded = (Kinnet__V1__ReportingRequest *) kn_service_decode (
         request, &kinnet__v1__reporting_request__descriptor, &err);
     Kinnet__V1__ReportingReply reply = KINNET__V1__REPORTING_REPLY__INIT;
-    const char *operation = "unknown", *role = NULL;
+    const char *operation = "unknown", *role = NULL, *subject = NULL, *caseworker = NULL;
     int rc = decoded ? 0 : -1;
     if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT) {
         operation = "verify_audit";
@@ -122,6 +133,29 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
         if (rc == 0)
             reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_REPORT;
     }
+    else if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_EXPORT_SUBJECT) {
+        operation = "subject_export";
+        role = "data_protection_officer";
+        const Kinnet__V1__ExportSubject *op = decoded->export_subject;
+        json_t *document = NULL;
+        rc = kn_validate_uuid (op->subject_id, "subject_id", &err)
+             ?: kn_validate_text (op->caseworker_id, "caseworker_id", 0, 128, false, &err);
+        if (rc == 0) {
+            subject = op->subject_id;
+            caseworker = op->caseworker_id;
+        }
+        rc = rc ?: s_require (self, agency, role, &err)
+                 ?: reporting_subject_export (self->read_db, self->crypto, self->consents, agency,
+                                              op->subject_id, &document, &err);
+        if (rc == 0) {
+            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_SUBJECT_ACCESS;
+            reply.subject_access = malloc (sizeof *reply.subject_access);
+            kinnet__v1__subject_access__init (reply.subject_access);
+            reply.subject_access->subject_id = strdup (op->subject_id);
+            reply.subject_access->json = json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS);
+            json_decref (document);
+        }
+    }
     else if (rc == 0)
         rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
                            "ReportingRequest must set one operation");
@@ -130,6 +164,8 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
             "agency_id", agency, "code", kn_code_name (err.code), NULL);
     //  Every request is on record, with the role it needed, refusals included.
     kn_audit_entry_t entry = {.agency_id = agency,
+                              .caseworker_id = caseworker && *caseworker ? caseworker : NULL,
+                              .subject_ref = subject,
                               .service = "reporting",
                               .operation = operation,
                               .result = rc == 0 ? "ok" : kn_code_name (err.code),
@@ -141,6 +177,8 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
         kinnet__v1__audit_verdict__free_unpacked (reply.verdict, NULL);
     if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_REPORT)
         kinnet__v1__report__free_unpacked (reply.report, NULL);
+    if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_SUBJECT_ACCESS)
+        kinnet__v1__subject_access__free_unpacked (reply.subject_access, NULL);
     if (decoded)
         kinnet__v1__reporting_request__free_unpacked (decoded, NULL);
     return msg;

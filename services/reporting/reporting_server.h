@@ -7,6 +7,7 @@
 #include <czmq.h>
 
 #include "kn_audit_chain.h"
+#include "kn_crypto.h"
 #include "kn_db.h"
 
 typedef struct _reporting_server_t reporting_server_t;
@@ -15,8 +16,9 @@ typedef struct _reporting_server_t reporting_server_t;
 //  same session, or a replica's) stay the caller's. trusted: public keys
 //  checkpoints must be signed with (n_trusted 0: any valid signature, and the
 //  verdict says so). Small-count suppression follows KINNET_SDC_THRESHOLD and
-//  KINNET_SDC_ROUND.
-reporting_server_t *reporting_server_new (kn_db_t *db, kn_db_t *read_db,
+//  KINNET_SDC_ROUND. crypto (the field key) opens sealed fields for subject access
+//  exports; it stays the caller's.
+reporting_server_t *reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
                                           const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
                                           size_t n_trusted, kn_error_t *err);
 void reporting_server_destroy (reporting_server_t **self_p);

@@ -4,11 +4,14 @@
     changes a record. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "kinnet/v1/intake.pb-c.h"
 #include "kinnet/v1/reporting.pb-c.h"
+#include <jansson.h>
+
 #include "kn_agency.h"
 #include "kn_test.h"
 
@@ -355,4 +358,118 @@ Test (reporting, report_cli_formats)
     free (out);
     cr_assert_eq (s_cli (NULL, "report referrals --from %s --to %s --by karma", s_from, s_to), 3);
     cr_assert_eq (s_cli (NULL, "report --help"), 0);
+}
+
+static Kinnet__V1__ReportingReply *
+s_export (int agency, const char *subject_id)
+{
+    Kinnet__V1__ExportSubject op = KINNET__V1__EXPORT_SUBJECT__INIT;
+    op.subject_id = (char *) subject_id;
+    op.caseworker_id = "dpo-1";
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_EXPORT_SUBJECT;
+    request.export_subject = &op;
+    size_t len = kinnet__v1__reporting_request__get_packed_size (&request);
+    uint8_t buf[256];
+    kinnet__v1__reporting_request__pack (&request, buf);
+    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 1);
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
+    kn_client_destroy (&client);
+    cr_assert (frame, "%s", err.message);
+    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
+        NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    cr_assert (reply);
+    return reply;
+}
+
+Test (reporting, subject_access_export)
+{
+    //  A referral from agency 0 names Child7.
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 1);
+    zframe_t *body = kn_test_referral_request (7, "sar-7");
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, "intake", zframe_data (body), zframe_size (body),
+                                      &err);
+    cr_assert (frame, "%s", err.message);
+    Kinnet__V1__IntakeReply *submitted = kinnet__v1__intake_reply__unpack (
+        NULL, zframe_size (frame), zframe_data (frame));
+    cr_assert (submitted && submitted->submitted && submitted->submitted->n_subject_ids == 1);
+    char subject[KN_UUID_STR];
+    snprintf (subject, sizeof subject, "%s", submitted->submitted->subject_ids[0]);
+    kinnet__v1__intake_reply__free_unpacked (submitted, NULL);
+    zframe_destroy (&frame);
+    zframe_destroy (&body);
+    kn_client_destroy (&client);
+
+    //  Only a data-protection officer may export, and every attempt is on record.
+    Kinnet__V1__ReportingReply *reply = s_export (1, subject);
+    cr_assert (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__PERMISSION_DENIED);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    kn_db_t *admin = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert_eq (kn_agency_set_role (admin, kn_test_stack_agency_id (stack, 1),
+                                      "data_protection_officer", true, &err),
+                  0, "%s", err.message);
+    kn_db_destroy (&admin);
+
+    reply = s_export (1, subject);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    json_error_t parse;
+    json_t *document = json_loads (reply->subject_access->json, 0, &parse);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    cr_assert (document, "%s", parse.text);
+    cr_assert_str_eq (json_string_value (json_object_get (document, "subject_id")), subject);
+    cr_assert_not_null (json_string_value (json_object_get (document, "date_of_birth")));
+    json_t *referrals = json_object_get (document, "referrals");
+    cr_assert_eq (json_array_size (referrals), 1);
+    json_t *person = json_object_get (json_array_get (referrals, 0), "person");
+    cr_assert_str_eq (json_string_value (json_object_get (person, "given_name")), "Child7");
+    cr_assert_eq (json_array_size (json_object_get (json_array_get (referrals, 0), "needs")), 1);
+    cr_assert (json_is_array (json_object_get (document, "disclosures")));
+    cr_assert (json_is_array (json_object_get (document, "consents"))
+                   || json_is_object (json_object_get (document, "consents")));
+    //  The referral's own audit record is there.
+    json_t *audit = json_object_get (document, "audit");
+    bool submit_seen = false;
+    size_t i;
+    json_t *record;
+    json_array_foreach (audit, i, record)
+        submit_seen |= strcmp (json_string_value (json_object_get (record, "operation")),
+                               "submit") == 0;
+    cr_assert (submit_seen);
+    json_decref (document);
+    cr_assert_eq (s_count ("SELECT count (*) FROM core.audit WHERE service = 'reporting'"
+                           " AND operation = 'subject_export' AND result = 'ok'"
+                           " AND role = 'data_protection_officer' AND caseworker_id = 'dpo-1'"
+                           " AND subject_ref IS NOT NULL"),
+                  1);
+
+    //  Bad requests: no such subject, not an id.
+    reply = s_export (1, "6d0f5f0e-8f5c-4f57-a3d5-0f3a7c1b2e44");
+    cr_assert (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__NOT_FOUND);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    reply = s_export (1, "child seven");
+    cr_assert (reply->error);
+    cr_assert_str_eq (reply->error->field, "subject_id");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+
+    //  The CLI writes it as a private file.
+    char path[300];
+    snprintf (path, sizeof path, "%s/sar.html", kn_test_stack_dir (stack));
+    char *out = NULL;
+    cr_assert_eq (s_cli (&out, "subject export %s --out '%s'", subject, path), 0, "%s", out);
+    free (out);
+    struct stat info;
+    cr_assert_eq (stat (path, &info), 0);
+    cr_assert_eq (info.st_mode & 0777, 0600);
+    FILE *file = fopen (path, "r");
+    char *html = calloc (1, 1 << 20);
+    size_t got = fread (html, 1, (1 << 20) - 1, file);
+    fclose (file);
+    html[got] = 0;
+    cr_assert (strstr (html, "Child7") && strstr (html, "<h2>audit</h2>"), "%.300s", html);
+    free (html);
 }

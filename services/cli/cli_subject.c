@@ -1,0 +1,173 @@
+/*  kinnet subject export SUBJECT: a subject access export for a data-protection
+    officer, written as JSON or as one self-contained HTML page. It holds personal
+    data: it goes to a file (--out, created mode 0600), never to a terminal unless
+    asked with --out -. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "kinnet/v1/reporting.pb-c.h"
+
+static const char *s_usage
+    = "usage: kinnet subject export SUBJECT_ID --out FILE [--format json|html]\n"
+      "                             [--caseworker ID]\n"
+      "Everything Kinnet holds about one person: their entries in referrals (opened),\n"
+      "consents, statutory bases and overrides, the family's cases, every disclosure of\n"
+      "their data and every audit record about them. Needs the data_protection_officer\n"
+      "role; the export is itself audited. The file is created with mode 0600; --out -\n"
+      "writes to standard output. The format follows the file name (.html) unless\n"
+      "--format says otherwise.\n";
+
+static void
+s_html_text (FILE *out, const char *text)
+{
+    for (const char *p = text ? text : ""; *p; p++)
+        switch (*p) {
+        case '<': fputs ("&lt;", out); break;
+        case '>': fputs ("&gt;", out); break;
+        case '&': fputs ("&amp;", out); break;
+        case '"': fputs ("&quot;", out); break;
+        default: fputc (*p, out);
+        }
+}
+
+//  Any JSON value as nested HTML: objects as two-column tables, arrays as numbered
+//  lists, scalars as text.
+static void
+s_html_value (FILE *out, json_t *value)
+{
+    if (json_is_object (value)) {
+        fputs ("<table>", out);
+        const char *key;
+        json_t *item;
+        json_object_foreach (value, key, item)
+        {
+            fputs ("<tr><th>", out);
+            s_html_text (out, key);
+            fputs ("</th><td>", out);
+            s_html_value (out, item);
+            fputs ("</td></tr>", out);
+        }
+        fputs ("</table>", out);
+    }
+    else if (json_is_array (value)) {
+        if (json_array_size (value) == 0) {
+            fputs ("<em>none</em>", out);
+            return;
+        }
+        fputs ("<ol>", out);
+        size_t i;
+        json_t *item;
+        json_array_foreach (value, i, item)
+        {
+            fputs ("<li>", out);
+            s_html_value (out, item);
+            fputs ("</li>", out);
+        }
+        fputs ("</ol>", out);
+    }
+    else if (json_is_string (value))
+        s_html_text (out, json_string_value (value));
+    else if (json_is_null (value))
+        fputs ("<em>-</em>", out);
+    else {
+        char *text = json_dumps (value, JSON_ENCODE_ANY);
+        s_html_text (out, text);
+        free (text);
+    }
+}
+
+static void
+s_write_html (FILE *out, json_t *document)
+{
+    fputs ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+           "<title>Subject access export</title>\n<style>\n"
+           "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\n"
+           "table{border-collapse:collapse;margin:.2em 0}\n"
+           "th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}\n"
+           "th{background:#f4f4f4;font-weight:600}\nol{margin:.2em 0;padding-left:1.5em}\n"
+           "@media print{body{margin:0}}\n</style>\n</head>\n<body>\n"
+           "<h1>Subject access export</h1>\n<p><strong>Personal data.</strong> Everything "
+           "Kinnet holds about subject ",
+           out);
+    s_html_text (out, json_string_value (json_object_get (document, "subject_id")));
+    fputs (", as exported for the data-protection officer.</p>\n", out);
+    const char *key;
+    json_t *value;
+    json_object_foreach (document, key, value)
+    {
+        fputs ("<h2>", out);
+        s_html_text (out, key);
+        fputs ("</h2>\n", out);
+        s_html_value (out, value);
+        fputc ('\n', out);
+    }
+    fputs ("</body>\n</html>\n", out);
+}
+
+int
+cli_subject (const cli_options_t *options, int argc, char **argv)
+{
+    const char *action = argc > 1 ? argv[1] : "";
+    const char *id = argc > 2 && strncmp (argv[2], "--", 2) ? argv[2] : NULL;
+    const char *path = cli_arg (argc, argv, "--out");
+    const char *format = cli_arg (argc, argv, "--format");
+    if (cli_flag (argc, argv, "--help") || strcmp (action, "export") || !id || !path
+        || (format && strcmp (format, "json") && strcmp (format, "html"))) {
+        bool help = cli_flag (argc, argv, "--help");
+        fputs (s_usage, help ? stdout : stderr);
+        return help ? CLI_OK : CLI_USAGE;
+    }
+    bool html = format ? strcmp (format, "html") == 0
+                       : strlen (path) > 5 && strcmp (path + strlen (path) - 5, ".html") == 0;
+    const char *caseworker = cli_arg (argc, argv, "--caseworker");
+    Kinnet__V1__ExportSubject op = KINNET__V1__EXPORT_SUBJECT__INIT;
+    op.subject_id = (char *) id;
+    op.caseworker_id = (char *) (caseworker ? caseworker : "");
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_EXPORT_SUBJECT;
+    request.export_subject = &op;
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__ReportingReply *reply = (Kinnet__V1__ReportingReply *) cli_request (
+        options, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    json_error_t parse_error;
+    json_t *document = json_loads (reply->subject_access->json, 0, &parse_error);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    if (!document) {
+        kn_error_set (&err, KN_E_INTERNAL, NULL, "the export is not JSON");
+        return cli_fail (options, &err);
+    }
+    FILE *out = stdout;
+    if (strcmp (path, "-")) {
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        out = fd >= 0 ? fdopen (fd, "w") : NULL;
+    }
+    if (!out) {
+        json_decref (document);
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out", "cannot write %s", path);
+        return cli_fail (options, &err);
+    }
+    if (html)
+        s_write_html (out, document);
+    else {
+        json_dumpf (document, out, JSON_INDENT (2));
+        fputc ('\n', out);
+    }
+    size_t disclosures = json_array_size (json_object_get (document, "disclosures"));
+    size_t audit = json_array_size (json_object_get (document, "audit"));
+    json_decref (document);
+    if (out != stdout) {
+        fclose (out);
+        fprintf (stderr, "subject %s: %zu disclosure(s), %zu audit record(s); written to %s\n",
+                 id, disclosures, audit, path);
+    }
+    return CLI_OK;
+}
