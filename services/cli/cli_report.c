@@ -14,7 +14,8 @@
 #include "kn_pbjson.h"
 
 static const char *s_usage
-    = "usage: kinnet report referrals|declines|timeliness --from YYYY-MM-DD --to YYYY-MM-DD\n"
+    = "usage: kinnet report referrals|declines|timeliness|team|consent\n"
+      "                      --from YYYY-MM-DD --to YYYY-MM-DD\n"
       "                      [--by DIM[,DIM]] [--format csv|json|html] [--out FILE]\n"
       "Dimensions: month, week, district, need, referring_sector, urgency, agency (the\n"
       "first gives the rows, the second the columns). --to is excluded. Needs the\n"
@@ -24,7 +25,11 @@ static const char *s_usage
       "             closed by outcome\n"
       "  declines   offers by what became of them; declines by reason\n"
       "  timeliness needs by placement (in time, late, open, unplaced); expired offers;\n"
-      "             hours to acceptance and to first contact against the deadline\n";
+      "             hours to acceptance and to first contact against the deadline\n"
+      "  team       cases opened: by number of needs, of agencies, with a lead or not\n"
+      "  consent    consents recorded (by state, purpose, category; running out soon);\n"
+      "             disclosures by ground and category; overrides by review\n"
+      "Not every dimension applies to every table: a report refuses one that does not.\n";
 
 static const char *
 s_cell_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportCell *cell, char *buf,

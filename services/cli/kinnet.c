@@ -29,7 +29,7 @@ static const char *s_usage =
     "  offer accept|decline ID ...        answer an offer (kinnet offer --help)\n"
     "  case show|contact|transfer|lead|close|unplaced ...\n"
     "                                     the cases you are on (kinnet case --help)\n"
-    "  report referrals|declines --from D --to D [--by DIM,DIM] [--format csv|json|html]\n"
+    "  report NAME --from D --to D [--by DIM,DIM] [--format csv|json|html]\n"
     "                                     auditors' reports, small counts withheld\n"
     "  subject export ID --out FILE       everything held about a person (DPO role)\n"
     "  audit verify|seal|export ...       the tamper-evident audit trail (kinnet audit --help)\n"

@@ -16,7 +16,7 @@
 //  -------------------------------------------------------------------------
 //  Dimensions: the SQL expression of each, for the two kinds of table.
 
-typedef enum { BASE_REFERRAL, BASE_INVOLVEMENT, BASE_NEED } base_t;
+typedef enum { BASE_REFERRAL, BASE_INVOLVEMENT, BASE_NEED, BASE_CUSTOM } base_t;
 
 static const char *s_dimension_names[] = {"",        "month",  "week",    "district",
                                           "need",    "referring_sector", "urgency", "agency"};
@@ -85,10 +85,13 @@ static const char *s_need_sql[] = {
 int
 reporting_report_validate (const Kinnet__V1__RunReport *request, kn_error_t *err)
 {
-    if (strcmp (request->report, "referrals") && strcmp (request->report, "declines")
-        && strcmp (request->report, "timeliness"))
+    static const char *reports[] = {"referrals", "declines", "timeliness", "team", "consent"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
+        known |= strcmp (request->report, reports[i]) == 0;
+    if (!known)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "report",
-                             "unknown report (referrals, declines, timeliness)");
+                             "unknown report (referrals, declines, timeliness, team, consent)");
     int fy, fm, fd, ty, tm, td;
     if (kn_validate_date (request->from, &fy, &fm, &fd))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "from", "a date, YYYY-MM-DD");
@@ -223,6 +226,17 @@ typedef struct {
     const char *category_sql;  //  fixed columns: SQL of the category value, or NULL
     const ProtobufCEnumDescriptor *category;   //  its enum (values 1..n are the columns)
     const char *category_name;
+    //  BASE_CUSTOM: the FROM clause (with the period's WHERE on `at`, $1 and $2) and
+    //  each dimension's SQL (NULL: the dimension does not apply to this table).
+    const char *from_sql;
+    const char *const *dims;
+    //  Fixed columns named by a list instead of an enum (SQL values 1..n_labels).
+    const char *const *labels;
+    size_t n_labels;
+    //  Fixed rows instead of the first dimension (SQL values of row_enum).
+    const char *row_sql;
+    const ProtobufCEnumDescriptor *row_enum;
+    const char *row_name;
 } table_spec_t;
 
 //  Run one table's query and protect it.
@@ -234,23 +248,39 @@ s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport
     int d2 = request->n_by > 1 ? request->by[1] : 0;
     bool need_join = d1 == KINNET__V1__REPORT_DIMENSION__BY_NEED
                      || d2 == KINNET__V1__REPORT_DIMENSION__BY_NEED;
-    const char **dims = spec->base == BASE_REFERRAL      ? s_referral_sql
-                        : spec->base == BASE_INVOLVEMENT ? s_involvement_sql
-                                                         : s_need_sql;
+    const char *const *dims = spec->base == BASE_REFERRAL      ? s_referral_sql
+                              : spec->base == BASE_INVOLVEMENT ? s_involvement_sql
+                              : spec->base == BASE_NEED        ? s_need_sql
+                                                               : spec->dims;
+    bool fixed_columns = spec->category || spec->labels;
+    if (spec->row_sql)
+        d1 = 0;   //  fixed rows: the first dimension does not apply
+    int used[2] = {d1, fixed_columns ? 0 : d2};
+    for (int k = 0; k < 2; k++)
+        if (!dims[used[k]]) {
+            kn_error_set (err, KN_E_INVALID_ARGUMENT, "by",
+                          "%s is not a dimension of \"%s\"", s_dimension_names[used[k]],
+                          spec->title);
+            return NULL;
+        }
+    const char *row_sql = spec->row_sql ? spec->row_sql : dims[d1];
     const char *column_sql = spec->category_sql ? spec->category_sql : dims[d2];
-    char sql[2048];
-    if (spec->base == BASE_REFERRAL)
+    char sql[4096];
+    if (spec->base == BASE_CUSTOM)
+        snprintf (sql, sizeof sql, "SELECT %s, %s, count (*) %s AND (%s) GROUP BY 1, 2", row_sql,
+                  column_sql, spec->from_sql, spec->filter);
+    else if (spec->base == BASE_REFERRAL)
         snprintf (sql, sizeof sql,
                   "SELECT %s, %s, count (*) FROM intake.referral r"
                   " JOIN core.agency a ON a.id = r.referring_agency_id%s"
                   " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
                   " GROUP BY 1, 2",
-                  dims[d1], column_sql,
+                  row_sql, column_sql,
                   need_join ? " CROSS JOIN LATERAL unnest (r.needs) AS n (need)" : "",
                   spec->filter);
     else if (spec->base == BASE_NEED)
         snprintf (sql, sizeof sql, "SELECT %s, %s, count (*)" NEED_FROM " AND (%s) GROUP BY 1, 2",
-                  dims[d1], column_sql, spec->filter);
+                  row_sql, column_sql, spec->filter);
     else
         snprintf (sql, sizeof sql,
                   "SELECT %s, %s, count (*) FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
@@ -259,33 +289,46 @@ s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport
                   " JOIN core.agency ra ON ra.id = r.referring_agency_id"
                   " JOIN core.agency a ON a.id = i.agency_id"
                   " WHERE at >= $1::date AND at < $2::date AND (%s) GROUP BY 1, 2",
-                  dims[d1], column_sql, spec->event_time, spec->filter);
+                  row_sql, column_sql, spec->event_time, spec->filter);
     const char *values[] = {request->from, request->to};
     PGresult *rows = kn_db_query (db, sql, 2, values, err);
     if (!rows)
         return NULL;
 
-    labels_t row_labels = {.dimension = d1}, col_labels = {.dimension = spec->category ? -1 : d2};
+    labels_t row_labels = {.dimension = d1}, col_labels = {.dimension = fixed_columns ? -1 : d2};
     if (spec->category)   //  fixed columns, in enum order, all of them
         for (unsigned v = 1; v < spec->category->n_values; v++) {
             char number[12];
             snprintf (number, sizeof number, "%d", spec->category->values[v].value);
             s_label_index (&col_labels, number);
         }
+    for (size_t v = 0; v < spec->n_labels; v++) {
+        char number[24];
+        snprintf (number, sizeof number, "%zu", v + 1);
+        s_label_index (&col_labels, number);
+    }
+    if (spec->row_enum)   //  fixed rows, likewise
+        for (unsigned v = 0; v < spec->row_enum->n_values; v++)
+            if (spec->row_enum->values[v].value > 0) {
+                char number[12];
+                snprintf (number, sizeof number, "%d", spec->row_enum->values[v].value);
+                s_label_index (&row_labels, number);
+            }
     //  Every need category and urgency is a row or column even when nobody had it:
     //  an absent row would be a zero nobody sees.
-    s_all_values (&row_labels, d1);
-    if (!spec->category)
+    if (!spec->row_enum)
+        s_all_values (&row_labels, d1);
+    if (!fixed_columns)
         s_all_values (&col_labels, d2);
     int n = PQntuples (rows);
     for (int i = 0; i < n; i++) {
         s_label_index (&row_labels, PQgetvalue (rows, i, 0));
-        if (!spec->category)
+        if (!fixed_columns)
             s_label_index (&col_labels, PQgetvalue (rows, i, 1));
     }
     qsort (row_labels.items, row_labels.count, sizeof (char *),
-           s_numeric (d1) ? s_compare_number : s_compare_text);
-    if (!spec->category)
+           s_numeric (d1) || spec->row_enum ? s_compare_number : s_compare_text);
+    if (!fixed_columns)
         qsort (col_labels.items, col_labels.count, sizeof (char *),
                s_numeric (d2) ? s_compare_number : s_compare_text);
     if (row_labels.count == 0)
@@ -309,16 +352,26 @@ s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport
         out = malloc (sizeof *out);
         kinnet__v1__report_table__init (out);
         out->title = strdup (spec->title);
-        out->row_dimension = strdup (s_dimension_names[d1]);
+        out->row_dimension = strdup (spec->row_sql ? spec->row_name : s_dimension_names[d1]);
         out->column_dimension
-            = strdup (spec->category ? spec->category_name : s_dimension_names[d2]);
+            = strdup (fixed_columns ? spec->category_name : s_dimension_names[d2]);
         size_t rows_n = row_labels.count, cols_n = col_labels.count;
         out->row_labels = calloc (rows_n, sizeof (char *));
-        for (size_t r = 0; r < rows_n; r++)
-            out->row_labels[out->n_row_labels++] = s_display (d1, row_labels.items[r]);
+        for (size_t r = 0; r < rows_n; r++) {
+            const ProtobufCEnumValue *value
+                = spec->row_enum
+                      ? protobuf_c_enum_descriptor_get_value (spec->row_enum,
+                                                              atoi (row_labels.items[r]))
+                      : NULL;
+            out->row_labels[out->n_row_labels++]
+                = value ? strdup (value->name) : s_display (d1, row_labels.items[r]);
+        }
         out->column_labels = calloc (cols_n, sizeof (char *));
         for (size_t c = 0; c < cols_n; c++) {
-            if (spec->category) {
+            size_t index = (size_t) atoi (col_labels.items[c]);
+            if (spec->labels && index >= 1 && index <= spec->n_labels)
+                out->column_labels[out->n_column_labels++] = strdup (spec->labels[index - 1]);
+            else if (spec->category) {
                 const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (
                     spec->category, atoi (col_labels.items[c]));
                 out->column_labels[out->n_column_labels++] = strdup (value ? value->name : "?");
@@ -404,11 +457,15 @@ s_referrals (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRe
                 : "");
     s_add_section (report, referrals);
     const table_spec_t tables[] = {
-        {"Referrals received", BASE_REFERRAL, NULL, "true", NULL, NULL, NULL},
-        {"Referrals since withdrawn", BASE_REFERRAL, NULL, "r.status = 'withdrawn'", NULL, NULL,
-         NULL},
-        {"Referrals about a family already known (matched)", BASE_REFERRAL, NULL,
-         "r.family_matched", NULL, NULL, NULL},
+        {.title = "Referrals received",
+         .base = BASE_REFERRAL,
+         .filter = "true"},
+        {.title = "Referrals since withdrawn",
+         .base = BASE_REFERRAL,
+         .filter = "r.status = 'withdrawn'"},
+        {.title = "Referrals about a family already known (matched)",
+         .base = BASE_REFERRAL,
+         .filter = "r.family_matched"},
     };
     if (s_add_tables (db, config, request, referrals, tables, 3, err))
         return -1;
@@ -418,8 +475,13 @@ s_referrals (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRe
         "outcomes. The agency is the one that worked with the family.");
     s_add_section (report, outcomes);
     const table_spec_t outcome_table[] = {
-        {"Involvements closed", BASE_INVOLVEMENT, "i.closed_at", "i.status = 'closed'",
-         "i.outcome::text", &kinnet__v1__outcome__descriptor, "outcome"},
+        {.title = "Involvements closed",
+         .base = BASE_INVOLVEMENT,
+         .event_time = "i.closed_at",
+         .filter = "i.status = 'closed'",
+         .category_sql = "i.outcome::text",
+         .category = &kinnet__v1__outcome__descriptor,
+         .category_name = "outcome"},
     };
     //  Outcomes have their own columns: only the first dimension applies.
     Kinnet__V1__RunReport rows_only = *request;
@@ -439,10 +501,14 @@ s_declines (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRep
         "agency offered.");
     s_add_section (report, offers);
     const table_spec_t offer_table[] = {
-        {"Offers", BASE_INVOLVEMENT, "i.offered_at", "true",
-         "(array_position (ARRAY['offered', 'accepted', 'declined', 'expired', 'withdrawn',"
+        {.title = "Offers",
+         .base = BASE_INVOLVEMENT,
+         .event_time = "i.offered_at",
+         .filter = "true",
+         .category_sql = "(array_position (ARRAY['offered', 'accepted', 'declined', 'expired', 'withdrawn',"
          " 'transferred', 'closed'], i.status))::text",
-         &kinnet__v1__involvement_status__descriptor, "status"},
+         .category = &kinnet__v1__involvement_status__descriptor,
+         .category_name = "status"},
     };
     if (s_add_tables (db, config, &rows_only, offers, offer_table, 1, err))
         return -1;
@@ -452,8 +518,13 @@ s_declines (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRep
         "agency that declined.");
     s_add_section (report, declines);
     const table_spec_t decline_table[] = {
-        {"Declines", BASE_INVOLVEMENT, "i.decided_at", "i.status = 'declined'",
-         "i.decline_reason::text", &kinnet__v1__decline_reason__descriptor, "reason"},
+        {.title = "Declines",
+         .base = BASE_INVOLVEMENT,
+         .event_time = "i.decided_at",
+         .filter = "i.status = 'declined'",
+         .category_sql = "i.decline_reason::text",
+         .category = &kinnet__v1__decline_reason__descriptor,
+         .category_name = "reason"},
     };
     return s_add_tables (db, config, &rows_only, declines, decline_table, 1, err);
 }
@@ -571,8 +642,12 @@ s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
     Kinnet__V1__RunReport rows_only = *request;
     rows_only.n_by = request->n_by > 0 ? 1 : 0;
     const table_spec_t placement_table[] = {
-        {"Needs routed", BASE_NEED, NULL, "true", PLACEMENT_SQL,
-         &kinnet__v1__placement__descriptor, "placement"},
+        {.title = "Needs routed",
+         .base = BASE_NEED,
+         .filter = "true",
+         .category_sql = PLACEMENT_SQL,
+         .category = &kinnet__v1__placement__descriptor,
+         .category_name = "placement"},
     };
     if (s_add_tables (db, config, &rows_only, placement, placement_table, 1, err))
         return -1;
@@ -582,8 +657,13 @@ s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
         "the expiry; agency: the agency that let it expire).");
     s_add_section (report, escalations);
     const table_spec_t escalation_table[] = {
-        {"Offers expired", BASE_INVOLVEMENT, "i.decided_at", "i.status = 'expired'",
-         "nd.urgency::text", &kinnet__v1__urgency__descriptor, "urgency"},
+        {.title = "Offers expired",
+         .base = BASE_INVOLVEMENT,
+         .event_time = "i.decided_at",
+         .filter = "i.status = 'expired'",
+         .category_sql = "nd.urgency::text",
+         .category = &kinnet__v1__urgency__descriptor,
+         .category_name = "urgency"},
     };
     if (s_add_tables (db, config, &rows_only, escalations, escalation_table, 1, err))
         return -1;
@@ -599,6 +679,234 @@ s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
     time->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
     time->tables[time->n_tables++] = table;
     return 0;
+}
+
+//  -------------------------------------------------------------------------
+//  The team around the family: cases opened in the period.
+
+static const char *s_case_dims[] = {
+    "''",
+    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
+    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "c.district",
+    NULL,   //  a case has many needs
+    NULL,   //  and may come from several referrers
+    "c.urgency::text",
+    NULL,
+};
+
+#define CASE_FROM                                                                             \
+    "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"                             \
+    " CROSS JOIN LATERAL (SELECT (SELECT count (*) FROM routing.need n WHERE n.case_id = c.id)" \
+    "  AS needs, (SELECT count (DISTINCT i.agency_id) FROM routing.involvement i"            \
+    "  WHERE i.case_id = c.id AND i.status IN ('accepted', 'closed', 'transferred'))"        \
+    "  AS agencies, EXISTS (SELECT 1 FROM routing.involvement i WHERE i.case_id = c.id"      \
+    "  AND i.status = 'accepted') AS working) k"                                             \
+    " WHERE at >= $1::date AND at < $2::date"
+
+static int
+s_team (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+        Kinnet__V1__Report *report, kn_error_t *err)
+{
+    Kinnet__V1__RunReport rows_only = *request;
+    rows_only.n_by = request->n_by > 0 ? 1 : 0;
+    Kinnet__V1__ReportSection *team = s_section (
+        "team", "The team around the family: cases opened in the period",
+        "One case per family. Rows follow the first dimension (month, week, district or "
+        "urgency: needs and agencies vary within a case).");
+    s_add_section (report, team);
+    static const char *needs[] = {"1 need", "2 needs", "3 or more needs"};
+    static const char *agencies[] = {"no agency yet", "1 agency", "2 agencies",
+                                     "3 or more agencies"};
+    static const char *lead[] = {"with a lead professional", "without one"};
+    const table_spec_t tables[] = {
+        {.title = "Cases by number of needs",
+         .base = BASE_CUSTOM,
+         .from_sql = CASE_FROM,
+         .dims = s_case_dims,
+         .filter = "k.needs > 0",
+         .category_sql = "least (k.needs, 3)::text",
+         .labels = needs,
+         .n_labels = 3,
+         .category_name = "needs"},
+        {.title = "Cases by number of agencies that took a need on",
+         .base = BASE_CUSTOM,
+         .from_sql = CASE_FROM,
+         .dims = s_case_dims,
+         .filter = "true",
+         .category_sql = "(least (k.agencies, 3) + 1)::text",
+         .labels = agencies,
+         .n_labels = 4,
+         .category_name = "agencies"},
+        {.title = "Cases with an agency working with the family, by lead professional",
+         .base = BASE_CUSTOM,
+         .from_sql = CASE_FROM,
+         .dims = s_case_dims,
+         .filter = "k.working",
+         .category_sql = "(CASE WHEN c.lead_agency_id IS NOT NULL THEN 1 ELSE 2 END)::text",
+         .labels = lead,
+         .n_labels = 2,
+         .category_name = "lead"},
+    };
+    return s_add_tables (db, config, &rows_only, team, tables, 3, err);
+}
+
+//  -------------------------------------------------------------------------
+//  Consent: consents recorded, disclosures made and overrides requested in the period.
+
+static const char *s_consent_dims[] = {
+    "''",
+    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
+    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    NULL, NULL,
+    "a.sector",   //  of the agency that recorded it (or received the data)
+    NULL,
+    "a.name",
+};
+
+#define CONSENT_FROM                                                                          \
+    "FROM (SELECT c.*, c.recorded_at AS at FROM consent.record c) c"                         \
+    " JOIN core.agency a ON a.id = c.recorded_by WHERE at >= $1::date AND at < $2::date"
+
+//  A consent's state now: 1 active, 2 expired, 3 partly withdrawn, 4 withdrawn (a
+//  withdrawal of everything: all four scope lists empty).
+#define CONSENT_STATUS                                                                        \
+    "(CASE WHEN EXISTS (SELECT 1 FROM consent.withdrawal w WHERE w.consent_id = c.id"        \
+    "  AND cardinality (w.recipient_agencies) = 0 AND cardinality (w.recipient_sectors) = 0" \
+    "  AND cardinality (w.categories) = 0 AND cardinality (w.purposes) = 0) THEN 4"          \
+    " WHEN EXISTS (SELECT 1 FROM consent.withdrawal w WHERE w.consent_id = c.id) THEN 3"     \
+    " WHEN c.valid_until < now () THEN 2 ELSE 1 END)::text"
+
+static int
+s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+           Kinnet__V1__Report *report, kn_error_t *err)
+{
+    Kinnet__V1__RunReport rows_only = *request;
+    rows_only.n_by = request->n_by > 0 ? 1 : 0;
+    static const char *status[] = {"active", "expired", "partly withdrawn", "withdrawn"};
+    static const char *bases[] = {"consent",         "legal_obligation",      "public_task",
+                                  "vital_interests", "safeguarding_override", "other"};
+    static const char *reviews[] = {"justified", "not justified", "awaiting review",
+                                    "review overdue"};
+    Kinnet__V1__ReportSection *consents = s_section (
+        "consents", "Consents recorded in the period, by their state now",
+        "Rows follow the first dimension (agency and sector: of the agency that recorded "
+        "it). A consent covers several purposes and data categories: it counts once in "
+        "each.");
+    s_add_section (report, consents);
+    const table_spec_t consent_tables[] = {
+        {.title = "Consents",
+         .base = BASE_CUSTOM,
+         .from_sql = CONSENT_FROM,
+         .dims = s_consent_dims,
+         .filter = "true",
+         .category_sql = CONSENT_STATUS,
+         .labels = status,
+         .n_labels = 4,
+         .category_name = "state"},
+        {.title = "Consents by purpose",
+         .base = BASE_CUSTOM,
+         .from_sql = "FROM (SELECT c.*, c.recorded_at AS at FROM consent.record c) c"
+                     " CROSS JOIN LATERAL unnest (c.purposes) AS p (purpose)"
+                     " WHERE at >= $1::date AND at < $2::date",
+         .dims = s_consent_dims,
+         .filter = "true",
+         .category_sql = CONSENT_STATUS,
+         .labels = status,
+         .n_labels = 4,
+         .category_name = "state",
+         .row_sql = "p.purpose::text",
+         .row_enum = &kinnet__v1__purpose__descriptor,
+         .row_name = "purpose"},
+        {.title = "Consents by data category",
+         .base = BASE_CUSTOM,
+         .from_sql = "FROM (SELECT c.*, c.recorded_at AS at FROM consent.record c) c"
+                     " CROSS JOIN LATERAL unnest (c.categories) AS k (category)"
+                     " WHERE at >= $1::date AND at < $2::date",
+         .dims = s_consent_dims,
+         .filter = "true",
+         .category_sql = CONSENT_STATUS,
+         .labels = status,
+         .n_labels = 4,
+         .category_name = "state",
+         .row_sql = "k.category::text",
+         .row_enum = &kinnet__v1__data_category__descriptor,
+         .row_name = "category"},
+        {.title = "Consents running out in the 30 days after the period",
+         .base = BASE_CUSTOM,
+         .from_sql = "FROM (SELECT c.*, c.valid_until AS at FROM consent.record c) c"
+                     " JOIN core.agency a ON a.id = c.recorded_by"
+                     " WHERE $1::date IS NOT NULL AND at >= $2::date AND at < $2::date + 30",
+         .dims = s_consent_dims,
+         .filter = "true",
+         .category_sql = CONSENT_STATUS,
+         .labels = status,
+         .n_labels = 4,
+         .category_name = "state"},
+    };
+    if (s_add_tables (db, config, &rows_only, consents, consent_tables, 4, err))
+        return -1;
+    Kinnet__V1__ReportSection *disclosures = s_section (
+        "disclosures", "Disclosures of personal data in the period, by ground",
+        "Every time data about a person left Kinnet for an agency, with the ground it left "
+        "on. Rows follow the first dimension (agency and sector: of the recipient); the "
+        "second table counts each data category disclosed.");
+    s_add_section (report, disclosures);
+    const table_spec_t disclosure_tables[] = {
+        {.title = "Disclosures",
+         .base = BASE_CUSTOM,
+         .from_sql = "FROM core.disclosure d JOIN core.agency a ON a.id = d.recipient_id"
+                     " WHERE d.at >= $1::date AND d.at < $2::date",
+         .dims = (const char *const[]) {"''", "to_char (d.at AT TIME ZONE 'UTC', 'YYYY-MM')",
+                                        "to_char (d.at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+                                        NULL, NULL, "a.sector", NULL, "a.name"},
+         .filter = "true",
+         .category_sql = "(CASE d.basis WHEN 'consent' THEN 1 WHEN 'legal_obligation' THEN 2"
+                         " WHEN 'public_task' THEN 3 WHEN 'vital_interests' THEN 4"
+                         " WHEN 'safeguarding_override' THEN 5 ELSE 6 END)::text",
+         .labels = bases,
+         .n_labels = 6,
+         .category_name = "ground"},
+        {.title = "Data categories disclosed",
+         .base = BASE_CUSTOM,
+         .from_sql = "FROM core.disclosure d CROSS JOIN LATERAL unnest (d.categories)"
+                     " AS k (category) WHERE d.at >= $1::date AND d.at < $2::date",
+         .dims = s_consent_dims,
+         .filter = "true",
+         .category_sql = "(CASE d.basis WHEN 'consent' THEN 1 WHEN 'legal_obligation' THEN 2"
+                         " WHEN 'public_task' THEN 3 WHEN 'vital_interests' THEN 4"
+                         " WHEN 'safeguarding_override' THEN 5 ELSE 6 END)::text",
+         .labels = bases,
+         .n_labels = 6,
+         .category_name = "ground",
+         .row_sql = "k.category::text",
+         .row_enum = &kinnet__v1__data_category__descriptor,
+         .row_name = "category"},
+    };
+    if (s_add_tables (db, config, &rows_only, disclosures, disclosure_tables, 2, err))
+        return -1;
+    Kinnet__V1__ReportSection *overrides = s_section (
+        "overrides", "Safeguarding overrides requested in the period, by review",
+        "Every override is reviewed by a data-protection officer; overdue: its review date "
+        "has passed without a review. Rows follow the first dimension (agency and sector: "
+        "of the agency that requested it).");
+    s_add_section (report, overrides);
+    const table_spec_t override_table[] = {
+        {.title = "Overrides",
+         .base = BASE_CUSTOM,
+         .from_sql = "FROM (SELECT o.*, o.requested_at AS at FROM consent.override o) o"
+                     " JOIN core.agency a ON a.id = o.requested_by"
+                     " WHERE at >= $1::date AND at < $2::date",
+         .dims = s_consent_dims,
+         .filter = "true",
+         .category_sql = "(CASE WHEN o.reviewed_at IS NOT NULL THEN CASE WHEN"
+                         " o.review_decision = 1 THEN 1 ELSE 2 END WHEN o.review_due_at < now ()"
+                         " THEN 4 ELSE 3 END)::text",
+         .labels = reviews,
+         .n_labels = 4,
+         .category_name = "review"},
+    };
+    return s_add_tables (db, config, &rows_only, overrides, override_table, 1, err);
 }
 
 int
@@ -624,10 +932,16 @@ reporting_report_run (kn_db_t *db, const kn_sdc_config_t *config,
     char method[KN_SDC_METHOD_SIZE];
     report->method = strdup (kn_sdc_method (config, method, sizeof method));
     report->marker = strdup (KN_SDC_MARKER);
-    int rc = strcmp (request->report, "referrals") == 0 ? s_referrals (db, config, request, report, err)
-             : strcmp (request->report, "declines") == 0
-                 ? s_declines (db, config, request, report, err)
-                 : s_timeliness (db, config, request, report, err);
+    static const struct {
+        const char *name;
+        int (*run) (kn_db_t *, const kn_sdc_config_t *, const Kinnet__V1__RunReport *,
+                    Kinnet__V1__Report *, kn_error_t *);
+    } reports[] = {{"referrals", s_referrals}, {"declines", s_declines},
+                   {"timeliness", s_timeliness}, {"team", s_team}, {"consent", s_consent}};
+    int rc = -1;
+    for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
+        if (strcmp (request->report, reports[i].name) == 0)
+            rc = reports[i].run (db, config, request, report, err);
     kn_error_t ignored;
     kn_db_exec (db, "ROLLBACK", &ignored);
     if (rc) {

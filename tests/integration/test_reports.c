@@ -270,3 +270,53 @@ Test (reports, referrals_by_district_and_urgency)
     cr_assert_geq (received->withheld, 2);
     kinnet__v1__report__free_unpacked (report, NULL);
 }
+
+Test (reports, team_and_consent)
+{
+    for (int i = 0; i < 8; i++)
+        s_refer (i, KINNET__V1__URGENCY__ROUTINE, "north");
+    s_route_and_work (1, 3);
+    const Kinnet__V1__ReportDimension by_district[] = {KINNET__V1__REPORT_DIMENSION__BY_DISTRICT};
+    Kinnet__V1__Report *report = s_run ("team", by_district, 1);
+    cr_assert_eq (report->n_sections, 1);
+    const Kinnet__V1__ReportSection *team = report->sections[0];
+    cr_assert_eq (team->n_tables, 3);
+    cr_assert_eq (s_at (team->tables[0], "north", "1 need")->value, 8);
+    cr_assert_eq (s_at (team->tables[0], "north", "2 needs")->value, 0);
+    cr_assert_eq (s_at (team->tables[1], "north", "1 agency")->value, 8);
+    cr_assert_eq (s_at (team->tables[2], "north", "without one")->value, 8);
+    cr_assert_eq (s_at (team->tables[2], "north", "with a lead professional")->value, 0);
+    kinnet__v1__report__free_unpacked (report, NULL);
+
+    //  A dimension a table does not have is refused, naming it.
+    const Kinnet__V1__ReportDimension by_need[] = {KINNET__V1__REPORT_DIMENSION__BY_NEED};
+    char from[16], to[16];
+    time_t a = (time_t) t0 - 86400, b = (time_t) t0 + 86400;
+    strftime (from, sizeof from, "%Y-%m-%d", gmtime (&a));
+    strftime (to, sizeof to, "%Y-%m-%d", gmtime (&b));
+    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
+    run.report = "team";
+    run.from = from;
+    run.to = to;
+    run.by = (Kinnet__V1__ReportDimension *) by_need;
+    run.n_by = 1;
+    kn_sdc_config_t config = kn_sdc_config_default ();
+    Kinnet__V1__Report *refused = NULL;
+    kn_error_t err;
+    cr_assert_eq (reporting_report_run (reporting_db, &config, &run, t0, &refused, &err), -1);
+    cr_assert_eq (err.code, KN_E_INVALID_ARGUMENT);
+    cr_assert_str_eq (err.field, "by");
+    cr_assert (strstr (err.message, "need"), "%s", err.message);
+
+    //  Consent: every section is there, with every purpose and category as a row.
+    report = s_run ("consent", NULL, 0);
+    cr_assert_eq (report->n_sections, 3);
+    cr_assert_str_eq (report->sections[0]->name, "consents");
+    cr_assert_str_eq (report->sections[1]->name, "disclosures");
+    cr_assert_str_eq (report->sections[2]->name, "overrides");
+    const Kinnet__V1__ReportTable *by_purpose = report->sections[0]->tables[1];
+    cr_assert_str_eq (by_purpose->row_dimension, "purpose");
+    cr_assert_eq (by_purpose->n_row_labels, 4);
+    cr_assert_eq (s_at (by_purpose, "SAFEGUARDING", "withdrawn")->value, 0);
+    kinnet__v1__report__free_unpacked (report, NULL);
+}
