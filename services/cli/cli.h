@@ -85,5 +85,7 @@ int cli_case (const cli_options_t *options, int argc, char **argv);
 int cli_audit (const cli_options_t *options, int argc, char **argv);
 int cli_report (const cli_options_t *options, int argc, char **argv);
 int cli_subject (const cli_options_t *options, int argc, char **argv);
+//  kinnet admin population ... (argv[0] is "population").
+int cli_population (const cli_options_t *options, int argc, char **argv);
 
 #endif

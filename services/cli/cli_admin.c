@@ -25,6 +25,7 @@ static const char *s_admin_usage =
     "       kinnet admin directory import FILE.json [--mapping FILE.json]\n"
     "       kinnet admin directory ...   (kinnet admin directory --help)\n"
     "       kinnet admin routing show|set KEY VALUE\n"
+    "       kinnet admin population import FILE.csv | show\n"
     "Database commands use KINNET_DATABASE_URL. Sectors are AgencySector names\n"
     "(school, early_years, social_services, health, mental_health, housing,\n"
     "ngo_community, police_youth_justice, ...; see docs/protocol.md).\n";
@@ -189,7 +190,8 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
     const char *action = argc > 2 ? argv[2] : "";
-    if (cli_flag (argc, argv, "--help") && strcmp (what, "directory") && strcmp (what, "routing")) {
+    if (cli_flag (argc, argv, "--help") && strcmp (what, "directory") && strcmp (what, "routing")
+        && strcmp (what, "population")) {
         fputs (s_admin_usage, stdout);
         return CLI_OK;
     }
@@ -199,6 +201,8 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
         return cli_directory (options, argc - 1, argv + 1);
     if (strcmp (what, "routing") == 0)
         return cli_routing_admin (options, argc - 1, argv + 1);
+    if (strcmp (what, "population") == 0)
+        return cli_population (options, argc - 1, argv + 1);
     if (strcmp (what, "agency") == 0 && strcmp (action, "add") == 0)
         return s_agency_add (options, argc, argv);
     if (strcmp (what, "agency") == 0 && strcmp (action, "role") == 0 && argc > 5)

@@ -14,7 +14,7 @@
 #include "kn_pbjson.h"
 
 static const char *s_usage
-    = "usage: kinnet report referrals|declines|timeliness|team|consent\n"
+    = "usage: kinnet report referrals|declines|timeliness|team|consent|equity\n"
       "                      --from YYYY-MM-DD --to YYYY-MM-DD\n"
       "                      [--by DIM[,DIM]] [--format csv|json|html] [--out FILE]\n"
       "Dimensions: month, week, district, need, referring_sector, urgency, agency (the\n"
@@ -29,6 +29,8 @@ static const char *s_usage
       "  team       cases opened: by number of needs, of agencies, with a lead or not\n"
       "  consent    consents recorded (by state, purpose, category; running out soon);\n"
       "             disclosures by ground and category; overrides by review\n"
+      "  equity     referral and uptake rates per 1,000 children by district (needs\n"
+      "             kinnet admin population import); families nobody local speaks to\n"
       "Not every dimension applies to every table: a report refuses one that does not.\n";
 
 static const char *

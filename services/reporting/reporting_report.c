@@ -85,13 +85,15 @@ static const char *s_need_sql[] = {
 int
 reporting_report_validate (const Kinnet__V1__RunReport *request, kn_error_t *err)
 {
-    static const char *reports[] = {"referrals", "declines", "timeliness", "team", "consent"};
+    static const char *reports[]
+        = {"referrals", "declines", "timeliness", "team", "consent", "equity"};
     bool known = false;
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
         known |= strcmp (request->report, reports[i]) == 0;
     if (!known)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "report",
-                             "unknown report (referrals, declines, timeliness, team, consent)");
+                             "unknown report (referrals, declines, timeliness, team, consent, "
+                             "equity)");
     int fy, fm, fd, ty, tm, td;
     if (kn_validate_date (request->from, &fy, &fm, &fd))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "from", "a date, YYYY-MM-DD");
@@ -909,6 +911,160 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
     return s_add_tables (db, config, &rows_only, overrides, override_table, 1, err);
 }
 
+//  -------------------------------------------------------------------------
+//  Equity by district: referral and uptake rates per 1,000 children where the
+//  population is known, and families nobody can speak to in their languages.
+
+//  Rates by district over the population of the latest year loaded up to the
+//  period's end. NULL with *missing when no figures are loaded.
+static Kinnet__V1__ReportTable *
+s_rates_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+               bool *missing, kn_error_t *err)
+{
+    *missing = false;
+    const char *values[] = {request->from, request->to};
+    PGresult *rows = kn_db_query (
+        db,
+        "WITH y AS (SELECT max (year) AS year FROM core.population"
+        "  WHERE year <= extract (year FROM $2::date - 1)),"
+        " p AS (SELECT district, children FROM core.population, y WHERE population.year = y.year),"
+        " r AS (SELECT r.district, count (*) AS referrals FROM intake.referral r"
+        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1),"
+        " n AS (SELECT r.district, count (*) AS placed FROM routing.need nd"
+        "  JOIN intake.referral r ON r.id = nd.referral_id"
+        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date"
+        "  AND EXISTS (SELECT 1 FROM routing.involvement i WHERE i.need_id = nd.id"
+        "   AND i.status IN ('accepted', 'closed', 'transferred')) GROUP BY 1)"
+        " SELECT p.district, p.children, coalesce (r.referrals, 0), coalesce (n.placed, 0),"
+        "  (SELECT year FROM y) FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"
+        " ORDER BY p.district",
+        2, values, err);
+    if (!rows)
+        return NULL;
+    int n = PQntuples (rows);
+    if (n == 0) {
+        PQclear (rows);
+        *missing = true;
+        return NULL;
+    }
+    kn_sdc_table_t *counts = kn_sdc_table_new ((size_t) n, 2);
+    for (int r = 0; counts && r < n; r++) {
+        kn_sdc_table_set (counts, (size_t) r, 0, atoll (PQgetvalue (rows, r, 2)));
+        kn_sdc_table_set (counts, (size_t) r, 1, atoll (PQgetvalue (rows, r, 3)));
+    }
+    if (!counts || kn_sdc_table_protect (counts, config, err)) {
+        if (!counts)
+            kn_error_set (err, KN_E_INVALID_ARGUMENT, "by", "too many districts");
+        kn_sdc_table_destroy (&counts);
+        PQclear (rows);
+        return NULL;
+    }
+    static const char *columns[] = {"children", "referrals", "referrals per 1,000 children",
+                                    "needs placed", "needs placed per 1,000 children"};
+    Kinnet__V1__ReportTable *out = malloc (sizeof *out);
+    kinnet__v1__report_table__init (out);
+    char title[128];
+    snprintf (title, sizeof title, "Referral and uptake rates by district (population of %s)",
+              PQgetvalue (rows, 0, 4));
+    out->title = strdup (title);
+    out->row_dimension = strdup ("district");
+    out->column_dimension = strdup ("measure");
+    out->statistics = true;
+    out->row_labels = calloc ((size_t) n, sizeof (char *));
+    out->column_labels = calloc (5, sizeof (char *));
+    for (int c = 0; c < 5; c++)
+        out->column_labels[out->n_column_labels++] = strdup (columns[c]);
+    out->cells = calloc ((size_t) n * 5, sizeof (Kinnet__V1__ReportCell *));
+    for (int r = 0; r < n; r++) {
+        out->row_labels[out->n_row_labels++] = strdup (PQgetvalue (rows, r, 0));
+        double children = atof (PQgetvalue (rows, r, 1));
+        //  The population is a published statistic; the counts are protected; a rate
+        //  over a withheld count (or a small one) would give it back, so it goes too.
+        Kinnet__V1__ReportCell *population = s_cell (true, (int64_t) children);
+        population->number = children;
+        out->cells[out->n_cells++] = population;
+        for (int k = 0; k < 2; k++) {
+            int64_t count = 0;
+            bool shown = kn_sdc_cell (counts, (size_t) r, (size_t) k, &count);
+            Kinnet__V1__ReportCell *cell = s_cell (shown, count);
+            cell->number = shown ? (double) count : 0;
+            bool rate_ok = children > 0 && kn_sdc_cell_statistic_allowed (counts, (size_t) r,
+                                                                          (size_t) k);
+            Kinnet__V1__ReportCell *rate = s_cell (rate_ok, 0);
+            rate->number = rate_ok ? 1000.0 * (double) count / children : 0;
+            out->withheld += cell->withheld + rate->withheld;
+            out->cells[out->n_cells++] = cell;
+            out->cells[out->n_cells++] = rate;
+        }
+    }
+    kn_sdc_table_destroy (&counts);
+    PQclear (rows);
+    return out;
+}
+
+static const char *s_language_dims[] = {
+    "''",
+    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
+    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "c.district",
+    NULL, NULL,
+    "c.urgency::text",
+    NULL,
+};
+
+static int
+s_equity (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+          Kinnet__V1__Report *report, kn_error_t *err)
+{
+    Kinnet__V1__ReportSection *rates = s_section (
+        "rates", "Referral and uptake rates by district",
+        "Per 1,000 children living in the district (the figures an administrator loaded with "
+        "kinnet admin population import). Uptake: needs of the period's referrals that an "
+        "agency took on. A rate over a withheld count is withheld.");
+    s_add_section (report, rates);
+    bool missing = false;
+    Kinnet__V1__ReportTable *table = s_rates_table (db, config, request, &missing, err);
+    if (!table && !missing)
+        return -1;
+    if (missing) {
+        rates->available = false;
+        free (rates->note);
+        rates->note = strdup ("No population figures are loaded for this period: load them "
+                              "with kinnet admin population import FILE.csv.");
+    }
+    else {
+        rates->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
+        rates->tables[rates->n_tables++] = table;
+    }
+    Kinnet__V1__ReportSection *languages = s_section (
+        "languages", "Families nobody in their district speaks to in their languages",
+        "Cases opened in the period for a family with languages on record, where no active, "
+        "accepting agency covering the district speaks any of them (interpreters not "
+        "counted). Rows follow the first dimension (month, week, district or urgency).");
+    s_add_section (report, languages);
+    Kinnet__V1__RunReport rows_only = *request;
+    rows_only.n_by = request->n_by > 0 ? 1 : 0;
+    const table_spec_t language_table[] = {
+        {.title = "Cases opened",
+         .base = BASE_CUSTOM,
+         .from_sql = "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"
+                     " WHERE at >= $1::date AND at < $2::date",
+         .dims = s_language_dims,
+         .filter = "cardinality (c.languages) > 0",
+         .category_sql = "(CASE WHEN EXISTS (SELECT 1 FROM core.agency a"
+                         " JOIN core.agency_language l ON l.agency_id = a.id"
+                         " WHERE a.active AND a.accepting AND l.language = ANY (c.languages)"
+                         " AND (a.district = c.district OR EXISTS (SELECT 1 FROM"
+                         " core.agency_district d WHERE d.agency_id = a.id"
+                         " AND d.district = c.district))) THEN 1 ELSE 2 END)::text",
+         .labels = (const char *const[]) {"a local agency speaks a family language",
+                                           "no local agency does"},
+         .n_labels = 2,
+         .category_name = "languages"},
+    };
+    return s_add_tables (db, config, &rows_only, languages, language_table, 1, err);
+}
+
 int
 reporting_report_run (kn_db_t *db, const kn_sdc_config_t *config,
                       const Kinnet__V1__RunReport *request, int64_t now,
@@ -937,7 +1093,8 @@ reporting_report_run (kn_db_t *db, const kn_sdc_config_t *config,
         int (*run) (kn_db_t *, const kn_sdc_config_t *, const Kinnet__V1__RunReport *,
                     Kinnet__V1__Report *, kn_error_t *);
     } reports[] = {{"referrals", s_referrals}, {"declines", s_declines},
-                   {"timeliness", s_timeliness}, {"team", s_team}, {"consent", s_consent}};
+                   {"timeliness", s_timeliness}, {"team", s_team}, {"consent", s_consent},
+                   {"equity", s_equity}};
     int rc = -1;
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
         if (strcmp (request->report, reports[i].name) == 0)

@@ -4,6 +4,7 @@
     timeliness statistics given only over groups large enough. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "intake_store.h"
 #include "kn_agency.h"
@@ -318,5 +319,67 @@ Test (reports, team_and_consent)
     cr_assert_str_eq (by_purpose->row_dimension, "purpose");
     cr_assert_eq (by_purpose->n_row_labels, 4);
     cr_assert_eq (s_at (by_purpose, "SAFEGUARDING", "withdrawn")->value, 0);
+    kinnet__v1__report__free_unpacked (report, NULL);
+}
+
+Test (reports, equity_and_population_import)
+{
+    for (int i = 0; i < 8; i++)
+        s_refer (i, KINNET__V1__URGENCY__ROUTINE, "north");
+    s_route_and_work (1, 3);
+    //  No population figures yet: the rates section says so.
+    Kinnet__V1__Report *report = s_run ("equity", NULL, 0);
+    cr_assert_str_eq (report->sections[0]->name, "rates");
+    cr_assert_not (report->sections[0]->available);
+    cr_assert (strstr (report->sections[0]->note, "population import"));
+    kinnet__v1__report__free_unpacked (report, NULL);
+
+    //  Load them with the CLI: a header in any order, quoted fields, CRLF.
+    char env[600], path[80];
+    snprintf (env, sizeof env, "KINNET_DATABASE_URL='%s'", url);
+    snprintf (path, sizeof path, "/tmp/kn-population-%d.csv", (int) getpid ());
+    int year;
+    {
+        time_t now = (time_t) t0;
+        year = gmtime (&now)->tm_year + 1900;
+    }
+    FILE *file = fopen (path, "w");
+    fprintf (file, "year,district,children,source\r\n%d,north,2000,\"ONS, mid-year\"\r\n"
+                   "%d,\"south\",1500,ONS\r\n",
+             year, year);
+    fclose (file);
+    char *out = NULL;
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin population import %s", path), 0, "%s", out);
+    cr_assert (strstr (out, "2 added, 0 changed, 0 unchanged"), "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin population import %s", path), 0, "%s", out);
+    cr_assert (strstr (out, "0 added, 0 changed, 2 unchanged"), "%s", out);
+    free (out);
+    //  A bad line names itself and nothing of the file is written.
+    file = fopen (path, "w");
+    fprintf (file, "district,year,children\nnorth,%d,2500\nwest,%d,many\n", year, year);
+    fclose (file);
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin population import %s", path), 3, "%s", out);
+    cr_assert (strstr (out, "line 3"), "%s", out);
+    free (out);
+    char *north = kn_test_sql (url, "SELECT children FROM core.population WHERE district = 'north'");
+    cr_assert_str_eq (north, "2000");
+    free (north);
+    unlink (path);
+
+    report = s_run ("equity", NULL, 0);
+    const Kinnet__V1__ReportSection *rates = report->sections[0];
+    cr_assert (rates->available);
+    const Kinnet__V1__ReportTable *table = rates->tables[0];
+    cr_assert (table->statistics);
+    cr_assert_float_eq (s_at (table, "north", "children")->number, 2000.0, 1e-9);
+    cr_assert_float_eq (s_at (table, "north", "referrals")->number, 8.0, 1e-9);
+    cr_assert_float_eq (s_at (table, "north", "referrals per 1,000 children")->number, 4.0, 1e-9);
+    cr_assert_float_eq (s_at (table, "north", "needs placed per 1,000 children")->number, 4.0,
+                        1e-9);
+    //  South had no referrals: a true zero, and a rate of 0 is about nobody.
+    cr_assert_not (s_at (table, "south", "referrals")->withheld);
+    cr_assert_float_eq (s_at (table, "south", "referrals")->number, 0.0, 1e-9);
+    cr_assert_str_eq (report->sections[1]->name, "languages");
     kinnet__v1__report__free_unpacked (report, NULL);
 }
