@@ -62,15 +62,16 @@ static const char *s_need_sql[] = {
     "ra.name",
 };
 
+//  A need with what became of it (first offer and its deadline, acceptance, first
+//  contact: kept on the need by routing, 0008), its referral and referring agency;
+//  t.* names them as the report SQL expects.
 #define NEED_FROM                                                                             \
-    " FROM (SELECT nd.*, nd.created_at AS at FROM routing.need nd) nd"                       \
+    " FROM (SELECT nd.*, nd.created_at AS at FROM routing.need nd"                          \
+    "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date) nd"                     \
     " JOIN intake.referral r ON r.id = nd.referral_id"                                       \
     " JOIN core.agency ra ON ra.id = r.referring_agency_id"                                  \
-    " LEFT JOIN LATERAL (SELECT min (i.decided_at) FILTER (WHERE i.status IN"                \
-    "   ('accepted', 'closed', 'transferred')) AS accepted_at,"                              \
-    "  (array_agg (i.deadline_at ORDER BY i.offered_at))[1] AS first_deadline,"              \
-    "  min (i.offered_at) AS first_offered, min (i.first_contact_at) AS contact_at"          \
-    "  FROM routing.involvement i WHERE i.need_id = nd.id) t ON true"                        \
+    " CROSS JOIN LATERAL (SELECT nd.accepted_at, nd.first_deadline_at AS first_deadline,"    \
+    "  nd.first_offered_at AS first_offered, nd.first_contact_at AS contact_at) t"           \
     " WHERE at >= $1::date AND at < $2::date"
 
 //  What became of a need: a Placement value.
@@ -241,11 +242,30 @@ typedef struct {
     const char *row_name;
 } table_spec_t;
 
-//  Run one table's query and protect it.
-static Kinnet__V1__ReportTable *
-s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-         const table_spec_t *spec, kn_error_t *err)
+//  Whether two tables differ only in their filter and title, so that one query
+//  (one pass over the data) can count both.
+static bool
+s_same_query (const table_spec_t *a, const table_spec_t *b)
 {
+#define SAME(f) ((a->f == b->f) || (a->f && b->f && strcmp (a->f, b->f) == 0))
+    return a->base == b->base && SAME (event_time) && SAME (category_sql) && SAME (from_sql)
+           && SAME (row_sql) && a->category == b->category && a->labels == b->labels
+           && a->dims == b->dims && a->row_enum == b->row_enum;
+#undef SAME
+}
+
+static Kinnet__V1__ReportTable *s_table_build (PGresult *rows, int count_column,
+                                               const kn_sdc_config_t *config,
+                                               const Kinnet__V1__RunReport *request,
+                                               const table_spec_t *spec, kn_error_t *err);
+
+//  Run the query of n tables that differ only in their filters (one count column
+//  each) and protect each; tables[i] receives table i. 0 or -1.
+static int
+s_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+          const table_spec_t *specs, size_t n, Kinnet__V1__ReportTable **tables, kn_error_t *err)
+{
+    const table_spec_t *spec = &specs[0];
     int d1 = request->n_by > 0 ? request->by[0] : 0;
     int d2 = request->n_by > 1 ? request->by[1] : 0;
     bool need_join = d1 == KINNET__V1__REPORT_DIMENSION__BY_NEED
@@ -263,39 +283,65 @@ s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport
             kn_error_set (err, KN_E_INVALID_ARGUMENT, "by",
                           "%s is not a dimension of \"%s\"", s_dimension_names[used[k]],
                           spec->title);
-            return NULL;
+            return -1;
         }
     const char *row_sql = spec->row_sql ? spec->row_sql : dims[d1];
     const char *column_sql = spec->category_sql ? spec->category_sql : dims[d2];
-    char sql[4096];
+    //  One count per table; rows no table counts are left out.
+    char counts[2048] = "", any[2048] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t used_c = strlen (counts), used_a = strlen (any);
+        snprintf (counts + used_c, sizeof counts - used_c, ", count (*) FILTER (WHERE %s)",
+                  specs[i].filter);
+        snprintf (any + used_a, sizeof any - used_a, "%s(%s)", i ? " OR " : "", specs[i].filter);
+    }
+    char sql[8192];
     if (spec->base == BASE_CUSTOM)
-        snprintf (sql, sizeof sql, "SELECT %s, %s, count (*) %s AND (%s) GROUP BY 1, 2", row_sql,
-                  column_sql, spec->from_sql, spec->filter);
+        snprintf (sql, sizeof sql, "SELECT %s, %s%s %s AND (%s) GROUP BY 1, 2", row_sql,
+                  column_sql, counts, spec->from_sql, any);
     else if (spec->base == BASE_REFERRAL)
         snprintf (sql, sizeof sql,
-                  "SELECT %s, %s, count (*) FROM intake.referral r"
+                  "SELECT %s, %s%s FROM intake.referral r"
                   " JOIN core.agency a ON a.id = r.referring_agency_id%s"
                   " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
                   " GROUP BY 1, 2",
-                  row_sql, column_sql,
-                  need_join ? " CROSS JOIN LATERAL unnest (r.needs) AS n (need)" : "",
-                  spec->filter);
+                  row_sql, column_sql, counts,
+                  need_join ? " CROSS JOIN LATERAL unnest (r.needs) AS n (need)" : "", any);
     else if (spec->base == BASE_NEED)
-        snprintf (sql, sizeof sql, "SELECT %s, %s, count (*)" NEED_FROM " AND (%s) GROUP BY 1, 2",
-                  row_sql, column_sql, spec->filter);
+        snprintf (sql, sizeof sql, "SELECT %s, %s%s" NEED_FROM " AND (%s) GROUP BY 1, 2", row_sql,
+                  column_sql, counts, any);
     else
         snprintf (sql, sizeof sql,
-                  "SELECT %s, %s, count (*) FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
+                  "SELECT %s, %s%s FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
                   " i JOIN routing.need nd ON nd.id = i.need_id"
                   " JOIN intake.referral r ON r.id = nd.referral_id"
                   " JOIN core.agency ra ON ra.id = r.referring_agency_id"
                   " JOIN core.agency a ON a.id = i.agency_id"
                   " WHERE at >= $1::date AND at < $2::date AND (%s) GROUP BY 1, 2",
-                  row_sql, column_sql, spec->event_time, spec->filter);
+                  row_sql, column_sql, counts, spec->event_time, any);
     const char *values[] = {request->from, request->to};
     PGresult *rows = kn_db_query (db, sql, 2, values, err);
     if (!rows)
-        return NULL;
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!(tables[i] = s_table_build (rows, 2 + (int) i, config, request, &specs[i], err)))
+            rc = -1;
+    PQclear (rows);
+    return rc;
+}
+
+//  One table from a query's rows (row label, column label, counts...): labels,
+//  counts from count_column, protection.
+static Kinnet__V1__ReportTable *
+s_table_build (PGresult *rows, int count_column, const kn_sdc_config_t *config,
+               const Kinnet__V1__RunReport *request, const table_spec_t *spec, kn_error_t *err)
+{
+    int d1 = request->n_by > 0 ? request->by[0] : 0;
+    int d2 = request->n_by > 1 ? request->by[1] : 0;
+    bool fixed_columns = spec->category || spec->labels;
+    if (spec->row_sql)
+        d1 = 0;
 
     labels_t row_labels = {.dimension = d1}, col_labels = {.dimension = fixed_columns ? -1 : d2};
     if (spec->category)   //  fixed columns, in enum order, all of them
@@ -343,9 +389,9 @@ s_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport
         int r = s_label_index (&row_labels, PQgetvalue (rows, i, 0));
         int c = s_label_index (&col_labels, PQgetvalue (rows, i, 1));
         if (r >= 0 && c >= 0)
-            kn_sdc_table_set (table, (size_t) r, (size_t) c, atoll (PQgetvalue (rows, i, 2)));
+            kn_sdc_table_set (table, (size_t) r, (size_t) c,
+                              atoll (PQgetvalue (rows, i, count_column)));
     }
-    PQclear (rows);
     Kinnet__V1__ReportTable *out = NULL;
     if (!table)
         kn_error_set (err, KN_E_INVALID_ARGUMENT, "by",
@@ -426,11 +472,15 @@ s_add_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
               kn_error_t *err)
 {
     section->tables = calloc (n, sizeof (Kinnet__V1__ReportTable *));
-    for (size_t i = 0; i < n; i++) {
-        Kinnet__V1__ReportTable *table = s_table (db, config, request, &specs[i], err);
-        if (!table)
+    //  Tables that differ only in their filter share one pass over the data.
+    for (size_t i = 0; i < n;) {
+        size_t k = i + 1;
+        while (k < n && s_same_query (&specs[i], &specs[k]))
+            k++;
+        if (s_tables (db, config, request, &specs[i], k - i, section->tables + i, err))
             return -1;
-        section->tables[section->n_tables++] = table;
+        section->n_tables = k;
+        i = k;
     }
     return 0;
 }
@@ -697,13 +747,17 @@ static const char *s_case_dims[] = {
     NULL,
 };
 
+//  Needs and agencies of the period's cases, summed up in one pass each.
 #define CASE_FROM                                                                             \
     "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"                             \
-    " CROSS JOIN LATERAL (SELECT (SELECT count (*) FROM routing.need n WHERE n.case_id = c.id)" \
-    "  AS needs, (SELECT count (DISTINCT i.agency_id) FROM routing.involvement i"            \
-    "  WHERE i.case_id = c.id AND i.status IN ('accepted', 'closed', 'transferred'))"        \
-    "  AS agencies, EXISTS (SELECT 1 FROM routing.involvement i WHERE i.case_id = c.id"      \
-    "  AND i.status = 'accepted') AS working) k"                                             \
+    " JOIN (SELECT n.case_id, count (*) AS needs FROM routing.need n"                         \
+    "  WHERE n.created_at >= $1::date GROUP BY n.case_id) kn ON kn.case_id = c.id"                                                                   \
+    " LEFT JOIN (SELECT i.case_id, count (DISTINCT i.agency_id) FILTER (WHERE i.status IN"   \
+    "  ('accepted', 'closed', 'transferred')) AS agencies, bool_or (i.status = 'accepted')"  \
+    "  AS working FROM routing.involvement i WHERE i.offered_at >= $1::date"                 \
+    "  GROUP BY i.case_id) ki ON ki.case_id = c.id"                                          \
+    " CROSS JOIN LATERAL (SELECT kn.needs, coalesce (ki.agencies, 0) AS agencies,"           \
+    "  coalesce (ki.working, false) AS working) k"                                           \
     " WHERE at >= $1::date AND at < $2::date"
 
 static int
@@ -932,9 +986,9 @@ s_rates_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__Run
         "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1),"
         " n AS (SELECT r.district, count (*) AS placed FROM routing.need nd"
         "  JOIN intake.referral r ON r.id = nd.referral_id"
-        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date"
-        "  AND EXISTS (SELECT 1 FROM routing.involvement i WHERE i.need_id = nd.id"
-        "   AND i.status IN ('accepted', 'closed', 'transferred')) GROUP BY 1)"
+        "  JOIN (SELECT DISTINCT i.need_id FROM routing.involvement i WHERE i.offered_at >= $1::date"
+        "   AND i.status IN ('accepted', 'closed', 'transferred')) t ON t.need_id = nd.id"
+        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1)"
         " SELECT p.district, p.children, coalesce (r.referrals, 0), coalesce (n.placed, 0),"
         "  (SELECT year FROM y) FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"
         " ORDER BY p.district",
@@ -1047,16 +1101,24 @@ s_equity (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
     const table_spec_t language_table[] = {
         {.title = "Cases opened",
          .base = BASE_CUSTOM,
+         //  The (district, language) pairs some active, accepting agency covers, then
+         //  the period's cases that have one of them: hash joins, not a look-up per case.
          .from_sql = "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"
-                     " WHERE at >= $1::date AND at < $2::date",
+                     " LEFT JOIN (SELECT DISTINCT c2.id FROM routing.case c2"
+                     "  CROSS JOIN LATERAL unnest (c2.languages) AS cl (language)"
+                     "  JOIN (SELECT a.district, l.language FROM core.agency a"
+                     "   JOIN core.agency_language l ON l.agency_id = a.id"
+                     "   WHERE a.active AND a.accepting"
+                     "   UNION SELECT d.district, l.language FROM core.agency_district d"
+                     "   JOIN core.agency a ON a.id = d.agency_id"
+                     "   JOIN core.agency_language l ON l.agency_id = a.id"
+                     "   WHERE a.active AND a.accepting) sp"
+                     "  ON sp.district = c2.district AND sp.language = cl.language"
+                     "  WHERE c2.opened_at >= $1::date AND c2.opened_at < $2::date) spoken"
+                     " ON spoken.id = c.id WHERE at >= $1::date AND at < $2::date",
          .dims = s_language_dims,
          .filter = "cardinality (c.languages) > 0",
-         .category_sql = "(CASE WHEN EXISTS (SELECT 1 FROM core.agency a"
-                         " JOIN core.agency_language l ON l.agency_id = a.id"
-                         " WHERE a.active AND a.accepting AND l.language = ANY (c.languages)"
-                         " AND (a.district = c.district OR EXISTS (SELECT 1 FROM"
-                         " core.agency_district d WHERE d.agency_id = a.id"
-                         " AND d.district = c.district))) THEN 1 ELSE 2 END)::text",
+         .category_sql = "(CASE WHEN spoken.id IS NOT NULL THEN 1 ELSE 2 END)::text",
          .labels = (const char *const[]) {"a local agency speaks a family language",
                                            "no local agency does"},
          .n_labels = 2,

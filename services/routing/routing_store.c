@@ -97,6 +97,16 @@ static const char *s_statements[][2] = {
      " FROM routing.need n JOIN routing.case c ON c.id = n.case_id"
      " JOIN routing.case_referral cr ON cr.referral_id = n.referral_id"
      " JOIN intake.referral r ON r.id = n.referral_id WHERE n.id = $1"},
+    //  The need's facts for reports (0008): kept where they happen.
+    {"need_offered",
+     "UPDATE routing.need SET first_offered_at = coalesce (first_offered_at, to_timestamp ($2)),"
+     " first_deadline_at = coalesce (first_deadline_at, to_timestamp ($3)) WHERE id = $1"},
+    {"need_accepted",
+     "UPDATE routing.need SET accepted_at = coalesce (accepted_at, to_timestamp ($2))"
+     " WHERE id = $1"},
+    {"need_contacted",
+     "UPDATE routing.need SET first_contact_at = coalesce (first_contact_at, to_timestamp ($2))"
+     " WHERE id = (SELECT need_id FROM routing.involvement WHERE id = $1)"},
     {"need_set_status",
      "UPDATE routing.need SET status = $2, unplaced_at = CASE WHEN $2 = 'unplaced'"
      " THEN to_timestamp ($3) ELSE unplaced_at END WHERE id = $1"},
@@ -830,7 +840,9 @@ s_make_offer (routing_store_t *self, const char *need_id, const need_context_t *
     rc = s_do (self, "involvement_insert", 11, values, err);
     free (ranked_by);
     const char *status[] = {need_id, "offered", offered};
-    if (rc || s_do (self, "need_set_status", 3, status, err))
+    const char *facts[] = {need_id, offered, deadline};
+    if (rc || s_do (self, "need_set_status", 3, status, err)
+        || s_do (self, "need_offered", 3, facts, err))
         return -1;
     Kinnet__V1__Involvement *involvement = s_load_involvement (self, offer_id, err);
     if (!involvement)
@@ -1501,8 +1513,10 @@ s_decide (routing_store_t *self, const char *agency_id, int64_t now,
     const char *decide[] = {offer_id, accept ? "accepted" : "declined", when,
                             accept ? NULL : reason_text, *caseworker ? caseworker : NULL};
     const char *placed[] = {offer ? offer->need_id : "", "placed", when};
+    const char *accepted[] = {offer ? offer->need_id : "", when};
     int rc = !offer || s_do (self, "involvement_decide", 5, decide, err)
-                     || (accept && s_do (self, "need_set_status", 3, placed, err))
+                     || (accept && (s_do (self, "need_set_status", 3, placed, err)
+                                    || s_do (self, "need_accepted", 2, accepted, err)))
                  ? -1
                  : 0;
     if (rc == 0) {
@@ -1630,7 +1644,9 @@ routing_store_contact (routing_store_t *self, const char *agency_id, int64_t now
         s_num (when, sizeof when, at);
         const char *values[] = {mine->involvement_id, when,
                                 *request->caseworker_id ? request->caseworker_id : NULL};
+        const char *facts[] = {mine->involvement_id, when};
         rc = s_do (self, "involvement_contact", 3, values, err)
+             ?: s_do (self, "need_contacted", 2, facts, err)
              ?: s_announce (self, mine->involvement_id, agency_id, now, err);
         snprintf (object, sizeof object, "%s", mine->involvement_id);
     }
