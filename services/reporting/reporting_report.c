@@ -36,7 +36,8 @@ static const char *s_referral_sql[] = {
 
 //  Involvement-based tables: i = routing.involvement, nd = its need, r = the
 //  referral, ra = the referring agency, a = the agency offered; `at` is the time
-//  of the event the table counts (offered, decided, closed).
+//  of the event the table counts (offered, decided, closed). Those are LEFT JOINs on
+//  primary keys: PostgreSQL leaves out the ones a table's dimensions do not use.
 static const char *s_involvement_sql[] = {
     "''",
     "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
@@ -68,8 +69,8 @@ static const char *s_need_sql[] = {
 #define NEED_FROM                                                                             \
     " FROM (SELECT nd.*, nd.created_at AS at FROM routing.need nd"                          \
     "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date) nd"                     \
-    " JOIN intake.referral r ON r.id = nd.referral_id"                                       \
-    " JOIN core.agency ra ON ra.id = r.referring_agency_id"                                  \
+    " LEFT JOIN intake.referral r ON r.id = nd.referral_id"                                  \
+    " LEFT JOIN core.agency ra ON ra.id = r.referring_agency_id"                             \
     " CROSS JOIN LATERAL (SELECT nd.accepted_at, nd.first_deadline_at AS first_deadline,"    \
     "  nd.first_offered_at AS first_offered, nd.first_contact_at AS contact_at) t"           \
     " WHERE at >= $1::date AND at < $2::date"
@@ -302,7 +303,7 @@ s_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
     else if (spec->base == BASE_REFERRAL)
         snprintf (sql, sizeof sql,
                   "SELECT %s, %s%s FROM intake.referral r"
-                  " JOIN core.agency a ON a.id = r.referring_agency_id%s"
+                  " LEFT JOIN core.agency a ON a.id = r.referring_agency_id%s"
                   " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
                   " GROUP BY 1, 2",
                   row_sql, column_sql, counts,
@@ -313,10 +314,10 @@ s_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
     else
         snprintf (sql, sizeof sql,
                   "SELECT %s, %s%s FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
-                  " i JOIN routing.need nd ON nd.id = i.need_id"
-                  " JOIN intake.referral r ON r.id = nd.referral_id"
-                  " JOIN core.agency ra ON ra.id = r.referring_agency_id"
-                  " JOIN core.agency a ON a.id = i.agency_id"
+                  " i LEFT JOIN routing.need nd ON nd.id = i.need_id"
+                  " LEFT JOIN intake.referral r ON r.id = nd.referral_id"
+                  " LEFT JOIN core.agency ra ON ra.id = r.referring_agency_id"
+                  " LEFT JOIN core.agency a ON a.id = i.agency_id"
                   " WHERE at >= $1::date AND at < $2::date AND (%s) GROUP BY 1, 2",
                   row_sql, column_sql, counts, spec->event_time, any);
     const char *values[] = {request->from, request->to};
@@ -747,17 +748,11 @@ static const char *s_case_dims[] = {
     NULL,
 };
 
-//  Needs and agencies of the period's cases, summed up in one pass each.
+//  The period's cases with their counts, kept on the case by triggers (0008).
 #define CASE_FROM                                                                             \
     "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"                             \
-    " JOIN (SELECT n.case_id, count (*) AS needs FROM routing.need n"                         \
-    "  WHERE n.created_at >= $1::date GROUP BY n.case_id) kn ON kn.case_id = c.id"                                                                   \
-    " LEFT JOIN (SELECT i.case_id, count (DISTINCT i.agency_id) FILTER (WHERE i.status IN"   \
-    "  ('accepted', 'closed', 'transferred')) AS agencies, bool_or (i.status = 'accepted')"  \
-    "  AS working FROM routing.involvement i WHERE i.offered_at >= $1::date"                 \
-    "  GROUP BY i.case_id) ki ON ki.case_id = c.id"                                          \
-    " CROSS JOIN LATERAL (SELECT kn.needs, coalesce (ki.agencies, 0) AS agencies,"           \
-    "  coalesce (ki.working, false) AS working) k"                                           \
+    " CROSS JOIN LATERAL (SELECT c.needs_count AS needs, c.agencies_count AS agencies,"      \
+    "  c.accepted_now > 0 AS working) k"                                                     \
     " WHERE at >= $1::date AND at < $2::date"
 
 static int

@@ -23,3 +23,42 @@ WHERE t.need_id = nd.id;
 CREATE INDEX need_created ON routing.need (created_at);
 CREATE INDEX case_opened ON routing.case (opened_at);
 CREATE INDEX involvement_offered ON routing.involvement (offered_at);
+
+-- The team around the family, counted on the case as it changes: how many needs it
+-- has, how many agencies ever took one on, how many involvements are accepted now.
+-- Kept by triggers, so no write path can forget them.
+ALTER TABLE routing.case
+  ADD COLUMN needs_count     integer NOT NULL DEFAULT 0,
+  ADD COLUMN agencies_count  integer NOT NULL DEFAULT 0,
+  ADD COLUMN accepted_now    integer NOT NULL DEFAULT 0;
+
+UPDATE routing.case c SET
+  needs_count = (SELECT count (*) FROM routing.need n WHERE n.case_id = c.id),
+  agencies_count = (SELECT count (DISTINCT i.agency_id) FROM routing.involvement i
+                    WHERE i.case_id = c.id AND i.status IN ('accepted', 'closed', 'transferred')),
+  accepted_now = (SELECT count (*) FROM routing.involvement i
+                  WHERE i.case_id = c.id AND i.status = 'accepted');
+
+CREATE FUNCTION routing.count_need () RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE routing.case SET needs_count = needs_count + 1 WHERE id = NEW.case_id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER need_counted AFTER INSERT ON routing.need
+  FOR EACH ROW EXECUTE FUNCTION routing.count_need ();
+
+CREATE FUNCTION routing.count_involvement () RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.status = 'accepted' AND OLD.status <> 'accepted' THEN
+    UPDATE routing.case SET accepted_now = accepted_now + 1,
+      agencies_count = agencies_count + CASE WHEN EXISTS (SELECT 1 FROM routing.involvement i
+        WHERE i.case_id = NEW.case_id AND i.agency_id = NEW.agency_id AND i.id <> NEW.id
+        AND i.status IN ('accepted', 'closed', 'transferred')) THEN 0 ELSE 1 END
+    WHERE id = NEW.case_id;
+  ELSIF OLD.status = 'accepted' AND NEW.status <> 'accepted' THEN
+    UPDATE routing.case SET accepted_now = accepted_now - 1 WHERE id = NEW.case_id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER involvement_counted AFTER UPDATE OF status ON routing.involvement
+  FOR EACH ROW EXECUTE FUNCTION routing.count_involvement ();
