@@ -63,6 +63,9 @@ int cli_enum (const ProtobufCEnumDescriptor *descriptor, const char *name);
 //  break), then a comma, or CRLF after the last field of a record.
 void cli_csv_field (FILE *out, const char *value, bool last);
 
+//  Text escaped for HTML (element content and quoted attribute values).
+void cli_html_text (FILE *out, const char *text);
+
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);
 

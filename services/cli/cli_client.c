@@ -342,3 +342,16 @@ cli_csv_field (FILE *out, const char *value, bool last)
         fputs (value, out);
     fputs (last ? "\r\n" : ",", out);
 }
+
+void
+cli_html_text (FILE *out, const char *text)
+{
+    for (const char *p = text ? text : ""; *p; p++)
+        switch (*p) {
+        case '<': fputs ("&lt;", out); break;
+        case '>': fputs ("&gt;", out); break;
+        case '&': fputs ("&amp;", out); break;
+        case '"': fputs ("&quot;", out); break;
+        default: fputc (*p, out);
+        }
+}

@@ -122,19 +122,6 @@ s_write_csv (FILE *out, const Kinnet__V1__Report *report)
 //  ------------------------------------------------------------------------
 //  HTML
 
-static void
-s_html_text (FILE *out, const char *text)
-{
-    for (const char *p = text ? text : ""; *p; p++)
-        switch (*p) {
-        case '<': fputs ("&lt;", out); break;
-        case '>': fputs ("&gt;", out); break;
-        case '&': fputs ("&amp;", out); break;
-        case '"': fputs ("&quot;", out); break;
-        default: fputc (*p, out);
-        }
-}
-
 //  A horizontal bar chart of the row totals (withheld totals drawn as a hatched
 //  stub, with the marker, never as a length that would give the value away).
 static void
@@ -152,9 +139,9 @@ s_html_chart (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
              "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
              "height=\"%d\" role=\"img\" aria-label=\"",
              width, height);
-    s_html_text (out, table->title);
+    cli_html_text (out, table->title);
     fputs (" by ", out);
-    s_html_text (out, table->row_dimension);
+    cli_html_text (out, table->row_dimension);
     fputs ("\">\n<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" "
            "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><line x1=\"0\" "
            "y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#888\" stroke-width=\"2\"/></pattern></defs>\n",
@@ -164,13 +151,13 @@ s_html_chart (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
         int y = 5 + (int) r * (bar + 6);
         const Kinnet__V1__ReportCell *total = table->row_totals[r];
         fprintf (out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 8, y + bar - 5);
-        s_html_text (out, s_label (table->row_labels[r]));
+        cli_html_text (out, s_label (table->row_labels[r]));
         fputs ("</text>\n", out);
         int length = total->withheld ? 12 : (int) (total->value * chart_w / max);
         fprintf (out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n",
                  label_w, y, length, bar, total->withheld ? "url(#hatch)" : "#3b6ea5");
         fprintf (out, "<text x=\"%d\" y=\"%d\">", label_w + length + 6, y + bar - 5);
-        s_html_text (out, s_cell_text (report, total, buf, sizeof buf));
+        cli_html_text (out, s_cell_text (report, total, buf, sizeof buf));
         fputs ("</text>\n", out);
     }
     fputs ("</svg>\n", out);
@@ -202,13 +189,13 @@ s_html_bars (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Repo
         int y = 5 + (int) r * (bar + 6);
         int length = cell->withheld ? 12 : (int) (cell->number * chart_w / max);
         fprintf (out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 8, y + bar - 5);
-        s_html_text (out, s_label (table->row_labels[r]));
+        cli_html_text (out, s_label (table->row_labels[r]));
         fprintf (out,
                  "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
                  "fill=\"%s\"/>\n<text x=\"%d\" y=\"%d\">",
                  label_w, y, length, bar, cell->withheld ? "#ccc" : "#5a8f4e",
                  label_w + length + 6, y + bar - 5);
-        s_html_text (out, s_number_text (report, cell, buf, sizeof buf));
+        cli_html_text (out, s_number_text (report, cell, buf, sizeof buf));
         fputs ("</text>\n", out);
     }
     fputs ("</svg>\n", out);
@@ -219,25 +206,25 @@ s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
 {
     char buf[32];
     fputs ("<h3>", out);
-    s_html_text (out, table->title);
+    cli_html_text (out, table->title);
     fputs ("</h3>\n<table>\n<thead><tr><th>", out);
-    s_html_text (out, *table->row_dimension ? table->row_dimension : "");
+    cli_html_text (out, *table->row_dimension ? table->row_dimension : "");
     fputs ("</th>", out);
     for (size_t c = 0; c < table->n_column_labels; c++) {
         fputs ("<th>", out);
-        s_html_text (out, s_label (table->column_labels[c]));
+        cli_html_text (out, s_label (table->column_labels[c]));
         fputs ("</th>", out);
     }
     fputs (table->statistics ? "</tr></thead>\n<tbody>\n" : "<th>total</th></tr></thead>\n<tbody>\n",
            out);
     for (size_t r = 0; r < table->n_row_labels; r++) {
         fputs ("<tr><th>", out);
-        s_html_text (out, s_label (table->row_labels[r]));
+        cli_html_text (out, s_label (table->row_labels[r]));
         fputs ("</th>", out);
         for (size_t c = 0; c < table->n_column_labels; c++) {
             const Kinnet__V1__ReportCell *cell = table->cells[r * table->n_column_labels + c];
             fprintf (out, "<td%s>", cell->withheld ? " class=\"withheld\"" : "");
-            s_html_text (out, s_text (report, table, cell, buf, sizeof buf));
+            cli_html_text (out, s_text (report, table, cell, buf, sizeof buf));
             fputs ("</td>", out);
         }
         if (table->statistics) {
@@ -245,7 +232,7 @@ s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
             continue;
         }
         fprintf (out, "<td class=\"total%s\">", table->row_totals[r]->withheld ? " withheld" : "");
-        s_html_text (out, s_cell_text (report, table->row_totals[r], buf, sizeof buf));
+        cli_html_text (out, s_cell_text (report, table->row_totals[r], buf, sizeof buf));
         fputs ("</td></tr>\n", out);
     }
     if (table->statistics) {
@@ -257,11 +244,11 @@ s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
     fputs ("<tr class=\"total\"><th>total</th>", out);
     for (size_t c = 0; c < table->n_column_labels; c++) {
         fputs ("<td>", out);
-        s_html_text (out, s_cell_text (report, table->column_totals[c], buf, sizeof buf));
+        cli_html_text (out, s_cell_text (report, table->column_totals[c], buf, sizeof buf));
         fputs ("</td>", out);
     }
     fputs ("<td>", out);
-    s_html_text (out, s_cell_text (report, table->grand_total, buf, sizeof buf));
+    cli_html_text (out, s_cell_text (report, table->grand_total, buf, sizeof buf));
     fprintf (out, "</td></tr>\n</tbody>\n</table>\n<p class=\"note\">%d cell(s) withheld.</p>\n",
              table->withheld);
     s_html_chart (out, report, table);
@@ -273,7 +260,7 @@ s_write_html (FILE *out, const Kinnet__V1__Report *report)
     fputs ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
            "Kinnet report: ",
            out);
-    s_html_text (out, report->report);
+    cli_html_text (out, report->report);
     fputs ("</title>\n<style>\n"
            "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:60em}\n"
            "table{border-collapse:collapse;margin:.5em 0}\n"
@@ -287,20 +274,20 @@ s_write_html (FILE *out, const Kinnet__V1__Report *report)
            "@media print{body{margin:0}h2{page-break-before:auto}table,svg{page-break-inside:avoid}}\n"
            "</style>\n</head>\n<body>\n<h1>Kinnet report: ",
            out);
-    s_html_text (out, report->report);
+    cli_html_text (out, report->report);
     fputs ("</h1>\n<p>From ", out);
-    s_html_text (out, report->from);
+    cli_html_text (out, report->from);
     fputs (" (included) to ", out);
-    s_html_text (out, report->to);
+    cli_html_text (out, report->to);
     fputs (" (excluded).</p>\n", out);
     for (size_t s = 0; s < report->n_sections; s++) {
         const Kinnet__V1__ReportSection *section = report->sections[s];
         fputs ("<section>\n<h2>", out);
-        s_html_text (out, section->title);
+        cli_html_text (out, section->title);
         fputs ("</h2>\n", out);
         if (*section->note) {
             fputs ("<p class=\"note\">", out);
-            s_html_text (out, section->note);
+            cli_html_text (out, section->note);
             fputs ("</p>\n", out);
         }
         if (!section->available)
@@ -310,9 +297,9 @@ s_write_html (FILE *out, const Kinnet__V1__Report *report)
         fputs ("</section>\n", out);
     }
     fputs ("<footer>\n<p>", out);
-    s_html_text (out, report->method);
+    cli_html_text (out, report->method);
     fputs ("</p>\n<p>Withheld cells are shown as ", out);
-    s_html_text (out, report->marker);
+    cli_html_text (out, report->marker);
     fputs (". This report holds no personal data.</p>\n</footer>\n</body>\n</html>\n", out);
 }
 

@@ -23,19 +23,6 @@ static const char *s_usage
       "writes to standard output. The format follows the file name (.html) unless\n"
       "--format says otherwise.\n";
 
-static void
-s_html_text (FILE *out, const char *text)
-{
-    for (const char *p = text ? text : ""; *p; p++)
-        switch (*p) {
-        case '<': fputs ("&lt;", out); break;
-        case '>': fputs ("&gt;", out); break;
-        case '&': fputs ("&amp;", out); break;
-        case '"': fputs ("&quot;", out); break;
-        default: fputc (*p, out);
-        }
-}
-
 //  Any JSON value as nested HTML: objects as two-column tables, arrays as numbered
 //  lists, scalars as text.
 static void
@@ -48,7 +35,7 @@ s_html_value (FILE *out, json_t *value)
         json_object_foreach (value, key, item)
         {
             fputs ("<tr><th>", out);
-            s_html_text (out, key);
+            cli_html_text (out, key);
             fputs ("</th><td>", out);
             s_html_value (out, item);
             fputs ("</td></tr>", out);
@@ -72,12 +59,12 @@ s_html_value (FILE *out, json_t *value)
         fputs ("</ol>", out);
     }
     else if (json_is_string (value))
-        s_html_text (out, json_string_value (value));
+        cli_html_text (out, json_string_value (value));
     else if (json_is_null (value))
         fputs ("<em>-</em>", out);
     else {
         char *text = json_dumps (value, JSON_ENCODE_ANY);
-        s_html_text (out, text);
+        cli_html_text (out, text);
         free (text);
     }
 }
@@ -95,14 +82,14 @@ s_write_html (FILE *out, json_t *document)
            "<h1>Subject access export</h1>\n<p><strong>Personal data.</strong> Everything "
            "Kinnet holds about subject ",
            out);
-    s_html_text (out, json_string_value (json_object_get (document, "subject_id")));
+    cli_html_text (out, json_string_value (json_object_get (document, "subject_id")));
     fputs (", as exported for the data-protection officer.</p>\n", out);
     const char *key;
     json_t *value;
     json_object_foreach (document, key, value)
     {
         fputs ("<h2>", out);
-        s_html_text (out, key);
+        cli_html_text (out, key);
         fputs ("</h2>\n", out);
         s_html_value (out, value);
         fputc ('\n', out);

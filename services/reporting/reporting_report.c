@@ -828,13 +828,25 @@ static const char *s_consent_dims[] = {
     " WHEN EXISTS (SELECT 1 FROM consent.withdrawal w WHERE w.consent_id = c.id) THEN 3"     \
     " WHEN c.valid_until < now () THEN 2 ELSE 1 END)::text"
 
+//  The columns of every consent table: the consent's state now.
+#define CONSENT_STATE_COLUMNS                                                                 \
+    .dims = s_consent_dims, .filter = "true", .category_sql = CONSENT_STATUS,                \
+    .labels = s_consent_states, .n_labels = 4, .category_name = "state"
+
+static const char *s_consent_states[] = {"active", "expired", "partly withdrawn", "withdrawn"};
+
+//  A disclosure's ground as a column value (1..6, see the labels below).
+#define DISCLOSURE_GROUND                                                                     \
+    "(CASE d.basis WHEN 'consent' THEN 1 WHEN 'legal_obligation' THEN 2"                    \
+    " WHEN 'public_task' THEN 3 WHEN 'vital_interests' THEN 4"                              \
+    " WHEN 'safeguarding_override' THEN 5 ELSE 6 END)::text"
+
 static int
 s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
            Kinnet__V1__Report *report, kn_error_t *err)
 {
     Kinnet__V1__RunReport rows_only = *request;
     rows_only.n_by = request->n_by > 0 ? 1 : 0;
-    static const char *status[] = {"active", "expired", "partly withdrawn", "withdrawn"};
     static const char *bases[] = {"consent",         "legal_obligation",      "public_task",
                                   "vital_interests", "safeguarding_override", "other"};
     static const char *reviews[] = {"justified", "not justified", "awaiting review",
@@ -849,23 +861,13 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
         {.title = "Consents",
          .base = BASE_CUSTOM,
          .from_sql = CONSENT_FROM,
-         .dims = s_consent_dims,
-         .filter = "true",
-         .category_sql = CONSENT_STATUS,
-         .labels = status,
-         .n_labels = 4,
-         .category_name = "state"},
+         CONSENT_STATE_COLUMNS},
         {.title = "Consents by purpose",
          .base = BASE_CUSTOM,
          .from_sql = "FROM (SELECT c.*, c.recorded_at AS at FROM consent.record c) c"
                      " CROSS JOIN LATERAL unnest (c.purposes) AS p (purpose)"
                      " WHERE at >= $1::date AND at < $2::date",
-         .dims = s_consent_dims,
-         .filter = "true",
-         .category_sql = CONSENT_STATUS,
-         .labels = status,
-         .n_labels = 4,
-         .category_name = "state",
+         CONSENT_STATE_COLUMNS,
          .row_sql = "p.purpose::text",
          .row_enum = &kinnet__v1__purpose__descriptor,
          .row_name = "purpose"},
@@ -874,12 +876,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
          .from_sql = "FROM (SELECT c.*, c.recorded_at AS at FROM consent.record c) c"
                      " CROSS JOIN LATERAL unnest (c.categories) AS k (category)"
                      " WHERE at >= $1::date AND at < $2::date",
-         .dims = s_consent_dims,
-         .filter = "true",
-         .category_sql = CONSENT_STATUS,
-         .labels = status,
-         .n_labels = 4,
-         .category_name = "state",
+         CONSENT_STATE_COLUMNS,
          .row_sql = "k.category::text",
          .row_enum = &kinnet__v1__data_category__descriptor,
          .row_name = "category"},
@@ -888,12 +885,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
          .from_sql = "FROM (SELECT c.*, c.valid_until AS at FROM consent.record c) c"
                      " JOIN core.agency a ON a.id = c.recorded_by"
                      " WHERE $1::date IS NOT NULL AND at >= $2::date AND at < $2::date + 30",
-         .dims = s_consent_dims,
-         .filter = "true",
-         .category_sql = CONSENT_STATUS,
-         .labels = status,
-         .n_labels = 4,
-         .category_name = "state"},
+         CONSENT_STATE_COLUMNS},
     };
     if (s_add_tables (db, config, &rows_only, consents, consent_tables, 4, err))
         return -1;
@@ -912,9 +904,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
                                         "to_char (d.at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
                                         NULL, NULL, "a.sector", NULL, "a.name"},
          .filter = "true",
-         .category_sql = "(CASE d.basis WHEN 'consent' THEN 1 WHEN 'legal_obligation' THEN 2"
-                         " WHEN 'public_task' THEN 3 WHEN 'vital_interests' THEN 4"
-                         " WHEN 'safeguarding_override' THEN 5 ELSE 6 END)::text",
+         .category_sql = DISCLOSURE_GROUND,
          .labels = bases,
          .n_labels = 6,
          .category_name = "ground"},
@@ -924,9 +914,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
                      " AS k (category) WHERE d.at >= $1::date AND d.at < $2::date",
          .dims = s_consent_dims,
          .filter = "true",
-         .category_sql = "(CASE d.basis WHEN 'consent' THEN 1 WHEN 'legal_obligation' THEN 2"
-                         " WHEN 'public_task' THEN 3 WHEN 'vital_interests' THEN 4"
-                         " WHEN 'safeguarding_override' THEN 5 ELSE 6 END)::text",
+         .category_sql = DISCLOSURE_GROUND,
          .labels = bases,
          .n_labels = 6,
          .category_name = "ground",

@@ -32,6 +32,26 @@ s_teardown (void)
 
 TestSuite (reporting, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
+//  One request to the reporting service as agency; the decoded reply.
+static Kinnet__V1__ReportingReply *
+s_reporting (int agency, const Kinnet__V1__ReportingRequest *request)
+{
+    size_t len = kinnet__v1__reporting_request__get_packed_size (request);
+    uint8_t *buf = malloc (len ? len : 1);
+    kinnet__v1__reporting_request__pack (request, buf);
+    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 1);
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
+    kn_client_destroy (&client);
+    free (buf);
+    cr_assert (frame, "%s", err.message);
+    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
+        NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    cr_assert (reply);
+    return reply;
+}
+
 static Kinnet__V1__ReportingReply *
 s_verify (int agency)
 {
@@ -39,19 +59,7 @@ s_verify (int agency)
     Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
     request.op_case = KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT;
     request.verify_audit = &op;
-    size_t len = kinnet__v1__reporting_request__get_packed_size (&request);
-    uint8_t buf[64];
-    kinnet__v1__reporting_request__pack (&request, buf);
-    kn_client_t *client = kn_test_stack_client (stack, agency, 5000, 1);
-    kn_error_t err;
-    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
-    kn_client_destroy (&client);
-    cr_assert (frame, "%s", err.message);
-    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
-        NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    cr_assert (reply);
-    return reply;
+    return s_reporting (agency, &request);
 }
 
 static int
@@ -186,19 +194,7 @@ s_report (int agency, const char *name, const char *from, const char *to,
     Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
     request.op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
     request.report = &run;
-    size_t len = kinnet__v1__reporting_request__get_packed_size (&request);
-    uint8_t buf[256];
-    kinnet__v1__reporting_request__pack (&request, buf);
-    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 1);
-    kn_error_t err;
-    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
-    kn_client_destroy (&client);
-    cr_assert (frame, "%s", err.message);
-    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
-        NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    cr_assert (reply);
-    return reply;
+    return s_reporting (agency, &request);
 }
 
 static void
@@ -369,19 +365,7 @@ s_export (int agency, const char *subject_id)
     Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
     request.op_case = KINNET__V1__REPORTING_REQUEST__OP_EXPORT_SUBJECT;
     request.export_subject = &op;
-    size_t len = kinnet__v1__reporting_request__get_packed_size (&request);
-    uint8_t buf[256];
-    kinnet__v1__reporting_request__pack (&request, buf);
-    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 1);
-    kn_error_t err;
-    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
-    kn_client_destroy (&client);
-    cr_assert (frame, "%s", err.message);
-    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
-        NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    cr_assert (reply);
-    return reply;
+    return s_reporting (agency, &request);
 }
 
 Test (reporting, subject_access_export)
