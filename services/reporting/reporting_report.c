@@ -34,29 +34,30 @@ static const char *s_referral_sql[] = {
     "a.name",
 };
 
-//  Involvement-based tables: i = routing.involvement, nd = its need, r = the
-//  referral, ra = the referring agency, a = the agency offered; `at` is the time
+//  Involvement-based tables: i = routing.involvement, nd = its need (which carries
+//  its referral's district and referring agency, 0009), ra = the referring agency,
+//  a = the agency offered; `at` is the time
 //  of the event the table counts (offered, decided, closed). Those are LEFT JOINs on
 //  primary keys: PostgreSQL leaves out the ones a table's dimensions do not use.
 static const char *s_involvement_sql[] = {
     "''",
     "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
     "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
-    "r.district",
+    "nd.district",
     "nd.category::text",
     "ra.sector",
-    "r.urgency::text",
+    "nd.urgency::text",
     "a.name",
 };
 
-//  Need-based tables: nd = routing.need, r = its referral, ra = the referring
-//  agency, t = the need's offers summed up (t.accepted_at, t.first_deadline,
+//  Need-based tables: nd = routing.need, ra = the referring agency, t = what became
+//  of the need (t.accepted_at, t.first_deadline,
 //  t.first_offered, t.contact_at); `at` is when the need was routed.
 static const char *s_need_sql[] = {
     "''",
     "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
     "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
-    "r.district",
+    "nd.district",
     "nd.category::text",
     "ra.sector",
     "nd.urgency::text",
@@ -69,8 +70,7 @@ static const char *s_need_sql[] = {
 #define NEED_FROM                                                                             \
     " FROM (SELECT nd.*, nd.created_at AS at FROM routing.need nd"                          \
     "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date) nd"                     \
-    " LEFT JOIN intake.referral r ON r.id = nd.referral_id"                                  \
-    " LEFT JOIN core.agency ra ON ra.id = r.referring_agency_id"                             \
+    " LEFT JOIN core.agency ra ON ra.id = nd.referring_agency_id"                            \
     " CROSS JOIN LATERAL (SELECT nd.accepted_at, nd.first_deadline_at AS first_deadline,"    \
     "  nd.first_offered_at AS first_offered, nd.first_contact_at AS contact_at) t"           \
     " WHERE at >= $1::date AND at < $2::date"
@@ -315,8 +315,7 @@ s_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
         snprintf (sql, sizeof sql,
                   "SELECT %s, %s%s FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
                   " i LEFT JOIN routing.need nd ON nd.id = i.need_id"
-                  " LEFT JOIN intake.referral r ON r.id = nd.referral_id"
-                  " LEFT JOIN core.agency ra ON ra.id = r.referring_agency_id"
+                  " LEFT JOIN core.agency ra ON ra.id = nd.referring_agency_id"
                   " LEFT JOIN core.agency a ON a.id = i.agency_id"
                   " WHERE at >= $1::date AND at < $2::date AND (%s) GROUP BY 1, 2",
                   row_sql, column_sql, counts, spec->event_time, any);
@@ -967,11 +966,9 @@ s_rates_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__Run
         " p AS (SELECT district, children FROM core.population, y WHERE population.year = y.year),"
         " r AS (SELECT r.district, count (*) AS referrals FROM intake.referral r"
         "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1),"
-        " n AS (SELECT r.district, count (*) AS placed FROM routing.need nd"
-        "  JOIN intake.referral r ON r.id = nd.referral_id"
-        "  JOIN (SELECT DISTINCT i.need_id FROM routing.involvement i WHERE i.offered_at >= $1::date"
-        "   AND i.status IN ('accepted', 'closed', 'transferred')) t ON t.need_id = nd.id"
-        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1)"
+        " n AS (SELECT nd.district, count (*) AS placed FROM routing.need nd"
+        "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date"
+        "  AND nd.accepted_at IS NOT NULL GROUP BY 1)"
         " SELECT p.district, p.children, coalesce (r.referrals, 0), coalesce (n.placed, 0),"
         "  (SELECT year FROM y) FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"
         " ORDER BY p.district",

@@ -89,8 +89,9 @@ static const char *s_statements[][2] = {
      "SELECT 1 FROM routing.need WHERE case_id = $1 AND category = $2"
      " AND status IN ('offered', 'placed', 'unplaced')"},
     {"need_insert",
-     "INSERT INTO routing.need (id, case_id, referral_id, category, urgency, status, created_at)"
-     " VALUES ($1, $2, $3, $4, $5, 'offered', to_timestamp ($6))"},
+     "INSERT INTO routing.need (id, case_id, referral_id, category, urgency, status, created_at,"
+     " district, referring_agency_id)"
+     " VALUES ($1, $2, $3, $4, $5, 'offered', to_timestamp ($6), $7, $8)"},
     {"need_context",
      "SELECT n.case_id, n.referral_id, n.category, n.urgency, c.district, c.family_id,"
      " array_to_string (c.languages, ','), cr.referring_agency_id, r.children"
@@ -1063,8 +1064,9 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
             continue;   // the family already has that need in hand on this case
         char need_id[KN_UUID_STR];
         kn_uuid_generate (need_id);
-        const char *values[] = {need_id, case_id, event->referral_id, category, urgency, when};
-        if (s_do (self, "need_insert", 6, values, err) || s_offer_next (self, need_id, now, err))
+        const char *values[] = {need_id,  case_id, event->referral_id,         category,
+                                urgency, when,    event->district,             event->referring_agency_id};
+        if (s_do (self, "need_insert", 8, values, err) || s_offer_next (self, need_id, now, err))
             return -1;
     }
     kn_log (KN_INFO, "referral.routed", "referral_id", event->referral_id, "case_id", case_id,
