@@ -1,6 +1,8 @@
 /*  kn_audit: the audit writer. Empty strings are stored as NULL. */
 #include "kn_audit.h"
 
+#include <string.h>
+
 static const char *
 s_or_null (const char *value)
 {
@@ -17,13 +19,30 @@ kn_audit_prepare (kn_db_t *db, kn_error_t *err)
                           err);
 }
 
+//  The role an operation is done in, when the caller does not say: what the
+//  agency needs to hold (or, for referrals, the role every agency has).
+static const char *
+s_role_of (const char *service, const char *operation)
+{
+    static const char *table[][3] = {
+        {"intake", "submit", "referrer"},
+        {"intake", "withdraw", "referrer"},
+        {"consent", "review", "data_protection_officer"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp (service, table[i][0]) == 0 && strcmp (operation, table[i][1]) == 0)
+            return table[i][2];
+    return NULL;
+}
+
 int
 kn_audit_append (kn_db_t *db, const kn_audit_entry_t *entry, kn_error_t *err)
 {
+    const char *role = entry->role ? entry->role : s_role_of (entry->service, entry->operation);
     const char *values[] = {
         s_or_null (entry->agency_id), s_or_null (entry->caseworker_id), entry->service,
         entry->operation,             s_or_null (entry->subject_ref),   s_or_null (entry->object_id),
-        s_or_null (entry->basis),     entry->result,                    s_or_null (entry->role),
+        s_or_null (entry->basis),     entry->result,                    s_or_null (role),
     };
     PGresult *result = kn_db_run (db, "kn_audit_append", 9, values, NULL, NULL, err);
     if (!result)

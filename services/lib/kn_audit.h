@@ -16,7 +16,8 @@ typedef struct {
     const char *object_id;       // e.g. referral id, may be NULL
     const char *basis;           // consent id or lawful basis, may be NULL
     const char *result;          // "ok" or kn_code_name()
-    const char *role;            // the role the operation needed (e.g. "auditor"), or NULL
+    const char *role;            // the role the operation needed (e.g. "auditor"); NULL:
+                                 // the usual one for service and operation, if any
 } kn_audit_entry_t;
 
 int kn_audit_prepare (kn_db_t *db, kn_error_t *err);

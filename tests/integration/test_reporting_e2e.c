@@ -424,6 +424,10 @@ Test (reporting, subject_access_export)
                                "submit") == 0;
     cr_assert (submit_seen);
     json_decref (document);
+    //  Audit records say which role an operation was done in.
+    cr_assert_geq (s_count ("SELECT count (*) FROM core.audit WHERE service = 'intake'"
+                            " AND operation = 'submit' AND role = 'referrer'"),
+                   1);
     cr_assert_eq (s_count ("SELECT count (*) FROM core.audit WHERE service = 'reporting'"
                            " AND operation = 'subject_export' AND result = 'ok'"
                            " AND role = 'data_protection_officer' AND caseworker_id = 'dpo-1'"
