@@ -25,8 +25,8 @@ static const char *s_dimension_names[] = {"",        "month",  "week",    "distr
 //  n.need = one need of the referral (only when the need dimension is used).
 static const char *s_referral_sql[] = {
     "''",
-    "to_char (r.received_at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "to_char (r.received_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "date_trunc ('month', r.received_at AT TIME ZONE 'UTC')",
+    "date_trunc ('week', r.received_at AT TIME ZONE 'UTC')",
     "r.district",
     "n.need::text",
     "a.sector",
@@ -41,8 +41,8 @@ static const char *s_referral_sql[] = {
 //  primary keys: PostgreSQL leaves out the ones a table's dimensions do not use.
 static const char *s_involvement_sql[] = {
     "''",
-    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "date_trunc ('month', at AT TIME ZONE 'UTC')",
+    "date_trunc ('week', at AT TIME ZONE 'UTC')",
     "nd.district",
     "nd.category::text",
     "ra.sector",
@@ -55,8 +55,8 @@ static const char *s_involvement_sql[] = {
 //  t.first_offered, t.contact_at); `at` is when the need was routed.
 static const char *s_need_sql[] = {
     "''",
-    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "date_trunc ('month', at AT TIME ZONE 'UTC')",
+    "date_trunc ('week', at AT TIME ZONE 'UTC')",
     "nd.district",
     "nd.category::text",
     "ra.sector",
@@ -289,36 +289,48 @@ s_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
     const char *row_sql = spec->row_sql ? spec->row_sql : dims[d1];
     const char *column_sql = spec->category_sql ? spec->category_sql : dims[d2];
     //  One count per table; rows no table counts are left out.
-    char counts[2048] = "", any[2048] = "";
+    char counts[2048] = "", outer[1024] = "", any[2048] = "";
     for (size_t i = 0; i < n; i++) {
-        size_t used_c = strlen (counts), used_a = strlen (any);
-        snprintf (counts + used_c, sizeof counts - used_c, ", count (*) FILTER (WHERE %s)",
-                  specs[i].filter);
+        size_t used_c = strlen (counts), used_o = strlen (outer), used_a = strlen (any);
+        snprintf (counts + used_c, sizeof counts - used_c, ", count (*) FILTER (WHERE %s) AS n%zu",
+                  specs[i].filter, i);
+        snprintf (outer + used_o, sizeof outer - used_o, ", n%zu", i);
         snprintf (any + used_a, sizeof any - used_a, "%s(%s)", i ? " OR " : "", specs[i].filter);
     }
-    char sql[8192];
+    //  Months and weeks are grouped by their start and only then written as labels:
+    //  one label per group, not one per row.
+    const char *format[2] = {"g1", "g2"};
+    int shown[2] = {spec->row_sql ? 0 : d1, spec->category_sql ? 0 : d2};
+    for (int k = 0; k < 2; k++)
+        if (shown[k] == KINNET__V1__REPORT_DIMENSION__BY_MONTH)
+            format[k] = k ? "to_char (g2, 'YYYY-MM')" : "to_char (g1, 'YYYY-MM')";
+        else if (shown[k] == KINNET__V1__REPORT_DIMENSION__BY_WEEK)
+            format[k] = k ? "to_char (g2, 'IYYY-\"W\"IW')" : "to_char (g1, 'IYYY-\"W\"IW')";
+    char inner[8192];
     if (spec->base == BASE_CUSTOM)
-        snprintf (sql, sizeof sql, "SELECT %s, %s%s %s AND (%s) GROUP BY 1, 2", row_sql,
-                  column_sql, counts, spec->from_sql, any);
+        snprintf (inner, sizeof inner, "SELECT %s AS g1, %s AS g2%s %s AND (%s) GROUP BY 1, 2",
+                  row_sql, column_sql, counts, spec->from_sql, any);
     else if (spec->base == BASE_REFERRAL)
-        snprintf (sql, sizeof sql,
-                  "SELECT %s, %s%s FROM intake.referral r"
+        snprintf (inner, sizeof inner,
+                  "SELECT %s AS g1, %s AS g2%s FROM intake.referral r"
                   " LEFT JOIN core.agency a ON a.id = r.referring_agency_id%s"
                   " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
                   " GROUP BY 1, 2",
                   row_sql, column_sql, counts,
                   need_join ? " CROSS JOIN LATERAL unnest (r.needs) AS n (need)" : "", any);
     else if (spec->base == BASE_NEED)
-        snprintf (sql, sizeof sql, "SELECT %s, %s%s" NEED_FROM " AND (%s) GROUP BY 1, 2", row_sql,
-                  column_sql, counts, any);
+        snprintf (inner, sizeof inner, "SELECT %s AS g1, %s AS g2%s" NEED_FROM " AND (%s) GROUP BY 1, 2",
+                  row_sql, column_sql, counts, any);
     else
-        snprintf (sql, sizeof sql,
-                  "SELECT %s, %s%s FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
+        snprintf (inner, sizeof inner,
+                  "SELECT %s AS g1, %s AS g2%s FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
                   " i LEFT JOIN routing.need nd ON nd.id = i.need_id"
                   " LEFT JOIN core.agency ra ON ra.id = nd.referring_agency_id"
                   " LEFT JOIN core.agency a ON a.id = i.agency_id"
                   " WHERE at >= $1::date AND at < $2::date AND (%s) GROUP BY 1, 2",
                   row_sql, column_sql, counts, spec->event_time, any);
+    char sql[10240];
+    snprintf (sql, sizeof sql, "SELECT %s, %s%s FROM (%s) x", format[0], format[1], outer, inner);
     const char *values[] = {request->from, request->to};
     PGresult *rows = kn_db_query (db, sql, 2, values, err);
     if (!rows)
@@ -738,8 +750,8 @@ s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
 
 static const char *s_case_dims[] = {
     "''",
-    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "date_trunc ('month', at AT TIME ZONE 'UTC')",
+    "date_trunc ('week', at AT TIME ZONE 'UTC')",
     "c.district",
     NULL,   //  a case has many needs
     NULL,   //  and may come from several referrers
@@ -806,8 +818,8 @@ s_team (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport 
 
 static const char *s_consent_dims[] = {
     "''",
-    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "date_trunc ('month', at AT TIME ZONE 'UTC')",
+    "date_trunc ('week', at AT TIME ZONE 'UTC')",
     NULL, NULL,
     "a.sector",   //  of the agency that recorded it (or received the data)
     NULL,
@@ -899,8 +911,8 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
          .base = BASE_CUSTOM,
          .from_sql = "FROM core.disclosure d JOIN core.agency a ON a.id = d.recipient_id"
                      " WHERE d.at >= $1::date AND d.at < $2::date",
-         .dims = (const char *const[]) {"''", "to_char (d.at AT TIME ZONE 'UTC', 'YYYY-MM')",
-                                        "to_char (d.at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+         .dims = (const char *const[]) {"''", "date_trunc ('month', d.at AT TIME ZONE 'UTC')",
+                                        "date_trunc ('week', d.at AT TIME ZONE 'UTC')",
                                         NULL, NULL, "a.sector", NULL, "a.name"},
          .filter = "true",
          .category_sql = DISCLOSURE_GROUND,
@@ -1038,8 +1050,8 @@ s_rates_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__Run
 
 static const char *s_language_dims[] = {
     "''",
-    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "to_char (at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "date_trunc ('month', at AT TIME ZONE 'UTC')",
+    "date_trunc ('week', at AT TIME ZONE 'UTC')",
     "c.district",
     NULL, NULL,
     "c.urgency::text",
@@ -1083,22 +1095,21 @@ s_equity (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
          .base = BASE_CUSTOM,
          //  The (district, language) pairs some active, accepting agency covers, then
          //  the period's cases that have one of them: hash joins, not a look-up per case.
+         //  The languages spoken in each district by some active, accepting agency
+         //  covering it (a few rows), then one array overlap per case.
          .from_sql = "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"
-                     " LEFT JOIN (SELECT DISTINCT c2.id FROM routing.case c2"
-                     "  CROSS JOIN LATERAL unnest (c2.languages) AS cl (language)"
-                     "  JOIN (SELECT a.district, l.language FROM core.agency a"
+                     " LEFT JOIN (SELECT district, array_agg (language) AS languages FROM"
+                     "  (SELECT a.district, l.language FROM core.agency a"
                      "   JOIN core.agency_language l ON l.agency_id = a.id"
                      "   WHERE a.active AND a.accepting"
                      "   UNION SELECT d.district, l.language FROM core.agency_district d"
                      "   JOIN core.agency a ON a.id = d.agency_id"
                      "   JOIN core.agency_language l ON l.agency_id = a.id"
-                     "   WHERE a.active AND a.accepting) sp"
-                     "  ON sp.district = c2.district AND sp.language = cl.language"
-                     "  WHERE c2.opened_at >= $1::date AND c2.opened_at < $2::date) spoken"
-                     " ON spoken.id = c.id WHERE at >= $1::date AND at < $2::date",
+                     "   WHERE a.active AND a.accepting) pairs GROUP BY district) spoken"
+                     " ON spoken.district = c.district WHERE at >= $1::date AND at < $2::date",
          .dims = s_language_dims,
          .filter = "cardinality (c.languages) > 0",
-         .category_sql = "(CASE WHEN spoken.id IS NOT NULL THEN 1 ELSE 2 END)::text",
+         .category_sql = "(CASE WHEN c.languages && spoken.languages THEN 1 ELSE 2 END)::text",
          .labels = (const char *const[]) {"a local agency speaks a family language",
                                            "no local agency does"},
          .n_labels = 2,

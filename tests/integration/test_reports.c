@@ -270,6 +270,21 @@ Test (reports, referrals_by_district_and_urgency)
     cr_assert (row_safe, "south's row gives the withheld count back");
     cr_assert_geq (received->withheld, 2);
     kinnet__v1__report__free_unpacked (report, NULL);
+
+    //  Months and weeks are labelled as such.
+    const Kinnet__V1__ReportDimension by_time[] = {KINNET__V1__REPORT_DIMENSION__BY_MONTH,
+                                                   KINNET__V1__REPORT_DIMENSION__BY_WEEK};
+    report = s_run ("referrals", by_time, 2);
+    received = s_table (report, "referrals");
+    char month[8], week[12];
+    time_t when = (time_t) t0;
+    strftime (month, sizeof month, "%Y-%m", gmtime (&when));
+    strftime (week, sizeof week, "%G-W%V", gmtime (&when));
+    cr_assert_eq (received->n_row_labels, 1);
+    cr_assert_str_eq (received->row_labels[0], month);
+    cr_assert_str_eq (received->column_labels[0], week);
+    cr_assert_eq (received->grand_total->value, 13);
+    kinnet__v1__report__free_unpacked (report, NULL);
 }
 
 Test (reports, team_and_consent)
