@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 #include <time.h>
 
 #include "kinnet/v1/routing.pb-c.h"
@@ -594,20 +593,6 @@ s_declines (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRep
     return s_add_tables (db, config, &rows_only, declines, decline_table, 1, err);
 }
 
-//  The p-quantile (nearest rank) of a histogram held in rows [first, last) as
-//  (..., bucket in tenths of an hour, count), in hours.
-static double
-s_quantile (PGresult *rows, int first, int last, int64_t total, double p)
-{
-    int64_t need = (int64_t) ceil (p * (double) total), seen = 0;
-    for (int i = first; i < last; i++) {
-        seen += atoll (PQgetvalue (rows, i, 3));
-        if (seen >= (need > 0 ? need : 1))
-            return atof (PQgetvalue (rows, i, 2)) / 10.0;
-    }
-    return 0;
-}
-
 //  The timeliness statistics, by urgency: how long needs took to be accepted and to
 //  get a first contact, against the deadline. A statistic is given only over a group
 //  at least as large as the suppression threshold whose count is itself published.
@@ -620,69 +605,44 @@ s_time_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
            "deadline hours", "placed within deadline (%)", "median hours to first contact",
            "90th percentile hours to first contact"};
     enum { N_COLUMNS = 7, N_URGENCY = 4 };
-    //  Durations are counted in tenths of an hour (the precision reports show), so
-    //  the medians and percentiles come from a histogram per urgency: a hash
-    //  aggregate, where exact percentiles would sort a million values six times.
     const char *sql
-        = "SELECT u, kind, bucket, count (*) FROM (SELECT nd.urgency AS u,"
-          " t.accepted_at AS accepted, t.first_deadline AS deadline,"
-          " t.first_offered AS offered, t.contact_at AS contact, at AS routed" NEED_FROM ") d"
-          " CROSS JOIN LATERAL (VALUES"
-          "  (1, floor (extract (epoch FROM accepted - routed) / 360)),"
-          "  (2, floor (extract (epoch FROM deadline - offered) / 360)),"
-          "  (3, floor (extract (epoch FROM contact - routed) / 360)),"
-          "  (4, CASE WHEN accepted IS NULL THEN NULL WHEN accepted <= deadline THEN 1 ELSE 0 END))"
-          " AS v (kind, bucket) WHERE bucket IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+        = "SELECT nd.urgency,"
+          " count (*) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY extract (epoch FROM t.accepted_at - at)"
+          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.9) WITHIN GROUP (ORDER BY extract (epoch FROM t.accepted_at - at)"
+          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY extract (epoch FROM t.first_deadline"
+          "  - t.first_offered) / 3600) FILTER (WHERE t.first_offered IS NOT NULL),"
+          " 100.0 * avg ((t.accepted_at <= t.first_deadline)::int)"
+          "  FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " count (*) FILTER (WHERE t.contact_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY extract (epoch FROM t.contact_at - at)"
+          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL),"
+          " percentile_cont (0.9) WITHIN GROUP (ORDER BY extract (epoch FROM t.contact_at - at)"
+          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL)" NEED_FROM " GROUP BY 1";
     const char *values[] = {request->from, request->to};
     PGresult *rows = kn_db_query (db, sql, 2, values, err);
     if (!rows)
         return NULL;
-    //  Per urgency (row u-1) and kind: how many, and the histogram's rows [first, last).
-    int64_t totals[N_URGENCY][5] = {{0}};
-    int first[N_URGENCY][5], last[N_URGENCY][5];
-    for (int u = 0; u < N_URGENCY; u++)
-        for (int k = 0; k < 5; k++)
-            first[u][k] = last[u][k] = 0;
-    int n = PQntuples (rows);
-    for (int i = 0; i < n; i++) {
-        int u = atoi (PQgetvalue (rows, i, 0)) - 1, k = atoi (PQgetvalue (rows, i, 1));
-        if (u < 0 || u >= N_URGENCY || k < 1 || k > 4)
-            continue;
-        if (totals[u][k] == 0)
-            first[u][k] = i;
-        last[u][k] = i + 1;
-        totals[u][k] += atoll (PQgetvalue (rows, i, 3));
-    }
+    //  Row u-1 holds urgency u; the placed counts are protected like any table.
     double stats[N_URGENCY][N_COLUMNS] = {{0}};
     bool present[N_URGENCY][N_COLUMNS] = {{false}};
     int64_t contacts[N_URGENCY] = {0}, placed_raw[N_URGENCY] = {0};
     kn_sdc_table_t *counts = kn_sdc_table_new (N_URGENCY, 1);
-    for (int u = 0; u < N_URGENCY; u++) {
-        placed_raw[u] = totals[u][1];
-        contacts[u] = totals[u][3];
+    for (int i = 0; i < PQntuples (rows); i++) {
+        int u = atoi (PQgetvalue (rows, i, 0)) - 1;
+        if (u < 0 || u >= N_URGENCY)
+            continue;
+        placed_raw[u] = atoll (PQgetvalue (rows, i, 1));
         kn_sdc_table_set (counts, (size_t) u, 0, placed_raw[u]);
-        if (totals[u][1]) {
-            stats[u][1] = s_quantile (rows, first[u][1], last[u][1], totals[u][1], 0.5);
-            stats[u][2] = s_quantile (rows, first[u][1], last[u][1], totals[u][1], 0.9);
-            present[u][1] = present[u][2] = true;
-        }
-        if (totals[u][2]) {
-            stats[u][3] = s_quantile (rows, first[u][2], last[u][2], totals[u][2], 0.5);
-            present[u][3] = true;
-        }
-        if (totals[u][4]) {
-            int64_t within = 0;
-            for (int i = first[u][4]; i < last[u][4]; i++)
-                if (atoi (PQgetvalue (rows, i, 2)) == 1)
-                    within += atoll (PQgetvalue (rows, i, 3));
-            stats[u][4] = 100.0 * (double) within / (double) totals[u][4];
-            present[u][4] = true;
-        }
-        if (totals[u][3]) {
-            stats[u][5] = s_quantile (rows, first[u][3], last[u][3], totals[u][3], 0.5);
-            stats[u][6] = s_quantile (rows, first[u][3], last[u][3], totals[u][3], 0.9);
-            present[u][5] = present[u][6] = true;
-        }
+        static const int source[] = {0, 2, 3, 4, 5, 7, 8};   // result column of each
+        for (int c = 1; c < N_COLUMNS; c++)
+            if (!PQgetisnull (rows, i, source[c])) {
+                stats[u][c] = atof (PQgetvalue (rows, i, source[c]));
+                present[u][c] = true;
+            }
+        contacts[u] = atoll (PQgetvalue (rows, i, 6));
     }
     PQclear (rows);
     if (kn_sdc_table_protect (counts, config, err)) {
