@@ -11,6 +11,8 @@ typedef struct {
     json_t *settings;
     json_t *sample;
     json_t *open_loop;
+    json_t *routing;       //  the routing run: submit-to-offer latency
+    json_t *routing_rss;
     json_t *database;
     json_t *open_wal;
     int clients[MAX_COLUMNS];
@@ -115,8 +117,15 @@ s_load (report_t *self, const char *path, json_t *all)
             self->sample = object;
         else if (strcmp (kind, "database") == 0)
             self->database = object;
-        else if (strcmp (kind, "kinnet") == 0 && mode && strcmp (mode, "open") == 0)
-            self->open_loop = object;
+        else if (strcmp (kind, "kinnet") == 0 && mode && strcmp (mode, "open") == 0) {
+            const char *label = json_string_value (json_object_get (object, "label"));
+            if (label && strcmp (label, "routing") == 0)
+                self->routing = object;
+            else
+                self->open_loop = object;
+        }
+        else if (strcmp (kind, "rss_routing") == 0)
+            self->routing_rss = object;
         else if (strcmp (kind, "pgbench") == 0 || strcmp (kind, "echo") == 0
                  || strcmp (kind, "kinnet") == 0) {
             int column = s_column (self, object);
@@ -273,6 +282,21 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                      s_number (run, "autovacuums_during"), s_number (run, "checkpoints_during"),
                      s_number (run, "wal_bytes_per_row"));
     }
+    json_t *to_offer = self.routing ? json_object_get (self.routing, "submit_to_offer_ms") : NULL;
+    if (to_offer)
+        fprintf (out,
+                 "Routing at %.0f referrals/s (4 connections, one agency's feed followed): "
+                 "%" JSON_INTEGER_FORMAT " first offers; submit to offer in the feed p50 %.1f ms,"
+                 " p90 %.1f ms, p99 %.1f ms, max %.1f ms (%" JSON_INTEGER_FORMAT
+                 " referrals brought no new offer: their family's need was in hand)%s\n",
+                 s_number (self.routing, "rate"),
+                 json_integer_value (json_object_get (to_offer, "offers")),
+                 s_number (to_offer, "p50"), s_number (to_offer, "p90"), s_number (to_offer, "p99"),
+                 s_number (to_offer, "max"),
+                 json_integer_value (json_object_get (to_offer, "without_offer")), "");
+    if (self.routing_rss)
+        fprintf (out, "Peak RSS of kinnet-routing: %.1f MiB\n",
+                 s_number (self.routing_rss, "routing_kb") / 1024);
     if (self.last_rss)
         fprintf (out,
                  "Peak RSS over the whole run (VmHWM): broker %.1f MiB, intake %.1f MiB per "
@@ -298,6 +322,8 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                                       self.open_loop, "peak_rss", self.last_rss,
                                       "database", self.database, "results", all);
         ratios = NULL;
+        if (document && self.routing)
+            json_object_set (document, "routing", self.routing);
         if (!document || json_dump_file (document, json_path, JSON_INDENT (2) | JSON_REAL_PRECISION (6))) {
             fprintf (stderr, "kinnet-bench: cannot write %s\n", json_path);
             rc = -1;

@@ -24,6 +24,7 @@
 #include "bench_referral.h"
 #include "bench_report.h"
 #include "kinnet/v1/intake.pb-c.h"
+#include "kinnet/v1/routing.pb-c.h"
 #include "kn_client.h"
 #include "kn_config.h"
 #include "kn_mdp.h"
@@ -52,7 +53,10 @@ static const char *s_usage =
     "  --endpoint URL         broker frontend (KINNET_ENDPOINT)\n"
     "  --server-key KEY       broker public key, Z85 or certificate (KINNET_SERVER_KEY)\n"
     "  --cert FILE            agency certificate (KINNET_CERT); repeat it to spread the\n"
-    "                         clients over several agencies\n";
+    "                         clients over several agencies\n"
+    "  --follow-feed FILE     also follow this agency's feed and measure each referral's\n"
+    "                         submit-to-offer latency (the referral sent, its first offer\n"
+    "                         read from the feed)\n";
 
 typedef struct {
     const char *service;
@@ -78,6 +82,14 @@ typedef struct {
     int64_t measure_until_us;
     int64_t hard_stop_us;
     atomic_uint_fast64_t next_slot;   // open loop: the next due request
+    //  --follow-feed: referral id -> when it was sent (monotonic us), for the feed
+    //  follower to match offers against.
+    zcert_t *feed_cert;
+    zhashx_t *sent_at;
+    pthread_mutex_t sent_lock;
+    bench_histogram_t *to_offer;
+    uint64_t offers_matched;
+    _Atomic int64_t feed_stop_at;     // when the clients finished (0: not yet)
 } run_t;
 
 typedef struct {
@@ -130,7 +142,7 @@ s_client_new (run_t *run, int index)
 
 //  What came back: 1 acknowledged, 0 an error reply (counted by code), -1 none.
 static int
-s_classify (client_t *self, zframe_t *reply, const uint8_t *body, size_t len)
+s_classify (client_t *self, zframe_t *reply, const uint8_t *body, size_t len, int64_t sent)
 {
     if (!reply) {
         self->no_reply++;
@@ -151,6 +163,13 @@ s_classify (client_t *self, zframe_t *reply, const uint8_t *body, size_t len)
         outcome = 1;
         self->matched += answer->submitted->family_matched;
         self->replayed += answer->submitted->replayed;
+        if (self->run->sent_at) {
+            int64_t *at = malloc (sizeof *at);
+            *at = sent;
+            pthread_mutex_lock (&self->run->sent_lock);
+            zhashx_update (self->run->sent_at, answer->submitted->referral_id, at);
+            pthread_mutex_unlock (&self->run->sent_lock);
+        }
     }
     else
         self->codes[0]++;   // a reply of the wrong shape
@@ -193,6 +212,7 @@ s_client_run (void *arg)
                 break;
         }
         kn_error_t err;
+        int64_t sent = s_now_us ();
         zframe_t *reply = kn_client_call (client, run->service, body, len, &err);
         int64_t done = s_now_us ();
         //  Closed loop counts what completes inside the window; open loop counts
@@ -201,7 +221,7 @@ s_client_run (void *arg)
         bool measured = when >= run->measure_from_us && when < run->measure_until_us;
         client_t scratch = {.run = run};
         client_t *into = measured ? self : &scratch;
-        int outcome = s_classify (into, reply, body, len);
+        int outcome = s_classify (into, reply, body, len, sent);
         if (measured) {
             self->sent++;
             self->bytes += len;
@@ -224,6 +244,84 @@ s_client_run (void *arg)
     }
     kn_client_destroy (&client);
     bench_referral_destroy (&referrals);
+    return NULL;
+}
+
+//  --follow-feed: long-poll the agency's feed; for each first offer of a referral
+//  this run sent, record the time from sending it to reading the offer.
+static void *
+s_feed_run (void *arg)
+{
+    run_t *run = arg;
+    kn_error_t err;
+    kn_client_t *client = kn_client_new (run->endpoint, run->feed_cert, run->server_key, &err);
+    if (!client) {
+        fprintf (stderr, "kinnet-bench: feed: %s\n", err.message);
+        return NULL;
+    }
+    kn_client_set_timeout (client, 5000);
+    kn_client_set_retries (client, 2);
+    int64_t after = 0;
+    //  Start from the feed's end: earlier offers are not this run's.
+    for (int first = 1; !zsys_interrupted;) {
+        Kinnet__V1__FeedRead read = KINNET__V1__FEED_READ__INIT;
+        read.after = after;
+        read.max = 500;
+        read.wait_ms = first ? 0 : 1000;
+        Kinnet__V1__FeedRequest request = KINNET__V1__FEED_REQUEST__INIT;
+        request.op_case = KINNET__V1__FEED_REQUEST__OP_READ;
+        request.read = &read;
+        uint8_t body[64];
+        size_t len = kinnet__v1__feed_request__pack (&request, body);
+        zframe_t *frame = kn_client_call (client, "feed", body, len, &err);
+        int64_t now = s_now_us ();
+        Kinnet__V1__FeedReply *reply
+            = frame ? kinnet__v1__feed_reply__unpack (NULL, zframe_size (frame), zframe_data (frame))
+                    : NULL;
+        zframe_destroy (&frame);
+        if (reply && reply->batch) {
+            if (first)
+                after = reply->batch->last_seq;
+            else
+                for (size_t i = 0; i < reply->batch->n_events; i++) {
+                    Kinnet__V1__FeedEvent *event = reply->batch->events[i];
+                    after = event->seq;
+                    if (strcmp (event->topic, "offer.made") || !event->offer)
+                        continue;
+                    pthread_mutex_lock (&run->sent_lock);
+                    int64_t *at = zhashx_lookup (run->sent_at, event->offer->referral_id);
+                    if (at) {
+                        bench_histogram_record (run->to_offer, (uint64_t) (now - *at));
+                        run->offers_matched++;
+                        zhashx_delete (run->sent_at, event->offer->referral_id);
+                    }
+                    pthread_mutex_unlock (&run->sent_lock);
+                }
+            first = 0;
+        }
+        if (reply)
+            kinnet__v1__feed_reply__free_unpacked (reply, NULL);
+        else if (!frame) {
+            //  The client's connection may be stale after a failed call: a new one.
+            kn_client_destroy (&client);
+            client = kn_client_new (run->endpoint, run->feed_cert, run->server_key, &err);
+            if (!client)
+                break;
+            kn_client_set_timeout (client, 5000);
+            kn_client_set_retries (client, 2);
+        }
+        int64_t stop_at = atomic_load (&run->feed_stop_at);
+        if (stop_at) {
+            pthread_mutex_lock (&run->sent_lock);
+            size_t waiting = zhashx_size (run->sent_at);
+            pthread_mutex_unlock (&run->sent_lock);
+            //  Some referrals get no new offer (the family's need is in hand already):
+            //  stop once every offer has come, or a few seconds after the last send.
+            if (waiting == 0 || s_now_us () > stop_at + 5000000)
+                break;
+        }
+    }
+    kn_client_destroy (&client);
     return NULL;
 }
 
@@ -253,6 +351,16 @@ s_run (run_t *run)
         clients[i].latency = bench_histogram_new ();
         pthread_create (&clients[i].thread, NULL, s_client_run, &clients[i]);
     }
+    pthread_t feed;
+    bool following = run->feed_cert != NULL;
+    if (following) {
+        run->sent_at = zhashx_new ();
+        zhashx_set_destructor (run->sent_at, (zhashx_destructor_fn *) zstr_free);
+        pthread_mutex_init (&run->sent_lock, NULL);
+        run->to_offer = bench_histogram_new ();
+        atomic_init (&run->feed_stop_at, 0);
+        following = pthread_create (&feed, NULL, s_feed_run, run) == 0;
+    }
     pthread_barrier_wait (&run->barrier);   // every client made its connection
     run->start_us = s_now_us ();
     run->measure_from_us = run->start_us + (int64_t) (run->warmup * 1e6);
@@ -279,6 +387,12 @@ s_run (run_t *run)
         bench_histogram_destroy (&clients[i].latency);
     }
     int64_t ended = s_now_us ();
+    if (following) {
+        //  Offers still on their way: the follower stops when every referral sent has
+        //  its offer, or a few seconds after the run.
+        atomic_store (&run->feed_stop_at, s_now_us ());
+        pthread_join (feed, NULL);
+    }
     //  Acknowledgements that arrived inside the window, whenever they fell due: in
     //  an overloaded open-loop run this is the rate managed, not the rate asked for.
     double per_second = (double) total.completed / run->seconds;
@@ -321,6 +435,23 @@ s_run (run_t *run)
             json_real ((double) (ended - run->measure_until_us) / 1e6 > 0
                            ? (double) (ended - run->measure_until_us) / 1e6
                            : 0));
+    }
+    if (run->to_offer) {
+        json_t *offer = s_latency_json (run->to_offer);
+        json_object_set_new (offer, "offers", json_integer ((json_int_t) run->offers_matched));
+        json_object_set_new (offer, "without_offer",
+                             json_integer ((json_int_t) zhashx_size (run->sent_at)));
+        json_object_set_new (out, "submit_to_offer_ms", offer);
+        fprintf (stderr,
+                 "submit to offer: %" PRIu64 " offers, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms,"
+                 " max %.2f ms (%zu referrals had no new offer)\n",
+                 run->offers_matched, bench_histogram_quantile (run->to_offer, 0.5) / 1000.0,
+                 bench_histogram_quantile (run->to_offer, 0.9) / 1000.0,
+                 bench_histogram_quantile (run->to_offer, 0.99) / 1000.0,
+                 bench_histogram_max (run->to_offer) / 1000.0, zhashx_size (run->sent_at));
+        bench_histogram_destroy (&run->to_offer);
+        zhashx_destroy (&run->sent_at);
+        pthread_mutex_destroy (&run->sent_lock);
     }
     json_dumpf (out, stdout, JSON_COMPACT | JSON_REAL_PRECISION (6));
     fputc ('\n', stdout);
@@ -464,6 +595,11 @@ main (int argc, char *argv[])
             server_key = value;
         else if (strcmp (option, "--cert") == 0 && n_paths < MAX_CERTS)
             cert_paths[n_paths++] = value;
+        else if (strcmp (option, "--follow-feed") == 0) {
+            zcert_destroy (&run.feed_cert);
+            if (!(run.feed_cert = zcert_load (value)))
+                return s_bad_usage ("--follow-feed: cannot read that certificate");
+        }
         else
             return s_bad_usage ("unknown option or value");
     }
@@ -495,5 +631,6 @@ main (int argc, char *argv[])
     int rc = s_run (&run);
     for (int i = 0; i < run.n_certs; i++)
         zcert_destroy (&run.certs[i]);
+    zcert_destroy (&run.feed_cert);
     return rc;
 }
