@@ -48,6 +48,8 @@ static const char *s_admin_usage
       "Keys: rank.order (continuity,language,headroom,rotation in any order, each at\n"
       "most once), deadline.routine|priority|urgent|emergency_safeguarding (an\n"
       "time such as '10 days', '4 hours', '1 day 12 hours'; at most 90 days),\n"
+      "contact.routine|priority|urgent|emergency_safeguarding (the same: from acceptance\n"
+      "to first contact, then an escalation),\n"
       "emergency.to_district_lead (true|false),\n"
       "escalate.to_district_lead_from (routine|priority|urgent|emergency_safeguarding|\n"
       "never). Changes apply to the next routing decision.\n";
@@ -444,10 +446,10 @@ s_check_setting (const char *key, const char *value, kn_error_t *err)
         routing_order_t order;
         return routing_rank_parse_order (value, &order, err);
     }
-    if (strncmp (key, "deadline.", 9) == 0) {
+    if (strncmp (key, "deadline.", 9) == 0 || strncmp (key, "contact.", 8) == 0) {
         bool known = false;
         for (size_t i = 0; i < 4; i++)
-            known |= strcmp (key + 9, s_urgencies[i]) == 0;
+            known |= strcmp (strchr (key, '.') + 1, s_urgencies[i]) == 0;
         if (!known)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key", "unknown setting '%s'", key);
         int64_t seconds;

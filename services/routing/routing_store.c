@@ -225,6 +225,15 @@ static const char *s_statements[][2] = {
     {"accepted_on_case",
      "SELECT 1 FROM routing.involvement WHERE case_id = $1 AND agency_id = $2"
      " AND status = 'accepted'"},
+    {"involvement_contact_due",
+     "UPDATE routing.involvement SET contact_due_at = to_timestamp ($2) WHERE id = $1"},
+    {"contact_overdue",
+     "SELECT id FROM routing.involvement WHERE status = 'accepted' AND first_contact_at IS NULL"
+     " AND contact_escalated_at IS NULL AND contact_due_at <= to_timestamp ($1)"
+     " ORDER BY contact_due_at LIMIT 1 FOR UPDATE SKIP LOCKED"},
+    {"contact_escalated",
+     "UPDATE routing.involvement SET contact_escalated_at = to_timestamp ($2) WHERE id = $1"},
+    {"case_lead_of", "SELECT coalesce (lead_agency_id::text, '') FROM routing.case WHERE id = $1"},
     {"due_offer",
      "SELECT id FROM routing.involvement WHERE status = 'offered'"
      " AND deadline_at <= to_timestamp ($1) ORDER BY deadline_at LIMIT 1 FOR UPDATE SKIP LOCKED"},
@@ -414,7 +423,8 @@ s_urgency_key (int urgency)
 
 typedef struct {
     routing_order_t order;
-    int64_t deadline[5];           // seconds, by Urgency value
+    int64_t deadline[5];           // seconds to answer an offer, by Urgency value
+    int64_t contact[5];            // seconds from acceptance to first contact
     bool emergency_to_lead;
     int escalate_to_lead_from;     // lowest Urgency whose escalations go to the lead
 } settings_t;
@@ -426,6 +436,8 @@ s_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
     routing_rank_parse_order ("continuity,language,headroom,rotation", &settings->order, err);
     const int64_t defaults[5] = {864000, 864000, 259200, 86400, 3600};
     memcpy (settings->deadline, defaults, sizeof defaults);
+    const int64_t contact[5] = {864000, 864000, 432000, 172800, 14400};
+    memcpy (settings->contact, contact, sizeof contact);
     settings->emergency_to_lead = true;
     settings->escalate_to_lead_from = KINNET__V1__URGENCY__URGENT;
     PGresult *result = s_run (self, "settings", 0, NULL, err);
@@ -442,15 +454,17 @@ s_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
             else
                 kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
         }
-        else if (strncmp (key, "deadline.", 9) == 0) {
+        else if (strncmp (key, "deadline.", 9) == 0 || strncmp (key, "contact.", 8) == 0) {
             //  A value written past the admin command's checks keeps the default
             //  rather than stopping routing.
+            bool offer = key[0] == 'd';
+            const char *urgency_name = strchr (key, '.') + 1;
             kn_error_t bad;
             int64_t seconds = 0;
             for (int urgency = 1; urgency <= 4; urgency++)
-                if (strcmp (key + 9, s_urgency_key (urgency)) == 0) {
+                if (strcmp (urgency_name, s_urgency_key (urgency)) == 0) {
                     if (routing_validate_interval (value, key, &seconds, &bad) == 0)
-                        settings->deadline[urgency] = seconds;
+                        (offer ? settings->deadline : settings->contact)[urgency] = seconds;
                     else
                         kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
                 }
@@ -1385,6 +1399,95 @@ routing_store_retry_unplaced (routing_store_t *self, int64_t now, int max, int *
     return 0;
 }
 
+//  One accepted involvement past its first-contact deadline: escalate once, to the
+//  agency itself, the referrer, the case's lead and (from the configured urgency
+//  up) the district's child-protection lead.
+static int
+s_chase_one (routing_store_t *self, const char *id, int64_t now, kn_error_t *err)
+{
+    char when[24];
+    s_num (when, sizeof when, now);
+    const char *mark[] = {id, when};
+    if (s_do (self, "contact_escalated", 2, mark, err))
+        return -1;
+    Kinnet__V1__Involvement *involvement = s_load_involvement (self, id, err);
+    if (!involvement)
+        return -1;
+    need_context_t ctx;
+    settings_t settings;
+    int rc = s_need_context (self, involvement->need_id, &ctx, err)
+             ?: s_settings (self, &settings, err);
+    char recipients[4][KN_UUID_STR] = {"", "", "", ""};
+    if (rc == 0) {
+        snprintf (recipients[0], KN_UUID_STR, "%s", involvement->agency_id);
+        snprintf (recipients[1], KN_UUID_STR, "%s", ctx.referrer);
+        const char *case_id[] = {ctx.case_id};
+        PGresult *lead = s_run (self, "case_lead_of", 1, case_id, err);
+        if (!lead)
+            rc = -1;
+        else if (PQntuples (lead))
+            snprintf (recipients[2], KN_UUID_STR, "%s", PQgetvalue (lead, 0, 0));
+        PQclear (lead);
+        if (rc == 0 && ctx.urgency >= settings.escalate_to_lead_from) {
+            const char *district[] = {ctx.district};
+            PGresult *district_lead = s_run (self, "district_lead_any", 1, district, err);
+            if (!district_lead)
+                rc = -1;
+            else if (PQntuples (district_lead))
+                snprintf (recipients[3], KN_UUID_STR, "%s", PQgetvalue (district_lead, 0, 0));
+            PQclear (district_lead);
+        }
+    }
+    Kinnet__V1__Escalation escalation = KINNET__V1__ESCALATION__INIT;
+    escalation.involvement = involvement;
+    escalation.reason = "first_contact_overdue";
+    escalation.urgency = (Kinnet__V1__Urgency) ctx.urgency;
+    Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+    feed.body_case = KINNET__V1__FEED_EVENT__BODY_ESCALATION;
+    feed.escalation = &escalation;
+    for (int r = 0; r < 4 && rc == 0; r++) {
+        bool repeat = false;
+        for (int q = 0; q < r; q++)
+            repeat |= strcmp (recipients[q], recipients[r]) == 0;
+        if (*recipients[r] && !repeat)
+            rc = s_feed (self, recipients[r], "escalation", ctx.case_id, &feed, now, err);
+    }
+    kn_log (KN_INFO, "contact.overdue", "involvement_id", id, NULL);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    return rc ?: s_audit (self, NULL, NULL, "contact_overdue", NULL, id, KN_OK, err);
+}
+
+int
+routing_store_chase_contacts (routing_store_t *self, int64_t now, int max, int *handled,
+                              kn_error_t *err)
+{
+    *handled = 0;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    char when[24];
+    s_num (when, sizeof when, now);
+    while (*handled < max) {
+        if (kn_db_exec (self->db, "BEGIN", err))
+            return -1;
+        const char *values[] = {when};
+        PGresult *due = s_run (self, "contact_overdue", 1, values, err);
+        if (!due || PQntuples (due) == 0) {
+            PQclear (due);
+            s_rollback (self);
+            return due ? 0 : -1;
+        }
+        char id[KN_UUID_STR];
+        snprintf (id, sizeof id, "%s", PQgetvalue (due, 0, 0));
+        PQclear (due);
+        if (s_chase_one (self, id, now, err) || kn_db_exec (self->db, "COMMIT", err)) {
+            s_rollback (self);
+            return -1;
+        }
+        (*handled)++;
+    }
+    return 0;
+}
+
 int64_t
 routing_store_next_deadline (routing_store_t *self, int64_t now, int64_t cap)
 {
@@ -1521,6 +1624,19 @@ s_decide (routing_store_t *self, const char *agency_id, int64_t now,
                                     || s_do (self, "need_accepted", 2, accepted, err)))
                  ? -1
                  : 0;
+    if (rc == 0 && accept) {
+        //  From acceptance, the agency has its urgency's time to contact the family.
+        need_context_t ctx;
+        settings_t settings;
+        rc = s_need_context (self, offer->need_id, &ctx, err) ?: s_settings (self, &settings, err);
+        if (rc == 0) {
+            int urgency = ctx.urgency >= 1 && ctx.urgency <= 4 ? ctx.urgency : 1;
+            char due[24];
+            s_num (due, sizeof due, now + settings.contact[urgency]);
+            const char *values[] = {offer_id, due};
+            rc = s_do (self, "involvement_contact_due", 2, values, err);
+        }
+    }
     if (rc == 0) {
         rc = s_announce (self, offer_id, agency_id, now, err);
         //  A decline moves the need on to the next candidate.

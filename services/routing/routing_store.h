@@ -36,6 +36,12 @@ int routing_store_consume (routing_store_t *self, int64_t now, int max, int *han
 int routing_store_expire (routing_store_t *self, int64_t now, int max, int *handled,
                           kn_error_t *err);
 
+//  Escalate, once each, up to max accepted involvements whose first-contact
+//  deadline (set at acceptance from the contact.<urgency> setting) has passed
+//  without a first contact. *handled: how many.
+int routing_store_chase_contacts (routing_store_t *self, int64_t now, int max, int *handled,
+                                  kn_error_t *err);
+
 //  Try the unplaced needs again (up to max), oldest first: a need some agency can
 //  now take (the directory changed, capacity freed) is offered; the rest stay on the
 //  list without telling anyone again. *placed: needs offered.

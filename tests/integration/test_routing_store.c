@@ -841,3 +841,58 @@ Test (routing, an_event_committed_late_is_not_skipped)
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.case_referral WHERE referral_id IN"
                            " ('%s', '%s')", a.referral_id, b.referral_id), 2);
 }
+
+Test (routing, first_contact_deadline_escalates_once)
+{
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    s_refer (400, needs, 1, KINNET__V1__URGENCY__URGENT, NULL, &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
+    kn_error_t err;
+    cr_assert_eq (s_accept (health, offer, "fc-1", &err), 0, "%s", err.message);
+    //  Urgent: two days from acceptance to first contact (the default).
+    cr_assert_eq (s_count ("SELECT extract (epoch FROM contact_due_at - decided_at)::int"
+                           " FROM routing.involvement WHERE id = '%s'", offer), 172800);
+    int handled = -1;
+    cr_assert_eq (routing_store_chase_contacts (routing, now + 172799, 10, &handled, &err), 0);
+    cr_assert_eq (handled, 0);
+    int referrer_before = s_feed_count (school, "escalation");
+    int health_before = s_feed_count (health, "escalation");
+    cr_assert_eq (routing_store_chase_contacts (routing, now + 172800, 10, &handled, &err), 0,
+                  "%s", err.message);
+    cr_assert_eq (handled, 1);
+    cr_assert_eq (s_feed_count (school, "escalation"), referrer_before + 1);
+    cr_assert_eq (s_feed_count (health, "escalation"), health_before + 1);
+    //  Urgent: the district's child-protection lead hears too.
+    cr_assert_geq (s_feed_count (social, "escalation"), 1);
+    Kinnet__V1__FeedBatch *batch = s_feed (school, 0);
+    Kinnet__V1__FeedEvent *last = batch->events[batch->n_events - 1];
+    cr_assert_str_eq (last->escalation->reason, "first_contact_overdue");
+    cr_assert_str_eq (last->escalation->involvement->involvement_id, offer);
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+    //  Once only.
+    cr_assert_eq (routing_store_chase_contacts (routing, now + 999999, 10, &handled, &err), 0);
+    cr_assert_eq (handled, 0);
+
+    //  A contact made in time is never chased.
+    referral_t r2;
+    s_refer (401, needs, 1, KINNET__V1__URGENCY__URGENT, NULL, &r2);
+    s_consume ();
+    cr_assert (s_offer (&r2, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
+    cr_assert_eq (s_accept (health, offer, "fc-2", &err), 0, "%s", err.message);
+    char *case_id = s_case_of (&r2);
+    Kinnet__V1__RecordContact contact = KINNET__V1__RECORD_CONTACT__INIT;
+    contact.idempotency_key = "fc-contact";
+    contact.case_id = case_id;
+    Kinnet__V1__Involvement *involvement = NULL;
+    bool replayed;
+    cr_assert_eq (routing_store_contact (routing, health, now + 3600, &contact, &involvement,
+                                         &replayed, &err),
+                  0, "%s", err.message);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    free (case_id);
+    cr_assert_eq (routing_store_chase_contacts (routing, now + 999999, 10, &handled, &err), 0);
+    cr_assert_eq (handled, 0);
+}
