@@ -1,0 +1,41 @@
+# Sourced by ops/backup and ops/restore: which database they work on, and how to run
+# PostgreSQL's own tools against it.
+#   embedded (default): the ops/up server in .kinnet/pg, as its superuser
+#   --compose [PROJECT]: the compose stack's postgres container (PROJECT default
+#                        $KINNET_COMPOSE_PROJECT or "kinnet"; the file
+#                        $KINNET_COMPOSE_FILE or docker/compose.yaml); the tools
+#                        run inside its postgres container
+# After dbtarget_parse: $target is embedded|compose, and pg_tool TOOL ARGS... runs a
+# PostgreSQL client tool (stdin and stdout pass through) as the cluster's superuser.
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+target=embedded
+project=${KINNET_COMPOSE_PROJECT:-kinnet}
+args=()
+
+dbtarget_parse() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --compose)
+        target=compose
+        if [ $# -gt 1 ] && [[ "$2" != -* ]] && [[ "$2" != *.tar ]]; then project=$2; shift; fi ;;
+      *) args+=("$1") ;;
+    esac
+    shift
+  done
+}
+
+dc() { docker-compose -p "$project" -f "${KINNET_COMPOSE_FILE:-$root/docker/compose.yaml}" "$@"; }
+
+pg_tool() {
+  if [ "$target" = compose ]; then
+    dc exec -T postgres "$@"
+  else
+    local dir="$root/.kinnet/pg"
+    [ -f "$dir/port" ] || { echo "no embedded database in .kinnet/pg (run ops/up first)" >&2; return 1; }
+    PGHOST=$dir PGPORT=$(cat "$dir/port") PGUSER=postgres "$@"
+  fi
+}
+
+# The stack's daemons, which must not write while a restore runs.
+kinnet_services=(broker intake consent routing reporting)
