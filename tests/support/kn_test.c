@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,6 +108,7 @@ struct _kn_test_stack_t {
     pid_t consent;
     pid_t routing[2];
     pid_t reporting;
+    char *env[3 * 16 + 1];   // daemon, variable, value triples, then NULL
 };
 
 //  Two distinct free loopback ports, from the kernel's ephemeral range (CZMQ's
@@ -127,6 +129,14 @@ s_free_ports (int *first, int *second)
     }
     close (fds[0]);
     close (fds[1]);
+}
+
+int
+kn_test_free_port (void)
+{
+    int first, second;
+    s_free_ports (&first, &second);
+    return first;
 }
 
 static pid_t
@@ -163,6 +173,9 @@ s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
         setenv ("KINNET_AUDIT_PUBLIC_KEY", self->audit_public, 1);
         setenv ("KINNET_AUDIT_SEAL_MS", "200", 1);
         setenv ("KINNET_AUDIT_CHECKPOINT_S", "1", 1);
+        for (int i = 0; self->env[i]; i += 3)
+            if (strcmp (self->env[i], log_name) == 0)
+                setenv (self->env[i + 1], self->env[i + 2], 1);
         execl (binary, binary, (char *) NULL);
         _exit (127);
     }
@@ -189,7 +202,20 @@ s_stop (kn_test_stack_t *self, pid_t *pid, int signal, const char *name)
 kn_test_stack_t *
 kn_test_stack_new (void)
 {
+    return kn_test_stack_new_with_env (NULL);
+}
+
+kn_test_stack_t *
+kn_test_stack_new_with_env (const char *const *env)
+{
     kn_test_stack_t *self = calloc (1, sizeof *self);
+    for (int i = 0; env && env[i]; i += 3) {
+        cr_assert (i + 3 < (int) (sizeof self->env / sizeof self->env[0]) && env[i + 1]
+                       && env[i + 2],
+                   "kn_test_stack_new_with_env: triples, at most 16, then NULL");
+        for (int k = 0; k < 3; k++)
+            self->env[i + k] = strdup (env[i + k]);
+    }
     snprintf (self->dir, sizeof self->dir, "/tmp/kn-stack-XXXXXX");
     cr_assert (mkdtemp (self->dir));
     self->db_url = kn_test_db_create ();
@@ -287,6 +313,8 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
         (void) rc;
     }
     free (self->db_url);
+    for (int i = 0; self->env[i]; i++)
+        free (self->env[i]);
     free (self);
     *self_p = NULL;
 }
@@ -421,6 +449,62 @@ const char *
 kn_test_cli_bin (void)
 {
     return KN_CLI_BIN;
+}
+
+//  -------------------------------------------------------------------------
+//  HTTP and Prometheus text
+
+int
+kn_test_http (int port, const char *method, const char *path, char **headers, char **body)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    cr_assert (fd >= 0);
+    struct timeval timeout = {.tv_sec = 10};
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    cr_assert_eq (connect (fd, (struct sockaddr *) &addr, sizeof addr), 0,
+                  "cannot connect to 127.0.0.1:%d", port);
+    char request[512];
+    int len = snprintf (request, sizeof request,
+                        "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+                        "Content-Length: 0\r\n\r\n",
+                        method, path, port);
+    cr_assert_eq (send (fd, request, (size_t) len, MSG_NOSIGNAL), len);
+    size_t cap = 1 << 20, got = 0;
+    char *buf = malloc (cap);
+    ssize_t n;
+    while (got + 1 < cap && (n = recv (fd, buf + got, cap - 1 - got, 0)) > 0)
+        got += (size_t) n;
+    close (fd);
+    buf[got] = 0;
+    int status = 0;
+    cr_assert_eq (sscanf (buf, "HTTP/1.%*d %d", &status), 1, "not an HTTP response: %.80s", buf);
+    char *end = strstr (buf, "\r\n\r\n");
+    cr_assert (end, "HTTP response without the end of its headers");
+    *end = 0;
+    if (headers)
+        *headers = strdup (buf);
+    if (body)
+        *body = strdup (end + 4);
+    free (buf);
+    return status;
+}
+
+bool
+kn_test_metric (const char *text, const char *series, double *value)
+{
+    size_t len = strlen (series);
+    for (const char *line = text; line && *line;) {
+        if (strncmp (line, series, len) == 0 && line[len] == ' ') {
+            *value = strtod (line + len + 1, NULL);
+            return true;
+        }
+        line = strchr (line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    return false;
 }
 
 //  -------------------------------------------------------------------------

@@ -31,6 +31,11 @@ typedef struct _kn_test_stack_t kn_test_stack_t;
 kn_test_stack_t *kn_test_stack_new (void);
 void kn_test_stack_destroy (kn_test_stack_t **self_p);
 
+//  As kn_test_stack_new, with more environment for some of the daemons: triples of
+//  daemon ("broker", "intake", "consent", "routing", "routing1", "reporting"),
+//  variable and value, then NULL (at most 16 triples). They apply to restarts too.
+kn_test_stack_t *kn_test_stack_new_with_env (const char *const *env);
+
 const char *kn_test_stack_db_url (kn_test_stack_t *self);
 const char *kn_test_stack_dir (kn_test_stack_t *self);
 const char *kn_test_stack_frontend (kn_test_stack_t *self);
@@ -79,6 +84,19 @@ int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
 
 //  Path of the kinnet CLI binary.
 const char *kn_test_cli_bin (void);
+
+//  A free loopback TCP port (from the kernel's ephemeral range) for a daemon to bind.
+int kn_test_free_port (void);
+
+//  One HTTP/1.1 request to 127.0.0.1:port over a real socket (Connection: close);
+//  the status code, with the response's headers and body in *headers and *body
+//  when not NULL (caller frees). Fails the test when nothing sensible comes back.
+int kn_test_http (int port, const char *method, const char *path, char **headers,
+                  char **body);
+
+//  The value of one sample in Prometheus text (series is the exact name and label
+//  set, as in `kinnet_up` or `x_total{a="b"}`): true and *value when present.
+bool kn_test_metric (const char *text, const char *series, double *value);
 
 //  A valid referral request body for the "intake" service (packed IntakeRequest),
 //  for child seed (distinct seeds, distinct children) and idempotency key.
