@@ -9,6 +9,7 @@
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
+#include "kn_metrics.h"
 
 #define MAX_SERVICE_NAME 64
 
@@ -41,7 +42,12 @@ struct _broker_t {
     kn_db_t *db;
     zsock_t *frontend;
     zsock_t *backend;
+    zsock_t *frontend_events;   // connection events of each socket (zmq_socket_monitor)
+    zsock_t *backend_events;
+    long frontend_open;         // connections open now
+    long backend_open;
     zhashx_t *services;   // name -> service_t
+    zhashx_t *served;     // names a worker has served since start: the metrics labels
     zhashx_t *workers;    // identity -> worker_t
     int64_t heartbeat_at;
     int64_t reload_at;
@@ -66,10 +72,13 @@ s_reply_to_client (broker_t *self, zframe_t *client, const char *service, zmsg_t
 }
 
 //  Answer a client with a kinnet.v1.ErrorReply the broker makes itself.
+static void s_count (broker_t *self, const char *service, const char *result);
+
 static void
 s_error_to_client (broker_t *self, zframe_t *client, const char *service, kn_code_t code,
                    const char *message)
 {
+    s_count (self, service, code == KN_E_SERVICE_UNAVAILABLE ? "unavailable" : "refused");
     Kinnet__V1__Error error = KINNET__V1__ERROR__INIT;
     error.code = (Kinnet__V1__ErrorCode) code;
     error.message = (char *) message;
@@ -145,6 +154,8 @@ s_worker_send (broker_t *self, worker_t *worker, int command, zmsg_t *body)
     zmsg_send (&msg, self->backend);
 }
 
+static const char *s_service_label (const char *service);
+
 static void
 s_worker_delete (broker_t *self, worker_t *worker, bool disconnect)
 {
@@ -161,6 +172,8 @@ s_worker_delete (broker_t *self, worker_t *worker, bool disconnect)
     if (worker->service) {
         zlist_remove (worker->service->waiting, worker);
         worker->service->workers--;
+        kn_metrics_gauge_set ("kinnet_broker_workers", (double) worker->service->workers,
+                              s_service_label (worker->service->name), NULL);
     }
     zhashx_delete (self->workers, worker->identity);   // frees the worker
 }
@@ -216,11 +229,30 @@ s_service_label (const char *service)
     return service;
 }
 
+//  Metrics: a service is labelled by its name once a worker has served it since the
+//  broker started (only admitted service keys can do that, so the names are few),
+//  and as "unregistered" otherwise: names clients make up never become series.
+static const char *
+s_metrics_label (broker_t *self, const char *service)
+{
+    return service && zhashx_lookup (self->served, service) ? s_service_label (service)
+                                                            : "unregistered";
+}
+
+//  One client request answered: result is ok, unavailable or refused.
+static void
+s_count (broker_t *self, const char *service, const char *result)
+{
+    kn_metrics_counter_add ("kinnet_broker_requests_total", 1, s_metrics_label (self, service),
+                            result, NULL);
+}
+
 //  A refused key may send as fast as it likes; the log says so once a second with
 //  a count, rather than once per message.
 static void
 s_log_denied (broker_t *self, const char *socket)
 {
+    kn_metrics_counter_add ("kinnet_broker_auth_denied_total", 1, socket, NULL);
     self->denied_since++;
     int64_t now = zclock_mono ();
     if (now - self->denied_logged_at < 1000)
@@ -382,6 +414,9 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             worker->address = zframe_dup (address);
             worker->service = s_service_require (self, service_name);
             worker->service->workers++;
+            zhashx_insert (self->served, service_name, (void *) "");
+            kn_metrics_gauge_set ("kinnet_broker_workers", (double) worker->service->workers,
+                                  s_service_label (service_name), NULL);
             zhashx_insert (self->workers, identity, worker);
             kn_log (KN_INFO, "worker.ready", "service", s_service_label (service_name), NULL);
             s_worker_waiting (self, worker);
@@ -395,8 +430,10 @@ s_worker_message (broker_t *self, zmsg_t *msg)
     }
     else if (cmd == KN_MDPW_REPLY) {
         zframe_t *client = zmsg_unwrap (msg);
-        if (client && zmsg_size (msg) >= 1)
+        if (client && zmsg_size (msg) >= 1) {
+            s_count (self, worker->service->name, "ok");
             s_reply_to_client (self, client, worker->service->name, &msg);
+        }
         zframe_destroy (&client);
         s_worker_waiting (self, worker);
     }
@@ -498,6 +535,45 @@ s_server_socket (broker_t *self, const char *endpoint, kn_error_t *err)
     return socket;
 }
 
+//  A PAIR socket on which socket's connection events arrive: accepted and
+//  disconnected, which is all the connection gauge needs.
+static zsock_t *
+s_monitor (zsock_t *socket, const char *name, kn_error_t *err)
+{
+    char endpoint[80];
+    snprintf (endpoint, sizeof endpoint, "inproc://kn-broker-%s-events-%p", name,
+              (void *) socket);
+    if (zmq_socket_monitor (zsock_resolve (socket), endpoint,
+                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)) {
+        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot monitor the %s socket", name);
+        return NULL;
+    }
+    char connect[90];
+    snprintf (connect, sizeof connect, ">%s", endpoint);
+    zsock_t *events = zsock_new_pair (connect);
+    if (!events)
+        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot monitor the %s socket", name);
+    return events;
+}
+
+//  One monitor event: [event (uint16) value (uint32)][endpoint].
+static void
+s_monitor_event (zsock_t *events, long *open, const char *name)
+{
+    zmsg_t *msg = zmsg_recv (events);
+    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+    if (frame && zframe_size (frame) >= 2) {
+        uint16_t event;
+        memcpy (&event, zframe_data (frame), sizeof event);
+        if (event == ZMQ_EVENT_ACCEPTED)
+            (*open)++;
+        else if (event == ZMQ_EVENT_DISCONNECTED && *open > 0)
+            (*open)--;
+        kn_metrics_gauge_set ("kinnet_broker_connections", (double) *open, name, NULL);
+    }
+    zmsg_destroy (&msg);
+}
+
 broker_t *
 broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
             kn_error_t *err)
@@ -510,12 +586,19 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
     zhashx_set_destructor (self->services, s_service_destroy);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
+    self->served = zhashx_new ();
     self->frontend = s_server_socket (self, config->frontend, err);
     self->backend = self->frontend ? s_server_socket (self, config->backend, err) : NULL;
-    if (!self->backend) {
+    //  Watched before any peer can connect, so the counts start right.
+    self->frontend_events = self->backend ? s_monitor (self->frontend, "frontend", err) : NULL;
+    self->backend_events
+        = self->frontend_events ? s_monitor (self->backend, "backend", err) : NULL;
+    if (!self->backend_events) {
         broker_destroy (&self);
         return NULL;
     }
+    kn_metrics_gauge_set ("kinnet_broker_connections", 0, "frontend", NULL);
+    kn_metrics_gauge_set ("kinnet_broker_connections", 0, "backend", NULL);
     if (db && kn_db_listen (db, "kinnet_agency_keys", err)) {
         broker_destroy (&self);
         return NULL;
@@ -531,10 +614,17 @@ broker_destroy (broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_t *self = *self_p;
+    if (self->frontend_events)
+        zmq_socket_monitor (zsock_resolve (self->frontend), NULL, 0);
+    if (self->backend_events)
+        zmq_socket_monitor (zsock_resolve (self->backend), NULL, 0);
+    zsock_destroy (&self->frontend_events);
+    zsock_destroy (&self->backend_events);
     zsock_destroy (&self->frontend);
     zsock_destroy (&self->backend);
     zhashx_destroy (&self->workers);
     zhashx_destroy (&self->services);
+    zhashx_destroy (&self->served);
     free (self);
     *self_p = NULL;
 }
@@ -547,14 +637,20 @@ broker_run (broker_t *self)
     //  Short ticks keep request deadlines (SERVICE_UNAVAILABLE replies) prompt.
     int tick = self->config.heartbeat_ms < 250 ? self->config.heartbeat_ms : 250;
     while (!zsys_interrupted) {
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[5] = {
             {zsock_resolve (self->frontend), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->backend), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (self->frontend_events), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (self->backend_events), 0, ZMQ_POLLIN, 0},
             {NULL, self->db ? kn_db_socket (self->db) : -1, ZMQ_POLLIN, 0},
         };
-        int count = items[2].fd >= 0 ? 3 : 2;
+        int count = items[4].fd >= 0 ? 5 : 4;
         if (zmq_poll (items, count, tick) < 0)
             break;   // interrupted
+        if (items[2].revents & ZMQ_POLLIN)
+            s_monitor_event (self->frontend_events, &self->frontend_open, "frontend");
+        if (items[3].revents & ZMQ_POLLIN)
+            s_monitor_event (self->backend_events, &self->backend_open, "backend");
         //  Workers first: replies free workers for queued requests.
         if (items[1].revents & ZMQ_POLLIN) {
             zmsg_t *msg = zmsg_recv (self->backend);
@@ -567,7 +663,7 @@ broker_run (broker_t *self)
                 s_client_message (self, msg);
         }
         bool reload = false;
-        if (count == 3 && (items[2].revents & ZMQ_POLLIN))
+        if (count == 5 && (items[4].revents & ZMQ_POLLIN))
             reload = kn_db_drain_notifies (self->db) != 0;   // -1: connection lost
         int64_t now = zclock_mono ();
         if (reload || now >= self->reload_at) {

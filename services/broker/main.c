@@ -6,6 +6,7 @@
 #include "kn_config.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
+#include "kn_metrics.h"
 
 static void
 s_usage (void)
@@ -24,7 +25,8 @@ s_usage (void)
             "  KINNET_REQUEST_TIMEOUT_MS  wait for a worker before an error (2500)\n"
             "  KINNET_KEY_RELOAD_MS    periodic key reload (30000)\n"
             "  KINNET_MAX_QUEUED       queued requests per service (10000)\n"
-            "  KINNET_LOG_LEVEL        debug|info|warn|error (info)\n");
+            "  KINNET_LOG_LEVEL        debug|info|warn|error (info)\n"
+            "  KINNET_METRICS_LISTEN   Prometheus metrics on host:port (none)\n");
 }
 
 int
@@ -53,9 +55,15 @@ main (int argc, char *argv[])
               "zap-allow");
 
     kn_error_t err;
+    if (kn_metrics_serve_start (kn_config_str ("KINNET_METRICS_LISTEN", NULL), &err)) {
+        kn_log (KN_ERROR, "broker.config", "problem", err.message, NULL);
+        zcert_destroy (&cert);
+        return 1;
+    }
     kn_db_t *db = kn_db_new (kn_config_str ("KINNET_DATABASE_URL", ""), "kinnet_broker", &err);
     if (!db) {
         kn_log (KN_ERROR, "broker.database", "problem", err.message, NULL);
+        kn_metrics_serve_stop ();
         zcert_destroy (&cert);
         return 1;
     }
@@ -80,6 +88,7 @@ main (int argc, char *argv[])
     broker_destroy (&broker);
     broker_keys_destroy (&keys);
     kn_db_destroy (&db);
+    kn_metrics_serve_stop ();
     zcert_destroy (&cert);
     return rc;
 }

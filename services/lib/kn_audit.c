@@ -1,7 +1,13 @@
 /*  kn_audit: the audit writer. Empty strings are stored as NULL. */
 #include "kn_audit.h"
 
+#include <stdio.h>
 #include <string.h>
+
+//  Copies: the entry's strings may not outlive the call.
+static __thread char s_last_operation[64];
+static __thread char s_last_result[32];
+static __thread bool s_last_set;
 
 static const char *
 s_or_null (const char *value)
@@ -38,6 +44,11 @@ s_role_of (const char *service, const char *operation)
 int
 kn_audit_append (kn_db_t *db, const kn_audit_entry_t *entry, kn_error_t *err)
 {
+    //  Noted before the write: a request whose audit row fails still knows what it was.
+    snprintf (s_last_operation, sizeof s_last_operation, "%s",
+              entry->operation ? entry->operation : "unknown");
+    snprintf (s_last_result, sizeof s_last_result, "%s", entry->result ? entry->result : "ok");
+    s_last_set = true;
     const char *role = entry->role ? entry->role : s_role_of (entry->service, entry->operation);
     const char *values[] = {
         s_or_null (entry->agency_id), s_or_null (entry->caseworker_id), entry->service,
@@ -49,4 +60,20 @@ kn_audit_append (kn_db_t *db, const kn_audit_entry_t *entry, kn_error_t *err)
         return -1;
     PQclear (result);
     return 0;
+}
+
+bool
+kn_audit_last (const char **operation, const char **result)
+{
+    if (!s_last_set)
+        return false;
+    *operation = s_last_operation;
+    *result = s_last_result;
+    return true;
+}
+
+void
+kn_audit_last_reset (void)
+{
+    s_last_set = false;
 }

@@ -3,10 +3,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "kn_audit.h"
 #include "kn_config.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
+#include "kn_metrics.h"
+#include "kn_service.h"
 #include "kn_worker.h"
 
 int
@@ -26,7 +30,8 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
                 "  KINNET_SERVER_KEY     broker public key (Z85) or its public cert file\n"
                 "  KINNET_BROKER_BACKEND broker worker endpoint (tcp://127.0.0.1:5556)\n"
                 "  KINNET_HEARTBEAT_MS   heartbeat interval (2500)\n"
-                "  KINNET_LOG_LEVEL      debug|info|warn|error (info)\n",
+                "  KINNET_LOG_LEVEL      debug|info|warn|error (info)\n"
+                "  KINNET_METRICS_LISTEN Prometheus metrics on host:port (none)\n",
                 service, service, service);
         return help ? 1 : 2;
     }
@@ -60,7 +65,37 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
         kn_daemon_stop (self);
         return -1;
     }
+    if (kn_metrics_serve_start (kn_config_str ("KINNET_METRICS_LISTEN", NULL), &err)) {
+        kn_log (KN_ERROR, "service.config", "problem", err.message, NULL);
+        kn_daemon_stop (self);
+        return -1;
+    }
     return 0;
+}
+
+int64_t
+kn_daemon_request_begin (void)
+{
+    kn_audit_last_reset ();
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+void
+kn_daemon_request_end (const char *service, zmsg_t *reply, int64_t begun)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    double seconds = (double) ((int64_t) now.tv_sec * 1000000000 + now.tv_nsec - begun) / 1e9;
+    const char *operation = "unknown", *result = "ok";
+    kn_audit_last (&operation, &result);
+    //  An audit row that says ok may belong to a transaction that did not commit:
+    //  what the caller got is the reply.
+    kn_code_t code = kn_service_reply_code (reply);
+    if (code != KN_OK)
+        result = kn_code_name (code);
+    kn_metrics_request (service, operation, result, seconds);
 }
 
 int
@@ -80,7 +115,9 @@ kn_daemon_serve (kn_daemon_t *self, kn_daemon_handler_fn *handler, void *state)
         zmsg_t *request = kn_worker_recv (worker, &reply_to, 1000);
         if (!request)
             continue;
+        int64_t begun = kn_daemon_request_begin ();
         zmsg_t *reply = handler (state, request);
+        kn_daemon_request_end (self->service, reply, begun);
         kn_worker_send (worker, &reply, reply_to);
         zmsg_destroy (&request);
         zframe_destroy (&reply_to);
@@ -93,6 +130,7 @@ kn_daemon_serve (kn_daemon_t *self, kn_daemon_handler_fn *handler, void *state)
 void
 kn_daemon_stop (kn_daemon_t *self)
 {
+    kn_metrics_serve_stop ();
     kn_db_destroy (&self->db);
     kn_crypto_destroy (&self->crypto);
     zcert_destroy (&self->cert);

@@ -4,7 +4,9 @@
     that hands each request to the handler until SIGINT/SIGTERM.
     Settings: KINNET_DATABASE_URL, KINNET_DB_ROLE (default kinnet_<service>),
     KINNET_FIELD_KEY, KINNET_SERVICE_CERT, KINNET_SERVER_KEY, KINNET_BROKER_BACKEND,
-    KINNET_HEARTBEAT_MS, KINNET_LOG_LEVEL. */
+    KINNET_HEARTBEAT_MS, KINNET_LOG_LEVEL, KINNET_METRICS_LISTEN (kn_metrics: serve
+    Prometheus metrics on host:port; unset, none). Every request the loop hands
+    over is counted and timed in kn_metrics. */
 #ifndef KN_DAEMON_H_INCLUDED
 #define KN_DAEMON_H_INCLUDED
 
@@ -32,5 +34,15 @@ int kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **ar
 int kn_daemon_serve (kn_daemon_t *self, kn_daemon_handler_fn *handler, void *state);
 
 void kn_daemon_stop (kn_daemon_t *self);
+
+//  The metrics of one request, for loops other than kn_daemon_serve (routing's
+//  feed workers): _begin before the handler runs (it forgets this thread's last
+//  audit row and reads the monotonic clock), _end with the handler's reply, before
+//  it is sent, to record kinnet_requests_total and kinnet_request_duration_seconds.
+//  The operation is the one of the last audit row the handler wrote ("unknown"
+//  without one); the result is the reply's error code when it carries one, else
+//  that row's result, else "ok".
+int64_t kn_daemon_request_begin (void);
+void kn_daemon_request_end (const char *service, zmsg_t *reply, int64_t begun);
 
 #endif

@@ -72,3 +72,77 @@ kn_service_error_reply (const kn_error_t *err)
     reply.error = &error;
     return kn_service_reply (&reply.base);
 }
+
+//  One base-128 varint at *at (before end); false when cut short.
+static bool
+s_varint (const uint8_t **at, const uint8_t *end, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 64 && *at < end; shift += 7) {
+        uint8_t byte = *(*at)++;
+        *value |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return true;
+    }
+    return false;
+}
+
+//  Find field number in [at, end): its varint value (wire type 0) or the bounds of
+//  its bytes (wire type 2). 1 found, 0 absent, -1 not protobuf.
+static int
+s_field (const uint8_t *at, const uint8_t *end, uint32_t number, uint64_t *value,
+         const uint8_t **start, size_t *len)
+{
+    while (at < end) {
+        uint64_t key, size;
+        if (!s_varint (&at, end, &key))
+            return -1;
+        uint32_t wire = (uint32_t) (key & 7);
+        bool match = (key >> 3) == number;
+        if (wire == 0) {
+            if (!s_varint (&at, end, value))
+                return -1;
+            if (match)
+                return 1;
+        }
+        else if (wire == 2) {
+            if (!s_varint (&at, end, &size) || size > (uint64_t) (end - at))
+                return -1;
+            if (match) {
+                *start = at;
+                *len = (size_t) size;
+                return 1;
+            }
+            at += size;
+        }
+        else if (wire == 1 || wire == 5) {
+            size_t skip = wire == 1 ? 8 : 4;
+            if ((size_t) (end - at) < skip)
+                return -1;
+            at += skip;
+        }
+        else
+            return -1;
+    }
+    return 0;
+}
+
+kn_code_t
+kn_service_reply_code (zmsg_t *reply)
+{
+    zframe_t *frame = reply ? zmsg_first (reply) : NULL;
+    if (!frame)
+        return KN_E_INTERNAL;
+    const uint8_t *body = zframe_data (frame);
+    const uint8_t *error = NULL, *unused = NULL;
+    size_t error_len = 0, unused_len = 0;
+    uint64_t ignored = 0, code = 0;
+    int found = s_field (body, body + zframe_size (frame), 1, &ignored, &error, &error_len);
+    if (found < 0)
+        return KN_E_INTERNAL;
+    //  Field 1 of the reply is Error; field 1 of Error is its code.
+    if (found == 0 || !error
+        || s_field (error, error + error_len, 1, &code, &unused, &unused_len) != 1)
+        return KN_OK;
+    return code > 0x7fffffff ? KN_E_INTERNAL : (kn_code_t) code;
+}

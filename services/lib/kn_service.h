@@ -29,4 +29,9 @@ zmsg_t *kn_service_reply (const ProtobufCMessage *message);
 //  A reply body holding only the error (field 1 of every reply).
 zmsg_t *kn_service_error_reply (const kn_error_t *err);
 
+//  The error code a reply body carries in field 1: KN_OK when it has none, and
+//  KN_E_INTERNAL when there is no reply or its first frame is not protobuf. Reads
+//  the wire format without decoding the rest of the reply, so it is cheap.
+kn_code_t kn_service_reply_code (zmsg_t *reply);
+
 #endif

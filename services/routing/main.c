@@ -11,6 +11,7 @@
 #include "kn_daemon.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
+#include "kn_metrics.h"
 #include "kn_worker.h"
 #include "routing_server.h"
 
@@ -87,9 +88,15 @@ s_consumer (void *arg)
             if (routing_store_retry_unplaced (store, now, 1000, &placed, &err))
                 kn_log (KN_ERROR, "consumer.failed", "problem", err.message, NULL);
         }
-        if (routing_store_consume (store, now, 100, &consumed, &err)
-            || routing_store_expire (store, now, 100, &expired, &err)
-            || routing_store_chase_contacts (store, now, 100, &chased, &err)) {
+        bool failed = routing_store_consume (store, now, 100, &consumed, &err)
+                      || routing_store_expire (store, now, 100, &expired, &err)
+                      || routing_store_chase_contacts (store, now, 100, &chased, &err);
+        //  After every wake-up, what is still waiting (a stuck consumer's grows).
+        int64_t lag;
+        kn_error_t lag_err;
+        if (routing_store_outbox_lag (store, &lag, &lag_err) == 0)
+            kn_metrics_gauge_set ("kinnet_outbox_lag_events", (double) lag, "routing", NULL);
+        if (failed) {
             kn_log (KN_ERROR, "consumer.failed", "problem", err.message, NULL);
             zclock_sleep (500);   // back off, then retry from the durable cursor
             continue;
@@ -128,7 +135,9 @@ s_feed_worker (void *arg)
             continue;
         kn_db_drain_notifies (db);   // wake-ups from before this read are stale
         feed_wait_t wait = {db, worker};
+        int64_t begun = kn_daemon_request_begin ();
         zmsg_t *reply = routing_server_handle_feed (store, request, s_feed_wait, &wait);
+        kn_daemon_request_end ("feed", reply, begun);
         kn_worker_send (worker, &reply, reply_to);
         zmsg_destroy (&request);
         zframe_destroy (&reply_to);

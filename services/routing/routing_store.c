@@ -67,6 +67,9 @@ static const char *s_statements[][2] = {
      "INSERT INTO routing.consumed (outbox_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"},
     {"cursor_set",
      "UPDATE routing.cursor SET last_xid = $1::xid8, last_id = $2 WHERE consumer = 'routing'"},
+    {"outbox_lag",
+     "SELECT greatest (coalesce ((SELECT max (id) FROM core.outbox), 0) - last_id, 0)"
+     " FROM routing.cursor WHERE consumer = 'routing'"},
     {"settings", "SELECT key, value FROM routing.setting"},
     {"referral_routed", "SELECT 1 FROM routing.case_referral WHERE referral_id = $1"},
     {"referral_info",
@@ -1273,6 +1276,21 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         }
         (*handled)++;
     }
+    return 0;
+}
+
+int
+routing_store_outbox_lag (routing_store_t *self, int64_t *lag, kn_error_t *err)
+{
+    *lag = 0;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    PGresult *result = s_run (self, "outbox_lag", 0, NULL, err);
+    if (!result)
+        return -1;
+    if (PQntuples (result) > 0)
+        *lag = atoll (PQgetvalue (result, 0, 0));
+    PQclear (result);
     return 0;
 }
 

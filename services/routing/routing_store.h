@@ -31,6 +31,11 @@ kn_db_t *routing_store_db (routing_store_t *self);
 int routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled,
                            kn_error_t *err);
 
+//  How far the consumer is behind: the newest outbox id minus the cursor's (never
+//  below 0). Ids are taken in insert order and consumed in commit order, so this
+//  counts events, give or take the few a racing commit reorders. One index lookup.
+int routing_store_outbox_lag (routing_store_t *self, int64_t *lag, kn_error_t *err);
+
 //  Expire up to max offers whose deadline is at or before now: escalate, offer the
 //  next candidate. *handled: offers expired.
 int routing_store_expire (routing_store_t *self, int64_t now, int max, int *handled,

@@ -1,0 +1,199 @@
+/*  Metrics from running daemons: the real stack with KINNET_METRICS_LISTEN set for
+    the broker, intake and routing, requests through the broker over CURVE, and
+    /metrics scraped over TCP as Prometheus would. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "kinnet/v1/intake.pb-c.h"
+#include "kinnet/v1/routing.pb-c.h"
+#include "kn_test.h"
+
+static kn_test_stack_t *stack;
+static int broker_port, intake_port, routing_port;
+
+static void
+s_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    broker_port = kn_test_free_port ();
+    intake_port = kn_test_free_port ();
+    routing_port = kn_test_free_port ();
+    char broker[32], intake[32], routing[32];
+    snprintf (broker, sizeof broker, "127.0.0.1:%d", broker_port);
+    snprintf (intake, sizeof intake, "127.0.0.1:%d", intake_port);
+    snprintf (routing, sizeof routing, "127.0.0.1:%d", routing_port);
+    const char *env[] = {"broker",  "KINNET_METRICS_LISTEN", broker,
+                         "intake",  "KINNET_METRICS_LISTEN", intake,
+                         "routing", "KINNET_METRICS_LISTEN", routing,
+                         NULL};
+    stack = kn_test_stack_new_with_env (env);
+}
+
+static void
+s_teardown (void)
+{
+    //  SIGTERM, and each daemon must exit 0: the metrics server stops cleanly and,
+    //  under the sanitizers, without a leak.
+    kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
+}
+
+TestSuite (metrics_e2e, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+static char *
+s_scrape (int port)
+{
+    char *headers, *body;
+    cr_assert_eq (kn_test_http (port, "GET", "/metrics", &headers, &body), 200);
+    cr_assert (strstr (headers, "text/plain; version=0.0.4"), "%s", headers);
+    free (headers);
+    return body;
+}
+
+//  The sample's value, or -1 when the scrape does not have it.
+static double
+s_metric (int port, const char *series)
+{
+    char *text = s_scrape (port);
+    double value = -1;
+    if (!kn_test_metric (text, series, &value))
+        value = -1;
+    free (text);
+    return value;
+}
+
+//  Scrape until the series has the value or timeout_ms passes (for what a daemon
+//  does after it has answered, like the routing consumer's work).
+static bool
+s_await_metric (int port, const char *series, double expected, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        if (s_metric (port, series) == expected)
+            return true;
+        zclock_sleep (20); // the answer was "not yet": scrape again shortly
+    }
+    return false;
+}
+
+static zframe_t *
+s_call (kn_client_t *client, const char *service, const void *data, size_t size)
+{
+    kn_error_t err;
+    zframe_t *reply = kn_client_call (client, service, data, size, &err);
+    cr_assert (reply, "no reply from %s: %s", service, err.message);
+    return reply;
+}
+
+Test (metrics_e2e, intake_counts_requests_by_operation_and_result)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    zframe_t *body = kn_test_referral_request (1, "metrics-1");
+    zframe_t *frame = s_call (client, "intake", zframe_data (body), zframe_size (body));
+    Kinnet__V1__IntakeReply *reply =
+        kinnet__v1__intake_reply__unpack (NULL, zframe_size (frame), zframe_data (frame));
+    cr_assert (reply);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    zframe_destroy (&frame);
+    zframe_destroy (&body);
+
+    //  Recorded before the reply was sent: no waiting needed.
+    cr_assert_eq (s_metric (intake_port, "kinnet_requests_total{service=\"intake\","
+                                         "operation=\"submit\",result=\"ok\"}"),
+                  1);
+    cr_assert_eq (s_metric (intake_port, "kinnet_request_duration_seconds_count{"
+                                         "service=\"intake\",operation=\"submit\"}"),
+                  1);
+    cr_assert_eq (s_metric (intake_port, "kinnet_up"), 1);
+
+    //  A body that is not an IntakeRequest: refused, audited under "unknown".
+    frame = s_call (client, "intake", "\x0a\xff", 2);
+    zframe_destroy (&frame);
+    cr_assert_eq (s_metric (intake_port, "kinnet_requests_total{service=\"intake\","
+                                         "operation=\"unknown\",result=\"malformed\"}"),
+                  1);
+    cr_assert_eq (s_metric (intake_port, "kinnet_requests_total{service=\"intake\","
+                                         "operation=\"submit\",result=\"ok\"}"),
+                  1);
+
+    //  The broker saw both answered by a worker, and knows its workers.
+    cr_assert_eq (
+        s_metric (broker_port,
+                  "kinnet_broker_requests_total{service=\"intake\",result=\"ok\"}"),
+        2);
+    cr_assert_eq (s_metric (broker_port, "kinnet_broker_workers{service=\"intake\"}"), 1);
+    cr_assert_eq (s_metric (broker_port, "kinnet_broker_workers{service=\"feed\"}"), 2);
+    cr_assert_geq (
+        s_metric (broker_port, "kinnet_broker_connections{socket=\"frontend\"}"), 1);
+    //  intake, consent, reporting, routing and its two feed workers at least.
+    cr_assert_geq (
+        s_metric (broker_port, "kinnet_broker_connections{socket=\"backend\"}"), 6);
+    kn_client_destroy (&client);
+}
+
+Test (metrics_e2e, broker_does_not_label_by_client_service_names)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    //  Nobody serves it: SERVICE_UNAVAILABLE after KINNET_REQUEST_TIMEOUT_MS.
+    zframe_t *frame = s_call (client, "made-up.service", "x", 1);
+    zframe_destroy (&frame);
+    char *text = s_scrape (broker_port);
+    double value = -1;
+    cr_assert (kn_test_metric (text,
+                               "kinnet_broker_requests_total{service=\"unregistered\","
+                               "result=\"unavailable\"}",
+                               &value),
+               "%s", text);
+    cr_assert_eq (value, 1);
+    cr_assert_null (strstr (text, "made-up"));
+    free (text);
+    kn_client_destroy (&client);
+}
+
+Test (metrics_e2e, routing_reports_outbox_lag_and_feed_reads)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    zframe_t *body = kn_test_referral_request (2, "metrics-2");
+    zframe_t *frame = s_call (client, "intake", zframe_data (body), zframe_size (body));
+    zframe_destroy (&frame);
+    zframe_destroy (&body);
+    //  The referral's event is in the outbox; once routing has consumed it the
+    //  gauge, set on every wake-up of the consumer, comes back to 0.
+    char *events =
+        kn_test_sql (kn_test_stack_db_url (stack), "SELECT count (*) FROM core.outbox");
+    cr_assert_geq (atol (events), 1);
+    free (events);
+    int64_t deadline = zclock_mono () + 20000;
+    char *cursor = NULL;
+    while (zclock_mono () < deadline) {
+        free (cursor);
+        cursor =
+            kn_test_sql (kn_test_stack_db_url (stack),
+                         "SELECT (SELECT last_id FROM routing.cursor WHERE consumer ="
+                         " 'routing') >= (SELECT max (id) FROM core.outbox)");
+        if (strcmp (cursor, "t") == 0)
+            break;
+        zclock_sleep (20); // not consumed yet: look again shortly
+    }
+    cr_assert_str_eq (cursor, "t", "routing did not consume the outbox");
+    free (cursor);
+    cr_assert (s_await_metric (
+        routing_port, "kinnet_outbox_lag_events{consumer=\"routing\"}", 0, 10000));
+
+    //  A feed read is counted under the feed service.
+    Kinnet__V1__FeedRead read = KINNET__V1__FEED_READ__INIT;
+    Kinnet__V1__FeedRequest request = KINNET__V1__FEED_REQUEST__INIT;
+    request.op_case = KINNET__V1__FEED_REQUEST__OP_READ;
+    request.read = &read;
+    size_t len = kinnet__v1__feed_request__get_packed_size (&request);
+    uint8_t buf[64];
+    kinnet__v1__feed_request__pack (&request, buf);
+    frame = s_call (client, "feed", buf, len);
+    zframe_destroy (&frame);
+    cr_assert_eq (s_metric (routing_port, "kinnet_requests_total{service=\"feed\","
+                                          "operation=\"feed_read\",result=\"ok\"}"),
+                  1);
+    kn_client_destroy (&client);
+}
