@@ -77,6 +77,7 @@ int64_t
 kn_daemon_request_begin (void)
 {
     kn_audit_last_reset ();
+    kn_service_last_reset ();
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
     return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
@@ -89,7 +90,9 @@ kn_daemon_request_end (const char *service, zmsg_t *reply, int64_t begun)
     clock_gettime (CLOCK_MONOTONIC, &now);
     double seconds = (double) ((int64_t) now.tv_sec * 1000000000 + now.tv_nsec - begun) / 1e9;
     const char *operation = "unknown", *result = "ok";
-    kn_audit_last (&operation, &result);
+    //  No audit row (a replayed write): the operation the request asked for.
+    if (!kn_audit_last (&operation, &result) && kn_service_last_operation ())
+        operation = kn_service_last_operation ();
     //  An audit row that says ok may belong to a transaction that did not commit:
     //  what the caller got is the reply.
     kn_code_t code = kn_service_reply_code (reply);

@@ -39,9 +39,10 @@ void kn_daemon_stop (kn_daemon_t *self);
 //  feed workers): _begin before the handler runs (it forgets this thread's last
 //  audit row and reads the monotonic clock), _end with the handler's reply, before
 //  it is sent, to record kinnet_requests_total and kinnet_request_duration_seconds.
-//  The operation is the one of the last audit row the handler wrote ("unknown"
-//  without one); the result is the reply's error code when it carries one, else
-//  that row's result, else "ok".
+//  The operation is the one of the last audit row the handler wrote; without one
+//  (a replayed write), the request's oneof member as kn_service_decode found it;
+//  failing that "unknown". The result is the reply's error code when it carries
+//  one, else that row's result, else "ok".
 int64_t kn_daemon_request_begin (void);
 void kn_daemon_request_end (const char *service, zmsg_t *reply, int64_t begun);
 

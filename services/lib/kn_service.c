@@ -24,6 +24,37 @@ kn_service_caller (zmsg_t *request, char agency_id[KN_UUID_STR], kn_error_t *err
                                  "request did not come through the broker");
 }
 
+static __thread const char *s_last_operation;   // a descriptor's, static storage
+
+//  The name of the oneof member message has set, or NULL.
+static const char *
+s_oneof_set (const ProtobufCMessage *message)
+{
+    const ProtobufCMessageDescriptor *descriptor = message->descriptor;
+    for (unsigned i = 0; i < descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *field = &descriptor->fields[i];
+        if (!(field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+            continue;
+        uint32_t set;
+        memcpy (&set, (const char *) message + field->quantifier_offset, sizeof set);
+        if (set == field->id)
+            return field->name;
+    }
+    return NULL;
+}
+
+const char *
+kn_service_last_operation (void)
+{
+    return s_last_operation;
+}
+
+void
+kn_service_last_reset (void)
+{
+    s_last_operation = NULL;
+}
+
 ProtobufCMessage *
 kn_service_decode (zmsg_t *request, const ProtobufCMessageDescriptor *descriptor,
                    kn_error_t *err)
@@ -47,6 +78,7 @@ kn_service_decode (zmsg_t *request, const ProtobufCMessageDescriptor *descriptor
         protobuf_c_message_free_unpacked (message, NULL);
         return NULL;
     }
+    s_last_operation = s_oneof_set (message);
     return message;
 }
 

@@ -23,6 +23,13 @@ int kn_service_caller (zmsg_t *request, char agency_id[KN_UUID_STR], kn_error_t 
 ProtobufCMessage *kn_service_decode (zmsg_t *request, const ProtobufCMessageDescriptor *descriptor,
                                      kn_error_t *err);
 
+//  The name of the oneof member (the operation, e.g. "submit") of the last request
+//  kn_service_decode decoded on this thread since kn_service_last_reset, or NULL.
+//  A name from the .proto, never from the request. For metrics, when a handler
+//  wrote no audit row (a replayed write).
+const char *kn_service_last_operation (void);
+void kn_service_last_reset (void);
+
 //  A reply body holding message.
 zmsg_t *kn_service_reply (const ProtobufCMessage *message);
 

@@ -86,18 +86,27 @@ s_call (kn_client_t *client, const char *service, const void *data, size_t size)
     return reply;
 }
 
-Test (metrics_e2e, intake_counts_requests_by_operation_and_result)
+//  Submit referral seed with key; returns whether it was a replay.
+static bool
+s_submit (kn_client_t *client, int seed, const char *key)
 {
-    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
-    zframe_t *body = kn_test_referral_request (1, "metrics-1");
+    zframe_t *body = kn_test_referral_request (seed, key);
     zframe_t *frame = s_call (client, "intake", zframe_data (body), zframe_size (body));
     Kinnet__V1__IntakeReply *reply =
         kinnet__v1__intake_reply__unpack (NULL, zframe_size (frame), zframe_data (frame));
     cr_assert (reply);
     cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    bool replayed = reply->submitted->replayed;
     kinnet__v1__intake_reply__free_unpacked (reply, NULL);
     zframe_destroy (&frame);
     zframe_destroy (&body);
+    return replayed;
+}
+
+Test (metrics_e2e, intake_counts_requests_by_operation_and_result)
+{
+    kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 0);
+    cr_assert_not (s_submit (client, 1, "metrics-1"));
 
     //  Recorded before the reply was sent: no waiting needed.
     cr_assert_eq (s_metric (intake_port, "kinnet_requests_total{service=\"intake\","
@@ -108,21 +117,27 @@ Test (metrics_e2e, intake_counts_requests_by_operation_and_result)
                   1);
     cr_assert_eq (s_metric (intake_port, "kinnet_up"), 1);
 
+    //  A replay writes no audit row; it is still a submit, and it is ok.
+    cr_assert (s_submit (client, 1, "metrics-1"));
+    cr_assert_eq (s_metric (intake_port, "kinnet_requests_total{service=\"intake\","
+                                         "operation=\"submit\",result=\"ok\"}"),
+                  2);
+
     //  A body that is not an IntakeRequest: refused, audited under "unknown".
-    frame = s_call (client, "intake", "\x0a\xff", 2);
+    zframe_t *frame = s_call (client, "intake", "\x0a\xff", 2);
     zframe_destroy (&frame);
     cr_assert_eq (s_metric (intake_port, "kinnet_requests_total{service=\"intake\","
                                          "operation=\"unknown\",result=\"malformed\"}"),
                   1);
     cr_assert_eq (s_metric (intake_port, "kinnet_requests_total{service=\"intake\","
                                          "operation=\"submit\",result=\"ok\"}"),
-                  1);
+                  2);
 
-    //  The broker saw both answered by a worker, and knows its workers.
+    //  The broker saw all three answered by a worker, and knows its workers.
     cr_assert_eq (
         s_metric (broker_port,
                   "kinnet_broker_requests_total{service=\"intake\",result=\"ok\"}"),
-        2);
+        3);
     cr_assert_eq (s_metric (broker_port, "kinnet_broker_workers{service=\"intake\"}"), 1);
     cr_assert_eq (s_metric (broker_port, "kinnet_broker_workers{service=\"feed\"}"), 2);
     cr_assert_geq (
