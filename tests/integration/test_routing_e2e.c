@@ -438,6 +438,29 @@ Test (routing_e2e, deadlines_follow_the_clock)
     kn_test_stack_set_clock (stack, (int64_t) time (NULL));
 }
 
+//  When offers do not arrive: where the pipeline stopped, and the routing logs.
+static void
+s_diagnose (void)
+{
+    cr_log_error ("referrals %d, routed %d, involvements %d, NGO feed offers %d,"
+                  " outbox events past the cursor %d",
+                  s_count ("SELECT count (*) FROM intake.referral"),
+                  s_count ("SELECT count (*) FROM routing.case_referral"),
+                  s_count ("SELECT count (*) FROM routing.involvement"),
+                  s_count ("SELECT count (*) FROM routing.feed WHERE agency_id = '%s'"
+                           " AND topic = 'offer.made'", ids[NGO]),
+                  s_count ("SELECT count (*) FROM core.outbox o, routing.cursor c"
+                           " WHERE (o.xid, o.id) > (c.last_xid, c.last_id)"));
+    for (int i = 0; i < 2; i++) {
+        char command[600];
+        snprintf (command, sizeof command,
+                  "tail -n 15 '%s'/routing%s.log 1>&2", kn_test_stack_dir (stack),
+                  i ? "1" : "");
+        if (system (command) != 0)
+            cr_log_error ("no log at %s", command);
+    }
+}
+
 //  Refer count distinct children for income support (one offer each, to the
 //  NGO) and wait until the NGO's feed holds that many offers. Returns how many.
 static int
@@ -450,6 +473,8 @@ s_offers_for (int first_seed, int count, int64_t *ngo_seq)
     int offers = 0;
     while (offers < count && s_await (NGO, ngo_seq, "offer.made", NULL))
         offers++;
+    if (offers < count)
+        s_diagnose ();
     return offers;
 }
 
