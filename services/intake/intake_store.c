@@ -323,11 +323,6 @@ s_submit_once (intake_store_t *self, const char *agency_id,
         goto fail;
     result->received_at_us = strtoll (received, NULL, 10);
 
-    //  From here on nothing is read back: the links, the event, the audit row and the
-    //  COMMIT go out together and are answered in one round trip (write-behind). The
-    //  reply still waits for the COMMIT's answer.
-    if (kn_db_write_behind_begin (self->db, err))
-        goto fail;
     for (size_t i = 0; i < count; i++) {
         char position[8];
         snprintf (position, sizeof position, "%zu", i);
@@ -373,12 +368,11 @@ s_submit_once (intake_store_t *self, const char *agency_id,
     if (s_audit (self, agency_id, referral->caseworker_id, "submit", result->family_id,
                  result->referral_id, basis_name, "ok", err))
         goto fail;
-    if (kn_db_write_behind_commit (self->db, err))
+    if (kn_db_exec (self->db, "COMMIT", err))
         goto fail;
     return 0;
 
 fail:
-    kn_db_write_behind_abort (self->db);   // whatever was queued is rolled back
     s_rollback (self);
     return -1;
 }

@@ -1,8 +1,6 @@
 /*  kn_db: a libpq session that survives reconnects with its prepared statements. */
 #include "kn_db.h"
 
-#include <assert.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +24,6 @@ struct _kn_db_t {
     char *channels[MAX_CHANNELS];
     int channel_count;
     char sqlstate[6];
-    bool write_behind;   // between kn_db_write_behind_begin and _commit
-    int queued;          // statements sent since then, results not yet read
 };
 
 static int
@@ -201,16 +197,6 @@ PGresult *
 kn_db_run (kn_db_t *self, const char *name, int nparams, const char *const *values,
            const int *lengths, const int *formats, kn_error_t *err)
 {
-    if (self->write_behind) {
-        //  Queued: its outcome is known at kn_db_write_behind_commit. The caller gets
-        //  an empty success it can PQclear like any other.
-        if (!PQsendQueryPrepared (self->conn, name, nparams, values, lengths, formats, 0)) {
-            s_fail (self, NULL, err, name);
-            return NULL;
-        }
-        self->queued++;
-        return PQmakeEmptyPGresult (self->conn, PGRES_COMMAND_OK);
-    }
     PGresult *result
         = PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0);
     ExecStatusType status = PQresultStatus (result);
@@ -232,80 +218,6 @@ kn_db_query (kn_db_t *self, const char *sql, int nparams, const char *const *val
     s_fail (self, result, err, "query");
     PQclear (result);
     return NULL;
-}
-
-int
-kn_db_write_behind_begin (kn_db_t *self, kn_error_t *err)
-{
-    assert (!self->write_behind);
-    if (PQenterPipelineMode (self->conn) != 1)
-        return s_fail (self, NULL, err, "pipeline");
-    self->write_behind = true;
-    self->queued = 0;
-    return 0;
-}
-
-//  Send final (COMMIT or ROLLBACK) and a sync, read every queued statement's
-//  result, then final's, each followed by NULL, then the sync's, and leave pipeline
-//  mode. After the first error the server skips the rest (PIPELINE_ABORTED) and an
-//  explicit transaction stays open and aborted.
-static int
-s_write_behind_end (kn_db_t *self, const char *final, kn_error_t *err)
-{
-    assert (self->write_behind);
-    bool commit = strcmp (final, "COMMIT") == 0;
-    int rc = 0;
-    bool sent = PQsendQueryParams (self->conn, final, 0, NULL, NULL, NULL, NULL, 0) == 1
-                && PQpipelineSync (self->conn) == 1;
-    if (!sent)
-        rc = s_fail (self, NULL, err, final);
-    for (int i = 0; sent && i <= self->queued; i++) {
-        PGresult *result = PQgetResult (self->conn);
-        if (!result) {
-            rc = rc ? rc : s_fail (self, NULL, err, "pipeline");
-            break;
-        }
-        ExecStatusType status = PQresultStatus (result);
-        if (status == PGRES_FATAL_ERROR && rc == 0)
-            rc = s_fail (self, result, err, i < self->queued ? "write_behind" : final);
-        else if (i == self->queued && commit && status == PGRES_COMMAND_OK && rc == 0
-                 && strcmp (PQcmdStatus (result), "COMMIT") != 0)
-            //  COMMIT of a transaction that had already failed answers ROLLBACK.
-            rc = kn_error_set (err, KN_E_INTERNAL, NULL, "the transaction was rolled back");
-        else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK
-                 && status != PGRES_PIPELINE_ABORTED && status != PGRES_FATAL_ERROR && rc == 0)
-            rc = s_fail (self, result, err, "pipeline");
-        PQclear (result);
-        PQclear (PQgetResult (self->conn));   // the NULL after each result
-    }
-    //  The sync's result, and anything a broken exchange left behind.
-    PGresult *result;
-    while ((result = PQgetResult (self->conn))) {
-        bool synced = PQresultStatus (result) == PGRES_PIPELINE_SYNC;
-        PQclear (result);
-        if (synced)
-            break;
-    }
-    if (PQexitPipelineMode (self->conn) != 1 && rc == 0)
-        rc = s_fail (self, NULL, err, "pipeline");
-    self->write_behind = false;
-    self->queued = 0;
-    return rc;
-}
-
-int
-kn_db_write_behind_commit (kn_db_t *self, kn_error_t *err)
-{
-    return s_write_behind_end (self, "COMMIT", err);
-}
-
-void
-kn_db_write_behind_abort (kn_db_t *self)
-{
-    if (!self->write_behind)
-        return;
-    kn_error_t ignored;
-    s_write_behind_end (self, "ROLLBACK", &ignored);
 }
 
 const char *

@@ -42,21 +42,6 @@ PGresult *kn_db_run (kn_db_t *self, const char *name, int nparams,
 PGresult *kn_db_query (kn_db_t *self, const char *sql, int nparams,
                        const char *const *values, kn_error_t *err);
 
-//  Write-behind: the end of a transaction in one round trip. After
-//  kn_db_write_behind_begin (inside a transaction the caller began), kn_db_run sends
-//  each statement without waiting and returns an empty success; use it only for
-//  statements whose rows nobody reads (inserts whose outcome is all that matters).
-//  kn_db_write_behind_commit sends COMMIT, then reads every result: 0 only when
-//  every statement and the COMMIT succeeded. On -1, err and kn_db_sqlstate() tell
-//  the first failure and the caller rolls back, as after any failed statement (if
-//  the COMMIT itself failed there is nothing left to roll back, which is harmless).
-//  kn_db_write_behind_abort ends it instead with ROLLBACK, whatever was queued (a
-//  no-op when not in write-behind): for a caller that fails half-way.
-//  kn_db_exec and kn_db_query must not be called in between.
-int kn_db_write_behind_begin (kn_db_t *self, kn_error_t *err);
-int kn_db_write_behind_commit (kn_db_t *self, kn_error_t *err);
-void kn_db_write_behind_abort (kn_db_t *self);
-
 //  SQLSTATE of the last failed statement ("" when none since the last clear); a
 //  later ROLLBACK does not clear it, so a caller can still ask why it rolled back.
 const char *kn_db_sqlstate (kn_db_t *self);
