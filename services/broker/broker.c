@@ -667,8 +667,13 @@ broker_run (broker_t *self)
             reload = kn_db_drain_notifies (self->db) != 0;   // -1: connection lost
         int64_t now = zclock_mono ();
         if (reload || now >= self->reload_at) {
+            //  A NOTIFY that arrives while the reload's queries run is read into
+            //  libpq's queue, where polling the socket never sees it: look there after
+            //  each reload, or a key registered meanwhile waits for the periodic one.
             kn_error_t err;
-            broker_keys_reload (self->keys, &err);
+            do
+                broker_keys_reload (self->keys, &err);
+            while (count == 5 && kn_db_drain_notifies (self->db) > 0);
             self->reload_at = now + self->config.key_reload_ms;
         }
         if (now >= self->heartbeat_at) {

@@ -42,6 +42,10 @@ s_wait_notify (kn_db_t *db, int wait_ms)
         zclock_sleep (wait_ms < 1000 ? wait_ms : 1000);   // database down: retry soon
         return;
     }
+    //  A notification that arrived while the last query ran is already in libpq's
+    //  queue, not on the socket: it is a wake-up too.
+    if (kn_db_drain_notifies (db) > 0)
+        return;
     struct pollfd item = {kn_db_socket (db), POLLIN, 0};
     if (item.fd >= 0 && poll (&item, 1, wait_ms) > 0)
         kn_db_drain_notifies (db);
