@@ -68,7 +68,17 @@ s_teardown (void)
 TestSuite (reports, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 static void
+s_refer_needs (int seed, int urgency, const char *district, const int *categories, size_t n);
+
+static void
 s_refer (int seed, int urgency, const char *district)
+{
+    const int housing[] = {KINNET__V1__NEED_CATEGORY__HOUSING_NEED};
+    s_refer_needs (seed, urgency, district, housing, 1);
+}
+
+static void
+s_refer_needs (int seed, int urgency, const char *district, const int *categories, size_t n)
 {
     char given[32], idem[32];
     snprintf (given, sizeof given, "Child%d", seed);
@@ -77,10 +87,14 @@ s_refer (int seed, int urgency, const char *district)
     child.given_name = given;
     child.family_name = "Ahmed";
     child.date_of_birth = "2015-06-01";
-    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
-    need.category = KINNET__V1__NEED_CATEGORY__HOUSING_NEED;
-    need.description = "Housing.";
-    Kinnet__V1__Need *needs[] = {&need};
+    Kinnet__V1__Need need[4], *needs[4];
+    cr_assert_leq (n, 4);
+    for (size_t i = 0; i < n; i++) {
+        kinnet__v1__need__init (&need[i]);
+        need[i].category = categories[i];
+        need[i].description = "Support needed.";
+        needs[i] = &need[i];
+    }
     Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
     ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
     ground.justification = "Early help.";
@@ -88,7 +102,7 @@ s_refer (int seed, int urgency, const char *district)
     submit.idempotency_key = idem;
     submit.child = &child;
     submit.needs = needs;
-    submit.n_needs = 1;
+    submit.n_needs = n;
     submit.urgency = urgency;
     submit.district = (char *) district;
     submit.lawful_ground = &ground;
@@ -284,6 +298,56 @@ Test (reports, referrals_by_district_and_urgency)
     cr_assert_str_eq (received->row_labels[0], month);
     cr_assert_str_eq (received->column_labels[0], week);
     cr_assert_eq (received->grand_total->value, 13);
+    kinnet__v1__report__free_unpacked (report, NULL);
+}
+
+//  A referral with several needs counts once under each, with the need as rows or as
+//  columns, and beside either dimension kind (a district, a month).
+Test (reports, referrals_by_need)
+{
+    const int housing_income[] = {KINNET__V1__NEED_CATEGORY__HOUSING_NEED,
+                                  KINNET__V1__NEED_CATEGORY__INCOME_POVERTY};
+    const int housing[] = {KINNET__V1__NEED_CATEGORY__HOUSING_NEED};
+    const int income_parenting[] = {KINNET__V1__NEED_CATEGORY__INCOME_POVERTY,
+                                    KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    for (int i = 0; i < 6; i++)
+        s_refer_needs (i, KINNET__V1__URGENCY__PRIORITY, "north", housing_income, 2);
+    for (int i = 0; i < 5; i++)
+        s_refer_needs (100 + i, KINNET__V1__URGENCY__ROUTINE, "south", housing, 1);
+    for (int i = 0; i < 7; i++)
+        s_refer_needs (200 + i, KINNET__V1__URGENCY__ROUTINE, "south", income_parenting, 2);
+
+    const Kinnet__V1__ReportDimension need_district[] = {KINNET__V1__REPORT_DIMENSION__BY_NEED,
+                                                         KINNET__V1__REPORT_DIMENSION__BY_DISTRICT};
+    Kinnet__V1__Report *report = s_run ("referrals", need_district, 2);
+    const Kinnet__V1__ReportTable *received = s_table (report, "referrals");
+    cr_assert_str_eq (received->row_dimension, "need");
+    cr_assert_eq (s_at (received, "HOUSING_NEED", "north")->value, 6);
+    cr_assert_eq (s_at (received, "HOUSING_NEED", "south")->value, 5);
+    cr_assert_eq (s_at (received, "INCOME_POVERTY", "north")->value, 6);
+    cr_assert_eq (s_at (received, "INCOME_POVERTY", "south")->value, 7);
+    cr_assert_eq (s_at (received, "PARENTING_SUPPORT", "south")->value, 7);
+    cr_assert_eq (s_at (received, "PARENTING_SUPPORT", "north")->value, 0);
+    cr_assert_eq (received->withheld, 0);
+    cr_assert_eq (received->grand_total->value, 31);   //  18 referrals, 31 needs
+    kinnet__v1__report__free_unpacked (report, NULL);
+
+    const Kinnet__V1__ReportDimension month_need[] = {KINNET__V1__REPORT_DIMENSION__BY_MONTH,
+                                                      KINNET__V1__REPORT_DIMENSION__BY_NEED};
+    report = s_run ("referrals", month_need, 2);
+    received = s_table (report, "referrals");
+    char month[8];
+    time_t when = (time_t) t0;
+    strftime (month, sizeof month, "%Y-%m", gmtime (&when));
+    cr_assert_eq (received->n_row_labels, 1);
+    cr_assert_str_eq (received->column_dimension, "need");
+    cr_assert_eq (s_at (received, month, "HOUSING_NEED")->value, 11);
+    cr_assert_eq (s_at (received, month, "INCOME_POVERTY")->value, 13);
+    cr_assert_eq (s_at (received, month, "PARENTING_SUPPORT")->value, 7);
+    cr_assert_eq (s_at (received, month, "DOMESTIC_ABUSE")->value, 0);
+    //  Nobody was matched or withdrew: the other two tables count nothing, by need too.
+    for (size_t t = 1; t < 3; t++)
+        cr_assert_eq (report->sections[0]->tables[t]->grand_total->value, 0);
     kinnet__v1__report__free_unpacked (report, NULL);
 }
 
