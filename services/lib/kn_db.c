@@ -132,6 +132,12 @@ kn_db_new (const char *url, const char *role, kn_error_t *err)
     return self;
 }
 
+kn_db_t *
+kn_db_clone (kn_db_t *self, kn_error_t *err)
+{
+    return kn_db_new (self->url, self->role, err);
+}
+
 void
 kn_db_destroy (kn_db_t **self_p)
 {
@@ -214,6 +220,41 @@ kn_db_query (kn_db_t *self, const char *sql, int nparams, const char *const *val
     PGresult *result = PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0);
     ExecStatusType status = PQresultStatus (result);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return result;
+    s_fail (self, result, err, "query");
+    PQclear (result);
+    return NULL;
+}
+
+int
+kn_db_send (kn_db_t *self, const char *sql, int nparams, const char *const *values,
+            kn_error_t *err)
+{
+    if (PQsendQueryParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0) == 1)
+        return 0;
+    return s_fail (self, NULL, err, "send");
+}
+
+int
+kn_db_ready (kn_db_t *self)
+{
+    if (PQconsumeInput (self->conn) == 0)
+        return -1;
+    return PQisBusy (self->conn) ? 0 : 1;
+}
+
+PGresult *
+kn_db_receive (kn_db_t *self, kn_error_t *err)
+{
+    //  One statement gives one result, then NULL; an error may follow partial rows, so
+    //  the last result is the one that counts.
+    PGresult *result = NULL, *next;
+    while ((next = PQgetResult (self->conn))) {
+        PQclear (result);
+        result = next;
+    }
+    ExecStatusType status = PQresultStatus (result);
+    if (result && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK))
         return result;
     s_fail (self, result, err, "query");
     PQclear (result);

@@ -17,6 +17,10 @@ typedef struct _kn_db_t kn_db_t;
 kn_db_t *kn_db_new (const char *url, const char *role, kn_error_t *err);
 void kn_db_destroy (kn_db_t **self_p);
 
+//  Another session to the same database in the same role (none of self's prepared
+//  statements or channels).
+kn_db_t *kn_db_clone (kn_db_t *self, kn_error_t *err);
+
 PGconn *kn_db_conn (kn_db_t *self);
 
 //  Prepare name now and again after every reconnect. Preparing the same name with
@@ -41,6 +45,16 @@ PGresult *kn_db_run (kn_db_t *self, const char *name, int nparams,
 //  kn_db_run.
 PGresult *kn_db_query (kn_db_t *self, const char *sql, int nparams,
                        const char *const *values, kn_error_t *err);
+
+//  The same one-off statement without waiting for its answer, so that one caller can
+//  keep several sessions busy: kn_db_send sends it; kn_db_socket turns readable as
+//  the answer arrives; kn_db_ready reads what came (1: all of it is in, 0: not yet,
+//  -1: the connection failed); kn_db_receive takes it, with kn_db_query's contract
+//  (it waits if called early). One statement in flight per session.
+int kn_db_send (kn_db_t *self, const char *sql, int nparams, const char *const *values,
+                kn_error_t *err);
+int kn_db_ready (kn_db_t *self);
+PGresult *kn_db_receive (kn_db_t *self, kn_error_t *err);
 
 //  SQLSTATE of the last failed statement ("" when none since the last clear); a
 //  later ROLLBACK does not clear it, so a caller can still ask why it rolled back.

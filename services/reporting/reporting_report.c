@@ -1,6 +1,8 @@
 /*  reporting_report: referrals, outcomes, offers and declines as protected tables. */
 #include "reporting_report.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,11 +259,75 @@ static Kinnet__V1__ReportTable *s_table_build (PGresult *rows, int count_column,
                                                const Kinnet__V1__RunReport *request,
                                                const table_spec_t *spec, kn_error_t *err);
 
-//  Run the query of n tables that differ only in their filters (one count column
-//  each) and protect each; tables[i] receives table i. 0 or -1.
+//  -------------------------------------------------------------------------
+//  Queries. A report first says which queries it needs and where their tables go;
+//  the queries then run several at a time, each on its own session, all in one
+//  snapshot; only then are the tables made, in the report's order.
+
+typedef struct _job_t job_t;
+
+//  Make a job's tables from its rows. 0 or -1.
+typedef int (build_fn_t) (job_t *job, PGresult *rows, const kn_sdc_config_t *config,
+                          kn_error_t *err);
+
+struct _job_t {
+    char *sql;                           //  parameters: $1 from, $2 to
+    build_fn_t *build;
+    bool first;                          //  sent before the others (a slow query)
+    Kinnet__V1__RunReport request;       //  as the tables see it (by: the caller's array)
+    table_spec_t *specs;                 //  s_tables_build: the n tables the query counts
+                                         //  (copies; what they point to is static)
+    size_t n;
+    Kinnet__V1__ReportSection *section;  //  the tables go to section->tables[slot], ...
+    size_t slot;
+    PGresult *rows;
+};
+
+typedef struct {
+    job_t *jobs;
+    size_t n_jobs;
+} reader_t;
+
+//  Add a query whose tables go to section from slot on. The job is valid until the
+//  next one is added.
+static job_t *
+s_job_add (reader_t *rd, const char *sql, build_fn_t *build, const Kinnet__V1__RunReport *request,
+           Kinnet__V1__ReportSection *section, size_t slot)
+{
+    rd->jobs = realloc (rd->jobs, (rd->n_jobs + 1) * sizeof *rd->jobs);
+    job_t *job = &rd->jobs[rd->n_jobs++];
+    *job = (job_t) {.sql = strdup (sql), .build = build, .request = *request,
+                    .section = section, .slot = slot};
+    return job;
+}
+
+static void
+s_put (Kinnet__V1__ReportSection *section, size_t slot, Kinnet__V1__ReportTable *table)
+{
+    section->tables[slot] = table;
+    if (section->n_tables <= slot)
+        section->n_tables = slot + 1;
+}
+
 static int
-s_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-          const table_spec_t *specs, size_t n, Kinnet__V1__ReportTable **tables, kn_error_t *err)
+s_tables_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_error_t *err)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        Kinnet__V1__ReportTable *table
+            = s_table_build (rows, 2 + (int) i, config, &job->request, &job->specs[i], err);
+        if (!table)
+            return -1;
+        s_put (job->section, job->slot + i, table);
+    }
+    return 0;
+}
+
+//  Add the query of n tables that differ only in their filters (one count column
+//  each); each is protected once counted and goes to section->tables[slot + i]. 0, or
+//  -1 when the request's dimensions do not apply.
+static int
+s_tables (reader_t *rd, const Kinnet__V1__RunReport *request, const table_spec_t *specs, size_t n,
+          Kinnet__V1__ReportSection *section, size_t slot, kn_error_t *err)
 {
     const table_spec_t *spec = &specs[0];
     int d1 = request->n_by > 0 ? request->by[0] : 0;
@@ -344,16 +410,11 @@ s_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
                   row_sql, column_sql, counts, spec->event_time, any);
     char sql[10240];
     snprintf (sql, sizeof sql, "SELECT %s, %s%s FROM (%s) x", format[0], format[1], outer, inner);
-    const char *values[] = {request->from, request->to};
-    PGresult *rows = kn_db_query (db, sql, 2, values, err);
-    if (!rows)
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (!(tables[i] = s_table_build (rows, 2 + (int) i, config, request, &specs[i], err)))
-            rc = -1;
-    PQclear (rows);
-    return rc;
+    job_t *job = s_job_add (rd, sql, s_tables_build, request, section, slot);
+    job->specs = malloc (n * sizeof *specs);
+    memcpy (job->specs, specs, n * sizeof *specs);
+    job->n = n;
+    return 0;
 }
 
 //  One table from a query's rows (row label, column label, counts...): labels,
@@ -492,7 +553,7 @@ s_section (const char *name, const char *title, const char *note)
 }
 
 static int
-s_add_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
+s_add_tables (reader_t *rd, const Kinnet__V1__RunReport *request,
               Kinnet__V1__ReportSection *section, const table_spec_t *specs, size_t n,
               kn_error_t *err)
 {
@@ -502,9 +563,8 @@ s_add_tables (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
         size_t k = i + 1;
         while (k < n && s_same_query (&specs[i], &specs[k]))
             k++;
-        if (s_tables (db, config, request, &specs[i], k - i, section->tables + i, err))
+        if (s_tables (rd, request, &specs[i], k - i, section, i, err))
             return -1;
-        section->n_tables = k;
         i = k;
     }
     return 0;
@@ -522,8 +582,8 @@ s_add_section (Kinnet__V1__Report *report, Kinnet__V1__ReportSection *section)
 //  The reports
 
 static int
-s_referrals (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-             Kinnet__V1__Report *report, kn_error_t *err)
+s_referrals (reader_t *rd, const Kinnet__V1__RunReport *request, Kinnet__V1__Report *report,
+             kn_error_t *err)
 {
     bool by_need = false;
     for (size_t i = 0; i < request->n_by; i++)
@@ -544,7 +604,7 @@ s_referrals (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRe
          .base = BASE_REFERRAL,
          .filter = "r.family_matched"},
     };
-    if (s_add_tables (db, config, request, referrals, tables, 3, err))
+    if (s_add_tables (rd, request, referrals, tables, 3, err))
         return -1;
     Kinnet__V1__ReportSection *outcomes = s_section (
         "outcomes", "Involvements closed in the period, by outcome",
@@ -563,12 +623,12 @@ s_referrals (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRe
     //  Outcomes have their own columns: only the first dimension applies.
     Kinnet__V1__RunReport rows_only = *request;
     rows_only.n_by = request->n_by > 0 ? 1 : 0;
-    return s_add_tables (db, config, &rows_only, outcomes, outcome_table, 1, err);
+    return s_add_tables (rd, &rows_only, outcomes, outcome_table, 1, err);
 }
 
 static int
-s_declines (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-            Kinnet__V1__Report *report, kn_error_t *err)
+s_declines (reader_t *rd, const Kinnet__V1__RunReport *request, Kinnet__V1__Report *report,
+            kn_error_t *err)
 {
     Kinnet__V1__RunReport rows_only = *request;
     rows_only.n_by = request->n_by > 0 ? 1 : 0;
@@ -587,7 +647,7 @@ s_declines (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRep
          .category = &kinnet__v1__involvement_status__descriptor,
          .category_name = "status"},
     };
-    if (s_add_tables (db, config, &rows_only, offers, offer_table, 1, err))
+    if (s_add_tables (rd, &rows_only, offers, offer_table, 1, err))
         return -1;
     Kinnet__V1__ReportSection *declines = s_section (
         "declines", "Offers declined in the period, by reason",
@@ -603,43 +663,22 @@ s_declines (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRep
          .category = &kinnet__v1__decline_reason__descriptor,
          .category_name = "reason"},
     };
-    return s_add_tables (db, config, &rows_only, declines, decline_table, 1, err);
+    return s_add_tables (rd, &rows_only, declines, decline_table, 1, err);
 }
 
 //  The timeliness statistics, by urgency: how long needs took to be accepted and to
 //  get a first contact, against the deadline. A statistic is given only over a group
 //  at least as large as the suppression threshold whose count is itself published.
-static Kinnet__V1__ReportTable *
-s_time_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-              kn_error_t *err)
+enum { TIME_COLUMNS = 7, TIME_URGENCIES = 4 };
+
+static int
+s_time_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_error_t *err)
 {
     static const char *columns[]
         = {"needs placed", "median hours to acceptance", "90th percentile hours to acceptance",
            "deadline hours", "placed within deadline (%)", "median hours to first contact",
            "90th percentile hours to first contact"};
-    enum { N_COLUMNS = 7, N_URGENCY = 4 };
-    //  date_part, not extract: since PostgreSQL 14 extract returns numeric, and sorting
-    //  a million numerics for each percentile took twice as long as float8 does.
-    const char *sql
-        = "SELECT nd.urgency,"
-          " count (*) FILTER (WHERE t.accepted_at IS NOT NULL),"
-          " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.accepted_at - at)"
-          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
-          " percentile_cont (0.9) WITHIN GROUP (ORDER BY date_part ('epoch', t.accepted_at - at)"
-          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
-          " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.first_deadline"
-          "  - t.first_offered) / 3600) FILTER (WHERE t.first_offered IS NOT NULL),"
-          " 100 * avg ((t.accepted_at <= t.first_deadline)::int::float8)"
-          "  FILTER (WHERE t.accepted_at IS NOT NULL),"
-          " count (*) FILTER (WHERE t.contact_at IS NOT NULL),"
-          " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.contact_at - at)"
-          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL),"
-          " percentile_cont (0.9) WITHIN GROUP (ORDER BY date_part ('epoch', t.contact_at - at)"
-          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL)" NEED_FROM " GROUP BY 1";
-    const char *values[] = {request->from, request->to};
-    PGresult *rows = kn_db_query (db, sql, 2, values, err);
-    if (!rows)
-        return NULL;
+    enum { N_COLUMNS = TIME_COLUMNS, N_URGENCY = TIME_URGENCIES };
     //  Row u-1 holds urgency u; the placed counts are protected like any table.
     double stats[N_URGENCY][N_COLUMNS] = {{0}};
     bool present[N_URGENCY][N_COLUMNS] = {{false}};
@@ -659,10 +698,9 @@ s_time_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
             }
         contacts[u] = atoll (PQgetvalue (rows, i, 6));
     }
-    PQclear (rows);
     if (kn_sdc_table_protect (counts, config, err)) {
         kn_sdc_table_destroy (&counts);
-        return NULL;
+        return -1;
     }
     Kinnet__V1__ReportTable *out = malloc (sizeof *out);
     kinnet__v1__report_table__init (out);
@@ -705,12 +743,42 @@ s_time_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
         }
     }
     kn_sdc_table_destroy (&counts);
-    return out;
+    s_put (job->section, job->slot, out);
+    return 0;
+}
+
+//  Add the query of the timeliness statistics; its table goes to section.
+static void
+s_time_table (reader_t *rd, const Kinnet__V1__RunReport *request,
+              Kinnet__V1__ReportSection *section)
+{
+    //  date_part, not extract: since PostgreSQL 14 extract returns numeric, and sorting
+    //  a million numerics for each percentile took twice as long as float8 does.
+    const char *sql
+        = "SELECT nd.urgency,"
+          " count (*) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.accepted_at - at)"
+          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.9) WITHIN GROUP (ORDER BY date_part ('epoch', t.accepted_at - at)"
+          "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.first_deadline"
+          "  - t.first_offered) / 3600) FILTER (WHERE t.first_offered IS NOT NULL),"
+          " 100 * avg ((t.accepted_at <= t.first_deadline)::int::float8)"
+          "  FILTER (WHERE t.accepted_at IS NOT NULL),"
+          " count (*) FILTER (WHERE t.contact_at IS NOT NULL),"
+          " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.contact_at - at)"
+          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL),"
+          " percentile_cont (0.9) WITHIN GROUP (ORDER BY date_part ('epoch', t.contact_at - at)"
+          "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL)" NEED_FROM " GROUP BY 1";
+    section->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
+    //  The slowest query of all the reports (its sorts): sent first, the others of the
+    //  report run beside it.
+    s_job_add (rd, sql, s_time_build, request, section, 0)->first = true;
 }
 
 static int
-s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-              Kinnet__V1__Report *report, kn_error_t *err)
+s_timeliness (reader_t *rd, const Kinnet__V1__RunReport *request, Kinnet__V1__Report *report,
+              kn_error_t *err)
 {
     Kinnet__V1__ReportSection *placement = s_section (
         "placement", "Needs routed in the period, by what became of them",
@@ -728,7 +796,7 @@ s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
          .category = &kinnet__v1__placement__descriptor,
          .category_name = "placement"},
     };
-    if (s_add_tables (db, config, &rows_only, placement, placement_table, 1, err))
+    if (s_add_tables (rd, &rows_only, placement, placement_table, 1, err))
         return -1;
     Kinnet__V1__ReportSection *escalations = s_section (
         "escalations", "Offers that expired in the period (each escalated to the referrer)",
@@ -744,7 +812,7 @@ s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
          .category = &kinnet__v1__urgency__descriptor,
          .category_name = "urgency"},
     };
-    if (s_add_tables (db, config, &rows_only, escalations, escalation_table, 1, err))
+    if (s_add_tables (rd, &rows_only, escalations, escalation_table, 1, err))
         return -1;
     Kinnet__V1__ReportSection *time = s_section (
         "time", "How fast families got help",
@@ -752,11 +820,7 @@ s_timeliness (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunR
         "with the family, against the deadline of the first offer. A median or percentile "
         "is given only over a group of at least the suppression threshold.");
     s_add_section (report, time);
-    Kinnet__V1__ReportTable *table = s_time_table (db, config, request, err);
-    if (!table)
-        return -1;
-    time->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
-    time->tables[time->n_tables++] = table;
+    s_time_table (rd, request, time);
     return 0;
 }
 
@@ -782,8 +846,8 @@ static const char *s_case_dims[] = {
     " WHERE at >= $1::date AND at < $2::date"
 
 static int
-s_team (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-        Kinnet__V1__Report *report, kn_error_t *err)
+s_team (reader_t *rd, const Kinnet__V1__RunReport *request, Kinnet__V1__Report *report,
+        kn_error_t *err)
 {
     Kinnet__V1__RunReport rows_only = *request;
     rows_only.n_by = request->n_by > 0 ? 1 : 0;
@@ -825,7 +889,7 @@ s_team (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport 
          .n_labels = 2,
          .category_name = "lead"},
     };
-    return s_add_tables (db, config, &rows_only, team, tables, 3, err);
+    return s_add_tables (rd, &rows_only, team, tables, 3, err);
 }
 
 //  -------------------------------------------------------------------------
@@ -868,11 +932,16 @@ static const char *s_consent_states[] = {"active", "expired", "partly withdrawn"
     " WHEN 'safeguarding_override' THEN 5 ELSE 6 END)::text"
 
 static int
-s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-           Kinnet__V1__Report *report, kn_error_t *err)
+s_consent (reader_t *rd, const Kinnet__V1__RunReport *request, Kinnet__V1__Report *report,
+           kn_error_t *err)
 {
     Kinnet__V1__RunReport rows_only = *request;
     rows_only.n_by = request->n_by > 0 ? 1 : 0;
+    //  (Static, as every array a table_spec_t points to: the tables are made after
+    //  this function has returned.)
+    static const char *disclosure_dims[]
+        = {"''",  "date_trunc ('month', d.at AT TIME ZONE 'UTC')",
+           "date_trunc ('week', d.at AT TIME ZONE 'UTC')", NULL, NULL, "a.sector", NULL, "a.name"};
     static const char *bases[] = {"consent",         "legal_obligation",      "public_task",
                                   "vital_interests", "safeguarding_override", "other"};
     static const char *reviews[] = {"justified", "not justified", "awaiting review",
@@ -913,7 +982,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
                      " WHERE $1::date IS NOT NULL AND at >= $2::date AND at < $2::date + 30",
          CONSENT_STATE_COLUMNS},
     };
-    if (s_add_tables (db, config, &rows_only, consents, consent_tables, 4, err))
+    if (s_add_tables (rd, &rows_only, consents, consent_tables, 4, err))
         return -1;
     Kinnet__V1__ReportSection *disclosures = s_section (
         "disclosures", "Disclosures of personal data in the period, by ground",
@@ -926,9 +995,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
          .base = BASE_CUSTOM,
          .from_sql = "FROM core.disclosure d JOIN core.agency a ON a.id = d.recipient_id"
                      " WHERE d.at >= $1::date AND d.at < $2::date",
-         .dims = (const char *const[]) {"''", "date_trunc ('month', d.at AT TIME ZONE 'UTC')",
-                                        "date_trunc ('week', d.at AT TIME ZONE 'UTC')",
-                                        NULL, NULL, "a.sector", NULL, "a.name"},
+         .dims = disclosure_dims,
          .filter = "true",
          .category_sql = DISCLOSURE_GROUND,
          .labels = bases,
@@ -948,7 +1015,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
          .row_enum = &kinnet__v1__data_category__descriptor,
          .row_name = "category"},
     };
-    if (s_add_tables (db, config, &rows_only, disclosures, disclosure_tables, 2, err))
+    if (s_add_tables (rd, &rows_only, disclosures, disclosure_tables, 2, err))
         return -1;
     Kinnet__V1__ReportSection *overrides = s_section (
         "overrides", "Safeguarding overrides requested in the period, by review",
@@ -971,7 +1038,7 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
          .n_labels = 4,
          .category_name = "review"},
     };
-    return s_add_tables (db, config, &rows_only, overrides, override_table, 1, err);
+    return s_add_tables (rd, &rows_only, overrides, override_table, 1, err);
 }
 
 //  -------------------------------------------------------------------------
@@ -979,34 +1046,18 @@ s_consent (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepo
 //  population is known, and families nobody can speak to in their languages.
 
 //  Rates by district over the population of the latest year loaded up to the
-//  period's end. NULL with *missing when no figures are loaded.
-static Kinnet__V1__ReportTable *
-s_rates_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-               bool *missing, kn_error_t *err)
+//  period's end; the section says so when no figures are loaded.
+static int
+s_rates_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_error_t *err)
 {
-    *missing = false;
-    const char *values[] = {request->from, request->to};
-    PGresult *rows = kn_db_query (
-        db,
-        "WITH y AS (SELECT max (year) AS year FROM core.population"
-        "  WHERE year <= extract (year FROM $2::date - 1)),"
-        " p AS (SELECT district, children FROM core.population, y WHERE population.year = y.year),"
-        " r AS (SELECT r.district, count (*) AS referrals FROM intake.referral r"
-        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1),"
-        " n AS (SELECT nd.district, count (*) AS placed FROM routing.need nd"
-        "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date"
-        "  AND nd.accepted_at IS NOT NULL GROUP BY 1)"
-        " SELECT p.district, p.children, coalesce (r.referrals, 0), coalesce (n.placed, 0),"
-        "  (SELECT year FROM y) FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"
-        " ORDER BY p.district",
-        2, values, err);
-    if (!rows)
-        return NULL;
+    Kinnet__V1__ReportSection *rates = job->section;
     int n = PQntuples (rows);
     if (n == 0) {
-        PQclear (rows);
-        *missing = true;
-        return NULL;
+        rates->available = false;
+        free (rates->note);
+        rates->note = strdup ("No population figures are loaded for this period: load them "
+                              "with kinnet admin population import FILE.csv.");
+        return 0;
     }
     kn_sdc_table_t *counts = kn_sdc_table_new ((size_t) n, 2);
     for (int r = 0; counts && r < n; r++) {
@@ -1017,8 +1068,7 @@ s_rates_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__Run
         if (!counts)
             kn_error_set (err, KN_E_INVALID_ARGUMENT, "by", "too many districts");
         kn_sdc_table_destroy (&counts);
-        PQclear (rows);
-        return NULL;
+        return -1;
     }
     static const char *columns[] = {"children", "referrals", "referrals per 1,000 children",
                                     "needs placed", "needs placed per 1,000 children"};
@@ -1059,8 +1109,8 @@ s_rates_table (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__Run
         }
     }
     kn_sdc_table_destroy (&counts);
-    PQclear (rows);
-    return out;
+    s_put (rates, 0, out);
+    return 0;
 }
 
 static const char *s_language_dims[] = {
@@ -1074,8 +1124,8 @@ static const char *s_language_dims[] = {
 };
 
 static int
-s_equity (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunReport *request,
-          Kinnet__V1__Report *report, kn_error_t *err)
+s_equity (reader_t *rd, const Kinnet__V1__RunReport *request, Kinnet__V1__Report *report,
+          kn_error_t *err)
 {
     Kinnet__V1__ReportSection *rates = s_section (
         "rates", "Referral and uptake rates by district",
@@ -1083,20 +1133,21 @@ s_equity (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
         "kinnet admin population import). Uptake: needs of the period's referrals that an "
         "agency took on. A rate over a withheld count is withheld.");
     s_add_section (report, rates);
-    bool missing = false;
-    Kinnet__V1__ReportTable *table = s_rates_table (db, config, request, &missing, err);
-    if (!table && !missing)
-        return -1;
-    if (missing) {
-        rates->available = false;
-        free (rates->note);
-        rates->note = strdup ("No population figures are loaded for this period: load them "
-                              "with kinnet admin population import FILE.csv.");
-    }
-    else {
-        rates->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
-        rates->tables[rates->n_tables++] = table;
-    }
+    rates->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
+    s_job_add (
+        rd,
+        "WITH y AS (SELECT max (year) AS year FROM core.population"
+        "  WHERE year <= extract (year FROM $2::date - 1)),"
+        " p AS (SELECT district, children FROM core.population, y WHERE population.year = y.year),"
+        " r AS (SELECT r.district, count (*) AS referrals FROM intake.referral r"
+        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1),"
+        " n AS (SELECT nd.district, count (*) AS placed FROM routing.need nd"
+        "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date"
+        "  AND nd.accepted_at IS NOT NULL GROUP BY 1)"
+        " SELECT p.district, p.children, coalesce (r.referrals, 0), coalesce (n.placed, 0),"
+        "  (SELECT year FROM y) FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"
+        " ORDER BY p.district",
+        s_rates_build, request, rates, 0);
     Kinnet__V1__ReportSection *languages = s_section (
         "languages", "Families nobody in their district speaks to in their languages",
         "Cases opened in the period for a family with languages on record, where no active, "
@@ -1105,6 +1156,8 @@ s_equity (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
     s_add_section (report, languages);
     Kinnet__V1__RunReport rows_only = *request;
     rows_only.n_by = request->n_by > 0 ? 1 : 0;
+    static const char *spoken[] = {"a local agency speaks a family language",
+                                   "no local agency does"};
     const table_spec_t language_table[] = {
         {.title = "Cases opened",
          .base = BASE_CUSTOM,
@@ -1125,30 +1178,141 @@ s_equity (kn_db_t *db, const kn_sdc_config_t *config, const Kinnet__V1__RunRepor
          .dims = s_language_dims,
          .filter = "cardinality (c.languages) > 0",
          .category_sql = "(CASE WHEN c.languages && spoken.languages THEN 1 ELSE 2 END)::text",
-         .labels = (const char *const[]) {"a local agency speaks a family language",
-                                           "no local agency does"},
+         .labels = spoken,
          .n_labels = 2,
          .category_name = "languages"},
     };
-    return s_add_tables (db, config, &rows_only, languages, language_table, 1, err);
+    return s_add_tables (rd, &rows_only, languages, language_table, 1, err);
+}
+
+//  -------------------------------------------------------------------------
+//  Sessions
+
+//  A read-only transaction in snapshot (NULL: its own), without JIT compilation: the
+//  report queries cost enough to cross its thresholds and run too briefly to repay
+//  it (one took 0.5 s to compile and 1.1 s to run). 0, or -1 with nothing left open.
+static int
+s_begin (kn_db_t *db, const char *snapshot, kn_error_t *err)
+{
+    if (kn_db_ensure (db, err)
+        || kn_db_exec (db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
+        return -1;
+    int rc = 0;
+    if (snapshot) {
+        char *literal = PQescapeLiteral (kn_db_conn (db), snapshot, strlen (snapshot));
+        char sql[128];
+        snprintf (sql, sizeof sql, "SET TRANSACTION SNAPSHOT %s", literal ? literal : "''");
+        PQfreemem (literal);
+        rc = kn_db_exec (db, sql, err);
+    }
+    if (rc == 0)
+        rc = kn_db_exec (db, "SET LOCAL jit = off", err);
+    if (rc) {
+        kn_error_t ignored;
+        kn_db_exec (db, "ROLLBACK", &ignored);
+    }
+    return rc;
+}
+
+//  Open the report's transaction on dbs[0] and, in the same snapshot, on as many of
+//  the others as will: open[] receives the sessions in use. Their count, or -1.
+static int
+s_open (kn_db_t *const *dbs, size_t n_dbs, kn_db_t **open, kn_error_t *err)
+{
+    if (s_begin (dbs[0], NULL, err))
+        return -1;
+    open[0] = dbs[0];
+    if (n_dbs < 2)
+        return 1;
+    kn_error_t ignored;
+    PGresult *snapshot = kn_db_query (dbs[0], "SELECT pg_export_snapshot ()", 0, NULL, &ignored);
+    if (!snapshot) {
+        //  The failed export ended the transaction; the report runs on one session.
+        kn_log (KN_WARN, "report.one_session", "problem", ignored.message, NULL);
+        kn_db_exec (dbs[0], "ROLLBACK", &ignored);
+        return s_begin (dbs[0], NULL, err) ? -1 : 1;
+    }
+    int n_open = 1;
+    for (size_t k = 1; k < n_dbs && k < REPORTING_MAX_SESSIONS; k++) {
+        if (s_begin (dbs[k], PQgetvalue (snapshot, 0, 0), &ignored) == 0)
+            open[n_open++] = dbs[k];
+        else
+            kn_log (KN_WARN, "report.session_unavailable", "problem", ignored.message, NULL);
+    }
+    PQclear (snapshot);
+    return n_open;
+}
+
+//  Run every job's query, each session taking the next as it comes free (jobs marked
+//  first go first). After a failure nothing more is sent; the queries under way are
+//  waited for. 0, or -1 with the first failure.
+static int
+s_run_jobs (reader_t *rd, kn_db_t **sessions, size_t n_sessions, kn_error_t *err)
+{
+    job_t **order = malloc ((rd->n_jobs + 1) * sizeof *order);
+    size_t n_order = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t j = 0; j < rd->n_jobs; j++)
+            if (rd->jobs[j].first == (pass == 0))
+                order[n_order++] = &rd->jobs[j];
+    job_t *running[REPORTING_MAX_SESSIONS] = {NULL};
+    size_t next = 0, in_flight = 0;
+    int rc = 0;
+    while (true) {
+        for (size_t k = 0; k < n_sessions && rc == 0 && next < n_order; k++) {
+            if (running[k])
+                continue;
+            job_t *job = order[next++];
+            const char *values[] = {job->request.from, job->request.to};
+            if (kn_db_send (sessions[k], job->sql, 2, values, err))
+                rc = -1;
+            else {
+                running[k] = job;
+                in_flight++;
+            }
+        }
+        if (in_flight == 0)
+            break;
+        struct pollfd fds[REPORTING_MAX_SESSIONS];
+        int timeout = -1;   //  a session that lost its socket is looked at at once
+        for (size_t k = 0; k < n_sessions; k++) {
+            fds[k] = (struct pollfd) {.fd = running[k] ? kn_db_socket (sessions[k]) : -1,
+                                      .events = POLLIN};
+            if (running[k] && fds[k].fd < 0)
+                timeout = 0;
+        }
+        if (poll (fds, n_sessions, timeout) < 0 && errno != EINTR) {
+            rc = kn_error_set (err, KN_E_INTERNAL, NULL, "poll: %s", strerror (errno));
+            break;   //  (the sessions' ROLLBACK waits for what is still running)
+        }
+        for (size_t k = 0; k < n_sessions; k++) {
+            if (!running[k] || (fds[k].fd >= 0 && !fds[k].revents)
+                || kn_db_ready (sessions[k]) == 0)
+                continue;
+            kn_error_t failed;
+            running[k]->rows = kn_db_receive (sessions[k], &failed);
+            if (!running[k]->rows && rc == 0) {
+                *err = failed;
+                rc = -1;
+            }
+            running[k] = NULL;
+            in_flight--;
+        }
+    }
+    free (order);
+    return rc;
 }
 
 int
-reporting_report_run (kn_db_t *db, const kn_sdc_config_t *config,
+reporting_report_run (kn_db_t *const *dbs, size_t n_dbs, const kn_sdc_config_t *config,
                       const Kinnet__V1__RunReport *request, int64_t now,
                       Kinnet__V1__Report **out, kn_error_t *err)
 {
     *out = NULL;
-    if (kn_db_ensure (db, err)
-        || kn_db_exec (db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
+    kn_db_t *sessions[REPORTING_MAX_SESSIONS];
+    int n_sessions = s_open (dbs, n_dbs, sessions, err);
+    if (n_sessions < 0)
         return -1;
-    //  No JIT compilation: the report queries are costly enough to cross its thresholds
-    //  and too short to repay it (one took 0.5 s to compile and 1.1 s to run).
-    if (kn_db_exec (db, "SET LOCAL jit = off", err)) {
-        kn_error_t ignored;
-        kn_db_exec (db, "ROLLBACK", &ignored);
-        return -1;
-    }
     Kinnet__V1__Report *report = malloc (sizeof *report);
     kinnet__v1__report__init (report);
     report->report = strdup (request->report);
@@ -1165,17 +1329,31 @@ reporting_report_run (kn_db_t *db, const kn_sdc_config_t *config,
     report->marker = strdup (KN_SDC_MARKER);
     static const struct {
         const char *name;
-        int (*run) (kn_db_t *, const kn_sdc_config_t *, const Kinnet__V1__RunReport *,
-                    Kinnet__V1__Report *, kn_error_t *);
+        int (*run) (reader_t *, const Kinnet__V1__RunReport *, Kinnet__V1__Report *,
+                    kn_error_t *);
     } reports[] = {{"referrals", s_referrals}, {"declines", s_declines},
                    {"timeliness", s_timeliness}, {"team", s_team}, {"consent", s_consent},
                    {"equity", s_equity}};
+    reader_t rd = {NULL, 0};
     int rc = -1;
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
         if (strcmp (request->report, reports[i].name) == 0)
-            rc = reports[i].run (db, config, request, report, err);
+            rc = reports[i].run (&rd, request, report, err);
+    if (rc == 0)
+        rc = s_run_jobs (&rd, sessions, (size_t) n_sessions, err);
+    //  The tables are made in the report's order, each job's rows then let go.
+    for (size_t j = 0; j < rd.n_jobs; j++) {
+        job_t *job = &rd.jobs[j];
+        if (rc == 0 && job->build (job, job->rows, config, err))
+            rc = -1;
+        PQclear (job->rows);
+        free (job->specs);
+        free (job->sql);
+    }
+    free (rd.jobs);
     kn_error_t ignored;
-    kn_db_exec (db, "ROLLBACK", &ignored);
+    for (int k = n_sessions - 1; k >= 0; k--)
+        kn_db_exec (sessions[k], "ROLLBACK", &ignored);
     if (rc) {
         kinnet__v1__report__free_unpacked (report, NULL);
         return -1;

@@ -6,6 +6,7 @@
 
 #include "kinnet/v1/reporting.pb-c.h"
 #include "kn_audit.h"
+#include "kn_config.h"
 #include "kn_log.h"
 #include "kn_clock.h"
 #include "kn_service.h"
@@ -18,6 +19,9 @@
 struct _reporting_server_t {
     kn_db_t *db;        //  the primary: audit rows
     kn_db_t *read_db;   //  reports and checks (a replica when configured)
+    //  A report's sessions: read_db, then more to the same database (ours).
+    kn_db_t *report_dbs[REPORTING_MAX_SESSIONS];
+    size_t n_report_dbs;
     kn_sdc_config_t sdc;
     kn_crypto_t *crypto;
     consent_store_t *consents;   //  on read_db: subject access exports read consents as it does
@@ -32,6 +36,12 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
 {
     kn_sdc_config_t sdc;
     consent_store_t *consents = NULL;
+    long sessions = kn_config_int ("KINNET_REPORT_SESSIONS", 2);
+    if (sessions < 1 || sessions > REPORTING_MAX_SESSIONS) {
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, "KINNET_REPORT_SESSIONS",
+                      "KINNET_REPORT_SESSIONS must be 1 to %d", REPORTING_MAX_SESSIONS);
+        return NULL;
+    }
     if (kn_sdc_config_from_env (&sdc, err) || !(consents = consent_store_new (read_db, crypto, err))
         || kn_audit_prepare (db, err)
         || kn_audit_chain_prepare (read_db, err)
@@ -46,6 +56,18 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
     self->consents = consents;
     self->db = db;
     self->read_db = read_db;
+    self->report_dbs[self->n_report_dbs++] = read_db;
+    //  A session that cannot be had now only makes reports slower.
+    while (self->n_report_dbs < (size_t) sessions) {
+        kn_error_t failed;
+        kn_db_t *extra = kn_db_clone (read_db, &failed);
+        if (!extra) {
+            kn_log (KN_WARN, "service.report_session_unavailable", "problem", failed.message,
+                    NULL);
+            break;
+        }
+        self->report_dbs[self->n_report_dbs++] = extra;
+    }
     self->sdc = sdc;
     self->n_trusted = n_trusted < MAX_TRUSTED ? n_trusted : MAX_TRUSTED;
     memcpy (self->trusted, trusted, self->n_trusted * KN_AUDIT_KEY_BYTES);
@@ -57,6 +79,8 @@ reporting_server_destroy (reporting_server_t **self_p)
 {
     if (self_p && *self_p) {
         consent_store_destroy (&(*self_p)->consents);
+        for (size_t k = 1; k < (*self_p)->n_report_dbs; k++)
+            kn_db_destroy (&(*self_p)->report_dbs[k]);
         free (*self_p);
         *self_p = NULL;
     }
@@ -128,8 +152,8 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
         role = "auditor";
         rc = s_require (self, agency, role, &err)
              ?: reporting_report_validate (decoded->report, &err)
-             ?: reporting_report_run (self->read_db, &self->sdc, decoded->report, kn_clock_now (),
-                                      &reply.report, &err);
+             ?: reporting_report_run (self->report_dbs, self->n_report_dbs, &self->sdc,
+                                      decoded->report, kn_clock_now (), &reply.report, &err);
         if (rc == 0)
             reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_REPORT;
     }

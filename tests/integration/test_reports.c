@@ -15,6 +15,7 @@
 static char *url;
 static kn_crypto_t *crypto;
 static kn_db_t *intake_db, *routing_db, *reporting_db;
+static kn_db_t *reporting_dbs[2];   //  reporting_db and a second session: reports use both
 static intake_store_t *intake;
 static routing_store_t *routing;
 static char school[KN_UUID_STR], ngo[KN_UUID_STR];
@@ -46,6 +47,8 @@ s_setup (void)
     routing_db = kn_db_new (url, "kinnet_routing", &err);
     reporting_db = kn_db_new (url, "kinnet_reporting", &err);
     cr_assert (intake_db && routing_db && reporting_db, "%s", err.message);
+    reporting_dbs[0] = reporting_db;
+    cr_assert (reporting_dbs[1] = kn_db_clone (reporting_db, &err), "%s", err.message);
     intake = intake_store_new (intake_db, crypto, &err);
     routing = routing_store_new (routing_db, crypto, &err);
     cr_assert (intake && routing, "%s", err.message);
@@ -57,6 +60,7 @@ s_teardown (void)
 {
     routing_store_destroy (&routing);
     intake_store_destroy (&intake);
+    kn_db_destroy (&reporting_dbs[1]);
     kn_db_destroy (&reporting_db);
     kn_db_destroy (&routing_db);
     kn_db_destroy (&intake_db);
@@ -168,8 +172,10 @@ s_route_and_work (int accept_h, int contact_h)
     free (offers);
 }
 
+//  Run a report on sessions (both of reporting_dbs when NULL).
 static Kinnet__V1__Report *
-s_run (const char *name, const Kinnet__V1__ReportDimension *by, size_t n_by)
+s_run_on (kn_db_t *const *sessions, size_t n_sessions, const char *name,
+          const Kinnet__V1__ReportDimension *by, size_t n_by)
 {
     char from[16], to[16];
     time_t a = (time_t) t0 - 86400 * 3, b = (time_t) t0 + 86400 * 3;
@@ -185,9 +191,19 @@ s_run (const char *name, const Kinnet__V1__ReportDimension *by, size_t n_by)
     cr_assert_eq (reporting_report_validate (&run, &err), 0, "%s", err.message);
     kn_sdc_config_t config = kn_sdc_config_default ();
     Kinnet__V1__Report *report = NULL;
-    cr_assert_eq (reporting_report_run (reporting_db, &config, &run, t0, &report, &err), 0, "%s",
-                  err.message);
+    if (!sessions) {
+        sessions = reporting_dbs;
+        n_sessions = 2;
+    }
+    cr_assert_eq (reporting_report_run (sessions, n_sessions, &config, &run, t0, &report, &err), 0,
+                  "%s", err.message);
     return report;
+}
+
+static Kinnet__V1__Report *
+s_run (const char *name, const Kinnet__V1__ReportDimension *by, size_t n_by)
+{
+    return s_run_on (NULL, 0, name, by, n_by);
 }
 
 static const Kinnet__V1__ReportTable *
@@ -351,6 +367,47 @@ Test (reports, referrals_by_need)
     kinnet__v1__report__free_unpacked (report, NULL);
 }
 
+//  A report's queries run side by side on several sessions in one snapshot: the
+//  report is the same, byte for byte, on one session, on two, and with a session
+//  that cannot join (it is in another database, so the snapshot cannot be imported
+//  there) left out.
+Test (reports, sessions_give_the_same_report)
+{
+    for (int i = 0; i < 6; i++)
+        s_refer (i, KINNET__V1__URGENCY__PRIORITY, "north");
+    for (int i = 0; i < 3; i++)
+        s_refer (50 + i, KINNET__V1__URGENCY__URGENT, "south");
+    s_route_and_work (2, 5);
+    kn_error_t err;
+    kn_db_t *elsewhere = kn_db_new (getenv ("KINNET_TEST_DATABASE_URL"), NULL, &err);
+    cr_assert (elsewhere, "%s", err.message);
+    kn_db_t *with_stranger[] = {reporting_db, elsewhere};
+    const char *names[] = {"referrals", "declines", "timeliness", "team", "consent", "equity"};
+    const Kinnet__V1__ReportDimension by[] = {KINNET__V1__REPORT_DIMENSION__BY_MONTH};
+    for (size_t r = 0; r < sizeof names / sizeof names[0]; r++) {
+        Kinnet__V1__Report *reports[3] = {
+            s_run_on (reporting_dbs, 1, names[r], by, 1),
+            s_run_on (reporting_dbs, 2, names[r], by, 1),
+            s_run_on (with_stranger, 2, names[r], by, 1),
+        };
+        size_t size = kinnet__v1__report__get_packed_size (reports[0]);
+        uint8_t *bytes[3];
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq (kinnet__v1__report__get_packed_size (reports[k]), size, "%s", names[r]);
+            bytes[k] = malloc (size);
+            kinnet__v1__report__pack (reports[k], bytes[k]);
+        }
+        cr_assert_gt (reports[0]->n_sections, 0);
+        cr_assert_eq (memcmp (bytes[0], bytes[1], size), 0, "%s: two sessions differ", names[r]);
+        cr_assert_eq (memcmp (bytes[0], bytes[2], size), 0, "%s: a left-out session", names[r]);
+        for (int k = 0; k < 3; k++) {
+            free (bytes[k]);
+            kinnet__v1__report__free_unpacked (reports[k], NULL);
+        }
+    }
+    kn_db_destroy (&elsewhere);
+}
+
 Test (reports, team_and_consent)
 {
     for (int i = 0; i < 8; i++)
@@ -383,7 +440,7 @@ Test (reports, team_and_consent)
     kn_sdc_config_t config = kn_sdc_config_default ();
     Kinnet__V1__Report *refused = NULL;
     kn_error_t err;
-    cr_assert_eq (reporting_report_run (reporting_db, &config, &run, t0, &refused, &err), -1);
+    cr_assert_eq (reporting_report_run (reporting_dbs, 2, &config, &run, t0, &refused, &err), -1);
     cr_assert_eq (err.code, KN_E_INVALID_ARGUMENT);
     cr_assert_str_eq (err.field, "by");
     cr_assert (strstr (err.message, "need"), "%s", err.message);
