@@ -408,6 +408,33 @@ Test (reports, sessions_give_the_same_report)
     kn_db_destroy (&elsewhere);
 }
 
+//  A query that fails fails the report, whichever session it ran on and while
+//  another ran beside it; the sessions are fit for the next report.
+Test (reports, a_failing_query_fails_the_report)
+{
+    s_refer (1, KINNET__V1__URGENCY__PRIORITY, "north");
+    free (kn_test_sql (url, "REVOKE SELECT ON core.population FROM kinnet_reporting"));
+    char from[16], to[16];
+    time_t a = (time_t) t0 - 86400, b = (time_t) t0 + 86400;
+    strftime (from, sizeof from, "%Y-%m-%d", gmtime (&a));
+    strftime (to, sizeof to, "%Y-%m-%d", gmtime (&b));
+    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
+    run.report = "equity";
+    run.from = from;
+    run.to = to;
+    kn_sdc_config_t config = kn_sdc_config_default ();
+    Kinnet__V1__Report *report = NULL;
+    kn_error_t err;
+    cr_assert_eq (reporting_report_run (reporting_dbs, 2, &config, &run, t0, &report, &err), -1);
+    cr_assert_null (report);
+    cr_assert_eq (err.code, KN_E_INTERNAL);
+    cr_assert (strstr (err.message, "42501"), "%s", err.message);   //  insufficient privilege
+    free (kn_test_sql (url, "GRANT SELECT ON core.population TO kinnet_reporting"));
+    report = s_run ("equity", NULL, 0);
+    cr_assert_eq (report->n_sections, 2);
+    kinnet__v1__report__free_unpacked (report, NULL);
+}
+
 Test (reports, team_and_consent)
 {
     for (int i = 0; i < 8; i++)
