@@ -244,7 +244,7 @@ kn_directory_language (const char *code, char subtag[9])
         if (len == 2 ? strcmp (primary, s_iso639[i].two) == 0
                      : strcmp (primary, s_iso639[i].t) == 0 ||
                            strcmp (primary, s_iso639[i].b) == 0) {
-            snprintf (subtag, 9, "%s", s_iso639[i].two);
+            memcpy (subtag, s_iso639[i].two, sizeof s_iso639[i].two);   //  with its NUL
             return 0;
         }
     }
