@@ -172,21 +172,30 @@ s_route_and_work (int accept_h, int contact_h)
     free (offers);
 }
 
-//  Run a report on sessions (both of reporting_dbs when NULL).
-static Kinnet__V1__Report *
-s_run_on (kn_db_t *const *sessions, size_t n_sessions, const char *name,
-          const Kinnet__V1__ReportDimension *by, size_t n_by)
+//  A request for name over the days around t0 (from and to: its dates' storage).
+static Kinnet__V1__RunReport
+s_request (const char *name, const Kinnet__V1__ReportDimension *by, size_t n_by, char from[16],
+           char to[16])
 {
-    char from[16], to[16];
     time_t a = (time_t) t0 - 86400 * 3, b = (time_t) t0 + 86400 * 3;
-    strftime (from, sizeof from, "%Y-%m-%d", gmtime (&a));
-    strftime (to, sizeof to, "%Y-%m-%d", gmtime (&b));
+    strftime (from, 16, "%Y-%m-%d", gmtime (&a));
+    strftime (to, 16, "%Y-%m-%d", gmtime (&b));
     Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
     run.report = (char *) name;
     run.from = from;
     run.to = to;
     run.by = (Kinnet__V1__ReportDimension *) by;
     run.n_by = n_by;
+    return run;
+}
+
+//  Run a report on sessions (both of reporting_dbs when NULL).
+static Kinnet__V1__Report *
+s_run_on (kn_db_t *const *sessions, size_t n_sessions, const char *name,
+          const Kinnet__V1__ReportDimension *by, size_t n_by)
+{
+    char from[16], to[16];
+    Kinnet__V1__RunReport run = s_request (name, by, n_by, from, to);
     kn_error_t err;
     cr_assert_eq (reporting_report_validate (&run, &err), 0, "%s", err.message);
     kn_sdc_config_t config = kn_sdc_config_default ();
@@ -415,13 +424,7 @@ Test (reports, a_failing_query_fails_the_report)
     s_refer (1, KINNET__V1__URGENCY__PRIORITY, "north");
     free (kn_test_sql (url, "REVOKE SELECT ON core.population FROM kinnet_reporting"));
     char from[16], to[16];
-    time_t a = (time_t) t0 - 86400, b = (time_t) t0 + 86400;
-    strftime (from, sizeof from, "%Y-%m-%d", gmtime (&a));
-    strftime (to, sizeof to, "%Y-%m-%d", gmtime (&b));
-    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
-    run.report = "equity";
-    run.from = from;
-    run.to = to;
+    Kinnet__V1__RunReport run = s_request ("equity", NULL, 0, from, to);
     kn_sdc_config_t config = kn_sdc_config_default ();
     Kinnet__V1__Report *report = NULL;
     kn_error_t err;
@@ -455,15 +458,7 @@ Test (reports, team_and_consent)
     //  A dimension a table does not have is refused, naming it.
     const Kinnet__V1__ReportDimension by_need[] = {KINNET__V1__REPORT_DIMENSION__BY_NEED};
     char from[16], to[16];
-    time_t a = (time_t) t0 - 86400, b = (time_t) t0 + 86400;
-    strftime (from, sizeof from, "%Y-%m-%d", gmtime (&a));
-    strftime (to, sizeof to, "%Y-%m-%d", gmtime (&b));
-    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
-    run.report = "team";
-    run.from = from;
-    run.to = to;
-    run.by = (Kinnet__V1__ReportDimension *) by_need;
-    run.n_by = 1;
+    Kinnet__V1__RunReport run = s_request ("team", by_need, 1, from, to);
     kn_sdc_config_t config = kn_sdc_config_default ();
     Kinnet__V1__Report *refused = NULL;
     kn_error_t err;
