@@ -38,34 +38,29 @@ static void
 s_timestamp (Kinnet__V1__Timestamp *ts, int64_t us)
 {
     ts->seconds = us / 1000000;
-    ts->nanos = (int32_t) (us % 1000000) * 1000;
+    ts->nanos = (int32_t)(us % 1000000) * 1000;
 }
 
 static zmsg_t *
-s_submit (intake_server_t *self, const char *agency_id, Kinnet__V1__SubmitReferral *submit,
-          kn_error_t *err)
+s_submitted (const char *agency_id, const intake_submit_result_t *stored)
 {
-    if (intake_validate_submit (submit, time (NULL), err))
-        return NULL;
-    intake_submit_result_t stored;
-    if (intake_store_submit (self->store, agency_id, submit, &stored, err))
-        return NULL;
-    kn_log (KN_INFO, stored.replayed ? "referral.replayed" : "referral.stored",
-            "referral_id", stored.referral_id, "family_id", stored.family_id, "agency_id",
-            agency_id, "family_matched", stored.family_matched ? "true" : "false", NULL);
+    kn_log (KN_INFO, stored->replayed ? "referral.replayed" : "referral.stored",
+            "referral_id", stored->referral_id, "family_id", stored->family_id,
+            "agency_id", agency_id, "family_matched",
+            stored->family_matched ? "true" : "false", NULL);
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
-    s_timestamp (&at, stored.received_at_us);
+    s_timestamp (&at, stored->received_at_us);
     Kinnet__V1__SubmitReferralResult result = KINNET__V1__SUBMIT_REFERRAL_RESULT__INIT;
-    result.referral_id = stored.referral_id;
-    result.family_id = stored.family_id;
-    result.family_matched = stored.family_matched;
-    result.replayed = stored.replayed;
+    result.referral_id = (char *)stored->referral_id;
+    result.family_id = (char *)stored->family_id;
+    result.family_matched = stored->family_matched;
+    result.replayed = stored->replayed;
     result.received_at = &at;
     char *subject_ids[16];
-    for (size_t i = 0; i < stored.subject_count; i++)
-        subject_ids[i] = stored.subject_ids[i];
+    for (size_t i = 0; i < stored->subject_count; i++)
+        subject_ids[i] = (char *)stored->subject_ids[i];
     result.subject_ids = subject_ids;
-    result.n_subject_ids = stored.subject_count;
+    result.n_subject_ids = stored->subject_count;
     Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
     reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_SUBMITTED;
     reply.submitted = &result;
@@ -79,13 +74,13 @@ s_get (intake_server_t *self, const char *agency_id, Kinnet__V1__GetReferral *ge
     if (intake_validate_get (get, err))
         return NULL;
     intake_referral_t stored;
-    int purpose = get->purpose ? (int) get->purpose
-                               : KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT;
-    if (get->purpose
-        && kn_validate_enum (&kinnet__v1__purpose__descriptor, get->purpose, "purpose", err))
+    int purpose =
+        get->purpose ? (int)get->purpose : KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT;
+    if (get->purpose &&
+        kn_validate_enum (&kinnet__v1__purpose__descriptor, get->purpose, "purpose", err))
         return NULL;
-    if (intake_store_get (self->store, agency_id, get->referral_id, get->caseworker_id, purpose,
-                          &stored, err))
+    if (intake_store_get (self->store, agency_id, get->referral_id, get->caseworker_id,
+                          purpose, &stored, err))
         return NULL;
     Kinnet__V1__Timestamp received = KINNET__V1__TIMESTAMP__INIT;
     Kinnet__V1__Timestamp withdrawn = KINNET__V1__TIMESTAMP__INIT;
@@ -95,14 +90,14 @@ s_get (intake_server_t *self, const char *agency_id, Kinnet__V1__GetReferral *ge
     referral.referral_id = stored.referral_id;
     referral.family_id = stored.family_id;
     referral.referring_agency_id = stored.agency_id;
-    referral.status = (Kinnet__V1__ReferralStatus) stored.status;
+    referral.status = (Kinnet__V1__ReferralStatus)stored.status;
     referral.received_at = &received;
     referral.withdrawn_at = stored.withdrawn_at_us ? &withdrawn : NULL;
     referral.withdraw_reason = stored.withdraw_reason ? stored.withdraw_reason : "";
     referral.submitted = stored.submitted;
-    referral.withheld = (Kinnet__V1__DataCategory *) stored.withheld;
+    referral.withheld = (Kinnet__V1__DataCategory *)stored.withheld;
     referral.n_withheld = stored.n_withheld;
-    referral.disclosure_basis = (Kinnet__V1__LawfulBasis) stored.disclosure_basis;
+    referral.disclosure_basis = (Kinnet__V1__LawfulBasis)stored.disclosure_basis;
     referral.disclosure_ground_id = stored.ground_id;
     Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
     reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_REFERRAL;
@@ -123,13 +118,15 @@ s_withdraw (intake_server_t *self, const char *agency_id,
     intake_withdraw_result_t stored;
     if (intake_store_withdraw (self->store, agency_id, withdraw, &stored, err))
         return NULL;
-    kn_log (KN_INFO, stored.replayed ? "referral.withdraw_replayed" : "referral.withdrawn",
+    kn_log (KN_INFO,
+            stored.replayed ? "referral.withdraw_replayed" : "referral.withdrawn",
             "referral_id", stored.referral_id, "agency_id", agency_id, NULL);
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
     s_timestamp (&at, stored.withdrawn_at_us);
-    Kinnet__V1__WithdrawReferralResult result = KINNET__V1__WITHDRAW_REFERRAL_RESULT__INIT;
+    Kinnet__V1__WithdrawReferralResult result =
+        KINNET__V1__WITHDRAW_REFERRAL_RESULT__INIT;
     result.referral_id = stored.referral_id;
-    result.status = (Kinnet__V1__ReferralStatus) stored.status;
+    result.status = (Kinnet__V1__ReferralStatus)stored.status;
     result.withdrawn_at = &at;
     result.replayed = stored.replayed;
     Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
@@ -138,53 +135,118 @@ s_withdraw (intake_server_t *self, const char *agency_id,
     return s_pack_reply (&reply);
 }
 
+//  One request of a batch.
+typedef struct {
+    char agency_id[KN_UUID_STR];
+    Kinnet__V1__IntakeRequest *decoded;
+    kn_error_t err;
+    zmsg_t *reply;
+    const char *operation;
+    const char *caseworker;
+    const char *object_id;
+    intake_submission_t *submission; // a valid submit, waiting for the batch
+} request_t;
+
+//  Decode and check one request; answer it now unless it is a submit for the batch.
+static void
+s_begin (intake_server_t *self, zmsg_t *message, request_t *request,
+         intake_submission_t *submission)
+{
+    kn_error_clear (&request->err);
+    request->operation = "unknown";
+    if (kn_service_caller (message, request->agency_id, &request->err)) {
+        request->reply = kn_service_error_reply (&request->err); // no agency to audit
+        return;
+    }
+    request->decoded = (Kinnet__V1__IntakeRequest *)kn_service_decode (
+        message, &kinnet__v1__intake_request__descriptor, &request->err);
+    Kinnet__V1__IntakeRequest *decoded = request->decoded;
+    if (!decoded)
+        return;
+    switch (decoded->op_case) {
+    case KINNET__V1__INTAKE_REQUEST__OP_SUBMIT:
+        request->operation = "submit";
+        request->caseworker = decoded->submit->caseworker_id;
+        if (intake_validate_submit (decoded->submit, time (NULL), &request->err) == 0) {
+            *submission = (intake_submission_t){.agency_id = request->agency_id,
+                                                .referral = decoded->submit};
+            request->submission = submission;
+        }
+        break;
+    case KINNET__V1__INTAKE_REQUEST__OP_GET:
+        request->operation = "get";
+        request->caseworker = decoded->get->caseworker_id;
+        request->object_id = decoded->get->referral_id;
+        request->reply = s_get (self, request->agency_id, decoded->get, &request->err);
+        break;
+    case KINNET__V1__INTAKE_REQUEST__OP_WITHDRAW:
+        request->operation = "withdraw";
+        request->caseworker = decoded->withdraw->caseworker_id;
+        request->object_id = decoded->withdraw->referral_id;
+        request->reply =
+            s_withdraw (self, request->agency_id, decoded->withdraw, &request->err);
+        break;
+    default:
+        kn_error_set (&request->err, KN_E_INVALID_ARGUMENT, "op",
+                      "IntakeRequest must set one of submit, get, withdraw");
+    }
+}
+
+//  Reply to one request, as an error when nothing else answered it.
+static zmsg_t *
+s_end (intake_server_t *self, request_t *request)
+{
+    if (request->submission) {
+        if (request->submission->rc == 0)
+            request->reply =
+                s_submitted (request->agency_id, &request->submission->result);
+        else
+            request->err = request->submission->err;
+    }
+    if (!request->reply) {
+        kn_error_t *err = &request->err;
+        kn_log (KN_INFO, "request.refused", "operation", request->operation, "agency_id",
+                request->agency_id, "code", kn_code_name (err->code), "field", err->field,
+                NULL);
+        const char *caseworker = request->caseworker;
+        if (caseworker && strlen (caseworker) > INTAKE_MAX_REFERENCE)
+            caseworker = NULL;
+        intake_store_audit_failure (self->store, request->agency_id, caseworker,
+                                    request->operation, request->object_id, err->code);
+        request->reply = kn_service_error_reply (err);
+    }
+    if (request->decoded)
+        kinnet__v1__intake_request__free_unpacked (request->decoded, NULL);
+    return request->reply;
+}
+
+void
+intake_server_handle_many (intake_server_t *self, zmsg_t **requests, zmsg_t **replies,
+                           const char **operations, size_t n)
+{
+    request_t *batch = calloc (n ? n : 1, sizeof *batch);
+    intake_submission_t *submissions = calloc (n ? n : 1, sizeof *submissions);
+    size_t n_submissions = 0;
+    for (size_t i = 0; i < n; i++) {
+        s_begin (self, requests[i], &batch[i], &submissions[n_submissions]);
+        if (batch[i].submission)
+            n_submissions++;
+    }
+    if (n_submissions > 0)
+        intake_store_submit_many (self->store, submissions, n_submissions);
+    for (size_t i = 0; i < n; i++) {
+        replies[i] = s_end (self, &batch[i]);
+        operations[i] = batch[i].operation;
+    }
+    free (submissions);
+    free (batch);
+}
+
 zmsg_t *
 intake_server_handle (intake_server_t *self, zmsg_t *request)
 {
-    kn_error_t err;
-    kn_error_clear (&err);
-    char agency_id[KN_UUID_STR];
-    if (kn_service_caller (request, agency_id, &err))
-        return kn_service_error_reply (&err);
-    Kinnet__V1__IntakeRequest *decoded = (Kinnet__V1__IntakeRequest *) kn_service_decode (
-        request, &kinnet__v1__intake_request__descriptor, &err);
     zmsg_t *reply = NULL;
-    const char *operation = "unknown";
-    const char *caseworker = NULL;
-    const char *object_id = NULL;
-    if (decoded)
-        switch (decoded->op_case) {
-        case KINNET__V1__INTAKE_REQUEST__OP_SUBMIT:
-            operation = "submit";
-            caseworker = decoded->submit->caseworker_id;
-            reply = s_submit (self, agency_id, decoded->submit, &err);
-            break;
-        case KINNET__V1__INTAKE_REQUEST__OP_GET:
-            operation = "get";
-            caseworker = decoded->get->caseworker_id;
-            object_id = decoded->get->referral_id;
-            reply = s_get (self, agency_id, decoded->get, &err);
-            break;
-        case KINNET__V1__INTAKE_REQUEST__OP_WITHDRAW:
-            operation = "withdraw";
-            caseworker = decoded->withdraw->caseworker_id;
-            object_id = decoded->withdraw->referral_id;
-            reply = s_withdraw (self, agency_id, decoded->withdraw, &err);
-            break;
-        default:
-            kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
-                          "IntakeRequest must set one of submit, get, withdraw");
-        }
-    if (!reply) {
-        kn_log (KN_INFO, "request.refused", "operation", operation, "agency_id", agency_id,
-                "code", kn_code_name (err.code), "field", err.field, NULL);
-        if (caseworker && strlen (caseworker) > INTAKE_MAX_REFERENCE)
-            caseworker = NULL;
-        intake_store_audit_failure (self->store, agency_id, caseworker, operation,
-                                    object_id, err.code);
-        reply = kn_service_error_reply (&err);
-    }
-    if (decoded)
-        kinnet__v1__intake_request__free_unpacked (decoded, NULL);
+    const char *operation = NULL;
+    intake_server_handle_many (self, &request, &reply, &operation, 1);
     return reply;
 }

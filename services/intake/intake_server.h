@@ -19,4 +19,11 @@ void intake_server_destroy (intake_server_t **self_p);
 //  Returns the reply body, which the caller owns.
 zmsg_t *intake_server_handle (intake_server_t *self, zmsg_t *request);
 
+//  n requests that arrived together: the valid submits among them are stored as
+//  one batch (intake_store_submit_many), everything else one by one, and each gets
+//  the reply it would have got alone. replies[i] answers requests[i] (the caller
+//  owns them); operations[i] is what it asked for ("submit", ..., "unknown").
+void intake_server_handle_many (intake_server_t *self, zmsg_t **requests,
+                                zmsg_t **replies, const char **operations, size_t n);
+
 #endif

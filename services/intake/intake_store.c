@@ -19,10 +19,11 @@
 #include "kn_consent_policy.h"
 #include "kn_idempotency.h"
 #include "kn_outbox.h"
+#include "kn_pgarray.h"
 #include "kn_subject.h"
 
-#define MAX_CHILDREN (1 + 15)
-#define INTAKE_LANGUAGE_SLOTS 32   // distinct languages carried per referral
+#define MAX_CHILDREN          (1 + 15)
+#define INTAKE_LANGUAGE_SLOTS 32 // distinct languages carried per referral
 
 struct _intake_store_t {
     kn_db_t *db;
@@ -34,25 +35,31 @@ static const struct {
     const char *name;
     const char *sql;
 } s_statements[] = {
+    //  A batch's referrals, one column per parameter; needs and languages are array
+    //  literals inside a text array. received_at is the transaction's, one for all.
     {"referral_insert",
      "INSERT INTO intake.referral (id, referring_agency_id, family_id, urgency, district,"
      " needs, languages, children, family_matched, lawful_basis, personal)"
-     " VALUES ($1, $2, $3, $4, $5, $6::smallint[], $7::text[], $8, $9, $10, $11)"
+     " SELECT id, ag, fa, ur, di, ne::smallint[], la::text[], ch, fm, lb, pe"
+     " FROM unnest ($1::uuid[], $2::uuid[], $3::uuid[], $4::smallint[], $5::text[],"
+     " $6::text[], $7::text[], $8::smallint[], $9::boolean[], $10::smallint[], "
+     "$11::bytea[])"
+     " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe)"
      " RETURNING (extract(epoch FROM received_at) * 1000000)::bigint"},
-    {"referral_subject_insert", "INSERT INTO intake.referral_subject (referral_id,"
-                                " subject_id, role, position) VALUES ($1, $2, $3, $4)"
-                                " ON CONFLICT DO NOTHING"},
+    {"referral_subject_insert",
+     "INSERT INTO intake.referral_subject (referral_id, subject_id, role, position)"
+     " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::text[], $4::smallint[])"
+     " ON CONFLICT DO NOTHING"},
     {"referral_subjects", "SELECT subject_id FROM intake.referral_subject"
                           " WHERE referral_id = $1 ORDER BY position"},
     {"referral_summary",
      "SELECT family_id, family_matched,"
      " (extract(epoch FROM received_at) * 1000000)::bigint FROM intake.referral"
      " WHERE id = $1"},
-    {"referral_get",
-     "SELECT referring_agency_id, family_id, status,"
-     " (extract(epoch FROM received_at) * 1000000)::bigint,"
-     " coalesce((extract(epoch FROM withdrawn_at) * 1000000)::bigint, 0),"
-     " personal, withdraw_reason FROM intake.referral WHERE id = $1"},
+    {"referral_get", "SELECT referring_agency_id, family_id, status,"
+                     " (extract(epoch FROM received_at) * 1000000)::bigint,"
+                     " coalesce((extract(epoch FROM withdrawn_at) * 1000000)::bigint, 0),"
+                     " personal, withdraw_reason FROM intake.referral WHERE id = $1"},
     {"referral_lock", "SELECT referring_agency_id, status, family_id FROM intake.referral"
                       " WHERE id = $1 FOR UPDATE"},
     {"referral_withdraw",
@@ -67,8 +74,9 @@ intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
         if (kn_db_prepare (db, s_statements[i].name, s_statements[i].sql, err))
             return NULL;
-    if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) || kn_subject_prepare (db, err)
-        || kn_idempotency_prepare (db, "intake.idempotency", err))
+    if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) ||
+        kn_subject_prepare (db, err) ||
+        kn_idempotency_prepare (db, "intake.idempotency", err))
         return NULL;
     if (kn_consent_policy_prepare (db, err))
         return NULL;
@@ -101,7 +109,8 @@ s_rollback (intake_store_t *self)
 //  NULL). Returns rows, or -1.
 static int
 s_run (intake_store_t *self, const char *name, int n, const char *const *values,
-       const int *lengths, const int *formats, char *out, size_t out_size, kn_error_t *err)
+       const int *lengths, const int *formats, char *out, size_t out_size,
+       kn_error_t *err)
 {
     PGresult *result = kn_db_run (self->db, name, n, values, lengths, formats, err);
     if (!result)
@@ -119,10 +128,14 @@ s_audit (intake_store_t *self, const char *agency_id, const char *caseworker_id,
          const char *basis, const char *result, kn_error_t *err)
 {
     kn_audit_entry_t entry = {
-        .agency_id = agency_id,     .caseworker_id = caseworker_id,
-        .service = "intake",        .operation = operation,
-        .subject_ref = family_id,   .object_id = object_id,
-        .basis = basis,             .result = result,
+        .agency_id = agency_id,
+        .caseworker_id = caseworker_id,
+        .service = "intake",
+        .operation = operation,
+        .subject_ref = family_id,
+        .object_id = object_id,
+        .basis = basis,
+        .result = result,
     };
     return kn_audit_append (self->db, &entry, err);
 }
@@ -150,22 +163,23 @@ s_check_consent (intake_store_t *self, const char *agency_id, const char *child_
 {
     static const int narrative[] = {KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
     kn_policy_decision_t decision;
-    if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, child_subject,
-                                  agency_id, narrative, 1,
-                                  KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
+    if (kn_consent_policy_decide (
+            self->db, self->crypto, &self->policy, child_subject, agency_id, narrative, 1,
+            KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
         return -1;
     const kn_policy_category_t *entry = &decision.categories[0];
-    for (size_t i = 0; entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT && i < entry->n_consents;
-         i++)
+    for (size_t i = 0;
+         entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT && i < entry->n_consents; i++)
         if (strcasecmp (entry->consents[i], consent_id) == 0)
             return 0;
-    return kn_error_set (err, KN_E_INVALID_ARGUMENT, "lawful_ground.consent_reference",
-                         "that consent does not permit this child's referral by your agency "
-                         "(%s)",
-                         entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
-                             ? "it is not one of the consents that count"
-                         : entry->permitted ? "no consent applies; another ground does"
-                                            : entry->reason);
+    return kn_error_set (
+        err, KN_E_INVALID_ARGUMENT, "lawful_ground.consent_reference",
+        "that consent does not permit this child's referral by your agency "
+        "(%s)",
+        entry->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
+            ? "it is not one of the consents that count"
+        : entry->permitted ? "no consent applies; another ground does"
+                           : entry->reason);
 }
 
 static int
@@ -181,8 +195,7 @@ s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_
         result->family_matched = PQgetvalue (row, 0, 1)[0] == 't';
         result->received_at_us = strtoll (PQgetvalue (row, 0, 2), NULL, 10);
         result->replayed = true;
-    }
-    else
+    } else
         rc = kn_error_set (err, KN_E_INTERNAL, NULL, "replayed referral missing");
     PQclear (row);
     if (rc == 0) {
@@ -191,7 +204,7 @@ s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_
             return -1;
         for (int i = 0; i < PQntuples (row) && i < 16; i++)
             snprintf (result->subject_ids[i], KN_UUID_STR, "%s", PQgetvalue (row, i, 0));
-        result->subject_count = (size_t) (PQntuples (row) < 16 ? PQntuples (row) : 16);
+        result->subject_count = (size_t)(PQntuples (row) < 16 ? PQntuples (row) : 16);
         PQclear (row);
     }
     return rc;
@@ -201,10 +214,10 @@ s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_
 static void
 s_needs_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size)
 {
-    size_t pos = (size_t) snprintf (out, size, "{");
+    size_t pos = (size_t)snprintf (out, size, "{");
     for (size_t i = 0; i < referral->n_needs && pos < size; i++)
-        pos += (size_t) snprintf (out + pos, size - pos, "%s%d", i ? "," : "",
-                                  (int) referral->needs[i]->category);
+        pos += (size_t)snprintf (out + pos, size - pos, "%s%d", i ? "," : "",
+                                 (int)referral->needs[i]->category);
     snprintf (out + pos, size > pos ? size - pos : 0, "}");
 }
 
@@ -214,7 +227,7 @@ static void
 s_languages_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size,
                    Kinnet__V1__ReferralReceived *event)
 {
-    size_t pos = (size_t) snprintf (out, size, "{");
+    size_t pos = (size_t)snprintf (out, size, "{");
     const Kinnet__V1__Person *people[MAX_CHILDREN];
     size_t count = 0;
     people[count++] = referral->child;
@@ -229,152 +242,343 @@ s_languages_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t
                 seen = strcasecmp (event->languages[k], tag) == 0;
             if (seen || n >= event->n_languages)
                 continue;
-            event->languages[n++] = (char *) tag;
-            pos += (size_t) snprintf (out + pos, size > pos ? size - pos : 0, "%s%s",
-                                      n > 1 ? "," : "", tag);
+            event->languages[n++] = (char *)tag;
+            pos += (size_t)snprintf (out + pos, size > pos ? size - pos : 0, "%s%s",
+                                     n > 1 ? "," : "", tag);
         }
     event->n_languages = n;
     snprintf (out + pos, size > pos ? size - pos : 0, "}");
 }
 
-static int
-s_submit_once (intake_store_t *self, const char *agency_id,
-                     const Kinnet__V1__SubmitReferral *referral,
-                     intake_submit_result_t *result, kn_error_t *err)
-{
-    memset (result, 0, sizeof *result);
-    if (kn_db_ensure (self->db, err))
-        return -1;
-    //  The caseworker id is audit detail, not content: a retry from another
-    //  caseworker of the same agency is still the same referral.
-    Kinnet__V1__SubmitReferral content = *referral;
-    content.caseworker_id = "";
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, &content.base, digest);
-    kn_uuid_generate (result->referral_id);
-
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return -1;
-    kn_claim_t claim = kn_idempotency_claim (self->db, "intake.idempotency", agency_id,
-                                            referral->idempotency_key, "submit", digest,
-                                            result->referral_id, err);
-    if (claim != KN_CLAIM_NEW) {
-        s_rollback (self);   // nothing of this request is kept
-        if (claim == KN_CLAIM_REPLAY)
-            return s_replay_submit (self, result, err);
-        return -1;
-    }
-
-    //  The child and siblings, resolved to subjects of one family.
+//  One referral of a batch on its way through s_store_batch.
+typedef struct {
+    intake_submission_t *item;
+    kn_idempotency_claim_t claim;
     kn_person_t people[MAX_CHILDREN];
-    size_t count = 0;
-    const Kinnet__V1__Person *child = referral->child;
-    people[count++] = (kn_person_t) {child->given_name, child->family_name,
-                                     child->date_of_birth};
-    for (size_t i = 0; i < referral->n_siblings && count < MAX_CHILDREN; i++) {
-        const Kinnet__V1__Person *sibling = referral->siblings[i];
-        people[count++] = (kn_person_t) {sibling->given_name, sibling->family_name,
-                                         sibling->date_of_birth};
-    }
     char subjects[MAX_CHILDREN][KN_UUID_STR];
-    if (kn_subject_resolve (self->db, self->crypto, people, count, subjects,
-                            result->family_id, &result->family_matched, err))
-        goto fail;
-    for (size_t i = 0; i < count; i++)
-        memcpy (result->subject_ids[i], subjects[i], KN_UUID_STR);
-    result->subject_count = count;
-    if (referral->lawful_ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT
-        && s_check_consent (self, agency_id, subjects[0],
-                            referral->lawful_ground->consent_reference, err))
-        goto fail;
+    char basis[48]; // the lawful basis's name, for the audit row
+} pending_t;
 
-    //  The personal part, sealed and bound to the referral id.
-    size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
-    uint8_t *plain = malloc (plain_len ? plain_len : 1);
-    kinnet__v1__submit_referral__pack (referral, plain);
-    size_t sealed_len = 0;
-    uint8_t *sealed
-        = kn_crypto_seal (self->crypto, plain, plain_len, result->referral_id, &sealed_len);
-    sodium_memzero (plain, plain_len);
-    free (plain);
+typedef enum {
+    BATCH_COMMITTED, // every item has its answer
+    BATCH_REFUSED,   // one item was refused after writing; rolled back, retry the rest
+    BATCH_FAILED     // the transaction failed; rolled back, nothing answered
+} batch_outcome_t;
 
-    char needs[256], languages[INTAKE_LANGUAGE_SLOTS * 36 + 4], urgency[8], children_count[8], basis[8];
-    char *event_languages[INTAKE_LANGUAGE_SLOTS];
-    Kinnet__V1__ReferralReceived event = KINNET__V1__REFERRAL_RECEIVED__INIT;
-    event.languages = event_languages;
-    event.n_languages = INTAKE_LANGUAGE_SLOTS;
-    s_needs_array (referral, needs, sizeof needs);
-    s_languages_array (referral, languages, sizeof languages, &event);
-    snprintf (urgency, sizeof urgency, "%d", (int) referral->urgency);
-    snprintf (children_count, sizeof children_count, "%zu", count);
-    snprintf (basis, sizeof basis, "%d", (int) referral->lawful_ground->basis);
-    const char *values[] = {result->referral_id, agency_id, result->family_id, urgency,
-                            referral->district, needs, languages, children_count,
-                            result->family_matched ? "t" : "f", basis, (const char *) sealed};
-    int lengths[11] = {0};
-    int formats[11] = {0};
-    lengths[10] = (int) sealed_len;
-    formats[10] = 1;
-    char received[32] = "";
-    int rows = s_run (self, "referral_insert", 11, values, lengths, formats, received,
-                      sizeof received, err);
-    free (sealed);
-    if (rows != 1)
-        goto fail;
-    result->received_at_us = strtoll (received, NULL, 10);
-
-    for (size_t i = 0; i < count; i++) {
-        char position[8];
-        snprintf (position, sizeof position, "%zu", i);
-        const char *link[] = {result->referral_id, subjects[i], i ? "sibling" : "child",
-                              position};
-        if (s_run (self, "referral_subject_insert", 4, link, NULL, NULL, NULL, 0, err) < 0)
-            goto fail;
-    }
-
-    //  The event routing consumes: no personal data.
-    Kinnet__V1__NeedCategory need_values[32];
-    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
-    at.seconds = result->received_at_us / 1000000;
-    at.nanos = (int32_t) (result->received_at_us % 1000000) * 1000;
-    for (size_t i = 0; i < referral->n_needs && i < 32; i++)
-        need_values[i] = referral->needs[i]->category;
-    event.referral_id = result->referral_id;
-    event.family_id = result->family_id;
-    event.referring_agency_id = (char *) agency_id;
-    event.urgency = referral->urgency;
-    event.district = referral->district;
-    event.n_needs = referral->n_needs < 32 ? referral->n_needs : 32;
-    event.needs = need_values;
-    event.children = (int32_t) count;
-    event.family_matched = result->family_matched;
-    event.received_at = &at;
-    uint8_t payload[4096];
-    size_t payload_len = kinnet__v1__referral_received__get_packed_size (&event);
-    if (payload_len > sizeof payload) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "event too large");
-        goto fail;
-    }
-    kinnet__v1__referral_received__pack (&event, payload);
-    if (kn_outbox_append (self->db, "referral.received", result->referral_id, payload,
-                          payload_len, err))
-        goto fail;
-
-    char basis_name[48] = "";
-    const ProtobufCEnumValue *basis_value = protobuf_c_enum_descriptor_get_value (
+static void
+s_basis_name (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size)
+{
+    const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (
         &kinnet__v1__lawful_basis__descriptor, referral->lawful_ground->basis);
-    for (size_t k = 0; basis_value && basis_value->name[k] && k + 1 < sizeof basis_name; k++)
-        basis_name[k] = (char) tolower ((unsigned char) basis_value->name[k]);
-    if (s_audit (self, agency_id, referral->caseworker_id, "submit", result->family_id,
-                 result->referral_id, basis_name, "ok", err))
+    size_t k = 0;
+    for (; value && value->name[k] && k + 1 < size; k++)
+        out[k] = (char)tolower ((unsigned char)value->name[k]);
+    out[k] = '\0';
+}
+
+//  Everything a new referral writes, for every new referral of the batch in one
+//  statement per table: the referral, its subjects, its event and its audit row.
+static int
+s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t *err)
+{
+    kn_pgarray_t *columns[11];
+    for (size_t c = 0; c < 11; c++)
+        columns[c] = kn_pgarray_new ();
+    for (size_t i = 0; i < n; i++) {
+        const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
+        intake_submit_result_t *result = &news[i]->item->result;
+        //  The personal part, sealed and bound to the referral id.
+        size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
+        uint8_t *plain = malloc (plain_len ? plain_len : 1);
+        kinnet__v1__submit_referral__pack (referral, plain);
+        size_t sealed_len = 0;
+        uint8_t *sealed = kn_crypto_seal (self->crypto, plain, plain_len,
+                                          result->referral_id, &sealed_len);
+        sodium_memzero (plain, plain_len);
+        free (plain);
+        char needs[256], languages[INTAKE_LANGUAGE_SLOTS * 36 + 4];
+        char *event_languages[INTAKE_LANGUAGE_SLOTS];
+        Kinnet__V1__ReferralReceived languages_only = KINNET__V1__REFERRAL_RECEIVED__INIT;
+        languages_only.languages = event_languages;
+        languages_only.n_languages = INTAKE_LANGUAGE_SLOTS;
+        s_needs_array (referral, needs, sizeof needs);
+        s_languages_array (referral, languages, sizeof languages, &languages_only);
+        kn_pgarray_add (columns[0], result->referral_id);
+        kn_pgarray_add (columns[1], news[i]->item->agency_id);
+        kn_pgarray_add (columns[2], result->family_id);
+        kn_pgarray_add_int (columns[3], referral->urgency);
+        kn_pgarray_add (columns[4], referral->district);
+        kn_pgarray_add (columns[5], needs);
+        kn_pgarray_add (columns[6], languages);
+        kn_pgarray_add_int (columns[7], (long long)result->subject_count);
+        kn_pgarray_add (columns[8], result->family_matched ? "t" : "f");
+        kn_pgarray_add_int (columns[9], referral->lawful_ground->basis);
+        kn_pgarray_add_bytes (columns[10], sealed, sealed_len);
+        free (sealed);
+    }
+    const char *values[11];
+    for (size_t c = 0; c < 11; c++)
+        values[c] = kn_pgarray_text (columns[c]);
+    PGresult *rows = kn_db_run (self->db, "referral_insert", 11, values, NULL, NULL, err);
+    for (size_t c = 0; c < 11; c++)
+        kn_pgarray_destroy (&columns[c]);
+    if (!rows)
+        return -1;
+    int64_t received =
+        PQntuples (rows) > 0 ? strtoll (PQgetvalue (rows, 0, 0), NULL, 10) : 0;
+    bool complete = PQntuples (rows) == (int)n;
+    PQclear (rows);
+    if (!complete)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "referral insert");
+
+    kn_pgarray_t *links[4];
+    for (size_t c = 0; c < 4; c++)
+        links[c] = kn_pgarray_new ();
+    for (size_t i = 0; i < n; i++) {
+        intake_submit_result_t *result = &news[i]->item->result;
+        result->received_at_us = received;
+        for (size_t k = 0; k < result->subject_count; k++) {
+            kn_pgarray_add (links[0], result->referral_id);
+            kn_pgarray_add (links[1], result->subject_ids[k]);
+            kn_pgarray_add (links[2], k ? "sibling" : "child");
+            kn_pgarray_add_int (links[3], (long long)k);
+        }
+    }
+    for (size_t c = 0; c < 4; c++)
+        values[c] = kn_pgarray_text (links[c]);
+    rows = kn_db_run (self->db, "referral_subject_insert", 4, values, NULL, NULL, err);
+    for (size_t c = 0; c < 4; c++)
+        kn_pgarray_destroy (&links[c]);
+    if (!rows)
+        return -1;
+    PQclear (rows);
+
+    //  The events routing consumes: no personal data.
+    const char **ids = calloc (n, sizeof *ids);
+    uint8_t **payloads = calloc (n, sizeof *payloads);
+    size_t *lens = calloc (n, sizeof *lens);
+    kn_audit_entry_t *audits = calloc (n, sizeof *audits);
+    for (size_t i = 0; i < n; i++) {
+        const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
+        intake_submit_result_t *result = &news[i]->item->result;
+        char languages[INTAKE_LANGUAGE_SLOTS * 36 + 4];
+        char *event_languages[INTAKE_LANGUAGE_SLOTS];
+        Kinnet__V1__NeedCategory need_values[32];
+        Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+        at.seconds = result->received_at_us / 1000000;
+        at.nanos = (int32_t)(result->received_at_us % 1000000) * 1000;
+        Kinnet__V1__ReferralReceived event = KINNET__V1__REFERRAL_RECEIVED__INIT;
+        event.languages = event_languages;
+        event.n_languages = INTAKE_LANGUAGE_SLOTS;
+        s_languages_array (referral, languages, sizeof languages, &event);
+        for (size_t k = 0; k < referral->n_needs && k < 32; k++)
+            need_values[k] = referral->needs[k]->category;
+        event.referral_id = result->referral_id;
+        event.family_id = result->family_id;
+        event.referring_agency_id = (char *)news[i]->item->agency_id;
+        event.urgency = referral->urgency;
+        event.district = referral->district;
+        event.n_needs = referral->n_needs < 32 ? referral->n_needs : 32;
+        event.needs = need_values;
+        event.children = (int32_t)result->subject_count;
+        event.family_matched = result->family_matched;
+        event.received_at = &at;
+        lens[i] = kinnet__v1__referral_received__get_packed_size (&event);
+        payloads[i] = malloc (lens[i] ? lens[i] : 1);
+        kinnet__v1__referral_received__pack (&event, payloads[i]);
+        ids[i] = result->referral_id;
+        audits[i] = (kn_audit_entry_t){
+            .agency_id = news[i]->item->agency_id,
+            .caseworker_id = referral->caseworker_id,
+            .service = "intake",
+            .operation = "submit",
+            .subject_ref = result->family_id,
+            .object_id = result->referral_id,
+            .basis = news[i]->basis,
+            .result = "ok",
+        };
+    }
+    int rc = kn_outbox_append_many (self->db, "referral.received", ids,
+                                    (const uint8_t *const *)payloads, lens, n, err) ||
+                     kn_audit_append_many (self->db, audits, n, err)
+                 ? -1
+                 : 0;
+    for (size_t i = 0; i < n; i++)
+        free (payloads[i]);
+    free (payloads);
+    free (lens);
+    free (ids);
+    free (audits);
+    return rc;
+}
+
+//  One pass over items in one transaction. On BATCH_REFUSED *refused is the item
+//  refused (its rc and err set); the caller tries again without it.
+static batch_outcome_t
+s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
+               size_t *refused, kn_error_t *err)
+{
+    if (kn_db_ensure (self->db, err))
+        return BATCH_FAILED;
+    pending_t *pending = calloc (n, sizeof *pending);
+    pending_t **news = calloc (n, sizeof *news);
+    kn_idempotency_claim_t *claims = calloc (n, sizeof *claims);
+    kn_subject_group_t *groups = calloc (n, sizeof *groups);
+    for (size_t i = 0; i < n; i++) {
+        pending_t *p = &pending[i];
+        p->item = items[i];
+        memset (&p->item->result, 0, sizeof p->item->result);
+        kn_error_clear (&p->item->err);
+        const Kinnet__V1__SubmitReferral *referral = p->item->referral;
+        //  The caseworker id is audit detail, not content: a retry from another
+        //  caseworker of the same agency is still the same referral.
+        Kinnet__V1__SubmitReferral content = *referral;
+        content.caseworker_id = "";
+        claims[i] = (kn_idempotency_claim_t){.agency_id = p->item->agency_id,
+                                             .key = referral->idempotency_key,
+                                             .operation = "submit"};
+        kn_idempotency_digest (self->crypto, &content.base, claims[i].digest);
+        kn_uuid_generate (claims[i].object_id);
+        memcpy (p->item->result.referral_id, claims[i].object_id, KN_UUID_STR);
+    }
+    batch_outcome_t outcome = BATCH_FAILED;
+    if (kn_db_exec (self->db, "BEGIN", err))
+        goto done;
+    if (kn_idempotency_claim_many (self->db, "intake.idempotency", claims, n, err))
+        goto fail;
+
+    size_t n_new = 0;
+    for (size_t i = 0; i < n; i++) {
+        pending_t *p = &pending[i];
+        intake_submission_t *item = p->item;
+        if (claims[i].claim == KN_CLAIM_REPLAY) {
+            memcpy (item->result.referral_id, claims[i].object_id, KN_UUID_STR);
+            if (s_replay_submit (self, &item->result, err))
+                goto fail;
+            item->rc = 0;
+            continue;
+        }
+        if (claims[i].claim == KN_CLAIM_FAILED) {
+            item->rc = -1;
+            item->err = claims[i].err;
+            continue;
+        }
+        //  The child and siblings, to be resolved to subjects of one family.
+        const Kinnet__V1__SubmitReferral *referral = item->referral;
+        size_t count = 0;
+        p->people[count++] =
+            (kn_person_t){referral->child->given_name, referral->child->family_name,
+                          referral->child->date_of_birth};
+        for (size_t k = 0; k < referral->n_siblings && count < MAX_CHILDREN; k++) {
+            const Kinnet__V1__Person *sibling = referral->siblings[k];
+            p->people[count++] = (kn_person_t){sibling->given_name, sibling->family_name,
+                                               sibling->date_of_birth};
+        }
+        groups[n_new] = (kn_subject_group_t){
+            .people = p->people, .count = count, .subjects = p->subjects};
+        news[n_new++] = p;
+    }
+    if (n_new > 0 && kn_subject_resolve_many (self->db, self->crypto, groups, n_new, err))
+        goto fail;
+    for (size_t i = 0; i < n_new; i++) {
+        pending_t *p = news[i];
+        intake_submit_result_t *result = &p->item->result;
+        memcpy (result->family_id, groups[i].family_id, KN_UUID_STR);
+        result->family_matched = groups[i].matched;
+        result->subject_count = groups[i].count;
+        for (size_t k = 0; k < groups[i].count; k++)
+            memcpy (result->subject_ids[k], p->subjects[k], KN_UUID_STR);
+        s_basis_name (p->item->referral, p->basis, sizeof p->basis);
+        const Kinnet__V1__LawfulGround *ground = p->item->referral->lawful_ground;
+        if (ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT &&
+            s_check_consent (self, p->item->agency_id, p->subjects[0],
+                             ground->consent_reference, &p->item->err)) {
+            if (p->item->err.code == KN_E_INTERNAL) {
+                *err = p->item->err; // the check itself failed: the batch did
+                goto fail;
+            }
+            p->item->rc = -1;
+            *refused = (size_t)(p - pending);
+            outcome = BATCH_REFUSED;
+            goto fail;
+        }
+    }
+    if (n_new > 0 && s_insert_referrals (self, news, n_new, err))
         goto fail;
     if (kn_db_exec (self->db, "COMMIT", err))
         goto fail;
-    return 0;
+    for (size_t i = 0; i < n_new; i++)
+        news[i]->item->rc = 0;
+    outcome = BATCH_COMMITTED;
+    goto done;
 
 fail:
     s_rollback (self);
-    return -1;
+done:
+    free (groups);
+    free (claims);
+    free (news);
+    free (pending);
+    return outcome;
+}
+
+static bool s_reconnected (intake_store_t *self, const kn_error_t *err);
+
+//  Store items, by as few transactions as their answers allow.
+static void
+s_store (intake_store_t *self, intake_submission_t **items, size_t n)
+{
+    bool retried = false;
+    while (n > 0) {
+        kn_error_t err;
+        kn_error_clear (&err);
+        size_t refused = 0;
+        batch_outcome_t outcome = s_store_batch (self, items, n, &refused, &err);
+        if (outcome == BATCH_COMMITTED)
+            return;
+        if (outcome == BATCH_REFUSED) {
+            items[refused] = items[--n]; // answered; the rest again
+            continue;
+        }
+        if (n > 1) { // one of them may be the cause: alone, it fails alone
+            for (size_t i = 0; i < n; i++)
+                s_store (self, &items[i], 1);
+            return;
+        }
+        if (!retried && s_reconnected (self, &err)) {
+            retried = true;
+            continue;
+        }
+        items[0]->rc = -1;
+        items[0]->err = err;
+        return;
+    }
+}
+
+void
+intake_store_submit_many (intake_store_t *self, intake_submission_t *items, size_t n)
+{
+    //  A key repeated within the batch waits for its first use to commit, and is then
+    //  answered as the retry it is.
+    intake_submission_t **first = calloc (n ? n : 1, sizeof *first);
+    intake_submission_t **again = calloc (n ? n : 1, sizeof *again);
+    size_t n_first = 0, n_again = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool repeated = false;
+        for (size_t k = 0; k < n_first && !repeated; k++)
+            repeated = strcasecmp (first[k]->agency_id, items[i].agency_id) == 0 &&
+                       strcmp (first[k]->referral->idempotency_key,
+                               items[i].referral->idempotency_key) == 0;
+        if (repeated)
+            again[n_again++] = &items[i];
+        else
+            first[n_first++] = &items[i];
+    }
+    s_store (self, first, n_first);
+    for (size_t i = 0; i < n_again; i++)
+        s_store (self, &again[i], 1);
+    free (first);
+    free (again);
 }
 
 //  -------------------------------------------------------------------------
@@ -405,10 +609,10 @@ s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
                size_t *len)
 {
     size_t sealed_len = 0;
-    unsigned char *sealed = PQunescapeBytea (
-        (const unsigned char *) PQgetvalue (row, 0, column), &sealed_len);
-    uint8_t *plain
-        = sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, len) : NULL;
+    unsigned char *sealed =
+        PQunescapeBytea ((const unsigned char *)PQgetvalue (row, 0, column), &sealed_len);
+    uint8_t *plain =
+        sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, len) : NULL;
     PQfreemem (sealed);
     return plain;
 }
@@ -452,7 +656,8 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
                                      KINNET__V1__DATA_CATEGORY__FAMILY_CIRCUMSTANCES,
                                      KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
     const char *values[] = {referral->referral_id};
-    PGresult *rows = kn_db_run (self->db, "referral_subjects", 1, values, NULL, NULL, err);
+    PGresult *rows =
+        kn_db_run (self->db, "referral_subjects", 1, values, NULL, NULL, err);
     if (!rows)
         return -1;
     int people = PQntuples (rows);
@@ -467,9 +672,10 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
                                   agency_id, categories, 3, purpose, &decision, err))
         return -1;
     if (decision.decision == KINNET__V1__DECISION__DENIED)
-        return kn_error_set (err, KN_E_PERMISSION_DENIED, "referral_id",
-                             "nothing of this referral may be disclosed to your agency: %s",
-                             decision.categories[0].reason);
+        return kn_error_set (
+            err, KN_E_PERMISSION_DENIED, "referral_id",
+            "nothing of this referral may be disclosed to your agency: %s",
+            decision.categories[0].reason);
     Kinnet__V1__SubmitReferral *submitted = referral->submitted;
     for (size_t i = 0; i < decision.count; i++) {
         const kn_policy_category_t *entry = &decision.categories[i];
@@ -483,7 +689,8 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
             const ProtobufCEnumValue *name = protobuf_c_enum_descriptor_get_value (
                 &kinnet__v1__lawful_basis__descriptor, entry->basis);
             for (size_t k = 0; name && name->name[k] && k + 1 < basis_size; k++)
-                basis[k] = (char) tolower ((unsigned char) name->name[k]), basis[k + 1] = '\0';
+                basis[k] = (char)tolower ((unsigned char)name->name[k]),
+                basis[k + 1] = '\0';
         }
     }
     if (!s_permitted (&decision, KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT))
@@ -498,32 +705,34 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
         //  domestic-abuse need says as much as its description).
         for (size_t i = 0; i < submitted->n_needs; i++) {
             s_blank (&submitted->needs[i]->description);
-            submitted->needs[i]->category = KINNET__V1__NEED_CATEGORY__NEED_CATEGORY_UNSPECIFIED;
+            submitted->needs[i]->category =
+                KINNET__V1__NEED_CATEGORY__NEED_CATEGORY_UNSPECIFIED;
         }
         s_blank (&submitted->lawful_ground->justification);
         s_blank (&submitted->lawful_ground->consent_reference);
         free (referral->withdraw_reason);
         referral->withdraw_reason = NULL;
     }
-    s_blank (&submitted->idempotency_key);   // the referrer's own reference
+    s_blank (&submitted->idempotency_key); // the referrer's own reference
     s_blank (&submitted->caseworker_id);
-    if (kn_consent_policy_record (self->db, &decision, subjects[0], agency_id, purpose, "intake",
-                                  referral->referral_id, err))
+    if (kn_consent_policy_record (self->db, &decision, subjects[0], agency_id, purpose,
+                                  "intake", referral->referral_id, err))
         return -1;
     //  Each sibling is a subject of their own: their identity needs its own ground.
     size_t kept = 0;
     for (size_t i = 0; i < submitted->n_siblings; i++) {
         Kinnet__V1__Person *sibling = submitted->siblings[i];
         bool shown = false;
-        if ((int) i + 1 < people) {
+        if ((int)i + 1 < people) {
             kn_policy_decision_t own;
             if (kn_consent_policy_decide (self->db, self->crypto, &self->policy,
-                                          subjects[i + 1], agency_id, categories, 1, purpose,
-                                          &own, err))
+                                          subjects[i + 1], agency_id, categories, 1,
+                                          purpose, &own, err))
                 return -1;
             shown = own.decision == KINNET__V1__DECISION__PERMITTED;
-            if (shown && kn_consent_policy_record (self->db, &own, subjects[i + 1], agency_id,
-                                                   purpose, "intake", referral->referral_id, err))
+            if (shown &&
+                kn_consent_policy_record (self->db, &own, subjects[i + 1], agency_id,
+                                          purpose, "intake", referral->referral_id, err))
                 return -1;
         }
         if (shown)
@@ -567,7 +776,8 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
     size_t plain_len = 0;
     uint8_t *plain = s_open_column (self, row, 5, referral_id, &plain_len);
     if (plain) {
-        referral->submitted = kinnet__v1__submit_referral__unpack (NULL, plain_len, plain);
+        referral->submitted =
+            kinnet__v1__submit_referral__unpack (NULL, plain_len, plain);
         sodium_memzero (plain, plain_len);
         free (plain);
     }
@@ -593,14 +803,15 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
     }
     //  The disclosure and its ground are on record before the data leaves.
     char basis[48] = "referring_agency";
-    if (!own && s_disclose (self, agency_id, purpose, referral, basis, sizeof basis, err)) {
+    if (!own &&
+        s_disclose (self, agency_id, purpose, referral, basis, sizeof basis, err)) {
         s_rollback (self);
         intake_referral_free (referral);
         return -1;
     }
     if (s_audit (self, agency_id, caseworker_id, "get", referral->family_id, referral_id,
-                 basis, "ok", err)
-        || kn_db_exec (self->db, "COMMIT", err)) {
+                 basis, "ok", err) ||
+        kn_db_exec (self->db, "COMMIT", err)) {
         s_rollback (self);
         intake_referral_free (referral);
         return -1;
@@ -612,7 +823,8 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
 //  Withdraw
 
 static int
-s_withdrawn_state (intake_store_t *self, intake_withdraw_result_t *result, kn_error_t *err)
+s_withdrawn_state (intake_store_t *self, intake_withdraw_result_t *result,
+                   kn_error_t *err)
 {
     const char *values[] = {result->referral_id};
     PGresult *row = kn_db_run (self->db, "referral_get", 1, values, NULL, NULL, err);
@@ -623,8 +835,7 @@ s_withdrawn_state (intake_store_t *self, intake_withdraw_result_t *result, kn_er
         result->status = s_status_value (PQgetvalue (row, 0, 2));
         result->withdrawn_at_us = strtoll (PQgetvalue (row, 0, 4), NULL, 10);
         result->replayed = true;
-    }
-    else
+    } else
         rc = kn_error_set (err, KN_E_INTERNAL, NULL, "replayed referral missing");
     PQclear (row);
     return rc;
@@ -632,8 +843,8 @@ s_withdrawn_state (intake_store_t *self, intake_withdraw_result_t *result, kn_er
 
 static int
 s_withdraw_once (intake_store_t *self, const char *agency_id,
-                       const Kinnet__V1__WithdrawReferral *withdraw,
-                       intake_withdraw_result_t *result, kn_error_t *err)
+                 const Kinnet__V1__WithdrawReferral *withdraw,
+                 intake_withdraw_result_t *result, kn_error_t *err)
 {
     memset (result, 0, sizeof *result);
     if (kn_db_ensure (self->db, err))
@@ -651,8 +862,8 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
     char claimed[KN_UUID_STR];
     snprintf (claimed, sizeof claimed, "%s", withdraw->referral_id);
     kn_claim_t claim = kn_idempotency_claim (self->db, "intake.idempotency", agency_id,
-                                            withdraw->idempotency_key, "withdraw", digest,
-                                            claimed, err);
+                                             withdraw->idempotency_key, "withdraw",
+                                             digest, claimed, err);
     if (claim != KN_CLAIM_NEW) {
         s_rollback (self);
         return claim == KN_CLAIM_REPLAY ? s_withdrawn_state (self, result, err) : -1;
@@ -677,14 +888,14 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
     char ad[KN_UUID_STR + 16];
     snprintf (ad, sizeof ad, "%s:withdraw", withdraw->referral_id);
     size_t sealed_len = 0;
-    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *) withdraw->reason,
+    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *)withdraw->reason,
                                       strlen (withdraw->reason), ad, &sealed_len);
-    const char *update[] = {withdraw->referral_id, (const char *) sealed};
-    int lengths[] = {0, (int) sealed_len};
+    const char *update[] = {withdraw->referral_id, (const char *)sealed};
+    int lengths[] = {0, (int)sealed_len};
     int formats[] = {0, 1};
     char withdrawn_at[32] = "";
-    int rows = s_run (self, "referral_withdraw", 2, update, lengths, formats, withdrawn_at,
-                      sizeof withdrawn_at, err);
+    int rows = s_run (self, "referral_withdraw", 2, update, lengths, formats,
+                      withdrawn_at, sizeof withdrawn_at, err);
     free (sealed);
     if (rows != 1)
         goto fail;
@@ -693,19 +904,19 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
 
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
     at.seconds = result->withdrawn_at_us / 1000000;
-    at.nanos = (int32_t) (result->withdrawn_at_us % 1000000) * 1000;
+    at.nanos = (int32_t)(result->withdrawn_at_us % 1000000) * 1000;
     Kinnet__V1__ReferralWithdrawn event = KINNET__V1__REFERRAL_WITHDRAWN__INIT;
     event.referral_id = withdraw->referral_id;
     event.family_id = family_id;
-    event.referring_agency_id = (char *) agency_id;
+    event.referring_agency_id = (char *)agency_id;
     event.withdrawn_at = &at;
     uint8_t payload[512];
     size_t payload_len = kinnet__v1__referral_withdrawn__pack (&event, payload);
     if (kn_outbox_append (self->db, "referral.withdrawn", withdraw->referral_id, payload,
-                          payload_len, err)
-        || s_audit (self, agency_id, withdraw->caseworker_id, "withdraw", family_id,
-                    withdraw->referral_id, NULL, "ok", err)
-        || kn_db_exec (self->db, "COMMIT", err))
+                          payload_len, err) ||
+        s_audit (self, agency_id, withdraw->caseworker_id, "withdraw", family_id,
+                 withdraw->referral_id, NULL, "ok", err) ||
+        kn_db_exec (self->db, "COMMIT", err))
         goto fail;
     return 0;
 
@@ -733,10 +944,11 @@ intake_store_submit (intake_store_t *self, const char *agency_id,
                      const Kinnet__V1__SubmitReferral *referral,
                      intake_submit_result_t *result, kn_error_t *err)
 {
-    int rc = s_submit_once (self, agency_id, referral, result, err);
-    if (rc && s_reconnected (self, err))
-        rc = s_submit_once (self, agency_id, referral, result, err);
-    return rc;
+    intake_submission_t item = {.agency_id = agency_id, .referral = referral};
+    intake_store_submit_many (self, &item, 1);
+    *result = item.result;
+    *err = item.err;
+    return item.rc;
 }
 
 int
@@ -744,9 +956,11 @@ intake_store_get (intake_store_t *self, const char *agency_id, const char *refer
                   const char *caseworker_id, int purpose, intake_referral_t *referral,
                   kn_error_t *err)
 {
-    int rc = s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral, err);
+    int rc =
+        s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral, err);
     if (rc && s_reconnected (self, err))
-        rc = s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral, err);
+        rc = s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral,
+                         err);
     return rc;
 }
 

@@ -21,7 +21,7 @@ typedef struct {
     char family_id[KN_UUID_STR];
     bool family_matched;
     bool replayed;
-    int64_t received_at_us;   // microseconds since the epoch
+    int64_t received_at_us; // microseconds since the epoch
     //  Subject ids: the child first, then the siblings in request order (on a
     //  replay, read back from the referral).
     char subject_ids[16][KN_UUID_STR];
@@ -30,7 +30,7 @@ typedef struct {
 
 typedef struct {
     char referral_id[KN_UUID_STR];
-    int status;               // Kinnet__V1__ReferralStatus
+    int status; // Kinnet__V1__ReferralStatus
     int64_t withdrawn_at_us;
     bool replayed;
 } intake_withdraw_result_t;
@@ -41,12 +41,12 @@ typedef struct {
     char agency_id[KN_UUID_STR];
     int status;
     int64_t received_at_us;
-    int64_t withdrawn_at_us;   // 0 when not withdrawn
-    char *withdraw_reason;     // malloc'd, NULL when not withdrawn
-    Kinnet__V1__SubmitReferral *submitted;   // protobuf-c allocated, less what is withheld
-    int withheld[8];           // kinnet.v1.DataCategory values not disclosed
+    int64_t withdrawn_at_us;               // 0 when not withdrawn
+    char *withdraw_reason;                 // malloc'd, NULL when not withdrawn
+    Kinnet__V1__SubmitReferral *submitted; // protobuf-c allocated, less what is withheld
+    int withheld[8];                       // kinnet.v1.DataCategory values not disclosed
     size_t n_withheld;
-    int disclosure_basis;      // kinnet.v1.LawfulBasis; 0 for the referring agency
+    int disclosure_basis; // kinnet.v1.LawfulBasis; 0 for the referring agency
     char ground_id[KN_UUID_STR];
 } intake_referral_t;
 
@@ -58,6 +58,24 @@ void intake_store_destroy (intake_store_t **self_p);
 int intake_store_submit (intake_store_t *self, const char *agency_id,
                          const Kinnet__V1__SubmitReferral *referral,
                          intake_submit_result_t *result, kn_error_t *err);
+
+//  One referral of a batch: agency_id and referral in, the rest out.
+typedef struct {
+    const char *agency_id;                      // the authenticated caller
+    const Kinnet__V1__SubmitReferral *referral; // validated
+    int rc;                                     // 0: stored or replayed, -1: see err
+    intake_submit_result_t result;
+    kn_error_t err;
+} intake_submission_t;
+
+//  Store n validated referrals together: one transaction, one WAL flush and a few
+//  statements for the whole batch, each referral answered as if stored alone
+//  (stored, replayed, or refused with its own reason; a refused one does not hold
+//  back the others). A batch that fails as a whole is tried again one referral at
+//  a time, so nothing is acknowledged that did not commit. A key used twice in one
+//  batch: the second is answered after the first has committed.
+void intake_store_submit_many (intake_store_t *self, intake_submission_t *items,
+                               size_t n);
 
 //  Withdraw a referral the agency made, with a reason.
 int intake_store_withdraw (intake_store_t *self, const char *agency_id,

@@ -11,7 +11,8 @@ int
 intake_validate_submit (const Kinnet__V1__SubmitReferral *referral, time_t now,
                         kn_error_t *err)
 {
-    if (kn_validate_text (referral->idempotency_key, "idempotency_key", 1, INTAKE_MAX_KEY, false, err))
+    if (kn_validate_text (referral->idempotency_key, "idempotency_key", 1, INTAKE_MAX_KEY,
+                          false, err))
         return -1;
     if (kn_validate_person (referral->child, "child", now, INTAKE_MAX_CHILD_AGE, err))
         return -1;
@@ -21,7 +22,8 @@ intake_validate_submit (const Kinnet__V1__SubmitReferral *referral, time_t now,
     char path[128];
     for (size_t i = 0; i < referral->n_siblings; i++) {
         snprintf (path, sizeof path, "siblings[%zu]", i);
-        if (kn_validate_person (referral->siblings[i], path, now, INTAKE_MAX_CHILD_AGE, err))
+        if (kn_validate_person (referral->siblings[i], path, now, INTAKE_MAX_CHILD_AGE,
+                                err))
             return -1;
     }
     if (referral->n_guardians > INTAKE_MAX_GUARDIANS)
@@ -33,10 +35,12 @@ intake_validate_submit (const Kinnet__V1__SubmitReferral *referral, time_t now,
         if (kn_validate_text (guardian->given_name, path, 1, INTAKE_MAX_NAME, false, err))
             return -1;
         snprintf (path, sizeof path, "guardians[%zu].family_name", i);
-        if (kn_validate_text (guardian->family_name, path, 1, INTAKE_MAX_NAME, false, err))
+        if (kn_validate_text (guardian->family_name, path, 1, INTAKE_MAX_NAME, false,
+                              err))
             return -1;
         snprintf (path, sizeof path, "guardians[%zu].relationship", i);
-        if (kn_validate_enum (&kinnet__v1__relationship__descriptor, guardian->relationship, path, err))
+        if (kn_validate_enum (&kinnet__v1__relationship__descriptor,
+                              guardian->relationship, path, err))
             return -1;
         snprintf (path, sizeof path, "guardians[%zu].phone", i);
         if (kn_validate_text (guardian->phone, path, 0, 32, false, err))
@@ -46,55 +50,60 @@ intake_validate_submit (const Kinnet__V1__SubmitReferral *referral, time_t now,
             return -1;
     }
     if (referral->n_needs == 0)
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "needs", "at least one need is required");
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "needs",
+                             "at least one need is required");
     if (referral->n_needs > INTAKE_MAX_NEEDS)
         return kn_error_set (err, KN_E_TOO_LARGE, "needs", "at most %d needs",
                              INTAKE_MAX_NEEDS);
     for (size_t i = 0; i < referral->n_needs; i++) {
         snprintf (path, sizeof path, "needs[%zu].category", i);
-        if (kn_validate_enum (&kinnet__v1__need_category__descriptor, referral->needs[i]->category,
-                    path, err))
+        if (kn_validate_enum (&kinnet__v1__need_category__descriptor,
+                              referral->needs[i]->category, path, err))
             return -1;
         snprintf (path, sizeof path, "needs[%zu].description", i);
-        if (kn_validate_text (referral->needs[i]->description, path, 0, INTAKE_MAX_DESCRIPTION, true,
-                    err))
+        if (kn_validate_text (referral->needs[i]->description, path, 0,
+                              INTAKE_MAX_DESCRIPTION, true, err))
             return -1;
     }
-    if (kn_validate_enum (&kinnet__v1__urgency__descriptor, referral->urgency, "urgency", err))
+    if (kn_validate_enum (&kinnet__v1__urgency__descriptor, referral->urgency, "urgency",
+                          err))
         return -1;
-    if (kn_validate_text (referral->district, "district", 1, INTAKE_MAX_DISTRICT, false, err))
+    if (kn_validate_text (referral->district, "district", 1, INTAKE_MAX_DISTRICT, false,
+                          err))
         return -1;
     const Kinnet__V1__LawfulGround *ground = referral->lawful_ground;
     if (!ground)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "lawful_ground",
                              "lawful_ground is required");
-    if (kn_validate_enum (&kinnet__v1__lawful_basis__descriptor, ground->basis, "lawful_ground.basis",
-                err))
+    if (kn_validate_enum (&kinnet__v1__lawful_basis__descriptor, ground->basis,
+                          "lawful_ground.basis", err))
         return -1;
     bool consent = ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT;
     //  The field the basis requires must be there; the other is checked if given.
-    if (kn_validate_text (ground->consent_reference, "lawful_ground.consent_reference", consent ? 1 : 0,
-                INTAKE_MAX_REFERENCE, false, err))
+    if (kn_validate_text (ground->consent_reference, "lawful_ground.consent_reference",
+                          consent ? 1 : 0, INTAKE_MAX_REFERENCE, false, err))
         return -1;
     if (kn_validate_text (ground->justification, "lawful_ground.justification",
-                consent ? 0 : INTAKE_MIN_JUSTIFICATION, INTAKE_MAX_JUSTIFICATION, true, err))
+                          consent ? 0 : INTAKE_MIN_JUSTIFICATION,
+                          INTAKE_MAX_JUSTIFICATION, true, err))
         return -1;
-    return kn_validate_text (referral->caseworker_id, "caseworker_id", 0, INTAKE_MAX_REFERENCE, false,
-                   err);
+    return kn_validate_text (referral->caseworker_id, "caseworker_id", 0,
+                             INTAKE_MAX_REFERENCE, false, err);
 }
 
 int
 intake_validate_withdraw (const Kinnet__V1__WithdrawReferral *withdraw, kn_error_t *err)
 {
-    if (kn_validate_text (withdraw->idempotency_key, "idempotency_key", 1, INTAKE_MAX_KEY, false, err))
+    if (kn_validate_text (withdraw->idempotency_key, "idempotency_key", 1, INTAKE_MAX_KEY,
+                          false, err))
         return -1;
     if (!kn_uuid_valid (withdraw->referral_id))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "referral_id",
                              "referral_id must be a UUID");
     if (kn_validate_text (withdraw->reason, "reason", 1, INTAKE_MAX_REASON, true, err))
         return -1;
-    return kn_validate_text (withdraw->caseworker_id, "caseworker_id", 0, INTAKE_MAX_REFERENCE, false,
-                   err);
+    return kn_validate_text (withdraw->caseworker_id, "caseworker_id", 0,
+                             INTAKE_MAX_REFERENCE, false, err);
 }
 
 int
@@ -103,5 +112,6 @@ intake_validate_get (const Kinnet__V1__GetReferral *get, kn_error_t *err)
     if (!kn_uuid_valid (get->referral_id))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "referral_id",
                              "referral_id must be a UUID");
-    return kn_validate_text (get->caseworker_id, "caseworker_id", 0, INTAKE_MAX_REFERENCE, false, err);
+    return kn_validate_text (get->caseworker_id, "caseworker_id", 0, INTAKE_MAX_REFERENCE,
+                             false, err);
 }

@@ -3,10 +3,12 @@
 #include "kn_daemon.h"
 #include "kn_log.h"
 
-static zmsg_t *
-s_handle (void *server, zmsg_t *request)
+static void
+s_handle (void *server, zmsg_t **requests, zmsg_t **replies, const char **operations,
+          size_t n)
 {
-    return intake_server_handle ((intake_server_t *) server, request);
+    intake_server_handle_many ((intake_server_t *)server, requests, replies, operations,
+                               n);
 }
 
 int
@@ -21,7 +23,7 @@ main (int argc, char *argv[])
     if (!store)
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
     intake_server_t *server = store ? intake_server_new (store) : NULL;
-    rc = server ? kn_daemon_serve (&daemon, s_handle, server) : -1;
+    rc = server ? kn_daemon_serve_many (&daemon, s_handle, server) : -1;
     intake_server_destroy (&server);
     intake_store_destroy (&store);
     kn_daemon_stop (&daemon);

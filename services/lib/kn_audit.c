@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kn_pgarray.h"
+
 //  Copies: the entry's strings may not outlive the call.
 static __thread char s_last_operation[64];
 static __thread char s_last_result[32];
@@ -18,11 +20,15 @@ s_or_null (const char *value)
 int
 kn_audit_prepare (kn_db_t *db, kn_error_t *err)
 {
-    return kn_db_prepare (db, "kn_audit_append",
-                          "INSERT INTO core.audit (agency_id, caseworker_id, service,"
-                          " operation, subject_ref, object_id, basis, result, role)"
-                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                          err);
+    return kn_db_prepare (
+        db, "kn_audit_append",
+        "INSERT INTO core.audit (agency_id, caseworker_id, service,"
+        " operation, subject_ref, object_id, basis, result, role)"
+        " SELECT a, c, s, op, sr, ob, b, r, ro FROM unnest ($1::uuid[],"
+        " $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],"
+        " $7::text[], $8::text[], $9::text[])"
+        " WITH ORDINALITY AS t (a, c, s, op, sr, ob, b, r, ro, o) ORDER BY o",
+        err);
 }
 
 //  The role an operation is done in, when the caller does not say: what the
@@ -44,18 +50,49 @@ s_role_of (const char *service, const char *operation)
 int
 kn_audit_append (kn_db_t *db, const kn_audit_entry_t *entry, kn_error_t *err)
 {
+    return kn_audit_append_many (db, entry, 1, err);
+}
+
+int
+kn_audit_append_many (kn_db_t *db, const kn_audit_entry_t *entries, size_t n,
+                      kn_error_t *err)
+{
+    if (n == 0)
+        return 0;
     //  Noted before the write: a request whose audit row fails still knows what it was.
+    const kn_audit_entry_t *last = &entries[n - 1];
     snprintf (s_last_operation, sizeof s_last_operation, "%s",
-              entry->operation ? entry->operation : "unknown");
-    snprintf (s_last_result, sizeof s_last_result, "%s", entry->result ? entry->result : "ok");
+              last->operation ? last->operation : "unknown");
+    snprintf (s_last_result, sizeof s_last_result, "%s",
+              last->result ? last->result : "ok");
     s_last_set = true;
-    const char *role = entry->role ? entry->role : s_role_of (entry->service, entry->operation);
-    const char *values[] = {
-        s_or_null (entry->agency_id), s_or_null (entry->caseworker_id), entry->service,
-        entry->operation,             s_or_null (entry->subject_ref),   s_or_null (entry->object_id),
-        s_or_null (entry->basis),     entry->result,                    s_or_null (role),
-    };
+    kn_pgarray_t *columns[9];
+    for (size_t c = 0; c < 9; c++)
+        columns[c] = kn_pgarray_new ();
+    for (size_t i = 0; i < n; i++) {
+        const kn_audit_entry_t *entry = &entries[i];
+        const char *role =
+            entry->role ? entry->role : s_role_of (entry->service, entry->operation);
+        const char *row[9] = {
+            s_or_null (entry->agency_id),
+            s_or_null (entry->caseworker_id),
+            entry->service,
+            entry->operation,
+            s_or_null (entry->subject_ref),
+            s_or_null (entry->object_id),
+            s_or_null (entry->basis),
+            entry->result,
+            s_or_null (role),
+        };
+        for (size_t c = 0; c < 9; c++)
+            kn_pgarray_add (columns[c], row[c]);
+    }
+    const char *values[9];
+    for (size_t c = 0; c < 9; c++)
+        values[c] = kn_pgarray_text (columns[c]);
     PGresult *result = kn_db_run (db, "kn_audit_append", 9, values, NULL, NULL, err);
+    for (size_t c = 0; c < 9; c++)
+        kn_pgarray_destroy (&columns[c]);
     if (!result)
         return -1;
     PQclear (result);

@@ -23,6 +23,10 @@ typedef struct {
 int kn_audit_prepare (kn_db_t *db, kn_error_t *err);
 int kn_audit_append (kn_db_t *db, const kn_audit_entry_t *entry, kn_error_t *err);
 
+//  n rows in one statement, in the order given (a batch's requests).
+int kn_audit_append_many (kn_db_t *db, const kn_audit_entry_t *entries, size_t n,
+                          kn_error_t *err);
+
 //  The operation and result of the last row this thread tried to append since its
 //  last kn_audit_last_reset, so a request loop can label its metrics with what the
 //  handler already said once. true and both set (valid until the thread's next

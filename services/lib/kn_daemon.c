@@ -20,19 +20,20 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
     self->service = service;
     if (argc > 1) {
         bool help = strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0;
-        printf ("usage: kinnet-%s\n"
-                "MDP worker for the \"%s\" service.\n"
-                "Settings (environment):\n"
-                "  KINNET_DATABASE_URL   PostgreSQL conninfo\n"
-                "  KINNET_DB_ROLE        role to SET after connecting (kinnet_%s)\n"
-                "  KINNET_FIELD_KEY      field-encryption key file (64 hex characters)\n"
-                "  KINNET_SERVICE_CERT   this service's certificate file (secret)\n"
-                "  KINNET_SERVER_KEY     broker public key (Z85) or its public cert file\n"
-                "  KINNET_BROKER_BACKEND broker worker endpoint (tcp://127.0.0.1:5556)\n"
-                "  KINNET_HEARTBEAT_MS   heartbeat interval (2500)\n"
-                "  KINNET_LOG_LEVEL      debug|info|warn|error (info)\n"
-                "  KINNET_METRICS_LISTEN Prometheus metrics on host:port (none)\n",
-                service, service, service);
+        printf (
+            "usage: kinnet-%s\n"
+            "MDP worker for the \"%s\" service.\n"
+            "Settings (environment):\n"
+            "  KINNET_DATABASE_URL   PostgreSQL conninfo\n"
+            "  KINNET_DB_ROLE        role to SET after connecting (kinnet_%s)\n"
+            "  KINNET_FIELD_KEY      field-encryption key file (64 hex characters)\n"
+            "  KINNET_SERVICE_CERT   this service's certificate file (secret)\n"
+            "  KINNET_SERVER_KEY     broker public key (Z85) or its public cert file\n"
+            "  KINNET_BROKER_BACKEND broker worker endpoint (tcp://127.0.0.1:5556)\n"
+            "  KINNET_HEARTBEAT_MS   heartbeat interval (2500)\n"
+            "  KINNET_LOG_LEVEL      debug|info|warn|error (info)\n"
+            "  KINNET_METRICS_LISTEN Prometheus metrics on host:port (none)\n",
+            service, service, service);
         return help ? 1 : 2;
     }
     zsys_init ();
@@ -43,10 +44,11 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
     kn_error_clear (&err);
     const char *cert_path = kn_config_str ("KINNET_SERVICE_CERT", NULL);
     self->cert = cert_path ? zcert_load (cert_path) : NULL;
-    bool have_key
-        = kn_mdp_server_key (kn_config_str ("KINNET_SERVER_KEY", NULL), self->server_key) == 0;
+    bool have_key = kn_mdp_server_key (kn_config_str ("KINNET_SERVER_KEY", NULL),
+                                       self->server_key) == 0;
     if (self->cert && have_key)
-        self->crypto = kn_crypto_new_from_file (kn_config_str ("KINNET_FIELD_KEY", ""), &err);
+        self->crypto =
+            kn_crypto_new_from_file (kn_config_str ("KINNET_FIELD_KEY", ""), &err);
     if (!self->cert || !have_key || !self->crypto) {
         kn_log (KN_ERROR, "service.config", "problem",
                 !self->cert ? "KINNET_SERVICE_CERT unreadable"
@@ -80,7 +82,7 @@ kn_daemon_request_begin (void)
     kn_service_last_reset ();
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
 void
@@ -88,7 +90,8 @@ kn_daemon_request_end (const char *service, zmsg_t *reply, int64_t begun)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    double seconds = (double) ((int64_t) now.tv_sec * 1000000000 + now.tv_nsec - begun) / 1e9;
+    double seconds =
+        (double)((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - begun) / 1e9;
     const char *operation = "unknown", *result = "ok";
     //  No audit row (a replayed write): the operation the request asked for.
     if (!kn_audit_last (&operation, &result) && kn_service_last_operation ())
@@ -105,9 +108,9 @@ int
 kn_daemon_serve (kn_daemon_t *self, kn_daemon_handler_fn *handler, void *state)
 {
     kn_error_t err;
-    kn_worker_t *worker
-        = kn_worker_new (kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
-                         self->service, self->cert, self->server_key, &err);
+    kn_worker_t *worker =
+        kn_worker_new (kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
+                       self->service, self->cert, self->server_key, &err);
     if (!worker) {
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
         return -1;
@@ -127,6 +130,74 @@ kn_daemon_serve (kn_daemon_t *self, kn_daemon_handler_fn *handler, void *state)
     }
     kn_log (KN_INFO, "service.stopped", NULL);
     kn_worker_destroy (&worker);
+    return 0;
+}
+
+#define KN_MAX_SLOTS 64
+
+int
+kn_daemon_serve_many (kn_daemon_t *self, kn_daemon_batch_fn *handler, void *state)
+{
+    long slots = kn_config_int ("KINNET_WORKER_SLOTS", 16);
+    if (slots < 1 || slots > KN_MAX_SLOTS) {
+        kn_log (KN_ERROR, "service.start_failed", "problem",
+                "KINNET_WORKER_SLOTS must be 1 to 64", NULL);
+        return -1;
+    }
+    kn_worker_t *workers[KN_MAX_SLOTS] = {NULL};
+    const char *endpoint =
+        kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556");
+    for (long i = 0; i < slots; i++) {
+        kn_error_t err;
+        workers[i] =
+            kn_worker_new (endpoint, self->service, self->cert, self->server_key, &err);
+        if (!workers[i]) {
+            kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
+            for (long k = 0; k < i; k++)
+                kn_worker_destroy (&workers[k]);
+            return -1;
+        }
+    }
+    kn_log (KN_INFO, "service.started", NULL);
+    //  Wake at least this often, so that idle slots keep their heartbeats.
+    long tick_ms = kn_mdp_heartbeat_ms () < 1000 ? kn_mdp_heartbeat_ms () : 1000;
+    while (!zsys_interrupted) {
+        zmq_pollitem_t items[KN_MAX_SLOTS];
+        for (long i = 0; i < slots; i++)
+            items[i] = (zmq_pollitem_t){zsock_resolve (kn_worker_socket (workers[i])), 0,
+                                        ZMQ_POLLIN, 0};
+        if (zmq_poll (items, (int)slots, tick_ms) < 0)
+            break; // interrupted
+        zmsg_t *requests[KN_MAX_SLOTS], *replies[KN_MAX_SLOTS];
+        zframe_t *reply_to[KN_MAX_SLOTS];
+        const char *operations[KN_MAX_SLOTS];
+        int from[KN_MAX_SLOTS];
+        size_t n = 0;
+        for (long i = 0; i < slots; i++) { // also sends the slots' due heartbeats
+            requests[n] = kn_worker_recv (workers[i], &reply_to[n], 0);
+            if (requests[n])
+                from[n++] = (int)i;
+        }
+        if (n == 0)
+            continue;
+        int64_t begun = kn_daemon_request_begin ();
+        handler (state, requests, replies, operations, n);
+        struct timespec now;
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        double seconds =
+            (double)((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - begun) / 1e9;
+        for (size_t i = 0; i < n; i++) {
+            kn_code_t code = kn_service_reply_code (replies[i]);
+            kn_metrics_request (self->service, operations[i],
+                                code == KN_OK ? "ok" : kn_code_name (code), seconds);
+            kn_worker_send (workers[from[i]], &replies[i], reply_to[i]);
+            zmsg_destroy (&requests[i]);
+            zframe_destroy (&reply_to[i]);
+        }
+    }
+    kn_log (KN_INFO, "service.stopped", NULL);
+    for (long i = 0; i < slots; i++)
+        kn_worker_destroy (&workers[i]);
     return 0;
 }
 

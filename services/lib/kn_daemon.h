@@ -26,12 +26,23 @@ typedef struct {
 //  One request in ([Caller][body]), one reply body out (owned by the caller).
 typedef zmsg_t *(kn_daemon_handler_fn) (void *state, zmsg_t *request);
 
+//  Requests that arrived together, answered together: replies[i] answers
+//  requests[i] (the loop owns both); operations[i] names what was asked, for metrics.
+typedef void (kn_daemon_batch_fn) (void *state, zmsg_t **requests, zmsg_t **replies,
+                                   const char **operations, size_t n);
+
 //  Handle --help (prints usage, returns 1 so main exits 0), bad arguments (2),
 //  then set everything up (0), or log why not (-1).
 int kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv);
 
 //  Serve requests until interrupted. 0 on a clean stop.
 int kn_daemon_serve (kn_daemon_t *self, kn_daemon_handler_fn *handler, void *state);
+
+//  Serve with KINNET_WORKER_SLOTS (default 16, 1 to 64) worker connections to the
+//  broker, each holding at most one request as MDP wants: whatever requests are
+//  waiting when the handler is free go to it as one batch, so the batch grows with
+//  the load and a lone request is not held back. 0 on a clean stop.
+int kn_daemon_serve_many (kn_daemon_t *self, kn_daemon_batch_fn *handler, void *state);
 
 void kn_daemon_stop (kn_daemon_t *self);
 

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "kn_pgarray.h"
 
 static void
 s_name (char *out, size_t size, const char *table, const char *what)
@@ -18,14 +21,17 @@ kn_idempotency_prepare (kn_db_t *db, const char *table, kn_error_t *err)
     s_name (name, sizeof name, table, "claim");
     snprintf (sql, sizeof sql,
               "INSERT INTO %s (agency_id, key, operation, request_hash, object_id)"
-              " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+              " SELECT a, k, op, h, ob FROM unnest ($1::uuid[], $2::text[], $3::text[],"
+              " $4::bytea[], $5::uuid[]) WITH ORDINALITY AS t (a, k, op, h, ob, o)"
+              " ORDER BY o ON CONFLICT DO NOTHING RETURNING agency_id, key",
               table);
     if (kn_db_prepare (db, name, sql, err))
         return -1;
     s_name (name, sizeof name, table, "get");
     snprintf (sql, sizeof sql,
-              "SELECT operation, request_hash, object_id FROM %s"
-              " WHERE agency_id = $1 AND key = $2",
+              "SELECT l.agency_id, l.key, l.operation, l.request_hash, l.object_id"
+              " FROM unnest ($1::uuid[], $2::text[]) AS t (a, k)"
+              " JOIN %s l ON l.agency_id = t.a AND l.key = t.k",
               table);
     return kn_db_prepare (db, name, sql, err);
 }
@@ -42,45 +48,136 @@ kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
 }
 
 kn_claim_t
-kn_idempotency_claim (kn_db_t *db, const char *table, const char *agency_id, const char *key,
-                      const char *operation, const uint8_t digest[32],
+kn_idempotency_claim (kn_db_t *db, const char *table, const char *agency_id,
+                      const char *key, const char *operation, const uint8_t digest[32],
                       char object_id[KN_UUID_STR], kn_error_t *err)
 {
+    kn_idempotency_claim_t claim = {
+        .agency_id = agency_id, .key = key, .operation = operation};
+    memcpy (claim.digest, digest, 32);
+    memcpy (claim.object_id, object_id, KN_UUID_STR);
+    if (kn_idempotency_claim_many (db, table, &claim, 1, err))
+        return KN_CLAIM_FAILED;
+    if (claim.claim == KN_CLAIM_FAILED)
+        *err = claim.err;
+    memcpy (object_id, claim.object_id, KN_UUID_STR);
+    return claim.claim;
+}
+
+static int
+s_by_agency_and_key (const void *a, const void *b)
+{
+    const kn_idempotency_claim_t *x = *(const kn_idempotency_claim_t *const *)a;
+    const kn_idempotency_claim_t *y = *(const kn_idempotency_claim_t *const *)b;
+    int order = strcasecmp (x->agency_id, y->agency_id);
+    return order ? order : strcmp (x->key, y->key);
+}
+
+static kn_idempotency_claim_t *
+s_find (kn_idempotency_claim_t *claims, size_t n, const char *agency_id, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp (claims[i].agency_id, agency_id) == 0 &&
+            strcmp (claims[i].key, key) == 0)
+            return &claims[i];
+    return NULL;
+}
+
+//  The claims that were not inserted: the same request again (a replay) or another
+//  one under the same key (a conflict).
+static int
+s_classify_taken (kn_db_t *db, const char *table, kn_idempotency_claim_t *claims,
+                  size_t n, size_t taken, kn_error_t *err)
+{
+    kn_pgarray_t *agencies = kn_pgarray_new ();
+    kn_pgarray_t *keys = kn_pgarray_new ();
+    for (size_t i = 0; i < n; i++)
+        if (claims[i].claim == KN_CLAIM_FAILED) {
+            kn_pgarray_add (agencies, claims[i].agency_id);
+            kn_pgarray_add (keys, claims[i].key);
+        }
     char name[128];
-    s_name (name, sizeof name, table, "claim");
-    const char *values[] = {agency_id, key, operation, (const char *) digest, object_id};
-    int lengths[] = {0, 0, 0, 32, 0};
-    int formats[] = {0, 0, 0, 1, 0};
-    PGresult *result = kn_db_run (db, name, 5, values, lengths, formats, err);
-    if (!result)
-        return KN_CLAIM_FAILED;
-    int rows = PQntuples (result);
-    PQclear (result);
-    if (rows == 1)
-        return KN_CLAIM_NEW;
     s_name (name, sizeof name, table, "get");
-    result = kn_db_run (db, name, 2, values, NULL, NULL, err);
+    const char *values[] = {kn_pgarray_text (agencies), kn_pgarray_text (keys)};
+    PGresult *result = kn_db_run (db, name, 2, values, NULL, NULL, err);
+    kn_pgarray_destroy (&agencies);
+    kn_pgarray_destroy (&keys);
     if (!result)
-        return KN_CLAIM_FAILED;
-    kn_claim_t claim = KN_CLAIM_FAILED;
-    if (PQntuples (result) == 1) {
+        return -1;
+    size_t found = 0;
+    for (int row = 0; row < PQntuples (result); row++) {
+        kn_idempotency_claim_t *claim =
+            s_find (claims, n, PQgetvalue (result, row, 0), PQgetvalue (result, row, 1));
+        if (!claim || claim->claim != KN_CLAIM_FAILED)
+            continue;
+        found++;
         size_t hash_len = 0;
-        unsigned char *hash
-            = PQunescapeBytea ((const unsigned char *) PQgetvalue (result, 0, 1), &hash_len);
-        if (strcmp (PQgetvalue (result, 0, 0), operation) != 0 || hash_len != 32
-            || memcmp (hash, digest, 32) != 0)
-            kn_error_set (err, KN_E_CONFLICT, "idempotency_key",
+        unsigned char *hash = PQunescapeBytea (
+            (const unsigned char *)PQgetvalue (result, row, 3), &hash_len);
+        if (strcmp (PQgetvalue (result, row, 2), claim->operation) != 0 ||
+            hash_len != 32 || memcmp (hash, claim->digest, 32) != 0)
+            kn_error_set (&claim->err, KN_E_CONFLICT, "idempotency_key",
                           "idempotency key already used for a different request");
         else {
-            snprintf (object_id, KN_UUID_STR, "%s", PQgetvalue (result, 0, 2));
-            claim = KN_CLAIM_REPLAY;
+            snprintf (claim->object_id, KN_UUID_STR, "%s", PQgetvalue (result, row, 4));
+            claim->claim = KN_CLAIM_REPLAY;
         }
         PQfreemem (hash);
     }
-    else
-        kn_error_set (err, KN_E_INTERNAL, NULL, "idempotency ledger inconsistent");
     PQclear (result);
-    return claim;
+    if (found < taken)
+        for (size_t i = 0; i < n; i++)
+            if (claims[i].claim == KN_CLAIM_FAILED && claims[i].err.code == KN_OK)
+                kn_error_set (&claims[i].err, KN_E_INTERNAL, NULL,
+                              "idempotency ledger inconsistent");
+    return 0;
+}
+
+int
+kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_t *claims,
+                           size_t n, kn_error_t *err)
+{
+    if (n == 0)
+        return 0;
+    kn_idempotency_claim_t **order = malloc (n * sizeof *order);
+    for (size_t i = 0; i < n; i++) {
+        order[i] = &claims[i];
+        claims[i].claim = KN_CLAIM_FAILED;
+        kn_error_clear (&claims[i].err);
+    }
+    qsort (order, n, sizeof *order, s_by_agency_and_key);
+    kn_pgarray_t *columns[5];
+    for (size_t c = 0; c < 5; c++)
+        columns[c] = kn_pgarray_new ();
+    for (size_t i = 0; i < n; i++) {
+        kn_pgarray_add (columns[0], order[i]->agency_id);
+        kn_pgarray_add (columns[1], order[i]->key);
+        kn_pgarray_add (columns[2], order[i]->operation);
+        kn_pgarray_add_bytes (columns[3], order[i]->digest, 32);
+        kn_pgarray_add (columns[4], order[i]->object_id);
+    }
+    free (order);
+    const char *values[5];
+    for (size_t c = 0; c < 5; c++)
+        values[c] = kn_pgarray_text (columns[c]);
+    char name[128];
+    s_name (name, sizeof name, table, "claim");
+    PGresult *result = kn_db_run (db, name, 5, values, NULL, NULL, err);
+    for (size_t c = 0; c < 5; c++)
+        kn_pgarray_destroy (&columns[c]);
+    if (!result)
+        return -1;
+    size_t claimed = 0;
+    for (int row = 0; row < PQntuples (result); row++) {
+        kn_idempotency_claim_t *claim =
+            s_find (claims, n, PQgetvalue (result, row, 0), PQgetvalue (result, row, 1));
+        if (claim && claim->claim == KN_CLAIM_FAILED) {
+            claim->claim = KN_CLAIM_NEW;
+            claimed++;
+        }
+    }
+    PQclear (result);
+    return claimed == n ? 0 : s_classify_taken (db, table, claims, n, n - claimed, err);
 }
 
 kn_claim_t
@@ -95,8 +192,8 @@ kn_idempotency_begin (kn_db_t *db, kn_crypto_t *crypto, const char *table,
     kn_idempotency_digest (crypto, content, digest);
     if (kn_db_exec (db, "BEGIN", err))
         return KN_CLAIM_FAILED;
-    kn_claim_t claim
-        = kn_idempotency_claim (db, table, agency_id, key, operation, digest, object_id, err);
+    kn_claim_t claim = kn_idempotency_claim (db, table, agency_id, key, operation, digest,
+                                             object_id, err);
     if (claim != KN_CLAIM_NEW) {
         kn_error_t ignored;
         kn_db_exec (db, "ROLLBACK", &ignored);

@@ -32,6 +32,25 @@ kn_claim_t kn_idempotency_claim (kn_db_t *db, const char *table, const char *age
                                  const uint8_t digest[32], char object_id[KN_UUID_STR],
                                  kn_error_t *err);
 
+//  One request's claim in a batch: the first four fields in, the rest out.
+typedef struct {
+    const char *agency_id;
+    const char *key;
+    const char *operation;
+    uint8_t digest[32];
+    char object_id[KN_UUID_STR];   // in: this request's object; on a replay, the first's
+    kn_claim_t claim;
+    kn_error_t err;                // why, when claim is KN_CLAIM_FAILED
+} kn_idempotency_claim_t;
+
+//  Claim n distinct keys in one statement (and find the ones already taken in a
+//  second). Keys are inserted in (agency, key) order, so batches that share keys
+//  wait for each other in one order and never deadlock. -1 with err when the
+//  statements failed (the transaction is then aborted); otherwise 0, each claim's
+//  outcome in its own fields, as kn_idempotency_claim would give it.
+int kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_t *claims,
+                               size_t n, kn_error_t *err);
+
 //  Open a write's transaction and claim its key: ensure the session, digest content,
 //  BEGIN, claim. Anything but KN_CLAIM_NEW has already rolled back; a replay's
 //  first object is in object_id. On KN_CLAIM_NEW the caller COMMITs or ROLLBACKs.

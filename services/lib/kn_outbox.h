@@ -16,4 +16,9 @@ int kn_outbox_prepare (kn_db_t *db, kn_error_t *err);
 int kn_outbox_append (kn_db_t *db, const char *topic, const char *aggregate_id,
                       const uint8_t *payload, size_t len, kn_error_t *err);
 
+//  n events of one topic in one statement, ids in the order given (a batch's).
+int kn_outbox_append_many (kn_db_t *db, const char *topic, const char *const *aggregate_ids,
+                           const uint8_t *const *payloads, const size_t *lens, size_t n,
+                           kn_error_t *err);
+
 #endif

@@ -6,19 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "kn_pgarray.h"
+
 int
 kn_subject_prepare (kn_db_t *db, kn_error_t *err)
 {
     static const char *statements[][2] = {
-        {"kn_subject_lock", "SELECT pg_advisory_xact_lock($1::bigint)"},
-        {"kn_subject_family", "SELECT family_id FROM core.subject WHERE blind_index = $1"},
-        {"kn_subject_family_insert", "INSERT INTO core.family (id) VALUES ($1)"},
-        {"kn_subject_upsert",
-         "WITH ins AS (INSERT INTO core.subject (id, family_id, blind_index, birth_date)"
-         " VALUES ($1, $2, $3, $4) ON CONFLICT (blind_index) DO NOTHING RETURNING id)"
-         " SELECT id FROM ins UNION ALL"
-         " SELECT id FROM core.subject WHERE blind_index = $3 LIMIT 1"},
-        {"kn_subject_get", "SELECT family_id, birth_date FROM core.subject WHERE id = $1"},
+        //  unnest yields the keys in the (sorted) order given, one lock after another.
+        {"kn_subject_lock",
+         "SELECT count (pg_advisory_xact_lock (k)) FROM unnest ($1::bigint[]) AS k"},
+        {"kn_subject_find", "SELECT encode (blind_index, 'hex'), id, family_id"
+                            " FROM core.subject WHERE blind_index = ANY ($1::bytea[])"},
+        {"kn_subject_family_insert",
+         "INSERT INTO core.family (id) SELECT unnest ($1::uuid[])"},
+        {"kn_subject_insert",
+         "INSERT INTO core.subject (id, family_id, blind_index, birth_date)"
+         " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[])"},
+        {"kn_subject_get",
+         "SELECT family_id, birth_date FROM core.subject WHERE id = $1"},
     };
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         if (kn_db_prepare (db, statements[i][0], statements[i][1], err))
@@ -26,24 +33,41 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
     return 0;
 }
 
+//  One distinct person of a batch.
 typedef struct {
     uint8_t index[KN_BLIND_INDEX_BYTES];
-    size_t position;   // in the caller's array
-} entry_t;
+    char id[KN_UUID_STR];
+    char family_id[KN_UUID_STR];
+    const char *date_of_birth; // of the first mention, for a new subject
+    bool known;                // on record, or introduced earlier in the batch
+    bool created;              // to insert
+} person_t;
 
 static int
-s_compare (const void *a, const void *b)
+s_compare_index (const void *a, const void *b)
 {
-    return memcmp (((const entry_t *) a)->index, ((const entry_t *) b)->index,
-                   KN_BLIND_INDEX_BYTES);
+    return memcmp (a, b, KN_BLIND_INDEX_BYTES);
+}
+
+static int
+s_compare_key (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static person_t *
+s_person (person_t *persons, size_t count, const uint8_t *index)
+{
+    return bsearch (index, persons, count, sizeof *persons, s_compare_index);
 }
 
 //  First value of row 0 into out; returns rows or -1.
 static int
-s_run (kn_db_t *db, const char *name, int n, const char *const *values, const int *lengths,
-       const int *formats, char *out, size_t size, kn_error_t *err)
+s_run (kn_db_t *db, const char *name, int n, const char *const *values, char *out,
+       size_t size, kn_error_t *err)
 {
-    PGresult *result = kn_db_run (db, name, n, values, lengths, formats, err);
+    PGresult *result = kn_db_run (db, name, n, values, NULL, NULL, err);
     if (!result)
         return -1;
     int rows = PQntuples (result);
@@ -53,67 +77,192 @@ s_run (kn_db_t *db, const char *name, int n, const char *const *values, const in
     return rows;
 }
 
+//  Run a statement that returns nothing the caller needs.
+static int
+s_exec (kn_db_t *db, const char *name, int n, const char *const *values, kn_error_t *err)
+{
+    return s_run (db, name, n, values, NULL, 0, err) < 0 ? -1 : 0;
+}
+
+//  Lock every distinct index, in one order for every caller.
+static int
+s_lock (kn_db_t *db, const person_t *persons, size_t count, kn_error_t *err)
+{
+    int64_t *keys = malloc (count * sizeof *keys);
+    for (size_t i = 0; i < count; i++)
+        memcpy (&keys[i], persons[i].index, sizeof keys[i]);
+    qsort (keys, count, sizeof *keys, s_compare_key);
+    kn_pgarray_t *array = kn_pgarray_new ();
+    for (size_t i = 0; i < count; i++)
+        if (i == 0 || keys[i] != keys[i - 1])
+            kn_pgarray_add_int (array, (long long)keys[i]);
+    free (keys);
+    const char *values[] = {kn_pgarray_text (array)};
+    int rc = s_exec (db, "kn_subject_lock", 1, values, err);
+    kn_pgarray_destroy (&array);
+    return rc;
+}
+
+//  Mark the persons already on record with their subject and family.
+static int
+s_find_known (kn_db_t *db, person_t *persons, size_t count, kn_error_t *err)
+{
+    kn_pgarray_t *array = kn_pgarray_new ();
+    for (size_t i = 0; i < count; i++)
+        kn_pgarray_add_bytes (array, persons[i].index, KN_BLIND_INDEX_BYTES);
+    const char *values[] = {kn_pgarray_text (array)};
+    PGresult *result = kn_db_run (db, "kn_subject_find", 1, values, NULL, NULL, err);
+    kn_pgarray_destroy (&array);
+    if (!result)
+        return -1;
+    for (int row = 0; row < PQntuples (result); row++) {
+        uint8_t index[KN_BLIND_INDEX_BYTES];
+        size_t len = 0;
+        const char *hex = PQgetvalue (result, row, 0);
+        if (sodium_hex2bin (index, sizeof index, hex, strlen (hex), NULL, &len, NULL) !=
+                0 ||
+            len != sizeof index)
+            continue;
+        person_t *person = s_person (persons, count, index);
+        if (person) {
+            snprintf (person->id, KN_UUID_STR, "%s", PQgetvalue (result, row, 1));
+            snprintf (person->family_id, KN_UUID_STR, "%s", PQgetvalue (result, row, 2));
+            person->known = true;
+        }
+    }
+    PQclear (result);
+    return 0;
+}
+
+//  Insert the new families and subjects the groups introduced.
+static int
+s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t *families,
+              const person_t *persons, size_t count, kn_error_t *err)
+{
+    if (kn_pgarray_size (families) > 0) {
+        const char *values[] = {kn_pgarray_text (families)};
+        if (s_exec (db, "kn_subject_family_insert", 1, values, err))
+            return -1;
+    }
+    kn_pgarray_t *columns[4];
+    for (size_t c = 0; c < 4; c++)
+        columns[c] = kn_pgarray_new ();
+    for (size_t i = 0; i < count; i++) {
+        const person_t *person = &persons[i];
+        if (!person->created)
+            continue;
+        const char *dob = person->date_of_birth ? person->date_of_birth : "";
+        size_t sealed_len = 0;
+        uint8_t *sealed = kn_crypto_seal (crypto, (const uint8_t *)dob, strlen (dob),
+                                          person->id, &sealed_len);
+        kn_pgarray_add (columns[0], person->id);
+        kn_pgarray_add (columns[1], person->family_id);
+        kn_pgarray_add_bytes (columns[2], person->index, KN_BLIND_INDEX_BYTES);
+        kn_pgarray_add_bytes (columns[3], sealed, sealed_len);
+        free (sealed);
+    }
+    int rc = 0;
+    if (kn_pgarray_size (columns[0]) > 0) {
+        const char *values[4];
+        for (size_t c = 0; c < 4; c++)
+            values[c] = kn_pgarray_text (columns[c]);
+        rc = s_exec (db, "kn_subject_insert", 4, values, err);
+    }
+    for (size_t c = 0; c < 4; c++)
+        kn_pgarray_destroy (&columns[c]);
+    return rc;
+}
+
+int
+kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *groups,
+                         size_t n, kn_error_t *err)
+{
+    size_t total = 0;
+    for (size_t g = 0; g < n; g++) {
+        if (groups[g].count == 0 || groups[g].count > KN_SUBJECT_MAX)
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, NULL, "1 to %d people",
+                                 KN_SUBJECT_MAX);
+        total += groups[g].count;
+    }
+    if (total == 0)
+        return 0;
+    //  Every mention's index; then the distinct persons, sorted by index.
+    uint8_t (*mentions)[KN_BLIND_INDEX_BYTES] = malloc (total * sizeof *mentions);
+    person_t *persons = calloc (total, sizeof *persons);
+    size_t at = 0;
+    for (size_t g = 0; g < n; g++)
+        for (size_t i = 0; i < groups[g].count; i++, at++) {
+            const kn_person_t *p = &groups[g].people[i];
+            kn_crypto_blind_index (crypto, p->given_name, p->family_name,
+                                   p->date_of_birth, mentions[at]);
+            memcpy (persons[at].index, mentions[at], KN_BLIND_INDEX_BYTES);
+        }
+    qsort (persons, total, sizeof *persons, s_compare_index);
+    size_t count = 0;
+    for (size_t i = 0; i < total; i++)
+        if (count == 0 ||
+            s_compare_index (persons[i].index, persons[count - 1].index) != 0)
+            persons[count++] = persons[i];
+
+    kn_pgarray_t *families = kn_pgarray_new ();
+    int rc = s_lock (db, persons, count, err) || s_find_known (db, persons, count, err)
+                 ? -1
+                 : 0;
+    //  Group by group, as one request after another would: the family of the first
+    //  known person in index order, else a new one; the unknown join it.
+    at = 0;
+    for (size_t g = 0; g < n && rc == 0; g++) {
+        kn_subject_group_t *group = &groups[g];
+        person_t *members[KN_SUBJECT_MAX];
+        for (size_t i = 0; i < group->count; i++)
+            members[i] = s_person (persons, count, mentions[at + i]);
+        group->matched = false;
+        person_t *first_known = NULL;
+        for (size_t i = 0; i < group->count; i++)
+            if (members[i]->known &&
+                (!first_known ||
+                 s_compare_index (members[i]->index, first_known->index) < 0))
+                first_known = members[i];
+        if (first_known) {
+            group->matched = true;
+            memcpy (group->family_id, first_known->family_id, KN_UUID_STR);
+        } else {
+            kn_uuid_generate (group->family_id);
+            kn_pgarray_add (families, group->family_id);
+        }
+        for (size_t i = 0; i < group->count; i++) {
+            person_t *person = members[i];
+            if (!person->known) {
+                kn_uuid_generate (person->id);
+                memcpy (person->family_id, group->family_id, KN_UUID_STR);
+                person->date_of_birth = group->people[i].date_of_birth;
+                person->known = person->created = true;
+            }
+            memcpy (group->subjects[i], person->id, KN_UUID_STR);
+        }
+        at += group->count;
+    }
+    if (rc == 0)
+        rc = s_insert_new (db, crypto, families, persons, count, err);
+    kn_pgarray_destroy (&families);
+    free (persons);
+    free (mentions);
+    return rc;
+}
+
 int
 kn_subject_resolve (kn_db_t *db, kn_crypto_t *crypto, const kn_person_t *people,
-                    size_t count, char subjects[][KN_UUID_STR], char family_id[KN_UUID_STR],
-                    bool *matched, kn_error_t *err)
+                    size_t count, char subjects[][KN_UUID_STR],
+                    char family_id[KN_UUID_STR], bool *matched, kn_error_t *err)
 {
     if (count == 0 || count > KN_SUBJECT_MAX)
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, NULL, "1 to %d people", KN_SUBJECT_MAX);
-    entry_t entries[KN_SUBJECT_MAX];
-    for (size_t i = 0; i < count; i++) {
-        kn_crypto_blind_index (crypto, people[i].given_name, people[i].family_name,
-                               people[i].date_of_birth, entries[i].index);
-        entries[i].position = i;
-    }
-    //  Lock each index in sorted order; the same person twice locks once.
-    qsort (entries, count, sizeof *entries, s_compare);
-    for (size_t i = 0; i < count; i++) {
-        if (i > 0 && memcmp (entries[i].index, entries[i - 1].index, 32) == 0)
-            continue;
-        int64_t key;
-        memcpy (&key, entries[i].index, sizeof key);
-        char key_text[32];
-        snprintf (key_text, sizeof key_text, "%" PRId64, key);
-        const char *values[] = {key_text};
-        if (s_run (db, "kn_subject_lock", 1, values, NULL, NULL, NULL, 0, err) < 0)
-            return -1;
-    }
-    *matched = false;
-    for (size_t i = 0; i < count && !*matched; i++) {
-        const char *values[] = {(const char *) entries[i].index};
-        int lengths[] = {KN_BLIND_INDEX_BYTES};
-        int formats[] = {1};
-        int rows = s_run (db, "kn_subject_family", 1, values, lengths, formats, family_id,
-                          KN_UUID_STR, err);
-        if (rows < 0)
-            return -1;
-        *matched = rows > 0;
-    }
-    if (!*matched) {
-        kn_uuid_generate (family_id);
-        const char *values[] = {family_id};
-        if (s_run (db, "kn_subject_family_insert", 1, values, NULL, NULL, NULL, 0, err) < 0)
-            return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        size_t at = entries[i].position;
-        char subject_id[KN_UUID_STR];
-        kn_uuid_generate (subject_id);
-        const char *dob = people[at].date_of_birth ? people[at].date_of_birth : "";
-        size_t sealed_len = 0;
-        uint8_t *sealed = kn_crypto_seal (crypto, (const uint8_t *) dob, strlen (dob),
-                                          subject_id, &sealed_len);
-        const char *values[] = {subject_id, family_id, (const char *) entries[i].index,
-                                (const char *) sealed};
-        int lengths[] = {0, 0, KN_BLIND_INDEX_BYTES, (int) sealed_len};
-        int formats[] = {0, 0, 1, 1};
-        int rows = s_run (db, "kn_subject_upsert", 4, values, lengths, formats, subjects[at],
-                          KN_UUID_STR, err);
-        free (sealed);
-        if (rows != 1)
-            return rows < 0 ? -1 : kn_error_set (err, KN_E_INTERNAL, NULL, "subject upsert");
-    }
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, NULL, "1 to %d people",
+                             KN_SUBJECT_MAX);
+    kn_subject_group_t group = {.people = people, .count = count, .subjects = subjects};
+    if (kn_subject_resolve_many (db, crypto, &group, 1, err))
+        return -1;
+    memcpy (family_id, group.family_id, KN_UUID_STR);
+    *matched = group.matched;
     return 0;
 }
 
@@ -124,7 +273,7 @@ kn_subject_exists (kn_db_t *db, const char *subject_id, char *family_id, kn_erro
         return 0;
     const char *values[] = {subject_id};
     char family[KN_UUID_STR] = "";
-    int rows = s_run (db, "kn_subject_get", 1, values, NULL, NULL, family, sizeof family, err);
+    int rows = s_run (db, "kn_subject_get", 1, values, family, sizeof family, err);
     if (rows > 0 && family_id)
         snprintf (family_id, KN_UUID_STR, "%s", family);
     return rows < 0 ? -1 : rows > 0;
@@ -154,10 +303,10 @@ kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t
     if (PQntuples (result) == 1 && !PQgetisnull (result, 0, 1)) {
         size_t sealed_len = 0, plain_len = 0;
         unsigned char *sealed = PQunescapeBytea (
-            (const unsigned char *) PQgetvalue (result, 0, 1), &sealed_len);
-        uint8_t *plain = sealed ? kn_crypto_open (crypto, sealed, sealed_len, subject_id,
-                                                  &plain_len)
-                                : NULL;
+            (const unsigned char *)PQgetvalue (result, 0, 1), &sealed_len);
+        uint8_t *plain =
+            sealed ? kn_crypto_open (crypto, sealed, sealed_len, subject_id, &plain_len)
+                   : NULL;
         if (plain && plain_len < 16) {
             char date[16];
             memcpy (date, plain, plain_len);

@@ -3,8 +3,9 @@
     index of their normalised name and date of birth, never by clear text; the date
     of birth is kept sealed, for the consent policy's age rule.
     Runs inside the caller's transaction: a transaction-scoped advisory lock per
-    index (taken in sorted order) serialises two requests naming the same new
-    person, so they resolve to one subject. */
+    index (all of a call's taken in one statement, in sorted order) serialises two
+    requests naming the same new person, so they resolve to one subject. A batch
+    of groups costs four statements whatever its size. */
 #ifndef KN_SUBJECT_H_INCLUDED
 #define KN_SUBJECT_H_INCLUDED
 
@@ -33,6 +34,20 @@ int kn_subject_prepare (kn_db_t *db, kn_error_t *err);
 int kn_subject_resolve (kn_db_t *db, kn_crypto_t *crypto, const kn_person_t *people,
                         size_t count, char subjects[][KN_UUID_STR],
                         char family_id[KN_UUID_STR], bool *matched, kn_error_t *err);
+
+//  One group of a batch: a referral's children, resolved to one family.
+typedef struct {
+    const kn_person_t *people;        // in: 1 to KN_SUBJECT_MAX people
+    size_t count;
+    char (*subjects)[KN_UUID_STR];    // out: count ids, people[i]'s in subjects[i]
+    char family_id[KN_UUID_STR];      // out
+    bool matched;                     // out: someone was known already
+} kn_subject_group_t;
+
+//  Resolve n groups as kn_subject_resolve would one after the other: a later group
+//  finds the people an earlier one introduced.
+int kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *groups,
+                             size_t n, kn_error_t *err);
 
 //  1 when subject_id names a subject, 0 when not, -1 on error. family_id (may be
 //  NULL) receives its family.

@@ -11,15 +11,15 @@ struct _kn_worker_t {
     zcert_t *cert;
     zsock_t *socket;
     int heartbeat_ms;
-    int64_t heartbeat_at;   // when to send the next heartbeat
-    int64_t expires_at;     // broker presumed gone if silent until then
+    int64_t heartbeat_at; // when to send the next heartbeat
+    int64_t expires_at;   // broker presumed gone if silent until then
 };
 
 static void
 s_send_command (kn_worker_t *self, int command, zmsg_t *body)
 {
     zmsg_t *msg = body ? body : zmsg_new ();
-    uint8_t cmd = (uint8_t) command;
+    uint8_t cmd = (uint8_t)command;
     zmsg_pushmem (msg, &cmd, 1);
     zmsg_pushstr (msg, KN_MDPW);
     zmsg_pushstr (msg, "");
@@ -43,7 +43,8 @@ s_connect (kn_worker_t *self)
     zmsg_addstr (body, self->service);
     s_send_command (self, KN_MDPW_READY, body);
     self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
-    self->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
+    self->expires_at =
+        zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     return 0;
 }
 
@@ -87,9 +88,10 @@ zmsg_t *
 kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
-    while (!zsys_interrupted) {
+    //  The socket is looked at once even when the time is up (timeout_ms 0: poll).
+    for (bool first = true; !zsys_interrupted; first = false) {
         int64_t now = zclock_mono ();
-        if (now >= deadline)
+        if (now >= deadline && !first)
             return NULL;
         int64_t wait = self->heartbeat_at - now;
         if (deadline - now < wait)
@@ -97,35 +99,34 @@ kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
         if (wait < 0)
             wait = 0;
         zmq_pollitem_t item = {zsock_resolve (self->socket), 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll (&item, 1, (long) wait);
+        int rc = zmq_poll (&item, 1, (long)wait);
         if (rc < 0)
-            return NULL;   // interrupted
+            return NULL; // interrupted
         if (item.revents & ZMQ_POLLIN) {
             zmsg_t *msg = zmsg_recv (self->socket);
             if (!msg)
                 return NULL;
-            self->expires_at
-                = zclock_mono () + (int64_t) self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
+            self->expires_at =
+                zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
             char *empty = zmsg_popstr (msg);
             char *header = zmsg_popstr (msg);
             zframe_t *command = zmsg_pop (msg);
-            bool valid = empty && header && command && !*empty && streq (header, KN_MDPW)
-                         && zframe_size (command) == 1;
+            bool valid = empty && header && command && !*empty &&
+                         streq (header, KN_MDPW) && zframe_size (command) == 1;
             int cmd = valid ? zframe_data (command)[0] : -1;
             zstr_free (&empty);
             zstr_free (&header);
             zframe_destroy (&command);
             if (cmd == KN_MDPW_REQUEST && zmsg_size (msg) >= 2) {
-                *reply_to = zmsg_unwrap (msg);   // client address and empty frame
+                *reply_to = zmsg_unwrap (msg); // client address and empty frame
                 return msg;
             }
             if (cmd == KN_MDPW_DISCONNECT) {
                 kn_log (KN_INFO, "worker.reconnect", "reason", "broker_disconnect", NULL);
                 s_connect (self);
             }
-            zmsg_destroy (&msg);   // heartbeat, or nothing we understand
-        }
-        else if (zclock_mono () >= self->expires_at) {
+            zmsg_destroy (&msg); // heartbeat, or nothing we understand
+        } else if (zclock_mono () >= self->expires_at) {
             kn_log (KN_WARN, "worker.reconnect", "reason", "broker_silent", NULL);
             s_connect (self);
         }
@@ -135,6 +136,12 @@ kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
         }
     }
     return NULL;
+}
+
+zsock_t *
+kn_worker_socket (kn_worker_t *self)
+{
+    return self->socket;
 }
 
 int
@@ -147,7 +154,8 @@ kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to)
     //  The broker sends no heartbeats to a busy worker, so silence while we worked
     //  says nothing about the broker: judge its liveness from now on. (Reconnecting
     //  here would lose the next request the broker hands to this connection.)
-    self->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
+    self->expires_at =
+        zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     return 0;
 }
 

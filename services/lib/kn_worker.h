@@ -21,6 +21,10 @@ void kn_worker_destroy (kn_worker_t **self_p);
 //  address; the caller owns both. NULL on timeout or interrupt.
 zmsg_t *kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms);
 
+//  The socket to poll for input (it changes when the worker reconnects, so ask
+//  again before each poll); then kn_worker_recv with timeout 0 takes what came.
+zsock_t *kn_worker_socket (kn_worker_t *self);
+
 //  Send reply body frames to reply_to. Takes ownership of *reply_p and nulls it.
 int kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to);
 

@@ -1,0 +1,31 @@
+/*  kn_pgarray: a PostgreSQL array literal built one element at a time, so that a
+    column of many rows travels as one parameter ($1::uuid[], $2::bytea[]) and a
+    batch is written by one INSERT ... SELECT FROM unnest (...). Every element is
+    quoted and escaped, so any text is safe; NULL elements are SQL NULLs. */
+#ifndef KN_PGARRAY_H_INCLUDED
+#define KN_PGARRAY_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _kn_pgarray_t kn_pgarray_t;
+
+kn_pgarray_t *kn_pgarray_new (void);
+void kn_pgarray_destroy (kn_pgarray_t **self_p);
+
+//  Append text (NULL appends a NULL element).
+void kn_pgarray_add (kn_pgarray_t *self, const char *text);
+
+//  Append bytes as a bytea element (hex form), for $n::bytea[].
+void kn_pgarray_add_bytes (kn_pgarray_t *self, const uint8_t *data, size_t len);
+
+//  Append a whole number.
+void kn_pgarray_add_int (kn_pgarray_t *self, long long value);
+
+//  The literal, e.g. {"a","b\"c",NULL}; valid until the next add or destroy.
+const char *kn_pgarray_text (kn_pgarray_t *self);
+
+//  Elements added so far.
+size_t kn_pgarray_size (const kn_pgarray_t *self);
+
+#endif
