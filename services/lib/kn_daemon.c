@@ -159,8 +159,11 @@ kn_daemon_serve_many (kn_daemon_t *self, kn_daemon_batch_fn *handler, void *stat
         }
     }
     kn_log (KN_INFO, "service.started", NULL);
-    //  Wake at least this often, so that idle slots keep their heartbeats.
+    //  Wake at least this often, and then look at every slot: idle ones send their
+    //  heartbeats and notice a silent broker. Between sweeps only the slots that have
+    //  input are read.
     long tick_ms = kn_mdp_heartbeat_ms () < 1000 ? kn_mdp_heartbeat_ms () : 1000;
+    int64_t swept_at = zclock_mono ();
     while (!zsys_interrupted) {
         zmq_pollitem_t items[KN_MAX_SLOTS];
         for (long i = 0; i < slots; i++)
@@ -168,18 +171,26 @@ kn_daemon_serve_many (kn_daemon_t *self, kn_daemon_batch_fn *handler, void *stat
                                         ZMQ_POLLIN, 0};
         if (zmq_poll (items, (int)slots, tick_ms) < 0)
             break; // interrupted
+        bool sweep = zclock_mono () - swept_at >= tick_ms;
+        if (sweep)
+            swept_at = zclock_mono ();
         zmsg_t *requests[KN_MAX_SLOTS], *replies[KN_MAX_SLOTS];
         zframe_t *reply_to[KN_MAX_SLOTS];
         const char *operations[KN_MAX_SLOTS];
         int from[KN_MAX_SLOTS];
         size_t n = 0;
-        for (long i = 0; i < slots; i++) { // also sends the slots' due heartbeats
+        for (long i = 0; i < slots; i++) {
+            if (!sweep && !(items[i].revents & ZMQ_POLLIN))
+                continue;
             requests[n] = kn_worker_recv (workers[i], &reply_to[n], 0);
             if (requests[n])
                 from[n++] = (int)i;
         }
         if (n == 0)
             continue;
+        kn_metrics_counter_add ("kinnet_batches_total", 1, self->service, NULL);
+        kn_metrics_counter_add ("kinnet_batch_requests_total", (double)n, self->service,
+                                NULL);
         int64_t begun = kn_daemon_request_begin ();
         handler (state, requests, replies, operations, n);
         struct timespec now;

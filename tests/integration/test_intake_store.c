@@ -361,6 +361,12 @@ Test (store, a_batch_answers_each_referral_as_alone)
     cr_assert_eq (items[6].rc, 0);
     cr_assert (items[6].result.replayed);
     cr_assert_str_eq (items[6].result.referral_id, first.referral_id);
+    //  One transaction: one commit, one received_at for the batch's new referrals.
+    cr_assert_eq (items[5].result.received_at_us, items[0].result.received_at_us);
+    cr_assert_eq (s_count ("SELECT count(DISTINCT xmin::text) FROM intake.referral"
+                           " WHERE id <> (SELECT object_id FROM intake.idempotency"
+                           " WHERE key = 'b-earlier')"),
+                  1);
 
     //  Exactly what the stored ones wrote, and nothing of the refused ones.
     cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral"), 4);

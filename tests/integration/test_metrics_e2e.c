@@ -138,8 +138,13 @@ Test (metrics_e2e, intake_counts_requests_by_operation_and_result)
         s_metric (broker_port,
                   "kinnet_broker_requests_total{service=\"intake\",result=\"ok\"}"),
         3);
+    //  Requests one at a time: batches of one.
+    cr_assert_eq (
+        s_metric (intake_port, "kinnet_batch_requests_total{service=\"intake\"}"), 3);
+    cr_assert_eq (s_metric (intake_port, "kinnet_batches_total{service=\"intake\"}"), 3);
     //  One intake process, serving on KINNET_WORKER_SLOTS (16) connections.
-    cr_assert_eq (s_metric (broker_port, "kinnet_broker_workers{service=\"intake\"}"), 16);
+    cr_assert_eq (s_metric (broker_port, "kinnet_broker_workers{service=\"intake\"}"),
+                  16);
     cr_assert_eq (s_metric (broker_port, "kinnet_broker_workers{service=\"feed\"}"), 2);
     cr_assert_geq (
         s_metric (broker_port, "kinnet_broker_connections{socket=\"frontend\"}"), 1);
