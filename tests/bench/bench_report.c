@@ -11,6 +11,7 @@ typedef struct {
     json_t *settings;
     json_t *sample;
     json_t *open_loop;
+    json_t *echo_open;   // the same open loop through the broker to the echo worker
     json_t *routing;       //  the routing run: submit-to-offer latency
     json_t *routing_rss;
     json_t *database;
@@ -124,6 +125,8 @@ s_load (report_t *self, const char *path, json_t *all)
             else
                 self->open_loop = object;
         }
+        else if (strcmp (kind, "echo") == 0 && mode && strcmp (mode, "open") == 0)
+            self->echo_open = object;
         else if (strcmp (kind, "rss_routing") == 0)
             self->routing_rss = object;
         else if (strcmp (kind, "pgbench") == 0 || strcmp (kind, "echo") == 0
@@ -282,6 +285,17 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                      s_number (run, "autovacuums_during"), s_number (run, "checkpoints_during"),
                      s_number (run, "wal_bytes_per_row"));
     }
+    if (self.echo_open) {
+        json_t *run = self.echo_open;
+        fprintf (out,
+                 "The same open loop to the echo worker (messaging alone): %.1f answered/s,"
+                 " p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %" JSON_INTEGER_FORMAT
+                 " errors\n",
+                 s_number (run, "per_second"), s_number (run, "latency_ms.p50"),
+                 s_number (run, "latency_ms.p90"), s_number (run, "latency_ms.p99"),
+                 s_number (run, "latency_ms.max"),
+                 json_integer_value (json_object_get (run, "errors")));
+    }
     json_t *to_offer = self.routing ? json_object_get (self.routing, "submit_to_offer_ms") : NULL;
     if (to_offer)
         fprintf (out,
@@ -324,6 +338,8 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
         ratios = NULL;
         if (document && self.routing)
             json_object_set (document, "routing", self.routing);
+        if (document && self.echo_open)
+            json_object_set (document, "echo_open_loop", self.echo_open);
         if (!document || json_dump_file (document, json_path, JSON_INDENT (2) | JSON_REAL_PRECISION (6))) {
             fprintf (stderr, "kinnet-bench: cannot write %s\n", json_path);
             rc = -1;
