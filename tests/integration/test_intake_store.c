@@ -430,3 +430,55 @@ Test (store, a_batch_that_fails_is_answered_one_by_one)
     cr_assert_eq (s_count ("SELECT count(*) FROM intake.idempotency WHERE key = 'f1'"),
                   0);
 }
+
+//  Notifications that arrive on conn within timeout_ms of the first one's wait:
+//  waits for one, then takes whatever else is already there.
+static int
+s_notifications (PGconn *conn, int timeout_ms)
+{
+    int count = 0;
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (count == 0 && zclock_mono () < deadline) {
+        zmq_pollitem_t item = {NULL, PQsocket (conn), ZMQ_POLLIN, 0};
+        zmq_poll (&item, 1, (long)(deadline - zclock_mono ()));
+        PQconsumeInput (conn);
+        PGnotify *notify;
+        while ((notify = PQnotifies (conn))) {
+            count++;
+            PQfreemem (notify);
+        }
+    }
+    return count;
+}
+
+Test (store, the_outbox_wakes_its_consumer_after_commit_only)
+{
+    PGconn *listener = PQconnectdb (url);
+    cr_assert_eq (PQstatus (listener), CONNECTION_OK);
+    PQclear (PQexec (listener, "LISTEN kinnet_outbox"));
+    Kinnet__V1__SubmitReferral first = s_referral ("k-wake-0", "Nina", "2014-09-09");
+    intake_submit_result_t stored;
+    kn_error_t err;
+    cr_assert_eq (intake_store_submit (store, agency[0], &first, &stored, &err), 0);
+    cr_assert_eq (s_notifications (listener, 5000), 1);
+    //  A referral that rolls back wakes nobody, not even with the next commit that
+    //  appends nothing (a read, which commits its audit row)...
+    //  (The audit row is the last write, after the outbox event.)
+    free (kn_test_sql (url, "ALTER TABLE core.audit ADD CONSTRAINT test_refuse"
+                            " CHECK (caseworker_id IS DISTINCT FROM 'refused')"));
+    Kinnet__V1__SubmitReferral referral = s_referral ("k-wake-1", "Nina", "2014-09-09");
+    referral.caseworker_id = "refused";
+    intake_submit_result_t result;
+    cr_assert_eq (intake_store_submit (store, agency[0], &referral, &result, &err), -1);
+    intake_referral_t back;
+    cr_assert_eq (
+        intake_store_get (store, agency[0], stored.referral_id, "", 1, &back, &err), 0);
+    intake_referral_free (&back);
+    //  ...and one that commits wakes it once. Notifications arrive in commit order,
+    //  so a wake-up of the first would be here before the second's.
+    referral = s_referral ("k-wake-2", "Nina", "2014-09-09");
+    cr_assert_eq (intake_store_submit (store, agency[0], &referral, &result, &err), 0,
+                  "%s", err.message);
+    cr_assert_eq (s_notifications (listener, 5000), 1);
+    PQfinish (listener);
+}
