@@ -8,7 +8,7 @@
 #include "kn_log.h"
 
 #define MAX_STATEMENTS 128
-#define MAX_CHANNELS   8
+#define MAX_CHANNELS 8
 
 typedef struct {
     char *name;
@@ -23,8 +23,6 @@ struct _kn_db_t {
     int statement_count;
     char *channels[MAX_CHANNELS];
     int channel_count;
-    const char *wakes[MAX_CHANNELS]; // to NOTIFY after the next COMMIT
-    int wake_count;
     char sqlstate[6];
 };
 
@@ -99,8 +97,8 @@ s_setup_session (kn_db_t *self, kn_error_t *err)
 static void
 s_ignore_notice (void *arg, const char *message)
 {
-    (void)arg;
-    (void)message;
+    (void) arg;
+    (void) message;
 }
 
 static int
@@ -176,8 +174,7 @@ kn_db_prepare (kn_db_t *self, const char *name, const char *sql, kn_error_t *err
             return strcmp (self->statements[i].sql, sql) == 0
                        ? 0
                        : kn_error_set (err, KN_E_INTERNAL, NULL,
-                                       "statement %s prepared twice with different SQL",
-                                       name);
+                                       "statement %s prepared twice with different SQL", name);
     if (self->statement_count == MAX_STATEMENTS)
         return kn_error_set (err, KN_E_INTERNAL, NULL, "too many prepared statements");
     statement_t *statement = &self->statements[self->statement_count];
@@ -193,54 +190,21 @@ kn_db_ensure (kn_db_t *self, kn_error_t *err)
     if (self->conn && PQstatus (self->conn) == CONNECTION_OK)
         return 0;
     kn_log (KN_WARN, "db.reconnect", NULL);
-    self->wake_count = 0; // the transaction they belonged to is gone
     return s_connect (self, err);
-}
-
-//  The wake-ups of a transaction that has just committed, in one round trip.
-static void
-s_send_wakes (kn_db_t *self)
-{
-    char sql[64 + MAX_CHANNELS * 72] = "BEGIN; SET LOCAL synchronous_commit = off;";
-    size_t used = strlen (sql);
-    for (int i = 0; i < self->wake_count; i++)
-        used += (size_t)snprintf (sql + used, sizeof sql - used, " NOTIFY %.63s;",
-                                  self->wakes[i]);
-    snprintf (sql + used, sizeof sql - used, " COMMIT");
-    kn_error_t ignored;
-    if (s_simple (self, sql, &ignored))
-        kn_log (KN_WARN, "db.wake_failed", "channel", self->wakes[0], NULL);
 }
 
 int
 kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err)
 {
-    int rc = s_simple (self, sql, err);
-    bool commit = strcmp (sql, "COMMIT") == 0;
-    if (commit || strcmp (sql, "ROLLBACK") == 0) {
-        if (commit && rc == 0 && self->wake_count > 0)
-            s_send_wakes (self);
-        self->wake_count = 0;
-    }
-    return rc;
-}
-
-void
-kn_db_wake_after_commit (kn_db_t *self, const char *channel)
-{
-    for (int i = 0; i < self->wake_count; i++)
-        if (strcmp (self->wakes[i], channel) == 0)
-            return;
-    if (self->wake_count < MAX_CHANNELS)
-        self->wakes[self->wake_count++] = channel;
+    return s_simple (self, sql, err);
 }
 
 PGresult *
 kn_db_run (kn_db_t *self, const char *name, int nparams, const char *const *values,
            const int *lengths, const int *formats, kn_error_t *err)
 {
-    PGresult *result =
-        PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0);
+    PGresult *result
+        = PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0);
     ExecStatusType status = PQresultStatus (result);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return result;
@@ -253,8 +217,7 @@ PGresult *
 kn_db_query (kn_db_t *self, const char *sql, int nparams, const char *const *values,
              kn_error_t *err)
 {
-    PGresult *result =
-        PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0);
+    PGresult *result = PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0);
     ExecStatusType status = PQresultStatus (result);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return result;

@@ -61,15 +61,6 @@ PGresult *kn_db_receive (kn_db_t *self, kn_error_t *err);
 const char *kn_db_sqlstate (kn_db_t *self);
 void kn_db_clear_sqlstate (kn_db_t *self);
 
-//  Wake channel's listeners once the current transaction has committed: after the
-//  next kn_db_exec (self, "COMMIT") that succeeds, NOTIFY channel goes out in a
-//  transaction of its own with synchronous_commit off. A NOTIFY inside the writing
-//  transaction would make its COMMIT hold PostgreSQL's cluster-wide NOTIFY lock until
-//  its WAL flush is done, so that concurrent commits queue one behind the other.
-//  ROLLBACK, or a reconnect, forgets it; a failed wake-up is logged and no more (the
-//  data is committed; listeners also poll). channel: a constant identifier.
-void kn_db_wake_after_commit (kn_db_t *self, const char *channel);
-
 //  LISTEN on channel (re-issued after reconnect). Wake-ups only: the data is in tables.
 int kn_db_listen (kn_db_t *self, const char *channel, kn_error_t *err);
 

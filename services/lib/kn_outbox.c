@@ -1,6 +1,5 @@
 /*  kn_outbox: the transactional outbox writer. One statement serves one event and a
-    batch's many (unnest keeps their order, so their ids follow it). Consumers are
-    woken after the commit (kn_db_wake_after_commit), never inside it. */
+    batch's many (unnest keeps their order, so their ids follow it). */
 #include "kn_outbox.h"
 
 #include "kn_pgarray.h"
@@ -40,6 +39,5 @@ kn_outbox_append_many (kn_db_t *db, const char *topic, const char *const *aggreg
     if (!result)
         return -1;
     PQclear (result);
-    kn_db_wake_after_commit (db, "kinnet_outbox");
     return 0;
 }

@@ -1,7 +1,6 @@
 /*  kn_outbox: append an event to core.outbox inside the caller's transaction, so
     the event exists exactly when the state change it announces does. Consumers
-    read by id with their own durable cursor; NOTIFY kinnet_outbox, sent after the
-    caller's COMMIT (kn_db_exec), only wakes them. */
+    read by id with their own durable cursor; NOTIFY kinnet_outbox only wakes them. */
 #ifndef KN_OUTBOX_H_INCLUDED
 #define KN_OUTBOX_H_INCLUDED
 
