@@ -257,6 +257,9 @@ typedef struct {
     kn_person_t people[MAX_CHILDREN];
     char subjects[MAX_CHILDREN][KN_UUID_STR];
     char basis[48]; // the lawful basis's name, for the audit row
+    //  Its children's distinct languages, found once for the row and the event.
+    char *languages[INTAKE_LANGUAGE_SLOTS];
+    size_t n_languages;
 } pending_t;
 
 typedef enum {
@@ -282,8 +285,7 @@ static int
 s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t *err)
 {
     kn_pgarray_t *columns[11];
-    for (size_t c = 0; c < 11; c++)
-        columns[c] = kn_pgarray_new ();
+    kn_pgarray_columns (columns, 11);
     for (size_t i = 0; i < n; i++) {
         const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
@@ -297,12 +299,12 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t
         sodium_memzero (plain, plain_len);
         free (plain);
         char needs[256], languages[INTAKE_LANGUAGE_SLOTS * 36 + 4];
-        char *event_languages[INTAKE_LANGUAGE_SLOTS];
         Kinnet__V1__ReferralReceived languages_only = KINNET__V1__REFERRAL_RECEIVED__INIT;
-        languages_only.languages = event_languages;
+        languages_only.languages = news[i]->languages;
         languages_only.n_languages = INTAKE_LANGUAGE_SLOTS;
         s_needs_array (referral, needs, sizeof needs);
         s_languages_array (referral, languages, sizeof languages, &languages_only);
+        news[i]->n_languages = languages_only.n_languages;
         kn_pgarray_add (columns[0], result->referral_id);
         kn_pgarray_add (columns[1], news[i]->item->agency_id);
         kn_pgarray_add (columns[2], result->family_id);
@@ -316,12 +318,7 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t
         kn_pgarray_add_bytes (columns[10], sealed, sealed_len);
         free (sealed);
     }
-    const char *values[11];
-    for (size_t c = 0; c < 11; c++)
-        values[c] = kn_pgarray_text (columns[c]);
-    PGresult *rows = kn_db_run (self->db, "referral_insert", 11, values, NULL, NULL, err);
-    for (size_t c = 0; c < 11; c++)
-        kn_pgarray_destroy (&columns[c]);
+    PGresult *rows = kn_pgarray_run (self->db, "referral_insert", columns, 11, err);
     if (!rows)
         return -1;
     int64_t received =
@@ -332,8 +329,7 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t
         return kn_error_set (err, KN_E_INTERNAL, NULL, "referral insert");
 
     kn_pgarray_t *links[4];
-    for (size_t c = 0; c < 4; c++)
-        links[c] = kn_pgarray_new ();
+    kn_pgarray_columns (links, 4);
     for (size_t i = 0; i < n; i++) {
         intake_submit_result_t *result = &news[i]->item->result;
         result->received_at_us = received;
@@ -344,14 +340,8 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t
             kn_pgarray_add_int (links[3], (long long)k);
         }
     }
-    for (size_t c = 0; c < 4; c++)
-        values[c] = kn_pgarray_text (links[c]);
-    rows = kn_db_run (self->db, "referral_subject_insert", 4, values, NULL, NULL, err);
-    for (size_t c = 0; c < 4; c++)
-        kn_pgarray_destroy (&links[c]);
-    if (!rows)
+    if (kn_pgarray_exec (self->db, "referral_subject_insert", links, 4, err))
         return -1;
-    PQclear (rows);
 
     //  The events routing consumes: no personal data.
     const char **ids = calloc (n, sizeof *ids);
@@ -361,16 +351,13 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t
     for (size_t i = 0; i < n; i++) {
         const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
-        char languages[INTAKE_LANGUAGE_SLOTS * 36 + 4];
-        char *event_languages[INTAKE_LANGUAGE_SLOTS];
         Kinnet__V1__NeedCategory need_values[32];
         Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
         at.seconds = result->received_at_us / 1000000;
         at.nanos = (int32_t)(result->received_at_us % 1000000) * 1000;
         Kinnet__V1__ReferralReceived event = KINNET__V1__REFERRAL_RECEIVED__INIT;
-        event.languages = event_languages;
-        event.n_languages = INTAKE_LANGUAGE_SLOTS;
-        s_languages_array (referral, languages, sizeof languages, &event);
+        event.languages = news[i]->languages;
+        event.n_languages = news[i]->n_languages;
         for (size_t k = 0; k < referral->n_needs && k < 32; k++)
             need_values[k] = referral->needs[k]->category;
         event.referral_id = result->referral_id;

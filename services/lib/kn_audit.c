@@ -67,8 +67,7 @@ kn_audit_append_many (kn_db_t *db, const kn_audit_entry_t *entries, size_t n,
               last->result ? last->result : "ok");
     s_last_set = true;
     kn_pgarray_t *columns[9];
-    for (size_t c = 0; c < 9; c++)
-        columns[c] = kn_pgarray_new ();
+    kn_pgarray_columns (columns, 9);
     for (size_t i = 0; i < n; i++) {
         const kn_audit_entry_t *entry = &entries[i];
         const char *role =
@@ -87,15 +86,8 @@ kn_audit_append_many (kn_db_t *db, const kn_audit_entry_t *entries, size_t n,
         for (size_t c = 0; c < 9; c++)
             kn_pgarray_add (columns[c], row[c]);
     }
-    const char *values[9];
-    for (size_t c = 0; c < 9; c++)
-        values[c] = kn_pgarray_text (columns[c]);
-    PGresult *result = kn_db_run (db, "kn_audit_append", 9, values, NULL, NULL, err);
-    for (size_t c = 0; c < 9; c++)
-        kn_pgarray_destroy (&columns[c]);
-    if (!result)
+    if (kn_pgarray_exec (db, "kn_audit_append", columns, 9, err))
         return -1;
-    PQclear (result);
     return 0;
 }
 

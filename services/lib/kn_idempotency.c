@@ -89,19 +89,16 @@ static int
 s_classify_taken (kn_db_t *db, const char *table, kn_idempotency_claim_t *claims,
                   size_t n, size_t taken, kn_error_t *err)
 {
-    kn_pgarray_t *agencies = kn_pgarray_new ();
-    kn_pgarray_t *keys = kn_pgarray_new ();
+    kn_pgarray_t *columns[2]; // agency, key
+    kn_pgarray_columns (columns, 2);
     for (size_t i = 0; i < n; i++)
         if (claims[i].claim == KN_CLAIM_FAILED) {
-            kn_pgarray_add (agencies, claims[i].agency_id);
-            kn_pgarray_add (keys, claims[i].key);
+            kn_pgarray_add (columns[0], claims[i].agency_id);
+            kn_pgarray_add (columns[1], claims[i].key);
         }
     char name[128];
     s_name (name, sizeof name, table, "get");
-    const char *values[] = {kn_pgarray_text (agencies), kn_pgarray_text (keys)};
-    PGresult *result = kn_db_run (db, name, 2, values, NULL, NULL, err);
-    kn_pgarray_destroy (&agencies);
-    kn_pgarray_destroy (&keys);
+    PGresult *result = kn_pgarray_run (db, name, columns, 2, err);
     if (!result)
         return -1;
     size_t found = 0;
@@ -147,8 +144,7 @@ kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_
     }
     qsort (order, n, sizeof *order, s_by_agency_and_key);
     kn_pgarray_t *columns[5];
-    for (size_t c = 0; c < 5; c++)
-        columns[c] = kn_pgarray_new ();
+    kn_pgarray_columns (columns, 5);
     for (size_t i = 0; i < n; i++) {
         kn_pgarray_add (columns[0], order[i]->agency_id);
         kn_pgarray_add (columns[1], order[i]->key);
@@ -157,14 +153,9 @@ kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_
         kn_pgarray_add (columns[4], order[i]->object_id);
     }
     free (order);
-    const char *values[5];
-    for (size_t c = 0; c < 5; c++)
-        values[c] = kn_pgarray_text (columns[c]);
     char name[128];
     s_name (name, sizeof name, table, "claim");
-    PGresult *result = kn_db_run (db, name, 5, values, NULL, NULL, err);
-    for (size_t c = 0; c < 5; c++)
-        kn_pgarray_destroy (&columns[c]);
+    PGresult *result = kn_pgarray_run (db, name, columns, 5, err);
     if (!result)
         return -1;
     size_t claimed = 0;

@@ -7,11 +7,12 @@
 int
 kn_outbox_prepare (kn_db_t *db, kn_error_t *err)
 {
-    return kn_db_prepare (db, "kn_outbox_append",
-                          "INSERT INTO core.outbox (topic, aggregate_id, payload)"
-                          " SELECT $1, a, p FROM unnest ($2::uuid[], $3::bytea[])"
-                          " WITH ORDINALITY AS t (a, p, o) ORDER BY o",
-                          err);
+    return kn_db_prepare (
+        db, "kn_outbox_append",
+        "INSERT INTO core.outbox (topic, aggregate_id, payload)"
+        " SELECT t, a, p FROM unnest ($1::text[], $2::uuid[], $3::bytea[])"
+        " WITH ORDINALITY AS e (t, a, p, o) ORDER BY o",
+        err);
 }
 
 int
@@ -26,18 +27,12 @@ kn_outbox_append_many (kn_db_t *db, const char *topic, const char *const *aggreg
                        const uint8_t *const *payloads, const size_t *lens, size_t n,
                        kn_error_t *err)
 {
-    kn_pgarray_t *ids = kn_pgarray_new ();
-    kn_pgarray_t *bodies = kn_pgarray_new ();
+    kn_pgarray_t *columns[3];
+    kn_pgarray_columns (columns, 3);
     for (size_t i = 0; i < n; i++) {
-        kn_pgarray_add (ids, aggregate_ids[i]);
-        kn_pgarray_add_bytes (bodies, payloads[i], lens[i]);
+        kn_pgarray_add (columns[0], topic);
+        kn_pgarray_add (columns[1], aggregate_ids[i]);
+        kn_pgarray_add_bytes (columns[2], payloads[i], lens[i]);
     }
-    const char *values[] = {topic, kn_pgarray_text (ids), kn_pgarray_text (bodies)};
-    PGresult *result = kn_db_run (db, "kn_outbox_append", 3, values, NULL, NULL, err);
-    kn_pgarray_destroy (&ids);
-    kn_pgarray_destroy (&bodies);
-    if (!result)
-        return -1;
-    PQclear (result);
-    return 0;
+    return kn_pgarray_exec (db, "kn_outbox_append", columns, 3, err);
 }

@@ -1,6 +1,7 @@
 /*  kn_pgarray: array literals for unnest-based batch statements. */
 #include "kn_pgarray.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +118,37 @@ size_t
 kn_pgarray_size (const kn_pgarray_t *self)
 {
     return self->count;
+}
+
+void
+kn_pgarray_columns (kn_pgarray_t **columns, size_t n)
+{
+    assert (n <= KN_PGARRAY_MAX_COLUMNS);
+    for (size_t c = 0; c < n; c++)
+        columns[c] = kn_pgarray_new ();
+}
+
+PGresult *
+kn_pgarray_run (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
+                kn_error_t *err)
+{
+    assert (n <= KN_PGARRAY_MAX_COLUMNS);
+    const char *values[KN_PGARRAY_MAX_COLUMNS] = {NULL};
+    for (size_t c = 0; c < n; c++)
+        values[c] = kn_pgarray_text (columns[c]);
+    PGresult *result = kn_db_run (db, name, (int)n, values, NULL, NULL, err);
+    for (size_t c = 0; c < n; c++)
+        kn_pgarray_destroy (&columns[c]);
+    return result;
+}
+
+int
+kn_pgarray_exec (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
+                 kn_error_t *err)
+{
+    PGresult *result = kn_pgarray_run (db, name, columns, n, err);
+    if (!result)
+        return -1;
+    PQclear (result);
+    return 0;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kn_db.h"
+
 typedef struct _kn_pgarray_t kn_pgarray_t;
 
 kn_pgarray_t *kn_pgarray_new (void);
@@ -27,5 +29,19 @@ const char *kn_pgarray_text (kn_pgarray_t *self);
 
 //  Elements added so far.
 size_t kn_pgarray_size (const kn_pgarray_t *self);
+
+#define KN_PGARRAY_MAX_COLUMNS 16
+
+//  n (at most KN_PGARRAY_MAX_COLUMNS) new empty columns of one statement.
+void kn_pgarray_columns (kn_pgarray_t **columns, size_t n);
+
+//  Run prepared statement name with columns[i] as parameter $i+1, then destroy the
+//  columns whatever happened. kn_db_run's contract: the result, or NULL with err.
+PGresult *kn_pgarray_run (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
+                          kn_error_t *err);
+
+//  The same for a statement whose result is not needed: 0, or -1 with err.
+int kn_pgarray_exec (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
+                     kn_error_t *err);
 
 #endif

@@ -77,13 +77,6 @@ s_run (kn_db_t *db, const char *name, int n, const char *const *values, char *ou
     return rows;
 }
 
-//  Run a statement that returns nothing the caller needs.
-static int
-s_exec (kn_db_t *db, const char *name, int n, const char *const *values, kn_error_t *err)
-{
-    return s_run (db, name, n, values, NULL, 0, err) < 0 ? -1 : 0;
-}
-
 //  Lock every distinct index, in one order for every caller.
 static int
 s_lock (kn_db_t *db, const person_t *persons, size_t count, kn_error_t *err)
@@ -97,10 +90,7 @@ s_lock (kn_db_t *db, const person_t *persons, size_t count, kn_error_t *err)
         if (i == 0 || keys[i] != keys[i - 1])
             kn_pgarray_add_int (array, (long long)keys[i]);
     free (keys);
-    const char *values[] = {kn_pgarray_text (array)};
-    int rc = s_exec (db, "kn_subject_lock", 1, values, err);
-    kn_pgarray_destroy (&array);
-    return rc;
+    return kn_pgarray_exec (db, "kn_subject_lock", &array, 1, err);
 }
 
 //  Mark the persons already on record with their subject and family.
@@ -110,9 +100,7 @@ s_find_known (kn_db_t *db, person_t *persons, size_t count, kn_error_t *err)
     kn_pgarray_t *array = kn_pgarray_new ();
     for (size_t i = 0; i < count; i++)
         kn_pgarray_add_bytes (array, persons[i].index, KN_BLIND_INDEX_BYTES);
-    const char *values[] = {kn_pgarray_text (array)};
-    PGresult *result = kn_db_run (db, "kn_subject_find", 1, values, NULL, NULL, err);
-    kn_pgarray_destroy (&array);
+    PGresult *result = kn_pgarray_run (db, "kn_subject_find", &array, 1, err);
     if (!result)
         return -1;
     for (int row = 0; row < PQntuples (result); row++) {
@@ -134,19 +122,18 @@ s_find_known (kn_db_t *db, person_t *persons, size_t count, kn_error_t *err)
     return 0;
 }
 
-//  Insert the new families and subjects the groups introduced.
+//  Insert the new families (the array is consumed) and the subjects the groups
+//  introduced.
 static int
-s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t *families,
+s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t **families,
               const person_t *persons, size_t count, kn_error_t *err)
 {
-    if (kn_pgarray_size (families) > 0) {
-        const char *values[] = {kn_pgarray_text (families)};
-        if (s_exec (db, "kn_subject_family_insert", 1, values, err))
-            return -1;
-    }
+    if (kn_pgarray_size (*families) > 0 &&
+        kn_pgarray_exec (db, "kn_subject_family_insert", families, 1, err))
+        return -1;
+    kn_pgarray_destroy (families);
     kn_pgarray_t *columns[4];
-    for (size_t c = 0; c < 4; c++)
-        columns[c] = kn_pgarray_new ();
+    kn_pgarray_columns (columns, 4);
     for (size_t i = 0; i < count; i++) {
         const person_t *person = &persons[i];
         if (!person->created)
@@ -161,16 +148,11 @@ s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t *families,
         kn_pgarray_add_bytes (columns[3], sealed, sealed_len);
         free (sealed);
     }
-    int rc = 0;
-    if (kn_pgarray_size (columns[0]) > 0) {
-        const char *values[4];
-        for (size_t c = 0; c < 4; c++)
-            values[c] = kn_pgarray_text (columns[c]);
-        rc = s_exec (db, "kn_subject_insert", 4, values, err);
-    }
+    if (kn_pgarray_size (columns[0]) > 0)
+        return kn_pgarray_exec (db, "kn_subject_insert", columns, 4, err);
     for (size_t c = 0; c < 4; c++)
         kn_pgarray_destroy (&columns[c]);
-    return rc;
+    return 0;
 }
 
 int
@@ -243,7 +225,7 @@ kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *g
         at += group->count;
     }
     if (rc == 0)
-        rc = s_insert_new (db, crypto, families, persons, count, err);
+        rc = s_insert_new (db, crypto, &families, persons, count, err);
     kn_pgarray_destroy (&families);
     free (persons);
     free (mentions);
