@@ -203,7 +203,8 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
                             " recipient_agencies, recipient_sectors, " TS ("valid_from")
                             " AS valid_from, " TS ("valid_until") " AS valid_until, recorded_by, "
                             TS ("recorded_at") " AS recorded_at, " TS ("ended_at")
-                            " AS ended_at FROM consent.basis WHERE subject_id = $1 ORDER BY recorded_at",
+                            " AS ended_at FROM consent.basis b WHERE subject_id = $1"
+                            " ORDER BY b.recorded_at, b.id",   // the column, not its text
                             subject_id, err);
     json_t *overrides = bases ? s_rows (db,
                                         "SELECT id, reason, approver_role, approver_id,"
@@ -211,8 +212,8 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
                                         TS ("expires_at") " AS expires_at, requested_by, "
                                         TS ("requested_at") " AS requested_at, "
                                         TS ("reviewed_at") " AS reviewed_at, review_decision,"
-                                        " reviewed_by FROM consent.override WHERE subject_id = $1"
-                                        " ORDER BY requested_at",
+                                        " reviewed_by FROM consent.override o WHERE subject_id = $1"
+                                        " ORDER BY o.requested_at, o.id",
                                         subject_id, err)
                               : NULL;
     if (!overrides) {

@@ -58,11 +58,13 @@ static const char *s_statements[][2] = {
      "SELECT last_xid::text, last_id FROM routing.cursor WHERE consumer = 'routing'"
      " FOR UPDATE SKIP LOCKED"},
     //  Only rows of transactions older than every running one: see 0004_routing.sql.
+    //  Qualified names: a bare "xid" in ORDER BY would be the output column xid::text,
+    //  and in text order "1000" comes before "999" (the cursor would skip events).
     {"outbox_next",
-     "SELECT xid::text, id, topic, payload FROM core.outbox"
-     " WHERE (xid, id) > ($1::xid8, $2::bigint)"
-     "   AND xid < pg_snapshot_xmin (pg_current_snapshot ())"
-     " ORDER BY xid, id LIMIT 1"},
+     "SELECT o.xid::text, o.id, o.topic, o.payload FROM core.outbox o"
+     " WHERE (o.xid, o.id) > ($1::xid8, $2::bigint)"
+     "   AND o.xid < pg_snapshot_xmin (pg_current_snapshot ())"
+     " ORDER BY o.xid, o.id LIMIT 1"},
     {"consumed_mark",
      "INSERT INTO routing.consumed (outbox_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"},
     {"cursor_set",

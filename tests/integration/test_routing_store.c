@@ -10,6 +10,7 @@
 #include "consent_store.h"
 #include "intake_store.h"
 #include "kn_agency.h"
+#include "kn_migrate.h"
 #include "kn_test.h"
 #include "routing_store.h"
 
@@ -189,12 +190,10 @@ s_consume (void)
     int64_t deadline = zclock_mono () + 20000;
     while (true) {
         total += s_consume_once ();
-        char *behind = kn_test_sql (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
-                                         " WHERE (o.xid, o.id) > (c.last_xid, c.last_id)");
-        bool caught_up = behind && atoi (behind) == 0;
-        free (behind);
-        if (caught_up)
+        if (kn_test_outbox_past_cursor (url) == 0) {
+            cr_assert_eq (kn_test_outbox_skipped (url), 0, "the cursor passed unhandled events");
             return total;
+        }
         cr_assert (zclock_mono () < deadline, "the consumer never caught up");
         zclock_sleep (10);
     }
@@ -332,6 +331,76 @@ Test (routing, consuming_again_routes_nothing_twice)
                            " ON c.id = i.case_id WHERE c.family_id = '%s'", r.family_id), 1);
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.case WHERE family_id = '%s'",
                            r.family_id), 1);
+}
+
+//  The cursor follows transaction ids as numbers. A backlog whose ids differ in
+//  their number of digits (here 9 and 10; in production 999 and 1000, 9999 and
+//  10000) taken in text order ("10" < "9") would route the later event first and
+//  leave the earlier one behind the cursor for ever.
+Test (routing, backlog_across_a_digit_boundary_is_routed_in_order)
+{
+    referral_t early, late;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (20, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &early);
+    s_refer (21, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &late);
+    //  As if written by transactions 9 and 10, both long finished.
+    free (s_sql ("UPDATE core.outbox SET xid = '9' WHERE aggregate_id = '%s'",
+                 early.referral_id));
+    free (s_sql ("UPDATE core.outbox SET xid = '10' WHERE aggregate_id = '%s'",
+                 late.referral_id));
+    free (s_sql ("UPDATE routing.cursor SET last_xid = '8', last_id = 0"));
+    cr_assert_eq (s_consume (), 2);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.consumed"), 2);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case_referral"
+                           " WHERE referral_id IN ('%s', '%s')",
+                           early.referral_id, late.referral_id),
+                  2);
+    //  In order: the earlier transaction's event first.
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.consumed c JOIN core.outbox o"
+                           " ON o.id = c.outbox_id WHERE o.aggregate_id = '%s'"
+                           " AND c.consumed_at < (SELECT c2.consumed_at FROM routing.consumed c2"
+                           " JOIN core.outbox o2 ON o2.id = c2.outbox_id"
+                           " WHERE o2.aggregate_id = '%s')",
+                           early.referral_id, late.referral_id),
+                  1);
+}
+
+//  Migration 0012 repairs a database in which that ordering skipped events: the
+//  cursor goes back to just before the earliest one never handled, those are
+//  routed, and what was handled before is not handled twice.
+Test (routing, migration_12_routes_the_skipped_events_once)
+{
+    const kn_migration_t *repair = NULL;
+    for (int i = 0; i < kn_migration_count; i++)
+        if (kn_migrations[i].version == 12)
+            repair = &kn_migrations[i];
+    cr_assert_not_null (repair);
+    referral_t handled, skipped[2];
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (22, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &handled);
+    cr_assert_eq (s_consume (), 1);
+    s_refer (23, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &skipped[0]);
+    s_refer (24, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &skipped[1]);
+    //  What the old ordering left: the cursor on the newest event, two never handled.
+    free (s_sql ("UPDATE routing.cursor SET (last_xid, last_id) = (SELECT xid, id"
+                 " FROM core.outbox ORDER BY xid DESC, id DESC LIMIT 1)"));
+    cr_assert_eq (kn_test_outbox_skipped (url), 2);
+    free (kn_test_sql (url, repair->sql));
+    cr_assert_eq (kn_test_outbox_skipped (url), 0);
+    cr_assert_eq (kn_test_outbox_past_cursor (url), 2);
+    //  Run again (nothing skipped now): the cursor stays.
+    char *before = s_sql ("SELECT last_xid || '/' || last_id FROM routing.cursor");
+    free (kn_test_sql (url, repair->sql));
+    char *after = s_sql ("SELECT last_xid || '/' || last_id FROM routing.cursor");
+    cr_assert_str_eq (before, after);
+    free (before);
+    free (after);
+    cr_assert_eq (s_consume (), 2);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq (s_count ("SELECT count (*) FROM routing.case_referral"
+                               " WHERE referral_id = '%s'", skipped[i].referral_id), 1);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.case_referral"), 3);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement"), 3);
 }
 
 Test (routing, one_open_case_per_family)

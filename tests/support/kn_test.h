@@ -24,6 +24,13 @@ char *kn_test_db_create (void);
 //  NULL when there is no row. Fails the test on an SQL error.
 char *kn_test_sql (const char *url, const char *sql);
 
+//  Routing's outbox cursor in the database at url: how many events are past it
+//  (to await), and how many events for routing are at or behind it and were never
+//  handled, which must be none: a skipped referral.received is a referral that
+//  nobody is offered.
+int kn_test_outbox_past_cursor (const char *url);
+int kn_test_outbox_skipped (const char *url);
+
 typedef struct _kn_test_stack_t kn_test_stack_t;
 
 //  New database, certificates, two registered agencies (0 and 1), one key for an
