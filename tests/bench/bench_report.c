@@ -2,6 +2,7 @@
 #include "bench_report.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define MAX_COLUMNS 8
@@ -16,6 +17,10 @@ typedef struct {
     json_t *routing_rss;
     json_t *database;
     json_t *open_wal;
+    json_t *growth;          //  what was stored for the growth run
+    json_t *growth_before;   //  the closed loop before and after it
+    json_t *growth_after;
+    json_t *growth_wal[2];   //  the server around each of them
     int clients[MAX_COLUMNS];
     int columns;
     json_t *pgbench[MAX_COLUMNS];
@@ -84,6 +89,13 @@ s_row (FILE *out, const char *title, report_t *self, json_t **runs, const char *
     fputc ('\n', out);
 }
 
+static bool
+s_labelled (json_t *object, const char *label)
+{
+    const char *value = json_string_value (json_object_get (object, "label"));
+    return value && strcmp (value, label) == 0;
+}
+
 static int
 s_load (report_t *self, const char *path, json_t *all)
 {
@@ -118,6 +130,12 @@ s_load (report_t *self, const char *path, json_t *all)
             self->sample = object;
         else if (strcmp (kind, "database") == 0)
             self->database = object;
+        else if (strcmp (kind, "growth") == 0)
+            self->growth = object;
+        else if (strcmp (kind, "kinnet") == 0 && s_labelled (object, "growth_before"))
+            self->growth_before = object;
+        else if (strcmp (kind, "kinnet") == 0 && s_labelled (object, "growth_after"))
+            self->growth_after = object;
         else if (strcmp (kind, "kinnet") == 0 && mode && strcmp (mode, "open") == 0) {
             const char *label = json_string_value (json_object_get (object, "label"));
             if (label && strcmp (label, "routing") == 0)
@@ -143,6 +161,10 @@ s_load (report_t *self, const char *path, json_t *all)
             const char *of = json_string_value (json_object_get (object, "of"));
             if (of && strcmp (of, "open") == 0) {
                 self->open_wal = object;
+                continue;
+            }
+            if (of && strncmp (of, "growth_", 7) == 0) {
+                self->growth_wal[strcmp (of, "growth_after") == 0] = object;
                 continue;
             }
             int column = of ? s_column (self, object) : -1;
@@ -192,14 +214,18 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     }
 
     //  What the server did during each run, next to the figures it went with.
-    for (int i = 0; i <= self.columns; i++) {
+    for (int i = 0; i <= self.columns + 1; i++) {
         json_t *pairs[2][2] = {{NULL, NULL}, {NULL, NULL}};
         if (i < self.columns) {
             pairs[0][0] = self.wal_pgbench[i], pairs[0][1] = self.pgbench[i];
             pairs[1][0] = self.wal_kinnet[i], pairs[1][1] = self.kinnet[i];
         }
-        else
+        else if (i == self.columns)
             pairs[0][0] = self.open_wal, pairs[0][1] = self.open_loop;
+        else {
+            pairs[0][0] = self.growth_wal[0], pairs[0][1] = self.growth_before;
+            pairs[1][0] = self.growth_wal[1], pairs[1][1] = self.growth_after;
+        }
         for (int k = 0; k < 2; k++) {
             json_t *server = pairs[k][0], *run = pairs[k][1];
             if (!server || !run)
@@ -319,6 +345,25 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                  s_number (self.last_rss, "intake_kb") / 1024,
                  s_number (self.last_rss, "consent_kb") / 1024,
                  s_number (self.last_rss, "echo_kb") / 1024);
+    if (self.growth && self.growth_before && self.growth_after) {
+        json_t *before = self.growth_before, *after = self.growth_after;
+        double ratio = s_number (after, "per_second") / s_number (before, "per_second");
+        json_object_set_new (self.growth, "ratio", json_real (ratio));
+        fprintf (out,
+                 "Growth, closed loop at %" JSON_INTEGER_FORMAT " clients: %.0f stored"
+                 " %.0f acked/s (p50 %.2f, p99 %.2f ms); %.0f stored (%.0f MiB, loaded in"
+                 " %.0f s) %.0f acked/s (p50 %.2f, p99 %.2f ms): %.2f of the first\n",
+                 json_integer_value (json_object_get (before, "clients")),
+                 s_number (self.growth, "stored_before"), s_number (before, "per_second"),
+                 s_number (before, "latency_ms.p50"), s_number (before, "latency_ms.p99"),
+                 s_number (self.growth, "stored_after"),
+                 s_number (self.growth, "size_bytes") / 1048576.0,
+                 s_number (self.growth, "load_seconds"), s_number (after, "per_second"),
+                 s_number (after, "latency_ms.p50"), s_number (after, "latency_ms.p99"), ratio);
+        if (json_object_get (before, "wal_bytes_per_row") && json_object_get (after, "wal_bytes_per_row"))
+            fprintf (out, "  WAL bytes per referral %.0f, then %.0f\n",
+                     s_number (before, "wal_bytes_per_row"), s_number (after, "wal_bytes_per_row"));
+    }
     if (self.database)
         fprintf (out, "Database after the run: %.0f referrals, %.1f MiB\n",
                  s_number (self.database, "referrals"),
@@ -340,6 +385,10 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
             json_object_set (document, "routing", self.routing);
         if (document && self.echo_open)
             json_object_set (document, "echo_open_loop", self.echo_open);
+        if (document && self.growth && self.growth_before && self.growth_after)
+            json_object_set_new (document, "growth",
+                                 json_pack ("{s:O,s:O,s:O}", "stored", self.growth, "before",
+                                            self.growth_before, "after", self.growth_after));
         if (!document || json_dump_file (document, json_path, JSON_INDENT (2) | JSON_REAL_PRECISION (6))) {
             fprintf (stderr, "kinnet-bench: cannot write %s\n", json_path);
             rc = -1;
