@@ -521,7 +521,7 @@ consent_store_record (consent_store_t *self, const char *agency_id,
     Kinnet__V1__RecordConsent content = *record;
     content.caseworker_id = "";   // audit detail, not content
     char consent_id[KN_UUID_STR], subject_id[KN_UUID_STR];
-    kn_uuid_generate (consent_id);
+    kn_uuid_generate_ordered (consent_id);
     kn_claim_t claim = s_begin (self, agency_id, record->idempotency_key, "record",
                                 &content.base, consent_id, err);
     if (claim != KN_CLAIM_NEW) {
@@ -601,7 +601,7 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
     Kinnet__V1__WithdrawConsent content = *withdraw;
     content.caseworker_id = "";
     char withdrawal_id[KN_UUID_STR];
-    kn_uuid_generate (withdrawal_id);
+    kn_uuid_generate_ordered (withdrawal_id);
     kn_claim_t claim = s_begin (self, agency_id, withdraw->idempotency_key, "withdraw",
                                 &content.base, withdrawal_id, err);
     if (claim != KN_CLAIM_NEW) {
@@ -922,7 +922,7 @@ consent_store_basis (consent_store_t *self, const char *agency_id,
     Kinnet__V1__RecordBasis content = *basis;
     content.caseworker_id = "";
     char basis_id[KN_UUID_STR], subject_id[KN_UUID_STR] = "";
-    kn_uuid_generate (basis_id);
+    kn_uuid_generate_ordered (basis_id);
     kn_claim_t claim
         = s_begin (self, agency_id, basis->idempotency_key, "basis", &content.base, basis_id, err);
     bool replayed = claim == KN_CLAIM_REPLAY;
@@ -1032,7 +1032,7 @@ consent_store_override (consent_store_t *self, const char *agency_id,
     Kinnet__V1__RequestOverride content = *request;
     content.caseworker_id = "";
     char override_id[KN_UUID_STR], subject_id[KN_UUID_STR];
-    kn_uuid_generate (override_id);
+    kn_uuid_generate_ordered (override_id);
     kn_claim_t claim = s_begin (self, agency_id, request->idempotency_key, "override",
                                 &content.base, override_id, err);
     if (claim != KN_CLAIM_NEW) {

@@ -425,7 +425,7 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
                                              .key = referral->idempotency_key,
                                              .operation = "submit"};
         kn_idempotency_digest (self->crypto, &content.base, claims[i].digest);
-        kn_uuid_generate (claims[i].object_id);
+        kn_uuid_generate_ordered (claims[i].object_id);
         memcpy (p->item->result.referral_id, claims[i].object_id, KN_UUID_STR);
     }
     batch_outcome_t outcome = BATCH_FAILED;

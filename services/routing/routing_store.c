@@ -847,7 +847,7 @@ s_make_offer (routing_store_t *self, const char *need_id, const need_context_t *
     if (rc)
         return -1;
     if (!*offer_id)
-        kn_uuid_generate (offer_id);
+        kn_uuid_generate_ordered (offer_id);
     char rank[16], offered[24], deadline[24], reason[8];
     snprintf (rank, sizeof rank, "%d", 0);
     s_num (offered, sizeof offered, now);
@@ -1063,7 +1063,7 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
             return -1;
     }
     else {
-        kn_uuid_generate (case_id);
+        kn_uuid_generate_ordered (case_id);
         const char *values[]
             = {case_id, event->family_id, event->district, languages, urgency, when};
         if (s_do (self, "case_insert", 6, values, err))
@@ -1082,7 +1082,7 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         if (busy)
             continue;   // the family already has that need in hand on this case
         char need_id[KN_UUID_STR];
-        kn_uuid_generate (need_id);
+        kn_uuid_generate_ordered (need_id);
         const char *values[] = {need_id,  case_id, event->referral_id,         category,
                                 urgency, when,    event->district,             event->referring_agency_id};
         if (s_do (self, "need_insert", 8, values, err) || s_offer_next (self, need_id, now, err))
@@ -1806,7 +1806,7 @@ routing_store_transfer (routing_store_t *self, const char *agency_id, int64_t no
     *replayed = false;
     //  The ledger names the offer the transfer makes, so a retry answers with it.
     char new_offer[KN_UUID_STR];
-    kn_uuid_generate (new_offer);
+    kn_uuid_generate_ordered (new_offer);
     char object[KN_UUID_STR];
     snprintf (object, sizeof object, "%s", new_offer);
     Kinnet__V1__TransferInvolvement content = *request;

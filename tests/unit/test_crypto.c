@@ -1,12 +1,16 @@
-/*  kn_crypto: sealing, tamper detection, normalisation and the blind index. */
+/*  kn_crypto: sealing, tamper detection, normalisation and the blind index; kn_uuid
+    ids. */
 #include <criterion/criterion.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kn_crypto.h"
 #include "kn_test.h"
+#include "kn_uuid.h"
 
 TestSuite (crypto, .fini = kn_test_no_leaks);
 
@@ -117,4 +121,46 @@ Test (crypto, key_file_is_private_and_loads)
     cr_assert (strstr (err.message, "chmod 600"));
     unlink (path);
     cr_assert_null (kn_crypto_new_from_file ("/nonexistent/key", &err));
+}
+
+//  kn_uuid: random ids carry nothing; ordered ids lead with the time in milliseconds,
+//  so ids made later sort after earlier ones.
+static uint64_t
+s_uuid_ms (const char *id)
+{
+    char hex[13];
+    memcpy (hex, id, 8);
+    memcpy (hex + 8, id + 9, 4);
+    hex[12] = 0;
+    return strtoull (hex, NULL, 16);
+}
+
+Test (crypto, uuids_random_and_ordered)
+{
+    char a[KN_UUID_STR], b[KN_UUID_STR];
+    kn_uuid_generate (a);
+    kn_uuid_generate (b);
+    cr_assert (kn_uuid_valid (a));
+    cr_assert_str_neq (a, b);
+    cr_assert_eq (a[14], '4');
+    cr_assert (strchr ("89ab", a[19]));
+
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    uint64_t before = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+    kn_uuid_generate_ordered (a);
+    usleep (2000);
+    kn_uuid_generate_ordered (b);
+    clock_gettime (CLOCK_REALTIME, &now);
+    uint64_t after = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+    cr_assert (kn_uuid_valid (a) && kn_uuid_valid (b));
+    cr_assert_eq (a[14], '7');
+    cr_assert (strchr ("89ab", a[19]));
+    cr_assert (s_uuid_ms (a) >= before && s_uuid_ms (b) <= after);
+    cr_assert (s_uuid_ms (b) >= s_uuid_ms (a) + 2);
+    cr_assert_lt (strcmp (a, b), 0, "an id made later sorts after: %s, %s", a, b);
+    //  The rest is random: two ids in the same millisecond still differ.
+    kn_uuid_generate_ordered (a);
+    kn_uuid_generate_ordered (b);
+    cr_assert_str_neq (a, b);
 }
