@@ -287,6 +287,8 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     s_row (out, "  checkpoints during", &self, self.kinnet, "checkpoints_during", 0, 1);
     s_row (out, "  errors", &self, self.kinnet, "errors", 0, 1);
     s_row (out, "peak RSS MiB: broker", &self, self.rss, "broker_kb", 1, 1 / 1024.0);
+    s_row (out, "    of it now: own (anonymous)", &self, self.rss, "broker_anon_kb", 1, 1 / 1024.0);
+    s_row (out, "    shared library pages", &self, self.rss, "broker_file_kb", 1, 1 / 1024.0);
     s_row (out, "  intake (largest worker)", &self, self.rss, "intake_kb", 1, 1 / 1024.0);
     s_row (out, "  consent", &self, self.rss, "consent_kb", 1, 1 / 1024.0);
     s_row (out, "  echo", &self, self.rss, "echo_kb", 1, 1 / 1024.0);
