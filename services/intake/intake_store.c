@@ -44,8 +44,7 @@ static const struct {
      " FROM unnest ($1::uuid[], $2::uuid[], $3::uuid[], $4::smallint[], $5::text[],"
      " $6::text[], $7::text[], $8::smallint[], $9::boolean[], $10::smallint[], "
      "$11::bytea[])"
-     " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe)"
-     " RETURNING (extract(epoch FROM received_at) * 1000000)::bigint"},
+     " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe)"},
     {"referral_subject_insert",
      "INSERT INTO intake.referral_subject (referral_id, subject_id, role, position)"
      " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::text[], $4::smallint[])"
@@ -281,9 +280,14 @@ s_basis_name (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size
 
 //  Everything a new referral writes, for every new referral of the batch in one
 //  statement per table: the referral, its subjects, its event and its audit row.
+//  They are deferred: sent with the COMMIT in one round trip (kn_db_defer_commit).
+//  received_us is the transaction's now (), the referrals' received_at.
 static int
-s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t *err)
+s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t received_us,
+                    kn_error_t *err)
 {
+    if (kn_db_defer_begin (self->db, err))
+        return -1;
     kn_pgarray_t *columns[11];
     kn_pgarray_columns (columns, 11);
     for (size_t i = 0; i < n; i++) {
@@ -318,21 +322,15 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, kn_error_t
         kn_pgarray_add_bytes (columns[10], sealed, sealed_len);
         free (sealed);
     }
-    PGresult *rows = kn_pgarray_run (self->db, "referral_insert", columns, 11, err);
-    if (!rows)
+    //  Plain INSERT … SELECT: every row or an error (what a deferred statement must be).
+    if (kn_pgarray_exec (self->db, "referral_insert", columns, 11, err))
         return -1;
-    int64_t received =
-        PQntuples (rows) > 0 ? strtoll (PQgetvalue (rows, 0, 0), NULL, 10) : 0;
-    bool complete = PQntuples (rows) == (int)n;
-    PQclear (rows);
-    if (!complete)
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "referral insert");
 
     kn_pgarray_t *links[4];
     kn_pgarray_columns (links, 4);
     for (size_t i = 0; i < n; i++) {
         intake_submit_result_t *result = &news[i]->item->result;
-        result->received_at_us = received;
+        result->received_at_us = received_us;
         for (size_t k = 0; k < result->subject_count; k++) {
             kn_pgarray_add (links[0], result->referral_id);
             kn_pgarray_add (links[1], result->subject_ids[k]);
@@ -429,7 +427,8 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
         memcpy (p->item->result.referral_id, claims[i].object_id, KN_UUID_STR);
     }
     batch_outcome_t outcome = BATCH_FAILED;
-    if (kn_db_exec (self->db, "BEGIN", err))
+    int64_t began_us = 0;
+    if (kn_db_begin_at (self->db, &began_us, err))
         goto done;
     if (kn_idempotency_claim_many (self->db, "intake.idempotency", claims, n, err))
         goto fail;
@@ -490,9 +489,9 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
             goto fail;
         }
     }
-    if (n_new > 0 && s_insert_referrals (self, news, n_new, err))
-        goto fail;
-    if (kn_db_exec (self->db, "COMMIT", err))
+    if (n_new > 0 ? s_insert_referrals (self, news, n_new, began_us, err)
+                        || kn_db_defer_commit (self->db, err)
+                  : kn_db_exec (self->db, "COMMIT", err))
         goto fail;
     for (size_t i = 0; i < n_new; i++)
         news[i]->item->rc = 0;

@@ -9,6 +9,7 @@
 
 #define MAX_STATEMENTS 128
 #define MAX_CHANNELS 8
+#define MAX_DEFERRED 16
 
 typedef struct {
     char *name;
@@ -24,7 +25,13 @@ struct _kn_db_t {
     char *channels[MAX_CHANNELS];
     int channel_count;
     char sqlstate[6];
+    //  Pipeline mode: the deferred statements sent so far and what each must affect.
+    bool deferring;
+    int deferred;
+    const char *deferred_names[MAX_DEFERRED];
 };
+
+static void s_defer_discard (kn_db_t *self);
 
 static int
 s_fail (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what)
@@ -190,12 +197,16 @@ kn_db_ensure (kn_db_t *self, kn_error_t *err)
     if (self->conn && PQstatus (self->conn) == CONNECTION_OK)
         return 0;
     kn_log (KN_WARN, "db.reconnect", NULL);
+    self->deferring = false;   // the pipeline went with the connection
+    self->deferred = 0;
     return s_connect (self, err);
 }
 
 int
 kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err)
 {
+    if (self->deferring)
+        s_defer_discard (self);   // e.g. the ROLLBACK of a caller that gave up
     return s_simple (self, sql, err);
 }
 
@@ -211,6 +222,135 @@ kn_db_run (kn_db_t *self, const char *name, int nparams, const char *const *valu
     s_fail (self, result, err, name);
     PQclear (result);
     return NULL;
+}
+
+int
+kn_db_begin_at (kn_db_t *self, int64_t *now_us, kn_error_t *err)
+{
+    //  One query string: BEGIN, then the new transaction's now ().
+    PGresult *result = PQexec (
+        self->conn, "BEGIN; SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
+        int rc = s_fail (self, result, err, "begin");
+        PQclear (result);
+        return rc;
+    }
+    *now_us = strtoll (PQgetvalue (result, 0, 0), NULL, 10);
+    PQclear (result);
+    return 0;
+}
+
+//  Did result affect the rows it should? (expect < 0: any number.)
+static int
+s_check_rows (kn_db_t *self, PGresult *result, long expect, const char *name,
+              kn_error_t *err)
+{
+    if (expect < 0 || strtol (PQcmdTuples (result), NULL, 10) == expect)
+        return 0;
+    self->sqlstate[0] = 0;
+    kn_log (KN_WARN, "db.unexpected_rows", "statement", name, NULL);
+    return kn_error_set (err, KN_E_INTERNAL, NULL, "%s changed an unexpected number of rows",
+                         name);
+}
+
+int
+kn_db_do (kn_db_t *self, const char *name, int nparams, const char *const *values,
+          long expect_rows, kn_error_t *err)
+{
+    if (!self->deferring) {
+        PGresult *result = kn_db_run (self, name, nparams, values, NULL, NULL, err);
+        if (!result)
+            return -1;
+        int rc = s_check_rows (self, result, expect_rows, name, err);
+        PQclear (result);
+        return rc;
+    }
+    //  The COMMIT runs before any answer is back: only the server can stop it, so a
+    //  count checked here would be checked too late.
+    if (expect_rows >= 0)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "%s: rows cannot be checked deferred",
+                             name);
+    if (self->deferred == MAX_DEFERRED)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "too many deferred statements");
+    if (PQsendQueryPrepared (self->conn, name, nparams, values, NULL, NULL, 0) != 1)
+        return s_fail (self, NULL, err, name);
+    self->deferred_names[self->deferred++] = name;
+    return 0;
+}
+
+//  Read whatever is left up to the sync point: after a failure, each statement still
+//  to come answers PGRES_PIPELINE_ABORTED, then a NULL. A dead connection answers
+//  nothing: bounded.
+static void
+s_drain_to_sync (kn_db_t *self)
+{
+    for (int left = 2 * (self->deferred + 2) + 2; left > 0; left--) {
+        PGresult *result = PQgetResult (self->conn);
+        bool sync = result && PQresultStatus (result) == PGRES_PIPELINE_SYNC;
+        PQclear (result);
+        if (sync || (!result && PQstatus (self->conn) != CONNECTION_OK))
+            break;
+    }
+}
+
+//  Leave pipeline mode without committing (a caller gave up half way): what was sent
+//  runs in the transaction, which the caller then rolls back.
+static void
+s_defer_discard (kn_db_t *self)
+{
+    if (PQpipelineSync (self->conn) == 1)
+        s_drain_to_sync (self);
+    PQexitPipelineMode (self->conn);
+    self->deferring = false;
+    self->deferred = 0;
+}
+
+int
+kn_db_defer_begin (kn_db_t *self, kn_error_t *err)
+{
+    if (self->deferring || PQenterPipelineMode (self->conn) != 1)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot enter pipeline mode");
+    self->deferring = true;
+    self->deferred = 0;
+    return 0;
+}
+
+int
+kn_db_defer_commit (kn_db_t *self, kn_error_t *err)
+{
+    if (!self->deferring)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "not in pipeline mode");
+    int rc = 0;
+    kn_error_t first;
+    kn_error_clear (&first);
+    if (PQsendQueryParams (self->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1
+        || PQpipelineSync (self->conn) != 1)
+        rc = s_fail (self, NULL, &first, "commit");
+    else {
+        //  Each statement's result, then a NULL; the COMMIT's; then the sync point.
+        for (int i = 0; i <= self->deferred && rc == 0; i++) {
+            const char *name = i < self->deferred ? self->deferred_names[i] : "commit";
+            PGresult *result = PQgetResult (self->conn);
+            ExecStatusType status = PQresultStatus (result);
+            if (!result)
+                rc = s_fail (self, NULL, &first, name);
+            else if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+                rc = 0;
+            else
+                rc = s_fail (self, result, &first, name);
+            PQclear (result);
+            if (result)
+                PQclear (PQgetResult (self->conn)); // the NULL that ends it
+        }
+        s_drain_to_sync (self);
+    }
+    if (PQexitPipelineMode (self->conn) != 1 && rc == 0)
+        rc = s_fail (self, NULL, &first, "pipeline");
+    self->deferring = false;
+    self->deferred = 0;
+    if (rc)
+        *err = first;
+    return rc;
 }
 
 PGresult *

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kn_error.h"
 
@@ -40,6 +41,28 @@ int kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err);
 PGresult *kn_db_run (kn_db_t *self, const char *name, int nparams,
                      const char *const *values, const int *lengths, const int *formats,
                      kn_error_t *err);
+
+//  Start a transaction and tell its timestamp (now (), in microseconds since the
+//  epoch), in one round trip: what the rows it writes will say they were made at.
+int kn_db_begin_at (kn_db_t *self, int64_t *now_us, kn_error_t *err);
+
+//  Run a prepared statement for its effect. When expect_rows >= 0 it must affect
+//  exactly that many rows, or it fails (KN_E_INTERNAL). Between kn_db_defer_begin
+//  and kn_db_defer_commit it is only sent (libpq pipeline mode), and its outcome is
+//  known at the commit: the writes at the end of a transaction and its COMMIT go to
+//  the server in one round trip instead of one each. Only an error at the server
+//  stops a deferred COMMIT, so deferred statements take expect_rows -1 (anything
+//  else is refused): defer only statements that do all they should or fail.
+int kn_db_do (kn_db_t *self, const char *name, int nparams, const char *const *values,
+              long expect_rows, kn_error_t *err);
+int kn_db_defer_begin (kn_db_t *self, kn_error_t *err);
+
+//  Send COMMIT after the deferred statements and wait for all of them. 0 when every
+//  one did what it should and the transaction committed. Otherwise -1, err and
+//  kn_db_sqlstate () tell the first failure (the statements after it and the COMMIT
+//  did nothing), and the transaction is still to be rolled back (kn_db_exec
+//  ROLLBACK). Either way the session is out of pipeline mode.
+int kn_db_defer_commit (kn_db_t *self, kn_error_t *err);
 
 //  One-off parameterised statement (admin paths, not hot paths). Same contract as
 //  kn_db_run.

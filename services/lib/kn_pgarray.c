@@ -128,17 +128,30 @@ kn_pgarray_columns (kn_pgarray_t **columns, size_t n)
         columns[c] = kn_pgarray_new ();
 }
 
+//  The columns' texts as statement parameters; the columns go when it has run.
+static void
+s_values (kn_pgarray_t **columns, size_t n, const char **values)
+{
+    assert (n <= KN_PGARRAY_MAX_COLUMNS);
+    for (size_t c = 0; c < n; c++)
+        values[c] = kn_pgarray_text (columns[c]);
+}
+
+static void
+s_destroy (kn_pgarray_t **columns, size_t n)
+{
+    for (size_t c = 0; c < n; c++)
+        kn_pgarray_destroy (&columns[c]);
+}
+
 PGresult *
 kn_pgarray_run (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
                 kn_error_t *err)
 {
-    assert (n <= KN_PGARRAY_MAX_COLUMNS);
     const char *values[KN_PGARRAY_MAX_COLUMNS] = {NULL};
-    for (size_t c = 0; c < n; c++)
-        values[c] = kn_pgarray_text (columns[c]);
+    s_values (columns, n, values);
     PGresult *result = kn_db_run (db, name, (int)n, values, NULL, NULL, err);
-    for (size_t c = 0; c < n; c++)
-        kn_pgarray_destroy (&columns[c]);
+    s_destroy (columns, n);
     return result;
 }
 
@@ -146,9 +159,9 @@ int
 kn_pgarray_exec (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
                  kn_error_t *err)
 {
-    PGresult *result = kn_pgarray_run (db, name, columns, n, err);
-    if (!result)
-        return -1;
-    PQclear (result);
-    return 0;
+    const char *values[KN_PGARRAY_MAX_COLUMNS] = {NULL};
+    s_values (columns, n, values);
+    int rc = kn_db_do (db, name, (int)n, values, -1, err);
+    s_destroy (columns, n);
+    return rc;
 }

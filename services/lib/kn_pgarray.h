@@ -40,7 +40,8 @@ void kn_pgarray_columns (kn_pgarray_t **columns, size_t n);
 PGresult *kn_pgarray_run (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
                           kn_error_t *err);
 
-//  The same for a statement whose result is not needed: 0, or -1 with err.
+//  The same for a statement run for its effect (kn_db_do: only sent while the
+//  session defers, see kn_db_defer_begin): 0, or -1 with err.
 int kn_pgarray_exec (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
                      kn_error_t *err);
 
