@@ -25,7 +25,7 @@ struct _kn_db_t {
     char *channels[MAX_CHANNELS];
     int channel_count;
     char sqlstate[6];
-    //  Pipeline mode: the deferred statements sent so far and what each must affect.
+    //  Pipeline mode (kn_db_defer_begin): the statements sent so far, for the log.
     bool deferring;
     int deferred;
     const char *deferred_names[MAX_DEFERRED];
