@@ -50,6 +50,9 @@ static const char *s_usage =
     "  --repeat-share F       share of referrals about a family seen before (0.2)\n"
     "  --io-threads N         ZeroMQ I/O threads in this process (1)\n"
     "  --label TEXT           copied into the JSON\n"
+    "  --slow MS              print each measured request slower than that to stderr\n"
+    "                         (when it was due, how long it waited to be sent, how\n"
+    "                         long the call took), to line up with server logs\n"
     "  --endpoint URL         broker frontend (KINNET_ENDPOINT)\n"
     "  --server-key KEY       broker public key, Z85 or certificate (KINNET_SERVER_KEY)\n"
     "  --cert FILE            agency certificate (KINNET_CERT); repeat it to spread the\n"
@@ -69,6 +72,7 @@ typedef struct {
     int timeout_ms;
     double repeat_share;
     const char *label;
+    double slow_ms;   // 0: none printed
     const char *endpoint;
     char server_key[41];
     zcert_t *certs[MAX_CERTS];
@@ -114,6 +118,15 @@ s_now_us (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+//  A monotonic time in microseconds as wall-clock time, for lining up with logs.
+static int64_t
+s_unix_us (int64_t mono_us)
+{
+    struct timespec real;
+    clock_gettime (CLOCK_REALTIME, &real);
+    return mono_us + ((int64_t) real.tv_sec * 1000000 + real.tv_nsec / 1000 - s_now_us ());
 }
 
 static void
@@ -230,6 +243,13 @@ s_client_run (void *arg)
                 self->acked++;
                 bench_histogram_record (self->latency, (uint64_t) (done - due));
             }
+            if (run->slow_ms > 0 && (double) (done - due) >= run->slow_ms * 1000)
+                fprintf (stderr,
+                         "{\"kind\":\"slow\",\"due_unix_ms\":%.3f,\"latency_ms\":%.2f,"
+                         "\"waited_ms\":%.2f,\"call_ms\":%.2f,\"connection\":%d}\n",
+                         (double) s_unix_us (due) / 1000.0, (double) (done - due) / 1000.0,
+                         (double) (sent - due) / 1000.0, (double) (done - sent) / 1000.0,
+                         self->index);
         }
         if (outcome == 1 && done >= run->measure_from_us && done < run->measure_until_us)
             self->completed++;
@@ -589,6 +609,8 @@ main (int argc, char *argv[])
             io_threads = atoi (value);
         else if (strcmp (option, "--label") == 0)
             run.label = value;
+        else if (strcmp (option, "--slow") == 0)
+            run.slow_ms = atof (value);
         else if (strcmp (option, "--endpoint") == 0)
             run.endpoint = value;
         else if (strcmp (option, "--server-key") == 0)
