@@ -1,12 +1,16 @@
 /*  Metrics from running daemons: the real stack with KINNET_METRICS_LISTEN set for
     the broker, intake and routing, requests through the broker over CURVE, and
-    /metrics scraped over TCP as Prometheus would. */
+    /metrics scraped over TCP as Prometheus would; and referrals that reach intake
+    together, stored as one batch. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kinnet/v1/intake.pb-c.h"
 #include "kinnet/v1/routing.pb-c.h"
 #include "kn_test.h"
+#include "kn_uuid.h"
 
 static kn_test_stack_t *stack;
 static int broker_port, intake_port, routing_port;
@@ -217,4 +221,118 @@ Test (metrics_e2e, routing_reports_outbox_lag_and_feed_reads)
                                           "operation=\"feed_read\",result=\"ok\"}"),
                   1);
     kn_client_destroy (&client);
+}
+
+//  One client thread: submits one referral, keeps what came back.
+typedef struct {
+    kn_client_t *client;
+    int seed;
+    char key[32];
+    pthread_t thread;
+    atomic_bool calling;   // its request is on its way
+    bool ok;
+    char referral_id[KN_UUID_STR];
+} sender_t;
+
+static void *
+s_send (void *arg)
+{
+    sender_t *self = arg;
+    zframe_t *body = kn_test_referral_request (self->seed, self->key);
+    kn_error_t err;
+    atomic_store (&self->calling, true);
+    zframe_t *frame =
+        kn_client_call (self->client, "intake", zframe_data (body), zframe_size (body), &err);
+    Kinnet__V1__IntakeReply *reply =
+        frame ? kinnet__v1__intake_reply__unpack (NULL, zframe_size (frame),
+                                                  zframe_data (frame))
+              : NULL;
+    self->ok = reply && !reply->error && reply->submitted && !reply->submitted->replayed;
+    if (self->ok)
+        snprintf (self->referral_id, KN_UUID_STR, "%s", reply->submitted->referral_id);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    zframe_destroy (&frame);
+    zframe_destroy (&body);
+    return NULL;
+}
+
+static int
+s_count (const char *sql)
+{
+    char *value = kn_test_sql (kn_test_stack_db_url (stack), sql);
+    int n = value ? atoi (value) : -1;
+    free (value);
+    return n;
+}
+
+//  Referrals that reach intake while it is busy are stored together: one batch,
+//  one transaction, each answered as if it had been alone. The test holds intake
+//  inside its first referral's transaction with a lock on the idempotency table, so
+//  the others wait on its other worker slots until the lock goes.
+Test (metrics_e2e, referrals_that_arrive_together_share_a_batch)
+{
+    enum { SENDERS = 6 };
+    //  Counters not yet in the scrape (no batch so far) are zero.
+    double batches = s_metric (intake_port, "kinnet_batches_total{service=\"intake\"}");
+    double requests =
+        s_metric (intake_port, "kinnet_batch_requests_total{service=\"intake\"}");
+    batches = batches < 0 ? 0 : batches;
+    requests = requests < 0 ? 0 : requests;
+    PGconn *lock = PQconnectdb (kn_test_stack_db_url (stack));
+    cr_assert_eq (PQstatus (lock), CONNECTION_OK);
+    PQclear (PQexec (lock, "BEGIN"));
+    PGresult *locked = PQexec (lock, "LOCK TABLE intake.idempotency IN EXCLUSIVE MODE");
+    cr_assert_eq (PQresultStatus (locked), PGRES_COMMAND_OK);
+    PQclear (locked);
+
+    sender_t senders[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        senders[i] = (sender_t){.client = kn_test_stack_client (stack, i % 2, 10000, 0),
+                                .seed = 300 + i};
+        atomic_init (&senders[i].calling, false);
+        snprintf (senders[i].key, sizeof senders[i].key, "together-%d", i);
+    }
+    //  The first one in, until intake waits for the lock inside its transaction.
+    cr_assert_eq (pthread_create (&senders[0].thread, NULL, s_send, &senders[0]), 0);
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_count ("SELECT count (*) FROM pg_stat_activity WHERE datname = current_database ()"
+                    " AND wait_event_type = 'Lock'") < 1) {
+        cr_assert (zclock_mono () < deadline, "intake never waited for the lock");
+        zclock_sleep (5);
+    }
+    //  The rest reach intake's free slots while it waits. Whatever has arrived when it
+    //  is free again (after the first referral's transaction, milliseconds after the
+    //  lock goes; loopback delivery takes microseconds) is its next batch.
+    for (int i = 1; i < SENDERS; i++)
+        cr_assert_eq (pthread_create (&senders[i].thread, NULL, s_send, &senders[i]), 0);
+    for (int i = 1; i < SENDERS; i++)
+        while (!atomic_load (&senders[i].calling))
+            zclock_sleep (1);
+    PQclear (PQexec (lock, "COMMIT"));
+    PQfinish (lock);
+    for (int i = 0; i < SENDERS; i++)
+        pthread_join (senders[i].thread, NULL);
+
+    for (int i = 0; i < SENDERS; i++) {
+        cr_assert (senders[i].ok, "referral %d was not stored", i);
+        for (int k = 0; k < i; k++)
+            cr_assert_str_neq (senders[i].referral_id, senders[k].referral_id);
+        char sql[160];
+        snprintf (sql, sizeof sql, "SELECT count (*) FROM intake.referral WHERE id = '%s'",
+                  senders[i].referral_id);
+        cr_assert_eq (s_count (sql), 1);
+        kn_client_destroy (&senders[i].client);
+    }
+    double new_requests =
+        s_metric (intake_port, "kinnet_batch_requests_total{service=\"intake\"}") - requests;
+    double new_batches =
+        s_metric (intake_port, "kinnet_batches_total{service=\"intake\"}") - batches;
+    cr_assert_eq (new_requests, SENDERS, "%g requests in batches", new_requests);
+    cr_assert_lt (new_batches, SENDERS, "every referral was a batch of its own (%g batches)",
+                  new_batches);
+    //  One transaction for the batch: its referrals share a received_at.
+    cr_assert_lt (s_count ("SELECT count (DISTINCT received_at) FROM intake.referral"
+                           " WHERE id IN (SELECT object_id FROM intake.idempotency"
+                           " WHERE key LIKE 'together-%')"),
+                  SENDERS);
 }
