@@ -54,10 +54,7 @@ s_submit (kn_client_t *client, int seed, const char *key)
 static long
 s_count (const char *sql)
 {
-    char *value = kn_test_sql (kn_test_stack_db_url (stack), sql);
-    long count = value ? atol (value) : -1;
-    free (value);
-    return count;
+    return kn_test_count (kn_test_stack_db_url (stack), sql);
 }
 
 Test (e2e, submit_is_stored_with_event_and_audit)

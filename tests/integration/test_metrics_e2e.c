@@ -259,10 +259,7 @@ s_send (void *arg)
 static int
 s_count (const char *sql)
 {
-    char *value = kn_test_sql (kn_test_stack_db_url (stack), sql);
-    int n = value ? atoi (value) : -1;
-    free (value);
-    return n;
+    return kn_test_count (kn_test_stack_db_url (stack), sql);
 }
 
 //  Referrals that reach intake while it is busy are stored together: one batch,

@@ -65,10 +65,7 @@ s_verify (int agency)
 static int
 s_count (const char *sql)
 {
-    char *value = kn_test_sql (kn_test_stack_db_url (stack), sql);
-    int n = value ? atoi (value) : -1;
-    free (value);
-    return n;
+    return kn_test_count (kn_test_stack_db_url (stack), sql);
 }
 
 Test (reporting, auditors_verify_the_sealed_trail)

@@ -65,8 +65,8 @@ kn_test_sql (const char *url, const char *sql)
     return value;
 }
 
-static int
-s_count (const char *url, const char *sql)
+int
+kn_test_count (const char *url, const char *sql)
 {
     char *value = kn_test_sql (url, sql);
     int count = value ? atoi (value) : -1;
@@ -77,19 +77,19 @@ s_count (const char *url, const char *sql)
 int
 kn_test_outbox_past_cursor (const char *url)
 {
-    return s_count (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
-                         " WHERE (o.xid, o.id) > (c.last_xid, c.last_id)");
+    return kn_test_count (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
+                              " WHERE (o.xid, o.id) > (c.last_xid, c.last_id)");
 }
 
 int
 kn_test_outbox_skipped (const char *url)
 {
-    return s_count (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
-                         " WHERE (o.xid, o.id) <= (c.last_xid, c.last_id)"
-                         " AND o.topic IN ('referral.received', 'referral.withdrawn',"
-                         "  'consent.recorded', 'consent.withdrawn')"
-                         " AND NOT EXISTS (SELECT 1 FROM routing.consumed d"
-                         "  WHERE d.outbox_id = o.id)");
+    return kn_test_count (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
+                              " WHERE (o.xid, o.id) <= (c.last_xid, c.last_id)"
+                              " AND o.topic IN ('referral.received', 'referral.withdrawn',"
+                              "  'consent.recorded', 'consent.withdrawn')"
+                              " AND NOT EXISTS (SELECT 1 FROM routing.consumed d"
+                              "  WHERE d.outbox_id = o.id)");
 }
 
 char *

@@ -24,6 +24,9 @@ char *kn_test_db_create (void);
 //  NULL when there is no row. Fails the test on an SQL error.
 char *kn_test_sql (const char *url, const char *sql);
 
+//  The first value of sql's first row as a number (a count), -1 when there is none.
+int kn_test_count (const char *url, const char *sql);
+
 //  Routing's outbox cursor in the database at url: how many events are past it
 //  (to await), and how many events for routing are at or behind it and were never
 //  handled, which must be none: a skipped referral.received is a referral that
