@@ -492,7 +492,9 @@ s_purge (broker_t *self)
             zframe_t *client = zmsg_pop (pending->msg);
             s_error_to_client (self, client, service->name, KN_E_SERVICE_UNAVAILABLE,
                                "no worker for this service answered in time; retry later");
-            kn_log (KN_WARN, "request.expired", "service", s_service_label (service->name), NULL);
+            //  The name may be one a client made up: logged as metrics label it.
+            kn_log (KN_WARN, "request.expired", "service", s_metrics_label (self, service->name),
+                    NULL);
             zframe_destroy (&client);
             zmsg_destroy (&pending->msg);
             free (pending);

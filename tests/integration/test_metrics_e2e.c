@@ -174,6 +174,25 @@ Test (metrics_e2e, broker_does_not_label_by_client_service_names)
     cr_assert_eq (value, 1);
     cr_assert_null (strstr (text, "made-up"));
     free (text);
+    //  Nor its log: the expiry is logged under "unregistered", not under the name.
+    char path[600];
+    snprintf (path, sizeof path, "%s/broker.log", kn_test_stack_dir (stack));
+    bool expired = false;
+    int64_t deadline = zclock_mono () + 5000;
+    while (!expired && zclock_mono () < deadline) {
+        char *log = kn_test_read_file (path);
+        cr_assert_not_null (log, "no broker log at %s", path);
+        cr_assert_null (strstr (log, "made-up"), "a client's service name reached the log");
+        for (char *line = strstr (log, "request.expired"); line && !expired;
+             line = strstr (line + 1, "request.expired")) {
+            char *end = strchr (line, '\n');
+            expired = strstr (line, "unregistered") && (!end || strstr (line, "unregistered") < end);
+        }
+        free (log);
+        if (!expired)
+            zclock_sleep (10);
+    }
+    cr_assert (expired, "the expiry was not logged");
     kn_client_destroy (&client);
 }
 

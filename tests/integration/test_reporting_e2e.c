@@ -450,11 +450,8 @@ Test (reporting, subject_access_export)
     struct stat info;
     cr_assert_eq (stat (path, &info), 0);
     cr_assert_eq (info.st_mode & 0777, 0600);
-    FILE *file = fopen (path, "r");
-    char *html = calloc (1, 1 << 20);
-    size_t got = fread (html, 1, (1 << 20) - 1, file);
-    fclose (file);
-    html[got] = 0;
+    char *html = kn_test_read_file (path);
+    cr_assert_not_null (html);
     cr_assert (strstr (html, "Child7") && strstr (html, "<h2>audit</h2>"), "%.300s", html);
     free (html);
 }

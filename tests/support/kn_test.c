@@ -65,6 +65,29 @@ kn_test_sql (const char *url, const char *sql)
     return value;
 }
 
+char *
+kn_test_read_file (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    size_t size = 0, used = 0;
+    char *text = NULL;
+    while (true) {
+        if (used + 4096 + 1 > size) {
+            size = size ? size * 2 : 8192;
+            text = realloc (text, size);
+        }
+        size_t got = fread (text + used, 1, size - used - 1, file);
+        used += got;
+        if (got == 0)
+            break;
+    }
+    fclose (file);
+    text[used] = 0;
+    return text;
+}
+
 int
 kn_test_count (const char *url, const char *sql)
 {

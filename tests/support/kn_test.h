@@ -24,6 +24,9 @@ char *kn_test_db_create (void);
 //  NULL when there is no row. Fails the test on an SQL error.
 char *kn_test_sql (const char *url, const char *sql);
 
+//  A whole file as a string (caller frees), or NULL when it cannot be read.
+char *kn_test_read_file (const char *path);
+
 //  The first value of sql's first row as a number (a count), -1 when there is none.
 int kn_test_count (const char *url, const char *sql);
 
