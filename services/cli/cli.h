@@ -75,6 +75,7 @@ kn_db_t *cli_admin_db (kn_error_t *err);
 int cli_admin (const cli_options_t *options, int argc, char **argv);
 int cli_consent (const cli_options_t *options, int argc, char **argv);
 int cli_override (const cli_options_t *options, int argc, char **argv);
+int cli_release (const cli_options_t *options, int argc, char **argv);
 int cli_refer (const cli_options_t *options, int argc, char **argv);
 int cli_referral (const cli_options_t *options, int argc, char **argv);
 int cli_ping (const cli_options_t *options, int argc, char **argv);

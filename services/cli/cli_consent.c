@@ -1,5 +1,7 @@
 /*  Consent commands of `kinnet`: consent record|withdraw|show|list|check|receipt|
-    expiring|basis, and override request|review|list. Requests go to the "consent"
+    expiring|basis, override request|review|list, and release request|approve|
+    decline|list (a controller's decision on another agency's ground). Requests go
+    to the "consent"
     service through the broker; --file inputs are the JSON form of the request
     message (docs/cli.md). */
 #include <ctype.h>
@@ -21,7 +23,7 @@ static const char *s_consent_usage =
     "       kinnet consent show ID\n"
     "       kinnet consent list --subject SUBJECT_ID\n"
     "       kinnet consent check --subject S --agency A --category C [--category C]...\n"
-    "              --purpose P\n"
+    "              --purpose P [--controller AGENCY_ID]   (whose data; default yours)\n"
     "       kinnet consent receipt ID\n"
     "       kinnet consent expiring --days N\n"
     "       kinnet consent basis --file BASIS.json      (a statutory basis)\n"
@@ -34,6 +36,14 @@ static const char *s_override_usage =
     "              [--key KEY] [--caseworker ID]\n"
     "       kinnet override list [--open]\n"
     "Reviews need the data_protection_officer role.\n";
+
+static const char *s_release_usage =
+    "usage: kinnet release request --ground GROUND_ID --controller AGENCY_ID --reason TEXT\n"
+    "              [--key KEY] [--caseworker ID]\n"
+    "       kinnet release approve|decline ID --reason TEXT [--key KEY] [--caseworker ID]\n"
+    "       kinnet release list [--open]\n"
+    "A ground (consent, basis, override) your agency holds releases another agency's\n"
+    "data only once that agency (the controller) or a data-protection officer approves.\n";
 
 //  Send a ConsentRequest, return the decoded reply or NULL with err.
 static Kinnet__V1__ConsentReply *
@@ -124,6 +134,12 @@ s_run (const cli_options_t *options, Kinnet__V1__ConsentRequest *request, const 
         break;
     case KINNET__V1__CONSENT_REPLY__RESULT_OVERRIDES:
         result = &reply->overrides->base;
+        break;
+    case KINNET__V1__CONSENT_REPLY__RESULT_RELEASE:
+        result = &reply->release->base;
+        break;
+    case KINNET__V1__CONSENT_REPLY__RESULT_RELEASES:
+        result = &reply->releases->base;
         break;
     case KINNET__V1__CONSENT_REPLY__RESULT_RECEIPT_JSON:
         printf ("%s\n", reply->receipt_json);
@@ -273,6 +289,8 @@ cli_consent (const cli_options_t *options, int argc, char **argv)
         int categories[32];
         check.subject_id = (char *) cli_arg (argc, argv, "--subject");
         check.agency_id = (char *) cli_arg (argc, argv, "--agency");
+        const char *controller = cli_arg (argc, argv, "--controller");
+        check.controller_agency_id = (char *) (controller ? controller : "");
         check.purpose = cli_enum (&kinnet__v1__purpose__descriptor, cli_arg (argc, argv, "--purpose"));
         if ((int) check.purpose < 0) {
             kn_error_set (&err, KN_E_INVALID_ARGUMENT, "purpose", "unknown purpose");
@@ -342,5 +360,58 @@ cli_override (const cli_options_t *options, int argc, char **argv)
         return s_run (options, &request, NULL);
     }
     fputs (s_override_usage, stderr);
+    return CLI_USAGE;
+}
+
+int
+cli_release (const cli_options_t *options, int argc, char **argv)
+{
+    const char *action = argc > 1 ? argv[1] : "";
+    const char *id = argc > 2 && strncmp (argv[2], "--", 2) != 0 ? argv[2] : NULL;
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_release_usage, stdout);
+        return CLI_OK;
+    }
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    const char *given = cli_arg (argc, argv, "--key");
+    const char *caseworker = cli_arg (argc, argv, "--caseworker");
+    const char *reason = cli_arg (argc, argv, "--reason");
+    char key[160];
+    if (strcmp (action, "request") == 0 && cli_arg (argc, argv, "--ground")
+        && cli_arg (argc, argv, "--controller") && reason) {
+        Kinnet__V1__RequestRelease ask = KINNET__V1__REQUEST_RELEASE__INIT;
+        ask.ground_id = (char *) cli_arg (argc, argv, "--ground");
+        ask.controller_agency_id = (char *) cli_arg (argc, argv, "--controller");
+        //  One request per ground and controller by default: a retry is a replay.
+        snprintf (key, sizeof key, "%s%s%s%s", given ? "" : "release-", given ? given : ask.ground_id,
+                  given ? "" : "-", given ? "" : ask.controller_agency_id);
+        ask.idempotency_key = key;
+        ask.reason = (char *) reason;
+        ask.caseworker_id = (char *) (caseworker ? caseworker : "");
+        request.op_case = KINNET__V1__CONSENT_REQUEST__OP_REQUEST_RELEASE;
+        request.request_release = &ask;
+        return s_run (options, &request, "release requested; the controller decides:");
+    }
+    bool approve = strcmp (action, "approve") == 0;
+    if ((approve || strcmp (action, "decline") == 0) && id && reason) {
+        Kinnet__V1__DecideRelease decide = KINNET__V1__DECIDE_RELEASE__INIT;
+        snprintf (key, sizeof key, "%s%s", given ? "" : "decide-", given ? given : id);
+        decide.idempotency_key = key;
+        decide.release_id = (char *) id;
+        decide.approve = approve;
+        decide.reason = (char *) reason;
+        decide.caseworker_id = (char *) (caseworker ? caseworker : "");
+        request.op_case = KINNET__V1__CONSENT_REQUEST__OP_DECIDE_RELEASE;
+        request.decide_release = &decide;
+        return s_run (options, &request, approve ? "release approved:" : "release declined:");
+    }
+    if (strcmp (action, "list") == 0) {
+        Kinnet__V1__ListReleases list = KINNET__V1__LIST_RELEASES__INIT;
+        list.open_only = cli_flag (argc, argv, "--open");
+        request.op_case = KINNET__V1__CONSENT_REQUEST__OP_RELEASES;
+        request.releases = &list;
+        return s_run (options, &request, NULL);
+    }
+    fputs (s_release_usage, stderr);
     return CLI_USAGE;
 }

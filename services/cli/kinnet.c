@@ -25,6 +25,8 @@ static const char *s_usage =
     "                                     consents, withdrawals, statutory bases, and the\n"
     "                                     disclosure check (kinnet consent --help)\n"
     "  override request|review|list ...   safeguarding overrides and their reviews\n"
+    "  release request|approve|decline|list ...\n"
+    "                                     ask a controller for its data; decide\n"
     "  feed [--after N] [--follow]        your agency's feed of offers and case events\n"
     "  offer accept|decline ID ...        answer an offer (kinnet offer --help)\n"
     "  case show|contact|transfer|lead|close|unplaced ...\n"
@@ -182,6 +184,8 @@ main (int argc, char *argv[])
         return cli_consent (&options, sub_argc, sub_argv);
     if (strcmp (command, "override") == 0)
         return cli_override (&options, sub_argc, sub_argv);
+    if (strcmp (command, "release") == 0)
+        return cli_release (&options, sub_argc, sub_argv);
     if (strcmp (command, "feed") == 0)
         return cli_feed (&options, sub_argc, sub_argv);
     if (strcmp (command, "offer") == 0)

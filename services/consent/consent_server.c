@@ -8,13 +8,15 @@
 
 struct _consent_server_t {
     consent_store_t *store;
+    consent_release_t *releases;
 };
 
 consent_server_t *
-consent_server_new (consent_store_t *store)
+consent_server_new (consent_store_t *store, consent_release_t *releases)
 {
     consent_server_t *self = calloc (1, sizeof *self);
     self->store = store;
+    self->releases = releases;
     return self;
 }
 
@@ -133,6 +135,25 @@ s_dispatch (consent_server_t *self, const char *agency, Kinnet__V1__ConsentReque
         reply->result_case = KINNET__V1__CONSENT_REPLY__RESULT_OVERRIDES;
         return consent_store_overrides (store, agency, request->overrides->open_only,
                                         &reply->overrides, err);
+    case KINNET__V1__CONSENT_REQUEST__OP_REQUEST_RELEASE:
+        *about = (about_t) {"release_request", request->request_release->caseworker_id, NULL,
+                            request->request_release->ground_id};
+        reply->result_case = KINNET__V1__CONSENT_REPLY__RESULT_RELEASE;
+        return consent_validate_request_release (request->request_release, err)
+                   ?: consent_release_request (self->releases, agency, request->request_release,
+                                               &reply->release, err);
+    case KINNET__V1__CONSENT_REQUEST__OP_DECIDE_RELEASE:
+        *about = (about_t) {"release_decide", request->decide_release->caseworker_id, NULL,
+                            request->decide_release->release_id};
+        reply->result_case = KINNET__V1__CONSENT_REPLY__RESULT_RELEASE;
+        return consent_validate_decide_release (request->decide_release, err)
+                   ?: consent_release_decide (self->releases, agency, request->decide_release,
+                                              &reply->release, err);
+    case KINNET__V1__CONSENT_REQUEST__OP_RELEASES:
+        *about = (about_t) {"releases", NULL, NULL, NULL};
+        reply->result_case = KINNET__V1__CONSENT_REPLY__RESULT_RELEASES;
+        return consent_release_list (self->releases, agency, request->releases->open_only,
+                                     &reply->releases, err);
     default:
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "op",
                              "ConsentRequest must set one operation");
@@ -160,7 +181,8 @@ consent_server_handle (consent_server_t *self, zmsg_t *request)
         //  Writes audited themselves in their transaction; reads are audited here.
         if (strcmp (about.operation, "record") && strcmp (about.operation, "withdraw")
             && strcmp (about.operation, "basis") && strcmp (about.operation, "override")
-            && strcmp (about.operation, "review"))
+            && strcmp (about.operation, "review") && strcmp (about.operation, "release_request")
+            && strcmp (about.operation, "release_decide"))
             consent_store_audit (self->store, agency, about.caseworker, about.operation,
                                  about.subject, about.object, NULL, KN_OK);
     }
@@ -202,6 +224,14 @@ consent_server_handle (consent_server_t *self, zmsg_t *request)
     case KINNET__V1__CONSENT_REPLY__RESULT_OVERRIDES:
         if (reply.overrides)
             kinnet__v1__override_list__free_unpacked (reply.overrides, NULL);
+        break;
+    case KINNET__V1__CONSENT_REPLY__RESULT_RELEASE:
+        if (reply.release)
+            kinnet__v1__release__free_unpacked (reply.release, NULL);
+        break;
+    case KINNET__V1__CONSENT_REPLY__RESULT_RELEASES:
+        if (reply.releases)
+            kinnet__v1__release_list__free_unpacked (reply.releases, NULL);
         break;
     default:
         break;

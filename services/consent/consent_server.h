@@ -5,11 +5,13 @@
 
 #include <czmq.h>
 
+#include "consent_release.h"
 #include "consent_store.h"
 
 typedef struct _consent_server_t consent_server_t;
 
-consent_server_t *consent_server_new (consent_store_t *store);
+//  Borrows store and releases; they outlive the server.
+consent_server_t *consent_server_new (consent_store_t *store, consent_release_t *releases);
 void consent_server_destroy (consent_server_t **self_p);
 zmsg_t *consent_server_handle (consent_server_t *self, zmsg_t *request);
 

@@ -41,6 +41,12 @@ struct _consent_store_t {
     " OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"                         \
     "   AND role = 'data_protection_officer')"
 
+//  Whether the agency in parameter p holds the data-protection role now: stored with
+//  a ground, so the ground counts for every controller's data (kn_consent_policy).
+#define IS_DPO(p)                                                                             \
+    "EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = " p                           \
+    " AND role = 'data_protection_officer')"
+
 #define RECORD_COLUMNS                                                                        \
     "id, subject_id, given_by, recipient_agencies, recipient_sectors, categories, purposes, " \
     EPOCH ("valid_from") ", coalesce (" EPOCH ("valid_until") ", 0), method, "              \
@@ -61,10 +67,10 @@ static const char *s_statements[][2] = {
     {"record_insert",
      "INSERT INTO consent.record (id, subject_id, given_by, recipient_agencies,"
      " recipient_sectors, categories, purposes, valid_from, valid_until, method,"
-     " notice_version, notice_language, interpreter_used, personal, recorded_by)"
+     " notice_version, notice_language, interpreter_used, personal, recorded_by, by_dpo)"
      " VALUES ($1, $2, $3, $4::uuid[], $5::smallint[], $6::smallint[], $7::smallint[],"
      " coalesce (to_timestamp ($8::bigint), now ()), to_timestamp ($9::bigint), $10, $11,"
-     " $12, $13, $14, $15)"},
+     " $12, $13, $14, $15, " IS_DPO ("$15::uuid") ")"},
     {"record_get", "SELECT " RECORD_COLUMNS " FROM consent.record WHERE id = $1"},
     //  Of a subject's consents an agency sees those it recorded or is named in; the
     //  data-protection role and the agencies that referred the child see all.
@@ -105,15 +111,16 @@ static const char *s_statements[][2] = {
     {"basis_insert",
      "INSERT INTO consent.basis (id, subject_id, basis, special_condition,"
      " recipient_agencies, recipient_sectors, categories, purposes, valid_until,"
-     " justification, recorded_by) VALUES ($1, $2, $3, $4, $5::uuid[], $6::smallint[],"
-     " $7::smallint[], $8::smallint[], to_timestamp ($9::bigint), $10, $11)"},
+     " justification, recorded_by, by_dpo) VALUES ($1, $2, $3, $4, $5::uuid[], $6::smallint[],"
+     " $7::smallint[], $8::smallint[], to_timestamp ($9::bigint), $10, $11,"
+     " " IS_DPO ("$11::uuid") ")"},
     {"basis_subject", "SELECT subject_id FROM consent.basis WHERE id = $1"},
     {"override_insert",
      "INSERT INTO consent.override (id, subject_id, reason, details, approver_role,"
      " approver_id, recipient_agencies, recipient_sectors, categories, expires_at,"
-     " requested_by, review_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7::uuid[],"
+     " requested_by, review_due_at, by_dpo) VALUES ($1, $2, $3, $4, $5, $6, $7::uuid[],"
      " $8::smallint[], $9::smallint[], now () + make_interval (hours => $10::int), $11,"
-     " now () + make_interval (hours => $12::int))"},
+     " now () + make_interval (hours => $12::int), " IS_DPO ("$11::uuid") ")"},
     {"override_get", "SELECT " OVERRIDE_COLUMNS " FROM consent.override WHERE id = $1"},
     {"override_lock", "SELECT subject_id, reviewed_at IS NOT NULL, requested_by"
                       " FROM consent.override WHERE id = $1 FOR UPDATE"},
@@ -762,9 +769,18 @@ consent_store_check (consent_store_t *self, const char *agency_id,
     int categories[KN_POLICY_MAX_CATEGORIES];
     for (size_t i = 0; i < check->n_categories && i < KN_POLICY_MAX_CATEGORIES; i++)
         categories[i] = check->categories[i];
+    //  Whose data: the caller's own unless it names another controller.
+    const char *controller = check->controller_agency_id && *check->controller_agency_id
+                                 ? check->controller_agency_id
+                                 : agency_id;
+    if (!kn_uuid_valid (controller)) {
+        s_rollback (self);
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "controller_agency_id",
+                             "not an agency id");
+    }
     int rc = kn_consent_policy_decide (self->db, self->crypto, &self->policy, check->subject_id,
-                                       check->agency_id, categories, check->n_categories,
-                                       check->purpose, decision, err);
+                                       check->agency_id, controller, categories,
+                                       check->n_categories, check->purpose, decision, err);
     s_rollback (self);   // a check discloses nothing and writes nothing
     return rc;
 }

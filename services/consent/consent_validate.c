@@ -247,3 +247,25 @@ consent_validate_check (const Kinnet__V1__CheckDisclosure *check, kn_error_t *er
     }
     return kn_validate_enum (&kinnet__v1__purpose__descriptor, check->purpose, "purpose", err);
 }
+
+int
+consent_validate_request_release (const Kinnet__V1__RequestRelease *request, kn_error_t *err)
+{
+    return kn_validate_text (request->idempotency_key, "idempotency_key", 1, 128, false, err)
+               ?: kn_validate_uuid (request->ground_id, "ground_id", err)
+               ?: kn_validate_uuid (request->controller_agency_id, "controller_agency_id", err)
+               ?: kn_validate_text (request->reason, "reason", CONSENT_MIN_TEXT,
+                                    CONSENT_MAX_TEXT, true, err)
+               ?: kn_validate_text (request->caseworker_id, "caseworker_id", 0, 128, false,
+                                    err);
+}
+
+int
+consent_validate_decide_release (const Kinnet__V1__DecideRelease *decision, kn_error_t *err)
+{
+    return kn_validate_text (decision->idempotency_key, "idempotency_key", 1, 128, false, err)
+               ?: kn_validate_uuid (decision->release_id, "release_id", err)
+               ?: kn_validate_text (decision->reason, "reason", 1, CONSENT_MAX_TEXT, true, err)
+               ?: kn_validate_text (decision->caseworker_id, "caseworker_id", 0, 128, false,
+                                    err);
+}

@@ -21,6 +21,10 @@ int consent_validate_basis (const Kinnet__V1__RecordBasis *basis, time_t now, kn
 int consent_validate_override (const Kinnet__V1__RequestOverride *request, time_t now,
                                kn_error_t *err);
 int consent_validate_review (const Kinnet__V1__ReviewOverride *review, kn_error_t *err);
+int consent_validate_request_release (const Kinnet__V1__RequestRelease *request,
+                                      kn_error_t *err);
+int consent_validate_decide_release (const Kinnet__V1__DecideRelease *decision,
+                                     kn_error_t *err);
 int consent_validate_check (const Kinnet__V1__CheckDisclosure *check, kn_error_t *err);
 
 //  Scope rules: require_* demand a non-empty list on that axis.

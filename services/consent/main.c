@@ -20,9 +20,14 @@ main (int argc, char *argv[])
     consent_store_t *store = consent_store_new (daemon.db, daemon.crypto, &err);
     if (!store)
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
-    consent_server_t *server = store ? consent_server_new (store) : NULL;
+    consent_release_t *releases
+        = store ? consent_release_new (daemon.db, daemon.crypto, &err) : NULL;
+    if (store && !releases)
+        kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
+    consent_server_t *server = releases ? consent_server_new (store, releases) : NULL;
     rc = server ? kn_daemon_serve (&daemon, s_handle, server) : -1;
     consent_server_destroy (&server);
+    consent_release_destroy (&releases);
     consent_store_destroy (&store);
     kn_daemon_stop (&daemon);
     return rc == 0 ? 0 : 1;

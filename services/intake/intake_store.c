@@ -163,7 +163,7 @@ s_check_consent (intake_store_t *self, const char *agency_id, const char *child_
     static const int narrative[] = {KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
     kn_policy_decision_t decision;
     if (kn_consent_policy_decide (
-            self->db, self->crypto, &self->policy, child_subject, agency_id, narrative, 1,
+            self->db, self->crypto, &self->policy, child_subject, agency_id, NULL, narrative, 1,
             KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
         return -1;
     const kn_policy_category_t *entry = &decision.categories[0];
@@ -655,7 +655,8 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
         return kn_error_set (err, KN_E_INTERNAL, NULL, "referral has no subjects");
     kn_policy_decision_t decision;
     if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, subjects[0],
-                                  agency_id, categories, 3, purpose, &decision, err))
+                                  agency_id, referral->agency_id, categories, 3, purpose,
+                                  &decision, err))
         return -1;
     if (decision.decision == KINNET__V1__DECISION__DENIED)
         return kn_error_set (
@@ -712,7 +713,8 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
         if ((int)i + 1 < people) {
             kn_policy_decision_t own;
             if (kn_consent_policy_decide (self->db, self->crypto, &self->policy,
-                                          subjects[i + 1], agency_id, categories, 1,
+                                          subjects[i + 1], agency_id, referral->agency_id,
+                                          categories, 1,
                                           purpose, &own, err))
                 return -1;
             shown = own.decision == KINNET__V1__DECISION__PERMITTED;

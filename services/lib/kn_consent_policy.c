@@ -13,6 +13,13 @@
 
 //  A recipient matches a grant naming the agency or its sector.
 #define RECIPIENT(t) "($2::uuid = ANY (" t ".recipient_agencies) OR $3::smallint = ANY (" t ".recipient_sectors))"
+//  Whether the ground was decided by the data's controller ($6): recorded by it or
+//  by a data-protection officer, or released by an approved request. $6 NULL: the
+//  caller is the controller deciding about its own data (a referral being made).
+#define DECIDED(t, recorder, kind)                                                         \
+    "($6::uuid IS NULL OR " t "." recorder " = $6::uuid OR " t ".by_dpo"                   \
+    " OR EXISTS (SELECT 1 FROM consent.release l WHERE l.ground_id = " t ".id"              \
+    "  AND l.ground_kind = " kind " AND l.controller_id = $6::uuid AND l.status = 2))"
 
 static const char *s_statements[][2] = {
     {"kn_policy_share", "SELECT 1 FROM core.subject WHERE id = $1 FOR SHARE"},
@@ -24,21 +31,22 @@ static const char *s_statements[][2] = {
      "  AND ((cardinality (w.recipient_agencies) = 0 AND cardinality (w.recipient_sectors) = 0)"
      "       OR " RECIPIENT ("w") ")"
      "  AND (cardinality (w.categories) = 0 OR c.cat = ANY (w.categories))"
-     "  AND (cardinality (w.purposes) = 0 OR $5::smallint = ANY (w.purposes)))"
+     "  AND (cardinality (w.purposes) = 0 OR $5::smallint = ANY (w.purposes))),"
+     " " DECIDED ("r", "recorded_by", "1")
      " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.record r ON r.subject_id = $1"
      "  AND r.valid_from <= now () AND (r.valid_until IS NULL OR r.valid_until > now ())"
      "  AND " RECIPIENT ("r") " AND c.cat = ANY (r.categories) AND $5::smallint = ANY (r.purposes)"
      " ORDER BY c.cat, r.recorded_at"},
     {"kn_policy_bases",
-     "SELECT c.cat, b.id, b.basis, b.special_condition"
+     "SELECT c.cat, b.id, b.basis, b.special_condition, " DECIDED ("b", "recorded_by", "2")
      " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.basis b ON b.subject_id = $1 AND b.ended_at IS NULL"
      "  AND b.valid_from <= now () AND (b.valid_until IS NULL OR b.valid_until > now ())"
      "  AND " RECIPIENT ("b") " AND c.cat = ANY (b.categories) AND $5::smallint = ANY (b.purposes)"
      " ORDER BY c.cat, b.recorded_at"},
     {"kn_policy_overrides",
-     "SELECT c.cat, o.id FROM unnest ($4::smallint[]) AS c (cat)"
+     "SELECT c.cat, o.id, " DECIDED ("o", "requested_by", "3") " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.override o ON o.subject_id = $1 AND o.expires_at > now ()"
      "  AND (o.review_decision IS NULL OR o.review_decision <> 2)"
      "  AND $5::smallint >= 0 AND " RECIPIENT ("o") " AND c.cat = ANY (o.categories)"
@@ -88,9 +96,8 @@ kn_consent_policy_lock_subject (kn_db_t *db, const char *subject_id, kn_error_t 
     return s_lock (db, "kn_policy_exclusive", subject_id, err);
 }
 
-//  Sector enum value of an agency's sector name ("social_services" -> 3).
-static int
-s_sector_value (const char *name)
+int
+kn_consent_policy_sector (const char *name)
 {
     char upper[64] = "";
     for (size_t i = 0; name[i] && i + 1 < sizeof upper; i++)
@@ -117,6 +124,21 @@ s_grant (kn_policy_category_t *entry, int basis, const char *what, const char *g
     entry->basis = basis;
     snprintf (entry->ground_id, sizeof entry->ground_id, "%s", ground_id);
     snprintf (entry->reason, sizeof entry->reason, "%s %s", what, ground_id);
+}
+
+//  A ground covers the recipient but its controller did not decide it: say which,
+//  so the recipient can ask the controller to release it (consent "release"). Kept
+//  only while nothing better explains the refusal.
+static void
+s_note_undecided (kn_policy_category_t *entry, const char *what, const char *ground_id)
+{
+    if (entry->undecided)
+        return;
+    entry->undecided = true;
+    snprintf (entry->reason, sizeof entry->reason,
+              "the %s %s covers this recipient, but the data's controller did not decide "
+              "it: ask the controller to release it",
+              what, ground_id);
 }
 
 static bool
@@ -189,9 +211,9 @@ s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *st
 
 int
 kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_config_t *config,
-                          const char *subject_id, const char *agency_id, const int *categories,
-                          size_t n, int purpose, kn_policy_decision_t *decision,
-                          kn_error_t *err)
+                          const char *subject_id, const char *agency_id,
+                          const char *controller_id, const int *categories, size_t n,
+                          int purpose, kn_policy_decision_t *decision, kn_error_t *err)
 {
     memset (decision, 0, sizeof *decision);
     if (n == 0 || n > KN_POLICY_MAX_CATEGORIES)
@@ -222,7 +244,7 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     if (!result && err->code)
         return -1;
     bool active = result && PQntuples (result) == 1 && PQgetvalue (result, 0, 1)[0] == 't';
-    int sector = active ? s_sector_value (PQgetvalue (result, 0, 0)) : 0;
+    int sector = active ? kn_consent_policy_sector (PQgetvalue (result, 0, 0)) : 0;
     PQclear (result);
     if (!active) {
         for (size_t i = 0; i < decision->count; i++)
@@ -234,13 +256,16 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     char sector_text[16], purpose_text[16];
     snprintf (sector_text, sizeof sector_text, "%d", sector);
     snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
-    const char *values[] = {subject_id, agency_id, sector_text, array, purpose_text};
+    if (controller_id && !kn_uuid_valid (controller_id))
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "controller id is not a uuid");
+    const char *values[] = {subject_id, agency_id, sector_text, array, purpose_text,
+                            controller_id};
 
     //  1. Consent.
     int age = kn_subject_age (db, crypto, subject_id, time (NULL), err);
     if (age < 0 && err->code)
         return -1;   // -1 without an error: no date of birth on record
-    result = kn_db_run (db, "kn_policy_consents", 5, values, NULL, NULL, err);
+    result = kn_db_run (db, "kn_policy_consents", 6, values, NULL, NULL, err);
     if (!result)
         return -1;
     for (size_t i = 0; i < decision->count; i++) {
@@ -251,6 +276,12 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
                 continue;
             bool child = atoi (PQgetvalue (result, row, 2)) == KINNET__V1__CONSENT_GIVER__CHILD;
             bool withdrawn = PQgetvalue (result, row, 3)[0] == 't';
+            if (PQgetvalue (result, row, 4)[0] != 't') {
+                //  Not the controller's decision: it counts for nothing here, not
+                //  even as a withdrawal (the controller's own consents decide).
+                s_note_undecided (entry, "consent", PQgetvalue (result, row, 1));
+                continue;
+            }
             char *slot = child ? state.child : state.guardian;
             if (withdrawn)
                 *(child ? &state.child_withdrew : &state.guardian_withdrew) = true;
@@ -269,13 +300,17 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     PQclear (result);
 
     //  2. Statutory bases, for what consent did not cover.
-    result = kn_db_run (db, "kn_policy_bases", 5, values, NULL, NULL, err);
+    result = kn_db_run (db, "kn_policy_bases", 6, values, NULL, NULL, err);
     if (!result)
         return -1;
     for (int row = 0; row < PQntuples (result); row++) {
         kn_policy_category_t *entry = s_entry (decision, atoi (PQgetvalue (result, row, 0)));
         if (!entry || entry->permitted)
             continue;
+        if (PQgetvalue (result, row, 4)[0] != 't') {
+            s_note_undecided (entry, "statutory basis", PQgetvalue (result, row, 1));
+            continue;
+        }
         if (s_health (entry->category) && atoi (PQgetvalue (result, row, 3)) == 0) {
             snprintf (entry->reason, sizeof entry->reason,
                       "a statutory basis covers this, but health data also needs a "
@@ -288,13 +323,17 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     PQclear (result);
 
     //  3. Safeguarding overrides.
-    result = kn_db_run (db, "kn_policy_overrides", 5, values, NULL, NULL, err);
+    result = kn_db_run (db, "kn_policy_overrides", 6, values, NULL, NULL, err);
     if (!result)
         return -1;
     for (int row = 0; row < PQntuples (result); row++) {
         kn_policy_category_t *entry = s_entry (decision, atoi (PQgetvalue (result, row, 0)));
         if (!entry || entry->permitted)
             continue;
+        if (PQgetvalue (result, row, 2)[0] != 't') {
+            s_note_undecided (entry, "safeguarding override", PQgetvalue (result, row, 1));
+            continue;
+        }
         s_grant (entry, KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE, "safeguarding override",
                  PQgetvalue (result, row, 1));
     }

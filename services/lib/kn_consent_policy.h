@@ -8,6 +8,11 @@
          covering the same; health categories also need a special-category condition;
       3. an unexpired safeguarding override covering the recipient and category whose
          review has not found it unjustified.
+    The controller decides: a ground counts for the data of a controller (the agency
+    that supplied it) only when the controller recorded it, a data-protection officer
+    recorded it, or the controller or a DPO approved a release request for it
+    (consent.release). A ground that names the recipient but fails this is reported
+    in the reason, so the recipient knows whom to ask; it never permits.
     Age rule: a child aged at least `child_age` (default 13) decides for themself:
     their own consent counts; with rule CHILD (default) a guardian's consent counts
     too unless the child has withdrawn theirs for that scope; with rule BOTH both
@@ -44,6 +49,7 @@ typedef struct {
     int basis;                        // kinnet.v1.LawfulBasis of the ground, 0 if none
     char ground_id[KN_UUID_STR];
     char reason[200];                 // no personal data: it may reach the caller
+    bool undecided;                   // a ground named the recipient; not the controller's
     //  Every consent that counts towards this category's permission (the ground
     //  is one of them); a referral may rest on any of them.
     char consents[KN_POLICY_MAX_CONSENTS][KN_UUID_STR];
@@ -61,17 +67,24 @@ kn_policy_config_t kn_consent_policy_config (void);
 
 int kn_consent_policy_prepare (kn_db_t *db, kn_error_t *err);
 
-//  Decide for subject_id, recipient agency_id, categories[0..n), purpose.
+//  Decide for subject_id, recipient agency_id, data controlled by controller_id,
+//  categories[0..n), purpose. controller_id NULL only where the caller is itself
+//  the controller deciding about data it is supplying (a referral being made).
 int kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto,
                               const kn_policy_config_t *config, const char *subject_id,
-                              const char *agency_id, const int *categories, size_t n,
-                              int purpose, kn_policy_decision_t *decision, kn_error_t *err);
+                              const char *agency_id, const char *controller_id,
+                              const int *categories, size_t n, int purpose,
+                              kn_policy_decision_t *decision, kn_error_t *err);
 
 //  Record the permitted part of a decision in core.disclosure (one row per ground),
 //  in the caller's transaction, as data leaves for agency_id.
 int kn_consent_policy_record (kn_db_t *db, const kn_policy_decision_t *decision,
                               const char *subject_id, const char *agency_id, int purpose,
                               const char *service, const char *object_id, kn_error_t *err);
+
+//  Sector enum value (kinnet.v1.AgencySector) of an agency's sector name
+//  ("social_services" -> 3); 0 when unknown.
+int kn_consent_policy_sector (const char *name);
 
 //  Lock the subject exclusively (withdrawals, overrides ended): see above.
 int kn_consent_policy_lock_subject (kn_db_t *db, const char *subject_id, kn_error_t *err);

@@ -16,6 +16,19 @@
 bool kn_pb_find_unknown (const ProtobufCMessage *message, char *path, size_t size,
                          uint32_t *number);
 
+//  True when a string field anywhere in the encoded message (data, len) holds a NUL
+//  byte; path receives where, as kn_pb_find_unknown's. protobuf-c hands such a
+//  string over cut at the NUL ("Ana\0Evil" reads as "Ana"), so it can only be seen
+//  on the wire: Kinnet refuses it rather than store or compare a shortened value.
+bool kn_pb_find_nul (const ProtobufCMessageDescriptor *descriptor, const uint8_t *data,
+                     size_t len, char *path, size_t size);
+
+//  Lower-case, in place, every UUID-shaped value of a string field whose name ends in
+//  "_id" or "_ids" or is "agencies", anywhere in message: ids are compared, used as
+//  keys and bound into sealed data in one canonical form whatever case the client
+//  sent.
+void kn_pb_canonical_ids (ProtobufCMessage *message);
+
 //  Helpers for building replies whose parts the caller frees with the message's
 //  __free_unpacked (protobuf-c's default allocator is malloc/free).
 

@@ -78,6 +78,14 @@ kn_service_decode (zmsg_t *request, const ProtobufCMessageDescriptor *descriptor
         protobuf_c_message_free_unpacked (message, NULL);
         return NULL;
     }
+    if (kn_pb_find_nul (descriptor, zframe_data (body), zframe_size (body), path, sizeof path)) {
+        const char *relative = strchr (path, '.');
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, relative ? relative + 1 : path,
+                      "text must not contain a NUL byte");
+        protobuf_c_message_free_unpacked (message, NULL);
+        return NULL;
+    }
+    kn_pb_canonical_ids (message);
     s_last_operation = s_oneof_set (message);
     return message;
 }

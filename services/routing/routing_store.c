@@ -77,8 +77,9 @@ static const char *s_statements[][2] = {
     {"referral_info",
      "SELECT status, children FROM intake.referral WHERE id = $1"},
     {"referral_child",
-     "SELECT subject_id FROM intake.referral_subject WHERE referral_id = $1"
-     " ORDER BY position LIMIT 1"},
+     "SELECT rs.subject_id, r.referring_agency_id FROM intake.referral_subject rs"
+     " JOIN intake.referral r ON r.id = rs.referral_id WHERE rs.referral_id = $1"
+     " ORDER BY rs.position LIMIT 1"},
     {"case_open_for_family",
      "SELECT id FROM routing.case WHERE family_id = $1 AND status = 'open' FOR UPDATE"},
     {"case_insert",
@@ -771,9 +772,11 @@ s_details_available (routing_store_t *self, const char *referral_id, const char 
     PGresult *result = s_run (self, "referral_child", 1, values, err);
     if (!result)
         return -1;
-    char subject[KN_UUID_STR] = "";
-    if (PQntuples (result))
+    char subject[KN_UUID_STR] = "", controller[KN_UUID_STR] = "";
+    if (PQntuples (result)) {
         snprintf (subject, sizeof subject, "%s", PQgetvalue (result, 0, 0));
+        snprintf (controller, sizeof controller, "%s", PQgetvalue (result, 0, 1));
+    }
     PQclear (result);
     if (!*subject)
         return 0;
@@ -781,7 +784,7 @@ s_details_available (routing_store_t *self, const char *referral_id, const char 
                               KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
     kn_policy_decision_t decision;
     if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, subject, agency_id,
-                                  categories, 2,
+                                  controller, categories, 2,
                                   KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
         return -1;
     *available = decision.decision == KINNET__V1__DECISION__PERMITTED
@@ -1200,7 +1203,9 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
           : strcmp (topic, "referral.withdrawn") == 0 ? &kinnet__v1__referral_withdrawn__descriptor
           : strcmp (topic, "consent.recorded") == 0   ? &kinnet__v1__consent_recorded__descriptor
           : strcmp (topic, "consent.withdrawn") == 0  ? &kinnet__v1__consent_withdrawn__descriptor
-                                                      : NULL;
+          : strcmp (topic, "release.requested") == 0 || strcmp (topic, "release.decided") == 0
+              ? &kinnet__v1__release_changed__descriptor
+              : NULL;
     if (!descriptor)
         return 0;   // not for routing
     //  An event handled before (delivered again) only moves the cursor.
@@ -1222,6 +1227,20 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
     else if (descriptor == &kinnet__v1__consent_recorded__descriptor)
         rc = s_recheck_subject (self, ((Kinnet__V1__ConsentRecorded *) message)->subject_id,
                                 true, now, err);
+    else if (descriptor == &kinnet__v1__release_changed__descriptor) {
+        //  Each copy is addressed to one party. An approval may let offers waiting
+        //  for consent go ahead: re-decide once, on the requester's copy.
+        Kinnet__V1__ReleaseChanged *release = (Kinnet__V1__ReleaseChanged *) message;
+        if (release->status == KINNET__V1__RELEASE_STATUS__RELEASE_APPROVED
+            && strcmp (release->recipient_agency_id, release->requested_by_agency_id) == 0)
+            rc = s_recheck_subject (self, release->subject_id, true, now, err);
+        if (rc == 0 && kn_uuid_valid (release->recipient_agency_id)) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_RELEASE;
+            feed.release = release;
+            rc = s_feed (self, release->recipient_agency_id, topic, NULL, &feed, now, err);
+        }
+    }
     else {
         //  A withdrawal addressed to an agency goes to that agency's feed.
         Kinnet__V1__ConsentWithdrawn *withdrawn = (Kinnet__V1__ConsentWithdrawn *) message;

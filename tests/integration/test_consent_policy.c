@@ -20,6 +20,7 @@ static char recorder[KN_UUID_STR], school[KN_UUID_STR], health[KN_UUID_STR],
     outsider[KN_UUID_STR], dpo[KN_UUID_STR];
 static uint8_t key[32] = {42};
 static char *recorder_override;   // records as this agency instead, when set
+static const char *controller;    // whose data s_decide asks about: `recorder` unless set
 
 static void
 s_agency (const char *name, const char *sector, char id[KN_UUID_STR])
@@ -155,7 +156,8 @@ s_decide (const kn_policy_config_t *config, const char *subject, const char *age
     kn_policy_decision_t decision;
     kn_error_t err;
     cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0);
-    cr_assert_eq (kn_consent_policy_decide (db, crypto, config, subject, agency, &category, 1,
+    cr_assert_eq (kn_consent_policy_decide (db, crypto, config, subject, agency,
+                                            controller ? controller : recorder, &category, 1,
                                             purpose, &decision, &err),
                   0, "%s", err.message);
     kn_db_exec (db, "ROLLBACK", &err);
@@ -534,8 +536,8 @@ s_discloser (void *arg)
     while (!atomic_load (&race_stop)) {
         kn_policy_decision_t decision;
         kn_db_exec (session, "BEGIN", &err);
-        if (kn_consent_policy_decide (session, own, &config, race_subject, school, &category, 1,
-                                      REFERRAL, &decision, &err)
+        if (kn_consent_policy_decide (session, own, &config, race_subject, school, recorder,
+                                      &category, 1, REFERRAL, &decision, &err)
             || (decision.categories[0].permitted
                 && kn_consent_policy_record (session, &decision, race_subject, school, REFERRAL,
                                              "test", NULL, &err))) {

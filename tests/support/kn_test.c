@@ -110,7 +110,8 @@ kn_test_outbox_skipped (const char *url)
     return kn_test_count (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
                               " WHERE (o.xid, o.id) <= (c.last_xid, c.last_id)"
                               " AND o.topic IN ('referral.received', 'referral.withdrawn',"
-                              "  'consent.recorded', 'consent.withdrawn')"
+                              "  'consent.recorded', 'consent.withdrawn',"
+                              "  'release.requested', 'release.decided')"
                               " AND NOT EXISTS (SELECT 1 FROM routing.consumed d"
                               "  WHERE d.outbox_id = o.id)");
 }

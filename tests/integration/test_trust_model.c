@@ -1,0 +1,577 @@
+/*  The trust model end to end, through the broker with CURVE, tried as a rogue
+    agency would: agency 0 is a school that refers a child (the controller of the
+    referral), agency 1 an agency account that wants the school's data, agency 2 a
+    data-protection officer. A ground an agency records for itself releases nothing
+    of another agency's data; a release the controller approves does, with each
+    step in both feeds and each read in the disclosure log. Ids are one form
+    whatever their case; a NUL inside a string is refused, not cut. */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "kinnet/v1/consent.pb-c.h"
+#include "kinnet/v1/intake.pb-c.h"
+#include "kinnet/v1/routing.pb-c.h"
+#include "kn_agency.h"
+#include "kn_test.h"
+
+#define SCHOOL 0
+#define ROGUE  1
+#define DPO    2
+
+static kn_test_stack_t *stack;
+static Kinnet__V1__Person child = KINNET__V1__PERSON__INIT;
+static char dpo_id[KN_UUID_STR];
+
+static void
+s_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    stack = kn_test_stack_new ();
+    child.given_name = "Mira";
+    child.family_name = "Haddad";
+    child.date_of_birth = "2016-03-04";
+    //  Agency 2's certificate exists but is not registered: register it as a DPO.
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert (admin, "%s", err.message);
+    zcert_t *cert = kn_test_stack_agency_cert (stack, DPO);
+    cr_assert_eq (kn_agency_add (admin, "Partnership DPO", "local_authority", "north",
+                                 zcert_public_txt (cert), dpo_id, &err),
+                  0, "%s", err.message);
+    zcert_destroy (&cert);
+    cr_assert_eq (
+        kn_agency_set_role (admin, dpo_id, "data_protection_officer", true, &err), 0);
+    kn_db_destroy (&admin);
+}
+
+static void
+s_teardown (void)
+{
+    kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
+}
+
+TestSuite (trust_model, .init = s_setup, .fini = s_teardown, .timeout = 180);
+
+static const char *
+s_id (int agency)
+{
+    return agency == DPO ? dpo_id : kn_test_stack_agency_id (stack, agency);
+}
+
+//  One request, packed as given (bytes may be hand-made), and its decoded reply.
+static ProtobufCMessage *
+s_call_bytes (int agency, const char *service, const uint8_t *buf, size_t len,
+              const ProtobufCMessageDescriptor *reply_type)
+{
+    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 0);
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, service, buf, len, &err);
+    kn_client_destroy (&client);
+    cr_assert (frame, "no reply: %s", err.message);
+    ProtobufCMessage *reply = protobuf_c_message_unpack (
+        reply_type, NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    cr_assert (reply);
+    return reply;
+}
+
+static ProtobufCMessage *
+s_call (int agency, const char *service, const ProtobufCMessage *request,
+        const ProtobufCMessageDescriptor *reply_type)
+{
+    size_t len = protobuf_c_message_get_packed_size (request);
+    uint8_t *buf = malloc (len + 1);
+    protobuf_c_message_pack (request, buf);
+    ProtobufCMessage *reply = s_call_bytes (agency, service, buf, len, reply_type);
+    free (buf);
+    return reply;
+}
+
+static Kinnet__V1__ConsentReply *
+s_consent (int agency, Kinnet__V1__ConsentRequest *request)
+{
+    return (Kinnet__V1__ConsentReply *)s_call (agency, "consent", &request->base,
+                                               &kinnet__v1__consent_reply__descriptor);
+}
+
+static Kinnet__V1__IntakeReply *
+s_intake (int agency, Kinnet__V1__IntakeRequest *request)
+{
+    return (Kinnet__V1__IntakeReply *)s_call (agency, "intake", &request->base,
+                                              &kinnet__v1__intake_reply__descriptor);
+}
+
+#define IDENTITY   KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT
+#define NARRATIVE  KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE
+#define ASSESSMENT KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT
+
+//  A guardian's consent recorded by agency, naming recipient (may be NULL: the
+//  recorder only), for identity and narrative. Returns its id (caller frees).
+static char *
+s_record_consent (int agency, const char *key, const char *recipient)
+{
+    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
+    subject.person = &child;
+    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
+    guardian.given_name = "Rana";
+    guardian.family_name = "Haddad";
+    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
+    guardian.parental_responsibility = true;
+    char *agencies[] = {(char *)(recipient ? recipient : s_id (agency))};
+    Kinnet__V1__DataCategory categories[] = {IDENTITY, NARRATIVE};
+    Kinnet__V1__Purpose purposes[] = {ASSESSMENT};
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    scope.agencies = agencies;
+    scope.n_agencies = 1;
+    scope.categories = categories;
+    scope.n_categories = 2;
+    scope.purposes = purposes;
+    scope.n_purposes = 1;
+    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
+    record.idempotency_key = (char *)key;
+    record.subject = &subject;
+    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
+    record.guardian = &guardian;
+    record.scope = &scope;
+    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
+    record.evidence_reference = "form-17";
+    record.privacy_notice_version = "2026-09";
+    record.privacy_notice_language = "ar";
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_RECORD;
+    request.record = &record;
+    Kinnet__V1__ConsentReply *reply = s_consent (agency, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    char *id = strdup (reply->consent->consent_id);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    return id;
+}
+
+//  The school refers the child on its own consent; returns the referral id.
+static char *
+s_school_refers (const char *key, const char *consent_id)
+{
+    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
+    need.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
+    need.description = "Mira arrived this term and is learning English.";
+    Kinnet__V1__Need *needs[] = {&need};
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
+    ground.consent_reference = (char *)consent_id;
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = (char *)key;
+    submit.child = &child;
+    submit.needs = needs;
+    submit.n_needs = 1;
+    submit.urgency = KINNET__V1__URGENCY__ROUTINE;
+    submit.district = "north";
+    submit.lawful_ground = &ground;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = &submit;
+    Kinnet__V1__IntakeReply *reply = s_intake (SCHOOL, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    char *id = strdup (reply->submitted->referral_id);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    return id;
+}
+
+static Kinnet__V1__IntakeReply *
+s_get (int agency, const char *referral_id)
+{
+    Kinnet__V1__GetReferral get = KINNET__V1__GET_REFERRAL__INIT;
+    get.referral_id = (char *)referral_id;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_GET;
+    request.get = &get;
+    return s_intake (agency, &request);
+}
+
+//  agency's read of the referral is refused, saying why; nothing is logged for it.
+static void
+s_assert_refused (int agency, const char *referral_id, const char *why)
+{
+    Kinnet__V1__IntakeReply *reply = s_get (agency, referral_id);
+    cr_assert_not_null (reply->error, "agency %d read the school's referral", agency);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__PERMISSION_DENIED);
+    cr_assert (strstr (reply->error->message, why), "%s", reply->error->message);
+    cr_assert_null (reply->referral);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    char sql[200];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.disclosure WHERE recipient_id = '%s'",
+              s_id (agency));
+    cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack), sql), 0);
+}
+
+static char *
+s_subject_of (const char *consent_id)
+{
+    char sql[200];
+    snprintf (sql, sizeof sql, "SELECT subject_id FROM consent.record WHERE id = '%s'",
+              consent_id);
+    return kn_test_sql (kn_test_stack_db_url (stack), sql);
+}
+
+Test (trust_model, a_ground_an_agency_records_for_itself_opens_nothing_of_anothers)
+{
+    char *school_consent = s_record_consent (SCHOOL, "school-c", NULL);
+    char *referral = s_school_refers ("school-r", school_consent);
+    char *subject = s_subject_of (school_consent);
+
+    //  1. A consent the rogue agency records, naming itself.
+    char *own = s_record_consent (ROGUE, "rogue-c", NULL);
+    s_assert_refused (ROGUE, referral, "controller did not decide");
+
+    //  2. A statutory basis it records, naming itself, with a plausible justification.
+    char *agencies[] = {(char *)s_id (ROGUE)};
+    Kinnet__V1__DataCategory categories[] = {IDENTITY, NARRATIVE};
+    Kinnet__V1__Purpose purposes[] = {ASSESSMENT};
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    scope.agencies = agencies;
+    scope.n_agencies = 1;
+    scope.categories = categories;
+    scope.n_categories = 2;
+    scope.purposes = purposes;
+    scope.n_purposes = 1;
+    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
+    ref.subject_id = subject;
+    Kinnet__V1__RecordBasis basis = KINNET__V1__RECORD_BASIS__INIT;
+    basis.idempotency_key = "rogue-b";
+    basis.subject = &ref;
+    basis.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    basis.scope = &scope;
+    basis.justification = "We have a statutory duty to assess this child.";
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_BASIS;
+    request.basis = &basis;
+    Kinnet__V1__ConsentReply *reply = s_consent (ROGUE, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    s_assert_refused (ROGUE, referral, "controller did not decide");
+
+    //  3. A safeguarding override it requests, naming itself.
+    Kinnet__V1__RequestOverride override = KINNET__V1__REQUEST_OVERRIDE__INIT;
+    override.idempotency_key = "rogue-o";
+    override.subject = &ref;
+    override.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
+    override.details = "Urgent: we must see everything about this child now.";
+    override.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
+    override.approver_id = "dsl-1";
+    override.scope = &scope;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_OVERRIDE;
+    request.override = &override;
+    reply = s_consent (ROGUE, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    s_assert_refused (ROGUE, referral, "controller did not decide");
+
+    //  The check, asked about the school's data, says the same.
+    Kinnet__V1__CheckDisclosure check = KINNET__V1__CHECK_DISCLOSURE__INIT;
+    check.subject_id = subject;
+    check.agency_id = (char *)s_id (ROGUE);
+    check.categories = categories;
+    check.n_categories = 2;
+    check.purpose = ASSESSMENT;
+    check.controller_agency_id = (char *)s_id (SCHOOL);
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_CHECK;
+    request.check = &check;
+    reply = s_consent (ROGUE, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_assert_eq (reply->decision->decision, KINNET__V1__DECISION__DENIED);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+
+    //  The school's own consent still works for a recipient it names.
+    char *named = s_record_consent (SCHOOL, "school-c2", s_id (DPO));
+    Kinnet__V1__IntakeReply *seen = s_get (DPO, referral);
+    cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
+    kinnet__v1__intake_reply__free_unpacked (seen, NULL);
+    free (named);
+    free (own);
+    free (subject);
+    free (referral);
+    free (school_consent);
+}
+
+//  Long-poll agency's feed after *after until an event of topic arrives; its release
+//  id into id. Fails the test after 30 s.
+static void
+s_await_release (int agency, int64_t *after, const char *topic, char id[KN_UUID_STR])
+{
+    int64_t deadline = zclock_mono () + 30000;
+    while (zclock_mono () < deadline) {
+        Kinnet__V1__FeedRead read = KINNET__V1__FEED_READ__INIT;
+        read.after = *after;
+        read.wait_ms = 3000;
+        Kinnet__V1__FeedRequest request = KINNET__V1__FEED_REQUEST__INIT;
+        request.op_case = KINNET__V1__FEED_REQUEST__OP_READ;
+        request.read = &read;
+        Kinnet__V1__FeedReply *reply = (Kinnet__V1__FeedReply *)s_call (
+            agency, "feed", &request.base, &kinnet__v1__feed_reply__descriptor);
+        cr_assert_null (reply->error, "feed: %s",
+                        reply->error ? reply->error->message : "");
+        bool found = false;
+        for (size_t i = 0; i < reply->batch->n_events && !found; i++) {
+            Kinnet__V1__FeedEvent *event = reply->batch->events[i];
+            *after = event->seq;
+            if (strcmp (event->topic, topic) == 0 &&
+                event->body_case == KINNET__V1__FEED_EVENT__BODY_RELEASE) {
+                found = true;
+                snprintf (id, KN_UUID_STR, "%s", event->release->release_id);
+                cr_assert_str_eq (event->release->recipient_agency_id, s_id (agency));
+            }
+        }
+        kinnet__v1__feed_reply__free_unpacked (reply, NULL);
+        if (found)
+            return;
+    }
+    cr_assert_fail ("no %s in agency %d's feed", topic, agency);
+}
+
+static Kinnet__V1__ConsentReply *
+s_request_release (int agency, const char *key, const char *ground,
+                   const char *controller)
+{
+    Kinnet__V1__RequestRelease ask = KINNET__V1__REQUEST_RELEASE__INIT;
+    ask.idempotency_key = (char *)key;
+    ask.ground_id = (char *)ground;
+    ask.controller_agency_id = (char *)controller;
+    ask.reason = "The family asked us to support Mira; consent form attached.";
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_REQUEST_RELEASE;
+    request.request_release = &ask;
+    return s_consent (agency, &request);
+}
+
+static Kinnet__V1__ConsentReply *
+s_decide_release (int agency, const char *key, const char *release_id, bool approve)
+{
+    Kinnet__V1__DecideRelease decide = KINNET__V1__DECIDE_RELEASE__INIT;
+    decide.idempotency_key = (char *)key;
+    decide.release_id = (char *)release_id;
+    decide.approve = approve;
+    decide.reason =
+        approve ? "Checked the consent form with the mother." : "Not our case.";
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_DECIDE_RELEASE;
+    request.decide_release = &decide;
+    return s_consent (agency, &request);
+}
+
+Test (trust_model, the_controller_approves_a_release_and_every_step_is_on_record)
+{
+    const char *url = kn_test_stack_db_url (stack);
+    char *school_consent = s_record_consent (SCHOOL, "school-c", NULL);
+    char *referral = s_school_refers ("school-r", school_consent);
+    //  The family tells the other agency it may have the school's referral.
+    char *evidence = s_record_consent (ROGUE, "family-c", NULL);
+    s_assert_refused (ROGUE, referral, "ask the controller");
+
+    //  Asking about a ground that does not name the asker: as if it did not exist.
+    Kinnet__V1__ConsentReply *reply =
+        s_request_release (ROGUE, "ask-0", school_consent, s_id (SCHOOL));
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__NOT_FOUND);
+    cr_assert_str_eq (reply->error->field, "ground_id");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+
+    //  The request: in the school's feed.
+    int64_t school_after = 0, rogue_after = 0;
+    reply = s_request_release (ROGUE, "ask-1", evidence, s_id (SCHOOL));
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_assert_eq (reply->release->status, KINNET__V1__RELEASE_STATUS__RELEASE_REQUESTED);
+    char release_id[KN_UUID_STR], fed[KN_UUID_STR];
+    snprintf (release_id, sizeof release_id, "%s", reply->release->release_id);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    s_await_release (SCHOOL, &school_after, "release.requested", fed);
+    cr_assert_str_eq (fed, release_id);
+    //  Asking again while it is open answers the same request.
+    reply = s_request_release (ROGUE, "ask-2", evidence, s_id (SCHOOL));
+    cr_assert_null (reply->error);
+    cr_assert_str_eq (reply->release->release_id, release_id);
+    cr_assert (reply->release->replayed);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+
+    //  The asker cannot decide its own request; it is still refused.
+    reply = s_decide_release (ROGUE, "self-approve", release_id, true);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__PERMISSION_DENIED);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    s_assert_refused (ROGUE, referral, "ask the controller");
+
+    //  The school approves: the asker hears of it and reads, on its evidence.
+    reply = s_decide_release (SCHOOL, "approve-1", release_id, true);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_assert_eq (reply->release->status, KINNET__V1__RELEASE_STATUS__RELEASE_APPROVED);
+    cr_assert_str_eq (reply->release->decided_by_agency_id, s_id (SCHOOL));
+    cr_assert_str_eq (reply->release->request_reason,
+                      "The family asked us to support Mira; consent form attached.");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    s_await_release (ROGUE, &rogue_after, "release.decided", fed);
+    cr_assert_str_eq (fed, release_id);
+    reply = s_decide_release (SCHOOL, "approve-again", release_id, false);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__CONFLICT);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+
+    Kinnet__V1__IntakeReply *seen = s_get (ROGUE, referral);
+    cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
+    cr_assert_str_eq (seen->referral->submitted->child->given_name, "Mira");
+    cr_assert_str_eq (seen->referral->disclosure_ground_id, evidence);
+    kinnet__v1__intake_reply__free_unpacked (seen, NULL);
+
+    //  The disclosure log, row by row: one row, the asker, the evidence as ground.
+    char sql[400];
+    snprintf (sql, sizeof sql,
+              "SELECT string_agg (recipient_id || ' ' || basis || ' ' || ground_id || ' '"
+              " || object_id, ';') FROM core.disclosure WHERE service = 'intake'");
+    char *rows = kn_test_sql (url, sql);
+    char expected[300];
+    snprintf (expected, sizeof expected, "%s consent %s %s", s_id (ROGUE), evidence,
+              referral);
+    cr_assert_str_eq (rows, expected);
+    free (rows);
+    //  The audit trail: the request, the refused self-approval, the approval.
+    snprintf (
+        sql, sizeof sql,
+        "SELECT string_agg (operation || ':' || result, ',' ORDER BY id) FROM core.audit"
+        " WHERE object_id = '%s'",
+        release_id);
+    rows = kn_test_sql (url, sql);
+    cr_assert_str_eq (rows, "release_request:ok,release_decide:permission_denied,"
+                            "release_approve:ok,release_decide:conflict");
+    free (rows);
+
+    //  A declined request releases nothing.
+    char *second = s_record_consent (ROGUE, "family-c2", NULL);
+    reply = s_request_release (ROGUE, "ask-3", second, s_id (SCHOOL));
+    cr_assert_null (reply->error);
+    snprintf (release_id, sizeof release_id, "%s", reply->release->release_id);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    reply = s_decide_release (SCHOOL, "decline-1", release_id, false);
+    cr_assert_null (reply->error);
+    cr_assert_eq (reply->release->status, KINNET__V1__RELEASE_STATUS__RELEASE_DECLINED);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    snprintf (
+        sql, sizeof sql,
+        "SELECT count (*) FROM consent.release WHERE ground_id = '%s' AND status = 2",
+        second);
+    cr_assert_eq (kn_test_count (url, sql), 0);
+
+    //  Both sides list what concerns them.
+    Kinnet__V1__ListReleases list = KINNET__V1__LIST_RELEASES__INIT;
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_RELEASES;
+    request.releases = &list;
+    for (int agency = SCHOOL; agency <= ROGUE; agency++) {
+        reply = s_consent (agency, &request);
+        cr_assert_null (reply->error);
+        cr_assert_eq (reply->releases->n_releases, 2);
+        kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    }
+    free (second);
+    free (evidence);
+    free (referral);
+    free (school_consent);
+}
+
+Test (trust_model, ids_are_one_form_whatever_their_case)
+{
+    char *consent = s_record_consent (SCHOOL, "school-c", NULL);
+    char *referral = s_school_refers ("school-r", consent);
+    char upper[KN_UUID_STR];
+    for (size_t i = 0; i < KN_UUID_STR; i++)
+        upper[i] = (char)toupper ((unsigned char)referral[i]);
+    Kinnet__V1__IntakeReply *seen = s_get (SCHOOL, upper);
+    cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
+    cr_assert_str_eq (seen->referral->referral_id, referral);
+    kinnet__v1__intake_reply__free_unpacked (seen, NULL);
+
+    //  A withdrawal with an upper-case id: its reason reads back.
+    Kinnet__V1__WithdrawReferral withdraw = KINNET__V1__WITHDRAW_REFERRAL__INIT;
+    withdraw.idempotency_key = "w-1";
+    withdraw.referral_id = upper;
+    withdraw.reason = "The family moved out of the area.";
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_WITHDRAW;
+    request.withdraw = &withdraw;
+    Kinnet__V1__IntakeReply *reply = s_intake (SCHOOL, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    seen = s_get (SCHOOL, upper);
+    cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
+    cr_assert_str_eq (seen->referral->withdraw_reason,
+                      "The family moved out of the area.");
+    kinnet__v1__intake_reply__free_unpacked (seen, NULL);
+    free (referral);
+    free (consent);
+}
+
+//  Pack request, then replace the first occurrence of marker (same length) with
+//  bytes that hold a NUL: protobuf-c would hand the string over cut at it.
+static uint8_t *
+s_pack_with_nul (const ProtobufCMessage *request, const char *marker, const char *with,
+                 size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size (request);
+    uint8_t *buf = malloc (*len);
+    protobuf_c_message_pack (request, buf);
+    size_t n = strlen (marker);
+    for (size_t i = 0; i + n <= *len; i++)
+        if (memcmp (buf + i, marker, n) == 0) {
+            memcpy (buf + i, with, n);
+            return buf;
+        }
+    cr_assert_fail ("marker not found");
+    return buf;
+}
+
+Test (trust_model, a_nul_inside_a_string_is_refused_not_cut)
+{
+    //  A name: "Ana\0Evil" would be stored as "Ana".
+    Kinnet__V1__Person person = child;
+    person.given_name = "AnaXEvil";
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
+    need.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
+    need.description = "Needs support.";
+    Kinnet__V1__Need *needs[] = {&need};
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.justification = "Education duty to support the child's learning.";
+    submit.idempotency_key = "nul-key-AAAA";
+    submit.child = &person;
+    submit.needs = needs;
+    submit.n_needs = 1;
+    submit.urgency = KINNET__V1__URGENCY__ROUTINE;
+    submit.district = "north";
+    submit.lawful_ground = &ground;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = &submit;
+    size_t len;
+    uint8_t *buf = s_pack_with_nul (&request.base, "AnaXEvil", "Ana\0Evil", &len);
+    Kinnet__V1__IntakeReply *reply = (Kinnet__V1__IntakeReply *)s_call_bytes (
+        SCHOOL, "intake", buf, len, &kinnet__v1__intake_reply__descriptor);
+    free (buf);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+    cr_assert_str_eq (reply->error->field, "child.given_name");
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+
+    //  An idempotency key: two keys differing after a NUL would collide.
+    person.given_name = "Ana";
+    buf = s_pack_with_nul (&request.base, "nul-key-AAAA", "nul-key\0AAAA", &len);
+    reply = (Kinnet__V1__IntakeReply *)s_call_bytes (
+        SCHOOL, "intake", buf, len, &kinnet__v1__intake_reply__descriptor);
+    free (buf);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+    cr_assert_str_eq (reply->error->field, "idempotency_key");
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
+                                 "SELECT count (*) FROM intake.referral"),
+                  0);
+}
