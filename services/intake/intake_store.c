@@ -18,6 +18,7 @@
 #include "kn_log.h"
 #include "kn_consent_policy.h"
 #include "kn_idempotency.h"
+#include "kn_language.h"
 #include "kn_outbox.h"
 #include "kn_pgarray.h"
 #include "kn_subject.h"
@@ -30,6 +31,13 @@ struct _intake_store_t {
     kn_crypto_t *crypto;
     kn_policy_config_t policy;
 };
+
+//  The districts Kinnet knows: the directory's, and those its active agencies are
+//  in or serve. A referral names one of them, or routing could never place it.
+#define KNOWN_DISTRICTS                                                                  \
+    "SELECT code FROM core.district UNION SELECT district FROM core.agency WHERE active"  \
+    " UNION SELECT ad.district FROM core.agency_district ad JOIN core.agency a"           \
+    "  ON a.id = ad.agency_id WHERE a.active"
 
 static const struct {
     const char *name;
@@ -59,6 +67,18 @@ static const struct {
                      " (extract(epoch FROM received_at) * 1000000)::bigint,"
                      " coalesce((extract(epoch FROM withdrawn_at) * 1000000)::bigint, 0),"
                      " personal, withdraw_reason FROM intake.referral WHERE id = $1"},
+    //  Per referral of a batch: the district as the directory spells it (NULL when
+    //  nobody knows it) and whether the agency holds the referrer role.
+    {"submit_standing",
+     "SELECT (SELECT k.code FROM (" KNOWN_DISTRICTS ") k (code)"
+     "  WHERE lower (k.code) = lower (t.d) ORDER BY k.code LIMIT 1),"
+     " EXISTS (SELECT 1 FROM core.agency_role r WHERE r.agency_id = t.a"
+     "  AND r.role = 'referrer')"
+     " FROM unnest ($1::text[], $2::uuid[]) WITH ORDINALITY AS t (d, a, i) ORDER BY t.i"},
+    {"known_districts",
+     "SELECT count (*), string_agg (code, ', ' ORDER BY code) FILTER (WHERE n <= 20)"
+     " FROM (SELECT code, row_number () OVER (ORDER BY code) AS n"
+     "  FROM (" KNOWN_DISTRICTS ") k (code)) d"},
     {"referral_lock", "SELECT referring_agency_id, status, family_id FROM intake.referral"
                       " WHERE id = $1 FOR UPDATE"},
     {"referral_withdraw",
@@ -220,11 +240,12 @@ s_needs_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t siz
     snprintf (out + pos, size > pos ? size - pos : 0, "}");
 }
 
-//  Distinct languages of every child, as an array literal; tags are validated
-//  [A-Za-z0-9-] so they need no quoting.
+//  Distinct languages of every child as primary subtags (kn_language, as the
+//  directory stores them: "ara", "ar-SY" and "ar" are one), as an array literal;
+//  subtags are [a-z] so they need no quoting. event->languages point into slots.
 static void
 s_languages_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size,
-                   Kinnet__V1__ReferralReceived *event)
+                   Kinnet__V1__ReferralReceived *event, char (*slots)[9])
 {
     size_t pos = (size_t)snprintf (out, size, "{");
     const Kinnet__V1__Person *people[MAX_CHILDREN];
@@ -235,15 +256,19 @@ s_languages_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t
     size_t n = 0;
     for (size_t p = 0; p < count; p++)
         for (size_t l = 0; l < people[p]->n_languages; l++) {
-            const char *tag = people[p]->languages[l];
+            char subtag[9];
+            if (kn_language_primary (people[p]->languages[l], subtag))
+                continue; // validated already: cannot happen
             bool seen = false;
             for (size_t k = 0; k < n && !seen; k++)
-                seen = strcasecmp (event->languages[k], tag) == 0;
+                seen = strcmp (slots[k], subtag) == 0;
             if (seen || n >= event->n_languages)
                 continue;
-            event->languages[n++] = (char *)tag;
+            memcpy (slots[n], subtag, sizeof subtag);
+            event->languages[n] = slots[n];
+            n++;
             pos += (size_t)snprintf (out + pos, size > pos ? size - pos : 0, "%s%s",
-                                     n > 1 ? "," : "", tag);
+                                     n > 1 ? "," : "", subtag);
         }
     event->n_languages = n;
     snprintf (out + pos, size > pos ? size - pos : 0, "}");
@@ -258,6 +283,7 @@ typedef struct {
     char basis[48]; // the lawful basis's name, for the audit row
     //  Its children's distinct languages, found once for the row and the event.
     char *languages[INTAKE_LANGUAGE_SLOTS];
+    char language_slots[INTAKE_LANGUAGE_SLOTS][9];
     size_t n_languages;
 } pending_t;
 
@@ -307,13 +333,14 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t re
         languages_only.languages = news[i]->languages;
         languages_only.n_languages = INTAKE_LANGUAGE_SLOTS;
         s_needs_array (referral, needs, sizeof needs);
-        s_languages_array (referral, languages, sizeof languages, &languages_only);
+        s_languages_array (referral, languages, sizeof languages, &languages_only,
+                           news[i]->language_slots);
         news[i]->n_languages = languages_only.n_languages;
         kn_pgarray_add (columns[0], result->referral_id);
         kn_pgarray_add (columns[1], news[i]->item->agency_id);
         kn_pgarray_add (columns[2], result->family_id);
         kn_pgarray_add_int (columns[3], referral->urgency);
-        kn_pgarray_add (columns[4], referral->district);
+        kn_pgarray_add (columns[4], news[i]->item->district);
         kn_pgarray_add (columns[5], needs);
         kn_pgarray_add (columns[6], languages);
         kn_pgarray_add_int (columns[7], (long long)result->subject_count);
@@ -362,7 +389,7 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t re
         event.family_id = result->family_id;
         event.referring_agency_id = (char *)news[i]->item->agency_id;
         event.urgency = referral->urgency;
-        event.district = referral->district;
+        event.district = (char *)news[i]->item->district;
         event.n_needs = referral->n_needs < 32 ? referral->n_needs : 32;
         event.needs = need_values;
         event.children = (int32_t)result->subject_count;
@@ -541,15 +568,91 @@ s_store (intake_store_t *self, intake_submission_t **items, size_t n)
     }
 }
 
+//  The refusal for an unknown district, naming the ones Kinnet knows.
+static void
+s_unknown_district (intake_store_t *self, const char *district, kn_error_t *err)
+{
+    kn_error_t ignored;
+    PGresult *known = kn_db_run (self->db, "known_districts", 0, NULL, NULL, NULL, &ignored);
+    int count = known ? atoi (PQgetvalue (known, 0, 0)) : 0;
+    kn_error_set (err, KN_E_INVALID_ARGUMENT, "district",
+                  "unknown district '%.64s'; known: %.200s%s", district,
+                  known && count ? PQgetvalue (known, 0, 1) : "none",
+                  count > 20 ? ", ..." : "");
+    PQclear (known);
+}
+
+//  What does not depend on the batch's transaction, for every item in one round
+//  trip: the district is one Kinnet knows (written back as the directory spells
+//  it) and the agency may refer. Refused items are answered here (rc -1) and true
+//  is returned for those that go on. -1 when the statement failed (each item then
+//  carries the error).
+static int
+s_check_standing (intake_store_t *self, intake_submission_t *items, size_t n, bool *go_on)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    PGresult *rows = NULL;
+    //  A session found dead here is replaced once, as for the batch itself.
+    for (int attempt = 0; attempt < 2 && !rows; attempt++) {
+        if (attempt && !s_reconnected (self, &err))
+            break;
+        kn_error_clear (&err);
+        if (kn_db_ensure (self->db, &err))
+            continue;
+        kn_pgarray_t *columns[2];
+        kn_pgarray_columns (columns, 2);
+        for (size_t i = 0; i < n; i++) {
+            kn_pgarray_add (columns[0], items[i].referral->district);
+            kn_pgarray_add (columns[1], items[i].agency_id);
+        }
+        rows = kn_pgarray_run (self->db, "submit_standing", columns, 2, &err);
+    }
+    if (!rows || (size_t)PQntuples (rows) != n) {
+        if (rows)
+            kn_error_set (&err, KN_E_INTERNAL, NULL, "district check returned %d rows",
+                          PQntuples (rows));
+        PQclear (rows);
+        for (size_t i = 0; i < n; i++) {
+            items[i].rc = -1;
+            items[i].err = err;
+            go_on[i] = false;
+        }
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        go_on[i] = false;
+        items[i].rc = -1;
+        kn_error_clear (&items[i].err);
+        if (PQgetvalue (rows, (int)i, 1)[0] != 't')
+            kn_error_set (&items[i].err, KN_E_PERMISSION_DENIED, NULL,
+                          "your agency does not hold the referrer role");
+        else if (PQgetisnull (rows, (int)i, 0))
+            s_unknown_district (self, items[i].referral->district, &items[i].err);
+        else {
+            snprintf (items[i].district, sizeof items[i].district, "%s",
+                      PQgetvalue (rows, (int)i, 0));
+            items[i].rc = 0;
+            go_on[i] = true;
+        }
+    }
+    PQclear (rows);
+    return 0;
+}
+
 void
 intake_store_submit_many (intake_store_t *self, intake_submission_t *items, size_t n)
 {
+    bool *go_on = calloc (n ? n : 1, sizeof *go_on);
+    s_check_standing (self, items, n, go_on);
     //  A key repeated within the batch waits for its first use to commit, and is then
     //  answered as the retry it is.
     intake_submission_t **first = calloc (n ? n : 1, sizeof *first);
     intake_submission_t **again = calloc (n ? n : 1, sizeof *again);
     size_t n_first = 0, n_again = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!go_on[i])
+            continue; // answered
         bool repeated = false;
         for (size_t k = 0; k < n_first && !repeated; k++)
             repeated = strcasecmp (first[k]->agency_id, items[i].agency_id) == 0 &&
@@ -565,6 +668,7 @@ intake_store_submit_many (intake_store_t *self, intake_submission_t *items, size
         s_store (self, &again[i], 1);
     free (first);
     free (again);
+    free (go_on);
 }
 
 //  -------------------------------------------------------------------------

@@ -64,6 +64,7 @@ typedef struct {
     const char *agency_id;                      // the authenticated caller
     const Kinnet__V1__SubmitReferral *referral; // validated
     int rc;                                     // 0: stored or replayed, -1: see err
+    char district[65];                          // as the directory spells it
     intake_submit_result_t result;
     kn_error_t err;
 } intake_submission_t;

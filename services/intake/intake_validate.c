@@ -4,8 +4,31 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "kn_crypto.h"
 #include "kn_uuid.h"
 #include "kn_validate.h"
+
+//  Whether a and b are one person for matching: the same normalised names and date
+//  of birth, so the same blind index.
+static bool
+s_same_person (const Kinnet__V1__Person *a, const Kinnet__V1__Person *b)
+{
+    if (strcmp (a->date_of_birth, b->date_of_birth) != 0)
+        return false;
+    bool same = true;
+    const char *names[][2] = {{a->given_name, b->given_name}, {a->family_name, b->family_name}};
+    for (int i = 0; i < 2 && same; i++) {
+        char *x = kn_crypto_normalise_name (names[i][0]);
+        char *y = kn_crypto_normalise_name (names[i][1]);
+        same = strcmp (x, y) == 0;
+        free (x);
+        free (y);
+    }
+    return same;
+}
 
 int
 intake_validate_submit (const Kinnet__V1__SubmitReferral *referral, time_t now,
@@ -25,6 +48,22 @@ intake_validate_submit (const Kinnet__V1__SubmitReferral *referral, time_t now,
         if (kn_validate_person (referral->siblings[i], path, now, INTAKE_MAX_CHILD_AGE,
                                 err))
             return -1;
+    }
+    //  Each person once: a repeat would shift which subject each ground is decided
+    //  for, so one child's data could go out on a sibling's consent.
+    for (size_t i = 0; i < referral->n_siblings; i++) {
+        const Kinnet__V1__Person *sibling = referral->siblings[i];
+        if (s_same_person (referral->child, sibling))
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, "siblings",
+                                 "siblings[%zu] is the same person as child: list each "
+                                 "person once",
+                                 i);
+        for (size_t k = 0; k < i; k++)
+            if (s_same_person (referral->siblings[k], sibling))
+                return kn_error_set (err, KN_E_INVALID_ARGUMENT, "siblings",
+                                     "siblings[%zu] is the same person as siblings[%zu]: list "
+                                     "each person once",
+                                     i, k);
     }
     if (referral->n_guardians > INTAKE_MAX_GUARDIANS)
         return kn_error_set (err, KN_E_TOO_LARGE, "guardians", "at most %d guardians",

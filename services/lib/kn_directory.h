@@ -78,10 +78,5 @@ json_t *kn_directory_district_set (kn_db_t *db, const char *code, const char *na
 //  "agencies" (active agencies serving it)}].
 json_t *kn_directory_district_list (kn_db_t *db, kn_error_t *err);
 
-//  The primary language subtag Kinnet stores for an HSDS language code (ISO 639-1,
-//  639-2/T, 639-2/B, 639-3, or a BCP 47 tag such as "pt-BR"): lower case, the
-//  two-letter code where ISO 639-1 has one ("ara" -> "ar"). -1 when code is not a
-//  language (unknown two-letter code, "und", "mul", "zxx", local-use codes, ...).
-int kn_directory_language (const char *code, char subtag[9]);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kn_language.h"
 #include "kn_uuid.h"
 
 //  Valid UTF-8 without control characters, within max bytes.
@@ -102,12 +103,16 @@ kn_validate_languages (char **languages, size_t count, const char *field, kn_err
             ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
                  || (c == '-' && k > 0 && k + 1 < len && tag[k - 1] != '-');
         }
-        if (!ok) {
-            char path[128];
-            snprintf (path, sizeof path, "%s[%zu]", field, i);
+        char path[128], subtag[9];
+        snprintf (path, sizeof path, "%s[%zu]", field, i);
+        if (!ok)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, path,
                                  "%s is not a BCP 47 language tag", path);
-        }
+        //  Well formed is not enough: a tag that names no language can match no
+        //  agency, so it would silently route as if no language had been given.
+        if (kn_language_primary (tag, subtag))
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, path,
+                                 "%s: '%s' names no language (ISO 639)", path, tag);
     }
     return 0;
 }

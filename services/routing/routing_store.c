@@ -11,6 +11,7 @@
 #include "kn_audit.h"
 #include "kn_consent_policy.h"
 #include "kn_idempotency.h"
+#include "kn_language.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
 #include "kn_pb.h"
@@ -1031,19 +1032,17 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     if (!live)
         return 0;   // withdrawn before it was routed: nothing to offer
 
-    //  Languages as primary subtags, lower case, for matching the directory.
+    //  Languages as primary subtags, the directory's form (kn_language): intake sends
+    //  them so, and an event written before it did is read the same way.
     char languages[400] = "{";
     size_t pos = 1;
     for (size_t i = 0; i < event->n_languages && pos < sizeof languages - 12; i++) {
         char tag[9] = "";
-        size_t j = 0;
-        for (const char *p = event->languages[i]; *p && *p != '-' && *p != '_' && j < 8; p++)
-            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
-                tag[j++] = (char) (*p | 0x20);
-        tag[j] = 0;
+        if (kn_language_primary (event->languages[i], tag))
+            continue;
         //  Once each ("pt" and "pt-BR" are one language for matching).
         bool seen = s_list_has (languages + 1, tag);
-        if (j >= 2 && !seen)
+        if (!seen)
             pos += (size_t) snprintf (languages + pos, sizeof languages - pos, "%s%s",
                                       pos > 1 ? "," : "", tag);
     }

@@ -611,3 +611,85 @@ Test (policy, no_disclosure_commits_after_a_withdrawal)
     cr_assert_str_eq (events, "2", "expected the withdrawal event and one for the school");
     free (events);
 }
+
+Test (policy, an_expired_override_permits_nothing)
+{
+    scope_t none = {.agencies = {school}, .n_agencies = 1, .categories = {IDENTITY},
+                    .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
+    char consent[KN_UUID_STR], subject[KN_UUID_STR];
+    s_consent ("Ama", 9, KINNET__V1__CONSENT_GIVER__GUARDIAN, &none, 0, 0, consent, subject);
+    scope_t in = {.agencies = {outsider}, .n_agencies = 1, .categories = {NARRATIVE},
+                  .n_categories = 1};
+    Kinnet__V1__Scope scope;
+    s_scope (&scope, &in);
+    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
+    ref.subject_id = subject;
+    Kinnet__V1__RequestOverride request = KINNET__V1__REQUEST_OVERRIDE__INIT;
+    request.idempotency_key = "o-expiring";
+    request.subject = &ref;
+    request.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
+    request.details = "Child left alone overnight; police attending now.";
+    request.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
+    request.approver_id = "dsl-9";
+    request.scope = &scope;
+    request.expires_in_hours = 1;
+    Kinnet__V1__Override *override = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_override (store, recorder, &request, &override, &err), 0, "%s",
+                  err.message);
+    cr_assert (s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING));
+    //  The hour passes (no review needed for it to stop).
+    char sql[200];
+    snprintf (sql, sizeof sql,
+              "UPDATE consent.override SET expires_at = now () - interval '1 second'"
+              " WHERE id = '%s'",
+              override->override_id);
+    free (kn_test_sql (url, sql));
+    kinnet__v1__override__free_unpacked (override, NULL);
+    cr_assert_not (s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING));
+}
+
+Test (policy, a_dpo_ground_counts_for_every_controller)
+{
+    //  A statutory basis recorded by the data-protection officer releases any
+    //  controller's data; the same basis recorded by another agency releases only its
+    //  own, and a DPO role granted after recording does not reach back.
+    scope_t in = {.agencies = {school}, .n_agencies = 1, .categories = {IDENTITY},
+                  .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
+    char consent[KN_UUID_STR], subject[KN_UUID_STR];
+    scope_t none = {.agencies = {recorder}, .n_agencies = 1, .categories = {IDENTITY},
+                    .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
+    s_consent ("Yaw", 10, KINNET__V1__CONSENT_GIVER__GUARDIAN, &none, 0, 0, consent, subject);
+    Kinnet__V1__Scope scope;
+    s_scope (&scope, &in);
+    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
+    ref.subject_id = subject;
+    Kinnet__V1__RecordBasis basis = KINNET__V1__RECORD_BASIS__INIT;
+    basis.idempotency_key = "b-by-health";
+    basis.subject = &ref;
+    basis.basis = KINNET__V1__LAWFUL_BASIS__LEGAL_OBLIGATION;
+    basis.scope = &scope;
+    basis.justification = "Section 47 enquiry: information sharing is a legal duty.";
+    Kinnet__V1__BasisRecorded *recorded = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_basis (store, health, &basis, &recorded, &err), 0, "%s",
+                  err.message);
+    kinnet__v1__basis_recorded__free_unpacked (recorded, NULL);
+    //  The clinic's basis: not for the recorder's data (the controller here).
+    cr_assert_not (s_permitted (subject, school, IDENTITY, REFERRAL));
+    //  Made a DPO now: its earlier basis still does not count.
+    kn_db_t *admin = kn_db_new (url, NULL, &err);
+    cr_assert_eq (kn_agency_set_role (admin, health, "data_protection_officer", true, &err), 0);
+    cr_assert_not (s_permitted (subject, school, IDENTITY, REFERRAL));
+    cr_assert_eq (kn_agency_set_role (admin, health, "data_protection_officer", false, &err), 0);
+    kn_db_destroy (&admin);
+    //  The DPO's own basis counts for the recorder's data.
+    basis.idempotency_key = "b-by-dpo";
+    cr_assert_eq (consent_store_basis (store, dpo, &basis, &recorded, &err), 0, "%s",
+                  err.message);
+    kn_policy_config_t config = {13, KN_DISAGREE_CHILD};
+    kn_policy_decision_t d = s_decide (&config, subject, school, IDENTITY, REFERRAL);
+    cr_assert (d.categories[0].permitted, "%s", d.categories[0].reason);
+    cr_assert_str_eq (d.categories[0].ground_id, recorded->basis_id);
+    kinnet__v1__basis_recorded__free_unpacked (recorded, NULL);
+}

@@ -14,6 +14,7 @@
 
 #include "kn_agency.h"
 #include "kn_directory.h"
+#include "kn_language.h"
 #include "kn_test.h"
 
 //  HSDS organization ids in tests/data/hsds/directory.json.
@@ -802,7 +803,7 @@ Test (directory, language_codes)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char subtag[9] = "";
-        int rc = kn_directory_language (cases[i].code, subtag);
+        int rc = kn_language_primary (cases[i].code, subtag);
         if (cases[i].subtag) {
             cr_expect_eq (rc, 0, "'%s' is a language", cases[i].code);
             cr_expect_str_eq (subtag, cases[i].subtag, "'%s'", cases[i].code);

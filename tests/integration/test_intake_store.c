@@ -224,6 +224,8 @@ Test (store, failure_mid_transaction_leaves_nothing)
     //  when it fires.
     free (kn_test_sql (url, "ALTER TABLE intake.referral ADD CONSTRAINT test_refuse"
                             " CHECK (district <> 'refused')"));
+    //  A district the directory knows, so that the referral reaches the insert.
+    free (kn_test_sql (url, "INSERT INTO core.district (code) VALUES ('refused')"));
     Kinnet__V1__SubmitReferral referral = s_referral ("k6", "Adam", "2012-12-12");
     referral.district = "refused";
     intake_submit_result_t result;
@@ -408,6 +410,8 @@ Test (store, a_batch_that_fails_is_answered_one_by_one)
 {
     free (kn_test_sql (url, "ALTER TABLE intake.referral ADD CONSTRAINT test_refuse"
                             " CHECK (district <> 'refused')"));
+    //  A district the directory knows, so that the referral reaches the insert.
+    free (kn_test_sql (url, "INSERT INTO core.district (code) VALUES ('refused')"));
     batch_referral_t r[3];
     s_batch_referral (&r[0], "f0", "Maja", "2015-05-05");
     s_batch_referral (&r[1], "f1", "Oskar", "2015-06-06");

@@ -121,10 +121,11 @@ typedef struct {
     char child_id[KN_UUID_STR];
 } referral_t;
 
-//  Refer child `seed` (same seed: same child) for needs with urgency, languages.
+//  Refer child `seed` (same seed: same child) for needs with urgency, languages,
+//  living in district.
 static void
-s_refer (int seed, const int *needs, size_t n_needs, int urgency, const char *language,
-         referral_t *out)
+s_refer_in (int seed, const int *needs, size_t n_needs, int urgency, const char *language,
+            const char *district, referral_t *out)
 {
     static int counter;
     char given[32], idem[32];
@@ -154,7 +155,7 @@ s_refer (int seed, const int *needs, size_t n_needs, int urgency, const char *la
     submit.needs = need_ptrs;
     submit.n_needs = n_needs;
     submit.urgency = urgency;
-    submit.district = "north";
+    submit.district = (char *) district;
     submit.lawful_ground = &ground;
     intake_submit_result_t result;
     kn_error_t err;
@@ -167,6 +168,13 @@ s_refer (int seed, const int *needs, size_t n_needs, int urgency, const char *la
                             out->referral_id);
     snprintf (out->child_id, KN_UUID_STR, "%s", child_id);
     free (child_id);
+}
+
+static void
+s_refer (int seed, const int *needs, size_t n_needs, int urgency, const char *language,
+         referral_t *out)
+{
+    s_refer_in (seed, needs, n_needs, urgency, language, "north", out);
 }
 
 //  One pass of the consumer: what it can take now.
@@ -964,4 +972,95 @@ Test (routing, first_contact_deadline_escalates_once)
     free (case_id);
     cr_assert_eq (routing_store_chase_contacts (routing, now + 999999, 10, &handled, &err), 0);
     cr_assert_eq (handled, 0);
+}
+
+//  The rules below each have a test that fails when the rule is taken out of the
+//  code: none of them can pass by luck of the ranking.
+
+Test (routing, catchment_limits_who_is_offered)
+{
+    //  Nobody serving south offers language support: unplaced, however many serve
+    //  it elsewhere.
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    s_refer_in (40, needs, 1, KINNET__V1__URGENCY__ROUTINE, "pl", "south", &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert_not (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency),
+                   "offered outside its catchment to %s", agency);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.need n JOIN routing.case c"
+                           " ON c.id = n.case_id WHERE c.family_id = '%s'"
+                           " AND n.status = 'unplaced'", r.family_id), 1);
+    //  The district is matched as the directory spells it, whatever the case sent.
+    referral_t south;
+    const int parenting[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer_in (41, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, "SOUTH", &south);
+    s_consume ();
+    cr_assert (s_offer (&south, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, far_away);
+}
+
+Test (routing, an_agency_at_capacity_is_passed_over)
+{
+    //  The English-speaking NGO can hold one open involvement; the first family takes
+    //  it, so the second goes to the next candidate although the NGO speaks English.
+    free (s_sql ("UPDATE core.agency SET capacity = 1 WHERE id = '%s'", ngo));
+    referral_t first, second;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    s_refer (42, needs, 1, KINNET__V1__URGENCY__ROUTINE, "en", &first);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&first, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, ngo);
+    s_refer (43, needs, 1, KINNET__V1__URGENCY__ROUTINE, "en", &second);
+    s_consume ();
+    cr_assert (s_offer (&second, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_str_eq (agency, ngo_pl, "an agency at capacity was offered more");
+    free (s_sql ("UPDATE core.agency SET capacity = 5 WHERE id = '%s'", ngo));
+}
+
+Test (routing, interpreters_score_when_nobody_speaks_the_language)
+{
+    //  Physical health: only the health visitors, who have interpreters. The offer
+    //  says so, scored between speaking the language and not.
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    s_refer (44, needs, 1, KINNET__V1__URGENCY__ROUTINE, "so", &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
+    cr_assert_str_eq (agency, health);
+    Kinnet__V1__FeedBatch *batch = s_feed (health, 0);
+    bool seen = false;
+    for (size_t i = 0; i < batch->n_events; i++) {
+        Kinnet__V1__FeedEvent *event = batch->events[i];
+        if (event->body_case != KINNET__V1__FEED_EVENT__BODY_OFFER
+            || strcmp (event->offer->referral_id, r.referral_id) != 0)
+            continue;
+        Kinnet__V1__Ranking *ranking = event->offer->involvement->ranking;
+        for (size_t f = 0; f < ranking->n_factors; f++)
+            if (strcmp (ranking->factors[f]->rule, "language") == 0) {
+                cr_assert_eq (ranking->factors[f]->score, 1);
+                cr_assert_str_eq (ranking->factors[f]->detail, "interpreters available");
+                seen = true;
+            }
+    }
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+    cr_assert (seen, "no language factor on the offer");
+}
+
+Test (routing, a_language_matches_in_every_spelling)
+{
+    //  "pol" (ISO 639-2) and "pl-PL" (BCP 47) are Polish, as "pl" is in the directory.
+    const char *spellings[] = {"pol", "pl-PL"};
+    for (int i = 0; i < 2; i++) {
+        referral_t r;
+        const int needs[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+        s_refer (45 + i, needs, 1, KINNET__V1__URGENCY__ROUTINE, spellings[i], &r);
+        s_consume ();
+        char offer[KN_UUID_STR], agency[KN_UUID_STR];
+        cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+        cr_assert_str_eq (agency, ngo_pl, "'%s' did not reach the Polish-speaking centre",
+                          spellings[i]);
+    }
 }

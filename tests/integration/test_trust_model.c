@@ -575,3 +575,107 @@ Test (trust_model, a_nul_inside_a_string_is_refused_not_cut)
                                  "SELECT count (*) FROM intake.referral"),
                   0);
 }
+
+//  A submit with one thing changed; the reply's error, which must be set.
+static Kinnet__V1__IntakeReply *
+s_refer_with (int agency, const char *key, Kinnet__V1__Person **siblings, size_t n_siblings,
+              const char *district)
+{
+    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
+    need.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
+    need.description = "Needs support.";
+    Kinnet__V1__Need *needs[] = {&need};
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.justification = "Education duty to support the child's learning.";
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = (char *) key;
+    submit.child = &child;
+    submit.siblings = siblings;
+    submit.n_siblings = n_siblings;
+    submit.needs = needs;
+    submit.n_needs = 1;
+    submit.urgency = KINNET__V1__URGENCY__ROUTINE;
+    submit.district = (char *) district;
+    submit.lawful_ground = &ground;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = &submit;
+    return s_intake (agency, &request);
+}
+
+Test (trust_model, the_same_person_twice_is_refused)
+{
+    //  The child again as a sibling (another spelling of the same name), then two
+    //  siblings who are one person: either would shift which subject each ground is
+    //  decided for.
+    Kinnet__V1__Person again = child;
+    again.given_name = "MIRA";
+    Kinnet__V1__Person other = KINNET__V1__PERSON__INIT;
+    other.given_name = "Sami";
+    other.family_name = "Haddad";
+    other.date_of_birth = "2014-01-09";
+    Kinnet__V1__Person *twice[] = {&again};
+    Kinnet__V1__Person *pair[] = {&other, &other};
+    Kinnet__V1__Person **lists[] = {twice, pair};
+    size_t counts[] = {1, 2};
+    for (int i = 0; i < 2; i++) {
+        char key[16];
+        snprintf (key, sizeof key, "twice-%d", i);
+        Kinnet__V1__IntakeReply *reply = s_refer_with (SCHOOL, key, lists[i], counts[i], "north");
+        cr_assert_not_null (reply->error);
+        cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+        cr_assert_str_eq (reply->error->field, "siblings");
+        cr_assert (strstr (reply->error->message, "same person"), "%s", reply->error->message);
+        kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    }
+    cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
+                                 "SELECT count (*) FROM intake.referral"),
+                  0);
+}
+
+Test (trust_model, a_district_nobody_knows_is_refused_by_name)
+{
+    Kinnet__V1__IntakeReply *reply = s_refer_with (SCHOOL, "nowhere", NULL, 0, "Narnia");
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+    cr_assert_str_eq (reply->error->field, "district");
+    cr_assert (strstr (reply->error->message, "Narnia"), "%s", reply->error->message);
+    cr_assert (strstr (reply->error->message, "north"), "%s", reply->error->message);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    //  Any case: stored as the directory spells it.
+    reply = s_refer_with (SCHOOL, "north-upper", NULL, 0, "NORTH");
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
+                                 "SELECT count (*) FROM intake.referral WHERE district = 'north'"),
+                  1);
+}
+
+Test (trust_model, referring_needs_the_referrer_role)
+{
+    //  Every agency has it when added; an administrator can take it away, and each
+    //  change is on the audit trail.
+    const char *url = kn_test_stack_db_url (stack);
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.audit WHERE service = 'admin'"
+              " AND operation = 'role_grant' AND object_id = '%s' AND role = 'referrer'",
+              s_id (ROGUE));
+    cr_assert_eq (kn_test_count (url, sql), 1);
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (url, NULL, &err);
+    cr_assert_eq (kn_agency_set_role (admin, s_id (ROGUE), "referrer", false, &err), 0);
+    kn_db_destroy (&admin);
+    Kinnet__V1__IntakeReply *reply = s_refer_with (ROGUE, "no-role", NULL, 0, "north");
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__PERMISSION_DENIED);
+    cr_assert (strstr (reply->error->message, "referrer"), "%s", reply->error->message);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.audit WHERE operation = 'role_revoke'"
+              " AND object_id = '%s'",
+              s_id (ROGUE));
+    cr_assert_eq (kn_test_count (url, sql), 1);
+    cr_assert_eq (kn_test_count (url, "SELECT count (*) FROM intake.referral"), 0);
+}
