@@ -72,24 +72,31 @@ static const char *s_statements[][2] = {
      " coalesce (to_timestamp ($8::bigint), now ()), to_timestamp ($9::bigint), $10, $11,"
      " $12, $13, $14, $15, " IS_DPO ("$15::uuid") ")"},
     {"record_get", "SELECT " RECORD_COLUMNS " FROM consent.record WHERE id = $1"},
-    //  Of a subject's consents an agency sees those it recorded or is named in; the
-    //  data-protection role and the agencies that referred the child see all.
+    //  Of a subject's consents an agency sees those it recorded or is named in, and
+    //  the data-protection role sees all. Referring a child gives no view of other
+    //  agencies' consents about them: a name and a date of birth open nothing.
     {"record_by_subject",
      "SELECT " RECORD_COLUMNS " FROM consent.record WHERE subject_id = $1"
      " AND (recorded_by = $2 OR $2 = ANY (recipient_agencies)"
      "  OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"
-     "   AND role = 'data_protection_officer')"
-     "  OR EXISTS (SELECT 1 FROM intake.referral_subject rs JOIN intake.referral r"
-     "   ON r.id = rs.referral_id WHERE rs.subject_id = $1 AND r.referring_agency_id = $2))"
+     "   AND role = 'data_protection_officer'))"
      " ORDER BY recorded_at"},
     {"record_visible",
      "SELECT 1 FROM consent.record c WHERE c.id = $1"
      " AND (c.recorded_by = $2 OR $2 = ANY (c.recipient_agencies)"
      "  OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"
+     "   AND role = 'data_protection_officer'))"},
+    //  Who records a family's withdrawal: the consent's recorder, an agency working
+    //  with the family (an accepted involvement on its case), a data-protection
+    //  officer. Returns the recorder.
+    {"may_withdraw",
+     "SELECT c.recorded_by FROM consent.record c WHERE c.id = $1"
+     " AND (c.recorded_by = $2"
+     "  OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"
      "   AND role = 'data_protection_officer')"
-     "  OR EXISTS (SELECT 1 FROM intake.referral_subject rs JOIN intake.referral r"
-     "   ON r.id = rs.referral_id WHERE rs.subject_id = c.subject_id"
-     "   AND r.referring_agency_id = $2))"},
+     "  OR EXISTS (SELECT 1 FROM core.subject s JOIN routing.case k ON k.family_id = s.family_id"
+     "   JOIN routing.involvement i ON i.case_id = k.id WHERE s.id = c.subject_id"
+     "   AND i.agency_id = $2 AND i.status = 'accepted'))"},
     {"record_expiring",
      "SELECT " RECORD_COLUMNS " FROM consent.record r WHERE recorded_by = $1"
      " AND valid_until > now () AND valid_until <= now () + make_interval (days => $2::int)"
@@ -599,6 +606,29 @@ fail:
 //  -------------------------------------------------------------------------
 //  Withdraw
 
+//  One consent.withdrawn event with the withdrawal's scope w, addressed to
+//  recipient ("" for the one that records the withdrawal itself).
+static int
+s_announce_withdrawal (consent_store_t *self, const char *consent_id, const char *subject_id,
+                       const char *recipient, const Kinnet__V1__Scope *w,
+                       Kinnet__V1__Timestamp *at, kn_error_t *err)
+{
+    Kinnet__V1__ConsentWithdrawn event = KINNET__V1__CONSENT_WITHDRAWN__INIT;
+    event.consent_id = (char *) consent_id;
+    event.subject_id = (char *) subject_id;
+    event.recipient_agency_id = (char *) recipient;
+    event.agencies = w->agencies;
+    event.n_agencies = w->n_agencies;
+    event.sectors = w->sectors;
+    event.n_sectors = w->n_sectors;
+    event.categories = w->categories;
+    event.n_categories = w->n_categories;
+    event.purposes = w->purposes;
+    event.n_purposes = w->n_purposes;
+    event.withdrawn_at = at;
+    return s_outbox (self, "consent.withdrawn", consent_id, &event.base, err);
+}
+
 int
 consent_store_withdraw (consent_store_t *self, const char *agency_id,
                         const Kinnet__V1__WithdrawConsent *withdraw,
@@ -619,9 +649,23 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
             (*consent)->replayed = true;
         return *consent ? 0 : -1;
     }
-    //  Whoever may see the consent may record the family's withdrawal of it.
-    if (s_visible (self, withdraw->consent_id, agency_id, err))
+    //  Not any agency that can see the consent: one named in it could be the very
+    //  person the family is protecting itself from (see may_withdraw).
+    char recorder[KN_UUID_STR] = "";
+    const char *who[] = {withdraw->consent_id, agency_id};
+    PGresult *allowed = kn_db_run (self->db, "may_withdraw", 2, who, NULL, NULL, err);
+    if (!allowed)
         goto fail;
+    if (PQntuples (allowed))
+        snprintf (recorder, sizeof recorder, "%s", PQgetvalue (allowed, 0, 0));
+    PQclear (allowed);
+    if (!*recorder) {
+        if (s_visible (self, withdraw->consent_id, agency_id, err) == 0)
+            kn_error_set (err, KN_E_PERMISSION_DENIED, "consent_id",
+                          "a withdrawal is recorded by the consent's recorder, an agency "
+                          "working with the family or a data-protection officer");
+        goto fail;
+    }
     Kinnet__V1__Consent *current = s_load_consent (self, withdraw->consent_id, err);
     if (!current)
         goto fail;
@@ -667,22 +711,17 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
     at.seconds = at_seconds;
     int rc = 0;
-    for (int row = -1; rc == 0 && row < PQntuples (result); row++) {
-        Kinnet__V1__ConsentWithdrawn event = KINNET__V1__CONSENT_WITHDRAWN__INIT;
-        event.consent_id = withdraw->consent_id;
-        event.subject_id = subject_id;
-        event.recipient_agency_id = row < 0 ? "" : PQgetvalue (result, row, 0);
-        event.agencies = w->agencies;
-        event.n_agencies = w->n_agencies;
-        event.sectors = w->sectors;
-        event.n_sectors = w->n_sectors;
-        event.categories = w->categories;
-        event.n_categories = w->n_categories;
-        event.purposes = w->purposes;
-        event.n_purposes = w->n_purposes;
-        event.withdrawn_at = &at;
-        rc = s_outbox (self, "consent.withdrawn", withdraw->consent_id, &event.base, err);
-    }
+    for (int row = -1; rc == 0 && row < PQntuples (result); row++)
+        rc = s_announce_withdrawal (self, withdraw->consent_id, subject_id,
+                                    row < 0 ? "" : PQgetvalue (result, row, 0), w, &at, err);
+    //  The recorder is told when another agency recorded the withdrawal (unless it
+    //  already was, as an agency that received data under the consent).
+    bool told = strcmp (recorder, agency_id) == 0;
+    for (int row = 0; !told && row < PQntuples (result); row++)
+        told = strcmp (PQgetvalue (result, row, 0), recorder) == 0;
+    if (rc == 0 && !told)
+        rc = s_announce_withdrawal (self, withdraw->consent_id, subject_id, recorder, w, &at,
+                                    err);
     PQclear (result);
     if (rc
         || s_audit (self, agency_id, withdraw->caseworker_id, "withdraw", subject_id,

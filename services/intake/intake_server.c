@@ -52,15 +52,17 @@ s_submitted (const char *agency_id, const intake_submit_result_t *stored)
     s_timestamp (&at, stored->received_at_us);
     Kinnet__V1__SubmitReferralResult result = KINNET__V1__SUBMIT_REFERRAL_RESULT__INIT;
     result.referral_id = (char *)stored->referral_id;
-    result.family_id = (char *)stored->family_id;
-    result.family_matched = stored->family_matched;
+    //  The family and its subjects only to an agency that had standing with the
+    //  family: to anyone else a match must look exactly like a new family.
+    result.family_id = stored->family_known ? (char *)stored->family_id : "";
+    result.family_matched = stored->family_known && stored->family_matched;
     result.replayed = stored->replayed;
     result.received_at = &at;
     char *subject_ids[16];
     for (size_t i = 0; i < stored->subject_count; i++)
         subject_ids[i] = (char *)stored->subject_ids[i];
     result.subject_ids = subject_ids;
-    result.n_subject_ids = stored->subject_count;
+    result.n_subject_ids = stored->family_known ? stored->subject_count : 0;
     Kinnet__V1__IntakeReply reply = KINNET__V1__INTAKE_REPLY__INIT;
     reply.result_case = KINNET__V1__INTAKE_REPLY__RESULT_SUBMITTED;
     reply.submitted = &result;
@@ -88,7 +90,9 @@ s_get (intake_server_t *self, const char *agency_id, Kinnet__V1__GetReferral *ge
     s_timestamp (&withdrawn, stored.withdrawn_at_us);
     Kinnet__V1__Referral referral = KINNET__V1__REFERRAL__INIT;
     referral.referral_id = stored.referral_id;
-    referral.family_id = stored.family_id;
+    //  The referrer sees the family only if its submit reply showed it.
+    bool own = strcmp (stored.agency_id, agency_id) == 0;
+    referral.family_id = own && !stored.family_known ? "" : stored.family_id;
     referral.referring_agency_id = stored.agency_id;
     referral.status = (Kinnet__V1__ReferralStatus)stored.status;
     referral.received_at = &received;

@@ -47,12 +47,29 @@ static const struct {
     //  literals inside a text array. received_at is the transaction's, one for all.
     {"referral_insert",
      "INSERT INTO intake.referral (id, referring_agency_id, family_id, urgency, district,"
-     " needs, languages, children, family_matched, lawful_basis, personal)"
-     " SELECT id, ag, fa, ur, di, ne::smallint[], la::text[], ch, fm, lb, pe"
+     " needs, languages, children, family_matched, lawful_basis, personal,"
+     " family_disclosed)"
+     " SELECT id, ag, fa, ur, di, ne::smallint[], la::text[], ch, fm, lb, pe, fd"
      " FROM unnest ($1::uuid[], $2::uuid[], $3::uuid[], $4::smallint[], $5::text[],"
      " $6::text[], $7::text[], $8::smallint[], $9::boolean[], $10::smallint[], "
-     "$11::bytea[])"
-     " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe)"},
+     "$11::bytea[], $12::boolean[])"
+     " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe, fd)"},
+    //  Per referral of a batch, before it is stored: had its agency standing with
+    //  the family it was matched to (migration 0015)?
+    {"family_standing",
+     "SELECT EXISTS (SELECT 1 FROM intake.referral r WHERE r.family_id = t.f"
+     "  AND r.referring_agency_id = t.a)"
+     " OR EXISTS (SELECT 1 FROM core.agency_role g WHERE g.agency_id = t.a"
+     "  AND g.role = 'data_protection_officer')"
+     " OR EXISTS (SELECT 1 FROM routing.involvement i JOIN routing.case c ON c.id = i.case_id"
+     "  WHERE c.family_id = t.f AND i.agency_id = t.a AND i.status = 'accepted')"
+     " OR EXISTS (SELECT 1 FROM core.subject s JOIN consent.record g ON g.subject_id = s.id"
+     "  WHERE s.family_id = t.f AND g.recorded_by = t.a)"
+     " OR EXISTS (SELECT 1 FROM core.subject s JOIN consent.basis g ON g.subject_id = s.id"
+     "  WHERE s.family_id = t.f AND g.recorded_by = t.a)"
+     " OR EXISTS (SELECT 1 FROM core.subject s JOIN consent.override g ON g.subject_id = s.id"
+     "  WHERE s.family_id = t.f AND g.requested_by = t.a)"
+     " FROM unnest ($1::uuid[], $2::uuid[]) WITH ORDINALITY AS t (f, a, i) ORDER BY t.i"},
     {"referral_subject_insert",
      "INSERT INTO intake.referral_subject (referral_id, subject_id, role, position)"
      " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::text[], $4::smallint[])"
@@ -61,12 +78,13 @@ static const struct {
                           " WHERE referral_id = $1 ORDER BY position"},
     {"referral_summary",
      "SELECT family_id, family_matched,"
-     " (extract(epoch FROM received_at) * 1000000)::bigint FROM intake.referral"
-     " WHERE id = $1"},
+     " (extract(epoch FROM received_at) * 1000000)::bigint, family_disclosed"
+     " FROM intake.referral WHERE id = $1"},
     {"referral_get", "SELECT referring_agency_id, family_id, status,"
                      " (extract(epoch FROM received_at) * 1000000)::bigint,"
                      " coalesce((extract(epoch FROM withdrawn_at) * 1000000)::bigint, 0),"
-                     " personal, withdraw_reason FROM intake.referral WHERE id = $1"},
+                     " personal, withdraw_reason, family_disclosed"
+                     " FROM intake.referral WHERE id = $1"},
     //  Per referral of a batch: the district as the directory spells it (NULL when
     //  nobody knows it) and whether the agency holds the referrer role.
     {"submit_standing",
@@ -213,6 +231,7 @@ s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_
         snprintf (result->family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
         result->family_matched = PQgetvalue (row, 0, 1)[0] == 't';
         result->received_at_us = strtoll (PQgetvalue (row, 0, 2), NULL, 10);
+        result->family_known = PQgetvalue (row, 0, 3)[0] == 't';
         result->replayed = true;
     } else
         rc = kn_error_set (err, KN_E_INTERNAL, NULL, "replayed referral missing");
@@ -314,8 +333,8 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t re
 {
     if (kn_db_defer_begin (self->db, err))
         return -1;
-    kn_pgarray_t *columns[11];
-    kn_pgarray_columns (columns, 11);
+    kn_pgarray_t *columns[12];
+    kn_pgarray_columns (columns, 12);
     for (size_t i = 0; i < n; i++) {
         const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
@@ -347,10 +366,11 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t re
         kn_pgarray_add (columns[8], result->family_matched ? "t" : "f");
         kn_pgarray_add_int (columns[9], referral->lawful_ground->basis);
         kn_pgarray_add_bytes (columns[10], sealed, sealed_len);
+        kn_pgarray_add (columns[11], result->family_known ? "t" : "f");
         free (sealed);
     }
     //  Plain INSERT … SELECT: every row or an error (what a deferred statement must be).
-    if (kn_pgarray_exec (self->db, "referral_insert", columns, 11, err))
+    if (kn_pgarray_exec (self->db, "referral_insert", columns, 12, err))
         return -1;
 
     kn_pgarray_t *links[4];
@@ -493,6 +513,20 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
     }
     if (n_new > 0 && kn_subject_resolve_many (self->db, self->crypto, groups, n_new, err))
         goto fail;
+    if (n_new > 0) {
+        kn_pgarray_t *columns[2];
+        kn_pgarray_columns (columns, 2);
+        for (size_t i = 0; i < n_new; i++) {
+            kn_pgarray_add (columns[0], groups[i].family_id);
+            kn_pgarray_add (columns[1], news[i]->item->agency_id);
+        }
+        PGresult *known = kn_pgarray_run (self->db, "family_standing", columns, 2, err);
+        if (!known)
+            goto fail;
+        for (size_t i = 0; i < n_new && i < (size_t)PQntuples (known); i++)
+            news[i]->item->result.family_known = PQgetvalue (known, (int)i, 0)[0] == 't';
+        PQclear (known);
+    }
     for (size_t i = 0; i < n_new; i++) {
         pending_t *p = news[i];
         intake_submit_result_t *result = &p->item->result;
@@ -864,6 +898,7 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
     referral->status = s_status_value (PQgetvalue (row, 0, 2));
     referral->received_at_us = strtoll (PQgetvalue (row, 0, 3), NULL, 10);
     referral->withdrawn_at_us = strtoll (PQgetvalue (row, 0, 4), NULL, 10);
+    referral->family_known = PQgetvalue (row, 0, 7)[0] == 't';
 
     size_t plain_len = 0;
     uint8_t *plain = s_open_column (self, row, 5, referral_id, &plain_len);

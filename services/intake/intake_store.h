@@ -20,6 +20,9 @@ typedef struct {
     char referral_id[KN_UUID_STR];
     char family_id[KN_UUID_STR];
     bool family_matched;
+    //  The agency had standing with the family before this referral: only then does
+    //  the reply show family_id, family_matched and subject_ids (migration 0015).
+    bool family_known;
     bool replayed;
     int64_t received_at_us; // microseconds since the epoch
     //  Subject ids: the child first, then the siblings in request order (on a
@@ -47,6 +50,7 @@ typedef struct {
     int withheld[8];                       // kinnet.v1.DataCategory values not disclosed
     size_t n_withheld;
     int disclosure_basis; // kinnet.v1.LawfulBasis; 0 for the referring agency
+    bool family_known;    // the referrer had standing with the family (see above)
     char ground_id[KN_UUID_STR];
 } intake_referral_t;
 

@@ -259,19 +259,22 @@ Test (cli, consent_and_override_commands)
     cr_assert (strstr (out, "consentReceiptID"));
     free (out);
 
-    //  Usage errors, and a withdrawal by an agency that has no standing? Agency 1
-    //  is a named recipient, so it has; the unregistered one cannot even connect.
+    //  Usage errors, then the withdrawal. Agency 1 is a named recipient: it sees the
+    //  consent but may not withdraw it; the recorder (agency 0) may.
     snprintf (args, sizeof args, "consent withdraw %s", consent_id);
     cr_assert_eq (s_run (0, args, NULL), 2);
     snprintf (args, sizeof args, "consent withdraw %s --channel pigeon", consent_id);
     cr_assert_eq (s_run (0, args, NULL), 2);
     snprintf (args, sizeof args,
               "--format json consent withdraw %s --channel written --category education", consent_id);
-    cr_assert_eq (s_run (1, args, &out), 0, "%s", out);
+    cr_assert_neq (s_run (1, args, &out), 0, "%s", out);
+    cr_assert (strstr (out, "permission_denied"), "%s", out);
+    free (out);
+    cr_assert_eq (s_run (0, args, &out), 0, "%s", out);
     cr_assert (strstr (out, "PARTLY_WITHDRAWN") || strstr (out, "partly_withdrawn"), "%s", out);
     free (out);
     //  The same command again is the same request (same default key).
-    cr_assert_eq (s_run (1, args, NULL), 0);
+    cr_assert_eq (s_run (0, args, NULL), 0);
 
     //  A safeguarding override, its open review, and a review by the DPO role.
     char override[1024];

@@ -497,10 +497,22 @@ Test (policy, bad_input_writes_nothing)
     kinnet__v1__consent_list__free_unpacked (visible, NULL);
     cr_assert_eq (consent_store_get (store, outsider, consent_id, &consent, &err), -1);
     cr_assert_eq (err.code, KN_E_NOT_FOUND);
-    //  The named recipient has standing, and may withdraw on the family's word.
-    cr_assert_eq (consent_store_withdraw (store, school, &withdraw, &consent, &err), 0, "%s",
+    //  The named recipient sees it but may not withdraw it (it could be the very
+    //  agency the family is protecting itself from); the recorder may, and so may a
+    //  data-protection officer.
+    cr_assert_eq (consent_store_withdraw (store, school, &withdraw, &consent, &err), -1);
+    cr_assert_eq (err.code, KN_E_PERMISSION_DENIED);
+    withdraw.idempotency_key = "w-dpo";
+    cr_assert_eq (consent_store_withdraw (store, dpo, &withdraw, &consent, &err), 0, "%s",
                   err.message);
     kinnet__v1__consent__free_unpacked (consent, NULL);
+    //  The recorder is told that another agency recorded the withdrawal.
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.outbox WHERE topic = 'consent.withdrawn'"
+              " AND aggregate_id = '%s'",
+              consent_id);
+    cr_assert_eq (kn_test_count (url, sql), 2);   // the withdrawal itself, the recorder
 }
 
 //  -------------------------------------------------------------------------

@@ -106,9 +106,12 @@ Test (e2e, retry_returns_first_answer_and_conflict_is_refused)
     Kinnet__V1__IntakeReply *theirs = s_submit (other, 2, "ref-2");
     cr_assert_null (theirs->error);
     cr_assert_str_neq (theirs->submitted->referral_id, first->submitted->referral_id);
-    //  Same child, other agency: one family.
-    cr_assert (theirs->submitted->family_matched);
-    cr_assert_str_eq (theirs->submitted->family_id, first->submitted->family_id);
+    //  Same child, other agency: one family, which the reply does not say (the
+    //  other agency had no standing with it).
+    cr_assert_not (theirs->submitted->family_matched);
+    cr_assert_str_eq (theirs->submitted->family_id, "");
+    cr_assert_eq (theirs->submitted->n_subject_ids, 0);
+    cr_assert_eq (s_count ("SELECT count(DISTINCT family_id) FROM intake.referral"), 1);
 
     kinnet__v1__intake_reply__free_unpacked (first, NULL);
     kinnet__v1__intake_reply__free_unpacked (again, NULL);

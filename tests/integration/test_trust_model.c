@@ -679,3 +679,95 @@ Test (trust_model, referring_needs_the_referrer_role)
     cr_assert_eq (kn_test_count (url, sql), 1);
     cr_assert_eq (kn_test_count (url, "SELECT count (*) FROM intake.referral"), 0);
 }
+
+static Kinnet__V1__IntakeReply *
+s_refer_public (int agency, const char *key, Kinnet__V1__Person *person)
+{
+    Kinnet__V1__Person saved = child;
+    child = *person;
+    Kinnet__V1__IntakeReply *reply = s_refer_with (agency, key, NULL, 0, "north");
+    child = saved;
+    return reply;
+}
+
+Test (trust_model, a_name_and_date_of_birth_open_nothing)
+{
+    const char *url = kn_test_stack_db_url (stack);
+    //  The school knows the family: its consent, then its referral, which shows the
+    //  family because the school had standing with it.
+    char *consent = s_record_consent (SCHOOL, "school-c", NULL);
+    char *referral = s_school_refers ("school-r", consent);
+    Kinnet__V1__IntakeReply *own = s_get (SCHOOL, referral);
+    cr_assert_null (own->error);
+    cr_assert_str_neq (own->referral->family_id, "");
+    kinnet__v1__intake_reply__free_unpacked (own, NULL);
+
+    //  The rogue agency refers the same child by name and date of birth, and a child
+    //  nobody knows: the two replies look alike, neither names a family or subject.
+    Kinnet__V1__Person stranger = KINNET__V1__PERSON__INIT;
+    stranger.given_name = "Zed";
+    stranger.family_name = "Nobody";
+    stranger.date_of_birth = "2017-07-07";
+    Kinnet__V1__Person *people[] = {&child, &stranger};
+    char rogue_referral[KN_UUID_STR] = "";
+    for (int i = 0; i < 2; i++) {
+        char key[16];
+        snprintf (key, sizeof key, "probe-%d", i);
+        Kinnet__V1__IntakeReply *reply = s_refer_public (ROGUE, key, people[i]);
+        cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+        cr_assert_not (reply->submitted->family_matched, "the reply says the family is known");
+        cr_assert_str_eq (reply->submitted->family_id, "");
+        cr_assert_eq (reply->submitted->n_subject_ids, 0);
+        if (i == 0)
+            snprintf (rogue_referral, sizeof rogue_referral, "%s",
+                      reply->submitted->referral_id);
+        kinnet__v1__intake_reply__free_unpacked (reply, NULL);
+    }
+    //  Matching still happened: the referral joined the known family.
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT count (DISTINCT family_id) FROM intake.referral WHERE id IN ('%s', '%s')",
+              referral, rogue_referral);
+    cr_assert_eq (kn_test_count (url, sql), 1);
+    //  Its own read of its referral does not name the family either.
+    own = s_get (ROGUE, rogue_referral);
+    cr_assert_null (own->error);
+    cr_assert_str_eq (own->referral->family_id, "");
+    kinnet__v1__intake_reply__free_unpacked (own, NULL);
+
+    //  It cannot read or withdraw the school's consent about the child.
+    char *subject = s_subject_of (consent);
+    Kinnet__V1__ListConsents list = KINNET__V1__LIST_CONSENTS__INIT;
+    list.subject_id = subject;
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_LIST;
+    request.list = &list;
+    Kinnet__V1__ConsentReply *reply = s_consent (ROGUE, &request);
+    if (!reply->error)
+        for (size_t i = 0; i < reply->consents->n_consents; i++)
+            cr_assert_str_neq (reply->consents->consents[i]->consent_id, consent,
+                               "a referrer read another agency's consent");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    Kinnet__V1__GetConsent get = KINNET__V1__GET_CONSENT__INIT;
+    get.consent_id = consent;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_GET;
+    request.get = &get;
+    reply = s_consent (ROGUE, &request);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__NOT_FOUND);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    Kinnet__V1__WithdrawConsent withdraw = KINNET__V1__WITHDRAW_CONSENT__INIT;
+    withdraw.idempotency_key = "rogue-w";
+    withdraw.consent_id = consent;
+    withdraw.channel = KINNET__V1__COLLECTION_METHOD__VERBAL_WITNESSED;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_WITHDRAW;
+    request.withdraw = &withdraw;
+    reply = s_consent (ROGUE, &request);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__NOT_FOUND);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    cr_assert_eq (kn_test_count (url, "SELECT count (*) FROM consent.withdrawal"), 0);
+    free (subject);
+    free (referral);
+    free (consent);
+}

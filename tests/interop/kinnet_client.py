@@ -537,7 +537,10 @@ def main():
         expect(not reply.HasField("error"), "error set on success")
         r = reply.submitted
         expect(is_uuid(r.referral_id), f"referral_id {r.referral_id!r} not a UUID")
-        expect(is_uuid(r.family_id), f"family_id {r.family_id!r} not a UUID")
+        # A first referral by an agency without standing with the family names no
+        # family and no subjects, whether the family was known or not (§4.5).
+        expect(r.family_id == "" and not r.family_matched and not r.subject_ids,
+               f"family {r.family_id!r} / matched / subject ids shown on a first referral")
         expect(r.replayed is False, "replayed is true on first submit")
         expect(r.received_at.seconds > 0, "received_at missing")
         expect(r.received_at.nanos % 1000 == 0, "nanos not a multiple of 1000 (§4.1)")
@@ -1383,13 +1386,15 @@ def routing_checks(A, B, S, st, cst):
                f"needs in B's part {[n.category for n in c.needs]}")
         expect(not c.referral_ids and c.lead_agency_id == "" and not c.HasField("lead_since"),
                "referral_ids or lead shown to an agency with only an offer")
-        expect(c.family_id == rst["family_id"], "family_id differs")
+        # The submit reply named no family (a first referral, §4.5); the case does.
+        expect(is_uuid(c.family_id), f"case family_id {c.family_id!r} not a UUID")
         full = A.routing(routing_req(get_case=get)).case
         expect(list(full.referral_ids) == [rst["referral_id"]],
                f"referral_ids {list(full.referral_ids)}")
         expect(sorted(n.category for n in full.needs)
                == [common_pb2.LANGUAGE_SUPPORT, common_pb2.HOUSING_NEED],
                "the referrer does not see both needs")
+        expect(full.family_id == c.family_id, "family_id differs between the two views")
         expect(list(full.languages) == ["en", "pt"] and full.district == "north"
                and full.urgency == common_pb2.PRIORITY, "case fields differ")
         bad = routing_req(get_case=lambda op: setattr(op, "case_id", str(uuid.uuid4())))
