@@ -414,6 +414,7 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t re
         event.needs = need_values;
         event.children = (int32_t)result->subject_count;
         event.family_matched = result->family_matched;
+        event.referrer_knows_family = result->family_known;
         event.received_at = &at;
         lens[i] = kinnet__v1__referral_received__get_packed_size (&event);
         payloads[i] = malloc (lens[i] ? lens[i] : 1);

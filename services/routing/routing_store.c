@@ -49,7 +49,7 @@ struct _routing_store_t {
 //  and coordinators. An agency with only an offer sees its own offer.
 #define CASE_TEAM                                                                             \
     "EXISTS (SELECT 1 FROM routing.case_referral WHERE case_id = $1"                         \
-    "  AND referring_agency_id = $2)"                                                        \
+    "  AND referring_agency_id = $2 AND full_view)"                                          \
     " OR EXISTS (SELECT 1 FROM routing.involvement WHERE case_id = $1 AND agency_id = $2"    \
     "  AND status IN ('accepted', 'closed', 'transferred'))"                                 \
     " OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2 AND role = 'coordinator')"
@@ -90,8 +90,9 @@ static const char *s_statements[][2] = {
      "UPDATE routing.case SET languages = ARRAY (SELECT DISTINCT unnest (languages || $2::text[])"
      " ORDER BY 1), urgency = greatest (urgency, $3::smallint) WHERE id = $1"},
     {"case_referral_insert",
-     "INSERT INTO routing.case_referral (referral_id, case_id, referring_agency_id, routed_at)"
-     " VALUES ($1, $2, $3, to_timestamp ($4))"},
+     "INSERT INTO routing.case_referral (referral_id, case_id, referring_agency_id, routed_at,"
+     " full_view)"
+     " VALUES ($1, $2, $3, to_timestamp ($4), $5)"},
     {"need_active",
      "SELECT 1 FROM routing.need WHERE case_id = $1 AND category = $2"
      " AND status IN ('offered', 'placed', 'unplaced')"},
@@ -199,16 +200,28 @@ static const char *s_statements[][2] = {
      " coalesce (" EPOCH ("lead_since") ", 0), " EPOCH ("opened_at") ","
      " coalesce (" EPOCH ("closed_at") ", 0) FROM routing.case WHERE id = $1"},
     {"case_needs", NEED_SELECT " WHERE n.case_id = $1 ORDER BY n.created_at, n.category"},
+    //  $2: only this agency's involvements; $3: only those on this referrer's needs.
     {"case_involvements",
      INVOLVEMENT_SELECT " WHERE i.case_id = $1 AND ($2::uuid IS NULL OR i.agency_id = $2)"
+     " AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM routing.need pn"
+     "  JOIN routing.case_referral pr ON pr.referral_id = pn.referral_id"
+     "  WHERE pn.id = i.need_id AND pr.referring_agency_id = $3))"
      " ORDER BY i.offered_at, i.id"},
     {"case_referrals",
-     "SELECT referral_id FROM routing.case_referral WHERE case_id = $1 ORDER BY routed_at"},
+     "SELECT referral_id FROM routing.case_referral WHERE case_id = $1"
+     " AND ($2::uuid IS NULL OR referring_agency_id = $2) ORDER BY routed_at"},
+    //  team: the whole case; part: a referrer that joined a case it had no part in
+    //  (its own referrals, their needs and offers); offer: its offers only.
     {"case_access",
      "SELECT CASE WHEN " CASE_TEAM " THEN 'team' WHEN EXISTS (SELECT 1 FROM"
+     " routing.case_referral WHERE case_id = $1 AND referring_agency_id = $2) THEN 'part'"
+     " WHEN EXISTS (SELECT 1 FROM"
      " routing.involvement WHERE case_id = $1 AND agency_id = $2) THEN 'offer' ELSE '' END"},
+    //  A referrer with only its part of the case hears of need $2 only if it is
+    //  one of its referral's needs.
     {"case_watchers",
      "SELECT referring_agency_id FROM routing.case_referral WHERE case_id = $1"
+     " AND (full_view OR referral_id = (SELECT referral_id FROM routing.need WHERE id = $2))"
      " UNION SELECT agency_id FROM routing.involvement WHERE case_id = $1"
      " AND status = 'accepted' ORDER BY 1"},
     //  Everyone who had a part in the case: its referrers and every agency that
@@ -665,12 +678,14 @@ s_close_case_if_done (routing_store_t *self, const char *case_id, int64_t now, k
 }
 
 //  Tell everyone watching the case (its referrers and its team), except `except`.
+//  need_id: the need the event is about, NULL for the case as a whole.
 static int
-s_feed_watchers (routing_store_t *self, const char *case_id, const char *except,
-                 const char *topic, Kinnet__V1__FeedEvent *event, int64_t now, kn_error_t *err)
+s_feed_watchers (routing_store_t *self, const char *case_id, const char *need_id,
+                 const char *except, const char *topic, Kinnet__V1__FeedEvent *event,
+                 int64_t now, kn_error_t *err)
 {
-    const char *values[] = {case_id};
-    PGresult *result = s_run (self, "case_watchers", 1, values, err);
+    const char *values[] = {case_id, need_id && *need_id ? need_id : NULL};
+    PGresult *result = s_run (self, "case_watchers", 2, values, err);
     if (!result)
         return -1;
     int rc = 0;
@@ -690,8 +705,8 @@ s_feed_watchers_involvement (routing_store_t *self, Kinnet__V1__Involvement *inv
     Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
     event.body_case = KINNET__V1__FEED_EVENT__BODY_INVOLVEMENT;
     event.involvement = involvement;
-    return s_feed_watchers (self, involvement->case_id, except, "involvement.changed", &event,
-                            now, err);
+    return s_feed_watchers (self, involvement->case_id, involvement->need_id, except,
+                            "involvement.changed", &event, now, err);
 }
 
 static int
@@ -1059,7 +1074,8 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     if (PQntuples (result))
         snprintf (case_id, sizeof case_id, "%s", PQgetvalue (result, 0, 0));
     PQclear (result);
-    if (*case_id) {
+    bool joined = *case_id != '\0';
+    if (joined) {
         const char *merge[] = {case_id, languages, urgency};
         if (s_do (self, "case_merge", 3, merge, err))
             return -1;
@@ -1071,8 +1087,11 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         if (s_do (self, "case_insert", 6, values, err))
             return -1;
     }
-    const char *link[] = {event->referral_id, case_id, event->referring_agency_id, when};
-    if (s_do (self, "case_referral_insert", 4, link, err))
+    //  Joining a case it had no part in shows a referrer only its own part.
+    bool full_view = !joined || event->referrer_knows_family;
+    const char *link[] = {event->referral_id, case_id, event->referring_agency_id, when,
+                          full_view ? "true" : "false"};
+    if (s_do (self, "case_referral_insert", 5, link, err))
         return -1;
     for (size_t i = 0; i < event->n_needs; i++) {
         char category[8];
@@ -1144,7 +1163,7 @@ s_withdraw_referral (routing_store_t *self, const Kinnet__V1__ReferralWithdrawn 
         Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
         feed.body_case = KINNET__V1__FEED_EVENT__BODY_REFERRAL_WITHDRAWN;
         feed.referral_withdrawn = (Kinnet__V1__ReferralWithdrawn *) event;
-        rc = s_feed_watchers (self, case_id, event->referring_agency_id, "referral.withdrawn",
+        rc = s_feed_watchers (self, case_id, NULL, event->referring_agency_id, "referral.withdrawn",
                               &feed, now, err);
         if (rc == 0)
             rc = s_close_case_if_done (self, case_id, now, err);
@@ -1764,7 +1783,7 @@ s_after_end (routing_store_t *self, const char *case_id, const char *agency_id, 
         Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
         feed.body_case = KINNET__V1__FEED_EVENT__BODY_LEAD;
         feed.lead = &lead;
-        if (s_feed_watchers (self, case_id, NULL, "lead.changed", &feed, now, err))
+        if (s_feed_watchers (self, case_id, NULL, NULL, "lead.changed", &feed, now, err))
             return -1;
     }
     return s_close_case_if_done (self, case_id, now, err);
@@ -1947,9 +1966,12 @@ s_case_access (routing_store_t *self, const char *case_id, const char *agency_id
     return 0;
 }
 
+//  The case as one agency may see it. only_agency: an agency with offers only (its
+//  involvements and their needs); part_of: a referrer with only its part (its
+//  referrals, their needs and every involvement on them). Neither sees the lead.
 static int
 s_load_case (routing_store_t *self, const char *case_id, const char *only_agency,
-             Kinnet__V1__Case **result, kn_error_t *err)
+             const char *part_of, Kinnet__V1__Case **result, kn_error_t *err)
 {
     *result = NULL;
     const char *values[] = {case_id};
@@ -1969,7 +1991,7 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
     out->district = kn_pb_string (PQgetvalue (row, 0, 3));
     out->languages = s_split (PQgetvalue (row, 0, 4), &out->n_languages);
     out->urgency = (Kinnet__V1__Urgency) s_int (row, 0, 5);
-    if (!only_agency) {
+    if (!only_agency && !part_of) {
         out->lead_agency_id = kn_pb_string (PQgetvalue (row, 0, 6));
         out->lead_caseworker_id = kn_pb_string (PQgetvalue (row, 0, 7));
         out->lead_since = kn_pb_timestamp (s_int (row, 0, 8));
@@ -1978,11 +2000,13 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
     out->closed_at = kn_pb_timestamp (s_int (row, 0, 10));
     PQclear (row);
 
-    const char *inv_values[] = {case_id, only_agency};
-    PGresult *involvements = s_run (self, "case_involvements", 2, inv_values, err);
+    const char *inv_values[] = {case_id, only_agency, part_of};
+    const char *ref_values[] = {case_id, part_of};
+    PGresult *involvements = s_run (self, "case_involvements", 3, inv_values, err);
     PGresult *needs = involvements ? s_run (self, "case_needs", 1, values, err) : NULL;
-    PGresult *referrals = needs && !only_agency ? s_run (self, "case_referrals", 1, values, err)
-                                                : NULL;
+    PGresult *referrals = needs && !only_agency
+                              ? s_run (self, "case_referrals", 2, ref_values, err)
+                              : NULL;
     if (!involvements || !needs || (!only_agency && !referrals)) {
         PQclear (involvements);
         PQclear (needs);
@@ -1996,12 +2020,18 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
     n = PQntuples (needs);
     out->needs = calloc ((size_t) n + 1, sizeof (Kinnet__V1__CaseNeed *));
     for (int i = 0; i < n; i++) {
-        //  An agency that only holds an offer sees only the needs it was offered.
-        bool visible = !only_agency;
-        for (size_t j = 0; j < out->n_involvements && !visible; j++)
-            visible = strcmp (out->involvements[j]->need_id, PQgetvalue (needs, i, 0)) == 0;
+        //  An agency that only holds an offer sees only the needs it was offered; a
+        //  referrer with its part, the needs of its own referrals.
+        Kinnet__V1__CaseNeed *need = s_need_from_row (needs, i);
+        bool visible = !only_agency && !part_of;
+        for (size_t j = 0; only_agency && j < out->n_involvements && !visible; j++)
+            visible = strcmp (out->involvements[j]->need_id, need->need_id) == 0;
+        for (int j = 0; part_of && referrals && j < PQntuples (referrals) && !visible; j++)
+            visible = strcmp (PQgetvalue (referrals, j, 0), need->referral_id) == 0;
         if (visible)
-            out->needs[out->n_needs++] = s_need_from_row (needs, i);
+            out->needs[out->n_needs++] = need;
+        else
+            kinnet__v1__case_need__free_unpacked (need, NULL);
     }
     if (referrals) {
         n = PQntuples (referrals);
@@ -2026,7 +2056,8 @@ routing_store_get_case (routing_store_t *self, const char *agency_id, const char
         return -1;
     if (!*access)
         return kn_error_set (err, KN_E_NOT_FOUND, "case_id", "no such case visible to you");
-    return s_load_case (self, case_id, strcmp (access, "team") ? agency_id : NULL, result, err);
+    return s_load_case (self, case_id, strcmp (access, "offer") == 0 ? agency_id : NULL,
+                        strcmp (access, "part") == 0 ? agency_id : NULL, result, err);
 }
 
 int
@@ -2088,7 +2119,8 @@ routing_store_lead (routing_store_t *self, const char *agency_id, int64_t now,
         Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
         feed.body_case = KINNET__V1__FEED_EVENT__BODY_LEAD;
         feed.lead = &lead;
-        rc = s_feed_watchers (self, request->case_id, NULL, "lead.changed", &feed, now, err);
+        rc = s_feed_watchers (self, request->case_id, NULL, NULL, "lead.changed", &feed, now,
+                              err);
     }
     if (rc || s_commit (self, agency_id, request->caseworker_id, "lead", request->case_id, NULL,
                         err)) {
@@ -2097,7 +2129,7 @@ routing_store_lead (routing_store_t *self, const char *agency_id, int64_t now,
     }
     kn_log (KN_INFO, "case.lead", "case_id", request->case_id, "agency_id", request->agency_id,
             NULL);
-    return s_load_case (self, request->case_id, NULL, result, err);
+    return s_load_case (self, request->case_id, NULL, NULL, result, err);
 }
 
 int

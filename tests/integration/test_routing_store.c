@@ -124,8 +124,8 @@ typedef struct {
 //  Refer child `seed` (same seed: same child) for needs with urgency, languages,
 //  living in district.
 static void
-s_refer_in (int seed, const int *needs, size_t n_needs, int urgency, const char *language,
-            const char *district, referral_t *out)
+s_refer_as (const char *agency, int seed, const int *needs, size_t n_needs, int urgency,
+            const char *language, const char *district, referral_t *out)
 {
     static int counter;
     char given[32], idem[32];
@@ -159,7 +159,7 @@ s_refer_in (int seed, const int *needs, size_t n_needs, int urgency, const char 
     submit.lawful_ground = &ground;
     intake_submit_result_t result;
     kn_error_t err;
-    cr_assert_eq (intake_store_submit (intake, school, &submit, &result, &err), 0, "%s",
+    cr_assert_eq (intake_store_submit (intake, agency, &submit, &result, &err), 0, "%s",
                   err.message);
     snprintf (out->referral_id, KN_UUID_STR, "%s", result.referral_id);
     snprintf (out->family_id, KN_UUID_STR, "%s", result.family_id);
@@ -168,6 +168,13 @@ s_refer_in (int seed, const int *needs, size_t n_needs, int urgency, const char 
                             out->referral_id);
     snprintf (out->child_id, KN_UUID_STR, "%s", child_id);
     free (child_id);
+}
+
+static void
+s_refer_in (int seed, const int *needs, size_t n_needs, int urgency, const char *language,
+            const char *district, referral_t *out)
+{
+    s_refer_as (school, seed, needs, n_needs, urgency, language, district, out);
 }
 
 static void
@@ -1063,4 +1070,64 @@ Test (routing, a_language_matches_in_every_spelling)
         cr_assert_str_eq (agency, ngo_pl, "'%s' did not reach the Polish-speaking centre",
                           spellings[i]);
     }
+}
+
+Test (routing, a_referrer_joining_a_known_family_sees_only_its_part)
+{
+    //  The school refers a child; the Polish centre takes the language support.
+    referral_t first, second;
+    const int language[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    s_refer (50, language, 1, KINNET__V1__URGENCY__ROUTINE, "pl", &first);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    kn_error_t err;
+    cr_assert (s_offer (&first, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_assert_eq (s_accept (agency, offer, "part-a", &err), 0, "%s", err.message);
+    //  An agency that never had anything to do with the family refers the same child
+    //  by name and date of birth: its referral joins the family's case.
+    const int parenting[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer_as (far_away, 50, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, "north",
+                &second);
+    s_consume ();
+    char *case_id = s_case_of (&first), *joined = s_case_of (&second);
+    cr_assert_str_eq (case_id, joined);
+    //  It sees its own referral and need and who was offered it; not the school's
+    //  referral, the language need, who works on it, or the lead.
+    Kinnet__V1__Case *part = NULL;
+    cr_assert_eq (routing_store_get_case (routing, far_away, case_id, &part, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (part->n_referral_ids, 1);
+    cr_assert_str_eq (part->referral_ids[0], second.referral_id);
+    cr_assert_eq (part->n_needs, 1);
+    cr_assert_eq (part->needs[0]->category, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT);
+    for (size_t i = 0; i < part->n_involvements; i++)
+        cr_assert_str_eq (part->involvements[i]->need_id, part->needs[0]->need_id,
+                          "an involvement on another agency's need was shown");
+    cr_assert_str_eq (part->lead_agency_id, "");
+    kinnet__v1__case__free_unpacked (part, NULL);
+    //  The school, which opened the case, sees both referrals.
+    Kinnet__V1__Case *whole = NULL;
+    cr_assert_eq (routing_store_get_case (routing, school, case_id, &whole, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (whole->n_referral_ids, 2);
+    cr_assert_eq (whole->n_needs, 2);
+    kinnet__v1__case__free_unpacked (whole, NULL);
+    //  Nor does it hear of the case as a whole: a lead appointed is not in its feed.
+    Kinnet__V1__AppointLead lead = KINNET__V1__APPOINT_LEAD__INIT;
+    lead.idempotency_key = "part-lead";
+    lead.case_id = case_id;
+    lead.agency_id = agency;
+    lead.lead_caseworker_id = "pl-cw";
+    Kinnet__V1__Case *led = NULL;
+    bool replayed;
+    cr_assert_eq (routing_store_lead (routing, school, now, &lead, &led, &replayed, &err), 0,
+                  "%s", err.message);
+    kinnet__v1__case__free_unpacked (led, NULL);
+    cr_assert_geq (s_feed_count (school, "lead.changed"), 1);
+    cr_assert_eq (s_feed_count (far_away, "lead.changed"), 0);
+    //  It may not appoint one either.
+    lead.idempotency_key = "part-lead-2";
+    cr_assert_eq (routing_store_lead (routing, far_away, now, &lead, &led, &replayed, &err), -1);
+    free (case_id);
+    free (joined);
 }
