@@ -777,9 +777,29 @@ static int
 s_disclose (intake_store_t *self, const char *agency_id, int purpose,
             intake_referral_t *referral, char *basis, size_t basis_size, kn_error_t *err)
 {
-    static const int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
-                                     KINNET__V1__DATA_CATEGORY__FAMILY_CIRCUMSTANCES,
-                                     KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    //  Identity, the guardians, the narrative, and the category each need implies
+    //  (core.need_data_category): a mental-health need's description goes out only
+    //  where mental-health data may.
+    Kinnet__V1__SubmitReferral *submitted = referral->submitted;
+    int categories[KN_POLICY_MAX_CATEGORIES] = {
+        KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+        KINNET__V1__DATA_CATEGORY__FAMILY_CIRCUMSTANCES,
+        KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    size_t n_categories = 3;
+    int needs[32], need_categories[32];
+    size_t n_needs = submitted->n_needs < 32 ? submitted->n_needs : 32;
+    for (size_t i = 0; i < n_needs; i++)
+        needs[i] = submitted->needs[i]->category;
+    if (n_needs && kn_consent_policy_need_categories (self->db, needs, n_needs,
+                                                      need_categories, err))
+        return -1;
+    for (size_t i = 0; i < n_needs; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < n_categories && !seen; k++)
+            seen = categories[k] == need_categories[i];
+        if (!seen && n_categories < KN_POLICY_MAX_CATEGORIES)
+            categories[n_categories++] = need_categories[i];
+    }
     const char *values[] = {referral->referral_id};
     PGresult *rows =
         kn_db_run (self->db, "referral_subjects", 1, values, NULL, NULL, err);
@@ -794,15 +814,14 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
         return kn_error_set (err, KN_E_INTERNAL, NULL, "referral has no subjects");
     kn_policy_decision_t decision;
     if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, subjects[0],
-                                  agency_id, referral->agency_id, categories, 3, purpose,
-                                  &decision, err))
+                                  agency_id, referral->agency_id, categories, n_categories,
+                                  purpose, &decision, err))
         return -1;
     if (decision.decision == KINNET__V1__DECISION__DENIED)
         return kn_error_set (
             err, KN_E_PERMISSION_DENIED, "referral_id",
             "nothing of this referral may be disclosed to your agency: %s",
             decision.categories[0].reason);
-    Kinnet__V1__SubmitReferral *submitted = referral->submitted;
     for (size_t i = 0; i < decision.count; i++) {
         const kn_policy_category_t *entry = &decision.categories[i];
         if (!entry->permitted) {
@@ -826,14 +845,14 @@ s_disclose (intake_store_t *self, const char *agency_id, int purpose,
             kinnet__v1__guardian__free_unpacked (submitted->guardians[i], NULL);
         submitted->n_guardians = 0;
     }
-    if (!s_permitted (&decision, KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE)) {
-        //  What the needs are is part of the story too (a mental-health or
-        //  domestic-abuse need says as much as its description).
-        for (size_t i = 0; i < submitted->n_needs; i++) {
+    //  What a need is is part of its story too (a mental-health or domestic-abuse
+    //  need says as much as its description): both go under the need's category.
+    for (size_t i = 0; i < n_needs; i++)
+        if (!s_permitted (&decision, need_categories[i])) {
             s_blank (&submitted->needs[i]->description);
-            submitted->needs[i]->category =
-                KINNET__V1__NEED_CATEGORY__NEED_CATEGORY_UNSPECIFIED;
+            submitted->needs[i]->category = KINNET__V1__NEED_CATEGORY__NEED_CATEGORY_UNSPECIFIED;
         }
+    if (!s_permitted (&decision, KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE)) {
         s_blank (&submitted->lawful_ground->justification);
         s_blank (&submitted->lawful_ground->consent_reference);
         free (referral->withdraw_reason);

@@ -47,7 +47,7 @@ typedef struct {
     int64_t withdrawn_at_us;               // 0 when not withdrawn
     char *withdraw_reason;                 // malloc'd, NULL when not withdrawn
     Kinnet__V1__SubmitReferral *submitted; // protobuf-c allocated, less what is withheld
-    int withheld[8];                       // kinnet.v1.DataCategory values not disclosed
+    int withheld[16];                      // kinnet.v1.DataCategory values not disclosed
     size_t n_withheld;
     int disclosure_basis; // kinnet.v1.LawfulBasis; 0 for the referring agency
     bool family_known;    // the referrer had standing with the family (see above)

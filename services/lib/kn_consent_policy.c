@@ -51,6 +51,9 @@ static const char *s_statements[][2] = {
      "  AND (o.review_decision IS NULL OR o.review_decision <> 2)"
      "  AND $5::smallint >= 0 AND " RECIPIENT ("o") " AND c.cat = ANY (o.categories)"
      " ORDER BY c.cat, o.requested_at"},
+    {"kn_policy_need_categories",
+     "SELECT coalesce (m.category, 7) FROM unnest ($1::smallint[]) WITH ORDINALITY AS u (need, i)"
+     " LEFT JOIN core.need_data_category m ON m.need = u.need ORDER BY u.i"},
     {"kn_policy_disclose",
      "INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose, basis,"
      " ground_id, service, object_id) VALUES ($1, $2, $3::smallint[], $4, $5, $6, $7, $8)"},
@@ -382,5 +385,27 @@ kn_consent_policy_record (kn_db_t *db, const kn_policy_decision_t *decision,
             return -1;
         PQclear (result);
     }
+    return 0;
+}
+
+int
+kn_consent_policy_need_categories (kn_db_t *db, const int *needs, size_t n, int *categories,
+                                   kn_error_t *err)
+{
+    char array[400];
+    size_t pos = (size_t) snprintf (array, sizeof array, "{");
+    for (size_t i = 0; i < n && pos < sizeof array - 8; i++)
+        pos += (size_t) snprintf (array + pos, sizeof array - pos, "%s%d", i ? "," : "",
+                                  needs[i]);
+    snprintf (array + pos, sizeof array - pos, "}");
+    const char *values[] = {array};
+    PGresult *result = kn_db_run (db, "kn_policy_need_categories", 1, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    int rows = PQntuples (result);
+    for (size_t i = 0; i < n; i++)
+        categories[i] = (int) i < rows ? atoi (PQgetvalue (result, (int) i, 0))
+                                       : KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE;
+    PQclear (result);
     return 0;
 }

@@ -82,6 +82,13 @@ int kn_consent_policy_record (kn_db_t *db, const kn_policy_decision_t *decision,
                               const char *subject_id, const char *agency_id, int purpose,
                               const char *service, const char *object_id, kn_error_t *err);
 
+//  The data category each of needs[0..n) (kinnet.v1.NeedCategory) is disclosed
+//  under (core.need_data_category; REFERRAL_NARRATIVE where it has no row), into
+//  categories[0..n). A need's description, and what the need is, go out only where
+//  its category is permitted.
+int kn_consent_policy_need_categories (kn_db_t *db, const int *needs, size_t n,
+                                       int *categories, kn_error_t *err);
+
 //  Sector enum value (kinnet.v1.AgencySector) of an agency's sector name
 //  ("social_services" -> 3); 0 when unknown.
 int kn_consent_policy_sector (const char *name);

@@ -182,7 +182,7 @@ static const char *s_statements[][2] = {
     {"involvement_release",
      "UPDATE routing.involvement SET waiting_for_consent = $2 WHERE id = $1"},
     {"waiting_for_subject",
-     "SELECT i.id, i.agency_id, n.referral_id, i.case_id FROM routing.involvement i"
+     "SELECT i.id, i.agency_id, n.referral_id, i.case_id, n.category FROM routing.involvement i"
      " JOIN routing.need n ON n.id = i.need_id"
      " JOIN intake.referral_subject rs ON rs.referral_id = n.referral_id AND rs.position = 0"
      " WHERE rs.subject_id = $1 AND i.waiting_for_consent = $2::boolean"
@@ -777,11 +777,12 @@ s_need_context (routing_store_t *self, const char *need_id, need_context_t *ctx,
     return 0;
 }
 
-//  Whether the consent policy lets agency read the referral's child's identity and
-//  the referral narrative now (a check only: nothing is disclosed here).
+//  Whether the consent policy lets agency read the referral's child's identity or
+//  what it was offered: the data category need (a kinnet.v1.NeedCategory) implies
+//  (a check only: nothing is disclosed here).
 static int
 s_details_available (routing_store_t *self, const char *referral_id, const char *agency_id,
-                     bool *available, kn_error_t *err)
+                     int need, bool *available, kn_error_t *err)
 {
     *available = false;
     const char *values[] = {referral_id};
@@ -796,8 +797,10 @@ s_details_available (routing_store_t *self, const char *referral_id, const char 
     PQclear (result);
     if (!*subject)
         return 0;
-    const int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
-                              KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                        KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    if (kn_consent_policy_need_categories (self->db, &need, 1, &categories[1], err))
+        return -1;
     kn_policy_decision_t decision;
     if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, subject, agency_id,
                                   controller, categories, 2,
@@ -860,7 +863,8 @@ s_make_offer (routing_store_t *self, const char *need_id, const need_context_t *
               char offer_id[KN_UUID_STR], kn_error_t *err)
 {
     bool details = false;
-    int rc = s_details_available (self, ctx->referral_id, agency_id, &details, err);
+    int rc = s_details_available (self, ctx->referral_id, agency_id, ctx->category, &details,
+                                  err);
     char *ranked_by = rc ? NULL : s_bytea_param (&ranking->base);
     kinnet__v1__ranking__free_unpacked (ranking, NULL);
     if (rc)
@@ -1188,7 +1192,7 @@ s_recheck_subject (routing_store_t *self, const char *subject_id, bool waiting, 
         const char *id = PQgetvalue (rows, row, 0);
         bool available = false;
         rc = s_details_available (self, PQgetvalue (rows, row, 2), PQgetvalue (rows, row, 1),
-                                  &available, err);
+                                  atoi (PQgetvalue (rows, row, 4)), &available, err);
         if (rc || available != waiting)
             continue;   // unchanged
         const char *update[] = {id, waiting ? "false" : "true"};

@@ -108,8 +108,9 @@ s_intake (int agency, Kinnet__V1__IntakeRequest *request)
 #define NARRATIVE  KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE
 #define ASSESSMENT KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT
 
-//  A guardian's consent recorded by agency, naming recipient (may be NULL: the
-//  recorder only), for identity and narrative. Returns its id (caller frees).
+//  A guardian's consent recorded by agency, naming itself and recipient (may be
+//  NULL: the recorder only), for identity and narrative. Returns its id (caller
+//  frees).
 static char *
 s_record_consent (int agency, const char *key, const char *recipient)
 {
@@ -120,12 +121,12 @@ s_record_consent (int agency, const char *key, const char *recipient)
     guardian.family_name = "Haddad";
     guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
     guardian.parental_responsibility = true;
-    char *agencies[] = {(char *)(recipient ? recipient : s_id (agency))};
+    char *agencies[] = {(char *)s_id (agency), (char *)recipient};
     Kinnet__V1__DataCategory categories[] = {IDENTITY, NARRATIVE};
     Kinnet__V1__Purpose purposes[] = {ASSESSMENT};
     Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
     scope.agencies = agencies;
-    scope.n_agencies = 1;
+    scope.n_agencies = recipient ? 2 : 1;
     scope.categories = categories;
     scope.n_categories = 2;
     scope.purposes = purposes;
@@ -769,5 +770,58 @@ Test (trust_model, a_name_and_date_of_birth_open_nothing)
     cr_assert_eq (kn_test_count (url, "SELECT count (*) FROM consent.withdrawal"), 0);
     free (subject);
     free (referral);
+    free (consent);
+}
+
+Test (trust_model, a_need_goes_out_under_the_category_it_implies)
+{
+    //  The family agreed to share identity and the referral narrative with agency 1,
+    //  not mental-health data: the mental-health need stays with the school.
+    char *consent = s_record_consent (SCHOOL, "school-c", s_id (ROGUE));
+    Kinnet__V1__Need language = KINNET__V1__NEED__INIT;
+    language.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
+    language.description = "Mira arrived this term and is learning English.";
+    Kinnet__V1__Need mind = KINNET__V1__NEED__INIT;
+    mind.category = KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED;
+    mind.description = "Panic attacks since the journey; sees the school nurse weekly.";
+    Kinnet__V1__Need *needs[] = {&language, &mind};
+    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+    ground.basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
+    ground.consent_reference = consent;
+    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
+    submit.idempotency_key = "two-needs";
+    submit.child = &child;
+    submit.needs = needs;
+    submit.n_needs = 2;
+    submit.urgency = KINNET__V1__URGENCY__ROUTINE;
+    submit.district = "north";
+    submit.lawful_ground = &ground;
+    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
+    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
+    request.submit = &submit;
+    Kinnet__V1__IntakeReply *stored = s_intake (SCHOOL, &request);
+    cr_assert_null (stored->error, "%s", stored->error ? stored->error->message : "");
+    char referral[KN_UUID_STR];
+    snprintf (referral, sizeof referral, "%s", stored->submitted->referral_id);
+    kinnet__v1__intake_reply__free_unpacked (stored, NULL);
+
+    Kinnet__V1__IntakeReply *seen = s_get (ROGUE, referral);
+    cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
+    Kinnet__V1__SubmitReferral *shown = seen->referral->submitted;
+    cr_assert_eq (shown->n_needs, 2);
+    cr_assert_eq (shown->needs[0]->category, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT);
+    cr_assert_str_eq (shown->needs[0]->description, language.description);
+    cr_assert_eq (shown->needs[1]->category, KINNET__V1__NEED_CATEGORY__NEED_CATEGORY_UNSPECIFIED,
+                  "what the need is went out under referral narrative");
+    cr_assert_str_eq (shown->needs[1]->description, "");
+    bool withheld = false;
+    for (size_t i = 0; i < seen->referral->n_withheld; i++)
+        withheld |= seen->referral->withheld[i] == KINNET__V1__DATA_CATEGORY__MENTAL_HEALTH_DATA;
+    cr_assert (withheld, "MENTAL_HEALTH_DATA is not named as withheld");
+    kinnet__v1__intake_reply__free_unpacked (seen, NULL);
+    //  What was disclosed is what the log says: no mental-health data.
+    cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
+                                 "SELECT count (*) FROM core.disclosure WHERE 4 = ANY (categories)"),
+                  0);
     free (consent);
 }
