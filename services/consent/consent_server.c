@@ -178,8 +178,11 @@ consent_server_handle (consent_server_t *self, zmsg_t *request)
         msg = kn_service_reply (&reply.base);
         kn_log (KN_INFO, "consent.handled", "operation", about.operation, "agency_id", agency,
                 NULL);
-        //  Writes audited themselves in their transaction; reads are audited here.
+        //  Writes and consent reads audit themselves in their transaction; the other
+        //  reads are audited here.
         if (strcmp (about.operation, "record") && strcmp (about.operation, "withdraw")
+            && strcmp (about.operation, "get") && strcmp (about.operation, "list")
+            && strcmp (about.operation, "receipt")
             && strcmp (about.operation, "basis") && strcmp (about.operation, "override")
             && strcmp (about.operation, "review") && strcmp (about.operation, "release_request")
             && strcmp (about.operation, "release_decide"))

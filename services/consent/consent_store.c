@@ -138,6 +138,12 @@ static const char *s_statements[][2] = {
      "SELECT " OVERRIDE_COLUMNS " FROM consent.override WHERE ($1::bool OR requested_by = $2)"
      " AND (NOT $3::bool OR reviewed_at IS NULL) ORDER BY review_due_at"},
     {"agency_name", "SELECT name, sector FROM core.agency WHERE id = $1"},
+    //  A data-protection officer's read of a consent's personal part: no ground of
+    //  the policy's, logged as oversight (purpose 0: none of the recipient's own).
+    {"disclose_oversight",
+     "INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose, basis,"
+     " ground_id, service, object_id) VALUES ($1, $2, '{6}', 0, 'data_protection_officer',"
+     " NULL, 'consent', $3)"},
 };
 
 consent_store_t *
@@ -739,15 +745,90 @@ fail:
 //  -------------------------------------------------------------------------
 //  Reads
 
+//  What of a consent's personal part (the guardian, the evidence reference, the
+//  recorder's caseworker) may go to agency_id, decided and logged in the caller's
+//  transaction; what may not is blanked. Its controller is the recorder: the
+//  recorder reads its own; a data-protection officer reads it in oversight, logged
+//  as such; anyone else only where the policy permits FAMILY_CIRCUMSTANCES for one
+//  of the consent's purposes on a ground the recorder decided.
+static int
+s_disclose_consent (consent_store_t *self, const char *agency_id, bool dpo,
+                    Kinnet__V1__Consent *consent, kn_error_t *err)
+{
+    if (strcmp (consent->recorded_by_agency_id, agency_id) == 0)
+        return 0;
+    static const int family = KINNET__V1__DATA_CATEGORY__FAMILY_CIRCUMSTANCES;
+    if (dpo) {
+        const char *values[] = {consent->subject_id, agency_id, consent->consent_id};
+        PGresult *result = kn_db_run (self->db, "disclose_oversight", 3, values, NULL, NULL, err);
+        PQclear (result);
+        return result ? 0 : -1;
+    }
+    kn_policy_decision_t decision = {0};
+    int purpose = 0;
+    for (size_t i = 0; consent->scope && i < consent->scope->n_purposes; i++) {
+        purpose = consent->scope->purposes[i];
+        if (kn_consent_policy_decide (self->db, self->crypto, &self->policy, consent->subject_id,
+                                      agency_id, consent->recorded_by_agency_id, &family, 1,
+                                      purpose, &decision, err))
+            return -1;
+        if (decision.decision == KINNET__V1__DECISION__PERMITTED)
+            return kn_consent_policy_record (self->db, &decision, consent->subject_id, agency_id,
+                                             purpose, "consent", consent->consent_id, err);
+    }
+    if (consent->guardian)
+        kinnet__v1__guardian__free_unpacked (consent->guardian, NULL);
+    consent->guardian = NULL;
+    free (consent->evidence_reference);
+    consent->evidence_reference = kn_pb_string ("");
+    free (consent->caseworker_id);
+    consent->caseworker_id = kn_pb_string ("");
+    return 0;
+}
+
+//  A read of consents: decided, logged and audited in one transaction, so that no
+//  personal data leaves without its record (if the log or audit write fails, the
+//  read fails). consents[0..n) are changed in place.
+static int
+s_read_consents (consent_store_t *self, const char *agency_id, const char *operation,
+                 const char *subject_id, const char *object_id, Kinnet__V1__Consent **consents,
+                 size_t n, kn_error_t *err)
+{
+    int dpo = s_has_role (self, agency_id, "data_protection_officer", err);
+    if (dpo < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (s_disclose_consent (self, agency_id, dpo, consents[i], err))
+            return -1;
+    return s_audit (self, agency_id, NULL, operation, subject_id, object_id, NULL, "ok", err)
+           ?: kn_db_exec (self->db, "COMMIT", err);
+}
+
 int
 consent_store_get (consent_store_t *self, const char *agency_id, const char *consent_id,
                    Kinnet__V1__Consent **consent, kn_error_t *err)
 {
-    if (kn_db_ensure (self->db, err))
+    return consent_store_read (self, agency_id, "get", consent_id, consent, err);
+}
+
+int
+consent_store_read (consent_store_t *self, const char *agency_id, const char *operation,
+                    const char *consent_id, Kinnet__V1__Consent **consent, kn_error_t *err)
+{
+    *consent = NULL;
+    if (kn_db_ensure (self->db, err) || kn_db_exec (self->db, "BEGIN", err))
         return -1;
     *consent = s_visible (self, consent_id, agency_id, err) == 0
                    ? s_load_consent (self, consent_id, err)
                    : NULL;
+    if (*consent
+        && s_read_consents (self, agency_id, operation, (*consent)->subject_id, consent_id,
+                            consent, 1, err)) {
+        kinnet__v1__consent__free_unpacked (*consent, NULL);
+        *consent = NULL;
+    }
+    if (!*consent)
+        s_rollback (self);
     return *consent ? 0 : -1;
 }
 
@@ -761,13 +842,32 @@ consent_store_list (consent_store_t *self, const char *agency_id, const char *su
     int exists = kn_subject_exists (self->db, subject_id, NULL, err);
     if (exists <= 0)
         return exists < 0 ? -1 : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
-    if (s_standing (self, subject_id, agency_id, "subject_id", err))
+    if (s_standing (self, subject_id, agency_id, "subject_id", err)
+        || kn_db_exec (self->db, "BEGIN", err))
         return -1;
     const char *values[] = {subject_id, agency_id};
     PGresult *result = kn_db_run (self->db, "record_by_subject", 2, values, NULL, NULL, err);
-    if (!result)
-        return -1;
-    *list = s_consent_list (self, result, err);
+    *list = result ? s_consent_list (self, result, err) : NULL;
+    PQclear (result);
+    if (*list
+        && s_read_consents (self, agency_id, "list", subject_id, NULL, (*list)->consents,
+                            (*list)->n_consents, err)) {
+        kinnet__v1__consent_list__free_unpacked (*list, NULL);
+        *list = NULL;
+    }
+    if (!*list)
+        s_rollback (self);
+    return *list ? 0 : -1;
+}
+
+int
+consent_store_subject_consents (consent_store_t *self, const char *agency_id,
+                                 const char *subject_id, Kinnet__V1__ConsentList **list,
+                                 kn_error_t *err)
+{
+    const char *values[] = {subject_id, agency_id};
+    PGresult *result = kn_db_run (self->db, "record_by_subject", 2, values, NULL, NULL, err);
+    *list = result ? s_consent_list (self, result, err) : NULL;
     PQclear (result);
     return *list ? 0 : -1;
 }
@@ -956,7 +1056,7 @@ consent_store_receipt (consent_store_t *self, const char *agency_id, const char 
 {
     *json = NULL;
     Kinnet__V1__Consent *consent = NULL;
-    if (consent_store_get (self, agency_id, consent_id, &consent, err))
+    if (consent_store_read (self, agency_id, "receipt", consent_id, &consent, err))
         return -1;
     json_t *receipt = s_receipt (self, consent);
     kinnet__v1__consent__free_unpacked (consent, NULL);

@@ -22,10 +22,23 @@ int consent_store_record (consent_store_t *self, const char *agency_id,
 int consent_store_withdraw (consent_store_t *self, const char *agency_id,
                             const Kinnet__V1__WithdrawConsent *withdraw,
                             Kinnet__V1__Consent **consent, kn_error_t *err);
+//  Reads of consents are decided by the consent policy (the guardian's details are
+//  the recorder's data), logged in core.disclosure and audited in one transaction:
+//  if the log or the audit cannot be written, the read fails.
 int consent_store_get (consent_store_t *self, const char *agency_id, const char *consent_id,
                        Kinnet__V1__Consent **consent, kn_error_t *err);
+//  The same, audited as operation (e.g. "receipt").
+int consent_store_read (consent_store_t *self, const char *agency_id, const char *operation,
+                        const char *consent_id, Kinnet__V1__Consent **consent,
+                        kn_error_t *err);
 int consent_store_list (consent_store_t *self, const char *agency_id, const char *subject_id,
                         Kinnet__V1__ConsentList **list, kn_error_t *err);
+//  The consents about subject_id agency_id may see, as stored, read in the caller's
+//  transaction with no log or audit of their own: for the subject access export,
+//  which is decided, logged and audited as a whole.
+int consent_store_subject_consents (consent_store_t *self, const char *agency_id,
+                                    const char *subject_id, Kinnet__V1__ConsentList **list,
+                                    kn_error_t *err);
 int consent_store_expiring (consent_store_t *self, const char *agency_id, int days,
                             Kinnet__V1__ConsentList **list, kn_error_t *err);
 //  Receipt as Kantara Consent Receipt / ISO/IEC TS 27560 JSON (malloc'd string).

@@ -44,6 +44,11 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
     }
     if (kn_sdc_config_from_env (&sdc, err) || !(consents = consent_store_new (read_db, crypto, err))
         || kn_audit_prepare (db, err)
+        || kn_db_prepare (db, "reporting_disclose",
+                          "INSERT INTO core.disclosure (subject_id, recipient_id, categories,"
+                          " purpose, basis, ground_id, service, object_id) VALUES ($1, $2,"
+                          " '{1,2,3,4,5,6,7,8}', 0, 'subject_access', NULL, 'reporting', NULL)",
+                          err)
         || kn_audit_chain_prepare (read_db, err)
         || kn_db_prepare (db, "reporting_has_role",
                           "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2",
@@ -183,10 +188,9 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
     else if (rc == 0)
         rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
                            "ReportingRequest must set one operation");
-    zmsg_t *msg = rc == 0 ? kn_service_reply (&reply.base) : kn_service_error_reply (&err);
-    kn_log (KN_INFO, rc == 0 ? "reporting.handled" : "request.refused", "operation", operation,
-            "agency_id", agency, "code", kn_code_name (err.code), NULL);
-    //  Every request is on record, with the role it needed, refusals included.
+    //  Every request is on record, with the role it needed, refusals included. An
+    //  answer leaves only once its record (and, for an export, its disclosure) has
+    //  committed on the primary: if that cannot be written, the request fails.
     kn_audit_entry_t entry = {.agency_id = agency,
                               .caseworker_id = caseworker && *caseworker ? caseworker : NULL,
                               .subject_ref = subject,
@@ -195,8 +199,33 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
                               .result = rc == 0 ? "ok" : kn_code_name (err.code),
                               .role = role};
     kn_error_t audit_err;
-    if (kn_db_ensure (self->db, &audit_err) == 0 && kn_audit_append (self->db, &entry, &audit_err))
+    kn_error_clear (&audit_err);
+    if (rc == 0) {
+        const char *disclosed[] = {subject, agency};
+        PGresult *row = NULL;
+        bool exported = reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_SUBJECT_ACCESS;
+        if (kn_db_ensure (self->db, &audit_err) || kn_db_exec (self->db, "BEGIN", &audit_err)
+            || (exported
+                && !(row = kn_db_run (self->db, "reporting_disclose", 2, disclosed, NULL, NULL,
+                                      &audit_err)))
+            || kn_audit_append (self->db, &entry, &audit_err)
+            || kn_db_exec (self->db, "COMMIT", &audit_err)) {
+            kn_error_t ignored;
+            kn_db_exec (self->db, "ROLLBACK", &ignored);
+            kn_log (KN_ERROR, "audit.failed", "operation", operation, "problem",
+                    audit_err.message, NULL);
+            rc = kn_error_set (&err, KN_E_INTERNAL, NULL,
+                               "the record of this request could not be written; nothing "
+                               "was disclosed");
+        }
+        PQclear (row);
+    }
+    else if (kn_db_ensure (self->db, &audit_err) == 0
+             && kn_audit_append (self->db, &entry, &audit_err))
         kn_log (KN_ERROR, "audit.failed", "problem", audit_err.message, NULL);
+    zmsg_t *msg = rc == 0 ? kn_service_reply (&reply.base) : kn_service_error_reply (&err);
+    kn_log (KN_INFO, rc == 0 ? "reporting.handled" : "request.refused", "operation", operation,
+            "agency_id", agency, "code", kn_code_name (err.code), NULL);
     if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_VERDICT)
         kinnet__v1__audit_verdict__free_unpacked (reply.verdict, NULL);
     if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_REPORT)

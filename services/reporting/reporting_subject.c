@@ -193,7 +193,7 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
     //  Consents, with the consent service's own reading of them (the DPO's standing
     //  sees them all).
     Kinnet__V1__ConsentList *list = NULL;
-    if (consent_store_list (consents, dpo_agency_id, subject_id, &list, err))
+    if (consent_store_subject_consents (consents, dpo_agency_id, subject_id, &list, err))
         goto fail;
     json_object_set_new (document, "consents", kn_pbjson_encode (&list->base));
     kinnet__v1__consent_list__free_unpacked (list, NULL);

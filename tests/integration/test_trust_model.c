@@ -11,6 +11,7 @@
 
 #include "kinnet/v1/consent.pb-c.h"
 #include "kinnet/v1/intake.pb-c.h"
+#include "kinnet/v1/reporting.pb-c.h"
 #include "kinnet/v1/routing.pb-c.h"
 #include "kn_agency.h"
 #include "kn_test.h"
@@ -823,5 +824,90 @@ Test (trust_model, a_need_goes_out_under_the_category_it_implies)
     cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
                                  "SELECT count (*) FROM core.disclosure WHERE 4 = ANY (categories)"),
                   0);
+    free (consent);
+}
+
+static Kinnet__V1__ConsentReply *
+s_get_consent (int agency, const char *consent_id)
+{
+    Kinnet__V1__GetConsent get = KINNET__V1__GET_CONSENT__INIT;
+    get.consent_id = (char *)consent_id;
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_GET;
+    request.get = &get;
+    return s_consent (agency, &request);
+}
+
+static Kinnet__V1__ReportingReply *
+s_export (int agency, const char *subject_id)
+{
+    Kinnet__V1__ExportSubject op = KINNET__V1__EXPORT_SUBJECT__INIT;
+    op.subject_id = (char *)subject_id;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_EXPORT_SUBJECT;
+    request.export_subject = &op;
+    return (Kinnet__V1__ReportingReply *)s_call (agency, "reporting", &request.base,
+                                                 &kinnet__v1__reporting_reply__descriptor);
+}
+
+Test (trust_model, every_read_of_a_consent_or_an_export_is_decided_and_logged)
+{
+    const char *url = kn_test_stack_db_url (stack);
+    //  A consent naming agency 1 for identity and narrative, not family
+    //  circumstances: agency 1 sees the consent but not the guardian.
+    char *consent = s_record_consent (SCHOOL, "school-c", s_id (ROGUE));
+    Kinnet__V1__ConsentReply *reply = s_get_consent (SCHOOL, consent);
+    cr_assert_null (reply->error);
+    cr_assert_not_null (reply->consent->guardian);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    reply = s_get_consent (ROGUE, consent);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_assert_null (reply->consent->guardian, "the guardian went out without a ground");
+    cr_assert_str_eq (reply->consent->evidence_reference, "");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    //  The DPO reads it in full; the read is logged as oversight.
+    reply = s_get_consent (DPO, consent);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_assert_str_eq (reply->consent->guardian->given_name, "Rana");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.disclosure WHERE service = 'consent'"
+              " AND recipient_id = '%s' AND basis = 'data_protection_officer'"
+              " AND object_id = '%s'",
+              s_id (DPO), consent);
+    cr_assert_eq (kn_test_count (url, sql), 1);
+
+    //  With the audit trail unwritable, nothing is read: not the consent, not an export.
+    free (kn_test_sql (url, "CREATE FUNCTION public.refuse_audit () RETURNS trigger"
+                            " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit unwritable';"
+                            " END $$"));
+    free (kn_test_sql (url, "CREATE TRIGGER refuse BEFORE INSERT ON core.audit"
+                            " FOR EACH ROW EXECUTE FUNCTION public.refuse_audit ()"));
+    int disclosed = kn_test_count (url, "SELECT count (*) FROM core.disclosure");
+    reply = s_get_consent (DPO, consent);
+    cr_assert_not_null (reply->error, "a consent was read with no audit record");
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INTERNAL);
+    cr_assert_null (reply->consent);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    char *subject = s_subject_of (consent);
+    Kinnet__V1__ReportingReply *exported = s_export (DPO, subject);
+    cr_assert_not_null (exported->error, "an export left with no audit record");
+    cr_assert_eq (exported->error->code, KINNET__V1__ERROR_CODE__INTERNAL);
+    cr_assert_null (exported->subject_access);
+    kinnet__v1__reporting_reply__free_unpacked (exported, NULL);
+    cr_assert_eq (kn_test_count (url, "SELECT count (*) FROM core.disclosure"), disclosed);
+    free (kn_test_sql (url, "DROP TRIGGER refuse ON core.audit"));
+
+    //  Writable again: the export goes, with its disclosure on record.
+    exported = s_export (DPO, subject);
+    cr_assert_null (exported->error, "%s", exported->error ? exported->error->message : "");
+    kinnet__v1__reporting_reply__free_unpacked (exported, NULL);
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.disclosure WHERE service = 'reporting'"
+              " AND basis = 'subject_access' AND subject_id = '%s' AND recipient_id = '%s'",
+              subject, s_id (DPO));
+    cr_assert_eq (kn_test_count (url, sql), 1);
+    free (subject);
     free (consent);
 }
