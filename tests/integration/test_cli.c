@@ -276,6 +276,38 @@ Test (cli, consent_and_override_commands)
     //  The same command again is the same request (same default key).
     cr_assert_eq (s_run (0, args, NULL), 0);
 
+    //  A release: agency 1 records the same consent itself (its own evidence) and asks
+    //  agency 0, the controller of what agency 0 holds, to let it count; agency 0
+    //  approves. The asker cannot approve its own request.
+    snprintf (args, sizeof args, "--format json consent record --file %s/consent.json", dir);
+    cr_assert_eq (s_run (1, args, &out), 0, "%s", out);
+    char *evidence = s_json_string (out, "consent_id");
+    free (out);
+    snprintf (args, sizeof args,
+              "--format json release request --ground %s --controller %s"
+              " --reason 'The young person asked us to coordinate with the school.'",
+              evidence, kn_test_stack_agency_id (stack, 0));
+    cr_assert_eq (s_run (1, args, &out), 0, "%s", out);
+    char *release_id = s_json_string (out, "release_id");
+    free (out);
+    cr_assert_eq (s_run (0, "--format json release list --open", &out), 0, "%s", out);
+    cr_assert (strstr (out, release_id), "%s", out);
+    cr_assert (strstr (out, "coordinate with the school"), "%s", out);
+    free (out);
+    snprintf (args, sizeof args, "release approve %s --reason 'Checked.'", release_id);
+    cr_assert_eq (s_run (1, args, &out), 4, "the asker approved its own request: %s", out);
+    free (out);
+    snprintf (args, sizeof args, "--format json release approve %s --reason 'Checked.'",
+              release_id);
+    cr_assert_eq (s_run (0, args, &out), 0, "%s", out);
+    cr_assert (strstr (out, "release_approved") || strstr (out, "RELEASE_APPROVED"), "%s", out);
+    free (out);
+    cr_assert_eq (s_run (0, "release list --open", &out), 0);
+    cr_assert_null (strstr (out, release_id), "approved request still open: %s", out);
+    free (out);
+    free (release_id);
+    free (evidence);
+
     //  A safeguarding override, its open review, and a review by the DPO role.
     char override[1024];
     snprintf (override, sizeof override,
