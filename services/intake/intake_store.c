@@ -48,12 +48,12 @@ static const struct {
     {"referral_insert",
      "INSERT INTO intake.referral (id, referring_agency_id, family_id, urgency, district,"
      " needs, languages, children, family_matched, lawful_basis, personal,"
-     " family_disclosed)"
-     " SELECT id, ag, fa, ur, di, ne::smallint[], la::text[], ch, fm, lb, pe, fd"
+     " family_disclosed, consent_id)"
+     " SELECT id, ag, fa, ur, di, ne::smallint[], la::text[], ch, fm, lb, pe, fd, co"
      " FROM unnest ($1::uuid[], $2::uuid[], $3::uuid[], $4::smallint[], $5::text[],"
      " $6::text[], $7::text[], $8::smallint[], $9::boolean[], $10::smallint[], "
-     "$11::bytea[], $12::boolean[])"
-     " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe, fd)"},
+     "$11::bytea[], $12::boolean[], $13::uuid[])"
+     " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe, fd, co)"},
     //  Per referral of a batch, before it is stored: had its agency standing with
     //  the family it was matched to (migration 0015)?
     {"family_standing",
@@ -333,8 +333,8 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t re
 {
     if (kn_db_defer_begin (self->db, err))
         return -1;
-    kn_pgarray_t *columns[12];
-    kn_pgarray_columns (columns, 12);
+    kn_pgarray_t *columns[13];
+    kn_pgarray_columns (columns, 13);
     for (size_t i = 0; i < n; i++) {
         const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
@@ -367,10 +367,13 @@ s_insert_referrals (intake_store_t *self, pending_t **news, size_t n, int64_t re
         kn_pgarray_add_int (columns[9], referral->lawful_ground->basis);
         kn_pgarray_add_bytes (columns[10], sealed, sealed_len);
         kn_pgarray_add (columns[11], result->family_known ? "t" : "f");
+        //  The consent it rests on (checked to count, and so a UUID), in the clear.
+        bool on_consent = referral->lawful_ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT;
+        kn_pgarray_add (columns[12], on_consent ? referral->lawful_ground->consent_reference : NULL);
         free (sealed);
     }
     //  Plain INSERT … SELECT: every row or an error (what a deferred statement must be).
-    if (kn_pgarray_exec (self->db, "referral_insert", columns, 12, err))
+    if (kn_pgarray_exec (self->db, "referral_insert", columns, 13, err))
         return -1;
 
     kn_pgarray_t *links[4];

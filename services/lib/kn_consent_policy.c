@@ -14,8 +14,9 @@
 //  A recipient matches a grant naming the agency or its sector.
 #define RECIPIENT(t) "($2::uuid = ANY (" t ".recipient_agencies) OR $3::smallint = ANY (" t ".recipient_sectors))"
 //  Whether the ground was decided by the data's controller ($6): recorded by it or
-//  by a data-protection officer, or released by an approved request. $6 NULL: the
-//  caller is the controller deciding about its own data (a referral being made).
+//  by a data-protection officer, or released by an approved request (a consent
+//  also when the controller made a referral resting on it). $6 NULL: the caller is
+//  the controller deciding about its own data (a referral being made).
 #define DECIDED(t, recorder, kind)                                                         \
     "($6::uuid IS NULL OR " t "." recorder " = $6::uuid OR " t ".by_dpo"                   \
     " OR EXISTS (SELECT 1 FROM consent.release l WHERE l.ground_id = " t ".id"              \
@@ -32,7 +33,9 @@ static const char *s_statements[][2] = {
      "       OR " RECIPIENT ("w") ")"
      "  AND (cardinality (w.categories) = 0 OR c.cat = ANY (w.categories))"
      "  AND (cardinality (w.purposes) = 0 OR $5::smallint = ANY (w.purposes))),"
-     " " DECIDED ("r", "recorded_by", "1")
+     " (" DECIDED ("r", "recorded_by", "1")
+     "  OR EXISTS (SELECT 1 FROM intake.referral ir WHERE ir.consent_id = r.id"
+     "   AND ir.referring_agency_id = $6::uuid))"
      " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.record r ON r.subject_id = $1"
      "  AND r.valid_from <= now () AND (r.valid_until IS NULL OR r.valid_until > now ())"

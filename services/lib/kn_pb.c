@@ -150,7 +150,8 @@ static bool
 s_id_field (const char *name)
 {
     size_t len = strlen (name);
-    return strcmp (name, "agencies") == 0 || (len > 3 && strcmp (name + len - 3, "_id") == 0)
+    return strcmp (name, "agencies") == 0 || strcmp (name, "consent_reference") == 0
+           || (len > 3 && strcmp (name + len - 3, "_id") == 0)
            || (len > 4 && strcmp (name + len - 4, "_ids") == 0);
 }
 

@@ -24,7 +24,7 @@ bool kn_pb_find_nul (const ProtobufCMessageDescriptor *descriptor, const uint8_t
                      size_t len, char *path, size_t size);
 
 //  Lower-case, in place, every UUID-shaped value of a string field whose name ends in
-//  "_id" or "_ids" or is "agencies", anywhere in message: ids are compared, used as
+//  "_id" or "_ids" or is "agencies" or "consent_reference", anywhere in message: ids are compared, used as
 //  keys and bound into sealed data in one canonical form whatever case the client
 //  sent.
 void kn_pb_canonical_ids (ProtobufCMessage *message);

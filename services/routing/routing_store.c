@@ -283,6 +283,9 @@ static const char *s_statements[][2] = {
      "  ELSE i.status = 'closed' END"
      " ORDER BY coalesce (i.closed_at, i.first_contact_at) DESC LIMIT 1"},
     {"agency_active", "SELECT 1 FROM core.agency WHERE id = $1 AND active"},
+    {"dpo_agencies",
+     "SELECT r.agency_id FROM core.agency_role r JOIN core.agency a ON a.id = r.agency_id"
+     " WHERE r.role = 'data_protection_officer' AND a.active ORDER BY 1"},
     {"is_coordinator",
      "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = 'coordinator'"},
     {"unplaced",
@@ -1227,7 +1230,8 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
           : strcmp (topic, "consent.withdrawn") == 0  ? &kinnet__v1__consent_withdrawn__descriptor
           : strcmp (topic, "release.requested") == 0 || strcmp (topic, "release.decided") == 0
               ? &kinnet__v1__release_changed__descriptor
-              : NULL;
+          : strcmp (topic, "override.requested") == 0 ? &kinnet__v1__override_requested__descriptor
+                                                      : NULL;
     if (!descriptor)
         return 0;   // not for routing
     //  An event handled before (delivered again) only moves the cursor.
@@ -1249,6 +1253,20 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
     else if (descriptor == &kinnet__v1__consent_recorded__descriptor)
         rc = s_recheck_subject (self, ((Kinnet__V1__ConsentRecorded *) message)->subject_id,
                                 true, now, err);
+    else if (descriptor == &kinnet__v1__override_requested__descriptor) {
+        //  A safeguarding override shares without or against consent: every
+        //  data-protection officer hears of it at once, to review it.
+        PGresult *dpos = s_run (self, "dpo_agencies", 0, NULL, err);
+        if (!dpos)
+            rc = -1;
+        for (int r = 0; dpos && r < PQntuples (dpos) && rc == 0; r++) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
+            feed.override_requested = (Kinnet__V1__OverrideRequested *) message;
+            rc = s_feed (self, PQgetvalue (dpos, r, 0), topic, NULL, &feed, now, err);
+        }
+        PQclear (dpos);
+    }
     else if (descriptor == &kinnet__v1__release_changed__descriptor) {
         //  Each copy is addressed to one party. An approval may let offers waiting
         //  for consent go ahead: re-decide once, on the requester's copy.

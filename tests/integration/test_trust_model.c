@@ -911,3 +911,94 @@ Test (trust_model, every_read_of_a_consent_or_an_export_is_decided_and_logged)
     free (subject);
     free (consent);
 }
+
+Test (trust_model, a_referral_resting_on_anothers_consent_relies_on_it)
+{
+    //  The family talked to agency 1, which recorded their consent to share with the
+    //  school and itself; the school refers resting on it. By doing so the school
+    //  decided to rely on it: agency 1 reads the school's referral on that consent.
+    char *consent = s_record_consent (ROGUE, "family-c", s_id (SCHOOL));
+    char *referral = s_school_refers ("school-r", consent);
+    Kinnet__V1__IntakeReply *seen = s_get (ROGUE, referral);
+    cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
+    cr_assert_str_eq (seen->referral->disclosure_ground_id, consent);
+    kinnet__v1__intake_reply__free_unpacked (seen, NULL);
+    free (referral);
+    free (consent);
+}
+
+//  Long-poll agency's feed until an event of topic arrives; its body in *event.
+static Kinnet__V1__FeedEvent *
+s_await_topic (int agency, const char *topic, Kinnet__V1__FeedReply **holder)
+{
+    int64_t after = 0, deadline = zclock_mono () + 30000;
+    while (zclock_mono () < deadline) {
+        Kinnet__V1__FeedRead read = KINNET__V1__FEED_READ__INIT;
+        read.after = after;
+        read.wait_ms = 3000;
+        Kinnet__V1__FeedRequest request = KINNET__V1__FEED_REQUEST__INIT;
+        request.op_case = KINNET__V1__FEED_REQUEST__OP_READ;
+        request.read = &read;
+        Kinnet__V1__FeedReply *reply = (Kinnet__V1__FeedReply *)s_call (
+            agency, "feed", &request.base, &kinnet__v1__feed_reply__descriptor);
+        cr_assert_null (reply->error, "feed: %s", reply->error ? reply->error->message : "");
+        for (size_t i = 0; i < reply->batch->n_events; i++) {
+            after = reply->batch->events[i]->seq;
+            if (strcmp (reply->batch->events[i]->topic, topic) == 0) {
+                *holder = reply;
+                return reply->batch->events[i];
+            }
+        }
+        kinnet__v1__feed_reply__free_unpacked (reply, NULL);
+    }
+    cr_assert_fail ("no %s in agency %d's feed", topic, agency);
+    return NULL;
+}
+
+Test (trust_model, the_controller_overrides_at_once_and_the_dpo_is_told)
+{
+    //  The school releases its own referral to agency 1 in an emergency: at once,
+    //  and every data-protection officer hears of it in its feed to review it.
+    char *consent = s_record_consent (SCHOOL, "school-c", NULL);
+    char *referral = s_school_refers ("school-r", consent);
+    char *subject = s_subject_of (consent);
+    s_assert_refused (ROGUE, referral, "no consent");
+    char *agencies[] = {(char *)s_id (ROGUE)};
+    Kinnet__V1__DataCategory categories[] = {IDENTITY, NARRATIVE};
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    scope.agencies = agencies;
+    scope.n_agencies = 1;
+    scope.categories = categories;
+    scope.n_categories = 2;
+    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
+    ref.subject_id = subject;
+    Kinnet__V1__RequestOverride override = KINNET__V1__REQUEST_OVERRIDE__INIT;
+    override.idempotency_key = "school-o";
+    override.subject = &ref;
+    override.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
+    override.details = "Mira said she is afraid to go home tonight.";
+    override.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
+    override.approver_id = "dsl-2";
+    override.scope = &scope;
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_OVERRIDE;
+    request.override = &override;
+    Kinnet__V1__ConsentReply *reply = s_consent (SCHOOL, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    char override_id[KN_UUID_STR];
+    snprintf (override_id, sizeof override_id, "%s", reply->override->override_id);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    Kinnet__V1__IntakeReply *seen = s_get (ROGUE, referral);
+    cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
+    cr_assert_eq (seen->referral->disclosure_basis, KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE);
+    kinnet__v1__intake_reply__free_unpacked (seen, NULL);
+    Kinnet__V1__FeedReply *holder = NULL;
+    Kinnet__V1__FeedEvent *event = s_await_topic (DPO, "override.requested", &holder);
+    cr_assert_eq (event->body_case, KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED);
+    cr_assert_str_eq (event->override_requested->override_id, override_id);
+    cr_assert_str_eq (event->override_requested->requested_by_agency_id, s_id (SCHOOL));
+    kinnet__v1__feed_reply__free_unpacked (holder, NULL);
+    free (subject);
+    free (referral);
+    free (consent);
+}

@@ -111,7 +111,7 @@ kn_test_outbox_skipped (const char *url)
                               " WHERE (o.xid, o.id) <= (c.last_xid, c.last_id)"
                               " AND o.topic IN ('referral.received', 'referral.withdrawn',"
                               "  'consent.recorded', 'consent.withdrawn',"
-                              "  'release.requested', 'release.decided')"
+                              "  'release.requested', 'release.decided', 'override.requested')"
                               " AND NOT EXISTS (SELECT 1 FROM routing.consumed d"
                               "  WHERE d.outbox_id = o.id)");
 }
