@@ -25,9 +25,11 @@ struct _consent_release_t {
         "requested_at") ", request_reason, status, coalesce (decided_by::text, ''), "    \
                         "coalesce (" EPOCH ("decided_at") ", 0), decision_reason"
 
-//  Whether a ground names agency $2 (of sector $3), by id or by sector.
+//  Whether a ground names agency $2 (of sector $3): by id, or by a sector it was in
+//  when the ground was recorded and still is (as kn_consent_policy reads grants).
 #define NAMED                                                                            \
-    "($2::uuid = ANY (recipient_agencies) OR $3::smallint = ANY (recipient_sectors))"
+    "($2::uuid = ANY (recipient_agencies) OR ($3::smallint = ANY (recipient_sectors)"    \
+    " AND $2::uuid = ANY (sector_members)))"
 
 static const char *s_statements[][2] = {
     //  The ground, its subject and recorder, whichever table holds it.

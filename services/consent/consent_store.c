@@ -41,6 +41,12 @@ struct _consent_store_t {
     " OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"                         \
     "   AND role = 'data_protection_officer')"
 
+//  The active agencies in the sectors of parameter p now: kept with a grant, so that a
+//  sector grant covers its members at recording and never those who join later.
+#define MEMBERS(p)                                                                            \
+    "coalesce ((SELECT array_agg (a.id) FROM core.agency a JOIN core.sector s"              \
+    " ON s.name = a.sector WHERE a.active AND s.value = ANY (" p ")), '{}')"
+
 //  Whether the agency in parameter p holds the data-protection role now: stored with
 //  a ground, so the ground counts for every controller's data (kn_consent_policy).
 #define IS_DPO(p)                                                                             \
@@ -67,10 +73,11 @@ static const char *s_statements[][2] = {
     {"record_insert",
      "INSERT INTO consent.record (id, subject_id, given_by, recipient_agencies,"
      " recipient_sectors, categories, purposes, valid_from, valid_until, method,"
-     " notice_version, notice_language, interpreter_used, personal, recorded_by, by_dpo)"
+     " notice_version, notice_language, interpreter_used, personal, recorded_by, by_dpo,"
+     " sector_members)"
      " VALUES ($1, $2, $3, $4::uuid[], $5::smallint[], $6::smallint[], $7::smallint[],"
      " coalesce (to_timestamp ($8::bigint), now ()), to_timestamp ($9::bigint), $10, $11,"
-     " $12, $13, $14, $15, " IS_DPO ("$15::uuid") ")"},
+     " $12, $13, $14, $15, " IS_DPO ("$15::uuid") ", " MEMBERS ("$5::smallint[]") ")"},
     {"record_get", "SELECT " RECORD_COLUMNS " FROM consent.record WHERE id = $1"},
     //  Of a subject's consents an agency sees those it recorded or is named in, and
     //  the data-protection role sees all. Referring a child gives no view of other
@@ -118,16 +125,17 @@ static const char *s_statements[][2] = {
     {"basis_insert",
      "INSERT INTO consent.basis (id, subject_id, basis, special_condition,"
      " recipient_agencies, recipient_sectors, categories, purposes, valid_until,"
-     " justification, recorded_by, by_dpo) VALUES ($1, $2, $3, $4, $5::uuid[], $6::smallint[],"
-     " $7::smallint[], $8::smallint[], to_timestamp ($9::bigint), $10, $11,"
-     " " IS_DPO ("$11::uuid") ")"},
+     " justification, recorded_by, by_dpo, sector_members) VALUES ($1, $2, $3, $4, $5::uuid[],"
+     " $6::smallint[], $7::smallint[], $8::smallint[], to_timestamp ($9::bigint), $10, $11,"
+     " " IS_DPO ("$11::uuid") ", " MEMBERS ("$6::smallint[]") ")"},
     {"basis_subject", "SELECT subject_id FROM consent.basis WHERE id = $1"},
     {"override_insert",
      "INSERT INTO consent.override (id, subject_id, reason, details, approver_role,"
      " approver_id, recipient_agencies, recipient_sectors, categories, expires_at,"
-     " requested_by, review_due_at, by_dpo) VALUES ($1, $2, $3, $4, $5, $6, $7::uuid[],"
-     " $8::smallint[], $9::smallint[], now () + make_interval (hours => $10::int), $11,"
-     " now () + make_interval (hours => $12::int), " IS_DPO ("$11::uuid") ")"},
+     " requested_by, review_due_at, by_dpo, sector_members) VALUES ($1, $2, $3, $4, $5, $6,"
+     " $7::uuid[], $8::smallint[], $9::smallint[], now () + make_interval (hours => $10::int),"
+     " $11, now () + make_interval (hours => $12::int), " IS_DPO ("$11::uuid") ","
+     " " MEMBERS ("$8::smallint[]") ")"},
     {"override_get", "SELECT " OVERRIDE_COLUMNS " FROM consent.override WHERE id = $1"},
     {"override_lock", "SELECT subject_id, reviewed_at IS NOT NULL, requested_by"
                       " FROM consent.override WHERE id = $1 FOR UPDATE"},

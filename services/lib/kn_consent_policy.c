@@ -11,8 +11,13 @@
 #include "kn_config.h"
 #include "kn_subject.h"
 
-//  A recipient matches a grant naming the agency or its sector.
+//  A recipient matches a withdrawal naming the agency or its sector now (a withdrawal
+//  is never narrowed); a grant naming the agency, or its sector if it was in that
+//  sector when the grant was recorded and still is (sector_members).
 #define RECIPIENT(t) "($2::uuid = ANY (" t ".recipient_agencies) OR $3::smallint = ANY (" t ".recipient_sectors))"
+#define GRANTEE(t)                                                                         \
+    "($2::uuid = ANY (" t ".recipient_agencies) OR ($3::smallint = ANY (" t                \
+    ".recipient_sectors) AND $2::uuid = ANY (" t ".sector_members)))"
 //  Whether the ground was decided by the data's controller ($6): recorded by it or
 //  by a data-protection officer, or released by an approved request (a consent
 //  also when the controller made a referral resting on it). $6 NULL: the caller is
@@ -39,20 +44,20 @@ static const char *s_statements[][2] = {
      " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.record r ON r.subject_id = $1"
      "  AND r.valid_from <= now () AND (r.valid_until IS NULL OR r.valid_until > now ())"
-     "  AND " RECIPIENT ("r") " AND c.cat = ANY (r.categories) AND $5::smallint = ANY (r.purposes)"
+     "  AND " GRANTEE ("r") " AND c.cat = ANY (r.categories) AND $5::smallint = ANY (r.purposes)"
      " ORDER BY c.cat, r.recorded_at"},
     {"kn_policy_bases",
      "SELECT c.cat, b.id, b.basis, b.special_condition, " DECIDED ("b", "recorded_by", "2")
      " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.basis b ON b.subject_id = $1 AND b.ended_at IS NULL"
      "  AND b.valid_from <= now () AND (b.valid_until IS NULL OR b.valid_until > now ())"
-     "  AND " RECIPIENT ("b") " AND c.cat = ANY (b.categories) AND $5::smallint = ANY (b.purposes)"
+     "  AND " GRANTEE ("b") " AND c.cat = ANY (b.categories) AND $5::smallint = ANY (b.purposes)"
      " ORDER BY c.cat, b.recorded_at"},
     {"kn_policy_overrides",
      "SELECT c.cat, o.id, " DECIDED ("o", "requested_by", "3") " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.override o ON o.subject_id = $1 AND o.expires_at > now ()"
      "  AND (o.review_decision IS NULL OR o.review_decision <> 2)"
-     "  AND $5::smallint >= 0 AND " RECIPIENT ("o") " AND c.cat = ANY (o.categories)"
+     "  AND $5::smallint >= 0 AND " GRANTEE ("o") " AND c.cat = ANY (o.categories)"
      " ORDER BY c.cat, o.requested_at"},
     {"kn_policy_need_categories",
      "SELECT coalesce (m.category, 7) FROM unnest ($1::smallint[]) WITH ORDINALITY AS u (need, i)"

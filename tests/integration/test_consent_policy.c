@@ -705,3 +705,33 @@ Test (policy, a_dpo_ground_counts_for_every_controller)
     cr_assert_str_eq (d.categories[0].ground_id, recorded->basis_id);
     kinnet__v1__basis_recorded__free_unpacked (recorded, NULL);
 }
+
+Test (policy, a_sector_grant_covers_its_members_when_recorded)
+{
+    //  A consent for the health sector: the clinic is in it when it is recorded.
+    scope_t in = {.sectors = {KINNET__V1__AGENCY_SECTOR__HEALTH}, .n_sectors = 1,
+                  .categories = {IDENTITY}, .n_categories = 1, .purposes = {REFERRAL},
+                  .n_purposes = 1};
+    char consent[KN_UUID_STR], subject[KN_UUID_STR];
+    s_consent ("Esi", 9, KINNET__V1__CONSENT_GIVER__GUARDIAN, &in, 0, 0, consent, subject);
+    cr_assert (s_permitted (subject, health, IDENTITY, REFERRAL));
+    //  A health agency registered afterwards, and one moved into health afterwards
+    //  (by hand or by a directory import), gain nothing under it.
+    char later[KN_UUID_STR];
+    s_agency ("New clinic", "health", later);
+    cr_assert_not (s_permitted (subject, later, IDENTITY, REFERRAL));
+    char sql[200];
+    snprintf (sql, sizeof sql, "UPDATE core.agency SET sector = 'health' WHERE id = '%s'",
+              outsider);
+    free (kn_test_sql (url, sql));
+    cr_assert_not (s_permitted (subject, outsider, IDENTITY, REFERRAL));
+    //  A member that leaves the sector leaves the grant.
+    snprintf (sql, sizeof sql, "UPDATE core.agency SET sector = 'housing' WHERE id = '%s'", health);
+    free (kn_test_sql (url, sql));
+    cr_assert_not (s_permitted (subject, health, IDENTITY, REFERRAL));
+    snprintf (sql, sizeof sql, "UPDATE core.agency SET sector = 'health' WHERE id = '%s'", health);
+    free (kn_test_sql (url, sql));
+    snprintf (sql, sizeof sql, "UPDATE core.agency SET sector = 'housing' WHERE id = '%s'",
+              outsider);
+    free (kn_test_sql (url, sql));
+}
