@@ -50,7 +50,7 @@ static const char *s_statements[][2] = {
      "SELECT id FROM consent.release WHERE ground_id = $1 AND controller_id = $2"
      " AND requested_by = $3 AND status = 1"},
     {"release_get", "SELECT " RELEASE_COLUMNS " FROM consent.release WHERE id = $1"},
-    {"release_lock", "SELECT controller_id, requested_by, status, subject_id"
+    {"release_lock", "SELECT controller_id, requested_by, status"
                      " FROM consent.release WHERE id = $1 FOR UPDATE"},
     {"release_decide",
      "UPDATE consent.release SET status = $2, decided_by = $3, decided_by_dpo = $4,"
@@ -164,6 +164,26 @@ s_load (consent_release_t *self, const char *release_id, kn_error_t *err)
     return r;
 }
 
+//  Open a write's transaction and claim its key: 1 when the write goes on (in the
+//  transaction); otherwise answered: 0 with the first answer in *release
+//  (replayed), or -1 with err.
+static int
+s_claim (consent_release_t *self, const char *agency_id, const char *key,
+         const char *operation, const ProtobufCMessage *content, char object_id[KN_UUID_STR],
+         Kinnet__V1__Release **release, kn_error_t *err)
+{
+    kn_claim_t claim = kn_idempotency_begin (self->db, self->crypto, IDEM, agency_id, key,
+                                             operation, content, object_id, err);
+    if (claim == KN_CLAIM_NEW)
+        return 1;
+    if (claim == KN_CLAIM_FAILED)
+        return -1;
+    *release = s_load (self, object_id, err);
+    if (*release)
+        (*release)->replayed = true;
+    return *release ? 0 : -1;
+}
+
 //  Announce a change to one agency's feed (routing delivers it).
 static int
 s_announce (consent_release_t *self, const Kinnet__V1__Release *release, const char *to,
@@ -205,6 +225,31 @@ s_audit (consent_release_t *self, const char *agency_id, const char *caseworker_
                               .basis = ground_id,
                               .result = "ok"};
     return kn_audit_append (self->db, &entry, err);
+}
+
+//  Finish a write in its transaction: the request as it now stands into *release,
+//  announced to each of to[0..n), audited as operation, committed. On failure
+//  nothing is kept (rolled back, *release NULL) and -1 returned.
+static int
+s_commit (consent_release_t *self, const char *release_id, const char *const *to, size_t n,
+          const char *agency_id, const char *caseworker, const char *operation,
+          Kinnet__V1__Release **release, kn_error_t *err)
+{
+    *release = s_load (self, release_id, err);
+    int rc = *release ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = s_announce (self, *release, to[i], err);
+    if (rc == 0)
+        rc = s_audit (self, agency_id, caseworker, operation, (*release)->subject_id,
+                      release_id, (*release)->ground_id, err)
+             ?: kn_db_exec (self->db, "COMMIT", err);
+    if (rc) {
+        if (*release)
+            kinnet__v1__release__free_unpacked (*release, NULL);
+        *release = NULL;
+        s_rollback (self);
+    }
+    return rc;
 }
 
 //  -------------------------------------------------------------------------
@@ -261,17 +306,10 @@ consent_release_request (consent_release_t *self, const char *agency_id,
     content.caseworker_id = "";
     char release_id[KN_UUID_STR];
     kn_uuid_generate_ordered (release_id);
-    kn_claim_t claim = kn_idempotency_begin (self->db, self->crypto, IDEM, agency_id,
-                                             request->idempotency_key, "release_request",
-                                             &content.base, release_id, err);
-    if (claim != KN_CLAIM_NEW) {
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        *release = s_load (self, release_id, err);
-        if (*release)
-            (*release)->replayed = true;
-        return *release ? 0 : -1;
-    }
+    int claimed = s_claim (self, agency_id, request->idempotency_key, "release_request",
+                           &content.base, release_id, release, err);
+    if (claimed <= 0)
+        return claimed;
     ground_t ground;
     if (s_ground (self, request->ground_id, agency_id, &ground, err))
         goto fail;
@@ -340,13 +378,9 @@ consent_release_request (consent_release_t *self, const char *agency_id,
         (*release)->replayed = true;
         return 0;
     }
-    *release = s_load (self, release_id, err);
-    if (!*release || s_announce (self, *release, request->controller_agency_id, err) ||
-        s_audit (self, agency_id, request->caseworker_id, "release_request",
-                 ground.subject_id, release_id, request->ground_id, err) ||
-        kn_db_exec (self->db, "COMMIT", err))
-        goto fail;
-    return 0;
+    const char *to[] = {request->controller_agency_id};
+    return s_commit (self, release_id, to, 1, agency_id, request->caseworker_id,
+                     "release_request", release, err);
 
 fail:
     if (*release)
@@ -369,29 +403,20 @@ consent_release_decide (consent_release_t *self, const char *agency_id,
     content.caseworker_id = "";
     char claimed[KN_UUID_STR];
     snprintf (claimed, sizeof claimed, "%s", decision->release_id);
-    kn_claim_t claim = kn_idempotency_begin (self->db, self->crypto, IDEM, agency_id,
-                                             decision->idempotency_key, "release_decide",
-                                             &content.base, claimed, err);
-    if (claim != KN_CLAIM_NEW) {
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        *release = s_load (self, claimed, err);
-        if (*release)
-            (*release)->replayed = true;
-        return *release ? 0 : -1;
-    }
+    int fresh = s_claim (self, agency_id, decision->idempotency_key, "release_decide",
+                         &content.base, claimed, release, err);
+    if (fresh <= 0)
+        return fresh;
     const char *values[] = {decision->release_id};
     PGresult *result = kn_db_run (self->db, "release_lock", 1, values, NULL, NULL, err);
     if (!result)
         goto fail;
-    char controller[KN_UUID_STR] = "", requester[KN_UUID_STR] = "",
-         subject[KN_UUID_STR] = "";
+    char controller[KN_UUID_STR] = "", requester[KN_UUID_STR] = "";
     int status = 0;
     if (PQntuples (result) == 1) {
         snprintf (controller, sizeof controller, "%s", PQgetvalue (result, 0, 0));
         snprintf (requester, sizeof requester, "%s", PQgetvalue (result, 0, 1));
         status = atoi (PQgetvalue (result, 0, 2));
-        snprintf (subject, sizeof subject, "%s", PQgetvalue (result, 0, 3));
     }
     PQclear (result);
     int dpo = s_is_dpo (self, agency_id, err);
@@ -432,15 +457,10 @@ consent_release_decide (consent_release_t *self, const char *agency_id,
     if (!result)
         goto fail;
     PQclear (result);
-    *release = s_load (self, decision->release_id, err);
-    if (!*release || s_announce (self, *release, requester, err) ||
-        (!is_controller && s_announce (self, *release, controller, err)) ||
-        s_audit (self, agency_id, decision->caseworker_id,
-                 decision->approve ? "release_approve" : "release_decline", subject,
-                 decision->release_id, (*release)->ground_id, err) ||
-        kn_db_exec (self->db, "COMMIT", err))
-        goto fail;
-    return 0;
+    const char *to[] = {requester, controller};
+    return s_commit (self, decision->release_id, to, is_controller ? 1 : 2, agency_id,
+                     decision->caseworker_id,
+                     decision->approve ? "release_approve" : "release_decline", release, err);
 
 fail:
     if (*release)

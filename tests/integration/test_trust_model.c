@@ -152,29 +152,50 @@ s_record_consent (int agency, const char *key, const char *recipient)
     return id;
 }
 
-//  The school refers the child on its own consent; returns the referral id.
-static char *
-s_school_refers (const char *key, const char *consent_id)
+//  agency refers the child for language support: on consent_id, or on a public task
+//  when it is NULL; with siblings, in district. The reply (caller frees).
+static Kinnet__V1__IntakeReply *
+s_submit (int agency, const char *key, const char *consent_id, Kinnet__V1__Person **siblings,
+          size_t n_siblings, const char *district)
 {
     Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
     need.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
     need.description = "Mira arrived this term and is learning English.";
     Kinnet__V1__Need *needs[] = {&need};
     Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
-    ground.basis = KINNET__V1__LAWFUL_BASIS__CONSENT;
-    ground.consent_reference = (char *)consent_id;
+    ground.basis = consent_id ? KINNET__V1__LAWFUL_BASIS__CONSENT
+                              : KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+    ground.consent_reference = (char *)(consent_id ? consent_id : "");
+    ground.justification = consent_id ? "" : "Education duty to support the child's learning.";
     Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
     submit.idempotency_key = (char *)key;
     submit.child = &child;
+    submit.siblings = siblings;
+    submit.n_siblings = n_siblings;
     submit.needs = needs;
     submit.n_needs = 1;
     submit.urgency = KINNET__V1__URGENCY__ROUTINE;
-    submit.district = "north";
+    submit.district = (char *)district;
     submit.lawful_ground = &ground;
     Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
     request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
     request.submit = &submit;
-    Kinnet__V1__IntakeReply *reply = s_intake (SCHOOL, &request);
+    return s_intake (agency, &request);
+}
+
+//  A public-task referral by agency with one thing changed.
+static Kinnet__V1__IntakeReply *
+s_refer_with (int agency, const char *key, Kinnet__V1__Person **siblings, size_t n_siblings,
+              const char *district)
+{
+    return s_submit (agency, key, NULL, siblings, n_siblings, district);
+}
+
+//  The school refers the child on a consent; returns the referral id.
+static char *
+s_school_refers (const char *key, const char *consent_id)
+{
+    Kinnet__V1__IntakeReply *reply = s_submit (SCHOOL, key, consent_id, NULL, 0, "north");
     cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
     char *id = strdup (reply->submitted->referral_id);
     kinnet__v1__intake_reply__free_unpacked (reply, NULL);
@@ -218,6 +239,38 @@ s_subject_of (const char *consent_id)
     return kn_test_sql (kn_test_stack_db_url (stack), sql);
 }
 
+//  A safeguarding override requested by agency about subject_id, releasing identity
+//  and narrative to recipient; its id into id.
+static void
+s_override (int agency, const char *key, const char *subject_id, const char *recipient,
+            char id[KN_UUID_STR])
+{
+    char *agencies[] = {(char *)recipient};
+    Kinnet__V1__DataCategory categories[] = {IDENTITY, NARRATIVE};
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    scope.agencies = agencies;
+    scope.n_agencies = 1;
+    scope.categories = categories;
+    scope.n_categories = 2;
+    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
+    ref.subject_id = (char *)subject_id;
+    Kinnet__V1__RequestOverride override = KINNET__V1__REQUEST_OVERRIDE__INIT;
+    override.idempotency_key = (char *)key;
+    override.subject = &ref;
+    override.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
+    override.details = "Mira said she is afraid to go home tonight.";
+    override.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
+    override.approver_id = "dsl-2";
+    override.scope = &scope;
+    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
+    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_OVERRIDE;
+    request.override = &override;
+    Kinnet__V1__ConsentReply *reply = s_consent (agency, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    snprintf (id, KN_UUID_STR, "%s", reply->override->override_id);
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+}
+
 Test (trust_model, a_ground_an_agency_records_for_itself_opens_nothing_of_anothers)
 {
     char *school_consent = s_record_consent (SCHOOL, "school-c", NULL);
@@ -256,19 +309,8 @@ Test (trust_model, a_ground_an_agency_records_for_itself_opens_nothing_of_anothe
     s_assert_refused (ROGUE, referral, "controller did not decide");
 
     //  3. A safeguarding override it requests, naming itself.
-    Kinnet__V1__RequestOverride override = KINNET__V1__REQUEST_OVERRIDE__INIT;
-    override.idempotency_key = "rogue-o";
-    override.subject = &ref;
-    override.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
-    override.details = "Urgent: we must see everything about this child now.";
-    override.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
-    override.approver_id = "dsl-1";
-    override.scope = &scope;
-    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_OVERRIDE;
-    request.override = &override;
-    reply = s_consent (ROGUE, &request);
-    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
-    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    char override_id[KN_UUID_STR];
+    s_override (ROGUE, "rogue-o", subject, s_id (ROGUE), override_id);
     s_assert_refused (ROGUE, referral, "controller did not decide");
 
     //  The check, asked about the school's data, says the same.
@@ -298,10 +340,11 @@ Test (trust_model, a_ground_an_agency_records_for_itself_opens_nothing_of_anothe
     free (school_consent);
 }
 
-//  Long-poll agency's feed after *after until an event of topic arrives; its release
-//  id into id. Fails the test after 30 s.
-static void
-s_await_release (int agency, int64_t *after, const char *topic, char id[KN_UUID_STR])
+//  Long-poll agency's feed after *after until an event of topic arrives; returns it,
+//  with the reply that holds it in *holder (the caller frees that). Fails the test
+//  after 30 s.
+static Kinnet__V1__FeedEvent *
+s_await_topic (int agency, int64_t *after, const char *topic, Kinnet__V1__FeedReply **holder)
 {
     int64_t deadline = zclock_mono () + 30000;
     while (zclock_mono () < deadline) {
@@ -313,24 +356,30 @@ s_await_release (int agency, int64_t *after, const char *topic, char id[KN_UUID_
         request.read = &read;
         Kinnet__V1__FeedReply *reply = (Kinnet__V1__FeedReply *)s_call (
             agency, "feed", &request.base, &kinnet__v1__feed_reply__descriptor);
-        cr_assert_null (reply->error, "feed: %s",
-                        reply->error ? reply->error->message : "");
-        bool found = false;
-        for (size_t i = 0; i < reply->batch->n_events && !found; i++) {
-            Kinnet__V1__FeedEvent *event = reply->batch->events[i];
-            *after = event->seq;
-            if (strcmp (event->topic, topic) == 0 &&
-                event->body_case == KINNET__V1__FEED_EVENT__BODY_RELEASE) {
-                found = true;
-                snprintf (id, KN_UUID_STR, "%s", event->release->release_id);
-                cr_assert_str_eq (event->release->recipient_agency_id, s_id (agency));
+        cr_assert_null (reply->error, "feed: %s", reply->error ? reply->error->message : "");
+        for (size_t i = 0; i < reply->batch->n_events; i++) {
+            *after = reply->batch->events[i]->seq;
+            if (strcmp (reply->batch->events[i]->topic, topic) == 0) {
+                *holder = reply;
+                return reply->batch->events[i];
             }
         }
         kinnet__v1__feed_reply__free_unpacked (reply, NULL);
-        if (found)
-            return;
     }
     cr_assert_fail ("no %s in agency %d's feed", topic, agency);
+    return NULL;
+}
+
+//  The same for a release event: its release id into id.
+static void
+s_await_release (int agency, int64_t *after, const char *topic, char id[KN_UUID_STR])
+{
+    Kinnet__V1__FeedReply *holder = NULL;
+    Kinnet__V1__FeedEvent *event = s_await_topic (agency, after, topic, &holder);
+    cr_assert_eq (event->body_case, KINNET__V1__FEED_EVENT__BODY_RELEASE);
+    cr_assert_str_eq (event->release->recipient_agency_id, s_id (agency));
+    snprintf (id, KN_UUID_STR, "%s", event->release->release_id);
+    kinnet__v1__feed_reply__free_unpacked (holder, NULL);
 }
 
 static Kinnet__V1__ConsentReply *
@@ -576,34 +625,6 @@ Test (trust_model, a_nul_inside_a_string_is_refused_not_cut)
     cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
                                  "SELECT count (*) FROM intake.referral"),
                   0);
-}
-
-//  A submit with one thing changed; the reply's error, which must be set.
-static Kinnet__V1__IntakeReply *
-s_refer_with (int agency, const char *key, Kinnet__V1__Person **siblings, size_t n_siblings,
-              const char *district)
-{
-    Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
-    need.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
-    need.description = "Needs support.";
-    Kinnet__V1__Need *needs[] = {&need};
-    Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
-    ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
-    ground.justification = "Education duty to support the child's learning.";
-    Kinnet__V1__SubmitReferral submit = KINNET__V1__SUBMIT_REFERRAL__INIT;
-    submit.idempotency_key = (char *) key;
-    submit.child = &child;
-    submit.siblings = siblings;
-    submit.n_siblings = n_siblings;
-    submit.needs = needs;
-    submit.n_needs = 1;
-    submit.urgency = KINNET__V1__URGENCY__ROUTINE;
-    submit.district = (char *) district;
-    submit.lawful_ground = &ground;
-    Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;
-    request.op_case = KINNET__V1__INTAKE_REQUEST__OP_SUBMIT;
-    request.submit = &submit;
-    return s_intake (agency, &request);
 }
 
 Test (trust_model, the_same_person_twice_is_refused)
@@ -927,34 +948,6 @@ Test (trust_model, a_referral_resting_on_anothers_consent_relies_on_it)
     free (consent);
 }
 
-//  Long-poll agency's feed until an event of topic arrives; its body in *event.
-static Kinnet__V1__FeedEvent *
-s_await_topic (int agency, const char *topic, Kinnet__V1__FeedReply **holder)
-{
-    int64_t after = 0, deadline = zclock_mono () + 30000;
-    while (zclock_mono () < deadline) {
-        Kinnet__V1__FeedRead read = KINNET__V1__FEED_READ__INIT;
-        read.after = after;
-        read.wait_ms = 3000;
-        Kinnet__V1__FeedRequest request = KINNET__V1__FEED_REQUEST__INIT;
-        request.op_case = KINNET__V1__FEED_REQUEST__OP_READ;
-        request.read = &read;
-        Kinnet__V1__FeedReply *reply = (Kinnet__V1__FeedReply *)s_call (
-            agency, "feed", &request.base, &kinnet__v1__feed_reply__descriptor);
-        cr_assert_null (reply->error, "feed: %s", reply->error ? reply->error->message : "");
-        for (size_t i = 0; i < reply->batch->n_events; i++) {
-            after = reply->batch->events[i]->seq;
-            if (strcmp (reply->batch->events[i]->topic, topic) == 0) {
-                *holder = reply;
-                return reply->batch->events[i];
-            }
-        }
-        kinnet__v1__feed_reply__free_unpacked (reply, NULL);
-    }
-    cr_assert_fail ("no %s in agency %d's feed", topic, agency);
-    return NULL;
-}
-
 Test (trust_model, the_controller_overrides_at_once_and_the_dpo_is_told)
 {
     //  The school releases its own referral to agency 1 in an emergency: at once,
@@ -963,37 +956,15 @@ Test (trust_model, the_controller_overrides_at_once_and_the_dpo_is_told)
     char *referral = s_school_refers ("school-r", consent);
     char *subject = s_subject_of (consent);
     s_assert_refused (ROGUE, referral, "no consent");
-    char *agencies[] = {(char *)s_id (ROGUE)};
-    Kinnet__V1__DataCategory categories[] = {IDENTITY, NARRATIVE};
-    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
-    scope.agencies = agencies;
-    scope.n_agencies = 1;
-    scope.categories = categories;
-    scope.n_categories = 2;
-    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
-    ref.subject_id = subject;
-    Kinnet__V1__RequestOverride override = KINNET__V1__REQUEST_OVERRIDE__INIT;
-    override.idempotency_key = "school-o";
-    override.subject = &ref;
-    override.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
-    override.details = "Mira said she is afraid to go home tonight.";
-    override.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
-    override.approver_id = "dsl-2";
-    override.scope = &scope;
-    Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
-    request.op_case = KINNET__V1__CONSENT_REQUEST__OP_OVERRIDE;
-    request.override = &override;
-    Kinnet__V1__ConsentReply *reply = s_consent (SCHOOL, &request);
-    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
     char override_id[KN_UUID_STR];
-    snprintf (override_id, sizeof override_id, "%s", reply->override->override_id);
-    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    s_override (SCHOOL, "school-o", subject, s_id (ROGUE), override_id);
     Kinnet__V1__IntakeReply *seen = s_get (ROGUE, referral);
     cr_assert_null (seen->error, "%s", seen->error ? seen->error->message : "");
     cr_assert_eq (seen->referral->disclosure_basis, KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE);
     kinnet__v1__intake_reply__free_unpacked (seen, NULL);
     Kinnet__V1__FeedReply *holder = NULL;
-    Kinnet__V1__FeedEvent *event = s_await_topic (DPO, "override.requested", &holder);
+    int64_t after = 0;
+    Kinnet__V1__FeedEvent *event = s_await_topic (DPO, &after, "override.requested", &holder);
     cr_assert_eq (event->body_case, KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED);
     cr_assert_str_eq (event->override_requested->override_id, override_id);
     cr_assert_str_eq (event->override_requested->requested_by_agency_id, s_id (SCHOOL));
