@@ -85,7 +85,7 @@ s_consumer (void *arg)
     int64_t retry_every = kn_config_int ("KINNET_UNPLACED_RETRY_S", 300) * 1000;
     int64_t retry_at = 0;   // at once, then every retry_every
     while (!zsys_interrupted) {
-        int consumed = 0, expired = 0, placed = 0, chased = 0;
+        int consumed = 0, expired = 0, placed = 0, chased = 0, ended = 0;
         int64_t now = kn_clock_now ();
         if (retry_every > 0 && zclock_mono () >= retry_at) {
             retry_at = zclock_mono () + retry_every;
@@ -94,7 +94,8 @@ s_consumer (void *arg)
         }
         bool failed = routing_store_consume (store, now, 100, &consumed, &err)
                       || routing_store_expire (store, now, 100, &expired, &err)
-                      || routing_store_chase_contacts (store, now, 100, &chased, &err);
+                      || routing_store_chase_contacts (store, now, 100, &chased, &err)
+                      || routing_store_end_grounds (store, now, 100, &ended, &err);
         //  After every wake-up, what is still waiting (a stuck consumer's grows).
         int64_t lag;
         kn_error_t lag_err;
@@ -105,7 +106,7 @@ s_consumer (void *arg)
             zclock_sleep (500);   // back off, then retry from the durable cursor
             continue;
         }
-        if (consumed == 100 || expired == 100 || chased == 100)
+        if (consumed == 100 || expired == 100 || chased == 100 || ended == 100)
             continue;   // more waiting
         //  Sleep until a wake-up, the next deadline, or a second (the clock may be
         //  a controlled one that jumps).

@@ -283,6 +283,30 @@ static const char *s_statements[][2] = {
      "  ELSE i.status = 'closed' END"
      " ORDER BY coalesce (i.closed_at, i.first_contact_at) DESC LIMIT 1"},
     {"agency_active", "SELECT 1 FROM core.agency WHERE id = $1 AND active"},
+    //  Grounds that ran out and were not announced yet, the earliest first.
+    {"ground_expired",
+     "SELECT g.id, g.kind, g.subject_id, floor (extract (epoch FROM g.ended))::bigint FROM ("
+     " SELECT id, 1 AS kind, subject_id, valid_until AS ended FROM consent.record"
+     "  WHERE valid_until <= now ()"
+     " UNION ALL SELECT id, 2, subject_id, valid_until FROM consent.basis"
+     "  WHERE valid_until <= now ()"
+     " UNION ALL SELECT id, 3, subject_id, expires_at FROM consent.override"
+     "  WHERE expires_at <= now ()) g"
+     " WHERE NOT EXISTS (SELECT 1 FROM routing.ground_event e WHERE e.ground_id = g.id"
+     "  AND e.kind = 'expired') ORDER BY g.ended LIMIT 1"},
+    {"review_overdue",
+     "SELECT o.id, o.subject_id, o.requested_by, floor (extract (epoch FROM o.review_due_at))::bigint,"
+     " coalesce ((SELECT d.child_protection_lead::text FROM core.district d"
+     "  JOIN core.agency a ON a.district = d.code WHERE a.id = o.requested_by), '')"
+     " FROM consent.override o WHERE o.review_due_at <= now () AND o.reviewed_at IS NULL"
+     " AND NOT EXISTS (SELECT 1 FROM routing.ground_event e WHERE e.ground_id = o.id"
+     "  AND e.kind = 'review_overdue') ORDER BY o.review_due_at LIMIT 1"},
+    //  Claim one announcement: two routing processes make it once.
+    {"ground_claim",
+     "INSERT INTO routing.ground_event (ground_id, kind) VALUES ($1, $2)"
+     " ON CONFLICT DO NOTHING RETURNING 1"},
+    {"ground_recipients",
+     "SELECT DISTINCT recipient_id FROM core.disclosure WHERE ground_id = $1 ORDER BY 1"},
     {"dpo_agencies",
      "SELECT r.agency_id FROM core.agency_role r JOIN core.agency a ON a.id = r.agency_id"
      " WHERE r.role = 'data_protection_officer' AND a.active ORDER BY 1"},
@@ -1564,6 +1588,103 @@ routing_store_chase_contacts (routing_store_t *self, int64_t now, int max, int *
         }
         (*handled)++;
     }
+    return 0;
+}
+
+//  One ground that ran out: tell the agencies that received data on it, and put the
+//  offers it released back to waiting. Inside the caller's transaction.
+static int
+s_end_ground (routing_store_t *self, PGresult *row, int64_t now, kn_error_t *err)
+{
+    const char *ground[] = {PQgetvalue (row, 0, 0)};
+    PGresult *recipients = s_run (self, "ground_recipients", 1, ground, err);
+    if (!recipients)
+        return -1;
+    Kinnet__V1__GroundEnded ended = KINNET__V1__GROUND_ENDED__INIT;
+    ended.ground_id = PQgetvalue (row, 0, 0);
+    ended.ground_kind = atoi (PQgetvalue (row, 0, 1));
+    ended.subject_id = PQgetvalue (row, 0, 2);
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = s_int (row, 0, 3);
+    ended.ended_at = &at;
+    int rc = 0;
+    for (int r = 0; r < PQntuples (recipients) && rc == 0; r++) {
+        ended.recipient_agency_id = PQgetvalue (recipients, r, 0);
+        Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+        feed.body_case = KINNET__V1__FEED_EVENT__BODY_GROUND_ENDED;
+        feed.ground_ended = &ended;
+        rc = s_feed (self, ended.recipient_agency_id, "ground.expired", NULL, &feed, now, err);
+    }
+    PQclear (recipients);
+    return rc ?: s_recheck_subject (self, ended.subject_id, false, now, err);
+}
+
+//  One override whose review is overdue: every DPO and the requester's district
+//  lead are told. Inside the caller's transaction.
+static int
+s_escalate_review (routing_store_t *self, PGresult *row, int64_t now, kn_error_t *err)
+{
+    Kinnet__V1__OverrideRequested overdue = KINNET__V1__OVERRIDE_REQUESTED__INIT;
+    overdue.override_id = PQgetvalue (row, 0, 0);
+    overdue.subject_id = PQgetvalue (row, 0, 1);
+    overdue.requested_by_agency_id = PQgetvalue (row, 0, 2);
+    Kinnet__V1__Timestamp due = KINNET__V1__TIMESTAMP__INIT;
+    due.seconds = s_int (row, 0, 3);
+    overdue.review_due_at = &due;
+    Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+    feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
+    feed.override_requested = &overdue;
+    const char *lead = PQgetvalue (row, 0, 4);
+    PGresult *dpos = s_run (self, "dpo_agencies", 0, NULL, err);
+    if (!dpos)
+        return -1;
+    int rc = 0;
+    bool lead_told = !*lead;
+    for (int r = 0; r < PQntuples (dpos) && rc == 0; r++) {
+        lead_told |= strcmp (PQgetvalue (dpos, r, 0), lead) == 0;
+        rc = s_feed (self, PQgetvalue (dpos, r, 0), "override.review_overdue", NULL, &feed, now,
+                     err);
+    }
+    PQclear (dpos);
+    if (rc == 0 && !lead_told)
+        rc = s_feed (self, lead, "override.review_overdue", NULL, &feed, now, err);
+    return rc;
+}
+
+int
+routing_store_end_grounds (routing_store_t *self, int64_t now, int max, int *handled,
+                           kn_error_t *err)
+{
+    *handled = 0;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    static const char *kinds[][2] = {{"ground_expired", "expired"},
+                                     {"review_overdue", "review_overdue"}};
+    for (int k = 0; k < 2; k++)
+        while (*handled < max) {
+            if (kn_db_exec (self->db, "BEGIN", err))
+                return -1;
+            PGresult *row = s_run (self, kinds[k][0], 0, NULL, err);
+            if (!row || PQntuples (row) == 0) {
+                PQclear (row);
+                s_rollback (self);
+                if (!row)
+                    return -1;
+                break;
+            }
+            const char *claim[] = {PQgetvalue (row, 0, 0), kinds[k][1]};
+            int fresh = s_exists (self, "ground_claim", 2, claim, err);
+            int rc = fresh < 0 ? -1
+                     : !fresh  ? 0
+                     : k == 0  ? s_end_ground (self, row, now, err)
+                               : s_escalate_review (self, row, now, err);
+            PQclear (row);
+            if (rc || kn_db_exec (self->db, "COMMIT", err)) {
+                s_rollback (self);
+                return -1;
+            }
+            (*handled)++;
+        }
     return 0;
 }
 

@@ -47,6 +47,13 @@ int routing_store_expire (routing_store_t *self, int64_t now, int max, int *hand
 int routing_store_chase_contacts (routing_store_t *self, int64_t now, int max, int *handled,
                                   kn_error_t *err);
 
+//  Announce, once each, up to max grounds that ended: a consent, basis or override
+//  that expired (to the agencies that received data on it; offers it released wait
+//  for consent again) and an override whose review is overdue (to every DPO and
+//  the district's child-protection lead). *handled: how many.
+int routing_store_end_grounds (routing_store_t *self, int64_t now, int max, int *handled,
+                               kn_error_t *err);
+
 //  Try the unplaced needs again (up to max), oldest first: a need some agency can
 //  now take (the directory changed, capacity freed) is offered; the rest stay on the
 //  list without telling anyone again. *placed: needs offered.

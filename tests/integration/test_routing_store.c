@@ -1131,3 +1131,126 @@ Test (routing, a_referrer_joining_a_known_family_sees_only_its_part)
     free (case_id);
     free (joined);
 }
+
+//  Announce the grounds that ended, until none is left.
+static int
+s_end_grounds (void)
+{
+    int handled = 0;
+    kn_error_t err;
+    cr_assert_eq (routing_store_end_grounds (routing, now, 1000, &handled, &err), 0, "%s",
+                  err.message);
+    return handled;
+}
+
+Test (routing, a_ground_that_runs_out_is_announced_and_its_offers_wait)
+{
+    //  A consent releases the health visitors' offer and they read the referral.
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH};
+    s_refer (60, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
+    cr_assert_str_eq (agency, health);
+    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
+    subject.subject_id = r.child_id;
+    char *agencies[] = {health};
+    Kinnet__V1__DataCategory categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                                             KINNET__V1__DATA_CATEGORY__PHYSICAL_HEALTH_DATA};
+    Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    scope.agencies = agencies;
+    scope.n_agencies = 1;
+    scope.categories = categories;
+    scope.n_categories = 2;
+    scope.purposes = purposes;
+    scope.n_purposes = 1;
+    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
+    guardian.given_name = "Ewa";
+    guardian.family_name = "Nowak";
+    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
+    guardian.parental_responsibility = true;
+    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
+    record.idempotency_key = "consent-60";
+    record.subject = &subject;
+    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
+    record.guardian = &guardian;
+    record.scope = &scope;
+    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
+    record.privacy_notice_version = "v1";
+    record.privacy_notice_language = "pl";
+    Kinnet__V1__Consent *recorded = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_record (consent, school, &record, &recorded, &err), 0, "%s",
+                  err.message);
+    char consent_id[KN_UUID_STR];
+    snprintf (consent_id, sizeof consent_id, "%s", recorded->consent_id);
+    kinnet__v1__consent__free_unpacked (recorded, NULL);
+    s_consume ();
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
+                           " AND NOT waiting_for_consent", offer), 1);
+    intake_referral_t read;
+    cr_assert_eq (intake_store_get (intake, health, r.referral_id, "", 1, &read, &err), 0, "%s",
+                  err.message);
+    intake_referral_free (&read);
+    cr_assert_eq (s_end_grounds (), 0);
+
+    //  It runs out (its end is set in the past directly: the API refuses that).
+    free (s_sql ("UPDATE consent.record SET valid_from = now () - interval '2 days',"
+                 " valid_until = now () - interval '1 second' WHERE id = '%s'",
+                 consent_id));
+    cr_assert_eq (s_end_grounds (), 1);
+    cr_assert_eq (s_end_grounds (), 0);   // once
+    cr_assert_eq (s_feed_count (health, "ground.expired"), 1);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
+                           " AND waiting_for_consent", offer), 1);
+    cr_assert_eq (s_feed_count (health, "offer.details_withdrawn"), 1);
+    cr_assert_eq (s_feed_count (school, "ground.expired"), 0);   // it received nothing
+}
+
+Test (routing, an_overdue_override_review_is_escalated)
+{
+    //  The school's override; its review falls due unreviewed: every DPO and the
+    //  district's child-protection lead (social care, for north) are told, once.
+    char dpo_agency[KN_UUID_STR];
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (url, NULL, &err);
+    s_agency (admin, "DPO", "local_authority", "north", dpo_agency);
+    cr_assert_eq (kn_agency_set_role (admin, dpo_agency, "data_protection_officer", true, &err),
+                  0);
+    kn_db_destroy (&admin);
+    referral_t r;
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (61, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
+    char *agencies[] = {ngo};
+    Kinnet__V1__DataCategory categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT};
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    scope.agencies = agencies;
+    scope.n_agencies = 1;
+    scope.categories = categories;
+    scope.n_categories = 1;
+    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
+    subject.subject_id = r.child_id;
+    Kinnet__V1__RequestOverride request = KINNET__V1__REQUEST_OVERRIDE__INIT;
+    request.idempotency_key = "override-61";
+    request.subject = &subject;
+    request.reason = KINNET__V1__OVERRIDE_REASON__RISK_OF_SIGNIFICANT_HARM;
+    request.details = "Bruising seen at school; parent avoids contact.";
+    request.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
+    request.approver_id = "dsl-4";
+    request.scope = &scope;
+    Kinnet__V1__Override *override = NULL;
+    cr_assert_eq (consent_store_override (consent, school, &request, &override, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (s_end_grounds (), 0);
+    free (s_sql ("UPDATE consent.override SET review_due_at = now () - interval '1 second'"
+                 " WHERE id = '%s'",
+                 override->override_id));
+    kinnet__v1__override__free_unpacked (override, NULL);
+    cr_assert_eq (s_end_grounds (), 1);
+    cr_assert_eq (s_end_grounds (), 0);
+    cr_assert_eq (s_feed_count (dpo_agency, "override.review_overdue"), 1);
+    cr_assert_eq (s_feed_count (social, "override.review_overdue"), 1);
+    cr_assert_eq (s_feed_count (ngo, "override.review_overdue"), 0);
+}
