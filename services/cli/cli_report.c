@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -31,7 +32,10 @@ static const char *s_usage
       "             disclosures by ground and category; overrides by review\n"
       "  equity     referral and uptake rates per 1,000 children by district (needs\n"
       "             kinnet admin population import); families nobody local speaks to\n"
-      "Not every dimension applies to every table: a report refuses one that does not.\n";
+      "Not every dimension applies to every table: a report refuses one that does not.\n"
+      "       kinnet report governance [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
+      "  governance every role granted or taken away, release decision, override review\n"
+      "             and data-protection officer's action, from the audit trail (JSON)\n";
 
 static const char *
 s_cell_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportCell *cell, char *buf,
@@ -326,10 +330,55 @@ s_dimensions (const char *list, Kinnet__V1__ReportDimension *by, size_t *n, kn_e
     return 0;
 }
 
+//  Unix seconds of a YYYY-MM-DD date (UTC midnight), or -1.
+static long long
+s_day (const char *text)
+{
+    struct tm tm = {0};
+    const char *end = text ? strptime (text, "%Y-%m-%d", &tm) : NULL;
+    return end && !*end ? (long long) timegm (&tm) : -1;
+}
+
+//  kinnet report governance: the log itself, as JSON.
+static int
+s_governance (const cli_options_t *options, int argc, char **argv)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    const char *flags[] = {"--from", "--to"};
+    Kinnet__V1__Timestamp bounds[2] = {KINNET__V1__TIMESTAMP__INIT, KINNET__V1__TIMESTAMP__INIT};
+    Kinnet__V1__ListGovernance op = KINNET__V1__LIST_GOVERNANCE__INIT;
+    Kinnet__V1__Timestamp **slots[] = {&op.from, &op.to};
+    for (int i = 0; i < 2; i++) {
+        const char *text = cli_arg (argc, argv, flags[i]);
+        if (!text)
+            continue;
+        bounds[i].seconds = s_day (text);
+        if (bounds[i].seconds < 0) {
+            kn_error_set (&err, KN_E_INVALID_ARGUMENT, flags[i] + 2, "%s must be YYYY-MM-DD",
+                          flags[i]);
+            return cli_fail (options, &err);
+        }
+        *slots[i] = &bounds[i];
+    }
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_GOVERNANCE;
+    request.governance = &op;
+    Kinnet__V1__ReportingReply *reply = (Kinnet__V1__ReportingReply *) cli_request (
+        options, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    cli_print_json (&reply->governance->base);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
 int
 cli_report (const cli_options_t *options, int argc, char **argv)
 {
     const char *name = argc > 1 && strncmp (argv[1], "--", 2) ? argv[1] : NULL;
+    if (name && strcmp (name, "governance") == 0 && !cli_flag (argc, argv, "--help"))
+        return s_governance (options, argc, argv);
     const char *from = cli_arg (argc, argv, "--from");
     const char *to = cli_arg (argc, argv, "--to");
     const char *format = cli_arg (argc, argv, "--format");

@@ -9,12 +9,29 @@
 #include "kn_config.h"
 #include "kn_log.h"
 #include "kn_clock.h"
+#include "kn_pb.h"
 #include "kn_service.h"
 #include "kn_validate.h"
 #include "reporting_report.h"
 #include "reporting_subject.h"
 
 #define MAX_TRUSTED 8
+
+//  What the governance log holds: role changes, release decisions, override reviews,
+//  and whatever an agency holding the data-protection role did (its reads included).
+#define GOVERNANCE_MAX 5000
+#define GOVERNANCE_SQL                                                                        \
+    "SELECT a.id, floor (extract (epoch FROM a.at))::bigint, coalesce (a.agency_id::text, ''),"\
+    " CASE WHEN a.service = 'admin' THEN coalesce (a.caseworker_id, '') ELSE '' END,"          \
+    " a.service, a.operation, coalesce (a.object_id::text, ''), coalesce (a.role, ''),"       \
+    " a.result FROM core.audit a"                                                              \
+    " WHERE ($1::bigint IS NULL OR a.at >= to_timestamp ($1::bigint))"                         \
+    " AND ($2::bigint IS NULL OR a.at < to_timestamp ($2::bigint))"                            \
+    " AND (a.operation IN ('role_grant', 'role_revoke', 'release_approve', 'release_decline',"\
+    "  'review') OR a.role = 'data_protection_officer'"                                        \
+    "  OR a.agency_id IN (SELECT agency_id FROM core.agency_role"                              \
+    "   WHERE role = 'data_protection_officer'))"                                              \
+    " ORDER BY a.id LIMIT 5001"
 
 struct _reporting_server_t {
     kn_db_t *db;        //  the primary: audit rows
@@ -50,6 +67,7 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
                           " '{1,2,3,4,5,6,7,8}', 0, 'subject_access', NULL, 'reporting', NULL)",
                           err)
         || kn_audit_chain_prepare (read_db, err)
+        || kn_db_prepare (read_db, "reporting_governance", GOVERNANCE_SQL, err)
         || kn_db_prepare (db, "reporting_has_role",
                           "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2",
                           err)) {
@@ -126,6 +144,47 @@ s_verdict (const kn_audit_verdict_t *v)
     return out;
 }
 
+//  The governance log of a period, from the audit trail (on read_db).
+static int
+s_governance (reporting_server_t *self, const Kinnet__V1__ListGovernance *op,
+              Kinnet__V1__GovernanceLog **log, kn_error_t *err)
+{
+    *log = NULL;
+    //  Unset bounds: from the beginning, until now (the database's, as the rows').
+    char from[24], to[24];
+    snprintf (from, sizeof from, "%lld", op->from ? (long long) op->from->seconds : 0LL);
+    snprintf (to, sizeof to, "%lld", op->to ? (long long) op->to->seconds : 0LL);
+    const char *values[] = {op->from ? from : NULL, op->to ? to : NULL};
+    PGresult *rows = kn_db_ensure (self->read_db, err) ? NULL
+                     : kn_db_run (self->read_db, "reporting_governance", 2, values, NULL,
+                                  NULL, err);
+    if (!rows)
+        return -1;
+    *log = malloc (sizeof **log);
+    kinnet__v1__governance_log__init (*log);
+    int n = PQntuples (rows);
+    (*log)->truncated = n > GOVERNANCE_MAX;
+    if (n > GOVERNANCE_MAX)
+        n = GOVERNANCE_MAX;
+    (*log)->actions = malloc ((size_t) (n ? n : 1) * sizeof (Kinnet__V1__GovernanceAction *));
+    for (int r = 0; r < n; r++) {
+        Kinnet__V1__GovernanceAction *a = malloc (sizeof *a);
+        kinnet__v1__governance_action__init (a);
+        a->audit_id = strtoll (PQgetvalue (rows, r, 0), NULL, 10);
+        a->at = kn_pb_timestamp (strtoll (PQgetvalue (rows, r, 1), NULL, 10));
+        a->agency_id = kn_pb_string (PQgetvalue (rows, r, 2));
+        a->database_user = kn_pb_string (PQgetvalue (rows, r, 3));
+        a->service = kn_pb_string (PQgetvalue (rows, r, 4));
+        a->operation = kn_pb_string (PQgetvalue (rows, r, 5));
+        a->object_id = kn_pb_string (PQgetvalue (rows, r, 6));
+        a->role = kn_pb_string (PQgetvalue (rows, r, 7));
+        a->result = kn_pb_string (PQgetvalue (rows, r, 8));
+        (*log)->actions[(*log)->n_actions++] = a;
+    }
+    PQclear (rows);
+    return 0;
+}
+
 zmsg_t *
 reporting_server_handle (reporting_server_t *self, zmsg_t *request)
 {
@@ -185,6 +244,14 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
             json_decref (document);
         }
     }
+    else if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_GOVERNANCE) {
+        operation = "governance";
+        role = "auditor";
+        rc = s_require (self, agency, role, &err)
+             ?: s_governance (self, decoded->governance, &reply.governance, &err);
+        if (rc == 0)
+            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_GOVERNANCE;
+    }
     else if (rc == 0)
         rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
                            "ReportingRequest must set one operation");
@@ -232,6 +299,8 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
         kinnet__v1__report__free_unpacked (reply.report, NULL);
     if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_SUBJECT_ACCESS)
         kinnet__v1__subject_access__free_unpacked (reply.subject_access, NULL);
+    if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_GOVERNANCE && reply.governance)
+        kinnet__v1__governance_log__free_unpacked (reply.governance, NULL);
     if (decoded)
         kinnet__v1__reporting_request__free_unpacked (decoded, NULL);
     return msg;

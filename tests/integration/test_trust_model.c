@@ -973,3 +973,41 @@ Test (trust_model, the_controller_overrides_at_once_and_the_dpo_is_told)
     free (referral);
     free (consent);
 }
+
+Test (trust_model, auditors_pull_the_governance_log)
+{
+    //  A role granted and a DPO's read are on it; an agency without the auditor
+    //  role is refused.
+    char *consent = s_record_consent (SCHOOL, "school-c", NULL);
+    Kinnet__V1__ConsentReply *read = s_get_consent (DPO, consent);
+    cr_assert_null (read->error);
+    kinnet__v1__consent_reply__free_unpacked (read, NULL);
+    Kinnet__V1__ListGovernance op = KINNET__V1__LIST_GOVERNANCE__INIT;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_GOVERNANCE;
+    request.governance = &op;
+    Kinnet__V1__ReportingReply *reply = (Kinnet__V1__ReportingReply *)s_call (
+        SCHOOL, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__PERMISSION_DENIED);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert_eq (kn_agency_set_role (admin, s_id (SCHOOL), "auditor", true, &err), 0);
+    kn_db_destroy (&admin);
+    reply = (Kinnet__V1__ReportingReply *)s_call (SCHOOL, "reporting", &request.base,
+                                                 &kinnet__v1__reporting_reply__descriptor);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    bool granted = false, dpo_read = false;
+    for (size_t i = 0; i < reply->governance->n_actions; i++) {
+        Kinnet__V1__GovernanceAction *a = reply->governance->actions[i];
+        granted |= strcmp (a->operation, "role_grant") == 0 && strcmp (a->role, "auditor") == 0
+                   && strcmp (a->object_id, s_id (SCHOOL)) == 0 && *a->database_user;
+        dpo_read |= strcmp (a->operation, "get") == 0 && strcmp (a->agency_id, dpo_id) == 0
+                    && strcmp (a->object_id, consent) == 0;
+    }
+    cr_assert (granted, "the auditor role's grant is not on the log");
+    cr_assert (dpo_read, "the DPO's read of a consent is not on the log");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    free (consent);
+}
