@@ -86,13 +86,16 @@ static const struct {
                      " personal, withdraw_reason, family_disclosed"
                      " FROM intake.referral WHERE id = $1"},
     //  Per referral of a batch: the district as the directory spells it (NULL when
-    //  nobody knows it) and whether the agency holds the referrer role.
+    //  nobody knows it), whether the agency holds the referrer role, and whether its
+    //  key was used already (a retry gets its first answer, whatever changed since).
     {"submit_standing",
      "SELECT (SELECT k.code FROM (" KNOWN_DISTRICTS ") k (code)"
      "  WHERE lower (k.code) = lower (t.d) ORDER BY k.code LIMIT 1),"
      " EXISTS (SELECT 1 FROM core.agency_role r WHERE r.agency_id = t.a"
-     "  AND r.role = 'referrer')"
-     " FROM unnest ($1::text[], $2::uuid[]) WITH ORDINALITY AS t (d, a, i) ORDER BY t.i"},
+     "  AND r.role = 'referrer'),"
+     " EXISTS (SELECT 1 FROM intake.idempotency y WHERE y.agency_id = t.a AND y.key = t.k)"
+     " FROM unnest ($1::text[], $2::uuid[], $3::text[]) WITH ORDINALITY AS t (d, a, k, i)"
+     " ORDER BY t.i"},
     {"known_districts",
      "SELECT count (*), string_agg (code, ', ' ORDER BY code) FILTER (WHERE n <= 20)"
      " FROM (SELECT code, row_number () OVER (ORDER BY code) AS n"
@@ -638,13 +641,14 @@ s_check_standing (intake_store_t *self, intake_submission_t *items, size_t n, bo
         kn_error_clear (&err);
         if (kn_db_ensure (self->db, &err))
             continue;
-        kn_pgarray_t *columns[2];
-        kn_pgarray_columns (columns, 2);
+        kn_pgarray_t *columns[3];
+        kn_pgarray_columns (columns, 3);
         for (size_t i = 0; i < n; i++) {
             kn_pgarray_add (columns[0], items[i].referral->district);
             kn_pgarray_add (columns[1], items[i].agency_id);
+            kn_pgarray_add (columns[2], items[i].referral->idempotency_key);
         }
-        rows = kn_pgarray_run (self->db, "submit_standing", columns, 2, &err);
+        rows = kn_pgarray_run (self->db, "submit_standing", columns, 3, &err);
     }
     if (!rows || (size_t)PQntuples (rows) != n) {
         if (rows)
@@ -662,7 +666,12 @@ s_check_standing (intake_store_t *self, intake_submission_t *items, size_t n, bo
         go_on[i] = false;
         items[i].rc = -1;
         kn_error_clear (&items[i].err);
-        if (PQgetvalue (rows, (int)i, 1)[0] != 't')
+        if (PQgetvalue (rows, (int)i, 2)[0] == 't') {
+            //  A retry: the batch answers it from the ledger (or finds the conflict).
+            items[i].rc = 0;
+            go_on[i] = true;
+        }
+        else if (PQgetvalue (rows, (int)i, 1)[0] != 't')
             kn_error_set (&items[i].err, KN_E_PERMISSION_DENIED, NULL,
                           "your agency does not hold the referrer role");
         else if (PQgetisnull (rows, (int)i, 0))
