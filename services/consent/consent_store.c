@@ -925,10 +925,33 @@ consent_store_check (consent_store_t *self, const char *agency_id,
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "controller_agency_id",
                              "not an agency id");
     }
+    //  A check is about the caller's own disclosures: as the recipient or as the
+    //  controller. Otherwise it would tell anyone with standing which grounds other
+    //  agencies hold about the subject, and for whom (a safeguarding override above
+    //  all). A DPO oversees every disclosure.
+    bool recipient = strcmp (check->agency_id, agency_id) == 0;
+    bool own_data = strcmp (controller, agency_id) == 0;
+    int dpo = recipient || own_data
+                  ? 0
+                  : s_has_role (self, agency_id, "data_protection_officer", err);
+    if (dpo < 0 || (!recipient && !own_data && !dpo)) {
+        s_rollback (self);
+        return dpo < 0 ? -1
+                       : kn_error_set (err, KN_E_PERMISSION_DENIED, "agency_id",
+                                       "a check must be about your agency: as the "
+                                       "recipient, or as the controller of the data");
+    }
     int rc = kn_consent_policy_decide (self->db, self->crypto, &self->policy, check->subject_id,
                                        check->agency_id, controller, categories,
                                        check->n_categories, check->purpose, decision, err);
     s_rollback (self);   // a check discloses nothing and writes nothing
+    //  A controller asking about another recipient learns what it decided, not which
+    //  grounds other agencies recorded for that recipient.
+    for (size_t i = 0; rc == 0 && !recipient && !dpo && i < decision->count; i++)
+        if (!decision->categories[i].permitted && decision->categories[i].undecided)
+            snprintf (decision->categories[i].reason, sizeof decision->categories[i].reason,
+                      "nothing your agency decided covers this recipient, category and "
+                      "purpose");
     return rc;
 }
 

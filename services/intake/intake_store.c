@@ -55,20 +55,19 @@ static const struct {
      "$11::bytea[], $12::boolean[], $13::uuid[])"
      " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe, fd, co)"},
     //  Per referral of a batch, before it is stored: had its agency standing with
-    //  the family it was matched to (migration 0015)?
+    //  the family it was matched to? Only what the agency cannot make for itself
+    //  counts: the data-protection role, a place on the family's team (an accepted
+    //  involvement, current or past), or an earlier referral that was shown the
+    //  family. A name and date of birth are all it takes to record a ground or to
+    //  refer, so neither opens a family that others know.
     {"family_standing",
-     "SELECT EXISTS (SELECT 1 FROM intake.referral r WHERE r.family_id = t.f"
-     "  AND r.referring_agency_id = t.a)"
-     " OR EXISTS (SELECT 1 FROM core.agency_role g WHERE g.agency_id = t.a"
+     "SELECT EXISTS (SELECT 1 FROM core.agency_role g WHERE g.agency_id = t.a"
      "  AND g.role = 'data_protection_officer')"
      " OR EXISTS (SELECT 1 FROM routing.involvement i JOIN routing.case c ON c.id = i.case_id"
-     "  WHERE c.family_id = t.f AND i.agency_id = t.a AND i.status = 'accepted')"
-     " OR EXISTS (SELECT 1 FROM core.subject s JOIN consent.record g ON g.subject_id = s.id"
-     "  WHERE s.family_id = t.f AND g.recorded_by = t.a)"
-     " OR EXISTS (SELECT 1 FROM core.subject s JOIN consent.basis g ON g.subject_id = s.id"
-     "  WHERE s.family_id = t.f AND g.recorded_by = t.a)"
-     " OR EXISTS (SELECT 1 FROM core.subject s JOIN consent.override g ON g.subject_id = s.id"
-     "  WHERE s.family_id = t.f AND g.requested_by = t.a)"
+     "  WHERE c.family_id = t.f AND i.agency_id = t.a"
+     "  AND i.status IN ('accepted', 'closed', 'transferred'))"
+     " OR EXISTS (SELECT 1 FROM intake.referral r WHERE r.family_id = t.f"
+     "  AND r.referring_agency_id = t.a AND r.family_disclosed)"
      " FROM unnest ($1::uuid[], $2::uuid[]) WITH ORDINALITY AS t (f, a, i) ORDER BY t.i"},
     {"referral_subject_insert",
      "INSERT INTO intake.referral_subject (referral_id, subject_id, role, position)"

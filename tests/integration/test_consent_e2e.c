@@ -167,7 +167,10 @@ Test (consent_e2e, consent_carries_referral_and_disclosure_until_withdrawn)
     cr_assert_null (stored->error, "%s", stored->error ? stored->error->message : "");
     char referral_id[40];
     snprintf (referral_id, sizeof referral_id, "%s", stored->submitted->referral_id);
-    cr_assert_eq (stored->submitted->n_subject_ids, 1);
+    //  Its own consent gives the referrer no standing with the family: recording one
+    //  takes only a name and a date of birth.
+    cr_assert_eq (stored->submitted->n_subject_ids, 0);
+    cr_assert_not (stored->submitted->family_matched);
     kinnet__v1__intake_reply__free_unpacked (stored, NULL);
 
     //  Agency 1 is a named recipient: identity and narrative, not family

@@ -327,6 +327,26 @@ Test (trust_model, a_ground_an_agency_records_for_itself_opens_nothing_of_anothe
     cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
     cr_assert_eq (reply->decision->decision, KINNET__V1__DECISION__DENIED);
     kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    //  The school, asking about its own data going to the rogue agency, is not told
+    //  which grounds the rogue agency recorded for itself.
+    reply = s_consent (SCHOOL, &request);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_assert_eq (reply->decision->decision, KINNET__V1__DECISION__DENIED);
+    for (size_t i = 0; i < reply->decision->n_categories; i++) {
+        const char *reason = reply->decision->categories[i]->reason;
+        cr_assert_str_eq (reply->decision->categories[i]->ground_id, "");
+        cr_assert_null (strstr (reason, override_id), "%s", reason);
+        cr_assert_null (strstr (reason, "did not decide"), "%s", reason);
+    }
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    //  Neither recipient nor controller: the rogue agency may not ask what the
+    //  school's data may do for the DPO.
+    check.agency_id = dpo_id;
+    reply = s_consent (ROGUE, &request);
+    cr_assert_not_null (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__PERMISSION_DENIED);
+    cr_assert_str_eq (reply->error->field, "agency_id");
+    kinnet__v1__consent_reply__free_unpacked (reply, NULL);
 
     //  The school's own consent still works for a recipient it names.
     char *named = s_record_consent (SCHOOL, "school-c2", s_id (DPO));
@@ -724,24 +744,26 @@ s_refer_public (int agency, const char *key, Kinnet__V1__Person *person)
 Test (trust_model, a_name_and_date_of_birth_open_nothing)
 {
     const char *url = kn_test_stack_db_url (stack);
-    //  The school knows the family: its consent, then its referral, which shows the
-    //  family because the school had standing with it.
+    //  The school knows the family: its consent, then its referral. Neither is
+    //  something Kinnet could tell from a stranger's, so neither shows the family.
     char *consent = s_record_consent (SCHOOL, "school-c", NULL);
     char *referral = s_school_refers ("school-r", consent);
     Kinnet__V1__IntakeReply *own = s_get (SCHOOL, referral);
     cr_assert_null (own->error);
-    cr_assert_str_neq (own->referral->family_id, "");
+    cr_assert_str_eq (own->referral->family_id, "");
     kinnet__v1__intake_reply__free_unpacked (own, NULL);
 
-    //  The rogue agency refers the same child by name and date of birth, and a child
-    //  nobody knows: the two replies look alike, neither names a family or subject.
+    //  The rogue agency records a consent of its own about the child by name and
+    //  date of birth, then refers the child twice and a child nobody knows: the
+    //  replies look alike, none names a family or subject.
+    free (s_record_consent (ROGUE, "rogue-c", NULL));
     Kinnet__V1__Person stranger = KINNET__V1__PERSON__INIT;
     stranger.given_name = "Zed";
     stranger.family_name = "Nobody";
     stranger.date_of_birth = "2017-07-07";
-    Kinnet__V1__Person *people[] = {&child, &stranger};
+    Kinnet__V1__Person *people[] = {&child, &child, &stranger};
     char rogue_referral[KN_UUID_STR] = "";
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         char key[16];
         snprintf (key, sizeof key, "probe-%d", i);
         Kinnet__V1__IntakeReply *reply = s_refer_public (ROGUE, key, people[i]);
@@ -749,7 +771,7 @@ Test (trust_model, a_name_and_date_of_birth_open_nothing)
         cr_assert_not (reply->submitted->family_matched, "the reply says the family is known");
         cr_assert_str_eq (reply->submitted->family_id, "");
         cr_assert_eq (reply->submitted->n_subject_ids, 0);
-        if (i == 0)
+        if (i == 1)
             snprintf (rogue_referral, sizeof rogue_referral, "%s",
                       reply->submitted->referral_id);
         kinnet__v1__intake_reply__free_unpacked (reply, NULL);
@@ -760,11 +782,30 @@ Test (trust_model, a_name_and_date_of_birth_open_nothing)
               "SELECT count (DISTINCT family_id) FROM intake.referral WHERE id IN ('%s', '%s')",
               referral, rogue_referral);
     cr_assert_eq (kn_test_count (url, sql), 1);
-    //  Its own read of its referral does not name the family either.
+    //  Its own read of its referral does not name the family either, and routing is
+    //  told it does not know the family (its case view is its own part).
     own = s_get (ROGUE, rogue_referral);
     cr_assert_null (own->error);
     cr_assert_str_eq (own->referral->family_id, "");
     kinnet__v1__intake_reply__free_unpacked (own, NULL);
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM intake.referral WHERE referring_agency_id = '%s'"
+              " AND family_disclosed",
+              s_id (ROGUE));
+    cr_assert_eq (kn_test_count (url, sql), 0, "a name and a date of birth opened the family");
+
+    //  The partnership's DPO, which has standing with every family, is shown it.
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (url, NULL, &err);
+    cr_assert (admin, "%s", err.message);
+    cr_assert_eq (kn_agency_set_role (admin, dpo_id, "referrer", true, &err), 0);
+    kn_db_destroy (&admin);
+    Kinnet__V1__IntakeReply *shown = s_refer_public (DPO, "dpo-r", &child);
+    cr_assert_null (shown->error, "%s", shown->error ? shown->error->message : "");
+    cr_assert (shown->submitted->family_matched);
+    cr_assert_str_neq (shown->submitted->family_id, "");
+    cr_assert_eq (shown->submitted->n_subject_ids, 1);
+    kinnet__v1__intake_reply__free_unpacked (shown, NULL);
 
     //  It cannot read or withdraw the school's consent about the child.
     char *subject = s_subject_of (consent);
