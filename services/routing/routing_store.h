@@ -5,7 +5,8 @@
     audit row commit in one transaction. Times come from the caller (`now`, Unix
     seconds from kn_clock), so tests drive deadlines without waiting.
     Nothing here is personal data: offers name needs, urgency, district and
-    languages; the referral is read from intake through the consent policy. */
+    languages; the referral is read from intake through the consent policy.
+    One object, one job per file: routing_store_int.h says which file does what. */
 #ifndef ROUTING_STORE_H_INCLUDED
 #define ROUTING_STORE_H_INCLUDED
 

@@ -1,0 +1,156 @@
+/*  routing_feed: each agency's feed (routing.feed). Every change that concerns an
+    agency appends an event to its feed in the change's own transaction, numbered
+    under the agency's locked feed_head row, so numbers appear in commit order and
+    an event exists exactly when its change does. Agencies read their feed after a
+    number they hold. */
+#include "routing_store_int.h"
+
+static const char *s_statements[][2] = {
+    //  A referrer with only its part of the case hears of need $2 only if it is
+    //  one of its referral's needs.
+    {"case_watchers",
+     "SELECT referring_agency_id FROM routing.case_referral WHERE case_id = $1"
+     " AND (full_view OR referral_id = (SELECT referral_id FROM routing.need WHERE id = $2))"
+     " UNION SELECT agency_id FROM routing.involvement WHERE case_id = $1"
+     " AND status = 'accepted' ORDER BY 1"},
+    {"feed_next_seq",
+     "INSERT INTO routing.feed_head AS h (agency_id, last_seq) VALUES ($1, 1)"
+     " ON CONFLICT (agency_id) DO UPDATE SET last_seq = h.last_seq + 1 RETURNING last_seq"},
+    {"feed_insert",
+     "INSERT INTO routing.feed (agency_id, seq, topic, case_id, payload, created_at)"
+     " VALUES ($1, $2, $3, $4, $5::bytea, to_timestamp ($6))"},
+    {"feed_read",
+     "SELECT payload FROM routing.feed WHERE agency_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"},
+    {"feed_head",
+     "SELECT coalesce ((SELECT last_seq FROM routing.feed_head WHERE agency_id = $1), 0)"},
+};
+
+int
+routing_feed_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+//  Append event (body set by the caller) to agency's feed; numbers it. The
+//  feed_head row stays locked until commit, so numbers appear in order.
+int
+routing_feed (routing_store_t *self, const char *agency_id, const char *topic,
+              const char *case_id, Kinnet__V1__FeedEvent *event, int64_t now,
+              kn_error_t *err)
+{
+    const char *head[] = {agency_id};
+    PGresult *result = routing_run (self, "feed_next_seq", 1, head, err);
+    if (!result)
+        return -1;
+    event->seq = routing_int (result, 0, 0);
+    PQclear (result);
+    event->topic = (char *)topic;
+    event->case_id = (char *)(case_id ? case_id : "");
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = now;
+    event->at = &at;
+    char *payload = routing_bytea_param (&event->base);
+    char seq[24], when[24];
+    routing_num (seq, sizeof seq, event->seq);
+    routing_num (when, sizeof when, now);
+    const char *values[] = {agency_id, seq, topic, case_id, payload, when};
+    int rc = routing_do (self, "feed_insert", 6, values, err);
+    free (payload);
+    event->topic = NULL;
+    event->case_id = NULL;
+    event->at = NULL;
+    return rc;
+}
+
+int
+routing_feed_involvement (routing_store_t *self, const char *agency_id, const char *topic,
+                          Kinnet__V1__Involvement *involvement, int64_t now,
+                          kn_error_t *err)
+{
+    Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+    event.body_case = KINNET__V1__FEED_EVENT__BODY_INVOLVEMENT;
+    event.involvement = involvement;
+    return routing_feed (self, agency_id, topic, involvement->case_id, &event, now, err);
+}
+
+int
+routing_announce (routing_store_t *self, const char *involvement_id, const char *except,
+                  int64_t now, kn_error_t *err)
+{
+    Kinnet__V1__Involvement *fresh = routing_load_involvement (self, involvement_id, err);
+    if (!fresh)
+        return -1;
+    int rc = routing_feed_watchers_involvement (self, fresh, except, now, err);
+    kinnet__v1__involvement__free_unpacked (fresh, NULL);
+    return rc;
+}
+
+//  Tell everyone watching the case (its referrers and its team), except `except`.
+//  need_id: the need the event is about, NULL for the case as a whole.
+int
+routing_feed_watchers (routing_store_t *self, const char *case_id, const char *need_id,
+                       const char *except, const char *topic,
+                       Kinnet__V1__FeedEvent *event, int64_t now, kn_error_t *err)
+{
+    const char *values[] = {case_id, need_id && *need_id ? need_id : NULL};
+    PGresult *result = routing_run (self, "case_watchers", 2, values, err);
+    if (!result)
+        return -1;
+    int rc = 0;
+    for (int row = 0; row < PQntuples (result) && rc == 0; row++) {
+        const char *agency = PQgetvalue (result, row, 0);
+        if (!except || strcmp (agency, except))
+            rc = routing_feed (self, agency, topic, case_id, event, now, err);
+    }
+    PQclear (result);
+    return rc;
+}
+
+int
+routing_feed_watchers_involvement (routing_store_t *self,
+                                   Kinnet__V1__Involvement *involvement,
+                                   const char *except, int64_t now, kn_error_t *err)
+{
+    Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+    event.body_case = KINNET__V1__FEED_EVENT__BODY_INVOLVEMENT;
+    event.involvement = involvement;
+    return routing_feed_watchers (self, involvement->case_id, involvement->need_id,
+                                  except, "involvement.changed", &event, now, err);
+}
+
+int
+routing_store_feed_read (routing_store_t *self, const char *agency_id, int64_t after,
+                         int max, Kinnet__V1__FeedBatch **result, kn_error_t *err)
+{
+    *result = NULL;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    char after_text[24], max_text[16];
+    routing_num (after_text, sizeof after_text, after);
+    snprintf (max_text, sizeof max_text, "%d", max);
+    const char *values[] = {agency_id, after_text, max_text};
+    PGresult *rows = routing_run (self, "feed_read", 3, values, err);
+    PGresult *head = rows ? routing_run (self, "feed_head", 1, values, err) : NULL;
+    if (!head) {
+        PQclear (rows);
+        return -1;
+    }
+    Kinnet__V1__FeedBatch *out = malloc (sizeof *out);
+    kinnet__v1__feed_batch__init (out);
+    out->last_seq = routing_int (head, 0, 0);
+    PQclear (head);
+    int n = PQntuples (rows);
+    out->events = calloc ((size_t)n + 1, sizeof (Kinnet__V1__FeedEvent *));
+    for (int i = 0; i < n; i++) {
+        Kinnet__V1__FeedEvent *event = (Kinnet__V1__FeedEvent *)routing_unpack_column (
+            rows, i, 0, &kinnet__v1__feed_event__descriptor);
+        if (event)
+            out->events[out->n_events++] = event;
+    }
+    PQclear (rows);
+    *result = out;
+    return 0;
+}

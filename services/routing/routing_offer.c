@@ -1,0 +1,369 @@
+/*  routing_offer: offering one need. Reads what the need asks for (category,
+    urgency, district, languages, the family's history), ranks the agencies that
+    could take it (routing_rank, a pure function), and offers it to the best one
+    with a deadline, or marks it unplaced and tells the district. What the offered
+    agency may read is decided by the consent policy at the offer. */
+#include "routing_store_int.h"
+
+static const char *s_statements[][2] = {
+    {"referral_child",
+     "SELECT rs.subject_id, r.referring_agency_id FROM intake.referral_subject rs"
+     " JOIN intake.referral r ON r.id = rs.referral_id WHERE rs.referral_id = $1"
+     " ORDER BY rs.position LIMIT 1"},
+    {"need_context",
+     "SELECT n.case_id, n.referral_id, n.category, n.urgency, c.district, c.family_id,"
+     " array_to_string (c.languages, ','), cr.referring_agency_id, r.children"
+     " FROM routing.need n JOIN routing.case c ON c.id = n.case_id"
+     " JOIN routing.case_referral cr ON cr.referral_id = n.referral_id"
+     " JOIN intake.referral r ON r.id = n.referral_id WHERE n.id = $1"},
+    //  The need's facts for reports (0008): kept where they happen.
+    {"need_offered",
+     "UPDATE routing.need SET first_offered_at = coalesce (first_offered_at, to_timestamp ($2)),"
+     " first_deadline_at = coalesce (first_deadline_at, to_timestamp ($3)) WHERE id = $1"},
+    {"need_set_status",
+     "UPDATE routing.need SET status = $2, unplaced_at = CASE WHEN $2 = 'unplaced'"
+     " THEN to_timestamp ($3) ELSE unplaced_at END WHERE id = $1"},
+    {"candidates",
+     "SELECT a.id,"
+     " CASE WHEN EXISTS (SELECT 1 FROM routing.involvement i JOIN routing.case c"
+     "   ON c.id = i.case_id WHERE c.family_id = $4 AND i.agency_id = a.id"
+     "   AND i.status = 'accepted') THEN 2"
+     "  WHEN EXISTS (SELECT 1 FROM routing.involvement i JOIN routing.case c"
+     "   ON c.id = i.case_id WHERE c.family_id = $4 AND i.agency_id = a.id"
+     "   AND i.status IN ('closed', 'transferred')) THEN 1 ELSE 0 END,"
+     " coalesce ((SELECT l.language FROM core.agency_language l WHERE l.agency_id = a.id"
+     "   AND l.language = ANY ($5::text[]) ORDER BY array_position ($5::text[], l.language)"
+     "   LIMIT 1), ''),"
+     " a.interpreters, coalesce (a.capacity, -1),"
+     " (SELECT count (*) FROM routing.involvement i WHERE i.agency_id = a.id"
+     "   AND i.status IN ('offered', 'accepted')),"
+     " coalesce ((SELECT " EPOCH (
+         "max (i.offered_at)") " FROM routing.involvement i"
+                               "   WHERE i.agency_id = a.id), 0)"
+                               " FROM core.agency a"
+                               " WHERE a.active AND a.accepting AND a.id <> $6"
+                               "  AND EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"
+                               "   AND k.revoked_at IS NULL)"
+                               "  AND EXISTS (SELECT 1 FROM core.agency_need an WHERE an.agency_id = a.id"
+                               "   AND an.need = $1)"
+                               "  AND (a.district = $2 OR EXISTS (SELECT 1 FROM core.agency_district d"
+                               "   WHERE d.agency_id = a.id AND d.district = $2))"
+                               "  AND NOT EXISTS (SELECT 1 FROM routing.involvement i WHERE i.need_id = $3"
+                               "   AND i.agency_id = a.id)"},
+    //  The district's child-protection lead, when it can take an offer for need $2
+    //  (active, reachable, not yet offered it, not the referrer $3).
+    {"district_lead",
+     "SELECT d.child_protection_lead FROM core.district d"
+     " JOIN core.agency a ON a.id = d.child_protection_lead"
+     " WHERE d.code = $1 AND a.active AND a.id IS DISTINCT FROM $3::uuid"
+     " AND EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"
+     "  AND k.revoked_at IS NULL)"
+     " AND NOT EXISTS (SELECT 1 FROM routing.involvement i"
+     "  WHERE i.need_id = $2 AND i.agency_id = a.id)"},
+    {"involvement_insert",
+     "INSERT INTO routing.involvement (id, case_id, need_id, agency_id, status, rank,"
+     " ranked_by, waiting_for_consent, offered_at, deadline_at, transferred_from,"
+     " transfer_reason) VALUES ($1, $2, $3, $4, 'offered', $5, $6::bytea, $7,"
+     " to_timestamp ($8), to_timestamp ($9), $10, $11)"},
+    {"case_needs", NEED_SELECT " WHERE n.case_id = $1 ORDER BY n.created_at, n.category"},
+    {"unplaced", NEED_SELECT
+     " WHERE n.status = 'unplaced' AND ($1 = '' OR c.district = $1)"
+     " AND ($2::boolean OR EXISTS (SELECT 1 FROM routing.case_referral cr"
+     "  WHERE cr.referral_id = n.referral_id AND cr.referring_agency_id = $3))"
+     " ORDER BY n.unplaced_at LIMIT 500"},
+};
+
+int
+routing_offer_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+int
+routing_need_context (routing_store_t *self, const char *need_id, need_context_t *ctx,
+                      kn_error_t *err)
+{
+    const char *values[] = {need_id};
+    PGresult *result = routing_run (self, "need_context", 1, values, err);
+    if (!result)
+        return -1;
+    if (PQntuples (result) == 0) {
+        PQclear (result);
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "need without context");
+    }
+    memset (ctx, 0, sizeof *ctx);
+    snprintf (ctx->case_id, sizeof ctx->case_id, "%s", PQgetvalue (result, 0, 0));
+    snprintf (ctx->referral_id, sizeof ctx->referral_id, "%s", PQgetvalue (result, 0, 1));
+    ctx->category = (int)routing_int (result, 0, 2);
+    ctx->urgency = (int)routing_int (result, 0, 3);
+    snprintf (ctx->district, sizeof ctx->district, "%s", PQgetvalue (result, 0, 4));
+    snprintf (ctx->family_id, sizeof ctx->family_id, "%s", PQgetvalue (result, 0, 5));
+    snprintf (ctx->languages, sizeof ctx->languages, "%s", PQgetvalue (result, 0, 6));
+    snprintf (ctx->referrer, sizeof ctx->referrer, "%s", PQgetvalue (result, 0, 7));
+    ctx->children = (int)routing_int (result, 0, 8);
+    PQclear (result);
+    return 0;
+}
+
+//  Whether the consent policy lets agency read the referral's child's identity or
+//  what it was offered: the data category need (a kinnet.v1.NeedCategory) implies
+//  (a check only: nothing is disclosed here).
+int
+routing_details_available (routing_store_t *self, const char *referral_id,
+                           const char *agency_id, int need, bool *available,
+                           kn_error_t *err)
+{
+    *available = false;
+    const char *values[] = {referral_id};
+    PGresult *result = routing_run (self, "referral_child", 1, values, err);
+    if (!result)
+        return -1;
+    char subject[KN_UUID_STR] = "", controller[KN_UUID_STR] = "";
+    if (PQntuples (result)) {
+        snprintf (subject, sizeof subject, "%s", PQgetvalue (result, 0, 0));
+        snprintf (controller, sizeof controller, "%s", PQgetvalue (result, 0, 1));
+    }
+    PQclear (result);
+    if (!*subject)
+        return 0;
+    int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                        KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    if (kn_consent_policy_need_categories (self->db, &need, 1, &categories[1], err))
+        return -1;
+    kn_policy_decision_t decision;
+    if (kn_consent_policy_decide (
+            self->db, self->crypto, &self->policy, subject, agency_id, controller,
+            categories, 2, KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
+        return -1;
+    *available = decision.decision == KINNET__V1__DECISION__PERMITTED ||
+                 decision.decision == KINNET__V1__DECISION__PARTLY_PERMITTED;
+    return 0;
+}
+
+Kinnet__V1__RankFactor *
+routing_factor (const char *rule, int64_t score, const char *detail)
+{
+    Kinnet__V1__RankFactor *factor = malloc (sizeof *factor);
+    kinnet__v1__rank_factor__init (factor);
+    factor->rule = kn_pb_string (rule);
+    factor->score = score;
+    factor->detail = kn_pb_string (detail);
+    return factor;
+}
+
+void
+routing_ranking_add (Kinnet__V1__Ranking *ranking, Kinnet__V1__RankFactor *factor)
+{
+    ranking->factors = realloc (ranking->factors, (ranking->n_factors + 1) *
+                                                      sizeof (Kinnet__V1__RankFactor *));
+    ranking->factors[ranking->n_factors++] = factor;
+}
+
+//  Tell the offered agency about its offer (topic offer.made or
+//  offer.details_available): the whole Offer, never personal data.
+int
+routing_feed_offer (routing_store_t *self, const char *topic, const need_context_t *ctx,
+                    Kinnet__V1__Involvement *involvement, bool details, int64_t now,
+                    kn_error_t *err)
+{
+    Kinnet__V1__Offer offer = KINNET__V1__OFFER__INIT;
+    offer.involvement = involvement;
+    offer.referral_id = (char *)ctx->referral_id;
+    offer.referring_agency_id = (char *)ctx->referrer;
+    offer.urgency = (Kinnet__V1__Urgency)ctx->urgency;
+    offer.district = (char *)ctx->district;
+    offer.languages = routing_split (ctx->languages, &offer.n_languages);
+    offer.children = ctx->children;
+    offer.details_available = details;
+    Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+    event.body_case = KINNET__V1__FEED_EVENT__BODY_OFFER;
+    event.offer = &offer;
+    int rc = routing_feed (self, involvement->agency_id, topic, ctx->case_id, &event, now,
+                           err);
+    for (size_t i = 0; i < offer.n_languages; i++)
+        free (offer.languages[i]);
+    free (offer.languages);
+    return rc;
+}
+
+//  Insert the offer row and tell the agency. ranking is consumed.
+int
+routing_make_offer (routing_store_t *self, const char *need_id, const need_context_t *ctx,
+                    const char *agency_id, Kinnet__V1__Ranking *ranking,
+                    const settings_t *settings, const char *transferred_from,
+                    int transfer_reason, int64_t now, char offer_id[KN_UUID_STR],
+                    kn_error_t *err)
+{
+    bool details = false;
+    int rc = routing_details_available (self, ctx->referral_id, agency_id, ctx->category,
+                                        &details, err);
+    char *ranked_by = rc ? NULL : routing_bytea_param (&ranking->base);
+    kinnet__v1__ranking__free_unpacked (ranking, NULL);
+    if (rc)
+        return -1;
+    if (!*offer_id)
+        kn_uuid_generate_ordered (offer_id);
+    char rank[16], offered[24], deadline[24], reason[8];
+    snprintf (rank, sizeof rank, "%d", 0);
+    routing_num (offered, sizeof offered, now);
+    int urgency = ctx->urgency >= 1 && ctx->urgency <= 4 ? ctx->urgency : 1;
+    routing_num (deadline, sizeof deadline, now + settings->deadline[urgency]);
+    snprintf (reason, sizeof reason, "%d", transfer_reason);
+    const char *values[] = {offer_id,
+                            ctx->case_id,
+                            need_id,
+                            agency_id,
+                            rank,
+                            ranked_by,
+                            details ? "false" : "true",
+                            offered,
+                            deadline,
+                            transferred_from,
+                            transfer_reason ? reason : NULL};
+    rc = routing_do (self, "involvement_insert", 11, values, err);
+    free (ranked_by);
+    const char *status[] = {need_id, "offered", offered};
+    const char *facts[] = {need_id, offered, deadline};
+    if (rc || routing_do (self, "need_set_status", 3, status, err) ||
+        routing_do (self, "need_offered", 3, facts, err))
+        return -1;
+    Kinnet__V1__Involvement *involvement = routing_load_involvement (self, offer_id, err);
+    if (!involvement)
+        return -1;
+    rc = routing_feed_offer (self, "offer.made", ctx, involvement, details, now, err);
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    kn_log (KN_INFO, "offer.made", "offer_id", offer_id, "case_id", ctx->case_id,
+            "agency_id", agency_id, NULL);
+    return rc;
+}
+
+//  Offer need_id to its best remaining candidate, or put it on the unplaced list
+//  and tell the referrer. Called inside the caller's transaction. With quiet, a
+//  need nobody can take is left as it is (a retry of the unplaced list).
+int
+routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet,
+               bool *offered, kn_error_t *err)
+{
+    *offered = false;
+    need_context_t ctx;
+    settings_t settings;
+    if (routing_need_context (self, need_id, &ctx, err) ||
+        routing_settings (self, &settings, err))
+        return -1;
+    if (ctx.urgency < 1 || ctx.urgency > 4)
+        ctx.urgency = KINNET__V1__URGENCY__ROUTINE;
+    Kinnet__V1__Ranking *ranking = malloc (sizeof *ranking);
+    kinnet__v1__ranking__init (ranking);
+    char agency[KN_UUID_STR] = "";
+
+    //  Emergencies go to the district's child-protection lead first.
+    if (ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING &&
+        settings.emergency_to_lead) {
+        const char *values[] = {ctx.district, need_id, ctx.referrer};
+        PGresult *result = routing_run (self, "district_lead", 3, values, err);
+        if (!result) {
+            kinnet__v1__ranking__free_unpacked (ranking, NULL);
+            return -1;
+        }
+        if (PQntuples (result) && !PQgetisnull (result, 0, 0)) {
+            snprintf (agency, sizeof agency, "%s", PQgetvalue (result, 0, 0));
+            ranking->rank = 1;
+            ranking->candidates = 1;
+            routing_ranking_add (
+                ranking,
+                routing_factor ("district_lead", 1,
+                                "emergency: the district's child-protection lead"));
+        }
+        PQclear (result);
+    }
+    if (!*agency) {
+        char family_langs[420];
+        snprintf (family_langs, sizeof family_langs, "{%s}", ctx.languages);
+        char category[8];
+        snprintf (category, sizeof category, "%d", ctx.category);
+        const char *values[] = {category,      ctx.district, need_id,
+                                ctx.family_id, family_langs, ctx.referrer};
+        PGresult *result = routing_run (self, "candidates", 6, values, err);
+        if (!result) {
+            kinnet__v1__ranking__free_unpacked (ranking, NULL);
+            return -1;
+        }
+        size_t count = (size_t)PQntuples (result);
+        routing_candidate_t *candidates = calloc (count ? count : 1, sizeof *candidates);
+        for (size_t i = 0; i < count; i++) {
+            routing_candidate_t *c = &candidates[i];
+            snprintf (c->agency_id, sizeof c->agency_id, "%s",
+                      PQgetvalue (result, (int)i, 0));
+            c->continuity = (int)routing_int (result, (int)i, 1);
+            snprintf (c->language_match, sizeof c->language_match, "%s",
+                      PQgetvalue (result, (int)i, 2));
+            c->language = *c->language_match
+                              ? 2
+                              : routing_bool (result, (int)i, 3) && *ctx.languages;
+            c->capacity = (int)routing_int (result, (int)i, 4);
+            c->load = (int)routing_int (result, (int)i, 5);
+            c->last_offered = routing_int (result, (int)i, 6);
+        }
+        PQclear (result);
+        size_t eligible = routing_rank (candidates, count, &settings.order);
+        if (eligible > 0) {
+            snprintf (agency, sizeof agency, "%s", candidates[0].agency_id);
+            ranking->rank = 1;
+            ranking->candidates = (int32_t)eligible;
+            for (size_t r = 0; r < settings.order.count; r++) {
+                char detail[96];
+                int64_t score = routing_rank_score (
+                    &candidates[0], settings.order.rules[r], detail, sizeof detail);
+                routing_ranking_add (
+                    ranking, routing_factor (routing_rule_name (settings.order.rules[r]),
+                                             score, detail));
+            }
+        }
+        free (candidates);
+    }
+    if (*agency) {
+        char offer_id[KN_UUID_STR] = "";
+        *offered = true;
+        return routing_make_offer (self, need_id, &ctx, agency, ranking, &settings, NULL,
+                                   0, now, offer_id, err);
+    }
+    kinnet__v1__ranking__free_unpacked (ranking, NULL);
+    if (quiet)
+        return 0;
+
+    char when[24];
+    routing_num (when, sizeof when, now);
+    const char *status[] = {need_id, "unplaced", when};
+    if (routing_do (self, "need_set_status", 3, status, err))
+        return -1;
+    const char *case_id[] = {ctx.case_id};
+    PGresult *result = routing_run (self, "case_needs", 1, case_id, err);
+    if (!result)
+        return -1;
+    int rc = 0;
+    for (int row = 0; row < PQntuples (result) && rc == 0; row++) {
+        if (strcmp (PQgetvalue (result, row, 0), need_id))
+            continue;
+        Kinnet__V1__CaseNeed *need = routing_need_from_row (result, row);
+        Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+        event.body_case = KINNET__V1__FEED_EVENT__BODY_NEED;
+        event.need = need;
+        rc = routing_feed (self, ctx.referrer, "need.unplaced", ctx.case_id, &event, now,
+                           err);
+        kinnet__v1__case_need__free_unpacked (need, NULL);
+    }
+    PQclear (result);
+    kn_log (KN_WARN, "need.unplaced", "need_id", need_id, "case_id", ctx.case_id, NULL);
+    return rc;
+}
+
+int
+routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
+                    kn_error_t *err)
+{
+    bool offered;
+    return routing_offer (self, need_id, now, false, &offered, err);
+}

@@ -1,0 +1,241 @@
+/*  routing_store_int: what the routing store's files share, and nobody else sees.
+    The store is one object (routing_store_t: a session, the field key, the consent
+    policy's settings) whose work is split by job, one file each:
+      routing_store.c        the object, small query helpers, messages from rows
+      routing_settings.c     routing.setting, read at each decision
+      routing_feed.c         per-agency feeds: who hears of what, and reading them
+      routing_offer.c        a need's candidates, ranked; the offer or "unplaced"
+      routing_consumer.c     outbox events in, cases and needs out (commit order)
+      routing_deadlines.c    offers that expire, contacts overdue, grounds that end
+      routing_involvement.c  an agency's answers: accept, decline, contact,
+                             transfer, close (one idempotent transaction each)
+      routing_case.c         the case: who sees what of it, its lead, unplaced needs
+    Each file prepares the statements it runs; a statement another file also runs
+    is prepared by the first that needs it (the session has them all). */
+#ifndef ROUTING_STORE_INT_H_INCLUDED
+#define ROUTING_STORE_INT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kinnet/v1/consent.pb-c.h"
+#include "kinnet/v1/events.pb-c.h"
+#include "kn_audit.h"
+#include "kn_consent_policy.h"
+#include "kn_idempotency.h"
+#include "kn_language.h"
+#include "kn_log.h"
+#include "kn_outbox.h"
+#include "kn_pb.h"
+#include "kn_subject.h"
+#include "routing_rank.h"
+#include "routing_store.h"
+#include "routing_validate.h"
+
+#define IDEM           "routing.idempotency"
+#define EPOCH(c)       "floor (extract (epoch FROM " c "))::bigint"
+#define MAX_CANDIDATES 256
+
+struct _routing_store_t {
+    kn_db_t *db;
+    kn_crypto_t *crypto;
+    kn_policy_config_t policy;
+};
+
+#define INVOLVEMENT_SELECT                                                                                             \
+    "SELECT i.id, i.case_id, i.need_id, n.category, i.agency_id, i.status,"                                            \
+    " coalesce (c.lead_agency_id = i.agency_id AND i.status = 'accepted', false),"                                     \
+    " i.ranked_by, i.waiting_for_consent, " EPOCH ("i.offered_at") ", " EPOCH ("i.deadline_at") ", coalesce (" EPOCH ( \
+        "i.decided_at") ", 0),"                                                                                        \
+                        " coalesce (i.decline_reason, 0), coalesce (i.caseworker_id, ''),"                             \
+                        " coalesce (" EPOCH ("i.first_contact_at") ", 0), coalesce (" EPOCH (                          \
+                            "i.closed_at") ", 0), coalesce (i.outcome, 0), coalesce (i.transferred_from::text, ''),"   \
+                                           " coalesce (i.transfer_reason, 0), coalesce (i.transferred_to::text, '')"   \
+                                           " FROM routing.involvement i JOIN routing.need n ON n.id = i.need_id"       \
+                                           " JOIN routing.case c ON c.id = i.case_id"
+
+#define NEED_SELECT                                                                      \
+    "SELECT n.id, n.category, n.urgency, n.status, n.referral_id, " EPOCH (              \
+        "n.created_at") ", n.case_id, c.district FROM routing.need n JOIN routing.case c ON c.id = n.case_id"
+
+//  Who may see a whole case: its referrers, agencies that are or were on its team,
+//  and coordinators. An agency with only an offer sees its own offer.
+#define CASE_TEAM                                                                         \
+    "EXISTS (SELECT 1 FROM routing.case_referral WHERE case_id = $1"                      \
+    "  AND referring_agency_id = $2 AND full_view)"                                       \
+    " OR EXISTS (SELECT 1 FROM routing.involvement WHERE case_id = $1 AND agency_id = $2" \
+    "  AND status IN ('accepted', 'closed', 'transferred'))"                              \
+    " OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2 AND role = 'coordinator')"
+
+typedef struct {
+    routing_order_t order;
+    int64_t deadline[5]; // seconds to answer an offer, by Urgency value
+    int64_t contact[5];  // seconds from acceptance to first contact
+    bool emergency_to_lead;
+    int escalate_to_lead_from; // lowest Urgency whose escalations go to the lead
+} settings_t;
+
+typedef struct {
+    char case_id[KN_UUID_STR];
+    char referral_id[KN_UUID_STR];
+    int category;
+    int urgency;
+    char district[80];
+    char family_id[KN_UUID_STR];
+    char languages[400]; // comma-separated primary subtags
+    char referrer[KN_UUID_STR];
+    int children;
+} need_context_t;
+
+//  Each file prepares its own statements; routing_store_new calls them all.
+int routing_store_prepare (kn_db_t *db, kn_error_t *err);
+int routing_settings_prepare (kn_db_t *db, kn_error_t *err);
+int routing_feed_prepare (kn_db_t *db, kn_error_t *err);
+int routing_offer_prepare (kn_db_t *db, kn_error_t *err);
+int routing_consumer_prepare (kn_db_t *db, kn_error_t *err);
+int routing_deadlines_prepare (kn_db_t *db, kn_error_t *err);
+int routing_involvement_prepare (kn_db_t *db, kn_error_t *err);
+int routing_case_prepare (kn_db_t *db, kn_error_t *err);
+
+//  routing_store.c
+
+int routing_audit (routing_store_t *self, const char *agency_id, const char *caseworker,
+                   const char *operation, const char *subject, const char *object,
+                   kn_code_t code, kn_error_t *err);
+
+bool routing_bool (PGresult *result, int row, int column);
+
+//  bytea parameter text (hex form) of a packed message; caller frees.
+char *routing_bytea_param (const ProtobufCMessage *message);
+
+//  Run a statement for its effect only.
+int routing_do (routing_store_t *self, const char *name, int n, const char *const *values,
+                kn_error_t *err);
+
+//  Whether a statement returns a row; -1 on failure.
+int routing_exists (routing_store_t *self, const char *name, int n,
+                    const char *const *values, kn_error_t *err);
+
+int64_t routing_int (PGresult *result, int row, int column);
+
+Kinnet__V1__Involvement *routing_involvement_from_row (PGresult *result, int row);
+
+Kinnet__V1__Involvement *routing_load_involvement (routing_store_t *self, const char *id,
+                                                   kn_error_t *err);
+
+Kinnet__V1__CaseNeed *routing_need_from_row (PGresult *result, int row);
+
+void routing_num (char *out, size_t size, int64_t value);
+
+void routing_rollback (routing_store_t *self);
+
+PGresult *routing_run (routing_store_t *self, const char *name, int n,
+                       const char *const *values, kn_error_t *err);
+
+//  Split "a,b,c" into a malloc'd string array.
+char **routing_split (const char *text, size_t *count);
+
+//  A bytea column (text result, hex form) unpacked as descriptor's message.
+ProtobufCMessage *routing_unpack_column (PGresult *result, int row, int column,
+                                         const ProtobufCMessageDescriptor *descriptor);
+
+const char *routing_urgency_key (int urgency);
+
+//  routing_settings.c
+
+int routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err);
+
+//  routing_feed.c
+
+int routing_announce (routing_store_t *self, const char *involvement_id,
+                      const char *except, int64_t now, kn_error_t *err);
+
+//  Append event (body set by the caller) to agency's feed; numbers it. The
+//  feed_head row stays locked until commit, so numbers appear in order.
+int routing_feed (routing_store_t *self, const char *agency_id, const char *topic,
+                  const char *case_id, Kinnet__V1__FeedEvent *event, int64_t now,
+                  kn_error_t *err);
+
+int routing_feed_involvement (routing_store_t *self, const char *agency_id,
+                              const char *topic, Kinnet__V1__Involvement *involvement,
+                              int64_t now, kn_error_t *err);
+
+//  Tell everyone watching the case (its referrers and its team), except `except`.
+//  need_id: the need the event is about, NULL for the case as a whole.
+int routing_feed_watchers (routing_store_t *self, const char *case_id,
+                           const char *need_id, const char *except, const char *topic,
+                           Kinnet__V1__FeedEvent *event, int64_t now, kn_error_t *err);
+
+int routing_feed_watchers_involvement (routing_store_t *self,
+                                       Kinnet__V1__Involvement *involvement,
+                                       const char *except, int64_t now, kn_error_t *err);
+
+//  routing_offer.c
+
+//  Whether the consent policy lets agency read the referral's child's identity or
+//  what it was offered: the data category need (a kinnet.v1.NeedCategory) implies
+//  (a check only: nothing is disclosed here).
+int routing_details_available (routing_store_t *self, const char *referral_id,
+                               const char *agency_id, int need, bool *available,
+                               kn_error_t *err);
+
+Kinnet__V1__RankFactor *routing_factor (const char *rule, int64_t score,
+                                        const char *detail);
+
+//  Tell the offered agency about its offer (topic offer.made or
+//  offer.details_available): the whole Offer, never personal data.
+int routing_feed_offer (routing_store_t *self, const char *topic,
+                        const need_context_t *ctx, Kinnet__V1__Involvement *involvement,
+                        bool details, int64_t now, kn_error_t *err);
+
+//  Insert the offer row and tell the agency. ranking is consumed.
+int routing_make_offer (routing_store_t *self, const char *need_id,
+                        const need_context_t *ctx, const char *agency_id,
+                        Kinnet__V1__Ranking *ranking, const settings_t *settings,
+                        const char *transferred_from, int transfer_reason, int64_t now,
+                        char offer_id[KN_UUID_STR], kn_error_t *err);
+
+int routing_need_context (routing_store_t *self, const char *need_id, need_context_t *ctx,
+                          kn_error_t *err);
+
+//  Offer need_id to its best remaining candidate, or put it on the unplaced list
+//  and tell the referrer. Called inside the caller's transaction. With quiet, a
+//  need nobody can take is left as it is (a retry of the unplaced list).
+int routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet,
+                   bool *offered, kn_error_t *err);
+
+int routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
+                        kn_error_t *err);
+
+void routing_ranking_add (Kinnet__V1__Ranking *ranking, Kinnet__V1__RankFactor *factor);
+
+//  routing_consumer.c
+
+//  A consent recorded may let waiting agencies read the referral; one withdrawn may
+//  stop agencies that could. Re-decide for the subject's open offers and
+//  involvements in the given state, and tell each agency whose answer changed.
+int routing_recheck_subject (routing_store_t *self, const char *subject_id, bool waiting,
+                             int64_t now, kn_error_t *err);
+
+//  routing_involvement.c
+
+kn_claim_t routing_begin (routing_store_t *self, const char *agency_id, const char *key,
+                          const char *operation, const ProtobufCMessage *content,
+                          char object_id[KN_UUID_STR], kn_error_t *err);
+
+//  Finish a write: audit, commit, and load what to answer with.
+int routing_commit (routing_store_t *self, const char *agency_id, const char *caseworker,
+                    const char *operation, const char *object_id,
+                    Kinnet__V1__Involvement **result, kn_error_t *err);
+
+//  routing_case.c
+
+//  Close the case when nothing is left open on it, and tell everyone who had a part.
+int routing_close_case_if_done (routing_store_t *self, const char *case_id, int64_t now,
+                                kn_error_t *err);
+
+#endif
