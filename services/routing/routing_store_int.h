@@ -5,7 +5,7 @@
       routing_settings.c     routing.setting, read at each decision
       routing_feed.c         per-agency feeds: who hears of what, and reading them
       routing_offer.c        a need's candidates, ranked; the offer or "unplaced"
-      routing_consumer.c     outbox events in, cases and needs out (commit order)
+      routing_events.c       outbox events in, cases and needs out (commit order)
       routing_deadlines.c    offers that expire, contacts overdue, grounds that end
       routing_involvement.c  an agency's answers: accept, decline, contact,
                              transfer, close (one idempotent transaction each)
@@ -96,7 +96,7 @@ int routing_store_prepare (kn_db_t *db, kn_error_t *err);
 int routing_settings_prepare (kn_db_t *db, kn_error_t *err);
 int routing_feed_prepare (kn_db_t *db, kn_error_t *err);
 int routing_offer_prepare (kn_db_t *db, kn_error_t *err);
-int routing_consumer_prepare (kn_db_t *db, kn_error_t *err);
+int routing_events_prepare (kn_db_t *db, kn_error_t *err);
 int routing_deadlines_prepare (kn_db_t *db, kn_error_t *err);
 int routing_involvement_prepare (kn_db_t *db, kn_error_t *err);
 int routing_case_prepare (kn_db_t *db, kn_error_t *err);
@@ -213,7 +213,7 @@ int routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
 
 void routing_ranking_add (Kinnet__V1__Ranking *ranking, Kinnet__V1__RankFactor *factor);
 
-//  routing_consumer.c
+//  routing_events.c
 
 //  A consent recorded may let waiting agencies read the referral; one withdrawn may
 //  stop agencies that could. Re-decide for the subject's open offers and

@@ -12,6 +12,7 @@
 #include "kn_agency.h"
 #include "kn_migrate.h"
 #include "kn_test.h"
+#include "routing_consumer.h"
 #include "routing_store.h"
 
 static char *url;
@@ -1070,6 +1071,40 @@ Test (routing, a_language_matches_in_every_spelling)
         cr_assert_str_eq (agency, ngo_pl, "'%s' did not reach the Polish-speaking centre",
                           spellings[i]);
     }
+}
+
+Test (routing, a_consumer_pass_says_whether_more_is_waiting)
+{
+    //  Three referrals, a consumer that takes one event a pass: each pass that took
+    //  one says "more may be waiting" (0 ms); once the outbox is drained a pass says
+    //  how long to sleep, never more than a second.
+    referral_t referrals[3];
+    const int language[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    for (int i = 0; i < 3; i++)
+        s_refer (60 + i, language, 1, KINNET__V1__URGENCY__ROUTINE, "pl", &referrals[i]);
+    routing_consumer_t *consumer = routing_consumer_new (routing, 0, 1);
+    kn_error_t err;
+    int busy = 0;
+    int64_t deadline = zclock_mono () + 20000;
+    while (kn_test_outbox_past_cursor (url) > 0) {
+        int64_t sleep_ms = routing_consumer_run_once (consumer, now, &err);
+        cr_assert_geq (sleep_ms, 0, "%s", err.message);
+        busy += sleep_ms == 0;
+        cr_assert (zclock_mono () < deadline, "the consumer never caught up");
+        if (sleep_ms > 0)
+            zclock_sleep (10);   // other suites' transactions hold the cursor back
+    }
+    cr_assert_geq (busy, 3, "a pass that took a full batch did not ask to go on");
+    int64_t sleep_ms = routing_consumer_run_once (consumer, now, &err);
+    cr_assert (sleep_ms >= 1 && sleep_ms <= 1000, "sleep %lld ms", (long long)sleep_ms);
+    for (int i = 0; i < 3; i++) {
+        char offer[KN_UUID_STR], agency[KN_UUID_STR];
+        cr_assert (s_offer (&referrals[i], KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer,
+                            agency),
+                   "referral %d was not offered", i);
+    }
+    routing_consumer_destroy (&consumer);
+    cr_assert_null (consumer);
 }
 
 Test (routing, a_referrer_joining_a_known_family_sees_only_its_part)

@@ -1,0 +1,424 @@
+/*  routing_events: the outbox events routing acts on. Turns intake's and consent's
+    events into cases, needs and offers, one event per transaction, in commit order
+    (xid, id) behind a durable cursor that only moves past transactions older than
+    every running one, so no event is skipped and none is routed twice
+    (routing.consumed). A crash loses nothing: the cursor and the work commit
+    together. routing_consumer schedules it. */
+#include "routing_store_int.h"
+
+static const char *s_statements[][2] = {
+    {"cursor_lock",
+     "SELECT last_xid::text, last_id FROM routing.cursor WHERE consumer = 'routing'"
+     " FOR UPDATE SKIP LOCKED"},
+    //  Only rows of transactions older than every running one: see 0004_routing.sql.
+    //  Qualified names: a bare "xid" in ORDER BY would be the output column xid::text,
+    //  and in text order "1000" comes before "999" (the cursor would skip events).
+    {"outbox_next", "SELECT o.xid::text, o.id, o.topic, o.payload FROM core.outbox o"
+                    " WHERE (o.xid, o.id) > ($1::xid8, $2::bigint)"
+                    "   AND o.xid < pg_snapshot_xmin (pg_current_snapshot ())"
+                    " ORDER BY o.xid, o.id LIMIT 1"},
+    {"consumed_mark",
+     "INSERT INTO routing.consumed (outbox_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"},
+    {"cursor_set",
+     "UPDATE routing.cursor SET last_xid = $1::xid8, last_id = $2 WHERE consumer = 'routing'"},
+    {"outbox_lag",
+     "SELECT greatest (coalesce ((SELECT max (id) FROM core.outbox), 0) - last_id, 0)"
+     " FROM routing.cursor WHERE consumer = 'routing'"},
+    {"referral_routed", "SELECT 1 FROM routing.case_referral WHERE referral_id = $1"},
+    {"referral_info", "SELECT status, children FROM intake.referral WHERE id = $1"},
+    {"case_open_for_family",
+     "SELECT id FROM routing.case WHERE family_id = $1 AND status = 'open' FOR UPDATE"},
+    {"case_insert",
+     "INSERT INTO routing.case (id, family_id, district, languages, urgency, opened_at)"
+     " VALUES ($1, $2, $3, $4::text[], $5, to_timestamp ($6))"},
+    {"case_merge",
+     "UPDATE routing.case SET languages = ARRAY (SELECT DISTINCT unnest (languages || $2::text[])"
+     " ORDER BY 1), urgency = greatest (urgency, $3::smallint) WHERE id = $1"},
+    {"case_referral_insert",
+     "INSERT INTO routing.case_referral (referral_id, case_id, referring_agency_id, routed_at,"
+     " full_view)"
+     " VALUES ($1, $2, $3, to_timestamp ($4), $5)"},
+    {"need_active", "SELECT 1 FROM routing.need WHERE case_id = $1 AND category = $2"
+                    " AND status IN ('offered', 'placed', 'unplaced')"},
+    {"need_insert",
+     "INSERT INTO routing.need (id, case_id, referral_id, category, urgency, status, created_at,"
+     " district, referring_agency_id)"
+     " VALUES ($1, $2, $3, $4, $5, 'offered', to_timestamp ($6), $7, $8)"},
+    {"involvement_decide",
+     "UPDATE routing.involvement SET status = $2, decided_at = to_timestamp ($3),"
+     " decline_reason = $4, caseworker_id = coalesce ($5, caseworker_id) WHERE id = $1"},
+    {"involvement_release",
+     "UPDATE routing.involvement SET waiting_for_consent = $2 WHERE id = $1"},
+    {"waiting_for_subject",
+     "SELECT i.id, i.agency_id, n.referral_id, i.case_id, n.category FROM routing.involvement i"
+     " JOIN routing.need n ON n.id = i.need_id"
+     " JOIN intake.referral_subject rs ON rs.referral_id = n.referral_id AND rs.position = 0"
+     " WHERE rs.subject_id = $1 AND i.waiting_for_consent = $2::boolean"
+     " AND i.status IN ('offered', 'accepted') ORDER BY i.offered_at FOR UPDATE OF i"},
+    {"needs_of_referral",
+     "SELECT id FROM routing.need WHERE referral_id = $1 AND status IN ('offered', 'unplaced')"
+     " ORDER BY created_at FOR UPDATE"},
+    {"open_offer_of_need",
+     "SELECT id FROM routing.involvement WHERE need_id = $1 AND status = 'offered' FOR UPDATE"},
+    {"case_of_referral",
+     "SELECT case_id FROM routing.case_referral WHERE referral_id = $1"},
+    {"dpo_agencies",
+     "SELECT r.agency_id FROM core.agency_role r JOIN core.agency a ON a.id = r.agency_id"
+     " WHERE r.role = 'data_protection_officer' AND a.active ORDER BY 1"},
+};
+
+int
+routing_events_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+//  Whether the comma-separated list holds item.
+static bool
+s_list_has (const char *list, const char *item)
+{
+    size_t len = strlen (item);
+    for (const char *at = list; *at;) {
+        size_t here = strcspn (at, ",}");
+        if (here == len && strncmp (at, item, len) == 0)
+            return true;
+        at += here;
+        if (*at != ',')
+            break;
+        at++;
+    }
+    return false;
+}
+
+static int
+s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
+                  int64_t now, kn_error_t *err)
+{
+    const char *referral[] = {event->referral_id};
+    int routed = routing_exists (self, "referral_routed", 1, referral, err);
+    if (routed)
+        return routed < 0 ? -1 : 0; // already routed: at-least-once delivery
+    PGresult *result = routing_run (self, "referral_info", 1, referral, err);
+    if (!result)
+        return -1;
+    bool live = PQntuples (result) && strcmp (PQgetvalue (result, 0, 0), "received") == 0;
+    PQclear (result);
+    if (!live)
+        return 0; // withdrawn before it was routed: nothing to offer
+
+    //  Languages as primary subtags, the directory's form (kn_language): intake sends
+    //  them so, and an event written before it did is read the same way.
+    char languages[400] = "{";
+    size_t pos = 1;
+    for (size_t i = 0; i < event->n_languages && pos < sizeof languages - 12; i++) {
+        char tag[9] = "";
+        if (kn_language_primary (event->languages[i], tag))
+            continue;
+        //  Once each ("pt" and "pt-BR" are one language for matching).
+        bool seen = s_list_has (languages + 1, tag);
+        if (!seen)
+            pos += (size_t)snprintf (languages + pos, sizeof languages - pos, "%s%s",
+                                     pos > 1 ? "," : "", tag);
+    }
+    snprintf (languages + pos, sizeof languages - pos, "}");
+
+    char case_id[KN_UUID_STR] = "";
+    char when[24], urgency[8];
+    routing_num (when, sizeof when, now);
+    snprintf (urgency, sizeof urgency, "%d", event->urgency);
+    const char *family[] = {event->family_id};
+    result = routing_run (self, "case_open_for_family", 1, family, err);
+    if (!result)
+        return -1;
+    if (PQntuples (result))
+        snprintf (case_id, sizeof case_id, "%s", PQgetvalue (result, 0, 0));
+    PQclear (result);
+    bool joined = *case_id != '\0';
+    if (joined) {
+        const char *merge[] = {case_id, languages, urgency};
+        if (routing_do (self, "case_merge", 3, merge, err))
+            return -1;
+    } else {
+        kn_uuid_generate_ordered (case_id);
+        const char *values[] = {case_id,   event->family_id, event->district,
+                                languages, urgency,          when};
+        if (routing_do (self, "case_insert", 6, values, err))
+            return -1;
+    }
+    //  Joining a case it had no part in shows a referrer only its own part.
+    bool full_view = !joined || event->referrer_knows_family;
+    const char *link[] = {event->referral_id, case_id, event->referring_agency_id, when,
+                          full_view ? "true" : "false"};
+    if (routing_do (self, "case_referral_insert", 5, link, err))
+        return -1;
+    for (size_t i = 0; i < event->n_needs; i++) {
+        char category[8];
+        snprintf (category, sizeof category, "%d", event->needs[i]);
+        const char *active[] = {case_id, category};
+        int busy = routing_exists (self, "need_active", 2, active, err);
+        if (busy < 0)
+            return -1;
+        if (busy)
+            continue; // the family already has that need in hand on this case
+        char need_id[KN_UUID_STR];
+        kn_uuid_generate_ordered (need_id);
+        const char *values[] = {
+            need_id, case_id, event->referral_id, category,
+            urgency, when,    event->district,    event->referring_agency_id};
+        if (routing_do (self, "need_insert", 8, values, err) ||
+            routing_offer_next (self, need_id, now, err))
+            return -1;
+    }
+    kn_log (KN_INFO, "referral.routed", "referral_id", event->referral_id, "case_id",
+            case_id, NULL);
+    return routing_audit (self, NULL, NULL, "route", event->family_id, event->referral_id,
+                          KN_OK, err);
+}
+
+static int
+s_withdraw_referral (routing_store_t *self, const Kinnet__V1__ReferralWithdrawn *event,
+                     int64_t now, kn_error_t *err)
+{
+    const char *referral[] = {event->referral_id};
+    PGresult *needs = routing_run (self, "needs_of_referral", 1, referral, err);
+    if (!needs)
+        return -1;
+    char when[24];
+    routing_num (when, sizeof when, now);
+    int rc = 0;
+    for (int row = 0; row < PQntuples (needs) && rc == 0; row++) {
+        const char *need[] = {PQgetvalue (needs, row, 0)};
+        PGresult *offers = routing_run (self, "open_offer_of_need", 1, need, err);
+        if (!offers) {
+            rc = -1;
+            break;
+        }
+        for (int o = 0; o < PQntuples (offers) && rc == 0; o++) {
+            const char *values[] = {PQgetvalue (offers, o, 0), "withdrawn", when, NULL,
+                                    NULL};
+            Kinnet__V1__Involvement *involvement = NULL;
+            rc = routing_do (self, "involvement_decide", 5, values, err);
+            if (rc == 0 &&
+                !(involvement = routing_load_involvement (self, values[0], err)))
+                rc = -1;
+            if (rc == 0)
+                rc = routing_feed_involvement (self, involvement->agency_id,
+                                               "offer.withdrawn", involvement, now, err);
+            if (involvement)
+                kinnet__v1__involvement__free_unpacked (involvement, NULL);
+        }
+        PQclear (offers);
+        const char *status[] = {need[0], "withdrawn", when};
+        if (rc == 0)
+            rc = routing_do (self, "need_set_status", 3, status, err);
+    }
+    PQclear (needs);
+    if (rc)
+        return -1;
+    //  The team and the referrers hear of the withdrawal; the case closes if
+    //  nothing is left open on it.
+    PGresult *result = routing_run (self, "case_of_referral", 1, referral, err);
+    if (!result)
+        return -1;
+    if (PQntuples (result)) {
+        char case_id[KN_UUID_STR];
+        snprintf (case_id, sizeof case_id, "%s", PQgetvalue (result, 0, 0));
+        Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+        feed.body_case = KINNET__V1__FEED_EVENT__BODY_REFERRAL_WITHDRAWN;
+        feed.referral_withdrawn = (Kinnet__V1__ReferralWithdrawn *)event;
+        rc = routing_feed_watchers (self, case_id, NULL, event->referring_agency_id,
+                                    "referral.withdrawn", &feed, now, err);
+        if (rc == 0)
+            rc = routing_close_case_if_done (self, case_id, now, err);
+    }
+    PQclear (result);
+    return rc;
+}
+
+//  A consent recorded may let waiting agencies read the referral; one withdrawn may
+//  stop agencies that could. Re-decide for the subject's open offers and
+//  involvements in the given state, and tell each agency whose answer changed.
+int
+routing_recheck_subject (routing_store_t *self, const char *subject_id, bool waiting,
+                         int64_t now, kn_error_t *err)
+{
+    const char *values[] = {subject_id, waiting ? "true" : "false"};
+    PGresult *rows = routing_run (self, "waiting_for_subject", 2, values, err);
+    if (!rows)
+        return -1;
+    int rc = 0;
+    for (int row = 0; row < PQntuples (rows) && rc == 0; row++) {
+        const char *id = PQgetvalue (rows, row, 0);
+        bool available = false;
+        rc = routing_details_available (
+            self, PQgetvalue (rows, row, 2), PQgetvalue (rows, row, 1),
+            atoi (PQgetvalue (rows, row, 4)), &available, err);
+        if (rc || available != waiting)
+            continue; // unchanged
+        const char *update[] = {id, waiting ? "false" : "true"};
+        Kinnet__V1__Involvement *involvement = NULL;
+        need_context_t ctx;
+        rc = routing_do (self, "involvement_release", 2, update, err);
+        if (rc == 0 && !(involvement = routing_load_involvement (self, id, err)))
+            rc = -1;
+        if (rc == 0)
+            rc = routing_need_context (self, involvement->need_id, &ctx, err)
+                     ?: routing_feed_offer (self,
+                                            available ? "offer.details_available"
+                                                      : "offer.details_withdrawn",
+                                            &ctx, involvement, available, now, err);
+        if (involvement)
+            kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    }
+    PQclear (rows);
+    return rc;
+}
+
+//  One outbox event: decode it and act. An event that cannot be decoded is logged
+//  and skipped (it can never succeed); a database failure is returned.
+static int
+s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t now,
+                kn_error_t *err)
+{
+    const ProtobufCMessageDescriptor *descriptor =
+        strcmp (topic, "referral.received") == 0
+            ? &kinnet__v1__referral_received__descriptor
+        : strcmp (topic, "referral.withdrawn") == 0
+            ? &kinnet__v1__referral_withdrawn__descriptor
+        : strcmp (topic, "consent.recorded") == 0
+            ? &kinnet__v1__consent_recorded__descriptor
+        : strcmp (topic, "consent.withdrawn") == 0
+            ? &kinnet__v1__consent_withdrawn__descriptor
+        : strcmp (topic, "release.requested") == 0 ||
+                strcmp (topic, "release.decided") == 0
+            ? &kinnet__v1__release_changed__descriptor
+        : strcmp (topic, "override.requested") == 0
+            ? &kinnet__v1__override_requested__descriptor
+            : NULL;
+    if (!descriptor)
+        return 0; // not for routing
+    //  An event handled before (delivered again) only moves the cursor.
+    const char *outbox_id[] = {PQgetvalue (row, 0, 1)};
+    int fresh = routing_exists (self, "consumed_mark", 1, outbox_id, err);
+    if (fresh <= 0)
+        return fresh;
+    ProtobufCMessage *message = routing_unpack_column (row, 0, 3, descriptor);
+    if (!message) {
+        kn_log (KN_ERROR, "outbox.undecodable", "topic", topic, "outbox_id",
+                PQgetvalue (row, 0, 1), NULL);
+        return 0;
+    }
+    int rc = 0;
+    if (descriptor == &kinnet__v1__referral_received__descriptor)
+        rc = s_route_referral (self, (Kinnet__V1__ReferralReceived *)message, now, err);
+    else if (descriptor == &kinnet__v1__referral_withdrawn__descriptor)
+        rc = s_withdraw_referral (self, (Kinnet__V1__ReferralWithdrawn *)message, now,
+                                  err);
+    else if (descriptor == &kinnet__v1__consent_recorded__descriptor)
+        rc = routing_recheck_subject (
+            self, ((Kinnet__V1__ConsentRecorded *)message)->subject_id, true, now, err);
+    else if (descriptor == &kinnet__v1__override_requested__descriptor) {
+        //  A safeguarding override shares without or against consent: every
+        //  data-protection officer hears of it at once, to review it.
+        PGresult *dpos = routing_run (self, "dpo_agencies", 0, NULL, err);
+        if (!dpos)
+            rc = -1;
+        for (int r = 0; dpos && r < PQntuples (dpos) && rc == 0; r++) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
+            feed.override_requested = (Kinnet__V1__OverrideRequested *)message;
+            rc = routing_feed (self, PQgetvalue (dpos, r, 0), topic, NULL, &feed, now,
+                               err);
+        }
+        PQclear (dpos);
+    } else if (descriptor == &kinnet__v1__release_changed__descriptor) {
+        //  Each copy is addressed to one party. An approval may let offers waiting
+        //  for consent go ahead: re-decide once, on the requester's copy.
+        Kinnet__V1__ReleaseChanged *release = (Kinnet__V1__ReleaseChanged *)message;
+        if (release->status == KINNET__V1__RELEASE_STATUS__RELEASE_APPROVED &&
+            strcmp (release->recipient_agency_id, release->requested_by_agency_id) == 0)
+            rc = routing_recheck_subject (self, release->subject_id, true, now, err);
+        if (rc == 0 && kn_uuid_valid (release->recipient_agency_id)) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_RELEASE;
+            feed.release = release;
+            rc = routing_feed (self, release->recipient_agency_id, topic, NULL, &feed,
+                               now, err);
+        }
+    } else {
+        //  A withdrawal addressed to an agency goes to that agency's feed.
+        Kinnet__V1__ConsentWithdrawn *withdrawn = (Kinnet__V1__ConsentWithdrawn *)message;
+        //  One withdrawal is announced once per recipient and once to nobody: re-decide
+        //  the subject's offers once, on the latter.
+        if (!withdrawn->recipient_agency_id || !*withdrawn->recipient_agency_id)
+            rc = routing_recheck_subject (self, withdrawn->subject_id, false, now, err);
+        if (withdrawn->recipient_agency_id &&
+            kn_uuid_valid (withdrawn->recipient_agency_id)) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_CONSENT_WITHDRAWN;
+            feed.consent_withdrawn = withdrawn;
+            rc = routing_feed (self, withdrawn->recipient_agency_id, "consent.withdrawn",
+                               NULL, &feed, now, err);
+        }
+    }
+    protobuf_c_message_free_unpacked (message, NULL);
+    return rc;
+}
+
+int
+routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled,
+                       kn_error_t *err)
+{
+    *handled = 0;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    while (*handled < max) {
+        if (kn_db_exec (self->db, "BEGIN", err))
+            return -1;
+        PGresult *cursor = routing_run (self, "cursor_lock", 0, NULL, err);
+        if (!cursor || PQntuples (cursor) == 0) {
+            PQclear (cursor);
+            routing_rollback (self);
+            return cursor ? 0 : -1; // another consumer holds the cursor
+        }
+        const char *position[] = {PQgetvalue (cursor, 0, 0), PQgetvalue (cursor, 0, 1)};
+        PGresult *row = routing_run (self, "outbox_next", 2, position, err);
+        PQclear (cursor);
+        if (!row || PQntuples (row) == 0) {
+            PQclear (row);
+            routing_rollback (self);
+            return row ? 0 : -1;
+        }
+        char topic[64];
+        snprintf (topic, sizeof topic, "%s", PQgetvalue (row, 0, 2));
+        const char *next[] = {PQgetvalue (row, 0, 0), PQgetvalue (row, 0, 1)};
+        int rc = s_handle_event (self, topic, row, now, err);
+        if (rc == 0)
+            rc = routing_do (self, "cursor_set", 2, next, err);
+        PQclear (row);
+        if (rc || kn_db_exec (self->db, "COMMIT", err)) {
+            routing_rollback (self);
+            return -1;
+        }
+        (*handled)++;
+    }
+    return 0;
+}
+
+int
+routing_store_outbox_lag (routing_store_t *self, int64_t *lag, kn_error_t *err)
+{
+    *lag = 0;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    PGresult *result = routing_run (self, "outbox_lag", 0, NULL, err);
+    if (!result)
+        return -1;
+    if (PQntuples (result) > 0)
+        *lag = atoll (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    return 0;
+}
