@@ -1,0 +1,137 @@
+/*  intake_get: a referral read back and opened with the field key. The referring
+    agency sees all of it, any other agency what intake_disclose leaves. The read's
+    audit row and disclosure records commit with it, or nothing is returned. */
+#include "intake_store_int.h"
+
+static const char *s_statements[][2] = {
+    //  Also run by intake_withdraw.c (a replay reads the state back).
+    {"referral_get", "SELECT referring_agency_id, family_id, status,"
+                     " (extract(epoch FROM received_at) * 1000000)::bigint,"
+                     " coalesce((extract(epoch FROM withdrawn_at) * 1000000)::bigint, 0),"
+                     " personal, withdraw_reason, family_disclosed"
+                     " FROM intake.referral WHERE id = $1"},
+};
+
+int
+intake_get_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+void
+intake_referral_free (intake_referral_t *referral)
+{
+    if (!referral)
+        return;
+    free (referral->withdraw_reason);
+    referral->withdraw_reason = NULL;
+    if (referral->submitted)
+        kinnet__v1__submit_referral__free_unpacked (referral->submitted, NULL);
+    referral->submitted = NULL;
+}
+
+//  Open a sealed bytea column (text-format result) into a malloc'd buffer.
+static uint8_t *
+s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
+               size_t *len)
+{
+    size_t sealed_len = 0;
+    unsigned char *sealed =
+        PQunescapeBytea ((const unsigned char *)PQgetvalue (row, 0, column), &sealed_len);
+    uint8_t *plain =
+        sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, len) : NULL;
+    PQfreemem (sealed);
+    return plain;
+}
+
+static int
+s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id,
+            const char *caseworker_id, int purpose, intake_referral_t *referral,
+            kn_error_t *err)
+{
+    memset (referral, 0, sizeof *referral);
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    if (kn_db_exec (self->db, "BEGIN", err))
+        return -1;
+    const char *values[] = {referral_id};
+    PGresult *row = kn_db_run (self->db, "referral_get", 1, values, NULL, NULL, err);
+    if (!row) {
+        intake_rollback (self);
+        return -1;
+    }
+    if (PQntuples (row) != 1) {
+        PQclear (row);
+        intake_rollback (self);
+        return kn_error_set (err, KN_E_NOT_FOUND, "referral_id", "no such referral");
+    }
+    bool own = strcmp (PQgetvalue (row, 0, 0), agency_id) == 0;
+    snprintf (referral->referral_id, KN_UUID_STR, "%s", referral_id);
+    snprintf (referral->agency_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
+    snprintf (referral->family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 1));
+    referral->status = intake_status_value (PQgetvalue (row, 0, 2));
+    referral->received_at_us = strtoll (PQgetvalue (row, 0, 3), NULL, 10);
+    referral->withdrawn_at_us = strtoll (PQgetvalue (row, 0, 4), NULL, 10);
+    referral->family_known = PQgetvalue (row, 0, 7)[0] == 't';
+
+    size_t plain_len = 0;
+    uint8_t *plain = s_open_column (self, row, 5, referral_id, &plain_len);
+    if (plain) {
+        referral->submitted =
+            kinnet__v1__submit_referral__unpack (NULL, plain_len, plain);
+        sodium_memzero (plain, plain_len);
+        free (plain);
+    }
+    if (!PQgetisnull (row, 0, 6)) {
+        char ad[KN_UUID_STR + 16];
+        snprintf (ad, sizeof ad, "%s:withdraw", referral_id);
+        size_t reason_len = 0;
+        uint8_t *reason = s_open_column (self, row, 6, ad, &reason_len);
+        if (reason) {
+            referral->withdraw_reason = malloc (reason_len + 1);
+            memcpy (referral->withdraw_reason, reason, reason_len);
+            referral->withdraw_reason[reason_len] = '\0';
+            free (reason);
+        }
+    }
+    PQclear (row);
+    if (!referral->submitted) {
+        intake_rollback (self);
+        intake_referral_free (referral);
+        kn_log (KN_ERROR, "referral.decrypt_failed", "referral_id", referral_id, NULL);
+        return kn_error_set (err, KN_E_INTERNAL, NULL,
+                             "stored referral cannot be decrypted with the current key");
+    }
+    //  The disclosure and its ground are on record before the data leaves.
+    char basis[48] = "referring_agency";
+    if (!own &&
+        intake_disclose (self, agency_id, purpose, referral, basis, sizeof basis, err)) {
+        intake_rollback (self);
+        intake_referral_free (referral);
+        return -1;
+    }
+    if (intake_audit (self, agency_id, caseworker_id, "get", referral->family_id,
+                      referral_id, basis, "ok", err) ||
+        kn_db_exec (self->db, "COMMIT", err)) {
+        intake_rollback (self);
+        intake_referral_free (referral);
+        return -1;
+    }
+    return 0;
+}
+
+int
+intake_store_get (intake_store_t *self, const char *agency_id, const char *referral_id,
+                  const char *caseworker_id, int purpose, intake_referral_t *referral,
+                  kn_error_t *err)
+{
+    int rc =
+        s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral, err);
+    if (rc && intake_reconnected (self, err))
+        rc = s_get_once (self, agency_id, referral_id, caseworker_id, purpose, referral,
+                         err);
+    return rc;
+}
