@@ -1,0 +1,103 @@
+/*  consent_basis: a statutory basis recorded (a ground other than consent, with
+    its justification sealed). One transaction, idempotent by key: the ground and
+    its audit row. */
+#include "consent_store_int.h"
+
+static const char *s_statements[][2] = {
+    {"basis_insert",
+     "INSERT INTO consent.basis (id, subject_id, basis, special_condition,"
+     " recipient_agencies, recipient_sectors, categories, purposes, valid_until,"
+     " justification, recorded_by, by_dpo, sector_members) VALUES ($1, $2, $3, $4, $5::uuid[],"
+     " $6::smallint[], $7::smallint[], $8::smallint[], to_timestamp ($9::bigint), $10, $11,"
+     " " IS_DPO ("$11::uuid") ", " MEMBERS ("$6::smallint[]") ")"},
+    {"basis_subject", "SELECT subject_id FROM consent.basis WHERE id = $1"},
+};
+
+int
+consent_basis_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+int
+consent_store_basis (consent_store_t *self, const char *agency_id,
+                     const Kinnet__V1__RecordBasis *basis,
+                     Kinnet__V1__BasisRecorded **recorded, kn_error_t *err)
+{
+    *recorded = NULL;
+    Kinnet__V1__RecordBasis content = *basis;
+    content.caseworker_id = "";
+    char basis_id[KN_UUID_STR], subject_id[KN_UUID_STR] = "";
+    kn_uuid_generate_ordered (basis_id);
+    kn_claim_t claim = consent_begin (self, agency_id, basis->idempotency_key, "basis",
+                                      &content.base, basis_id, err);
+    bool replayed = claim == KN_CLAIM_REPLAY;
+    if (claim == KN_CLAIM_NEW) {
+        if (consent_subject (self, basis->subject, subject_id, err) ||
+            consent_agencies_exist (self, basis->scope, err))
+            goto fail;
+        scope_text_t scope;
+        consent_scope_text (basis->scope, &scope);
+        size_t sealed_len = 0;
+        uint8_t *sealed =
+            kn_crypto_seal (self->crypto, (const uint8_t *)basis->justification,
+                            strlen (basis->justification), basis_id, &sealed_len);
+        char kind[8], condition[8], until[24] = "";
+        snprintf (kind, sizeof kind, "%d", basis->basis);
+        snprintf (condition, sizeof condition, "%d", basis->special_condition);
+        if (basis->valid_until)
+            snprintf (until, sizeof until, "%lld",
+                      (long long)basis->valid_until->seconds);
+        const char *values[] = {basis_id,
+                                subject_id,
+                                kind,
+                                condition,
+                                scope.agencies,
+                                scope.sectors,
+                                scope.categories,
+                                scope.purposes,
+                                until[0] ? until : NULL,
+                                (const char *)sealed,
+                                agency_id};
+        int lengths[11] = {0}, formats[11] = {0};
+        lengths[9] = (int)sealed_len;
+        formats[9] = 1;
+        PGresult *result =
+            kn_db_run (self->db, "basis_insert", 11, values, lengths, formats, err);
+        free (sealed);
+        if (!result)
+            goto fail;
+        PQclear (result);
+        char basis_name[48];
+        consent_enum_name (&kinnet__v1__lawful_basis__descriptor, basis->basis,
+                           basis_name, sizeof basis_name);
+        if (consent_audit (self, agency_id, basis->caseworker_id, "basis", subject_id,
+                           basis_id, basis_name, "ok", err) ||
+            kn_db_exec (self->db, "COMMIT", err))
+            goto fail;
+    } else {
+        if (claim == KN_CLAIM_FAILED)
+            return -1;
+        const char *values[] = {basis_id};
+        PGresult *result =
+            kn_db_run (self->db, "basis_subject", 1, values, NULL, NULL, err);
+        if (!result)
+            return -1;
+        if (PQntuples (result) == 1)
+            snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (result, 0, 0));
+        PQclear (result);
+    }
+    *recorded = malloc (sizeof **recorded);
+    kinnet__v1__basis_recorded__init (*recorded);
+    (*recorded)->basis_id = kn_pb_string (basis_id);
+    (*recorded)->subject_id = kn_pb_string (subject_id);
+    (*recorded)->replayed = replayed;
+    return 0;
+
+fail:
+    consent_rollback (self);
+    return -1;
+}

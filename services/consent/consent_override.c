@@ -1,0 +1,268 @@
+/*  consent_override: safeguarding overrides, requested and reviewed. An agency
+    that must share without consent to keep a child safe records an override (its
+    reason, approver and scope; the details sealed); it expires, and a
+    data-protection officer of another agency reviews it by a deadline. A review
+    that finds it not justified stops it permitting anything, under the same
+    subject lock as a withdrawal. */
+#include "consent_store_int.h"
+
+#define OVERRIDE_COLUMNS                                                                                          \
+    "id, subject_id, reason, approver_role, approver_id, recipient_agencies, "                                    \
+    "recipient_sectors, categories, " EPOCH ("expires_at") ", requested_by, " EPOCH ("requested_at") ", " EPOCH ( \
+        "review_due_at") ", review_due_at < now () AND "                                                          \
+                         "reviewed_at IS NULL, coalesce (review_decision, 0), coalesce (" EPOCH (                 \
+                             "reviewed_at") ", 0), coalesce (reviewed_by::text, '')"
+
+static const char *s_statements[][2] = {
+    {"override_insert",
+     "INSERT INTO consent.override (id, subject_id, reason, details, approver_role,"
+     " approver_id, recipient_agencies, recipient_sectors, categories, expires_at,"
+     " requested_by, review_due_at, by_dpo, sector_members) VALUES ($1, $2, $3, $4, $5, $6,"
+     " $7::uuid[], $8::smallint[], $9::smallint[], now () + make_interval (hours => $10::int),"
+     " $11, now () + make_interval (hours => $12::int), " IS_DPO (
+         "$11::uuid") ","
+                      " " MEMBERS ("$8::smallint[]") ")"},
+    {"override_get", "SELECT " OVERRIDE_COLUMNS " FROM consent.override WHERE id = $1"},
+    {"override_lock", "SELECT subject_id, reviewed_at IS NOT NULL, requested_by"
+                      " FROM consent.override WHERE id = $1 FOR UPDATE"},
+    {"override_review",
+     "UPDATE consent.override SET reviewed_at = now (), review_decision = $2,"
+     " reviewed_by = $3, review_notes = $4 WHERE id = $1"},
+    {"override_list",
+     "SELECT " OVERRIDE_COLUMNS
+     " FROM consent.override WHERE ($1::bool OR requested_by = $2)"
+     " AND (NOT $3::bool OR reviewed_at IS NULL) ORDER BY review_due_at"},
+};
+
+int
+consent_override_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+static Kinnet__V1__Override *
+s_override_from_row (PGresult *result, int row)
+{
+    Kinnet__V1__Override *o = malloc (sizeof *o);
+    kinnet__v1__override__init (o);
+    o->override_id = kn_pb_string (PQgetvalue (result, row, 0));
+    o->subject_id = kn_pb_string (PQgetvalue (result, row, 1));
+    o->reason = atoi (PQgetvalue (result, row, 2));
+    o->approver_role = atoi (PQgetvalue (result, row, 3));
+    o->approver_id = kn_pb_string (PQgetvalue (result, row, 4));
+    o->scope =
+        consent_scope_from (PQgetvalue (result, row, 5), PQgetvalue (result, row, 6),
+                            PQgetvalue (result, row, 7), "{}");
+    o->expires_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 8), NULL, 10));
+    o->requested_by_agency_id = kn_pb_string (PQgetvalue (result, row, 9));
+    o->requested_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 10), NULL, 10));
+    o->review_due_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 11), NULL, 10));
+    o->review_overdue = PQgetvalue (result, row, 12)[0] == 't';
+    o->review_decision = atoi (PQgetvalue (result, row, 13));
+    o->reviewed_at = kn_pb_timestamp (strtoll (PQgetvalue (result, row, 14), NULL, 10));
+    o->reviewed_by_agency_id = kn_pb_string (PQgetvalue (result, row, 15));
+    return o;
+}
+
+static Kinnet__V1__Override *
+s_load_override (consent_store_t *self, const char *id, kn_error_t *err)
+{
+    const char *values[] = {id};
+    PGresult *result = kn_db_run (self->db, "override_get", 1, values, NULL, NULL, err);
+    if (!result)
+        return NULL;
+    Kinnet__V1__Override *o =
+        PQntuples (result) == 1 ? s_override_from_row (result, 0) : NULL;
+    if (!o)
+        kn_error_set (err, KN_E_NOT_FOUND, "override_id", "no such override");
+    PQclear (result);
+    return o;
+}
+
+int
+consent_store_override (consent_store_t *self, const char *agency_id,
+                        const Kinnet__V1__RequestOverride *request,
+                        Kinnet__V1__Override **override, kn_error_t *err)
+{
+    *override = NULL;
+    Kinnet__V1__RequestOverride content = *request;
+    content.caseworker_id = "";
+    char override_id[KN_UUID_STR], subject_id[KN_UUID_STR];
+    kn_uuid_generate_ordered (override_id);
+    kn_claim_t claim = consent_begin (self, agency_id, request->idempotency_key,
+                                      "override", &content.base, override_id, err);
+    if (claim != KN_CLAIM_NEW) {
+        if (claim == KN_CLAIM_FAILED)
+            return -1;
+        *override = s_load_override (self, override_id, err);
+        if (*override)
+            (*override)->replayed = true;
+        return *override ? 0 : -1;
+    }
+    if (consent_subject (self, request->subject, subject_id, err) ||
+        consent_agencies_exist (self, request->scope, err))
+        goto fail;
+    scope_text_t scope;
+    consent_scope_text (request->scope, &scope);
+    size_t sealed_len = 0;
+    uint8_t *sealed =
+        kn_crypto_seal (self->crypto, (const uint8_t *)request->details,
+                        strlen (request->details), override_id, &sealed_len);
+    char reason[8], role[8], hours[8], review[8];
+    snprintf (reason, sizeof reason, "%d", request->reason);
+    snprintf (role, sizeof role, "%d", request->approver_role);
+    snprintf (hours, sizeof hours, "%d",
+              request->expires_in_hours ? request->expires_in_hours : 72);
+    snprintf (review, sizeof review, "%d", self->review_hours);
+    const char *values[] = {override_id,
+                            subject_id,
+                            reason,
+                            (const char *)sealed,
+                            role,
+                            request->approver_id,
+                            scope.agencies,
+                            scope.sectors,
+                            scope.categories,
+                            hours,
+                            agency_id,
+                            review};
+    int lengths[12] = {0}, formats[12] = {0};
+    lengths[3] = (int)sealed_len;
+    formats[3] = 1;
+    PGresult *result =
+        kn_db_run (self->db, "override_insert", 12, values, lengths, formats, err);
+    free (sealed);
+    if (!result)
+        goto fail;
+    PQclear (result);
+    *override = s_load_override (self, override_id, err);
+    if (!*override)
+        goto fail;
+    Kinnet__V1__OverrideRequested event = KINNET__V1__OVERRIDE_REQUESTED__INIT;
+    event.override_id = override_id;
+    event.subject_id = subject_id;
+    event.requested_by_agency_id = (char *)agency_id;
+    event.review_due_at = (*override)->review_due_at;
+    if (consent_outbox (self, "override.requested", override_id, &event.base, err) ||
+        consent_audit (self, agency_id, request->caseworker_id, "override", subject_id,
+                       override_id, "safeguarding_override", "ok", err) ||
+        kn_db_exec (self->db, "COMMIT", err)) {
+        kinnet__v1__override__free_unpacked (*override, NULL);
+        *override = NULL;
+        goto fail;
+    }
+    return 0;
+
+fail:
+    consent_rollback (self);
+    return -1;
+}
+
+int
+consent_store_review (consent_store_t *self, const char *agency_id,
+                      const Kinnet__V1__ReviewOverride *review,
+                      Kinnet__V1__Override **override, kn_error_t *err)
+{
+    *override = NULL;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    int role = consent_has_role (self, agency_id, "data_protection_officer", err);
+    if (role <= 0)
+        return role < 0 ? -1
+                        : kn_error_set (err, KN_E_PERMISSION_DENIED, NULL,
+                                        "reviews need the data_protection_officer role");
+    Kinnet__V1__ReviewOverride content = *review;
+    content.caseworker_id = "";
+    char claimed[KN_UUID_STR];
+    snprintf (claimed, sizeof claimed, "%s", review->override_id);
+    kn_claim_t claim = consent_begin (self, agency_id, review->idempotency_key, "review",
+                                      &content.base, claimed, err);
+    if (claim != KN_CLAIM_NEW) {
+        if (claim == KN_CLAIM_FAILED)
+            return -1;
+        *override = s_load_override (self, claimed, err);
+        if (*override)
+            (*override)->replayed = true;
+        return *override ? 0 : -1;
+    }
+    const char *values[] = {review->override_id};
+    PGresult *result = kn_db_run (self->db, "override_lock", 1, values, NULL, NULL, err);
+    if (!result)
+        goto fail;
+    if (PQntuples (result) != 1) {
+        PQclear (result);
+        kn_error_set (err, KN_E_NOT_FOUND, "override_id", "no such override");
+        goto fail;
+    }
+    char subject_id[KN_UUID_STR];
+    snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (result, 0, 0));
+    bool reviewed = PQgetvalue (result, 0, 1)[0] == 't';
+    bool own = strcmp (PQgetvalue (result, 0, 2), agency_id) == 0;
+    PQclear (result);
+    if (own) {
+        kn_error_set (err, KN_E_PERMISSION_DENIED, "override_id",
+                      "an override is reviewed by an agency other than the one that "
+                      "requested it");
+        goto fail;
+    }
+    if (reviewed) {
+        kn_error_set (err, KN_E_CONFLICT, "override_id", "override is already reviewed");
+        goto fail;
+    }
+    //  NOT_JUSTIFIED stops the override permitting anything: same lock as withdrawal.
+    if (kn_consent_policy_lock_subject (self->db, subject_id, err))
+        goto fail;
+    char ad[KN_UUID_STR + 8], decision[8];
+    snprintf (ad, sizeof ad, "%s:review", review->override_id);
+    snprintf (decision, sizeof decision, "%d", review->decision);
+    size_t sealed_len = 0;
+    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *)review->notes,
+                                      strlen (review->notes), ad, &sealed_len);
+    const char *update[] = {review->override_id, decision, agency_id,
+                            (const char *)sealed};
+    int lengths[] = {0, 0, 0, (int)sealed_len};
+    int formats[] = {0, 0, 0, 1};
+    result = kn_db_run (self->db, "override_review", 4, update, lengths, formats, err);
+    free (sealed);
+    if (!result)
+        goto fail;
+    PQclear (result);
+    if (consent_audit (self, agency_id, review->caseworker_id, "review", subject_id,
+                       review->override_id, "safeguarding_override", "ok", err) ||
+        kn_db_exec (self->db, "COMMIT", err))
+        goto fail;
+    *override = s_load_override (self, review->override_id, err);
+    return *override ? 0 : -1;
+
+fail:
+    consent_rollback (self);
+    return -1;
+}
+
+int
+consent_store_overrides (consent_store_t *self, const char *agency_id, bool open_only,
+                         Kinnet__V1__OverrideList **list, kn_error_t *err)
+{
+    *list = NULL;
+    if (kn_db_ensure (self->db, err))
+        return -1;
+    int dpo = consent_has_role (self, agency_id, "data_protection_officer", err);
+    if (dpo < 0)
+        return -1;
+    //  The data-protection role sees every override; others their own requests.
+    const char *values[] = {dpo ? "t" : "f", agency_id, open_only ? "t" : "f"};
+    PGresult *result = kn_db_run (self->db, "override_list", 3, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    *list = malloc (sizeof **list);
+    kinnet__v1__override_list__init (*list);
+    int n = PQntuples (result);
+    (*list)->overrides = malloc ((n ? n : 1) * sizeof (Kinnet__V1__Override *));
+    for (int i = 0; i < n; i++)
+        (*list)->overrides[(*list)->n_overrides++] = s_override_from_row (result, i);
+    PQclear (result);
+    return 0;
+}

@@ -1,0 +1,113 @@
+/*  consent_record: a family's consent recorded. One transaction, idempotent by
+    key: the record (its personal part sealed, bound to the consent id), the
+    consent.recorded event and the audit row. A sector grant keeps the sector's
+    members at recording, and a data-protection officer's ground counts for every
+    controller's data. */
+#include "consent_store_int.h"
+
+static const char *s_statements[][2] = {
+    {"record_insert",
+     "INSERT INTO consent.record (id, subject_id, given_by, recipient_agencies,"
+     " recipient_sectors, categories, purposes, valid_from, valid_until, method,"
+     " notice_version, notice_language, interpreter_used, personal, recorded_by, by_dpo,"
+     " sector_members)"
+     " VALUES ($1, $2, $3, $4::uuid[], $5::smallint[], $6::smallint[], $7::smallint[],"
+     " coalesce (to_timestamp ($8::bigint), now ()), to_timestamp ($9::bigint), $10, $11,"
+     " $12, $13, $14, $15, " IS_DPO ("$15::uuid") ", " MEMBERS ("$5::smallint[]") ")"},
+};
+
+int
+consent_record_prepare (kn_db_t *db, kn_error_t *err)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+int
+consent_store_record (consent_store_t *self, const char *agency_id,
+                      const Kinnet__V1__RecordConsent *record,
+                      Kinnet__V1__Consent **consent, kn_error_t *err)
+{
+    *consent = NULL;
+    Kinnet__V1__RecordConsent content = *record;
+    content.caseworker_id = ""; // audit detail, not content
+    char consent_id[KN_UUID_STR], subject_id[KN_UUID_STR];
+    kn_uuid_generate_ordered (consent_id);
+    kn_claim_t claim = consent_begin (self, agency_id, record->idempotency_key, "record",
+                                      &content.base, consent_id, err);
+    if (claim != KN_CLAIM_NEW) {
+        if (claim == KN_CLAIM_FAILED)
+            return -1;
+        *consent = consent_load (self, consent_id, err);
+        if (*consent)
+            (*consent)->replayed = true;
+        return *consent ? 0 : -1;
+    }
+    if (consent_subject (self, record->subject, subject_id, err) ||
+        consent_agencies_exist (self, record->scope, err))
+        goto fail;
+
+    scope_text_t scope;
+    consent_scope_text (record->scope, &scope);
+    size_t plain_len = kinnet__v1__record_consent__get_packed_size (record);
+    uint8_t *plain = malloc (plain_len ? plain_len : 1);
+    kinnet__v1__record_consent__pack (record, plain);
+    size_t sealed_len = 0;
+    uint8_t *sealed =
+        kn_crypto_seal (self->crypto, plain, plain_len, consent_id, &sealed_len);
+    sodium_memzero (plain, plain_len);
+    free (plain);
+    char given_by[8], from[24] = "", until[24] = "", method[8];
+    snprintf (given_by, sizeof given_by, "%d", record->given_by);
+    if (record->valid_from)
+        snprintf (from, sizeof from, "%lld", (long long)record->valid_from->seconds);
+    if (record->valid_until)
+        snprintf (until, sizeof until, "%lld", (long long)record->valid_until->seconds);
+    snprintf (method, sizeof method, "%d", record->method);
+    const char *values[] = {consent_id,
+                            subject_id,
+                            given_by,
+                            scope.agencies,
+                            scope.sectors,
+                            scope.categories,
+                            scope.purposes,
+                            from[0] ? from : NULL,
+                            until[0] ? until : NULL,
+                            method,
+                            record->privacy_notice_version,
+                            record->privacy_notice_language,
+                            record->interpreter_used ? "t" : "f",
+                            (const char *)sealed,
+                            agency_id};
+    int lengths[15] = {0};
+    int formats[15] = {0};
+    lengths[13] = (int)sealed_len;
+    formats[13] = 1;
+    PGresult *result =
+        kn_db_run (self->db, "record_insert", 15, values, lengths, formats, err);
+    free (sealed);
+    if (!result)
+        goto fail;
+    PQclear (result);
+
+    Kinnet__V1__ConsentRecorded event = KINNET__V1__CONSENT_RECORDED__INIT;
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = time (NULL);
+    event.consent_id = consent_id;
+    event.subject_id = subject_id;
+    event.recorded_by_agency_id = (char *)agency_id;
+    event.recorded_at = &at;
+    if (consent_outbox (self, "consent.recorded", consent_id, &event.base, err) ||
+        consent_audit (self, agency_id, record->caseworker_id, "record", subject_id,
+                       consent_id, "consent", "ok", err) ||
+        kn_db_exec (self->db, "COMMIT", err))
+        goto fail;
+    *consent = consent_load (self, consent_id, err);
+    return *consent ? 0 : -1;
+
+fail:
+    consent_rollback (self);
+    return -1;
+}
