@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kn_cursor.h"
 #include "kn_log.h"
 
 #define FIELDS 11
@@ -28,13 +29,6 @@ static const char *s_statements[][2] = {
     {"kn_chain_head",
      "SELECT seq, link, audit_xid::text, audit_id FROM core.audit_chain"
      " ORDER BY seq DESC LIMIT 1"},
-    //  Records of transactions older than every running one: all are visible and no
-    //  new one can appear among them (see 0004_routing.sql for the same rule).
-    {"kn_chain_next",
-     "SELECT a.xid::text, " RECORD_COLUMNS " FROM core.audit a"
-     " WHERE (a.xid, a.id) > ($1::xid8, $2::bigint)"
-     "   AND a.xid < pg_snapshot_xmin (pg_current_snapshot ())"
-     " ORDER BY a.xid, a.id LIMIT $3"},
     {"kn_chain_insert",
      "INSERT INTO core.audit_chain (seq, audit_id, audit_xid, link)"
      " VALUES ($1, $2, $3::xid8, $4::bytea)"},
@@ -62,6 +56,9 @@ static const char *s_statements[][2] = {
 int
 kn_audit_chain_prepare (kn_db_t *db, kn_error_t *err)
 {
+    //  The records in commit order behind the chain's head (kn_cursor says why).
+    if (kn_cursor_prepare (db, "kn_chain_next", "core.audit a", "a", RECORD_COLUMNS, err))
+        return -1;
     for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
         if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
             return -1;
@@ -234,11 +231,9 @@ kn_audit_chain_seal (kn_db_t *db, int max, int *sealed, kn_error_t *err)
     PQclear (lock);
     if (!lock || s_head (db, &head, err))
         goto fail;
-    char after[24], limit[16];
+    char after[24];
     snprintf (after, sizeof after, "%lld", (long long) head.audit_id);
-    snprintf (limit, sizeof limit, "%d", max);
-    const char *values[] = {head.xid, after, limit};
-    PGresult *rows = kn_db_run (db, "kn_chain_next", 3, values, NULL, NULL, err);
+    PGresult *rows = kn_cursor_next (db, "kn_chain_next", head.xid, after, max, err);
     if (!rows)
         goto fail;
     int rc = 0;

@@ -4,19 +4,13 @@
     every running one, so no event is skipped and none is routed twice
     (routing.consumed). A crash loses nothing: the cursor and the work commit
     together. routing_consumer schedules it. */
+#include "kn_cursor.h"
 #include "routing_store_int.h"
 
 static const char *s_statements[][2] = {
     {"cursor_lock",
      "SELECT last_xid::text, last_id FROM routing.cursor WHERE consumer = 'routing'"
      " FOR UPDATE SKIP LOCKED"},
-    //  Only rows of transactions older than every running one: see 0004_routing.sql.
-    //  Qualified names: a bare "xid" in ORDER BY would be the output column xid::text,
-    //  and in text order "1000" comes before "999" (the cursor would skip events).
-    {"outbox_next", "SELECT o.xid::text, o.id, o.topic, o.payload FROM core.outbox o"
-                    " WHERE (o.xid, o.id) > ($1::xid8, $2::bigint)"
-                    "   AND o.xid < pg_snapshot_xmin (pg_current_snapshot ())"
-                    " ORDER BY o.xid, o.id LIMIT 1"},
     {"consumed_mark",
      "INSERT INTO routing.consumed (outbox_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"},
     {"cursor_set",
@@ -70,6 +64,10 @@ static const char *s_statements[][2] = {
 int
 routing_events_prepare (kn_db_t *db, kn_error_t *err)
 {
+    //  The outbox in commit order behind routing.cursor (kn_cursor says why).
+    if (kn_cursor_prepare (db, "outbox_next", "core.outbox o", "o",
+                           "o.id, o.topic, o.payload", err))
+        return -1;
     for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
         if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
             return -1;
@@ -385,7 +383,8 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
             return cursor ? 0 : -1; // another consumer holds the cursor
         }
         const char *position[] = {PQgetvalue (cursor, 0, 0), PQgetvalue (cursor, 0, 1)};
-        PGresult *row = routing_run (self, "outbox_next", 2, position, err);
+        PGresult *row = kn_cursor_next (self->db, "outbox_next", position[0], position[1], 1,
+                                        err);
         PQclear (cursor);
         if (!row || PQntuples (row) == 0) {
             PQclear (row);

@@ -1,0 +1,33 @@
+/*  kn_cursor: a table read in commit order behind a position. See the header. */
+#include "kn_cursor.h"
+
+#include <stdio.h>
+
+int
+kn_cursor_prepare (kn_db_t *db, const char *name, const char *table, const char *alias,
+                   const char *columns, kn_error_t *err)
+{
+    //  Built from the caller's constants only, never from input. Qualified names: a
+    //  bare "xid" in ORDER BY would be the output column xid::text.
+    char sql[1024];
+    int n = snprintf (sql, sizeof sql,
+                      "SELECT %1$s.xid::text, %2$s FROM %3$s"
+                      " WHERE (%1$s.xid, %1$s.id) > ($1::xid8, $2::bigint)"
+                      "   AND %1$s.xid < pg_snapshot_xmin (pg_current_snapshot ())"
+                      " ORDER BY %1$s.xid, %1$s.id LIMIT $3",
+                      alias, columns, table);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "cursor statement %s too long",
+                             name);
+    return kn_db_prepare (db, name, sql, err);
+}
+
+PGresult *
+kn_cursor_next (kn_db_t *db, const char *name, const char *xid, const char *id, int limit,
+                kn_error_t *err)
+{
+    char limit_text[16];
+    snprintf (limit_text, sizeof limit_text, "%d", limit);
+    const char *values[] = {xid, id, limit_text};
+    return kn_db_run (db, name, 3, values, NULL, NULL, err);
+}
