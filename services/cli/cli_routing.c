@@ -12,8 +12,7 @@
 #include "cli.h"
 #include "kn_pbjson.h"
 #include "kinnet/v1/routing.pb-c.h"
-#include "routing_rank.h"
-#include "routing_validate.h"
+#include "routing_settings.h"
 
 static const char *s_feed_usage
     = "usage: kinnet feed [--after N] [--max N] [--wait MS] [--follow] [--format json]\n"
@@ -436,42 +435,6 @@ cli_case (const cli_options_t *options, int argc, char **argv)
 //  ------------------------------------------------------------------------
 //  kinnet admin routing
 
-static const char *s_urgencies[] = {"routine", "priority", "urgent", "emergency_safeguarding"};
-
-//  Check a setting's value before it is stored; 0 or -1 with err.
-static int
-s_check_setting (const char *key, const char *value, kn_error_t *err)
-{
-    if (strcmp (key, "rank.order") == 0) {
-        routing_order_t order;
-        return routing_rank_parse_order (value, &order, err);
-    }
-    if (strncmp (key, "deadline.", 9) == 0 || strncmp (key, "contact.", 8) == 0) {
-        bool known = false;
-        for (size_t i = 0; i < 4; i++)
-            known |= strcmp (strchr (key, '.') + 1, s_urgencies[i]) == 0;
-        if (!known)
-            return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key", "unknown setting '%s'", key);
-        int64_t seconds;
-        return routing_validate_interval (value, key, &seconds, err);
-        return 0;
-    }
-    if (strcmp (key, "emergency.to_district_lead") == 0) {
-        if (strcmp (value, "true") && strcmp (value, "false"))
-            return kn_error_set (err, KN_E_INVALID_ARGUMENT, key, "true or false");
-        return 0;
-    }
-    if (strcmp (key, "escalate.to_district_lead_from") == 0) {
-        bool known = strcmp (value, "never") == 0;
-        for (size_t i = 0; i < 4; i++)
-            known |= strcmp (value, s_urgencies[i]) == 0;
-        return known ? 0
-                     : kn_error_set (err, KN_E_INVALID_ARGUMENT, key,
-                                     "routine, priority, urgent, emergency_safeguarding or never");
-    }
-    return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key", "unknown setting '%s'", key);
-}
-
 int
 cli_routing_admin (const cli_options_t *options, int argc, char **argv)
 {
@@ -488,7 +451,7 @@ cli_routing_admin (const cli_options_t *options, int argc, char **argv)
     if (set) {
         const char *values[] = {argv[2], argv[3]};
         PGresult *result = NULL;
-        rc = s_check_setting (argv[2], argv[3], &err);
+        rc = routing_settings_check (argv[2], argv[3], &err);
         if (rc == 0 && kn_db_exec (db, "BEGIN", &err) == 0) {
             result = kn_db_query (db,
                                   "INSERT INTO routing.setting (key, value) VALUES ($1, $2)"

@@ -1,6 +1,9 @@
-/*  routing_settings: routing.setting read into a settings_t. Read at the start of
-    each decision, inside its transaction, so an administrator's change applies to
-    the next offer without a restart. */
+/*  routing_settings: the rules for routing.setting (see routing_settings.h), and the
+    settings read into a settings_t at the start of each decision, inside its
+    transaction, so an administrator's change applies to the next offer without a
+    restart. */
+#include "routing_settings.h"
+
 #include "routing_store_int.h"
 
 static const char *s_statements[][2] = {
@@ -16,56 +19,110 @@ routing_settings_prepare (kn_db_t *db, kn_error_t *err)
     return 0;
 }
 
+static const routing_setting_t s_table[] = {
+    {"rank.order", "continuity,language,headroom,rotation",
+     "the ranking rules in order, each at most once"},
+    {"deadline.routine", "10 days", "time to answer an offer of a routine need"},
+    {"deadline.priority", "3 days", "time to answer an offer of a priority need"},
+    {"deadline.urgent", "1 day", "time to answer an offer of an urgent need"},
+    {"deadline.emergency_safeguarding", "1 hour",
+     "time to answer an offer of an emergency safeguarding need"},
+    {"contact.routine", "10 days", "time from accepting a routine need to first contact"},
+    {"contact.priority", "5 days",
+     "time from accepting a priority need to first contact"},
+    {"contact.urgent", "2 days", "time from accepting an urgent need to first contact"},
+    {"contact.emergency_safeguarding", "4 hours",
+     "time from accepting an emergency safeguarding need to first contact"},
+    {"emergency.to_district_lead", "true",
+     "offer emergency safeguarding needs first to the district's child-protection lead"},
+    {"escalate.to_district_lead_from", "urgent",
+     "from this urgency up, an expired offer is also escalated to the district's lead"},
+};
+
+const routing_setting_t *
+routing_settings_table (size_t *count)
+{
+    *count = sizeof s_table / sizeof s_table[0];
+    return s_table;
+}
+
+//  The urgency a key or value names (1 to 4), or 0.
+static int
+s_urgency (const char *name)
+{
+    for (int urgency = 1; urgency <= 4; urgency++)
+        if (strcmp (name, routing_urgency_key (urgency)) == 0)
+            return urgency;
+    return 0;
+}
+
+int
+routing_settings_check (const char *key, const char *value, kn_error_t *err)
+{
+    bool known = false;
+    for (size_t i = 0; i < sizeof s_table / sizeof s_table[0]; i++)
+        known |= strcmp (key, s_table[i].key) == 0;
+    if (!known)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key", "unknown setting '%s'",
+                             key);
+    if (strcmp (key, "rank.order") == 0) {
+        routing_order_t order;
+        return routing_rank_parse_order (value, &order, err);
+    }
+    if (strncmp (key, "deadline.", 9) == 0 || strncmp (key, "contact.", 8) == 0) {
+        int64_t seconds;
+        return routing_validate_interval (value, key, &seconds, err);
+    }
+    if (strcmp (key, "emergency.to_district_lead") == 0)
+        return strcmp (value, "true") && strcmp (value, "false")
+                   ? kn_error_set (err, KN_E_INVALID_ARGUMENT, key, "true or false")
+                   : 0;
+    //  escalate.to_district_lead_from
+    return s_urgency (value) || strcmp (value, "never") == 0
+               ? 0
+               : kn_error_set (
+                     err, KN_E_INVALID_ARGUMENT, key,
+                     "routine, priority, urgent, emergency_safeguarding or never");
+}
+
+//  Apply one checked setting to settings.
+static void
+s_apply (settings_t *settings, const char *key, const char *value)
+{
+    kn_error_t ignored;
+    if (strcmp (key, "rank.order") == 0)
+        routing_rank_parse_order (value, &settings->order, &ignored);
+    else if (strncmp (key, "deadline.", 9) == 0 || strncmp (key, "contact.", 8) == 0) {
+        int64_t seconds = 0;
+        routing_validate_interval (value, key, &seconds, &ignored);
+        (key[0] == 'd' ? settings->deadline
+                       : settings->contact)[s_urgency (strchr (key, '.') + 1)] = seconds;
+    } else if (strcmp (key, "emergency.to_district_lead") == 0)
+        settings->emergency_to_lead = strcmp (value, "false") != 0;
+    else if (strcmp (key, "escalate.to_district_lead_from") == 0)
+        settings->escalate_to_lead_from =
+            strcmp (value, "never") == 0 ? 99 : s_urgency (value);
+}
+
 int
 routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
 {
     memset (settings, 0, sizeof *settings);
-    routing_rank_parse_order ("continuity,language,headroom,rotation", &settings->order,
-                              err);
-    const int64_t defaults[5] = {864000, 864000, 259200, 86400, 3600};
-    memcpy (settings->deadline, defaults, sizeof defaults);
-    const int64_t contact[5] = {864000, 864000, 432000, 172800, 14400};
-    memcpy (settings->contact, contact, sizeof contact);
-    settings->emergency_to_lead = true;
-    settings->escalate_to_lead_from = KINNET__V1__URGENCY__URGENT;
+    for (size_t i = 0; i < sizeof s_table / sizeof s_table[0]; i++)
+        s_apply (settings, s_table[i].key, s_table[i].default_value);
     PGresult *result = routing_run (self, "settings", 0, NULL, err);
     if (!result)
         return -1;
     for (int row = 0; row < PQntuples (result); row++) {
         const char *key = PQgetvalue (result, row, 0);
         const char *value = PQgetvalue (result, row, 1);
-        if (strcmp (key, "rank.order") == 0) {
-            kn_error_t bad;
-            routing_order_t order;
-            if (routing_rank_parse_order (value, &order, &bad) == 0)
-                settings->order = order;
-            else
-                kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
-        } else if (strncmp (key, "deadline.", 9) == 0 ||
-                   strncmp (key, "contact.", 8) == 0) {
-            //  A value written past the admin command's checks keeps the default
-            //  rather than stopping routing.
-            bool offer = key[0] == 'd';
-            const char *urgency_name = strchr (key, '.') + 1;
-            kn_error_t bad;
-            int64_t seconds = 0;
-            for (int urgency = 1; urgency <= 4; urgency++)
-                if (strcmp (urgency_name, routing_urgency_key (urgency)) == 0) {
-                    if (routing_validate_interval (value, key, &seconds, &bad) == 0)
-                        (offer ? settings->deadline : settings->contact)[urgency] =
-                            seconds;
-                    else
-                        kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
-                }
-        } else if (strcmp (key, "emergency.to_district_lead") == 0)
-            settings->emergency_to_lead = strcmp (value, "false") != 0;
-        else if (strcmp (key, "escalate.to_district_lead_from") == 0) {
-            for (int urgency = 1; urgency <= 4; urgency++)
-                if (strcmp (value, routing_urgency_key (urgency)) == 0)
-                    settings->escalate_to_lead_from = urgency;
-            if (strcmp (value, "never") == 0)
-                settings->escalate_to_lead_from = 99;
-        }
+        //  A value written past the admin command's checks keeps the default rather
+        //  than stopping routing.
+        kn_error_t bad;
+        if (routing_settings_check (key, value, &bad) == 0)
+            s_apply (settings, key, value);
+        else
+            kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
     }
     PQclear (result);
     return 0;

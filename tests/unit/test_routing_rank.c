@@ -5,6 +5,7 @@
 
 #include "kn_test.h"
 #include "routing_rank.h"
+#include "routing_settings.h"
 #include "routing_validate.h"
 
 static void
@@ -127,5 +128,56 @@ Test (rank, deadlines_as_text)
             cr_expect_eq (rc, 0, "'%s' refused", cases[i].text);
             cr_expect_eq (seconds, cases[i].seconds, "'%s'", cases[i].text);
         }
+    }
+}
+
+//  routing.setting's rules, as a table: key, value, and the field an error names
+//  ("" when the value is accepted). The CLI and the routing service both use them.
+typedef struct {
+    const char *key;
+    const char *value;
+    const char *field;
+} setting_case_t;
+
+static const setting_case_t s_settings[] = {
+    {"rank.order", "rotation,continuity", ""},
+    {"rank.order", "continuity,continuity", "rank.order"},
+    {"deadline.urgent", "4 hours", ""},
+    {"deadline.urgent", "0 hours", "deadline.urgent"},
+    {"deadline.urgent", "91 days", "deadline.urgent"},
+    {"deadline.someday", "4 hours", "key"},
+    {"contact.emergency_safeguarding", "2 h", ""},
+    {"contact.routine", "soon", "contact.routine"},
+    {"emergency.to_district_lead", "false", ""},
+    {"emergency.to_district_lead", "no", "emergency.to_district_lead"},
+    {"escalate.to_district_lead_from", "never", ""},
+    {"escalate.to_district_lead_from", "priority", ""},
+    {"escalate.to_district_lead_from", "sometimes", "escalate.to_district_lead_from"},
+    {"rank.orders", "continuity", "key"},
+    {"", "", "key"},
+};
+
+Test (rank, settings_rules)
+{
+    for (size_t i = 0; i < sizeof s_settings / sizeof s_settings[0]; i++) {
+        const setting_case_t *c = &s_settings[i];
+        kn_error_t err;
+        kn_error_clear (&err);
+        int rc = routing_settings_check (c->key, c->value, &err);
+        if (*c->field == 0)
+            cr_assert_eq (rc, 0, "%s = %s refused: %s", c->key, c->value, err.message);
+        else {
+            cr_assert_eq (rc, -1, "%s = %s accepted", c->key, c->value);
+            cr_assert_str_eq (err.field, c->field, "%s = %s", c->key, c->value);
+        }
+    }
+    //  Every default passes its own rule, and every key has one.
+    size_t count;
+    const routing_setting_t *table = routing_settings_table (&count);
+    cr_assert_eq (count, 11);
+    for (size_t i = 0; i < count; i++) {
+        kn_error_t err;
+        cr_assert_eq (routing_settings_check (table[i].key, table[i].default_value, &err), 0,
+                      "default of %s: %s", table[i].key, err.message);
     }
 }
