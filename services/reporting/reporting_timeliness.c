@@ -1,0 +1,174 @@
+/*  reporting_timeliness: the "timeliness" report. Needs routed in the period by what
+    became of them (a Placement: in time, late, still offered, not placed), offers
+    that expired (each escalated to the referrer), and how many hours families waited
+    for an acceptance and a first contact: medians and percentiles, given only over
+    groups large enough to reveal nobody. */
+#include "reporting_report_int.h"
+
+//  What became of a need: a Placement value, kept by PostgreSQL (0011).
+#define PLACEMENT_SQL "nd.placement::text"
+
+//  The timeliness statistics, by urgency: how long needs took to be accepted and to
+//  get a first contact, against the deadline. A statistic is given only over a group
+//  at least as large as the suppression threshold whose count is itself published.
+enum { TIME_COLUMNS = 7, TIME_URGENCIES = 4 };
+
+static int
+s_time_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_error_t *err)
+{
+    static const char *columns[] = {"needs placed",
+                                    "median hours to acceptance",
+                                    "90th percentile hours to acceptance",
+                                    "deadline hours",
+                                    "placed within deadline (%)",
+                                    "median hours to first contact",
+                                    "90th percentile hours to first contact"};
+    enum { N_COLUMNS = TIME_COLUMNS, N_URGENCY = TIME_URGENCIES };
+    //  Row u-1 holds urgency u; the placed counts are protected like any table.
+    double stats[N_URGENCY][N_COLUMNS] = {{0}};
+    bool present[N_URGENCY][N_COLUMNS] = {{false}};
+    int64_t contacts[N_URGENCY] = {0}, placed_raw[N_URGENCY] = {0};
+    kn_sdc_table_t *counts = kn_sdc_table_new (N_URGENCY, 1);
+    for (int i = 0; i < PQntuples (rows); i++) {
+        int u = atoi (PQgetvalue (rows, i, 0)) - 1;
+        if (u < 0 || u >= N_URGENCY)
+            continue;
+        placed_raw[u] = atoll (PQgetvalue (rows, i, 1));
+        kn_sdc_table_set (counts, (size_t)u, 0, placed_raw[u]);
+        static const int source[] = {0, 2, 3, 4, 5, 7, 8}; // result column of each
+        for (int c = 1; c < N_COLUMNS; c++)
+            if (!PQgetisnull (rows, i, source[c])) {
+                stats[u][c] = atof (PQgetvalue (rows, i, source[c]));
+                present[u][c] = true;
+            }
+        contacts[u] = atoll (PQgetvalue (rows, i, 6));
+    }
+    if (kn_sdc_table_protect (counts, config, err)) {
+        kn_sdc_table_destroy (&counts);
+        return -1;
+    }
+    Kinnet__V1__ReportTable *out = malloc (sizeof *out);
+    kinnet__v1__report_table__init (out);
+    out->title =
+        strdup ("Time to acceptance and to first contact, from routing, in hours");
+    out->row_dimension = strdup ("urgency");
+    out->column_dimension = strdup ("statistic");
+    out->statistics = true;
+    out->row_labels = calloc (N_URGENCY, sizeof (char *));
+    for (int u = 0; u < N_URGENCY; u++) {
+        char number[4];
+        snprintf (number, sizeof number, "%d", u + 1);
+        out->row_labels[out->n_row_labels++] =
+            reporting_display (KINNET__V1__REPORT_DIMENSION__BY_URGENCY, number);
+    }
+    out->column_labels = calloc (N_COLUMNS, sizeof (char *));
+    for (int c = 0; c < N_COLUMNS; c++)
+        out->column_labels[out->n_column_labels++] = strdup (columns[c]);
+    out->cells = calloc (N_URGENCY * N_COLUMNS, sizeof (Kinnet__V1__ReportCell *));
+    for (int u = 0; u < N_URGENCY; u++) {
+        int64_t placed = 0;
+        bool shown = kn_sdc_cell (counts, (size_t)u, 0, &placed);
+        //  A median or share over a group of at least the threshold reveals nobody, even
+        //  where the group's count is withheld only to protect another count.
+        bool accept_ok = kn_sdc_statistic_allowed (config, placed_raw[u]);
+        bool contact_ok = kn_sdc_statistic_allowed (config, contacts[u]);
+        for (int c = 0; c < N_COLUMNS; c++) {
+            bool allowed = c == 0   ? shown
+                           : c == 3 ? true
+                           : c >= 5 ? contact_ok
+                                    : accept_ok;
+            bool has = c == 0 || present[u][c];
+            Kinnet__V1__ReportCell *cell = reporting_cell (allowed && has, 0);
+            //  The deadline is a setting, not a statistic about people: always shown
+            //  when there were offers. A missing statistic (nobody) is withheld too.
+            if (c == 0 && shown) {
+                cell->number = (double)placed;
+                cell->value = placed;
+            } else if (allowed && has)
+                cell->number = stats[u][c];
+            out->withheld += cell->withheld;
+            out->cells[out->n_cells++] = cell;
+        }
+    }
+    kn_sdc_table_destroy (&counts);
+    reporting_put (job->section, job->slot, out);
+    return 0;
+}
+
+//  Add the query of the timeliness statistics; its table goes to section.
+static void
+s_time_table (reader_t *rd, const Kinnet__V1__RunReport *request,
+              Kinnet__V1__ReportSection *section)
+{
+    //  date_part, not extract: since PostgreSQL 14 extract returns numeric, and sorting
+    //  a million numerics for each percentile took twice as long as float8 does.
+    const char *sql =
+        "SELECT nd.urgency,"
+        " count (*) FILTER (WHERE t.accepted_at IS NOT NULL),"
+        " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.accepted_at - at)"
+        "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+        " percentile_cont (0.9) WITHIN GROUP (ORDER BY date_part ('epoch', t.accepted_at - at)"
+        "  / 3600) FILTER (WHERE t.accepted_at IS NOT NULL),"
+        " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.first_deadline"
+        "  - t.first_offered) / 3600) FILTER (WHERE t.first_offered IS NOT NULL),"
+        " 100 * avg ((t.accepted_at <= t.first_deadline)::int::float8)"
+        "  FILTER (WHERE t.accepted_at IS NOT NULL),"
+        " count (*) FILTER (WHERE t.contact_at IS NOT NULL),"
+        " percentile_cont (0.5) WITHIN GROUP (ORDER BY date_part ('epoch', t.contact_at - at)"
+        "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL),"
+        " percentile_cont (0.9) WITHIN GROUP (ORDER BY date_part ('epoch', t.contact_at - at)"
+        "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL)" NEED_FROM " GROUP BY 1";
+    section->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
+    //  The slowest query of all the reports (its sorts): sent first, the others of the
+    //  report run beside it.
+    reporting_job_add (rd, sql, s_time_build, request, section, 0)->first = true;
+}
+
+int
+reporting_timeliness (reader_t *rd, const Kinnet__V1__RunReport *request,
+                      Kinnet__V1__Report *report, kn_error_t *err)
+{
+    Kinnet__V1__ReportSection *placement = reporting_section (
+        "placement", "Needs routed in the period, by what became of them",
+        "In time: accepted before the first offer's deadline. Late: accepted only after an "
+        "offer expired or was declined. Rows follow the first dimension (agency: the "
+        "referring agency).");
+    reporting_add_section (report, placement);
+    Kinnet__V1__RunReport rows_only = *request;
+    rows_only.n_by = request->n_by > 0 ? 1 : 0;
+    const table_spec_t placement_table[] = {
+        {.title = "Needs routed",
+         .base = BASE_NEED,
+         .filter = "true",
+         .category_sql = PLACEMENT_SQL,
+         .category = &kinnet__v1__placement__descriptor,
+         .category_name = "placement"},
+    };
+    if (reporting_add_tables (rd, &rows_only, placement, placement_table, 1, err))
+        return -1;
+    Kinnet__V1__ReportSection *escalations = reporting_section (
+        "escalations",
+        "Offers that expired in the period (each escalated to the referrer)",
+        "Columns: the need's urgency. Rows follow the first dimension (month and week: of "
+        "the expiry; agency: the agency that let it expire).");
+    reporting_add_section (report, escalations);
+    const table_spec_t escalation_table[] = {
+        {.title = "Offers expired",
+         .base = BASE_INVOLVEMENT,
+         .event_time = "i.decided_at",
+         .filter = "i.status = 'expired'",
+         .category_sql = "nd.urgency::text",
+         .category = &kinnet__v1__urgency__descriptor,
+         .category_name = "urgency"},
+    };
+    if (reporting_add_tables (rd, &rows_only, escalations, escalation_table, 1, err))
+        return -1;
+    Kinnet__V1__ReportSection *time = reporting_section (
+        "time", "How fast families got help",
+        "Hours from the need being routed to its first acceptance and to the first contact "
+        "with the family, against the deadline of the first offer. A median or percentile "
+        "is given only over a group of at least the suppression threshold.");
+    reporting_add_section (report, time);
+    s_time_table (rd, request, time);
+    return 0;
+}
