@@ -220,6 +220,122 @@ s_apply_consents (const kn_policy_config_t *config, int age, consent_state_t *st
     //  Otherwise the default reason stands: nothing covers it.
 }
 
+//  Steps 1 to 3 of the header's order for each category, on the facts alone.
+void
+kn_consent_policy_rules (const kn_policy_config_t *config, const kn_policy_facts_t *facts,
+                         const int *categories, size_t n, kn_policy_decision_t *decision)
+{
+    memset (decision, 0, sizeof *decision);
+    for (size_t i = 0; i < n && i < KN_POLICY_MAX_CATEGORIES; i++) {
+        if (s_entry (decision, categories[i]))
+            continue;   // asked twice: decided once
+        kn_policy_category_t *entry = &decision->categories[decision->count++];
+        entry->category = categories[i];
+        snprintf (entry->reason, sizeof entry->reason,
+                  "no consent, statutory basis or override covers this recipient, category "
+                  "and purpose");
+    }
+    if (!facts->recipient_active) {
+        for (size_t i = 0; i < decision->count; i++)
+            snprintf (decision->categories[i].reason, sizeof decision->categories[i].reason,
+                      "the recipient is not an active agency");
+        decision->decision = KINNET__V1__DECISION__DENIED;
+        return;
+    }
+    //  1. Consent.
+    for (size_t i = 0; i < decision->count; i++) {
+        kn_policy_category_t *entry = &decision->categories[i];
+        consent_state_t state = {0};
+        for (size_t k = 0; k < facts->n_consents; k++) {
+            const kn_policy_ground_t *consent = &facts->consents[k];
+            if (consent->category != entry->category)
+                continue;
+            if (!consent->decided) {
+                //  Not the controller's decision: it counts for nothing here, not
+                //  even as a withdrawal (the controller's own consents decide).
+                s_note_undecided (entry, "consent", consent->id);
+                continue;
+            }
+            char *slot = consent->by_child ? state.child : state.guardian;
+            if (consent->withdrawn)
+                *(consent->by_child ? &state.child_withdrew : &state.guardian_withdrew) = true;
+            else {
+                if (!slot[0])
+                    snprintf (slot, KN_UUID_STR, "%s", consent->id);
+                if (state.count < KN_POLICY_MAX_CONSENTS) {
+                    snprintf (state.ids[state.count], KN_UUID_STR, "%s", consent->id);
+                    state.by_child[state.count++] = consent->by_child;
+                }
+            }
+        }
+        s_apply_consents (config, facts->age, &state, entry);
+    }
+    //  2. Statutory bases, for what consent did not cover.
+    for (size_t k = 0; k < facts->n_bases; k++) {
+        const kn_policy_ground_t *basis = &facts->bases[k];
+        kn_policy_category_t *entry = s_entry (decision, basis->category);
+        if (!entry || entry->permitted)
+            continue;
+        if (!basis->decided) {
+            s_note_undecided (entry, "statutory basis", basis->id);
+            continue;
+        }
+        if (s_health (entry->category) && !basis->special_condition) {
+            snprintf (entry->reason, sizeof entry->reason,
+                      "a statutory basis covers this, but health data also needs a "
+                      "special-category condition");
+            continue;
+        }
+        s_grant (entry, basis->basis, "statutory basis", basis->id);
+    }
+    //  3. Safeguarding overrides.
+    for (size_t k = 0; k < facts->n_overrides; k++) {
+        const kn_policy_ground_t *override = &facts->overrides[k];
+        kn_policy_category_t *entry = s_entry (decision, override->category);
+        if (!entry || entry->permitted)
+            continue;
+        if (!override->decided) {
+            s_note_undecided (entry, "safeguarding override", override->id);
+            continue;
+        }
+        s_grant (entry, KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE, "safeguarding override",
+                 override->id);
+    }
+    size_t permitted = 0;
+    for (size_t i = 0; i < decision->count; i++)
+        permitted += decision->categories[i].permitted;
+    decision->decision = permitted == decision->count ? KINNET__V1__DECISION__PERMITTED
+                         : permitted                  ? KINNET__V1__DECISION__PARTLY_PERMITTED
+                                                      : KINNET__V1__DECISION__DENIED;
+}
+
+//  Rows of one of the three statements as grounds (ids point into result, which
+//  the caller keeps until the rules have run). columns: id, then the kind's own.
+static kn_policy_ground_t *
+s_grounds (PGresult *result, char kind)
+{
+    int rows = PQntuples (result);
+    kn_policy_ground_t *grounds = calloc (rows ? (size_t)rows : 1, sizeof *grounds);
+    for (int row = 0; row < rows; row++) {
+        kn_policy_ground_t *g = &grounds[row];
+        g->category = atoi (PQgetvalue (result, row, 0));
+        g->id = PQgetvalue (result, row, 1);
+        if (kind == 'c') {   // cat, id, given_by, withdrawn, decided
+            g->by_child = atoi (PQgetvalue (result, row, 2)) == KINNET__V1__CONSENT_GIVER__CHILD;
+            g->withdrawn = PQgetvalue (result, row, 3)[0] == 't';
+            g->decided = PQgetvalue (result, row, 4)[0] == 't';
+        }
+        else if (kind == 'b') {   // cat, id, basis, special_condition, decided
+            g->basis = atoi (PQgetvalue (result, row, 2));
+            g->special_condition = atoi (PQgetvalue (result, row, 3)) != 0;
+            g->decided = PQgetvalue (result, row, 4)[0] == 't';
+        }
+        else   // cat, id, decided
+            g->decided = PQgetvalue (result, row, 2)[0] == 't';
+    }
+    return grounds;
+}
+
 int
 kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_config_t *config,
                           const char *subject_id, const char *agency_id,
@@ -232,131 +348,68 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
                              "1 to %d data categories", KN_POLICY_MAX_CATEGORIES);
     if (s_lock (db, "kn_policy_share", subject_id, err))
         return -1;
-    char array[200];
-    size_t pos = (size_t) snprintf (array, sizeof array, "{");
-    for (size_t i = 0; i < n; i++) {
-        if (s_entry (decision, categories[i]))
-            continue;   // asked twice: decided once
-        kn_policy_category_t *entry = &decision->categories[decision->count++];
-        entry->category = categories[i];
-        snprintf (entry->reason, sizeof entry->reason,
-                  "no consent, statutory basis or override covers this recipient, category "
-                  "and purpose");
-        pos += (size_t) snprintf (array + pos, sizeof array - pos, "%s%d",
-                                  pos > 1 ? "," : "", categories[i]);
-    }
-    snprintf (array + pos, sizeof array - pos, "}");
-
     //  The recipient must be an active agency; its sector matches sector grants.
+    kn_policy_facts_t facts = {.age = -1};
     const char *agency_values[] = {agency_id};
     PGresult *result = kn_uuid_valid (agency_id)
                            ? kn_db_run (db, "kn_policy_agency", 1, agency_values, NULL, NULL, err)
                            : NULL;
     if (!result && err->code)
         return -1;
-    bool active = result && PQntuples (result) == 1 && PQgetvalue (result, 0, 1)[0] == 't';
-    int sector = active ? kn_consent_policy_sector (PQgetvalue (result, 0, 0)) : 0;
+    facts.recipient_active =
+        result && PQntuples (result) == 1 && PQgetvalue (result, 0, 1)[0] == 't';
+    int sector = facts.recipient_active ? kn_consent_policy_sector (PQgetvalue (result, 0, 0)) : 0;
     PQclear (result);
-    if (!active) {
-        for (size_t i = 0; i < decision->count; i++)
-            snprintf (decision->categories[i].reason, sizeof decision->categories[i].reason,
-                      "the recipient is not an active agency");
-        decision->decision = KINNET__V1__DECISION__DENIED;
+    if (!facts.recipient_active) {
+        kn_consent_policy_rules (config, &facts, categories, n, decision);
         return 0;
     }
-    char sector_text[16], purpose_text[16];
-    snprintf (sector_text, sizeof sector_text, "%d", sector);
-    snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
     if (controller_id && !kn_uuid_valid (controller_id))
         return kn_error_set (err, KN_E_INTERNAL, NULL, "controller id is not a uuid");
+    char array[200], sector_text[16], purpose_text[16];
+    size_t pos = (size_t)snprintf (array, sizeof array, "{");
+    for (size_t i = 0; i < n; i++) {
+        bool asked = false;   // a category asked twice is looked up once
+        for (size_t k = 0; k < i; k++)
+            asked |= categories[k] == categories[i];
+        if (!asked)
+            pos += (size_t)snprintf (array + pos, sizeof array - pos, "%s%d",
+                                     pos > 1 ? "," : "", categories[i]);
+    }
+    snprintf (array + pos, sizeof array - pos, "}");
+    snprintf (sector_text, sizeof sector_text, "%d", sector);
+    snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
     const char *values[] = {subject_id, agency_id, sector_text, array, purpose_text,
                             controller_id};
-
-    //  1. Consent.
-    int age = kn_subject_age (db, crypto, subject_id, time (NULL), err);
-    if (age < 0 && err->code)
+    facts.age = kn_subject_age (db, crypto, subject_id, time (NULL), err);
+    if (facts.age < 0 && err->code)
         return -1;   // -1 without an error: no date of birth on record
-    result = kn_db_run (db, "kn_policy_consents", 6, values, NULL, NULL, err);
-    if (!result)
-        return -1;
-    for (size_t i = 0; i < decision->count; i++) {
-        kn_policy_category_t *entry = &decision->categories[i];
-        consent_state_t state = {0};
-        for (int row = 0; row < PQntuples (result); row++) {
-            if (atoi (PQgetvalue (result, row, 0)) != entry->category)
-                continue;
-            bool child = atoi (PQgetvalue (result, row, 2)) == KINNET__V1__CONSENT_GIVER__CHILD;
-            bool withdrawn = PQgetvalue (result, row, 3)[0] == 't';
-            if (PQgetvalue (result, row, 4)[0] != 't') {
-                //  Not the controller's decision: it counts for nothing here, not
-                //  even as a withdrawal (the controller's own consents decide).
-                s_note_undecided (entry, "consent", PQgetvalue (result, row, 1));
-                continue;
-            }
-            char *slot = child ? state.child : state.guardian;
-            if (withdrawn)
-                *(child ? &state.child_withdrew : &state.guardian_withdrew) = true;
-            else {
-                if (!slot[0])
-                    snprintf (slot, KN_UUID_STR, "%s", PQgetvalue (result, row, 1));
-                if (state.count < KN_POLICY_MAX_CONSENTS) {
-                    snprintf (state.ids[state.count], KN_UUID_STR, "%s",
-                              PQgetvalue (result, row, 1));
-                    state.by_child[state.count++] = child;
-                }
-            }
-        }
-        s_apply_consents (config, age, &state, entry);
-    }
-    PQclear (result);
-
-    //  2. Statutory bases, for what consent did not cover.
-    result = kn_db_run (db, "kn_policy_bases", 6, values, NULL, NULL, err);
-    if (!result)
-        return -1;
-    for (int row = 0; row < PQntuples (result); row++) {
-        kn_policy_category_t *entry = s_entry (decision, atoi (PQgetvalue (result, row, 0)));
-        if (!entry || entry->permitted)
-            continue;
-        if (PQgetvalue (result, row, 4)[0] != 't') {
-            s_note_undecided (entry, "statutory basis", PQgetvalue (result, row, 1));
-            continue;
-        }
-        if (s_health (entry->category) && atoi (PQgetvalue (result, row, 3)) == 0) {
-            snprintf (entry->reason, sizeof entry->reason,
-                      "a statutory basis covers this, but health data also needs a "
-                      "special-category condition");
-            continue;
-        }
-        s_grant (entry, atoi (PQgetvalue (result, row, 2)), "statutory basis",
-                 PQgetvalue (result, row, 1));
-    }
-    PQclear (result);
-
-    //  3. Safeguarding overrides.
-    result = kn_db_run (db, "kn_policy_overrides", 6, values, NULL, NULL, err);
-    if (!result)
-        return -1;
-    for (int row = 0; row < PQntuples (result); row++) {
-        kn_policy_category_t *entry = s_entry (decision, atoi (PQgetvalue (result, row, 0)));
-        if (!entry || entry->permitted)
-            continue;
-        if (PQgetvalue (result, row, 2)[0] != 't') {
-            s_note_undecided (entry, "safeguarding override", PQgetvalue (result, row, 1));
-            continue;
-        }
-        s_grant (entry, KINNET__V1__LAWFUL_BASIS__SAFEGUARDING_OVERRIDE, "safeguarding override",
-                 PQgetvalue (result, row, 1));
-    }
-    PQclear (result);
-
-    size_t permitted = 0;
-    for (size_t i = 0; i < decision->count; i++)
-        permitted += decision->categories[i].permitted;
-    decision->decision = permitted == decision->count ? KINNET__V1__DECISION__PERMITTED
-                         : permitted              ? KINNET__V1__DECISION__PARTLY_PERMITTED
-                                                  : KINNET__V1__DECISION__DENIED;
-    return 0;
+    PGresult *consents = kn_db_run (db, "kn_policy_consents", 6, values, NULL, NULL, err);
+    PGresult *bases =
+        consents ? kn_db_run (db, "kn_policy_bases", 6, values, NULL, NULL, err) : NULL;
+    PGresult *overrides =
+        bases ? kn_db_run (db, "kn_policy_overrides", 6, values, NULL, NULL, err) : NULL;
+    int rc = -1;
+    if (!overrides)
+        goto out;
+    kn_policy_ground_t *c = s_grounds (consents, 'c'), *b = s_grounds (bases, 'b'),
+                       *o = s_grounds (overrides, 'o');
+    facts.consents = c;
+    facts.n_consents = (size_t)PQntuples (consents);
+    facts.bases = b;
+    facts.n_bases = (size_t)PQntuples (bases);
+    facts.overrides = o;
+    facts.n_overrides = (size_t)PQntuples (overrides);
+    kn_consent_policy_rules (config, &facts, categories, n, decision);
+    free (c);
+    free (b);
+    free (o);
+    rc = 0;
+out:
+    PQclear (consents);
+    PQclear (bases);
+    PQclear (overrides);
+    return rc;
 }
 
 int

@@ -76,6 +76,38 @@ int kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto,
                               const int *categories, size_t n, int purpose,
                               kn_policy_decision_t *decision, kn_error_t *err);
 
+//  -------------------------------------------------------------------------
+//  The decision as a pure function. kn_consent_policy_decide loads the facts
+//  (what the database holds that covers the recipient, category and purpose) and
+//  calls kn_consent_policy_rules; tests call the rules with facts they write.
+
+//  One ground found for one category (a row per category it covers).
+typedef struct {
+    int category;             // kinnet.v1.DataCategory
+    const char *id;           // the consent, basis record or override
+    bool by_child;            // consent: given by the child, not a guardian
+    bool withdrawn;           // consent: withdrawn for this recipient, category, purpose
+    int basis;                // basis: kinnet.v1.LawfulBasis
+    bool special_condition;   // basis: a special-category condition is recorded
+    bool decided;             // the data's controller decided it (see above)
+} kn_policy_ground_t;
+
+typedef struct {
+    bool recipient_active;    // the recipient is an active agency
+    int age;                  // the subject's age in whole years; -1 when unknown
+    //  Each kind in the order recorded (grounds covering the recipient only).
+    const kn_policy_ground_t *consents;
+    size_t n_consents;
+    const kn_policy_ground_t *bases;
+    size_t n_bases;
+    const kn_policy_ground_t *overrides;
+    size_t n_overrides;
+} kn_policy_facts_t;
+
+//  Decide categories[0..n) (1 to KN_POLICY_MAX_CATEGORIES) from facts alone.
+void kn_consent_policy_rules (const kn_policy_config_t *config, const kn_policy_facts_t *facts,
+                              const int *categories, size_t n, kn_policy_decision_t *decision);
+
 //  Record the permitted part of a decision in core.disclosure (one row per ground),
 //  in the caller's transaction, as data leaves for agency_id.
 int kn_consent_policy_record (kn_db_t *db, const kn_policy_decision_t *decision,
