@@ -1,6 +1,7 @@
 /*  kinnet admin directory: the agency directory routing reads, and its import from
-    Open Referral HSDS 3.0. Thin: kn_directory does the work so tests can drive it
-    without a process; this file reads the command line and prints the reports. */
+    Open Referral HSDS 3.0. Thin: kn_directory, kn_directory_mapping and
+    kn_directory_import do the work so tests can drive them without a process; this
+    file reads the command line and prints the reports. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 
 #include "cli.h"
 #include "kn_directory.h"
+#include "kn_directory_import.h"
+#include "kn_directory_mapping.h"
 
 static const char *s_usage =
     "usage: kinnet admin directory import FILE.json [--mapping MAP.json] [--dry-run]\n"

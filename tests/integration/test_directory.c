@@ -14,6 +14,8 @@
 
 #include "kn_agency.h"
 #include "kn_directory.h"
+#include "kn_directory_import.h"
+#include "kn_directory_mapping.h"
 #include "kn_language.h"
 #include "kn_test.h"
 

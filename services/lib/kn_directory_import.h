@@ -1,0 +1,36 @@
+/*  kn_directory_import: writing what an HSDS file says (kn_hsds) into the agency
+    directory routing reads. Administrators run it as `kinnet admin directory import`.
+
+    The one idea: an import is a pure function of (file, mapping, current rows). The
+    whole file is read and checked before anything is written, then applied in one
+    transaction that writes only what differs, so importing the same file twice
+    changes nothing the second time (not even row versions) and a bad file changes
+    nothing at all. Agencies whose directory_id matches an HSDS organization id
+    belong to the directory: an import replaces their needs, districts and
+    languages with what the file says. docs/directory.md describes every rule. */
+#ifndef KN_DIRECTORY_IMPORT_H_INCLUDED
+#define KN_DIRECTORY_IMPORT_H_INCLUDED
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "kn_db.h"
+#include "kn_directory_mapping.h"
+#include "kn_error.h"
+
+//  Import the HSDS file at path (the shapes kn_hsds_parse reads). One transaction;
+//  with dry_run it is rolled back, so the report says what an import would do.
+//  Returns the report (caller json_decref's):
+//    {"dry_run": b, "agencies": [{"directory_id", "agency_id", "name",
+//     "result": "added"|"linked"|"changed"|"unchanged", "changes": [field, ...]}],
+//     "ignored": [{"path", "organization_id", "reason"}], "not_in_file": [id, ...],
+//     "totals": {"added", "linked", "changed", "unchanged", "ignored"}}
+//  A malformed file is KN_E_INVALID_ARGUMENT with err->field the path of the record,
+//  e.g. "organizations[3].services[1].service_areas[0]"; nothing is written. A link
+//  in the mapping that contradicts the directory is KN_E_CONFLICT or
+//  KN_E_NOT_FOUND with err->field "mapping.organizations.ID.agency_id".
+json_t *kn_directory_import (kn_db_t *db, const char *path,
+                             const kn_directory_mapping_t *mapping, bool dry_run,
+                             kn_error_t *err);
+
+#endif

@@ -1,0 +1,88 @@
+/*  kn_hsds: reading an Open Referral HSDS 3.0 file into the organizations it
+    describes, in Kinnet's vocabulary.
+
+    The one idea: reading is a pure function of (JSON text, mapping, the districts
+    Kinnet knows). It touches no database, so what a file means can be tested
+    without one, and the import (kn_directory_import) only compares and writes. The
+    whole file is read and checked before anything is returned: one wrong record is
+    KN_E_INVALID_ARGUMENT with err->field its path, e.g.
+    "organizations[3].services[1].service_areas[0]", and no organizations at all.
+    What the reader can read but does not use (a term the mapping lacks, a service
+    area with no district) is kept as "ignored" for the report. docs/directory.md
+    describes every rule. */
+#ifndef KN_HSDS_H_INCLUDED
+#define KN_HSDS_H_INCLUDED
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kn_directory_mapping.h"
+#include "kn_error.h"
+
+//  What a set of services offers.
+typedef struct {
+    kn_directory_needs_t needs;
+    zlistx_t *districts; // district codes, file order, no duplicates
+    zlistx_t *languages; // primary subtags (kn_language_primary), file order, unique
+    bool interpreters;
+    bool has_capacity; // false: no counted unit with a maximum, so no limit
+    int64_t capacity;  // the sum of maxima in units the mapping counts
+} kn_hsds_offer_t;
+
+//  One HSDS organization as the file describes it.
+typedef struct {
+    char *id;
+    char *name;
+    char path[128];         // where it first appears, for errors
+    char sector[40];        // from the mapping or a sector term; "" when unknown
+    kn_hsds_offer_t active; // from its active services that map to a need
+    kn_hsds_offer_t mapped; // from all its services that map to a need
+    int active_count, mapped_count;
+} kn_hsds_org_t;
+
+//  A district Kinnet knows (core.district): service areas may name it by code or
+//  by name when the mapping does not mention them.
+typedef struct {
+    const char *code;
+    const char *name; // NULL when it has none
+} kn_hsds_district_t;
+
+//  The organizations of one file, in file order.
+typedef struct _kn_hsds_t kn_hsds_t;
+
+//  Read len bytes of JSON text: a JSON array of organizations (each with
+//  "services"), a JSON array of services (each with "organization"), or an object
+//  with "organizations" and/or "services" arrays. districts (count of them, in the
+//  order whose first wins a name two share) may be NULL. Returns the organizations
+//  (caller destroys), or NULL with err.
+kn_hsds_t *kn_hsds_parse (const char *text, size_t len,
+                          const kn_directory_mapping_t *mapping,
+                          const kn_hsds_district_t *districts, size_t count,
+                          kn_error_t *err);
+
+//  The same from the file at path (err->field "file" when it cannot be read).
+kn_hsds_t *kn_hsds_load (const char *path, const kn_directory_mapping_t *mapping,
+                         const kn_hsds_district_t *districts, size_t count,
+                         kn_error_t *err);
+
+void kn_hsds_destroy (kn_hsds_t **self_p);
+
+//  Organizations in file order (the first time each id appears).
+size_t kn_hsds_size (const kn_hsds_t *self);
+const kn_hsds_org_t *kn_hsds_get (const kn_hsds_t *self, size_t index);
+
+//  The organization with this HSDS id, or NULL.
+const kn_hsds_org_t *kn_hsds_find (const kn_hsds_t *self, const char *id);
+
+//  What was read but not used: [{"path", "organization_id" (when known),
+//  "reason"}]. Owned by self.
+json_t *kn_hsds_ignored (const kn_hsds_t *self);
+
+//  What describes org: its active services that map to a need; when none of those
+//  is active, all its services that do (and the organization accepts nobody).
+const kn_hsds_offer_t *kn_hsds_offer (const kn_hsds_org_t *org);
+
+#endif
