@@ -117,6 +117,43 @@ s_expire_one (routing_store_t *self, const char *offer_id, int64_t now, kn_error
     return rc ?: routing_audit (self, NULL, NULL, "expire", NULL, offer_id, KN_OK, err);
 }
 
+typedef int (*due_fn) (routing_store_t *self, PGresult *row, int64_t now, kn_error_t *err);
+
+//  Take what statement finds due at when (NULL: a statement without parameters),
+//  one item a transaction, until nothing is left or *handled reaches max. Each item
+//  is handled and committed, or the step stops at the first failure with that
+//  item's transaction rolled back (the item stays due for the next pass).
+static int
+s_each_due (routing_store_t *self, const char *statement, const char *when, int64_t now,
+            due_fn handle, int max, int *handled, kn_error_t *err)
+{
+    while (*handled < max) {
+        if (kn_db_exec (self->db, "BEGIN", err))
+            return -1;
+        const char *values[] = {when};
+        PGresult *due = routing_run (self, statement, when ? 1 : 0, values, err);
+        if (!due || PQntuples (due) == 0) {
+            PQclear (due);
+            routing_rollback (self);
+            return due ? 0 : -1;
+        }
+        int rc = handle (self, due, now, err);
+        PQclear (due);
+        if (rc || kn_db_exec (self->db, "COMMIT", err)) {
+            routing_rollback (self);
+            return -1;
+        }
+        (*handled)++;
+    }
+    return 0;
+}
+
+static int
+s_expire_due (routing_store_t *self, PGresult *row, int64_t now, kn_error_t *err)
+{
+    return s_expire_one (self, PQgetvalue (row, 0, 0), now, err);
+}
+
 int
 routing_store_expire (routing_store_t *self, int64_t now, int max, int *handled,
                       kn_error_t *err)
@@ -126,27 +163,7 @@ routing_store_expire (routing_store_t *self, int64_t now, int max, int *handled,
         return -1;
     char when[24];
     routing_num (when, sizeof when, now);
-    while (*handled < max) {
-        if (kn_db_exec (self->db, "BEGIN", err))
-            return -1;
-        const char *values[] = {when};
-        PGresult *due = routing_run (self, "due_offer", 1, values, err);
-        if (!due || PQntuples (due) == 0) {
-            PQclear (due);
-            routing_rollback (self);
-            return due ? 0 : -1;
-        }
-        char offer_id[KN_UUID_STR];
-        snprintf (offer_id, sizeof offer_id, "%s", PQgetvalue (due, 0, 0));
-        PQclear (due);
-        if (s_expire_one (self, offer_id, now, err) ||
-            kn_db_exec (self->db, "COMMIT", err)) {
-            routing_rollback (self);
-            return -1;
-        }
-        (*handled)++;
-    }
-    return 0;
+    return s_each_due (self, "due_offer", when, now, s_expire_due, max, handled, err);
 }
 
 int
@@ -251,6 +268,12 @@ s_chase_one (routing_store_t *self, const char *id, int64_t now, kn_error_t *err
                                  err);
 }
 
+static int
+s_chase_due (routing_store_t *self, PGresult *row, int64_t now, kn_error_t *err)
+{
+    return s_chase_one (self, PQgetvalue (row, 0, 0), now, err);
+}
+
 int
 routing_store_chase_contacts (routing_store_t *self, int64_t now, int max, int *handled,
                               kn_error_t *err)
@@ -260,26 +283,7 @@ routing_store_chase_contacts (routing_store_t *self, int64_t now, int max, int *
         return -1;
     char when[24];
     routing_num (when, sizeof when, now);
-    while (*handled < max) {
-        if (kn_db_exec (self->db, "BEGIN", err))
-            return -1;
-        const char *values[] = {when};
-        PGresult *due = routing_run (self, "contact_overdue", 1, values, err);
-        if (!due || PQntuples (due) == 0) {
-            PQclear (due);
-            routing_rollback (self);
-            return due ? 0 : -1;
-        }
-        char id[KN_UUID_STR];
-        snprintf (id, sizeof id, "%s", PQgetvalue (due, 0, 0));
-        PQclear (due);
-        if (s_chase_one (self, id, now, err) || kn_db_exec (self->db, "COMMIT", err)) {
-            routing_rollback (self);
-            return -1;
-        }
-        (*handled)++;
-    }
-    return 0;
+    return s_each_due (self, "contact_overdue", when, now, s_chase_due, max, handled, err);
 }
 
 //  One ground that ran out: tell the agencies that received data on it, and put the
@@ -326,21 +330,30 @@ s_escalate_review (routing_store_t *self, PGresult *row, int64_t now, kn_error_t
     Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
     feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
     feed.override_requested = &overdue;
-    const char *lead = PQgetvalue (row, 0, 4);
-    PGresult *dpos = routing_run (self, "dpo_agencies", 0, NULL, err);
-    if (!dpos)
-        return -1;
-    int rc = 0;
-    bool lead_told = !*lead;
-    for (int r = 0; r < PQntuples (dpos) && rc == 0; r++) {
-        lead_told |= strcmp (PQgetvalue (dpos, r, 0), lead) == 0;
-        rc = routing_feed (self, PQgetvalue (dpos, r, 0), "override.review_overdue", NULL,
-                           &feed, now, err);
-    }
-    PQclear (dpos);
-    if (rc == 0 && !lead_told)
-        rc = routing_feed (self, lead, "override.review_overdue", NULL, &feed, now, err);
-    return rc;
+    return routing_feed_dpos (self, "override.review_overdue", &feed, PQgetvalue (row, 0, 4),
+                              now, err);
+}
+
+//  Each ground's end is announced once (routing.ground_event), whoever runs it.
+static int
+s_claim (routing_store_t *self, PGresult *row, const char *kind, kn_error_t *err)
+{
+    const char *claim[] = {PQgetvalue (row, 0, 0), kind};
+    return routing_exists (self, "ground_claim", 2, claim, err);
+}
+
+static int
+s_ground_expired (routing_store_t *self, PGresult *row, int64_t now, kn_error_t *err)
+{
+    int fresh = s_claim (self, row, "expired", err);
+    return fresh <= 0 ? fresh : s_end_ground (self, row, now, err);
+}
+
+static int
+s_review_overdue (routing_store_t *self, PGresult *row, int64_t now, kn_error_t *err)
+{
+    int fresh = s_claim (self, row, "review_overdue", err);
+    return fresh <= 0 ? fresh : s_escalate_review (self, row, now, err);
 }
 
 int
@@ -350,34 +363,9 @@ routing_store_end_grounds (routing_store_t *self, int64_t now, int max, int *han
     *handled = 0;
     if (kn_db_ensure (self->db, err))
         return -1;
-    static const char *kinds[][2] = {{"ground_expired", "expired"},
-                                     {"review_overdue", "review_overdue"}};
-    for (int k = 0; k < 2; k++)
-        while (*handled < max) {
-            if (kn_db_exec (self->db, "BEGIN", err))
-                return -1;
-            PGresult *row = routing_run (self, kinds[k][0], 0, NULL, err);
-            if (!row || PQntuples (row) == 0) {
-                PQclear (row);
-                routing_rollback (self);
-                if (!row)
-                    return -1;
-                break;
-            }
-            const char *claim[] = {PQgetvalue (row, 0, 0), kinds[k][1]};
-            int fresh = routing_exists (self, "ground_claim", 2, claim, err);
-            int rc = fresh < 0 ? -1
-                     : !fresh  ? 0
-                     : k == 0  ? s_end_ground (self, row, now, err)
-                               : s_escalate_review (self, row, now, err);
-            PQclear (row);
-            if (rc || kn_db_exec (self->db, "COMMIT", err)) {
-                routing_rollback (self);
-                return -1;
-            }
-            (*handled)++;
-        }
-    return 0;
+    return s_each_due (self, "ground_expired", NULL, now, s_ground_expired, max, handled, err)
+               ?: s_each_due (self, "review_overdue", NULL, now, s_review_overdue, max,
+                              handled, err);
 }
 
 int64_t

@@ -56,9 +56,6 @@ static const char *s_statements[][2] = {
      "SELECT id FROM routing.involvement WHERE need_id = $1 AND status = 'offered' FOR UPDATE"},
     {"case_of_referral",
      "SELECT case_id FROM routing.case_referral WHERE referral_id = $1"},
-    {"dpo_agencies",
-     "SELECT r.agency_id FROM core.agency_role r JOIN core.agency a ON a.id = r.agency_id"
-     " WHERE r.role = 'data_protection_officer' AND a.active ORDER BY 1"},
 };
 
 int
@@ -321,17 +318,10 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
     else if (descriptor == &kinnet__v1__override_requested__descriptor) {
         //  A safeguarding override shares without or against consent: every
         //  data-protection officer hears of it at once, to review it.
-        PGresult *dpos = routing_run (self, "dpo_agencies", 0, NULL, err);
-        if (!dpos)
-            rc = -1;
-        for (int r = 0; dpos && r < PQntuples (dpos) && rc == 0; r++) {
-            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
-            feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
-            feed.override_requested = (Kinnet__V1__OverrideRequested *)message;
-            rc = routing_feed (self, PQgetvalue (dpos, r, 0), topic, NULL, &feed, now,
-                               err);
-        }
-        PQclear (dpos);
+        Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+        feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
+        feed.override_requested = (Kinnet__V1__OverrideRequested *)message;
+        rc = routing_feed_dpos (self, topic, &feed, NULL, now, err);
     } else if (descriptor == &kinnet__v1__release_changed__descriptor) {
         //  Each copy is addressed to one party. An approval may let offers waiting
         //  for consent go ahead: re-decide once, on the requester's copy.

@@ -6,6 +6,9 @@
 #include "routing_store_int.h"
 
 static const char *s_statements[][2] = {
+    {"dpo_agencies",
+     "SELECT r.agency_id FROM core.agency_role r JOIN core.agency a ON a.id = r.agency_id"
+     " WHERE r.role = 'data_protection_officer' AND a.active ORDER BY 1"},
     //  A referrer with only its part of the case hears of need $2 only if it is
     //  one of its referral's needs.
     {"case_watchers",
@@ -63,6 +66,23 @@ routing_feed (routing_store_t *self, const char *agency_id, const char *topic,
     event->case_id = NULL;
     event->at = NULL;
     return rc;
+}
+
+int
+routing_feed_dpos (routing_store_t *self, const char *topic, Kinnet__V1__FeedEvent *event,
+                   const char *also, int64_t now, kn_error_t *err)
+{
+    PGresult *dpos = routing_run (self, "dpo_agencies", 0, NULL, err);
+    if (!dpos)
+        return -1;
+    int rc = 0;
+    bool told = !also || !*also;
+    for (int r = 0; r < PQntuples (dpos) && rc == 0; r++) {
+        told |= also && strcmp (PQgetvalue (dpos, r, 0), also) == 0;
+        rc = routing_feed (self, PQgetvalue (dpos, r, 0), topic, NULL, event, now, err);
+    }
+    PQclear (dpos);
+    return rc == 0 && !told ? routing_feed (self, also, topic, NULL, event, now, err) : rc;
 }
 
 int

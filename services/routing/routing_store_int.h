@@ -151,6 +151,11 @@ int routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *e
 
 //  routing_feed.c
 
+//  Append event to the feed of every active data-protection officer, and of also
+//  (may be NULL or "") when it is not one of them: each hears of it once.
+int routing_feed_dpos (routing_store_t *self, const char *topic, Kinnet__V1__FeedEvent *event,
+                       const char *also, int64_t now, kn_error_t *err);
+
 int routing_announce (routing_store_t *self, const char *involvement_id,
                       const char *except, int64_t now, kn_error_t *err);
 
