@@ -1,4 +1,5 @@
-/*  reporting_server: decode, check the caller's role, dispatch, audit, encode. */
+/*  reporting_server: decode a ReportingRequest, run its operation's row of the
+    table below (validate, check the caller's role, handle), audit, encode. */
 #include "reporting_server.h"
 
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include "kinnet/v1/reporting.pb-c.h"
 #include "kn_audit.h"
 #include "kn_config.h"
+#include "kn_dispatch.h"
 #include "kn_log.h"
 #include "kn_clock.h"
 #include "kn_pb.h"
@@ -144,11 +146,91 @@ s_verdict (const kn_audit_verdict_t *v)
     return out;
 }
 
+//  One operation of ReportingRequest: what it is called, what it answers with, the
+//  role the caller's agency must hold, the ids its audit row names (about; NULL:
+//  none), its field rules (validate; NULL: none), and what runs it (handle).
+typedef struct {
+    int op_case; //  first, as kn_dispatch_find reads it
+    const char *operation;
+    Kinnet__V1__ReportingReply__ResultCase result_case;
+    const char *role;
+    kn_about_t (*about) (const Kinnet__V1__ReportingRequest *request);
+    int (*validate) (const Kinnet__V1__ReportingRequest *request, kn_error_t *err);
+    int (*handle) (reporting_server_t *self, const char *agency,
+                   const Kinnet__V1__ReportingRequest *request,
+                   Kinnet__V1__ReportingReply *reply, kn_error_t *err);
+} op_t;
+
+//  The operations' parts, in the order of the table below.
+
+static int
+s_verify_audit (reporting_server_t *self, const char *agency,
+                const Kinnet__V1__ReportingRequest *request,
+                Kinnet__V1__ReportingReply *reply, kn_error_t *err)
+{
+    kn_audit_verdict_t verdict;
+    if (kn_audit_chain_verify (self->read_db,
+                               (const uint8_t (*)[KN_AUDIT_KEY_BYTES])self->trusted,
+                               self->n_trusted, &verdict, err))
+        return -1;
+    reply->verdict = s_verdict (&verdict);
+    return 0;
+}
+
+//  A report's settings are checked here, once the role has been.
+static int
+s_report (reporting_server_t *self, const char *agency,
+          const Kinnet__V1__ReportingRequest *request, Kinnet__V1__ReportingReply *reply,
+          kn_error_t *err)
+{
+    return reporting_report_validate (request->report, err)
+               ?: reporting_report_run (self->report_dbs, self->n_report_dbs, &self->sdc,
+                                        request->report, kn_clock_now (), &reply->report,
+                                        err);
+}
+
+static kn_about_t
+s_about_export_subject (const Kinnet__V1__ReportingRequest *request)
+{
+    return (kn_about_t){.caseworker = request->export_subject->caseworker_id,
+                        .subject = request->export_subject->subject_id};
+}
+
+static int
+s_validate_export_subject (const Kinnet__V1__ReportingRequest *request, kn_error_t *err)
+{
+    const Kinnet__V1__ExportSubject *op = request->export_subject;
+    return kn_validate_uuid (op->subject_id, "subject_id", err)
+               ?: kn_validate_text (op->caseworker_id, "caseworker_id", 0, 128, false,
+                                    err);
+}
+
+static int
+s_export_subject (reporting_server_t *self, const char *agency,
+                  const Kinnet__V1__ReportingRequest *request,
+                  Kinnet__V1__ReportingReply *reply, kn_error_t *err)
+{
+    const Kinnet__V1__ExportSubject *op = request->export_subject;
+    json_t *document = NULL;
+    if (reporting_subject_export (self->read_db, self->crypto, self->consents, agency,
+                                  op->subject_id, &document, err))
+        return -1;
+    reply->subject_access = malloc (sizeof *reply->subject_access);
+    kinnet__v1__subject_access__init (reply->subject_access);
+    reply->subject_access->subject_id = strdup (op->subject_id);
+    reply->subject_access->json = json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS);
+    json_decref (document);
+    return 0;
+}
+
 //  The governance log of a period, from the audit trail (on read_db).
 static int
-s_governance (reporting_server_t *self, const Kinnet__V1__ListGovernance *op,
-              Kinnet__V1__GovernanceLog **log, kn_error_t *err)
+s_governance (reporting_server_t *self, const char *agency,
+              const Kinnet__V1__ReportingRequest *request,
+              Kinnet__V1__ReportingReply *reply, kn_error_t *err)
 {
+    const Kinnet__V1__ListGovernance *op = request->governance;
+    Kinnet__V1__GovernanceLog **log = &reply->governance;
     *log = NULL;
     //  Unset bounds: from the beginning, until now (the database's, as the rows').
     char from[24], to[24];
@@ -185,6 +267,46 @@ s_governance (reporting_server_t *self, const Kinnet__V1__ListGovernance *op,
     return 0;
 }
 
+#define OP(name)     KINNET__V1__REPORTING_REQUEST__OP_##name
+#define RESULT(name) KINNET__V1__REPORTING_REPLY__RESULT_##name
+
+//  The operations, as docs/protocol/reporting.md lists them. Columns: op, audited
+//  as, result, role, about, validate, handle. An export's ids are checked before the
+//  role, so that the audit row of a refused export names them; a report's settings
+//  after it (s_report).
+static const op_t s_ops[] = {
+    {OP (VERIFY_AUDIT), "verify_audit", RESULT (VERDICT), "auditor", NULL, NULL,
+     s_verify_audit},
+    {OP (REPORT), "report", RESULT (REPORT), "auditor", NULL, NULL, s_report},
+    {OP (EXPORT_SUBJECT), "subject_export", RESULT (SUBJECT_ACCESS),
+     "data_protection_officer", s_about_export_subject, s_validate_export_subject,
+     s_export_subject},
+    {OP (GOVERNANCE), "governance", RESULT (GOVERNANCE), "auditor", NULL, NULL,
+     s_governance},
+};
+
+#undef OP
+#undef RESULT
+
+//  Run op: validate; name in about what the now valid request names; check the
+//  caller's role; handle. Fills reply (a malloc'd result inside it) or err.
+static int
+s_run (reporting_server_t *self, const char *agency, const op_t *op,
+       const Kinnet__V1__ReportingRequest *request, Kinnet__V1__ReportingReply *reply,
+       kn_about_t *about, kn_error_t *err)
+{
+    if (op->validate && op->validate (request, err))
+        return -1;
+    if (op->about)
+        *about = op->about (request);
+    about->operation = op->operation;
+    if (s_require (self, agency, op->role, err) ||
+        op->handle (self, agency, request, reply, err))
+        return -1;
+    reply->result_case = op->result_case;
+    return 0;
+}
+
 zmsg_t *
 reporting_server_handle (reporting_server_t *self, zmsg_t *request)
 {
@@ -196,79 +318,28 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
     Kinnet__V1__ReportingRequest *decoded = (Kinnet__V1__ReportingRequest *) kn_service_decode (
         request, &kinnet__v1__reporting_request__descriptor, &err);
     Kinnet__V1__ReportingReply reply = KINNET__V1__REPORTING_REPLY__INIT;
-    const char *operation = "unknown", *role = NULL, *subject = NULL, *caseworker = NULL;
-    int rc = decoded ? 0 : -1;
-    if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT) {
-        operation = "verify_audit";
-        role = "auditor";
-        kn_audit_verdict_t verdict;
-        rc = s_require (self, agency, role, &err)
-             ?: kn_audit_chain_verify (self->read_db,
-                                       (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) self->trusted,
-                                       self->n_trusted, &verdict, &err);
-        if (rc == 0) {
-            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_VERDICT;
-            reply.verdict = s_verdict (&verdict);
-        }
-    }
-    else if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_REPORT) {
-        operation = "report";
-        role = "auditor";
-        rc = s_require (self, agency, role, &err)
-             ?: reporting_report_validate (decoded->report, &err)
-             ?: reporting_report_run (self->report_dbs, self->n_report_dbs, &self->sdc,
-                                      decoded->report, kn_clock_now (), &reply.report, &err);
-        if (rc == 0)
-            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_REPORT;
-    }
-    else if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_EXPORT_SUBJECT) {
-        operation = "subject_export";
-        role = "data_protection_officer";
-        const Kinnet__V1__ExportSubject *op = decoded->export_subject;
-        json_t *document = NULL;
-        rc = kn_validate_uuid (op->subject_id, "subject_id", &err)
-             ?: kn_validate_text (op->caseworker_id, "caseworker_id", 0, 128, false, &err);
-        if (rc == 0) {
-            subject = op->subject_id;
-            caseworker = op->caseworker_id;
-        }
-        rc = rc ?: s_require (self, agency, role, &err)
-                 ?: reporting_subject_export (self->read_db, self->crypto, self->consents, agency,
-                                              op->subject_id, &document, &err);
-        if (rc == 0) {
-            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_SUBJECT_ACCESS;
-            reply.subject_access = malloc (sizeof *reply.subject_access);
-            kinnet__v1__subject_access__init (reply.subject_access);
-            reply.subject_access->subject_id = strdup (op->subject_id);
-            reply.subject_access->json = json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS);
-            json_decref (document);
-        }
-    }
-    else if (rc == 0 && decoded->op_case == KINNET__V1__REPORTING_REQUEST__OP_GOVERNANCE) {
-        operation = "governance";
-        role = "auditor";
-        rc = s_require (self, agency, role, &err)
-             ?: s_governance (self, decoded->governance, &reply.governance, &err);
-        if (rc == 0)
-            reply.result_case = KINNET__V1__REPORTING_REPLY__RESULT_GOVERNANCE;
-    }
-    else if (rc == 0)
-        rc = kn_error_set (&err, KN_E_INVALID_ARGUMENT, "op",
-                           "ReportingRequest must set one operation");
+    const op_t *op =
+        decoded ? KN_DISPATCH_FIND (s_ops, decoded->op_case,
+                                    "ReportingRequest must set one operation", &err)
+                : NULL;
+    kn_about_t about = {.operation = op ? op->operation : "unknown"};
+    const char *role = op ? op->role : NULL;
+    int rc = op ? s_run (self, agency, op, decoded, &reply, &about, &err) : -1;
     //  Every request is on record, with the role it needed, refusals included. An
     //  answer leaves only once its record (and, for an export, its disclosure) has
     //  committed on the primary: if that cannot be written, the request fails.
-    kn_audit_entry_t entry = {.agency_id = agency,
-                              .caseworker_id = caseworker && *caseworker ? caseworker : NULL,
-                              .subject_ref = subject,
-                              .service = "reporting",
-                              .operation = operation,
-                              .result = rc == 0 ? "ok" : kn_code_name (err.code),
-                              .role = role};
+    kn_audit_entry_t entry = {
+        .agency_id = agency,
+        .caseworker_id = about.caseworker && *about.caseworker ? about.caseworker : NULL,
+        .subject_ref = about.subject,
+        .service = "reporting",
+        .operation = about.operation,
+        .result = rc == 0 ? "ok" : kn_code_name (err.code),
+        .role = role};
     kn_error_t audit_err;
     kn_error_clear (&audit_err);
     if (rc == 0) {
-        const char *disclosed[] = {subject, agency};
+        const char *disclosed[] = {about.subject, agency};
         PGresult *row = NULL;
         bool exported = reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_SUBJECT_ACCESS;
         if (kn_db_ensure (self->db, &audit_err) || kn_db_exec (self->db, "BEGIN", &audit_err)
@@ -279,7 +350,7 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
             || kn_db_exec (self->db, "COMMIT", &audit_err)) {
             kn_error_t ignored;
             kn_db_exec (self->db, "ROLLBACK", &ignored);
-            kn_log (KN_ERROR, "audit.failed", "operation", operation, "problem",
+            kn_log (KN_ERROR, "audit.failed", "operation", about.operation, "problem",
                     audit_err.message, NULL);
             rc = kn_error_set (&err, KN_E_INTERNAL, NULL,
                                "the record of this request could not be written; nothing "
@@ -291,8 +362,8 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
              && kn_audit_append (self->db, &entry, &audit_err))
         kn_log (KN_ERROR, "audit.failed", "problem", audit_err.message, NULL);
     zmsg_t *msg = rc == 0 ? kn_service_reply (&reply.base) : kn_service_error_reply (&err);
-    kn_log (KN_INFO, rc == 0 ? "reporting.handled" : "request.refused", "operation", operation,
-            "agency_id", agency, "code", kn_code_name (err.code), NULL);
+    kn_log (KN_INFO, rc == 0 ? "reporting.handled" : "request.refused", "operation",
+            about.operation, "agency_id", agency, "code", kn_code_name (err.code), NULL);
     if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_VERDICT)
         kinnet__v1__audit_verdict__free_unpacked (reply.verdict, NULL);
     if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_REPORT)
