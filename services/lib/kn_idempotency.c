@@ -36,15 +36,44 @@ kn_idempotency_prepare (kn_db_t *db, const char *table, kn_error_t *err)
     return kn_db_prepare (db, name, sql, err);
 }
 
+//  A linear scan, as kn_pbjson's: get_field_by_name needs an index CODE_SIZE omits.
+static const ProtobufCFieldDescriptor *
+s_string_field (const ProtobufCMessageDescriptor *descriptor, const char *name)
+{
+    for (unsigned i = 0; i < descriptor->n_fields; i++)
+        if (strcmp (descriptor->fields[i].name, name) == 0)
+            return descriptor->fields[i].type == PROTOBUF_C_TYPE_STRING &&
+                           descriptor->fields[i].label != PROTOBUF_C_LABEL_REPEATED
+                       ? &descriptor->fields[i]
+                       : NULL;
+    return NULL;
+}
+
+const char *
+kn_idempotency_field (const ProtobufCMessage *message, const char *name)
+{
+    const ProtobufCFieldDescriptor *field = s_string_field (message->descriptor, name);
+    return field ? *(char *const *)((const char *)message + field->offset) : NULL;
+}
+
 void
 kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
                        uint8_t digest[32])
 {
-    size_t len = protobuf_c_message_get_packed_size (message);
+    //  A shallow copy with the caseworker blanked: the request itself is not touched.
+    const ProtobufCMessageDescriptor *descriptor = message->descriptor;
+    ProtobufCMessage *content = malloc (descriptor->sizeof_message);
+    memcpy (content, message, descriptor->sizeof_message);
+    const ProtobufCFieldDescriptor *caseworker =
+        s_string_field (descriptor, "caseworker_id");
+    if (caseworker)
+        *(char **)((char *)content + caseworker->offset) = "";
+    size_t len = protobuf_c_message_get_packed_size (content);
     uint8_t *buf = malloc (len ? len : 1);
-    protobuf_c_message_pack (message, buf);
+    protobuf_c_message_pack (content, buf);
     kn_crypto_digest (crypto, buf, len, digest);
     free (buf);
+    free (content);
 }
 
 kn_claim_t

@@ -20,9 +20,14 @@ typedef enum { KN_CLAIM_NEW, KN_CLAIM_REPLAY, KN_CLAIM_FAILED } kn_claim_t;
 //  table: a constant such as "intake.idempotency", never input.
 int kn_idempotency_prepare (kn_db_t *db, const char *table, kn_error_t *err);
 
-//  Keyed digest of a request message (callers blank audit-only fields first).
+//  Keyed digest of a request message less its caseworker_id: who on the agency's
+//  staff sends a request is audit detail, so a colleague's retry is the same request.
 void kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
                             uint8_t digest[32]);
+
+//  The string field name of a request message (its "idempotency_key", its
+//  "caseworker_id"), or NULL when it has none.
+const char *kn_idempotency_field (const ProtobufCMessage *message, const char *name);
 
 //  Claim key for this request, naming object_id as its result. On KN_CLAIM_REPLAY
 //  object_id receives the first request's object; a different operation or digest
