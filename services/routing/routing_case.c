@@ -211,19 +211,14 @@ routing_store_lead (routing_store_t *self, const char *agency_id, int64_t now,
                     bool *replayed, kn_error_t *err)
 {
     *result = NULL;
-    *replayed = false;
-    char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", request->case_id);
-    Kinnet__V1__AppointLead content = *request;
-    content.caseworker_id = "";
-    kn_claim_t claim = routing_begin (self, agency_id, request->idempotency_key, "lead",
-                                      &content.base, object, err);
-    if (claim == KN_CLAIM_FAILED)
-        return -1;
-    if (claim == KN_CLAIM_REPLAY) {
-        *replayed = true;
-        return routing_store_get_case (self, agency_id, object, result, err);
-    }
+    kn_write_t w = self->write;
+    snprintf (w.object_id, sizeof w.object_id, "%s", request->case_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "lead", &request->base, err);
+    *replayed = claim == KN_CLAIM_REPLAY;
+    if (claim != KN_CLAIM_NEW)
+        return *replayed
+                   ? routing_store_get_case (self, agency_id, w.object_id, result, err)
+                   : -1;
     char access[8] = "";
     const char *lock[] = {request->case_id};
     PGresult *status = s_case_access (self, request->case_id, agency_id, access, err)
@@ -239,44 +234,39 @@ routing_store_lead (routing_store_t *self, const char *agency_id, int64_t now,
     else if (rc == 0 && strcmp (PQgetvalue (status, 0, 0), "open"))
         rc = kn_error_set (err, KN_E_CONFLICT, "case_id", "the case is closed");
     PQclear (status);
-    if (rc == 0) {
-        const char *on_case[] = {request->case_id, request->agency_id};
-        int accepted = routing_exists (self, "accepted_on_case", 2, on_case, err);
-        if (accepted == 0)
-            rc = kn_error_set (
-                err, KN_E_INVALID_ARGUMENT, "agency_id",
-                "the lead must be an agency that has accepted a need on this case");
-        else if (accepted < 0)
-            rc = -1;
-    }
-    if (rc == 0) {
-        char when[24];
-        routing_num (when, sizeof when, now);
-        const char *values[] = {
-            request->case_id, request->agency_id,
-            *request->lead_caseworker_id ? request->lead_caseworker_id : NULL, when};
-        rc = routing_do (self, "case_set_lead", 4, values, err);
-    }
-    if (rc == 0) {
-        Kinnet__V1__LeadChanged lead = KINNET__V1__LEAD_CHANGED__INIT;
-        lead.case_id = request->case_id;
-        lead.lead_agency_id = request->agency_id;
-        lead.lead_caseworker_id = request->lead_caseworker_id;
-        lead.changed_by_agency_id = (char *)agency_id;
-        Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
-        feed.body_case = KINNET__V1__FEED_EVENT__BODY_LEAD;
-        feed.lead = &lead;
-        rc = routing_feed_watchers (self, request->case_id, NULL, NULL, "lead.changed",
-                                    &feed, now, err);
-    }
-    if (rc || routing_commit (self, agency_id, request->caseworker_id, "lead",
-                              request->case_id, NULL, err)) {
-        routing_rollback (self);
-        return -1;
-    }
+    if (rc)
+        goto fail;
+    const char *on_case[] = {request->case_id, request->agency_id};
+    int accepted = routing_exists (self, "accepted_on_case", 2, on_case, err);
+    if (accepted == 0)
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, "agency_id",
+                      "the lead must be an agency that has accepted a need on this case");
+    if (accepted <= 0)
+        goto fail;
+    char when[24];
+    routing_num (when, sizeof when, now);
+    const char *values[] = {
+        request->case_id, request->agency_id,
+        *request->lead_caseworker_id ? request->lead_caseworker_id : NULL, when};
+    Kinnet__V1__LeadChanged lead = KINNET__V1__LEAD_CHANGED__INIT;
+    lead.case_id = request->case_id;
+    lead.lead_agency_id = request->agency_id;
+    lead.lead_caseworker_id = request->lead_caseworker_id;
+    lead.changed_by_agency_id = (char *)agency_id;
+    Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+    feed.body_case = KINNET__V1__FEED_EVENT__BODY_LEAD;
+    feed.lead = &lead;
+    if (routing_do (self, "case_set_lead", 4, values, err) ||
+        routing_feed_watchers (self, request->case_id, NULL, NULL, "lead.changed", &feed,
+                               now, err) ||
+        kn_write_commit (&w, err))
+        goto fail;
     kn_log (KN_INFO, "case.lead", "case_id", request->case_id, "agency_id",
             request->agency_id, NULL);
     return s_load_case (self, request->case_id, NULL, NULL, result, err);
+
+fail:
+    return kn_write_abort (&w);
 }
 
 int

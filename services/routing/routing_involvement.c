@@ -49,90 +49,58 @@ routing_involvement_prepare (kn_db_t *db, kn_error_t *err)
     return 0;
 }
 
-kn_claim_t
-routing_begin (routing_store_t *self, const char *agency_id, const char *key,
-               const char *operation, const ProtobufCMessage *content,
-               char object_id[KN_UUID_STR], kn_error_t *err)
-{
-    return kn_idempotency_begin (self->db, self->crypto, IDEM, agency_id, key, operation,
-                                 content, object_id, err);
-}
-
 static const char *s_state_words[] = {
     "",        "open",      "already accepted", "already declined",
     "expired", "withdrawn", "transferred",      "closed"};
 
-//  Lock offer_id and check it is an open offer to agency_id, before its deadline.
-static Kinnet__V1__Involvement *
+//  Lock offer_id and check it is an open offer to agency_id, before its deadline;
+//  its need into need_id.
+static int
 s_open_offer (routing_store_t *self, const char *agency_id, const char *offer_id,
-              int64_t now, kn_error_t *err)
+              int64_t now, char need_id[KN_UUID_STR], kn_error_t *err)
 {
     const char *values[] = {offer_id};
     if (routing_exists (self, "involvement_lock", 1, values, err) < 0)
-        return NULL;
+        return -1;
     Kinnet__V1__Involvement *offer = routing_load_involvement (self, offer_id, err);
-    if (offer && strcmp (offer->agency_id, agency_id)) {
+    if (!offer)
+        return -1;
+    int rc = 0;
+    if (strcmp (offer->agency_id, agency_id)) {
         //  Someone else's offer is not visible: the same answer as no offer.
-        kinnet__v1__involvement__free_unpacked (offer, NULL);
         kn_error_clear (err);
-        kn_error_set (err, KN_E_NOT_FOUND, "offer_id", "no such offer for your agency");
-        return NULL;
-    }
-    if (offer && offer->status != KINNET__V1__INVOLVEMENT_STATUS__OFFERED) {
-        kn_error_set (err, KN_E_CONFLICT, "offer_id", "the offer is %s",
-                      s_state_words[offer->status < 8 ? offer->status : 0]);
-        kinnet__v1__involvement__free_unpacked (offer, NULL);
-        return NULL;
-    }
-    if (offer && offer->deadline_at && offer->deadline_at->seconds <= now) {
-        kn_error_set (err, KN_E_CONFLICT, "offer_id", "the offer's deadline has passed");
-        kinnet__v1__involvement__free_unpacked (offer, NULL);
-        return NULL;
-    }
-    return offer;
+        rc = kn_error_set (err, KN_E_NOT_FOUND, "offer_id",
+                           "no such offer for your agency");
+    } else if (offer->status != KINNET__V1__INVOLVEMENT_STATUS__OFFERED)
+        rc = kn_error_set (err, KN_E_CONFLICT, "offer_id", "the offer is %s",
+                           s_state_words[offer->status < 8 ? offer->status : 0]);
+    else if (offer->deadline_at && offer->deadline_at->seconds <= now)
+        rc = kn_error_set (err, KN_E_CONFLICT, "offer_id",
+                           "the offer's deadline has passed");
+    else
+        snprintf (need_id, KN_UUID_STR, "%s", offer->need_id);
+    kinnet__v1__involvement__free_unpacked (offer, NULL);
+    return rc;
 }
 
-//  Finish a write: audit, commit, and load what to answer with.
-int
-routing_commit (routing_store_t *self, const char *agency_id, const char *caseworker,
-                const char *operation, const char *object_id,
-                Kinnet__V1__Involvement **result, kn_error_t *err)
-{
-    if (routing_audit (self, agency_id, caseworker, operation, NULL, object_id, KN_OK,
-                       err) ||
-        kn_db_exec (self->db, "COMMIT", err)) {
-        routing_rollback (self);
-        return -1;
-    }
-    if (result && !(*result = routing_load_involvement (self, object_id, err)))
-        return -1;
-    return 0;
-}
-
+//  The involvement id names, as a write's answer (a replay's or a commit's).
 static int
-s_replay (routing_store_t *self, kn_claim_t claim, const char *object_id,
-          Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
+s_involvement (routing_store_t *self, const char *id, Kinnet__V1__Involvement **result,
+               kn_error_t *err)
 {
-    if (claim == KN_CLAIM_FAILED)
-        return -1;
-    *replayed = true;
-    *result = routing_load_involvement (self, object_id, err);
+    *result = routing_load_involvement (self, id, err);
     return *result ? 0 : -1;
 }
 
 //  The ledger of case operations names the case; a replay answers with the
 //  involvement the first request changed.
 static int
-s_replay_on_case (routing_store_t *self, kn_claim_t claim, const char *operation,
-                  const char *case_id, const char *agency_id, int need,
-                  Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
+s_replay_on_case (routing_store_t *self, const kn_write_t *w, int need,
+                  Kinnet__V1__Involvement **result, kn_error_t *err)
 {
-    if (claim == KN_CLAIM_FAILED)
-        return -1;
-    *replayed = true;
     char category[8];
     snprintf (category, sizeof category, "%d", need);
-    const char *values[] = {case_id, agency_id, category, operation};
+    const char *values[] = {w->object_id, w->agency_id, category, w->operation};
     PGresult *found = routing_run (self, "replay_on_case", 4, values, err);
     if (!found)
         return -1;
@@ -146,61 +114,57 @@ s_replay_on_case (routing_store_t *self, kn_claim_t claim, const char *operation
 //  Accept or decline an open offer: one path, so both keep the same checks.
 static int
 s_decide (routing_store_t *self, const char *agency_id, int64_t now,
-          const ProtobufCMessage *request, const char *key, const char *offer_id,
-          bool accept, int reason, const char *caseworker,
-          Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
+          const ProtobufCMessage *request, const char *offer_id, bool accept, int reason,
+          const char *caseworker, Kinnet__V1__Involvement **result, bool *replayed,
+          kn_error_t *err)
 {
     *result = NULL;
-    *replayed = false;
-    const char *operation = accept ? "accept" : "decline";
-    char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", offer_id);
+    kn_write_t w = self->write;
+    snprintf (w.object_id, sizeof w.object_id, "%s", offer_id);
     kn_claim_t claim =
-        routing_begin (self, agency_id, key, operation, request, object, err);
+        kn_write_begin (&w, agency_id, accept ? "accept" : "decline", request, err);
+    *replayed = claim == KN_CLAIM_REPLAY;
     if (claim != KN_CLAIM_NEW)
-        return s_replay (self, claim, object, result, replayed, err);
-    Kinnet__V1__Involvement *offer = s_open_offer (self, agency_id, offer_id, now, err);
-    char when[24], reason_text[8];
+        return *replayed ? s_involvement (self, w.object_id, result, err) : -1;
+    char need_id[KN_UUID_STR], when[24], reason_text[8];
+    if (s_open_offer (self, agency_id, offer_id, now, need_id, err))
+        goto fail;
     routing_num (when, sizeof when, now);
     snprintf (reason_text, sizeof reason_text, "%d", reason);
     const char *decide[] = {offer_id, accept ? "accepted" : "declined", when,
                             accept ? NULL : reason_text, *caseworker ? caseworker : NULL};
-    const char *placed[] = {offer ? offer->need_id : "", "placed", when};
-    const char *accepted[] = {offer ? offer->need_id : "", when};
-    int rc = !offer || routing_do (self, "involvement_decide", 5, decide, err) ||
-                     (accept && (routing_do (self, "need_set_status", 3, placed, err) ||
-                                 routing_do (self, "need_accepted", 2, accepted, err)))
-                 ? -1
-                 : 0;
-    if (rc == 0 && accept) {
+    const char *placed[] = {need_id, "placed", when};
+    const char *accepted[] = {need_id, when};
+    if (routing_do (self, "involvement_decide", 5, decide, err) ||
+        (accept && (routing_do (self, "need_set_status", 3, placed, err) ||
+                    routing_do (self, "need_accepted", 2, accepted, err))))
+        goto fail;
+    if (accept) {
         //  From acceptance, the agency has its urgency's time to contact the family.
         need_context_t ctx;
         settings_t settings;
-        rc = routing_need_context (self, offer->need_id, &ctx, err)
-                 ?: routing_settings (self, &settings, err);
-        if (rc == 0) {
-            int urgency = ctx.urgency >= 1 && ctx.urgency <= 4 ? ctx.urgency : 1;
-            char due[24];
-            routing_num (due, sizeof due, now + settings.contact[urgency]);
-            const char *values[] = {offer_id, due};
-            rc = routing_do (self, "involvement_contact_due", 2, values, err);
-        }
+        if (routing_need_context (self, need_id, &ctx, err) ||
+            routing_settings (self, &settings, err))
+            goto fail;
+        int urgency = ctx.urgency >= 1 && ctx.urgency <= 4 ? ctx.urgency : 1;
+        char due[24];
+        routing_num (due, sizeof due, now + settings.contact[urgency]);
+        const char *values[] = {offer_id, due};
+        if (routing_do (self, "involvement_contact_due", 2, values, err))
+            goto fail;
     }
-    if (rc == 0) {
-        rc = routing_announce (self, offer_id, agency_id, now, err);
-        //  A decline moves the need on to the next candidate.
-        if (rc == 0 && !accept)
-            rc = routing_offer_next (self, offer->need_id, now, err);
-    }
-    if (offer)
-        kinnet__v1__involvement__free_unpacked (offer, NULL);
-    if (rc) {
-        routing_rollback (self);
-        return -1;
-    }
+    //  A decline moves the need on to the next candidate.
+    if (routing_announce (self, offer_id, agency_id, now, err) ||
+        (!accept && routing_offer_next (self, need_id, now, err)))
+        goto fail;
     kn_log (KN_INFO, accept ? "offer.accepted" : "offer.declined", "offer_id", offer_id,
             NULL);
-    return routing_commit (self, agency_id, caseworker, operation, offer_id, result, err);
+    if (kn_write_commit (&w, err))
+        goto fail;
+    return s_involvement (self, w.object_id, result, err);
+
+fail:
+    return kn_write_abort (&w);
 }
 
 int
@@ -208,11 +172,8 @@ routing_store_accept (routing_store_t *self, const char *agency_id, int64_t now,
                       const Kinnet__V1__AcceptOffer *request,
                       Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
 {
-    Kinnet__V1__AcceptOffer content = *request; // the caseworker is for the audit only
-    content.caseworker_id = "";
-    return s_decide (self, agency_id, now, &content.base, request->idempotency_key,
-                     request->offer_id, true, 0, request->caseworker_id, result, replayed,
-                     err);
+    return s_decide (self, agency_id, now, &request->base, request->offer_id, true, 0,
+                     request->caseworker_id, result, replayed, err);
 }
 
 int
@@ -220,43 +181,54 @@ routing_store_decline (routing_store_t *self, const char *agency_id, int64_t now
                        const Kinnet__V1__DeclineOffer *request,
                        Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
 {
-    Kinnet__V1__DeclineOffer content = *request;
-    content.caseworker_id = "";
-    return s_decide (self, agency_id, now, &content.base, request->idempotency_key,
-                     request->offer_id, false, request->reason, request->caseworker_id,
-                     result, replayed, err);
+    return s_decide (self, agency_id, now, &request->base, request->offer_id, false,
+                     request->reason, request->caseworker_id, result, replayed, err);
 }
 
-//  Lock and return the caller's accepted involvement on case_id (for need when
-//  given). NULL with NOT_FOUND, or INVALID_ARGUMENT when need is needed to choose.
-static Kinnet__V1__Involvement *
+//  What a write needs of the caller's accepted involvement on a case.
+typedef struct {
+    char id[KN_UUID_STR];
+    char need_id[KN_UUID_STR];
+    int64_t decided_at;       // 0: not decided
+    int64_t first_contact_at; // 0: no contact recorded
+} mine_t;
+
+//  Lock the caller's accepted involvement on case_id (for need when given) and
+//  read it into mine. -1 with NOT_FOUND, or INVALID_ARGUMENT when need is needed
+//  to choose.
+static int
 s_my_involvement (routing_store_t *self, const char *agency_id, const char *case_id,
-                  int need, kn_error_t *err)
+                  int need, mine_t *mine, kn_error_t *err)
 {
     char category[8];
     snprintf (category, sizeof category, "%d", need);
     const char *values[] = {case_id, agency_id, category};
     PGresult *result = routing_run (self, "involvement_mine", 3, values, err);
     if (!result)
-        return NULL;
+        return -1;
     int rows = PQntuples (result);
     char id[KN_UUID_STR] = "";
     if (rows == 1)
         snprintf (id, sizeof id, "%s", PQgetvalue (result, 0, 0));
     PQclear (result);
-    if (rows == 0) {
-        kn_error_set (
+    if (rows == 0)
+        return kn_error_set (
             err, KN_E_NOT_FOUND, need ? "need" : "case_id",
             need ? "your agency has no accepted involvement for that need on this case"
                  : "your agency has no accepted involvement on this case");
-        return NULL;
-    }
-    if (rows > 1) {
-        kn_error_set (err, KN_E_INVALID_ARGUMENT, "need",
-                      "your agency holds several needs on this case: say which");
-        return NULL;
-    }
-    return routing_load_involvement (self, id, err);
+    if (rows > 1)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "need",
+                             "your agency holds several needs on this case: say which");
+    Kinnet__V1__Involvement *involvement = routing_load_involvement (self, id, err);
+    if (!involvement)
+        return -1;
+    snprintf (mine->id, sizeof mine->id, "%s", involvement->involvement_id);
+    snprintf (mine->need_id, sizeof mine->need_id, "%s", involvement->need_id);
+    mine->decided_at = involvement->decided_at ? involvement->decided_at->seconds : 0;
+    mine->first_contact_at =
+        involvement->first_contact_at ? involvement->first_contact_at->seconds : 0;
+    kinnet__v1__involvement__free_unpacked (involvement, NULL);
+    return 0;
 }
 
 //  After agency_id's involvement ended: clear the lead if it was theirs and they
@@ -291,46 +263,56 @@ routing_store_contact (routing_store_t *self, const char *agency_id, int64_t now
                        Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
 {
     *result = NULL;
-    *replayed = false;
-    char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", request->case_id);
-    Kinnet__V1__RecordContact content = *request;
-    content.caseworker_id = "";
-    kn_claim_t claim = routing_begin (self, agency_id, request->idempotency_key,
-                                      "contact", &content.base, object, err);
+    kn_write_t w = self->write;
+    snprintf (w.object_id, sizeof w.object_id, "%s", request->case_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "contact", &request->base, err);
+    *replayed = claim == KN_CLAIM_REPLAY;
     if (claim != KN_CLAIM_NEW)
-        return s_replay_on_case (self, claim, "contact", object, agency_id, request->need,
-                                 result, replayed, err);
-    Kinnet__V1__Involvement *mine =
-        s_my_involvement (self, agency_id, request->case_id, request->need, err);
+        return *replayed ? s_replay_on_case (self, &w, request->need, result, err) : -1;
+    mine_t mine;
+    if (s_my_involvement (self, agency_id, request->case_id, request->need, &mine, err))
+        goto fail;
     int64_t at = request->contacted_at ? request->contacted_at->seconds : now;
-    int rc = mine ? 0 : -1;
-    if (rc == 0 && mine->first_contact_at)
-        rc = kn_error_set (err, KN_E_CONFLICT, "case_id",
-                           "first contact is already recorded");
-    else if (rc == 0 &&
-             (at > now + 300 || (mine->decided_at && at < mine->decided_at->seconds)))
-        rc = kn_error_set (err, KN_E_INVALID_ARGUMENT, "contacted_at",
-                           "first contact must lie between the acceptance and now");
-    if (rc == 0) {
-        char when[24];
-        routing_num (when, sizeof when, at);
-        const char *values[] = {mine->involvement_id, when,
-                                *request->caseworker_id ? request->caseworker_id : NULL};
-        const char *facts[] = {mine->involvement_id, when};
-        rc = routing_do (self, "involvement_contact", 3, values, err)
-             ?: routing_do (self, "need_contacted", 2, facts, err)
-             ?: routing_announce (self, mine->involvement_id, agency_id, now, err);
-        snprintf (object, sizeof object, "%s", mine->involvement_id);
+    if (mine.first_contact_at) {
+        kn_error_set (err, KN_E_CONFLICT, "case_id", "first contact is already recorded");
+        goto fail;
     }
-    if (mine)
-        kinnet__v1__involvement__free_unpacked (mine, NULL);
-    if (rc) {
-        routing_rollback (self);
-        return -1;
+    if (at > now + 300 || (mine.decided_at && at < mine.decided_at)) {
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, "contacted_at",
+                      "first contact must lie between the acceptance and now");
+        goto fail;
     }
-    return routing_commit (self, agency_id, request->caseworker_id, "contact", object,
-                           result, err);
+    char when[24];
+    routing_num (when, sizeof when, at);
+    const char *values[] = {mine.id, when,
+                            *request->caseworker_id ? request->caseworker_id : NULL};
+    const char *facts[] = {mine.id, when};
+    snprintf (w.object_id, sizeof w.object_id, "%s", mine.id);
+    if (routing_do (self, "involvement_contact", 3, values, err) ||
+        routing_do (self, "need_contacted", 2, facts, err) ||
+        routing_announce (self, mine.id, agency_id, now, err) ||
+        kn_write_commit (&w, err))
+        goto fail;
+    return s_involvement (self, w.object_id, result, err);
+
+fail:
+    return kn_write_abort (&w);
+}
+
+//  A transfer's checks: to another agency, an active one.
+static int
+s_transfer_target (routing_store_t *self, const char *agency_id, const char *to,
+                   kn_error_t *err)
+{
+    if (strcasecmp (to, agency_id) == 0)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "to_agency_id",
+                             "transfer to another agency");
+    const char *target[] = {to};
+    int active = routing_exists (self, "agency_active", 1, target, err);
+    if (active == 0)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "to_agency_id",
+                             "no such active agency");
+    return active < 0 ? -1 : 0;
 }
 
 int
@@ -339,75 +321,47 @@ routing_store_transfer (routing_store_t *self, const char *agency_id, int64_t no
                         Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
 {
     *result = NULL;
-    *replayed = false;
+    kn_write_t w = self->write;
     //  The ledger names the offer the transfer makes, so a retry answers with it.
-    char new_offer[KN_UUID_STR];
-    kn_uuid_generate_ordered (new_offer);
-    char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", new_offer);
-    Kinnet__V1__TransferInvolvement content = *request;
-    content.caseworker_id = "";
-    kn_claim_t claim = routing_begin (self, agency_id, request->idempotency_key,
-                                      "transfer", &content.base, object, err);
+    kn_uuid_generate_ordered (w.object_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "transfer", &request->base, err);
+    *replayed = claim == KN_CLAIM_REPLAY;
     if (claim != KN_CLAIM_NEW)
-        return s_replay (self, claim, object, result, replayed, err);
-    int rc = 0;
-    if (strcasecmp (request->to_agency_id, agency_id) == 0)
-        rc = kn_error_set (err, KN_E_INVALID_ARGUMENT, "to_agency_id",
-                           "transfer to another agency");
-    const char *target[] = {request->to_agency_id};
-    if (rc == 0) {
-        int active = routing_exists (self, "agency_active", 1, target, err);
-        if (active == 0)
-            rc = kn_error_set (err, KN_E_INVALID_ARGUMENT, "to_agency_id",
-                               "no such active agency");
-        else if (active < 0)
-            rc = -1;
-    }
+        return *replayed ? s_involvement (self, w.object_id, result, err) : -1;
+    mine_t mine;
     const char *lock[] = {request->case_id};
-    if (rc == 0 && routing_exists (self, "case_lock", 1, lock, err) < 0)
-        rc = -1;
-    Kinnet__V1__Involvement *mine =
-        rc ? NULL
-           : s_my_involvement (self, agency_id, request->case_id, request->need, err);
-    if (rc == 0 && !mine)
-        rc = -1;
+    if (s_transfer_target (self, agency_id, request->to_agency_id, err) ||
+        routing_exists (self, "case_lock", 1, lock, err) < 0 ||
+        s_my_involvement (self, agency_id, request->case_id, request->need, &mine, err))
+        goto fail;
     char when[24], reason[8];
     routing_num (when, sizeof when, now);
     snprintf (reason, sizeof reason, "%d", request->reason);
-    if (rc == 0) {
-        const char *end[] = {mine->involvement_id,  "transferred", when, NULL,
-                             request->to_agency_id, reason};
-        rc = routing_do (self, "involvement_end", 6, end, err);
-    }
+    const char *end[] = {mine.id, "transferred",         when,
+                         NULL,    request->to_agency_id, reason};
     need_context_t ctx;
     settings_t settings;
-    if (rc == 0)
-        rc = routing_need_context (self, mine->need_id, &ctx, err)
-                 ?: routing_settings (self, &settings, err);
-    if (rc == 0)
-        rc = routing_announce (self, mine->involvement_id, agency_id, now, err);
-    if (rc == 0) {
-        Kinnet__V1__Ranking *ranking = malloc (sizeof *ranking);
-        kinnet__v1__ranking__init (ranking);
-        ranking->rank = 1;
-        ranking->candidates = 1;
-        char detail[96];
-        snprintf (detail, sizeof detail, "transferred by agency %s", agency_id);
-        routing_ranking_add (ranking, routing_factor ("transfer", 1, detail));
-        rc = routing_make_offer (self, mine->need_id, &ctx, request->to_agency_id,
-                                 ranking, &settings, mine->involvement_id,
-                                 request->reason, now, new_offer, err)
-                 ?: s_after_end (self, request->case_id, agency_id, now, err);
-    }
-    if (mine)
-        kinnet__v1__involvement__free_unpacked (mine, NULL);
-    if (rc) {
-        routing_rollback (self);
-        return -1;
-    }
-    return routing_commit (self, agency_id, request->caseworker_id, "transfer", new_offer,
-                           result, err);
+    if (routing_do (self, "involvement_end", 6, end, err) ||
+        routing_need_context (self, mine.need_id, &ctx, err) ||
+        routing_settings (self, &settings, err) ||
+        routing_announce (self, mine.id, agency_id, now, err))
+        goto fail;
+    Kinnet__V1__Ranking *ranking = malloc (sizeof *ranking);
+    kinnet__v1__ranking__init (ranking);
+    ranking->rank = 1;
+    ranking->candidates = 1;
+    char detail[96];
+    snprintf (detail, sizeof detail, "transferred by agency %s", agency_id);
+    routing_ranking_add (ranking, routing_factor ("transfer", 1, detail));
+    if (routing_make_offer (self, mine.need_id, &ctx, request->to_agency_id, ranking,
+                            &settings, mine.id, request->reason, now, w.object_id, err) ||
+        s_after_end (self, request->case_id, agency_id, now, err) ||
+        kn_write_commit (&w, err))
+        goto fail;
+    return s_involvement (self, w.object_id, result, err);
+
+fail:
+    return kn_write_abort (&w);
 }
 
 int
@@ -416,43 +370,33 @@ routing_store_close (routing_store_t *self, const char *agency_id, int64_t now,
                      Kinnet__V1__Involvement **result, bool *replayed, kn_error_t *err)
 {
     *result = NULL;
-    *replayed = false;
-    char object[KN_UUID_STR];
-    snprintf (object, sizeof object, "%s", request->case_id);
-    Kinnet__V1__CloseInvolvement content = *request;
-    content.caseworker_id = "";
-    kn_claim_t claim = routing_begin (self, agency_id, request->idempotency_key, "close",
-                                      &content.base, object, err);
+    kn_write_t w = self->write;
+    snprintf (w.object_id, sizeof w.object_id, "%s", request->case_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "close", &request->base, err);
+    *replayed = claim == KN_CLAIM_REPLAY;
     if (claim != KN_CLAIM_NEW)
-        return s_replay_on_case (self, claim, "close", object, agency_id, request->need,
-                                 result, replayed, err);
+        return *replayed ? s_replay_on_case (self, &w, request->need, result, err) : -1;
+    mine_t mine;
     const char *lock[] = {request->case_id};
-    int rc = routing_exists (self, "case_lock", 1, lock, err) < 0 ? -1 : 0;
-    Kinnet__V1__Involvement *mine =
-        rc ? NULL
-           : s_my_involvement (self, agency_id, request->case_id, request->need, err);
-    if (!mine)
-        rc = -1;
+    if (routing_exists (self, "case_lock", 1, lock, err) < 0 ||
+        s_my_involvement (self, agency_id, request->case_id, request->need, &mine, err))
+        goto fail;
     char when[24], outcome[8];
     routing_num (when, sizeof when, now);
     snprintf (outcome, sizeof outcome, "%d", request->outcome);
-    if (rc == 0) {
-        const char *end[] = {mine->involvement_id, "closed", when, outcome, NULL, NULL};
-        const char *status[] = {mine->need_id, "closed", when};
-        rc = routing_do (self, "involvement_end", 6, end, err)
-                 ?: routing_do (self, "need_set_status", 3, status, err);
-        snprintf (object, sizeof object, "%s", mine->involvement_id);
-    }
-    if (rc == 0)
-        rc = routing_announce (self, mine->involvement_id, agency_id, now, err)
-                 ?: s_after_end (self, request->case_id, agency_id, now, err);
-    if (mine)
-        kinnet__v1__involvement__free_unpacked (mine, NULL);
-    if (rc) {
-        routing_rollback (self);
-        return -1;
-    }
-    kn_log (KN_INFO, "involvement.closed", "involvement_id", object, NULL);
-    return routing_commit (self, agency_id, request->caseworker_id, "close", object,
-                           result, err);
+    const char *end[] = {mine.id, "closed", when, outcome, NULL, NULL};
+    const char *status[] = {mine.need_id, "closed", when};
+    snprintf (w.object_id, sizeof w.object_id, "%s", mine.id);
+    if (routing_do (self, "involvement_end", 6, end, err) ||
+        routing_do (self, "need_set_status", 3, status, err) ||
+        routing_announce (self, mine.id, agency_id, now, err) ||
+        s_after_end (self, request->case_id, agency_id, now, err))
+        goto fail;
+    kn_log (KN_INFO, "involvement.closed", "involvement_id", w.object_id, NULL);
+    if (kn_write_commit (&w, err))
+        goto fail;
+    return s_involvement (self, w.object_id, result, err);
+
+fail:
+    return kn_write_abort (&w);
 }

@@ -35,6 +35,7 @@ routing_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     self->db = db;
     self->crypto = crypto;
     self->policy = kn_consent_policy_config ();
+    kn_write_init (&self->write, db, crypto, IDEM, "routing");
     return self;
 }
 
@@ -56,8 +57,7 @@ routing_store_db (routing_store_t *self)
 void
 routing_rollback (routing_store_t *self)
 {
-    kn_error_t ignored;
-    kn_db_exec (self->db, "ROLLBACK", &ignored);
+    kn_write_rollback (self->db);
 }
 
 PGresult *

@@ -26,12 +26,12 @@
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
 #include "kn_consent_policy.h"
-#include "kn_idempotency.h"
 #include "kn_language.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
 #include "kn_pb.h"
 #include "kn_subject.h"
+#include "kn_write.h"
 #include "routing_rank.h"
 #include "routing_store.h"
 #include "routing_validate.h"
@@ -44,6 +44,7 @@ struct _routing_store_t {
     kn_db_t *db;
     kn_crypto_t *crypto;
     kn_policy_config_t policy;
+    kn_write_t write; // what each of its writes starts from: IDEM, audited as routing
 };
 
 #define INVOLVEMENT_SELECT                                                                                             \
@@ -225,17 +226,6 @@ void routing_ranking_add (Kinnet__V1__Ranking *ranking, Kinnet__V1__RankFactor *
 //  involvements in the given state, and tell each agency whose answer changed.
 int routing_recheck_subject (routing_store_t *self, const char *subject_id, bool waiting,
                              int64_t now, kn_error_t *err);
-
-//  routing_involvement.c
-
-kn_claim_t routing_begin (routing_store_t *self, const char *agency_id, const char *key,
-                          const char *operation, const ProtobufCMessage *content,
-                          char object_id[KN_UUID_STR], kn_error_t *err);
-
-//  Finish a write: audit, commit, and load what to answer with.
-int routing_commit (routing_store_t *self, const char *agency_id, const char *caseworker,
-                    const char *operation, const char *object_id,
-                    Kinnet__V1__Involvement **result, kn_error_t *err);
 
 //  routing_case.c
 
