@@ -22,82 +22,91 @@ consent_basis_prepare (kn_db_t *db, kn_error_t *err)
     return 0;
 }
 
-int
-consent_store_basis (consent_store_t *self, const char *agency_id,
-                     const Kinnet__V1__RecordBasis *basis,
-                     Kinnet__V1__BasisRecorded **recorded, kn_error_t *err)
+//  The answer: the ground recorded and its subject.
+static int
+s_recorded (const char *basis_id, const char *subject_id, bool replayed,
+            Kinnet__V1__BasisRecorded **recorded)
 {
-    *recorded = NULL;
-    Kinnet__V1__RecordBasis content = *basis;
-    content.caseworker_id = "";
-    char basis_id[KN_UUID_STR], subject_id[KN_UUID_STR] = "";
-    kn_uuid_generate_ordered (basis_id);
-    kn_claim_t claim = consent_begin (self, agency_id, basis->idempotency_key, "basis",
-                                      &content.base, basis_id, err);
-    bool replayed = claim == KN_CLAIM_REPLAY;
-    if (claim == KN_CLAIM_NEW) {
-        if (consent_subject (self, basis->subject, subject_id, err) ||
-            consent_agencies_exist (self, basis->scope, err))
-            goto fail;
-        scope_text_t scope;
-        consent_scope_text (basis->scope, &scope);
-        size_t sealed_len = 0;
-        uint8_t *sealed =
-            kn_crypto_seal (self->crypto, (const uint8_t *)basis->justification,
-                            strlen (basis->justification), basis_id, &sealed_len);
-        char kind[8], condition[8], until[24] = "";
-        snprintf (kind, sizeof kind, "%d", basis->basis);
-        snprintf (condition, sizeof condition, "%d", basis->special_condition);
-        if (basis->valid_until)
-            snprintf (until, sizeof until, "%lld",
-                      (long long)basis->valid_until->seconds);
-        const char *values[] = {basis_id,
-                                subject_id,
-                                kind,
-                                condition,
-                                scope.agencies,
-                                scope.sectors,
-                                scope.categories,
-                                scope.purposes,
-                                until[0] ? until : NULL,
-                                (const char *)sealed,
-                                agency_id};
-        int lengths[11] = {0}, formats[11] = {0};
-        lengths[9] = (int)sealed_len;
-        formats[9] = 1;
-        PGresult *result =
-            kn_db_run (self->db, "basis_insert", 11, values, lengths, formats, err);
-        free (sealed);
-        if (!result)
-            goto fail;
-        PQclear (result);
-        char basis_name[48];
-        consent_enum_name (&kinnet__v1__lawful_basis__descriptor, basis->basis,
-                           basis_name, sizeof basis_name);
-        if (consent_audit (self, agency_id, basis->caseworker_id, "basis", subject_id,
-                           basis_id, basis_name, "ok", err) ||
-            kn_db_exec (self->db, "COMMIT", err))
-            goto fail;
-    } else {
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        const char *values[] = {basis_id};
-        PGresult *result =
-            kn_db_run (self->db, "basis_subject", 1, values, NULL, NULL, err);
-        if (!result)
-            return -1;
-        if (PQntuples (result) == 1)
-            snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (result, 0, 0));
-        PQclear (result);
-    }
     *recorded = malloc (sizeof **recorded);
     kinnet__v1__basis_recorded__init (*recorded);
     (*recorded)->basis_id = kn_pb_string (basis_id);
     (*recorded)->subject_id = kn_pb_string (subject_id);
     (*recorded)->replayed = replayed;
     return 0;
+}
+
+//  A replay's answer: the first request's ground, its subject read back.
+static int
+s_replayed (consent_store_t *self, const char *basis_id,
+            Kinnet__V1__BasisRecorded **recorded, kn_error_t *err)
+{
+    const char *values[] = {basis_id};
+    PGresult *result = kn_db_run (self->db, "basis_subject", 1, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    char subject_id[KN_UUID_STR] = "";
+    if (PQntuples (result) == 1)
+        snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (result, 0, 0));
+    PQclear (result);
+    return s_recorded (basis_id, subject_id, true, recorded);
+}
+
+int
+consent_store_basis (consent_store_t *self, const char *agency_id,
+                     const Kinnet__V1__RecordBasis *basis,
+                     Kinnet__V1__BasisRecorded **recorded, kn_error_t *err)
+{
+    *recorded = NULL;
+    kn_write_t w = self->write;
+    kn_uuid_generate_ordered (w.object_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "basis", &basis->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY ? s_replayed (self, w.object_id, recorded, err)
+                                        : -1;
+    const char *basis_id = w.object_id;
+    char subject_id[KN_UUID_STR], basis_name[48];
+    if (consent_subject (self, basis->subject, subject_id, err) ||
+        consent_agencies_exist (self, basis->scope, err))
+        goto fail;
+    scope_text_t scope;
+    consent_scope_text (basis->scope, &scope);
+    size_t sealed_len = 0;
+    uint8_t *sealed =
+        kn_crypto_seal (self->crypto, (const uint8_t *)basis->justification,
+                        strlen (basis->justification), basis_id, &sealed_len);
+    char kind[8], condition[8], until[24] = "";
+    snprintf (kind, sizeof kind, "%d", basis->basis);
+    snprintf (condition, sizeof condition, "%d", basis->special_condition);
+    if (basis->valid_until)
+        snprintf (until, sizeof until, "%lld", (long long)basis->valid_until->seconds);
+    const char *values[] = {basis_id,
+                            subject_id,
+                            kind,
+                            condition,
+                            scope.agencies,
+                            scope.sectors,
+                            scope.categories,
+                            scope.purposes,
+                            until[0] ? until : NULL,
+                            (const char *)sealed,
+                            agency_id};
+    int lengths[11] = {0}, formats[11] = {0};
+    lengths[9] = (int)sealed_len;
+    formats[9] = 1;
+    PGresult *result =
+        kn_db_run (self->db, "basis_insert", 11, values, lengths, formats, err);
+    free (sealed);
+    if (!result)
+        goto fail;
+    PQclear (result);
+    consent_enum_name (&kinnet__v1__lawful_basis__descriptor, basis->basis, basis_name,
+                       sizeof basis_name);
+    w.audit.subject_ref = subject_id;
+    w.audit.basis = basis_name;
+    if (kn_write_commit (&w, err))
+        goto fail;
+    return s_recorded (basis_id, subject_id, false, recorded);
 
 fail:
-    consent_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }

@@ -27,7 +27,7 @@ consent_store_check (consent_store_t *self, const char *agency_id,
                                  ? check->controller_agency_id
                                  : agency_id;
     if (!kn_uuid_valid (controller)) {
-        consent_rollback (self);
+        kn_write_rollback (self->db);
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "controller_agency_id",
                              "not an agency id");
     }
@@ -41,7 +41,7 @@ consent_store_check (consent_store_t *self, const char *agency_id,
                   ? 0
                   : consent_has_role (self, agency_id, "data_protection_officer", err);
     if (dpo < 0 || (!recipient && !own_data && !dpo)) {
-        consent_rollback (self);
+        kn_write_rollback (self->db);
         return dpo < 0 ? -1
                        : kn_error_set (err, KN_E_PERMISSION_DENIED, "agency_id",
                                        "a check must be about your agency: as the "
@@ -50,7 +50,7 @@ consent_store_check (consent_store_t *self, const char *agency_id,
     int rc = kn_consent_policy_decide (
         self->db, self->crypto, &self->policy, check->subject_id, check->agency_id,
         controller, categories, check->n_categories, check->purpose, decision, err);
-    consent_rollback (self); // a check discloses nothing and writes nothing
+    kn_write_rollback (self->db); // a check discloses nothing and writes nothing
     //  A controller asking about another recipient learns what it decided, not which
     //  grounds other agencies recorded for that recipient.
     for (size_t i = 0; rc == 0 && !recipient && !dpo && i < decision->count; i++)

@@ -82,26 +82,31 @@ s_load_override (consent_store_t *self, const char *id, kn_error_t *err)
     return o;
 }
 
+//  A replay's answer: the override as it is stored now, marked replayed.
+static int
+s_replayed (consent_store_t *self, const char *id, Kinnet__V1__Override **override,
+            kn_error_t *err)
+{
+    *override = s_load_override (self, id, err);
+    if (*override)
+        (*override)->replayed = true;
+    return *override ? 0 : -1;
+}
+
 int
 consent_store_override (consent_store_t *self, const char *agency_id,
                         const Kinnet__V1__RequestOverride *request,
                         Kinnet__V1__Override **override, kn_error_t *err)
 {
     *override = NULL;
-    Kinnet__V1__RequestOverride content = *request;
-    content.caseworker_id = "";
-    char override_id[KN_UUID_STR], subject_id[KN_UUID_STR];
-    kn_uuid_generate_ordered (override_id);
-    kn_claim_t claim = consent_begin (self, agency_id, request->idempotency_key,
-                                      "override", &content.base, override_id, err);
-    if (claim != KN_CLAIM_NEW) {
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        *override = s_load_override (self, override_id, err);
-        if (*override)
-            (*override)->replayed = true;
-        return *override ? 0 : -1;
-    }
+    kn_write_t w = self->write;
+    kn_uuid_generate_ordered (w.object_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "override", &request->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY ? s_replayed (self, w.object_id, override, err)
+                                        : -1;
+    char *override_id = w.object_id;
+    char subject_id[KN_UUID_STR];
     if (consent_subject (self, request->subject, subject_id, err) ||
         consent_agencies_exist (self, request->scope, err))
         goto fail;
@@ -146,10 +151,10 @@ consent_store_override (consent_store_t *self, const char *agency_id,
     event.subject_id = subject_id;
     event.requested_by_agency_id = (char *)agency_id;
     event.review_due_at = (*override)->review_due_at;
+    w.audit.subject_ref = subject_id;
+    w.audit.basis = "safeguarding_override";
     if (consent_outbox (self, "override.requested", override_id, &event.base, err) ||
-        consent_audit (self, agency_id, request->caseworker_id, "override", subject_id,
-                       override_id, "safeguarding_override", "ok", err) ||
-        kn_db_exec (self->db, "COMMIT", err)) {
+        kn_write_commit (&w, err)) {
         kinnet__v1__override__free_unpacked (*override, NULL);
         *override = NULL;
         goto fail;
@@ -157,8 +162,7 @@ consent_store_override (consent_store_t *self, const char *agency_id,
     return 0;
 
 fail:
-    consent_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }
 
 int
@@ -174,20 +178,12 @@ consent_store_review (consent_store_t *self, const char *agency_id,
         return role < 0 ? -1
                         : kn_error_set (err, KN_E_PERMISSION_DENIED, NULL,
                                         "reviews need the data_protection_officer role");
-    Kinnet__V1__ReviewOverride content = *review;
-    content.caseworker_id = "";
-    char claimed[KN_UUID_STR];
-    snprintf (claimed, sizeof claimed, "%s", review->override_id);
-    kn_claim_t claim = consent_begin (self, agency_id, review->idempotency_key, "review",
-                                      &content.base, claimed, err);
-    if (claim != KN_CLAIM_NEW) {
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        *override = s_load_override (self, claimed, err);
-        if (*override)
-            (*override)->replayed = true;
-        return *override ? 0 : -1;
-    }
+    kn_write_t w = self->write;
+    snprintf (w.object_id, sizeof w.object_id, "%s", review->override_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "review", &review->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY ? s_replayed (self, w.object_id, override, err)
+                                        : -1;
     const char *values[] = {review->override_id};
     PGresult *result = kn_db_run (self->db, "override_lock", 1, values, NULL, NULL, err);
     if (!result)
@@ -230,16 +226,15 @@ consent_store_review (consent_store_t *self, const char *agency_id,
     if (!result)
         goto fail;
     PQclear (result);
-    if (consent_audit (self, agency_id, review->caseworker_id, "review", subject_id,
-                       review->override_id, "safeguarding_override", "ok", err) ||
-        kn_db_exec (self->db, "COMMIT", err))
+    w.audit.subject_ref = subject_id;
+    w.audit.basis = "safeguarding_override";
+    if (kn_write_commit (&w, err))
         goto fail;
     *override = s_load_override (self, review->override_id, err);
     return *override ? 0 : -1;
 
 fail:
-    consent_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }
 
 int

@@ -124,7 +124,7 @@ consent_store_read (consent_store_t *self, const char *agency_id, const char *op
         *consent = NULL;
     }
     if (!*consent)
-        consent_rollback (self);
+        kn_write_rollback (self->db);
     return *consent ? 0 : -1;
 }
 
@@ -154,7 +154,7 @@ consent_store_list (consent_store_t *self, const char *agency_id, const char *su
         *list = NULL;
     }
     if (!*list)
-        consent_rollback (self);
+        kn_write_rollback (self->db);
     return *list ? 0 : -1;
 }
 

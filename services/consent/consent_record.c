@@ -31,20 +31,15 @@ consent_store_record (consent_store_t *self, const char *agency_id,
                       Kinnet__V1__Consent **consent, kn_error_t *err)
 {
     *consent = NULL;
-    Kinnet__V1__RecordConsent content = *record;
-    content.caseworker_id = ""; // audit detail, not content
-    char consent_id[KN_UUID_STR], subject_id[KN_UUID_STR];
-    kn_uuid_generate_ordered (consent_id);
-    kn_claim_t claim = consent_begin (self, agency_id, record->idempotency_key, "record",
-                                      &content.base, consent_id, err);
-    if (claim != KN_CLAIM_NEW) {
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        *consent = consent_load (self, consent_id, err);
-        if (*consent)
-            (*consent)->replayed = true;
-        return *consent ? 0 : -1;
-    }
+    kn_write_t w = self->write;
+    kn_uuid_generate_ordered (w.object_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "record", &record->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY
+                   ? consent_replayed (self, w.object_id, consent, err)
+                   : -1;
+    char *consent_id = w.object_id;
+    char subject_id[KN_UUID_STR];
     if (consent_subject (self, record->subject, subject_id, err) ||
         consent_agencies_exist (self, record->scope, err))
         goto fail;
@@ -99,15 +94,14 @@ consent_store_record (consent_store_t *self, const char *agency_id,
     event.subject_id = subject_id;
     event.recorded_by_agency_id = (char *)agency_id;
     event.recorded_at = &at;
+    w.audit.subject_ref = subject_id;
+    w.audit.basis = "consent";
     if (consent_outbox (self, "consent.recorded", consent_id, &event.base, err) ||
-        consent_audit (self, agency_id, record->caseworker_id, "record", subject_id,
-                       consent_id, "consent", "ok", err) ||
-        kn_db_exec (self->db, "COMMIT", err))
+        kn_write_commit (&w, err))
         goto fail;
     *consent = consent_load (self, consent_id, err);
     return *consent ? 0 : -1;
 
 fail:
-    consent_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }

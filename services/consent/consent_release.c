@@ -8,9 +8,9 @@
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
 #include "kn_consent_policy.h"
-#include "kn_idempotency.h"
 #include "kn_outbox.h"
 #include "kn_pb.h"
+#include "kn_write.h"
 
 #define IDEM     "consent.idempotency"
 #define EPOCH(c) "floor (extract (epoch FROM " c "))::bigint"
@@ -18,6 +18,7 @@
 struct _consent_release_t {
     kn_db_t *db;
     kn_crypto_t *crypto;
+    kn_write_t write; // what each of its writes starts from: IDEM, audited as consent
 };
 
 #define RELEASE_COLUMNS                                                                  \
@@ -74,6 +75,7 @@ consent_release_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     consent_release_t *self = calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
+    kn_write_init (&self->write, db, crypto, IDEM, "consent");
     return self;
 }
 
@@ -84,13 +86,6 @@ consent_release_destroy (consent_release_t **self_p)
         free (*self_p);
         *self_p = NULL;
     }
-}
-
-static void
-s_rollback (consent_release_t *self)
-{
-    kn_error_t ignored;
-    kn_db_exec (self->db, "ROLLBACK", &ignored);
 }
 
 //  1 when the agency holds the data-protection role, 0 when not, -1 on failure.
@@ -164,21 +159,12 @@ s_load (consent_release_t *self, const char *release_id, kn_error_t *err)
     return r;
 }
 
-//  Open a write's transaction and claim its key: 1 when the write goes on (in the
-//  transaction); otherwise answered: 0 with the first answer in *release
-//  (replayed), or -1 with err.
+//  A replay's answer: the request as it stands now, marked replayed.
 static int
-s_claim (consent_release_t *self, const char *agency_id, const char *key,
-         const char *operation, const ProtobufCMessage *content, char object_id[KN_UUID_STR],
-         Kinnet__V1__Release **release, kn_error_t *err)
+s_replayed (consent_release_t *self, const char *release_id,
+            Kinnet__V1__Release **release, kn_error_t *err)
 {
-    kn_claim_t claim = kn_idempotency_begin (self->db, self->crypto, IDEM, agency_id, key,
-                                             operation, content, object_id, err);
-    if (claim == KN_CLAIM_NEW)
-        return 1;
-    if (claim == KN_CLAIM_FAILED)
-        return -1;
-    *release = s_load (self, object_id, err);
+    *release = s_load (self, release_id, err);
     if (*release)
         (*release)->replayed = true;
     return *release ? 0 : -1;
@@ -211,45 +197,27 @@ s_announce (consent_release_t *self, const Kinnet__V1__Release *release, const c
     return rc;
 }
 
-static int
-s_audit (consent_release_t *self, const char *agency_id, const char *caseworker_id,
-         const char *operation, const char *subject_id, const char *object_id,
-         const char *ground_id, kn_error_t *err)
-{
-    kn_audit_entry_t entry = {.agency_id = agency_id,
-                              .caseworker_id = caseworker_id,
-                              .service = "consent",
-                              .operation = operation,
-                              .subject_ref = subject_id,
-                              .object_id = object_id,
-                              .basis = ground_id,
-                              .result = "ok"};
-    return kn_audit_append (self->db, &entry, err);
-}
-
 //  Finish a write in its transaction: the request as it now stands into *release,
-//  announced to each of to[0..n), audited as operation, committed. On failure
-//  nothing is kept (rolled back, *release NULL) and -1 returned.
+//  announced to each of to[0..n), audited and committed. On failure nothing is
+//  kept (rolled back, *release NULL) and -1 returned.
 static int
-s_commit (consent_release_t *self, const char *release_id, const char *const *to, size_t n,
-          const char *agency_id, const char *caseworker, const char *operation,
+s_commit (consent_release_t *self, kn_write_t *w, const char *const *to, size_t n,
           Kinnet__V1__Release **release, kn_error_t *err)
 {
-    *release = s_load (self, release_id, err);
+    *release = s_load (self, w->object_id, err);
     int rc = *release ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = s_announce (self, *release, to[i], err);
-    if (rc == 0)
-        rc = s_audit (self, agency_id, caseworker, operation, (*release)->subject_id,
-                      release_id, (*release)->ground_id, err)
-             ?: kn_db_exec (self->db, "COMMIT", err);
-    if (rc) {
-        if (*release)
-            kinnet__v1__release__free_unpacked (*release, NULL);
-        *release = NULL;
-        s_rollback (self);
+    if (rc == 0) {
+        w->audit.subject_ref = (*release)->subject_id;
+        w->audit.basis = (*release)->ground_id;
+        rc = kn_write_commit (w, err);
     }
-    return rc;
+    if (rc && *release) {
+        kinnet__v1__release__free_unpacked (*release, NULL);
+        *release = NULL;
+    }
+    return rc ? kn_write_abort (w) : 0;
 }
 
 //  -------------------------------------------------------------------------
@@ -302,14 +270,14 @@ consent_release_request (consent_release_t *self, const char *agency_id,
                          Kinnet__V1__Release **release, kn_error_t *err)
 {
     *release = NULL;
-    Kinnet__V1__RequestRelease content = *request;
-    content.caseworker_id = "";
-    char release_id[KN_UUID_STR];
-    kn_uuid_generate_ordered (release_id);
-    int claimed = s_claim (self, agency_id, request->idempotency_key, "release_request",
-                           &content.base, release_id, release, err);
-    if (claimed <= 0)
-        return claimed;
+    kn_write_t w = self->write;
+    kn_uuid_generate_ordered (w.object_id);
+    kn_claim_t claim =
+        kn_write_begin (&w, agency_id, "release_request", &request->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY ? s_replayed (self, w.object_id, release, err)
+                                        : -1;
+    const char *release_id = w.object_id;
     ground_t ground;
     if (s_ground (self, request->ground_id, agency_id, &ground, err))
         goto fail;
@@ -368,26 +336,17 @@ consent_release_request (consent_release_t *self, const char *agency_id,
         if (PQntuples (result) == 1)
             snprintf (first, sizeof first, "%s", PQgetvalue (result, 0, 0));
         PQclear (result);
-        s_rollback (self);
-        *release = *first ? s_load (self, first, err) : NULL;
-        if (!*release)
-            return *first ? -1
-                          : kn_error_set (
-                                err, KN_E_CONFLICT, "ground_id",
-                                "a request for this was decided meanwhile; ask again");
-        (*release)->replayed = true;
-        return 0;
+        kn_write_abort (&w);
+        return *first
+                   ? s_replayed (self, first, release, err)
+                   : kn_error_set (err, KN_E_CONFLICT, "ground_id",
+                                   "a request for this was decided meanwhile; ask again");
     }
     const char *to[] = {request->controller_agency_id};
-    return s_commit (self, release_id, to, 1, agency_id, request->caseworker_id,
-                     "release_request", release, err);
+    return s_commit (self, &w, to, 1, release, err);
 
 fail:
-    if (*release)
-        kinnet__v1__release__free_unpacked (*release, NULL);
-    *release = NULL;
-    s_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }
 
 //  -------------------------------------------------------------------------
@@ -399,14 +358,13 @@ consent_release_decide (consent_release_t *self, const char *agency_id,
                         Kinnet__V1__Release **release, kn_error_t *err)
 {
     *release = NULL;
-    Kinnet__V1__DecideRelease content = *decision;
-    content.caseworker_id = "";
-    char claimed[KN_UUID_STR];
-    snprintf (claimed, sizeof claimed, "%s", decision->release_id);
-    int fresh = s_claim (self, agency_id, decision->idempotency_key, "release_decide",
-                         &content.base, claimed, release, err);
-    if (fresh <= 0)
-        return fresh;
+    kn_write_t w = self->write;
+    snprintf (w.object_id, sizeof w.object_id, "%s", decision->release_id);
+    kn_claim_t claim =
+        kn_write_begin (&w, agency_id, "release_decide", &decision->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY ? s_replayed (self, w.object_id, release, err)
+                                        : -1;
     const char *values[] = {decision->release_id};
     PGresult *result = kn_db_run (self->db, "release_lock", 1, values, NULL, NULL, err);
     if (!result)
@@ -458,16 +416,11 @@ consent_release_decide (consent_release_t *self, const char *agency_id,
         goto fail;
     PQclear (result);
     const char *to[] = {requester, controller};
-    return s_commit (self, decision->release_id, to, is_controller ? 1 : 2, agency_id,
-                     decision->caseworker_id,
-                     decision->approve ? "release_approve" : "release_decline", release, err);
+    w.audit.operation = decision->approve ? "release_approve" : "release_decline";
+    return s_commit (self, &w, to, is_controller ? 1 : 2, release, err);
 
 fail:
-    if (*release)
-        kinnet__v1__release__free_unpacked (*release, NULL);
-    *release = NULL;
-    s_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }
 
 //  -------------------------------------------------------------------------

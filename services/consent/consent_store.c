@@ -1,7 +1,8 @@
 /*  consent_store: the consent store object (a session, the field key, the consent
-    policy's settings, the override review period) and the few helpers its files
-    share: the rollback, the audit row, the outbox event, the write's claim, the
-    request's subject. The jobs live next door; consent_store_int.h is the map. */
+    policy's settings, the override review period, what its writes share) and the
+    few helpers its files share: the audit row, the outbox event, a replayed
+    consent, the request's subject. The jobs live next door; consent_store_int.h is
+    the map. */
 #include "consent_store_int.h"
 
 consent_store_t *
@@ -22,6 +23,7 @@ consent_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     self->policy = kn_consent_policy_config ();
     long hours = kn_config_int ("KINNET_OVERRIDE_REVIEW_HOURS", 72);
     self->review_hours = (hours > 0 && hours <= 24 * 60) ? (int) hours : 72;
+    kn_write_init (&self->write, db, crypto, IDEM, "consent");
     return self;
 }
 
@@ -36,13 +38,6 @@ consent_store_destroy (consent_store_t **self_p)
 
 //  -------------------------------------------------------------------------
 //  What the job files share
-
-void
-consent_rollback (consent_store_t *self)
-{
-    kn_error_t ignored;
-    kn_db_exec (self->db, "ROLLBACK", &ignored);
-}
 
 int
 consent_audit (consent_store_t *self, const char *agency_id, const char *caseworker_id,
@@ -81,15 +76,15 @@ consent_outbox (consent_store_t *self, const char *topic, const char *id,
     return rc;
 }
 
-//  Open the write's transaction and claim its idempotency key. Anything but
-//  KN_CLAIM_NEW has already rolled back: a replay's first object is in object_id.
-kn_claim_t
-consent_begin (consent_store_t *self, const char *agency_id, const char *key,
-               const char *operation, const ProtobufCMessage *content,
-               char object_id[KN_UUID_STR], kn_error_t *err)
+//  A replay's answer: the consent as it is stored now, marked replayed.
+int
+consent_replayed (consent_store_t *self, const char *consent_id,
+                  Kinnet__V1__Consent **consent, kn_error_t *err)
 {
-    return kn_idempotency_begin (self->db, self->crypto, IDEM, agency_id, key, operation,
-                                 content, object_id, err);
+    *consent = consent_load (self, consent_id, err);
+    if (*consent)
+        (*consent)->replayed = true;
+    return *consent ? 0 : -1;
 }
 
 //  The subject of a request: by id (must exist) or by identity (created if new).

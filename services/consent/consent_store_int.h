@@ -1,8 +1,8 @@
 /*  consent_store_int: what the consent store's files share, and nobody else sees.
     The store is one object (consent_store_t: a session, the field key, the consent
-    policy's settings, the override review period) whose work is split by job, one
-    file each:
-      consent_store.c     the object, rollback, audit row, outbox event, claim, subject
+    policy's settings, the override review period, what its writes share) whose
+    work is split by job, one file each:
+      consent_store.c     the object, audit row, outbox event, a replay, subject
       consent_scope.c     a grant's scope as Postgres arrays and back
       consent_standing.c  whether the caller may ask about a subject or a consent
       consent_load.c      a stored consent back as a message, its status worked out
@@ -29,11 +29,11 @@
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
 #include "kn_config.h"
-#include "kn_idempotency.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
 #include "kn_pb.h"
 #include "kn_subject.h"
+#include "kn_write.h"
 
 #define IDEM     "consent.idempotency"
 #define EPOCH(c) "floor (extract (epoch FROM " c "))::bigint"
@@ -43,6 +43,7 @@ struct _consent_store_t {
     kn_crypto_t *crypto;
     kn_policy_config_t policy;
     int review_hours;
+    kn_write_t write; // what each of its writes starts from: IDEM, audited as consent
 };
 
 //  The active agencies in the sectors of parameter p now: kept with a grant, so that a
@@ -84,8 +85,6 @@ int consent_override_prepare (kn_db_t *db, kn_error_t *err);
 
 //  consent_store.c
 
-void consent_rollback (consent_store_t *self);
-
 int consent_audit (consent_store_t *self, const char *agency_id,
                    const char *caseworker_id, const char *operation,
                    const char *subject_id, const char *object_id, const char *basis,
@@ -95,11 +94,9 @@ int consent_audit (consent_store_t *self, const char *agency_id,
 int consent_outbox (consent_store_t *self, const char *topic, const char *id,
                     const ProtobufCMessage *event, kn_error_t *err);
 
-//  Open the write's transaction and claim its idempotency key. Anything but
-//  KN_CLAIM_NEW has already rolled back: a replay's first object is in object_id.
-kn_claim_t consent_begin (consent_store_t *self, const char *agency_id, const char *key,
-                          const char *operation, const ProtobufCMessage *content,
-                          char object_id[KN_UUID_STR], kn_error_t *err);
+//  A replay's answer: the consent as it is stored now, marked replayed.
+int consent_replayed (consent_store_t *self, const char *consent_id,
+                      Kinnet__V1__Consent **consent, kn_error_t *err);
 
 //  The subject of a request: by id (must exist) or by identity (created if new).
 int consent_subject (consent_store_t *self, const Kinnet__V1__SubjectRef *ref,

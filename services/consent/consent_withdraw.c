@@ -65,20 +65,15 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
                         Kinnet__V1__Consent **consent, kn_error_t *err)
 {
     *consent = NULL;
-    Kinnet__V1__WithdrawConsent content = *withdraw;
-    content.caseworker_id = "";
-    char withdrawal_id[KN_UUID_STR];
-    kn_uuid_generate_ordered (withdrawal_id);
-    kn_claim_t claim = consent_begin (self, agency_id, withdraw->idempotency_key,
-                                      "withdraw", &content.base, withdrawal_id, err);
-    if (claim != KN_CLAIM_NEW) {
-        if (claim == KN_CLAIM_FAILED)
-            return -1;
-        *consent = consent_load (self, withdraw->consent_id, err);
-        if (*consent)
-            (*consent)->replayed = true;
-        return *consent ? 0 : -1;
-    }
+    //  The ledger names the withdrawal; a replay answers with the consent.
+    kn_write_t w = self->write;
+    kn_uuid_generate_ordered (w.object_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "withdraw", &withdraw->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY
+                   ? consent_replayed (self, withdraw->consent_id, consent, err)
+                   : -1;
+    const char *withdrawal_id = w.object_id;
     //  Not any agency that can see the consent: one named in it could be the very
     //  person the family is protecting itself from (see may_withdraw).
     char recorder[KN_UUID_STR] = "";
@@ -140,32 +135,31 @@ consent_store_withdraw (consent_store_t *self, const char *agency_id,
     if (!result)
         goto fail;
     static const Kinnet__V1__Scope empty = KINNET__V1__SCOPE__INIT;
-    const Kinnet__V1__Scope *w = withdraw->scope ? withdraw->scope : &empty;
+    const Kinnet__V1__Scope *scoped = withdraw->scope ? withdraw->scope : &empty;
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
     at.seconds = at_seconds;
     int rc = 0;
     for (int row = -1; rc == 0 && row < PQntuples (result); row++)
         rc = s_announce_withdrawal (self, withdraw->consent_id, subject_id,
-                                    row < 0 ? "" : PQgetvalue (result, row, 0), w, &at,
-                                    err);
+                                    row < 0 ? "" : PQgetvalue (result, row, 0), scoped,
+                                    &at, err);
     //  The recorder is told when another agency recorded the withdrawal (unless it
     //  already was, as an agency that received data under the consent).
     bool told = strcmp (recorder, agency_id) == 0;
     for (int row = 0; !told && row < PQntuples (result); row++)
         told = strcmp (PQgetvalue (result, row, 0), recorder) == 0;
     if (rc == 0 && !told)
-        rc = s_announce_withdrawal (self, withdraw->consent_id, subject_id, recorder, w,
-                                    &at, err);
+        rc = s_announce_withdrawal (self, withdraw->consent_id, subject_id, recorder,
+                                    scoped, &at, err);
     PQclear (result);
-    if (rc ||
-        consent_audit (self, agency_id, withdraw->caseworker_id, "withdraw", subject_id,
-                       withdraw->consent_id, "consent", "ok", err) ||
-        kn_db_exec (self->db, "COMMIT", err))
+    w.audit.subject_ref = subject_id;
+    w.audit.object_id = withdraw->consent_id;
+    w.audit.basis = "consent";
+    if (rc || kn_write_commit (&w, err))
         goto fail;
     *consent = consent_load (self, withdraw->consent_id, err);
     return *consent ? 0 : -1;
 
 fail:
-    consent_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }
