@@ -3,6 +3,7 @@
     row, one retry on a lost session. The jobs live next door; intake_store_int.h
     is the map. */
 #include "intake_store_int.h"
+#include "kn_write.h"
 
 intake_store_t *
 intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
@@ -39,8 +40,7 @@ intake_store_destroy (intake_store_t **self_p)
 void
 intake_rollback (intake_store_t *self)
 {
-    kn_error_t ignored;
-    kn_db_exec (self->db, "ROLLBACK", &ignored);
+    kn_write_rollback (self->db);
 }
 
 int

@@ -135,14 +135,10 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
         memset (&p->item->result, 0, sizeof p->item->result);
         kn_error_clear (&p->item->err);
         const Kinnet__V1__SubmitReferral *referral = p->item->referral;
-        //  The caseworker id is audit detail, not content: a retry from another
-        //  caseworker of the same agency is still the same referral.
-        Kinnet__V1__SubmitReferral content = *referral;
-        content.caseworker_id = "";
         claims[i] = (kn_idempotency_claim_t){.agency_id = p->item->agency_id,
                                              .key = referral->idempotency_key,
                                              .operation = "submit"};
-        kn_idempotency_digest (self->crypto, &content.base, claims[i].digest);
+        kn_idempotency_digest (self->crypto, &referral->base, claims[i].digest);
         kn_uuid_generate_ordered (claims[i].object_id);
         memcpy (p->item->result.referral_id, claims[i].object_id, KN_UUID_STR);
     }

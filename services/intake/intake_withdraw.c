@@ -2,6 +2,7 @@
     (sealed, bound to the referral). One transaction, idempotent by key: the status,
     the referral.withdrawn event routing acts on, and the audit row. */
 #include "intake_store_int.h"
+#include "kn_write.h"
 
 static const char *s_statements[][2] = {
     {"referral_lock", "SELECT referring_agency_id, status, family_id FROM intake.referral"
@@ -63,27 +64,13 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
                  intake_withdraw_result_t *result, kn_error_t *err)
 {
     memset (result, 0, sizeof *result);
-    if (kn_db_ensure (self->db, err))
-        return -1;
-    //  The caseworker id is audit detail, not content: a retry from another
-    //  caseworker of the same agency is still the same request.
-    Kinnet__V1__WithdrawReferral content = *withdraw;
-    content.caseworker_id = "";
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, &content.base, digest);
     snprintf (result->referral_id, KN_UUID_STR, "%s", withdraw->referral_id);
-
-    if (kn_db_exec (self->db, "BEGIN", err))
-        return -1;
-    char claimed[KN_UUID_STR];
-    snprintf (claimed, sizeof claimed, "%s", withdraw->referral_id);
-    kn_claim_t claim = kn_idempotency_claim (self->db, "intake.idempotency", agency_id,
-                                             withdraw->idempotency_key, "withdraw",
-                                             digest, claimed, err);
-    if (claim != KN_CLAIM_NEW) {
-        intake_rollback (self);
+    kn_write_t w;
+    kn_write_init (&w, self->db, self->crypto, "intake.idempotency", "intake");
+    snprintf (w.object_id, sizeof w.object_id, "%s", withdraw->referral_id);
+    kn_claim_t claim = kn_write_begin (&w, agency_id, "withdraw", &withdraw->base, err);
+    if (claim != KN_CLAIM_NEW)
         return claim == KN_CLAIM_REPLAY ? s_withdrawn_state (self, result, err) : -1;
-    }
     const char *values[] = {withdraw->referral_id};
     PGresult *row = kn_db_run (self->db, "referral_lock", 1, values, NULL, NULL, err);
     if (!row)
@@ -128,17 +115,15 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
     event.withdrawn_at = &at;
     uint8_t payload[512];
     size_t payload_len = kinnet__v1__referral_withdrawn__pack (&event, payload);
+    w.audit.subject_ref = family_id;
     if (kn_outbox_append (self->db, "referral.withdrawn", withdraw->referral_id, payload,
                           payload_len, err) ||
-        intake_audit (self, agency_id, withdraw->caseworker_id, "withdraw", family_id,
-                      withdraw->referral_id, NULL, "ok", err) ||
-        kn_db_exec (self->db, "COMMIT", err))
+        kn_write_commit (&w, err))
         goto fail;
     return 0;
 
 fail:
-    intake_rollback (self);
-    return -1;
+    return kn_write_abort (&w);
 }
 
 int
