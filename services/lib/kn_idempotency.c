@@ -199,24 +199,3 @@ kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_
     PQclear (result);
     return claimed == n ? 0 : s_classify_taken (db, table, claims, n, n - claimed, err);
 }
-
-kn_claim_t
-kn_idempotency_begin (kn_db_t *db, kn_crypto_t *crypto, const char *table,
-                      const char *agency_id, const char *key, const char *operation,
-                      const ProtobufCMessage *content, char object_id[KN_UUID_STR],
-                      kn_error_t *err)
-{
-    if (kn_db_ensure (db, err))
-        return KN_CLAIM_FAILED;
-    uint8_t digest[32];
-    kn_idempotency_digest (crypto, content, digest);
-    if (kn_db_exec (db, "BEGIN", err))
-        return KN_CLAIM_FAILED;
-    kn_claim_t claim = kn_idempotency_claim (db, table, agency_id, key, operation, digest,
-                                             object_id, err);
-    if (claim != KN_CLAIM_NEW) {
-        kn_error_t ignored;
-        kn_db_exec (db, "ROLLBACK", &ignored);
-    }
-    return claim;
-}

@@ -2,7 +2,8 @@
     every service keeps (<schema>.idempotency: agency_id, key, operation,
     request_hash, object_id). Claiming a key inside the write's transaction makes a
     retry find the first answer and a reused key with other content a conflict;
-    a rolled-back write releases its claim. */
+    a rolled-back write releases its claim. A single write runs through kn_write,
+    which claims here. */
 #ifndef KN_IDEMPOTENCY_H_INCLUDED
 #define KN_IDEMPOTENCY_H_INCLUDED
 
@@ -55,13 +56,5 @@ typedef struct {
 //  outcome in its own fields, as kn_idempotency_claim would give it.
 int kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_t *claims,
                                size_t n, kn_error_t *err);
-
-//  Open a write's transaction and claim its key: ensure the session, digest content,
-//  BEGIN, claim. Anything but KN_CLAIM_NEW has already rolled back; a replay's
-//  first object is in object_id. On KN_CLAIM_NEW the caller COMMITs or ROLLBACKs.
-kn_claim_t kn_idempotency_begin (kn_db_t *db, kn_crypto_t *crypto, const char *table,
-                                 const char *agency_id, const char *key, const char *operation,
-                                 const ProtobufCMessage *content, char object_id[KN_UUID_STR],
-                                 kn_error_t *err);
 
 #endif
