@@ -66,9 +66,9 @@ static const char *s_statements[][2] = {
 consent_release_t *
 consent_release_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
 {
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
-        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
-            return NULL;
+    if (kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
+                           err))
+        return NULL;
     if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) ||
         kn_idempotency_prepare (db, IDEM, err))
         return NULL;

@@ -30,10 +30,8 @@ static const char *s_statements[][2] = {
 int
 consent_standing_prepare (kn_db_t *db, kn_error_t *err)
 {
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
-        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
-            return -1;
-    return 0;
+    return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
+                              err);
 }
 
 int

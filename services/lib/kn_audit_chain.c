@@ -59,10 +59,8 @@ kn_audit_chain_prepare (kn_db_t *db, kn_error_t *err)
     //  The records in commit order behind the chain's head (kn_cursor says why).
     if (kn_cursor_prepare (db, "kn_chain_next", "core.audit a", "a", RECORD_COLUMNS, err))
         return -1;
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
-        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
-            return -1;
-    return 0;
+    return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
+                              err);
 }
 
 //  -------------------------------------------------------------------------

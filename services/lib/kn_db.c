@@ -192,6 +192,16 @@ kn_db_prepare (kn_db_t *self, const char *name, const char *sql, kn_error_t *err
 }
 
 int
+kn_db_prepare_all (kn_db_t *self, const char *statements[][2], size_t n,
+                   kn_error_t *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (kn_db_prepare (self, statements[i][0], statements[i][1], err))
+            return -1;
+    return 0;
+}
+
+int
 kn_db_ensure (kn_db_t *self, kn_error_t *err)
 {
     if (self->conn && PQstatus (self->conn) == CONNECTION_OK)

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kn_error.h"
@@ -27,6 +28,10 @@ PGconn *kn_db_conn (kn_db_t *self);
 //  Prepare name now and again after every reconnect. Preparing the same name with
 //  the same SQL again is a no-op (classes sharing a session share helpers).
 int kn_db_prepare (kn_db_t *self, const char *name, const char *sql, kn_error_t *err);
+
+//  Prepare each of statements[0..n), given as {name, sql} pairs: a file's table.
+int kn_db_prepare_all (kn_db_t *self, const char *statements[][2], size_t n,
+                       kn_error_t *err);
 
 //  Reconnect (and re-prepare) if the connection went bad. 0 when usable.
 int kn_db_ensure (kn_db_t *self, kn_error_t *err);

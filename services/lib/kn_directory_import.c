@@ -74,10 +74,8 @@ static const char *s_set_insert[SET_COUNT] = {
 static int
 s_prepare (kn_db_t *db, kn_error_t *err)
 {
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
-        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
-            return -1;
-    return 0;
+    return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
+                              err);
 }
 
 //  A statement run for its result rows or its effect; 0 or -1 with err.

@@ -65,10 +65,8 @@ routing_events_prepare (kn_db_t *db, kn_error_t *err)
     if (kn_cursor_prepare (db, "outbox_next", "core.outbox o", "o",
                            "o.id, o.topic, o.payload", err))
         return -1;
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
-        if (kn_db_prepare (db, s_statements[i][0], s_statements[i][1], err))
-            return -1;
-    return 0;
+    return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
+                              err);
 }
 
 //  Whether the comma-separated list holds item.

@@ -295,6 +295,34 @@ Test (consent_e2e, bad_consent_requests_are_answered_and_write_nothing)
     cr_assert_str_eq (reply->error->field, "subject");
     kinnet__v1__consent_reply__free_unpacked (reply, NULL);
 
+    //  Each read names the field that is wrong, whichever operation it is.
+    static const struct {
+        int op;
+        const char *field;
+    } reads[] = {{KINNET__V1__CONSENT_REQUEST__OP_GET, "consent_id"},
+                 {KINNET__V1__CONSENT_REQUEST__OP_LIST, "subject_id"},
+                 {KINNET__V1__CONSENT_REQUEST__OP_RECEIPT, "consent_id"}};
+    Kinnet__V1__GetConsent bad_get = KINNET__V1__GET_CONSENT__INIT;
+    bad_get.consent_id = "not-a-uuid";
+    Kinnet__V1__ListConsents bad_list = KINNET__V1__LIST_CONSENTS__INIT;
+    bad_list.subject_id = "not-a-uuid";
+    Kinnet__V1__GetReceipt bad_receipt = KINNET__V1__GET_RECEIPT__INIT;
+    bad_receipt.consent_id = "not-a-uuid";
+    for (size_t i = 0; i < 3; i++) {
+        Kinnet__V1__ConsentRequest read = KINNET__V1__CONSENT_REQUEST__INIT;
+        read.op_case = reads[i].op;
+        read.get = &bad_get; // the oneof's one pointer: set as the operation needs
+        if (reads[i].op == KINNET__V1__CONSENT_REQUEST__OP_LIST)
+            read.list = &bad_list;
+        if (reads[i].op == KINNET__V1__CONSENT_REQUEST__OP_RECEIPT)
+            read.receipt = &bad_receipt;
+        reply = s_consent (0, &read);
+        cr_assert_not_null (reply->error);
+        cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+        cr_assert_str_eq (reply->error->field, reads[i].field);
+        kinnet__v1__consent_reply__free_unpacked (reply, NULL);
+    }
+
     //  Empty scope.
     child.given_name = "Deniz";
     child.family_name = "Kaya";
@@ -353,6 +381,6 @@ Test (consent_e2e, bad_consent_requests_are_answered_and_write_nothing)
     count = kn_test_sql (kn_test_stack_db_url (stack),
                          "SELECT count (*) FROM core.audit WHERE service = 'consent'"
                          " AND result = 'invalid_argument'");
-    cr_assert_str_eq (count, "3");
+    cr_assert_str_eq (count, "6"); // the three refusals above, and the three reads
     free (count);
 }

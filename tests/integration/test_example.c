@@ -60,9 +60,9 @@ Test (example, an_agency_program_builds_and_runs_on_the_installed_library_alone)
     free (output);
 
     //  The client library needs nothing of the services' stack.
-    const char *pkg = "PKG_CONFIG_PATH='%s/" KN_INSTALL_LIBDIR "/pkgconfig' pkg-config";
     char env[512];
-    snprintf (env, sizeof env, pkg, prefix);
+    snprintf (env, sizeof env, "PKG_CONFIG_PATH='%s/" KN_INSTALL_LIBDIR "/pkgconfig' pkg-config",
+              prefix);
     snprintf (command, sizeof command,
               "(%s --print-requires kinnet; %s --print-requires-private kinnet) | sort -u", env,
               env);
