@@ -2,13 +2,15 @@
     its justification sealed). One transaction, idempotent by key: the ground and
     its audit row. */
 #include "consent_store_int.h"
+#include "kn_clock.h"
 
 static const char *s_statements[][2] = {
     {"basis_insert",
      "INSERT INTO consent.basis (id, subject_id, basis, special_condition,"
-     " recipient_agencies, recipient_sectors, categories, purposes, valid_until,"
+     " recipient_agencies, recipient_sectors, categories, purposes, valid_from, valid_until,"
      " justification, recorded_by, by_dpo, sector_members) VALUES ($1, $2, $3, $4, $5::uuid[],"
-     " $6::smallint[], $7::smallint[], $8::smallint[], to_timestamp ($9::bigint), $10, $11,"
+     " $6::smallint[], $7::smallint[], $8::smallint[], to_timestamp ($12::bigint),"
+     " to_timestamp ($9::bigint), $10, $11,"
      " " IS_DPO ("$11::uuid") ", " MEMBERS ("$6::smallint[]") ")"},
     {"basis_subject", "SELECT subject_id FROM consent.basis WHERE id = $1"},
 };
@@ -72,7 +74,9 @@ consent_store_basis (consent_store_t *self, const char *agency_id,
     uint8_t *sealed =
         kn_crypto_seal (self->crypto, (const uint8_t *)basis->justification,
                         strlen (basis->justification), basis_id, &sealed_len);
-    char kind[8], condition[8], until[24] = "";
+    char kind[8], condition[8], until[24] = "", from[24];
+    //  Valid from now, as every rule reads the time (kn_clock).
+    snprintf (from, sizeof from, "%lld", (long long)kn_clock_now ());
     snprintf (kind, sizeof kind, "%d", basis->basis);
     snprintf (condition, sizeof condition, "%d", basis->special_condition);
     if (basis->valid_until)
@@ -87,12 +91,13 @@ consent_store_basis (consent_store_t *self, const char *agency_id,
                             scope.purposes,
                             until[0] ? until : NULL,
                             (const char *)sealed,
-                            agency_id};
-    int lengths[11] = {0}, formats[11] = {0};
+                            agency_id,
+                            from};
+    int lengths[12] = {0}, formats[12] = {0};
     lengths[9] = (int)sealed_len;
     formats[9] = 1;
     PGresult *result =
-        kn_db_run (self->db, "basis_insert", 11, values, lengths, formats, err);
+        kn_db_run (self->db, "basis_insert", 12, values, lengths, formats, err);
     free (sealed);
     if (!result)
         goto fail;

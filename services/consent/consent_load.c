@@ -4,6 +4,7 @@
     withdrawn, expired, not yet valid) is worked out from them and the clock. No
     decision about who may see it is made here: that is consent_read's. */
 #include "consent_store_int.h"
+#include "kn_clock.h"
 
 static const char *s_statements[][2] = {
     {"record_get", "SELECT " RECORD_COLUMNS " FROM consent.record WHERE id = $1"},
@@ -99,7 +100,7 @@ s_consent_from_row (consent_store_t *self, PGresult *result, int row, kn_error_t
         consent->withdrawals[i] = w;
     }
     PQclear (rows);
-    time_t now = time (NULL);
+    time_t now = (time_t) kn_clock_now ();
     consent->status = full ? KINNET__V1__CONSENT_STATUS__FULLY_WITHDRAWN
                       : until && until <= now ? KINNET__V1__CONSENT_STATUS__EXPIRED
                       : from > now            ? KINNET__V1__CONSENT_STATUS__NOT_YET_VALID

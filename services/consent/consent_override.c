@@ -5,11 +5,13 @@
     that finds it not justified stops it permitting anything, under the same
     subject lock as a withdrawal. */
 #include "consent_store_int.h"
+#include "kn_clock.h"
 
-#define OVERRIDE_COLUMNS                                                                                          \
+//  now: the parameter holding kn_clock's seconds, for the overdue flag.
+#define OVERRIDE_COLUMNS(now)                                                                                     \
     "id, subject_id, reason, approver_role, approver_id, recipient_agencies, "                                    \
     "recipient_sectors, categories, " EPOCH ("expires_at") ", requested_by, " EPOCH ("requested_at") ", " EPOCH ( \
-        "review_due_at") ", review_due_at < now () AND "                                                          \
+        "review_due_at") ", review_due_at < to_timestamp (" now "::bigint) AND "                                  \
                          "reviewed_at IS NULL, coalesce (review_decision, 0), coalesce (" EPOCH (                 \
                              "reviewed_at") ", 0), coalesce (reviewed_by::text, '')"
 
@@ -18,18 +20,19 @@ static const char *s_statements[][2] = {
      "INSERT INTO consent.override (id, subject_id, reason, details, approver_role,"
      " approver_id, recipient_agencies, recipient_sectors, categories, expires_at,"
      " requested_by, review_due_at, by_dpo, sector_members) VALUES ($1, $2, $3, $4, $5, $6,"
-     " $7::uuid[], $8::smallint[], $9::smallint[], now () + make_interval (hours => $10::int),"
-     " $11, now () + make_interval (hours => $12::int), " IS_DPO (
+     " $7::uuid[], $8::smallint[], $9::smallint[],"
+     " to_timestamp ($13::bigint) + make_interval (hours => $10::int),"
+     " $11, to_timestamp ($13::bigint) + make_interval (hours => $12::int), " IS_DPO (
          "$11::uuid") ","
                       " " MEMBERS ("$8::smallint[]") ")"},
-    {"override_get", "SELECT " OVERRIDE_COLUMNS " FROM consent.override WHERE id = $1"},
+    {"override_get", "SELECT " OVERRIDE_COLUMNS ("$2") " FROM consent.override WHERE id = $1"},
     {"override_lock", "SELECT subject_id, reviewed_at IS NOT NULL, requested_by"
                       " FROM consent.override WHERE id = $1 FOR UPDATE"},
     {"override_review",
      "UPDATE consent.override SET reviewed_at = now (), review_decision = $2,"
      " reviewed_by = $3, review_notes = $4 WHERE id = $1"},
     {"override_list",
-     "SELECT " OVERRIDE_COLUMNS
+     "SELECT " OVERRIDE_COLUMNS ("$4")
      " FROM consent.override WHERE ($1::bool OR requested_by = $2)"
      " AND (NOT $3::bool OR reviewed_at IS NULL) ORDER BY review_due_at"},
 };
@@ -68,8 +71,10 @@ s_override_from_row (PGresult *result, int row)
 static Kinnet__V1__Override *
 s_load_override (consent_store_t *self, const char *id, kn_error_t *err)
 {
-    const char *values[] = {id};
-    PGresult *result = kn_db_run (self->db, "override_get", 1, values, NULL, NULL, err);
+    char now[24];
+    snprintf (now, sizeof now, "%lld", (long long) kn_clock_now ());
+    const char *values[] = {id, now};
+    PGresult *result = kn_db_run (self->db, "override_get", 2, values, NULL, NULL, err);
     if (!result)
         return NULL;
     Kinnet__V1__Override *o =
@@ -114,7 +119,8 @@ consent_store_override (consent_store_t *self, const char *agency_id,
     uint8_t *sealed =
         kn_crypto_seal (self->crypto, (const uint8_t *)request->details,
                         strlen (request->details), override_id, &sealed_len);
-    char reason[8], role[8], hours[8], review[8];
+    char reason[8], role[8], hours[8], review[8], now[24];
+    snprintf (now, sizeof now, "%lld", (long long) kn_clock_now ());
     snprintf (reason, sizeof reason, "%d", request->reason);
     snprintf (role, sizeof role, "%d", request->approver_role);
     snprintf (hours, sizeof hours, "%d",
@@ -131,12 +137,13 @@ consent_store_override (consent_store_t *self, const char *agency_id,
                             scope.categories,
                             hours,
                             agency_id,
-                            review};
-    int lengths[12] = {0}, formats[12] = {0};
+                            review,
+                            now};
+    int lengths[13] = {0}, formats[13] = {0};
     lengths[3] = (int)sealed_len;
     formats[3] = 1;
     PGresult *result =
-        kn_db_run (self->db, "override_insert", 12, values, lengths, formats, err);
+        kn_db_run (self->db, "override_insert", 13, values, lengths, formats, err);
     free (sealed);
     if (!result)
         goto fail;
@@ -246,8 +253,10 @@ consent_store_overrides (consent_store_t *self, const char *agency_id, bool open
     if (dpo < 0)
         return -1;
     //  The data-protection role sees every override; others their own requests.
-    const char *values[] = {dpo ? "t" : "f", agency_id, open_only ? "t" : "f"};
-    PGresult *result = kn_db_run (self->db, "override_list", 3, values, NULL, NULL, err);
+    char now[24];
+    snprintf (now, sizeof now, "%lld", (long long) kn_clock_now ());
+    const char *values[] = {dpo ? "t" : "f", agency_id, open_only ? "t" : "f", now};
+    PGresult *result = kn_db_run (self->db, "override_list", 4, values, NULL, NULL, err);
     if (!result)
         return -1;
     *list = malloc (sizeof **list);

@@ -3,6 +3,7 @@
     and audited in one transaction, so no personal data leaves without its record;
     what the reader may not see of a consent is blanked. */
 #include "consent_store_int.h"
+#include "kn_clock.h"
 
 static const char *s_statements[][2] = {
     //  Of a subject's consents an agency sees those it recorded or is named in, and
@@ -16,7 +17,8 @@ static const char *s_statements[][2] = {
      " ORDER BY recorded_at"},
     {"record_expiring",
      "SELECT " RECORD_COLUMNS " FROM consent.record r WHERE recorded_by = $1"
-     " AND valid_until > now () AND valid_until <= now () + make_interval (days => $2::int)"
+     " AND valid_until > to_timestamp ($3::bigint)"
+     " AND valid_until <= to_timestamp ($3::bigint) + make_interval (days => $2::int)"
      " AND NOT EXISTS (SELECT 1 FROM consent.withdrawal w WHERE w.consent_id = r.id"
      "  AND cardinality (w.recipient_agencies) = 0 AND cardinality (w.recipient_sectors) = 0"
      "  AND cardinality (w.categories) = 0 AND cardinality (w.purposes) = 0)"
@@ -178,11 +180,12 @@ consent_store_expiring (consent_store_t *self, const char *agency_id, int days,
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "days", "days must be 1 to 366");
     if (kn_db_ensure (self->db, err))
         return -1;
-    char days_text[8];
+    char days_text[8], now_text[24];
     snprintf (days_text, sizeof days_text, "%d", days);
-    const char *values[] = {agency_id, days_text};
+    snprintf (now_text, sizeof now_text, "%lld", (long long) kn_clock_now ());
+    const char *values[] = {agency_id, days_text, now_text};
     PGresult *result =
-        kn_db_run (self->db, "record_expiring", 2, values, NULL, NULL, err);
+        kn_db_run (self->db, "record_expiring", 3, values, NULL, NULL, err);
     if (!result)
         return -1;
     *list = consent_list (self, result, err);

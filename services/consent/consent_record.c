@@ -4,6 +4,7 @@
     members at recording, and a data-protection officer's ground counts for every
     controller's data. */
 #include "consent_store_int.h"
+#include "kn_clock.h"
 
 static const char *s_statements[][2] = {
     {"record_insert",
@@ -12,7 +13,7 @@ static const char *s_statements[][2] = {
      " notice_version, notice_language, interpreter_used, personal, recorded_by, by_dpo,"
      " sector_members)"
      " VALUES ($1, $2, $3, $4::uuid[], $5::smallint[], $6::smallint[], $7::smallint[],"
-     " coalesce (to_timestamp ($8::bigint), now ()), to_timestamp ($9::bigint), $10, $11,"
+     " to_timestamp ($8::bigint), to_timestamp ($9::bigint), $10, $11,"
      " $12, $13, $14, $15, " IS_DPO ("$15::uuid") ", " MEMBERS ("$5::smallint[]") ")"},
 };
 
@@ -54,8 +55,10 @@ consent_store_record (consent_store_t *self, const char *agency_id,
     free (plain);
     char given_by[8], from[24] = "", until[24] = "", method[8];
     snprintf (given_by, sizeof given_by, "%d", record->given_by);
-    if (record->valid_from)
-        snprintf (from, sizeof from, "%lld", (long long)record->valid_from->seconds);
+    //  Valid from now (kn_clock's, as every rule reads it) unless the record says.
+    int64_t now = kn_clock_now ();
+    snprintf (from, sizeof from, "%lld",
+              (long long)(record->valid_from ? record->valid_from->seconds : now));
     if (record->valid_until)
         snprintf (until, sizeof until, "%lld", (long long)record->valid_until->seconds);
     snprintf (method, sizeof method, "%d", record->method);
@@ -66,7 +69,7 @@ consent_store_record (consent_store_t *self, const char *agency_id,
                             scope.sectors,
                             scope.categories,
                             scope.purposes,
-                            from[0] ? from : NULL,
+                            from,
                             until[0] ? until : NULL,
                             method,
                             record->privacy_notice_version,
@@ -87,7 +90,7 @@ consent_store_record (consent_store_t *self, const char *agency_id,
 
     Kinnet__V1__ConsentRecorded event = KINNET__V1__CONSENT_RECORDED__INIT;
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
-    at.seconds = time (NULL);
+    at.seconds = now;
     event.consent_id = consent_id;
     event.subject_id = subject_id;
     event.recorded_by_agency_id = (char *)agency_id;

@@ -3,6 +3,7 @@
 #include "consent_server.h"
 
 #include "consent_validate.h"
+#include "kn_clock.h"
 #include "kn_dispatch.h"
 #include "kn_log.h"
 #include "kn_service.h"
@@ -382,7 +383,7 @@ s_run (consent_server_t *self, const char *agency, const op_t *op,
        kn_error_t *err)
 {
     reply->result_case = op->result_case;
-    if (op->validate && op->validate (request, time (NULL), err))
+    if (op->validate && op->validate (request, kn_clock_now (), err))
         return -1;
     return op->handle (self, agency, request, reply, err);
 }

@@ -5,6 +5,7 @@
 
 #include "intake_validate.h"
 #include "kinnet/v1/common.pb-c.h"
+#include "kn_clock.h"
 #include "kn_dispatch.h"
 #include "kn_log.h"
 #include "kn_service.h"
@@ -264,7 +265,7 @@ s_begin (intake_server_t *self, zmsg_t *message, request_t *request,
     request->op = op;
     request->about = op->about (decoded);
     request->about.operation = op->operation;
-    if (op->validate (decoded, time (NULL), &request->err) == 0)
+    if (op->validate (decoded, kn_clock_now (), &request->err) == 0)
         op->handle (self, request, submission);
 }
 

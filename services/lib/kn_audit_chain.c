@@ -296,6 +296,7 @@ kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, bool *m
     int64_t sealed_upto = atoll (PQgetvalue (last, 0, 0));
     PQclear (last);
     if (head.seq > sealed_upto) {
+        //  When it was signed: a stamp, not a rule's clock (kn_clock.h), so real time.
         int64_t now = (int64_t) time (NULL);
         uint8_t message[128], signature[crypto_sign_BYTES];
         size_t len;

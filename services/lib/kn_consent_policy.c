@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kinnet/v1/consent.pb-c.h"
+#include "kn_clock.h"
 #include "kn_config.h"
 #include "kn_subject.h"
 
@@ -43,19 +43,21 @@ static const char *s_statements[][2] = {
      "   AND ir.referring_agency_id = $6::uuid))"
      " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.record r ON r.subject_id = $1"
-     "  AND r.valid_from <= now () AND (r.valid_until IS NULL OR r.valid_until > now ())"
+     "  AND r.valid_from <= to_timestamp ($7::bigint)"
+     "  AND (r.valid_until IS NULL OR r.valid_until > to_timestamp ($7::bigint))"
      "  AND " GRANTEE ("r") " AND c.cat = ANY (r.categories) AND $5::smallint = ANY (r.purposes)"
      " ORDER BY c.cat, r.recorded_at"},
     {"kn_policy_bases",
      "SELECT c.cat, b.id, b.basis, b.special_condition, " DECIDED ("b", "recorded_by", "2")
      " FROM unnest ($4::smallint[]) AS c (cat)"
      " JOIN consent.basis b ON b.subject_id = $1 AND b.ended_at IS NULL"
-     "  AND b.valid_from <= now () AND (b.valid_until IS NULL OR b.valid_until > now ())"
+     "  AND b.valid_from <= to_timestamp ($7::bigint)"
+     "  AND (b.valid_until IS NULL OR b.valid_until > to_timestamp ($7::bigint))"
      "  AND " GRANTEE ("b") " AND c.cat = ANY (b.categories) AND $5::smallint = ANY (b.purposes)"
      " ORDER BY c.cat, b.recorded_at"},
     {"kn_policy_overrides",
      "SELECT c.cat, o.id, " DECIDED ("o", "requested_by", "3") " FROM unnest ($4::smallint[]) AS c (cat)"
-     " JOIN consent.override o ON o.subject_id = $1 AND o.expires_at > now ()"
+     " JOIN consent.override o ON o.subject_id = $1 AND o.expires_at > to_timestamp ($7::bigint)"
      "  AND (o.review_decision IS NULL OR o.review_decision <> 2)"
      "  AND $5::smallint >= 0 AND " GRANTEE ("o") " AND c.cat = ANY (o.categories)"
      " ORDER BY c.cat, o.requested_at"},
@@ -377,16 +379,20 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     snprintf (array + pos, sizeof array - pos, "}");
     snprintf (sector_text, sizeof sector_text, "%d", sector);
     snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
-    const char *values[] = {subject_id, agency_id, sector_text, array, purpose_text,
-                            controller_id};
-    facts.age = kn_subject_age (db, crypto, subject_id, time (NULL), err);
+    //  One clock (kn_clock) for every rule: the grounds' validity as for the age.
+    int64_t now = kn_clock_now ();
+    char now_text[24];
+    snprintf (now_text, sizeof now_text, "%lld", (long long) now);
+    const char *values[] = {subject_id, agency_id,   sector_text, array,
+                            purpose_text, controller_id, now_text};
+    facts.age = kn_subject_age (db, crypto, subject_id, now, err);
     if (facts.age < 0 && err->code)
         return -1;   // -1 without an error: no date of birth on record
-    PGresult *consents = kn_db_run (db, "kn_policy_consents", 6, values, NULL, NULL, err);
+    PGresult *consents = kn_db_run (db, "kn_policy_consents", 7, values, NULL, NULL, err);
     PGresult *bases =
-        consents ? kn_db_run (db, "kn_policy_bases", 6, values, NULL, NULL, err) : NULL;
+        consents ? kn_db_run (db, "kn_policy_bases", 7, values, NULL, NULL, err) : NULL;
     PGresult *overrides =
-        bases ? kn_db_run (db, "kn_policy_overrides", 6, values, NULL, NULL, err) : NULL;
+        bases ? kn_db_run (db, "kn_policy_overrides", 7, values, NULL, NULL, err) : NULL;
     int rc = -1;
     if (!overrides)
         goto out;

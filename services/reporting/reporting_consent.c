@@ -25,7 +25,7 @@ static const char *s_consent_dims[] = {
     "  AND cardinality (w.recipient_agencies) = 0 AND cardinality (w.recipient_sectors) = 0" \
     "  AND cardinality (w.categories) = 0 AND cardinality (w.purposes) = 0) THEN 4"          \
     " WHEN EXISTS (SELECT 1 FROM consent.withdrawal w WHERE w.consent_id = c.id) THEN 3"     \
-    " WHEN c.valid_until < now () THEN 2 ELSE 1 END)::text"
+    " WHEN c.valid_until < " REPORT_NOW " THEN 2 ELSE 1 END)::text"
 
 //  The columns of every consent table: the consent's state now.
 #define CONSENT_STATE_COLUMNS                                                            \
@@ -151,7 +151,7 @@ reporting_consent (reader_t *rd, const Kinnet__V1__RunReport *request,
          .filter = "true",
          .category_sql =
              "(CASE WHEN o.reviewed_at IS NOT NULL THEN CASE WHEN"
-             " o.review_decision = 1 THEN 1 ELSE 2 END WHEN o.review_due_at < now ()"
+             " o.review_decision = 1 THEN 1 ELSE 2 END WHEN o.review_due_at < " REPORT_NOW
              " THEN 4 ELSE 3 END)::text",
          .labels = reviews,
          .n_labels = 4,

@@ -87,7 +87,7 @@ reporting_report_run (kn_db_t *const *dbs, size_t n_dbs, const kn_sdc_config_t *
 {
     *out = NULL;
     kn_db_t *sessions[REPORTING_MAX_SESSIONS];
-    int n_sessions = reporting_open (dbs, n_dbs, sessions, err);
+    int n_sessions = reporting_open (dbs, n_dbs, now, sessions, err);
     if (n_sessions < 0)
         return -1;
     Kinnet__V1__Report *report = malloc (sizeof *report);

@@ -124,9 +124,14 @@ int reporting_add_tables (reader_t *rd, const Kinnet__V1__RunReport *request,
 
 //  reporting_sessions.c
 
+//  The report's moment in SQL: the one clock (kn_clock.h), not the database's now ().
+#define REPORT_NOW "to_timestamp (current_setting ('kinnet.clock')::bigint)"
+
 //  Open the report's transaction on dbs[0] and, in the same snapshot, on as many of
 //  the others as will: open[] receives the sessions in use. Their count, or -1.
-int reporting_open (kn_db_t *const *dbs, size_t n_dbs, kn_db_t **open, kn_error_t *err);
+//  now (kn_clock's) is the report's moment: a table's SQL reads it as REPORT_NOW.
+int reporting_open (kn_db_t *const *dbs, size_t n_dbs, int64_t now, kn_db_t **open,
+                    kn_error_t *err);
 
 //  Run every job's query, each session taking the next as it comes free. 0, or -1
 //  with the first failure.

@@ -13,9 +13,11 @@
 
 //  A read-only transaction in snapshot (NULL: its own), without JIT compilation: the
 //  report queries cost enough to cross its thresholds and run too briefly to repay
-//  it (one took 0.5 s to compile and 1.1 s to run). 0, or -1 with nothing left open.
+//  it (one took 0.5 s to compile and 1.1 s to run). The report's moment (kn_clock,
+//  the one clock) is the transaction's setting kinnet.clock, which REPORT_NOW reads.
+//  0, or -1 with nothing left open.
 static int
-s_begin (kn_db_t *db, const char *snapshot, kn_error_t *err)
+s_begin (kn_db_t *db, const char *snapshot, int64_t now, kn_error_t *err)
 {
     if (kn_db_ensure (db, err) ||
         kn_db_exec (db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
@@ -31,6 +33,11 @@ s_begin (kn_db_t *db, const char *snapshot, kn_error_t *err)
     }
     if (rc == 0)
         rc = kn_db_exec (db, "SET LOCAL jit = off", err);
+    if (rc == 0) {
+        char sql[64];
+        snprintf (sql, sizeof sql, "SET LOCAL kinnet.clock = '%lld'", (long long) now);
+        rc = kn_db_exec (db, sql, err);
+    }
     if (rc) {
         kn_error_t ignored;
         kn_db_exec (db, "ROLLBACK", &ignored);
@@ -41,9 +48,10 @@ s_begin (kn_db_t *db, const char *snapshot, kn_error_t *err)
 //  Open the report's transaction on dbs[0] and, in the same snapshot, on as many of
 //  the others as will: open[] receives the sessions in use. Their count, or -1.
 int
-reporting_open (kn_db_t *const *dbs, size_t n_dbs, kn_db_t **open, kn_error_t *err)
+reporting_open (kn_db_t *const *dbs, size_t n_dbs, int64_t now, kn_db_t **open,
+                kn_error_t *err)
 {
-    if (s_begin (dbs[0], NULL, err))
+    if (s_begin (dbs[0], NULL, now, err))
         return -1;
     open[0] = dbs[0];
     if (n_dbs < 2)
@@ -55,11 +63,11 @@ reporting_open (kn_db_t *const *dbs, size_t n_dbs, kn_db_t **open, kn_error_t *e
         //  The failed export ended the transaction; the report runs on one session.
         kn_log (KN_WARN, "report.one_session", "problem", ignored.message, NULL);
         kn_db_exec (dbs[0], "ROLLBACK", &ignored);
-        return s_begin (dbs[0], NULL, err) ? -1 : 1;
+        return s_begin (dbs[0], NULL, now, err) ? -1 : 1;
     }
     int n_open = 1;
     for (size_t k = 1; k < n_dbs && k < REPORTING_MAX_SESSIONS; k++) {
-        if (s_begin (dbs[k], PQgetvalue (snapshot, 0, 0), &ignored) == 0)
+        if (s_begin (dbs[k], PQgetvalue (snapshot, 0, 0), now, &ignored) == 0)
             open[n_open++] = dbs[k];
         else
             kn_log (KN_WARN, "report.session_unavailable", "problem", ignored.message,

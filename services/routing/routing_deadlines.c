@@ -35,18 +35,18 @@ static const char *s_statements[][2] = {
     {"ground_expired",
      "SELECT g.id, g.kind, g.subject_id, floor (extract (epoch FROM g.ended))::bigint FROM ("
      " SELECT id, 1 AS kind, subject_id, valid_until AS ended FROM consent.record"
-     "  WHERE valid_until <= now ()"
+     "  WHERE valid_until <= to_timestamp ($1)"
      " UNION ALL SELECT id, 2, subject_id, valid_until FROM consent.basis"
-     "  WHERE valid_until <= now ()"
+     "  WHERE valid_until <= to_timestamp ($1)"
      " UNION ALL SELECT id, 3, subject_id, expires_at FROM consent.override"
-     "  WHERE expires_at <= now ()) g"
+     "  WHERE expires_at <= to_timestamp ($1)) g"
      " WHERE NOT EXISTS (SELECT 1 FROM routing.ground_event e WHERE e.ground_id = g.id"
      "  AND e.kind = 'expired') ORDER BY g.ended LIMIT 1"},
     {"review_overdue",
      "SELECT o.id, o.subject_id, o.requested_by, floor (extract (epoch FROM o.review_due_at))::bigint,"
      " coalesce ((SELECT d.child_protection_lead::text FROM core.district d"
      "  JOIN core.agency a ON a.district = d.code WHERE a.id = o.requested_by), '')"
-     " FROM consent.override o WHERE o.review_due_at <= now () AND o.reviewed_at IS NULL"
+     " FROM consent.override o WHERE o.review_due_at <= to_timestamp ($1) AND o.reviewed_at IS NULL"
      " AND NOT EXISTS (SELECT 1 FROM routing.ground_event e WHERE e.ground_id = o.id"
      "  AND e.kind = 'review_overdue') ORDER BY o.review_due_at LIMIT 1"},
     //  Claim one announcement: two routing processes make it once.
@@ -361,8 +361,10 @@ routing_store_end_grounds (routing_store_t *self, int64_t now, int max, int *han
     *handled = 0;
     if (kn_db_ensure (self->db, err))
         return -1;
-    return s_each_due (self, "ground_expired", NULL, now, s_ground_expired, max, handled, err)
-               ?: s_each_due (self, "review_overdue", NULL, now, s_review_overdue, max,
+    char when[24];
+    routing_num (when, sizeof when, now);
+    return s_each_due (self, "ground_expired", when, now, s_ground_expired, max, handled, err)
+               ?: s_each_due (self, "review_overdue", when, now, s_review_overdue, max,
                               handled, err);
 }
 

@@ -6,9 +6,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "consent_store.h"
 #include "kn_agency.h"
+#include "kn_clock.h"
 #include "kn_subject.h"
 #include "kn_test.h"
 
@@ -659,6 +662,51 @@ Test (policy, an_expired_override_permits_nothing)
     free (kn_test_sql (url, sql));
     kinnet__v1__override__free_unpacked (override, NULL);
     cr_assert_not (s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING));
+}
+
+Test (policy, every_rule_reads_one_clock)
+{
+    //  The policy reads kn_clock, as routing's deadlines and an override's own expiry
+    //  do: with the clock two hours on, an override of one hour permits nothing,
+    //  although the database's own clock has not moved.
+    char clock_file[] = "/tmp/kn-policy-clock-XXXXXX";
+    int fd = mkstemp (clock_file);
+    cr_assert (fd >= 0);
+    close (fd);
+    int64_t start = (int64_t) time (NULL);
+    cr_assert_eq (kn_clock_write (clock_file, start), 0);
+    setenv ("KINNET_CLOCK_FILE", clock_file, 1);
+    scope_t none = {.agencies = {school}, .n_agencies = 1, .categories = {IDENTITY},
+                    .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
+    char consent[KN_UUID_STR], subject[KN_UUID_STR];
+    s_consent ("Kofi", 8, KINNET__V1__CONSENT_GIVER__GUARDIAN, &none, 0, 0, consent, subject);
+    scope_t in = {.agencies = {outsider}, .n_agencies = 1, .categories = {NARRATIVE},
+                  .n_categories = 1};
+    Kinnet__V1__Scope scope;
+    s_scope (&scope, &in);
+    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
+    ref.subject_id = subject;
+    Kinnet__V1__RequestOverride request = KINNET__V1__REQUEST_OVERRIDE__INIT;
+    request.idempotency_key = "o-clock";
+    request.subject = &ref;
+    request.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
+    request.details = "Child found alone; police attending.";
+    request.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
+    request.approver_id = "dsl-10";
+    request.scope = &scope;
+    request.expires_in_hours = 1;
+    Kinnet__V1__Override *override = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_override (store, recorder, &request, &override, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (override->expires_at->seconds, start + 3600, "expiry from kn_clock");
+    kinnet__v1__override__free_unpacked (override, NULL);
+    cr_assert (s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING));
+    cr_assert_eq (kn_clock_write (clock_file, start + 7200), 0);
+    bool permitted = s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING);
+    unsetenv ("KINNET_CLOCK_FILE");
+    unlink (clock_file);
+    cr_assert_not (permitted, "the policy read another clock than kn_clock");
 }
 
 Test (policy, a_dpo_ground_counts_for_every_controller)

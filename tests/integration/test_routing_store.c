@@ -6,10 +6,12 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "consent_store.h"
 #include "intake_store.h"
 #include "kn_agency.h"
+#include "kn_clock.h"
 #include "kn_migrate.h"
 #include "kn_test.h"
 #include "routing_consumer.h"
@@ -23,6 +25,7 @@ static routing_store_t *routing;
 static consent_store_t *consent;
 static uint8_t key[32] = {7};
 static int64_t now = 1800000000;   // the test's clock
+static char clock_file[] = "/tmp/kn-routing-clock-XXXXXX";
 static char school[KN_UUID_STR], social[KN_UUID_STR], ngo[KN_UUID_STR], ngo_pl[KN_UUID_STR],
     health[KN_UUID_STR], far_away[KN_UUID_STR];
 
@@ -66,6 +69,12 @@ static void
 s_setup (void)
 {
     url = kn_test_db_create ();
+    //  One clock: the consent store this process also runs reads the test's (kn_clock).
+    int fd = mkstemp (clock_file);
+    cr_assert (fd >= 0);
+    close (fd);
+    cr_assert_eq (kn_clock_write (clock_file, now), 0);
+    setenv ("KINNET_CLOCK_FILE", clock_file, 1);
     kn_error_t err;
     kn_db_t *admin = kn_db_new (url, NULL, &err);
     s_agency (admin, "School", "school", "north", school);
@@ -110,6 +119,7 @@ s_teardown (void)
     kn_db_destroy (&routing_db);
     kn_db_destroy (&intake_db);
     kn_crypto_destroy (&crypto);
+    unlink (clock_file);
     free (url);
     kn_test_no_leaks ();
 }
@@ -639,6 +649,7 @@ Test (routing, team_story_transfer_lead_contact_close)
     contact.case_id = case_id;
     Kinnet__V1__Involvement *involvement = NULL;
     now += 3600;
+    cr_assert_eq (kn_clock_write (clock_file, now), 0);
     cr_assert_eq (routing_store_contact (routing, health, now, &contact, &involvement, &replayed,
                                          &err), 0, "%s", err.message);
     cr_assert_eq (involvement->first_contact_at->seconds, now);
