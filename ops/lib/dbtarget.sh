@@ -38,4 +38,4 @@ pg_tool() {
 }
 
 # The stack's daemons, which must not write while a restore runs.
-kinnet_services=(broker intake consent routing reporting)
+kinnet_services=(broker intake consent routing reporting admin)

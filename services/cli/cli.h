@@ -9,6 +9,7 @@
 #include <czmq.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "kinnet/v1/admin.pb-c.h"
 #include "kn_db.h"
 #include "kn_error.h"
 
@@ -43,6 +44,18 @@ int cli_fail (const cli_options_t *options, const kn_error_t *err);
 const char *cli_arg (int argc, char **argv, const char *name);
 bool cli_flag (int argc, char **argv, const char *name);
 
+//  The index-th argument (0: the command itself) that is neither an option nor an
+//  option's value. valued: the command's options that take a value (NULL-ended);
+//  kinnet's own (--format, --cert, ...) are known already.
+const char *cli_positional (int argc, char **argv, const char *const *valued, int index);
+
+//  True when every option in argv is one the command takes (valued or flags, both
+//  NULL-ended, may be NULL) or one of kinnet's own, and each valued one has its value;
+//  otherwise names the bad option and prints usage on stderr (the caller exits
+//  CLI_USAGE). A mistyped --dry-run must not turn into a real import.
+bool cli_options_ok (int argc, char **argv, const char *const *valued,
+                     const char *const *flags, const char *usage);
+
 //  Call service through the broker with the connection options; the reply body or
 //  NULL with err.
 zframe_t *cli_service_call (const cli_options_t *options, const char *service,
@@ -69,10 +82,31 @@ void cli_html_text (FILE *out, const char *text);
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);
 
-//  Administrator commands' database session (KINNET_DATABASE_URL, login role).
+//  The bootstrap and audit-database commands' session (KINNET_DATABASE_URL): admin
+//  migrate, admin init, audit verify, audit seal. Everything else goes through the
+//  broker.
 kn_db_t *cli_admin_db (kn_error_t *err);
 
+//  Send request to the "admin" service; the reply when it carries the expected
+//  result, otherwise NULL with err (the service's Error, or MALFORMED for another
+//  result). Caller frees with kinnet__v1__admin_reply__free_unpacked.
+Kinnet__V1__AdminReply *cli_admin_call (const cli_options_t *options,
+                                        Kinnet__V1__AdminRequest *request,
+                                        Kinnet__V1__AdminReply__ResultCase expected,
+                                        kn_error_t *err);
+
+//  The idempotency key of an admin command: --key KEY when given, otherwise
+//  prefix-detail, or prefix-UUID (a fresh one) when detail is NULL. A detail only
+//  where the same arguments always mean the same change (register-PUBLICKEY,
+//  revoke-ID): a setting set back to an earlier value must not replay the earlier
+//  answer and change nothing. A retry of one invocation resends the same key.
+const char *cli_admin_key (char *out, size_t size, int argc, char **argv, const char *prefix,
+                           const char *detail);
+
 int cli_admin (const cli_options_t *options, int argc, char **argv);
+//  kinnet admin agency ... (argv[0] is "agency") and kinnet admin init.
+int cli_agency (const cli_options_t *options, int argc, char **argv);
+int cli_admin_init (const cli_options_t *options, int argc, char **argv);
 int cli_consent (const cli_options_t *options, int argc, char **argv);
 int cli_override (const cli_options_t *options, int argc, char **argv);
 int cli_release (const cli_options_t *options, int argc, char **argv);

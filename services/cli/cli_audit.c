@@ -1,5 +1,7 @@
-/*  kinnet audit verify | seal | export: the tamper-evident audit trail, for
-    auditors and administrators on the database (KINNET_DATABASE_URL). */
+/*  kinnet audit verify | seal | export: the tamper-evident audit trail. verify and
+    seal work on the database (KINNET_DATABASE_URL): an auditor's check that does not
+    trust the services, an operator's seal. export goes through the broker to the
+    admin service, as an agency that holds the auditor role. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,9 @@ static const char *s_usage
       "seal links what is not chained yet (the reporting daemon does this all the\n"
       "time) and, with the signing key (--key, or KINNET_AUDIT_KEY), signs a checkpoint.\n"
       "export writes the raw trail of a period (to excluded) with each record's chain\n"
-      "position and link, as CSV (RFC 4180) or JSON.\n";
+      "position and link, as CSV (RFC 4180) or JSON. verify and seal use\n"
+      "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
+      "agency with the auditor role (KINNET_CERT).\n";
 
 static int
 s_verify (const cli_options_t *options, int argc, char **argv)
@@ -112,44 +116,66 @@ s_seal (const cli_options_t *options, int argc, char **argv)
     return CLI_OK;
 }
 
+//  One record's columns, in the order of s_columns.
+static void
+s_columns_of (const Kinnet__V1__AuditRecord *record, char id[24], char seq[24],
+              const char *values[13])
+{
+    snprintf (id, 24, "%lld", (long long) record->audit_id);
+    //  0: not sealed yet, an empty field as it has always been.
+    if (record->chain_seq)
+        snprintf (seq, 24, "%lld", (long long) record->chain_seq);
+    else
+        seq[0] = '\0';
+    const char *columns[13] = {id,
+                               record->at,
+                               record->agency_id,
+                               record->caseworker_id,
+                               record->role,
+                               record->service,
+                               record->operation,
+                               record->subject_ref,
+                               record->object_id,
+                               record->basis,
+                               record->result,
+                               seq,
+                               record->chain_link};
+    for (int c = 0; c < 13; c++)
+        values[c] = columns[c] ? columns[c] : "";
+}
+
 static int
 s_export (const cli_options_t *options, int argc, char **argv)
 {
+    static const char *const valued[] = {"--from", "--to", "--out", NULL};
     const char *from = cli_arg (argc, argv, "--from");
     const char *to = cli_arg (argc, argv, "--to");
     const char *format = cli_arg (argc, argv, "--format");
     const char *path = cli_arg (argc, argv, "--out");
     bool json = options->json || (format && strcmp (format, "json") == 0);
-    if (!from || !to || (format && strcmp (format, "json") && strcmp (format, "csv"))) {
+    if (!cli_options_ok (argc, argv, valued, NULL, s_usage))
+        return CLI_USAGE;
+    if (!from || !to || (format && strcmp (format, "json") && strcmp (format, "csv"))
+        || cli_positional (argc, argv, valued, 2)) {
         fputs (s_usage, stderr);
         return CLI_USAGE;
     }
     kn_error_t err;
     kn_error_clear (&err);
-    kn_db_t *db = cli_admin_db (&err);
-    const char *values[] = {from, to};
-    PGresult *rows
-        = db ? kn_db_query (db,
-                            "SELECT a.id::text, to_char (a.at AT TIME ZONE 'UTC',"
-                            " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), coalesce (a.agency_id::text, ''),"
-                            " coalesce (a.caseworker_id, ''), coalesce (a.role, ''), a.service,"
-                            " a.operation, coalesce (a.subject_ref::text, ''),"
-                            " coalesce (a.object_id::text, ''), coalesce (a.basis, ''), a.result,"
-                            " coalesce (c.seq::text, ''), coalesce (encode (c.link, 'hex'), '')"
-                            " FROM core.audit a LEFT JOIN core.audit_chain c ON c.audit_id = a.id"
-                            " WHERE a.at >= $1::date AND a.at < $2::date ORDER BY a.id",
-                            2, values, &err)
-             : NULL;
-    kn_db_destroy (&db);
-    if (!rows) {
-        if (err.code == KN_E_INTERNAL)
-            kn_error_set (&err, KN_E_INVALID_ARGUMENT, "from",
-                          "--from and --to are dates, YYYY-MM-DD");
+    //  The first page before the file: a refusal leaves no empty file behind.
+    Kinnet__V1__ExportAudit op = KINNET__V1__EXPORT_AUDIT__INIT;
+    op.from = (char *) from;
+    op.to = (char *) to;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_EXPORT_AUDIT;
+    request.export_audit = &op;
+    Kinnet__V1__AdminReply *reply
+        = cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_AUDIT, &err);
+    if (!reply)
         return cli_fail (options, &err);
-    }
     FILE *out = path ? fopen (path, "w") : stdout;
     if (!out) {
-        PQclear (rows);
+        kinnet__v1__admin_reply__free_unpacked (reply, NULL);
         kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out", "cannot write %s", path);
         return cli_fail (options, &err);
     }
@@ -158,32 +184,50 @@ s_export (const cli_options_t *options, int argc, char **argv)
                                   "object_id", "basis",    "result",     "chain_seq",
                                   "chain_link"};
     int columns = (int) (sizeof names / sizeof names[0]);
-    if (json) {
-        json_t *array = json_array ();
-        for (int r = 0; r < PQntuples (rows); r++) {
-            json_t *record = json_object ();
+    json_t *array = json ? json_array () : NULL;
+    if (!json)
+        for (int c = 0; c < columns; c++)
+            cli_csv_field (out, names[c], c == columns - 1);
+    long long written = 0;
+    while (reply) {
+        for (size_t r = 0; r < reply->audit->n_records; r++) {
+            char id[24], seq[24];
+            const char *values[13];
+            s_columns_of (reply->audit->records[r], id, seq, values);
+            json_t *record = json ? json_object () : NULL;
             for (int c = 0; c < columns; c++)
-                json_object_set_new (record, names[c], json_string (PQgetvalue (rows, r, c)));
-            json_array_append_new (array, record);
+                if (json)
+                    json_object_set_new (record, names[c], json_string (values[c]));
+                else
+                    cli_csv_field (out, values[c], c == columns - 1);
+            if (json)
+                json_array_append_new (array, record);
+            written++;
         }
-        json_t *document = json_pack ("{s:s,s:s,s:o}", "from", from, "to", to, "records", array);
+        op.after = reply->audit->next_after;
+        kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+        reply = op.after ? cli_admin_call (options, &request,
+                                           KINNET__V1__ADMIN_REPLY__RESULT_AUDIT, &err)
+                         : NULL;
+        if (!reply && op.after)
+            break;   //  a later page failed: err says why
+    }
+    int rc = CLI_OK;
+    if (err.code != KN_OK)
+        rc = cli_fail (options, &err);
+    else if (json) {
+        json_t *document = json_pack ("{s:s,s:s,s:O}", "from", from, "to", to, "records", array);
         json_dumpf (document, out, JSON_INDENT (2));
         fputc ('\n', out);
         json_decref (document);
     }
-    else {
-        for (int c = 0; c < columns; c++)
-            cli_csv_field (out, names[c], c == columns - 1);
-        for (int r = 0; r < PQntuples (rows); r++)
-            for (int c = 0; c < columns; c++)
-                cli_csv_field (out, PQgetvalue (rows, r, c), c == columns - 1);
-    }
+    json_decref (array);
     if (path) {
         fclose (out);
-        fprintf (stderr, "%d record(s) written to %s\n", PQntuples (rows), path);
+        if (rc == CLI_OK)
+            fprintf (stderr, "%lld record(s) written to %s\n", written, path);
     }
-    PQclear (rows);
-    return CLI_OK;
+    return rc;
 }
 
 int

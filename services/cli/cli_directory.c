@@ -1,7 +1,8 @@
 /*  kinnet admin directory: the agency directory routing reads, and its import from
-    Open Referral HSDS 3.0. Thin: kn_directory, kn_directory_mapping and
-    kn_directory_import do the work so tests can drive them without a process; this
-    file reads the command line and prints the reports. */
+    Open Referral HSDS 3.0, through the admin service. Thin: the files are read here
+    and their text sent; the service checks and writes. Replies are turned into JSON
+    (kn_pbjson, proto3: an absent field is zero or empty) so one set of printers
+    serves text and --format json. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,76 +11,44 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "kn_directory.h"
-#include "kn_directory_import.h"
-#include "kn_directory_mapping.h"
+#include "kn_pbjson.h"
+
+//  The request must fit in one MDP body of 1 MiB (docs/protocol.md §4.1); what the
+//  files may take of it, leaving room for the rest of the request.
+#define MAX_FILES ((1 << 20) - 4096)
 
 static const char *s_usage =
     "usage: kinnet admin directory import FILE.json [--mapping MAP.json] [--dry-run]\n"
+    "              [--key KEY]\n"
     "       kinnet admin directory show [AGENCY_ID | DIRECTORY_ID]\n"
     "       kinnet admin directory set AGENCY_ID [--accepting yes|no]\n"
-    "              [--capacity N|none] [--interpreters yes|no]\n"
+    "              [--capacity N|none] [--interpreters yes|no] [--key KEY]\n"
     "       kinnet admin directory district set CODE [--name NAME] [--lead "
     "AGENCY_ID|none]\n"
+    "              [--key KEY]\n"
     "       kinnet admin directory district list\n"
     "import reads Open Referral HSDS 3.0 JSON (organizations with their services, or\n"
     "services with their organization) and writes what differs, in one transaction;\n"
     "--dry-run reports without writing. Without --mapping the built-in mapping is used.\n"
-    "docs/directory.md describes the mapping file and every rule. All commands take\n"
-    "--format json and use KINNET_DATABASE_URL.\n";
+    "The files together must stay under 1 MiB. docs/directory.md describes the mapping\n"
+    "file and every rule. All commands take --format json and go through the broker to\n"
+    "the admin service as an administrator agency (KINNET_CERT).\n";
 
-//  Options that take a value, this file's and the global ones kinnet.c reads, so
-//  that positional arguments can be found wherever options stand.
-static const char *s_valued[] = {
-    "--mapping",      "--name",    "--lead",     "--accepting", "--capacity",
-    "--interpreters", "--format",  "--endpoint", "--cert",      "--server-key",
-    "--timeout",      "--retries", NULL};
-static const char *s_global[] = {"--format",  "--endpoint", "--cert", "--server-key",
-                                 "--timeout", "--retries",  "--help", NULL};
+//  Options of these commands that take a value (kinnet's own are known already).
+static const char *const s_valued[] = {"--mapping",   "--name",     "--lead", "--accepting",
+                                       "--capacity", "--interpreters", "--key", NULL};
 
-static bool
-s_in (const char *name, const char **names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp (name, names[i]) == 0)
-            return true;
-    return false;
-}
-
-//  The index-th argument that is neither an option nor an option's value.
 static const char *
 s_positional (int argc, char **argv, int index)
 {
-    for (int i = 0; i < argc; i++) {
-        if (strncmp (argv[i], "--", 2) == 0) {
-            i += s_in (argv[i], s_valued) ? 1 : 0;
-            continue;
-        }
-        if (index-- == 0)
-            return argv[i];
-    }
-    return NULL;
+    return cli_positional (argc, argv, s_valued, index);
 }
 
-//  Usage error unless every option is one this command or kinnet itself takes: a
-//  mistyped --dry-run must not turn into a real import.
+//  Usage error unless every option is one this command takes (or kinnet's own).
 static bool
-s_options_ok (int argc, char **argv, const char **allowed)
+s_options_ok (int argc, char **argv, const char *const *valued, const char *const *flags)
 {
-    for (int i = 0; i < argc; i++) {
-        if (strncmp (argv[i], "--", 2) != 0)
-            continue;
-        if (!s_in (argv[i], allowed) && !s_in (argv[i], s_global)) {
-            fprintf (stderr, "kinnet: unknown option %s\n\n%s", argv[i], s_usage);
-            return false;
-        }
-        if (s_in (argv[i], s_valued) && i + 1 >= argc) {
-            fprintf (stderr, "kinnet: %s needs a value\n\n%s", argv[i], s_usage);
-            return false;
-        }
-        i += s_in (argv[i], s_valued) ? 1 : 0;
-    }
-    return true;
+    return cli_options_ok (argc, argv, valued, flags, s_usage);
 }
 
 static int
@@ -87,13 +56,6 @@ s_usage_error (void)
 {
     fputs (s_usage, stderr);
     return CLI_USAGE;
-}
-
-static void
-s_print_json (json_t *json)
-{
-    json_dumpf (json, stdout, JSON_INDENT (2));
-    printf ("\n");
 }
 
 //  A JSON array of strings as "a, b, c" ("-" when empty).
@@ -110,50 +72,70 @@ s_print_list (const char *label, json_t *array)
     printf ("\n");
 }
 
-static int
-s_import (const cli_options_t *options, int argc, char **argv)
+//  A string member, "" when absent (proto3 JSON leaves empty strings out).
+static const char *
+s_str (json_t *object, const char *key)
 {
-    static const char *allowed[] = {"--mapping", "--dry-run", NULL};
-    const char *file = s_positional (argc, argv, 2);
-    if (!s_options_ok (argc, argv, allowed) || !file || s_positional (argc, argv, 3))
-        return s_usage_error ();
-    kn_error_t err;
-    kn_error_clear (&err);
-    kn_directory_mapping_t *mapping =
-        kn_directory_mapping_new (cli_arg (argc, argv, "--mapping"), &err);
-    kn_db_t *db = mapping ? cli_admin_db (&err) : NULL;
-    bool dry_run = cli_flag (argc, argv, "--dry-run");
-    json_t *report = db ? kn_directory_import (db, file, mapping, dry_run, &err) : NULL;
-    kn_db_destroy (&db);
-    kn_directory_mapping_destroy (&mapping);
-    if (!report)
-        return cli_fail (options, &err);
-    if (options->json) {
-        s_print_json (report);
-        json_decref (report);
-        return CLI_OK;
+    const char *value = json_string_value (json_object_get (object, key));
+    return value ? value : "";
+}
+
+static long long
+s_int (json_t *object, const char *key)
+{
+    return (long long) json_integer_value (json_object_get (object, key));
+}
+
+//  The whole of path into *text (caller frees); *used counts the bytes all files
+//  take so far, which must stay under MAX_FILES.
+static int
+s_read_file (const char *path, const char *field, char **text, size_t *used, kn_error_t *err)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, field, "cannot read %s", path);
+    size_t room = MAX_FILES - *used;
+    char *buffer = malloc (room + 2);
+    size_t got = fread (buffer, 1, room + 1, file);
+    bool failed = ferror (file);
+    fclose (file);
+    if (failed || got > room) {
+        free (buffer);
+        if (failed)
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, field, "cannot read %s", path);
+        return kn_error_set (err, KN_E_TOO_LARGE, "file",
+                             "%s: the directory files together must stay under 1 MiB (the "
+                             "largest request); split the directory or trim it",
+                             path);
     }
+    buffer[got] = '\0';
+    if (strlen (buffer) != got) {
+        free (buffer);
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, field, "%s is not text", path);
+    }
+    *used += got;
+    *text = buffer;
+    return 0;
+}
+
+static void
+s_print_import (json_t *report)
+{
     size_t index;
     json_t *agency;
     json_array_foreach (json_object_get (report, "agencies"), index, agency)
     {
-        const char *result = json_string_value (json_object_get (agency, "result"));
-        printf ("%-10s %s  %s [%s]", result,
-                json_string_value (json_object_get (agency, "agency_id")),
-                json_string_value (json_object_get (agency, "name")),
-                json_string_value (json_object_get (agency, "directory_id")));
-        json_t *changes = json_object_get (agency, "changes");
+        printf ("%-10s %s  %s [%s]", s_str (agency, "result"), s_str (agency, "agency_id"),
+                s_str (agency, "name"), s_str (agency, "directory_id"));
         size_t at;
         json_t *change;
-        json_array_foreach (changes, at, change)
+        json_array_foreach (json_object_get (agency, "changes"), at, change)
             printf ("%s%s", at ? ", " : ": ", json_string_value (change));
         printf ("\n");
     }
     json_t *ignored;
     json_array_foreach (json_object_get (report, "ignored"), index, ignored)
-        printf ("%-10s %s: %s\n", "ignored",
-                json_string_value (json_object_get (ignored, "path")),
-                json_string_value (json_object_get (ignored, "reason")));
+        printf ("%-10s %s: %s\n", "ignored", s_str (ignored, "path"), s_str (ignored, "reason"));
     json_t *missing = json_object_get (report, "not_in_file");
     if (json_array_size (missing)) {
         printf ("not in this file (left as they are): ");
@@ -164,200 +146,255 @@ s_import (const cli_options_t *options, int argc, char **argv)
     }
     json_t *totals = json_object_get (report, "totals");
     printf ("%lld added, %lld linked, %lld changed, %lld unchanged, %lld ignored%s\n",
-            (long long)json_integer_value (json_object_get (totals, "added")),
-            (long long)json_integer_value (json_object_get (totals, "linked")),
-            (long long)json_integer_value (json_object_get (totals, "changed")),
-            (long long)json_integer_value (json_object_get (totals, "unchanged")),
-            (long long)json_integer_value (json_object_get (totals, "ignored")),
-            dry_run ? " (dry run: nothing written)" : "");
-    json_decref (report);
+            s_int (totals, "added"), s_int (totals, "linked"), s_int (totals, "changed"),
+            s_int (totals, "unchanged"), s_int (totals, "ignored"),
+            json_is_true (json_object_get (report, "dry_run")) ? " (dry run: nothing written)"
+                                                                : "");
+}
+
+static int
+s_import (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--mapping", "--key", NULL};
+    static const char *const flags[] = {"--dry-run", NULL};
+    const char *file = s_positional (argc, argv, 2);
+    if (!s_options_ok (argc, argv, valued, flags) || !file || s_positional (argc, argv, 3))
+        return s_usage_error ();
+    kn_error_t err;
+    kn_error_clear (&err);
+    const char *mapping_path = cli_arg (argc, argv, "--mapping");
+    char *hsds = NULL, *mapping = NULL;
+    size_t used = 0;
+    if (s_read_file (file, "file", &hsds, &used, &err)
+        || (mapping_path && s_read_file (mapping_path, "mapping", &mapping, &used, &err))) {
+        free (hsds);
+        return cli_fail (options, &err);
+    }
+    char key[200];
+    Kinnet__V1__ImportDirectory op = KINNET__V1__IMPORT_DIRECTORY__INIT;
+    op.idempotency_key = (char *) cli_admin_key (key, sizeof key, argc, argv, "import", NULL);
+    op.hsds = hsds;
+    op.mapping = mapping ? mapping : "";
+    op.dry_run = cli_flag (argc, argv, "--dry-run");
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_IMPORT_DIRECTORY;
+    request.import_directory = &op;
+    Kinnet__V1__AdminReply *reply = cli_admin_call (
+        options, &request, KINNET__V1__ADMIN_REPLY__RESULT_IMPORT_REPORT, &err);
+    free (hsds);
+    free (mapping);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->import_report->base);
+    else {
+        json_t *report = kn_pbjson_encode (&reply->import_report->base);
+        s_print_import (report);
+        json_decref (report);
+    }
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     return CLI_OK;
+}
+
+static void
+s_print_agency (json_t *agency)
+{
+    const char *directory_id = s_str (agency, "directory_id");
+    long long capacity = s_int (agency, "capacity");
+    printf ("%s  %s  %s%s\n", s_str (agency, "agency_id"), s_str (agency, "name"),
+            s_str (agency, "sector"),
+            json_is_true (json_object_get (agency, "active")) ? "" : " (revoked)");
+    printf ("  %-10s %s\n", "directory", *directory_id ? directory_id : "- (not imported)");
+    printf ("  %-10s %s\n", "accepting",
+            json_is_true (json_object_get (agency, "accepting")) ? "yes" : "no");
+    if (capacity >= 0)
+        printf ("  %-10s %lld of %lld\n", "load", s_int (agency, "load"), capacity);
+    else
+        printf ("  %-10s %lld (no limit)\n", "load", s_int (agency, "load"));
+    printf ("  %-10s %s\n", "interpret",
+            json_is_true (json_object_get (agency, "interpreters")) ? "yes" : "no");
+    printf ("  %-10s %s\n", "key",
+            json_is_true (json_object_get (agency, "has_key"))
+                ? "yes (can receive offers)"
+                : "no active key (receives no offers)");
+    s_print_list ("needs", json_object_get (agency, "needs"));
+    s_print_list ("districts", json_object_get (agency, "districts"));
+    s_print_list ("languages", json_object_get (agency, "languages"));
+}
+
+//  A listing reply (member: its repeated field) as a JSON array, as these commands
+//  have always printed it, or one entry at a time by print; "no MEMBER" when empty.
+static void
+s_print_listing (const cli_options_t *options, const ProtobufCMessage *reply,
+                 const char *member, void (*print) (json_t *entry))
+{
+    json_t *json = kn_pbjson_encode (reply);
+    json_t *list = json_object_get (json, member);
+    if (options->json) {
+        json_t *array = list ? json_incref (list) : json_array ();
+        json_dumpf (array, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (array);
+    }
+    else {
+        size_t index;
+        json_t *entry;
+        json_array_foreach (list, index, entry)
+            print (entry);
+        if (json_array_size (list) == 0)
+            printf ("no %s\n", member);
+    }
+    json_decref (json);
 }
 
 static int
 s_show (const cli_options_t *options, int argc, char **argv)
 {
-    static const char *allowed[] = {NULL};
-    if (!s_options_ok (argc, argv, allowed) || s_positional (argc, argv, 3))
+    const char *agency = s_positional (argc, argv, 2);
+    if (!s_options_ok (argc, argv, NULL, NULL) || s_positional (argc, argv, 3))
         return s_usage_error ();
     kn_error_t err;
     kn_error_clear (&err);
-    kn_db_t *db = cli_admin_db (&err);
-    json_t *list = db ? kn_directory_show (db, s_positional (argc, argv, 2), &err) : NULL;
-    kn_db_destroy (&db);
-    if (!list)
+    Kinnet__V1__ShowDirectory op = KINNET__V1__SHOW_DIRECTORY__INIT;
+    op.agency = (char *) (agency ? agency : "");
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_SHOW_DIRECTORY;
+    request.show_directory = &op;
+    Kinnet__V1__AdminReply *reply
+        = cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_DIRECTORY, &err);
+    if (!reply)
         return cli_fail (options, &err);
-    if (options->json) {
-        s_print_json (list);
-        json_decref (list);
-        return CLI_OK;
-    }
-    size_t index;
-    json_t *agency;
-    json_array_foreach (list, index, agency)
-    {
-        json_t *directory_id = json_object_get (agency, "directory_id");
-        json_t *capacity = json_object_get (agency, "capacity");
-        printf ("%s  %s  %s%s\n",
-                json_string_value (json_object_get (agency, "agency_id")),
-                json_string_value (json_object_get (agency, "name")),
-                json_string_value (json_object_get (agency, "sector")),
-                json_is_true (json_object_get (agency, "active")) ? "" : " (revoked)");
-        printf ("  %-10s %s\n", "directory",
-                json_is_string (directory_id) ? json_string_value (directory_id)
-                                              : "- (not imported)");
-        printf ("  %-10s %s\n", "accepting",
-                json_is_true (json_object_get (agency, "accepting")) ? "yes" : "no");
-        if (json_is_integer (capacity))
-            printf ("  %-10s %lld of %lld\n", "load",
-                    (long long)json_integer_value (json_object_get (agency, "load")),
-                    (long long)json_integer_value (capacity));
-        else
-            printf ("  %-10s %lld (no limit)\n", "load",
-                    (long long)json_integer_value (json_object_get (agency, "load")));
-        printf ("  %-10s %s\n", "interpret",
-                json_is_true (json_object_get (agency, "interpreters")) ? "yes" : "no");
-        s_print_list ("needs", json_object_get (agency, "needs"));
-        s_print_list ("districts", json_object_get (agency, "districts"));
-        s_print_list ("languages", json_object_get (agency, "languages"));
-    }
-    if (json_array_size (list) == 0)
-        printf ("no agencies\n");
-    json_decref (list);
+    s_print_listing (options, &reply->directory->base, "agencies", s_print_agency);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }
 
-//  yes|no into 1|0; KN_DIRECTORY_KEEP when absent; -1 for anything else.
+//  yes|no into SWITCH_ON|SWITCH_OFF; SWITCH_KEEP when absent; -1 for anything else.
 static int
-s_yes_no (const char *value)
+s_switch (const char *value)
 {
     if (!value)
-        return KN_DIRECTORY_KEEP;
+        return KINNET__V1__SWITCH__SWITCH_KEEP;
     if (strcmp (value, "yes") == 0 || strcmp (value, "true") == 0)
-        return 1;
+        return KINNET__V1__SWITCH__SWITCH_ON;
     if (strcmp (value, "no") == 0 || strcmp (value, "false") == 0)
-        return 0;
+        return KINNET__V1__SWITCH__SWITCH_OFF;
     return -1;
+}
+
+//  A DirectoryChange as "WHAT ID RESULT: change, change".
+static void
+s_print_change (const char *what, const Kinnet__V1__DirectoryChange *change)
+{
+    printf ("%s %s %s", what, change->id, change->result);
+    for (size_t i = 0; i < change->n_changes; i++)
+        printf ("%s%s", i ? ", " : ": ", change->changes[i]);
+    printf ("\n");
+}
+
+static int
+s_change (const cli_options_t *options, Kinnet__V1__AdminRequest *request, const char *what)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__AdminReply *reply
+        = cli_admin_call (options, request, KINNET__V1__ADMIN_REPLY__RESULT_CHANGE, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->change->base);
+    else
+        s_print_change (what, reply->change);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
 }
 
 static int
 s_set (const cli_options_t *options, int argc, char **argv)
 {
-    static const char *allowed[] = {"--accepting", "--capacity", "--interpreters", NULL};
+    static const char *const valued[] = {"--accepting", "--capacity", "--interpreters", "--key",
+                                         NULL};
     const char *id = s_positional (argc, argv, 2);
     const char *capacity = cli_arg (argc, argv, "--capacity");
-    kn_directory_change_t change = {
-        .accepting = s_yes_no (cli_arg (argc, argv, "--accepting")),
-        .interpreters = s_yes_no (cli_arg (argc, argv, "--interpreters")),
-        .capacity = KN_DIRECTORY_KEEP};
+    Kinnet__V1__SetDirectoryEntry op = KINNET__V1__SET_DIRECTORY_ENTRY__INIT;
+    int accepting = s_switch (cli_arg (argc, argv, "--accepting"));
+    int interpreters = s_switch (cli_arg (argc, argv, "--interpreters"));
     if (capacity && strcmp (capacity, "none") == 0)
-        change.capacity = KN_DIRECTORY_NO_LIMIT;
+        op.capacity = -1;
     else if (capacity) {
         char *end;
         long value = strtol (capacity, &end, 10);
         if (*capacity < '0' || *capacity > '9' || *end || value > INT_MAX)
             return s_usage_error ();
-        change.capacity = (int)value;
+        op.capacity = (int32_t) value;
     }
-    if (!s_options_ok (argc, argv, allowed) || !id || s_positional (argc, argv, 3) ||
-        change.accepting == -1 || change.interpreters == -1 ||
-        (!capacity && change.accepting == KN_DIRECTORY_KEEP &&
-         change.interpreters == KN_DIRECTORY_KEEP))
+    op.set_capacity = capacity != NULL;
+    if (!s_options_ok (argc, argv, valued, NULL) || !id || s_positional (argc, argv, 3)
+        || accepting < 0 || interpreters < 0
+        || (!capacity && !accepting && !interpreters))
         return s_usage_error ();
-    kn_error_t err;
-    kn_error_clear (&err);
-    kn_db_t *db = cli_admin_db (&err);
-    json_t *report = db ? kn_directory_set (db, id, &change, &err) : NULL;
-    kn_db_destroy (&db);
-    if (!report)
-        return cli_fail (options, &err);
-    if (options->json)
-        s_print_json (report);
-    else {
-        json_t *changes = json_object_get (report, "changes");
-        printf ("agency %s %s", id, json_array_size (changes) ? "changed" : "unchanged");
-        size_t index;
-        json_t *change_name;
-        json_array_foreach (changes, index, change_name)
-            printf ("%s%s", index ? ", " : ": ", json_string_value (change_name));
-        printf ("\n");
-    }
-    json_decref (report);
-    return CLI_OK;
+    char key[200];
+    op.idempotency_key = (char *) cli_admin_key (key, sizeof key, argc, argv, "set", NULL);
+    op.agency_id = (char *) id;
+    op.accepting = accepting;
+    op.interpreters = interpreters;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_SET_DIRECTORY;
+    request.set_directory = &op;
+    return s_change (options, &request, "agency");
 }
 
 static int
 s_district_set (const cli_options_t *options, int argc, char **argv)
 {
-    static const char *allowed[] = {"--name", "--lead", NULL};
+    static const char *const valued[] = {"--name", "--lead", "--key", NULL};
     const char *code = s_positional (argc, argv, 3);
-    if (!s_options_ok (argc, argv, allowed) || !code || s_positional (argc, argv, 4))
+    if (!s_options_ok (argc, argv, valued, NULL) || !code || s_positional (argc, argv, 4))
         return s_usage_error ();
+    const char *name = cli_arg (argc, argv, "--name");
     const char *lead = cli_arg (argc, argv, "--lead");
-    if (lead && strcmp (lead, "none") == 0)
-        lead = "";
-    kn_error_t err;
-    kn_error_clear (&err);
-    kn_db_t *db = cli_admin_db (&err);
-    json_t *report = db ? kn_directory_district_set (
-                              db, code, cli_arg (argc, argv, "--name"), lead, &err)
-                        : NULL;
-    kn_db_destroy (&db);
-    if (!report)
-        return cli_fail (options, &err);
-    if (options->json)
-        s_print_json (report);
-    else {
-        printf ("district %s %s", code,
-                json_string_value (json_object_get (report, "result")));
-        size_t index;
-        json_t *change;
-        json_array_foreach (json_object_get (report, "changes"), index, change)
-            printf ("%s%s", index ? ", " : ": ", json_string_value (change));
-        printf ("\n");
-    }
-    json_decref (report);
-    return CLI_OK;
+    char key[200];
+    Kinnet__V1__SetDistrict op = KINNET__V1__SET_DISTRICT__INIT;
+    op.idempotency_key = (char *) cli_admin_key (key, sizeof key, argc, argv, "district", NULL);
+    op.code = (char *) code;
+    op.name = (char *) (name ? name : "");
+    op.lead = (char *) (lead ? lead : "");   // "none": no lead; "": keep it
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_SET_DISTRICT;
+    request.set_district = &op;
+    return s_change (options, &request, "district");
+}
+
+static void
+s_print_district (json_t *district)
+{
+    const char *name = s_str (district, "name");
+    const char *lead = s_str (district, "child_protection_lead");
+    printf ("%-16s %-28s agencies %-4zu lead ", s_str (district, "code"), *name ? name : "-",
+            json_array_size (json_object_get (district, "agencies")));
+    if (*lead)
+        printf ("%s (%s)\n", s_str (district, "lead_name"), lead);
+    else
+        printf ("none\n");
 }
 
 static int
 s_district_list (const cli_options_t *options, int argc, char **argv)
 {
-    static const char *allowed[] = {NULL};
-    if (!s_options_ok (argc, argv, allowed) || s_positional (argc, argv, 3))
+    if (!s_options_ok (argc, argv, NULL, NULL) || s_positional (argc, argv, 3))
         return s_usage_error ();
     kn_error_t err;
     kn_error_clear (&err);
-    kn_db_t *db = cli_admin_db (&err);
-    json_t *list = db ? kn_directory_district_list (db, &err) : NULL;
-    kn_db_destroy (&db);
-    if (!list)
+    Kinnet__V1__ListDistricts op = KINNET__V1__LIST_DISTRICTS__INIT;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_LIST_DISTRICTS;
+    request.list_districts = &op;
+    Kinnet__V1__AdminReply *reply
+        = cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_DISTRICTS, &err);
+    if (!reply)
         return cli_fail (options, &err);
-    if (options->json) {
-        s_print_json (list);
-        json_decref (list);
-        return CLI_OK;
-    }
-    size_t index;
-    json_t *district;
-    json_array_foreach (list, index, district)
-    {
-        json_t *name = json_object_get (district, "name");
-        json_t *lead = json_object_get (district, "child_protection_lead");
-        printf ("%-16s %-28s agencies %-4lld lead ",
-                json_string_value (json_object_get (district, "code")),
-                json_is_string (name) ? json_string_value (name) : "-",
-                (long long)json_integer_value (json_object_get (district, "agencies")));
-        if (json_is_string (lead))
-            printf ("%s (%s)\n",
-                    json_string_value (json_object_get (district, "lead_name")),
-                    json_string_value (lead));
-        else
-            printf ("none\n");
-    }
-    if (json_array_size (list) == 0)
-        printf ("no districts\n");
-    json_decref (list);
+    s_print_listing (options, &reply->districts->base, "districts", s_print_district);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }
 

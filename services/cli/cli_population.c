@@ -1,8 +1,9 @@
 /*  kinnet admin population import FILE.csv | show: the number of children in each
     district by year, for the equity report's rates per 1,000 children. The file is
     CSV (RFC 4180) with a header naming district, year and children (any order, other
-    columns ignored). The whole file is checked first and loaded in one transaction:
-    a bad line names itself and nothing is written. */
+    columns ignored). The whole file is checked here first, so a bad line names
+    itself and nothing is sent; the admin service loads all figures in one
+    transaction. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +14,15 @@
 
 #define MAX_FIELDS 32
 #define MAX_FIELD 256
+#define MAX_FIGURES 10000   // the most one ImportPopulation takes (admin.proto)
 
-static const char *s_usage = "usage: kinnet admin population import FILE.csv\n"
-                             "       kinnet admin population show\n"
-                             "The CSV has a header with district, year and children (the\n"
-                             "number of children living in the district that year).\n";
+static const char *s_usage
+    = "usage: kinnet admin population import FILE.csv [--key KEY]\n"
+      "       kinnet admin population show\n"
+      "The CSV has a header with district, year and children (the number of children\n"
+      "living in the district that year); at most 10,000 figures. A figure for a\n"
+      "district and year already held replaces it. Both go through the broker to the\n"
+      "admin service as an administrator agency (KINNET_CERT).\n";
 
 //  One CSV record (RFC 4180: quoted fields, doubled quotes, CRLF or LF). Returns the
 //  number of fields, 0 at end of file, -1 on a malformed record.
@@ -66,7 +71,7 @@ s_record (FILE *file, char fields[MAX_FIELDS][MAX_FIELD], int *line)
 }
 
 static int
-s_import (const cli_options_t *options, const char *path)
+s_import (const cli_options_t *options, const char *path, int argc, char **argv)
 {
     kn_error_t err;
     kn_error_clear (&err);
@@ -90,8 +95,11 @@ s_import (const cli_options_t *options, const char *path)
                           "the header must name district, year and children");
             return cli_fail (options, &err);
         }
-    //  Check everything, keeping the rows, before writing anything.
-    json_t *rows = json_array ();
+    //  Check everything here, so a bad line is named by its line number, then send
+    //  all figures in one request: the service loads them in one transaction.
+    Kinnet__V1__PopulationFigure *figures = calloc (MAX_FIGURES, sizeof *figures);
+    Kinnet__V1__PopulationFigure **pointers = calloc (MAX_FIGURES, sizeof *pointers);
+    size_t count = 0;
     while (n > 0 && (n = s_record (file, fields, &line)) != 0) {
         char where[32];
         snprintf (where, sizeof where, "line %d", line);
@@ -112,63 +120,46 @@ s_import (const cli_options_t *options, const char *path)
         else if (column[2] >= n || *end_children || children < 0 || children > 100000000)
             kn_error_set (&err, KN_E_INVALID_ARGUMENT, where,
                           "children: a whole number, 0 or more");
+        else if (count == MAX_FIGURES)
+            kn_error_set (&err, KN_E_TOO_LARGE, where,
+                          "at most %d figures in one import; split the file", MAX_FIGURES);
         if (err.code != KN_OK)
             break;
-        json_array_append_new (rows, json_pack ("{s:s,s:I,s:I}", "district", district, "year",
-                                                (json_int_t) year, "children",
-                                                (json_int_t) children));
+        Kinnet__V1__PopulationFigure *figure = &figures[count];
+        kinnet__v1__population_figure__init (figure);
+        figure->district = strdup (district);
+        figure->year = (int32_t) year;
+        figure->children = children;
+        pointers[count++] = figure;
     }
     fclose (file);
-    if (err.code != KN_OK) {
-        json_decref (rows);
-        return cli_fail (options, &err);
+    Kinnet__V1__AdminReply *reply = NULL;
+    if (err.code == KN_OK && count == 0)
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "file", "%s holds no figures", path);
+    if (err.code == KN_OK) {
+        char key[200];
+        Kinnet__V1__ImportPopulation op = KINNET__V1__IMPORT_POPULATION__INIT;
+        op.idempotency_key
+            = (char *) cli_admin_key (key, sizeof key, argc, argv, "population", NULL);
+        op.n_figures = count;
+        op.figures = pointers;
+        Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+        request.op_case = KINNET__V1__ADMIN_REQUEST__OP_IMPORT_POPULATION;
+        request.import_population = &op;
+        reply = cli_admin_call (options, &request,
+                                KINNET__V1__ADMIN_REPLY__RESULT_POPULATION_LOADED, &err);
     }
-    kn_db_t *db = cli_admin_db (&err);
-    int rc = db ? kn_db_exec (db, "BEGIN", &err) : -1;
-    int added = 0, changed = 0, same = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach (rows, i, row)
-    {
-        if (rc)
-            break;
-        char year[16], children[24];
-        snprintf (year, sizeof year, "%lld", (long long) json_integer_value (json_object_get (row, "year")));
-        snprintf (children, sizeof children, "%lld",
-                  (long long) json_integer_value (json_object_get (row, "children")));
-        const char *values[] = {json_string_value (json_object_get (row, "district")), year,
-                                children};
-        //  xmax = 0: the row was inserted, not updated.
-        PGresult *result = kn_db_query (
-            db,
-            "INSERT INTO core.population (district, year, children) VALUES ($1, $2, $3)"
-            " ON CONFLICT (district, year) DO UPDATE SET children = $3, loaded_at = now ()"
-            " WHERE core.population.children <> $3 RETURNING (xmax = 0)",
-            3, values, &err);
-        if (!result)
-            rc = -1;
-        else if (PQntuples (result) == 0)
-            same++;
-        else if (PQgetvalue (result, 0, 0)[0] == 't')
-            added++;
-        else
-            changed++;
-        PQclear (result);
-    }
-    if (rc == 0)
-        rc = kn_db_exec (db, "COMMIT", &err);
-    else if (db) {
-        kn_error_t ignored;
-        kn_db_exec (db, "ROLLBACK", &ignored);
-    }
-    kn_db_destroy (&db);
-    json_decref (rows);
-    if (rc)
+    for (size_t i = 0; i < count; i++)
+        free (figures[i].district);
+    free (figures);
+    free (pointers);
+    if (!reply)
         return cli_fail (options, &err);
     if (options->json)
-        printf ("{\"added\": %d, \"changed\": %d, \"unchanged\": %d}\n", added, changed, same);
+        printf ("{\"loaded\": %d}\n", reply->population_loaded->loaded);
     else
-        printf ("population figures: %d added, %d changed, %d unchanged\n", added, changed, same);
+        printf ("population figures loaded: %d\n", reply->population_loaded->loaded);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }
 
@@ -177,47 +168,53 @@ s_show (const cli_options_t *options)
 {
     kn_error_t err;
     kn_error_clear (&err);
-    kn_db_t *db = cli_admin_db (&err);
-    PGresult *rows = db ? kn_db_query (db,
-                                       "SELECT district, year, children FROM core.population"
-                                       " ORDER BY district, year",
-                                       0, NULL, &err)
-                        : NULL;
-    kn_db_destroy (&db);
-    if (!rows)
+    Kinnet__V1__ShowPopulation op = KINNET__V1__SHOW_POPULATION__INIT;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_SHOW_POPULATION;
+    request.show_population = &op;
+    Kinnet__V1__AdminReply *reply
+        = cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_POPULATION, &err);
+    if (!reply)
         return cli_fail (options, &err);
+    Kinnet__V1__Population *population = reply->population;
     json_t *list = json_array ();
-    for (int r = 0; r < PQntuples (rows); r++) {
+    for (size_t r = 0; r < population->n_figures; r++) {
+        const Kinnet__V1__PopulationFigure *figure = population->figures[r];
         if (options->json)
             json_array_append_new (list, json_pack ("{s:s,s:I,s:I}", "district",
-                                                    PQgetvalue (rows, r, 0), "year",
-                                                    (json_int_t) atoll (PQgetvalue (rows, r, 1)),
-                                                    "children",
-                                                    (json_int_t) atoll (PQgetvalue (rows, r, 2))));
+                                                    figure->district, "year",
+                                                    (json_int_t) figure->year, "children",
+                                                    (json_int_t) figure->children));
         else
-            printf ("%-24s %s %10s\n", PQgetvalue (rows, r, 0), PQgetvalue (rows, r, 1),
-                    PQgetvalue (rows, r, 2));
+            printf ("%-24s %d %10lld\n", figure->district, figure->year,
+                    (long long) figure->children);
     }
     if (options->json) {
         json_dumpf (list, stdout, JSON_INDENT (2));
         printf ("\n");
     }
     json_decref (list);
-    PQclear (rows);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }
 
 int
 cli_population (const cli_options_t *options, int argc, char **argv)
 {
-    const char *action = argc > 1 ? argv[1] : "";
+    static const char *const valued[] = {"--key", NULL};
     if (cli_flag (argc, argv, "--help")) {
         fputs (s_usage, stdout);
         return CLI_OK;
     }
-    if (strcmp (action, "import") == 0 && argc > 2)
-        return s_import (options, argv[2]);
-    if (strcmp (action, "show") == 0)
+    if (!cli_options_ok (argc, argv, valued, NULL, s_usage))
+        return CLI_USAGE;
+    const char *action = cli_positional (argc, argv, valued, 1);
+    const char *path = cli_positional (argc, argv, valued, 2);
+    const char *extra = cli_positional (argc, argv, valued, path ? 3 : 2);
+    action = action ? action : "";
+    if (strcmp (action, "import") == 0 && path && !extra)
+        return s_import (options, path, argc, argv);
+    if (strcmp (action, "show") == 0 && !path && !cli_arg (argc, argv, "--key"))
         return s_show (options);
     fputs (s_usage, stderr);
     return CLI_USAGE;

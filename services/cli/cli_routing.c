@@ -1,7 +1,6 @@
-/*  kinnet feed | offer | case, and kinnet admin routing: an agency's side of case
-    routing (its feed, its offers, the cases it is on) and the administrator's
-    routing rules. Requests go through the broker; `admin routing` talks to
-    PostgreSQL directly like the other admin commands. */
+/*  kinnet feed | offer | case: an agency's side of case routing (its feed, its
+    offers, the cases it is on), through the broker. The administrator's routing
+    rules are cli_routing_admin.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +11,6 @@
 #include "cli.h"
 #include "kn_pbjson.h"
 #include "kinnet/v1/routing.pb-c.h"
-#include "routing_settings.h"
 
 static const char *s_feed_usage
     = "usage: kinnet feed [--after N] [--max N] [--wait MS] [--follow] [--format json]\n"
@@ -40,18 +38,6 @@ static const char *s_case_usage
       "Outcomes: needs_met, needs_partly_met, family_disengaged, moved_away,\n"
       "escalated_to_statutory. lead --caseworker names the lead professional; --by\n"
       "names who appointed them. All take [--key KEY] and --format json.\n";
-
-static const char *s_admin_usage
-    = "usage: kinnet admin routing show\n"
-      "       kinnet admin routing set KEY VALUE\n"
-      "Keys: rank.order (continuity,language,headroom,rotation in any order, each at\n"
-      "most once), deadline.routine|priority|urgent|emergency_safeguarding (an\n"
-      "time such as '10 days', '4 hours', '1 day 12 hours'; at most 90 days),\n"
-      "contact.routine|priority|urgent|emergency_safeguarding (the same: from acceptance\n"
-      "to first contact, then an escalation),\n"
-      "emergency.to_district_lead (true|false),\n"
-      "escalate.to_district_lead_from (routine|priority|urgent|emergency_safeguarding|\n"
-      "never). Changes apply to the next routing decision.\n";
 
 //  An enum name, also without its type's prefix ("other" -> DECLINE_OTHER).
 static int
@@ -430,75 +416,4 @@ cli_case (const cli_options_t *options, int argc, char **argv)
         return s_run (options, &request);
     }
     return s_usage (s_case_usage, argc, argv);
-}
-
-//  ------------------------------------------------------------------------
-//  kinnet admin routing
-
-int
-cli_routing_admin (const cli_options_t *options, int argc, char **argv)
-{
-    const char *action = argc > 1 ? argv[1] : "";
-    bool show = strcmp (action, "show") == 0, set = strcmp (action, "set") == 0;
-    if (cli_flag (argc, argv, "--help") || (!show && !set) || (set && argc < 4))
-        return s_usage (s_admin_usage, argc, argv);
-    kn_error_t err;
-    kn_error_clear (&err);
-    kn_db_t *db = cli_admin_db (&err);
-    if (!db)
-        return cli_fail (options, &err);
-    int rc = 0;
-    if (set) {
-        const char *values[] = {argv[2], argv[3]};
-        PGresult *result = NULL;
-        rc = routing_settings_check (argv[2], argv[3], &err);
-        if (rc == 0 && kn_db_exec (db, "BEGIN", &err) == 0) {
-            result = kn_db_query (db,
-                                  "INSERT INTO routing.setting (key, value) VALUES ($1, $2)"
-                                  " ON CONFLICT (key) DO UPDATE SET value = $2, updated_at = now ()",
-                                  2, values, &err);
-            PQclear (result);
-            //  Who changed a rule is on record like every other change.
-            const char *audit[] = {argv[2]};
-            PGresult *audited = result ? kn_db_query (
-                                             db,
-                                             "INSERT INTO core.audit (service, operation, basis,"
-                                             " result) VALUES ('admin', 'routing.set', $1, 'ok')",
-                                             1, audit, &err)
-                                       : NULL;
-            PQclear (audited);
-            rc = audited && kn_db_exec (db, "COMMIT", &err) == 0 ? 0 : -1;
-            if (rc) {
-                kn_error_t ignored;
-                kn_db_exec (db, "ROLLBACK", &ignored);
-            }
-        }
-        else
-            rc = -1;
-    }
-    PGresult *rows = rc ? NULL
-                        : kn_db_query (db,
-                                       "SELECT key, value, to_char (updated_at AT TIME ZONE 'UTC',"
-                                       " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM routing.setting"
-                                       " ORDER BY key",
-                                       0, NULL, &err);
-    if (rows) {
-        if (options->json) {
-            json_t *settings = json_object ();
-            for (int i = 0; i < PQntuples (rows); i++)
-                json_object_set_new (settings, PQgetvalue (rows, i, 0),
-                                     json_string (PQgetvalue (rows, i, 1)));
-            json_t *out = json_pack ("{s:o}", "settings", settings);
-            json_dumpf (out, stdout, JSON_INDENT (2));
-            printf ("\n");
-            json_decref (out);
-        }
-        else
-            for (int i = 0; i < PQntuples (rows); i++)
-                printf ("%-32s %-40s (since %s)\n", PQgetvalue (rows, i, 0),
-                        PQgetvalue (rows, i, 1), PQgetvalue (rows, i, 2));
-    }
-    PQclear (rows);
-    kn_db_destroy (&db);
-    return rows ? CLI_OK : cli_fail (options, &err);
 }

@@ -35,21 +35,26 @@ static const char *s_usage =
     "                                     auditors' reports, small counts withheld\n"
     "  subject export ID --out FILE       everything held about a person (DPO role)\n"
     "  audit verify|seal|export ...       the tamper-evident audit trail (kinnet audit --help)\n"
-    "  admin migrate                      apply database migrations\n"
     "  admin agency add --name N --sector S --district D --cert-out DIR\n"
-    "                                     register an agency, write its certificate\n"
+    "                                     register an agency (its key pair is made\n"
+    "                                     here; only the public key is sent)\n"
     "  admin agency revoke ID             deactivate an agency and revoke its keys\n"
     "  admin agency role add|remove ID ROLE\n"
     "                                     roles: referrer, coordinator, auditor,\n"
     "                                     data_protection_officer, administrator\n"
+    "  admin directory import FILE.json   import agencies from Open Referral HSDS 3.0\n"
+    "  admin directory ...                the agency directory (--help)\n"
+    "  admin routing show|set KEY VALUE   the routing rules\n"
+    "  admin population import FILE.csv | show\n"
+    "                                     children per district and year\n"
+    "  admin migrate                      apply database migrations (bootstrap)\n"
+    "  admin init --cert-out DIR          register the first administrator agency\n"
+    "                                     (bootstrap; kinnet admin init --help)\n"
     "  admin cert create PATH [--service NAME]\n"
     "                                     write a CURVE certificate pair (PATH, PATH_secret)\n"
     "  admin fieldkey create PATH         write a new field-encryption key file\n"
     "  admin auditkey create PATH         write an audit signing key (PATH) and its\n"
     "                                     public key (PATH.pub)\n"
-    "  admin directory import FILE.json   import agencies from Open Referral HSDS 3.0\n"
-    "  admin directory ...                the agency directory (--help)\n"
-    "  admin routing show|set KEY VALUE   the routing rules\n"
     "\n"
     "Options (also from the environment):\n"
     "  --endpoint URL      broker frontend (KINNET_ENDPOINT, tcp://127.0.0.1:5555)\n"
@@ -57,10 +62,15 @@ static const char *s_usage =
     "  --server-key KEY    broker public key, Z85 or certificate file (KINNET_SERVER_KEY)\n"
     "  --timeout MS        wait per attempt (5000); --retries N extra attempts (2)\n"
     "  --format text|json  output format (text)\n"
-    "  admin commands use KINNET_DATABASE_URL.\n"
     "\n"
-    "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 unauthenticated or\n"
-    "unreachable, 5 conflict, 6 not found, 7 audit trail broken (audit verify).\n";
+    "Every command goes through the broker with an agency's certificate; admin\n"
+    "commands need an agency with the administrator role, audit export the auditor\n"
+    "role. Only admin migrate, admin init, audit verify and audit seal use the\n"
+    "database (KINNET_DATABASE_URL); the key files need neither.\n"
+    "\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 refused (key or\n"
+    "role), unauthenticated or unreachable, 5 conflict, 6 not found, 7 audit trail\n"
+    "broken (audit verify).\n";
 
 int
 cli_exit_code (kn_code_t code)
@@ -120,6 +130,62 @@ cli_flag (int argc, char **argv, const char *name)
         if (strcmp (argv[i], name) == 0)
             return true;
     return false;
+}
+
+//  Options kinnet itself reads (kinnet.c main), which may stand anywhere.
+static const char *const s_global_valued[] = {"--format",  "--endpoint", "--cert",
+                                              "--server-key", "--timeout", "--retries",
+                                              NULL};
+
+static bool
+s_in (const char *name, const char *const *names)
+{
+    for (int i = 0; names && names[i]; i++)
+        if (strcmp (name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool
+s_takes_value (const char *name, const char *const *valued)
+{
+    return s_in (name, valued) || s_in (name, s_global_valued);
+}
+
+const char *
+cli_positional (int argc, char **argv, const char *const *valued, int index)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strncmp (argv[i], "--", 2) == 0) {
+            i += s_takes_value (argv[i], valued) ? 1 : 0;
+            continue;
+        }
+        if (index-- == 0)
+            return argv[i];
+    }
+    return NULL;
+}
+
+bool
+cli_options_ok (int argc, char **argv, const char *const *valued, const char *const *flags,
+                const char *usage)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strncmp (argv[i], "--", 2) != 0)
+            continue;
+        bool known = s_takes_value (argv[i], valued) || s_in (argv[i], flags)
+                     || strcmp (argv[i], "--help") == 0;
+        if (!known) {
+            fprintf (stderr, "kinnet: unknown option %s\n\n%s", argv[i], usage);
+            return false;
+        }
+        if (s_takes_value (argv[i], valued) && i + 1 >= argc) {
+            fprintf (stderr, "kinnet: %s needs a value\n\n%s", argv[i], usage);
+            return false;
+        }
+        i += s_takes_value (argv[i], valued) ? 1 : 0;
+    }
+    return true;
 }
 
 int

@@ -3,6 +3,7 @@
     referred, or from the data-protection role; a consent it may not see is
     reported exactly like a missing one. */
 #include "consent_store_int.h"
+#include "kn_agency.h"
 
 //  Standing on a subject: recorded or received something about them, referred
 //  their family, or holds the data-protection role.
@@ -20,7 +21,6 @@
 
 static const char *s_statements[][2] = {
     {"standing", STANDING},
-    {"has_role", "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2"},
     {"record_visible", "SELECT 1 FROM consent.record c WHERE c.id = $1"
                        " AND (c.recorded_by = $2 OR $2 = ANY (c.recipient_agencies)"
                        "  OR EXISTS (SELECT 1 FROM core.agency_role WHERE agency_id = $2"
@@ -31,7 +31,8 @@ int
 consent_standing_prepare (kn_db_t *db, kn_error_t *err)
 {
     return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
-                              err);
+                              err)
+               ?: kn_agency_prepare (db, err);
 }
 
 int
@@ -55,13 +56,7 @@ int
 consent_has_role (consent_store_t *self, const char *agency_id, const char *role,
                   kn_error_t *err)
 {
-    const char *values[] = {agency_id, role};
-    PGresult *result = kn_db_run (self->db, "has_role", 2, values, NULL, NULL, err);
-    if (!result)
-        return -1;
-    int has = PQntuples (result) > 0;
-    PQclear (result);
-    return has;
+    return kn_agency_holds (self->db, agency_id, role, err);
 }
 
 //  A consent the caller may not see is reported exactly like a missing one: it sees

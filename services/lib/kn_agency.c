@@ -1,4 +1,5 @@
-/*  kn_agency: agency registry reads and writes (admin paths). */
+/*  kn_agency: agency registry reads and writes. One statement per change, so the
+    CLI's bootstrap and the admin service change the registry the same way. */
 #include "kn_agency.h"
 
 #include <ctype.h>
@@ -6,56 +7,134 @@
 
 #include "kinnet/v1/common.pb-c.h"
 
-int
-kn_agency_add (kn_db_t *db, const char *name, const char *sector, const char *district,
-               const char *public_key, char id_out[KN_UUID_STR], kn_error_t *err)
+#define INSERT_AGENCY                                                                    \
+    "INSERT INTO core.agency (id, name, sector, district) VALUES ($1, $2, $3, $4)"
+#define INSERT_KEY "INSERT INTO core.agency_key (public_key, agency_id) VALUES ($1, $2)"
+//  Held by an active agency: the bootstrap makes the first administrator only.
+#define ADMINISTRATOR_EXISTS                                                             \
+    "SELECT 1 FROM core.agency_role r JOIN core.agency a ON a.id = r.agency_id"          \
+    " WHERE r.role = 'administrator' AND a.active LIMIT 1"
+
+static bool
+s_text_ok (const char *text, size_t max)
 {
-    if (!name || !*name || strlen (name) > 200)
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "name",
-                             "name is required (1 to 200 characters)");
-    if (!district || !*district || strlen (district) > 64)
+    if (!text || !*text || strlen (text) > max)
+        return false;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return false;
+    return true;
+}
+
+int
+kn_agency_check (const char *name, const char *sector, const char *district,
+                 const char *public_key, char sector_out[40], kn_error_t *err)
+{
+    if (!s_text_ok (name, 200))
+        return kn_error_set (
+            err, KN_E_INVALID_ARGUMENT, "name",
+            "name is required (1 to 200 characters, no control characters)");
+    if (!s_text_ok (district, 64))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "district",
                              "district is required (1 to 64 characters)");
-    char upper[64] = "";
+    char upper[40] = "";
     for (size_t i = 0; sector && sector[i] && i + 1 < sizeof upper; i++)
-        upper[i] = (char) toupper ((unsigned char) sector[i]);
+        upper[i] = (char)toupper ((unsigned char)sector[i]);
     const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value_by_name (
         &kinnet__v1__agency_sector__descriptor, upper);
     if (!value || value->value == 0)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "sector",
-                             "unknown sector '%s' (see docs/protocol.md, AgencySector)",
+                             "unknown sector '%.40s' (see AgencySector)",
                              sector ? sector : "");
     uint8_t raw[32];
     if (!public_key || strlen (public_key) != 40 || !zmq_z85_decode (raw, public_key))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "public_key",
                              "public key must be 40 Z85 characters");
-
-    kn_uuid_generate (id_out);
     for (char *c = upper; *c; c++)
-        *c = (char) tolower ((unsigned char) *c);
+        *c = (char)tolower ((unsigned char)*c);
+    memcpy (sector_out, upper, sizeof upper);
+    return 0;
+}
+
+int
+kn_agency_insert (kn_db_t *db, const char *id, const char *name, const char *sector,
+                  const char *district, const char *public_key, kn_error_t *err)
+{
+    char lower[40];
+    if (kn_agency_check (name, sector, district, public_key, lower, err))
+        return -1;
+    const char *agency[] = {id, name, lower, district};
+    PGresult *result = kn_db_query (db, INSERT_AGENCY, 4, agency, err);
+    if (!result)
+        return -1;
+    PQclear (result);
+    const char *key[] = {public_key, id};
+    result = kn_db_query (db, INSERT_KEY, 2, key, err);
+    if (!result)
+        return err->code == KN_E_CONFLICT
+                   ? kn_error_set (err, KN_E_CONFLICT, "public_key",
+                                   "this public key is already registered")
+                   : -1;
+    PQclear (result);
+    return 0;
+}
+
+//  Run body (an insert, with an administrator check first when first_admin) in a
+//  transaction of its own.
+static int
+s_register (kn_db_t *db, const char *name, const char *sector, const char *district,
+            const char *public_key, bool first_admin, char id_out[KN_UUID_STR],
+            kn_error_t *err)
+{
+    char lower[40];
+    if (kn_agency_check (name, sector, district, public_key, lower, err))
+        return -1;
+    kn_uuid_generate (id_out);
     if (kn_db_exec (db, "BEGIN", err))
         return -1;
-    const char *agency[] = {id_out, name, upper, district};
-    PGresult *result = kn_db_query (
-        db, "INSERT INTO core.agency (id, name, sector, district) VALUES ($1, $2, $3, $4)",
-        4, agency, err);
-    if (result) {
+    if (first_admin) {
+        //  Two bootstraps at once must not both find no administrator.
+        PGresult *result = kn_db_query (
+            db, "SELECT pg_advisory_xact_lock (hashtext ('kinnet.admin.init'))", 0, NULL,
+            err);
+        if (!result)
+            goto fail;
         PQclear (result);
-        const char *key[] = {public_key, id_out};
-        result = kn_db_query (
-            db, "INSERT INTO core.agency_key (public_key, agency_id) VALUES ($1, $2)", 2,
-            key, err);
-        if (!result && err->code == KN_E_CONFLICT)
-            kn_error_set (err, KN_E_CONFLICT, "public_key",
-                          "this public key is already registered");
+        if (!(result = kn_db_query (db, ADMINISTRATOR_EXISTS, 0, NULL, err)))
+            goto fail;
+        bool exists = PQntuples (result) > 0;
+        PQclear (result);
+        if (exists) {
+            kn_error_set (err, KN_E_CONFLICT, "administrator",
+                          "an active agency already holds the administrator role");
+            goto fail;
+        }
     }
-    if (!result) {
-        kn_error_t ignored;
-        kn_db_exec (db, "ROLLBACK", &ignored);
-        return -1;
-    }
-    PQclear (result);
-    return kn_db_exec (db, "COMMIT", err);
+    if (kn_agency_insert (db, id_out, name, sector, district, public_key, err) ||
+        (first_admin &&
+         kn_agency_role_set (db, id_out, "administrator", true, NULL, err)) ||
+        kn_db_exec (db, "COMMIT", err))
+        goto fail;
+    return 0;
+fail:;
+    kn_error_t ignored;
+    kn_db_exec (db, "ROLLBACK", &ignored);
+    return -1;
+}
+
+int
+kn_agency_add (kn_db_t *db, const char *name, const char *sector, const char *district,
+               const char *public_key, char id_out[KN_UUID_STR], kn_error_t *err)
+{
+    return s_register (db, name, sector, district, public_key, false, id_out, err);
+}
+
+int
+kn_agency_init_administrator (kn_db_t *db, const char *name, const char *sector,
+                              const char *district, const char *public_key,
+                              char id_out[KN_UUID_STR], kn_error_t *err)
+{
+    return s_register (db, name, sector, district, public_key, true, id_out, err);
 }
 
 int
@@ -85,17 +164,17 @@ kn_agency_revoke (kn_db_t *db, const char *agency_id, kn_error_t *err)
 zhashx_t *
 kn_agency_active_keys (kn_db_t *db, kn_error_t *err)
 {
-    PGresult *result = kn_db_query (
-        db,
-        "SELECT k.public_key, k.agency_id FROM core.agency_key k"
-        " JOIN core.agency a ON a.id = k.agency_id"
-        " WHERE a.active AND k.revoked_at IS NULL",
-        0, NULL, err);
+    PGresult *result =
+        kn_db_query (db,
+                     "SELECT k.public_key, k.agency_id FROM core.agency_key k"
+                     " JOIN core.agency a ON a.id = k.agency_id"
+                     " WHERE a.active AND k.revoked_at IS NULL",
+                     0, NULL, err);
     if (!result)
         return NULL;
     zhashx_t *keys = zhashx_new ();
-    zhashx_set_destructor (keys, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_duplicator (keys, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor (keys, (zhashx_destructor_fn *)zstr_free);
+    zhashx_set_duplicator (keys, (zhashx_duplicator_fn *)strdup);
     for (int row = 0; row < PQntuples (result); row++)
         zhashx_insert (keys, PQgetvalue (result, row, 0), PQgetvalue (result, row, 1));
     PQclear (result);
@@ -103,8 +182,8 @@ kn_agency_active_keys (kn_db_t *db, kn_error_t *err)
 }
 
 int
-kn_agency_set_role (kn_db_t *db, const char *agency_id, const char *role, bool add,
-                    kn_error_t *err)
+kn_agency_role_set (kn_db_t *db, const char *agency_id, const char *role, bool add,
+                    bool *changed, kn_error_t *err)
 {
     static const char *roles[] = {"referrer", "coordinator", "auditor",
                                   "data_protection_officer", "administrator"};
@@ -113,10 +192,10 @@ kn_agency_set_role (kn_db_t *db, const char *agency_id, const char *role, bool a
         known |= role && strcmp (role, roles[i]) == 0;
     if (!known)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "role",
-                             "role must be referrer, coordinator, auditor, "
-                             "data_protection_officer or administrator");
+                             "role must be " KN_AGENCY_ROLES);
     if (!kn_uuid_valid (agency_id))
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "agency_id", "agency id must be a UUID");
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "agency_id",
+                             "agency id must be a UUID");
     const char *params[] = {agency_id, role};
     PGresult *result = kn_db_query (
         db,
@@ -126,6 +205,8 @@ kn_agency_set_role (kn_db_t *db, const char *agency_id, const char *role, bool a
         2, params, err);
     if (!result)
         return -1;
+    if (changed)
+        *changed = PQntuples (result) > 0;
     PQclear (result);
     //  Adding to a missing agency inserts nothing: say so.
     const char *check[] = {agency_id};
@@ -135,4 +216,43 @@ kn_agency_set_role (kn_db_t *db, const char *agency_id, const char *role, bool a
     int found = PQntuples (result);
     PQclear (result);
     return found ? 0 : kn_error_set (err, KN_E_NOT_FOUND, "agency_id", "no such agency");
+}
+
+int
+kn_agency_set_role (kn_db_t *db, const char *agency_id, const char *role, bool add,
+                    kn_error_t *err)
+{
+    return kn_agency_role_set (db, agency_id, role, add, NULL, err);
+}
+
+int
+kn_agency_prepare (kn_db_t *db, kn_error_t *err)
+{
+    return kn_db_prepare (db, "kn_agency_holds",
+                          "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2",
+                          err);
+}
+
+int
+kn_agency_holds (kn_db_t *db, const char *agency_id, const char *role, kn_error_t *err)
+{
+    const char *values[] = {agency_id, role};
+    PGresult *result = kn_db_run (db, "kn_agency_holds", 2, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    int held = PQntuples (result) > 0;
+    PQclear (result);
+    return held;
+}
+
+int
+kn_agency_require (kn_db_t *db, const char *agency_id, const char *role, kn_error_t *err)
+{
+    int held = kn_db_ensure (db, err) ? -1 : kn_agency_holds (db, agency_id, role, err);
+    if (held < 0)
+        return -1;
+    return held ? 0
+                : kn_error_set (err, KN_E_PERMISSION_DENIED, "op",
+                                "this needs the %s role (kinnet admin agency role add)",
+                                role);
 }

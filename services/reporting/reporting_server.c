@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kinnet/v1/reporting.pb-c.h"
+#include "kn_agency.h"
 #include "kn_audit.h"
 #include "kn_config.h"
 #include "kn_dispatch.h"
@@ -70,9 +71,7 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
                           err)
         || kn_audit_chain_prepare (read_db, err)
         || kn_db_prepare (read_db, "reporting_governance", GOVERNANCE_SQL, err)
-        || kn_db_prepare (db, "reporting_has_role",
-                          "SELECT 1 FROM core.agency_role WHERE agency_id = $1 AND role = $2",
-                          err)) {
+        || kn_agency_prepare (db, err)) {
         consent_store_destroy (&consents);
         return NULL;
     }
@@ -109,23 +108,6 @@ reporting_server_destroy (reporting_server_t **self_p)
         free (*self_p);
         *self_p = NULL;
     }
-}
-
-//  The caller's agency must hold role; PERMISSION_DENIED otherwise.
-static int
-s_require (reporting_server_t *self, const char *agency, const char *role, kn_error_t *err)
-{
-    if (kn_db_ensure (self->db, err))
-        return -1;
-    const char *values[] = {agency, role};
-    PGresult *result = kn_db_run (self->db, "reporting_has_role", 2, values, NULL, NULL, err);
-    if (!result)
-        return -1;
-    bool held = PQntuples (result) > 0;
-    PQclear (result);
-    return held ? 0
-                : kn_error_set (err, KN_E_PERMISSION_DENIED, "op",
-                                "this needs the %s role (kinnet admin agency role add)", role);
 }
 
 static Kinnet__V1__AuditVerdict *
@@ -300,7 +282,7 @@ s_run (reporting_server_t *self, const char *agency, const op_t *op,
     if (op->about)
         *about = op->about (request);
     about->operation = op->operation;
-    if (s_require (self, agency, op->role, err) ||
+    if (kn_agency_require (self->db, agency, op->role, err) ||
         op->handle (self, agency, request, reply, err))
         return -1;
     reply->result_case = op->result_case;

@@ -1,4 +1,6 @@
-/*  The kinnet command against a real stack: formats, exit codes, admin commands. */
+/*  The kinnet command against a real stack: formats, exit codes, admin commands
+    (through the admin service as the stack's administrator agency; admin init on
+    the database). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <sys/wait.h>
@@ -36,8 +38,9 @@ s_run (int agency, const char *args, char **out)
     free (env);
     FILE *pipe = popen (command, "r");
     cr_assert (pipe);
-    char *buffer = calloc (1, 65536);
-    size_t got = fread (buffer, 1, 65535, pipe);
+    size_t cap = 4 << 20;   // an audit export of several pages
+    char *buffer = calloc (1, cap);
+    size_t got = fread (buffer, 1, cap - 1, pipe);
     buffer[got] = '\0';
     int status = pclose (pipe);
     if (out)
@@ -45,6 +48,17 @@ s_run (int agency, const char *args, char **out)
     else
         free (buffer);
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+//  What the last s_run printed on stderr (caller frees).
+static char *
+s_stderr (void)
+{
+    char path[400];
+    snprintf (path, sizeof path, "%s/cli.err", dir);
+    char *text = kn_test_read_file (path);
+    cr_assert (text, "no %s", path);
+    return text;
 }
 
 static void
@@ -161,17 +175,30 @@ Test (cli, exit_codes)
     cr_assert_eq (s_run (2, args, NULL), 4);
 }
 
+//  Value of "key": "value" in JSON text (first occurrence).
+static char *
+s_json_string (const char *text, const char *key)
+{
+    json_t *json = json_loads (text, 0, NULL);
+    cr_assert (json, "not JSON: %s", text);
+    const char *value = json_string_value (json_object_get (json, key));
+    char *copy = value ? strdup (value) : NULL;
+    json_decref (json);
+    return copy;
+}
+
 Test (cli, ping_and_admin_agency_lifecycle)
 {
     cr_assert_eq (s_run (0, "ping intake", NULL), 0);
     cr_assert_eq (s_run (0, "ping nosuchservice", NULL), 4);
 
+    //  The administrator agency registers a new agency through the admin service.
     char args[600], *out = NULL;
     snprintf (args, sizeof args,
               "--format json admin agency add --name 'Hope Family Centre' --sector ngo_community"
               " --district south --cert-out %s/new",
               dir);
-    cr_assert_eq (s_run (0, args, &out), 0, "%s", out);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, &out), 0, "%s", out);
     json_t *json = json_loads (out, 0, NULL);
     cr_assert (json, "%s", out);
     char agency_id[40], cert[400];
@@ -195,24 +222,116 @@ Test (cli, ping_and_admin_agency_lifecycle)
     cr_assert_eq (rc, 0, "new agency could not reach the broker");
 
     snprintf (args, sizeof args, "admin agency revoke %s", agency_id);
-    cr_assert_eq (s_run (0, args, NULL), 0);
-    cr_assert_eq (s_run (0, "admin agency revoke 00000000-0000-4000-8000-000000000000", NULL), 6);
-    cr_assert_eq (s_run (0, "admin agency add --name X --sector wizardry --district d"
-                            " --cert-out /tmp/kn-unused", NULL),
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 0);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "admin agency revoke 00000000-0000-4000-8000-000000000000",
+                         NULL),
+                  6);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "admin agency add --name X --sector wizardry --district d"
+                                        " --cert-out /tmp/kn-unused", NULL),
                   3);
     free (env);
 }
 
-//  Value of "key": "value" in JSON text (first occurrence).
-static char *
-s_json_string (const char *text, const char *key)
+//  Registered agencies named name, in the stack's database.
+static int
+s_agencies_named (const char *name)
 {
-    json_t *json = json_loads (text, 0, NULL);
-    cr_assert (json, "not JSON: %s", text);
-    const char *value = json_string_value (json_object_get (json, key));
-    char *copy = value ? strdup (value) : NULL;
-    json_decref (json);
-    return copy;
+    char sql[300];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM core.agency WHERE name = '%s'", name);
+    return kn_test_count (kn_test_stack_db_url (stack), sql);
+}
+
+Test (cli, admin_needs_the_administrator_role)
+{
+    //  A plain agency is refused by the service, with the reason, and nothing is
+    //  registered.
+    char args[600], *out = NULL;
+    snprintf (args, sizeof args,
+              "admin agency add --name 'Plain Try' --sector school --district north"
+              " --cert-out %s/plain",
+              dir);
+    cr_assert_eq (s_run (0, args, NULL), 4);
+    out = s_stderr ();
+    cr_assert (strstr (out, "permission_denied"), "%s", out);
+    cr_assert (strstr (out, "administrator"), "the message names the role: %s", out);
+    free (out);
+    cr_assert_eq (s_agencies_named ("Plain Try"), 0);
+    cr_assert_eq (s_run (0, "admin routing show", NULL), 4);
+    cr_assert_eq (s_run (0, "admin directory show", NULL), 4);
+
+    //  A mistyped option is a usage error before anything is sent.
+    snprintf (args, sizeof args,
+              "admin agency add --name 'Flag Try' --sector school --district north"
+              " --cert-out %s/flag --bogus-flag",
+              dir);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 2);
+    out = s_stderr ();
+    cr_assert (strstr (out, "--bogus-flag"), "the option is named: %s", out);
+    free (out);
+    cr_assert_eq (s_agencies_named ("Flag Try"), 0);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "admin routing show --verbose", NULL), 2);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "admin population show --dry-run", NULL), 2);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "admin migrate --force", NULL), 2);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "admin agency revoke x --now", NULL), 2);
+
+    //  The administrator agency may; the service tells what it did.
+    snprintf (args, sizeof args,
+              "admin agency add --name 'Admin Try' --sector school --district north"
+              " --cert-out %s/admin",
+              dir);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, &out), 0, "%s", out);
+    free (out);
+    cr_assert_eq (s_agencies_named ("Admin Try"), 1);
+}
+
+//  kinnet admin init on the database at url (KINNET_DATABASE_URL, no broker).
+static int
+s_init (const char *url, const char *cert_out, char **out)
+{
+    char command[2048];
+    snprintf (command, sizeof command,
+              "KINNET_DATABASE_URL='%s' KINNET_LOG_LEVEL=warn %s --format json admin init"
+              " --cert-out %s 2>&1",
+              url, kn_test_cli_bin (), cert_out);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    char *buffer = calloc (1, 65536);
+    buffer[fread (buffer, 1, 65535, pipe)] = '\0';
+    int status = pclose (pipe);
+    *out = buffer;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (cli, admin_init_makes_only_the_first_administrator)
+{
+    //  A new database: the first init registers an administrator and writes its
+    //  certificate; the second is refused and registers nothing.
+    char *url = kn_test_db_create ();
+    char cert_out[400], *out = NULL;
+    snprintf (cert_out, sizeof cert_out, "%s/first-admin", dir);
+    cr_assert_eq (s_init (url, cert_out, &out), 0, "%s", out);
+    char *id = s_json_string (out, "agency_id");
+    char *secret = s_json_string (out, "secret_certificate");
+    free (out);
+    cr_assert (id && secret);
+    cr_assert (zsys_file_exists (secret), "%s", secret);
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM core.agency_role WHERE agency_id = '%s'"
+              " AND role = 'administrator'",
+              id);
+    cr_assert_eq (kn_test_count (url, sql), 1);
+    cr_assert_eq (s_init (url, cert_out, &out), 5, "%s", out);
+    cr_assert (strstr (out, "administrator"), "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.agency"), 1);
+
+    //  The stack's database has its administrator already: refused there too.
+    cr_assert_eq (s_init (kn_test_stack_db_url (stack), cert_out, &out), 5, "%s", out);
+    free (out);
+    free (id);
+    free (secret);
+    free (url);
 }
 
 Test (cli, consent_and_override_commands)
@@ -332,16 +451,145 @@ Test (cli, consent_and_override_commands)
     char role[200];
     snprintf (role, sizeof role, "admin agency role add %s data_protection_officer",
               kn_test_stack_agency_id (stack, 1));
-    cr_assert_eq (s_run (0, role, NULL), 0);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, role, NULL), 0);
     cr_assert_eq (s_run (1, args, NULL), 0);
     cr_assert_eq (s_run (1, "--format json override list --open", &out), 0);
     cr_assert_null (strstr (out, override_id), "reviewed override still open: %s", out);
     free (out);
-    cr_assert_eq (s_run (0, "admin agency role add 00000000-0000-4000-8000-000000000000 auditor",
+    cr_assert_eq (s_run (KN_TEST_ADMIN,
+                         "admin agency role add 00000000-0000-4000-8000-000000000000 auditor",
                          NULL),
                   6);
-    cr_assert_eq (s_run (0, "admin agency role add x wizard", NULL), 3);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "admin agency role add x wizard", NULL), 3);
     free (override_id);
     free (consent_id);
     free (subject_id);
+}
+
+//  Lines in text (a CSV record per line: no field here holds a line break).
+static int
+s_lines (const char *text)
+{
+    int lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    return lines;
+}
+
+Test (cli, audit_export_as_auditor)
+{
+    //  Enough records for several pages (a page holds 1,000).
+    free (kn_test_sql (kn_test_stack_db_url (stack),
+                       "INSERT INTO core.audit (caseworker_id, service, operation, result)"
+                       " SELECT 'cw-' || n, 'test', 'filler', 'ok'"
+                       " FROM generate_series (1, 2100) n"));
+    char args[600], *out = NULL;
+    const char *export = "audit export --from 2000-01-01 --to 2999-01-01";
+    //  Without the auditor role: refused, and the refusal is on the record.
+    cr_assert_eq (s_run (0, export, NULL), 4);
+    snprintf (args, sizeof args, "admin agency role add %s auditor",
+              kn_test_stack_agency_id (stack, 1));
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 0);
+
+    //  CSV: a header and one line per record, every record up to the last one
+    //  written, across pages.
+    cr_assert_eq (s_run (1, export, &out), 0, "%.300s", out);
+    cr_assert (strncmp (out, "audit_id,at,agency_id,", 22) == 0, "%.200s", out);
+    cr_assert (strstr (out, ",cw-2100,"), "the last page is missing");
+    cr_assert (strstr (out, ",permission_denied,"), "the refusal is not in the trail");
+    char *last = out + strlen (out) - 2;
+    while (last > out && last[-1] != '\n')
+        last--;
+    char sql[200];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM core.audit WHERE id <= %lld",
+              atoll (last));
+    int records = kn_test_count (kn_test_stack_db_url (stack), sql);
+    cr_assert_eq (s_lines (out), records + 1, "%d lines for %d records", s_lines (out),
+                  records);
+    free (out);
+
+    //  JSON, to a file: the records with their place in the chain once the reporting
+    //  daemon has sealed them ("" until then).
+    char path[400];
+    snprintf (path, sizeof path, "%s/audit.json", dir);
+    int64_t deadline = zclock_mono () + 30000;
+    const char *seq = "";
+    json_t *json = NULL;
+    while (!*seq && zclock_mono () < deadline) {
+        json_decref (json);
+        snprintf (args, sizeof args, "%s --format json --out %s", export, path);
+        cr_assert_eq (s_run (1, args, NULL), 0);
+        json = json_load_file (path, 0, NULL);
+        cr_assert (json, "not JSON: %s", path);
+        json_t *first = json_array_get (json_object_get (json, "records"), 0);
+        cr_assert (first);
+        seq = json_string_value (json_object_get (first, "chain_seq"));
+        cr_assert (seq, "chain_seq is a string");
+        if (!*seq)
+            zclock_sleep (200);
+    }
+    cr_assert (*seq, "the first record was never sealed");
+    json_t *first = json_array_get (json_object_get (json, "records"), 0);
+    cr_assert_eq (strlen (json_string_value (json_object_get (first, "chain_link"))), 64);
+    cr_assert_geq (json_array_size (json_object_get (json, "records")), (size_t) records);
+    cr_assert_str_eq (json_string_value (json_object_get (json, "from")), "2000-01-01");
+    json_decref (json);
+
+    cr_assert_eq (s_run (1, "audit export --from 2024-13-45 --to 2999-01-01", NULL), 3);
+}
+
+Test (cli, admin_population_import_and_show)
+{
+    //  Checked here first: a bad line is named and nothing is sent.
+    s_write ("bad.csv", "district,year,children\r\nnorth,2025,4100\r\nsouth,next,3000\r\n");
+    char args[600], *out = NULL;
+    snprintf (args, sizeof args, "admin population import %s/bad.csv", dir);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 3);
+    out = s_stderr ();
+    cr_assert (strstr (out, "line 3"), "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
+                                 "SELECT count(*) FROM core.population"),
+                  0);
+
+    //  Columns in any order, quoted fields; all figures in one request.
+    s_write ("population.csv",
+             "year,\"district\",children,source\nnorth,2025,4100\n"
+             "2025,north,4100,census\n2025,south,3000,\"census, adjusted\"\n");
+    snprintf (args, sizeof args, "admin population import %s/population.csv", dir);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, &out), 3, "year 'north': %s", out);
+    free (out);
+    s_write ("population.csv",
+             "year,\"district\",children,source\n"
+             "2025,north,4100,census\n2025,south,3000,\"census, adjusted\"\n");
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, &out), 0, "%s", out);
+    cr_assert (strstr (out, "loaded: 2"), "%s", out);
+    free (out);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, "--format json admin population show", &out), 0);
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert (json_array_size (json) == 2, "%s", out);
+    cr_assert_str_eq (json_string_value (json_object_get (json_array_get (json, 1), "district")),
+                      "south");
+    cr_assert_eq (json_integer_value (json_object_get (json_array_get (json, 0), "children")),
+                  4100);
+    json_decref (json);
+    free (out);
+    //  Only an administrator.
+    cr_assert_eq (s_run (0, "admin population show", NULL), 4);
+
+    //  More figures than one request takes: refused here, naming the limit.
+    char *many = malloc (300000);
+    size_t at = (size_t) sprintf (many, "district,year,children\n");
+    for (int i = 0; i <= 10000; i++)
+        at += (size_t) sprintf (many + at, "d%d,2025,%d\n", i, i);
+    s_write ("many.csv", many);
+    free (many);
+    snprintf (args, sizeof args, "admin population import %s/many.csv", dir);
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 3);
+    out = s_stderr ();
+    cr_assert (strstr (out, "too_large") && strstr (out, "10000"), "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_count (kn_test_stack_db_url (stack),
+                                 "SELECT count(*) FROM core.population"),
+                  2);
 }

@@ -562,14 +562,24 @@ Test (routing_e2e, cli)
     cr_assert_eq (s_cli (SOCIAL, NULL, "case close %s --outcome needs_met", case_id), 0);
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.case WHERE status = 'closed'"), 1);
     free (case_id);
-    //  The rules are data an administrator changes.
-    cr_assert_eq (s_cli (SCHOOL, NULL, "admin routing set deadline.routine '2 days'"), 0);
-    cr_assert_eq (s_cli (SCHOOL, NULL, "admin routing set deadline.routine 'soon'"), 3);
-    cr_assert_eq (s_cli (SCHOOL, NULL, "admin routing set rank.order language,karma"), 3);
-    cr_assert_eq (s_cli (SCHOOL, NULL, "admin routing set rank.order headroom,language"), 0);
-    cr_assert_eq (s_cli (SCHOOL, &out, "--format json admin routing show"), 0);
+    //  The rules are data an administrator changes, through the admin service; an
+    //  agency without the administrator role is refused.
+    cr_assert_eq (s_cli (SCHOOL, NULL, "admin routing set deadline.routine '2 days'"), 4);
+    char *admin = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
+    cr_assert_eq (kn_test_run_cli (admin, NULL, "admin routing set deadline.routine '2 days'"), 0);
+    cr_assert_eq (kn_test_run_cli (admin, NULL, "admin routing set deadline.routine 'soon'"), 3);
+    cr_assert_eq (kn_test_run_cli (admin, NULL, "admin routing set rank.order language,karma"), 3);
+    cr_assert_eq (kn_test_run_cli (admin, NULL, "admin routing set rank.order headroom,language"),
+                  0);
+    cr_assert_eq (kn_test_run_cli (admin, &out, "--format json admin routing show"), 0);
     cr_assert (strstr (out, "\"headroom,language\"") && strstr (out, "\"2 days\""), "%s", out);
     free (out);
+    //  Text: each rule with when it was set.
+    cr_assert_eq (kn_test_run_cli (admin, &out, "admin routing show"), 0);
+    cr_assert (strstr (out, "deadline.routine                 2 days"), "%s", out);
+    cr_assert (strstr (out, "(since "), "%s", out);
+    free (out);
+    free (admin);
     cr_assert_eq (s_cli (SCHOOL, NULL, "feed --help"), 0);
     cr_assert_eq (s_cli (SCHOOL, NULL, "case --help"), 0);
     cr_assert_eq (s_cli (SCHOOL, NULL, "offer --help"), 0);

@@ -148,17 +148,19 @@ struct _kn_test_stack_t {
     char consent_cert[300];
     char routing_cert[300];
     char reporting_cert[300];
+    char admin_cert[300];
     char audit_key[300];
     char audit_public[80];
     char clock_file[300];
     char field_key[300];
-    char agency_cert[3][420];
-    char agency_id[2][KN_UUID_STR];
+    char agency_cert[4][420];
+    char agency_id[4][KN_UUID_STR];   // [2]: none, never registered
     pid_t broker;
     pid_t intake;
     pid_t consent;
     pid_t routing[2];
     pid_t reporting;
+    pid_t admin;
     char *env[3 * 16 + 1];   // daemon, variable, value triples, then NULL
 };
 
@@ -290,12 +292,12 @@ kn_test_stack_new_with_env (const char *const *env)
     //  Service certificates; their public halves go in the service directory.
     snprintf (self->service_dir, sizeof self->service_dir, "%s/services", self->dir);
     zsys_dir_create ("%s", self->service_dir);
-    const char *services[] = {"intake", "consent", "routing", "reporting"};
-    const char *serves[] = {"intake", "consent", "routing,feed", "reporting"};
+    const char *services[] = {"intake", "consent", "routing", "reporting", "admin"};
+    const char *serves[] = {"intake", "consent", "routing,feed", "reporting", "admin"};
     char *secrets[] = {self->intake_cert, self->consent_cert, self->routing_cert,
-                       self->reporting_cert};
+                       self->reporting_cert, self->admin_cert};
     char path[400];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         zcert_t *cert = zcert_new ();
         zcert_set_meta (cert, "service", "%s", serves[i]);
         snprintf (path, sizeof path, "%s/%s.cert", self->dir, services[i]);
@@ -316,10 +318,11 @@ kn_test_stack_new_with_env (const char *const *env)
                   err.message);
     cr_assert_eq (kn_crypto_generate_key_file (self->field_key, &err), 0, "%s", err.message);
 
-    //  Agencies 0 and 1 are registered; 2 has a certificate but is unknown.
+    //  Agencies 0 and 1 are registered; 2 has a certificate but is unknown; 3
+    //  (KN_TEST_ADMIN) is the administrator, made as `kinnet admin init` makes one.
     kn_db_t *db = kn_db_new (self->db_url, NULL, &err);
     cr_assert (db, "%s", err.message);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         zcert_t *cert = zcert_new ();
         snprintf (path, sizeof path, "%s/agency%d.cert", self->dir, i);
         cr_assert_eq (zcert_save (cert, path), 0);
@@ -331,6 +334,12 @@ kn_test_stack_new_with_env (const char *const *env)
                                          zcert_public_txt (cert), self->agency_id[i], &err),
                           0, "%s", err.message);
         }
+        if (i == KN_TEST_ADMIN)
+            cr_assert_eq (kn_agency_init_administrator (db, "Partnership Administration",
+                                                        "local_authority", "north",
+                                                        zcert_public_txt (cert),
+                                                        self->agency_id[i], &err),
+                          0, "%s", err.message);
         zcert_destroy (&cert);
     }
     kn_db_destroy (&db);
@@ -346,6 +355,9 @@ kn_test_stack_new_with_env (const char *const *env)
     self->reporting = s_spawn (self, KN_REPORTING_BIN, "reporting", self->reporting_cert);
     cr_assert (kn_test_stack_wait_service (self, "reporting", 20000),
                "reporting did not become ready (logs in %s)", self->dir);
+    self->admin = s_spawn (self, KN_ADMIN_BIN, "admin", self->admin_cert);
+    cr_assert (kn_test_stack_wait_service (self, "admin", 20000),
+               "admin did not become ready (logs in %s)", self->dir);
     return self;
 }
 
@@ -360,6 +372,7 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
     s_stop (self, &self->routing[0], SIGTERM, "routing");
     s_stop (self, &self->routing[1], SIGTERM, "routing1");
     s_stop (self, &self->reporting, SIGTERM, "reporting");
+    s_stop (self, &self->admin, SIGTERM, "admin");
     s_stop (self, &self->broker, SIGTERM, "broker");
     if (!getenv ("KINNET_TEST_KEEP")) {
         char command[400];

@@ -39,13 +39,19 @@ int kn_test_outbox_skipped (const char *url);
 
 typedef struct _kn_test_stack_t kn_test_stack_t;
 
+//  The stack's administrator: agency 3 holds only the `administrator` role.
+#define KN_TEST_ADMIN 3
+
 //  New database, certificates, two registered agencies (0 and 1), one key for an
-//  unregistered agency, broker and one intake worker running and ready.
+//  unregistered agency (2), the administrator agency (KN_TEST_ADMIN), broker and
+//  every service daemon (intake, consent, routing, reporting, admin) running and
+//  ready.
 kn_test_stack_t *kn_test_stack_new (void);
 void kn_test_stack_destroy (kn_test_stack_t **self_p);
 
 //  As kn_test_stack_new, with more environment for some of the daemons: triples of
-//  daemon ("broker", "intake", "consent", "routing", "routing1", "reporting"),
+//  daemon ("broker", "intake", "consent", "routing", "routing1", "reporting",
+//  "admin"),
 //  variable and value, then NULL (at most 16 triples). They apply to restarts too.
 kn_test_stack_t *kn_test_stack_new_with_env (const char *const *env);
 
@@ -55,7 +61,8 @@ const char *kn_test_stack_frontend (kn_test_stack_t *self);
 const char *kn_test_stack_backend (kn_test_stack_t *self);
 const char *kn_test_stack_server_key (kn_test_stack_t *self);
 const char *kn_test_stack_agency_id (kn_test_stack_t *self, int agency);
-//  Certificate file (secret) of agency 0, 1, or 2 (2 = never registered).
+//  Certificate file (secret) of agency 0, 1, 2 (2 = never registered) or
+//  KN_TEST_ADMIN.
 const char *kn_test_stack_agency_cert_path (kn_test_stack_t *self, int agency);
 zcert_t *kn_test_stack_agency_cert (kn_test_stack_t *self, int agency);
 //  Service certificate file (secret) used by intake.

@@ -25,7 +25,9 @@ typedef struct _kn_directory_mapping_t kn_directory_mapping_t;
 //  Errors name the offending member, e.g. field "mapping.needs.Counselling".
 kn_directory_mapping_t *kn_directory_mapping_new (const char *path, kn_error_t *err);
 
-//  The same from JSON text (tests, embedded defaults), without the built-in names.
+//  The same from JSON text: exactly what a mapping file holding text means (a file
+//  gets no built-in names either), so a mapping sent to the admin service means
+//  what the same file did. Only the wording of a JSON syntax error differs.
 kn_directory_mapping_t *kn_directory_mapping_parse (const char *text, kn_error_t *err);
 
 void kn_directory_mapping_destroy (kn_directory_mapping_t **self_p);

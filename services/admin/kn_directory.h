@@ -1,6 +1,6 @@
 /*  kn_directory: the agency directory routing reads (what each agency offers, where,
     in which languages, with what capacity), shown and changed by hand.
-    Administrators drive it through `kinnet admin directory ...`.
+    Administrators drive it through the admin service (admin_directory).
 
     The directory is filled by importing Open Referral HSDS 3.0 JSON: kn_hsds reads a
     file through a kn_directory_mapping, kn_directory_import writes it. What this
@@ -20,7 +20,8 @@
 //  JSON array (caller json_decref's) of {"agency_id", "name", "sector", "district",
 //  "directory_id" (null when not imported), "active", "accepting", "capacity" (null:
 //  no limit), "load" (open offers and accepted involvements), "interpreters",
-//  "needs", "districts" (home district first), "languages"}.
+//  "needs", "districts" (home district first), "languages", "has_key" (whether it
+//  holds an unrevoked key)}.
 json_t *kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err);
 
 //  A manual change; KN_DIRECTORY_KEEP leaves a field as it is. It lasts until the
@@ -33,19 +34,22 @@ typedef struct {
     int capacity;     // >= 0, KN_DIRECTORY_NO_LIMIT or KN_DIRECTORY_KEEP
 } kn_directory_change_t;
 
-//  Apply change to agency_id. Returns {"agency_id", "changes": [field, ...]} (caller
-//  json_decref's); "changes" is empty when the values were already so.
+//  Apply change to agency_id, in the caller's transaction (the row is locked until
+//  it ends; without one, each statement commits on its own). Returns {"agency_id",
+//  "changes": [field, ...]} (caller json_decref's); "changes" is empty when the values
+//  were already so.
 json_t *kn_directory_set (kn_db_t *db, const char *agency_id,
                           const kn_directory_change_t *change, kn_error_t *err);
 
-//  Create or change a district. name NULL keeps the name; lead NULL keeps the
-//  child-protection lead, "" clears it, otherwise an active agency's id. Returns
+//  Create or change a district, in the caller's transaction. name NULL keeps the name;
+//  lead NULL keeps the child-protection lead, "" clears it, otherwise an active agency's
+//  id. Returns
 //  {"code", "result": "added"|"changed"|"unchanged", "changes": [...]}.
 json_t *kn_directory_district_set (kn_db_t *db, const char *code, const char *name,
                                    const char *lead, kn_error_t *err);
 
 //  Districts by code: [{"code", "name", "child_protection_lead", "lead_name",
-//  "agencies" (active agencies serving it)}].
+//  "agencies" (ids of the active agencies serving it)}].
 json_t *kn_directory_district_list (kn_db_t *db, kn_error_t *err);
 
 #endif

@@ -1,5 +1,6 @@
 /*  kn_directory_import: writing what an HSDS file says (kn_hsds) into the agency
-    directory routing reads. Administrators run it as `kinnet admin directory import`.
+    directory routing reads. Administrators run it through the admin service
+   (admin_directory).
 
     The one idea: an import is a pure function of (file, mapping, current rows). The
     whole file is read and checked before anything is written, then applied in one
@@ -32,5 +33,12 @@
 json_t *kn_directory_import (kn_db_t *db, const char *path,
                              const kn_directory_mapping_t *mapping, bool dry_run,
                              kn_error_t *err);
+
+//  The same from len bytes of HSDS text, in the caller's open transaction (the
+//  admin service's write); a dry run undoes its writes back to a savepoint, so the
+//  caller's transaction goes on either way. On an error the caller rolls back.
+json_t *kn_directory_import_text (kn_db_t *db, const char *text, size_t len,
+                                  const kn_directory_mapping_t *mapping, bool dry_run,
+                                  kn_error_t *err);
 
 #endif

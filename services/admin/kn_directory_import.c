@@ -74,8 +74,8 @@ static const char *s_set_insert[SET_COUNT] = {
 static int
 s_prepare (kn_db_t *db, kn_error_t *err)
 {
-    return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
-                              err);
+    return kn_db_prepare_all (db, s_statements,
+                              sizeof s_statements / sizeof s_statements[0], err);
 }
 
 //  A statement run for its result rows or its effect; 0 or -1 with err.
@@ -442,8 +442,8 @@ s_apply (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, json_t *agenci
 
 //  Read the file against the districts Kinnet knows; NULL with err.
 static kn_hsds_t *
-s_read (kn_db_t *db, const char *path, const kn_directory_mapping_t *mapping,
-        kn_error_t *err)
+s_read (kn_db_t *db, const char *path, const char *text, size_t len,
+        const kn_directory_mapping_t *mapping, kn_error_t *err)
 {
     PGresult *result = kn_db_run (db, "directory_districts", 0, NULL, NULL, NULL, err);
     if (!result)
@@ -455,7 +455,8 @@ s_read (kn_db_t *db, const char *path, const kn_directory_mapping_t *mapping,
         districts[i].name =
             PQgetisnull (result, (int)i, 1) ? NULL : PQgetvalue (result, (int)i, 1);
     }
-    kn_hsds_t *hsds = kn_hsds_load (path, mapping, districts, count, err);
+    kn_hsds_t *hsds = path ? kn_hsds_load (path, mapping, districts, count, err)
+                           : kn_hsds_parse (text, len, mapping, districts, count, err);
     free (districts);
     PQclear (result);
     return hsds;
@@ -482,11 +483,14 @@ s_not_in_file (s_import_t *self, kn_db_t *db)
     return missing;
 }
 
-json_t *
-kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t *mapping,
-                     bool dry_run, kn_error_t *err)
+//  The import of the file at path, or of text when path is NULL. own: in a
+//  transaction of its own, rolled back for a dry run; otherwise in the caller's,
+//  a dry run's writes undone back to a savepoint.
+static json_t *
+s_import (kn_db_t *db, const char *path, const char *text, size_t len,
+          const kn_directory_mapping_t *mapping, bool dry_run, bool own, kn_error_t *err)
 {
-    assert (db && path && mapping);
+    assert (db && (path || text) && mapping);
     if (s_prepare (db, err))
         return NULL;
     s_import_t self = {.mapping = mapping, .err = err};
@@ -494,13 +498,15 @@ kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t
     json_t *totals = json_pack ("{s:i,s:i,s:i,s:i}", "added", 0, "linked", 0, "changed",
                                 0, "unchanged", 0);
     json_t *missing = NULL, *report = NULL;
+    const char *start = own ? "BEGIN" : "SAVEPOINT directory_import";
+    const char *undo = own ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT directory_import";
 
-    int rc = kn_db_exec (db, "BEGIN", err);
+    int rc = kn_db_exec (db, start, err);
     bool open = rc == 0;
     if (rc == 0)
         rc = s_do (db, "directory_import_lock", 0, NULL, err);
     if (rc == 0) {
-        self.hsds = s_read (db, path, mapping, err);
+        self.hsds = s_read (db, path, text, len, mapping, err);
         rc = self.hsds ? 0 : -1;
     }
     if (rc == 0)
@@ -512,10 +518,14 @@ kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t
         rc = missing ? 0 : -1;
     }
     if (rc == 0)
-        rc = kn_db_exec (db, dry_run ? "ROLLBACK" : "COMMIT", err);
+        rc = kn_db_exec (db,
+                         dry_run ? undo
+                         : own   ? "COMMIT"
+                                 : "RELEASE directory_import",
+                         err);
     else if (open) {
         kn_error_t ignored;
-        kn_db_exec (db, "ROLLBACK", &ignored);
+        kn_db_exec (db, undo, &ignored);
     }
     if (rc == 0) {
         json_object_set_new (totals, "ignored",
@@ -530,4 +540,19 @@ kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t
     json_decref (self.ignored);
     kn_hsds_destroy (&self.hsds);
     return report;
+}
+
+json_t *
+kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t *mapping,
+                     bool dry_run, kn_error_t *err)
+{
+    return s_import (db, path, NULL, 0, mapping, dry_run, true, err);
+}
+
+json_t *
+kn_directory_import_text (kn_db_t *db, const char *text, size_t len,
+                          const kn_directory_mapping_t *mapping, bool dry_run,
+                          kn_error_t *err)
+{
+    return s_import (db, NULL, text, len, mapping, dry_run, false, err);
 }

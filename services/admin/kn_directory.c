@@ -2,8 +2,9 @@
 
     These are an administrator's commands between imports (kn_directory_import):
     what routing will read about agencies, a manual change to one agency's
-    availability, and the districts with their child-protection leads. Each command
-    is one transaction; a change reports only the fields that really differed. */
+    availability, and the districts with their child-protection leads. A change runs
+    in the caller's transaction (the admin service's write, which audits it) and
+    reports only the fields that really differed. */
 #include "kn_directory.h"
 #include "kn_directory_mapping.h"
 
@@ -30,7 +31,9 @@
     "    FROM core.agency_district d WHERE d.agency_id = a.id"                           \
     "    AND d.district <> a.district),"                                                 \
     "  (SELECT coalesce(json_agg(l.language ORDER BY l.language), '[]')"                 \
-    "    FROM core.agency_language l WHERE l.agency_id = a.id)"                          \
+    "    FROM core.agency_language l WHERE l.agency_id = a.id),"                         \
+    "  EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"                 \
+    "    AND k.revoked_at IS NULL)"                                                      \
     " FROM core.agency a"                                                                \
     " WHERE $1::text IS NULL OR a.id::text = lower($1) OR a.directory_id = $1"           \
     " ORDER BY a.name, a.id"
@@ -53,7 +56,8 @@ static const char *s_statements[][2] = {
                                   " child_protection_lead) VALUES ($1, $2, $3)"},
     {"directory_district_list",
      "SELECT d.code, d.name, d.child_protection_lead, l.name,"
-     "  (SELECT count(*) FROM core.agency a WHERE a.active AND (a.district = d.code"
+     "  (SELECT coalesce(json_agg(a.id ORDER BY a.id), '[]') FROM core.agency a"
+     "    WHERE a.active AND (a.district = d.code"
      "    OR EXISTS (SELECT 1 FROM core.agency_district x"
      "               WHERE x.agency_id = a.id AND x.district = d.code)))"
      " FROM core.district d LEFT JOIN core.agency l ON l.id = d.child_protection_lead"
@@ -63,8 +67,8 @@ static const char *s_statements[][2] = {
 static int
 s_prepare (kn_db_t *db, kn_error_t *err)
 {
-    return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
-                              err);
+    return kn_db_prepare_all (db, s_statements,
+                              sizeof s_statements / sizeof s_statements[0], err);
 }
 
 static PGresult *
@@ -129,7 +133,7 @@ kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err)
                                    : json_string (PQgetvalue (result, i, 4));
         json_array_append_new (
             list,
-            json_pack ("{s:s,s:s,s:s,s:s,s:o,s:b,s:b,s:o,s:I,s:b,s:o,s:o,s:o}",
+            json_pack ("{s:s,s:s,s:s,s:s,s:o,s:b,s:b,s:o,s:I,s:b,s:o,s:o,s:o,s:b}",
                        "agency_id", PQgetvalue (result, i, 0), "name",
                        PQgetvalue (result, i, 1), "sector", PQgetvalue (result, i, 2),
                        "district", PQgetvalue (result, i, 3), "directory_id",
@@ -138,7 +142,8 @@ kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err)
                        capacity, "load", (json_int_t)atoll (PQgetvalue (result, i, 9)),
                        "interpreters", streq (PQgetvalue (result, i, 8), "t"), "needs",
                        needs, "districts", districts, "languages",
-                       s_json_column (result, i, 12)));
+                       s_json_column (result, i, 12), "has_key",
+                       streq (PQgetvalue (result, i, 13), "t")));
     }
     PQclear (result);
     return list;
@@ -186,7 +191,7 @@ kn_directory_set (kn_db_t *db, const char *agency_id, const kn_directory_change_
                       "capacity is a whole number from 0, or none for no limit");
         return NULL;
     }
-    if (s_prepare (db, err) || kn_db_exec (db, "BEGIN", err))
+    if (s_prepare (db, err))
         return NULL;
     s_availability_t row = {0};
     int found = s_availability_read (db, agency_id, &row, err);
@@ -223,12 +228,6 @@ kn_directory_set (kn_db_t *db, const char *agency_id, const kn_directory_change_
             PQclear (result);
         }
     }
-    if (rc == 0)
-        rc = kn_db_exec (db, "COMMIT", err);
-    else {
-        kn_error_t ignored;
-        kn_db_exec (db, "ROLLBACK", &ignored);
-    }
     json_t *report =
         rc == 0 ? json_pack ("{s:s,s:O}", "agency_id", agency_id, "changes", changes)
                 : NULL;
@@ -254,7 +253,7 @@ kn_directory_district_set (kn_db_t *db, const char *code, const char *name,
                       "lead is an agency id (UUID), or none");
         return NULL;
     }
-    if (s_prepare (db, err) || kn_db_exec (db, "BEGIN", err))
+    if (s_prepare (db, err))
         return NULL;
     const char *params[] = {code, NULL, NULL};
     PGresult *result = s_run (db, "directory_district", 1, params, err);
@@ -293,12 +292,6 @@ kn_directory_district_set (kn_db_t *db, const char *code, const char *name,
     }
     free (old_name);
     free (old_lead);
-    if (rc == 0)
-        rc = kn_db_exec (db, "COMMIT", err);
-    else {
-        kn_error_t ignored;
-        kn_db_exec (db, "ROLLBACK", &ignored);
-    }
     json_t *report = rc == 0 ? json_pack ("{s:s,s:s,s:O}", "code", code, "result",
                                           !exists                     ? "added"
                                           : json_array_size (changes) ? "changed"
@@ -324,10 +317,10 @@ kn_directory_district_list (kn_db_t *db, kn_error_t *err)
                                  ? json_null ()
                                  : json_string (PQgetvalue (result, i, c));
         json_array_append_new (
-            list, json_pack ("{s:s,s:o,s:o,s:o,s:I}", "code", PQgetvalue (result, i, 0),
-                             "name", columns[0], "child_protection_lead", columns[1],
-                             "lead_name", columns[2], "agencies",
-                             (json_int_t)atoll (PQgetvalue (result, i, 4))));
+            list,
+            json_pack ("{s:s,s:o,s:o,s:o,s:o}", "code", PQgetvalue (result, i, 0), "name",
+                       columns[0], "child_protection_lead", columns[1], "lead_name",
+                       columns[2], "agencies", s_json_column (result, i, 4)));
     }
     PQclear (result);
     return list;

@@ -1,0 +1,148 @@
+/*  admin_agency: registering an agency with its first key, revoking one, and its
+    roles. The rows are written by kn_agency, the same statements the bootstrap
+    (`kinnet admin init`) uses, inside the request's kn_write. */
+#include "admin_ops.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "kn_agency.h"
+#include "kn_pb.h"
+#include "kn_validate.h"
+
+//  The wire's rules (UTF-8, enum values), then kn_agency's own (the key), which the
+//  insert applies again: the sector is already known good here, so any will do.
+int
+admin_validate_register (const admin_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__RegisterAgency *op = request->register_agency;
+    char sector[40];
+    return admin_validate_key (op->idempotency_key, err)
+               ?: kn_validate_text (op->name, "name", 1, 200, false, err)
+               ?: kn_validate_enum (&kinnet__v1__agency_sector__descriptor, op->sector,
+                                    "sector", err)
+               ?: kn_validate_text (op->district, "district", 1, 64, false, err)
+               ?: kn_agency_check (op->name, "school", op->district, op->public_key,
+                                   sector, err);
+}
+
+int
+admin_register_agency (admin_server_t *self, const char *agency,
+                       const admin_request_t *request, admin_reply_t *reply,
+                       kn_error_t *err)
+{
+    const Kinnet__V1__RegisterAgency *op = request->register_agency;
+    const ProtobufCEnumValue *sector = protobuf_c_enum_descriptor_get_value (
+        &kinnet__v1__agency_sector__descriptor, op->sector);
+    kn_write_t w;
+    kn_claim_t claim =
+        admin_write_begin (self, &w, agency, "register_agency", NULL, &op->base, err);
+    if (claim == KN_CLAIM_FAILED)
+        return -1;
+    if (claim == KN_CLAIM_NEW &&
+        (kn_agency_insert (self->db, w.object_id, op->name, sector->name, op->district,
+                           op->public_key, err) ||
+         kn_write_commit (&w, err)))
+        goto fail;
+    reply->registered = malloc (sizeof *reply->registered);
+    kinnet__v1__agency_registered__init (reply->registered);
+    reply->registered->agency_id = kn_pb_string (w.object_id);
+    return 0;
+fail:
+    return kn_write_abort (&w);
+}
+
+int
+admin_validate_revoke (const admin_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__RevokeAgency *op = request->revoke_agency;
+    return admin_validate_key (op->idempotency_key, err)
+               ?: kn_validate_uuid (op->agency_id, "agency_id", err);
+}
+
+int
+admin_revoke_agency (admin_server_t *self, const char *agency,
+                     const admin_request_t *request, admin_reply_t *reply,
+                     kn_error_t *err)
+{
+    const Kinnet__V1__RevokeAgency *op = request->revoke_agency;
+    kn_write_t w;
+    kn_claim_t claim = admin_write_begin (self, &w, agency, "revoke_agency",
+                                          op->agency_id, &op->base, err);
+    if (claim == KN_CLAIM_FAILED)
+        return -1;
+    if (claim == KN_CLAIM_NEW &&
+        (kn_agency_revoke (self->db, op->agency_id, err) || kn_write_commit (&w, err)))
+        goto fail;
+    reply->revoked = malloc (sizeof *reply->revoked);
+    kinnet__v1__agency_revoked__init (reply->revoked);
+    reply->revoked->agency_id = kn_pb_string (w.object_id);
+    return 0;
+fail:
+    return kn_write_abort (&w);
+}
+
+int
+admin_validate_set_role (const admin_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__SetRole *op = request->set_role;
+    static const char *roles[] = {"referrer", "coordinator", "auditor",
+                                  "data_protection_officer", "administrator"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        known |= strcmp (op->role, roles[i]) == 0;
+    return admin_validate_key (op->idempotency_key, err)
+               ?: kn_validate_uuid (op->agency_id, "agency_id", err)
+               ?: known ? 0
+                        : kn_error_set (err, KN_E_INVALID_ARGUMENT, "role",
+                                        "role must be " KN_AGENCY_ROLES);
+}
+
+int
+admin_set_role (admin_server_t *self, const char *agency, const admin_request_t *request,
+                admin_reply_t *reply, kn_error_t *err)
+{
+    const Kinnet__V1__SetRole *op = request->set_role;
+    //  A partnership must not lock itself out by mistake. (admin.proto says
+    //  FAILED_PRECONDITION; ErrorCode has no such code yet, so CONFLICT.)
+    if (!op->grant && strcmp (op->role, "administrator") == 0 &&
+        strcasecmp (op->agency_id, agency) == 0)
+        return kn_error_set (err, KN_E_CONFLICT, "role",
+                             "an administrator cannot take the administrator role from "
+                             "its own agency");
+    kn_write_t w;
+    kn_claim_t claim =
+        admin_write_begin (self, &w, agency, "set_role", op->agency_id, &op->base, err);
+    if (claim == KN_CLAIM_FAILED)
+        return -1;
+    bool changed = false, held;
+    //  The role-audit trigger names the administrator's agency from this setting.
+    const char *setting[] = {agency};
+    PGresult *result =
+        claim == KN_CLAIM_NEW
+            ? kn_db_query (self->db,
+                           "SELECT set_config ('kinnet.admin_agency', $1, true)", 1,
+                           setting, err)
+            : NULL;
+    PQclear (result);
+    if (claim == KN_CLAIM_NEW && (!result ||
+                                  kn_agency_role_set (self->db, op->agency_id, op->role,
+                                                      op->grant, &changed, err) ||
+                                  kn_write_commit (&w, err)))
+        goto fail;
+    int holds = kn_db_ensure (self->db, err)
+                    ? -1
+                    : kn_agency_holds (self->db, op->agency_id, op->role, err);
+    if (holds < 0)
+        return -1;
+    held = holds;
+    reply->role = malloc (sizeof *reply->role);
+    kinnet__v1__role_set__init (reply->role);
+    reply->role->agency_id = kn_pb_string (op->agency_id);
+    reply->role->role = kn_pb_string (op->role);
+    reply->role->held = held;
+    reply->role->changed = changed;
+    return 0;
+fail:
+    return kn_write_abort (&w);
+}

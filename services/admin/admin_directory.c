@@ -1,0 +1,253 @@
+/*  admin_directory: the agency directory as administrators see and change it: an
+    HSDS import, the listing, a manual change to one agency, the districts. The
+    work is kn_directory's and kn_directory_import's (JSON out); this file turns
+    requests into their calls, in the request's kn_write, and their JSON into
+    replies. */
+#include "admin_ops.h"
+
+#include <string.h>
+
+#include "kn_directory.h"
+#include "kn_directory_import.h"
+#include "kn_directory_mapping.h"
+#include "kn_pb.h"
+#include "kn_validate.h"
+
+//  -------------------------------------------------------------------------
+//  Import
+
+int
+admin_validate_import (const admin_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__ImportDirectory *op = request->import_directory;
+    if (admin_validate_key (op->idempotency_key, err))
+        return -1;
+    return *op->hsds ? 0
+                     : kn_error_set (err, KN_E_INVALID_ARGUMENT, "hsds",
+                                     "hsds is required: the HSDS 3.0 JSON document");
+}
+
+//  The mapping a request sends: "" the built-in one, otherwise its text read as
+//  the same text in a mapping file would be.
+static kn_directory_mapping_t *
+s_mapping (const char *text, kn_error_t *err)
+{
+    return *text ? kn_directory_mapping_parse (text, err)
+                 : kn_directory_mapping_new (NULL, err);
+}
+
+int
+admin_import_directory (admin_server_t *self, const char *agency,
+                        const admin_request_t *request, admin_reply_t *reply,
+                        kn_error_t *err)
+{
+    const Kinnet__V1__ImportDirectory *op = request->import_directory;
+    kn_directory_mapping_t *mapping = s_mapping (op->mapping, err);
+    if (!mapping)
+        return -1;
+    json_t *report = NULL;
+    kn_write_t w;
+    kn_claim_t claim =
+        admin_write_begin (self, &w, agency, "import_directory", NULL, &op->base, err);
+    if (claim == KN_CLAIM_FAILED)
+        goto fail;
+    //  A replay says what the document means now: importing it again changes nothing,
+    //  so it is the same import, undone.
+    if (claim == KN_CLAIM_REPLAY &&
+        (kn_db_exec (self->db, "BEGIN", err) ||
+         !(report = kn_directory_import_text (self->db, op->hsds, strlen (op->hsds),
+                                              mapping, true, err)) ||
+         kn_db_exec (self->db, "ROLLBACK", err)))
+        goto fail;
+    if (claim == KN_CLAIM_NEW &&
+        (!(report = kn_directory_import_text (self->db, op->hsds, strlen (op->hsds),
+                                              mapping, op->dry_run, err)) ||
+         kn_write_commit (&w, err)))
+        goto fail;
+    kn_directory_mapping_destroy (&mapping);
+    json_object_set_new (report, "dry_run", json_boolean (op->dry_run));
+    reply->import_report = (Kinnet__V1__DirectoryImportReport *)admin_from_json (
+        report, &kinnet__v1__directory_import_report__descriptor, err);
+    return reply->import_report ? 0 : -1;
+fail:
+    json_decref (report);
+    kn_directory_mapping_destroy (&mapping);
+    if (claim == KN_CLAIM_REPLAY)
+        kn_write_rollback (self->db);
+    return kn_write_abort (&w);
+}
+
+//  -------------------------------------------------------------------------
+//  Show
+
+int
+admin_validate_show (const admin_request_t *request, kn_error_t *err)
+{
+    return kn_validate_text (request->show_directory->agency, "agency", 0, 128, false,
+                             err);
+}
+
+int
+admin_show_directory (admin_server_t *self, const char *agency,
+                      const admin_request_t *request, admin_reply_t *reply,
+                      kn_error_t *err)
+{
+    const char *which = request->show_directory->agency;
+    json_t *list = kn_directory_show (self->db, *which ? which : NULL, err);
+    if (!list) {
+        if (err->code == KN_E_NOT_FOUND)
+            snprintf (err->field, sizeof err->field, "agency");
+        return -1;
+    }
+    //  No limit is -1 on the wire.
+    size_t index;
+    json_t *item;
+    json_array_foreach (list, index,
+                        item) if (json_is_null (json_object_get (item, "capacity")))
+        json_object_set_new (item, "capacity", json_integer (-1));
+    reply->directory = (Kinnet__V1__DirectoryListing *)admin_from_json (
+        json_pack ("{s:o}", "agencies", list), &kinnet__v1__directory_listing__descriptor,
+        err);
+    return reply->directory ? 0 : -1;
+}
+
+//  -------------------------------------------------------------------------
+//  Manual changes
+
+static int
+s_switch (Kinnet__V1__Switch value, const char *field, kn_error_t *err)
+{
+    return value == KINNET__V1__SWITCH__SWITCH_KEEP ||
+                   value == KINNET__V1__SWITCH__SWITCH_ON ||
+                   value == KINNET__V1__SWITCH__SWITCH_OFF
+               ? 0
+               : kn_error_set (err, KN_E_INVALID_ARGUMENT, field,
+                               "unknown Switch value %d", (int)value);
+}
+
+int
+admin_validate_set_directory (const admin_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__SetDirectoryEntry *op = request->set_directory;
+    if (admin_validate_key (op->idempotency_key, err) ||
+        kn_validate_uuid (op->agency_id, "agency_id", err) ||
+        s_switch (op->accepting, "accepting", err) ||
+        s_switch (op->interpreters, "interpreters", err))
+        return -1;
+    return !op->set_capacity || (op->capacity >= -1 && op->capacity <= 1000000)
+               ? 0
+               : kn_error_set (err, KN_E_INVALID_ARGUMENT, "capacity",
+                               "capacity is -1 (no limit) to 1,000,000");
+}
+
+static int
+s_switched (Kinnet__V1__Switch value)
+{
+    return value == KINNET__V1__SWITCH__SWITCH_KEEP
+               ? KN_DIRECTORY_KEEP
+               : value == KINNET__V1__SWITCH__SWITCH_ON;
+}
+
+//  A change report ({"agency_id" or "code", "result"?, "changes"}) as a DirectoryChange.
+static int
+s_change (json_t *report, const char *id_key, admin_reply_t *reply, kn_error_t *err)
+{
+    json_t *changes = json_object_get (report, "changes");
+    const char *result = json_string_value (json_object_get (report, "result"));
+    if (!result)
+        result = json_array_size (changes) ? "changed" : "unchanged";
+    reply->change = (Kinnet__V1__DirectoryChange *)admin_from_json (
+        json_pack ("{s:O,s:s,s:O}", "id", json_object_get (report, id_key), "result",
+                   result, "changes", changes),
+        &kinnet__v1__directory_change__descriptor, err);
+    json_decref (report);
+    return reply->change ? 0 : -1;
+}
+
+//  The answer to a replayed change: what it names, unchanged now.
+static json_t *
+s_unchanged (const char *id_key, const char *id)
+{
+    return json_pack ("{s:s,s:s,s:[]}", id_key, id, "result", "unchanged", "changes");
+}
+
+int
+admin_set_directory (admin_server_t *self, const char *agency,
+                     const admin_request_t *request, admin_reply_t *reply,
+                     kn_error_t *err)
+{
+    const Kinnet__V1__SetDirectoryEntry *op = request->set_directory;
+    kn_directory_change_t change = {.accepting = s_switched (op->accepting),
+                                    .interpreters = s_switched (op->interpreters),
+                                    .capacity = !op->set_capacity  ? KN_DIRECTORY_KEEP
+                                                : op->capacity < 0 ? KN_DIRECTORY_NO_LIMIT
+                                                                   : op->capacity};
+    json_t *report = NULL;
+    kn_write_t w;
+    kn_claim_t claim = admin_write_begin (self, &w, agency, "set_directory",
+                                          op->agency_id, &op->base, err);
+    if (claim == KN_CLAIM_FAILED)
+        return -1;
+    if (claim == KN_CLAIM_REPLAY)
+        report = s_unchanged ("agency_id", op->agency_id);
+    else if (!(report = kn_directory_set (self->db, op->agency_id, &change, err)) ||
+             kn_write_commit (&w, err))
+        goto fail;
+    return s_change (report, "agency_id", reply, err);
+fail:
+    json_decref (report);
+    return kn_write_abort (&w);
+}
+
+int
+admin_validate_set_district (const admin_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__SetDistrict *op = request->set_district;
+    if (admin_validate_key (op->idempotency_key, err) ||
+        kn_validate_text (op->code, "code", 1, 64, false, err) ||
+        kn_validate_text (op->name, "name", 0, 200, false, err))
+        return -1;
+    return !*op->lead || strcmp (op->lead, "none") == 0 || kn_uuid_valid (op->lead)
+               ? 0
+               : kn_error_set (err, KN_E_INVALID_ARGUMENT, "lead",
+                               "lead is an agency id (UUID), none, or empty to keep it");
+}
+
+int
+admin_set_district (admin_server_t *self, const char *agency,
+                    const admin_request_t *request, admin_reply_t *reply, kn_error_t *err)
+{
+    const Kinnet__V1__SetDistrict *op = request->set_district;
+    const char *name = *op->name ? op->name : NULL;
+    const char *lead = !*op->lead ? NULL : strcmp (op->lead, "none") == 0 ? "" : op->lead;
+    json_t *report = NULL;
+    kn_write_t w;
+    kn_claim_t claim =
+        admin_write_begin (self, &w, agency, "set_district", NULL, &op->base, err);
+    if (claim == KN_CLAIM_FAILED)
+        return -1;
+    if (claim == KN_CLAIM_REPLAY)
+        report = s_unchanged ("code", op->code);
+    else if (!(report =
+                   kn_directory_district_set (self->db, op->code, name, lead, err)) ||
+             kn_write_commit (&w, err))
+        goto fail;
+    return s_change (report, "code", reply, err);
+fail:
+    json_decref (report);
+    return kn_write_abort (&w);
+}
+
+int
+admin_list_districts (admin_server_t *self, const char *agency,
+                      const admin_request_t *request, admin_reply_t *reply,
+                      kn_error_t *err)
+{
+    json_t *list = kn_directory_district_list (self->db, err);
+    if (!list)
+        return -1;
+    reply->districts = (Kinnet__V1__DistrictList *)admin_from_json (
+        json_pack ("{s:o}", "districts", list), &kinnet__v1__district_list__descriptor,
+        err);
+    return reply->districts ? 0 : -1;
+}

@@ -1,0 +1,277 @@
+/*  kinnet admin agency add | revoke | role, and kinnet admin init: agencies and their
+    keys. The key pair is always made here and its secret half never leaves this
+    machine: agency add sends only the public key to the admin service; init, the
+    bootstrap, writes the first administrator straight into the database, since no
+    agency can yet call the service. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "kn_agency.h"
+
+static const char *s_usage =
+    "usage: kinnet admin agency add --name N --sector S --district D --cert-out DIR\n"
+    "              [--key KEY]\n"
+    "       kinnet admin agency revoke ID [--key KEY]\n"
+    "       kinnet admin agency role add|remove ID ROLE [--key KEY]\n"
+    "add makes the agency's key pair here, registers the public key with the admin\n"
+    "service and writes DIR/agency-ID.cert and its _secret (give that to the agency).\n"
+    "Sectors are AgencySector names (school, early_years, social_services, health,\n"
+    "mental_health, housing, ngo_community, police_youth_justice,\n"
+    "disability_services, migration_services, income_support, local_authority).\n"
+    "Roles: referrer, coordinator, auditor, data_protection_officer, administrator.\n"
+    "Each command is one request: its retries reuse its idempotency key (--key KEY\n"
+    "sets it), and repeating a command is safe. These need an administrator agency's\n"
+    "certificate (KINNET_CERT, KINNET_SERVER_KEY, KINNET_ENDPOINT).\n";
+
+static const char *s_init_usage =
+    "usage: kinnet admin init --cert-out DIR [--name N] [--sector S] [--district D]\n"
+    "Bootstrap, on the database (KINNET_DATABASE_URL): registers the first agency with\n"
+    "the administrator role and writes its certificate to DIR/agency-ID.cert (and\n"
+    "_secret), for KINNET_CERT. Refused (exit 5) while an active administrator exists:\n"
+    "from then on administrators are made through the admin service (agency add,\n"
+    "agency role add). Defaults: --name 'Partnership administration', --sector\n"
+    "local_authority, --district partnership.\n";
+
+static int
+s_usage_error (const char *usage)
+{
+    fputs (usage, stderr);
+    return CLI_USAGE;
+}
+
+//  The sector name checked against AgencySector, any case; 0 with err when unknown.
+static int
+s_sector (const char *sector, kn_error_t *err)
+{
+    int value = cli_enum (&kinnet__v1__agency_sector__descriptor, sector);
+    if (value > 0)
+        return value;
+    kn_error_set (err, KN_E_INVALID_ARGUMENT, "sector",
+                  "unknown sector '%s' (see docs/protocol.md, AgencySector)", sector);
+    return 0;
+}
+
+//  Write cert (with its agency_id) as DIR/agency-ID.cert and _secret into path.
+static int
+s_save_cert (zcert_t *cert, const char *cert_out, const char *id, char *path, size_t size,
+             kn_error_t *err)
+{
+    zcert_set_meta (cert, "agency_id", "%s", id);
+    snprintf (path, size, "%s/agency-%s.cert", cert_out, id);
+    //  zcert_save writes PATH (public) and PATH_secret; the secret stays private.
+    mode_t old = umask (077);
+    int rc = zcert_save (cert, path);
+    umask (old);
+    if (rc != 0)
+        return kn_error_set (err, KN_E_INTERNAL, "cert-out", "cannot write %s", path);
+    chmod (path, 0644); // the public half is meant to be shared
+    return 0;
+}
+
+static void
+s_print_registered (const cli_options_t *options, const char *what, const char *id,
+                    zcert_t *cert, const char *path)
+{
+    if (options->json) {
+        json_t *out = json_pack ("{s:s,s:s,s:s,s:s+}", "agency_id", id, "public_key",
+                                 zcert_public_txt (cert), "certificate", path,
+                                 "secret_certificate", path, "_secret");
+        json_dumpf (out, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (out);
+        return;
+    }
+    printf ("%s\n", what);
+    printf ("%-20s %s\n", "agency_id", id);
+    printf ("%-20s %s\n", "public_key", zcert_public_txt (cert));
+    printf ("%-20s %s_secret (give this to the agency; keep it private)\n", "certificate",
+            path);
+}
+
+static int
+s_add (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--name",     "--sector", "--district",
+                                         "--cert-out", "--key",    NULL};
+    const char *name = cli_arg (argc, argv, "--name");
+    const char *sector = cli_arg (argc, argv, "--sector");
+    const char *district = cli_arg (argc, argv, "--district");
+    const char *cert_out = cli_arg (argc, argv, "--cert-out");
+    if (!cli_options_ok (argc, argv, valued, NULL, s_usage))
+        return CLI_USAGE;
+    if (!name || !sector || !district || !cert_out ||
+        cli_positional (argc, argv, valued, 2))
+        return s_usage_error (s_usage);
+    kn_error_t err;
+    kn_error_clear (&err);
+    int sector_value = s_sector (sector, &err);
+    if (!sector_value)
+        return cli_fail (options, &err);
+    if (zsys_dir_create ("%s", cert_out) != 0) {
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "cert-out", "cannot create %s",
+                      cert_out);
+        return cli_fail (options, &err);
+    }
+    zcert_t *cert = zcert_new ();
+    char key[200];
+    Kinnet__V1__RegisterAgency op = KINNET__V1__REGISTER_AGENCY__INIT;
+    op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv, "register",
+                                                zcert_public_txt (cert));
+    op.name = (char *)name;
+    op.sector = sector_value;
+    op.district = (char *)district;
+    op.public_key = (char *)zcert_public_txt (cert);
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_REGISTER_AGENCY;
+    request.register_agency = &op;
+    Kinnet__V1__AdminReply *reply = cli_admin_call (
+        options, &request, KINNET__V1__ADMIN_REPLY__RESULT_REGISTERED, &err);
+    char path[4096] = "";
+    int rc = reply ? s_save_cert (cert, cert_out, reply->registered->agency_id, path,
+                                  sizeof path, &err)
+                   : -1;
+    if (rc == 0)
+        s_print_registered (options, "agency registered", reply->registered->agency_id,
+                            cert, path);
+    if (reply)
+        kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    zcert_destroy (&cert);
+    return rc ? cli_fail (options, &err) : CLI_OK;
+}
+
+static int
+s_revoke (const cli_options_t *options, const char *id, int argc, char **argv)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    char key[200];
+    Kinnet__V1__RevokeAgency op = KINNET__V1__REVOKE_AGENCY__INIT;
+    op.idempotency_key =
+        (char *)cli_admin_key (key, sizeof key, argc, argv, "revoke", id);
+    op.agency_id = (char *)id;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_REVOKE_AGENCY;
+    request.revoke_agency = &op;
+    Kinnet__V1__AdminReply *reply =
+        cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_REVOKED, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json) {
+        json_t *out =
+            json_pack ("{s:s,s:b}", "agency_id", reply->revoked->agency_id, "revoked", 1);
+        json_dumpf (out, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (out);
+    } else
+        printf ("agency %s deactivated; its keys are revoked\n",
+                reply->revoked->agency_id);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
+s_role (const cli_options_t *options, const char *change, const char *id,
+        const char *role, int argc, char **argv)
+{
+    bool add = strcmp (change, "add") == 0;
+    if (!add && strcmp (change, "remove") != 0)
+        return s_usage_error (s_usage);
+    kn_error_t err;
+    kn_error_clear (&err);
+    char key[200];
+    Kinnet__V1__SetRole op = KINNET__V1__SET_ROLE__INIT;
+    op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv,
+                                                add ? "role-add" : "role-remove", NULL);
+    op.agency_id = (char *)id;
+    op.role = (char *)role;
+    op.grant = add;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_SET_ROLE;
+    request.set_role = &op;
+    Kinnet__V1__AdminReply *reply =
+        cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_ROLE, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->role->base);
+    else
+        printf ("role %s %s agency %s%s\n", role, add ? "granted to" : "removed from", id,
+                reply->role->changed ? "" : " (it already was so)");
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+int
+cli_agency (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--key", NULL};
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_usage, stdout);
+        return CLI_OK;
+    }
+    const char *action = cli_positional (argc, argv, valued, 1);
+    action = action ? action : "";
+    if (strcmp (action, "add") == 0)
+        return s_add (options, argc, argv);
+    if (!cli_options_ok (argc, argv, valued, NULL, s_usage))
+        return CLI_USAGE;
+    const char *first = cli_positional (argc, argv, valued, 2);
+    const char *second = cli_positional (argc, argv, valued, 3);
+    const char *third = cli_positional (argc, argv, valued, 4);
+    const char *extra = cli_positional (argc, argv, valued, 5);
+    if (strcmp (action, "revoke") == 0 && first && !second)
+        return s_revoke (options, first, argc, argv);
+    if (strcmp (action, "role") == 0 && third && !extra)
+        return s_role (options, first, second, third, argc, argv);
+    return s_usage_error (s_usage);
+}
+
+int
+cli_admin_init (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--name", "--sector", "--district", "--cert-out",
+                                         NULL};
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_init_usage, stdout);
+        return CLI_OK;
+    }
+    const char *name = cli_arg (argc, argv, "--name");
+    const char *sector = cli_arg (argc, argv, "--sector");
+    const char *district = cli_arg (argc, argv, "--district");
+    const char *cert_out = cli_arg (argc, argv, "--cert-out");
+    if (!cli_options_ok (argc, argv, valued, NULL, s_init_usage))
+        return CLI_USAGE;
+    if (!cert_out || cli_positional (argc, argv, valued, 1))
+        return s_usage_error (s_init_usage);
+    name = name ? name : "Partnership administration";
+    sector = sector ? sector : "local_authority";
+    district = district ? district : "partnership";
+    kn_error_t err;
+    kn_error_clear (&err);
+    if (!s_sector (sector, &err))
+        return cli_fail (options, &err);
+    if (zsys_dir_create ("%s", cert_out) != 0) {
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "cert-out", "cannot create %s",
+                      cert_out);
+        return cli_fail (options, &err);
+    }
+    zcert_t *cert = zcert_new ();
+    kn_db_t *db = cli_admin_db (&err);
+    char id[KN_UUID_STR] = "";
+    int rc = db ? kn_agency_init_administrator (db, name, sector, district,
+                                                zcert_public_txt (cert), id, &err)
+                : -1;
+    kn_db_destroy (&db);
+    char path[4096] = "";
+    if (rc == 0)
+        rc = s_save_cert (cert, cert_out, id, path, sizeof path, &err);
+    if (rc == 0)
+        s_print_registered (options, "administrator agency registered", id, cert, path);
+    zcert_destroy (&cert);
+    return rc ? cli_fail (options, &err) : CLI_OK;
+}
