@@ -73,7 +73,9 @@ ProtobufCMessage *cli_request (const cli_options_t *options, const char *service
 int cli_enum (const ProtobufCEnumDescriptor *descriptor, const char *name);
 
 //  One CSV field per RFC 4180 (quoted when it holds a comma, a quote or a line
-//  break), then a comma, or CRLF after the last field of a record.
+//  break), then a comma, or CRLF after the last field of a record. A value starting
+//  with =, +, -, @, tab or CR is written as "'value": text, not a formula, when a
+//  spreadsheet opens the file.
 void cli_csv_field (FILE *out, const char *value, bool last);
 
 //  Text escaped for HTML (element content and quoted attribute values).

@@ -329,8 +329,14 @@ cli_enum (const ProtobufCEnumDescriptor *descriptor, const char *name)
 void
 cli_csv_field (FILE *out, const char *value, bool last)
 {
-    if (strpbrk (value, ",\"\r\n")) {
+    //  A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is
+    //  written as text, behind a quote mark: an agency chooses some of these values
+    //  (a caseworker id in the audit trail) and an auditor opens the file.
+    bool formula = *value && strchr ("=+-@\t\r", *value);
+    if (formula || strpbrk (value, ",\"\r\n")) {
         fputc ('"', out);
+        if (formula)
+            fputc ('\'', out);
         for (const char *p = value; *p; p++) {
             if (*p == '"')
                 fputc ('"', out);

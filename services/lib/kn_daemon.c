@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "kn_audit.h"
+#include "kn_clock.h"
 #include "kn_config.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
@@ -39,6 +40,13 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
     zsys_init ();
     zsys_set_logstream (NULL);
     kn_log_init (service);
+    //  Every daemon says so: since every rule reads kn_clock, a clock file moves
+    //  consent validity and expiry as well as deadlines.
+    if (kn_clock_controlled ())
+        kn_log (KN_WARN, "clock.controlled", "problem",
+                "KINNET_CLOCK_FILE is set: every rule (consent validity, overrides, "
+                "deadlines) follows that file, not real time; tests only",
+                NULL);
 
     kn_error_t err;
     kn_error_clear (&err);

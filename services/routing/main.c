@@ -2,7 +2,6 @@
     consumer. Wiring only: this thread serves "routing" requests; routing_threads
     runs the consumer and KINNET_FEED_WORKERS (default 4) feed workers. Each
     thread has its own database session. */
-#include "kn_clock.h"
 #include "kn_config.h"
 #include "kn_daemon.h"
 #include "kn_log.h"
@@ -22,10 +21,6 @@ main (int argc, char *argv[])
     int rc = kn_daemon_start (&daemon, "routing", argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc == 2 ? 2 : 1;
-    if (kn_clock_controlled ())
-        kn_log (KN_WARN, "clock.controlled", "problem",
-                "KINNET_CLOCK_FILE is set: deadlines follow that file, not real time",
-                NULL);
     kn_error_t err;
     routing_store_t *store = routing_store_new (daemon.db, daemon.crypto, &err);
     if (!store)

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 
+#include "kn_agency.h"
 #include "kn_migrate.h"
 #include "kn_test.h"
 
@@ -61,5 +62,51 @@ Test (migrate, concurrent_migrations_apply_each_once, .timeout = 60)
     char *rows = kn_test_sql (url, "SELECT count(*) FROM core.schema_migration");
     cr_assert_eq (atoi (rows), kn_migration_count);
     free (rows);
+    free (url);
+}
+
+//  The statement fails (and says so in err), as a permission or a trigger refuses it.
+static bool
+s_refused (kn_db_t *db, const char *sql)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    PGresult *result = kn_db_query (db, sql, 0, NULL, &err);
+    PQclear (result);
+    return result == NULL;
+}
+
+Test (migrate, revocation_is_final_and_admin_reads_no_case, .timeout = 60)
+{
+    char *url = kn_test_db_create ();
+    kn_error_t err;
+    kn_db_t *owner = kn_db_new (url, NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    char id[KN_UUID_STR];
+    zcert_t *cert = zcert_new ();
+    cr_assert_eq (kn_agency_add (owner, "Some school", "school", "north",
+                                 zcert_public_txt (cert), id, &err),
+                  0, "%s", err.message);
+    cr_assert_eq (kn_agency_revoke (owner, id, &err), 0, "%s", err.message);
+    char sql[300];
+    //  Not even the owner revives or moves a revoked key, or reactivates the agency.
+    snprintf (sql, sizeof sql, "UPDATE core.agency_key SET revoked_at = NULL WHERE agency_id = '%s'",
+              id);
+    cr_assert (s_refused (owner, sql), "a revoked key came back");
+    snprintf (sql, sizeof sql, "UPDATE core.agency SET active = true WHERE id = '%s'", id);
+    cr_assert (s_refused (owner, sql), "a deactivated agency came back");
+    //  The admin service's role counts involvements and reads nothing else of a case.
+    kn_db_t *admin = kn_db_new (url, "kinnet_admin", &err);
+    cr_assert (admin, "%s", err.message);
+    cr_assert_not (s_refused (admin, "SELECT count(*) FROM routing.involvement"
+                                     " WHERE agency_id IS NOT NULL AND status = 'offered'"));
+    cr_assert (s_refused (admin, "SELECT case_id FROM routing.involvement"));
+    cr_assert (s_refused (admin, "SELECT * FROM intake.referral"));
+    snprintf (sql, sizeof sql, "UPDATE core.agency_key SET agency_id = agency_id WHERE agency_id = '%s'",
+              id);
+    cr_assert (s_refused (admin, sql), "the admin role may move keys");
+    kn_db_destroy (&admin);
+    kn_db_destroy (&owner);
+    zcert_destroy (&cert);
     free (url);
 }
