@@ -60,12 +60,26 @@ admin_validate_revoke (const admin_request_t *request, kn_error_t *err)
                ?: kn_validate_uuid (op->agency_id, "agency_id", err);
 }
 
+//  Four eyes: the roles that open personal data or the trail, and an agency's own
+//  revocation, need a second administrator, so no single one can widen or erase
+//  its own reach unseen.
+static int
+s_four_eyes (const char *agency, const char *target, kn_error_t *err)
+{
+    return strcasecmp (target, agency) == 0
+               ? kn_error_set (err, KN_E_PERMISSION_DENIED, "agency_id",
+                               "another administrator must do this for your own agency")
+               : 0;
+}
+
 int
 admin_revoke_agency (admin_server_t *self, const char *agency,
                      const admin_request_t *request, admin_reply_t *reply,
                      kn_error_t *err)
 {
     const Kinnet__V1__RevokeAgency *op = request->revoke_agency;
+    if (s_four_eyes (agency, op->agency_id, err))
+        return -1;
     kn_write_t w;
     kn_claim_t claim = admin_write_begin (self, &w, agency, "revoke_agency",
                                           op->agency_id, &op->base, err);
@@ -110,6 +124,11 @@ admin_set_role (admin_server_t *self, const char *agency, const admin_request_t 
         return kn_error_set (err, KN_E_CONFLICT, "role",
                              "an administrator cannot take the administrator role from "
                              "its own agency");
+    if (op->grant &&
+        (strcmp (op->role, "data_protection_officer") == 0 ||
+         strcmp (op->role, "auditor") == 0 || strcmp (op->role, "administrator") == 0) &&
+        s_four_eyes (agency, op->agency_id, err))
+        return -1;
     kn_write_t w;
     kn_claim_t claim =
         admin_write_begin (self, &w, agency, "set_role", op->agency_id, &op->base, err);

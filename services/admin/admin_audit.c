@@ -1,7 +1,9 @@
-/*  admin_audit: the raw audit trail of a period for an auditor, a page at a time,
-    each record with its place in the hash chain (none yet when not sealed). Pages
-    follow the audit id, so a page never repeats or skips a record however many
-    arrive while an auditor reads. */
+/*  admin_audit: the sealed audit trail of a period for an auditor, a page at a
+    time, in chain order. Pages follow the chain's seq, not the audit id: ids come
+    from a sequence at insert and rows become visible at commit, so paging by id
+    would skip a row whose transaction committed after a later id was exported. The
+    sealer links rows in commit-safe order, so a chain position, once seen, has
+    every earlier one behind it. Records not sealed yet are counted, not sent. */
 #include "admin_ops.h"
 
 #include <stdlib.h>
@@ -11,25 +13,35 @@
 #include "kn_validate.h"
 
 #define PAGE_DEFAULT 1000
-#define PAGE_MAX     5000
+//  2,000 records of at most a few hundred bytes each stay well under the 1 MiB
+//  message limit (kn_service refuses a larger reply rather than send it).
+#define PAGE_MAX     2000
 
-//  $1, $2: the first day and the day after the last (UTC); $3 the last id seen;
-//  $4 the page size and one more, to tell whether there is a next page.
+//  $1, $2: the first day and the day after the last (UTC); $3 the last chain seq
+//  seen; $4 the page size and one more, to tell whether there is a next page.
 #define EXPORT_SQL                                                                         \
     "SELECT a.id, to_char (a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
     " coalesce (a.agency_id::text, ''), coalesce (a.caseworker_id, ''),"                   \
     " coalesce (a.role, ''), a.service, a.operation, coalesce (a.subject_ref::text, ''),"  \
     " coalesce (a.object_id::text, ''), coalesce (a.basis, ''), a.result,"                 \
-    " coalesce (c.seq, 0), coalesce (encode (c.link, 'hex'), '')"                          \
-    " FROM core.audit a LEFT JOIN core.audit_chain c ON c.audit_id = a.id"                 \
+    " c.seq, encode (c.link, 'hex')"                                                       \
+    " FROM core.audit_chain c JOIN core.audit a ON a.id = c.audit_id"                      \
     " WHERE a.at >= ($1::date)::timestamp AT TIME ZONE 'UTC'"                              \
-    " AND a.at < ($2::date)::timestamp AT TIME ZONE 'UTC' AND a.id > $3::bigint"           \
-    " ORDER BY a.id LIMIT $4::int"
+    " AND a.at < ($2::date)::timestamp AT TIME ZONE 'UTC' AND c.seq > $3::bigint"          \
+    " ORDER BY c.seq LIMIT $4::int"
+
+//  The records of the period the sealer has not linked yet.
+#define UNSEALED_SQL                                                                       \
+    "SELECT count (*) FROM core.audit a"                                                   \
+    " WHERE a.at >= ($1::date)::timestamp AT TIME ZONE 'UTC'"                              \
+    " AND a.at < ($2::date)::timestamp AT TIME ZONE 'UTC'"                                 \
+    " AND NOT EXISTS (SELECT 1 FROM core.audit_chain c WHERE c.audit_id = a.id)"
 
 int
 admin_audit_prepare (kn_db_t *db, kn_error_t *err)
 {
-    return kn_db_prepare (db, "admin_audit_export", EXPORT_SQL, err);
+    return kn_db_prepare (db, "admin_audit_export", EXPORT_SQL, err) ||
+           kn_db_prepare (db, "admin_audit_unsealed", UNSEALED_SQL, err);
 }
 
 int
@@ -48,7 +60,7 @@ admin_validate_export_audit (const admin_request_t *request, kn_error_t *err)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "to", "to must be after from");
     if (op->after < 0)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "after",
-                             "after is an audit id, 0 or more");
+                             "after is a chain position, 0 or more");
     if (op->limit < 0 || op->limit > PAGE_MAX)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "limit", "limit is 0 to %d",
                              PAGE_MAX);
@@ -93,8 +105,17 @@ admin_export_audit (admin_server_t *self, const char *agency,
         record->chain_link = kn_pb_string (PQgetvalue (rows, r, 12));
         out->records[out->n_records++] = record;
     }
-    out->next_after = more && n ? out->records[n - 1]->audit_id : 0;
+    out->next_after = more && n ? out->records[n - 1]->chain_seq : 0;
     PQclear (rows);
     reply->audit = out;
+    //  On the last page only: what an auditor must know before trusting the export.
+    if (out->next_after)
+        return 0;
+    PGresult *unsealed =
+        kn_db_run (self->db, "admin_audit_unsealed", 2, values, NULL, NULL, err);
+    if (!unsealed)
+        return -1;
+    out->unsealed = strtoll (PQgetvalue (unsealed, 0, 0), NULL, 10);
+    PQclear (unsealed);
     return 0;
 }

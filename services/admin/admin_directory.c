@@ -16,6 +16,9 @@
 //  -------------------------------------------------------------------------
 //  Import
 
+//  The most ignored records a report lists (admin.proto, DirectoryImportReport).
+#define IGNORED_MAX 1000
+
 int
 admin_validate_import (const admin_request_t *request, kn_error_t *err)
 {
@@ -66,6 +69,10 @@ admin_import_directory (admin_server_t *self, const char *agency,
         goto fail;
     kn_directory_mapping_destroy (&mapping);
     json_object_set_new (report, "dry_run", json_boolean (op->dry_run));
+    //  A reply over the message limit would not arrive; totals.ignored counts them all.
+    json_t *ignored = json_object_get (report, "ignored");
+    while (json_array_size (ignored) > IGNORED_MAX)
+        json_array_remove (ignored, json_array_size (ignored) - 1);
     reply->import_report = (Kinnet__V1__DirectoryImportReport *)admin_from_json (
         report, &kinnet__v1__directory_import_report__descriptor, err);
     return reply->import_report ? 0 : -1;
@@ -226,6 +233,7 @@ admin_set_district (admin_server_t *self, const char *agency,
         admin_write_begin (self, &w, agency, "set_district", NULL, &op->base, err);
     if (claim == KN_CLAIM_FAILED)
         return -1;
+    w.audit.basis = op->code; //  the trail says which district changed
     if (claim == KN_CLAIM_REPLAY)
         report = s_unchanged ("code", op->code);
     else if (!(report =

@@ -100,6 +100,7 @@ admin_set_routing (admin_server_t *self, const char *agency,
         admin_write_begin (self, &w, agency, "set_routing", NULL, &op->base, err);
     if (claim == KN_CLAIM_FAILED)
         return -1;
+    w.audit.basis = op->key; //  the trail says which rule changed
     const char *values[] = {op->key, op->value};
     if (claim == KN_CLAIM_NEW &&
         (kn_db_do (self->db, "admin_routing_set", 2, values, 1, err) ||

@@ -30,12 +30,16 @@ static const char *s_usage =
 
 static const char *s_init_usage =
     "usage: kinnet admin init --cert-out DIR [--name N] [--sector S] [--district D]\n"
+    "                         [--replace]\n"
     "Bootstrap, on the database (KINNET_DATABASE_URL): registers the first agency with\n"
     "the administrator role and writes its certificate to DIR/agency-ID.cert (and\n"
     "_secret), for KINNET_CERT. Refused (exit 5) while an active administrator exists:\n"
     "from then on administrators are made through the admin service (agency add,\n"
     "agency role add). Defaults: --name 'Partnership administration', --sector\n"
-    "local_authority, --district partnership.\n";
+    "local_authority, --district partnership.\n"
+    "--replace is the recovery when no administrator's certificate is left: it\n"
+    "deactivates every administrator agency, revokes its keys (on the audit trail) and\n"
+    "makes a new one, in one transaction.\n";
 
 static int
 s_usage_error (const char *usage)
@@ -71,6 +75,40 @@ s_save_cert (zcert_t *cert, const char *cert_out, const char *id, char *path, si
         return kn_error_set (err, KN_E_INTERNAL, "cert-out", "cannot write %s", path);
     chmod (path, 0644); // the public half is meant to be shared
     return 0;
+}
+
+//  The key pair on disk before anyone registers it, as DIR/agency-pending-HEX.cert
+//  (and _secret): if the final save after the registration fails, the secret key of
+//  a registered agency is still here, never lost. path receives the pending name.
+static int
+s_save_pending (zcert_t *cert, const char *cert_out, char *path, size_t size,
+                kn_error_t *err)
+{
+    const byte *raw = zcert_public_key (cert);
+    char id[32];
+    snprintf (id, sizeof id, "pending-%02x%02x%02x%02x%02x%02x", raw[0], raw[1], raw[2],
+              raw[3], raw[4], raw[5]);
+    return s_save_cert (cert, cert_out, id, path, size, err);
+}
+
+//  Remove the pending pair once the registered one is saved.
+static void
+s_drop_pending (const char *path)
+{
+    char secret[4200];
+    snprintf (secret, sizeof secret, "%s_secret", path);
+    zsys_file_delete (secret);
+    zsys_file_delete (path);
+}
+
+//  err, registered but not saved, also names where the key pair is.
+static void
+s_name_pending (kn_error_t *err, const char *pending)
+{
+    char problem[sizeof err->message];
+    snprintf (problem, sizeof problem, "%s", err->message);
+    kn_error_set (err, err->code, "cert-out",
+                  "%s; the registered key pair is in %s_secret", problem, pending);
 }
 
 static void
@@ -118,6 +156,11 @@ s_add (const cli_options_t *options, int argc, char **argv)
         return cli_fail (options, &err);
     }
     zcert_t *cert = zcert_new ();
+    char pending[4096];
+    if (s_save_pending (cert, cert_out, pending, sizeof pending, &err)) {
+        zcert_destroy (&cert);
+        return cli_fail (options, &err);
+    }
     char key[200];
     Kinnet__V1__RegisterAgency op = KINNET__V1__REGISTER_AGENCY__INIT;
     op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv, "register",
@@ -135,6 +178,12 @@ s_add (const cli_options_t *options, int argc, char **argv)
     int rc = reply ? s_save_cert (cert, cert_out, reply->registered->agency_id, path,
                                   sizeof path, &err)
                    : -1;
+    //  Not registered: the pending pair is nobody's. Registered but not saved: it
+    //  stays, and the error names it.
+    if (rc == 0 || !reply)
+        s_drop_pending (pending);
+    else
+        s_name_pending (&err, pending);
     if (rc == 0)
         s_print_registered (options, "agency registered", reply->registered->agency_id,
                             cert, path);
@@ -244,7 +293,8 @@ cli_admin_init (const cli_options_t *options, int argc, char **argv)
     const char *sector = cli_arg (argc, argv, "--sector");
     const char *district = cli_arg (argc, argv, "--district");
     const char *cert_out = cli_arg (argc, argv, "--cert-out");
-    if (!cli_options_ok (argc, argv, valued, NULL, s_init_usage))
+    static const char *const flags[] = {"--replace", NULL};
+    if (!cli_options_ok (argc, argv, valued, flags, s_init_usage))
         return CLI_USAGE;
     if (!cert_out || cli_positional (argc, argv, valued, 1))
         return s_usage_error (s_init_usage);
@@ -261,15 +311,28 @@ cli_admin_init (const cli_options_t *options, int argc, char **argv)
         return cli_fail (options, &err);
     }
     zcert_t *cert = zcert_new ();
+    char pending[4096];
+    if (s_save_pending (cert, cert_out, pending, sizeof pending, &err)) {
+        zcert_destroy (&cert);
+        return cli_fail (options, &err);
+    }
+    bool replace = cli_flag (argc, argv, "--replace");
     kn_db_t *db = cli_admin_db (&err);
     char id[KN_UUID_STR] = "";
-    int rc = db ? kn_agency_init_administrator (db, name, sector, district,
-                                                zcert_public_txt (cert), id, &err)
-                : -1;
+    int rc = !db        ? -1
+             : replace ? kn_agency_replace_administrators (db, name, sector, district,
+                                                           zcert_public_txt (cert), id, &err)
+                       : kn_agency_init_administrator (db, name, sector, district,
+                                                       zcert_public_txt (cert), id, &err);
     kn_db_destroy (&db);
+    bool registered = rc == 0;
     char path[4096] = "";
     if (rc == 0)
         rc = s_save_cert (cert, cert_out, id, path, sizeof path, &err);
+    if (rc == 0 || !registered)
+        s_drop_pending (pending);
+    else
+        s_name_pending (&err, pending);
     if (rc == 0)
         s_print_registered (options, "administrator agency registered", id, cert, path);
     zcert_destroy (&cert);

@@ -26,8 +26,9 @@ static const char *s_usage
       "without one any valid signature is accepted, and verify says so.\n"
       "seal links what is not chained yet (the reporting daemon does this all the\n"
       "time) and, with the signing key (--key, or KINNET_AUDIT_KEY), signs a checkpoint.\n"
-      "export writes the raw trail of a period (to excluded) with each record's chain\n"
-      "position and link, as CSV (RFC 4180) or JSON. verify and seal use\n"
+      "export writes the sealed trail of a period (to excluded) in chain order with\n"
+      "each record's chain position and link, as CSV (RFC 4180) or JSON, and warns of\n"
+      "records not sealed yet. verify and seal use\n"
       "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
       "agency with the auditor role (KINNET_CERT).\n";
 
@@ -188,7 +189,7 @@ s_export (const cli_options_t *options, int argc, char **argv)
     if (!json)
         for (int c = 0; c < columns; c++)
             cli_csv_field (out, names[c], c == columns - 1);
-    long long written = 0;
+    long long written = 0, unsealed = 0;
     while (reply) {
         for (size_t r = 0; r < reply->audit->n_records; r++) {
             char id[24], seq[24];
@@ -205,6 +206,7 @@ s_export (const cli_options_t *options, int argc, char **argv)
             written++;
         }
         op.after = reply->audit->next_after;
+        unsealed = reply->audit->unsealed;   //  the last page's is the one that counts
         kinnet__v1__admin_reply__free_unpacked (reply, NULL);
         reply = op.after ? cli_admin_call (options, &request,
                                            KINNET__V1__ADMIN_REPLY__RESULT_AUDIT, &err)
@@ -227,6 +229,12 @@ s_export (const cli_options_t *options, int argc, char **argv)
         if (rc == CLI_OK)
             fprintf (stderr, "%lld record(s) written to %s\n", written, path);
     }
+    //  Only sealed records are exported; the newest wait seconds for the sealer.
+    if (rc == CLI_OK && unsealed > 0)
+        fprintf (stderr,
+                 "%lld record(s) of the period are not sealed yet; export again in a "
+                 "moment\n",
+                 unsealed);
     return rc;
 }
 

@@ -79,13 +79,34 @@ kn_agency_insert (kn_db_t *db, const char *id, const char *name, const char *sec
     return 0;
 }
 
-//  Run body (an insert, with an administrator check first when first_admin) in a
-//  transaction of its own.
+//  How s_register treats the administrators there are.
+typedef enum {
+    S_PLAIN,   //  an agency like any other
+    S_FIRST,   //  the first administrator: none may exist
+    S_REPLACE, //  a new administrator: every active one is deactivated first
+} s_admin_t;
+
+//  Every active administrator agency deactivated and its keys revoked, each on the
+//  audit trail as done on the database by its user.
+#define REPLACE_ADMINISTRATORS                                                           \
+    "WITH gone AS (UPDATE core.agency a SET active = false,"                             \
+    "  deactivated_at = coalesce (deactivated_at, now ()) WHERE a.active AND EXISTS"     \
+    "  (SELECT 1 FROM core.agency_role r WHERE r.agency_id = a.id"                       \
+    "   AND r.role = 'administrator') RETURNING a.id),"                                  \
+    " k AS (UPDATE core.agency_key SET revoked_at = coalesce (revoked_at, now ())"       \
+    "  WHERE agency_id IN (SELECT id FROM gone) RETURNING 1)"                            \
+    " INSERT INTO core.audit (agency_id, caseworker_id, service, operation, object_id,"  \
+    "  result, role) SELECT NULL, session_user, 'admin', 'administrator_replaced', id,"  \
+    "  'ok', 'administrator' FROM gone"
+
+//  Register an agency in a transaction of its own; an administrator (S_FIRST,
+//  S_REPLACE) under a lock two bootstraps share.
 static int
 s_register (kn_db_t *db, const char *name, const char *sector, const char *district,
-            const char *public_key, bool first_admin, char id_out[KN_UUID_STR],
+            const char *public_key, s_admin_t admin, char id_out[KN_UUID_STR],
             kn_error_t *err)
 {
+    bool first_admin = admin != S_PLAIN;
     char lower[40];
     if (kn_agency_check (name, sector, district, public_key, lower, err))
         return -1;
@@ -100,6 +121,11 @@ s_register (kn_db_t *db, const char *name, const char *sector, const char *distr
         if (!result)
             goto fail;
         PQclear (result);
+        if (admin == S_REPLACE) {
+            if (!(result = kn_db_query (db, REPLACE_ADMINISTRATORS, 0, NULL, err)))
+                goto fail;
+            PQclear (result);
+        }
         if (!(result = kn_db_query (db, ADMINISTRATOR_EXISTS, 0, NULL, err)))
             goto fail;
         bool exists = PQntuples (result) > 0;
@@ -126,7 +152,7 @@ int
 kn_agency_add (kn_db_t *db, const char *name, const char *sector, const char *district,
                const char *public_key, char id_out[KN_UUID_STR], kn_error_t *err)
 {
-    return s_register (db, name, sector, district, public_key, false, id_out, err);
+    return s_register (db, name, sector, district, public_key, S_PLAIN, id_out, err);
 }
 
 int
@@ -134,7 +160,15 @@ kn_agency_init_administrator (kn_db_t *db, const char *name, const char *sector,
                               const char *district, const char *public_key,
                               char id_out[KN_UUID_STR], kn_error_t *err)
 {
-    return s_register (db, name, sector, district, public_key, true, id_out, err);
+    return s_register (db, name, sector, district, public_key, S_FIRST, id_out, err);
+}
+
+int
+kn_agency_replace_administrators (kn_db_t *db, const char *name, const char *sector,
+                                  const char *district, const char *public_key,
+                                  char id_out[KN_UUID_STR], kn_error_t *err)
+{
+    return s_register (db, name, sector, district, public_key, S_REPLACE, id_out, err);
 }
 
 int

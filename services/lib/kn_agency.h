@@ -46,6 +46,14 @@ int kn_agency_init_administrator (kn_db_t *db, const char *name, const char *sec
                                   const char *district, const char *public_key,
                                   char id_out[KN_UUID_STR], kn_error_t *err);
 
+//  The recovery when no administrator's certificate is left: in one transaction,
+//  deactivate every active administrator agency and revoke its keys (each on the
+//  audit trail as `administrator_replaced`, by the database user), then register a
+//  new administrator as kn_agency_init_administrator does.
+int kn_agency_replace_administrators (kn_db_t *db, const char *name, const char *sector,
+                                      const char *district, const char *public_key,
+                                      char id_out[KN_UUID_STR], kn_error_t *err);
+
 //  Deactivate an agency and revoke all its keys; takes effect at the broker at once.
 //  Revoking an inactive agency changes nothing. KN_E_NOT_FOUND when there is none.
 int kn_agency_revoke (kn_db_t *db, const char *agency_id, kn_error_t *err);

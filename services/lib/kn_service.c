@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "kinnet/v1/common.pb-c.h"
+#include "kn_log.h"
+#include "kn_mdp.h"
 #include "kn_pb.h"
 
 int
@@ -90,10 +92,26 @@ kn_service_decode (zmsg_t *request, const ProtobufCMessageDescriptor *descriptor
     return message;
 }
 
+//  Room left under the frame limit for what travels with the body (CURVE's 33 bytes
+//  and some to spare).
+#define REPLY_MARGIN 1024
+
 zmsg_t *
 kn_service_reply (const ProtobufCMessage *message)
 {
     size_t len = protobuf_c_message_get_packed_size (message);
+    //  The broker drops a connection whose frame is over the limit: the caller would
+    //  get no answer and this worker would be cut off. Say so instead.
+    if (len > KN_MAX_MESSAGE_BYTES - REPLY_MARGIN) {
+        char size[24];
+        snprintf (size, sizeof size, "%zu", len);
+        kn_log (KN_WARN, "reply.too_large", "message", message->descriptor->name, "bytes",
+                size, NULL);
+        kn_error_t err;
+        kn_error_set (&err, KN_E_TOO_LARGE, NULL,
+                      "the answer is over the message limit; ask for less");
+        return kn_service_error_reply (&err);
+    }
     zframe_t *frame = zframe_new (NULL, len);
     protobuf_c_message_pack (message, zframe_data (frame));
     zmsg_t *msg = zmsg_new ();

@@ -30,7 +30,10 @@ ProtobufCMessage *kn_service_decode (zmsg_t *request, const ProtobufCMessageDesc
 const char *kn_service_last_operation (void);
 void kn_service_last_reset (void);
 
-//  A reply body holding message.
+//  A reply body holding message; when message packs to more than the frame limit
+//  allows (KN_MAX_MESSAGE_BYTES less a margin), an error reply TOO_LARGE instead,
+//  logged: a frame over the limit would never arrive and would cost the worker its
+//  connection.
 zmsg_t *kn_service_reply (const ProtobufCMessage *message);
 
 //  A reply body holding only the error (field 1 of every reply).

@@ -204,6 +204,50 @@ Test (admin, agencies_are_registered_with_roles_and_revoked)
               admin_id);
     cr_expect_eq (s_count (sql), 1);
 
+    //  Four eyes: an administrator grants its own agency no role that opens personal
+    //  data or the trail, and does not revoke it; the refusals are on record.
+    const char *guarded[] = {"data_protection_officer", "auditor", "administrator"};
+    for (int i = 0; i < 3; i++) {
+        char key[32];
+        snprintf (key, sizeof key, "self-%d", i);
+        reply = s_set_role (KN_TEST_ADMIN, key, admin_id, guarded[i], true);
+        s_refused (reply, KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "agency_id");
+        cr_expect (reply->error &&
+                       strstr (reply->error->message, "another administrator"),
+                   "%s", reply->error ? reply->error->message : "");
+        kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    }
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.agency_role WHERE agency_id = '%s'"
+              " AND role IN ('data_protection_officer', 'auditor')",
+              admin_id);
+    cr_expect_eq (s_count (sql), 0, "the administrator granted itself a role");
+    Kinnet__V1__RevokeAgency self_revoke = KINNET__V1__REVOKE_AGENCY__INIT;
+    self_revoke.idempotency_key = "rev-self";
+    self_revoke.agency_id = (char *)admin_id;
+    Kinnet__V1__AdminRequest self_request =
+        REQUEST (revoke_agency, REVOKE_AGENCY, &self_revoke);
+    reply = s_admin (KN_TEST_ADMIN, &self_request);
+    s_refused (reply, KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "agency_id");
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.agency_key WHERE agency_id = '%s'"
+              " AND revoked_at IS NULL",
+              admin_id);
+    cr_expect_eq (s_count (sql), 1, "the administrator revoked its own agency");
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.audit WHERE service = 'admin'"
+              " AND agency_id = '%s' AND object_id = '%s'"
+              " AND result = 'permission_denied'"
+              " AND operation IN ('set_role', 'revoke_agency')",
+              admin_id, admin_id);
+    cr_expect_eq (s_count (sql), 4);
+    //  Another agency may be granted them.
+    reply = s_set_role (KN_TEST_ADMIN, "role-dpo", id, "data_protection_officer", true);
+    s_ok (reply);
+    cr_expect (reply->role->held);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+
     //  Revoked: inactive, its keys revoked, and the broker stops admitting it.
     Kinnet__V1__RevokeAgency revoke = KINNET__V1__REVOKE_AGENCY__INIT;
     revoke.idempotency_key = "rev-1";
@@ -305,23 +349,25 @@ Test (admin, refused_without_the_role_and_on_record)
     cr_assert_geq (total, 5);
     export.limit = 2;
     int seen = 0;
-    int64_t last = 0;
+    int64_t last = 0, unsealed = 0;
     do {
         reply = s_admin (1, &request);
         s_ok (reply);
         for (size_t i = 0; i < reply->audit->n_records; i++) {
-            cr_expect_gt (reply->audit->records[i]->audit_id, last);
-            last = reply->audit->records[i]->audit_id;
+            //  Every chain position in turn: the whole period is in the window.
+            cr_expect_eq (reply->audit->records[i]->chain_seq, last + 1);
+            last = reply->audit->records[i]->chain_seq;
             cr_expect_eq (strlen (reply->audit->records[i]->at), 27, "%s",
                           reply->audit->records[i]->at);
         }
         seen += (int)reply->audit->n_records;
         cr_assert_leq (reply->audit->n_records, 2);
         export.after = reply->audit->next_after;
+        unsealed = reply->audit->unsealed;
         kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     } while (export.after);
-    //  Every record up to the export's first page, each page's own row after it.
-    cr_expect_geq (seen, total);
+    //  Every record up to the export's first page, sealed or counted as not yet.
+    cr_expect_geq (seen + unsealed, total);
     snprintf (sql, sizeof sql,
               "SELECT count (*) FROM core.audit WHERE operation = 'export_audit'"
               " AND agency_id = '%s' AND result = 'ok' AND role = 'auditor'",
@@ -487,6 +533,10 @@ Test (admin, the_directory_is_imported_shown_and_changed)
     cr_expect_str_eq (reply->change->id, "harbour");
     cr_expect_str_eq (reply->change->result, "added");
     kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    //  The trail says which district changed.
+    cr_expect_eq (s_count ("SELECT count (*) FROM core.audit WHERE operation ="
+                           " 'set_district' AND basis = 'harbour' AND result = 'ok'"),
+                  1);
     district.idempotency_key = "dist-2";
     district.lead = "00000000-0000-4000-8000-000000000009";
     reply = s_admin (KN_TEST_ADMIN, &request);
@@ -558,6 +608,11 @@ Test (admin, routing_rules_are_shown_and_set)
     cr_expect_str_eq (contact->value, "36 hours");
     cr_expect (contact->updated_at && contact->updated_at->seconds > 0);
     kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    //  The trail says which rule changed.
+    cr_expect_eq (s_count ("SELECT count (*) FROM core.audit WHERE operation ="
+                           " 'set_routing' AND basis = 'contact.urgent'"
+                           " AND result = 'ok'"),
+                  1);
     cr_expect_eq (
         s_count ("SELECT count (*) FROM routing.setting WHERE key = 'contact.urgent'"
                  " AND value = '36 hours'"),
@@ -630,4 +685,174 @@ Test (admin, population_figures_load_whole_or_not_at_all)
     cr_expect_eq (reply->population->figures[1]->children, 1234);
     cr_expect_eq (reply->population->figures[1]->year, 2024);
     kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+}
+
+//  Wait until the records of the period [from, to) the chain holds number n.
+static void
+s_sealed (const char *from, const char *to, int n)
+{
+    char sql[400];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.audit_chain c JOIN core.audit a ON a.id ="
+              " c.audit_id WHERE a.at >= '%s' AND a.at < '%s'",
+              from, to);
+    int64_t deadline = zclock_mono () + 20000;
+    while (s_count (sql) < n && zclock_mono () < deadline)
+        zclock_sleep (100);
+    cr_assert_eq (s_count (sql), n, "the sealer did not seal %d records", n);
+}
+
+//  The whole export of [from, to) after chain position after, as agency 1, pages of
+//  two: the audit ids in order into ids (n), the last page's unsealed count.
+static int64_t
+s_export_all (const char *from, const char *to, int64_t after, int64_t *ids, int *n,
+              int64_t *last_seq)
+{
+    Kinnet__V1__ExportAudit export = KINNET__V1__EXPORT_AUDIT__INIT;
+    export.from = (char *)from;
+    export.to = (char *)to;
+    export.after = after;
+    export.limit = 2;
+    Kinnet__V1__AdminRequest request = REQUEST (export_audit, EXPORT_AUDIT, &export);
+    int64_t unsealed = 0;
+    *n = 0;
+    do {
+        Kinnet__V1__AdminReply *reply = s_admin (1, &request);
+        s_ok (reply);
+        cr_assert_leq (reply->audit->n_records, 2);
+        for (size_t i = 0; i < reply->audit->n_records; i++) {
+            cr_assert_gt (reply->audit->records[i]->chain_seq, *last_seq,
+                          "not in chain order");
+            *last_seq = reply->audit->records[i]->chain_seq;
+            ids[(*n)++] = reply->audit->records[i]->audit_id;
+        }
+        if (reply->audit->next_after)
+            cr_assert_eq (reply->audit->next_after, *last_seq);
+        export.after = reply->audit->next_after;
+        unsealed = reply->audit->unsealed;
+        kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    } while (export.after);
+    return unsealed;
+}
+
+//  The sealed records of [from, to) after chain position after, as the chain orders
+//  them, must be ids (n) exactly.
+static void
+s_expect_chain (const char *from, const char *to, int64_t after, const int64_t *ids,
+                int n)
+{
+    char sql[600];
+    snprintf (sql, sizeof sql,
+              "SELECT coalesce (string_agg (a.id::text, ',' ORDER BY c.seq), '')"
+              " FROM core.audit_chain c JOIN core.audit a ON a.id = c.audit_id"
+              " WHERE a.at >= '%s' AND a.at < '%s' AND c.seq > %lld",
+              from, to, (long long)after);
+    char *expected = kn_test_sql (kn_test_stack_db_url (stack), sql);
+    char got[2000] = "";
+    for (int i = 0; i < n; i++)
+        snprintf (got + strlen (got), sizeof got - strlen (got), "%s%lld", i ? "," : "",
+                  (long long)ids[i]);
+    cr_expect_str_eq (got, expected ? expected : "");
+    free (expected);
+}
+
+Test (admin, audit_export_is_the_sealed_chain_and_skips_nothing)
+{
+    const char *url = kn_test_stack_db_url (stack);
+    Kinnet__V1__AdminReply *reply = s_set_role (
+        KN_TEST_ADMIN, "aud", kn_test_stack_agency_id (stack, 1), "auditor", true);
+    s_ok (reply);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    const char *from = "2001-05-01", *to = "2001-05-02";
+    //  Five in the period, one either side of it.
+    free (kn_test_sql (url, "INSERT INTO core.audit (at, service, operation, result)"
+                            " SELECT '2001-05-01 10:00:00+00', 'test', 'early', 'ok'"
+                            " FROM generate_series (1, 5);"
+                            " INSERT INTO core.audit (at, service, operation, result)"
+                            " VALUES ('2001-04-30 23:59:59+00', 'test', 'before', 'ok'),"
+                            " ('2001-05-02 00:00:00+00', 'test', 'after', 'ok')"));
+    s_sealed (from, to, 5);
+
+    //  A writer whose row takes an id now and commits late: the rows after it commit
+    //  first but cannot be sealed before it.
+    PGconn *late = PQconnectdb (url);
+    cr_assert_eq (PQstatus (late), CONNECTION_OK);
+    PQclear (PQexec (late, "BEGIN"));
+    PGresult *result =
+        PQexec (late, "INSERT INTO core.audit (at, service, operation, result)"
+                      " VALUES ('2001-05-01 11:00:00+00', 'test', 'late', 'ok')"
+                      " RETURNING id");
+    cr_assert_eq (PQresultStatus (result), PGRES_TUPLES_OK, "%s", PQerrorMessage (late));
+    int64_t late_id = atoll (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    free (kn_test_sql (url, "INSERT INTO core.audit (at, service, operation, result)"
+                            " SELECT '2001-05-01 12:00:00+00', 'test', 'later', 'ok'"
+                            " FROM generate_series (1, 3)"));
+    zclock_sleep (600); //  the sealer runs every 200 ms in tests: it had its chance
+
+    int64_t ids[64], seq = 0;
+    int n = 0;
+    int64_t unsealed = s_export_all (from, to, 0, ids, &n, &seq);
+    cr_expect_eq (n, 5, "only sealed records are exported");
+    s_expect_chain (from, to, 0, ids, n);
+    cr_expect_eq (unsealed, 3, "the committed rows not sealed yet are counted");
+
+    //  The late writer commits: everything is sealed, and the export from where the
+    //  last one stopped holds the late row too.
+    PQclear (PQexec (late, "COMMIT"));
+    PQfinish (late);
+    s_sealed (from, to, 9);
+    int64_t more[64];
+    int m = 0;
+    int64_t after = seq;
+    unsealed = s_export_all (from, to, after, more, &m, &seq);
+    cr_expect_eq (m, 4);
+    s_expect_chain (from, to, after, more, m);
+    cr_expect_eq (unsealed, 0);
+    bool found = false;
+    for (int i = 0; i < m; i++)
+        found |= more[i] == late_id;
+    cr_expect (found, "the late record was skipped");
+
+    //  A page too large for a message is refused, not sent: the worker stays.
+    free (kn_test_sql (url, "INSERT INTO core.audit (at, service, operation, basis,"
+                            " result) SELECT '2002-01-01 10:00:00+00', 'test', 'big',"
+                            " repeat ('x', 700), 'ok' FROM generate_series (1, 2000)"));
+    s_sealed ("2002-01-01", "2002-01-02", 2000);
+    Kinnet__V1__ExportAudit export = KINNET__V1__EXPORT_AUDIT__INIT;
+    export.from = "2002-01-01";
+    export.to = "2002-01-02";
+    export.limit = 2000;
+    Kinnet__V1__AdminRequest request = REQUEST (export_audit, EXPORT_AUDIT, &export);
+    reply = s_admin (1, &request);
+    s_refused (reply, KINNET__V1__ERROR_CODE__TOO_LARGE, "");
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    export.limit = 100;
+    reply = s_admin (1, &request);
+    s_ok (reply);
+    cr_expect_eq (reply->audit->n_records, 100);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    export.limit = 2001;
+    reply = s_admin (1, &request);
+    s_refused (reply, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "limit");
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+}
+
+Test (admin, an_import_report_lists_at_most_1000_ignored_records)
+{
+    //  1,100 organizations none of whose services maps to a need: each is ignored.
+    size_t cap = 1100 * 64 + 16, len = 0;
+    char *hsds = malloc (cap);
+    len += (size_t)snprintf (hsds + len, cap - len, "[");
+    for (int i = 0; i < 1100; i++)
+        len += (size_t)snprintf (hsds + len, cap - len,
+                                 "%s{\"id\": \"org-%d\", \"name\": \"Org %d\"}",
+                                 i ? "," : "", i, i);
+    snprintf (hsds + len, cap - len, "]");
+    Kinnet__V1__AdminReply *reply = s_import ("imp-many", hsds, "", true);
+    s_ok (reply);
+    cr_expect_eq (reply->import_report->n_ignored, 1000);
+    cr_expect_geq (reply->import_report->totals->ignored, 1100, "totals count them all");
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    free (hsds);
 }

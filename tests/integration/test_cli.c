@@ -3,6 +3,7 @@
     the database). */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <sys/wait.h>
 
 #include "kn_test.h"
@@ -286,13 +287,13 @@ Test (cli, admin_needs_the_administrator_role)
 
 //  kinnet admin init on the database at url (KINNET_DATABASE_URL, no broker).
 static int
-s_init (const char *url, const char *cert_out, char **out)
+s_init (const char *url, const char *cert_out, const char *extra, char **out)
 {
     char command[2048];
     snprintf (command, sizeof command,
               "KINNET_DATABASE_URL='%s' KINNET_LOG_LEVEL=warn %s --format json admin init"
-              " --cert-out %s 2>&1",
-              url, kn_test_cli_bin (), cert_out);
+              " --cert-out %s %s 2>&1",
+              url, kn_test_cli_bin (), cert_out, extra);
     FILE *pipe = popen (command, "r");
     cr_assert (pipe);
     char *buffer = calloc (1, 65536);
@@ -309,7 +310,7 @@ Test (cli, admin_init_makes_only_the_first_administrator)
     char *url = kn_test_db_create ();
     char cert_out[400], *out = NULL;
     snprintf (cert_out, sizeof cert_out, "%s/first-admin", dir);
-    cr_assert_eq (s_init (url, cert_out, &out), 0, "%s", out);
+    cr_assert_eq (s_init (url, cert_out, "", &out), 0, "%s", out);
     char *id = s_json_string (out, "agency_id");
     char *secret = s_json_string (out, "secret_certificate");
     free (out);
@@ -321,13 +322,44 @@ Test (cli, admin_init_makes_only_the_first_administrator)
               " AND role = 'administrator'",
               id);
     cr_assert_eq (kn_test_count (url, sql), 1);
-    cr_assert_eq (s_init (url, cert_out, &out), 5, "%s", out);
+    cr_assert_eq (s_init (url, cert_out, "", &out), 5, "%s", out);
     cr_assert (strstr (out, "administrator"), "%s", out);
     free (out);
     cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.agency"), 1);
 
+    //  Every administrator certificate lost: --replace deactivates the old one,
+    //  revokes its keys, on the record, and makes a new one, in one go.
+    cr_assert_eq (s_init (url, cert_out, "--replace", &out), 0, "%s", out);
+    char *second = s_json_string (out, "agency_id");
+    free (out);
+    cr_assert (second && strcmp (second, id) != 0);
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM core.agency a JOIN core.agency_key k ON k.agency_id = a.id"
+              " WHERE a.id = '%s' AND NOT a.active AND k.revoked_at IS NOT NULL",
+              id);
+    cr_assert_eq (kn_test_count (url, sql), 1, "the lost administrator is still active");
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM core.audit WHERE operation = 'administrator_replaced'"
+              " AND object_id = '%s'",
+              id);
+    cr_assert_eq (kn_test_count (url, sql), 1);
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM core.agency a JOIN core.agency_role r ON r.agency_id = a.id"
+              " WHERE a.active AND r.role = 'administrator' AND a.id = '%s'",
+              second);
+    cr_assert_eq (kn_test_count (url, sql), 1);
+    free (second);
+    //  The key pairs were on disk before each registration; none is left pending.
+    char pattern[500];
+    snprintf (pattern, sizeof pattern, "ls %s/agency-pending-* 2>/dev/null | wc -l", cert_out);
+    FILE *pending = popen (pattern, "r");
+    int left = -1;
+    cr_assert (pending && fscanf (pending, "%d", &left) == 1);
+    pclose (pending);
+    cr_assert_eq (left, 0, "a pending key pair was left behind");
+
     //  The stack's database has its administrator already: refused there too.
-    cr_assert_eq (s_init (kn_test_stack_db_url (stack), cert_out, &out), 5, "%s", out);
+    cr_assert_eq (s_init (kn_test_stack_db_url (stack), cert_out, "", &out), 5, "%s", out);
     free (out);
     free (id);
     free (secret);
@@ -483,6 +515,10 @@ Test (cli, audit_export_as_auditor)
                        "INSERT INTO core.audit (caseworker_id, service, operation, result)"
                        " SELECT 'cw-' || n, 'test', 'filler', 'ok'"
                        " FROM generate_series (1, 2100) n"));
+    //  A value an agency chose that a spreadsheet would run as a formula.
+    free (kn_test_sql (kn_test_stack_db_url (stack),
+                       "INSERT INTO core.audit (caseworker_id, service, operation, result)"
+                       " VALUES ('=1+1', 'test', 'formula', 'ok')"));
     char args[600], *out = NULL;
     const char *export = "audit export --from 2000-01-01 --to 2999-01-01";
     //  Without the auditor role: refused, and the refusal is on the record.
@@ -491,28 +527,55 @@ Test (cli, audit_export_as_auditor)
               kn_test_stack_agency_id (stack, 1));
     cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 0);
 
-    //  CSV: a header and one line per record, every record up to the last one
-    //  written, across pages.
+    //  A writer holding its transaction open keeps what commits after it from being
+    //  sealed: the export is of sealed records only, and says it is not complete.
+    const char *url = kn_test_stack_db_url (stack);
+    PGconn *late = PQconnectdb (url);
+    cr_assert_eq (PQstatus (late), CONNECTION_OK);
+    PQclear (PQexec (late, "BEGIN; SELECT pg_current_xact_id ()"));
+    free (kn_test_sql (url, "INSERT INTO core.audit (service, operation, result)"
+                            " VALUES ('test', 'unsealed', 'ok')"));
     cr_assert_eq (s_run (1, export, &out), 0, "%.300s", out);
+    cr_assert_null (strstr (out, ",unsealed,"), "an unsealed record was exported");
+    free (out);
+    out = NULL;
+    char *err = s_stderr ();
+    cr_assert (strstr (err, "not sealed yet; export again in a moment"), "%s", err);
+    free (err);
+    PQclear (PQexec (late, "COMMIT"));
+    PQfinish (late);
+
+    //  CSV: a header and one line per sealed record, every one up to the last
+    //  sealed, across pages; once the sealer caught up, no warning.
+    int64_t deadline = zclock_mono () + 30000;
+    int sealed_before = 0, sealed_after = 0;
+    for (bool complete = false; !complete;) {
+        cr_assert (zclock_mono () < deadline, "the export never became complete");
+        free (out);
+        sealed_before = kn_test_count (url, "SELECT count (*) FROM core.audit_chain");
+        cr_assert_eq (s_run (1, export, &out), 0, "%.300s", out);
+        sealed_after = kn_test_count (url, "SELECT count (*) FROM core.audit_chain");
+        err = s_stderr ();
+        complete = !strstr (err, "not sealed yet");
+        free (err);
+        if (!complete)
+            zclock_sleep (200);
+    }
     cr_assert (strncmp (out, "audit_id,at,agency_id,", 22) == 0, "%.200s", out);
     cr_assert (strstr (out, ",cw-2100,"), "the last page is missing");
+    cr_assert (strstr (out, ",unsealed,"), "the record sealed late is missing");
     cr_assert (strstr (out, ",permission_denied,"), "the refusal is not in the trail");
-    char *last = out + strlen (out) - 2;
-    while (last > out && last[-1] != '\n')
-        last--;
-    char sql[200];
-    snprintf (sql, sizeof sql, "SELECT count(*) FROM core.audit WHERE id <= %lld",
-              atoll (last));
-    int records = kn_test_count (kn_test_stack_db_url (stack), sql);
-    cr_assert_eq (s_lines (out), records + 1, "%d lines for %d records", s_lines (out),
-                  records);
+    cr_assert (strstr (out, ",\"'=1+1\",,test,formula,"), "a formula cell left as it was");
+    cr_assert (s_lines (out) >= sealed_before + 1 && s_lines (out) <= sealed_after + 1,
+               "%d lines for %d to %d sealed records", s_lines (out), sealed_before,
+               sealed_after);
+    int records = sealed_before;
     free (out);
 
-    //  JSON, to a file: the records with their place in the chain once the reporting
-    //  daemon has sealed them ("" until then).
+    //  JSON, to a file: the records with their place in the chain.
     char path[400];
     snprintf (path, sizeof path, "%s/audit.json", dir);
-    int64_t deadline = zclock_mono () + 30000;
+    deadline = zclock_mono () + 30000;
     const char *seq = "";
     json_t *json = NULL;
     while (!*seq && zclock_mono () < deadline) {
