@@ -1,0 +1,65 @@
+/*  Fuzz target: an HSDS 3.0 document as the admin service's import_directory
+    receives it (kn_hsds_parse, pure: no database), read with the built-in mapping,
+    once knowing no districts and once knowing two; every organization and what it
+    offers is walked, then everything is destroyed. */
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kn_hsds.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+static const kn_hsds_district_t s_districts[] = {
+    {"north", "North Riverside"},
+    {"harbour", NULL},
+};
+
+static size_t
+s_walk_offer (const kn_hsds_offer_t *offer)
+{
+    size_t sum = offer->has_capacity ? (size_t) offer->capacity : 0;
+    for (const char *code = zlistx_first (offer->districts); code;
+         code = zlistx_next (offer->districts))
+        sum += code[0];
+    for (const char *code = zlistx_first (offer->languages); code;
+         code = zlistx_next (offer->languages))
+        sum += code[0];
+    return sum + offer->interpreters + !kn_directory_needs_empty (&offer->needs);
+}
+
+static void
+s_parse (const uint8_t *data, size_t size, const kn_directory_mapping_t *mapping,
+         const kn_hsds_district_t *districts, size_t count)
+{
+    kn_error_t err;
+    kn_hsds_t *hsds = kn_hsds_parse ((const char *) data, size, mapping, districts, count, &err);
+    if (!hsds)
+        return;
+    volatile size_t sink = 0;
+    for (size_t i = 0; i < kn_hsds_size (hsds); i++) {
+        const kn_hsds_org_t *org = kn_hsds_get (hsds, i);
+        if (kn_hsds_find (hsds, org->id) == NULL)
+            __builtin_trap ();   //  every organization is found by its id
+        sink += org->name[0] + org->path[0] + org->sector[0];
+        sink += s_walk_offer (&org->active) + s_walk_offer (&org->mapped);
+        sink += s_walk_offer (kn_hsds_offer (org));
+    }
+    char *ignored = json_dumps (kn_hsds_ignored (hsds), JSON_COMPACT);
+    free (ignored);
+    kn_hsds_destroy (&hsds);
+    (void) sink;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    kn_error_t err;
+    kn_directory_mapping_t *mapping = kn_directory_mapping_new (NULL, &err);
+    if (!mapping)
+        __builtin_trap ();   //  the built-in mapping always loads
+    s_parse (data, size, mapping, NULL, 0);
+    s_parse (data, size, mapping, s_districts, sizeof s_districts / sizeof s_districts[0]);
+    kn_directory_mapping_destroy (&mapping);
+    return 0;
+}
