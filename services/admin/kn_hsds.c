@@ -6,6 +6,8 @@
     services offer twice, from its active services and from all of them, because
     which of the two describes it depends on whether any is active. */
 #include "kn_hsds.h"
+
+#include "kn_validate.h"
 #include "kn_language.h"
 
 #include <assert.h>
@@ -225,11 +227,15 @@ s_required_string (s_reader_t *self, const kn_hsds_org_t *org, json_t *object,
 {
     if (s_string (self, org, object, path, name, out))
         return -1;
-    if (!*out || !**out || strlen (*out) > max) {
+    kn_error_t text;
+    //  Names and ids reach other agencies' screens and the logs: text only, no
+    //  control characters (an escape sequence in a published directory is refused).
+    if (!*out || kn_validate_text (*out, name, 1, max, false, &text)) {
         char field[128];
         s_member_path (field, path, name);
         return s_invalid (self, org, field,
-                          "'%s' is required (a string of 1 to %zu bytes)", name, max);
+                          "'%s' is required (1 to %zu bytes of text, no control characters)",
+                          name, max);
     }
     return 0;
 }
