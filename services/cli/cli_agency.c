@@ -131,6 +131,40 @@ s_print_registered (const cli_options_t *options, const char *what, const char *
             path);
 }
 
+//  A new key pair, already on disk as pending (s_save_pending) in cert_out, which is
+//  made when missing; NULL with err.
+static zcert_t *
+s_new_pair (const char *cert_out, char *pending, size_t size, kn_error_t *err)
+{
+    if (zsys_dir_create ("%s", cert_out) != 0) {
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, "cert-out", "cannot create %s", cert_out);
+        return NULL;
+    }
+    zcert_t *cert = zcert_new ();
+    if (s_save_pending (cert, cert_out, pending, size, err))
+        zcert_destroy (&cert);
+    return cert;
+}
+
+//  After a registration (id, or NULL when it failed with err): save the pair under
+//  the agency's id and drop the pending one, or, registered but not saved, keep it
+//  and say where it is; print; destroy the pair. The command's exit code.
+static int
+s_finish (const cli_options_t *options, const char *what, zcert_t **cert_p,
+          const char *cert_out, const char *pending, const char *id, kn_error_t *err)
+{
+    char path[4096] = "";
+    int rc = id ? s_save_cert (*cert_p, cert_out, id, path, sizeof path, err) : -1;
+    if (rc == 0 || !id)
+        s_drop_pending (pending);
+    else
+        s_name_pending (err, pending);
+    if (rc == 0)
+        s_print_registered (options, what, id, *cert_p, path);
+    zcert_destroy (cert_p);
+    return rc ? cli_fail (options, err) : CLI_OK;
+}
+
 static int
 s_add (const cli_options_t *options, int argc, char **argv)
 {
@@ -150,17 +184,10 @@ s_add (const cli_options_t *options, int argc, char **argv)
     int sector_value = s_sector (sector, &err);
     if (!sector_value)
         return cli_fail (options, &err);
-    if (zsys_dir_create ("%s", cert_out) != 0) {
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "cert-out", "cannot create %s",
-                      cert_out);
-        return cli_fail (options, &err);
-    }
-    zcert_t *cert = zcert_new ();
     char pending[4096];
-    if (s_save_pending (cert, cert_out, pending, sizeof pending, &err)) {
-        zcert_destroy (&cert);
+    zcert_t *cert = s_new_pair (cert_out, pending, sizeof pending, &err);
+    if (!cert)
         return cli_fail (options, &err);
-    }
     char key[200];
     Kinnet__V1__RegisterAgency op = KINNET__V1__REGISTER_AGENCY__INIT;
     op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv, "register",
@@ -174,23 +201,11 @@ s_add (const cli_options_t *options, int argc, char **argv)
     request.register_agency = &op;
     Kinnet__V1__AdminReply *reply = cli_admin_call (
         options, &request, KINNET__V1__ADMIN_REPLY__RESULT_REGISTERED, &err);
-    char path[4096] = "";
-    int rc = reply ? s_save_cert (cert, cert_out, reply->registered->agency_id, path,
-                                  sizeof path, &err)
-                   : -1;
-    //  Not registered: the pending pair is nobody's. Registered but not saved: it
-    //  stays, and the error names it.
-    if (rc == 0 || !reply)
-        s_drop_pending (pending);
-    else
-        s_name_pending (&err, pending);
-    if (rc == 0)
-        s_print_registered (options, "agency registered", reply->registered->agency_id,
-                            cert, path);
+    int rc = s_finish (options, "agency registered", &cert, cert_out, pending,
+                       reply ? reply->registered->agency_id : NULL, &err);
     if (reply)
         kinnet__v1__admin_reply__free_unpacked (reply, NULL);
-    zcert_destroy (&cert);
-    return rc ? cli_fail (options, &err) : CLI_OK;
+    return rc;
 }
 
 static int
@@ -305,17 +320,10 @@ cli_admin_init (const cli_options_t *options, int argc, char **argv)
     kn_error_clear (&err);
     if (!s_sector (sector, &err))
         return cli_fail (options, &err);
-    if (zsys_dir_create ("%s", cert_out) != 0) {
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "cert-out", "cannot create %s",
-                      cert_out);
-        return cli_fail (options, &err);
-    }
-    zcert_t *cert = zcert_new ();
     char pending[4096];
-    if (s_save_pending (cert, cert_out, pending, sizeof pending, &err)) {
-        zcert_destroy (&cert);
+    zcert_t *cert = s_new_pair (cert_out, pending, sizeof pending, &err);
+    if (!cert)
         return cli_fail (options, &err);
-    }
     bool replace = cli_flag (argc, argv, "--replace");
     kn_db_t *db = cli_admin_db (&err);
     char id[KN_UUID_STR] = "";
@@ -325,16 +333,6 @@ cli_admin_init (const cli_options_t *options, int argc, char **argv)
                        : kn_agency_init_administrator (db, name, sector, district,
                                                        zcert_public_txt (cert), id, &err);
     kn_db_destroy (&db);
-    bool registered = rc == 0;
-    char path[4096] = "";
-    if (rc == 0)
-        rc = s_save_cert (cert, cert_out, id, path, sizeof path, &err);
-    if (rc == 0 || !registered)
-        s_drop_pending (pending);
-    else
-        s_name_pending (&err, pending);
-    if (rc == 0)
-        s_print_registered (options, "administrator agency registered", id, cert, path);
-    zcert_destroy (&cert);
-    return rc ? cli_fail (options, &err) : CLI_OK;
+    return s_finish (options, "administrator agency registered", &cert, cert_out, pending,
+                     rc == 0 ? id : NULL, &err);
 }

@@ -627,12 +627,15 @@ Test (policy, no_disclosure_commits_after_a_withdrawal)
     free (events);
 }
 
-Test (policy, an_expired_override_permits_nothing)
+//  A child (given name, age) whose only consent is to the school, and an override of
+//  one hour letting the outsider read the narrative; its subject id into subject.
+static Kinnet__V1__Override *
+s_hour_override (const char *given, int age, const char *key, char subject[KN_UUID_STR])
 {
     scope_t none = {.agencies = {school}, .n_agencies = 1, .categories = {IDENTITY},
                     .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
-    char consent[KN_UUID_STR], subject[KN_UUID_STR];
-    s_consent ("Ama", 9, KINNET__V1__CONSENT_GIVER__GUARDIAN, &none, 0, 0, consent, subject);
+    char consent[KN_UUID_STR];
+    s_consent (given, age, KINNET__V1__CONSENT_GIVER__GUARDIAN, &none, 0, 0, consent, subject);
     scope_t in = {.agencies = {outsider}, .n_agencies = 1, .categories = {NARRATIVE},
                   .n_categories = 1};
     Kinnet__V1__Scope scope;
@@ -640,7 +643,7 @@ Test (policy, an_expired_override_permits_nothing)
     Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
     ref.subject_id = subject;
     Kinnet__V1__RequestOverride request = KINNET__V1__REQUEST_OVERRIDE__INIT;
-    request.idempotency_key = "o-expiring";
+    request.idempotency_key = (char *) key;
     request.subject = &ref;
     request.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
     request.details = "Child left alone overnight; police attending now.";
@@ -652,6 +655,13 @@ Test (policy, an_expired_override_permits_nothing)
     kn_error_t err;
     cr_assert_eq (consent_store_override (store, recorder, &request, &override, &err), 0, "%s",
                   err.message);
+    return override;
+}
+
+Test (policy, an_expired_override_permits_nothing)
+{
+    char subject[KN_UUID_STR];
+    Kinnet__V1__Override *override = s_hour_override ("Ama", 9, "o-expiring", subject);
     cr_assert (s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING));
     //  The hour passes (no review needed for it to stop).
     char sql[200];
@@ -676,29 +686,8 @@ Test (policy, every_rule_reads_one_clock)
     int64_t start = (int64_t) time (NULL);
     cr_assert_eq (kn_clock_write (clock_file, start), 0);
     setenv ("KINNET_CLOCK_FILE", clock_file, 1);
-    scope_t none = {.agencies = {school}, .n_agencies = 1, .categories = {IDENTITY},
-                    .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
-    char consent[KN_UUID_STR], subject[KN_UUID_STR];
-    s_consent ("Kofi", 8, KINNET__V1__CONSENT_GIVER__GUARDIAN, &none, 0, 0, consent, subject);
-    scope_t in = {.agencies = {outsider}, .n_agencies = 1, .categories = {NARRATIVE},
-                  .n_categories = 1};
-    Kinnet__V1__Scope scope;
-    s_scope (&scope, &in);
-    Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
-    ref.subject_id = subject;
-    Kinnet__V1__RequestOverride request = KINNET__V1__REQUEST_OVERRIDE__INIT;
-    request.idempotency_key = "o-clock";
-    request.subject = &ref;
-    request.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
-    request.details = "Child found alone; police attending.";
-    request.approver_role = KINNET__V1__APPROVER_ROLE__DESIGNATED_SAFEGUARDING_LEAD;
-    request.approver_id = "dsl-10";
-    request.scope = &scope;
-    request.expires_in_hours = 1;
-    Kinnet__V1__Override *override = NULL;
-    kn_error_t err;
-    cr_assert_eq (consent_store_override (store, recorder, &request, &override, &err), 0, "%s",
-                  err.message);
+    char subject[KN_UUID_STR];
+    Kinnet__V1__Override *override = s_hour_override ("Kofi", 8, "o-clock", subject);
     cr_assert_eq (override->expires_at->seconds, start + 3600, "expiry from kn_clock");
     kinnet__v1__override__free_unpacked (override, NULL);
     cr_assert (s_permitted (subject, outsider, NARRATIVE, KINNET__V1__PURPOSE__SAFEGUARDING));
