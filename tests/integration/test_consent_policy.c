@@ -630,7 +630,8 @@ Test (policy, no_disclosure_commits_after_a_withdrawal)
 //  A child (given name, age) whose only consent is to the school, and an override of
 //  one hour letting the outsider read the narrative; its subject id into subject.
 static Kinnet__V1__Override *
-s_hour_override (const char *given, int age, const char *key, char subject[KN_UUID_STR])
+s_hour_override (const char *given, int age, const char *idempotency_key,
+                 char subject[KN_UUID_STR])
 {
     scope_t none = {.agencies = {school}, .n_agencies = 1, .categories = {IDENTITY},
                     .n_categories = 1, .purposes = {REFERRAL}, .n_purposes = 1};
@@ -643,7 +644,7 @@ s_hour_override (const char *given, int age, const char *key, char subject[KN_UU
     Kinnet__V1__SubjectRef ref = KINNET__V1__SUBJECT_REF__INIT;
     ref.subject_id = subject;
     Kinnet__V1__RequestOverride request = KINNET__V1__REQUEST_OVERRIDE__INIT;
-    request.idempotency_key = (char *) key;
+    request.idempotency_key = (char *) idempotency_key;
     request.subject = &ref;
     request.reason = KINNET__V1__OVERRIDE_REASON__IMMEDIATE_DANGER;
     request.details = "Child left alone overnight; police attending now.";
