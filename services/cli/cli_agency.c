@@ -88,7 +88,12 @@ s_save_pending (zcert_t *cert, const char *cert_out, char *path, size_t size,
     char id[32];
     snprintf (id, sizeof id, "pending-%02x%02x%02x%02x%02x%02x", raw[0], raw[1], raw[2],
               raw[3], raw[4], raw[5]);
-    return s_save_cert (cert, cert_out, id, path, size, err);
+    //  A copy: the pair's metadata is set once, to its real agency id, when saved
+    //  after the registration (zcert_set_meta does not replace a value).
+    zcert_t *copy = zcert_dup (cert);
+    int rc = s_save_cert (copy, cert_out, id, path, size, err);
+    zcert_destroy (&copy);
+    return rc;
 }
 
 //  Remove the pending pair once the registered one is saved.

@@ -209,6 +209,11 @@ Test (cli, ping_and_admin_agency_lifecycle)
               json_string_value (json_object_get (json, "secret_certificate")));
     json_decref (json);
     free (out);
+    //  The certificate names the agency it belongs to (the id integrations read).
+    zcert_t *saved = zcert_load (cert);
+    cr_assert (saved, "%s", cert);
+    cr_assert_str_eq (zcert_meta (saved, "agency_id"), agency_id);
+    zcert_destroy (&saved);
 
     //  The new agency's certificate works through the broker (after its reload).
     char *env = kn_test_stack_cli_env (stack, 0);
