@@ -6,12 +6,20 @@
       broker  -> client  [addr][""]["MDPC01"][service][body...]  */
 #include "broker.h"
 
+#include <errno.h>
+
+#include "broker_guard.h"
+#include "broker_queue.h"
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
 #include "kn_metrics.h"
 
 #define MAX_SERVICE_NAME 64
+//  The guard measures connections this often, and the broker probes its workers'
+//  connections this often for a second after any backend connection closed.
+#define GUARD_MS 50
+#define PROBE_FOR_MS 1000
 
 typedef struct _service_t service_t;
 
@@ -20,21 +28,24 @@ typedef struct {
     zframe_t *address;
     service_t *service;   // NULL until READY
     int64_t expiry;
-    bool busy;
-    zframe_t *client;     // whose request it is working on, while busy
+    broker_request_t *request;   // the request it is working on, while busy
 } worker_t;
 
 struct _service_t {
     char *name;
-    zlist_t *requests;   // pending_t *, oldest first
-    zlist_t *waiting;    // worker_t * ready for work
-    size_t workers;      // how many workers serve it
+    broker_queue_t *queue;   // requests waiting for a worker, fair between agencies
+    zlist_t *waiting;        // worker_t * ready for work
+    size_t workers;          // how many workers serve it
+    bool strict;             // its requests hold workers while they wait: the
+                             // agency share applies even when nobody else waits
 };
 
+//  What one agency has in the broker now, and its rate allowance.
 typedef struct {
-    zmsg_t *msg;         // [client][""][Caller][body...], ready to hand a worker
-    int64_t deadline;
-} pending_t;
+    double tokens;
+    int64_t refilled_at;
+    size_t bytes;         // its requests waiting or held by workers
+} agency_state_t;
 
 struct _broker_t {
     broker_config_t config;
@@ -46,12 +57,17 @@ struct _broker_t {
     zsock_t *backend_events;
     long frontend_open;         // connections open now
     long backend_open;
+    broker_guard_t *guard;      // what each connection makes libzmq hold
     zhashx_t *services;   // name -> service_t
     zhashx_t *served;     // names a worker has served since start: the metrics labels
     zhashx_t *workers;    // identity -> worker_t
+    zhashx_t *agencies;   // agency id -> agency_state_t, while it has requests here
+    size_t bytes;         // every request in the broker
     int64_t heartbeat_at;
     int64_t reload_at;
     int64_t purge_at;
+    int64_t guard_at;
+    int64_t probe_until;        // probe workers' connections until then
     int64_t denied_logged_at;   // auth.denied is logged at most once a second
     long denied_since;          // refusals not logged since then
 };
@@ -76,26 +92,111 @@ static void s_count (broker_t *self, const char *service, const char *result);
 
 static void
 s_error_to_client (broker_t *self, zframe_t *client, const char *service, kn_code_t code,
-                   const char *message)
+                   uint32_t retry_after_ms, const char *message)
 {
-    s_count (self, service, code == KN_E_SERVICE_UNAVAILABLE ? "unavailable" : "refused");
+    s_count (self, service,
+             code == KN_E_SERVICE_UNAVAILABLE    ? "unavailable"
+             : code == KN_E_RESOURCE_EXHAUSTED ? "limited"
+                                                 : "refused");
     Kinnet__V1__Error error = KINNET__V1__ERROR__INIT;
     error.code = (Kinnet__V1__ErrorCode) code;
     error.message = (char *) message;
     error.field = "service";
+    error.retry_after_ms = retry_after_ms;
     Kinnet__V1__ErrorReply reply = KINNET__V1__ERROR_REPLY__INIT;
     reply.error = &error;
-    size_t len = kinnet__v1__error_reply__get_packed_size (&reply);
-    uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__error_reply__pack (&reply, buf);
+    uint8_t buf[512];   // a code, a short message, "service" and a number
+    size_t len = kinnet__v1__error_reply__pack (&reply, buf);
     zmsg_t *body = zmsg_new ();
     zmsg_addmem (body, buf, len);
-    free (buf);
     s_reply_to_client (self, client, service, &body);
 }
 
 //  -------------------------------------------------------------------------
+//  Agencies: rate, bytes
+
+static void
+s_agency_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static agency_state_t *
+s_agency (broker_t *self, const char *agency)
+{
+    agency_state_t *state = zhashx_lookup (self->agencies, agency);
+    if (!state) {
+        state = calloc (1, sizeof *state);
+        if (!state)
+            return NULL;
+        state->tokens = self->config.agency_burst;
+        state->refilled_at = zclock_mono ();
+        zhashx_insert (self->agencies, agency, state);
+    }
+    return state;
+}
+
+//  0 when the agency may send one more request now; else how long to wait (ms).
+static uint32_t
+s_rate_wait (broker_t *self, agency_state_t *state)
+{
+    if (self->config.agency_rate <= 0)
+        return 0;
+    int64_t now = zclock_mono ();
+    state->tokens += (double) (now - state->refilled_at) * self->config.agency_rate / 1000.0;
+    if (state->tokens > self->config.agency_burst)
+        state->tokens = self->config.agency_burst;
+    state->refilled_at = now;
+    if (state->tokens >= 1.0) {
+        state->tokens -= 1.0;
+        return 0;
+    }
+    return (uint32_t) ((1.0 - state->tokens) * 1000.0 / self->config.agency_rate) + 1;
+}
+
+//  A request leaves the broker (answered, expired or refused after queueing).
+static void
+s_request_finish (broker_t *self, service_t *service, broker_request_t **request_p,
+                  bool held)
+{
+    broker_request_t *request = *request_p;
+    if (!request)
+        return;
+    self->bytes -= request->bytes;
+    agency_state_t *state = zhashx_lookup (self->agencies, request->agency);
+    if (state) {
+        state->bytes -= request->bytes;
+        //  A state with nothing in the broker and a full allowance is forgotten.
+        if (state->bytes == 0 && (self->config.agency_rate <= 0
+                                  || state->tokens >= self->config.agency_burst - 1))
+            zhashx_delete (self->agencies, request->agency);
+    }
+    if (held && service)
+        broker_queue_done (service->queue, request->agency);
+    broker_request_destroy (request_p);
+}
+
+//  -------------------------------------------------------------------------
 //  Services and workers
+
+//  Whether name is in list: "*", one name, or a comma list ("routing,feed").
+static bool
+s_listed (const char *list, const char *name)
+{
+    if (!list)
+        return false;
+    if (streq (list, "*"))
+        return true;
+    size_t len = strlen (name);
+    for (const char *at = list; *at;) {
+        size_t item = strcspn (at, ",");
+        if (item == len && strncmp (at, name, len) == 0)
+            return true;
+        at += item + (at[item] == ',');
+    }
+    return false;
+}
 
 static void
 s_service_destroy (void **item)
@@ -103,12 +204,7 @@ s_service_destroy (void **item)
     service_t *service = (service_t *) *item;
     if (!service)
         return;
-    pending_t *pending;
-    while ((pending = zlist_pop (service->requests))) {
-        zmsg_destroy (&pending->msg);
-        free (pending);
-    }
-    zlist_destroy (&service->requests);
+    broker_queue_destroy (&service->queue);
     zlist_destroy (&service->waiting);
     free (service->name);
     free (service);
@@ -121,9 +217,16 @@ s_service_require (broker_t *self, const char *name)
     service_t *service = zhashx_lookup (self->services, name);
     if (!service) {
         service = calloc (1, sizeof *service);
+        if (!service)
+            return NULL;
         service->name = strdup (name);
-        service->requests = zlist_new ();
+        service->queue = broker_queue_new ();
         service->waiting = zlist_new ();
+        service->strict = s_listed (self->config.strict_services, name);
+        if (!service->name || !service->queue || !service->waiting) {
+            s_service_destroy ((void **) &service);
+            return NULL;
+        }
         zhashx_insert (self->services, name, service);
     }
     return service;
@@ -136,13 +239,16 @@ s_worker_free (void **item)
     if (!worker)
         return;
     zframe_destroy (&worker->address);
-    zframe_destroy (&worker->client);
+    broker_request_destroy (&worker->request);
     free (worker->identity);
     free (worker);
     *item = NULL;
 }
 
-static void
+//  Sends never wait: the backend is ROUTER_MANDATORY, so a message for a worker whose
+//  connection is gone (or which stopped reading) fails at once instead of vanishing.
+//  -1 when the worker cannot be reached.
+static int
 s_worker_send (broker_t *self, worker_t *worker, int command, zmsg_t *body)
 {
     zmsg_t *msg = body ? body : zmsg_new ();
@@ -151,56 +257,128 @@ s_worker_send (broker_t *self, worker_t *worker, int command, zmsg_t *body)
     zmsg_pushstr (msg, KN_MDPW);
     zmsg_pushstr (msg, "");
     zmsg_prepend (msg, &(zframe_t *) {zframe_dup (worker->address)});
-    zmsg_send (&msg, self->backend);
+    int rc = 0;
+    zframe_t *frame;
+    while ((frame = zmsg_pop (msg))) {
+        int flags = ZFRAME_DONTWAIT | (zmsg_size (msg) ? ZFRAME_MORE : 0);
+        if (zframe_send (&frame, zsock_resolve (self->backend), flags) != 0) {
+            zframe_destroy (&frame);
+            rc = -1;
+            break;
+        }
+    }
+    zmsg_destroy (&msg);
+    return rc;
 }
 
 static const char *s_service_label (const char *service);
 
+//  Why a worker is forgotten, which decides what happens to the request it held.
+typedef enum {
+    WORKER_GONE,       // its connection closed: the request goes to another worker once
+    WORKER_EXPIRED,    // silent too long: the request may be what stalls it; answered
+    WORKER_REFUSED,    // a protocol error or a key no longer allowed: told to go
+} worker_end_t;
+
 static void
-s_worker_delete (broker_t *self, worker_t *worker, bool disconnect)
+s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
 {
-    //  A client whose request this worker held would otherwise wait for ever: say
-    //  so. Whether the request was committed is unknown; a retry with the same key
-    //  finds out.
-    if (worker->busy && worker->client && worker->service)
-        s_error_to_client (self, worker->client, worker->service->name,
-                           KN_E_SERVICE_UNAVAILABLE,
-                           "the worker handling this request stopped; retry with the same "
-                           "idempotency key");
-    if (disconnect)
+    service_t *service = worker->service;
+    broker_request_t *request = worker->request;
+    worker->request = NULL;
+    if (request && service) {
+        if (end == WORKER_GONE && request->handed < 2) {
+            //  Every write carries an idempotency key: if the dead worker committed
+            //  it, the next worker answers from the record. It keeps its place.
+            broker_queue_done (service->queue, request->agency);
+            broker_queue_push_front (service->queue, request);
+            kn_log (KN_WARN, "request.handed_again", "service", s_service_label (service->name),
+                    NULL);
+        }
+        else {
+            //  Whether the request was committed is unknown; a retry with the same
+            //  key finds out.
+            s_error_to_client (self, zmsg_first (request->msg), service->name,
+                               KN_E_SERVICE_UNAVAILABLE, 0,
+                               "the worker handling this request stopped; retry with the "
+                               "same idempotency key");
+            s_request_finish (self, service, &request, true);
+        }
+    }
+    if (end == WORKER_REFUSED)
         s_worker_send (self, worker, KN_MDPW_DISCONNECT, NULL);
-    if (worker->service) {
-        zlist_remove (worker->service->waiting, worker);
-        worker->service->workers--;
-        kn_metrics_gauge_set ("kinnet_broker_workers", (double) worker->service->workers,
-                              s_service_label (worker->service->name), NULL);
+    if (service) {
+        zlist_remove (service->waiting, worker);
+        service->workers--;
+        kn_metrics_gauge_set ("kinnet_broker_workers", (double) service->workers,
+                              s_service_label (service->name), NULL);
     }
     zhashx_delete (self->workers, worker->identity);   // frees the worker
 }
 
-//  Hand queued requests to waiting workers, oldest first.
+//  While other agencies wait, one agency holds at most this many of its workers.
+static size_t
+s_agency_cap (broker_t *self, service_t *service)
+{
+    size_t cap = (service->workers * (size_t) self->config.agency_share + 99) / 100;
+    return cap ? cap : 1;
+}
+
+//  Hand waiting requests to idle workers, each agency in turn.
 static void
 s_service_dispatch (broker_t *self, service_t *service)
 {
-    while (zlist_size (service->waiting) && zlist_size (service->requests)) {
+    size_t cap = s_agency_cap (self, service);
+    while (zlist_size (service->waiting) && broker_queue_size (service->queue)) {
+        broker_request_t *request = broker_queue_next (service->queue, cap, service->strict);
+        if (!request)
+            break;   // strict: every waiting agency holds its share already
         worker_t *worker = zlist_pop (service->waiting);
-        pending_t *pending = zlist_pop (service->requests);
-        worker->busy = true;
-        zframe_destroy (&worker->client);
-        worker->client = zframe_dup (zmsg_first (pending->msg));
-        s_worker_send (self, worker, KN_MDPW_REQUEST, pending->msg);
-        free (pending);
+        zmsg_t *copy = zmsg_dup (request->msg);
+        if (copy && s_worker_send (self, worker, KN_MDPW_REQUEST, copy) == 0) {
+            request->handed++;
+            worker->request = request;
+            continue;
+        }
+        //  Its connection is gone: the request keeps its place for the next worker.
+        broker_queue_done (service->queue, request->agency);
+        broker_queue_push_front (service->queue, request);
+        kn_log (KN_INFO, "worker.gone", "service", s_service_label (service->name), NULL);
+        s_worker_delete (self, worker, WORKER_GONE);
     }
 }
 
 static void
 s_worker_waiting (broker_t *self, worker_t *worker)
 {
-    worker->busy = false;
-    zframe_destroy (&worker->client);
     worker->expiry = zclock_mono () + (int64_t) self->config.heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     zlist_append (worker->service->waiting, worker);
     s_service_dispatch (self, worker->service);
+}
+
+//  A backend connection closed: find which workers it was. A send to a worker whose
+//  connection is gone fails; one that still works is a heartbeat, which MDP allows
+//  at any time.
+static void
+s_probe_workers (broker_t *self)
+{
+    zlist_t *gone = zlist_new ();
+    for (worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        if (s_worker_send (self, worker, KN_MDPW_HEARTBEAT, NULL) != 0)
+            zlist_append (gone, worker);
+    zlist_t *services = zlist_new ();
+    for (worker_t *worker = zlist_first (gone); worker; worker = zlist_next (gone)) {
+        kn_log (KN_INFO, "worker.gone", "service",
+                s_service_label (worker->service ? worker->service->name : NULL), NULL);
+        if (worker->service && !zlist_exists (services, worker->service))
+            zlist_append (services, worker->service);
+        s_worker_delete (self, worker, WORKER_GONE);
+    }
+    for (service_t *service = zlist_first (services); service; service = zlist_next (services))
+        s_service_dispatch (self, service);
+    zlist_destroy (&services);
+    zlist_destroy (&gone);
 }
 
 //  -------------------------------------------------------------------------
@@ -282,6 +460,67 @@ s_mmi (broker_t *self, zframe_t *client, const char *service_name, zmsg_t *msg)
     s_reply_to_client (self, client, service_name, &reply);
 }
 
+//  Admit a request to its service's queue, within the agency's limits and the
+//  broker's; msg is the body frames, taken.
+static void
+s_enqueue (broker_t *self, zframe_t *client, const char *service_name, const char *agency,
+           const char *key, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    *msg_p = NULL;
+    size_t bytes = zmsg_content_size (msg);
+    agency_state_t *state = s_agency (self, agency);
+    service_t *service = s_service_require (self, service_name);
+    uint32_t wait_ms = state ? s_rate_wait (self, state) : 0;
+    //  A retry hint: about how long the queue ahead takes to clear, at least a second.
+    uint32_t backoff = 1000;
+    if (!state || !service)
+        s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE, backoff,
+                           "the broker is out of memory; retry later");
+    else if (wait_ms)
+        s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, wait_ms,
+                           "this agency is over its request rate; retry later");
+    else if (broker_queue_agency_size (service->queue, agency)
+             >= (size_t) self->config.max_queued_per_agency)
+        s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, backoff,
+                           "this agency has too many requests waiting for this service; "
+                           "retry later");
+    else if (state->bytes + bytes > self->config.max_agency_bytes)
+        s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, backoff,
+                           "this agency has too many bytes waiting; retry later");
+    else if (broker_queue_size (service->queue) >= (size_t) self->config.max_queued
+             || self->bytes + bytes > self->config.max_queued_bytes)
+        s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE, backoff,
+                           "service queue is full; retry later");
+    else {
+        Kinnet__V1__Caller caller = KINNET__V1__CALLER__INIT;
+        caller.agency_id = (char *) agency;
+        caller.key_fingerprint = (char *) key;
+        uint8_t buf[256];
+        size_t len = kinnet__v1__caller__pack (&caller, buf);
+        zmsg_pushmem (msg, buf, len);
+        zmsg_pushstr (msg, "");
+        zmsg_prepend (msg, &(zframe_t *) {zframe_dup (client)});
+        broker_request_t *request = calloc (1, sizeof *request);
+        if (!request) {
+            s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE, backoff,
+                               "the broker is out of memory; retry later");
+            zmsg_destroy (&msg);
+            return;
+        }
+        request->msg = msg;
+        request->bytes = bytes;
+        request->deadline = zclock_mono () + self->config.request_timeout_ms;
+        snprintf (request->agency, sizeof request->agency, "%s", agency);
+        state->bytes += bytes;
+        self->bytes += bytes;
+        broker_queue_push (service->queue, request);
+        s_service_dispatch (self, service);
+        return;
+    }
+    zmsg_destroy (&msg);
+}
+
 static void
 s_client_message (broker_t *self, zmsg_t *msg)
 {
@@ -298,6 +537,21 @@ s_client_message (broker_t *self, zmsg_t *msg)
         return;
     }
     zframe_t *client = zmsg_pop (msg);
+    if (broker_keys_stale (self->keys)) {
+        //  The key table could not be read for too long (the database is down): a
+        //  key revoked meanwhile must not keep working, so nobody is served. The
+        //  caller's key was valid when last read, so saying so discloses nothing.
+        zframe_t *service = zmsg_size (msg) >= 3 ? zmsg_first (msg) : NULL;   // ""
+        service = service ? zmsg_next (msg) : NULL;   // "MDPC01"
+        service = service ? zmsg_next (msg) : NULL;
+        char *name = service ? zframe_strdup (service) : strdup ("");
+        s_error_to_client (self, client, name ? name : "", KN_E_SERVICE_UNAVAILABLE, 1000,
+                           "the broker cannot check keys (database unreachable); retry later");
+        free (name);
+        zframe_destroy (&client);
+        zmsg_destroy (&msg);
+        return;
+    }
     char *empty = zmsg_popstr (msg);
     char *header = zmsg_popstr (msg);
     char *service_name = zmsg_popstr (msg);
@@ -306,38 +560,17 @@ s_client_message (broker_t *self, zmsg_t *msg)
         //  A reply needs the service frame; without a valid envelope there is no
         //  MDP way to answer, so the message is dropped.
         if (empty && !*empty && header && streq (header, KN_MDPC))
-            s_error_to_client (self, client, "", KN_E_MALFORMED, "missing service frame");
+            s_error_to_client (self, client, "", KN_E_MALFORMED, 0, "missing service frame");
     }
     else if (strlen (service_name) == 0 || strlen (service_name) > MAX_SERVICE_NAME)
-        s_error_to_client (self, client, service_name, KN_E_UNKNOWN_SERVICE,
+        s_error_to_client (self, client, service_name, KN_E_UNKNOWN_SERVICE, 0,
                            "service name must be 1 to 64 characters");
     else if (zmsg_size (msg) == 0)
-        s_error_to_client (self, client, service_name, KN_E_MALFORMED, "empty request body");
+        s_error_to_client (self, client, service_name, KN_E_MALFORMED, 0, "empty request body");
     else if (strncmp (service_name, "mmi.", 4) == 0)
         s_mmi (self, client, service_name, msg);
-    else {
-        service_t *service = s_service_require (self, service_name);
-        if (zlist_size (service->requests) >= (size_t) self->config.max_queued)
-            s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE,
-                               "service queue is full; retry later");
-        else {
-            Kinnet__V1__Caller caller = KINNET__V1__CALLER__INIT;
-            caller.agency_id = (char *) agency;
-            caller.key_fingerprint = key;
-            size_t len = kinnet__v1__caller__get_packed_size (&caller);
-            uint8_t buf[256];
-            kinnet__v1__caller__pack (&caller, buf);
-            zmsg_pushmem (msg, buf, len);
-            zmsg_pushstr (msg, "");
-            zmsg_prepend (msg, &(zframe_t *) {zframe_dup (client)});
-            pending_t *pending = calloc (1, sizeof *pending);
-            pending->msg = msg;
-            msg = NULL;
-            pending->deadline = zclock_mono () + self->config.request_timeout_ms;
-            zlist_append (service->requests, pending);
-            s_service_dispatch (self, service);
-        }
-    }
+    else
+        s_enqueue (self, client, service_name, agency, key, &msg);
     zframe_destroy (&client);
     zstr_free (&empty);
     zstr_free (&header);
@@ -348,23 +581,6 @@ s_client_message (broker_t *self, zmsg_t *msg)
 //  -------------------------------------------------------------------------
 //  Worker side
 
-
-//  A service certificate's "service" metadata: "*", one name, or a comma list
-//  ("routing,feed": one daemon serving two services).
-static bool
-s_may_serve (const char *allowed, const char *service)
-{
-    if (streq (allowed, "*"))
-        return true;
-    size_t len = strlen (service);
-    for (const char *at = allowed; *at;) {
-        size_t item = strcspn (at, ",");
-        if (item == len && strncmp (at, service, len) == 0)
-            return true;
-        at += item + (at[item] == ',');
-    }
-    return false;
-}
 
 static void
 s_worker_message (broker_t *self, zmsg_t *msg)
@@ -387,7 +603,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         //  A client (agency) key on the worker socket, or a retired service key.
         s_log_denied (self, "backend");
         if (worker)
-            s_worker_delete (self, worker, false);
+            s_worker_delete (self, worker, WORKER_REFUSED);
     }
     else if (!empty || *empty || !header || !streq (header, KN_MDPW) || cmd < 0)
         kn_log (KN_WARN, "worker.malformed", NULL);
@@ -396,23 +612,22 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         bool permitted = service_name && *service_name
                          && strlen (service_name) <= MAX_SERVICE_NAME
                          && strncmp (service_name, "mmi.", 4) != 0
-                         && s_may_serve (allowed, service_name);
+                         && s_listed (allowed, service_name);
         if (worker || !permitted) {
             //  READY twice, or for a service this key may not serve: protocol error.
             kn_log (KN_WARN, "worker.refused", "service", s_service_label (service_name),
                     NULL);
             if (worker)
-                s_worker_delete (self, worker, true);
+                s_worker_delete (self, worker, WORKER_REFUSED);
             else {
                 worker_t temp = {.address = address};
                 s_worker_send (self, &temp, KN_MDPW_DISCONNECT, NULL);
             }
         }
-        else {
-            worker = calloc (1, sizeof *worker);
+        else if ((worker = calloc (1, sizeof *worker))
+                 && (worker->service = s_service_require (self, service_name))) {
             worker->identity = strdup (identity);
             worker->address = zframe_dup (address);
-            worker->service = s_service_require (self, service_name);
             worker->service->workers++;
             zhashx_insert (self->served, service_name, (void *) "");
             kn_metrics_gauge_set ("kinnet_broker_workers", (double) worker->service->workers,
@@ -421,6 +636,8 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             kn_log (KN_INFO, "worker.ready", "service", s_service_label (service_name), NULL);
             s_worker_waiting (self, worker);
         }
+        else
+            free (worker);   // out of memory: the worker's next heartbeat finds it unknown
         zstr_free (&service_name);
     }
     else if (!worker) {
@@ -435,6 +652,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             s_reply_to_client (self, client, worker->service->name, &msg);
         }
         zframe_destroy (&client);
+        s_request_finish (self, worker->service, &worker->request, true);
         s_worker_waiting (self, worker);
     }
     else if (cmd == KN_MDPW_HEARTBEAT) {
@@ -442,7 +660,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             = zclock_mono () + (int64_t) self->config.heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     }
     else if (cmd == KN_MDPW_DISCONNECT)
-        s_worker_delete (self, worker, false);
+        s_worker_delete (self, worker, WORKER_GONE);
     else
         kn_log (KN_WARN, "worker.malformed", NULL);
 
@@ -466,13 +684,12 @@ s_purge (broker_t *self)
     zlist_t *dead = zlist_new ();
     for (worker_t *worker = zhashx_first (self->workers); worker;
          worker = zhashx_next (self->workers))
-        if (worker->expiry + (worker->busy ? busy_grace : 0) < now)
+        if (worker->expiry + (worker->request ? busy_grace : 0) < now)
             zlist_append (dead, worker);
     for (worker_t *worker = zlist_first (dead); worker; worker = zlist_next (dead)) {
         kn_log (KN_INFO, "worker.expired", "service",
                 s_service_label (worker->service ? worker->service->name : NULL), NULL);
-
-        s_worker_delete (self, worker, false);
+        s_worker_delete (self, worker, WORKER_EXPIRED);
     }
     zlist_destroy (&dead);
 
@@ -482,23 +699,19 @@ s_purge (broker_t *self)
          service = zhashx_next (self->services)) {
         //  A name nobody serves and nobody waits for is forgotten, so clients
         //  cannot grow the broker's memory by asking for made-up services.
-        if (service->workers == 0 && zlist_size (service->requests) == 0) {
+        if (service->workers == 0 && broker_queue_size (service->queue) == 0) {
             zlist_append (idle, service->name);
             continue;
         }
-        pending_t *pending = zlist_first (service->requests);
-        while (pending && pending->deadline <= now) {
-            zlist_pop (service->requests);
-            zframe_t *client = zmsg_pop (pending->msg);
-            s_error_to_client (self, client, service->name, KN_E_SERVICE_UNAVAILABLE,
+        broker_request_t *request;
+        while ((request = broker_queue_expired (service->queue, now))) {
+            s_error_to_client (self, zmsg_first (request->msg), service->name,
+                               KN_E_SERVICE_UNAVAILABLE, 1000,
                                "no worker for this service answered in time; retry later");
             //  The name may be one a client made up: logged as metrics label it.
             kn_log (KN_WARN, "request.expired", "service", s_metrics_label (self, service->name),
                     NULL);
-            zframe_destroy (&client);
-            zmsg_destroy (&pending->msg);
-            free (pending);
-            pending = zlist_first (service->requests);
+            s_request_finish (self, service, &request, false);
         }
     }
     for (char *name = zlist_first (idle); name; name = zlist_next (idle))
@@ -506,28 +719,23 @@ s_purge (broker_t *self)
     zlist_destroy (&idle);
 }
 
-static void
-s_heartbeat (broker_t *self)
-{
-    for (service_t *service = zhashx_first (self->services); service;
-         service = zhashx_next (self->services))
-        for (worker_t *worker = zlist_first (service->waiting); worker;
-             worker = zlist_next (service->waiting))
-            s_worker_send (self, worker, KN_MDPW_HEARTBEAT, NULL);
-}
 
 //  -------------------------------------------------------------------------
 
+//  domain: the ZAP domain, which decides whose keys it admits (broker_keys).
+//  mandatory: sends to a peer that is gone fail rather than vanish (the backend,
+//  so a dead worker is noticed at once; replies to a client that left just drop).
 static zsock_t *
-s_server_socket (broker_t *self, const char *endpoint, kn_error_t *err)
+s_server_socket (broker_t *self, const char *endpoint, const char *domain, bool mandatory,
+                 kn_error_t *err)
 {
     zsock_t *socket = zsock_new (ZMQ_ROUTER);
     if (!socket)
         return NULL;
     zsock_set_linger (socket, 0);
     zsock_set_maxmsgsize (socket, KN_MAX_MESSAGE_BYTES);
-    zsock_set_router_mandatory (socket, 0);
-    zsock_set_zap_domain (socket, "kinnet");
+    zsock_set_router_mandatory (socket, mandatory ? 1 : 0);
+    zsock_set_zap_domain (socket, domain);
     zcert_apply (self->config.cert, socket);
     zsock_set_curve_server (socket, 1);
     if (zsock_bind (socket, "%s", endpoint) < 0) {
@@ -538,7 +746,7 @@ s_server_socket (broker_t *self, const char *endpoint, kn_error_t *err)
 }
 
 //  A PAIR socket on which socket's connection events arrive: accepted and
-//  disconnected, which is all the connection gauge needs.
+//  disconnected, which is all the connection gauge and the guard need.
 static zsock_t *
 s_monitor (zsock_t *socket, const char *name, kn_error_t *err)
 {
@@ -558,22 +766,31 @@ s_monitor (zsock_t *socket, const char *name, kn_error_t *err)
     return events;
 }
 
-//  One monitor event: [event (uint16) value (uint32)][endpoint].
-static void
-s_monitor_event (zsock_t *events, long *open, const char *name)
+//  One monitor event: [event (uint16) value (uint32)][endpoint]. The value of both
+//  events is the connection's descriptor. Returns the event, or 0.
+static int
+s_monitor_event (broker_t *self, zsock_t *events, long *open, const char *name)
 {
     zmsg_t *msg = zmsg_recv (events);
     zframe_t *frame = msg ? zmsg_first (msg) : NULL;
-    if (frame && zframe_size (frame) >= 2) {
-        uint16_t event;
+    uint16_t event = 0;
+    if (frame && zframe_size (frame) >= 6) {
+        uint32_t fd;
         memcpy (&event, zframe_data (frame), sizeof event);
-        if (event == ZMQ_EVENT_ACCEPTED)
+        memcpy (&fd, zframe_data (frame) + 2, sizeof fd);
+        if (event == ZMQ_EVENT_ACCEPTED) {
             (*open)++;
-        else if (event == ZMQ_EVENT_DISCONNECTED && *open > 0)
-            (*open)--;
+            broker_guard_opened (self->guard, (int) fd);
+        }
+        else if (event == ZMQ_EVENT_DISCONNECTED) {
+            if (*open > 0)
+                (*open)--;
+            broker_guard_closed (self->guard, (int) fd);
+        }
         kn_metrics_gauge_set ("kinnet_broker_connections", (double) *open, name, NULL);
     }
     zmsg_destroy (&msg);
+    return event;
 }
 
 broker_t *
@@ -589,8 +806,15 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
     self->served = zhashx_new ();
-    self->frontend = s_server_socket (self, config->frontend, err);
-    self->backend = self->frontend ? s_server_socket (self, config->backend, err) : NULL;
+    self->agencies = zhashx_new ();
+    zhashx_set_destructor (self->agencies, s_agency_free);
+    self->guard = broker_guard_new (config->max_connection_bytes, config->max_buffered_bytes);
+    self->frontend = self->guard ? s_server_socket (self, config->frontend,
+                                                    BROKER_ZAP_FRONTEND, false, err)
+                                 : NULL;
+    self->backend = self->frontend ? s_server_socket (self, config->backend,
+                                                      BROKER_ZAP_BACKEND, true, err)
+                                   : NULL;
     //  Watched before any peer can connect, so the counts start right.
     self->frontend_events = self->backend ? s_monitor (self->frontend, "frontend", err) : NULL;
     self->backend_events
@@ -627,8 +851,20 @@ broker_destroy (broker_t **self_p)
     zhashx_destroy (&self->workers);
     zhashx_destroy (&self->services);
     zhashx_destroy (&self->served);
+    zhashx_destroy (&self->agencies);
+    broker_guard_destroy (&self->guard);
     free (self);
     *self_p = NULL;
+}
+
+//  One message from a socket, counted against its connection by the guard.
+static zmsg_t *
+s_recv (broker_t *self, zsock_t *socket)
+{
+    zmsg_t *msg = zmsg_recv (socket);
+    if (msg)
+        broker_guard_read (self->guard, msg);
+    return msg;
 }
 
 int
@@ -636,55 +872,74 @@ broker_run (broker_t *self)
 {
     kn_log (KN_INFO, "broker.started", "frontend", self->config.frontend, "backend",
             self->config.backend, NULL);
-    //  Short ticks keep request deadlines (SERVICE_UNAVAILABLE replies) prompt.
-    int tick = self->config.heartbeat_ms < 250 ? self->config.heartbeat_ms : 250;
+    //  Short ticks keep request deadlines (SERVICE_UNAVAILABLE replies) prompt and
+    //  the guard's measurements frequent.
+    int tick = self->config.heartbeat_ms < GUARD_MS ? self->config.heartbeat_ms : GUARD_MS;
+    int purge_ms = self->config.heartbeat_ms < 250 ? self->config.heartbeat_ms : 250;
     while (!zsys_interrupted) {
-        zmq_pollitem_t items[5] = {
+        zmq_pollitem_t items[6] = {
             {zsock_resolve (self->frontend), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->backend), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->frontend_events), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->backend_events), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (broker_keys_zap_socket (self->keys)), 0, ZMQ_POLLIN, 0},
             {NULL, self->db ? kn_db_socket (self->db) : -1, ZMQ_POLLIN, 0},
         };
-        int count = items[4].fd >= 0 ? 5 : 4;
+        int count = items[5].fd >= 0 ? 6 : 5;
         if (zmq_poll (items, count, tick) < 0)
             break;   // interrupted
+        int64_t now = zclock_mono ();
+        if (items[4].revents & ZMQ_POLLIN)
+            broker_keys_zap_serve (self->keys);
         if (items[2].revents & ZMQ_POLLIN)
-            s_monitor_event (self->frontend_events, &self->frontend_open, "frontend");
-        if (items[3].revents & ZMQ_POLLIN)
-            s_monitor_event (self->backend_events, &self->backend_open, "backend");
+            s_monitor_event (self, self->frontend_events, &self->frontend_open, "frontend");
+        if ((items[3].revents & ZMQ_POLLIN)
+            && s_monitor_event (self, self->backend_events, &self->backend_open, "backend")
+                   == ZMQ_EVENT_DISCONNECTED) {
+            //  Some worker's connection closed; libzmq drops its route a moment later.
+            self->probe_until = now + PROBE_FOR_MS;
+            s_probe_workers (self);
+        }
         //  Workers first: replies free workers for queued requests.
         if (items[1].revents & ZMQ_POLLIN) {
-            zmsg_t *msg = zmsg_recv (self->backend);
+            zmsg_t *msg = s_recv (self, self->backend);
             if (msg)
                 s_worker_message (self, msg);
         }
         if (items[0].revents & ZMQ_POLLIN) {
-            zmsg_t *msg = zmsg_recv (self->frontend);
+            zmsg_t *msg = s_recv (self, self->frontend);
             if (msg)
                 s_client_message (self, msg);
         }
         bool reload = false;
-        if (count == 5 && (items[4].revents & ZMQ_POLLIN))
+        if (count == 6 && (items[5].revents & ZMQ_POLLIN))
             reload = kn_db_drain_notifies (self->db) != 0;   // -1: connection lost
-        int64_t now = zclock_mono ();
         if (reload || now >= self->reload_at) {
             //  A NOTIFY that arrives while the reload's queries run is read into
             //  libpq's queue, where polling the socket never sees it: look there after
             //  each reload, or a key registered meanwhile waits for the periodic one.
             kn_error_t err;
+            int rc;
             do
-                broker_keys_reload (self->keys, &err);
-            while (count == 5 && kn_db_drain_notifies (self->db) > 0);
-            self->reload_at = now + self->config.key_reload_ms;
+                rc = broker_keys_reload (self->keys, &err);
+            while (rc == 0 && count == 6 && kn_db_drain_notifies (self->db) > 0);
+            //  A failed reload is tried again every second, so keys are current again
+            //  soon after the database is back.
+            self->reload_at = now + (rc == 0 ? self->config.key_reload_ms : 1000);
+        }
+        if (now >= self->guard_at) {
+            broker_guard_check (self->guard);
+            if (now < self->probe_until)
+                s_probe_workers (self);
+            self->guard_at = now + GUARD_MS;
         }
         if (now >= self->heartbeat_at) {
-            s_heartbeat (self);
+            s_probe_workers (self);   // every worker's heartbeat, busy ones too
             self->heartbeat_at = now + self->config.heartbeat_ms;
         }
         if (now >= self->purge_at) {
             s_purge (self);
-            self->purge_at = now + tick;
+            self->purge_at = now + purge_ms;
         }
     }
     kn_log (KN_INFO, "broker.stopped", NULL);

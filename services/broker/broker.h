@@ -1,9 +1,15 @@
 /*  broker: Kinnet's Majordomo (MDP/0.1, rfc.zeromq.org spec 7) broker with the MMI
     service-discovery extension (spec 8).
     Two CURVE server sockets: the frontend faces agencies (clients), the backend
-    faces service workers. zauth (see broker_keys) admits only registered keys; on
-    every message the broker looks the connection's key up again, so a client key
-    can never act as a worker and a revoked key stops at once.
+    faces service workers. The broker's ZAP handler (see broker_keys) admits agency
+    keys on the frontend only and service keys on the backend only; on every
+    message the broker looks the connection's key up again, so a client key can
+    never act as a worker and a revoked key stops at once.
+    No peer can make it hold unbounded memory: broker_guard cuts a connection that
+    makes libzmq buffer too much, and each agency's waiting requests are bounded in
+    number and bytes, rate limited, and served in turn with the others'
+    (broker_queue). A worker that dies holding a request is noticed from its
+    connection closing, and the request is handed to another worker once.
     Kinnet's one extension: every request forwarded to a worker carries, as its
     first body frame, a kinnet.v1.Caller the broker builds from the authenticated
     key. Clients cannot forge it: whatever they send comes after it.
@@ -28,6 +34,16 @@ typedef struct {
     int request_timeout_ms;     // longest wait for a worker before an error reply
     int key_reload_ms;          // periodic key reload besides LISTEN/NOTIFY
     int max_queued;             // per-service queue limit
+    int max_queued_per_agency;  // one agency's requests waiting for one service
+    size_t max_agency_bytes;    // one agency's requests in the broker, in bytes
+    size_t max_queued_bytes;    // every request in the broker, in bytes
+    double agency_rate;         // requests per second an agency may send (0: no limit)
+    double agency_burst;        // and in a burst
+    int agency_share;           // percent of a service's workers one agency may hold
+                                // while other agencies wait
+    const char *strict_services;   // comma list: there the share holds at all times
+    size_t max_connection_bytes;   // what libzmq may buffer for one connection
+    size_t max_buffered_bytes;     // and for all of them together
 } broker_config_t;
 
 typedef struct _broker_t broker_t;

@@ -1,4 +1,4 @@
-/*  broker_keys: agency and service key tables, mirrored into zauth's allow list. */
+/*  broker_keys: agency and service key tables, and the ZAP handler that reads them. */
 #include "broker_keys.h"
 
 #include <dirent.h>
@@ -8,14 +8,16 @@
 
 #include "kn_agency.h"
 #include "kn_log.h"
+#include "kn_metrics.h"
 
 struct _broker_keys_t {
-    char *zap_dir;
     char *service_dir;
     kn_db_t *db;
-    zactor_t *auth;
+    zsock_t *zap;         // REP on inproc://zeromq.zap.01
     zhashx_t *agencies;   // Z85 key -> agency id
-    zhashx_t *services;   // Z85 key -> service name or "*"
+    zhashx_t *services;   // Z85 key -> service names ("*" or a comma list)
+    int64_t loaded_at;    // zclock_mono of the last successful agency reload
+    int max_stale_ms;     // 0: the agency table never goes stale
 };
 
 static zhashx_t *
@@ -44,87 +46,109 @@ s_load_services (const char *dir)
         zcert_t *cert = zcert_load (path);
         if (!cert)
             continue;
+        //  A certificate must name what it serves: one without "service" metadata
+        //  (a broker's or an agency's public certificate copied here by mistake)
+        //  admits nothing, rather than everything.
         const char *service = zcert_meta (cert, "service");
-        zhashx_update (services, zcert_public_txt (cert), (void *) (service ? service : "*"));
+        if (service && *service)
+            zhashx_update (services, zcert_public_txt (cert), (void *) service);
+        else
+            kn_log (KN_WARN, "keys.service_unnamed", "file", entry->d_name, NULL);
         zcert_destroy (&cert);
     }
     closedir (handle);
     return services;
 }
 
-//  File name for a key: hex of its 32 bytes (Z85 has characters unfit for names).
-static void
-s_key_file (const char *dir, const char *z85, char *path, size_t size)
+//  -------------------------------------------------------------------------
+//  ZAP (rfc.zeromq.org spec 27): the broker's own handler, so each socket has its
+//  own allow list. The frontend's domain admits active agency keys only, the
+//  backend's service keys only: an agency key never completes a handshake on the
+//  worker socket, nor a service key on the client socket.
+
+static const char *
+s_zap_decide (broker_keys_t *self, const char *domain, const char *mechanism,
+              zframe_t *credential, char *z85)
 {
-    uint8_t raw[32];
-    char hex[65];
-    zmq_z85_decode (raw, z85);
-    for (int i = 0; i < 32; i++)
-        snprintf (hex + 2 * i, 3, "%02x", raw[i]);
-    snprintf (path, size, "%s/%s.key", dir, hex);
+    if (!streq (mechanism, "CURVE") || !credential || zframe_size (credential) != 32)
+        return NULL;
+    zmq_z85_encode (z85, zframe_data (credential), 32);
+    if (streq (domain, BROKER_ZAP_FRONTEND)) {
+        if (!zhashx_lookup (self->agencies, z85))
+            return NULL;
+        //  A key valid when last read, but the table is too old to trust: a
+        //  temporary failure (spec 27's 300), which clients treat as "try again".
+        return broker_keys_stale (self) ? "300" : "200";
+    }
+    if (streq (domain, BROKER_ZAP_BACKEND))
+        return zhashx_lookup (self->services, z85) ? "200" : NULL;
+    return NULL;
 }
 
-static void
-s_write_allow_list (broker_keys_t *self)
+void
+broker_keys_zap_serve (broker_keys_t *self)
 {
-    //  Remove certificates no longer allowed.
-    DIR *handle = opendir (self->zap_dir);
-    if (handle) {
-        struct dirent *entry;
-        while ((entry = readdir (handle)) != NULL) {
-            if (entry->d_name[0] == '.')
-                continue;
-            char path[4096];
-            snprintf (path, sizeof path, "%s/%s", self->zap_dir, entry->d_name);
-            zcert_t *cert = zcert_load (path);
-            bool keep = cert
-                        && (zhashx_lookup (self->agencies, zcert_public_txt (cert))
-                            || zhashx_lookup (self->services, zcert_public_txt (cert)));
-            zcert_destroy (&cert);
-            if (!keep)
-                unlink (path);
-        }
-        closedir (handle);
+    //  [version][request id][domain][address][routing id][mechanism][credentials...]
+    zmsg_t *request = zmsg_recv (self->zap);
+    if (!request)
+        return;
+    char *version = zmsg_popstr (request);
+    char *sequence = zmsg_popstr (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    char *routing_id = zmsg_popstr (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *credential = zmsg_pop (request);
+    char z85[41] = "";
+    const char *status = (version && streq (version, "1.0") && domain && mechanism)
+                             ? s_zap_decide (self, domain, mechanism, credential, z85)
+                             : NULL;
+    bool admitted = status && streq (status, "200");
+    if (!admitted) {
+        kn_metrics_counter_add ("kinnet_broker_handshakes_refused_total", 1,
+                                domain && streq (domain, BROKER_ZAP_BACKEND) ? "backend"
+                                                                             : "frontend",
+                                NULL);
     }
-    //  Add the missing ones.
-    zhashx_t *tables[] = {self->agencies, self->services};
-    for (int t = 0; t < 2; t++) {
-        for (void *value = zhashx_first (tables[t]); value; value = zhashx_next (tables[t])) {
-            const char *z85 = (const char *) zhashx_cursor (tables[t]);
-            char path[4096];
-            s_key_file (self->zap_dir, z85, path, sizeof path);
-            if (access (path, F_OK) == 0)
-                continue;
-            uint8_t public_key[32], secret_key[32] = {0};
-            zmq_z85_decode (public_key, z85);
-            zcert_t *cert = zcert_new_from (public_key, secret_key);
-            if (cert && zcert_save_public (cert, path) != 0)
-                kn_log (KN_ERROR, "keys.write_failed", NULL);
-            zcert_destroy (&cert);
-        }
-    }
-    //  zauth re-reads the directory on this command, synchronously.
-    zstr_sendx (self->auth, "CURVE", self->zap_dir, NULL);
-    zsock_wait (self->auth);
+    //  The user id is the key itself: the broker reads it back as each message's
+    //  User-Id and looks it up again, so a revocation applies to open connections.
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "1.0");
+    zmsg_addstr (reply, sequence ? sequence : "");
+    zmsg_addstr (reply, status ? status : "400");
+    zmsg_addstr (reply, admitted ? "OK" : status ? "keys cannot be checked now"
+                                                 : "no such key for this socket");
+    zmsg_addstr (reply, admitted ? z85 : "");
+    zmsg_addmem (reply, "", 0);
+    zmsg_send (&reply, self->zap);
+    zstr_free (&version);
+    zstr_free (&sequence);
+    zstr_free (&domain);
+    zstr_free (&address);
+    zstr_free (&routing_id);
+    zstr_free (&mechanism);
+    zframe_destroy (&credential);
+    zmsg_destroy (&request);
+}
+
+zsock_t *
+broker_keys_zap_socket (broker_keys_t *self)
+{
+    return self->zap;
 }
 
 broker_keys_t *
-broker_keys_new (const char *zap_dir, const char *service_dir, kn_db_t *db, kn_error_t *err)
+broker_keys_new (const char *service_dir, kn_db_t *db, kn_error_t *err)
 {
-    if (zsys_dir_create ("%s", zap_dir) != 0) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot create %s", zap_dir);
-        return NULL;
-    }
-    chmod (zap_dir, 0700);
     broker_keys_t *self = calloc (1, sizeof *self);
-    self->zap_dir = strdup (zap_dir);
     self->service_dir = service_dir ? strdup (service_dir) : NULL;
     self->db = db;
     self->agencies = s_string_table ();
     self->services = s_string_table ();
-    self->auth = zactor_new (zauth, NULL);
-    if (!self->auth) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot start zauth");
+    //  One ZAP handler per process (libzmq asks whoever binds this endpoint).
+    self->zap = zsock_new_rep ("@inproc://zeromq.zap.01");
+    if (!self->zap) {
+        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot bind the ZAP handler");
         broker_keys_destroy (&self);
         return NULL;
     }
@@ -139,10 +163,9 @@ broker_keys_destroy (broker_keys_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_keys_t *self = *self_p;
-    zactor_destroy (&self->auth);
+    zsock_destroy (&self->zap);
     zhashx_destroy (&self->agencies);
     zhashx_destroy (&self->services);
-    free (self->zap_dir);
     free (self->service_dir);
     free (self);
     *self_p = NULL;
@@ -158,20 +181,35 @@ broker_keys_reload (broker_keys_t *self, kn_error_t *err)
     if (agencies) {
         zhashx_destroy (&self->agencies);
         self->agencies = agencies;
+        self->loaded_at = zclock_mono ();
     }
     else if (self->db) {
         kn_log (KN_WARN, "keys.reload_failed", "kept", "previous_agency_keys", NULL);
         rc = -1;
     }
+    else
+        self->loaded_at = zclock_mono ();
     zhashx_destroy (&self->services);
     self->services = s_load_services (self->service_dir);
-    s_write_allow_list (self);
     char agencies_count[16], services_count[16];
     snprintf (agencies_count, sizeof agencies_count, "%zu", zhashx_size (self->agencies));
     snprintf (services_count, sizeof services_count, "%zu", zhashx_size (self->services));
     kn_log (KN_INFO, "keys.reloaded", "agency_keys", agencies_count, "service_keys",
             services_count, NULL);
     return rc;
+}
+
+void
+broker_keys_set_max_stale (broker_keys_t *self, int max_stale_ms)
+{
+    self->max_stale_ms = max_stale_ms;
+}
+
+bool
+broker_keys_stale (broker_keys_t *self)
+{
+    return self->db && self->max_stale_ms > 0
+           && zclock_mono () - self->loaded_at > self->max_stale_ms;
 }
 
 const char *

@@ -1,12 +1,13 @@
 /*  broker_keys: who may connect to the broker, and as whom.
     Two tables: active agency keys (from PostgreSQL, core.agency_key) and service
-    keys (public certificates in a directory, each naming the one service it may
-    serve in its "service" metadata). Both are written as public certificates into
-    a private directory that CZMQ's zauth actor uses as its CURVE allow list; after
-    every change zauth is told to reload, so registering or revoking a key works
-    without a restart. The tables also answer, per message, which agency or
-    service a connection's key belongs to, so a revoked key stops at once even on a
-    connection opened before the revocation. */
+    keys (public certificates in a directory, each naming the services it may serve
+    in its "service" metadata; a certificate without it is ignored). The broker's
+    own ZAP handler (spec 27) answers CURVE handshakes from them, one table per
+    socket: the frontend's ZAP domain admits agency keys only, the backend's
+    service keys only. Registering or revoking a key works without a restart. The
+    tables also answer, per message, which agency or service a connection's key
+    belongs to, so a revoked key stops at once even on a connection opened before
+    the revocation. */
 #ifndef BROKER_KEYS_H_INCLUDED
 #define BROKER_KEYS_H_INCLUDED
 
@@ -17,20 +18,34 @@
 
 typedef struct _broker_keys_t broker_keys_t;
 
-//  zap_dir: private directory for the allow list (created, emptied of stale certs).
-//  service_dir: directory of service public certificates. db is borrowed.
-broker_keys_t *broker_keys_new (const char *zap_dir, const char *service_dir, kn_db_t *db,
-                                kn_error_t *err);
+#define BROKER_ZAP_FRONTEND "kinnet-frontend"
+#define BROKER_ZAP_BACKEND  "kinnet-backend"
+
+//  service_dir: directory of service public certificates. db is borrowed. Binds the
+//  process's ZAP endpoint: create it before any CURVE server socket.
+broker_keys_t *broker_keys_new (const char *service_dir, kn_db_t *db, kn_error_t *err);
 void broker_keys_destroy (broker_keys_t **self_p);
 
-//  Re-read agencies and service certificates, rewrite the allow list, reload zauth.
-//  On a database error the previous agency table stays in force.
+//  Re-read agencies and service certificates.
+//  On a database error the previous agency table stays in force (see loaded_at).
 int broker_keys_reload (broker_keys_t *self, kn_error_t *err);
+
+//  The agency table is stale when no reload has read it for max_stale_ms (the
+//  database is unreachable): a key revoked meanwhile would still be in it, so the
+//  broker then serves no agency (0, the default: never stale; without a database
+//  the table is never stale either).
+void broker_keys_set_max_stale (broker_keys_t *self, int max_stale_ms);
+bool broker_keys_stale (broker_keys_t *self);
+
+//  The ZAP socket to poll, and one request answered from it when readable.
+zsock_t *broker_keys_zap_socket (broker_keys_t *self);
+void broker_keys_zap_serve (broker_keys_t *self);
 
 //  Agency id of an active agency key (Z85), or NULL.
 const char *broker_keys_agency (broker_keys_t *self, const char *public_key);
 
-//  Service a service key may serve ("*" for any), or NULL when not a service key.
+//  Services a service key may serve ("*" for any, or a comma list), or NULL when
+//  it is not a service key.
 const char *broker_keys_service (broker_keys_t *self, const char *public_key);
 
 #endif

@@ -19,12 +19,21 @@ s_usage (void)
             "  KINNET_SERVICE_CERTS    directory of service public certificates\n"
             "  KINNET_BROKER_FRONTEND  agency endpoint   (tcp://127.0.0.1:5555)\n"
             "  KINNET_BROKER_BACKEND   worker endpoint   (tcp://127.0.0.1:5556)\n"
-            "  KINNET_BROKER_ZAP_DIR   private allow-list directory\n"
-            "                          (default: <cert dir>/zap-allow)\n"
             "  KINNET_HEARTBEAT_MS     heartbeat interval (2500)\n"
             "  KINNET_REQUEST_TIMEOUT_MS  wait for a worker before an error (2500)\n"
             "  KINNET_KEY_RELOAD_MS    periodic key reload (30000)\n"
             "  KINNET_MAX_QUEUED       queued requests per service (10000)\n"
+            "  KINNET_MAX_QUEUED_PER_AGENCY  one agency's, per service (1000)\n"
+            "  KINNET_MAX_AGENCY_BYTES one agency's requests in the broker (33554432)\n"
+            "  KINNET_MAX_QUEUED_BYTES all requests in the broker (268435456)\n"
+            "  KINNET_AGENCY_RATE      requests per second per agency, 0 = no limit (200)\n"
+            "  KINNET_AGENCY_BURST     and in a burst (400)\n"
+            "  KINNET_AGENCY_SHARE     percent of a service's workers one agency may hold\n"
+            "                          while others wait (50)\n"
+            "  KINNET_STRICT_SHARE_SERVICES  where that share holds always (feed)\n"
+            "  KINNET_MAX_CONNECTION_BYTES  buffered for one connection (8388608)\n"
+            "  KINNET_MAX_BUFFERED_BYTES    buffered for all connections (268435456)\n"
+            "  KINNET_KEY_MAX_STALE_MS serve no agency when keys are older (90000)\n"
             "  KINNET_LOG_LEVEL        debug|info|warn|error (info)\n"
             "  KINNET_METRICS_LISTEN   Prometheus metrics on host:port (none)\n");
 }
@@ -47,13 +56,6 @@ main (int argc, char *argv[])
         kn_log (KN_ERROR, "broker.config", "problem", "KINNET_BROKER_CERT unreadable", NULL);
         return 1;
     }
-    char default_zap[4096];
-    snprintf (default_zap, sizeof default_zap, "%s", cert_path);
-    char *slash = strrchr (default_zap, '/');
-    snprintf (slash ? slash + 1 : default_zap,
-              sizeof default_zap - (size_t) (slash ? slash + 1 - default_zap : 0), "%s",
-              "zap-allow");
-
     kn_error_t err;
     if (kn_metrics_serve_start (kn_config_str ("KINNET_METRICS_LISTEN", NULL), &err)) {
         kn_log (KN_ERROR, "broker.config", "problem", err.message, NULL);
@@ -67,9 +69,7 @@ main (int argc, char *argv[])
         zcert_destroy (&cert);
         return 1;
     }
-    broker_keys_t *keys
-        = broker_keys_new (kn_config_str ("KINNET_BROKER_ZAP_DIR", default_zap),
-                           kn_config_str ("KINNET_SERVICE_CERTS", NULL), db, &err);
+    broker_keys_t *keys = broker_keys_new (kn_config_str ("KINNET_SERVICE_CERTS", NULL), db, &err);
     broker_config_t config = {
         .frontend = kn_config_str ("KINNET_BROKER_FRONTEND", "tcp://127.0.0.1:5555"),
         .backend = kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
@@ -78,7 +78,24 @@ main (int argc, char *argv[])
         .request_timeout_ms = (int) kn_config_int ("KINNET_REQUEST_TIMEOUT_MS", 2500),
         .key_reload_ms = (int) kn_config_int ("KINNET_KEY_RELOAD_MS", 30000),
         .max_queued = (int) kn_config_int ("KINNET_MAX_QUEUED", 10000),
+        .max_queued_per_agency = (int) kn_config_int ("KINNET_MAX_QUEUED_PER_AGENCY", 1000),
+        .max_agency_bytes = (size_t) kn_config_int ("KINNET_MAX_AGENCY_BYTES", 32 << 20),
+        .max_queued_bytes = (size_t) kn_config_int ("KINNET_MAX_QUEUED_BYTES", 256 << 20),
+        .agency_rate = (double) kn_config_int ("KINNET_AGENCY_RATE", 200),
+        .agency_burst = (double) kn_config_int ("KINNET_AGENCY_BURST", 400),
+        .agency_share = (int) kn_config_int ("KINNET_AGENCY_SHARE", 50),
+        .strict_services = kn_config_str ("KINNET_STRICT_SHARE_SERVICES", "feed"),
+        .max_connection_bytes = (size_t) kn_config_int ("KINNET_MAX_CONNECTION_BYTES", 8 << 20),
+        .max_buffered_bytes = (size_t) kn_config_int ("KINNET_MAX_BUFFERED_BYTES", 256 << 20),
     };
+    if (config.agency_share < 1 || config.agency_share > 100
+        || (config.agency_rate > 0 && config.agency_burst < 1)) {
+        kn_log (KN_ERROR, "broker.config", "problem",
+                "KINNET_AGENCY_SHARE must be 1 to 100, KINNET_AGENCY_BURST at least 1", NULL);
+        broker_keys_destroy (&keys);
+    }
+    if (keys)
+        broker_keys_set_max_stale (keys, (int) kn_config_int ("KINNET_KEY_MAX_STALE_MS", 90000));
     broker_t *broker = keys ? broker_new (&config, keys, db, &err) : NULL;
     int rc = 1;
     if (broker)

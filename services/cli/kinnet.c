@@ -85,6 +85,7 @@ cli_exit_code (kn_code_t code)
     case KN_E_UNAUTHENTICATED:
     case KN_E_PERMISSION_DENIED:
     case KN_E_SERVICE_UNAVAILABLE:
+    case KN_E_RESOURCE_EXHAUSTED:
     case KN_E_UNKNOWN_SERVICE:
         return CLI_UNREACHABLE;
     case KN_E_CONFLICT:

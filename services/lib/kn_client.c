@@ -116,10 +116,15 @@ s_auth_refused (kn_client_t *self)
         return false;
     zframe_t *head = zmsg_first (event);
     uint16_t id = 0;
-    if (head && zframe_size (head) >= 2)
+    uint32_t status = 0;
+    if (head && zframe_size (head) >= 6) {
         memcpy (&id, zframe_data (head), 2);
+        memcpy (&status, zframe_data (head) + 2, 4);
+    }
     zmsg_destroy (&event);
-    return id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    //  400 is a refusal; 300 (the broker cannot check keys just now) is temporary, so
+    //  the call goes on and ends as SERVICE_UNAVAILABLE if nothing else comes.
+    return id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && status != 300;
 }
 
 //  Wait for one reply on the current socket. 1 = got it, 0 = timed out, -1 = refused.

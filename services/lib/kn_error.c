@@ -35,7 +35,7 @@ kn_code_name (kn_code_t code)
     static const char *names[] = {"ok",          "invalid_argument",  "malformed",
                                   "not_found",   "conflict",          "permission_denied",
                                   "unauthenticated", "service_unavailable", "too_large",
-                                  "internal",    "unknown_service"};
+                                  "internal",    "unknown_service",   "resource_exhausted"};
     if ((unsigned) code < sizeof names / sizeof names[0])
         return names[code];
     return "unknown";

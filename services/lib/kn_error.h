@@ -21,6 +21,7 @@ typedef enum {
     KN_E_TOO_LARGE = 8,
     KN_E_INTERNAL = 9,
     KN_E_UNKNOWN_SERVICE = 10,
+    KN_E_RESOURCE_EXHAUSTED = 11,
 } kn_code_t;
 
 typedef struct {

@@ -68,12 +68,22 @@ static const s_family_t s_families[] = {
     {"kinnet_broker_requests_total",
      S_COUNTER,
      "Client requests the broker answered, by service and how: ok (a worker replied),"
-     " unavailable (no worker in time, queue full, worker lost), refused (malformed).",
+     " unavailable (no worker in time, queue full, worker lost), limited (over the"
+     " agency's limits), refused (malformed).",
      {"service", "result", NULL}},
     {"kinnet_broker_auth_denied_total",
      S_COUNTER,
      "Messages the broker dropped because their key is not, or no longer, admitted.",
      {"socket", NULL}},
+    {"kinnet_broker_handshakes_refused_total",
+     S_COUNTER,
+     "CURVE handshakes the broker refused: a key not admitted on that socket, or any"
+     " agency key while the key table is stale.",
+     {"socket", NULL}},
+    {"kinnet_broker_connections_cut_total",
+     S_COUNTER,
+     "Connections the broker shut down because libzmq buffered too much for them.",
+     {"reason", NULL}},
 };
 #define FAMILIES (sizeof s_families / sizeof s_families[0])
 

@@ -23,7 +23,18 @@ s_send_command (kn_worker_t *self, int command, zmsg_t *body)
     zmsg_pushmem (msg, &cmd, 1);
     zmsg_pushstr (msg, KN_MDPW);
     zmsg_pushstr (msg, "");
-    zmsg_send (&msg, self->socket);
+    //  Never wait: with no connection (the broker refused this key, or is away) a
+    //  DEALER would block the send, and with it the worker's stop. What cannot go
+    //  now is dropped: a reply's client retries, a heartbeat's absence is noticed.
+    zframe_t *frame;
+    while ((frame = zmsg_pop (msg))) {
+        int flags = ZFRAME_DONTWAIT | (zmsg_size (msg) ? ZFRAME_MORE : 0);
+        if (zframe_send (&frame, self->socket, flags) != 0) {
+            zframe_destroy (&frame);
+            break;
+        }
+    }
+    zmsg_destroy (&msg);
 }
 
 static int

@@ -157,6 +157,7 @@ struct _kn_test_stack_t {
     char agency_id[4][KN_UUID_STR];   // [2]: none, never registered
     pid_t broker;
     pid_t intake;
+    pid_t intake1;   // a second intake process, when a test starts one
     pid_t consent;
     pid_t routing[2];
     pid_t reporting;
@@ -368,6 +369,7 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
         return;
     kn_test_stack_t *self = *self_p;
     s_stop (self, &self->intake, SIGTERM, "intake");
+    s_stop (self, &self->intake1, SIGTERM, "intake1");
     s_stop (self, &self->consent, SIGTERM, "consent");
     s_stop (self, &self->routing[0], SIGTERM, "routing");
     s_stop (self, &self->routing[1], SIGTERM, "routing1");
@@ -467,6 +469,25 @@ kn_test_stack_start_intake (kn_test_stack_t *self)
 {
     cr_assert_eq (self->intake, 0);
     self->intake = s_spawn (self, KN_INTAKE_BIN, "intake", self->intake_cert);
+}
+
+void
+kn_test_stack_start_intake1 (kn_test_stack_t *self)
+{
+    cr_assert_eq (self->intake1, 0);
+    self->intake1 = s_spawn (self, KN_INTAKE_BIN, "intake1", self->intake_cert);
+}
+
+void
+kn_test_stack_stop_intake1 (kn_test_stack_t *self, int signal)
+{
+    s_stop (self, &self->intake1, signal, "intake1");
+}
+
+pid_t
+kn_test_stack_broker_pid (kn_test_stack_t *self)
+{
+    return self->broker;
 }
 
 void

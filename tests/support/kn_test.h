@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kn_client.h"
 #include "kn_db.h"
@@ -76,6 +77,10 @@ kn_client_t *kn_test_stack_client (kn_test_stack_t *self, int agency, int timeou
 void kn_test_stack_stop_intake (kn_test_stack_t *self, int signal);
 void kn_test_stack_start_intake (kn_test_stack_t *self);
 void kn_test_stack_stop_broker (kn_test_stack_t *self, int signal);
+pid_t kn_test_stack_broker_pid (kn_test_stack_t *self);
+//  A second intake process ("intake1": its log and its env triples), same certificate.
+void kn_test_stack_start_intake1 (kn_test_stack_t *self);
+void kn_test_stack_stop_intake1 (kn_test_stack_t *self, int signal);
 void kn_test_stack_start_broker (kn_test_stack_t *self);
 
 //  Routing daemons: 0 starts with the stack; 1 is a second one on the same stream.
