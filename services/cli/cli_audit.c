@@ -14,27 +14,27 @@
 
 #define MAX_TRUSTED 8
 
-static const char *s_usage
-    = "usage: kinnet audit verify --public-key HEX|FILE [--public-key ...] [--anchor FILE]\n"
-      "       kinnet audit seal [--key FILE]\n"
-      "       kinnet audit export --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]\n"
-      "                           [--out FILE]\n"
-      "verify recomputes the audit trail's and the disclosure log's hash chains and the\n"
-      "signed, chained checkpoints, and names the first place where they were changed,\n"
-      "deleted, reordered, inserted into or truncated; exit 0 when intact, 7 when not.\n"
-      "The checkpoint signers' public keys (--public-key, or KINNET_AUDIT_PUBLIC_KEY:\n"
-      "keys separated by commas) are required, held apart from the database: without\n"
-      "one verify refuses (exit 2). --anchor FILE: the last checkpoint verified is kept\n"
-      "in FILE (created on the first run, moved forward on every intact one); the next\n"
-      "run finds a cut tail or a rewritten history below it.\n"
-      "seal links what is not chained yet (the reporting daemon does this all the\n"
-      "time) and, with the signing key (--key, or KINNET_AUDIT_KEY; mode 0600), signs\n"
-      "a checkpoint.\n"
-      "export writes the sealed trail of a period (to excluded) in chain order with\n"
-      "each record's chain position and link, as CSV (RFC 4180) or JSON, and warns of\n"
-      "records not sealed yet. verify and seal use\n"
-      "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
-      "agency with the auditor role (KINNET_CERT).\n";
+static const char *s_usage =
+    "usage: kinnet audit verify --public-key HEX|FILE [--public-key ...] [--anchor FILE]\n"
+    "       kinnet audit seal [--key FILE]\n"
+    "       kinnet audit export --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]\n"
+    "                           [--out FILE]\n"
+    "verify recomputes the audit trail's and the disclosure log's hash chains and the\n"
+    "signed, chained checkpoints, and names the first place where they were changed,\n"
+    "deleted, reordered, inserted into or truncated; exit 0 when intact, 7 when not.\n"
+    "The checkpoint signers' public keys (--public-key, or KINNET_AUDIT_PUBLIC_KEY:\n"
+    "keys separated by commas) are required, held apart from the database: without\n"
+    "one verify refuses (exit 2). --anchor FILE: the last checkpoint verified is kept\n"
+    "in FILE (created on the first run, moved forward on every intact one); the next\n"
+    "run finds a cut tail or a rewritten history below it.\n"
+    "seal links what is not chained yet (the reporting daemon does this all the\n"
+    "time) and, with the signing key (--key, or KINNET_AUDIT_KEY; mode 0600), signs\n"
+    "a checkpoint.\n"
+    "export writes the sealed trail of a period (to excluded) in chain order with\n"
+    "each record's chain position and link, as CSV (RFC 4180) or JSON, and warns of\n"
+    "records not sealed yet. verify and seal use\n"
+    "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
+    "agency with the auditor role (KINNET_CERT).\n";
 
 //  The verdict, for people or as JSON; anchor_note: what happened to the anchor.
 static void
@@ -43,33 +43,35 @@ s_print_verdict (const cli_options_t *options, const kn_audit_verdict_t *verdict
 {
     if (options->json) {
         json_t *out = json_pack (
-            "{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s}", "intact", verdict->intact,
-            "signer_trusted", verdict->signer_trusted, "records", (json_int_t) verdict->records,
-            "disclosures", (json_int_t) verdict->disclosures, "checkpoints",
-            (json_int_t) verdict->checkpoints, "last_checkpoint",
-            (json_int_t) verdict->last_checkpoint, "head_seq", (json_int_t) verdict->head_seq,
-            "unsealed", (json_int_t) verdict->unsealed, "disclosures_unsealed",
-            (json_int_t) verdict->disclosures_unsealed, "broken_seq",
-            (json_int_t) verdict->broken_seq, "broken_audit_id",
-            (json_int_t) verdict->broken_audit_id, "problem", verdict->problem, "anchor",
+            "{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s}", "intact",
+            verdict->intact, "signer_trusted", verdict->signer_trusted, "records",
+            (json_int_t)verdict->records, "disclosures", (json_int_t)verdict->disclosures,
+            "checkpoints", (json_int_t)verdict->checkpoints, "last_checkpoint",
+            (json_int_t)verdict->last_checkpoint, "head_seq",
+            (json_int_t)verdict->head_seq, "unsealed", (json_int_t)verdict->unsealed,
+            "disclosures_unsealed", (json_int_t)verdict->disclosures_unsealed,
+            "broken_seq", (json_int_t)verdict->broken_seq, "broken_audit_id",
+            (json_int_t)verdict->broken_audit_id, "problem", verdict->problem, "anchor",
             anchor_note);
         json_dumpf (out, stdout, JSON_INDENT (2));
         printf ("\n");
         json_decref (out);
-    }
-    else if (verdict->intact)
-        printf ("audit trail intact: %lld records and %lld disclosures chained, %lld "
-                "checkpoint(s) (the last seals %lld), %lld record(s) and %lld disclosure(s) "
-                "not sealed yet\n%s\n%s\n",
-                (long long) verdict->records, (long long) verdict->disclosures,
-                (long long) verdict->checkpoints, (long long) verdict->last_checkpoint,
-                (long long) verdict->unsealed, (long long) verdict->disclosures_unsealed,
-                verdict->checkpoints == 0 ? "no checkpoint has been signed yet"
-                                          : "checkpoints are signed by a trusted key",
-                anchor_note);
+    } else if (verdict->intact)
+        printf (
+            "audit trail intact: %lld records and %lld disclosures chained, %lld "
+            "checkpoint(s) (the last seals %lld), %lld record(s) and %lld disclosure(s) "
+            "not sealed yet\n%s\n%s\n",
+            (long long)verdict->records, (long long)verdict->disclosures,
+            (long long)verdict->checkpoints, (long long)verdict->last_checkpoint,
+            (long long)verdict->unsealed, (long long)verdict->disclosures_unsealed,
+            verdict->checkpoints == 0 ? "no checkpoint has been signed yet"
+                                      : "checkpoints are signed by a trusted key",
+            anchor_note);
     else if (verdict->broken_seq)
-        printf ("AUDIT TRAIL BROKEN at chain entry %lld%s: %s\n", (long long) verdict->broken_seq,
-                verdict->broken_audit_id ? " (see the record named)" : "", verdict->problem);
+        printf ("AUDIT TRAIL BROKEN at chain entry %lld%s: %s\n",
+                (long long)verdict->broken_seq,
+                verdict->broken_audit_id ? " (see the record named)" : "",
+                verdict->problem);
     else
         printf ("AUDIT TRAIL BROKEN: %s\n", verdict->problem);
 }
@@ -99,15 +101,16 @@ s_verify (const cli_options_t *options, int argc, char **argv)
                 return cli_fail (options, &err);
         }
     const char *env_keys = kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL);
-    if (n == 0 && env_keys
-        && kn_audit_public_keys_parse (env_keys, trusted, MAX_TRUSTED, &n, &err))
+    if (n == 0 && env_keys &&
+        kn_audit_public_keys_parse (env_keys, trusted, MAX_TRUSTED, &n, &err))
         return cli_fail (options, &err);
     //  A trail checked against keys it holds itself proves nothing: no key, no verdict.
     if (n == 0) {
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "public_key",
-                      "no trusted public key: give the checkpoint signer's public key "
-                      "(--public-key HEX|FILE or KINNET_AUDIT_PUBLIC_KEY), held apart from "
-                      "the database");
+        kn_error_set (
+            &err, KN_E_INVALID_ARGUMENT, "public_key",
+            "no trusted public key: give the checkpoint signer's public key "
+            "(--public-key HEX|FILE or KINNET_AUDIT_PUBLIC_KEY), held apart from "
+            "the database");
         cli_fail (options, &err);
         return CLI_USAGE;
     }
@@ -118,26 +121,28 @@ s_verify (const cli_options_t *options, int argc, char **argv)
         return cli_fail (options, &err);
     kn_db_t *db = cli_admin_db (&err);
     kn_audit_verdict_t verdict;
-    int rc = db && kn_audit_chain_prepare (db, &err) == 0
-                     && kn_audit_chain_verify (db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) trusted,
-                                               n, anchored ? &anchor : NULL, &verdict, &err)
-                            == 0
-                 ? 0
-                 : -1;
+    int rc =
+        db && kn_audit_chain_prepare (db, &err) == 0 &&
+                kn_audit_chain_verify (db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES])trusted,
+                                       n, anchored ? &anchor : NULL, &verdict, &err) == 0
+            ? 0
+            : -1;
     kn_db_destroy (&db);
     if (rc)
         return cli_fail (options, &err);
     //  Only an intact trail moves the anchor forward.
-    char note[200] = "no anchor given: a tail cut below the last checkpoint would not show";
+    char note[200] =
+        "no anchor given: a tail cut below the last checkpoint would not show";
     if (anchor_path && verdict.intact && verdict.has_anchor) {
         if (kn_audit_anchor_write (anchor_path, &verdict.anchor, &err))
             return cli_fail (options, &err);
-        snprintf (note, sizeof note, "anchor %s %s: checkpoint %lld (%lld records, %lld "
-                  "disclosures)", anchor_path, anchored ? "moved to" : "created at",
-                  (long long) verdict.anchor.number, (long long) verdict.anchor.seq,
-                  (long long) verdict.anchor.disclosure_seq);
-    }
-    else if (anchor_path)
+        snprintf (note, sizeof note,
+                  "anchor %s %s: checkpoint %lld (%lld records, %lld "
+                  "disclosures)",
+                  anchor_path, anchored ? "moved to" : "created at",
+                  (long long)verdict.anchor.number, (long long)verdict.anchor.seq,
+                  (long long)verdict.anchor.disclosure_seq);
+    } else if (anchor_path)
         snprintf (note, sizeof note, "anchor %s %s", anchor_path,
                   !verdict.intact ? "left as it was"
                                   : "not written yet: no checkpoint has been signed");

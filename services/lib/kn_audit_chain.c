@@ -20,7 +20,7 @@
 #define BATCH 2000
 #define CHECKPOINT_DOMAIN_V1 "kinnet.audit.checkpoint.v1"
 #define CHECKPOINT_DOMAIN_V2 "kinnet.audit.checkpoint.v2"
-#define ANCHOR_HEADER "kinnet audit anchor v1"
+#define ANCHOR_HEADER        "kinnet audit anchor v1"
 
 //  An audit record's fields in canonical order, as text (NULL stays NULL).
 #define RECORD_COLUMNS                                                                        \
@@ -28,59 +28,57 @@
     " a.caseworker_id, a.role, a.service, a.operation, a.subject_ref::text,"                 \
     " a.object_id::text, a.basis, a.result"
 //  A disclosure's, likewise.
-#define DISCLOSURE_COLUMNS                                                                    \
-    "d.id::text, (extract (epoch FROM d.at) * 1000000)::bigint::text, d.subject_id::text,"   \
-    " d.recipient_id::text, d.categories::text, d.purpose::text, d.basis,"                    \
+#define DISCLOSURE_COLUMNS                                                                 \
+    "d.id::text, (extract (epoch FROM d.at) * 1000000)::bigint::text, d.subject_id::text," \
+    " d.recipient_id::text, d.categories::text, d.purpose::text, d.basis,"                 \
     " d.ground_id::text, d.service, d.object_id::text"
-#define CHECKPOINT_COLUMNS                                                                    \
-    "number, seq, link, disclosure_seq, disclosure_link, previous, version,"                 \
+#define CHECKPOINT_COLUMNS                                                               \
+    "number, seq, link, disclosure_seq, disclosure_link, previous, version,"             \
     " floor (extract (epoch FROM signed_at))::bigint, public_key, signature"
 
 //  One chained log: its statements (prepared below) and its records' field count.
 typedef struct {
-    const char *what;       // "record", "disclosure": for people
-    const char *next;       // cursor: the log's rows behind the chain's head
-    const char *head;       // the chain's newest entry
-    const char *insert;     // a chain entry
-    const char *entries;    // verification: entries with their rows (NULL row: deleted)
-    const char *inserted;   // a row in the sealed past that the chain does not hold
-    const char *unsealed;   // rows newer than the chain
+    const char *what;     // "record", "disclosure": for people
+    const char *next;     // cursor: the log's rows behind the chain's head
+    const char *head;     // the chain's newest entry
+    const char *insert;   // a chain entry
+    const char *entries;  // verification: entries with their rows (NULL row: deleted)
+    const char *inserted; // a row in the sealed past that the chain does not hold
+    const char *unsealed; // rows newer than the chain
     int fields;
 } trail_t;
 
-static const trail_t s_audit = {"record",
-                                "kn_chain_next",
-                                "kn_chain_head",
-                                "kn_chain_insert",
-                                "kn_verify_chain",
-                                "kn_verify_inserted",
-                                "kn_verify_unsealed",
-                                11};
-static const trail_t s_disclosures = {"disclosure",
-                                      "kn_dchain_next",
-                                      "kn_dchain_head",
-                                      "kn_dchain_insert",
-                                      "kn_verify_dchain",
-                                      "kn_verify_dinserted",
-                                      "kn_verify_dunsealed",
-                                      10};
+static const trail_t s_audit = {.what = "record",
+                                .next = "kn_chain_next",
+                                .head = "kn_chain_head",
+                                .insert = "kn_chain_insert",
+                                .entries = "kn_verify_chain",
+                                .inserted = "kn_verify_inserted",
+                                .unsealed = "kn_verify_unsealed",
+                                .fields = 11};
+static const trail_t s_disclosures = {.what = "disclosure",
+                                      .next = "kn_dchain_next",
+                                      .head = "kn_dchain_head",
+                                      .insert = "kn_dchain_insert",
+                                      .entries = "kn_verify_dchain",
+                                      .inserted = "kn_verify_dinserted",
+                                      .unsealed = "kn_verify_dunsealed",
+                                      .fields = 10};
 
 static const char *s_statements[][2] = {
     {"kn_chain_lock", "SELECT pg_advisory_xact_lock (hashtext ('kinnet.audit.chain'))"},
-    {"kn_chain_head",
-     "SELECT seq, link, audit_xid::text, audit_id FROM core.audit_chain"
-     " ORDER BY seq DESC LIMIT 1"},
-    {"kn_chain_insert",
-     "INSERT INTO core.audit_chain (seq, audit_id, audit_xid, link)"
-     " VALUES ($1, $2, $3::xid8, $4::bytea)"},
+    {"kn_chain_head", "SELECT seq, link, audit_xid::text, audit_id FROM core.audit_chain"
+                      " ORDER BY seq DESC LIMIT 1"},
+    {"kn_chain_insert", "INSERT INTO core.audit_chain (seq, audit_id, audit_xid, link)"
+                        " VALUES ($1, $2, $3::xid8, $4::bytea)"},
     {"kn_dchain_head",
      "SELECT seq, link, disclosure_xid::text, disclosure_id FROM core.disclosure_chain"
      " ORDER BY seq DESC LIMIT 1"},
     {"kn_dchain_insert",
      "INSERT INTO core.disclosure_chain (seq, disclosure_id, disclosure_xid, link)"
      " VALUES ($1, $2, $3::xid8, $4::bytea)"},
-    {"kn_checkpoint_last",
-     "SELECT " CHECKPOINT_COLUMNS " FROM core.audit_checkpoint ORDER BY number DESC LIMIT 1"},
+    {"kn_checkpoint_last", "SELECT " CHECKPOINT_COLUMNS
+                           " FROM core.audit_checkpoint ORDER BY number DESC LIMIT 1"},
     {"kn_checkpoint_insert",
      "INSERT INTO core.audit_checkpoint (number, version, seq, link, disclosure_seq,"
      " disclosure_link, previous, signed_at, public_key, signature)"
@@ -117,9 +115,9 @@ int
 kn_audit_chain_prepare (kn_db_t *db, kn_error_t *err)
 {
     //  The rows in commit order behind each chain's head (kn_cursor says why).
-    if (kn_cursor_prepare (db, s_audit.next, "core.audit a", "a", RECORD_COLUMNS, err)
-        || kn_cursor_prepare (db, s_disclosures.next, "core.disclosure d", "d",
-                              DISCLOSURE_COLUMNS, err))
+    if (kn_cursor_prepare (db, s_audit.next, "core.audit a", "a", RECORD_COLUMNS, err) ||
+        kn_cursor_prepare (db, s_disclosures.next, "core.disclosure d", "d",
+                           DISCLOSURE_COLUMNS, err))
         return -1;
     return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
                               err);
@@ -132,7 +130,8 @@ static int
 s_parse_hex (const char *text, uint8_t *out, size_t len)
 {
     size_t got = 0;
-    return sodium_hex2bin (out, len, text, strlen (text), NULL, &got, NULL) == 0 && got == len
+    return sodium_hex2bin (out, len, text, strlen (text), NULL, &got, NULL) == 0 &&
+                   got == len
                ? 0
                : -1;
 }
@@ -146,10 +145,11 @@ s_read_hex (const char *path, uint8_t *out, size_t len, bool secret, kn_error_t 
     struct stat st;
     if (fd >= 0 && secret && fstat (fd, &st) == 0 && (st.st_mode & 077)) {
         close (fd);
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key",
-                             "%s may be read by group or others (mode %03o): a signing key "
-                             "must be private to its owner (chmod 600 it)",
-                             path, (unsigned) (st.st_mode & 0777));
+        return kn_error_set (
+            err, KN_E_INVALID_ARGUMENT, "key",
+            "%s may be read by group or others (mode %03o): a signing key "
+            "must be private to its owner (chmod 600 it)",
+            path, (unsigned)(st.st_mode & 0777));
     }
     FILE *file = fd >= 0 ? fdopen (fd, "r") : NULL;
     if (fd >= 0 && !file)
@@ -176,7 +176,7 @@ s_write_file (const char *path, const char *text, mode_t mode, kn_error_t *err)
                              "cannot create %s (it may exist already)", path);
     size_t len = strlen (text);
     bool ok = write (fd, text, len) == (ssize_t) len;
-    ok = fchmod (fd, mode) == 0 && ok;   // whatever the umask
+    ok = fchmod (fd, mode) == 0 && ok; // whatever the umask
     ok = fsync (fd) == 0 && ok;
     ok = close (fd) == 0 && ok;
     return ok ? 0 : kn_error_set (err, KN_E_INTERNAL, "path", "cannot write %s", path);
@@ -224,10 +224,11 @@ int
 kn_audit_public_key_parse (const char *text_or_path, uint8_t key[KN_AUDIT_KEY_BYTES],
                            kn_error_t *err)
 {
-    if (text_or_path && strlen (text_or_path) == 2 * KN_AUDIT_KEY_BYTES
-        && s_parse_hex (text_or_path, key, KN_AUDIT_KEY_BYTES) == 0)
+    if (text_or_path && strlen (text_or_path) == 2 * KN_AUDIT_KEY_BYTES &&
+        s_parse_hex (text_or_path, key, KN_AUDIT_KEY_BYTES) == 0)
         return 0;
-    return s_read_hex (text_or_path ? text_or_path : "", key, KN_AUDIT_KEY_BYTES, false, err);
+    return s_read_hex (text_or_path ? text_or_path : "", key, KN_AUDIT_KEY_BYTES, false,
+                       err);
 }
 
 int
@@ -336,7 +337,7 @@ s_seal_trail (kn_db_t *db, const trail_t *trail, int max, int *sealed, kn_error_
     if (s_head (db, trail, &head, err))
         return -1;
     char after[24];
-    snprintf (after, sizeof after, "%lld", (long long) head.id);
+    snprintf (after, sizeof after, "%lld", (long long)head.id);
     PGresult *rows = kn_cursor_next (db, trail->next, head.xid, after, max, err);
     if (!rows)
         return -1;
@@ -371,9 +372,9 @@ kn_audit_chain_seal (kn_db_t *db, int max, int *sealed, kn_error_t *err)
     PQclear (lock);
     //  One budget for both logs: the audit trail first, the disclosures with the rest.
     int records = 0, disclosures = 0;
-    if (!lock || s_seal_trail (db, &s_audit, max, &records, err)
-        || s_seal_trail (db, &s_disclosures, max - records, &disclosures, err)
-        || kn_db_exec (db, "COMMIT", err))
+    if (!lock || s_seal_trail (db, &s_audit, max, &records, err) ||
+        s_seal_trail (db, &s_disclosures, max - records, &disclosures, err) ||
+        kn_db_exec (db, "COMMIT", err))
         goto fail;
     *sealed = records + disclosures;
     return 0;
@@ -391,9 +392,9 @@ typedef struct {
     int version;
     int64_t seq;
     uint8_t link[32];
-    int64_t disclosure_seq;   // version 2 only
+    int64_t disclosure_seq; // version 2 only
     uint8_t disclosure_link[32];
-    uint8_t previous[32];     // SHA-256 of the checkpoint before (zeros: none)
+    uint8_t previous[32]; // SHA-256 of the checkpoint before (zeros: none)
     int64_t signed_at;
     uint8_t public_key[32];
     uint8_t signature[64];
@@ -408,12 +409,13 @@ s_checkpoint_read (PGresult *result, int row, checkpoint_t *c)
     c->seq = atoll (PQgetvalue (result, row, 1));
     c->version = atoi (PQgetvalue (result, row, 6));
     c->signed_at = atoll (PQgetvalue (result, row, 7));
-    bool ok = s_bytea (result, row, 2, c->link, 32) && s_bytea (result, row, 8, c->public_key, 32)
-              && s_bytea (result, row, 9, c->signature, 64);
+    bool ok = s_bytea (result, row, 2, c->link, 32) &&
+              s_bytea (result, row, 8, c->public_key, 32) &&
+              s_bytea (result, row, 9, c->signature, 64);
     if (c->version == 2) {
         c->disclosure_seq = atoll (PQgetvalue (result, row, 3));
-        ok = ok && s_bytea (result, row, 4, c->disclosure_link, 32)
-             && s_bytea (result, row, 5, c->previous, 32);
+        ok = ok && s_bytea (result, row, 4, c->disclosure_link, 32) &&
+             s_bytea (result, row, 5, c->previous, 32);
     }
     return ok && (c->version == 1 || c->version == 2);
 }
@@ -422,7 +424,7 @@ static size_t
 s_put64 (uint8_t *out, size_t pos, int64_t value)
 {
     for (int i = 7; i >= 0; i--)
-        out[pos++] = (uint8_t) ((uint64_t) value >> (i * 8));
+        out[pos++] = (uint8_t)((uint64_t)value >> (i * 8));
     return pos;
 }
 
@@ -481,12 +483,12 @@ s_checkpoint_insert (kn_db_t *db, checkpoint_t *c, const kn_audit_signer_t *sign
     size_t len = s_checkpoint_message (c, message);
     crypto_sign_detached (c->signature, NULL, message, len, signer->secret_key);
     memcpy (c->public_key, signer->public_key, 32);
-    char number[24], seq[24], dseq[24], at[24], link[70], dlink[70], previous[70], key[70],
-        signature[134];
-    snprintf (number, sizeof number, "%lld", (long long) c->number);
-    snprintf (seq, sizeof seq, "%lld", (long long) c->seq);
-    snprintf (dseq, sizeof dseq, "%lld", (long long) c->disclosure_seq);
-    snprintf (at, sizeof at, "%lld", (long long) c->signed_at);
+    char number[24], seq[24], dseq[24], at[24], link[70], dlink[70], previous[70],
+        key[70], signature[134];
+    snprintf (number, sizeof number, "%lld", (long long)c->number);
+    snprintf (seq, sizeof seq, "%lld", (long long)c->seq);
+    snprintf (dseq, sizeof dseq, "%lld", (long long)c->disclosure_seq);
+    snprintf (at, sizeof at, "%lld", (long long)c->signed_at);
     s_bytea_text (link, sizeof link, c->link, 32);
     s_bytea_text (dlink, sizeof dlink, c->disclosure_link, 32);
     s_bytea_text (previous, sizeof previous, c->previous, 32);
@@ -508,8 +510,8 @@ kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, bool *m
     head_t head, dhead;
     PGresult *lock = kn_db_run (db, "kn_chain_lock", 0, NULL, NULL, NULL, err);
     PQclear (lock);
-    PGresult *last = lock && s_head (db, &s_audit, &head, err) == 0
-                             && s_head (db, &s_disclosures, &dhead, err) == 0
+    PGresult *last = lock && s_head (db, &s_audit, &head, err) == 0 &&
+                             s_head (db, &s_disclosures, &dhead, err) == 0
                          ? kn_db_run (db, "kn_checkpoint_last", 0, NULL, NULL, NULL, err)
                          : NULL;
     if (!last)
@@ -533,7 +535,7 @@ kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, bool *m
         if (any)
             s_checkpoint_hash (&before, next.previous);
         //  When it was signed: a stamp, not a rule's clock (kn_clock.h), so real time.
-        next.signed_at = (int64_t) time (NULL);
+        next.signed_at = (int64_t)time (NULL);
         if (s_checkpoint_insert (db, &next, signer, err))
             goto fail;
         *made = true;
@@ -581,7 +583,7 @@ typedef struct {
     bool last_batch;
     int64_t pos;
     uint8_t link[32];
-    int64_t entries;   // entries read
+    int64_t entries; // entries read
 } reader_t;
 
 //  A break in the disclosure chain has no audit position: it is named in problem.
@@ -591,11 +593,11 @@ s_entry_broken (reader_t *r, int64_t seq, int64_t id, const char *what)
     bool audit = r->trail == &s_audit;
     if (strcmp (what, "missing") == 0)
         s_broken (r->verdict, audit ? seq : 0, 0, "%s chain entry %lld is missing",
-                  audit ? "audit" : "disclosure", (long long) seq);
+                  audit ? "audit" : "disclosure", (long long)seq);
     else
-        s_broken (r->verdict, audit ? seq : 0, audit ? id : 0, "%s %lld (%s chain entry %lld) %s",
-                  r->trail->what, (long long) id, audit ? "audit" : "disclosure", (long long) seq,
-                  what);
+        s_broken (r->verdict, audit ? seq : 0, audit ? id : 0,
+                  "%s %lld (%s chain entry %lld) %s", r->trail->what, (long long)id,
+                  audit ? "audit" : "disclosure", (long long)seq, what);
 }
 
 //  Check the next entry. 1: one was checked, 0: the chain ends, -1: failure.
@@ -607,7 +609,7 @@ s_reader_step (reader_t *r, kn_error_t *err)
             return 0;
         PQclear (r->rows);
         char after[24], limit[16];
-        snprintf (after, sizeof after, "%lld", (long long) r->pos);
+        snprintf (after, sizeof after, "%lld", (long long)r->pos);
         snprintf (limit, sizeof limit, "%d", BATCH);
         const char *values[] = {after, limit};
         r->rows = kn_db_run (r->db, r->trail->entries, 2, values, NULL, NULL, err);
@@ -667,14 +669,15 @@ s_check_past (kn_db_t *db, const trail_t *trail, kn_audit_verdict_t *verdict,
     if (s_head (db, trail, &head, err))
         return -1;
     char id[24];
-    snprintf (id, sizeof id, "%lld", (long long) head.id);
+    snprintf (id, sizeof id, "%lld", (long long)head.id);
     const char *values[] = {head.xid, id};
     if (head.seq > 0) {
         PGresult *inserted = kn_db_run (db, trail->inserted, 2, values, NULL, NULL, err);
         if (!inserted)
             return -1;
         if (PQntuples (inserted))
-            s_broken (verdict, 0, trail == &s_audit ? atoll (PQgetvalue (inserted, 0, 0)) : 0,
+            s_broken (verdict, 0,
+                      trail == &s_audit ? atoll (PQgetvalue (inserted, 0, 0)) : 0,
                       "%s %s is in the sealed past but not in the chain: it was inserted "
                       "afterwards",
                       trail->what, PQgetvalue (inserted, 0, 0));
@@ -691,60 +694,77 @@ s_check_past (kn_db_t *db, const trail_t *trail, kn_audit_verdict_t *verdict,
 //  Checks one checkpoint c, in number order after the one whose hash is previous.
 static int
 s_check_checkpoint (const checkpoint_t *c, int64_t number_before, int version_before,
-                    const uint8_t previous[32], const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
-                    size_t n_trusted, reader_t *audit, reader_t *disclosures,
-                    kn_error_t *err)
+                    const uint8_t previous[32],
+                    const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
+                    reader_t *audit, reader_t *disclosures, kn_error_t *err)
 {
     kn_audit_verdict_t *verdict = audit->verdict;
-    long long n = (long long) c->number;
+    long long n = (long long)c->number;
     uint8_t message[MESSAGE_MAX];
     size_t len = s_checkpoint_message (c, message);
     bool known = false;
     for (size_t k = 0; k < n_trusted; k++)
         known |= sodium_memcmp (c->public_key, trusted[k], 32) == 0;
     if (c->number != number_before + 1)
-        s_broken (verdict, 0, 0, "checkpoint %lld is missing (the next is %lld): checkpoints "
-                  "were removed", (long long) number_before + 1, n);
+        s_broken (verdict, 0, 0,
+                  "checkpoint %lld is missing (the next is %lld): checkpoints "
+                  "were removed",
+                  (long long)number_before + 1, n);
     else if (!known)
-        s_broken (verdict, c->seq, 0, "checkpoint %lld (at %lld) is signed by a key that is not "
-                  "a trusted one", n, (long long) c->seq);
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld (at %lld) is signed by a key that is not "
+                  "a trusted one",
+                  n, (long long)c->seq);
     else if (crypto_sign_verify_detached (c->signature, message, len, c->public_key) != 0)
-        s_broken (verdict, c->seq, 0, "checkpoint %lld (at %lld) has an invalid signature", n,
-                  (long long) c->seq);
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld (at %lld) has an invalid signature", n,
+                  (long long)c->seq);
     else if (c->version == 1 && version_before == 2)
-        s_broken (verdict, c->seq, 0, "checkpoint %lld is of the old, unchained form but "
-                  "follows a chained one", n);
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld is of the old, unchained form but "
+                  "follows a chained one",
+                  n);
     else if (c->version == 2 && sodium_memcmp (c->previous, previous, 32) != 0)
-        s_broken (verdict, c->seq, 0, "checkpoint %lld does not chain to checkpoint %lld "
-                  "before it: checkpoints were removed or replaced", n,
-                  (long long) number_before);
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld does not chain to checkpoint %lld "
+                  "before it: checkpoints were removed or replaced",
+                  n, (long long)number_before);
     else if (c->seq < audit->pos)
-        s_broken (verdict, c->seq, 0, "checkpoint %lld seals position %lld, before the "
-                  "previous checkpoint's", n, (long long) c->seq);
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld seals position %lld, before the "
+                  "previous checkpoint's",
+                  n, (long long)c->seq);
     //  Each chain still holds the signed link at the signed position.
     int reached = s_reader_reach (audit, c->seq, err);
     if (reached < 0)
         return -1;
     if (reached == 0)
-        s_broken (verdict, audit->pos + 1, 0, "the audit chain ends at %lld but checkpoint "
+        s_broken (verdict, audit->pos + 1, 0,
+                  "the audit chain ends at %lld but checkpoint "
                   "%lld sealed it up to %lld: its tail was truncated",
-                  (long long) audit->pos, n, (long long) c->seq);
-    else if (c->seq > 0 && audit->pos == c->seq && sodium_memcmp (audit->link, c->link, 32))
-        s_broken (verdict, c->seq, 0, "the chain at %lld no longer matches the checkpoint "
-                  "signed for it", (long long) c->seq);
+                  (long long)audit->pos, n, (long long)c->seq);
+    else if (c->seq > 0 && audit->pos == c->seq &&
+             sodium_memcmp (audit->link, c->link, 32))
+        s_broken (verdict, c->seq, 0,
+                  "the chain at %lld no longer matches the checkpoint "
+                  "signed for it",
+                  (long long)c->seq);
     if (c->version == 1)
         return 0;
     reached = s_reader_reach (disclosures, c->disclosure_seq, err);
     if (reached < 0)
         return -1;
     if (reached == 0)
-        s_broken (verdict, 0, 0, "the disclosure chain ends at %lld but checkpoint %lld "
+        s_broken (verdict, 0, 0,
+                  "the disclosure chain ends at %lld but checkpoint %lld "
                   "sealed it up to %lld: its tail was truncated",
-                  (long long) disclosures->pos, n, (long long) c->disclosure_seq);
-    else if (c->disclosure_seq > 0 && disclosures->pos == c->disclosure_seq
-             && sodium_memcmp (disclosures->link, c->disclosure_link, 32))
-        s_broken (verdict, 0, 0, "the disclosure chain at %lld no longer matches checkpoint "
-                  "%lld", (long long) c->disclosure_seq, n);
+                  (long long)disclosures->pos, n, (long long)c->disclosure_seq);
+    else if (c->disclosure_seq > 0 && disclosures->pos == c->disclosure_seq &&
+             sodium_memcmp (disclosures->link, c->disclosure_link, 32))
+        s_broken (verdict, 0, 0,
+                  "the disclosure chain at %lld no longer matches checkpoint "
+                  "%lld",
+                  (long long)c->disclosure_seq, n);
     return 0;
 }
 
@@ -762,22 +782,24 @@ s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
     bool anchor_seen = false, more = true;
     while (more) {
         char after[24], limit[16];
-        snprintf (after, sizeof after, "%lld", (long long) number);
+        snprintf (after, sizeof after, "%lld", (long long)number);
         snprintf (limit, sizeof limit, "%d", BATCH);
         const char *values[] = {after, limit};
-        PGresult *rows = kn_db_run (db, "kn_verify_checkpoints", 2, values, NULL, NULL, err);
+        PGresult *rows =
+            kn_db_run (db, "kn_verify_checkpoints", 2, values, NULL, NULL, err);
         if (!rows)
             return -1;
         more = PQntuples (rows) == BATCH;
         for (int row = 0; row < PQntuples (rows); row++) {
             verdict->checkpoints++;
             if (!s_checkpoint_read (rows, row, &c)) {
-                s_broken (verdict, c.seq, 0, "checkpoint %lld is malformed", (long long) c.number);
+                s_broken (verdict, c.seq, 0, "checkpoint %lld is malformed",
+                          (long long)c.number);
                 number = c.number;
                 continue;
             }
-            if (s_check_checkpoint (&c, number, version, previous, trusted, n_trusted, audit,
-                                    disclosures, err)) {
+            if (s_check_checkpoint (&c, number, version, previous, trusted, n_trusted,
+                                    audit, disclosures, err)) {
                 PQclear (rows);
                 return -1;
             }
@@ -785,24 +807,26 @@ s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
             number = c.number;
             version = c.version;
             verdict->last_checkpoint = c.seq;
-            verdict->anchor = (kn_audit_anchor_t) {c.number, c.seq, c.disclosure_seq, {0}};
+            verdict->anchor = (kn_audit_anchor_t){c.number, c.seq, c.disclosure_seq, {0}};
             memcpy (verdict->anchor.hash, previous, 32);
             if (anchor && c.number == anchor->number) {
                 anchor_seen = true;
-                if (sodium_memcmp (previous, anchor->hash, 32) || c.seq != anchor->seq
-                    || c.disclosure_seq != anchor->disclosure_seq)
-                    s_broken (verdict, c.seq, 0, "checkpoint %lld is not the one the anchor "
+                if (sodium_memcmp (previous, anchor->hash, 32) || c.seq != anchor->seq ||
+                    c.disclosure_seq != anchor->disclosure_seq)
+                    s_broken (verdict, c.seq, 0,
+                              "checkpoint %lld is not the one the anchor "
                               "holds: the history up to it was rewritten",
-                              (long long) c.number);
+                              (long long)c.number);
             }
         }
         PQclear (rows);
     }
     verdict->has_anchor = number > 0;
     if (anchor && !anchor_seen)
-        s_broken (verdict, anchor->seq, 0, "the anchor holds checkpoint %lld (sealing %lld "
+        s_broken (verdict, anchor->seq, 0,
+                  "the anchor holds checkpoint %lld (sealing %lld "
                   "records) but the trail's checkpoints end at %lld: its tail was cut",
-                  (long long) anchor->number, (long long) anchor->seq, (long long) number);
+                  (long long)anchor->number, (long long)anchor->seq, (long long)number);
     return 0;
 }
 
@@ -814,9 +838,10 @@ kn_audit_chain_verify (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES]
     memset (verdict, 0, sizeof *verdict);
     verdict->intact = true;
     if (n_trusted == 0)
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "public_key",
-                             "no trusted public key: the audit trail is verified only "
-                             "against a checkpoint signer's key held apart from the database");
+        return kn_error_set (
+            err, KN_E_INVALID_ARGUMENT, "public_key",
+            "no trusted public key: the audit trail is verified only "
+            "against a checkpoint signer's key held apart from the database");
     verdict->signer_trusted = true;
     if (sodium_init () < 0)
         return kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium did not start");
@@ -827,14 +852,17 @@ kn_audit_chain_verify (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES]
         return -1;
     reader_t audit = {.trail = &s_audit, .db = db, .verdict = verdict};
     reader_t disclosures = {.trail = &s_disclosures, .db = db, .verdict = verdict};
-    int rc = s_check_checkpoints (db, trusted, n_trusted, anchor, &audit, &disclosures, err);
+    int rc =
+        s_check_checkpoints (db, trusted, n_trusted, anchor, &audit, &disclosures, err);
     //  The entries after the last checkpoint, then the rows after the chains.
     if (rc == 0 && s_reader_reach (&audit, INT64_MAX, err) < 0)
         rc = -1;
     if (rc == 0 && s_reader_reach (&disclosures, INT64_MAX, err) < 0)
         rc = -1;
     rc = rc ?: s_check_past (db, &s_audit, verdict, &verdict->unsealed, err);
-    rc = rc ?: s_check_past (db, &s_disclosures, verdict, &verdict->disclosures_unsealed, err);
+    rc = rc
+             ?: s_check_past (db, &s_disclosures, verdict, &verdict->disclosures_unsealed,
+                              err);
     verdict->records = audit.entries;
     verdict->head_seq = audit.pos;
     verdict->disclosures = disclosures.entries;
@@ -858,16 +886,18 @@ kn_audit_anchor_read (const char *path, kn_audit_anchor_t *anchor, bool *found,
     if (!file) {
         if (errno == ENOENT)
             return 0;
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor", "cannot read %s", path);
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor", "cannot read %s",
+                             path);
     }
     char header[64] = "", hash[80] = "";
     long long number = -1, seq = -1, dseq = -1;
-    int fields = fscanf (file, "%63[^\n]\ncheckpoint %lld\nrecords %lld\ndisclosures %lld\n"
-                               "hash %79s",
+    int fields = fscanf (file,
+                         "%63[^\n]\ncheckpoint %lld\nrecords %lld\ndisclosures %lld\n"
+                         "hash %79s",
                          header, &number, &seq, &dseq, hash);
     fclose (file);
-    if (fields != 5 || strcmp (header, ANCHOR_HEADER) || number < 1 || seq < 0 || dseq < 0
-        || strlen (hash) != 64 || s_parse_hex (hash, anchor->hash, 32))
+    if (fields != 5 || strcmp (header, ANCHOR_HEADER) || number < 1 || seq < 0 ||
+        dseq < 0 || strlen (hash) != 64 || s_parse_hex (hash, anchor->hash, 32))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor",
                              "%s is not an audit anchor (written by kinnet audit verify "
                              "--anchor)",
@@ -882,18 +912,20 @@ kn_audit_anchor_write (const char *path, const kn_audit_anchor_t *anchor, kn_err
 {
     char hash[65], text[256], next[4096];
     sodium_bin2hex (hash, sizeof hash, anchor->hash, 32);
-    snprintf (text, sizeof text, "%s\ncheckpoint %lld\nrecords %lld\ndisclosures %lld\nhash %s\n",
-              ANCHOR_HEADER, (long long) anchor->number, (long long) anchor->seq,
-              (long long) anchor->disclosure_seq, hash);
+    snprintf (text, sizeof text,
+              "%s\ncheckpoint %lld\nrecords %lld\ndisclosures %lld\nhash %s\n",
+              ANCHOR_HEADER, (long long)anchor->number, (long long)anchor->seq,
+              (long long)anchor->disclosure_seq, hash);
     //  Written beside it and renamed over it, so a crash leaves the old or the new.
-    if ((size_t) snprintf (next, sizeof next, "%s.new", path) >= sizeof next)
+    if ((size_t)snprintf (next, sizeof next, "%s.new", path) >= sizeof next)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor", "path too long");
     unlink (next);
     if (s_write_file (next, text, 0644, err))
         return -1;
     if (rename (next, path)) {
         unlink (next);
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor", "cannot replace %s", path);
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor", "cannot replace %s",
+                             path);
     }
     return 0;
 }

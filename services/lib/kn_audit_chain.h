@@ -66,18 +66,18 @@ int kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, boo
 
 //  What an auditor keeps of the last checkpoint verified.
 typedef struct {
-    int64_t number;          // the checkpoint's number (1, 2, ...)
-    int64_t seq;             // audit records chained up to it
-    int64_t disclosure_seq;  // disclosures chained up to it (0 in a version 1 one)
-    uint8_t hash[32];        // SHA-256 of the checkpoint (signed bytes, key, signature)
+    int64_t number;         // the checkpoint's number (1, 2, ...)
+    int64_t seq;            // audit records chained up to it
+    int64_t disclosure_seq; // disclosures chained up to it (0 in a version 1 one)
+    uint8_t hash[32];       // SHA-256 of the checkpoint (signed bytes, key, signature)
 } kn_audit_anchor_t;
 
 typedef struct {
     bool intact;
-    bool signer_trusted;     // always true now: verify refuses to run without a key
-    int64_t records;         // audit chain entries recomputed
-    int64_t disclosures;     // disclosure chain entries recomputed
-    int64_t disclosures_unsealed;
+    bool signer_trusted; // always true now: verify refuses to run without a key
+    int64_t records;     // audit chain entries recomputed
+    int64_t disclosures; // disclosure chain entries recomputed
+    int64_t disclosures_unsealed; // disclosures newer than their chain
     int64_t checkpoints;     // checkpoints checked
     int64_t unsealed;        // records newer than the chain (not sealed yet)
     int64_t head_seq;        // the chain's length

@@ -41,9 +41,10 @@ main (int argc, char *argv[])
     const char *keys = kn_config_str ("KINNET_AUDIT_TRUSTED_KEYS",
                                       kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL));
     kn_error_t key_err;
-    if (keys && kn_audit_public_keys_parse (keys, trusted, MAX_TRUSTED, &n_trusted, &key_err)) {
+    if (keys &&
+        kn_audit_public_keys_parse (keys, trusted, MAX_TRUSTED, &n_trusted, &key_err)) {
         kn_log (KN_ERROR, "service.config", "problem", key_err.message, NULL);
-        n_trusted = 0;   //  trust all of a list or none of it
+        n_trusted = 0; //  trust all of a list or none of it
     }
     if (n_trusted == 0)
         kn_log (KN_WARN, "service.config", "problem",

@@ -173,7 +173,8 @@ s_validate_verify_audit (const Kinnet__V1__ReportingRequest *request, kn_error_t
                              "a checkpoint number is 1 or more");
     if (anchor->records < 0 || anchor->disclosures < 0)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT,
-                             anchor->records < 0 ? "anchor.records" : "anchor.disclosures",
+                             anchor->records < 0 ? "anchor.records"
+                                                 : "anchor.disclosures",
                              "a chain position is 0 or more");
     if (anchor->hash.len != 32)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor.hash",
@@ -190,9 +191,10 @@ s_verify_audit (reporting_server_t *self, const char *agency,
                 Kinnet__V1__ReportingReply *reply, kn_error_t *err)
 {
     if (self->n_trusted == 0)
-        return kn_error_set (err, KN_E_INTERNAL, NULL,
-                             "this reporting service has no trusted audit public key "
-                             "(KINNET_AUDIT_TRUSTED_KEYS): it cannot vouch for the trail");
+        return kn_error_set (
+            err, KN_E_INTERNAL, NULL,
+            "this reporting service has no trusted audit public key "
+            "(KINNET_AUDIT_TRUSTED_KEYS): it cannot vouch for the trail");
     const Kinnet__V1__AuditAnchor *given = request->verify_audit->anchor;
     kn_audit_anchor_t anchor = {0};
     if (given) {

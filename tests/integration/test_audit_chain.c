@@ -95,10 +95,11 @@ s_seal_all (void)
         if (sealed > 0)
             continue;
         char *left = kn_test_sql (
-            url, "SELECT (SELECT count (*) FROM core.audit a WHERE NOT EXISTS"
-                 " (SELECT 1 FROM core.audit_chain c WHERE c.audit_id = a.id))"
-                 " + (SELECT count (*) FROM core.disclosure d WHERE NOT EXISTS"
-                 " (SELECT 1 FROM core.disclosure_chain c WHERE c.disclosure_id = d.id))");
+            url,
+            "SELECT (SELECT count (*) FROM core.audit a WHERE NOT EXISTS"
+            " (SELECT 1 FROM core.audit_chain c WHERE c.audit_id = a.id))"
+            " + (SELECT count (*) FROM core.disclosure d WHERE NOT EXISTS"
+            " (SELECT 1 FROM core.disclosure_chain c WHERE c.disclosure_id = d.id))");
         bool done = left && atoi (left) == 0;
         free (left);
         if (done)
@@ -123,8 +124,8 @@ s_verify (void)
     kn_audit_verdict_t verdict;
     kn_error_t err;
     const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES] = &signer.public_key;
-    cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, NULL, &verdict, &err), 0, "%s",
-                  err.message);
+    cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, NULL, &verdict, &err), 0,
+                  "%s", err.message);
     return verdict;
 }
 
@@ -135,8 +136,8 @@ s_verify_anchored (const kn_audit_anchor_t *anchor)
     kn_audit_verdict_t verdict;
     kn_error_t err;
     const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES] = &signer.public_key;
-    cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, anchor, &verdict, &err), 0,
-                  "%s", err.message);
+    cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, anchor, &verdict, &err),
+                  0, "%s", err.message);
     return verdict;
 }
 
@@ -348,8 +349,9 @@ Test (audit, a_recomputed_chain_is_found_by_its_checkpoint)
     memcpy (both[0], signer.public_key, KN_AUDIT_KEY_BYTES);
     memcpy (both[1], other.public_key, KN_AUDIT_KEY_BYTES);
     kn_audit_verdict_t loose;
-    cr_assert_eq (kn_audit_chain_verify (sealer_db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) both,
-                                         2, NULL, &loose, &err),
+    cr_assert_eq (kn_audit_chain_verify (sealer_db,
+                                         (const uint8_t (*)[KN_AUDIT_KEY_BYTES])both, 2,
+                                         NULL, &loose, &err),
                   0);
     cr_assert (loose.intact, "%s", loose.problem);
     char pub[100];
@@ -391,8 +393,8 @@ s_grow (int from, int n)
 
 Test (audit, a_tail_cut_below_the_anchor_is_found)
 {
-    s_trail (20);   // checkpoint 1 at 20
-    s_grow (21, 10);   // checkpoint 2 at 30
+    s_trail (20);    // checkpoint 1 at 20
+    s_grow (21, 10); // checkpoint 2 at 30
     kn_audit_verdict_t v = s_verify ();
     cr_assert (v.intact, "%s", v.problem);
     cr_assert (v.has_anchor);
@@ -421,7 +423,7 @@ Test (audit, a_history_rewritten_below_the_anchor_is_found)
     //  Everything rebuilt from scratch (by someone who holds the signing key): the
     //  trail checks, but checkpoint 1 is not the one the auditor saw.
     s_sql ("UPDATE core.audit SET caseworker_id = 'rewritten' WHERE id = %lld",
-           (long long) s_audit_id_at (3));
+           (long long)s_audit_id_at (3));
     s_sql ("DELETE FROM core.audit_checkpoint");
     s_sql ("DELETE FROM core.audit_chain");
     cr_assert_eq (s_seal_all (), 10);
@@ -460,18 +462,19 @@ s_disclose (int n)
            " ('00000000-0000-4000-8000-0000000000aa', 'Recipient', 'school', 'north')"
            " ON CONFLICT DO NOTHING");
     for (int i = 0; i < n; i++)
-        s_sql ("INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose,"
-               " basis, service) VALUES (gen_random_uuid (),"
-               " '00000000-0000-4000-8000-0000000000aa', '{1,%d}', 1, 'consent', 'consent')",
-               2 + i % 5);
+        s_sql (
+            "INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose,"
+            " basis, service) VALUES (gen_random_uuid (),"
+            " '00000000-0000-4000-8000-0000000000aa', '{1,%d}', 1, 'consent', 'consent')",
+            2 + i % 5);
 }
 
 static char *
 s_disclosure_at (int seq)
 {
     char sql[128];
-    snprintf (sql, sizeof sql, "SELECT disclosure_id FROM core.disclosure_chain WHERE seq = %d",
-              seq);
+    snprintf (sql, sizeof sql,
+              "SELECT disclosure_id FROM core.disclosure_chain WHERE seq = %d", seq);
     return kn_test_sql (url, sql);
 }
 
@@ -480,19 +483,21 @@ Test (audit, the_disclosure_log_is_chained)
     s_disclose (8);
     for (int i = 1; i <= 4; i++)
         s_append (service_db, i);
-    s_seal_all ();   // the recipient's registration is on the audit trail too
+    s_seal_all (); // the recipient's registration is on the audit trail too
     cr_assert_eq (s_count ("SELECT count (*) FROM core.disclosure_chain"), 8);
-    s_checkpoint ();   // one checkpoint over both chains
+    s_checkpoint (); // one checkpoint over both chains
     kn_audit_verdict_t v = s_verify ();
     cr_assert (v.intact, "%s", v.problem);
     cr_assert_eq (v.disclosures, 8);
     cr_assert_eq (v.anchor.disclosure_seq, 8);
     //  A disclosure whose ground is changed afterwards.
     char *id = s_disclosure_at (3);
-    s_sql ("UPDATE core.disclosure SET basis = 'safeguarding_override' WHERE id = %s", id);
+    s_sql ("UPDATE core.disclosure SET basis = 'safeguarding_override' WHERE id = %s",
+           id);
     v = s_verify ();
     cr_assert_not (v.intact);
-    cr_assert (strstr (v.problem, "disclosure chain entry 3") && strstr (v.problem, "changed"),
+    cr_assert (strstr (v.problem, "disclosure chain entry 3") &&
+                   strstr (v.problem, "changed"),
                "%s", v.problem);
     s_sql ("UPDATE core.disclosure SET basis = 'consent' WHERE id = %s", id);
     cr_assert (s_verify ().intact);
@@ -501,7 +506,8 @@ Test (audit, the_disclosure_log_is_chained)
     free (id);
     v = s_verify ();
     cr_assert_not (v.intact);
-    cr_assert (strstr (v.problem, "disclosure chain entry 3") && strstr (v.problem, "deleted"),
+    cr_assert (strstr (v.problem, "disclosure chain entry 3") &&
+                   strstr (v.problem, "deleted"),
                "%s", v.problem);
 }
 
@@ -526,13 +532,14 @@ Test (audit, a_signing_key_others_may_read_is_refused)
     kn_error_t err;
     kn_error_clear (&err);
     cr_assert_eq (kn_audit_signer_load (key_path, &loaded, &err), -1);
-    cr_assert (strstr (err.message, "group or others") && strstr (err.message, "644"), "%s",
-               err.message);
+    cr_assert (strstr (err.message, "group or others") && strstr (err.message, "644"),
+               "%s", err.message);
     cr_assert_eq (chmod (key_path, 0640), 0);
     cr_assert_eq (kn_audit_signer_load (key_path, &loaded, &err), -1);
     //  The CLI says so too, and signs nothing.
     char *out = NULL;
-    cr_assert_eq (kn_test_run_cli (NULL, &out, "audit seal --key '%s'", key_path), 3, "%s", out);
+    cr_assert_eq (kn_test_run_cli (NULL, &out, "audit seal --key '%s'", key_path), 3,
+                  "%s", out);
     cr_assert (strstr (out, "chmod 600"), "%s", out);
     free (out);
     cr_assert_eq (chmod (key_path, 0600), 0);
@@ -544,8 +551,8 @@ static void
 s_checkpoint_v1 (int number, int seq)
 {
     char sql[160];
-    snprintf (sql, sizeof sql, "SELECT encode (link, 'hex') FROM core.audit_chain WHERE seq = %d",
-              seq);
+    snprintf (sql, sizeof sql,
+              "SELECT encode (link, 'hex') FROM core.audit_chain WHERE seq = %d", seq);
     char *hex = kn_test_sql (url, sql);
     uint8_t link[32], message[128], signature[64];
     size_t got = 0;
@@ -555,19 +562,20 @@ s_checkpoint_v1 (int number, int seq)
     size_t len = strlen ("kinnet.audit.checkpoint.v1");
     memcpy (message, "kinnet.audit.checkpoint.v1", len);
     for (int i = 7; i >= 0; i--)
-        message[len++] = (uint8_t) ((uint64_t) seq >> (i * 8));
+        message[len++] = (uint8_t)((uint64_t)seq >> (i * 8));
     memcpy (message + len, link, 32);
     len += 32;
     for (int i = 7; i >= 0; i--)
-        message[len++] = (uint8_t) ((uint64_t) at >> (i * 8));
+        message[len++] = (uint8_t)((uint64_t)at >> (i * 8));
     crypto_sign_detached (signature, NULL, message, len, signer.secret_key);
     char sig_hex[129], key_hex[65], link_hex[65];
     sodium_bin2hex (sig_hex, sizeof sig_hex, signature, 64);
     sodium_bin2hex (key_hex, sizeof key_hex, signer.public_key, 32);
     sodium_bin2hex (link_hex, sizeof link_hex, link, 32);
-    s_sql ("INSERT INTO core.audit_checkpoint (number, version, seq, link, signed_at, public_key,"
-           " signature) VALUES (%d, 1, %d, '\\x%s', to_timestamp (%lld), '\\x%s', '\\x%s')",
-           number, seq, link_hex, (long long) at, key_hex, sig_hex);
+    s_sql (
+        "INSERT INTO core.audit_checkpoint (number, version, seq, link, signed_at, public_key,"
+        " signature) VALUES (%d, 1, %d, '\\x%s', to_timestamp (%lld), '\\x%s', '\\x%s')",
+        number, seq, link_hex, (long long)at, key_hex, sig_hex);
 }
 
 Test (audit, old_checkpoints_verify_and_new_ones_chain_from_them)
@@ -587,7 +595,8 @@ Test (audit, old_checkpoints_verify_and_new_ones_chain_from_them)
     cr_assert (v.intact, "%s", v.problem);
     cr_assert_eq (v.checkpoints, 3);
     cr_assert_eq (v.anchor.number, 3);
-    char *version = kn_test_sql (url, "SELECT version FROM core.audit_checkpoint WHERE number = 3");
+    char *version =
+        kn_test_sql (url, "SELECT version FROM core.audit_checkpoint WHERE number = 3");
     cr_assert_str_eq (version, "2");
     free (version);
     //  The old one it chains to cannot be swapped for another.
@@ -726,16 +735,18 @@ Test (audit, cli)
     //  The anchor: created on the first run, moved on by the next intact one.
     char anchor[96];
     snprintf (anchor, sizeof anchor, "%s-anchor", key_path);
-    cr_assert_eq (s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor),
-                  0, "%s", out);
+    cr_assert_eq (
+        s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor), 0,
+        "%s", out);
     cr_assert (strstr (out, "created at: checkpoint 1 (12 records"), "%s", out);
     free (out);
     for (int i = 13; i <= 15; i++)
         s_append (service_db, i);
     cr_assert_eq (s_seal_all (), 3);
     s_checkpoint ();
-    cr_assert_eq (s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor),
-                  0, "%s", out);
+    cr_assert_eq (
+        s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor), 0,
+        "%s", out);
     cr_assert (strstr (out, "moved to: checkpoint 2 (15 records"), "%s", out);
     free (out);
     char *kept = kn_test_read_file (anchor);
@@ -748,8 +759,9 @@ Test (audit, cli)
     s_sql ("DELETE FROM core.audit_chain WHERE seq > 12");
     cr_assert_eq (s_cli (&out, "audit verify --public-key %s", public_hex), 0, "%s", out);
     free (out);
-    cr_assert_eq (s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor),
-                  7, "%s", out);
+    cr_assert_eq (
+        s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor), 7,
+        "%s", out);
     cr_assert (strstr (out, "tail was cut"), "%s", out);
     free (out);
     kept = kn_test_read_file (anchor);
@@ -759,8 +771,9 @@ Test (audit, cli)
     FILE *junk = fopen (anchor, "w");
     fputs ("nonsense\n", junk);
     fclose (junk);
-    cr_assert_eq (s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor),
-                  3, "%s", out);
+    cr_assert_eq (
+        s_cli (&out, "audit verify --public-key %s --anchor '%s'", public_hex, anchor), 3,
+        "%s", out);
     cr_assert (strstr (out, "not an audit anchor"), "%s", out);
     free (out);
     unlink (anchor);

@@ -154,7 +154,8 @@ Test (reporting, auditors_verify_the_sealed_trail)
     reply = s_verify_anchored (1, &anchor);
     cr_assert_null (reply->error);
     cr_assert_not (reply->verdict->intact);
-    cr_assert (strstr (reply->verdict->problem, "rewritten"), "%s", reply->verdict->problem);
+    cr_assert (strstr (reply->verdict->problem, "rewritten"), "%s",
+               reply->verdict->problem);
     cr_assert_null (reply->verdict->anchor, "a broken trail hands out no anchor");
     kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
     //  One that is not an anchor at all: refused, with the field.
@@ -192,8 +193,8 @@ Test (reporting, verify_audit_trusts_only_the_configured_keys)
     stack = kn_test_stack_new_with_env (env);
     kn_error_t err;
     kn_db_t *admin = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
-    cr_assert_eq (kn_agency_set_role (admin, kn_test_stack_agency_id (stack, 1), "auditor", true,
-                                      &err),
+    cr_assert_eq (kn_agency_set_role (admin, kn_test_stack_agency_id (stack, 1),
+                                      "auditor", true, &err),
                   0, "%s", err.message);
     kn_db_destroy (&admin);
     int64_t deadline = zclock_mono () + 20000;
