@@ -607,6 +607,29 @@ Test (audit, old_checkpoints_verify_and_new_ones_chain_from_them)
     cr_assert (strstr (v.problem, "does not chain"), "%s", v.problem);
 }
 
+Test (audit, a_trail_longer_than_a_batch_verifies_and_breaks_where_changed)
+{
+    //  Verification reads the chain and the checkpoints a batch (2000) at a time:
+    //  checkpoints in several batches of the chain, a change past the first batch.
+    for (int part = 0; part < 5; part++) {
+        s_sql ("INSERT INTO core.audit (service, operation, result, caseworker_id)"
+               " SELECT 'intake', 'submit', 'ok', 'cw-' || g FROM generate_series (1, %d) g",
+               part < 4 ? 1000 : 500);
+        s_seal_all ();
+        s_checkpoint ();
+    }
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert (v.intact, "%s", v.problem);
+    cr_assert_eq (v.records, 4500);
+    cr_assert_eq (v.checkpoints, 5);
+    cr_assert_eq (v.anchor.seq, 4500);
+    s_sql ("UPDATE core.audit SET result = 'conflict' WHERE id = %lld",
+           (long long) s_audit_id_at (3100));
+    v = s_verify ();
+    cr_assert_not (v.intact);
+    cr_assert_eq (v.broken_seq, 3100, "%s", v.problem);
+}
+
 Test (audit, service_roles_only_insert)
 {
     s_trail (3);
