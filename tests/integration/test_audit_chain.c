@@ -212,6 +212,26 @@ s_count (const char *sql)
     return count;
 }
 
+//  The sealer takes only records of transactions older than every one still
+//  running in the cluster (suites in parallel have some): await the moment every
+//  record written so far may be sealed. Transactions that start later cannot hold
+//  them back again.
+static void
+s_await_sealable (void)
+{
+    int64_t deadline = zclock_mono () + 20000;
+    while (true) {
+        char *ready = kn_test_sql (url, "SELECT pg_snapshot_xmin (pg_current_snapshot ())"
+                                        " > (SELECT max (xid) FROM core.audit)");
+        bool sealable = ready && ready[0] == 't';
+        free (ready);
+        if (sealable)
+            return;
+        cr_assert (zclock_mono () < deadline, "older transactions never ended");
+        zclock_sleep (10);
+    }
+}
+
 Test (audit, a_sealer_pass_seals_a_batch_and_signs_once_per_interval)
 {
     //  Five records, two a pass: passes say "more waiting" until the chain has
@@ -219,6 +239,7 @@ Test (audit, a_sealer_pass_seals_a_batch_and_signs_once_per_interval)
     //  do not, and what they sealed verifies.
     for (int i = 1; i <= 5; i++)
         s_append (service_db, i);
+    s_await_sealable ();   // the first pass has something to sign
     kn_error_t err;
     reporting_sealer_t *sealer = reporting_sealer_new (sealer_db, &signer, 3600 * 1000, 2, &err);
     cr_assert_not_null (sealer, "%s", err.message);
@@ -724,21 +745,8 @@ Test (audit, cli)
 {
     for (int i = 1; i <= 12; i++)
         s_append (service_db, i);
-    //  The sealer takes only records of transactions older than every one still
-    //  running in the cluster (suites in parallel have some): await that, so one
-    //  run of the command seals all twelve. Transactions that start later cannot
-    //  hold it back again.
-    int64_t deadline = zclock_mono () + 20000;
-    while (true) {
-        char *ready = kn_test_sql (url, "SELECT pg_snapshot_xmin (pg_current_snapshot ())"
-                                        " > (SELECT max (xid) FROM core.audit)");
-        bool sealable = ready && ready[0] == 't';
-        free (ready);
-        if (sealable)
-            break;
-        cr_assert (zclock_mono () < deadline, "older transactions never ended");
-        zclock_sleep (10);
-    }
+    //  So that one run of the command seals all twelve.
+    s_await_sealable ();
     char *out = NULL;
     cr_assert_eq (s_cli (&out, "audit seal --key '%s'", key_path), 0, "%s", out);
     cr_assert (strstr (out, "12 record(s) sealed; checkpoint signed"), "%s", out);
