@@ -14,76 +14,139 @@
 
 #define MAX_TRUSTED 8
 
-static const char *s_usage
-    = "usage: kinnet audit verify [--public-key HEX|FILE]...\n"
-      "       kinnet audit seal [--key FILE]\n"
-      "       kinnet audit export --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]\n"
-      "                           [--out FILE]\n"
-      "verify recomputes the hash chain and the signed checkpoints and names the first\n"
-      "place where the trail was changed, deleted, reordered, inserted into or\n"
-      "truncated; exit 0 when intact, 7 when not. Give the checkpoint signers' public\n"
-      "keys (--public-key, or KINNET_AUDIT_PUBLIC_KEY) held apart from the database;\n"
-      "without one any valid signature is accepted, and verify says so.\n"
-      "seal links what is not chained yet (the reporting daemon does this all the\n"
-      "time) and, with the signing key (--key, or KINNET_AUDIT_KEY), signs a checkpoint.\n"
-      "export writes the sealed trail of a period (to excluded) in chain order with\n"
-      "each record's chain position and link, as CSV (RFC 4180) or JSON, and warns of\n"
-      "records not sealed yet. verify and seal use\n"
-      "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
-      "agency with the auditor role (KINNET_CERT).\n";
+static const char *s_usage =
+    "usage: kinnet audit verify --public-key HEX|FILE [--public-key ...] [--anchor FILE]\n"
+    "       kinnet audit seal [--key FILE]\n"
+    "       kinnet audit export --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]\n"
+    "                           [--out FILE]\n"
+    "verify recomputes the audit trail's and the disclosure log's hash chains and the\n"
+    "signed, chained checkpoints, and names the first place where they were changed,\n"
+    "deleted, reordered, inserted into or truncated; exit 0 when intact, 7 when not.\n"
+    "The checkpoint signers' public keys (--public-key, or KINNET_AUDIT_PUBLIC_KEY:\n"
+    "keys separated by commas) are required, held apart from the database: without\n"
+    "one verify refuses (exit 2). --anchor FILE: the last checkpoint verified is kept\n"
+    "in FILE (created on the first run, moved forward on every intact one); the next\n"
+    "run finds a cut tail or a rewritten history below it.\n"
+    "seal links what is not chained yet (the reporting daemon does this all the\n"
+    "time) and, with the signing key (--key, or KINNET_AUDIT_KEY; mode 0600), signs\n"
+    "a checkpoint.\n"
+    "export writes the sealed trail of a period (to excluded) in chain order with\n"
+    "each record's chain position and link, as CSV (RFC 4180) or JSON, and warns of\n"
+    "records not sealed yet. verify and seal use\n"
+    "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
+    "agency with the auditor role (KINNET_CERT).\n";
+
+//  The verdict, for people or as JSON; anchor_note: what happened to the anchor.
+static void
+s_print_verdict (const cli_options_t *options, const kn_audit_verdict_t *verdict,
+                 const char *anchor_note)
+{
+    if (options->json) {
+        json_t *out = json_pack (
+            "{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s}", "intact",
+            verdict->intact, "signer_trusted", verdict->signer_trusted, "records",
+            (json_int_t)verdict->records, "disclosures", (json_int_t)verdict->disclosures,
+            "checkpoints", (json_int_t)verdict->checkpoints, "last_checkpoint",
+            (json_int_t)verdict->last_checkpoint, "head_seq",
+            (json_int_t)verdict->head_seq, "unsealed", (json_int_t)verdict->unsealed,
+            "disclosures_unsealed", (json_int_t)verdict->disclosures_unsealed,
+            "broken_seq", (json_int_t)verdict->broken_seq, "broken_audit_id",
+            (json_int_t)verdict->broken_audit_id, "problem", verdict->problem, "anchor",
+            anchor_note);
+        json_dumpf (out, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (out);
+    } else if (verdict->intact)
+        printf (
+            "audit trail intact: %lld records and %lld disclosures chained, %lld "
+            "checkpoint(s) (the last seals %lld), %lld record(s) and %lld disclosure(s) "
+            "not sealed yet\n%s\n%s\n",
+            (long long)verdict->records, (long long)verdict->disclosures,
+            (long long)verdict->checkpoints, (long long)verdict->last_checkpoint,
+            (long long)verdict->unsealed, (long long)verdict->disclosures_unsealed,
+            verdict->checkpoints == 0 ? "no checkpoint has been signed yet"
+                                      : "checkpoints are signed by a trusted key",
+            anchor_note);
+    else if (verdict->broken_seq)
+        printf ("AUDIT TRAIL BROKEN at chain entry %lld%s: %s\n",
+                (long long)verdict->broken_seq,
+                verdict->broken_audit_id ? " (see the record named)" : "",
+                verdict->problem);
+    else
+        printf ("AUDIT TRAIL BROKEN: %s\n", verdict->problem);
+}
 
 static int
 s_verify (const cli_options_t *options, int argc, char **argv)
 {
+    static const char *const valued[] = {"--public-key", "--anchor", NULL};
+    if (!cli_options_ok (argc, argv, valued, NULL, s_usage))
+        return CLI_USAGE;
+    if (cli_positional (argc, argv, valued, 2)) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
     uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
     size_t n = 0;
     kn_error_t err;
     kn_error_clear (&err);
     for (int i = 1; i + 1 < argc; i++)
-        if (strcmp (argv[i], "--public-key") == 0 && n < MAX_TRUSTED)
+        if (strcmp (argv[i], "--public-key") == 0) {
+            if (n == MAX_TRUSTED) {
+                kn_error_set (&err, KN_E_INVALID_ARGUMENT, "public_key",
+                              "more than %d public keys", MAX_TRUSTED);
+                return cli_fail (options, &err);
+            }
             if (kn_audit_public_key_parse (argv[++i], trusted[n++], &err))
                 return cli_fail (options, &err);
-    const char *env_key = kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL);
-    if (n == 0 && env_key && kn_audit_public_key_parse (env_key, trusted[n++], &err))
+        }
+    const char *env_keys = kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL);
+    if (n == 0 && env_keys &&
+        kn_audit_public_keys_parse (env_keys, trusted, MAX_TRUSTED, &n, &err))
+        return cli_fail (options, &err);
+    //  A trail checked against keys it holds itself proves nothing: no key, no verdict.
+    if (n == 0) {
+        kn_error_set (
+            &err, KN_E_INVALID_ARGUMENT, "public_key",
+            "no trusted public key: give the checkpoint signer's public key "
+            "(--public-key HEX|FILE or KINNET_AUDIT_PUBLIC_KEY), held apart from "
+            "the database");
+        cli_fail (options, &err);
+        return CLI_USAGE;
+    }
+    const char *anchor_path = cli_arg (argc, argv, "--anchor");
+    kn_audit_anchor_t anchor;
+    bool anchored = false;
+    if (anchor_path && kn_audit_anchor_read (anchor_path, &anchor, &anchored, &err))
         return cli_fail (options, &err);
     kn_db_t *db = cli_admin_db (&err);
     kn_audit_verdict_t verdict;
-    int rc = db && kn_audit_chain_prepare (db, &err) == 0
-                     && kn_audit_chain_verify (db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) trusted,
-                                               n, &verdict, &err)
-                            == 0
-                 ? 0
-                 : -1;
+    int rc =
+        db && kn_audit_chain_prepare (db, &err) == 0 &&
+                kn_audit_chain_verify (db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES])trusted,
+                                       n, anchored ? &anchor : NULL, &verdict, &err) == 0
+            ? 0
+            : -1;
     kn_db_destroy (&db);
     if (rc)
         return cli_fail (options, &err);
-    if (options->json) {
-        json_t *out = json_pack ("{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "intact",
-                                 verdict.intact, "signer_trusted", verdict.signer_trusted,
-                                 "records", (json_int_t) verdict.records, "checkpoints",
-                                 (json_int_t) verdict.checkpoints, "last_checkpoint",
-                                 (json_int_t) verdict.last_checkpoint, "head_seq",
-                                 (json_int_t) verdict.head_seq, "unsealed",
-                                 (json_int_t) verdict.unsealed, "broken_seq",
-                                 (json_int_t) verdict.broken_seq, "broken_audit_id",
-                                 (json_int_t) verdict.broken_audit_id, "problem",
-                                 verdict.problem);
-        json_dumpf (out, stdout, JSON_INDENT (2));
-        printf ("\n");
-        json_decref (out);
-    }
-    else if (verdict.intact)
-        printf ("audit trail intact: %lld records chained, %lld checkpoint(s) (the last seals "
-                "%lld), %lld record(s) not sealed yet\n%s\n",
-                (long long) verdict.records, (long long) verdict.checkpoints,
-                (long long) verdict.last_checkpoint, (long long) verdict.unsealed,
-                verdict.checkpoints == 0 ? "no checkpoint has been signed yet"
-                : verdict.signer_trusted
-                    ? "checkpoints are signed by a trusted key"
-                    : "no trusted public key given: any valid signature was accepted");
-    else
-        printf ("AUDIT TRAIL BROKEN at chain entry %lld%s: %s\n", (long long) verdict.broken_seq,
-                verdict.broken_audit_id ? " (see the record named)" : "", verdict.problem);
+    //  Only an intact trail moves the anchor forward.
+    char note[200] =
+        "no anchor given: a tail cut below the last checkpoint would not show";
+    if (anchor_path && verdict.intact && verdict.has_anchor) {
+        if (kn_audit_anchor_write (anchor_path, &verdict.anchor, &err))
+            return cli_fail (options, &err);
+        snprintf (note, sizeof note,
+                  "anchor %s %s: checkpoint %lld (%lld records, %lld "
+                  "disclosures)",
+                  anchor_path, anchored ? "moved to" : "created at",
+                  (long long)verdict.anchor.number, (long long)verdict.anchor.seq,
+                  (long long)verdict.anchor.disclosure_seq);
+    } else if (anchor_path)
+        snprintf (note, sizeof note, "anchor %s %s", anchor_path,
+                  !verdict.intact ? "left as it was"
+                                  : "not written yet: no checkpoint has been signed");
+    s_print_verdict (options, &verdict, note);
     return verdict.intact ? CLI_OK : CLI_TAMPERED;
 }
 

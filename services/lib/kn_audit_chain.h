@@ -1,18 +1,26 @@
-/*  kn_audit_chain: the tamper-evident audit trail.
-    Services only insert into core.audit. The sealer (kn_audit_chain_seal) links
-    committed records, oldest transaction first, into core.audit_chain:
-        link(n) = SHA-256 (link(n-1) || canonical bytes of record n), link(0) = 32 zeros
-    and, with a signing key, seals the chain's head in an Ed25519-signed checkpoint.
-    Sealing runs after commit, in the background, so it never serialises requests.
-    kn_audit_chain_verify recomputes every link and checkpoint and names the first
-    place where the trail was changed, deleted, reordered, inserted into or
-    truncated (a truncation after the last checkpoint cannot be told from a trail
-    that simply ended there: checkpoint often).
+/*  kn_audit_chain: the tamper-evident audit trail and disclosure log.
+    Services only insert into core.audit and core.disclosure. The sealer
+    (kn_audit_chain_seal) links committed rows of each, oldest transaction first,
+    into a chain of its own (core.audit_chain, core.disclosure_chain):
+        link(n) = SHA-256 (link(n-1) || canonical bytes of row n), link(0) = 32 zeros
+    and, with a signing key, signs numbered checkpoints: checkpoint n signs both
+    chains' heads (position = rows chained) and the hash of checkpoint n-1, so a
+    checkpoint cannot be taken out of the middle. kn_audit_chain_verify recomputes
+    every link and checkpoint against trusted public keys (none given: it refuses)
+    and names the first place where a log was changed, deleted, reordered,
+    inserted into or truncated. Cutting the newest checkpoints together with the
+    rows after an older one leaves a shorter trail that checks; only an anchor
+    held apart from the database (the last checkpoint verified: its number,
+    positions and hash) shows it, so auditors keep one (kn_audit_anchor_*).
+    Checkpoints signed before migration 0025 (version 1: position, link, time;
+    not chained to each other, audit chain only) are verified as before.
 
-    Canonical bytes of a record (docs/privacy.md): for each of id, at (microseconds
-    since 1970, decimal), agency_id, caseworker_id, role, service, operation,
-    subject_ref, object_id, basis, result in that order: a 4-byte big-endian length
-    and the field's UTF-8 text, or 0xFFFFFFFF for NULL. */
+    Canonical bytes of a row (docs/privacy.md): for each field in order, a 4-byte
+    big-endian length and the field's UTF-8 text, or 0xFFFFFFFF for NULL. An audit
+    record: id, at (microseconds since 1970, decimal), agency_id, caseworker_id,
+    role, service, operation, subject_ref, object_id, basis, result. A disclosure:
+    id, at, subject_id, recipient_id, categories (PostgreSQL array text, "{1,3}"),
+    purpose, basis, ground_id, service, object_id. */
 #ifndef KN_AUDIT_CHAIN_H_INCLUDED
 #define KN_AUDIT_CHAIN_H_INCLUDED
 
@@ -34,26 +42,42 @@ typedef struct {
 //  0600) and its public key to path.pub (64 hex characters); public_hex receives it.
 int kn_audit_signer_create (const char *path, char public_hex[2 * KN_AUDIT_KEY_BYTES + 1],
                             kn_error_t *err);
+//  Refuses a key file that group or others may read (as ssh does).
 int kn_audit_signer_load (const char *path, kn_audit_signer_t *signer, kn_error_t *err);
 
 //  A public key given as 64 hex characters, or as a file holding them.
 int kn_audit_public_key_parse (const char *text_or_path, uint8_t key[KN_AUDIT_KEY_BYTES],
                                kn_error_t *err);
+//  Keys separated by commas or white space, each as kn_audit_public_key_parse
+//  takes it; at most max. *count: how many.
+int kn_audit_public_keys_parse (const char *list, uint8_t (*keys)[KN_AUDIT_KEY_BYTES],
+                                size_t max, size_t *count, kn_error_t *err);
 
 int kn_audit_chain_prepare (kn_db_t *db, kn_error_t *err);
 
-//  Link up to max committed records that are not chained yet, in one transaction.
-//  Two sealers may run: they take turns. *sealed: records linked.
+//  Link up to max committed rows that are not chained yet (audit records first,
+//  then disclosures), in one transaction. Two sealers may run: they take turns.
+//  *sealed: rows linked (max: more may be waiting).
 int kn_audit_chain_seal (kn_db_t *db, int max, int *sealed, kn_error_t *err);
 
-//  Sign the chain's head when it moved since the last checkpoint. *made: signed.
+//  Sign the chains' heads when one moved since the last checkpoint. *made: signed.
 int kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, bool *made,
                                kn_error_t *err);
 
+//  What an auditor keeps of the last checkpoint verified.
+typedef struct {
+    int64_t number;         // the checkpoint's number (1, 2, ...)
+    int64_t seq;            // audit records chained up to it
+    int64_t disclosure_seq; // disclosures chained up to it (0 in a version 1 one)
+    uint8_t hash[32];       // SHA-256 of the checkpoint (signed bytes, key, signature)
+} kn_audit_anchor_t;
+
 typedef struct {
     bool intact;
-    bool signer_trusted;     // every checkpoint's key was one of the trusted keys given
-    int64_t records;         // chain entries recomputed
+    bool signer_trusted; // always true now: verify refuses to run without a key
+    int64_t records;     // audit chain entries recomputed
+    int64_t disclosures; // disclosure chain entries recomputed
+    int64_t disclosures_unsealed; // disclosures newer than their chain
     int64_t checkpoints;     // checkpoints checked
     int64_t unsealed;        // records newer than the chain (not sealed yet)
     int64_t head_seq;        // the chain's length
@@ -61,12 +85,25 @@ typedef struct {
     int64_t broken_seq;      // first chain position that fails (0: none)
     int64_t broken_audit_id; // the record there, when known (0: none)
     char problem[300];       // what failed, for people ("" when intact)
+    bool has_anchor;         // a checkpoint exists: anchor is the newest one
+    kn_audit_anchor_t anchor;
 } kn_audit_verdict_t;
 
-//  Recompute the chain and the checkpoints. trusted: public keys the checkpoints
-//  must be signed with (n_trusted 0: accept any valid signature, and say so in
-//  signer_trusted). 0 when the check ran (intact or not); -1 on a database failure.
+//  Recompute both chains and every checkpoint. trusted: the public keys
+//  checkpoints must be signed with (n_trusted 0: refused, -1 with err). anchor
+//  (NULL: none): the checkpoint a previous verification ended at, which must still
+//  be there, unchanged. 0 when the check ran (intact or not); -1 on failure. A
+//  batch of each chain in memory at a time, whatever the trail's length.
 int kn_audit_chain_verify (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
-                           size_t n_trusted, kn_audit_verdict_t *verdict, kn_error_t *err);
+                           size_t n_trusted, const kn_audit_anchor_t *anchor,
+                           kn_audit_verdict_t *verdict, kn_error_t *err);
+
+//  An anchor file: *found false (and 0) when there is none at path yet; -1 when
+//  the file is not an anchor.
+int kn_audit_anchor_read (const char *path, kn_audit_anchor_t *anchor, bool *found,
+                          kn_error_t *err);
+//  Replace the anchor at path, atomically (written beside it, then renamed).
+int kn_audit_anchor_write (const char *path, const kn_audit_anchor_t *anchor,
+                           kn_error_t *err);
 
 #endif

@@ -1,7 +1,9 @@
 /*  kinnet-reporting: the "reporting" service and the audit sealer. Wiring only: the
     main thread serves requests; reporting_sealer's thread links new audit records
     into the hash chain every KINNET_AUDIT_SEAL_MS (1000) and, with KINNET_AUDIT_KEY,
-    signs a checkpoint every KINNET_AUDIT_CHECKPOINT_S (60). */
+    signs a checkpoint every KINNET_AUDIT_CHECKPOINT_S (60). verify_audit checks
+    against KINNET_AUDIT_TRUSTED_KEYS (or KINNET_AUDIT_PUBLIC_KEY), never against
+    the key this process signs with. */
 #include <sodium.h>
 #include <string.h>
 
@@ -36,13 +38,17 @@ main (int argc, char *argv[])
         kn_log (KN_ERROR, "service.config", "problem", err.message, NULL);
     uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
     size_t n_trusted = 0;
-    const char *public_key = kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL);
-    if (public_key && kn_audit_public_key_parse (public_key, trusted[0], &err) == 0)
-        n_trusted = 1;
-    else if (sign) {
-        memcpy (trusted[0], signer.public_key, KN_AUDIT_KEY_BYTES);
-        n_trusted = 1;
+    const char *keys = kn_config_str ("KINNET_AUDIT_TRUSTED_KEYS",
+                                      kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL));
+    kn_error_t key_err;
+    if (keys &&
+        kn_audit_public_keys_parse (keys, trusted, MAX_TRUSTED, &n_trusted, &key_err)) {
+        kn_log (KN_ERROR, "service.config", "problem", key_err.message, NULL);
+        n_trusted = 0; //  trust all of a list or none of it
     }
+    if (n_trusted == 0)
+        kn_log (KN_WARN, "service.config", "problem",
+                "no KINNET_AUDIT_TRUSTED_KEYS: verify_audit will answer an error", NULL);
     //  Reports may read from a replica; audit rows always go to the primary.
     const char *replica = kn_config_str ("KINNET_REPORTING_DATABASE_URL", NULL);
     kn_db_t *read_db =

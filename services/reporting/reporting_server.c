@@ -110,6 +110,20 @@ reporting_server_destroy (reporting_server_t **self_p)
     }
 }
 
+static Kinnet__V1__AuditAnchor *
+s_anchor_out (const kn_audit_anchor_t *anchor)
+{
+    Kinnet__V1__AuditAnchor *out = malloc (sizeof *out);
+    kinnet__v1__audit_anchor__init (out);
+    out->checkpoint = anchor->number;
+    out->records = anchor->seq;
+    out->disclosures = anchor->disclosure_seq;
+    out->hash.data = malloc (32);
+    out->hash.len = 32;
+    memcpy (out->hash.data, anchor->hash, 32);
+    return out;
+}
+
 static Kinnet__V1__AuditVerdict *
 s_verdict (const kn_audit_verdict_t *v)
 {
@@ -125,6 +139,9 @@ s_verdict (const kn_audit_verdict_t *v)
     out->broken_seq = v->broken_seq;
     out->broken_audit_id = v->broken_audit_id;
     out->problem = strdup (v->problem);
+    out->disclosures = v->disclosures;
+    out->disclosures_unsealed = v->disclosures_unsealed;
+    out->anchor = v->intact && v->has_anchor ? s_anchor_out (&v->anchor) : NULL;
     return out;
 }
 
@@ -146,14 +163,50 @@ typedef struct {
 //  The operations' parts, in the order of the table below.
 
 static int
+s_validate_verify_audit (const Kinnet__V1__ReportingRequest *request, kn_error_t *err)
+{
+    const Kinnet__V1__AuditAnchor *anchor = request->verify_audit->anchor;
+    if (!anchor)
+        return 0;
+    if (anchor->checkpoint < 1)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor.checkpoint",
+                             "a checkpoint number is 1 or more");
+    if (anchor->records < 0 || anchor->disclosures < 0)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT,
+                             anchor->records < 0 ? "anchor.records"
+                                                 : "anchor.disclosures",
+                             "a chain position is 0 or more");
+    if (anchor->hash.len != 32)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "anchor.hash",
+                             "a checkpoint hash is 32 bytes");
+    return 0;
+}
+
+//  Checked against the keys configured as trusted, never against the key this
+//  process may sign with: one foothold in it must not make its own trail "intact".
+//  The chains are read in batches (kn_audit_chain_verify), so memory stays bounded.
+static int
 s_verify_audit (reporting_server_t *self, const char *agency,
                 const Kinnet__V1__ReportingRequest *request,
                 Kinnet__V1__ReportingReply *reply, kn_error_t *err)
 {
+    if (self->n_trusted == 0)
+        return kn_error_set (
+            err, KN_E_INTERNAL, NULL,
+            "this reporting service has no trusted audit public key "
+            "(KINNET_AUDIT_TRUSTED_KEYS): it cannot vouch for the trail");
+    const Kinnet__V1__AuditAnchor *given = request->verify_audit->anchor;
+    kn_audit_anchor_t anchor = {0};
+    if (given) {
+        anchor.number = given->checkpoint;
+        anchor.seq = given->records;
+        anchor.disclosure_seq = given->disclosures;
+        memcpy (anchor.hash, given->hash.data, 32);
+    }
     kn_audit_verdict_t verdict;
     if (kn_audit_chain_verify (self->read_db,
                                (const uint8_t (*)[KN_AUDIT_KEY_BYTES])self->trusted,
-                               self->n_trusted, &verdict, err))
+                               self->n_trusted, given ? &anchor : NULL, &verdict, err))
         return -1;
     reply->verdict = s_verdict (&verdict);
     return 0;
@@ -257,8 +310,8 @@ s_governance (reporting_server_t *self, const char *agency,
 //  role, so that the audit row of a refused export names them; a report's settings
 //  after it (s_report).
 static const op_t s_ops[] = {
-    {OP (VERIFY_AUDIT), "verify_audit", RESULT (VERDICT), "auditor", NULL, NULL,
-     s_verify_audit},
+    {OP (VERIFY_AUDIT), "verify_audit", RESULT (VERDICT), "auditor", NULL,
+     s_validate_verify_audit, s_verify_audit},
     {OP (REPORT), "report", RESULT (REPORT), "auditor", NULL, NULL, s_report},
     {OP (EXPORT_SUBJECT), "subject_export", RESULT (SUBJECT_ACCESS),
      "data_protection_officer", s_about_export_subject, s_validate_export_subject,

@@ -14,8 +14,8 @@ typedef struct _reporting_server_t reporting_server_t;
 
 //  db (the primary, for audit rows) and read_db (reports and checks; may be the
 //  same session, or a replica's) stay the caller's. trusted: public keys
-//  checkpoints must be signed with (n_trusted 0: any valid signature, and the
-//  verdict says so). Small-count suppression follows KINNET_SDC_THRESHOLD and
+//  checkpoints must be signed with, configured apart from the signing key
+//  (n_trusted 0: verify_audit answers an error). Small-count suppression follows KINNET_SDC_THRESHOLD and
 //  KINNET_SDC_ROUND. crypto (the field key) opens sealed fields for subject access
 //  exports; it stays the caller's.
 reporting_server_t *reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,

@@ -1,7 +1,8 @@
 /*  The reporting service through the broker: the auditor role is required and
     every request is audited; the audit trail the whole stack writes is sealed in
     the background and verifies intact, with trusted checkpoints, until someone
-    changes a record. */
+    changes a record; an auditor's anchor is held against it; the service trusts
+    only the keys configured as trusted, not the one it signs with. */
 #include <criterion/criterion.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,17 @@ s_reporting (int agency, const Kinnet__V1__ReportingRequest *request)
     zframe_destroy (&frame);
     cr_assert (reply);
     return reply;
+}
+
+static Kinnet__V1__ReportingReply *
+s_verify_anchored (int agency, Kinnet__V1__AuditAnchor *anchor)
+{
+    Kinnet__V1__VerifyAuditTrail op = KINNET__V1__VERIFY_AUDIT_TRAIL__INIT;
+    op.anchor = anchor;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT;
+    request.verify_audit = &op;
+    return s_reporting (agency, &request);
 }
 
 static Kinnet__V1__ReportingReply *
@@ -105,6 +117,8 @@ Test (reporting, auditors_verify_the_sealed_trail)
     //  verdict with nothing unsealed and a checkpoint over the whole chain.
     int64_t deadline = zclock_mono () + 20000;
     bool settled = false;
+    Kinnet__V1__AuditAnchor anchor = KINNET__V1__AUDIT_ANCHOR__INIT;
+    uint8_t anchor_hash[32];
     while (!settled && zclock_mono () < deadline) {
         reply = s_verify (1);
         cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
@@ -115,12 +129,42 @@ Test (reporting, auditors_verify_the_sealed_trail)
         if (settled) {
             cr_assert (reply->verdict->signer_trusted);
             cr_assert_geq (reply->verdict->records, 5);
+            cr_assert_not_null (reply->verdict->anchor);
+            cr_assert_eq (reply->verdict->anchor->hash.len, 32);
+            anchor.checkpoint = reply->verdict->anchor->checkpoint;
+            anchor.records = reply->verdict->anchor->records;
+            anchor.disclosures = reply->verdict->anchor->disclosures;
+            memcpy (anchor_hash, reply->verdict->anchor->hash.data, 32);
+            anchor.hash.data = anchor_hash;
+            anchor.hash.len = 32;
         }
         kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
         if (!settled)
             zclock_sleep (100);
     }
     cr_assert (settled, "the trail was never sealed and checkpointed");
+
+    //  The anchor kept from that verdict: still there, unchanged, while the trail grows.
+    reply = s_verify_anchored (1, &anchor);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_assert (reply->verdict->intact, "%s", reply->verdict->problem);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    //  An anchor the trail does not hold: a rewritten history.
+    anchor_hash[0] ^= 1;
+    reply = s_verify_anchored (1, &anchor);
+    cr_assert_null (reply->error);
+    cr_assert_not (reply->verdict->intact);
+    cr_assert (strstr (reply->verdict->problem, "rewritten"), "%s",
+               reply->verdict->problem);
+    cr_assert_null (reply->verdict->anchor, "a broken trail hands out no anchor");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    //  One that is not an anchor at all: refused, with the field.
+    anchor.hash.len = 5;
+    reply = s_verify_anchored (1, &anchor);
+    cr_assert (reply->error);
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT);
+    cr_assert_str_eq (reply->error->field, "anchor.hash");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
 
     //  Someone changes a sealed record: the auditor's next check says where.
     free (kn_test_sql (kn_test_stack_db_url (stack),
@@ -135,6 +179,40 @@ Test (reporting, auditors_verify_the_sealed_trail)
                             " AND operation = 'verify_audit' AND result = 'ok'"
                             " AND role = 'auditor'"),
                    2);
+}
+
+Test (reporting, verify_audit_trusts_only_the_configured_keys)
+{
+    //  The service signs with its own key but is told to trust another: its own
+    //  checkpoints are then not vouched for. (One foothold in the process must not
+    //  make the process's trail "intact".)
+    kn_test_stack_destroy (&stack);
+    static const char *const env[] = {
+        "reporting", "KINNET_AUDIT_TRUSTED_KEYS",
+        "1111111111111111111111111111111111111111111111111111111111111111", NULL};
+    stack = kn_test_stack_new_with_env (env);
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert_eq (kn_agency_set_role (admin, kn_test_stack_agency_id (stack, 1),
+                                      "auditor", true, &err),
+                  0, "%s", err.message);
+    kn_db_destroy (&admin);
+    int64_t deadline = zclock_mono () + 20000;
+    bool checked = false;
+    while (!checked && zclock_mono () < deadline) {
+        Kinnet__V1__ReportingReply *reply = s_verify (1);
+        cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+        checked = reply->verdict->checkpoints > 0;
+        if (checked) {
+            cr_assert_not (reply->verdict->intact);
+            cr_assert (strstr (reply->verdict->problem, "not a trusted one"), "%s",
+                       reply->verdict->problem);
+        }
+        kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+        if (!checked)
+            zclock_sleep (100);
+    }
+    cr_assert (checked, "no checkpoint was ever signed");
 }
 
 //  A referral from agency 0 in district, for child seed.
