@@ -259,8 +259,9 @@ s_store (intake_store_t *self, intake_submission_t **items, size_t n)
             retried = true;
             continue;
         }
-        bool down = PQstatus (kn_db_conn (self->db)) != CONNECTION_OK;
-        if (n > 1 && !down) { // one of them may be the cause: alone, it fails alone
+        kn_error_t ignored;
+        bool up = kn_db_ensure (self->db, &ignored) == 0;
+        if (n > 1 && up) { // one of them may be the cause: alone, it fails alone
             for (size_t i = 0; i < n; i++)
                 s_store (self, &items[i], 1);
             return;
