@@ -210,7 +210,11 @@ admin_server_handle (admin_server_t *self, zmsg_t *request)
                     audit_err.message, NULL);
             //  A read is only answered once it is on record.
             if (rc == 0 && !op->write)
-                rc = kn_error_set (&err, KN_E_INTERNAL, NULL,
+                rc = kn_error_set (&err,
+                                   audit_err.code == KN_E_SERVICE_UNAVAILABLE
+                                       ? KN_E_SERVICE_UNAVAILABLE
+                                       : KN_E_INTERNAL,
+                                   NULL,
                                    "the record of this request could not be written");
         }
     }

@@ -70,7 +70,8 @@ static const char *s_usage =
     "\n"
     "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 refused (key or\n"
     "role), unauthenticated or unreachable, 5 conflict, 6 not found, 7 audit trail\n"
-    "broken (audit verify).\n";
+    "broken (audit verify). Exit 4 with service_unavailable is temporary: run the\n"
+    "same command again later (the same idempotency key; nothing is stored twice).\n";
 
 int
 cli_exit_code (kn_code_t code)

@@ -87,7 +87,8 @@ intake_status_value (const char *status)
 bool
 intake_reconnected (intake_store_t *self, const kn_error_t *err)
 {
-    if (err->code != KN_E_INTERNAL || PQstatus (kn_db_conn (self->db)) == CONNECTION_OK)
+    if (err->code != KN_E_SERVICE_UNAVAILABLE ||
+        PQstatus (kn_db_conn (self->db)) == CONNECTION_OK)
         return false;
     kn_error_t ignored;
     return kn_db_ensure (self->db, &ignored) == 0;

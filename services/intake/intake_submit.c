@@ -207,7 +207,8 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
         if (ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT &&
             s_check_consent (self, p->item->agency_id, p->subjects[0],
                              ground->consent_reference, &p->item->err)) {
-            if (p->item->err.code == KN_E_INTERNAL) {
+            if (p->item->err.code == KN_E_INTERNAL ||
+                p->item->err.code == KN_E_SERVICE_UNAVAILABLE) {
                 *err = p->item->err; // the check itself failed: the batch did
                 goto fail;
             }
@@ -252,17 +253,23 @@ s_store (intake_store_t *self, intake_submission_t **items, size_t n)
             items[refused] = items[--n]; // answered; the rest again
             continue;
         }
-        if (n > 1) { // one of them may be the cause: alone, it fails alone
-            for (size_t i = 0; i < n; i++)
-                s_store (self, &items[i], 1);
-            return;
-        }
+        //  The session was lost (a restart, a failover): the whole batch once more on
+        //  a new one; when there is none, the database is down for all of them.
         if (!retried && intake_reconnected (self, &err)) {
             retried = true;
             continue;
         }
-        items[0]->rc = -1;
-        items[0]->err = err;
+        kn_error_t ignored;
+        bool up = kn_db_ensure (self->db, &ignored) == 0;
+        if (n > 1 && up) { // one of them may be the cause: alone, it fails alone
+            for (size_t i = 0; i < n; i++)
+                s_store (self, &items[i], 1);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            items[i]->rc = -1;
+            items[i]->err = err;
+        }
         return;
     }
 }

@@ -3,6 +3,7 @@
     key, the database session in the service's role, the MDP worker, and the loop
     that hands each request to the handler until SIGINT/SIGTERM.
     Settings: KINNET_DATABASE_URL, KINNET_DB_ROLE (default kinnet_<service>),
+    KINNET_DB_*_TIMEOUT_MS (kn_db),
     KINNET_FIELD_KEY, KINNET_SERVICE_CERT, KINNET_SERVER_KEY, KINNET_BROKER_BACKEND,
     KINNET_HEARTBEAT_MS, KINNET_LOG_LEVEL, KINNET_METRICS_LISTEN (kn_metrics: serve
     Prometheus metrics on host:port; unset, none). Every request the loop hands

@@ -1,10 +1,12 @@
 /*  kn_db: a libpq session that survives reconnects with its prepared statements. */
 #include "kn_db.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kn_config.h"
 #include "kn_log.h"
 
 #define MAX_STATEMENTS 128
@@ -29,9 +31,79 @@ struct _kn_db_t {
     bool deferring;
     int deferred;
     const char *deferred_names[MAX_DEFERRED];
+    //  kn_db_log_committed: lines about the open transaction, for after its COMMIT.
+    char **lines;
+    size_t line_count, line_room;
 };
 
+//  The open transaction ended: its lines are written if it committed, else dropped.
+static void
+s_lines_end (kn_db_t *self, bool committed)
+{
+    for (size_t i = 0; i < self->line_count; i++) {
+        if (committed)
+            kn_log_write (self->lines[i]);
+        free (self->lines[i]);
+    }
+    self->line_count = 0;
+}
+
+void
+kn_db_log_committed (kn_db_t *self, kn_level_t level, const char *event, ...)
+{
+    va_list args;
+    va_start (args, event);
+    char *line = kn_log_vline (level, event, args);
+    va_end (args);
+    if (!line)
+        return;
+    PGTransactionStatusType state = PQtransactionStatus (self->conn);
+    if (state != PQTRANS_INTRANS && state != PQTRANS_INERROR && state != PQTRANS_ACTIVE) {
+        kn_log_write (line); // no transaction: the effect is already there
+        free (line);
+        return;
+    }
+    if (self->line_count == self->line_room) {
+        size_t room = self->line_room ? 2 * self->line_room : 8;
+        char **lines = realloc (self->lines, room * sizeof *lines);
+        if (!lines) {
+            free (line); // a log line is not worth failing the transaction for
+            return;
+        }
+        self->lines = lines;
+        self->line_room = room;
+    }
+    self->lines[self->line_count++] = line;
+}
+
 static void s_defer_discard (kn_db_t *self);
+
+kn_code_t
+kn_db_classify (const char *sqlstate, bool connected)
+{
+    //  Retryable: the server went or is going away, cannot take another session, or
+    //  gave up waiting (statement or lock timeout, serialisation failure, deadlock).
+    //  Another attempt, on this session or the next, may well succeed.
+    static const char *transient[] = {
+        "57P01", "57P02", "57P03", "57P05", // admin / crash shutdown, starting, idle
+        "53300",                            // too_many_connections
+        "25P03",                            // idle_in_transaction_session_timeout
+        "25006",                            // read_only_sql_transaction: a failover
+        "40001", "40P01",                   // serialization_failure, deadlock_detected
+        "55P03",                            // lock_not_available (lock_timeout)
+        "57014",                            // query_canceled (statement_timeout)
+    };
+    if (!sqlstate || !*sqlstate)
+        return connected ? KN_E_INTERNAL : KN_E_SERVICE_UNAVAILABLE;
+    if (strncmp (sqlstate, "08", 2) == 0) // connection_exception
+        return KN_E_SERVICE_UNAVAILABLE;
+    if (strcmp (sqlstate, "23505") == 0)
+        return KN_E_CONFLICT;
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+        if (strcmp (sqlstate, transient[i]) == 0)
+            return KN_E_SERVICE_UNAVAILABLE;
+    return KN_E_INTERNAL;
+}
 
 static int
 s_fail (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what)
@@ -40,8 +112,15 @@ s_fail (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what)
     snprintf (self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
     //  The server's message can echo parameter values, so it is logged as a code only.
     kn_log (KN_WARN, "db.error", "what", what, "sqlstate", self->sqlstate, NULL);
-    if (state && strcmp (state, "23505") == 0)
+    bool connected = self->conn && PQstatus (self->conn) == CONNECTION_OK;
+    kn_code_t code = kn_db_classify (self->sqlstate, connected);
+    if (code == KN_E_CONFLICT)
         return kn_error_set (err, KN_E_CONFLICT, NULL, "already exists");
+    if (code == KN_E_SERVICE_UNAVAILABLE)
+        return kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
+                             "the database is unavailable or busy (%s): retry with the "
+                             "same idempotency key",
+                             self->sqlstate[0] ? self->sqlstate : "connection");
     return kn_error_set (err, KN_E_INTERNAL, NULL, "database error (%s)",
                          self->sqlstate[0] ? self->sqlstate : "connection");
 }
@@ -71,6 +150,55 @@ s_prepare_one (kn_db_t *self, const statement_t *statement, kn_error_t *err)
     return rc;
 }
 
+//  The role's own timeouts (ALTER ROLE ... SET, as a login would have them; they
+//  take effect at login only, never at SET ROLE, so a session that switched role
+//  has to apply them itself), then each KINNET_DB_*_TIMEOUT_MS the process sets.
+//  Without either the built-in values hold. Every service session thus has a bound
+//  on a statement, on a lock wait and on an idle open transaction: one forgotten
+//  BEGIN cannot stop the others for good.
+static int
+s_timeouts (kn_db_t *self, kn_error_t *err)
+{
+    static const struct {
+        const char *setting, *variable;
+        long fallback_ms;
+    } timeouts[] = {
+        {"statement_timeout", "KINNET_DB_STATEMENT_TIMEOUT_MS",
+         KN_DB_STATEMENT_TIMEOUT_MS},
+        {"lock_timeout", "KINNET_DB_LOCK_TIMEOUT_MS", KN_DB_LOCK_TIMEOUT_MS},
+        {"idle_in_transaction_session_timeout",
+         "KINNET_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+         KN_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS},
+    };
+    char sql[600];
+    int at = 0;
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++)
+        at += snprintf (sql + at, sizeof sql - at, "SET %s = %ld; ", timeouts[i].setting,
+                        timeouts[i].fallback_ms);
+    //  Database-specific settings (setdatabase <> 0) come last and win, as at login.
+    snprintf (
+        sql + at, sizeof sql - at,
+        "SELECT set_config (split_part (c, '=', 1), substr (c, strpos (c, '=') + 1),"
+        " false) FROM pg_db_role_setting s, unnest (s.setconfig) c"
+        " WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+        "   AND s.setdatabase IN (0, (SELECT oid FROM pg_database"
+        "                             WHERE datname = current_database ()))"
+        "   AND split_part (c, '=', 1) IN ('statement_timeout', 'lock_timeout',"
+        "                                  'idle_in_transaction_session_timeout')"
+        " ORDER BY s.setdatabase");
+    if (s_simple (self, sql, err))
+        return -1;
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        long ms = kn_config_int (timeouts[i].variable, -1);
+        if (ms < 0)
+            continue; // unset (or not a number): the role's value stands
+        snprintf (sql, sizeof sql, "SET %s = %ld", timeouts[i].setting, ms);
+        if (s_simple (self, sql, err))
+            return -1;
+    }
+    return 0;
+}
+
 //  Session settings, role, statements and LISTENs: all a fresh session needs.
 static int
 s_setup_session (kn_db_t *self, kn_error_t *err)
@@ -82,7 +210,7 @@ s_setup_session (kn_db_t *self, kn_error_t *err)
         char sql[200];
         snprintf (sql, sizeof sql, "SET ROLE %s", ident ? ident : "\"\"");
         PQfreemem (ident);
-        if (s_simple (self, sql, err))
+        if (s_simple (self, sql, err) || s_timeouts (self, err))
             return -1;
     }
     for (int i = 0; i < self->statement_count; i++)
@@ -113,10 +241,29 @@ s_connect (kn_db_t *self, kn_error_t *err)
 {
     if (self->conn)
         PQfinish (self->conn);
-    self->conn = PQconnectdb (self->url);
+    //  Defaults the url may override (it is expanded after them): a peer that vanished
+    //  (a half-open connection after a failover or a cut cable) is noticed in about a
+    //  minute, not after the kernel's two hours, and a server that does not answer
+    //  the connect in 10 s is taken as down. The application name lets an operator
+    //  (and a test) tell whose session is whose in pg_stat_activity.
+    char app[80];
+    snprintf (app, sizeof app, "%s", self->role ? self->role : "kinnet");
+    const char *keywords[] = {"keepalives",
+                              "keepalives_idle",
+                              "keepalives_interval",
+                              "keepalives_count",
+                              "tcp_user_timeout",
+                              "connect_timeout",
+                              "fallback_application_name",
+                              "dbname",
+                              NULL};
+    const char *values[] = {"1", "30", "10", "3", "60000", "10", app, self->url, NULL};
+    self->conn = PQconnectdbParams (keywords, values, 1);
     if (PQstatus (self->conn) != CONNECTION_OK) {
         kn_log (KN_WARN, "db.connect_failed", NULL);
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot connect to the database");
+        return kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
+                             "cannot connect to the database: retry with the same "
+                             "idempotency key");
     }
     PQsetNoticeProcessor (self->conn, s_ignore_notice, NULL);
     return s_setup_session (self, err);
@@ -159,6 +306,8 @@ kn_db_destroy (kn_db_t **self_p)
     }
     for (int i = 0; i < self->channel_count; i++)
         free (self->channels[i]);
+    s_lines_end (self, false);
+    free (self->lines);
     free (self->url);
     free (self->role);
     free (self);
@@ -209,6 +358,7 @@ kn_db_ensure (kn_db_t *self, kn_error_t *err)
     kn_log (KN_WARN, "db.reconnect", NULL);
     self->deferring = false;   // the pipeline went with the connection
     self->deferred = 0;
+    s_lines_end (self, false); // and the transaction, uncommitted
     return s_connect (self, err);
 }
 
@@ -217,7 +367,18 @@ kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err)
 {
     if (self->deferring)
         s_defer_discard (self);   // e.g. the ROLLBACK of a caller that gave up
-    return s_simple (self, sql, err);
+    PGresult *result = PQexec (self->conn, sql);
+    ExecStatusType status = PQresultStatus (result);
+    int rc = 0;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        rc = s_fail (self, result, err, "exec");
+    //  A COMMIT of a failed transaction succeeds, saying ROLLBACK: only the tag tells.
+    bool committed = rc == 0 && strcmp (PQcmdStatus (result), "COMMIT") == 0;
+    PQclear (result);
+    PGTransactionStatusType state = PQtransactionStatus (self->conn);
+    if (self->line_count && state != PQTRANS_INTRANS && state != PQTRANS_INERROR)
+        s_lines_end (self, committed);
+    return rc;
 }
 
 PGresult *
@@ -359,7 +520,9 @@ kn_db_defer_commit (kn_db_t *self, kn_error_t *err)
     self->deferring = false;
     self->deferred = 0;
     if (rc)
-        *err = first;
+        *err = first; // still to be rolled back, which drops the lines
+    else
+        s_lines_end (self, true);
     return rc;
 }
 

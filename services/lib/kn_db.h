@@ -1,8 +1,13 @@
 /*  kn_db: one PostgreSQL session with the settings every Kinnet service relies on.
-    On connect: synchronous_commit=on (an acknowledgement means the WAL is flushed),
-    UTC, the service's least-privilege role (SET ROLE), and every statement the owner
-    registered with kn_db_prepare. A broken connection is re-made, statements and all,
-    by kn_db_ensure, so callers never hold stale prepared statements. */
+    On connect: TCP keepalives (a vanished server is noticed in about a minute),
+    synchronous_commit=on (an acknowledgement means the WAL is flushed), UTC, the
+    service's least-privilege role (SET ROLE) with its statement, lock and
+    idle-in-transaction timeouts, and every statement the owner registered with
+    kn_db_prepare. A broken connection is re-made, statements and all, by
+    kn_db_ensure, so callers never hold stale prepared statements.
+    Failures are sorted for the caller's client: a database that is gone, restarting,
+    full or that gave up waiting is KN_E_SERVICE_UNAVAILABLE (retry with the same
+    idempotency key); anything else is KN_E_INTERNAL, a bug to look at. */
 #ifndef KN_DB_H_INCLUDED
 #define KN_DB_H_INCLUDED
 
@@ -12,10 +17,24 @@
 #include <stdint.h>
 
 #include "kn_error.h"
+#include "kn_log.h"
 
 typedef struct _kn_db_t kn_db_t;
 
-//  Connect to url (libpq conninfo or URI). role may be NULL (stay the login user).
+//  A service session's timeouts, in ms, when neither its role (ALTER ROLE ... SET,
+//  migration 0024) nor the process (KINNET_DB_STATEMENT_TIMEOUT_MS,
+//  KINNET_DB_LOCK_TIMEOUT_MS, KINNET_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS; 0: none)
+//  says otherwise. docs/operations.md, "Timeouts", gives the reasons.
+#define KN_DB_STATEMENT_TIMEOUT_MS           30000
+#define KN_DB_LOCK_TIMEOUT_MS                5000
+#define KN_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS 60000
+
+//  Connect to url (libpq conninfo or URI; keepalives=1, keepalives_idle=30,
+//  keepalives_interval=10, keepalives_count=3, tcp_user_timeout=60000 and
+//  connect_timeout=10 unless it says otherwise). role may be NULL (stay the login
+//  user: no SET ROLE and no timeouts set, so a migration runs unbounded); with a
+//  role the session gets that role's timeouts, and then the process's.
+//  application_name defaults to role (or "kinnet").
 kn_db_t *kn_db_new (const char *url, const char *role, kn_error_t *err);
 void kn_db_destroy (kn_db_t **self_p);
 
@@ -42,7 +61,7 @@ int kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err);
 //  Run a prepared statement with text parameters (NULL values are SQL NULL;
 //  lengths/formats may be NULL for all-text). Returns the result on success, which
 //  the caller PQclear()s; NULL on failure with err set and kn_db_sqlstate() telling
-//  the SQLSTATE. Unique violations map to KN_E_CONFLICT, others to KN_E_INTERNAL.
+//  the SQLSTATE; err's code is kn_db_classify's.
 PGresult *kn_db_run (kn_db_t *self, const char *name, int nparams,
                      const char *const *values, const int *lengths, const int *formats,
                      kn_error_t *err);
@@ -83,6 +102,23 @@ int kn_db_send (kn_db_t *self, const char *sql, int nparams, const char *const *
                 kn_error_t *err);
 int kn_db_ready (kn_db_t *self);
 PGresult *kn_db_receive (kn_db_t *self, kn_error_t *err);
+
+//  The error code for a failure with sqlstate ("" when none came) on a session that
+//  is (connected) or is not still up: KN_E_SERVICE_UNAVAILABLE for a lost or
+//  unreachable server (class 08, no answer at all), one shutting down or starting
+//  (57P01-57P03), out of connections (53300), and for statements that gave up
+//  (statement or lock timeout, deadlock, serialisation failure, idle transaction
+//  ended, a read-only standby after a failover); KN_E_CONFLICT for a unique
+//  violation; KN_E_INTERNAL otherwise.
+kn_code_t kn_db_classify (const char *sqlstate, bool connected);
+
+//  Log an effect of the open transaction (kn_log's arguments) only once it is
+//  durable: the line is written when a COMMIT on this session succeeds (kn_db_exec,
+//  kn_db_defer_commit) and dropped when the transaction rolls back, its COMMIT fails
+//  or the session is lost. Outside a transaction it is written at once. So a log
+//  never names an offer, a case or a referral that does not exist.
+void kn_db_log_committed (kn_db_t *self, kn_level_t level, const char *event, ...)
+    __attribute__ ((sentinel));
 
 //  SQLSTATE of the last failed statement ("" when none since the last clear); a
 //  later ROLLBACK does not clear it, so a caller can still ask why it rolled back.

@@ -56,14 +56,12 @@ s_append (char *buf, size_t pos, size_t cap, const char *s)
     return pos;
 }
 
-void
-kn_log (kn_level_t level, const char *event, ...)
+//  The line into buf (at least 2048 bytes); its length.
+static size_t
+s_format (char *buf, size_t size, kn_level_t level, const char *event, va_list args)
 {
-    if (level < s_min_level)
-        return;
     static const char *names[] = {"debug", "info", "warn", "error"};
-    char buf[2048];
-    size_t cap = sizeof buf - 2;   // room for "}\n"
+    size_t cap = size - 2; // room for "}\n"
 
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
@@ -79,8 +77,6 @@ kn_log (kn_level_t level, const char *event, ...)
     pos = s_escape (buf, pos, cap, event);
     pos = s_append (buf, pos, cap, "\"");
 
-    va_list args;
-    va_start (args, event);
     const char *key;
     while ((key = va_arg (args, const char *)) != NULL) {
         const char *value = va_arg (args, const char *);
@@ -90,9 +86,43 @@ kn_log (kn_level_t level, const char *event, ...)
         pos = s_escape (buf, pos, cap, value ? value : "");
         pos = s_append (buf, pos, cap, "\"");
     }
-    va_end (args);
     buf[pos++] = '}';
     buf[pos++] = '\n';
-    ssize_t written = write (STDERR_FILENO, buf, pos);
+    return pos;
+}
+
+void
+kn_log (kn_level_t level, const char *event, ...)
+{
+    if (level < s_min_level)
+        return;
+    char buf[2048];
+    va_list args;
+    va_start (args, event);
+    size_t len = s_format (buf, sizeof buf, level, event, args);
+    va_end (args);
+    ssize_t written = write (STDERR_FILENO, buf, len);
+    (void)written;
+}
+
+char *
+kn_log_vline (kn_level_t level, const char *event, va_list args)
+{
+    if (level < s_min_level)
+        return NULL;
+    char buf[2048];
+    size_t len = s_format (buf, sizeof buf, level, event, args);
+    char *line = malloc (len + 1);
+    if (line) {
+        memcpy (line, buf, len);
+        line[len] = '\0';
+    }
+    return line;
+}
+
+void
+kn_log_write (const char *line)
+{
+    ssize_t written = write (STDERR_FILENO, line, strlen (line));
     (void) written;
 }

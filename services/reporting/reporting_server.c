@@ -387,7 +387,12 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
             kn_db_exec (self->db, "ROLLBACK", &ignored);
             kn_log (KN_ERROR, "audit.failed", "operation", about.operation, "problem",
                     audit_err.message, NULL);
-            rc = kn_error_set (&err, KN_E_INTERNAL, NULL,
+            //  A database that went away is retryable here as anywhere.
+            rc = kn_error_set (&err,
+                               audit_err.code == KN_E_SERVICE_UNAVAILABLE
+                                   ? KN_E_SERVICE_UNAVAILABLE
+                                   : KN_E_INTERNAL,
+                               NULL,
                                "the record of this request could not be written; nothing "
                                "was disclosed");
         }

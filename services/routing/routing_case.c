@@ -83,7 +83,7 @@ routing_close_case_if_done (routing_store_t *self, const char *case_id, int64_t 
         rc = routing_feed (self, PQgetvalue (people, row, 0), "case.closed", case_id,
                            &event, now, err);
     PQclear (people);
-    kn_log (KN_INFO, "case.closed", "case_id", case_id, NULL);
+    kn_db_log_committed (self->db, KN_INFO, "case.closed", "case_id", case_id, NULL);
     return rc;
 }
 

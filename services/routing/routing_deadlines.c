@@ -110,7 +110,7 @@ s_expire_one (routing_store_t *self, const char *offer_id, int64_t now, kn_error
                                                 now, err);
     if (rc == 0)
         rc = routing_offer_next (self, involvement->need_id, now, err);
-    kn_log (KN_INFO, "offer.expired", "offer_id", offer_id, NULL);
+    kn_db_log_committed (self->db, KN_INFO, "offer.expired", "offer_id", offer_id, NULL);
     kinnet__v1__involvement__free_unpacked (involvement, NULL);
     return rc ?: routing_audit (self, NULL, NULL, "expire", NULL, offer_id, KN_OK, err);
 }
@@ -259,7 +259,8 @@ s_chase_one (routing_store_t *self, const char *id, int64_t now, kn_error_t *err
             rc = routing_feed (self, recipients[r], "escalation", ctx.case_id, &feed, now,
                                err);
     }
-    kn_log (KN_INFO, "contact.overdue", "involvement_id", id, NULL);
+    kn_db_log_committed (self->db, KN_INFO, "contact.overdue", "involvement_id", id,
+                         NULL);
     kinnet__v1__involvement__free_unpacked (involvement, NULL);
     return rc
                ?: routing_audit (self, NULL, NULL, "contact_overdue", NULL, id, KN_OK,

@@ -165,8 +165,8 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
             routing_offer_next (self, need_id, now, err))
             return -1;
     }
-    kn_log (KN_INFO, "referral.routed", "referral_id", event->referral_id, "case_id",
-            case_id, NULL);
+    kn_db_log_committed (self->db, KN_INFO, "referral.routed", "referral_id",
+                         event->referral_id, "case_id", case_id, NULL);
     return routing_audit (self, NULL, NULL, "route", event->family_id, event->referral_id,
                           KN_OK, err);
 }

@@ -155,8 +155,8 @@ s_decide (routing_store_t *self, const char *agency_id, int64_t now,
     if (routing_announce (self, offer_id, agency_id, now, err) ||
         (!accept && routing_offer_next (self, need_id, now, err)))
         goto fail;
-    kn_log (KN_INFO, accept ? "offer.accepted" : "offer.declined", "offer_id", offer_id,
-            NULL);
+    kn_db_log_committed (self->db, KN_INFO, accept ? "offer.accepted" : "offer.declined",
+                         "offer_id", offer_id, NULL);
     if (kn_write_commit (&w, err))
         goto fail;
     return s_involvement (self, w.object_id, result, err);
@@ -390,7 +390,8 @@ routing_store_close (routing_store_t *self, const char *agency_id, int64_t now,
         routing_announce (self, mine.id, agency_id, now, err) ||
         s_after_end (self, request->case_id, agency_id, now, err))
         goto fail;
-    kn_log (KN_INFO, "involvement.closed", "involvement_id", w.object_id, NULL);
+    kn_db_log_committed (self->db, KN_INFO, "involvement.closed", "involvement_id",
+                         w.object_id, NULL);
     if (kn_write_commit (&w, err))
         goto fail;
     return s_involvement (self, w.object_id, result, err);

@@ -233,8 +233,8 @@ routing_make_offer (routing_store_t *self, const char *need_id, const need_conte
         return -1;
     rc = routing_feed_offer (self, "offer.made", ctx, involvement, details, now, err);
     kinnet__v1__involvement__free_unpacked (involvement, NULL);
-    kn_log (KN_INFO, "offer.made", "offer_id", offer_id, "case_id", ctx->case_id,
-            "agency_id", agency_id, NULL);
+    kn_db_log_committed (self->db, KN_INFO, "offer.made", "offer_id", offer_id, "case_id",
+                         ctx->case_id, "agency_id", agency_id, NULL);
     return rc;
 }
 

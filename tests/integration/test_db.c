@@ -1,7 +1,12 @@
 /*  kn_db against a real PostgreSQL: statements deferred into one round trip with
     their COMMIT (libpq pipeline mode) commit together or not at all, say which
-    failed, and leave the session usable. */
+    failed, and leave the session usable; a service session carries its role's
+    timeouts (and the process's), also after a reconnect; a lost session and a lock
+    wait that timed out are SERVICE_UNAVAILABLE, a bug INTERNAL; effects are logged
+    only once committed. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "kn_db.h"
 #include "kn_test.h"
@@ -116,4 +121,236 @@ Test (db, giving_up_half_way_rolls_back)
     cr_assert_eq (s_rows (), 0);
     cr_assert_eq (s_put ("2", "b", 1, &err), 0, "%s", err.message);
     cr_assert_eq (s_rows (), 1);
+}
+
+//  What sqlstates a client may retry (the same key): the server gone or going,
+//  full, or a wait given up; never a bug.
+Test (db, failures_are_sorted_into_retryable_and_bugs)
+{
+    static const struct {
+        const char *sqlstate;
+        bool connected;
+        kn_code_t code;
+    } cases[] = {
+        {"", false, KN_E_SERVICE_UNAVAILABLE},      // no answer: the connection went
+        {"", true, KN_E_INTERNAL},                  // no answer, connection fine: ours
+        {"08006", false, KN_E_SERVICE_UNAVAILABLE}, // connection_failure
+        {"08001", true, KN_E_SERVICE_UNAVAILABLE},  // cannot connect
+        {"57P01", false, KN_E_SERVICE_UNAVAILABLE}, // admin_shutdown
+        {"57P02", false, KN_E_SERVICE_UNAVAILABLE}, // crash_shutdown
+        {"57P03", false, KN_E_SERVICE_UNAVAILABLE}, // cannot_connect_now (starting)
+        {"53300", false, KN_E_SERVICE_UNAVAILABLE}, // too_many_connections
+        {"57014", true, KN_E_SERVICE_UNAVAILABLE},  // statement_timeout
+        {"55P03", true, KN_E_SERVICE_UNAVAILABLE},  // lock_timeout
+        {"40001", true, KN_E_SERVICE_UNAVAILABLE},  // serialization_failure
+        {"40P01", true, KN_E_SERVICE_UNAVAILABLE},  // deadlock_detected
+        {"25P03", false, KN_E_SERVICE_UNAVAILABLE}, // idle_in_transaction timeout
+        {"25006", true, KN_E_SERVICE_UNAVAILABLE},  // read only: a failover
+        {"23505", true, KN_E_CONFLICT},
+        {"42601", true, KN_E_INTERNAL}, // syntax_error: a bug
+        {"42501", true, KN_E_INTERNAL}, // insufficient_privilege: a bug
+        {"23502", true, KN_E_INTERNAL}, // not_null_violation
+        {"22P02", true, KN_E_INTERNAL}, // invalid_text_representation
+        {"57P04", true, KN_E_INTERNAL}, // database_dropped: not coming back
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_eq (kn_db_classify (cases[i].sqlstate, cases[i].connected),
+                      cases[i].code, "sqlstate '%s' connected %d", cases[i].sqlstate,
+                      cases[i].connected);
+}
+
+//  SHOW name on db.
+static char *
+s_show (kn_db_t *session, const char *name)
+{
+    char sql[100];
+    snprintf (sql, sizeof sql, "SHOW %s", name);
+    kn_error_t err;
+    PGresult *result = kn_db_query (session, sql, 0, NULL, &err);
+    cr_assert (result, "%s", err.message);
+    char *value = strdup (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    return value;
+}
+
+static void
+s_expect_setting (kn_db_t *session, const char *name, const char *expected)
+{
+    char *value = s_show (session, name);
+    cr_expect_str_eq (value, expected, "%s", name);
+    free (value);
+}
+
+//  End the sessions named application_name in this database, and wait until they
+//  are gone.
+static void
+s_terminate (const char *application_name)
+{
+    char sql[400];
+    snprintf (sql, sizeof sql,
+              "SELECT count (pg_terminate_backend (pid)) FROM pg_stat_activity"
+              " WHERE datname = current_database () AND application_name = '%s'",
+              application_name);
+    free (kn_test_sql (url, sql));
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM pg_stat_activity"
+              " WHERE datname = current_database () AND application_name = '%s'",
+              application_name);
+    int64_t deadline = zclock_mono () + 10000;
+    while (kn_test_count (url, sql) > 0) {
+        cr_assert (zclock_mono () < deadline, "%s outlived pg_terminate_backend",
+                   application_name);
+        zclock_sleep (10);
+    }
+}
+
+Test (db, a_service_session_has_its_roles_timeouts)
+{
+    kn_error_t err;
+    kn_db_t *intake = kn_db_new (url, "kinnet_intake", &err);
+    cr_assert (intake, "%s", err.message);
+    //  ALTER ROLE ... SET (migration 0024) applies at login, not at SET ROLE: kn_db
+    //  applies it.
+    s_expect_setting (intake, "statement_timeout", "30s");
+    s_expect_setting (intake, "lock_timeout", "5s");
+    s_expect_setting (intake, "idle_in_transaction_session_timeout", "1min");
+    s_expect_setting (intake, "application_name", "kinnet_intake");
+    //  A new session after the server dropped this one has them again.
+    s_terminate ("kinnet_intake");
+    PGresult *result = kn_db_query (intake, "SELECT 1", 0, NULL, &err);
+    cr_assert_null (result);
+    cr_assert_eq (err.code, KN_E_SERVICE_UNAVAILABLE, "%s", err.message);
+    cr_assert (strstr (err.message, "retry with the same idempotency key"), "%s",
+               err.message);
+    cr_assert_eq (kn_db_ensure (intake, &err), 0, "%s", err.message);
+    s_expect_setting (intake, "statement_timeout", "30s");
+    s_expect_setting (intake, "lock_timeout", "5s");
+    kn_db_destroy (&intake);
+
+    kn_db_t *reporting = kn_db_new (url, "kinnet_reporting", &err);
+    cr_assert (reporting, "%s", err.message);
+    s_expect_setting (reporting, "statement_timeout", "5min");
+    s_expect_setting (reporting, "idle_in_transaction_session_timeout", "5min");
+    kn_db_destroy (&reporting);
+}
+
+Test (db, the_process_settings_override_the_roles)
+{
+    setenv ("KINNET_DB_STATEMENT_TIMEOUT_MS", "1234", 1);
+    setenv ("KINNET_DB_LOCK_TIMEOUT_MS", "0", 1);
+    setenv ("KINNET_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", "not a number", 1);
+    kn_error_t err;
+    kn_db_t *consent = kn_db_new (url, "kinnet_consent", &err);
+    cr_assert (consent, "%s", err.message);
+    s_expect_setting (consent, "statement_timeout", "1234ms");
+    s_expect_setting (consent, "lock_timeout", "0");
+    s_expect_setting (consent, "idle_in_transaction_session_timeout",
+                      "1min"); // the role's
+    kn_db_destroy (&consent);
+}
+
+Test (db, a_lock_wait_gives_up_retryably)
+{
+    free (kn_test_sql (url, "GRANT SELECT, INSERT, UPDATE ON t TO kinnet_intake"));
+    setenv ("KINNET_DB_LOCK_TIMEOUT_MS", "200", 1);
+    kn_error_t err;
+    kn_db_t *intake = kn_db_new (url, "kinnet_intake", &err);
+    cr_assert (intake, "%s", err.message);
+    //  Another session holds the table, as a forgotten BEGIN would.
+    PGconn *holder = PQconnectdb (url);
+    PQclear (PQexec (holder, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE"));
+    cr_assert_eq (PQtransactionStatus (holder), PQTRANS_INTRANS);
+    PGresult *result = kn_db_query (intake, "SELECT count (*) FROM t", 0, NULL, &err);
+    cr_assert_null (result);
+    cr_assert_eq (err.code, KN_E_SERVICE_UNAVAILABLE, "%s", err.message);
+    cr_assert_str_eq (kn_db_sqlstate (intake), "55P03");
+    PQclear (PQexec (holder, "ROLLBACK"));
+    PQfinish (holder);
+    //  The same session goes on.
+    result = kn_db_query (intake, "SELECT count (*) FROM t", 0, NULL, &err);
+    cr_assert (result, "%s", err.message);
+    PQclear (result);
+    //  A bug stays a bug.
+    cr_assert_null (kn_db_query (intake, "SELEC 1", 0, NULL, &err));
+    cr_assert_eq (err.code, KN_E_INTERNAL);
+    kn_db_destroy (&intake);
+}
+
+//  This process's stderr (where kn_log writes) into a new file, whose path is
+//  returned; s_capture_end puts stderr back and returns what was written there.
+static char *
+s_capture_begin (int *saved)
+{
+    char *path = strdup ("/tmp/kn-test-log-XXXXXX");
+    int fd = mkstemp (path);
+    cr_assert (fd >= 0);
+    fflush (stderr);
+    *saved = dup (STDERR_FILENO);
+    dup2 (fd, STDERR_FILENO);
+    close (fd);
+    return path;
+}
+
+static char *
+s_capture_end (int saved, char *path)
+{
+    fflush (stderr);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    char *text = kn_test_read_file (path);
+    unlink (path);
+    free (path);
+    return text ? text : strdup ("");
+}
+
+Test (db, effects_are_logged_after_commit_only)
+{
+    kn_error_t err;
+    int saved;
+    char *path = s_capture_begin (&saved);
+    //  Rolled back: never said.
+    cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0);
+    kn_db_log_committed (db, KN_INFO, "effect.rolled_back", "id", "1", NULL);
+    cr_assert_eq (kn_db_exec (db, "ROLLBACK", &err), 0);
+    //  A COMMIT of a failed transaction succeeds, saying ROLLBACK: never said.
+    cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0);
+    kn_db_log_committed (db, KN_INFO, "effect.failed", "id", "2", NULL);
+    cr_assert_eq (s_put ("1", NULL, 1, &err), -1); // v is NOT NULL
+    cr_assert_eq (kn_db_exec (db, "COMMIT", &err), 0);
+    //  A COMMIT that fails (a deferred constraint): never said.
+    free (kn_test_sql (url,
+                       "CREATE FUNCTION t_refuse () RETURNS trigger LANGUAGE plpgsql AS"
+                       " $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"));
+    free (kn_test_sql (url, "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON t"
+                            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                            " WHEN (NEW.v = 'refuse') EXECUTE FUNCTION t_refuse ()"));
+    cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0);
+    kn_db_log_committed (db, KN_INFO, "effect.refused_at_commit", "id", "3", NULL);
+    cr_assert_eq (s_put ("3", "refuse", 1, &err), 0);
+    cr_assert_eq (kn_db_exec (db, "COMMIT", &err), -1);
+    //  Committed, plainly and deferred: said, after the COMMIT.
+    cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0);
+    kn_db_log_committed (db, KN_INFO, "effect.committed", "id", "4", NULL);
+    cr_assert_eq (s_put ("4", "d", 1, &err), 0);
+    char *before = kn_test_read_file (path);
+    cr_assert_null (strstr (before ? before : "", "effect.committed"),
+                    "said before COMMIT");
+    free (before);
+    cr_assert_eq (kn_db_exec (db, "COMMIT", &err), 0);
+    int64_t now_us;
+    cr_assert_eq (kn_db_begin_at (db, &now_us, &err), 0);
+    kn_db_log_committed (db, KN_INFO, "effect.deferred", "id", "5", NULL);
+    cr_assert_eq (kn_db_defer_begin (db, &err), 0);
+    cr_assert_eq (s_put ("5", "e", -1, &err), 0);
+    cr_assert_eq (kn_db_defer_commit (db, &err), 0, "%s", err.message);
+    //  Outside a transaction there is nothing to wait for.
+    kn_db_log_committed (db, KN_INFO, "effect.autocommit", NULL);
+    char *text = s_capture_end (saved, path);
+    cr_expect_null (strstr (text, "effect.rolled_back"), "%s", text);
+    cr_expect_null (strstr (text, "effect.failed"), "%s", text);
+    cr_expect_null (strstr (text, "effect.refused_at_commit"), "%s", text);
+    cr_expect (strstr (text, "\"event\":\"effect.committed\",\"id\":\"4\""), "%s", text);
+    cr_expect (strstr (text, "effect.deferred"), "%s", text);
+    cr_expect (strstr (text, "effect.autocommit"), "%s", text);
+    free (text);
 }
