@@ -147,11 +147,14 @@ reporting_table_build (PGresult *rows, int count_column, const kn_sdc_config_t *
         s_all_values (&row_labels, d1);
     if (!fixed_columns)
         s_all_values (&col_labels, d2);
+    //  A label past the limit refuses the table rather than leaving its rows out: a
+    //  table cut short gives totals that are wrong, and says nothing about it.
+    bool overflow = false;
     int n = PQntuples (rows);
     for (int i = 0; i < n; i++) {
-        s_label_index (&row_labels, PQgetvalue (rows, i, 0));
+        overflow |= s_label_index (&row_labels, PQgetvalue (rows, i, 0)) < 0;
         if (!fixed_columns)
-            s_label_index (&col_labels, PQgetvalue (rows, i, 1));
+            overflow |= s_label_index (&col_labels, PQgetvalue (rows, i, 1)) < 0;
     }
     qsort (row_labels.items, row_labels.count, sizeof (char *),
            s_numeric (d1) || spec->row_enum ? s_compare_number : s_compare_text);
@@ -163,7 +166,8 @@ reporting_table_build (PGresult *rows, int count_column, const kn_sdc_config_t *
     if (col_labels.count == 0)
         s_label_index (&col_labels, "");
 
-    kn_sdc_table_t *table = kn_sdc_table_new (row_labels.count, col_labels.count);
+    kn_sdc_table_t *table =
+        overflow ? NULL : kn_sdc_table_new (row_labels.count, col_labels.count);
     for (int i = 0; table && i < n; i++) {
         int r = s_label_index (&row_labels, PQgetvalue (rows, i, 0));
         int c = s_label_index (&col_labels, PQgetvalue (rows, i, 1));
@@ -172,10 +176,13 @@ reporting_table_build (PGresult *rows, int count_column, const kn_sdc_config_t *
                               atoll (PQgetvalue (rows, i, count_column)));
     }
     Kinnet__V1__ReportTable *out = NULL;
-    if (!table)
+    if (overflow)
         kn_error_set (err, KN_E_INVALID_ARGUMENT, "by",
-                      "more than %d rows or columns: choose a coarser breakdown",
-                      MAX_LABELS);
+                      "table \"%s\" would have more than %d rows or columns: choose a"
+                      " coarser breakdown or a shorter period",
+                      spec->title, MAX_LABELS);
+    else if (!table)
+        kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
     else if (kn_sdc_table_protect (table, config, err) == 0) {
         out = malloc (sizeof *out);
         kinnet__v1__report_table__init (out);
