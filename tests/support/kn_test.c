@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -198,9 +199,16 @@ s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
 {
     char log_path[400];
     snprintf (log_path, sizeof log_path, "%s/%s.log", self->dir, log_name);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     cr_assert (pid >= 0);
     if (pid == 0) {
+        //  The daemon dies with the test process: when ctest kills a test on its
+        //  timeout, nothing is left running (holding ports, the database, CPU). The
+        //  signal comes when the forking thread ends: stacks are made on the test's
+        //  own thread. A parent gone before prctl is seen by getppid.
+        if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
+            _exit (127);
         FILE *log = fopen (log_path, "a");
         if (log) {
             dup2 (fileno (log), STDERR_FILENO);
@@ -650,6 +658,18 @@ const char *
 kn_test_stack_audit_public_key (kn_test_stack_t *self)
 {
     return self->audit_public;
+}
+
+size_t
+kn_test_stack_pids (kn_test_stack_t *self, pid_t *pids, size_t max)
+{
+    pid_t all[] = {self->broker,     self->intake,    self->consent, self->routing[0],
+                   self->routing[1], self->reporting, self->admin};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] > 0 && n < max)
+            pids[n++] = all[i];
+    return n;
 }
 
 int

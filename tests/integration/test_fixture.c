@@ -1,0 +1,66 @@
+/*  The test fixture itself: a stack's daemons die with the process that made it, so
+    a test that ctest kills on its timeout leaves nothing running. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kn_test.h"
+
+#define MAX_DAEMONS 8
+
+TestSuite (fixture, .timeout = 120);
+
+Test (fixture, daemons_die_with_the_test_that_started_them)
+{
+    //  Orphans come to this process, which can then wait for them.
+    cr_assert_eq (prctl (PR_SET_CHILD_SUBREAPER, 1), 0);
+    int link[2];
+    cr_assert_eq (pipe (link), 0);
+    pid_t holder = fork ();
+    cr_assert (holder >= 0);
+    if (holder == 0) {
+        //  A test process holding a stack, killed as ctest kills one on timeout.
+        close (link[0]);
+        zsys_init ();
+        kn_test_stack_t *stack = kn_test_stack_new ();
+        pid_t pids[MAX_DAEMONS];
+        size_t n = kn_test_stack_pids (stack, pids, MAX_DAEMONS);
+        if (write (link[1], pids, n * sizeof (pid_t)) < 0)
+            _exit (1);
+        close (link[1]);
+        pause ();
+        _exit (0);
+    }
+    close (link[1]);
+    pid_t pids[MAX_DAEMONS];
+    ssize_t got = read (link[0], pids, sizeof pids);
+    close (link[0]);
+    size_t n = got > 0 ? (size_t) got / sizeof (pid_t) : 0;
+    cr_assert_geq (n, 6, "the holder reported %zu daemons", n);
+
+    kill (holder, SIGKILL);
+    waitpid (holder, NULL, 0);
+    //  Each daemon ends (by SIGKILL) within seconds, not at the end of time.
+    int64_t deadline = zclock_mono () + 10000;
+    size_t ended = 0;
+    bool killed = true;
+    while (ended < n && zclock_mono () < deadline) {
+        int status = 0;
+        pid_t pid = waitpid (-1, &status, WNOHANG);
+        if (pid > 0) {
+            ended++;
+            killed &= WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL;
+        }
+        else
+            zclock_sleep (20);
+    }
+    //  Whatever is still running goes now, before the verdict.
+    for (size_t i = 0; i < n; i++)
+        kill (pids[i], SIGKILL);
+    while (waitpid (-1, NULL, WNOHANG) > 0)
+        ;
+    cr_assert_eq (ended, n, "%zu of %zu daemons outlived their test", n - ended, n);
+    cr_assert (killed, "a daemon ended otherwise than by its parent's death signal");
+}
