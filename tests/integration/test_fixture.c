@@ -1,6 +1,7 @@
 /*  The test fixture itself: a stack's daemons die with the process that made it, so
     a test that ctest kills on its timeout leaves nothing running. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -63,4 +64,29 @@ Test (fixture, daemons_die_with_the_test_that_started_them)
         ;
     cr_assert_eq (ended, n, "%zu of %zu daemons outlived their test", n - ended, n);
     cr_assert (killed, "a daemon ended otherwise than by its parent's death signal");
+}
+
+static void *
+s_restart_intake (void *stack)
+{
+    kn_test_stack_stop_intake (stack, SIGKILL);
+    kn_test_stack_start_intake (stack);
+    return NULL;
+}
+
+//  The death signal follows the thread that forked: a daemon restarted from a
+//  test's own thread (as test_resilience does) must outlive that thread.
+Test (fixture, a_daemon_restarted_from_a_thread_outlives_it)
+{
+    zsys_init ();
+    kn_test_stack_t *stack = kn_test_stack_new ();
+    pthread_t thread;
+    cr_assert_eq (pthread_create (&thread, NULL, s_restart_intake, stack), 0);
+    pthread_join (thread, NULL);
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 10000), "intake is not serving");
+    //  Still serving a moment later (the signal would come as the thread ends).
+    zclock_sleep (200);
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 2000), "intake died with the thread");
+    kn_test_stack_destroy (&stack);   //  expects every daemon to stop cleanly on SIGTERM
+    kn_test_no_leaks ();
 }
