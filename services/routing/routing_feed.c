@@ -4,6 +4,7 @@
     an event exists exactly when its change does. Agencies read their feed after a
     number they hold. */
 #include "routing_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"dpo_agencies",
@@ -158,11 +159,11 @@ routing_store_feed_read (routing_store_t *self, const char *agency_id, int64_t a
     PGresult *rows = routing_run (self, "feed_read", 3, values, err);
     if (!rows)
         return -1;
-    Kinnet__V1__FeedBatch *out = malloc (sizeof *out);
+    Kinnet__V1__FeedBatch *out = kn_malloc (sizeof *out);
     kinnet__v1__feed_batch__init (out);
     out->last_seq = routing_int (rows, 0, 0);
     int n = PQntuples (rows);
-    out->events = calloc ((size_t)n + 1, sizeof (Kinnet__V1__FeedEvent *));
+    out->events = kn_calloc ((size_t)n + 1, sizeof (Kinnet__V1__FeedEvent *));
     for (int i = 0; i < n; i++) {
         if (PQgetisnull (rows, i, 1))
             continue;
