@@ -35,7 +35,8 @@ cli_out_create (const char *path, kn_error_t *err)
     //  owner unable to write, so the mode is set, not requested.
     FILE *out = fchmod (fd, 0600) == 0 ? fdopen (fd, "w") : NULL;
     if (!out) {
-        kn_error_set (err, KN_E_INTERNAL, "out", "cannot write %s: %s", path, strerror (errno));
+        kn_error_set (err, KN_E_INTERNAL, "out", "cannot write %s: %s", path,
+                      strerror (errno));
         close (fd);
         unlink (path);
     }

@@ -9,7 +9,8 @@ kn_alloc_checked (void *pointer, const char *file, int line)
 {
     if (!pointer) {
         //  No allocation here: fprintf to an unbuffered stderr needs none.
-        fprintf (stderr, "{\"level\":\"fatal\",\"event\":\"out_of_memory\",\"at\":\"%s:%d\"}\n",
+        fprintf (stderr,
+                 "{\"level\":\"fatal\",\"event\":\"out_of_memory\",\"at\":\"%s:%d\"}\n",
                  file, line);
         abort ();
     }

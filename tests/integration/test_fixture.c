@@ -38,7 +38,7 @@ Test (fixture, daemons_die_with_the_test_that_started_them)
     pid_t pids[MAX_DAEMONS];
     ssize_t got = read (link[0], pids, sizeof pids);
     close (link[0]);
-    size_t n = got > 0 ? (size_t) got / sizeof (pid_t) : 0;
+    size_t n = got > 0 ? (size_t)got / sizeof (pid_t) : 0;
     cr_assert_geq (n, 6, "the holder reported %zu daemons", n);
 
     kill (holder, SIGKILL);
@@ -53,8 +53,7 @@ Test (fixture, daemons_die_with_the_test_that_started_them)
         if (pid > 0) {
             ended++;
             killed &= WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL;
-        }
-        else
+        } else
             zclock_sleep (20);
     }
     //  Whatever is still running goes now, before the verdict.
@@ -83,10 +82,12 @@ Test (fixture, a_daemon_restarted_from_a_thread_outlives_it)
     pthread_t thread;
     cr_assert_eq (pthread_create (&thread, NULL, s_restart_intake, stack), 0);
     pthread_join (thread, NULL);
-    cr_assert (kn_test_stack_wait_service (stack, "intake", 10000), "intake is not serving");
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 10000),
+               "intake is not serving");
     //  Still serving a moment later (the signal would come as the thread ends).
     zclock_sleep (200);
-    cr_assert (kn_test_stack_wait_service (stack, "intake", 2000), "intake died with the thread");
-    kn_test_stack_destroy (&stack);   //  expects every daemon to stop cleanly on SIGTERM
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 2000),
+               "intake died with the thread");
+    kn_test_stack_destroy (&stack); //  expects every daemon to stop cleanly on SIGTERM
     kn_test_no_leaks ();
 }
