@@ -9,6 +9,7 @@
 #include "kn_agency.h"
 #include "kn_pb.h"
 #include "kn_validate.h"
+#include "kn_alloc.h"
 
 //  The wire's rules (UTF-8, enum values), then kn_agency's own (the key), which the
 //  insert applies again: the sector is already known good here, so any will do.
@@ -44,7 +45,7 @@ admin_register_agency (admin_server_t *self, const char *agency,
                            op->public_key, err) ||
          kn_write_commit (&w, err)))
         goto fail;
-    reply->registered = malloc (sizeof *reply->registered);
+    reply->registered = kn_malloc (sizeof *reply->registered);
     kinnet__v1__agency_registered__init (reply->registered);
     reply->registered->agency_id = kn_pb_string (w.object_id);
     return 0;
@@ -88,7 +89,7 @@ admin_revoke_agency (admin_server_t *self, const char *agency,
     if (claim == KN_CLAIM_NEW &&
         (kn_agency_revoke (self->db, op->agency_id, err) || kn_write_commit (&w, err)))
         goto fail;
-    reply->revoked = malloc (sizeof *reply->revoked);
+    reply->revoked = kn_malloc (sizeof *reply->revoked);
     kinnet__v1__agency_revoked__init (reply->revoked);
     reply->revoked->agency_id = kn_pb_string (w.object_id);
     return 0;
@@ -155,7 +156,7 @@ admin_set_role (admin_server_t *self, const char *agency, const admin_request_t 
     if (holds < 0)
         return -1;
     held = holds;
-    reply->role = malloc (sizeof *reply->role);
+    reply->role = kn_malloc (sizeof *reply->role);
     kinnet__v1__role_set__init (reply->role);
     reply->role->agency_id = kn_pb_string (op->agency_id);
     reply->role->role = kn_pb_string (op->role);

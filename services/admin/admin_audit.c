@@ -11,6 +11,7 @@
 
 #include "kn_pb.h"
 #include "kn_validate.h"
+#include "kn_alloc.h"
 
 #define PAGE_DEFAULT 1000
 //  2,000 records of at most a few hundred bytes each stay well under the 1 MiB
@@ -87,11 +88,11 @@ admin_export_audit (admin_server_t *self, const char *agency,
     bool more = n > limit;
     if (more)
         n = limit;
-    Kinnet__V1__AuditPage *out = malloc (sizeof *out);
+    Kinnet__V1__AuditPage *out = kn_malloc (sizeof *out);
     kinnet__v1__audit_page__init (out);
-    out->records = calloc ((size_t)(n ? n : 1), sizeof *out->records);
+    out->records = kn_calloc ((size_t)(n ? n : 1), sizeof *out->records);
     for (int r = 0; r < n; r++) {
-        Kinnet__V1__AuditRecord *record = malloc (sizeof *record);
+        Kinnet__V1__AuditRecord *record = kn_malloc (sizeof *record);
         kinnet__v1__audit_record__init (record);
         record->audit_id = strtoll (PQgetvalue (rows, r, 0), NULL, 10);
         char **texts[] = {

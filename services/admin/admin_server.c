@@ -14,6 +14,7 @@
 #include "kn_pbjson.h"
 #include "kn_service.h"
 #include "kn_validate.h"
+#include "kn_alloc.h"
 
 #define LEDGER "admin.idempotency"
 
@@ -77,7 +78,7 @@ admin_server_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
         admin_settings_prepare (db, err) || admin_audit_prepare (db, err) ||
         kn_agency_prepare (db, err))
         return NULL;
-    admin_server_t *self = calloc (1, sizeof *self);
+    admin_server_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
     kn_write_init (&self->write, db, crypto, LEDGER, "admin");
     return self;
@@ -186,7 +187,7 @@ admin_server_handle (admin_server_t *self, zmsg_t *request)
         return kn_service_error_reply (&err);
     admin_request_t *decoded = (admin_request_t *)kn_service_decode (
         request, &kinnet__v1__admin_request__descriptor, &err);
-    admin_reply_t *reply = malloc (sizeof *reply);
+    admin_reply_t *reply = kn_malloc (sizeof *reply);
     kinnet__v1__admin_reply__init (reply);
     const op_t *op = decoded
                          ? KN_DISPATCH_FIND (s_ops, decoded->op_case,

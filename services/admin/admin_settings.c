@@ -10,6 +10,7 @@
 #include "kn_pgarray.h"
 #include "kn_validate.h"
 #include "routing_settings.h"
+#include "kn_alloc.h"
 
 #define MAX_FIGURES 10000
 
@@ -51,11 +52,11 @@ s_routing (admin_server_t *self, admin_reply_t *reply, kn_error_t *err)
         return -1;
     size_t count;
     const routing_setting_t *table = routing_settings_table (&count);
-    Kinnet__V1__RoutingSettings *settings = malloc (sizeof *settings);
+    Kinnet__V1__RoutingSettings *settings = kn_malloc (sizeof *settings);
     kinnet__v1__routing_settings__init (settings);
-    settings->settings = calloc (count, sizeof *settings->settings);
+    settings->settings = kn_calloc (count, sizeof *settings->settings);
     for (size_t i = 0; i < count; i++) {
-        Kinnet__V1__RoutingSetting *one = malloc (sizeof *one);
+        Kinnet__V1__RoutingSetting *one = kn_malloc (sizeof *one);
         kinnet__v1__routing_setting__init (one);
         one->key = kn_pb_string (table[i].key);
         one->default_value = kn_pb_string (table[i].default_value);
@@ -165,7 +166,7 @@ admin_import_population (admin_server_t *self, const char *agency,
             kn_write_commit (&w, err))
             goto fail;
     }
-    reply->population_loaded = malloc (sizeof *reply->population_loaded);
+    reply->population_loaded = kn_malloc (sizeof *reply->population_loaded);
     kinnet__v1__population_imported__init (reply->population_loaded);
     reply->population_loaded->loaded = (int32_t)op->n_figures;
     return 0;
@@ -185,11 +186,11 @@ admin_show_population (admin_server_t *self, const char *agency,
     if (!rows)
         return -1;
     int n = PQntuples (rows);
-    Kinnet__V1__Population *population = malloc (sizeof *population);
+    Kinnet__V1__Population *population = kn_malloc (sizeof *population);
     kinnet__v1__population__init (population);
-    population->figures = calloc ((size_t)(n ? n : 1), sizeof *population->figures);
+    population->figures = kn_calloc ((size_t)(n ? n : 1), sizeof *population->figures);
     for (int r = 0; r < n; r++) {
-        Kinnet__V1__PopulationFigure *figure = malloc (sizeof *figure);
+        Kinnet__V1__PopulationFigure *figure = kn_malloc (sizeof *figure);
         kinnet__v1__population_figure__init (figure);
         figure->district = kn_pb_string (PQgetvalue (rows, r, 0));
         figure->year = atoi (PQgetvalue (rows, r, 1));

@@ -18,6 +18,7 @@
 
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_uuid.h"
+#include "kn_alloc.h"
 
 //  HSDS ids are often UUIDs too, so a UUID may name either.
 #define SHOW_SQL                                                                         \
@@ -260,9 +261,9 @@ kn_directory_district_set (kn_db_t *db, const char *code, const char *name,
     int rc = result ? 0 : -1;
     bool exists = rc == 0 && PQntuples (result) == 1;
     char *old_name =
-        exists && !PQgetisnull (result, 0, 0) ? strdup (PQgetvalue (result, 0, 0)) : NULL;
+        exists && !PQgetisnull (result, 0, 0) ? kn_strdup (PQgetvalue (result, 0, 0)) : NULL;
     char *old_lead =
-        exists && !PQgetisnull (result, 0, 1) ? strdup (PQgetvalue (result, 0, 1)) : NULL;
+        exists && !PQgetisnull (result, 0, 1) ? kn_strdup (PQgetvalue (result, 0, 1)) : NULL;
     PQclear (result);
     if (rc == 0 && lead && *lead) {
         const char *check[] = {lead};

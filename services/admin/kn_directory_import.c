@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kn_uuid.h"
+#include "kn_alloc.h"
 
 #define AGENCY_COLUMNS                                                                   \
     "SELECT id, name, sector, district, directory_id, accepting, interpreters,"          \
@@ -144,11 +145,11 @@ s_row_read (kn_db_t *db, const char *statement, const char *value, s_row_t *row,
     int found = PQntuples (result);
     if (found) {
         snprintf (row->id, sizeof row->id, "%s", PQgetvalue (result, 0, 0));
-        row->name = strdup (PQgetvalue (result, 0, 1));
-        row->sector = strdup (PQgetvalue (result, 0, 2));
-        row->district = strdup (PQgetvalue (result, 0, 3));
+        row->name = kn_strdup (PQgetvalue (result, 0, 1));
+        row->sector = kn_strdup (PQgetvalue (result, 0, 2));
+        row->district = kn_strdup (PQgetvalue (result, 0, 3));
         row->directory_id =
-            PQgetisnull (result, 0, 4) ? NULL : strdup (PQgetvalue (result, 0, 4));
+            PQgetisnull (result, 0, 4) ? NULL : kn_strdup (PQgetvalue (result, 0, 4));
         row->accepting = streq (PQgetvalue (result, 0, 5), "t");
         row->interpreters = streq (PQgetvalue (result, 0, 6), "t");
         row->has_capacity = !PQgetisnull (result, 0, 7);
@@ -449,7 +450,7 @@ s_read (kn_db_t *db, const char *path, const char *text, size_t len,
     if (!result)
         return NULL;
     size_t count = (size_t)PQntuples (result);
-    kn_hsds_district_t *districts = calloc (count ? count : 1, sizeof *districts);
+    kn_hsds_district_t *districts = kn_calloc (count ? count : 1, sizeof *districts);
     for (size_t i = 0; i < count; i++) {
         districts[i].code = PQgetvalue (result, (int)i, 0);
         districts[i].name =

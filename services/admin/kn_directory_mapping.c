@@ -15,6 +15,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "kinnet/v1/common.pb-c.h"
+#include "kn_alloc.h"
 
 struct _kn_directory_mapping_t {
     zhashx_t *needs;        // folded term code or name -> kn_directory_needs_t *
@@ -82,7 +83,7 @@ kn_directory_fold (const char *text)
     size_t len = strlen (text);
     while (len && (text[len - 1] == ' ' || text[len - 1] == '\t'))
         len--;
-    char *folded = malloc (len + 1);
+    char *folded = kn_malloc (len + 1);
     for (size_t i = 0; i < len; i++)
         folded[i] = (char)tolower ((unsigned char)text[i]);
     folded[len] = '\0';
@@ -258,7 +259,7 @@ s_mapping_needs (kn_directory_mapping_t *self, json_t *needs, kn_error_t *err)
         json_decref (names);
         if (kn_directory_needs_empty (&set))
             return s_mapping_fail (err, "needs", key, "no need given");
-        kn_directory_needs_t *copy = malloc (sizeof *copy);
+        kn_directory_needs_t *copy = kn_malloc (sizeof *copy);
         *copy = set;
         if (s_mapping_put (self->needs, "needs", key, copy, err)) {
             free (copy);
@@ -306,7 +307,7 @@ s_mapping_sectors (kn_directory_mapping_t *self, json_t *sectors, kn_error_t *er
             return s_mapping_fail (
                 err, "sectors", key,
                 "not an AgencySector name (school, social_services, ...)");
-        char *copy = strdup (sector);
+        char *copy = kn_strdup (sector);
         if (s_mapping_put (self->sectors, "sectors", key, copy, err)) {
             free (copy);
             return -1;
@@ -383,7 +384,7 @@ s_mapping_languages (kn_directory_mapping_t *self, json_t *languages, kn_error_t
             kn_language_primary (json_string_value (value), subtag))
             return s_mapping_fail (err, "languages", key,
                                    "not a language code (ISO 639)");
-        char *copy = strdup (subtag);
+        char *copy = kn_strdup (subtag);
         if (s_mapping_put (self->languages, "languages", key, copy, err)) {
             free (copy);
             return -1;
@@ -405,7 +406,7 @@ s_mapping_organizations (kn_directory_mapping_t *self, json_t *organizations,
     {
         if (!json_is_object (value))
             return s_mapping_fail (err, "organizations", key, "must be an object");
-        kn_directory_link_t *link = calloc (1, sizeof *link);
+        kn_directory_link_t *link = kn_calloc (1, sizeof *link);
         zhashx_update (self->organizations, key, link);
         const char *member;
         json_t *setting;
@@ -436,7 +437,7 @@ s_mapping_organizations (kn_directory_mapping_t *self, json_t *organizations,
                         err, "organizations", field,
                         "a district code is a string of 1 to 64 characters");
                 free (link->district);
-                link->district = strdup (json_string_value (setting));
+                link->district = kn_strdup (json_string_value (setting));
             } else
                 return s_mapping_fail (err, "organizations", field,
                                        "unknown setting (agency_id, sector, district)");
@@ -448,7 +449,7 @@ s_mapping_organizations (kn_directory_mapping_t *self, json_t *organizations,
 static kn_directory_mapping_t *
 s_mapping_new (void)
 {
-    kn_directory_mapping_t *self = calloc (1, sizeof *self);
+    kn_directory_mapping_t *self = kn_calloc (1, sizeof *self);
     zhashx_t **hashes[] = {&self->needs,        &self->sectors,   &self->interpreters,
                            &self->districts,    &self->languages, &self->units,
                            &self->organizations};
@@ -530,7 +531,7 @@ s_mapping_from (json_t *root, bool with_vocabulary, kn_error_t *err)
             if (needs->values[i].value < 1 || needs->values[i].value > 100)
                 continue;
             char *name = kn_directory_fold (needs->values[i].name);
-            kn_directory_needs_t *set = calloc (1, sizeof *set);
+            kn_directory_needs_t *set = kn_calloc (1, sizeof *set);
             kn_directory_needs_add (set, needs->values[i].value);
             if (zhashx_insert (self->needs, name, set) != 0)
                 free (set);
@@ -541,7 +542,7 @@ s_mapping_from (json_t *root, bool with_vocabulary, kn_error_t *err)
             if (sectors->values[i].value == 0)
                 continue;
             char *name = kn_directory_fold (sectors->values[i].name);
-            char *copy = strdup (name);
+            char *copy = kn_strdup (name);
             if (zhashx_insert (self->sectors, name, copy) != 0)
                 free (copy);
             free (name);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "kn_alloc.h"
 
 struct _kn_hsds_t {
     kn_hsds_org_t **orgs; // file order
@@ -551,8 +552,8 @@ s_organization (s_reader_t *self, json_t *object, const char *path, bool repeat)
     }
     if (org)
         return org;
-    org = calloc (1, sizeof *org);
-    org->id = strdup (id);
+    org = kn_calloc (1, sizeof *org);
+    org->id = kn_strdup (id);
     snprintf (org->path, sizeof org->path, "%s", path);
     s_offer_init (&org->active);
     s_offer_init (&org->mapped);
@@ -560,7 +561,7 @@ s_organization (s_reader_t *self, json_t *object, const char *path, bool repeat)
     zhashx_insert (self->by_id, id, org);
     if (s_required_string (self, org, object, path, "name", 200, &name))
         return NULL;
-    org->name = strdup (name);
+    org->name = kn_strdup (name);
     //  The mapping's word on the sector wins over terms.
     const kn_directory_link_t *link = kn_directory_mapping_link (self->mapping, id);
     if (link && *link->sector)
@@ -683,7 +684,7 @@ s_read (json_t *root, const json_error_t *error, const kn_directory_mapping_t *m
                           error->column, error->text);
         return NULL;
     }
-    kn_hsds_t *hsds = calloc (1, sizeof *hsds);
+    kn_hsds_t *hsds = kn_calloc (1, sizeof *hsds);
     hsds->by_id = zhashx_new ();
     hsds->ignored = json_array ();
     s_reader_t self = {.mapping = mapping,
@@ -700,7 +701,7 @@ s_read (json_t *root, const json_error_t *error, const kn_directory_mapping_t *m
             if (!key || !districts[i].code)
                 continue;
             char *folded = kn_directory_fold (key);
-            char *code = strdup (districts[i].code);
+            char *code = kn_strdup (districts[i].code);
             if (!*folded || zhashx_insert (self.district_names, folded, code) != 0)
                 free (code);
             free (folded);

@@ -81,6 +81,20 @@ void cli_csv_field (FILE *out, const char *value, bool last);
 //  Text escaped for HTML (element content and quoted attribute values).
 void cli_html_text (FILE *out, const char *text);
 
+//  A new file for an export at path, mode 0600 whatever the umask: an existing file
+//  or a symbolic link there is refused, never overwritten or followed
+//  (invalid_argument, field "out", exit 3). NULL with err. Close it with
+//  cli_out_close, or cli_out_abandon to remove it when the export failed.
+FILE *cli_out_create (const char *path, kn_error_t *err);
+
+//  Close the export; when a write or the close failed, remove the partial file and
+//  return -1 with err (internal). Nulls *out_p.
+int cli_out_close (FILE **out_p, const char *path, kn_error_t *err);
+
+//  Close and remove an export that will not be written (a refused request).
+//  Nulls *out_p; does nothing when *out_p is NULL.
+void cli_out_abandon (FILE **out_p, const char *path);
+
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);
 

@@ -11,6 +11,7 @@
 #include "kn_client.h"
 #include "kn_mdp.h"
 #include "kn_pbjson.h"
+#include "kn_alloc.h"
 
 static kn_client_t *
 s_connect (const cli_options_t *options, kn_error_t *err)
@@ -61,7 +62,7 @@ cli_request (const cli_options_t *options, const char *service, const ProtobufCM
              const ProtobufCMessageDescriptor *reply_type, kn_error_t *err)
 {
     size_t len = protobuf_c_message_get_packed_size (request);
-    uint8_t *buf = malloc (len ? len : 1);
+    uint8_t *buf = kn_malloc (len ? len : 1);
     protobuf_c_message_pack (request, buf);
     zframe_t *frame = cli_service_call (options, service, buf, len, err);
     free (buf);

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "kn_pbjson.h"
+#include "kn_alloc.h"
 
 //  The request must fit in one MDP body of 1 MiB (docs/protocol.md §4.1); what the
 //  files may take of it, leaving room for the rest of the request.
@@ -95,7 +96,7 @@ s_read_file (const char *path, const char *field, char **text, size_t *used, kn_
     if (!file)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, field, "cannot read %s", path);
     size_t room = MAX_FILES - *used;
-    char *buffer = malloc (room + 2);
+    char *buffer = kn_malloc (room + 2);
     size_t got = fread (buffer, 1, room + 1, file);
     bool failed = ferror (file);
     fclose (file);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "kn_alloc.h"
 
 #define MAX_FIELDS 32
 #define MAX_FIELD 256
@@ -97,8 +98,8 @@ s_import (const cli_options_t *options, const char *path, int argc, char **argv)
         }
     //  Check everything here, so a bad line is named by its line number, then send
     //  all figures in one request: the service loads them in one transaction.
-    Kinnet__V1__PopulationFigure *figures = calloc (MAX_FIGURES, sizeof *figures);
-    Kinnet__V1__PopulationFigure **pointers = calloc (MAX_FIGURES, sizeof *pointers);
+    Kinnet__V1__PopulationFigure *figures = kn_calloc (MAX_FIGURES, sizeof *figures);
+    Kinnet__V1__PopulationFigure **pointers = kn_calloc (MAX_FIGURES, sizeof *pointers);
     size_t count = 0;
     while (n > 0 && (n = s_record (file, fields, &line)) != 0) {
         char where[32];
@@ -127,7 +128,7 @@ s_import (const cli_options_t *options, const char *path, int argc, char **argv)
             break;
         Kinnet__V1__PopulationFigure *figure = &figures[count];
         kinnet__v1__population_figure__init (figure);
-        figure->district = strdup (district);
+        figure->district = kn_strdup (district);
         figure->year = (int32_t) year;
         figure->children = children;
         pointers[count++] = figure;

@@ -33,6 +33,7 @@ static const char *s_usage
       "  equity     referral and uptake rates per 1,000 children by district (needs\n"
       "             kinnet admin population import); families nobody local speaks to\n"
       "Not every dimension applies to every table: a report refuses one that does not.\n"
+      "--out FILE creates a new file (mode 0600): an existing one is not overwritten.\n"
       "       kinnet report governance [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
       "  governance every role granted or taken away, release decision, override review\n"
       "             and data-protection officer's action, from the audit trail (JSON)\n";
@@ -406,6 +407,11 @@ cli_report (const cli_options_t *options, int argc, char **argv)
     Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
     request.op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
     request.report = &run;
+    //  The file before the request, as for a subject export: a taken name is
+    //  refused before the report runs.
+    FILE *out = stdout;
+    if (path && !(out = cli_out_create (path, &err)))
+        return cli_fail (options, &err);
     bool tty = isatty (STDERR_FILENO);
     if (tty)
         fprintf (stderr, "running report %s ...\r", name);
@@ -413,12 +419,9 @@ cli_report (const cli_options_t *options, int argc, char **argv)
         options, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor, &err);
     if (tty)
         fprintf (stderr, "%40s\r", "");
-    if (!reply)
-        return cli_fail (options, &err);
-    FILE *out = path ? fopen (path, "w") : stdout;
-    if (!out) {
-        kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out", "cannot write %s", path);
+    if (!reply) {
+        if (path)
+            cli_out_abandon (&out, path);
         return cli_fail (options, &err);
     }
     if (strcmp (format, "json") == 0) {
@@ -432,7 +435,10 @@ cli_report (const cli_options_t *options, int argc, char **argv)
     else
         s_write_csv (out, reply->report);
     if (path) {
-        fclose (out);
+        if (cli_out_close (&out, path, &err)) {
+            kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+            return cli_fail (options, &err);
+        }
         size_t tables = 0;
         for (size_t s = 0; s < reply->report->n_sections; s++)
             tables += reply->report->sections[s]->n_tables;

@@ -2,7 +2,6 @@
     officer, written as JSON or as one self-contained HTML page. It holds personal
     data: it goes to a file (--out, created mode 0600), never to a terminal unless
     asked with --out -. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,8 @@ static const char *s_usage
       "Everything Kinnet holds about one person: their entries in referrals (opened),\n"
       "consents, statutory bases and overrides, the family's cases, every disclosure of\n"
       "their data and every audit record about them. Needs the data_protection_officer\n"
-      "role; the export is itself audited. The file is created with mode 0600; --out -\n"
+      "role; the export is itself audited. The file is created new with mode 0600 (an\n"
+      "existing file or a symbolic link is refused, not overwritten); --out -\n"
       "writes to standard output. The format follows the file name (.html) unless\n"
       "--format says otherwise.\n";
 
@@ -116,30 +116,29 @@ cli_subject (const cli_options_t *options, int argc, char **argv)
     Kinnet__V1__ExportSubject op = KINNET__V1__EXPORT_SUBJECT__INIT;
     op.subject_id = (char *) id;
     op.caseworker_id = (char *) (caseworker ? caseworker : "");
+    kn_error_t err;
+    kn_error_clear (&err);
+    //  The file before the request: a name that is taken is refused before anything
+    //  is disclosed (and audited); a refused request removes the empty file.
+    FILE *out = stdout;
+    if (strcmp (path, "-") && !(out = cli_out_create (path, &err)))
+        return cli_fail (options, &err);
     Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
     request.op_case = KINNET__V1__REPORTING_REQUEST__OP_EXPORT_SUBJECT;
     request.export_subject = &op;
-    kn_error_t err;
-    kn_error_clear (&err);
     Kinnet__V1__ReportingReply *reply = (Kinnet__V1__ReportingReply *) cli_request (
         options, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor, &err);
-    if (!reply)
-        return cli_fail (options, &err);
-    json_error_t parse_error;
-    json_t *document = json_loads (reply->subject_access->json, 0, &parse_error);
-    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    json_t *document = NULL;
+    if (reply) {
+        json_error_t parse_error;
+        document = json_loads (reply->subject_access->json, 0, &parse_error);
+        kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+        if (!document)
+            kn_error_set (&err, KN_E_INTERNAL, NULL, "the export is not JSON");
+    }
     if (!document) {
-        kn_error_set (&err, KN_E_INTERNAL, NULL, "the export is not JSON");
-        return cli_fail (options, &err);
-    }
-    FILE *out = stdout;
-    if (strcmp (path, "-")) {
-        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        out = fd >= 0 ? fdopen (fd, "w") : NULL;
-    }
-    if (!out) {
-        json_decref (document);
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out", "cannot write %s", path);
+        if (out != stdout)
+            cli_out_abandon (&out, path);
         return cli_fail (options, &err);
     }
     if (html)
@@ -152,7 +151,8 @@ cli_subject (const cli_options_t *options, int argc, char **argv)
     size_t audit = json_array_size (json_object_get (document, "audit"));
     json_decref (document);
     if (out != stdout) {
-        fclose (out);
+        if (cli_out_close (&out, path, &err))
+            return cli_fail (options, &err);
         fprintf (stderr, "subject %s: %zu disclosure(s), %zu audit record(s); written to %s\n",
                  id, disclosures, audit, path);
     }

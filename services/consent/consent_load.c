@@ -5,6 +5,7 @@
     decision about who may see it is made here: that is consent_read's. */
 #include "consent_store_int.h"
 #include "kn_clock.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"record_get", "SELECT " RECORD_COLUMNS " FROM consent.record WHERE id = $1"},
@@ -50,7 +51,7 @@ s_consent_from_row (consent_store_t *self, PGresult *result, int row, kn_error_t
         kn_error_set (err, KN_E_INTERNAL, NULL, "stored consent cannot be decrypted");
         return NULL;
     }
-    Kinnet__V1__Consent *consent = malloc (sizeof *consent);
+    Kinnet__V1__Consent *consent = kn_malloc (sizeof *consent);
     kinnet__v1__consent__init (consent);
     consent->consent_id = kn_pb_string (id);
     consent->subject_id = kn_pb_string (PQgetvalue (result, row, 1));
@@ -82,11 +83,11 @@ s_consent_from_row (consent_store_t *self, PGresult *result, int row, kn_error_t
         return NULL;
     }
     int n = PQntuples (rows);
-    consent->withdrawals = malloc ((n ? n : 1) * sizeof (Kinnet__V1__Withdrawal *));
+    consent->withdrawals = kn_malloc ((n ? n : 1) * sizeof (Kinnet__V1__Withdrawal *));
     consent->n_withdrawals = (size_t)n;
     bool full = false;
     for (int i = 0; i < n; i++) {
-        Kinnet__V1__Withdrawal *w = malloc (sizeof *w);
+        Kinnet__V1__Withdrawal *w = kn_malloc (sizeof *w);
         kinnet__v1__withdrawal__init (w);
         w->withdrawal_id = kn_pb_string (PQgetvalue (rows, i, 0));
         w->scope = consent_scope_from (PQgetvalue (rows, i, 1), PQgetvalue (rows, i, 2),
@@ -128,10 +129,10 @@ consent_load (consent_store_t *self, const char *consent_id, kn_error_t *err)
 Kinnet__V1__ConsentList *
 consent_list (consent_store_t *self, PGresult *result, kn_error_t *err)
 {
-    Kinnet__V1__ConsentList *list = malloc (sizeof *list);
+    Kinnet__V1__ConsentList *list = kn_malloc (sizeof *list);
     kinnet__v1__consent_list__init (list);
     int n = PQntuples (result);
-    list->consents = malloc ((n ? n : 1) * sizeof (Kinnet__V1__Consent *));
+    list->consents = kn_malloc ((n ? n : 1) * sizeof (Kinnet__V1__Consent *));
     for (int i = 0; i < n; i++) {
         Kinnet__V1__Consent *consent = s_consent_from_row (self, result, i, err);
         if (!consent) {

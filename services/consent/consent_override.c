@@ -6,6 +6,7 @@
     subject lock as a withdrawal. */
 #include "consent_store_int.h"
 #include "kn_clock.h"
+#include "kn_alloc.h"
 
 //  now: the parameter holding kn_clock's seconds, for the overdue flag.
 #define OVERRIDE_COLUMNS(now)                                                                                     \
@@ -47,7 +48,7 @@ consent_override_prepare (kn_db_t *db, kn_error_t *err)
 static Kinnet__V1__Override *
 s_override_from_row (PGresult *result, int row)
 {
-    Kinnet__V1__Override *o = malloc (sizeof *o);
+    Kinnet__V1__Override *o = kn_malloc (sizeof *o);
     kinnet__v1__override__init (o);
     o->override_id = kn_pb_string (PQgetvalue (result, row, 0));
     o->subject_id = kn_pb_string (PQgetvalue (result, row, 1));
@@ -262,7 +263,7 @@ consent_store_overrides (consent_store_t *self, const char *agency_id, bool open
     *list = malloc (sizeof **list);
     kinnet__v1__override_list__init (*list);
     int n = PQntuples (result);
-    (*list)->overrides = malloc ((n ? n : 1) * sizeof (Kinnet__V1__Override *));
+    (*list)->overrides = kn_malloc ((n ? n : 1) * sizeof (Kinnet__V1__Override *));
     for (int i = 0; i < n; i++)
         (*list)->overrides[(*list)->n_overrides++] = s_override_from_row (result, i);
     PQclear (result);

@@ -5,6 +5,7 @@
     controller's data. */
 #include "consent_store_int.h"
 #include "kn_clock.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"record_insert",
@@ -46,7 +47,7 @@ consent_store_record (consent_store_t *self, const char *agency_id,
     scope_text_t scope;
     consent_scope_text (record->scope, &scope);
     size_t plain_len = kinnet__v1__record_consent__get_packed_size (record);
-    uint8_t *plain = malloc (plain_len ? plain_len : 1);
+    uint8_t *plain = kn_malloc (plain_len ? plain_len : 1);
     kinnet__v1__record_consent__pack (record, plain);
     size_t sealed_len = 0;
     uint8_t *sealed =

@@ -11,6 +11,7 @@
 #include "kn_outbox.h"
 #include "kn_pb.h"
 #include "kn_write.h"
+#include "kn_alloc.h"
 
 #define IDEM     "consent.idempotency"
 #define EPOCH(c) "floor (extract (epoch FROM " c "))::bigint"
@@ -72,7 +73,7 @@ consent_release_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) ||
         kn_idempotency_prepare (db, IDEM, err))
         return NULL;
-    consent_release_t *self = calloc (1, sizeof *self);
+    consent_release_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
     kn_write_init (&self->write, db, crypto, IDEM, "consent");
@@ -113,7 +114,7 @@ s_open (consent_release_t *self, PGresult *result, int row, int column, const ch
     uint8_t *plain =
         sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, &len) : NULL;
     PQfreemem (sealed);
-    char *text = malloc (len + 1);
+    char *text = kn_malloc (len + 1);
     if (plain)
         memcpy (text, plain, len);
     text[plain ? len : 0] = '\0';
@@ -124,7 +125,7 @@ s_open (consent_release_t *self, PGresult *result, int row, int column, const ch
 static Kinnet__V1__Release *
 s_from_row (consent_release_t *self, PGresult *result, int row)
 {
-    Kinnet__V1__Release *r = malloc (sizeof *r);
+    Kinnet__V1__Release *r = kn_malloc (sizeof *r);
     kinnet__v1__release__init (r);
     const char *id = PQgetvalue (result, row, 0);
     char ad[KN_UUID_STR + 16];
@@ -187,7 +188,7 @@ s_announce (consent_release_t *self, const Kinnet__V1__Release *release, const c
     event.at = release->decided_at ? release->decided_at : release->requested_at;
     event.recipient_agency_id = (char *)to;
     size_t len = protobuf_c_message_get_packed_size (&event.base);
-    uint8_t *payload = malloc (len ? len : 1);
+    uint8_t *payload = kn_malloc (len ? len : 1);
     protobuf_c_message_pack (&event.base, payload);
     const char *topic = release->status == KINNET__V1__RELEASE_STATUS__RELEASE_REQUESTED
                             ? "release.requested"
@@ -443,7 +444,7 @@ consent_release_list (consent_release_t *self, const char *agency_id, bool open_
     *list = malloc (sizeof **list);
     kinnet__v1__release_list__init (*list);
     int n = PQntuples (result);
-    (*list)->releases = malloc ((n ? (size_t)n : 1) * sizeof (Kinnet__V1__Release *));
+    (*list)->releases = kn_malloc ((n ? (size_t)n : 1) * sizeof (Kinnet__V1__Release *));
     for (int i = 0; i < n; i++)
         (*list)->releases[(*list)->n_releases++] = s_from_row (self, result, i);
     PQclear (result);

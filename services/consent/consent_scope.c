@@ -3,6 +3,7 @@
     Postgres arrays; it goes in as array literals, comes back parsed from their
     text form, and every agency it names must be registered. */
 #include "consent_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"agencies_exist", "SELECT count (*) FROM core.agency WHERE id = ANY ($1::uuid[])"},
@@ -70,13 +71,13 @@ Kinnet__V1__Scope *
 consent_scope_from (const char *agencies, const char *sectors, const char *categories,
                     const char *purposes)
 {
-    Kinnet__V1__Scope *scope = malloc (sizeof *scope);
+    Kinnet__V1__Scope *scope = kn_malloc (sizeof *scope);
     kinnet__v1__scope__init (scope);
     char items[64][40];
     size_t n = s_split (agencies, items, 64);
-    scope->agencies = malloc ((n ? n : 1) * sizeof (char *));
+    scope->agencies = kn_malloc ((n ? n : 1) * sizeof (char *));
     for (size_t i = 0; i < n; i++)
-        scope->agencies[i] = strdup (items[i]);
+        scope->agencies[i] = kn_strdup (items[i]);
     scope->n_agencies = n;
     const char *lists[] = {sectors, categories, purposes};
     int **targets[] = {(int **)&scope->sectors, (int **)&scope->categories,

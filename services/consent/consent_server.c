@@ -8,6 +8,7 @@
 #include "kn_log.h"
 #include "kn_service.h"
 #include "kn_validate.h"
+#include "kn_alloc.h"
 
 struct _consent_server_t {
     consent_store_t *store;
@@ -17,7 +18,7 @@ struct _consent_server_t {
 consent_server_t *
 consent_server_new (consent_store_t *store, consent_release_t *releases)
 {
-    consent_server_t *self = calloc (1, sizeof *self);
+    consent_server_t *self = kn_calloc (1, sizeof *self);
     self->store = store;
     self->releases = releases;
     return self;
@@ -53,20 +54,20 @@ typedef struct {
 static Kinnet__V1__DisclosureDecision *
 s_decision_message (const kn_policy_decision_t *decision)
 {
-    Kinnet__V1__DisclosureDecision *out = malloc (sizeof *out);
+    Kinnet__V1__DisclosureDecision *out = kn_malloc (sizeof *out);
     kinnet__v1__disclosure_decision__init (out);
     out->decision = decision->decision;
-    out->categories = malloc ((decision->count ? decision->count : 1) *
+    out->categories = kn_malloc ((decision->count ? decision->count : 1) *
                               sizeof (Kinnet__V1__CategoryDecision *));
     for (size_t i = 0; i < decision->count; i++) {
         const kn_policy_category_t *entry = &decision->categories[i];
-        Kinnet__V1__CategoryDecision *c = malloc (sizeof *c);
+        Kinnet__V1__CategoryDecision *c = kn_malloc (sizeof *c);
         kinnet__v1__category_decision__init (c);
         c->category = entry->category;
         c->permitted = entry->permitted;
         c->basis = entry->basis;
-        c->ground_id = strdup (entry->ground_id);
-        c->reason = strdup (entry->reason);
+        c->ground_id = kn_strdup (entry->ground_id);
+        c->reason = kn_strdup (entry->reason);
         out->categories[out->n_categories++] = c;
     }
     return out;

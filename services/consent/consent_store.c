@@ -4,6 +4,7 @@
     consent, the request's subject. The jobs live next door; consent_store_int.h is
     the map. */
 #include "consent_store_int.h"
+#include "kn_alloc.h"
 
 consent_store_t *
 consent_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
@@ -17,7 +18,7 @@ consent_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     if (kn_outbox_prepare (db, err) || kn_audit_prepare (db, err) || kn_subject_prepare (db, err)
         || kn_idempotency_prepare (db, IDEM, err) || kn_consent_policy_prepare (db, err))
         return NULL;
-    consent_store_t *self = calloc (1, sizeof *self);
+    consent_store_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
     self->policy = kn_consent_policy_config ();
@@ -69,7 +70,7 @@ consent_outbox (consent_store_t *self, const char *topic, const char *id,
                 const ProtobufCMessage *event, kn_error_t *err)
 {
     size_t len = protobuf_c_message_get_packed_size (event);
-    uint8_t *payload = malloc (len ? len : 1);
+    uint8_t *payload = kn_malloc (len ? len : 1);
     protobuf_c_message_pack (event, payload);
     int rc = kn_outbox_append (self->db, topic, id, payload, len, err);
     free (payload);

@@ -2,6 +2,7 @@
     agency sees all of it, any other agency what intake_disclose leaves. The read's
     audit row and disclosure records commit with it, or nothing is returned. */
 #include "intake_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     //  Also run by intake_withdraw.c (a replay reads the state back).
@@ -89,7 +90,7 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
         size_t reason_len = 0;
         uint8_t *reason = s_open_column (self, row, 6, ad, &reason_len);
         if (reason) {
-            referral->withdraw_reason = malloc (reason_len + 1);
+            referral->withdraw_reason = kn_malloc (reason_len + 1);
             memcpy (referral->withdraw_reason, reason, reason_len);
             referral->withdraw_reason[reason_len] = '\0';
             free (reason);

@@ -4,6 +4,7 @@
     personal part is sealed and bound to the referral id; the event routing reads
     carries no personal data. */
 #include "intake_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     //  A batch's referrals, one column per parameter; needs and languages are array
@@ -92,7 +93,7 @@ intake_insert_referrals (intake_store_t *self, pending_t **news, size_t n,
         intake_submit_result_t *result = &news[i]->item->result;
         //  The personal part, sealed and bound to the referral id.
         size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
-        uint8_t *plain = malloc (plain_len ? plain_len : 1);
+        uint8_t *plain = kn_malloc (plain_len ? plain_len : 1);
         kinnet__v1__submit_referral__pack (referral, plain);
         size_t sealed_len = 0;
         uint8_t *sealed = kn_crypto_seal (self->crypto, plain, plain_len,
@@ -146,10 +147,10 @@ intake_insert_referrals (intake_store_t *self, pending_t **news, size_t n,
         return -1;
 
     //  The events routing consumes: no personal data.
-    const char **ids = calloc (n, sizeof *ids);
-    uint8_t **payloads = calloc (n, sizeof *payloads);
-    size_t *lens = calloc (n, sizeof *lens);
-    kn_audit_entry_t *audits = calloc (n, sizeof *audits);
+    const char **ids = kn_calloc (n, sizeof *ids);
+    uint8_t **payloads = kn_calloc (n, sizeof *payloads);
+    size_t *lens = kn_calloc (n, sizeof *lens);
+    kn_audit_entry_t *audits = kn_calloc (n, sizeof *audits);
     for (size_t i = 0; i < n; i++) {
         const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
@@ -174,7 +175,7 @@ intake_insert_referrals (intake_store_t *self, pending_t **news, size_t n,
         event.referrer_knows_family = result->family_known;
         event.received_at = &at;
         lens[i] = kinnet__v1__referral_received__get_packed_size (&event);
-        payloads[i] = malloc (lens[i] ? lens[i] : 1);
+        payloads[i] = kn_malloc (lens[i] ? lens[i] : 1);
         kinnet__v1__referral_received__pack (&event, payloads[i]);
         ids[i] = result->referral_id;
         audits[i] = (kn_audit_entry_t){

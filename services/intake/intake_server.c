@@ -10,6 +10,7 @@
 #include "kn_log.h"
 #include "kn_service.h"
 #include "kn_validate.h"
+#include "kn_alloc.h"
 
 struct _intake_server_t {
     intake_store_t *store;
@@ -45,7 +46,7 @@ struct _op_t {
 intake_server_t *
 intake_server_new (intake_store_t *store)
 {
-    intake_server_t *self = calloc (1, sizeof *self);
+    intake_server_t *self = kn_calloc (1, sizeof *self);
     self->store = store;
     return self;
 }
@@ -301,8 +302,8 @@ void
 intake_server_handle_many (intake_server_t *self, zmsg_t **requests, zmsg_t **replies,
                            const char **operations, size_t n)
 {
-    request_t *batch = calloc (n ? n : 1, sizeof *batch);
-    intake_submission_t *submissions = calloc (n ? n : 1, sizeof *submissions);
+    request_t *batch = kn_calloc (n ? n : 1, sizeof *batch);
+    intake_submission_t *submissions = kn_calloc (n ? n : 1, sizeof *submissions);
     size_t n_submissions = 0;
     for (size_t i = 0; i < n; i++) {
         s_begin (self, requests[i], &batch[i], &submissions[n_submissions]);

@@ -4,6 +4,7 @@
     is the map. */
 #include "intake_store_int.h"
 #include "kn_write.h"
+#include "kn_alloc.h"
 
 intake_store_t *
 intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
@@ -18,7 +19,7 @@ intake_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
         return NULL;
     if (kn_consent_policy_prepare (db, err))
         return NULL;
-    intake_store_t *self = calloc (1, sizeof *self);
+    intake_store_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
     self->policy = kn_consent_policy_config ();

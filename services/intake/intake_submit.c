@@ -9,6 +9,7 @@
     lock per index (taken in sorted order, so never a deadlock) serialises two
     referrals of the same new child, so they resolve to one subject and family. */
 #include "intake_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     //  Per referral of a batch, before it is stored: had its agency standing with
@@ -123,10 +124,10 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
 {
     if (kn_db_ensure (self->db, err))
         return BATCH_FAILED;
-    pending_t *pending = calloc (n, sizeof *pending);
-    pending_t **news = calloc (n, sizeof *news);
-    kn_idempotency_claim_t *claims = calloc (n, sizeof *claims);
-    kn_subject_group_t *groups = calloc (n, sizeof *groups);
+    pending_t *pending = kn_calloc (n, sizeof *pending);
+    pending_t **news = kn_calloc (n, sizeof *news);
+    kn_idempotency_claim_t *claims = kn_calloc (n, sizeof *claims);
+    kn_subject_group_t *groups = kn_calloc (n, sizeof *groups);
     for (size_t i = 0; i < n; i++) {
         pending_t *p = &pending[i];
         p->item = items[i];
@@ -277,12 +278,12 @@ s_store (intake_store_t *self, intake_submission_t **items, size_t n)
 void
 intake_store_submit_many (intake_store_t *self, intake_submission_t *items, size_t n)
 {
-    bool *go_on = calloc (n ? n : 1, sizeof *go_on);
+    bool *go_on = kn_calloc (n ? n : 1, sizeof *go_on);
     intake_check_standing (self, items, n, go_on);
     //  A key repeated within the batch waits for its first use to commit, and is then
     //  answered as the retry it is.
-    intake_submission_t **first = calloc (n ? n : 1, sizeof *first);
-    intake_submission_t **again = calloc (n ? n : 1, sizeof *again);
+    intake_submission_t **first = kn_calloc (n ? n : 1, sizeof *first);
+    intake_submission_t **again = kn_calloc (n ? n : 1, sizeof *again);
     size_t n_first = 0, n_again = 0;
     for (size_t i = 0; i < n; i++) {
         if (!go_on[i])

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kn_mdp.h"
+#include "kn_alloc.h"
 
 struct _kn_client_t {
     char *endpoint;
@@ -69,8 +70,8 @@ kn_client_new (const char *endpoint, zcert_t *cert, const char *server_key, kn_e
     kn_client_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->endpoint = strdup (endpoint);
-    self->server_key = strdup (server_key);
+    self->endpoint = kn_strdup (endpoint);
+    self->server_key = kn_strdup (server_key);
     self->cert = zcert_dup (cert);
     //  Longer than the broker's own wait for a worker (2500 ms by default), so a
     //  client hears the broker's SERVICE_UNAVAILABLE rather than timing out first.

@@ -10,6 +10,7 @@
 #include "kn_clock.h"
 #include "kn_config.h"
 #include "kn_subject.h"
+#include "kn_alloc.h"
 
 //  A recipient matches a withdrawal naming the agency or its sector now (a withdrawal
 //  is never narrowed); a grant naming the agency, or its sector if it was in that
@@ -315,7 +316,7 @@ static kn_policy_ground_t *
 s_grounds (PGresult *result, char kind)
 {
     int rows = PQntuples (result);
-    kn_policy_ground_t *grounds = calloc (rows ? (size_t)rows : 1, sizeof *grounds);
+    kn_policy_ground_t *grounds = kn_calloc (rows ? (size_t)rows : 1, sizeof *grounds);
     for (int row = 0; row < rows; row++) {
         kn_policy_ground_t *g = &grounds[row];
         g->category = atoi (PQgetvalue (result, row, 0));

@@ -18,8 +18,12 @@ kn_mdp_server_key (const char *key_or_file, char out[41])
     out[0] = '\0';
     if (!key_or_file)
         return -1;
+    //  A file first: a path of 40 characters, all of them in the Z85 alphabet
+    //  ("/tmp/wt-h-small/.kinnet/keys/broker.cert"), also decodes as a key, and
+    //  a worker given it as one never gets through the handshake.
     uint8_t raw[32];
-    if (strlen (key_or_file) == 40 && zmq_z85_decode (raw, key_or_file)) {
+    if (!zsys_file_exists (key_or_file) && strlen (key_or_file) == 40
+        && zmq_z85_decode (raw, key_or_file)) {
         snprintf (out, 41, "%s", key_or_file);
         return 0;
     }

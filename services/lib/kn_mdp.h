@@ -22,7 +22,8 @@
 int kn_mdp_heartbeat_ms (void);
 
 //  The broker's public key from a setting that holds either the key itself (40 Z85
-//  characters) or the path of a certificate file. 0 and out filled, or -1.
+//  characters) or the path of a certificate file (a file that exists is read as
+//  one, whatever its name looks like). 0 and out filled, or -1.
 int kn_mdp_server_key (const char *key_or_file, char out[41]);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kn_uuid.h"
+#include "kn_alloc.h"
 
 static bool
 s_walk (const ProtobufCMessage *message, char *path, size_t size, uint32_t *number)
@@ -194,7 +195,7 @@ kn_pb_timestamp (int64_t seconds)
 {
     if (seconds <= 0)
         return NULL;
-    Kinnet__V1__Timestamp *ts = malloc (sizeof *ts);
+    Kinnet__V1__Timestamp *ts = kn_malloc (sizeof *ts);
     kinnet__v1__timestamp__init (ts);
     ts->seconds = seconds;
     return ts;
@@ -203,5 +204,5 @@ kn_pb_timestamp (int64_t seconds)
 char *
 kn_pb_string (const char *text)
 {
-    return strdup (text ? text : "");
+    return kn_strdup (text ? text : "");
 }

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "kn_pgarray.h"
+#include "kn_alloc.h"
 
 int
 kn_subject_prepare (kn_db_t *db, kn_error_t *err)
@@ -81,7 +82,7 @@ s_run (kn_db_t *db, const char *name, int n, const char *const *values, char *ou
 static int
 s_lock (kn_db_t *db, const person_t *persons, size_t count, kn_error_t *err)
 {
-    int64_t *keys = malloc (count * sizeof *keys);
+    int64_t *keys = kn_malloc (count * sizeof *keys);
     for (size_t i = 0; i < count; i++)
         memcpy (&keys[i], persons[i].index, sizeof keys[i]);
     qsort (keys, count, sizeof *keys, s_compare_key);
@@ -169,8 +170,8 @@ kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *g
     if (total == 0)
         return 0;
     //  Every mention's index; then the distinct persons, sorted by index.
-    uint8_t (*mentions)[KN_BLIND_INDEX_BYTES] = malloc (total * sizeof *mentions);
-    person_t *persons = calloc (total, sizeof *persons);
+    uint8_t (*mentions)[KN_BLIND_INDEX_BYTES] = kn_malloc (total * sizeof *mentions);
+    person_t *persons = kn_calloc (total, sizeof *persons);
     size_t at = 0;
     for (size_t g = 0; g < n; g++)
         for (size_t i = 0; i < groups[g].count; i++, at++) {

@@ -3,6 +3,7 @@
 
 #include "kn_log.h"
 #include "kn_mdp.h"
+#include "kn_alloc.h"
 
 struct _kn_worker_t {
     char *endpoint;
@@ -66,9 +67,9 @@ kn_worker_new (const char *endpoint, const char *service, zcert_t *cert,
     kn_worker_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->endpoint = strdup (endpoint);
-    self->service = strdup (service);
-    self->server_key = strdup (server_key);
+    self->endpoint = kn_strdup (endpoint);
+    self->service = kn_strdup (service);
+    self->server_key = kn_strdup (server_key);
     self->cert = zcert_dup (cert);
     self->heartbeat_ms = kn_mdp_heartbeat_ms ();
     if (s_connect (self)) {

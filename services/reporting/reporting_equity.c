@@ -2,6 +2,7 @@
     1,000 children where the population is known, and families nobody can speak to in
     their languages. */
 #include "reporting_report_int.h"
+#include "kn_alloc.h"
 
 //  Rates by district over the population of the latest year loaded up to the
 //  period's end; the section says so when no figures are loaded.
@@ -14,7 +15,7 @@ s_rates_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_err
         rates->available = false;
         free (rates->note);
         rates->note =
-            strdup ("No population figures are loaded for this period: load them "
+            kn_strdup ("No population figures are loaded for this period: load them "
                     "with kinnet admin population import FILE.csv.");
         return 0;
     }
@@ -32,23 +33,23 @@ s_rates_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_err
     static const char *columns[] = {"children", "referrals",
                                     "referrals per 1,000 children", "needs placed",
                                     "needs placed per 1,000 children"};
-    Kinnet__V1__ReportTable *out = malloc (sizeof *out);
+    Kinnet__V1__ReportTable *out = kn_malloc (sizeof *out);
     kinnet__v1__report_table__init (out);
     char title[128];
     snprintf (title, sizeof title,
               "Referral and uptake rates by district (population of %s)",
               PQgetvalue (rows, 0, 4));
-    out->title = strdup (title);
-    out->row_dimension = strdup ("district");
-    out->column_dimension = strdup ("measure");
+    out->title = kn_strdup (title);
+    out->row_dimension = kn_strdup ("district");
+    out->column_dimension = kn_strdup ("measure");
     out->statistics = true;
-    out->row_labels = calloc ((size_t)n, sizeof (char *));
-    out->column_labels = calloc (5, sizeof (char *));
+    out->row_labels = kn_calloc ((size_t)n, sizeof (char *));
+    out->column_labels = kn_calloc (5, sizeof (char *));
     for (int c = 0; c < 5; c++)
-        out->column_labels[out->n_column_labels++] = strdup (columns[c]);
-    out->cells = calloc ((size_t)n * 5, sizeof (Kinnet__V1__ReportCell *));
+        out->column_labels[out->n_column_labels++] = kn_strdup (columns[c]);
+    out->cells = kn_calloc ((size_t)n * 5, sizeof (Kinnet__V1__ReportCell *));
     for (int r = 0; r < n; r++) {
-        out->row_labels[out->n_row_labels++] = strdup (PQgetvalue (rows, r, 0));
+        out->row_labels[out->n_row_labels++] = kn_strdup (PQgetvalue (rows, r, 0));
         double children = atof (PQgetvalue (rows, r, 1));
         //  The population is a published statistic; the counts are protected; a rate
         //  over a withheld count (or a small one) would give it back, so it goes too.
@@ -95,7 +96,7 @@ reporting_equity (reader_t *rd, const Kinnet__V1__RunReport *request,
         "kinnet admin population import). Uptake: needs of the period's referrals that an "
         "agency took on. A rate over a withheld count is withheld.");
     reporting_add_section (report, rates);
-    rates->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
+    rates->tables = kn_calloc (1, sizeof (Kinnet__V1__ReportTable *));
     reporting_job_add (
         rd,
         "WITH y AS (SELECT max (year) AS year FROM core.population"

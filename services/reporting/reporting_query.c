@@ -5,6 +5,7 @@
     column each. A query is a job of the report's reader: it runs later, beside the
     others (reporting_sessions.c), and its rows become tables (reporting_table.c). */
 #include "reporting_report_int.h"
+#include "kn_alloc.h"
 
 //  -------------------------------------------------------------------------
 //  Dimensions: the SQL expression of each, for the two kinds of table.
@@ -74,7 +75,7 @@ reporting_job_add (reader_t *rd, const char *sql, build_fn_t *build,
                    const Kinnet__V1__RunReport *request,
                    Kinnet__V1__ReportSection *section, size_t slot)
 {
-    rd->jobs = realloc (rd->jobs, (rd->n_jobs + 1) * sizeof *rd->jobs);
+    rd->jobs = kn_realloc (rd->jobs, (rd->n_jobs + 1) * sizeof *rd->jobs);
     job_t *job = &rd->jobs[rd->n_jobs++];
     *job = (job_t){.sql = strdup (sql),
                    .build = build,
@@ -203,7 +204,7 @@ s_tables (reader_t *rd, const Kinnet__V1__RunReport *request, const table_spec_t
     snprintf (sql, sizeof sql, "SELECT %s, %s%s FROM (%s) x", format[0], format[1], outer,
               inner);
     job_t *job = reporting_job_add (rd, sql, s_tables_build, request, section, slot);
-    job->specs = malloc (n * sizeof *specs);
+    job->specs = kn_malloc (n * sizeof *specs);
     memcpy (job->specs, specs, n * sizeof *specs);
     job->n = n;
     return 0;
@@ -214,7 +215,7 @@ reporting_add_tables (reader_t *rd, const Kinnet__V1__RunReport *request,
                       Kinnet__V1__ReportSection *section, const table_spec_t *specs,
                       size_t n, kn_error_t *err)
 {
-    section->tables = calloc (n, sizeof (Kinnet__V1__ReportTable *));
+    section->tables = kn_calloc (n, sizeof (Kinnet__V1__ReportTable *));
     //  Tables that differ only in their filter share one pass over the data.
     for (size_t i = 0; i < n;) {
         size_t k = i + 1;

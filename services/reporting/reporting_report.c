@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "kn_validate.h"
+#include "kn_alloc.h"
 
 #define MAX_SPAN_DAYS 1100
 
@@ -60,11 +61,11 @@ reporting_report_validate (const Kinnet__V1__RunReport *request, kn_error_t *err
 Kinnet__V1__ReportSection *
 reporting_section (const char *name, const char *title, const char *note)
 {
-    Kinnet__V1__ReportSection *section = malloc (sizeof *section);
+    Kinnet__V1__ReportSection *section = kn_malloc (sizeof *section);
     kinnet__v1__report_section__init (section);
-    section->name = strdup (name);
-    section->title = strdup (title);
-    section->note = strdup (note ? note : "");
+    section->name = kn_strdup (name);
+    section->title = kn_strdup (title);
+    section->note = kn_strdup (note ? note : "");
     section->available = true;
     return section;
 }
@@ -73,7 +74,7 @@ void
 reporting_add_section (Kinnet__V1__Report *report, Kinnet__V1__ReportSection *section)
 {
     report->sections
-        = realloc (report->sections, (report->n_sections + 1) * sizeof (Kinnet__V1__ReportSection *));
+        = kn_realloc (report->sections, (report->n_sections + 1) * sizeof (Kinnet__V1__ReportSection *));
     report->sections[report->n_sections++] = section;
 }
 
@@ -90,20 +91,20 @@ reporting_report_run (kn_db_t *const *dbs, size_t n_dbs, const kn_sdc_config_t *
     int n_sessions = reporting_open (dbs, n_dbs, now, sessions, err);
     if (n_sessions < 0)
         return -1;
-    Kinnet__V1__Report *report = malloc (sizeof *report);
+    Kinnet__V1__Report *report = kn_malloc (sizeof *report);
     kinnet__v1__report__init (report);
-    report->report = strdup (request->report);
-    report->from = strdup (request->from);
-    report->to = strdup (request->to);
-    report->by = calloc (request->n_by + 1, sizeof (Kinnet__V1__ReportDimension));
+    report->report = kn_strdup (request->report);
+    report->from = kn_strdup (request->from);
+    report->to = kn_strdup (request->to);
+    report->by = kn_calloc (request->n_by + 1, sizeof (Kinnet__V1__ReportDimension));
     for (size_t i = 0; i < request->n_by; i++)
         report->by[report->n_by++] = request->by[i];
-    report->generated_at = malloc (sizeof *report->generated_at);
+    report->generated_at = kn_malloc (sizeof *report->generated_at);
     kinnet__v1__timestamp__init (report->generated_at);
     report->generated_at->seconds = now;
     char method[KN_SDC_METHOD_SIZE];
-    report->method = strdup (kn_sdc_method (config, method, sizeof method));
-    report->marker = strdup (KN_SDC_MARKER);
+    report->method = kn_strdup (kn_sdc_method (config, method, sizeof method));
+    report->marker = kn_strdup (KN_SDC_MARKER);
     static const struct {
         const char *name;
         int (*run) (reader_t *, const Kinnet__V1__RunReport *, Kinnet__V1__Report *,

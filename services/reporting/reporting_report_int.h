@@ -148,7 +148,9 @@ Kinnet__V1__ReportCell *reporting_cell (bool shown, int64_t value);
 char *reporting_display (int dimension, const char *label);
 
 //  One table from a query's rows (row label, column label, counts...): labels,
-//  counts from count_column, protection.
+//  counts from count_column, protection. NULL with err when rows or columns would be
+//  more than KN_SDC_MAX_SIDE (invalid_argument, field "by"): a table is whole or
+//  refused, never cut short.
 Kinnet__V1__ReportTable *reporting_table_build (PGresult *rows, int count_column,
                                                 const kn_sdc_config_t *config,
                                                 const Kinnet__V1__RunReport *request,

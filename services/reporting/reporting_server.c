@@ -17,6 +17,7 @@
 #include "kn_validate.h"
 #include "reporting_report.h"
 #include "reporting_subject.h"
+#include "kn_alloc.h"
 
 #define MAX_TRUSTED 8
 
@@ -75,7 +76,7 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
         consent_store_destroy (&consents);
         return NULL;
     }
-    reporting_server_t *self = calloc (1, sizeof *self);
+    reporting_server_t *self = kn_calloc (1, sizeof *self);
     self->crypto = crypto;
     self->consents = consents;
     self->db = db;
@@ -127,7 +128,7 @@ s_anchor_out (const kn_audit_anchor_t *anchor)
 static Kinnet__V1__AuditVerdict *
 s_verdict (const kn_audit_verdict_t *v)
 {
-    Kinnet__V1__AuditVerdict *out = malloc (sizeof *out);
+    Kinnet__V1__AuditVerdict *out = kn_malloc (sizeof *out);
     kinnet__v1__audit_verdict__init (out);
     out->intact = v->intact;
     out->signer_trusted = v->signer_trusted;
@@ -138,7 +139,7 @@ s_verdict (const kn_audit_verdict_t *v)
     out->last_checkpoint = v->last_checkpoint;
     out->broken_seq = v->broken_seq;
     out->broken_audit_id = v->broken_audit_id;
-    out->problem = strdup (v->problem);
+    out->problem = kn_strdup (v->problem);
     out->disclosures = v->disclosures;
     out->disclosures_unsealed = v->disclosures_unsealed;
     out->anchor = v->intact && v->has_anchor ? s_anchor_out (&v->anchor) : NULL;
@@ -250,9 +251,9 @@ s_export_subject (reporting_server_t *self, const char *agency,
     if (reporting_subject_export (self->read_db, self->crypto, self->consents, agency,
                                   op->subject_id, &document, err))
         return -1;
-    reply->subject_access = malloc (sizeof *reply->subject_access);
+    reply->subject_access = kn_malloc (sizeof *reply->subject_access);
     kinnet__v1__subject_access__init (reply->subject_access);
-    reply->subject_access->subject_id = strdup (op->subject_id);
+    reply->subject_access->subject_id = kn_strdup (op->subject_id);
     reply->subject_access->json = json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS);
     json_decref (document);
     return 0;
@@ -283,9 +284,9 @@ s_governance (reporting_server_t *self, const char *agency,
     (*log)->truncated = n > GOVERNANCE_MAX;
     if (n > GOVERNANCE_MAX)
         n = GOVERNANCE_MAX;
-    (*log)->actions = malloc ((size_t) (n ? n : 1) * sizeof (Kinnet__V1__GovernanceAction *));
+    (*log)->actions = kn_malloc ((size_t) (n ? n : 1) * sizeof (Kinnet__V1__GovernanceAction *));
     for (int r = 0; r < n; r++) {
-        Kinnet__V1__GovernanceAction *a = malloc (sizeof *a);
+        Kinnet__V1__GovernanceAction *a = kn_malloc (sizeof *a);
         kinnet__v1__governance_action__init (a);
         a->audit_id = strtoll (PQgetvalue (rows, r, 0), NULL, 10);
         a->at = kn_pb_timestamp (strtoll (PQgetvalue (rows, r, 1), NULL, 10));

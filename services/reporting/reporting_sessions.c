@@ -10,6 +10,7 @@
 #include <poll.h>
 
 #include "kn_log.h"
+#include "kn_alloc.h"
 
 //  A read-only transaction in snapshot (NULL: its own), without JIT compilation: the
 //  report queries cost enough to cross its thresholds and run too briefly to repay
@@ -83,7 +84,7 @@ reporting_open (kn_db_t *const *dbs, size_t n_dbs, int64_t now, kn_db_t **open,
 int
 reporting_run_jobs (reader_t *rd, kn_db_t **sessions, size_t n_sessions, kn_error_t *err)
 {
-    job_t **order = malloc ((rd->n_jobs + 1) * sizeof *order);
+    job_t **order = kn_malloc ((rd->n_jobs + 1) * sizeof *order);
     size_t n_order = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t j = 0; j < rd->n_jobs; j++)

@@ -11,6 +11,7 @@
 #include "consent_store.h"
 #include "kinnet/v1/intake.pb-c.h"
 #include "kn_pbjson.h"
+#include "kn_alloc.h"
 
 #define TS(c) "to_char (" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -50,7 +51,7 @@ s_open_text (kn_crypto_t *crypto, PGresult *rows, int r, int c, const char *ad, 
     PQfreemem (sealed);
     if (!plain)
         return NULL;
-    char *text = malloc (plain_len + 1);
+    char *text = kn_malloc (plain_len + 1);
     memcpy (text, plain, plain_len);
     text[plain_len] = 0;
     free (plain);

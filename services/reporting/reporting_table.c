@@ -5,6 +5,7 @@
     written out. The statistics tables (timeliness, equity) make their own cells
     with reporting_cell. */
 #include "reporting_report_int.h"
+#include "kn_alloc.h"
 
 #define MAX_LABELS KN_SDC_MAX_SIDE
 
@@ -26,7 +27,7 @@ s_label_index (labels_t *labels, const char *label)
             return (int)i;
     if (labels->count == MAX_LABELS)
         return -1;
-    labels->items[labels->count] = strdup (label);
+    labels->items[labels->count] = kn_strdup (label);
     return (int)labels->count++;
 }
 
@@ -82,9 +83,9 @@ reporting_display (int dimension, const char *label)
         const ProtobufCEnumValue *value =
             protobuf_c_enum_descriptor_get_value (descriptor, atoi (label));
         if (value)
-            return strdup (value->name);
+            return kn_strdup (value->name);
     }
-    return strdup (label);
+    return kn_strdup (label);
 }
 
 static void
@@ -101,7 +102,7 @@ s_labels_free (labels_t *labels)
 Kinnet__V1__ReportCell *
 reporting_cell (bool shown, int64_t value)
 {
-    Kinnet__V1__ReportCell *cell = malloc (sizeof *cell);
+    Kinnet__V1__ReportCell *cell = kn_malloc (sizeof *cell);
     kinnet__v1__report_cell__init (cell);
     cell->withheld = !shown;
     cell->value = shown ? value : 0;
@@ -147,11 +148,14 @@ reporting_table_build (PGresult *rows, int count_column, const kn_sdc_config_t *
         s_all_values (&row_labels, d1);
     if (!fixed_columns)
         s_all_values (&col_labels, d2);
+    //  A label past the limit refuses the table rather than leaving its rows out: a
+    //  table cut short gives totals that are wrong, and says nothing about it.
+    bool overflow = false;
     int n = PQntuples (rows);
     for (int i = 0; i < n; i++) {
-        s_label_index (&row_labels, PQgetvalue (rows, i, 0));
+        overflow |= s_label_index (&row_labels, PQgetvalue (rows, i, 0)) < 0;
         if (!fixed_columns)
-            s_label_index (&col_labels, PQgetvalue (rows, i, 1));
+            overflow |= s_label_index (&col_labels, PQgetvalue (rows, i, 1)) < 0;
     }
     qsort (row_labels.items, row_labels.count, sizeof (char *),
            s_numeric (d1) || spec->row_enum ? s_compare_number : s_compare_text);
@@ -163,7 +167,8 @@ reporting_table_build (PGresult *rows, int count_column, const kn_sdc_config_t *
     if (col_labels.count == 0)
         s_label_index (&col_labels, "");
 
-    kn_sdc_table_t *table = kn_sdc_table_new (row_labels.count, col_labels.count);
+    kn_sdc_table_t *table =
+        overflow ? NULL : kn_sdc_table_new (row_labels.count, col_labels.count);
     for (int i = 0; table && i < n; i++) {
         int r = s_label_index (&row_labels, PQgetvalue (rows, i, 0));
         int c = s_label_index (&col_labels, PQgetvalue (rows, i, 1));
@@ -172,57 +177,60 @@ reporting_table_build (PGresult *rows, int count_column, const kn_sdc_config_t *
                               atoll (PQgetvalue (rows, i, count_column)));
     }
     Kinnet__V1__ReportTable *out = NULL;
-    if (!table)
+    if (overflow)
         kn_error_set (err, KN_E_INVALID_ARGUMENT, "by",
-                      "more than %d rows or columns: choose a coarser breakdown",
-                      MAX_LABELS);
+                      "table \"%s\" would have more than %d rows or columns: choose a"
+                      " coarser breakdown or a shorter period",
+                      spec->title, MAX_LABELS);
+    else if (!table)
+        kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
     else if (kn_sdc_table_protect (table, config, err) == 0) {
-        out = malloc (sizeof *out);
+        out = kn_malloc (sizeof *out);
         kinnet__v1__report_table__init (out);
-        out->title = strdup (spec->title);
+        out->title = kn_strdup (spec->title);
         out->row_dimension =
-            strdup (spec->row_sql ? spec->row_name : reporting_dimension_names[d1]);
+            kn_strdup (spec->row_sql ? spec->row_name : reporting_dimension_names[d1]);
         out->column_dimension =
-            strdup (fixed_columns ? spec->category_name : reporting_dimension_names[d2]);
+            kn_strdup (fixed_columns ? spec->category_name : reporting_dimension_names[d2]);
         size_t rows_n = row_labels.count, cols_n = col_labels.count;
-        out->row_labels = calloc (rows_n, sizeof (char *));
+        out->row_labels = kn_calloc (rows_n, sizeof (char *));
         for (size_t r = 0; r < rows_n; r++) {
             const ProtobufCEnumValue *value =
                 spec->row_enum ? protobuf_c_enum_descriptor_get_value (
                                      spec->row_enum, atoi (row_labels.items[r]))
                                : NULL;
             out->row_labels[out->n_row_labels++] =
-                value ? strdup (value->name)
+                value ? kn_strdup (value->name)
                       : reporting_display (d1, row_labels.items[r]);
         }
-        out->column_labels = calloc (cols_n, sizeof (char *));
+        out->column_labels = kn_calloc (cols_n, sizeof (char *));
         for (size_t c = 0; c < cols_n; c++) {
             size_t index = (size_t)atoi (col_labels.items[c]);
             if (spec->labels && index >= 1 && index <= spec->n_labels)
                 out->column_labels[out->n_column_labels++] =
-                    strdup (spec->labels[index - 1]);
+                    kn_strdup (spec->labels[index - 1]);
             else if (spec->category) {
                 const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value (
                     spec->category, atoi (col_labels.items[c]));
                 out->column_labels[out->n_column_labels++] =
-                    strdup (value ? value->name : "?");
+                    kn_strdup (value ? value->name : "?");
             } else
                 out->column_labels[out->n_column_labels++] =
                     reporting_display (d2, col_labels.items[c]);
         }
-        out->cells = calloc (rows_n * cols_n, sizeof (Kinnet__V1__ReportCell *));
+        out->cells = kn_calloc (rows_n * cols_n, sizeof (Kinnet__V1__ReportCell *));
         int64_t value = 0;
         for (size_t r = 0; r < rows_n; r++)
             for (size_t c = 0; c < cols_n; c++) {
                 bool shown = kn_sdc_cell (table, r, c, &value);
                 out->cells[out->n_cells++] = reporting_cell (shown, value);
             }
-        out->row_totals = calloc (rows_n, sizeof (Kinnet__V1__ReportCell *));
+        out->row_totals = kn_calloc (rows_n, sizeof (Kinnet__V1__ReportCell *));
         for (size_t r = 0; r < rows_n; r++) {
             bool shown = kn_sdc_row_total (table, r, &value);
             out->row_totals[out->n_row_totals++] = reporting_cell (shown, value);
         }
-        out->column_totals = calloc (cols_n, sizeof (Kinnet__V1__ReportCell *));
+        out->column_totals = kn_calloc (cols_n, sizeof (Kinnet__V1__ReportCell *));
         for (size_t c = 0; c < cols_n; c++) {
             bool shown = kn_sdc_col_total (table, c, &value);
             out->column_totals[out->n_column_totals++] = reporting_cell (shown, value);

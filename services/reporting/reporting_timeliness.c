@@ -4,6 +4,7 @@
     for an acceptance and a first contact: medians and percentiles, given only over
     groups large enough to reveal nobody. */
 #include "reporting_report_int.h"
+#include "kn_alloc.h"
 
 //  What became of a need: a Placement value, kept by PostgreSQL (0011).
 #define PLACEMENT_SQL "nd.placement::text"
@@ -47,24 +48,24 @@ s_time_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_erro
         kn_sdc_table_destroy (&counts);
         return -1;
     }
-    Kinnet__V1__ReportTable *out = malloc (sizeof *out);
+    Kinnet__V1__ReportTable *out = kn_malloc (sizeof *out);
     kinnet__v1__report_table__init (out);
     out->title =
-        strdup ("Time to acceptance and to first contact, from routing, in hours");
-    out->row_dimension = strdup ("urgency");
-    out->column_dimension = strdup ("statistic");
+        kn_strdup ("Time to acceptance and to first contact, from routing, in hours");
+    out->row_dimension = kn_strdup ("urgency");
+    out->column_dimension = kn_strdup ("statistic");
     out->statistics = true;
-    out->row_labels = calloc (N_URGENCY, sizeof (char *));
+    out->row_labels = kn_calloc (N_URGENCY, sizeof (char *));
     for (int u = 0; u < N_URGENCY; u++) {
         char number[4];
         snprintf (number, sizeof number, "%d", u + 1);
         out->row_labels[out->n_row_labels++] =
             reporting_display (KINNET__V1__REPORT_DIMENSION__BY_URGENCY, number);
     }
-    out->column_labels = calloc (N_COLUMNS, sizeof (char *));
+    out->column_labels = kn_calloc (N_COLUMNS, sizeof (char *));
     for (int c = 0; c < N_COLUMNS; c++)
-        out->column_labels[out->n_column_labels++] = strdup (columns[c]);
-    out->cells = calloc (N_URGENCY * N_COLUMNS, sizeof (Kinnet__V1__ReportCell *));
+        out->column_labels[out->n_column_labels++] = kn_strdup (columns[c]);
+    out->cells = kn_calloc (N_URGENCY * N_COLUMNS, sizeof (Kinnet__V1__ReportCell *));
     for (int u = 0; u < N_URGENCY; u++) {
         int64_t placed = 0;
         bool shown = kn_sdc_cell (counts, (size_t)u, 0, &placed);
@@ -118,7 +119,7 @@ s_time_table (reader_t *rd, const Kinnet__V1__RunReport *request,
         "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL),"
         " percentile_cont (0.9) WITHIN GROUP (ORDER BY date_part ('epoch', t.contact_at - at)"
         "  / 3600) FILTER (WHERE t.contact_at IS NOT NULL)" NEED_FROM " GROUP BY 1";
-    section->tables = calloc (1, sizeof (Kinnet__V1__ReportTable *));
+    section->tables = kn_calloc (1, sizeof (Kinnet__V1__ReportTable *));
     //  The slowest query of all the reports (its sorts): sent first, the others of the
     //  report run beside it.
     reporting_job_add (rd, sql, s_time_build, request, section, 0)->first = true;

@@ -2,6 +2,7 @@
     part, an offered agency's own offer), appointing its lead professional, and the
     district's unplaced needs. */
 #include "routing_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"case_get",
@@ -118,7 +119,7 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
         return kn_error_set (err, KN_E_NOT_FOUND, "case_id",
                              "no such case visible to you");
     }
-    Kinnet__V1__Case *out = malloc (sizeof *out);
+    Kinnet__V1__Case *out = kn_malloc (sizeof *out);
     kinnet__v1__case__init (out);
     out->case_id = kn_pb_string (PQgetvalue (row, 0, 0));
     out->family_id = kn_pb_string (PQgetvalue (row, 0, 1));
@@ -152,12 +153,12 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
         return -1;
     }
     int n = PQntuples (involvements);
-    out->involvements = calloc ((size_t)n + 1, sizeof (Kinnet__V1__Involvement *));
+    out->involvements = kn_calloc ((size_t)n + 1, sizeof (Kinnet__V1__Involvement *));
     for (int i = 0; i < n; i++)
         out->involvements[out->n_involvements++] =
             routing_involvement_from_row (involvements, i);
     n = PQntuples (needs);
-    out->needs = calloc ((size_t)n + 1, sizeof (Kinnet__V1__CaseNeed *));
+    out->needs = kn_calloc ((size_t)n + 1, sizeof (Kinnet__V1__CaseNeed *));
     for (int i = 0; i < n; i++) {
         //  An agency that only holds an offer sees only the needs it was offered; a
         //  referrer with its part, the needs of its own referrals.
@@ -175,7 +176,7 @@ s_load_case (routing_store_t *self, const char *case_id, const char *only_agency
     }
     if (referrals) {
         n = PQntuples (referrals);
-        out->referral_ids = calloc ((size_t)n + 1, sizeof (char *));
+        out->referral_ids = kn_calloc ((size_t)n + 1, sizeof (char *));
         for (int i = 0; i < n; i++)
             out->referral_ids[out->n_referral_ids++] =
                 kn_pb_string (PQgetvalue (referrals, i, 0));
@@ -284,10 +285,10 @@ routing_store_unplaced (routing_store_t *self, const char *agency_id,
     PGresult *rows = routing_run (self, "unplaced", 3, values, err);
     if (!rows)
         return -1;
-    Kinnet__V1__CaseNeedList *out = malloc (sizeof *out);
+    Kinnet__V1__CaseNeedList *out = kn_malloc (sizeof *out);
     kinnet__v1__case_need_list__init (out);
     int n = PQntuples (rows);
-    out->needs = calloc ((size_t)n + 1, sizeof (Kinnet__V1__CaseNeed *));
+    out->needs = kn_calloc ((size_t)n + 1, sizeof (Kinnet__V1__CaseNeed *));
     for (int i = 0; i < n; i++)
         out->needs[out->n_needs++] = routing_need_from_row (rows, i);
     PQclear (rows);

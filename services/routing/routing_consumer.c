@@ -6,6 +6,7 @@
 
 #include "kn_log.h"
 #include "kn_metrics.h"
+#include "kn_alloc.h"
 
 struct _routing_consumer_t {
     routing_store_t *store;
@@ -17,7 +18,7 @@ struct _routing_consumer_t {
 routing_consumer_t *
 routing_consumer_new (routing_store_t *store, int64_t retry_every_ms, int batch)
 {
-    routing_consumer_t *self = calloc (1, sizeof *self);
+    routing_consumer_t *self = kn_calloc (1, sizeof *self);
     self->store = store;
     self->retry_every_ms = retry_every_ms;
     self->batch = batch > 0 ? batch : 100;

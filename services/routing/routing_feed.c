@@ -4,6 +4,7 @@
     an event exists exactly when its change does. Agencies read their feed after a
     number they hold. */
 #include "routing_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"dpo_agencies",
@@ -22,10 +23,15 @@ static const char *s_statements[][2] = {
     {"feed_insert",
      "INSERT INTO routing.feed (agency_id, seq, topic, case_id, payload, created_at)"
      " VALUES ($1, $2, $3, $4, $5::bytea, to_timestamp ($6))"},
+    //  The head and the events in one statement, so in one snapshot: read apart, an
+    //  event committed in between would raise last_seq past the events returned, and a
+    //  reader that believed it had everything up to last_seq would never see it. One
+    //  row per event, each with the head; one row with no payload when there is none.
     {"feed_read",
-     "SELECT payload FROM routing.feed WHERE agency_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"},
-    {"feed_head",
-     "SELECT coalesce ((SELECT last_seq FROM routing.feed_head WHERE agency_id = $1), 0)"},
+     "SELECT h.last_seq, f.payload FROM (SELECT coalesce ((SELECT last_seq"
+     "  FROM routing.feed_head WHERE agency_id = $1), 0) AS last_seq) h"
+     " LEFT JOIN LATERAL (SELECT seq, payload FROM routing.feed"
+     "  WHERE agency_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) f ON true ORDER BY f.seq"},
 };
 
 int
@@ -151,20 +157,18 @@ routing_store_feed_read (routing_store_t *self, const char *agency_id, int64_t a
     snprintf (max_text, sizeof max_text, "%d", max);
     const char *values[] = {agency_id, after_text, max_text};
     PGresult *rows = routing_run (self, "feed_read", 3, values, err);
-    PGresult *head = rows ? routing_run (self, "feed_head", 1, values, err) : NULL;
-    if (!head) {
-        PQclear (rows);
+    if (!rows)
         return -1;
-    }
-    Kinnet__V1__FeedBatch *out = malloc (sizeof *out);
+    Kinnet__V1__FeedBatch *out = kn_malloc (sizeof *out);
     kinnet__v1__feed_batch__init (out);
-    out->last_seq = routing_int (head, 0, 0);
-    PQclear (head);
+    out->last_seq = routing_int (rows, 0, 0);
     int n = PQntuples (rows);
-    out->events = calloc ((size_t)n + 1, sizeof (Kinnet__V1__FeedEvent *));
+    out->events = kn_calloc ((size_t)n + 1, sizeof (Kinnet__V1__FeedEvent *));
     for (int i = 0; i < n; i++) {
+        if (PQgetisnull (rows, i, 1))
+            continue;
         Kinnet__V1__FeedEvent *event = (Kinnet__V1__FeedEvent *)routing_unpack_column (
-            rows, i, 0, &kinnet__v1__feed_event__descriptor);
+            rows, i, 1, &kinnet__v1__feed_event__descriptor);
         if (event)
             out->events[out->n_events++] = event;
     }

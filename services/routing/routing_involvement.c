@@ -3,6 +3,7 @@
     transaction: claim the idempotency key, lock, check, change, feed, audit,
     commit; a retry with the same key replays the first answer. */
 #include "routing_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"need_accepted",
@@ -344,7 +345,7 @@ routing_store_transfer (routing_store_t *self, const char *agency_id, int64_t no
         routing_settings (self, &settings, err) ||
         routing_announce (self, mine.id, agency_id, now, err))
         goto fail;
-    Kinnet__V1__Ranking *ranking = malloc (sizeof *ranking);
+    Kinnet__V1__Ranking *ranking = kn_malloc (sizeof *ranking);
     kinnet__v1__ranking__init (ranking);
     ranking->rank = 1;
     ranking->candidates = 1;

@@ -4,6 +4,7 @@
     with a deadline, or marks it unplaced and tells the district. What the offered
     agency may read is decided by the consent policy at the offer. */
 #include "routing_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"referral_child",
@@ -144,7 +145,7 @@ routing_details_available (routing_store_t *self, const char *referral_id,
 Kinnet__V1__RankFactor *
 routing_factor (const char *rule, int64_t score, const char *detail)
 {
-    Kinnet__V1__RankFactor *factor = malloc (sizeof *factor);
+    Kinnet__V1__RankFactor *factor = kn_malloc (sizeof *factor);
     kinnet__v1__rank_factor__init (factor);
     factor->rule = kn_pb_string (rule);
     factor->score = score;
@@ -155,7 +156,7 @@ routing_factor (const char *rule, int64_t score, const char *detail)
 void
 routing_ranking_add (Kinnet__V1__Ranking *ranking, Kinnet__V1__RankFactor *factor)
 {
-    ranking->factors = realloc (ranking->factors, (ranking->n_factors + 1) *
+    ranking->factors = kn_realloc (ranking->factors, (ranking->n_factors + 1) *
                                                       sizeof (Kinnet__V1__RankFactor *));
     ranking->factors[ranking->n_factors++] = factor;
 }
@@ -253,7 +254,7 @@ routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool qui
         return -1;
     if (ctx.urgency < 1 || ctx.urgency > 4)
         ctx.urgency = KINNET__V1__URGENCY__ROUTINE;
-    Kinnet__V1__Ranking *ranking = malloc (sizeof *ranking);
+    Kinnet__V1__Ranking *ranking = kn_malloc (sizeof *ranking);
     kinnet__v1__ranking__init (ranking);
     char agency[KN_UUID_STR] = "";
 
@@ -290,7 +291,7 @@ routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool qui
             return -1;
         }
         size_t count = (size_t)PQntuples (result);
-        routing_candidate_t *candidates = calloc (count ? count : 1, sizeof *candidates);
+        routing_candidate_t *candidates = kn_calloc (count ? count : 1, sizeof *candidates);
         for (size_t i = 0; i < count; i++) {
             routing_candidate_t *c = &candidates[i];
             snprintf (c->agency_id, sizeof c->agency_id, "%s",

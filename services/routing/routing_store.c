@@ -2,6 +2,7 @@
     policy's settings), the small query helpers its files share, and the messages
     built from rows. The jobs live next door; routing_store_int.h lists them. */
 #include "routing_store_int.h"
+#include "kn_alloc.h"
 
 static const char *s_statements[][2] = {
     {"involvement_get", INVOLVEMENT_SELECT " WHERE i.id = $1"},
@@ -29,7 +30,7 @@ routing_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
         kn_idempotency_prepare (db, IDEM, err) || kn_subject_prepare (db, err) ||
         kn_consent_policy_prepare (db, err))
         return NULL;
-    routing_store_t *self = calloc (1, sizeof *self);
+    routing_store_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
     self->policy = kn_consent_policy_config ();
@@ -111,9 +112,9 @@ char *
 routing_bytea_param (const ProtobufCMessage *message)
 {
     size_t len = protobuf_c_message_get_packed_size (message);
-    uint8_t *packed = malloc (len ? len : 1);
+    uint8_t *packed = kn_malloc (len ? len : 1);
     protobuf_c_message_pack (message, packed);
-    char *text = malloc (len * 2 + 3);
+    char *text = kn_malloc (len * 2 + 3);
     strcpy (text, "\\x");
     for (size_t i = 0; i < len; i++)
         sprintf (text + 2 + i * 2, "%02x", packed[i]);
@@ -202,7 +203,7 @@ routing_store_audit (routing_store_t *self, const char *agency_id, const char *c
 Kinnet__V1__Involvement *
 routing_involvement_from_row (PGresult *result, int row)
 {
-    Kinnet__V1__Involvement *out = malloc (sizeof *out);
+    Kinnet__V1__Involvement *out = kn_malloc (sizeof *out);
     kinnet__v1__involvement__init (out);
     out->involvement_id = kn_pb_string (PQgetvalue (result, row, 0));
     out->case_id = kn_pb_string (PQgetvalue (result, row, 1));
@@ -247,7 +248,7 @@ routing_load_involvement (routing_store_t *self, const char *id, kn_error_t *err
 Kinnet__V1__CaseNeed *
 routing_need_from_row (PGresult *result, int row)
 {
-    Kinnet__V1__CaseNeed *out = malloc (sizeof *out);
+    Kinnet__V1__CaseNeed *out = kn_malloc (sizeof *out);
     kinnet__v1__case_need__init (out);
     out->need_id = kn_pb_string (PQgetvalue (result, row, 0));
     out->category = (Kinnet__V1__NeedCategory)routing_int (result, row, 1);
@@ -269,7 +270,7 @@ routing_split (const char *text, size_t *count)
     size_t cap = 1;
     for (const char *p = text; *p; p++)
         cap += *p == ',';
-    char **out = calloc (cap, sizeof (char *));
+    char **out = kn_calloc (cap, sizeof (char *));
     const char *at = text;
     while (*at) {
         size_t len = strcspn (at, ",");

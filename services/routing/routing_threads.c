@@ -13,6 +13,7 @@
 #include "kn_worker.h"
 #include "routing_consumer.h"
 #include "routing_server.h"
+#include "kn_alloc.h"
 
 typedef struct {
     kn_daemon_t *daemon;
@@ -141,7 +142,7 @@ s_feed_worker (void *arg)
 routing_threads_t *
 routing_threads_start (kn_daemon_t *daemon, int feeds)
 {
-    routing_threads_t *self = calloc (1, sizeof *self);
+    routing_threads_t *self = kn_calloc (1, sizeof *self);
     self->count = 1 + (feeds < 1                          ? 1
                        : feeds > ROUTING_MAX_FEED_WORKERS ? ROUTING_MAX_FEED_WORKERS
                                                           : feeds);

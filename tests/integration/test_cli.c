@@ -4,7 +4,9 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "kn_test.h"
 
@@ -604,6 +606,85 @@ Test (cli, audit_export_as_auditor)
     json_decref (json);
 
     cr_assert_eq (s_run (1, "audit export --from 2024-13-45 --to 2999-01-01", NULL), 3);
+}
+
+//  What the last s_run printed on stderr holds needle.
+static bool
+s_stderr_has (const char *needle)
+{
+    char *err = s_stderr ();
+    bool found = strstr (err, needle) != NULL;
+    free (err);
+    return found;
+}
+
+Test (cli, exports_are_new_private_files)
+{
+    //  A subject, and the data-protection officer's role to export it.
+    s_write ("consent.json",
+             "{\"idempotency_key\": \"CLI-X-1\","
+             " \"subject\": {\"person\": {\"given_name\": \"Mira\", \"family_name\": \"Sato\","
+             "             \"date_of_birth\": \"2014-03-03\"}},"
+             " \"given_by\": \"child\", \"scope\": {\"sectors\": [\"school\"],"
+             " \"categories\": [\"education\"], \"purposes\": [\"coordination_of_support\"]},"
+             " \"method\": \"digital\", \"evidence_reference\": \"app-9\","
+             " \"privacy_notice_version\": \"4\", \"privacy_notice_language\": \"en\"}");
+    char args[1024], *out = NULL;
+    snprintf (args, sizeof args, "--format json consent record --file %s/consent.json", dir);
+    cr_assert_eq (s_run (0, args, &out), 0, "%s", out);
+    char *subject_id = s_json_string (out, "subject_id");
+    free (out);
+    cr_assert (subject_id);
+    snprintf (args, sizeof args, "admin agency role add %s data_protection_officer",
+              kn_test_stack_agency_id (stack, 0));
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 0);
+
+    //  Created with mode 0600 even under a umask that would leave it read-only.
+    char path[400];
+    struct stat info;
+    snprintf (path, sizeof path, "%s/sar.json", dir);
+    snprintf (args, sizeof args, "subject export %s --out %s", subject_id, path);
+    mode_t umask_was = umask (0277);
+    int rc = s_run (0, args, NULL);
+    umask (umask_was);
+    cr_assert_eq (rc, 0);
+    cr_assert_eq (lstat (path, &info), 0);
+    cr_assert_eq (info.st_mode & 07777, 0600, "mode %o", info.st_mode & 07777);
+
+    //  The same name again: refused with exit 3, the file as it was.
+    s_write ("taken.json", "keep");
+    snprintf (path, sizeof path, "%s/taken.json", dir);
+    snprintf (args, sizeof args, "subject export %s --out %s", subject_id, path);
+    cr_assert_eq (s_run (0, args, NULL), 3);
+    cr_assert (s_stderr_has ("exists: not overwritten"));
+    char *kept = kn_test_read_file (path);
+    cr_assert_str_eq (kept, "keep");
+    free (kept);
+
+    //  A symbolic link, even one to nowhere: not followed, nothing made where it points.
+    char link[400], target[400];
+    snprintf (link, sizeof link, "%s/link.json", dir);
+    snprintf (target, sizeof target, "%s/elsewhere.json", dir);
+    cr_assert_eq (symlink (target, link), 0);
+    snprintf (args, sizeof args, "subject export %s --out %s", subject_id, link);
+    cr_assert_eq (s_run (0, args, NULL), 3);
+    cr_assert (s_stderr_has ("symbolic link: not followed"));
+    cr_assert_neq (lstat (target, &info), 0, "the link was followed");
+
+    //  A refused request leaves no empty file behind.
+    snprintf (path, sizeof path, "%s/nobody.json", dir);
+    snprintf (args, sizeof args,
+              "subject export 6d0f5f0e-8f5c-4f57-a3d5-0f3a7c1b2e44 --out %s", path);
+    cr_assert_eq (s_run (0, args, NULL), 6);
+    cr_assert_neq (lstat (path, &info), 0, "an empty export was left behind");
+
+    //  A report's file likewise, refused before the report is asked for (this
+    //  agency is no auditor: asked, the answer would be exit 4).
+    snprintf (path, sizeof path, "%s/taken.json", dir);
+    snprintf (args, sizeof args,
+              "report referrals --from 2026-01-01 --to 2026-02-01 --out %s", path);
+    cr_assert_eq (s_run (0, args, NULL), 3);
+    free (subject_id);
 }
 
 Test (cli, admin_population_import_and_show)

@@ -9,7 +9,7 @@
 #include "intake_store.h"
 #include "kn_agency.h"
 #include "kn_test.h"
-#include "reporting_report.h"
+#include "reporting_report_int.h"
 #include "routing_store.h"
 
 static char *url;
@@ -520,4 +520,44 @@ Test (reports, equity_and_population_import)
     cr_assert_float_eq (s_at (table, "south", "referrals")->number, 0.0, 1e-9);
     cr_assert_str_eq (report->sections[1]->name, "languages");
     kinnet__v1__report__free_unpacked (report, NULL);
+}
+
+//  Rows 1..n labelled d1..dn, five referrals each, as a table by district.
+static Kinnet__V1__ReportTable *
+s_table_of_districts (int n, kn_error_t *err)
+{
+    char sql[160];
+    snprintf (sql, sizeof sql,
+              "SELECT 'd' || n, '', 5 FROM generate_series (1, %d) n", n);
+    PGconn *conn = PQconnectdb (url);
+    PGresult *rows = PQexec (conn, sql);
+    cr_assert_eq (PQresultStatus (rows), PGRES_TUPLES_OK, "%s", PQerrorMessage (conn));
+    const Kinnet__V1__ReportDimension by[] = {KINNET__V1__REPORT_DIMENSION__BY_DISTRICT};
+    char from[16], to[16];
+    Kinnet__V1__RunReport run = s_request ("referrals", by, 1, from, to);
+    kn_sdc_config_t config = kn_sdc_config_default ();
+    table_spec_t spec = {.title = "Referrals received", .base = BASE_REFERRAL};
+    Kinnet__V1__ReportTable *table = reporting_table_build (rows, 2, &config, &run, &spec, err);
+    PQclear (rows);
+    PQfinish (conn);
+    return table;
+}
+
+//  A table is whole or refused: 1,000 rows are all there, a 1,001st refuses it
+//  (with the field to change), rather than leaving rows and their counts out.
+Test (reports, a_table_past_the_limit_is_refused_not_cut)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__ReportTable *table = s_table_of_districts (KN_SDC_MAX_SIDE, &err);
+    cr_assert (table, "%s", err.message);
+    cr_assert_eq (table->n_row_labels, KN_SDC_MAX_SIDE);
+    cr_assert_eq (table->grand_total->value, 5 * KN_SDC_MAX_SIDE);
+    kinnet__v1__report_table__free_unpacked (table, NULL);
+
+    table = s_table_of_districts (KN_SDC_MAX_SIDE + 1, &err);
+    cr_assert_null (table, "a table of %zu rows came back", table ? table->n_row_labels : 0);
+    cr_assert_eq (err.code, KN_E_INVALID_ARGUMENT);
+    cr_assert_str_eq (err.field, "by");
+    cr_assert (strstr (err.message, "more than 1000 rows or columns"), "%s", err.message);
 }

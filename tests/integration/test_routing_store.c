@@ -1365,4 +1365,43 @@ Test (routing, a_routing_that_did_not_commit_is_not_logged)
     cr_expect (strstr (routed, "\"event\":\"offer.made\""), "%s", routed);
     cr_expect (strstr (routed, "\"event\":\"referral.routed\""), "%s", routed);
     free (routed);
+static void *
+s_feed_thread (void *agency)
+{
+    return s_feed (agency, 0);
+}
+
+//  The events and last_seq of one read come from one snapshot. A writer holds the
+//  feed head locked while the read starts, then commits event 1: a read that took
+//  the events before the head and the head after would say last_seq 1 with no event,
+//  and a reader that trusted it would skip event 1 for ever.
+Test (routing, feed_read_is_one_snapshot)
+{
+    PGconn *writer = PQconnectdb (url);
+    cr_assert_eq (PQstatus (writer), CONNECTION_OK);
+    PQclear (PQexec (writer, "BEGIN; LOCK TABLE routing.feed_head IN ACCESS EXCLUSIVE MODE"));
+    pthread_t reader;
+    pthread_create (&reader, NULL, s_feed_thread, far_away);
+    //  Wait until the read waits on the lock.
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_count ("SELECT count (*) FROM pg_locks WHERE NOT granted"
+                    " AND relation = 'routing.feed_head'::regclass")
+           == 0)
+        cr_assert (zclock_mono () < deadline, "the read never waited for the feed head");
+    char sql[512];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO routing.feed_head VALUES ('%s', 1);"
+              " INSERT INTO routing.feed (agency_id, seq, topic, payload)"
+              " VALUES ('%s', 1, 'test', '\\x0801'); COMMIT",
+              far_away, far_away);
+    PGresult *result = PQexec (writer, sql);
+    cr_assert_eq (PQresultStatus (result), PGRES_COMMAND_OK, "%s", PQerrorMessage (writer));
+    PQclear (result);
+    PQfinish (writer);
+    Kinnet__V1__FeedBatch *batch = NULL;
+    pthread_join (reader, (void **) &batch);
+    cr_assert_eq (batch->last_seq, (int64_t) batch->n_events,
+                  "last_seq %lld with %zu event(s)", (long long) batch->last_seq,
+                  batch->n_events);
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
 }

@@ -6,12 +6,14 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -193,15 +195,21 @@ kn_test_free_port (void)
     return first;
 }
 
+//  Fork and exec one daemon; its pid, or -1.
 static pid_t
-s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
-         const char *service_cert)
+s_fork_daemon (kn_test_stack_t *self, const char *binary, const char *log_name,
+               const char *service_cert)
 {
     char log_path[400];
     snprintf (log_path, sizeof log_path, "%s/%s.log", self->dir, log_name);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
-    cr_assert (pid >= 0);
     if (pid == 0) {
+        //  The daemon dies with the test process: when ctest kills a test on its
+        //  timeout, nothing is left running (holding ports, the database, CPU). A
+        //  parent gone before the prctl is seen by getppid.
+        if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
+            _exit (127);
         FILE *log = fopen (log_path, "a");
         if (log) {
             dup2 (fileno (log), STDERR_FILENO);
@@ -233,6 +241,63 @@ s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
         execl (binary, binary, (char *) NULL);
         _exit (127);
     }
+    return pid;
+}
+
+//  Daemons are forked by one thread that lives as long as the process: the death
+//  signal comes when the forking *thread* ends, and tests restart daemons from
+//  threads of their own (test_resilience's killer), which end before the test does.
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pid_t owner;   //  the process whose spawner thread runs (a fork has none)
+    bool pending;
+    kn_test_stack_t *self;
+    const char *binary, *log_name, *service_cert;
+    pid_t pid;
+} s_spawner = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+static pthread_mutex_t s_spawn_one = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+s_spawner_run (void *arg)
+{
+    (void) arg;
+    pthread_mutex_lock (&s_spawner.lock);
+    while (true) {
+        while (!s_spawner.pending)
+            pthread_cond_wait (&s_spawner.changed, &s_spawner.lock);
+        s_spawner.pid = s_fork_daemon (s_spawner.self, s_spawner.binary, s_spawner.log_name,
+                                       s_spawner.service_cert);
+        s_spawner.pending = false;
+        pthread_cond_broadcast (&s_spawner.changed);
+    }
+    return NULL;
+}
+
+static pid_t
+s_spawn (kn_test_stack_t *self, const char *binary, const char *log_name,
+         const char *service_cert)
+{
+    pthread_mutex_lock (&s_spawn_one);   //  one request at a time
+    pthread_mutex_lock (&s_spawner.lock);
+    if (s_spawner.owner != getpid ()) {
+        pthread_t thread;
+        cr_assert_eq (pthread_create (&thread, NULL, s_spawner_run, NULL), 0);
+        pthread_detach (thread);
+        s_spawner.owner = getpid ();
+    }
+    s_spawner.self = self;
+    s_spawner.binary = binary;
+    s_spawner.log_name = log_name;
+    s_spawner.service_cert = service_cert;
+    s_spawner.pending = true;
+    pthread_cond_broadcast (&s_spawner.changed);
+    while (s_spawner.pending)
+        pthread_cond_wait (&s_spawner.changed, &s_spawner.lock);
+    pid_t pid = s_spawner.pid;
+    pthread_mutex_unlock (&s_spawner.lock);
+    pthread_mutex_unlock (&s_spawn_one);
+    cr_assert (pid > 0, "cannot fork %s", log_name);
     return pid;
 }
 
@@ -671,6 +736,18 @@ const char *
 kn_test_stack_audit_public_key (kn_test_stack_t *self)
 {
     return self->audit_public;
+}
+
+size_t
+kn_test_stack_pids (kn_test_stack_t *self, pid_t *pids, size_t max)
+{
+    pid_t all[] = {self->broker,     self->intake,    self->consent, self->routing[0],
+                   self->routing[1], self->reporting, self->admin};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] > 0 && n < max)
+            pids[n++] = all[i];
+    return n;
 }
 
 int

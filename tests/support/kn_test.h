@@ -93,6 +93,10 @@ const char *kn_test_stack_clock_file (kn_test_stack_t *self);
 //  The audit checkpoint signer's public key (hex) the stack's reporting daemon uses.
 const char *kn_test_stack_audit_public_key (kn_test_stack_t *self);
 
+//  The process ids of the stack's running daemons, at most max of them; how many.
+//  Each daemon is killed (SIGKILL) when the process that made the stack dies.
+size_t kn_test_stack_pids (kn_test_stack_t *self, pid_t *pids, size_t max);
+
 //  Wait until MMI reports a live worker for service (true) or timeout_ms passes.
 bool kn_test_stack_wait_service (kn_test_stack_t *self, const char *service,
                                  int timeout_ms);
