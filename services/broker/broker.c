@@ -246,8 +246,8 @@ s_worker_free (void **item)
 }
 
 //  Sends never wait: the backend is ROUTER_MANDATORY, so a message for a worker whose
-//  connection is gone (or which stopped reading) fails at once instead of vanishing.
-//  -1 when the worker cannot be reached.
+//  connection is gone fails at once (EHOSTUNREACH) instead of vanishing, and one for
+//  a worker that stopped reading finds its queue full (EAGAIN). -1 then, with errno.
 static int
 s_worker_send (broker_t *self, worker_t *worker, int command, zmsg_t *body)
 {
@@ -257,18 +257,28 @@ s_worker_send (broker_t *self, worker_t *worker, int command, zmsg_t *body)
     zmsg_pushstr (msg, KN_MDPW);
     zmsg_pushstr (msg, "");
     zmsg_prepend (msg, &(zframe_t *) {zframe_dup (worker->address)});
-    int rc = 0;
+    int rc = 0, error = 0;
     zframe_t *frame;
     while ((frame = zmsg_pop (msg))) {
         int flags = ZFRAME_DONTWAIT | (zmsg_size (msg) ? ZFRAME_MORE : 0);
         if (zframe_send (&frame, zsock_resolve (self->backend), flags) != 0) {
+            error = zmq_errno ();
             zframe_destroy (&frame);
             rc = -1;
             break;
         }
     }
     zmsg_destroy (&msg);
+    errno = error;
     return rc;
+}
+
+//  A heartbeat; false only when the worker's connection is gone. A worker too busy
+//  to read (its queue full) is alive: its own heartbeats decide.
+static bool
+s_worker_beat (broker_t *self, worker_t *worker)
+{
+    return s_worker_send (self, worker, KN_MDPW_HEARTBEAT, NULL) == 0 || errno != EHOSTUNREACH;
 }
 
 static const char *s_service_label (const char *service);
@@ -356,16 +366,18 @@ s_worker_waiting (broker_t *self, worker_t *worker)
     s_service_dispatch (self, worker->service);
 }
 
-//  A backend connection closed: find which workers it was. A send to a worker whose
-//  connection is gone fails; one that still works is a heartbeat, which MDP allows
-//  at any time.
+//  Heartbeats to workers (busy_only: those holding a request, after a backend
+//  connection closed), forgetting those whose connection is gone. Only a busy worker
+//  needs finding out at once, for its request; a waiting one that is gone fails its
+//  next request's send, which then goes to the next worker. MDP allows heartbeats at
+//  any time.
 static void
-s_probe_workers (broker_t *self)
+s_probe_workers (broker_t *self, bool busy_only)
 {
     zlist_t *gone = zlist_new ();
     for (worker_t *worker = zhashx_first (self->workers); worker;
          worker = zhashx_next (self->workers))
-        if (s_worker_send (self, worker, KN_MDPW_HEARTBEAT, NULL) != 0)
+        if ((worker->request || !busy_only) && !s_worker_beat (self, worker))
             zlist_append (gone, worker);
     zlist_t *services = zlist_new ();
     for (worker_t *worker = zlist_first (gone); worker; worker = zlist_next (gone)) {
@@ -898,7 +910,7 @@ broker_run (broker_t *self)
                    == ZMQ_EVENT_DISCONNECTED) {
             //  Some worker's connection closed; libzmq drops its route a moment later.
             self->probe_until = now + PROBE_FOR_MS;
-            s_probe_workers (self);
+            s_probe_workers (self, true);
         }
         //  Workers first: replies free workers for queued requests.
         if (items[1].revents & ZMQ_POLLIN) {
@@ -930,11 +942,11 @@ broker_run (broker_t *self)
         if (now >= self->guard_at) {
             broker_guard_check (self->guard);
             if (now < self->probe_until)
-                s_probe_workers (self);
+                s_probe_workers (self, true);
             self->guard_at = now + GUARD_MS;
         }
         if (now >= self->heartbeat_at) {
-            s_probe_workers (self);   // every worker's heartbeat, busy ones too
+            s_probe_workers (self, false);   // every worker's heartbeat, busy ones too
             self->heartbeat_at = now + self->config.heartbeat_ms;
         }
         if (now >= self->purge_at) {
