@@ -46,10 +46,32 @@ routing_consumer_run_once (routing_consumer_t *self, int64_t now, kn_error_t *er
             kn_log (KN_ERROR, "consumer.failed", "problem", retry_err.message, NULL);
     }
     int max = self->batch;
-    bool failed = routing_store_consume (self->store, now, max, &consumed, err) ||
-                  routing_store_expire (self->store, now, max, &expired, err) ||
-                  routing_store_chase_contacts (self->store, now, max, &chased, err) ||
-                  routing_store_end_grounds (self->store, now, max, &ended, err);
+    //  Each job runs whatever the others did: an event the consumer cannot route
+    //  (or a database that refuses it) must not stop offers expiring and being
+    //  passed on, contacts being chased or grounds ending. err holds the first
+    //  failure.
+    struct {
+        const char *job;
+        int (*run) (routing_store_t *, int64_t, int, int *, kn_error_t *);
+        int *handled;
+    } jobs[] = {
+        {"consume", routing_store_consume, &consumed},
+        {"expire", routing_store_expire, &expired},
+        {"chase_contacts", routing_store_chase_contacts, &chased},
+        {"end_grounds", routing_store_end_grounds, &ended},
+    };
+    bool failed = false;
+    for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
+        kn_error_t job_err;
+        if (jobs[i].run (self->store, now, max, jobs[i].handled, &job_err) == 0)
+            continue;
+        if (!failed && err)
+            *err = job_err;
+        else
+            kn_log (KN_ERROR, "consumer.failed", "job", jobs[i].job, "problem",
+                    job_err.message, NULL);
+        failed = true;
+    }
     //  After every pass, what is still waiting (a stuck consumer's grows).
     int64_t lag;
     kn_error_t lag_err;

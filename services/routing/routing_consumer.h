@@ -26,7 +26,9 @@ void routing_consumer_destroy (routing_consumer_t **self_p);
 //  One pass at now (Unix seconds). Returns how many milliseconds the caller may
 //  sleep before the next pass: 0 when more is waiting, otherwise until the next
 //  deadline, at most a second (the clock may be a controlled one that jumps).
-//  -1 when a step failed (err says why): back off, then call again.
+//  -1 when a step failed (err says why: the first; the other steps ran all the
+//  same, so deadlines keep expiring while an event cannot be routed): back off,
+//  then call again.
 int64_t routing_consumer_run_once (routing_consumer_t *self, int64_t now,
                                    kn_error_t *err);
 

@@ -1365,6 +1365,8 @@ Test (routing, a_routing_that_did_not_commit_is_not_logged)
     cr_expect (strstr (routed, "\"event\":\"offer.made\""), "%s", routed);
     cr_expect (strstr (routed, "\"event\":\"referral.routed\""), "%s", routed);
     free (routed);
+}
+
 static void *
 s_feed_thread (void *agency)
 {
@@ -1404,4 +1406,39 @@ Test (routing, feed_read_is_one_snapshot)
                   "last_seq %lld with %zu event(s)", (long long) batch->last_seq,
                   batch->n_events);
     kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+}
+
+Test (routing, deadlines_run_while_consuming_fails)
+{
+    const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    referral_t first, second;
+    s_refer (91, needs, 1, KINNET__V1__URGENCY__PRIORITY, "en", &first);
+    s_consume ();
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE status = 'offered'"),
+                  1);
+    //  From now on no new case can be made: the next referral (a new family) cannot
+    //  be routed, while the first one's offer can still expire and pass on.
+    free (s_sql ("CREATE FUNCTION routing.refuse_cases () RETURNS trigger LANGUAGE plpgsql"
+                 " AS $$ BEGIN RAISE EXCEPTION 'no new cases'; END $$"));
+    free (s_sql ("CREATE TRIGGER refuse_cases BEFORE INSERT ON routing.case"
+                 " FOR EACH ROW EXECUTE FUNCTION routing.refuse_cases ()"));
+    s_refer (92, needs, 1, KINNET__V1__URGENCY__PRIORITY, "en", &second);
+    routing_consumer_t *consumer = routing_consumer_new (routing, 0, 100);
+    kn_error_t err;
+    //  A month on. The consumer waits for older transactions in the cluster: pass
+    //  until consuming fails.
+    int64_t rc = 0, deadline = zclock_mono () + 20000;
+    while ((rc = routing_consumer_run_once (consumer, now + 30 * 86400, &err)) >= 0
+           && zclock_mono () < deadline)
+        zclock_sleep (10);
+    cr_assert_eq (rc, -1, "the second referral was routed");
+    cr_assert (*err.message, "a failure without a reason");
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE status = 'expired'"),
+                  1, "the offer did not expire while consuming failed");
+    free (s_sql ("DROP TRIGGER refuse_cases ON routing.case"));
+    s_consume ();
+    char *case_id = s_case_of (&second);
+    cr_assert (case_id, "the second referral was not routed once it could be");
+    free (case_id);
+    routing_consumer_destroy (&consumer);
 }
