@@ -8,6 +8,7 @@
 
 #include <errno.h>
 
+#include "broker_frames.h"
 #include "broker_guard.h"
 #include "broker_queue.h"
 #include "kinnet/v1/common.pb-c.h"
@@ -15,7 +16,6 @@
 #include "kn_mdp.h"
 #include "kn_metrics.h"
 
-#define MAX_SERVICE_NAME 64
 //  The guard measures connections this often, and the broker probes its workers'
 //  connections this often for a second after any backend connection closed.
 #define GUARD_MS 50
@@ -553,10 +553,7 @@ s_client_message (broker_t *self, zmsg_t *msg)
         //  The key table could not be read for too long (the database is down): a
         //  key revoked meanwhile must not keep working, so nobody is served. The
         //  caller's key was valid when last read, so saying so discloses nothing.
-        zframe_t *service = zmsg_size (msg) >= 3 ? zmsg_first (msg) : NULL;   // ""
-        service = service ? zmsg_next (msg) : NULL;   // "MDPC01"
-        service = service ? zmsg_next (msg) : NULL;
-        char *name = service ? zframe_strdup (service) : strdup ("");
+        char *name = broker_frames_client_service (msg);
         s_error_to_client (self, client, name ? name : "", KN_E_SERVICE_UNAVAILABLE, 1000,
                            "the broker cannot check keys (database unreachable); retry later");
         free (name);
@@ -564,29 +561,34 @@ s_client_message (broker_t *self, zmsg_t *msg)
         zmsg_destroy (&msg);
         return;
     }
-    char *empty = zmsg_popstr (msg);
-    char *header = zmsg_popstr (msg);
-    char *service_name = zmsg_popstr (msg);
-    if (!empty || *empty || !header || !streq (header, KN_MDPC) || !service_name) {
+    broker_client_frames_t frames;
+    broker_frames_client (msg, &frames);
+    const char *service_name = frames.service;
+    switch (frames.verdict) {
+    case BROKER_CLIENT_DROP:
+    case BROKER_CLIENT_NO_SERVICE:
         kn_log (KN_WARN, "request.malformed", "socket", "frontend", NULL);
         //  A reply needs the service frame; without a valid envelope there is no
         //  MDP way to answer, so the message is dropped.
-        if (empty && !*empty && header && streq (header, KN_MDPC))
+        if (frames.verdict == BROKER_CLIENT_NO_SERVICE)
             s_error_to_client (self, client, "", KN_E_MALFORMED, 0, "missing service frame");
-    }
-    else if (strlen (service_name) == 0 || strlen (service_name) > MAX_SERVICE_NAME)
+        break;
+    case BROKER_CLIENT_BAD_SERVICE:
         s_error_to_client (self, client, service_name, KN_E_UNKNOWN_SERVICE, 0,
                            "service name must be 1 to 64 characters");
-    else if (zmsg_size (msg) == 0)
+        break;
+    case BROKER_CLIENT_NO_BODY:
         s_error_to_client (self, client, service_name, KN_E_MALFORMED, 0, "empty request body");
-    else if (strncmp (service_name, "mmi.", 4) == 0)
+        break;
+    case BROKER_CLIENT_MMI:
         s_mmi (self, client, service_name, msg);
-    else
+        break;
+    case BROKER_CLIENT_REQUEST:
         s_enqueue (self, client, service_name, agency, key, &msg);
+        break;
+    }
     zframe_destroy (&client);
-    zstr_free (&empty);
-    zstr_free (&header);
-    zstr_free (&service_name);
+    broker_frames_client_free (&frames);
     zmsg_destroy (&msg);
 }
 
@@ -605,11 +607,10 @@ s_worker_message (broker_t *self, zmsg_t *msg)
 
     zframe_t *address = zmsg_pop (msg);
     char *identity = zframe_strhex (address);
-    char *empty = zmsg_popstr (msg);
-    char *header = zmsg_popstr (msg);
-    zframe_t *command = zmsg_pop (msg);
+    broker_worker_frames_t frames;
+    broker_frames_worker (msg, &frames);
     worker_t *worker = zhashx_lookup (self->workers, identity);
-    int cmd = (command && zframe_size (command) == 1) ? zframe_data (command)[0] : -1;
+    int cmd = frames.command;
 
     if (!allowed) {
         //  A client (agency) key on the worker socket, or a retired service key.
@@ -617,14 +618,11 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         if (worker)
             s_worker_delete (self, worker, WORKER_REFUSED);
     }
-    else if (!empty || *empty || !header || !streq (header, KN_MDPW) || cmd < 0)
+    else if (!frames.valid)
         kn_log (KN_WARN, "worker.malformed", NULL);
     else if (cmd == KN_MDPW_READY) {
-        char *service_name = zmsg_popstr (msg);
-        bool permitted = service_name && *service_name
-                         && strlen (service_name) <= MAX_SERVICE_NAME
-                         && strncmp (service_name, "mmi.", 4) != 0
-                         && s_listed (allowed, service_name);
+        const char *service_name = frames.service;
+        bool permitted = frames.service_ok && s_listed (allowed, service_name);
         if (worker || !permitted) {
             //  READY twice, or for a service this key may not serve: protocol error.
             kn_log (KN_WARN, "worker.refused", "service", s_service_label (service_name),
@@ -650,7 +648,6 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         }
         else
             free (worker);   // out of memory: the worker's next heartbeat finds it unknown
-        zstr_free (&service_name);
     }
     else if (!worker) {
         //  Unknown worker (e.g. the broker restarted): tell it to start over.
@@ -658,12 +655,10 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         s_worker_send (self, &temp, KN_MDPW_DISCONNECT, NULL);
     }
     else if (cmd == KN_MDPW_REPLY) {
-        zframe_t *client = zmsg_unwrap (msg);
-        if (client && zmsg_size (msg) >= 1) {
+        if (frames.deliverable) {
             s_count (self, worker->service->name, "ok");
-            s_reply_to_client (self, client, worker->service->name, &msg);
+            s_reply_to_client (self, frames.client, worker->service->name, &msg);
         }
-        zframe_destroy (&client);
         s_request_finish (self, worker->service, &worker->request, true);
         s_worker_waiting (self, worker);
     }
@@ -678,9 +673,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
 
     zframe_destroy (&address);
     zstr_free (&identity);
-    zstr_free (&empty);
-    zstr_free (&header);
-    zframe_destroy (&command);
+    broker_frames_worker_free (&frames);
     zmsg_destroy (&msg);
 }
 

@@ -37,7 +37,11 @@ main (int argc, char **argv)
     int count = 0;
     DIR *dir = opendir (argv[1]);
     struct dirent *entry;
-    while (dir && (entry = readdir (dir)) != NULL && count < MAX_SEEDS) {
+    //  Every file is replayed (ops/fuzz --merge grows the corpus past MAX_SEEDS);
+    //  the first MAX_SEEDS are also the seeds of the mutations.
+    static uint8_t spare[FUZZ_MAX_INPUT];
+    int files = 0;
+    while (dir && (entry = readdir (dir)) != NULL) {
         if (entry->d_name[0] == '.')
             continue;
         char path[4096];
@@ -45,10 +49,13 @@ main (int argc, char **argv)
         FILE *file = fopen (path, "rb");
         if (!file)
             continue;
-        sizes[count] = fread (seeds[count], 1, FUZZ_MAX_INPUT, file);
+        uint8_t *buffer = count < MAX_SEEDS ? seeds[count] : spare;
+        size_t size = fread (buffer, 1, FUZZ_MAX_INPUT, file);
         fclose (file);
-        LLVMFuzzerTestOneInput (seeds[count], sizes[count]);
-        count++;
+        LLVMFuzzerTestOneInput (buffer, size);
+        files++;
+        if (count < MAX_SEEDS)
+            sizes[count++] = size;
     }
     if (dir)
         closedir (dir);
@@ -98,6 +105,6 @@ main (int argc, char **argv)
         }
         LLVMFuzzerTestOneInput (input, size);
     }
-    printf ("fuzz: %d seeds, %ld mutated inputs, no crash\n", count, iterations);
+    printf ("fuzz: %d files, %ld mutated inputs, no crash\n", files, iterations);
     return 0;
 }

@@ -35,7 +35,7 @@ s_migrate (void *url)
     return (void *) (intptr_t) applied;
 }
 
-Test (migrate, applies_once_and_reports_version, .timeout = 60)
+Test (migrate, applies_once_and_reports_version, .timeout = 180)
 {
     char *url = s_empty_db ();
     intptr_t first = (intptr_t) s_migrate (url);
@@ -48,7 +48,7 @@ Test (migrate, applies_once_and_reports_version, .timeout = 60)
     free (url);
 }
 
-Test (migrate, concurrent_migrations_apply_each_once, .timeout = 60)
+Test (migrate, concurrent_migrations_apply_each_once, .timeout = 180)
 {
     char *url = s_empty_db ();
     pthread_t a, b;
@@ -76,7 +76,7 @@ s_refused (kn_db_t *db, const char *sql)
     return result == NULL;
 }
 
-Test (migrate, revocation_is_final_and_admin_reads_no_case, .timeout = 60)
+Test (migrate, revocation_is_final_and_admin_reads_no_case, .timeout = 180)
 {
     char *url = kn_test_db_create ();
     kn_error_t err;
