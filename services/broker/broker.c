@@ -12,6 +12,7 @@
 #include "broker_guard.h"
 #include "broker_queue.h"
 #include "kinnet/v1/common.pb-c.h"
+#include "kn_alloc.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
 #include "kn_metrics.h"
@@ -636,7 +637,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         }
         else if ((worker = calloc (1, sizeof *worker))
                  && (worker->service = s_service_require (self, service_name))) {
-            worker->identity = strdup (identity);
+            worker->identity = kn_strdup (identity);
             worker->address = zframe_dup (address);
             worker->service->workers++;
             zhashx_insert (self->served, service_name, (void *) "");
@@ -798,11 +799,35 @@ s_monitor_event (broker_t *self, zsock_t *events, long *open, const char *name)
     return event;
 }
 
+//  Every event waiting on a monitor (at most 1000 a turn). libzmq's I/O thread
+//  blocks on a monitor socket whose queue is full, so events are never left to pile
+//  up. Returns whether a connection closed.
+static bool
+s_monitor_events (broker_t *self, zsock_t *events, long *open, const char *name)
+{
+    bool closed = false;
+    for (int i = 0; i < 1000 && (zsock_events (events) & ZMQ_POLLIN); i++)
+        closed |= s_monitor_event (self, events, open, name) == ZMQ_EVENT_DISCONNECTED;
+    return closed;
+}
+
+//  Stop a monitor, emptying its queue first: an I/O thread blocked on a full one
+//  would never take the stop.
+static void
+s_monitor_stop (zsock_t *socket, zsock_t *events)
+{
+    while (zsock_events (events) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv (events);
+        zmsg_destroy (&msg);
+    }
+    zmq_socket_monitor (zsock_resolve (socket), NULL, 0);
+}
+
 broker_t *
 broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
             kn_error_t *err)
 {
-    broker_t *self = calloc (1, sizeof *self);
+    broker_t *self = kn_calloc (1, sizeof *self);
     self->config = *config;
     self->keys = keys;
     self->db = db;
@@ -846,9 +871,9 @@ broker_destroy (broker_t **self_p)
         return;
     broker_t *self = *self_p;
     if (self->frontend_events)
-        zmq_socket_monitor (zsock_resolve (self->frontend), NULL, 0);
+        s_monitor_stop (self->frontend, self->frontend_events);
     if (self->backend_events)
-        zmq_socket_monitor (zsock_resolve (self->backend), NULL, 0);
+        s_monitor_stop (self->backend, self->backend_events);
     zsock_destroy (&self->frontend_events);
     zsock_destroy (&self->backend_events);
     zsock_destroy (&self->frontend);
@@ -897,10 +922,9 @@ broker_run (broker_t *self)
         if (items[4].revents & ZMQ_POLLIN)
             broker_keys_zap_serve (self->keys);
         if (items[2].revents & ZMQ_POLLIN)
-            s_monitor_event (self, self->frontend_events, &self->frontend_open, "frontend");
+            s_monitor_events (self, self->frontend_events, &self->frontend_open, "frontend");
         if ((items[3].revents & ZMQ_POLLIN)
-            && s_monitor_event (self, self->backend_events, &self->backend_open, "backend")
-                   == ZMQ_EVENT_DISCONNECTED) {
+            && s_monitor_events (self, self->backend_events, &self->backend_open, "backend")) {
             //  Some worker's connection closed; libzmq drops its route a moment later.
             self->probe_until = now + PROBE_FOR_MS;
             s_probe_workers (self, true);

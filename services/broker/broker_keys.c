@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "kn_agency.h"
+#include "kn_alloc.h"
 #include "kn_log.h"
 #include "kn_metrics.h"
 
@@ -140,8 +141,8 @@ broker_keys_zap_socket (broker_keys_t *self)
 broker_keys_t *
 broker_keys_new (const char *service_dir, kn_db_t *db, kn_error_t *err)
 {
-    broker_keys_t *self = calloc (1, sizeof *self);
-    self->service_dir = service_dir ? strdup (service_dir) : NULL;
+    broker_keys_t *self = kn_calloc (1, sizeof *self);
+    self->service_dir = service_dir ? kn_strdup (service_dir) : NULL;
     self->db = db;
     self->agencies = s_string_table ();
     self->services = s_string_table ();
