@@ -276,38 +276,11 @@ Test (db, a_lock_wait_gives_up_retryably)
     kn_db_destroy (&intake);
 }
 
-//  This process's stderr (where kn_log writes) into a new file, whose path is
-//  returned; s_capture_end puts stderr back and returns what was written there.
-static char *
-s_capture_begin (int *saved)
-{
-    char *path = strdup ("/tmp/kn-test-log-XXXXXX");
-    int fd = mkstemp (path);
-    cr_assert (fd >= 0);
-    fflush (stderr);
-    *saved = dup (STDERR_FILENO);
-    dup2 (fd, STDERR_FILENO);
-    close (fd);
-    return path;
-}
-
-static char *
-s_capture_end (int saved, char *path)
-{
-    fflush (stderr);
-    dup2 (saved, STDERR_FILENO);
-    close (saved);
-    char *text = kn_test_read_file (path);
-    unlink (path);
-    free (path);
-    return text ? text : strdup ("");
-}
-
 Test (db, effects_are_logged_after_commit_only)
 {
     kn_error_t err;
     int saved;
-    char *path = s_capture_begin (&saved);
+    char *path = kn_test_stderr_begin (&saved);
     //  Rolled back: never said.
     cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0);
     kn_db_log_committed (db, KN_INFO, "effect.rolled_back", "id", "1", NULL);
@@ -345,7 +318,7 @@ Test (db, effects_are_logged_after_commit_only)
     cr_assert_eq (kn_db_defer_commit (db, &err), 0, "%s", err.message);
     //  Outside a transaction there is nothing to wait for.
     kn_db_log_committed (db, KN_INFO, "effect.autocommit", NULL);
-    char *text = s_capture_end (saved, path);
+    char *text = kn_test_stderr_end (saved, path);
     cr_expect_null (strstr (text, "effect.rolled_back"), "%s", text);
     cr_expect_null (strstr (text, "effect.failed"), "%s", text);
     cr_expect_null (strstr (text, "effect.refused_at_commit"), "%s", text);

@@ -1301,31 +1301,6 @@ Test (routing, an_overdue_override_review_is_escalated)
     cr_assert_eq (s_feed_count (ngo, "override.review_overdue"), 0);
 }
 
-//  This process's stderr (kn_log's) into a new file; s_log_end puts it back and
-//  returns what was written (caller frees).
-static char *
-s_log_begin (int *saved)
-{
-    char *path = strdup ("/tmp/kn-routing-log-XXXXXX");
-    int fd = mkstemp (path);
-    cr_assert (fd >= 0);
-    *saved = dup (STDERR_FILENO);
-    dup2 (fd, STDERR_FILENO);
-    close (fd);
-    return path;
-}
-
-static char *
-s_log_end (int saved, char *path)
-{
-    dup2 (saved, STDERR_FILENO);
-    close (saved);
-    char *text = kn_test_read_file (path);
-    unlink (path);
-    free (path);
-    return text ? text : strdup ("");
-}
-
 //  A log names only what exists: when the routing transaction fails at its COMMIT
 //  (here a deferred constraint refuses every new offer), no offer.made and no
 //  referral.routed is logged; once it commits, both are.
@@ -1342,7 +1317,7 @@ Test (routing, a_routing_that_did_not_commit_is_not_logged)
     const int needs[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
     s_refer (71, needs, 1, KINNET__V1__URGENCY__ROUTINE, "en", &r);
     int saved;
-    char *path = s_log_begin (&saved);
+    char *path = kn_test_stderr_begin (&saved);
     //  The consumer waits for older transactions in the cluster: try until it fails.
     int handled = 0, rc = 0;
     kn_error_t err;
@@ -1350,7 +1325,7 @@ Test (routing, a_routing_that_did_not_commit_is_not_logged)
     while ((rc = routing_store_consume (routing, now, 1000, &handled, &err)) == 0 &&
            zclock_mono () < deadline)
         zclock_sleep (10);
-    char *failed = s_log_end (saved, path);
+    char *failed = kn_test_stderr_end (saved, path);
     cr_assert_eq (rc, -1, "the refused COMMIT went through");
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement"), 0);
     cr_expect_null (strstr (failed, "offer.made"), "%s", failed);
@@ -1358,9 +1333,9 @@ Test (routing, a_routing_that_did_not_commit_is_not_logged)
     free (failed);
 
     free (s_sql ("DROP TRIGGER refuse_offers ON routing.involvement"));
-    path = s_log_begin (&saved);
+    path = kn_test_stderr_begin (&saved);
     s_consume ();
-    char *routed = s_log_end (saved, path);
+    char *routed = kn_test_stderr_end (saved, path);
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement"), 1);
     cr_expect (strstr (routed, "\"event\":\"offer.made\""), "%s", routed);
     cr_expect (strstr (routed, "\"event\":\"referral.routed\""), "%s", routed);

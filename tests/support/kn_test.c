@@ -1,5 +1,6 @@
 /*  kn_test: fixture for suites that need PostgreSQL and the real daemons. */
 #include "kn_test.h"
+#include "kn_alloc.h"
 #include "kn_audit_chain.h"
 #include "kn_clock.h"
 
@@ -773,4 +774,29 @@ kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
     else
         free (buf);
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+char *
+kn_test_stderr_begin (int *saved)
+{
+    char *path = kn_strdup ("/tmp/kn-test-log-XXXXXX");
+    int fd = mkstemp (path);
+    cr_assert (fd >= 0);
+    fflush (stderr);
+    *saved = dup (STDERR_FILENO);
+    dup2 (fd, STDERR_FILENO);
+    close (fd);
+    return path;
+}
+
+char *
+kn_test_stderr_end (int saved, char *path)
+{
+    fflush (stderr);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    char *text = kn_test_read_file (path);
+    unlink (path);
+    free (path);
+    return text ? text : kn_strdup ("");
 }

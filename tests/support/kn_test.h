@@ -127,6 +127,12 @@ int kn_test_http (int port, const char *method, const char *path, char **headers
 //  set, as in `kinnet_up` or `x_total{a="b"}`): true and *value when present.
 bool kn_test_metric (const char *text, const char *series, double *value);
 
+//  This process's stderr (where kn_log writes) into a new file, whose path is
+//  returned; kn_test_stderr_end puts stderr back and returns what was written there
+//  (caller frees; "" when nothing).
+char *kn_test_stderr_begin (int *saved);
+char *kn_test_stderr_end (int saved, char *path);
+
 //  A valid referral request body for the "intake" service (packed IntakeRequest),
 //  for child seed (distinct seeds, distinct children) and idempotency key.
 zframe_t *kn_test_referral_request (int seed, const char *key);
