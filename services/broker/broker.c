@@ -10,7 +10,9 @@
 
 #include "broker_frames.h"
 #include "broker_guard.h"
+#include "broker_agencies.h"
 #include "broker_queue.h"
+#include "broker_socket.h"
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_alloc.h"
 #include "kn_log.h"
@@ -41,28 +43,19 @@ struct _service_t {
                              // agency share applies even when nobody else waits
 };
 
-//  What one agency has in the broker now, and its rate allowance.
-typedef struct {
-    double tokens;
-    int64_t refilled_at;
-    size_t bytes;         // its requests waiting or held by workers
-} agency_state_t;
-
 struct _broker_t {
     broker_config_t config;
     broker_keys_t *keys;
     kn_db_t *db;
-    zsock_t *frontend;
+    broker_socket_t *frontend_socket;   // agencies
+    broker_socket_t *backend_socket;    // workers
+    zsock_t *frontend;          // their ROUTERs
     zsock_t *backend;
-    zsock_t *frontend_events;   // connection events of each socket (zmq_socket_monitor)
-    zsock_t *backend_events;
-    long frontend_open;         // connections open now
-    long backend_open;
     broker_guard_t *guard;      // what each connection makes libzmq hold
     zhashx_t *services;   // name -> service_t
     zhashx_t *served;     // names a worker has served since start: the metrics labels
     zhashx_t *workers;    // identity -> worker_t
-    zhashx_t *agencies;   // agency id -> agency_state_t, while it has requests here
+    broker_agencies_t *agencies;   // each agency's bytes here and rate allowance
     size_t bytes;         // every request in the broker
     int64_t heartbeat_at;
     int64_t reload_at;
@@ -114,47 +107,7 @@ s_error_to_client (broker_t *self, zframe_t *client, const char *service, kn_cod
 }
 
 //  -------------------------------------------------------------------------
-//  Agencies: rate, bytes
-
-static void
-s_agency_free (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
-static agency_state_t *
-s_agency (broker_t *self, const char *agency)
-{
-    agency_state_t *state = zhashx_lookup (self->agencies, agency);
-    if (!state) {
-        state = calloc (1, sizeof *state);
-        if (!state)
-            return NULL;
-        state->tokens = self->config.agency_burst;
-        state->refilled_at = zclock_mono ();
-        zhashx_insert (self->agencies, agency, state);
-    }
-    return state;
-}
-
-//  0 when the agency may send one more request now; else how long to wait (ms).
-static uint32_t
-s_rate_wait (broker_t *self, agency_state_t *state)
-{
-    if (self->config.agency_rate <= 0)
-        return 0;
-    int64_t now = zclock_mono ();
-    state->tokens += (double) (now - state->refilled_at) * self->config.agency_rate / 1000.0;
-    if (state->tokens > self->config.agency_burst)
-        state->tokens = self->config.agency_burst;
-    state->refilled_at = now;
-    if (state->tokens >= 1.0) {
-        state->tokens -= 1.0;
-        return 0;
-    }
-    return (uint32_t) ((1.0 - state->tokens) * 1000.0 / self->config.agency_rate) + 1;
-}
+//  Requests
 
 //  A request leaves the broker (answered, expired or refused after queueing).
 static void
@@ -165,14 +118,7 @@ s_request_finish (broker_t *self, service_t *service, broker_request_t **request
     if (!request)
         return;
     self->bytes -= request->bytes;
-    agency_state_t *state = zhashx_lookup (self->agencies, request->agency);
-    if (state) {
-        state->bytes -= request->bytes;
-        //  A state with nothing in the broker and a full allowance is forgotten.
-        if (state->bytes == 0 && (self->config.agency_rate <= 0
-                                  || state->tokens >= self->config.agency_burst - 1))
-            zhashx_delete (self->agencies, request->agency);
-    }
+    broker_agencies_release (self->agencies, request->agency, request->bytes);
     if (held && service)
         broker_queue_done (service->queue, request->agency);
     broker_request_destroy (request_p);
@@ -180,24 +126,6 @@ s_request_finish (broker_t *self, service_t *service, broker_request_t **request
 
 //  -------------------------------------------------------------------------
 //  Services and workers
-
-//  Whether name is in list: "*", one name, or a comma list ("routing,feed").
-static bool
-s_listed (const char *list, const char *name)
-{
-    if (!list)
-        return false;
-    if (streq (list, "*"))
-        return true;
-    size_t len = strlen (name);
-    for (const char *at = list; *at;) {
-        size_t item = strcspn (at, ",");
-        if (item == len && strncmp (at, name, len) == 0)
-            return true;
-        at += item + (at[item] == ',');
-    }
-    return false;
-}
 
 static void
 s_service_destroy (void **item)
@@ -223,7 +151,7 @@ s_service_require (broker_t *self, const char *name)
         service->name = strdup (name);
         service->queue = broker_queue_new ();
         service->waiting = zlist_new ();
-        service->strict = s_listed (self->config.strict_services, name);
+        service->strict = broker_frames_listed (self->config.strict_services, name);
         if (!service->name || !service->queue || !service->waiting) {
             s_service_destroy ((void **) &service);
             return NULL;
@@ -282,7 +210,6 @@ s_worker_beat (broker_t *self, worker_t *worker)
     return s_worker_send (self, worker, KN_MDPW_HEARTBEAT, NULL) == 0 || errno != EHOSTUNREACH;
 }
 
-static const char *s_service_label (const char *service);
 
 //  Why a worker is forgotten, which decides what happens to the request it held.
 typedef enum {
@@ -303,7 +230,7 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
             //  it, the next worker answers from the record. It keeps its place.
             broker_queue_done (service->queue, request->agency);
             broker_queue_push_front (service->queue, request);
-            kn_log (KN_WARN, "request.handed_again", "service", s_service_label (service->name),
+            kn_log (KN_WARN, "request.handed_again", "service", broker_frames_label (service->name),
                     NULL);
         }
         else {
@@ -322,7 +249,7 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
         zlist_remove (service->waiting, worker);
         service->workers--;
         kn_metrics_gauge_set ("kinnet_broker_workers", (double) service->workers,
-                              s_service_label (service->name), NULL);
+                              broker_frames_label (service->name), NULL);
     }
     zhashx_delete (self->workers, worker->identity);   // frees the worker
 }
@@ -354,7 +281,7 @@ s_service_dispatch (broker_t *self, service_t *service)
         //  Its connection is gone: the request keeps its place for the next worker.
         broker_queue_done (service->queue, request->agency);
         broker_queue_push_front (service->queue, request);
-        kn_log (KN_INFO, "worker.gone", "service", s_service_label (service->name), NULL);
+        kn_log (KN_INFO, "worker.gone", "service", broker_frames_label (service->name), NULL);
         s_worker_delete (self, worker, WORKER_GONE);
     }
 }
@@ -383,7 +310,7 @@ s_probe_workers (broker_t *self, bool busy_only)
     zlist_t *services = zlist_new ();
     for (worker_t *worker = zlist_first (gone); worker; worker = zlist_next (gone)) {
         kn_log (KN_INFO, "worker.gone", "service",
-                s_service_label (worker->service ? worker->service->name : NULL), NULL);
+                broker_frames_label (worker->service ? worker->service->name : NULL), NULL);
         if (worker->service && !zlist_exists (services, worker->service))
             zlist_append (services, worker->service);
         s_worker_delete (self, worker, WORKER_GONE);
@@ -395,30 +322,7 @@ s_probe_workers (broker_t *self, bool busy_only)
 }
 
 //  -------------------------------------------------------------------------
-//  Authentication of each message: the CURVE key zauth approved, as User-Id.
-
-static const char *
-s_peer_key (zmsg_t *msg)
-{
-    //  Frame 0 is the address ROUTER made up; metadata rides on the peer's frames.
-    zframe_t *frame = zmsg_first (msg);
-    frame = frame ? zmsg_next (msg) : NULL;
-    return frame ? zframe_meta (frame, "User-Id") : NULL;
-}
-
-//  Service names come off the network: only a plain identifier is written to the
-//  log, so nothing a client puts in that frame (a name, say) ever reaches it.
-static const char *
-s_service_label (const char *service)
-{
-    if (!service || !*service)
-        return "";
-    for (const char *c = service; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '-'
-              || *c == '_'))
-            return "(not an identifier)";
-    return service;
-}
+//  Metrics and logs
 
 //  Metrics: a service is labelled by its name once a worker has served it since the
 //  broker started (only admitted service keys can do that, so the names are few),
@@ -426,7 +330,7 @@ s_service_label (const char *service)
 static const char *
 s_metrics_label (broker_t *self, const char *service)
 {
-    return service && zhashx_lookup (self->served, service) ? s_service_label (service)
+    return service && zhashx_lookup (self->served, service) ? broker_frames_label (service)
                                                             : "unregistered";
 }
 
@@ -482,12 +386,11 @@ s_enqueue (broker_t *self, zframe_t *client, const char *service_name, const cha
     zmsg_t *msg = *msg_p;
     *msg_p = NULL;
     size_t bytes = zmsg_content_size (msg);
-    agency_state_t *state = s_agency (self, agency);
     service_t *service = s_service_require (self, service_name);
-    uint32_t wait_ms = state ? s_rate_wait (self, state) : 0;
+    uint32_t wait_ms = broker_agencies_rate_wait (self->agencies, agency);
     //  A retry hint: about how long the queue ahead takes to clear, at least a second.
     uint32_t backoff = 1000;
-    if (!state || !service)
+    if (!service)
         s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE, backoff,
                            "the broker is out of memory; retry later");
     else if (wait_ms)
@@ -498,7 +401,8 @@ s_enqueue (broker_t *self, zframe_t *client, const char *service_name, const cha
         s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, backoff,
                            "this agency has too many requests waiting for this service; "
                            "retry later");
-    else if (state->bytes + bytes > self->config.max_agency_bytes)
+    else if (broker_agencies_bytes (self->agencies, agency) + bytes
+             > self->config.max_agency_bytes)
         s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, backoff,
                            "this agency has too many bytes waiting; retry later");
     else if (broker_queue_size (service->queue) >= (size_t) self->config.max_queued
@@ -525,7 +429,7 @@ s_enqueue (broker_t *self, zframe_t *client, const char *service_name, const cha
         request->bytes = bytes;
         request->deadline = zclock_mono () + self->config.request_timeout_ms;
         snprintf (request->agency, sizeof request->agency, "%s", agency);
-        state->bytes += bytes;
+        broker_agencies_hold (self->agencies, agency, bytes);
         self->bytes += bytes;
         broker_queue_push (service->queue, request);
         s_service_dispatch (self, service);
@@ -539,7 +443,7 @@ s_client_message (broker_t *self, zmsg_t *msg)
 {
     //  The key string belongs to a frame about to be freed: keep a copy.
     char key[41] = "";
-    const char *peer = s_peer_key (msg);
+    const char *peer = broker_frames_meta (msg, "User-Id");
     if (peer)
         snprintf (key, sizeof key, "%s", peer);
     const char *agency = broker_keys_agency (self->keys, key);
@@ -601,7 +505,7 @@ static void
 s_worker_message (broker_t *self, zmsg_t *msg)
 {
     char key[41] = "";
-    const char *peer = s_peer_key (msg);
+    const char *peer = broker_frames_meta (msg, "User-Id");
     if (peer)
         snprintf (key, sizeof key, "%s", peer);
     const char *allowed = broker_keys_service (self->keys, key);
@@ -623,10 +527,10 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         kn_log (KN_WARN, "worker.malformed", NULL);
     else if (cmd == KN_MDPW_READY) {
         const char *service_name = frames.service;
-        bool permitted = frames.service_ok && s_listed (allowed, service_name);
+        bool permitted = frames.service_ok && broker_frames_listed (allowed, service_name);
         if (worker || !permitted) {
             //  READY twice, or for a service this key may not serve: protocol error.
-            kn_log (KN_WARN, "worker.refused", "service", s_service_label (service_name),
+            kn_log (KN_WARN, "worker.refused", "service", broker_frames_label (service_name),
                     NULL);
             if (worker)
                 s_worker_delete (self, worker, WORKER_REFUSED);
@@ -642,9 +546,9 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             worker->service->workers++;
             zhashx_insert (self->served, service_name, (void *) "");
             kn_metrics_gauge_set ("kinnet_broker_workers", (double) worker->service->workers,
-                                  s_service_label (service_name), NULL);
+                                  broker_frames_label (service_name), NULL);
             zhashx_insert (self->workers, identity, worker);
-            kn_log (KN_INFO, "worker.ready", "service", s_service_label (service_name), NULL);
+            kn_log (KN_INFO, "worker.ready", "service", broker_frames_label (service_name), NULL);
             s_worker_waiting (self, worker);
         }
         else
@@ -694,7 +598,7 @@ s_purge (broker_t *self)
             zlist_append (dead, worker);
     for (worker_t *worker = zlist_first (dead); worker; worker = zlist_next (dead)) {
         kn_log (KN_INFO, "worker.expired", "service",
-                s_service_label (worker->service ? worker->service->name : NULL), NULL);
+                broker_frames_label (worker->service ? worker->service->name : NULL), NULL);
         s_worker_delete (self, worker, WORKER_EXPIRED);
     }
     zlist_destroy (&dead);
@@ -726,103 +630,6 @@ s_purge (broker_t *self)
 }
 
 
-//  -------------------------------------------------------------------------
-
-//  domain: the ZAP domain, which decides whose keys it admits (broker_keys).
-//  mandatory: sends to a peer that is gone fail rather than vanish (the backend,
-//  so a dead worker is noticed at once; replies to a client that left just drop).
-static zsock_t *
-s_server_socket (broker_t *self, const char *endpoint, const char *domain, bool mandatory,
-                 kn_error_t *err)
-{
-    zsock_t *socket = zsock_new (ZMQ_ROUTER);
-    if (!socket)
-        return NULL;
-    zsock_set_linger (socket, 0);
-    zsock_set_maxmsgsize (socket, KN_MAX_MESSAGE_BYTES);
-    zsock_set_router_mandatory (socket, mandatory ? 1 : 0);
-    zsock_set_zap_domain (socket, domain);
-    zcert_apply (self->config.cert, socket);
-    zsock_set_curve_server (socket, 1);
-    if (zsock_bind (socket, "%s", endpoint) < 0) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot bind %s", endpoint);
-        zsock_destroy (&socket);
-    }
-    return socket;
-}
-
-//  A PAIR socket on which socket's connection events arrive: accepted and
-//  disconnected, which is all the connection gauge and the guard need.
-static zsock_t *
-s_monitor (zsock_t *socket, const char *name, kn_error_t *err)
-{
-    char endpoint[80];
-    snprintf (endpoint, sizeof endpoint, "inproc://kn-broker-%s-events-%p", name,
-              (void *) socket);
-    if (zmq_socket_monitor (zsock_resolve (socket), endpoint,
-                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot monitor the %s socket", name);
-        return NULL;
-    }
-    char connect[90];
-    snprintf (connect, sizeof connect, ">%s", endpoint);
-    zsock_t *events = zsock_new_pair (connect);
-    if (!events)
-        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot monitor the %s socket", name);
-    return events;
-}
-
-//  One monitor event: [event (uint16) value (uint32)][endpoint]. The value of both
-//  events is the connection's descriptor. Returns the event, or 0.
-static int
-s_monitor_event (broker_t *self, zsock_t *events, long *open, const char *name)
-{
-    zmsg_t *msg = zmsg_recv (events);
-    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
-    uint16_t event = 0;
-    if (frame && zframe_size (frame) >= 6) {
-        uint32_t fd;
-        memcpy (&event, zframe_data (frame), sizeof event);
-        memcpy (&fd, zframe_data (frame) + 2, sizeof fd);
-        if (event == ZMQ_EVENT_ACCEPTED) {
-            (*open)++;
-            broker_guard_opened (self->guard, (int) fd);
-        }
-        else if (event == ZMQ_EVENT_DISCONNECTED) {
-            if (*open > 0)
-                (*open)--;
-            broker_guard_closed (self->guard, (int) fd);
-        }
-        kn_metrics_gauge_set ("kinnet_broker_connections", (double) *open, name, NULL);
-    }
-    zmsg_destroy (&msg);
-    return event;
-}
-
-//  Every event waiting on a monitor (at most 1000 a turn). libzmq's I/O thread
-//  blocks on a monitor socket whose queue is full, so events are never left to pile
-//  up. Returns whether a connection closed.
-static bool
-s_monitor_events (broker_t *self, zsock_t *events, long *open, const char *name)
-{
-    bool closed = false;
-    for (int i = 0; i < 1000 && (zsock_events (events) & ZMQ_POLLIN); i++)
-        closed |= s_monitor_event (self, events, open, name) == ZMQ_EVENT_DISCONNECTED;
-    return closed;
-}
-
-//  Stop a monitor, emptying its queue first: an I/O thread blocked on a full one
-//  would never take the stop.
-static void
-s_monitor_stop (zsock_t *socket, zsock_t *events)
-{
-    while (zsock_events (events) & ZMQ_POLLIN) {
-        zmsg_t *msg = zmsg_recv (events);
-        zmsg_destroy (&msg);
-    }
-    zmq_socket_monitor (zsock_resolve (socket), NULL, 0);
-}
-
 broker_t *
 broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
             kn_error_t *err)
@@ -836,25 +643,23 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
     self->served = zhashx_new ();
-    self->agencies = zhashx_new ();
-    zhashx_set_destructor (self->agencies, s_agency_free);
+    self->agencies = broker_agencies_new (config->agency_rate, config->agency_burst);
     self->guard = broker_guard_new (config->max_connection_bytes, config->max_buffered_bytes);
-    self->frontend = self->guard ? s_server_socket (self, config->frontend,
-                                                    BROKER_ZAP_FRONTEND, false, err)
-                                 : NULL;
-    self->backend = self->frontend ? s_server_socket (self, config->backend,
-                                                      BROKER_ZAP_BACKEND, true, err)
-                                   : NULL;
-    //  Watched before any peer can connect, so the counts start right.
-    self->frontend_events = self->backend ? s_monitor (self->frontend, "frontend", err) : NULL;
-    self->backend_events
-        = self->frontend_events ? s_monitor (self->backend, "backend", err) : NULL;
-    if (!self->backend_events) {
+    self->frontend_socket
+        = self->guard ? broker_socket_new ("frontend", config->frontend, BROKER_ZAP_FRONTEND,
+                                           false, config->cert, self->guard, err)
+                      : NULL;
+    self->backend_socket
+        = self->frontend_socket ? broker_socket_new ("backend", config->backend,
+                                                     BROKER_ZAP_BACKEND, true, config->cert,
+                                                     self->guard, err)
+                                : NULL;
+    if (!self->backend_socket) {
         broker_destroy (&self);
         return NULL;
     }
-    kn_metrics_gauge_set ("kinnet_broker_connections", 0, "frontend", NULL);
-    kn_metrics_gauge_set ("kinnet_broker_connections", 0, "backend", NULL);
+    self->frontend = broker_socket_router (self->frontend_socket);
+    self->backend = broker_socket_router (self->backend_socket);
     if (db && kn_db_listen (db, "kinnet_agency_keys", err)) {
         broker_destroy (&self);
         return NULL;
@@ -870,18 +675,12 @@ broker_destroy (broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_t *self = *self_p;
-    if (self->frontend_events)
-        s_monitor_stop (self->frontend, self->frontend_events);
-    if (self->backend_events)
-        s_monitor_stop (self->backend, self->backend_events);
-    zsock_destroy (&self->frontend_events);
-    zsock_destroy (&self->backend_events);
-    zsock_destroy (&self->frontend);
-    zsock_destroy (&self->backend);
+    broker_socket_destroy (&self->frontend_socket);
+    broker_socket_destroy (&self->backend_socket);
     zhashx_destroy (&self->workers);
     zhashx_destroy (&self->services);
     zhashx_destroy (&self->served);
-    zhashx_destroy (&self->agencies);
+    broker_agencies_destroy (&self->agencies);
     broker_guard_destroy (&self->guard);
     free (self);
     *self_p = NULL;
@@ -910,8 +709,8 @@ broker_run (broker_t *self)
         zmq_pollitem_t items[6] = {
             {zsock_resolve (self->frontend), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->backend), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve (self->frontend_events), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve (self->backend_events), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (broker_socket_events (self->frontend_socket)), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (broker_socket_events (self->backend_socket)), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (broker_keys_zap_socket (self->keys)), 0, ZMQ_POLLIN, 0},
             {NULL, self->db ? kn_db_socket (self->db) : -1, ZMQ_POLLIN, 0},
         };
@@ -922,9 +721,8 @@ broker_run (broker_t *self)
         if (items[4].revents & ZMQ_POLLIN)
             broker_keys_zap_serve (self->keys);
         if (items[2].revents & ZMQ_POLLIN)
-            s_monitor_events (self, self->frontend_events, &self->frontend_open, "frontend");
-        if ((items[3].revents & ZMQ_POLLIN)
-            && s_monitor_events (self, self->backend_events, &self->backend_open, "backend")) {
+            broker_socket_read_events (self->frontend_socket);
+        if ((items[3].revents & ZMQ_POLLIN) && broker_socket_read_events (self->backend_socket)) {
             //  Some worker's connection closed; libzmq drops its route a moment later.
             self->probe_until = now + PROBE_FOR_MS;
             s_probe_workers (self, true);

@@ -86,3 +86,40 @@ broker_frames_worker_free (broker_worker_frames_t *frames)
     zstr_free (&frames->service);
     zframe_destroy (&frames->client);
 }
+
+const char *
+broker_frames_meta (zmsg_t *msg, const char *property)
+{
+    zframe_t *frame = zmsg_first (msg);
+    frame = frame ? zmsg_next (msg) : NULL;
+    return frame ? zframe_meta (frame, property) : NULL;
+}
+
+bool
+broker_frames_listed (const char *list, const char *name)
+{
+    if (!list)
+        return false;
+    if (streq (list, "*"))
+        return true;
+    size_t len = strlen (name);
+    for (const char *at = list; *at;) {
+        size_t item = strcspn (at, ",");
+        if (item == len && strncmp (at, name, len) == 0)
+            return true;
+        at += item + (at[item] == ',');
+    }
+    return false;
+}
+
+const char *
+broker_frames_label (const char *service)
+{
+    if (!service || !*service)
+        return "";
+    for (const char *c = service; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '-'
+              || *c == '_'))
+            return "(not an identifier)";
+    return service;
+}

@@ -58,4 +58,16 @@ typedef struct {
 void broker_frames_worker (zmsg_t *msg, broker_worker_frames_t *frames);
 void broker_frames_worker_free (broker_worker_frames_t *frames);
 
+//  A metadata property of the peer that sent msg (User-Id, __fd): it rides on the
+//  peer's frames, after the routing id ROUTER puts first. NULL when absent.
+const char *broker_frames_meta (zmsg_t *msg, const char *property);
+
+//  Whether name is in list: "*", one name, or a comma list ("routing,feed").
+bool broker_frames_listed (const char *list, const char *name);
+
+//  A service name fit for logs and metric labels: itself when a plain identifier,
+//  "(not an identifier)" otherwise, so nothing a client puts in that frame (a name,
+//  say) ever reaches a log.
+const char *broker_frames_label (const char *service);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 
+#include "broker_frames.h"
 #include "broker_tcp.h"
 #include "kn_log.h"
 #include "kn_metrics.h"
@@ -104,10 +105,7 @@ broker_guard_closed (broker_guard_t *self, int fd)
 int
 broker_guard_read (broker_guard_t *self, zmsg_t *msg)
 {
-    //  Frame 0 is the routing id ROUTER made up; the peer's frames carry metadata.
-    zframe_t *frame = zmsg_first (msg);
-    frame = frame ? zmsg_next (msg) : NULL;
-    const char *fd_text = frame ? zframe_meta (frame, "__fd") : NULL;
+    const char *fd_text = broker_frames_meta (msg, "__fd");
     if (!fd_text)
         return -1;
     int fd = atoi (fd_text);
