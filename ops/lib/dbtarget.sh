@@ -33,9 +33,13 @@ pg_tool() {
   else
     local dir="$root/.kinnet/pg"
     [ -f "$dir/port" ] || { echo "no embedded database in .kinnet/pg (run ops/up first)" >&2; return 1; }
-    PGHOST=$dir PGPORT=$(cat "$dir/port") PGUSER=postgres "$@"
+    # A cluster ops/up runs asks every login for a password (ops/pg, scram): the
+    # superuser's is in pg/pgpass.
+    local passfile=()
+    [ -f "$dir/pgpass" ] && passfile=(PGPASSFILE="$dir/pgpass")
+    env PGHOST="$dir" PGPORT="$(cat "$dir/port")" PGUSER=postgres "${passfile[@]}" "$@"
   fi
 }
 
 # The stack's daemons, which must not write while a restore runs.
-kinnet_services=(broker intake consent routing reporting admin)
+kinnet_services=(broker intake consent routing reporting sealer admin)

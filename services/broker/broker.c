@@ -438,6 +438,26 @@ s_enqueue (broker_t *self, zframe_t *client, const char *service_name, const cha
     zmsg_destroy (&msg);
 }
 
+//  A health check's request: the broker's MMI answers it whatever the state of the
+//  key table; anything else is refused, so its certificate (which every container
+//  holds for its health check) opens no service.
+static void
+s_health_message (broker_t *self, zmsg_t *msg)
+{
+    zframe_t *client = zmsg_pop (msg);
+    broker_client_frames_t frames;
+    broker_frames_client (msg, &frames);
+    if (frames.verdict == BROKER_CLIENT_MMI)
+        s_mmi (self, client, frames.service, msg);
+    else if (frames.verdict != BROKER_CLIENT_DROP)
+        s_error_to_client (self, client, frames.service ? frames.service : "",
+                           KN_E_PERMISSION_DENIED, 0,
+                           "a health-check identity may use the broker's mmi.* services only");
+    zframe_destroy (&client);
+    broker_frames_client_free (&frames);
+    zmsg_destroy (&msg);
+}
+
 static void
 s_client_message (broker_t *self, zmsg_t *msg)
 {
@@ -447,6 +467,10 @@ s_client_message (broker_t *self, zmsg_t *msg)
     if (peer)
         snprintf (key, sizeof key, "%s", peer);
     const char *agency = broker_keys_agency (self->keys, key);
+    if (!agency && broker_keys_health (self->keys, key)) {
+        s_health_message (self, msg);
+        return;
+    }
     if (!agency) {
         //  Not (or no longer) an active agency key: no answer of any kind.
         s_log_denied (self, "frontend");

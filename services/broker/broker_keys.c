@@ -13,10 +13,12 @@
 
 struct _broker_keys_t {
     char *service_dir;
+    char *health_dir;
     kn_db_t *db;
     zsock_t *zap;         // REP on inproc://zeromq.zap.01
     zhashx_t *agencies;   // Z85 key -> agency id
     zhashx_t *services;   // Z85 key -> service names ("*" or a comma list)
+    zhashx_t *health;     // Z85 key -> certificate file name
     int64_t loaded_at;    // zclock_mono of the last successful agency reload
     int max_stale_ms;     // 0: the agency table never goes stale
 };
@@ -30,14 +32,17 @@ s_string_table (void)
     return table;
 }
 
-//  Service certificates: every readable public certificate in service_dir.
+//  Every readable public certificate in dir. Service certificates (services) must
+//  name what they serve: one without "service" metadata (a broker's or an agency's
+//  public certificate copied there by mistake) admits nothing, rather than
+//  everything. Health-check certificates map to their file's name.
 static zhashx_t *
-s_load_services (const char *dir)
+s_load_certs (const char *dir, bool services)
 {
-    zhashx_t *services = s_string_table ();
+    zhashx_t *table = s_string_table ();
     DIR *handle = dir ? opendir (dir) : NULL;
     if (!handle)
-        return services;
+        return table;
     struct dirent *entry;
     while ((entry = readdir (handle)) != NULL) {
         if (entry->d_name[0] == '.')
@@ -47,18 +52,39 @@ s_load_services (const char *dir)
         zcert_t *cert = zcert_load (path);
         if (!cert)
             continue;
-        //  A certificate must name what it serves: one without "service" metadata
-        //  (a broker's or an agency's public certificate copied here by mistake)
-        //  admits nothing, rather than everything.
         const char *service = zcert_meta (cert, "service");
-        if (service && *service)
-            zhashx_update (services, zcert_public_txt (cert), (void *) service);
+        if (!services)
+            zhashx_update (table, zcert_public_txt (cert), entry->d_name);
+        else if (service && *service)
+            zhashx_update (table, zcert_public_txt (cert), (void *) service);
         else
             kn_log (KN_WARN, "keys.service_unnamed", "file", entry->d_name, NULL);
         zcert_destroy (&cert);
     }
     closedir (handle);
-    return services;
+    return table;
+}
+
+//  An agency key that is also a service's or a health check's is not an agency's:
+//  whoever holds that service's secret (a compromised service, a container with the
+//  health check's certificate) must not act as an agency because an administrator
+//  registered the wrong public key. Such a key is dropped from the agency table,
+//  loudly; the service or health check keeps its own socket.
+static void
+s_drop_shared_keys (broker_keys_t *self)
+{
+    zlistx_t *keys = zhashx_keys (self->agencies);
+    for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        bool service = zhashx_lookup (self->services, key) != NULL;
+        if (!service && !zhashx_lookup (self->health, key))
+            continue;
+        kn_log (KN_ERROR, "keys.agency_key_refused", "agency",
+                (const char *) zhashx_lookup (self->agencies, key), "problem",
+                service ? "the key is a service's" : "the key is a health check's", NULL);
+        kn_metrics_counter_add ("kinnet_broker_agency_keys_refused_total", 1, NULL);
+        zhashx_delete (self->agencies, key);
+    }
+    zlistx_destroy (&keys);
 }
 
 //  -------------------------------------------------------------------------
@@ -75,6 +101,9 @@ s_zap_decide (broker_keys_t *self, const char *domain, const char *mechanism,
         return NULL;
     zmq_z85_encode (z85, zframe_data (credential), 32);
     if (streq (domain, BROKER_ZAP_FRONTEND)) {
+        //  A health check needs no database: it is admitted while the keys are stale.
+        if (zhashx_lookup (self->health, z85))
+            return "200";
         if (!zhashx_lookup (self->agencies, z85))
             return NULL;
         //  A key valid when last read, but the table is too old to trust: a
@@ -139,13 +168,16 @@ broker_keys_zap_socket (broker_keys_t *self)
 }
 
 broker_keys_t *
-broker_keys_new (const char *service_dir, kn_db_t *db, kn_error_t *err)
+broker_keys_new (const char *service_dir, const char *health_dir, kn_db_t *db,
+                 kn_error_t *err)
 {
     broker_keys_t *self = kn_calloc (1, sizeof *self);
     self->service_dir = service_dir ? kn_strdup (service_dir) : NULL;
+    self->health_dir = health_dir ? kn_strdup (health_dir) : NULL;
     self->db = db;
     self->agencies = s_string_table ();
     self->services = s_string_table ();
+    self->health = s_string_table ();
     //  One ZAP handler per process (libzmq asks whoever binds this endpoint).
     self->zap = zsock_new_rep ("@inproc://zeromq.zap.01");
     if (!self->zap) {
@@ -167,7 +199,9 @@ broker_keys_destroy (broker_keys_t **self_p)
     zsock_destroy (&self->zap);
     zhashx_destroy (&self->agencies);
     zhashx_destroy (&self->services);
+    zhashx_destroy (&self->health);
     free (self->service_dir);
+    free (self->health_dir);
     free (self);
     *self_p = NULL;
 }
@@ -191,12 +225,16 @@ broker_keys_reload (broker_keys_t *self, kn_error_t *err)
     else
         self->loaded_at = zclock_mono ();
     zhashx_destroy (&self->services);
-    self->services = s_load_services (self->service_dir);
-    char agencies_count[16], services_count[16];
+    self->services = s_load_certs (self->service_dir, true);
+    zhashx_destroy (&self->health);
+    self->health = s_load_certs (self->health_dir, false);
+    s_drop_shared_keys (self);
+    char agencies_count[16], services_count[16], health_count[16];
     snprintf (agencies_count, sizeof agencies_count, "%zu", zhashx_size (self->agencies));
     snprintf (services_count, sizeof services_count, "%zu", zhashx_size (self->services));
+    snprintf (health_count, sizeof health_count, "%zu", zhashx_size (self->health));
     kn_log (KN_INFO, "keys.reloaded", "agency_keys", agencies_count, "service_keys",
-            services_count, NULL);
+            services_count, "health_keys", health_count, NULL);
     return rc;
 }
 
@@ -223,4 +261,10 @@ const char *
 broker_keys_service (broker_keys_t *self, const char *public_key)
 {
     return public_key ? (const char *) zhashx_lookup (self->services, public_key) : NULL;
+}
+
+bool
+broker_keys_health (broker_keys_t *self, const char *public_key)
+{
+    return public_key && zhashx_lookup (self->health, public_key) != NULL;
 }

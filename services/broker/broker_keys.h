@@ -1,10 +1,13 @@
 /*  broker_keys: who may connect to the broker, and as whom.
-    Two tables: active agency keys (from PostgreSQL, core.agency_key) and service
+    Three tables: active agency keys (from PostgreSQL, core.agency_key), service
     keys (public certificates in a directory, each naming the services it may serve
-    in its "service" metadata; a certificate without it is ignored). The broker's
-    own ZAP handler (spec 27) answers CURVE handshakes from them, one table per
-    socket: the frontend's ZAP domain admits agency keys only, the backend's
-    service keys only. Registering or revoking a key works without a restart. The
+    in its "service" metadata; a certificate without it is ignored) and health-check
+    keys (public certificates in another directory: identities that may ask the
+    broker's MMI and nothing else, so the certificate every container's health check
+    holds opens nothing). An agency key that is also a service's or a health check's
+    is dropped from the agency table. The broker's own ZAP handler (spec 27) answers
+    CURVE handshakes from them, one allow list per socket: the frontend's ZAP domain
+    admits agency and health-check keys only, the backend's service keys only. Registering or revoking a key works without a restart. The
     tables also answer, per message, which agency or service a connection's key
     belongs to, so a revoked key stops at once even on a connection opened before
     the revocation. */
@@ -21,9 +24,11 @@ typedef struct _broker_keys_t broker_keys_t;
 #define BROKER_ZAP_FRONTEND "kinnet-frontend"
 #define BROKER_ZAP_BACKEND  "kinnet-backend"
 
-//  service_dir: directory of service public certificates. db is borrowed. Binds the
+//  service_dir: directory of service public certificates; health_dir (may be NULL):
+//  directory of health-check public certificates. db is borrowed. Binds the
 //  process's ZAP endpoint: create it before any CURVE server socket.
-broker_keys_t *broker_keys_new (const char *service_dir, kn_db_t *db, kn_error_t *err);
+broker_keys_t *broker_keys_new (const char *service_dir, const char *health_dir,
+                                kn_db_t *db, kn_error_t *err);
 void broker_keys_destroy (broker_keys_t **self_p);
 
 //  Re-read agencies and service certificates.
@@ -43,6 +48,9 @@ void broker_keys_zap_serve (broker_keys_t *self);
 
 //  Agency id of an active agency key (Z85), or NULL.
 const char *broker_keys_agency (broker_keys_t *self, const char *public_key);
+
+//  Whether public_key (Z85) is a health check's: MMI only.
+bool broker_keys_health (broker_keys_t *self, const char *public_key);
 
 //  Services a service key may serve ("*" for any, or a comma list), or NULL when
 //  it is not a service key.

@@ -17,6 +17,7 @@ s_usage (void)
             "  KINNET_DATABASE_URL     PostgreSQL conninfo (agency keys)\n"
             "  KINNET_BROKER_CERT      broker certificate file (secret)\n"
             "  KINNET_SERVICE_CERTS    directory of service public certificates\n"
+            "  KINNET_HEALTH_CERTS     directory of health-check public certificates (MMI only)\n"
             "  KINNET_BROKER_FRONTEND  agency endpoint   (tcp://127.0.0.1:5555)\n"
             "  KINNET_BROKER_BACKEND   worker endpoint   (tcp://127.0.0.1:5556)\n"
             "  KINNET_HEARTBEAT_MS     heartbeat interval (2500)\n"
@@ -69,7 +70,9 @@ main (int argc, char *argv[])
         zcert_destroy (&cert);
         return 1;
     }
-    broker_keys_t *keys = broker_keys_new (kn_config_str ("KINNET_SERVICE_CERTS", NULL), db, &err);
+    broker_keys_t *keys = broker_keys_new (kn_config_str ("KINNET_SERVICE_CERTS", NULL),
+                                           kn_config_str ("KINNET_HEALTH_CERTS", NULL), db,
+                                           &err);
     broker_config_t config = {
         .frontend = kn_config_str ("KINNET_BROKER_FRONTEND", "tcp://127.0.0.1:5555"),
         .backend = kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),

@@ -123,6 +123,7 @@ int cli_admin (const cli_options_t *options, int argc, char **argv);
 //  kinnet admin agency ... (argv[0] is "agency") and kinnet admin init.
 int cli_agency (const cli_options_t *options, int argc, char **argv);
 int cli_admin_init (const cli_options_t *options, int argc, char **argv);
+int cli_logins (const cli_options_t *options, int argc, char **argv);
 int cli_consent (const cli_options_t *options, int argc, char **argv);
 int cli_override (const cli_options_t *options, int argc, char **argv);
 int cli_release (const cli_options_t *options, int argc, char **argv);

@@ -37,6 +37,7 @@ static const char *s_admin_usage =
     "\n"
     "Bootstrap, on the database (KINNET_DATABASE_URL):\n"
     "       kinnet admin migrate\n"
+    "       kinnet admin logins DIR [--generate]   (each service's password)\n"
     "       kinnet admin init --cert-out DIR [--name N] [--sector S] [--district D]\n"
     "init registers the first administrator agency (refused, exit 5, once one is\n"
     "active) and writes its certificate; defaults: --name 'Partnership\n"
@@ -175,7 +176,7 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
     //  The subcommands with their own usage text answer --help themselves.
     bool own_help = strcmp (what, "directory") == 0 || strcmp (what, "routing") == 0
                     || strcmp (what, "population") == 0 || strcmp (what, "agency") == 0
-                    || strcmp (what, "init") == 0;
+                    || strcmp (what, "init") == 0 || strcmp (what, "logins") == 0;
     if (cli_flag (argc, argv, "--help") && !own_help) {
         fputs (s_admin_usage, stdout);
         return CLI_OK;
@@ -190,6 +191,8 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
         return cli_agency (options, argc - 1, argv + 1);
     if (strcmp (what, "init") == 0)
         return cli_admin_init (options, argc - 1, argv + 1);
+    if (strcmp (what, "logins") == 0)
+        return cli_logins (options, argc, argv);
 
     //  The bootstrap commands: a path at most, and --service for cert create.
     const char *action = cli_positional (argc, argv, cert_valued, 2);

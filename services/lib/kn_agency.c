@@ -137,8 +137,12 @@ s_register (kn_db_t *db, const char *name, const char *sector, const char *distr
         }
     }
     if (kn_agency_insert (db, id_out, name, sector, district, public_key, err) ||
+        //  The administrator administers: it does not refer (every new agency is
+        //  given referrer, migration 0014), so a stolen administrator key cannot
+        //  put referrals about anyone into the partnership.
         (first_admin &&
-         kn_agency_role_set (db, id_out, "administrator", true, NULL, err)) ||
+         (kn_agency_role_set (db, id_out, "administrator", true, NULL, err) ||
+          kn_agency_role_set (db, id_out, "referrer", false, NULL, err))) ||
         kn_db_exec (db, "COMMIT", err))
         goto fail;
     return 0;

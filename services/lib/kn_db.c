@@ -1,10 +1,15 @@
 /*  kn_db: a libpq session that survives reconnects with its prepared statements. */
 #include "kn_db.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kn_config.h"
 #include "kn_log.h"
@@ -150,9 +155,9 @@ s_prepare_one (kn_db_t *self, const statement_t *statement, kn_error_t *err)
     return rc;
 }
 
-//  The role's own timeouts (ALTER ROLE ... SET, as a login would have them; they
-//  take effect at login only, never at SET ROLE, so a session that switched role
-//  has to apply them itself), then each KINNET_DB_*_TIMEOUT_MS the process sets.
+//  The built-in timeouts, then the role's own (ALTER ROLE ... SET: the login has
+//  them already, but they must win over the built-in ones), then each
+//  KINNET_DB_*_TIMEOUT_MS the process sets.
 //  Without either the built-in values hold. Every service session thus has a bound
 //  on a statement, on a lock wait and on an idle open transaction: one forgotten
 //  BEGIN cannot stop the others for good.
@@ -205,14 +210,8 @@ s_setup_session (kn_db_t *self, kn_error_t *err)
 {
     if (s_simple (self, "SET synchronous_commit = on; SET TIME ZONE 'UTC'", err))
         return -1;
-    if (self->role) {
-        char *ident = PQescapeIdentifier (self->conn, self->role, strlen (self->role));
-        char sql[200];
-        snprintf (sql, sizeof sql, "SET ROLE %s", ident ? ident : "\"\"");
-        PQfreemem (ident);
-        if (s_simple (self, sql, err) || s_timeouts (self, err))
-            return -1;
-    }
+    if (self->role && s_timeouts (self, err))
+        return -1;
     for (int i = 0; i < self->statement_count; i++)
         if (s_prepare_one (self, &self->statements[i], err))
             return -1;
@@ -236,6 +235,45 @@ s_ignore_notice (void *arg, const char *message)
     (void) message;
 }
 
+//  The password of role from KINNET_DB_SECRETS/<role> (a file that only its owner
+//  may read, as the CURVE and field keys), or "" when KINNET_DB_SECRETS is unset
+//  (peer or trust authentication: tests, a socket only its owner reaches).
+static int
+s_password (const char *role, char password[KN_DB_PASSWORD_MAX + 1], kn_error_t *err)
+{
+    const char *dir = kn_config_str ("KINNET_DB_SECRETS", NULL);
+    if (!dir || !*dir)
+        return 0;
+    char path[PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", dir, role);
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) != 0) {
+        if (fd >= 0)
+            close (fd);
+        return kn_error_set (err, KN_E_INTERNAL, "KINNET_DB_SECRETS",
+                             "cannot read the password of %s from %s", role, path);
+    }
+    if (st.st_mode & 077) {
+        close (fd);
+        return kn_error_set (err, KN_E_INTERNAL, "KINNET_DB_SECRETS",
+                             "%s is readable by others (mode %03o): chmod 600 it", path,
+                             (unsigned)(st.st_mode & 0777));
+    }
+    ssize_t n = read (fd, password, KN_DB_PASSWORD_MAX + 1);
+    close (fd);
+    if (n <= 0 || n > KN_DB_PASSWORD_MAX) {
+        sodium_memzero (password, KN_DB_PASSWORD_MAX + 1);
+        return kn_error_set (err, KN_E_INTERNAL, "KINNET_DB_SECRETS",
+                             "the password in %s is empty or over %d bytes", path,
+                             KN_DB_PASSWORD_MAX);
+    }
+    while (n > 0 && (password[n - 1] == '\n' || password[n - 1] == '\r'))
+        n--;
+    password[n] = 0;
+    return 0;
+}
+
 static int
 s_connect (kn_db_t *self, kn_error_t *err)
 {
@@ -246,8 +284,13 @@ s_connect (kn_db_t *self, kn_error_t *err)
     //  minute, not after the kernel's two hours, and a server that does not answer
     //  the connect in 10 s is taken as down. The application name lets an operator
     //  (and a test) tell whose session is whose in pg_stat_activity.
-    char app[80];
+    //  A service logs in as its own role, whatever user the url names: user (and
+    //  password) come after the url's expansion, so they win. Without a role (or a
+    //  password) the keyword is NULL, which ends the list there.
+    char app[80], password[KN_DB_PASSWORD_MAX + 1] = "";
     snprintf (app, sizeof app, "%s", self->role ? self->role : "kinnet");
+    if (self->role && s_password (self->role, password, err))
+        return -1;
     const char *keywords[] = {"keepalives",
                               "keepalives_idle",
                               "keepalives_interval",
@@ -256,9 +299,13 @@ s_connect (kn_db_t *self, kn_error_t *err)
                               "connect_timeout",
                               "fallback_application_name",
                               "dbname",
+                              self->role ? "user" : NULL,
+                              *password ? "password" : NULL,
                               NULL};
-    const char *values[] = {"1", "30", "10", "3", "60000", "10", app, self->url, NULL};
+    const char *values[] = {"1",       "30", "10",      "3",        "60000", "10",
+                            app,       self->url, self->role, password, NULL};
     self->conn = PQconnectdbParams (keywords, values, 1);
+    sodium_memzero (password, sizeof password);
     if (PQstatus (self->conn) != CONNECTION_OK) {
         kn_log (KN_WARN, "db.connect_failed", NULL);
         return kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
@@ -284,6 +331,36 @@ kn_db_new (const char *url, const char *role, kn_error_t *err)
         return NULL;
     }
     return self;
+}
+
+const char *const kn_db_service_roles[] = {
+    "kinnet_broker",    "kinnet_intake", "kinnet_consent", "kinnet_routing",
+    "kinnet_reporting", "kinnet_audit",  "kinnet_admin",   NULL};
+
+int
+kn_db_set_password (kn_db_t *self, const char *role, const char *password,
+                    kn_error_t *err)
+{
+    char *verifier = PQencryptPasswordConn (self->conn, password, role, "scram-sha-256");
+    if (!verifier)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot compute the verifier: %s",
+                             PQerrorMessage (self->conn));
+    char *ident = PQescapeIdentifier (self->conn, role, strlen (role));
+    char *literal = PQescapeLiteral (self->conn, verifier, strlen (verifier));
+    PQfreemem (verifier);
+    size_t size = (ident ? strlen (ident) : 0) + (literal ? strlen (literal) : 0) + 40;
+    char *sql = ident && literal ? malloc (size) : NULL;
+    int rc;
+    if (!sql)
+        rc = kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
+    else {
+        snprintf (sql, size, "ALTER ROLE %s PASSWORD %s", ident, literal);
+        rc = s_simple (self, sql, err);
+    }
+    free (sql);
+    PQfreemem (ident);
+    PQfreemem (literal);
+    return rc;
 }
 
 kn_db_t *

@@ -1,8 +1,8 @@
 /*  kn_db: one PostgreSQL session with the settings every Kinnet service relies on.
     On connect: TCP keepalives (a vanished server is noticed in about a minute),
     synchronous_commit=on (an acknowledgement means the WAL is flushed), UTC, the
-    service's least-privilege role (SET ROLE) with its statement, lock and
-    idle-in-transaction timeouts, and every statement the owner registered with
+    service's own login role (never the owner's: no SET ROLE) with its statement,
+    lock and idle-in-transaction timeouts, and every statement the owner registered with
     kn_db_prepare. A broken connection is re-made, statements and all, by
     kn_db_ensure, so callers never hold stale prepared statements.
     Failures are sorted for the caller's client: a database that is gone, restarting,
@@ -29,13 +29,27 @@ typedef struct _kn_db_t kn_db_t;
 #define KN_DB_LOCK_TIMEOUT_MS                5000
 #define KN_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS 60000
 
+//  The longest database password read from KINNET_DB_SECRETS.
+#define KN_DB_PASSWORD_MAX 256
+
 //  Connect to url (libpq conninfo or URI; keepalives=1, keepalives_idle=30,
 //  keepalives_interval=10, keepalives_count=3, tcp_user_timeout=60000 and
-//  connect_timeout=10 unless it says otherwise). role may be NULL (stay the login
-//  user: no SET ROLE and no timeouts set, so a migration runs unbounded); with a
-//  role the session gets that role's timeouts, and then the process's.
-//  application_name defaults to role (or "kinnet").
+//  connect_timeout=10 unless it says otherwise). role may be NULL: log in as the
+//  url's user, with no timeouts set (the owner's migration runs unbounded). With a
+//  role, log in as that role whatever user the url names, with the password in the
+//  file KINNET_DB_SECRETS/<role> (mode 600 or stricter) when KINNET_DB_SECRETS is
+//  set (else peer, trust or the url's passfile), and the session gets that role's
+//  timeouts, then the process's. application_name defaults to role (or "kinnet").
 kn_db_t *kn_db_new (const char *url, const char *role, kn_error_t *err);
+
+//  The roles Kinnet's daemons log in as (migration 0027), NULL-terminated.
+extern const char *const kn_db_service_roles[];
+
+//  As the database owner: set role's password. What is sent is its SCRAM-SHA-256
+//  verifier, computed here, so the clear text never reaches the server (nor its
+//  log, were statements logged).
+int kn_db_set_password (kn_db_t *self, const char *role, const char *password,
+                        kn_error_t *err);
 void kn_db_destroy (kn_db_t **self_p);
 
 //  Another session to the same database in the same role (none of self's prepared

@@ -80,6 +80,11 @@ static const s_family_t s_families[] = {
      "CURVE handshakes the broker refused: a key not admitted on that socket, or any"
      " agency key while the key table is stale.",
      {"socket", NULL}},
+    {"kinnet_broker_agency_keys_refused_total",
+     S_COUNTER,
+     "Agency keys the broker left out of its key table on the last reload because a"
+     " service or a health check holds the same key.",
+     {NULL}},
     {"kinnet_broker_connections_cut_total",
      S_COUNTER,
      "Connections the broker shut down because libzmq buffered too much for them.",

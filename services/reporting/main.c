@@ -1,7 +1,8 @@
 /*  kinnet-reporting: the "reporting" service and the audit sealer. Wiring only: the
     main thread serves requests; reporting_sealer's thread links new audit records
     into the hash chain every KINNET_AUDIT_SEAL_MS (1000) and, with KINNET_AUDIT_KEY,
-    signs a checkpoint every KINNET_AUDIT_CHECKPOINT_S (60). verify_audit checks
+    signs a checkpoint every KINNET_AUDIT_CHECKPOINT_S (60), unless
+    KINNET_AUDIT_SEALER=off (kinnet-sealer does it in a process of its own). verify_audit checks
     against KINNET_AUDIT_TRUSTED_KEYS (or KINNET_AUDIT_PUBLIC_KEY), never against
     the key this process signs with. */
 #include <sodium.h>
@@ -63,13 +64,17 @@ main (int argc, char *argv[])
             : NULL;
     if (!server)
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
+    //  KINNET_AUDIT_SEALER=off: kinnet-sealer runs elsewhere, with the signing key
+    //  this process then never holds.
+    bool seal = strcmp (kn_config_str ("KINNET_AUDIT_SEALER", "on"), "off") != 0;
     reporting_sealer_thread_t *sealer =
-        server ? reporting_sealer_start (
-                     sign ? &signer : NULL, kn_config_int ("KINNET_AUDIT_SEAL_MS", 1000),
-                     kn_config_int ("KINNET_AUDIT_CHECKPOINT_S", 60) * 1000)
-               : NULL;
+        server && seal ? reporting_sealer_start (
+                             sign ? &signer : NULL,
+                             kn_config_int ("KINNET_AUDIT_SEAL_MS", 1000),
+                             kn_config_int ("KINNET_AUDIT_CHECKPOINT_S", 60) * 1000)
+                       : NULL;
     sodium_memzero (&signer, sizeof signer);
-    rc = sealer ? kn_daemon_serve (&daemon, s_handle, server) : -1;
+    rc = server && (sealer || !seal) ? kn_daemon_serve (&daemon, s_handle, server) : -1;
     reporting_sealer_stop (&sealer); // stops it too
     reporting_server_destroy (&server);
     kn_db_destroy (&read_db);

@@ -329,6 +329,10 @@ Test (cli, admin_init_makes_only_the_first_administrator)
               " AND role = 'administrator'",
               id);
     cr_assert_eq (kn_test_count (url, sql), 1);
+    //  ... and nothing else: the administrator does not refer.
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM core.agency_role WHERE agency_id = '%s'", id);
+    cr_assert_eq (kn_test_count (url, sql), 1, "the administrator holds another role");
     cr_assert_eq (s_init (url, cert_out, "", &out), 5, "%s", out);
     cr_assert (strstr (out, "administrator"), "%s", out);
     free (out);

@@ -152,6 +152,8 @@ struct _kn_test_stack_t {
     char routing_cert[300];
     char reporting_cert[300];
     char admin_cert[300];
+    char health_dir[300];
+    char health_cert[420];
     char audit_key[300];
     char audit_public[80];
     char clock_file[300];
@@ -221,6 +223,7 @@ s_fork_daemon (kn_test_stack_t *self, const char *binary, const char *log_name,
         setenv ("KINNET_DATABASE_URL", self->db_url, 1);
         setenv ("KINNET_BROKER_CERT", self->broker_cert, 1);
         setenv ("KINNET_SERVICE_CERTS", self->service_dir, 1);
+        setenv ("KINNET_HEALTH_CERTS", self->health_dir, 1);
         setenv ("KINNET_BROKER_FRONTEND", self->frontend, 1);
         setenv ("KINNET_BROKER_BACKEND", self->backend, 1);
         if (service_cert)
@@ -374,6 +377,16 @@ kn_test_stack_new_with_env (const char *const *env)
         snprintf (secrets[i], 300, "%s/%s.cert_secret", self->dir, services[i]);
         zcert_destroy (&cert);
     }
+    //  The health check's certificate: MMI only, not an agency.
+    snprintf (self->health_dir, sizeof self->health_dir, "%s/health", self->dir);
+    zsys_dir_create ("%s", self->health_dir);
+    zcert_t *health = zcert_new ();
+    snprintf (path, sizeof path, "%s/health.cert", self->dir);
+    cr_assert_eq (zcert_save (health, path), 0);
+    snprintf (self->health_cert, sizeof self->health_cert, "%s_secret", path);
+    snprintf (path, sizeof path, "%s/health.cert", self->health_dir);
+    cr_assert_eq (zcert_save_public (health, path), 0);
+    zcert_destroy (&health);
     //  The routing clock: real time until a test moves it.
     snprintf (self->clock_file, sizeof self->clock_file, "%s/clock", self->dir);
     cr_assert_eq (kn_clock_write (self->clock_file, (int64_t) time (NULL)), 0);
@@ -503,6 +516,12 @@ kn_test_stack_agency_cert (kn_test_stack_t *self, int agency)
     zcert_t *cert = zcert_load (self->agency_cert[agency]);
     cr_assert (cert);
     return cert;
+}
+
+const char *
+kn_test_stack_health_cert_path (kn_test_stack_t *self)
+{
+    return self->health_cert;
 }
 
 const char *

@@ -66,6 +66,8 @@ const char *kn_test_stack_agency_id (kn_test_stack_t *self, int agency);
 //  KN_TEST_ADMIN.
 const char *kn_test_stack_agency_cert_path (kn_test_stack_t *self, int agency);
 zcert_t *kn_test_stack_agency_cert (kn_test_stack_t *self, int agency);
+//  The health check's certificate file (secret): the broker's MMI only.
+const char *kn_test_stack_health_cert_path (kn_test_stack_t *self);
 //  Service certificate file (secret) used by intake.
 const char *kn_test_stack_service_cert_path (kn_test_stack_t *self);
 

@@ -1,0 +1,241 @@
+/*  The database's boundaries between services (issue 16), checked on a migrated
+    database as each service's own login: every service logs in as its own role and
+    holds nothing more (no superuser, no membership it could SET ROLE into); the
+    broker's login reads agencies and keys and nothing personal; routing reads no
+    sealed column but a child's date of birth, and the catalogue of sealed columns
+    covers every byte column that is not known to be something else; no service can
+    update, delete or truncate the record (audit trail, chains, checkpoints, the
+    disclosure log); and a role change is put on an administrator's account only by
+    the admin service's own login. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kn_db.h"
+#include "kn_test.h"
+
+static char *url;
+
+static const char *roles[] = {"kinnet_broker",    "kinnet_intake", "kinnet_consent",
+                              "kinnet_routing",   "kinnet_reporting", "kinnet_audit",
+                              "kinnet_admin"};
+#define N_ROLES (sizeof roles / sizeof roles[0])
+
+static void
+s_setup (void)
+{
+    url = kn_test_db_create ();
+}
+
+static void
+s_teardown (void)
+{
+    free (url);
+    kn_test_no_leaks ();
+}
+
+TestSuite (privileges, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+static kn_db_t *
+s_login (const char *role)
+{
+    kn_error_t err;
+    kn_db_t *db = kn_db_new (url, role, &err);
+    cr_assert_not_null (db, "%s cannot log in: %s", role, err.message);
+    return db;
+}
+
+//  sql as the service's own login: "" when it ran, else its SQLSTATE.
+static void
+s_try (kn_db_t *db, const char *sql, char state[6])
+{
+    kn_error_t err;
+    PGresult *result = kn_db_query (db, sql, 0, NULL, &err);
+    snprintf (state, 6, "%s", result ? "" : kn_db_sqlstate (db));
+    PQclear (result);
+}
+
+//  The owner's answer to sql: the first value, or "" when it is NULL or absent.
+static char *
+s_owner (const char *sql)
+{
+    char *value = kn_test_sql (url, sql);
+    return value ? value : strdup ("");
+}
+
+Test (privileges, every_service_logs_in_as_itself_and_holds_nothing_more)
+{
+    for (size_t i = 0; i < N_ROLES; i++) {
+        kn_db_t *db = s_login (roles[i]);
+        kn_error_t err;
+        PGresult *who = kn_db_query (
+            db,
+            "SELECT session_user, current_user, r.rolsuper OR r.rolcreaterole OR"
+            "       r.rolcreatedb OR r.rolreplication OR r.rolbypassrls,"
+            "       (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid)"
+            "  FROM pg_roles r WHERE r.rolname = current_user",
+            0, NULL, &err);
+        cr_assert_not_null (who, "%s", err.message);
+        cr_assert_str_eq (PQgetvalue (who, 0, 0), roles[i], "logged in as another user");
+        cr_assert_str_eq (PQgetvalue (who, 0, 1), roles[i]);
+        cr_assert_str_eq (PQgetvalue (who, 0, 2), "f", "%s has a power", roles[i]);
+        cr_assert_str_eq (PQgetvalue (who, 0, 3), "0", "%s is a member of a role",
+                          roles[i]);
+        PQclear (who);
+        char state[6];
+        s_try (db, "SET ROLE postgres", state);
+        cr_assert_str_eq (state, "42501", "%s switched to the superuser", roles[i]);
+        kn_db_destroy (&db);
+    }
+}
+
+Test (privileges, the_broker_reads_agencies_and_keys_and_nothing_personal)
+{
+    //  Every table of Kinnet's schemas the broker's login may touch at all.
+    char *reach = s_owner (
+        "SELECT string_agg (format ('%I.%I', schemaname, tablename), ' '"
+        "                   ORDER BY schemaname, tablename)"
+        "  FROM pg_tables WHERE schemaname IN ('core', 'intake', 'consent', 'routing',"
+        "                                      'admin')"
+        "   AND (has_table_privilege ('kinnet_broker', format ('%I.%I', schemaname,"
+        "            tablename), 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')"
+        "        OR has_any_column_privilege ('kinnet_broker', format ('%I.%I',"
+        "            schemaname, tablename), 'SELECT, INSERT, UPDATE'))");
+    cr_assert_str_eq (reach, "core.agency core.agency_key core.sealed_column");
+    free (reach);
+    kn_db_t *db = s_login ("kinnet_broker");
+    char state[6];
+    s_try (db, "SELECT count(*) FROM intake.referral", state);
+    cr_assert_str_eq (state, "42501", "the broker read intake.referral");
+    s_try (db, "SELECT count(*) FROM core.subject", state);
+    cr_assert_str_eq (state, "42501", "the broker read core.subject");
+    s_try (db, "SELECT count(*) FROM core.agency_key", state);
+    cr_assert_str_eq (state, "", "the broker cannot read its keys");
+    kn_db_destroy (&db);
+}
+
+Test (privileges, routing_and_admin_read_no_sealed_column_but_the_date_of_birth)
+{
+    char *readable = s_owner (
+        "SELECT string_agg (r.role || ':' || s.table_schema || '.' || s.table_name || '.'"
+        "                   || s.column_name, ' ')"
+        "  FROM core.sealed_column s,"
+        "       unnest (ARRAY['kinnet_broker', 'kinnet_routing', 'kinnet_admin',"
+        "                     'kinnet_audit']) r (role)"
+        " WHERE has_column_privilege (r.role, format ('%I.%I', s.table_schema,"
+        "                             s.table_name), s.column_name, 'SELECT')");
+    cr_assert_str_eq (readable, "kinnet_routing:core.subject.birth_date");
+    free (readable);
+    kn_db_t *db = s_login ("kinnet_routing");
+    char state[6];
+    s_try (db, "SELECT personal FROM intake.referral LIMIT 1", state);
+    cr_assert_str_eq (state, "42501", "routing read a sealed referral");
+    s_try (db, "SELECT justification FROM consent.basis LIMIT 1", state);
+    cr_assert_str_eq (state, "42501", "routing read a sealed justification");
+    s_try (db, "SELECT id, status, children FROM intake.referral LIMIT 1", state);
+    cr_assert_str_eq (state, "", "routing lost what it routes on");
+    kn_db_destroy (&db);
+}
+
+Test (privileges, every_byte_column_is_sealed_or_known_to_be_something_else)
+{
+    //  A new bytea column must be put in core.sealed_column, or here with what it is.
+    char *unknown = s_owner (
+        "SELECT string_agg (c.table_schema || '.' || c.table_name || '.' || c.column_name,"
+        "                   ' ')"
+        "  FROM information_schema.columns c"
+        " WHERE c.table_schema IN ('core', 'intake', 'consent', 'routing', 'admin')"
+        "   AND c.data_type = 'bytea'"
+        "   AND c.column_name NOT IN ('blind_index', 'payload', 'request_hash', 'link',"
+        "                             'public_key', 'signature', 'ranked_by',"
+        "                             'disclosure_link', 'previous')"
+        "   AND NOT EXISTS (SELECT 1 FROM core.sealed_column s"
+        "                    WHERE (s.table_schema, s.table_name, s.column_name) ="
+        "                          (c.table_schema, c.table_name, c.column_name))");
+    cr_assert_str_eq (unknown, "", "byte columns neither sealed nor known: %s", unknown);
+    free (unknown);
+}
+
+Test (privileges, no_service_can_rewrite_the_record)
+{
+    char *rewriters = s_owner (
+        "SELECT string_agg (r.role || ':' || t.name, ' ')"
+        "  FROM unnest (ARRAY['kinnet_broker', 'kinnet_intake', 'kinnet_consent',"
+        "                     'kinnet_routing', 'kinnet_reporting', 'kinnet_audit',"
+        "                     'kinnet_admin']) r (role),"
+        "       unnest (ARRAY['core.audit', 'core.audit_chain', 'core.audit_checkpoint',"
+        "                     'core.disclosure', 'core.disclosure_chain']) t (name)"
+        " WHERE has_table_privilege (r.role, t.name, 'UPDATE, DELETE, TRUNCATE')"
+        "    OR has_any_column_privilege (r.role, t.name, 'UPDATE')");
+    cr_assert_str_eq (rewriters, "", "may rewrite the record: %s", rewriters);
+    free (rewriters);
+    //  And as the sealer's own login, which writes the chains: it cannot.
+    kn_db_t *db = s_login ("kinnet_audit");
+    char state[6];
+    s_try (db, "DELETE FROM core.audit_checkpoint", state);
+    cr_assert_str_eq (state, "42501", "the sealer deleted checkpoints");
+    s_try (db, "UPDATE core.audit_chain SET link = link", state);
+    cr_assert_str_eq (state, "42501", "the sealer rewrote the chain");
+    kn_db_destroy (&db);
+}
+
+Test (privileges, a_role_change_names_an_agency_only_from_the_admin_service)
+{
+    free (kn_test_sql (url, "INSERT INTO core.agency (id, name, sector, district) VALUES"
+                            " ('00000000-0000-4000-8000-0000000000a1', 'A', 'school', 'n'),"
+                            " ('00000000-0000-4000-8000-0000000000a2', 'B', 'school', 'n')"));
+    //  Another session (the owner's here) names agency a1 as the administrator.
+    free (kn_test_sql (url,
+                       "SELECT set_config ('kinnet.admin_agency',"
+                       "                   '00000000-0000-4000-8000-0000000000a1', false);"
+                       "INSERT INTO core.agency_role (agency_id, role) VALUES"
+                       " ('00000000-0000-4000-8000-0000000000a2', 'coordinator')"));
+    char *by = s_owner ("SELECT coalesce (agency_id::text, 'none') || ' ' ||"
+                        "       coalesce (caseworker_id, 'none')"
+                        "  FROM core.audit WHERE operation = 'role_grant'"
+                        "   AND role = 'coordinator'");
+    cr_assert_str_eq (by, "none postgres", "the change was put on an agency: %s", by);
+    free (by);
+}
+
+Test (privileges, admin_logins_sets_each_password_from_its_own_file)
+{
+    char dir[] = "/tmp/kn-logins-XXXXXX";
+    cr_assert (mkdtemp (dir));
+    char env[600], *out = NULL;
+    snprintf (env, sizeof env, "KINNET_DATABASE_URL='%s' KINNET_LOG_LEVEL=warn", url);
+    //  --generate makes every file, private, and sets every role's password; only a
+    //  verifier reaches the server.
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin logins %s --generate", dir), 0, "%s",
+                  out);
+    free (out);
+    for (size_t i = 0; i < N_ROLES; i++) {
+        char path[300];
+        snprintf (path, sizeof path, "%s/%s", dir, roles[i]);
+        struct stat st;
+        cr_assert_eq (stat (path, &st), 0, "%s not made", path);
+        cr_assert_eq (st.st_mode & 0777, 0600, "%s mode %o", path, st.st_mode & 0777);
+    }
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM pg_authid"
+                                      " WHERE rolname LIKE 'kinnet\\_%'"
+                                      "   AND rolpassword LIKE 'SCRAM-SHA-256$%'"),
+                  (int) N_ROLES);
+    //  A file others may read is refused before anything is set, by name.
+    char path[300];
+    snprintf (path, sizeof path, "%s/kinnet_broker", dir);
+    cr_assert_eq (chmod (path, 0644), 0);
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin logins %s", dir), 3, "%s", out);
+    cr_assert (strstr (out, "kinnet_broker") && strstr (out, "chmod 600"), "%s", out);
+    free (out);
+    //  And a daemon refuses to log in with it.
+    setenv ("KINNET_DB_SECRETS", dir, 1);
+    kn_error_t err;
+    kn_db_t *db = kn_db_new (url, "kinnet_broker", &err);
+    unsetenv ("KINNET_DB_SECRETS");
+    cr_assert_null (db, "logged in with a password file others may read");
+    cr_assert (strstr (err.message, "readable by others"), "%s", err.message);
+    char command[400];
+    snprintf (command, sizeof command, "rm -rf '%s'", dir);
+    cr_assert_eq (system (command), 0);
+}
