@@ -114,12 +114,12 @@ reporting_server_destroy (reporting_server_t **self_p)
 static Kinnet__V1__AuditAnchor *
 s_anchor_out (const kn_audit_anchor_t *anchor)
 {
-    Kinnet__V1__AuditAnchor *out = malloc (sizeof *out);
+    Kinnet__V1__AuditAnchor *out = kn_malloc (sizeof *out);
     kinnet__v1__audit_anchor__init (out);
     out->checkpoint = anchor->number;
     out->records = anchor->seq;
     out->disclosures = anchor->disclosure_seq;
-    out->hash.data = malloc (32);
+    out->hash.data = kn_malloc (32);
     out->hash.len = 32;
     memcpy (out->hash.data, anchor->hash, 32);
     return out;
@@ -254,7 +254,9 @@ s_export_subject (reporting_server_t *self, const char *agency,
     reply->subject_access = kn_malloc (sizeof *reply->subject_access);
     kinnet__v1__subject_access__init (reply->subject_access);
     reply->subject_access->subject_id = kn_strdup (op->subject_id);
-    reply->subject_access->json = json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS);
+    //  NULL only when memory ran out; an empty export must not pass for one.
+    reply->subject_access->json = kn_alloc_checked (
+        json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS), __FILE__, __LINE__);
     json_decref (document);
     return 0;
 }
@@ -278,7 +280,7 @@ s_governance (reporting_server_t *self, const char *agency,
                                   NULL, err);
     if (!rows)
         return -1;
-    *log = malloc (sizeof **log);
+    *log = kn_malloc (sizeof **log);
     kinnet__v1__governance_log__init (*log);
     int n = PQntuples (rows);
     (*log)->truncated = n > GOVERNANCE_MAX;
