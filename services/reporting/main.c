@@ -3,7 +3,8 @@
     into the hash chain every KINNET_AUDIT_SEAL_MS (1000) and, with KINNET_AUDIT_KEY,
     signs a checkpoint every KINNET_AUDIT_CHECKPOINT_S (60). verify_audit checks
     against KINNET_AUDIT_TRUSTED_KEYS (or KINNET_AUDIT_PUBLIC_KEY), never against
-    the key this process signs with. */
+    the key this process signs with, on reporting_verifier's thread (the server
+    starts it). */
 #include <sodium.h>
 #include <string.h>
 
