@@ -173,9 +173,26 @@ Test (cli, exit_codes)
     snprintf (args, sizeof args, "refer --file %s/changed.json", dir);
     cr_assert_eq (s_run (0, args, NULL), 5);
 
-    //  Unregistered agency: refused (auth/unreachable).
+    //  Unregistered agency: refused, not temporary.
     snprintf (args, sizeof args, "refer --file %s/referral.json", dir);
     cr_assert_eq (s_run (2, args, NULL), 4);
+
+    //  No answer (nothing listens there): temporary, exit 8 and nothing else, so a
+    //  script can retry on the exit code alone.
+    const char *nowhere = "--endpoint tcp://127.0.0.1:9";
+    snprintf (args, sizeof args, "%s --format json refer --file %s/referral.json", nowhere,
+              dir);
+    cr_assert_eq (s_run (0, args, &out), 8, "%s", out);
+    json = json_loads (out, 0, NULL);
+    cr_assert (json, "not JSON: %s", out);
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (json, "error"),
+                                                          "code")),
+                      "service_unavailable");
+    json_decref (json);
+    free (out);
+    //  ping keeps exit 4 for "not up", as health checks read it.
+    snprintf (args, sizeof args, "%s ping intake", nowhere);
+    cr_assert_eq (s_run (0, args, NULL), 4);
 }
 
 //  Value of "key": "value" in JSON text (first occurrence).
