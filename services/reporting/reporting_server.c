@@ -123,17 +123,31 @@ reporting_server_destroy (reporting_server_t **self_p)
     }
 }
 
+//  The one correspondence of the wire's AuditAnchor (first) and the library's
+//  anchor (second), read both ways below; the 32-byte hash goes alongside.
+#define ANCHOR_FIELDS(X) X (checkpoint, number) X (records, seq) X (disclosures, disclosure_seq)
+
+//  A validated anchor off the wire (s_validate_verify_audit checked its hash length).
+static void
+s_anchor_in (const Kinnet__V1__AuditAnchor *given, kn_audit_anchor_t *anchor)
+{
+#define IN(wire, ours) anchor->ours = given->wire;
+    ANCHOR_FIELDS (IN)
+#undef IN
+    memcpy (anchor->hash, given->hash.data, sizeof anchor->hash);
+}
+
 static Kinnet__V1__AuditAnchor *
 s_anchor_out (const kn_audit_anchor_t *anchor)
 {
     Kinnet__V1__AuditAnchor *out = kn_malloc (sizeof *out);
     kinnet__v1__audit_anchor__init (out);
-    out->checkpoint = anchor->number;
-    out->records = anchor->seq;
-    out->disclosures = anchor->disclosure_seq;
-    out->hash.data = kn_malloc (32);
-    out->hash.len = 32;
-    memcpy (out->hash.data, anchor->hash, 32);
+#define OUT(wire, ours) out->wire = anchor->ours;
+    ANCHOR_FIELDS (OUT)
+#undef OUT
+    out->hash.len = sizeof anchor->hash;
+    out->hash.data = kn_malloc (out->hash.len);
+    memcpy (out->hash.data, anchor->hash, out->hash.len);
     return out;
 }
 
@@ -211,12 +225,8 @@ s_verify_audit (reporting_server_t *self, const char *agency,
             "(KINNET_AUDIT_TRUSTED_KEYS): it cannot vouch for the trail");
     const Kinnet__V1__AuditAnchor *given = request->verify_audit->anchor;
     kn_audit_anchor_t anchor = {0};
-    if (given) {
-        anchor.number = given->checkpoint;
-        anchor.seq = given->records;
-        anchor.disclosure_seq = given->disclosures;
-        memcpy (anchor.hash, given->hash.data, 32);
-    }
+    if (given)
+        s_anchor_in (given, &anchor);
     kn_audit_verdict_t verdict;
     if (reporting_verifier_ask (self->verifier, given ? &anchor : NULL, self->verify_wait_ms,
                                 &verdict, err))
