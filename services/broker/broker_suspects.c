@@ -10,16 +10,16 @@
 
 typedef struct {
     uint8_t digest[DIGEST_BYTES];
-    int deaths;          // 0: an empty slot
-    int64_t died_at;     // the last death
+    int deaths;      // 0: an empty slot
+    int64_t died_at; // the last death
 } suspect_t;
 
 struct _broker_suspects_t {
     suspect_t *slots;
     size_t capacity;
-    size_t next;         // the slot a new request takes (the oldest one's)
+    size_t next; // the slot a new request takes (the oldest one's)
     int64_t window_ms;
-    int64_t last_death;  // of any: nothing to forget after the window
+    int64_t last_death; // of any: nothing to forget after the window
 };
 
 broker_suspects_t *
@@ -52,15 +52,15 @@ s_digest (const char *service, zmsg_t *msg, uint8_t digest[DIGEST_BYTES])
 {
     crypto_generichash_state state;
     crypto_generichash_init (&state, NULL, 0, DIGEST_BYTES);
-    crypto_generichash_update (&state, (const uint8_t *) service, strlen (service) + 1);
+    crypto_generichash_update (&state, (const uint8_t *)service, strlen (service) + 1);
     size_t index = 0;
     for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg), index++) {
         if (index < 2)
-            continue;   // [client][""]
+            continue; // [client][""]
         uint8_t length[8];
         uint64_t size = zframe_size (frame);
         for (int i = 0; i < 8; i++)
-            length[i] = (uint8_t) (size >> (8 * i));
+            length[i] = (uint8_t)(size >> (8 * i));
         crypto_generichash_update (&state, length, sizeof length);
         crypto_generichash_update (&state, zframe_data (frame), zframe_size (frame));
     }
@@ -72,8 +72,8 @@ s_find (broker_suspects_t *self, const uint8_t digest[DIGEST_BYTES], int64_t now
 {
     for (size_t i = 0; i < self->capacity; i++) {
         suspect_t *suspect = &self->slots[i];
-        if (suspect->deaths && now - suspect->died_at <= self->window_ms
-            && memcmp (suspect->digest, digest, DIGEST_BYTES) == 0)
+        if (suspect->deaths && now - suspect->died_at <= self->window_ms &&
+            memcmp (suspect->digest, digest, DIGEST_BYTES) == 0)
             return suspect;
     }
     return NULL;

@@ -13,7 +13,7 @@
 #include "kn_log.h"
 
 #define MAX_TRUSTED 8
-#define KEEP_MS     60000   // an uncollected verdict blocks other anchors this long
+#define KEEP_MS     60000 // an uncollected verdict blocks other anchors this long
 
 typedef enum { JOB_IDLE, JOB_RUNNING, JOB_DONE } job_state_t;
 
@@ -23,15 +23,15 @@ struct _reporting_verifier_t {
     size_t n_trusted;
     pthread_t thread;
     bool started;
-    pthread_mutex_t lock;   // guards everything below
+    pthread_mutex_t lock; // guards everything below
     pthread_cond_t changed;
     bool stop;
     job_state_t state;
-    bool picked;            // the thread has taken the running job
-    bool anchored;          // the job's anchor
+    bool picked;   // the thread has taken the running job
+    bool anchored; // the job's anchor
     kn_audit_anchor_t anchor;
     int64_t started_at, done_at;
-    int rc;                 // the done job's result
+    int rc; // the done job's result
     kn_audit_verdict_t verdict;
     kn_error_t err;
 };
@@ -41,9 +41,9 @@ s_same_anchor (const reporting_verifier_t *self, const kn_audit_anchor_t *anchor
 {
     if (!anchor || !self->anchored)
         return !anchor && !self->anchored;
-    return anchor->number == self->anchor.number && anchor->seq == self->anchor.seq
-           && anchor->disclosure_seq == self->anchor.disclosure_seq
-           && memcmp (anchor->hash, self->anchor.hash, sizeof anchor->hash) == 0;
+    return anchor->number == self->anchor.number && anchor->seq == self->anchor.seq &&
+           anchor->disclosure_seq == self->anchor.disclosure_seq &&
+           memcmp (anchor->hash, self->anchor.hash, sizeof anchor->hash) == 0;
 }
 
 //  Tests only, never in a release build: hold each verification hold_ms, so a test
@@ -61,7 +61,7 @@ s_test_hold (reporting_verifier_t *self)
         pthread_mutex_unlock (&self->lock);
     }
 #else
-    (void) self;
+    (void)self;
 #endif
 }
 
@@ -85,8 +85,8 @@ s_run (void *arg)
         kn_error_t err;
         kn_error_clear (&err);
         int rc = kn_audit_chain_verify (
-            self->db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES]) self->trusted, self->n_trusted,
-            anchored ? &anchor : NULL, &verdict, &err);
+            self->db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES])self->trusted,
+            self->n_trusted, anchored ? &anchor : NULL, &verdict, &err);
         if (rc)
             kn_log (KN_ERROR, "verify_audit.failed", "problem", err.message, NULL);
 
@@ -154,13 +154,13 @@ s_wait (reporting_verifier_t *self, int wait_ms)
     struct timespec until;
     clock_gettime (CLOCK_MONOTONIC, &until);
     until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    while (self->state == JOB_RUNNING
-           && pthread_cond_timedwait (&self->changed, &self->lock, &until) == 0)
+    while (self->state == JOB_RUNNING &&
+           pthread_cond_timedwait (&self->changed, &self->lock, &until) == 0)
         ;
 }
 
@@ -171,7 +171,7 @@ reporting_verifier_ask (reporting_verifier_t *self, const kn_audit_anchor_t *anc
     pthread_mutex_lock (&self->lock);
     int64_t now = zclock_mono ();
     if (self->state == JOB_DONE && now - self->done_at > KEEP_MS)
-        self->state = JOB_IDLE;   // nobody came for it
+        self->state = JOB_IDLE; // nobody came for it
     if (self->state == JOB_IDLE) {
         self->state = JOB_RUNNING;
         self->picked = false;
@@ -190,13 +190,13 @@ reporting_verifier_ask (reporting_verifier_t *self, const kn_audit_anchor_t *anc
         rc = self->rc;
         *verdict = self->verdict;
         *err = self->err;
-        self->state = JOB_IDLE;   // collected
-    }
-    else if (ours)
-        kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
-                      "the audit trail is being verified (for %lld s now); ask again with "
-                      "the same request in a moment",
-                      (long long) ((zclock_mono () - self->started_at) / 1000));
+        self->state = JOB_IDLE; // collected
+    } else if (ours)
+        kn_error_set (
+            err, KN_E_SERVICE_UNAVAILABLE, NULL,
+            "the audit trail is being verified (for %lld s now); ask again with "
+            "the same request in a moment",
+            (long long)((zclock_mono () - self->started_at) / 1000));
     else
         kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
                       "a verification of the audit trail against another anchor is "

@@ -16,9 +16,9 @@ typedef struct _reporting_verifier_t reporting_verifier_t;
 //  Start the thread on db (a session for it alone: taken, *db_p nulled), checking
 //  against trusted (copied; n_trusted 1 or more). NULL with err when the session's
 //  statements cannot be prepared.
-reporting_verifier_t *reporting_verifier_new (kn_db_t **db_p,
-                                              const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
-                                              size_t n_trusted, kn_error_t *err);
+reporting_verifier_t *
+reporting_verifier_new (kn_db_t **db_p, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+                        size_t n_trusted, kn_error_t *err);
 
 //  Stop the thread, after the verification it runs (if any) ends. Nulls *self_p.
 void reporting_verifier_destroy (reporting_verifier_t **self_p);
