@@ -676,9 +676,10 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
         kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium did not start");
     self->guard = broker_guard_new (config->max_connection_bytes, config->max_buffered_bytes);
     self->frontend_socket
-        = self->guard && self->suspects ? broker_socket_new ("frontend", config->frontend, BROKER_ZAP_FRONTEND,
-                                           false, config->cert, self->guard, err)
-                      : NULL;
+        = self->guard && self->suspects
+              ? broker_socket_new ("frontend", config->frontend, BROKER_ZAP_FRONTEND, false,
+                                   config->cert, self->guard, err)
+              : NULL;
     self->backend_socket
         = self->frontend_socket ? broker_socket_new ("backend", config->backend,
                                                      BROKER_ZAP_BACKEND, true, config->cert,
