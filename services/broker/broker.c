@@ -13,6 +13,7 @@
 #include "broker_agencies.h"
 #include "broker_queue.h"
 #include "broker_socket.h"
+#include "broker_suspects.h"
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_alloc.h"
 #include "kn_log.h"
@@ -23,6 +24,10 @@
 //  connections this often for a second after any backend connection closed.
 #define GUARD_MS 50
 #define PROBE_FOR_MS 1000
+//  Requests in flight when their worker died, remembered this long and this many
+//  (broker_suspects): long enough to catch a sender's retries, 32 KiB at most.
+#define SUSPECTS_MS  600000
+#define SUSPECTS_MAX 1024
 
 typedef struct _service_t service_t;
 
@@ -56,6 +61,7 @@ struct _broker_t {
     zhashx_t *served;     // names a worker has served since start: the metrics labels
     zhashx_t *workers;    // identity -> worker_t
     broker_agencies_t *agencies;   // each agency's bytes here and rate allowance
+    broker_suspects_t *suspects;   // requests in flight when their worker died
     size_t bytes;         // every request in the broker
     int64_t heartbeat_at;
     int64_t reload_at;
@@ -225,13 +231,31 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
     broker_request_t *request = worker->request;
     worker->request = NULL;
     if (request && service) {
-        if (end == WORKER_GONE && request->handed < 2) {
+        //  Counted across the sender's retries: the same bytes are the same request.
+        int deaths = end == WORKER_GONE ? broker_suspects_died (self->suspects, service->name,
+                                                                request->msg, zclock_mono ())
+                                        : 0;
+        if (end == WORKER_GONE && deaths < 2 && request->handed < 2) {
             //  Every write carries an idempotency key: if the dead worker committed
             //  it, the next worker answers from the record. It keeps its place.
             broker_queue_done (service->queue, request->agency);
             broker_queue_push_front (service->queue, request);
             kn_log (KN_WARN, "request.handed_again", "service", broker_frames_label (service->name),
                     NULL);
+        }
+        else if (end == WORKER_GONE) {
+            //  The second worker to die holding it: the request may be what kills
+            //  them, so no third one gets it, and the answer is not one that invites
+            //  a retry. A worker may have committed it before dying.
+            kn_log (KN_WARN, "request.poison", "service", broker_frames_label (service->name),
+                    "agency_id", request->agency, NULL);
+            s_error_to_client (self, zmsg_first (request->msg), service->name, KN_E_INTERNAL, 0,
+                               "two workers stopped while handling this request, so it is "
+                               "not handed to another: it may be what stops them. Whether "
+                               "it took effect is unknown: report it; once the fault is "
+                               "fixed, the same request with the same idempotency key "
+                               "finds out");
+            s_request_finish (self, service, &request, true);
         }
         else {
             //  Whether the request was committed is unknown; a retry with the same
@@ -584,6 +608,9 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         s_worker_send (self, &temp, KN_MDPW_DISCONNECT, NULL);
     }
     else if (cmd == KN_MDPW_REPLY) {
+        if (worker->request)
+            broker_suspects_answered (self->suspects, worker->service->name,
+                                      worker->request->msg, zclock_mono ());
         if (frames.deliverable) {
             s_count (self, worker->service->name, "ok");
             s_reply_to_client (self, frames.client, worker->service->name, &msg);
@@ -668,11 +695,15 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
     zhashx_set_destructor (self->workers, s_worker_free);
     self->served = zhashx_new ();
     self->agencies = broker_agencies_new (config->agency_rate, config->agency_burst);
+    self->suspects = broker_suspects_new (SUSPECTS_MAX, SUSPECTS_MS);
+    if (!self->suspects)
+        kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium did not start");
     self->guard = broker_guard_new (config->max_connection_bytes, config->max_buffered_bytes);
     self->frontend_socket
-        = self->guard ? broker_socket_new ("frontend", config->frontend, BROKER_ZAP_FRONTEND,
-                                           false, config->cert, self->guard, err)
-                      : NULL;
+        = self->guard && self->suspects
+              ? broker_socket_new ("frontend", config->frontend, BROKER_ZAP_FRONTEND, false,
+                                   config->cert, self->guard, err)
+              : NULL;
     self->backend_socket
         = self->frontend_socket ? broker_socket_new ("backend", config->backend,
                                                      BROKER_ZAP_BACKEND, true, config->cert,
@@ -705,6 +736,7 @@ broker_destroy (broker_t **self_p)
     zhashx_destroy (&self->services);
     zhashx_destroy (&self->served);
     broker_agencies_destroy (&self->agencies);
+    broker_suspects_destroy (&self->suspects);
     broker_guard_destroy (&self->guard);
     free (self);
     *self_p = NULL;

@@ -9,13 +9,15 @@
     makes libzmq buffer too much, and each agency's waiting requests are bounded in
     number and bytes, rate limited, and served in turn with the others'
     (broker_queue). A worker that dies holding a request is noticed from its
-    connection closing, and the request is handed to another worker once.
+    connection closing, and the request is handed to another worker once; a
+    request that a second worker dies holding is answered INTERNAL and handed to no
+    third (broker_suspects), so a poison request cannot take down a service.
     Kinnet's one extension: every request forwarded to a worker carries, as its
     first body frame, a kinnet.v1.Caller the broker builds from the authenticated
     key. Clients cannot forge it: whatever they send comes after it.
     The broker keeps no durable state: requests waiting for a worker are answered
     with SERVICE_UNAVAILABLE after request_timeout_ms, and so is a request whose
-    worker disconnects or expires while holding it; none is left unanswered while
+    worker expires while holding it; none is left unanswered while
     the broker runs. */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED

@@ -18,10 +18,13 @@ enum {
     CLI_FAILED = 1,        // internal or unexpected failure
     CLI_USAGE = 2,         // bad command line
     CLI_INVALID = 3,       // the request was refused as invalid or malformed
-    CLI_UNREACHABLE = 4,   // refused key, unauthenticated, or no answer in time
+    CLI_REFUSED = 4,       // unknown or revoked key, no role, unknown service;
+                           // ping: no live worker. Not temporary
     CLI_CONFLICT = 5,      // idempotency key reused with other content, wrong state
     CLI_NOT_FOUND = 6,
     CLI_TAMPERED = 7,      // kinnet audit verify: the audit trail is broken
+    CLI_RETRY = 8,         // temporary (service_unavailable, resource_exhausted, no
+                           // answer): run the same command again later
 };
 
 typedef struct {

@@ -32,7 +32,8 @@ static const char *s_usage =
     "a checkpoint.\n"
     "export writes the sealed trail of a period (to excluded) in chain order with\n"
     "each record's chain position and link, as CSV (RFC 4180) or JSON, and warns of\n"
-    "records not sealed yet. verify and seal use\n"
+    "records not sealed yet. --out FILE creates a new file, mode 0600: an existing\n"
+    "name or a symbolic link is refused (exit 3). verify and seal use\n"
     "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
     "agency with the auditor role (KINNET_CERT).\n";
 
@@ -226,7 +227,12 @@ s_export (const cli_options_t *options, int argc, char **argv)
     }
     kn_error_t err;
     kn_error_clear (&err);
-    //  The first page before the file: a refusal leaves no empty file behind.
+    //  The file before the request, as for the other exports (cli_out.c): a taken
+    //  name or a symbolic link is refused before the trail is read; a refused or
+    //  failed export removes the file, so no empty or partial one is left.
+    FILE *out = stdout;
+    if (path && !(out = cli_out_create (path, &err)))
+        return cli_fail (options, &err);
     Kinnet__V1__ExportAudit op = KINNET__V1__EXPORT_AUDIT__INIT;
     op.from = (char *) from;
     op.to = (char *) to;
@@ -235,12 +241,9 @@ s_export (const cli_options_t *options, int argc, char **argv)
     request.export_audit = &op;
     Kinnet__V1__AdminReply *reply
         = cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_AUDIT, &err);
-    if (!reply)
-        return cli_fail (options, &err);
-    FILE *out = path ? fopen (path, "w") : stdout;
-    if (!out) {
-        kinnet__v1__admin_reply__free_unpacked (reply, NULL);
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out", "cannot write %s", path);
+    if (!reply) {
+        if (path)
+            cli_out_abandon (&out, path);
         return cli_fail (options, &err);
     }
     static const char *names[] = {"audit_id", "at",        "agency_id",  "caseworker_id",
@@ -277,21 +280,18 @@ s_export (const cli_options_t *options, int argc, char **argv)
         if (!reply && op.after)
             break;   //  a later page failed: err says why
     }
-    int rc = CLI_OK;
-    if (err.code != KN_OK)
-        rc = cli_fail (options, &err);
-    else if (json) {
+    if (err.code == KN_OK && json) {
         json_t *document = json_pack ("{s:s,s:s,s:O}", "from", from, "to", to, "records", array);
         json_dumpf (document, out, JSON_INDENT (2));
         fputc ('\n', out);
         json_decref (document);
     }
     json_decref (array);
-    if (path) {
-        fclose (out);
-        if (rc == CLI_OK)
-            fprintf (stderr, "%lld record(s) written to %s\n", written, path);
-    }
+    if (path && err.code != KN_OK)
+        cli_out_abandon (&out, path);
+    else if (path && cli_out_close (&out, path, &err) == 0)
+        fprintf (stderr, "%lld record(s) written to %s\n", written, path);
+    int rc = err.code == KN_OK ? CLI_OK : cli_fail (options, &err);
     //  Only sealed records are exported; the newest wait seconds for the sealer.
     if (rc == CLI_OK && unsealed > 0)
         fprintf (stderr,

@@ -300,8 +300,11 @@ cli_ping (const cli_options_t *options, int argc, char **argv)
         return cli_fail (options, &err);
     zframe_t *reply = kn_client_call (client, "mmi.service", argv[1], strlen (argv[1]), &err);
     kn_client_destroy (&client);
-    if (!reply)
-        return cli_fail (options, &err);
+    //  Health checks read exit 4 as "not up", whatever the reason: kept so.
+    if (!reply) {
+        int rc = cli_fail (options, &err);
+        return rc == CLI_RETRY ? CLI_REFUSED : rc;
+    }
     char *status = zframe_strdup (reply);
     zframe_destroy (&reply);
     bool up = strcmp (status, "200") == 0;
@@ -314,7 +317,7 @@ cli_ping (const cli_options_t *options, int argc, char **argv)
     else
         printf ("%s: %s\n", argv[1], up ? "up" : "no live worker");
     free (status);
-    return up ? CLI_OK : CLI_UNREACHABLE;
+    return up ? CLI_OK : CLI_REFUSED;
 }
 
 int

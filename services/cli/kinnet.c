@@ -86,10 +86,13 @@ cli_exit_code (kn_code_t code)
         return CLI_INVALID;
     case KN_E_UNAUTHENTICATED:
     case KN_E_PERMISSION_DENIED:
+    case KN_E_UNKNOWN_SERVICE:
+        return CLI_REFUSED;
+    //  Apart from the refusals, so a script can retry on the exit code alone: the
+    //  same command carries the same idempotency key, so a retry never stores twice.
     case KN_E_SERVICE_UNAVAILABLE:
     case KN_E_RESOURCE_EXHAUSTED:
-    case KN_E_UNKNOWN_SERVICE:
-        return CLI_UNREACHABLE;
+        return CLI_RETRY;
     case KN_E_CONFLICT:
         return CLI_CONFLICT;
     case KN_E_NOT_FOUND:

@@ -32,22 +32,16 @@
     "number, seq, link, disclosure_seq, disclosure_link, previous, version,"             \
     " floor (extract (epoch FROM signed_at))::bigint, public_key, signature"
 
-const kn_audit_trail_t kn_audit_trail_records = {.what = "record",
-                                                 .next = "kn_chain_next",
-                                                 .head = "kn_chain_head",
-                                                 .insert = "kn_chain_insert",
-                                                 .entries = "kn_verify_chain",
-                                                 .inserted = "kn_verify_inserted",
-                                                 .unsealed = "kn_verify_unsealed",
-                                                 .fields = 11};
-const kn_audit_trail_t kn_audit_trail_disclosures = {.what = "disclosure",
-                                                     .next = "kn_dchain_next",
-                                                     .head = "kn_dchain_head",
-                                                     .insert = "kn_dchain_insert",
-                                                     .entries = "kn_verify_dchain",
-                                                     .inserted = "kn_verify_dinserted",
-                                                     .unsealed = "kn_verify_dunsealed",
-                                                     .fields = 10};
+//  A chained log's statements are named alike: the disclosure log's with a "d"
+//  where the audit trail's have none (kn_chain_head, kn_dchain_head).
+#define TRAIL(what_, d, fields_)                                                   \
+    {.what = what_, .next = "kn_" d "chain_next", .head = "kn_" d "chain_head",    \
+     .insert = "kn_" d "chain_insert", .entries = "kn_verify_" d "chain",          \
+     .inserted = "kn_verify_" d "inserted", .unsealed = "kn_verify_" d "unsealed", \
+     .fields = fields_}
+const kn_audit_trail_t kn_audit_trail_records = TRAIL ("record", "", 11);
+const kn_audit_trail_t kn_audit_trail_disclosures = TRAIL ("disclosure", "d", 10);
+#undef TRAIL
 
 static const char *s_statements[][2] = {
     {"kn_chain_lock", "SELECT pg_advisory_xact_lock (hashtext ('kinnet.audit.chain'))"},

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kn_alloc.h"
 #include "kn_pgarray.h"
 
 static void
@@ -62,14 +63,14 @@ kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
 {
     //  A shallow copy with the caseworker blanked: the request itself is not touched.
     const ProtobufCMessageDescriptor *descriptor = message->descriptor;
-    ProtobufCMessage *content = malloc (descriptor->sizeof_message);
+    ProtobufCMessage *content = kn_malloc (descriptor->sizeof_message);
     memcpy (content, message, descriptor->sizeof_message);
     const ProtobufCFieldDescriptor *caseworker =
         s_string_field (descriptor, "caseworker_id");
     if (caseworker)
         *(char **)((char *)content + caseworker->offset) = "";
     size_t len = protobuf_c_message_get_packed_size (content);
-    uint8_t *buf = malloc (len ? len : 1);
+    uint8_t *buf = kn_malloc (len ? len : 1);
     protobuf_c_message_pack (content, buf);
     kn_crypto_digest (crypto, buf, len, digest);
     free (buf);
@@ -138,8 +139,10 @@ s_classify_taken (kn_db_t *db, const char *table, kn_idempotency_claim_t *claims
             continue;
         found++;
         size_t hash_len = 0;
-        unsigned char *hash = PQunescapeBytea (
-            (const unsigned char *)PQgetvalue (result, row, 3), &hash_len);
+        //  NULL only when memory ran out: not a reason to call the request a conflict.
+        unsigned char *hash = kn_alloc_checked (
+            PQunescapeBytea ((const unsigned char *)PQgetvalue (result, row, 3), &hash_len),
+            __FILE__, __LINE__);
         if (strcmp (PQgetvalue (result, row, 2), claim->operation) != 0 ||
             hash_len != 32 || memcmp (hash, claim->digest, 32) != 0)
             kn_error_set (&claim->err, KN_E_CONFLICT, "idempotency_key",
@@ -165,7 +168,7 @@ kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_
 {
     if (n == 0)
         return 0;
-    kn_idempotency_claim_t **order = malloc (n * sizeof *order);
+    kn_idempotency_claim_t **order = kn_malloc (n * sizeof *order);
     for (size_t i = 0; i < n; i++) {
         order[i] = &claims[i];
         claims[i].claim = KN_CLAIM_FAILED;

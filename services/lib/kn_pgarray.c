@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kn_alloc.h"
+
 struct _kn_pgarray_t {
     char *data; // "{" elements..., closed by kn_pgarray_text
     size_t len;
@@ -21,10 +23,7 @@ s_reserve (kn_pgarray_t *self, size_t more)
     size_t cap = self->cap ? self->cap : 256;
     while (cap < self->len + more + 2)
         cap *= 2;
-    char *data = realloc (self->data, cap);
-    if (!data)
-        abort (); // out of memory: nothing sensible to answer
-    self->data = data;
+    self->data = kn_realloc (self->data, cap); // out of memory: nothing sensible to answer
     self->cap = cap;
 }
 
@@ -46,9 +45,8 @@ s_separator (kn_pgarray_t *self)
 kn_pgarray_t *
 kn_pgarray_new (void)
 {
-    kn_pgarray_t *self = calloc (1, sizeof *self);
-    if (self)
-        s_put (self, "{", 1);
+    kn_pgarray_t *self = kn_calloc (1, sizeof *self);
+    s_put (self, "{", 1);
     return self;
 }
 

@@ -12,6 +12,7 @@
 
 typedef struct _kn_pgarray_t kn_pgarray_t;
 
+//  Never NULL: out of memory stops the process (kn_alloc.h).
 kn_pgarray_t *kn_pgarray_new (void);
 void kn_pgarray_destroy (kn_pgarray_t **self_p);
 

@@ -4,7 +4,8 @@
     signs a checkpoint every KINNET_AUDIT_CHECKPOINT_S (60), unless
     KINNET_AUDIT_SEALER=off (kinnet-sealer does it in a process of its own). verify_audit checks
     against KINNET_AUDIT_TRUSTED_KEYS (or KINNET_AUDIT_PUBLIC_KEY), never against
-    the key this process signs with. */
+    the key this process signs with, on reporting_verifier's thread (the server
+    starts it). */
 #include <sodium.h>
 #include <string.h>
 

@@ -17,9 +17,9 @@
 #include "kn_validate.h"
 #include "reporting_report.h"
 #include "reporting_subject.h"
+#include "reporting_verifier.h"
 #include "kn_alloc.h"
 
-#define MAX_TRUSTED 8
 
 //  What the governance log holds: role changes, release decisions, override reviews,
 //  and whatever an agency holding the data-protection role did (its reads included).
@@ -46,8 +46,9 @@ struct _reporting_server_t {
     kn_sdc_config_t sdc;
     kn_crypto_t *crypto;
     consent_store_t *consents;   //  on read_db: subject access exports read consents as it does
-    uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
     size_t n_trusted;
+    reporting_verifier_t *verifier;   //  verify_audit, on its own thread and session
+    int verify_wait_ms;               //  how long a request waits for a verdict
 };
 
 reporting_server_t *
@@ -70,7 +71,6 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
                           " purpose, basis, ground_id, service, object_id) VALUES ($1, $2,"
                           " '{1,2,3,4,5,6,7,8}', 0, 'subject_access', NULL, 'reporting', NULL)",
                           err)
-        || kn_audit_chain_prepare (read_db, err)
         || kn_db_prepare (read_db, "reporting_governance", GOVERNANCE_SQL, err)
         || kn_agency_prepare (db, err)) {
         consent_store_destroy (&consents);
@@ -94,8 +94,19 @@ reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
         self->report_dbs[self->n_report_dbs++] = extra;
     }
     self->sdc = sdc;
-    self->n_trusted = n_trusted < MAX_TRUSTED ? n_trusted : MAX_TRUSTED;
-    memcpy (self->trusted, trusted, self->n_trusted * KN_AUDIT_KEY_BYTES);
+    self->n_trusted = n_trusted;
+    self->verify_wait_ms = (int) kn_config_int ("KINNET_AUDIT_VERIFY_WAIT_MS", 250);
+    if (self->verify_wait_ms < 0 || self->verify_wait_ms > 10000)
+        self->verify_wait_ms = 250;
+    //  Without a trusted key there is nothing to verify against (s_verify_audit).
+    kn_db_t *verify_db = n_trusted ? kn_db_clone (read_db, err) : NULL;
+    if (n_trusted
+        && !(self->verifier = verify_db ? reporting_verifier_new (&verify_db, trusted,
+                                                                  n_trusted, err)
+                                        : NULL)) {
+        kn_db_destroy (&verify_db);
+        reporting_server_destroy (&self);
+    }
     return self;
 }
 
@@ -103,6 +114,7 @@ void
 reporting_server_destroy (reporting_server_t **self_p)
 {
     if (self_p && *self_p) {
+        reporting_verifier_destroy (&(*self_p)->verifier);
         consent_store_destroy (&(*self_p)->consents);
         for (size_t k = 1; k < (*self_p)->n_report_dbs; k++)
             kn_db_destroy (&(*self_p)->report_dbs[k]);
@@ -111,17 +123,31 @@ reporting_server_destroy (reporting_server_t **self_p)
     }
 }
 
+//  The one correspondence of the wire's AuditAnchor (first) and the library's
+//  anchor (second), read both ways below; the 32-byte hash goes alongside.
+#define ANCHOR_FIELDS(X) X (checkpoint, number) X (records, seq) X (disclosures, disclosure_seq)
+
+//  A validated anchor off the wire (s_validate_verify_audit checked its hash length).
+static void
+s_anchor_in (const Kinnet__V1__AuditAnchor *given, kn_audit_anchor_t *anchor)
+{
+#define IN(wire, ours) anchor->ours = given->wire;
+    ANCHOR_FIELDS (IN)
+#undef IN
+    memcpy (anchor->hash, given->hash.data, sizeof anchor->hash);
+}
+
 static Kinnet__V1__AuditAnchor *
 s_anchor_out (const kn_audit_anchor_t *anchor)
 {
-    Kinnet__V1__AuditAnchor *out = malloc (sizeof *out);
+    Kinnet__V1__AuditAnchor *out = kn_malloc (sizeof *out);
     kinnet__v1__audit_anchor__init (out);
-    out->checkpoint = anchor->number;
-    out->records = anchor->seq;
-    out->disclosures = anchor->disclosure_seq;
-    out->hash.data = malloc (32);
-    out->hash.len = 32;
-    memcpy (out->hash.data, anchor->hash, 32);
+#define OUT(wire, ours) out->wire = anchor->ours;
+    ANCHOR_FIELDS (OUT)
+#undef OUT
+    out->hash.len = sizeof anchor->hash;
+    out->hash.data = kn_malloc (out->hash.len);
+    memcpy (out->hash.data, anchor->hash, out->hash.len);
     return out;
 }
 
@@ -185,7 +211,8 @@ s_validate_verify_audit (const Kinnet__V1__ReportingRequest *request, kn_error_t
 
 //  Checked against the keys configured as trusted, never against the key this
 //  process may sign with: one foothold in it must not make its own trail "intact".
-//  The chains are read in batches (kn_audit_chain_verify), so memory stays bounded.
+//  The chains are read in batches (kn_audit_chain_verify), so memory stays bounded,
+//  on the verifier's thread, so reports are not held back (reporting_verifier.h).
 static int
 s_verify_audit (reporting_server_t *self, const char *agency,
                 const Kinnet__V1__ReportingRequest *request,
@@ -198,16 +225,11 @@ s_verify_audit (reporting_server_t *self, const char *agency,
             "(KINNET_AUDIT_TRUSTED_KEYS): it cannot vouch for the trail");
     const Kinnet__V1__AuditAnchor *given = request->verify_audit->anchor;
     kn_audit_anchor_t anchor = {0};
-    if (given) {
-        anchor.number = given->checkpoint;
-        anchor.seq = given->records;
-        anchor.disclosure_seq = given->disclosures;
-        memcpy (anchor.hash, given->hash.data, 32);
-    }
+    if (given)
+        s_anchor_in (given, &anchor);
     kn_audit_verdict_t verdict;
-    if (kn_audit_chain_verify (self->read_db,
-                               (const uint8_t (*)[KN_AUDIT_KEY_BYTES])self->trusted,
-                               self->n_trusted, given ? &anchor : NULL, &verdict, err))
+    if (reporting_verifier_ask (self->verifier, given ? &anchor : NULL, self->verify_wait_ms,
+                                &verdict, err))
         return -1;
     reply->verdict = s_verdict (&verdict);
     return 0;
@@ -254,7 +276,9 @@ s_export_subject (reporting_server_t *self, const char *agency,
     reply->subject_access = kn_malloc (sizeof *reply->subject_access);
     kinnet__v1__subject_access__init (reply->subject_access);
     reply->subject_access->subject_id = kn_strdup (op->subject_id);
-    reply->subject_access->json = json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS);
+    //  NULL only when memory ran out; an empty export must not pass for one.
+    reply->subject_access->json = kn_alloc_checked (
+        json_dumps (document, JSON_INDENT (2) | JSON_SORT_KEYS), __FILE__, __LINE__);
     json_decref (document);
     return 0;
 }
@@ -278,7 +302,7 @@ s_governance (reporting_server_t *self, const char *agency,
                                   NULL, err);
     if (!rows)
         return -1;
-    *log = malloc (sizeof **log);
+    *log = kn_malloc (sizeof **log);
     kinnet__v1__governance_log__init (*log);
     int n = PQntuples (rows);
     (*log)->truncated = n > GOVERNANCE_MAX;

@@ -15,7 +15,9 @@ typedef struct _reporting_server_t reporting_server_t;
 //  db (the primary, for audit rows) and read_db (reports and checks; may be the
 //  same session, or a replica's) stay the caller's. trusted: public keys
 //  checkpoints must be signed with, configured apart from the signing key
-//  (n_trusted 0: verify_audit answers an error). Small-count suppression follows KINNET_SDC_THRESHOLD and
+//  (n_trusted 0: verify_audit answers an error; else verifications run on a
+//  reporting_verifier of their own, on another session to read_db's database,
+//  waiting KINNET_AUDIT_VERIFY_WAIT_MS (250) for a verdict). Small-count suppression follows KINNET_SDC_THRESHOLD and
 //  KINNET_SDC_ROUND. crypto (the field key) opens sealed fields for subject access
 //  exports; it stays the caller's.
 reporting_server_t *reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,

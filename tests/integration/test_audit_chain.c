@@ -118,18 +118,7 @@ s_checkpoint (void)
                   err.message);
 }
 
-static kn_audit_verdict_t
-s_verify (void)
-{
-    kn_audit_verdict_t verdict;
-    kn_error_t err;
-    const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES] = &signer.public_key;
-    cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, NULL, &verdict, &err), 0,
-                  "%s", err.message);
-    return verdict;
-}
-
-//  As s_verify, held against an auditor's anchor.
+//  The verdict against our key, held against an auditor's anchor (NULL: none).
 static kn_audit_verdict_t
 s_verify_anchored (const kn_audit_anchor_t *anchor)
 {
@@ -139,6 +128,12 @@ s_verify_anchored (const kn_audit_anchor_t *anchor)
     cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, anchor, &verdict, &err),
                   0, "%s", err.message);
     return verdict;
+}
+
+static kn_audit_verdict_t
+s_verify (void)
+{
+    return s_verify_anchored (NULL);
 }
 
 static void
@@ -171,6 +166,26 @@ s_audit_id_at (int seq)
     int64_t id = value ? atoll (value) : 0;
     free (value);
     return id;
+}
+
+//  What each tamper case checks: on a sealed trail of n records with a checkpoint
+//  at its head, someone with the database runs the statements in sql (NULL-ended);
+//  verification then finds the trail broken at chain entry seq (0: at none), saying
+//  why, and a record it names at an entry is the one that entry points at.
+static kn_audit_verdict_t
+s_tampering_found (int n, const char *const *sql, int64_t seq, const char *why)
+{
+    s_trail (n);
+    for (; *sql; sql++)
+        s_sql ("%s", *sql);
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert_not (v.intact, "not found: %s", why);
+    cr_assert_eq (v.broken_seq, seq, "broken at %lld: %s", (long long) v.broken_seq,
+                  v.problem);
+    cr_assert (strstr (v.problem, why), "%s", v.problem);
+    if (seq > 0 && v.broken_audit_id)
+        cr_assert_eq (v.broken_audit_id, s_audit_id_at ((int) seq), "%s", v.problem);
+    return v;
 }
 
 Test (audit, sealed_trail_verifies)
@@ -265,76 +280,58 @@ Test (audit, a_sealer_pass_seals_a_batch_and_signs_once_per_interval)
     cr_assert_eq (v.records, 5);
 }
 
+#define AT(seq) "(SELECT audit_id FROM core.audit_chain WHERE seq = " #seq ")"
+
 Test (audit, a_changed_record_is_found)
 {
-    s_trail (30);
-    int64_t id = s_audit_id_at (12);
-    s_sql ("UPDATE core.audit SET result = 'ok', caseworker_id = 'someone-else' WHERE id = %lld",
-           (long long) id);
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert_not (v.intact);
-    cr_assert_eq (v.broken_seq, 12);
-    cr_assert_eq (v.broken_audit_id, id);
-    cr_assert (strstr (v.problem, "changed"), "%s", v.problem);
+    const char *sql[] = {"UPDATE core.audit SET result = 'ok', caseworker_id = 'someone-else'"
+                         " WHERE id = " AT (12),
+                         NULL};
+    kn_audit_verdict_t v = s_tampering_found (30, sql, 12, "changed");
+    cr_assert_neq (v.broken_audit_id, 0, "the changed record is not named");
 }
 
 Test (audit, a_deleted_record_is_found)
 {
-    s_trail (30);
-    int64_t id = s_audit_id_at (7);
-    s_sql ("DELETE FROM core.audit WHERE id = %lld", (long long) id);
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert_not (v.intact);
-    cr_assert_eq (v.broken_seq, 7);
-    cr_assert (strstr (v.problem, "deleted"), "%s", v.problem);
+    const char *sql[] = {"DELETE FROM core.audit WHERE id = " AT (7), NULL};
+    s_tampering_found (30, sql, 7, "deleted");
 }
 
 Test (audit, reordered_records_are_found)
 {
-    s_trail (30);
-    //  Swap which records chain entries 20 and 21 point at.
-    int64_t a = s_audit_id_at (20), b = s_audit_id_at (21);
-    s_sql ("UPDATE core.audit_chain SET audit_id = -1 WHERE seq = 20");
-    s_sql ("UPDATE core.audit_chain SET audit_id = %lld WHERE seq = 21", (long long) a);
-    s_sql ("UPDATE core.audit_chain SET audit_id = %lld WHERE seq = 20", (long long) b);
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert_not (v.intact);
-    cr_assert_eq (v.broken_seq, 20, "%s", v.problem);
+    //  Swap which records chain entries 20 and 21 point at (through negative ids, as
+    //  the unique constraint is checked row by row).
+    const char *sql[] = {"UPDATE core.audit_chain SET audit_id = -audit_id WHERE seq IN (20, 21)",
+                         "UPDATE core.audit_chain c SET audit_id = (SELECT -o.audit_id FROM"
+                         " core.audit_chain o WHERE o.seq = 41 - c.seq) WHERE c.seq IN (20, 21)",
+                         NULL};
+    s_tampering_found (30, sql, 20, "reordered");
 }
 
 Test (audit, an_inserted_record_is_found)
 {
-    s_trail (30);
     //  A record slipped into the sealed past (with an old transaction id).
-    s_sql ("INSERT INTO core.audit (service, operation, result, xid)"
-           " SELECT 'intake', 'submit', 'ok', xid FROM core.audit ORDER BY id LIMIT 1");
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert_not (v.intact);
-    cr_assert (strstr (v.problem, "inserted"), "%s", v.problem);
+    const char *sql[] = {"INSERT INTO core.audit (service, operation, result, xid)"
+                         " SELECT 'intake', 'submit', 'ok', xid FROM core.audit ORDER BY id"
+                         " LIMIT 1",
+                         NULL};
+    s_tampering_found (30, sql, 0, "inserted");
 }
 
 Test (audit, a_missing_chain_entry_is_found)
 {
-    s_trail (30);
-    s_sql ("DELETE FROM core.audit_chain WHERE seq = 15");
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert_not (v.intact);
-    cr_assert_eq (v.broken_seq, 15);
-    cr_assert (strstr (v.problem, "missing"), "%s", v.problem);
+    const char *sql[] = {"DELETE FROM core.audit_chain WHERE seq = 15", NULL};
+    s_tampering_found (30, sql, 15, "missing");
 }
 
 Test (audit, a_truncated_tail_is_found)
 {
-    s_trail (30);
     //  Records and chain cut back consistently after entry 24: only the signed
     //  checkpoint at 30 remembers.
-    s_sql ("DELETE FROM core.audit WHERE id IN (SELECT audit_id FROM core.audit_chain"
-           " WHERE seq > 24)");
-    s_sql ("DELETE FROM core.audit_chain WHERE seq > 24");
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert_not (v.intact);
-    cr_assert_eq (v.broken_seq, 25);
-    cr_assert (strstr (v.problem, "truncated"), "%s", v.problem);
+    const char *sql[] = {"DELETE FROM core.audit WHERE id IN (SELECT audit_id FROM"
+                         " core.audit_chain WHERE seq > 24)",
+                         "DELETE FROM core.audit_chain WHERE seq > 24", NULL};
+    s_tampering_found (30, sql, 25, "truncated");
 }
 
 Test (audit, a_recomputed_chain_is_found_by_its_checkpoint)
@@ -383,12 +380,10 @@ Test (audit, a_recomputed_chain_is_found_by_its_checkpoint)
 
 Test (audit, a_forged_signature_is_found)
 {
-    s_trail (10);
-    s_sql ("UPDATE core.audit_checkpoint SET signature = overlay (signature PLACING '\\x00'"
-           " FROM 1 FOR 1)");
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert_not (v.intact);
-    cr_assert (strstr (v.problem, "invalid signature"), "%s", v.problem);
+    const char *sql[] = {"UPDATE core.audit_checkpoint SET signature = overlay (signature"
+                         " PLACING '\\x00' FROM 1 FOR 1)",
+                         NULL};
+    s_tampering_found (10, sql, 10, "invalid signature");
 }
 
 Test (audit, verify_refuses_without_a_trusted_key)
@@ -412,6 +407,18 @@ s_grow (int from, int n)
     s_checkpoint ();
 }
 
+//  The trail checks without an anchor (nothing can tell: this is why auditors keep
+//  one); held against anchor, it is found broken, saying why.
+static void
+s_only_the_anchor_finds (const kn_audit_anchor_t *anchor, const char *why)
+{
+    kn_audit_verdict_t v = s_verify ();
+    cr_assert (v.intact, "%s", v.problem);
+    v = s_verify_anchored (anchor);
+    cr_assert_not (v.intact, "not found: %s", why);
+    cr_assert (strstr (v.problem, why), "%s", v.problem);
+}
+
 Test (audit, a_tail_cut_below_the_anchor_is_found)
 {
     s_trail (20);    // checkpoint 1 at 20
@@ -428,13 +435,7 @@ Test (audit, a_tail_cut_below_the_anchor_is_found)
     s_sql ("DELETE FROM core.audit WHERE id IN (SELECT audit_id FROM core.audit_chain"
            " WHERE seq > 20)");
     s_sql ("DELETE FROM core.audit_chain WHERE seq > 20");
-    //  Without an anchor nothing can tell (this is why auditors keep one) ...
-    v = s_verify ();
-    cr_assert (v.intact, "%s", v.problem);
-    //  ... with it, the cut is found.
-    v = s_verify_anchored (&anchor);
-    cr_assert_not (v.intact);
-    cr_assert (strstr (v.problem, "tail was cut"), "%s", v.problem);
+    s_only_the_anchor_finds (&anchor, "tail was cut");
 }
 
 Test (audit, a_history_rewritten_below_the_anchor_is_found)
@@ -449,11 +450,7 @@ Test (audit, a_history_rewritten_below_the_anchor_is_found)
     s_sql ("DELETE FROM core.audit_chain");
     cr_assert_eq (s_seal_all (), 10);
     s_checkpoint ();
-    kn_audit_verdict_t v = s_verify ();
-    cr_assert (v.intact, "%s", v.problem);
-    v = s_verify_anchored (&anchor);
-    cr_assert_not (v.intact);
-    cr_assert (strstr (v.problem, "rewritten"), "%s", v.problem);
+    s_only_the_anchor_finds (&anchor, "rewritten");
 }
 
 Test (audit, a_checkpoint_taken_from_the_middle_is_found)

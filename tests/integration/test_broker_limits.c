@@ -1,7 +1,8 @@
 /*  The broker under a hostile or noisy agency, over real CURVE sockets: an endless
     multipart message is cut off with bounded memory, keys reach only their own
     socket, agencies are served in turn, over-limit requests get RESOURCE_EXHAUSTED
-    with a retry hint, and a worker that dies holding a request is replaced at once.
+    with a retry hint, a worker that dies holding a request is replaced at once, and
+    a request that kills the workers it is handed reaches no third one.
     The workers here are the test's own (raw MDP/0.1 on the intake certificate, the
     intake daemon stopped), so the test decides when each request is answered. */
 #include <criterion/criterion.h>
@@ -499,6 +500,99 @@ Test (limits, a_dead_workers_request_goes_to_another_at_once)
     zsock_destroy (&client);
     zsock_destroy (&workers[0]);
     zsock_destroy (&workers[1]);
+}
+
+//  The next request any live worker of n is handed within timeout_ms (each beats
+//  meanwhile): that worker's index, its body in body; -1 when none was.
+static int
+s_take_any (zsock_t **workers, int n, int timeout_ms, char *body, size_t size)
+{
+    char agency[KN_UUID_STR];
+    int64_t deadline = zclock_mono () + timeout_ms;
+    do
+        for (int i = 0; i < n; i++) {
+            zframe_t *client = workers[i] ? s_take (workers[i], 20, agency, body, size) : NULL;
+            if (client) {
+                zframe_destroy (&client);
+                return i;
+            }
+        }
+    while (zclock_mono () < deadline);
+    return -1;
+}
+
+//  The client's error for a request whose workers die of it: every live worker
+//  handed "poison" dies (its socket closes, as a crashing process's does). *died:
+//  how many did.
+static Kinnet__V1__ErrorReply *
+s_poison (zsock_t *client, zsock_t **workers, int n, int *died)
+{
+    s_request (client, "intake", "poison");
+    char body[32];
+    int64_t deadline = zclock_mono () + 10000;
+    zframe_t *reply = NULL;
+    while (!reply && zclock_mono () < deadline) {
+        int i = s_take_any (workers, n, 50, body, sizeof body);
+        if (i >= 0) {
+            cr_assert_str_eq (body, "poison");
+            zsock_destroy (&workers[i]);
+            (*died)++;
+        }
+        reply = s_reply (client, 10);
+    }
+    cr_assert (reply, "the client got no answer");
+    Kinnet__V1__ErrorReply *error = s_error (reply);
+    zframe_destroy (&reply);
+    cr_assert (error, "the poison request was answered as if served");
+    //  Answered: no other worker is handed it.
+    cr_assert_eq (s_take_any (workers, n, 500, body, sizeof body), -1,
+                  "a worker was handed the request after its answer");
+    return error;
+}
+
+Test (limits, a_request_that_kills_workers_is_not_handed_to_a_third)
+{
+    s_stack (NULL, NULL, NULL, NULL);
+    s_intake_daemon_away ();
+    zsock_t *workers[4] = {s_worker (), s_worker (), s_worker (), s_worker ()};
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 5000));
+    zsock_t *client = s_client (0);
+
+    //  The first worker's death hands it to a second, once; the second's ends it,
+    //  answered INTERNAL: not a code that invites a retry.
+    int died = 0;
+    Kinnet__V1__ErrorReply *error = s_poison (client, workers, 4, &died);
+    cr_assert_eq (died, 2, "%d workers died of one request", died);
+    cr_assert_eq (error->error->code, KINNET__V1__ERROR_CODE__INTERNAL);
+    cr_assert (strstr (error->error->message, "not handed to another"), "%s",
+               error->error->message);
+    kinnet__v1__error_reply__free_unpacked (error, NULL);
+
+    //  Sent again, the same bytes are known: one more death, not two.
+    error = s_poison (client, workers, 4, &died);
+    cr_assert_eq (died, 3, "the repeated request killed %d more workers", died - 2);
+    cr_assert_eq (error->error->code, KINNET__V1__ERROR_CODE__INTERNAL);
+    kinnet__v1__error_reply__free_unpacked (error, NULL);
+
+    //  The survivor still serves other requests.
+    s_request (client, "intake", "payload");
+    char body[32];
+    int survivor = -1;
+    for (int i = 0; i < 4; i++)
+        if (workers[i])
+            survivor = i;
+    cr_assert_geq (survivor, 0);
+    char agency[KN_UUID_STR];
+    zframe_t *address = s_take (workers[survivor], 5000, agency, body, sizeof body);
+    cr_assert (address);
+    cr_assert_str_eq (body, "payload");
+    s_answer (workers[survivor], &address, "done");
+    zframe_t *reply = s_reply (client, 5000);
+    cr_assert (reply && zframe_streq (reply, "done"));
+    zframe_destroy (&reply);
+    zsock_destroy (&client);
+    for (int i = 0; i < 4; i++)
+        zsock_destroy (&workers[i]);
 }
 
 //  Let (or stop) every session connect to the stack's database, and end the open ones.

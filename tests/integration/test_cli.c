@@ -173,9 +173,26 @@ Test (cli, exit_codes)
     snprintf (args, sizeof args, "refer --file %s/changed.json", dir);
     cr_assert_eq (s_run (0, args, NULL), 5);
 
-    //  Unregistered agency: refused (auth/unreachable).
+    //  Unregistered agency: refused, not temporary.
     snprintf (args, sizeof args, "refer --file %s/referral.json", dir);
     cr_assert_eq (s_run (2, args, NULL), 4);
+
+    //  No answer (nothing listens there): temporary, exit 8 and nothing else, so a
+    //  script can retry on the exit code alone.
+    const char *nowhere = "--endpoint tcp://127.0.0.1:9";
+    snprintf (args, sizeof args, "%s --format json refer --file %s/referral.json", nowhere,
+              dir);
+    cr_assert_eq (s_run (0, args, &out), 8, "%s", out);
+    json = json_loads (out, 0, NULL);
+    cr_assert (json, "not JSON: %s", out);
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (json, "error"),
+                                                          "code")),
+                      "service_unavailable");
+    json_decref (json);
+    free (out);
+    //  ping keeps exit 4 for "not up", as health checks read it.
+    snprintf (args, sizeof args, "%s ping intake", nowhere);
+    cr_assert_eq (s_run (0, args, NULL), 4);
 }
 
 //  Value of "key": "value" in JSON text (first occurrence).
@@ -689,6 +706,37 @@ Test (cli, exports_are_new_private_files)
               "report referrals --from 2026-01-01 --to 2026-02-01 --out %s", path);
     cr_assert_eq (s_run (0, args, NULL), 3);
     free (subject_id);
+
+    //  The audit export likewise: refused without the role, and no file left behind.
+    const char *export = "audit export --from 2000-01-01 --to 2999-01-01";
+    snprintf (path, sizeof path, "%s/audit.csv", dir);
+    snprintf (args, sizeof args, "%s --out %s", export, path);
+    cr_assert_eq (s_run (0, args, NULL), 4);
+    cr_assert_neq (lstat (path, &info), 0, "a refused audit export left a file");
+    snprintf (args, sizeof args, "admin agency role add %s auditor",
+              kn_test_stack_agency_id (stack, 0));
+    cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 0);
+    //  Mode 0600 whatever the umask.
+    snprintf (args, sizeof args, "%s --out %s", export, path);
+    umask_was = umask (0277);
+    rc = s_run (0, args, NULL);
+    umask (umask_was);
+    cr_assert_eq (rc, 0);
+    cr_assert_eq (lstat (path, &info), 0);
+    cr_assert_eq (info.st_mode & 07777, 0600, "mode %o", info.st_mode & 07777);
+    //  An existing file is kept as it was.
+    snprintf (path, sizeof path, "%s/taken.json", dir);
+    snprintf (args, sizeof args, "%s --out %s", export, path);
+    cr_assert_eq (s_run (0, args, NULL), 3);
+    cr_assert (s_stderr_has ("exists: not overwritten"));
+    kept = kn_test_read_file (path);
+    cr_assert_str_eq (kept, "keep");
+    free (kept);
+    //  A symbolic link is not followed.
+    snprintf (args, sizeof args, "%s --out %s", export, link);
+    cr_assert_eq (s_run (0, args, NULL), 3);
+    cr_assert (s_stderr_has ("symbolic link: not followed"));
+    cr_assert_neq (lstat (target, &info), 0, "the link was followed");
 }
 
 Test (cli, admin_population_import_and_show)

@@ -540,3 +540,63 @@ Test (reporting, subject_access_export)
     cr_assert (strstr (html, "Child7") && strstr (html, "<h2>audit</h2>"), "%.300s", html);
     free (html);
 }
+
+//  A long verification (held 6 s by a test hook that Debug builds alone have) runs
+//  on its own thread: the request that started it is answered at once, reports are
+//  answered while it runs, and the verdict is the answer to the same request asked
+//  again once it is done.
+Test (reporting, a_long_verification_does_not_hold_reports_back)
+{
+    kn_test_stack_destroy (&stack);
+    static const char *const env[] = {"reporting", "KINNET_TEST_VERIFY_HOLD_MS", "6000", NULL};
+    stack = kn_test_stack_new_with_env (env);
+    s_grant_auditor (1);
+    s_period ();
+
+    int64_t asked = zclock_mono ();
+    Kinnet__V1__ReportingReply *reply = s_verify (1);
+    cr_assert (reply->error, "a 6 s verification answered at once");
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__SERVICE_UNAVAILABLE);
+    cr_assert (strstr (reply->error->message, "being verified"), "%s", reply->error->message);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+
+    //  A report meanwhile: answered, and the verification still runs after it.
+    reply = s_report (1, "referrals", s_from, s_to, NULL, 0);
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+    int64_t reported = zclock_mono () - asked;
+    cr_assert_lt (reported, 3000, "the report waited %lld ms", (long long) reported);
+    reply = s_verify (1);
+    cr_assert (reply->error && strstr (reply->error->message, "being verified"),
+               "the verification was over before the report was answered");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+
+    //  Another anchor waits its turn.
+    uint8_t hash[32] = {0};
+    Kinnet__V1__AuditAnchor anchor = KINNET__V1__AUDIT_ANCHOR__INIT;
+    anchor.checkpoint = 1;
+    anchor.hash.data = hash;
+    anchor.hash.len = 32;
+    reply = s_verify_anchored (1, &anchor);
+    cr_assert (reply->error && strstr (reply->error->message, "another anchor"), "%s",
+               reply->error ? reply->error->message : "a verdict");
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+
+    //  Asked again, the same request gets the verdict once it is there.
+    int64_t deadline = zclock_mono () + 20000;
+    bool verdict = false;
+    while (!verdict && zclock_mono () < deadline) {
+        reply = s_verify (1);
+        verdict = reply->error == NULL;
+        if (verdict)
+            cr_assert (reply->verdict->intact, "%s", reply->verdict->problem);
+        else
+            cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__SERVICE_UNAVAILABLE,
+                          "%s", reply->error->message);
+        kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+        if (!verdict)
+            zclock_sleep (250);
+    }
+    cr_assert (verdict, "the verdict never came");
+    cr_assert_geq (zclock_mono () - asked, 6000, "the hold did not hold");
+}

@@ -1,0 +1,206 @@
+/*  reporting_verifier: one verification at a time on a thread of its own. A job
+    goes idle -> running (asked) -> done (verified) -> idle (collected, or nobody
+    came for it within KEEP_MS). */
+#include "reporting_verifier.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include <czmq.h>
+
+#include "kn_alloc.h"
+#include "kn_config.h"
+#include "kn_log.h"
+
+#define MAX_TRUSTED 8
+#define KEEP_MS     60000 // an uncollected verdict blocks other anchors this long
+
+typedef enum { JOB_IDLE, JOB_RUNNING, JOB_DONE } job_state_t;
+
+struct _reporting_verifier_t {
+    kn_db_t *db;
+    uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
+    size_t n_trusted;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock; // guards everything below
+    pthread_cond_t changed;
+    bool stop;
+    job_state_t state;
+    bool picked;   // the thread has taken the running job
+    bool anchored; // the job's anchor
+    kn_audit_anchor_t anchor;
+    int64_t started_at, done_at;
+    int rc; // the done job's result
+    kn_audit_verdict_t verdict;
+    kn_error_t err;
+};
+
+static bool
+s_same_anchor (const reporting_verifier_t *self, const kn_audit_anchor_t *anchor)
+{
+    if (!anchor || !self->anchored)
+        return !anchor && !self->anchored;
+    return anchor->number == self->anchor.number && anchor->seq == self->anchor.seq &&
+           anchor->disclosure_seq == self->anchor.disclosure_seq &&
+           memcmp (anchor->hash, self->anchor.hash, sizeof anchor->hash) == 0;
+}
+
+//  Tests only, never in a release build: hold each verification hold_ms, so a test
+//  can send other requests while one runs.
+static void
+s_test_hold (reporting_verifier_t *self)
+{
+#ifdef KN_TEST_HOOKS
+    int64_t until = zclock_mono () + kn_config_int ("KINNET_TEST_VERIFY_HOLD_MS", 0);
+    bool stop = false;
+    while (zclock_mono () < until && !stop) {
+        zclock_sleep (20);
+        pthread_mutex_lock (&self->lock);
+        stop = self->stop;
+        pthread_mutex_unlock (&self->lock);
+    }
+#else
+    (void)self;
+#endif
+}
+
+static void *
+s_run (void *arg)
+{
+    reporting_verifier_t *self = arg;
+    pthread_mutex_lock (&self->lock);
+    while (true) {
+        while (!self->stop && !(self->state == JOB_RUNNING && !self->picked))
+            pthread_cond_wait (&self->changed, &self->lock);
+        if (self->stop)
+            break;
+        self->picked = true;
+        kn_audit_anchor_t anchor = self->anchor;
+        bool anchored = self->anchored;
+        pthread_mutex_unlock (&self->lock);
+
+        s_test_hold (self);
+        kn_audit_verdict_t verdict;
+        kn_error_t err;
+        kn_error_clear (&err);
+        int rc = kn_audit_chain_verify (
+            self->db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES])self->trusted,
+            self->n_trusted, anchored ? &anchor : NULL, &verdict, &err);
+        if (rc)
+            kn_log (KN_ERROR, "verify_audit.failed", "problem", err.message, NULL);
+
+        pthread_mutex_lock (&self->lock);
+        self->rc = rc;
+        self->verdict = verdict;
+        self->err = err;
+        self->state = JOB_DONE;
+        self->done_at = zclock_mono ();
+        pthread_cond_broadcast (&self->changed);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+reporting_verifier_t *
+reporting_verifier_new (kn_db_t **db_p, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+                        size_t n_trusted, kn_error_t *err)
+{
+    if (kn_audit_chain_prepare (*db_p, err))
+        return NULL;
+    reporting_verifier_t *self = kn_calloc (1, sizeof *self);
+    self->db = *db_p;
+    *db_p = NULL;
+    self->n_trusted = n_trusted < MAX_TRUSTED ? n_trusted : MAX_TRUSTED;
+    memcpy (self->trusted, trusted, self->n_trusted * KN_AUDIT_KEY_BYTES);
+    pthread_mutex_init (&self->lock, NULL);
+    //  Waits are timed on the monotonic clock, as zclock_mono is.
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->changed, &attr);
+    pthread_condattr_destroy (&attr);
+    self->started = pthread_create (&self->thread, NULL, s_run, self) == 0;
+    if (!self->started) {
+        kn_error_set (err, KN_E_INTERNAL, NULL, "the verification thread did not start");
+        reporting_verifier_destroy (&self);
+    }
+    return self;
+}
+
+void
+reporting_verifier_destroy (reporting_verifier_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    reporting_verifier_t *self = *self_p;
+    pthread_mutex_lock (&self->lock);
+    self->stop = true;
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+    if (self->started)
+        pthread_join (self->thread, NULL);
+    pthread_cond_destroy (&self->changed);
+    pthread_mutex_destroy (&self->lock);
+    kn_db_destroy (&self->db);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Until the job is no longer running or wait_ms has passed; the lock held.
+static void
+s_wait (reporting_verifier_t *self, int wait_ms)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_MONOTONIC, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (self->state == JOB_RUNNING &&
+           pthread_cond_timedwait (&self->changed, &self->lock, &until) == 0)
+        ;
+}
+
+int
+reporting_verifier_ask (reporting_verifier_t *self, const kn_audit_anchor_t *anchor,
+                        int wait_ms, kn_audit_verdict_t *verdict, kn_error_t *err)
+{
+    pthread_mutex_lock (&self->lock);
+    int64_t now = zclock_mono ();
+    if (self->state == JOB_DONE && now - self->done_at > KEEP_MS)
+        self->state = JOB_IDLE; // nobody came for it
+    if (self->state == JOB_IDLE) {
+        self->state = JOB_RUNNING;
+        self->picked = false;
+        self->anchored = anchor != NULL;
+        memset (&self->anchor, 0, sizeof self->anchor);
+        if (anchor)
+            self->anchor = *anchor;
+        self->started_at = now;
+        pthread_cond_broadcast (&self->changed);
+    }
+    bool ours = s_same_anchor (self, anchor);
+    if (ours && wait_ms > 0)
+        s_wait (self, wait_ms);
+    int rc = -1;
+    if (ours && self->state == JOB_DONE) {
+        rc = self->rc;
+        *verdict = self->verdict;
+        *err = self->err;
+        self->state = JOB_IDLE; // collected
+    } else if (ours)
+        kn_error_set (
+            err, KN_E_SERVICE_UNAVAILABLE, NULL,
+            "the audit trail is being verified (for %lld s now); ask again with "
+            "the same request in a moment",
+            (long long)((zclock_mono () - self->started_at) / 1000));
+    else
+        kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
+                      "a verification of the audit trail against another anchor is "
+                      "running or waiting to be collected; ask again in a moment");
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}

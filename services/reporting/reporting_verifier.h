@@ -1,0 +1,35 @@
+/*  reporting_verifier: verify_audit off the request thread. A verification reads
+    the whole trail, minutes for a large one: on the service's only request thread
+    it held every report back that long, and a client that gave up waiting lost the
+    answer. This thread, with a database session of its own, runs one verification
+    at a time. The request thread starts one and waits a moment for it; one that
+    takes longer goes on, and its verdict is the answer to the next request for the
+    same anchor (the same request, asked again) once it is done. */
+#ifndef REPORTING_VERIFIER_H_INCLUDED
+#define REPORTING_VERIFIER_H_INCLUDED
+
+#include "kn_audit_chain.h"
+#include "kn_db.h"
+
+typedef struct _reporting_verifier_t reporting_verifier_t;
+
+//  Start the thread on db (a session for it alone: taken, *db_p nulled), checking
+//  against trusted (copied; n_trusted 1 or more). NULL with err when the session's
+//  statements cannot be prepared.
+reporting_verifier_t *
+reporting_verifier_new (kn_db_t **db_p, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+                        size_t n_trusted, kn_error_t *err);
+
+//  Stop the thread, after the verification it runs (if any) ends. Nulls *self_p.
+void reporting_verifier_destroy (reporting_verifier_t **self_p);
+
+//  The verdict for anchor (NULL: none). Starts a verification when none runs, then
+//  waits up to wait_ms for it. 0 with verdict when a verification for this anchor
+//  ended, started by this request or by an earlier one whose verdict nobody has
+//  collected yet (kept a minute). Else -1 with err: SERVICE_UNAVAILABLE while it, or
+//  one for another anchor, runs (ask again with the same request), or what the
+//  verification failed with.
+int reporting_verifier_ask (reporting_verifier_t *self, const kn_audit_anchor_t *anchor,
+                            int wait_ms, kn_audit_verdict_t *verdict, kn_error_t *err);
+
+#endif
