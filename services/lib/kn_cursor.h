@@ -36,9 +36,11 @@
       low 32 bits, which no two xids running at the same time share (they lie within
       2^31 of each other, or the server stops assigning them).
     - The caller's own xid is a horizon too: its rows are not committed.
-    K is a protocol among Kinnet's own writers: a transaction that takes K by hand
-    after its xid and also sets kinnet.write_begun could write unseen. Nothing else
-    can, whatever the role.
+    The triggers tell K taken by core.begin_write () from K taken by hand after the
+    xid by the mark it sets with K (kinnet.write_begun, naming the transaction;
+    undone with K when a savepoint rolls back), which is cheap, where reading
+    pg_locks costs some 200 us and every lock partition's lock on every write. Only a
+    transaction that forges that mark and takes K by hand could write unseen.
     Where the position is kept is the caller's business (routing.cursor, the audit
     chain's head), so it commits with the work done for the rows read.
     Used by routing's outbox consumer and reporting's audit sealer. */

@@ -415,14 +415,16 @@ int
 kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
 {
     //  One query string, so the announcement costs no round trip of its own.
-    PGresult *result = PQexec (self->conn, "BEGIN; SELECT core.begin_write ();"
-                                           " SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
+    PGresult *result =
+        PQexec (self->conn, "BEGIN; SELECT core.begin_write ();"
+                            " SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
         int rc = s_fail (self, result, err, "begin_write");
         PQclear (result);
+        //  BEGIN ran and the announcement failed: end what it opened.
         PGTransactionStatusType state = PQtransactionStatus (self->conn);
         if (state == PQTRANS_INERROR || state == PQTRANS_INTRANS)
-            PQclear (PQexec (self->conn, "ROLLBACK")); // BEGIN ran, the announcement failed
+            PQclear (PQexec (self->conn, "ROLLBACK"));
         return rc;
     }
     if (now_us)

@@ -542,16 +542,18 @@ Test (routing_e2e, an_open_transaction_stops_neither_routing_nor_sealing)
     int64_t ngo_seq = 0;
     cr_assert_eq (s_offers_for (300, 1, &ngo_seq), 1, "not routed");
     cr_assert_gt (s_count ("SELECT count (*) FROM core.audit WHERE xid > '%s'", xid), 0);
-    cr_assert (s_await_none ("SELECT count (*) FROM core.audit a WHERE a.xid > '%s' AND NOT"
-                             " EXISTS (SELECT 1 FROM core.audit_chain c"
-                             "         WHERE c.audit_id = a.id)",
-                             xid),
-               "audit rows not sealed");
-    cr_assert (s_await_none ("SELECT count (*) FROM core.disclosure d WHERE d.xid > '%s' AND"
-                             " NOT EXISTS (SELECT 1 FROM core.disclosure_chain c"
-                             "             WHERE c.disclosure_id = d.id)",
-                             xid),
-               "disclosures not sealed");
+    cr_assert (
+        s_await_none ("SELECT count (*) FROM core.audit a WHERE a.xid > '%s' AND NOT"
+                      " EXISTS (SELECT 1 FROM core.audit_chain c"
+                      "         WHERE c.audit_id = a.id)",
+                      xid),
+        "audit rows not sealed");
+    cr_assert (
+        s_await_none ("SELECT count (*) FROM core.disclosure d WHERE d.xid > '%s' AND NOT"
+                      " EXISTS (SELECT 1 FROM core.disclosure_chain c"
+                      "         WHERE c.disclosure_id = d.id)",
+                      xid),
+        "disclosures not sealed");
     //  All along the same transaction, still open.
     PGresult *still = PQexec (idle, "SELECT txid_current ()");
     cr_assert_eq (PQresultStatus (still), PGRES_TUPLES_OK, "%s", PQerrorMessage (idle));

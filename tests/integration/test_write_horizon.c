@@ -20,9 +20,9 @@ s_setup (void)
     kn_error_t err;
     reader = kn_db_new (url, NULL, &err);
     cr_assert_not_null (reader, "%s", err.message);
-    cr_assert_eq (kn_cursor_prepare (reader, "next", "core.outbox o", "o", "o.id, o.topic",
-                                     &err),
-                  0, "%s", err.message);
+    cr_assert_eq (
+        kn_cursor_prepare (reader, "next", "core.outbox o", "o", "o.id, o.topic", &err),
+        0, "%s", err.message);
 }
 
 static void
@@ -91,7 +91,8 @@ s_read (char position[2][32], char *topics, size_t size)
     topics[0] = 0;
     for (int row = 0; row < PQntuples (rows); row++) {
         size_t at = strlen (topics);
-        snprintf (topics + at, size - at, "%s%s", at ? " " : "", PQgetvalue (rows, row, 2));
+        snprintf (topics + at, size - at, "%s%s", at ? " " : "",
+                  PQgetvalue (rows, row, 2));
         snprintf (position[0], 32, "%s", PQgetvalue (rows, row, 0));
         snprintf (position[1], 32, "%s", PQgetvalue (rows, row, 1));
     }
@@ -151,9 +152,10 @@ Test (write_horizon, a_writers_begin_announces_it_in_one_round_trip)
     cr_assert_eq (kn_db_begin_write (db, &now_us, &err), 0, "%s", err.message);
     cr_assert_gt (now_us, 1700000000LL * 1000000);
     PGresult *held = kn_db_query (
-        db, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
-            " AND pid = pg_backend_pid () AND classid = 1263425362 AND objid = 1230259505"
-            " AND objsubid = 1 AND mode = 'ShareLock' AND granted)",
+        db,
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+        " AND pid = pg_backend_pid () AND classid = 1263425362 AND objid = 1230259505"
+        " AND objsubid = 1 AND mode = 'ShareLock' AND granted)",
         0, NULL, &err);
     cr_assert_not_null (held, "%s", err.message);
     cr_assert_str_eq (PQgetvalue (held, 0, 0), "t");
