@@ -57,7 +57,7 @@ admin_import_directory (admin_server_t *self, const char *agency,
     //  A replay says what the document means now: importing it again changes nothing,
     //  so it is the same import, undone.
     if (claim == KN_CLAIM_REPLAY &&
-        (kn_db_exec (self->db, "BEGIN", err) ||
+        (kn_db_begin_write (self->db, NULL, err) ||
          !(report = kn_directory_import_text (self->db, op->hsds, strlen (op->hsds),
                                               mapping, true, err)) ||
          kn_db_exec (self->db, "ROLLBACK", err)))

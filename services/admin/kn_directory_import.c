@@ -499,10 +499,11 @@ s_import (kn_db_t *db, const char *path, const char *text, size_t len,
     json_t *totals = json_pack ("{s:i,s:i,s:i,s:i}", "added", 0, "linked", 0, "changed",
                                 0, "unchanged", 0);
     json_t *missing = NULL, *report = NULL;
-    const char *start = own ? "BEGIN" : "SAVEPOINT directory_import";
     const char *undo = own ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT directory_import";
 
-    int rc = kn_db_exec (db, start, err);
+    //  Its own transaction writes audit rows (roles granted), so it announces itself.
+    int rc = own ? kn_db_begin_write (db, NULL, err)
+                 : kn_db_exec (db, "SAVEPOINT directory_import", err);
     bool open = rc == 0;
     if (rc == 0)
         rc = s_do (db, "directory_import_lock", 0, NULL, err);

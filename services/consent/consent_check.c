@@ -17,7 +17,7 @@ consent_store_check (consent_store_t *self, const char *agency_id,
                    ? -1
                    : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
     if (consent_standing (self, check->subject_id, agency_id, "subject_id", err) ||
-        kn_db_exec (self->db, "BEGIN", err))
+        kn_db_begin_write (self->db, NULL, err))
         return -1;
     int categories[KN_POLICY_MAX_CATEGORIES];
     for (size_t i = 0; i < check->n_categories && i < KN_POLICY_MAX_CATEGORIES; i++)

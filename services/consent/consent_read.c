@@ -113,7 +113,7 @@ consent_store_read (consent_store_t *self, const char *agency_id, const char *op
                     kn_error_t *err)
 {
     *consent = NULL;
-    if (kn_db_ensure (self->db, err) || kn_db_exec (self->db, "BEGIN", err))
+    if (kn_db_ensure (self->db, err) || kn_db_begin_write (self->db, NULL, err))
         return -1;
     *consent = consent_visible (self, consent_id, agency_id, err) == 0
                    ? consent_load (self, consent_id, err)
@@ -141,7 +141,7 @@ consent_store_list (consent_store_t *self, const char *agency_id, const char *su
                    ? -1
                    : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
     if (consent_standing (self, subject_id, agency_id, "subject_id", err) ||
-        kn_db_exec (self->db, "BEGIN", err))
+        kn_db_begin_write (self->db, NULL, err))
         return -1;
     const char *values[] = {subject_id, agency_id};
     PGresult *result =

@@ -54,7 +54,7 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
     memset (referral, 0, sizeof *referral);
     if (kn_db_ensure (self->db, err))
         return -1;
-    if (kn_db_exec (self->db, "BEGIN", err))
+    if (kn_db_begin_write (self->db, NULL, err))
         return -1;
     const char *values[] = {referral_id};
     PGresult *row = kn_db_run (self->db, "referral_get", 1, values, NULL, NULL, err);

@@ -143,7 +143,7 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
     }
     batch_outcome_t outcome = BATCH_FAILED;
     int64_t began_us = 0;
-    if (kn_db_begin_at (self->db, &began_us, err))
+    if (kn_db_begin_write (self->db, &began_us, err))
         goto done;
     if (kn_idempotency_claim_many (self->db, "intake.idempotency", claims, n, err))
         goto fail;

@@ -111,7 +111,7 @@ s_register (kn_db_t *db, const char *name, const char *sector, const char *distr
     if (kn_agency_check (name, sector, district, public_key, lower, err))
         return -1;
     kn_uuid_generate (id_out);
-    if (kn_db_exec (db, "BEGIN", err))
+    if (kn_db_begin_write (db, NULL, err))
         return -1;
     if (first_admin) {
         //  Two bootstraps at once must not both find no administrator.

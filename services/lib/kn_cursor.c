@@ -8,14 +8,16 @@ kn_cursor_prepare (kn_db_t *db, const char *name, const char *table, const char 
                    const char *columns, kn_error_t *err)
 {
     //  Built from the caller's constants only, never from input. Qualified names: a
-    //  bare "xid" in ORDER BY would be the output column xid::text.
+    //  bare "xid" in ORDER BY would be the output column xid::text. The horizon is
+    //  a subquery, so it is worked out once a statement, on the statement's snapshot.
     char sql[1024];
-    int n = snprintf (sql, sizeof sql,
-                      "SELECT %1$s.xid::text, %2$s FROM %3$s"
-                      " WHERE (%1$s.xid, %1$s.id) > ($1::xid8, $2::bigint)"
-                      "   AND %1$s.xid < pg_snapshot_xmin (pg_current_snapshot ())"
-                      " ORDER BY %1$s.xid, %1$s.id LIMIT $3",
-                      alias, columns, table);
+    int n =
+        snprintf (sql, sizeof sql,
+                  "SELECT %1$s.xid::text, %2$s FROM %3$s"
+                  " WHERE (%1$s.xid, %1$s.id) > ($1::xid8, $2::bigint)"
+                  "   AND %1$s.xid < (SELECT core.write_horizon (pg_current_snapshot ()))"
+                  " ORDER BY %1$s.xid, %1$s.id LIMIT $3",
+                  alias, columns, table);
     if (n < 0 || (size_t)n >= sizeof sql)
         return kn_error_set (err, KN_E_INTERNAL, NULL, "cursor statement %s too long",
                              name);

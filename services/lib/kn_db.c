@@ -488,6 +488,28 @@ kn_db_begin_at (kn_db_t *self, int64_t *now_us, kn_error_t *err)
     return 0;
 }
 
+int
+kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
+{
+    //  One query string, so the announcement costs no round trip of its own.
+    PGresult *result =
+        PQexec (self->conn, "BEGIN; SELECT core.begin_write ();"
+                            " SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
+        int rc = s_fail (self, result, err, "begin_write");
+        PQclear (result);
+        //  BEGIN ran and the announcement failed: end what it opened.
+        PGTransactionStatusType state = PQtransactionStatus (self->conn);
+        if (state == PQTRANS_INERROR || state == PQTRANS_INTRANS)
+            PQclear (PQexec (self->conn, "ROLLBACK"));
+        return rc;
+    }
+    if (now_us)
+        *now_us = strtoll (PQgetvalue (result, 0, 0), NULL, 10);
+    PQclear (result);
+    return 0;
+}
+
 //  Did result affect the rows it should? (expect < 0: any number.)
 static int
 s_check_rows (kn_db_t *self, PGresult *result, long expect, const char *name,

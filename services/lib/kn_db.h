@@ -84,6 +84,12 @@ PGresult *kn_db_run (kn_db_t *self, const char *name, int nparams,
 //  epoch), in one round trip: what the rows it writes will say they were made at.
 int kn_db_begin_at (kn_db_t *self, int64_t *now_us, kn_error_t *err);
 
+//  The same (now_us may be NULL) for a transaction that may write core.outbox,
+//  core.audit or core.disclosure: BEGIN, then core.begin_write (), which announces
+//  the writer before it has an xid (kn_cursor.h says why), in the same round trip.
+//  On failure no transaction is left open.
+int kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err);
+
 //  Run a prepared statement for its effect. When expect_rows >= 0 it must affect
 //  exactly that many rows, or it fails (KN_E_INTERNAL). Between kn_db_defer_begin
 //  and kn_db_defer_commit it is only sent (libpq pipeline mode), and its outcome is

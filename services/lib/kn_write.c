@@ -37,7 +37,7 @@ kn_write_begin (kn_write_t *self, const char *agency_id, const char *operation,
         return KN_CLAIM_FAILED;
     uint8_t digest[32];
     kn_idempotency_digest (self->crypto, request, digest);
-    if (kn_db_exec (self->db, "BEGIN", err))
+    if (kn_db_begin_write (self->db, NULL, err))
         return KN_CLAIM_FAILED;
     kn_claim_t claim =
         kn_idempotency_claim (self->db, self->ledger, self->agency_id, self->key,

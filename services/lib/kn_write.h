@@ -1,5 +1,7 @@
 /*  kn_write: one write request as one transaction, run the same way by every
-    service. Ensure the session, BEGIN, claim the request's idempotency key
+    service. Ensure the session, BEGIN as a writer of the outbox and the audit
+    tables (kn_db_begin_write: announced before it has an xid, so the cursors of
+    kn_cursor.h know to wait for it), claim the request's idempotency key
     (kn_idempotency: a retry finds the first answer, a reused key with other content
     is a conflict), the caller's body, the audit row, COMMIT. Whatever fails rolls
     the whole transaction back, the claim with it, so no part of a failed write
@@ -58,8 +60,9 @@ typedef struct {
 void kn_write_init (kn_write_t *self, kn_db_t *db, kn_crypto_t *crypto,
                     const char *ledger, const char *service);
 
-//  Ensure the session, BEGIN, claim request's idempotency_key for object_id under
-//  operation, with a digest of request less its caseworker_id (kn_idempotency).
+//  Ensure the session, BEGIN (kn_db_begin_write), claim request's idempotency_key
+//  for object_id under operation, with a digest of request less its caseworker_id
+//  (kn_idempotency).
 //  KN_CLAIM_NEW: the transaction is open for the body. KN_CLAIM_REPLAY: rolled
 //  back, the first request's object in object_id. KN_CLAIM_FAILED: rolled back,
 //  err says why (another request under the key: KN_E_CONFLICT on

@@ -126,7 +126,7 @@ s_each_due (routing_store_t *self, const char *statement, const char *when, int6
             due_fn handle, int max, int *handled, kn_error_t *err)
 {
     while (*handled < max) {
-        if (kn_db_exec (self->db, "BEGIN", err))
+        if (kn_db_begin_write (self->db, NULL, err))
             return -1;
         const char *values[] = {when};
         PGresult *due = routing_run (self, statement, when ? 1 : 0, values, err);
@@ -175,7 +175,7 @@ routing_store_retry_unplaced (routing_store_t *self, int64_t now, int max, int *
     char last[KN_UUID_STR] = "00000000-0000-0000-0000-000000000000";
     char since[24] = "0";
     for (int tried = 0; tried < max; tried++) {
-        if (kn_db_exec (self->db, "BEGIN", err))
+        if (kn_db_begin_write (self->db, NULL, err))
             return -1;
         const char *values[] = {since, last};
         PGresult *next = routing_run (self, "unplaced_next", 2, values, err);

@@ -362,7 +362,7 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
     if (kn_db_ensure (self->db, err))
         return -1;
     while (*handled < max) {
-        if (kn_db_exec (self->db, "BEGIN", err))
+        if (kn_db_begin_write (self->db, NULL, err))
             return -1;
         PGresult *cursor = routing_run (self, "cursor_lock", 0, NULL, err);
         if (!cursor || PQntuples (cursor) == 0) {

@@ -227,16 +227,16 @@ s_count (const char *sql)
     return count;
 }
 
-//  The sealer takes only records of transactions older than every one still
-//  running in the cluster (suites in parallel have some): await the moment every
-//  record written so far may be sealed. Transactions that start later cannot hold
-//  them back again.
+//  The sealer takes only records of transactions below the write horizon (older
+//  than every writer still running in this database: kn_cursor.h): await the
+//  moment every record written so far may be sealed. Transactions that start later
+//  cannot hold them back again.
 static void
 s_await_sealable (void)
 {
     int64_t deadline = zclock_mono () + 20000;
     while (true) {
-        char *ready = kn_test_sql (url, "SELECT pg_snapshot_xmin (pg_current_snapshot ())"
+        char *ready = kn_test_sql (url, "SELECT core.write_horizon (pg_current_snapshot ())"
                                         " > (SELECT max (xid) FROM core.audit)");
         bool sealable = ready && ready[0] == 't';
         free (ready);

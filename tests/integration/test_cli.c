@@ -555,12 +555,13 @@ Test (cli, audit_export_as_auditor)
               kn_test_stack_agency_id (stack, 1));
     cr_assert_eq (s_run (KN_TEST_ADMIN, args, NULL), 0);
 
-    //  A writer holding its transaction open keeps what commits after it from being
-    //  sealed: the export is of sealed records only, and says it is not complete.
+    //  A writer (announced, with an xid) holding its transaction open keeps what
+    //  commits after it from being sealed: the export is of sealed records only, and
+    //  says it is not complete.
     const char *url = kn_test_stack_db_url (stack);
     PGconn *late = PQconnectdb (url);
     cr_assert_eq (PQstatus (late), CONNECTION_OK);
-    PQclear (PQexec (late, "BEGIN; SELECT pg_current_xact_id ()"));
+    PQclear (PQexec (late, "BEGIN; SELECT core.begin_write (); SELECT pg_current_xact_id ()"));
     free (kn_test_sql (url, "INSERT INTO core.audit (service, operation, result)"
                             " VALUES ('test', 'unsealed', 'ok')"));
     cr_assert_eq (s_run (1, export, &out), 0, "%.300s", out);

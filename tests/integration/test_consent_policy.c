@@ -550,7 +550,7 @@ s_discloser (void *arg)
     int category = NARRATIVE;
     while (!atomic_load (&race_stop)) {
         kn_policy_decision_t decision;
-        kn_db_exec (session, "BEGIN", &err);
+        kn_db_begin_write (session, NULL, &err);   // it may log a disclosure
         if (kn_consent_policy_decide (session, own, &config, race_subject, school, recorder,
                                       &category, 1, REFERRAL, &decision, &err)
             || (decision.categories[0].permitted

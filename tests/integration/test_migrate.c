@@ -1,4 +1,5 @@
-/*  kn_migrate: idempotent, and safe when two migrate steps start together. */
+/*  kn_migrate: idempotent, and safe when two migrate steps start together; what
+    the migrations set on the database and its roles. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 
@@ -45,6 +46,28 @@ Test (migrate, applies_once_and_reports_version, .timeout = 180)
     char *version = kn_test_sql (url, "SELECT max(version) FROM core.schema_migration");
     cr_assert_eq (atoi (version), kn_migrations[kn_migration_count - 1].version);
     free (version);
+    free (url);
+}
+
+//  Migration 0026: an operator's session (a login without a role value of its own)
+//  has its idle open transactions ended after 10 minutes; a daemon's session keeps
+//  its role's shorter bound.
+Test (migrate, operators_sessions_have_an_idle_transaction_bound, .timeout = 180)
+{
+    char *url = s_empty_db ();
+    cr_assert_eq ((intptr_t) s_migrate (url), kn_migration_count);
+    char *login = kn_test_sql (url, "SHOW idle_in_transaction_session_timeout");
+    cr_assert_str_eq (login, "10min");
+    free (login);
+    kn_error_t err;
+    kn_db_t *routing = kn_db_new (url, "kinnet_routing", &err);
+    cr_assert_not_null (routing, "%s", err.message);
+    PGresult *shown =
+        kn_db_query (routing, "SHOW idle_in_transaction_session_timeout", 0, NULL, &err);
+    cr_assert_not_null (shown, "%s", err.message);
+    cr_assert_str_eq (PQgetvalue (shown, 0, 0), "1min");
+    PQclear (shown);
+    kn_db_destroy (&routing);
     free (url);
 }
 

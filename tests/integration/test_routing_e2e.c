@@ -2,7 +2,8 @@
     intake, consent and routing processes: the full story of a family's case,
     bad requests, deadlines driven by the stack's clock file, feed long polls and
     isolation, kill -9 of routing mid-stream, two routing processes on one
-    stream, and the CLI. */
+    stream, an open transaction that holds up neither routing nor sealing, and the
+    CLI. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <string.h>
@@ -510,6 +511,55 @@ Test (routing_e2e, two_routing_processes_offer_once)
                            " AND topic = 'offer.made'", ids[NGO]), 30);
     cr_assert_eq (kn_test_outbox_skipped (kn_test_stack_db_url (stack)), 0);
     kn_test_stack_stop_routing (stack, 1, SIGTERM);
+}
+
+//  Await count_sql's count reaching 0 for up to 30 s; true when it did.
+static bool
+s_await_none (const char *count_sql, const char *xid)
+{
+    int64_t deadline = zclock_mono () + 30000;
+    while (s_count (count_sql, xid) != 0) {
+        if (zclock_mono () > deadline)
+            return false;
+        zclock_sleep (50);
+    }
+    return true;
+}
+
+//  An operator's forgotten BEGIN that took an xid (issue 16) and writes nothing:
+//  while it stays open, a referral is still routed and the audit rows and
+//  disclosures written since are still sealed.
+Test (routing_e2e, an_open_transaction_stops_neither_routing_nor_sealing)
+{
+    PGconn *idle = PQconnectdb (kn_test_stack_db_url (stack));
+    cr_assert_eq (PQstatus (idle), CONNECTION_OK);
+    PGresult *began = PQexec (idle, "BEGIN; SELECT txid_current ()");
+    cr_assert_eq (PQresultStatus (began), PGRES_TUPLES_OK, "%s", PQerrorMessage (idle));
+    char xid[32];
+    snprintf (xid, sizeof xid, "%s", PQgetvalue (began, 0, 0));
+    PQclear (began);
+
+    int64_t ngo_seq = 0;
+    cr_assert_eq (s_offers_for (300, 1, &ngo_seq), 1, "not routed");
+    cr_assert_gt (s_count ("SELECT count (*) FROM core.audit WHERE xid > '%s'", xid), 0);
+    cr_assert (
+        s_await_none ("SELECT count (*) FROM core.audit a WHERE a.xid > '%s' AND NOT"
+                      " EXISTS (SELECT 1 FROM core.audit_chain c"
+                      "         WHERE c.audit_id = a.id)",
+                      xid),
+        "audit rows not sealed");
+    cr_assert (
+        s_await_none ("SELECT count (*) FROM core.disclosure d WHERE d.xid > '%s' AND NOT"
+                      " EXISTS (SELECT 1 FROM core.disclosure_chain c"
+                      "         WHERE c.disclosure_id = d.id)",
+                      xid),
+        "disclosures not sealed");
+    //  All along the same transaction, still open.
+    PGresult *still = PQexec (idle, "SELECT txid_current ()");
+    cr_assert_eq (PQresultStatus (still), PGRES_TUPLES_OK, "%s", PQerrorMessage (idle));
+    cr_assert_str_eq (PQgetvalue (still, 0, 0), xid);
+    PQclear (still);
+    PQfinish (idle);
 }
 
 //  Run the CLI as agency (an index into certs); returns its exit code and output.
