@@ -56,6 +56,28 @@ s_try (kn_db_t *db, const char *sql, char state[6])
     PQclear (result);
 }
 
+//  As role's own login, each statement ends as said: "" (it ran) or its SQLSTATE.
+typedef struct {
+    const char *sql, *state, *why;
+} attempt_t;
+
+static void
+s_attempts (const char *role, const attempt_t *attempts, size_t n)
+{
+    kn_db_t *db = s_login (role);
+    for (size_t i = 0; i < n; i++) {
+        char state[6];
+        s_try (db, attempts[i].sql, state);
+        cr_assert_str_eq (state, attempts[i].state, "%s: %s", role, attempts[i].why);
+    }
+    kn_db_destroy (&db);
+}
+#define ATTEMPTS(role, ...)                                                                \
+    do {                                                                                   \
+        const attempt_t list[] = {__VA_ARGS__};                                            \
+        s_attempts (role, list, sizeof list / sizeof list[0]);                             \
+    } while (0)
+
 //  The owner's answer to sql: the first value, or "" when it is NULL or absent.
 static char *
 s_owner (const char *sql)
@@ -104,15 +126,10 @@ Test (privileges, the_broker_reads_agencies_and_keys_and_nothing_personal)
         "            schemaname, tablename), 'SELECT, INSERT, UPDATE'))");
     cr_assert_str_eq (reach, "core.agency core.agency_key core.sealed_column");
     free (reach);
-    kn_db_t *db = s_login ("kinnet_broker");
-    char state[6];
-    s_try (db, "SELECT count(*) FROM intake.referral", state);
-    cr_assert_str_eq (state, "42501", "the broker read intake.referral");
-    s_try (db, "SELECT count(*) FROM core.subject", state);
-    cr_assert_str_eq (state, "42501", "the broker read core.subject");
-    s_try (db, "SELECT count(*) FROM core.agency_key", state);
-    cr_assert_str_eq (state, "", "the broker cannot read its keys");
-    kn_db_destroy (&db);
+    ATTEMPTS ("kinnet_broker",
+              {"SELECT count(*) FROM intake.referral", "42501", "read referrals"},
+              {"SELECT count(*) FROM core.subject", "42501", "read subjects"},
+              {"SELECT count(*) FROM core.agency_key", "", "cannot read its keys"});
 }
 
 Test (privileges, routing_and_admin_read_no_sealed_column_but_the_date_of_birth)
@@ -127,15 +144,12 @@ Test (privileges, routing_and_admin_read_no_sealed_column_but_the_date_of_birth)
         "                             s.table_name), s.column_name, 'SELECT')");
     cr_assert_str_eq (readable, "kinnet_routing:core.subject.birth_date");
     free (readable);
-    kn_db_t *db = s_login ("kinnet_routing");
-    char state[6];
-    s_try (db, "SELECT personal FROM intake.referral LIMIT 1", state);
-    cr_assert_str_eq (state, "42501", "routing read a sealed referral");
-    s_try (db, "SELECT justification FROM consent.basis LIMIT 1", state);
-    cr_assert_str_eq (state, "42501", "routing read a sealed justification");
-    s_try (db, "SELECT id, status, children FROM intake.referral LIMIT 1", state);
-    cr_assert_str_eq (state, "", "routing lost what it routes on");
-    kn_db_destroy (&db);
+    ATTEMPTS ("kinnet_routing",
+              {"SELECT personal FROM intake.referral LIMIT 1", "42501", "read a referral"},
+              {"SELECT justification FROM consent.basis LIMIT 1", "42501",
+               "read a justification"},
+              {"SELECT id, status, children FROM intake.referral LIMIT 1", "",
+               "lost what it routes on"});
 }
 
 Test (privileges, every_byte_column_is_sealed_or_known_to_be_something_else)
@@ -171,13 +185,9 @@ Test (privileges, no_service_can_rewrite_the_record)
     cr_assert_str_eq (rewriters, "", "may rewrite the record: %s", rewriters);
     free (rewriters);
     //  And as the sealer's own login, which writes the chains: it cannot.
-    kn_db_t *db = s_login ("kinnet_audit");
-    char state[6];
-    s_try (db, "DELETE FROM core.audit_checkpoint", state);
-    cr_assert_str_eq (state, "42501", "the sealer deleted checkpoints");
-    s_try (db, "UPDATE core.audit_chain SET link = link", state);
-    cr_assert_str_eq (state, "42501", "the sealer rewrote the chain");
-    kn_db_destroy (&db);
+    ATTEMPTS ("kinnet_audit",
+              {"DELETE FROM core.audit_checkpoint", "42501", "deleted checkpoints"},
+              {"UPDATE core.audit_chain SET link = link", "42501", "rewrote the chain"});
 }
 
 Test (privileges, a_role_change_names_an_agency_only_from_the_admin_service)
