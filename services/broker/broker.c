@@ -3,17 +3,15 @@
       client  -> broker  [addr]["" ]["MDPC01"][service][body...]
       broker  -> worker  [addr][""]["MDPW01"][0x02][client][""][Caller][body...]
       worker  -> broker  [addr][""]["MDPW01"][0x03][client][""][body...]
-      broker  -> client  [addr][""]["MDPC01"][service][body...]  */
+      broker  -> client  [addr][""]["MDPC01"][service][body...]
+    This file runs the loop, the worker side and the timers; agencies' requests come
+    in through broker_client.c; broker_int.h holds the state both share. */
 #include "broker.h"
 
 #include <errno.h>
 
 #include "broker_frames.h"
-#include "broker_guard.h"
-#include "broker_agencies.h"
-#include "broker_queue.h"
-#include "broker_socket.h"
-#include "broker_suspects.h"
+#include "broker_int.h"
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_alloc.h"
 #include "kn_log.h"
@@ -29,54 +27,11 @@
 #define SUSPECTS_MS  600000
 #define SUSPECTS_MAX 1024
 
-typedef struct _service_t service_t;
-
-typedef struct {
-    char *identity;       // hex of the worker's routing address
-    zframe_t *address;
-    service_t *service;   // NULL until READY
-    int64_t expiry;
-    broker_request_t *request;   // the request it is working on, while busy
-} worker_t;
-
-struct _service_t {
-    char *name;
-    broker_queue_t *queue;   // requests waiting for a worker, fair between agencies
-    zlist_t *waiting;        // worker_t * ready for work
-    size_t workers;          // how many workers serve it
-    bool strict;             // its requests hold workers while they wait: the
-                             // agency share applies even when nobody else waits
-};
-
-struct _broker_t {
-    broker_config_t config;
-    broker_keys_t *keys;
-    kn_db_t *db;
-    broker_socket_t *frontend_socket;   // agencies
-    broker_socket_t *backend_socket;    // workers
-    zsock_t *frontend;          // their ROUTERs
-    zsock_t *backend;
-    broker_guard_t *guard;      // what each connection makes libzmq hold
-    zhashx_t *services;   // name -> service_t
-    zhashx_t *served;     // names a worker has served since start: the metrics labels
-    zhashx_t *workers;    // identity -> worker_t
-    broker_agencies_t *agencies;   // each agency's bytes here and rate allowance
-    broker_suspects_t *suspects;   // requests in flight when their worker died
-    size_t bytes;         // every request in the broker
-    int64_t heartbeat_at;
-    int64_t reload_at;
-    int64_t purge_at;
-    int64_t guard_at;
-    int64_t probe_until;        // probe workers' connections until then
-    int64_t denied_logged_at;   // auth.denied is logged at most once a second
-    long denied_since;          // refusals not logged since then
-};
-
 //  -------------------------------------------------------------------------
 //  Replies and errors
 
-static void
-s_reply_to_client (broker_t *self, zframe_t *client, const char *service, zmsg_t **body_p)
+void
+broker_reply_to_client (broker_t *self, zframe_t *client, const char *service, zmsg_t **body_p)
 {
     zmsg_t *msg = *body_p ? *body_p : zmsg_new ();
     *body_p = NULL;
@@ -87,14 +42,11 @@ s_reply_to_client (broker_t *self, zframe_t *client, const char *service, zmsg_t
     zmsg_send (&msg, self->frontend);
 }
 
-//  Answer a client with a kinnet.v1.ErrorReply the broker makes itself.
-static void s_count (broker_t *self, const char *service, const char *result);
-
-static void
-s_error_to_client (broker_t *self, zframe_t *client, const char *service, kn_code_t code,
+void
+broker_error_to_client (broker_t *self, zframe_t *client, const char *service, kn_code_t code,
                    uint32_t retry_after_ms, const char *message)
 {
-    s_count (self, service,
+    broker_count (self, service,
              code == KN_E_SERVICE_UNAVAILABLE    ? "unavailable"
              : code == KN_E_RESOURCE_EXHAUSTED ? "limited"
                                                  : "refused");
@@ -109,7 +61,7 @@ s_error_to_client (broker_t *self, zframe_t *client, const char *service, kn_cod
     size_t len = kinnet__v1__error_reply__pack (&reply, buf);
     zmsg_t *body = zmsg_new ();
     zmsg_addmem (body, buf, len);
-    s_reply_to_client (self, client, service, &body);
+    broker_reply_to_client (self, client, service, &body);
 }
 
 //  -------------------------------------------------------------------------
@@ -146,8 +98,8 @@ s_service_destroy (void **item)
     *item = NULL;
 }
 
-static service_t *
-s_service_require (broker_t *self, const char *name)
+service_t *
+broker_service_require (broker_t *self, const char *name)
 {
     service_t *service = zhashx_lookup (self->services, name);
     if (!service) {
@@ -249,7 +201,7 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
             //  a retry. A worker may have committed it before dying.
             kn_log (KN_WARN, "request.poison", "service", broker_frames_label (service->name),
                     "agency_id", request->agency, NULL);
-            s_error_to_client (self, zmsg_first (request->msg), service->name, KN_E_INTERNAL, 0,
+            broker_error_to_client (self, zmsg_first (request->msg), service->name, KN_E_INTERNAL, 0,
                                "two workers stopped while handling this request, so it is "
                                "not handed to another: it may be what stops them. Whether "
                                "it took effect is unknown: report it; once the fault is "
@@ -260,7 +212,7 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
         else {
             //  Whether the request was committed is unknown; a retry with the same
             //  key finds out.
-            s_error_to_client (self, zmsg_first (request->msg), service->name,
+            broker_error_to_client (self, zmsg_first (request->msg), service->name,
                                KN_E_SERVICE_UNAVAILABLE, 0,
                                "the worker handling this request stopped; retry with the "
                                "same idempotency key");
@@ -287,8 +239,8 @@ s_agency_cap (broker_t *self, service_t *service)
 }
 
 //  Hand waiting requests to idle workers, each agency in turn.
-static void
-s_service_dispatch (broker_t *self, service_t *service)
+void
+broker_service_dispatch (broker_t *self, service_t *service)
 {
     size_t cap = s_agency_cap (self, service);
     while (zlist_size (service->waiting) && broker_queue_size (service->queue)) {
@@ -315,7 +267,7 @@ s_worker_waiting (broker_t *self, worker_t *worker)
 {
     worker->expiry = zclock_mono () + (int64_t) self->config.heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     zlist_append (worker->service->waiting, worker);
-    s_service_dispatch (self, worker->service);
+    broker_service_dispatch (self, worker->service);
 }
 
 //  Heartbeats to workers (busy_only: those holding a request, after a backend
@@ -340,7 +292,7 @@ s_probe_workers (broker_t *self, bool busy_only)
         s_worker_delete (self, worker, WORKER_GONE);
     }
     for (service_t *service = zlist_first (services); service; service = zlist_next (services))
-        s_service_dispatch (self, service);
+        broker_service_dispatch (self, service);
     zlist_destroy (&services);
     zlist_destroy (&gone);
 }
@@ -359,8 +311,8 @@ s_metrics_label (broker_t *self, const char *service)
 }
 
 //  One client request answered: result is ok, unavailable or refused.
-static void
-s_count (broker_t *self, const char *service, const char *result)
+void
+broker_count (broker_t *self, const char *service, const char *result)
 {
     kn_metrics_counter_add ("kinnet_broker_requests_total", 1, s_metrics_label (self, service),
                             result, NULL);
@@ -368,8 +320,8 @@ s_count (broker_t *self, const char *service, const char *result)
 
 //  A refused key may send as fast as it likes; the log says so once a second with
 //  a count, rather than once per message.
-static void
-s_log_denied (broker_t *self, const char *socket)
+void
+broker_log_denied (broker_t *self, const char *socket)
 {
     kn_metrics_counter_add ("kinnet_broker_auth_denied_total", 1, socket, NULL);
     self->denied_since++;
@@ -381,168 +333,6 @@ s_log_denied (broker_t *self, const char *socket)
     kn_log (KN_WARN, "auth.denied", "socket", socket, "messages", count, NULL);
     self->denied_logged_at = now;
     self->denied_since = 0;
-}
-
-//  -------------------------------------------------------------------------
-//  Client side
-
-static void
-s_mmi (broker_t *self, zframe_t *client, const char *service_name, zmsg_t *msg)
-{
-    zmsg_t *reply = zmsg_new ();
-    if (streq (service_name, "mmi.service")) {
-        char *asked = zmsg_popstr (msg);
-        service_t *service = asked ? zhashx_lookup (self->services, asked) : NULL;
-        zmsg_addstr (reply, (service && service->workers) ? "200" : "404");
-        zstr_free (&asked);
-    }
-    else
-        zmsg_addstr (reply, "501");
-    s_reply_to_client (self, client, service_name, &reply);
-}
-
-//  Admit a request to its service's queue, within the agency's limits and the
-//  broker's; msg is the body frames, taken.
-static void
-s_enqueue (broker_t *self, zframe_t *client, const char *service_name, const char *agency,
-           const char *key, zmsg_t **msg_p)
-{
-    zmsg_t *msg = *msg_p;
-    *msg_p = NULL;
-    size_t bytes = zmsg_content_size (msg);
-    service_t *service = s_service_require (self, service_name);
-    uint32_t wait_ms = broker_agencies_rate_wait (self->agencies, agency);
-    //  A retry hint: about how long the queue ahead takes to clear, at least a second.
-    uint32_t backoff = 1000;
-    if (!service)
-        s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE, backoff,
-                           "the broker is out of memory; retry later");
-    else if (wait_ms)
-        s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, wait_ms,
-                           "this agency is over its request rate; retry later");
-    else if (broker_queue_agency_size (service->queue, agency)
-             >= (size_t) self->config.max_queued_per_agency)
-        s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, backoff,
-                           "this agency has too many requests waiting for this service; "
-                           "retry later");
-    else if (broker_agencies_bytes (self->agencies, agency) + bytes
-             > self->config.max_agency_bytes)
-        s_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, backoff,
-                           "this agency has too many bytes waiting; retry later");
-    else if (broker_queue_size (service->queue) >= (size_t) self->config.max_queued
-             || self->bytes + bytes > self->config.max_queued_bytes)
-        s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE, backoff,
-                           "service queue is full; retry later");
-    else {
-        Kinnet__V1__Caller caller = KINNET__V1__CALLER__INIT;
-        caller.agency_id = (char *) agency;
-        caller.key_fingerprint = (char *) key;
-        uint8_t buf[256];
-        size_t len = kinnet__v1__caller__pack (&caller, buf);
-        zmsg_pushmem (msg, buf, len);
-        zmsg_pushstr (msg, "");
-        zmsg_prepend (msg, &(zframe_t *) {zframe_dup (client)});
-        broker_request_t *request = calloc (1, sizeof *request);
-        if (!request) {
-            s_error_to_client (self, client, service_name, KN_E_SERVICE_UNAVAILABLE, backoff,
-                               "the broker is out of memory; retry later");
-            zmsg_destroy (&msg);
-            return;
-        }
-        request->msg = msg;
-        request->bytes = bytes;
-        request->deadline = zclock_mono () + self->config.request_timeout_ms;
-        snprintf (request->agency, sizeof request->agency, "%s", agency);
-        broker_agencies_hold (self->agencies, agency, bytes);
-        self->bytes += bytes;
-        broker_queue_push (service->queue, request);
-        s_service_dispatch (self, service);
-        return;
-    }
-    zmsg_destroy (&msg);
-}
-
-//  A health check's request: the broker's MMI answers it whatever the state of the
-//  key table; anything else is refused, so its certificate (which every container
-//  holds for its health check) opens no service.
-static void
-s_health_message (broker_t *self, zmsg_t *msg)
-{
-    zframe_t *client = zmsg_pop (msg);
-    broker_client_frames_t frames;
-    broker_frames_client (msg, &frames);
-    if (frames.verdict == BROKER_CLIENT_MMI)
-        s_mmi (self, client, frames.service, msg);
-    else if (frames.verdict != BROKER_CLIENT_DROP)
-        s_error_to_client (self, client, frames.service ? frames.service : "",
-                           KN_E_PERMISSION_DENIED, 0,
-                           "a health-check identity may use the broker's mmi.* services only");
-    zframe_destroy (&client);
-    broker_frames_client_free (&frames);
-    zmsg_destroy (&msg);
-}
-
-static void
-s_client_message (broker_t *self, zmsg_t *msg)
-{
-    //  The key string belongs to a frame about to be freed: keep a copy.
-    char key[41] = "";
-    const char *peer = broker_frames_meta (msg, "User-Id");
-    if (peer)
-        snprintf (key, sizeof key, "%s", peer);
-    const char *agency = broker_keys_agency (self->keys, key);
-    if (!agency && broker_keys_health (self->keys, key)) {
-        s_health_message (self, msg);
-        return;
-    }
-    if (!agency) {
-        //  Not (or no longer) an active agency key: no answer of any kind.
-        s_log_denied (self, "frontend");
-        zmsg_destroy (&msg);
-        return;
-    }
-    zframe_t *client = zmsg_pop (msg);
-    if (broker_keys_stale (self->keys)) {
-        //  The key table could not be read for too long (the database is down): a
-        //  key revoked meanwhile must not keep working, so nobody is served. The
-        //  caller's key was valid when last read, so saying so discloses nothing.
-        char *name = broker_frames_client_service (msg);
-        s_error_to_client (self, client, name ? name : "", KN_E_SERVICE_UNAVAILABLE, 1000,
-                           "the broker cannot check keys (database unreachable); retry later");
-        free (name);
-        zframe_destroy (&client);
-        zmsg_destroy (&msg);
-        return;
-    }
-    broker_client_frames_t frames;
-    broker_frames_client (msg, &frames);
-    const char *service_name = frames.service;
-    switch (frames.verdict) {
-    case BROKER_CLIENT_DROP:
-    case BROKER_CLIENT_NO_SERVICE:
-        kn_log (KN_WARN, "request.malformed", "socket", "frontend", NULL);
-        //  A reply needs the service frame; without a valid envelope there is no
-        //  MDP way to answer, so the message is dropped.
-        if (frames.verdict == BROKER_CLIENT_NO_SERVICE)
-            s_error_to_client (self, client, "", KN_E_MALFORMED, 0, "missing service frame");
-        break;
-    case BROKER_CLIENT_BAD_SERVICE:
-        s_error_to_client (self, client, service_name, KN_E_UNKNOWN_SERVICE, 0,
-                           "service name must be 1 to 64 characters");
-        break;
-    case BROKER_CLIENT_NO_BODY:
-        s_error_to_client (self, client, service_name, KN_E_MALFORMED, 0, "empty request body");
-        break;
-    case BROKER_CLIENT_MMI:
-        s_mmi (self, client, service_name, msg);
-        break;
-    case BROKER_CLIENT_REQUEST:
-        s_enqueue (self, client, service_name, agency, key, &msg);
-        break;
-    }
-    zframe_destroy (&client);
-    broker_frames_client_free (&frames);
-    zmsg_destroy (&msg);
 }
 
 //  -------------------------------------------------------------------------
@@ -567,7 +357,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
 
     if (!allowed) {
         //  A client (agency) key on the worker socket, or a retired service key.
-        s_log_denied (self, "backend");
+        broker_log_denied (self, "backend");
         if (worker)
             s_worker_delete (self, worker, WORKER_REFUSED);
     }
@@ -588,7 +378,7 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             }
         }
         else if ((worker = calloc (1, sizeof *worker))
-                 && (worker->service = s_service_require (self, service_name))) {
+                 && (worker->service = broker_service_require (self, service_name))) {
             worker->identity = kn_strdup (identity);
             worker->address = zframe_dup (address);
             worker->service->workers++;
@@ -612,8 +402,8 @@ s_worker_message (broker_t *self, zmsg_t *msg)
             broker_suspects_answered (self->suspects, worker->service->name,
                                       worker->request->msg, zclock_mono ());
         if (frames.deliverable) {
-            s_count (self, worker->service->name, "ok");
-            s_reply_to_client (self, frames.client, worker->service->name, &msg);
+            broker_count (self, worker->service->name, "ok");
+            broker_reply_to_client (self, frames.client, worker->service->name, &msg);
         }
         s_request_finish (self, worker->service, &worker->request, true);
         s_worker_waiting (self, worker);
@@ -666,7 +456,7 @@ s_purge (broker_t *self)
         }
         broker_request_t *request;
         while ((request = broker_queue_expired (service->queue, now))) {
-            s_error_to_client (self, zmsg_first (request->msg), service->name,
+            broker_error_to_client (self, zmsg_first (request->msg), service->name,
                                KN_E_SERVICE_UNAVAILABLE, 1000,
                                "no worker for this service answered in time; retry later");
             //  The name may be one a client made up: logged as metrics label it.
@@ -792,7 +582,7 @@ broker_run (broker_t *self)
         if (items[0].revents & ZMQ_POLLIN) {
             zmsg_t *msg = s_recv (self, self->frontend);
             if (msg)
-                s_client_message (self, msg);
+                broker_client_message (self, msg);
         }
         bool reload = false;
         if (count == 6 && (items[5].revents & ZMQ_POLLIN))
