@@ -5,8 +5,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "kn_mdp.h"
+#include "kinnet/v1/common.pb-c.h"
 #include "kn_alloc.h"
+#include "kn_mdp.h"
 
 struct _kn_client_t {
     char *endpoint;
@@ -108,6 +109,50 @@ kn_client_set_retries (kn_client_t *self, int retries)
     self->retries = retries;
 }
 
+zframe_t *
+kn_client_reply_frames (zmsg_t **msg_p, const char *service)
+{
+    zmsg_t *msg = *msg_p;
+    char *empty = zmsg_popstr (msg);
+    char *header = zmsg_popstr (msg);
+    char *from = zmsg_popstr (msg);
+    zframe_t *body = NULL;
+    if (empty && header && from && !*empty && streq (header, KN_MDPC)
+        && streq (from, service) && zmsg_size (msg) >= 1)
+        body = zmsg_pop (msg);
+    zstr_free (&empty);
+    zstr_free (&header);
+    zstr_free (&from);
+    zmsg_destroy (msg_p);
+    return body;
+}
+
+ProtobufCMessage *
+kn_client_reply_decode (const ProtobufCMessageDescriptor *reply_type, const void *body,
+                        size_t len, kn_error_t *err)
+{
+    ProtobufCMessage *reply = protobuf_c_message_unpack (reply_type, NULL, len, body);
+    if (!reply) {
+        kn_error_set (err, KN_E_MALFORMED, NULL, "reply could not be decoded");
+        return NULL;
+    }
+    //  Every Kinnet reply carries its Error in field 1; a type without one has none.
+    const ProtobufCFieldDescriptor *field
+        = protobuf_c_message_descriptor_get_field (reply_type, 1);
+    const Kinnet__V1__Error *error = NULL;
+    if (field && field->type == PROTOBUF_C_TYPE_MESSAGE
+        && field->label != PROTOBUF_C_LABEL_REPEATED
+        && field->descriptor == &kinnet__v1__error__descriptor)
+        error = *(Kinnet__V1__Error *const *) ((const char *) reply + field->offset);
+    if (error) {
+        kn_error_set (err, error->code ? (kn_code_t) error->code : KN_E_INTERNAL,
+                      error->field, "%s", error->message);
+        protobuf_c_message_free_unpacked (reply, NULL);
+        return NULL;
+    }
+    return reply;
+}
+
 //  True when the monitor reports the broker refused our key.
 static bool
 s_auth_refused (kn_client_t *self)
@@ -153,19 +198,10 @@ s_await (kn_client_t *self, const char *service, zframe_t **reply_p)
         zmsg_t *msg = zmsg_recv (self->socket);
         if (!msg)
             break;
-        //  [empty][MDPC01][service][body]: anything else is not ours and is dropped.
-        char *empty = zmsg_popstr (msg);
-        char *header = zmsg_popstr (msg);
-        char *from = zmsg_popstr (msg);
-        if (empty && header && from && !*empty && streq (header, KN_MDPC)
-            && streq (from, service) && zmsg_size (msg) >= 1) {
-            *reply_p = zmsg_pop (msg);
+        //  Anything but a reply from the service called is not ours and is dropped.
+        *reply_p = kn_client_reply_frames (&msg, service);
+        if (*reply_p)
             outcome = 1;
-        }
-        zstr_free (&empty);
-        zstr_free (&header);
-        zstr_free (&from);
-        zmsg_destroy (&msg);
     }
     zpoller_destroy (&poller);
     return outcome;

@@ -8,6 +8,7 @@
 #define KN_CLIENT_H_INCLUDED
 
 #include <czmq.h>
+#include <protobuf-c/protobuf-c.h>
 
 #include "kn_error.h"
 
@@ -29,5 +30,21 @@ void kn_client_set_retries (kn_client_t *self, int retries);
 //  nothing answered, KN_E_UNAUTHENTICATED when the broker refused the key).
 zframe_t *kn_client_call (kn_client_t *self, const char *service, const void *body,
                           size_t len, kn_error_t *err);
+
+//  The two readings of what the broker sends back, apart from the socket so that they
+//  can be fuzzed: the broker's frontend is outside the client's control.
+
+//  The reply body in a message off the broker's frontend, [empty][MDPC01][service]
+//  [body...], where service is the one called (each of the first three frames is read
+//  as text up to its first NUL byte). Destroys *msg_p (nulls it) and returns the first
+//  body frame, which the caller owns, or NULL when the message is anything else.
+zframe_t *kn_client_reply_frames (zmsg_t **msg_p, const char *service);
+
+//  A reply body decoded as reply_type, a Kinnet reply (field 1 its Error). Returns the
+//  reply, which the caller frees with protobuf_c_message_free_unpacked, or NULL with
+//  err set: KN_E_MALFORMED when the bytes are not a reply_type, otherwise the Error
+//  the service sent (its code, field and message; KN_E_INTERNAL for code 0).
+ProtobufCMessage *kn_client_reply_decode (const ProtobufCMessageDescriptor *reply_type,
+                                          const void *body, size_t len, kn_error_t *err);
 
 #endif

@@ -96,6 +96,26 @@ kn_worker_destroy (kn_worker_t **self_p)
     *self_p = NULL;
 }
 
+int
+kn_worker_frames (zmsg_t *msg, zframe_t **reply_to)
+{
+    char *empty = zmsg_popstr (msg);
+    char *header = zmsg_popstr (msg);
+    zframe_t *command = zmsg_pop (msg);
+    bool valid = empty && header && command && !*empty && streq (header, KN_MDPW)
+                 && zframe_size (command) == 1;
+    int cmd = valid ? zframe_data (command)[0] : -1;
+    zstr_free (&empty);
+    zstr_free (&header);
+    zframe_destroy (&command);
+    if (cmd != KN_MDPW_REQUEST)
+        return cmd;
+    if (zmsg_size (msg) < 2)
+        return -1;
+    *reply_to = zmsg_unwrap (msg); // client address and empty frame
+    return cmd;
+}
+
 zmsg_t *
 kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
 {
@@ -120,19 +140,9 @@ kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
                 return NULL;
             self->expires_at =
                 zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
-            char *empty = zmsg_popstr (msg);
-            char *header = zmsg_popstr (msg);
-            zframe_t *command = zmsg_pop (msg);
-            bool valid = empty && header && command && !*empty &&
-                         streq (header, KN_MDPW) && zframe_size (command) == 1;
-            int cmd = valid ? zframe_data (command)[0] : -1;
-            zstr_free (&empty);
-            zstr_free (&header);
-            zframe_destroy (&command);
-            if (cmd == KN_MDPW_REQUEST && zmsg_size (msg) >= 2) {
-                *reply_to = zmsg_unwrap (msg); // client address and empty frame
+            int cmd = kn_worker_frames (msg, reply_to);
+            if (cmd == KN_MDPW_REQUEST)
                 return msg;
-            }
             if (cmd == KN_MDPW_DISCONNECT) {
                 kn_log (KN_INFO, "worker.reconnect", "reason", "broker_disconnect", NULL);
                 s_connect (self);

@@ -32,4 +32,14 @@ int kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to);
 //  long poll) calls this while it waits, so the broker keeps it.
 void kn_worker_heartbeat (kn_worker_t *self);
 
+//  A message off the broker's backend read, apart from the socket so that it can be
+//  fuzzed: [empty][MDPW01][command byte][...] (the first two frames read as text up to
+//  their first NUL byte). Takes those three frames off msg, which the caller still
+//  owns, and returns the command (KN_MDPW_*, or whatever byte came), or -1 when msg
+//  is not the worker protocol. For a REQUEST, at least two frames must follow; the
+//  client's address goes to *reply_to (caller owns it), an empty frame after it is
+//  dropped, and msg keeps the rest: the body frames kn_worker_recv returns. A REQUEST
+//  with less is -1.
+int kn_worker_frames (zmsg_t *msg, zframe_t **reply_to);
+
 #endif

@@ -1,54 +1,25 @@
 /*  Fuzz target: a multipart message as the broker receives it from a client and from
     a worker (the peer address already taken off), read by broker_frames_client,
-    broker_frames_client_service and broker_frames_worker. The input is the frames,
-    each a length byte then that many bytes (a last frame cut short keeps what there
-    is), at most 64 of them; the same frames go to all three readers. Every verdict
-    is checked against what the frames say, read independently here. */
+    broker_frames_client_service and broker_frames_worker. The input is the frames
+    (fuzz_frames.h: each a length byte then its bytes, at most 64); the same frames go
+    to all three readers. Every verdict is checked against what the frames say, read
+    independently here. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "broker_frames.h"
+#include "fuzz_frames.h"
 #include "kn_mdp.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-#define MAX_FRAMES 64
-
-static zmsg_t *
-s_message (const uint8_t *data, size_t size)
-{
-    zmsg_t *msg = zmsg_new ();
-    size_t at = 0;
-    while (at < size && zmsg_size (msg) < MAX_FRAMES) {
-        size_t len = data[at++];
-        if (len > size - at)
-            len = size - at;
-        zmsg_addmem (msg, data + at, len);
-        at += len;
-    }
-    return msg;
-}
-
-//  Frame index of msg as the broker reads text: up to its first NUL byte.
-static bool
-s_frame_is (zmsg_t *msg, size_t index, const char *text)
-{
-    zframe_t *frame = zmsg_first (msg);
-    for (size_t i = 0; frame && i < index; i++)
-        frame = zmsg_next (msg);
-    if (!frame)
-        return false;
-    size_t len = strnlen ((const char *) zframe_data (frame), zframe_size (frame));
-    return len == strlen (text) && memcmp (zframe_data (frame), text, len) == 0;
-}
-
 static void
 s_client (const uint8_t *data, size_t size)
 {
-    zmsg_t *msg = s_message (data, size);
+    zmsg_t *msg = fuzz_frames_message (data, size);
     size_t frames_in = zmsg_size (msg);
-    bool envelope = s_frame_is (msg, 0, "") && s_frame_is (msg, 1, KN_MDPC);
+    bool envelope = fuzz_frames_is (msg, 0, "") && fuzz_frames_is (msg, 1, KN_MDPC);
     char *named = broker_frames_client_service (msg);
     if (!named || zmsg_size (msg) != frames_in)
         __builtin_trap ();   //  peeking takes nothing off
@@ -76,8 +47,8 @@ s_client (const uint8_t *data, size_t size)
 static void
 s_worker (const uint8_t *data, size_t size)
 {
-    zmsg_t *msg = s_message (data, size);
-    bool envelope = s_frame_is (msg, 0, "") && s_frame_is (msg, 1, KN_MDPW);
+    zmsg_t *msg = fuzz_frames_message (data, size);
+    bool envelope = fuzz_frames_is (msg, 0, "") && fuzz_frames_is (msg, 1, KN_MDPW);
     broker_worker_frames_t frames;
     broker_frames_worker (msg, &frames);
     if (frames.valid && (!envelope || frames.command < 0 || frames.command > 255))
