@@ -342,10 +342,8 @@ broker_log_denied (broker_t *self, const char *socket)
 static void
 s_worker_message (broker_t *self, zmsg_t *msg)
 {
-    char key[41] = "";
-    const char *peer = broker_frames_meta (msg, "User-Id");
-    if (peer)
-        snprintf (key, sizeof key, "%s", peer);
+    char key[41];
+    broker_frames_key (msg, key);
     const char *allowed = broker_keys_service (self->keys, key);
 
     zframe_t *address = zmsg_pop (msg);

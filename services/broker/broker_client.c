@@ -108,11 +108,8 @@ s_health_message (broker_t *self, zmsg_t *msg)
 void
 broker_client_message (broker_t *self, zmsg_t *msg)
 {
-    //  The key string belongs to a frame about to be freed: keep a copy.
-    char key[41] = "";
-    const char *peer = broker_frames_meta (msg, "User-Id");
-    if (peer)
-        snprintf (key, sizeof key, "%s", peer);
+    char key[41];
+    broker_frames_key (msg, key);
     const char *agency = broker_keys_agency (self->keys, key);
     if (!agency && broker_keys_health (self->keys, key)) {
         s_health_message (self, msg);

@@ -95,6 +95,13 @@ broker_frames_meta (zmsg_t *msg, const char *property)
     return frame ? zframe_meta (frame, property) : NULL;
 }
 
+void
+broker_frames_key (zmsg_t *msg, char key[41])
+{
+    const char *peer = broker_frames_meta (msg, "User-Id");
+    snprintf (key, 41, "%s", peer ? peer : "");
+}
+
 bool
 broker_frames_listed (const char *list, const char *name)
 {

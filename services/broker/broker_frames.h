@@ -62,6 +62,10 @@ void broker_frames_worker_free (broker_worker_frames_t *frames);
 //  peer's frames, after the routing id ROUTER puts first. NULL when absent.
 const char *broker_frames_meta (zmsg_t *msg, const char *property);
 
+//  The sending connection's key (its ZAP User-Id, Z85) copied into key, "" when the
+//  message carries none: a copy, since the frame it belongs to is about to be freed.
+void broker_frames_key (zmsg_t *msg, char key[41]);
+
 //  Whether name is in list: "*", one name, or a comma list ("routing,feed").
 bool broker_frames_listed (const char *list, const char *name);
 
