@@ -184,10 +184,15 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
     worker->request = NULL;
     if (request && service) {
         //  Counted across the sender's retries: the same bytes are the same request.
-        int deaths = end == WORKER_GONE ? broker_suspects_died (self->suspects, service->name,
-                                                                request->msg, zclock_mono ())
-                                        : 0;
-        if (end == WORKER_GONE && deaths < 2 && request->handed < 2) {
+        //  Off unless configured: a killed process takes all its worker connections
+        //  at once, and a request handed again to one of them (its close not seen
+        //  yet) would count as killing two workers (docs/operations.md).
+        bool watch = end == WORKER_GONE && self->config.poison_deaths > 0;
+        int deaths = watch ? broker_suspects_died (self->suspects, service->name,
+                                                   request->msg, zclock_mono ())
+                           : 0;
+        bool poison = watch && deaths >= self->config.poison_deaths;
+        if (end == WORKER_GONE && !poison && request->handed < 2) {
             //  Every write carries an idempotency key: if the dead worker committed
             //  it, the next worker answers from the record. It keeps its place.
             broker_queue_done (service->queue, request->agency);
@@ -195,7 +200,7 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
             kn_log (KN_WARN, "request.handed_again", "service", broker_frames_label (service->name),
                     NULL);
         }
-        else if (end == WORKER_GONE) {
+        else if (poison) {
             //  The second worker to die holding it: the request may be what kills
             //  them, so no third one gets it, and the answer is not one that invites
             //  a retry. A worker may have committed it before dying.

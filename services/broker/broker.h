@@ -9,9 +9,10 @@
     makes libzmq buffer too much, and each agency's waiting requests are bounded in
     number and bytes, rate limited, and served in turn with the others'
     (broker_queue). A worker that dies holding a request is noticed from its
-    connection closing, and the request is handed to another worker once; a
-    request that a second worker dies holding is answered INTERNAL and handed to no
-    third (broker_suspects), so a poison request cannot take down a service.
+    connection closing, and the request is handed to another worker once; with
+    poison_deaths set, a request that a second worker dies holding is answered
+    INTERNAL and handed to no third (broker_suspects), so a poison request cannot
+    take down a service.
     Kinnet's one extension: every request forwarded to a worker carries, as its
     first body frame, a kinnet.v1.Caller the broker builds from the authenticated
     key. Clients cannot forge it: whatever they send comes after it.
@@ -42,6 +43,8 @@ typedef struct {
     double agency_rate;         // requests per second an agency may send (0: no limit)
     double agency_burst;        // and in a burst
     int agency_share;           // percent of a service's workers one agency may hold
+    int poison_deaths;          // workers a request may kill before it is refused
+                                // (INTERNAL, never handed on); 0: not watched
                                 // while other agencies wait
     const char *strict_services;   // comma list: there the share holds at all times
     size_t max_connection_bytes;   // what libzmq may buffer for one connection

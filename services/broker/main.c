@@ -87,6 +87,7 @@ main (int argc, char *argv[])
         .agency_rate = (double) kn_config_int ("KINNET_AGENCY_RATE", 200),
         .agency_burst = (double) kn_config_int ("KINNET_AGENCY_BURST", 400),
         .agency_share = (int) kn_config_int ("KINNET_AGENCY_SHARE", 50),
+        .poison_deaths = (int) kn_config_int ("KINNET_POISON_DEATHS", 0),
         .strict_services = kn_config_str ("KINNET_STRICT_SHARE_SERVICES", "feed"),
         .max_connection_bytes = (size_t) kn_config_int ("KINNET_MAX_CONNECTION_BYTES", 8 << 20),
         .max_buffered_bytes = (size_t) kn_config_int ("KINNET_MAX_BUFFERED_BYTES", 256 << 20),

@@ -552,7 +552,7 @@ s_poison (zsock_t *client, zsock_t **workers, int n, int *died)
 
 Test (limits, a_request_that_kills_workers_is_not_handed_to_a_third)
 {
-    s_stack (NULL, NULL, NULL, NULL);
+    s_stack ("KINNET_POISON_DEATHS", "2", NULL, NULL);
     s_intake_daemon_away ();
     zsock_t *workers[4] = {s_worker (), s_worker (), s_worker (), s_worker ()};
     cr_assert (kn_test_stack_wait_service (stack, "intake", 5000));
