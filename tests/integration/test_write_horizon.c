@@ -99,6 +99,18 @@ s_read (char position[2][32], char *topics, size_t size)
     PQclear (rows);
 }
 
+//  s_read until it reads something, for up to 10 s. A transaction of another test
+//  that ends between the cursor's snapshot and its look at the lock table holds the
+//  horizon back for that one read (taken as a writer, safely): the next read passes.
+static void
+s_read_some (char position[2][32], char *topics, size_t size)
+{
+    int64_t deadline = zclock_mono () + 10000;
+    do
+        s_read (position, topics, size);
+    while (!*topics && zclock_mono () < deadline && (zclock_sleep (20), true));
+}
+
 Test (write_horizon, a_write_after_the_xid_without_the_announcement_is_refused)
 {
     PGconn *conn = s_session ();
@@ -184,7 +196,7 @@ Test (write_horizon, an_open_transaction_that_writes_nothing_is_passed)
     PGconn *writer = s_session ();
     s_outbox (writer, "test.after_the_open_ones");
     char position[2][32] = {"0", "0"}, topics[200];
-    s_read (position, topics, sizeof topics);
+    s_read_some (position, topics, sizeof topics);
     cr_assert_str_eq (topics, "test.after_the_open_ones");
     //  Both are still open.
     cr_assert_eq (PQtransactionStatus (idle), PQTRANS_INTRANS);
@@ -209,7 +221,7 @@ Test (write_horizon, a_row_committed_late_is_not_skipped)
     s_read (position, topics, sizeof topics);
     cr_assert_str_eq (topics, "");
     free (s_run (a, "COMMIT"));
-    s_read (position, topics, sizeof topics);
+    s_read_some (position, topics, sizeof topics);
     cr_assert_str_eq (topics, "test.a test.b");
     PQfinish (a);
     PQfinish (b);
@@ -234,6 +246,6 @@ Test (write_horizon, the_readers_own_rows_wait_for_its_commit)
     s_read (position, topics, sizeof topics);
     cr_assert_str_eq (topics, "", "read its own rows before they committed");
     cr_assert_eq (kn_db_exec (reader, "COMMIT", &err), 0);
-    s_read (position, topics, sizeof topics);
+    s_read_some (position, topics, sizeof topics);
     cr_assert_str_eq (topics, "test.own test.later");
 }
