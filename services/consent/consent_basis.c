@@ -71,9 +71,12 @@ consent_store_basis (consent_store_t *self, const char *agency_id,
     scope_text_t scope;
     consent_scope_text (basis->scope, &scope);
     size_t sealed_len = 0;
-    uint8_t *sealed =
-        kn_crypto_seal (self->crypto, (const uint8_t *)basis->justification,
-                        strlen (basis->justification), basis_id, &sealed_len);
+    uint8_t *sealed = kn_keys_seal (self->db, self->crypto, subject_id,
+                                    (const uint8_t *)basis->justification,
+                                    strlen (basis->justification), basis_id, &sealed_len,
+                                    err);
+    if (!sealed)
+        goto fail;
     char kind[8], condition[8], until[24] = "", from[24];
     //  Valid from now, as every rule reads the time (kn_clock).
     snprintf (from, sizeof from, "%lld", (long long)kn_clock_now ());

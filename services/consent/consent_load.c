@@ -22,17 +22,16 @@ consent_load_prepare (kn_db_t *db, kn_error_t *err)
                               err);
 }
 
-//  Open a sealed bytea column (text-format result) into a malloc'd buffer.
+//  Open a sealed bytea column (text-format result) into a malloc'd buffer; NULL
+//  when erased or unreadable.
 static uint8_t *
 s_open (consent_store_t *self, PGresult *result, int row, int column, const char *ad,
         size_t *len)
 {
-    size_t sealed_len = 0;
-    unsigned char *sealed = PQunescapeBytea (
-        (const unsigned char *)PQgetvalue (result, row, column), &sealed_len);
-    uint8_t *plain =
-        sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, len) : NULL;
-    PQfreemem (sealed);
+    uint8_t *plain = NULL;
+    kn_error_t ignored;
+    kn_keys_open_column (self->db, self->crypto, result, row, column, ad, &plain, len,
+                         &ignored);
     return plain;
 }
 

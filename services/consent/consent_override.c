@@ -117,9 +117,12 @@ consent_store_override (consent_store_t *self, const char *agency_id,
     scope_text_t scope;
     consent_scope_text (request->scope, &scope);
     size_t sealed_len = 0;
-    uint8_t *sealed =
-        kn_crypto_seal (self->crypto, (const uint8_t *)request->details,
-                        strlen (request->details), override_id, &sealed_len);
+    uint8_t *sealed = kn_keys_seal (self->db, self->crypto, subject_id,
+                                    (const uint8_t *)request->details,
+                                    strlen (request->details), override_id, &sealed_len,
+                                    err);
+    if (!sealed)
+        goto fail;
     char reason[8], role[8], hours[8], review[8], now[24];
     snprintf (now, sizeof now, "%lld", (long long) kn_clock_now ());
     snprintf (reason, sizeof reason, "%d", request->reason);
@@ -221,8 +224,11 @@ consent_store_review (consent_store_t *self, const char *agency_id,
     snprintf (ad, sizeof ad, "%s:review", review->override_id);
     snprintf (decision, sizeof decision, "%d", review->decision);
     size_t sealed_len = 0;
-    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *)review->notes,
-                                      strlen (review->notes), ad, &sealed_len);
+    uint8_t *sealed =
+        kn_keys_seal (self->db, self->crypto, subject_id, (const uint8_t *)review->notes,
+                      strlen (review->notes), ad, &sealed_len, err);
+    if (!sealed)
+        goto fail;
     const char *update[] = {review->override_id, decision, agency_id,
                             (const char *)sealed};
     int lengths[] = {0, 0, 0, (int)sealed_len};

@@ -50,10 +50,12 @@ consent_store_record (consent_store_t *self, const char *agency_id,
     uint8_t *plain = kn_malloc (plain_len ? plain_len : 1);
     kinnet__v1__record_consent__pack (record, plain);
     size_t sealed_len = 0;
-    uint8_t *sealed =
-        kn_crypto_seal (self->crypto, plain, plain_len, consent_id, &sealed_len);
+    uint8_t *sealed = kn_keys_seal (self->db, self->crypto, subject_id, plain, plain_len,
+                                    consent_id, &sealed_len, err);
     sodium_memzero (plain, plain_len);
     free (plain);
+    if (!sealed)
+        goto fail;
     char given_by[8], from[24] = "", until[24] = "", method[8];
     snprintf (given_by, sizeof given_by, "%d", record->given_by);
     //  Valid from now (kn_clock's, as every rule reads it) unless the record says.

@@ -7,6 +7,7 @@
 
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
+#include "kn_keys.h"
 #include "kn_consent_policy.h"
 #include "kn_outbox.h"
 #include "kn_pb.h"
@@ -52,7 +53,7 @@ static const char *s_statements[][2] = {
      "SELECT id FROM consent.release WHERE ground_id = $1 AND controller_id = $2"
      " AND requested_by = $3 AND status = 1"},
     {"release_get", "SELECT " RELEASE_COLUMNS " FROM consent.release WHERE id = $1"},
-    {"release_lock", "SELECT controller_id, requested_by, status"
+    {"release_lock", "SELECT controller_id, requested_by, status, subject_id"
                      " FROM consent.release WHERE id = $1 FOR UPDATE"},
     {"release_decide",
      "UPDATE consent.release SET status = $2, decided_by = $3, decided_by_dpo = $4,"
@@ -108,12 +109,11 @@ s_open (consent_release_t *self, PGresult *result, int row, int column, const ch
 {
     if (PQgetisnull (result, row, column))
         return kn_pb_string ("");
-    size_t sealed_len = 0, len = 0;
-    unsigned char *sealed = PQunescapeBytea (
-        (const unsigned char *)PQgetvalue (result, row, column), &sealed_len);
-    uint8_t *plain =
-        sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, &len) : NULL;
-    PQfreemem (sealed);
+    size_t len = 0;
+    uint8_t *plain = NULL;
+    kn_error_t ignored;   // erased or unreadable: ""
+    kn_keys_open_column (self->db, self->crypto, result, row, column, ad, &plain, &len,
+                         &ignored);
     char *text = kn_malloc (len + 1);
     if (plain)
         memcpy (text, plain, len);
@@ -308,8 +308,11 @@ consent_release_request (consent_release_t *self, const char *agency_id,
     char kind[8];
     snprintf (kind, sizeof kind, "%d", ground.kind);
     size_t sealed_len = 0;
-    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *)request->reason,
-                                      strlen (request->reason), release_id, &sealed_len);
+    uint8_t *sealed = kn_keys_seal (self->db, self->crypto, ground.subject_id,
+                                    (const uint8_t *)request->reason,
+                                    strlen (request->reason), release_id, &sealed_len, err);
+    if (!sealed)
+        goto fail;
     const char *values[] = {release_id,
                             request->ground_id,
                             kind,
@@ -371,10 +374,12 @@ consent_release_decide (consent_release_t *self, const char *agency_id,
     if (!result)
         goto fail;
     char controller[KN_UUID_STR] = "", requester[KN_UUID_STR] = "";
+    char subject_id[KN_UUID_STR] = "";
     int status = 0;
     if (PQntuples (result) == 1) {
         snprintf (controller, sizeof controller, "%s", PQgetvalue (result, 0, 0));
         snprintf (requester, sizeof requester, "%s", PQgetvalue (result, 0, 1));
+        snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (result, 0, 3));
         status = atoi (PQgetvalue (result, 0, 2));
     }
     PQclear (result);
@@ -405,8 +410,11 @@ consent_release_decide (consent_release_t *self, const char *agency_id,
               decision->approve ? KINNET__V1__RELEASE_STATUS__RELEASE_APPROVED
                                 : KINNET__V1__RELEASE_STATUS__RELEASE_DECLINED);
     size_t sealed_len = 0;
-    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *)decision->reason,
-                                      strlen (decision->reason), ad, &sealed_len);
+    uint8_t *sealed =
+        kn_keys_seal (self->db, self->crypto, subject_id, (const uint8_t *)decision->reason,
+                      strlen (decision->reason), ad, &sealed_len, err);
+    if (!sealed)
+        goto fail;
     const char *update[] = {decision->release_id, status_text, agency_id,
                             is_controller ? "false" : "true", (const char *)sealed};
     int lengths[] = {0, 0, 0, 0, (int)sealed_len};

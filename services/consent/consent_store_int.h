@@ -29,6 +29,7 @@
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
 #include "kn_config.h"
+#include "kn_keys.h"
 #include "kn_log.h"
 #include "kn_outbox.h"
 #include "kn_pb.h"

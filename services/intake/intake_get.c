@@ -32,17 +32,16 @@ intake_referral_free (intake_referral_t *referral)
     referral->submitted = NULL;
 }
 
-//  Open a sealed bytea column (text-format result) into a malloc'd buffer.
+//  Open a sealed bytea column (text-format result) into a malloc'd buffer: NULL when
+//  empty, erased (*erased set) or unreadable (err set).
 static uint8_t *
 s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
-               size_t *len)
+               size_t *len, bool *erased, kn_error_t *err)
 {
-    size_t sealed_len = 0;
-    unsigned char *sealed =
-        PQunescapeBytea ((const unsigned char *)PQgetvalue (row, 0, column), &sealed_len);
-    uint8_t *plain =
-        sealed ? kn_crypto_open (self->crypto, sealed, sealed_len, ad, len) : NULL;
-    PQfreemem (sealed);
+    uint8_t *plain = NULL;
+    int rc = kn_keys_open_column (self->db, self->crypto, row, 0, column, ad, &plain, len,
+                                  err);
+    *erased = *erased || rc == KN_ERASED;
     return plain;
 }
 
@@ -77,7 +76,11 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
     referral->family_known = PQgetvalue (row, 0, 7)[0] == 't';
 
     size_t plain_len = 0;
-    uint8_t *plain = s_open_column (self, row, 5, referral_id, &plain_len);
+    bool erased = false;
+    kn_error_t open_err;
+    kn_error_clear (&open_err);
+    uint8_t *plain =
+        s_open_column (self, row, 5, referral_id, &plain_len, &erased, &open_err);
     if (plain) {
         referral->submitted =
             kinnet__v1__submit_referral__unpack (NULL, plain_len, plain);
@@ -88,7 +91,8 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
         char ad[KN_UUID_STR + 16];
         snprintf (ad, sizeof ad, "%s:withdraw", referral_id);
         size_t reason_len = 0;
-        uint8_t *reason = s_open_column (self, row, 6, ad, &reason_len);
+        uint8_t *reason =
+            s_open_column (self, row, 6, ad, &reason_len, &erased, &open_err);
         if (reason) {
             referral->withdraw_reason = kn_malloc (reason_len + 1);
             memcpy (referral->withdraw_reason, reason, reason_len);
@@ -97,12 +101,22 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
         }
     }
     PQclear (row);
+    if (erased) {
+        intake_rollback (self);
+        intake_referral_free (referral);
+        return kn_error_set (err, KN_E_NOT_FOUND, "referral_id",
+                             "the referral's personal data was erased");
+    }
     if (!referral->submitted) {
         intake_rollback (self);
         intake_referral_free (referral);
+        if (open_err.code == KN_E_SERVICE_UNAVAILABLE) {
+            *err = open_err;
+            return -1;
+        }
         kn_log (KN_ERROR, "referral.decrypt_failed", "referral_id", referral_id, NULL);
         return kn_error_set (err, KN_E_INTERNAL, NULL,
-                             "stored referral cannot be decrypted with the current key");
+                             "stored referral cannot be decrypted with the current keys");
     }
     //  The disclosure and its ground are on record before the data leaves.
     char basis[48] = "referring_agency";

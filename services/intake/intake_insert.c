@@ -91,13 +91,14 @@ intake_insert_referrals (intake_store_t *self, pending_t **news, size_t n,
     for (size_t i = 0; i < n; i++) {
         const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
-        //  The personal part, sealed and bound to the referral id.
+        //  The personal part, sealed under the child's data key and bound to the
+        //  referral id.
         size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
         uint8_t *plain = kn_malloc (plain_len ? plain_len : 1);
         kinnet__v1__submit_referral__pack (referral, plain);
         size_t sealed_len = 0;
-        uint8_t *sealed = kn_crypto_seal (self->crypto, plain, plain_len,
-                                          result->referral_id, &sealed_len);
+        uint8_t *sealed = kn_crypto_seal_under (&news[i]->keys[0], plain, plain_len,
+                                                result->referral_id, &sealed_len);
         sodium_memzero (plain, plain_len);
         free (plain);
         char needs[256], languages[INTAKE_LANGUAGE_SLOTS * 36 + 4];

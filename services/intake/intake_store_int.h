@@ -28,6 +28,7 @@
 #include "kn_log.h"
 #include "kn_consent_policy.h"
 #include "kn_idempotency.h"
+#include "kn_keys.h"
 #include "kn_language.h"
 #include "kn_outbox.h"
 #include "kn_pgarray.h"
@@ -48,6 +49,7 @@ typedef struct {
     kn_idempotency_claim_t claim;
     kn_person_t people[MAX_CHILDREN];
     char subjects[MAX_CHILDREN][KN_UUID_STR];
+    kn_data_key_t keys[MAX_CHILDREN]; // subjects[i]'s data key; keys[0] seals the referral
     char basis[48]; // the lawful basis's name, for the audit row
     //  Its children's distinct languages, found once for the row and the event.
     char *languages[INTAKE_LANGUAGE_SLOTS];

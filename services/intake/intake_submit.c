@@ -176,7 +176,8 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
                                                sibling->date_of_birth};
         }
         groups[n_new] = (kn_subject_group_t){
-            .people = p->people, .count = count, .subjects = p->subjects};
+            .people = p->people, .count = count, .subjects = p->subjects,
+            .keys = p->keys};
         news[n_new++] = p;
     }
     if (n_new > 0 && kn_subject_resolve_many (self->db, self->crypto, groups, n_new, err))
@@ -234,6 +235,7 @@ done:
     free (groups);
     free (claims);
     free (news);
+    sodium_memzero (pending, n * sizeof *pending);   // the data keys
     free (pending);
     return outcome;
 }

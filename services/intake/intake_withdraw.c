@@ -5,8 +5,13 @@
 #include "kn_write.h"
 
 static const char *s_statements[][2] = {
-    {"referral_lock", "SELECT referring_agency_id, status, family_id FROM intake.referral"
-                      " WHERE id = $1 FOR UPDATE"},
+    //  The child (position 0) whose data key seals the reason, as it seals the
+    //  referral.
+    {"referral_lock",
+     "SELECT referring_agency_id, status, family_id,"
+     " (SELECT subject_id FROM intake.referral_subject s"
+     "   WHERE s.referral_id = r.id ORDER BY position LIMIT 1)"
+     " FROM intake.referral r WHERE id = $1 FOR UPDATE OF r"},
     {"referral_withdraw",
      "UPDATE intake.referral SET status = 'withdrawn', withdrawn_at = now(),"
      " withdraw_reason = $2 WHERE id = $1"
@@ -79,8 +84,9 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
         goto fail;
     }
     bool withdrawn = strcmp (PQgetvalue (row, 0, 1), "withdrawn") == 0;
-    char family_id[KN_UUID_STR];
+    char family_id[KN_UUID_STR], child_id[KN_UUID_STR];
     snprintf (family_id, sizeof family_id, "%s", PQgetvalue (row, 0, 2));
+    snprintf (child_id, sizeof child_id, "%s", PQgetvalue (row, 0, 3));
     PQclear (row);
     if (withdrawn) {
         kn_error_set (err, KN_E_CONFLICT, "referral_id", "referral is already withdrawn");
@@ -89,8 +95,11 @@ s_withdraw_once (intake_store_t *self, const char *agency_id,
     char ad[KN_UUID_STR + 16];
     snprintf (ad, sizeof ad, "%s:withdraw", withdraw->referral_id);
     size_t sealed_len = 0;
-    uint8_t *sealed = kn_crypto_seal (self->crypto, (const uint8_t *)withdraw->reason,
-                                      strlen (withdraw->reason), ad, &sealed_len);
+    uint8_t *sealed =
+        kn_keys_seal (self->db, self->crypto, child_id, (const uint8_t *)withdraw->reason,
+                      strlen (withdraw->reason), ad, &sealed_len, err);
+    if (!sealed)
+        goto fail;
     const char *update[] = {withdraw->referral_id, (const char *)sealed};
     int lengths[] = {0, (int)sealed_len};
     int formats[] = {0, 1};

@@ -1,6 +1,8 @@
 /*  kn_crypto: libsodium AEAD for personal fields, keyed BLAKE2b for blind indexes.
-    Sealed format: 1 version byte (1), 24-byte nonce, ciphertext with 16-byte tag. */
-#include "kn_crypto.h"
+    Sealed format 1 (under the root key's field subkey, from before per-person keys):
+    1 version byte (1), 24-byte nonce, ciphertext with 16-byte tag. Format 2 (under
+    a data key) is kn_crypto_keys.c's. */
+#include "kn_crypto_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,13 +14,6 @@
 #include <unistd.h>
 
 #define SEAL_VERSION 1
-#define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
-
-struct _kn_crypto_t {
-    uint8_t field_key[32];
-    uint8_t index_key[32];
-};
 
 kn_crypto_t *
 kn_crypto_new (const uint8_t key[32])
@@ -28,44 +23,15 @@ kn_crypto_new (const uint8_t key[32])
     kn_crypto_t *self = sodium_malloc (sizeof *self);
     if (!self)
         return NULL;
+    memset (self, 0, sizeof *self);
     crypto_kdf_derive_from_key (self->field_key, 32, 1, "knfield_", key);
     crypto_kdf_derive_from_key (self->index_key, 32, 2, "knblind_", key);
-    return self;
-}
-
-kn_crypto_t *
-kn_crypto_new_from_file (const char *path, kn_error_t *err)
-{
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot open key file %s: %s", path,
-                      strerror (errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat (fileno (file), &st) == 0 && (st.st_mode & 077)) {
-        fclose (file);
-        kn_error_set (err, KN_E_INTERNAL, NULL,
-                      "key file %s is readable by group or others; chmod 600 it", path);
-        return NULL;
-    }
-    char hex[80] = "";
-    size_t got = fread (hex, 1, sizeof hex - 1, file);
-    fclose (file);
-    hex[got] = '\0';
-    uint8_t key[32];
-    size_t key_len = 0;
-    if (sodium_hex2bin (key, sizeof key, hex, got, " \n\r\t", &key_len, NULL) != 0
-        || key_len != 32) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "key file %s must hold 64 hex characters",
-                      path);
-        return NULL;
-    }
-    kn_crypto_t *self = kn_crypto_new (key);
-    sodium_memzero (key, sizeof key);
-    sodium_memzero (hex, sizeof hex);
-    if (!self)
-        kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium failed to initialise");
+    //  The root key is field master version 1, which wraps data keys until a newer
+    //  version is added (kn_crypto_keys.c).
+    self->masters[0].version = 1;
+    memcpy (self->masters[0].key, self->field_key, 32);
+    self->n_masters = 1;
+    self->current = 0;
     return self;
 }
 

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "kn_keys.h"
 #include "kn_pgarray.h"
 #include "kn_alloc.h"
 
@@ -31,7 +32,7 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         if (kn_db_prepare (db, statements[i][0], statements[i][1], err))
             return -1;
-    return 0;
+    return kn_keys_prepare (db, err);
 }
 
 //  One distinct person of a batch.
@@ -42,6 +43,7 @@ typedef struct {
     const char *date_of_birth; // of the first mention, for a new subject
     bool known;                // on record, or introduced earlier in the batch
     bool created;              // to insert
+    kn_data_key_t key;         // its data key, once made or read
 } person_t;
 
 static int
@@ -123,11 +125,11 @@ s_find_known (kn_db_t *db, person_t *persons, size_t count, kn_error_t *err)
     return 0;
 }
 
-//  Insert the new families (the array is consumed) and the subjects the groups
-//  introduced.
+//  Insert the new families (the array is consumed), the subjects the groups
+//  introduced and their data keys, each date of birth sealed under its own key.
 static int
 s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t **families,
-              const person_t *persons, size_t count, kn_error_t *err)
+              person_t *persons, size_t count, kn_error_t *err)
 {
     if (kn_pgarray_size (*families) > 0 &&
         kn_pgarray_exec (db, "kn_subject_family_insert", families, 1, err))
@@ -135,25 +137,65 @@ s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t **families,
     kn_pgarray_destroy (families);
     kn_pgarray_t *columns[4];
     kn_pgarray_columns (columns, 4);
+    const char **ids = kn_calloc (count ? count : 1, sizeof *ids);
+    kn_data_key_t *keys = kn_calloc (count ? count : 1, sizeof *keys);
+    uint8_t (*wrapped)[KN_WRAPPED_KEY_BYTES] = kn_calloc (count ? count : 1, sizeof *wrapped);
+    int *versions = kn_calloc (count ? count : 1, sizeof *versions);
+    size_t made = 0;
     for (size_t i = 0; i < count; i++) {
-        const person_t *person = &persons[i];
+        person_t *person = &persons[i];
         if (!person->created)
             continue;
+        kn_crypto_data_key_new (crypto, &person->key, wrapped[made], &versions[made]);
+        ids[made] = person->id;
+        keys[made++] = person->key;
         const char *dob = person->date_of_birth ? person->date_of_birth : "";
         size_t sealed_len = 0;
-        uint8_t *sealed = kn_crypto_seal (crypto, (const uint8_t *)dob, strlen (dob),
-                                          person->id, &sealed_len);
+        uint8_t *sealed = kn_crypto_seal_under (&person->key, (const uint8_t *)dob,
+                                                strlen (dob), person->id, &sealed_len);
         kn_pgarray_add (columns[0], person->id);
         kn_pgarray_add (columns[1], person->family_id);
         kn_pgarray_add_bytes (columns[2], person->index, KN_BLIND_INDEX_BYTES);
         kn_pgarray_add_bytes (columns[3], sealed, sealed_len);
         free (sealed);
     }
-    if (kn_pgarray_size (columns[0]) > 0)
-        return kn_pgarray_exec (db, "kn_subject_insert", columns, 4, err);
-    for (size_t c = 0; c < 4; c++)
-        kn_pgarray_destroy (&columns[c]);
-    return 0;
+    int rc = 0;
+    if (made > 0)
+        rc = kn_pgarray_exec (db, "kn_subject_insert", columns, 4, err) ||
+                     kn_keys_store_new (db, ids, keys, (const uint8_t (*)[KN_WRAPPED_KEY_BYTES])wrapped,
+                                        versions, made, err)
+                 ? -1
+                 : 0;
+    else
+        for (size_t c = 0; c < 4; c++)
+            kn_pgarray_destroy (&columns[c]);
+    sodium_memzero (keys, (count ? count : 1) * sizeof *keys);
+    free (keys);
+    free (wrapped);
+    free (versions);
+    free (ids);
+    return rc;
+}
+
+//  The data keys of the persons known before this batch, when a group asks for keys.
+static int
+s_known_keys (kn_db_t *db, kn_crypto_t *crypto, person_t *persons, size_t count,
+              kn_error_t *err)
+{
+    const char **ids = kn_calloc (count ? count : 1, sizeof *ids);
+    kn_data_key_t *keys = kn_calloc (count ? count : 1, sizeof *keys);
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!persons[i].created)
+            ids[n++] = persons[i].id;
+    int rc = kn_keys_for_subjects (db, crypto, ids, n, keys, err);
+    for (size_t i = 0, k = 0; i < count && rc == 0; i++)
+        if (!persons[i].created)
+            persons[i].key = keys[k++];
+    sodium_memzero (keys, (count ? count : 1) * sizeof *keys);
+    free (keys);
+    free (ids);
+    return rc;
 }
 
 int
@@ -227,7 +269,19 @@ kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *g
     }
     if (rc == 0)
         rc = s_insert_new (db, crypto, &families, persons, count, err);
+    bool want_keys = false;
+    for (size_t g = 0; g < n; g++)
+        want_keys = want_keys || groups[g].keys;
+    if (rc == 0 && want_keys)
+        rc = s_known_keys (db, crypto, persons, count, err);
+    at = 0;
+    for (size_t g = 0; g < n && rc == 0; g++) {
+        for (size_t i = 0; groups[g].keys && i < groups[g].count; i++)
+            groups[g].keys[i] = s_person (persons, count, mentions[at + i])->key;
+        at += groups[g].count;
+    }
     kn_pgarray_destroy (&families);
+    sodium_memzero (persons, total * sizeof *persons);
     free (persons);
     free (mentions);
     return rc;
@@ -284,20 +338,19 @@ kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t
         return -1;
     int age = -1;
     if (PQntuples (result) == 1 && !PQgetisnull (result, 0, 1)) {
-        size_t sealed_len = 0, plain_len = 0;
-        unsigned char *sealed = PQunescapeBytea (
-            (const unsigned char *)PQgetvalue (result, 0, 1), &sealed_len);
-        uint8_t *plain =
-            sealed ? kn_crypto_open (crypto, sealed, sealed_len, subject_id, &plain_len)
-                   : NULL;
-        if (plain && plain_len < 16) {
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        //  Erased (or unreadable): the date of birth is not on record.
+        kn_error_t ignored;
+        if (kn_keys_open_column (db, crypto, result, 0, 1, subject_id, &plain, &plain_len,
+                                 &ignored) == KN_OPENED &&
+            plain && plain_len < 16) {
             char date[16];
             memcpy (date, plain, plain_len);
             date[plain_len] = '\0';
             age = kn_age_from_date (date, now);
         }
         free (plain);
-        PQfreemem (sealed);
     }
     PQclear (result);
     return age;

@@ -4,8 +4,10 @@
     of birth is kept sealed, for the consent policy's age rule.
     Runs inside the caller's transaction: a transaction-scoped advisory lock per
     index (all of a call's taken in one statement, in sorted order) serialises two
-    requests naming the same new person, so they resolve to one subject. A batch
-    of groups costs four statements whatever its size. */
+    requests naming the same new person, so they resolve to one subject. A new
+    subject gets its data key (kn_keys) with it, and its date of birth is sealed
+    under it. A batch of groups costs five statements whatever its size, six when it
+    asks for the keys of people already known. */
 #ifndef KN_SUBJECT_H_INCLUDED
 #define KN_SUBJECT_H_INCLUDED
 
@@ -42,6 +44,8 @@ typedef struct {
     char (*subjects)[KN_UUID_STR];    // out: count ids, people[i]'s in subjects[i]
     char family_id[KN_UUID_STR];      // out
     bool matched;                     // out: someone was known already
+    kn_data_key_t *keys;              // out when not NULL: count data keys (kn_keys),
+                                      // people[i]'s in keys[i]; the caller zeroes them
 } kn_subject_group_t;
 
 //  Resolve n groups as kn_subject_resolve would one after the other: a later group

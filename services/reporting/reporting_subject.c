@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "consent_store.h"
 #include "kinnet/v1/intake.pb-c.h"
+#include "kn_keys.h"
 #include "kn_pbjson.h"
 #include "kn_alloc.h"
 
@@ -38,22 +41,23 @@ s_rows (kn_db_t *db, const char *sql, const char *param, kn_error_t *err)
 }
 
 //  Open a sealed bytea column (text form) bound to ad; a malloc'd NUL-terminated
-//  string, or NULL when empty or unreadable.
+//  string, or NULL when empty, erased (*erased set, when not NULL) or unreadable.
 static char *
-s_open_text (kn_crypto_t *crypto, PGresult *rows, int r, int c, const char *ad, size_t *len)
+s_open_text (kn_db_t *db, kn_crypto_t *crypto, PGresult *rows, int r, int c,
+             const char *ad, size_t *len, bool *erased)
 {
-    if (PQgetisnull (rows, r, c))
-        return NULL;
-    size_t sealed_len = 0, plain_len = 0;
-    unsigned char *sealed
-        = PQunescapeBytea ((const unsigned char *) PQgetvalue (rows, r, c), &sealed_len);
-    uint8_t *plain = sealed ? kn_crypto_open (crypto, sealed, sealed_len, ad, &plain_len) : NULL;
-    PQfreemem (sealed);
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    kn_error_t ignored;
+    int rc = kn_keys_open_column (db, crypto, rows, r, c, ad, &plain, &plain_len, &ignored);
+    if (erased)
+        *erased = rc == KN_ERASED;
     if (!plain)
         return NULL;
     char *text = kn_malloc (plain_len + 1);
     memcpy (text, plain, plain_len);
     text[plain_len] = 0;
+    sodium_memzero (plain, plain_len);
     free (plain);
     if (len)
         *len = plain_len;
@@ -78,7 +82,7 @@ s_open_field (kn_crypto_t *crypto, kn_db_t *db, json_t *array, const char *table
         PGresult *rows = id ? kn_db_query (db, sql, 1, values, &err) : NULL;
         char ad[KN_UUID_STR + 16];
         snprintf (ad, sizeof ad, "%s%s", id ? id : "", suffix);
-        char *text = rows && PQntuples (rows) ? s_open_text (crypto, rows, 0, 0, ad, NULL) : NULL;
+        char *text = rows && PQntuples (rows) ? s_open_text (db, crypto, rows, 0, 0, ad, NULL, NULL) : NULL;
         json_object_set_new (object, as, text ? json_string (text) : json_null ());
         free (text);
         PQclear (rows);
@@ -113,7 +117,8 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
             PQgetvalue (rows, r, 5), "district", PQgetvalue (rows, r, 6), "named_as",
             PQgetvalue (rows, r, 7));
         size_t len = 0;
-        char *plain = s_open_text (crypto, rows, r, 9, id, &len);
+        bool erased = false;
+        char *plain = s_open_text (db, crypto, rows, r, 9, id, &len, &erased);
         Kinnet__V1__SubmitReferral *submitted
             = plain ? kinnet__v1__submit_referral__unpack (NULL, len, (const uint8_t *) plain)
                     : NULL;
@@ -140,11 +145,12 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
             kinnet__v1__submit_referral__free_unpacked (submitted, NULL);
         }
         else
-            json_object_set_new (referral, "sealed_part", json_string ("could not be opened"));
+            json_object_set_new (referral, "sealed_part",
+                                 json_string (erased ? "erased" : "could not be opened"));
         free (plain);
         char ad[KN_UUID_STR + 16];
         snprintf (ad, sizeof ad, "%s:withdraw", id);
-        char *reason = s_open_text (crypto, rows, r, 10, ad, NULL);
+        char *reason = s_open_text (db, crypto, rows, r, 10, ad, NULL, NULL);
         if (reason) {
             json_object_set_new (referral, "withdrawn_at", json_string (PQgetvalue (rows, r, 11)));
             json_object_set_new (referral, "withdraw_reason", json_string (reason));
@@ -180,7 +186,7 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
     }
     char family_id[KN_UUID_STR];
     snprintf (family_id, sizeof family_id, "%s", PQgetvalue (subject, 0, 0));
-    char *birth = s_open_text (crypto, subject, 0, 2, subject_id, NULL);
+    char *birth = s_open_text (db, crypto, subject, 0, 2, subject_id, NULL, NULL);
     document = json_pack ("{s:s,s:s,s:s,s:s*}", "subject_id", subject_id, "family_id", family_id,
                           "known_since", PQgetvalue (subject, 0, 1), "date_of_birth", birth);
     free (birth);

@@ -155,6 +155,8 @@ Test (privileges, routing_and_admin_read_no_sealed_column_but_the_date_of_birth)
 Test (privileges, every_byte_column_is_sealed_or_known_to_be_something_else)
 {
     //  A new bytea column must be put in core.sealed_column, or here with what it is.
+    //  wrapped: a per-person data key, sealed under the field master key (which only
+    //  the daemons that seal or open hold); routing reads it to open a date of birth.
     char *unknown = s_owner (
         "SELECT string_agg (c.table_schema || '.' || c.table_name || '.' || c.column_name,"
         "                   ' ')"
@@ -163,7 +165,7 @@ Test (privileges, every_byte_column_is_sealed_or_known_to_be_something_else)
         "   AND c.data_type = 'bytea'"
         "   AND c.column_name NOT IN ('blind_index', 'payload', 'request_hash', 'link',"
         "                             'public_key', 'signature', 'ranked_by',"
-        "                             'disclosure_link', 'previous')"
+        "                             'disclosure_link', 'previous', 'wrapped')"
         "   AND NOT EXISTS (SELECT 1 FROM core.sealed_column s"
         "                    WHERE (s.table_schema, s.table_name, s.column_name) ="
         "                          (c.table_schema, c.table_name, c.column_name))");
@@ -179,7 +181,8 @@ Test (privileges, no_service_can_rewrite_the_record)
         "                     'kinnet_routing', 'kinnet_reporting', 'kinnet_audit',"
         "                     'kinnet_admin']) r (role),"
         "       unnest (ARRAY['core.audit', 'core.audit_chain', 'core.audit_checkpoint',"
-        "                     'core.disclosure', 'core.disclosure_chain']) t (name)"
+        "                     'core.disclosure', 'core.disclosure_chain',"
+        "                     'core.data_key']) t (name)"
         " WHERE has_table_privilege (r.role, t.name, 'UPDATE, DELETE, TRUNCATE')"
         "    OR has_any_column_privilege (r.role, t.name, 'UPDATE')");
     cr_assert_str_eq (rewriters, "", "may rewrite the record: %s", rewriters);
@@ -188,6 +191,12 @@ Test (privileges, no_service_can_rewrite_the_record)
     ATTEMPTS ("kinnet_audit",
               {"DELETE FROM core.audit_checkpoint", "42501", "deleted checkpoints"},
               {"UPDATE core.audit_chain SET link = link", "42501", "rewrote the chain"});
+    //  A service that makes data keys cannot destroy or swap one: erasure and
+    //  rewrapping are not theirs.
+    ATTEMPTS ("kinnet_intake",
+              {"UPDATE core.data_key SET wrapped = NULL", "42501", "destroyed a data key"},
+              {"DELETE FROM core.data_key", "42501", "deleted data keys"},
+              {"SELECT count(*) FROM core.data_key", "", "cannot read data keys"});
 }
 
 Test (privileges, a_role_change_names_an_agency_only_from_the_admin_service)

@@ -1,0 +1,52 @@
+/*  kn_keys: the per-person data keys of core.data_key (kn_crypto.h explains the
+    envelope). A subject's key is made the first time something about them is sealed,
+    inside the caller's transaction, and read back (unwrapped) for every value opened:
+    nothing is cached, so an erased key opens nothing from the next statement on. */
+#ifndef KN_KEYS_H_INCLUDED
+#define KN_KEYS_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kn_crypto.h"
+#include "kn_db.h"
+#include "kn_error.h"
+
+//  The statements kn_keys_for_subjects runs (kn_subject_prepare calls it).
+int kn_keys_prepare (kn_db_t *db, kn_error_t *err);
+
+//  The data keys of subjects[0..n) in out[0..n), making those they lack, inside the
+//  caller's transaction. KN_E_CONFLICT (field subject_id) when one was erased:
+//  nothing new is sealed about an erased person.
+int kn_keys_for_subjects (kn_db_t *db, kn_crypto_t *crypto, const char *const *subjects,
+                          size_t n, kn_data_key_t *out, kn_error_t *err);
+
+//  Store keys[0..n) (from kn_crypto_data_key_new, wrapped under master versions[i])
+//  as the keys of subjects made in this transaction, which have none yet.
+int kn_keys_store_new (kn_db_t *db, const char *const *subjects, const kn_data_key_t *keys,
+                       const uint8_t (*wrapped)[KN_WRAPPED_KEY_BYTES], const int *versions,
+                       size_t n, kn_error_t *err);
+
+//  Seal plain (bound to ad) under subject_id's data key; NULL with err.
+uint8_t *kn_keys_seal (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id,
+                       const uint8_t *plain, size_t len, const char *ad,
+                       size_t *sealed_len, kn_error_t *err);
+
+typedef enum {
+    KN_OPENED = 0,
+    KN_ERASED = 1,   // its data key was destroyed: the person's data was erased
+} kn_open_t;
+
+//  Open a sealed value of either format into *plain (malloc'd, caller zeroes and
+//  frees): KN_OPENED, KN_ERASED (*plain NULL), or -1 with err when it does not
+//  authenticate, names no key on record, or the database failed.
+int kn_keys_open (kn_db_t *db, kn_crypto_t *crypto, const uint8_t *sealed, size_t len,
+                  const char *ad, uint8_t **plain, size_t *plain_len, kn_error_t *err);
+
+//  kn_keys_open of a bytea column in text form (row r, column c of result); a NULL
+//  column opens to *plain NULL, KN_OPENED.
+int kn_keys_open_column (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, int r,
+                         int c, const char *ad, uint8_t **plain, size_t *plain_len,
+                         kn_error_t *err);
+
+#endif
