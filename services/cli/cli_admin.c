@@ -46,6 +46,7 @@ static const char *s_admin_usage =
     "Key files, no database and no broker:\n"
     "       kinnet admin cert create PATH [--service NAME]\n"
     "       kinnet admin fieldkey create PATH\n"
+    "       kinnet admin fieldkey add|use|status|rewrap ... (kinnet admin fieldkey --help)\n"
     "       kinnet admin auditkey create PATH\n";
 
 kn_db_t *
@@ -176,7 +177,8 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
     //  The subcommands with their own usage text answer --help themselves.
     bool own_help = strcmp (what, "directory") == 0 || strcmp (what, "routing") == 0
                     || strcmp (what, "population") == 0 || strcmp (what, "agency") == 0
-                    || strcmp (what, "init") == 0 || strcmp (what, "logins") == 0;
+                    || strcmp (what, "init") == 0 || strcmp (what, "logins") == 0
+                    || strcmp (what, "fieldkey") == 0;
     if (cli_flag (argc, argv, "--help") && !own_help) {
         fputs (s_admin_usage, stdout);
         return CLI_OK;
@@ -193,6 +195,11 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
         return cli_admin_init (options, argc - 1, argv + 1);
     if (strcmp (what, "logins") == 0)
         return cli_logins (options, argc, argv);
+    const char *fieldkey_action = cli_positional (argc, argv, NULL, 2);
+    if (strcmp (what, "fieldkey") == 0 &&
+        (cli_flag (argc, argv, "--help") || !fieldkey_action ||
+         strcmp (fieldkey_action, "create") != 0))
+        return cli_fieldkey (options, argc - 1, argv + 1);
 
     //  The bootstrap commands: a path at most, and --service for cert create.
     const char *action = cli_positional (argc, argv, cert_valued, 2);

@@ -54,6 +54,7 @@ static const char *s_usage =
     "  admin cert create PATH [--service NAME]\n"
     "                                     write a CURVE certificate pair (PATH, PATH_secret)\n"
     "  admin fieldkey create PATH         write a new field-encryption key file\n"
+    "  admin fieldkey add|use|status|rewrap  rotate the field master key\n"
     "  admin auditkey create PATH         write an audit signing key (PATH) and its\n"
     "                                     public key (PATH.pub)\n"
     "\n"

@@ -6,11 +6,14 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "intake_store.h"
 #include "kn_agency.h"
 #include "kn_keys.h"
+#include "kn_keys_rotate.h"
 #include "kn_subject.h"
 #include "kn_test.h"
 
@@ -166,29 +169,37 @@ Test (data_keys, destroying_a_key_erases_what_it_sealed_and_nothing_else)
     cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM intake.referral"), 1);
 }
 
-Test (data_keys, values_sealed_before_data_keys_still_open)
+//  Re-seal a referral the way it was before migration 0028: format 1, under the
+//  root key itself.
+static void
+s_make_legacy (const char *referral_id)
 {
-    intake_submit_result_t result;
-    s_submit ("k1", &result);
-    //  Re-seal the referral the way it was before migration 0028: format 1, under the
-    //  root key itself.
     Kinnet__V1__SubmitReferral referral = s_referral ("k1");
     size_t plain_len = kinnet__v1__submit_referral__get_packed_size (&referral);
     uint8_t *plain = malloc (plain_len);
     kinnet__v1__submit_referral__pack (&referral, plain);
     size_t sealed_len = 0;
-    uint8_t *sealed = kn_crypto_seal (crypto, plain, plain_len, result.referral_id,
-                                      &sealed_len);
+    uint8_t *sealed = kn_crypto_seal (crypto, plain, plain_len, referral_id, &sealed_len);
     free (plain);
     char *hex = malloc (sealed_len * 2 + 1);
     sodium_bin2hex (hex, sealed_len * 2 + 1, sealed, sealed_len);
     free (sealed);
     char *sql = malloc (sealed_len * 2 + 200);
     sprintf (sql, "UPDATE intake.referral SET personal = '\\x%s' WHERE id = '%s'", hex,
-             result.referral_id);
+             referral_id);
     free (kn_test_sql (url, sql));
     free (sql);
     free (hex);
+}
+
+Test (data_keys, values_sealed_before_data_keys_still_open)
+{
+    intake_submit_result_t result;
+    s_submit ("k1", &result);
+    s_make_legacy (result.referral_id);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM intake.referral"
+                                      " WHERE get_byte (personal, 0) = 1"),
+                  1);
     intake_referral_t back;
     kn_error_t err;
     cr_assert_eq (
@@ -260,4 +271,230 @@ Test (data_keys, two_sessions_making_one_persons_key_agree_on_one)
     cr_assert_eq (memcmp (racer.key.key, mine.key, sizeof mine.key), 0);
     cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.data_key"), 1);
     kn_db_destroy (&first);
+}
+
+//  The key {9, 0, ...} the suite's crypto is made of, as a key file's root line.
+#define ROOT_LINE "09000000000000000000000000000000000000000000000000000000000000" "00\n"
+#define SECOND_LINE "field 2 a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
+
+//  A key file at path (mode 600) holding text; its crypto.
+static kn_crypto_t *
+s_ring (char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    cr_assert (file);
+    fputs (text, file);
+    fclose (file);
+    chmod (path, 0600);
+    kn_error_t err;
+    kn_crypto_t *ring = kn_crypto_new_from_file (path, &err);
+    cr_assert (ring, "%s", err.message);
+    return ring;
+}
+
+//  Referrals submitted without pause, each by an intake store of its own session
+//  holding the new key file, until stop: what a running intake does during a
+//  rotation.
+typedef struct {
+    kn_crypto_t *ring;
+    volatile int stop;
+    int submitted, failed;
+} load_t;
+
+static void *
+s_load (void *arg)
+{
+    load_t *load = arg;
+    kn_error_t err;
+    kn_db_t *own = kn_db_new (url, "kinnet_intake", &err);
+    cr_assert (own, "%s", err.message);
+    intake_store_t *writer = intake_store_new (own, load->ring, &err);
+    cr_assert (writer, "%s", err.message);
+    while (!load->stop) {
+        char key[32];
+        snprintf (key, sizeof key, "load-%d", load->submitted + load->failed);
+        Kinnet__V1__SubmitReferral referral = s_referral (key);
+        char given[32];
+        snprintf (given, sizeof given, "Load%d", load->submitted + load->failed);
+        referral.child->given_name = given;   // a new child each time: a new key
+        intake_submit_result_t result;
+        if (intake_store_submit (writer, agency, &referral, &result, &err) == 0)
+            load->submitted++;
+        else
+            load->failed++;
+    }
+    intake_store_destroy (&writer);
+    kn_db_destroy (&own);
+    return NULL;
+}
+
+Test (data_keys, rewrap_under_a_running_intake_fails_nothing_and_everything_opens)
+{
+    intake_submit_result_t result;
+    for (int i = 0; i < 12; i++) {
+        char key[16];
+        snprintf (key, sizeof key, "before-%d", i);
+        s_submit (key, &result);
+    }
+    //  One value from before per-person keys too (format 1, under the root).
+    s_make_legacy (result.referral_id);
+    char dir[] = "/tmp/kn-rotate-XXXXXX";
+    cr_assert (mkdtemp (dir));
+    char path[80];
+    snprintf (path, sizeof path, "%s/field.key", dir);
+    load_t load = {.ring = s_ring (path, ROOT_LINE SECOND_LINE)};
+    cr_assert_eq (kn_crypto_master_version (load.ring), 2);
+    int before = kn_test_count (url, "SELECT count(*) FROM core.data_key");
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_load, &load);
+    //  Rotate while the load runs: await its first referrals under version 2.
+    time_t deadline = time (NULL) + 30;
+    while (kn_test_count (url, "SELECT count(*) FROM core.data_key WHERE master_version = 2")
+               < 4 &&
+           time (NULL) < deadline)
+        ;
+    cr_assert_geq (kn_test_count (url, "SELECT count(*) FROM core.data_key"
+                                       " WHERE master_version = 2"),
+                   4, "the load made no keys under version 2");
+    kn_error_t err;
+    kn_db_t *owner = kn_db_new (url, NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    kn_rewrap_report_t report;
+    cr_assert_eq (kn_keys_rewrap (owner, load.ring, 3, false, &report, &err), 0, "%s",
+                  err.message);
+    load.stop = 1;
+    pthread_join (thread, NULL);
+    cr_assert_eq (load.failed, 0, "%d of %d requests failed during the rotation",
+                  load.failed, load.failed + load.submitted);
+    cr_assert_geq (report.keys_rewrapped, before);
+    cr_assert_gt (report.batches, before / 3, "not in bounded batches");
+    //  The value from before is now under the child's key, and opens (below).
+    cr_assert_eq (report.values_forwarded, 1);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM intake.referral"
+                                      " WHERE get_byte (personal, 0) <> 2"),
+                  0);
+    //  Nothing is left under version 1, and every referral opens with the new file.
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.data_key"
+                                      " WHERE master_version <> 2"),
+                  0);
+    intake_store_t *reader = intake_store_new (db, load.ring, &err);
+    cr_assert (reader, "%s", err.message);
+    char *ids = kn_test_sql (url, "SELECT string_agg (id::text, ' ') FROM intake.referral");
+    int opened = 0;
+    for (char *save = NULL, *id = strtok_r (ids, " ", &save); id;
+         id = strtok_r (NULL, " ", &save), opened++) {
+        intake_referral_t back;
+        cr_assert_eq (intake_store_get (reader, agency, id, "cw", 1, &back, &err), 0,
+                      "%s: %s", id, err.message);
+        intake_referral_free (&back);
+    }
+    free (ids);
+    cr_assert_eq (opened, 12 + load.submitted);
+    //  The old file can no longer open them: the rotation happened.
+    intake_referral_t back;
+    char *first = kn_test_sql (url, "SELECT min (id::text) FROM intake.referral");
+    cr_assert_eq (intake_store_get (store, agency, first, "cw", 1, &back, &err), -1);
+    free (first);
+    intake_store_destroy (&reader);
+    kn_db_destroy (&owner);
+    kn_crypto_destroy (&load.ring);
+    unlink (path);
+    rmdir (dir);
+}
+
+Test (data_keys, rewrap_refuses_a_version_the_file_lacks_and_a_dry_run_changes_nothing)
+{
+    char dir[] = "/tmp/kn-rotate-XXXXXX";
+    cr_assert (mkdtemp (dir));
+    char path[80];
+    snprintf (path, sizeof path, "%s/field.key", dir);
+    kn_crypto_t *ring = s_ring (path, ROOT_LINE SECOND_LINE);
+    kn_error_t err;
+    intake_store_t *writer = intake_store_new (db, ring, &err);
+    cr_assert (writer, "%s", err.message);
+    Kinnet__V1__SubmitReferral referral = s_referral ("v2");
+    intake_submit_result_t result;
+    cr_assert_eq (intake_store_submit (writer, agency, &referral, &result, &err), 0, "%s",
+                  err.message);
+    intake_store_destroy (&writer);
+    s_make_legacy (result.referral_id);
+    kn_db_t *owner = kn_db_new (url, NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    //  A dry run with the new file counts the legacy value and changes nothing.
+    kn_rewrap_report_t report;
+    cr_assert_eq (kn_keys_rewrap (owner, ring, 1, true, &report, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (report.keys_rewrapped, 0);
+    cr_assert_eq (report.values_forwarded, 1);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM intake.referral"
+                                      " WHERE get_byte (personal, 0) = 1"),
+                  1);
+    //  The old file (version 1 only) cannot unwrap the version-2 keys: refused with
+    //  what to do, and nothing of the batch written.
+    cr_assert_eq (kn_keys_rewrap (owner, crypto, 10, false, &report, &err), -1);
+    cr_assert_eq (err.code, KN_E_INVALID_ARGUMENT);
+    cr_assert (strstr (err.message, "version 2"), "%s", err.message);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.data_key"
+                                      " WHERE master_version = 2"),
+                  2);
+    kn_db_destroy (&owner);
+    kn_crypto_destroy (&ring);
+    unlink (path);
+    rmdir (dir);
+}
+
+Test (data_keys, fieldkey_commands_add_use_status_and_rewrap)
+{
+    intake_submit_result_t result;
+    s_submit ("k1", &result);
+    char dir[] = "/tmp/kn-fieldkey-XXXXXX";
+    cr_assert (mkdtemp (dir));
+    char path[80], env[700], *out = NULL;
+    snprintf (path, sizeof path, "%s/field.key", dir);
+    kn_crypto_t *ring = s_ring (path, ROOT_LINE);
+    kn_crypto_destroy (&ring);
+    snprintf (env, sizeof env,
+              "KINNET_DATABASE_URL='%s' KINNET_LOG_LEVEL=warn KINNET_FIELD_KEY='%s'", url,
+              path);
+    //  add: version 2, held back until `use`.
+    cr_assert_eq (kn_test_run_cli (env, &out, "--format json admin fieldkey add %s", path), 0,
+                  "%s", out);
+    cr_assert (strstr (out, "\"added\": 2") && strstr (out, "\"current\": 1"), "%s", out);
+    free (out);
+    kn_error_t err;
+    ring = kn_crypto_new_from_file (path, &err);
+    cr_assert (ring, "%s", err.message);
+    cr_assert_eq (kn_crypto_master_version (ring), 1);
+    cr_assert (kn_crypto_has_master (ring, 2));
+    kn_crypto_destroy (&ring);
+    struct stat st;
+    cr_assert_eq (stat (path, &st), 0);
+    cr_assert_eq (st.st_mode & 0777, 0600);
+    //  use: a version the file lacks is refused and the file is left as it was.
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin fieldkey use %s 3", path), 3, "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin fieldkey use %s 2", path), 0, "%s", out);
+    free (out);
+    //  status: both of the referral's keys are behind.
+    cr_assert_eq (kn_test_run_cli (env, &out, "--format json admin fieldkey status"), 0, "%s",
+                  out);
+    cr_assert (strstr (out, "\"current\": 2") && strstr (out, "\"behind\": 2"), "%s", out);
+    free (out);
+    //  A dry run changes nothing; a mistyped option runs nothing.
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin fieldkey rewrap --dry-run"), 0, "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin fieldkey rewrap --dry-rnu"), 2, "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.data_key"
+                                      " WHERE master_version = 1"),
+                  2);
+    cr_assert_eq (kn_test_run_cli (env, &out, "--format json admin fieldkey rewrap --batch 1"),
+                  0, "%s", out);
+    cr_assert (strstr (out, "\"keys_rewrapped\": 2"), "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.data_key"
+                                      " WHERE master_version = 2"),
+                  2);
+    unlink (path);
+    rmdir (dir);
 }
