@@ -11,6 +11,10 @@ static const char *s_statements[][2] = {
                      " coalesce((extract(epoch FROM withdrawn_at) * 1000000)::bigint, 0),"
                      " personal, withdraw_reason, family_disclosed"
                      " FROM intake.referral WHERE id = $1"},
+    //  The people of a referral, each with their own sealed part (NULL for a
+    //  referral stored before per-person parts: its people are inside personal).
+    {"referral_people", "SELECT subject_id, personal FROM intake.referral_subject"
+                        " WHERE referral_id = $1 ORDER BY position"},
 };
 
 int
@@ -43,6 +47,66 @@ s_open_column (intake_store_t *self, PGresult *row, int column, const char *ad,
                                   err);
     *erased = *erased || rc == KN_ERASED;
     return plain;
+}
+
+//  A person whose data was erased: every field empty.
+static Kinnet__V1__Person *
+s_erased_person (void)
+{
+    Kinnet__V1__Person *person = kn_malloc (sizeof *person);
+    kinnet__v1__person__init (person);
+    person->erased = true;
+    return person;
+}
+
+//  Put each person's own part back into the referral (child first, then siblings,
+//  in their order): opened under their own key, or marked erased.
+static int
+s_add_people (intake_store_t *self, const char *referral_id,
+              Kinnet__V1__SubmitReferral *submitted, kn_error_t *err)
+{
+    if (submitted->child)
+        return 0;   // stored before per-person parts: the people are inside
+    const char *values[] = {referral_id};
+    PGresult *rows = kn_db_run (self->db, "referral_people", 1, values, NULL, NULL, err);
+    if (!rows)
+        return -1;
+    int n = PQntuples (rows), rc = 0;
+    Kinnet__V1__Person **people = kn_calloc (n ? (size_t)n : 1, sizeof *people);
+    for (int r = 0; r < n && rc == 0; r++) {
+        char ad[2 * KN_UUID_STR + 2];
+        snprintf (ad, sizeof ad, "%s:%s", referral_id, PQgetvalue (rows, r, 0));
+        uint8_t *plain = NULL;
+        size_t len = 0;
+        int opened =
+            kn_keys_open_column (self->db, self->crypto, rows, r, 1, ad, &plain, &len, err);
+        //  No part: the person was erased before their part was split out of a
+        //  referral from before per-person parts (kn_keys_rotate).
+        if (opened == KN_ERASED || (opened == KN_OPENED && PQgetisnull (rows, r, 1)))
+            people[r] = s_erased_person ();
+        else if (opened == KN_OPENED && plain) {
+            people[r] = kinnet__v1__person__unpack (NULL, len, plain);
+            sodium_memzero (plain, len);
+        }
+        if (!people[r] && opened != -1)
+            kn_error_set (err, KN_E_INTERNAL, NULL, "a person's part does not unpack");
+        rc = people[r] ? 0 : -1;
+        free (plain);
+    }
+    PQclear (rows);
+    if (rc == 0 && n > 0) {
+        submitted->child = people[0];
+        submitted->n_siblings = (size_t)n - 1;
+        submitted->siblings = n > 1 ? kn_calloc ((size_t)n - 1, sizeof *people) : NULL;
+        for (int r = 1; r < n; r++)
+            submitted->siblings[r - 1] = people[r];
+    }
+    else
+        for (int r = 0; r < n; r++)
+            if (people[r])
+                kinnet__v1__person__free_unpacked (people[r], NULL);
+    free (people);
+    return rc;
 }
 
 static int
@@ -106,6 +170,11 @@ s_get_once (intake_store_t *self, const char *agency_id, const char *referral_id
         intake_referral_free (referral);
         return kn_error_set (err, KN_E_NOT_FOUND, "referral_id",
                              "the referral's personal data was erased");
+    }
+    if (referral->submitted &&
+        s_add_people (self, referral_id, referral->submitted, &open_err)) {
+        kinnet__v1__submit_referral__free_unpacked (referral->submitted, NULL);
+        referral->submitted = NULL;
     }
     if (!referral->submitted) {
         intake_rollback (self);

@@ -1,7 +1,9 @@
 /*  intake_insert: the rows a batch's new referrals write (the referral, its
     subjects, its referral.received event, its audit row), one statement per table
-    for the whole batch, deferred and sent with the COMMIT in one round trip. The
-    personal part is sealed and bound to the referral id; the event routing reads
+    for the whole batch, deferred and sent with the COMMIT in one round trip. Each
+    person's own details (their Person) are sealed under their own data key, bound
+    to '<referral id>:<subject id>'; the rest of the referral (guardians, needs, the
+    ground) under the child's, bound to the referral id. The event routing reads
     carries no personal data. */
 #include "intake_store_int.h"
 #include "kn_alloc.h"
@@ -18,9 +20,12 @@ static const char *s_statements[][2] = {
      " $6::text[], $7::text[], $8::smallint[], $9::boolean[], $10::smallint[], "
      "$11::bytea[], $12::boolean[], $13::uuid[])"
      " AS t (id, ag, fa, ur, di, ne, la, ch, fm, lb, pe, fd, co)"},
+    //  Each person's own part: their Person, under their own key.
     {"referral_subject_insert",
-     "INSERT INTO intake.referral_subject (referral_id, subject_id, role, position)"
-     " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::text[], $4::smallint[])"
+     "INSERT INTO intake.referral_subject (referral_id, subject_id, role, position,"
+     " personal)"
+     " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::text[], $4::smallint[],"
+     " $5::bytea[])"
      " ON CONFLICT DO NOTHING"},
 };
 
@@ -91,11 +96,15 @@ intake_insert_referrals (intake_store_t *self, pending_t **news, size_t n,
     for (size_t i = 0; i < n; i++) {
         const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
-        //  The personal part, sealed under the child's data key and bound to the
-        //  referral id.
-        size_t plain_len = kinnet__v1__submit_referral__get_packed_size (referral);
+        //  The referral without its people (they are sealed each under their own
+        //  key, below), sealed under the child's data key, bound to the referral id.
+        Kinnet__V1__SubmitReferral rest = *referral;
+        rest.child = NULL;
+        rest.siblings = NULL;
+        rest.n_siblings = 0;
+        size_t plain_len = kinnet__v1__submit_referral__get_packed_size (&rest);
         uint8_t *plain = kn_malloc (plain_len ? plain_len : 1);
-        kinnet__v1__submit_referral__pack (referral, plain);
+        kinnet__v1__submit_referral__pack (&rest, plain);
         size_t sealed_len = 0;
         uint8_t *sealed = kn_crypto_seal_under (&news[i]->keys[0], plain, plain_len,
                                                 result->referral_id, &sealed_len);
@@ -132,19 +141,34 @@ intake_insert_referrals (intake_store_t *self, pending_t **news, size_t n,
     if (kn_pgarray_exec (self->db, "referral_insert", columns, 13, err))
         return -1;
 
-    kn_pgarray_t *links[4];
-    kn_pgarray_columns (links, 4);
+    kn_pgarray_t *links[5];
+    kn_pgarray_columns (links, 5);
     for (size_t i = 0; i < n; i++) {
+        const Kinnet__V1__SubmitReferral *referral = news[i]->item->referral;
         intake_submit_result_t *result = &news[i]->item->result;
         result->received_at_us = received_us;
         for (size_t k = 0; k < result->subject_count; k++) {
+            const Kinnet__V1__Person *person =
+                k == 0 ? referral->child : referral->siblings[k - 1];
+            size_t plain_len = kinnet__v1__person__get_packed_size (person);
+            uint8_t *plain = kn_malloc (plain_len ? plain_len : 1);
+            kinnet__v1__person__pack (person, plain);
+            char ad[2 * KN_UUID_STR + 2];
+            snprintf (ad, sizeof ad, "%s:%s", result->referral_id, result->subject_ids[k]);
+            size_t sealed_len = 0;
+            uint8_t *sealed = kn_crypto_seal_under (&news[i]->keys[k], plain, plain_len,
+                                                    ad, &sealed_len);
+            sodium_memzero (plain, plain_len);
+            free (plain);
             kn_pgarray_add (links[0], result->referral_id);
             kn_pgarray_add (links[1], result->subject_ids[k]);
             kn_pgarray_add (links[2], k ? "sibling" : "child");
             kn_pgarray_add_int (links[3], (long long)k);
+            kn_pgarray_add_bytes (links[4], sealed, sealed_len);
+            free (sealed);
         }
     }
-    if (kn_pgarray_exec (self->db, "referral_subject_insert", links, 4, err))
+    if (kn_pgarray_exec (self->db, "referral_subject_insert", links, 5, err))
         return -1;
 
     //  The events routing consumes: no personal data.

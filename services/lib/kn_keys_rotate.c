@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "kinnet/v1/intake.pb-c.h"
 #include "kn_alloc.h"
 #include "kn_keys.h"
 #include "kn_pgarray.h"
@@ -116,6 +117,76 @@ s_rewrap_batch (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run, long 
     return n;
 }
 
+//  A referral from before per-person parts (its people inside it, plain): each
+//  person's Person sealed into their referral_subject row under their own key (an
+//  erased person's is dropped), and the rest, sealed under the child's key, into
+//  *rest. -1 with err.
+static int
+s_split_referral (kn_db_t *db, kn_crypto_t *crypto, const char *id, const uint8_t *plain,
+                  size_t plain_len, const kn_data_key_t *child_key, uint8_t **rest,
+                  size_t *rest_len, kn_error_t *err)
+{
+    Kinnet__V1__SubmitReferral *referral =
+        kinnet__v1__submit_referral__unpack (NULL, plain_len, plain);
+    if (!referral)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "referral %s does not unpack", id);
+    const char *values[] = {id};
+    PGresult *rows = kn_db_query (db,
+                                  "SELECT subject_id, position FROM intake.referral_subject"
+                                  " WHERE referral_id = $1 AND personal IS NULL",
+                                  1, values, err);
+    int rc = rows ? 0 : -1;
+    for (int r = 0; rows && r < PQntuples (rows) && rc == 0; r++) {
+        const char *subject = PQgetvalue (rows, r, 0);
+        size_t position = (size_t)atoi (PQgetvalue (rows, r, 1));
+        const Kinnet__V1__Person *person =
+            position == 0 ? referral->child
+            : position <= referral->n_siblings ? referral->siblings[position - 1]
+                                               : NULL;
+        kn_data_key_t key;
+        kn_error_t key_err;
+        if (!person)
+            continue;
+        if (kn_keys_for_subjects (db, crypto, &subject, 1, &key, &key_err)) {
+            if (key_err.code != KN_E_CONFLICT)
+                rc = -1, *err = key_err;
+            continue;   // erased: their part is dropped
+        }
+        size_t len = kinnet__v1__person__get_packed_size (person), sealed_len = 0;
+        uint8_t *packed = kn_malloc (len ? len : 1);
+        kinnet__v1__person__pack (person, packed);
+        char ad[2 * KN_UUID_STR + 2];
+        snprintf (ad, sizeof ad, "%s:%s", id, subject);
+        uint8_t *sealed = kn_crypto_seal_under (&key, packed, len, ad, &sealed_len);
+        sodium_memzero (packed, len);
+        free (packed);
+        sodium_memzero (&key, sizeof key);
+        const char *update[] = {id, subject, (const char *)sealed};
+        int lengths[] = {0, 0, (int)sealed_len}, formats[] = {0, 0, 1};
+        PGresult *done = sealed ? kn_db_run (db, "kn_keys_forward_person", 3, update,
+                                             lengths, formats, err)
+                                : NULL;
+        rc = done ? 0 : -1;
+        PQclear (done);
+        free (sealed);
+    }
+    PQclear (rows);
+    if (rc == 0) {
+        Kinnet__V1__SubmitReferral without = *referral;
+        without.child = NULL;
+        without.siblings = NULL;
+        without.n_siblings = 0;
+        size_t len = kinnet__v1__submit_referral__get_packed_size (&without);
+        uint8_t *packed = kn_malloc (len ? len : 1);
+        kinnet__v1__submit_referral__pack (&without, packed);
+        *rest = kn_crypto_seal_under (child_key, packed, len, id, rest_len);
+        sodium_memzero (packed, len);
+        free (packed);
+    }
+    kinnet__v1__submit_referral__free_unpacked (referral, NULL);
+    return rc;
+}
+
 //  One batch of one column's format-1 values, sealed again under their people's
 //  keys. Rows done (forwarded or erased), -1.
 static int
@@ -175,12 +246,20 @@ s_forward_batch (kn_db_t *db, kn_crypto_t *crypto, size_t which, int batch, bool
                                column->table, column->column, id);
         else if (!dry_run) {
             size_t again_len = 0;
-            uint8_t *again = kn_crypto_seal_under (&key, plain, plain_len, ad, &again_len);
+            uint8_t *again = NULL;
+            if (strcmp (column->table, "intake.referral") == 0 &&
+                strcmp (column->column, "personal") == 0) {
+                if (s_split_referral (db, crypto, id, plain, plain_len, &key, &again,
+                                      &again_len, err))
+                    rc = -1;
+            }
+            else
+                again = kn_crypto_seal_under (&key, plain, plain_len, ad, &again_len);
             const char *update[] = {id, (const char *)again};
             int lengths[] = {0, (int)again_len}, formats[] = {0, 1};
-            PGresult *done = again ? kn_db_run (db, update_name, 2, update, lengths,
-                                                formats, err)
-                                   : NULL;
+            PGresult *done = again && rc == 0 ? kn_db_run (db, update_name, 2, update,
+                                                           lengths, formats, err)
+                                              : NULL;
             rc = done ? 0 : -1;
             PQclear (done);
             free (again);
@@ -208,6 +287,10 @@ kn_keys_rewrap (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run,
     if (batch < 1 || batch > 100000)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "batch", "1 to 100000 rows");
     if (kn_db_ensure (db, err) || kn_keys_prepare (db, err) ||
+        kn_db_prepare (db, "kn_keys_forward_person",
+                       "UPDATE intake.referral_subject SET personal = $3"
+                       " WHERE referral_id = $1 AND subject_id = $2",
+                       err) ||
         kn_db_prepare (db, "kn_keys_rewrap",
                        "UPDATE core.data_key k SET master_version = t.v, wrapped = t.w"
                        " FROM unnest ($1::uuid[], $2::smallint[], $3::bytea[]) AS t (id, v, w)"

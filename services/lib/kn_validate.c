@@ -147,6 +147,11 @@ kn_validate_person (const Kinnet__V1__Person *person, const char *field, time_t 
     if (max_age >= 0 && age > max_age)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, path,
                              "%s: a referred child must be %d or younger", path, max_age);
+    if (person->erased) {
+        snprintf (path, sizeof path, "%s.erased", field);
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, path,
+                             "%s is set only by Kinnet, in what it returns", path);
+    }
     snprintf (path, sizeof path, "%s.languages", field);
     return kn_validate_languages (person->languages, person->n_languages, path, err);
 }

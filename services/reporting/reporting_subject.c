@@ -99,7 +99,7 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
         db,
         "SELECT r.id, r.referring_agency_id, a.name, r.status, " TS ("r.received_at")
         ", r.urgency, r.district, rs.role, rs.position, r.personal, r.withdraw_reason, "
-        TS ("r.withdrawn_at") " FROM intake.referral_subject rs"
+        TS ("r.withdrawn_at") ", rs.personal, r.children FROM intake.referral_subject rs"
         " JOIN intake.referral r ON r.id = rs.referral_id"
         " JOIN core.agency a ON a.id = r.referring_agency_id"
         " WHERE rs.subject_id = $1 ORDER BY r.received_at",
@@ -122,12 +122,35 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
         Kinnet__V1__SubmitReferral *submitted
             = plain ? kinnet__v1__submit_referral__unpack (NULL, len, (const uint8_t *) plain)
                     : NULL;
+        //  Their own part: under their own key (or, stored before per-person parts,
+        //  inside the referral).
+        if (!PQgetisnull (rows, r, 12)) {
+            char person_ad[2 * KN_UUID_STR + 2];
+            snprintf (person_ad, sizeof person_ad, "%s:%s", id, subject_id);
+            size_t person_len = 0;
+            bool person_erased = false;
+            char *own = s_open_text (db, crypto, rows, r, 12, person_ad, &person_len,
+                                     &person_erased);
+            Kinnet__V1__Person *person =
+                own ? kinnet__v1__person__unpack (NULL, person_len, (const uint8_t *)own)
+                    : NULL;
+            if (person)
+                json_object_set_new (referral, "person", kn_pbjson_encode (&person->base));
+            else
+                json_object_set_new (referral, "person",
+                                     json_pack ("{s:b}", "erased", person_erased));
+            if (person)
+                kinnet__v1__person__free_unpacked (person, NULL);
+            if (own)
+                sodium_memzero (own, person_len);
+            free (own);
+        }
         if (submitted) {
             const Kinnet__V1__Person *person
                 = position == 0 ? submitted->child
                   : (size_t) position <= submitted->n_siblings ? submitted->siblings[position - 1]
                                                                : NULL;
-            if (person)
+            if (person && PQgetisnull (rows, r, 12))
                 json_object_set_new (referral, "person", kn_pbjson_encode (&person->base));
             json_t *needs = json_array ();
             for (size_t n = 0; n < submitted->n_needs; n++)
@@ -138,10 +161,12 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
                                      kn_pbjson_encode (&submitted->lawful_ground->base));
             json_object_set_new (referral, "caseworker_id",
                                  json_string (submitted->caseworker_id));
+            //  The other children: counted from the referral's people, not opened.
             json_object_set_new (
                 referral, "other_people_named",
-                json_pack ("{s:i,s:i}", "children", (int) submitted->n_siblings,
-                           "guardians", (int) submitted->n_guardians));
+                json_pack ("{s:i,s:i}", "children",
+                           atoi (PQgetvalue (rows, r, 13)) - 1, "guardians",
+                           (int) submitted->n_guardians));
             kinnet__v1__submit_referral__free_unpacked (submitted, NULL);
         }
         else

@@ -129,6 +129,13 @@ Test (data_keys, each_persons_data_is_sealed_under_their_own_key)
               " AND " KEY_OF ("r.personal") " = replace (k.id::text, '-', '')",
               result.subject_ids[0], result.referral_id);
     cr_assert_eq (kn_test_count (url, sql), 1);
+    //  Each person's own part of it under their own key.
+    snprintf (sql, sizeof sql,
+              "SELECT count(*) FROM intake.referral_subject rs JOIN core.data_key k"
+              " ON k.subject_id = rs.subject_id WHERE rs.referral_id = '%s'"
+              " AND " KEY_OF ("rs.personal") " = replace (k.id::text, '-', '')",
+              result.referral_id);
+    cr_assert_eq (kn_test_count (url, sql), 2);
     //  A second referral about the same child reuses the key.
     intake_submit_result_t again;
     s_submit ("k2", &again);
@@ -184,11 +191,53 @@ s_make_legacy (const char *referral_id)
     char *hex = malloc (sealed_len * 2 + 1);
     sodium_bin2hex (hex, sealed_len * 2 + 1, sealed, sealed_len);
     free (sealed);
-    char *sql = malloc (sealed_len * 2 + 200);
-    sprintf (sql, "UPDATE intake.referral SET personal = '\\x%s' WHERE id = '%s'", hex,
-             referral_id);
+    char *sql = malloc (sealed_len * 2 + 300);
+    sprintf (sql,
+             "UPDATE intake.referral SET personal = '\\x%s' WHERE id = '%s';"
+             "UPDATE intake.referral_subject SET personal = NULL WHERE referral_id = '%s'",
+             hex, referral_id, referral_id);
     free (kn_test_sql (url, sql));
     free (sql);
+    free (hex);
+}
+
+Test (data_keys, erasing_a_sibling_erases_their_part_and_nothing_of_the_childs)
+{
+    intake_submit_result_t result;
+    s_submit ("k1", &result);
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "UPDATE core.data_key SET wrapped = NULL, destroyed_at = now ()"
+              " WHERE subject_id = '%s'",
+              result.subject_ids[1]);
+    free (kn_test_sql (url, sql));
+    intake_referral_t back;
+    kn_error_t err;
+    cr_assert_eq (
+        intake_store_get (store, agency, result.referral_id, "cw-1", 1, &back, &err), 0,
+        "%s", err.message);
+    cr_assert_str_eq (back.submitted->child->given_name, "Zofia");
+    cr_assert_not (back.submitted->child->erased);
+    cr_assert_str_eq (back.submitted->needs[0]->description, "Low mood since the move.");
+    cr_assert_eq (back.submitted->n_siblings, 1);
+    const Kinnet__V1__Person *jan = back.submitted->siblings[0];
+    cr_assert (jan->erased);
+    cr_assert_str_eq (jan->given_name, "");
+    cr_assert_str_eq (jan->date_of_birth, "");
+    intake_referral_free (&back);
+    //  The sibling is not inside the child's part either.
+    char *hex = kn_test_sql (url, "SELECT encode (personal, 'hex') FROM intake.referral");
+    size_t len = strlen (hex) / 2, plain_len = 0;
+    uint8_t *sealed = malloc (len);
+    cr_assert_eq (sodium_hex2bin (sealed, len, hex, strlen (hex), NULL, NULL, NULL), 0);
+    uint8_t *plain = NULL;
+    cr_assert_eq (kn_keys_open (db, crypto, sealed, len, result.referral_id, &plain,
+                                &plain_len, &err),
+                  KN_OPENED, "%s", err.message);
+    cr_assert_null (memmem (plain, plain_len, "Jan", 3), "the sibling is in the child's part");
+    cr_assert_null (memmem (plain, plain_len, "2017-09-30", 10));
+    free (plain);
+    free (sealed);
     free (hex);
 }
 
@@ -368,8 +417,12 @@ Test (data_keys, rewrap_under_a_running_intake_fails_nothing_and_everything_open
                   load.failed, load.failed + load.submitted);
     cr_assert_geq (report.keys_rewrapped, before);
     cr_assert_gt (report.batches, before / 3, "not in bounded batches");
-    //  The value from before is now under the child's key, and opens (below).
+    //  The value from before is now under the child's key, its people each under
+    //  their own, and it opens (below).
     cr_assert_eq (report.values_forwarded, 1);
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM intake.referral_subject"
+                                      " WHERE personal IS NULL"),
+                  0);
     cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM intake.referral"
                                       " WHERE get_byte (personal, 0) <> 2"),
                   0);
