@@ -42,4 +42,4 @@ pg_tool() {
 }
 
 # The stack's daemons, which must not write while a restore runs.
-kinnet_services=(broker intake consent routing reporting sealer admin)
+kinnet_services=(records broker intake consent routing reporting sealer admin)

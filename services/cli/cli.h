@@ -128,6 +128,9 @@ int cli_agency (const cli_options_t *options, int argc, char **argv);
 int cli_admin_init (const cli_options_t *options, int argc, char **argv);
 int cli_logins (const cli_options_t *options, int argc, char **argv);
 
+//  kinnet subject erase|hold|holds (argv[0] is "subject").
+int cli_records (const cli_options_t *options, int argc, char **argv);
+
 //  kinnet admin fieldkey add|use|status|rewrap (argv[0] is "fieldkey").
 int cli_fieldkey (const cli_options_t *options, int argc, char **argv);
 int cli_consent (const cli_options_t *options, int argc, char **argv);

@@ -335,7 +335,7 @@ kn_db_new (const char *url, const char *role, kn_error_t *err)
 
 const char *const kn_db_service_roles[] = {
     "kinnet_broker",    "kinnet_intake", "kinnet_consent", "kinnet_routing",
-    "kinnet_reporting", "kinnet_audit",  "kinnet_admin",   NULL};
+    "kinnet_reporting", "kinnet_audit",  "kinnet_admin",   "kinnet_records", NULL};
 
 int
 kn_db_set_password (kn_db_t *self, const char *role, const char *password,

@@ -21,22 +21,28 @@ typedef struct {
     const char *column;
     const char *ad;
     const char *subject;
+    const char *about;   // the row is about person $3 (an SQL condition over t)
 } sealed_t;
 
 #define CHILD                                                                            \
     "(SELECT subject_id FROM intake.referral_subject s WHERE s.referral_id = t.id"      \
     " ORDER BY position LIMIT 1)"
+//  A referral from before holds every person it names.
+#define NAMES                                                                            \
+    "EXISTS (SELECT 1 FROM intake.referral_subject s WHERE s.referral_id = t.id"        \
+    " AND s.subject_id = $3::uuid)"
+#define THEIRS "t.subject_id = $3::uuid"
 
 static const sealed_t s_sealed[] = {
-    {"core.subject", "birth_date", "t.id::text", "t.id"},
-    {"intake.referral", "personal", "t.id::text", CHILD},
-    {"intake.referral", "withdraw_reason", "t.id || ':withdraw'", CHILD},
-    {"consent.record", "personal", "t.id::text", "t.subject_id"},
-    {"consent.basis", "justification", "t.id::text", "t.subject_id"},
-    {"consent.override", "details", "t.id::text", "t.subject_id"},
-    {"consent.override", "review_notes", "t.id || ':review'", "t.subject_id"},
-    {"consent.release", "request_reason", "t.id::text", "t.subject_id"},
-    {"consent.release", "decision_reason", "t.id || ':decision'", "t.subject_id"},
+    {"core.subject", "birth_date", "t.id::text", "t.id", "t.id = $3::uuid"},
+    {"intake.referral", "personal", "t.id::text", CHILD, NAMES},
+    {"intake.referral", "withdraw_reason", "t.id || ':withdraw'", CHILD, NAMES},
+    {"consent.record", "personal", "t.id::text", "t.subject_id", THEIRS},
+    {"consent.basis", "justification", "t.id::text", "t.subject_id", THEIRS},
+    {"consent.override", "details", "t.id::text", "t.subject_id", THEIRS},
+    {"consent.override", "review_notes", "t.id || ':review'", "t.subject_id", THEIRS},
+    {"consent.release", "request_reason", "t.id::text", "t.subject_id", THEIRS},
+    {"consent.release", "decision_reason", "t.id || ':decision'", "t.subject_id", THEIRS},
 };
 #define N_SEALED (sizeof s_sealed / sizeof s_sealed[0])
 
@@ -188,10 +194,11 @@ s_split_referral (kn_db_t *db, kn_crypto_t *crypto, const char *id, const uint8_
 }
 
 //  One batch of one column's format-1 values, sealed again under their people's
-//  keys. Rows done (forwarded or erased), -1.
+//  keys, in a transaction of its own. Or, with about set, every such value about
+//  that person, inside the caller's transaction. Rows done (forwarded or erased), -1.
 static int
 s_forward_batch (kn_db_t *db, kn_crypto_t *crypto, size_t which, int batch, bool dry_run,
-                 long *erased, long *offset, kn_error_t *err)
+                 const char *about, long *erased, long *offset, kn_error_t *err)
 {
     const sealed_t *column = &s_sealed[which];
     char sql[800], update_name[32];
@@ -204,19 +211,21 @@ s_forward_batch (kn_db_t *db, kn_crypto_t *crypto, size_t which, int batch, bool
     //  offset in a dry run and after).
     snprintf (sql, sizeof sql,
               "SELECT t.id::text, t.%s, %s, (%s)::text FROM %s t"
-              " WHERE t.%s IS NOT NULL AND get_byte (t.%s, 0) = 1"
+              " WHERE t.%s IS NOT NULL AND get_byte (t.%s, 0) = 1 AND %s"
               " ORDER BY t.id OFFSET $1::int LIMIT $2::int%s",
               column->column, column->ad, column->subject, column->table, column->column,
-              column->column, dry_run ? "" : " FOR UPDATE OF t SKIP LOCKED");
+              column->column, about ? column->about : "$3::uuid IS NULL",
+              dry_run ? "" : about ? " FOR UPDATE OF t" : " FOR UPDATE OF t SKIP LOCKED");
     char skip[24], limit[16];
     snprintf (skip, sizeof skip, "%ld", *offset);
     snprintf (limit, sizeof limit, "%d", batch);
-    const char *values[] = {skip, limit};
-    if (kn_db_begin_write (db, NULL, err))
+    const char *values[] = {skip, limit, about};
+    if (!about && kn_db_begin_write (db, NULL, err))
         return -1;
-    PGresult *rows = kn_db_query (db, sql, 2, values, err);
+    PGresult *rows = kn_db_query (db, sql, 3, values, err);
     if (!rows) {
-        s_rollback (db);
+        if (!about)
+            s_rollback (db);
         return -1;
     }
     int n = PQntuples (rows), rc = 0;
@@ -272,11 +281,44 @@ s_forward_batch (kn_db_t *db, kn_crypto_t *crypto, size_t which, int batch, bool
         sodium_memzero (&key, sizeof key);
     }
     PQclear (rows);
+    if (about)
+        return rc ? -1 : n;
     if (rc || kn_db_exec (db, dry_run ? "ROLLBACK" : "COMMIT", err)) {
         s_rollback (db);
         return -1;
     }
     return n;
+}
+
+//  The statements the forward step runs (again after a reconnect).
+static int
+s_prepare (kn_db_t *db, kn_error_t *err)
+{
+    return kn_db_ensure (db, err) || kn_keys_prepare (db, err) ||
+                   kn_db_prepare (db, "kn_keys_forward_person",
+                                  "UPDATE intake.referral_subject SET personal = $3"
+                                  " WHERE referral_id = $1 AND subject_id = $2",
+                                  err)
+               ? -1
+               : 0;
+}
+
+int
+kn_keys_forward_subject (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id,
+                         long *forwarded, kn_error_t *err)
+{
+    *forwarded = 0;
+    if (s_prepare (db, err))
+        return -1;
+    for (size_t c = 0; c < N_SEALED; c++) {
+        long erased = 0, offset = 0;
+        int done = s_forward_batch (db, crypto, c, 1000000, false, subject_id, &erased,
+                                    &offset, err);
+        if (done < 0)
+            return -1;
+        *forwarded += done - erased;
+    }
+    return 0;
 }
 
 int
@@ -286,11 +328,7 @@ kn_keys_rewrap (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run,
     memset (report, 0, sizeof *report);
     if (batch < 1 || batch > 100000)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "batch", "1 to 100000 rows");
-    if (kn_db_ensure (db, err) || kn_keys_prepare (db, err) ||
-        kn_db_prepare (db, "kn_keys_forward_person",
-                       "UPDATE intake.referral_subject SET personal = $3"
-                       " WHERE referral_id = $1 AND subject_id = $2",
-                       err) ||
+    if (s_prepare (db, err) ||
         kn_db_prepare (db, "kn_keys_rewrap",
                        "UPDATE core.data_key k SET master_version = t.v, wrapped = t.w"
                        " FROM unnest ($1::uuid[], $2::smallint[], $3::bytea[]) AS t (id, v, w)"
@@ -311,7 +349,7 @@ kn_keys_rewrap (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run,
         long offset = 0;
         for (;;) {
             long erased_before = report->values_erased;
-            int done = s_forward_batch (db, crypto, c, batch, dry_run,
+            int done = s_forward_batch (db, crypto, c, batch, dry_run, NULL,
                                         &report->values_erased, &offset, err);
             if (done < 0)
                 return -1;

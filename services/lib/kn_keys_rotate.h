@@ -32,6 +32,13 @@ typedef struct {
 int kn_keys_rewrap (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run,
                     kn_rewrap_report_t *report, kn_error_t *err);
 
+//  Inside the caller's transaction: every value about subject_id still sealed under
+//  the root key (their date of birth, every referral from before that names them,
+//  the consents about them) moved under the data keys of the people they belong to,
+//  as rewrap would; what erasing them must do first. *forwarded counts them.
+int kn_keys_forward_subject (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id,
+                             long *forwarded, kn_error_t *err);
+
 //  Per master version, the live data keys wrapped under it (versions[i], counts[i],
 //  at most max); *legacy the values still sealed under the root key; *erased the
 //  destroyed keys. Returns the number of versions, or -1.

@@ -19,7 +19,7 @@ static char *url;
 
 static const char *roles[] = {"kinnet_broker",    "kinnet_intake", "kinnet_consent",
                               "kinnet_routing",   "kinnet_reporting", "kinnet_audit",
-                              "kinnet_admin"};
+                              "kinnet_admin",     "kinnet_records"};
 #define N_ROLES (sizeof roles / sizeof roles[0])
 
 static void
@@ -179,10 +179,9 @@ Test (privileges, no_service_can_rewrite_the_record)
         "SELECT string_agg (r.role || ':' || t.name, ' ')"
         "  FROM unnest (ARRAY['kinnet_broker', 'kinnet_intake', 'kinnet_consent',"
         "                     'kinnet_routing', 'kinnet_reporting', 'kinnet_audit',"
-        "                     'kinnet_admin']) r (role),"
+        "                     'kinnet_admin', 'kinnet_records']) r (role),"
         "       unnest (ARRAY['core.audit', 'core.audit_chain', 'core.audit_checkpoint',"
-        "                     'core.disclosure', 'core.disclosure_chain',"
-        "                     'core.data_key']) t (name)"
+        "                     'core.disclosure', 'core.disclosure_chain']) t (name)"
         " WHERE has_table_privilege (r.role, t.name, 'UPDATE, DELETE, TRUNCATE')"
         "    OR has_any_column_privilege (r.role, t.name, 'UPDATE')");
     cr_assert_str_eq (rewriters, "", "may rewrite the record: %s", rewriters);
@@ -191,6 +190,27 @@ Test (privileges, no_service_can_rewrite_the_record)
     ATTEMPTS ("kinnet_audit",
               {"DELETE FROM core.audit_checkpoint", "42501", "deleted checkpoints"},
               {"UPDATE core.audit_chain SET link = link", "42501", "rewrote the chain"});
+    //  Only the records service may destroy a data key (an erasure), and nobody may
+    //  delete one or bring a destroyed one back.
+    char *destroyers = s_owner (
+        "SELECT string_agg (r.rolname, ' ' ORDER BY r.rolname) FROM pg_roles r"
+        " WHERE r.rolname LIKE 'kinnet\\_%' AND (has_any_column_privilege (r.oid,"
+        " 'core.data_key', 'UPDATE') OR has_table_privilege (r.oid, 'core.data_key',"
+        " 'DELETE, TRUNCATE'))");
+    cr_assert_str_eq (destroyers, "kinnet_records", "may destroy data keys: %s", destroyers);
+    free (destroyers);
+    free (kn_test_sql (url, "INSERT INTO core.family (id) VALUES"
+                            " ('00000000-0000-4000-8000-00000000f0f0');"
+                            "INSERT INTO core.subject (id, family_id, blind_index) VALUES"
+                            " ('00000000-0000-4000-8000-00000000a0a0',"
+                            "  '00000000-0000-4000-8000-00000000f0f0', decode (repeat ('ab', 32), 'hex'));"
+                            "INSERT INTO core.data_key (id, subject_id, master_version, destroyed_at)"
+                            " VALUES ('00000000-0000-4000-8000-00000000d0d0',"
+                            "  '00000000-0000-4000-8000-00000000a0a0', 1, now ())"));
+    ATTEMPTS ("kinnet_records",
+              {"UPDATE core.data_key SET wrapped = decode (repeat ('00', 72), 'hex'),"
+               " destroyed_at = NULL", "23514", "brought a destroyed key back"},
+              {"DELETE FROM core.data_key", "42501", "deleted data keys"});
     //  A service that makes data keys cannot destroy or swap one: erasure and
     //  rewrapping are not theirs.
     ATTEMPTS ("kinnet_intake",

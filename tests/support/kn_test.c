@@ -152,6 +152,7 @@ struct _kn_test_stack_t {
     char routing_cert[300];
     char reporting_cert[300];
     char admin_cert[300];
+    char records_cert[300];
     char health_dir[300];
     char health_cert[420];
     char audit_key[300];
@@ -167,6 +168,7 @@ struct _kn_test_stack_t {
     pid_t routing[2];
     pid_t reporting;
     pid_t admin;
+    pid_t records;   // started by the tests that use it (kn_test_stack_start_records)
     char *env[3 * 16 + 1];   // daemon, variable, value triples, then NULL
 };
 
@@ -239,6 +241,9 @@ s_fork_daemon (kn_test_stack_t *self, const char *binary, const char *log_name,
         setenv ("KINNET_AUDIT_PUBLIC_KEY", self->audit_public, 1);
         setenv ("KINNET_AUDIT_SEAL_MS", "200", 1);
         setenv ("KINNET_AUDIT_CHECKPOINT_S", "1", 1);
+        char ledger[400];
+        snprintf (ledger, sizeof ledger, "%s/erasures.ledger", self->dir);
+        setenv ("KINNET_ERASURE_LEDGER", ledger, 1);
         for (int i = 0; self->env[i]; i += 3)
             if (strcmp (self->env[i], log_name) == 0)
                 setenv (self->env[i + 1], self->env[i + 2], 1);
@@ -362,12 +367,14 @@ kn_test_stack_new_with_env (const char *const *env)
     //  Service certificates; their public halves go in the service directory.
     snprintf (self->service_dir, sizeof self->service_dir, "%s/services", self->dir);
     zsys_dir_create ("%s", self->service_dir);
-    const char *services[] = {"intake", "consent", "routing", "reporting", "admin"};
-    const char *serves[] = {"intake", "consent", "routing,feed", "reporting", "admin"};
-    char *secrets[] = {self->intake_cert, self->consent_cert, self->routing_cert,
-                       self->reporting_cert, self->admin_cert};
+    const char *services[] = {"intake", "consent", "routing", "reporting", "admin",
+                              "records"};
+    const char *serves[] = {"intake", "consent", "routing,feed", "reporting", "admin",
+                            "records"};
+    char *secrets[] = {self->intake_cert,    self->consent_cert, self->routing_cert,
+                       self->reporting_cert, self->admin_cert,   self->records_cert};
     char path[400];
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         zcert_t *cert = zcert_new ();
         zcert_set_meta (cert, "service", "%s", serves[i]);
         snprintf (path, sizeof path, "%s/%s.cert", self->dir, services[i]);
@@ -442,6 +449,20 @@ kn_test_stack_new_with_env (const char *const *env)
 }
 
 void
+kn_test_stack_start_records (kn_test_stack_t *self)
+{
+    self->records = s_spawn (self, KN_RECORDS_BIN, "records", self->records_cert);
+    cr_assert (kn_test_stack_wait_service (self, "records", 20000),
+               "records did not become ready (logs in %s)", self->dir);
+}
+
+void
+kn_test_stack_stop_records (kn_test_stack_t *self, int signal)
+{
+    s_stop (self, &self->records, signal, "records");
+}
+
+void
 kn_test_stack_destroy (kn_test_stack_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -454,6 +475,7 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
     s_stop (self, &self->routing[1], SIGTERM, "routing1");
     s_stop (self, &self->reporting, SIGTERM, "reporting");
     s_stop (self, &self->admin, SIGTERM, "admin");
+    s_stop (self, &self->records, SIGTERM, "records");
     s_stop (self, &self->broker, SIGTERM, "broker");
     if (!getenv ("KINNET_TEST_KEEP")) {
         char command[400];

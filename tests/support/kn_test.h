@@ -84,6 +84,10 @@ pid_t kn_test_stack_broker_pid (kn_test_stack_t *self);
 void kn_test_stack_start_intake1 (kn_test_stack_t *self);
 void kn_test_stack_stop_intake1 (kn_test_stack_t *self, int signal);
 void kn_test_stack_start_broker (kn_test_stack_t *self);
+//  The records daemon, which a stack does not start by itself; its erasure ledger
+//  is DIR/erasures.ledger (kn_test_stack_dir).
+void kn_test_stack_start_records (kn_test_stack_t *self);
+void kn_test_stack_stop_records (kn_test_stack_t *self, int signal);
 
 //  Routing daemons: 0 starts with the stack; 1 is a second one on the same stream.
 void kn_test_stack_start_routing (kn_test_stack_t *self, int which);

@@ -1,0 +1,169 @@
+/*  kinnet subject erase|hold|holds: a data-protection officer's decisions on a
+    person's record, through the records service (docs/protocol/records.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "kinnet/v1/records.pb-c.h"
+
+static const char *s_usage =
+    "usage: kinnet subject erase SUBJECT_ID --reference REF [--dry-run] [--key KEY]\n"
+    "       kinnet subject hold place SUBJECT_ID --reason TEXT [--key KEY]\n"
+    "       kinnet subject hold lift HOLD_ID --reason TEXT [--key KEY]\n"
+    "       kinnet subject holds [SUBJECT_ID]\n"
+    "erase destroys the person's data key: nothing sealed about them opens again, in\n"
+    "the database or in any backup (docs/privacy.md). It cannot be undone, and is\n"
+    "refused while a legal hold is in force. REF is your case-file reference (1-64\n"
+    "of A-Z a-z 0-9 . _ / -), not a reason. --dry-run reports what would be erased.\n"
+    "A hold stops erasure until it is lifted; holds lists those in force, or every\n"
+    "hold on one person. All need the data_protection_officer role.\n";
+
+//  Send op to the records service; the reply, or NULL with err.
+static Kinnet__V1__RecordsReply *
+s_call (const cli_options_t *options, Kinnet__V1__RecordsRequest *request, kn_error_t *err)
+{
+    return (Kinnet__V1__RecordsReply *)cli_request (options, "records", &request->base,
+                                                    &kinnet__v1__records_reply__descriptor,
+                                                    err);
+}
+
+static void
+s_print_hold (const Kinnet__V1__Hold *hold)
+{
+    printf ("hold %s on %s: %s (placed by %s)%s%s\n", hold->hold_id, hold->subject_id,
+            hold->lifted_at ? "lifted" : "in force", hold->placed_by,
+            hold->lifted_at ? "; lifted by " : "", hold->lifted_at ? hold->lifted_by : "");
+}
+
+static int
+s_erase (const cli_options_t *options, int argc, char **argv, const char *id)
+{
+    const char *reference = cli_arg (argc, argv, "--reference");
+    if (!reference) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    bool dry_run = cli_flag (argc, argv, "--dry-run");
+    char key[200];
+    Kinnet__V1__EraseSubject op = KINNET__V1__ERASE_SUBJECT__INIT;
+    op.idempotency_key =
+        (char *)cli_admin_key (key, sizeof key, argc, argv, dry_run ? "erase-dry-run" : "erase",
+                               dry_run ? NULL : id);
+    op.subject_id = (char *)id;
+    op.reference = (char *)reference;
+    op.dry_run = dry_run;
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_ERASE;
+    request.erase = &op;
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    const Kinnet__V1__Erasure *erasure = reply->erasure;
+    if (options->json)
+        cli_print_json (&erasure->base);
+    else
+        printf ("%s %s: %d referrals name them, %d consent records are about them, %d"
+                " older values moved under their key%s\n",
+                erasure->dry_run ? "would erase" : "erased", erasure->subject_id,
+                erasure->referrals, erasure->consents, erasure->values_moved,
+                erasure->replayed ? " (answered from an earlier request)" : "");
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
+s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
+        const char *id)
+{
+    const char *reason = cli_arg (argc, argv, "--reason");
+    bool place = strcmp (action, "place") == 0;
+    if (!reason || (!place && strcmp (action, "lift") != 0)) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    char key[200];
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    Kinnet__V1__PlaceHold placing = KINNET__V1__PLACE_HOLD__INIT;
+    Kinnet__V1__LiftHold lifting = KINNET__V1__LIFT_HOLD__INIT;
+    if (place) {
+        placing.idempotency_key =
+            (char *)cli_admin_key (key, sizeof key, argc, argv, "hold", NULL);
+        placing.subject_id = (char *)id;
+        placing.reason = (char *)reason;
+        request.op_case = KINNET__V1__RECORDS_REQUEST__OP_PLACE_HOLD;
+        request.place_hold = &placing;
+    }
+    else {
+        lifting.idempotency_key =
+            (char *)cli_admin_key (key, sizeof key, argc, argv, "lift", id);
+        lifting.hold_id = (char *)id;
+        lifting.reason = (char *)reason;
+        request.op_case = KINNET__V1__RECORDS_REQUEST__OP_LIFT_HOLD;
+        request.lift_hold = &lifting;
+    }
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->hold->base);
+    else
+        s_print_hold (reply->hold);
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
+s_holds (const cli_options_t *options, const char *id)
+{
+    Kinnet__V1__ListHolds op = KINNET__V1__LIST_HOLDS__INIT;
+    op.subject_id = (char *)(id ? id : "");
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_HOLDS;
+    request.holds = &op;
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->holds->base);
+    else if (reply->holds->n_holds == 0)
+        printf ("no holds\n");
+    else
+        for (size_t i = 0; i < reply->holds->n_holds; i++)
+            s_print_hold (reply->holds->holds[i]);
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+int
+cli_records (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--reference", "--reason", "--key", NULL};
+    static const char *const flags[] = {"--dry-run", NULL};
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_usage, stdout);
+        return CLI_OK;
+    }
+    if (!cli_options_ok (argc, argv, valued, flags, s_usage))
+        return CLI_USAGE;
+    //  argv[0] is "subject".
+    const char *action = cli_positional (argc, argv, valued, 1);
+    const char *first = cli_positional (argc, argv, valued, 2);
+    const char *second = cli_positional (argc, argv, valued, 3);
+    const char *extra = cli_positional (argc, argv, valued, 4);
+    action = action ? action : "";
+    if (strcmp (action, "erase") == 0 && first && !second)
+        return s_erase (options, argc, argv, first);
+    if (strcmp (action, "hold") == 0 && first && second && !extra)
+        return s_hold (options, argc, argv, first, second);
+    if (strcmp (action, "holds") == 0 && !second)
+        return s_holds (options, first);
+    fputs (s_usage, stderr);
+    return CLI_USAGE;
+}

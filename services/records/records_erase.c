@@ -1,0 +1,174 @@
+/*  records_erase: erasing a person. In one transaction: the values about them still
+    sealed under the root key are moved under the data keys of the people they belong
+    to (kn_keys_forward_subject: else destroying the key would leave them readable),
+    their data key is destroyed, their blind index replaced by random bytes (a later
+    referral about them makes a new person, unlinked to the old), and the erasure is
+    recorded (core.erasure) with the audit row. After the commit the erasure ledger
+    (records_ledger.c) gets its line. */
+#include "records_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "kn_alloc.h"
+#include "kn_keys.h"
+#include "kn_keys_rotate.h"
+#include "kn_log.h"
+#include "kn_pb.h"
+#include "kn_validate.h"
+#include "records_ledger.h"
+
+int
+records_validate_erase (const records_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__EraseSubject *op = request->erase;
+    if (kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
+        kn_validate_uuid (op->subject_id, "subject_id", err))
+        return -1;
+    return records_reference_valid (op->reference)
+               ? 0
+               : kn_error_set (err, KN_E_INVALID_ARGUMENT, "reference",
+                               "reference must be 1 to 64 characters from A-Z a-z 0-9 . _"
+                               " / - (a case-file reference, not a reason)");
+}
+
+//  How many referrals name the person and how many consent records are about them.
+static int
+s_counts (records_server_t *self, const char *subject_id, Kinnet__V1__Erasure *erasure,
+          kn_error_t *err)
+{
+    const char *values[] = {subject_id};
+    PGresult *row = kn_db_run (self->db, "records_erase_counts", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    erasure->referrals = atoi (PQgetvalue (row, 0, 0));
+    erasure->consents = atoi (PQgetvalue (row, 0, 1));
+    PQclear (row);
+    return 0;
+}
+
+//  The erasure on record for subject_id into erasure (erased_at, reference): 1, 0
+//  when there is none, -1.
+static int
+s_recorded (records_server_t *self, const char *subject_id, Kinnet__V1__Erasure *erasure,
+            kn_error_t *err)
+{
+    const char *values[] = {subject_id};
+    PGresult *row = kn_db_run (self->db, "records_erasure_get", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    int found = PQntuples (row) == 1;
+    if (found && erasure) {
+        erasure->erased_at = kn_pb_timestamp (strtoll (PQgetvalue (row, 0, 0), NULL, 10));
+        erasure->reference = kn_pb_string (PQgetvalue (row, 0, 1));
+    }
+    PQclear (row);
+    return found;
+}
+
+int
+records_erase (records_server_t *self, const char *agency, const records_request_t *request,
+               records_reply_t *reply, kn_error_t *err)
+{
+    const Kinnet__V1__EraseSubject *op = request->erase;
+    Kinnet__V1__Erasure *erasure = kn_malloc (sizeof *erasure);
+    kinnet__v1__erasure__init (erasure);
+    reply->erasure = erasure;
+    erasure->subject_id = kn_pb_string (op->subject_id);
+    erasure->dry_run = op->dry_run;
+    char subject_id[KN_UUID_STR];   // canonical already (kn_service_decode)
+    snprintf (subject_id, sizeof subject_id, "%s", op->subject_id);
+    kn_write_t w;
+    kn_claim_t claim = records_write_begin (self, &w, agency, op->dry_run ? "erase_dry_run"
+                                                                          : "erase",
+                                            subject_id, &op->base, err);
+    if (claim == KN_CLAIM_FAILED)
+        return -1;
+    if (claim == KN_CLAIM_REPLAY) {
+        erasure->replayed = true;
+        if (op->dry_run)
+            return s_counts (self, subject_id, erasure, err);
+        return s_counts (self, subject_id, erasure, err) ||
+                       s_recorded (self, subject_id, erasure, err) < 0
+                   ? -1
+                   : 0;
+    }
+    char family_id[KN_UUID_STR], hold_id[KN_UUID_STR];
+    if (records_lock_subject (self, subject_id, family_id, err))
+        goto fail;
+    w.audit.subject_ref = family_id;
+    int erased = s_recorded (self, subject_id, NULL, err);
+    if (erased < 0)
+        goto fail;
+    if (erased) {
+        kn_error_set (err, KN_E_CONFLICT, "subject_id", "the person is already erased");
+        goto fail;
+    }
+    int held = records_hold_in_force (self, subject_id, hold_id, err);
+    if (held < 0)
+        goto fail;
+    if (held) {
+        kn_error_set (err, KN_E_CONFLICT, "subject_id",
+                      "the person is under legal hold %s: it must be lifted first", hold_id);
+        goto fail;
+    }
+    if (s_counts (self, subject_id, erasure, err))
+        goto fail;
+    //  A dry run moves nothing for good: it counts inside a savepoint it rolls back,
+    //  and commits only the request's own record (the claim and the audit row).
+    long moved = 0;
+    if ((op->dry_run && kn_db_exec (self->db, "SAVEPOINT dry_run", err)) ||
+        kn_keys_forward_subject (self->db, self->crypto, subject_id, &moved, err))
+        goto fail;
+    erasure->values_moved = (int32_t)moved;
+    if (op->dry_run) {
+        if (kn_db_exec (self->db, "ROLLBACK TO SAVEPOINT dry_run", err) ||
+            kn_write_commit (&w, err))
+            goto fail;
+        return 0;
+    }
+    //  The person must have a key to destroy: one that had nothing sealed yet gets
+    //  one now (it then seals nothing).
+    kn_data_key_t key;
+    const char *subjects[] = {subject_id};
+    if (kn_keys_for_subjects (self->db, self->crypto, subjects, 1, &key, err))
+        goto fail;
+    sodium_memzero (key.key, sizeof key.key);
+    uint8_t unlinked[KN_BLIND_INDEX_BYTES];
+    randombytes_buf (unlinked, sizeof unlinked);
+    const char *values[] = {subject_id, (const char *)unlinked, op->reference, agency, NULL};
+    int lengths[] = {0, (int)sizeof unlinked, 0, 0, 0}, formats[] = {0, 1, 0, 0, 0};
+    PGresult *done =
+        kn_db_run (self->db, "records_erase", 5, values, lengths, formats, err);
+    if (!done)
+        goto fail;
+    if (PQntuples (done) != 1) {   // its key was destroyed without a record of it
+        PQclear (done);
+        kn_error_set (err, KN_E_CONFLICT, "subject_id", "the person is already erased");
+        goto fail;
+    }
+    int64_t erased_us = strtoll (PQgetvalue (done, 0, 0), NULL, 10);
+    char key_id[KN_UUID_STR], erased_at[40];
+    snprintf (key_id, sizeof key_id, "%s", PQgetvalue (done, 0, 1));
+    snprintf (erased_at, sizeof erased_at, "%s", PQgetvalue (done, 0, 2));
+    PQclear (done);
+    if (kn_write_commit (&w, err))
+        goto fail;
+    erasure->erased_at = kn_pb_timestamp (erased_us / 1000000);
+    erasure->reference = kn_pb_string (op->reference);
+    kn_log (KN_INFO, "subject.erased", "subject_id", subject_id, "key_id", key_id, NULL);
+    //  The ledger's line, after the commit: a line for an erasure that did not happen
+    //  would erase someone at the next restore. One lost here (a crash just now) is
+    //  written at the next start (records_ledger_sync).
+    kn_error_t ledger_err;
+    if (self->ledger_path &&
+        records_ledger_append (self->ledger_path, erased_at, subject_id, key_id,
+                               op->reference, &ledger_err))
+        kn_log (KN_ERROR, "ledger.write_failed", "problem", ledger_err.message, NULL);
+    return 0;
+fail:
+    return kn_write_abort (&w);
+}

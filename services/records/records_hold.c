@@ -1,0 +1,278 @@
+/*  records_hold: legal holds. A hold in force on a person stops their erasure (and,
+    once retention schedules land, their records' expiry). Placing and lifting one
+    are the DPO's, each with a reason sealed under the person's key. */
+#include "records_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "kn_alloc.h"
+#include "kn_keys.h"
+#include "kn_pb.h"
+#include "kn_validate.h"
+
+#define HOLD_COLUMNS                                                                     \
+    "id, subject_id, reason, placed_by, extract (epoch FROM placed_at)::bigint,"         \
+    " coalesce (lifted_by::text, ''), coalesce (extract (epoch FROM lifted_at)::bigint,"  \
+    " 0), lift_reason"
+
+int
+records_validate_place_hold (const records_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__PlaceHold *op = request->place_hold;
+    return kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
+                   kn_validate_uuid (op->subject_id, "subject_id", err) ||
+                   kn_validate_text (op->reason, "reason", 1, 2000, true, err)
+               ? -1
+               : 0;
+}
+
+int
+records_validate_lift_hold (const records_request_t *request, kn_error_t *err)
+{
+    const Kinnet__V1__LiftHold *op = request->lift_hold;
+    return kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
+                   kn_validate_uuid (op->hold_id, "hold_id", err) ||
+                   kn_validate_text (op->reason, "reason", 1, 2000, true, err)
+               ? -1
+               : 0;
+}
+
+int
+records_validate_holds (const records_request_t *request, kn_error_t *err)
+{
+    const char *subject = request->holds->subject_id;
+    return subject && *subject ? kn_validate_uuid (subject, "subject_id", err) : 0;
+}
+
+int
+records_hold_in_force (records_server_t *self, const char *subject_id,
+                       char hold_id[KN_UUID_STR], kn_error_t *err)
+{
+    const char *values[] = {subject_id};
+    PGresult *row = kn_db_run (self->db, "records_hold_in_force", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    int held = PQntuples (row) > 0;
+    if (held)
+        snprintf (hold_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
+    PQclear (row);
+    return held;
+}
+
+//  A sealed column of row r as text: "" when empty, erased or unreadable.
+static char *
+s_open (records_server_t *self, PGresult *rows, int r, int c, const char *ad)
+{
+    uint8_t *plain = NULL;
+    size_t len = 0;
+    kn_error_t ignored;
+    kn_keys_open_column (self->db, self->crypto, rows, r, c, ad, &plain, &len, &ignored);
+    char *text = kn_malloc (len + 1);
+    if (plain)
+        memcpy (text, plain, len);
+    text[plain ? len : 0] = '\0';
+    if (plain)
+        sodium_memzero (plain, len);
+    free (plain);
+    return text;
+}
+
+//  Row r of HOLD_COLUMNS as a Hold.
+static Kinnet__V1__Hold *
+s_hold (records_server_t *self, PGresult *rows, int r)
+{
+    Kinnet__V1__Hold *hold = kn_malloc (sizeof *hold);
+    kinnet__v1__hold__init (hold);
+    const char *id = PQgetvalue (rows, r, 0);
+    char ad[KN_UUID_STR + 8];
+    hold->hold_id = kn_pb_string (id);
+    hold->subject_id = kn_pb_string (PQgetvalue (rows, r, 1));
+    hold->reason = s_open (self, rows, r, 2, id);
+    hold->placed_by = kn_pb_string (PQgetvalue (rows, r, 3));
+    hold->placed_at = kn_pb_timestamp (strtoll (PQgetvalue (rows, r, 4), NULL, 10));
+    hold->lifted_by = kn_pb_string (PQgetvalue (rows, r, 5));
+    int64_t lifted = strtoll (PQgetvalue (rows, r, 6), NULL, 10);
+    if (lifted)
+        hold->lifted_at = kn_pb_timestamp (lifted);
+    snprintf (ad, sizeof ad, "%s:lift", id);
+    hold->lift_reason = s_open (self, rows, r, 7, ad);
+    return hold;
+}
+
+//  The hold hold_id as the reply (with replayed).
+static int
+s_answer (records_server_t *self, const char *hold_id, bool replayed, records_reply_t *reply,
+          kn_error_t *err)
+{
+    const char *values[] = {hold_id};
+    PGresult *rows = kn_db_run (self->db, "records_hold_get", 1, values, NULL, NULL, err);
+    if (!rows)
+        return -1;
+    int rc = PQntuples (rows) == 1
+                 ? 0
+                 : kn_error_set (err, KN_E_NOT_FOUND, "hold_id", "no such hold");
+    if (rc == 0) {
+        reply->hold = s_hold (self, rows, 0);
+        reply->hold->replayed = replayed;
+    }
+    PQclear (rows);
+    return rc;
+}
+
+//  reason sealed under subject_id's key, bound to ad; NULL with err.
+static uint8_t *
+s_seal (records_server_t *self, const char *subject_id, const char *reason, const char *ad,
+        size_t *len, kn_error_t *err)
+{
+    return kn_keys_seal (self->db, self->crypto, subject_id, (const uint8_t *)reason,
+                         strlen (reason), ad, len, err);
+}
+
+int
+records_place_hold (records_server_t *self, const char *agency,
+                    const records_request_t *request, records_reply_t *reply, kn_error_t *err)
+{
+    const Kinnet__V1__PlaceHold *op = request->place_hold;
+    kn_write_t w;
+    kn_claim_t claim =
+        records_write_begin (self, &w, agency, "place_hold", NULL, &op->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY ? s_answer (self, w.object_id, true, reply, err) : -1;
+    char family_id[KN_UUID_STR];
+    if (records_lock_subject (self, op->subject_id, family_id, err))
+        goto fail;
+    w.audit.subject_ref = family_id;
+    size_t len = 0;
+    //  An erased person has no key: kn_keys refuses (CONFLICT, subject_id).
+    uint8_t *sealed = s_seal (self, op->subject_id, op->reason, w.object_id, &len, err);
+    if (!sealed)
+        goto fail;
+    const char *values[] = {w.object_id, op->subject_id, (const char *)sealed, agency};
+    int lengths[] = {0, 0, (int)len, 0}, formats[] = {0, 0, 1, 0};
+    PGresult *done = kn_db_run (self->db, "records_hold_insert", 4, values, lengths,
+                                formats, err);
+    free (sealed);
+    if (!done)
+        goto fail;
+    PQclear (done);
+    if (kn_write_commit (&w, err))
+        goto fail;
+    return s_answer (self, w.object_id, false, reply, err);
+fail:
+    return kn_write_abort (&w);
+}
+
+int
+records_lift_hold (records_server_t *self, const char *agency,
+                   const records_request_t *request, records_reply_t *reply, kn_error_t *err)
+{
+    const Kinnet__V1__LiftHold *op = request->lift_hold;
+    kn_write_t w;
+    kn_claim_t claim =
+        records_write_begin (self, &w, agency, "lift_hold", op->hold_id, &op->base, err);
+    if (claim != KN_CLAIM_NEW)
+        return claim == KN_CLAIM_REPLAY ? s_answer (self, w.object_id, true, reply, err) : -1;
+    const char *values[] = {op->hold_id};
+    PGresult *row = kn_db_run (self->db, "records_hold_lock", 1, values, NULL, NULL, err);
+    if (!row)
+        goto fail;
+    char subject_id[KN_UUID_STR] = "";
+    bool found = PQntuples (row) == 1, lifted = found && PQgetvalue (row, 0, 1)[0] == 't';
+    if (found)
+        snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (row, 0, 0));
+    PQclear (row);
+    if (!found || lifted) {
+        kn_error_set (err, found ? KN_E_CONFLICT : KN_E_NOT_FOUND, "hold_id",
+                      found ? "the hold is lifted already" : "no such hold");
+        goto fail;
+    }
+    char ad[KN_UUID_STR + 8];
+    snprintf (ad, sizeof ad, "%s:lift", op->hold_id);
+    size_t len = 0;
+    uint8_t *sealed = s_seal (self, subject_id, op->reason, ad, &len, err);
+    if (!sealed)
+        goto fail;
+    const char *update[] = {op->hold_id, agency, (const char *)sealed};
+    int lengths[] = {0, 0, (int)len}, formats[] = {0, 0, 1};
+    PGresult *done = kn_db_run (self->db, "records_hold_lift", 3, update, lengths, formats,
+                                err);
+    free (sealed);
+    if (!done)
+        goto fail;
+    PQclear (done);
+    if (kn_write_commit (&w, err))
+        goto fail;
+    return s_answer (self, op->hold_id, false, reply, err);
+fail:
+    return kn_write_abort (&w);
+}
+
+int
+records_holds (records_server_t *self, const char *agency, const records_request_t *request,
+               records_reply_t *reply, kn_error_t *err)
+{
+    (void)agency;
+    const char *subject = request->holds->subject_id;
+    const char *values[] = {subject && *subject ? subject : NULL};
+    PGresult *rows = kn_db_run (self->db, "records_holds", 1, values, NULL, NULL, err);
+    if (!rows)
+        return -1;
+    Kinnet__V1__HoldList *list = kn_malloc (sizeof *list);
+    kinnet__v1__hold_list__init (list);
+    list->n_holds = (size_t)PQntuples (rows);
+    list->holds = kn_calloc (list->n_holds ? list->n_holds : 1, sizeof *list->holds);
+    for (size_t r = 0; r < list->n_holds; r++)
+        list->holds[r] = s_hold (self, rows, (int)r);
+    PQclear (rows);
+    reply->holds = list;
+    return 0;
+}
+
+int
+records_prepare (kn_db_t *db, kn_error_t *err)
+{
+    static const char *statements[][2] = {
+        {"records_subject_lock", "SELECT family_id FROM core.subject WHERE id = $1"
+                                 " FOR UPDATE"},
+        {"records_erasure_get", "SELECT extract (epoch FROM erased_at)::bigint, reference"
+                                " FROM core.erasure WHERE subject_id = $1"},
+        {"records_erasures",
+         "SELECT to_char (erased_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+         " subject_id, key_id, reference FROM core.erasure ORDER BY erased_at"},
+        {"records_erase_counts",
+         "SELECT (SELECT count(*) FROM intake.referral_subject WHERE subject_id = $1),"
+         " (SELECT count(*) FROM consent.record WHERE subject_id = $1)"
+         " + (SELECT count(*) FROM consent.basis WHERE subject_id = $1)"
+         " + (SELECT count(*) FROM consent.override WHERE subject_id = $1)"
+         " + (SELECT count(*) FROM consent.release WHERE subject_id = $1)"},
+        //  Destroy the key, unlink the blind index, record it: one statement.
+        {"records_erase",
+         "WITH k AS (UPDATE core.data_key SET wrapped = NULL,"
+         "             destroyed_at = coalesce ($5::timestamptz, now ())"
+         "           WHERE subject_id = $1 AND wrapped IS NOT NULL RETURNING id, destroyed_at),"
+         " s AS (UPDATE core.subject SET blind_index = $2 WHERE id = $1 RETURNING id),"
+         " e AS (INSERT INTO core.erasure (subject_id, key_id, erased_at, erased_by, reference)"
+         "       SELECT $1, k.id, k.destroyed_at, $4, $3 FROM k, s"
+         "       RETURNING key_id, erased_at)"
+         " SELECT (extract (epoch FROM erased_at) * 1000000)::bigint, key_id,"
+         " to_char (erased_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+         " FROM e"},
+        {"records_hold_in_force", "SELECT id FROM core.legal_hold WHERE subject_id = $1"
+                                  " AND lifted_at IS NULL ORDER BY placed_at LIMIT 1"},
+        {"records_hold_insert", "INSERT INTO core.legal_hold (id, subject_id, reason,"
+                                " placed_by) VALUES ($1, $2, $3, $4)"},
+        {"records_hold_get", "SELECT " HOLD_COLUMNS " FROM core.legal_hold WHERE id = $1"},
+        {"records_hold_lock", "SELECT subject_id, lifted_at IS NOT NULL"
+                              " FROM core.legal_hold WHERE id = $1 FOR UPDATE"},
+        {"records_hold_lift", "UPDATE core.legal_hold SET lifted_by = $2,"
+                              " lifted_at = now (), lift_reason = $3 WHERE id = $1"},
+        {"records_holds", "SELECT " HOLD_COLUMNS " FROM core.legal_hold"
+                          " WHERE ($1::uuid IS NULL AND lifted_at IS NULL)"
+                          " OR subject_id = $1::uuid ORDER BY placed_at DESC, id"},
+    };
+    return kn_db_prepare_all (db, statements, sizeof statements / sizeof statements[0], err);
+}

@@ -1,0 +1,63 @@
+/*  records_ops: what the records service's files share. records_server decodes a
+    request, checks the caller's role (data_protection_officer) and audits; the
+    operations live one job per file (records_erase, records_hold), each a handler
+    of the same shape that fills one member of the reply. A write runs as one
+    kn_write from self->write (ledger records.idempotency), which audits it; a
+    replayed write sets self->replayed so the server audits the replay. */
+#ifndef RECORDS_OPS_H_INCLUDED
+#define RECORDS_OPS_H_INCLUDED
+
+#include <stdbool.h>
+
+#include "kinnet/v1/records.pb-c.h"
+#include "kn_write.h"
+#include "records_server.h"
+
+struct _records_server_t {
+    kn_db_t *db;
+    kn_crypto_t *crypto;
+    kn_write_t write;     //  every write's shared part: ledger, service, role
+    bool replayed;        //  the last write answered from its ledger entry
+    char *ledger_path;    //  the erasure ledger (KINNET_ERASURE_LEDGER), or NULL
+};
+
+typedef Kinnet__V1__RecordsRequest records_request_t;
+typedef Kinnet__V1__RecordsReply records_reply_t;
+
+//  A handler: reads its member of request, fills its member of reply (malloc'd,
+//  freed with the reply), or returns -1 with err.
+typedef int (records_handle_fn) (records_server_t *self, const char *agency,
+                                 const records_request_t *request, records_reply_t *reply,
+                                 kn_error_t *err);
+//  A validator: the field rules of the request's member, before the role check.
+typedef int (records_validate_fn) (const records_request_t *request, kn_error_t *err);
+
+//  A write's kn_write, begun (see admin_write_begin): object_id is what it changes,
+//  NULL for a new id.
+kn_claim_t records_write_begin (records_server_t *self, kn_write_t *w, const char *agency,
+                                const char *operation, const char *object_id,
+                                const ProtobufCMessage *request, kn_error_t *err);
+
+//  Lock subject_id's row for this transaction; its family into family_id. 0, or -1
+//  with NOT_FOUND (field subject_id) or err.
+int records_lock_subject (records_server_t *self, const char *subject_id,
+                          char family_id[KN_UUID_STR], kn_error_t *err);
+
+//  records_erase.c
+int records_validate_erase (const records_request_t *request, kn_error_t *err);
+records_handle_fn records_erase;
+
+//  records_hold.c
+int records_validate_place_hold (const records_request_t *request, kn_error_t *err);
+int records_validate_lift_hold (const records_request_t *request, kn_error_t *err);
+int records_validate_holds (const records_request_t *request, kn_error_t *err);
+records_handle_fn records_place_hold;
+records_handle_fn records_lift_hold;
+records_handle_fn records_holds;
+//  The id of the hold in force on subject_id into hold_id: 1, 0 when none, -1.
+int records_hold_in_force (records_server_t *self, const char *subject_id,
+                           char hold_id[KN_UUID_STR], kn_error_t *err);
+
+int records_prepare (kn_db_t *db, kn_error_t *err);
+
+#endif

@@ -1,0 +1,24 @@
+/*  records_server: the "records" service (records.proto): a data-protection
+    officer's erasures and legal holds. */
+#ifndef RECORDS_SERVER_H_INCLUDED
+#define RECORDS_SERVER_H_INCLUDED
+
+#include <czmq.h>
+
+#include "kn_crypto.h"
+#include "kn_db.h"
+#include "kn_error.h"
+
+typedef struct _records_server_t records_server_t;
+
+//  ledger_path: the erasure ledger file (may be NULL: none kept, and a restore
+//  cannot re-apply erasures; docs/operations.md). Its missing lines are written
+//  from core.erasure first.
+records_server_t *records_server_new (kn_db_t *db, kn_crypto_t *crypto,
+                                      const char *ledger_path, kn_error_t *err);
+void records_server_destroy (records_server_t **self_p);
+
+//  One request (caller frames, then the body); the reply.
+zmsg_t *records_server_handle (records_server_t *self, zmsg_t *request);
+
+#endif
