@@ -211,6 +211,24 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
     }
     char family_id[KN_UUID_STR];
     snprintf (family_id, sizeof family_id, "%s", PQgetvalue (subject, 0, 0));
+    //  An erased person is exported as the fact and date of their erasure only.
+    PGresult *erasure = kn_db_query (db,
+                                     "SELECT " TS ("erased_at") ", reference"
+                                     " FROM core.erasure WHERE subject_id = $1",
+                                     1, values, err);
+    if (!erasure) {
+        PQclear (subject);
+        goto done;
+    }
+    if (PQntuples (erasure) == 1) {
+        document = json_pack ("{s:s,s:b,s:s,s:s}", "subject_id", subject_id, "erased", 1,
+                              "erased_at", PQgetvalue (erasure, 0, 0), "erasure_reference",
+                              PQgetvalue (erasure, 0, 1));
+        PQclear (erasure);
+        PQclear (subject);
+        goto done;
+    }
+    PQclear (erasure);
     char *birth = s_open_text (db, crypto, subject, 0, 2, subject_id, NULL, NULL);
     document = json_pack ("{s:s,s:s,s:s,s:s*}", "subject_id", subject_id, "family_id", family_id,
                           "known_since", PQgetvalue (subject, 0, 1), "date_of_birth", birth);
@@ -221,6 +239,18 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
     if (!referrals)
         goto fail;
     json_object_set_new (document, "referrals", referrals);
+
+    //  Legal holds on the person, in force or lifted, with their reasons.
+    json_t *holds = s_rows (db,
+                            "SELECT id, placed_by, " TS ("placed_at") ", lifted_by, "
+                            TS ("lifted_at") " FROM core.legal_hold WHERE subject_id = $1"
+                            " ORDER BY placed_at",
+                            subject_id, err);
+    if (!holds)
+        goto fail;
+    s_open_field (crypto, db, holds, "core.legal_hold", "reason", "", "reason");
+    s_open_field (crypto, db, holds, "core.legal_hold", "lift_reason", ":lift", "lift_reason");
+    json_object_set_new (document, "legal_holds", holds);
 
     //  Consents, with the consent service's own reading of them (the DPO's standing
     //  sees them all).

@@ -152,6 +152,13 @@ Test (records, erase_destroys_the_persons_key_and_only_theirs)
     cr_assert_eq (s_cli (1, &out, args), 5, "%s", out);
     cr_assert (strstr (out, "already erased"), "%s", out);
     free (out);
+    //  Their subject export is the fact and date of the erasure, nothing more.
+    snprintf (args, sizeof args, "subject export %s --out - --format json", sibling);
+    cr_assert_eq (s_cli (1, &out, args), 0, "%s", out);
+    cr_assert (strstr (out, "\"erased\": true") && strstr (out, "\"erased_at\""), "%s", out);
+    cr_assert_null (strstr (out, "\"referrals\""), "%s", out);
+    cr_assert_null (strstr (out, "\"audit\""), "%s", out);
+    free (out);
     //  Their blind index is unlinked: a new referral naming them makes a new person.
     char *after = s_sql (sql);
     cr_assert_str_neq (after, before);
@@ -194,6 +201,12 @@ Test (records, a_hold_stops_erasure_until_lifted)
     snprintf (args, sizeof args, "--format json subject holds %s", child);
     cr_assert_eq (s_cli (1, &out, args), 0, "%s", out);
     cr_assert (strstr (out, "Care proceedings pending"), "%s", out);
+    free (out);
+    //  The export shows the hold with its reason.
+    snprintf (args, sizeof args, "subject export %s --out - --format json", child);
+    cr_assert_eq (s_cli (1, &out, args), 0, "%s", out);
+    cr_assert (strstr (out, "\"legal_holds\"") && strstr (out, "Care proceedings pending"),
+               "%s", out);
     free (out);
     snprintf (args, sizeof args, "subject hold lift %s --reason 'Proceedings ended'",
               hold_id);
