@@ -204,20 +204,8 @@ admin_server_handle (admin_server_t *self, zmsg_t *request)
                                   .object_id = decoded ? s_object (decoded) : NULL,
                                   .result = rc == 0 ? "ok" : kn_code_name (err.code),
                                   .role = op ? op->role : NULL};
-        kn_error_t audit_err;
-        if (kn_db_ensure (self->db, &audit_err) ||
-            kn_audit_append (self->db, &entry, &audit_err)) {
-            kn_log (KN_ERROR, "audit.failed", "operation", entry.operation, "problem",
-                    audit_err.message, NULL);
-            //  A read is only answered once it is on record.
-            if (rc == 0 && !op->write)
-                rc = kn_error_set (&err,
-                                   audit_err.code == KN_E_SERVICE_UNAVAILABLE
-                                       ? KN_E_SERVICE_UNAVAILABLE
-                                       : KN_E_INTERNAL,
-                                   NULL,
-                                   "the record of this request could not be written");
-        }
+        if (kn_audit_request (self->db, &entry, rc == 0 && !op->write, &err))
+            rc = -1;
     }
     zmsg_t *msg =
         rc == 0 ? kn_service_reply (&reply->base) : kn_service_error_reply (&err);

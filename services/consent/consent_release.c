@@ -103,23 +103,11 @@ s_is_dpo (consent_release_t *self, const char *agency_id, kn_error_t *err)
     return dpo;
 }
 
-//  The sealed text in column, opened with ad; "" when unset or unreadable.
+//  The sealed text in column, opened with ad; "" when unset, erased or unreadable.
 static char *
 s_open (consent_release_t *self, PGresult *result, int row, int column, const char *ad)
 {
-    if (PQgetisnull (result, row, column))
-        return kn_pb_string ("");
-    size_t len = 0;
-    uint8_t *plain = NULL;
-    kn_error_t ignored;   // erased or unreadable: ""
-    kn_keys_open_column (self->db, self->crypto, result, row, column, ad, &plain, &len,
-                         &ignored);
-    char *text = kn_malloc (len + 1);
-    if (plain)
-        memcpy (text, plain, len);
-    text[plain ? len : 0] = '\0';
-    free (plain);
-    return text;
+    return kn_keys_open_text (self->db, self->crypto, result, row, column, ad);
 }
 
 static Kinnet__V1__Release *

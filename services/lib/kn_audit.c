@@ -1,5 +1,6 @@
 /*  kn_audit: the audit writer. Empty strings are stored as NULL. */
 #include "kn_audit.h"
+#include "kn_log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -105,4 +106,22 @@ void
 kn_audit_last_reset (void)
 {
     s_last_set = false;
+}
+
+int
+kn_audit_request (kn_db_t *db, const kn_audit_entry_t *entry, bool answering_read,
+                  kn_error_t *err)
+{
+    kn_error_t audit_err;
+    kn_error_clear (&audit_err);
+    if (kn_db_ensure (db, &audit_err) == 0 && kn_audit_append (db, entry, &audit_err) == 0)
+        return 0;
+    kn_log (KN_ERROR, "audit.failed", "operation", entry->operation, "problem",
+            audit_err.message, NULL);
+    if (!answering_read)
+        return 0;
+    return kn_error_set (err,
+                         audit_err.code == KN_E_SERVICE_UNAVAILABLE ? KN_E_SERVICE_UNAVAILABLE
+                                                                    : KN_E_INTERNAL,
+                         NULL, "the record of this request could not be written");
 }

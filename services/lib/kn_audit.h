@@ -5,6 +5,8 @@
 #ifndef KN_AUDIT_H_INCLUDED
 #define KN_AUDIT_H_INCLUDED
 
+#include <stdbool.h>
+
 #include "kn_db.h"
 
 typedef struct {
@@ -22,6 +24,14 @@ typedef struct {
 
 int kn_audit_prepare (kn_db_t *db, kn_error_t *err);
 int kn_audit_append (kn_db_t *db, const kn_audit_entry_t *entry, kn_error_t *err);
+
+//  The row of a request that no write of its own recorded (a refusal, a read, a
+//  replayed write), in a statement of its own. A failure is logged (audit.failed);
+//  when the request is a read about to be answered (answering_read), it must not
+//  be answered unrecorded: -1 with err (SERVICE_UNAVAILABLE when the database is,
+//  else INTERNAL). Otherwise 0.
+int kn_audit_request (kn_db_t *db, const kn_audit_entry_t *entry, bool answering_read,
+                      kn_error_t *err);
 
 //  n rows in one statement, in the order given (a batch's requests).
 int kn_audit_append_many (kn_db_t *db, const kn_audit_entry_t *entries, size_t n,

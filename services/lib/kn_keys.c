@@ -243,3 +243,21 @@ kn_keys_open_column (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, i
     PQfreemem (sealed);
     return rc;
 }
+
+char *
+kn_keys_open_text (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, int r, int c,
+                   const char *ad)
+{
+    uint8_t *plain = NULL;
+    size_t len = 0;
+    kn_error_t ignored;
+    kn_keys_open_column (db, crypto, result, r, c, ad, &plain, &len, &ignored);
+    char *text = kn_malloc (len + 1);
+    if (plain)
+        memcpy (text, plain, len);
+    text[plain ? len : 0] = '\0';
+    if (plain)
+        sodium_memzero (plain, len);
+    free (plain);
+    return text;
+}

@@ -49,4 +49,10 @@ int kn_keys_open_column (kn_db_t *db, kn_crypto_t *crypto, const PGresult *resul
                          int c, const char *ad, uint8_t **plain, size_t *plain_len,
                          kn_error_t *err);
 
+//  The same as a NUL-terminated string, malloc'd: "" when the column is NULL, its
+//  person was erased, or it does not open (for text shown beside other data: a
+//  reason, a note).
+char *kn_keys_open_text (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, int r,
+                         int c, const char *ad);
+
 #endif

@@ -63,24 +63,6 @@ records_hold_in_force (records_server_t *self, const char *subject_id,
     return held;
 }
 
-//  A sealed column of row r as text: "" when empty, erased or unreadable.
-static char *
-s_open (records_server_t *self, PGresult *rows, int r, int c, const char *ad)
-{
-    uint8_t *plain = NULL;
-    size_t len = 0;
-    kn_error_t ignored;
-    kn_keys_open_column (self->db, self->crypto, rows, r, c, ad, &plain, &len, &ignored);
-    char *text = kn_malloc (len + 1);
-    if (plain)
-        memcpy (text, plain, len);
-    text[plain ? len : 0] = '\0';
-    if (plain)
-        sodium_memzero (plain, len);
-    free (plain);
-    return text;
-}
-
 //  Row r of HOLD_COLUMNS as a Hold.
 static Kinnet__V1__Hold *
 s_hold (records_server_t *self, PGresult *rows, int r)
@@ -91,7 +73,7 @@ s_hold (records_server_t *self, PGresult *rows, int r)
     char ad[KN_UUID_STR + 8];
     hold->hold_id = kn_pb_string (id);
     hold->subject_id = kn_pb_string (PQgetvalue (rows, r, 1));
-    hold->reason = s_open (self, rows, r, 2, id);
+    hold->reason = kn_keys_open_text (self->db, self->crypto, rows, r, 2, id);
     hold->placed_by = kn_pb_string (PQgetvalue (rows, r, 3));
     hold->placed_at = kn_pb_timestamp (strtoll (PQgetvalue (rows, r, 4), NULL, 10));
     hold->lifted_by = kn_pb_string (PQgetvalue (rows, r, 5));
@@ -99,7 +81,7 @@ s_hold (records_server_t *self, PGresult *rows, int r)
     if (lifted)
         hold->lifted_at = kn_pb_timestamp (lifted);
     snprintf (ad, sizeof ad, "%s:lift", id);
-    hold->lift_reason = s_open (self, rows, r, 7, ad);
+    hold->lift_reason = kn_keys_open_text (self->db, self->crypto, rows, r, 7, ad);
     return hold;
 }
 

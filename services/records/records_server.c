@@ -167,15 +167,8 @@ records_server_handle (records_server_t *self, zmsg_t *request)
                                   .object_id = decoded ? s_object (decoded) : NULL,
                                   .result = rc == 0 ? "ok" : kn_code_name (err.code),
                                   .role = DPO};
-        kn_error_t audit_err;
-        if (kn_db_ensure (self->db, &audit_err) ||
-            kn_audit_append (self->db, &entry, &audit_err)) {
-            kn_log (KN_ERROR, "audit.failed", "operation", entry.operation, "problem",
-                    audit_err.message, NULL);
-            if (rc == 0 && !op->write)   // a read is only answered once it is on record
-                rc = kn_error_set (&err, KN_E_SERVICE_UNAVAILABLE, NULL,
-                                   "the record of this request could not be written");
-        }
+        if (kn_audit_request (self->db, &entry, rc == 0 && !op->write, &err))
+            rc = -1;
     }
     zmsg_t *msg = rc == 0 ? kn_service_reply (&reply->base) : kn_service_error_reply (&err);
     kn_log (KN_INFO, rc == 0 ? "records.handled" : "request.refused", "operation",
