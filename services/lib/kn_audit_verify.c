@@ -161,26 +161,38 @@ s_check_past (kn_db_t *db, const kn_audit_trail_t *trail, kn_audit_verdict_t *ve
 static int
 s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
                     int version_before, const uint8_t previous[32],
-                    const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
+                    const kn_audit_trusted_t *trusted, size_t n_trusted,
                     reader_t *audit, reader_t *disclosures, kn_error_t *err)
 {
     kn_audit_verdict_t *verdict = audit->verdict;
     long long n = (long long)c->number;
     uint8_t message[KN_AUDIT_MESSAGE_MAX];
     size_t len = kn_audit_checkpoint_message (c, message);
-    bool known = false;
-    for (size_t k = 0; k < n_trusted; k++)
-        known |= sodium_memcmp (c->public_key, trusted[k], 32) == 0;
+    //  A key is trusted only for what it signed inside its period, by the time the
+    //  checkpoint itself states (signed with it, so not changed since).
+    const kn_audit_trusted_t *outside = NULL;
+    int trust = kn_audit_trust_check (trusted, n_trusted, c->public_key, c->signed_at,
+                                      &outside);
+    char key[2 * KN_AUDIT_KEY_BYTES + 1], at[32], period[64] = "";
+    sodium_bin2hex (key, sizeof key, c->public_key, KN_AUDIT_KEY_BYTES);
+    kn_audit_time_text (c->signed_at, at, sizeof at);
+    if (outside)
+        kn_audit_period_text (outside, period, sizeof period);
     if (c->number != number_before + 1)
         s_broken (verdict, 0, 0,
                   "checkpoint %lld is missing (the next is %lld): checkpoints "
                   "were removed",
                   (long long)number_before + 1, n);
-    else if (!known)
+    else if (trust < 0)
         s_broken (verdict, c->seq, 0,
-                  "checkpoint %lld (at %lld) is signed by a key that is not "
+                  "checkpoint %lld (at %lld) is signed by key %s, a key that is not "
                   "a trusted one",
-                  n, (long long)c->seq);
+                  n, (long long)c->seq, key);
+    else if (trust == 0)
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld (at %lld) was signed at %s by key %s, outside "
+                  "the period that key is trusted for (%s)",
+                  n, (long long)c->seq, at, key, period);
     else if (crypto_sign_verify_detached (c->signature, message, len, c->public_key) != 0)
         s_broken (verdict, c->seq, 0,
                   "checkpoint %lld (at %lld) has an invalid signature", n,
@@ -236,8 +248,7 @@ s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
 
 //  Every checkpoint, in batches; the anchor's must be among them, unchanged.
 static int
-s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
-                     size_t n_trusted, const kn_audit_anchor_t *anchor, reader_t *audit,
+s_check_checkpoints (kn_db_t *db, const kn_audit_trusted_t *trusted, size_t n_trusted, const kn_audit_anchor_t *anchor, reader_t *audit,
                      reader_t *disclosures, kn_error_t *err)
 {
     kn_audit_verdict_t *verdict = audit->verdict;
@@ -297,7 +308,7 @@ s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
 }
 
 int
-kn_audit_chain_verify (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+kn_audit_chain_verify (kn_db_t *db, const kn_audit_trusted_t *trusted,
                        size_t n_trusted, const kn_audit_anchor_t *anchor,
                        kn_audit_verdict_t *verdict, kn_error_t *err)
 {
