@@ -12,7 +12,7 @@
 #define LINE_MAX_ 512
 
 #define PERIOD_FORM                                                                      \
-    "a period is FROM..UNTIL, each an RFC 3339 UTC time such as 2026-12-03T12:00:00Z "  \
+    "a period is FROM..UNTIL, each an RFC 3339 UTC time such as 2026-12-03T12:00:00Z "   \
     "or left out for an open end"
 
 //  An RFC 3339 UTC time, to the second: exactly YYYY-MM-DDTHH:MM:SSZ, a real date.
@@ -26,9 +26,11 @@ s_time_parse (const char *text, size_t len, int64_t *at)
     copy[len] = 0;
     for (size_t i = 0; i < len; i++) {
         bool digit = copy[i] >= '0' && copy[i] <= '9';
-        char want = i == 4 || i == 7 ? '-' : i == 10 ? 'T' : i == 13 || i == 16 ? ':'
-                                                    : i == 19                   ? 'Z'
-                                                                                : 0;
+        char want = i == 4 || i == 7     ? '-'
+                    : i == 10            ? 'T'
+                    : i == 13 || i == 16 ? ':'
+                    : i == 19            ? 'Z'
+                                         : 0;
         if (want ? copy[i] != want : !digit)
             return false;
     }
@@ -80,9 +82,9 @@ s_period_parse (const char *item, const char *period, kn_audit_trusted_t *truste
     if (!dots || strstr (dots + 2, "..") ||
         (dots > period && !s_time_parse (period, (size_t)(dots - period), &from)) ||
         (dots[2] && !s_time_parse (dots + 2, strlen (dots + 2), &until)))
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "public_key",
-                             "trusted key '%.120s': malformed period '%.60s': " PERIOD_FORM,
-                             item, period);
+        return kn_error_set (
+            err, KN_E_INVALID_ARGUMENT, "public_key",
+            "trusted key '%.120s': malformed period '%.60s': " PERIOD_FORM, item, period);
     if (from >= until)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "public_key",
                              "trusted key '%.120s': the period '%.60s' ends before it "
@@ -167,8 +169,8 @@ s_file_parse (const char *path, const char *period, kn_audit_trusted_t *keys, si
 }
 
 int
-kn_audit_trust_add (const char *item, kn_audit_trusted_t *keys, size_t max,
-                    size_t *count, kn_error_t *err)
+kn_audit_trust_add (const char *item, kn_audit_trusted_t *keys, size_t max, size_t *count,
+                    kn_error_t *err)
 {
     if (!item || !*item)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "public_key",

@@ -27,7 +27,7 @@
 #include "kn_error.h"
 
 #define KN_AUDIT_KEY_BYTES  32
-#define KN_AUDIT_TRUST_MAX  16  // trusted keys at most (lines of files included)
+#define KN_AUDIT_TRUST_MAX  16 // trusted keys at most (lines of files included)
 #define KN_AUDIT_OPEN_FROM  INT64_MIN
 #define KN_AUDIT_OPEN_UNTIL INT64_MAX
 

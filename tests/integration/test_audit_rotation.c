@@ -24,7 +24,7 @@ static char old_hex[2 * KN_AUDIT_KEY_BYTES + 1], new_hex[2 * KN_AUDIT_KEY_BYTES 
 static char old_path[64], new_path[64];
 
 //  2026-01-01T00:00:00Z: the old key signs in the first half hour, the new after.
-#define T0 INT64_C (1767225600)
+#define T0     INT64_C (1767225600)
 #define SWITCH "2026-01-01T00:30:00Z"
 
 static void
@@ -145,8 +145,9 @@ s_verify (const char *trust_list)
     kn_audit_trusted_t trusted[KN_AUDIT_TRUST_MAX];
     size_t n = 0;
     kn_error_t err;
-    cr_assert_eq (kn_audit_trust_parse (trust_list, trusted, KN_AUDIT_TRUST_MAX, &n, &err),
-                  0, "%s: %s", trust_list, err.message);
+    cr_assert_eq (
+        kn_audit_trust_parse (trust_list, trusted, KN_AUDIT_TRUST_MAX, &n, &err), 0,
+        "%s: %s", trust_list, err.message);
     kn_audit_verdict_t verdict;
     cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, n, NULL, &verdict, &err), 0,
                   "%s", err.message);
@@ -194,19 +195,20 @@ Test (audit_rotation, a_chain_signed_by_two_keys_verifies)
                                    "' --public-key '%s@" SWITCH "..'",
                                    old_hex, new_hex),
                   0, "%s", out);
-    cr_assert (strstr (out, "intact: 12 records") && strstr (out, "4 checkpoint(s)"), "%s",
-               out);
+    cr_assert (strstr (out, "intact: 12 records") && strstr (out, "4 checkpoint(s)"),
+               "%s", out);
     free (out);
     char trust_path[80];
     snprintf (trust_path, sizeof trust_path, "%s-trusted", old_path);
     FILE *file = fopen (trust_path, "w");
-    fprintf (file, "# the audit signing keys, rotated at " SWITCH "\n%s@.." SWITCH
-                   "\n\n%s@" SWITCH "..\n",
+    fprintf (file,
+             "# the audit signing keys, rotated at " SWITCH "\n%s@.." SWITCH
+             "\n\n%s@" SWITCH "..\n",
              old_hex, new_hex);
     fclose (file);
-    cr_assert_eq (kn_test_run_cli (s_env (), &out, "audit verify --public-key '%s'",
-                                   trust_path),
-                  0, "%s", out);
+    cr_assert_eq (
+        kn_test_run_cli (s_env (), &out, "audit verify --public-key '%s'", trust_path), 0,
+        "%s", out);
     free (out);
     //  The key files written by auditkey create, each given its period.
     cr_assert_eq (kn_test_run_cli (s_env (), &out,
@@ -217,8 +219,8 @@ Test (audit_rotation, a_chain_signed_by_two_keys_verifies)
     free (out);
 
     //  audit signers: each key's checkpoints, and the trust list that covers them.
-    cr_assert_eq (kn_test_run_cli (s_env (), &out, "--format json audit signers"), 0, "%s",
-                  out);
+    cr_assert_eq (kn_test_run_cli (s_env (), &out, "--format json audit signers"), 0,
+                  "%s", out);
     char expected[300];
     snprintf (expected, sizeof expected,
               "\"trusted_keys\": \"%s@..2026-01-01T00:20:01Z,%s@2026-01-01T00:40:00Z..\"",
@@ -290,14 +292,14 @@ Test (audit_rotation, a_malformed_period_is_refused)
 {
     s_rotated_trail ();
     static const char *const periods[] = {
-        "2026-01-01..",                                  // a date without a time
-        "2026-01-01T00:00:00..",                         // no Z: not UTC
-        "2026-01-01T00:00:00+01:00..",                   // an offset: UTC only
-        "2026-13-01T00:00:00Z..",                        // no such month
-        "2026-02-30T00:00:00Z..",                        // no such day
-        "2026-01-01T00:00:00Z",                          // no ..
-        "2026-01-01T00:00:00Z..2026-01-02T00:00:00Z..",  // two of them
-        "",                                              // nothing after @
+        "2026-01-01..",                                 // a date without a time
+        "2026-01-01T00:00:00..",                        // no Z: not UTC
+        "2026-01-01T00:00:00+01:00..",                  // an offset: UTC only
+        "2026-13-01T00:00:00Z..",                       // no such month
+        "2026-02-30T00:00:00Z..",                       // no such day
+        "2026-01-01T00:00:00Z",                         // no ..
+        "2026-01-01T00:00:00Z..2026-01-02T00:00:00Z..", // two of them
+        "",                                             // nothing after @
         "yesterday..tomorrow",
     };
     for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++) {
@@ -317,7 +319,8 @@ Test (audit_rotation, a_malformed_period_is_refused)
     }
     //  A period that ends before it starts.
     char item[200];
-    snprintf (item, sizeof item, "%s@2026-02-01T00:00:00Z..2026-01-01T00:00:00Z", new_hex);
+    snprintf (item, sizeof item, "%s@2026-02-01T00:00:00Z..2026-01-01T00:00:00Z",
+              new_hex);
     kn_audit_trusted_t trusted[KN_AUDIT_TRUST_MAX];
     size_t n = 0;
     kn_error_t err;
@@ -334,15 +337,15 @@ Test (audit_rotation, a_malformed_period_is_refused)
     FILE *file = fopen (trust_path, "w");
     fprintf (file, "%s\n%s@2026-01-01T00:30:00..\n", old_hex, new_hex);
     fclose (file);
-    cr_assert_eq (kn_audit_trust_parse (trust_path, trusted, KN_AUDIT_TRUST_MAX, &n, &err),
-                  -1);
+    cr_assert_eq (
+        kn_audit_trust_parse (trust_path, trusted, KN_AUDIT_TRUST_MAX, &n, &err), -1);
     cr_assert (strstr (err.message, "line 2") && strstr (err.message, "malformed period"),
                "%s", err.message);
     //  The CLI refuses (exit 3) before reading the trail, and says why.
     char *out = NULL;
-    cr_assert_eq (kn_test_run_cli (s_env (), &out, "audit verify --public-key '%s'",
-                                   trust_path),
-                  3, "%s", out);
+    cr_assert_eq (
+        kn_test_run_cli (s_env (), &out, "audit verify --public-key '%s'", trust_path), 3,
+        "%s", out);
     cr_assert (strstr (out, "line 2") && strstr (out, "malformed period"), "%s", out);
     free (out);
     cr_assert_eq (kn_test_run_cli (s_env (), &out,
