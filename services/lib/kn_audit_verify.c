@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #define BATCH         2000
+//  How far a checkpoint's signing time may lie before the previous one's (two
+//  sealers' clocks differ a little) before it counts as set back.
+#define CLOCK_SLACK_S 300
 #define ANCHOR_HEADER "kinnet audit anchor v1"
 
 //  Each chain is read forward in batches, and each checkpoint (in
@@ -160,7 +163,7 @@ s_check_past (kn_db_t *db, const kn_audit_trail_t *trail, kn_audit_verdict_t *ve
 //  Checks one checkpoint c, in number order after the one whose hash is previous.
 static int
 s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
-                    int version_before, const uint8_t previous[32],
+                    int version_before, int64_t signed_before, const uint8_t previous[32],
                     const kn_audit_trusted_t *trusted, size_t n_trusted,
                     reader_t *audit, reader_t *disclosures, kn_error_t *err)
 {
@@ -197,6 +200,13 @@ s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
         s_broken (verdict, c->seq, 0,
                   "checkpoint %lld (at %lld) has an invalid signature", n,
                   (long long)c->seq);
+    //  Signing times only move forward: a retired key that leaked cannot append a
+    //  checkpoint dated back into its period after one a newer key signed.
+    else if (number_before > 0 && c->signed_at < signed_before - CLOCK_SLACK_S)
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld was signed at %s by key %s, before checkpoint %lld: "
+                  "its signing time was set back",
+                  n, at, key, (long long)number_before);
     else if (c->version == 1 && version_before == 2)
         s_broken (verdict, c->seq, 0,
                   "checkpoint %lld is of the old, unchained form but "
@@ -255,7 +265,7 @@ s_check_checkpoints (kn_db_t *db, const kn_audit_trusted_t *trusted, size_t n_tr
     kn_audit_checkpoint_t c = {0};
     uint8_t previous[32] = {0};
     int version = 0;
-    int64_t number = 0;
+    int64_t number = 0, signed_at = 0;
     bool anchor_seen = false, more = true;
     while (more) {
         char after[24], limit[16];
@@ -275,7 +285,8 @@ s_check_checkpoints (kn_db_t *db, const kn_audit_trusted_t *trusted, size_t n_tr
                 number = c.number;
                 continue;
             }
-            if (s_check_checkpoint (&c, number, version, previous, trusted, n_trusted,
+            if (s_check_checkpoint (&c, number, version, signed_at, previous, trusted,
+                                    n_trusted,
                                     audit, disclosures, err)) {
                 PQclear (rows);
                 return -1;
@@ -283,6 +294,7 @@ s_check_checkpoints (kn_db_t *db, const kn_audit_trusted_t *trusted, size_t n_tr
             kn_audit_checkpoint_hash (&c, previous);
             number = c.number;
             version = c.version;
+            signed_at = c.signed_at;
             verdict->last_checkpoint = c.seq;
             verdict->anchor = (kn_audit_anchor_t){c.number, c.seq, c.disclosure_seq, {0}};
             memcpy (verdict->anchor.hash, previous, 32);

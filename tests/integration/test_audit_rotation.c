@@ -356,3 +356,23 @@ Test (audit_rotation, a_malformed_period_is_refused)
     free (out);
     unlink (trust_path);
 }
+
+Test (audit_rotation, a_retired_key_cannot_date_a_checkpoint_back_into_its_period)
+{
+    s_rotated_trail ();
+    char list[400];
+    snprintf (list, sizeof list, "%s@.." SWITCH ",%s@" SWITCH "..", old_hex, new_hex);
+    //  Two sealers' clocks differ a little: a checkpoint signed 100 s before the one
+    //  before it still verifies.
+    s_grow_signed (&new_key, T0 + 7100);
+    kn_audit_verdict_t v = s_verify (list);
+    cr_assert (v.intact, "%s", v.problem);
+    //  The retired key, leaked, signs the next checkpoint dated inside its period:
+    //  its period holds that time, but the trail's times went back by hours.
+    s_grow_signed (&old_key, T0 + 600);
+    v = s_verify (list);
+    cr_assert_not (v.intact);
+    cr_assert (strstr (v.problem, "checkpoint 6 ") && strstr (v.problem, old_hex) &&
+                   strstr (v.problem, "set back"),
+               "%s", v.problem);
+}
