@@ -35,6 +35,8 @@ admin_register_agency (admin_server_t *self, const char *agency,
     const Kinnet__V1__RegisterAgency *op = request->register_agency;
     const ProtobufCEnumValue *sector = protobuf_c_enum_descriptor_get_value (
         &kinnet__v1__agency_sector__descriptor, op->sector);
+    if (admin_check_not_service_key (op->public_key, err))
+        return -1;
     kn_write_t w;
     kn_claim_t claim =
         admin_write_begin (self, &w, agency, "register_agency", NULL, &op->base, err);

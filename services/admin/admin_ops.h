@@ -1,6 +1,7 @@
 /*  admin_ops: what the admin service's files share. admin_server decodes a
     request, checks the caller's role and audits; the operations live one job per
-    file (admin_agency, admin_directory, admin_settings, admin_audit), each a
+    file (admin_agency, admin_agency_key, admin_directory, admin_settings,
+    admin_audit), each a
     handler of the same shape that fills one member of the reply. A write runs as
     one kn_write from self->write (ledger admin.idempotency), which audits it; a
     replayed write sets self->replayed so the server audits the replay. */
@@ -50,6 +51,12 @@ int admin_validate_key (const char *key, kn_error_t *err);
 //  admin_agency
 admin_validate_fn admin_validate_register, admin_validate_revoke, admin_validate_set_role;
 admin_handle_fn admin_register_agency, admin_revoke_agency, admin_set_role;
+//  admin_agency_key
+admin_validate_fn admin_validate_add_key, admin_validate_revoke_key, admin_validate_list_keys;
+admin_handle_fn admin_add_agency_key, admin_revoke_agency_key, admin_list_agency_keys;
+//  CONFLICT (public_key) when public_key is one of the service certificates in
+//  KINNET_SERVICE_CERTS (when set): a service's key is never an agency's.
+int admin_check_not_service_key (const char *public_key, kn_error_t *err);
 //  admin_directory
 admin_validate_fn admin_validate_import, admin_validate_show,
     admin_validate_set_directory, admin_validate_set_district;

@@ -65,6 +65,12 @@ static const op_t s_ops[] = {
      admin_show_population, false},
     {OP (EXPORT_AUDIT), "export_audit", RESULT (AUDIT), "auditor",
      admin_validate_export_audit, admin_export_audit, false},
+    {OP (ADD_AGENCY_KEY), "add_agency_key", RESULT (KEY_CHANGED), ADMIN,
+     admin_validate_add_key, admin_add_agency_key, true},
+    {OP (REVOKE_AGENCY_KEY), "revoke_agency_key", RESULT (KEY_CHANGED), ADMIN,
+     admin_validate_revoke_key, admin_revoke_agency_key, true},
+    {OP (LIST_AGENCY_KEYS), "list_agency_keys", RESULT (KEYS), ADMIN,
+     admin_validate_list_keys, admin_list_agency_keys, false},
 };
 
 #undef OP
@@ -173,6 +179,12 @@ s_object (const admin_request_t *request)
                          ? request->set_role->agency_id
                      : request->op_case == KINNET__V1__ADMIN_REQUEST__OP_SET_DIRECTORY
                          ? request->set_directory->agency_id
+                     : request->op_case == KINNET__V1__ADMIN_REQUEST__OP_ADD_AGENCY_KEY
+                         ? request->add_agency_key->agency_id
+                     : request->op_case == KINNET__V1__ADMIN_REQUEST__OP_REVOKE_AGENCY_KEY
+                         ? request->revoke_agency_key->agency_id
+                     : request->op_case == KINNET__V1__ADMIN_REQUEST__OP_LIST_AGENCY_KEYS
+                         ? request->list_agency_keys->agency_id
                          : NULL;
     return id && kn_uuid_valid (id) ? id : NULL;
 }

@@ -23,6 +23,7 @@ static const char *s_admin_usage =
     "              [--key KEY]\n"
     "       kinnet admin agency revoke ID [--key KEY]\n"
     "       kinnet admin agency role add|remove ID ROLE [--key KEY]\n"
+    "       kinnet admin agency key add ID [--cert-out DIR] | revoke ID PUBLIC_KEY | list ID\n"
     "       kinnet admin directory import FILE.json [--mapping FILE.json] [--dry-run]\n"
     "       kinnet admin directory ...   (kinnet admin directory --help)\n"
     "       kinnet admin routing show | set KEY VALUE\n"
@@ -47,7 +48,8 @@ static const char *s_admin_usage =
     "       kinnet admin cert create PATH [--service NAME]\n"
     "       kinnet admin fieldkey create PATH\n"
     "       kinnet admin fieldkey add|use|status|rewrap ... (kinnet admin fieldkey --help)\n"
-    "       kinnet admin auditkey create PATH\n";
+    "       kinnet admin auditkey create PATH\n"
+    "(audit key rotation: docs/operations.md; kinnet audit signers)\n";
 
 kn_db_t *
 cli_admin_db (kn_error_t *err)

@@ -1,11 +1,12 @@
-/*  kinnet admin agency add | revoke | role, and kinnet admin init: agencies and their
-    keys. The key pair is always made here and its secret half never leaves this
+/*  kinnet admin agency add | revoke | role | key, and kinnet admin init: agencies
+    and their keys. The key pair is always made here and its secret half never leaves this
     machine: agency add sends only the public key to the admin service; init, the
     bootstrap, writes the first administrator straight into the database, since no
     agency can yet call the service. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <czmq.h>
 #include <jansson.h>
@@ -18,12 +19,20 @@ static const char *s_usage =
     "              [--key KEY]\n"
     "       kinnet admin agency revoke ID [--key KEY]\n"
     "       kinnet admin agency role add|remove ID ROLE [--key KEY]\n"
+    "       kinnet admin agency key add ID [--cert-out DIR] [--key KEY]\n"
+    "       kinnet admin agency key revoke ID PUBLIC_KEY [--key KEY]\n"
+    "       kinnet admin agency key list ID\n"
     "add makes the agency's key pair here, registers the public key with the admin\n"
     "service and writes DIR/agency-ID.cert and its _secret (give that to the agency).\n"
     "Sectors are AgencySector names (school, early_years, social_services, health,\n"
     "mental_health, housing, ngo_community, police_youth_justice,\n"
     "disability_services, migration_services, income_support, local_authority).\n"
     "Roles: referrer, coordinator, auditor, data_protection_officer, administrator.\n"
+    "key add makes a new key pair for an existing agency here (as add does), registers\n"
+    "its public key and writes DIR/agency-ID-key-XXXXXXXX.cert and its _secret (DIR:\n"
+    "the current directory by default); the agency keeps its id, roles and records\n"
+    "and may connect with either key. key revoke revokes one key (Z85, as key list\n"
+    "shows it); the agency's last live key is refused: revoke the agency instead.\n"
     "Each command is one request: its retries reuse its idempotency key (--key KEY\n"
     "sets it), and repeating a command is safe. These need an administrator agency's\n"
     "certificate (KINNET_CERT, KINNET_SERVER_KEY, KINNET_ENDPOINT).\n";
@@ -60,13 +69,20 @@ s_sector (const char *sector, kn_error_t *err)
     return 0;
 }
 
-//  Write cert (with its agency_id) as DIR/agency-ID.cert and _secret into path.
+//  Write cert (with its agency_id) as DIR/agency-NAME.cert and _secret into path;
+//  NAME is the id, or the id and the key's first bytes (key: an agency's second
+//  pair, which must not replace its first).
 static int
-s_save_cert (zcert_t *cert, const char *cert_out, const char *id, char *path, size_t size,
-             kn_error_t *err)
+s_save_cert (zcert_t *cert, const char *cert_out, const char *id, bool key, char *path,
+             size_t size, kn_error_t *err)
 {
     zcert_set_meta (cert, "agency_id", "%s", id);
-    snprintf (path, size, "%s/agency-%s.cert", cert_out, id);
+    const byte *raw = zcert_public_key (cert);
+    if (key)
+        snprintf (path, size, "%s/agency-%s-key-%02x%02x%02x%02x.cert", cert_out, id,
+                  raw[0], raw[1], raw[2], raw[3]);
+    else
+        snprintf (path, size, "%s/agency-%s.cert", cert_out, id);
     //  zcert_save writes PATH (public) and PATH_secret; the secret stays private.
     mode_t old = umask (077);
     int rc = zcert_save (cert, path);
@@ -91,7 +107,7 @@ s_save_pending (zcert_t *cert, const char *cert_out, char *path, size_t size,
     //  A copy: the pair's metadata is set once, to its real agency id, when saved
     //  after the registration (zcert_set_meta does not replace a value).
     zcert_t *copy = zcert_dup (cert);
-    int rc = s_save_cert (copy, cert_out, id, path, size, err);
+    int rc = s_save_cert (copy, cert_out, id, false, path, size, err);
     zcert_destroy (&copy);
     return rc;
 }
@@ -156,10 +172,11 @@ s_new_pair (const char *cert_out, char *pending, size_t size, kn_error_t *err)
 //  and say where it is; print; destroy the pair. The command's exit code.
 static int
 s_finish (const cli_options_t *options, const char *what, zcert_t **cert_p,
-          const char *cert_out, const char *pending, const char *id, kn_error_t *err)
+          const char *cert_out, const char *pending, const char *id, bool key,
+          kn_error_t *err)
 {
     char path[4096] = "";
-    int rc = id ? s_save_cert (*cert_p, cert_out, id, path, sizeof path, err) : -1;
+    int rc = id ? s_save_cert (*cert_p, cert_out, id, key, path, sizeof path, err) : -1;
     if (rc == 0 || !id)
         s_drop_pending (pending);
     else
@@ -207,7 +224,7 @@ s_add (const cli_options_t *options, int argc, char **argv)
     Kinnet__V1__AdminReply *reply = cli_admin_call (
         options, &request, KINNET__V1__ADMIN_REPLY__RESULT_REGISTERED, &err);
     int rc = s_finish (options, "agency registered", &cert, cert_out, pending,
-                       reply ? reply->registered->agency_id : NULL, &err);
+                       reply ? reply->registered->agency_id : NULL, false, &err);
     if (reply)
         kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     return rc;
@@ -275,6 +292,129 @@ s_role (const cli_options_t *options, const char *change, const char *id,
     return CLI_OK;
 }
 
+//  key add ID: a new pair made here, its public key registered for agency id.
+static int
+s_key_add (const cli_options_t *options, const char *id, int argc, char **argv)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    const char *cert_out = cli_arg (argc, argv, "--cert-out");
+    cert_out = cert_out ? cert_out : ".";
+    char pending[4096];
+    zcert_t *cert = s_new_pair (cert_out, pending, sizeof pending, &err);
+    if (!cert)
+        return cli_fail (options, &err);
+    char key[200];
+    Kinnet__V1__AddAgencyKey op = KINNET__V1__ADD_AGENCY_KEY__INIT;
+    op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv, "key-add",
+                                                zcert_public_txt (cert));
+    op.agency_id = (char *)id;
+    op.public_key = (char *)zcert_public_txt (cert);
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_ADD_AGENCY_KEY;
+    request.add_agency_key = &op;
+    Kinnet__V1__AdminReply *reply = cli_admin_call (
+        options, &request, KINNET__V1__ADMIN_REPLY__RESULT_KEY_CHANGED, &err);
+    int rc = s_finish (options, "key added", &cert, cert_out, pending,
+                       reply ? reply->key_changed->agency_id : NULL, true, &err);
+    if (reply)
+        kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    return rc;
+}
+
+static int
+s_key_revoke (const cli_options_t *options, const char *id, const char *public_key,
+              int argc, char **argv)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    char key[200];
+    Kinnet__V1__RevokeAgencyKey op = KINNET__V1__REVOKE_AGENCY_KEY__INIT;
+    op.idempotency_key =
+        (char *)cli_admin_key (key, sizeof key, argc, argv, "key-revoke", public_key);
+    op.agency_id = (char *)id;
+    op.public_key = (char *)public_key;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_REVOKE_AGENCY_KEY;
+    request.revoke_agency_key = &op;
+    Kinnet__V1__AdminReply *reply = cli_admin_call (
+        options, &request, KINNET__V1__ADMIN_REPLY__RESULT_KEY_CHANGED, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->key_changed->base);
+    else
+        printf ("key %s of agency %s revoked%s; %d live key(s) left\n", public_key, id,
+                reply->key_changed->changed ? "" : " (it already was)",
+                (int)reply->key_changed->live_keys);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static void
+s_time (const Kinnet__V1__Timestamp *at, char *out, size_t size)
+{
+    time_t t = at ? (time_t)at->seconds : 0;
+    struct tm tm;
+    if (!at || !gmtime_r (&t, &tm) || !strftime (out, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf (out, size, "-");
+}
+
+static int
+s_key_list (const cli_options_t *options, const char *id)
+{
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__ListAgencyKeys op = KINNET__V1__LIST_AGENCY_KEYS__INIT;
+    op.agency_id = (char *)id;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_LIST_AGENCY_KEYS;
+    request.list_agency_keys = &op;
+    Kinnet__V1__AdminReply *reply =
+        cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_KEYS, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->keys->base);
+    else {
+        printf ("agency %s (%s)\n%-40s  %-20s  %s\n", id,
+                reply->keys->active ? "active" : "deactivated", "public_key", "created",
+                "revoked");
+        for (size_t k = 0; k < reply->keys->n_keys; k++) {
+            char created[32], revoked[32];
+            s_time (reply->keys->keys[k]->created_at, created, sizeof created);
+            s_time (reply->keys->keys[k]->revoked_at, revoked, sizeof revoked);
+            printf ("%-40s  %-20s  %s\n", reply->keys->keys[k]->public_key, created,
+                    revoked);
+        }
+    }
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+//  kinnet admin agency key add|revoke|list ...
+static int
+s_key (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--key", "--cert-out", NULL};
+    if (!cli_options_ok (argc, argv, valued, NULL, s_usage))
+        return CLI_USAGE;
+    const char *action = cli_positional (argc, argv, valued, 2);
+    const char *id = cli_positional (argc, argv, valued, 3);
+    const char *public_key = cli_positional (argc, argv, valued, 4);
+    const char *extra = cli_positional (argc, argv, valued, 5);
+    action = action ? action : "";
+    bool has_cert_out = cli_arg (argc, argv, "--cert-out") != NULL;
+    if (strcmp (action, "add") == 0 && id && !public_key)
+        return s_key_add (options, id, argc, argv);
+    if (strcmp (action, "revoke") == 0 && public_key && !extra && !has_cert_out)
+        return s_key_revoke (options, id, public_key, argc, argv);
+    if (strcmp (action, "list") == 0 && id && !public_key && !has_cert_out &&
+        !cli_arg (argc, argv, "--key"))
+        return s_key_list (options, id);
+    return s_usage_error (s_usage);
+}
+
 int
 cli_agency (const cli_options_t *options, int argc, char **argv)
 {
@@ -287,6 +427,8 @@ cli_agency (const cli_options_t *options, int argc, char **argv)
     action = action ? action : "";
     if (strcmp (action, "add") == 0)
         return s_add (options, argc, argv);
+    if (strcmp (action, "key") == 0)
+        return s_key (options, argc, argv);
     if (!cli_options_ok (argc, argv, valued, NULL, s_usage))
         return CLI_USAGE;
     const char *first = cli_positional (argc, argv, valued, 2);
@@ -339,5 +481,5 @@ cli_admin_init (const cli_options_t *options, int argc, char **argv)
                                                        zcert_public_txt (cert), id, &err);
     kn_db_destroy (&db);
     return s_finish (options, "administrator agency registered", &cert, cert_out, pending,
-                     rc == 0 ? id : NULL, &err);
+                     rc == 0 ? id : NULL, false, &err);
 }

@@ -7,15 +7,15 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "cli.h"
 #include "kn_audit_chain.h"
 #include "kn_config.h"
 
-#define MAX_TRUSTED 8
-
 static const char *s_usage =
-    "usage: kinnet audit verify --public-key HEX|FILE [--public-key ...] [--anchor FILE]\n"
+    "usage: kinnet audit verify --public-key KEY [--public-key KEY ...] [--anchor FILE]\n"
+    "       kinnet audit signers\n"
     "       kinnet audit seal [--key FILE]\n"
     "       kinnet audit export --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]\n"
     "                           [--out FILE]\n"
@@ -24,9 +24,15 @@ static const char *s_usage =
     "deleted, reordered, inserted into or truncated; exit 0 when intact, 7 when not.\n"
     "The checkpoint signers' public keys (--public-key, or KINNET_AUDIT_PUBLIC_KEY:\n"
     "keys separated by commas) are required, held apart from the database: without\n"
-    "one verify refuses (exit 2). --anchor FILE: the last checkpoint verified is kept\n"
+    "one verify refuses (exit 2). A KEY is HEX (64 hex characters), HEX@FROM..UNTIL\n"
+    "(trusted only for checkpoints signed from FROM, before UNTIL; RFC 3339 UTC times\n"
+    "such as 2026-12-03T12:00:00Z, either end may be left out), or a key file holding\n"
+    "such lines (FILE, or FILE@FROM..UNTIL for keys without a period of their own).\n"
+    "--anchor FILE: the last checkpoint verified is kept\n"
     "in FILE (created on the first run, moved forward on every intact one); the next\n"
     "run finds a cut tail or a rewritten history below it.\n"
+    "signers lists each key that signed checkpoints, with its first and last\n"
+    "checkpoint and their signing times: what a key rotation's periods are written from.\n"
     "seal links what is not chained yet (the reporting daemon does this all the\n"
     "time) and, with the signing key (--key, or KINNET_AUDIT_KEY; mode 0600), signs\n"
     "a checkpoint.\n"
@@ -87,23 +93,18 @@ s_verify (const cli_options_t *options, int argc, char **argv)
         fputs (s_usage, stderr);
         return CLI_USAGE;
     }
-    uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
+    kn_audit_trusted_t trusted[KN_AUDIT_TRUST_MAX];
     size_t n = 0;
     kn_error_t err;
     kn_error_clear (&err);
+    //  A malformed key or period is refused before anything is checked.
     for (int i = 1; i + 1 < argc; i++)
-        if (strcmp (argv[i], "--public-key") == 0) {
-            if (n == MAX_TRUSTED) {
-                kn_error_set (&err, KN_E_INVALID_ARGUMENT, "public_key",
-                              "more than %d public keys", MAX_TRUSTED);
-                return cli_fail (options, &err);
-            }
-            if (kn_audit_public_key_parse (argv[++i], trusted[n++], &err))
-                return cli_fail (options, &err);
-        }
+        if (strcmp (argv[i], "--public-key") == 0 &&
+            kn_audit_trust_add (argv[++i], trusted, KN_AUDIT_TRUST_MAX, &n, &err))
+            return cli_fail (options, &err);
     const char *env_keys = kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL);
     if (n == 0 && env_keys &&
-        kn_audit_public_keys_parse (env_keys, trusted, MAX_TRUSTED, &n, &err))
+        kn_audit_trust_parse (env_keys, trusted, KN_AUDIT_TRUST_MAX, &n, &err))
         return cli_fail (options, &err);
     //  A trail checked against keys it holds itself proves nothing: no key, no verdict.
     if (n == 0) {
@@ -124,8 +125,7 @@ s_verify (const cli_options_t *options, int argc, char **argv)
     kn_audit_verdict_t verdict;
     int rc =
         db && kn_audit_chain_prepare (db, &err) == 0 &&
-                kn_audit_chain_verify (db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES])trusted,
-                                       n, anchored ? &anchor : NULL, &verdict, &err) == 0
+                kn_audit_chain_verify (db, trusted, n, anchored ? &anchor : NULL, &verdict, &err) == 0
             ? 0
             : -1;
     kn_db_destroy (&db);
@@ -149,6 +149,70 @@ s_verify (const cli_options_t *options, int argc, char **argv)
                                   : "not written yet: no checkpoint has been signed");
     s_print_verdict (options, &verdict, note);
     return verdict.intact ? CLI_OK : CLI_TAMPERED;
+}
+
+//  Each key that signed checkpoints, and the trust list that covers exactly their
+//  signing times: the first key open at its start, the last open at its end, each
+//  other closed one second after its last checkpoint. In JSON too.
+static int
+s_signers (const cli_options_t *options, int argc, char **argv)
+{
+    if (!cli_options_ok (argc, argv, NULL, NULL, s_usage))
+        return CLI_USAGE;
+    if (cli_positional (argc, argv, NULL, 2)) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    kn_error_t err;
+    kn_error_clear (&err);
+    kn_audit_signer_use_t signers[KN_AUDIT_TRUST_MAX];
+    size_t n = 0;
+    kn_db_t *db = cli_admin_db (&err);
+    int rc = db && kn_audit_chain_prepare (db, &err) == 0 &&
+                     kn_audit_chain_signers (db, signers, KN_AUDIT_TRUST_MAX, &n, &err) == 0
+                 ? 0
+                 : -1;
+    kn_db_destroy (&db);
+    if (rc)
+        return cli_fail (options, &err);
+    json_t *list = json_array ();
+    char trust[KN_AUDIT_TRUST_MAX * 120] = "";
+    for (size_t k = 0; k < n; k++) {
+        const kn_audit_signer_use_t *use = &signers[k];
+        kn_audit_trusted_t period = {.from = k ? use->first_signed_at : KN_AUDIT_OPEN_FROM,
+                                     .until = k + 1 < n ? use->last_signed_at + 1
+                                                        : KN_AUDIT_OPEN_UNTIL};
+        char key[2 * KN_AUDIT_KEY_BYTES + 1], first[32], last[32], text[64];
+        sodium_bin2hex (key, sizeof key, use->public_key, KN_AUDIT_KEY_BYTES);
+        kn_audit_time_text (use->first_signed_at, first, sizeof first);
+        kn_audit_time_text (use->last_signed_at, last, sizeof last);
+        kn_audit_period_text (&period, text, sizeof text);
+        size_t len = strlen (trust);
+        snprintf (trust + len, sizeof trust - len, "%s%s%s%s", k ? "," : "", key,
+                  strcmp (text, "..") ? "@" : "", strcmp (text, "..") ? text : "");
+        json_array_append_new (
+            list, json_pack ("{s:s,s:I,s:I,s:s,s:I,s:s}", "public_key", key,
+                             "checkpoints", (json_int_t)use->checkpoints, "first_checkpoint",
+                             (json_int_t)use->first_number, "first_signed_at", first,
+                             "last_checkpoint", (json_int_t)use->last_number,
+                             "last_signed_at", last));
+        if (!options->json)
+            printf ("%s  %lld checkpoint(s): %lld at %s .. %lld at %s\n", key,
+                    (long long)use->checkpoints, (long long)use->first_number, first,
+                    (long long)use->last_number, last);
+    }
+    if (options->json) {
+        json_t *out = json_pack ("{s:o,s:s}", "signers", list, "trusted_keys", trust);
+        json_dumpf (out, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (out);
+    } else {
+        json_decref (list);
+        printf (n ? "trusted keys covering these, for KINNET_AUDIT_TRUSTED_KEYS:\n%s\n"
+                  : "no checkpoint has been signed yet%s\n",
+                trust);
+    }
+    return CLI_OK;
 }
 
 static int
@@ -311,6 +375,8 @@ cli_audit (const cli_options_t *options, int argc, char **argv)
     }
     if (strcmp (action, "verify") == 0)
         return s_verify (options, argc, argv);
+    if (strcmp (action, "signers") == 0)
+        return s_signers (options, argc, argv);
     if (strcmp (action, "seal") == 0)
         return s_seal (options, argc, argv);
     if (strcmp (action, "export") == 0)

@@ -58,6 +58,34 @@ int kn_agency_replace_administrators (kn_db_t *db, const char *name, const char 
 //  Revoking an inactive agency changes nothing. KN_E_NOT_FOUND when there is none.
 int kn_agency_revoke (kn_db_t *db, const char *agency_id, kn_error_t *err);
 
+//  One more key for an existing, active agency, in the caller's transaction (which
+//  then holds the agency's row until it ends, so a concurrent revocation waits).
+//  KN_E_NOT_FOUND (agency_id) when there is no such agency, KN_E_CONFLICT
+//  (agency_id) when it is deactivated, KN_E_CONFLICT (public_key) when the key is
+//  registered already. *live: the agency's live keys after the change.
+int kn_agency_key_add (kn_db_t *db, const char *agency_id, const char *public_key,
+                       int *live, kn_error_t *err);
+
+//  Revoke one key of agency_id, in the caller's transaction, under the agency's
+//  row lock. KN_E_NOT_FOUND (agency_id) for no such agency, (public_key) for a key
+//  that is not that agency's; KN_E_CONFLICT (public_key) for its last live key
+//  (deactivate the agency instead: kn_agency_revoke). *changed false when the key
+//  was revoked already; *live: the agency's live keys after.
+int kn_agency_key_revoke (kn_db_t *db, const char *agency_id, const char *public_key,
+                          bool *changed, int *live, kn_error_t *err);
+
+//  One of an agency's keys, as kn_agency_keys lists them.
+typedef struct {
+    char public_key[41];
+    int64_t created_at; // seconds since 1970
+    int64_t revoked_at; // 0: live
+} kn_agency_key_t;
+
+//  An agency's keys, oldest first (*keys malloc'd, caller frees), and whether the
+//  agency is active. KN_E_NOT_FOUND (agency_id) when there is no such agency.
+int kn_agency_keys (kn_db_t *db, const char *agency_id, bool *active,
+                    kn_agency_key_t **keys, size_t *count, kn_error_t *err);
+
 //  Grant (add) or take away a role (KN_AGENCY_ROLES). Idempotent; *changed (when
 //  not NULL) says whether the agency's roles changed. KN_E_NOT_FOUND when there is
 //  no such agency.

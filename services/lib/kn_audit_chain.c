@@ -57,6 +57,12 @@ static const char *s_statements[][2] = {
      " VALUES ($1, $2, $3::xid8, $4::bytea)"},
     {"kn_checkpoint_last", "SELECT " CHECKPOINT_COLUMNS
                            " FROM core.audit_checkpoint ORDER BY number DESC LIMIT 1"},
+    //  Who signed which checkpoints: a rotation's periods are written from it.
+    {"kn_checkpoint_signers",
+     "SELECT public_key, count (*), min (number), max (number),"
+     " floor (extract (epoch FROM min (signed_at)))::bigint,"
+     " floor (extract (epoch FROM max (signed_at)))::bigint"
+     " FROM core.audit_checkpoint GROUP BY public_key ORDER BY min (number) LIMIT $1"},
     {"kn_checkpoint_insert",
      "INSERT INTO core.audit_checkpoint (number, version, seq, link, disclosure_seq,"
      " disclosure_link, previous, signed_at, public_key, signature)"
@@ -196,40 +202,6 @@ kn_audit_signer_load (const char *path, kn_audit_signer_t *signer, kn_error_t *e
         return -1;
     crypto_sign_seed_keypair (signer->public_key, signer->secret_key, seed);
     sodium_memzero (seed, sizeof seed);
-    return 0;
-}
-
-int
-kn_audit_public_key_parse (const char *text_or_path, uint8_t key[KN_AUDIT_KEY_BYTES],
-                           kn_error_t *err)
-{
-    if (text_or_path && strlen (text_or_path) == 2 * KN_AUDIT_KEY_BYTES &&
-        kn_audit_parse_hex (text_or_path, key, KN_AUDIT_KEY_BYTES) == 0)
-        return 0;
-    return s_read_hex (text_or_path ? text_or_path : "", key, KN_AUDIT_KEY_BYTES, false,
-                       err);
-}
-
-int
-kn_audit_public_keys_parse (const char *list, uint8_t (*keys)[KN_AUDIT_KEY_BYTES],
-                            size_t max, size_t *count, kn_error_t *err)
-{
-    *count = 0;
-    char copy[4096];
-    if (!list || strlen (list) >= sizeof copy)
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "public_key",
-                             "no list of trusted public keys, or one too long");
-    snprintf (copy, sizeof copy, "%s", list);
-    char *save = NULL;
-    for (char *item = strtok_r (copy, ", \t\n", &save); item;
-         item = strtok_r (NULL, ", \t\n", &save)) {
-        if (*count == max)
-            return kn_error_set (err, KN_E_INVALID_ARGUMENT, "public_key",
-                                 "more than %zu trusted public keys", max);
-        if (kn_audit_public_key_parse (item, keys[*count], err))
-            return -1;
-        (*count)++;
-    }
     return 0;
 }
 
@@ -466,6 +438,15 @@ int
 kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, bool *made,
                            kn_error_t *err)
 {
+    //  When it was signed: a stamp, not a rule's clock (kn_clock.h), so real time.
+    //  Verification trusts a key only for checkpoints stamped inside its period.
+    return kn_audit_chain_checkpoint_at (db, signer, (int64_t)time (NULL), made, err);
+}
+
+int
+kn_audit_chain_checkpoint_at (kn_db_t *db, const kn_audit_signer_t *signer,
+                              int64_t signed_at, bool *made, kn_error_t *err)
+{
     *made = false;
     if (kn_db_ensure (db, err) || kn_db_exec (db, "BEGIN", err))
         return -1;
@@ -497,8 +478,7 @@ kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, bool *m
         memcpy (next.disclosure_link, dhead.link, 32);
         if (any)
             kn_audit_checkpoint_hash (&before, next.previous);
-        //  When it was signed: a stamp, not a rule's clock (kn_clock.h), so real time.
-        next.signed_at = (int64_t)time (NULL);
+        next.signed_at = signed_at;
         if (s_checkpoint_insert (db, &next, signer, err))
             goto fail;
         *made = true;
@@ -511,4 +491,32 @@ fail:;
     kn_error_t ignored;
     kn_db_exec (db, "ROLLBACK", &ignored);
     return -1;
+}
+
+int
+kn_audit_chain_signers (kn_db_t *db, kn_audit_signer_use_t *signers, size_t max,
+                        size_t *count, kn_error_t *err)
+{
+    *count = 0;
+    char limit[24];
+    snprintf (limit, sizeof limit, "%zu", max);
+    const char *values[] = {limit};
+    PGresult *result = kn_db_ensure (db, err) ? NULL
+                                               : kn_db_run (db, "kn_checkpoint_signers", 1,
+                                                            values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    for (int row = 0; row < PQntuples (result) && *count < max; row++) {
+        kn_audit_signer_use_t *use = &signers[*count];
+        if (!kn_audit_bytea (result, row, 0, use->public_key, KN_AUDIT_KEY_BYTES))
+            continue; // a malformed key: verify names it
+        use->checkpoints = atoll (PQgetvalue (result, row, 1));
+        use->first_number = atoll (PQgetvalue (result, row, 2));
+        use->last_number = atoll (PQgetvalue (result, row, 3));
+        use->first_signed_at = atoll (PQgetvalue (result, row, 4));
+        use->last_signed_at = atoll (PQgetvalue (result, row, 5));
+        (*count)++;
+    }
+    PQclear (result);
+    return 0;
 }

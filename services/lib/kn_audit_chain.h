@@ -6,7 +6,8 @@
     and, with a signing key, signs numbered checkpoints: checkpoint n signs both
     chains' heads (position = rows chained) and the hash of checkpoint n-1, so a
     checkpoint cannot be taken out of the middle. kn_audit_chain_verify recomputes
-    every link and checkpoint against trusted public keys (none given: it refuses)
+    every link and checkpoint against trusted public keys, each with its validity
+    period (kn_audit_trust.h; none given: it refuses)
     and names the first place where a log was changed, deleted, reordered,
     inserted into or truncated. Cutting the newest checkpoints together with the
     rows after an older one leaves a shorter trail that checks; only an anchor
@@ -28,10 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kn_audit_trust.h"
 #include "kn_db.h"
 #include "kn_error.h"
-
-#define KN_AUDIT_KEY_BYTES 32
 
 typedef struct {
     uint8_t public_key[KN_AUDIT_KEY_BYTES];
@@ -45,14 +45,6 @@ int kn_audit_signer_create (const char *path, char public_hex[2 * KN_AUDIT_KEY_B
 //  Refuses a key file that group or others may read (as ssh does).
 int kn_audit_signer_load (const char *path, kn_audit_signer_t *signer, kn_error_t *err);
 
-//  A public key given as 64 hex characters, or as a file holding them.
-int kn_audit_public_key_parse (const char *text_or_path, uint8_t key[KN_AUDIT_KEY_BYTES],
-                               kn_error_t *err);
-//  Keys separated by commas or white space, each as kn_audit_public_key_parse
-//  takes it; at most max. *count: how many.
-int kn_audit_public_keys_parse (const char *list, uint8_t (*keys)[KN_AUDIT_KEY_BYTES],
-                                size_t max, size_t *count, kn_error_t *err);
-
 int kn_audit_chain_prepare (kn_db_t *db, kn_error_t *err);
 
 //  Link up to max committed rows that are not chained yet (audit records first,
@@ -63,6 +55,21 @@ int kn_audit_chain_seal (kn_db_t *db, int max, int *sealed, kn_error_t *err);
 //  Sign the chains' heads when one moved since the last checkpoint. *made: signed.
 int kn_audit_chain_checkpoint (kn_db_t *db, const kn_audit_signer_t *signer, bool *made,
                                kn_error_t *err);
+
+//  A key that signed checkpoints: how many, the first and last (by number) and
+//  their signing times (seconds since 1970).
+typedef struct {
+    uint8_t public_key[KN_AUDIT_KEY_BYTES];
+    int64_t checkpoints;
+    int64_t first_number, last_number;
+    int64_t first_signed_at, last_signed_at;
+} kn_audit_signer_use_t;
+
+//  Up to max keys that signed checkpoints, in the order they first signed. What the
+//  trail says of itself: an operator writes a rotation's periods from it, but an
+//  auditor's trust comes from keys and periods kept apart from the database.
+int kn_audit_chain_signers (kn_db_t *db, kn_audit_signer_use_t *signers, size_t max,
+                            size_t *count, kn_error_t *err);
 
 //  What an auditor keeps of the last checkpoint verified.
 typedef struct {
@@ -90,11 +97,12 @@ typedef struct {
 } kn_audit_verdict_t;
 
 //  Recompute both chains and every checkpoint. trusted: the public keys
-//  checkpoints must be signed with (n_trusted 0: refused, -1 with err). anchor
+//  checkpoints must be signed with, each within its period of validity at the
+//  checkpoint's signing time (n_trusted 0: refused, -1 with err). anchor
 //  (NULL: none): the checkpoint a previous verification ended at, which must still
 //  be there, unchanged. 0 when the check ran (intact or not); -1 on failure. A
 //  batch of each chain in memory at a time, whatever the trail's length.
-int kn_audit_chain_verify (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+int kn_audit_chain_verify (kn_db_t *db, const kn_audit_trusted_t *trusted,
                            size_t n_trusted, const kn_audit_anchor_t *anchor,
                            kn_audit_verdict_t *verdict, kn_error_t *err);
 

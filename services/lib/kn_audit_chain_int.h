@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kn_audit_chain.h"
 #include "kn_db.h"
 #include "kn_error.h"
 
@@ -63,6 +64,11 @@ typedef struct {
 //  A row of number, seq, link, disclosure_seq, disclosure_link, previous, version,
 //  signed_at (seconds), public_key, signature; false when a field is malformed.
 bool kn_audit_checkpoint_read (PGresult *result, int row, kn_audit_checkpoint_t *c);
+
+//  kn_audit_chain_checkpoint with the signing time given (seconds since 1970),
+//  for tests that need checkpoints signed at known times.
+int kn_audit_chain_checkpoint_at (kn_db_t *db, const kn_audit_signer_t *signer,
+                                  int64_t signed_at, bool *made, kn_error_t *err);
 
 //  The bytes a checkpoint signs (docs/privacy.md), and its hash.
 #define KN_AUDIT_MESSAGE_MAX 256

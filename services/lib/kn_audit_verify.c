@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #define BATCH         2000
+//  How far a checkpoint's signing time may lie before the previous one's (two
+//  sealers' clocks differ a little) before it counts as set back.
+#define CLOCK_SLACK_S 300
 #define ANCHOR_HEADER "kinnet audit anchor v1"
 
 //  Each chain is read forward in batches, and each checkpoint (in
@@ -160,31 +163,50 @@ s_check_past (kn_db_t *db, const kn_audit_trail_t *trail, kn_audit_verdict_t *ve
 //  Checks one checkpoint c, in number order after the one whose hash is previous.
 static int
 s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
-                    int version_before, const uint8_t previous[32],
-                    const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
+                    int version_before, int64_t signed_before, const uint8_t previous[32],
+                    const kn_audit_trusted_t *trusted, size_t n_trusted,
                     reader_t *audit, reader_t *disclosures, kn_error_t *err)
 {
     kn_audit_verdict_t *verdict = audit->verdict;
     long long n = (long long)c->number;
     uint8_t message[KN_AUDIT_MESSAGE_MAX];
     size_t len = kn_audit_checkpoint_message (c, message);
-    bool known = false;
-    for (size_t k = 0; k < n_trusted; k++)
-        known |= sodium_memcmp (c->public_key, trusted[k], 32) == 0;
+    //  A key is trusted only for what it signed inside its period, by the time the
+    //  checkpoint itself states (signed with it, so not changed since).
+    const kn_audit_trusted_t *outside = NULL;
+    int trust = kn_audit_trust_check (trusted, n_trusted, c->public_key, c->signed_at,
+                                      &outside);
+    char key[2 * KN_AUDIT_KEY_BYTES + 1], at[32], period[64] = "";
+    sodium_bin2hex (key, sizeof key, c->public_key, KN_AUDIT_KEY_BYTES);
+    kn_audit_time_text (c->signed_at, at, sizeof at);
+    if (outside)
+        kn_audit_period_text (outside, period, sizeof period);
     if (c->number != number_before + 1)
         s_broken (verdict, 0, 0,
                   "checkpoint %lld is missing (the next is %lld): checkpoints "
                   "were removed",
                   (long long)number_before + 1, n);
-    else if (!known)
+    else if (trust < 0)
         s_broken (verdict, c->seq, 0,
-                  "checkpoint %lld (at %lld) is signed by a key that is not "
+                  "checkpoint %lld (at %lld) is signed by key %s, a key that is not "
                   "a trusted one",
-                  n, (long long)c->seq);
+                  n, (long long)c->seq, key);
+    else if (trust == 0)
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld (at %lld) was signed at %s by key %s, outside "
+                  "the period that key is trusted for (%s)",
+                  n, (long long)c->seq, at, key, period);
     else if (crypto_sign_verify_detached (c->signature, message, len, c->public_key) != 0)
         s_broken (verdict, c->seq, 0,
                   "checkpoint %lld (at %lld) has an invalid signature", n,
                   (long long)c->seq);
+    //  Signing times only move forward: a retired key that leaked cannot append a
+    //  checkpoint dated back into its period after one a newer key signed.
+    else if (number_before > 0 && c->signed_at < signed_before - CLOCK_SLACK_S)
+        s_broken (verdict, c->seq, 0,
+                  "checkpoint %lld was signed at %s by key %s, before checkpoint %lld: "
+                  "its signing time was set back",
+                  n, at, key, (long long)number_before);
     else if (c->version == 1 && version_before == 2)
         s_broken (verdict, c->seq, 0,
                   "checkpoint %lld is of the old, unchained form but "
@@ -236,15 +258,14 @@ s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
 
 //  Every checkpoint, in batches; the anchor's must be among them, unchanged.
 static int
-s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
-                     size_t n_trusted, const kn_audit_anchor_t *anchor, reader_t *audit,
+s_check_checkpoints (kn_db_t *db, const kn_audit_trusted_t *trusted, size_t n_trusted, const kn_audit_anchor_t *anchor, reader_t *audit,
                      reader_t *disclosures, kn_error_t *err)
 {
     kn_audit_verdict_t *verdict = audit->verdict;
     kn_audit_checkpoint_t c = {0};
     uint8_t previous[32] = {0};
     int version = 0;
-    int64_t number = 0;
+    int64_t number = 0, signed_at = 0;
     bool anchor_seen = false, more = true;
     while (more) {
         char after[24], limit[16];
@@ -264,7 +285,8 @@ s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
                 number = c.number;
                 continue;
             }
-            if (s_check_checkpoint (&c, number, version, previous, trusted, n_trusted,
+            if (s_check_checkpoint (&c, number, version, signed_at, previous, trusted,
+                                    n_trusted,
                                     audit, disclosures, err)) {
                 PQclear (rows);
                 return -1;
@@ -272,6 +294,7 @@ s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
             kn_audit_checkpoint_hash (&c, previous);
             number = c.number;
             version = c.version;
+            signed_at = c.signed_at;
             verdict->last_checkpoint = c.seq;
             verdict->anchor = (kn_audit_anchor_t){c.number, c.seq, c.disclosure_seq, {0}};
             memcpy (verdict->anchor.hash, previous, 32);
@@ -297,7 +320,7 @@ s_check_checkpoints (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
 }
 
 int
-kn_audit_chain_verify (kn_db_t *db, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+kn_audit_chain_verify (kn_db_t *db, const kn_audit_trusted_t *trusted,
                        size_t n_trusted, const kn_audit_anchor_t *anchor,
                        kn_audit_verdict_t *verdict, kn_error_t *err)
 {

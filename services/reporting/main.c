@@ -16,8 +16,6 @@
 #include "reporting_sealer.h"
 #include "reporting_server.h"
 
-#define MAX_TRUSTED 8
-
 static zmsg_t *
 s_handle (void *server, zmsg_t *request)
 {
@@ -38,13 +36,13 @@ main (int argc, char *argv[])
     bool sign = key_path && kn_audit_signer_load (key_path, &signer, &err) == 0;
     if (key_path && !sign)
         kn_log (KN_ERROR, "service.config", "problem", err.message, NULL);
-    uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
+    kn_audit_trusted_t trusted[KN_AUDIT_TRUST_MAX];
     size_t n_trusted = 0;
     const char *keys = kn_config_str ("KINNET_AUDIT_TRUSTED_KEYS",
                                       kn_config_str ("KINNET_AUDIT_PUBLIC_KEY", NULL));
     kn_error_t key_err;
     if (keys &&
-        kn_audit_public_keys_parse (keys, trusted, MAX_TRUSTED, &n_trusted, &key_err)) {
+        kn_audit_trust_parse (keys, trusted, KN_AUDIT_TRUST_MAX, &n_trusted, &key_err)) {
         kn_log (KN_ERROR, "service.config", "problem", key_err.message, NULL);
         n_trusted = 0; //  trust all of a list or none of it
     }
@@ -60,8 +58,8 @@ main (int argc, char *argv[])
     reporting_server_t *server =
         (!key_path || sign) && (!replica || read_db)
             ? reporting_server_new (
-                  daemon.db, read_db ? read_db : daemon.db, daemon.crypto,
-                  (const uint8_t (*)[KN_AUDIT_KEY_BYTES])trusted, n_trusted, &err)
+                  daemon.db, read_db ? read_db : daemon.db, daemon.crypto, trusted,
+                  n_trusted, &err)
             : NULL;
     if (!server)
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);

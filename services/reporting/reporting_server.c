@@ -53,7 +53,7 @@ struct _reporting_server_t {
 
 reporting_server_t *
 reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
-                      const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES], size_t n_trusted,
+                      const kn_audit_trusted_t *trusted, size_t n_trusted,
                       kn_error_t *err)
 {
     kn_sdc_config_t sdc;

@@ -21,7 +21,7 @@ typedef struct _reporting_server_t reporting_server_t;
 //  KINNET_SDC_ROUND. crypto (the field key) opens sealed fields for subject access
 //  exports; it stays the caller's.
 reporting_server_t *reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
-                                          const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+                                          const kn_audit_trusted_t *trusted,
                                           size_t n_trusted, kn_error_t *err);
 void reporting_server_destroy (reporting_server_t **self_p);
 

@@ -12,14 +12,13 @@
 #include "kn_config.h"
 #include "kn_log.h"
 
-#define MAX_TRUSTED 8
 #define KEEP_MS     60000 // an uncollected verdict blocks other anchors this long
 
 typedef enum { JOB_IDLE, JOB_RUNNING, JOB_DONE } job_state_t;
 
 struct _reporting_verifier_t {
     kn_db_t *db;
-    uint8_t trusted[MAX_TRUSTED][KN_AUDIT_KEY_BYTES];
+    kn_audit_trusted_t trusted[KN_AUDIT_TRUST_MAX];
     size_t n_trusted;
     pthread_t thread;
     bool started;
@@ -85,8 +84,7 @@ s_run (void *arg)
         kn_error_t err;
         kn_error_clear (&err);
         int rc = kn_audit_chain_verify (
-            self->db, (const uint8_t (*)[KN_AUDIT_KEY_BYTES])self->trusted,
-            self->n_trusted, anchored ? &anchor : NULL, &verdict, &err);
+            self->db, self->trusted, self->n_trusted, anchored ? &anchor : NULL, &verdict, &err);
         if (rc)
             kn_log (KN_ERROR, "verify_audit.failed", "problem", err.message, NULL);
 
@@ -103,7 +101,7 @@ s_run (void *arg)
 }
 
 reporting_verifier_t *
-reporting_verifier_new (kn_db_t **db_p, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+reporting_verifier_new (kn_db_t **db_p, const kn_audit_trusted_t *trusted,
                         size_t n_trusted, kn_error_t *err)
 {
     if (kn_audit_chain_prepare (*db_p, err))
@@ -111,8 +109,8 @@ reporting_verifier_new (kn_db_t **db_p, const uint8_t (*trusted)[KN_AUDIT_KEY_BY
     reporting_verifier_t *self = kn_calloc (1, sizeof *self);
     self->db = *db_p;
     *db_p = NULL;
-    self->n_trusted = n_trusted < MAX_TRUSTED ? n_trusted : MAX_TRUSTED;
-    memcpy (self->trusted, trusted, self->n_trusted * KN_AUDIT_KEY_BYTES);
+    self->n_trusted = n_trusted < KN_AUDIT_TRUST_MAX ? n_trusted : KN_AUDIT_TRUST_MAX;
+    memcpy (self->trusted, trusted, self->n_trusted * sizeof *trusted);
     pthread_mutex_init (&self->lock, NULL);
     //  Waits are timed on the monotonic clock, as zclock_mono is.
     pthread_condattr_t attr;

@@ -17,7 +17,7 @@ typedef struct _reporting_verifier_t reporting_verifier_t;
 //  against trusted (copied; n_trusted 1 or more). NULL with err when the session's
 //  statements cannot be prepared.
 reporting_verifier_t *
-reporting_verifier_new (kn_db_t **db_p, const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES],
+reporting_verifier_new (kn_db_t **db_p, const kn_audit_trusted_t *trusted,
                         size_t n_trusted, kn_error_t *err);
 
 //  Stop the thread, after the verification it runs (if any) ends. Nulls *self_p.

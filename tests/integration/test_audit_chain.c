@@ -124,8 +124,9 @@ s_verify_anchored (const kn_audit_anchor_t *anchor)
 {
     kn_audit_verdict_t verdict;
     kn_error_t err;
-    const uint8_t (*trusted)[KN_AUDIT_KEY_BYTES] = &signer.public_key;
-    cr_assert_eq (kn_audit_chain_verify (sealer_db, trusted, 1, anchor, &verdict, &err),
+    kn_audit_trusted_t trusted = {.from = KN_AUDIT_OPEN_FROM, .until = KN_AUDIT_OPEN_UNTIL};
+    memcpy (trusted.key, signer.public_key, KN_AUDIT_KEY_BYTES);
+    cr_assert_eq (kn_audit_chain_verify (sealer_db, &trusted, 1, anchor, &verdict, &err),
                   0, "%s", err.message);
     return verdict;
 }
@@ -363,14 +364,13 @@ Test (audit, a_recomputed_chain_is_found_by_its_checkpoint)
     cr_assert (strstr (v.problem, "not a trusted"), "%s", v.problem);
     //  Given the other key as well as ours, the re-signed checkpoint passes: which
     //  keys are trusted is the auditor's call, and it is the whole defence here.
-    uint8_t both[2][KN_AUDIT_KEY_BYTES];
-    memcpy (both[0], signer.public_key, KN_AUDIT_KEY_BYTES);
-    memcpy (both[1], other.public_key, KN_AUDIT_KEY_BYTES);
+    kn_audit_trusted_t both[2] = {
+        {.from = KN_AUDIT_OPEN_FROM, .until = KN_AUDIT_OPEN_UNTIL},
+        {.from = KN_AUDIT_OPEN_FROM, .until = KN_AUDIT_OPEN_UNTIL}};
+    memcpy (both[0].key, signer.public_key, KN_AUDIT_KEY_BYTES);
+    memcpy (both[1].key, other.public_key, KN_AUDIT_KEY_BYTES);
     kn_audit_verdict_t loose;
-    cr_assert_eq (kn_audit_chain_verify (sealer_db,
-                                         (const uint8_t (*)[KN_AUDIT_KEY_BYTES])both, 2,
-                                         NULL, &loose, &err),
-                  0);
+    cr_assert_eq (kn_audit_chain_verify (sealer_db, both, 2, NULL, &loose, &err), 0);
     cr_assert (loose.intact, "%s", loose.problem);
     char pub[100];
     snprintf (pub, sizeof pub, "%s.pub", other_path);
