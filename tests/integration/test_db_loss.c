@@ -71,7 +71,9 @@ s_watch_count (const char *sql)
 }
 
 //  End every service's database session (each names its role), and wait until the
-//  server has let them go.
+//  server has let those go. A service may already have a new one by then (routing's
+//  consumer reconnects at once to go on with its work): what is awaited is the end
+//  of the sessions that were ended, by their process ids.
 static void
 s_end_sessions (void)
 {
@@ -79,16 +81,21 @@ s_end_sessions (void)
     for (size_t i = 0; i < sizeof s_services / sizeof s_services[0]; i++)
         snprintf (names + strlen (names), sizeof names - strlen (names), "%s'%s'",
                   i ? ", " : "", s_services[i]);
-    char terminate[700], left[700];
+    char list[700];
+    snprintf (list, sizeof list,
+              "SELECT string_agg (pid::text, ',') FROM pg_stat_activity"
+              " WHERE datname = current_database () AND application_name IN (%s)",
+              names);
+    char *pids = s_watch (list);
+    cr_assert (pids && *pids, "no service session found");
+    char terminate[4200], left[4200];
     snprintf (terminate, sizeof terminate,
-              "SELECT count (pg_terminate_backend (pid)) FROM pg_stat_activity"
-              " WHERE datname = current_database () AND application_name IN (%s)",
-              names);
+              "SELECT count (pg_terminate_backend (pid)) FROM unnest ('{%s}'::int[]) AS pid",
+              pids);
     snprintf (left, sizeof left,
-              "SELECT count (*) FROM pg_stat_activity"
-              " WHERE datname = current_database () AND application_name IN (%s)",
-              names);
-    cr_assert_gt (s_watch_count (terminate), 0, "no service session found");
+              "SELECT count (*) FROM pg_stat_activity WHERE pid = ANY ('{%s}'::int[])", pids);
+    free (pids);
+    cr_assert_gt (s_watch_count (terminate), 0, "no service session ended");
     int64_t deadline = zclock_mono () + 10000;
     while (s_watch_count (left) > 0) {
         cr_assert (zclock_mono () < deadline, "a service session outlived its end");
