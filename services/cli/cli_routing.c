@@ -210,6 +210,10 @@ s_print_event (const cli_options_t *options, const Kinnet__V1__FeedEvent *event)
     case KINNET__V1__FEED_EVENT__BODY_REFERRAL_WITHDRAWN:
         printf ("  referral %s", event->referral_withdrawn->referral_id);
         break;
+    case KINNET__V1__FEED_EVENT__BODY_SUBJECT_ERASED:
+        printf ("  subject %s  family %s: erase your copies", event->subject_erased->subject_id,
+                event->subject_erased->family_id);
+        break;
     default:
         break;
     }

@@ -16,7 +16,9 @@
 #include "kn_alloc.h"
 #include "kn_keys.h"
 #include "kn_keys_rotate.h"
+#include "kinnet/v1/events.pb-c.h"
 #include "kn_log.h"
+#include "kn_outbox.h"
 #include "kn_pb.h"
 #include "kn_validate.h"
 #include "records_ledger.h"
@@ -67,6 +69,35 @@ s_recorded (records_server_t *self, const char *subject_id, Kinnet__V1__Erasure 
     }
     PQclear (row);
     return found;
+}
+
+//  One subject.erased event per agency that ever received data about the person
+//  (the disclosure log), addressed to it: routing copies each into that agency's feed.
+static int
+s_tell_recipients (records_server_t *self, const char *subject_id, const char *family_id,
+                   int64_t erased_us, kn_error_t *err)
+{
+    const char *values[] = {subject_id};
+    PGresult *rows = kn_db_run (self->db, "records_recipients", 1, values, NULL, NULL, err);
+    if (!rows)
+        return -1;
+    int rc = 0;
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = erased_us / 1000000;
+    for (int r = 0; r < PQntuples (rows) && rc == 0; r++) {
+        Kinnet__V1__SubjectErased event = KINNET__V1__SUBJECT_ERASED__INIT;
+        event.subject_id = (char *)subject_id;
+        event.family_id = (char *)family_id;
+        event.recipient_agency_id = PQgetvalue (rows, r, 0);
+        event.erased_at = &at;
+        size_t len = kinnet__v1__subject_erased__get_packed_size (&event);
+        uint8_t *payload = kn_malloc (len ? len : 1);
+        kinnet__v1__subject_erased__pack (&event, payload);
+        rc = kn_outbox_append (self->db, "subject.erased", subject_id, payload, len, err);
+        free (payload);
+    }
+    PQclear (rows);
+    return rc;
 }
 
 int
@@ -155,7 +186,8 @@ records_erase (records_server_t *self, const char *agency, const records_request
     snprintf (key_id, sizeof key_id, "%s", PQgetvalue (done, 0, 1));
     snprintf (erased_at, sizeof erased_at, "%s", PQgetvalue (done, 0, 2));
     PQclear (done);
-    if (kn_write_commit (&w, err))
+    if (s_tell_recipients (self, subject_id, family_id, erased_us, err) ||
+        kn_write_commit (&w, err))
         goto fail;
     erasure->erased_at = kn_pb_timestamp (erased_us / 1000000);
     erasure->reference = kn_pb_string (op->reference);

@@ -243,6 +243,8 @@ records_prepare (kn_db_t *db, kn_error_t *err)
          " SELECT (extract (epoch FROM erased_at) * 1000000)::bigint, key_id,"
          " to_char (erased_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
          " FROM e"},
+        {"records_recipients", "SELECT DISTINCT recipient_id FROM core.disclosure"
+                               " WHERE subject_id = $1 ORDER BY 1"},
         {"records_hold_in_force", "SELECT id FROM core.legal_hold WHERE subject_id = $1"
                                   " AND lifted_at IS NULL ORDER BY placed_at LIMIT 1"},
         {"records_hold_insert", "INSERT INTO core.legal_hold (id, subject_id, reason,"

@@ -13,6 +13,7 @@
 #include "kn_idempotency.h"
 #include "kn_keys.h"
 #include "kn_log.h"
+#include "kn_outbox.h"
 #include "kn_service.h"
 #include "records_ledger.h"
 
@@ -49,7 +50,8 @@ records_server_t *
 records_server_new (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_path,
                     kn_error_t *err)
 {
-    if (kn_audit_prepare (db, err) || kn_idempotency_prepare (db, LEDGER, err) ||
+    if (kn_audit_prepare (db, err) || kn_outbox_prepare (db, err) ||
+        kn_idempotency_prepare (db, LEDGER, err) ||
         kn_agency_prepare (db, err) || kn_keys_prepare (db, err) ||
         records_prepare (db, err))
         return NULL;

@@ -290,6 +290,8 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
             ? &kinnet__v1__release_changed__descriptor
         : strcmp (topic, "override.requested") == 0
             ? &kinnet__v1__override_requested__descriptor
+        : strcmp (topic, "subject.erased") == 0
+            ? &kinnet__v1__subject_erased__descriptor
             : NULL;
     if (!descriptor)
         return 0; // not for routing
@@ -320,6 +322,16 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
         feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
         feed.override_requested = (Kinnet__V1__OverrideRequested *)message;
         rc = routing_feed_dpos (self, topic, &feed, NULL, now, err);
+    } else if (descriptor == &kinnet__v1__subject_erased__descriptor) {
+        //  Each copy is addressed to one agency that received data about the person.
+        Kinnet__V1__SubjectErased *erased = (Kinnet__V1__SubjectErased *)message;
+        if (kn_uuid_valid (erased->recipient_agency_id)) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_SUBJECT_ERASED;
+            feed.subject_erased = erased;
+            rc = routing_feed (self, erased->recipient_agency_id, topic, NULL, &feed, now,
+                               err);
+        }
     } else if (descriptor == &kinnet__v1__release_changed__descriptor) {
         //  Each copy is addressed to one party. An approval may let offers waiting
         //  for consent go ahead: re-decide once, on the requester's copy.

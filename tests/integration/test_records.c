@@ -126,6 +126,15 @@ Test (records, erase_destroys_the_persons_key_and_only_theirs)
     cr_assert_eq (s_count ("SELECT count(*) FROM core.data_key WHERE subject_id = '%s'"
                            " AND wrapped IS NULL", sibling),
                   0);
+    //  Agency 1 received data about the sibling once (the disclosure log): it must be
+    //  told of the erasure. Agency 0 received nothing.
+    char disclosed[600];
+    snprintf (disclosed, sizeof disclosed,
+              "SELECT core.begin_write ();"
+              "INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose,"
+              " basis, service) VALUES ('%s', '%s', '{1}', 1, 'consent', 'intake')",
+              sibling, kn_test_stack_agency_id (stack, 1));
+    free (s_sql (disclosed));
     //  The erasure.
     snprintf (args, sizeof args, "--format json subject erase %s --reference DPO/2026/17",
               sibling);
@@ -151,6 +160,17 @@ Test (records, erase_destroys_the_persons_key_and_only_theirs)
               sibling);
     cr_assert_eq (s_cli (1, &out, args), 5, "%s", out);
     cr_assert (strstr (out, "already erased"), "%s", out);
+    free (out);
+    //  The agency that received data about them is told in its feed; the other is not.
+    cr_assert_eq (s_cli (1, &out, "--format json feed --wait 5000"), 0, "%s", out);
+    for (int i = 0; i < 50 && !strstr (out, "subject.erased"); i++) {
+        free (out);
+        cr_assert_eq (s_cli (1, &out, "--format json feed --wait 200"), 0, "%s", out);
+    }
+    cr_assert (strstr (out, "subject.erased") && strstr (out, sibling), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (0, &out, "--format json feed"), 0, "%s", out);
+    cr_assert_null (strstr (out, "subject.erased"), "%s", out);
     free (out);
     //  Their subject export is the fact and date of the erasure, nothing more.
     snprintf (args, sizeof args, "subject export %s --out - --format json", sibling);
