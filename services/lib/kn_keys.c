@@ -244,6 +244,46 @@ kn_keys_open_column (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, i
     return rc;
 }
 
+int
+kn_keys_open_joined (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, int r, int c,
+                     int c_key, const char *ad, uint8_t **plain, size_t *plain_len,
+                     kn_error_t *err)
+{
+    *plain = NULL;
+    *plain_len = 0;
+    if (PQgetisnull (result, r, c))
+        return KN_OPENED;
+    size_t len = 0;
+    unsigned char *sealed =
+        PQunescapeBytea ((const unsigned char *)PQgetvalue (result, r, c), &len);
+    if (!sealed)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
+    char id[KN_UUID_STR];
+    int rc;
+    if (PQgetisnull (result, r, c_key) || !kn_crypto_sealed_key_id (sealed, len, id) ||
+        strcasecmp (id, PQgetvalue (result, r, c_key)) != 0)
+        rc = kn_keys_open (db, crypto, sealed, len, ad, plain, plain_len, err);
+    else if (PQgetisnull (result, r, c_key + 2))
+        rc = KN_ERASED;
+    else {
+        size_t wrapped_len = 0;
+        unsigned char *wrapped = PQunescapeBytea (
+            (const unsigned char *)PQgetvalue (result, r, c_key + 2), &wrapped_len);
+        kn_data_key_t key;
+        if (wrapped && kn_crypto_data_key_unwrap (crypto, id,
+                                                  atoi (PQgetvalue (result, r, c_key + 1)),
+                                                  wrapped, wrapped_len, &key) == 0)
+            *plain = kn_crypto_open_under (&key, sealed, len, ad, plain_len);
+        sodium_memzero (&key, sizeof key);
+        PQfreemem (wrapped);
+        rc = *plain ? KN_OPENED
+                    : kn_error_set (err, KN_E_INTERNAL, NULL,
+                                    "a sealed value does not open with its data key");
+    }
+    PQfreemem (sealed);
+    return rc;
+}
+
 char *
 kn_keys_open_text (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, int r, int c,
                    const char *ad)

@@ -49,6 +49,14 @@ int kn_keys_open_column (kn_db_t *db, kn_crypto_t *crypto, const PGresult *resul
                          int c, const char *ad, uint8_t **plain, size_t *plain_len,
                          kn_error_t *err);
 
+//  kn_keys_open_column with the data key read in the same query (a join on
+//  core.data_key): columns c_key, c_key + 1 and c_key + 2 of row r are its id,
+//  master_version and wrapped. Saves the round trip when the value is sealed under
+//  that key; otherwise (format 1, another key) it is kn_keys_open_column.
+int kn_keys_open_joined (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, int r,
+                         int c, int c_key, const char *ad, uint8_t **plain,
+                         size_t *plain_len, kn_error_t *err);
+
 //  The same as a NUL-terminated string, malloc'd: "" when the column is NULL, its
 //  person was erased, or it does not open (for text shown beside other data: a
 //  reason, a note).

@@ -26,8 +26,11 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
         {"kn_subject_insert",
          "INSERT INTO core.subject (id, family_id, blind_index, birth_date)"
          " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[])"},
+        //  With the person's data key, which seals the date of birth: one round trip.
         {"kn_subject_get",
-         "SELECT family_id, birth_date FROM core.subject WHERE id = $1"},
+         "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped"
+         " FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"
+         " WHERE s.id = $1"},
     };
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         if (kn_db_prepare (db, statements[i][0], statements[i][1], err))
@@ -342,8 +345,8 @@ kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t
         size_t plain_len = 0;
         //  Erased (or unreadable): the date of birth is not on record.
         kn_error_t ignored;
-        if (kn_keys_open_column (db, crypto, result, 0, 1, subject_id, &plain, &plain_len,
-                                 &ignored) == KN_OPENED &&
+        if (kn_keys_open_joined (db, crypto, result, 0, 1, 2, subject_id, &plain,
+                                 &plain_len, &ignored) == KN_OPENED &&
             plain && plain_len < 16) {
             char date[16];
             memcpy (date, plain, plain_len);
