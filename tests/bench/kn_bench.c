@@ -169,8 +169,17 @@ s_classify (client_t *self, zframe_t *reply, const uint8_t *body, size_t len, in
     int outcome = 0;
     if (!answer)
         self->codes[KN_E_MALFORMED]++;
-    else if (answer->error && answer->error->code)
+    else if (answer->error && answer->error->code) {
         self->codes[answer->error->code < MAX_CODES ? answer->error->code : 0]++;
+        //  The first few errors of a run, as the service said them (an error message
+        //  never holds personal data), so a count can be explained.
+        static atomic_int told;
+        if (atomic_fetch_add (&told, 1) < 5)
+            fprintf (stderr, "kn_bench: error %d on %s: %s\n", (int)answer->error->code,
+                     answer->error->field && *answer->error->field ? answer->error->field
+                                                                   : "(no field)",
+                     answer->error->message);
+    }
     else if (!self->run->echo
              && answer->result_case == KINNET__V1__INTAKE_REPLY__RESULT_SUBMITTED) {
         outcome = 1;
