@@ -132,7 +132,9 @@ cli_fail (const cli_options_t *options, const kn_error_t *err)
 const char *
 cli_arg (int argc, char **argv, const char *name)
 {
-    for (int i = 0; i + 1 < argc; i++)
+    //  A bare "--" ends the options: what follows is positional, whatever it looks like
+    //  (a Z85 key may start with "--").
+    for (int i = 0; i + 1 < argc && strcmp (argv[i], "--") != 0; i++)
         if (strcmp (argv[i], name) == 0)
             return argv[i + 1];
     return NULL;
@@ -141,7 +143,7 @@ cli_arg (int argc, char **argv, const char *name)
 bool
 cli_flag (int argc, char **argv, const char *name)
 {
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; i < argc && strcmp (argv[i], "--") != 0; i++)
         if (strcmp (argv[i], name) == 0)
             return true;
     return false;
@@ -170,8 +172,13 @@ s_takes_value (const char *name, const char *const *valued)
 const char *
 cli_positional (int argc, char **argv, const char *const *valued, int index)
 {
+    bool options = true;
     for (int i = 0; i < argc; i++) {
-        if (strncmp (argv[i], "--", 2) == 0) {
+        if (options && strcmp (argv[i], "--") == 0) {
+            options = false;
+            continue;
+        }
+        if (options && strncmp (argv[i], "--", 2) == 0) {
             i += s_takes_value (argv[i], valued) ? 1 : 0;
             continue;
         }
@@ -185,7 +192,7 @@ bool
 cli_options_ok (int argc, char **argv, const char *const *valued, const char *const *flags,
                 const char *usage)
 {
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc && strcmp (argv[i], "--") != 0; i++) {
         if (strncmp (argv[i], "--", 2) != 0)
             continue;
         bool known = s_takes_value (argv[i], valued) || s_in (argv[i], flags)
