@@ -20,6 +20,7 @@
 #include "kn_audit.h"
 #include "kn_audit_chain.h"
 #include "kn_test.h"
+#include "kn_test_audit.h"
 #include "reporting_sealer.h"
 
 static char *url;
@@ -32,29 +33,14 @@ static char public_hex[2 * KN_AUDIT_KEY_BYTES + 1];
 static void
 s_setup (void)
 {
-    url = kn_test_db_create ();
-    kn_error_t err;
-    service_db = kn_db_new (url, "kinnet_intake", &err);
-    sealer_db = kn_db_new (url, "kinnet_audit", &err);
-    cr_assert (service_db && sealer_db, "%s", err.message);
-    cr_assert_eq (kn_audit_prepare (service_db, &err), 0);
-    cr_assert_eq (kn_audit_chain_prepare (sealer_db, &err), 0, "%s", err.message);
-    snprintf (key_path, sizeof key_path, "/tmp/kn-audit-key-XXXXXX");
-    int fd = mkstemp (key_path);
-    cr_assert (fd >= 0);
-    close (fd);
-    unlink (key_path);   // created again, exclusively, by the key writer
-    cr_assert_eq (kn_audit_signer_create (key_path, public_hex, &err), 0, "%s", err.message);
-    cr_assert_eq (kn_audit_signer_load (key_path, &signer, &err), 0, "%s", err.message);
+    kn_test_audit_open (&url, &service_db, &sealer_db);
+    kn_test_audit_key (key_path, &signer, public_hex);
 }
 
 static void
 s_teardown (void)
 {
-    char pub[80];
-    snprintf (pub, sizeof pub, "%s.pub", key_path);
-    unlink (key_path);
-    unlink (pub);
+    kn_test_audit_key_remove (key_path);
     kn_db_destroy (&sealer_db);
     kn_db_destroy (&service_db);
     free (url);
@@ -80,33 +66,10 @@ s_append (kn_db_t *db, int i)
     cr_assert_eq (kn_audit_append (db, &entry, &err), 0, "%s", err.message);
 }
 
-//  Seal until every record is chained. The sealer waits for every older writing
-//  transaction in the cluster to end, and suites running in parallel (other
-//  databases, same server) have some open: await that condition.
 static int
 s_seal_all (void)
 {
-    int total = 0, sealed;
-    kn_error_t err;
-    int64_t deadline = zclock_mono () + 20000;
-    while (true) {
-        cr_assert_eq (kn_audit_chain_seal (sealer_db, 17, &sealed, &err), 0, "%s", err.message);
-        total += sealed;
-        if (sealed > 0)
-            continue;
-        char *left = kn_test_sql (
-            url,
-            "SELECT (SELECT count (*) FROM core.audit a WHERE NOT EXISTS"
-            " (SELECT 1 FROM core.audit_chain c WHERE c.audit_id = a.id))"
-            " + (SELECT count (*) FROM core.disclosure d WHERE NOT EXISTS"
-            " (SELECT 1 FROM core.disclosure_chain c WHERE c.disclosure_id = d.id))");
-        bool done = left && atoi (left) == 0;
-        free (left);
-        if (done)
-            return total;
-        cr_assert (zclock_mono () < deadline, "records were never sealed");
-        zclock_sleep (10);
-    }
+    return kn_test_audit_seal_all (url, sealer_db, 17);
 }
 
 static void

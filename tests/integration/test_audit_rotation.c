@@ -15,6 +15,7 @@
 #include "kn_audit_chain.h"
 #include "kn_audit_chain_int.h"
 #include "kn_test.h"
+#include "kn_test_audit.h"
 
 static char *url;
 static kn_db_t *service_db; // as kinnet_intake
@@ -28,46 +29,18 @@ static char old_path[64], new_path[64];
 #define SWITCH "2026-01-01T00:30:00Z"
 
 static void
-s_key (char *path, kn_audit_signer_t *signer, char *hex)
-{
-    snprintf (path, 64, "/tmp/kn-rotation-key-XXXXXX");
-    int fd = mkstemp (path);
-    cr_assert (fd >= 0);
-    close (fd);
-    unlink (path); // created again, exclusively, by the key writer
-    kn_error_t err;
-    cr_assert_eq (kn_audit_signer_create (path, hex, &err), 0, "%s", err.message);
-    cr_assert_eq (kn_audit_signer_load (path, signer, &err), 0, "%s", err.message);
-}
-
-static void
 s_setup (void)
 {
-    url = kn_test_db_create ();
-    kn_error_t err;
-    service_db = kn_db_new (url, "kinnet_intake", &err);
-    sealer_db = kn_db_new (url, "kinnet_audit", &err);
-    cr_assert (service_db && sealer_db, "%s", err.message);
-    cr_assert_eq (kn_audit_prepare (service_db, &err), 0);
-    cr_assert_eq (kn_audit_chain_prepare (sealer_db, &err), 0, "%s", err.message);
-    s_key (old_path, &old_key, old_hex);
-    s_key (new_path, &new_key, new_hex);
-}
-
-static void
-s_unlink_key (const char *path)
-{
-    char pub[80];
-    snprintf (pub, sizeof pub, "%s.pub", path);
-    unlink (path);
-    unlink (pub);
+    kn_test_audit_open (&url, &service_db, &sealer_db);
+    kn_test_audit_key (old_path, &old_key, old_hex);
+    kn_test_audit_key (new_path, &new_key, new_hex);
 }
 
 static void
 s_teardown (void)
 {
-    s_unlink_key (old_path);
-    s_unlink_key (new_path);
+    kn_test_audit_key_remove (old_path);
+    kn_test_audit_key_remove (new_path);
     kn_db_destroy (&sealer_db);
     kn_db_destroy (&service_db);
     free (url);
@@ -90,26 +63,10 @@ s_append (int i)
     cr_assert_eq (kn_audit_append (service_db, &entry, &err), 0, "%s", err.message);
 }
 
-//  Seal until every record is chained (older transactions of suites running
-//  alongside hold the sealer back: await the condition).
 static void
 s_seal_all (void)
 {
-    int sealed;
-    kn_error_t err;
-    int64_t deadline = zclock_mono () + 20000;
-    while (true) {
-        cr_assert_eq (kn_audit_chain_seal (sealer_db, 50, &sealed, &err), 0, "%s",
-                      err.message);
-        if (sealed > 0)
-            continue;
-        if (kn_test_count (url, "SELECT count (*) FROM core.audit a WHERE NOT EXISTS"
-                                " (SELECT 1 FROM core.audit_chain c"
-                                "  WHERE c.audit_id = a.id)") == 0)
-            return;
-        cr_assert (zclock_mono () < deadline, "records were never sealed");
-        zclock_sleep (10);
-    }
+    kn_test_audit_seal_all (url, sealer_db, 50);
 }
 
 //  Three more records, sealed, and a checkpoint signed by signer at time at.
