@@ -245,9 +245,12 @@ Test (agency_keys, a_rotated_agency_keeps_its_id_records_and_roles)
 
     //  The last live key is not revoked: that is what agency revoke is for. (Given
     //  after "--": a Z85 key may start with "--" and must still be read as the key.)
+    //  A key-shaped argument starting with "--" that is no key of the agency: read as
+    //  the key, it is malformed or unknown (which depends on its bytes), never an
+    //  unknown option (exit 2).
     snprintf (args, sizeof args, "admin agency key revoke %s -- '--%.38s'", agency, new_key);
-    cr_assert_eq (s_run (KN_TEST_ADMIN, args, &out), 3, "a key after -- is not an option: %s",
-                  out);
+    int rc = s_run (KN_TEST_ADMIN, args, &out);
+    cr_assert (rc == 3 || rc == 6, "a key after -- is not an option: exit %d: %s", rc, out);
     cr_assert_null (strstr (out, "unknown option"), "%s", out);
     free (out);
     snprintf (args, sizeof args, "admin agency key revoke %s -- '%s'", agency, new_key);
