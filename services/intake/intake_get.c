@@ -13,8 +13,12 @@ static const char *s_statements[][2] = {
                      " FROM intake.referral WHERE id = $1"},
     //  The people of a referral, each with their own sealed part (NULL for a
     //  referral stored before per-person parts: its people are inside personal).
-    {"referral_people", "SELECT subject_id, personal FROM intake.referral_subject"
-                        " WHERE referral_id = $1 ORDER BY position"},
+    //  Each with their data key, read in the same query (kn_keys_open_joined).
+    {"referral_people",
+     "SELECT rs.subject_id, rs.personal, k.id, k.master_version, k.wrapped"
+     " FROM intake.referral_subject rs"
+     " LEFT JOIN core.data_key k ON k.subject_id = rs.subject_id"
+     " WHERE rs.referral_id = $1 ORDER BY rs.position"},
 };
 
 int
@@ -79,7 +83,7 @@ s_add_people (intake_store_t *self, const char *referral_id,
         uint8_t *plain = NULL;
         size_t len = 0;
         int opened =
-            kn_keys_open_column (self->db, self->crypto, rows, r, 1, ad, &plain, &len, err);
+            kn_keys_open_joined (self->db, self->crypto, rows, r, 1, 2, ad, &plain, &len, err);
         //  No part: the person was erased before their part was split out of a
         //  referral from before per-person parts (kn_keys_rotate).
         if (opened == KN_ERASED || (opened == KN_OPENED && PQgetisnull (rows, r, 1)))
