@@ -348,13 +348,19 @@ kn_db_set_password (kn_db_t *self, const char *role, const char *password,
     char *ident = PQescapeIdentifier (self->conn, role, strlen (role));
     char *literal = PQescapeLiteral (self->conn, verifier, strlen (verifier));
     PQfreemem (verifier);
-    size_t size = (ident ? strlen (ident) : 0) + (literal ? strlen (literal) : 0) + 40;
+    size_t size = (ident ? strlen (ident) : 0) + (literal ? strlen (literal) : 0) + 128;
     char *sql = ident && literal ? malloc (size) : NULL;
     int rc;
     if (!sql)
         rc = kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
     else {
-        snprintf (sql, size, "ALTER ROLE %s PASSWORD %s", ident, literal);
+        /* One implicit transaction: the lock serialises two setups run at once
+         * (two migrate containers of one upgrade), since concurrent ALTER ROLEs of
+         * one role fail with "tuple concurrently updated". */
+        snprintf (sql, size,
+                  "SELECT pg_advisory_xact_lock (hashtext ('kinnet.role.password'));"
+                  "ALTER ROLE %s PASSWORD %s",
+                  ident, literal);
         rc = s_simple (self, sql, err);
     }
     free (sql);

@@ -8,6 +8,7 @@
     disclosure log); and a role change is put on an administrator's account only by
     the admin service's own login. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -274,6 +275,74 @@ Test (privileges, admin_logins_sets_each_password_from_its_own_file)
     unsetenv ("KINNET_DB_SECRETS");
     cr_assert_null (db, "logged in with a password file others may read");
     cr_assert (strstr (err.message, "readable by others"), "%s", err.message);
+    char command[400];
+    snprintf (command, sizeof command, "rm -rf '%s'", dir);
+    cr_assert_eq (system (command), 0);
+}
+
+typedef struct {
+    const char *env, *dir;
+    int code;
+    char *out;
+} logins_run_t;
+
+static void *
+s_logins (void *arg)
+{
+    logins_run_t *run = arg;
+    run->code = kn_test_run_cli (run->env, &run->out, "admin logins %s", run->dir);
+    return NULL;
+}
+
+//  Two setups at once (two migrate containers of one upgrade) both succeed: without
+//  a lock, the later ALTER ROLE of one role waits for the first and then fails with
+//  "tuple concurrently updated". The first setup is held open here, mid-way,
+//  holding the lock a setup takes; the CLI waits behind it and then sets every role.
+Test (privileges, two_login_setups_at_once_both_succeed)
+{
+    char dir[] = "/tmp/kn-logins-XXXXXX";
+    cr_assert (mkdtemp (dir));
+    char env[600], *out = NULL;
+    snprintf (env, sizeof env, "KINNET_DATABASE_URL='%s' KINNET_LOG_LEVEL=warn", url);
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin logins %s --generate", dir), 0, "%s",
+                  out);
+    free (out);
+    kn_error_t err;
+    kn_db_t *first = kn_db_new (url, NULL, &err);
+    cr_assert_not_null (first, "%s", err.message);
+    char state[6];
+    s_try (first, "BEGIN", state);
+    s_try (first, "SELECT pg_advisory_xact_lock (hashtext ('kinnet.role.password'))",
+           state);
+    cr_assert_str_empty (state);
+    s_try (first, "ALTER ROLE kinnet_broker PASSWORD 'first setup'", state);
+    cr_assert_str_empty (state);
+    logins_run_t run = {.env = env, .dir = dir};
+    pthread_t thread;
+    cr_assert_eq (pthread_create (&thread, NULL, s_logins, &run), 0);
+    //  Await the CLI's session waiting on a lock (the setup's lock, or without it
+    //  the role's row), then let the first setup commit.
+    int waiting = 0;
+    for (int i = 0; i < 3000 && !waiting; i++) {
+        waiting = kn_test_count (url, "SELECT count(*) FROM pg_stat_activity"
+                                      " WHERE wait_event_type = 'Lock'"
+                                      "   AND datname = current_database()");
+        if (!waiting)
+            zclock_sleep (10);
+    }
+    cr_assert_eq (waiting, 1, "the second setup never waited");
+    s_try (first, "COMMIT", state);
+    cr_assert_str_empty (state);
+    pthread_join (thread, NULL);
+    cr_assert_eq (run.code, 0, "%s", run.out);
+    free (run.out);
+    kn_db_destroy (&first);
+    //  The second setup's passwords are the ones in force.
+    setenv ("KINNET_DB_SECRETS", dir, 1);
+    kn_db_t *broker = kn_db_new (url, "kinnet_broker", &err);
+    unsetenv ("KINNET_DB_SECRETS");
+    cr_assert_not_null (broker, "%s", err.message);
+    kn_db_destroy (&broker);
     char command[400];
     snprintf (command, sizeof command, "rm -rf '%s'", dir);
     cr_assert_eq (system (command), 0);
