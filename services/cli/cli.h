@@ -130,6 +130,8 @@ int cli_logins (const cli_options_t *options, int argc, char **argv);
 
 //  kinnet subject erase|hold|holds (argv[0] is "subject").
 int cli_records (const cli_options_t *options, int argc, char **argv);
+//  kinnet retention list|set|run (argv[0] is "retention").
+int cli_retention (const cli_options_t *options, int argc, char **argv);
 
 //  kinnet admin fieldkey add|use|status|rewrap (argv[0] is "fieldkey").
 int cli_fieldkey (const cli_options_t *options, int argc, char **argv);

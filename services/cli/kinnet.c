@@ -38,6 +38,8 @@ static const char *s_usage =
     "                                     erase a person: destroy their data key (DPO)\n"
     "  subject hold place|lift ID --reason TEXT | subject holds [ID]\n"
     "                                     legal holds, which stop erasure (DPO)\n"
+    "  retention list | set TYPE DAYS | run [--dry-run]\n"
+    "                                     how long records are kept; apply it now\n"
     "  audit verify|signers|seal|export ...\n"
     "                                     the tamper-evident audit trail (kinnet audit --help)\n"
     "  admin agency add --name N --sector S --district D --cert-out DIR\n"
@@ -286,6 +288,8 @@ main (int argc, char *argv[])
         return cli_report (&options, sub_argc, sub_argv);
     if (strcmp (command, "subject") == 0)
         return cli_subject (&options, sub_argc, sub_argv);
+    if (strcmp (command, "retention") == 0)
+        return cli_retention (&options, sub_argc, sub_argv);
     fprintf (stderr, "kinnet: unknown command '%s'\n\n%s", command, s_usage);
     return CLI_USAGE;
 }

@@ -23,6 +23,7 @@ kn_keys_prepare (kn_db_t *db, kn_error_t *err)
          "INSERT INTO core.data_key (id, subject_id, master_version, wrapped)"
          " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::smallint[], $4::bytea[])"
          " ON CONFLICT (subject_id) DO NOTHING RETURNING subject_id"},
+        {"kn_keys_hold", "SELECT pg_advisory_xact_lock_shared (" KN_SUBJECT_LOCK ("$1") ")"},
     };
     return kn_db_prepare_all (db, statements, sizeof statements / sizeof statements[0], err);
 }
@@ -174,6 +175,14 @@ kn_keys_seal (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id,
               const uint8_t *plain, size_t len, const char *ad, size_t *sealed_len,
               kn_error_t *err)
 {
+    //  Held to the end of the transaction: an erasure deciding about the person waits
+    //  for what is sealed here to commit, and sees it; one that decided first has
+    //  destroyed the key by now, and kn_keys_for_subjects refuses.
+    const char *values[] = {subject_id};
+    PGresult *held = kn_db_run (db, "kn_keys_hold", 1, values, NULL, NULL, err);
+    if (!held)
+        return NULL;
+    PQclear (held);
     kn_data_key_t key;
     if (kn_keys_for_subjects (db, crypto, &subject_id, 1, &key, err))
         return NULL;

@@ -12,6 +12,11 @@
 #include "kn_db.h"
 #include "kn_error.h"
 
+//  The advisory lock key of one person (SQL over a uuid expression): shared by
+//  whoever seals something new about them (kn_keys_seal), exclusive for a change
+//  to the person as a whole (kn_subject_lock_for_change).
+#define KN_SUBJECT_LOCK(id) "hashtextextended ('kinnet.subject:' || " id "::text, 0)"
+
 //  The statements kn_keys_for_subjects runs (kn_subject_prepare calls it).
 int kn_keys_prepare (kn_db_t *db, kn_error_t *err);
 
@@ -27,7 +32,9 @@ int kn_keys_store_new (kn_db_t *db, const char *const *subjects, const kn_data_k
                        const uint8_t (*wrapped)[KN_WRAPPED_KEY_BYTES], const int *versions,
                        size_t n, kn_error_t *err);
 
-//  Seal plain (bound to ad) under subject_id's data key; NULL with err.
+//  Seal plain (bound to ad) under subject_id's data key; NULL with err. Holds the
+//  person's lock (KN_SUBJECT_LOCK) shared until the caller's transaction ends, so
+//  an erasure cannot decide about them in between.
 uint8_t *kn_keys_seal (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id,
                        const uint8_t *plain, size_t len, const char *ad,
                        size_t *sealed_len, kn_error_t *err);

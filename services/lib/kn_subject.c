@@ -19,6 +19,9 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
         //  unnest yields the keys in the (sorted) order given, one lock after another.
         {"kn_subject_lock",
          "SELECT count (pg_advisory_xact_lock (k)) FROM unnest ($1::bigint[]) AS k"},
+        {"kn_subject_index_of", "SELECT encode (blind_index, 'hex'), family_id"
+                                " FROM core.subject WHERE id = $1"},
+        {"kn_subject_lock_person", "SELECT pg_advisory_xact_lock (" KN_SUBJECT_LOCK ("$1") ")"},
         {"kn_subject_find", "SELECT encode (blind_index, 'hex'), id, family_id"
                             " FROM core.subject WHERE blind_index = ANY ($1::bytea[])"},
         {"kn_subject_family_insert",
@@ -304,6 +307,31 @@ kn_subject_resolve (kn_db_t *db, kn_crypto_t *crypto, const kn_person_t *people,
     memcpy (family_id, group.family_id, KN_UUID_STR);
     *matched = group.matched;
     return 0;
+}
+
+int
+kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
+                            char family_id[KN_UUID_STR], kn_error_t *err)
+{
+    const char *values[] = {subject_id};
+    PGresult *row = kn_db_run (db, "kn_subject_index_of", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    person_t person = {0};
+    bool found = PQntuples (row) == 1 &&
+                 sodium_hex2bin (person.index, sizeof person.index, PQgetvalue (row, 0, 0),
+                                 strlen (PQgetvalue (row, 0, 0)), NULL, NULL, NULL) == 0;
+    if (found)
+        snprintf (family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 1));
+    PQclear (row);
+    if (!found)
+        return kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
+    //  The index's lock first, as a referral takes it, then the person's own.
+    if (s_lock (db, &person, 1, err))
+        return -1;
+    PGresult *locked = kn_db_run (db, "kn_subject_lock_person", 1, values, NULL, NULL, err);
+    PQclear (locked);
+    return locked ? 0 : -1;
 }
 
 int

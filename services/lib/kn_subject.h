@@ -18,6 +18,7 @@
 #include "kn_crypto.h"
 #include "kn_db.h"
 #include "kn_error.h"
+#include "kn_keys.h"
 #include "kn_uuid.h"
 
 typedef struct {
@@ -52,6 +53,15 @@ typedef struct {
 //  finds the people an earlier one introduced.
 int kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *groups,
                              size_t n, kn_error_t *err);
+
+//  Lock a known person, for this transaction, against a referral naming them and
+//  against anything new being sealed about them: the lock on their blind index (the
+//  one a referral takes before it looks them up), then their own, exclusively. For
+//  an erasure, before it decides: whatever names the person either committed before
+//  (and is seen) or waits until it is over. family_id receives their family.
+//  NOT_FOUND (field subject_id) when there is no such subject.
+int kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
+                                char family_id[KN_UUID_STR], kn_error_t *err);
 
 //  1 when subject_id names a subject, 0 when not, -1 on error. family_id (may be
 //  NULL) receives its family.

@@ -1,9 +1,12 @@
 /*  kinnet-records: the "records" service (records_server). Wiring only: the daemon's
     session (role kinnet_records), the erasure ledger (KINNET_ERASURE_LEDGER), the
-    server, the loop. */
+    server, the retention keeper's thread (records_keeper: every
+    KINNET_RETENTION_INTERVAL_S, default 3600, 0 for never; KINNET_RETENTION_BATCH,
+    default 500), the loop. */
 #include "kn_config.h"
 #include "kn_daemon.h"
 #include "kn_log.h"
+#include "records_keeper.h"
 #include "records_server.h"
 
 static zmsg_t *
@@ -25,7 +28,26 @@ main (int argc, char *argv[])
         daemon.db, daemon.crypto, kn_config_str ("KINNET_ERASURE_LEDGER", NULL), &err);
     if (!server)
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
+    long interval = kn_config_int ("KINNET_RETENTION_INTERVAL_S", 3600);
+    long batch = kn_config_int ("KINNET_RETENTION_BATCH", RECORDS_BATCH_DEFAULT);
+    if (interval < 0 || interval > 31 * 86400 || batch < 1 || batch > RECORDS_BATCH_MAX) {
+        kn_log (KN_ERROR, "config.invalid", "problem",
+                "KINNET_RETENTION_INTERVAL_S must be 0 to 2678400 and KINNET_RETENTION_BATCH"
+                " 1 to 5000",
+                NULL);
+        records_server_destroy (&server);
+    }
+    records_keeper_t *keeper =
+        server && interval > 0
+            ? records_keeper_start (daemon.crypto,
+                                    kn_config_str ("KINNET_ERASURE_LEDGER", NULL), interval,
+                                    (int)batch)
+            : NULL;
+    if (server && interval == 0)
+        kn_log (KN_WARN, "keeper.off", "problem",
+                "KINNET_RETENTION_INTERVAL_S=0: no retention schedule is applied", NULL);
     rc = server ? kn_daemon_serve (&daemon, s_handle, server) : -1;
+    records_keeper_stop (&keeper);
     records_server_destroy (&server);
     kn_daemon_stop (&daemon);
     return rc == 0 ? 0 : 1;

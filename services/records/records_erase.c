@@ -101,6 +101,64 @@ s_tell_recipients (records_server_t *self, const char *subject_id, const char *f
 }
 
 int
+records_destroy (records_server_t *self, const records_destroy_t *what,
+                 records_destroyed_t *done, kn_error_t *err)
+{
+    //  Their values still under the root key go under their own key first: else
+    //  destroying it would leave those readable.
+    done->moved = 0;
+    if (kn_keys_forward_subject (self->db, self->crypto, what->subject_id, &done->moved, err))
+        return -1;
+    //  The person must have a key to destroy: one that had nothing sealed yet gets
+    //  one now (it then seals nothing).
+    kn_data_key_t key;
+    const char *subjects[] = {what->subject_id};
+    if (kn_keys_for_subjects (self->db, self->crypto, subjects, 1, &key, err)) {
+        //  Destroyed already (CONFLICT from kn_keys): nothing left to do.
+        if (err->code != KN_E_CONFLICT)
+            return -1;
+        kn_error_clear (err);
+        return 0;
+    }
+    sodium_memzero (key.key, sizeof key.key);
+    uint8_t unlinked[KN_BLIND_INDEX_BYTES];
+    randombytes_buf (unlinked, sizeof unlinked);
+    const char *values[] = {what->subject_id, (const char *)unlinked, what->reference,
+                            what->by,         what->at,               what->cause};
+    int lengths[] = {0, (int)sizeof unlinked, 0, 0, 0, 0}, formats[] = {0, 1, 0, 0, 0, 0};
+    PGresult *row = kn_db_run (self->db, "records_erase", 6, values, lengths, formats, err);
+    if (!row)
+        return -1;
+    int erased = PQntuples (row) == 1;
+    if (erased) {
+        done->erased_us = strtoll (PQgetvalue (row, 0, 0), NULL, 10);
+        snprintf (done->key_id, sizeof done->key_id, "%s", PQgetvalue (row, 0, 1));
+        snprintf (done->erased_at, sizeof done->erased_at, "%s", PQgetvalue (row, 0, 2));
+    }
+    PQclear (row);
+    if (erased && what->tell &&
+        s_tell_recipients (self, what->subject_id, what->family_id, done->erased_us, err))
+        return -1;
+    return erased;
+}
+
+void
+records_destroyed_logged (records_server_t *self, const char *subject_id,
+                          const char *reference, const records_destroyed_t *done)
+{
+    kn_log (KN_INFO, "subject.erased", "subject_id", subject_id, "key_id", done->key_id,
+            NULL);
+    //  The ledger's line, after the commit: a line for an erasure that did not happen
+    //  would erase someone at the next restore. One lost here (a crash just now) is
+    //  written at the next start (records_ledger_sync).
+    kn_error_t ledger_err;
+    if (self->ledger_path &&
+        records_ledger_append (self->ledger_path, done->erased_at, subject_id, done->key_id,
+                               reference, &ledger_err))
+        kn_log (KN_ERROR, "ledger.write_failed", "problem", ledger_err.message, NULL);
+}
+
+int
 records_erase (records_server_t *self, const char *agency, const records_request_t *request,
                records_reply_t *reply, kn_error_t *err)
 {
@@ -150,56 +208,36 @@ records_erase (records_server_t *self, const char *agency, const records_request
         goto fail;
     //  A dry run moves nothing for good: it counts inside a savepoint it rolls back,
     //  and commits only the request's own record (the claim and the audit row).
-    long moved = 0;
-    if ((op->dry_run && kn_db_exec (self->db, "SAVEPOINT dry_run", err)) ||
-        kn_keys_forward_subject (self->db, self->crypto, subject_id, &moved, err))
-        goto fail;
-    erasure->values_moved = (int32_t)moved;
     if (op->dry_run) {
-        if (kn_db_exec (self->db, "ROLLBACK TO SAVEPOINT dry_run", err) ||
+        long moved = 0;
+        if (kn_db_exec (self->db, "SAVEPOINT dry_run", err) ||
+            kn_keys_forward_subject (self->db, self->crypto, subject_id, &moved, err) ||
+            kn_db_exec (self->db, "ROLLBACK TO SAVEPOINT dry_run", err) ||
             kn_write_commit (&w, err))
             goto fail;
+        erasure->values_moved = (int32_t)moved;
         return 0;
     }
-    //  The person must have a key to destroy: one that had nothing sealed yet gets
-    //  one now (it then seals nothing).
-    kn_data_key_t key;
-    const char *subjects[] = {subject_id};
-    if (kn_keys_for_subjects (self->db, self->crypto, subjects, 1, &key, err))
+    records_destroy_t what = {.subject_id = subject_id,
+                              .family_id = family_id,
+                              .reference = op->reference,
+                              .by = agency,
+                              .cause = "dpo",
+                              .tell = true};
+    records_destroyed_t done;
+    int destroyed = records_destroy (self, &what, &done, err);
+    if (destroyed < 0)
         goto fail;
-    sodium_memzero (key.key, sizeof key.key);
-    uint8_t unlinked[KN_BLIND_INDEX_BYTES];
-    randombytes_buf (unlinked, sizeof unlinked);
-    const char *values[] = {subject_id, (const char *)unlinked, op->reference, agency, NULL};
-    int lengths[] = {0, (int)sizeof unlinked, 0, 0, 0}, formats[] = {0, 1, 0, 0, 0};
-    PGresult *done =
-        kn_db_run (self->db, "records_erase", 5, values, lengths, formats, err);
-    if (!done)
-        goto fail;
-    if (PQntuples (done) != 1) {   // its key was destroyed without a record of it
-        PQclear (done);
+    if (destroyed == 0) {   // its key was destroyed without a record of it
         kn_error_set (err, KN_E_CONFLICT, "subject_id", "the person is already erased");
         goto fail;
     }
-    int64_t erased_us = strtoll (PQgetvalue (done, 0, 0), NULL, 10);
-    char key_id[KN_UUID_STR], erased_at[40];
-    snprintf (key_id, sizeof key_id, "%s", PQgetvalue (done, 0, 1));
-    snprintf (erased_at, sizeof erased_at, "%s", PQgetvalue (done, 0, 2));
-    PQclear (done);
-    if (s_tell_recipients (self, subject_id, family_id, erased_us, err) ||
-        kn_write_commit (&w, err))
+    if (kn_write_commit (&w, err))
         goto fail;
-    erasure->erased_at = kn_pb_timestamp (erased_us / 1000000);
+    erasure->values_moved = (int32_t)done.moved;
+    erasure->erased_at = kn_pb_timestamp (done.erased_us / 1000000);
     erasure->reference = kn_pb_string (op->reference);
-    kn_log (KN_INFO, "subject.erased", "subject_id", subject_id, "key_id", key_id, NULL);
-    //  The ledger's line, after the commit: a line for an erasure that did not happen
-    //  would erase someone at the next restore. One lost here (a crash just now) is
-    //  written at the next start (records_ledger_sync).
-    kn_error_t ledger_err;
-    if (self->ledger_path &&
-        records_ledger_append (self->ledger_path, erased_at, subject_id, key_id,
-                               op->reference, &ledger_err))
-        kn_log (KN_ERROR, "ledger.write_failed", "problem", ledger_err.message, NULL);
+    records_destroyed_logged (self, subject_id, op->reference, &done);
     return 0;
 fail:
     return kn_write_abort (&w);

@@ -1,6 +1,6 @@
-/*  records_hold: legal holds. A hold in force on a person stops their erasure (and,
-    once retention schedules land, their records' expiry). Placing and lifting one
-    are the DPO's, each with a reason sealed under the person's key. */
+/*  records_hold: legal holds. A hold in force on a person stops their erasure, by
+    a DPO or by the retention keeper. Placing and lifting one are the DPO's, each
+    with a reason sealed under the person's key. */
 #include "records_ops.h"
 
 #include <stdio.h>
@@ -237,8 +237,9 @@ records_prepare (kn_db_t *db, kn_error_t *err)
          "             destroyed_at = coalesce ($5::timestamptz, now ())"
          "           WHERE subject_id = $1 AND wrapped IS NOT NULL RETURNING id, destroyed_at),"
          " s AS (UPDATE core.subject SET blind_index = $2 WHERE id = $1 RETURNING id),"
-         " e AS (INSERT INTO core.erasure (subject_id, key_id, erased_at, erased_by, reference)"
-         "       SELECT $1, k.id, k.destroyed_at, $4, $3 FROM k, s"
+         " e AS (INSERT INTO core.erasure (subject_id, key_id, erased_at, erased_by, reference,"
+         "                                 cause)"
+         "       SELECT $1, k.id, k.destroyed_at, $4, $3, $6 FROM k, s"
          "       RETURNING key_id, erased_at)"
          " SELECT (extract (epoch FROM erased_at) * 1000000)::bigint, key_id,"
          " to_char (erased_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -254,6 +255,13 @@ records_prepare (kn_db_t *db, kn_error_t *err)
                               " FROM core.legal_hold WHERE id = $1 FOR UPDATE"},
         {"records_hold_lift", "UPDATE core.legal_hold SET lifted_by = $2,"
                               " lifted_at = now (), lift_reason = $3 WHERE id = $1"},
+        {"records_schedules",
+         "SELECT record_type, coalesce (days, 0), coalesce (changed_by::text, ''),"
+         " coalesce (extract (epoch FROM changed_at)::bigint, 0)"
+         " FROM core.retention_schedule WHERE $1::text IS NULL OR record_type = $1"},
+        {"records_schedule_set",
+         "UPDATE core.retention_schedule SET days = nullif ($2::integer, 0),"
+         " changed_by = $3, changed_at = now () WHERE record_type = $1"},
         {"records_holds", "SELECT " HOLD_COLUMNS " FROM core.legal_hold"
                           " WHERE ($1::uuid IS NULL AND lifted_at IS NULL)"
                           " OR subject_id = $1::uuid ORDER BY placed_at DESC, id"},

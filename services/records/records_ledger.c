@@ -62,24 +62,19 @@ s_reapply (records_server_t *self, const char *erased_at, const char *subject_id
         kn_db_exec (self->db, "ROLLBACK", err);
         return 0;
     }
-    long moved = 0;
-    PGresult *done = NULL;
-    if (rc == 0 && kn_keys_forward_subject (self->db, self->crypto, subject_id, &moved, err) == 0) {
-        uint8_t unlinked[KN_BLIND_INDEX_BYTES];
-        randombytes_buf (unlinked, sizeof unlinked);
-        const char *values[] = {subject_id, (const char *)unlinked, reference, NULL,
-                                erased_at};
-        int lengths[] = {0, (int)sizeof unlinked, 0, 0, 0}, formats[] = {0, 1, 0, 0, 0};
-        done = kn_db_run (self->db, "records_erase", 5, values, lengths, formats, err);
-    }
-    int erased = done ? PQntuples (done) : 0;
-    PQclear (done);
+    records_destroy_t what = {.subject_id = subject_id,
+                              .family_id = family_id,
+                              .reference = reference,
+                              .at = erased_at,
+                              .cause = "ledger"};
+    records_destroyed_t done;
+    int erased = rc == 0 ? records_destroy (self, &what, &done, err) : -1;
     kn_audit_entry_t entry = {.service = "records",
                               .operation = "erase_from_ledger",
                               .subject_ref = family_id,
                               .object_id = subject_id,
                               .result = "ok"};
-    if (!done || (erased && kn_audit_append (self->db, &entry, err)) ||
+    if (erased < 0 || (erased && kn_audit_append (self->db, &entry, err)) ||
         kn_db_exec (self->db, "COMMIT", err)) {
         kn_error_t ignored;
         kn_db_exec (self->db, "ROLLBACK", &ignored);

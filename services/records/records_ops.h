@@ -19,6 +19,7 @@ struct _records_server_t {
     kn_write_t write;     //  every write's shared part: ledger, service, role
     bool replayed;        //  the last write answered from its ledger entry
     char *ledger_path;    //  the erasure ledger (KINNET_ERASURE_LEDGER), or NULL
+    const char *role;     //  the role the current request is served in
 };
 
 typedef Kinnet__V1__RecordsRequest records_request_t;
@@ -38,14 +39,45 @@ kn_claim_t records_write_begin (records_server_t *self, kn_write_t *w, const cha
                                 const char *operation, const char *object_id,
                                 const ProtobufCMessage *request, kn_error_t *err);
 
-//  Lock subject_id's row for this transaction; its family into family_id. 0, or -1
-//  with NOT_FOUND (field subject_id) or err.
+//  Lock the person subject_id for this transaction against referrals naming them,
+//  anything new sealed about them (kn_subject_lock_for_change) and other changes
+//  (their row); their family into family_id. 0, or -1 with NOT_FOUND (field
+//  subject_id) or err.
 int records_lock_subject (records_server_t *self, const char *subject_id,
                           char family_id[KN_UUID_STR], kn_error_t *err);
 
 //  records_erase.c
 int records_validate_erase (const records_request_t *request, kn_error_t *err);
 records_handle_fn records_erase;
+
+//  One erasure, whoever decided it.
+typedef struct {
+    const char *subject_id, *family_id;
+    const char *reference;   // the erasure's reference (records_reference_valid)
+    const char *by;          // the deciding DPO's agency; NULL: none (ledger, keeper)
+    const char *at;          // when, as timestamptz text; NULL: now
+    const char *cause;       // core.erasure.cause: dpo, ledger or retention
+    bool tell;               // a subject.erased event to each recipient of their data
+} records_destroy_t;
+
+typedef struct {
+    int64_t erased_us;
+    char key_id[KN_UUID_STR];
+    char erased_at[40];      // RFC 3339 UTC, for the ledger
+    long moved;              // older values moved under the key first
+} records_destroyed_t;
+
+//  Erase what->subject_id in the caller's open write transaction, the person locked
+//  (records_lock_subject): their values still under the root key moved under their
+//  key, the key destroyed (made first when they had none), their blind index
+//  unlinked, core.erasure written, and, with tell, each recipient told. 1 erased,
+//  0 when their key was destroyed already (nothing done), -1 with err.
+int records_destroy (records_server_t *self, const records_destroy_t *what,
+                     records_destroyed_t *done, kn_error_t *err);
+
+//  After the commit of an erasure: its log line and its line in the erasure ledger.
+void records_destroyed_logged (records_server_t *self, const char *subject_id,
+                               const char *reference, const records_destroyed_t *done);
 
 //  records_hold.c
 int records_validate_place_hold (const records_request_t *request, kn_error_t *err);
@@ -58,6 +90,19 @@ records_handle_fn records_holds;
 int records_hold_in_force (records_server_t *self, const char *subject_id,
                            char hold_id[KN_UUID_STR], kn_error_t *err);
 
+//  records_retention.c
+int records_validate_retention (const records_request_t *request, kn_error_t *err);
+int records_validate_set_retention (const records_request_t *request, kn_error_t *err);
+int records_validate_run_retention (const records_request_t *request, kn_error_t *err);
+records_handle_fn records_retention;
+records_handle_fn records_set_retention;
+records_handle_fn records_run_retention;
+
 int records_prepare (kn_db_t *db, kn_error_t *err);
+
+//  A server on db with every statement prepared and nothing else done (the keeper's
+//  session; records_server_new adds the ledger's sync).
+records_server_t *records_server_session (kn_db_t *db, kn_crypto_t *crypto,
+                                          const char *ledger_path, kn_error_t *err);
 
 #endif

@@ -15,13 +15,16 @@
 #include "kn_log.h"
 #include "kn_outbox.h"
 #include "kn_service.h"
+#include "kn_subject.h"
+#include "records_keeper.h"
 #include "records_ledger.h"
 
 #define LEDGER "records.idempotency"
 #define DPO "data_protection_officer"
 
 //  One operation of RecordsRequest (as admin_server's table): op, audited as,
-//  result, validate, handle, write. Every one needs the DPO role.
+//  result, validate, handle, write, and a role that serves besides the DPO's
+//  (NULL: none).
 typedef struct {
     int op_case;
     const char *operation;
@@ -29,37 +32,55 @@ typedef struct {
     records_validate_fn *validate;
     records_handle_fn *handle;
     bool write;
+    const char *also;
 } op_t;
 
 #define OP(name)     KINNET__V1__RECORDS_REQUEST__OP_##name
 #define RESULT(name) KINNET__V1__RECORDS_REPLY__RESULT_##name
 
 static const op_t s_ops[] = {
-    {OP (ERASE), "erase", RESULT (ERASURE), records_validate_erase, records_erase, true},
+    {OP (ERASE), "erase", RESULT (ERASURE), records_validate_erase, records_erase, true, NULL},
     {OP (PLACE_HOLD), "place_hold", RESULT (HOLD), records_validate_place_hold,
-     records_place_hold, true},
+     records_place_hold, true, NULL},
     {OP (LIFT_HOLD), "lift_hold", RESULT (HOLD), records_validate_lift_hold,
-     records_lift_hold, true},
-    {OP (HOLDS), "holds", RESULT (HOLDS), records_validate_holds, records_holds, false},
+     records_lift_hold, true, NULL},
+    {OP (HOLDS), "holds", RESULT (HOLDS), records_validate_holds, records_holds, false, NULL},
+    {OP (RETENTION), "retention", RESULT (RETENTION), records_validate_retention,
+     records_retention, false, "administrator"},
+    {OP (SET_RETENTION), "set_retention", RESULT (SCHEDULE), records_validate_set_retention,
+     records_set_retention, true, "administrator"},
+    {OP (RUN_RETENTION), "run_retention", RESULT (RUN), records_validate_run_retention,
+     records_run_retention, true, NULL},
 };
 
 #undef OP
 #undef RESULT
 
 records_server_t *
-records_server_new (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_path,
-                    kn_error_t *err)
+records_server_session (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_path,
+                        kn_error_t *err)
 {
     if (kn_audit_prepare (db, err) || kn_outbox_prepare (db, err) ||
         kn_idempotency_prepare (db, LEDGER, err) ||
-        kn_agency_prepare (db, err) || kn_keys_prepare (db, err) ||
-        records_prepare (db, err))
+        kn_agency_prepare (db, err) || kn_subject_prepare (db, err) ||
+        records_prepare (db, err) || records_keeper_prepare (db, err))
         return NULL;
     records_server_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
     self->ledger_path = ledger_path && *ledger_path ? kn_strdup (ledger_path) : NULL;
+    self->role = DPO;
     kn_write_init (&self->write, db, crypto, LEDGER, "records");
+    return self;
+}
+
+records_server_t *
+records_server_new (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_path,
+                    kn_error_t *err)
+{
+    records_server_t *self = records_server_session (db, crypto, ledger_path, err);
+    if (!self)
+        return NULL;
     int reapplied = 0, written = 0;
     if (records_ledger_sync (self, &reapplied, &written, err)) {
         records_server_destroy (&self);
@@ -94,7 +115,7 @@ records_write_begin (records_server_t *self, kn_write_t *w, const char *agency,
                      const ProtobufCMessage *request, kn_error_t *err)
 {
     *w = self->write;
-    w->audit.role = DPO;
+    w->audit.role = self->role;
     if (object_id)
         snprintf (w->object_id, sizeof w->object_id, "%s", object_id);
     else
@@ -108,6 +129,8 @@ int
 records_lock_subject (records_server_t *self, const char *subject_id,
                       char family_id[KN_UUID_STR], kn_error_t *err)
 {
+    if (kn_subject_lock_for_change (self->db, subject_id, family_id, err))
+        return -1;
     const char *values[] = {subject_id};
     PGresult *row = kn_db_run (self->db, "records_subject_lock", 1, values, NULL, NULL, err);
     if (!row)
@@ -135,6 +158,23 @@ s_object (const records_request_t *request)
     return id && kn_uuid_valid (id) ? id : NULL;
 }
 
+//  The DPO's role, or the operation's other one (self->role: the one it holds).
+static int
+s_require (records_server_t *self, const char *agency, const op_t *op, kn_error_t *err)
+{
+    if (kn_agency_require (self->db, agency, DPO, err) == 0)
+        return 0;
+    if (!op->also || err->code != KN_E_PERMISSION_DENIED)
+        return -1;
+    kn_error_t second;
+    kn_error_clear (&second);
+    if (kn_agency_require (self->db, agency, op->also, &second))
+        return -1;   // the DPO's refusal stands
+    kn_error_clear (err);
+    self->role = op->also;
+    return 0;
+}
+
 zmsg_t *
 records_server_handle (records_server_t *self, zmsg_t *request)
 {
@@ -152,8 +192,9 @@ records_server_handle (records_server_t *self, zmsg_t *request)
                                                  &err)
                              : NULL;
     self->replayed = false;
+    self->role = DPO;
     int rc = op && ((op->validate && op->validate (decoded, &err)) ||
-                    kn_agency_require (self->db, agency, DPO, &err) ||
+                    s_require (self, agency, op, &err) ||
                     op->handle (self, agency, decoded, reply, &err))
                  ? -1
                  : op ? 0 : -1;
@@ -168,7 +209,7 @@ records_server_handle (records_server_t *self, zmsg_t *request)
                                   .operation = op ? op->operation : "unknown",
                                   .object_id = decoded ? s_object (decoded) : NULL,
                                   .result = rc == 0 ? "ok" : kn_code_name (err.code),
-                                  .role = DPO};
+                                  .role = self->role};
         if (kn_audit_request (self->db, &entry, rc == 0 && !op->write, &err))
             rc = -1;
     }

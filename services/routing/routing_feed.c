@@ -2,7 +2,8 @@
     agency appends an event to its feed in the change's own transaction, numbered
     under the agency's locked feed_head row, so numbers appear in commit order and
     an event exists exactly when its change does. Agencies read their feed after a
-    number they hold. */
+    number they hold; the highest they have sent is their mark, behind which the
+    records keeper may delete events past the `feed` retention period. */
 #include "routing_store_int.h"
 #include "kn_alloc.h"
 
@@ -27,9 +28,20 @@ static const char *s_statements[][2] = {
     //  event committed in between would raise last_seq past the events returned, and a
     //  reader that believed it had everything up to last_seq would never see it. One
     //  row per event, each with the head; one row with no payload when there is none.
+    //  The read also moves the agency's mark (routing.feed_mark) up to its `after`,
+    //  capped at its head: events at or below the mark may be deleted under the
+    //  `feed` retention schedule. Only a mark that moves is written, so a long poll
+    //  that reads again and again writes nothing. first_seq: the oldest event kept.
     {"feed_read",
-     "SELECT h.last_seq, f.payload FROM (SELECT coalesce ((SELECT last_seq"
-     "  FROM routing.feed_head WHERE agency_id = $1), 0) AS last_seq) h"
+     "WITH mark AS (INSERT INTO routing.feed_mark AS m (agency_id, read_to)"
+     "  SELECT $1, least ($2::bigint, h.last_seq) FROM routing.feed_head h"
+     "   WHERE h.agency_id = $1 AND least ($2::bigint, h.last_seq) > coalesce ((SELECT"
+     "    read_to FROM routing.feed_mark WHERE agency_id = $1), 0)"
+     "  ON CONFLICT (agency_id) DO UPDATE SET read_to = excluded.read_to, read_at = now ()"
+     "   WHERE m.read_to < excluded.read_to)"
+     "SELECT h.last_seq, f.payload, h.first_seq FROM (SELECT coalesce ((SELECT last_seq"
+     "  FROM routing.feed_head WHERE agency_id = $1), 0) AS last_seq,"
+     "  coalesce ((SELECT min (seq) FROM routing.feed WHERE agency_id = $1), 0) AS first_seq) h"
      " LEFT JOIN LATERAL (SELECT seq, payload FROM routing.feed"
      "  WHERE agency_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) f ON true ORDER BY f.seq"},
 };
@@ -162,6 +174,7 @@ routing_store_feed_read (routing_store_t *self, const char *agency_id, int64_t a
     Kinnet__V1__FeedBatch *out = kn_malloc (sizeof *out);
     kinnet__v1__feed_batch__init (out);
     out->last_seq = routing_int (rows, 0, 0);
+    out->first_seq = routing_int (rows, 0, 2);
     int n = PQntuples (rows);
     out->events = kn_calloc ((size_t)n + 1, sizeof (Kinnet__V1__FeedEvent *));
     for (int i = 0; i < n; i++) {

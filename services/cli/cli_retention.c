@@ -1,0 +1,173 @@
+/*  kinnet retention list|set|run: the retention schedules, through the records
+    service (docs/protocol/records.md; what each keeps: docs/privacy.md, "Retention"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "kinnet/v1/records.pb-c.h"
+
+static const char *s_usage =
+    "usage: kinnet retention list\n"
+    "       kinnet retention set TYPE DAYS [--key KEY]\n"
+    "       kinnet retention run [--dry-run] [--batch N] [--key KEY]\n"
+    "list shows how long each kind of record is kept and from which event. set changes\n"
+    "one: TYPE is referral, case, consent, override, disclosure_log, audit_trail,\n"
+    "outbox, feed or idempotency; DAYS is a number of days, or 0 or 'forever' to keep\n"
+    "without limit (list and set: data_protection_officer or administrator role).\n"
+    "run applies the schedules now, as the keeper does every hour: it erases each\n"
+    "person no record keeps any longer (unless a legal hold is in force on them) and\n"
+    "deletes operational rows past their period, at most N (default 500) of each;\n"
+    "--dry-run lists what would go and changes nothing (data_protection_officer).\n";
+
+static Kinnet__V1__RecordsReply *
+s_call (const cli_options_t *options, Kinnet__V1__RecordsRequest *request, kn_error_t *err)
+{
+    return (Kinnet__V1__RecordsReply *)cli_request (options, "records", &request->base,
+                                                    &kinnet__v1__records_reply__descriptor,
+                                                    err);
+}
+
+static void
+s_print_schedule (const Kinnet__V1__RetentionSchedule *schedule)
+{
+    char period[32];
+    if (schedule->days)
+        snprintf (period, sizeof period, "%d days", schedule->days);
+    else
+        snprintf (period, sizeof period, "kept");
+    printf ("%-15s %-10s from %s%s%s\n", schedule->record_type, period,
+            schedule->counted_from, schedule->changed_by[0] ? "; set by " : "",
+            schedule->changed_by);
+}
+
+static int
+s_list (const cli_options_t *options)
+{
+    Kinnet__V1__ListRetention op = KINNET__V1__LIST_RETENTION__INIT;
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RETENTION;
+    request.retention = &op;
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->retention->base);
+    else
+        for (size_t i = 0; i < reply->retention->n_schedules; i++)
+            s_print_schedule (reply->retention->schedules[i]);
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
+s_set (const cli_options_t *options, int argc, char **argv, const char *type,
+       const char *days_text)
+{
+    char *end = NULL;
+    long days = strcmp (days_text, "forever") == 0 ? 0 : strtol (days_text, &end, 10);
+    if (end && (end == days_text || *end || days < 0 || days > 36500)) {
+        fprintf (stderr, "kinnet: DAYS must be 0 to 36500 or 'forever'\n");
+        return CLI_USAGE;
+    }
+    char key[200];
+    Kinnet__V1__SetRetention op = KINNET__V1__SET_RETENTION__INIT;
+    op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv, "retention", NULL);
+    op.record_type = (char *)type;
+    op.days = (int32_t)days;
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_SET_RETENTION;
+    request.set_retention = &op;
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    if (options->json)
+        cli_print_json (&reply->schedule->base);
+    else
+        s_print_schedule (reply->schedule);
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static void
+s_print_list (const char *label, char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        printf ("%s %s\n", label, ids[i]);
+}
+
+static int
+s_run (const cli_options_t *options, int argc, char **argv)
+{
+    const char *batch_text = cli_arg (argc, argv, "--batch");
+    char *end = NULL;
+    long batch = batch_text ? strtol (batch_text, &end, 10) : 0;
+    if (batch_text && (end == batch_text || *end || batch < 1 || batch > 5000)) {
+        fprintf (stderr, "kinnet: --batch must be 1 to 5000\n");
+        return CLI_USAGE;
+    }
+    bool dry_run = cli_flag (argc, argv, "--dry-run");
+    char key[200];
+    Kinnet__V1__RunRetention op = KINNET__V1__RUN_RETENTION__INIT;
+    op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv,
+                                                dry_run ? "retention-dry-run"
+                                                        : "retention-run",
+                                                NULL);
+    op.dry_run = dry_run;
+    op.batch = (int32_t)batch;
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RUN_RETENTION;
+    request.run_retention = &op;
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    const Kinnet__V1__RetentionRun *run = reply->run;
+    if (options->json)
+        cli_print_json (&run->base);
+    else {
+        const char *verb = run->dry_run ? "would erase" : "erased";
+        s_print_list (verb, run->erased_subjects, run->n_erased_subjects);
+        s_print_list ("held, kept", run->held_subjects, run->n_held_subjects);
+        printf ("run %s: %s %d people (%d more due but held); %s %d outbox events, %d feed"
+                " events, %d idempotency entries%s%s\n",
+                run->run_id, verb, run->erased, run->held,
+                run->dry_run ? "would delete" : "deleted", run->outbox, run->feed,
+                run->idempotency, run->more ? "; more is due: run again" : "",
+                run->replayed ? " (answered from an earlier request)" : "");
+    }
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+int
+cli_retention (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--key", "--batch", NULL};
+    static const char *const flags[] = {"--dry-run", NULL};
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_usage, stdout);
+        return CLI_OK;
+    }
+    if (!cli_options_ok (argc, argv, valued, flags, s_usage))
+        return CLI_USAGE;
+    //  argv[0] is "retention".
+    const char *action = cli_positional (argc, argv, valued, 1);
+    const char *first = cli_positional (argc, argv, valued, 2);
+    const char *second = cli_positional (argc, argv, valued, 3);
+    const char *extra = cli_positional (argc, argv, valued, 4);
+    action = action ? action : "";
+    if (strcmp (action, "list") == 0 && !first)
+        return s_list (options);
+    if (strcmp (action, "set") == 0 && first && second && !extra)
+        return s_set (options, argc, argv, first, second);
+    if (strcmp (action, "run") == 0 && !first)
+        return s_run (options, argc, argv);
+    fputs (s_usage, stderr);
+    return CLI_USAGE;
+}
