@@ -9,15 +9,17 @@
 
 static const char *s_usage =
     "usage: kinnet subject erase SUBJECT_ID --reference REF [--dry-run] [--key KEY]\n"
-    "       kinnet subject hold place SUBJECT_ID --reason TEXT [--key KEY]\n"
+    "       kinnet subject hold place SUBJECT_ID|--case CASE_ID --reason TEXT [--key KEY]\n"
     "       kinnet subject hold lift HOLD_ID --reason TEXT [--key KEY]\n"
-    "       kinnet subject holds [SUBJECT_ID]\n"
+    "       kinnet subject holds [SUBJECT_ID|--case CASE_ID]\n"
     "erase destroys the person's data key: nothing sealed about them opens again, in\n"
     "the database or in any backup (docs/privacy.md). It cannot be undone, and is\n"
     "refused while a legal hold is in force. REF is your case-file reference (1-64\n"
     "of A-Z a-z 0-9 . _ / -), not a reason. --dry-run reports what would be erased.\n"
-    "A hold stops erasure until it is lifted; holds lists those in force, or every\n"
-    "hold on one person. All need the data_protection_officer role.\n";
+    "A hold stops erasure (by a DPO or by the retention schedules) until it is\n"
+    "lifted; one on a case holds every person named in its referrals. holds lists\n"
+    "those in force, or every hold on one person (theirs and their cases') or case.\n"
+    "All need the data_protection_officer role.\n";
 
 //  Send op to the records service; the reply, or NULL with err.
 static Kinnet__V1__RecordsReply *
@@ -31,7 +33,8 @@ s_call (const cli_options_t *options, Kinnet__V1__RecordsRequest *request, kn_er
 static void
 s_print_hold (const Kinnet__V1__Hold *hold)
 {
-    printf ("hold %s on %s: %s (placed by %s)%s%s\n", hold->hold_id, hold->subject_id,
+    printf ("hold %s on %s%s: %s (placed by %s)%s%s\n", hold->hold_id,
+            hold->case_id[0] ? "case " : "", hold->case_id[0] ? hold->case_id : hold->subject_id,
             hold->lifted_at ? "lifted" : "in force", hold->placed_by,
             hold->lifted_at ? "; lifted by " : "", hold->lifted_at ? hold->lifted_by : "");
 }
@@ -79,8 +82,10 @@ s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
         const char *id)
 {
     const char *reason = cli_arg (argc, argv, "--reason");
+    const char *case_id = cli_arg (argc, argv, "--case");
     bool place = strcmp (action, "place") == 0;
-    if (!reason || (!place && strcmp (action, "lift") != 0)) {
+    if (!reason || (!place && strcmp (action, "lift") != 0) || (!id == !case_id) ||
+        (case_id && !place)) {
         fputs (s_usage, stderr);
         return CLI_USAGE;
     }
@@ -91,7 +96,8 @@ s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
     if (place) {
         placing.idempotency_key =
             (char *)cli_admin_key (key, sizeof key, argc, argv, "hold", NULL);
-        placing.subject_id = (char *)id;
+        placing.subject_id = (char *)(id ? id : "");
+        placing.case_id = (char *)(case_id ? case_id : "");
         placing.reason = (char *)reason;
         request.op_case = KINNET__V1__RECORDS_REQUEST__OP_PLACE_HOLD;
         request.place_hold = &placing;
@@ -118,10 +124,11 @@ s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
 }
 
 static int
-s_holds (const cli_options_t *options, const char *id)
+s_holds (const cli_options_t *options, const char *id, const char *case_id)
 {
     Kinnet__V1__ListHolds op = KINNET__V1__LIST_HOLDS__INIT;
     op.subject_id = (char *)(id ? id : "");
+    op.case_id = (char *)(case_id ? case_id : "");
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_HOLDS;
     request.holds = &op;
@@ -144,7 +151,7 @@ s_holds (const cli_options_t *options, const char *id)
 int
 cli_records (const cli_options_t *options, int argc, char **argv)
 {
-    static const char *const valued[] = {"--reference", "--reason", "--key", NULL};
+    static const char *const valued[] = {"--reference", "--reason", "--key", "--case", NULL};
     static const char *const flags[] = {"--dry-run", NULL};
     if (cli_flag (argc, argv, "--help")) {
         fputs (s_usage, stdout);
@@ -160,10 +167,11 @@ cli_records (const cli_options_t *options, int argc, char **argv)
     action = action ? action : "";
     if (strcmp (action, "erase") == 0 && first && !second)
         return s_erase (options, argc, argv, first);
-    if (strcmp (action, "hold") == 0 && first && second && !extra)
+    const char *case_id = cli_arg (argc, argv, "--case");
+    if (strcmp (action, "hold") == 0 && first && !extra && (second || case_id))
         return s_hold (options, argc, argv, first, second);
-    if (strcmp (action, "holds") == 0 && !second)
-        return s_holds (options, first);
+    if (strcmp (action, "holds") == 0 && !second && !(first && case_id))
+        return s_holds (options, first, case_id);
     fputs (s_usage, stderr);
     return CLI_USAGE;
 }

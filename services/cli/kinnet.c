@@ -37,6 +37,7 @@ static const char *s_usage =
     "  subject erase ID --reference REF [--dry-run]\n"
     "                                     erase a person: destroy their data key (DPO)\n"
     "  subject hold place|lift ID --reason TEXT | subject holds [ID]\n"
+    "  subject hold place --case CASE_ID --reason TEXT | subject holds --case CASE_ID\n"
     "                                     legal holds, which stop erasure (DPO)\n"
     "  retention list | set TYPE DAYS | run [--dry-run]\n"
     "                                     how long records are kept; apply it now\n"

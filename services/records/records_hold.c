@@ -1,6 +1,7 @@
-/*  records_hold: legal holds. A hold in force on a person stops their erasure, by
-    a DPO or by the retention keeper. Placing and lifting one are the DPO's, each
-    with a reason sealed under the person's key. */
+/*  records_hold: legal holds. A hold in force on a person, or on a case (then on
+    every person named in a referral routed to it), stops their erasure, by a DPO or
+    by the retention keeper. Placing and lifting one are the DPO's, each with a
+    reason sealed under the person's key (a case's: its first person not erased). */
 #include "records_ops.h"
 
 #include <stdio.h>
@@ -15,16 +16,28 @@
 #include "kn_validate.h"
 
 #define HOLD_COLUMNS                                                                     \
-    "id, subject_id, reason, placed_by, extract (epoch FROM placed_at)::bigint,"         \
-    " coalesce (lifted_by::text, ''), coalesce (extract (epoch FROM lifted_at)::bigint,"  \
-    " 0), lift_reason"
+    "id, coalesce (subject_id::text, ''), reason, placed_by,"                            \
+    " extract (epoch FROM placed_at)::bigint, coalesce (lifted_by::text, ''),"           \
+    " coalesce (extract (epoch FROM lifted_at)::bigint, 0), lift_reason,"                \
+    " coalesce (case_id::text, '')"
+
+//  The cases of the referrals naming person $1 (SQL).
+#define CASES_OF(person)                                                                 \
+    "(SELECT cr.case_id FROM routing.case_referral cr JOIN intake.referral_subject rs"  \
+    " ON rs.referral_id = cr.referral_id WHERE rs.subject_id = " person ")"
 
 int
 records_validate_place_hold (const records_request_t *request, kn_error_t *err)
 {
     const Kinnet__V1__PlaceHold *op = request->place_hold;
+    bool on_case = op->case_id && *op->case_id;
+    if (on_case && op->subject_id && *op->subject_id)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "case_id",
+                             "a hold is on a person (subject_id) or on a case (case_id),"
+                             " not both");
     return kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
-                   kn_validate_uuid (op->subject_id, "subject_id", err) ||
+                   (on_case ? kn_validate_uuid (op->case_id, "case_id", err)
+                            : kn_validate_uuid (op->subject_id, "subject_id", err)) ||
                    kn_validate_text (op->reason, "reason", 1, 2000, true, err)
                ? -1
                : 0;
@@ -44,8 +57,13 @@ records_validate_lift_hold (const records_request_t *request, kn_error_t *err)
 int
 records_validate_holds (const records_request_t *request, kn_error_t *err)
 {
-    const char *subject = request->holds->subject_id;
-    return subject && *subject ? kn_validate_uuid (subject, "subject_id", err) : 0;
+    const char *subject = request->holds->subject_id, *on_case = request->holds->case_id;
+    if (subject && *subject && on_case && *on_case)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "case_id",
+                             "list the holds of a person or of a case, not both");
+    return subject && *subject ? kn_validate_uuid (subject, "subject_id", err)
+           : on_case && *on_case ? kn_validate_uuid (on_case, "case_id", err)
+                                 : 0;
 }
 
 int
@@ -82,6 +100,7 @@ s_hold (records_server_t *self, PGresult *rows, int r)
         hold->lifted_at = kn_pb_timestamp (lifted);
     snprintf (ad, sizeof ad, "%s:lift", id);
     hold->lift_reason = kn_keys_open_text (self->db, self->crypto, rows, r, 7, ad);
+    hold->case_id = kn_pb_string (PQgetvalue (rows, r, 8));
     return hold;
 }
 
@@ -114,6 +133,30 @@ s_seal (records_server_t *self, const char *subject_id, const char *reason, cons
                          strlen (reason), ad, len, err);
 }
 
+//  The case's family and the person whose key seals its hold's reasons (the first
+//  not erased). NOT_FOUND (case_id) for no such case; CONFLICT when everyone named
+//  in it is erased (or none yet).
+static int
+s_case_person (records_server_t *self, const char *case_id, char subject_id[KN_UUID_STR],
+               char family_id[KN_UUID_STR], kn_error_t *err)
+{
+    const char *values[] = {case_id};
+    PGresult *row = kn_db_run (self->db, "records_case_person", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    int rc = PQntuples (row) != 1 ? kn_error_set (err, KN_E_NOT_FOUND, "case_id", "no such case")
+             : !PQgetvalue (row, 0, 1)[0]
+                 ? kn_error_set (err, KN_E_CONFLICT, "case_id",
+                                 "everyone named in the case is erased")
+                 : 0;
+    if (rc == 0) {
+        snprintf (family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
+        snprintf (subject_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 1));
+    }
+    PQclear (row);
+    return rc;
+}
+
 int
 records_place_hold (records_server_t *self, const char *agency,
                     const records_request_t *request, records_reply_t *reply, kn_error_t *err)
@@ -124,18 +167,23 @@ records_place_hold (records_server_t *self, const char *agency,
         records_write_begin (self, &w, agency, "place_hold", NULL, &op->base, err);
     if (claim != KN_CLAIM_NEW)
         return claim == KN_CLAIM_REPLAY ? s_answer (self, w.object_id, true, reply, err) : -1;
-    char family_id[KN_UUID_STR];
-    if (records_lock_subject (self, op->subject_id, family_id, err))
+    bool on_case = op->case_id && *op->case_id;
+    char family_id[KN_UUID_STR], sealer[KN_UUID_STR];
+    if (on_case ? s_case_person (self, op->case_id, sealer, family_id, err)
+                : records_lock_subject (self, op->subject_id, family_id, err))
         goto fail;
+    if (!on_case)
+        snprintf (sealer, sizeof sealer, "%s", op->subject_id);
     w.audit.subject_ref = family_id;
     size_t len = 0;
     //  An erased person has no key: kn_keys refuses (CONFLICT, subject_id).
-    uint8_t *sealed = s_seal (self, op->subject_id, op->reason, w.object_id, &len, err);
+    uint8_t *sealed = s_seal (self, sealer, op->reason, w.object_id, &len, err);
     if (!sealed)
         goto fail;
-    const char *values[] = {w.object_id, op->subject_id, (const char *)sealed, agency};
-    int lengths[] = {0, 0, (int)len, 0}, formats[] = {0, 0, 1, 0};
-    PGresult *done = kn_db_run (self->db, "records_hold_insert", 4, values, lengths,
+    const char *values[] = {w.object_id, on_case ? NULL : op->subject_id,
+                            (const char *)sealed, agency, on_case ? op->case_id : NULL};
+    int lengths[] = {0, 0, (int)len, 0, 0}, formats[] = {0, 0, 1, 0, 0};
+    PGresult *done = kn_db_run (self->db, "records_hold_insert", 5, values, lengths,
                                 formats, err);
     free (sealed);
     if (!done)
@@ -162,16 +210,21 @@ records_lift_hold (records_server_t *self, const char *agency,
     PGresult *row = kn_db_run (self->db, "records_hold_lock", 1, values, NULL, NULL, err);
     if (!row)
         goto fail;
-    char subject_id[KN_UUID_STR] = "";
+    char subject_id[KN_UUID_STR] = "", case_id[KN_UUID_STR] = "", family_id[KN_UUID_STR];
     bool found = PQntuples (row) == 1, lifted = found && PQgetvalue (row, 0, 1)[0] == 't';
-    if (found)
+    if (found) {
         snprintf (subject_id, sizeof subject_id, "%s", PQgetvalue (row, 0, 0));
+        snprintf (case_id, sizeof case_id, "%s", PQgetvalue (row, 0, 2));
+    }
     PQclear (row);
     if (!found || lifted) {
         kn_error_set (err, found ? KN_E_CONFLICT : KN_E_NOT_FOUND, "hold_id",
                       found ? "the hold is lifted already" : "no such hold");
         goto fail;
     }
+    //  A hold on a case: its lifting reason goes under its first person's key too.
+    if (case_id[0] && s_case_person (self, case_id, subject_id, family_id, err))
+        goto fail;
     char ad[KN_UUID_STR + 8];
     snprintf (ad, sizeof ad, "%s:lift", op->hold_id);
     size_t len = 0;
@@ -198,9 +251,10 @@ records_holds (records_server_t *self, const char *agency, const records_request
                records_reply_t *reply, kn_error_t *err)
 {
     (void)agency;
-    const char *subject = request->holds->subject_id;
-    const char *values[] = {subject && *subject ? subject : NULL};
-    PGresult *rows = kn_db_run (self->db, "records_holds", 1, values, NULL, NULL, err);
+    const char *subject = request->holds->subject_id, *on_case = request->holds->case_id;
+    const char *values[] = {subject && *subject ? subject : NULL,
+                            on_case && *on_case ? on_case : NULL};
+    PGresult *rows = kn_db_run (self->db, "records_holds", 2, values, NULL, NULL, err);
     if (!rows)
         return -1;
     Kinnet__V1__HoldList *list = kn_malloc (sizeof *list);
@@ -246,12 +300,24 @@ records_prepare (kn_db_t *db, kn_error_t *err)
          " FROM e"},
         {"records_recipients", "SELECT DISTINCT recipient_id FROM core.disclosure"
                                " WHERE subject_id = $1 ORDER BY 1"},
-        {"records_hold_in_force", "SELECT id FROM core.legal_hold WHERE subject_id = $1"
-                                  " AND lifted_at IS NULL ORDER BY placed_at LIMIT 1"},
+        {"records_hold_in_force",
+         "SELECT id FROM core.legal_hold WHERE lifted_at IS NULL"
+         " AND (subject_id = $1 OR case_id IN " CASES_OF ("$1") ")"
+         " ORDER BY placed_at LIMIT 1"},
         {"records_hold_insert", "INSERT INTO core.legal_hold (id, subject_id, reason,"
-                                " placed_by) VALUES ($1, $2, $3, $4)"},
+                                " placed_by, case_id) VALUES ($1, $2, $3, $4, $5)"},
+        //  A case's family and its first person whose key is live (by the order its
+        //  referrals were routed in, then their order in the referral).
+        {"records_case_person",
+         "SELECT k.family_id, coalesce (p.subject_id::text, '') FROM routing.case k"
+         " LEFT JOIN LATERAL (SELECT rs.subject_id FROM routing.case_referral cr"
+         "  JOIN intake.referral_subject rs ON rs.referral_id = cr.referral_id"
+         "  JOIN core.data_key d ON d.subject_id = rs.subject_id AND d.wrapped IS NOT NULL"
+         "  WHERE cr.case_id = k.id ORDER BY cr.routed_at, cr.referral_id, rs.position"
+         "  LIMIT 1) p ON true WHERE k.id = $1"},
         {"records_hold_get", "SELECT " HOLD_COLUMNS " FROM core.legal_hold WHERE id = $1"},
-        {"records_hold_lock", "SELECT subject_id, lifted_at IS NOT NULL"
+        {"records_hold_lock", "SELECT coalesce (subject_id::text, ''), lifted_at IS NOT NULL,"
+                              " coalesce (case_id::text, '')"
                               " FROM core.legal_hold WHERE id = $1 FOR UPDATE"},
         {"records_hold_lift", "UPDATE core.legal_hold SET lifted_by = $2,"
                               " lifted_at = now (), lift_reason = $3 WHERE id = $1"},
@@ -262,9 +328,12 @@ records_prepare (kn_db_t *db, kn_error_t *err)
         {"records_schedule_set",
          "UPDATE core.retention_schedule SET days = nullif ($2::integer, 0),"
          " changed_by = $3, changed_at = now () WHERE record_type = $1"},
+        //  $1 a person (their holds and their cases'), $2 a case; neither: in force.
         {"records_holds", "SELECT " HOLD_COLUMNS " FROM core.legal_hold"
-                          " WHERE ($1::uuid IS NULL AND lifted_at IS NULL)"
-                          " OR subject_id = $1::uuid ORDER BY placed_at DESC, id"},
+                          " WHERE ($1::uuid IS NULL AND $2::uuid IS NULL AND lifted_at IS NULL)"
+                          " OR subject_id = $1::uuid OR case_id = $2::uuid"
+                          " OR case_id IN " CASES_OF ("$1::uuid")
+                          " ORDER BY placed_at DESC, id"},
     };
     return kn_db_prepare_all (db, statements, sizeof statements / sizeof statements[0], err);
 }

@@ -149,7 +149,9 @@ s_object (const records_request_t *request)
     const char *id = request->op_case == KINNET__V1__RECORDS_REQUEST__OP_ERASE
                          ? request->erase->subject_id
                      : request->op_case == KINNET__V1__RECORDS_REQUEST__OP_PLACE_HOLD
-                         ? request->place_hold->subject_id
+                         ? (request->place_hold->case_id && *request->place_hold->case_id
+                                ? request->place_hold->case_id
+                                : request->place_hold->subject_id)
                      : request->op_case == KINNET__V1__RECORDS_REQUEST__OP_LIFT_HOLD
                          ? request->lift_hold->hold_id
                      : request->op_case == KINNET__V1__RECORDS_REQUEST__OP_HOLDS

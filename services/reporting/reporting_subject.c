@@ -240,10 +240,14 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
         goto fail;
     json_object_set_new (document, "referrals", referrals);
 
-    //  Legal holds on the person, in force or lifted, with their reasons.
+    //  Legal holds on the person or on a case of theirs, in force or lifted, with
+    //  their reasons.
     json_t *holds = s_rows (db,
-                            "SELECT id, placed_by, " TS ("placed_at") ", lifted_by, "
+                            "SELECT id, case_id, placed_by, " TS ("placed_at") ", lifted_by, "
                             TS ("lifted_at") " FROM core.legal_hold WHERE subject_id = $1"
+                            " OR case_id IN (SELECT cr.case_id FROM routing.case_referral cr"
+                            "  JOIN intake.referral_subject rs"
+                            "  ON rs.referral_id = cr.referral_id WHERE rs.subject_id = $1)"
                             " ORDER BY placed_at",
                             subject_id, err);
     if (!holds)

@@ -328,6 +328,77 @@ Test (retention, a_person_no_record_keeps_is_erased_and_a_held_one_stays)
     json_decref (run);
 }
 
+Test (retention, a_hold_on_a_case_keeps_everyone_in_it)
+{
+    char ref[KN_UUID_STR], kim[KN_UUID_STR], lou[KN_UUID_STR];
+    s_refer ("RET-K", "Kim", "Lou", ref, kim, lou);
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT case_id FROM routing.case_referral WHERE referral_id = '%s'", ref);
+    char *case_id = NULL;
+    for (int i = 0; i < 3000 && !(case_id = kn_test_sql (kn_test_stack_db_url (stack), sql));
+         i++)
+        zclock_sleep (10);
+    cr_assert (case_id, "the referral was not routed");
+    char *out = NULL;
+    //  Bad: no such case; a person and a case at once; no reason. Nothing placed.
+    cr_assert_eq (s_cli (1, &out, "subject hold place --case %s --reason 'Inquiry'",
+                         "6d0f5f0e-8f5c-4f57-a3d5-0f3a7c1b2e44"),
+                  6, "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject hold place %s --case %s --reason 'Inquiry'",
+                         kim, case_id),
+                  2, "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject hold place --case %s --reason ''", case_id), 3,
+                  "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.legal_hold WHERE %s", "true"), 0);
+    cr_assert_eq (s_cli (1, &out,
+                         "--format json subject hold place --case %s --reason 'Serious case"
+                         " review'",
+                         case_id),
+                  0, "%s", out);
+    cr_assert (strstr (out, case_id), "%s", out);
+    free (out);
+    //  Lou's own holds include the case's, with its reason.
+    cr_assert_eq (s_cli (1, &out, "--format json subject holds %s", lou), 0, "%s", out);
+    cr_assert (strstr (out, "Serious case review") && strstr (out, case_id), "%s", out);
+    free (out);
+    //  A DPO cannot erase Lou; closed and long past, the keeper keeps both.
+    cr_assert_eq (s_cli (1, &out, "subject erase %s --reference DPO/9", lou), 5, "%s", out);
+    cr_assert (strstr (out, "legal hold"), "%s", out);
+    free (out);
+    snprintf (sql, sizeof sql,
+              "UPDATE routing.case SET status = 'closed', closed_at = to_timestamp (%lld)"
+              " WHERE id = '%s'",
+              (long long)t0, case_id);
+    free (kn_test_sql (kn_test_stack_db_url (stack), sql));
+    kn_test_stack_set_clock (stack, t0 + 1200 * DAY);
+    json_t *run = s_run (false);
+    cr_assert (s_lists (run, "held_subjects", kim) && s_lists (run, "held_subjects", lou));
+    cr_assert_eq (s_number (run, "erased"), 0);
+    json_decref (run);
+    cr_assert (!s_erased (kim) && !s_erased (lou));
+    //  Lifted: both go at the next run.
+    cr_assert_eq (s_cli (1, &out, "--format json subject holds --case %s", case_id), 0,
+                  "%s", out);
+    json_t *holds = json_loads (out, 0, NULL);
+    free (out);
+    const char *hold_id = json_string_value (
+        json_object_get (json_array_get (json_object_get (holds, "holds"), 0), "hold_id"));
+    cr_assert (hold_id);
+    cr_assert_eq (s_cli (1, &out, "subject hold lift %s --reason 'Review published'",
+                         hold_id),
+                  0, "%s", out);
+    free (out);
+    json_decref (holds);
+    run = s_run (false);
+    cr_assert (s_lists (run, "erased_subjects", kim) && s_lists (run, "erased_subjects", lou));
+    json_decref (run);
+    free (case_id);
+}
+
 //  The decision about a person is taken again under their locks: a referral that
 //  made them live (here: its withdrawal undone, committed while the run waited)
 //  keeps them.
