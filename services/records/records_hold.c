@@ -19,7 +19,10 @@
     "id, coalesce (subject_id::text, ''), reason, placed_by,"                            \
     " extract (epoch FROM placed_at)::bigint, coalesce (lifted_by::text, ''),"           \
     " coalesce (extract (epoch FROM lifted_at)::bigint, 0), lift_reason,"                \
-    " coalesce (case_id::text, '')"
+    " coalesce (case_id::text, ''), coalesce (subject_id, (SELECT rs.subject_id"         \
+    "  FROM routing.case_referral cr JOIN intake.referral_subject rs"                    \
+    "  ON rs.referral_id = cr.referral_id WHERE cr.case_id = legal_hold.case_id"         \
+    "  ORDER BY cr.routed_at, cr.referral_id, rs.position LIMIT 1))"
 
 //  The cases of the referrals naming person $1 (SQL).
 #define CASES_OF(person)                                                                 \
@@ -81,9 +84,10 @@ records_hold_in_force (records_server_t *self, const char *subject_id,
     return held;
 }
 
-//  Row r of HOLD_COLUMNS as a Hold.
+//  Row r of HOLD_COLUMNS as a Hold, for agency: its reasons, once opened, are a
+//  disclosure to agency about the person (or the case's first person), logged.
 static Kinnet__V1__Hold *
-s_hold (records_server_t *self, PGresult *rows, int r)
+s_hold (records_server_t *self, const char *agency, PGresult *rows, int r)
 {
     Kinnet__V1__Hold *hold = kn_malloc (sizeof *hold);
     kinnet__v1__hold__init (hold);
@@ -101,13 +105,23 @@ s_hold (records_server_t *self, PGresult *rows, int r)
     snprintf (ad, sizeof ad, "%s:lift", id);
     hold->lift_reason = kn_keys_open_text (self->db, self->crypto, rows, r, 7, ad);
     hold->case_id = kn_pb_string (PQgetvalue (rows, r, 8));
+    const char *about = PQgetvalue (rows, r, 9);
+    if (hold->reason[0] && about[0]) {
+        const char *values[] = {about, agency, id};
+        kn_error_t err;
+        PGresult *done = kn_db_run (self->db, "records_hold_disclosed", 3, values, NULL, NULL,
+                                    &err);
+        if (!done)   // unlogged, it is not shown
+            hold->reason[0] = hold->lift_reason[0] = 0;
+        PQclear (done);
+    }
     return hold;
 }
 
 //  The hold hold_id as the reply (with replayed).
 static int
-s_answer (records_server_t *self, const char *hold_id, bool replayed, records_reply_t *reply,
-          kn_error_t *err)
+s_answer (records_server_t *self, const char *agency, const char *hold_id, bool replayed,
+          records_reply_t *reply, kn_error_t *err)
 {
     const char *values[] = {hold_id};
     PGresult *rows = kn_db_run (self->db, "records_hold_get", 1, values, NULL, NULL, err);
@@ -117,7 +131,7 @@ s_answer (records_server_t *self, const char *hold_id, bool replayed, records_re
                  ? 0
                  : kn_error_set (err, KN_E_NOT_FOUND, "hold_id", "no such hold");
     if (rc == 0) {
-        reply->hold = s_hold (self, rows, 0);
+        reply->hold = s_hold (self, agency, rows, 0);
         reply->hold->replayed = replayed;
     }
     PQclear (rows);
@@ -166,7 +180,9 @@ records_place_hold (records_server_t *self, const char *agency,
     kn_claim_t claim =
         records_write_begin (self, &w, agency, "place_hold", NULL, &op->base, err);
     if (claim != KN_CLAIM_NEW)
-        return claim == KN_CLAIM_REPLAY ? s_answer (self, w.object_id, true, reply, err) : -1;
+        return claim == KN_CLAIM_REPLAY
+                   ? s_answer (self, agency, w.object_id, true, reply, err)
+                   : -1;
     bool on_case = op->case_id && *op->case_id;
     char family_id[KN_UUID_STR], sealer[KN_UUID_STR];
     if (on_case ? s_case_person (self, op->case_id, sealer, family_id, err)
@@ -191,7 +207,7 @@ records_place_hold (records_server_t *self, const char *agency,
     PQclear (done);
     if (kn_write_commit (&w, err))
         goto fail;
-    return s_answer (self, w.object_id, false, reply, err);
+    return s_answer (self, agency, w.object_id, false, reply, err);
 fail:
     return kn_write_abort (&w);
 }
@@ -205,7 +221,9 @@ records_lift_hold (records_server_t *self, const char *agency,
     kn_claim_t claim =
         records_write_begin (self, &w, agency, "lift_hold", op->hold_id, &op->base, err);
     if (claim != KN_CLAIM_NEW)
-        return claim == KN_CLAIM_REPLAY ? s_answer (self, w.object_id, true, reply, err) : -1;
+        return claim == KN_CLAIM_REPLAY
+                   ? s_answer (self, agency, w.object_id, true, reply, err)
+                   : -1;
     const char *values[] = {op->hold_id};
     PGresult *row = kn_db_run (self->db, "records_hold_lock", 1, values, NULL, NULL, err);
     if (!row)
@@ -241,7 +259,7 @@ records_lift_hold (records_server_t *self, const char *agency,
     PQclear (done);
     if (kn_write_commit (&w, err))
         goto fail;
-    return s_answer (self, op->hold_id, false, reply, err);
+    return s_answer (self, agency, op->hold_id, false, reply, err);
 fail:
     return kn_write_abort (&w);
 }
@@ -250,7 +268,6 @@ int
 records_holds (records_server_t *self, const char *agency, const records_request_t *request,
                records_reply_t *reply, kn_error_t *err)
 {
-    (void)agency;
     const char *subject = request->holds->subject_id, *on_case = request->holds->case_id;
     const char *values[] = {subject && *subject ? subject : NULL,
                             on_case && *on_case ? on_case : NULL};
@@ -262,7 +279,7 @@ records_holds (records_server_t *self, const char *agency, const records_request
     list->n_holds = (size_t)PQntuples (rows);
     list->holds = kn_calloc (list->n_holds ? list->n_holds : 1, sizeof *list->holds);
     for (size_t r = 0; r < list->n_holds; r++)
-        list->holds[r] = s_hold (self, rows, (int)r);
+        list->holds[r] = s_hold (self, agency, rows, (int)r);
     PQclear (rows);
     reply->holds = list;
     return 0;
@@ -316,6 +333,11 @@ records_prepare (kn_db_t *db, kn_error_t *err)
          "  WHERE cr.case_id = k.id ORDER BY cr.routed_at, cr.referral_id, rs.position"
          "  LIMIT 1) p ON true WHERE k.id = $1"},
         {"records_hold_get", "SELECT " HOLD_COLUMNS " FROM core.legal_hold WHERE id = $1"},
+        //  A hold's reasons read: family circumstances, for the DPO's records management.
+        {"records_hold_disclosed",
+         "INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose, basis,"
+         " ground_id, service, object_id) VALUES ($1, $2, '{6}', 0, 'records_management',"
+         " $3, 'records', $3)"},
         {"records_hold_lock", "SELECT coalesce (subject_id::text, ''), lifted_at IS NOT NULL,"
                               " coalesce (case_id::text, '')"
                               " FROM core.legal_hold WHERE id = $1 FOR UPDATE"},

@@ -72,3 +72,7 @@ $$;
 GRANT EXECUTE ON FUNCTION records.held (uuid) TO kinnet_records, kinnet_reporting;
 GRANT SELECT (id, family_id, status, closed_at) ON routing.case TO kinnet_records;
 GRANT SELECT (referral_id, case_id, routed_at) ON routing.case_referral TO kinnet_records;
+
+-- Reading a hold's reasons discloses them to the DPO's agency: logged.
+GRANT INSERT ON core.disclosure TO kinnet_records;
+GRANT USAGE ON SEQUENCE core.disclosure_id_seq TO kinnet_records;

@@ -365,6 +365,11 @@ Test (retention, a_hold_on_a_case_keeps_everyone_in_it)
     cr_assert_eq (s_cli (1, &out, "--format json subject holds %s", lou), 0, "%s", out);
     cr_assert (strstr (out, "Serious case review") && strstr (out, case_id), "%s", out);
     free (out);
+    //  Reading a hold's reason is a disclosure to the DPO, on record.
+    cr_assert_geq (s_count ("SELECT count(*) FROM core.disclosure WHERE basis ="
+                            " 'records_management' AND recipient_id = '%s'",
+                            kn_test_stack_agency_id (stack, 1)),
+                   2);
     //  A DPO cannot erase Lou; closed and long past, the keeper keeps both.
     cr_assert_eq (s_cli (1, &out, "subject erase %s --reference DPO/9", lou), 5, "%s", out);
     cr_assert (strstr (out, "legal hold"), "%s", out);
