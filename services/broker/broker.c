@@ -169,8 +169,14 @@ s_worker_beat (broker_t *self, worker_t *worker)
 }
 
 
+//  How many times a request goes back to the queue from workers that left cleanly.
+#define LEFT_MAX 8
+
 //  Why a worker is forgotten, which decides what happens to the request it held.
 typedef enum {
+    WORKER_LEFT,       // it said DISCONNECT: it answers what it read before it leaves, so
+                       // a request it holds was never read; it goes to another worker,
+                       // uncounted (up to LEFT_MAX times)
     WORKER_GONE,       // its connection closed: the request goes to another worker once
     WORKER_EXPIRED,    // silent too long: the request may be what stalls it; answered
     WORKER_REFUSED,    // a protocol error or a key no longer allowed: told to go
@@ -192,7 +198,19 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
                                                    request->msg, zclock_mono ())
                            : 0;
         bool poison = watch && deaths >= self->config.poison_deaths;
-        if (end == WORKER_GONE && !poison && request->handed < 2) {
+        if (end == WORKER_LEFT && request->left < LEFT_MAX) {
+            //  Not a death: the slots of a process that stops cleanly leave one after
+            //  another, and a request passed between them must not use up its one
+            //  re-handing (a certificate rotation, a scale-down: docs/operations.md).
+            request->left++;
+            request->handed--;
+            broker_queue_done (service->queue, request->agency);
+            broker_queue_push_front (service->queue, request);
+            kn_log (KN_INFO, "request.handed_again", "service",
+                    broker_frames_label (service->name), "reason", "worker_left", NULL);
+        }
+        else if (end != WORKER_EXPIRED && end != WORKER_REFUSED && !poison &&
+                 request->handed < 2) {
             //  Every write carries an idempotency key: if the dead worker committed
             //  it, the next worker answers from the record. It keeps its place.
             broker_queue_done (service->queue, request->agency);
@@ -217,6 +235,11 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
         else {
             //  Whether the request was committed is unknown; a retry with the same
             //  key finds out.
+            static const char *why[] = {"left", "gone", "expired", "refused"};
+            char handed[16];
+            snprintf (handed, sizeof handed, "%d", request->handed);
+            kn_log (KN_WARN, "request.abandoned", "service", broker_frames_label (service->name),
+                    "worker", why[end], "handed", handed, NULL);
             broker_error_to_client (self, zmsg_first (request->msg), service->name,
                                KN_E_SERVICE_UNAVAILABLE, 0,
                                "the worker handling this request stopped; retry with the "
@@ -415,8 +438,13 @@ s_worker_message (broker_t *self, zmsg_t *msg)
         worker->expiry
             = zclock_mono () + (int64_t) self->config.heartbeat_ms * KN_HEARTBEAT_LIVENESS;
     }
-    else if (cmd == KN_MDPW_DISCONNECT)
-        s_worker_delete (self, worker, WORKER_GONE);
+    else if (cmd == KN_MDPW_DISCONNECT) {
+        //  What it held goes back to the queue: to a waiting worker at once.
+        service_t *service = worker->service;
+        s_worker_delete (self, worker, WORKER_LEFT);
+        if (service)
+            broker_service_dispatch (self, service);
+    }
     else
         kn_log (KN_WARN, "worker.malformed", NULL);
 

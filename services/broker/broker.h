@@ -8,8 +8,10 @@
     No peer can make it hold unbounded memory: broker_guard cuts a connection that
     makes libzmq buffer too much, and each agency's waiting requests are bounded in
     number and bytes, rate limited, and served in turn with the others'
-    (broker_queue). A worker that dies holding a request is noticed from its
-    connection closing, and the request is handed to another worker once; with
+    (broker_queue). A worker that leaves (DISCONNECT) holding a request never read
+    it, so the request goes to another worker at once, uncounted. A worker that dies
+    holding a request is noticed from its connection closing, and the request is
+    handed to another worker once; with
     poison_deaths set, a request that a second worker dies holding is answered
     INTERNAL and handed to no third (broker_suspects), so a poison request cannot
     take down a service.

@@ -235,6 +235,11 @@ broker_keys_reload (broker_keys_t *self, kn_error_t *err)
     snprintf (health_count, sizeof health_count, "%zu", zhashx_size (self->health));
     kn_log (KN_INFO, "keys.reloaded", "agency_keys", agencies_count, "service_keys",
             services_count, "health_keys", health_count, NULL);
+    //  What is admitted now: a rotation's step is done once these show it.
+    kn_metrics_gauge_set ("kinnet_broker_keys", (double)zhashx_size (self->agencies), "agency",
+                          NULL);
+    kn_metrics_gauge_set ("kinnet_broker_keys", (double)zhashx_size (self->services), "service",
+                          NULL);
     return rc;
 }
 

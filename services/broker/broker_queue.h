@@ -17,7 +17,8 @@
 typedef struct {
     zmsg_t *msg;         // [client][""][Caller][body...], ready to hand a worker
     int64_t deadline;    // answered SERVICE_UNAVAILABLE if no worker took it by then
-    int handed;          // how many workers it was handed to
+    int handed;          // how many workers it was handed to (that died or are holding it)
+    int left;            // how many workers left cleanly holding it (broker.c)
     size_t bytes;        // its size, as counted against the agency's and the total
     char agency[KN_UUID_STR];
 } broker_request_t;

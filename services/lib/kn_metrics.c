@@ -65,6 +65,11 @@ static const s_family_t s_families[] = {
      S_GAUGE,
      "Workers registered with the broker for a service.",
      {"service", NULL}},
+    {"kinnet_broker_keys",
+     S_GAUGE,
+     "Keys the broker admits since its last reload: agency (active agency keys) or"
+     " service (KINNET_SERVICE_CERTS).",
+     {"kind", NULL}},
     {"kinnet_broker_requests_total",
      S_COUNTER,
      "Client requests the broker answered, by service and how: ok (a worker replied),"

@@ -85,8 +85,15 @@ kn_worker_destroy (kn_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     kn_worker_t *self = *self_p;
-    if (self->socket)
+    if (self->socket) {
+        //  The DISCONNECT must reach the broker: with it, the broker gives what it
+        //  handed this worker meanwhile (never read) to another worker, uncounted;
+        //  without it, it sees a dead connection, and a request passed between the
+        //  slots of one stopping process runs out of re-handings. Kept for at most a
+        //  second at exit, when the broker is not there to take it.
+        zsock_set_linger (self->socket, 1000);
         s_send_command (self, KN_MDPW_DISCONNECT, NULL);
+    }
     zsock_destroy (&self->socket);
     zcert_destroy (&self->cert);
     free (self->endpoint);

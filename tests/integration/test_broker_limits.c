@@ -502,6 +502,55 @@ Test (limits, a_dead_workers_request_goes_to_another_at_once)
     zsock_destroy (&workers[1]);
 }
 
+//  A worker that leaves cleanly (DISCONNECT: it answers what it read before it goes,
+//  so what it holds it never read) gives its request back without using up the one
+//  re-handing a death allows: a process stopping cleanly (a certificate rotation, a
+//  scale-down) closes its slots one after the other, and a request passed between
+//  them must still reach a live worker. Here one worker dies holding the request,
+//  the next leaves holding it, and the third answers.
+Test (limits, a_request_a_worker_leaves_with_goes_on_uncounted)
+{
+    s_stack (NULL, NULL, NULL, NULL);
+    s_intake_daemon_away ();
+    zsock_t *workers[3] = {s_worker (), s_worker (), s_worker ()};
+    cr_assert (kn_test_stack_wait_service (stack, "intake", 5000));
+    zsock_t *client = s_client (0);
+    s_request (client, "intake", "payload");
+    char agency[KN_UUID_STR], body[32];
+    zframe_t *address = NULL;
+    zsock_t *left = NULL;   // the worker that left, kept open (unpolled) to the end
+    for (int step = 0; step < 3; step++) {
+        int holder = -1;
+        int64_t deadline = zclock_mono () + 5000;
+        while (holder < 0 && zclock_mono () < deadline)
+            for (int i = 0; i < 3 && holder < 0; i++)
+                if (workers[i] && (address = s_take (workers[i], 20, agency, body,
+                                                     sizeof body)))
+                    holder = i;
+        cr_assert (holder >= 0, "step %d: no worker was handed the request", step);
+        cr_assert_str_eq (body, "payload");
+        if (step == 0)   // dies without a word
+            zsock_destroy (&workers[holder]);
+        else if (step == 1) {   // leaves cleanly, holding it
+            s_worker_command (workers[holder], KN_MDPW_DISCONNECT, NULL);
+            left = workers[holder];
+            workers[holder] = NULL;
+            zframe_t *reply = s_reply (client, 300);
+            cr_assert_null (reply, "the client was answered when the worker left");
+        }
+        else
+            s_answer (workers[holder], &address, "done");
+        zframe_destroy (&address);
+    }
+    zframe_t *reply = s_reply (client, 5000);
+    cr_assert (reply && zframe_streq (reply, "done"), "the third worker's answer was lost");
+    zframe_destroy (&reply);
+    zsock_destroy (&client);
+    zsock_destroy (&left);
+    for (int i = 0; i < 3; i++)
+        zsock_destroy (&workers[i]);
+}
+
 //  The next request any live worker of n is handed within timeout_ms (each beats
 //  meanwhile): that worker's index, its body in body; -1 when none was.
 static int
