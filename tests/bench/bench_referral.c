@@ -160,7 +160,16 @@ s_family (uint64_t salt, uint64_t n, family_t *family)
     uint64_t roll = s_below (&state, 100);
     family->children = roll < 50 ? 1 : roll < 85 ? 2 : 3;
     for (int i = 0; i < family->children; i++) {
-        family->given[i] = s_given_names[s_below (&state, COUNT (s_given_names))];
+        //  Siblings have different names: two children with one name and one date
+        //  of birth are one person to intake, which refuses a referral naming a
+        //  person twice (INVALID_ARGUMENT, about 1 in 100,000 families otherwise).
+        size_t name = s_below (&state, COUNT (s_given_names));
+        for (int k = 0; k < i; k++)
+            if (family->given[k] == s_given_names[name]) {
+                name = (name + 1) % COUNT (s_given_names);
+                k = -1;   // check against every earlier one again
+            }
+        family->given[i] = s_given_names[name];
         //  Born 2008 to 2024: every child is under the 25-year limit and none is
         //  born in the future. Days stop at 28 so every date is real.
         unsigned year = 2008 + (unsigned) s_below (&state, 17);
