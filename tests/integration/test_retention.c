@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "kn_agency.h"
 #include "kn_clock.h"
@@ -23,13 +24,20 @@ static int64_t t0;
 static void
 s_setup_with (const char *interval)
 {
-    const char *env[] = {"records", "KINNET_RETENTION_INTERVAL_S", interval, NULL};
+    //  Reports show counts from 2 and unrounded, so a test's few referrals are seen.
+    const char *env[] = {"records",   "KINNET_RETENTION_INTERVAL_S", interval,
+                         "reporting", "KINNET_SDC_THRESHOLD",        "2",
+                         "reporting", "KINNET_SDC_ROUND",            "0",
+                         NULL};
     stack = kn_test_stack_new_with_env (env);
     kn_error_t err;
     kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
     cr_assert (owner, "%s", err.message);
     cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
                                       "data_protection_officer", true, &err),
+                  0, "%s", err.message);
+    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1), "auditor",
+                                      true, &err),
                   0, "%s", err.message);
     kn_db_destroy (&owner);
     kn_test_stack_start_records (stack);
@@ -179,6 +187,29 @@ s_number (json_t *run, const char *field)
     return (int)json_integer_value (json_object_get (run, field));
 }
 
+//  The referrals report over the days around t0, as JSON (caller frees).
+static char *
+s_report (void)
+{
+    char from[16], to[16];
+    time_t start = (time_t)(t0 - DAY), end = (time_t)(t0 + 2 * DAY);
+    strftime (from, sizeof from, "%Y-%m-%d", gmtime (&start));
+    strftime (to, sizeof to, "%Y-%m-%d", gmtime (&end));
+    char *out = NULL;
+    cr_assert_eq (s_cli (1, &out, "--format json report referrals --from %s --to %s", from,
+                         to),
+                  0, "%s", out);
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert (json, "%s", out);
+    free (out);
+    //  What the report says, without when it was made.
+    json_t *sections = json_object_get (json, "sections");
+    cr_assert (sections, "no sections in the report");
+    char *text = json_dumps (sections, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref (json);
+    return text;
+}
+
 Test (retention, schedules_are_data_and_bad_changes_are_refused)
 {
     char *out = NULL;
@@ -251,6 +282,7 @@ Test (retention, a_person_no_record_keeps_is_erased_and_a_held_one_stays)
     json_decref (run);
     //  After it: Ana and Ben are due, Dee is held, Cai's referral is in an open case.
     kn_test_stack_set_clock (stack, t0 + 400 * DAY);
+    char *report_before = s_report ();
     run = s_run (true);
     cr_assert (s_lists (run, "erased_subjects", ana) && s_lists (run, "erased_subjects", ben));
     cr_assert (!s_lists (run, "erased_subjects", cai) && !s_lists (run, "erased_subjects", dee));
@@ -282,6 +314,10 @@ Test (retention, a_person_no_record_keeps_is_erased_and_a_held_one_stays)
                            run_id),
                   1);
     cr_assert_eq (s_count (counts, "1"), rows_before, "rows counted by reports changed");
+    char *report_after = s_report ();
+    cr_assert_str_eq (report_after, report_before, "the report changed with the erasures");
+    free (report_before);
+    free (report_after);
     cr_assert_eq (s_cli (0, &out, "referral show %s", ref_a), 6, "%s", out);
     free (out);
     //  Again: nothing more. Lifted, Dee goes at the next run.
