@@ -16,9 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "intake_store.h"
 #include "kinnet/v1/intake.pb-c.h"
 #include "kn_agency.h"
 #include "kn_clock.h"
+#include "kn_index.h"
 #include "kn_subject.h"
 #include "kn_test.h"
 
@@ -477,4 +479,100 @@ Test (index_race, two_processes_on_either_side_of_use_make_one_subject)
     kn_db_destroy (&first);
     kn_crypto_destroy (&ahead);
     kn_crypto_destroy (&behind.crypto);
+}
+
+//  What the re-index cannot recompute stays where it is and is reported: a person
+//  with no referral or consent naming them, and one whose stored index the inputs
+//  on record do not reproduce (they are never moved onto what the inputs give).
+Test (index_race, what_cannot_be_recomputed_is_left_and_reported)
+{
+    kn_crypto_t *old_ring = s_ring (RACE_ROOT "\n");
+    kn_crypto_t *new_ring = s_ring (RACE_ROOT "\nindex 2 " RACE_TWO "\n");
+    kn_error_t err;
+    kn_db_t *owner = kn_db_new (race_url, NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    zcert_t *cert = zcert_new ();
+    char agency[KN_UUID_STR];
+    cr_assert_eq (kn_agency_add (owner, "A", "school", "north", zcert_public_txt (cert),
+                                 agency, &err),
+                  0, "%s", err.message);
+    zcert_destroy (&cert);
+    kn_db_t *db = kn_db_new (race_url, "kinnet_intake", &err);
+    cr_assert (db, "%s", err.message);
+    intake_store_t *store = intake_store_new (db, old_ring, &err);
+    cr_assert (store, "%s", err.message);
+    const char *names[][2] = {{"Ida", "Nyberg"}, {"Oskar", "Nyberg"}, {"Maja", "Holm"}};
+    char ids[3][KN_UUID_STR];
+    for (int i = 0; i < 3; i++) {
+        Kinnet__V1__Person child = KINNET__V1__PERSON__INIT;
+        child.given_name = (char *)names[i][0];
+        child.family_name = (char *)names[i][1];
+        child.date_of_birth = "2015-05-05";
+        Kinnet__V1__Need need = KINNET__V1__NEED__INIT;
+        need.category = KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT;
+        need.description = "Support at school.";
+        Kinnet__V1__Need *needs[] = {&need};
+        Kinnet__V1__LawfulGround ground = KINNET__V1__LAWFUL_GROUND__INIT;
+        ground.basis = KINNET__V1__LAWFUL_BASIS__PUBLIC_TASK;
+        ground.justification = "Early help.";
+        Kinnet__V1__SubmitReferral referral = KINNET__V1__SUBMIT_REFERRAL__INIT;
+        char key[16];
+        snprintf (key, sizeof key, "k-%d", i);
+        referral.idempotency_key = key;
+        referral.child = &child;
+        referral.needs = needs;
+        referral.n_needs = 1;
+        referral.urgency = KINNET__V1__URGENCY__ROUTINE;
+        referral.district = "north";
+        referral.lawful_ground = &ground;
+        intake_submit_result_t result;
+        cr_assert_eq (intake_store_submit (store, agency, &referral, &result, &err), 0, "%s",
+                      err.message);
+        memcpy (ids[i], result.subject_ids[0], KN_UUID_STR);
+    }
+    char sql[400];
+    //  Oskar's index no longer what his inputs give; Maja's referral part gone.
+    snprintf (sql, sizeof sql,
+              "UPDATE core.subject SET blind_index = decode (repeat ('ab', 32), 'hex')"
+              " WHERE id = '%s'", ids[1]);
+    free (kn_test_sql (race_url, sql));
+    snprintf (sql, sizeof sql,
+              "UPDATE intake.referral_subject SET personal = NULL WHERE subject_id = '%s'",
+              ids[2]);
+    free (kn_test_sql (race_url, sql));
+    kn_index_use_t uses[4];
+    cr_assert_eq (kn_index_status (owner, 30, uses, 4, &err), 1, "%s", err.message);
+    cr_assert_eq (uses[0].version, 1);
+    cr_assert_eq (uses[0].subjects, 3);
+    cr_assert_eq (uses[0].without_inputs, 1);
+    cr_assert_eq (uses[0].fingerprints, 3);
+    cr_assert_eq (uses[0].recent, 3);
+    kn_reindex_report_t report;
+    cr_assert_eq (kn_index_reindex (owner, new_ring, 2, false, &report, &err), 0, "%s",
+                  err.message);
+    cr_assert_eq (report.reindexed, 1);
+    cr_assert_eq (report.unresolved, 2);
+    cr_assert_eq (report.n_listed, 2);
+    for (int i = 1; i < 3; i++) {
+        bool listed = false;
+        for (int k = 0; k < report.n_listed; k++)
+            listed = listed || strcmp (report.listed[k], ids[i]) == 0;
+        cr_assert (listed, "%s was not reported", ids[i]);
+        snprintf (sql, sizeof sql,
+                  "SELECT count(*) FROM core.subject WHERE id = '%s'"
+                  " AND blind_index_version = 1",
+                  ids[i]);
+        cr_assert_eq (kn_test_count (race_url, sql), 1, "%s was moved", ids[i]);
+    }
+    //  Version 1 is still in use, so a file without it is refused.
+    kn_crypto_t *rootless = s_ring ("field 2 " RACE_TWO "\nindex 2 " RACE_TWO "\n");
+    cr_assert_eq (kn_index_check (db, rootless, &err), -1);
+    cr_assert (strstr (err.message, "version 1 is in use"), "%s", err.message);
+    cr_assert_eq (kn_index_check (db, new_ring, &err), 0, "%s", err.message);
+    kn_crypto_destroy (&rootless);
+    intake_store_destroy (&store);
+    kn_db_destroy (&db);
+    kn_db_destroy (&owner);
+    kn_crypto_destroy (&old_ring);
+    kn_crypto_destroy (&new_ring);
 }
