@@ -59,7 +59,8 @@ s_add (const cli_options_t *options, const char *path)
     char hex[65], extra[200];
     randombytes_buf (key, sizeof key);
     sodium_bin2hex (hex, sizeof hex, key, sizeof key);
-    snprintf (extra, sizeof extra, "index %d %s\nindex-current %d\n", version, hex, current);
+    snprintf (extra, sizeof extra, "index %d %s\nindex-current %d\n", version, hex,
+              current);
     int rc = cli_keyfile_rewrite (path, "index-current", extra, &err);
     sodium_memzero (key, sizeof key);
     sodium_memzero (hex, sizeof hex);
@@ -83,7 +84,8 @@ s_use (const cli_options_t *options, const char *path, const char *number)
     char *end = NULL;
     long version = number ? strtol (number, &end, 10) : 0;
     if (!number || *end || version < 1 || version > 1000) {
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "VERSION", "a version number is needed");
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "VERSION",
+                      "a version number is needed");
         return cli_fail (options, &err);
     }
     kn_crypto_t *crypto = kn_crypto_new_from_file (path, &err);
@@ -155,11 +157,13 @@ s_status (const cli_options_t *options, int argc, char **argv)
     for (int h = 0; h < n_held; h++) {
         removable[h] = held[h] != current;
         for (int i = 0; i < n; i++)
-            if (uses[i].version == held[h] && (uses[i].subjects > 0 || uses[i].recent > 0))
+            if (uses[i].version == held[h] &&
+                (uses[i].subjects > 0 || uses[i].recent > 0))
                 removable[h] = false;
     }
     if (options->json) {
-        printf ("{\"current\": %d, \"window_days\": %ld, \"versions\": [", current, window);
+        printf ("{\"current\": %d, \"window_days\": %ld, \"versions\": [", current,
+                window);
         for (int i = 0; i < n; i++)
             printf ("%s{\"version\": %d, \"subjects\": %ld, \"erased\": %ld,"
                     " \"without_inputs\": %ld, \"fingerprints\": %ld,"
@@ -176,18 +180,20 @@ s_status (const cli_options_t *options, int argc, char **argv)
     }
     printf ("current index version: %d\n", current);
     for (int i = 0; i < n; i++)
-        printf ("version %d: %ld subjects (%ld erased, %ld with nothing to re-index from);"
-                " %ld fingerprints, %ld in the last %ld days%s%s\n",
-                uses[i].version, uses[i].subjects, uses[i].erased, uses[i].without_inputs,
-                uses[i].fingerprints, uses[i].recent, window,
-                uses[i].newest[0] ? ", newest " : "", uses[i].newest);
+        printf (
+            "version %d: %ld subjects (%ld erased, %ld with nothing to re-index from);"
+            " %ld fingerprints, %ld in the last %ld days%s%s\n",
+            uses[i].version, uses[i].subjects, uses[i].erased, uses[i].without_inputs,
+            uses[i].fingerprints, uses[i].recent, window,
+            uses[i].newest[0] ? ", newest " : "", uses[i].newest);
     printf ("subjects to re-index: %ld\n", behind);
     for (int h = 0; h < n_held; h++)
         if (removable[h])
             printf ("version %d is no longer in use: its line can leave the key file%s\n",
-                    held[h], held[h] == 1 ? " (version 1 is the root key's line, which is"
-                                            " also field master version 1)"
-                                          : "");
+                    held[h],
+                    held[h] == 1 ? " (version 1 is the root key's line, which is"
+                                   " also field master version 1)"
+                                 : "");
     return CLI_OK;
 }
 
@@ -254,10 +260,10 @@ cli_indexkey (const cli_options_t *options, int argc, char **argv)
         return CLI_USAGE;
     bool bare = strcmp (action, "status") == 0 || strcmp (action, "reindex") == 0;
     bool takes_path = strcmp (action, "add") == 0 || strcmp (action, "use") == 0;
-    bool ok = (bare && !path) || (takes_path && path &&
-                                  (strcmp (action, "use") == 0 ? more != NULL
-                                                               : more == NULL) &&
-                                  !cli_positional (argc, argv, valued, 4));
+    bool ok =
+        (bare && !path) || (takes_path && path &&
+                            (strcmp (action, "use") == 0 ? more != NULL : more == NULL) &&
+                            !cli_positional (argc, argv, valued, 4));
     if (!ok) {
         fputs (s_usage, stderr);
         return CLI_USAGE;

@@ -24,8 +24,8 @@ kn_idempotency_prepare (kn_db_t *db, const char *table, kn_error_t *err)
     snprintf (sql, sizeof sql,
               "INSERT INTO %s (agency_id, key, operation, request_hash, object_id,"
               " request_hash_version)"
-              " SELECT a, k, op, h, ob, v FROM unnest ($1::uuid[], $2::text[], $3::text[],"
-              " $4::bytea[], $5::uuid[], $6::smallint[])"
+              " SELECT a, k, op, h, ob, v FROM unnest ($1::uuid[], $2::text[],"
+              " $3::text[], $4::bytea[], $5::uuid[], $6::smallint[])"
               " WITH ORDINALITY AS t (a, k, op, h, ob, v, o)"
               " ORDER BY o ON CONFLICT DO NOTHING RETURNING agency_id, key",
               table);
@@ -77,7 +77,8 @@ kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
     protobuf_c_message_pack (content, buf);
     digests->n = kn_crypto_index_versions (crypto, digests->versions);
     for (int i = 0; i < digests->n; i++)
-        kn_crypto_digest_under (crypto, digests->versions[i], buf, len, digests->hashes[i]);
+        kn_crypto_digest_under (crypto, digests->versions[i], buf, len,
+                                digests->hashes[i]);
     free (buf);
     free (content);
 }

@@ -53,9 +53,9 @@ s_use (kn_index_use_t *uses, int *n, int max, int version)
 //  Every idempotency ledger: a request digest in each is under some index version.
 #define LEDGER(t) "SELECT request_hash_version AS v, created_at AS at FROM " t
 #define LEDGERS                                                                          \
-    LEDGER ("intake.idempotency") " UNION ALL " LEDGER ("consent.idempotency")          \
-        " UNION ALL " LEDGER ("routing.idempotency") " UNION ALL " LEDGER (               \
-            "admin.idempotency") " UNION ALL " LEDGER ("records.idempotency")
+    LEDGER ("intake.idempotency")                                                        \
+    " UNION ALL " LEDGER ("consent.idempotency") " UNION ALL " LEDGER (                  \
+        "routing.idempotency") " UNION ALL " LEDGER ("admin.idempotency") " UNION ALL " LEDGER ("records.idempotency")
 
 int
 kn_index_status (kn_db_t *db, int window_days, kn_index_use_t *uses, int max,

@@ -36,11 +36,11 @@ int kn_index_check (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err);
 #define KN_INDEX_LISTED 10
 
 typedef struct {
-    long reindexed;    // indexes recomputed under the current version
-    long erased;       // erased people: random bytes under the current version
-    long unresolved;   // no inputs, or none reproducing the index: left as they are
-    long duplicates;   // the recomputed index is another subject's: left as they are
-    long batches;      // transactions committed
+    long reindexed;  // indexes recomputed under the current version
+    long erased;     // erased people: random bytes under the current version
+    long unresolved; // no inputs, or none reproducing the index: left as they are
+    long duplicates; // the recomputed index is another subject's: left as they are
+    long batches;    // transactions committed
     //  The first unresolved and duplicate subjects (pseudonymous ids), to look into.
     char listed[KN_INDEX_LISTED][KN_UUID_STR];
     int n_listed;
@@ -55,12 +55,12 @@ int kn_index_reindex (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run,
 //  One index version's use.
 typedef struct {
     int version;
-    long subjects;         // subjects whose index is under it
-    long erased;           // of them, erased people (the re-index unlinks them)
-    long without_inputs;   // of them, with no referral part or consent to recompute from
-    long fingerprints;     // idempotency ledger rows digested under it
-    long recent;           // of them, made within the window
-    char newest[32];       // the newest of them (ISO 8601), "" when none
+    long subjects;       // subjects whose index is under it
+    long erased;         // of them, erased people (the re-index unlinks them)
+    long without_inputs; // of them, with no referral part or consent to recompute from
+    long fingerprints;   // idempotency ledger rows digested under it
+    long recent;         // of them, made within the window
+    char newest[32];     // the newest of them (ISO 8601), "" when none
 } kn_index_use_t;
 
 //  The versions in use (by subjects or ledger rows), in order, at most max; how

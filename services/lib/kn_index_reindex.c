@@ -20,7 +20,7 @@
     "SELECT s.id::text, s.blind_index_version, encode (s.blind_index, 'hex'),"           \
     " s.birth_date, k.id, k.master_version, k.wrapped,"                                  \
     " (k.id IS NOT NULL AND k.wrapped IS NULL)"                                          \
-    " FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"             \
+    " FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"              \
     " WHERE s.blind_index_version <> $1::smallint AND s.id > $2::uuid"                   \
     " ORDER BY s.id LIMIT $3::int"
 
@@ -55,13 +55,13 @@ typedef enum { DONE, ERASED, UNRESOLVED, DUPLICATE } outcome_t;
 //  One subject of a batch.
 typedef struct {
     char id[KN_UUID_STR];
-    int version;                            // its index's, now
-    uint8_t stored[KN_BLIND_INDEX_BYTES];   // its index, now
-    char *birth_date;                       // opened, NUL-terminated (zeroed, freed)
-    kn_data_key_t key;                      // its data key, when live
+    int version;                          // its index's, now
+    uint8_t stored[KN_BLIND_INDEX_BYTES]; // its index, now
+    char *birth_date;                     // opened, NUL-terminated (zeroed, freed)
+    kn_data_key_t key;                    // its data key, when live
     bool has_key;
     outcome_t outcome;
-    uint8_t index[KN_BLIND_INDEX_BYTES];    // the new one (DONE, ERASED)
+    uint8_t index[KN_BLIND_INDEX_BYTES]; // the new one (DONE, ERASED)
 } subject_t;
 
 static void
@@ -127,18 +127,19 @@ s_read (kn_db_t *db, kn_crypto_t *crypto, PGresult *rows, int r, subject_t *subj
         size_t len = 0;
         unsigned char *wrapped = PQunescapeBytea (
             (const unsigned char *)PQgetvalue (rows, r, C_KEY + 2), &len);
-        int unwrapped = wrapped ? kn_crypto_data_key_unwrap (
-                                      crypto, PQgetvalue (rows, r, C_KEY),
-                                      atoi (PQgetvalue (rows, r, C_KEY + 1)), wrapped, len,
-                                      &subject->key)
-                                : -1;
+        int unwrapped =
+            wrapped ? kn_crypto_data_key_unwrap (crypto, PQgetvalue (rows, r, C_KEY),
+                                                 atoi (PQgetvalue (rows, r, C_KEY + 1)),
+                                                 wrapped, len, &subject->key)
+                    : -1;
         PQfreemem (wrapped);
         if (unwrapped != 0)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, "key_file",
                                  "data key %s is wrapped under field master version %s,"
                                  " which the key file does not hold (or it does not"
                                  " unwrap)",
-                                 PQgetvalue (rows, r, C_KEY), PQgetvalue (rows, r, C_KEY + 1));
+                                 PQgetvalue (rows, r, C_KEY),
+                                 PQgetvalue (rows, r, C_KEY + 1));
         subject->has_key = true;
     }
     size_t len = 0;
@@ -180,7 +181,8 @@ s_try (kn_crypto_t *crypto, subject_t *subject, char kind, const uint8_t *plain,
     //  The same inputs, under the version the stored index was made under.
     if (named &&
         kn_crypto_blind_index_under (crypto, subject->version, named->given_name,
-                                     named->family_name, subject->birth_date, again) == 0 &&
+                                     named->family_name, subject->birth_date,
+                                     again) == 0 &&
         sodium_memcmp (again, subject->stored, sizeof again) == 0) {
         kn_crypto_blind_index (crypto, named->given_name, named->family_name,
                                subject->birth_date, subject->index);
@@ -196,7 +198,8 @@ s_try (kn_crypto_t *crypto, subject_t *subject, char kind, const uint8_t *plain,
 //  Each live subject's new index from the first input, newest first, that
 //  reproduces their stored one; UNRESOLVED when none does.
 static int
-s_recompute (kn_db_t *db, kn_crypto_t *crypto, subject_t *subjects, int n, kn_error_t *err)
+s_recompute (kn_db_t *db, kn_crypto_t *crypto, subject_t *subjects, int n,
+             kn_error_t *err)
 {
     kn_pgarray_t *ids = kn_pgarray_new ();
     for (int i = 0; i < n; i++)
@@ -208,7 +211,7 @@ s_recompute (kn_db_t *db, kn_crypto_t *crypto, subject_t *subjects, int n, kn_er
     for (int r = 0, i = 0; r < PQntuples (inputs); r++) {
         const char *id = PQgetvalue (inputs, r, 0);
         while (i < n && strcmp (subjects[i].id, id) < 0)
-            i++;   // both in id order
+            i++; // both in id order
         if (i == n || strcmp (subjects[i].id, id) != 0 || found[i] ||
             subjects[i].outcome != DONE)
             continue;
@@ -216,7 +219,8 @@ s_recompute (kn_db_t *db, kn_crypto_t *crypto, subject_t *subjects, int n, kn_er
         uint8_t *plain = s_open (db, crypto, &subjects[i], PQgetvalue (inputs, r, 3),
                                  PQgetvalue (inputs, r, 2), &len);
         if (plain) {
-            found[i] = s_try (crypto, &subjects[i], PQgetvalue (inputs, r, 1)[0], plain, len);
+            found[i] =
+                s_try (crypto, &subjects[i], PQgetvalue (inputs, r, 1)[0], plain, len);
             sodium_memzero (plain, len);
         }
         free (plain);
@@ -258,10 +262,18 @@ static void
 s_count (kn_reindex_report_t *report, const subject_t *subject)
 {
     switch (subject->outcome) {
-    case DONE: report->reindexed++; break;
-    case ERASED: report->erased++; break;
-    case UNRESOLVED: report->unresolved++; break;
-    case DUPLICATE: report->duplicates++; break;
+    case DONE:
+        report->reindexed++;
+        break;
+    case ERASED:
+        report->erased++;
+        break;
+    case UNRESOLVED:
+        report->unresolved++;
+        break;
+    case DUPLICATE:
+        report->duplicates++;
+        break;
     }
     if ((subject->outcome == UNRESOLVED || subject->outcome == DUPLICATE) &&
         report->n_listed < KN_INDEX_LISTED)
@@ -292,7 +304,8 @@ s_batch (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run, char *after,
         rc = s_read (db, crypto, rows, r, &subjects[r], err);
     PQclear (rows);
     if (rc == 0 && n > 0)
-        rc = s_recompute (db, crypto, subjects, n, err) || s_duplicates (db, subjects, n, err)
+        rc = s_recompute (db, crypto, subjects, n, err) ||
+                     s_duplicates (db, subjects, n, err)
                  ? -1
                  : 0;
     kn_pgarray_t *columns[3];
@@ -309,8 +322,7 @@ s_batch (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run, char *after,
         PGresult *done = kn_pgarray_run (db, "kn_index_update", columns, 3, err);
         rc = done ? 0 : -1;
         PQclear (done);
-    }
-    else
+    } else
         for (int c = 0; c < 3; c++)
             kn_pgarray_destroy (&columns[c]);
     if (n > 0)

@@ -295,9 +295,9 @@ kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *g
     versions.n = kn_crypto_index_versions (crypto, versions.versions);
     for (size_t i = 0; i < count; i++) {
         for (int v = 1; v < versions.n; v++)
-            kn_crypto_blind_index_under (crypto, versions.versions[v], persons[i].given_name,
-                                         persons[i].family_name, persons[i].date_of_birth,
-                                         persons[i].index[v]);
+            kn_crypto_blind_index_under (crypto, versions.versions[v],
+                                         persons[i].given_name, persons[i].family_name,
+                                         persons[i].date_of_birth, persons[i].index[v]);
         persons[i].date_of_birth = NULL;   // set again for the new ones below
     }
 

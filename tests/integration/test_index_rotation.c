@@ -85,8 +85,8 @@ s_refer (kn_client_t *client, int seed, const char *key, char subject[KN_UUID_ST
 {
     zframe_t *body = kn_test_referral_request (seed, key);
     kn_error_t err;
-    zframe_t *reply = kn_client_call (client, "intake", zframe_data (body),
-                                      zframe_size (body), &err);
+    zframe_t *reply =
+        kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
     zframe_destroy (&body);
     cr_assert (reply, "no reply: %s", err.message);
     Kinnet__V1__IntakeReply *decoded =
@@ -112,7 +112,8 @@ s_refer (kn_client_t *client, int seed, const char *key, char subject[KN_UUID_ST
 }
 
 static void
-s_refer_quietly (kn_client_t *client, int seed, const char *key, char subject[KN_UUID_STR])
+s_refer_quietly (kn_client_t *client, int seed, const char *key,
+                 char subject[KN_UUID_STR])
 {
     kinnet__v1__intake_reply__free_unpacked (s_refer (client, seed, key, subject, false),
                                              NULL);
@@ -157,7 +158,7 @@ s_traffic (void *arg)
     kn_client_t *client = kn_test_stack_client (stack, 0, 5000, 2);
     while (!traffic->stop) {
         char key[32], subject[KN_UUID_STR];
-        int seed = traffic->sent % 2 ? 1 : 100 + traffic->sent;   // A, or someone new
+        int seed = traffic->sent % 2 ? 1 : 100 + traffic->sent; // A, or someone new
         snprintf (key, sizeof key, "during-%d", traffic->sent);
         Kinnet__V1__IntakeReply *reply = s_refer (client, seed, key, subject, true);
         if (reply->error)
@@ -245,24 +246,29 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
                   1);
     //  A retry of A's first referral, digested under version 1: the first answer.
     Kinnet__V1__IntakeReply *replay = s_refer (client, 1, "a-1", NULL, false);
-    cr_assert (replay->submitted->replayed, "a retry across the rotation was not a replay");
+    cr_assert (replay->submitted->replayed,
+               "a retry across the rotation was not a replay");
     kinnet__v1__intake_reply__free_unpacked (replay, NULL);
 
     //  A dry run counts and changes nothing.
-    int behind = s_count ("SELECT count(*) FROM core.subject WHERE blind_index_version = 1");
+    int behind =
+        s_count ("SELECT count(*) FROM core.subject WHERE blind_index_version = 1");
     cr_assert_geq (behind, 10);
-    char *before = kn_test_sql (kn_test_stack_db_url (stack),
-                                "SELECT string_agg (id || encode (blind_index, 'hex')"
-                                " || blind_index_version, ',' ORDER BY id) FROM core.subject");
-    cr_assert_eq (s_keys (&out, "--format json admin indexkey reindex --dry-run --batch 4"), 0,
+    char *before =
+        kn_test_sql (kn_test_stack_db_url (stack),
+                     "SELECT string_agg (id || encode (blind_index, 'hex')"
+                     " || blind_index_version, ',' ORDER BY id) FROM core.subject");
+    cr_assert_eq (
+        s_keys (&out, "--format json admin indexkey reindex --dry-run --batch 4"), 0,
+        "%s", out);
+    cr_assert_eq (s_json_long (out, "reindexed") + s_json_long (out, "erased"), behind,
                   "%s", out);
-    cr_assert_eq (s_json_long (out, "reindexed") + s_json_long (out, "erased"), behind, "%s",
-                  out);
     cr_assert_eq (s_json_long (out, "batches"), 0);
     free (out);
-    char *after = kn_test_sql (kn_test_stack_db_url (stack),
-                               "SELECT string_agg (id || encode (blind_index, 'hex')"
-                               " || blind_index_version, ',' ORDER BY id) FROM core.subject");
+    char *after =
+        kn_test_sql (kn_test_stack_db_url (stack),
+                     "SELECT string_agg (id || encode (blind_index, 'hex')"
+                     " || blind_index_version, ',' ORDER BY id) FROM core.subject");
     cr_assert_str_eq (before, after, "a dry run changed the index");
     free (before);
     free (after);
@@ -273,9 +279,9 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
     pthread_t thread;
     pthread_create (&thread, NULL, s_traffic, &traffic);
     while (traffic.sent < 2)
-        zclock_sleep (10);   // polled: the traffic has begun
-    cr_assert_eq (s_keys (&out, "--format json admin indexkey reindex --batch 3"), 0, "%s",
-                  out);
+        zclock_sleep (10); // polled: the traffic has begun
+    cr_assert_eq (s_keys (&out, "--format json admin indexkey reindex --batch 3"), 0,
+                  "%s", out);
     traffic.stop = 1;
     pthread_join (thread, NULL);
     cr_assert_eq (s_json_long (out, "erased"), 1, "%s", out);
@@ -286,8 +292,9 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
     cr_assert_eq (traffic.failed, 0, "%d of %d referrals failed during the re-index",
                   traffic.failed, traffic.sent);
     cr_assert_eq (traffic.a_mismatched, 0, "A was not matched during the re-index");
-    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE blind_index_version <> 2"),
-                  0, "a subject was left under version 1");
+    cr_assert_eq (
+        s_count ("SELECT count(*) FROM core.subject WHERE blind_index_version <> 2"), 0,
+        "a subject was left under version 1");
     //  A and B still match; the erased person makes a new, unlinked subject.
     s_refer_quietly (client, 1, "a-3", again);
     cr_assert_str_eq (again, a);
@@ -306,8 +313,8 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
     snprintf (clock, sizeof clock, "%s/later.clock", kn_test_stack_dir (stack));
     cr_assert_eq (kn_clock_write (clock, (int64_t)time (NULL) + 40 * 86400), 0);
     snprintf (env, sizeof env, "%s KINNET_CLOCK_FILE='%s'", cli_env, clock);
-    cr_assert_eq (kn_test_run_cli (env, &out, "--format json admin indexkey status"), 0, "%s",
-                  out);
+    cr_assert_eq (kn_test_run_cli (env, &out, "--format json admin indexkey status"), 0,
+                  "%s", out);
     cr_assert (strstr (out, "\"removable\": [1]"), "%s", out);
     free (out);
 
@@ -356,12 +363,13 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
     char log[450];
     snprintf (log, sizeof log, "%s/intake.log", kn_test_stack_dir (stack));
     bool refused = false;
-    for (int64_t deadline = zclock_mono () + 20000; !refused && zclock_mono () < deadline;) {
+    for (int64_t deadline = zclock_mono () + 20000;
+         !refused && zclock_mono () < deadline;) {
         char *text = kn_test_read_file (log);
         refused = text && strstr (text, "index key version 2 is in use");
         free (text);
         if (!refused)
-            zclock_sleep (20);   // polled: the daemon's start
+            zclock_sleep (20); // polled: the daemon's start
     }
     cr_assert (refused, "intake started with a key file that lost version 2");
     kn_test_stack_stop_intake (stack, SIGKILL);
@@ -399,7 +407,7 @@ s_race_teardown (void)
 TestSuite (index_race, .init = s_race_setup, .fini = s_race_teardown, .timeout = 60);
 
 #define RACE_ROOT "0909090909090909090909090909090909090909090909090909090909090909"
-#define RACE_TWO "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+#define RACE_TWO  "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
 
 static kn_crypto_t *
 s_ring (const char *text)
@@ -446,7 +454,8 @@ s_racer (void *arg)
 Test (index_race, two_processes_on_either_side_of_use_make_one_subject)
 {
     kn_crypto_t *ahead = s_ring (RACE_ROOT "\nindex 2 " RACE_TWO "\n");
-    racer_t behind = {.crypto = s_ring (RACE_ROOT "\nindex 2 " RACE_TWO "\nindex-current 1\n")};
+    racer_t behind = {.crypto =
+                          s_ring (RACE_ROOT "\nindex 2 " RACE_TWO "\nindex-current 1\n")};
     cr_assert_eq (kn_crypto_index_version (ahead), 2);
     cr_assert_eq (kn_crypto_index_version (behind.crypto), 1);
     kn_error_t err;
@@ -464,11 +473,12 @@ Test (index_race, two_processes_on_either_side_of_use_make_one_subject)
     pthread_create (&thread, NULL, s_racer, &behind);
     //  The second must wait for the first's uncommitted subject.
     int waiting = 0;
-    for (int64_t deadline = zclock_mono () + 5000; !waiting && zclock_mono () < deadline;) {
+    for (int64_t deadline = zclock_mono () + 5000;
+         !waiting && zclock_mono () < deadline;) {
         waiting = kn_test_count (race_url, "SELECT count(*) FROM pg_stat_activity"
                                            " WHERE wait_event = 'advisory'");
         if (!waiting)
-            zclock_sleep (5);   // polled: the other session's progress
+            zclock_sleep (5); // polled: the other session's progress
     }
     cr_assert_eq (kn_db_exec (first, "COMMIT", &err), 0, "%s", err.message);
     pthread_join (thread, NULL);
@@ -526,19 +536,21 @@ Test (index_race, what_cannot_be_recomputed_is_left_and_reported)
         referral.district = "north";
         referral.lawful_ground = &ground;
         intake_submit_result_t result;
-        cr_assert_eq (intake_store_submit (store, agency, &referral, &result, &err), 0, "%s",
-                      err.message);
+        cr_assert_eq (intake_store_submit (store, agency, &referral, &result, &err), 0,
+                      "%s", err.message);
         memcpy (ids[i], result.subject_ids[0], KN_UUID_STR);
     }
     char sql[400];
     //  Oskar's index no longer what his inputs give; Maja's referral part gone.
     snprintf (sql, sizeof sql,
               "UPDATE core.subject SET blind_index = decode (repeat ('ab', 32), 'hex')"
-              " WHERE id = '%s'", ids[1]);
+              " WHERE id = '%s'",
+              ids[1]);
     free (kn_test_sql (race_url, sql));
-    snprintf (sql, sizeof sql,
-              "UPDATE intake.referral_subject SET personal = NULL WHERE subject_id = '%s'",
-              ids[2]);
+    snprintf (
+        sql, sizeof sql,
+        "UPDATE intake.referral_subject SET personal = NULL WHERE subject_id = '%s'",
+        ids[2]);
     free (kn_test_sql (race_url, sql));
     kn_index_use_t uses[4];
     cr_assert_eq (kn_index_status (owner, 30, uses, 4, &err), 1, "%s", err.message);
@@ -575,4 +587,42 @@ Test (index_race, what_cannot_be_recomputed_is_left_and_reported)
     kn_db_destroy (&owner);
     kn_crypto_destroy (&old_ring);
     kn_crypto_destroy (&new_ring);
+}
+
+//  The re-index is the owner's: no service may rewrite an index or its version
+//  (records replaces the index of an erased person with random bytes, nothing
+//  more), records reads no version, and the versions in use are told to the
+//  daemons that check them, no one else.
+Test (index_race, only_the_owner_rewrites_an_index_version)
+{
+    cr_assert_eq (kn_test_count (race_url,
+                                 "SELECT count(*) FROM unnest (ARRAY['kinnet_broker',"
+                                 " 'kinnet_intake', 'kinnet_consent', 'kinnet_routing',"
+                                 " 'kinnet_reporting', 'kinnet_audit', 'kinnet_admin',"
+                                 " 'kinnet_records']) r WHERE has_column_privilege (r,"
+                                 " 'core.subject', 'blind_index_version', 'UPDATE')"),
+                  0);
+    cr_assert_eq (kn_test_count (
+                      race_url, "SELECT count(*) FROM unnest (ARRAY['kinnet_intake',"
+                                " 'kinnet_consent', 'kinnet_routing', 'kinnet_reporting',"
+                                " 'kinnet_admin']) r WHERE has_column_privilege (r,"
+                                " 'intake.referral_subject', 'personal', 'UPDATE')"),
+                  0);
+    cr_assert_eq (
+        kn_test_count (race_url,
+                       "SELECT count(*) WHERE has_column_privilege ('kinnet_records',"
+                       " 'core.subject', 'blind_index_version', 'SELECT')"),
+        0);
+    cr_assert_eq (kn_test_count (race_url,
+                                 "SELECT count(*) FROM unnest (ARRAY['kinnet_broker',"
+                                 " 'kinnet_audit']) r WHERE has_function_privilege (r,"
+                                 " 'core.blind_index_versions ()', 'EXECUTE')"),
+                  0);
+    cr_assert_eq (kn_test_count (
+                      race_url, "SELECT count(*) FROM unnest (ARRAY['kinnet_intake',"
+                                " 'kinnet_consent', 'kinnet_routing', 'kinnet_reporting',"
+                                " 'kinnet_admin', 'kinnet_records']) r"
+                                " WHERE has_function_privilege (r,"
+                                " 'core.blind_index_versions ()', 'EXECUTE')"),
+                  6);
 }
