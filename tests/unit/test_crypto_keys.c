@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kn_crypto.h"
+#include "kn_keys.h"
 #include "kn_test.h"
 #include "kn_uuid.h"
 
@@ -233,6 +234,12 @@ Test (crypto_keys, index_versions_key_the_blind_index_and_the_digests)
     kn_crypto_blind_index (both, "Ana", "Lima", "2015-01-02", b);
     cr_assert_eq (memcmp (a, b, sizeof a), 0, "version 2 is the same without the root");
     cr_assert_null (kn_crypto_open (rootless, legacy_value, len, "id", &out));
+    //  Opened through kn_keys (no database needed for format 1), it says what to do.
+    uint8_t *plain = NULL;
+    kn_error_t err;
+    cr_assert_eq (kn_keys_open (NULL, rootless, legacy_value, len, "id", &plain, &out, &err),
+                  -1);
+    cr_assert (strstr (err.message, "no longer holds"), "%s", err.message);
     cr_assert_null (kn_crypto_seal (rootless, (const uint8_t *)"x", 1, "id", &len));
     free (legacy_value);
     kn_crypto_destroy (&legacy);
