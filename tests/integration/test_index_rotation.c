@@ -317,6 +317,15 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
                   "%s", out);
     cr_assert (strstr (out, "\"removable\": [1]"), "%s", out);
     free (out);
+    cr_assert_eq (kn_test_run_cli (env, &out, "admin indexkey status"), 0, "%s", out);
+    cr_assert (
+        strstr (out, "version 1 is no longer in use: its line can leave the key file"),
+        "%s", out);
+    free (out);
+    //  Nothing is left to re-index.
+    cr_assert_eq (s_keys (&out, "admin indexkey reindex"), 0, "%s", out);
+    cr_assert (strstr (out, "0 indexes recomputed under version 2"), "%s", out);
+    free (out);
 
     //  Version 1 is the root's line, which is also field master version 1: rotate
     //  that too, then the root leaves the file.
