@@ -128,6 +128,15 @@ s_number (const cli_options_t *options, int argc, char **argv, const char *name,
     return value;
 }
 
+static bool
+s_held (const int *held, int n, int version)
+{
+    for (int i = 0; i < n; i++)
+        if (held[i] == version)
+            return true;
+    return false;
+}
+
 static int
 s_status (const cli_options_t *options, int argc, char **argv)
 {
@@ -165,12 +174,13 @@ s_status (const cli_options_t *options, int argc, char **argv)
         printf ("{\"current\": %d, \"window_days\": %ld, \"versions\": [", current,
                 window);
         for (int i = 0; i < n; i++)
-            printf ("%s{\"version\": %d, \"subjects\": %ld, \"erased\": %ld,"
-                    " \"without_inputs\": %ld, \"fingerprints\": %ld,"
+            printf ("%s{\"version\": %d, \"in_key_file\": %s, \"subjects\": %ld,"
+                    " \"erased\": %ld, \"without_inputs\": %ld, \"fingerprints\": %ld,"
                     " \"recent_fingerprints\": %ld, \"newest_fingerprint\": \"%s\"}",
-                    i ? ", " : "", uses[i].version, uses[i].subjects, uses[i].erased,
-                    uses[i].without_inputs, uses[i].fingerprints, uses[i].recent,
-                    uses[i].newest);
+                    i ? ", " : "", uses[i].version,
+                    s_held (held, n_held, uses[i].version) ? "true" : "false",
+                    uses[i].subjects, uses[i].erased, uses[i].without_inputs,
+                    uses[i].fingerprints, uses[i].recent, uses[i].newest);
         printf ("], \"behind\": %ld, \"removable\": [", behind);
         for (int h = 0, k = 0; h < n_held; h++)
             if (removable[h])
@@ -179,13 +189,18 @@ s_status (const cli_options_t *options, int argc, char **argv)
         return CLI_OK;
     }
     printf ("current index version: %d\n", current);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        bool in_file = s_held (held, n_held, uses[i].version);
         printf (
             "version %d: %ld subjects (%ld erased, %ld with nothing to re-index from);"
-            " %ld fingerprints, %ld in the last %ld days%s%s\n",
+            " %ld fingerprints, %ld in the last %ld days%s%s%s\n",
             uses[i].version, uses[i].subjects, uses[i].erased, uses[i].without_inputs,
             uses[i].fingerprints, uses[i].recent, window,
-            uses[i].newest[0] ? ", newest " : "", uses[i].newest);
+            uses[i].newest[0] ? ", newest " : "", uses[i].newest,
+            in_file                ? ""
+            : uses[i].subjects > 0 ? "; NOT IN THE KEY FILE: daemons refuse to start"
+                                   : "; not in the key file");
+    }
     printf ("subjects to re-index: %ld\n", behind);
     for (int h = 0; h < n_held; h++)
         if (removable[h])

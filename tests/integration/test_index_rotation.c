@@ -367,6 +367,10 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
     free (out);
     s_drop_lines ("index 2 ");
     s_drop_lines ("index-current");
+    cr_assert_eq (s_keys (&out, "admin indexkey status"), 0, "%s", out);
+    cr_assert (strstr (out, "version 2: ") && strstr (out, "NOT IN THE KEY FILE"), "%s",
+               out);
+    free (out);
     kn_test_stack_stop_intake (stack, SIGTERM);
     kn_test_stack_start_intake (stack);
     char log[450];
