@@ -111,21 +111,21 @@ s_use (const cli_options_t *options, const char *path, const char *number)
     return CLI_OK;
 }
 
-//  A positive whole number option, or the default; -1 after reporting a bad one.
-static long
+//  A positive whole number option into *value, or the default: CLI_OK, or the exit
+//  code of a bad one (reported, as fieldkey's --batch is).
+static int
 s_number (const cli_options_t *options, int argc, char **argv, const char *name,
-          long fallback, long max)
+          long fallback, long max, long *value)
 {
     const char *text = cli_arg (argc, argv, name);
     char *end = NULL;
-    long value = text ? strtol (text, &end, 10) : fallback;
-    if (text && (*end || value < 1 || value > max)) {
+    *value = text ? strtol (text, &end, 10) : fallback;
+    if (text && (*end || *value < 1 || *value > max)) {
         kn_error_t err;
         kn_error_set (&err, KN_E_INVALID_ARGUMENT, name, "1 to %ld", max);
-        cli_fail (options, &err);
-        return -1;
+        return cli_fail (options, &err);
     }
-    return value;
+    return CLI_OK;
 }
 
 static bool
@@ -140,12 +140,11 @@ s_held (const int *held, int n, int version)
 static int
 s_status (const cli_options_t *options, int argc, char **argv)
 {
-    long window = s_number (options, argc, argv, "--window", 30, 36500);
-    if (window < 0)
-        return CLI_USAGE;
+    long window = 0;
+    int rc = s_number (options, argc, argv, "--window", 30, 36500, &window);
     kn_crypto_t *crypto = NULL;
     kn_db_t *db = NULL;
-    int rc = cli_keyfile_open (options, argc, argv, &crypto, &db);
+    rc = rc ? rc : cli_keyfile_open (options, argc, argv, &crypto, &db);
     if (rc)
         return rc;
     kn_error_t err;
@@ -215,12 +214,11 @@ s_status (const cli_options_t *options, int argc, char **argv)
 static int
 s_reindex (const cli_options_t *options, int argc, char **argv)
 {
-    long batch = s_number (options, argc, argv, "--batch", 500, 100000);
-    if (batch < 0)
-        return CLI_USAGE;
+    long batch = 0;
+    int rc = s_number (options, argc, argv, "--batch", 500, 100000, &batch);
     kn_crypto_t *crypto = NULL;
     kn_db_t *db = NULL;
-    int rc = cli_keyfile_open (options, argc, argv, &crypto, &db);
+    rc = rc ? rc : cli_keyfile_open (options, argc, argv, &crypto, &db);
     if (rc)
         return rc;
     bool dry_run = cli_flag (argc, argv, "--dry-run");
