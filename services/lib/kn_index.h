@@ -14,7 +14,8 @@
     re-index's report), never dropped.
     Each batch is one transaction that locks only its own rows (FOR UPDATE SKIP
     LOCKED); intake looks a person up under every version the key file holds, so a
-    reader finds them before or after their batch. Runs with the database owner's
+    reader finds them before or after their batch. The rows another transaction
+    held are taken afterwards one per transaction, waiting for their holder. Runs with the database owner's
     login and the whole key file (kinnet admin indexkey reindex), as the field
     master's rewrap does: it reads every person's sealed data, which no service's
     role may. */

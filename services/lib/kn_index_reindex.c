@@ -28,6 +28,7 @@ enum { C_ID, C_VERSION, C_INDEX, C_BIRTH, C_KEY, C_ERASED = C_KEY + 3 };
 
 static const char *s_statements[][2] = {
     {"kn_index_batch", BATCH_SQL " FOR UPDATE OF s SKIP LOCKED"},
+    {"kn_index_batch_wait", BATCH_SQL " FOR UPDATE OF s"},
     {"kn_index_batch_dry", BATCH_SQL},
     //  What names each person, newest first: their part of each referral (a Person),
     //  then each consent about them (a RecordConsent, naming them when recorded by
@@ -280,10 +281,17 @@ s_count (kn_reindex_report_t *report, const subject_t *subject)
         snprintf (report->listed[report->n_listed++], KN_UUID_STR, "%s", subject->id);
 }
 
+//  A pass over the subjects behind: the first skips rows another transaction holds
+//  (a disclosure share-locks its subject), so requests never wait for it; the
+//  second takes what is still behind one row per transaction, waiting for the
+//  holder (holding nothing else meanwhile, it can be in no deadlock). A dry run
+//  reads, locks nothing and writes nothing.
+typedef enum { FIRST, SKIPPED, DRY_RUN } pass_t;
+
 //  One batch after *after: subjects read, recomputed and (unless a dry run)
 //  written, in a transaction of its own. Subjects seen, or -1.
 static int
-s_batch (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run, char *after,
+s_batch (kn_db_t *db, kn_crypto_t *crypto, int batch, pass_t pass, char *after,
          kn_reindex_report_t *report, kn_error_t *err)
 {
     char current[16], limit[16];
@@ -292,8 +300,12 @@ s_batch (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run, char *after,
     const char *values[] = {current, after, limit};
     if (kn_db_exec (db, "BEGIN", err))
         return -1;
-    PGresult *rows = kn_db_run (db, dry_run ? "kn_index_batch_dry" : "kn_index_batch", 3,
-                                values, NULL, NULL, err);
+    bool dry_run = pass == DRY_RUN;
+    PGresult *rows = kn_db_run (db,
+                                dry_run           ? "kn_index_batch_dry"
+                                : pass == SKIPPED ? "kn_index_batch_wait"
+                                                  : "kn_index_batch",
+                                3, values, NULL, NULL, err);
     if (!rows) {
         s_rollback (db);
         return -1;
@@ -354,12 +366,20 @@ kn_index_reindex (kn_db_t *db, kn_crypto_t *crypto, int batch, bool dry_run,
                            err) ||
         kn_index_check (db, crypto, err))
         return -1;
-    char after[KN_UUID_STR] = "00000000-0000-0000-0000-000000000000";
-    for (;;) {
-        int done = s_batch (db, crypto, batch, dry_run, after, report, err);
-        if (done < 0)
-            return -1;
-        if (done < batch)
+    //  The second pass sees again whatever the first left (with what it skipped):
+    //  what is still left after it is the report's.
+    for (pass_t pass = dry_run ? DRY_RUN : FIRST;; pass = SKIPPED) {
+        char after[KN_UUID_STR] = "00000000-0000-0000-0000-000000000000";
+        report->unresolved = report->duplicates = report->n_listed = 0;
+        int size = pass == SKIPPED ? 1 : batch;
+        for (;;) {
+            int done = s_batch (db, crypto, size, pass, after, report, err);
+            if (done < 0)
+                return -1;
+            if (done < size)
+                break;
+        }
+        if (pass != FIRST)
             break;
     }
     return 0;
