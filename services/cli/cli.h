@@ -10,6 +10,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "kinnet/v1/admin.pb-c.h"
+#include "kn_crypto.h"
 #include "kn_db.h"
 #include "kn_error.h"
 
@@ -135,6 +136,17 @@ int cli_retention (const cli_options_t *options, int argc, char **argv);
 
 //  kinnet admin fieldkey add|use|status|rewrap (argv[0] is "fieldkey").
 int cli_fieldkey (const cli_options_t *options, int argc, char **argv);
+//  kinnet admin indexkey add|use|status|reindex (argv[0] is "indexkey").
+int cli_indexkey (const cli_options_t *options, int argc, char **argv);
+//  Rewrite the key file at path: its lines but those whose first word is drop (the
+//  `current` or `index-current` line), then extra. The new file must load (it is
+//  checked before it replaces the old, by rename, mode 600).
+int cli_keyfile_rewrite (const char *path, const char *drop, const char *extra,
+                         kn_error_t *err);
+//  The key file (--key-file, else KINNET_FIELD_KEY) and the database owner's session
+//  (KINNET_DATABASE_URL), for status, rewrap and reindex: CLI_OK, or the exit code.
+int cli_keyfile_open (const cli_options_t *options, int argc, char **argv,
+                      kn_crypto_t **crypto, kn_db_t **db);
 int cli_consent (const cli_options_t *options, int argc, char **argv);
 int cli_override (const cli_options_t *options, int argc, char **argv);
 int cli_release (const cli_options_t *options, int argc, char **argv);

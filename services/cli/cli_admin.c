@@ -48,6 +48,7 @@ static const char *s_admin_usage =
     "       kinnet admin cert create PATH [--service NAME]\n"
     "       kinnet admin fieldkey create PATH\n"
     "       kinnet admin fieldkey add|use|status|rewrap ... (kinnet admin fieldkey --help)\n"
+    "       kinnet admin indexkey add|use|status|reindex ... (kinnet admin indexkey --help)\n"
     "       kinnet admin auditkey create PATH\n"
     "(audit key rotation: docs/operations.md; kinnet audit signers)\n";
 
@@ -180,7 +181,7 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
     bool own_help = strcmp (what, "directory") == 0 || strcmp (what, "routing") == 0
                     || strcmp (what, "population") == 0 || strcmp (what, "agency") == 0
                     || strcmp (what, "init") == 0 || strcmp (what, "logins") == 0
-                    || strcmp (what, "fieldkey") == 0;
+                    || strcmp (what, "fieldkey") == 0 || strcmp (what, "indexkey") == 0;
     if (cli_flag (argc, argv, "--help") && !own_help) {
         fputs (s_admin_usage, stdout);
         return CLI_OK;
@@ -197,6 +198,8 @@ cli_admin (const cli_options_t *options, int argc, char **argv)
         return cli_admin_init (options, argc - 1, argv + 1);
     if (strcmp (what, "logins") == 0)
         return cli_logins (options, argc, argv);
+    if (strcmp (what, "indexkey") == 0)
+        return cli_indexkey (options, argc - 1, argv + 1);
     const char *fieldkey_action = cli_positional (argc, argv, NULL, 2);
     if (strcmp (what, "fieldkey") == 0 &&
         (cli_flag (argc, argv, "--help") || !fieldkey_action ||

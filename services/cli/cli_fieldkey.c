@@ -44,10 +44,9 @@ s_highest (kn_crypto_t *crypto)
     return highest;
 }
 
-//  Rewrite the key file at path: its lines but `current` ones, then extra. The new
-//  file must load (it is checked before it replaces the old).
-static int
-s_rewrite (const char *path, const char *extra, kn_error_t *err)
+int
+cli_keyfile_rewrite (const char *path, const char *drop, const char *extra,
+                     kn_error_t *err)
 {
     FILE *in = fopen (path, "r");
     if (!in)
@@ -65,7 +64,7 @@ s_rewrite (const char *path, const char *extra, kn_error_t *err)
     bool ok = true;
     while (ok && fgets (line, sizeof line, in)) {
         char word[16] = "";
-        if (sscanf (line, "%15s", word) == 1 && strcmp (word, "current") == 0)
+        if (sscanf (line, "%15s", word) == 1 && strcmp (word, drop) == 0)
             continue;
         size_t len = strlen (line);
         ok = write (fd, line, len) == (ssize_t)len;
@@ -107,7 +106,7 @@ s_add (const cli_options_t *options, const char *path)
     randombytes_buf (key, sizeof key);
     sodium_bin2hex (hex, sizeof hex, key, sizeof key);
     snprintf (extra, sizeof extra, "field %d %s\ncurrent %d\n", version, hex, current);
-    int rc = s_rewrite (path, extra, &err);
+    int rc = cli_keyfile_rewrite (path, "current", extra, &err);
     sodium_memzero (key, sizeof key);
     sodium_memzero (hex, sizeof hex);
     sodium_memzero (extra, sizeof extra);
@@ -145,7 +144,7 @@ s_use (const cli_options_t *options, const char *path, const char *number)
     }
     char extra[32];
     snprintf (extra, sizeof extra, "current %ld\n", version);
-    if (s_rewrite (path, extra, &err))
+    if (cli_keyfile_rewrite (path, "current", extra, &err))
         return cli_fail (options, &err);
     if (options->json)
         printf ("{\"current\": %ld}\n", version);
@@ -156,10 +155,9 @@ s_use (const cli_options_t *options, const char *path, const char *number)
     return CLI_OK;
 }
 
-//  The key file and the owner's session, for status and rewrap.
-static int
-s_open (const cli_options_t *options, int argc, char **argv, kn_crypto_t **crypto,
-        kn_db_t **db)
+int
+cli_keyfile_open (const cli_options_t *options, int argc, char **argv, kn_crypto_t **crypto,
+                  kn_db_t **db)
 {
     kn_error_t err;
     kn_error_clear (&err);
@@ -184,7 +182,7 @@ s_status (const cli_options_t *options, int argc, char **argv)
 {
     kn_crypto_t *crypto = NULL;
     kn_db_t *db = NULL;
-    int rc = s_open (options, argc, argv, &crypto, &db);
+    int rc = cli_keyfile_open (options, argc, argv, &crypto, &db);
     if (rc)
         return rc;
     kn_error_t err;
@@ -230,7 +228,7 @@ s_rewrap (const cli_options_t *options, int argc, char **argv)
     }
     kn_crypto_t *crypto = NULL;
     kn_db_t *db = NULL;
-    int rc = s_open (options, argc, argv, &crypto, &db);
+    int rc = cli_keyfile_open (options, argc, argv, &crypto, &db);
     if (rc)
         return rc;
     bool dry_run = cli_flag (argc, argv, "--dry-run");

@@ -65,6 +65,7 @@ static const char *s_usage =
     "                                     write a CURVE certificate pair (PATH, PATH_secret)\n"
     "  admin fieldkey create PATH         write a new field-encryption key file\n"
     "  admin fieldkey add|use|status|rewrap  rotate the field master key\n"
+    "  admin indexkey add|use|status|reindex rotate the blind-index key\n"
     "  admin auditkey create PATH         write an audit signing key (PATH) and its\n"
     "                                     public key (PATH.pub)\n"
     "\n"

@@ -137,7 +137,7 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
         claims[i] = (kn_idempotency_claim_t){.agency_id = p->item->agency_id,
                                              .key = referral->idempotency_key,
                                              .operation = "submit"};
-        kn_idempotency_digest (self->crypto, &referral->base, claims[i].digest);
+        kn_idempotency_digest (self->crypto, &referral->base, &claims[i].digests);
         kn_uuid_generate_ordered (claims[i].object_id);
         memcpy (p->item->result.referral_id, claims[i].object_id, KN_UUID_STR);
     }

@@ -16,22 +16,34 @@
 #define SEAL_VERSION 1
 
 kn_crypto_t *
-kn_crypto_new (const uint8_t key[32])
+kn_crypto_new_empty (void)
 {
     if (sodium_init () < 0)
         return NULL;
     kn_crypto_t *self = sodium_malloc (sizeof *self);
+    if (self)
+        memset (self, 0, sizeof *self);
+    return self;
+}
+
+kn_crypto_t *
+kn_crypto_new (const uint8_t key[32])
+{
+    kn_crypto_t *self = kn_crypto_new_empty ();
     if (!self)
         return NULL;
-    memset (self, 0, sizeof *self);
+    self->has_root = true;
     crypto_kdf_derive_from_key (self->field_key, 32, 1, "knfield_", key);
-    crypto_kdf_derive_from_key (self->index_key, 32, 2, "knblind_", key);
-    //  The root key is field master version 1, which wraps data keys until a newer
-    //  version is added (kn_crypto_keys.c).
+    //  The root key is field master version 1 and blind-index version 1, each in use
+    //  until a newer version is added (kn_crypto_keys.c).
     self->masters[0].version = 1;
     memcpy (self->masters[0].key, self->field_key, 32);
     self->n_masters = 1;
     self->current = 0;
+    self->indexes[0].version = 1;
+    crypto_kdf_derive_from_key (self->indexes[0].key, 32, 2, "knblind_", key);
+    self->n_indexes = 1;
+    self->index_current = 0;
     return self;
 }
 
@@ -70,6 +82,8 @@ uint8_t *
 kn_crypto_seal (kn_crypto_t *self, const uint8_t *plain, size_t len, const char *ad,
                 size_t *sealed_len)
 {
+    if (!self->has_root)
+        return NULL;   // format 1 is the root key's
     size_t total = 1 + NONCE_BYTES + len + TAG_BYTES;
     uint8_t *out = malloc (total);
     if (!out)
@@ -88,7 +102,7 @@ uint8_t *
 kn_crypto_open (kn_crypto_t *self, const uint8_t *sealed, size_t len, const char *ad,
                 size_t *plain_len)
 {
-    if (len < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] != SEAL_VERSION)
+    if (!self->has_root || len < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] != SEAL_VERSION)
         return NULL;
     size_t clen = len - 1 - NONCE_BYTES;
     uint8_t *out = malloc (clen - TAG_BYTES + 1);   // +1: never malloc (0)
@@ -168,14 +182,24 @@ kn_crypto_normalise_name (const char *name)
     return out;
 }
 
-void
-kn_crypto_blind_index (kn_crypto_t *self, const char *given_name, const char *family_name,
-                       const char *date_of_birth, uint8_t out[KN_BLIND_INDEX_BYTES])
+//  The index key of version, NULL when the file does not hold it.
+static const uint8_t *
+s_index_key (kn_crypto_t *self, int version)
+{
+    for (int i = 0; i < self->n_indexes; i++)
+        if (self->indexes[i].version == version)
+            return self->indexes[i].key;
+    return NULL;
+}
+
+static void
+s_blind_index (const uint8_t *key, const char *given_name, const char *family_name,
+               const char *date_of_birth, uint8_t out[KN_BLIND_INDEX_BYTES])
 {
     char *given = kn_crypto_normalise_name (given_name ? given_name : "");
     char *family = kn_crypto_normalise_name (family_name ? family_name : "");
     crypto_generichash_state state;
-    crypto_generichash_init (&state, self->index_key, 32, KN_BLIND_INDEX_BYTES);
+    crypto_generichash_init (&state, key, 32, KN_BLIND_INDEX_BYTES);
     static const uint8_t sep = 0x1f;
     if (given)
         crypto_generichash_update (&state, (const uint8_t *) given, strlen (given));
@@ -196,14 +220,81 @@ kn_crypto_blind_index (kn_crypto_t *self, const char *given_name, const char *fa
 }
 
 void
-kn_crypto_digest (kn_crypto_t *self, const uint8_t *data, size_t len,
-                  uint8_t out[KN_BLIND_INDEX_BYTES])
+kn_crypto_blind_index (kn_crypto_t *self, const char *given_name, const char *family_name,
+                       const char *date_of_birth, uint8_t out[KN_BLIND_INDEX_BYTES])
+{
+    s_blind_index (self->indexes[self->index_current].key, given_name, family_name,
+                   date_of_birth, out);
+}
+
+int
+kn_crypto_blind_index_under (kn_crypto_t *self, int version, const char *given_name,
+                             const char *family_name, const char *date_of_birth,
+                             uint8_t out[KN_BLIND_INDEX_BYTES])
+{
+    const uint8_t *key = s_index_key (self, version);
+    if (!key)
+        return -1;
+    s_blind_index (key, given_name, family_name, date_of_birth, out);
+    return 0;
+}
+
+static void
+s_digest (const uint8_t *key, const uint8_t *data, size_t len,
+          uint8_t out[KN_BLIND_INDEX_BYTES])
 {
     //  Same key as the blind index, separated by a domain prefix no name starts with.
     static const uint8_t domain[] = {0x00, 'r', 'e', 'q', 0x1f};
     crypto_generichash_state state;
-    crypto_generichash_init (&state, self->index_key, 32, KN_BLIND_INDEX_BYTES);
+    crypto_generichash_init (&state, key, 32, KN_BLIND_INDEX_BYTES);
     crypto_generichash_update (&state, domain, sizeof domain);
     crypto_generichash_update (&state, data, len);
     crypto_generichash_final (&state, out, KN_BLIND_INDEX_BYTES);
+}
+
+void
+kn_crypto_digest (kn_crypto_t *self, const uint8_t *data, size_t len,
+                  uint8_t out[KN_BLIND_INDEX_BYTES])
+{
+    s_digest (self->indexes[self->index_current].key, data, len, out);
+}
+
+int
+kn_crypto_digest_under (kn_crypto_t *self, int version, const uint8_t *data, size_t len,
+                        uint8_t out[KN_BLIND_INDEX_BYTES])
+{
+    const uint8_t *key = s_index_key (self, version);
+    if (!key)
+        return -1;
+    s_digest (key, data, len, out);
+    return 0;
+}
+
+int
+kn_crypto_index_version (kn_crypto_t *self)
+{
+    return self->indexes[self->index_current].version;
+}
+
+bool
+kn_crypto_has_index (kn_crypto_t *self, int version)
+{
+    return s_index_key (self, version) != NULL;
+}
+
+int
+kn_crypto_index_versions (kn_crypto_t *self, int versions[KN_INDEX_MAX])
+{
+    int n = 0;
+    versions[n++] = kn_crypto_index_version (self);
+    for (int i = 0; i < self->n_indexes; i++)
+        if (i != self->index_current)
+            versions[n++] = self->indexes[i].version;
+    return n;
+}
+
+bool
+kn_crypto_has_root (kn_crypto_t *self)
+{
+    return self->has_root;
 }

@@ -8,10 +8,20 @@
     subkey is master version 1; `field N HEX` lines add versions), and names itself
     in every value sealed under it. Destroying a data key makes everything sealed
     under it unreadable, in every copy. Rotating the master rewraps data keys only.
+    The blind index and the request digests are keyed the same way, by versions:
+    version 1 is the root's index subkey, `index N HEX` lines add versions, and a
+    subject's index (core.subject.blind_index_version) and a ledger's digest
+    (request_hash_version) name the version they were made under, so an index can
+    be rotated online (kn_index.h) and, with the field master, the root retired.
     Key file lines (blank lines and # comments ignored):
-      HEX            the root key: blind index, digests, field master version 1
-      field N HEX    field master version N (2..), derived the same way from HEX
-      current N      which master version wraps new data keys (default: highest) */
+      HEX              the root key: blind index and digests version 1, field master
+                       version 1, format-1 values. Optional, but first when present;
+                       without it the file needs a field and an index version.
+      field N HEX      field master version N (2..), derived the same way from HEX
+      current N        which master version wraps new data keys (default: highest)
+      index N HEX      blind-index version N (2..), derived the same way from HEX
+      index-current N  which index version indexes and digests new requests
+                       (default: highest) */
 #ifndef KN_CRYPTO_H_INCLUDED
 #define KN_CRYPTO_H_INCLUDED
 
@@ -25,6 +35,7 @@ typedef struct _kn_crypto_t kn_crypto_t;
 
 #define KN_BLIND_INDEX_BYTES 32
 #define KN_MASTER_MAX 8
+#define KN_INDEX_MAX 8
 #define KN_DATA_KEY_BYTES 32
 #define KN_WRAPPED_KEY_BYTES (24 + KN_DATA_KEY_BYTES + 16)
 
@@ -83,14 +94,31 @@ bool kn_crypto_sealed_key_id (const uint8_t *sealed, size_t len, char id[37]);
 //  everything but letters and digits dropped. Returns a malloc'd string.
 char *kn_crypto_normalise_name (const char *name);
 
-//  Keyed hash over the normalised given name, family name and date of birth.
+//  Keyed hash over the normalised given name, family name and date of birth, under
+//  the current index version.
 void kn_crypto_blind_index (kn_crypto_t *self, const char *given_name,
                             const char *family_name, const char *date_of_birth,
                             uint8_t out[KN_BLIND_INDEX_BYTES]);
+//  The same under index version; -1 when the file does not hold it.
+int kn_crypto_blind_index_under (kn_crypto_t *self, int version, const char *given_name,
+                                 const char *family_name, const char *date_of_birth,
+                                 uint8_t out[KN_BLIND_INDEX_BYTES]);
 
 //  Keyed digest of a request (for idempotency comparisons) that reveals nothing
-//  about its content without the key.
+//  about its content without the key, under the current index version.
 void kn_crypto_digest (kn_crypto_t *self, const uint8_t *data, size_t len,
                        uint8_t out[KN_BLIND_INDEX_BYTES]);
+//  The same under index version; -1 when the file does not hold it.
+int kn_crypto_digest_under (kn_crypto_t *self, int version, const uint8_t *data,
+                            size_t len, uint8_t out[KN_BLIND_INDEX_BYTES]);
+
+//  The index version new indexes and digests are made under.
+int kn_crypto_index_version (kn_crypto_t *self);
+//  Whether index version is in the key file.
+bool kn_crypto_has_index (kn_crypto_t *self, int version);
+//  Every index version in the key file, the current one first; how many.
+int kn_crypto_index_versions (kn_crypto_t *self, int versions[KN_INDEX_MAX]);
+//  Whether the file holds the root key (format-1 values open only with it).
+bool kn_crypto_has_root (kn_crypto_t *self);
 
 #endif

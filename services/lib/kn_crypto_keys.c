@@ -25,13 +25,48 @@ s_hex_key (const char *hex, uint8_t key[32])
                : -1;
 }
 
+//  Add version (from 2) of a field master or index key, derived from key as the
+//  root's subkey of that kind is; -1 when the version is there already or full.
+static int
+s_add_version (kn_versioned_key_t *keys, int *n, int max, int version, const uint8_t *key,
+               uint64_t subkey, const char *context)
+{
+    for (int i = 0; i < *n; i++)
+        if (keys[i].version == version)
+            return -1;
+    if (version < 2 || *n == max)
+        return -1;
+    keys[*n].version = version;
+    crypto_kdf_derive_from_key (keys[*n].key, 32, subkey, context, key);
+    (*n)++;
+    return 0;
+}
+
+//  The position of the current version among keys: wanted, or else the highest;
+//  -1 when wanted names none.
+static int
+s_current (const kn_versioned_key_t *keys, int n, int wanted)
+{
+    int at = -1;
+    for (int i = 0; i < n; i++)
+        if (wanted ? keys[i].version == wanted
+                   : at < 0 || keys[i].version > keys[at].version)
+            at = i;
+    return at;
+}
+
 //  Parse the key file's text (NUL-terminated, the caller zeroes it) into a new
 //  crypto; NULL with err naming the line that is wrong.
 static kn_crypto_t *
 s_parse (char *text, const char *path, kn_error_t *err)
 {
-    kn_crypto_t *self = NULL;
-    int current = 0, line_no = 0;
+    kn_crypto_t *self = kn_crypto_new_empty ();
+    if (!self) {
+        kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium failed to initialise");
+        return NULL;
+    }
+    int current = 0, index_current = 0, line_no = 0;
+    bool seen_key = false;   // a key line: the root may only come first
     char *save = NULL;
     for (char *line = strtok_r (text, "\n", &save); line;
          line = strtok_r (NULL, "\n", &save)) {
@@ -42,72 +77,68 @@ s_parse (char *text, const char *path, kn_error_t *err)
         char word[80] = "", hex[80] = "", extra[2] = "";
         int version = 0;
         uint8_t key[32];
+        bool ok = true;
         if (sscanf (line, "%79s", word) != 1)
             continue;   // blank or a comment
-        if (strcmp (word, "field") == 0) {
-            if (sscanf (line, "%79s %d %79s %1s", word, &version, hex, extra) != 3 ||
-                version < 2 || s_hex_key (hex, key) != 0)
-                goto bad;
-            if (!self)
-                goto no_root;
-            for (int i = 0; i < self->n_masters; i++)
-                if (self->masters[i].version == version)
-                    goto bad;
-            if (self->n_masters == KN_MASTER_MAX)
-                goto bad;
-            self->masters[self->n_masters].version = version;
-            crypto_kdf_derive_from_key (self->masters[self->n_masters].key, 32, 1,
-                                        "knfield_", key);
-            self->n_masters++;
+        if (strcmp (word, "field") == 0 || strcmp (word, "index") == 0) {
+            bool field = word[0] == 'f';
+            ok = sscanf (line, "%79s %d %79s %1s", word, &version, hex, extra) == 3 &&
+                 s_hex_key (hex, key) == 0 &&
+                 (field ? s_add_version (self->masters, &self->n_masters, KN_MASTER_MAX,
+                                         version, key, 1, "knfield_")
+                        : s_add_version (self->indexes, &self->n_indexes, KN_INDEX_MAX,
+                                         version, key, 2, "knblind_")) == 0;
+            seen_key = true;
         }
-        else if (strcmp (word, "current") == 0) {
-            if (sscanf (line, "%79s %d %1s", word, &current, extra) != 2 || current < 1)
-                goto bad;
-        }
-        else if (!self && s_hex_key (word, key) == 0 &&
+        else if (strcmp (word, "current") == 0)
+            ok = sscanf (line, "%79s %d %1s", word, &current, extra) == 2 && current >= 1;
+        else if (strcmp (word, "index-current") == 0)
+            ok = sscanf (line, "%79s %d %1s", word, &index_current, extra) == 2 &&
+                 index_current >= 1;
+        else if (!seen_key && s_hex_key (word, key) == 0 &&
                  sscanf (line, "%79s %1s", hex, extra) == 1) {
-            sodium_memzero (word, sizeof word);
-            self = kn_crypto_new (key);
-            if (!self) {
-                kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium failed to initialise");
-                return NULL;
+            kn_crypto_t *root = kn_crypto_new (key);
+            if (!root)
+                ok = false;
+            else {
+                //  The root's versions 1 go first; nothing else was read yet.
+                memcpy (self, root, sizeof *self);
+                kn_crypto_destroy (&root);
             }
+            seen_key = true;
         }
         else
-            goto bad;
-        sodium_memzero (key, sizeof key);
-        sodium_memzero (hex, sizeof hex);
-        continue;
-    bad:
+            ok = false;
         sodium_memzero (key, sizeof key);
         sodium_memzero (hex, sizeof hex);
         sodium_memzero (word, sizeof word);
+        if (!ok) {
+            kn_crypto_destroy (&self);
+            kn_error_set (err, KN_E_INTERNAL, NULL,
+                          "key file %s, line %d: expected the root key (64 hex characters,"
+                          " first), 'field N HEX' or 'index N HEX' (N from 2, each once),"
+                          " 'current N' or 'index-current N'",
+                          path, line_no);
+            return NULL;
+        }
+    }
+    if (self->n_masters == 0 || self->n_indexes == 0) {
         kn_crypto_destroy (&self);
         kn_error_set (err, KN_E_INTERNAL, NULL,
-                      "key file %s, line %d: expected the root key (64 hex characters),"
-                      " 'field N HEX' (N from 2, each once) or 'current N'",
-                      path, line_no);
-        return NULL;
-    no_root:
-        sodium_memzero (key, sizeof key);
-        break;
-    }
-    if (!self) {
-        kn_error_set (err, KN_E_INTERNAL, NULL,
-                      "key file %s must hold the root key (64 hex characters) first", path);
+                      "key file %s must hold the root key (64 hex characters) first, or"
+                      " without it at least one 'field N HEX' and one 'index N HEX'",
+                      path);
         return NULL;
     }
-    self->current = -1;
-    for (int i = 0; i < self->n_masters; i++)
-        if (current ? self->masters[i].version == current
-                    : self->current < 0 ||
-                          self->masters[i].version > self->masters[self->current].version)
-            self->current = i;
-    if (self->current < 0) {
+    self->current = s_current (self->masters, self->n_masters, current);
+    self->index_current = s_current (self->indexes, self->n_indexes, index_current);
+    if (self->current < 0 || self->index_current < 0) {
+        bool field = self->current < 0;
         kn_crypto_destroy (&self);
         kn_error_set (err, KN_E_INTERNAL, NULL,
-                      "key file %s: 'current %d' names no field master in the file", path,
-                      current);
+                      "key file %s: '%s %d' names no %s version in the file", path,
+                      field ? "current" : "index-current", field ? current : index_current,
+                      field ? "field master" : "index");
     }
     return self;
 }

@@ -8,6 +8,7 @@
 #include "kn_audit.h"
 #include "kn_clock.h"
 #include "kn_config.h"
+#include "kn_index.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
 #include "kn_metrics.h"
@@ -32,7 +33,7 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
             "  KINNET_DB_STATEMENT_TIMEOUT_MS, KINNET_DB_LOCK_TIMEOUT_MS,\n"
             "  KINNET_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS\n"
             "                        override the role's timeouts, ms (0: none)\n"
-            "  KINNET_FIELD_KEY      field-encryption key file (64 hex characters)\n"
+            "  KINNET_FIELD_KEY      key file: root key, field and index versions\n"
             "  KINNET_SERVICE_CERT   this service's certificate file (secret)\n"
             "  KINNET_SERVER_KEY     broker public key (Z85) or its public cert file\n"
             "  KINNET_BROKER_BACKEND broker worker endpoint (tcp://127.0.0.1:5556)\n"
@@ -77,6 +78,13 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
                           kn_config_str ("KINNET_DB_ROLE", role), &err);
     if (!self->db) {
         kn_log (KN_ERROR, "service.database", "problem", err.message, NULL);
+        kn_daemon_stop (self);
+        return -1;
+    }
+    //  A key file that lost an index version still in use would match nobody
+    //  indexed under it, silently: refused before serving anything.
+    if (kn_index_check (self->db, self->crypto, &err)) {
+        kn_log (KN_ERROR, "service.key_file", "problem", err.message, NULL);
         kn_daemon_stop (self);
         return -1;
     }

@@ -1,6 +1,7 @@
 /*  kn_idempotency: claim-or-find on <schema>.idempotency. */
 #include "kn_idempotency.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +22,19 @@ kn_idempotency_prepare (kn_db_t *db, const char *table, kn_error_t *err)
     char name[128], sql[512];
     s_name (name, sizeof name, table, "claim");
     snprintf (sql, sizeof sql,
-              "INSERT INTO %s (agency_id, key, operation, request_hash, object_id)"
-              " SELECT a, k, op, h, ob FROM unnest ($1::uuid[], $2::text[], $3::text[],"
-              " $4::bytea[], $5::uuid[]) WITH ORDINALITY AS t (a, k, op, h, ob, o)"
+              "INSERT INTO %s (agency_id, key, operation, request_hash, object_id,"
+              " request_hash_version)"
+              " SELECT a, k, op, h, ob, v FROM unnest ($1::uuid[], $2::text[],"
+              " $3::text[], $4::bytea[], $5::uuid[], $6::smallint[])"
+              " WITH ORDINALITY AS t (a, k, op, h, ob, v, o)"
               " ORDER BY o ON CONFLICT DO NOTHING RETURNING agency_id, key",
               table);
     if (kn_db_prepare (db, name, sql, err))
         return -1;
     s_name (name, sizeof name, table, "get");
     snprintf (sql, sizeof sql,
-              "SELECT l.agency_id, l.key, l.operation, l.request_hash, l.object_id"
-              " FROM unnest ($1::uuid[], $2::text[]) AS t (a, k)"
+              "SELECT l.agency_id, l.key, l.operation, l.request_hash, l.object_id,"
+              " l.request_hash_version FROM unnest ($1::uuid[], $2::text[]) AS t (a, k)"
               " JOIN %s l ON l.agency_id = t.a AND l.key = t.k",
               table);
     return kn_db_prepare (db, name, sql, err);
@@ -59,7 +62,7 @@ kn_idempotency_field (const ProtobufCMessage *message, const char *name)
 
 void
 kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
-                       uint8_t digest[32])
+                       kn_digests_t *digests)
 {
     //  A shallow copy with the caseworker blanked: the request itself is not touched.
     const ProtobufCMessageDescriptor *descriptor = message->descriptor;
@@ -72,19 +75,21 @@ kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
     size_t len = protobuf_c_message_get_packed_size (content);
     uint8_t *buf = kn_malloc (len ? len : 1);
     protobuf_c_message_pack (content, buf);
-    kn_crypto_digest (crypto, buf, len, digest);
+    digests->n = kn_crypto_index_versions (crypto, digests->versions);
+    for (int i = 0; i < digests->n; i++)
+        kn_crypto_digest_under (crypto, digests->versions[i], buf, len,
+                                digests->hashes[i]);
     free (buf);
     free (content);
 }
 
 kn_claim_t
 kn_idempotency_claim (kn_db_t *db, const char *table, const char *agency_id,
-                      const char *key, const char *operation, const uint8_t digest[32],
+                      const char *key, const char *operation, const kn_digests_t *digests,
                       char object_id[KN_UUID_STR], kn_error_t *err)
 {
     kn_idempotency_claim_t claim = {
-        .agency_id = agency_id, .key = key, .operation = operation};
-    memcpy (claim.digest, digest, 32);
+        .agency_id = agency_id, .key = key, .operation = operation, .digests = *digests};
     memcpy (claim.object_id, object_id, KN_UUID_STR);
     if (kn_idempotency_claim_many (db, table, &claim, 1, err))
         return KN_CLAIM_FAILED;
@@ -143,8 +148,19 @@ s_classify_taken (kn_db_t *db, const char *table, kn_idempotency_claim_t *claims
         unsigned char *hash = kn_alloc_checked (
             PQunescapeBytea ((const unsigned char *)PQgetvalue (result, row, 3), &hash_len),
             __FILE__, __LINE__);
-        if (strcmp (PQgetvalue (result, row, 2), claim->operation) != 0 ||
-            hash_len != 32 || memcmp (hash, claim->digest, 32) != 0)
+        //  Compared under the version the first request was digested under.
+        int version = atoi (PQgetvalue (result, row, 5));
+        const uint8_t *digest = NULL;
+        for (int v = 0; v < claim->digests.n; v++)
+            if (claim->digests.versions[v] == version)
+                digest = claim->digests.hashes[v];
+        if (!digest && strcmp (PQgetvalue (result, row, 2), claim->operation) == 0)
+            kn_error_set (&claim->err, KN_E_CONFLICT, "idempotency_key",
+                          "idempotency key first used under index key version %d, which"
+                          " is retired: the requests cannot be compared; use a new key",
+                          version);
+        else if (strcmp (PQgetvalue (result, row, 2), claim->operation) != 0 ||
+                 hash_len != 32 || memcmp (hash, digest, 32) != 0)
             kn_error_set (&claim->err, KN_E_CONFLICT, "idempotency_key",
                           "idempotency key already used for a different request");
         else {
@@ -175,19 +191,21 @@ kn_idempotency_claim_many (kn_db_t *db, const char *table, kn_idempotency_claim_
         kn_error_clear (&claims[i].err);
     }
     qsort (order, n, sizeof *order, s_by_agency_and_key);
-    kn_pgarray_t *columns[5];
-    kn_pgarray_columns (columns, 5);
+    kn_pgarray_t *columns[6];
+    kn_pgarray_columns (columns, 6);
     for (size_t i = 0; i < n; i++) {
+        assert (order[i]->digests.n > 0);   // kn_idempotency_digest made them
         kn_pgarray_add (columns[0], order[i]->agency_id);
         kn_pgarray_add (columns[1], order[i]->key);
         kn_pgarray_add (columns[2], order[i]->operation);
-        kn_pgarray_add_bytes (columns[3], order[i]->digest, 32);
+        kn_pgarray_add_bytes (columns[3], order[i]->digests.hashes[0], 32);
         kn_pgarray_add (columns[4], order[i]->object_id);
+        kn_pgarray_add_int (columns[5], order[i]->digests.versions[0]);
     }
     free (order);
     char name[128];
     s_name (name, sizeof name, table, "claim");
-    PGresult *result = kn_pgarray_run (db, name, columns, 5, err);
+    PGresult *result = kn_pgarray_run (db, name, columns, 6, err);
     if (!result)
         return -1;
     size_t claimed = 0;

@@ -3,7 +3,13 @@
     request_hash, object_id). Claiming a key inside the write's transaction makes a
     retry find the first answer and a reused key with other content a conflict;
     a rolled-back write releases its claim. A single write runs through kn_write,
-    which claims here. */
+    which claims here.
+    A request's digest is keyed by the key file's index key (kn_crypto.h), which
+    rotates: the ledger row names the version its digest was made under
+    (request_hash_version), and a retry is compared under that version, so a retry
+    across a rotation is still the same request. A row under a version the key
+    file no longer holds cannot be compared: its key reused is a conflict, never a
+    guess. */
 #ifndef KN_IDEMPOTENCY_H_INCLUDED
 #define KN_IDEMPOTENCY_H_INCLUDED
 
@@ -21,10 +27,18 @@ typedef enum { KN_CLAIM_NEW, KN_CLAIM_REPLAY, KN_CLAIM_FAILED } kn_claim_t;
 //  table: a constant such as "intake.idempotency", never input.
 int kn_idempotency_prepare (kn_db_t *db, const char *table, kn_error_t *err);
 
-//  Keyed digest of a request message less its caseworker_id: who on the agency's
+//  A request's digests under every index version of the key file, the current
+//  (the one a new ledger row records) first.
+typedef struct {
+    int n;
+    int versions[KN_INDEX_MAX];
+    uint8_t hashes[KN_INDEX_MAX][32];
+} kn_digests_t;
+
+//  Keyed digests of a request message less its caseworker_id: who on the agency's
 //  staff sends a request is audit detail, so a colleague's retry is the same request.
 void kn_idempotency_digest (kn_crypto_t *crypto, const ProtobufCMessage *message,
-                            uint8_t digest[32]);
+                            kn_digests_t *digests);
 
 //  The string field name of a request message (its "idempotency_key", its
 //  "caseworker_id"), or NULL when it has none.
@@ -35,7 +49,7 @@ const char *kn_idempotency_field (const ProtobufCMessage *message, const char *n
 //  under the key is KN_CLAIM_FAILED with KN_E_CONFLICT on field "idempotency_key".
 kn_claim_t kn_idempotency_claim (kn_db_t *db, const char *table, const char *agency_id,
                                  const char *key, const char *operation,
-                                 const uint8_t digest[32], char object_id[KN_UUID_STR],
+                                 const kn_digests_t *digests, char object_id[KN_UUID_STR],
                                  kn_error_t *err);
 
 //  One request's claim in a batch: the first four fields in, the rest out.
@@ -43,7 +57,7 @@ typedef struct {
     const char *agency_id;
     const char *key;
     const char *operation;
-    uint8_t digest[32];
+    kn_digests_t digests;
     char object_id[KN_UUID_STR];   // in: this request's object; on a replay, the first's
     kn_claim_t claim;
     kn_error_t err;                // why, when claim is KN_CLAIM_FAILED

@@ -202,8 +202,13 @@ kn_keys_open (kn_db_t *db, kn_crypto_t *crypto, const uint8_t *sealed, size_t le
     if (!kn_crypto_sealed_key_id (sealed, len, id)) {
         *plain = kn_crypto_open (crypto, sealed, len, ad, plain_len);
         return *plain ? KN_OPENED
-                      : kn_error_set (err, KN_E_INTERNAL, NULL,
-                                      "a sealed value does not open with the root key");
+               : kn_crypto_has_root (crypto)
+                   ? kn_error_set (err, KN_E_INTERNAL, NULL,
+                                   "a sealed value does not open with the root key")
+                   : kn_error_set (err, KN_E_INTERNAL, NULL,
+                                   "a value is sealed under the root key, which the key"
+                                   " file no longer holds: put the root back and run"
+                                   " kinnet admin fieldkey rewrap");
     }
     const char *values[] = {id};
     PGresult *row = kn_db_query (

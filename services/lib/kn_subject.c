@@ -22,13 +22,15 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
         {"kn_subject_index_of", "SELECT encode (blind_index, 'hex'), family_id"
                                 " FROM core.subject WHERE id = $1"},
         {"kn_subject_lock_person", "SELECT pg_advisory_xact_lock (" KN_SUBJECT_LOCK ("$1") ")"},
-        {"kn_subject_find", "SELECT encode (blind_index, 'hex'), id, family_id"
-                            " FROM core.subject WHERE blind_index = ANY ($1::bytea[])"},
+        {"kn_subject_find",
+         "SELECT encode (blind_index, 'hex'), id, family_id, blind_index_version"
+         " FROM core.subject WHERE blind_index = ANY ($1::bytea[])"},
         {"kn_subject_family_insert",
          "INSERT INTO core.family (id) SELECT unnest ($1::uuid[])"},
         {"kn_subject_insert",
-         "INSERT INTO core.subject (id, family_id, blind_index, birth_date)"
-         " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[])"},
+         "INSERT INTO core.subject (id, family_id, blind_index, birth_date,"
+         " blind_index_version) SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::bytea[],"
+         " $4::bytea[], $5::smallint[])"},
         //  With the person's data key, which seals the date of birth: one round trip.
         {"kn_subject_get",
          "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped"
@@ -41,14 +43,26 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
     return kn_keys_prepare (db, err);
 }
 
+//  The index versions of the key file, the current first: a person is looked up
+//  under each, so one indexed under an older version is found during a re-index.
+typedef struct {
+    int n;
+    int versions[KN_INDEX_MAX];
+} versions_t;
+
 //  One distinct person of a batch.
 typedef struct {
-    uint8_t index[KN_BLIND_INDEX_BYTES];
+    //  Their index under each version (versions_t's order): [0], the current one,
+    //  is what identifies them in the batch and what a new subject is stored with.
+    uint8_t index[KN_INDEX_MAX][KN_BLIND_INDEX_BYTES];
     char id[KN_UUID_STR];
     char family_id[KN_UUID_STR];
     const char *date_of_birth; // of the first mention, for a new subject
+    const char *given_name;    // of a mention, while the older indexes are made
+    const char *family_name;
     bool known;                // on record, or introduced earlier in the batch
     bool created;              // to insert
+    int found_version;         // the version their stored index is under
     kn_data_key_t key;         // its data key, once made or read
 } person_t;
 
@@ -86,32 +100,63 @@ s_run (kn_db_t *db, const char *name, int n, const char *const *values, char *ou
     return rows;
 }
 
-//  Lock every distinct index, in one order for every caller.
+//  Lock every distinct index under every version the key file holds, in one order
+//  for every caller. Not the current version's alone: during a rotation two
+//  processes may disagree on which is current (one given the file that makes
+//  version N current, the other not yet), and each would then lock a key the other
+//  never takes and both create the person. The rotation procedure keeps one
+//  version in every running process's file, so any two lock at least one key in
+//  common.
 static int
-s_lock (kn_db_t *db, const person_t *persons, size_t count, kn_error_t *err)
+s_lock (kn_db_t *db, const person_t *persons, size_t count, const versions_t *versions,
+        kn_error_t *err)
 {
-    int64_t *keys = kn_malloc (count * sizeof *keys);
+    size_t n = count * (size_t)versions->n;
+    int64_t *keys = kn_malloc (n * sizeof *keys);
     for (size_t i = 0; i < count; i++)
-        memcpy (&keys[i], persons[i].index, sizeof keys[i]);
-    qsort (keys, count, sizeof *keys, s_compare_key);
+        for (int v = 0; v < versions->n; v++)
+            memcpy (&keys[i * (size_t)versions->n + (size_t)v], persons[i].index[v],
+                    sizeof *keys);
+    qsort (keys, n, sizeof *keys, s_compare_key);
     kn_pgarray_t *array = kn_pgarray_new ();
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < n; i++)
         if (i == 0 || keys[i] != keys[i - 1])
             kn_pgarray_add_int (array, (long long)keys[i]);
     free (keys);
     return kn_pgarray_exec (db, "kn_subject_lock", &array, 1, err);
 }
 
-//  Mark the persons already on record with their subject and family.
+//  One index of one person under one version, for looking rows up.
+typedef struct {
+    uint8_t index[KN_BLIND_INDEX_BYTES];
+    int version;
+    person_t *person;
+} ref_t;
+
+//  Mark the persons already on record with their subject and family, found under
+//  any version. Were one person on record twice (under two versions), the subject
+//  under the current version wins, so every caller picks the same.
 static int
-s_find_known (kn_db_t *db, person_t *persons, size_t count, kn_error_t *err)
+s_find_known (kn_db_t *db, person_t *persons, size_t count, const versions_t *versions,
+              kn_error_t *err)
 {
+    size_t n = count * (size_t)versions->n;
+    ref_t *refs = kn_malloc (n * sizeof *refs);
     kn_pgarray_t *array = kn_pgarray_new ();
     for (size_t i = 0; i < count; i++)
-        kn_pgarray_add_bytes (array, persons[i].index, KN_BLIND_INDEX_BYTES);
+        for (int v = 0; v < versions->n; v++) {
+            ref_t *ref = &refs[i * (size_t)versions->n + (size_t)v];
+            memcpy (ref->index, persons[i].index[v], KN_BLIND_INDEX_BYTES);
+            ref->version = versions->versions[v];
+            ref->person = &persons[i];
+            kn_pgarray_add_bytes (array, persons[i].index[v], KN_BLIND_INDEX_BYTES);
+        }
+    qsort (refs, n, sizeof *refs, s_compare_index);
     PGresult *result = kn_pgarray_run (db, "kn_subject_find", &array, 1, err);
-    if (!result)
+    if (!result) {
+        free (refs);
         return -1;
+    }
     for (int row = 0; row < PQntuples (result); row++) {
         uint8_t index[KN_BLIND_INDEX_BYTES];
         size_t len = 0;
@@ -120,14 +165,21 @@ s_find_known (kn_db_t *db, person_t *persons, size_t count, kn_error_t *err)
                 0 ||
             len != sizeof index)
             continue;
-        person_t *person = s_person (persons, count, index);
-        if (person) {
-            snprintf (person->id, KN_UUID_STR, "%s", PQgetvalue (result, row, 1));
-            snprintf (person->family_id, KN_UUID_STR, "%s", PQgetvalue (result, row, 2));
-            person->known = true;
-        }
+        ref_t *ref = bsearch (index, refs, n, sizeof *refs, s_compare_index);
+        int version = atoi (PQgetvalue (result, row, 3));
+        //  An index matches only under the version it was made under.
+        if (!ref || ref->version != version)
+            continue;
+        person_t *person = ref->person;
+        if (person->known && person->found_version == versions->versions[0])
+            continue;
+        snprintf (person->id, KN_UUID_STR, "%s", PQgetvalue (result, row, 1));
+        snprintf (person->family_id, KN_UUID_STR, "%s", PQgetvalue (result, row, 2));
+        person->known = true;
+        person->found_version = version;
     }
     PQclear (result);
+    free (refs);
     return 0;
 }
 
@@ -141,8 +193,8 @@ s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t **families,
         kn_pgarray_exec (db, "kn_subject_family_insert", families, 1, err))
         return -1;
     kn_pgarray_destroy (families);
-    kn_pgarray_t *columns[4];
-    kn_pgarray_columns (columns, 4);
+    kn_pgarray_t *columns[5];
+    kn_pgarray_columns (columns, 5);
     const char **ids = kn_calloc (count ? count : 1, sizeof *ids);
     kn_data_key_t *keys = kn_calloc (count ? count : 1, sizeof *keys);
     uint8_t (*wrapped)[KN_WRAPPED_KEY_BYTES] = kn_calloc (count ? count : 1, sizeof *wrapped);
@@ -161,19 +213,20 @@ s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t **families,
                                                 strlen (dob), person->id, &sealed_len);
         kn_pgarray_add (columns[0], person->id);
         kn_pgarray_add (columns[1], person->family_id);
-        kn_pgarray_add_bytes (columns[2], person->index, KN_BLIND_INDEX_BYTES);
+        kn_pgarray_add_bytes (columns[2], person->index[0], KN_BLIND_INDEX_BYTES);
         kn_pgarray_add_bytes (columns[3], sealed, sealed_len);
+        kn_pgarray_add_int (columns[4], kn_crypto_index_version (crypto));
         free (sealed);
     }
     int rc = 0;
     if (made > 0)
-        rc = kn_pgarray_exec (db, "kn_subject_insert", columns, 4, err) ||
+        rc = kn_pgarray_exec (db, "kn_subject_insert", columns, 5, err) ||
                      kn_keys_store_new (db, ids, keys, (const uint8_t (*)[KN_WRAPPED_KEY_BYTES])wrapped,
                                         versions, made, err)
                  ? -1
                  : 0;
     else
-        for (size_t c = 0; c < 4; c++)
+        for (size_t c = 0; c < 5; c++)
             kn_pgarray_destroy (&columns[c]);
     sodium_memzero (keys, (count ? count : 1) * sizeof *keys);
     free (keys);
@@ -226,17 +279,31 @@ kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *g
             const kn_person_t *p = &groups[g].people[i];
             kn_crypto_blind_index (crypto, p->given_name, p->family_name,
                                    p->date_of_birth, mentions[at]);
-            memcpy (persons[at].index, mentions[at], KN_BLIND_INDEX_BYTES);
+            memcpy (persons[at].index[0], mentions[at], KN_BLIND_INDEX_BYTES);
+            persons[at].date_of_birth = p->date_of_birth;
+            persons[at].given_name = p->given_name;
+            persons[at].family_name = p->family_name;
         }
     qsort (persons, total, sizeof *persons, s_compare_index);
     size_t count = 0;
     for (size_t i = 0; i < total; i++)
         if (count == 0 ||
-            s_compare_index (persons[i].index, persons[count - 1].index) != 0)
+            s_compare_index (persons[i].index[0], persons[count - 1].index[0]) != 0)
             persons[count++] = persons[i];
+    //  Each distinct person under the older versions too.
+    versions_t versions;
+    versions.n = kn_crypto_index_versions (crypto, versions.versions);
+    for (size_t i = 0; i < count; i++) {
+        for (int v = 1; v < versions.n; v++)
+            kn_crypto_blind_index_under (crypto, versions.versions[v],
+                                         persons[i].given_name, persons[i].family_name,
+                                         persons[i].date_of_birth, persons[i].index[v]);
+        persons[i].date_of_birth = NULL;   // set again for the new ones below
+    }
 
     kn_pgarray_t *families = kn_pgarray_new ();
-    int rc = s_lock (db, persons, count, err) || s_find_known (db, persons, count, err)
+    int rc = s_lock (db, persons, count, &versions, err) ||
+                     s_find_known (db, persons, count, &versions, err)
                  ? -1
                  : 0;
     //  Group by group, as one request after another would: the family of the first
@@ -319,15 +386,20 @@ kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
         return -1;
     person_t person = {0};
     bool found = PQntuples (row) == 1 &&
-                 sodium_hex2bin (person.index, sizeof person.index, PQgetvalue (row, 0, 0),
-                                 strlen (PQgetvalue (row, 0, 0)), NULL, NULL, NULL) == 0;
+                 sodium_hex2bin (person.index[0], sizeof person.index[0],
+                                 PQgetvalue (row, 0, 0), strlen (PQgetvalue (row, 0, 0)),
+                                 NULL, NULL, NULL) == 0;
     if (found)
         snprintf (family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 1));
     PQclear (row);
     if (!found)
         return kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
-    //  The index's lock first, as a referral takes it, then the person's own.
-    if (s_lock (db, &person, 1, err))
+    //  The index's lock first, as a referral takes it, then the person's own. The
+    //  stored index, whichever version it is under: a referral locks a person's index
+    //  under every version its key file holds, and every running daemon's file holds
+    //  every version in use (kn_index_check).
+    versions_t stored = {.n = 1};
+    if (s_lock (db, &person, 1, &stored, err))
         return -1;
     PGresult *locked = kn_db_run (db, "kn_subject_lock_person", 1, values, NULL, NULL, err);
     PQclear (locked);

@@ -2,9 +2,14 @@
     families in core.subject / core.family. A person is found by the keyed blind
     index of their normalised name and date of birth, never by clear text; the date
     of birth is kept sealed, for the consent policy's age rule.
+    The index is keyed by a versioned key (kn_crypto.h): a person is looked up under
+    every version the key file holds, so one indexed under an older version is found
+    while a re-index (kn_index.h) moves everyone to the current one; a new subject is
+    stored under the current version.
     Runs inside the caller's transaction: a transaction-scoped advisory lock per
-    index (all of a call's taken in one statement, in sorted order) serialises two
-    requests naming the same new person, so they resolve to one subject. A new
+    index and version (all of a call's taken in one statement, in sorted order)
+    serialises two requests naming the same new person, so they resolve to one
+    subject, even from two processes that disagree on the current version. A new
     subject gets its data key (kn_keys) with it, and its date of birth is sealed
     under it. A batch of groups costs five statements whatever its size, six when it
     asks for the keys of people already known. */

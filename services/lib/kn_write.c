@@ -35,13 +35,13 @@ kn_write_begin (kn_write_t *self, const char *agency_id, const char *operation,
     assert (self->key); // every write request carries its key
     if (kn_db_ensure (self->db, err))
         return KN_CLAIM_FAILED;
-    uint8_t digest[32];
-    kn_idempotency_digest (self->crypto, request, digest);
+    kn_digests_t digests;
+    kn_idempotency_digest (self->crypto, request, &digests);
     if (kn_db_begin_write (self->db, NULL, err))
         return KN_CLAIM_FAILED;
     kn_claim_t claim =
         kn_idempotency_claim (self->db, self->ledger, self->agency_id, self->key,
-                              self->operation, digest, self->object_id, err);
+                              self->operation, &digests, self->object_id, err);
     if (claim == KN_CLAIM_NEW)
         self->open = true;
     else

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kn_crypto.h"
+#include "kn_keys.h"
 #include "kn_test.h"
 #include "kn_uuid.h"
 
@@ -180,4 +181,90 @@ Test (crypto_keys, sealed_under_a_data_key_names_it_and_binds)
     cr_assert_not (kn_crypto_sealed_key_id (tiny, sizeof tiny, id));
     cr_assert_null (kn_crypto_open_under (&key, tiny, sizeof tiny, "id", &out));
     kn_crypto_destroy (&ring);
+}
+
+#define THIRD_HEX "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
+
+Test (crypto_keys, index_versions_key_the_blind_index_and_the_digests)
+{
+    uint8_t a[KN_BLIND_INDEX_BYTES], b[KN_BLIND_INDEX_BYTES], c[KN_BLIND_INDEX_BYTES];
+    //  A file of the root alone: index version 1, as before versions existed.
+    kn_crypto_t *legacy = s_ring ("%s\n", ROOT);
+    cr_assert_eq (kn_crypto_index_version (legacy), 1);
+    cr_assert (kn_crypto_has_index (legacy, 1));
+    cr_assert_not (kn_crypto_has_index (legacy, 2));
+    cr_assert (kn_crypto_has_root (legacy));
+    //  A version added and held back: the current index is still the root's, and
+    //  version 2 can be computed beside it.
+    kn_crypto_t *held = s_ring ("%s\nindex 2 %s\nindex-current 1\n", ROOT, SECOND);
+    cr_assert_eq (kn_crypto_index_version (held), 1);
+    kn_crypto_blind_index (legacy, "Ana", "Lima", "2015-01-02", a);
+    kn_crypto_blind_index (held, "Ana", "Lima", "2015-01-02", b);
+    cr_assert_eq (memcmp (a, b, sizeof a), 0);
+    cr_assert_eq (kn_crypto_blind_index_under (held, 2, "Ana", "Lima", "2015-01-02", c), 0);
+    cr_assert_neq (memcmp (a, c, sizeof a), 0, "version 2 keys the index like version 1");
+    cr_assert_eq (kn_crypto_blind_index_under (legacy, 2, "Ana", "Lima", "2015-01-02", c),
+                  -1);
+    //  Made current (the default: the highest), and the versions listed current first.
+    kn_crypto_t *both = s_ring ("%s\nindex 2 %s\n", ROOT, SECOND);
+    cr_assert_eq (kn_crypto_index_version (both), 2);
+    kn_crypto_blind_index (both, "Ana", "Lima", "2015-01-02", b);
+    cr_assert_eq (memcmp (b, c, sizeof b), 0);
+    int versions[KN_INDEX_MAX];
+    cr_assert_eq (kn_crypto_index_versions (both, versions), 2);
+    cr_assert_eq (versions[0], 2);
+    cr_assert_eq (versions[1], 1);
+    //  The field master does not move with it.
+    cr_assert_eq (kn_crypto_master_version (both), 1);
+    //  Digests too: one key per version, the current by default.
+    kn_crypto_digest (legacy, (const uint8_t *)"req", 3, a);
+    kn_crypto_digest (both, (const uint8_t *)"req", 3, b);
+    cr_assert_neq (memcmp (a, b, sizeof a), 0);
+    cr_assert_eq (kn_crypto_digest_under (both, 1, (const uint8_t *)"req", 3, c), 0);
+    cr_assert_eq (memcmp (a, c, sizeof a), 0);
+    //  The root retired: field and index versions alone, format 1 no longer opens.
+    size_t len = 0, out = 0;
+    uint8_t *legacy_value = kn_crypto_seal (legacy, (const uint8_t *)"x", 1, "id", &len);
+    kn_crypto_t *rootless = s_ring ("field 2 %s\nindex 2 %s\n", THIRD_HEX, SECOND);
+    cr_assert_not (kn_crypto_has_root (rootless));
+    cr_assert_not (kn_crypto_has_index (rootless, 1));
+    cr_assert_not (kn_crypto_has_master (rootless, 1));
+    cr_assert_eq (kn_crypto_index_version (rootless), 2);
+    kn_crypto_blind_index (rootless, "Ana", "Lima", "2015-01-02", a);
+    kn_crypto_blind_index (both, "Ana", "Lima", "2015-01-02", b);
+    cr_assert_eq (memcmp (a, b, sizeof a), 0, "version 2 is the same without the root");
+    cr_assert_null (kn_crypto_open (rootless, legacy_value, len, "id", &out));
+    //  Opened through kn_keys (no database needed for format 1), it says what to do.
+    uint8_t *plain = NULL;
+    kn_error_t err;
+    cr_assert_eq (kn_keys_open (NULL, rootless, legacy_value, len, "id", &plain, &out, &err),
+                  -1);
+    cr_assert (strstr (err.message, "no longer holds"), "%s", err.message);
+    cr_assert_null (kn_crypto_seal (rootless, (const uint8_t *)"x", 1, "id", &len));
+    free (legacy_value);
+    kn_crypto_destroy (&legacy);
+    kn_crypto_destroy (&held);
+    kn_crypto_destroy (&both);
+    kn_crypto_destroy (&rootless);
+}
+
+Test (crypto_keys, bad_index_lines_are_refused_with_the_line)
+{
+    const char *bad[][2] = {
+        {ROOT_HEX "\nindex 1 " SECOND_HEX "\n", "line 2"},   // version 1 is the root's
+        {ROOT_HEX "\nindex 2 " SECOND_HEX "\nindex 2 " THIRD_HEX "\n", "line 3"},
+        {ROOT_HEX "\nindex 2 abcd\n", "line 2"},
+        {ROOT_HEX "\nindex-current 2\n", "index-current 2"},   // names no version
+        {ROOT_HEX "\nindex-current\n", "line 2"},
+        {"field 2 " SECOND_HEX "\n", "index"},                 // no index key at all
+        {"index 2 " SECOND_HEX "\n", "field"},                 // no field master at all
+        {"index 2 " SECOND_HEX "\n" ROOT_HEX "\n", "line 2"}, // the root comes first
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kn_error_t err;
+        kn_error_clear (&err);
+        kn_crypto_t *crypto = s_load (bad[i][0], &err);
+        cr_assert_null (crypto, "case %zu loaded", i);
+        cr_assert (strstr (err.message, bad[i][1]), "case %zu: %s", i, err.message);
+    }
 }
