@@ -1,4 +1,4 @@
-/*  kinnet subject erase|hold|holds: a data-protection officer's decisions on a
+/*  kinnet subject erase|rectify|hold|holds: a data-protection officer's decisions on a
     person's record, through the records service (docs/protocol/records.md). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,8 @@
 
 static const char *s_usage =
     "usage: kinnet subject erase SUBJECT_ID --reference REF [--dry-run] [--key KEY]\n"
+    "       kinnet subject rectify SUBJECT_ID --reference REF [--given-name N]\n"
+    "               [--family-name N] [--date-of-birth YYYY-MM-DD] [--key KEY]\n"
     "       kinnet subject hold place SUBJECT_ID|--case CASE_ID --reason TEXT [--key KEY]\n"
     "       kinnet subject hold lift HOLD_ID --reason TEXT [--key KEY]\n"
     "       kinnet subject holds [SUBJECT_ID|--case CASE_ID]\n"
@@ -16,6 +18,8 @@ static const char *s_usage =
     "the database or in any backup (docs/privacy.md). It cannot be undone, and is\n"
     "refused while a legal hold is in force. REF is your case-file reference (1-64\n"
     "of A-Z a-z 0-9 . _ / -), not a reason. --dry-run reports what would be erased.\n"
+    "rectify corrects a person's name or date of birth everywhere Kinnet holds it and\n"
+    "tells every agency that received data about them (at least one field).\n"
     "A hold stops erasure (by a DPO or by the retention schedules) until it is\n"
     "lifted; one on a case holds every person named in its referrals. holds lists\n"
     "those in force, or every hold on one person (theirs and their cases') or case.\n"
@@ -73,6 +77,44 @@ s_erase (const cli_options_t *options, int argc, char **argv, const char *id)
                 erasure->dry_run ? "would erase" : "erased", erasure->subject_id,
                 erasure->referrals, erasure->consents, erasure->values_moved,
                 erasure->replayed ? " (answered from an earlier request)" : "");
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
+s_rectify (const cli_options_t *options, int argc, char **argv, const char *id)
+{
+    const char *reference = cli_arg (argc, argv, "--reference");
+    if (!reference) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    char key[200];
+    Kinnet__V1__RectifySubject op = KINNET__V1__RECTIFY_SUBJECT__INIT;
+    op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv, "rectify", NULL);
+    op.subject_id = (char *)id;
+    op.reference = (char *)reference;
+    op.given_name = (char *)(cli_arg (argc, argv, "--given-name") ?: "");
+    op.family_name = (char *)(cli_arg (argc, argv, "--family-name") ?: "");
+    op.date_of_birth = (char *)(cli_arg (argc, argv, "--date-of-birth") ?: "");
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RECTIFY;
+    request.rectify = &op;
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    if (!reply)
+        return cli_fail (options, &err);
+    const Kinnet__V1__Rectification *done = reply->rectification;
+    if (options->json)
+        cli_print_json (&done->base);
+    else {
+        printf ("rectified %s:", done->subject_id);
+        for (size_t i = 0; i < done->n_fields; i++)
+            printf ("%s%s", i ? ", " : " ", done->fields[i]);
+        printf ("; %d referral parts sealed again%s\n", done->referrals,
+                done->replayed ? " (answered from an earlier request)" : "");
+    }
     kinnet__v1__records_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }
@@ -151,7 +193,9 @@ s_holds (const cli_options_t *options, const char *id, const char *case_id)
 int
 cli_records (const cli_options_t *options, int argc, char **argv)
 {
-    static const char *const valued[] = {"--reference", "--reason", "--key", "--case", NULL};
+    static const char *const valued[] = {"--reference",   "--reason",      "--key",
+                                         "--case",        "--given-name",  "--family-name",
+                                         "--date-of-birth", NULL};
     static const char *const flags[] = {"--dry-run", NULL};
     if (cli_flag (argc, argv, "--help")) {
         fputs (s_usage, stdout);
@@ -167,6 +211,8 @@ cli_records (const cli_options_t *options, int argc, char **argv)
     action = action ? action : "";
     if (strcmp (action, "erase") == 0 && first && !second)
         return s_erase (options, argc, argv, first);
+    if (strcmp (action, "rectify") == 0 && first && !second)
+        return s_rectify (options, argc, argv, first);
     const char *case_id = cli_arg (argc, argv, "--case");
     if (strcmp (action, "hold") == 0 && first && !extra && (second || case_id))
         return s_hold (options, argc, argv, first, second);

@@ -214,6 +214,13 @@ s_print_event (const cli_options_t *options, const Kinnet__V1__FeedEvent *event)
         printf ("  subject %s  family %s: erase your copies", event->subject_erased->subject_id,
                 event->subject_erased->family_id);
         break;
+    case KINNET__V1__FEED_EVENT__BODY_SUBJECT_RECTIFIED:
+        printf ("  subject %s  family %s: corrected", event->subject_rectified->subject_id,
+                event->subject_rectified->family_id);
+        for (size_t i = 0; i < event->subject_rectified->n_fields; i++)
+            printf ("%s%s", i ? ", " : " ", event->subject_rectified->fields[i]);
+        printf ("; correct your copies");
+        break;
     default:
         break;
     }

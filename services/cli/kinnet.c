@@ -36,6 +36,8 @@ static const char *s_usage =
     "  subject export ID --out FILE       everything held about a person (DPO role)\n"
     "  subject erase ID --reference REF [--dry-run]\n"
     "                                     erase a person: destroy their data key (DPO)\n"
+    "  subject rectify ID --reference REF [--given-name N] [--family-name N]\n"
+    "          [--date-of-birth D]        correct a person's name or date of birth (DPO)\n"
     "  subject hold place|lift ID --reason TEXT | subject holds [ID]\n"
     "  subject hold place --case CASE_ID --reason TEXT | subject holds --case CASE_ID\n"
     "                                     legal holds, which stop erasure (DPO)\n"

@@ -16,6 +16,7 @@
 #define kn_calloc(n, size)  kn_alloc_checked (calloc ((n), (size)), __FILE__, __LINE__)
 #define kn_realloc(p, size) kn_alloc_checked (realloc ((p), (size)), __FILE__, __LINE__)
 #define kn_strdup(text)     ((char *)kn_alloc_checked (strdup (text), __FILE__, __LINE__))
+#define kn_strndup(text, n) ((char *)kn_alloc_checked (strndup ((text), (n)), __FILE__, __LINE__))
 
 //  pointer, or (when it is NULL) a message naming file and line on stderr and
 //  abort (). Never returns NULL.

@@ -377,6 +377,28 @@ kn_subject_resolve (kn_db_t *db, kn_crypto_t *crypto, const kn_person_t *people,
 }
 
 int
+kn_subject_lock_identity (kn_db_t *db, kn_crypto_t *crypto, const kn_person_t *person,
+                          int version, uint8_t index[KN_BLIND_INDEX_BYTES],
+                          char holder[KN_UUID_STR], kn_error_t *err)
+{
+    if (kn_crypto_blind_index_under (crypto, version, person->given_name,
+                                     person->family_name, person->date_of_birth, index))
+        return kn_error_set (err, KN_E_INTERNAL, NULL,
+                             "the key file lacks index version %d", version);
+    person_t one = {0};
+    versions_t versions;
+    versions.n = kn_crypto_index_versions (crypto, versions.versions);
+    for (int v = 0; v < versions.n; v++)
+        kn_crypto_blind_index_under (crypto, versions.versions[v], person->given_name,
+                                     person->family_name, person->date_of_birth,
+                                     one.index[v]);
+    if (s_lock (db, &one, 1, &versions, err) || s_find_known (db, &one, 1, &versions, err))
+        return -1;
+    snprintf (holder, KN_UUID_STR, "%s", one.known ? one.id : "");
+    return 0;
+}
+
+int
 kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
                             char family_id[KN_UUID_STR], kn_error_t *err)
 {

@@ -68,6 +68,16 @@ int kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_
 int kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
                                 char family_id[KN_UUID_STR], kn_error_t *err);
 
+//  Before a person's identity is changed to person's (a rectification): lock that
+//  identity for this transaction under every index version, as a referral naming it
+//  does before it looks it up, and find who holds it. index receives it under
+//  version (the one the person's stored index is under, which the change keeps: a
+//  re-index moves it on), holder the subject on record with it under any version
+//  ("" when nobody).
+int kn_subject_lock_identity (kn_db_t *db, kn_crypto_t *crypto, const kn_person_t *person,
+                              int version, uint8_t index[KN_BLIND_INDEX_BYTES],
+                              char holder[KN_UUID_STR], kn_error_t *err);
+
 //  1 when subject_id names a subject, 0 when not, -1 on error. family_id (may be
 //  NULL) receives its family.
 int kn_subject_exists (kn_db_t *db, const char *subject_id, char *family_id,

@@ -71,33 +71,41 @@ s_recorded (records_server_t *self, const char *subject_id, Kinnet__V1__Erasure 
     return found;
 }
 
-//  One subject.erased event per agency that ever received data about the person
-//  (the disclosure log), addressed to it: routing copies each into that agency's feed.
-static int
-s_tell_recipients (records_server_t *self, const char *subject_id, const char *family_id,
-                   int64_t erased_us, kn_error_t *err)
+int
+records_tell (records_server_t *self, const char *subject_id, const char *topic,
+              ProtobufCMessage *event, char **recipient, kn_error_t *err)
 {
     const char *values[] = {subject_id};
     PGresult *rows = kn_db_run (self->db, "records_recipients", 1, values, NULL, NULL, err);
     if (!rows)
         return -1;
     int rc = 0;
-    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
-    at.seconds = erased_us / 1000000;
     for (int r = 0; r < PQntuples (rows) && rc == 0; r++) {
-        Kinnet__V1__SubjectErased event = KINNET__V1__SUBJECT_ERASED__INIT;
-        event.subject_id = (char *)subject_id;
-        event.family_id = (char *)family_id;
-        event.recipient_agency_id = PQgetvalue (rows, r, 0);
-        event.erased_at = &at;
-        size_t len = kinnet__v1__subject_erased__get_packed_size (&event);
+        *recipient = PQgetvalue (rows, r, 0);
+        size_t len = protobuf_c_message_get_packed_size (event);
         uint8_t *payload = kn_malloc (len ? len : 1);
-        kinnet__v1__subject_erased__pack (&event, payload);
-        rc = kn_outbox_append (self->db, "subject.erased", subject_id, payload, len, err);
+        protobuf_c_message_pack (event, payload);
+        rc = kn_outbox_append (self->db, topic, subject_id, payload, len, err);
         free (payload);
     }
+    *recipient = NULL;
     PQclear (rows);
     return rc;
+}
+
+//  One subject.erased event per agency that ever received data about the person.
+static int
+s_tell_recipients (records_server_t *self, const char *subject_id, const char *family_id,
+                   int64_t erased_us, kn_error_t *err)
+{
+    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
+    at.seconds = erased_us / 1000000;
+    Kinnet__V1__SubjectErased event = KINNET__V1__SUBJECT_ERASED__INIT;
+    event.subject_id = (char *)subject_id;
+    event.family_id = (char *)family_id;
+    event.erased_at = &at;
+    return records_tell (self, subject_id, "subject.erased", &event.base,
+                         &event.recipient_agency_id, err);
 }
 
 int

@@ -75,6 +75,13 @@ typedef struct {
 int records_destroy (records_server_t *self, const records_destroy_t *what,
                      records_destroyed_t *done, kn_error_t *err);
 
+//  One copy of event (topic) to each agency that ever received data about subject_id
+//  (the disclosure log), in the caller's transaction: *recipient (the event's
+//  recipient_agency_id) is set for each, then cleared. Routing copies each into that
+//  agency's feed.
+int records_tell (records_server_t *self, const char *subject_id, const char *topic,
+                  ProtobufCMessage *event, char **recipient, kn_error_t *err);
+
 //  After the commit of an erasure: its log line and its line in the erasure ledger.
 void records_destroyed_logged (records_server_t *self, const char *subject_id,
                                const char *reference, const records_destroyed_t *done);
@@ -97,6 +104,11 @@ int records_validate_run_retention (const records_request_t *request, kn_error_t
 records_handle_fn records_retention;
 records_handle_fn records_set_retention;
 records_handle_fn records_run_retention;
+
+//  records_rectify.c
+int records_validate_rectify (const records_request_t *request, kn_error_t *err);
+records_handle_fn records_rectify;
+int records_rectify_prepare (kn_db_t *db, kn_error_t *err);
 
 int records_prepare (kn_db_t *db, kn_error_t *err);
 

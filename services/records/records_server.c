@@ -51,6 +51,8 @@ static const op_t s_ops[] = {
      records_set_retention, true, "administrator"},
     {OP (RUN_RETENTION), "run_retention", RESULT (RUN), records_validate_run_retention,
      records_run_retention, true, NULL},
+    {OP (RECTIFY), "rectify", RESULT (RECTIFICATION), records_validate_rectify,
+     records_rectify, true, NULL},
 };
 
 #undef OP
@@ -63,7 +65,8 @@ records_server_session (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_pat
     if (kn_audit_prepare (db, err) || kn_outbox_prepare (db, err) ||
         kn_idempotency_prepare (db, LEDGER, err) ||
         kn_agency_prepare (db, err) || kn_subject_prepare (db, err) ||
-        records_prepare (db, err) || records_keeper_prepare (db, err))
+        records_prepare (db, err) || records_keeper_prepare (db, err) ||
+        records_rectify_prepare (db, err))
         return NULL;
     records_server_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
@@ -156,6 +159,8 @@ s_object (const records_request_t *request)
                          ? request->lift_hold->hold_id
                      : request->op_case == KINNET__V1__RECORDS_REQUEST__OP_HOLDS
                          ? request->holds->subject_id
+                     : request->op_case == KINNET__V1__RECORDS_REQUEST__OP_RECTIFY
+                         ? request->rectify->subject_id
                          : NULL;
     return id && kn_uuid_valid (id) ? id : NULL;
 }

@@ -292,6 +292,8 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
             ? &kinnet__v1__override_requested__descriptor
         : strcmp (topic, "subject.erased") == 0
             ? &kinnet__v1__subject_erased__descriptor
+        : strcmp (topic, "subject.rectified") == 0
+            ? &kinnet__v1__subject_rectified__descriptor
             : NULL;
     if (!descriptor)
         return 0; // not for routing
@@ -330,6 +332,15 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
             feed.body_case = KINNET__V1__FEED_EVENT__BODY_SUBJECT_ERASED;
             feed.subject_erased = erased;
             rc = routing_feed (self, erased->recipient_agency_id, topic, NULL, &feed, now,
+                               err);
+        }
+    } else if (descriptor == &kinnet__v1__subject_rectified__descriptor) {
+        Kinnet__V1__SubjectRectified *rectified = (Kinnet__V1__SubjectRectified *)message;
+        if (kn_uuid_valid (rectified->recipient_agency_id)) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_SUBJECT_RECTIFIED;
+            feed.subject_rectified = rectified;
+            rc = routing_feed (self, rectified->recipient_agency_id, topic, NULL, &feed, now,
                                err);
         }
     } else if (descriptor == &kinnet__v1__release_changed__descriptor) {
