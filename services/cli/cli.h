@@ -131,6 +131,13 @@ int cli_logins (const cli_options_t *options, int argc, char **argv);
 
 //  kinnet subject erase|hold|holds (argv[0] is "subject").
 int cli_records (const cli_options_t *options, int argc, char **argv);
+//  Send request to the records service: its reply, or NULL with *code the exit code
+//  of the failure (reported).
+struct Kinnet__V1__RecordsRequest;
+struct Kinnet__V1__RecordsReply;
+struct Kinnet__V1__RecordsReply *cli_records_call (const cli_options_t *options,
+                                                   struct Kinnet__V1__RecordsRequest *request,
+                                                   int *code);
 //  kinnet retention list|set|run (argv[0] is "retention").
 int cli_retention (const cli_options_t *options, int argc, char **argv);
 
@@ -143,6 +150,25 @@ int cli_indexkey (const cli_options_t *options, int argc, char **argv);
 //  checked before it replaces the old, by rename, mode 600).
 int cli_keyfile_rewrite (const char *path, const char *drop, const char *extra,
                          kn_error_t *err);
+//  A kind of versioned key in the key file: its lines, its words, its functions.
+typedef struct {
+    const char *line;          // "field": the line of a version ("field N HEX")
+    const char *current_line;  // "current": the line naming the current version
+    const char *what;          // "field master version"
+    const char *still;         // what the current version still does ("wraps new keys")
+    const char *makes;         // what a version in use does ("wraps new data keys")
+    const char *command;       // "fieldkey": kinnet admin's command for it
+    const char *then;          // "rewrap": the step after `use`
+    int (*current) (kn_crypto_t *crypto);
+    bool (*has) (kn_crypto_t *crypto, int version);
+} cli_keykind_t;
+extern const cli_keykind_t cli_field_keys, cli_index_keys;
+//  `add PATH` and `use PATH VERSION` of a key kind: a new random version (the
+//  current one stays), or which version is current.
+int cli_keyfile_add (const cli_options_t *options, const char *path,
+                     const cli_keykind_t *kind);
+int cli_keyfile_use (const cli_options_t *options, const char *path, const char *number,
+                     const cli_keykind_t *kind);
 //  The key file (--key-file, else KINNET_FIELD_KEY) and the database owner's session
 //  (KINNET_DATABASE_URL), for status, rewrap and reindex: CLI_OK, or the exit code.
 int cli_keyfile_open (const cli_options_t *options, int argc, char **argv,

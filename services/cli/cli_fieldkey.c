@@ -34,16 +34,6 @@ static const char s_usage[] =
     "their person's key; --dry-run counts what it would change.\n";
 
 //  The highest field master version in crypto.
-static int
-s_highest (kn_crypto_t *crypto)
-{
-    int highest = 1;
-    for (int v = 2; v < 1000; v++)
-        if (kn_crypto_has_master (crypto, v))
-            highest = v;
-    return highest;
-}
-
 int
 cli_keyfile_rewrite (const char *path, const char *drop, const char *extra,
                      kn_error_t *err)
@@ -91,22 +81,34 @@ cli_keyfile_rewrite (const char *path, const char *drop, const char *extra,
     return 0;
 }
 
+//  The highest version of kind in crypto.
 static int
-s_add (const cli_options_t *options, const char *path)
+s_highest (kn_crypto_t *crypto, const cli_keykind_t *kind)
+{
+    int highest = 1;
+    for (int v = 2; v < 1000; v++)
+        if (kind->has (crypto, v))
+            highest = v;
+    return highest;
+}
+
+int
+cli_keyfile_add (const cli_options_t *options, const char *path, const cli_keykind_t *kind)
 {
     kn_error_t err;
     kn_error_clear (&err);
     kn_crypto_t *crypto = kn_crypto_new_from_file (path, &err);
     if (!crypto)
         return cli_fail (options, &err);
-    int version = s_highest (crypto) + 1, current = kn_crypto_master_version (crypto);
+    int version = s_highest (crypto, kind) + 1, current = kind->current (crypto);
     kn_crypto_destroy (&crypto);
     uint8_t key[32];
     char hex[65], extra[200];
     randombytes_buf (key, sizeof key);
     sodium_bin2hex (hex, sizeof hex, key, sizeof key);
-    snprintf (extra, sizeof extra, "field %d %s\ncurrent %d\n", version, hex, current);
-    int rc = cli_keyfile_rewrite (path, "current", extra, &err);
+    snprintf (extra, sizeof extra, "%s %d %s\n%s %d\n", kind->line, version, hex,
+              kind->current_line, current);
+    int rc = cli_keyfile_rewrite (path, kind->current_line, extra, &err);
     sodium_memzero (key, sizeof key);
     sodium_memzero (hex, sizeof hex);
     sodium_memzero (extra, sizeof extra);
@@ -115,14 +117,16 @@ s_add (const cli_options_t *options, const char *path)
     if (options->json)
         printf ("{\"added\": %d, \"current\": %d}\n", version, current);
     else
-        printf ("field master version %d added to %s; version %d still wraps new keys.\n"
-                "Give every daemon this file, then: kinnet admin fieldkey use %s %d\n",
-                version, path, current, path, version);
+        printf ("%s %d added to %s; version %d still %s.\n"
+                "Give every daemon this file, then: kinnet admin %s use %s %d\n",
+                kind->what, version, path, current, kind->still, kind->command, path,
+                version);
     return CLI_OK;
 }
 
-static int
-s_use (const cli_options_t *options, const char *path, const char *number)
+int
+cli_keyfile_use (const cli_options_t *options, const char *path, const char *number,
+                 const cli_keykind_t *kind)
 {
     kn_error_t err;
     kn_error_clear (&err);
@@ -135,25 +139,36 @@ s_use (const cli_options_t *options, const char *path, const char *number)
     kn_crypto_t *crypto = kn_crypto_new_from_file (path, &err);
     if (!crypto)
         return cli_fail (options, &err);
-    bool held = kn_crypto_has_master (crypto, (int)version);
+    bool held = kind->has (crypto, (int)version);
     kn_crypto_destroy (&crypto);
     if (!held) {
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "VERSION",
-                      "%s holds no field master version %ld", path, version);
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "VERSION", "%s holds no %s %ld", path,
+                      kind->what, version);
         return cli_fail (options, &err);
     }
-    char extra[32];
-    snprintf (extra, sizeof extra, "current %ld\n", version);
-    if (cli_keyfile_rewrite (path, "current", extra, &err))
+    char extra[48];
+    snprintf (extra, sizeof extra, "%s %ld\n", kind->current_line, version);
+    if (cli_keyfile_rewrite (path, kind->current_line, extra, &err))
         return cli_fail (options, &err);
     if (options->json)
         printf ("{\"current\": %ld}\n", version);
     else
-        printf ("version %ld wraps new data keys once the daemons have %s; then:"
-                " kinnet admin fieldkey rewrap\n",
-                version, path);
+        printf ("version %ld %s once the daemons have %s; then: kinnet admin %s %s\n",
+                version, kind->makes, path, kind->command, kind->then);
     return CLI_OK;
 }
+
+const cli_keykind_t cli_field_keys = {
+    .line = "field",
+    .current_line = "current",
+    .what = "field master version",
+    .still = "wraps new keys",
+    .makes = "wraps new data keys",
+    .command = "fieldkey",
+    .then = "rewrap",
+    .current = kn_crypto_master_version,
+    .has = kn_crypto_has_master,
+};
 
 int
 cli_keyfile_open (const cli_options_t *options, int argc, char **argv, kn_crypto_t **crypto,
@@ -284,9 +299,9 @@ cli_fieldkey (const cli_options_t *options, int argc, char **argv)
         return CLI_USAGE;
     }
     if (strcmp (action, "add") == 0)
-        return s_add (options, path);
+        return cli_keyfile_add (options, path, &cli_field_keys);
     if (strcmp (action, "use") == 0)
-        return s_use (options, path, more);
+        return cli_keyfile_use (options, path, more, &cli_field_keys);
     if (strcmp (action, "status") == 0)
         return s_status (options, argc, argv);
     return s_rewrap (options, argc, argv);

@@ -34,82 +34,17 @@ static const char s_usage[] =
     "--window days (30) is under any more: its line can then leave the file.\n"
     "reindex --dry-run counts what it would change.\n";
 
-//  The highest index version in crypto.
-static int
-s_highest (kn_crypto_t *crypto)
-{
-    int versions[KN_INDEX_MAX], highest = 0;
-    int n = kn_crypto_index_versions (crypto, versions);
-    for (int i = 0; i < n; i++)
-        highest = versions[i] > highest ? versions[i] : highest;
-    return highest;
-}
-
-static int
-s_add (const cli_options_t *options, const char *path)
-{
-    kn_error_t err;
-    kn_error_clear (&err);
-    kn_crypto_t *crypto = kn_crypto_new_from_file (path, &err);
-    if (!crypto)
-        return cli_fail (options, &err);
-    int version = s_highest (crypto) + 1, current = kn_crypto_index_version (crypto);
-    kn_crypto_destroy (&crypto);
-    uint8_t key[32];
-    char hex[65], extra[200];
-    randombytes_buf (key, sizeof key);
-    sodium_bin2hex (hex, sizeof hex, key, sizeof key);
-    snprintf (extra, sizeof extra, "index %d %s\nindex-current %d\n", version, hex,
-              current);
-    int rc = cli_keyfile_rewrite (path, "index-current", extra, &err);
-    sodium_memzero (key, sizeof key);
-    sodium_memzero (hex, sizeof hex);
-    sodium_memzero (extra, sizeof extra);
-    if (rc)
-        return cli_fail (options, &err);
-    if (options->json)
-        printf ("{\"added\": %d, \"current\": %d}\n", version, current);
-    else
-        printf ("index version %d added to %s; version %d still indexes new people.\n"
-                "Give every daemon this file, then: kinnet admin indexkey use %s %d\n",
-                version, path, current, path, version);
-    return CLI_OK;
-}
-
-static int
-s_use (const cli_options_t *options, const char *path, const char *number)
-{
-    kn_error_t err;
-    kn_error_clear (&err);
-    char *end = NULL;
-    long version = number ? strtol (number, &end, 10) : 0;
-    if (!number || *end || version < 1 || version > 1000) {
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "VERSION",
-                      "a version number is needed");
-        return cli_fail (options, &err);
-    }
-    kn_crypto_t *crypto = kn_crypto_new_from_file (path, &err);
-    if (!crypto)
-        return cli_fail (options, &err);
-    bool held = kn_crypto_has_index (crypto, (int)version);
-    kn_crypto_destroy (&crypto);
-    if (!held) {
-        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "VERSION",
-                      "%s holds no index version %ld", path, version);
-        return cli_fail (options, &err);
-    }
-    char extra[32];
-    snprintf (extra, sizeof extra, "index-current %ld\n", version);
-    if (cli_keyfile_rewrite (path, "index-current", extra, &err))
-        return cli_fail (options, &err);
-    if (options->json)
-        printf ("{\"current\": %ld}\n", version);
-    else
-        printf ("version %ld indexes new people once the daemons have %s; then:"
-                " kinnet admin indexkey reindex\n",
-                version, path);
-    return CLI_OK;
-}
+const cli_keykind_t cli_index_keys = {
+    .line = "index",
+    .current_line = "index-current",
+    .what = "index version",
+    .still = "indexes new people",
+    .makes = "indexes new people",
+    .command = "indexkey",
+    .then = "reindex",
+    .current = kn_crypto_index_version,
+    .has = kn_crypto_has_index,
+};
 
 //  A positive whole number option into *value, or the default: CLI_OK, or the exit
 //  code of a bad one (reported, as fieldkey's --batch is).
@@ -282,9 +217,9 @@ cli_indexkey (const cli_options_t *options, int argc, char **argv)
         return CLI_USAGE;
     }
     if (strcmp (action, "add") == 0)
-        return s_add (options, path);
+        return cli_keyfile_add (options, path, &cli_index_keys);
     if (strcmp (action, "use") == 0)
-        return s_use (options, path, more);
+        return cli_keyfile_use (options, path, more, &cli_index_keys);
     if (strcmp (action, "status") == 0)
         return s_status (options, argc, argv);
     return s_reindex (options, argc, argv);

@@ -25,13 +25,16 @@ static const char *s_usage =
     "those in force, or every hold on one person (theirs and their cases') or case.\n"
     "All need the data_protection_officer role.\n";
 
-//  Send op to the records service; the reply, or NULL with err.
-static Kinnet__V1__RecordsReply *
-s_call (const cli_options_t *options, Kinnet__V1__RecordsRequest *request, kn_error_t *err)
+Kinnet__V1__RecordsReply *
+cli_records_call (const cli_options_t *options, Kinnet__V1__RecordsRequest *request,
+                  int *code)
 {
-    return (Kinnet__V1__RecordsReply *)cli_request (options, "records", &request->base,
-                                                    &kinnet__v1__records_reply__descriptor,
-                                                    err);
+    kn_error_t err;
+    kn_error_clear (&err);
+    Kinnet__V1__RecordsReply *reply = (Kinnet__V1__RecordsReply *)cli_request (
+        options, "records", &request->base, &kinnet__v1__records_reply__descriptor, &err);
+    *code = reply ? CLI_OK : cli_fail (options, &err);
+    return reply;
 }
 
 static void
@@ -63,11 +66,10 @@ s_erase (const cli_options_t *options, int argc, char **argv, const char *id)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_ERASE;
     request.erase = &op;
-    kn_error_t err;
-    kn_error_clear (&err);
-    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
-        return cli_fail (options, &err);
+        return code;
     const Kinnet__V1__Erasure *erasure = reply->erasure;
     if (options->json)
         cli_print_json (&erasure->base);
@@ -100,11 +102,10 @@ s_rectify (const cli_options_t *options, int argc, char **argv, const char *id)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RECTIFY;
     request.rectify = &op;
-    kn_error_t err;
-    kn_error_clear (&err);
-    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
-        return cli_fail (options, &err);
+        return code;
     const Kinnet__V1__Rectification *done = reply->rectification;
     if (options->json)
         cli_print_json (&done->base);
@@ -152,11 +153,10 @@ s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
         request.op_case = KINNET__V1__RECORDS_REQUEST__OP_LIFT_HOLD;
         request.lift_hold = &lifting;
     }
-    kn_error_t err;
-    kn_error_clear (&err);
-    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
-        return cli_fail (options, &err);
+        return code;
     if (options->json)
         cli_print_json (&reply->hold->base);
     else
@@ -174,11 +174,10 @@ s_holds (const cli_options_t *options, const char *id, const char *case_id)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_HOLDS;
     request.holds = &op;
-    kn_error_t err;
-    kn_error_clear (&err);
-    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
-        return cli_fail (options, &err);
+        return code;
     if (options->json)
         cli_print_json (&reply->holds->base);
     else if (reply->holds->n_holds == 0)

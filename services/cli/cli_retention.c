@@ -20,14 +20,6 @@ static const char *s_usage =
     "deletes operational rows past their period, at most N (default 500) of each;\n"
     "--dry-run lists what would go and changes nothing (data_protection_officer).\n";
 
-static Kinnet__V1__RecordsReply *
-s_call (const cli_options_t *options, Kinnet__V1__RecordsRequest *request, kn_error_t *err)
-{
-    return (Kinnet__V1__RecordsReply *)cli_request (options, "records", &request->base,
-                                                    &kinnet__v1__records_reply__descriptor,
-                                                    err);
-}
-
 static void
 s_print_schedule (const Kinnet__V1__RetentionSchedule *schedule)
 {
@@ -48,11 +40,10 @@ s_list (const cli_options_t *options)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RETENTION;
     request.retention = &op;
-    kn_error_t err;
-    kn_error_clear (&err);
-    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
-        return cli_fail (options, &err);
+        return code;
     if (options->json)
         cli_print_json (&reply->retention->base);
     else
@@ -80,11 +71,10 @@ s_set (const cli_options_t *options, int argc, char **argv, const char *type,
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_SET_RETENTION;
     request.set_retention = &op;
-    kn_error_t err;
-    kn_error_clear (&err);
-    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
-        return cli_fail (options, &err);
+        return code;
     if (options->json)
         cli_print_json (&reply->schedule->base);
     else
@@ -122,11 +112,10 @@ s_run (const cli_options_t *options, int argc, char **argv)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RUN_RETENTION;
     request.run_retention = &op;
-    kn_error_t err;
-    kn_error_clear (&err);
-    Kinnet__V1__RecordsReply *reply = s_call (options, &request, &err);
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
-        return cli_fail (options, &err);
+        return code;
     const Kinnet__V1__RetentionRun *run = reply->run;
     if (options->json)
         cli_print_json (&run->base);

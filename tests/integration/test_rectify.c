@@ -7,7 +7,6 @@
     refused and change nothing. */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,30 +16,11 @@
 static kn_test_stack_t *stack;
 static char referral_id[KN_UUID_STR], child[KN_UUID_STR], sibling[KN_UUID_STR];
 
-static int s_cli (int agency, char **out, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+//  The CLI as agency (0: the referrer; 1: the DPO; KN_TEST_ADMIN), its exit code.
+#define s_cli(agency, out, ...) kn_test_stack_cli (stack, agency, out, __VA_ARGS__)
 
-//  The CLI as agency (0: the referrer; 1: the DPO), its exit code; output in *out.
-static int
-s_cli (int agency, char **out, const char *fmt, ...)
-{
-    char args[1200];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (args, sizeof args, fmt, ap);
-    va_end (ap);
-    char *env = kn_test_stack_cli_env (stack, agency);
-    int rc = kn_test_run_cli (env, out, "%s", args);
-    free (env);
-    return rc;
-}
-
-#define s_count(fmt, id)                                                                 \
-    ({                                                                                   \
-        char sql_[600];                                                                  \
-        snprintf (sql_, sizeof sql_, fmt, id);                                           \
-        kn_test_count (kn_test_stack_db_url (stack), sql_);                              \
-    })
+//  A count from SQL whose one %s is id.
+#define s_count(fmt, id) kn_test_countf (kn_test_stack_db_url (stack), fmt, id)
 
 //  Refer Mira Sousa (born dob) with her brother Tomas as agency 0; the reply.
 static json_t *

@@ -7,7 +7,6 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -65,31 +64,11 @@ s_teardown (void)
 
 TestSuite (retention, .init = s_setup, .fini = s_teardown, .timeout = 180);
 
-static int
-s_cli (int agency, char **out, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-//  The CLI as agency (0 the referrer, 1 the DPO, KN_TEST_ADMIN); its exit code.
-static int
-s_cli (int agency, char **out, const char *fmt, ...)
-{
-    char args[1200];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (args, sizeof args, fmt, ap);
-    va_end (ap);
-    char *env = kn_test_stack_cli_env (stack, agency);
-    int rc = kn_test_run_cli (env, out, "%s", args);
-    free (env);
-    return rc;
-}
+//  The CLI as agency (0: the referrer; 1: the DPO; KN_TEST_ADMIN), its exit code.
+#define s_cli(agency, out, ...) kn_test_stack_cli (stack, agency, out, __VA_ARGS__)
 
 //  A count from SQL whose one %s is id.
-#define s_count(fmt, id)                                                                 \
-    ({                                                                                   \
-        char sql_[600];                                                                  \
-        snprintf (sql_, sizeof sql_, fmt, id);                                           \
-        kn_test_count (kn_test_stack_db_url (stack), sql_);                              \
-    })
+#define s_count(fmt, id) kn_test_countf (kn_test_stack_db_url (stack), fmt, id)
 
 //  Submit a referral of a child (and a sibling when sibling is not NULL) as agency
 //  0; its id into referral_id, the child's and sibling's subject ids.

@@ -117,6 +117,14 @@ char *kn_test_stack_cli_env (kn_test_stack_t *self, int agency);
 int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+//  kn_test_run_cli as agency of stack (kn_test_stack_cli_env), printf-style.
+int kn_test_stack_cli (kn_test_stack_t *stack, int agency, char **output, const char *fmt,
+                       ...) __attribute__ ((format (printf, 4, 5)));
+
+//  kn_test_count of printf-style SQL.
+int kn_test_countf (const char *url, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 //  Path of the kinnet CLI binary.
 const char *kn_test_cli_bin (void);
 

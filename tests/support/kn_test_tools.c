@@ -145,6 +145,31 @@ kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
+int
+kn_test_stack_cli (kn_test_stack_t *stack, int agency, char **output, const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (args, sizeof args, fmt, ap);
+    va_end (ap);
+    char *env = kn_test_stack_cli_env (stack, agency);
+    int rc = kn_test_run_cli (env, output, "%s", args);
+    free (env);
+    return rc;
+}
+
+int
+kn_test_countf (const char *url, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (sql, sizeof sql, fmt, ap);
+    va_end (ap);
+    return kn_test_count (url, sql);
+}
+
 char *
 kn_test_stderr_begin (int *saved)
 {
