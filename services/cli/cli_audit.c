@@ -78,10 +78,14 @@ s_print_prunes (const kn_audit_verdict_t *verdict)
 {
     if (verdict->prunes == 0)
         return;
-    printf ("pruned by retention: audit chain entries 1..%lld, disclosure chain entries "
-            "1..%lld, in %lld prune(s)%s:\n",
-            (long long)verdict->audit_start, (long long)verdict->disclosure_start,
-            (long long)verdict->prunes,
+    char audit[48] = "none", disclosures[48] = "none";
+    if (verdict->audit_start)
+        snprintf (audit, sizeof audit, "entries 1..%lld", (long long)verdict->audit_start);
+    if (verdict->disclosure_start)
+        snprintf (disclosures, sizeof disclosures, "entries 1..%lld",
+                  (long long)verdict->disclosure_start);
+    printf ("pruned by retention: audit chain %s, disclosure chain %s, in %lld prune(s)%s:\n",
+            audit, disclosures, (long long)verdict->prunes,
             verdict->prunes > (int64_t)verdict->n_shown ? ", the newest" : "");
     for (size_t i = 0; i < verdict->n_shown; i++) {
         const kn_audit_prune_t *p = &verdict->shown[i];

@@ -8,15 +8,18 @@
     after it, and a prune record where no checkpoint signs the position are breaks;
     the records role still cannot delete from the trail itself. */
 #include <criterion/criterion.h>
+#include <czmq.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "kinnet/v1/reporting.pb-c.h"
 #include "kn_agency.h"
 #include "kn_audit.h"
 #include "kn_audit_chain.h"
 #include "kn_audit_chain_int.h"
+#include "kn_client.h"
 #include "kn_clock.h"
 #include "kn_test.h"
 #include "kn_test_audit.h"
@@ -34,9 +37,12 @@ static int64_t t0;
 static void
 s_setup (void)
 {
-    //  The test seals and signs itself, with its own key, at known signing times.
-    const char *env[] = {"reporting", "KINNET_AUDIT_SEALER", "off", "records",
-                         "KINNET_RETENTION_INTERVAL_S", "0", NULL};
+    //  The test seals and signs itself, with its own key, at known signing times;
+    //  the reporting service trusts that key.
+    kn_test_audit_key (key_path, &signer, public_hex);
+    const char *env[] = {"reporting", "KINNET_AUDIT_SEALER", "off",
+                         "reporting", "KINNET_AUDIT_TRUSTED_KEYS", public_hex,
+                         "records", "KINNET_RETENTION_INTERVAL_S", "0", NULL};
     stack = kn_test_stack_new_with_env (env);
     const char *url = kn_test_stack_db_url (stack);
     kn_error_t err;
@@ -45,13 +51,15 @@ s_setup (void)
     cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
                                       "data_protection_officer", true, &err),
                   0, "%s", err.message);
+    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1), "auditor",
+                                      true, &err),
+                  0, "%s", err.message);
     kn_db_destroy (&owner);
     service_db = kn_db_new (url, "kinnet_intake", &err);
     sealer_db = kn_db_new (url, "kinnet_audit", &err);
     cr_assert (service_db && sealer_db, "%s", err.message);
     cr_assert_eq (kn_audit_prepare (service_db, &err), 0);
     cr_assert_eq (kn_audit_chain_prepare (sealer_db, &err), 0, "%s", err.message);
-    kn_test_audit_key (key_path, &signer, public_hex);
     kn_test_stack_start_records (stack);
     t0 = kn_clock_now ();
 }
@@ -188,7 +196,31 @@ s_verify (char **out)
     return s_cli (1, out, "audit verify --public-key %s", public_hex);
 }
 
-//  Three checkpoints, 100 and 50 days before t0 and at t0, and audit_trail and
+//  The reporting service's verify_audit, as agency 1 (an auditor): its verdict.
+static Kinnet__V1__ReportingReply *
+s_verify_service (void)
+{
+    Kinnet__V1__VerifyAuditTrail op = KINNET__V1__VERIFY_AUDIT_TRAIL__INIT;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT;
+    request.verify_audit = &op;
+    size_t len = kinnet__v1__reporting_request__get_packed_size (&request);
+    uint8_t *buf = malloc (len ? len : 1);
+    kinnet__v1__reporting_request__pack (&request, buf);
+    kn_client_t *client = kn_test_stack_client (stack, 1, 20000, 1);
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
+    kn_client_destroy (&client);
+    free (buf);
+    cr_assert (frame, "%s", err.message);
+    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
+        NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    cr_assert (reply && reply->verdict, "no verdict");
+    return reply;
+}
+
+//  Three checkpoints, 100, 50 and 10 days before t0, and audit_trail and
 //  disclosure_log kept 30 days. cp: their numbers.
 static void
 s_trail (int64_t cp[3])
@@ -198,7 +230,7 @@ s_trail (int64_t cp[3])
     s_write (7, 3);
     cp[1] = s_checkpoint_at (t0 - 50 * DAY);
     s_write (5, 2);
-    cp[2] = s_checkpoint_at (t0);
+    cp[2] = s_checkpoint_at (t0 - 10 * DAY);
     char *out = NULL;
     cr_assert_eq (s_cli (1, &out, "retention set audit_trail 30"), 0, "%s", out);
     free (out);
@@ -237,7 +269,7 @@ Test (audit_prune, a_run_prunes_up_to_the_due_checkpoints_and_the_trail_verifies
     cr_assert_eq (s_first (false), s_signs (cp[0], false) + 1);
     cr_assert_eq (s_first (true), s_signs (cp[0], true) + 1);
     //  Then up to the newest checkpoint due, and never past one that is not (cp[2],
-    //  signed at t0, is due only 30 days after it).
+    //  signed 10 days before t0, is due only 20 days after t0).
     run = s_run ("");
     cr_assert_eq (s_number (run, "audit"), s_signs (cp[1], false) - s_signs (cp[0], false));
     json_decref (run);
@@ -267,6 +299,20 @@ Test (audit_prune, a_run_prunes_up_to_the_due_checkpoints_and_the_trail_verifies
     cr_assert (strstr (out, "intact") && strstr (out, expect), "%s", out);
     cr_assert (strstr (out, "in 4 prune(s)"), "%s", out);
     free (out);
+    //  The reporting service's verify_audit says the same.
+    Kinnet__V1__ReportingReply *reply = s_verify_service ();
+    const Kinnet__V1__AuditVerdict *v = reply->verdict;
+    cr_assert (v->intact, "%s", v->problem);
+    cr_assert_eq (v->audit_start, s_signs (cp[1], false));
+    cr_assert_eq (v->disclosure_start, s_signs (cp[1], true));
+    cr_assert_eq (v->prunes, 4);
+    cr_assert_eq (v->n_newest_prunes, 4);
+    cr_assert_str_eq (v->newest_prunes[3]->chain, "disclosure");
+    cr_assert_eq (v->newest_prunes[3]->checkpoint, cp[1]);
+    cr_assert_eq (v->newest_prunes[2]->removed,
+                  s_signs (cp[1], false) - s_signs (cp[0], false));
+    cr_assert_eq (v->newest_prunes[0]->checkpoint_signed_at->seconds, t0 - 100 * DAY);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
     //  30 days on, the newest checkpoint is due: the audit chain is emptied, and
     //  sealing goes on after it; the moment claimed is shown as ahead of the run.
     kn_test_stack_set_clock (stack, t0 + 31 * DAY);
@@ -365,6 +411,20 @@ Test (audit_prune, the_records_role_cannot_delete_from_the_trail_itself)
         cr_assert_null (done, "kinnet_records could: %s", attempts[i]);
         cr_assert (strstr (err.message, "42501"), "%s", err.message);
     }
+    //  The function: its owner's rights with a fixed search_path, and no other
+    //  service may run it.
+    cr_assert_eq (s_count ("SELECT count(*) FROM pg_proc WHERE oid ="
+                           " 'core.audit_prune (text, timestamptz, integer, boolean, uuid)'"
+                           "::regprocedure AND prosecdef"
+                           " AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig)"),
+                  1);
+    char *runners = kn_test_sql (
+        kn_test_stack_db_url (stack),
+        "SELECT string_agg (r.rolname, ' ' ORDER BY r.rolname) FROM pg_roles r"
+        " WHERE r.rolname LIKE 'kinnet\\_%' AND has_function_privilege (r.oid,"
+        " 'core.audit_prune (text, timestamptz, integer, boolean, uuid)', 'EXECUTE')");
+    cr_assert_str_eq (runners, "kinnet_records");
+    free (runners);
     //  Only through the function, which prunes nothing the schedule does not allow
     //  (the clock is not moved: moment less 30 days is before every checkpoint but
     //  the first two) and nothing at all with a NULL period.
@@ -378,4 +438,25 @@ Test (audit_prune, the_records_role_cannot_delete_from_the_trail_itself)
     PQclear (done);
     cr_assert_eq (s_first (false), 1);
     kn_db_destroy (&records);
+}
+
+Test (audit_prune, checkpoints_before_the_start_are_still_checked)
+{
+    int64_t cp[3];
+    s_trail (cp);
+    json_decref (s_run (""));
+    cr_assert_eq (s_first (false), s_signs (cp[1], false) + 1);
+    char *out = NULL;
+    cr_assert_eq (s_verify (&out), 0, "%s", out);
+    free (out);
+    //  Checkpoint 1 lies before both chains' starts: its entries are gone, but its
+    //  signature is still checked.
+    s_sql ("UPDATE core.audit_checkpoint SET signed_at = signed_at + interval '1 second'"
+           " WHERE number = %lld",
+           (long long)cp[0]);
+    cr_assert_eq (s_verify (&out), 7, "%s", out);
+    char expect[64];
+    snprintf (expect, sizeof expect, "checkpoint %lld", (long long)cp[0]);
+    cr_assert (strstr (out, expect) && strstr (out, "invalid signature"), "%s", out);
+    free (out);
 }
