@@ -40,9 +40,10 @@ s_setup (void)
     //  The test seals and signs itself, with its own key, at known signing times;
     //  the reporting service trusts that key.
     kn_test_audit_key (key_path, &signer, public_hex);
-    const char *env[] = {"reporting", "KINNET_AUDIT_SEALER", "off",
-                         "reporting", "KINNET_AUDIT_TRUSTED_KEYS", public_hex,
-                         "records", "KINNET_RETENTION_INTERVAL_S", "0", NULL};
+    const char *env[] = {"reporting", "KINNET_AUDIT_SEALER",         "off",
+                         "reporting", "KINNET_AUDIT_TRUSTED_KEYS",   public_hex,
+                         "records",   "KINNET_RETENTION_INTERVAL_S", "0",
+                         NULL};
     stack = kn_test_stack_new_with_env (env);
     const char *url = kn_test_stack_db_url (stack);
     kn_error_t err;
@@ -51,8 +52,8 @@ s_setup (void)
     cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
                                       "data_protection_officer", true, &err),
                   0, "%s", err.message);
-    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1), "auditor",
-                                      true, &err),
+    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
+                                      "auditor", true, &err),
                   0, "%s", err.message);
     kn_db_destroy (&owner);
     service_db = kn_db_new (url, "kinnet_intake", &err);
@@ -136,10 +137,11 @@ s_write (int n, int d)
         cr_assert_eq (kn_audit_append (service_db, &entry, &err), 0, "%s", err.message);
     }
     for (int i = 0; i < d; i++)
-        s_sql ("INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose,"
-               " basis, service) VALUES (gen_random_uuid (), '%s', '{1,%d}', 1, 'consent',"
-               " 'consent')",
-               kn_test_stack_agency_id (stack, 0), 2 + i % 5);
+        s_sql (
+            "INSERT INTO core.disclosure (subject_id, recipient_id, categories, purpose,"
+            " basis, service) VALUES (gen_random_uuid (), '%s', '{1,%d}', 1, 'consent',"
+            " 'consent')",
+            kn_test_stack_agency_id (stack, 0), 2 + i % 5);
 }
 
 //  Everything written so far sealed, and a checkpoint signed at `at`: its number.
@@ -176,7 +178,8 @@ static json_t *
 s_run (const char *options)
 {
     char *out = NULL;
-    cr_assert_eq (s_cli (1, &out, "--format json retention run %s", options), 0, "%s", out);
+    cr_assert_eq (s_cli (1, &out, "--format json retention run %s", options), 0, "%s",
+                  out);
     json_t *json = json_loads (out, 0, NULL);
     cr_assert (json, "%s", out);
     free (out);
@@ -243,15 +246,17 @@ Test (audit_prune, a_run_prunes_up_to_the_due_checkpoints_and_the_trail_verifies
     int64_t cp[3];
     s_trail (cp);
     //  The records up to the second checkpoint, to see them gone.
-    char *early = kn_test_sql (kn_test_stack_db_url (stack),
-                               "SELECT string_agg (audit_id::text, ',') FROM core.audit_chain"
-                               " WHERE seq <= (SELECT seq FROM core.audit_checkpoint"
-                               "  WHERE number = 2)");
+    char *early =
+        kn_test_sql (kn_test_stack_db_url (stack),
+                     "SELECT string_agg (audit_id::text, ',') FROM core.audit_chain"
+                     " WHERE seq <= (SELECT seq FROM core.audit_checkpoint"
+                     "  WHERE number = 2)");
     cr_assert (early && strlen (early) < 3000);
     //  Kept without limit (the default): nothing goes, however far the clock moves.
-    cr_assert_eq (s_count ("SELECT count(*) FROM core.retention_schedule WHERE days IS NULL"
-                           " AND record_type IN ('audit_trail', 'disclosure_log')"),
-                  0);
+    cr_assert_eq (
+        s_count ("SELECT count(*) FROM core.retention_schedule WHERE days IS NULL"
+                 " AND record_type IN ('audit_trail', 'disclosure_log')"),
+        0);
     //  A dry run counts what the two due checkpoints allow, and removes nothing.
     json_t *run = s_run ("--dry-run");
     cr_assert_eq (s_number (run, "audit"), s_signs (cp[1], false));
@@ -271,7 +276,8 @@ Test (audit_prune, a_run_prunes_up_to_the_due_checkpoints_and_the_trail_verifies
     //  Then up to the newest checkpoint due, and never past one that is not (cp[2],
     //  signed 10 days before t0, is due only 20 days after t0).
     run = s_run ("");
-    cr_assert_eq (s_number (run, "audit"), s_signs (cp[1], false) - s_signs (cp[0], false));
+    cr_assert_eq (s_number (run, "audit"),
+                  s_signs (cp[1], false) - s_signs (cp[0], false));
     json_decref (run);
     cr_assert_eq (s_first (false), s_signs (cp[1], false) + 1);
     cr_assert_eq (s_first (true), s_signs (cp[1], true) + 1);
@@ -282,8 +288,9 @@ Test (audit_prune, a_run_prunes_up_to_the_due_checkpoints_and_the_trail_verifies
     free (early);
     //  Recorded: four steps, and the run's counts.
     cr_assert_eq (s_count ("SELECT count(*) FROM core.audit_prune"), 4);
-    cr_assert_eq (s_count ("SELECT sum (audit) FROM core.retention_run WHERE NOT dry_run"),
-                  s_signs (cp[1], false));
+    cr_assert_eq (
+        s_count ("SELECT sum (audit) FROM core.retention_run WHERE NOT dry_run"),
+        s_signs (cp[1], false));
     cr_assert_eq (s_count ("SELECT sum (disclosures) FROM core.retention_run"
                            " WHERE NOT dry_run"),
                   s_signs (cp[1], true));
@@ -293,7 +300,8 @@ Test (audit_prune, a_run_prunes_up_to_the_due_checkpoints_and_the_trail_verifies
     char *out = NULL;
     cr_assert_eq (s_verify (&out), 0, "%s", out);
     char expect[160];
-    snprintf (expect, sizeof expect, "audit chain up to %d (%d removed) at checkpoint %lld",
+    snprintf (expect, sizeof expect,
+              "audit chain up to %d (%d removed) at checkpoint %lld",
               s_signs (cp[1], false), s_signs (cp[1], false) - s_signs (cp[0], false),
               (long long)cp[1]);
     cr_assert (strstr (out, "intact") && strstr (out, expect), "%s", out);
@@ -325,8 +333,9 @@ Test (audit_prune, a_run_prunes_up_to_the_due_checkpoints_and_the_trail_verifies
     cr_assert_eq (s_verify (&out), 0, "%s", out);
     cr_assert (strstr (out, "claimed a moment over a day after they ran"), "%s", out);
     free (out);
-    cr_assert_eq (s_cli (1, &out, "--format json audit verify --public-key %s", public_hex),
-                  0, "%s", out);
+    cr_assert_eq (
+        s_cli (1, &out, "--format json audit verify --public-key %s", public_hex), 0,
+        "%s", out);
     json_t *verdict = json_loads (out, 0, NULL);
     cr_assert (verdict, "%s", out);
     json_t *pruned = json_object_get (verdict, "pruned");
@@ -374,13 +383,15 @@ Test (audit_prune, a_prune_no_checkpoint_signs_is_a_break)
     //  The owner removes the oldest records and writes a prune record for them at
     //  a position checkpoint 1 does not sign.
     int at = s_signs (cp[0], false) - 1;
-    s_sql ("WITH gone AS (DELETE FROM core.audit_chain WHERE seq <= %d RETURNING audit_id)"
-           " DELETE FROM core.audit WHERE id IN (SELECT audit_id FROM gone)",
-           at);
-    s_sql ("INSERT INTO core.audit_prune (chain, checkpoint, seq, link, xid, last_id,"
-           " removed, moment) VALUES ('audit', %lld, %d, decode (repeat ('00', 32), 'hex'),"
-           " '1', 1, %d, now ())",
-           (long long)cp[0], at, at);
+    s_sql (
+        "WITH gone AS (DELETE FROM core.audit_chain WHERE seq <= %d RETURNING audit_id)"
+        " DELETE FROM core.audit WHERE id IN (SELECT audit_id FROM gone)",
+        at);
+    s_sql (
+        "INSERT INTO core.audit_prune (chain, checkpoint, seq, link, xid, last_id,"
+        " removed, moment) VALUES ('audit', %lld, %d, decode (repeat ('00', 32), 'hex'),"
+        " '1', 1, %d, now ())",
+        (long long)cp[0], at, at);
     char *out = NULL;
     cr_assert_eq (s_verify (&out), 7, "%s", out);
     cr_assert (strstr (out, "no checkpoint allows it"), "%s", out);
@@ -413,11 +424,12 @@ Test (audit_prune, the_records_role_cannot_delete_from_the_trail_itself)
     }
     //  The function: its owner's rights with a fixed search_path, and no other
     //  service may run it.
-    cr_assert_eq (s_count ("SELECT count(*) FROM pg_proc WHERE oid ="
-                           " 'core.audit_prune (text, timestamptz, integer, boolean, uuid)'"
-                           "::regprocedure AND prosecdef"
-                           " AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig)"),
-                  1);
+    cr_assert_eq (
+        s_count ("SELECT count(*) FROM pg_proc WHERE oid ="
+                 " 'core.audit_prune (text, timestamptz, integer, boolean, uuid)'"
+                 "::regprocedure AND prosecdef"
+                 " AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig)"),
+        1);
     char *runners = kn_test_sql (
         kn_test_stack_db_url (stack),
         "SELECT string_agg (r.rolname, ' ' ORDER BY r.rolname) FROM pg_roles r"
@@ -431,8 +443,9 @@ Test (audit_prune, the_records_role_cannot_delete_from_the_trail_itself)
     s_sql ("UPDATE core.retention_schedule SET days = NULL"
            " WHERE record_type = 'audit_trail'");
     PGresult *done = kn_db_query (
-        records, "SELECT core.audit_prune ('audit', now () + interval '3650 days', 1000000)",
-        0, NULL, &err);
+        records,
+        "SELECT core.audit_prune ('audit', now () + interval '3650 days', 1000000)", 0,
+        NULL, &err);
     cr_assert_not_null (done, "%s", err.message);
     cr_assert_str_eq (PQgetvalue (done, 0, 0), "0");
     PQclear (done);
