@@ -7,11 +7,11 @@
 -- No service role may delete from the trail (test_privileges). The deletion runs in
 -- core.audit_prune, SECURITY DEFINER, owned by the migration's owner, which decides
 -- itself what may go (the schedule's period, checkpoints signed before the moment
--- less that period) and records each step in core.audit_prune. Its one input that
--- is trusted, the moment (the one clock, kn_clock.h), is recorded beside the
--- database's own time, and `kinnet audit verify` shows both for each prune: a
--- records daemon that claims a moment in the future prunes what was not due, and an
--- auditor sees it (docs/privacy.md, "Retention").
+-- less that period) and records each step in core.audit_prune. The one input it
+-- must take on trust, the moment (the one clock, kn_clock.h), is recorded beside
+-- the database's own time, and `kinnet audit verify` shows both for each prune: a
+-- records daemon that claims a moment in the future prunes what was not due, but
+-- only at signed checkpoints, and an auditor sees it (docs/privacy.md, "Retention").
 
 -- Each prune step: the chain, the checkpoint whose position it pruned up to (that
 -- position included), the rows removed, the moment claimed and the run. The effective
