@@ -31,6 +31,9 @@ static const char *s_usage =
     "--anchor FILE: the last checkpoint verified is kept\n"
     "in FILE (created on the first run, moved forward on every intact one); the next\n"
     "run finds a cut tail or a rewritten history below it.\n"
+    "What retention pruned (core.audit_prune) is shown: each chain's start and the\n"
+    "newest prunes, each with its checkpoint's signing time, the moment it claimed\n"
+    "and when it ran; a prune where no checkpoint signs the position is a break.\n"
     "signers lists each key that signed checkpoints, with its first and last\n"
     "checkpoint and their signing times: what a key rotation's periods are written from.\n"
     "seal links what is not chained yet (the reporting daemon does this all the\n"
@@ -42,6 +45,64 @@ static const char *s_usage =
     "name or a symbolic link is refused (exit 3). verify and seal use\n"
     "KINNET_DATABASE_URL; export goes through the broker to the admin service as an\n"
     "agency with the auditor role (KINNET_CERT).\n";
+
+//  What retention pruned, as JSON: where each chain starts and the newest prunes.
+static json_t *
+s_prunes_json (const kn_audit_verdict_t *verdict)
+{
+    json_t *shown = json_array ();
+    for (size_t i = 0; i < verdict->n_shown; i++) {
+        const kn_audit_prune_t *p = &verdict->shown[i];
+        char signed_at[32], moment[32], at[32];
+        kn_audit_time_text (p->signed_at, signed_at, sizeof signed_at);
+        kn_audit_time_text (p->moment, moment, sizeof moment);
+        kn_audit_time_text (p->at, at, sizeof at);
+        json_array_append_new (
+            shown, json_pack ("{s:s,s:I,s:I,s:I,s:s,s:s,s:s}", "chain",
+                              p->disclosures ? "disclosure" : "audit", "checkpoint",
+                              (json_int_t)p->checkpoint, "seq", (json_int_t)p->seq,
+                              "removed", (json_int_t)p->removed, "checkpoint_signed_at",
+                              signed_at, "moment", moment, "at", at));
+    }
+    return json_pack ("{s:I,s:I,s:I,s:I,s:o}", "audit_start",
+                      (json_int_t)verdict->audit_start, "disclosure_start",
+                      (json_int_t)verdict->disclosure_start, "prunes",
+                      (json_int_t)verdict->prunes, "prunes_ahead",
+                      (json_int_t)verdict->prunes_ahead, "newest", shown);
+}
+
+//  What retention pruned, for people: each chain's start and the newest prunes,
+//  with the moment each claimed beside its checkpoint's signing time and its run.
+static void
+s_print_prunes (const kn_audit_verdict_t *verdict)
+{
+    if (verdict->prunes == 0)
+        return;
+    char audit[48] = "none", disclosures[48] = "none";
+    if (verdict->audit_start)
+        snprintf (audit, sizeof audit, "entries 1..%lld", (long long)verdict->audit_start);
+    if (verdict->disclosure_start)
+        snprintf (disclosures, sizeof disclosures, "entries 1..%lld",
+                  (long long)verdict->disclosure_start);
+    printf ("pruned by retention: audit chain %s, disclosure chain %s, in %lld prune(s)%s:\n",
+            audit, disclosures, (long long)verdict->prunes,
+            verdict->prunes > (int64_t)verdict->n_shown ? ", the newest" : "");
+    for (size_t i = 0; i < verdict->n_shown; i++) {
+        const kn_audit_prune_t *p = &verdict->shown[i];
+        char signed_at[32], moment[32], at[32];
+        kn_audit_time_text (p->signed_at, signed_at, sizeof signed_at);
+        kn_audit_time_text (p->moment, moment, sizeof moment);
+        kn_audit_time_text (p->at, at, sizeof at);
+        printf ("  %s chain up to %lld (%lld removed) at checkpoint %lld signed %s;"
+                " moment claimed %s, run at %s\n",
+                p->disclosures ? "disclosure" : "audit", (long long)p->seq,
+                (long long)p->removed, (long long)p->checkpoint, signed_at, moment, at);
+    }
+    if (verdict->prunes_ahead)
+        printf ("%lld prune(s) claimed a moment over a day after they ran: check that "
+                "they were due\n",
+                (long long)verdict->prunes_ahead);
+}
 
 //  The verdict, for people or as JSON; anchor_note: what happened to the anchor.
 static void
@@ -60,6 +121,7 @@ s_print_verdict (const cli_options_t *options, const kn_audit_verdict_t *verdict
             "broken_seq", (json_int_t)verdict->broken_seq, "broken_audit_id",
             (json_int_t)verdict->broken_audit_id, "problem", verdict->problem, "anchor",
             anchor_note);
+        json_object_set_new (out, "pruned", s_prunes_json (verdict));
         json_dumpf (out, stdout, JSON_INDENT (2));
         printf ("\n");
         json_decref (out);
@@ -81,6 +143,8 @@ s_print_verdict (const cli_options_t *options, const kn_audit_verdict_t *verdict
                 verdict->problem);
     else
         printf ("AUDIT TRAIL BROKEN: %s\n", verdict->problem);
+    if (!options->json)
+        s_print_prunes (verdict);
 }
 
 static int

@@ -124,10 +124,12 @@ s_run (const cli_options_t *options, int argc, char **argv)
         s_print_list (verb, run->erased_subjects, run->n_erased_subjects);
         s_print_list ("held, kept", run->held_subjects, run->n_held_subjects);
         printf ("run %s: %s %d people (%d more due but held); %s %d outbox events, %d feed"
-                " events, %d idempotency entries%s%s\n",
+                " events, %d idempotency entries; %s %d audit records and %d"
+                " disclosures%s%s\n",
                 run->run_id, verb, run->erased, run->held,
                 run->dry_run ? "would delete" : "deleted", run->outbox, run->feed,
-                run->idempotency, run->more ? "; more is due: run again" : "",
+                run->idempotency, run->dry_run ? "would prune" : "pruned", run->audit,
+                run->disclosures, run->more ? "; more is due: run again" : "",
                 run->replayed ? " (answered from an earlier request)" : "");
     }
     kinnet__v1__records_reply__free_unpacked (reply, NULL);

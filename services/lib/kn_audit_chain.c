@@ -45,12 +45,18 @@ const kn_audit_trail_t kn_audit_trail_disclosures = TRAIL ("disclosure", "d", 10
 
 static const char *s_statements[][2] = {
     {"kn_chain_lock", "SELECT pg_advisory_xact_lock (hashtext ('kinnet.audit.chain'))"},
-    {"kn_chain_head", "SELECT seq, link, audit_xid::text, audit_id FROM core.audit_chain"
-                      " ORDER BY seq DESC LIMIT 1"},
+    //  A chain's head: its newest entry, or, when a prune removed every entry, the
+    //  last one pruned (migration 0036), so sealing goes on from there.
+    {"kn_chain_head",
+     "SELECT seq, link, xid::text, id FROM (SELECT seq, link, audit_xid AS xid,"
+     " audit_id AS id FROM core.audit_chain UNION ALL SELECT seq, link, xid, last_id"
+     " FROM core.audit_prune WHERE chain = 'audit') h ORDER BY seq DESC LIMIT 1"},
     {"kn_chain_insert", "INSERT INTO core.audit_chain (seq, audit_id, audit_xid, link)"
                         " VALUES ($1, $2, $3::xid8, $4::bytea)"},
     {"kn_dchain_head",
-     "SELECT seq, link, disclosure_xid::text, disclosure_id FROM core.disclosure_chain"
+     "SELECT seq, link, xid::text, id FROM (SELECT seq, link, disclosure_xid AS xid,"
+     " disclosure_id AS id FROM core.disclosure_chain UNION ALL SELECT seq, link, xid,"
+     " last_id FROM core.audit_prune WHERE chain = 'disclosure') h"
      " ORDER BY seq DESC LIMIT 1"},
     {"kn_dchain_insert",
      "INSERT INTO core.disclosure_chain (seq, disclosure_id, disclosure_xid, link)"
@@ -77,6 +83,16 @@ static const char *s_statements[][2] = {
      "SELECT c.seq, c.link, c.disclosure_id, d.id IS NOT NULL, " DISCLOSURE_COLUMNS
      " FROM core.disclosure_chain c LEFT JOIN core.disclosure d ON d.id = c.disclosure_id"
      " WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"},
+    //  Every prune step with the checkpoint it names (NULL columns: none such).
+    {"kn_verify_prunes",
+     "SELECT p.chain = 'disclosure', p.checkpoint, p.seq, p.removed,"
+     " floor (extract (epoch FROM p.moment))::bigint,"
+     " floor (extract (epoch FROM p.at))::bigint, c.version,"
+     " CASE p.chain WHEN 'audit' THEN c.seq ELSE c.disclosure_seq END,"
+     " CASE p.chain WHEN 'audit' THEN c.link ELSE c.disclosure_link END,"
+     " floor (extract (epoch FROM c.signed_at))::bigint, p.id"
+     " FROM core.audit_prune p LEFT JOIN core.audit_checkpoint c ON c.number = p.checkpoint"
+     " WHERE p.id > $1 ORDER BY p.id LIMIT $2"},
     {"kn_verify_checkpoints",
      "SELECT " CHECKPOINT_COLUMNS " FROM core.audit_checkpoint WHERE number > $1"
      " ORDER BY number LIMIT $2"},

@@ -9,7 +9,10 @@
     every link and checkpoint against trusted public keys, each with its validity
     period (kn_audit_trust.h; none given: it refuses)
     and names the first place where a log was changed, deleted, reordered,
-    inserted into or truncated. Cutting the newest checkpoints together with the
+    inserted into or truncated. Retention may prune a chain's oldest part, but only
+    up to a position a checkpoint signs (core.audit_prune, migration 0036): the
+    chain is then verified from there, with the link that checkpoint signed, and
+    checkpoints before it are still checked. Cutting the newest checkpoints together with the
     rows after an older one leaves a shorter trail that checks; only an anchor
     held apart from the database (the last checkpoint verified: its number,
     positions and hash) shows it, so auditors keep one (kn_audit_anchor_*).
@@ -79,6 +82,21 @@ typedef struct {
     uint8_t hash[32];       // SHA-256 of the checkpoint (signed bytes, key, signature)
 } kn_audit_anchor_t;
 
+//  One prune of a chain (migration 0036, core.audit_prune), as verification shows
+//  it: an auditor compares the moment it claimed with when it ran and with the
+//  signing time of the checkpoint it went up to, to see a prune that was not due.
+typedef struct {
+    bool disclosures;   // the disclosure log's chain (false: the audit trail's)
+    int64_t checkpoint; // the checkpoint whose position it pruned up to
+    int64_t seq;        // that position: entries 1..seq of the chain are gone
+    int64_t removed;    // rows removed
+    int64_t signed_at;  // the checkpoint's signing time (seconds since 1970)
+    int64_t moment;     // the clock moment the prune claimed (seconds)
+    int64_t at;         // when it ran, by the database's time (seconds)
+} kn_audit_prune_t;
+
+#define KN_AUDIT_PRUNES_SHOWN 16
+
 typedef struct {
     bool intact;
     bool signer_trusted; // always true now: verify refuses to run without a key
@@ -94,6 +112,13 @@ typedef struct {
     char problem[300];       // what failed, for people ("" when intact)
     bool has_anchor;         // a checkpoint exists: anchor is the newest one
     kn_audit_anchor_t anchor;
+    //  Pruning (retention): each chain starts after the highest position pruned.
+    int64_t audit_start;      // audit chain entries 1..audit_start were pruned
+    int64_t disclosure_start; // disclosure chain entries 1..this were pruned
+    int64_t prunes;           // prune steps recorded
+    int64_t prunes_ahead;     // of them, claiming a moment over a day after they ran
+    size_t n_shown;           // the newest prunes, oldest first (at most _SHOWN)
+    kn_audit_prune_t shown[KN_AUDIT_PRUNES_SHOWN];
 } kn_audit_verdict_t;
 
 //  Recompute both chains and every checkpoint. trusted: the public keys

@@ -162,12 +162,14 @@ s_check_past (kn_db_t *db, const kn_audit_trail_t *trail, kn_audit_verdict_t *ve
 
 //  Checks one checkpoint c, in number order after the one whose hash is previous.
 static int
-s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
-                    int version_before, int64_t signed_before, const uint8_t previous[32],
-                    const kn_audit_trusted_t *trusted, size_t n_trusted,
-                    reader_t *audit, reader_t *disclosures, kn_error_t *err)
+s_check_checkpoint (const kn_audit_checkpoint_t *c, const kn_audit_checkpoint_t *before,
+                    const uint8_t previous[32], const kn_audit_trusted_t *trusted,
+                    size_t n_trusted, reader_t *audit, reader_t *disclosures,
+                    kn_error_t *err)
 {
     kn_audit_verdict_t *verdict = audit->verdict;
+    int64_t number_before = before->number, signed_before = before->signed_at;
+    int version_before = before->version;
     long long n = (long long)c->number;
     uint8_t message[KN_AUDIT_MESSAGE_MAX];
     size_t len = kn_audit_checkpoint_message (c, message);
@@ -217,7 +219,7 @@ s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
                   "checkpoint %lld does not chain to checkpoint %lld "
                   "before it: checkpoints were removed or replaced",
                   n, (long long)number_before);
-    else if (c->seq < audit->pos)
+    else if (c->seq < before->seq)
         s_broken (verdict, c->seq, 0,
                   "checkpoint %lld seals position %lld, before the "
                   "previous checkpoint's",
@@ -256,16 +258,108 @@ s_check_checkpoint (const kn_audit_checkpoint_t *c, int64_t number_before,
     return 0;
 }
 
+//  -------------------------------------------------------------------------
+//  Prunes
+
+//  How far a prune's claimed moment may lie after the database's time when it ran
+//  before it is counted as ahead (the one clock and the database's differ a little).
+#define AHEAD_S (24 * 3600)
+
+//  Prune p, in record order: it must go up to a position the version 2
+//  checkpoint it names signs for its chain, past the chain's start so far. The
+//  reader then starts there, with the link that checkpoint signed (checked with
+//  every other checkpoint's signature afterwards).
+static void
+s_check_prune (PGresult *rows, int row, reader_t *chain, kn_audit_verdict_t *verdict)
+{
+    kn_audit_prune_t p = {.disclosures = PQgetvalue (rows, row, 0)[0] == 't',
+                          .checkpoint = atoll (PQgetvalue (rows, row, 1)),
+                          .seq = atoll (PQgetvalue (rows, row, 2)),
+                          .removed = atoll (PQgetvalue (rows, row, 3)),
+                          .moment = atoll (PQgetvalue (rows, row, 4)),
+                          .at = atoll (PQgetvalue (rows, row, 5)),
+                          .signed_at = atoll (PQgetvalue (rows, row, 9))};
+    const char *name = p.disclosures ? "disclosure" : "audit";
+    int64_t where = p.disclosures ? 0 : p.seq;
+    bool exists = !PQgetisnull (rows, row, 6);
+    int64_t signs = exists && !PQgetisnull (rows, row, 7) ? atoll (PQgetvalue (rows, row, 7))
+                                                          : -1;
+    uint8_t link[32];
+    if (!exists)
+        s_broken (verdict, where, 0,
+                  "the %s chain was pruned up to %lld at checkpoint %lld, which does "
+                  "not exist",
+                  name, (long long)p.seq, (long long)p.checkpoint);
+    else if (atoi (PQgetvalue (rows, row, 6)) != 2 || signs != p.seq ||
+             !kn_audit_bytea (rows, row, 8, link, 32))
+        s_broken (verdict, where, 0,
+                  "the %s chain was pruned up to %lld, a position checkpoint %lld does "
+                  "not sign: rows were removed where no checkpoint allows it",
+                  name, (long long)p.seq, (long long)p.checkpoint);
+    else if (p.seq <= chain->pos)
+        s_broken (verdict, where, 0,
+                  "the %s chain was pruned up to %lld after a prune up to %lld: prunes "
+                  "only move forward",
+                  name, (long long)p.seq, (long long)chain->pos);
+    else {
+        chain->pos = p.seq;
+        memcpy (chain->link, link, 32);
+    }
+    if (p.moment > p.at + AHEAD_S)
+        verdict->prunes_ahead++;
+    //  The newest ones, in a ring ordered at the end.
+    verdict->shown[verdict->prunes % KN_AUDIT_PRUNES_SHOWN] = p;
+    verdict->prunes++;
+}
+
+//  Every prune, in batches: where each chain starts, and how it got there.
+static int
+s_read_prunes (kn_db_t *db, reader_t *audit, reader_t *disclosures, kn_error_t *err)
+{
+    kn_audit_verdict_t *verdict = audit->verdict;
+    bool more = true;
+    char after[24] = "0", limit[16];
+    snprintf (limit, sizeof limit, "%d", BATCH);
+    while (more) {
+        const char *values[] = {after, limit};
+        PGresult *rows = kn_db_run (db, "kn_verify_prunes", 2, values, NULL, NULL, err);
+        if (!rows)
+            return -1;
+        int n = PQntuples (rows);
+        more = n == BATCH;
+        for (int row = 0; row < n; row++)
+            s_check_prune (rows, row, PQgetvalue (rows, row, 0)[0] == 't' ? disclosures
+                                                                          : audit,
+                           verdict);
+        if (n)
+            snprintf (after, sizeof after, "%s", PQgetvalue (rows, n - 1, 10));
+        PQclear (rows);
+    }
+    verdict->audit_start = audit->pos;
+    verdict->disclosure_start = disclosures->pos;
+    //  The ring in order, oldest first.
+    size_t n = verdict->prunes < KN_AUDIT_PRUNES_SHOWN ? (size_t)verdict->prunes
+                                                       : KN_AUDIT_PRUNES_SHOWN;
+    size_t first = verdict->prunes < KN_AUDIT_PRUNES_SHOWN
+                       ? 0
+                       : (size_t)(verdict->prunes % KN_AUDIT_PRUNES_SHOWN);
+    kn_audit_prune_t ordered[KN_AUDIT_PRUNES_SHOWN];
+    for (size_t i = 0; i < n; i++)
+        ordered[i] = verdict->shown[(first + i) % KN_AUDIT_PRUNES_SHOWN];
+    memcpy (verdict->shown, ordered, n * sizeof ordered[0]);
+    verdict->n_shown = n;
+    return 0;
+}
+
 //  Every checkpoint, in batches; the anchor's must be among them, unchanged.
 static int
 s_check_checkpoints (kn_db_t *db, const kn_audit_trusted_t *trusted, size_t n_trusted, const kn_audit_anchor_t *anchor, reader_t *audit,
                      reader_t *disclosures, kn_error_t *err)
 {
     kn_audit_verdict_t *verdict = audit->verdict;
-    kn_audit_checkpoint_t c = {0};
+    kn_audit_checkpoint_t c = {0}, before = {0};
     uint8_t previous[32] = {0};
-    int version = 0;
-    int64_t number = 0, signed_at = 0;
+    int64_t number = 0;
     bool anchor_seen = false, more = true;
     while (more) {
         char after[24], limit[16];
@@ -285,16 +379,15 @@ s_check_checkpoints (kn_db_t *db, const kn_audit_trusted_t *trusted, size_t n_tr
                 number = c.number;
                 continue;
             }
-            if (s_check_checkpoint (&c, number, version, signed_at, previous, trusted,
-                                    n_trusted,
-                                    audit, disclosures, err)) {
+            before.number = number;
+            if (s_check_checkpoint (&c, &before, previous, trusted, n_trusted, audit,
+                                    disclosures, err)) {
                 PQclear (rows);
                 return -1;
             }
             kn_audit_checkpoint_hash (&c, previous);
             number = c.number;
-            version = c.version;
-            signed_at = c.signed_at;
+            before = c;
             verdict->last_checkpoint = c.seq;
             verdict->anchor = (kn_audit_anchor_t){c.number, c.seq, c.disclosure_seq, {0}};
             memcpy (verdict->anchor.hash, previous, 32);
@@ -342,8 +435,10 @@ kn_audit_chain_verify (kn_db_t *db, const kn_audit_trusted_t *trusted,
     reader_t audit = {.trail = &kn_audit_trail_records, .db = db, .verdict = verdict};
     reader_t disclosures = {
         .trail = &kn_audit_trail_disclosures, .db = db, .verdict = verdict};
-    int rc =
-        s_check_checkpoints (db, trusted, n_trusted, anchor, &audit, &disclosures, err);
+    //  Each chain is read from where its prunes left it.
+    int rc = s_read_prunes (db, &audit, &disclosures, err)
+                 ?: s_check_checkpoints (db, trusted, n_trusted, anchor, &audit,
+                                         &disclosures, err);
     //  The entries after the last checkpoint, then the rows after the chains.
     if (rc == 0 && s_reader_reach (&audit, INT64_MAX, err) < 0)
         rc = -1;

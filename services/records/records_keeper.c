@@ -54,10 +54,15 @@ records_keeper_prepare (kn_db_t *db, kn_error_t *err)
          " feed, idempotency) VALUES ($1, to_timestamp ($2), $3, $4, 0, 0, 0, 0, 0)"},
         {"keeper_run_update",
          "UPDATE core.retention_run SET erased = $2, held = $3, outbox = $4, feed = $5,"
-         " idempotency = $6, finished_at = now () WHERE id = $1"},
+         " idempotency = $6, audit = $7, disclosures = $8, finished_at = now ()"
+         " WHERE id = $1"},
         {"keeper_run_get",
          "SELECT dry_run, extract (epoch FROM clock)::bigint, erased, held, outbox, feed,"
-         " idempotency, finished_at IS NULL FROM core.retention_run WHERE id = $1"},
+         " idempotency, finished_at IS NULL, audit, disclosures FROM core.retention_run"
+         " WHERE id = $1"},
+        //  The audit trail or the disclosure log ($1) pruned at $2, about $3 rows:
+        //  the function decides what is due (migration 0036); $4 dry run.
+        {"keeper_prune", "SELECT core.audit_prune ($1, to_timestamp ($2), $3, $4, $5)"},
         //  The people due at $1: $3 those under a hold, else those not; at most $2.
         {"keeper_due",
          "SELECT subject_id FROM records.due (to_timestamp ($1)) WHERE held = $3"
@@ -128,6 +133,8 @@ records_run_load (records_server_t *self, const char *run_id, Kinnet__V1__Retent
         run->idempotency = atoi (PQgetvalue (row, 0, 6));
         //  Cut short (or still going): what is due is due again at the next run.
         run->more = PQgetvalue (row, 0, 7)[0] == 't';
+        run->audit = atoi (PQgetvalue (row, 0, 8));
+        run->disclosures = atoi (PQgetvalue (row, 0, 9));
     }
     PQclear (row);
     return rc;
@@ -140,6 +147,21 @@ s_count (records_server_t *self, const char *name, const char *now, const char *
 {
     const char *values[] = {now, batch};
     PGresult *row = kn_db_run (self->db, name, 2, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    int n = PQntuples (row) == 1 ? atoi (PQgetvalue (row, 0, 0)) : 0;
+    PQclear (row);
+    return n;
+}
+
+//  Prune chain ("audit", "disclosure") at now, about batch rows: how many went (or
+//  would, on a dry run); -1 with err.
+static int
+s_prune (records_server_t *self, const char *chain, const char *now, const char *batch,
+         bool dry_run, const char *run_id, kn_error_t *err)
+{
+    const char *values[] = {chain, now, batch, dry_run ? "t" : "f", run_id};
+    PGresult *row = kn_db_run (self->db, "keeper_prune", 5, values, NULL, NULL, err);
     if (!row)
         return -1;
     int n = PQntuples (row) == 1 ? atoi (PQgetvalue (row, 0, 0)) : 0;
@@ -275,19 +297,33 @@ records_keeper_apply (records_server_t *self, const char *agency, const char *ru
     }
     if (idempotency < 0)
         return -1;
+    //  The audit trail and the disclosure log: up to a signed checkpoint, whole
+    //  checkpoints at a time, each chain in one statement (one transaction).
+    int audit = s_prune (self, "audit", now_text, batch_text, dry_run, run_id, err);
+    int disclosures = audit < 0 ? -1
+                                : s_prune (self, "disclosure", now_text, batch_text,
+                                           dry_run, run_id, err);
+    if (disclosures < 0)
+        return -1;
+    full |= audit >= batch || disclosures >= batch;
+    run->audit = audit;
+    run->disclosures = disclosures;
     run->outbox = outbox;
     run->feed = feed;
     run->idempotency = idempotency;
     run->more = full;
     //  3. The run's row, and its audit row.
-    char counts[5][16];
+    char counts[7][16];
     snprintf (counts[0], 16, "%d", run->erased);
     snprintf (counts[1], 16, "%d", run->held);
     snprintf (counts[2], 16, "%d", outbox);
     snprintf (counts[3], 16, "%d", feed);
     snprintf (counts[4], 16, "%d", idempotency);
-    const char *values[] = {run_id, counts[0], counts[1], counts[2], counts[3], counts[4]};
-    PGresult *done = kn_db_run (self->db, "keeper_run_update", 6, values, NULL, NULL, err);
+    snprintf (counts[5], 16, "%d", audit);
+    snprintf (counts[6], 16, "%d", disclosures);
+    const char *values[] = {run_id,    counts[0], counts[1], counts[2],
+                            counts[3], counts[4], counts[5], counts[6]};
+    PGresult *done = kn_db_run (self->db, "keeper_run_update", 8, values, NULL, NULL, err);
     if (!done)
         return -1;
     PQclear (done);
@@ -301,7 +337,7 @@ records_keeper_apply (records_server_t *self, const char *agency, const char *ru
         return -1;
     kn_log (KN_INFO, dry_run ? "retention.dry_run" : "retention.applied", "run_id", run_id,
             "erased", counts[0], "held", counts[1], "outbox", counts[2], "feed", counts[3],
-            "idempotency", counts[4], NULL);
+            "idempotency", counts[4], "audit", counts[5], "disclosures", counts[6], NULL);
     return 0;
 }
 

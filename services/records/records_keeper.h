@@ -7,6 +7,9 @@
          committed meanwhile keeps them) and audited (retention_erase);
       2. outbox events past every consumer, feed events their agency has read past,
          idempotency entries: deleted past their period, a bounded batch of each;
+         the audit trail and the disclosure log pruned up to a signed checkpoint by
+         core.audit_prune (migration 0036: the function decides, no service may
+         delete from them), about a batch of each, whole checkpoints at a time;
       3. the run's row (core.retention_run), written when it starts, brought up to
          date at the end, with an audit row (retention_run).
     At most `batch` people and `batch` rows of each kind a run; `more` says a batch

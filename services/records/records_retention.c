@@ -29,8 +29,14 @@ static const struct {
      " basis (ended or valid_until) or the decision on a release request",
      true},
     {"override", "the override's expiry, once it has been reviewed", true},
-    {"disclosure_log", "the disclosure (kept: pruning is not supported yet)", false},
-    {"audit_trail", "the audit record (kept: pruning is not supported yet)", false},
+    {"disclosure_log",
+     "the signing of the checkpoint that seals the disclosure (pruned up to a signed"
+     " checkpoint)",
+     true},
+    {"audit_trail",
+     "the signing of the checkpoint that seals the record (pruned up to a signed"
+     " checkpoint)",
+     true},
     {"outbox", "the event's creation, once every consumer has passed it", true},
     {"feed", "the event's creation, once its agency has read past it", true},
     {"idempotency", "the request (a retry after it is a new request)", true},
@@ -70,9 +76,7 @@ records_validate_set_retention (const records_request_t *request, kn_error_t *er
                              "days must be 0 (kept without limit) to 36500");
     if (op->days > 0 && !s_types[type].prunable)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "days",
-                             "%s can only be kept without limit (days 0): removing its"
-                             " oldest part would need verification to start from a signed"
-                             " checkpoint, which is not supported yet",
+                             "%s can only be kept without limit (days 0)",
                              op->record_type);
     return 0;
 }

@@ -169,6 +169,24 @@ s_verdict (const kn_audit_verdict_t *v)
     out->disclosures = v->disclosures;
     out->disclosures_unsealed = v->disclosures_unsealed;
     out->anchor = v->intact && v->has_anchor ? s_anchor_out (&v->anchor) : NULL;
+    out->audit_start = v->audit_start;
+    out->disclosure_start = v->disclosure_start;
+    out->prunes = v->prunes;
+    out->prunes_ahead = v->prunes_ahead;
+    out->newest_prunes = kn_calloc (v->n_shown + 1, sizeof *out->newest_prunes);
+    for (size_t i = 0; i < v->n_shown; i++) {
+        const kn_audit_prune_t *p = &v->shown[i];
+        Kinnet__V1__AuditPrune *prune = kn_malloc (sizeof *prune);
+        kinnet__v1__audit_prune__init (prune);
+        prune->chain = kn_strdup (p->disclosures ? "disclosure" : "audit");
+        prune->checkpoint = p->checkpoint;
+        prune->seq = p->seq;
+        prune->removed = p->removed;
+        prune->checkpoint_signed_at = kn_pb_timestamp (p->signed_at);
+        prune->moment = kn_pb_timestamp (p->moment);
+        prune->at = kn_pb_timestamp (p->at);
+        out->newest_prunes[out->n_newest_prunes++] = prune;
+    }
     return out;
 }
 

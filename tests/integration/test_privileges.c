@@ -182,8 +182,11 @@ Test (privileges, no_service_can_rewrite_the_record)
         "                     'kinnet_routing', 'kinnet_reporting', 'kinnet_audit',"
         "                     'kinnet_admin', 'kinnet_records']) r (role),"
         "       unnest (ARRAY['core.audit', 'core.audit_chain', 'core.audit_checkpoint',"
-        "                     'core.disclosure', 'core.disclosure_chain']) t (name)"
+        "                     'core.disclosure', 'core.disclosure_chain',"
+        "                     'core.audit_prune']) t (name)"
         " WHERE has_table_privilege (r.role, t.name, 'UPDATE, DELETE, TRUNCATE')"
+        "    OR (t.name = 'core.audit_prune' AND has_table_privilege (r.role, t.name,"
+        "        'INSERT'))"
         "    OR has_any_column_privilege (r.role, t.name, 'UPDATE')");
     cr_assert_str_eq (rewriters, "", "may rewrite the record: %s", rewriters);
     free (rewriters);
