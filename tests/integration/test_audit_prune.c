@@ -77,48 +77,13 @@ s_teardown (void)
 
 TestSuite (audit_prune, .init = s_setup, .fini = s_teardown, .timeout = 180);
 
-static void s_sql (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static int s_count (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+//  SQL on the stack's database (printf-style), its result dropped.
+#define s_sql(...) free (kn_test_sqlf (kn_test_stack_db_url (stack), __VA_ARGS__))
 
-static void
-s_sql (const char *fmt, ...)
-{
-    char sql[4096];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (sql, sizeof sql, fmt, args);
-    va_end (args);
-    free (kn_test_sql (kn_test_stack_db_url (stack), sql));
-}
-
-static int
-s_count (const char *fmt, ...)
-{
-    char sql[4096];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (sql, sizeof sql, fmt, args);
-    va_end (args);
-    return kn_test_count (kn_test_stack_db_url (stack), sql);
-}
-
-static int s_cli (int agency, char **out, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+#define s_count(...) kn_test_countf (kn_test_stack_db_url (stack), __VA_ARGS__)
 
 //  The CLI as agency (1: the DPO); its exit code.
-static int
-s_cli (int agency, char **out, const char *fmt, ...)
-{
-    char args[1200];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (args, sizeof args, fmt, ap);
-    va_end (ap);
-    char *env = kn_test_stack_cli_env (stack, agency);
-    int rc = kn_test_run_cli (env, out, "%s", args);
-    free (env);
-    return rc;
-}
+#define s_cli(agency, out, ...) kn_test_stack_cli (stack, agency, out, __VA_ARGS__)
 
 //  n audit records and d disclosures, as services write them.
 static void

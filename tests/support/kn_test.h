@@ -121,6 +121,10 @@ int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
 int kn_test_stack_cli (kn_test_stack_t *stack, int agency, char **output, const char *fmt,
                        ...) __attribute__ ((format (printf, 4, 5)));
 
+//  kn_test_sql of printf-style SQL (caller frees).
+char *kn_test_sqlf (const char *url, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 //  kn_test_count of printf-style SQL.
 int kn_test_countf (const char *url, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));

@@ -159,6 +159,17 @@ kn_test_stack_cli (kn_test_stack_t *stack, int agency, char **output, const char
     return rc;
 }
 
+char *
+kn_test_sqlf (const char *url, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (sql, sizeof sql, fmt, ap);
+    va_end (ap);
+    return kn_test_sql (url, sql);
+}
+
 int
 kn_test_countf (const char *url, const char *fmt, ...)
 {
