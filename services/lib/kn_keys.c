@@ -239,20 +239,32 @@ kn_keys_open (kn_db_t *db, kn_crypto_t *crypto, const uint8_t *sealed, size_t le
     return rc;
 }
 
+//  The sealed bytes of column c of row r into *sealed (PQfreemem), and *plain
+//  cleared: 1 when there are some, 0 when the column is NULL (it opens to nothing),
+//  -1 with err.
+static int
+s_sealed_column (const PGresult *result, int r, int c, unsigned char **sealed, size_t *len,
+                 uint8_t **plain, size_t *plain_len, kn_error_t *err)
+{
+    *plain = NULL;
+    *plain_len = 0;
+    *sealed = NULL;
+    if (PQgetisnull (result, r, c))
+        return 0;
+    *sealed = PQunescapeBytea ((const unsigned char *)PQgetvalue (result, r, c), len);
+    return *sealed ? 1 : kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
+}
+
 int
 kn_keys_open_column (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, int r,
                      int c, const char *ad, uint8_t **plain, size_t *plain_len,
                      kn_error_t *err)
 {
-    *plain = NULL;
-    *plain_len = 0;
-    if (PQgetisnull (result, r, c))
-        return KN_OPENED;
     size_t len = 0;
-    unsigned char *sealed =
-        PQunescapeBytea ((const unsigned char *)PQgetvalue (result, r, c), &len);
-    if (!sealed)
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
+    unsigned char *sealed = NULL;
+    int some = s_sealed_column (result, r, c, &sealed, &len, plain, plain_len, err);
+    if (some <= 0)
+        return some < 0 ? -1 : KN_OPENED;
     int rc = kn_keys_open (db, crypto, sealed, len, ad, plain, plain_len, err);
     PQfreemem (sealed);
     return rc;
@@ -263,15 +275,11 @@ kn_keys_open_joined (kn_db_t *db, kn_crypto_t *crypto, const PGresult *result, i
                      int c_key, const char *ad, uint8_t **plain, size_t *plain_len,
                      kn_error_t *err)
 {
-    *plain = NULL;
-    *plain_len = 0;
-    if (PQgetisnull (result, r, c))
-        return KN_OPENED;
     size_t len = 0;
-    unsigned char *sealed =
-        PQunescapeBytea ((const unsigned char *)PQgetvalue (result, r, c), &len);
-    if (!sealed)
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "out of memory");
+    unsigned char *sealed = NULL;
+    int some = s_sealed_column (result, r, c, &sealed, &len, plain, plain_len, err);
+    if (some <= 0)
+        return some < 0 ? -1 : KN_OPENED;
     char id[KN_UUID_STR];
     int rc;
     if (PQgetisnull (result, r, c_key) || !kn_crypto_sealed_key_id (sealed, len, id) ||

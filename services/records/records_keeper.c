@@ -63,10 +63,13 @@ records_keeper_prepare (kn_db_t *db, kn_error_t *err)
         //  The audit trail or the disclosure log ($1) pruned at $2, about $3 rows:
         //  the function decides what is due (migration 0036); $4 dry run.
         {"keeper_prune", "SELECT core.audit_prune ($1, to_timestamp ($2), $3, $4, $5)"},
-        //  The people due at $1: $3 those under a hold, else those not; at most $2.
+        //  The people due at $1, at most $2 of those under a hold and $2 of the rest:
+        //  one pass over everyone (records.due reads every person's records).
         {"keeper_due",
-         "SELECT subject_id FROM records.due (to_timestamp ($1)) WHERE held = $3"
-         " ORDER BY retained_until, subject_id LIMIT $2"},
+         "SELECT subject_id, held FROM (SELECT subject_id, held, row_number () OVER"
+         " (PARTITION BY held ORDER BY retained_until, subject_id) AS n"
+         " FROM records.due (to_timestamp ($1))) d WHERE n <= $2"
+         " ORDER BY held, n"},
         {"keeper_due_one", "SELECT held FROM records.due (to_timestamp ($1), $2)"},
         {"keeper_outbox",
          "WITH gone AS (DELETE FROM core.outbox WHERE id IN (" OUTBOX_DUE ") RETURNING id),"
@@ -169,21 +172,30 @@ s_prune (records_server_t *self, const char *chain, const char *now, const char 
     return n;
 }
 
-//  The people due (held or not), at most batch, as a new list (n into *n).
-static char **
-s_due (records_server_t *self, const char *now, const char *batch, bool held, size_t *n,
-       kn_error_t *err)
+//  The people due, at most batch not held (into due) and batch held (into held), as
+//  new lists.
+static int
+s_due (records_server_t *self, const char *now, const char *batch, char ***due,
+       size_t *n_due, char ***held, size_t *n_held, kn_error_t *err)
 {
-    const char *values[] = {now, batch, held ? "t" : "f"};
-    PGresult *rows = kn_db_run (self->db, "keeper_due", 3, values, NULL, NULL, err);
+    const char *values[] = {now, batch};
+    PGresult *rows = kn_db_run (self->db, "keeper_due", 2, values, NULL, NULL, err);
     if (!rows)
-        return NULL;
-    *n = (size_t)PQntuples (rows);
-    char **ids = kn_calloc (*n + 1, sizeof *ids);
-    for (size_t i = 0; i < *n; i++)
-        ids[i] = kn_pb_string (PQgetvalue (rows, (int)i, 0));
+        return -1;
+    size_t n = (size_t)PQntuples (rows);
+    *due = kn_calloc (n + 1, sizeof **due);
+    *held = kn_calloc (n + 1, sizeof **held);
+    *n_due = *n_held = 0;
+    for (int r = 0; r < (int)n; r++) {
+        bool is_held = PQgetvalue (rows, r, 1)[0] == 't';
+        char *id = kn_pb_string (PQgetvalue (rows, r, 0));
+        if (is_held)
+            (*held)[(*n_held)++] = id;
+        else
+            (*due)[(*n_due)++] = id;
+    }
     PQclear (rows);
-    return ids;
+    return 0;
 }
 
 //  Erase one person found due, deciding again under their locks. 1 erased, 0 when
@@ -253,12 +265,9 @@ records_keeper_apply (records_server_t *self, const char *agency, const char *ru
     run->dry_run = dry_run;
     run->clock = kn_pb_timestamp (now);
     size_t n_due = 0, n_held = 0;
-    char **due = s_due (self, now_text, batch_text, false, &n_due, err);
-    char **held = due ? s_due (self, now_text, batch_text, true, &n_held, err) : NULL;
-    if (!held) {
-        s_free (due, n_due);
+    char **due = NULL, **held = NULL;
+    if (s_due (self, now_text, batch_text, &due, &n_due, &held, &n_held, err))
         return -1;
-    }
     //  The reply owns the lists from here (freed with it).
     run->held_subjects = held;
     run->n_held_subjects = n_held;
