@@ -1,4 +1,5 @@
-/*  kinnet subject erase|rectify|hold|holds: a data-protection officer's decisions on a
+/*  kinnet subject erase|rectify|merge|unmerge|hold|holds: a data-protection officer's
+    decisions on a
     person's record, through the records service (docs/protocol/records.md). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@ static const char *s_usage =
     "usage: kinnet subject erase SUBJECT_ID --reference REF [--dry-run] [--key KEY]\n"
     "       kinnet subject rectify SUBJECT_ID --reference REF [--given-name N]\n"
     "               [--family-name N] [--date-of-birth YYYY-MM-DD] [--key KEY]\n"
+    "       kinnet subject merge SUBJECT_ID MERGED_SUBJECT_ID --reference REF [--dry-run]\n"
+    "               [--key KEY]\n"
+    "       kinnet subject unmerge MERGE_ID --reference REF [--key KEY]\n"
     "       kinnet subject hold place SUBJECT_ID|--case CASE_ID --reason TEXT [--key KEY]\n"
     "       kinnet subject hold lift HOLD_ID --reason TEXT [--key KEY]\n"
     "       kinnet subject holds [SUBJECT_ID|--case CASE_ID]\n"
@@ -20,6 +24,8 @@ static const char *s_usage =
     "of A-Z a-z 0-9 . _ / -), not a reason. --dry-run reports what would be erased.\n"
     "rectify corrects a person's name or date of birth everywhere Kinnet holds it and\n"
     "tells every agency that received data about them (at least one field).\n"
+    "merge makes MERGED_SUBJECT_ID's records SUBJECT_ID's (one person known twice);\n"
+    "unmerge gives back what a merge moved. Both tell the agencies concerned.\n"
     "A hold stops erasure (by a DPO or by the retention schedules) until it is\n"
     "lifted; one on a case holds every person named in its referrals. holds lists\n"
     "those in force, or every hold on one person (theirs and their cases') or case.\n"
@@ -121,6 +127,56 @@ s_rectify (const cli_options_t *options, int argc, char **argv, const char *id)
 }
 
 static int
+s_merge (const cli_options_t *options, int argc, char **argv, const char *id,
+         const char *other)
+{
+    const char *reference = cli_arg (argc, argv, "--reference");
+    bool undo = !other;
+    if (!reference || (undo && cli_flag (argc, argv, "--dry-run"))) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    bool dry_run = cli_flag (argc, argv, "--dry-run");
+    char key[200];
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    Kinnet__V1__MergeSubjects merge = KINNET__V1__MERGE_SUBJECTS__INIT;
+    Kinnet__V1__UnmergeSubjects unmerge = KINNET__V1__UNMERGE_SUBJECTS__INIT;
+    if (undo) {
+        unmerge.idempotency_key =
+            (char *)cli_admin_key (key, sizeof key, argc, argv, "unmerge", id);
+        unmerge.merge_id = (char *)id;
+        unmerge.reference = (char *)reference;
+        request.op_case = KINNET__V1__RECORDS_REQUEST__OP_UNMERGE;
+        request.unmerge = &unmerge;
+    } else {
+        merge.idempotency_key = (char *)cli_admin_key (
+            key, sizeof key, argc, argv, dry_run ? "merge-dry-run" : "merge", NULL);
+        merge.subject_id = (char *)id;
+        merge.merged_subject_id = (char *)other;
+        merge.reference = (char *)reference;
+        merge.dry_run = dry_run;
+        request.op_case = KINNET__V1__RECORDS_REQUEST__OP_MERGE;
+        request.merge = &merge;
+    }
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
+    if (!reply)
+        return code;
+    const Kinnet__V1__Merge *done = reply->merge;
+    if (options->json)
+        cli_print_json (&done->base);
+    else
+        printf ("%s %s %s %s: %d referral parts, %d consents and requests, %d holds%s%s%s\n",
+                done->dry_run ? "would merge" : done->unmerged_at ? "separated" : "merged",
+                done->merged_subject_id, done->unmerged_at ? "from" : "into",
+                done->subject_id, done->referrals, done->consents, done->holds,
+                done->merge_id[0] ? "; merge " : "", done->merge_id,
+                done->replayed ? " (answered from an earlier request)" : "");
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
 s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
         const char *id)
 {
@@ -212,6 +268,10 @@ cli_records (const cli_options_t *options, int argc, char **argv)
         return s_erase (options, argc, argv, first);
     if (strcmp (action, "rectify") == 0 && first && !second)
         return s_rectify (options, argc, argv, first);
+    if (strcmp (action, "merge") == 0 && first && second && !extra)
+        return s_merge (options, argc, argv, first, second);
+    if (strcmp (action, "unmerge") == 0 && first && !second)
+        return s_merge (options, argc, argv, first, NULL);
     const char *case_id = cli_arg (argc, argv, "--case");
     if (strcmp (action, "hold") == 0 && first && !extra && (second || case_id))
         return s_hold (options, argc, argv, first, second);

@@ -221,6 +221,15 @@ s_print_event (const cli_options_t *options, const Kinnet__V1__FeedEvent *event)
             printf ("%s%s", i ? ", " : " ", event->subject_rectified->fields[i]);
         printf ("; correct your copies");
         break;
+    case KINNET__V1__FEED_EVENT__BODY_SUBJECT_MERGED:
+        printf (strcmp (event->topic, "subject.unmerged") == 0
+                    ? "  subject %s  separated again from subject %s (merge %s):"
+                      " separate your records of them"
+                    : "  subject %s  now also subject %s (merge %s): link your records"
+                      " of them",
+                event->subject_merged->subject_id, event->subject_merged->merged_subject_id,
+                event->subject_merged->merge_id);
+        break;
     default:
         break;
     }

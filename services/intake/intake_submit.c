@@ -116,6 +116,17 @@ s_basis_name (const Kinnet__V1__SubmitReferral *referral, char *out, size_t size
     out[k] = '\0';
 }
 
+//  The position of a person the same as an earlier one (0: the child), 0 when none.
+static size_t
+s_repeated (char (*subjects)[KN_UUID_STR], size_t count)
+{
+    for (size_t k = 1; k < count; k++)
+        for (size_t e = 0; e < k; e++)
+            if (strcmp (subjects[k], subjects[e]) == 0)
+                return k;
+    return 0;
+}
+
 //  One pass over items in one transaction. On BATCH_REFUSED *refused is the item
 //  refused (its rc and err set); the caller tries again without it.
 static batch_outcome_t
@@ -204,6 +215,20 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
         result->subject_count = groups[i].count;
         for (size_t k = 0; k < groups[i].count; k++)
             memcpy (result->subject_ids[k], p->subjects[k], KN_UUID_STR);
+        //  Two people of the referral found as one (a merge made their identities
+        //  one person's): refused, as two mentions of one person are.
+        size_t twice = s_repeated (p->subjects, groups[i].count);
+        if (twice) {
+            char field[32];
+            snprintf (field, sizeof field, "siblings[%zu]", twice - 1);
+            kn_error_set (&p->item->err, KN_E_INVALID_ARGUMENT, field,
+                          "two of the people named are one person on record (their"
+                          " records were merged): name them once");
+            p->item->rc = -1;
+            *refused = (size_t)(p - pending);
+            outcome = BATCH_REFUSED;
+            goto fail;
+        }
         s_basis_name (p->item->referral, p->basis, sizeof p->basis);
         const Kinnet__V1__LawfulGround *ground = p->item->referral->lawful_ground;
         if (ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT &&

@@ -32,16 +32,19 @@ static const char *s_statements[][2] = {
     {"kn_index_batch_dry", BATCH_SQL},
     //  What names each person, newest first: their part of each referral (a Person),
     //  then each consent about them (a RecordConsent, naming them when recorded by
-    //  identity). In subject order, as the batch is (uuid order is the order of
-    //  their canonical text).
+    //  identity). For one merged into another, what names that other: among it,
+    //  what named them before the merge. In subject order, as the batch is (uuid
+    //  order is the order of their canonical text).
     {"kn_index_inputs",
-     "SELECT rs.subject_id, 'r', rs.referral_id::text || ':' || rs.subject_id::text,"
-     " rs.personal, r.received_at"
-     " FROM intake.referral_subject rs JOIN intake.referral r ON r.id = rs.referral_id"
-     " WHERE rs.subject_id = ANY ($1::uuid[]) AND rs.personal IS NOT NULL"
+     "SELECT q.id, 'r', rs.referral_id::text || ':' || rs.subject_id::text,"
+     " rs.personal, r.received_at FROM core.subject q"
+     " JOIN intake.referral_subject rs ON rs.subject_id = coalesce (q.merged_into, q.id)"
+     " JOIN intake.referral r ON r.id = rs.referral_id"
+     " WHERE q.id = ANY ($1::uuid[]) AND rs.personal IS NOT NULL"
      " UNION ALL"
-     " SELECT c.subject_id, 'c', c.id::text, c.personal, c.recorded_at"
-     " FROM consent.record c WHERE c.subject_id = ANY ($1::uuid[])"
+     " SELECT q.id, 'c', c.id::text, c.personal, c.recorded_at FROM core.subject q"
+     " JOIN consent.record c ON c.subject_id = coalesce (q.merged_into, q.id)"
+     " WHERE q.id = ANY ($1::uuid[])"
      " ORDER BY 1, 2 DESC, 5 DESC"},
     {"kn_index_taken", "SELECT encode (blind_index, 'hex') FROM core.subject"
                        " WHERE blind_index = ANY ($1::bytea[])"},

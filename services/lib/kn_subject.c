@@ -19,12 +19,20 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
         //  unnest yields the keys in the (sorted) order given, one lock after another.
         {"kn_subject_lock",
          "SELECT count (pg_advisory_xact_lock (k)) FROM unnest ($1::bigint[]) AS k"},
-        {"kn_subject_index_of", "SELECT encode (blind_index, 'hex'), family_id"
-                                " FROM core.subject WHERE id = $1"},
-        {"kn_subject_lock_person", "SELECT pg_advisory_xact_lock (" KN_SUBJECT_LOCK ("$1") ")"},
+        //  The people asked for and everyone merged into them, with whether asked.
+        {"kn_subject_index_of",
+         "SELECT encode (blind_index, 'hex'), family_id, id, id = ANY ($1::uuid[])"
+         " FROM core.subject WHERE id = ANY ($1::uuid[]) OR merged_into = ANY ($1::uuid[])"
+         " ORDER BY id"},
+        {"kn_subject_lock_persons",
+         "SELECT count (pg_advisory_xact_lock (" KN_SUBJECT_LOCK ("p") "))"
+         " FROM unnest ($1::uuid[]) AS p"},
+        //  One merged into another is found as that other (core.subject.merged_into).
         {"kn_subject_find",
-         "SELECT encode (blind_index, 'hex'), id, family_id, blind_index_version"
-         " FROM core.subject WHERE blind_index = ANY ($1::bytea[])"},
+         "SELECT encode (s.blind_index, 'hex'), coalesce (s.merged_into, s.id),"
+         " coalesce (t.family_id, s.family_id), s.blind_index_version"
+         " FROM core.subject s LEFT JOIN core.subject t ON t.id = s.merged_into"
+         " WHERE s.blind_index = ANY ($1::bytea[])"},
         {"kn_subject_family_insert",
          "INSERT INTO core.family (id) SELECT unnest ($1::uuid[])"},
         {"kn_subject_insert",
@@ -33,8 +41,8 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
          " $4::bytea[], $5::smallint[])"},
         //  With the person's data key, which seals the date of birth: one round trip.
         {"kn_subject_get",
-         "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped"
-         " FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"
+         "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped,"
+         " s.merged_into IS NOT NULL FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"
          " WHERE s.id = $1"},
     };
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
@@ -83,21 +91,6 @@ static person_t *
 s_person (person_t *persons, size_t count, const uint8_t *index)
 {
     return bsearch (index, persons, count, sizeof *persons, s_compare_index);
-}
-
-//  First value of row 0 into out; returns rows or -1.
-static int
-s_run (kn_db_t *db, const char *name, int n, const char *const *values, char *out,
-       size_t size, kn_error_t *err)
-{
-    PGresult *result = kn_db_run (db, name, n, values, NULL, NULL, err);
-    if (!result)
-        return -1;
-    int rows = PQntuples (result);
-    if (out && rows > 0)
-        snprintf (out, size, "%s", PQgetvalue (result, 0, 0));
-    PQclear (result);
-    return rows;
 }
 
 //  Lock every distinct index under every version the key file holds, in one order
@@ -402,30 +395,52 @@ int
 kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
                             char family_id[KN_UUID_STR], kn_error_t *err)
 {
-    const char *values[] = {subject_id};
-    PGresult *row = kn_db_run (db, "kn_subject_index_of", 1, values, NULL, NULL, err);
-    if (!row)
+    return kn_subject_lock_for_change_many (db, &subject_id, 1,
+                                            (char (*)[KN_UUID_STR])family_id, err);
+}
+
+int
+kn_subject_lock_for_change_many (kn_db_t *db, const char *const *subject_ids, size_t n,
+                                 char (*family_ids)[KN_UUID_STR], kn_error_t *err)
+{
+    kn_pgarray_t *asked = kn_pgarray_new ();
+    for (size_t i = 0; i < n; i++)
+        kn_pgarray_add (asked, subject_ids[i]);
+    PGresult *rows = kn_pgarray_run (db, "kn_subject_index_of", &asked, 1, err);
+    if (!rows)
         return -1;
-    person_t person = {0};
-    bool found = PQntuples (row) == 1 &&
-                 sodium_hex2bin (person.index[0], sizeof person.index[0],
-                                 PQgetvalue (row, 0, 0), strlen (PQgetvalue (row, 0, 0)),
-                                 NULL, NULL, NULL) == 0;
-    if (found)
-        snprintf (family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 1));
-    PQclear (row);
-    if (!found)
-        return kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
-    //  The index's lock first, as a referral takes it, then the person's own. The
-    //  stored index, whichever version it is under: a referral locks a person's index
-    //  under every version its key file holds, and every running daemon's file holds
-    //  every version in use (kn_index_check).
+    int count = PQntuples (rows);
+    person_t *people = kn_calloc ((size_t)count + 1, sizeof *people);
+    kn_pgarray_t *ids = kn_pgarray_new ();
+    size_t found = 0;
+    for (int r = 0; r < count; r++) {
+        const char *hex = PQgetvalue (rows, r, 0);
+        sodium_hex2bin (people[r].index[0], sizeof people[r].index[0], hex, strlen (hex),
+                        NULL, NULL, NULL);
+        kn_pgarray_add (ids, PQgetvalue (rows, r, 2));   // in id order: one for all
+        for (size_t i = 0; PQgetvalue (rows, r, 3)[0] == 't' && i < n; i++)
+            if (strcmp (subject_ids[i], PQgetvalue (rows, r, 2)) == 0) {
+                snprintf (family_ids[i], KN_UUID_STR, "%s", PQgetvalue (rows, r, 1));
+                found++;
+            }
+    }
+    PQclear (rows);
+    int rc = found == n ? 0
+                        : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
+    //  The indexes' locks first, as a referral takes them (in one sorted order), then
+    //  the people's own. The stored indexes, whichever version each is under: a
+    //  referral locks a person's index under every version its key file holds, and
+    //  every running daemon's file holds every version in use (kn_index_check).
+    //  Those merged into a person are locked with them: a change to the person
+    //  changes whom their identity finds.
     versions_t stored = {.n = 1};
-    if (s_lock (db, &person, 1, &stored, err))
-        return -1;
-    PGresult *locked = kn_db_run (db, "kn_subject_lock_person", 1, values, NULL, NULL, err);
-    PQclear (locked);
-    return locked ? 0 : -1;
+    if (rc == 0)
+        rc = s_lock (db, people, (size_t)count, &stored, err);
+    free (people);
+    if (rc == 0)
+        rc = kn_pgarray_exec (db, "kn_subject_lock_persons", &ids, 1, err);
+    kn_pgarray_destroy (&ids);
+    return rc;
 }
 
 int
@@ -434,11 +449,21 @@ kn_subject_exists (kn_db_t *db, const char *subject_id, char *family_id, kn_erro
     if (!kn_uuid_valid (subject_id))
         return 0;
     const char *values[] = {subject_id};
-    char family[KN_UUID_STR] = "";
-    int rows = s_run (db, "kn_subject_get", 1, values, family, sizeof family, err);
-    if (rows > 0 && family_id)
-        snprintf (family_id, KN_UUID_STR, "%s", family);
-    return rows < 0 ? -1 : rows > 0;
+    PGresult *row = kn_db_run (db, "kn_subject_get", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    int found = PQntuples (row) == 1;
+    //  Merged into another: their records are that person's now. Who that is is not
+    //  said: the agencies that received data about them were told in their feeds.
+    int rc = found && PQgetvalue (row, 0, 5)[0] == 't'
+                 ? kn_error_set (err, KN_E_CONFLICT, "subject_id",
+                                 "the person was merged into another subject: use the id"
+                                 " given in the subject.merged event of your feed")
+                 : found;
+    if (rc > 0 && family_id)
+        snprintf (family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
+    PQclear (row);
+    return rc;
 }
 
 int

@@ -68,6 +68,12 @@ int kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_
 int kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
                                 char family_id[KN_UUID_STR], kn_error_t *err);
 
+//  The same for several people at once (a merge), each with everyone merged into
+//  them: every index lock, in one sorted order, then every person's own. family_ids[i]
+//  receives subject_ids[i]'s family. NOT_FOUND when one of them is not on record.
+int kn_subject_lock_for_change_many (kn_db_t *db, const char *const *subject_ids, size_t n,
+                                     char (*family_ids)[KN_UUID_STR], kn_error_t *err);
+
 //  Before a person's identity is changed to person's (a rectification): lock that
 //  identity for this transaction under every index version, as a referral naming it
 //  does before it looks it up, and find who holds it. index receives it under
@@ -78,8 +84,9 @@ int kn_subject_lock_identity (kn_db_t *db, kn_crypto_t *crypto, const kn_person_
                               int version, uint8_t index[KN_BLIND_INDEX_BYTES],
                               char holder[KN_UUID_STR], kn_error_t *err);
 
-//  1 when subject_id names a subject, 0 when not, -1 on error. family_id (may be
-//  NULL) receives its family.
+//  1 when subject_id names a subject, 0 when not, -1 on error, and -1 with CONFLICT
+//  (field subject_id) when it was merged into another (nothing is recorded about it
+//  any more). family_id (may be NULL) receives its family.
 int kn_subject_exists (kn_db_t *db, const char *subject_id, char *family_id,
                        kn_error_t *err);
 

@@ -108,19 +108,22 @@ s_tell_recipients (records_server_t *self, const char *subject_id, const char *f
                          &event.recipient_agency_id, err);
 }
 
-int
-records_destroy (records_server_t *self, const records_destroy_t *what,
-                 records_destroyed_t *done, kn_error_t *err)
+//  Destroy subject_id's key and unlink their index, recorded as what says: 1, 0
+//  when their key was destroyed already, -1.
+static int
+s_destroy_one (records_server_t *self, const char *subject_id, const records_destroy_t *what,
+               records_destroyed_t *done, kn_error_t *err)
 {
     //  Their values still under the root key go under their own key first: else
     //  destroying it would leave those readable.
-    done->moved = 0;
-    if (kn_keys_forward_subject (self->db, self->crypto, what->subject_id, &done->moved, err))
+    long moved = 0;
+    if (kn_keys_forward_subject (self->db, self->crypto, subject_id, &moved, err))
         return -1;
+    done->moved += moved;
     //  The person must have a key to destroy: one that had nothing sealed yet gets
     //  one now (it then seals nothing).
     kn_data_key_t key;
-    const char *subjects[] = {what->subject_id};
+    const char *subjects[] = {subject_id};
     if (kn_keys_for_subjects (self->db, self->crypto, subjects, 1, &key, err)) {
         //  Destroyed already (CONFLICT from kn_keys): nothing left to do.
         if (err->code != KN_E_CONFLICT)
@@ -131,8 +134,8 @@ records_destroy (records_server_t *self, const records_destroy_t *what,
     sodium_memzero (key.key, sizeof key.key);
     uint8_t unlinked[KN_BLIND_INDEX_BYTES];
     randombytes_buf (unlinked, sizeof unlinked);
-    const char *values[] = {what->subject_id, (const char *)unlinked, what->reference,
-                            what->by,         what->at,               what->cause};
+    const char *values[] = {subject_id, (const char *)unlinked, what->reference,
+                            what->by,   what->at,               what->cause};
     int lengths[] = {0, (int)sizeof unlinked, 0, 0, 0, 0}, formats[] = {0, 1, 0, 0, 0, 0};
     PGresult *row = kn_db_run (self->db, "records_erase", 6, values, lengths, formats, err);
     if (!row)
@@ -144,10 +147,34 @@ records_destroy (records_server_t *self, const records_destroy_t *what,
         snprintf (done->erased_at, sizeof done->erased_at, "%s", PQgetvalue (row, 0, 2));
     }
     PQclear (row);
-    if (erased && what->tell &&
+    return erased;
+}
+
+int
+records_destroy (records_server_t *self, const records_destroy_t *what,
+                 records_destroyed_t *done, kn_error_t *err)
+{
+    done->moved = 0;
+    int erased = s_destroy_one (self, what->subject_id, what, done, err);
+    if (erased <= 0)
+        return erased;
+    //  Those merged into them are them: each erased with them (their key seals their
+    //  date of birth; their index would find the person), each with its own record.
+    const char *values[] = {what->subject_id};
+    PGresult *aliases = kn_db_run (self->db, "records_aliases", 1, values, NULL, NULL, err);
+    if (!aliases)
+        return -1;
+    int rc = 0;
+    for (int r = 0; r < PQntuples (aliases) && rc == 0; r++) {
+        records_destroyed_t alias = {0};
+        rc = s_destroy_one (self, PQgetvalue (aliases, r, 0), what, &alias, err) < 0 ? -1 : 0;
+        done->moved += alias.moved;
+    }
+    PQclear (aliases);
+    if (rc == 0 && what->tell &&
         s_tell_recipients (self, what->subject_id, what->family_id, done->erased_us, err))
         return -1;
-    return erased;
+    return rc ? -1 : 1;
 }
 
 void
@@ -164,6 +191,18 @@ records_destroyed_logged (records_server_t *self, const char *subject_id,
         records_ledger_append (self->ledger_path, done->erased_at, subject_id, done->key_id,
                                reference, &ledger_err))
         kn_log (KN_ERROR, "ledger.write_failed", "problem", ledger_err.message, NULL);
+    //  And a line for each one merged into them: a restore from before the merge
+    //  would bring them back apart.
+    const char *values[] = {subject_id};
+    PGresult *rows = self->ledger_path ? kn_db_run (self->db, "records_alias_erasures", 1,
+                                                    values, NULL, NULL, &ledger_err)
+                                       : NULL;
+    for (int r = 0; rows && r < PQntuples (rows); r++)
+        if (records_ledger_append (self->ledger_path, PQgetvalue (rows, r, 0),
+                                   PQgetvalue (rows, r, 1), PQgetvalue (rows, r, 2),
+                                   PQgetvalue (rows, r, 3), &ledger_err))
+            kn_log (KN_ERROR, "ledger.write_failed", "problem", ledger_err.message, NULL);
+    PQclear (rows);
 }
 
 int
@@ -194,7 +233,7 @@ records_erase (records_server_t *self, const char *agency, const records_request
                    : 0;
     }
     char family_id[KN_UUID_STR], hold_id[KN_UUID_STR];
-    if (records_lock_subject (self, subject_id, family_id, err))
+    if (records_lock_current (self, subject_id, family_id, err))
         goto fail;
     w.audit.subject_ref = family_id;
     int erased = s_recorded (self, subject_id, NULL, err);

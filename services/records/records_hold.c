@@ -186,7 +186,7 @@ records_place_hold (records_server_t *self, const char *agency,
     bool on_case = op->case_id && *op->case_id;
     char family_id[KN_UUID_STR], sealer[KN_UUID_STR];
     if (on_case ? s_case_person (self, op->case_id, sealer, family_id, err)
-                : records_lock_subject (self, op->subject_id, family_id, err))
+                : records_lock_current (self, op->subject_id, family_id, err))
         goto fail;
     if (!on_case)
         snprintf (sealer, sizeof sealer, "%s", op->subject_id);
@@ -315,8 +315,16 @@ records_prepare (kn_db_t *db, kn_error_t *err)
          " SELECT (extract (epoch FROM erased_at) * 1000000)::bigint, key_id,"
          " to_char (erased_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
          " FROM e"},
-        {"records_recipients", "SELECT DISTINCT recipient_id FROM core.disclosure"
-                               " WHERE subject_id = $1 ORDER BY 1"},
+        //  Of the person's data and of those merged into them.
+        {"records_recipients",
+         "SELECT DISTINCT recipient_id FROM core.disclosure WHERE subject_id = $1"
+         " OR subject_id IN (SELECT id FROM core.subject WHERE merged_into = $1) ORDER BY 1"},
+        {"records_aliases", "SELECT id FROM core.subject WHERE merged_into = $1 ORDER BY id"},
+        {"records_alias_erasures",
+         "SELECT to_char (e.erased_at AT TIME ZONE 'UTC',"
+         " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.subject_id, e.key_id, e.reference"
+         " FROM core.erasure e JOIN core.subject s ON s.id = e.subject_id"
+         " WHERE s.merged_into = $1 ORDER BY 2"},
         {"records_hold_in_force",
          "SELECT id FROM core.legal_hold WHERE lifted_at IS NULL"
          " AND (subject_id = $1 OR case_id IN " CASES_OF ("$1") ")"

@@ -46,6 +46,11 @@ kn_claim_t records_write_begin (records_server_t *self, kn_write_t *w, const cha
 int records_lock_subject (records_server_t *self, const char *subject_id,
                           char family_id[KN_UUID_STR], kn_error_t *err);
 
+//  records_lock_subject, refused (CONFLICT) when the person was merged into another:
+//  what a DPO decides about them is decided about that other.
+int records_lock_current (records_server_t *self, const char *subject_id,
+                          char family_id[KN_UUID_STR], kn_error_t *err);
+
 //  records_erase.c
 int records_validate_erase (const records_request_t *request, kn_error_t *err);
 records_handle_fn records_erase;
@@ -109,6 +114,13 @@ records_handle_fn records_run_retention;
 int records_validate_rectify (const records_request_t *request, kn_error_t *err);
 records_handle_fn records_rectify;
 int records_rectify_prepare (kn_db_t *db, kn_error_t *err);
+
+//  records_merge.c
+int records_validate_merge (const records_request_t *request, kn_error_t *err);
+int records_validate_unmerge (const records_request_t *request, kn_error_t *err);
+records_handle_fn records_merge;
+records_handle_fn records_unmerge;
+int records_merge_prepare (kn_db_t *db, kn_error_t *err);
 
 int records_prepare (kn_db_t *db, kn_error_t *err);
 

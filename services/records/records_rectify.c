@@ -37,8 +37,12 @@ records_rectify_prepare (kn_db_t *db, kn_error_t *err)
          " ORDER BY r.received_at DESC, rs.referral_id"},
         {"rectify_part_update", "UPDATE intake.referral_subject SET personal = $3"
                                 " WHERE referral_id = $1 AND subject_id = $2"},
-        {"rectify_subject",
-         "SELECT blind_index_version, birth_date FROM core.subject WHERE id = $1"},
+        {"rectify_subject", "SELECT blind_index_version, encode (blind_index, 'hex')"
+                            " FROM core.subject WHERE id = $1"},
+        //  One merged into the person whose identity is the corrected one: the person
+        //  is found by it now, so theirs is unlinked ($2 the index, $3 random bytes).
+        {"rectify_alias_unlink", "UPDATE core.subject SET blind_index = $3"
+                                 " WHERE merged_into = $1 AND blind_index = $2"},
         {"rectify_subject_update", "UPDATE core.subject SET blind_index = $2,"
                                    " birth_date = coalesce ($3, birth_date) WHERE id = $1"},
         {"rectify_insert",
@@ -193,6 +197,46 @@ s_reseal_part (records_server_t *self, PGresult *rows, int r, const char *subjec
     return done ? 0 : -1;
 }
 
+//  Who the person is on record: the newest part whose names reproduce their stored
+//  index (parts moved in by a merge may spell them otherwise), else the newest.
+//  *identity NULL when no part names them.
+static int
+s_who (records_server_t *self, PGresult *parts, const char *subject_id,
+       Kinnet__V1__Person **identity, kn_error_t *err)
+{
+    const char *values[] = {subject_id};
+    PGresult *row = kn_db_run (self->db, "rectify_subject", 1, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    uint8_t stored[KN_BLIND_INDEX_BYTES] = {0};
+    int version = PQntuples (row) == 1 ? atoi (PQgetvalue (row, 0, 0)) : 0;
+    if (version)
+        sodium_hex2bin (stored, sizeof stored, PQgetvalue (row, 0, 1),
+                        strlen (PQgetvalue (row, 0, 1)), NULL, NULL, NULL);
+    PQclear (row);
+    for (int r = 0; r < PQntuples (parts); r++) {
+        Kinnet__V1__Person *person = s_open_part (self, parts, r, subject_id, err);
+        if (!person)
+            return -1;
+        uint8_t index[KN_BLIND_INDEX_BYTES];
+        if (version &&
+            kn_crypto_blind_index_under (self->crypto, version, person->given_name,
+                                         person->family_name, person->date_of_birth,
+                                         index) == 0 &&
+            sodium_memcmp (index, stored, sizeof index) == 0) {
+            if (*identity)
+                kinnet__v1__person__free_unpacked (*identity, NULL);
+            *identity = person;
+            return 0;
+        }
+        if (*identity)
+            kinnet__v1__person__free_unpacked (person, NULL);
+        else
+            *identity = person;   // the newest, unless one reproduces the index
+    }
+    return 0;
+}
+
 //  The person's identity after the correction: the newest part's, corrected, into
 //  person (strings owned by identity, which the caller frees). Without a part, every
 //  field must be given.
@@ -202,7 +246,7 @@ s_identity (records_server_t *self, PGresult *parts, const char *subject_id,
             kn_person_t *person, kn_error_t *err)
 {
     *identity = NULL;
-    if (PQntuples (parts) > 0 && !(*identity = s_open_part (self, parts, 0, subject_id, err)))
+    if (s_who (self, parts, subject_id, identity, err))
         return -1;
     const Kinnet__V1__Person *now = *identity;
     person->given_name = s_set (op->given_name) ? op->given_name : now ? now->given_name : "";
@@ -236,12 +280,23 @@ s_reindex (records_server_t *self, const char *subject_id, const kn_person_t *pe
     if (kn_subject_lock_identity (self->db, self->crypto, person, version, index, holder,
                                   err))
         return -1;
+    //  The holder is not named: a DPO would otherwise learn who is on record under
+    //  any identity it cares to try, without standing with that family.
     if (holder[0] && strcmp (holder, subject_id) != 0)
         return kn_error_set (err, KN_E_CONFLICT, "subject_id",
-                             "the corrected identity is another person's on record"
-                             " (subject %s): they are one person to merge, not a"
-                             " correction",
-                             holder);
+                             "the corrected identity is another person's on record: if"
+                             " they are one person, merge the two (kinnet subject merge)"
+                             " by the ids you hold from their referrals");
+    uint8_t unlinked[KN_BLIND_INDEX_BYTES];
+    randombytes_buf (unlinked, sizeof unlinked);
+    const char *alias[] = {subject_id, (const char *)index, (const char *)unlinked};
+    int alias_lengths[] = {0, (int)sizeof index, (int)sizeof unlinked},
+        alias_formats[] = {0, 1, 1};
+    PGresult *unlink = kn_db_run (self->db, "rectify_alias_unlink", 3, alias, alias_lengths,
+                                  alias_formats, err);
+    if (!unlink)
+        return -1;
+    PQclear (unlink);
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
     if (s_set (op->date_of_birth) &&
@@ -287,7 +342,7 @@ records_rectify (records_server_t *self, const char *agency,
     long moved = 0;
     PGresult *parts = NULL;
     Kinnet__V1__Person *identity = NULL;
-    if (records_lock_subject (self, op->subject_id, family_id, err))
+    if (records_lock_current (self, op->subject_id, family_id, err))
         goto fail;
     w.audit.subject_ref = family_id;
     //  Older values under the root key first, so that every part is the person's own.

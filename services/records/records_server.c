@@ -53,6 +53,9 @@ static const op_t s_ops[] = {
      records_run_retention, true, NULL},
     {OP (RECTIFY), "rectify", RESULT (RECTIFICATION), records_validate_rectify,
      records_rectify, true, NULL},
+    {OP (MERGE), "merge", RESULT (MERGE), records_validate_merge, records_merge, true, NULL},
+    {OP (UNMERGE), "unmerge", RESULT (MERGE), records_validate_unmerge, records_unmerge, true,
+     NULL},
 };
 
 #undef OP
@@ -66,7 +69,7 @@ records_server_session (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_pat
         kn_idempotency_prepare (db, LEDGER, err) ||
         kn_agency_prepare (db, err) || kn_subject_prepare (db, err) ||
         records_prepare (db, err) || records_keeper_prepare (db, err) ||
-        records_rectify_prepare (db, err))
+        records_rectify_prepare (db, err) || records_merge_prepare (db, err))
         return NULL;
     records_server_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
@@ -143,6 +146,16 @@ records_lock_subject (records_server_t *self, const char *subject_id,
         snprintf (family_id, KN_UUID_STR, "%s", PQgetvalue (row, 0, 0));
     PQclear (row);
     return found ? 0 : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
+}
+
+int
+records_lock_current (records_server_t *self, const char *subject_id,
+                      char family_id[KN_UUID_STR], kn_error_t *err)
+{
+    return records_lock_subject (self, subject_id, family_id, err) ||
+                   kn_subject_exists (self->db, subject_id, NULL, err) < 0
+               ? -1
+               : 0;
 }
 
 //  The person or hold a request names, for its audit row, when valid.

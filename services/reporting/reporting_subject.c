@@ -187,6 +187,15 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
     return array;
 }
 
+//  Those merged into the person $1 (in force).
+#define MERGED_INTO "SELECT id FROM core.subject WHERE merged_into = $1"
+//  The merges the person $1 is part of, either way.
+#define MERGES_SQL                                                                       \
+    "SELECT id AS merge_id, subject_id, merged_id AS merged_subject_id, merged_by, "     \
+    TS ("merged_at") " AS merged_at, reference, referrals, consents, holds, "             \
+    TS ("unmerged_at") " AS unmerged_at, unmerge_reference FROM core.subject_merge"      \
+    " WHERE subject_id = $1 OR merged_id = $1 ORDER BY merged_at, id"
+
 int
 reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *consents,
                           const char *dpo_agency_id, const char *subject_id, json_t **out,
@@ -199,7 +208,8 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
     json_t *document = NULL;
     const char *values[] = {subject_id};
     PGresult *subject = kn_db_query (db,
-                                     "SELECT family_id, " TS ("created_at") ", birth_date"
+                                     "SELECT family_id, " TS ("created_at") ", birth_date,"
+                                     " coalesce (merged_into::text, '')"
                                      " FROM core.subject WHERE id = $1",
                                      1, values, err);
     if (!subject)
@@ -229,6 +239,18 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
         goto done;
     }
     PQclear (erasure);
+    //  One merged into another is exported as the fact of the merge: their records
+    //  are that other's, exported under that other's id.
+    if (PQgetvalue (subject, 0, 3)[0]) {
+        document = json_pack ("{s:s,s:s}", "subject_id", subject_id, "merged_into",
+                              PQgetvalue (subject, 0, 3));
+        json_t *merges = document ? s_rows (db, MERGES_SQL, subject_id, err) : NULL;
+        PQclear (subject);
+        if (!merges)
+            goto fail;
+        json_object_set_new (document, "merges", merges);
+        goto done;
+    }
     char *birth = s_open_text (db, crypto, subject, 0, 2, subject_id, NULL, NULL);
     document = json_pack ("{s:s,s:s,s:s,s:s*}", "subject_id", subject_id, "family_id", family_id,
                           "known_since", PQgetvalue (subject, 0, 1), "date_of_birth", birth);
@@ -239,12 +261,18 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
     if (!referrals)
         goto fail;
     json_object_set_new (document, "referrals", referrals);
+    //  Merges into them or of them (undone ones too): the disclosures and audit
+    //  records below include those about the people merged into them.
+    json_t *merges = s_rows (db, MERGES_SQL, subject_id, err);
+    if (!merges)
+        goto fail;
+    json_object_set_new (document, "merges", merges);
 
     //  Legal holds on the person or on a case of theirs, in force or lifted, with
     //  their reasons.
     json_t *holds = s_rows (db,
-                            "SELECT id, case_id, placed_by, " TS ("placed_at") ", lifted_by, "
-                            TS ("lifted_at") " FROM core.legal_hold WHERE subject_id = $1"
+                            "SELECT id, case_id, placed_by, " TS ("placed_at") " AS placed_at, lifted_by, "
+                            TS ("lifted_at") " AS lifted_at FROM core.legal_hold WHERE subject_id = $1"
                             " OR case_id IN (SELECT cr.case_id FROM routing.case_referral cr"
                             "  JOIN intake.referral_subject rs"
                             "  ON rs.referral_id = cr.referral_id WHERE rs.subject_id = $1)"
@@ -331,7 +359,8 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
         db,
         "SELECT " TS ("d.at") " AS at, d.recipient_id, a.name AS recipient, d.categories,"
         " d.purpose, d.basis, d.ground_id, d.service, d.object_id FROM core.disclosure d"
-        " JOIN core.agency a ON a.id = d.recipient_id WHERE d.subject_id = $1 ORDER BY d.at",
+        " JOIN core.agency a ON a.id = d.recipient_id WHERE d.subject_id = $1 OR d.subject_id"
+        " IN (" MERGED_INTO ") ORDER BY d.at",
         subject_id, err);
     //  Audit records about the person: naming them, their family, or an object about
     //  them (their referrals, consents, bases and overrides).
@@ -340,8 +369,9 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
                                       "SELECT id, " TS ("at") " AS at, agency_id, caseworker_id,"
                                       " role, service, operation, subject_ref, object_id, basis,"
                                       " result FROM core.audit WHERE subject_ref = $1"
-                                      " OR subject_ref = (SELECT family_id FROM core.subject"
-                                      "  WHERE id = $1)"
+                                      " OR subject_ref IN (SELECT family_id FROM core.subject"
+                                      "  WHERE id = $1 OR merged_into = $1)"
+                                      " OR subject_ref IN (" MERGED_INTO ")"
                                       " OR object_id IN (SELECT referral_id FROM"
                                       "  intake.referral_subject WHERE subject_id = $1"
                                       "  UNION SELECT id FROM consent.record WHERE subject_id = $1"

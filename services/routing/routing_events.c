@@ -294,6 +294,8 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
             ? &kinnet__v1__subject_erased__descriptor
         : strcmp (topic, "subject.rectified") == 0
             ? &kinnet__v1__subject_rectified__descriptor
+        : strcmp (topic, "subject.merged") == 0 || strcmp (topic, "subject.unmerged") == 0
+            ? &kinnet__v1__subject_merged__descriptor
             : NULL;
     if (!descriptor)
         return 0; // not for routing
@@ -343,6 +345,21 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
             rc = routing_feed (self, rectified->recipient_agency_id, topic, NULL, &feed, now,
                                err);
         }
+    } else if (descriptor == &kinnet__v1__subject_merged__descriptor) {
+        //  A copy to each recipient of data about either person; routing's own copy
+        //  (no recipient) re-decides both people's offers: their consents moved.
+        Kinnet__V1__SubjectMerged *merged = (Kinnet__V1__SubjectMerged *)message;
+        if (kn_uuid_valid (merged->recipient_agency_id)) {
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_SUBJECT_MERGED;
+            feed.subject_merged = merged;
+            rc = routing_feed (self, merged->recipient_agency_id, topic, NULL, &feed, now,
+                               err);
+        } else
+            for (int k = 0; k < 4 && rc == 0; k++)
+                rc = routing_recheck_subject (
+                    self, k < 2 ? merged->subject_id : merged->merged_subject_id, k % 2,
+                    now, err);
     } else if (descriptor == &kinnet__v1__release_changed__descriptor) {
         //  Each copy is addressed to one party. An approval may let offers waiting
         //  for consent go ahead: re-decide once, on the requester's copy.

@@ -1,0 +1,307 @@
+/*  Merging and unmerging on a running stack, through the CLI. Mira was referred
+    twice, once as "Myra": two subjects. A DPO merges Myra into Mira: Myra's referral
+    part and her legal hold become Mira's, sealed under Mira's key (the referral still
+    opens), her identity finds Mira from then on, her id is refused, and the agency
+    that received data about her is told. A referral naming both spellings is refused.
+    Unmerging gives back exactly what the merge moved, and what came after stays. Bad
+    merges (one person with herself, unknown, two people of one referral, not a DPO,
+    twice) are refused and change nothing; erasing the merged person erases both. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kn_agency.h"
+#include "kn_test.h"
+
+static kn_test_stack_t *stack;
+static char mira[KN_UUID_STR], tomas[KN_UUID_STR], myra[KN_UUID_STR];
+static char mira_referral[KN_UUID_STR], myra_referral[KN_UUID_STR];
+
+//  The CLI as agency (0: the referrer; 1: the DPO), its exit code.
+#define s_cli(agency, out, ...) kn_test_stack_cli (stack, agency, out, __VA_ARGS__)
+#define s_count(fmt, ...)       kn_test_countf (kn_test_stack_db_url (stack), fmt, __VA_ARGS__)
+
+//  Refer a child (given name, born 2015-03-02) with a sibling (or none; Tomas is born
+//  2018-07-21, anyone else as the child) as agency 0: 0, or the CLI's exit code; the
+//  referral's id and the child's subject into ids.
+static int
+s_refer (const char *key, const char *given, const char *sibling, char referral[KN_UUID_STR],
+         char child[KN_UUID_STR])
+{
+    char path[400], body[1400], siblings[200] = "", *out = NULL;
+    if (sibling)
+        snprintf (siblings, sizeof siblings,
+                  " \"siblings\": [{\"given_name\": \"%s\", \"family_name\": \"Sousa\","
+                  " \"date_of_birth\": \"%s\"}],",
+                  sibling, strcmp (sibling, "Tomas") == 0 ? "2018-07-21" : "2015-03-02");
+    snprintf (path, sizeof path, "%s/%s.json", kn_test_stack_dir (stack), key);
+    snprintf (body, sizeof body,
+              "{\"idempotency_key\": \"%s\","
+              " \"child\": {\"given_name\": \"%s\", \"family_name\": \"Sousa\","
+              "            \"date_of_birth\": \"2015-03-02\"},%s"
+              " \"needs\": [{\"category\": \"attendance_and_learning\","
+              "             \"description\": \"Attendance 64%% this term.\"}],"
+              " \"urgency\": \"routine\", \"district\": \"north\","
+              " \"lawful_ground\": {\"basis\": \"public_task\","
+              "                   \"justification\": \"Statutory early help.\"}}",
+              key, given, siblings);
+    FILE *file = fopen (path, "w");
+    cr_assert (file);
+    fputs (body, file);
+    fclose (file);
+    int code = s_cli (0, &out, "--format json refer --file %s", path);
+    if (code == 0) {
+        json_t *json = json_loads (out, 0, NULL);
+        cr_assert (json, "%s", out);
+        snprintf (referral, KN_UUID_STR, "%s",
+                  json_string_value (json_object_get (json, "referral_id")));
+        json_decref (json);
+        char *id = kn_test_sqlf (kn_test_stack_db_url (stack),
+                                 "SELECT subject_id FROM intake.referral_subject"
+                                 " WHERE referral_id = '%s' AND position = 0",
+                                 referral);
+        cr_assert (id);
+        snprintf (child, KN_UUID_STR, "%s", id);
+        free (id);
+    }
+    free (out);
+    return code;
+}
+
+static void
+s_setup (void)
+{
+    stack = kn_test_stack_new ();
+    kn_error_t err;
+    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
+                                      "data_protection_officer", true, &err),
+                  0, "%s", err.message);
+    kn_db_destroy (&owner);
+    kn_test_stack_start_records (stack);
+    cr_assert_eq (s_refer ("MERGE-1", "Mira", "Tomas", mira_referral, mira), 0);
+    cr_assert_eq (s_refer ("MERGE-2", "Myra", NULL, myra_referral, myra), 0);
+    char *id = kn_test_sqlf (kn_test_stack_db_url (stack),
+                             "SELECT subject_id FROM intake.referral_subject"
+                             " WHERE referral_id = '%s' AND position = 1",
+                             mira_referral);
+    cr_assert (id);
+    snprintf (tomas, sizeof tomas, "%s", id);
+    free (id);
+    cr_assert_str_neq (mira, myra, "two spellings found one person already");
+}
+
+static void
+s_teardown (void)
+{
+    kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
+}
+
+//  Wait until routing has consumed every outbox event.
+static void
+s_routed (void)
+{
+    const char *url = kn_test_stack_db_url (stack);
+    for (int i = 0; i < 3000 && kn_test_outbox_past_cursor (url) > 0; i++)
+        zclock_sleep (10);
+    cr_assert_eq (kn_test_outbox_past_cursor (url), 0, "routing did not catch up");
+}
+
+//  The merge id in a JSON reply, into id.
+static void
+s_merge_id (const char *out, char id[KN_UUID_STR])
+{
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert (json, "%s", out);
+    snprintf (id, KN_UUID_STR, "%s", json_string_value (json_object_get (json, "merge_id")));
+    json_decref (json);
+    cr_assert (kn_uuid_valid (id), "%s", out);
+}
+
+TestSuite (merge, .init = s_setup, .fini = s_teardown, .timeout = 180);
+
+Test (merge, a_merge_moves_everything_and_an_unmerge_gives_it_back)
+{
+    //  Agency 1 received data about Myra: it must be told. Myra is under a hold.
+    free (kn_test_sqlf (kn_test_stack_db_url (stack),
+                        "SELECT core.begin_write ();"
+                        "INSERT INTO core.disclosure (subject_id, recipient_id, categories,"
+                        " purpose, basis, service) VALUES ('%s', '%s', '{1}', 1, 'consent',"
+                        " 'intake')",
+                        myra, kn_test_stack_agency_id (stack, 1)));
+    char *out = NULL;
+    cr_assert_eq (s_cli (1, &out, "subject hold place %s --reason 'Proceedings pending.'",
+                         myra),
+                  0, "%s", out);
+    free (out);
+    //  A dry run says what would move and moves nothing.
+    cr_assert_eq (s_cli (1, &out, "--format json subject merge %s %s --reference DPO/M/1"
+                                  " --dry-run", mira, myra),
+                  0, "%s", out);
+    cr_assert (strstr (out, "\"referrals\": 1") && strstr (out, "\"holds\": 1") &&
+                   strstr (out, "\"dry_run\": true"),
+               "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE %s", "merged_into IS NOT NULL"),
+                  0);
+    //  The merge.
+    char merge_id[KN_UUID_STR];
+    cr_assert_eq (s_cli (1, &out, "--format json subject merge %s %s --reference DPO/M/1",
+                         mira, myra),
+                  0, "%s", out);
+    s_merge_id (out, merge_id);
+    cr_assert (strstr (out, "\"referrals\": 1") && strstr (out, "\"holds\": 1"), "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject WHERE referral_id ="
+                           " '%s' AND subject_id = '%s'", myra_referral, mira),
+                  1, "Myra's part did not move");
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.legal_hold WHERE subject_id = '%s'",
+                           mira),
+                  1, "Myra's hold did not move");
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE id = '%s' AND"
+                           " merged_into = '%s'", myra, mira),
+                  1);
+    //  Sealed under Mira's key now: the referral still opens, and Myra's key seals
+    //  nothing but her date of birth.
+    cr_assert_eq (s_cli (0, &out, "--format json referral show %s", myra_referral), 0, "%s",
+                  out);
+    cr_assert (strstr (out, "Myra"), "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject rs, core.data_key k"
+                           " WHERE k.subject_id = '%s' AND rs.referral_id = '%s'"
+                           " AND substring (rs.personal FROM 2 FOR 16) = uuid_send (k.id)",
+                           mira, myra_referral),
+                  1, "the part is not sealed under Mira's key");
+    //  Myra's identity finds Mira; her id is refused; both spellings in one referral
+    //  are one person named twice.
+    char again[KN_UUID_STR], child[KN_UUID_STR];
+    cr_assert_eq (s_refer ("MERGE-3", "Myra", NULL, again, child), 0);
+    cr_assert_str_eq (child, mira, "Myra's identity did not find Mira");
+    cr_assert_eq (s_refer ("MERGE-4", "Mira", "Myra", again, child), 3,
+                  "a referral naming both spellings was taken");
+    cr_assert_eq (s_cli (1, &out, "subject erase %s --reference DPO/E/1", myra), 5, "%s", out);
+    cr_assert (strstr (out, "merged"), "%s", out);
+    free (out);
+    //  Mira's export holds the merge and the disclosure of Myra's data; Myra's says
+    //  only whose records hers are now.
+    cr_assert_eq (s_cli (1, &out, "subject export %s --out - --format json", mira), 0, "%s",
+                  out);
+    json_t *export = json_loads (out, 0, NULL);
+    cr_assert (export, "%s", out);
+    cr_assert_eq (json_array_size (json_object_get (export, "merges")), 1, "%s", out);
+    //  Myra's data to agency 1, and the hold's reason read by the DPO.
+    cr_assert_eq (json_array_size (json_object_get (export, "disclosures")), 2, "%s", out);
+    cr_assert (strstr (out, "\"placed_at\"") && !strstr (out, "to_char"), "%s", out);
+    json_decref (export);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject export %s --out - --format json", myra), 0, "%s",
+                  out);
+    cr_assert (strstr (out, "\"merged_into\"") && strstr (out, mira) && !strstr (out, "Myra"),
+               "%s", out);
+    free (out);
+    //  Agency 1 is told.
+    s_routed ();
+    cr_assert_eq (s_cli (1, &out, "--format json feed --after 0"), 0, "%s", out);
+    cr_assert (strstr (out, "subject.merged") && strstr (out, merge_id), "%s", out);
+    free (out);
+    //  The unmerge gives back what the merge moved; the later referral stays Mira's.
+    cr_assert_eq (s_cli (1, &out, "--format json subject unmerge %s --reference DPO/U/1",
+                         merge_id),
+                  0, "%s", out);
+    cr_assert (strstr (out, "unmerged_at"), "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject WHERE referral_id ="
+                           " '%s' AND subject_id = '%s'", myra_referral, myra),
+                  1, "Myra's part did not come back");
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.legal_hold WHERE subject_id = '%s'",
+                           myra),
+                  1, "Myra's hold did not come back");
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE id = '%s' AND"
+                           " merged_into IS NULL", myra),
+                  1);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject WHERE subject_id ="
+                           " '%s'", mira),
+                  2, "Mira's own referral and the later one stay hers");
+    cr_assert_eq (s_cli (0, &out, "--format json referral show %s", myra_referral), 0, "%s",
+                  out);
+    cr_assert (strstr (out, "Myra"), "%s", out);
+    free (out);
+    cr_assert_eq (s_refer ("MERGE-5", "Myra", NULL, again, child), 0);
+    cr_assert_str_eq (child, myra, "after the unmerge Myra's identity does not find her");
+    //  Unmerged once only; told.
+    cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference DPO/U/2", merge_id), 5,
+                  "%s", out);
+    free (out);
+    s_routed ();
+    cr_assert_eq (s_cli (1, &out, "--format json feed --after 0"), 0, "%s", out);
+    cr_assert (strstr (out, "subject.unmerged"), "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.audit WHERE operation IN ('merge',"
+                           " 'unmerge') AND result = %s", "'ok'"),
+                  2);
+}
+
+Test (merge, bad_merges_are_refused_and_change_nothing)
+{
+    char *out = NULL;
+    //  One person with herself; a reference that is a sentence; unknown; not a DPO.
+    cr_assert_eq (s_cli (1, &out, "subject merge %s %s --reference R1", mira, mira), 3, "%s",
+                  out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject merge %s %s --reference 'a reason'", mira, myra),
+                  3, "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject merge %s 6d0f5f0e-8f5c-4f57-a3d5-0f3a7c1b2e44"
+                                  " --reference R1", mira),
+                  6, "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (0, &out, "subject merge %s %s --reference R1", mira, myra), 4, "%s",
+                  out);
+    free (out);
+    //  Mira and Tomas are named in one referral: two people.
+    cr_assert_eq (s_cli (1, &out, "subject merge %s %s --reference R1", mira, tomas), 5, "%s",
+                  out);
+    cr_assert (strstr (out, mira_referral), "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject_merge WHERE %s", "true"), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE %s",
+                           "merged_into IS NOT NULL"),
+                  0);
+    //  Merged once; then not again, into anyone; an unknown merge cannot be undone.
+    cr_assert_eq (s_cli (1, &out, "subject merge %s %s --reference R1", mira, myra), 0, "%s",
+                  out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject merge %s %s --reference R2", tomas, myra), 5, "%s",
+                  out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject merge %s %s --reference R2", myra, tomas), 5, "%s",
+                  out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject unmerge 6d0f5f0e-8f5c-4f57-a3d5-0f3a7c1b2e44"
+                                  " --reference R3"),
+                  6, "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject_merge WHERE %s", "true"), 1);
+}
+
+Test (merge, erasing_the_merged_person_erases_both)
+{
+    char *out = NULL;
+    cr_assert_eq (s_cli (1, &out, "subject merge %s %s --reference R1", mira, myra), 0, "%s",
+                  out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject erase %s --reference DPO/E/2", mira), 0, "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.data_key WHERE subject_id IN ('%s', '%s')"
+                           " AND wrapped IS NULL", mira, myra),
+                  2, "a key of the merged person is live");
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.erasure WHERE subject_id = '%s'", myra),
+                  1);
+    //  Neither identity finds them any more.
+    char referral[KN_UUID_STR], child[KN_UUID_STR];
+    cr_assert_eq (s_refer ("MERGE-6", "Myra", NULL, referral, child), 0);
+    cr_assert (strcmp (child, mira) && strcmp (child, myra), "Myra's identity finds the erased");
+}
