@@ -15,6 +15,8 @@ static const char *s_usage =
     "       kinnet subject merge SUBJECT_ID MERGED_SUBJECT_ID --reference REF [--dry-run]\n"
     "               [--key KEY]\n"
     "       kinnet subject unmerge MERGE_ID --reference REF [--key KEY]\n"
+    "       kinnet subject split SUBJECT_ID RECORD_ID... --reference REF [--dry-run]\n"
+    "               [--key KEY]\n"
     "       kinnet subject hold place SUBJECT_ID|--case CASE_ID --reason TEXT [--key KEY]\n"
     "       kinnet subject hold lift HOLD_ID --reason TEXT [--key KEY]\n"
     "       kinnet subject holds [SUBJECT_ID|--case CASE_ID]\n"
@@ -25,7 +27,9 @@ static const char *s_usage =
     "rectify corrects a person's name or date of birth everywhere Kinnet holds it and\n"
     "tells every agency that received data about them (at least one field).\n"
     "merge makes MERGED_SUBJECT_ID's records SUBJECT_ID's (one person known twice);\n"
-    "unmerge gives back what a merge moved. Both tell the agencies concerned.\n"
+    "unmerge gives back what a merge moved. split moves the records named (referrals,\n"
+    "consents, bases, overrides, release requests, holds) to a new person: SUBJECT_ID\n"
+    "was two people with one identity. Each tells the agencies concerned.\n"
     "A hold stops erasure (by a DPO or by the retention schedules) until it is\n"
     "lifted; one on a case holds every person named in its referrals. holds lists\n"
     "those in force, or every hold on one person (theirs and their cases') or case.\n"
@@ -177,6 +181,50 @@ s_merge (const cli_options_t *options, int argc, char **argv, const char *id,
 }
 
 static int
+s_split (const cli_options_t *options, int argc, char **argv, const char *const *valued,
+         const char *id)
+{
+    const char *reference = cli_arg (argc, argv, "--reference");
+    char *records[101];
+    size_t n = 0;
+    for (const char *record; n < 101 && (record = cli_positional (argc, argv, valued,
+                                                                   3 + (int)n));)
+        records[n++] = (char *)record;
+    if (!reference || n == 0) {
+        fputs (s_usage, stderr);
+        return CLI_USAGE;
+    }
+    bool dry_run = cli_flag (argc, argv, "--dry-run");
+    char key[200];
+    Kinnet__V1__SplitSubject op = KINNET__V1__SPLIT_SUBJECT__INIT;
+    op.idempotency_key = (char *)cli_admin_key (key, sizeof key, argc, argv,
+                                                dry_run ? "split-dry-run" : "split", NULL);
+    op.subject_id = (char *)id;
+    op.record_ids = records;
+    op.n_record_ids = n;
+    op.reference = (char *)reference;
+    op.dry_run = dry_run;
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_SPLIT;
+    request.split = &op;
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
+    if (!reply)
+        return code;
+    const Kinnet__V1__Split *done = reply->split;
+    if (options->json)
+        cli_print_json (&done->base);
+    else
+        printf ("%s %s%s%s: %d referral parts, %d consents and requests, %d holds%s%s%s\n",
+                done->dry_run ? "would split from" : "split from", done->subject_id,
+                done->dry_run ? "" : " as ", done->new_subject_id, done->referrals,
+                done->consents, done->holds, done->split_id[0] ? "; split " : "",
+                done->split_id, done->replayed ? " (answered from an earlier request)" : "");
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
 s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
         const char *id)
 {
@@ -272,6 +320,8 @@ cli_records (const cli_options_t *options, int argc, char **argv)
         return s_merge (options, argc, argv, first, second);
     if (strcmp (action, "unmerge") == 0 && first && !second)
         return s_merge (options, argc, argv, first, NULL);
+    if (strcmp (action, "split") == 0 && first && second)
+        return s_split (options, argc, argv, valued, first);
     const char *case_id = cli_arg (argc, argv, "--case");
     if (strcmp (action, "hold") == 0 && first && !extra && (second || case_id))
         return s_hold (options, argc, argv, first, second);

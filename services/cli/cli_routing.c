@@ -222,6 +222,14 @@ s_print_event (const cli_options_t *options, const Kinnet__V1__FeedEvent *event)
         printf ("; correct your copies");
         break;
     case KINNET__V1__FEED_EVENT__BODY_SUBJECT_MERGED:
+        if (strcmp (event->topic, "subject.split") == 0) {
+            printf ("  subject %s  was two people: records", event->subject_merged->subject_id);
+            for (size_t i = 0; i < event->subject_merged->n_record_ids; i++)
+                printf ("%s%s", i ? ", " : " ", event->subject_merged->record_ids[i]);
+            printf (" are subject %s's (split %s): separate your records of them",
+                    event->subject_merged->merged_subject_id, event->subject_merged->merge_id);
+            break;
+        }
         printf (strcmp (event->topic, "subject.unmerged") == 0
                     ? "  subject %s  separated again from subject %s (merge %s):"
                       " separate your records of them"

@@ -103,7 +103,8 @@ cli_subject (const cli_options_t *options, int argc, char **argv)
     const char *action = argc > 1 ? argv[1] : "";
     if (strcmp (action, "erase") == 0 || strcmp (action, "hold") == 0 ||
         strcmp (action, "holds") == 0 || strcmp (action, "rectify") == 0 ||
-        strcmp (action, "merge") == 0 || strcmp (action, "unmerge") == 0)
+        strcmp (action, "merge") == 0 || strcmp (action, "unmerge") == 0 ||
+        strcmp (action, "split") == 0)
         return cli_records (options, argc, argv);
     const char *id = argc > 2 && strncmp (argv[2], "--", 2) ? argv[2] : NULL;
     const char *path = cli_arg (argc, argv, "--out");

@@ -19,12 +19,12 @@
 #define BATCH_SQL                                                                        \
     "SELECT s.id::text, s.blind_index_version, encode (s.blind_index, 'hex'),"           \
     " s.birth_date, k.id, k.master_version, k.wrapped,"                                  \
-    " (k.id IS NOT NULL AND k.wrapped IS NULL)"                                          \
+    " (k.id IS NOT NULL AND k.wrapped IS NULL), s.split_from IS NOT NULL"                \
     " FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"              \
     " WHERE s.blind_index_version <> $1::smallint AND s.id > $2::uuid"                   \
     " ORDER BY s.id LIMIT $3::int"
 
-enum { C_ID, C_VERSION, C_INDEX, C_BIRTH, C_KEY, C_ERASED = C_KEY + 3 };
+enum { C_ID, C_VERSION, C_INDEX, C_BIRTH, C_KEY, C_ERASED = C_KEY + 3, C_SPLIT };
 
 static const char *s_statements[][2] = {
     {"kn_index_batch", BATCH_SQL " FOR UPDATE OF s SKIP LOCKED"},
@@ -54,7 +54,10 @@ static const char *s_statements[][2] = {
      " WHERE s.id = t.id"},
 };
 
-typedef enum { DONE, ERASED, UNRESOLVED, DUPLICATE } outcome_t;
+//  UNLINKED: split off another subject (records split), found by no identity: random
+//  bytes under the current version, as for the erased, unless an input reproduces
+//  their index (a correction gave them one of their own).
+typedef enum { DONE, ERASED, UNRESOLVED, DUPLICATE, UNLINKED } outcome_t;
 
 //  One subject of a batch.
 typedef struct {
@@ -65,7 +68,8 @@ typedef struct {
     kn_data_key_t key;                    // its data key, when live
     bool has_key;
     outcome_t outcome;
-    uint8_t index[KN_BLIND_INDEX_BYTES]; // the new one (DONE, ERASED)
+    bool split;                           // split off another subject
+    uint8_t index[KN_BLIND_INDEX_BYTES]; // the new one (DONE, ERASED, UNLINKED)
 } subject_t;
 
 static void
@@ -122,6 +126,7 @@ s_read (kn_db_t *db, kn_crypto_t *crypto, PGresult *rows, int r, subject_t *subj
     subject->version = atoi (PQgetvalue (rows, r, C_VERSION));
     if (s_hex (PQgetvalue (rows, r, C_INDEX), subject->stored, sizeof subject->stored))
         subject->outcome = UNRESOLVED;
+    subject->split = PQgetvalue (rows, r, C_SPLIT)[0] == 't';
     if (PQgetvalue (rows, r, C_ERASED)[0] == 't') {
         subject->outcome = ERASED;
         randombytes_buf (subject->index, sizeof subject->index);
@@ -231,7 +236,10 @@ s_recompute (kn_db_t *db, kn_crypto_t *crypto, subject_t *subjects, int n,
     }
     PQclear (inputs);
     for (int i = 0; i < n; i++)
-        if (subjects[i].outcome == DONE && !found[i])
+        if (subjects[i].outcome == DONE && !found[i] && subjects[i].split) {
+            subjects[i].outcome = UNLINKED;
+            randombytes_buf (subjects[i].index, sizeof subjects[i].index);
+        } else if (subjects[i].outcome == DONE && !found[i])
             subjects[i].outcome = UNRESOLVED;
     free (found);
     return 0;
@@ -267,6 +275,7 @@ s_count (kn_reindex_report_t *report, const subject_t *subject)
 {
     switch (subject->outcome) {
     case DONE:
+    case UNLINKED:
         report->reindexed++;
         break;
     case ERASED:
@@ -327,7 +336,8 @@ s_batch (kn_db_t *db, kn_crypto_t *crypto, int batch, pass_t pass, char *after,
     kn_pgarray_columns (columns, 3);
     for (int i = 0; i < n && rc == 0; i++) {
         s_count (report, &subjects[i]);
-        if (subjects[i].outcome == DONE || subjects[i].outcome == ERASED) {
+        if (subjects[i].outcome == DONE || subjects[i].outcome == ERASED ||
+            subjects[i].outcome == UNLINKED) {
             kn_pgarray_add (columns[0], subjects[i].id);
             kn_pgarray_add_bytes (columns[1], subjects[i].index, KN_BLIND_INDEX_BYTES);
             kn_pgarray_add_int (columns[2], kn_crypto_index_version (crypto));

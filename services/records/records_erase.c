@@ -79,6 +79,16 @@ records_tell (records_server_t *self, const char *subject_id, const char *topic,
     PGresult *rows = kn_db_run (self->db, "records_recipients", 1, values, NULL, NULL, err);
     if (!rows)
         return -1;
+    int rc = records_tell_to (self, rows, subject_id, topic, event, recipient, err);
+    PQclear (rows);
+    return rc;
+}
+
+int
+records_tell_to (records_server_t *self, const PGresult *rows, const char *subject_id,
+                 const char *topic, ProtobufCMessage *event, char **recipient,
+                 kn_error_t *err)
+{
     int rc = 0;
     for (int r = 0; r < PQntuples (rows) && rc == 0; r++) {
         *recipient = PQgetvalue (rows, r, 0);
@@ -89,7 +99,6 @@ records_tell (records_server_t *self, const char *subject_id, const char *topic,
         free (payload);
     }
     *recipient = NULL;
-    PQclear (rows);
     return rc;
 }
 

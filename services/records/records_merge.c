@@ -51,7 +51,7 @@ static const moved_t s_moved[] = {
 #define MERGE_COLUMNS                                                                    \
     "subject_id, merged_id, extract (epoch FROM merged_at)::bigint, reference,"          \
     " referrals, consents, holds, coalesce (extract (epoch FROM unmerged_at)::bigint, 0),"\
-    " coalesce (unmerge_reference, '')"
+    " coalesce (unmerge_reference, ''), kind"
 
 //  What a merge of $1 would move: referral parts, grounds, holds.
 #define COUNTS_OF                                                                        \
@@ -83,13 +83,7 @@ records_merge_prepare (kn_db_t *db, kn_error_t *err)
         //  Everything the merged person ($2) has, listed under the merge ($1).
         {"merge_list",
          "INSERT INTO core.subject_merge_row (merge_id, kind, row_id)"
-         " SELECT $1, k, id FROM ("
-         " SELECT 'referral', referral_id FROM intake.referral_subject WHERE subject_id = $2"
-         " UNION ALL SELECT 'consent', id FROM consent.record WHERE subject_id = $2"
-         " UNION ALL SELECT 'basis', id FROM consent.basis WHERE subject_id = $2"
-         " UNION ALL SELECT 'override', id FROM consent.override WHERE subject_id = $2"
-         " UNION ALL SELECT 'release', id FROM consent.release WHERE subject_id = $2"
-         " UNION ALL SELECT 'hold', id FROM core.legal_hold WHERE subject_id = $2"
+         " SELECT $1, k, id FROM (" RECORDS_ABOUT ("$2")
          " UNION ALL SELECT 'alias', id FROM core.subject WHERE merged_into = $2"
          ") AS m (k, id)"},
         //  The listed parts of $2 (locked), to move to another person.
@@ -211,9 +205,8 @@ s_reseal (records_server_t *self, PGresult *rows, int r, int c, const char *ad,
     return *sealed ? 0 : -1;
 }
 
-//  Move the parts, referrals and rows merge_id lists from person from to person to.
-static int
-s_move (records_server_t *self, const char *merge_id, const char *from, const char *to,
+int
+records_move (records_server_t *self, const char *merge_id, const char *from, const char *to,
         kn_error_t *err)
 {
     const char *values[] = {merge_id, from, to};
@@ -412,14 +405,24 @@ s_tell (records_server_t *self, const char *topic, const char *merge_id, const c
     event.family_id = (char *)family_id;
     event.at = &at;
     event.merge_id = (char *)merge_id;
-    if (records_tell (self, a, topic, &event.base, &event.recipient_agency_id, err))
-        return -1;
-    event.recipient_agency_id = "";
-    size_t len = kinnet__v1__subject_merged__get_packed_size (&event);
+    return records_tell (self, a, topic, &event.base, &event.recipient_agency_id, err) ||
+                   records_tell_routing (self, topic, &event.base, &event.recipient_agency_id,
+                                         a, err)
+               ? -1
+               : 0;
+}
+
+int
+records_tell_routing (records_server_t *self, const char *topic, ProtobufCMessage *event,
+                      char **recipient, const char *subject_id, kn_error_t *err)
+{
+    *recipient = "";
+    size_t len = protobuf_c_message_get_packed_size (event);
     uint8_t *payload = kn_malloc (len ? len : 1);
-    kinnet__v1__subject_merged__pack (&event, payload);
-    int rc = kn_outbox_append (self->db, topic, a, payload, len, err);
+    protobuf_c_message_pack (event, payload);
+    int rc = kn_outbox_append (self->db, topic, subject_id, payload, len, err);
     free (payload);
+    *recipient = NULL;
     return rc;
 }
 
@@ -474,7 +477,7 @@ records_merge (records_server_t *self, const char *agency, const records_request
     if (!(done = kn_db_run (self->db, "merge_list", 2, list, NULL, NULL, err)))
         goto fail;
     PQclear (done);
-    if (s_move (self, w.object_id, b, a, err) ||
+    if (records_move (self, w.object_id, b, a, err) ||
         !(done = kn_db_run (self->db, "merge_link", 2, link, NULL, NULL, err)))
         goto fail;
     PQclear (done);
@@ -505,6 +508,7 @@ records_unmerge (records_server_t *self, const char *agency,
         goto fail;
     char a[KN_UUID_STR] = "", b[KN_UUID_STR] = "", family_id[KN_UUID_STR];
     bool undone = PQntuples (row) == 1 && strcmp (PQgetvalue (row, 0, 7), "0") != 0;
+    bool split = PQntuples (row) == 1 && strcmp (PQgetvalue (row, 0, 9), "split") == 0;
     if (PQntuples (row) == 1) {
         snprintf (a, sizeof a, "%s", PQgetvalue (row, 0, 0));
         snprintf (b, sizeof b, "%s", PQgetvalue (row, 0, 1));
@@ -516,6 +520,11 @@ records_unmerge (records_server_t *self, const char *agency,
     }
     if (undone) {
         kn_error_set (err, KN_E_CONFLICT, "merge_id", "the merge was undone already");
+        goto fail;
+    }
+    if (split) {
+        kn_error_set (err, KN_E_CONFLICT, "merge_id",
+                      "that is a split: it is undone by merging the two people");
         goto fail;
     }
     //  Both locked, then the merge row: two unmerges of one merge wait for each other.
@@ -551,7 +560,7 @@ records_unmerge (records_server_t *self, const char *agency,
     PGresult *done = NULL;
     if (s_tell (self, "subject.unmerged", op->merge_id, a, b, family_id, kn_clock_now (),
                 err) ||
-        s_move (self, op->merge_id, a, b, err) ||
+        records_move (self, op->merge_id, a, b, err) ||
         !(done = kn_db_run (self->db, "merge_link", 2, link, NULL, NULL, err)))
         goto fail;
     PQclear (done);

@@ -87,6 +87,11 @@ int records_destroy (records_server_t *self, const records_destroy_t *what,
 int records_tell (records_server_t *self, const char *subject_id, const char *topic,
                   ProtobufCMessage *event, char **recipient, kn_error_t *err);
 
+//  The same to each agency in column 0 of rows.
+int records_tell_to (records_server_t *self, const PGresult *rows, const char *subject_id,
+                     const char *topic, ProtobufCMessage *event, char **recipient,
+                     kn_error_t *err);
+
 //  After the commit of an erasure: its log line and its line in the erasure ledger.
 void records_destroyed_logged (records_server_t *self, const char *subject_id,
                                const char *reference, const records_destroyed_t *done);
@@ -116,11 +121,35 @@ records_handle_fn records_rectify;
 int records_rectify_prepare (kn_db_t *db, kn_error_t *err);
 
 //  records_merge.c
+//  Every record about person p: its kind (core.subject_merge_row.kind) and id.
+#define RECORDS_ABOUT(p)                                                                 \
+    "SELECT 'referral', referral_id FROM intake.referral_subject WHERE subject_id = " p     \
+    " UNION ALL SELECT 'consent', id FROM consent.record WHERE subject_id = " p            \
+    " UNION ALL SELECT 'basis', id FROM consent.basis WHERE subject_id = " p               \
+    " UNION ALL SELECT 'override', id FROM consent.override WHERE subject_id = " p         \
+    " UNION ALL SELECT 'release', id FROM consent.release WHERE subject_id = " p           \
+    " UNION ALL SELECT 'hold', id FROM core.legal_hold WHERE subject_id = " p
+
+//  Move the records the merge (or split) merge_id lists from person from to person
+//  to, each sealed value opened and sealed again under to's key, in the caller's
+//  transaction, both people locked.
+int records_move (records_server_t *self, const char *merge_id, const char *from,
+                  const char *to, kn_error_t *err);
+//  Both people of a merge's SubjectMerged event (topic), to routing (no recipient):
+//  it re-decides their open offers.
+int records_tell_routing (records_server_t *self, const char *topic,
+                          ProtobufCMessage *event, char **recipient, const char *subject_id,
+                          kn_error_t *err);
 int records_validate_merge (const records_request_t *request, kn_error_t *err);
 int records_validate_unmerge (const records_request_t *request, kn_error_t *err);
 records_handle_fn records_merge;
 records_handle_fn records_unmerge;
 int records_merge_prepare (kn_db_t *db, kn_error_t *err);
+
+//  records_split.c
+int records_validate_split (const records_request_t *request, kn_error_t *err);
+records_handle_fn records_split;
+int records_split_prepare (kn_db_t *db, kn_error_t *err);
 
 int records_prepare (kn_db_t *db, kn_error_t *err);
 

@@ -56,6 +56,7 @@ static const op_t s_ops[] = {
     {OP (MERGE), "merge", RESULT (MERGE), records_validate_merge, records_merge, true, NULL},
     {OP (UNMERGE), "unmerge", RESULT (MERGE), records_validate_unmerge, records_unmerge, true,
      NULL},
+    {OP (SPLIT), "split", RESULT (SPLIT), records_validate_split, records_split, true, NULL},
 };
 
 #undef OP
@@ -69,7 +70,8 @@ records_server_session (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_pat
         kn_idempotency_prepare (db, LEDGER, err) ||
         kn_agency_prepare (db, err) || kn_subject_prepare (db, err) ||
         records_prepare (db, err) || records_keeper_prepare (db, err) ||
-        records_rectify_prepare (db, err) || records_merge_prepare (db, err))
+        records_rectify_prepare (db, err) || records_merge_prepare (db, err) ||
+        records_split_prepare (db, err))
         return NULL;
     records_server_t *self = kn_calloc (1, sizeof *self);
     self->db = db;

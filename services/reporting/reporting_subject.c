@@ -189,9 +189,15 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
 
 //  Those merged into the person $1 (in force).
 #define MERGED_INTO "SELECT id FROM core.subject WHERE merged_into = $1"
-//  The merges the person $1 is part of, either way.
+//  A split that moved the record a disclosure d was made from (or under) away from
+//  d's subject, to the person it names as merged_id, where cond.
+#define SPLIT_ROW(cond)                                                                  \
+    "SELECT 1 FROM core.subject_merge m JOIN core.subject_merge_row r"                   \
+    " ON r.merge_id = m.id WHERE m.kind = 'split' AND m.subject_id = d.subject_id"       \
+    " AND r.row_id IN (d.object_id, d.ground_id) AND " cond
+//  The merges and splits the person $1 is part of, either way.
 #define MERGES_SQL                                                                       \
-    "SELECT id AS merge_id, subject_id, merged_id AS merged_subject_id, merged_by, "     \
+    "SELECT id AS merge_id, kind, subject_id, merged_id AS merged_subject_id, merged_by, "     \
     TS ("merged_at") " AS merged_at, reference, referrals, consents, holds, "             \
     TS ("unmerged_at") " AS unmerged_at, unmerge_reference FROM core.subject_merge"      \
     " WHERE subject_id = $1 OR merged_id = $1 ORDER BY merged_at, id"
@@ -359,8 +365,10 @@ reporting_subject_export (kn_db_t *db, kn_crypto_t *crypto, consent_store_t *con
         db,
         "SELECT " TS ("d.at") " AS at, d.recipient_id, a.name AS recipient, d.categories,"
         " d.purpose, d.basis, d.ground_id, d.service, d.object_id FROM core.disclosure d"
-        " JOIN core.agency a ON a.id = d.recipient_id WHERE d.subject_id = $1 OR d.subject_id"
-        " IN (" MERGED_INTO ") ORDER BY d.at",
+        " JOIN core.agency a ON a.id = d.recipient_id"
+        " WHERE ((d.subject_id = $1 OR d.subject_id IN (" MERGED_INTO "))"
+        "        AND NOT EXISTS (" SPLIT_ROW ("true") "))"
+        " OR EXISTS (" SPLIT_ROW ("m.merged_id = $1") ") ORDER BY d.at",
         subject_id, err);
     //  Audit records about the person: naming them, their family, or an object about
     //  them (their referrals, consents, bases and overrides).

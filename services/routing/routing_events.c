@@ -294,7 +294,8 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
             ? &kinnet__v1__subject_erased__descriptor
         : strcmp (topic, "subject.rectified") == 0
             ? &kinnet__v1__subject_rectified__descriptor
-        : strcmp (topic, "subject.merged") == 0 || strcmp (topic, "subject.unmerged") == 0
+        : strcmp (topic, "subject.merged") == 0 || strcmp (topic, "subject.unmerged") == 0 ||
+                strcmp (topic, "subject.split") == 0
             ? &kinnet__v1__subject_merged__descriptor
             : NULL;
     if (!descriptor)

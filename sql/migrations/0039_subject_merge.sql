@@ -21,8 +21,19 @@ ALTER TABLE core.subject
   ADD CONSTRAINT subject_merged_not_self CHECK (merged_into <> id);
 CREATE INDEX subject_merged_into ON core.subject (merged_into) WHERE merged_into IS NOT NULL;
 
+-- A split is the other way: a DPO finds that one subject is two people (two children
+-- with the same name and date of birth, taken for one), names the records about the
+-- other one, and those move to a new subject (split_from = the first), which no
+-- identity finds (both people have the same one): a later referral still finds the
+-- first, and the DPO splits again. A split is recorded as a merge of kind 'split':
+-- subject_id the person split from, merged_id the new one, the rows it moved listed
+-- the same way. The disclosures of the moved records stay in the chained log under
+-- the first person's id, and a subject export shows them under the second.
+ALTER TABLE core.subject ADD COLUMN split_from uuid REFERENCES core.subject(id);
+
 CREATE TABLE core.subject_merge (
   id                 uuid PRIMARY KEY,
+  kind               text NOT NULL DEFAULT 'merge' CHECK (kind IN ('merge', 'split')),
   subject_id         uuid NOT NULL REFERENCES core.subject(id),   -- A: who remains
   merged_id          uuid NOT NULL REFERENCES core.subject(id),   -- B: merged into A
   merged_by          uuid NOT NULL REFERENCES core.agency(id),
@@ -54,14 +65,20 @@ CREATE TABLE core.subject_merge_row (
 GRANT SELECT, INSERT, UPDATE (unmerged_by, unmerged_at, unmerge_reference)
   ON core.subject_merge TO kinnet_records;
 GRANT SELECT, INSERT ON core.subject_merge_row TO kinnet_records;
-GRANT SELECT (merged_into, family_id), UPDATE (merged_into) ON core.subject
+GRANT SELECT (merged_into, family_id, split_from), UPDATE (merged_into) ON core.subject
   TO kinnet_records;
+-- A split makes the second person (in a family of their own).
+GRANT INSERT (id, family_id, blind_index, blind_index_version, split_from)
+  ON core.subject TO kinnet_records;
+GRANT INSERT ON core.family TO kinnet_records;
 -- The rows a merge moves from one person to the other.
 GRANT UPDATE (subject_id) ON intake.referral_subject, consent.record, consent.basis,
   consent.override, consent.release, core.legal_hold TO kinnet_records;
 GRANT SELECT (referral_id, subject_id, position) ON intake.referral_subject
   TO kinnet_records;
+-- Who received data from the records a split moves.
+GRANT SELECT (object_id, ground_id) ON core.disclosure TO kinnet_records;
 -- A hold's reason is sealed again under the receiving person's key.
 GRANT UPDATE (reason) ON core.legal_hold TO kinnet_records;
 -- Reports and exports show merges (never reasons: a merge has none, only a reference).
-GRANT SELECT ON core.subject_merge TO kinnet_reporting;
+GRANT SELECT ON core.subject_merge, core.subject_merge_row TO kinnet_reporting;

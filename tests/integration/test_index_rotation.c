@@ -224,6 +224,21 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
     char *dpo = kn_test_stack_cli_env (stack, 1);
     cr_assert_eq (kn_test_run_cli (dpo, &out, "%s", args), 0, "%s", out);
     free (out);
+    //  One person known twice (seed 50, merged into A) and two people taken for one
+    //  (seed 60, the second referral split off): the re-index must keep the merged
+    //  identity finding A, and leave the split-off person found by none, as resolved.
+    char alias[KN_UUID_STR], twice[KN_UUID_STR];
+    s_refer_quietly (client, 50, "m-1", alias);
+    s_refer_quietly (client, 60, "s-1", twice);
+    Kinnet__V1__IntakeReply *second = s_refer (client, 60, "s-2", NULL, false);
+    cr_assert_eq (kn_test_run_cli (dpo, &out, "subject merge %s %s --reference M1", a, alias),
+                  0, "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_run_cli (dpo, &out, "subject split %s %s --reference S1", twice,
+                                   second->submitted->referral_id),
+                  0, "%s", out);
+    free (out);
+    kinnet__v1__intake_reply__free_unpacked (second, NULL);
     free (dpo);
 
     //  Version 2 added (held back), then made current; intake restarted with it.
@@ -307,6 +322,10 @@ Test (index_rotation, matching_survives_a_rotation_and_the_root_retires)
     cr_assert_str_eq (again, b);
     s_refer_quietly (client, 3, "e-2", again);
     cr_assert_str_neq (again, erased, "an erased person was matched again");
+    s_refer_quietly (client, 50, "m-2", again);
+    cr_assert_str_eq (again, a, "the merged identity no longer finds A");
+    s_refer_quietly (client, 60, "s-3", again);
+    cr_assert_str_eq (again, twice, "the split identity no longer finds its first person");
 
     //  status: nothing is indexed under version 1, but fingerprints of today are.
     cr_assert_eq (s_keys (&out, "--format json admin indexkey status"), 0, "%s", out);

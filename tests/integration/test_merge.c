@@ -305,3 +305,108 @@ Test (merge, erasing_the_merged_person_erases_both)
     cr_assert_eq (s_refer ("MERGE-6", "Myra", NULL, referral, child), 0);
     cr_assert (strcmp (child, mira) && strcmp (child, myra), "Myra's identity finds the erased");
 }
+
+Test (merge, a_split_separates_two_children_taken_for_one)
+{
+    //  Two children with one identity: the second referral finds the first.
+    char first[KN_UUID_STR], second[KN_UUID_STR], lena[KN_UUID_STR], child[KN_UUID_STR];
+    cr_assert_eq (s_refer ("SPLIT-1", "Lena", NULL, first, lena), 0);
+    cr_assert_eq (s_refer ("SPLIT-2", "Lena", NULL, second, child), 0);
+    cr_assert_str_eq (child, lena);
+    //  Agency 1 received the second referral's data.
+    free (kn_test_sqlf (kn_test_stack_db_url (stack),
+                        "SELECT core.begin_write ();"
+                        "INSERT INTO core.disclosure (subject_id, recipient_id, categories,"
+                        " purpose, basis, service, object_id) VALUES ('%s', '%s', '{1}', 1,"
+                        " 'consent', 'intake', '%s')",
+                        lena, kn_test_stack_agency_id (stack, 1), second));
+    char *out = NULL;
+    //  Bad splits: a record not about Lena, no referral named, an unknown person.
+    cr_assert_eq (s_cli (1, &out, "subject split %s %s --reference S1", lena, myra_referral),
+                  3, "%s", out);
+    cr_assert (strstr (out, "record_ids[0]"), "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject split 6d0f5f0e-8f5c-4f57-a3d5-0f3a7c1b2e44 %s"
+                                  " --reference S1", second),
+                  6, "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject hold place %s --reason 'Inquiry.'", lena), 0, "%s",
+                  out);
+    free (out);
+    char *hold = kn_test_sqlf (kn_test_stack_db_url (stack),
+                               "SELECT id FROM core.legal_hold WHERE subject_id = '%s'", lena);
+    cr_assert_eq (s_cli (1, &out, "subject split %s %s --reference S1", lena, hold), 3, "%s",
+                  out);
+    cr_assert (strstr (out, "referral"), "%s", out);
+    free (out);
+    free (hold);
+    //  A dry run counts; then the split.
+    cr_assert_eq (s_cli (1, &out, "--format json subject split %s %s --reference S1"
+                                  " --dry-run", lena, second),
+                  0, "%s", out);
+    cr_assert (strstr (out, "\"referrals\": 1"), "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE %s", "split_from IS NOT NULL"),
+                  0);
+    cr_assert_eq (s_cli (1, &out, "--format json subject split %s %s --reference S1", lena,
+                         second),
+                  0, "%s", out);
+    json_t *json = json_loads (out, 0, NULL);
+    cr_assert (json, "%s", out);
+    char other[KN_UUID_STR], split_id[KN_UUID_STR];
+    snprintf (other, sizeof other, "%s",
+              json_string_value (json_object_get (json, "new_subject_id")));
+    snprintf (split_id, sizeof split_id, "%s",
+              json_string_value (json_object_get (json, "split_id")));
+    json_decref (json);
+    free (out);
+    cr_assert (kn_uuid_valid (other) && strcmp (other, lena), "%s", other);
+    //  The second referral is the other child's, sealed under her key; the first stays.
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject WHERE referral_id ="
+                           " '%s' AND subject_id = '%s'", second, other),
+                  1);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral r, core.data_key k"
+                           " WHERE k.subject_id = '%s' AND r.id = '%s'"
+                           " AND substring (r.personal FROM 2 FOR 16) = uuid_send (k.id)",
+                           other, second),
+                  1, "the rest of the referral is not under her key");
+    cr_assert_eq (s_cli (0, &out, "--format json referral show %s", second), 0, "%s", out);
+    cr_assert (strstr (out, "Lena"), "%s", out);
+    free (out);
+    //  The identity still finds the first child.
+    char third[KN_UUID_STR];
+    cr_assert_eq (s_refer ("SPLIT-3", "Lena", NULL, third, child), 0);
+    cr_assert_str_eq (child, lena, "the identity no longer finds the first child");
+    //  Exports: the disclosure is the other child's, with her date of birth.
+    cr_assert_eq (s_cli (1, &out, "subject export %s --out - --format json", other), 0, "%s",
+                  out);
+    json = json_loads (out, 0, NULL);
+    cr_assert (json, "%s", out);
+    cr_assert_eq (json_array_size (json_object_get (json, "disclosures")), 1, "%s", out);
+    cr_assert_str_eq (json_string_value (json_object_get (json, "date_of_birth")),
+                      "2015-03-02");
+    json_decref (json);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject export %s --out - --format json", lena), 0, "%s",
+                  out);
+    json = json_loads (out, 0, NULL);
+    cr_assert (json, "%s", out);
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (json, "disclosures"), i, item)
+    {
+        const char *object = json_string_value (json_object_get (item, "object_id"));
+        cr_assert (!object || strcmp (object, second), "the split-off disclosure: %s", out);
+    }
+    json_decref (json);
+    free (out);
+    //  Agency 1 is told which record was the other child's; a split is not unmerged.
+    s_routed ();
+    cr_assert_eq (s_cli (1, &out, "--format json feed --after 0"), 0, "%s", out);
+    cr_assert (strstr (out, "subject.split") && strstr (out, other) && strstr (out, second),
+               "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference S2", split_id), 5, "%s",
+                  out);
+    free (out);
+}
