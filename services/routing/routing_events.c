@@ -356,11 +356,19 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
             feed.subject_merged = merged;
             rc = routing_feed (self, merged->recipient_agency_id, topic, NULL, &feed, now,
                                err);
-        } else
+        } else {
             for (int k = 0; k < 4 && rc == 0; k++)
                 rc = routing_recheck_subject (
                     self, k < 2 ? merged->subject_id : merged->merged_subject_id, k % 2,
                     now, err);
+            //  One DPO decides a merge or a split, and it changes whose consents
+            //  apply: every data-protection officer hears of it, to review it.
+            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+            feed.body_case = KINNET__V1__FEED_EVENT__BODY_SUBJECT_MERGED;
+            feed.subject_merged = merged;
+            if (rc == 0)
+                rc = routing_feed_dpos (self, topic, &feed, NULL, now, err);
+        }
     } else if (descriptor == &kinnet__v1__release_changed__descriptor) {
         //  Each copy is addressed to one party. An approval may let offers waiting
         //  for consent go ahead: re-decide once, on the requester's copy.
