@@ -4,6 +4,9 @@
     consent, the request's subject. The jobs live next door; consent_store_int.h is
     the map. */
 #include "consent_store_int.h"
+
+#include <stdio.h>
+
 #include "kn_alloc.h"
 
 consent_store_t *
@@ -95,8 +98,11 @@ consent_subject (consent_store_t *self, const Kinnet__V1__SubjectRef *ref,
 {
     if (*ref->subject_id) {
         int exists = kn_subject_exists (self->db, ref->subject_id, NULL, err);
-        if (exists < 0)
+        if (exists < 0) {
+            if (err->code == KN_E_CONFLICT)   // merged: the field as this request names it
+                snprintf (err->field, sizeof err->field, "subject.subject_id");
             return -1;
+        }
         if (!exists)
             return kn_error_set (err, KN_E_NOT_FOUND, "subject.subject_id", "no such subject");
         snprintf (subject_id, KN_UUID_STR, "%s", ref->subject_id);

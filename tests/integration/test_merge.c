@@ -188,6 +188,9 @@ Test (merge, a_merge_moves_everything_and_an_unmerge_gives_it_back)
     cr_assert_eq (s_cli (1, &out, "subject erase %s --reference DPO/E/1", myra), 5, "%s", out);
     cr_assert (strstr (out, "merged"), "%s", out);
     free (out);
+    cr_assert_eq (s_cli (1, &out, "consent list --subject %s", myra), 5, "%s", out);
+    cr_assert (!strstr (out, mira), "the refusal names whom she was merged into: %s", out);
+    free (out);
     //  Mira's export holds the merge and the disclosure of Myra's data; Myra's says
     //  only whose records hers are now.
     cr_assert_eq (s_cli (1, &out, "subject export %s --out - --format json", mira), 0, "%s",
