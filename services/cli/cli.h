@@ -138,6 +138,11 @@ struct Kinnet__V1__RecordsReply;
 struct Kinnet__V1__RecordsReply *cli_records_call (const cli_options_t *options,
                                                    struct Kinnet__V1__RecordsRequest *request,
                                                    int *code);
+//  Send request; print the reply's result (the member of its oneof that is set) as
+//  JSON with --format json, else with print. CLI_OK, or the failure's exit code.
+typedef void (cli_records_print_fn) (const ProtobufCMessage *result);
+int cli_records_run (const cli_options_t *options, struct Kinnet__V1__RecordsRequest *request,
+                     cli_records_print_fn *print);
 //  kinnet retention list|set|run (argv[0] is "retention").
 int cli_retention (const cli_options_t *options, int argc, char **argv);
 

@@ -47,13 +47,48 @@ cli_records_call (const cli_options_t *options, Kinnet__V1__RecordsRequest *requ
     return reply;
 }
 
-static void
-s_print_hold (const Kinnet__V1__Hold *hold)
+int
+cli_records_run (const cli_options_t *options, Kinnet__V1__RecordsRequest *request,
+                 cli_records_print_fn *print)
 {
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, request, &code);
+    if (!reply)
+        return code;
+    //  The one member of the reply's oneof that is set.
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field (
+        &kinnet__v1__records_reply__descriptor, (unsigned)reply->result_case);
+    const ProtobufCMessage *result =
+        field ? *(const ProtobufCMessage *const *)((const char *)reply + field->offset) : NULL;
+    if (!result)
+        code = CLI_FAILED;
+    else if (options->json)
+        cli_print_json (result);
+    else
+        print (result);
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return code;
+}
+
+static void
+s_print_hold (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__Hold *hold = (const Kinnet__V1__Hold *)result;
     printf ("hold %s on %s%s: %s (placed by %s)%s%s\n", hold->hold_id,
             hold->case_id[0] ? "case " : "", hold->case_id[0] ? hold->case_id : hold->subject_id,
             hold->lifted_at ? "lifted" : "in force", hold->placed_by,
             hold->lifted_at ? "; lifted by " : "", hold->lifted_at ? hold->lifted_by : "");
+}
+
+static void
+s_print_erasure (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__Erasure *erasure = (const Kinnet__V1__Erasure *)result;
+    printf ("%s %s: %d referrals name them, %d consent records are about them, %d older"
+            " values moved under their key%s\n",
+            erasure->dry_run ? "would erase" : "erased", erasure->subject_id,
+            erasure->referrals, erasure->consents, erasure->values_moved,
+            erasure->replayed ? " (answered from an earlier request)" : "");
 }
 
 static int
@@ -76,21 +111,18 @@ s_erase (const cli_options_t *options, int argc, char **argv, const char *id)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_ERASE;
     request.erase = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    const Kinnet__V1__Erasure *erasure = reply->erasure;
-    if (options->json)
-        cli_print_json (&erasure->base);
-    else
-        printf ("%s %s: %d referrals name them, %d consent records are about them, %d"
-                " older values moved under their key%s\n",
-                erasure->dry_run ? "would erase" : "erased", erasure->subject_id,
-                erasure->referrals, erasure->consents, erasure->values_moved,
-                erasure->replayed ? " (answered from an earlier request)" : "");
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_erasure);
+}
+
+static void
+s_print_rectification (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__Rectification *done = (const Kinnet__V1__Rectification *)result;
+    printf ("rectified %s:", done->subject_id);
+    for (size_t i = 0; i < done->n_fields; i++)
+        printf ("%s%s", i ? ", " : " ", done->fields[i]);
+    printf ("; %d referral parts sealed again%s\n", done->referrals,
+            done->replayed ? " (answered from an earlier request)" : "");
 }
 
 static int
@@ -112,22 +144,18 @@ s_rectify (const cli_options_t *options, int argc, char **argv, const char *id)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RECTIFY;
     request.rectify = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    const Kinnet__V1__Rectification *done = reply->rectification;
-    if (options->json)
-        cli_print_json (&done->base);
-    else {
-        printf ("rectified %s:", done->subject_id);
-        for (size_t i = 0; i < done->n_fields; i++)
-            printf ("%s%s", i ? ", " : " ", done->fields[i]);
-        printf ("; %d referral parts sealed again%s\n", done->referrals,
-                done->replayed ? " (answered from an earlier request)" : "");
-    }
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_rectification);
+}
+
+static void
+s_print_merge (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__Merge *done = (const Kinnet__V1__Merge *)result;
+    printf ("%s %s %s %s: %d referral parts, %d consents and requests, %d holds%s%s%s\n",
+            done->dry_run ? "would merge" : done->unmerged_at ? "separated" : "merged",
+            done->merged_subject_id, done->unmerged_at ? "from" : "into", done->subject_id,
+            done->referrals, done->consents, done->holds, done->merge_id[0] ? "; merge " : "",
+            done->merge_id, done->replayed ? " (answered from an earlier request)" : "");
 }
 
 static int
@@ -162,22 +190,18 @@ s_merge (const cli_options_t *options, int argc, char **argv, const char *id,
         request.op_case = KINNET__V1__RECORDS_REQUEST__OP_MERGE;
         request.merge = &merge;
     }
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    const Kinnet__V1__Merge *done = reply->merge;
-    if (options->json)
-        cli_print_json (&done->base);
-    else
-        printf ("%s %s %s %s: %d referral parts, %d consents and requests, %d holds%s%s%s\n",
-                done->dry_run ? "would merge" : done->unmerged_at ? "separated" : "merged",
-                done->merged_subject_id, done->unmerged_at ? "from" : "into",
-                done->subject_id, done->referrals, done->consents, done->holds,
-                done->merge_id[0] ? "; merge " : "", done->merge_id,
-                done->replayed ? " (answered from an earlier request)" : "");
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_merge);
+}
+
+static void
+s_print_split (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__Split *done = (const Kinnet__V1__Split *)result;
+    printf ("%s %s%s%s: %d referral parts, %d consents and requests, %d holds%s%s%s\n",
+            done->dry_run ? "would split from" : "split from", done->subject_id,
+            done->dry_run ? "" : " as ", done->new_subject_id, done->referrals, done->consents,
+            done->holds, done->split_id[0] ? "; split " : "", done->split_id,
+            done->replayed ? " (answered from an earlier request)" : "");
 }
 
 static int
@@ -207,21 +231,7 @@ s_split (const cli_options_t *options, int argc, char **argv, const char *const 
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_SPLIT;
     request.split = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    const Kinnet__V1__Split *done = reply->split;
-    if (options->json)
-        cli_print_json (&done->base);
-    else
-        printf ("%s %s%s%s: %d referral parts, %d consents and requests, %d holds%s%s%s\n",
-                done->dry_run ? "would split from" : "split from", done->subject_id,
-                done->dry_run ? "" : " as ", done->new_subject_id, done->referrals,
-                done->consents, done->holds, done->split_id[0] ? "; split " : "",
-                done->split_id, done->replayed ? " (answered from an earlier request)" : "");
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_split);
 }
 
 static int
@@ -257,16 +267,17 @@ s_hold (const cli_options_t *options, int argc, char **argv, const char *action,
         request.op_case = KINNET__V1__RECORDS_REQUEST__OP_LIFT_HOLD;
         request.lift_hold = &lifting;
     }
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    if (options->json)
-        cli_print_json (&reply->hold->base);
-    else
-        s_print_hold (reply->hold);
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_hold);
+}
+
+static void
+s_print_holds (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__HoldList *list = (const Kinnet__V1__HoldList *)result;
+    if (list->n_holds == 0)
+        printf ("no holds\n");
+    for (size_t i = 0; i < list->n_holds; i++)
+        s_print_hold (&list->holds[i]->base);
 }
 
 static int
@@ -278,19 +289,7 @@ s_holds (const cli_options_t *options, const char *id, const char *case_id)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_HOLDS;
     request.holds = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    if (options->json)
-        cli_print_json (&reply->holds->base);
-    else if (reply->holds->n_holds == 0)
-        printf ("no holds\n");
-    else
-        for (size_t i = 0; i < reply->holds->n_holds; i++)
-            s_print_hold (reply->holds->holds[i]);
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_holds);
 }
 
 int

@@ -292,38 +292,58 @@ records_move (records_server_t *self, const char *merge_id, const char *from, co
     return rc;
 }
 
+int
+records_merge_load (records_server_t *self, const char *id, bool lock,
+                    records_merge_row_t *merge, kn_error_t *err)
+{
+    const char *values[] = {id};
+    PGresult *row = kn_db_run (self->db, lock ? "merge_lock" : "merge_get", 1, values, NULL,
+                               NULL, err);
+    if (!row)
+        return -1;
+    int found = PQntuples (row) == 1;
+    if (found) {
+        snprintf (merge->subject_id, sizeof merge->subject_id, "%s", PQgetvalue (row, 0, 0));
+        snprintf (merge->other_id, sizeof merge->other_id, "%s", PQgetvalue (row, 0, 1));
+        merge->at = strtoll (PQgetvalue (row, 0, 2), NULL, 10);
+        snprintf (merge->reference, sizeof merge->reference, "%s", PQgetvalue (row, 0, 3));
+        merge->referrals = atoi (PQgetvalue (row, 0, 4));
+        merge->consents = atoi (PQgetvalue (row, 0, 5));
+        merge->holds = atoi (PQgetvalue (row, 0, 6));
+        merge->undone_at = strtoll (PQgetvalue (row, 0, 7), NULL, 10);
+        snprintf (merge->undo_reference, sizeof merge->undo_reference, "%s",
+                  PQgetvalue (row, 0, 8));
+        merge->split = strcmp (PQgetvalue (row, 0, 9), "split") == 0;
+    }
+    PQclear (row);
+    return found;
+}
+
 //  The merge recorded as id, as the reply.
 static int
 s_answer (records_server_t *self, const char *id, bool replayed, records_reply_t *reply,
           kn_error_t *err)
 {
-    const char *values[] = {id};
-    PGresult *row = kn_db_run (self->db, "merge_get", 1, values, NULL, NULL, err);
-    if (!row)
-        return -1;
-    int rc = PQntuples (row) == 1
-                 ? 0
-                 : kn_error_set (err, KN_E_INTERNAL, NULL, "merge %s not recorded", id);
-    if (rc == 0) {
-        Kinnet__V1__Merge *out = kn_malloc (sizeof *out);
-        kinnet__v1__merge__init (out);
-        out->merge_id = kn_pb_string (id);
-        out->subject_id = kn_pb_string (PQgetvalue (row, 0, 0));
-        out->merged_subject_id = kn_pb_string (PQgetvalue (row, 0, 1));
-        out->merged_at = kn_pb_timestamp (strtoll (PQgetvalue (row, 0, 2), NULL, 10));
-        out->reference = kn_pb_string (PQgetvalue (row, 0, 3));
-        out->referrals = atoi (PQgetvalue (row, 0, 4));
-        out->consents = atoi (PQgetvalue (row, 0, 5));
-        out->holds = atoi (PQgetvalue (row, 0, 6));
-        int64_t undone = strtoll (PQgetvalue (row, 0, 7), NULL, 10);
-        if (undone)
-            out->unmerged_at = kn_pb_timestamp (undone);
-        out->unmerge_reference = kn_pb_string (PQgetvalue (row, 0, 8));
-        out->replayed = replayed;
-        reply->merge = out;
-    }
-    PQclear (row);
-    return rc;
+    records_merge_row_t merge;
+    int found = records_merge_load (self, id, false, &merge, err);
+    if (found <= 0)
+        return found ? -1 : kn_error_set (err, KN_E_INTERNAL, NULL, "merge %s not recorded", id);
+    Kinnet__V1__Merge *out = kn_malloc (sizeof *out);
+    kinnet__v1__merge__init (out);
+    out->merge_id = kn_pb_string (id);
+    out->subject_id = kn_pb_string (merge.subject_id);
+    out->merged_subject_id = kn_pb_string (merge.other_id);
+    out->merged_at = kn_pb_timestamp (merge.at);
+    out->reference = kn_pb_string (merge.reference);
+    out->referrals = merge.referrals;
+    out->consents = merge.consents;
+    out->holds = merge.holds;
+    if (merge.undone_at)
+        out->unmerged_at = kn_pb_timestamp (merge.undone_at);
+    out->unmerge_reference = kn_pb_string (merge.undo_reference);
+    out->replayed = replayed;
+    reply->merge = out;
+    return 0;
 }
 
 //  A dry run's answer: what merging op's people would move.
@@ -502,27 +522,21 @@ records_unmerge (records_server_t *self, const char *agency,
     if (claim != KN_CLAIM_NEW)
         return claim == KN_CLAIM_REPLAY ? s_answer (self, op->merge_id, true, reply, err)
                                         : -1;
-    const char *values[] = {op->merge_id};
-    PGresult *row = kn_db_run (self->db, "merge_get", 1, values, NULL, NULL, err);
-    if (!row)
+    records_merge_row_t merge;
+    char family_id[KN_UUID_STR];
+    int found = records_merge_load (self, op->merge_id, false, &merge, err);
+    const char *a = merge.subject_id, *b = merge.other_id;
+    if (found < 0)
         goto fail;
-    char a[KN_UUID_STR] = "", b[KN_UUID_STR] = "", family_id[KN_UUID_STR];
-    bool undone = PQntuples (row) == 1 && strcmp (PQgetvalue (row, 0, 7), "0") != 0;
-    bool split = PQntuples (row) == 1 && strcmp (PQgetvalue (row, 0, 9), "split") == 0;
-    if (PQntuples (row) == 1) {
-        snprintf (a, sizeof a, "%s", PQgetvalue (row, 0, 0));
-        snprintf (b, sizeof b, "%s", PQgetvalue (row, 0, 1));
-    }
-    PQclear (row);
-    if (!a[0]) {
+    if (!found) {
         kn_error_set (err, KN_E_NOT_FOUND, "merge_id", "no such merge");
         goto fail;
     }
-    if (undone) {
+    if (merge.undone_at) {
         kn_error_set (err, KN_E_CONFLICT, "merge_id", "the merge was undone already");
         goto fail;
     }
-    if (split) {
+    if (merge.split) {
         kn_error_set (err, KN_E_CONFLICT, "merge_id",
                       "that is a split: it is undone by merging the two people");
         goto fail;
@@ -531,11 +545,9 @@ records_unmerge (records_server_t *self, const char *agency,
     if (s_lock (self, a, b, family_id, err))
         goto fail;
     w.audit.subject_ref = family_id;
-    if (!(row = kn_db_run (self->db, "merge_lock", 1, values, NULL, NULL, err)))
+    if (records_merge_load (self, op->merge_id, true, &merge, err) < 0)
         goto fail;
-    undone = strcmp (PQgetvalue (row, 0, 7), "0") != 0;
-    PQclear (row);
-    if (undone) {
+    if (merge.undone_at) {
         kn_error_set (err, KN_E_CONFLICT, "merge_id", "the merge was undone already");
         goto fail;
     }

@@ -140,6 +140,19 @@ int records_move (records_server_t *self, const char *merge_id, const char *from
 int records_tell_routing (records_server_t *self, const char *topic,
                           ProtobufCMessage *event, char **recipient, const char *subject_id,
                           kn_error_t *err);
+//  A merge or split as recorded (core.subject_merge).
+typedef struct {
+    char subject_id[KN_UUID_STR];   // who remains (a split: who it was split from)
+    char other_id[KN_UUID_STR];     // who was merged in (a split: the new person)
+    int64_t at, undone_at;          // epoch seconds; undone_at 0 while in force
+    char reference[72], undo_reference[72];
+    int referrals, consents, holds;
+    bool split;
+} records_merge_row_t;
+
+//  The merge id into merge (with lock, FOR UPDATE): 1, 0 when there is none, -1.
+int records_merge_load (records_server_t *self, const char *id, bool lock,
+                        records_merge_row_t *merge, kn_error_t *err);
 int records_validate_merge (const records_request_t *request, kn_error_t *err);
 int records_validate_unmerge (const records_request_t *request, kn_error_t *err);
 records_handle_fn records_merge;

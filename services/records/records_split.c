@@ -252,31 +252,25 @@ static int
 s_answer (records_server_t *self, const char *id, bool replayed, Kinnet__V1__Split *split,
           kn_error_t *err)
 {
-    const char *values[] = {id};
-    PGresult *row = kn_db_run (self->db, "merge_get", 1, values, NULL, NULL, err);
-    if (!row)
-        return -1;
-    int rc = PQntuples (row) == 1
-                 ? 0
-                 : kn_error_set (err, KN_E_INTERNAL, NULL, "split %s not recorded", id);
-    if (rc == 0) {
-        free (split->split_id);
-        free (split->subject_id);
-        free (split->new_subject_id);
-        free (split->reference);
-        split->split_id = kn_pb_string (id);
-        split->subject_id = kn_pb_string (PQgetvalue (row, 0, 0));
-        split->new_subject_id = kn_pb_string (PQgetvalue (row, 0, 1));
-        split->split_at = kn_pb_timestamp (strtoll (PQgetvalue (row, 0, 2), NULL, 10));
-        split->reference = kn_pb_string (PQgetvalue (row, 0, 3));
-        split->referrals = atoi (PQgetvalue (row, 0, 4));
-        split->consents = atoi (PQgetvalue (row, 0, 5));
-        split->holds = atoi (PQgetvalue (row, 0, 6));
-        split->dry_run = false;
-        split->replayed = replayed;
-    }
-    PQclear (row);
-    return rc;
+    records_merge_row_t row;
+    int found = records_merge_load (self, id, false, &row, err);
+    if (found <= 0)
+        return found ? -1 : kn_error_set (err, KN_E_INTERNAL, NULL, "split %s not recorded", id);
+    free (split->split_id);
+    free (split->subject_id);
+    free (split->new_subject_id);
+    free (split->reference);
+    split->split_id = kn_pb_string (id);
+    split->subject_id = kn_pb_string (row.subject_id);
+    split->new_subject_id = kn_pb_string (row.other_id);
+    split->split_at = kn_pb_timestamp (row.at);
+    split->reference = kn_pb_string (row.reference);
+    split->referrals = row.referrals;
+    split->consents = row.consents;
+    split->holds = row.holds;
+    split->dry_run = false;
+    split->replayed = replayed;
+    return 0;
 }
 
 int
