@@ -4,9 +4,10 @@
     do not use it, runs after it do; every DPO (two agencies here) is told in its
     feed and a non-DPO is not; another DPO cancels it and both are told; a
     lengthening removes it and a second shortening restarts the delay; a run that
-    is no dry run starts at most once a minute. */
+    is no dry run starts at most once a minute, one waiting at the gate included. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -389,4 +390,58 @@ Test (retention_guard, a_run_starts_at_most_once_a_minute)
     json_decref (run);
     cr_assert_eq (s_count ("SELECT count(*) FROM core.retention_run WHERE NOT dry_run"),
                   2);
+}
+
+//  Two runs at once (records workers side by side): the gate decides under one lock,
+//  so a run that waited for it sees the one that started meanwhile. Here the test
+//  is the other run: it holds the lock while a run waits, records its own run, and
+//  commits; the waiting run must then be refused.
+typedef struct {
+    int code;
+    char *out;
+} s_runner_t;
+
+static void *
+s_runner (void *arg)
+{
+    s_runner_t *runner = arg;
+    runner->code = s_cli (1, &runner->out, "--format json retention run");
+    return NULL;
+}
+
+Test (retention_guard, a_run_waiting_at_the_gate_sees_the_one_before)
+{
+    kn_error_t err;
+    kn_db_t *other = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert (other, "%s", err.message);
+    cr_assert_eq (kn_db_exec (other,
+                              "BEGIN; SELECT pg_advisory_xact_lock (hashtext"
+                              " ('kinnet.retention.run'))",
+                              &err),
+                  0, "%s", err.message);
+    s_runner_t runner = {0};
+    pthread_t thread;
+    cr_assert_eq (pthread_create (&thread, NULL, s_runner, &runner), 0);
+    const char *waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                          " 'Lock' AND wait_event = 'advisory'"
+                          " AND datname = current_database()";
+    for (int i = 0; i < 3000 && s_count ("%s", waiting) < 1; i++)
+        zclock_sleep (10);
+    int waited = s_count ("%s", waiting);
+    char sql[400];
+    snprintf (
+        sql, sizeof sql,
+        "INSERT INTO core.retention_run (id, clock, run_by, dry_run, erased, held,"
+        " outbox, feed, idempotency) VALUES (gen_random_uuid (), to_timestamp (%lld),"
+        " '%s', false, 0, 0, 0, 0, 0); COMMIT",
+        (long long)t0, kn_test_stack_agency_id (stack, 0));
+    cr_assert_eq (kn_db_exec (other, sql, &err), 0, "%s", err.message);
+    pthread_join (thread, NULL);
+    kn_db_destroy (&other);
+    cr_assert_eq (waited, 1, "the run did not wait for the gate's lock");
+    cr_assert_eq (runner.code, 8, "%s", runner.out);
+    cr_assert (strstr (runner.out, "resource_exhausted"), "%s", runner.out);
+    free (runner.out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.retention_run WHERE NOT dry_run"),
+                  1);
 }
