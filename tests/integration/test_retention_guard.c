@@ -392,6 +392,27 @@ Test (retention_guard, a_run_starts_at_most_once_a_minute)
                   2);
 }
 
+//  The operational rows' periods (read in the keeper's own statements) follow the
+//  pending change the same way: idempotency entries a day old are not due under 30
+//  days, and are under a pending 1 day only from its moment on.
+Test (retention_guard, operational_periods_follow_a_pending_shortening_too)
+{
+    char *out = NULL;
+    cr_assert_eq (s_cli (1, &out, "retention set idempotency 1"), 0, "%s", out);
+    free (out);
+    cr_assert (s_count ("SELECT count(*) FROM records.idempotency") > 0);
+    kn_test_stack_set_clock (stack, t0 + DELAY_DAYS * DAY - 60);
+    json_t *run = s_run (1, "--dry-run");
+    cr_assert_eq (json_integer_value (json_object_get (run, "idempotency")), 0,
+                  "a pending period was applied to operational rows before its moment");
+    json_decref (run);
+    kn_test_stack_set_clock (stack, t0 + DELAY_DAYS * DAY + 1);
+    run = s_run (1, "--dry-run");
+    cr_assert (json_integer_value (json_object_get (run, "idempotency")) > 0,
+               "the period in force was not used for operational rows");
+    json_decref (run);
+}
+
 //  Two runs at once (records workers side by side): the gate decides under one lock,
 //  so a run that waited for it sees the one that started meanwhile. Here the test
 //  is the other run: it holds the lock while a run waits, records its own run, and
