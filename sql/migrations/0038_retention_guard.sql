@@ -31,8 +31,7 @@ LANGUAGE sql STABLE AS $$
     FROM core.retention_schedule s
 $$;
 REVOKE ALL ON FUNCTION core.retention_in_force (timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION core.retention_in_force (timestamptz)
-  TO kinnet_records, kinnet_reporting;
+GRANT EXECUTE ON FUNCTION core.retention_in_force (timestamptz) TO kinnet_records;
 
 -- records.due as in 0035, with the periods in force at `moment`.
 CREATE OR REPLACE FUNCTION records.due (moment timestamptz, person uuid DEFAULT NULL)
