@@ -1,8 +1,9 @@
-/*  kinnet retention list|set|run: the retention schedules, through the records
+/*  kinnet retention list|set|cancel|run: the retention schedules, through the records
     service (docs/protocol/records.md; what each keeps: docs/privacy.md, "Retention"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "kinnet/v1/records.pb-c.h"
@@ -10,15 +11,31 @@
 static const char *s_usage =
     "usage: kinnet retention list\n"
     "       kinnet retention set TYPE DAYS [--key KEY]\n"
+    "       kinnet retention cancel TYPE [--key KEY]\n"
     "       kinnet retention run [--dry-run] [--batch N] [--key KEY]\n"
-    "list shows how long each kind of record is kept and from which event. set changes\n"
-    "one: TYPE is referral, case, consent, override, disclosure_log, audit_trail,\n"
-    "outbox, feed or idempotency; DAYS is a number of days, or 0 or 'forever' to keep\n"
-    "without limit (list and set: data_protection_officer or administrator role).\n"
+    "list shows how long each kind of record is kept and from which event, and any\n"
+    "shortening pending. set changes one: TYPE is referral, case, consent, override,\n"
+    "disclosure_log, audit_trail, outbox, feed or idempotency; DAYS is a number of\n"
+    "days, or 0 or 'forever' to keep without limit. A longer period (or the same) is\n"
+    "in force at once (data_protection_officer or administrator role); a shorter one\n"
+    "only a data_protection_officer may set, and it is pending: in force only after\n"
+    "the delay (30 days unless the operator set another), every DPO is told in its\n"
+    "feed, and any DPO may cancel it meanwhile with cancel TYPE.\n"
     "run applies the schedules now, as the keeper does every hour: it erases each\n"
     "person no record keeps any longer (unless a legal hold is in force on them) and\n"
     "deletes operational rows past their period, at most N (default 500) of each;\n"
     "--dry-run lists what would go and changes nothing (data_protection_officer).\n";
+
+//  at as RFC 3339 UTC into out ("?" when unset).
+static const char *
+s_time (const Kinnet__V1__Timestamp *at, char *out, size_t size)
+{
+    time_t t = at ? (time_t)at->seconds : 0;
+    struct tm tm;
+    if (!at || !gmtime_r (&t, &tm) || !strftime (out, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf (out, size, "?");
+    return out;
+}
 
 static void
 s_print_schedule (const Kinnet__V1__RetentionSchedule *schedule)
@@ -28,9 +45,16 @@ s_print_schedule (const Kinnet__V1__RetentionSchedule *schedule)
         snprintf (period, sizeof period, "%d days", schedule->days);
     else
         snprintf (period, sizeof period, "kept");
-    printf ("%-15s %-10s from %s%s%s\n", schedule->record_type, period,
+    printf ("%-15s %-10s from %s%s%s", schedule->record_type, period,
             schedule->counted_from, schedule->changed_by[0] ? "; set by " : "",
             schedule->changed_by);
+    if (schedule->pending_days) {
+        char from[32];
+        printf ("; PENDING: %d days from %s (by %s; any DPO may cancel it)",
+                schedule->pending_days, s_time (schedule->pending_from, from, sizeof from),
+                schedule->pending_by);
+    }
+    printf ("\n");
 }
 
 static int
@@ -75,10 +99,51 @@ s_set (const cli_options_t *options, int argc, char **argv, const char *type,
     Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
     if (!reply)
         return code;
+    const Kinnet__V1__RetentionSchedule *schedule = reply->schedule;
+    if (options->json)
+        cli_print_json (&schedule->base);
+    else {
+        s_print_schedule (schedule);
+        char from[32], now[32];
+        if (schedule->days)
+            snprintf (now, sizeof now, "%d days", schedule->days);
+        else
+            snprintf (now, sizeof now, "kept without limit");
+        if (schedule->pending_days && schedule->pending_days == days &&
+            schedule->days != days)
+            printf ("pending: %s stays %s until %s, then %ld days, unless a DPO cancels it"
+                    " (kinnet retention cancel %s)\n",
+                    type, now, s_time (schedule->pending_from, from, sizeof from), days,
+                    type);
+        else
+            printf ("in force now%s\n",
+                    schedule->replayed ? " (answered from an earlier request)" : "");
+    }
+    kinnet__v1__records_reply__free_unpacked (reply, NULL);
+    return CLI_OK;
+}
+
+static int
+s_cancel (const cli_options_t *options, int argc, char **argv, const char *type)
+{
+    char key[200];
+    Kinnet__V1__CancelRetention op = KINNET__V1__CANCEL_RETENTION__INIT;
+    op.idempotency_key =
+        (char *)cli_admin_key (key, sizeof key, argc, argv, "retention-cancel", NULL);
+    op.record_type = (char *)type;
+    Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
+    request.op_case = KINNET__V1__RECORDS_REQUEST__OP_CANCEL_RETENTION;
+    request.cancel_retention = &op;
+    int code;
+    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
+    if (!reply)
+        return code;
     if (options->json)
         cli_print_json (&reply->schedule->base);
-    else
+    else {
         s_print_schedule (reply->schedule);
+        printf ("cancelled: the period in force stays\n");
+    }
     kinnet__v1__records_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }
@@ -157,6 +222,8 @@ cli_retention (const cli_options_t *options, int argc, char **argv)
         return s_list (options);
     if (strcmp (action, "set") == 0 && first && second && !extra)
         return s_set (options, argc, argv, first, second);
+    if (strcmp (action, "cancel") == 0 && first && !second)
+        return s_cancel (options, argc, argv, first);
     if (strcmp (action, "run") == 0 && !first)
         return s_run (options, argc, argv);
     fputs (s_usage, stderr);

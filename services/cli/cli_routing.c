@@ -238,6 +238,28 @@ s_print_event (const cli_options_t *options, const Kinnet__V1__FeedEvent *event)
                 event->subject_merged->subject_id, event->subject_merged->merged_subject_id,
                 event->subject_merged->merge_id);
         break;
+    case KINNET__V1__FEED_EVENT__BODY_RETENTION_CHANGING: {
+        const Kinnet__V1__RetentionChanging *change = event->retention_changing;
+        char at[32] = "?", now[32];
+        time_t t = change->effective_at ? (time_t)change->effective_at->seconds : 0;
+        struct tm tm;
+        if (change->effective_at && gmtime_r (&t, &tm))
+            strftime (at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (change->days)
+            snprintf (now, sizeof now, "%d days", change->days);
+        else
+            snprintf (now, sizeof now, "kept without limit");
+        if (change->cancelled)
+            printf ("  %s: shortening to %d days (due %s, by %s) cancelled by %s; %s stays",
+                    change->record_type, change->pending_days, at,
+                    change->proposed_by_agency_id, change->by_agency_id, now);
+        else
+            printf ("  %s: %s shortened to %d days by %s, in force from %s unless a DPO"
+                    " cancels it (kinnet retention cancel %s)",
+                    change->record_type, now, change->pending_days, change->by_agency_id, at,
+                    change->record_type);
+        break;
+    }
     default:
         break;
     }

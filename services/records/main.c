@@ -2,7 +2,8 @@
     session (role kinnet_records), the erasure ledger (KINNET_ERASURE_LEDGER), the
     server, the retention keeper's thread (records_keeper: every
     KINNET_RETENTION_INTERVAL_S, default 3600, 0 for never; KINNET_RETENTION_BATCH,
-    default 500), the loop. */
+    default 500), how long a shorter retention period waits
+    (KINNET_RETENTION_SHORTEN_DELAY_DAYS, default 30), the loop. */
 #include "kn_config.h"
 #include "kn_daemon.h"
 #include "kn_log.h"
@@ -37,6 +38,15 @@ main (int argc, char *argv[])
                 NULL);
         records_server_destroy (&server);
     }
+    long delay = kn_config_int ("KINNET_RETENTION_SHORTEN_DELAY_DAYS",
+                                RECORDS_SHORTEN_DELAY_DEFAULT);
+    if (delay < RECORDS_SHORTEN_DELAY_MIN || delay > RECORDS_SHORTEN_DELAY_MAX) {
+        kn_log (KN_ERROR, "config.invalid", "problem",
+                "KINNET_RETENTION_SHORTEN_DELAY_DAYS must be 1 to 3650", NULL);
+        records_server_destroy (&server);
+    }
+    if (server)
+        records_server_set_shorten_delay (server, (int)delay);
     records_keeper_t *keeper =
         server && interval > 0
             ? records_keeper_start (daemon.crypto,

@@ -351,13 +351,6 @@ records_prepare (kn_db_t *db, kn_error_t *err)
                               " FROM core.legal_hold WHERE id = $1 FOR UPDATE"},
         {"records_hold_lift", "UPDATE core.legal_hold SET lifted_by = $2,"
                               " lifted_at = now (), lift_reason = $3 WHERE id = $1"},
-        {"records_schedules",
-         "SELECT record_type, coalesce (days, 0), coalesce (changed_by::text, ''),"
-         " coalesce (extract (epoch FROM changed_at)::bigint, 0)"
-         " FROM core.retention_schedule WHERE $1::text IS NULL OR record_type = $1"},
-        {"records_schedule_set",
-         "UPDATE core.retention_schedule SET days = nullif ($2::integer, 0),"
-         " changed_by = $3, changed_at = now () WHERE record_type = $1"},
         //  $1 a person (their holds and their cases'), $2 a case; neither: in force.
         {"records_holds", "SELECT " HOLD_COLUMNS " FROM core.legal_hold"
                           " WHERE ($1::uuid IS NULL AND $2::uuid IS NULL AND lifted_at IS NULL)"

@@ -15,9 +15,10 @@
 #include "kn_log.h"
 #include "kn_pb.h"
 
-//  A schedule's period as an interval (NULL when kept without limit).
+//  A schedule's period in force at the clock ($1) as an interval (NULL when kept
+//  without limit): a pending shortening counts from its moment on (migration 0038).
 #define PERIOD(type)                                                                     \
-    "(SELECT make_interval (days => days) FROM core.retention_schedule"                  \
+    "(SELECT make_interval (days => days) FROM core.retention_in_force (to_timestamp ($1))" \
     " WHERE record_type = '" type "')"
 
 //  The rows of each kind a run may delete ($1 the clock, Unix seconds; $2 the batch):

@@ -20,6 +20,7 @@ struct _records_server_t {
     bool replayed;        //  the last write answered from its ledger entry
     char *ledger_path;    //  the erasure ledger (KINNET_ERASURE_LEDGER), or NULL
     const char *role;     //  the role the current request is served in
+    int shorten_delay_days;  //  how long a shorter retention period waits to apply
 };
 
 typedef Kinnet__V1__RecordsRequest records_request_t;
@@ -110,10 +111,15 @@ int records_hold_in_force (records_server_t *self, const char *subject_id,
 //  records_retention.c
 int records_validate_retention (const records_request_t *request, kn_error_t *err);
 int records_validate_set_retention (const records_request_t *request, kn_error_t *err);
+int records_validate_cancel_retention (const records_request_t *request, kn_error_t *err);
 int records_validate_run_retention (const records_request_t *request, kn_error_t *err);
 records_handle_fn records_retention;
 records_handle_fn records_set_retention;
+records_handle_fn records_cancel_retention;
 records_handle_fn records_run_retention;
+int records_retention_prepare (kn_db_t *db, kn_error_t *err);
+//  The least time between two runs that are no dry run, whoever asks (seconds).
+#define RECORDS_RUN_GAP_S 60
 
 //  records_rectify.c
 int records_validate_rectify (const records_request_t *request, kn_error_t *err);

@@ -49,6 +49,8 @@ static const op_t s_ops[] = {
      records_retention, false, "administrator"},
     {OP (SET_RETENTION), "set_retention", RESULT (SCHEDULE), records_validate_set_retention,
      records_set_retention, true, "administrator"},
+    {OP (CANCEL_RETENTION), "cancel_retention", RESULT (SCHEDULE),
+     records_validate_cancel_retention, records_cancel_retention, true, NULL},
     {OP (RUN_RETENTION), "run_retention", RESULT (RUN), records_validate_run_retention,
      records_run_retention, true, NULL},
     {OP (RECTIFY), "rectify", RESULT (RECTIFICATION), records_validate_rectify,
@@ -71,13 +73,14 @@ records_server_session (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_pat
         kn_agency_prepare (db, err) || kn_subject_prepare (db, err) ||
         records_prepare (db, err) || records_keeper_prepare (db, err) ||
         records_rectify_prepare (db, err) || records_merge_prepare (db, err) ||
-        records_split_prepare (db, err))
+        records_split_prepare (db, err) || records_retention_prepare (db, err))
         return NULL;
     records_server_t *self = kn_calloc (1, sizeof *self);
     self->db = db;
     self->crypto = crypto;
     self->ledger_path = ledger_path && *ledger_path ? kn_strdup (ledger_path) : NULL;
     self->role = DPO;
+    self->shorten_delay_days = RECORDS_SHORTEN_DELAY_DEFAULT;
     kn_write_init (&self->write, db, crypto, LEDGER, "records");
     return self;
 }
@@ -105,6 +108,12 @@ records_server_new (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_path,
                 NULL);
     (void)written;
     return self;
+}
+
+void
+records_server_set_shorten_delay (records_server_t *self, int days)
+{
+    self->shorten_delay_days = days;
 }
 
 void

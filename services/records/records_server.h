@@ -18,6 +18,14 @@ records_server_t *records_server_new (kn_db_t *db, kn_crypto_t *crypto,
                                       const char *ledger_path, kn_error_t *err);
 void records_server_destroy (records_server_t **self_p);
 
+//  How many days a shorter retention period waits before it applies
+//  (KINNET_RETENTION_SHORTEN_DELAY_DAYS, RECORDS_SHORTEN_DELAY_MIN to _MAX; the
+//  default until set: RECORDS_SHORTEN_DELAY_DEFAULT).
+void records_server_set_shorten_delay (records_server_t *self, int days);
+#define RECORDS_SHORTEN_DELAY_DEFAULT 30
+#define RECORDS_SHORTEN_DELAY_MIN     1
+#define RECORDS_SHORTEN_DELAY_MAX     3650
+
 //  One request (caller frames, then the body); the reply.
 zmsg_t *records_server_handle (records_server_t *self, zmsg_t *request);
 

@@ -297,6 +297,9 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
         : strcmp (topic, "subject.merged") == 0 || strcmp (topic, "subject.unmerged") == 0 ||
                 strcmp (topic, "subject.split") == 0
             ? &kinnet__v1__subject_merged__descriptor
+        : strcmp (topic, "retention.shortening") == 0 ||
+                strcmp (topic, "retention.shortening_cancelled") == 0
+            ? &kinnet__v1__retention_changing__descriptor
             : NULL;
     if (!descriptor)
         return 0; // not for routing
@@ -326,6 +329,13 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
         Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
         feed.body_case = KINNET__V1__FEED_EVENT__BODY_OVERRIDE_REQUESTED;
         feed.override_requested = (Kinnet__V1__OverrideRequested *)message;
+        rc = routing_feed_dpos (self, topic, &feed, NULL, now, err);
+    } else if (descriptor == &kinnet__v1__retention_changing__descriptor) {
+        //  A shorter retention period erases people once it applies: every DPO
+        //  hears of it (and of its cancelling), so any of them can stop it in time.
+        Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+        feed.body_case = KINNET__V1__FEED_EVENT__BODY_RETENTION_CHANGING;
+        feed.retention_changing = (Kinnet__V1__RetentionChanging *)message;
         rc = routing_feed_dpos (self, topic, &feed, NULL, now, err);
     } else if (descriptor == &kinnet__v1__subject_erased__descriptor) {
         //  Each copy is addressed to one agency that received data about the person.
