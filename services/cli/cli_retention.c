@@ -57,6 +57,69 @@ s_print_schedule (const Kinnet__V1__RetentionSchedule *schedule)
     printf ("\n");
 }
 
+static void
+s_print_list (const char *label, char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        printf ("%s %s\n", label, ids[i]);
+}
+
+static void
+s_print_list_reply (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__RetentionList *list = (const Kinnet__V1__RetentionList *)result;
+    for (size_t i = 0; i < list->n_schedules; i++)
+        s_print_schedule (list->schedules[i]);
+}
+
+//  A set's answer: in force now, or pending (a shortening) until when.
+static void
+s_print_set (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__RetentionSchedule *schedule =
+        (const Kinnet__V1__RetentionSchedule *)result;
+    s_print_schedule (schedule);
+    char from[32], now[32];
+    if (schedule->days)
+        snprintf (now, sizeof now, "%d days", schedule->days);
+    else
+        snprintf (now, sizeof now, "kept without limit");
+    //  A set that shortens leaves its change pending; any other clears what was.
+    if (schedule->pending_days)
+        printf ("pending: %s stays %s until %s, then %d days, unless a DPO cancels it"
+                " (kinnet retention cancel %s)\n",
+                schedule->record_type, now,
+                s_time (schedule->pending_from, from, sizeof from), schedule->pending_days,
+                schedule->record_type);
+    else
+        printf ("in force now%s\n",
+                schedule->replayed ? " (answered from an earlier request)" : "");
+}
+
+static void
+s_print_cancel (const ProtobufCMessage *result)
+{
+    s_print_schedule ((const Kinnet__V1__RetentionSchedule *)result);
+    printf ("cancelled: the period in force stays\n");
+}
+
+static void
+s_print_run (const ProtobufCMessage *result)
+{
+    const Kinnet__V1__RetentionRun *run = (const Kinnet__V1__RetentionRun *)result;
+    const char *verb = run->dry_run ? "would erase" : "erased";
+    s_print_list (verb, run->erased_subjects, run->n_erased_subjects);
+    s_print_list ("held, kept", run->held_subjects, run->n_held_subjects);
+    printf ("run %s: %s %d people (%d more due but held); %s %d outbox events, %d feed"
+            " events, %d idempotency entries; %s %d audit records and %d"
+            " disclosures%s%s\n",
+            run->run_id, verb, run->erased, run->held,
+            run->dry_run ? "would delete" : "deleted", run->outbox, run->feed,
+            run->idempotency, run->dry_run ? "would prune" : "pruned", run->audit,
+            run->disclosures, run->more ? "; more is due: run again" : "",
+            run->replayed ? " (answered from an earlier request)" : "");
+}
+
 static int
 s_list (const cli_options_t *options)
 {
@@ -64,17 +127,7 @@ s_list (const cli_options_t *options)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RETENTION;
     request.retention = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    if (options->json)
-        cli_print_json (&reply->retention->base);
-    else
-        for (size_t i = 0; i < reply->retention->n_schedules; i++)
-            s_print_schedule (reply->retention->schedules[i]);
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_list_reply);
 }
 
 static int
@@ -95,32 +148,7 @@ s_set (const cli_options_t *options, int argc, char **argv, const char *type,
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_SET_RETENTION;
     request.set_retention = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    const Kinnet__V1__RetentionSchedule *schedule = reply->schedule;
-    if (options->json)
-        cli_print_json (&schedule->base);
-    else {
-        s_print_schedule (schedule);
-        char from[32], now[32];
-        if (schedule->days)
-            snprintf (now, sizeof now, "%d days", schedule->days);
-        else
-            snprintf (now, sizeof now, "kept without limit");
-        if (schedule->pending_days && schedule->pending_days == days &&
-            schedule->days != days)
-            printf ("pending: %s stays %s until %s, then %ld days, unless a DPO cancels it"
-                    " (kinnet retention cancel %s)\n",
-                    type, now, s_time (schedule->pending_from, from, sizeof from), days,
-                    type);
-        else
-            printf ("in force now%s\n",
-                    schedule->replayed ? " (answered from an earlier request)" : "");
-    }
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_set);
 }
 
 static int
@@ -134,25 +162,7 @@ s_cancel (const cli_options_t *options, int argc, char **argv, const char *type)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_CANCEL_RETENTION;
     request.cancel_retention = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    if (options->json)
-        cli_print_json (&reply->schedule->base);
-    else {
-        s_print_schedule (reply->schedule);
-        printf ("cancelled: the period in force stays\n");
-    }
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
-}
-
-static void
-s_print_list (const char *label, char **ids, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        printf ("%s %s\n", label, ids[i]);
+    return cli_records_run (options, &request, s_print_cancel);
 }
 
 static int
@@ -177,28 +187,7 @@ s_run (const cli_options_t *options, int argc, char **argv)
     Kinnet__V1__RecordsRequest request = KINNET__V1__RECORDS_REQUEST__INIT;
     request.op_case = KINNET__V1__RECORDS_REQUEST__OP_RUN_RETENTION;
     request.run_retention = &op;
-    int code;
-    Kinnet__V1__RecordsReply *reply = cli_records_call (options, &request, &code);
-    if (!reply)
-        return code;
-    const Kinnet__V1__RetentionRun *run = reply->run;
-    if (options->json)
-        cli_print_json (&run->base);
-    else {
-        const char *verb = run->dry_run ? "would erase" : "erased";
-        s_print_list (verb, run->erased_subjects, run->n_erased_subjects);
-        s_print_list ("held, kept", run->held_subjects, run->n_held_subjects);
-        printf ("run %s: %s %d people (%d more due but held); %s %d outbox events, %d feed"
-                " events, %d idempotency entries; %s %d audit records and %d"
-                " disclosures%s%s\n",
-                run->run_id, verb, run->erased, run->held,
-                run->dry_run ? "would delete" : "deleted", run->outbox, run->feed,
-                run->idempotency, run->dry_run ? "would prune" : "pruned", run->audit,
-                run->disclosures, run->more ? "; more is due: run again" : "",
-                run->replayed ? " (answered from an earlier request)" : "");
-    }
-    kinnet__v1__records_reply__free_unpacked (reply, NULL);
-    return CLI_OK;
+    return cli_records_run (options, &request, s_print_run);
 }
 
 int
