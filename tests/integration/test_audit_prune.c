@@ -15,13 +15,13 @@
 #include <string.h>
 
 #include "kinnet/v1/reporting.pb-c.h"
-#include "kn_agency.h"
 #include "kn_audit.h"
 #include "kn_audit_chain.h"
 #include "kn_audit_chain_int.h"
 #include "kn_client.h"
 #include "kn_clock.h"
 #include "kn_test.h"
+#include "kn_uuid.h"
 #include "kn_test_audit.h"
 
 #define DAY (24 * 3600)
@@ -47,15 +47,8 @@ s_setup (void)
     stack = kn_test_stack_new_with_env (env);
     const char *url = kn_test_stack_db_url (stack);
     kn_error_t err;
-    kn_db_t *owner = kn_db_new (url, NULL, &err);
-    cr_assert (owner, "%s", err.message);
-    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
-                                      "data_protection_officer", true, &err),
-                  0, "%s", err.message);
-    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
-                                      "auditor", true, &err),
-                  0, "%s", err.message);
-    kn_db_destroy (&owner);
+    kn_test_stack_grant (stack, 1, "data_protection_officer");
+    kn_test_stack_grant (stack, 1, "auditor");
     service_db = kn_db_new (url, "kinnet_intake", &err);
     sealer_db = kn_db_new (url, "kinnet_audit", &err);
     cr_assert (service_db && sealer_db, "%s", err.message);

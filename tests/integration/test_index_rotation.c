@@ -36,13 +36,7 @@ s_setup (void)
     snprintf (cli_env, sizeof cli_env,
               "KINNET_DATABASE_URL='%s' KINNET_LOG_LEVEL=warn KINNET_FIELD_KEY='%s'",
               kn_test_stack_db_url (stack), key_file);
-    kn_error_t err;
-    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
-    cr_assert (owner, "%s", err.message);
-    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
-                                      "data_protection_officer", true, &err),
-                  0, "%s", err.message);
-    kn_db_destroy (&owner);
+    kn_test_stack_grant (stack, 1, "data_protection_officer");
     kn_test_stack_start_records (stack);
 }
 

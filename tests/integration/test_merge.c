@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kn_agency.h"
 #include "kn_test.h"
+#include "kn_uuid.h"
 
 static kn_test_stack_t *stack;
 static char mira[KN_UUID_STR], tomas[KN_UUID_STR], myra[KN_UUID_STR];
@@ -74,15 +74,9 @@ static void
 s_setup (void)
 {
     stack = kn_test_stack_new ();
-    kn_error_t err;
-    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
-    cr_assert (owner, "%s", err.message);
     //  Agency 1 is a DPO; so is the administrator's agency, a second DPO.
-    for (int agency = 1; agency <= KN_TEST_ADMIN; agency += KN_TEST_ADMIN - 1)
-        cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, agency),
-                                          "data_protection_officer", true, &err),
-                      0, "%s", err.message);
-    kn_db_destroy (&owner);
+    kn_test_stack_grant (stack, 1, "data_protection_officer");
+    kn_test_stack_grant (stack, KN_TEST_ADMIN, "data_protection_officer");
     kn_test_stack_start_records (stack);
     cr_assert_eq (s_refer ("MERGE-1", "Mira", "Tomas", mira_referral, mira), 0);
     cr_assert_eq (s_refer ("MERGE-2", "Myra", NULL, myra_referral, myra), 0);

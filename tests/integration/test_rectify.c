@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kn_agency.h"
 #include "kn_test.h"
+#include "kn_uuid.h"
 
 static kn_test_stack_t *stack;
 static char referral_id[KN_UUID_STR], child[KN_UUID_STR], sibling[KN_UUID_STR];
@@ -70,13 +70,7 @@ static void
 s_setup (void)
 {
     stack = kn_test_stack_new ();
-    kn_error_t err;
-    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
-    cr_assert (owner, "%s", err.message);
-    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
-                                      "data_protection_officer", true, &err),
-                  0, "%s", err.message);
-    kn_db_destroy (&owner);
+    kn_test_stack_grant (stack, 1, "data_protection_officer");
     kn_test_stack_start_records (stack);
     json_t *reply = s_refer ("RECT-1", "2015-03-02");
     snprintf (referral_id, sizeof referral_id, "%s",

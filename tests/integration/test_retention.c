@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "kn_agency.h"
 #include "kn_clock.h"
 #include "kn_test.h"
+#include "kn_uuid.h"
 
 #define DAY (24 * 3600)
 
@@ -29,16 +29,8 @@ s_setup_with (const char *interval)
                          "reporting", "KINNET_SDC_ROUND",            "0",
                          NULL};
     stack = kn_test_stack_new_with_env (env);
-    kn_error_t err;
-    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
-    cr_assert (owner, "%s", err.message);
-    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1),
-                                      "data_protection_officer", true, &err),
-                  0, "%s", err.message);
-    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, 1), "auditor",
-                                      true, &err),
-                  0, "%s", err.message);
-    kn_db_destroy (&owner);
+    kn_test_stack_grant (stack, 1, "data_protection_officer");
+    kn_test_stack_grant (stack, 1, "auditor");
     kn_test_stack_start_records (stack);
     t0 = kn_clock_now ();
 }

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kn_agency.h"
 #include "kn_clock.h"
 #include "kn_test.h"
+#include "kn_uuid.h"
 
 #define DAY        (24 * 3600)
 #define DELAY_DAYS 7 // KINNET_RETENTION_SHORTEN_DELAY_DAYS below
@@ -28,15 +28,9 @@ s_setup (void)
                          "records", "KINNET_RETENTION_SHORTEN_DELAY_DAYS", "7",
                          NULL};
     stack = kn_test_stack_new_with_env (env);
-    kn_error_t err;
-    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
-    cr_assert (owner, "%s", err.message);
     //  Two DPOs (agencies 0 and 1); the administrator (3) is none.
     for (int agency = 0; agency < 2; agency++)
-        cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (stack, agency),
-                                          "data_protection_officer", true, &err),
-                      0, "%s", err.message);
-    kn_db_destroy (&owner);
+        kn_test_stack_grant (stack, agency, "data_protection_officer");
     kn_test_stack_start_records (stack);
     t0 = kn_clock_now ();
     kn_test_stack_set_clock (stack, t0);

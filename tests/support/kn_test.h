@@ -117,6 +117,10 @@ char *kn_test_stack_cli_env (kn_test_stack_t *self, int agency);
 int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+//  Give agency of stack role (kn_agency_set_role with the database owner's login);
+//  asserts it worked.
+void kn_test_stack_grant (kn_test_stack_t *self, int agency, const char *role);
+
 //  kn_test_run_cli as agency of stack (kn_test_stack_cli_env), printf-style.
 int kn_test_stack_cli (kn_test_stack_t *stack, int agency, char **output, const char *fmt,
                        ...) __attribute__ ((format (printf, 4, 5)));

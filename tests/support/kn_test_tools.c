@@ -1,6 +1,7 @@
 /*  kn_test_tools: what suites use besides the stack: the CLI, HTTP and Prometheus
     text, a referral request, standard error captured. */
 #include "kn_test.h"
+#include "kn_agency.h"
 #include "kn_alloc.h"
 
 #include <arpa/inet.h>
@@ -204,4 +205,16 @@ kn_test_stderr_end (int saved, char *path)
     unlink (path);
     free (path);
     return text ? text : kn_strdup ("");
+}
+
+void
+kn_test_stack_grant (kn_test_stack_t *self, int agency, const char *role)
+{
+    kn_error_t err;
+    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (self), NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    cr_assert_eq (kn_agency_set_role (owner, kn_test_stack_agency_id (self, agency), role, true,
+                                      &err),
+                  0, "%s", err.message);
+    kn_db_destroy (&owner);
 }
