@@ -145,31 +145,6 @@ kn_keys_for_subjects (kn_db_t *db, kn_crypto_t *crypto, const char *const *subje
     return rc;
 }
 
-int
-kn_keys_store_new (kn_db_t *db, const char *const *subjects, const kn_data_key_t *keys,
-                   const uint8_t (*wrapped)[KN_WRAPPED_KEY_BYTES], const int *versions,
-                   size_t n, kn_error_t *err)
-{
-    if (n == 0)
-        return 0;
-    kn_pgarray_t *columns[4];
-    kn_pgarray_columns (columns, 4);
-    for (size_t i = 0; i < n; i++) {
-        kn_pgarray_add (columns[0], keys[i].id);
-        kn_pgarray_add (columns[1], subjects[i]);
-        kn_pgarray_add_int (columns[2], versions[i]);
-        kn_pgarray_add_bytes (columns[3], wrapped[i], KN_WRAPPED_KEY_BYTES);
-    }
-    PGresult *made = kn_pgarray_run (db, "kn_keys_insert", columns, 4, err);
-    if (!made)
-        return -1;
-    int rows = PQntuples (made);
-    PQclear (made);
-    return (size_t)rows == n ? 0
-                             : kn_error_set (err, KN_E_INTERNAL, NULL,
-                                             "a new subject had a data key already");
-}
-
 uint8_t *
 kn_keys_seal (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id,
               const uint8_t *plain, size_t len, const char *ad, size_t *sealed_len,

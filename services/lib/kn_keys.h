@@ -26,12 +26,6 @@ int kn_keys_prepare (kn_db_t *db, kn_error_t *err);
 int kn_keys_for_subjects (kn_db_t *db, kn_crypto_t *crypto, const char *const *subjects,
                           size_t n, kn_data_key_t *out, kn_error_t *err);
 
-//  Store keys[0..n) (from kn_crypto_data_key_new, wrapped under master versions[i])
-//  as the keys of subjects made in this transaction, which have none yet.
-int kn_keys_store_new (kn_db_t *db, const char *const *subjects, const kn_data_key_t *keys,
-                       const uint8_t (*wrapped)[KN_WRAPPED_KEY_BYTES], const int *versions,
-                       size_t n, kn_error_t *err);
-
 //  Seal plain (bound to ad) under subject_id's data key; NULL with err. Holds the
 //  person's lock (KN_SUBJECT_LOCK) shared until the caller's transaction ends, so
 //  an erasure cannot decide about them in between.

@@ -35,10 +35,13 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
          " WHERE s.blind_index = ANY ($1::bytea[])"},
         {"kn_subject_family_insert",
          "INSERT INTO core.family (id) SELECT unnest ($1::uuid[])"},
+        //  New subjects with their data keys: one statement, one round trip.
         {"kn_subject_insert",
-         "INSERT INTO core.subject (id, family_id, blind_index, birth_date,"
+         "WITH s AS (INSERT INTO core.subject (id, family_id, blind_index, birth_date,"
          " blind_index_version) SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::bytea[],"
-         " $4::bytea[], $5::smallint[])"},
+         " $4::bytea[], $5::smallint[]) RETURNING id)"
+         " INSERT INTO core.data_key (id, subject_id, master_version, wrapped)"
+         " SELECT * FROM unnest ($6::uuid[], $7::uuid[], $8::smallint[], $9::bytea[])"},
         //  With the person's data key, which seals the date of birth: one round trip.
         {"kn_subject_get",
          "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped,"
@@ -186,20 +189,17 @@ s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t **families,
         kn_pgarray_exec (db, "kn_subject_family_insert", families, 1, err))
         return -1;
     kn_pgarray_destroy (families);
-    kn_pgarray_t *columns[5];
-    kn_pgarray_columns (columns, 5);
-    const char **ids = kn_calloc (count ? count : 1, sizeof *ids);
-    kn_data_key_t *keys = kn_calloc (count ? count : 1, sizeof *keys);
-    uint8_t (*wrapped)[KN_WRAPPED_KEY_BYTES] = kn_calloc (count ? count : 1, sizeof *wrapped);
-    int *versions = kn_calloc (count ? count : 1, sizeof *versions);
+    kn_pgarray_t *columns[9];
+    kn_pgarray_columns (columns, 9);
     size_t made = 0;
     for (size_t i = 0; i < count; i++) {
         person_t *person = &persons[i];
         if (!person->created)
             continue;
-        kn_crypto_data_key_new (crypto, &person->key, wrapped[made], &versions[made]);
-        ids[made] = person->id;
-        keys[made++] = person->key;
+        uint8_t wrapped[KN_WRAPPED_KEY_BYTES];
+        int version = 0;
+        kn_crypto_data_key_new (crypto, &person->key, wrapped, &version);
+        made++;
         const char *dob = person->date_of_birth ? person->date_of_birth : "";
         size_t sealed_len = 0;
         uint8_t *sealed = kn_crypto_seal_under (&person->key, (const uint8_t *)dob,
@@ -209,24 +209,17 @@ s_insert_new (kn_db_t *db, kn_crypto_t *crypto, kn_pgarray_t **families,
         kn_pgarray_add_bytes (columns[2], person->index[0], KN_BLIND_INDEX_BYTES);
         kn_pgarray_add_bytes (columns[3], sealed, sealed_len);
         kn_pgarray_add_int (columns[4], kn_crypto_index_version (crypto));
+        kn_pgarray_add (columns[5], person->key.id);
+        kn_pgarray_add (columns[6], person->id);
+        kn_pgarray_add_int (columns[7], version);
+        kn_pgarray_add_bytes (columns[8], wrapped, sizeof wrapped);
         free (sealed);
     }
-    int rc = 0;
     if (made > 0)
-        rc = kn_pgarray_exec (db, "kn_subject_insert", columns, 5, err) ||
-                     kn_keys_store_new (db, ids, keys, (const uint8_t (*)[KN_WRAPPED_KEY_BYTES])wrapped,
-                                        versions, made, err)
-                 ? -1
-                 : 0;
-    else
-        for (size_t c = 0; c < 5; c++)
-            kn_pgarray_destroy (&columns[c]);
-    sodium_memzero (keys, (count ? count : 1) * sizeof *keys);
-    free (keys);
-    free (wrapped);
-    free (versions);
-    free (ids);
-    return rc;
+        return kn_pgarray_exec (db, "kn_subject_insert", columns, 9, err);
+    for (size_t c = 0; c < 9; c++)
+        kn_pgarray_destroy (&columns[c]);
+    return 0;
 }
 
 //  The data keys of the persons known before this batch, when a group asks for keys.

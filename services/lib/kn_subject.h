@@ -11,8 +11,9 @@
     serialises two requests naming the same new person, so they resolve to one
     subject, even from two processes that disagree on the current version. A new
     subject gets its data key (kn_keys) with it, and its date of birth is sealed
-    under it. A batch of groups costs five statements whatever its size, six when it
-    asks for the keys of people already known. */
+    under it, in the statement that inserts them. A batch of groups costs four
+    statements whatever its size, five when it asks for the keys of people already
+    known. */
 #ifndef KN_SUBJECT_H_INCLUDED
 #define KN_SUBJECT_H_INCLUDED
 
