@@ -304,6 +304,14 @@ Test (merge, erasing_the_merged_person_erases_both)
                   2, "a key of the merged person is live");
     cr_assert_eq (s_count ("SELECT count(*) FROM core.erasure WHERE subject_id = '%s'", myra),
                   1);
+    //  Each has its line in the erasure ledger: a restore from before the merge would
+    //  bring Myra back apart.
+    char ledger[400];
+    snprintf (ledger, sizeof ledger, "%s/erasures.ledger", kn_test_stack_dir (stack));
+    char *lines = kn_test_read_file (ledger);
+    cr_assert (lines && strstr (lines, mira) && strstr (lines, myra), "%s",
+               lines ? lines : "(no ledger)");
+    free (lines);
     //  Neither identity finds them any more.
     char referral[KN_UUID_STR], child[KN_UUID_STR];
     cr_assert_eq (s_refer ("MERGE-6", "Myra", NULL, referral, child), 0);
