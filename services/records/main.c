@@ -47,6 +47,14 @@ main (int argc, char *argv[])
     }
     if (server)
         records_server_set_shorten_delay (server, (int)delay);
+    long limit = kn_config_int ("KINNET_ERASURE_HOURLY_LIMIT", RECORDS_ERASE_LIMIT_DEFAULT);
+    if (limit < 1 || limit > RECORDS_ERASE_LIMIT_MAX) {
+        kn_log (KN_ERROR, "config.invalid", "problem",
+                "KINNET_ERASURE_HOURLY_LIMIT must be 1 to 100000", NULL);
+        records_server_destroy (&server);
+    }
+    if (server)
+        records_server_set_erase_limit (server, (int)limit);
     records_keeper_t *keeper =
         server && interval > 0
             ? records_keeper_start (daemon.crypto,

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "kn_alloc.h"
+#include "kn_clock.h"
 #include "kn_keys.h"
 #include "kn_keys_rotate.h"
 #include "kinnet/v1/events.pb-c.h"
@@ -102,10 +103,12 @@ records_tell_to (records_server_t *self, const PGresult *rows, const char *subje
     return rc;
 }
 
-//  One subject.erased event per agency that ever received data about the person.
+//  One subject.erased event per agency that ever received data about the person;
+//  for an erasure one DPO decided (dpos), one more for routing, which copies it to
+//  every DPO: one DPO's irreversible decision is seen by the others.
 static int
 s_tell_recipients (records_server_t *self, const char *subject_id, const char *family_id,
-                   int64_t erased_us, kn_error_t *err)
+                   int64_t erased_us, bool dpos, kn_error_t *err)
 {
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
     at.seconds = erased_us / 1000000;
@@ -114,7 +117,11 @@ s_tell_recipients (records_server_t *self, const char *subject_id, const char *f
     event.family_id = (char *)family_id;
     event.erased_at = &at;
     return records_tell (self, subject_id, "subject.erased", &event.base,
-                         &event.recipient_agency_id, err);
+                         &event.recipient_agency_id, err) ||
+                   (dpos && records_tell_routing (self, "subject.erased", &event.base,
+                                                &event.recipient_agency_id, subject_id, err))
+               ? -1
+               : 0;
 }
 
 //  Destroy subject_id's key and unlink their index, recorded as what says: 1, 0
@@ -181,7 +188,8 @@ records_destroy (records_server_t *self, const records_destroy_t *what,
     }
     PQclear (aliases);
     if (rc == 0 && what->tell &&
-        s_tell_recipients (self, what->subject_id, what->family_id, done->erased_us, err))
+        s_tell_recipients (self, what->subject_id, what->family_id, done->erased_us,
+                           strcmp (what->cause, "dpo") == 0, err))
         return -1;
     return rc ? -1 : 1;
 }
@@ -212,6 +220,29 @@ records_destroyed_logged (records_server_t *self, const char *subject_id,
                                    PQgetvalue (rows, r, 3), &ledger_err))
             kn_log (KN_ERROR, "ledger.write_failed", "problem", ledger_err.message, NULL);
     PQclear (rows);
+}
+
+//  Whether agency may erase one more person this hour (records_server_set_erase_limit):
+//  0, or -1 with RESOURCE_EXHAUSTED or err. Holds the agency's lock to the commit.
+static int
+s_within_limit (records_server_t *self, const char *agency, kn_error_t *err)
+{
+    char now[24];
+    snprintf (now, sizeof now, "%lld", (long long)kn_clock_now ());
+    const char *values[] = {agency, now};
+    PGresult *row = kn_db_run (self->db, "records_erase_rate", 2, values, NULL, NULL, err);
+    if (!row)
+        return -1;
+    long done = atol (PQgetvalue (row, 0, 1));
+    PQclear (row);
+    return done < self->erase_hourly_limit
+               ? 0
+               : kn_error_set (err, KN_E_RESOURCE_EXHAUSTED, NULL,
+                               "your agency has erased %ld people in the last hour, the"
+                               " most it may (KINNET_ERASURE_HOURLY_LIMIT): erasure cannot be"
+                               " undone, so more must wait; the retention keeper erases"
+                               " what its schedules make due",
+                               done);
 }
 
 int
@@ -260,7 +291,8 @@ records_erase (records_server_t *self, const char *agency, const records_request
                       "the person is under legal hold %s: it must be lifted first", hold_id);
         goto fail;
     }
-    if (s_counts (self, subject_id, erasure, err))
+    if (s_counts (self, subject_id, erasure, err) ||
+        (!op->dry_run && s_within_limit (self, agency, err)))
         goto fail;
     //  A dry run moves nothing for good: it counts inside a savepoint it rolls back,
     //  and commits only the request's own record (the claim and the audit row).

@@ -316,6 +316,13 @@ records_prepare (kn_db_t *db, kn_error_t *err)
          " to_char (erased_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
          " FROM e"},
         //  Of the person's data and of those merged into them.
+        //  The erasures agency $1 decided in the hour before $2 (epoch seconds, the
+        //  service's clock), counted under a lock of that agency's: two requests at
+        //  once cannot both take the last place.
+        {"records_erase_rate",
+         "SELECT pg_advisory_xact_lock (hashtext ('kinnet.erase.rate:' || $1::text)),"
+         " (SELECT count(*) FROM core.erasure WHERE erased_by = $1::uuid AND cause = 'dpo'"
+         "  AND erased_at > to_timestamp ($2::bigint) - interval '1 hour')"},
         {"records_recipients",
          "SELECT DISTINCT recipient_id FROM core.disclosure WHERE subject_id = $1"
          " OR subject_id IN (SELECT id FROM core.subject WHERE merged_into = $1) ORDER BY 1"},

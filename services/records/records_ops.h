@@ -21,6 +21,7 @@ struct _records_server_t {
     char *ledger_path;    //  the erasure ledger (KINNET_ERASURE_LEDGER), or NULL
     const char *role;     //  the role the current request is served in
     int shorten_delay_days;  //  how long a shorter retention period waits to apply
+    int erase_hourly_limit;  //  erasures one DPO agency may decide in an hour
 };
 
 typedef Kinnet__V1__RecordsRequest records_request_t;

@@ -81,6 +81,7 @@ records_server_session (kn_db_t *db, kn_crypto_t *crypto, const char *ledger_pat
     self->ledger_path = ledger_path && *ledger_path ? kn_strdup (ledger_path) : NULL;
     self->role = DPO;
     self->shorten_delay_days = RECORDS_SHORTEN_DELAY_DEFAULT;
+    self->erase_hourly_limit = RECORDS_ERASE_LIMIT_DEFAULT;
     kn_write_init (&self->write, db, crypto, LEDGER, "records");
     return self;
 }
@@ -114,6 +115,12 @@ void
 records_server_set_shorten_delay (records_server_t *self, int days)
 {
     self->shorten_delay_days = days;
+}
+
+void
+records_server_set_erase_limit (records_server_t *self, int per_hour)
+{
+    self->erase_hourly_limit = per_hour;
 }
 
 void

@@ -26,6 +26,14 @@ void records_server_set_shorten_delay (records_server_t *self, int days);
 #define RECORDS_SHORTEN_DELAY_MIN     1
 #define RECORDS_SHORTEN_DELAY_MAX     3650
 
+//  How many people one DPO agency may erase in an hour (KINNET_ERASURE_HOURLY_LIMIT,
+//  1 to RECORDS_ERASE_LIMIT_MAX; the default until set: RECORDS_ERASE_LIMIT_DEFAULT).
+//  Erasure cannot be undone: a stolen DPO key erases this many at most before the
+//  other DPOs, told of each, can act. The retention keeper is not limited.
+void records_server_set_erase_limit (records_server_t *self, int per_hour);
+#define RECORDS_ERASE_LIMIT_DEFAULT 50
+#define RECORDS_ERASE_LIMIT_MAX     100000
+
 //  One request (caller frames, then the body); the reply.
 zmsg_t *records_server_handle (records_server_t *self, zmsg_t *request);
 

@@ -340,13 +340,14 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
     } else if (descriptor == &kinnet__v1__subject_erased__descriptor) {
         //  Each copy is addressed to one agency that received data about the person.
         Kinnet__V1__SubjectErased *erased = (Kinnet__V1__SubjectErased *)message;
-        if (kn_uuid_valid (erased->recipient_agency_id)) {
-            Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
-            feed.body_case = KINNET__V1__FEED_EVENT__BODY_SUBJECT_ERASED;
-            feed.subject_erased = erased;
-            rc = routing_feed (self, erased->recipient_agency_id, topic, NULL, &feed, now,
-                               err);
-        }
+        Kinnet__V1__FeedEvent feed = KINNET__V1__FEED_EVENT__INIT;
+        feed.body_case = KINNET__V1__FEED_EVENT__BODY_SUBJECT_ERASED;
+        feed.subject_erased = erased;
+        //  The copy to nobody (a DPO's erasure): to every data-protection officer.
+        rc = kn_uuid_valid (erased->recipient_agency_id)
+                 ? routing_feed (self, erased->recipient_agency_id, topic, NULL, &feed, now,
+                                 err)
+                 : routing_feed_dpos (self, topic, &feed, NULL, now, err);
     } else if (descriptor == &kinnet__v1__subject_rectified__descriptor) {
         Kinnet__V1__SubjectRectified *rectified = (Kinnet__V1__SubjectRectified *)message;
         if (kn_uuid_valid (rectified->recipient_agency_id)) {
