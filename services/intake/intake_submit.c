@@ -210,25 +210,26 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
     for (size_t i = 0; i < n_new; i++) {
         pending_t *p = news[i];
         intake_submit_result_t *result = &p->item->result;
+        //  Two people of the referral found as one (a merge made both identities
+        //  one person's): the later mention becomes a person of its own, found by
+        //  no identity, for a DPO to merge. Refusing would tell any agency, standing
+        //  or not, that the two identities are one person on record.
+        for (size_t k; (k = s_repeated (p->subjects, groups[i].count)) > 0;) {
+            size_t first = 0;
+            while (strcmp (p->subjects[first], p->subjects[k]) != 0)
+                first++;
+            char twin[KN_UUID_STR];
+            memcpy (twin, p->subjects[first], KN_UUID_STR);
+            if (kn_subject_add_unlinked (self->db, self->crypto, groups[i].family_id, twin,
+                                         p->people[k].date_of_birth, p->subjects[k],
+                                         &p->keys[k], err))
+                goto fail;
+        }
         memcpy (result->family_id, groups[i].family_id, KN_UUID_STR);
         result->family_matched = groups[i].matched;
         result->subject_count = groups[i].count;
         for (size_t k = 0; k < groups[i].count; k++)
             memcpy (result->subject_ids[k], p->subjects[k], KN_UUID_STR);
-        //  Two people of the referral found as one (a merge made their identities
-        //  one person's): refused, as two mentions of one person are.
-        size_t twice = s_repeated (p->subjects, groups[i].count);
-        if (twice) {
-            char field[32];
-            snprintf (field, sizeof field, "siblings[%zu]", twice - 1);
-            kn_error_set (&p->item->err, KN_E_INVALID_ARGUMENT, field,
-                          "two of the people named are one person on record (their"
-                          " records were merged): name them once");
-            p->item->rc = -1;
-            *refused = (size_t)(p - pending);
-            outcome = BATCH_REFUSED;
-            goto fail;
-        }
         s_basis_name (p->item->referral, p->basis, sizeof p->basis);
         const Kinnet__V1__LawfulGround *ground = p->item->referral->lawful_ground;
         if (ground->basis == KINNET__V1__LAWFUL_BASIS__CONSENT &&

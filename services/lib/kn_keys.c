@@ -23,7 +23,12 @@ kn_keys_prepare (kn_db_t *db, kn_error_t *err)
          "INSERT INTO core.data_key (id, subject_id, master_version, wrapped)"
          " SELECT * FROM unnest ($1::uuid[], $2::uuid[], $3::smallint[], $4::bytea[])"
          " ON CONFLICT (subject_id) DO NOTHING RETURNING subject_id"},
-        {"kn_keys_hold", "SELECT pg_advisory_xact_lock_shared (" KN_SUBJECT_LOCK ("$1") ")"},
+        //  With whether the person was merged into another (read under the lock: a
+        //  merge holds it exclusively until it commits).
+        {"kn_keys_hold",
+         "SELECT pg_advisory_xact_lock_shared (" KN_SUBJECT_LOCK ("$1") "),"
+         " coalesce ((SELECT merged_into IS NOT NULL FROM core.subject WHERE id = $1::uuid),"
+         " false)"},
     };
     return kn_db_prepare_all (db, statements, sizeof statements / sizeof statements[0], err);
 }
@@ -157,7 +162,17 @@ kn_keys_seal (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id,
     PGresult *held = kn_db_run (db, "kn_keys_hold", 1, values, NULL, NULL, err);
     if (!held)
         return NULL;
+    //  A request that found the person before a merge committed, and waited for it
+    //  here, must not record anything more about the merged person: it would be
+    //  left behind, invisible to the person kept.
+    bool merged = PQgetvalue (held, 0, 1)[0] == 't';
     PQclear (held);
+    if (merged) {
+        kn_error_set (err, KN_E_CONFLICT, "subject_id",
+                      "the person was merged into another subject: use the id given in the"
+                      " subject.merged event of your feed");
+        return NULL;
+    }
     kn_data_key_t key;
     if (kn_keys_for_subjects (db, crypto, &subject_id, 1, &key, err))
         return NULL;

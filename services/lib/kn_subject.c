@@ -33,6 +33,12 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
          " coalesce (t.family_id, s.family_id), s.blind_index_version"
          " FROM core.subject s LEFT JOIN core.subject t ON t.id = s.merged_into"
          " WHERE s.blind_index = ANY ($1::bytea[])"},
+        //  One person found by no identity, with their key (kn_subject_add_unlinked).
+        {"kn_subject_insert_unlinked",
+         "WITH s AS (INSERT INTO core.subject (id, family_id, blind_index, birth_date,"
+         " blind_index_version, split_from) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)"
+         " INSERT INTO core.data_key (id, subject_id, master_version, wrapped)"
+         " SELECT $7::uuid, s.id, $8::smallint, $9::bytea FROM s"},
         {"kn_subject_family_insert",
          "INSERT INTO core.family (id) SELECT unnest ($1::uuid[])"},
         //  New subjects with their data keys: one statement, one round trip.
@@ -497,4 +503,34 @@ kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t
     }
     PQclear (result);
     return age;
+}
+
+int
+kn_subject_add_unlinked (kn_db_t *db, kn_crypto_t *crypto, const char *family_id,
+                         const char *twin_of, const char *date_of_birth,
+                         char id[KN_UUID_STR], kn_data_key_t *key, kn_error_t *err)
+{
+    kn_uuid_generate (id);
+    uint8_t wrapped[KN_WRAPPED_KEY_BYTES], unlinked[KN_BLIND_INDEX_BYTES];
+    int master = 0;
+    kn_crypto_data_key_new (crypto, key, wrapped, &master);
+    randombytes_buf (unlinked, sizeof unlinked);
+    size_t sealed_len = 0;
+    uint8_t *sealed = kn_crypto_seal_under (key, (const uint8_t *)date_of_birth,
+                                            strlen (date_of_birth), id, &sealed_len);
+    if (!sealed)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "sealing failed");
+    char version[16], master_text[16];
+    snprintf (version, sizeof version, "%d", kn_crypto_index_version (crypto));
+    snprintf (master_text, sizeof master_text, "%d", master);
+    const char *values[] = {id,   family_id, (const char *)unlinked, (const char *)sealed,
+                            version, twin_of, key->id, master_text, (const char *)wrapped};
+    int lengths[] = {0, 0, (int)sizeof unlinked, (int)sealed_len, 0, 0, 0, 0,
+                     (int)sizeof wrapped};
+    int formats[] = {0, 0, 1, 1, 0, 0, 0, 0, 1};
+    PGresult *done = kn_db_run (db, "kn_subject_insert_unlinked", 9, values, lengths, formats,
+                                err);
+    free (sealed);
+    PQclear (done);
+    return done ? 0 : -1;
 }

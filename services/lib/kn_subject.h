@@ -60,6 +60,14 @@ typedef struct {
 int kn_subject_resolve_many (kn_db_t *db, kn_crypto_t *crypto, kn_subject_group_t *groups,
                              size_t n, kn_error_t *err);
 
+//  A new person in family_id whom no identity finds (random index bytes, split_from
+//  twin_of), with their data key (into key) and their date of birth sealed under it:
+//  for a mention that would find a person already named in the same referral (two
+//  identities merged into one person). id receives them.
+int kn_subject_add_unlinked (kn_db_t *db, kn_crypto_t *crypto, const char *family_id,
+                             const char *twin_of, const char *date_of_birth,
+                             char id[KN_UUID_STR], kn_data_key_t *key, kn_error_t *err);
+
 //  Lock a known person, for this transaction, against a referral naming them and
 //  against anything new being sealed about them: the lock on their blind index (the
 //  one a referral takes before it looks them up), then their own, exclusively. For

@@ -225,17 +225,19 @@ records_destroyed_logged (records_server_t *self, const char *subject_id,
 //  Whether agency may erase one more person this hour (records_server_set_erase_limit):
 //  0, or -1 with RESOURCE_EXHAUSTED or err. Holds the agency's lock to the commit.
 static int
-s_within_limit (records_server_t *self, const char *agency, kn_error_t *err)
+s_within_limit (records_server_t *self, const char *agency, const char *subject_id,
+                kn_error_t *err)
 {
     char now[24];
     snprintf (now, sizeof now, "%lld", (long long)kn_clock_now ());
-    const char *values[] = {agency, now};
-    PGresult *row = kn_db_run (self->db, "records_erase_rate", 2, values, NULL, NULL, err);
+    const char *values[] = {agency, now, subject_id};
+    PGresult *row = kn_db_run (self->db, "records_erase_rate", 3, values, NULL, NULL, err);
     if (!row)
         return -1;
-    long done = atol (PQgetvalue (row, 0, 1));
+    long done = atol (PQgetvalue (row, 0, 1)), more = atol (PQgetvalue (row, 0, 2));
     PQclear (row);
-    return done < self->erase_hourly_limit
+    //  A merge cannot carry more people past the limit than it allows.
+    return done + more <= self->erase_hourly_limit
                ? 0
                : kn_error_set (err, KN_E_RESOURCE_EXHAUSTED, NULL,
                                "your agency has erased %ld people in the last hour, the"
@@ -255,6 +257,8 @@ records_erase (records_server_t *self, const char *agency, const records_request
     reply->erasure = erasure;
     erasure->subject_id = kn_pb_string (op->subject_id);
     erasure->dry_run = op->dry_run;
+    if (op->dry_run)   // the reference as given (a real erasure's is its record's)
+        erasure->reference = kn_pb_string (op->reference);
     char subject_id[KN_UUID_STR];   // canonical already (kn_service_decode)
     snprintf (subject_id, sizeof subject_id, "%s", op->subject_id);
     kn_write_t w;
@@ -292,7 +296,7 @@ records_erase (records_server_t *self, const char *agency, const records_request
         goto fail;
     }
     if (s_counts (self, subject_id, erasure, err) ||
-        (!op->dry_run && s_within_limit (self, agency, err)))
+        (!op->dry_run && s_within_limit (self, agency, subject_id, err)))
         goto fail;
     //  A dry run moves nothing for good: it counts inside a savepoint it rolls back,
     //  and commits only the request's own record (the claim and the audit row).

@@ -322,7 +322,9 @@ records_prepare (kn_db_t *db, kn_error_t *err)
         {"records_erase_rate",
          "SELECT pg_advisory_xact_lock (hashtext ('kinnet.erase.rate:' || $1::text)),"
          " (SELECT count(*) FROM core.erasure WHERE erased_by = $1::uuid AND cause = 'dpo'"
-         "  AND erased_at > to_timestamp ($2::bigint) - interval '1 hour')"},
+         "  AND erased_at > to_timestamp ($2::bigint) - interval '1 hour'),"
+         //  This erasure takes everyone merged into the person ($3) with them.
+         " 1 + (SELECT count(*) FROM core.subject WHERE merged_into = $3::uuid)"},
         {"records_recipients",
          "SELECT DISTINCT recipient_id FROM core.disclosure WHERE subject_id = $1"
          " OR subject_id IN (SELECT id FROM core.subject WHERE merged_into = $1) ORDER BY 1"},

@@ -106,6 +106,11 @@ records_merge_prepare (kn_db_t *db, kn_error_t *err)
          "UPDATE core.subject SET merged_into = $3 WHERE merged_into = $2 AND id IN"
          " (SELECT row_id FROM core.subject_merge_row WHERE merge_id = $1 AND kind = 'alias')"},
         {"merge_link", "UPDATE core.subject SET merged_into = $2 WHERE id = $1"},
+        //  A correction of the person kept since the merge $2 (exact times: a second's
+        //  rounding would miss one made just after).
+        {"merge_rectified",
+         "SELECT EXISTS (SELECT 1 FROM core.rectification c, core.subject_merge m"
+         " WHERE m.id = $2 AND c.subject_id = $1 AND c.rectified_at >= m.merged_at)"},
         {"merge_get", "SELECT " MERGE_COLUMNS " FROM core.subject_merge WHERE id = $1"},
         {"merge_lock", "SELECT " MERGE_COLUMNS " FROM core.subject_merge WHERE id = $1"
                        " FOR UPDATE"},
@@ -511,6 +516,47 @@ fail:
     return kn_write_abort (&w);
 }
 
+//  Whether the merge can still be undone as it was made, both people locked: neither
+//  erased since (the values are gone), b still merged into a and a into nobody (a
+//  later merge of a moved what this one listed on: undo that first), and a not
+//  corrected since (the parts that came from b would go back with a's identity).
+//  0, or -1 with CONFLICT (field merge_id) or err.
+static int
+s_undoable (records_server_t *self, const char *id, const records_merge_row_t *merge,
+            kn_error_t *err)
+{
+    kn_pgarray_t *ids = kn_pgarray_new ();
+    kn_pgarray_add (ids, merge->subject_id);
+    kn_pgarray_add (ids, merge->other_id);
+    PGresult *state = kn_pgarray_run (self->db, "merge_state", &ids, 1, err);
+    if (!state)
+        return -1;
+    bool erased = false, a_merged = false, b_moved = false;
+    for (int r = 0; r < PQntuples (state); r++) {
+        bool is_a = strcmp (PQgetvalue (state, r, 0), merge->subject_id) == 0;
+        const char *into = PQgetvalue (state, r, 1);
+        erased = erased || PQgetvalue (state, r, 2)[0] == 't';
+        a_merged = a_merged || (is_a && into[0]);
+        b_moved = b_moved || (!is_a && strcmp (into, merge->subject_id) != 0);
+    }
+    PQclear (state);
+    const char *problem =
+        erased     ? "the person is erased"
+        : a_merged ? "the person kept was merged into another since: undo that merge first"
+        : b_moved  ? "the merged person is no longer merged into the person kept"
+                   : NULL;
+    const char *values[] = {merge->subject_id, id};
+    PGresult *fixed = problem ? NULL : kn_db_run (self->db, "merge_rectified", 2, values,
+                                                  NULL, NULL, err);
+    if (!problem && !fixed)
+        return -1;
+    if (fixed && PQgetvalue (fixed, 0, 0)[0] == 't')
+        problem = "the person kept was corrected since the merge (their parts, those from"
+                  " the merge too, hold the correction): separate them with split";
+    PQclear (fixed);
+    return problem ? kn_error_set (err, KN_E_CONFLICT, "merge_id", "%s", problem) : 0;
+}
+
 int
 records_unmerge (records_server_t *self, const char *agency,
                  const records_request_t *request, records_reply_t *reply, kn_error_t *err)
@@ -551,31 +597,20 @@ records_unmerge (records_server_t *self, const char *agency,
         kn_error_set (err, KN_E_CONFLICT, "merge_id", "the merge was undone already");
         goto fail;
     }
-    //  Erased since: the values are gone, nothing to give back.
-    kn_pgarray_t *ids = kn_pgarray_new ();
-    kn_pgarray_add (ids, a);
-    kn_pgarray_add (ids, b);
-    PGresult *state = kn_pgarray_run (self->db, "merge_state", &ids, 1, err);
-    if (!state)
+    if (s_undoable (self, op->merge_id, &merge, err))
         goto fail;
-    bool erased = false;
-    for (int r = 0; r < PQntuples (state); r++)
-        erased = erased || PQgetvalue (state, r, 2)[0] == 't';
-    PQclear (state);
-    if (erased) {
-        kn_error_set (err, KN_E_CONFLICT, "merge_id", "the person is erased");
-        goto fail;
-    }
-    //  Told while b is still merged into a: the recipients of data about either.
+    //  Told while b is still merged into a: the recipients of data about either. Then
+    //  b stands alone again, so that what moves back is sealed about them.
     const char *link[] = {b, NULL};
     const char *mark[] = {op->merge_id, agency, op->reference};
     PGresult *done = NULL;
     if (s_tell (self, "subject.unmerged", op->merge_id, a, b, family_id, kn_clock_now (),
                 err) ||
-        records_move (self, op->merge_id, a, b, err) ||
         !(done = kn_db_run (self->db, "merge_link", 2, link, NULL, NULL, err)))
         goto fail;
     PQclear (done);
+    if (records_move (self, op->merge_id, a, b, err))
+        goto fail;
     if (!(done = kn_db_run (self->db, "merge_undone", 3, mark, NULL, NULL, err)))
         goto fail;
     PQclear (done);

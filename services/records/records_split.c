@@ -58,11 +58,19 @@ records_split_prepare (kn_db_t *db, kn_error_t *err)
         //  Who received data from the records moved: a disclosure names the record
         //  (object_id) or the ground it was made under (ground_id).
         {"split_recipients",
-         "SELECT DISTINCT d.recipient_id FROM core.disclosure d WHERE d.subject_id = $1"
+         "SELECT DISTINCT d.recipient_id FROM core.disclosure d WHERE (d.subject_id = $1"
+         " OR d.subject_id IN (SELECT id FROM core.subject WHERE merged_into = $1))"
          " AND EXISTS (SELECT 1 FROM core.subject_merge_row m WHERE m.merge_id = $2"
          " AND m.row_id IN (d.object_id, d.ground_id)) ORDER BY 1"},
         {"split_rows", "SELECT row_id::text FROM core.subject_merge_row WHERE merge_id = $1"
                        " ORDER BY kind, row_id"},
+        //  A release request about $1 whose ground is among the ids $2 but is not
+        //  itself: it would stay behind, under the first person, asking about a ground
+        //  that moved.
+        {"split_orphans",
+         "SELECT x.id::text FROM consent.release x WHERE x.subject_id = ($1::uuid[])[1]"
+         " AND x.ground_id = ANY ($2::uuid[]) AND NOT x.id = ANY ($2::uuid[])"
+         " ORDER BY 1 LIMIT 1"},
     };
     return kn_db_prepare_all (db, statements, sizeof statements / sizeof statements[0], err);
 }
@@ -88,6 +96,29 @@ records_validate_split (const records_request_t *request, kn_error_t *err)
             return -1;
     }
     return 0;
+}
+
+//  No release request is left behind by the ground it asks about: 0, or -1 with
+//  INVALID_ARGUMENT naming it.
+static int
+s_orphans (records_server_t *self, const Kinnet__V1__SplitSubject *op, kn_error_t *err)
+{
+    kn_pgarray_t *columns[2];
+    kn_pgarray_columns (columns, 2);
+    kn_pgarray_add (columns[0], op->subject_id);
+    for (size_t i = 0; i < op->n_record_ids; i++)
+        kn_pgarray_add (columns[1], op->record_ids[i]);
+    PGresult *rows = kn_pgarray_run (self->db, "split_orphans", columns, 2, err);
+    if (!rows)
+        return -1;
+    int rc = PQntuples (rows) == 0
+                 ? 0
+                 : kn_error_set (err, KN_E_INVALID_ARGUMENT, "record_ids",
+                                 "release request %s asks about a ground named here: name it"
+                                 " too",
+                                 PQgetvalue (rows, 0, 0));
+    PQclear (rows);
+    return rc;
 }
 
 //  Each named record is about the person: their kinds counted into split (referrals,
@@ -132,6 +163,8 @@ s_classify (records_server_t *self, const Kinnet__V1__SplitSubject *op,
             split->consents++;
     }
     PQclear (rows);
+    if (rc == 0 && s_orphans (self, op, err))
+        rc = -1;
     if (rc == 0 && split->referrals == 0)
         rc = kn_error_set (err, KN_E_INVALID_ARGUMENT, "record_ids",
                            "name at least one referral: the other person is known by their"

@@ -193,7 +193,8 @@ s_referrals (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, kn_error_
 //  d's subject, to the person it names as merged_id, where cond.
 #define SPLIT_ROW(cond)                                                                  \
     "SELECT 1 FROM core.subject_merge m JOIN core.subject_merge_row r"                   \
-    " ON r.merge_id = m.id WHERE m.kind = 'split' AND m.subject_id = d.subject_id"       \
+    " ON r.merge_id = m.id WHERE m.kind = 'split' AND (m.subject_id = d.subject_id"      \
+    " OR m.subject_id = (SELECT s.merged_into FROM core.subject s WHERE s.id = d.subject_id))"\
     " AND r.row_id IN (d.object_id, d.ground_id) AND " cond
 //  The merges and splits the person $1 is part of, either way.
 #define MERGES_SQL                                                                       \

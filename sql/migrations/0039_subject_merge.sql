@@ -78,6 +78,8 @@ GRANT SELECT (referral_id, subject_id, position) ON intake.referral_subject
   TO kinnet_records;
 -- Who received data from the records a split moves.
 GRANT SELECT (object_id, ground_id) ON core.disclosure TO kinnet_records;
+-- A split refuses to leave a release request behind the ground it asks about.
+GRANT SELECT (ground_id) ON consent.release TO kinnet_records;
 -- A hold's reason is sealed again under the receiving person's key.
 GRANT UPDATE (reason) ON core.legal_hold TO kinnet_records;
 -- Reports and exports show merges (never reasons: a merge has none, only a reference).

@@ -2,7 +2,8 @@
     told of each in its feed, and one DPO agency erases at most
     KINNET_ERASURE_HOURLY_LIMIT people an hour (here 2); past that the request is
     refused as retryable and nothing is erased. Another DPO agency has its own
-    allowance, and a dry run is not counted. */
+    allowance, a dry run is not counted, and an erasure counts everyone merged into
+    the person, whom it erases with them. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -102,6 +103,22 @@ Test (erasure_oversight, one_dpo_erases_a_bounded_number_an_hour_and_every_dpo_i
                        "agency %d, person %d: %s", agency, i, out);
         free (out);
     }
+    //  A merge carries no one past the limit: the other DPO has one erasure left, and
+    //  erasing a person with someone merged into them would take two.
+    char kept[KN_UUID_STR], merged[KN_UUID_STR];
+    s_refer (310, kept);
+    s_refer (311, merged);
+    cr_assert_eq (kn_test_stack_cli (stack, KN_TEST_ADMIN, &out,
+                                     "subject merge %s %s --reference M/1", kept, merged),
+                  0, "%s", out);
+    free (out);
+    cr_assert_eq (kn_test_stack_cli (stack, KN_TEST_ADMIN, &out,
+                                     "subject erase %s --reference E/4", kept),
+                  8, "%s", out);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.data_key WHERE subject_id = '%s'"
+                           " AND wrapped IS NOT NULL", kept),
+                  1, "the merged pair was erased past the limit");
     //  No agency but a DPO is told (agency 0 received nothing about them).
     cr_assert_eq (kn_test_stack_cli (stack, 0, &out, "--format json feed --after 0"), 0, "%s",
                   out);

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kn_crypto.h"
+#include "kn_keys.h"
+#include "kn_subject.h"
 #include "kn_test.h"
 #include "kn_uuid.h"
 
@@ -177,8 +180,36 @@ Test (merge, a_merge_moves_everything_and_an_unmerge_gives_it_back)
     char again[KN_UUID_STR], child[KN_UUID_STR];
     cr_assert_eq (s_refer ("MERGE-3", "Myra", NULL, again, child), 0);
     cr_assert_str_eq (child, mira, "Myra's identity did not find Mira");
-    cr_assert_eq (s_refer ("MERGE-4", "Mira", "Myra", again, child), 3,
-                  "a referral naming both spellings was taken");
+    //  A referral naming both spellings is taken as any other (refusing it would tell
+    //  anyone the two are one person on record): the second mention is a person of
+    //  their own, found by no identity, for a DPO to merge.
+    cr_assert_eq (s_refer ("MERGE-4", "Mira", "Myra", again, child), 0);
+    cr_assert_str_eq (child, mira);
+    cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject rs JOIN core.subject s"
+                           " ON s.id = rs.subject_id WHERE rs.referral_id = '%s' AND"
+                           " rs.position = 1 AND s.split_from = '%s'", again, mira),
+                  1, "the second mention is not an unlinked person of its own");
+    //  Nothing more is sealed about the merged person, even by a request that found
+    //  her before the merge and waited for it (kn_keys_seal reads it under the lock).
+    {
+        char key[600];
+        snprintf (key, sizeof key, "%s/field.key", kn_test_stack_dir (stack));
+        kn_error_t err;
+        kn_crypto_t *crypto = kn_crypto_new_from_file (key, &err);
+        cr_assert (crypto, "%s", err.message);
+        kn_db_t *db = kn_db_new (kn_test_stack_db_url (stack), "kinnet_consent", &err);
+        cr_assert (db, "%s", err.message);
+        cr_assert (kn_subject_prepare (db, &err) == 0, "%s", err.message);
+        cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0, "%s", err.message);
+        size_t len = 0;
+        kn_error_clear (&err);
+        cr_assert_null (kn_keys_seal (db, crypto, myra, (const uint8_t *)"x", 1, "ad", &len,
+                                      &err));
+        cr_assert_eq (err.code, KN_E_CONFLICT, "%s", err.message);
+        kn_db_exec (db, "ROLLBACK", &err);
+        kn_db_destroy (&db);
+        kn_crypto_destroy (&crypto);
+    }
     cr_assert_eq (s_cli (1, &out, "subject erase %s --reference DPO/E/1", myra), 5, "%s", out);
     cr_assert (strstr (out, "merged"), "%s", out);
     free (out);
@@ -228,7 +259,7 @@ Test (merge, a_merge_moves_everything_and_an_unmerge_gives_it_back)
                   1);
     cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject WHERE subject_id ="
                            " '%s'", mira),
-                  2, "Mira's own referral and the later one stay hers");
+                  3, "Mira's own referral and the two later ones stay hers");
     cr_assert_eq (s_cli (0, &out, "--format json referral show %s", myra_referral), 0, "%s",
                   out);
     cr_assert (strstr (out, "Myra"), "%s", out);
@@ -420,5 +451,46 @@ Test (merge, a_split_separates_two_children_taken_for_one)
     free (out);
     cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference S2", split_id), 5, "%s",
                   out);
+    free (out);
+}
+
+Test (merge, an_unmerge_is_refused_once_it_cannot_give_back_what_it_moved)
+{
+    char lena[KN_UUID_STR], referral[KN_UUID_STR], first[KN_UUID_STR], later[KN_UUID_STR];
+    cr_assert_eq (s_refer ("MERGE-7", "Lena", NULL, referral, lena), 0);
+    char *out = NULL;
+    cr_assert_eq (s_cli (1, &out, "--format json subject merge %s %s --reference M1", mira,
+                         myra),
+                  0, "%s", out);
+    s_merge_id (out, first);
+    free (out);
+    //  Mira merged on into Lena: undoing the first merge now would take nothing back.
+    cr_assert_eq (s_cli (1, &out, "--format json subject merge %s %s --reference M2", lena,
+                         mira),
+                  0, "%s", out);
+    s_merge_id (out, later);
+    free (out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE merged_into = '%s'", lena),
+                  2, "Myra did not follow Mira into Lena");
+    cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference U1", first), 5, "%s", out);
+    cr_assert (strstr (out, "undo that merge first"), "%s", out);
+    free (out);
+    //  In the right order both undo.
+    cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference U2", later), 0, "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference U3", first), 0, "%s", out);
+    free (out);
+    //  Merged again, then Mira corrected: Myra's parts now hold the correction too.
+    cr_assert_eq (s_cli (1, &out, "--format json subject merge %s %s --reference M3", mira,
+                         myra),
+                  0, "%s", out);
+    s_merge_id (out, first);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject rectify %s --family-name Sousa-Lima --reference R1",
+                         mira),
+                  0, "%s", out);
+    free (out);
+    cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference U4", first), 5, "%s", out);
+    cr_assert (strstr (out, "corrected"), "%s", out);
     free (out);
 }
