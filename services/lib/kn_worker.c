@@ -16,6 +16,7 @@ typedef struct {
     zsock_t *socket;
     int64_t heartbeat_at;   // when to send the next heartbeat
     int64_t expires_at;     // broker presumed gone if silent until then
+    bool away;              // left while the worker is busy elsewhere (no socket)
 } s_broker_t;
 
 struct _kn_worker_t {
@@ -27,6 +28,7 @@ struct _kn_worker_t {
     int count;
     int next;        // the broker looked at first by the next receive (fairness)
     int replying;    // the broker the last request came from
+    bool busy;       // between a request returned and its reply sent
 };
 
 static void
@@ -76,6 +78,17 @@ s_connect (kn_worker_t *self, s_broker_t *broker)
     broker->heartbeat_at = zclock_mono () + self->heartbeat_ms;
     s_alive (self, broker);
     return 0;
+}
+
+//  Brokers left while busy are joined again (a new connection and READY).
+static void
+s_rejoin (kn_worker_t *self)
+{
+    for (int i = 0; i < self->count; i++)
+        if (self->brokers[i].away) {
+            self->brokers[i].away = false;
+            s_connect (self, &self->brokers[i]);
+        }
 }
 
 kn_worker_t *
@@ -197,6 +210,8 @@ zmsg_t *
 kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
+    self->busy = false;   // whatever was returned before is the caller's now
+    s_rejoin (self);
     //  The sockets are looked at once even when the time is up (timeout_ms 0: poll).
     for (bool first = true; !zsys_interrupted; first = false) {
         int64_t now = zclock_mono ();
@@ -219,6 +234,7 @@ kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
                 continue;
             zmsg_t *request = s_take (self, &self->brokers[i], reply_to);
             if (request) {
+                self->busy = true;
                 self->replying = i;
                 self->next = (i + 1) % self->count;
                 s_keep_alive (self, items);
@@ -233,6 +249,7 @@ kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
 int
 kn_worker_pollitems (kn_worker_t *self, zmq_pollitem_t *items)
 {
+    s_rejoin (self);
     for (int i = 0; i < self->count; i++)
         items[i] = (zmq_pollitem_t){zsock_resolve (self->brokers[i].socket), 0, ZMQ_POLLIN, 0};
     return self->count;
@@ -246,6 +263,8 @@ kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to)
     s_broker_t *broker = &self->brokers[self->replying];
     zmsg_wrap (msg, zframe_dup (reply_to));
     s_send_command (broker->socket, KN_MDPW_REPLY, msg);
+    self->busy = false;
+    s_rejoin (self);
     //  The broker sends no heartbeats to a busy worker, so silence while we worked
     //  says nothing about the broker: judge its liveness from now on. (Reconnecting
     //  here would lose the next request the broker hands to this connection.)
@@ -253,11 +272,41 @@ kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to)
     return 0;
 }
 
+//  While busy, another broker that hands this worker a request would see it wait
+//  until the one in hand is done (a feed long poll: many seconds). The worker says
+//  DISCONNECT to that broker instead, which gives the request to another worker at
+//  once, and joins it again when it is free. What else came is read and dropped.
+static void
+s_give_back (kn_worker_t *self, s_broker_t *broker)
+{
+    while (!broker->away) {
+        //  Asked again each time: a DISCONNECT from the broker replaces the socket.
+        zmq_pollitem_t item = {zsock_resolve (broker->socket), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, 0) <= 0 || !(item.revents & ZMQ_POLLIN))
+            break;
+        zframe_t *reply_to = NULL;
+        zmsg_t *request = s_take (self, broker, &reply_to);
+        if (!request)
+            continue;   // a heartbeat, or a DISCONNECT already answered by reconnecting
+        kn_log (KN_INFO, "worker.give_back", "broker", broker->endpoint, NULL);
+        zmsg_destroy (&request);
+        zframe_destroy (&reply_to);
+        zsock_set_linger (broker->socket, 1000);   // the DISCONNECT must reach it
+        s_send_command (broker->socket, KN_MDPW_DISCONNECT, NULL);
+        zsock_destroy (&broker->socket);
+        broker->away = true;
+    }
+}
+
 void
 kn_worker_heartbeat (kn_worker_t *self)
 {
     for (int i = 0; i < self->count; i++) {
         s_broker_t *broker = &self->brokers[i];
+        if (self->busy && i != self->replying)
+            s_give_back (self, broker);
+        if (broker->away)
+            continue;
         if (zclock_mono () >= broker->heartbeat_at) {
             s_send_command (broker->socket, KN_MDPW_HEARTBEAT, NULL);
             broker->heartbeat_at = zclock_mono () + self->heartbeat_ms;
