@@ -20,15 +20,15 @@ s_check (const char *text, size_t len, int position, kn_error_t *err)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "endpoint",
                              "endpoint %d is longer than %d characters", position,
                              KN_ENDPOINT_MAX_LEN);
-    bool known = (len > 6 && strncmp (text, "tcp://", 6) == 0)
-                 || (len > 6 && strncmp (text, "ipc://", 6) == 0);
+    bool known = (len > 6 && strncmp (text, "tcp://", 6) == 0) ||
+                 (len > 6 && strncmp (text, "ipc://", 6) == 0);
     if (!known)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "endpoint",
                              "endpoint %d must be tcp://HOST:PORT or ipc://PATH "
                              "(got '%.*s')",
-                             position, (int) (len > 60 ? 60 : len), text);
+                             position, (int)(len > 60 ? 60 : len), text);
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char) text[i] <= ' ' || text[i] == 0x7f)
+        if ((unsigned char)text[i] <= ' ' || text[i] == 0x7f)
             return kn_error_set (err, KN_E_INVALID_ARGUMENT, "endpoint",
                                  "endpoint %d contains a space or control character",
                                  position);
@@ -42,7 +42,7 @@ kn_endpoints_parse (const char *list, char *endpoints[KN_ENDPOINTS_MAX], kn_erro
     const char *at = list ? list : "";
     while (true) {
         const char *comma = strchr (at, ',');
-        size_t len = comma ? (size_t) (comma - at) : strlen (at);
+        size_t len = comma ? (size_t)(comma - at) : strlen (at);
         if (count == KN_ENDPOINTS_MAX) {
             kn_error_set (err, KN_E_INVALID_ARGUMENT, "endpoint",
                           "endpoint list has more than %d endpoints", KN_ENDPOINTS_MAX);

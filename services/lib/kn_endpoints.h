@@ -10,7 +10,7 @@
 #include "kn_error.h"
 
 //  Most endpoints a list may hold, and longest one (characters).
-#define KN_ENDPOINTS_MAX 8
+#define KN_ENDPOINTS_MAX    8
 #define KN_ENDPOINT_MAX_LEN 255
 
 //  Split list at commas into endpoints[0 .. count-1] (each allocated; free them with

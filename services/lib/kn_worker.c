@@ -14,9 +14,9 @@
 typedef struct {
     char *endpoint;
     zsock_t *socket;
-    int64_t heartbeat_at;   // when to send the next heartbeat
-    int64_t expires_at;     // broker presumed gone if silent until then
-    bool away;              // left while the worker is busy elsewhere (no socket)
+    int64_t heartbeat_at; // when to send the next heartbeat
+    int64_t expires_at;   // broker presumed gone if silent until then
+    bool away;            // left while the worker is busy elsewhere (no socket)
 } s_broker_t;
 
 struct _kn_worker_t {
@@ -26,16 +26,16 @@ struct _kn_worker_t {
     int heartbeat_ms;
     s_broker_t brokers[KN_ENDPOINTS_MAX];
     int count;
-    int next;        // the broker looked at first by the next receive (fairness)
-    int replying;    // the broker the last request came from
-    bool busy;       // between a request returned and its reply sent
+    int next;     // the broker looked at first by the next receive (fairness)
+    int replying; // the broker the last request came from
+    bool busy;    // between a request returned and its reply sent
 };
 
 static void
 s_send_command (zsock_t *socket, int command, zmsg_t *body)
 {
     zmsg_t *msg = body ? body : zmsg_new ();
-    uint8_t cmd = (uint8_t) command;
+    uint8_t cmd = (uint8_t)command;
     zmsg_pushmem (msg, &cmd, 1);
     zmsg_pushstr (msg, KN_MDPW);
     zmsg_pushstr (msg, "");
@@ -56,7 +56,8 @@ s_send_command (zsock_t *socket, int command, zmsg_t *body)
 static void
 s_alive (kn_worker_t *self, s_broker_t *broker)
 {
-    broker->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
+    broker->expires_at =
+        zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
 }
 
 static int
@@ -152,8 +153,8 @@ kn_worker_frames (zmsg_t *msg, zframe_t **reply_to)
     char *empty = zmsg_popstr (msg);
     char *header = zmsg_popstr (msg);
     zframe_t *command = zmsg_pop (msg);
-    bool valid = empty && header && command && !*empty && streq (header, KN_MDPW)
-                 && zframe_size (command) == 1;
+    bool valid = empty && header && command && !*empty && streq (header, KN_MDPW) &&
+                 zframe_size (command) == 1;
     int cmd = valid ? zframe_data (command)[0] : -1;
     zstr_free (&empty);
     zstr_free (&header);
@@ -162,7 +163,7 @@ kn_worker_frames (zmsg_t *msg, zframe_t **reply_to)
         return cmd;
     if (zmsg_size (msg) < 2)
         return -1;
-    *reply_to = zmsg_unwrap (msg);   // client address and empty frame
+    *reply_to = zmsg_unwrap (msg); // client address and empty frame
     return cmd;
 }
 
@@ -183,7 +184,7 @@ s_take (kn_worker_t *self, s_broker_t *broker, zframe_t **reply_to)
                 broker->endpoint, NULL);
         s_connect (self, broker);
     }
-    zmsg_destroy (&msg);   // heartbeat, or nothing we understand
+    zmsg_destroy (&msg); // heartbeat, or nothing we understand
     return NULL;
 }
 
@@ -210,7 +211,7 @@ zmsg_t *
 kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
-    self->busy = false;   // whatever was returned before is the caller's now
+    self->busy = false; // whatever was returned before is the caller's now
     s_rejoin (self);
     //  The sockets are looked at once even when the time is up (timeout_ms 0: poll).
     for (bool first = true; !zsys_interrupted; first = false) {
@@ -225,8 +226,8 @@ kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
             wait = 0;
         zmq_pollitem_t items[KN_ENDPOINTS_MAX];
         kn_worker_pollitems (self, items);
-        if (zmq_poll (items, self->count, (long) wait) < 0)
-            return NULL;   // interrupted
+        if (zmq_poll (items, self->count, (long)wait) < 0)
+            return NULL; // interrupted
         //  Brokers take turns being read first, so a busy one cannot starve another.
         for (int k = 0; k < self->count; k++) {
             int i = (self->next + k) % self->count;
@@ -251,7 +252,8 @@ kn_worker_pollitems (kn_worker_t *self, zmq_pollitem_t *items)
 {
     s_rejoin (self);
     for (int i = 0; i < self->count; i++)
-        items[i] = (zmq_pollitem_t){zsock_resolve (self->brokers[i].socket), 0, ZMQ_POLLIN, 0};
+        items[i] =
+            (zmq_pollitem_t){zsock_resolve (self->brokers[i].socket), 0, ZMQ_POLLIN, 0};
     return self->count;
 }
 
@@ -287,11 +289,11 @@ s_give_back (kn_worker_t *self, s_broker_t *broker)
         zframe_t *reply_to = NULL;
         zmsg_t *request = s_take (self, broker, &reply_to);
         if (!request)
-            continue;   // a heartbeat, or a DISCONNECT already answered by reconnecting
+            continue; // a heartbeat, or a DISCONNECT already answered by reconnecting
         kn_log (KN_INFO, "worker.give_back", "broker", broker->endpoint, NULL);
         zmsg_destroy (&request);
         zframe_destroy (&reply_to);
-        zsock_set_linger (broker->socket, 1000);   // the DISCONNECT must reach it
+        zsock_set_linger (broker->socket, 1000); // the DISCONNECT must reach it
         s_send_command (broker->socket, KN_MDPW_DISCONNECT, NULL);
         zsock_destroy (&broker->socket);
         broker->away = true;

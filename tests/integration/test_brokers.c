@@ -14,8 +14,8 @@
 #include "kn_worker.h"
 
 static kn_test_stack_t *stack;
-static char both[140];        // "A,B": first broker first
-static char reversed[140];    // "B,A"
+static char both[140];     // "A,B": first broker first
+static char reversed[140]; // "B,A"
 
 static void
 s_setup (void)
@@ -44,15 +44,16 @@ s_submit (kn_client_t *client, int seed, const char *key)
 {
     zframe_t *body = kn_test_referral_request (seed, key);
     kn_error_t err;
-    zframe_t *reply
-        = kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    zframe_t *reply =
+        kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
     zframe_destroy (&body);
     cr_assert (reply, "no reply for %s: %s", key, err.message);
-    Kinnet__V1__IntakeReply *decoded
-        = kinnet__v1__intake_reply__unpack (NULL, zframe_size (reply), zframe_data (reply));
+    Kinnet__V1__IntakeReply *decoded =
+        kinnet__v1__intake_reply__unpack (NULL, zframe_size (reply), zframe_data (reply));
     zframe_destroy (&reply);
-    cr_assert (decoded && !decoded->error && decoded->submitted, "%s: not a submission: %s",
-               key, decoded && decoded->error ? decoded->error->message : "undecodable");
+    cr_assert (decoded && !decoded->error && decoded->submitted,
+               "%s: not a submission: %s", key,
+               decoded && decoded->error ? decoded->error->message : "undecodable");
     return decoded;
 }
 
@@ -91,10 +92,10 @@ Test (brokers, both_brokers_serve_every_service)
 
 Test (brokers, the_same_request_through_the_other_broker_is_a_replay)
 {
-    kn_client_t *first = kn_test_stack_client_to (stack, kn_test_stack_frontend_at (stack, 0),
-                                                  0, 4000, 0);
-    kn_client_t *second = kn_test_stack_client_to (
-        stack, kn_test_stack_frontend_at (stack, 1), 0, 4000, 0);
+    kn_client_t *first =
+        kn_test_stack_client_to (stack, kn_test_stack_frontend_at (stack, 0), 0, 4000, 0);
+    kn_client_t *second =
+        kn_test_stack_client_to (stack, kn_test_stack_frontend_at (stack, 1), 0, 4000, 0);
     Kinnet__V1__IntakeReply *one = s_submit (first, 20, "replay-across");
     Kinnet__V1__IntakeReply *two = s_submit (second, 20, "replay-across");
     cr_assert_not (one->submitted->replayed);
@@ -117,7 +118,8 @@ Test (brokers, killing_a_broker_costs_one_retry_once)
         snprintf (key, sizeof key, "kill-before-%d", i);
         kinnet__v1__intake_reply__free_unpacked (s_submit (client, 30 + i, key), NULL);
         cr_assert_eq (kn_client_attempts (client), 1);
-        cr_assert_str_eq (kn_client_endpoint (client), kn_test_stack_frontend_at (stack, 0));
+        cr_assert_str_eq (kn_client_endpoint (client),
+                          kn_test_stack_frontend_at (stack, 0));
     }
 
     kn_test_stack_stop_broker_at (stack, 0, SIGKILL);
@@ -132,7 +134,8 @@ Test (brokers, killing_a_broker_costs_one_retry_once)
         int64_t took = zclock_mono () - begun;
         cr_assert_not (reply->submitted->replayed);
         kinnet__v1__intake_reply__free_unpacked (reply, NULL);
-        cr_assert_str_eq (kn_client_endpoint (client), kn_test_stack_frontend_at (stack, 1));
+        cr_assert_str_eq (kn_client_endpoint (client),
+                          kn_test_stack_frontend_at (stack, 1));
         retries += kn_client_attempts (client) - 1;
         cr_assert_eq (kn_client_attempts (client), i == 0 ? 2 : 1,
                       "request %d took %d attempts", i, kn_client_attempts (client));
@@ -145,8 +148,8 @@ Test (brokers, killing_a_broker_costs_one_retry_once)
                   "a referral was stored twice");
 
     //  A single-endpoint client is as before: it retries the same broker, then fails.
-    kn_client_t *alone = kn_test_stack_client_to (
-        stack, kn_test_stack_frontend_at (stack, 0), 0, 300, 1);
+    kn_client_t *alone =
+        kn_test_stack_client_to (stack, kn_test_stack_frontend_at (stack, 0), 0, 300, 1);
     kn_error_t err;
     zframe_t *nothing = kn_client_call (alone, "mmi.service", "intake", 6, &err);
     cr_assert_null (nothing);
@@ -167,7 +170,8 @@ Test (brokers, killing_a_broker_costs_one_retry_once)
 
     //  The broker back: every service's workers register with it again by themselves.
     kn_test_stack_start_broker_at (stack, 0);
-    const char *services[] = {"intake", "consent", "routing", "feed", "reporting", "admin"};
+    const char *services[] = {"intake", "consent",   "routing",
+                              "feed",   "reporting", "admin"};
     for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
         cr_assert (kn_test_stack_wait_service_at (stack, 0, services[i], 20000),
                    "%s did not come back to the restarted broker", services[i]);
@@ -206,8 +210,8 @@ Test (brokers, a_busy_worker_gives_a_second_brokers_request_back)
     kn_test_stack_stop_intake (stack, SIGTERM);
     for (int which = 0; which < 2; which++) {
         int64_t deadline = zclock_mono () + 5000;
-        while (kn_test_stack_wait_service_at (stack, which, "intake", 100)
-               && zclock_mono () < deadline)
+        while (kn_test_stack_wait_service_at (stack, which, "intake", 100) &&
+               zclock_mono () < deadline)
             ;
     }
     zcert_t *cert = zcert_load (kn_test_stack_service_cert_path (stack));
@@ -217,8 +221,9 @@ Test (brokers, a_busy_worker_gives_a_second_brokers_request_back)
     cr_assert (busy, "%s", err.message);
     cr_assert (kn_test_stack_wait_service_at (stack, 0, "intake", 5000));
     cr_assert (kn_test_stack_wait_service_at (stack, 1, "intake", 5000));
-    kn_worker_t *other = kn_worker_new (strchr (kn_test_stack_backends (stack), ',') + 1,
-                                        "intake", cert, kn_test_stack_server_key (stack), &err);
+    kn_worker_t *other =
+        kn_worker_new (strchr (kn_test_stack_backends (stack), ',') + 1, "intake", cert,
+                       kn_test_stack_server_key (stack), &err);
     cr_assert (other, "%s", err.message);
     zcert_destroy (&cert);
 
@@ -339,11 +344,11 @@ Test (brokers, a_bad_endpoint_list_is_refused_by_the_cli)
     free (base);
     char *output = NULL;
     int rc = kn_test_run_cli (env, &output, "ping intake");
-    cr_assert_eq (rc, 3, "exit %d: %s", rc, output);   // invalid, not "not up" (4)
+    cr_assert_eq (rc, 3, "exit %d: %s", rc, output); // invalid, not "not up" (4)
     cr_assert (strstr (output, "empty element at position 3"), "%s", output);
     free (output);
     rc = kn_test_run_cli (env, &output, "--endpoint 'udp://127.0.0.1:1' referral show x");
-    cr_assert_eq (rc, 3, "exit %d: %s", rc, output);   // invalid request
+    cr_assert_eq (rc, 3, "exit %d: %s", rc, output); // invalid request
     cr_assert (strstr (output, "must be tcp://"), "%s", output);
     free (output);
 }

@@ -10,8 +10,8 @@
 
 typedef struct {
     const char *list;
-    int count;            // -1: refused
-    const char *says;     // a part of the error message, when refused
+    int count;        // -1: refused
+    const char *says; // a part of the error message, when refused
 } endpoints_case_t;
 
 static const endpoints_case_t s_cases[] = {
@@ -55,8 +55,7 @@ Test (endpoints, lists_as_a_table)
                 at += strlen (endpoints[k]) + 1;
             }
             kn_endpoints_free (endpoints, count);
-        }
-        else {
+        } else {
             cr_expect_eq (err.code, KN_E_INVALID_ARGUMENT);
             cr_expect_str_eq (err.field, "endpoint");
             cr_expect (strstr (err.message, c->says), "'%s': message '%s' lacks '%s'",
@@ -83,8 +82,8 @@ Test (endpoints, client_and_worker_refuse_a_bad_list_at_once)
     zcert_t *cert = zcert_new ();
     kn_error_t err;
     kn_error_clear (&err);
-    kn_client_t *client
-        = kn_client_new ("tcp://127.0.0.1:5555,", cert, zcert_public_txt (cert), &err);
+    kn_client_t *client =
+        kn_client_new ("tcp://127.0.0.1:5555,", cert, zcert_public_txt (cert), &err);
     cr_assert_null (client);
     cr_assert_eq (err.code, KN_E_INVALID_ARGUMENT);
     cr_assert_str_eq (err.field, "endpoint");
