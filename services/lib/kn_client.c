@@ -1,5 +1,7 @@
-/*  kn_client: MDP client over a DEALER socket, with Lazy Pirate retries and a socket
-    monitor so an authentication refusal is reported instead of looking like silence. */
+/*  kn_client: MDP client over a DEALER socket, with Lazy Pirate retries over a list
+    of brokers and a socket monitor so an authentication refusal is reported instead
+    of looking like silence. One socket at a time, connected to one broker: a request
+    is never outstanding at two brokers at once. */
 #include "kn_client.h"
 
 #include <stdatomic.h>
@@ -7,10 +9,15 @@
 
 #include "kinnet/v1/common.pb-c.h"
 #include "kn_alloc.h"
+#include "kn_endpoints.h"
 #include "kn_mdp.h"
 
 struct _kn_client_t {
-    char *endpoint;
+    char *list;   // as given, for messages
+    char *endpoints[KN_ENDPOINTS_MAX];
+    int count;
+    int current;    // the broker the socket is connected to
+    int attempts;   // sends of the last call
     char *server_key;
     zcert_t *cert;
     zsock_t *socket;
@@ -54,9 +61,10 @@ s_connect (kn_client_t *self, kn_error_t *err)
         if (self->monitor && zsock_connect (self->monitor, "%s", monitor_endpoint) != 0)
             zsock_destroy (&self->monitor);
     }
-    if (zsock_connect (self->socket, "%s", self->endpoint) != 0)
+    const char *endpoint = self->endpoints[self->current];
+    if (zsock_connect (self->socket, "%s", endpoint) != 0)
         return kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL, "cannot connect to %s",
-                             self->endpoint);
+                             endpoint);
     return 0;
 }
 
@@ -68,10 +76,14 @@ kn_client_new (const char *endpoint, zcert_t *cert, const char *server_key, kn_e
                       "endpoint, certificate and a 40-character server key are required");
         return NULL;
     }
-    kn_client_t *self = calloc (1, sizeof *self);
-    if (!self)
+    char *endpoints[KN_ENDPOINTS_MAX];
+    int count = kn_endpoints_parse (endpoint, endpoints, err);
+    if (count < 0)
         return NULL;
-    self->endpoint = kn_strdup (endpoint);
+    kn_client_t *self = kn_calloc (1, sizeof *self);
+    memcpy (self->endpoints, endpoints, sizeof endpoints);
+    self->count = count;
+    self->list = kn_strdup (endpoint);
     self->server_key = kn_strdup (server_key);
     self->cert = zcert_dup (cert);
     //  Longer than the broker's own wait for a worker (2500 ms by default), so a
@@ -91,7 +103,8 @@ kn_client_destroy (kn_client_t **self_p)
     kn_client_t *self = *self_p;
     s_disconnect (self);
     zcert_destroy (&self->cert);
-    free (self->endpoint);
+    kn_endpoints_free (self->endpoints, self->count);
+    free (self->list);
     free (self->server_key);
     free (self);
     *self_p = NULL;
@@ -207,43 +220,81 @@ s_await (kn_client_t *self, const char *service, zframe_t **reply_p)
     return outcome;
 }
 
+//  The broker after the current one that has not refused us in this call.
+static void
+s_next (kn_client_t *self, const bool *refused)
+{
+    for (int step = 1; step <= self->count; step++) {
+        int candidate = (self->current + step) % self->count;
+        if (!refused[candidate]) {
+            self->current = candidate;
+            return;
+        }
+    }
+}
+
 zframe_t *
 kn_client_call (kn_client_t *self, const char *service, const void *body, size_t len,
                 kn_error_t *err)
 {
-    for (int attempt = 0; attempt <= self->retries; attempt++) {
-        if (attempt > 0 && s_connect (self, err))
+    bool refused[KN_ENDPOINTS_MAX] = {false};
+    int refusals = 0, silences = 0;
+    self->attempts = 0;
+    //  Silences are what retries count; a refusal is answered at once, so moving on
+    //  from it costs no wait, and each broker refuses at most once per call.
+    while (silences <= self->retries && refusals < self->count) {
+        if (self->attempts > 0 && s_connect (self, err))
             return NULL;
+        self->attempts++;
         zmsg_t *request = zmsg_new ();
         zmsg_addstr (request, "");
         zmsg_addstr (request, KN_MDPC);
         zmsg_addstr (request, service);
         zmsg_addmem (request, body, len);
-        if (zmsg_send (&request, self->socket) != 0) {
-            zmsg_destroy (&request);
-            continue;
-        }
+        int outcome = 0;
         zframe_t *reply = NULL;
-        int outcome = s_await (self, service, &reply);
+        if (zmsg_send (&request, self->socket) == 0)
+            outcome = s_await (self, service, &reply);
+        else
+            zmsg_destroy (&request);
         if (outcome == 1)
             return reply;
         if (outcome == -1) {
-            //  Reconnect so a later call retries the handshake (the key may be
-            //  registered by then) instead of using a refused connection.
-            s_connect (self, err);
-            kn_error_set (err, KN_E_UNAUTHENTICATED, NULL,
-                          "the broker refused this certificate (unregistered or revoked)");
-            return NULL;
+            refused[self->current] = true;
+            refusals++;
         }
+        else
+            silences++;
         if (zsys_interrupted)
             break;
+        s_next (self, refused);
     }
     //  A reply may still be on its way: a fresh socket makes sure it can never be
-    //  taken for the answer to the next call.
+    //  taken for the answer to the next call. After a refusal it also makes a later
+    //  call try the handshake again (the key may be registered by then).
     kn_error_t ignored;
     s_connect (self, &ignored);
-    kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
-                  "no reply from %s via %s after %d attempts", service, self->endpoint,
-                  self->retries + 1);
+    if (refusals == self->count)
+        kn_error_set (err, KN_E_UNAUTHENTICATED, NULL,
+                      self->count == 1
+                          ? "the broker refused this certificate (unregistered or revoked)"
+                          : "every broker refused this certificate (unregistered or "
+                            "revoked)");
+    else
+        kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
+                      "no reply from %s via %s after %d attempts%s", service, self->list,
+                      self->attempts, refusals ? " (a broker refused this certificate)" : "");
     return NULL;
+}
+
+int
+kn_client_attempts (kn_client_t *self)
+{
+    return self->attempts;
+}
+
+const char *
+kn_client_endpoint (kn_client_t *self)
+{
+    return self->endpoints[self->current];
 }

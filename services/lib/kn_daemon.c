@@ -36,7 +36,8 @@ kn_daemon_start (kn_daemon_t *self, const char *service, int argc, char **argv)
             "  KINNET_FIELD_KEY      key file: root key, field and index versions\n"
             "  KINNET_SERVICE_CERT   this service's certificate file (secret)\n"
             "  KINNET_SERVER_KEY     broker public key (Z85) or its public cert file\n"
-            "  KINNET_BROKER_BACKEND broker worker endpoint (tcp://127.0.0.1:5556)\n"
+            "  KINNET_BROKER_BACKEND broker worker endpoint (tcp://127.0.0.1:5556), or\n"
+            "                        several, comma-separated: one per broker\n"
             "  KINNET_HEARTBEAT_MS   heartbeat interval (2500)\n"
             "  KINNET_LOG_LEVEL      debug|info|warn|error (info)\n"
             "  KINNET_METRICS_LISTEN Prometheus metrics on host:port (none)\n",
@@ -186,11 +187,16 @@ kn_daemon_serve_many (kn_daemon_t *self, kn_daemon_batch_fn *handler, void *stat
     long tick_ms = kn_mdp_heartbeat_ms () < 1000 ? kn_mdp_heartbeat_ms () : 1000;
     int64_t swept_at = zclock_mono ();
     while (!zsys_interrupted) {
-        zmq_pollitem_t items[KN_MAX_SLOTS];
-        for (long i = 0; i < slots; i++)
-            items[i] = (zmq_pollitem_t){zsock_resolve (kn_worker_socket (workers[i])), 0,
-                                        ZMQ_POLLIN, 0};
-        if (zmq_poll (items, (int)slots, tick_ms) < 0)
+        //  Each slot has a socket per broker: first[i] is slot i's first item.
+        zmq_pollitem_t items[KN_MAX_SLOTS * KN_ENDPOINTS_MAX];
+        int first[KN_MAX_SLOTS + 1];
+        int count = 0;
+        for (long i = 0; i < slots; i++) {
+            first[i] = count;
+            count += kn_worker_pollitems (workers[i], items + count);
+        }
+        first[slots] = count;
+        if (zmq_poll (items, count, tick_ms) < 0)
             break; // interrupted
         bool sweep = zclock_mono () - swept_at >= tick_ms;
         if (sweep)
@@ -201,7 +207,10 @@ kn_daemon_serve_many (kn_daemon_t *self, kn_daemon_batch_fn *handler, void *stat
         int from[KN_MAX_SLOTS];
         size_t n = 0;
         for (long i = 0; i < slots; i++) {
-            if (!sweep && !(items[i].revents & ZMQ_POLLIN))
+            bool input = false;
+            for (int k = first[i]; k < first[i + 1]; k++)
+                input = input || (items[k].revents & ZMQ_POLLIN);
+            if (!sweep && !input)
                 continue;
             requests[n] = kn_worker_recv (workers[i], &reply_to[n], 0);
             if (requests[n])

@@ -1,23 +1,38 @@
-/*  kn_worker: MDP worker with heartbeats and reconnection (spec 7 section "Worker"). */
+/*  kn_worker: MDP worker with heartbeats and reconnection (spec 7 section "Worker"),
+    registered with every broker of its list. Each broker has its own DEALER, READY,
+    heartbeats and liveness, as if it were the only one: MDP's commands are per
+    connection, and one socket connected to several brokers would spread a READY or
+    a heartbeat over them round robin. A broker that goes silent is reconnected on
+    its own; the others keep serving. */
 #include "kn_worker.h"
 
+#include "kn_alloc.h"
+#include "kn_endpoints.h"
 #include "kn_log.h"
 #include "kn_mdp.h"
-#include "kn_alloc.h"
+
+typedef struct {
+    char *endpoint;
+    zsock_t *socket;
+    int64_t heartbeat_at; // when to send the next heartbeat
+    int64_t expires_at;   // broker presumed gone if silent until then
+    bool away;            // left while the worker is busy elsewhere (no socket)
+} s_broker_t;
 
 struct _kn_worker_t {
-    char *endpoint;
     char *service;
     char *server_key;
     zcert_t *cert;
-    zsock_t *socket;
     int heartbeat_ms;
-    int64_t heartbeat_at; // when to send the next heartbeat
-    int64_t expires_at;   // broker presumed gone if silent until then
+    s_broker_t brokers[KN_ENDPOINTS_MAX];
+    int count;
+    int next;     // the broker looked at first by the next receive (fairness)
+    int replying; // the broker the last request came from
+    bool busy;    // between a request returned and its reply sent
 };
 
 static void
-s_send_command (kn_worker_t *self, int command, zmsg_t *body)
+s_send_command (zsock_t *socket, int command, zmsg_t *body)
 {
     zmsg_t *msg = body ? body : zmsg_new ();
     uint8_t cmd = (uint8_t)command;
@@ -30,7 +45,7 @@ s_send_command (kn_worker_t *self, int command, zmsg_t *body)
     zframe_t *frame;
     while ((frame = zmsg_pop (msg))) {
         int flags = ZFRAME_DONTWAIT | (zmsg_size (msg) ? ZFRAME_MORE : 0);
-        if (zframe_send (&frame, self->socket, flags) != 0) {
+        if (zframe_send (&frame, socket, flags) != 0) {
             zframe_destroy (&frame);
             break;
         }
@@ -38,44 +53,67 @@ s_send_command (kn_worker_t *self, int command, zmsg_t *body)
     zmsg_destroy (&msg);
 }
 
-static int
-s_connect (kn_worker_t *self)
+static void
+s_alive (kn_worker_t *self, s_broker_t *broker)
 {
-    zsock_destroy (&self->socket);
-    self->socket = zsock_new (ZMQ_DEALER);
-    if (!self->socket)
+    broker->expires_at =
+        zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
+}
+
+static int
+s_connect (kn_worker_t *self, s_broker_t *broker)
+{
+    zsock_destroy (&broker->socket);
+    broker->socket = zsock_new (ZMQ_DEALER);
+    if (!broker->socket)
         return -1;
-    zsock_set_linger (self->socket, 0);
-    zsock_set_maxmsgsize (self->socket, KN_MAX_MESSAGE_BYTES);
-    zcert_apply (self->cert, self->socket);
-    zsock_set_curve_serverkey (self->socket, self->server_key);
-    if (zsock_connect (self->socket, "%s", self->endpoint) != 0)
+    zsock_set_linger (broker->socket, 0);
+    zsock_set_maxmsgsize (broker->socket, KN_MAX_MESSAGE_BYTES);
+    zcert_apply (self->cert, broker->socket);
+    zsock_set_curve_serverkey (broker->socket, self->server_key);
+    if (zsock_connect (broker->socket, "%s", broker->endpoint) != 0)
         return -1;
     zmsg_t *body = zmsg_new ();
     zmsg_addstr (body, self->service);
-    s_send_command (self, KN_MDPW_READY, body);
-    self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
-    self->expires_at =
-        zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
+    s_send_command (broker->socket, KN_MDPW_READY, body);
+    broker->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+    s_alive (self, broker);
     return 0;
+}
+
+//  Brokers left while busy are joined again (a new connection and READY).
+static void
+s_rejoin (kn_worker_t *self)
+{
+    for (int i = 0; i < self->count; i++)
+        if (self->brokers[i].away) {
+            self->brokers[i].away = false;
+            s_connect (self, &self->brokers[i]);
+        }
 }
 
 kn_worker_t *
 kn_worker_new (const char *endpoint, const char *service, zcert_t *cert,
                const char *server_key, kn_error_t *err)
 {
-    kn_worker_t *self = calloc (1, sizeof *self);
-    if (!self)
+    char *endpoints[KN_ENDPOINTS_MAX];
+    int count = kn_endpoints_parse (endpoint, endpoints, err);
+    if (count < 0)
         return NULL;
-    self->endpoint = kn_strdup (endpoint);
+    kn_worker_t *self = kn_calloc (1, sizeof *self);
     self->service = kn_strdup (service);
     self->server_key = kn_strdup (server_key);
     self->cert = zcert_dup (cert);
     self->heartbeat_ms = kn_mdp_heartbeat_ms ();
-    if (s_connect (self)) {
-        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot connect worker to %s", endpoint);
-        kn_worker_destroy (&self);
-    }
+    self->count = count;
+    for (int i = 0; i < count; i++)
+        self->brokers[i].endpoint = endpoints[i];
+    for (int i = 0; i < count && self; i++)
+        if (s_connect (self, &self->brokers[i])) {
+            kn_error_set (err, KN_E_INTERNAL, "endpoint", "cannot connect worker to %s",
+                          self->brokers[i].endpoint);
+            kn_worker_destroy (&self);
+        }
     return self;
 }
 
@@ -85,18 +123,24 @@ kn_worker_destroy (kn_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     kn_worker_t *self = *self_p;
-    if (self->socket) {
-        //  The DISCONNECT must reach the broker: with it, the broker gives what it
-        //  handed this worker meanwhile (never read) to another worker, uncounted;
-        //  without it, it sees a dead connection, and a request passed between the
-        //  slots of one stopping process runs out of re-handings. Kept for at most a
-        //  second at exit, when the broker is not there to take it.
-        zsock_set_linger (self->socket, 1000);
-        s_send_command (self, KN_MDPW_DISCONNECT, NULL);
+    for (int i = 0; i < self->count; i++) {
+        s_broker_t *broker = &self->brokers[i];
+        if (broker->socket) {
+            //  The DISCONNECT must reach the broker: with it, the broker gives what
+            //  it handed this worker meanwhile (never read) to another worker,
+            //  uncounted; without it, it sees a dead connection, and a request passed
+            //  between the slots of one stopping process runs out of re-handings.
+            //  Kept for at most a second at exit, when the broker is not there to
+            //  take it (the brokers' seconds run side by side: linger is per socket).
+            zsock_set_linger (broker->socket, 1000);
+            s_send_command (broker->socket, KN_MDPW_DISCONNECT, NULL);
+        }
     }
-    zsock_destroy (&self->socket);
+    for (int i = 0; i < self->count; i++) {
+        zsock_destroy (&self->brokers[i].socket);
+        free (self->brokers[i].endpoint);
+    }
     zcert_destroy (&self->cert);
-    free (self->endpoint);
     free (self->service);
     free (self->server_key);
     free (self);
@@ -109,8 +153,8 @@ kn_worker_frames (zmsg_t *msg, zframe_t **reply_to)
     char *empty = zmsg_popstr (msg);
     char *header = zmsg_popstr (msg);
     zframe_t *command = zmsg_pop (msg);
-    bool valid = empty && header && command && !*empty && streq (header, KN_MDPW)
-                 && zframe_size (command) == 1;
+    bool valid = empty && header && command && !*empty && streq (header, KN_MDPW) &&
+                 zframe_size (command) == 1;
     int cmd = valid ? zframe_data (command)[0] : -1;
     zstr_free (&empty);
     zstr_free (&header);
@@ -123,54 +167,94 @@ kn_worker_frames (zmsg_t *msg, zframe_t **reply_to)
     return cmd;
 }
 
+//  One message off broker's socket: the request's body frames, or NULL after a
+//  heartbeat or a command that was handled here.
+static zmsg_t *
+s_take (kn_worker_t *self, s_broker_t *broker, zframe_t **reply_to)
+{
+    zmsg_t *msg = zmsg_recv (broker->socket);
+    if (!msg)
+        return NULL;
+    s_alive (self, broker);
+    int cmd = kn_worker_frames (msg, reply_to);
+    if (cmd == KN_MDPW_REQUEST)
+        return msg;
+    if (cmd == KN_MDPW_DISCONNECT) {
+        kn_log (KN_INFO, "worker.reconnect", "reason", "broker_disconnect", "broker",
+                broker->endpoint, NULL);
+        s_connect (self, broker);
+    }
+    zmsg_destroy (&msg); // heartbeat, or nothing we understand
+    return NULL;
+}
+
+//  Heartbeats that are due, and reconnection of brokers silent too long. A broker
+//  with input waiting is not silent: its messages are read before it is judged.
+static void
+s_keep_alive (kn_worker_t *self, const zmq_pollitem_t *items)
+{
+    for (int i = 0; i < self->count; i++) {
+        s_broker_t *broker = &self->brokers[i];
+        if (!(items[i].revents & ZMQ_POLLIN) && zclock_mono () >= broker->expires_at) {
+            kn_log (KN_WARN, "worker.reconnect", "reason", "broker_silent", "broker",
+                    broker->endpoint, NULL);
+            s_connect (self, broker);
+        }
+        if (zclock_mono () >= broker->heartbeat_at) {
+            s_send_command (broker->socket, KN_MDPW_HEARTBEAT, NULL);
+            broker->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+        }
+    }
+}
+
 zmsg_t *
 kn_worker_recv (kn_worker_t *self, zframe_t **reply_to, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
-    //  The socket is looked at once even when the time is up (timeout_ms 0: poll).
+    self->busy = false; // whatever was returned before is the caller's now
+    s_rejoin (self);
+    //  The sockets are looked at once even when the time is up (timeout_ms 0: poll).
     for (bool first = true; !zsys_interrupted; first = false) {
         int64_t now = zclock_mono ();
         if (now >= deadline && !first)
             return NULL;
-        int64_t wait = self->heartbeat_at - now;
-        if (deadline - now < wait)
-            wait = deadline - now;
+        int64_t wait = deadline - now;
+        for (int i = 0; i < self->count; i++)
+            if (self->brokers[i].heartbeat_at - now < wait)
+                wait = self->brokers[i].heartbeat_at - now;
         if (wait < 0)
             wait = 0;
-        zmq_pollitem_t item = {zsock_resolve (self->socket), 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll (&item, 1, (long)wait);
-        if (rc < 0)
+        zmq_pollitem_t items[KN_ENDPOINTS_MAX];
+        kn_worker_pollitems (self, items);
+        if (zmq_poll (items, self->count, (long)wait) < 0)
             return NULL; // interrupted
-        if (item.revents & ZMQ_POLLIN) {
-            zmsg_t *msg = zmsg_recv (self->socket);
-            if (!msg)
-                return NULL;
-            self->expires_at =
-                zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
-            int cmd = kn_worker_frames (msg, reply_to);
-            if (cmd == KN_MDPW_REQUEST)
-                return msg;
-            if (cmd == KN_MDPW_DISCONNECT) {
-                kn_log (KN_INFO, "worker.reconnect", "reason", "broker_disconnect", NULL);
-                s_connect (self);
+        //  Brokers take turns being read first, so a busy one cannot starve another.
+        for (int k = 0; k < self->count; k++) {
+            int i = (self->next + k) % self->count;
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            zmsg_t *request = s_take (self, &self->brokers[i], reply_to);
+            if (request) {
+                self->busy = true;
+                self->replying = i;
+                self->next = (i + 1) % self->count;
+                s_keep_alive (self, items);
+                return request;
             }
-            zmsg_destroy (&msg); // heartbeat, or nothing we understand
-        } else if (zclock_mono () >= self->expires_at) {
-            kn_log (KN_WARN, "worker.reconnect", "reason", "broker_silent", NULL);
-            s_connect (self);
         }
-        if (zclock_mono () >= self->heartbeat_at) {
-            s_send_command (self, KN_MDPW_HEARTBEAT, NULL);
-            self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
-        }
+        s_keep_alive (self, items);
     }
     return NULL;
 }
 
-zsock_t *
-kn_worker_socket (kn_worker_t *self)
+int
+kn_worker_pollitems (kn_worker_t *self, zmq_pollitem_t *items)
 {
-    return self->socket;
+    s_rejoin (self);
+    for (int i = 0; i < self->count; i++)
+        items[i] =
+            (zmq_pollitem_t){zsock_resolve (self->brokers[i].socket), 0, ZMQ_POLLIN, 0};
+    return self->count;
 }
 
 int
@@ -178,21 +262,56 @@ kn_worker_send (kn_worker_t *self, zmsg_t **reply_p, zframe_t *reply_to)
 {
     zmsg_t *msg = *reply_p;
     *reply_p = NULL;
+    s_broker_t *broker = &self->brokers[self->replying];
     zmsg_wrap (msg, zframe_dup (reply_to));
-    s_send_command (self, KN_MDPW_REPLY, msg);
+    s_send_command (broker->socket, KN_MDPW_REPLY, msg);
+    self->busy = false;
+    s_rejoin (self);
     //  The broker sends no heartbeats to a busy worker, so silence while we worked
     //  says nothing about the broker: judge its liveness from now on. (Reconnecting
     //  here would lose the next request the broker hands to this connection.)
-    self->expires_at =
-        zclock_mono () + (int64_t)self->heartbeat_ms * KN_HEARTBEAT_LIVENESS;
+    s_alive (self, broker);
     return 0;
+}
+
+//  While busy, another broker that hands this worker a request would see it wait
+//  until the one in hand is done (a feed long poll: many seconds). The worker says
+//  DISCONNECT to that broker instead, which gives the request to another worker at
+//  once, and joins it again when it is free. What else came is read and dropped.
+static void
+s_give_back (kn_worker_t *self, s_broker_t *broker)
+{
+    while (!broker->away) {
+        //  Asked again each time: a DISCONNECT from the broker replaces the socket.
+        zmq_pollitem_t item = {zsock_resolve (broker->socket), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, 0) <= 0 || !(item.revents & ZMQ_POLLIN))
+            break;
+        zframe_t *reply_to = NULL;
+        zmsg_t *request = s_take (self, broker, &reply_to);
+        if (!request)
+            continue; // a heartbeat, or a DISCONNECT already answered by reconnecting
+        kn_log (KN_INFO, "worker.give_back", "broker", broker->endpoint, NULL);
+        zmsg_destroy (&request);
+        zframe_destroy (&reply_to);
+        zsock_set_linger (broker->socket, 1000); // the DISCONNECT must reach it
+        s_send_command (broker->socket, KN_MDPW_DISCONNECT, NULL);
+        zsock_destroy (&broker->socket);
+        broker->away = true;
+    }
 }
 
 void
 kn_worker_heartbeat (kn_worker_t *self)
 {
-    if (zclock_mono () >= self->heartbeat_at) {
-        s_send_command (self, KN_MDPW_HEARTBEAT, NULL);
-        self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+    for (int i = 0; i < self->count; i++) {
+        s_broker_t *broker = &self->brokers[i];
+        if (self->busy && i != self->replying)
+            s_give_back (self, broker);
+        if (broker->away)
+            continue;
+        if (zclock_mono () >= broker->heartbeat_at) {
+            s_send_command (broker->socket, KN_MDPW_HEARTBEAT, NULL);
+            broker->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+        }
     }
 }

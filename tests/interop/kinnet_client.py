@@ -6,7 +6,8 @@ MDP/0.1 client protocol over a CURVE-secured ZeroMQ DEALER socket to the broker
 frontend, with Lazy Pirate retries (new socket, same bytes) for every call.
 
 Environment:
-  KINNET_ENDPOINT        broker frontend, e.g. tcp://127.0.0.1:5555
+  KINNET_ENDPOINT        broker frontend, e.g. tcp://127.0.0.1:5555, or a
+                         comma-separated list of redundant brokers' (§6.2)
   KINNET_SERVER_KEY      broker public key, Z85 (40 chars) or a certificate path
   KINNET_CERT            agency A secret certificate (CZMQ zcert / ZPL)
   KINNET_OTHER_CERT      agency B secret certificate
@@ -29,6 +30,7 @@ import glob
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -199,7 +201,12 @@ class KinnetClient:
     def __init__(self, ctx, endpoint, cert_path, server_key,
                  timeout_ms=DEFAULT_TIMEOUT_MS, retries=DEFAULT_RETRIES):
         self.ctx = ctx
-        self.endpoint = endpoint
+        # §6.2 "The list": comma-separated, each tcp:// or ipc://, at most 8.
+        self.endpoints = endpoint.split(",")
+        if len(self.endpoints) > 8 or not all(
+                re.fullmatch(r"(tcp|ipc)://[^\s,]+", e) for e in self.endpoints):
+            raise ValueError(f"bad endpoint list {endpoint!r}")
+        self.current = 0                      # §6.2 step 2: the one that answered last
         self.public, self.secret = load_cert(cert_path)
         self.server_key = server_key
         self.timeout_ms = timeout_ms
@@ -218,7 +225,7 @@ class KinnetClient:
         sock.curve_publickey = self.public
         sock.curve_serverkey = self.server_key
         monitor = sock.get_monitor_socket(events)
-        sock.connect(self.endpoint)
+        sock.connect(self.endpoints[self.current])   # §6.2 step 3: this broker only
         self.sockets_opened += 1
         return sock, monitor
 
@@ -231,11 +238,20 @@ class KinnetClient:
         monitor.close(linger=0)
         sock.close(linger=0)
 
+    def _next(self, refused):
+        """§6.2 step 8: the next broker of the list that has not refused (round robin)."""
+        for step in range(1, len(self.endpoints) + 1):
+            candidate = (self.current + step) % len(self.endpoints)
+            if candidate not in refused:
+                self.current = candidate
+                return
+
     def call(self, service, body, timeouts=None, body_frames=None):
-        """One MDP request with Lazy Pirate retries (§6.2).
+        """One MDP request with Lazy Pirate retries over the broker list (§6.2).
 
         `body` is sent unchanged on every attempt on a brand-new socket.
-        `timeouts` optionally gives the per-attempt wait in ms for each attempt.
+        `timeouts` optionally gives the per-attempt wait in ms for each attempt
+        that goes unanswered (a refusal uses none).
         Returns the reply body frame (bytes).
         """
         name = service.encode("ascii") if isinstance(service, str) else service
@@ -244,8 +260,12 @@ class KinnetClient:
         if timeouts is None:
             timeouts = [self.timeout_ms] * (self.retries + 1)
         self.last_attempts = 0
-        for t_ms in timeouts:
+        refused = set()
+        silences = 0
+        while silences < len(timeouts):
+            t_ms = timeouts[silences]
             self.last_attempts += 1
+            refusal = None
             sock, monitor = self._open()
             try:
                 sock.send_multipart(frames)
@@ -260,8 +280,11 @@ class KinnetClient:
                     ready = dict(poller.poll(max(1, int(left * 1000))))
                     if monitor in ready:
                         ev = recv_monitor_message(monitor)
-                        if ev["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                            raise Unauthenticated(ev["value"])
+                        # §2.5: 300 is "try again later", not a refusal
+                        if (ev["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                and ev["value"] != 300):
+                            refusal = ev["value"]
+                            break
                     if sock in ready:
                         reply = sock.recv_multipart()
                         # §3.2: accept only ["", "MDPC01", service, body...]
@@ -272,6 +295,14 @@ class KinnetClient:
                         # anything else: discard and keep waiting
             finally:
                 self._close(sock, monitor)
+            if refusal is not None:
+                # §6.2 step 7: on to the next broker at once; stop when all refused
+                refused.add(self.current)
+                if len(refused) == len(self.endpoints):
+                    raise Unauthenticated(refusal)
+            else:
+                silences += 1
+            self._next(refused)
         raise NoReply(self.last_attempts)
 
     # ---- services -------------------------------------------------------
@@ -1624,6 +1655,41 @@ def routing_checks(A, B, S, st, cst):
         expect(not own, "B was told of changes to its own involvement (§13.13)")
         return f"max 2 -> seqs 1,2; after 2 -> 3..{rest.last_seq}; after beyond -> empty"
     run_check("26b feed cursor: after, max, last_seq", c26b)
+
+    # ---- 27. a list of brokers (§6.2): a silent one first -------------------
+    def c27():
+        ctx, server_key, endpoint = A.ctx, A.server_key, ",".join(A.endpoints)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        silent = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+        probe.close()                     # nothing listens there: a dead broker
+        L = KinnetClient(ctx, f"{silent},{endpoint}", os.environ["KINNET_CERT"],
+                         server_key, timeout_ms=1000)
+        a = L.mmi_service("intake")
+        expect(a == "200" and L.last_attempts == 2,
+               f"first call -> {a} in {L.last_attempts} attempts, expected 200 in 2")
+        a = L.mmi_service("intake")
+        expect(a == "200" and L.last_attempts == 1,
+               f"second call -> {a} in {L.last_attempts} attempts, expected 1")
+        # refused by the live broker, then silence from the other: not every broker
+        # refused, so the refusal costs no retry and the outcome is NoReply
+        T = KinnetClient(ctx, f"{endpoint},{silent}", os.environ["KINNET_STRANGER_CERT"],
+                         server_key, timeout_ms=1000, retries=0)
+        try:
+            T.mmi_service("intake")
+            expect(False, "a list with a refusing broker and a silent one answered")
+        except NoReply:
+            expect(T.last_attempts == 2, f"{T.last_attempts} attempts, expected 2")
+        for bad in (f"{endpoint},", f"{endpoint}, {silent}", "udp://127.0.0.1:1"):
+            try:
+                KinnetClient(ctx, bad, os.environ["KINNET_CERT"], server_key)
+                expect(False, f"list {bad!r} accepted")
+            except ValueError:
+                pass
+        return ("silent broker first: 2 attempts, then 1; a refusal moves on; "
+                "bad lists refused")
+    run_check("27 broker list: move on after silence, stay with the one that answered",
+              c27)
 
     for name, client in (("A", A), ("B", B)):
         if client.feed_unavailable:

@@ -144,6 +144,9 @@ struct _kn_test_stack_t {
     char *db_url;
     char frontend[64];
     char backend[64];
+    char frontend1[64];   // the second broker's, in a stack with two
+    char backend1[64];
+    char backends[140];   // what the services connect to: every broker's backend
     char server_key[41];
     char broker_cert[300];
     char service_dir[300];
@@ -162,6 +165,7 @@ struct _kn_test_stack_t {
     char agency_cert[4][420];
     char agency_id[4][KN_UUID_STR];   // [2]: none, never registered
     pid_t broker;
+    pid_t broker1;   // the second broker, in a stack with two
     pid_t intake;
     pid_t intake1;   // a second intake process, when a test starts one
     pid_t consent;
@@ -226,8 +230,12 @@ s_fork_daemon (kn_test_stack_t *self, const char *binary, const char *log_name,
         setenv ("KINNET_BROKER_CERT", self->broker_cert, 1);
         setenv ("KINNET_SERVICE_CERTS", self->service_dir, 1);
         setenv ("KINNET_HEALTH_CERTS", self->health_dir, 1);
-        setenv ("KINNET_BROKER_FRONTEND", self->frontend, 1);
-        setenv ("KINNET_BROKER_BACKEND", self->backend, 1);
+        //  Each broker binds its own pair; every service is a worker of all of them.
+        bool second = strcmp (log_name, "broker1") == 0;
+        bool broker = second || strcmp (log_name, "broker") == 0;
+        setenv ("KINNET_BROKER_FRONTEND", second ? self->frontend1 : self->frontend, 1);
+        setenv ("KINNET_BROKER_BACKEND",
+                second ? self->backend1 : broker ? self->backend : self->backends, 1);
         if (service_cert)
             setenv ("KINNET_SERVICE_CERT", service_cert, 1);
         setenv ("KINNET_SERVER_KEY", self->server_key, 1);
@@ -333,8 +341,34 @@ kn_test_stack_new (void)
     return kn_test_stack_new_with_env (NULL);
 }
 
+static kn_test_stack_t *s_stack_new (const char *const *env, int brokers);
+
 kn_test_stack_t *
 kn_test_stack_new_with_env (const char *const *env)
+{
+    return s_stack_new (env, 1);
+}
+
+kn_test_stack_t *
+kn_test_stack_new_redundant (void)
+{
+    return s_stack_new (NULL, 2);
+}
+
+//  Every daemon of the stack serves through every broker: wait for each service at
+//  each broker (the first broker's were awaited as each daemon started).
+static void
+s_wait_second_broker (kn_test_stack_t *self)
+{
+    const char *services[] = {"intake", "consent", "routing", "feed", "reporting", "admin"};
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        cr_assert (kn_test_stack_wait_service_at (self, 1, services[i], 20000),
+                   "%s did not register with the second broker (logs in %s)", services[i],
+                   self->dir);
+}
+
+static kn_test_stack_t *
+s_stack_new (const char *const *env, int brokers)
 {
     kn_test_stack_t *self = calloc (1, sizeof *self);
     for (int i = 0; env && env[i]; i += 3) {
@@ -355,6 +389,18 @@ kn_test_stack_new_with_env (const char *const *env)
     s_free_ports (&frontend_port, &backend_port);
     snprintf (self->frontend, sizeof self->frontend, "tcp://127.0.0.1:%d", frontend_port);
     snprintf (self->backend, sizeof self->backend, "tcp://127.0.0.1:%d", backend_port);
+    snprintf (self->backends, sizeof self->backends, "%s", self->backend);
+    if (brokers == 2) {
+        int ports[2];
+        do
+            s_free_ports (&ports[0], &ports[1]);
+        while (ports[0] == frontend_port || ports[0] == backend_port
+               || ports[1] == frontend_port || ports[1] == backend_port);
+        snprintf (self->frontend1, sizeof self->frontend1, "tcp://127.0.0.1:%d", ports[0]);
+        snprintf (self->backend1, sizeof self->backend1, "tcp://127.0.0.1:%d", ports[1]);
+        snprintf (self->backends, sizeof self->backends, "%s,%s", self->backend,
+                  self->backend1);
+    }
 
     //  Broker certificate.
     zcert_t *broker = zcert_new ();
@@ -432,6 +478,8 @@ kn_test_stack_new_with_env (const char *const *env)
     kn_db_destroy (&db);
 
     kn_test_stack_start_broker (self);
+    if (brokers == 2)
+        kn_test_stack_start_broker_at (self, 1);
     kn_test_stack_start_intake (self);
     self->consent = s_spawn (self, KN_CONSENT_BIN, "consent", self->consent_cert);
     cr_assert (kn_test_stack_wait_service (self, "intake", 20000),
@@ -445,6 +493,8 @@ kn_test_stack_new_with_env (const char *const *env)
     self->admin = s_spawn (self, KN_ADMIN_BIN, "admin", self->admin_cert);
     cr_assert (kn_test_stack_wait_service (self, "admin", 20000),
                "admin did not become ready (logs in %s)", self->dir);
+    if (brokers == 2)
+        s_wait_second_broker (self);
     return self;
 }
 
@@ -477,6 +527,7 @@ kn_test_stack_destroy (kn_test_stack_t **self_p)
     s_stop (self, &self->admin, SIGTERM, "admin");
     s_stop (self, &self->records, SIGTERM, "records");
     s_stop (self, &self->broker, SIGTERM, "broker");
+    s_stop (self, &self->broker1, SIGTERM, "broker1");
     if (!getenv ("KINNET_TEST_KEEP")) {
         char command[400];
         snprintf (command, sizeof command, "rm -rf '%s'", self->dir);
@@ -512,6 +563,19 @@ const char *
 kn_test_stack_backend (kn_test_stack_t *self)
 {
     return self->backend;
+}
+
+const char *
+kn_test_stack_frontend_at (kn_test_stack_t *self, int which)
+{
+    cr_assert (which == 0 || (which == 1 && self->frontend1[0]));
+    return which ? self->frontend1 : self->frontend;
+}
+
+const char *
+kn_test_stack_backends (kn_test_stack_t *self)
+{
+    return self->backends;
 }
 
 const char *
@@ -555,9 +619,16 @@ kn_test_stack_service_cert_path (kn_test_stack_t *self)
 kn_client_t *
 kn_test_stack_client (kn_test_stack_t *self, int agency, int timeout_ms, int retries)
 {
+    return kn_test_stack_client_to (self, self->frontend, agency, timeout_ms, retries);
+}
+
+kn_client_t *
+kn_test_stack_client_to (kn_test_stack_t *self, const char *endpoints, int agency,
+                         int timeout_ms, int retries)
+{
     zcert_t *cert = kn_test_stack_agency_cert (self, agency);
     kn_error_t err;
-    kn_client_t *client = kn_client_new (self->frontend, cert, self->server_key, &err);
+    kn_client_t *client = kn_client_new (endpoints, cert, self->server_key, &err);
     zcert_destroy (&cert);
     cr_assert (client, "%s", err.message);
     kn_client_set_timeout (client, timeout_ms);
@@ -606,15 +677,39 @@ kn_test_stack_stop_broker (kn_test_stack_t *self, int signal)
 void
 kn_test_stack_start_broker (kn_test_stack_t *self)
 {
-    cr_assert_eq (self->broker, 0);
-    self->broker = s_spawn (self, KN_BROKER_BIN, "broker", NULL);
+    kn_test_stack_start_broker_at (self, 0);
+}
+
+void
+kn_test_stack_start_broker_at (kn_test_stack_t *self, int which)
+{
+    kn_test_stack_frontend_at (self, which);   // asserts the broker exists
+    pid_t *pid = which ? &self->broker1 : &self->broker;
+    cr_assert_eq (*pid, 0);
+    *pid = s_spawn (self, KN_BROKER_BIN, which ? "broker1" : "broker", NULL);
+}
+
+void
+kn_test_stack_stop_broker_at (kn_test_stack_t *self, int which, int signal)
+{
+    kn_test_stack_frontend_at (self, which);
+    s_stop (self, which ? &self->broker1 : &self->broker, signal,
+            which ? "broker1" : "broker");
 }
 
 bool
 kn_test_stack_wait_service (kn_test_stack_t *self, const char *service, int timeout_ms)
 {
+    return kn_test_stack_wait_service_at (self, 0, service, timeout_ms);
+}
+
+bool
+kn_test_stack_wait_service_at (kn_test_stack_t *self, int which, const char *service,
+                               int timeout_ms)
+{
     int64_t deadline = zclock_mono () + timeout_ms;
-    kn_client_t *client = kn_test_stack_client (self, 0, 200, 0);
+    kn_client_t *client
+        = kn_test_stack_client_to (self, kn_test_stack_frontend_at (self, which), 0, 200, 0);
     bool ready = false;
     while (!ready && zclock_mono () < deadline) {
         kn_error_t err;
@@ -682,7 +777,7 @@ size_t
 kn_test_stack_pids (kn_test_stack_t *self, pid_t *pids, size_t max)
 {
     pid_t all[] = {self->broker,     self->intake,    self->consent, self->routing[0],
-                   self->routing[1], self->reporting, self->admin};
+                   self->routing[1], self->reporting, self->admin,   self->broker1};
     size_t n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] > 0 && n < max)

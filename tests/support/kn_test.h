@@ -56,10 +56,20 @@ void kn_test_stack_destroy (kn_test_stack_t **self_p);
 //  variable and value, then NULL (at most 16 triples). They apply to restarts too.
 kn_test_stack_t *kn_test_stack_new_with_env (const char *const *env);
 
+//  As kn_test_stack_new, with two brokers ("broker" and "broker1", the second on
+//  its own pair of ports) sharing the broker certificate and the database; every
+//  service daemon is a worker of both (KINNET_BROKER_BACKEND lists both backends)
+//  and is ready at both.
+kn_test_stack_t *kn_test_stack_new_redundant (void);
+
 const char *kn_test_stack_db_url (kn_test_stack_t *self);
 const char *kn_test_stack_dir (kn_test_stack_t *self);
 const char *kn_test_stack_frontend (kn_test_stack_t *self);
 const char *kn_test_stack_backend (kn_test_stack_t *self);
+//  Broker which's frontend (0: the first broker's; 1: the second's, in a redundant
+//  stack), and the backend list the services are given.
+const char *kn_test_stack_frontend_at (kn_test_stack_t *self, int which);
+const char *kn_test_stack_backends (kn_test_stack_t *self);
 const char *kn_test_stack_server_key (kn_test_stack_t *self);
 const char *kn_test_stack_agency_id (kn_test_stack_t *self, int agency);
 //  Certificate file (secret) of agency 0, 1, 2 (2 = never registered) or
@@ -74,6 +84,9 @@ const char *kn_test_stack_service_cert_path (kn_test_stack_t *self);
 //  Client for an agency with the given per-attempt timeout and retries.
 kn_client_t *kn_test_stack_client (kn_test_stack_t *self, int agency, int timeout_ms,
                                    int retries);
+//  The same, to endpoints (one broker's frontend or a comma-separated list).
+kn_client_t *kn_test_stack_client_to (kn_test_stack_t *self, const char *endpoints,
+                                      int agency, int timeout_ms, int retries);
 
 //  Process control. signal: SIGTERM for a clean stop, SIGKILL for a crash.
 void kn_test_stack_stop_intake (kn_test_stack_t *self, int signal);
@@ -84,6 +97,9 @@ pid_t kn_test_stack_broker_pid (kn_test_stack_t *self);
 void kn_test_stack_start_intake1 (kn_test_stack_t *self);
 void kn_test_stack_stop_intake1 (kn_test_stack_t *self, int signal);
 void kn_test_stack_start_broker (kn_test_stack_t *self);
+//  Broker which (0 or 1, as kn_test_stack_frontend_at) started or stopped.
+void kn_test_stack_start_broker_at (kn_test_stack_t *self, int which);
+void kn_test_stack_stop_broker_at (kn_test_stack_t *self, int which, int signal);
 //  The records daemon, which a stack does not start by itself; its erasure ledger
 //  is DIR/erasures.ledger (kn_test_stack_dir).
 void kn_test_stack_start_records (kn_test_stack_t *self);
@@ -106,6 +122,9 @@ size_t kn_test_stack_pids (kn_test_stack_t *self, pid_t *pids, size_t max);
 //  Wait until MMI reports a live worker for service (true) or timeout_ms passes.
 bool kn_test_stack_wait_service (kn_test_stack_t *self, const char *service,
                                  int timeout_ms);
+//  The same, at broker which.
+bool kn_test_stack_wait_service_at (kn_test_stack_t *self, int which, const char *service,
+                                    int timeout_ms);
 
 //  Environment for running the kinnet CLI against this stack as an agency, as a
 //  string "VAR=value ..." prefix for system(3).
