@@ -83,13 +83,18 @@ def records(client, op, result, **fields):
 # result carries `subject_ids` (§4.5 "Standing with the family")
 # --------------------------------------------------------------------------
 
-def submit(client, label, given, family, dob="2016-04-02"):
+def submit(client, label, given, family, dob="2016-04-02", sibling=None):
+    """One referral by client; returns (referral_id, child's subject_id), or with a
+    sibling (given, family, dob) (referral_id, [child's, sibling's subject_id])."""
     s = intake_pb2.SubmitReferral()
     s.idempotency_key = key(f"submit-{label}")
     s.child.given_name = given
     s.child.family_name = family
     s.child.date_of_birth = dob
     s.child.languages.append("en")
+    if sibling:
+        sib = s.siblings.add()
+        sib.given_name, sib.family_name, sib.date_of_birth = sibling
     g = s.guardians.add()
     g.given_name = "Testina"
     g.family_name = family
@@ -104,9 +109,10 @@ def submit(client, label, given, family, dob="2016-04-02"):
     s.lawful_ground.justification = "Interop records test: early help assessment."
     r = client.submit(s)
     expect(is_uuid(r.referral_id), "submit: no referral_id")
-    expect(len(r.subject_ids) == 1,
+    want = 2 if sibling else 1
+    expect(len(r.subject_ids) == want,
            f"submit: {len(r.subject_ids)} subject_ids for a DPO with standing (§4.5)")
-    return r.referral_id, r.subject_ids[0]
+    return r.referral_id, (list(r.subject_ids) if sibling else r.subject_ids[0])
 
 
 def await_feed(client, pred, cursor, seconds=20.0):
@@ -170,7 +176,7 @@ def checks(A, B, a_id):
     def r2b():
         expect("keep" in st, "no subjects from R2a")
         s1, s2 = st["keep"], st["gone"]
-        cursor = feed_end(A)
+        cursor, b_cursor = feed_end(A), feed_end(B)
         m = records(A, "merge", "merge", idempotency_key=key("merge"), subject_id=s1,
                     merged_subject_id=s2, reference=ref("m"))
         expect(is_uuid(m.merge_id), f"merge_id {m.merge_id!r}")
@@ -205,8 +211,18 @@ def checks(A, B, a_id):
                "subject.merged names other ids")
         expect(b.recipient_agency_id == "",
                f"DPO copy addressed to {b.recipient_agency_id!r}, documented ''")
+        # B neither is a DPO nor received data about either person (it read nothing):
+        # events.md §8 tells it nothing. (Its copy, were there one, is written with A's.)
+        told = [e for e in B.feed(after=b_cursor[0], max_events=500).events
+                if e.topic == "subject.merged" and e.subject_merged.merge_id == m.merge_id]
+        expect(not told, "B, which received nothing about either person, was told")
+        # §16.5 step 3: a referral naming both identities names one person twice
+        e = expect_error(lambda: submit(A, "m4", "Aleksandra", fam,
+                                        sibling=("Alexandra", fam, "2016-04-02")),
+                         ErrorCode.INVALID_ARGUMENT, "siblings[0]")
         return ("merge_id, merged_at, referrals=1; s2 refused (hold, erase, rectify: "
-                "CONFLICT subject_id); new referral -> s1; subject.merged in A's feed")
+                "CONFLICT subject_id); new referral -> s1; subject.merged in A's feed, not B's; "
+                f"referral naming both -> {e.name} {e.field}")
     run_check("R2b merge: reply, merged id refused, identity finds the kept one", r2b)
 
     def r2c():
@@ -265,6 +281,9 @@ def checks(A, B, a_id):
         expect(sp.subject_id == sa and sp.new_subject_id != sa, "ids")
         expect(sp.HasField("split_at") and sp.reference == ref("s"), "split_at/reference")
         expect(sp.referrals == 1 and not sp.dry_run, f"referrals {sp.referrals}")
+        _, sc = submit(A, "s3", "Jordana", f"Splitson{TAG}", "2017-08-09")
+        expect(sc == sa, "after a split, a referral naming the identity did not find "
+               "subject_id (§16.5: 'finds subject_id, as before')")
         # §16.5: a split is not undone by unmerge (CONFLICT); the field is not documented
         try:
             records(A, "unmerge", "merge", idempotency_key=key("unsplit"),
@@ -387,6 +406,198 @@ def checks(A, B, a_id):
         return (f"nine types in order; feed {feed.days}->{days} pending, "
                 f"retention.shortening in feed; cancelled; second cancel {e.name} {e.field}")
     run_check("R6 retention: list, pending shortening, cancel (§16.3)", r6)
+
+    # ---- R8 merge refusals -----------------------------------------------------
+    def r8():
+        a, b = "Mergerella", "Mergerello"
+        fam8 = f"Twoson{TAG}"
+        rid, (sa, sb) = submit(A, "r8", a, fam8, "2012-01-01",
+                               sibling=(b, fam8, "2012-01-01"))
+        def merge(label, **kw):
+            fields = dict(idempotency_key=key(f"r8-{label}"), subject_id=sa,
+                          merged_subject_id=sb, reference=ref("r8"))
+            fields.update(kw)
+            return lambda: records(A, "merge", "merge", **fields)
+        out = []
+        e = expect_error(merge("self", merged_subject_id=sa), ErrorCode.INVALID_ARGUMENT,
+                         "merged_subject_id")
+        out.append(f"self {e.name} {e.field}")
+        e = expect_error(merge("ref", reference="no spaces allowed"),
+                         ErrorCode.INVALID_ARGUMENT, "reference")
+        out.append(f"bad reference {e.field}")
+        e = expect_error(merge("unknown", merged_subject_id=str(uuid.uuid4())),
+                         ErrorCode.NOT_FOUND, "merged_subject_id")
+        out.append(f"unknown {e.name} {e.field}")
+        e = expect_error(merge("unknown1", subject_id=str(uuid.uuid4())),
+                         ErrorCode.NOT_FOUND, "subject_id")
+        e = expect_error(merge("together"), ErrorCode.CONFLICT, "merged_subject_id")
+        expect(rid in e.message, f"message does not name the referral: {e.message!r}")
+        out.append(f"named in one referral {e.name} {e.field}, names it")
+        return "; ".join(out)
+    run_check("R8 merge refusals (§16.5)", r8)
+
+    # ---- R9 a real erasure -----------------------------------------------------
+    def r9():
+        fam9 = f"Erason{TAG}"
+        rid, s = submit(A, "r9", "Erasmina", fam9, "2011-03-03")
+        cursor = feed_end(A)
+        er = records(A, "erase", "erasure", idempotency_key=key("r9-erase"), subject_id=s,
+                     reference=ref("r9"))
+        expect(not er.dry_run and er.HasField("erased_at") and er.referrals == 1,
+               f"erasure {er}")
+        expect(er.reference == ref("r9") and er.subject_id == s, "reference / subject_id")
+        try:
+            A.get(rid)
+            raise AssertionError("get of a referral whose child was erased succeeded")
+        except kc.KinnetError as e:
+            expect(e.code == ErrorCode.NOT_FOUND, f"get after erasure: {e.name}")
+            got = f"get -> {e.name} field={e.field!r}"
+        expect_error(lambda: records(A, "erase", "erasure", idempotency_key=key("r9-again"),
+                                     subject_id=s, reference=ref("r9")),
+                     ErrorCode.CONFLICT, "subject_id")
+        expect_error(lambda: records(A, "place_hold", "hold", idempotency_key=key("r9-h"),
+                                     subject_id=s, reason="Interop test."),
+                     ErrorCode.CONFLICT, "subject_id")
+        ev = await_feed(A, lambda x: x.topic == "subject.erased"
+                        and x.subject_erased.subject_id == s, cursor)
+        expect(ev is not None, "no subject.erased in the DPO's feed (§16.1)")
+        expect(ev.subject_erased.recipient_agency_id == "",
+               f"DPO copy addressed to {ev.subject_erased.recipient_agency_id!r}")
+        _, s2 = submit(A, "r9b", "Erasmina", fam9, "2011-03-03")
+        expect(s2 != s, "a later referral naming the erased person found them (§16.1)")
+        return (f"erased_at, referrals=1; {got}; erase again and hold CONFLICT subject_id; "
+                "subject.erased (no recipient) in A's feed; same identity -> new subject")
+    run_check("R9 erase: reply, referral unreadable, refusals, feed (§16.1)", r9)
+
+    # ---- R10 more documented refusals ------------------------------------------
+    def r10():
+        s = st.get("keep") or str(uuid.uuid4())
+        out = []
+        e = expect_error(lambda: records(A, "place_hold", "hold",
+                                         idempotency_key=key("r10-both"), subject_id=s,
+                                         case_id=str(uuid.uuid4()), reason="Interop test."),
+                         ErrorCode.INVALID_ARGUMENT, "case_id")
+        out.append(f"hold with both {e.field}")
+        e = expect_error(lambda: records(A, "place_hold", "hold",
+                                         idempotency_key=key("r10-case"),
+                                         case_id=str(uuid.uuid4()), reason="Interop test."),
+                         ErrorCode.NOT_FOUND, "case_id")
+        out.append(f"unknown case {e.name}")
+        e = expect_error(lambda: records(A, "lift_hold", "hold",
+                                         idempotency_key=key("r10-lift"),
+                                         hold_id=str(uuid.uuid4()), reason="Interop test."),
+                         ErrorCode.NOT_FOUND, "hold_id")
+        out.append(f"unknown hold {e.name}")
+        e = expect_error(lambda: records(A, "erase", "erasure", idempotency_key=key("r10-e"),
+                                         subject_id=str(uuid.uuid4()), reference=ref("x")),
+                         ErrorCode.NOT_FOUND, "subject_id")
+        out.append(f"erase unknown {e.name}")
+        e = expect_error(lambda: records(A, "erase", "erasure", idempotency_key=key("r10-r"),
+                                         subject_id=s, reference="x" * 65, dry_run=True),
+                         ErrorCode.INVALID_ARGUMENT, "reference")
+        out.append(f"reference of 65 {e.field}")
+        e = expect_error(lambda: records(A, "rectify", "rectification",
+                                         idempotency_key=key("r10-long"), subject_id=s,
+                                         given_name="x" * 101, reference=ref("x")),
+                         ErrorCode.TOO_LARGE, "given_name")
+        # §16.4 lists "a name over 100 bytes" before "(INVALID_ARGUMENT, the field)";
+        # transport §5 makes any string over its byte limit TOO_LARGE. §5 is taken here.
+        out.append(f"name of 101 bytes {e.name} {e.field}")
+        e = expect_error(lambda: records(A, "set_retention", "schedule",
+                                         idempotency_key=key("r10-days"),
+                                         record_type="feed", days=36501),
+                         ErrorCode.INVALID_ARGUMENT, "days")
+        out.append(f"days 36501 {e.field}")
+        e = expect_error(lambda: records(A, "cancel_retention", "schedule",
+                                         idempotency_key=key("r10-cancel"),
+                                         record_type="nine"),
+                         ErrorCode.INVALID_ARGUMENT, "record_type")
+        out.append(f"cancel of no type {e.field}")
+        # §16.5: "more than 100" record_ids is refused; no code or field is documented
+        try:
+            records(A, "split", "split", idempotency_key=key("r10-101"), subject_id=s,
+                    record_ids=[str(uuid.uuid4()) for _ in range(101)],
+                    reference=ref("x"), dry_run=True)
+            raise AssertionError("a split of 101 records was accepted (§16.5)")
+        except kc.KinnetError as e:
+            out.append(f"split of 101 -> {e.name} field={e.field!r} (undocumented)")
+            note(f"§16.5 gives no code for a split naming more than 100 records; the "
+                 f"service answers {e.name} field {e.field!r}, where transport §5 says a "
+                 f"list over its count limit is TOO_LARGE (rectify's 101-byte name is)")
+        try:
+            records(A, "split", "split", idempotency_key=key("r10-nf"),
+                    subject_id=str(uuid.uuid4()), record_ids=[str(uuid.uuid4())],
+                    reference=ref("x"), dry_run=True)
+            raise AssertionError("a split of an unknown person was accepted (§16.5)")
+        except kc.KinnetError as e:
+            expect(e.code == ErrorCode.NOT_FOUND, f"split of an unknown person: {e.name}")
+            out.append(f"split unknown -> {e.name} field={e.field!r} (field undocumented)")
+        return "; ".join(out)
+    run_check("R10 documented refusals of hold, erase, rectify, retention, split", r10)
+
+    # ---- R6b lengthening -------------------------------------------------------
+    def r6b():
+        feed = records(A, "retention", "retention").schedules[RECORD_TYPES.index("feed")]
+        shorter = feed.days - 1 if feed.days > 1 else 30
+        cursor = feed_end(A)
+        p = records(A, "set_retention", "schedule", idempotency_key=key("r6b-short"),
+                    record_type="feed", days=shorter)
+        expect(p.pending_days == shorter, f"pending_days {p.pending_days}")
+        same = records(A, "set_retention", "schedule", idempotency_key=key("r6b-same"),
+                       record_type="feed", days=feed.days)
+        expect(same.days == feed.days and same.pending_days == 0,
+               f"the same period: days {same.days}, pending {same.pending_days} (§16.3)")
+        ev = await_feed(A, lambda x: x.topic == "retention.shortening_cancelled"
+                        and x.retention_changing.record_type == "feed", cursor)
+        expect(ev is not None and ev.retention_changing.cancelled,
+               "no retention.shortening_cancelled (cancelled set) in the DPO's feed")
+        expect_error(lambda: records(A, "cancel_retention", "schedule",
+                                     idempotency_key=key("r6b-cancel"), record_type="feed"),
+                     ErrorCode.CONFLICT, "record_type")
+        return ("same period in force at once, removes the pending shortening; "
+                "retention.shortening_cancelled in the feed; cancel then CONFLICT")
+    run_check("R6b retention: the same period removes a pending shortening (§16.3)", r6b)
+
+    # ---- R11 a real rectification ----------------------------------------------
+    def r11():
+        fam11 = f"Rectson{TAG}"
+        _, s = submit(A, "r11", "Rectina", fam11, "2010-10-10")
+        _, other = submit(A, "r11o", "Otherina", fam11, "2010-10-10")
+        e = expect_error(lambda: records(A, "rectify", "rectification",
+                                         idempotency_key=key("r11-taken"), subject_id=s,
+                                         given_name="Otherina", reference=ref("r11")),
+                         ErrorCode.CONFLICT, "subject_id")
+        expect(other not in e.message, "the CONFLICT names the other person (§16.4)")
+        cursor = feed_end(A)
+        r = records(A, "rectify", "rectification", idempotency_key=key("r11"),
+                    subject_id=s, given_name="Rectana", reference=ref("r11"))
+        expect(r.subject_id == s and list(r.fields) == ["given_name"],
+               f"fields {list(r.fields)}")
+        expect(r.referrals == 1 and r.HasField("rectified_at") and r.reference == ref("r11"),
+               f"rectification {r}")
+        _, s_new = submit(A, "r11n", "Rectana", fam11, "2010-10-10")
+        expect(s_new == s, "a referral with the corrected identity did not find them")
+        _, s_old = submit(A, "r11p", "Rectina", fam11, "2010-10-10")
+        expect(s_old != s, "a referral with the old identity still found them (§16.4)")
+        # A received no data from anyone: only a recipient is told (events.md §8)
+        told = [x for x in A.feed(after=cursor[0], max_events=500).events
+                if x.topic == "subject.rectified" and x.subject_rectified.subject_id == s]
+        return (f"identity of another -> CONFLICT subject_id, not naming them; fields "
+                f"{list(r.fields)}, referrals=1; new identity finds them, old makes a new "
+                f"person; A's own feed copies: {len(told)}")
+    run_check("R11 rectify: correction, identities, taken identity refused (§16.4)", r11)
+
+    # ---- R12 retention run, dry ------------------------------------------------
+    def r12():
+        outs = []
+        for i in (1, 2):
+            run = records(A, "run_retention", "run", idempotency_key=key(f"r12-{i}"),
+                          dry_run=True, batch=10)
+            expect(run.dry_run and run.HasField("clock"), f"run {run}")
+            expect(len(run.erased_subjects) == run.erased, "erased_subjects != erased")
+            outs.append(f"erased={run.erased} held={run.held} more={run.more}")
+        return "two dry runs in a row, neither limited: " + "; ".join(outs)
+    run_check("R12 run_retention dry runs are not limited (§16.3)", r12)
 
     # ---- R7 idempotency --------------------------------------------------------
     def r7():
