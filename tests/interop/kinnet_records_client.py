@@ -12,6 +12,7 @@ Environment (as kinnet_client.py):
   KINNET_CERT            agency A, which holds the `data_protection_officer` role
   KINNET_OTHER_CERT      agency B, which holds no role
   KINNET_AGENCY_ID       agency A's id
+  KINNET_OTHER_AGENCY_ID agency B's id (a health agency): a consent names it
 
 Prints one line per check ("PASS name: detail" / "FAIL name: detail"), then
 "N passed, M failed". Exits 0 only if nothing failed. Only invented names are sent;
@@ -598,6 +599,74 @@ def checks(A, B, a_id):
             outs.append(f"erased={run.erased} held={run.held} more={run.more}")
         return "two dry runs in a row, neither limited: " + "; ".join(outs)
     run_check("R12 run_retention dry runs are not limited (§16.3)", r12)
+
+    # ---- R13 the agency that received data is told of a merge ------------------
+    def r13():
+        b_id = os.environ.get("KINNET_OTHER_AGENCY_ID", "").lower()
+        expect(b_id, "KINNET_OTHER_AGENCY_ID not given")
+        fam13, dob = f"Toldson{TAG}", "2015-02-02"
+        # §12: a guardian's consent naming B, then a referral resting on it (§4.5)
+        req = kc.consent_pb2.ConsentRequest()
+        r = req.record
+        r.idempotency_key = key("r13-consent")
+        r.subject.person.given_name = "Katarina"
+        r.subject.person.family_name = fam13
+        r.subject.person.date_of_birth = dob
+        r.given_by = kc.consent_pb2.GUARDIAN
+        r.guardian.given_name = "Testina"
+        r.guardian.family_name = fam13
+        r.guardian.relationship = common_pb2.MOTHER
+        r.guardian.parental_responsibility = True
+        r.scope.agencies.append(b_id)
+        r.scope.sectors.extend([common_pb2.HEALTH, common_pb2.SCHOOL])
+        r.scope.categories.extend([common_pb2.IDENTITY_AND_CONTACT,
+                                   common_pb2.REFERRAL_NARRATIVE])
+        r.scope.purposes.append(common_pb2.REFERRAL_AND_ASSESSMENT)
+        r.method = kc.consent_pb2.WRITTEN
+        r.evidence_reference = f"IOP-REC-{TAG}"
+        r.privacy_notice_version = "2026-09"
+        r.privacy_notice_language = "en"
+        c = A.consent(req).consent
+        s = intake_pb2.SubmitReferral()
+        s.idempotency_key = key("r13-submit")
+        s.child.given_name, s.child.family_name, s.child.date_of_birth = \
+            "Katarina", fam13, dob
+        g = s.guardians.add()
+        g.given_name, g.family_name = "Testina", fam13
+        g.relationship = common_pb2.MOTHER
+        g.parental_responsibility = True
+        s.needs.add(category=common_pb2.LANGUAGE_SUPPORT,
+                    description="Interop records test: language support.")
+        s.urgency = common_pb2.ROUTINE
+        s.district = "north"
+        s.lawful_ground.basis = common_pb2.CONSENT
+        s.lawful_ground.consent_reference = c.consent_id
+        rid = A.submit(s).referral_id
+        got = B.get(rid)                       # B receives data (core.disclosure, §4.6)
+        expect(got.submitted.child.given_name == "Katarina", "B was not shown the child")
+        _, other = submit(A, "r13o", "Katharina", fam13, dob)
+        expect(other != c.subject_id, "two spellings made one subject")
+        b_cursor = feed_end(B)
+        m = records(A, "merge", "merge", idempotency_key=key("r13-merge"),
+                    subject_id=other, merged_subject_id=c.subject_id, reference=ref("r13"))
+        expect(m.consents == 1, f"consents moved {m.consents}, expected the one consent")
+        ev = await_feed(B, lambda x: x.topic == "subject.merged"
+                        and x.subject_merged.merge_id == m.merge_id, b_cursor)
+        expect(ev is not None, "B, which received data about the merged person, was not "
+               "told (records.md §16.5 step 5, events.md §8)")
+        body = ev.subject_merged
+        expect(body.recipient_agency_id.lower() == b_id,
+               f"B's copy addressed to {body.recipient_agency_id!r}")
+        expect(body.subject_id == other and body.merged_subject_id == c.subject_id,
+               "subject.merged names other ids")
+        u = records(A, "unmerge", "merge", idempotency_key=key("r13-unmerge"),
+                    merge_id=m.merge_id, reference=ref("r13u"))
+        ev = await_feed(B, lambda x: x.topic == "subject.unmerged"
+                        and x.subject_merged.merge_id == u.merge_id, b_cursor)
+        expect(ev is not None, "B was not told of the unmerge (§16.5)")
+        return ("B read a referral on a consent naming it; merge moved 1 consent; "
+                "subject.merged and subject.unmerged addressed to B in its feed")
+    run_check("R13 the agency that received data is told of merge, unmerge", r13)
 
     # ---- R7 idempotency --------------------------------------------------------
     def r7():
