@@ -276,12 +276,19 @@ def checks(A, B, a_id):
                f"dry run reply {dry}")
         expect(dry.referrals == 1, f"dry run referrals {dry.referrals}")
         st["split_dry_reference"] = dry.reference
+        cursor = feed_end(A)
         sp = records(A, "split", "split", idempotency_key=key("split"), subject_id=sa,
                      record_ids=[rb], reference=ref("s"))
         expect(is_uuid(sp.split_id) and is_uuid(sp.new_subject_id), f"reply {sp}")
         expect(sp.subject_id == sa and sp.new_subject_id != sa, "ids")
         expect(sp.HasField("split_at") and sp.reference == ref("s"), "split_at/reference")
         expect(sp.referrals == 1 and not sp.dry_run, f"referrals {sp.referrals}")
+        # events.md §8 copies routing's own copy of a merge or unmerge to every DPO; for
+        # a split it says only "and routing's own". Seen here as a note, not a check.
+        ev = await_feed(A, lambda x: x.topic == "subject.split"
+                        and x.subject_merged.merge_id == sp.split_id, cursor, seconds=5)
+        note("subject.split " + ("is" if ev else "is not") + " copied into the feed of a "
+             "DPO that received no data (events.md §8 does not say either way)")
         _, sc = submit(A, "s3", "Jordana", f"Splitson{TAG}", "2017-08-09")
         expect(sc == sa, "after a split, a referral naming the identity did not find "
                "subject_id (§16.5: 'finds subject_id, as before')")
@@ -479,6 +486,13 @@ def checks(A, B, a_id):
                                          case_id=str(uuid.uuid4()), reason="Interop test."),
                          ErrorCode.INVALID_ARGUMENT, "case_id")
         out.append(f"hold with both {e.field}")
+        try:         # ListHolds: "at most one of subject_id and case_id"; no code given
+            records(A, "holds", "holds", subject_id=s, case_id=str(uuid.uuid4()))
+            note("holds with both subject_id and case_id is answered (ListHolds says at "
+                 "most one; no refusal documented)")
+        except kc.KinnetError as e:
+            note(f"holds with both subject_id and case_id -> {e.name} field {e.field!r} "
+                 "(ListHolds says at most one; the refusal is not documented)")
         e = expect_error(lambda: records(A, "place_hold", "hold",
                                          idempotency_key=key("r10-case"),
                                          case_id=str(uuid.uuid4()), reason="Interop test."),
