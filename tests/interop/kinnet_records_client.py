@@ -22,6 +22,7 @@ no personal data is printed.
 import os
 import sys
 import time
+import traceback
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,8 +33,20 @@ import zmq  # noqa: E402
 
 common_pb2, intake_pb2 = kc.common_pb2, kc.intake_pb2
 ErrorCode = kc.ErrorCode
-expect, expect_error, run_check, note = kc.expect, kc.expect_error, kc.run_check, kc.note
-is_uuid = kc.is_uuid
+expect, expect_error, note, is_uuid = kc.expect, kc.expect_error, kc.note, kc.is_uuid
+
+
+def run_check(name, fn):
+    """kc.run_check, but a failure names the line of this file, not of kc.expect."""
+    try:
+        detail = fn()
+        kc.RESULTS.append(True)
+        print(f"PASS {name}: {detail or 'ok'}", flush=True)
+    except Exception as e:  # noqa: BLE001 - every check must be independent
+        kc.RESULTS.append(False)
+        here = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
+        where = f" [line {here[-1].lineno}]" if here else ""
+        print(f"FAIL {name}: {type(e).__name__}: {e}{where}", flush=True)
 
 RUN = uuid.uuid4().hex
 TAG = RUN[:8]
@@ -148,7 +161,10 @@ def checks(A, B, a_id):
             B, "merge", "merge", idempotency_key=key("b-merge"),
             subject_id=str(uuid.uuid4()), merged_subject_id=str(uuid.uuid4()),
             reference=ref("b")), ErrorCode.PERMISSION_DENIED, "op")
-        return f"holds -> {e1.name} field={e1.field}; merge -> {e2.name} field={e2.field}"
+        e3 = expect_error(lambda: records(B, "retention", "retention"),
+                          ErrorCode.PERMISSION_DENIED, "op")
+        return (f"holds -> {e1.name} field={e1.field}; merge -> {e2.name} "
+                f"field={e2.field}; retention (DPO or administrator) -> {e3.name}")
     run_check("R1 not a DPO: holds and merge refused (§16)", r1)
 
     # ---- R2 merge ----------------------------------------------------------------
