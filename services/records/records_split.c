@@ -86,9 +86,12 @@ records_validate_split (const records_request_t *request, kn_error_t *err)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "reference",
                              "reference must be 1 to 64 characters from A-Z a-z 0-9 . _"
                              " / - (a case-file reference, not a reason)");
-    if (op->n_record_ids == 0 || op->n_record_ids > SPLIT_MAX)
+    if (op->n_record_ids == 0)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "record_ids",
-                             "name 1 to %d records about the other person", SPLIT_MAX);
+                             "name the records about the other person (1 to %d)", SPLIT_MAX);
+    if (op->n_record_ids > SPLIT_MAX)   // as every list over its limit (transport §5)
+        return kn_error_set (err, KN_E_TOO_LARGE, "record_ids",
+                             "at most %d records in one split", SPLIT_MAX);
     for (size_t i = 0; i < op->n_record_ids; i++) {
         char field[48];
         snprintf (field, sizeof field, "record_ids[%zu]", i);

@@ -546,17 +546,13 @@ def checks(A, B, a_id):
                                          record_type="nine"),
                          ErrorCode.INVALID_ARGUMENT, "record_type")
         out.append(f"cancel of no type {e.field}")
-        # §16.5: "more than 100" record_ids is refused; no code or field is documented
-        try:
-            records(A, "split", "split", idempotency_key=key("r10-101"), subject_id=s,
-                    record_ids=[str(uuid.uuid4()) for _ in range(101)],
-                    reference=ref("x"), dry_run=True)
-            raise AssertionError("a split of 101 records was accepted (§16.5)")
-        except kc.KinnetError as e:
-            out.append(f"split of 101 -> {e.name} field={e.field!r} (undocumented)")
-            note(f"§16.5 gives no code for a split naming more than 100 records; the "
-                 f"service answers {e.name} field {e.field!r}, where transport §5 says a "
-                 f"list over its count limit is TOO_LARGE (rectify's 101-byte name is)")
+        # §16.5: more than 100 record_ids is TOO_LARGE, record_ids (transport §5)
+        e = expect_error(lambda: records(A, "split", "split", idempotency_key=key("r10-101"),
+                                         subject_id=s,
+                                         record_ids=[str(uuid.uuid4()) for _ in range(101)],
+                                         reference=ref("x"), dry_run=True),
+                         ErrorCode.TOO_LARGE, "record_ids")
+        out.append(f"split of 101 -> {e.name} {e.field}")
         try:
             records(A, "split", "split", idempotency_key=key("r10-nf"),
                     subject_id=str(uuid.uuid4()), record_ids=[str(uuid.uuid4())],
