@@ -31,11 +31,7 @@ records_validate_erase (const records_request_t *request, kn_error_t *err)
     if (kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
         kn_validate_uuid (op->subject_id, "subject_id", err))
         return -1;
-    return records_reference_valid (op->reference)
-               ? 0
-               : kn_error_set (err, KN_E_INVALID_ARGUMENT, "reference",
-                               "reference must be 1 to 64 characters from A-Z a-z 0-9 . _"
-                               " / - (a case-file reference, not a reason)");
+    return records_reference_check (op->reference, err);
 }
 
 //  How many referrals name the person and how many consent records are about them.

@@ -31,6 +31,16 @@ records_reference_valid (const char *reference)
 }
 
 int
+records_reference_check (const char *reference, kn_error_t *err)
+{
+    return records_reference_valid (reference)
+               ? 0
+               : kn_error_set (err, KN_E_INVALID_ARGUMENT, "reference",
+                               "reference must be 1 to 64 characters from A-Z a-z 0-9 . _"
+                               " / - (a case-file reference, not a reason)");
+}
+
+int
 records_ledger_append (const char *path, const char *erased_at, const char *subject_id,
                        const char *key_id, const char *reference, kn_error_t *err)
 {

@@ -16,6 +16,10 @@
 //  1 to 64 characters from A-Z a-z 0-9 . _ / -: a reference, not a reason.
 bool records_reference_valid (const char *reference);
 
+//  The same as a request's field rule: 0, or -1 with INVALID_ARGUMENT (field
+//  reference).
+int records_reference_check (const char *reference, kn_error_t *err);
+
 int records_ledger_append (const char *path, const char *erased_at, const char *subject_id,
                            const char *key_id, const char *reference, kn_error_t *err);
 

@@ -143,17 +143,6 @@ records_merge_prepare (kn_db_t *db, kn_error_t *err)
     return 0;
 }
 
-static bool
-s_reference_ok (const char *reference, kn_error_t *err)
-{
-    if (records_reference_valid (reference))
-        return true;
-    kn_error_set (err, KN_E_INVALID_ARGUMENT, "reference",
-                  "reference must be 1 to 64 characters from A-Z a-z 0-9 . _ / - (a"
-                  " case-file reference, not a reason)");
-    return false;
-}
-
 int
 records_validate_merge (const records_request_t *request, kn_error_t *err)
 {
@@ -161,7 +150,7 @@ records_validate_merge (const records_request_t *request, kn_error_t *err)
     if (kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
         kn_validate_uuid (op->subject_id, "subject_id", err) ||
         kn_validate_uuid (op->merged_subject_id, "merged_subject_id", err) ||
-        !s_reference_ok (op->reference, err))
+        records_reference_check (op->reference, err))
         return -1;
     return strcmp (op->subject_id, op->merged_subject_id) == 0
                ? kn_error_set (err, KN_E_INVALID_ARGUMENT, "merged_subject_id",
@@ -175,7 +164,7 @@ records_validate_unmerge (const records_request_t *request, kn_error_t *err)
     const Kinnet__V1__UnmergeSubjects *op = request->unmerge;
     return kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
                    kn_validate_uuid (op->merge_id, "merge_id", err) ||
-                   !s_reference_ok (op->reference, err)
+                   records_reference_check (op->reference, err)
                ? -1
                : 0;
 }

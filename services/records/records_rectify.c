@@ -67,12 +67,9 @@ records_validate_rectify (const records_request_t *request, kn_error_t *err)
 {
     const Kinnet__V1__RectifySubject *op = request->rectify;
     if (kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
-        kn_validate_uuid (op->subject_id, "subject_id", err))
+        kn_validate_uuid (op->subject_id, "subject_id", err) ||
+        records_reference_check (op->reference, err))
         return -1;
-    if (!records_reference_valid (op->reference))
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "reference",
-                             "reference must be 1 to 64 characters from A-Z a-z 0-9 . _"
-                             " / - (a case-file reference, not a reason)");
     if (!s_set (op->given_name) && !s_set (op->family_name) && !s_set (op->date_of_birth))
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "given_name",
                              "set at least one of given_name, family_name, date_of_birth");

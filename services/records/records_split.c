@@ -82,10 +82,8 @@ records_validate_split (const records_request_t *request, kn_error_t *err)
     if (kn_validate_text (op->idempotency_key, "idempotency_key", 1, 128, false, err) ||
         kn_validate_uuid (op->subject_id, "subject_id", err))
         return -1;
-    if (!records_reference_valid (op->reference))
-        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "reference",
-                             "reference must be 1 to 64 characters from A-Z a-z 0-9 . _"
-                             " / - (a case-file reference, not a reason)");
+    if (records_reference_check (op->reference, err))
+        return -1;
     if (op->n_record_ids == 0)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "record_ids",
                              "name the records about the other person (1 to %d)", SPLIT_MAX);
