@@ -398,24 +398,48 @@ kn_subject_lock_for_change (kn_db_t *db, const char *subject_id,
                                             (char (*)[KN_UUID_STR])family_id, err);
 }
 
-int
-kn_subject_lock_for_change_many (kn_db_t *db, const char *const *subject_ids, size_t n,
-                                 char (*family_ids)[KN_UUID_STR], kn_error_t *err)
+//  The people asked for and everyone merged into them, in id order, as rows of
+//  kn_subject_index_of; NULL with err.
+static PGresult *
+s_people_of (kn_db_t *db, const char *const *subject_ids, size_t n, kn_error_t *err)
 {
     kn_pgarray_t *asked = kn_pgarray_new ();
     for (size_t i = 0; i < n; i++)
         kn_pgarray_add (asked, subject_ids[i]);
-    PGresult *rows = kn_pgarray_run (db, "kn_subject_index_of", &asked, 1, err);
+    return kn_pgarray_run (db, "kn_subject_index_of", &asked, 1, err);
+}
+
+//  Whether two readings of s_people_of name the same people.
+static bool
+s_same_people (const PGresult *a, const PGresult *b)
+{
+    if (PQntuples (a) != PQntuples (b))
+        return false;
+    for (int r = 0; r < PQntuples (a); r++)
+        if (strcmp (PQgetvalue (a, r, 2), PQgetvalue (b, r, 2)) != 0)
+            return false;
+    return true;
+}
+
+int
+kn_subject_lock_for_change_many (kn_db_t *db, const char *const *subject_ids, size_t n,
+                                 char (*family_ids)[KN_UUID_STR], kn_error_t *err)
+{
+    PGresult *rows = s_people_of (db, subject_ids, n, err);
     if (!rows)
         return -1;
     int count = PQntuples (rows);
     person_t *people = kn_calloc ((size_t)count + 1, sizeof *people);
     kn_pgarray_t *ids = kn_pgarray_new ();
     size_t found = 0;
+    bool readable = true;
     for (int r = 0; r < count; r++) {
         const char *hex = PQgetvalue (rows, r, 0);
-        sodium_hex2bin (people[r].index[0], sizeof people[r].index[0], hex, strlen (hex),
-                        NULL, NULL, NULL);
+        size_t len = 0;
+        readable = readable &&
+                   sodium_hex2bin (people[r].index[0], sizeof people[r].index[0], hex,
+                                   strlen (hex), NULL, &len, NULL) == 0 &&
+                   len == sizeof people[r].index[0];
         kn_pgarray_add (ids, PQgetvalue (rows, r, 2));   // in id order: one for all
         for (size_t i = 0; PQgetvalue (rows, r, 3)[0] == 't' && i < n; i++)
             if (strcmp (subject_ids[i], PQgetvalue (rows, r, 2)) == 0) {
@@ -423,9 +447,9 @@ kn_subject_lock_for_change_many (kn_db_t *db, const char *const *subject_ids, si
                 found++;
             }
     }
-    PQclear (rows);
-    int rc = found == n ? 0
-                        : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
+    int rc = !readable  ? kn_error_set (err, KN_E_INTERNAL, NULL, "a stored index is unreadable")
+             : found == n ? 0
+                          : kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
     //  The indexes' locks first, as a referral takes them (in one sorted order), then
     //  the people's own. The stored indexes, whichever version each is under: a
     //  referral locks a person's index under every version its key file holds, and
@@ -439,6 +463,17 @@ kn_subject_lock_for_change_many (kn_db_t *db, const char *const *subject_ids, si
     if (rc == 0)
         rc = kn_pgarray_exec (db, "kn_subject_lock_persons", &ids, 1, err);
     kn_pgarray_destroy (&ids);
+    //  Read again under the locks: a merge that committed while this waited may have
+    //  merged someone more into them, whose index this did not lock.
+    PGresult *again = rc == 0 ? s_people_of (db, subject_ids, n, err) : NULL;
+    if (rc == 0 && !again)
+        rc = -1;
+    if (again && !s_same_people (rows, again))
+        rc = kn_error_set (err, KN_E_CONFLICT, "subject_id",
+                           "the person was merged with another while this request waited:"
+                           " send it again");
+    PQclear (again);
+    PQclear (rows);
     return rc;
 }
 

@@ -165,3 +165,74 @@ Test (merge_race, referrals_during_a_merge_and_an_unmerge_all_land_once)
     cr_assert_eq (s_count ("SELECT count(*) FROM intake.referral_subject WHERE %s", "true"),
                   s_count ("SELECT count(*) FROM intake.referral WHERE %s", "true"));
 }
+
+//  A DPO command run on a thread of its own.
+typedef struct {
+    const char *command;
+    char *out;
+    int code;
+} command_t;
+
+static void *
+s_command (void *arg)
+{
+    command_t *command = arg;
+    command->code = kn_test_stack_cli (stack, 1, &command->out, "%s", command->command);
+    return NULL;
+}
+
+Test (merge_race, a_merge_that_commits_while_another_waits_is_seen)
+{
+    //  Three people. A session holds A's own lock as a merge would; the DPO's merge of
+    //  B into A waits behind it; meanwhile C is merged into A (by hand: what another
+    //  merge would commit). The waiting merge must see C, whose index it never
+    //  locked, and refuse rather than move B's records under a stale picture.
+    kn_client_t *client = kn_test_stack_client (stack, 0, 10000, 2);
+    char people[3][KN_UUID_STR];
+    for (int i = 0; i < 3; i++) {
+        char key[16];
+        snprintf (key, sizeof key, "third-%d", i);
+        zframe_t *body = kn_test_referral_request (80 + i, key);
+        kn_error_t err;
+        zframe_t *reply =
+            kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+        zframe_destroy (&body);
+        cr_assert (reply, "%s", err.message);
+        zframe_destroy (&reply);
+        s_subject_of (key, people[i]);
+    }
+    kn_client_destroy (&client);
+    kn_error_t err;
+    kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "BEGIN; SELECT pg_advisory_xact_lock (hashtextextended ('kinnet.subject:' ||"
+              " '%s', 0))",
+              people[0]);
+    cr_assert_eq (kn_db_exec (owner, sql, &err), 0, "%s", err.message);
+    char text[200];
+    snprintf (text, sizeof text, "subject merge %s %s --reference RACE/3", people[0],
+              people[1]);
+    command_t command = {.command = text};
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_command, &command);
+    int64_t deadline = zclock_mono () + 20000;
+    while (kn_test_countf (kn_test_stack_db_url (stack), "SELECT count(*) FROM pg_locks WHERE"
+                           " locktype = 'advisory' AND NOT %s", "granted") == 0 &&
+           zclock_mono () < deadline)
+        zclock_sleep (10);   // polled: the merge is waiting for the lock held here
+    snprintf (sql, sizeof sql,
+              "SELECT core.begin_write (); UPDATE core.subject SET merged_into = '%s'"
+              " WHERE id = '%s'; COMMIT",
+              people[0], people[2]);
+    cr_assert_eq (kn_db_exec (owner, sql, &err), 0, "%s", err.message);
+    pthread_join (thread, NULL);
+    kn_db_destroy (&owner);
+    cr_assert_eq (command.code, 5, "%s", command.out);
+    cr_assert (strstr (command.out, "send it again"), "%s", command.out);
+    free (command.out);
+    cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE id = '%s' AND"
+                           " merged_into IS NOT NULL", people[1]),
+                  0, "the merge went ahead on a stale picture");
+}
