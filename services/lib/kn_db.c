@@ -356,12 +356,21 @@ kn_db_set_password (kn_db_t *self, const char *role, const char *password,
     else {
         /* One implicit transaction: the lock serialises two setups run at once
          * (two migrate containers of one upgrade), since concurrent ALTER ROLEs of
-         * one role fail with "tuple concurrently updated". */
+         * one role fail with "tuple concurrently updated". An advisory lock is the
+         * database's own, and roles are the cluster's: a setup of another database
+         * of the same cluster (ops/test runs suites side by side, each in its own)
+         * can still collide, and that failure (XX000) is tried again: the same
+         * ALTER ROLE again is harmless. */
         snprintf (sql, size,
                   "SELECT pg_advisory_xact_lock (hashtext ('kinnet.role.password'));"
                   "ALTER ROLE %s PASSWORD %s",
                   ident, literal);
         rc = s_simple (self, sql, err);
+        for (int attempt = 1; rc != 0 && attempt < 5 && strcmp (self->sqlstate, "XX000") == 0;
+             attempt++) {
+            usleep ((useconds_t)(attempt * 20000));   // the other ALTER ROLE commits
+            rc = s_simple (self, sql, err);
+        }
     }
     free (sql);
     PQfreemem (ident);
