@@ -99,17 +99,26 @@ records_validate_split (const records_request_t *request, kn_error_t *err)
     return 0;
 }
 
-//  No release request is left behind by the ground it asks about: 0, or -1 with
-//  INVALID_ARGUMENT naming it.
-static int
-s_orphans (records_server_t *self, const Kinnet__V1__SplitSubject *op, kn_error_t *err)
+//  Statement name run with the person ($1, an array of one) and the records named
+//  ($2), as every split statement takes them: its rows, or NULL with err.
+static PGresult *
+s_run_named (records_server_t *self, const char *name, const Kinnet__V1__SplitSubject *op,
+             kn_error_t *err)
 {
     kn_pgarray_t *columns[2];
     kn_pgarray_columns (columns, 2);
     kn_pgarray_add (columns[0], op->subject_id);
     for (size_t i = 0; i < op->n_record_ids; i++)
         kn_pgarray_add (columns[1], op->record_ids[i]);
-    PGresult *rows = kn_pgarray_run (self->db, "split_orphans", columns, 2, err);
+    return kn_pgarray_run (self->db, name, columns, 2, err);
+}
+
+//  No release request is left behind by the ground it asks about: 0, or -1 with
+//  INVALID_ARGUMENT naming it.
+static int
+s_orphans (records_server_t *self, const Kinnet__V1__SplitSubject *op, kn_error_t *err)
+{
+    PGresult *rows = s_run_named (self, "split_orphans", op, err);
     if (!rows)
         return -1;
     int rc = PQntuples (rows) == 0
@@ -129,12 +138,7 @@ static int
 s_classify (records_server_t *self, const Kinnet__V1__SplitSubject *op,
             Kinnet__V1__Split *split, kn_error_t *err)
 {
-    kn_pgarray_t *columns[2];
-    kn_pgarray_columns (columns, 2);
-    kn_pgarray_add (columns[0], op->subject_id);
-    for (size_t i = 0; i < op->n_record_ids; i++)
-        kn_pgarray_add (columns[1], op->record_ids[i]);
-    PGresult *rows = kn_pgarray_run (self->db, "split_classify", columns, 2, err);
+    PGresult *rows = s_run_named (self, "split_classify", op, err);
     if (!rows)
         return -1;
     int rc = 0;
@@ -180,12 +184,7 @@ static int
 s_make (records_server_t *self, const Kinnet__V1__SplitSubject *op, const char *id,
         kn_error_t *err)
 {
-    kn_pgarray_t *columns[2];
-    kn_pgarray_columns (columns, 2);
-    kn_pgarray_add (columns[0], op->subject_id);
-    for (size_t i = 0; i < op->n_record_ids; i++)
-        kn_pgarray_add (columns[1], op->record_ids[i]);
-    PGresult *part = kn_pgarray_run (self->db, "split_part", columns, 2, err);
+    PGresult *part = s_run_named (self, "split_part", op, err);
     if (!part)
         return -1;
     char ad[2 * KN_UUID_STR + 2];

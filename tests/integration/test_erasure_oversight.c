@@ -20,25 +20,9 @@ static kn_test_stack_t *stack;
 static void
 s_refer (int seed, char id[KN_UUID_STR])
 {
-    kn_client_t *client = kn_test_stack_client (stack, 0, 10000, 2);
     char key[32];
     snprintf (key, sizeof key, "oversight-%d", seed);
-    zframe_t *body = kn_test_referral_request (seed, key);
-    kn_error_t err;
-    zframe_t *reply =
-        kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
-    zframe_destroy (&body);
-    cr_assert (reply, "%s", err.message);
-    zframe_destroy (&reply);
-    kn_client_destroy (&client);
-    char *value = kn_test_sqlf (kn_test_stack_db_url (stack),
-                                "SELECT rs.subject_id FROM intake.referral_subject rs"
-                                " JOIN intake.idempotency i ON i.object_id = rs.referral_id"
-                                " WHERE i.key = '%s'",
-                                key);
-    cr_assert (value);
-    snprintf (id, KN_UUID_STR, "%s", value);
-    free (value);
+    kn_test_stack_refer (stack, 0, seed, key, id);
 }
 
 static void

@@ -57,20 +57,6 @@ s_traffic (void *arg)
     return NULL;
 }
 
-//  The subject of the child of the first referral with key.
-static void
-s_subject_of (const char *key, char id[KN_UUID_STR])
-{
-    char *value = kn_test_sqlf (kn_test_stack_db_url (stack),
-                                "SELECT rs.subject_id FROM intake.referral_subject rs"
-                                " JOIN intake.idempotency i ON i.object_id = rs.referral_id"
-                                " WHERE i.key = '%s'",
-                                key);
-    cr_assert (value, "no referral %s", key);
-    snprintf (id, KN_UUID_STR, "%s", value);
-    free (value);
-}
-
 //  Run both traffic threads while the DPO runs command (its arguments).
 static void
 s_under_load (const char *command, char **out)
@@ -118,22 +104,9 @@ TestSuite (merge_race, .init = s_setup, .fini = s_teardown, .timeout = 180);
 Test (merge_race, referrals_during_a_merge_and_an_unmerge_all_land_once)
 {
     //  The two people, and the merge and unmerge under load.
-    kn_client_t *client = kn_test_stack_client (stack, 0, 10000, 2);
-    for (int seed = 71; seed <= 72; seed++) {
-        char key[16];
-        snprintf (key, sizeof key, "first-%d", seed);
-        zframe_t *body = kn_test_referral_request (seed, key);
-        kn_error_t err;
-        zframe_t *reply =
-            kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
-        zframe_destroy (&body);
-        cr_assert (reply, "%s", err.message);
-        zframe_destroy (&reply);
-    }
-    kn_client_destroy (&client);
     char a[KN_UUID_STR], b[KN_UUID_STR], merge_id[KN_UUID_STR];
-    s_subject_of ("first-71", a);
-    s_subject_of ("first-72", b);
+    kn_test_stack_refer (stack, 0, 71, "first-71", a);
+    kn_test_stack_refer (stack, 0, 72, "first-72", b);
     cr_assert_str_neq (a, b);
     char *out = NULL, command[200];
     snprintf (command, sizeof command,
@@ -187,21 +160,12 @@ Test (merge_race, a_merge_that_commits_while_another_waits_is_seen)
     //  B into A waits behind it; meanwhile C is merged into A (by hand: what another
     //  merge would commit). The waiting merge must see C, whose index it never
     //  locked, and refuse rather than move B's records under a stale picture.
-    kn_client_t *client = kn_test_stack_client (stack, 0, 10000, 2);
     char people[3][KN_UUID_STR];
     for (int i = 0; i < 3; i++) {
         char key[16];
         snprintf (key, sizeof key, "third-%d", i);
-        zframe_t *body = kn_test_referral_request (80 + i, key);
-        kn_error_t err;
-        zframe_t *reply =
-            kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
-        zframe_destroy (&body);
-        cr_assert (reply, "%s", err.message);
-        zframe_destroy (&reply);
-        s_subject_of (key, people[i]);
+        kn_test_stack_refer (stack, 0, 80 + i, key, people[i]);
     }
-    kn_client_destroy (&client);
     kn_error_t err;
     kn_db_t *owner = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
     cr_assert (owner, "%s", err.message);

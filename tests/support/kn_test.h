@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "kn_client.h"
+#include "kn_uuid.h"
 #include "kn_db.h"
 
 //  Under AddressSanitizer, fail (abort) the current test if anything leaked so far.
@@ -135,6 +136,11 @@ char *kn_test_stack_cli_env (kn_test_stack_t *self, int agency);
 //  stderr) in *output when output is not NULL (caller frees).
 int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
+
+//  Refer child seed (kn_test_referral_request) as agency, with key; asserts it was
+//  stored and puts the child's subject into subject.
+void kn_test_stack_refer (kn_test_stack_t *self, int agency, int seed, const char *key,
+                          char subject[KN_UUID_STR]);
 
 //  Give agency of stack role (kn_agency_set_role with the database owner's login);
 //  asserts it worked.

@@ -218,3 +218,26 @@ kn_test_stack_grant (kn_test_stack_t *self, int agency, const char *role)
                   0, "%s", err.message);
     kn_db_destroy (&owner);
 }
+
+void
+kn_test_stack_refer (kn_test_stack_t *self, int agency, int seed, const char *key,
+                     char subject[KN_UUID_STR])
+{
+    kn_client_t *client = kn_test_stack_client (self, agency, 10000, 2);
+    zframe_t *body = kn_test_referral_request (seed, key);
+    kn_error_t err;
+    zframe_t *reply =
+        kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
+    zframe_destroy (&body);
+    kn_client_destroy (&client);
+    cr_assert (reply, "%s", err.message);
+    zframe_destroy (&reply);
+    char *value = kn_test_sqlf (kn_test_stack_db_url (self),
+                                "SELECT rs.subject_id FROM intake.referral_subject rs"
+                                " JOIN intake.idempotency i ON i.object_id = rs.referral_id"
+                                " WHERE i.key = '%s' AND rs.position = 0",
+                                key);
+    cr_assert (value, "referral %s was not stored", key);
+    snprintf (subject, KN_UUID_STR, "%s", value);
+    free (value);
+}
