@@ -262,7 +262,11 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
 static size_t
 s_agency_cap (broker_t *self, service_t *service)
 {
-    size_t cap = (service->workers * (size_t) self->config.agency_share + 99) / 100;
+    //  Each broker sees every worker: with N brokers up, an agency may hold 1/N of
+    //  the share at each, so no more than the share in all.
+    size_t brokers = (size_t) broker_peers_count (self->peers);
+    size_t cap = (service->workers * (size_t) self->config.agency_share + 100 * brokers - 1)
+                 / (100 * brokers);
     return cap ? cap : 1;
 }
 
@@ -516,6 +520,9 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
     zhashx_set_destructor (self->workers, s_worker_free);
     self->served = zhashx_new ();
     self->agencies = broker_agencies_new (config->agency_rate, config->agency_burst);
+    self->peers = broker_peers_new (config->presence_name ? db : NULL,
+                                    config->presence_name ? config->presence_name : "",
+                                    config->presence_ms);
     self->suspects = broker_suspects_new (SUSPECTS_MAX, SUSPECTS_MS);
     if (!self->suspects)
         kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium did not start");
@@ -557,6 +564,7 @@ broker_destroy (broker_t **self_p)
     zhashx_destroy (&self->services);
     zhashx_destroy (&self->served);
     broker_agencies_destroy (&self->agencies);
+    broker_peers_destroy (&self->peers);
     broker_suspects_destroy (&self->suspects);
     broker_guard_destroy (&self->guard);
     free (self);
@@ -631,6 +639,12 @@ broker_run (broker_t *self)
             //  soon after the database is back.
             self->reload_at = now + (rc == 0 ? self->config.key_reload_ms : 1000);
         }
+        if (broker_peers_tick (self->peers, now))
+            //  The brokers up changed: each agency's rate and burst, split anew (its
+            //  queue and worker share are split where they are checked).
+            broker_agencies_set_limits (
+                self->agencies, broker_peers_share (self->peers, self->config.agency_rate, 0),
+                broker_peers_share (self->peers, self->config.agency_burst, 1));
         if (now >= self->guard_at) {
             broker_guard_check (self->guard);
             if (now < self->probe_until)

@@ -51,6 +51,10 @@ typedef struct {
     const char *strict_services;   // comma list: there the share holds at all times
     size_t max_connection_bytes;   // what libzmq may buffer for one connection
     size_t max_buffered_bytes;     // and for all of them together
+    //  Brokers side by side split the per-agency limits (rate, burst, queue, share)
+    //  among those up (broker_peers): this broker's row and how often it is stamped.
+    const char *presence_name;     // NULL: not counted, limits apply whole
+    int presence_ms;
 } broker_config_t;
 
 typedef struct _broker_t broker_t;

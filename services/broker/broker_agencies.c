@@ -43,6 +43,17 @@ broker_agencies_destroy (broker_agencies_t **self_p)
     *self_p = NULL;
 }
 
+void
+broker_agencies_set_limits (broker_agencies_t *self, double rate, double burst)
+{
+    self->rate = rate;
+    self->burst = burst;
+    for (state_t *state = zhashx_first (self->states); state;
+         state = zhashx_next (self->states))
+        if (state->tokens > burst)
+            state->tokens = burst;
+}
+
 static state_t *
 s_state (broker_agencies_t *self, const char *agency)
 {
@@ -56,11 +67,16 @@ s_state (broker_agencies_t *self, const char *agency)
     return state;
 }
 
-//  Nothing in the broker and a full allowance: nothing worth keeping.
+//  Nothing in the broker and a full allowance: nothing worth keeping. Full means
+//  full now, with what has refilled since: an agency whose request was just answered
+//  has not (a bucket forgotten with a token short would be full again at the next
+//  request, and an agency sending one request at a time would never be limited).
 static void
 s_tidy (broker_agencies_t *self, const char *agency, state_t *state)
 {
-    if (state->bytes == 0 && (self->rate <= 0 || state->tokens >= self->burst - 1))
+    double tokens =
+        state->tokens + (double) (zclock_mono () - state->refilled_at) * self->rate / 1000.0;
+    if (state->bytes == 0 && (self->rate <= 0 || tokens >= self->burst))
         zhashx_delete (self->states, agency);
 }
 

@@ -13,6 +13,10 @@ typedef struct _broker_agencies_t broker_agencies_t;
 broker_agencies_t *broker_agencies_new (double rate, double burst);
 void broker_agencies_destroy (broker_agencies_t **self_p);
 
+//  New rate and burst from now on (brokers up changed); a bucket holding more than
+//  the new burst is cut to it.
+void broker_agencies_set_limits (broker_agencies_t *self, double rate, double burst);
+
 //  0 when the agency may send one more request now (a token is taken); else how
 //  many milliseconds until it may.
 uint32_t broker_agencies_rate_wait (broker_agencies_t *self, const char *agency);

@@ -8,6 +8,7 @@
 #include "broker.h"
 #include "broker_agencies.h"
 #include "broker_guard.h"
+#include "broker_peers.h"
 #include "broker_queue.h"
 #include "broker_socket.h"
 #include "broker_suspects.h"
@@ -45,6 +46,7 @@ struct _broker_t {
     zhashx_t *served;     // names a worker has served since start: the metrics labels
     zhashx_t *workers;    // identity -> worker_t
     broker_agencies_t *agencies;   // each agency's bytes here and rate allowance
+    broker_peers_t *peers;         // brokers up, which split the per-agency limits
     broker_suspects_t *suspects;   // requests in flight when their worker died
     size_t bytes;         // every request in the broker
     int64_t heartbeat_at;

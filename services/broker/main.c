@@ -1,6 +1,7 @@
 /*  kinnet-broker: reads its settings, wires keys, database and broker, runs. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "kn_config.h"
@@ -32,6 +33,10 @@ s_usage (void)
             "  KINNET_AGENCY_SHARE     percent of a service's workers one agency may hold\n"
             "                          while others wait (50)\n"
             "  KINNET_STRICT_SHARE_SERVICES  where that share holds always (feed)\n"
+            "  (rate, burst, queue per agency and share are the partnership's: split among\n"
+            "  the brokers up, each stamping core.broker_presence)\n"
+            "  KINNET_BROKER_NAME      this broker's row there (host and frontend)\n"
+            "  KINNET_BROKER_PRESENCE_MS  how often it is stamped (5000)\n"
             "  KINNET_MAX_CONNECTION_BYTES  buffered for one connection (8388608)\n"
             "  KINNET_MAX_BUFFERED_BYTES    buffered for all connections (268435456)\n"
             "  KINNET_KEY_MAX_STALE_MS serve no agency when keys are older (90000)\n"
@@ -73,6 +78,11 @@ main (int argc, char *argv[])
     broker_keys_t *keys = broker_keys_new (kn_config_str ("KINNET_SERVICE_CERTS", NULL),
                                            kn_config_str ("KINNET_HEALTH_CERTS", NULL), db,
                                            &err);
+    //  This broker's row among the brokers up: the same across restarts.
+    char host[128] = "", presence[256];
+    gethostname (host, sizeof host - 1);
+    snprintf (presence, sizeof presence, "%s %s", host,
+              kn_config_str ("KINNET_BROKER_FRONTEND", "tcp://127.0.0.1:5555"));
     broker_config_t config = {
         .frontend = kn_config_str ("KINNET_BROKER_FRONTEND", "tcp://127.0.0.1:5555"),
         .backend = kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
@@ -91,6 +101,8 @@ main (int argc, char *argv[])
         .strict_services = kn_config_str ("KINNET_STRICT_SHARE_SERVICES", "feed"),
         .max_connection_bytes = (size_t) kn_config_int ("KINNET_MAX_CONNECTION_BYTES", 8 << 20),
         .max_buffered_bytes = (size_t) kn_config_int ("KINNET_MAX_BUFFERED_BYTES", 256 << 20),
+        .presence_name = kn_config_str ("KINNET_BROKER_NAME", presence),
+        .presence_ms = (int) kn_config_int ("KINNET_BROKER_PRESENCE_MS", 5000),
     };
     if (config.agency_share < 1 || config.agency_share > 100
         || (config.agency_rate > 0 && config.agency_burst < 1)) {

@@ -70,6 +70,11 @@ static const s_family_t s_families[] = {
      "Keys the broker admits since its last reload: agency (active agency keys) or"
      " service (KINNET_SERVICE_CERTS).",
      {"kind", NULL}},
+    {"kinnet_broker_peers",
+     S_GAUGE,
+     "Brokers of the partnership up now, this one included (core.broker_presence):"
+     " the per-agency limits this broker applies are the configured ones divided by it.",
+     {NULL}},
     {"kinnet_broker_requests_total",
      S_COUNTER,
      "Client requests the broker answered, by service and how: ok (a worker replied),"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# ops/docker-test's apt_source_uri, alone, on made-up apt source trees: which mirror
-# debootstrap would use, and none (so docker-test fails, saying why) when the machine
-# names none. Usage: test_apt_source_uri.sh path/to/ops/docker-test
+# ops/lib/docker.sh's apt_source_uri (for ops/docker-test and ops/ha-test), alone, on
+# made-up apt source trees: which mirror debootstrap would use, and none (so
+# docker-test fails, saying why) when the machine names none.
+# Usage: test_apt_source_uri.sh path/to/ops/lib/docker.sh
 set -euo pipefail
-script=${1:?usage: $0 ops/docker-test}
+script=${1:?usage: $0 ops/lib/docker.sh}
 # shellcheck disable=SC1090
 source <(sed -n '/^# apt-source-uri:begin/,/^# apt-source-uri:end/p' "$script")
 declare -F apt_source_uri >/dev/null || { echo "FAIL: no apt_source_uri in $script"; exit 1; }

@@ -355,6 +355,12 @@ kn_test_stack_new_redundant (void)
     return s_stack_new (NULL, 2);
 }
 
+kn_test_stack_t *
+kn_test_stack_new_redundant_with_env (const char *const *env)
+{
+    return s_stack_new (env, 2);
+}
+
 //  Every daemon of the stack serves through every broker: wait for each service at
 //  each broker (the first broker's were awaited as each daemon started).
 static void

@@ -62,6 +62,9 @@ kn_test_stack_t *kn_test_stack_new_with_env (const char *const *env);
 //  service daemon is a worker of both (KINNET_BROKER_BACKEND lists both backends)
 //  and is ready at both.
 kn_test_stack_t *kn_test_stack_new_redundant (void);
+//  Both: two brokers, with env as kn_test_stack_new_with_env ("broker1" names the
+//  second broker).
+kn_test_stack_t *kn_test_stack_new_redundant_with_env (const char *const *env);
 
 const char *kn_test_stack_db_url (kn_test_stack_t *self);
 const char *kn_test_stack_dir (kn_test_stack_t *self);
