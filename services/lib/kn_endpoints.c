@@ -1,8 +1,15 @@
 /*  kn_endpoints: the broker endpoint list a client or worker is given. */
 #include "kn_endpoints.h"
 
+#include <arpa/inet.h>
+#include <czmq.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "kn_alloc.h"
 
@@ -67,4 +74,92 @@ kn_endpoints_free (char *endpoints[KN_ENDPOINTS_MAX], int count)
         free (endpoints[i]);
         endpoints[i] = NULL;
     }
+}
+
+//  Answers of kn_endpoint_resolve, kept a while: one entry per endpoint.
+typedef struct {
+    char endpoint[KN_ENDPOINT_MAX_LEN + 1];
+    char resolved[KN_ENDPOINT_MAX_LEN + 1];   // "" when the name did not resolve
+    int64_t until;
+} s_answer_t;
+static s_answer_t s_answers[KN_ENDPOINTS_MAX * 2];
+static pthread_mutex_t s_answers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+//  tcp://HOST:PORT resolved now into out; -1 when it does not.
+static int
+s_lookup (const char *endpoint, char *out, size_t size)
+{
+    const char *host = endpoint + 6;   // after tcp://
+    const char *colon = strrchr (host, ':');
+    if (!colon || colon == host)
+        return -1;
+    char name[KN_ENDPOINT_MAX_LEN + 1];
+    size_t len = (size_t) (colon - host);
+    if (host[0] == '[') {   // [IPv6]: an address already
+        snprintf (out, size, "%s", endpoint);
+        return strlen (endpoint) < size ? 0 : -1;
+    }
+    memcpy (name, host, len);
+    name[len] = 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    if (getaddrinfo (name, NULL, &hints, &found) != 0 || !found)
+        return -1;
+    char address[INET6_ADDRSTRLEN] = "";
+    bool v6 = found->ai_family == AF_INET6;
+    const void *raw = v6 ? (const void *) &((struct sockaddr_in6 *) found->ai_addr)->sin6_addr
+                         : (const void *) &((struct sockaddr_in *) found->ai_addr)->sin_addr;
+    bool ok = inet_ntop (found->ai_family, raw, address, sizeof address) != NULL;
+    freeaddrinfo (found);
+    if (!ok)
+        return -1;
+    int n = snprintf (out, size, v6 ? "tcp://[%s]%s" : "tcp://%s%s", address, colon);
+    return n > 0 && (size_t) n < size ? 0 : -1;
+}
+
+int
+kn_endpoint_resolve (const char *endpoint, char *out, size_t size, int ttl_ms)
+{
+    if (strncmp (endpoint, "tcp://", 6) != 0) {
+        int n = snprintf (out, size, "%s", endpoint);
+        return n >= 0 && (size_t) n < size ? 0 : -1;
+    }
+    int64_t now = zclock_mono ();
+    pthread_mutex_lock (&s_answers_lock);
+    s_answer_t *slot = NULL, *oldest = &s_answers[0];
+    for (size_t i = 0; i < sizeof s_answers / sizeof s_answers[0]; i++) {
+        if (strcmp (s_answers[i].endpoint, endpoint) == 0)
+            slot = &s_answers[i];
+        if (s_answers[i].until < oldest->until)
+            oldest = &s_answers[i];
+    }
+    if (slot && slot->until > now) {
+        int rc = slot->resolved[0] ? 0 : -1;
+        if (rc == 0)
+            snprintf (out, size, "%s", slot->resolved);
+        pthread_mutex_unlock (&s_answers_lock);
+        return rc == 0 && strlen (slot->resolved) < size ? 0 : -1;
+    }
+    pthread_mutex_unlock (&s_answers_lock);
+    //  Asked without the lock: another thread's lookup of another name goes on.
+    char resolved[KN_ENDPOINT_MAX_LEN + 1] = "";
+    int rc = strlen (endpoint) <= KN_ENDPOINT_MAX_LEN
+                 ? s_lookup (endpoint, resolved, sizeof resolved)
+                 : -1;
+    if (rc)
+        resolved[0] = 0;
+    pthread_mutex_lock (&s_answers_lock);
+    if (!slot)
+        slot = oldest;
+    if (strlen (endpoint) <= KN_ENDPOINT_MAX_LEN) {
+        snprintf (slot->endpoint, sizeof slot->endpoint, "%s", endpoint);
+        snprintf (slot->resolved, sizeof slot->resolved, "%s", resolved);
+        slot->until = zclock_mono () + ttl_ms;
+    }
+    pthread_mutex_unlock (&s_answers_lock);
+    if (rc == 0) {
+        int n = snprintf (out, size, "%s", resolved);
+        rc = n > 0 && (size_t) n < size ? 0 : -1;
+    }
+    return rc;
 }

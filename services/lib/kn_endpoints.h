@@ -7,6 +7,8 @@
 #ifndef KN_ENDPOINTS_H_INCLUDED
 #define KN_ENDPOINTS_H_INCLUDED
 
+#include <stddef.h>
+
 #include "kn_error.h"
 
 //  Most endpoints a list may hold, and longest one (characters).
@@ -22,5 +24,15 @@ int kn_endpoints_parse (const char *list, char *endpoints[KN_ENDPOINTS_MAX],
 
 //  Free the count endpoints kn_endpoints_parse gave, and null them.
 void kn_endpoints_free (char *endpoints[KN_ENDPOINTS_MAX], int count);
+
+//  endpoint with its host name resolved here, into out (size bytes): tcp://NAME:PORT
+//  becomes tcp://ADDRESS:PORT (IPv6 as [ADDRESS]); an address, or ipc://, comes out
+//  as it went in. Returns 0, or -1 when the name does not resolve (or out is too
+//  small). libzmq resolves a name in its I/O thread, which carries every socket of
+//  the process: a broker whose name has gone (a stopped container) would have each
+//  reconnection of each worker slot wait on DNS there, and stall the traffic of the
+//  live brokers. Answers, failures included, are kept for ttl_ms, so many slots
+//  connecting together ask once.
+int kn_endpoint_resolve (const char *endpoint, char *out, size_t size, int ttl_ms);
 
 #endif

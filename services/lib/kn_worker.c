@@ -71,13 +71,21 @@ s_connect (kn_worker_t *self, s_broker_t *broker)
     zsock_set_maxmsgsize (broker->socket, KN_MAX_MESSAGE_BYTES);
     zcert_apply (self->cert, broker->socket);
     zsock_set_curve_serverkey (broker->socket, self->server_key);
-    if (zsock_connect (broker->socket, "%s", broker->endpoint) != 0)
+    //  Resolved here, never by libzmq (kn_endpoint_resolve says why). A name that does
+    //  not resolve leaves the socket unconnected, and silent: the next liveness check
+    //  tries again.
+    char address[KN_ENDPOINT_MAX_LEN + 1];
+    s_alive (self, broker);
+    broker->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+    if (kn_endpoint_resolve (broker->endpoint, address, sizeof address, self->heartbeat_ms)) {
+        kn_log (KN_WARN, "worker.unresolved", "broker", broker->endpoint, NULL);
+        return 0;   // not an error: that broker may come back
+    }
+    if (zsock_connect (broker->socket, "%s", address) != 0)
         return -1;
     zmsg_t *body = zmsg_new ();
     zmsg_addstr (body, self->service);
     s_send_command (broker->socket, KN_MDPW_READY, body);
-    broker->heartbeat_at = zclock_mono () + self->heartbeat_ms;
-    s_alive (self, broker);
     return 0;
 }
 

@@ -104,3 +104,29 @@ Test (endpoints, client_and_worker_refuse_a_bad_list_at_once)
     kn_client_destroy (&client);
     zcert_destroy (&cert);
 }
+
+//  Names are resolved by Kinnet, not by libzmq's I/O thread (kn_endpoint_resolve):
+//  what a worker connects to is an address.
+Test (endpoints, a_name_is_resolved_to_an_address)
+{
+    char out[KN_ENDPOINT_MAX_LEN + 1];
+    cr_assert_eq (kn_endpoint_resolve ("tcp://localhost:5556", out, sizeof out, 1000), 0);
+    cr_assert (strcmp (out, "tcp://127.0.0.1:5556") == 0 || strcmp (out, "tcp://[::1]:5556") == 0,
+               "%s", out);
+    cr_assert_eq (kn_endpoint_resolve ("tcp://10.1.2.3:7", out, sizeof out, 1000), 0);
+    cr_assert_str_eq (out, "tcp://10.1.2.3:7");
+    cr_assert_eq (kn_endpoint_resolve ("tcp://[::1]:7", out, sizeof out, 1000), 0);
+    cr_assert_str_eq (out, "tcp://[::1]:7");
+    cr_assert_eq (kn_endpoint_resolve ("ipc:///tmp/kinnet.sock", out, sizeof out, 1000), 0);
+    cr_assert_str_eq (out, "ipc:///tmp/kinnet.sock");
+    //  Too small a buffer is a failure, never a cut address.
+    char small[12];
+    cr_assert_eq (kn_endpoint_resolve ("tcp://10.1.2.3:5556", small, sizeof small, 1000), -1);
+}
+
+Test (endpoints, a_name_that_does_not_resolve_is_refused)
+{
+    //  RFC 6761: .invalid never resolves.
+    char out[KN_ENDPOINT_MAX_LEN + 1] = "untouched";
+    cr_assert_eq (kn_endpoint_resolve ("tcp://broker.invalid:5556", out, sizeof out, 1000), -1);
+}
