@@ -1,10 +1,13 @@
 # Sourced by ops/backup and ops/restore: which database they work on, and how to run
 # PostgreSQL's own tools against it.
 #   embedded (default): the ops/up server in .kinnet/pg, as its superuser
-#   --compose [PROJECT]: the compose stack's postgres container (PROJECT default
-#                        $KINNET_COMPOSE_PROJECT or "kinnet"; the file
-#                        $KINNET_COMPOSE_FILE or docker/compose.yaml); the tools
-#                        run inside its postgres container
+#   --compose [PROJECT]: the compose stack's database (PROJECT default
+#                        $KINNET_COMPOSE_PROJECT or "kinnet"; the files
+#                        $KINNET_COMPOSE_FILE, several separated by ':', or
+#                        docker/compose.yaml); the tools run inside its postgres
+#                        container, or, in the high-availability stack
+#                        (docker/compose.ha.yaml), inside whichever PostgreSQL
+#                        node is the primary now
 # After dbtarget_parse: $target is embedded|compose, and pg_tool TOOL ARGS... runs a
 # PostgreSQL client tool (stdin and stdout pass through) as the cluster's superuser.
 
@@ -25,11 +28,29 @@ dbtarget_parse() {
   done
 }
 
-dc() { docker-compose -p "$project" -f "${KINNET_COMPOSE_FILE:-$root/docker/compose.yaml}" "$@"; }
+dc() {
+  local files=() f
+  IFS=: read -r -a files <<<"${KINNET_COMPOSE_FILE:-$root/docker/compose.yaml}"
+  docker-compose -p "$project" $(for f in "${files[@]}"; do printf -- '-f %s ' "$f"; done) "$@"
+}
+
+# The compose service of the primary: "postgres" alone, or among postgres, postgres2,
+# ... (Patroni nodes) the running one that is not in recovery.
+primary_service() {
+  local s
+  for s in $(dc ps --services 2>/dev/null | grep -E '^postgres[0-9]*$' | sort); do
+    [ "$(dc exec -T "$s" psql -h /run/postgresql -qtAX -d postgres \
+           -c "SELECT pg_is_in_recovery ()" 2>/dev/null)" = f ] && { echo "$s"; return 0; }
+  done
+  echo "no PostgreSQL primary in compose project $project" >&2
+  return 1
+}
 
 pg_tool() {
   if [ "$target" = compose ]; then
-    dc exec -T postgres "$@"
+    local primary
+    primary=$(primary_service) || return 1
+    dc exec -T "$primary" "$@"
   else
     local dir="$root/.kinnet/pg"
     [ -f "$dir/port" ] || { echo "no embedded database in .kinnet/pg (run ops/up first)" >&2; return 1; }
