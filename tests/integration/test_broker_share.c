@@ -69,15 +69,7 @@ s_admitted (int agency, int count, const char *prefix)
     for (int i = 0; i < count; i++) {
         char key[64];
         snprintf (key, sizeof key, "%s-%d", prefix, i);
-        zframe_t *body = kn_test_referral_request (100 * agency + i, key);
-        zframe_t *reply =
-            kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
-        zframe_destroy (&body);
-        cr_assert (reply, "no reply: %s", err.message);
-        Kinnet__V1__IntakeReply *decoded =
-            kinnet__v1__intake_reply__unpack (NULL, zframe_size (reply), zframe_data (reply));
-        zframe_destroy (&reply);
-        cr_assert (decoded);
+        Kinnet__V1__IntakeReply *decoded = kn_test_refer_via (client, 100 * agency + i, key);
         if (decoded->error)
             cr_assert_eq (decoded->error->code, KINNET__V1__ERROR_CODE__RESOURCE_EXHAUSTED,
                           "%s", decoded->error->message);

@@ -42,18 +42,10 @@ TestSuite (brokers, .init = s_setup, .fini = s_teardown, .timeout = 180);
 static Kinnet__V1__IntakeReply *
 s_submit (kn_client_t *client, int seed, const char *key)
 {
-    zframe_t *body = kn_test_referral_request (seed, key);
-    kn_error_t err;
-    zframe_t *reply =
-        kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
-    zframe_destroy (&body);
-    cr_assert (reply, "no reply for %s: %s", key, err.message);
-    Kinnet__V1__IntakeReply *decoded =
-        kinnet__v1__intake_reply__unpack (NULL, zframe_size (reply), zframe_data (reply));
-    zframe_destroy (&reply);
-    cr_assert (decoded && !decoded->error && decoded->submitted,
+    Kinnet__V1__IntakeReply *decoded = kn_test_refer_via (client, seed, key);
+    cr_assert (!decoded->error && decoded->submitted,
                "%s: not a submission: %s", key,
-               decoded && decoded->error ? decoded->error->message : "undecodable");
+               decoded->error ? decoded->error->message : "");
     return decoded;
 }
 

@@ -77,16 +77,7 @@ static Kinnet__V1__IntakeReply *
 s_refer (kn_client_t *client, int seed, const char *key, char subject[KN_UUID_STR],
          bool may_fail)
 {
-    zframe_t *body = kn_test_referral_request (seed, key);
-    kn_error_t err;
-    zframe_t *reply =
-        kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
-    zframe_destroy (&body);
-    cr_assert (reply, "no reply: %s", err.message);
-    Kinnet__V1__IntakeReply *decoded =
-        kinnet__v1__intake_reply__unpack (NULL, zframe_size (reply), zframe_data (reply));
-    zframe_destroy (&reply);
-    cr_assert (decoded);
+    Kinnet__V1__IntakeReply *decoded = kn_test_refer_via (client, seed, key);
     if (may_fail && decoded->error)
         return decoded;
     cr_assert_null (decoded->error, "%s: %s", key,

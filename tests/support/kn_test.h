@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kinnet/v1/intake.pb-c.h"
 #include "kn_client.h"
 #include "kn_uuid.h"
 #include "kn_db.h"
@@ -139,6 +140,10 @@ char *kn_test_stack_cli_env (kn_test_stack_t *self, int agency);
 //  stderr) in *output when output is not NULL (caller frees).
 int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
+
+//  Send the referral of child seed (kn_test_referral_request) with key through
+//  client; asserts an answer came and decodes it (caller frees; its error may be set).
+Kinnet__V1__IntakeReply *kn_test_refer_via (kn_client_t *client, int seed, const char *key);
 
 //  Refer child seed (kn_test_referral_request) as agency, with key; asserts it was
 //  stored and puts the child's subject into subject.

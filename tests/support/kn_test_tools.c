@@ -219,19 +219,30 @@ kn_test_stack_grant (kn_test_stack_t *self, int agency, const char *role)
     kn_db_destroy (&owner);
 }
 
-void
-kn_test_stack_refer (kn_test_stack_t *self, int agency, int seed, const char *key,
-                     char subject[KN_UUID_STR])
+Kinnet__V1__IntakeReply *
+kn_test_refer_via (kn_client_t *client, int seed, const char *key)
 {
-    kn_client_t *client = kn_test_stack_client (self, agency, 10000, 2);
     zframe_t *body = kn_test_referral_request (seed, key);
     kn_error_t err;
     zframe_t *reply =
         kn_client_call (client, "intake", zframe_data (body), zframe_size (body), &err);
     zframe_destroy (&body);
-    kn_client_destroy (&client);
-    cr_assert (reply, "%s", err.message);
+    cr_assert (reply, "no reply for %s: %s", key, err.message);
+    Kinnet__V1__IntakeReply *decoded =
+        kinnet__v1__intake_reply__unpack (NULL, zframe_size (reply), zframe_data (reply));
     zframe_destroy (&reply);
+    cr_assert (decoded, "%s: the reply is not an IntakeReply", key);
+    return decoded;
+}
+
+void
+kn_test_stack_refer (kn_test_stack_t *self, int agency, int seed, const char *key,
+                     char subject[KN_UUID_STR])
+{
+    kn_client_t *client = kn_test_stack_client (self, agency, 10000, 2);
+    Kinnet__V1__IntakeReply *reply = kn_test_refer_via (client, seed, key);
+    kn_client_destroy (&client);
+    kinnet__v1__intake_reply__free_unpacked (reply, NULL);
     char *value = kn_test_sqlf (kn_test_stack_db_url (self),
                                 "SELECT rs.subject_id FROM intake.referral_subject rs"
                                 " JOIN intake.idempotency i ON i.object_id = rs.referral_id"
