@@ -134,11 +134,11 @@ kn_endpoint_resolve (const char *endpoint, char *out, size_t size, int ttl_ms)
             oldest = &s_answers[i];
     }
     if (slot && slot->until > now) {
-        int rc = slot->resolved[0] ? 0 : -1;
+        int rc = slot->resolved[0] && strlen (slot->resolved) < size ? 0 : -1;
         if (rc == 0)
             snprintf (out, size, "%s", slot->resolved);
         pthread_mutex_unlock (&s_answers_lock);
-        return rc == 0 && strlen (slot->resolved) < size ? 0 : -1;
+        return rc;
     }
     pthread_mutex_unlock (&s_answers_lock);
     //  Asked without the lock: another thread's lookup of another name goes on.

@@ -125,12 +125,17 @@ Test (privileges, the_broker_reads_agencies_and_keys_and_nothing_personal)
         "            tablename), 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')"
         "        OR has_any_column_privilege ('kinnet_broker', format ('%I.%I',"
         "            schemaname, tablename), 'SELECT, INSERT, UPDATE'))");
-    cr_assert_str_eq (reach, "core.agency core.agency_key core.sealed_column");
+    //  core.broker_presence: the brokers up, which split each agency's limits.
+    cr_assert_str_eq (reach,
+                      "core.agency core.agency_key core.broker_presence core.sealed_column");
     free (reach);
     ATTEMPTS ("kinnet_broker",
               {"SELECT count(*) FROM intake.referral", "42501", "read referrals"},
               {"SELECT count(*) FROM core.subject", "42501", "read subjects"},
-              {"SELECT count(*) FROM core.agency_key", "", "cannot read its keys"});
+              {"SELECT count(*) FROM core.agency_key", "", "cannot read its keys"},
+              {"INSERT INTO core.broker_presence VALUES ('b', now (), 1)", "",
+               "cannot stamp its presence"},
+              {"UPDATE core.agency SET active = false", "42501", "switched agencies off"});
 }
 
 Test (privileges, routing_and_admin_read_no_sealed_column_but_the_date_of_birth)
