@@ -76,26 +76,25 @@ records_tell (records_server_t *self, const char *subject_id, const char *topic,
     PGresult *rows = kn_db_run (self->db, "records_recipients", 1, values, NULL, NULL, err);
     if (!rows)
         return -1;
-    int rc = records_tell_to (self, rows, subject_id, topic, event, recipient, err);
+    int rc = 0;
+    for (int r = 0; r < PQntuples (rows) && rc == 0; r++) {
+        *recipient = PQgetvalue (rows, r, 0);
+        rc = records_tell_event (self, topic, subject_id, event, err);
+    }
+    *recipient = NULL;
     PQclear (rows);
     return rc;
 }
 
 int
-records_tell_to (records_server_t *self, const PGresult *rows, const char *subject_id,
-                 const char *topic, ProtobufCMessage *event, char **recipient,
-                 kn_error_t *err)
+records_tell_event (records_server_t *self, const char *topic, const char *subject_id,
+                    ProtobufCMessage *event, kn_error_t *err)
 {
-    int rc = 0;
-    for (int r = 0; r < PQntuples (rows) && rc == 0; r++) {
-        *recipient = PQgetvalue (rows, r, 0);
-        size_t len = protobuf_c_message_get_packed_size (event);
-        uint8_t *payload = kn_malloc (len ? len : 1);
-        protobuf_c_message_pack (event, payload);
-        rc = kn_outbox_append (self->db, topic, subject_id, payload, len, err);
-        free (payload);
-    }
-    *recipient = NULL;
+    size_t len = protobuf_c_message_get_packed_size (event);
+    uint8_t *payload = kn_malloc (len ? len : 1);
+    protobuf_c_message_pack (event, payload);
+    int rc = kn_outbox_append (self->db, topic, subject_id, payload, len, err);
+    free (payload);
     return rc;
 }
 

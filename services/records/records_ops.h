@@ -89,10 +89,10 @@ int records_destroy (records_server_t *self, const records_destroy_t *what,
 int records_tell (records_server_t *self, const char *subject_id, const char *topic,
                   ProtobufCMessage *event, char **recipient, kn_error_t *err);
 
-//  The same to each agency in column 0 of rows.
-int records_tell_to (records_server_t *self, const PGresult *rows, const char *subject_id,
-                     const char *topic, ProtobufCMessage *event, char **recipient,
-                     kn_error_t *err);
+//  One copy of event (topic, about subject_id) into the outbox, as it is now (its
+//  recipient already set), in the caller's transaction.
+int records_tell_event (records_server_t *self, const char *topic, const char *subject_id,
+                        ProtobufCMessage *event, kn_error_t *err);
 
 //  After the commit of an erasure: its log line and its line in the erasure ledger.
 void records_destroyed_logged (records_server_t *self, const char *subject_id,

@@ -55,13 +55,15 @@ records_split_prepare (kn_db_t *db, kn_error_t *err)
          "INSERT INTO core.subject_merge (id, kind, subject_id, merged_id, merged_by,"
          " reference, referrals, consents, holds)"
          " VALUES ($1, 'split', $2, $3, $4, $5, $6, $7, $8)"},
-        //  Who received data from the records moved: a disclosure names the record
-        //  (object_id) or the ground it was made under (ground_id).
+        //  Who received data from the records moved, and from which of them: a
+        //  disclosure names the record (object_id) or the ground it was made under
+        //  (ground_id). Each is told of those records only, not of the others.
         {"split_recipients",
-         "SELECT DISTINCT d.recipient_id FROM core.disclosure d WHERE (d.subject_id = $1"
+         "SELECT d.recipient_id, string_agg (DISTINCT m.row_id::text, ',')"
+         " FROM core.disclosure d JOIN core.subject_merge_row m ON m.merge_id = $2"
+         " AND m.row_id IN (d.object_id, d.ground_id) WHERE (d.subject_id = $1"
          " OR d.subject_id IN (SELECT id FROM core.subject WHERE merged_into = $1))"
-         " AND EXISTS (SELECT 1 FROM core.subject_merge_row m WHERE m.merge_id = $2"
-         " AND m.row_id IN (d.object_id, d.ground_id)) ORDER BY 1"},
+         " GROUP BY d.recipient_id ORDER BY 1"},
         {"split_rows", "SELECT row_id::text FROM core.subject_merge_row WHERE merge_id = $1"
                        " ORDER BY kind, row_id"},
         //  A release request about $1 whose ground is among the ids $2 but is not
@@ -240,7 +242,27 @@ s_make (records_server_t *self, const Kinnet__V1__SplitSubject *op, const char *
     return done ? 0 : -1;
 }
 
-//  Each agency that received data from the records moved, then routing.
+//  event's record ids: the text list ids ("a,b,c"), or every row of rows.
+static void
+s_record_ids (Kinnet__V1__SubjectMerged *event, char *ids, const PGresult *rows)
+{
+    free (event->record_ids);
+    size_t n = ids ? 1 : (size_t)PQntuples (rows);
+    for (const char *c = ids; c && *c; c++)
+        n += *c == ',';
+    event->record_ids = kn_calloc (n + 1, sizeof *event->record_ids);
+    event->n_record_ids = 0;
+    if (ids)
+        for (char *next, *id = strtok_r (ids, ",", &next); id; id = strtok_r (NULL, ",", &next))
+            event->record_ids[event->n_record_ids++] = id;
+    else
+        for (int r = 0; r < PQntuples (rows); r++)
+            event->record_ids[event->n_record_ids++] = PQgetvalue (rows, r, 0);
+}
+
+//  Each agency that received data from the records moved, told which of those
+//  records were the other person's (only those it received: the others' ids would
+//  tell it of records it never saw); then routing, told of all of them.
 static int
 s_tell (records_server_t *self, const Kinnet__V1__Split *split, const char *family_id,
         kn_error_t *err)
@@ -263,17 +285,18 @@ s_tell (records_server_t *self, const Kinnet__V1__Split *split, const char *fami
     event.family_id = (char *)family_id;
     event.at = &at;
     event.merge_id = split->split_id;
-    event.n_record_ids = (size_t)PQntuples (rows);
-    event.record_ids = kn_calloc (event.n_record_ids + 1, sizeof *event.record_ids);
-    for (size_t i = 0; i < event.n_record_ids; i++)
-        event.record_ids[i] = PQgetvalue (rows, (int)i, 0);
-    int rc = records_tell_to (self, recipients, split->subject_id, "subject.split",
-                              &event.base, &event.recipient_agency_id, err) ||
-                     records_tell_routing (self, "subject.split", &event.base,
-                                           &event.recipient_agency_id, split->subject_id,
-                                           err)
-                 ? -1
-                 : 0;
+    int rc = 0;
+    for (int r = 0; r < PQntuples (recipients) && rc == 0; r++) {
+        s_record_ids (&event, PQgetvalue (recipients, r, 1), NULL);
+        event.recipient_agency_id = PQgetvalue (recipients, r, 0);
+        rc = records_tell_event (self, "subject.split", split->subject_id, &event.base, err);
+    }
+    event.recipient_agency_id = NULL;
+    s_record_ids (&event, NULL, rows);
+    rc = rc || records_tell_routing (self, "subject.split", &event.base,
+                                     &event.recipient_agency_id, split->subject_id, err)
+             ? -1
+             : 0;
     free (event.record_ids);
     PQclear (rows);
     PQclear (recipients);

@@ -353,8 +353,12 @@ Test (merge, a_split_separates_two_children_taken_for_one)
 {
     //  Two children with one identity: the second referral finds the first.
     char first[KN_UUID_STR], second[KN_UUID_STR], lena[KN_UUID_STR], child[KN_UUID_STR];
+    char unseen[KN_UUID_STR];
     cr_assert_eq (s_refer ("SPLIT-1", "Lena", NULL, first, lena), 0);
     cr_assert_eq (s_refer ("SPLIT-2", "Lena", NULL, second, child), 0);
+    cr_assert_str_eq (child, lena);
+    //  A third referral, also the other child's, whose data agency 1 never received.
+    cr_assert_eq (s_refer ("SPLIT-2B", "Lena", NULL, unseen, child), 0);
     cr_assert_str_eq (child, lena);
     //  Agency 1 received the second referral's data.
     free (kn_test_sqlf (kn_test_stack_db_url (stack),
@@ -384,15 +388,15 @@ Test (merge, a_split_separates_two_children_taken_for_one)
     free (out);
     free (hold);
     //  A dry run counts; then the split.
-    cr_assert_eq (s_cli (1, &out, "--format json subject split %s %s --reference S1"
-                                  " --dry-run", lena, second),
+    cr_assert_eq (s_cli (1, &out, "--format json subject split %s %s %s --reference S1"
+                                  " --dry-run", lena, second, unseen),
                   0, "%s", out);
-    cr_assert (strstr (out, "\"referrals\": 1"), "%s", out);
+    cr_assert (strstr (out, "\"referrals\": 2"), "%s", out);
     free (out);
     cr_assert_eq (s_count ("SELECT count(*) FROM core.subject WHERE %s", "split_from IS NOT NULL"),
                   0);
-    cr_assert_eq (s_cli (1, &out, "--format json subject split %s %s --reference S1", lena,
-                         second),
+    cr_assert_eq (s_cli (1, &out, "--format json subject split %s %s %s --reference S1", lena,
+                         second, unseen),
                   0, "%s", out);
     json_t *json = json_loads (out, 0, NULL);
     cr_assert (json, "%s", out);
@@ -443,11 +447,31 @@ Test (merge, a_split_separates_two_children_taken_for_one)
     }
     json_decref (json);
     free (out);
-    //  Agency 1 is told which record was the other child's; a split is not unmerged.
+    //  Agency 1 is told which record it received was the other child's, and not of the
+    //  one it never saw; a split is not unmerged.
     s_routed ();
     cr_assert_eq (s_cli (1, &out, "--format json feed --after 0"), 0, "%s", out);
     cr_assert (strstr (out, "subject.split") && strstr (out, other) && strstr (out, second),
                "%s", out);
+    //  Its own copy (addressed to it: the copy routing sends every DPO, agency 1
+    //  among them, lists every record for their oversight) names only what it saw.
+    json = json_loads (out, 0, NULL);
+    cr_assert (json, "%s", out);
+    int addressed = 0;
+    json_array_foreach (json_object_get (json, "events"), i, item)
+    {
+        json_t *event = json_object_get (item, "subject_merged");
+        const char *to = json_string_value (json_object_get (event, "recipient_agency_id"));
+        if (!to || strcmp (to, kn_test_stack_agency_id (stack, 1)))
+            continue;
+        addressed++;
+        json_t *ids = json_object_get (event, "record_ids");
+        cr_assert_eq (json_array_size (ids), 1, "agency 1 learned of a record it never saw: %s",
+                      out);
+        cr_assert_str_eq (json_string_value (json_array_get (ids, 0)), second);
+    }
+    json_decref (json);
+    cr_assert_eq (addressed, 1, "%s", out);
     free (out);
     cr_assert_eq (s_cli (1, &out, "subject unmerge %s --reference S2", split_id), 5, "%s",
                   out);
