@@ -10,6 +10,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "kinnet/v1/admin.pb-c.h"
+#include "kinnet/v1/reporting.pb-c.h"
 #include "kn_crypto.h"
 #include "kn_db.h"
 #include "kn_error.h"
@@ -101,6 +102,13 @@ void cli_out_abandon (FILE **out_p, const char *path);
 
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);
+
+//  Where the reporting service read its answer (ReportingReply.source), for people:
+//  the server ("standby", "primary"; "unknown" without a source), and a phrase with
+//  the reason and the standby's lag, in buf.
+const char *cli_source_server (const Kinnet__V1__ReadSource *source);
+const char *cli_source_text (const Kinnet__V1__ReadSource *source, char *buf,
+                             size_t size);
 
 //  The bootstrap and audit-database commands' session (KINNET_DATABASE_URL): admin
 //  migrate, admin init, audit verify, audit seal. Everything else goes through the
