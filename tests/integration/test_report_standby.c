@@ -287,6 +287,14 @@ Test (report_standby, a_standby_that_is_down_leaves_reads_to_the_primary)
     cr_expect_eq (received, 2);
     s_expect_source (reply, true, "caught_up");
 
+    //  Restarted between two requests: the sessions the daemon holds look open but
+    //  are dead. The next report finds that out and reads on a new one.
+    kn_test_standby_stop (standby);
+    kn_test_standby_start (standby);
+    reply = s_report (&received);
+    cr_expect_eq (received, 2);
+    s_expect_source (reply, true, "caught_up");
+
     //  Gone again under sessions that were up: the primary answers, the service runs.
     kn_test_standby_stop (standby);
     s_refer (3, NULL);
