@@ -11,6 +11,7 @@
 
 #include "kinnet/v1/admin.pb-c.h"
 #include "kinnet/v1/reporting.pb-c.h"
+#include "kn_client.h"
 #include "kn_crypto.h"
 #include "kn_db.h"
 #include "kn_error.h"
@@ -65,6 +66,11 @@ bool cli_options_ok (int argc, char **argv, const char *const *valued,
 //  NULL with err.
 zframe_t *cli_service_call (const cli_options_t *options, const char *service,
                             const void *body, size_t len, kn_error_t *err);
+
+//  A client of the broker(s) at endpoint (one, or a comma-separated list) with the
+//  options' certificate, server key, timeout and retries; NULL with err.
+kn_client_t *cli_connect_to (const cli_options_t *options, const char *endpoint,
+                             kn_error_t *err);
 
 //  Send request (a kinnet.v1 message) to service and decode the reply as reply_type;
 //  an Error in the reply becomes err and NULL. Caller frees the reply with
