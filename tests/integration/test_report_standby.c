@@ -262,6 +262,20 @@ Test (report_standby, reads_what_the_primary_acknowledged_on_the_standby)
                       "read_standby", "%s", output);
     json_decref (json);
     free (output);
+    //  HTML: in the footer; with --out, on standard error too.
+    char path[400];
+    snprintf (path, sizeof path, "%s/report.html", kn_test_stack_dir (stack));
+    cr_assert_eq (
+        kn_test_stack_cli (stack, 1, &output,
+                           "report referrals --from %s --to %s --format html --out %s",
+                           from, to, path),
+        0, "%s", output);
+    cr_expect (strstr (output, "; read on the standby: 0 bytes behind"), "%s", output);
+    free (output);
+    char *html = kn_test_read_file (path);
+    cr_assert (html);
+    cr_expect (strstr (html, "<p>read on the standby: 0 bytes behind"), "%s", html);
+    free (html);
 }
 
 Test (report_standby, a_standby_that_is_down_leaves_reads_to_the_primary)
