@@ -99,12 +99,16 @@ reporting_replica_route (kn_db_t *standby, const char *lsn, int max_lag_ms,
     int64_t deadline = start + max_lag_ms;
     int pause = 1;
     bool first = true, retried = false;
+    //  Open before this request: a failure on it may be a standby that restarted.
+    bool was_open = PQstatus (kn_db_conn (standby)) == CONNECTION_OK;
     while (true) {
         int64_t lag = -1;
         int state = s_probe (standby, lsn, &lag);
         //  A session that was up and is not: the standby restarted, or the network
-        //  dropped it. One new session now, so the standby that is back answers.
-        if (state == -1 && !retried && PQstatus (kn_db_conn (standby)) != CONNECTION_OK) {
+        //  dropped it. One new session now, so the standby that is back answers. (A
+        //  session that was down already just failed to connect: not again.)
+        if (state == -1 && was_open && !retried &&
+            PQstatus (kn_db_conn (standby)) != CONNECTION_OK) {
             retried = true;
             continue;
         }
