@@ -17,8 +17,8 @@
 typedef enum { JOB_IDLE, JOB_RUNNING, JOB_DONE } job_state_t;
 
 struct _reporting_verifier_t {
-    kn_db_t *db;        //  the primary
-    kn_db_t *standby;   //  NULL: none
+    kn_db_t *db;      //  the primary
+    kn_db_t *standby; //  NULL: none
     int max_lag_ms;
     kn_audit_trusted_t trusted[KN_AUDIT_TRUST_MAX];
     size_t n_trusted;
@@ -31,8 +31,8 @@ struct _reporting_verifier_t {
     bool picked;   // the thread has taken the running job
     bool anchored; // the job's anchor
     kn_audit_anchor_t anchor;
-    char lsn[REPORTING_LSN_SIZE];   // the primary's position the job must see
-    reporting_route_t route;        // where the done job read
+    char lsn[REPORTING_LSN_SIZE]; // the primary's position the job must see
+    reporting_route_t route;      // where the done job read
     int64_t started_at, done_at;
     int rc; // the done job's result
     kn_audit_verdict_t verdict;
@@ -49,8 +49,9 @@ s_same_anchor (const reporting_verifier_t *self, const kn_audit_anchor_t *anchor
            memcmp (anchor->hash, self->anchor.hash, sizeof anchor->hash) == 0;
 }
 
-//  Tests only, never in a release build: hold each verification hold_ms, so a test
-//  can send other requests while one runs.
+//  Tests only, never in a release build: hold each verification hold_ms, once it
+//  has chosen its server, so a test can send other requests while one runs (or take
+//  the server it chose away).
 static void
 s_test_hold (reporting_verifier_t *self)
 {
@@ -85,9 +86,9 @@ s_run (void *arg)
         memcpy (lsn, self->lsn, sizeof lsn);
         pthread_mutex_unlock (&self->lock);
 
-        s_test_hold (self);
         reporting_route_t route;
         reporting_replica_route (self->standby, lsn, self->max_lag_ms, &route);
+        s_test_hold (self);
         kn_audit_verdict_t verdict;
         kn_error_t err;
         kn_error_clear (&err);
@@ -122,17 +123,16 @@ s_run (void *arg)
 
 reporting_verifier_t *
 reporting_verifier_new (kn_db_t **db_p, kn_db_t **standby_p,
-                        const kn_audit_trusted_t *trusted, size_t n_trusted, int max_lag_ms,
-                        kn_error_t *err)
+                        const kn_audit_trusted_t *trusted, size_t n_trusted,
+                        int max_lag_ms, kn_error_t *err)
 {
     kn_db_t *db = *db_p, *standby = standby_p ? *standby_p : NULL;
     *db_p = NULL;
     if (standby_p)
         *standby_p = NULL;
-    if (kn_audit_chain_prepare (db, err)
-        || (standby
-            && (kn_audit_chain_prepare (standby, err)
-                || reporting_replica_prepare (standby, err)))) {
+    if (kn_audit_chain_prepare (db, err) ||
+        (standby && (kn_audit_chain_prepare (standby, err) ||
+                     reporting_replica_prepare (standby, err)))) {
         kn_db_destroy (&db);
         kn_db_destroy (&standby);
         return NULL;

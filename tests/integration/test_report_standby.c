@@ -432,3 +432,57 @@ Test (report_standby, an_export_holds_the_erasure_acknowledged_before_it)
     cr_expect (json_is_true (json_object_get (document, "erased")));
     json_decref (document);
 }
+
+Test (report_standby, a_read_the_standby_fails_midway_runs_again_on_the_primary)
+{
+    //  Each verification waits 3 s once it has chosen its server (a test hook of
+    //  Debug builds), long enough to take the standby away under it.
+    kn_test_stack_set_env (stack, "reporting", "KINNET_TEST_VERIFY_HOLD_MS", "3000");
+    s_use_standby ();
+    s_refer (1, NULL);
+    Kinnet__V1__VerifyAuditTrail op = KINNET__V1__VERIFY_AUDIT_TRAIL__INIT;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT;
+    request.verify_audit = &op;
+    char *admin = kn_test_standby_url (standby, kn_test_admin_url ());
+    char *before = kn_test_sql (admin, "SELECT clock_timestamp ()");
+    uint8_t buf[16];
+    size_t len = kinnet__v1__reporting_request__pack (&request, buf);
+    kn_client_t *client = kn_test_stack_client (stack, 1, 10000, 1);
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
+    kn_client_destroy (&client);
+    cr_assert (frame, "%s", err.message);
+    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
+        NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    cr_assert (reply && reply->error, "the verification is held: not answered yet");
+    cr_assert_eq (reply->error->code, KINNET__V1__ERROR_CODE__SERVICE_UNAVAILABLE);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+
+    //  It chose the standby (a session of the service there has asked for the replay
+    //  position since the request: only the verifier's has had a reason to): stop
+    //  the standby under it.
+    int64_t deadline = zclock_mono () + 10000;
+    int asked = 0;
+    while (asked == 0 && zclock_mono () < deadline) {
+        asked =
+            kn_test_countf (admin,
+                            "SELECT count (*) FROM pg_stat_activity"
+                            " WHERE usename = 'kinnet_reporting' AND query_start > '%s'"
+                            " AND query LIKE '%%pg_last_wal_replay_lsn%%'",
+                            before);
+        if (asked == 0)
+            zclock_sleep (10); // not routed yet: look again shortly
+    }
+    free (before);
+    free (admin);
+    cr_assert_eq (asked, 1, "the verification never asked the standby");
+    kn_test_standby_stop (standby);
+
+    //  The verification fails on the standby and runs again on the primary.
+    s_expect_source (s_verify (), false, "standby_failed");
+    cr_expect_eq (s_metric ("kinnet_reporting_reads_total{server=\"primary\","
+                            "reason=\"standby_failed\"}"),
+                  1);
+}
