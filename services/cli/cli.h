@@ -10,6 +10,8 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "kinnet/v1/admin.pb-c.h"
+#include "kinnet/v1/reporting.pb-c.h"
+#include "kn_client.h"
 #include "kn_crypto.h"
 #include "kn_db.h"
 #include "kn_error.h"
@@ -65,6 +67,11 @@ bool cli_options_ok (int argc, char **argv, const char *const *valued,
 zframe_t *cli_service_call (const cli_options_t *options, const char *service,
                             const void *body, size_t len, kn_error_t *err);
 
+//  A client of the broker(s) at endpoint (one, or a comma-separated list) with the
+//  options' certificate, server key, timeout and retries; NULL with err.
+kn_client_t *cli_connect_to (const cli_options_t *options, const char *endpoint,
+                             kn_error_t *err);
+
 //  Send request (a kinnet.v1 message) to service and decode the reply as reply_type;
 //  an Error in the reply becomes err and NULL. Caller frees the reply with
 //  protobuf_c_message_free_unpacked.
@@ -101,6 +108,13 @@ void cli_out_abandon (FILE **out_p, const char *path);
 
 //  A message as indented JSON on standard output.
 void cli_print_json (const ProtobufCMessage *message);
+
+//  Where the reporting service read its answer (ReportingReply.source), for people:
+//  the server ("standby", "primary"; "unknown" without a source), and a phrase with
+//  the reason and the standby's lag, in buf.
+const char *cli_source_server (const Kinnet__V1__ReadSource *source);
+const char *cli_source_text (const Kinnet__V1__ReadSource *source, char *buf,
+                             size_t size);
 
 //  The bootstrap and audit-database commands' session (KINNET_DATABASE_URL): admin
 //  migrate, admin init, audit verify, audit seal. Everything else goes through the

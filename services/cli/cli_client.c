@@ -1,4 +1,4 @@
-/*  Client commands of `kinnet`: refer, referral show|withdraw, ping. */
+/*  Client commands of `kinnet`: refer, referral show|withdraw. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,8 +13,8 @@
 #include "kn_pbjson.h"
 #include "kn_alloc.h"
 
-static kn_client_t *
-s_connect (const cli_options_t *options, kn_error_t *err)
+kn_client_t *
+cli_connect_to (const cli_options_t *options, const char *endpoint, kn_error_t *err)
 {
     if (!options->cert || !options->server_key) {
         kn_error_set (err, KN_E_INVALID_ARGUMENT, options->cert ? "server_key" : "cert",
@@ -34,13 +34,19 @@ s_connect (const cli_options_t *options, kn_error_t *err)
         kn_error_set (err, KN_E_INVALID_ARGUMENT, "server_key",
                       "server key must be 40 Z85 characters or a certificate file");
     else
-        client = kn_client_new (options->endpoint, cert, server_key, err);
+        client = kn_client_new (endpoint, cert, server_key, err);
     zcert_destroy (&cert);
     if (client) {
         kn_client_set_timeout (client, options->timeout_ms);
         kn_client_set_retries (client, options->retries);
     }
     return client;
+}
+
+static kn_client_t *
+s_connect (const cli_options_t *options, kn_error_t *err)
+{
+    return cli_connect_to (options, options->endpoint, err);
 }
 
 //  Send an IntakeRequest, decode the IntakeReply; NULL with err on any failure,
@@ -267,43 +273,6 @@ cli_referral (const cli_options_t *options, int argc, char **argv)
     }
     kinnet__v1__intake_reply__free_unpacked (reply, NULL);
     return CLI_OK;
-}
-
-int
-cli_ping (const cli_options_t *options, int argc, char **argv)
-{
-    if (cli_flag (argc, argv, "--help") || argc < 2) {
-        fprintf (argc < 2 ? stderr : stdout,
-                 "usage: kinnet ping SERVICE\n"
-                 "Asks the broker (MMI mmi.service) whether SERVICE has a live worker.\n"
-                 "Exit 0 when it has, 4 when it has not or the broker is unreachable.\n");
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
-    kn_error_t err;
-    kn_error_clear (&err);
-    kn_client_t *client = s_connect (options, &err);
-    if (!client)
-        return cli_fail (options, &err);
-    zframe_t *reply = kn_client_call (client, "mmi.service", argv[1], strlen (argv[1]), &err);
-    kn_client_destroy (&client);
-    //  Health checks read exit 4 as "not up", whatever the reason: kept so.
-    if (!reply) {
-        int rc = cli_fail (options, &err);
-        return rc == CLI_RETRY ? CLI_REFUSED : rc;
-    }
-    char *status = zframe_strdup (reply);
-    zframe_destroy (&reply);
-    bool up = strcmp (status, "200") == 0;
-    if (options->json) {
-        json_t *out = json_pack ("{s:s,s:s}", "service", argv[1], "status", up ? "up" : "down");
-        json_dumpf (out, stdout, 0);
-        printf ("\n");
-        json_decref (out);
-    }
-    else
-        printf ("%s: %s\n", argv[1], up ? "up" : "no live worker");
-    free (status);
-    return up ? CLI_OK : CLI_REFUSED;
 }
 
 int

@@ -38,6 +38,31 @@ static const char *s_usage
       "  governance every role granted or taken away, release decision, override review\n"
       "             and data-protection officer's action, from the audit trail (JSON)\n";
 
+const char *
+cli_source_server (const Kinnet__V1__ReadSource *source)
+{
+    return !source ? "unknown"
+           : source->server == KINNET__V1__READ_SERVER__READ_STANDBY ? "standby"
+           : source->server == KINNET__V1__READ_SERVER__READ_PRIMARY ? "primary"
+                                                                      : "unknown";
+}
+
+const char *
+cli_source_text (const Kinnet__V1__ReadSource *source, char *buf, size_t size)
+{
+    if (!source)
+        snprintf (buf, size, "the service did not say where it read");
+    else if (source->server == KINNET__V1__READ_SERVER__READ_STANDBY)
+        snprintf (buf, size, "read on the standby: %lld bytes behind, caught up in %lld ms",
+                  (long long) source->lag_bytes, (long long) source->lag_ms);
+    else if (source->lag_bytes >= 0)
+        snprintf (buf, size, "read on the primary (%s: %lld bytes behind after %lld ms)",
+                  source->reason, (long long) source->lag_bytes, (long long) source->lag_ms);
+    else
+        snprintf (buf, size, "read on the primary (%s)", source->reason);
+    return buf;
+}
+
 static const char *
 s_cell_text (const Kinnet__V1__Report *report, const Kinnet__V1__ReportCell *cell, char *buf,
              size_t size)
@@ -90,7 +115,7 @@ s_csv_row (FILE *out, const char *section, const Kinnet__V1__ReportTable *table,
 }
 
 static void
-s_write_csv (FILE *out, const Kinnet__V1__Report *report)
+s_write_csv (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__ReadSource *source)
 {
     char buf[32];
     const char *header[] = {"section", "table", "row_dimension", "row", "column_dimension",
@@ -120,8 +145,12 @@ s_write_csv (FILE *out, const Kinnet__V1__Report *report)
                        s_cell_text (report, table->grand_total, buf, sizeof buf));
         }
     }
-    //  The method, as the last line: the CSV's footer.
+    //  The footer: the method, then where the service read (row: the server, column:
+    //  why; value: for people).
     s_csv_row (out, "method", NULL, "", "", report->method);
+    char text[160];
+    s_csv_row (out, "source", NULL, cli_source_server (source), source ? source->reason : "",
+               cli_source_text (source, text, sizeof text));
 }
 
 //  ------------------------------------------------------------------------
@@ -260,7 +289,7 @@ s_html_table (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__Rep
 }
 
 static void
-s_write_html (FILE *out, const Kinnet__V1__Report *report)
+s_write_html (FILE *out, const Kinnet__V1__Report *report, const Kinnet__V1__ReadSource *source)
 {
     fputs ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
            "Kinnet report: ",
@@ -305,7 +334,10 @@ s_write_html (FILE *out, const Kinnet__V1__Report *report)
     cli_html_text (out, report->method);
     fputs ("</p>\n<p>Withheld cells are shown as ", out);
     cli_html_text (out, report->marker);
-    fputs (". This report holds no personal data.</p>\n</footer>\n</body>\n</html>\n", out);
+    fputs (". This report holds no personal data.</p>\n<p>", out);
+    char text[160];
+    cli_html_text (out, cli_source_text (source, text, sizeof text));
+    fputs (".</p>\n</footer>\n</body>\n</html>\n", out);
 }
 
 //  ------------------------------------------------------------------------
@@ -369,7 +401,13 @@ s_governance (const cli_options_t *options, int argc, char **argv)
         options, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor, &err);
     if (!reply)
         return cli_fail (options, &err);
-    cli_print_json (&reply->governance->base);
+    //  The GovernanceLog message, with where it was read as "source".
+    json_t *json = kn_pbjson_encode (&reply->governance->base);
+    if (reply->source)
+        json_object_set_new (json, "source", kn_pbjson_encode (&reply->source->base));
+    json_dumpf (json, stdout, JSON_INDENT (2));
+    printf ("\n");
+    json_decref (json);
     kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }
@@ -425,15 +463,18 @@ cli_report (const cli_options_t *options, int argc, char **argv)
         return cli_fail (options, &err);
     }
     if (strcmp (format, "json") == 0) {
+        //  The Report message, with where it was read as "source".
         json_t *json = kn_pbjson_encode (&reply->report->base);
+        if (reply->source)
+            json_object_set_new (json, "source", kn_pbjson_encode (&reply->source->base));
         json_dumpf (json, out, JSON_INDENT (2));
         fputc ('\n', out);
         json_decref (json);
     }
     else if (strcmp (format, "html") == 0)
-        s_write_html (out, reply->report);
+        s_write_html (out, reply->report, reply->source);
     else
-        s_write_csv (out, reply->report);
+        s_write_csv (out, reply->report, reply->source);
     if (path) {
         if (cli_out_close (&out, path, &err)) {
             kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
@@ -442,7 +483,9 @@ cli_report (const cli_options_t *options, int argc, char **argv)
         size_t tables = 0;
         for (size_t s = 0; s < reply->report->n_sections; s++)
             tables += reply->report->sections[s]->n_tables;
-        fprintf (stderr, "report %s: %zu table(s) written to %s\n", name, tables, path);
+        char text[160];
+        fprintf (stderr, "report %s: %zu table(s) written to %s; %s\n", name, tables, path,
+                 cli_source_text (reply->source, text, sizeof text));
     }
     kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
     return CLI_OK;

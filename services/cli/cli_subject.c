@@ -134,9 +134,11 @@ cli_subject (const cli_options_t *options, int argc, char **argv)
     Kinnet__V1__ReportingReply *reply = (Kinnet__V1__ReportingReply *) cli_request (
         options, "reporting", &request.base, &kinnet__v1__reporting_reply__descriptor, &err);
     json_t *document = NULL;
+    char source[160] = "";
     if (reply) {
         json_error_t parse_error;
         document = json_loads (reply->subject_access->json, 0, &parse_error);
+        cli_source_text (reply->source, source, sizeof source);
         kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
         if (!document)
             kn_error_set (&err, KN_E_INTERNAL, NULL, "the export is not JSON");
@@ -158,8 +160,9 @@ cli_subject (const cli_options_t *options, int argc, char **argv)
     if (out != stdout) {
         if (cli_out_close (&out, path, &err))
             return cli_fail (options, &err);
-        fprintf (stderr, "subject %s: %zu disclosure(s), %zu audit record(s); written to %s\n",
-                 id, disclosures, audit, path);
+        fprintf (stderr, "subject %s: %zu disclosure(s), %zu audit record(s); written to %s; %s\n",
+                 id, disclosures, audit, path, source);
     }
+
     return CLI_OK;
 }

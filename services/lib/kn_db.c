@@ -27,6 +27,9 @@ struct _kn_db_t {
     PGconn *conn;
     char *url;
     char *role;
+    //  kn_db_new_lazy: made even while its server is down; its connect timeout.
+    bool lazy;
+    char connect_timeout[12];
     statement_t statements[MAX_STATEMENTS];
     int statement_count;
     char *channels[MAX_CHANNELS];
@@ -302,8 +305,8 @@ s_connect (kn_db_t *self, kn_error_t *err)
                               self->role ? "user" : NULL,
                               *password ? "password" : NULL,
                               NULL};
-    const char *values[] = {"1",       "30", "10",      "3",        "60000", "10",
-                            app,       self->url, self->role, password, NULL};
+    const char *values[] = {"1", "30", "10", "3", "60000", self->connect_timeout,
+                            app, self->url, self->role, password, NULL};
     self->conn = PQconnectdbParams (keywords, values, 1);
     sodium_memzero (password, sizeof password);
     if (PQstatus (self->conn) != CONNECTION_OK) {
@@ -316,8 +319,8 @@ s_connect (kn_db_t *self, kn_error_t *err)
     return s_setup_session (self, err);
 }
 
-kn_db_t *
-kn_db_new (const char *url, const char *role, kn_error_t *err)
+static kn_db_t *
+s_new (const char *url, const char *role, bool lazy, int connect_timeout_s, kn_error_t *err)
 {
     kn_db_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -326,11 +329,41 @@ kn_db_new (const char *url, const char *role, kn_error_t *err)
     }
     self->url = strdup (url ? url : "");
     self->role = role ? strdup (role) : NULL;
+    self->lazy = lazy;
+    snprintf (self->connect_timeout, sizeof self->connect_timeout, "%d", connect_timeout_s);
     if (s_connect (self, err)) {
-        kn_db_destroy (&self);
-        return NULL;
+        if (!lazy) {
+            kn_db_destroy (&self);
+            return NULL;
+        }
+        //  Not a failure: kn_db_ensure connects when the server is back.
+        kn_log (KN_WARN, "db.unavailable", "problem", err->message, NULL);
+        kn_db_disconnect (self);
     }
     return self;
+}
+
+kn_db_t *
+kn_db_new (const char *url, const char *role, kn_error_t *err)
+{
+    return s_new (url, role, false, 10, err);
+}
+
+kn_db_t *
+kn_db_new_lazy (const char *url, const char *role, int connect_timeout_s, kn_error_t *err)
+{
+    return s_new (url, role, true, connect_timeout_s < 2 ? 2 : connect_timeout_s, err);
+}
+
+void
+kn_db_disconnect (kn_db_t *self)
+{
+    if (self->conn)
+        PQfinish (self->conn);
+    self->conn = NULL;
+    self->deferring = false;   // the pipeline and the transaction go with it
+    self->deferred = 0;
+    s_lines_end (self, false);
 }
 
 const char *const kn_db_service_roles[] = {
@@ -381,7 +414,7 @@ kn_db_set_password (kn_db_t *self, const char *role, const char *password,
 kn_db_t *
 kn_db_clone (kn_db_t *self, kn_error_t *err)
 {
-    return kn_db_new (self->url, self->role, err);
+    return s_new (self->url, self->role, self->lazy, atoi (self->connect_timeout), err);
 }
 
 void
@@ -429,6 +462,9 @@ kn_db_prepare (kn_db_t *self, const char *name, const char *sql, kn_error_t *err
     statement->name = strdup (name);
     statement->sql = strdup (sql);
     self->statement_count++;
+    //  A session that is down (kn_db_new_lazy) prepares it when kn_db_ensure connects.
+    if (self->lazy && PQstatus (self->conn) != CONNECTION_OK)
+        return 0;
     return s_prepare_one (self, statement, err);
 }
 

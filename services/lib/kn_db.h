@@ -42,6 +42,19 @@ typedef struct _kn_db_t kn_db_t;
 //  timeouts, then the process's. application_name defaults to role (or "kinnet").
 kn_db_t *kn_db_new (const char *url, const char *role, kn_error_t *err);
 
+//  The same for a server that may be down now and come later (a standby): the
+//  object is made even when the first connect fails (logged as db.unavailable),
+//  and kn_db_ensure connects on first use, preparing every statement registered
+//  meanwhile. A connect that gets no answer gives up after connect_timeout_s
+//  (2 or more, unless the url says otherwise), so a silent host costs its caller
+//  that long, not kn_db_new's 10 s. Clones are lazy too.
+kn_db_t *kn_db_new_lazy (const char *url, const char *role, int connect_timeout_s,
+                         kn_error_t *err);
+
+//  Close the session (an open transaction ends with it); the next kn_db_ensure
+//  makes a new one, which for a multi-host url picks its server again.
+void kn_db_disconnect (kn_db_t *self);
+
 //  The roles Kinnet's daemons log in as (migration 0027), NULL-terminated.
 extern const char *const kn_db_service_roles[];
 

@@ -99,6 +99,27 @@ static const s_family_t s_families[] = {
      S_COUNTER,
      "Connections the broker shut down because libzmq buffered too much for them.",
      {"reason", NULL}},
+    {"kinnet_reporting_reads_total",
+     S_COUNTER,
+     "Reads the reporting service answered, by the server that answered (standby or"
+     " primary) and why: caught_up (the standby had replayed the primary's position),"
+     " or the primary's reason: no_standby, standby_down, standby_behind,"
+     " standby_promoted, standby_failed.",
+     {"server", "reason", NULL}},
+    {"kinnet_reporting_replica_lag_bytes",
+     S_GAUGE,
+     "WAL bytes the standby had still to replay when the last request came (the"
+     " primary's position minus the standby's replay position).",
+     {NULL}},
+    {"kinnet_reporting_replica_wait_seconds",
+     S_GAUGE,
+     "How long the last request waited for the standby to replay the primary's"
+     " position (up to KINNET_REPORTING_MAX_LAG_MS, then the primary answered).",
+     {NULL}},
+    {"kinnet_reporting_standby_up",
+     S_GAUGE,
+     "1 when the last request reached a standby in recovery, else 0.",
+     {NULL}},
 };
 #define FAMILIES (sizeof s_families / sizeof s_families[0])
 

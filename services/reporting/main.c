@@ -5,7 +5,8 @@
     KINNET_AUDIT_SEALER=off (kinnet-sealer does it in a process of its own). verify_audit checks
     against KINNET_AUDIT_TRUSTED_KEYS (or KINNET_AUDIT_PUBLIC_KEY), never against
     the key this process signs with, on reporting_verifier's thread (the server
-    starts it). */
+    starts it). With KINNET_REPORTING_DATABASE_URL, reads go to that standby when it
+    has caught up with the primary (reporting_replica.h). */
 #include <sodium.h>
 #include <string.h>
 
@@ -49,17 +50,18 @@ main (int argc, char *argv[])
     if (n_trusted == 0)
         kn_log (KN_WARN, "service.config", "problem",
                 "no KINNET_AUDIT_TRUSTED_KEYS: verify_audit will answer an error", NULL);
-    //  Reports may read from a replica; audit rows always go to the primary.
+    //  Reads may go to a standby, which may be down now (its sessions connect when it
+    //  is up); audit rows always go to the primary.
     const char *replica = kn_config_str ("KINNET_REPORTING_DATABASE_URL", NULL);
-    kn_db_t *read_db =
-        replica ? kn_db_new (replica,
-                             kn_config_str ("KINNET_DB_ROLE", "kinnet_reporting"), &err)
-                : NULL;
+    kn_db_t *standby =
+        replica && *replica
+            ? kn_db_new_lazy (replica, kn_config_str ("KINNET_DB_ROLE", "kinnet_reporting"),
+                              2, &err)
+            : NULL;
     reporting_server_t *server =
-        (!key_path || sign) && (!replica || read_db)
-            ? reporting_server_new (
-                  daemon.db, read_db ? read_db : daemon.db, daemon.crypto, trusted,
-                  n_trusted, &err)
+        (!key_path || sign) && (!replica || !*replica || standby)
+            ? reporting_server_new (daemon.db, standby, daemon.crypto, trusted, n_trusted,
+                                    &err)
             : NULL;
     if (!server)
         kn_log (KN_ERROR, "service.start_failed", "problem", err.message, NULL);
@@ -76,7 +78,7 @@ main (int argc, char *argv[])
     rc = server && (sealer || !seal) ? kn_daemon_serve (&daemon, s_handle, server) : -1;
     reporting_sealer_stop (&sealer); // stops it too
     reporting_server_destroy (&server);
-    kn_db_destroy (&read_db);
+    kn_db_destroy (&standby);
     kn_daemon_stop (&daemon);
     return rc == 0 ? 0 : 1;
 }

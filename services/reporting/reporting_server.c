@@ -15,6 +15,7 @@
 #include "kn_pb.h"
 #include "kn_service.h"
 #include "kn_validate.h"
+#include "reporting_replica.h"
 #include "reporting_report.h"
 #include "reporting_subject.h"
 #include "reporting_verifier.h"
@@ -37,75 +38,115 @@
     "   WHERE role = 'data_protection_officer'))"                                              \
     " ORDER BY a.id LIMIT 5001"
 
+//  The sessions reads run on, on one server: dbs[0] serves exports and the
+//  governance log and opens a report; the others join its reports.
+typedef struct {
+    kn_db_t *dbs[REPORTING_MAX_SESSIONS];
+    size_t n_dbs;
+    consent_store_t *consents;   //  subject access exports read consents as consent does
+} side_t;
+
 struct _reporting_server_t {
-    kn_db_t *db;        //  the primary: audit rows
-    kn_db_t *read_db;   //  reports and checks (a replica when configured)
-    //  A report's sessions: read_db, then more to the same database (ours).
-    kn_db_t *report_dbs[REPORTING_MAX_SESSIONS];
-    size_t n_report_dbs;
+    kn_db_t *db;        //  the primary: audit rows, roles, its WAL position
+    side_t primary;     //  dbs[0] is db
+    side_t standby;     //  n_dbs 0: no standby configured
+    int max_lag_ms;     //  how long a read waits for the standby to catch up
     kn_sdc_config_t sdc;
     kn_crypto_t *crypto;
-    consent_store_t *consents;   //  on read_db: subject access exports read consents as it does
     size_t n_trusted;
-    reporting_verifier_t *verifier;   //  verify_audit, on its own thread and session
+    reporting_verifier_t *verifier;   //  verify_audit, on its own thread and sessions
     int verify_wait_ms;               //  how long a request waits for a verdict
 };
 
+//  Where one request reads: the side chosen, and why (s_read).
+typedef struct {
+    side_t *side;
+    char lsn[REPORTING_LSN_SIZE];   //  the primary's position when it came ("": no standby)
+    reporting_route_t route;
+} read_t;
+
+//  A side on first (the caller's), with more sessions to the same server (ours),
+//  its consent store and the governance statement. A session that cannot be had now
+//  only makes reports slower; a standby's sessions are lazy: they connect once it
+//  is up.
+static int
+s_side_init (side_t *side, kn_db_t *first, kn_crypto_t *crypto, long sessions,
+             kn_error_t *err)
+{
+    side->dbs[side->n_dbs++] = first;
+    if (!(side->consents = consent_store_new (first, crypto, err))
+        || kn_db_prepare (first, "reporting_governance", GOVERNANCE_SQL, err))
+        return -1;
+    while (side->n_dbs < (size_t) sessions) {
+        kn_error_t failed;
+        kn_db_t *extra = kn_db_clone (first, &failed);
+        if (!extra) {
+            kn_log (KN_WARN, "service.report_session_unavailable", "problem", failed.message,
+                    NULL);
+            break;
+        }
+        side->dbs[side->n_dbs++] = extra;
+    }
+    return 0;
+}
+
+//  Everything s_side_init made; dbs[0] stays the caller's.
+static void
+s_side_destroy (side_t *side)
+{
+    consent_store_destroy (&side->consents);
+    for (size_t k = 1; k < side->n_dbs; k++)
+        kn_db_destroy (&side->dbs[k]);
+    side->n_dbs = 0;
+}
+
 reporting_server_t *
-reporting_server_new (kn_db_t *db, kn_db_t *read_db, kn_crypto_t *crypto,
+reporting_server_new (kn_db_t *db, kn_db_t *standby, kn_crypto_t *crypto,
                       const kn_audit_trusted_t *trusted, size_t n_trusted,
                       kn_error_t *err)
 {
     kn_sdc_config_t sdc;
-    consent_store_t *consents = NULL;
     long sessions = kn_config_int ("KINNET_REPORT_SESSIONS", 2);
     if (sessions < 1 || sessions > REPORTING_MAX_SESSIONS) {
         kn_error_set (err, KN_E_INVALID_ARGUMENT, "KINNET_REPORT_SESSIONS",
                       "KINNET_REPORT_SESSIONS must be 1 to %d", REPORTING_MAX_SESSIONS);
         return NULL;
     }
-    if (kn_sdc_config_from_env (&sdc, err) || !(consents = consent_store_new (read_db, crypto, err))
-        || kn_audit_prepare (db, err)
+    if (kn_sdc_config_from_env (&sdc, err) || kn_audit_prepare (db, err)
         || kn_db_prepare (db, "reporting_disclose",
                           "INSERT INTO core.disclosure (subject_id, recipient_id, categories,"
                           " purpose, basis, ground_id, service, object_id) VALUES ($1, $2,"
                           " '{1,2,3,4,5,6,7,8}', 0, 'subject_access', NULL, 'reporting', NULL)",
                           err)
-        || kn_db_prepare (read_db, "reporting_governance", GOVERNANCE_SQL, err)
-        || kn_agency_prepare (db, err)) {
-        consent_store_destroy (&consents);
+        || kn_agency_prepare (db, err) || reporting_replica_prepare_primary (db, err))
         return NULL;
-    }
     reporting_server_t *self = kn_calloc (1, sizeof *self);
-    self->crypto = crypto;
-    self->consents = consents;
     self->db = db;
-    self->read_db = read_db;
-    self->report_dbs[self->n_report_dbs++] = read_db;
-    //  A session that cannot be had now only makes reports slower.
-    while (self->n_report_dbs < (size_t) sessions) {
-        kn_error_t failed;
-        kn_db_t *extra = kn_db_clone (read_db, &failed);
-        if (!extra) {
-            kn_log (KN_WARN, "service.report_session_unavailable", "problem", failed.message,
-                    NULL);
-            break;
-        }
-        self->report_dbs[self->n_report_dbs++] = extra;
-    }
+    self->crypto = crypto;
     self->sdc = sdc;
     self->n_trusted = n_trusted;
+    self->max_lag_ms = reporting_replica_max_lag_ms ();
+    if (s_side_init (&self->primary, db, crypto, sessions, err)
+        || (standby
+            && (s_side_init (&self->standby, standby, crypto, sessions, err)
+                || reporting_replica_prepare (standby, err)))) {
+        reporting_server_destroy (&self);
+        return NULL;
+    }
     self->verify_wait_ms = (int) kn_config_int ("KINNET_AUDIT_VERIFY_WAIT_MS", 250);
     if (self->verify_wait_ms < 0 || self->verify_wait_ms > 10000)
         self->verify_wait_ms = 250;
     //  Without a trusted key there is nothing to verify against (s_verify_audit).
-    kn_db_t *verify_db = n_trusted ? kn_db_clone (read_db, err) : NULL;
-    if (n_trusted
-        && !(self->verifier = verify_db ? reporting_verifier_new (&verify_db, trusted,
-                                                                  n_trusted, err)
-                                        : NULL)) {
-        kn_db_destroy (&verify_db);
-        reporting_server_destroy (&self);
+    if (n_trusted) {
+        kn_db_t *verify_db = kn_db_clone (db, err);
+        kn_db_t *verify_standby = verify_db && standby ? kn_db_clone (standby, err) : NULL;
+        if (!verify_db || (standby && !verify_standby)
+            || !(self->verifier = reporting_verifier_new (&verify_db, &verify_standby, trusted,
+                                                          n_trusted, self->max_lag_ms, err))) {
+            kn_db_destroy (&verify_db);
+            kn_db_destroy (&verify_standby);
+            reporting_server_destroy (&self);
+        }
     }
     return self;
 }
@@ -115,9 +156,8 @@ reporting_server_destroy (reporting_server_t **self_p)
 {
     if (self_p && *self_p) {
         reporting_verifier_destroy (&(*self_p)->verifier);
-        consent_store_destroy (&(*self_p)->consents);
-        for (size_t k = 1; k < (*self_p)->n_report_dbs; k++)
-            kn_db_destroy (&(*self_p)->report_dbs[k]);
+        s_side_destroy (&(*self_p)->primary);
+        s_side_destroy (&(*self_p)->standby);
         free (*self_p);
         *self_p = NULL;
     }
@@ -200,7 +240,10 @@ typedef struct {
     const char *role;
     kn_about_t (*about) (const Kinnet__V1__ReportingRequest *request);
     int (*validate) (const Kinnet__V1__ReportingRequest *request, kn_error_t *err);
-    int (*handle) (reporting_server_t *self, const char *agency,
+    //  more field rules, checked once the role has been (NULL: none)
+    int (*settle) (const Kinnet__V1__ReportingRequest *request, kn_error_t *err);
+    //  at: where it reads (verify_audit chooses on its own thread, and says)
+    int (*handle) (reporting_server_t *self, read_t *at, const char *agency,
                    const Kinnet__V1__ReportingRequest *request,
                    Kinnet__V1__ReportingReply *reply, kn_error_t *err);
 } op_t;
@@ -232,7 +275,7 @@ s_validate_verify_audit (const Kinnet__V1__ReportingRequest *request, kn_error_t
 //  The chains are read in batches (kn_audit_chain_verify), so memory stays bounded,
 //  on the verifier's thread, so reports are not held back (reporting_verifier.h).
 static int
-s_verify_audit (reporting_server_t *self, const char *agency,
+s_verify_audit (reporting_server_t *self, read_t *at, const char *agency,
                 const Kinnet__V1__ReportingRequest *request,
                 Kinnet__V1__ReportingReply *reply, kn_error_t *err)
 {
@@ -246,23 +289,28 @@ s_verify_audit (reporting_server_t *self, const char *agency,
     if (given)
         s_anchor_in (given, &anchor);
     kn_audit_verdict_t verdict;
-    if (reporting_verifier_ask (self->verifier, given ? &anchor : NULL, self->verify_wait_ms,
-                                &verdict, err))
+    if (reporting_verifier_ask (self->verifier, given ? &anchor : NULL,
+                                *at->lsn ? at->lsn : NULL,
+                                self->verify_wait_ms, &verdict, &at->route, err))
         return -1;
     reply->verdict = s_verdict (&verdict);
     return 0;
 }
 
-//  A report's settings are checked here, once the role has been.
+//  A report's settings are checked once the role has been.
 static int
-s_report (reporting_server_t *self, const char *agency,
+s_settle_report (const Kinnet__V1__ReportingRequest *request, kn_error_t *err)
+{
+    return reporting_report_validate (request->report, err);
+}
+
+static int
+s_report (reporting_server_t *self, read_t *at, const char *agency,
           const Kinnet__V1__ReportingRequest *request, Kinnet__V1__ReportingReply *reply,
           kn_error_t *err)
 {
-    return reporting_report_validate (request->report, err)
-               ?: reporting_report_run (self->report_dbs, self->n_report_dbs, &self->sdc,
-                                        request->report, kn_clock_now (), &reply->report,
-                                        err);
+    return reporting_report_run (at->side->dbs, at->side->n_dbs, &self->sdc, request->report,
+                                 kn_clock_now (), &reply->report, err);
 }
 
 static kn_about_t
@@ -282,13 +330,13 @@ s_validate_export_subject (const Kinnet__V1__ReportingRequest *request, kn_error
 }
 
 static int
-s_export_subject (reporting_server_t *self, const char *agency,
+s_export_subject (reporting_server_t *self, read_t *at, const char *agency,
                   const Kinnet__V1__ReportingRequest *request,
                   Kinnet__V1__ReportingReply *reply, kn_error_t *err)
 {
     const Kinnet__V1__ExportSubject *op = request->export_subject;
     json_t *document = NULL;
-    if (reporting_subject_export (self->read_db, self->crypto, self->consents, agency,
+    if (reporting_subject_export (at->side->dbs[0], self->crypto, at->side->consents, agency,
                                   op->subject_id, &document, err))
         return -1;
     reply->subject_access = kn_malloc (sizeof *reply->subject_access);
@@ -301,12 +349,13 @@ s_export_subject (reporting_server_t *self, const char *agency,
     return 0;
 }
 
-//  The governance log of a period, from the audit trail (on read_db).
+//  The governance log of a period, from the audit trail.
 static int
-s_governance (reporting_server_t *self, const char *agency,
+s_governance (reporting_server_t *self, read_t *at, const char *agency,
               const Kinnet__V1__ReportingRequest *request,
               Kinnet__V1__ReportingReply *reply, kn_error_t *err)
 {
+    kn_db_t *db = at->side->dbs[0];
     const Kinnet__V1__ListGovernance *op = request->governance;
     Kinnet__V1__GovernanceLog **log = &reply->governance;
     *log = NULL;
@@ -315,9 +364,8 @@ s_governance (reporting_server_t *self, const char *agency,
     snprintf (from, sizeof from, "%lld", op->from ? (long long) op->from->seconds : 0LL);
     snprintf (to, sizeof to, "%lld", op->to ? (long long) op->to->seconds : 0LL);
     const char *values[] = {op->from ? from : NULL, op->to ? to : NULL};
-    PGresult *rows = kn_db_ensure (self->read_db, err) ? NULL
-                     : kn_db_run (self->read_db, "reporting_governance", 2, values, NULL,
-                                  NULL, err);
+    PGresult *rows = kn_db_ensure (db, err) ? NULL
+                     : kn_db_run (db, "reporting_governance", 2, values, NULL, NULL, err);
     if (!rows)
         return -1;
     *log = kn_malloc (sizeof **log);
@@ -349,25 +397,63 @@ s_governance (reporting_server_t *self, const char *agency,
 #define RESULT(name) KINNET__V1__REPORTING_REPLY__RESULT_##name
 
 //  The operations, as docs/protocol/reporting.md lists them. Columns: op, audited
-//  as, result, role, about, validate, handle. An export's ids are checked before the
-//  role, so that the audit row of a refused export names them; a report's settings
-//  after it (s_report).
+//  as, result, role, about, validate, settle, handle. An export's ids are checked
+//  before the role, so that the audit row of a refused export names them; a
+//  report's settings after it.
 static const op_t s_ops[] = {
     {OP (VERIFY_AUDIT), "verify_audit", RESULT (VERDICT), "auditor", NULL,
-     s_validate_verify_audit, s_verify_audit},
-    {OP (REPORT), "report", RESULT (REPORT), "auditor", NULL, NULL, s_report},
+     s_validate_verify_audit, NULL, s_verify_audit},
+    {OP (REPORT), "report", RESULT (REPORT), "auditor", NULL, NULL, s_settle_report,
+     s_report},
     {OP (EXPORT_SUBJECT), "subject_export", RESULT (SUBJECT_ACCESS),
-     "data_protection_officer", s_about_export_subject, s_validate_export_subject,
+     "data_protection_officer", s_about_export_subject, s_validate_export_subject, NULL,
      s_export_subject},
-    {OP (GOVERNANCE), "governance", RESULT (GOVERNANCE), "auditor", NULL, NULL,
+    {OP (GOVERNANCE), "governance", RESULT (GOVERNANCE), "auditor", NULL, NULL, NULL,
      s_governance},
 };
+
+//  Run op where its read should go: on the standby once it has replayed the
+//  primary's position now, else on the primary (reporting_replica.h); at says which.
+//  A read the standby fails (a session lost, a query a recovery conflict cancelled)
+//  runs again on the primary. verify_audit chooses on the verifier's thread, on the
+//  session that will read.
+static int
+s_read (reporting_server_t *self, const op_t *op, const char *agency,
+        const Kinnet__V1__ReportingRequest *request, Kinnet__V1__ReportingReply *reply,
+        read_t *at, kn_error_t *err)
+{
+    bool own = op->op_case == OP (VERIFY_AUDIT);
+    at->side = &self->primary;
+    if (self->standby.n_dbs
+        && reporting_replica_position (self->db, at->lsn, err))
+        return -1;
+    if (!own) {
+        reporting_replica_route (self->standby.n_dbs ? self->standby.dbs[0] : NULL,
+                                 at->lsn, self->max_lag_ms, &at->route);
+        if (at->route.standby)
+            at->side = &self->standby;
+    }
+    int rc = op->handle (self, at, agency, request, reply, err);
+    if (rc && !own && at->route.standby && err->code == KN_E_SERVICE_UNAVAILABLE) {
+        kn_log (KN_WARN, "reporting.standby_failed", "operation", op->operation, "problem",
+                err->message, NULL);
+        at->route.standby = false;
+        at->route.reason = "standby_failed";
+        at->side = &self->primary;
+        kn_error_clear (err);
+        rc = op->handle (self, at, agency, request, reply, err);
+    }
+    if (!own)
+        reporting_replica_record (&at->route);
+    return rc;
+}
 
 #undef OP
 #undef RESULT
 
 //  Run op: validate; name in about what the now valid request names; check the
-//  caller's role; handle. Fills reply (a malloc'd result inside it) or err.
+//  caller's role and the settings that come after it; read where s_read says. Fills
+//  reply (a malloc'd result and source inside it) or err.
 static int
 s_run (reporting_server_t *self, const char *agency, const op_t *op,
        const Kinnet__V1__ReportingRequest *request, Kinnet__V1__ReportingReply *reply,
@@ -378,10 +464,13 @@ s_run (reporting_server_t *self, const char *agency, const op_t *op,
     if (op->about)
         *about = op->about (request);
     about->operation = op->operation;
-    if (kn_agency_require (self->db, agency, op->role, err) ||
-        op->handle (self, agency, request, reply, err))
+    read_t at = {.side = NULL};
+    if (kn_agency_require (self->db, agency, op->role, err)
+        || (op->settle && op->settle (request, err))
+        || s_read (self, op, agency, request, reply, &at, err))
         return -1;
     reply->result_case = op->result_case;
+    reply->source = reporting_replica_source (&at.route);
     return 0;
 }
 
@@ -455,6 +544,8 @@ reporting_server_handle (reporting_server_t *self, zmsg_t *request)
         kinnet__v1__subject_access__free_unpacked (reply.subject_access, NULL);
     if (reply.result_case == KINNET__V1__REPORTING_REPLY__RESULT_GOVERNANCE && reply.governance)
         kinnet__v1__governance_log__free_unpacked (reply.governance, NULL);
+    if (reply.source)
+        kinnet__v1__read_source__free_unpacked (reply.source, NULL);
     if (decoded)
         kinnet__v1__reporting_request__free_unpacked (decoded, NULL);
     return msg;

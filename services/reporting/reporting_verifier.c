@@ -17,7 +17,9 @@
 typedef enum { JOB_IDLE, JOB_RUNNING, JOB_DONE } job_state_t;
 
 struct _reporting_verifier_t {
-    kn_db_t *db;
+    kn_db_t *db;      //  the primary
+    kn_db_t *standby; //  NULL: none
+    int max_lag_ms;
     kn_audit_trusted_t trusted[KN_AUDIT_TRUST_MAX];
     size_t n_trusted;
     pthread_t thread;
@@ -29,6 +31,8 @@ struct _reporting_verifier_t {
     bool picked;   // the thread has taken the running job
     bool anchored; // the job's anchor
     kn_audit_anchor_t anchor;
+    char lsn[REPORTING_LSN_SIZE]; // the primary's position the job must see
+    reporting_route_t route;      // where the done job read
     int64_t started_at, done_at;
     int rc; // the done job's result
     kn_audit_verdict_t verdict;
@@ -45,8 +49,9 @@ s_same_anchor (const reporting_verifier_t *self, const kn_audit_anchor_t *anchor
            memcmp (anchor->hash, self->anchor.hash, sizeof anchor->hash) == 0;
 }
 
-//  Tests only, never in a release build: hold each verification hold_ms, so a test
-//  can send other requests while one runs.
+//  Tests only, never in a release build: hold each verification hold_ms, once it
+//  has chosen its server, so a test can send other requests while one runs (or take
+//  the server it chose away).
 static void
 s_test_hold (reporting_verifier_t *self)
 {
@@ -77,18 +82,34 @@ s_run (void *arg)
         self->picked = true;
         kn_audit_anchor_t anchor = self->anchor;
         bool anchored = self->anchored;
+        char lsn[REPORTING_LSN_SIZE];
+        memcpy (lsn, self->lsn, sizeof lsn);
         pthread_mutex_unlock (&self->lock);
 
+        reporting_route_t route;
+        reporting_replica_route (self->standby, lsn, self->max_lag_ms, &route);
         s_test_hold (self);
         kn_audit_verdict_t verdict;
         kn_error_t err;
         kn_error_clear (&err);
-        int rc = kn_audit_chain_verify (
-            self->db, self->trusted, self->n_trusted, anchored ? &anchor : NULL, &verdict, &err);
+        int rc = kn_audit_chain_verify (route.standby ? self->standby : self->db,
+                                        self->trusted, self->n_trusted,
+                                        anchored ? &anchor : NULL, &verdict, &err);
+        //  A standby lost, or a recovery conflict that cancelled the long read: the
+        //  primary verifies instead.
+        if (rc && route.standby && err.code == KN_E_SERVICE_UNAVAILABLE) {
+            route.standby = false;
+            route.reason = "standby_failed";
+            kn_error_clear (&err);
+            rc = kn_audit_chain_verify (self->db, self->trusted, self->n_trusted,
+                                        anchored ? &anchor : NULL, &verdict, &err);
+        }
         if (rc)
             kn_log (KN_ERROR, "verify_audit.failed", "problem", err.message, NULL);
+        reporting_replica_record (&route);
 
         pthread_mutex_lock (&self->lock);
+        self->route = route;
         self->rc = rc;
         self->verdict = verdict;
         self->err = err;
@@ -101,14 +122,25 @@ s_run (void *arg)
 }
 
 reporting_verifier_t *
-reporting_verifier_new (kn_db_t **db_p, const kn_audit_trusted_t *trusted,
-                        size_t n_trusted, kn_error_t *err)
+reporting_verifier_new (kn_db_t **db_p, kn_db_t **standby_p,
+                        const kn_audit_trusted_t *trusted, size_t n_trusted,
+                        int max_lag_ms, kn_error_t *err)
 {
-    if (kn_audit_chain_prepare (*db_p, err))
-        return NULL;
-    reporting_verifier_t *self = kn_calloc (1, sizeof *self);
-    self->db = *db_p;
+    kn_db_t *db = *db_p, *standby = standby_p ? *standby_p : NULL;
     *db_p = NULL;
+    if (standby_p)
+        *standby_p = NULL;
+    if (kn_audit_chain_prepare (db, err) ||
+        (standby && (kn_audit_chain_prepare (standby, err) ||
+                     reporting_replica_prepare (standby, err)))) {
+        kn_db_destroy (&db);
+        kn_db_destroy (&standby);
+        return NULL;
+    }
+    reporting_verifier_t *self = kn_calloc (1, sizeof *self);
+    self->db = db;
+    self->standby = standby;
+    self->max_lag_ms = max_lag_ms;
     self->n_trusted = n_trusted < KN_AUDIT_TRUST_MAX ? n_trusted : KN_AUDIT_TRUST_MAX;
     memcpy (self->trusted, trusted, self->n_trusted * sizeof *trusted);
     pthread_mutex_init (&self->lock, NULL);
@@ -141,6 +173,7 @@ reporting_verifier_destroy (reporting_verifier_t **self_p)
     pthread_cond_destroy (&self->changed);
     pthread_mutex_destroy (&self->lock);
     kn_db_destroy (&self->db);
+    kn_db_destroy (&self->standby);
     free (self);
     *self_p = NULL;
 }
@@ -164,7 +197,8 @@ s_wait (reporting_verifier_t *self, int wait_ms)
 
 int
 reporting_verifier_ask (reporting_verifier_t *self, const kn_audit_anchor_t *anchor,
-                        int wait_ms, kn_audit_verdict_t *verdict, kn_error_t *err)
+                        const char *lsn, int wait_ms, kn_audit_verdict_t *verdict,
+                        reporting_route_t *route, kn_error_t *err)
 {
     pthread_mutex_lock (&self->lock);
     int64_t now = zclock_mono ();
@@ -177,6 +211,7 @@ reporting_verifier_ask (reporting_verifier_t *self, const kn_audit_anchor_t *anc
         memset (&self->anchor, 0, sizeof self->anchor);
         if (anchor)
             self->anchor = *anchor;
+        snprintf (self->lsn, sizeof self->lsn, "%s", lsn ? lsn : "");
         self->started_at = now;
         pthread_cond_broadcast (&self->changed);
     }
@@ -187,6 +222,7 @@ reporting_verifier_ask (reporting_verifier_t *self, const kn_audit_anchor_t *anc
     if (ours && self->state == JOB_DONE) {
         rc = self->rc;
         *verdict = self->verdict;
+        *route = self->route;
         *err = self->err;
         self->state = JOB_IDLE; // collected
     } else if (ours)

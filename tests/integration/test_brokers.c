@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "kinnet/v1/intake.pb-c.h"
 #include "kn_mdp.h"
 #include "kn_test.h"
@@ -155,10 +157,15 @@ Test (brokers, killing_a_broker_costs_one_retry_once)
     char env[2400];
     snprintf (env, sizeof env, "%s KINNET_ENDPOINT='%s'", base, both);
     free (base);
+    char *referral = kn_test_sql (kn_test_stack_db_url (stack),
+                                  "SELECT object_id FROM intake.idempotency"
+                                  " WHERE key = 'kill-after-0'");
+    cr_assert (referral);
     char *output = NULL;
-    int rc = kn_test_run_cli (env, &output, "--timeout 1000 ping intake");
-    cr_assert_eq (rc, 0, "kinnet ping through the list: %s", output);
+    int rc = kn_test_run_cli (env, &output, "--timeout 1000 referral show %s", referral);
+    cr_assert_eq (rc, 0, "kinnet referral show through the list: %s", output);
     free (output);
+    free (referral);
 
     //  The broker back: every service's workers register with it again by themselves.
     kn_test_stack_start_broker_at (stack, 0);
@@ -326,6 +333,79 @@ Test (brokers, a_refusal_does_not_hide_a_live_broker)
     kn_client_destroy (&client);
     zsock_destroy (&refuser);
     zactor_destroy (&auth);
+}
+
+//  kinnet ping with endpoints: its exit code and what it printed (caller frees).
+static int
+s_ping (const char *endpoints, const char *format, char **output)
+{
+    char *base = kn_test_stack_cli_env (stack, 0);
+    char env[2400];
+    snprintf (env, sizeof env, "%s KINNET_ENDPOINT='%s'", base, endpoints);
+    free (base);
+    return kn_test_run_cli (env, output, "--format %s --timeout 500 --retries 0 ping intake",
+                            format);
+}
+
+//  The line ping printed for endpoint, or NULL (points into output).
+static const char *
+s_line (const char *output, const char *endpoint)
+{
+    char start[80];
+    snprintf (start, sizeof start, "%s intake: ", endpoint);
+    const char *line = strstr (output, start);
+    return line ? line + strlen (start) : NULL;
+}
+
+Test (brokers, ping_asks_every_broker_and_fails_when_one_is_down)
+{
+    const char *first = kn_test_stack_frontend_at (stack, 0);
+    const char *second = kn_test_stack_frontend_at (stack, 1);
+    char *output = NULL;
+    int rc = s_ping (both, "text", &output);
+    cr_assert_eq (rc, 0, "%s", output);
+    cr_assert (s_line (output, first) && strncmp (s_line (output, first), "up (", 4) == 0,
+               "%s", output);
+    cr_assert (s_line (output, second) && strncmp (s_line (output, second), "up (", 4) == 0,
+               "%s", output);
+    cr_assert (strstr (output, " ms)\n"), "each line gives the round trip: %s", output);
+    free (output);
+
+    //  One broker gone: a client would move on to the other and hide it; ping names it
+    //  and exits 4, whichever place in the list it has.
+    kn_test_stack_stop_broker_at (stack, 1, SIGTERM);
+    const char *lists[] = {both, reversed};
+    for (int i = 0; i < 2; i++) {
+        rc = s_ping (lists[i], "text", &output);
+        cr_assert_eq (rc, 4, "exit %d: %s", rc, output);
+        cr_assert (s_line (output, first) && strncmp (s_line (output, first), "up (", 4) == 0,
+                   "%s", output);
+        cr_assert (s_line (output, second)
+                       && strncmp (s_line (output, second), "down, no answer (", 17) == 0,
+                   "%s", output);
+        free (output);
+    }
+    rc = s_ping (both, "json", &output);
+    cr_assert_eq (rc, 4, "exit %d: %s", rc, output);
+    json_t *json = json_loads (output, 0, NULL);
+    cr_assert (json, "not JSON: %s", output);
+    cr_assert_str_eq (json_string_value (json_object_get (json, "status")), "down");
+    json_t *brokers = json_object_get (json, "brokers");
+    cr_assert_eq (json_array_size (brokers), 2, "%s", output);
+    json_t *up = json_array_get (brokers, 0), *down = json_array_get (brokers, 1);
+    cr_assert_str_eq (json_string_value (json_object_get (up, "endpoint")), first);
+    cr_assert_str_eq (json_string_value (json_object_get (up, "status")), "up");
+    cr_assert_str_eq (json_string_value (json_object_get (down, "status")), "down");
+    cr_assert_str_eq (json_string_value (json_object_get (down, "reason")), "unreachable");
+    cr_assert (json_is_number (json_object_get (down, "round_trip_ms")));
+    json_decref (json);
+    free (output);
+
+    //  One endpoint alone answers as it always did (health checks read it).
+    rc = s_ping (first, "text", &output);
+    cr_assert_eq (rc, 0, "%s", output);
+    cr_assert_str_eq (output, "intake: up\n");
+    free (output);
 }
 
 Test (brokers, a_bad_endpoint_list_is_refused_by_the_cli)

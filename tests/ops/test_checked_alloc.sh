@@ -12,6 +12,7 @@ swept=(
   services/lib/kn_audit_chain.c
   services/lib/kn_audit_verify.c
   services/reporting/reporting_server.c
+  services/reporting/reporting_replica.c
 )
 failures=0
 for file in "${swept[@]}"; do

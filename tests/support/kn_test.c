@@ -40,103 +40,6 @@ kn_test_no_leaks (void)
 }
 
 //  -------------------------------------------------------------------------
-//  Databases
-
-static const char *
-s_admin_url (void)
-{
-    const char *url = getenv ("KINNET_TEST_DATABASE_URL");
-    if (!url || !*url)
-        cr_assert_fail ("KINNET_TEST_DATABASE_URL is not set: run the suite with ops/test");
-    return url;
-}
-
-char *
-kn_test_sql (const char *url, const char *sql)
-{
-    PGconn *conn = PQconnectdb (url);
-    cr_assert_eq (PQstatus (conn), CONNECTION_OK, "connect: %s", PQerrorMessage (conn));
-    PGresult *result = PQexec (conn, sql);
-    ExecStatusType status = PQresultStatus (result);
-    cr_assert (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK, "%s: %s", sql,
-               PQerrorMessage (conn));
-    char *value = NULL;
-    if (status == PGRES_TUPLES_OK && PQntuples (result) > 0 && PQnfields (result) > 0)
-        value = strdup (PQgetvalue (result, 0, 0));
-    PQclear (result);
-    PQfinish (conn);
-    return value;
-}
-
-char *
-kn_test_read_file (const char *path)
-{
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return NULL;
-    size_t size = 0, used = 0;
-    char *text = NULL;
-    while (true) {
-        if (used + 4096 + 1 > size) {
-            size = size ? size * 2 : 8192;
-            text = realloc (text, size);
-        }
-        size_t got = fread (text + used, 1, size - used - 1, file);
-        used += got;
-        if (got == 0)
-            break;
-    }
-    fclose (file);
-    text[used] = 0;
-    return text;
-}
-
-int
-kn_test_count (const char *url, const char *sql)
-{
-    char *value = kn_test_sql (url, sql);
-    int count = value ? atoi (value) : -1;
-    free (value);
-    return count;
-}
-
-int
-kn_test_outbox_past_cursor (const char *url)
-{
-    return kn_test_count (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
-                              " WHERE (o.xid, o.id) > (c.last_xid, c.last_id)");
-}
-
-int
-kn_test_outbox_skipped (const char *url)
-{
-    return kn_test_count (url, "SELECT count (*) FROM core.outbox o, routing.cursor c"
-                              " WHERE (o.xid, o.id) <= (c.last_xid, c.last_id)"
-                              " AND o.topic IN ('referral.received', 'referral.withdrawn',"
-                              "  'consent.recorded', 'consent.withdrawn',"
-                              "  'release.requested', 'release.decided', 'override.requested')"
-                              " AND NOT EXISTS (SELECT 1 FROM routing.consumed d"
-                              "  WHERE d.outbox_id = o.id)");
-}
-
-char *
-kn_test_db_create (void)
-{
-    char name[64];
-    char uuid[KN_UUID_STR];
-    kn_uuid_generate (uuid);
-    snprintf (name, sizeof name, "kn_t_%.8s%.4s", uuid, uuid + 9);
-    char sql[160];
-    snprintf (sql, sizeof sql, "CREATE DATABASE %s TEMPLATE kinnet_template", name);
-    free (kn_test_sql (s_admin_url (), sql));
-    size_t size = strlen (s_admin_url ()) + strlen (name) + 16;
-    char *url = malloc (size);
-    //  A later keyword wins in a libpq conninfo string.
-    snprintf (url, size, "%s dbname=%s", s_admin_url (), name);
-    return url;
-}
-
-//  -------------------------------------------------------------------------
 //  Stack
 
 struct _kn_test_stack_t {
@@ -493,9 +396,7 @@ s_stack_new (const char *const *env, int brokers)
     cr_assert (kn_test_stack_wait_service (self, "consent", 20000),
                "consent did not become ready (logs in %s)", self->dir);
     kn_test_stack_start_routing (self, 0);
-    self->reporting = s_spawn (self, KN_REPORTING_BIN, "reporting", self->reporting_cert);
-    cr_assert (kn_test_stack_wait_service (self, "reporting", 20000),
-               "reporting did not become ready (logs in %s)", self->dir);
+    kn_test_stack_start_reporting (self);
     self->admin = s_spawn (self, KN_ADMIN_BIN, "admin", self->admin_cert);
     cr_assert (kn_test_stack_wait_service (self, "admin", 20000),
                "admin did not become ready (logs in %s)", self->dir);
@@ -516,6 +417,45 @@ void
 kn_test_stack_stop_records (kn_test_stack_t *self, int signal)
 {
     s_stop (self, &self->records, signal, "records");
+}
+
+void
+kn_test_stack_set_env (kn_test_stack_t *self, const char *daemon, const char *variable,
+                       const char *value)
+{
+    int i = 0;
+    while (self->env[i] && (strcmp (self->env[i], daemon) || strcmp (self->env[i + 1], variable)))
+        i += 3;
+    if (self->env[i]) {
+        free (self->env[i + 2]);
+        self->env[i + 2] = strdup (value);
+        return;
+    }
+    cr_assert (i + 3 < (int) (sizeof self->env / sizeof self->env[0]),
+               "kn_test_stack_set_env: at most 16 triples");
+    self->env[i] = strdup (daemon);
+    self->env[i + 1] = strdup (variable);
+    self->env[i + 2] = strdup (value);
+}
+
+void
+kn_test_stack_start_reporting (kn_test_stack_t *self)
+{
+    self->reporting = s_spawn (self, KN_REPORTING_BIN, "reporting", self->reporting_cert);
+    cr_assert (kn_test_stack_wait_service (self, "reporting", 20000),
+               "reporting did not become ready (logs in %s)", self->dir);
+}
+
+void
+kn_test_stack_stop_reporting (kn_test_stack_t *self, int signal)
+{
+    s_stop (self, &self->reporting, signal, "reporting");
+}
+
+pid_t
+kn_test_stack_reporting_pid (kn_test_stack_t *self)
+{
+    return self->reporting;
 }
 
 void

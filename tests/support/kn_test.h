@@ -20,6 +20,10 @@
 //  at exit. Call it last in a suite's .fini. A no-op in other builds.
 void kn_test_no_leaks (void);
 
+//  The test cluster's superuser conninfo (KINNET_TEST_DATABASE_URL, which ops/test
+//  sets); fails the test when unset.
+const char *kn_test_admin_url (void);
+
 //  A fresh database cloned from kinnet_template; returns its conninfo (caller frees).
 char *kn_test_db_create (void);
 
@@ -109,6 +113,16 @@ void kn_test_stack_stop_broker_at (kn_test_stack_t *self, int which, int signal)
 //  is DIR/erasures.ledger (kn_test_stack_dir).
 void kn_test_stack_start_records (kn_test_stack_t *self);
 void kn_test_stack_stop_records (kn_test_stack_t *self, int signal);
+
+//  The reporting daemon, stopped and started again (as a test changes its settings).
+void kn_test_stack_start_reporting (kn_test_stack_t *self);
+void kn_test_stack_stop_reporting (kn_test_stack_t *self, int signal);
+pid_t kn_test_stack_reporting_pid (kn_test_stack_t *self);
+
+//  Set variable to value for daemon's later starts (as kn_test_stack_new_with_env's
+//  triples, which it adds to or replaces).
+void kn_test_stack_set_env (kn_test_stack_t *self, const char *daemon, const char *variable,
+                            const char *value);
 
 //  Routing daemons: 0 starts with the stack; 1 is a second one on the same stream.
 void kn_test_stack_start_routing (kn_test_stack_t *self, int which);
