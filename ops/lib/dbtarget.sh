@@ -38,9 +38,10 @@ dc() {
 # ... (Patroni nodes) the running one that is not in recovery.
 primary_service() {
   local s
-  for s in $(dc ps --services 2>/dev/null | grep -E '^postgres[0-9]*$' | sort); do
+  for s in $(dc ps --services </dev/null 2>/dev/null | grep -E '^postgres[0-9]*$' | sort); do
+    # </dev/null: the caller's standard input (a dump being restored) is not ours.
     [ "$(dc exec -T "$s" psql -h /run/postgresql -qtAX -d postgres \
-           -c "SELECT pg_is_in_recovery ()" 2>/dev/null)" = f ] && { echo "$s"; return 0; }
+           -c "SELECT pg_is_in_recovery ()" </dev/null 2>/dev/null)" = f ] && { echo "$s"; return 0; }
   done
   echo "no PostgreSQL primary in compose project $project" >&2
   return 1
