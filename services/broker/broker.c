@@ -264,7 +264,7 @@ s_agency_cap (broker_t *self, service_t *service)
 {
     //  Each broker sees every worker: with N brokers up, an agency may hold 1/N of
     //  the share at each, so no more than the share in all.
-    size_t brokers = (size_t) broker_peers_count (self->peers);
+    size_t brokers = (size_t) self->brokers_up;
     size_t cap = (service->workers * (size_t) self->config.agency_share + 100 * brokers - 1)
                  / (100 * brokers);
     return cap ? cap : 1;
@@ -507,22 +507,29 @@ s_purge (broker_t *self)
 
 
 broker_t *
-broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
+broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t **db_p,
             kn_error_t *err)
 {
     broker_t *self = kn_calloc (1, sizeof *self);
     self->config = *config;
     self->keys = keys;
-    self->db = db;
+    kn_db_t *db = db_p ? *db_p : NULL;
+    if (db_p)
+        *db_p = NULL;
+    //  The database work runs on its own thread from now on; it owns the session.
+    self->dbthread = db ? broker_dbthread_new (&(broker_dbthread_args_t){
+                              .db = db,
+                              .key_reload_ms = config->key_reload_ms,
+                              .presence_name = config->presence_name,
+                              .presence_ms = config->presence_ms})
+                        : NULL;
+    self->brokers_up = 1;
     self->services = zhashx_new ();
     zhashx_set_destructor (self->services, s_service_destroy);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
     self->served = zhashx_new ();
     self->agencies = broker_agencies_new (config->agency_rate, config->agency_burst);
-    self->peers = broker_peers_new (config->presence_name ? db : NULL,
-                                    config->presence_name ? config->presence_name : "",
-                                    config->presence_ms);
     self->suspects = broker_suspects_new (SUSPECTS_MAX, SUSPECTS_MS);
     if (!self->suspects)
         kn_error_set (err, KN_E_INTERNAL, NULL, "libsodium did not start");
@@ -543,7 +550,8 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
     }
     self->frontend = broker_socket_router (self->frontend_socket);
     self->backend = broker_socket_router (self->backend_socket);
-    if (db && kn_db_listen (db, "kinnet_agency_keys", err)) {
+    if (db && !self->dbthread) {
+        kn_error_set (err, KN_E_INTERNAL, NULL, "cannot start the database thread");
         broker_destroy (&self);
         return NULL;
     }
@@ -564,7 +572,7 @@ broker_destroy (broker_t **self_p)
     zhashx_destroy (&self->services);
     zhashx_destroy (&self->served);
     broker_agencies_destroy (&self->agencies);
-    broker_peers_destroy (&self->peers);
+    broker_dbthread_destroy (&self->dbthread);
     broker_suspects_destroy (&self->suspects);
     broker_guard_destroy (&self->guard);
     free (self);
@@ -597,9 +605,10 @@ broker_run (broker_t *self)
             {zsock_resolve (broker_socket_events (self->frontend_socket)), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (broker_socket_events (self->backend_socket)), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (broker_keys_zap_socket (self->keys)), 0, ZMQ_POLLIN, 0},
-            {NULL, self->db ? kn_db_socket (self->db) : -1, ZMQ_POLLIN, 0},
+            {self->dbthread ? zsock_resolve (broker_dbthread_socket (self->dbthread)) : NULL,
+             -1, ZMQ_POLLIN, 0},
         };
-        int count = items[5].fd >= 0 ? 6 : 5;
+        int count = self->dbthread ? 6 : 5;
         if (zmq_poll (items, count, tick) < 0)
             break;   // interrupted
         int64_t now = zclock_mono ();
@@ -623,28 +632,27 @@ broker_run (broker_t *self)
             if (msg)
                 broker_client_message (self, msg);
         }
-        bool reload = false;
-        if (count == 6 && (items[5].revents & ZMQ_POLLIN))
-            reload = kn_db_drain_notifies (self->db) != 0;   // -1: connection lost
-        if (reload || now >= self->reload_at) {
-            //  A NOTIFY that arrives while the reload's queries run is read into
-            //  libpq's queue, where polling the socket never sees it: look there after
-            //  each reload, or a key registered meanwhile waits for the periodic one.
-            kn_error_t err;
-            int rc;
-            do
-                rc = broker_keys_reload (self->keys, &err);
-            while (rc == 0 && count == 6 && kn_db_drain_notifies (self->db) > 0);
-            //  A failed reload is tried again every second, so keys are current again
-            //  soon after the database is back.
-            self->reload_at = now + (rc == 0 ? self->config.key_reload_ms : 1000);
+        //  What the database thread read: a new agency table, the brokers up.
+        if (count == 6 && (items[5].revents & ZMQ_POLLIN)) {
+            zhashx_t *agencies;
+            int brokers;
+            broker_dbthread_take (self->dbthread, &agencies, &brokers);
+            if (agencies)
+                broker_keys_adopt (self->keys, agencies);
+            if (brokers && brokers != self->brokers_up) {
+                //  Each agency's rate and burst, split anew (its queue and worker
+                //  share are split where they are checked).
+                self->brokers_up = brokers;
+                broker_agencies_set_limits (
+                    self->agencies, broker_peers_split (brokers, self->config.agency_rate, 0),
+                    broker_peers_split (brokers, self->config.agency_burst, 1));
+            }
         }
-        if (broker_peers_tick (self->peers, now))
-            //  The brokers up changed: each agency's rate and burst, split anew (its
-            //  queue and worker share are split where they are checked).
-            broker_agencies_set_limits (
-                self->agencies, broker_peers_share (self->peers, self->config.agency_rate, 0),
-                broker_peers_share (self->peers, self->config.agency_burst, 1));
+        //  Certificates are files: read here, on the same cadence.
+        if (now >= self->reload_at) {
+            broker_keys_reload_files (self->keys);
+            self->reload_at = now + self->config.key_reload_ms;
+        }
         if (now >= self->guard_at) {
             broker_guard_check (self->guard);
             if (now < self->probe_until)

@@ -59,8 +59,10 @@ typedef struct {
 
 typedef struct _broker_t broker_t;
 
-//  keys and db are borrowed; db (may be NULL) is LISTENed for key changes.
-broker_t *broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t *db,
+//  keys is borrowed; *db_p (may be NULL) is taken (and nulled), success or not: the
+//  broker's database thread reads the agency keys from it (LISTENing for changes)
+//  and stamps its presence.
+broker_t *broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t **db_p,
                       kn_error_t *err);
 void broker_destroy (broker_t **self_p);
 

@@ -44,7 +44,7 @@ s_enqueue (broker_t *self, zframe_t *client, const char *service_name, const cha
         broker_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, wait_ms,
                            "this agency is over its request rate; retry later");
     else if (broker_queue_agency_size (service->queue, agency)
-             >= (size_t) broker_peers_share (self->peers, self->config.max_queued_per_agency,
+             >= (size_t) broker_peers_split (self->brokers_up, self->config.max_queued_per_agency,
                                              1))
         broker_error_to_client (self, client, service_name, KN_E_RESOURCE_EXHAUSTED, backoff,
                            "this agency has too many requests waiting for this service; "

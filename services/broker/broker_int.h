@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "broker_agencies.h"
+#include "broker_dbthread.h"
 #include "broker_guard.h"
 #include "broker_peers.h"
 #include "broker_queue.h"
@@ -36,7 +37,7 @@ struct _service_t {
 struct _broker_t {
     broker_config_t config;
     broker_keys_t *keys;
-    kn_db_t *db;
+    broker_dbthread_t *dbthread;   // the database work (keys, presence); NULL: none
     broker_socket_t *frontend_socket;   // agencies
     broker_socket_t *backend_socket;    // workers
     zsock_t *frontend;          // their ROUTERs
@@ -46,7 +47,7 @@ struct _broker_t {
     zhashx_t *served;     // names a worker has served since start: the metrics labels
     zhashx_t *workers;    // identity -> worker_t
     broker_agencies_t *agencies;   // each agency's bytes here and rate allowance
-    broker_peers_t *peers;         // brokers up, which split the per-agency limits
+    int brokers_up;                // brokers up, which split the per-agency limits
     broker_suspects_t *suspects;   // requests in flight when their worker died
     size_t bytes;         // every request in the broker
     int64_t heartbeat_at;

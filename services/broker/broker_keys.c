@@ -19,6 +19,7 @@ struct _broker_keys_t {
     zhashx_t *agencies;   // Z85 key -> agency id
     zhashx_t *services;   // Z85 key -> service names ("*" or a comma list)
     zhashx_t *health;     // Z85 key -> certificate file name
+    bool has_db;          // agencies come from the database (else: none, never stale)
     int64_t loaded_at;    // zclock_mono of the last successful agency reload
     int max_stale_ms;     // 0: the agency table never goes stale
 };
@@ -175,6 +176,7 @@ broker_keys_new (const char *service_dir, const char *health_dir, kn_db_t *db,
     self->service_dir = service_dir ? kn_strdup (service_dir) : NULL;
     self->health_dir = health_dir ? kn_strdup (health_dir) : NULL;
     self->db = db;
+    self->has_db = db != NULL;
     self->agencies = s_string_table ();
     self->services = s_string_table ();
     self->health = s_string_table ();
@@ -187,6 +189,8 @@ broker_keys_new (const char *service_dir, const char *health_dir, kn_db_t *db,
     }
     if (broker_keys_reload (self, err))
         broker_keys_destroy (&self);
+    else if (self)
+        self->db = NULL;   // from now on the agency table comes by broker_keys_adopt
     return self;
 }
 
@@ -206,24 +210,11 @@ broker_keys_destroy (broker_keys_t **self_p)
     *self_p = NULL;
 }
 
-int
-broker_keys_reload (broker_keys_t *self, kn_error_t *err)
+//  Service and health-check certificates read again, keys shared with an agency
+//  dropped, and what is admitted now logged and counted.
+static void
+s_reload_files (broker_keys_t *self)
 {
-    int rc = 0;
-    zhashx_t *agencies = NULL;
-    if (self->db && kn_db_ensure (self->db, err) == 0)
-        agencies = kn_agency_active_keys (self->db, err);
-    if (agencies) {
-        zhashx_destroy (&self->agencies);
-        self->agencies = agencies;
-        self->loaded_at = zclock_mono ();
-    }
-    else if (self->db) {
-        kn_log (KN_WARN, "keys.reload_failed", "kept", "previous_agency_keys", NULL);
-        rc = -1;
-    }
-    else
-        self->loaded_at = zclock_mono ();
     zhashx_destroy (&self->services);
     self->services = s_load_certs (self->service_dir, true);
     zhashx_destroy (&self->health);
@@ -240,7 +231,41 @@ broker_keys_reload (broker_keys_t *self, kn_error_t *err)
                           NULL);
     kn_metrics_gauge_set ("kinnet_broker_keys", (double)zhashx_size (self->services), "service",
                           NULL);
-    return rc;
+}
+
+int
+broker_keys_reload (broker_keys_t *self, kn_error_t *err)
+{
+    zhashx_t *agencies = NULL;
+    if (self->has_db && self->db && kn_db_ensure (self->db, err) == 0)
+        agencies = kn_agency_active_keys (self->db, err);
+    if (self->has_db && !agencies) {
+        kn_log (KN_WARN, "keys.reload_failed", "kept", "previous_agency_keys", NULL);
+        s_reload_files (self);
+        return -1;
+    }
+    if (agencies)
+        broker_keys_adopt (self, agencies);
+    else {
+        self->loaded_at = zclock_mono ();
+        s_reload_files (self);
+    }
+    return 0;
+}
+
+void
+broker_keys_adopt (broker_keys_t *self, zhashx_t *agencies)
+{
+    zhashx_destroy (&self->agencies);
+    self->agencies = agencies;
+    self->loaded_at = zclock_mono ();
+    s_reload_files (self);
+}
+
+void
+broker_keys_reload_files (broker_keys_t *self)
+{
+    s_reload_files (self);
 }
 
 void
@@ -252,7 +277,7 @@ broker_keys_set_max_stale (broker_keys_t *self, int max_stale_ms)
 bool
 broker_keys_stale (broker_keys_t *self)
 {
-    return self->db && self->max_stale_ms > 0
+    return self->has_db && self->max_stale_ms > 0
            && zclock_mono () - self->loaded_at > self->max_stale_ms;
 }
 

@@ -31,9 +31,18 @@ broker_keys_t *broker_keys_new (const char *service_dir, const char *health_dir,
                                 kn_db_t *db, kn_error_t *err);
 void broker_keys_destroy (broker_keys_t **self_p);
 
-//  Re-read agencies and service certificates.
-//  On a database error the previous agency table stays in force (see loaded_at).
+//  db (borrowed) is read once, here, for the first agency table; afterwards the
+//  broker's database thread reads it (broker_dbthread) and hands each new table to
+//  broker_keys_adopt.
+//  Re-read agencies (from db, at start) and the certificates. On a database error
+//  the previous agency table stays in force (see loaded_at).
 int broker_keys_reload (broker_keys_t *self, kn_error_t *err);
+
+//  A new agency table (taken), read elsewhere; the certificates are read again too.
+void broker_keys_adopt (broker_keys_t *self, zhashx_t *agencies);
+
+//  The service and health-check certificates read again (the agency table kept).
+void broker_keys_reload_files (broker_keys_t *self);
 
 //  The agency table is stale when no reload has read it for max_stale_ms (the
 //  database is unreachable): a key revoked meanwhile would still be in it, so the

@@ -93,8 +93,8 @@ broker_peers_count (broker_peers_t *self)
 }
 
 double
-broker_peers_share (broker_peers_t *self, double limit, double floor)
+broker_peers_split (int count, double limit, double floor)
 {
-    double share = limit / broker_peers_count (self);
+    double share = limit / (count > 0 ? count : 1);
     return share < floor ? floor : share;
 }

@@ -25,7 +25,7 @@ bool broker_peers_tick (broker_peers_t *self, int64_t now);
 //  Brokers up, this one included: at least 1.
 int broker_peers_count (broker_peers_t *self);
 
-//  limit split over the brokers up: limit / count, never below floor.
-double broker_peers_share (broker_peers_t *self, double limit, double floor);
+//  limit split over count brokers: limit / count, never below floor.
+double broker_peers_split (int count, double limit, double floor);
 
 #endif

@@ -112,7 +112,7 @@ main (int argc, char *argv[])
     }
     if (keys)
         broker_keys_set_max_stale (keys, (int) kn_config_int ("KINNET_KEY_MAX_STALE_MS", 90000));
-    broker_t *broker = keys ? broker_new (&config, keys, db, &err) : NULL;
+    broker_t *broker = keys ? broker_new (&config, keys, &db, &err) : NULL;
     int rc = 1;
     if (broker)
         rc = broker_run (broker);
