@@ -165,19 +165,8 @@ s_verify_service (void)
     Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
     request.op_case = KINNET__V1__REPORTING_REQUEST__OP_VERIFY_AUDIT;
     request.verify_audit = &op;
-    size_t len = kinnet__v1__reporting_request__get_packed_size (&request);
-    uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__reporting_request__pack (&request, buf);
-    kn_client_t *client = kn_test_stack_client (stack, 1, 20000, 1);
-    kn_error_t err;
-    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
-    kn_client_destroy (&client);
-    free (buf);
-    cr_assert (frame, "%s", err.message);
-    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
-        NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    cr_assert (reply && reply->verdict, "no verdict");
+    Kinnet__V1__ReportingReply *reply = kn_test_reporting_call (stack, 1, &request, 20000);
+    cr_assert (reply->verdict, "no verdict");
     return reply;
 }
 

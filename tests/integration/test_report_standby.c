@@ -68,19 +68,7 @@ s_use_standby (void)
 static Kinnet__V1__ReportingReply *
 s_call (const Kinnet__V1__ReportingRequest *request)
 {
-    size_t len = kinnet__v1__reporting_request__get_packed_size (request);
-    uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__reporting_request__pack (request, buf);
-    kn_client_t *client = kn_test_stack_client (stack, 1, 10000, 1);
-    kn_error_t err;
-    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
-    kn_client_destroy (&client);
-    free (buf);
-    cr_assert (frame, "%s", err.message);
-    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
-        NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    cr_assert (reply);
+    Kinnet__V1__ReportingReply *reply = kn_test_reporting_call (stack, 1, request, 10000);
     cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
     cr_assert_not_null (reply->source, "every answer says where it was read");
     return reply;

@@ -37,20 +37,7 @@ TestSuite (reporting, .init = s_setup, .fini = s_teardown, .timeout = 120);
 static Kinnet__V1__ReportingReply *
 s_reporting (int agency, const Kinnet__V1__ReportingRequest *request)
 {
-    size_t len = kinnet__v1__reporting_request__get_packed_size (request);
-    uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__reporting_request__pack (request, buf);
-    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 1);
-    kn_error_t err;
-    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
-    kn_client_destroy (&client);
-    free (buf);
-    cr_assert (frame, "%s", err.message);
-    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
-        NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    cr_assert (reply);
-    return reply;
+    return kn_test_reporting_call (stack, agency, request, 10000);
 }
 
 static Kinnet__V1__ReportingReply *

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "kinnet/v1/intake.pb-c.h"
+#include "kinnet/v1/reporting.pb-c.h"
 #include "kn_client.h"
 #include "kn_uuid.h"
 #include "kn_db.h"
@@ -158,6 +159,13 @@ int kn_test_run_cli (const char *env, char **output, const char *fmt, ...)
 //  Send the referral of child seed (kn_test_referral_request) with key through
 //  client; asserts an answer came and decodes it (caller frees; its error may be set).
 Kinnet__V1__IntakeReply *kn_test_refer_via (kn_client_t *client, int seed, const char *key);
+
+//  One request to the reporting service as agency of stack, waiting up to timeout_ms
+//  (one retry); asserts an answer came and decodes it (caller frees; its error may
+//  be set).
+Kinnet__V1__ReportingReply *kn_test_reporting_call (kn_test_stack_t *stack, int agency,
+                                                    const Kinnet__V1__ReportingRequest *request,
+                                                    int timeout_ms);
 
 //  Refer child seed (kn_test_referral_request) as agency, with key; asserts it was
 //  stored and puts the child's subject into subject.

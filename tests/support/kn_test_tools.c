@@ -235,6 +235,27 @@ kn_test_refer_via (kn_client_t *client, int seed, const char *key)
     return decoded;
 }
 
+Kinnet__V1__ReportingReply *
+kn_test_reporting_call (kn_test_stack_t *stack, int agency,
+                        const Kinnet__V1__ReportingRequest *request, int timeout_ms)
+{
+    size_t len = kinnet__v1__reporting_request__get_packed_size (request);
+    uint8_t *buf = malloc (len ? len : 1);
+    cr_assert (buf);
+    kinnet__v1__reporting_request__pack (request, buf);
+    kn_client_t *client = kn_test_stack_client (stack, agency, timeout_ms, 1);
+    kn_error_t err;
+    zframe_t *frame = kn_client_call (client, "reporting", buf, len, &err);
+    kn_client_destroy (&client);
+    free (buf);
+    cr_assert (frame, "%s", err.message);
+    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
+        NULL, zframe_size (frame), zframe_data (frame));
+    zframe_destroy (&frame);
+    cr_assert (reply, "the reply is not a ReportingReply");
+    return reply;
+}
+
 void
 kn_test_stack_refer (kn_test_stack_t *self, int agency, int seed, const char *key,
                      char subject[KN_UUID_STR])
