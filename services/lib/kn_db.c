@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -478,10 +479,36 @@ kn_db_prepare_all (kn_db_t *self, const char *statements[][2], size_t n,
     return 0;
 }
 
+//  Whether the session is gone. A server that went away (a failover, a restart,
+//  pg_terminate_backend) has usually left its FATAL message or the end of the
+//  connection waiting on the socket already: read here, before a request's first
+//  statement, the session is re-made now instead of failing that request.
+static bool
+s_gone (kn_db_t *self)
+{
+    if (!self->conn || PQstatus (self->conn) != CONNECTION_OK)
+        return true;
+    if (self->deferring || PQisBusy (self->conn))
+        return false;   // mid-pipeline: its own results will say
+    //  The FATAL message and the end of the connection may take two reads: read
+    //  while there is something to read (a few times at most: a LISTENing session
+    //  may be receiving notifications, which stay queued in libpq for its caller).
+    for (int reads = 0; reads < 4; reads++) {
+        struct pollfd socket = {PQsocket (self->conn), POLLIN, 0};
+        if (socket.fd < 0)
+            return true;
+        if (poll (&socket, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput (self->conn))
+            return true;
+    }
+    return PQstatus (self->conn) != CONNECTION_OK;
+}
+
 int
 kn_db_ensure (kn_db_t *self, kn_error_t *err)
 {
-    if (self->conn && PQstatus (self->conn) == CONNECTION_OK)
+    if (!s_gone (self))
         return 0;
     kn_log (KN_WARN, "db.reconnect", NULL);
     self->deferring = false;   // the pipeline went with the connection

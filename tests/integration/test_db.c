@@ -327,3 +327,27 @@ Test (db, effects_are_logged_after_commit_only)
     cr_expect (strstr (text, "effect.autocommit"), "%s", text);
     free (text);
 }
+
+//  A session the server ended while idle (a failover, a restart) is noticed before
+//  the next request's first statement, and re-made: that request succeeds, rather
+//  than failing once for the caller to retry.
+Test (db, a_session_ended_while_idle_is_remade_before_the_next_request)
+{
+    char *pid = kn_test_sql (url, "SELECT pid FROM pg_stat_activity WHERE datname ="
+                                  " current_database () AND pid <> pg_backend_pid ()"
+                                  " AND backend_type = 'client backend'");
+    cr_assert (pid);
+    free (kn_test_sqlf (url, "SELECT pg_terminate_backend (%s)", pid));
+    //  Await the server's end of it: the backend gone.
+    int64_t deadline = zclock_mono () + 10000;
+    while (kn_test_countf (url, "SELECT count (*) FROM pg_stat_activity WHERE pid = %s", pid)
+               != 0
+           && zclock_mono () < deadline)
+        zclock_sleep (20);
+    free (pid);
+    kn_error_t err;
+    cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
+    cr_assert_eq (s_put ("1", "after", 1, &err), 0, "the first statement after: %s",
+                  err.message);
+    cr_assert_eq (s_rows (), 1);
+}
