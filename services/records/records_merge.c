@@ -411,14 +411,9 @@ static int
 s_tell (records_server_t *self, const char *topic, const char *merge_id, const char *a,
         const char *b, const char *family_id, int64_t at_s, kn_error_t *err)
 {
-    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
-    at.seconds = at_s;
-    Kinnet__V1__SubjectMerged event = KINNET__V1__SUBJECT_MERGED__INIT;
-    event.subject_id = (char *)a;
-    event.merged_subject_id = (char *)b;
-    event.family_id = (char *)family_id;
-    event.at = &at;
-    event.merge_id = (char *)merge_id;
+    Kinnet__V1__Timestamp at;
+    Kinnet__V1__SubjectMerged event;
+    records_merged_event (&event, &at, at_s, a, b, family_id, merge_id);
     return records_tell (self, a, topic, &event.base, &event.recipient_agency_id, err) ||
                    records_tell_routing (self, topic, &event.base, &event.recipient_agency_id,
                                          a, err)
@@ -426,16 +421,27 @@ s_tell (records_server_t *self, const char *topic, const char *merge_id, const c
                : 0;
 }
 
+void
+records_merged_event (Kinnet__V1__SubjectMerged *event, Kinnet__V1__Timestamp *at, int64_t at_s,
+                      const char *a, const char *b, const char *family_id,
+                      const char *merge_id)
+{
+    kinnet__v1__timestamp__init (at);
+    at->seconds = at_s;
+    kinnet__v1__subject_merged__init (event);
+    event->subject_id = (char *)a;
+    event->merged_subject_id = (char *)b;
+    event->family_id = (char *)family_id;
+    event->at = at;
+    event->merge_id = (char *)merge_id;
+}
+
 int
 records_tell_routing (records_server_t *self, const char *topic, ProtobufCMessage *event,
                       char **recipient, const char *subject_id, kn_error_t *err)
 {
     *recipient = "";
-    size_t len = protobuf_c_message_get_packed_size (event);
-    uint8_t *payload = kn_malloc (len ? len : 1);
-    protobuf_c_message_pack (event, payload);
-    int rc = kn_outbox_append (self->db, topic, subject_id, payload, len, err);
-    free (payload);
+    int rc = records_tell_event (self, topic, subject_id, event, err);
     *recipient = NULL;
     return rc;
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "kinnet/v1/events.pb-c.h"
 #include "kinnet/v1/records.pb-c.h"
 #include "kn_write.h"
 #include "records_server.h"
@@ -88,6 +89,12 @@ int records_destroy (records_server_t *self, const records_destroy_t *what,
 //  agency's feed.
 int records_tell (records_server_t *self, const char *subject_id, const char *topic,
                   ProtobufCMessage *event, char **recipient, kn_error_t *err);
+
+//  The SubjectMerged event of a merge, unmerge or split (merge_id) of b from a, at
+//  at_s (seconds), into event, with its time in at; strings borrowed.
+void records_merged_event (Kinnet__V1__SubjectMerged *event, Kinnet__V1__Timestamp *at,
+                           int64_t at_s, const char *a, const char *b, const char *family_id,
+                           const char *merge_id);
 
 //  One copy of event (topic, about subject_id) into the outbox, as it is now (its
 //  recipient already set), in the caller's transaction.

@@ -277,14 +277,10 @@ s_tell (records_server_t *self, const Kinnet__V1__Split *split, const char *fami
         PQclear (recipients);
         return -1;
     }
-    Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
-    at.seconds = kn_clock_now ();
-    Kinnet__V1__SubjectMerged event = KINNET__V1__SUBJECT_MERGED__INIT;
-    event.subject_id = split->subject_id;
-    event.merged_subject_id = split->new_subject_id;
-    event.family_id = (char *)family_id;
-    event.at = &at;
-    event.merge_id = split->split_id;
+    Kinnet__V1__Timestamp at;
+    Kinnet__V1__SubjectMerged event;
+    records_merged_event (&event, &at, kn_clock_now (), split->subject_id,
+                          split->new_subject_id, family_id, split->split_id);
     int rc = 0;
     for (int r = 0; r < PQntuples (recipients) && rc == 0; r++) {
         s_record_ids (&event, PQgetvalue (recipients, r, 1), NULL);
