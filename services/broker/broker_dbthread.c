@@ -85,19 +85,21 @@ s_run (zsock_t *pipe, void *arg)
             if (term)
                 break;
         }
-        bool notified = count == 2 && (items[1].revents & ZMQ_POLLIN)
-                        && kn_db_drain_notifies (self->db) != 0;   // -1: connection lost
+        //  The presence stamp first: any statement on this session (and the check
+        //  before it) moves a NOTIFY waiting on the socket into libpq's queue, where
+        //  polling the socket never sees it. So the queue is looked at after every
+        //  use of the session, not only when the socket is readable.
+        int brokers = broker_peers_tick (peers, zclock_mono ()) ? broker_peers_count (peers) : 0;
+        bool notified = kn_db_drain_notifies (self->db) != 0;   // -1: connection lost
         if (notified || zclock_mono () >= reload_at) {
-            //  A NOTIFY that arrives while the read runs lands in libpq's queue, where
-            //  polling the socket never sees it: look there after each read.
             bool ok;
             do
                 ok = s_load (self, pipe);
             while (ok && kn_db_drain_notifies (self->db) > 0);
             reload_at = zclock_mono () + (ok ? self->key_reload_ms : 1000);
         }
-        if (broker_peers_tick (peers, zclock_mono ()))
-            s_tell (self, pipe, NULL, broker_peers_count (peers));
+        if (brokers)
+            s_tell (self, pipe, NULL, brokers);
     }
     broker_peers_destroy (&peers);
 }

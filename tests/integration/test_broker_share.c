@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "kinnet/v1/intake.pb-c.h"
+#include "kn_agency.h"
 #include "kn_test.h"
 
 static kn_test_stack_t *stack;
@@ -98,4 +99,59 @@ Test (share, a_broker_gone_gives_its_share_back)
     s_await_brokers (1, 1);
     int admitted = s_admitted (1, 6, "alone");
     cr_assert_eq (admitted, 6, "the broker left admitted %d of 6", admitted);
+}
+
+//  The presence stamp shares the broker's database session with LISTEN: a NOTIFY
+//  that arrives while a stamp runs is moved into libpq's queue, where polling the
+//  socket never sees it. Stamping every 10 ms, twenty keys registered one after
+//  another must each be admitted at once, not at the next periodic reload (an hour).
+static void
+s_setup_busy (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    static const char *const env[] = {"broker", "KINNET_BROKER_PRESENCE_MS", "10",
+                                      "broker", "KINNET_KEY_RELOAD_MS", "3600000", NULL};
+    stack = kn_test_stack_new_with_env (env);
+}
+
+TestSuite (share_notify, .init = s_setup_busy, .fini = s_teardown, .timeout = 120);
+
+Test (share_notify, a_key_registered_while_presence_is_stamped_is_admitted_at_once)
+{
+    kn_error_t err;
+    kn_db_t *admin = kn_db_new (kn_test_stack_db_url (stack), NULL, &err);
+    cr_assert (admin, "%s", err.message);
+    for (int i = 0; i < 20; i++) {
+        zcert_t *cert = zcert_new ();
+        char name[64], id[KN_UUID_STR];
+        snprintf (name, sizeof name, "Busy stamp agency %d", i);
+        cr_assert_eq (kn_agency_add (admin, name, "ngo_community", "north",
+                                     zcert_public_txt (cert), id, &err),
+                      0, "%s", err.message);
+        kn_client_t *client = kn_client_new (kn_test_stack_frontend (stack), cert,
+                                             kn_test_stack_server_key (stack), &err);
+        cr_assert (client, "%s", err.message);
+        kn_client_set_timeout (client, 500);
+        kn_client_set_retries (client, 0);
+        int64_t deadline = zclock_mono () + 5000;
+        bool admitted = false;
+        while (!admitted && zclock_mono () < deadline) {
+            zframe_t *reply = kn_client_call (client, "mmi.service", "intake", 6, &err);
+            admitted = reply != NULL;
+            zframe_destroy (&reply);
+            if (!admitted) {
+                //  A refused handshake spoils the connection: a new one for each try.
+                kn_client_destroy (&client);
+                client = kn_client_new (kn_test_stack_frontend (stack), cert,
+                                        kn_test_stack_server_key (stack), &err);
+                kn_client_set_timeout (client, 500);
+                kn_client_set_retries (client, 0);
+            }
+        }
+        kn_client_destroy (&client);
+        zcert_destroy (&cert);
+        cr_assert (admitted, "key %d was not admitted within 5 s of its NOTIFY", i);
+    }
+    kn_db_destroy (&admin);
 }
