@@ -66,7 +66,9 @@ s_run (zsock_t *pipe, void *arg)
     if (kn_db_listen (self->db, "kinnet_agency_keys", &err))
         kn_log (KN_WARN, "keys.listen_failed", "problem", err.message, NULL);
     zsock_signal (pipe, 0);
-    int64_t reload_at = zclock_mono () + self->key_reload_ms;
+    //  Read at once: a key changed between the broker's first read (at start, before
+    //  this LISTEN) and now is not left for the periodic reload.
+    int64_t reload_at = zclock_mono ();
     while (true) {
         zmq_pollitem_t items[2] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
                                    {NULL, kn_db_socket (self->db), ZMQ_POLLIN, 0}};

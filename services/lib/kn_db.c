@@ -508,8 +508,17 @@ s_gone (kn_db_t *self)
 int
 kn_db_ensure (kn_db_t *self, kn_error_t *err)
 {
+    PGTransactionStatusType before =
+        self->conn ? PQtransactionStatus (self->conn) : PQTRANS_UNKNOWN;
     if (!s_gone (self))
         return 0;
+    //  Gone in the middle of a transaction: what the caller began went with it. Say
+    //  so (the caller gives up and the client retries); a new session now would let
+    //  the caller go on in autocommit, and its COMMIT "succeed".
+    if (before == PQTRANS_INTRANS || before == PQTRANS_INERROR)
+        return kn_error_set (err, KN_E_SERVICE_UNAVAILABLE, NULL,
+                             "the database session ended in the middle of a transaction: "
+                             "retry with the same idempotency key");
     kn_log (KN_WARN, "db.reconnect", NULL);
     self->deferring = false;   // the pipeline went with the connection
     self->deferred = 0;

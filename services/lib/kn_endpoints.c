@@ -101,7 +101,11 @@ s_lookup (const char *endpoint, char *out, size_t size)
     }
     memcpy (name, host, len);
     name[len] = 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    //  IPv4 only: Kinnet's sockets do not set ZMQ_IPV6, and an IPv4-only socket
+    //  "connected" to an IPv6 address never connects, silently (a name such as
+    //  localhost may resolve to ::1 first). An address in brackets still passes
+    //  through as written.
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
     struct addrinfo *found = NULL;
     if (getaddrinfo (name, NULL, &hints, &found) != 0 || !found)
         return -1;

@@ -26,8 +26,8 @@ int kn_endpoints_parse (const char *list, char *endpoints[KN_ENDPOINTS_MAX],
 void kn_endpoints_free (char *endpoints[KN_ENDPOINTS_MAX], int count);
 
 //  endpoint with its host name resolved here, into out (size bytes): tcp://NAME:PORT
-//  becomes tcp://ADDRESS:PORT (IPv6 as [ADDRESS]); an address, or ipc://, comes out
-//  as it went in. Returns 0, or -1 when the name does not resolve (or out is too
+//  becomes tcp://ADDRESS:PORT, an IPv4 address (Kinnet's sockets are IPv4 only); an
+//  address, or ipc://, comes out as it went in. Returns 0, or -1 when the name does not resolve (or out is too
 //  small). libzmq resolves a name in its I/O thread, which carries every socket of
 //  the process: a broker whose name has gone (a stopped container) would have each
 //  reconnection of each worker slot wait on DNS there, and stall the traffic of the

@@ -351,3 +351,29 @@ Test (db, a_session_ended_while_idle_is_remade_before_the_next_request)
                   err.message);
     cr_assert_eq (s_rows (), 1);
 }
+
+//  Ended in the middle of a transaction: kn_db_ensure says so rather than handing
+//  the caller a new session (it would go on in autocommit, and its COMMIT would
+//  "succeed" with nothing before it); the next request gets a new session.
+Test (db, a_session_ended_mid_transaction_is_reported_not_replaced)
+{
+    kn_error_t err;
+    cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0, "%s", err.message);
+    cr_assert_eq (s_put ("1", "inside", 1, &err), 0, "%s", err.message);
+    char *pid = kn_test_sql (url, "SELECT pid FROM pg_stat_activity WHERE datname ="
+                                  " current_database () AND pid <> pg_backend_pid ()"
+                                  " AND backend_type = 'client backend'");
+    cr_assert (pid);
+    free (kn_test_sqlf (url, "SELECT pg_terminate_backend (%s)", pid));
+    int64_t deadline = zclock_mono () + 10000;
+    while (kn_test_countf (url, "SELECT count (*) FROM pg_stat_activity WHERE pid = %s", pid)
+               != 0
+           && zclock_mono () < deadline)
+        zclock_sleep (20);
+    free (pid);
+    cr_assert_eq (kn_db_ensure (db, &err), -1, "a new session replaced a transaction's");
+    cr_assert_eq (err.code, KN_E_SERVICE_UNAVAILABLE);
+    cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 0, "the transaction's row survived its session");
+    cr_assert_eq (s_put ("2", "after", 1, &err), 0, "%s", err.message);
+}

@@ -2,9 +2,12 @@
 #include "kn_test.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kn_uuid.h"
 
@@ -85,13 +88,43 @@ kn_test_outbox_skipped (const char *url)
                               "  WHERE d.outbox_id = o.id)");
 }
 
+//  Databases of test processes that have ended, dropped: the cluster then holds only
+//  what running tests use, so it stays small (a standby's base backup copies the
+//  whole cluster: test_report_standby) and the disk does not fill over a run. Each
+//  database is named after the process that made it (kn_t_<pid>_...); one whose
+//  process is gone is dropped, its leftover sessions ended. Best effort: another
+//  process dropping the same one first, or a session that will not go, is fine.
+static void
+s_drop_orphans (void)
+{
+    PGconn *conn = PQconnectdb (kn_test_admin_url ());
+    if (PQstatus (conn) != CONNECTION_OK) {
+        PQfinish (conn);
+        return;
+    }
+    PGresult *names = PQexec (conn, "SELECT datname FROM pg_database"
+                                    " WHERE datname ~ '^kn_t_[0-9]+_[0-9a-f]+$'");
+    for (int r = 0; PQresultStatus (names) == PGRES_TUPLES_OK && r < PQntuples (names); r++) {
+        const char *name = PQgetvalue (names, r, 0);
+        long pid = strtol (name + 5, NULL, 10);
+        if (pid <= 0 || pid == (long) getpid () || kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char sql[128];
+        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+        PQclear (PQexec (conn, sql));
+    }
+    PQclear (names);
+    PQfinish (conn);
+}
+
 char *
 kn_test_db_create (void)
 {
+    s_drop_orphans ();
     char name[64];
     char uuid[KN_UUID_STR];
     kn_uuid_generate (uuid);
-    snprintf (name, sizeof name, "kn_t_%.8s%.4s", uuid, uuid + 9);
+    snprintf (name, sizeof name, "kn_t_%ld_%.8s%.4s", (long) getpid (), uuid, uuid + 9);
     char sql[160];
     snprintf (sql, sizeof sql, "CREATE DATABASE %s TEMPLATE kinnet_template", name);
     free (kn_test_sql (kn_test_admin_url (), sql));

@@ -111,8 +111,9 @@ Test (endpoints, a_name_is_resolved_to_an_address)
 {
     char out[KN_ENDPOINT_MAX_LEN + 1];
     cr_assert_eq (kn_endpoint_resolve ("tcp://localhost:5556", out, sizeof out, 1000), 0);
-    cr_assert (strcmp (out, "tcp://127.0.0.1:5556") == 0 || strcmp (out, "tcp://[::1]:5556") == 0,
-               "%s", out);
+    //  IPv4, even where localhost is ::1 first: an IPv4-only socket would never
+    //  connect to ::1.
+    cr_assert_str_eq (out, "tcp://127.0.0.1:5556");
     cr_assert_eq (kn_endpoint_resolve ("tcp://10.1.2.3:7", out, sizeof out, 1000), 0);
     cr_assert_str_eq (out, "tcp://10.1.2.3:7");
     cr_assert_eq (kn_endpoint_resolve ("tcp://[::1]:7", out, sizeof out, 1000), 0);
