@@ -328,23 +328,31 @@ Test (db, effects_are_logged_after_commit_only)
     free (text);
 }
 
-//  A session the server ended while idle (a failover, a restart) is noticed before
-//  the next request's first statement, and re-made: that request succeeds, rather
-//  than failing once for the caller to retry.
-Test (db, a_session_ended_while_idle_is_remade_before_the_next_request)
+//  End db's session from the server's side (pg_terminate_backend) and await the
+//  backend's end.
+static void
+s_end_session (void)
 {
     char *pid = kn_test_sql (url, "SELECT pid FROM pg_stat_activity WHERE datname ="
                                   " current_database () AND pid <> pg_backend_pid ()"
                                   " AND backend_type = 'client backend'");
     cr_assert (pid);
     free (kn_test_sqlf (url, "SELECT pg_terminate_backend (%s)", pid));
-    //  Await the server's end of it: the backend gone.
     int64_t deadline = zclock_mono () + 10000;
     while (kn_test_countf (url, "SELECT count (*) FROM pg_stat_activity WHERE pid = %s", pid)
                != 0
            && zclock_mono () < deadline)
         zclock_sleep (20);
+    cr_assert_lt (zclock_mono (), deadline, "the backend %s did not end", pid);
     free (pid);
+}
+
+//  A session the server ended while idle (a failover, a restart) is noticed before
+//  the next request's first statement, and re-made: that request succeeds, rather
+//  than failing once for the caller to retry.
+Test (db, a_session_ended_while_idle_is_remade_before_the_next_request)
+{
+    s_end_session ();
     kn_error_t err;
     cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
     cr_assert_eq (s_put ("1", "after", 1, &err), 0, "the first statement after: %s",
@@ -360,17 +368,7 @@ Test (db, a_session_ended_mid_transaction_is_reported_not_replaced)
     kn_error_t err;
     cr_assert_eq (kn_db_exec (db, "BEGIN", &err), 0, "%s", err.message);
     cr_assert_eq (s_put ("1", "inside", 1, &err), 0, "%s", err.message);
-    char *pid = kn_test_sql (url, "SELECT pid FROM pg_stat_activity WHERE datname ="
-                                  " current_database () AND pid <> pg_backend_pid ()"
-                                  " AND backend_type = 'client backend'");
-    cr_assert (pid);
-    free (kn_test_sqlf (url, "SELECT pg_terminate_backend (%s)", pid));
-    int64_t deadline = zclock_mono () + 10000;
-    while (kn_test_countf (url, "SELECT count (*) FROM pg_stat_activity WHERE pid = %s", pid)
-               != 0
-           && zclock_mono () < deadline)
-        zclock_sleep (20);
-    free (pid);
+    s_end_session ();
     cr_assert_eq (kn_db_ensure (db, &err), -1, "a new session replaced a transaction's");
     cr_assert_eq (err.code, KN_E_SERVICE_UNAVAILABLE);
     cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
