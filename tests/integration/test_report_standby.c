@@ -38,6 +38,10 @@ s_setup (void)
     stack = kn_test_stack_new_with_env (env);
     kn_test_stack_grant (stack, 1, "auditor");
     kn_test_stack_grant (stack, 1, "data_protection_officer");
+    //  The test's database, just made on the primary, is on the standby too: its
+    //  sessions there can log in from the first request.
+    cr_assert (kn_test_standby_wait_replayed (standby, 60000),
+               "the standby did not replay the test's database");
     time_t now = time (NULL);
     time_t start = now - 30 * 86400, end = now + 2 * 86400;
     strftime (from, sizeof from, "%Y-%m-%d", gmtime (&start));

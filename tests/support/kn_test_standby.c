@@ -235,6 +235,10 @@ kn_test_standby_start (kn_test_standby_t *self)
     free (admin);
     cr_assert_eq (ping, PQPING_OK, "the standby did not accept connections (see %s)",
                   log);
+    //  Accepting connections is not yet holding what the primary holds: a database
+    //  made while it was down is not there to log in to until replayed.
+    cr_assert (kn_test_standby_wait_replayed (self, READY_MS),
+               "the standby did not replay up to the primary's position (see %s)", log);
 }
 
 void

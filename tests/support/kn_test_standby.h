@@ -27,7 +27,8 @@ void kn_test_standby_destroy (kn_test_standby_t **self_p);
 //  standby: url with the standby's socket and port (caller frees).
 char *kn_test_standby_url (kn_test_standby_t *self, const char *url);
 
-//  Fast shutdown, waited for; and a start again, ready for connections on return.
+//  Fast shutdown, waited for; and a start again, which returns once the standby
+//  accepts connections and has replayed what the primary had written by then.
 void kn_test_standby_stop (kn_test_standby_t *self);
 void kn_test_standby_start (kn_test_standby_t *self);
 
