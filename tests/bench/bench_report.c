@@ -15,6 +15,9 @@ typedef struct {
     json_t *echo_open;   // the same open loop through the broker to the echo worker
     json_t *routing;       //  the routing run: submit-to-offer latency
     json_t *routing_rss;
+    json_t *sustained;       //  intake's closed loop with routing following
+    json_t *pace;            //  what routing did in it (from the database)
+    json_t *drain;           //  routing alone on a backlog
     json_t *database;
     json_t *open_wal;
     json_t *growth;          //  what was stored for the growth run
@@ -132,6 +135,14 @@ s_load (report_t *self, const char *path, json_t *all)
             self->database = object;
         else if (strcmp (kind, "growth") == 0)
             self->growth = object;
+        else if (strcmp (kind, "kinnet") == 0 && s_labelled (object, "routing_sustained"))
+            self->sustained = object;
+        else if (strcmp (kind, "kinnet") == 0 && s_labelled (object, "routing_backlog"))
+            ; // only makes the backlog routing_drain measures
+        else if (strcmp (kind, "routing_pace") == 0)
+            self->pace = object;
+        else if (strcmp (kind, "routing_drain") == 0)
+            self->drain = object;
         else if (strcmp (kind, "kinnet") == 0 && s_labelled (object, "growth_before"))
             self->growth_before = object;
         else if (strcmp (kind, "kinnet") == 0 && s_labelled (object, "growth_after"))
@@ -336,6 +347,25 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                  s_number (to_offer, "p50"), s_number (to_offer, "p90"), s_number (to_offer, "p99"),
                  s_number (to_offer, "max"),
                  json_integer_value (json_object_get (to_offer, "without_offer")), "");
+    json_t *sustained_offer =
+        self.sustained ? json_object_get (self.sustained, "submit_to_offer_ms") : NULL;
+    if (self.pace && sustained_offer)
+        fprintf (out,
+                 "Routing, sustained (intake's closed loop at %" JSON_INTEGER_FORMAT
+                 " clients, the feed followed): intake %.0f referrals/s, routing %.0f/s"
+                 " (%.2f of intake's); submit to offer p50 %.1f ms, p99 %.1f ms, max %.1f ms;"
+                 " %.0f events still to route when intake stopped, routed %.2f s later\n",
+                 json_integer_value (json_object_get (self.sustained, "clients")),
+                 s_number (self.pace, "intake_per_s"), s_number (self.pace, "routing_per_s"),
+                 s_number (self.pace, "ratio"), s_number (sustained_offer, "p50"),
+                 s_number (sustained_offer, "p99"), s_number (sustained_offer, "max"),
+                 s_number (self.pace, "backlog_at_end"), s_number (self.pace, "drain_s"));
+    if (self.drain)
+        fprintf (out,
+                 "Routing alone on a backlog of %.0f referrals: %.0f referrals/s, %.2f of"
+                 " intake's closed loop that made it (%.0f/s)\n",
+                 s_number (self.drain, "events"), s_number (self.drain, "routing_per_s"),
+                 s_number (self.drain, "ratio"), s_number (self.drain, "intake_per_s"));
     if (self.routing_rss)
         fprintf (out, "Peak RSS of kinnet-routing: %.1f MiB\n",
                  s_number (self.routing_rss, "routing_kb") / 1024);
@@ -385,6 +415,12 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
         ratios = NULL;
         if (document && self.routing)
             json_object_set (document, "routing", self.routing);
+        if (document && self.pace && self.sustained)
+            json_object_set_new (document, "routing_sustained",
+                                 json_pack ("{s:O,s:O}", "run", self.sustained, "pace",
+                                            self.pace));
+        if (document && self.drain)
+            json_object_set (document, "routing_drain", self.drain);
         if (document && self.echo_open)
             json_object_set (document, "echo_open_loop", self.echo_open);
         if (document && self.growth && self.growth_before && self.growth_after)
