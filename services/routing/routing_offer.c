@@ -36,8 +36,12 @@ static const char *s_statements[][2] = {
      "   AND l.language = ANY ($5::text[]) ORDER BY array_position ($5::text[], l.language)"
      "   LIMIT 1), ''),"
      " a.interpreters, coalesce (a.capacity, -1),"
-     " (SELECT count (*) FROM routing.involvement i WHERE i.agency_id = a.id"
-     "   AND i.status IN ('offered', 'accepted')),"
+     //  The load counts up to the capacity and no further, and not at all without
+     //  one: ranking needs no more (routing_rank.h), and an uncapped count costs
+     //  every offer a scan of the agency's open offers, thousands for a busy one.
+     " CASE WHEN a.capacity IS NULL THEN 0 ELSE (SELECT count (*) FROM"
+     "   (SELECT FROM routing.involvement i WHERE i.agency_id = a.id"
+     "   AND i.status IN ('offered', 'accepted') LIMIT a.capacity) open) END,"
      " coalesce ((SELECT " EPOCH (
          "max (i.offered_at)") " FROM routing.involvement i"
                                "   WHERE i.agency_id = a.id), 0)"

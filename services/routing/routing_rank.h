@@ -35,7 +35,8 @@ typedef struct {
     int language;             // 0, 1, 2 as above
     char language_match[16];  // the matched language subtag, "" when none
     int capacity;             // -1: no limit
-    int load;                 // open offers and accepted involvements
+    int load;                 // open offers and accepted involvements, counted up to
+                              // capacity (no more is needed); 0 without a limit
     int64_t last_offered;     // Unix seconds of its latest offer, 0: never
 } routing_candidate_t;
 
