@@ -35,6 +35,7 @@ struct _kn_db_t {
     int statement_count;
     char *channels[MAX_CHANNELS];
     int channel_count;
+    bool generic_plans; // kn_db_prefer_generic_plans
     char sqlstate[6];
     //  Pipeline mode (kn_db_defer_begin): the statements sent so far, for the log.
     bool deferring;
@@ -188,6 +189,8 @@ s_setup_session (kn_db_t *self, kn_error_t *err)
     if (s_simple (self, "SET synchronous_commit = on; SET TIME ZONE 'UTC'", err))
         return -1;
     if (self->role && s_timeouts (self, err))
+        return -1;
+    if (self->generic_plans && s_simple (self, "SET plan_cache_mode = force_generic_plan", err))
         return -1;
     for (int i = 0; i < self->statement_count; i++)
         if (s_prepare_one (self, &self->statements[i], err))
@@ -756,6 +759,13 @@ kn_db_listen (kn_db_t *self, const char *channel, kn_error_t *err)
     snprintf (sql, sizeof sql, "LISTEN %s", ident ? ident : "\"\"");
     PQfreemem (ident);
     return s_simple (self, sql, err);
+}
+
+int
+kn_db_prefer_generic_plans (kn_db_t *self, kn_error_t *err)
+{
+    self->generic_plans = true;
+    return self->conn ? s_simple (self, "SET plan_cache_mode = force_generic_plan", err) : 0;
 }
 
 int

@@ -3,7 +3,7 @@
     failed, and leave the session usable; a service session carries its role's
     timeouts (and the process's), also after a reconnect; a lost session and a lock
     wait that timed out are SERVICE_UNAVAILABLE, a bug INTERNAL; effects are logged
-    only once committed. */
+    only once committed; a session asked for generic plans keeps them. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -374,4 +374,18 @@ Test (db, a_session_ended_mid_transaction_is_reported_not_replaced)
     cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
     cr_assert_eq (s_rows (), 0, "the transaction's row survived its session");
     cr_assert_eq (s_put ("2", "after", 1, &err), 0, "%s", err.message);
+}
+
+//  A session asked for generic plans keeps them: on a new session after the server
+//  ended the old one too (routing's consumer would otherwise be re-planning its
+//  costliest statement on every call again, without a sign).
+Test (db, generic_plans_survive_a_reconnect)
+{
+    s_expect_setting (db, "plan_cache_mode", "auto");
+    kn_error_t err;
+    cr_assert_eq (kn_db_prefer_generic_plans (db, &err), 0, "%s", err.message);
+    s_expect_setting (db, "plan_cache_mode", "force_generic_plan");
+    s_end_session ();
+    cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
+    s_expect_setting (db, "plan_cache_mode", "force_generic_plan");
 }
