@@ -1,11 +1,24 @@
 /*  routing_events: the outbox events routing acts on. Turns intake's and consent's
-    events into cases, needs and offers, one event per transaction, in commit order
-    (xid, id) behind a durable cursor that only moves past transactions older than
-    every running one, so no event is skipped and none is routed twice
-    (routing.consumed). A crash loses nothing: the cursor and the work commit
-    together. routing_consumer schedules it. */
+    events into cases, needs and offers, in commit order (xid, id) behind a durable
+    cursor that only moves past transactions older than every running one, so no
+    event is skipped and none is routed twice (routing.consumed). A crash loses
+    nothing: the cursor and the work commit together.
+
+    Events are taken in batches, many to a transaction, one after another in that
+    order: one horizon read, one cursor write and one COMMIT (one WAL flush) serve
+    them all, which is what lets routing keep pace with intake. A batch ends after
+    BATCH_MS of work, so the rows it locks (a case, an agency's feed head) are not
+    held from that agency's own requests for long. A batch that fails keeps nothing;
+    the events it held are then taken one per transaction, so one event that cannot
+    be routed holds back only itself, as before, and every event before it is
+    routed. routing_consumer schedules it. */
+#include <czmq.h>
+
 #include "kn_cursor.h"
 #include "routing_store_int.h"
+
+//  A batch takes no new event after this much work (milliseconds).
+#define BATCH_MS 50
 
 static const char *s_statements[][2] = {
     {"cursor_lock",
@@ -273,8 +286,8 @@ routing_recheck_subject (routing_store_t *self, const char *subject_id, bool wai
 //  One outbox event: decode it and act. An event that cannot be decoded is logged
 //  and skipped (it can never succeed); a database failure is returned.
 static int
-s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t now,
-                kn_error_t *err)
+s_handle_event (routing_store_t *self, const char *topic, PGresult *rows, int row,
+                int64_t now, kn_error_t *err)
 {
     const ProtobufCMessageDescriptor *descriptor =
         strcmp (topic, "referral.received") == 0
@@ -304,14 +317,14 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *row, int64_t
     if (!descriptor)
         return 0; // not for routing
     //  An event handled before (delivered again) only moves the cursor.
-    const char *outbox_id[] = {PQgetvalue (row, 0, 1)};
+    const char *outbox_id[] = {PQgetvalue (rows, row, 1)};
     int fresh = routing_exists (self, "consumed_mark", 1, outbox_id, err);
     if (fresh <= 0)
         return fresh;
-    ProtobufCMessage *message = routing_unpack_column (row, 0, 3, descriptor);
+    ProtobufCMessage *message = routing_unpack_column (rows, row, 3, descriptor);
     if (!message) {
         kn_log (KN_ERROR, "outbox.undecodable", "topic", topic, "outbox_id",
-                PQgetvalue (row, 0, 1), NULL);
+                PQgetvalue (rows, row, 1), NULL);
         return 0;
     }
     int rc = 0;
@@ -422,6 +435,7 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
     if (kn_db_ensure (self->db, err))
         return -1;
     while (*handled < max) {
+        int want = self->solo > 0 ? 1 : max - *handled;
         if (kn_db_begin_write (self->db, NULL, err))
             return -1;
         PGresult *cursor = routing_run (self, "cursor_lock", 0, NULL, err);
@@ -431,26 +445,38 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
             return cursor ? 0 : -1; // another consumer holds the cursor
         }
         const char *position[] = {PQgetvalue (cursor, 0, 0), PQgetvalue (cursor, 0, 1)};
-        PGresult *row = kn_cursor_next (self->db, "outbox_next", position[0], position[1], 1,
-                                        err);
+        PGresult *rows = kn_cursor_next (self->db, "outbox_next", position[0], position[1],
+                                         want, err);
         PQclear (cursor);
-        if (!row || PQntuples (row) == 0) {
-            PQclear (row);
+        int count = rows ? PQntuples (rows) : 0;
+        if (count == 0) {
+            PQclear (rows);
             routing_rollback (self);
-            return row ? 0 : -1;
+            return rows ? 0 : -1;
         }
-        char topic[64];
-        snprintf (topic, sizeof topic, "%s", PQgetvalue (row, 0, 2));
-        const char *next[] = {PQgetvalue (row, 0, 0), PQgetvalue (row, 0, 1)};
-        int rc = s_handle_event (self, topic, row, now, err);
-        if (rc == 0)
+        int64_t until = zclock_mono () + BATCH_MS;
+        int done = 0, rc = 0;
+        while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {
+            char topic[64];
+            snprintf (topic, sizeof topic, "%s", PQgetvalue (rows, done, 2));
+            if ((rc = s_handle_event (self, topic, rows, done, now, err)) == 0)
+                done++;
+        }
+        if (rc == 0) {
+            const char *next[] = {PQgetvalue (rows, done - 1, 0),
+                                  PQgetvalue (rows, done - 1, 1)};
             rc = routing_do (self, "cursor_set", 2, next, err);
-        PQclear (row);
+        }
+        PQclear (rows);
         if (rc || kn_db_exec (self->db, "COMMIT", err)) {
             routing_rollback (self);
+            //  Which of them failed is not known after a rollback: each alone now.
+            if (want > 1)
+                self->solo = count;
             return -1;
         }
-        (*handled)++;
+        *handled += done;
+        self->solo = self->solo > done ? self->solo - done : 0;
     }
     return 0;
 }

@@ -26,9 +26,11 @@ void routing_store_destroy (routing_store_t **self_p);
 
 kn_db_t *routing_store_db (routing_store_t *self);
 
-//  Consume up to max outbox events after the durable cursor, one transaction each.
-//  Another consumer holding the cursor makes this a no-op. *handled: events
-//  consumed. -1 on a database failure (nothing of the failed event is kept).
+//  Consume up to max outbox events after the durable cursor, in commit order, many
+//  to a transaction (routing_events.c says how many). Another consumer holding the
+//  cursor makes this a no-op. *handled: events consumed. -1 on a database failure
+//  (nothing of the failed transaction is kept; its events are then taken one per
+//  transaction, so the next call routes every event before a failing one).
 int routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled,
                            kn_error_t *err);
 

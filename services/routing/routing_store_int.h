@@ -45,6 +45,7 @@ struct _routing_store_t {
     kn_crypto_t *crypto;
     kn_policy_config_t policy;
     kn_write_t write; // what each of its writes starts from: IDEM, audited as routing
+    int solo;         // outbox events to consume one per transaction (after a failed batch)
 };
 
 #define INVOLVEMENT_SELECT                                                                                             \
