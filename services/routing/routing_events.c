@@ -34,13 +34,15 @@ static const char *s_statements[][2] = {
     {"referral_routed", "SELECT 1 FROM routing.case_referral WHERE referral_id = $1"},
     {"referral_info", "SELECT status, children FROM intake.referral WHERE id = $1"},
     {"case_open_for_family",
-     "SELECT id FROM routing.case WHERE family_id = $1 AND status = 'open' FOR UPDATE"},
+     "SELECT id, district FROM routing.case WHERE family_id = $1 AND status = 'open'"
+     " FOR UPDATE"},
     {"case_insert",
      "INSERT INTO routing.case (id, family_id, district, languages, urgency, opened_at)"
      " VALUES ($1, $2, $3, $4::text[], $5, to_timestamp ($6))"},
     {"case_merge",
      "UPDATE routing.case SET languages = ARRAY (SELECT DISTINCT unnest (languages || $2::text[])"
-     " ORDER BY 1), urgency = greatest (urgency, $3::smallint) WHERE id = $1"},
+     " ORDER BY 1), urgency = greatest (urgency, $3::smallint) WHERE id = $1"
+     " RETURNING array_to_string (languages, ',')"},
     {"case_referral_insert",
      "INSERT INTO routing.case_referral (referral_id, case_id, referring_agency_id, routed_at,"
      " full_view)"
@@ -111,6 +113,10 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     if (!result)
         return -1;
     bool live = PQntuples (result) && strcmp (PQgetvalue (result, 0, 0), "received") == 0;
+    //  What each of its needs is offered with, known here rather than read back
+    //  once per need (routing_offer reads it for a need offered again later).
+    need_context_t ctx = {.urgency = event->urgency};
+    ctx.children = live ? (int)routing_int (result, 0, 1) : 0;
     PQclear (result);
     if (!live)
         return 0; // withdrawn before it was routed: nothing to offer
@@ -139,15 +145,23 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     result = routing_run (self, "case_open_for_family", 1, family, err);
     if (!result)
         return -1;
-    if (PQntuples (result))
+    if (PQntuples (result)) {
         snprintf (case_id, sizeof case_id, "%s", PQgetvalue (result, 0, 0));
+        snprintf (ctx.district, sizeof ctx.district, "%s", PQgetvalue (result, 0, 1));
+    }
     PQclear (result);
     bool joined = *case_id != '\0';
     if (joined) {
         const char *merge[] = {case_id, languages, urgency};
-        if (routing_do (self, "case_merge", 3, merge, err))
+        if (!(result = routing_run (self, "case_merge", 3, merge, err)))
             return -1;
+        if (PQntuples (result))
+            snprintf (ctx.languages, sizeof ctx.languages, "%s", PQgetvalue (result, 0, 0));
+        PQclear (result);
     } else {
+        snprintf (ctx.district, sizeof ctx.district, "%s", event->district);
+        //  The list without its braces: the case's languages as array_to_string says.
+        snprintf (ctx.languages, sizeof ctx.languages, "%.*s", (int)(pos - 1), languages + 1);
         kn_uuid_generate_ordered (case_id);
         const char *values[] = {case_id,   event->family_id, event->district,
                                 languages, urgency,          when};
@@ -174,8 +188,13 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         const char *values[] = {
             need_id, case_id, event->referral_id, category,
             urgency, when,    event->district,    event->referring_agency_id};
+        snprintf (ctx.case_id, sizeof ctx.case_id, "%s", case_id);
+        snprintf (ctx.referral_id, sizeof ctx.referral_id, "%s", event->referral_id);
+        snprintf (ctx.family_id, sizeof ctx.family_id, "%s", event->family_id);
+        snprintf (ctx.referrer, sizeof ctx.referrer, "%s", event->referring_agency_id);
+        ctx.category = event->needs[i];
         if (routing_do (self, "need_insert", 8, values, err) ||
-            routing_offer_next (self, need_id, now, err))
+            routing_offer_new_need (self, need_id, &ctx, now, err))
             return -1;
     }
     kn_db_log_committed (self->db, KN_INFO, "referral.routed", "referral_id",
@@ -456,12 +475,14 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         }
         int64_t until = zclock_mono () + BATCH_MS;
         int done = 0, rc = 0;
+        routing_settings_hold (self);
         while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {
             char topic[64];
             snprintf (topic, sizeof topic, "%s", PQgetvalue (rows, done, 2));
             if ((rc = s_handle_event (self, topic, rows, done, now, err)) == 0)
                 done++;
         }
+        routing_settings_release (self);
         if (rc == 0) {
             const char *next[] = {PQgetvalue (rows, done - 1, 0),
                                   PQgetvalue (rows, done - 1, 1)};

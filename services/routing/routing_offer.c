@@ -17,9 +17,10 @@ static const char *s_statements[][2] = {
      " FROM routing.need n JOIN routing.case c ON c.id = n.case_id"
      " JOIN routing.case_referral cr ON cr.referral_id = n.referral_id"
      " JOIN intake.referral r ON r.id = n.referral_id WHERE n.id = $1"},
-    //  The need's facts for reports (0008): kept where they happen.
+    //  Offered, with the need's facts for reports (0008), kept where they happen.
     {"need_offered",
-     "UPDATE routing.need SET first_offered_at = coalesce (first_offered_at, to_timestamp ($2)),"
+     "UPDATE routing.need SET status = 'offered',"
+     " first_offered_at = coalesce (first_offered_at, to_timestamp ($2)),"
      " first_deadline_at = coalesce (first_deadline_at, to_timestamp ($3)) WHERE id = $1"},
     {"need_set_status",
      "UPDATE routing.need SET status = $2, unplaced_at = CASE WHEN $2 = 'unplaced'"
@@ -228,10 +229,8 @@ routing_make_offer (routing_store_t *self, const char *need_id, const need_conte
                             transfer_reason ? reason : NULL};
     rc = routing_do (self, "involvement_insert", 11, values, err);
     free (ranked_by);
-    const char *status[] = {need_id, "offered", offered};
     const char *facts[] = {need_id, offered, deadline};
-    if (rc || routing_do (self, "need_set_status", 3, status, err) ||
-        routing_do (self, "need_offered", 3, facts, err))
+    if (rc || routing_do (self, "need_offered", 3, facts, err))
         return -1;
     Kinnet__V1__Involvement *involvement = routing_load_involvement (self, offer_id, err);
     if (!involvement)
@@ -246,15 +245,18 @@ routing_make_offer (routing_store_t *self, const char *need_id, const need_conte
 //  Offer need_id to its best remaining candidate, or put it on the unplaced list
 //  and tell the referrer. Called inside the caller's transaction. With quiet, a
 //  need nobody can take is left as it is (a retry of the unplaced list).
-int
-routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet,
-               bool *offered, kn_error_t *err)
+static int
+s_offer (routing_store_t *self, const char *need_id, const need_context_t *known,
+         int64_t now, bool quiet, bool *offered, kn_error_t *err)
 {
     *offered = false;
     need_context_t ctx;
     settings_t settings;
-    if (routing_need_context (self, need_id, &ctx, err) ||
-        routing_settings (self, &settings, err))
+    if (known)
+        ctx = *known;
+    else if (routing_need_context (self, need_id, &ctx, err))
+        return -1;
+    if (routing_settings (self, &settings, err))
         return -1;
     if (ctx.urgency < 1 || ctx.urgency > 4)
         ctx.urgency = KINNET__V1__URGENCY__ROUTINE;
@@ -364,9 +366,24 @@ routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool qui
 }
 
 int
+routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet,
+               bool *offered, kn_error_t *err)
+{
+    return s_offer (self, need_id, NULL, now, quiet, offered, err);
+}
+
+int
 routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
                     kn_error_t *err)
 {
     bool offered;
-    return routing_offer (self, need_id, now, false, &offered, err);
+    return s_offer (self, need_id, NULL, now, false, &offered, err);
+}
+
+int
+routing_offer_new_need (routing_store_t *self, const char *need_id,
+                        const need_context_t *ctx, int64_t now, kn_error_t *err)
+{
+    bool offered;
+    return s_offer (self, need_id, ctx, now, false, &offered, err);
 }

@@ -1,7 +1,7 @@
 /*  routing_settings: the rules for routing.setting (see routing_settings.h), and the
     settings read into a settings_t at the start of each decision, inside its
     transaction, so an administrator's change applies to the next offer without a
-    restart. */
+    restart (to the next batch, for the outbox consumer's: a batch reads them once). */
 #include "routing_settings.h"
 
 #include "routing_store_int.h"
@@ -105,6 +105,10 @@ s_apply (settings_t *settings, const char *key, const char *value)
 int
 routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
 {
+    if (self->settings_held && self->settings_read) {
+        *settings = self->settings;
+        return 0;
+    }
     memset (settings, 0, sizeof *settings);
     for (size_t i = 0; i < sizeof s_table / sizeof s_table[0]; i++)
         s_apply (settings, s_table[i].key, s_table[i].default_value);
@@ -123,5 +127,23 @@ routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
             kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
     }
     PQclear (result);
+    if (self->settings_held) {
+        self->settings = *settings;
+        self->settings_read = true;
+    }
     return 0;
+}
+
+void
+routing_settings_hold (routing_store_t *self)
+{
+    self->settings_held = true;
+    self->settings_read = false;
+}
+
+void
+routing_settings_release (routing_store_t *self)
+{
+    self->settings_held = false;
+    self->settings_read = false;
 }

@@ -40,14 +40,6 @@
 #define EPOCH(c)       "floor (extract (epoch FROM " c "))::bigint"
 #define MAX_CANDIDATES 256
 
-struct _routing_store_t {
-    kn_db_t *db;
-    kn_crypto_t *crypto;
-    kn_policy_config_t policy;
-    kn_write_t write; // what each of its writes starts from: IDEM, audited as routing
-    int solo;         // outbox events to consume one per transaction (after a failed batch)
-};
-
 #define INVOLVEMENT_SELECT                                                                                             \
     "SELECT i.id, i.case_id, i.need_id, n.category, i.agency_id, i.status,"                                            \
     " coalesce (c.lead_agency_id = i.agency_id AND i.status = 'accepted', false),"                                     \
@@ -81,6 +73,18 @@ typedef struct {
     int escalate_to_lead_from; // lowest Urgency whose escalations go to the lead
 } settings_t;
 
+struct _routing_store_t {
+    kn_db_t *db;
+    kn_crypto_t *crypto;
+    kn_policy_config_t policy;
+    kn_write_t write; // what each of its writes starts from: IDEM, audited as routing
+    int solo;         // outbox events to consume one per transaction (after a failed batch)
+    //  A batch of outbox events decides with the settings its first decision read
+    //  (routing_settings_hold): one read a batch, not one an offer.
+    bool settings_held, settings_read;
+    settings_t settings;
+};
+
 typedef struct {
     char case_id[KN_UUID_STR];
     char referral_id[KN_UUID_STR];
@@ -102,6 +106,11 @@ int routing_events_prepare (kn_db_t *db, kn_error_t *err);
 int routing_deadlines_prepare (kn_db_t *db, kn_error_t *err);
 int routing_involvement_prepare (kn_db_t *db, kn_error_t *err);
 int routing_case_prepare (kn_db_t *db, kn_error_t *err);
+
+//  routing_settings.c: between hold and release (one transaction), routing_settings
+//  reads routing.setting once and hands out that copy.
+void routing_settings_hold (routing_store_t *self);
+void routing_settings_release (routing_store_t *self);
 
 //  routing_store.c
 
@@ -214,6 +223,11 @@ int routing_need_context (routing_store_t *self, const char *need_id, need_conte
 //  need nobody can take is left as it is (a retry of the unplaced list).
 int routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet,
                    bool *offered, kn_error_t *err);
+
+//  The same for a need just made whose context the caller holds (it is not read
+//  back): not quiet.
+int routing_offer_new_need (routing_store_t *self, const char *need_id,
+                            const need_context_t *ctx, int64_t now, kn_error_t *err);
 
 int routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
                         kn_error_t *err);

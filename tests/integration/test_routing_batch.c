@@ -1,6 +1,7 @@
 /*  The outbox consumer's batches against a real PostgreSQL: many events routed in
     one transaction, a batch that fails keeps nothing, and one event that cannot be
-    routed holds back only itself while every event before it is routed. */
+    routed holds back only itself while every event before it is routed; offers
+    made in a batch carry what a read of the need would give. */
 #include "routing_fixture.h"
 
 TestSuite (routing_batch, .init = s_setup, .fini = s_teardown, .timeout = 120);
@@ -83,4 +84,34 @@ Test (routing_batch, an_event_that_fails_holds_back_only_itself)
     cr_assert_eq (s_count (routed, before.referral_id), 1);
     cr_assert_eq (s_count (routed, poisoned.referral_id), 1);
     cr_assert_eq (s_count (routed, after.referral_id), 1);
+}
+
+//  A referral's needs are offered with what the consumer knows of them, not read
+//  back: a referral that joins its family's open case is offered with the case's
+//  district and merged languages (not its own), its children and its referrer.
+Test (routing_batch, an_offer_on_a_joined_case_carries_the_cases_facts)
+{
+    referral_t first, second;
+    s_refer (300, parenting, 1, KINNET__V1__URGENCY__ROUTINE, "pl", &first);
+    s_consume ();
+    const int language[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    s_refer_in (300, language, 1, KINNET__V1__URGENCY__ROUTINE, "en", "south", &second);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&second, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    Kinnet__V1__FeedBatch *batch = s_feed (agency, 0);
+    Kinnet__V1__Offer *made = NULL;
+    for (size_t i = 0; i < batch->n_events; i++)
+        if (batch->events[i]->offer &&
+            strcmp (batch->events[i]->offer->referral_id, second.referral_id) == 0)
+            made = batch->events[i]->offer;
+    cr_assert (made, "no offer of the second referral in %s's feed", agency);
+    cr_expect_str_eq (made->district, "north", "the case's district");
+    cr_assert_eq (made->n_languages, 2);
+    cr_expect_str_eq (made->languages[0], "en");
+    cr_expect_str_eq (made->languages[1], "pl");
+    cr_expect_eq (made->children, 1);
+    cr_expect_str_eq (made->referring_agency_id, school);
+    cr_expect_eq (made->urgency, KINNET__V1__URGENCY__ROUTINE);
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
 }

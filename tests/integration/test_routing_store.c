@@ -11,47 +11,6 @@
 
 TestSuite (routing, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
-//  The open offer for need category on the family's case: its id and agency.
-static bool
-s_offer (const referral_t *r, int category, char id[KN_UUID_STR], char agency[KN_UUID_STR])
-{
-    char *row = s_sql ("SELECT i.id || ' ' || i.agency_id FROM routing.involvement i"
-                       " JOIN routing.need n ON n.id = i.need_id JOIN routing.case c"
-                       " ON c.id = i.case_id WHERE c.family_id = '%s' AND n.category = %d"
-                       " AND i.status = 'offered'",
-                       r->family_id, category);
-    if (!row)
-        return false;
-    sscanf (row, "%36s %36s", id, agency);
-    free (row);
-    return true;
-}
-
-static char *
-s_case_of (const referral_t *r)
-{
-    return s_sql ("SELECT case_id FROM routing.case_referral WHERE referral_id = '%s'",
-                  r->referral_id);
-}
-
-static Kinnet__V1__FeedBatch *
-s_feed (const char *agency, int64_t after)
-{
-    Kinnet__V1__FeedBatch *batch = NULL;
-    kn_error_t err;
-    cr_assert_eq (routing_store_feed_read (routing, agency, after, 500, &batch, &err), 0, "%s",
-                  err.message);
-    return batch;
-}
-
-//  How many events of topic the agency's feed holds.
-static int
-s_feed_count (const char *agency, const char *topic)
-{
-    return s_count ("SELECT count (*) FROM routing.feed WHERE agency_id = '%s' AND topic = '%s'",
-                    agency, topic);
-}
-
 static int
 s_accept (const char *agency, const char *offer, const char *idem, kn_error_t *err)
 {
