@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kn_config.h"
@@ -35,7 +36,9 @@ struct _kn_db_t {
     int statement_count;
     char *channels[MAX_CHANNELS];
     int channel_count;
-    bool generic_plans; // kn_db_prefer_generic_plans
+    //  kn_db_prefer_generic_plans: re-made every plans_every_ms (monotonic clock).
+    bool generic_plans;
+    int64_t plans_every_ms, plans_at_ms;
     char sqlstate[6];
     //  Pipeline mode (kn_db_defer_begin): the statements sent so far, for the log.
     bool deferring;
@@ -481,13 +484,37 @@ s_gone (kn_db_t *self)
     return PQstatus (self->conn) != CONNECTION_OK;
 }
 
+static int64_t
+s_mono_ms (void)
+{
+    struct timespec at;
+    clock_gettime (CLOCK_MONOTONIC, &at);
+    return (int64_t)at.tv_sec * 1000 + at.tv_nsec / 1000000;
+}
+
+//  A generic plan is made once, for the tables as they were then: a session that
+//  began on nearly empty tables would go on scanning them whole once they are
+//  large. So the plans are dropped (made again on next use) every plans_every_ms,
+//  between transactions.
+static int
+s_refresh_plans (kn_db_t *self, kn_error_t *err)
+{
+    if (!self->generic_plans || PQtransactionStatus (self->conn) != PQTRANS_IDLE)
+        return 0;
+    int64_t now = s_mono_ms ();
+    if (now - self->plans_at_ms < self->plans_every_ms)
+        return 0;
+    self->plans_at_ms = now;
+    return s_simple (self, "DISCARD PLANS", err);
+}
+
 int
 kn_db_ensure (kn_db_t *self, kn_error_t *err)
 {
     PGTransactionStatusType before =
         self->conn ? PQtransactionStatus (self->conn) : PQTRANS_UNKNOWN;
     if (!s_gone (self))
-        return 0;
+        return s_refresh_plans (self, err);
     //  Gone in the middle of a transaction: what the caller began went with it. Say
     //  so (the caller gives up and the client retries); a new session now would let
     //  the caller go on in autocommit, and its COMMIT "succeed".
@@ -762,9 +789,11 @@ kn_db_listen (kn_db_t *self, const char *channel, kn_error_t *err)
 }
 
 int
-kn_db_prefer_generic_plans (kn_db_t *self, kn_error_t *err)
+kn_db_prefer_generic_plans (kn_db_t *self, int64_t every_ms, kn_error_t *err)
 {
     self->generic_plans = true;
+    self->plans_every_ms = every_ms;
+    self->plans_at_ms = s_mono_ms ();
     return self->conn ? s_simple (self, "SET plan_cache_mode = force_generic_plan", err) : 0;
 }
 

@@ -65,12 +65,15 @@ int kn_db_set_password (kn_db_t *self, const char *role, const char *password,
                         kn_error_t *err);
 void kn_db_destroy (kn_db_t **self_p);
 
-//  Plan this session's prepared statements once, for any values
+//  Plan this session's prepared statements for any values
 //  (plan_cache_mode = force_generic_plan), now and in every session after a
-//  reconnect. For a session that runs a few statements at volume whose best plan
-//  does not depend on the values (routing's consumer): left to choose, the server
-//  re-plans some of them (many subqueries, so costly to plan) on every call.
-int kn_db_prefer_generic_plans (kn_db_t *self, kn_error_t *err);
+//  reconnect, and make the plans again (DISCARD PLANS, at a kn_db_ensure outside a
+//  transaction) every every_ms, so that they follow the tables' growth: a plan made
+//  while a table was nearly empty scans it whole. For a session that runs a few
+//  statements at volume whose best plan does not depend on the values (routing's
+//  consumer): left to choose, the server re-plans some of them (many subqueries,
+//  so costly to plan) on every call.
+int kn_db_prefer_generic_plans (kn_db_t *self, int64_t every_ms, kn_error_t *err);
 
 //  Another session to the same database in the same role (none of self's prepared
 //  statements or channels).

@@ -79,8 +79,9 @@ s_consumer (void *arg)
     kn_db_t *db = s_session ("kinnet_outbox", &err);
     //  Its statements run for every event, and their plans do not depend on the
     //  values; re-planning the candidates query each time cost routing a third of
-    //  its database time (docs/performance.md).
-    if (db && kn_db_prefer_generic_plans (db, &err))
+    //  its database time (docs/performance.md). Made again every 10 s, as the
+    //  tables grow.
+    if (db && kn_db_prefer_generic_plans (db, 10000, &err))
         kn_db_destroy (&db);
     routing_store_t *store =
         db ? routing_store_new (db, self->daemon->crypto, &err) : NULL;

@@ -383,9 +383,41 @@ Test (db, generic_plans_survive_a_reconnect)
 {
     s_expect_setting (db, "plan_cache_mode", "auto");
     kn_error_t err;
-    cr_assert_eq (kn_db_prefer_generic_plans (db, &err), 0, "%s", err.message);
+    cr_assert_eq (kn_db_prefer_generic_plans (db, 60000, &err), 0, "%s", err.message);
     s_expect_setting (db, "plan_cache_mode", "force_generic_plan");
     s_end_session ();
     cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
     s_expect_setting (db, "plan_cache_mode", "force_generic_plan");
+}
+
+//  The plan of `get` as EXPLAIN EXECUTE shows it (the session's cached plan).
+static char *
+s_plan_of_get (void)
+{
+    kn_error_t err;
+    PGresult *result = kn_db_query (db, "EXPLAIN EXECUTE get (1)", 0, NULL, &err);
+    cr_assert (result, "%s", err.message);
+    char *plan = strdup (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    return plan;
+}
+
+//  A generic plan made while a table was tiny scans it whole; once the table has
+//  grown, the plans are made again (between transactions, on the session's clock)
+//  and look rows up by key.
+Test (db, generic_plans_are_made_again_as_tables_grow)
+{
+    kn_error_t err;
+    //  Analysed while it holds one row: the planner then trusts its single page.
+    free (kn_test_sql (url, "INSERT INTO t VALUES (0, 'v'); ANALYZE t"));
+    cr_assert_eq (kn_db_prepare (db, "get", "SELECT v FROM t WHERE k = $1", &err), 0);
+    cr_assert_eq (kn_db_prefer_generic_plans (db, 0, &err), 0, "%s", err.message);
+    char *plan = s_plan_of_get ();
+    cr_assert (strstr (plan, "Seq Scan"), "the plan on a one-row table: %s", plan);
+    free (plan);
+    free (kn_test_sql (url, "INSERT INTO t SELECT k, 'v' FROM generate_series (1, 100000) k"));
+    cr_assert_eq (kn_db_ensure (db, &err), 0, "%s", err.message);
+    plan = s_plan_of_get ();
+    cr_expect (strstr (plan, "Index"), "the plan on 100,000 rows: %s", plan);
+    free (plan);
 }
