@@ -25,14 +25,19 @@ static const char *s_statements[][2] = {
     {"need_set_status",
      "UPDATE routing.need SET status = $2, unplaced_at = CASE WHEN $2 = 'unplaced'"
      " THEN to_timestamp ($3) ELSE unplaced_at END WHERE id = $1"},
+    //  The family's history with each agency ($4) and the agencies already asked
+    //  for this need ($3) are read first, from the family's cases and the need's
+    //  offers (materialised, so the planner cannot start from the agency's side,
+    //  where a busy agency has thousands of rows).
     {"candidates",
-     "SELECT a.id,"
-     " CASE WHEN EXISTS (SELECT 1 FROM routing.involvement i JOIN routing.case c"
-     "   ON c.id = i.case_id WHERE c.family_id = $4 AND i.agency_id = a.id"
-     "   AND i.status = 'accepted') THEN 2"
-     "  WHEN EXISTS (SELECT 1 FROM routing.involvement i JOIN routing.case c"
-     "   ON c.id = i.case_id WHERE c.family_id = $4 AND i.agency_id = a.id"
-     "   AND i.status IN ('closed', 'transferred')) THEN 1 ELSE 0 END,"
+     "WITH family AS MATERIALIZED (SELECT i.agency_id,"
+     "   bool_or (i.status = 'accepted') AS working,"
+     "   bool_or (i.status IN ('closed', 'transferred')) AS worked"
+     "   FROM routing.case c JOIN routing.involvement i ON i.case_id = c.id"
+     "   WHERE c.family_id = $4 GROUP BY i.agency_id),"
+     " asked AS MATERIALIZED (SELECT agency_id FROM routing.involvement WHERE need_id = $3)"
+     " SELECT a.id,"
+     " CASE WHEN f.working THEN 2 WHEN f.worked THEN 1 ELSE 0 END,"
      " coalesce ((SELECT l.language FROM core.agency_language l WHERE l.agency_id = a.id"
      "   AND l.language = ANY ($5::text[]) ORDER BY array_position ($5::text[], l.language)"
      "   LIMIT 1), ''),"
@@ -43,19 +48,17 @@ static const char *s_statements[][2] = {
      " CASE WHEN a.capacity IS NULL THEN 0 ELSE (SELECT count (*) FROM"
      "   (SELECT FROM routing.involvement i WHERE i.agency_id = a.id"
      "   AND i.status IN ('offered', 'accepted') LIMIT a.capacity) open) END,"
-     " coalesce ((SELECT " EPOCH (
-         "max (i.offered_at)") " FROM routing.involvement i"
-                               "   WHERE i.agency_id = a.id), 0)"
-                               " FROM core.agency a"
-                               " WHERE a.active AND a.accepting AND a.id <> $6"
-                               "  AND EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"
-                               "   AND k.revoked_at IS NULL)"
-                               "  AND EXISTS (SELECT 1 FROM core.agency_need an WHERE an.agency_id = a.id"
-                               "   AND an.need = $1)"
-                               "  AND (a.district = $2 OR EXISTS (SELECT 1 FROM core.agency_district d"
-                               "   WHERE d.agency_id = a.id AND d.district = $2))"
-                               "  AND NOT EXISTS (SELECT 1 FROM routing.involvement i WHERE i.need_id = $3"
-                               "   AND i.agency_id = a.id)"},
+     " coalesce ((SELECT " EPOCH ("max (i.offered_at)") " FROM routing.involvement i"
+     "   WHERE i.agency_id = a.id), 0)"
+     " FROM core.agency a LEFT JOIN family f ON f.agency_id = a.id"
+     " WHERE a.active AND a.accepting AND a.id <> $6"
+     "  AND EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"
+     "   AND k.revoked_at IS NULL)"
+     "  AND EXISTS (SELECT 1 FROM core.agency_need an WHERE an.agency_id = a.id"
+     "   AND an.need = $1)"
+     "  AND (a.district = $2 OR EXISTS (SELECT 1 FROM core.agency_district d"
+     "   WHERE d.agency_id = a.id AND d.district = $2))"
+     "  AND NOT EXISTS (SELECT 1 FROM asked WHERE asked.agency_id = a.id)"},
     //  The district's child-protection lead, when it can take an offer for need $2
     //  (active, reachable, not yet offered it, not the referrer $3).
     {"district_lead",

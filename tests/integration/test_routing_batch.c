@@ -115,3 +115,55 @@ Test (routing_batch, an_offer_on_a_joined_case_carries_the_cases_facts)
     cr_expect_eq (made->urgency, KINNET__V1__URGENCY__ROUTINE);
     kinnet__v1__feed_batch__free_unpacked (batch, NULL);
 }
+
+//  The ranking factor the offer of need category to r's family gave its agency
+//  first (continuity, in the default order): its score and detail.
+static int64_t
+s_first_factor (const referral_t *r, int category, char *detail, size_t size)
+{
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (r, category, offer, agency));
+    Kinnet__V1__FeedBatch *batch = s_feed (agency, 0);
+    int64_t score = -1;
+    for (size_t i = 0; i < batch->n_events; i++) {
+        Kinnet__V1__Offer *made = batch->events[i]->offer;
+        if (made && strcmp (made->involvement->involvement_id, offer) == 0) {
+            Kinnet__V1__RankFactor *first = made->involvement->ranking->factors[0];
+            cr_assert_str_eq (first->rule, "continuity");
+            score = first->score;
+            snprintf (detail, size, "%s", first->detail);
+        }
+    }
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+    return score;
+}
+
+//  Continuity comes from the family's history, whatever the agency's own volume: an
+//  agency working with the family (2) or that worked with it (1) is offered its next
+//  need before one that speaks the family's language (the default order).
+Test (routing_batch, an_agency_the_family_knows_comes_first)
+{
+    const int language[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    const char *states[] = {"accepted", "closed"};
+    const char *details[] = {"already working with the family", "worked with the family before"};
+    for (int k = 0; k < 2; k++) {
+        referral_t first, second;
+        s_refer (400 + k, parenting, 1, KINNET__V1__URGENCY__ROUTINE, "pl", &first);
+        s_consume ();
+        char offer[KN_UUID_STR], agency[KN_UUID_STR];
+        cr_assert (s_offer (&first, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency));
+        cr_assert_str_eq (agency, ngo_pl);
+        free (s_sql ("UPDATE routing.involvement SET status = '%s' WHERE id = '%s'", states[k],
+                     offer));
+        //  English: without continuity the English-speaking NGO would be offered it.
+        s_refer (400 + k, language, 1, KINNET__V1__URGENCY__ROUTINE, "en", &second);
+        s_consume ();
+        char detail[80] = "";
+        int64_t score = s_first_factor (&second, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT,
+                                        detail, sizeof detail);
+        cr_expect_eq (score, 2 - k, "%s: continuity %lld", states[k], (long long) score);
+        cr_expect_str_eq (detail, details[k]);
+        cr_assert (s_offer (&second, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+        cr_expect_str_eq (agency, ngo_pl, "%s", states[k]);
+    }
+}
