@@ -28,12 +28,15 @@ static const char *s_statements[][2] = {
     //  The family's history with each agency ($4) and the agencies already asked
     //  for this need ($3) are read first, from the family's cases and the need's
     //  offers (materialised, so the planner cannot start from the agency's side,
-    //  where a busy agency has thousands of rows).
+    //  where a busy agency has thousands of rows; each case's involvements looked up
+    //  by case, OFFSET 0 keeping the lookup apart, so statistics that lag a fast
+    //  growing table cannot turn it into a scan of every involvement).
     {"candidates",
      "WITH family AS MATERIALIZED (SELECT i.agency_id,"
      "   bool_or (i.status = 'accepted') AS working,"
      "   bool_or (i.status IN ('closed', 'transferred')) AS worked"
-     "   FROM routing.case c JOIN routing.involvement i ON i.case_id = c.id"
+     "   FROM routing.case c CROSS JOIN LATERAL (SELECT agency_id, status"
+     "    FROM routing.involvement WHERE case_id = c.id OFFSET 0) i"
      "   WHERE c.family_id = $4 GROUP BY i.agency_id),"
      " asked AS MATERIALIZED (SELECT agency_id FROM routing.involvement WHERE need_id = $3)"
      " SELECT a.id,"
