@@ -14,44 +14,12 @@
 #include <unistd.h>
 
 #include "kn_config.h"
+#include "kn_db_int.h"
 #include "kn_log.h"
 
-#define MAX_STATEMENTS 128
-#define MAX_CHANNELS 8
-#define MAX_DEFERRED 16
-
-typedef struct {
-    char *name;
-    char *sql;
-} statement_t;
-
-struct _kn_db_t {
-    PGconn *conn;
-    char *url;
-    char *role;
-    //  kn_db_new_lazy: made even while its server is down; its connect timeout.
-    bool lazy;
-    char connect_timeout[12];
-    statement_t statements[MAX_STATEMENTS];
-    int statement_count;
-    char *channels[MAX_CHANNELS];
-    int channel_count;
-    //  kn_db_prefer_generic_plans: re-made every plans_every_ms (monotonic clock).
-    bool generic_plans;
-    int64_t plans_every_ms, plans_at_ms;
-    char sqlstate[6];
-    //  Pipeline mode (kn_db_defer_begin): the statements sent so far, for the log.
-    bool deferring;
-    int deferred;
-    const char *deferred_names[MAX_DEFERRED];
-    //  kn_db_log_committed: lines about the open transaction, for after its COMMIT.
-    char **lines;
-    size_t line_count, line_room;
-};
-
 //  The open transaction ended: its lines are written if it committed, else dropped.
-static void
-s_lines_end (kn_db_t *self, bool committed)
+void
+kn_db_int_lines_end (kn_db_t *self, bool committed)
 {
     for (size_t i = 0; i < self->line_count; i++) {
         if (committed)
@@ -89,10 +57,8 @@ kn_db_log_committed (kn_db_t *self, kn_level_t level, const char *event, ...)
     self->lines[self->line_count++] = line;
 }
 
-static void s_defer_discard (kn_db_t *self);
-
-static int
-s_fail (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what)
+int
+kn_db_int_fail (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what)
 {
     const char *state = result ? PQresultErrorField (result, PG_DIAG_SQLSTATE) : NULL;
     snprintf (self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
@@ -118,7 +84,7 @@ s_simple (kn_db_t *self, const char *sql, kn_error_t *err)
     ExecStatusType status = PQresultStatus (result);
     int rc = 0;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-        rc = s_fail (self, result, err, "exec");
+        rc = kn_db_int_fail (self, result, err, "exec");
     PQclear (result);
     return rc;
 }
@@ -130,7 +96,7 @@ s_prepare_one (kn_db_t *self, const statement_t *statement, kn_error_t *err)
     int rc = 0;
     if (PQresultStatus (result) != PGRES_COMMAND_OK) {
         kn_log (KN_ERROR, "db.prepare_failed", "statement", statement->name, NULL);
-        rc = s_fail (self, result, err, statement->name);
+        rc = kn_db_int_fail (self, result, err, statement->name);
     }
     PQclear (result);
     return rc;
@@ -343,7 +309,7 @@ kn_db_disconnect (kn_db_t *self)
     self->conn = NULL;
     self->deferring = false;   // the pipeline and the transaction go with it
     self->deferred = 0;
-    s_lines_end (self, false);
+    kn_db_int_lines_end (self, false);
 }
 
 const char *const kn_db_service_roles[] = {
@@ -411,7 +377,7 @@ kn_db_destroy (kn_db_t **self_p)
     }
     for (int i = 0; i < self->channel_count; i++)
         free (self->channels[i]);
-    s_lines_end (self, false);
+    kn_db_int_lines_end (self, false);
     free (self->lines);
     free (self->url);
     free (self->role);
@@ -525,7 +491,7 @@ kn_db_ensure (kn_db_t *self, kn_error_t *err)
     kn_log (KN_WARN, "db.reconnect", NULL);
     self->deferring = false;   // the pipeline went with the connection
     self->deferred = 0;
-    s_lines_end (self, false); // and the transaction, uncommitted
+    kn_db_int_lines_end (self, false); // and the transaction, uncommitted
     return s_connect (self, err);
 }
 
@@ -533,18 +499,18 @@ int
 kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err)
 {
     if (self->deferring)
-        s_defer_discard (self);   // e.g. the ROLLBACK of a caller that gave up
+        kn_db_int_discard (self);   // e.g. the ROLLBACK of a caller that gave up
     PGresult *result = PQexec (self->conn, sql);
     ExecStatusType status = PQresultStatus (result);
     int rc = 0;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-        rc = s_fail (self, result, err, "exec");
+        rc = kn_db_int_fail (self, result, err, "exec");
     //  A COMMIT of a failed transaction succeeds, saying ROLLBACK: only the tag tells.
     bool committed = rc == 0 && strcmp (PQcmdStatus (result), "COMMIT") == 0;
     PQclear (result);
     PGTransactionStatusType state = PQtransactionStatus (self->conn);
     if (self->line_count && state != PQTRANS_INTRANS && state != PQTRANS_INERROR)
-        s_lines_end (self, committed);
+        kn_db_int_lines_end (self, committed);
     return rc;
 }
 
@@ -552,12 +518,14 @@ PGresult *
 kn_db_run (kn_db_t *self, const char *name, int nparams, const char *const *values,
            const int *lengths, const int *formats, kn_error_t *err)
 {
+    if (self->deferring)
+        return kn_db_int_pipelined_run (self, name, nparams, values, lengths, formats, err);
     PGresult *result
         = PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0);
     ExecStatusType status = PQresultStatus (result);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return result;
-    s_fail (self, result, err, name);
+    kn_db_int_fail (self, result, err, name);
     PQclear (result);
     return NULL;
 }
@@ -569,7 +537,7 @@ kn_db_begin_at (kn_db_t *self, int64_t *now_us, kn_error_t *err)
     PGresult *result = PQexec (
         self->conn, "BEGIN; SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
-        int rc = s_fail (self, result, err, "begin");
+        int rc = kn_db_int_fail (self, result, err, "begin");
         PQclear (result);
         return rc;
     }
@@ -586,7 +554,7 @@ kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
         PQexec (self->conn, "BEGIN; SELECT core.begin_write ();"
                             " SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
-        int rc = s_fail (self, result, err, "begin_write");
+        int rc = kn_db_int_fail (self, result, err, "begin_write");
         PQclear (result);
         //  BEGIN ran and the announcement failed: end what it opened.
         PGTransactionStatusType state = PQtransactionStatus (self->conn);
@@ -601,8 +569,8 @@ kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
 }
 
 //  Did result affect the rows it should? (expect < 0: any number.)
-static int
-s_check_rows (kn_db_t *self, PGresult *result, long expect, const char *name,
+int
+kn_db_int_check_rows (kn_db_t *self, PGresult *result, long expect, const char *name,
               kn_error_t *err)
 {
     if (expect < 0 || strtol (PQcmdTuples (result), NULL, 10) == expect)
@@ -617,101 +585,13 @@ int
 kn_db_do (kn_db_t *self, const char *name, int nparams, const char *const *values,
           long expect_rows, kn_error_t *err)
 {
-    if (!self->deferring) {
-        PGresult *result = kn_db_run (self, name, nparams, values, NULL, NULL, err);
-        if (!result)
-            return -1;
-        int rc = s_check_rows (self, result, expect_rows, name, err);
-        PQclear (result);
-        return rc;
-    }
-    //  The COMMIT runs before any answer is back: only the server can stop it, so a
-    //  count checked here would be checked too late.
-    if (expect_rows >= 0)
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "%s: rows cannot be checked deferred",
-                             name);
-    if (self->deferred == MAX_DEFERRED)
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "too many deferred statements");
-    if (PQsendQueryPrepared (self->conn, name, nparams, values, NULL, NULL, 0) != 1)
-        return s_fail (self, NULL, err, name);
-    self->deferred_names[self->deferred++] = name;
-    return 0;
-}
-
-//  Read whatever is left up to the sync point: after a failure, each statement still
-//  to come answers PGRES_PIPELINE_ABORTED, then a NULL. A dead connection answers
-//  nothing: bounded.
-static void
-s_drain_to_sync (kn_db_t *self)
-{
-    for (int left = 2 * (self->deferred + 2) + 2; left > 0; left--) {
-        PGresult *result = PQgetResult (self->conn);
-        bool sync = result && PQresultStatus (result) == PGRES_PIPELINE_SYNC;
-        PQclear (result);
-        if (sync || (!result && PQstatus (self->conn) != CONNECTION_OK))
-            break;
-    }
-}
-
-//  Leave pipeline mode without committing (a caller gave up half way): what was sent
-//  runs in the transaction, which the caller then rolls back.
-static void
-s_defer_discard (kn_db_t *self)
-{
-    if (PQpipelineSync (self->conn) == 1)
-        s_drain_to_sync (self);
-    PQexitPipelineMode (self->conn);
-    self->deferring = false;
-    self->deferred = 0;
-}
-
-int
-kn_db_defer_begin (kn_db_t *self, kn_error_t *err)
-{
-    if (self->deferring || PQenterPipelineMode (self->conn) != 1)
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot enter pipeline mode");
-    self->deferring = true;
-    self->deferred = 0;
-    return 0;
-}
-
-int
-kn_db_defer_commit (kn_db_t *self, kn_error_t *err)
-{
-    if (!self->deferring)
-        return kn_error_set (err, KN_E_INTERNAL, NULL, "not in pipeline mode");
-    int rc = 0;
-    kn_error_t first;
-    kn_error_clear (&first);
-    if (PQsendQueryParams (self->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1
-        || PQpipelineSync (self->conn) != 1)
-        rc = s_fail (self, NULL, &first, "commit");
-    else {
-        //  Each statement's result, then a NULL; the COMMIT's; then the sync point.
-        for (int i = 0; i <= self->deferred && rc == 0; i++) {
-            const char *name = i < self->deferred ? self->deferred_names[i] : "commit";
-            PGresult *result = PQgetResult (self->conn);
-            ExecStatusType status = PQresultStatus (result);
-            if (!result)
-                rc = s_fail (self, NULL, &first, name);
-            else if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-                rc = 0;
-            else
-                rc = s_fail (self, result, &first, name);
-            PQclear (result);
-            if (result)
-                PQclear (PQgetResult (self->conn)); // the NULL that ends it
-        }
-        s_drain_to_sync (self);
-    }
-    if (PQexitPipelineMode (self->conn) != 1 && rc == 0)
-        rc = s_fail (self, NULL, &first, "pipeline");
-    self->deferring = false;
-    self->deferred = 0;
-    if (rc)
-        *err = first; // still to be rolled back, which drops the lines
-    else
-        s_lines_end (self, true);
+    if (self->deferring)
+        return kn_db_int_defer (self, name, nparams, values, expect_rows, err);
+    PGresult *result = kn_db_run (self, name, nparams, values, NULL, NULL, err);
+    if (!result)
+        return -1;
+    int rc = kn_db_int_check_rows (self, result, expect_rows, name, err);
+    PQclear (result);
     return rc;
 }
 
@@ -723,7 +603,7 @@ kn_db_query (kn_db_t *self, const char *sql, int nparams, const char *const *val
     ExecStatusType status = PQresultStatus (result);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return result;
-    s_fail (self, result, err, "query");
+    kn_db_int_fail (self, result, err, "query");
     PQclear (result);
     return NULL;
 }
@@ -734,7 +614,7 @@ kn_db_send (kn_db_t *self, const char *sql, int nparams, const char *const *valu
 {
     if (PQsendQueryParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0) == 1)
         return 0;
-    return s_fail (self, NULL, err, "send");
+    return kn_db_int_fail (self, NULL, err, "send");
 }
 
 int
@@ -758,7 +638,7 @@ kn_db_receive (kn_db_t *self, kn_error_t *err)
     ExecStatusType status = PQresultStatus (result);
     if (result && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK))
         return result;
-    s_fail (self, result, err, "query");
+    kn_db_int_fail (self, result, err, "query");
     PQclear (result);
     return NULL;
 }

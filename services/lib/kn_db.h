@@ -116,10 +116,11 @@ int kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err);
 //  Run a prepared statement for its effect. When expect_rows >= 0 it must affect
 //  exactly that many rows, or it fails (KN_E_INTERNAL). Between kn_db_defer_begin
 //  and kn_db_defer_commit it is only sent (libpq pipeline mode), and its outcome is
-//  known at the commit: the writes at the end of a transaction and its COMMIT go to
-//  the server in one round trip instead of one each. Only an error at the server
-//  stops a deferred COMMIT, so deferred statements take expect_rows -1 (anything
-//  else is refused): defer only statements that do all they should or fail.
+//  known at the next kn_db_run (which reads the answers of every statement sent
+//  before its own, and fails with the first failure among them) or at the commit:
+//  the writes a transaction makes between its reads, and at its end with its COMMIT,
+//  cost no round trip of their own. A deferred statement with expect_rows >= 0 is
+//  read before the COMMIT is sent (one round trip more); with -1 it goes out with it.
 int kn_db_do (kn_db_t *self, const char *name, int nparams, const char *const *values,
               long expect_rows, kn_error_t *err);
 int kn_db_defer_begin (kn_db_t *self, kn_error_t *err);

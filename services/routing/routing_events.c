@@ -475,6 +475,12 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         }
         int64_t until = zclock_mono () + BATCH_MS;
         int done = 0, rc = 0;
+        //  The batch's writes go out with its next read or its COMMIT (kn_db_do).
+        if (kn_db_defer_begin (self->db, err)) {
+            PQclear (rows);
+            routing_rollback (self);
+            return -1;
+        }
         routing_settings_hold (self);
         while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {
             char topic[64];
@@ -489,7 +495,7 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
             rc = routing_do (self, "cursor_set", 2, next, err);
         }
         PQclear (rows);
-        if (rc || kn_db_exec (self->db, "COMMIT", err)) {
+        if (rc || kn_db_defer_commit (self->db, err)) {
             routing_rollback (self);
             //  Which of them failed is not known after a rollback: each alone now.
             if (want > 1)

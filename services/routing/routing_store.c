@@ -71,9 +71,8 @@ int
 routing_do (routing_store_t *self, const char *name, int n, const char *const *values,
             kn_error_t *err)
 {
-    PGresult *result = routing_run (self, name, n, values, err);
-    PQclear (result);
-    return result ? 0 : -1;
+    //  In the consumer's pipelined transaction, only sent (kn_db_do).
+    return kn_db_do (self->db, name, n, values, -1, err);
 }
 
 //  Whether a statement returns a row; -1 on failure.

@@ -1,6 +1,7 @@
 /*  kn_db against a real PostgreSQL: statements deferred into one round trip with
     their COMMIT (libpq pipeline mode) commit together or not at all, say which
-    failed, and leave the session usable; a service session carries its role's
+    failed, and leave the session usable; a read among them sees them and reports
+    their failure; a row count is checked before the COMMIT goes; a service session carries its role's
     timeouts (and the process's), also after a reconnect; a lost session and a lock
     wait that timed out are SERVICE_UNAVAILABLE, a bug INTERNAL; effects are logged
     only once committed; a session asked for generic plans keeps them. */
@@ -91,22 +92,81 @@ Test (db, a_failing_deferred_statement_commits_nothing)
     cr_assert_eq (s_rows (), 1);
 }
 
-Test (db, a_row_count_is_checked_at_once_and_never_deferred)
+Test (db, a_row_count_is_checked_before_the_commit_goes)
 {
     kn_error_t err;
     const char *touch[] = {"42", "x"};   // no row 42: 0 rows, 1 expected
     cr_assert_eq (kn_db_do (db, "touch", 2, touch, 1, &err), -1);
     cr_assert_eq (err.code, KN_E_INTERNAL);
     cr_assert_eq (kn_db_do (db, "touch", 2, touch, 0, &err), 0, "%s", err.message);
-    //  Deferred, the COMMIT would run before the count came back: refused, and the
-    //  caller's ROLLBACK leaves nothing.
+    //  Deferred, the count is read before the COMMIT is sent: the commit fails,
+    //  nothing is kept, the session is still good.
     int64_t now_us;
     cr_assert_eq (kn_db_begin_at (db, &now_us, &err), 0);
     cr_assert_eq (kn_db_defer_begin (db, &err), 0);
     cr_assert_eq (s_put ("1", "a", -1, &err), 0);
-    cr_assert_eq (kn_db_do (db, "touch", 2, touch, 1, &err), -1);
+    cr_assert_eq (kn_db_do (db, "touch", 2, touch, 1, &err), 0, "only sent: %s", err.message);
+    cr_assert_eq (kn_db_defer_commit (db, &err), -1);
+    cr_assert_eq (err.code, KN_E_INTERNAL);
+    cr_assert (strstr (err.message, "touch"), "%s", err.message);
     cr_assert_eq (kn_db_exec (db, "ROLLBACK", &err), 0, "%s", err.message);
     cr_assert_eq (s_rows (), 0);
+    cr_assert_eq (s_put ("2", "b", 1, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 1);
+}
+
+//  A read between deferred writes reads their answers first, and sees what they did.
+Test (db, a_read_in_a_pipeline_sees_the_writes_before_it)
+{
+    kn_error_t err;
+    cr_assert_eq (kn_db_prepare (db, "count", "SELECT count (*) FROM t", &err), 0);
+    int64_t now_us;
+    cr_assert_eq (kn_db_begin_at (db, &now_us, &err), 0);
+    cr_assert_eq (kn_db_defer_begin (db, &err), 0);
+    cr_assert_eq (s_put ("1", "a", 1, &err), 0);
+    cr_assert_eq (s_put ("2", "b", -1, &err), 0);
+    PGresult *result = kn_db_run (db, "count", 0, NULL, NULL, NULL, &err);
+    cr_assert (result, "%s", err.message);
+    cr_assert_str_eq (PQgetvalue (result, 0, 0), "2");
+    PQclear (result);
+    cr_assert_eq (s_put ("3", "c", -1, &err), 0);
+    cr_assert_eq (kn_db_defer_commit (db, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 3);
+}
+
+//  A write that failed before a read makes the read fail with the write's error; the
+//  caller's ROLLBACK keeps nothing and the session goes on.
+Test (db, a_failed_write_fails_the_next_read)
+{
+    kn_error_t err;
+    cr_assert_eq (kn_db_prepare (db, "count", "SELECT count (*) FROM t", &err), 0);
+    int64_t now_us;
+    cr_assert_eq (kn_db_begin_at (db, &now_us, &err), 0);
+    cr_assert_eq (kn_db_defer_begin (db, &err), 0);
+    cr_assert_eq (s_put ("1", "a", -1, &err), 0);
+    cr_assert_eq (s_put ("1", "again", -1, &err), 0); // fails at the server
+    cr_assert_null (kn_db_run (db, "count", 0, NULL, NULL, NULL, &err));
+    cr_assert_eq (err.code, KN_E_CONFLICT, "%s", err.message);
+    cr_assert_eq (kn_db_exec (db, "ROLLBACK", &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 0);
+    cr_assert_eq (s_put ("2", "b", 1, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 1);
+}
+
+//  More writes in a row than the pipeline keeps track of are read as they go.
+Test (db, many_writes_without_a_read_all_commit)
+{
+    kn_error_t err;
+    int64_t now_us;
+    cr_assert_eq (kn_db_begin_at (db, &now_us, &err), 0);
+    cr_assert_eq (kn_db_defer_begin (db, &err), 0);
+    for (int k = 0; k < 100; k++) {
+        char key[8];
+        snprintf (key, sizeof key, "%d", k);
+        cr_assert_eq (s_put (key, "v", 1, &err), 0, "%d: %s", k, err.message);
+    }
+    cr_assert_eq (kn_db_defer_commit (db, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 100);
 }
 
 Test (db, giving_up_half_way_rolls_back)
