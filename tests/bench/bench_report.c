@@ -27,6 +27,7 @@ typedef struct {
     int clients[MAX_COLUMNS];
     int columns;
     json_t *pgbench[MAX_COLUMNS];
+    json_t *floor[MAX_COLUMNS];   // the SQL floor: intake's writes alone (ops/bench-floor)
     json_t *echo[MAX_COLUMNS];
     json_t *kinnet[MAX_COLUMNS];
     json_t *rss[MAX_COLUMNS];   // read after the Kinnet run with that many clients
@@ -49,6 +50,7 @@ s_column (report_t *self, json_t *line)
     while (at > 0 && self->clients[at - 1] > clients) {
         self->clients[at] = self->clients[at - 1];
         self->pgbench[at] = self->pgbench[at - 1];
+        self->floor[at] = self->floor[at - 1];
         self->echo[at] = self->echo[at - 1];
         self->kinnet[at] = self->kinnet[at - 1];
         self->rss[at] = self->rss[at - 1];
@@ -57,7 +59,8 @@ s_column (report_t *self, json_t *line)
         at--;
     }
     self->clients[at] = clients;
-    self->pgbench[at] = self->echo[at] = self->kinnet[at] = self->rss[at] = NULL;
+    self->pgbench[at] = self->floor[at] = self->echo[at] = self->kinnet[at] = NULL;
+    self->rss[at] = NULL;
     self->wal_pgbench[at] = self->wal_kinnet[at] = NULL;
     return at;
 }
@@ -159,11 +162,12 @@ s_load (report_t *self, const char *path, json_t *all)
         else if (strcmp (kind, "rss_routing") == 0)
             self->routing_rss = object;
         else if (strcmp (kind, "pgbench") == 0 || strcmp (kind, "echo") == 0
-                 || strcmp (kind, "kinnet") == 0) {
+                 || strcmp (kind, "kinnet") == 0 || strcmp (kind, "sql_floor") == 0) {
             int column = s_column (self, object);
             if (column < 0)
                 continue;
             json_t **slot = kind[0] == 'p'   ? &self->pgbench[column]
+                            : kind[0] == 's' ? &self->floor[column]
                             : kind[0] == 'e' ? &self->echo[column]
                                              : &self->kinnet[column];
             *slot = object;
@@ -211,10 +215,12 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     }
     //  Kinnet's throughput as a share of what PostgreSQL alone does with one
     //  INSERT of the same size per transaction, at the same client count.
-    json_t *ratios = json_array ();
+    //  And as a share of the SQL floor: PostgreSQL alone doing intake's writes.
+    json_t *ratios = json_array (), *floor_ratios = json_array ();
     for (int i = 0; i < self.columns; i++) {
         double kinnet = self.kinnet[i] ? s_number (self.kinnet[i], "per_second") : 0;
         double baseline = self.pgbench[i] ? s_number (self.pgbench[i], "tps") : 0;
+        double floor = self.floor[i] ? s_number (self.floor[i], "referrals_per_s") : 0;
         if (self.kinnet[i] && baseline > 0) {
             json_object_set_new (self.kinnet[i], "ratio_to_pgbench",
                                  json_real (kinnet / baseline));
@@ -222,6 +228,13 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
         }
         else
             json_array_append_new (ratios, json_null ());
+        if (self.kinnet[i] && floor > 0) {
+            json_object_set_new (self.kinnet[i], "ratio_to_sql_floor",
+                                 json_real (kinnet / floor));
+            json_array_append_new (floor_ratios, json_real (kinnet / floor));
+        }
+        else
+            json_array_append_new (floor_ratios, json_null ());
     }
 
     //  What the server did during each run, next to the figures it went with.
@@ -283,11 +296,16 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     s_row (out, "pgbench 1-row INSERT, tx/s", &self, self.pgbench, "tps", 0, 1);
     s_row (out, "  latency mean ms", &self, self.pgbench, "latency_ms_mean", 2, 1);
     s_row (out, "  WAL bytes per row", &self, self.pgbench, "wal_bytes_per_row", 0, 1);
+    s_row (out, "SQL floor (intake's writes), ref/s", &self, self.floor, "referrals_per_s", 0,
+           1);
+    s_row (out, "  latency mean ms", &self, self.floor, "latency_ms_mean", 2, 1);
+    s_row (out, "  WAL bytes per referral", &self, self.floor, "wal_bytes_per_referral", 0, 1);
     s_row (out, "echo via broker, msg/s", &self, self.echo, "per_second", 0, 1);
     s_row (out, "  latency p50 ms", &self, self.echo, "latency_ms.p50", 2, 1);
     s_row (out, "  latency p99 ms", &self, self.echo, "latency_ms.p99", 2, 1);
     s_row (out, "Kinnet referrals acked/s", &self, self.kinnet, "per_second", 0, 1);
     s_row (out, "  ratio to pgbench", &self, self.kinnet, "ratio_to_pgbench", 2, 1);
+    s_row (out, "  ratio to the SQL floor", &self, self.kinnet, "ratio_to_sql_floor", 2, 1);
     s_row (out, "  latency p50 ms", &self, self.kinnet, "latency_ms.p50", 2, 1);
     s_row (out, "  latency p90 ms", &self, self.kinnet, "latency_ms.p90", 2, 1);
     s_row (out, "  latency p99 ms", &self, self.kinnet, "latency_ms.p99", 2, 1);
@@ -413,6 +431,8 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                                       self.open_loop, "peak_rss", self.last_rss,
                                       "database", self.database, "results", all);
         ratios = NULL;
+        if (document)
+            json_object_set (document, "ratio_to_sql_floor", floor_ratios);
         if (document && self.routing)
             json_object_set (document, "routing", self.routing);
         if (document && self.pace && self.sustained)
@@ -434,6 +454,7 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
         json_decref (document);
     }
     json_decref (ratios);
+    json_decref (floor_ratios);
     json_decref (all);
     return rc;
 }
