@@ -57,6 +57,17 @@ kn_db_log_committed (kn_db_t *self, kn_level_t level, const char *event, ...)
     self->lines[self->line_count++] = line;
 }
 
+PGresult *
+kn_db_int_answer (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what)
+{
+    ExecStatusType status = PQresultStatus (result);
+    if (result && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK))
+        return result;
+    kn_db_int_fail (self, result, err, what);
+    PQclear (result);
+    return NULL;
+}
+
 int
 kn_db_int_fail (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what)
 {
@@ -520,14 +531,9 @@ kn_db_run (kn_db_t *self, const char *name, int nparams, const char *const *valu
 {
     if (self->deferring)
         return kn_db_int_pipelined_run (self, name, nparams, values, lengths, formats, err);
-    PGresult *result
-        = PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0);
-    ExecStatusType status = PQresultStatus (result);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-        return result;
-    kn_db_int_fail (self, result, err, name);
-    PQclear (result);
-    return NULL;
+    return kn_db_int_answer (
+        self, PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0), err,
+        name);
 }
 
 int
@@ -599,13 +605,9 @@ PGresult *
 kn_db_query (kn_db_t *self, const char *sql, int nparams, const char *const *values,
              kn_error_t *err)
 {
-    PGresult *result = PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0);
-    ExecStatusType status = PQresultStatus (result);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-        return result;
-    kn_db_int_fail (self, result, err, "query");
-    PQclear (result);
-    return NULL;
+    return kn_db_int_answer (
+        self, PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0), err,
+        "query");
 }
 
 int
@@ -635,12 +637,7 @@ kn_db_receive (kn_db_t *self, kn_error_t *err)
         PQclear (result);
         result = next;
     }
-    ExecStatusType status = PQresultStatus (result);
-    if (result && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK))
-        return result;
-    kn_db_int_fail (self, result, err, "query");
-    PQclear (result);
-    return NULL;
+    return kn_db_int_answer (self, result, err, "query");
 }
 
 const char *

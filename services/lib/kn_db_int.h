@@ -48,6 +48,11 @@ struct _kn_db_t {
 //  Record why a statement failed (its SQLSTATE, classified) in err; -1.
 int kn_db_int_fail (kn_db_t *self, PGresult *result, kn_error_t *err, const char *what);
 
+//  result when it is a statement's success (PGRES_COMMAND_OK or _TUPLES_OK); else
+//  NULL with why in err (kn_db_int_fail), result cleared.
+PGresult *kn_db_int_answer (kn_db_t *self, PGresult *result, kn_error_t *err,
+                            const char *what);
+
 //  Did result change the rows it should (expect < 0: any number)? 0 or -1 with err.
 int kn_db_int_check_rows (kn_db_t *self, PGresult *result, long expect, const char *name,
                           kn_error_t *err);

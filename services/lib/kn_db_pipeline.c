@@ -93,12 +93,7 @@ kn_db_int_pipelined_run (kn_db_t *self, const char *name, int nparams,
         return NULL;
     }
     PQclear (PQgetResult (self->conn)); // the NULL that ends it
-    ExecStatusType status = PQresultStatus (result);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-        return result;
-    kn_db_int_fail (self, result, err, name);
-    PQclear (result);
-    return NULL;
+    return kn_db_int_answer (self, result, err, name);
 }
 
 //  Leave pipeline mode without committing (a caller gave up half way): what was sent
