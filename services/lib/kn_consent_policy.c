@@ -389,14 +389,13 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     facts.age = kn_subject_age (db, crypto, subject_id, now, err);
     if (facts.age < 0 && err->code)
         return -1;   // -1 without an error: no date of birth on record
-    PGresult *consents = kn_db_run (db, "kn_policy_consents", 7, values, NULL, NULL, err);
-    PGresult *bases =
-        consents ? kn_db_run (db, "kn_policy_bases", 7, values, NULL, NULL, err) : NULL;
-    PGresult *overrides =
-        bases ? kn_db_run (db, "kn_policy_overrides", 7, values, NULL, NULL, err) : NULL;
-    int rc = -1;
-    if (!overrides)
-        goto out;
+    //  The three kinds of ground, in one round trip.
+    static const char *const grounds[] = {"kn_policy_consents", "kn_policy_bases",
+                                          "kn_policy_overrides"};
+    PGresult *read[3];
+    if (kn_db_run_all (db, 3, grounds, 7, values, read, err))
+        return -1;
+    PGresult *consents = read[0], *bases = read[1], *overrides = read[2];
     kn_policy_ground_t *c = s_grounds (consents, 'c'), *b = s_grounds (bases, 'b'),
                        *o = s_grounds (overrides, 'o');
     facts.consents = c;
@@ -409,12 +408,10 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     free (c);
     free (b);
     free (o);
-    rc = 0;
-out:
     PQclear (consents);
     PQclear (bases);
     PQclear (overrides);
-    return rc;
+    return 0;
 }
 
 int

@@ -123,6 +123,12 @@ int kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err);
 //  read before the COMMIT is sent (one round trip more); with -1 it goes out with it.
 int kn_db_do (kn_db_t *self, const char *name, int nparams, const char *const *values,
               long expect_rows, kn_error_t *err);
+
+//  Several prepared reads that take the same parameters, in one round trip (libpq
+//  pipeline mode, in or out of kn_db_defer_*): results[i] is names[i]'s result, to
+//  PQclear. 0, or -1 with err for the first that failed and every results[i] NULL.
+int kn_db_run_all (kn_db_t *self, size_t n, const char *const *names, int nparams,
+                   const char *const *values, PGresult **results, kn_error_t *err);
 int kn_db_defer_begin (kn_db_t *self, kn_error_t *err);
 
 //  Send COMMIT after the deferred statements and wait for all of them. 0 when every

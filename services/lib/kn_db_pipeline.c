@@ -96,6 +96,49 @@ kn_db_int_pipelined_run (kn_db_t *self, const char *name, int nparams,
     return kn_db_int_answer (self, result, err, name);
 }
 
+int
+kn_db_run_all (kn_db_t *self, size_t n, const char *const *names, int nparams,
+               const char *const *values, PGresult **results, kn_error_t *err)
+{
+    for (size_t i = 0; i < n; i++)
+        results[i] = NULL;
+    //  Outside a pipeline, one for these alone, ended by a sync point.
+    bool own = !self->deferring, synced = false;
+    if (own && PQenterPipelineMode (self->conn) != 1)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot enter pipeline mode");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (PQsendQueryPrepared (self->conn, names[i], nparams, values, NULL, NULL, 0) != 1)
+            rc = kn_db_int_fail (self, NULL, err, names[i]);
+    if (rc == 0 && own)
+        rc = (synced = PQpipelineSync (self->conn) == 1) ? 0
+                                                         : kn_db_int_fail (self, NULL, err, "sync");
+    else if (rc == 0)
+        rc = s_flush (self, names[0], err) ?: s_collect (self, err); // the writes before
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        PGresult *result = PQgetResult (self->conn);
+        if (result)
+            PQclear (PQgetResult (self->conn)); // the NULL that ends it
+        results[i] = result ? kn_db_int_answer (self, result, err, names[i]) : NULL;
+        if (!result)
+            kn_db_int_fail (self, NULL, err, names[i]);
+        rc = results[i] ? 0 : -1;
+    }
+    if (own) {
+        //  What is left (after a failure) up to the sync point, then out of the pipeline.
+        if (!synced)
+            synced = PQpipelineSync (self->conn) == 1;
+        if (synced)
+            s_drain_to_sync (self);
+        PQexitPipelineMode (self->conn);
+    }
+    for (size_t i = 0; i < n && rc; i++) {
+        PQclear (results[i]);
+        results[i] = NULL;
+    }
+    return rc;
+}
+
 //  Leave pipeline mode without committing (a caller gave up half way): what was sent
 //  runs in the transaction, which the caller then rolls back.
 void

@@ -481,3 +481,49 @@ Test (db, generic_plans_are_made_again_as_tables_grow)
     cr_expect (strstr (plan, "Index"), "the plan on 100,000 rows: %s", plan);
     free (plan);
 }
+
+//  Several reads in one round trip: each result in its place, in or out of a
+//  pipeline (in one, after the writes before them); one that fails fails them all
+//  and leaves the session usable.
+Test (db, several_reads_go_in_one_round_trip)
+{
+    kn_error_t err;
+    cr_assert_eq (kn_db_prepare (db, "below", "SELECT count (*) FROM t WHERE k < $1", &err), 0);
+    cr_assert_eq (kn_db_prepare (db, "above", "SELECT count (*) FROM t WHERE k > $1", &err), 0);
+    cr_assert_eq (kn_db_prepare (db, "boom", "SELECT 1 / ($1::int - 5)", &err), 0);
+    for (int k = 1; k <= 9; k++) {
+        char key[4];
+        snprintf (key, sizeof key, "%d", k);
+        cr_assert_eq (s_put (key, "v", 1, &err), 0);
+    }
+    const char *names[] = {"below", "above"}, *five[] = {"5"};
+    PGresult *results[2];
+    cr_assert_eq (kn_db_run_all (db, 2, names, 1, five, results, &err), 0, "%s", err.message);
+    cr_assert_str_eq (PQgetvalue (results[0], 0, 0), "4");
+    cr_assert_str_eq (PQgetvalue (results[1], 0, 0), "4");
+    PQclear (results[0]);
+    PQclear (results[1]);
+    //  Out of the pipeline again: a plain statement works.
+    cr_assert_eq (s_put ("10", "v", 1, &err), 0, "%s", err.message);
+
+    //  In a pipeline, after a write that is only sent.
+    int64_t now_us;
+    cr_assert_eq (kn_db_begin_at (db, &now_us, &err), 0);
+    cr_assert_eq (kn_db_defer_begin (db, &err), 0);
+    cr_assert_eq (s_put ("11", "v", 1, &err), 0);
+    cr_assert_eq (kn_db_run_all (db, 2, names, 1, five, results, &err), 0, "%s", err.message);
+    cr_assert_str_eq (PQgetvalue (results[1], 0, 0), "6", "the write before is seen");
+    PQclear (results[0]);
+    PQclear (results[1]);
+    cr_assert_eq (kn_db_defer_commit (db, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 11);
+
+    //  One fails (division by zero): none is returned, the session goes on.
+    const char *bad[] = {"below", "boom", "above"};
+    PGresult *three[3];
+    cr_assert_eq (kn_db_run_all (db, 3, bad, 1, five, three, &err), -1);
+    cr_assert (!three[0] && !three[1] && !three[2]);
+    cr_assert_str_eq (kn_db_sqlstate (db), "22012");
+    cr_assert_eq (s_put ("12", "v", 1, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 12);
+}
