@@ -40,30 +40,11 @@ s_agency (kn_db_t *admin, const char *name, const char *sector, const char *dist
     zcert_destroy (&cert);
 }
 
-static __attribute__ ((unused)) char *
-s_sql (const char *fmt, ...)
-{
-    char sql[2048];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (sql, sizeof sql, fmt, args);
-    va_end (args);
-    return kn_test_sql (url, sql);
-}
+//  A statement (printf-style) on the suite's database: its first value, to free.
+#define s_sql(...) kn_test_sqlf (url, __VA_ARGS__)
 
-static __attribute__ ((unused)) int
-s_count (const char *fmt, ...)
-{
-    char sql[2048];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (sql, sizeof sql, fmt, args);
-    va_end (args);
-    char *value = kn_test_sql (url, sql);
-    int n = value ? atoi (value) : -1;
-    free (value);
-    return n;
-}
+//  The number a count statement (printf-style) gives, -1 when it failed.
+#define s_count(...) kn_test_countf (url, __VA_ARGS__)
 
 static __attribute__ ((unused)) void
 s_setup (void)

@@ -8,7 +8,7 @@ TestSuite (routing_batch, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 static const int parenting[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
 
-static const char *routed = "SELECT count (*) FROM routing.case_referral WHERE referral_id = '%s'";
+#define ROUTED "SELECT count (*) FROM routing.case_referral WHERE referral_id = '%s'"
 
 Test (routing_batch, many_events_share_one_transaction)
 {
@@ -18,7 +18,7 @@ Test (routing_batch, many_events_share_one_transaction)
         s_refer (200 + i, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r[i]);
     cr_assert_geq (s_consume (), N);
     for (int i = 0; i < N; i++)
-        cr_assert_eq (s_count (routed, r[i].referral_id), 1);
+        cr_assert_eq (s_count (ROUTED, r[i].referral_id), 1);
     //  A transaction's rows share its now (): fewer distinct times than events means
     //  some transaction routed more than one.
     int events = s_count ("SELECT count (*) FROM routing.consumed");
@@ -67,23 +67,23 @@ Test (routing_batch, an_event_that_fails_holds_back_only_itself)
 
     //  The batch with it fails whole: nothing of it is kept.
     cr_assert (s_consume_fails (), "the poisoned event was routed");
-    cr_assert_eq (s_count (routed, before.referral_id), 0, "a failed batch kept a part");
+    cr_assert_eq (s_count (ROUTED, before.referral_id), 0, "a failed batch kept a part");
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.consumed"), 0);
 
     //  Then one event per transaction: the one before it is routed, it is not, and
     //  the cursor waits at it (nothing after it is routed ahead of it).
     cr_assert (s_consume_fails ());
-    cr_assert_eq (s_count (routed, before.referral_id), 1,
+    cr_assert_eq (s_count (ROUTED, before.referral_id), 1,
                   "an event before the failing one was held back with it");
-    cr_assert_eq (s_count (routed, poisoned.referral_id), 0);
-    cr_assert_eq (s_count (routed, after.referral_id), 0);
+    cr_assert_eq (s_count (ROUTED, poisoned.referral_id), 0);
+    cr_assert_eq (s_count (ROUTED, after.referral_id), 0);
 
     //  Fixed: it and the rest are routed, each once.
     free (s_sql ("DROP TRIGGER test_poison ON routing.case_referral"));
     s_consume ();
-    cr_assert_eq (s_count (routed, before.referral_id), 1);
-    cr_assert_eq (s_count (routed, poisoned.referral_id), 1);
-    cr_assert_eq (s_count (routed, after.referral_id), 1);
+    cr_assert_eq (s_count (ROUTED, before.referral_id), 1);
+    cr_assert_eq (s_count (ROUTED, poisoned.referral_id), 1);
+    cr_assert_eq (s_count (ROUTED, after.referral_id), 1);
 }
 
 //  A referral's needs are offered with what the consumer knows of them, not read

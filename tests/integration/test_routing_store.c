@@ -127,12 +127,13 @@ Test (routing, backlog_across_a_digit_boundary_is_routed_in_order)
     cr_assert_eq (routing_store_consume (routing, now, 1, &handled, &err), 0, "%s",
                   err.message);
     cr_assert_eq (handled, 1);
-    const char *routed = "SELECT count (*) FROM routing.case_referral WHERE referral_id = '%s'";
-    cr_assert_eq (s_count (routed, early.referral_id), 1, "the earlier event comes first");
-    cr_assert_eq (s_count (routed, late.referral_id), 0);
+#define ROUTED "SELECT count (*) FROM routing.case_referral WHERE referral_id = '%s'"
+    cr_assert_eq (s_count (ROUTED, early.referral_id), 1, "the earlier event comes first");
+    cr_assert_eq (s_count (ROUTED, late.referral_id), 0);
     cr_assert_eq (s_consume (), 1);
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.consumed"), 2);
-    cr_assert_eq (s_count (routed, late.referral_id), 1);
+    cr_assert_eq (s_count (ROUTED, late.referral_id), 1);
+#undef ROUTED
 }
 
 //  Migration 0012 repairs a database in which that ordering skipped events: the
