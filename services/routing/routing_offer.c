@@ -383,7 +383,7 @@ routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
                     kn_error_t *err)
 {
     bool offered;
-    return s_offer (self, need_id, NULL, now, false, &offered, err);
+    return routing_offer (self, need_id, now, false, &offered, err);
 }
 
 int

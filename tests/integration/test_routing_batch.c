@@ -167,3 +167,25 @@ Test (routing_batch, an_agency_the_family_knows_comes_first)
         cr_expect_str_eq (agency, ngo_pl, "%s", states[k]);
     }
 }
+
+//  A batch reads the settings once; a change applies from the next batch.
+Test (routing_batch, a_settings_change_applies_to_the_next_batch)
+{
+#define DEADLINE "SELECT extract (epoch FROM i.deadline_at - i.offered_at)::bigint" \
+                 " FROM routing.involvement i JOIN routing.need n ON n.id = i.need_id" \
+                 " WHERE n.referral_id = '%s'"
+    referral_t before, after;
+    s_refer (500, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &before);
+    s_consume ();
+    free (s_sql ("INSERT INTO routing.setting (key, value) VALUES ('deadline.routine', '2 days')"
+                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+    s_refer (501, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &after);
+    s_consume ();
+    char *first = s_sql (DEADLINE, before.referral_id), *second = s_sql (DEADLINE, after.referral_id);
+    cr_expect_str_eq (first, "864000", "the default, 10 days");
+    cr_expect_str_eq (second, "172800", "the changed setting, 2 days");
+    free (first);
+    free (second);
+    free (s_sql ("DELETE FROM routing.setting WHERE key = 'deadline.routine'"));
+#undef DEADLINE
+}

@@ -292,6 +292,10 @@ Test (routing, decline_moves_on_then_unplaced)
     cr_assert_eq (placed, 1);
     cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
     cr_assert_str_eq (agency, far_away);
+    cr_assert_eq (s_count ("SELECT count (*) FROM routing.need n JOIN routing.case c"
+                           " ON c.id = n.case_id WHERE c.family_id = '%s'"
+                           " AND n.status = 'unplaced'", r.family_id), 0,
+                  "a need offered again is still listed as unplaced");
     cr_assert_eq (routing_store_retry_unplaced (routing, now, 100, &placed, &err), 0);
     cr_assert_eq (placed, 0);
 }
