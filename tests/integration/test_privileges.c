@@ -158,6 +158,43 @@ Test (privileges, routing_and_admin_read_no_sealed_column_but_the_date_of_birth)
                "lost what it routes on"});
 }
 
+Test (privileges, only_records_may_rewrite_a_sealed_column)
+{
+    //  Intake, consent and routing lock a person's row (the consent policy) through
+    //  UPDATE on core.subject.row_lock, which holds nothing, not through UPDATE on
+    //  the date of birth. A service may write a sealed value only where writing it
+    //  is its work: intake a withdrawal's reason, consent a review's notes and a
+    //  release decision's reason. Records corrects and splits people, so it may.
+    char *writers = s_owner (
+        "SELECT string_agg (r.role || ':' || s.table_name || '.' || s.column_name, ' '"
+        "                   ORDER BY r.role, s.table_name, s.column_name)"
+        "  FROM core.sealed_column s,"
+        "       unnest (ARRAY['kinnet_broker', 'kinnet_intake', 'kinnet_consent',"
+        "                     'kinnet_routing', 'kinnet_reporting', 'kinnet_audit',"
+        "                     'kinnet_admin']) r (role)"
+        " WHERE has_column_privilege (r.role, format ('%I.%I', s.table_schema,"
+        "                             s.table_name), s.column_name, 'UPDATE')");
+    cr_assert_str_eq (writers,
+                      "kinnet_consent:override.review_notes"
+                      " kinnet_consent:release.decision_reason"
+                      " kinnet_intake:referral.withdraw_reason",
+                      "sealed values writable: %s", writers);
+    free (writers);
+    //  One person, so that an UPDATE has a row to refuse.
+    free (s_owner ("WITH f AS (INSERT INTO core.family (id) VALUES (gen_random_uuid ())"
+                   " RETURNING id) INSERT INTO core.subject (id, family_id, blind_index)"
+                   " SELECT gen_random_uuid (), id, sha256 ('row lock') FROM f"));
+    const char *lockers[] = {"kinnet_intake", "kinnet_consent", "kinnet_routing"};
+    for (size_t i = 0; i < sizeof lockers / sizeof lockers[0]; i++)
+        ATTEMPTS (lockers[i],
+                  {"UPDATE core.subject SET birth_date = birth_date", "42501",
+                   "rewrote a date of birth"},
+                  {"UPDATE core.subject SET row_lock = true", "23514",
+                   "put a value in the lock's column"},
+                  {"SELECT 1 FROM core.subject FOR SHARE", "", "cannot share-lock a person"},
+                  {"SELECT 1 FROM core.subject FOR UPDATE", "", "cannot lock a person"});
+}
+
 Test (privileges, every_byte_column_is_sealed_or_known_to_be_something_else)
 {
     //  A new bytea column must be put in core.sealed_column, or here with what it is.
