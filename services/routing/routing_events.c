@@ -31,8 +31,15 @@ static const char *s_statements[][2] = {
     {"outbox_lag",
      "SELECT greatest (coalesce ((SELECT max (id) FROM core.outbox), 0) - last_id, 0)"
      " FROM routing.cursor WHERE consumer = 'routing'"},
-    {"referral_routed", "SELECT 1 FROM routing.case_referral WHERE referral_id = $1"},
-    {"referral_info", "SELECT status, children FROM intake.referral WHERE id = $1"},
+    //  Whether the referral is routed already, and what routing it needs: its
+    //  status, its children and its child (the consent policy's subject), in one
+    //  round trip.
+    {"referral_info",
+     "SELECT r.status, r.children,"
+     " EXISTS (SELECT 1 FROM routing.case_referral WHERE referral_id = $1),"
+     " coalesce ((SELECT rs.subject_id::text FROM intake.referral_subject rs"
+     "  WHERE rs.referral_id = $1 ORDER BY rs.position LIMIT 1), '')"
+     " FROM intake.referral r WHERE r.id = $1"},
     {"case_open_for_family",
      "SELECT id, district FROM routing.case WHERE family_id = $1 AND status = 'open'"
      " FOR UPDATE"},
@@ -106,20 +113,23 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
                   int64_t now, kn_error_t *err)
 {
     const char *referral[] = {event->referral_id};
-    int routed = routing_exists (self, "referral_routed", 1, referral, err);
-    if (routed)
-        return routed < 0 ? -1 : 0; // already routed: at-least-once delivery
     PGresult *result = routing_run (self, "referral_info", 1, referral, err);
     if (!result)
         return -1;
     bool live = PQntuples (result) && strcmp (PQgetvalue (result, 0, 0), "received") == 0;
+    //  Already routed (at-least-once delivery) or withdrawn before it was routed:
+    //  nothing to do.
+    live = live && !routing_bool (result, 0, 2);
     //  What each of its needs is offered with, known here rather than read back
     //  once per need (routing_offer reads it for a need offered again later).
     need_context_t ctx = {.urgency = event->urgency};
-    ctx.children = live ? (int)routing_int (result, 0, 1) : 0;
+    if (live) {
+        ctx.children = (int)routing_int (result, 0, 1);
+        snprintf (ctx.child, sizeof ctx.child, "%s", PQgetvalue (result, 0, 3));
+    }
     PQclear (result);
     if (!live)
-        return 0; // withdrawn before it was routed: nothing to offer
+        return 0;
 
     //  Languages as primary subtags, the directory's form (kn_language): intake sends
     //  them so, and an event written before it did is read the same way.
@@ -177,8 +187,12 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     for (size_t i = 0; i < event->n_needs; i++) {
         char category[8];
         snprintf (category, sizeof category, "%d", event->needs[i]);
+        //  A case opened just now holds only the needs this loop put on it (a
+        //  referral may name one category twice).
         const char *active[] = {case_id, category};
-        int busy = routing_exists (self, "need_active", 2, active, err);
+        int busy = joined ? routing_exists (self, "need_active", 2, active, err) : 0;
+        for (size_t k = 0; !joined && k < i; k++)
+            busy |= event->needs[k] == event->needs[i];
         if (busy < 0)
             return -1;
         if (busy)

@@ -121,6 +121,28 @@ routing_need_context (routing_store_t *self, const char *need_id, need_context_t
 //  Whether the consent policy lets agency read the referral's child's identity or
 //  what it was offered: the data category need (a kinnet.v1.NeedCategory) implies
 //  (a check only: nothing is disclosed here).
+//  The decision itself, for the child subject whose referral controller made.
+static int
+s_details (routing_store_t *self, const char *subject, const char *controller,
+           const char *agency_id, int need, bool *available, kn_error_t *err)
+{
+    *available = false;
+    if (!*subject)
+        return 0;
+    int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                        KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    if (kn_consent_policy_need_categories (self->db, &need, 1, &categories[1], err))
+        return -1;
+    kn_policy_decision_t decision;
+    if (kn_consent_policy_decide (
+            self->db, self->crypto, &self->policy, subject, agency_id, controller,
+            categories, 2, KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
+        return -1;
+    *available = decision.decision == KINNET__V1__DECISION__PERMITTED ||
+                 decision.decision == KINNET__V1__DECISION__PARTLY_PERMITTED;
+    return 0;
+}
+
 int
 routing_details_available (routing_store_t *self, const char *referral_id,
                            const char *agency_id, int need, bool *available,
@@ -137,20 +159,19 @@ routing_details_available (routing_store_t *self, const char *referral_id,
         snprintf (controller, sizeof controller, "%s", PQgetvalue (result, 0, 1));
     }
     PQclear (result);
-    if (!*subject)
-        return 0;
-    int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
-                        KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
-    if (kn_consent_policy_need_categories (self->db, &need, 1, &categories[1], err))
-        return -1;
-    kn_policy_decision_t decision;
-    if (kn_consent_policy_decide (
-            self->db, self->crypto, &self->policy, subject, agency_id, controller,
-            categories, 2, KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
-        return -1;
-    *available = decision.decision == KINNET__V1__DECISION__PERMITTED ||
-                 decision.decision == KINNET__V1__DECISION__PARTLY_PERMITTED;
-    return 0;
+    return s_details (self, subject, controller, agency_id, need, available, err);
+}
+
+int
+routing_details_for (routing_store_t *self, const need_context_t *ctx,
+                     const char *agency_id, bool *available, kn_error_t *err)
+{
+    //  The referral's controller is its referring agency (ctx->referrer).
+    if (*ctx->child)
+        return s_details (self, ctx->child, ctx->referrer, agency_id, ctx->category,
+                          available, err);
+    return routing_details_available (self, ctx->referral_id, agency_id, ctx->category,
+                                      available, err);
 }
 
 Kinnet__V1__RankFactor *
@@ -208,12 +229,11 @@ routing_make_offer (routing_store_t *self, const char *need_id, const need_conte
                     kn_error_t *err)
 {
     bool details = false;
-    int rc = routing_details_available (self, ctx->referral_id, agency_id, ctx->category,
-                                        &details, err);
-    char *ranked_by = rc ? NULL : routing_bytea_param (&ranking->base);
-    kinnet__v1__ranking__free_unpacked (ranking, NULL);
-    if (rc)
+    if (routing_details_for (self, ctx, agency_id, &details, err)) {
+        kinnet__v1__ranking__free_unpacked (ranking, NULL);
         return -1;
+    }
+    char *ranked_by = routing_bytea_param (&ranking->base);
     if (!*offer_id)
         kn_uuid_generate_ordered (offer_id);
     char rank[16], offered[24], deadline[24], reason[8];
@@ -233,14 +253,32 @@ routing_make_offer (routing_store_t *self, const char *need_id, const need_conte
                             deadline,
                             transferred_from,
                             transfer_reason ? reason : NULL};
-    rc = routing_do (self, "involvement_insert", 11, values, err);
+    int rc = routing_do (self, "involvement_insert", 11, values, err);
     free (ranked_by);
     const char *facts[] = {need_id, offered, deadline};
-    if (rc || routing_do (self, "need_offered", 3, facts, err))
+    if (rc || routing_do (self, "need_offered", 3, facts, err)) {
+        kinnet__v1__ranking__free_unpacked (ranking, NULL);
         return -1;
-    Kinnet__V1__Involvement *involvement = routing_load_involvement (self, offer_id, err);
-    if (!involvement)
-        return -1;
+    }
+    //  The offer as involvement_get would read it back, made from what was just
+    //  written (a fresh offer: no decision, contact, outcome or lead yet), so the
+    //  feed costs no round trip to read it.
+    Kinnet__V1__Involvement *involvement = kn_malloc (sizeof *involvement);
+    kinnet__v1__involvement__init (involvement);
+    involvement->involvement_id = kn_pb_string (offer_id);
+    involvement->case_id = kn_pb_string (ctx->case_id);
+    involvement->need_id = kn_pb_string (need_id);
+    involvement->need = (Kinnet__V1__NeedCategory)ctx->category;
+    involvement->agency_id = kn_pb_string (agency_id);
+    involvement->status = KINNET__V1__INVOLVEMENT_STATUS__OFFERED;
+    involvement->ranking = ranking;
+    involvement->waiting_for_consent = !details;
+    involvement->offered_at = kn_pb_timestamp (now);
+    involvement->deadline_at = kn_pb_timestamp (now + settings->deadline[urgency]);
+    involvement->caseworker_id = kn_pb_string ("");
+    involvement->transferred_from_id = kn_pb_string (transferred_from ? transferred_from : "");
+    involvement->transfer_reason = (Kinnet__V1__TransferReason)transfer_reason;
+    involvement->transferred_to_agency_id = kn_pb_string ("");
     rc = routing_feed_offer (self, "offer.made", ctx, involvement, details, now, err);
     kinnet__v1__involvement__free_unpacked (involvement, NULL);
     kn_db_log_committed (self->db, KN_INFO, "offer.made", "offer_id", offer_id, "case_id",

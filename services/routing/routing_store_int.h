@@ -95,6 +95,9 @@ typedef struct {
     char languages[400]; // comma-separated primary subtags
     char referrer[KN_UUID_STR];
     int children;
+    //  The referral's child (the consent policy's subject), when already read: ""
+    //  has routing_details_available read it.
+    char child[KN_UUID_STR];
 } need_context_t;
 
 //  Each file prepares its own statements; routing_store_new calls them all.
@@ -198,6 +201,10 @@ int routing_feed_watchers_involvement (routing_store_t *self,
 int routing_details_available (routing_store_t *self, const char *referral_id,
                                const char *agency_id, int need, bool *available,
                                kn_error_t *err);
+
+//  The same for a need whose context is known (its child read once per referral).
+int routing_details_for (routing_store_t *self, const need_context_t *ctx,
+                         const char *agency_id, bool *available, kn_error_t *err);
 
 Kinnet__V1__RankFactor *routing_factor (const char *rule, int64_t score,
                                         const char *detail);

@@ -189,3 +189,121 @@ Test (routing_batch, a_settings_change_applies_to_the_next_batch)
     free (s_sql ("DELETE FROM routing.setting WHERE key = 'deadline.routine'"));
 #undef DEADLINE
 }
+
+//  The child's guardian consents to sharing identity and narrative with every
+//  agency of the fixture, for referral and assessment; the school records it.
+static void
+s_consent_for_all (const referral_t *r, const char *idempotency)
+{
+    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
+    subject.subject_id = (char *) r->child_id;
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    char *agencies[] = {social, ngo, ngo_pl, health, far_away};
+    Kinnet__V1__DataCategory categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                                             KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
+    scope.agencies = agencies;
+    scope.n_agencies = sizeof agencies / sizeof agencies[0];
+    scope.categories = categories;
+    scope.n_categories = 2;
+    scope.purposes = purposes;
+    scope.n_purposes = 1;
+    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
+    guardian.given_name = "Ewa";
+    guardian.family_name = "Nowak";
+    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
+    guardian.parental_responsibility = true;
+    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
+    record.idempotency_key = (char *) idempotency;
+    record.subject = &subject;
+    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
+    record.guardian = &guardian;
+    record.scope = &scope;
+    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
+    record.privacy_notice_version = "v1";
+    record.privacy_notice_language = "pl";
+    Kinnet__V1__Consent *recorded = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_record (consent, school, &record, &recorded, &err), 0, "%s",
+                  err.message);
+    kinnet__v1__consent__free_unpacked (recorded, NULL);
+}
+
+//  The offer in offer.made, byte for byte as the case reads it afterwards.
+static Kinnet__V1__Involvement *
+s_offer_made (const char *agency, const char *offer, Kinnet__V1__FeedBatch **batch)
+{
+    *batch = s_feed (agency, 0);
+    for (size_t i = 0; i < (*batch)->n_events; i++) {
+        Kinnet__V1__FeedEvent *event = (*batch)->events[i];
+        if (strcmp (event->topic, "offer.made") == 0 &&
+            strcmp (event->offer->involvement->involvement_id, offer) == 0)
+            return event->offer->involvement;
+    }
+    cr_assert_fail ("no offer.made for %s", offer);
+    return NULL;
+}
+
+static void
+s_expect_as_read (const referral_t *r, int category, bool details)
+{
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (r, category, offer, agency));
+    Kinnet__V1__FeedBatch *batch;
+    Kinnet__V1__Involvement *made = s_offer_made (agency, offer, &batch);
+    cr_expect_eq (made->waiting_for_consent, !details, "offer %s", offer);
+    char *case_id = s_case_of (r);
+    Kinnet__V1__Case *read = NULL;
+    kn_error_t err;
+    cr_assert_eq (routing_store_get_case (routing, agency, case_id, &read, &err), 0, "%s",
+                  err.message);
+    Kinnet__V1__Involvement *stored = NULL;
+    for (size_t i = 0; i < read->n_involvements; i++)
+        if (strcmp (read->involvements[i]->involvement_id, offer) == 0)
+            stored = read->involvements[i];
+    cr_assert (stored, "the case has no offer %s", offer);
+    size_t size = kinnet__v1__involvement__get_packed_size (made);
+    cr_assert_eq (size, kinnet__v1__involvement__get_packed_size (stored));
+    uint8_t *a = malloc (size ? size : 1), *b = malloc (size ? size : 1);
+    kinnet__v1__involvement__pack (made, a);
+    kinnet__v1__involvement__pack (stored, b);
+    cr_expect_eq (memcmp (a, b, size), 0, "offer.made differs from the stored offer");
+    free (a);
+    free (b);
+    free (case_id);
+    kinnet__v1__case__free_unpacked (read, NULL);
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+}
+
+//  offer.made carries the offer as it is stored (it is built from what was written,
+//  not read back), and the consent policy decides for the referral's own child: a
+//  referral about a child with a consent on record is offered readable.
+Test (routing_batch, an_offer_made_is_the_offer_as_stored)
+{
+    referral_t first, second;
+    s_refer (600, parenting, 1, KINNET__V1__URGENCY__PRIORITY, "pl", &first);
+    s_consume ();
+    s_expect_as_read (&first, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, false);
+    s_consent_for_all (&first, "consent-600");
+    s_consume ();
+    const int language[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    s_refer (600, language, 1, KINNET__V1__URGENCY__ROUTINE, "pl", &second);
+    cr_assert_str_eq (second.child_id, first.child_id, "the same child");
+    s_consume ();
+    s_expect_as_read (&second, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, true);
+}
+
+//  A referral may name a category twice; its new case gets the need once.
+Test (routing_batch, a_category_named_twice_is_one_need)
+{
+    referral_t r;
+    const int twice[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT,
+                         KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT,
+                         KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    s_refer (700, twice, 3, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
+    s_consume ();
+    cr_expect_eq (s_count ("SELECT count (*) FROM routing.need WHERE referral_id = '%s'",
+                           r.referral_id), 2);
+    cr_expect_eq (s_count ("SELECT count (*) FROM routing.involvement i JOIN routing.need n"
+                           " ON n.id = i.need_id WHERE n.referral_id = '%s'", r.referral_id), 2);
+}
