@@ -347,20 +347,39 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     if (n == 0 || n > KN_POLICY_MAX_CATEGORIES)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "categories",
                              "1 to %d data categories", KN_POLICY_MAX_CATEGORIES);
-    if (s_lock (db, "kn_policy_share", subject_id, err))
-        return -1;
-    //  The recipient must be an active agency; its sector matches sector grants.
     kn_policy_facts_t facts = {.age = -1};
-    const char *agency_values[] = {agency_id};
-    PGresult *result = kn_uuid_valid (agency_id)
-                           ? kn_db_run (db, "kn_policy_agency", 1, agency_values, NULL, NULL, err)
-                           : NULL;
-    if (!result && err->code)
+    //  One clock (kn_clock) for every rule: the grounds' validity as for the age.
+    int64_t now = kn_clock_now ();
+    if (!kn_uuid_valid (agency_id)) {
+        //  No such recipient: refused, once the subject is known to exist.
+        if (s_lock (db, "kn_policy_share", subject_id, err))
+            return -1;
+        kn_consent_policy_rules (config, &facts, categories, n, decision);
+        return 0;
+    }
+    if (!kn_uuid_valid (subject_id))
+        return kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
+    //  In one round trip, in this order: the person's row locked (so no withdrawal
+    //  commits beside the decision), the recipient (an active agency; its sector
+    //  matches sector grants) and the person's date of birth.
+    const char *subject_values[] = {subject_id}, *agency_values[] = {agency_id};
+    const kn_db_read_t first[] = {{"kn_policy_share", 1, subject_values},
+                                  {"kn_policy_agency", 1, agency_values},
+                                  {KN_SUBJECT_GET, 1, subject_values}};
+    PGresult *read_first[3];
+    if (kn_db_run_each (db, 3, first, read_first, err))
         return -1;
-    facts.recipient_active =
-        result && PQntuples (result) == 1 && PQgetvalue (result, 0, 1)[0] == 't';
+    PGresult *locked = read_first[0], *result = read_first[1], *person = read_first[2];
+    bool exists = PQntuples (locked) == 1;
+    facts.recipient_active = PQntuples (result) == 1 && PQgetvalue (result, 0, 1)[0] == 't';
     int sector = facts.recipient_active ? kn_consent_policy_sector (PQgetvalue (result, 0, 0)) : 0;
+    if (exists && facts.recipient_active)
+        facts.age = kn_subject_age_of (db, crypto, person, subject_id, now);
+    PQclear (locked);
     PQclear (result);
+    PQclear (person);
+    if (!exists)
+        return kn_error_set (err, KN_E_NOT_FOUND, "subject_id", "no such subject");
     if (!facts.recipient_active) {
         kn_consent_policy_rules (config, &facts, categories, n, decision);
         return 0;
@@ -380,15 +399,10 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
     snprintf (array + pos, sizeof array - pos, "}");
     snprintf (sector_text, sizeof sector_text, "%d", sector);
     snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
-    //  One clock (kn_clock) for every rule: the grounds' validity as for the age.
-    int64_t now = kn_clock_now ();
     char now_text[24];
     snprintf (now_text, sizeof now_text, "%lld", (long long) now);
     const char *values[] = {subject_id, agency_id,   sector_text, array,
                             purpose_text, controller_id, now_text};
-    facts.age = kn_subject_age (db, crypto, subject_id, now, err);
-    if (facts.age < 0 && err->code)
-        return -1;   // -1 without an error: no date of birth on record
     //  The three kinds of ground, in one round trip.
     static const char *const grounds[] = {"kn_policy_consents", "kn_policy_bases",
                                           "kn_policy_overrides"};

@@ -124,9 +124,20 @@ int kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err);
 int kn_db_do (kn_db_t *self, const char *name, int nparams, const char *const *values,
               long expect_rows, kn_error_t *err);
 
-//  Several prepared reads that take the same parameters, in one round trip (libpq
-//  pipeline mode, in or out of kn_db_defer_*): results[i] is names[i]'s result, to
-//  PQclear. 0, or -1 with err for the first that failed and every results[i] NULL.
+//  Several prepared reads, in one round trip (libpq pipeline mode, in or out of
+//  kn_db_defer_*), run one after another in the order given: each statement sees
+//  what the ones before it did (a lock one takes is held when the next starts).
+//  results[i] is reads[i]'s result, to PQclear. 0, or -1 with err for the first
+//  that failed and every results[i] NULL.
+typedef struct {
+    const char *name;
+    int nparams;
+    const char *const *values;
+} kn_db_read_t;
+int kn_db_run_each (kn_db_t *self, size_t n, const kn_db_read_t *reads, PGresult **results,
+                    kn_error_t *err);
+
+//  The same for reads that all take the same parameters.
 int kn_db_run_all (kn_db_t *self, size_t n, const char *const *names, int nparams,
                    const char *const *values, PGresult **results, kn_error_t *err);
 int kn_db_defer_begin (kn_db_t *self, kn_error_t *err);

@@ -100,6 +100,18 @@ int
 kn_db_run_all (kn_db_t *self, size_t n, const char *const *names, int nparams,
                const char *const *values, PGresult **results, kn_error_t *err)
 {
+    kn_db_read_t reads[16];
+    if (n > sizeof reads / sizeof reads[0])
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "too many reads in one round trip");
+    for (size_t i = 0; i < n; i++)
+        reads[i] = (kn_db_read_t) {names[i], nparams, values};
+    return kn_db_run_each (self, n, reads, results, err);
+}
+
+int
+kn_db_run_each (kn_db_t *self, size_t n, const kn_db_read_t *reads, PGresult **results,
+                kn_error_t *err)
+{
     for (size_t i = 0; i < n; i++)
         results[i] = NULL;
     //  Outside a pipeline, one for these alone, ended by a sync point.
@@ -108,20 +120,21 @@ kn_db_run_all (kn_db_t *self, size_t n, const char *const *names, int nparams,
         return kn_error_set (err, KN_E_INTERNAL, NULL, "cannot enter pipeline mode");
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        if (PQsendQueryPrepared (self->conn, names[i], nparams, values, NULL, NULL, 0) != 1)
-            rc = kn_db_int_fail (self, NULL, err, names[i]);
+        if (PQsendQueryPrepared (self->conn, reads[i].name, reads[i].nparams, reads[i].values,
+                                 NULL, NULL, 0) != 1)
+            rc = kn_db_int_fail (self, NULL, err, reads[i].name);
     if (rc == 0 && own)
         rc = (synced = PQpipelineSync (self->conn) == 1) ? 0
                                                          : kn_db_int_fail (self, NULL, err, "sync");
     else if (rc == 0)
-        rc = s_flush (self, names[0], err) ?: s_collect (self, err); // the writes before
+        rc = s_flush (self, reads[0].name, err) ?: s_collect (self, err); // the writes before
     for (size_t i = 0; i < n && rc == 0; i++) {
         PGresult *result = PQgetResult (self->conn);
         if (result)
             PQclear (PQgetResult (self->conn)); // the NULL that ends it
-        results[i] = result ? kn_db_int_answer (self, result, err, names[i]) : NULL;
+        results[i] = result ? kn_db_int_answer (self, result, err, reads[i].name) : NULL;
         if (!result)
-            kn_db_int_fail (self, NULL, err, names[i]);
+            kn_db_int_fail (self, NULL, err, reads[i].name);
         rc = results[i] ? 0 : -1;
     }
     if (own) {

@@ -49,7 +49,7 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
          " INSERT INTO core.data_key (id, subject_id, master_version, wrapped)"
          " SELECT * FROM unnest ($6::uuid[], $7::uuid[], $8::smallint[], $9::bytea[])"},
         //  With the person's data key, which seals the date of birth: one round trip.
-        {"kn_subject_get",
+        {KN_SUBJECT_GET,
          "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped,"
          " s.merged_into IS NOT NULL FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"
          " WHERE s.id = $1"},
@@ -483,7 +483,7 @@ kn_subject_exists (kn_db_t *db, const char *subject_id, char *family_id, kn_erro
     if (!kn_uuid_valid (subject_id))
         return 0;
     const char *values[] = {subject_id};
-    PGresult *row = kn_db_run (db, "kn_subject_get", 1, values, NULL, NULL, err);
+    PGresult *row = kn_db_run (db, KN_SUBJECT_GET, 1, values, NULL, NULL, err);
     if (!row)
         return -1;
     int found = PQntuples (row) == 1;
@@ -517,9 +517,18 @@ kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t
                 kn_error_t *err)
 {
     const char *values[] = {subject_id};
-    PGresult *result = kn_db_run (db, "kn_subject_get", 1, values, NULL, NULL, err);
+    PGresult *result = kn_db_run (db, KN_SUBJECT_GET, 1, values, NULL, NULL, err);
     if (!result)
         return -1;
+    int age = kn_subject_age_of (db, crypto, result, subject_id, now);
+    PQclear (result);
+    return age;
+}
+
+int
+kn_subject_age_of (kn_db_t *db, kn_crypto_t *crypto, PGresult *result,
+                   const char *subject_id, time_t now)
+{
     int age = -1;
     if (PQntuples (result) == 1 && !PQgetisnull (result, 0, 1)) {
         uint8_t *plain = NULL;
@@ -536,7 +545,6 @@ kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t
         }
         free (plain);
     }
-    PQclear (result);
     return age;
 }
 

@@ -103,6 +103,13 @@ int kn_subject_exists (kn_db_t *db, const char *subject_id, char *family_id,
 int kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, time_t now,
                     kn_error_t *err);
 
+//  The prepared read kn_subject_age makes (one parameter: the subject id), for a
+//  caller that sends it with others in one round trip (kn_db_run_each), and the age
+//  from its result.
+#define KN_SUBJECT_GET "kn_subject_get"
+int kn_subject_age_of (kn_db_t *db, kn_crypto_t *crypto, PGresult *result,
+                       const char *subject_id, time_t now);
+
 //  Age in whole years of a YYYY-MM-DD date at now; -1 when not a date.
 int kn_age_from_date (const char *date_of_birth, time_t now);
 

@@ -131,8 +131,11 @@ s_details (routing_store_t *self, const char *subject, const char *controller,
         return 0;
     int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
                         KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
-    if (kn_consent_policy_need_categories (self->db, &need, 1, &categories[1], err))
+    settings_t settings;
+    if (routing_settings (self, &settings, err))
         return -1;
+    if (need >= 0 && need < (int)(sizeof settings.need_data / sizeof settings.need_data[0]))
+        categories[1] = settings.need_data[need];
     kn_policy_decision_t decision;
     if (kn_consent_policy_decide (
             self->db, self->crypto, &self->policy, subject, agency_id, controller,

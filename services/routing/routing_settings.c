@@ -8,6 +8,7 @@
 
 static const char *s_statements[][2] = {
     {"settings", "SELECT key, value FROM routing.setting"},
+    {"need_data_categories", "SELECT need, category FROM core.need_data_category"},
 };
 
 int
@@ -112,9 +113,20 @@ routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
     memset (settings, 0, sizeof *settings);
     for (size_t i = 0; i < sizeof s_table / sizeof s_table[0]; i++)
         s_apply (settings, s_table[i].key, s_table[i].default_value);
-    PGresult *result = routing_run (self, "settings", 0, NULL, err);
-    if (!result)
+    //  A need without a row is referral narrative (as kn_consent_policy reads it).
+    for (size_t i = 0; i < sizeof settings->need_data / sizeof settings->need_data[0]; i++)
+        settings->need_data[i] = KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE;
+    const kn_db_read_t reads[] = {{"settings", 0, NULL}, {"need_data_categories", 0, NULL}};
+    PGresult *read[2];
+    if (kn_db_run_each (self->db, 2, reads, read, err))
         return -1;
+    PGresult *result = read[0], *needs = read[1];
+    for (int row = 0; row < PQntuples (needs); row++) {
+        long need = routing_int (needs, row, 0);
+        if (need >= 0 && need < (long)(sizeof settings->need_data / sizeof settings->need_data[0]))
+            settings->need_data[need] = (int)routing_int (needs, row, 1);
+    }
+    PQclear (needs);
     for (int row = 0; row < PQntuples (result); row++) {
         const char *key = PQgetvalue (result, row, 0);
         const char *value = PQgetvalue (result, row, 1);

@@ -71,6 +71,10 @@ typedef struct {
     int64_t contact[5];  // seconds from acceptance to first contact
     bool emergency_to_lead;
     int escalate_to_lead_from; // lowest Urgency whose escalations go to the lead
+    //  The data category (kinnet.v1.DataCategory) each need category implies
+    //  (core.need_data_category, which a data-protection officer may change), read
+    //  with the settings: what an offer's consent decision asks about.
+    int need_data[32];
 } settings_t;
 
 struct _routing_store_t {

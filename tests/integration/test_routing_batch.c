@@ -190,22 +190,21 @@ Test (routing_batch, a_settings_change_applies_to_the_next_batch)
 #undef DEADLINE
 }
 
-//  The child's guardian consents to sharing identity and narrative with every
-//  agency of the fixture, for referral and assessment; the school records it.
+//  The child's guardian consents to sharing the given categories with every agency
+//  of the fixture, for referral and assessment; the school records it.
 static void
-s_consent_for_all (const referral_t *r, const char *idempotency)
+s_consent_to (const referral_t *r, const char *idempotency,
+              Kinnet__V1__DataCategory *categories, size_t n)
 {
     Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
     subject.subject_id = (char *) r->child_id;
     Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
     char *agencies[] = {social, ngo, ngo_pl, health, far_away};
-    Kinnet__V1__DataCategory categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
-                                             KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
     Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
     scope.agencies = agencies;
     scope.n_agencies = sizeof agencies / sizeof agencies[0];
     scope.categories = categories;
-    scope.n_categories = 2;
+    scope.n_categories = n;
     scope.purposes = purposes;
     scope.n_purposes = 1;
     Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
@@ -284,7 +283,9 @@ Test (routing_batch, an_offer_made_is_the_offer_as_stored)
     s_refer (600, parenting, 1, KINNET__V1__URGENCY__PRIORITY, "pl", &first);
     s_consume ();
     s_expect_as_read (&first, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, false);
-    s_consent_for_all (&first, "consent-600");
+    Kinnet__V1__DataCategory both[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                                       KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+    s_consent_to (&first, "consent-600", both, 2);
     s_consume ();
     const int language[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
     s_refer (600, language, 1, KINNET__V1__URGENCY__ROUTINE, "pl", &second);
@@ -306,4 +307,41 @@ Test (routing_batch, a_category_named_twice_is_one_need)
                            r.referral_id), 2);
     cr_expect_eq (s_count ("SELECT count (*) FROM routing.involvement i JOIN routing.need n"
                            " ON n.id = i.need_id WHERE n.referral_id = '%s'", r.referral_id), 2);
+}
+
+//  Whether health's offer of category to a new child (seed), whose guardian
+//  consented to physical-health data alone, is readable.
+static bool
+s_readable_with_health_consent (int seed, int category)
+{
+    referral_t r;
+    const int needs[] = {category};
+    s_refer (seed, needs, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
+    Kinnet__V1__DataCategory physical[] = {KINNET__V1__DATA_CATEGORY__PHYSICAL_HEALTH_DATA};
+    char idempotency[32];
+    snprintf (idempotency, sizeof idempotency, "consent-%d", seed);
+    s_consent_to (&r, idempotency, physical, 1);
+    s_consume ();
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, category, offer, agency));
+    cr_assert_str_eq (agency, health);
+    return s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
+                    " AND NOT waiting_for_consent", offer) == 1;
+}
+
+//  An offer asks the consent policy about the data category its need implies
+//  (core.need_data_category), as a data-protection officer has mapped it when the
+//  batch starts.
+Test (routing_batch, an_offer_asks_about_the_category_its_need_implies)
+{
+    cr_expect (s_readable_with_health_consent (800, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH));
+    cr_expect_not (s_readable_with_health_consent (801, KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED));
+    free (s_sql ("UPDATE core.need_data_category SET category = %d WHERE need = %d",
+                 KINNET__V1__DATA_CATEGORY__PHYSICAL_HEALTH_DATA,
+                 KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED));
+    cr_expect (s_readable_with_health_consent (802, KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED),
+               "the changed mapping was not read");
+    free (s_sql ("UPDATE core.need_data_category SET category = %d WHERE need = %d",
+                 KINNET__V1__DATA_CATEGORY__MENTAL_HEALTH_DATA,
+                 KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED));
 }
