@@ -511,6 +511,7 @@ kn_db_exec (kn_db_t *self, const char *sql, kn_error_t *err)
 {
     if (self->deferring)
         kn_db_int_discard (self);   // e.g. the ROLLBACK of a caller that gave up
+    self->round_trips++;
     PGresult *result = PQexec (self->conn, sql);
     ExecStatusType status = PQresultStatus (result);
     int rc = 0;
@@ -531,6 +532,7 @@ kn_db_run (kn_db_t *self, const char *name, int nparams, const char *const *valu
 {
     if (self->deferring)
         return kn_db_int_pipelined_run (self, name, nparams, values, lengths, formats, err);
+    self->round_trips++;
     return kn_db_int_answer (
         self, PQexecPrepared (self->conn, name, nparams, values, lengths, formats, 0), err,
         name);
@@ -540,6 +542,7 @@ int
 kn_db_begin_at (kn_db_t *self, int64_t *now_us, kn_error_t *err)
 {
     //  One query string: BEGIN, then the new transaction's now ().
+    self->round_trips++;
     PGresult *result = PQexec (
         self->conn, "BEGIN; SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
@@ -556,6 +559,7 @@ int
 kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
 {
     //  One query string, so the announcement costs no round trip of its own.
+    self->round_trips++;
     PGresult *result =
         PQexec (self->conn, "BEGIN; SELECT core.begin_write ();"
                             " SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
@@ -605,6 +609,7 @@ PGresult *
 kn_db_query (kn_db_t *self, const char *sql, int nparams, const char *const *values,
              kn_error_t *err)
 {
+    self->round_trips++;
     return kn_db_int_answer (
         self, PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0), err,
         "query");
@@ -614,6 +619,7 @@ int
 kn_db_send (kn_db_t *self, const char *sql, int nparams, const char *const *values,
             kn_error_t *err)
 {
+    self->round_trips++;
     if (PQsendQueryParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0) == 1)
         return 0;
     return kn_db_int_fail (self, NULL, err, "send");
@@ -638,6 +644,12 @@ kn_db_receive (kn_db_t *self, kn_error_t *err)
         result = next;
     }
     return kn_db_int_answer (self, result, err, "query");
+}
+
+uint64_t
+kn_db_round_trips (const kn_db_t *self)
+{
+    return self->round_trips;
 }
 
 const char *

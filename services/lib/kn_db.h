@@ -124,6 +124,11 @@ int kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err);
 int kn_db_do (kn_db_t *self, const char *name, int nparams, const char *const *values,
               long expect_rows, kn_error_t *err);
 
+//  How many times this session has sent the server something and waited for its
+//  answer: what a request or a batch costs in round trips, whatever the machine's
+//  speed (tests bound it; a statement sent without waiting costs none).
+uint64_t kn_db_round_trips (const kn_db_t *self);
+
 //  Several prepared reads, in one round trip (libpq pipeline mode, in or out of
 //  kn_db_defer_*), run one after another in the order given: each statement sees
 //  what the ones before it did (a lock one takes is held when the next starts).

@@ -39,6 +39,9 @@ struct _kn_db_t {
     int deferred;
     const char *deferred_names[MAX_DEFERRED];
     long deferred_expect[MAX_DEFERRED];
+    //  Times the session sent something and waited for the server's answer
+    //  (kn_db_round_trips).
+    uint64_t round_trips;
     //  kn_db_log_committed: lines about the open transaction, for after its COMMIT.
     char **lines;
     size_t line_count, line_room;

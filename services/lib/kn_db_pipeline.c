@@ -57,6 +57,7 @@ s_collect (kn_db_t *self, kn_error_t *err)
 static int
 s_flush (kn_db_t *self, const char *name, kn_error_t *err)
 {
+    self->round_trips++;
     if (PQsendFlushRequest (self->conn) != 1 || PQflush (self->conn) != 0)
         return kn_db_int_fail (self, NULL, err, name);
     return 0;
@@ -123,10 +124,11 @@ kn_db_run_each (kn_db_t *self, size_t n, const kn_db_read_t *reads, PGresult **r
         if (PQsendQueryPrepared (self->conn, reads[i].name, reads[i].nparams, reads[i].values,
                                  NULL, NULL, 0) != 1)
             rc = kn_db_int_fail (self, NULL, err, reads[i].name);
-    if (rc == 0 && own)
+    if (rc == 0 && own) {
+        self->round_trips++;
         rc = (synced = PQpipelineSync (self->conn) == 1) ? 0
                                                          : kn_db_int_fail (self, NULL, err, "sync");
-    else if (rc == 0)
+    } else if (rc == 0)
         rc = s_flush (self, reads[0].name, err) ?: s_collect (self, err); // the writes before
     for (size_t i = 0; i < n && rc == 0; i++) {
         PGresult *result = PQgetResult (self->conn);
@@ -189,6 +191,7 @@ kn_db_defer_commit (kn_db_t *self, kn_error_t *err)
     int rc = counted ? s_flush (self, "commit", &first) ?: s_collect (self, &first) : 0;
     bool synced = false;
     if (rc == 0) {
+        self->round_trips++;
         if (PQsendQueryParams (self->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
             PQpipelineSync (self->conn) != 1)
             rc = kn_db_int_fail (self, NULL, &first, "commit");

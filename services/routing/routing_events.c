@@ -24,8 +24,12 @@ static const char *s_statements[][2] = {
     {"cursor_lock",
      "SELECT last_xid::text, last_id FROM routing.cursor WHERE consumer = 'routing'"
      " FOR UPDATE SKIP LOCKED"},
+    //  The events a batch handled, marked in one statement sent with its COMMIT.
+    //  Whether each was handled before comes with the batch's read (outbox_next);
+    //  only the consumer holding the cursor marks, so a conflict here is a fault
+    //  and fails the batch rather than route an event twice.
     {"consumed_mark",
-     "INSERT INTO routing.consumed (outbox_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"},
+     "INSERT INTO routing.consumed (outbox_id) SELECT unnest ($1::bigint[])"},
     {"cursor_set",
      "UPDATE routing.cursor SET last_xid = $1::xid8, last_id = $2 WHERE consumer = 'routing'"},
     {"outbox_lag",
@@ -85,7 +89,9 @@ routing_events_prepare (kn_db_t *db, kn_error_t *err)
 {
     //  The outbox in commit order behind routing.cursor (kn_cursor says why).
     if (kn_cursor_prepare (db, "outbox_next", "core.outbox o", "o",
-                           "o.id, o.topic, o.payload", err))
+                           "o.id, o.topic, o.payload,"
+                           " EXISTS (SELECT 1 FROM routing.consumed c WHERE c.outbox_id = o.id)",
+                           err))
         return -1;
     return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
                               err);
@@ -112,10 +118,16 @@ static int
 s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
                   int64_t now, kn_error_t *err)
 {
+    //  The referral, and its family's open case (locked), in one round trip: the
+    //  lock is taken even for an event found to need nothing, and kept to COMMIT.
     const char *referral[] = {event->referral_id};
-    PGresult *result = routing_run (self, "referral_info", 1, referral, err);
-    if (!result)
+    const char *family[] = {kn_uuid_valid (event->family_id) ? event->family_id : NULL};
+    const kn_db_read_t reads[] = {{"referral_info", 1, referral},
+                                  {"case_open_for_family", 1, family}};
+    PGresult *read[2];
+    if (kn_db_run_each (self->db, 2, reads, read, err))
         return -1;
+    PGresult *result = read[0], *open_case = read[1];
     bool live = PQntuples (result) && strcmp (PQgetvalue (result, 0, 0), "received") == 0;
     //  Already routed (at-least-once delivery) or withdrawn before it was routed:
     //  nothing to do.
@@ -128,8 +140,10 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         snprintf (ctx.child, sizeof ctx.child, "%s", PQgetvalue (result, 0, 3));
     }
     PQclear (result);
-    if (!live)
+    if (!live) {
+        PQclear (open_case);
         return 0;
+    }
 
     //  Languages as primary subtags, the directory's form (kn_language): intake sends
     //  them so, and an event written before it did is read the same way.
@@ -151,15 +165,11 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     char when[24], urgency[8];
     routing_num (when, sizeof when, now);
     snprintf (urgency, sizeof urgency, "%d", event->urgency);
-    const char *family[] = {event->family_id};
-    result = routing_run (self, "case_open_for_family", 1, family, err);
-    if (!result)
-        return -1;
-    if (PQntuples (result)) {
-        snprintf (case_id, sizeof case_id, "%s", PQgetvalue (result, 0, 0));
-        snprintf (ctx.district, sizeof ctx.district, "%s", PQgetvalue (result, 0, 1));
+    if (PQntuples (open_case)) {
+        snprintf (case_id, sizeof case_id, "%s", PQgetvalue (open_case, 0, 0));
+        snprintf (ctx.district, sizeof ctx.district, "%s", PQgetvalue (open_case, 0, 1));
     }
-    PQclear (result);
+    PQclear (open_case);
     bool joined = *case_id != '\0';
     if (joined) {
         const char *merge[] = {case_id, languages, urgency};
@@ -317,11 +327,13 @@ routing_recheck_subject (routing_store_t *self, const char *subject_id, bool wai
 }
 
 //  One outbox event: decode it and act. An event that cannot be decoded is logged
-//  and skipped (it can never succeed); a database failure is returned.
+//  and skipped (it can never succeed); a database failure is returned. *mark: the
+//  event is routing's and was not handled before, so it is to be marked consumed.
 static int
 s_handle_event (routing_store_t *self, const char *topic, PGresult *rows, int row,
-                int64_t now, kn_error_t *err)
+                int64_t now, bool *mark, kn_error_t *err)
 {
+    *mark = false;
     const ProtobufCMessageDescriptor *descriptor =
         strcmp (topic, "referral.received") == 0
             ? &kinnet__v1__referral_received__descriptor
@@ -350,10 +362,9 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *rows, int ro
     if (!descriptor)
         return 0; // not for routing
     //  An event handled before (delivered again) only moves the cursor.
-    const char *outbox_id[] = {PQgetvalue (rows, row, 1)};
-    int fresh = routing_exists (self, "consumed_mark", 1, outbox_id, err);
-    if (fresh <= 0)
-        return fresh;
+    if (routing_bool (rows, row, 4))
+        return 0;
+    *mark = true;
     ProtobufCMessage *message = routing_unpack_column (rows, row, 3, descriptor);
     if (!message) {
         kn_log (KN_ERROR, "outbox.undecodable", "topic", topic, "outbox_id",
@@ -496,13 +507,29 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
             return -1;
         }
         routing_settings_hold (self);
+        //  The ids of the events handled, as a bigint[] literal.
+        zchunk_t *marks = zchunk_new ("{", 1);
         while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {
             char topic[64];
             snprintf (topic, sizeof topic, "%s", PQgetvalue (rows, done, 2));
-            if ((rc = s_handle_event (self, topic, rows, done, now, err)) == 0)
-                done++;
+            bool mark = false;
+            if ((rc = s_handle_event (self, topic, rows, done, now, &mark, err)) != 0)
+                break;
+            if (mark) {
+                if (zchunk_size (marks) > 1)
+                    zchunk_extend (marks, ",", 1);
+                const char *id = PQgetvalue (rows, done, 1);
+                zchunk_extend (marks, id, strlen (id));
+            }
+            done++;
         }
         routing_settings_release (self);
+        zchunk_extend (marks, "}", 2); // with the terminating NUL
+        if (rc == 0 && zchunk_size (marks) > 3) {
+            const char *ids[] = {(const char *)zchunk_data (marks)};
+            rc = routing_do (self, "consumed_mark", 1, ids, err);
+        }
+        zchunk_destroy (&marks);
         if (rc == 0) {
             const char *next[] = {PQgetvalue (rows, done - 1, 0),
                                   PQgetvalue (rows, done - 1, 1)};

@@ -18,12 +18,14 @@ static const char *s_statements[][2] = {
      " AND (full_view OR referral_id = (SELECT referral_id FROM routing.need WHERE id = $2))"
      " UNION SELECT agency_id FROM routing.involvement WHERE case_id = $1"
      " AND status = 'accepted' ORDER BY 1"},
-    {"feed_next_seq",
-     "INSERT INTO routing.feed_head AS h (agency_id, last_seq) VALUES ($1, 1)"
-     " ON CONFLICT (agency_id) DO UPDATE SET last_seq = h.last_seq + 1 RETURNING last_seq"},
-    {"feed_insert",
-     "INSERT INTO routing.feed (agency_id, seq, topic, case_id, payload, created_at)"
-     " VALUES ($1, $2, $3, $4, $5::bytea, to_timestamp ($6))"},
+    //  The event numbered under the agency's head and stored, in one statement that
+    //  needs no answer, so it goes out with the transaction's next read or COMMIT.
+    //  Its number is the row's seq, which the reader puts into the event.
+    {"feed_append",
+     "WITH h AS (INSERT INTO routing.feed_head AS h (agency_id, last_seq) VALUES ($1, 1)"
+     "  ON CONFLICT (agency_id) DO UPDATE SET last_seq = h.last_seq + 1 RETURNING last_seq)"
+     " INSERT INTO routing.feed (agency_id, seq, topic, case_id, payload, created_at)"
+     " SELECT $1, h.last_seq, $2, $3, $4::bytea, to_timestamp ($5) FROM h"},
     //  The head and the events in one statement, so in one snapshot: read apart, an
     //  event committed in between would raise last_seq past the events returned, and a
     //  reader that believed it had everything up to last_seq would never see it. One
@@ -39,7 +41,7 @@ static const char *s_statements[][2] = {
      "    read_to FROM routing.feed_mark WHERE agency_id = $1), 0)"
      "  ON CONFLICT (agency_id) DO UPDATE SET read_to = excluded.read_to, read_at = now ()"
      "   WHERE m.read_to < excluded.read_to)"
-     "SELECT h.last_seq, f.payload, h.first_seq FROM (SELECT coalesce ((SELECT last_seq"
+     "SELECT h.last_seq, f.payload, h.first_seq, f.seq FROM (SELECT coalesce ((SELECT last_seq"
      "  FROM routing.feed_head WHERE agency_id = $1), 0) AS last_seq,"
      "  coalesce ((SELECT min (seq) FROM routing.feed WHERE agency_id = $1), 0) AS first_seq) h"
      " LEFT JOIN LATERAL (SELECT seq, payload FROM routing.feed"
@@ -53,30 +55,26 @@ routing_feed_prepare (kn_db_t *db, kn_error_t *err)
                               err);
 }
 
-//  Append event (body set by the caller) to agency's feed; numbers it. The
-//  feed_head row stays locked until commit, so numbers appear in order.
+//  Append event (body set by the caller) to agency's feed, numbered by the
+//  database. The feed_head row stays locked until commit, so numbers appear in
+//  order. The stored payload leaves seq out (0): routing_store_feed_read sets it
+//  from the row, so the number costs no round trip to learn.
 int
 routing_feed (routing_store_t *self, const char *agency_id, const char *topic,
               const char *case_id, Kinnet__V1__FeedEvent *event, int64_t now,
               kn_error_t *err)
 {
-    const char *head[] = {agency_id};
-    PGresult *result = routing_run (self, "feed_next_seq", 1, head, err);
-    if (!result)
-        return -1;
-    event->seq = routing_int (result, 0, 0);
-    PQclear (result);
+    event->seq = 0;
     event->topic = (char *)topic;
     event->case_id = (char *)(case_id ? case_id : "");
     Kinnet__V1__Timestamp at = KINNET__V1__TIMESTAMP__INIT;
     at.seconds = now;
     event->at = &at;
     char *payload = routing_bytea_param (&event->base);
-    char seq[24], when[24];
-    routing_num (seq, sizeof seq, event->seq);
+    char when[24];
     routing_num (when, sizeof when, now);
-    const char *values[] = {agency_id, seq, topic, case_id, payload, when};
-    int rc = routing_do (self, "feed_insert", 6, values, err);
+    const char *values[] = {agency_id, topic, case_id, payload, when};
+    int rc = routing_do (self, "feed_append", 5, values, err);
     free (payload);
     event->topic = NULL;
     event->case_id = NULL;
@@ -182,8 +180,12 @@ routing_store_feed_read (routing_store_t *self, const char *agency_id, int64_t a
             continue;
         Kinnet__V1__FeedEvent *event = (Kinnet__V1__FeedEvent *)routing_unpack_column (
             rows, i, 1, &kinnet__v1__feed_event__descriptor);
-        if (event)
-            out->events[out->n_events++] = event;
+        if (!event)
+            continue;
+        //  Its number is the row's (events stored before it was put into the
+        //  payload say the same).
+        event->seq = routing_int (rows, i, 3);
+        out->events[out->n_events++] = event;
     }
     PQclear (rows);
     *result = out;

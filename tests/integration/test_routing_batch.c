@@ -345,3 +345,46 @@ Test (routing_batch, an_offer_asks_about_the_category_its_need_implies)
                  KINNET__V1__DATA_CATEGORY__MENTAL_HEALTH_DATA,
                  KINNET__V1__NEED_CATEGORY__MENTAL_HEALTH_NEED));
 }
+
+//  What routing a referral costs in round trips, whatever the machine's speed: a
+//  new family's referral with one need, offered in a batch of many, takes four
+//  (the referral with its family's open case; the candidates; the consent
+//  decision's lock, recipient and date of birth; its grounds). Every write goes
+//  out with the next read or the COMMIT.
+Test (routing_batch, a_referral_is_routed_in_four_round_trips)
+{
+    enum { N = 20 };
+    referral_t r[N];
+    for (int i = 0; i < N; i++)
+        s_refer (900 + i, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r[i]);
+    //  All of them below the consumer's horizon, so one batch takes them all.
+    int64_t deadline = zclock_mono () + 20000;
+    while (s_count ("SELECT count (*) FROM core.outbox WHERE aggregate_id = '%s'"
+                    " AND xid < core.write_horizon (pg_current_snapshot ())",
+                    r[N - 1].referral_id) == 0) {
+        cr_assert (zclock_mono () < deadline, "the outbox never reached the horizon");
+        zclock_sleep (10); // another database's writer is still running
+    }
+    uint64_t before = kn_db_round_trips (routing_db);
+    int handled = 0;
+    kn_error_t err;
+    cr_assert_eq (routing_store_consume (routing, now, 1000, &handled, &err), 0, "%s",
+                  err.message);
+    uint64_t trips = kn_db_round_trips (routing_db) - before;
+    cr_assert_eq (handled, N, "one batch");
+    for (int i = 0; i < N; i++)
+        cr_assert_eq (s_count (ROUTED, r[i].referral_id), 1);
+    //  Four a referral, and what each transaction costs itself: BEGIN, the cursor,
+    //  the events, the settings and the COMMIT; then four more to find nothing left
+    //  (BEGIN, the cursor, no events, ROLLBACK). A batch stops taking events after
+    //  50 ms of work, so a slow machine may take these in more than one.
+    int transactions = s_count ("SELECT count (DISTINCT c.consumed_at) FROM routing.consumed c"
+                                " JOIN core.outbox o ON o.id = c.outbox_id"
+                                " WHERE o.aggregate_id IN (SELECT referral_id FROM"
+                                "  routing.case_referral WHERE routed_at = to_timestamp (%lld))",
+                                (long long) now);
+    cr_assert_gt (transactions, 0);
+    cr_expect_leq (trips, (uint64_t) (4 * N + 5 * transactions + 4),
+                   "%llu round trips for %d referrals in %d transactions",
+                   (unsigned long long) trips, N, transactions);
+}
