@@ -105,7 +105,8 @@ s_organization (s_walk_t *self, json_t *object, const char *path, bool record)
 {
     kn_hsds_reader_t *read = &self->read;
     if (!json_is_object (object)) {
-        kn_hsds_invalid (read, NULL, path, "an organization must be an object");
+        kn_hsds_invalid (read, NULL, path, "an organization must be an object (found %s)",
+                         kn_hsds_found (object));
         return NULL;
     }
     const char *id, *name;
@@ -214,7 +215,9 @@ s_service (s_walk_t *self, json_t *service, const char *path, s_org_t *container
     kn_hsds_reader_t *read = &self->read;
     const char *container_id = container ? container->org.id : NULL;
     if (!json_is_object (service))
-        return kn_hsds_invalid (read, container_id, path, "a service must be an object");
+        return kn_hsds_invalid (read, container_id, path,
+                                "a service must be an object (found %s)",
+                                kn_hsds_found (service));
     json_t *object = kn_hsds_member (service, "organization");
     const char *org_id;
     if (kn_hsds_string (read, container_id, service, path, "organization_id", &org_id))

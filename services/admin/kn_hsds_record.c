@@ -38,9 +38,8 @@ s_member_path (char out[128], const char *path, const char *name)
         kn_hsds_path (out, "%s", name);
 }
 
-//  What a JSON value is, for "must be a string (found a number)".
-static const char *
-s_found (json_t *value)
+const char *
+kn_hsds_found (json_t *value)
 {
     return json_is_object (value)    ? "an object"
            : json_is_array (value)   ? "an array"
@@ -108,7 +107,7 @@ kn_hsds_string (kn_hsds_reader_t *self, const char *org_id, json_t *object,
         char field[128];
         s_member_path (field, path, name);
         return kn_hsds_invalid (self, org_id, field, "'%s' must be a string (found %s)",
-                                name, s_found (value));
+                                name, kn_hsds_found (value));
     }
     return 0;
 }
@@ -148,7 +147,7 @@ kn_hsds_array (kn_hsds_reader_t *self, const char *org_id, json_t *object,
         char field[128];
         s_member_path (field, path, name);
         return kn_hsds_invalid (self, org_id, field, "'%s' must be an array (found %s)",
-                                name, s_found (*out));
+                                name, kn_hsds_found (*out));
     }
     return 0;
 }
@@ -233,7 +232,7 @@ s_term (kn_hsds_reader_t *self, const char *org_id, json_t *term, const char *pa
     if (!json_is_object (term))
         return kn_hsds_invalid (self, org_id, path,
                                 "a taxonomy term must be an object (found %s)",
-                                s_found (term));
+                                kn_hsds_found (term));
     const char *code, *name;
     if (kn_hsds_string (self, org_id, term, path, "code", &code) ||
         kn_hsds_string (self, org_id, term, path, "name", &name))
@@ -295,7 +294,7 @@ kn_hsds_terms (kn_hsds_reader_t *self, const char *org_id, json_t *object,
         if (!json_is_object (item))
             return kn_hsds_invalid (self, org_id, field,
                                     "an attribute must be an object (found %s)",
-                                    s_found (item));
+                                    kn_hsds_found (item));
         //  An attribute without its term (the tabular form's taxonomy_term_id only)
         //  says nothing this reader can use.
         json_t *term = kn_hsds_member (item, "taxonomy_term");
@@ -328,7 +327,7 @@ s_service_areas (kn_hsds_reader_t *self, const char *org_id, json_t *object,
         if (!json_is_object (area))
             return kn_hsds_invalid (self, org_id, field,
                                     "a service area must be an object (found %s)",
-                                    s_found (area));
+                                    kn_hsds_found (area));
         const char *id, *name;
         if (kn_hsds_string (self, org_id, area, field, "id", &id) ||
             kn_hsds_string (self, org_id, area, field, "name", &name))
@@ -373,7 +372,7 @@ s_languages (kn_hsds_reader_t *self, const char *org_id, json_t *service,
         if (!json_is_object (language))
             return kn_hsds_invalid (self, org_id, field,
                                     "a language must be an object (found %s)",
-                                    s_found (language));
+                                    kn_hsds_found (language));
         const char *code, *name;
         if (kn_hsds_string (self, org_id, language, field, "code", &code) ||
             kn_hsds_string (self, org_id, language, field, "name", &name))
@@ -433,7 +432,7 @@ s_capacity_number (kn_hsds_reader_t *self, const char *org_id, json_t *capacity,
     if (json_is_number (value))
         snprintf (found, sizeof found, "%g", json_number_value (value));
     else
-        snprintf (found, sizeof found, "%s", s_found (value));
+        snprintf (found, sizeof found, "%s", kn_hsds_found (value));
     return kn_hsds_invalid (self, org_id, field,
                             "'%s' must be a whole number from 0 to %d (found %s)", name,
                             INT_MAX, found);
@@ -455,7 +454,7 @@ s_capacities (kn_hsds_reader_t *self, const char *org_id, json_t *service,
         if (!json_is_object (capacity))
             return kn_hsds_invalid (self, org_id, field,
                                     "a service capacity must be an object (found %s)",
-                                    s_found (capacity));
+                                    kn_hsds_found (capacity));
         json_t *unit = kn_hsds_member (capacity, "unit");
         char unit_path[128];
         kn_hsds_path (unit_path, "%s.unit", field);
@@ -499,7 +498,7 @@ kn_hsds_at_location_read (kn_hsds_reader_t *self, const char *org_id, char *sect
     if (!json_is_object (at_location))
         return kn_hsds_invalid (self, org_id, path,
                                 "a service_at_location must be an object (found %s)",
-                                s_found (at_location));
+                                kn_hsds_found (at_location));
     if (s_service_areas (self, org_id, at_location, path, offer))
         return -1;
     return kn_hsds_terms (self, org_id, at_location, path, &offer->needs,
@@ -513,7 +512,7 @@ kn_hsds_service_read (kn_hsds_reader_t *self, const char *org_id, char *sector,
     if (!json_is_object (service))
         return kn_hsds_invalid (self, org_id, path,
                                 "a service must be an object (found %s)",
-                                s_found (service));
+                                kn_hsds_found (service));
     const char *status, *interpretation;
     json_t *at_locations;
     if (kn_hsds_required (self, org_id, service, path, "id", 200, &out->id) ||

@@ -45,6 +45,9 @@ int kn_hsds_invalid (kn_hsds_reader_t *self, const char *org_id, const char *pat
 void kn_hsds_ignore (kn_hsds_reader_t *self, const char *org_id, const char *path,
                      const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
 
+//  What a JSON value is, for "must be a string (found a number)".
+const char *kn_hsds_found (json_t *value);
+
 //  Member name of object: NULL when absent or null (HSDS APIs send null for
 //  optional fields they do not have).
 json_t *kn_hsds_member (json_t *object, const char *name);
