@@ -5,8 +5,10 @@
     replies. */
 #include "admin_ops.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "kn_alloc.h"
 #include "kn_directory.h"
 #include "kn_directory_import.h"
 #include "kn_directory_mapping.h"
@@ -19,15 +21,42 @@
 //  The most ignored records a report lists (admin.proto, DirectoryImportReport).
 #define IGNORED_MAX 1000
 
+//  The most documents one import reads (admin.proto, ImportDirectory.hsds): the
+//  pages of an export, each read whole; the request's 1 MiB bounds them anyway.
+#define DOCUMENTS_MAX 1000
+
 int
 admin_validate_import (const admin_request_t *request, kn_error_t *err)
 {
     const Kinnet__V1__ImportDirectory *op = request->import_directory;
     if (admin_validate_key (op->idempotency_key, err))
         return -1;
-    return *op->hsds ? 0
-                     : kn_error_set (err, KN_E_INVALID_ARGUMENT, "hsds",
-                                     "hsds is required: the HSDS 3.0 JSON document");
+    if (op->n_hsds == 0)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "hsds",
+                             "hsds is required: the HSDS 3.0 JSON documents");
+    if (op->n_hsds > DOCUMENTS_MAX)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "hsds",
+                             "at most %d documents in one import (found %zu)",
+                             DOCUMENTS_MAX, op->n_hsds);
+    for (size_t i = 0; i < op->n_hsds; i++) {
+        if (!*op->hsds[i]) {
+            char field[32];
+            snprintf (field, sizeof field, "hsds[%zu]", i);
+            return kn_error_set (err, KN_E_INVALID_ARGUMENT, field,
+                                 "an empty document: each is HSDS 3.0 JSON");
+        }
+    }
+    return 0;
+}
+
+//  The length of each of the request's documents (at most DOCUMENTS_MAX).
+static size_t *
+s_lengths (const Kinnet__V1__ImportDirectory *op)
+{
+    size_t *lens = kn_calloc (op->n_hsds ? op->n_hsds : 1, sizeof *lens);
+    for (size_t i = 0; i < op->n_hsds; i++)
+        lens[i] = strlen (op->hsds[i]);
+    return lens;
 }
 
 //  The mapping a request sends: "" the built-in one, otherwise its text read as
@@ -48,6 +77,8 @@ admin_import_directory (admin_server_t *self, const char *agency,
     kn_directory_mapping_t *mapping = s_mapping (op->mapping, err);
     if (!mapping)
         return -1;
+    size_t *lens = s_lengths (op);
+    const char *const *texts = (const char *const *)op->hsds;
     json_t *report = NULL;
     kn_write_t w;
     kn_claim_t claim =
@@ -58,16 +89,17 @@ admin_import_directory (admin_server_t *self, const char *agency,
     //  so it is the same import, undone.
     if (claim == KN_CLAIM_REPLAY &&
         (kn_db_begin_write (self->db, NULL, err) ||
-         !(report = kn_directory_import_text (self->db, op->hsds, strlen (op->hsds),
-                                              mapping, true, err)) ||
+         !(report = kn_directory_import_texts (self->db, texts, lens, op->n_hsds, mapping,
+                                               true, err)) ||
          kn_db_exec (self->db, "ROLLBACK", err)))
         goto fail;
     if (claim == KN_CLAIM_NEW &&
-        (!(report = kn_directory_import_text (self->db, op->hsds, strlen (op->hsds),
-                                              mapping, op->dry_run, err)) ||
+        (!(report = kn_directory_import_texts (self->db, texts, lens, op->n_hsds, mapping,
+                                               op->dry_run, err)) ||
          kn_write_commit (&w, err)))
         goto fail;
     kn_directory_mapping_destroy (&mapping);
+    free (lens);
     json_object_set_new (report, "dry_run", json_boolean (op->dry_run));
     //  A reply over the message limit would not arrive; totals.ignored counts them all.
     json_t *ignored = json_object_get (report, "ignored");
@@ -79,6 +111,7 @@ admin_import_directory (admin_server_t *self, const char *agency,
 fail:
     json_decref (report);
     kn_directory_mapping_destroy (&mapping);
+    free (lens);
     if (claim == KN_CLAIM_REPLAY)
         kn_write_rollback (self->db);
     return kn_write_abort (&w);

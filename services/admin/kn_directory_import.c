@@ -1,7 +1,7 @@
-/*  kn_directory_import: applying an HSDS file's organizations to core.agency.
+/*  kn_directory_import: applying HSDS documents' organizations to core.agency.
 
     An import runs in three steps inside one transaction: read the districts table,
-    read the whole file with kn_hsds (nothing is written while a single record is
+    read every document with kn_hsds (nothing is written while a single record is
     wrong), then compare each organization with its agency row and write only the
     differences. The report is built as the differences are found, so a dry run is
     the same code ending in ROLLBACK. Every statement is prepared once per session;
@@ -441,23 +441,25 @@ s_apply (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, json_t *agenci
 //  -------------------------------------------------------------------------
 //  The import
 
-//  Read the file against the districts Kinnet knows; NULL with err.
+//  Read the file at path, or the count documents of texts, against the districts
+//  Kinnet knows; NULL with err.
 static kn_hsds_t *
-s_read (kn_db_t *db, const char *path, const char *text, size_t len,
-        const kn_directory_mapping_t *mapping, kn_error_t *err)
+s_read (kn_db_t *db, const char *path, const char *const *texts, const size_t *lens,
+        size_t count, const kn_directory_mapping_t *mapping, kn_error_t *err)
 {
     PGresult *result = kn_db_run (db, "directory_districts", 0, NULL, NULL, NULL, err);
     if (!result)
         return NULL;
-    size_t count = (size_t)PQntuples (result);
-    kn_hsds_district_t *districts = kn_calloc (count ? count : 1, sizeof *districts);
-    for (size_t i = 0; i < count; i++) {
+    size_t rows = (size_t)PQntuples (result);
+    kn_hsds_district_t *districts = kn_calloc (rows ? rows : 1, sizeof *districts);
+    for (size_t i = 0; i < rows; i++) {
         districts[i].code = PQgetvalue (result, (int)i, 0);
         districts[i].name =
             PQgetisnull (result, (int)i, 1) ? NULL : PQgetvalue (result, (int)i, 1);
     }
-    kn_hsds_t *hsds = path ? kn_hsds_load (path, mapping, districts, count, err)
-                           : kn_hsds_parse (text, len, mapping, districts, count, err);
+    kn_hsds_t *hsds =
+        path ? kn_hsds_load (path, mapping, districts, rows, err)
+             : kn_hsds_parse_all (texts, lens, count, mapping, districts, rows, err);
     free (districts);
     PQclear (result);
     return hsds;
@@ -484,14 +486,15 @@ s_not_in_file (s_import_t *self, kn_db_t *db)
     return missing;
 }
 
-//  The import of the file at path, or of text when path is NULL. own: in a
-//  transaction of its own, rolled back for a dry run; otherwise in the caller's,
-//  a dry run's writes undone back to a savepoint.
+//  The import of the file at path, or of the count documents of texts when path
+//  is NULL. own: in a transaction of its own, rolled back for a dry run; otherwise
+//  in the caller's, a dry run's writes undone back to a savepoint.
 static json_t *
-s_import (kn_db_t *db, const char *path, const char *text, size_t len,
-          const kn_directory_mapping_t *mapping, bool dry_run, bool own, kn_error_t *err)
+s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t *lens,
+          size_t count, const kn_directory_mapping_t *mapping, bool dry_run, bool own,
+          kn_error_t *err)
 {
-    assert (db && (path || text) && mapping);
+    assert (db && (path || texts) && mapping);
     if (s_prepare (db, err))
         return NULL;
     s_import_t self = {.mapping = mapping, .err = err};
@@ -508,7 +511,7 @@ s_import (kn_db_t *db, const char *path, const char *text, size_t len,
     if (rc == 0)
         rc = s_do (db, "directory_import_lock", 0, NULL, err);
     if (rc == 0) {
-        self.hsds = s_read (db, path, text, len, mapping, err);
+        self.hsds = s_read (db, path, texts, lens, count, mapping, err);
         rc = self.hsds ? 0 : -1;
     }
     if (rc == 0)
@@ -548,13 +551,13 @@ json_t *
 kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t *mapping,
                      bool dry_run, kn_error_t *err)
 {
-    return s_import (db, path, NULL, 0, mapping, dry_run, true, err);
+    return s_import (db, path, NULL, NULL, 0, mapping, dry_run, true, err);
 }
 
 json_t *
-kn_directory_import_text (kn_db_t *db, const char *text, size_t len,
-                          const kn_directory_mapping_t *mapping, bool dry_run,
-                          kn_error_t *err)
+kn_directory_import_texts (kn_db_t *db, const char *const *texts, const size_t *lens,
+                           size_t count, const kn_directory_mapping_t *mapping,
+                           bool dry_run, kn_error_t *err)
 {
-    return s_import (db, NULL, text, len, mapping, dry_run, false, err);
+    return s_import (db, NULL, texts, lens, count, mapping, dry_run, false, err);
 }

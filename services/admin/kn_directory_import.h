@@ -1,11 +1,11 @@
-/*  kn_directory_import: writing what an HSDS file says (kn_hsds) into the agency
+/*  kn_directory_import: writing what HSDS documents say (kn_hsds) into the agency
     directory routing reads. Administrators run it through the admin service
    (admin_directory).
 
-    The one idea: an import is a pure function of (file, mapping, current rows). The
-    whole file is read and checked before anything is written, then applied in one
-    transaction that writes only what differs, so importing the same file twice
-    changes nothing the second time (not even row versions) and a bad file changes
+    The one idea: an import is a pure function of (documents, mapping, current
+    rows). The whole directory is read and checked before anything is written, then
+   applied in one transaction that writes only what differs, so importing the same file
+   twice changes nothing the second time (not even row versions) and a bad file changes
     nothing at all. Agencies whose directory_id matches an HSDS organization id
     belong to the directory: an import replaces their needs, districts and
     languages with what the file says. docs/directory.md describes every rule. */
@@ -34,11 +34,14 @@ json_t *kn_directory_import (kn_db_t *db, const char *path,
                              const kn_directory_mapping_t *mapping, bool dry_run,
                              kn_error_t *err);
 
-//  The same from len bytes of HSDS text, in the caller's open transaction (the
-//  admin service's write); a dry run undoes its writes back to a savepoint, so the
-//  caller's transaction goes on either way. On an error the caller rolls back.
-json_t *kn_directory_import_text (kn_db_t *db, const char *text, size_t len,
-                                  const kn_directory_mapping_t *mapping, bool dry_run,
-                                  kn_error_t *err);
+//  The same from count HSDS documents (texts[i] of lens[i] bytes) read as one
+//  directory (kn_hsds_parse_all: with several, paths start "hsds[i]"), in the
+//  caller's open transaction (the admin service's write); a dry run undoes its
+//  writes back to a savepoint, so the caller's transaction goes on either way. On
+//  an error the caller rolls back.
+json_t *kn_directory_import_texts (kn_db_t *db, const char *const *texts,
+                                   const size_t *lens, size_t count,
+                                   const kn_directory_mapping_t *mapping, bool dry_run,
+                                   kn_error_t *err);
 
 #endif

@@ -1,77 +1,438 @@
-/*  kn_hsds: the HSDS 3.0 reader, from JSON text to organizations.
+/*  kn_hsds: the HSDS 3.0 reader, from JSON documents to organizations.
 
-    Each record is checked where it is read, and the first wrong one stops the read
-    with its path; a record that is well formed but means nothing to Kinnet (a term
-    the mapping lacks) is only noted in "ignored". An organization gathers what its
-    services offer twice, from its active services and from all of them, because
-    which of the two describes it depends on whether any is active. */
+    Documents are walked in order; each record is told by its members
+    (kn_hsds_shape) and its members are read by kn_hsds_record. Records are put
+    together by id: an organization given in several places (its own record, in
+    each of its services, on two pages) is one organization, and a service given
+    several times (once per location, on a page and inside its organization) is
+    one service whose appearances are united, so nothing counts twice. What an
+    organization offers is added up only after the last document, because a
+    service may name by organization_id an organization a later page gives. */
 #include "kn_hsds.h"
-
-#include "kn_validate.h"
-#include "kn_language.h"
 
 #include <assert.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
 #include "kn_alloc.h"
+#include "kn_hsds_record.h"
+#include "kn_hsds_shape.h"
+
+//  An organization and where the reader has seen it.
+typedef struct {
+    kn_hsds_org_t org;   // first, so a pointer to one is a pointer to the other
+    int record_document; // the document giving its organization record; -1: none yet
+} s_org_t;
 
 struct _kn_hsds_t {
-    kn_hsds_org_t **orgs; // file order
+    s_org_t **orgs; // order of first appearance
     size_t size, room;
-    zhashx_t *by_id; // id -> kn_hsds_org_t * (not owned)
+    zhashx_t *by_id; // id -> s_org_t * (not owned)
     json_t *ignored;
 };
 
+//  A service and the union of its appearances.
+typedef struct {
+    char *id, *name;
+    s_org_t *org;
+    char path[128]; // its first appearance
+    bool active;
+    kn_hsds_offer_t offer;
+} s_service_t;
+
+//  A service naming by organization_id an organization not read yet.
+typedef struct {
+    json_t *service, *at_location; // borrowed: the documents live until the end
+    char path[128], at_path[128];
+} s_pending_t;
+
 //  One read in progress.
 typedef struct {
-    const kn_directory_mapping_t *mapping;
-    zhashx_t *district_names; // folded core.district code or name -> code
+    kn_hsds_reader_t read;
     kn_hsds_t *hsds;
-    zhashx_t *by_id; // hsds->by_id
-    json_t *ignored; // hsds->ignored
-    kn_error_t *err;
-} s_reader_t;
+    zhashx_t *services;     // id -> s_service_t * (not owned)
+    zlistx_t *service_list; // s_service_t *, order of first appearance
+    zlistx_t *pending;      // s_pending_t *
+    int document;           // the document being read
+    char prefix[32];        // "hsds[2]" when there are several, else ""
+} s_walk_t;
 
 //  -------------------------------------------------------------------------
-//  Helpers
-
-//  A record's path ("organizations[3].services[1]") into out, 128 bytes like
-//  kn_error_t's field: deeper paths are cut, which still names the record.
-static void s_path (char out[128], const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+//  Organizations
 
 static void
-s_path (char out[128], const char *fmt, ...)
+s_org_destroy (s_org_t **self_p)
 {
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (out, 128, fmt, args);
-    va_end (args);
+    if (!*self_p)
+        return;
+    s_org_t *self = *self_p;
+    free (self->org.id);
+    free (self->org.name);
+    kn_hsds_offer_fini (&self->org.active);
+    kn_hsds_offer_fini (&self->org.mapped);
+    free (self);
+    *self_p = NULL;
 }
 
-//  path.name, or name alone at the top level.
 static void
-s_member_path (char out[128], const char *path, const char *name)
+s_append (kn_hsds_t *self, s_org_t *org)
 {
-    if (*path)
-        s_path (out, "%s.%s", path, name);
+    if (self->size == self->room) {
+        self->room = self->room ? 2 * self->room : 16;
+        self->orgs = kn_realloc (self->orgs, self->room * sizeof *self->orgs);
+    }
+    self->orgs[self->size++] = org;
+}
+
+//  tail under the document's prefix: "hsds[2].contents[4]", "hsds[2][4]", or tail.
+static void
+s_join (const s_walk_t *self, char out[128], const char *tail)
+{
+    if (!*self->prefix)
+        kn_hsds_path (out, "%s", tail);
     else
-        s_path (out, "%s", name);
+        kn_hsds_path (out, "%s%s%s", self->prefix, *tail && *tail != '[' ? "." : "",
+                      tail);
 }
 
-static void *
-s_lookup (zhashx_t *hash, const char *key)
+//  The organization object at path. record: its own record (alone, in an array,
+//  a page or "organizations"), not the copy a service carries. An id seen before
+//  is the same organization; its own attributes are read the first time it
+//  appears and again from its record, which may say more than a service's copy.
+static s_org_t *
+s_organization (s_walk_t *self, json_t *object, const char *path, bool record)
 {
-    if (!key || !hash)
+    kn_hsds_reader_t *read = &self->read;
+    if (!json_is_object (object)) {
+        kn_hsds_invalid (read, NULL, path, "an organization must be an object (found %s)",
+                         kn_hsds_found (object));
         return NULL;
-    char *folded = kn_directory_fold (key);
-    void *found = zhashx_lookup (hash, folded);
-    free (folded);
-    return found;
+    }
+    const char *id, *name;
+    if (kn_hsds_required (read, NULL, object, path, "id", 200, &id))
+        return NULL;
+    s_org_t *org = zhashx_lookup (self->hsds->by_id, id);
+    bool first = org == NULL;
+    char field[128];
+    if (org && record && org->record_document == self->document) {
+        kn_hsds_path (field, "%s.id", path);
+        kn_hsds_invalid (read, id, field, "organization id given twice (first at %s)",
+                         org->org.path);
+        return NULL;
+    }
+    if (first) {
+        org = kn_calloc (1, sizeof *org);
+        org->org.id = kn_strdup (id);
+        org->record_document = -1;
+        snprintf (org->org.path, sizeof org->org.path, "%s", path);
+        kn_hsds_offer_init (&org->org.active);
+        kn_hsds_offer_init (&org->org.mapped);
+        s_append (self->hsds, org);
+        zhashx_insert (self->hsds->by_id, id, org);
+    }
+    if (kn_hsds_required (read, id, object, path, "name", 200, &name))
+        return NULL;
+    if (first)
+        org->org.name = kn_strdup (name);
+    else if (strcmp (name, org->org.name)) {
+        kn_hsds_path (field, "%s.name", path);
+        kn_hsds_invalid (read, id, field, "the name is '%.50s' here but '%.50s' at %s",
+                         name, org->org.name, org->org.path);
+        return NULL;
+    }
+    //  The mapping's word on the sector wins over terms.
+    const kn_directory_link_t *link = kn_directory_mapping_link (read->mapping, id);
+    if (first && link && *link->sector)
+        snprintf (org->org.sector, sizeof org->org.sector, "%s", link->sector);
+    bool read_terms = first || (record && org->record_document < 0);
+    if (record && org->record_document < 0)
+        org->record_document = self->document;
+    read->again = !first;
+    int rc = read_terms
+                 ? kn_hsds_terms (read, id, object, path, NULL, NULL, org->org.sector)
+                 : 0;
+    read->again = false;
+    return rc ? NULL : org;
 }
+
+//  -------------------------------------------------------------------------
+//  Services
+
+//  One appearance of a service of org (at_location: the service_at_location that
+//  carries it, or NULL), united with the service's earlier ones.
+static int
+s_service_add (s_walk_t *self, s_org_t *org, json_t *service, const char *path,
+               json_t *at_location, const char *at_path)
+{
+    kn_hsds_reader_t *read = &self->read;
+    const char *org_id = org->org.id;
+    const char *id = json_string_value (json_object_get (service, "id"));
+    s_service_t *known = id ? zhashx_lookup (self->services, id) : NULL;
+    kn_hsds_service_t got = {0};
+    kn_hsds_offer_init (&got.offer);
+    read->again = known != NULL;
+    int rc = kn_hsds_service_read (read, org_id, org->org.sector, service, path, &got);
+    if (rc == 0 && at_location)
+        rc = kn_hsds_at_location_read (read, org_id, org->org.sector, at_location,
+                                       at_path, &got.offer);
+    read->again = false;
+    char field[128];
+    if (rc == 0 && known && known->org != org)
+        rc = kn_hsds_invalid (read, org_id, path,
+                              "service '%.60s' is given for organization '%.60s' at %s",
+                              got.id, known->org->org.id, known->path);
+    else if (rc == 0 && known && known->active != got.active) {
+        kn_hsds_path (field, "%s.status", path);
+        rc = kn_hsds_invalid (read, org_id, field,
+                              "service '%.60s' is %s here but %s at %s", got.id,
+                              got.active ? "active" : "not active",
+                              known->active ? "active" : "not active", known->path);
+    } else if (rc == 0 && known)
+        kn_hsds_offer_merge (&known->offer, &got.offer, false);
+    else if (rc == 0) {
+        s_service_t *added = kn_calloc (1, sizeof *added);
+        added->id = kn_strdup (got.id);
+        added->name = kn_strdup (got.name);
+        added->org = org;
+        added->active = got.active;
+        snprintf (added->path, sizeof added->path, "%s", path);
+        added->offer = got.offer; // taken
+        kn_hsds_offer_init (&got.offer);
+        zlistx_add_end (self->service_list, added);
+        zhashx_insert (self->services, added->id, added);
+    }
+    kn_hsds_offer_fini (&got.offer);
+    return rc;
+}
+
+//  The service at path, of container when it is listed in an organization's
+//  "services"; else of the organization it carries or names.
+static int
+s_service (s_walk_t *self, json_t *service, const char *path, s_org_t *container,
+           json_t *at_location, const char *at_path)
+{
+    kn_hsds_reader_t *read = &self->read;
+    const char *container_id = container ? container->org.id : NULL;
+    if (!json_is_object (service))
+        return kn_hsds_invalid (read, container_id, path,
+                                "a service must be an object (found %s)",
+                                kn_hsds_found (service));
+    json_t *object = kn_hsds_member (service, "organization");
+    const char *org_id;
+    if (kn_hsds_string (read, container_id, service, path, "organization_id", &org_id))
+        return -1;
+    char field[128];
+    kn_hsds_path (field, "%s.organization", path);
+    s_org_t *org = container;
+    if (object) {
+        org = s_organization (self, object, field, false);
+        if (!org)
+            return -1;
+        if (container && org != container)
+            return kn_hsds_invalid (read, container_id, field,
+                                    "the service of one organization carries another");
+    }
+    if (org && org_id && strcmp (org_id, org->org.id)) {
+        kn_hsds_path (field, "%s.organization_id", path);
+        return kn_hsds_invalid (read, org->org.id, field,
+                                "'organization_id' is '%.60s', not its organization's id",
+                                org_id);
+    }
+    if (!org && org_id)
+        org = zhashx_lookup (self->hsds->by_id, org_id);
+    if (!org && org_id) {
+        //  Its organization may be on a later page: read it at the end.
+        s_pending_t *pending = kn_calloc (1, sizeof *pending);
+        pending->service = service;
+        pending->at_location = at_location;
+        snprintf (pending->path, sizeof pending->path, "%s", path);
+        snprintf (pending->at_path, sizeof pending->at_path, "%s",
+                  at_path ? at_path : "");
+        zlistx_add_end (self->pending, pending);
+        return 0;
+    }
+    if (!org)
+        return kn_hsds_invalid (read, NULL, field,
+                                "'organization' is required: a service carries its "
+                                "organization or names it by 'organization_id'");
+    return s_service_add (self, org, service, path, at_location, at_path);
+}
+
+//  A service_at_location: its service, with the areas and terms of this place.
+//  One without its service object (the tabular form's service_id) says nothing
+//  Kinnet can use: reported, not refused.
+static int
+s_at_location (s_walk_t *self, json_t *at_location, const char *path)
+{
+    json_t *service = kn_hsds_member (at_location, "service");
+    if (!service) {
+        kn_hsds_ignore (
+            &self->read, NULL, path,
+            "service_at_location without its 'service' object: nothing to read");
+        return 0;
+    }
+    char field[128];
+    kn_hsds_path (field, "%s.service", path);
+    return s_service (self, service, field, NULL, at_location, path);
+}
+
+//  -------------------------------------------------------------------------
+//  Records and documents
+
+static int
+s_record (s_walk_t *self, json_t *record, const char *path, kn_hsds_kind_t kind)
+{
+    if (kind == KN_HSDS_SERVICE)
+        return s_service (self, record, path, NULL, NULL, NULL);
+    if (kind == KN_HSDS_SERVICE_AT_LOCATION)
+        return s_at_location (self, record, path);
+    s_org_t *org = s_organization (self, record, path, true);
+    json_t *services;
+    if (!org ||
+        kn_hsds_array (&self->read, org->org.id, record, path, "services", &services))
+        return -1;
+    char field[128];
+    size_t index;
+    json_t *service;
+    json_array_foreach (services, index, service)
+    {
+        kn_hsds_path (field, "%s.services[%zu]", path, index);
+        if (s_service (self, service, field, org, NULL, NULL))
+            return -1;
+    }
+    return 0;
+}
+
+//  The records of array, each told by its members. name: the array's member
+//  ("contents"); NULL at the top level, where a record is named by its kind.
+static int
+s_records (s_walk_t *self, json_t *array, const char *name)
+{
+    char tail[128], path[128], why[220];
+    size_t index;
+    json_t *record;
+    json_array_foreach (array, index, record)
+    {
+        kn_hsds_kind_t kind = kn_hsds_shape_record (record, why, sizeof why);
+        if (name)
+            kn_hsds_path (tail, "%s[%zu]", name, index);
+        else if (kind != KN_HSDS_UNKNOWN)
+            kn_hsds_path (tail, "%s[%zu]", kn_hsds_kind_plural (kind), index);
+        else
+            kn_hsds_path (tail, "[%zu]", index);
+        s_join (self, path, tail);
+        if (kind == KN_HSDS_UNKNOWN)
+            return kn_hsds_invalid (&self->read, NULL, path, "%s", why);
+        if (s_record (self, record, path, kind))
+            return -1;
+    }
+    return 0;
+}
+
+//  Kinnet's own bundle: "organizations" (read first, so that "services" may name
+//  them by organization_id) and "services", each named by its array.
+static int
+s_bundle (s_walk_t *self, json_t *root)
+{
+    static const struct {
+        const char *name;
+        kn_hsds_kind_t kind;
+    } arrays[] = {{"organizations", KN_HSDS_ORGANIZATION}, {"services", KN_HSDS_SERVICE}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *array;
+        if (kn_hsds_array (&self->read, NULL, root, self->prefix, arrays[i].name, &array))
+            return -1;
+        char tail[128], path[128];
+        size_t index;
+        json_t *record;
+        json_array_foreach (array, index, record)
+        {
+            kn_hsds_path (tail, "%s[%zu]", arrays[i].name, index);
+            s_join (self, path, tail);
+            if (s_record (self, record, path, arrays[i].kind))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+s_document (s_walk_t *self, json_t *root)
+{
+    char why[220], path[128];
+    kn_hsds_kind_t kind;
+    json_t *contents;
+    switch (kn_hsds_shape_document (root, why, sizeof why)) {
+    case KN_HSDS_DOC_RECORD:
+        kind = kn_hsds_shape_record (root, why, sizeof why);
+        if (kind == KN_HSDS_UNKNOWN)
+            return kn_hsds_invalid (&self->read, NULL, self->prefix, "%s", why);
+        s_join (self, path, kn_hsds_kind_name (kind));
+        return s_record (self, root, path, kind);
+    case KN_HSDS_DOC_ARRAY:
+        return s_records (self, root, NULL);
+    case KN_HSDS_DOC_PAGE:
+        //  total_items, page_number and the rest say which page this is; the
+        //  records are what counts, and pages may come in any order.
+        if (kn_hsds_array (&self->read, NULL, root, self->prefix, "contents", &contents))
+            return -1;
+        return s_records (self, contents, "contents");
+    case KN_HSDS_DOC_BUNDLE:
+        return s_bundle (self, root);
+    default:
+        return kn_hsds_invalid (&self->read, NULL, self->prefix, "%s", why);
+    }
+}
+
+//  After the last document: the services waiting for their organization, then
+//  what each organization's services offer.
+static int
+s_finish (s_walk_t *self)
+{
+    kn_hsds_reader_t *read = &self->read;
+    char field[128];
+    for (s_pending_t *pending = zlistx_first (self->pending); pending;
+         pending = zlistx_next (self->pending)) {
+        const char *org_id =
+            json_string_value (json_object_get (pending->service, "organization_id"));
+        s_org_t *org = zhashx_lookup (self->hsds->by_id, org_id);
+        kn_hsds_path (field, "%s.organization", pending->path);
+        if (!org)
+            return kn_hsds_invalid (
+                read, NULL, field,
+                "'organization' is required (or an organization_id of "
+                "one of the import's organizations; '%.60s' is none)",
+                org_id);
+        if (s_service_add (self, org, pending->service, pending->path,
+                           pending->at_location,
+                           *pending->at_path ? pending->at_path : NULL))
+            return -1;
+    }
+    for (s_service_t *service = zlistx_first (self->service_list); service;
+         service = zlistx_next (self->service_list)) {
+        kn_hsds_org_t *org = &service->org->org;
+        if (kn_directory_needs_empty (&service->offer.needs)) {
+            kn_hsds_ignore (read, org->id, service->path,
+                            "service '%.80s' has no taxonomy term that maps to a need",
+                            service->name);
+            continue;
+        }
+        kn_hsds_offer_merge (&org->mapped, &service->offer, true);
+        org->mapped_count++;
+        if (service->active) {
+            kn_hsds_offer_merge (&org->active, &service->offer, true);
+            org->active_count++;
+        }
+        if (org->mapped.capacity > INT_MAX)
+            return kn_hsds_invalid (read, org->id, service->path,
+                                    "the organization's capacity is over %d", INT_MAX);
+    }
+    return 0;
+}
+
+//  -------------------------------------------------------------------------
+//  The interface
 
 static void
 s_free_item (void **item)
@@ -80,638 +441,109 @@ s_free_item (void **item)
     *item = NULL;
 }
 
-static zlistx_t *
-s_string_list (void)
-{
-    zlistx_t *list = zlistx_new ();
-    zlistx_set_destructor (list, (zlistx_destructor_fn *)zstr_free);
-    zlistx_set_duplicator (list, (zlistx_duplicator_fn *)strdup);
-    zlistx_set_comparator (list, (zlistx_comparator_fn *)strcmp);
-    return list;
-}
-
-//  Add text unless it is there already (lists are short: a few districts).
 static void
-s_list_add_unique (zlistx_t *list, const char *text)
+s_service_destroy (void **item)
 {
-    if (!zlistx_find (list, (void *)text))
-        zlistx_add_end (list, (void *)text);
+    s_service_t *service = *item;
+    free (service->id);
+    free (service->name);
+    kn_hsds_offer_fini (&service->offer);
+    free (service);
+    *item = NULL;
 }
 
-//  -------------------------------------------------------------------------
-//  Reading the records
-
-//  Reading the HSDS file
-
-static void
-s_offer_init (kn_hsds_offer_t *self)
-{
-    memset (self, 0, sizeof *self);
-    self->districts = s_string_list ();
-    self->languages = s_string_list ();
-}
-
-static void
-s_offer_fini (kn_hsds_offer_t *self)
-{
-    zlistx_destroy (&self->districts);
-    zlistx_destroy (&self->languages);
-}
-
-static void
-s_offer_merge (kn_hsds_offer_t *self, const kn_hsds_offer_t *other)
-{
-    kn_directory_needs_merge (&self->needs, &other->needs);
-    for (const char *code = zlistx_first (other->districts); code;
-         code = zlistx_next (other->districts))
-        s_list_add_unique (self->districts, code);
-    for (const char *language = zlistx_first (other->languages); language;
-         language = zlistx_next (other->languages))
-        s_list_add_unique (self->languages, language);
-    self->interpreters |= other->interpreters;
-    if (other->has_capacity) {
-        self->capacity += other->capacity;
-        self->has_capacity = true;
-    }
-}
-
-static void
-s_org_destroy (kn_hsds_org_t **self_p)
-{
-    if (!*self_p)
-        return;
-    kn_hsds_org_t *self = *self_p;
-    free (self->id);
-    free (self->name);
-    s_offer_fini (&self->active);
-    s_offer_fini (&self->mapped);
-    free (self);
-    *self_p = NULL;
-}
-
-static void
-s_append (kn_hsds_t *self, kn_hsds_org_t *org)
-{
-    if (self->size == self->room) {
-        self->room = self->room ? 2 * self->room : 16;
-        kn_hsds_org_t **orgs = realloc (self->orgs, self->room * sizeof *orgs);
-        if (!orgs)
-            abort (); // out of memory: nothing sensible to answer
-        self->orgs = orgs;
-    }
-    self->orgs[self->size++] = org;
-}
-
-//  An error about the record at path, naming the organization when it is known.
-static int s_invalid (s_reader_t *self, const kn_hsds_org_t *org, const char *path,
-                      const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
-
-static int
-s_invalid (s_reader_t *self, const kn_hsds_org_t *org, const char *path, const char *fmt,
-           ...)
-{
-    char message[220];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (message, sizeof message, fmt, args);
-    va_end (args);
-    if (org)
-        return kn_error_set (self->err, KN_E_INVALID_ARGUMENT, path,
-                             "%s (organization '%.60s')", message, org->id);
-    return kn_error_set (self->err, KN_E_INVALID_ARGUMENT, path, "%s", message);
-}
-
-static void s_ignore (s_reader_t *self, const kn_hsds_org_t *org, const char *path,
-                      const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
-
-static void
-s_ignore (s_reader_t *self, const kn_hsds_org_t *org, const char *path, const char *fmt,
-          ...)
-{
-    char reason[300];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (reason, sizeof reason, fmt, args);
-    va_end (args);
-    json_array_append_new (self->ignored,
-                           json_pack ("{s:s,s:s?,s:s}", "path", path, "organization_id",
-                                      org ? org->id : NULL, "reason", reason));
-}
-
-//  Member name of object: NULL when absent or null (HSDS APIs send null for
-//  optional fields they do not have), else its value.
-static json_t *
-s_member (json_t *object, const char *name)
-{
-    json_t *value = json_object_get (object, name);
-    return json_is_null (value) ? NULL : value;
-}
-
-//  Optional string member: 0 with *out NULL when absent, -1 on a wrong type.
-static int
-s_string (s_reader_t *self, const kn_hsds_org_t *org, json_t *object, const char *path,
-          const char *name, const char **out)
-{
-    json_t *value = s_member (object, name);
-    *out = value ? json_string_value (value) : NULL;
-    if (value && !json_is_string (value)) {
-        char field[128];
-        s_member_path (field, path, name);
-        return s_invalid (self, org, field, "'%s' must be a string", name);
-    }
-    return 0;
-}
-
-static int
-s_required_string (s_reader_t *self, const kn_hsds_org_t *org, json_t *object,
-                   const char *path, const char *name, size_t max, const char **out)
-{
-    if (s_string (self, org, object, path, name, out))
-        return -1;
-    kn_error_t text;
-    //  Names and ids reach other agencies' screens and the logs: text only, no
-    //  control characters (an escape sequence in a published directory is refused).
-    if (!*out || kn_validate_text (*out, name, 1, max, false, &text)) {
-        char field[128];
-        s_member_path (field, path, name);
-        return s_invalid (self, org, field,
-                          "'%s' is required (1 to %zu bytes of text, no control characters)",
-                          name, max);
-    }
-    return 0;
-}
-
-//  Optional array member: NULL when absent, -1 on a wrong type.
-static int
-s_array (s_reader_t *self, const kn_hsds_org_t *org, json_t *object, const char *path,
-         const char *name, json_t **out)
-{
-    *out = s_member (object, name);
-    if (*out && !json_is_array (*out)) {
-        char field[128];
-        s_member_path (field, path, name);
-        return s_invalid (self, org, field, "'%s' must be an array", name);
-    }
-    return 0;
-}
-
-//  A taxonomy term (attribute.taxonomy_term or an item of taxonomy_terms): what it
-//  means for needs, interpreters and the sector. sector may be NULL (not asked).
-static int
-s_term (s_reader_t *self, const kn_hsds_org_t *org, json_t *term, const char *path,
-        kn_directory_needs_t *needs, bool *interpreters, char *sector)
-{
-    if (!json_is_object (term))
-        return s_invalid (self, org, path, "a taxonomy term must be an object");
-    const char *code, *name;
-    if (s_string (self, org, term, path, "code", &code) ||
-        s_string (self, org, term, path, "name", &name))
-        return -1;
-    if (!code && !name)
-        return s_invalid (self, org, path, "a taxonomy term needs a code or a name");
-    const kn_directory_mapping_t *mapping = self->mapping;
-    bool used = false;
-    const kn_directory_needs_t *found = kn_directory_mapping_needs (mapping, code);
-    if (!found)
-        found = kn_directory_mapping_needs (mapping, name);
-    if (found && needs) {
-        kn_directory_needs_merge (needs, found);
-        used = true;
-    }
-    if (interpreters && (kn_directory_mapping_interpreting (mapping, code) ||
-                         kn_directory_mapping_interpreting (mapping, name))) {
-        *interpreters = true;
-        used = true;
-    }
-    const char *term_sector = kn_directory_mapping_sector (mapping, code);
-    if (!term_sector)
-        term_sector = kn_directory_mapping_sector (mapping, name);
-    if (term_sector && sector) {
-        //  The first sector term in file order decides.
-        if (!*sector)
-            snprintf (sector, 40, "%s", term_sector);
-        used = true;
-    }
-    if (!used && found)
-        s_ignore (self, org, path,
-                  "taxonomy term '%.80s' maps to a need, but needs come from services",
-                  name ? name : code);
-    else if (!used)
-        s_ignore (self, org, path, "taxonomy term '%.80s'%s%.60s%s is not in the mapping",
-                  name ? name : code, name && code ? " (code " : "",
-                  name && code ? code : "", name && code ? ")" : "");
-    return 0;
-}
-
-//  attributes[].taxonomy_term and taxonomy_terms[] of a service or organization.
-static int
-s_terms (s_reader_t *self, const kn_hsds_org_t *org, json_t *object, const char *path,
-         kn_directory_needs_t *needs, bool *interpreters, char *sector)
-{
-    json_t *attributes, *terms;
-    if (s_array (self, org, object, path, "attributes", &attributes) ||
-        s_array (self, org, object, path, "taxonomy_terms", &terms))
-        return -1;
-    char field[128];
-    size_t index;
-    json_t *item;
-    json_array_foreach (attributes, index, item)
-    {
-        s_path (field, "%s.attributes[%zu]", path, index);
-        if (!json_is_object (item))
-            return s_invalid (self, org, field, "an attribute must be an object");
-        //  An attribute without its term (the tabular form's taxonomy_term_id only)
-        //  says nothing this reader can use.
-        json_t *term = s_member (item, "taxonomy_term");
-        s_path (field, "%s.attributes[%zu].taxonomy_term", path, index);
-        if (term && s_term (self, org, term, field, needs, interpreters, sector))
-            return -1;
-    }
-    json_array_foreach (terms, index, item)
-    {
-        s_path (field, "%s.taxonomy_terms[%zu]", path, index);
-        if (s_term (self, org, item, field, needs, interpreters, sector))
-            return -1;
-    }
-    return 0;
-}
-
-static int
-s_service_areas (s_reader_t *self, const kn_hsds_org_t *org, json_t *service,
-                 const char *path, kn_hsds_offer_t *offer)
-{
-    json_t *areas;
-    if (s_array (self, org, service, path, "service_areas", &areas))
-        return -1;
-    char field[128];
-    size_t index;
-    json_t *area;
-    json_array_foreach (areas, index, area)
-    {
-        s_path (field, "%s.service_areas[%zu]", path, index);
-        if (!json_is_object (area))
-            return s_invalid (self, org, field, "a service area must be an object");
-        const char *id, *name;
-        if (s_string (self, org, area, field, "id", &id) ||
-            s_string (self, org, area, field, "name", &name))
-            return -1;
-        if (!id && !name)
-            return s_invalid (self, org, field, "a service area needs an id or a name");
-        //  The mapping first (by id, then name), then the districts Kinnet knows
-        //  (by code or name).
-        zlistx_t *codes = kn_directory_mapping_districts (self->mapping, id);
-        if (!codes)
-            codes = kn_directory_mapping_districts (self->mapping, name);
-        const char *known = s_lookup (self->district_names, name);
-        if (!codes && !known)
-            known = s_lookup (self->district_names, id);
-        if (codes) {
-            for (const char *code = zlistx_first (codes); code;
-                 code = zlistx_next (codes))
-                s_list_add_unique (offer->districts, code);
-        } else if (known)
-            s_list_add_unique (offer->districts, known);
-        else
-            s_ignore (self, org, field, "service area '%.80s' maps to no district",
-                      name ? name : id);
-    }
-    return 0;
-}
-
-static int
-s_languages (s_reader_t *self, const kn_hsds_org_t *org, json_t *service,
-             const char *path, kn_hsds_offer_t *offer)
-{
-    json_t *languages;
-    if (s_array (self, org, service, path, "languages", &languages))
-        return -1;
-    char field[128];
-    size_t index;
-    json_t *language;
-    json_array_foreach (languages, index, language)
-    {
-        s_path (field, "%s.languages[%zu]", path, index);
-        if (!json_is_object (language))
-            return s_invalid (self, org, field, "a language must be an object");
-        const char *code, *name;
-        if (s_string (self, org, language, field, "code", &code) ||
-            s_string (self, org, language, field, "name", &name))
-            return -1;
-        char subtag[9];
-        if (code) {
-            if (kn_language_primary (code, subtag)) {
-                s_path (field, "%s.languages[%zu].code", path, index);
-                return s_invalid (self, org, field,
-                                  "'%.20s' is not a language code (ISO 639-1, 639-2 or "
-                                  "639-3, or a BCP 47 tag)",
-                                  code);
-            }
-            s_list_add_unique (offer->languages, subtag);
-        } else if (name && kn_directory_mapping_language (self->mapping, name))
-            s_list_add_unique (offer->languages,
-                               kn_directory_mapping_language (self->mapping, name));
-        else if (name)
-            s_ignore (
-                self, org, field,
-                "language '%.60s' has no code and is not in the mapping's languages",
-                name);
-        else
-            return s_invalid (self, org, field, "a language needs a code or a name");
-    }
-    return 0;
-}
-
-//  A JSON number that is a whole number in [0, INT_MAX], into *out.
-static bool
-s_count (json_t *value, int64_t *out)
-{
-    double number = json_number_value (value);
-    //  Bounds first, so the conversion below is defined; equal back means whole.
-    if (!json_is_number (value) || !(number >= 0 && number <= INT_MAX) ||
-        (double)(int64_t)number != number)
-        return false;
-    *out = (int64_t)number;
-    return true;
-}
-
-static int
-s_capacities (s_reader_t *self, const kn_hsds_org_t *org, json_t *service,
-              const char *path, kn_hsds_offer_t *offer)
-{
-    json_t *capacities;
-    if (s_array (self, org, service, path, "capacities", &capacities))
-        return -1;
-    char field[128];
-    size_t index;
-    json_t *capacity;
-    json_array_foreach (capacities, index, capacity)
-    {
-        s_path (field, "%s.capacities[%zu]", path, index);
-        if (!json_is_object (capacity))
-            return s_invalid (self, org, field, "a service capacity must be an object");
-        json_t *unit = s_member (capacity, "unit");
-        char unit_path[128];
-        s_path (unit_path, "%s.unit", field);
-        if (!json_is_object (unit))
-            return s_invalid (self, org, unit_path,
-                              "'unit' is required (an object with a name)");
-        const char *unit_name;
-        if (s_required_string (self, org, unit, unit_path, "name", 200, &unit_name))
-            return -1;
-        int64_t maximum = 0, available = 0;
-        json_t *value = s_member (capacity, "maximum");
-        if (value && !s_count (value, &maximum)) {
-            s_path (field, "%s.capacities[%zu].maximum", path, index);
-            return s_invalid (self, org, field,
-                              "'maximum' must be a whole number from 0 to %d", INT_MAX);
-        }
-        json_t *has_available = s_member (capacity, "available");
-        if (has_available && !s_count (has_available, &available)) {
-            s_path (field, "%s.capacities[%zu].available", path, index);
-            return s_invalid (self, org, field,
-                              "'available' must be a whole number from 0 to %d", INT_MAX);
-        }
-        if (!kn_directory_mapping_counts_unit (self->mapping, unit_name))
-            s_ignore (self, org, field,
-                      "unit '%.60s' is not one of the mapping's capacity_units",
-                      unit_name);
-        else if (!value)
-            s_ignore (self, org, field, "no maximum: capacity counts maxima only");
-        else {
-            offer->has_capacity = true;
-            offer->capacity += maximum;
-        }
-    }
-    return 0;
-}
-
-//  One service of org at path: what it offers, added to the organization's totals.
-static int
-s_service (s_reader_t *self, kn_hsds_org_t *org, json_t *service, const char *path)
-{
-    if (!json_is_object (service))
-        return s_invalid (self, org, path, "a service must be an object");
-    const char *id, *name, *status, *interpretation;
-    if (s_required_string (self, org, service, path, "id", 200, &id) ||
-        s_required_string (self, org, service, path, "name", 1000, &name) ||
-        s_required_string (self, org, service, path, "status", 100, &status) ||
-        s_string (self, org, service, path, "interpretation_services", &interpretation))
-        return -1;
-    kn_hsds_offer_t offer;
-    s_offer_init (&offer);
-    int rc = s_terms (self, org, service, path, &offer.needs, &offer.interpreters,
-                      org->sector);
-    if (rc == 0)
-        rc = s_service_areas (self, org, service, path, &offer);
-    if (rc == 0)
-        rc = s_languages (self, org, service, path, &offer);
-    if (rc == 0)
-        rc = s_capacities (self, org, service, path, &offer);
-    if (rc == 0 && interpretation && *interpretation &&
-        kn_directory_mapping_interpretation_field (self->mapping))
-        offer.interpreters = true;
-    if (rc == 0 && kn_directory_needs_empty (&offer.needs))
-        s_ignore (self, org, path,
-                  "service '%.80s' has no taxonomy term that maps to a need", name);
-    else if (rc == 0) {
-        bool active = strcasecmp (status, "active") == 0;
-        s_offer_merge (&org->mapped, &offer);
-        org->mapped_count++;
-        if (active) {
-            s_offer_merge (&org->active, &offer);
-            org->active_count++;
-        }
-        if (org->mapped.capacity > INT_MAX)
-            rc = s_invalid (self, org, path, "the organization's capacity is over %d",
-                            INT_MAX);
-    }
-    s_offer_fini (&offer);
-    return rc;
-}
-
-//  The organization record at path (its id, name and own attributes); an id seen
-//  before returns the same kn_hsds_org_t when repeat is allowed (services that each
-//  carry their organization).
-static kn_hsds_org_t *
-s_organization (s_reader_t *self, json_t *object, const char *path, bool repeat)
-{
-    if (!json_is_object (object)) {
-        s_invalid (self, NULL, path, "an organization must be an object");
-        return NULL;
-    }
-    const char *id, *name;
-    if (s_required_string (self, NULL, object, path, "id", 200, &id))
-        return NULL;
-    kn_hsds_org_t *org = zhashx_lookup (self->by_id, id);
-    if (org && !repeat) {
-        char field[128];
-        s_path (field, "%s.id", path);
-        s_invalid (self, org, field, "organization id given twice (first at %s)",
-                   org->path);
-        return NULL;
-    }
-    if (org)
-        return org;
-    org = kn_calloc (1, sizeof *org);
-    org->id = kn_strdup (id);
-    snprintf (org->path, sizeof org->path, "%s", path);
-    s_offer_init (&org->active);
-    s_offer_init (&org->mapped);
-    s_append (self->hsds, org);
-    zhashx_insert (self->by_id, id, org);
-    if (s_required_string (self, org, object, path, "name", 200, &name))
-        return NULL;
-    org->name = kn_strdup (name);
-    //  The mapping's word on the sector wins over terms.
-    const kn_directory_link_t *link = kn_directory_mapping_link (self->mapping, id);
-    if (link && *link->sector)
-        snprintf (org->sector, sizeof org->sector, "%s", link->sector);
-    if (s_terms (self, org, object, path, NULL, NULL, org->sector))
-        return NULL;
-    return org;
-}
-
-static int
-s_organizations (s_reader_t *self, json_t *array, const char *prefix)
-{
-    char path[128];
-    size_t index;
-    json_t *object;
-    json_array_foreach (array, index, object)
-    {
-        s_path (path, "%s[%zu]", prefix, index);
-        kn_hsds_org_t *org = s_organization (self, object, path, false);
-        json_t *services;
-        if (!org || s_array (self, org, object, path, "services", &services))
-            return -1;
-        size_t at;
-        json_t *service;
-        json_array_foreach (services, at, service)
-        {
-            char service_path[128];
-            s_path (service_path, "%s.services[%zu]", path, at);
-            if (s_service (self, org, service, service_path))
-                return -1;
-        }
-    }
-    return 0;
-}
-
-//  Services that each carry their "organization" (the HSDS 3.0 API's full service),
-//  or name one of the file's organizations by "organization_id".
-static int
-s_services (s_reader_t *self, json_t *array, const char *prefix)
-{
-    char path[128];
-    size_t index;
-    json_t *service;
-    json_array_foreach (array, index, service)
-    {
-        s_path (path, "%s[%zu]", prefix, index);
-        if (!json_is_object (service))
-            return s_invalid (self, NULL, path, "a service must be an object");
-        json_t *object = s_member (service, "organization");
-        kn_hsds_org_t *org = NULL;
-        if (object) {
-            char org_path[128];
-            s_path (org_path, "%s.organization", path);
-            org = s_organization (self, object, org_path, true);
-            if (!org)
-                return -1;
-        } else {
-            const char *id;
-            if (s_string (self, NULL, service, path, "organization_id", &id))
-                return -1;
-            org = id ? zhashx_lookup (self->by_id, id) : NULL;
-            if (!org) {
-                char field[128];
-                s_path (field, "%s.organization", path);
-                return s_invalid (self, NULL, field,
-                                  "'organization' is required (or an organization_id of "
-                                  "one of the file's organizations)");
-            }
-        }
-        if (s_service (self, org, service, path))
-            return -1;
-    }
-    return 0;
-}
-
-//  The document: which of the three shapes it is, then its records.
-static int
-s_read_root (s_reader_t *self, json_t *root)
-{
-    int rc = 0;
-    if (json_is_array (root)) {
-        //  The first record tells the shape: a service has a status and names its
-        //  organization; an organization has neither.
-        json_t *first = json_array_get (root, 0);
-        bool services = json_object_get (first, "organization") ||
-                        json_object_get (first, "organization_id") ||
-                        json_object_get (first, "status");
-        rc = services ? s_services (self, root, "services")
-                      : s_organizations (self, root, "organizations");
-    } else if (json_is_object (root)) {
-        json_t *organizations, *services;
-        rc = s_array (self, NULL, root, "", "organizations", &organizations) ||
-             s_array (self, NULL, root, "", "services", &services);
-        if (rc == 0 && !organizations && !services)
-            rc = kn_error_set (self->err, KN_E_INVALID_ARGUMENT, "",
-                               "expected \"organizations\" or \"services\" (HSDS 3.0)");
-        if (rc == 0 && organizations)
-            rc = s_organizations (self, organizations, "organizations");
-        if (rc == 0 && services)
-            rc = s_services (self, services, "services");
-    } else
-        rc = kn_error_set (self->err, KN_E_INVALID_ARGUMENT, "",
-                           "expected a JSON array of HSDS organizations or services");
-    return rc ? -1 : 0;
-}
-
-//  root (NULL when JSON could not make one of the input, error saying why) into
-//  organizations. Takes root.
+//  The documents (count of them, taken) into organizations; NULL with err.
 static kn_hsds_t *
-s_read (json_t *root, const json_error_t *error, const kn_directory_mapping_t *mapping,
-        const kn_hsds_district_t *districts, size_t count, kn_error_t *err)
+s_read (json_t **roots, size_t count, const kn_directory_mapping_t *mapping,
+        const kn_hsds_district_t *districts, size_t district_count, kn_error_t *err)
 {
     assert (mapping);
-    if (!root) {
-        if (error->line < 0)
-            kn_error_set (err, KN_E_INVALID_ARGUMENT, "file", "%s", error->text);
-        else
-            kn_error_set (err, KN_E_INVALID_ARGUMENT, "file",
-                          "invalid JSON at line %d column %d: %s", error->line,
-                          error->column, error->text);
-        return NULL;
-    }
     kn_hsds_t *hsds = kn_calloc (1, sizeof *hsds);
     hsds->by_id = zhashx_new ();
     hsds->ignored = json_array ();
-    s_reader_t self = {.mapping = mapping,
-                       .hsds = hsds,
-                       .by_id = hsds->by_id,
-                       .ignored = hsds->ignored,
-                       .err = err};
-    self.district_names = zhashx_new ();
-    zhashx_set_destructor (self.district_names, s_free_item);
+    s_walk_t self = {.hsds = hsds,
+                     .services = zhashx_new (),
+                     .service_list = zlistx_new (),
+                     .pending = zlistx_new ()};
+    self.read = (kn_hsds_reader_t){.mapping = mapping,
+                                   .district_names = zhashx_new (),
+                                   .ignored = hsds->ignored,
+                                   .reasons = zhashx_new (),
+                                   .err = err};
+    if (!hsds->by_id || !hsds->ignored || !self.services || !self.service_list ||
+        !self.pending || !self.read.district_names || !self.read.reasons)
+        abort (); // out of memory: nothing sensible to answer
+    zlistx_set_destructor (self.service_list, s_service_destroy);
+    zlistx_set_destructor (self.pending, s_free_item);
+    zhashx_set_destructor (self.read.district_names, s_free_item);
     //  Codes first, so that a code never loses to another district's name.
     for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < count; i++) {
+        for (size_t i = 0; i < district_count; i++) {
             const char *key = pass ? districts[i].name : districts[i].code;
             if (!key || !districts[i].code)
                 continue;
             char *folded = kn_directory_fold (key);
             char *code = kn_strdup (districts[i].code);
-            if (!*folded || zhashx_insert (self.district_names, folded, code) != 0)
+            if (!*folded || zhashx_insert (self.read.district_names, folded, code) != 0)
                 free (code);
             free (folded);
         }
     }
-    int rc = s_read_root (&self, root);
-    zhashx_destroy (&self.district_names);
-    json_decref (root);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        self.document = (int)i;
+        if (count > 1)
+            snprintf (self.prefix, sizeof self.prefix, "hsds[%zu]", i);
+        rc = s_document (&self, roots[i]);
+    }
+    if (rc == 0)
+        rc = s_finish (&self);
+    zlistx_destroy (&self.pending);
+    zlistx_destroy (&self.service_list);
+    zhashx_destroy (&self.services);
+    zhashx_destroy (&self.read.reasons);
+    zhashx_destroy (&self.read.district_names);
+    for (size_t i = 0; i < count; i++)
+        json_decref (roots[i]);
     if (rc)
         kn_hsds_destroy (&hsds);
+    return hsds;
+}
+
+//  A JSON error as the reader's: field "file" (one document) or "hsds[i]".
+static void
+s_json_error (const json_error_t *error, const char *field, kn_error_t *err)
+{
+    if (error->line < 0)
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, field, "%s", error->text);
+    else
+        kn_error_set (err, KN_E_INVALID_ARGUMENT, field,
+                      "invalid JSON at line %d column %d: %s", error->line, error->column,
+                      error->text);
+}
+
+kn_hsds_t *
+kn_hsds_parse_all (const char *const *texts, const size_t *lens, size_t count,
+                   const kn_directory_mapping_t *mapping,
+                   const kn_hsds_district_t *districts, size_t district_count,
+                   kn_error_t *err)
+{
+    json_t **roots = kn_calloc (count ? count : 1, sizeof *roots);
+    for (size_t i = 0; i < count; i++) {
+        json_error_t error;
+        roots[i] = json_loadb (texts[i], lens[i], JSON_REJECT_DUPLICATES, &error);
+        if (!roots[i]) {
+            char field[32];
+            snprintf (field, sizeof field, count > 1 ? "hsds[%zu]" : "file", i);
+            s_json_error (&error, field, err);
+            while (i > 0)
+                json_decref (roots[--i]);
+            free (roots);
+            return NULL;
+        }
+    }
+    kn_hsds_t *hsds = s_read (roots, count, mapping, districts, district_count, err);
+    free (roots);
     return hsds;
 }
 
@@ -719,9 +551,7 @@ kn_hsds_t *
 kn_hsds_parse (const char *text, size_t len, const kn_directory_mapping_t *mapping,
                const kn_hsds_district_t *districts, size_t count, kn_error_t *err)
 {
-    json_error_t error;
-    json_t *root = json_loadb (text, len, JSON_REJECT_DUPLICATES, &error);
-    return s_read (root, &error, mapping, districts, count, err);
+    return kn_hsds_parse_all (&text, &len, 1, mapping, districts, count, err);
 }
 
 kn_hsds_t *
@@ -730,7 +560,11 @@ kn_hsds_load (const char *path, const kn_directory_mapping_t *mapping,
 {
     json_error_t error;
     json_t *root = json_load_file (path, JSON_REJECT_DUPLICATES, &error);
-    return s_read (root, &error, mapping, districts, count, err);
+    if (!root) {
+        s_json_error (&error, "file", err);
+        return NULL;
+    }
+    return s_read (&root, 1, mapping, districts, count, err);
 }
 
 void
@@ -757,13 +591,14 @@ kn_hsds_size (const kn_hsds_t *self)
 const kn_hsds_org_t *
 kn_hsds_get (const kn_hsds_t *self, size_t index)
 {
-    return index < self->size ? self->orgs[index] : NULL;
+    return index < self->size ? &self->orgs[index]->org : NULL;
 }
 
 const kn_hsds_org_t *
 kn_hsds_find (const kn_hsds_t *self, const char *id)
 {
-    return id ? zhashx_lookup (self->by_id, id) : NULL;
+    s_org_t *org = id ? zhashx_lookup (self->by_id, id) : NULL;
+    return org ? &org->org : NULL;
 }
 
 json_t *

@@ -1,15 +1,20 @@
-/*  kn_hsds: reading an Open Referral HSDS 3.0 file into the organizations it
+/*  kn_hsds: reading Open Referral HSDS 3.0 JSON into the organizations it
     describes, in Kinnet's vocabulary.
 
-    The one idea: reading is a pure function of (JSON text, mapping, the districts
-    Kinnet knows). It touches no database, so what a file means can be tested
-    without one, and the import (kn_directory_import) only compares and writes. The
-    whole file is read and checked before anything is returned: one wrong record is
+    The one idea: reading is a pure function of (JSON documents, mapping, the
+    districts Kinnet knows). It touches no database, so what a directory means can
+    be tested without one, and the import (kn_directory_import) only compares and
+    writes. Every shape HSDS 3.0 publishes is read: an organization, a service or a
+    service_at_location alone, arrays of them, API list pages, each record told by
+    its members (kn_hsds_shape). Several documents (the pages of an export) read as
+    one directory: records are put together by id wherever they appear. All of it
+    is read and checked before anything is returned: one wrong record is
     KN_E_INVALID_ARGUMENT with err->field its path, e.g.
-    "organizations[3].services[1].service_areas[0]", and no organizations at all.
-    What the reader can read but does not use (a term the mapping lacks, a service
-    area with no district) is kept as "ignored" for the report. docs/directory.md
-    describes every rule. */
+    "organizations[3].services[1].service_areas[0]" or, with several documents,
+    "hsds[2].contents[4].organization", and no organizations at all. What the
+    reader can read but does not use (a term the mapping lacks, a service area with
+    no district) is kept as "ignored" for the report. docs/directory.md describes
+    every rule. */
 #ifndef KN_HSDS_H_INCLUDED
 #define KN_HSDS_H_INCLUDED
 
@@ -32,7 +37,7 @@ typedef struct {
     int64_t capacity;  // the sum of maxima in units the mapping counts
 } kn_hsds_offer_t;
 
-//  One HSDS organization as the file describes it.
+//  One HSDS organization as the documents describe it.
 typedef struct {
     char *id;
     char *name;
@@ -50,18 +55,26 @@ typedef struct {
     const char *name; // NULL when it has none
 } kn_hsds_district_t;
 
-//  The organizations of one file, in file order.
+//  The organizations of one or more documents, in order of first appearance.
 typedef struct _kn_hsds_t kn_hsds_t;
 
-//  Read len bytes of JSON text: a JSON array of organizations (each with
-//  "services"), a JSON array of services (each with "organization"), or an object
-//  with "organizations" and/or "services" arrays. districts (count of them, in the
-//  order whose first wins a name two share) may be NULL. Returns the organizations
-//  (caller destroys), or NULL with err.
+//  Read len bytes of JSON text, one document in any shape docs/directory.md
+//  lists. districts (count of them, in the order whose first wins a name two
+//  share) may be NULL. Returns the organizations (caller destroys), or NULL with
+//  err (err->field "file" when the text is not JSON).
 kn_hsds_t *kn_hsds_parse (const char *text, size_t len,
                           const kn_directory_mapping_t *mapping,
                           const kn_hsds_district_t *districts, size_t count,
                           kn_error_t *err);
+
+//  The same for several documents read as one directory (texts[i] of lens[i]
+//  bytes, count of them). With more than one, every path starts "hsds[i]", the
+//  document's index: an error's field, an ignored record's path, an
+//  organization's path.
+kn_hsds_t *kn_hsds_parse_all (const char *const *texts, const size_t *lens, size_t count,
+                              const kn_directory_mapping_t *mapping,
+                              const kn_hsds_district_t *districts, size_t district_count,
+                              kn_error_t *err);
 
 //  The same from the file at path (err->field "file" when it cannot be read).
 kn_hsds_t *kn_hsds_load (const char *path, const kn_directory_mapping_t *mapping,
@@ -70,7 +83,7 @@ kn_hsds_t *kn_hsds_load (const char *path, const kn_directory_mapping_t *mapping
 
 void kn_hsds_destroy (kn_hsds_t **self_p);
 
-//  Organizations in file order (the first time each id appears).
+//  Organizations in document order (the first time each id appears).
 size_t kn_hsds_size (const kn_hsds_t *self);
 const kn_hsds_org_t *kn_hsds_get (const kn_hsds_t *self, size_t index);
 

@@ -24,7 +24,7 @@ static const char *s_admin_usage =
     "       kinnet admin agency revoke ID [--key KEY]\n"
     "       kinnet admin agency role add|remove ID ROLE [--key KEY]\n"
     "       kinnet admin agency key add ID [--cert-out DIR] | revoke ID PUBLIC_KEY | list ID\n"
-    "       kinnet admin directory import FILE.json [--mapping FILE.json] [--dry-run]\n"
+    "       kinnet admin directory import PATH... [--mapping FILE.json] [--dry-run]\n"
     "       kinnet admin directory ...   (kinnet admin directory --help)\n"
     "       kinnet admin routing show | set KEY VALUE\n"
     "       kinnet admin population import FILE.csv | show\n"

@@ -3,10 +3,12 @@
     and their text sent; the service checks and writes. Replies are turned into JSON
     (kn_pbjson, proto3: an absent field is zero or empty) so one set of printers
     serves text and --format json. */
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -18,9 +20,12 @@
 //  files may take of it, leaving room for the rest of the request.
 #define MAX_FILES ((1 << 20) - 4096)
 
+//  The most documents one import sends (admin.proto, ImportDirectory.hsds).
+#define MAX_DOCUMENTS 1000
+
 static const char *s_usage =
-    "usage: kinnet admin directory import FILE.json [--mapping MAP.json] [--dry-run]\n"
-    "              [--key KEY]\n"
+    "usage: kinnet admin directory import PATH... [--file PATH]... [--mapping MAP.json]\n"
+    "              [--dry-run] [--key KEY]\n"
     "       kinnet admin directory show [AGENCY_ID | DIRECTORY_ID]\n"
     "       kinnet admin directory set AGENCY_ID [--accepting yes|no]\n"
     "              [--capacity N|none] [--interpreters yes|no] [--key KEY]\n"
@@ -28,16 +33,20 @@ static const char *s_usage =
     "AGENCY_ID|none]\n"
     "              [--key KEY]\n"
     "       kinnet admin directory district list\n"
-    "import reads Open Referral HSDS 3.0 JSON (organizations with their services, or\n"
-    "services with their organization) and writes what differs, in one transaction;\n"
-    "--dry-run reports without writing. Without --mapping the built-in mapping is used.\n"
-    "The files together must stay under 1 MiB. docs/directory.md describes the mapping\n"
-    "file and every rule. All commands take --format json and go through the broker to\n"
-    "the admin service as an administrator agency (KINNET_CERT).\n";
+    "import reads Open Referral HSDS 3.0 JSON as published (organizations, services,\n"
+    "service_at_locations, alone, in arrays or in API list pages) and writes what\n"
+    "differs, in one transaction; --dry-run reports without writing. Each PATH (or\n"
+    "--file PATH) is a file or a folder whose *.json files are read in name order; all\n"
+    "the documents are read as one directory, so an export in pages imports whole.\n"
+    "Without --mapping the built-in mapping is used. The files together must stay under\n"
+    "1 MiB. docs/directory.md describes the mapping file and every rule. All commands\n"
+    "take --format json and go through the broker to the admin service as an\n"
+    "administrator agency (KINNET_CERT).\n";
 
 //  Options of these commands that take a value (kinnet's own are known already).
 static const char *const s_valued[] = {"--mapping",   "--name",     "--lead", "--accepting",
-                                       "--capacity", "--interpreters", "--key", NULL};
+                                       "--capacity", "--interpreters", "--key", "--file",
+                                       NULL};
 
 static const char *
 s_positional (int argc, char **argv, int index)
@@ -119,6 +128,125 @@ s_read_file (const char *path, const char *field, char **text, size_t *used, kn_
     return 0;
 }
 
+//  The documents of one import: their text and where each came from.
+typedef struct {
+    char *texts[MAX_DOCUMENTS];
+    char *names[MAX_DOCUMENTS];
+    size_t count;
+    size_t used; // bytes of all files so far
+} s_documents_t;
+
+static void
+s_documents_free (s_documents_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        free (self->texts[i]);
+        free (self->names[i]);
+    }
+    self->count = 0;
+}
+
+static int
+s_add_file (s_documents_t *self, const char *path, kn_error_t *err)
+{
+    if (self->count == MAX_DOCUMENTS)
+        return kn_error_set (err, KN_E_TOO_LARGE, "file",
+                             "at most %d documents in one import; %s is one more",
+                             MAX_DOCUMENTS, path);
+    char *text;
+    if (s_read_file (path, "file", &text, &self->used, err))
+        return -1;
+    self->texts[self->count] = text;
+    self->names[self->count++] = kn_strdup (path);
+    return 0;
+}
+
+static int
+s_compare_names (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+//  A folder's *.json files (not hidden ones), in name order, so an export's pages
+//  (page-001.json, page-002.json…) keep their order.
+static int
+s_add_folder (s_documents_t *self, const char *path, kn_error_t *err)
+{
+    DIR *dir = opendir (path);
+    if (!dir)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "file", "cannot read %s", path);
+    zlistx_t *names = zlistx_new ();
+    if (!names)
+        abort ();   // out of memory: nothing sensible to answer
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        size_t len = strlen (entry->d_name);
+        if (entry->d_name[0] == '.' || len < 6 || strcmp (entry->d_name + len - 5, ".json"))
+            continue;
+        char *file = zsys_sprintf ("%s/%s", path, entry->d_name);
+        struct stat info;
+        if (!file)
+            abort ();   // out of memory: nothing sensible to answer
+        if (stat (file, &info) == 0 && S_ISREG (info.st_mode))
+            zlistx_add_end (names, file);
+        else
+            zstr_free (&file);
+    }
+    closedir (dir);
+    size_t count = zlistx_size (names);
+    char **sorted = kn_calloc (count ? count : 1, sizeof *sorted);
+    size_t at = 0;
+    for (char *file = zlistx_first (names); file; file = zlistx_next (names))
+        sorted[at++] = file;
+    qsort (sorted, count, sizeof *sorted, s_compare_names);
+    int rc = count ? 0
+                   : kn_error_set (err, KN_E_INVALID_ARGUMENT, "file",
+                                   "%s has no *.json file", path);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        rc = s_add_file (self, sorted[i], err);
+    free (sorted);
+    zlistx_destroy (&names);
+    return rc;
+}
+
+static int
+s_add_path (s_documents_t *self, const char *path, kn_error_t *err)
+{
+    struct stat info;
+    if (stat (path, &info) == 0 && S_ISDIR (info.st_mode))
+        return s_add_folder (self, path, err);
+    return s_add_file (self, path, err);
+}
+
+//  Every PATH of the command line, then every --file, in the order given.
+static int
+s_gather (s_documents_t *self, int argc, char **argv, kn_error_t *err)
+{
+    static const char *const valued[] = {"--mapping", "--key", "--file", NULL};
+    const char *path;
+    for (int index = 2; (path = cli_positional (argc, argv, valued, index)); index++)
+        if (s_add_path (self, path, err))
+            return -1;
+    for (int i = 0; i + 1 < argc && strcmp (argv[i], "--") != 0; i++)
+        if (strcmp (argv[i], "--file") == 0 && s_add_path (self, argv[++i], err))
+            return -1;
+    return 0;
+}
+
+//  With several documents the service names one as hsds[i]: say which file it is.
+static void
+s_name_document (kn_error_t *err, const s_documents_t *documents)
+{
+    size_t index;
+    if (documents->count < 2 || sscanf (err->field, "hsds[%zu]", &index) != 1
+        || index >= documents->count)
+        return;
+    size_t len = strlen (err->message);
+    snprintf (err->message + len, sizeof err->message - len, " [hsds[%zu] is %s]", index,
+              documents->names[index]);
+}
+
 static void
 s_print_import (json_t *report)
 {
@@ -156,25 +284,27 @@ s_print_import (json_t *report)
 static int
 s_import (const cli_options_t *options, int argc, char **argv)
 {
-    static const char *const valued[] = {"--mapping", "--key", NULL};
+    static const char *const valued[] = {"--mapping", "--key", "--file", NULL};
     static const char *const flags[] = {"--dry-run", NULL};
-    const char *file = s_positional (argc, argv, 2);
-    if (!s_options_ok (argc, argv, valued, flags) || !file || s_positional (argc, argv, 3))
+    if (!s_options_ok (argc, argv, valued, flags)
+        || (!s_positional (argc, argv, 2) && !cli_arg (argc, argv, "--file")))
         return s_usage_error ();
     kn_error_t err;
     kn_error_clear (&err);
     const char *mapping_path = cli_arg (argc, argv, "--mapping");
-    char *hsds = NULL, *mapping = NULL;
-    size_t used = 0;
-    if (s_read_file (file, "file", &hsds, &used, &err)
-        || (mapping_path && s_read_file (mapping_path, "mapping", &mapping, &used, &err))) {
-        free (hsds);
+    static s_documents_t documents;   // 16 kB of pointers: not on the stack
+    char *mapping = NULL;
+    if (s_gather (&documents, argc, argv, &err)
+        || (mapping_path
+            && s_read_file (mapping_path, "mapping", &mapping, &documents.used, &err))) {
+        s_documents_free (&documents);
         return cli_fail (options, &err);
     }
     char key[200];
     Kinnet__V1__ImportDirectory op = KINNET__V1__IMPORT_DIRECTORY__INIT;
     op.idempotency_key = (char *) cli_admin_key (key, sizeof key, argc, argv, "import", NULL);
-    op.hsds = hsds;
+    op.n_hsds = documents.count;
+    op.hsds = documents.texts;
     op.mapping = mapping ? mapping : "";
     op.dry_run = cli_flag (argc, argv, "--dry-run");
     Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
@@ -182,8 +312,10 @@ s_import (const cli_options_t *options, int argc, char **argv)
     request.import_directory = &op;
     Kinnet__V1__AdminReply *reply = cli_admin_call (
         options, &request, KINNET__V1__ADMIN_REPLY__RESULT_IMPORT_REPORT, &err);
-    free (hsds);
     free (mapping);
+    if (!reply)
+        s_name_document (&err, &documents);
+    s_documents_free (&documents);
     if (!reply)
         return cli_fail (options, &err);
     if (options->json)

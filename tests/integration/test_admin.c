@@ -392,8 +392,10 @@ static Kinnet__V1__AdminReply *
 s_import (const char *key, const char *hsds, const char *mapping, bool dry_run)
 {
     Kinnet__V1__ImportDirectory op = KINNET__V1__IMPORT_DIRECTORY__INIT;
+    char *documents[] = {(char *)hsds};
     op.idempotency_key = (char *)key;
-    op.hsds = (char *)hsds;
+    op.n_hsds = 1;
+    op.hsds = documents;
     op.mapping = (char *)mapping;
     op.dry_run = dry_run;
     Kinnet__V1__AdminRequest request = REQUEST (import_directory, IMPORT_DIRECTORY, &op);

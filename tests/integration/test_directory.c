@@ -539,6 +539,9 @@ s_no_district (json_t *root)
     json_t *org = json_deep_copy (json_array_get (root, 8));
     json_object_set_new (org, "id", json_string ("new-org-1"));
     json_t *service = json_array_get (json_object_get (org, "services"), 0);
+    //  A copy of a record is another record: ids of its own.
+    json_object_set_new (service, "id", json_string ("new-service-1"));
+    json_object_set_new (service, "organization_id", json_string ("new-org-1"));
     json_t *area = json_array_get (json_object_get (service, "service_areas"), 0);
     json_object_set_new (area, "name", json_string ("Elsewhere"));
     json_array_append_new (root, org);
@@ -547,8 +550,8 @@ s_no_district (json_t *root)
 static const malformed_t s_malformed[] = {
     {"syntax", NULL, "[{\"id\": \"a\",\n  \"name\": }]", KN_E_INVALID_ARGUMENT, "file",
      "line 2"},
-    {"neither organizations nor services", NULL, "{\"directory\": []}",
-     KN_E_INVALID_ARGUMENT, "", "expected \"organizations\" or \"services\""},
+    {"not an HSDS document", NULL, "{\"directory\": []}", KN_E_INVALID_ARGUMENT, "",
+     "not an HSDS 3.0 document: members 'directory'"},
     {"missing id", s_no_org_id, NULL, KN_E_INVALID_ARGUMENT, "organizations[1].id",
      "'id' is required"},
     {"area not an object", s_area_not_object, NULL, KN_E_INVALID_ARGUMENT,
