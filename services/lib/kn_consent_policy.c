@@ -384,8 +384,27 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
         kn_consent_policy_rules (config, &facts, categories, n, decision);
         return 0;
     }
+    return kn_consent_policy_decide_known (db, config, subject_id, facts.age, agency_id, sector,
+                                           controller_id, categories, n, purpose, now,
+                                           decision, err);
+}
+
+int
+kn_consent_policy_decide_known (kn_db_t *db, const kn_policy_config_t *config,
+                                const char *subject_id, int age, const char *agency_id,
+                                int sector, const char *controller_id, const int *categories,
+                                size_t n, int purpose, int64_t now,
+                                kn_policy_decision_t *decision, kn_error_t *err)
+{
+    memset (decision, 0, sizeof *decision);
+    if (n == 0 || n > KN_POLICY_MAX_CATEGORIES)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "categories",
+                             "1 to %d data categories", KN_POLICY_MAX_CATEGORIES);
+    if (!kn_uuid_valid (subject_id) || !kn_uuid_valid (agency_id))
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "subject or recipient is not a uuid");
     if (controller_id && !kn_uuid_valid (controller_id))
         return kn_error_set (err, KN_E_INTERNAL, NULL, "controller id is not a uuid");
+    kn_policy_facts_t facts = {.age = age, .recipient_active = true};
     char array[200], sector_text[16], purpose_text[16];
     size_t pos = (size_t)snprintf (array, sizeof array, "{");
     for (size_t i = 0; i < n; i++) {

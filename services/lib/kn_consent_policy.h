@@ -76,6 +76,19 @@ int kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto,
                               const int *categories, size_t n, int purpose,
                               kn_policy_decision_t *decision, kn_error_t *err);
 
+//  The same where the caller has read, earlier in its transaction, what
+//  kn_consent_policy_decide reads first, and passes it: it holds the subject's row
+//  locked (share or stronger) since before this call, so no withdrawal commits beside
+//  the decision; age is the subject's age at now (-1: no date of birth on record),
+//  read after the lock was taken; agency_id is an active agency of sector (a
+//  kinnet.v1.AgencySector value). One round trip: the grounds.
+int kn_consent_policy_decide_known (kn_db_t *db, const kn_policy_config_t *config,
+                                    const char *subject_id, int age, const char *agency_id,
+                                    int sector, const char *controller_id,
+                                    const int *categories, size_t n, int purpose,
+                                    int64_t now, kn_policy_decision_t *decision,
+                                    kn_error_t *err);
+
 //  -------------------------------------------------------------------------
 //  The decision as a pure function. kn_consent_policy_decide loads the facts
 //  (what the database holds that covers the recipient, category and purpose) and

@@ -44,6 +44,19 @@ static const char *s_statements[][2] = {
      " coalesce ((SELECT rs.subject_id::text FROM intake.referral_subject rs"
      "  WHERE rs.referral_id = $1 ORDER BY rs.position LIMIT 1), '')"
      " FROM intake.referral r WHERE r.id = $1"},
+    //  The referral's child (the consent policy's subject) locked as the policy
+    //  locks a person it decides about, then read (date of birth and data key, as
+    //  kn_subject_get reads them), in the round trip that reads the referral: its
+    //  offers' decisions then need only their grounds (kn_consent_policy_decide_known).
+    {"referral_child_lock",
+     "SELECT 1 FROM core.subject WHERE id = (SELECT subject_id FROM intake.referral_subject"
+     " WHERE referral_id = $1 ORDER BY position LIMIT 1) FOR SHARE"},
+    {"referral_child_get",
+     "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped,"
+     " s.merged_into IS NOT NULL FROM core.subject s"
+     " LEFT JOIN core.data_key k ON k.subject_id = s.id"
+     " WHERE s.id = (SELECT subject_id FROM intake.referral_subject WHERE referral_id = $1"
+     " ORDER BY position LIMIT 1)"},
     {"case_open_for_family",
      "SELECT id, district FROM routing.case WHERE family_id = $1 AND status = 'open'"
      " FOR UPDATE"},
@@ -123,9 +136,11 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     const char *referral[] = {event->referral_id};
     const char *family[] = {kn_uuid_valid (event->family_id) ? event->family_id : NULL};
     const kn_db_read_t reads[] = {{"referral_info", 1, referral},
-                                  {"case_open_for_family", 1, family}};
-    PGresult *read[2];
-    if (kn_db_run_each (self->db, 2, reads, read, err))
+                                  {"case_open_for_family", 1, family},
+                                  {"referral_child_lock", 1, referral},
+                                  {"referral_child_get", 1, referral}};
+    PGresult *read[4];
+    if (kn_db_run_each (self->db, 4, reads, read, err))
         return -1;
     PGresult *result = read[0], *open_case = read[1];
     bool live = PQntuples (result) && strcmp (PQgetvalue (result, 0, 0), "received") == 0;
@@ -134,11 +149,19 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     live = live && !routing_bool (result, 0, 2);
     //  What each of its needs is offered with, known here rather than read back
     //  once per need (routing_offer reads it for a need offered again later).
-    need_context_t ctx = {.urgency = event->urgency};
+    need_context_t ctx = {.urgency = event->urgency, .child_age = -1};
     if (live) {
         ctx.children = (int)routing_int (result, 0, 1);
         snprintf (ctx.child, sizeof ctx.child, "%s", PQgetvalue (result, 0, 3));
+        //  Locked and read: its age, at the clock the decisions will use.
+        ctx.child_locked = *ctx.child && PQntuples (read[2]) == 1 && PQntuples (read[3]) == 1;
+        ctx.child_at = kn_clock_now ();
+        if (ctx.child_locked)
+            ctx.child_age = kn_subject_age_of (self->db, self->crypto, read[3], ctx.child,
+                                               ctx.child_at);
     }
+    PQclear (read[2]);
+    PQclear (read[3]);
     PQclear (result);
     if (!live) {
         PQclear (open_case);

@@ -352,7 +352,7 @@ routing_store_transfer (routing_store_t *self, const char *agency_id, int64_t no
     char detail[96];
     snprintf (detail, sizeof detail, "transferred by agency %s", agency_id);
     routing_ranking_add (ranking, routing_factor ("transfer", 1, detail));
-    if (routing_make_offer (self, mine.need_id, &ctx, request->to_agency_id, ranking,
+    if (routing_make_offer (self, mine.need_id, &ctx, request->to_agency_id, 0, ranking,
                             &settings, mine.id, request->reason, now, w.object_id, err) ||
         s_after_end (self, request->case_id, agency_id, now, err) ||
         kn_write_commit (&w, err))

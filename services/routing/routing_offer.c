@@ -52,7 +52,7 @@ static const char *s_statements[][2] = {
      "   (SELECT FROM routing.involvement i WHERE i.agency_id = a.id"
      "   AND i.status IN ('offered', 'accepted') LIMIT a.capacity) open) END,"
      " coalesce ((SELECT " EPOCH ("max (i.offered_at)") " FROM routing.involvement i"
-     "   WHERE i.agency_id = a.id), 0)"
+     "   WHERE i.agency_id = a.id), 0), a.sector"
      " FROM core.agency a LEFT JOIN family f ON f.agency_id = a.id"
      " WHERE a.active AND a.accepting AND a.id <> $6"
      "  AND EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"
@@ -121,6 +121,19 @@ routing_need_context (routing_store_t *self, const char *need_id, need_context_t
 //  Whether the consent policy lets agency read the referral's child's identity or
 //  what it was offered: the data category need (a kinnet.v1.NeedCategory) implies
 //  (a check only: nothing is disclosed here).
+//  The data category need implies (with the settings: once a consumer batch);
+//  *category is left as it is for a need the mapping does not know.
+static int
+s_need_data (routing_store_t *self, int need, int *category, kn_error_t *err)
+{
+    settings_t settings;
+    if (routing_settings (self, &settings, err))
+        return -1;
+    if (need >= 0 && need < (int)(sizeof settings.need_data / sizeof settings.need_data[0]))
+        *category = settings.need_data[need];
+    return 0;
+}
+
 //  The decision itself, for the child subject whose referral controller made.
 static int
 s_details (routing_store_t *self, const char *subject, const char *controller,
@@ -131,11 +144,8 @@ s_details (routing_store_t *self, const char *subject, const char *controller,
         return 0;
     int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
                         KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
-    settings_t settings;
-    if (routing_settings (self, &settings, err))
+    if (s_need_data (self, need, &categories[1], err))
         return -1;
-    if (need >= 0 && need < (int)(sizeof settings.need_data / sizeof settings.need_data[0]))
-        categories[1] = settings.need_data[need];
     kn_policy_decision_t decision;
     if (kn_consent_policy_decide (
             self->db, self->crypto, &self->policy, subject, agency_id, controller,
@@ -167,9 +177,25 @@ routing_details_available (routing_store_t *self, const char *referral_id,
 
 int
 routing_details_for (routing_store_t *self, const need_context_t *ctx,
-                     const char *agency_id, bool *available, kn_error_t *err)
+                     const char *agency_id, int sector, bool *available, kn_error_t *err)
 {
     //  The referral's controller is its referring agency (ctx->referrer).
+    if (ctx->child_locked && sector > 0) {
+        *available = false;
+        int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
+                            KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
+        if (s_need_data (self, ctx->category, &categories[1], err))
+            return -1;
+        kn_policy_decision_t decision;
+        if (kn_consent_policy_decide_known (
+                self->db, &self->policy, ctx->child, ctx->child_age, agency_id, sector,
+                ctx->referrer, categories, 2, KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT,
+                ctx->child_at, &decision, err))
+            return -1;
+        *available = decision.decision == KINNET__V1__DECISION__PERMITTED ||
+                     decision.decision == KINNET__V1__DECISION__PARTLY_PERMITTED;
+        return 0;
+    }
     if (*ctx->child)
         return s_details (self, ctx->child, ctx->referrer, agency_id, ctx->category,
                           available, err);
@@ -226,13 +252,13 @@ routing_feed_offer (routing_store_t *self, const char *topic, const need_context
 //  Insert the offer row and tell the agency. ranking is consumed.
 int
 routing_make_offer (routing_store_t *self, const char *need_id, const need_context_t *ctx,
-                    const char *agency_id, Kinnet__V1__Ranking *ranking,
+                    const char *agency_id, int sector, Kinnet__V1__Ranking *ranking,
                     const settings_t *settings, const char *transferred_from,
                     int transfer_reason, int64_t now, char offer_id[KN_UUID_STR],
                     kn_error_t *err)
 {
     bool details = false;
-    if (routing_details_for (self, ctx, agency_id, &details, err)) {
+    if (routing_details_for (self, ctx, agency_id, sector, &details, err)) {
         kinnet__v1__ranking__free_unpacked (ranking, NULL);
         return -1;
     }
@@ -310,6 +336,7 @@ s_offer (routing_store_t *self, const char *need_id, const need_context_t *known
     Kinnet__V1__Ranking *ranking = kn_malloc (sizeof *ranking);
     kinnet__v1__ranking__init (ranking);
     char agency[KN_UUID_STR] = "";
+    int sector = 0; // the offered agency's, when the candidates read gave it
 
     //  Emergencies go to the district's child-protection lead first.
     if (ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING &&
@@ -359,10 +386,13 @@ s_offer (routing_store_t *self, const char *need_id, const need_context_t *known
             c->load = (int)routing_int (result, (int)i, 5);
             c->last_offered = routing_int (result, (int)i, 6);
         }
-        PQclear (result);
         size_t eligible = routing_rank (candidates, count, &settings.order);
         if (eligible > 0) {
             snprintf (agency, sizeof agency, "%s", candidates[0].agency_id);
+            //  Its sector, for the consent policy (ranking does not use it).
+            for (int row = 0; row < (int)count && !sector; row++)
+                if (strcmp (PQgetvalue (result, row, 0), agency) == 0)
+                    sector = kn_consent_policy_sector (PQgetvalue (result, row, 7));
             ranking->rank = 1;
             ranking->candidates = (int32_t)eligible;
             for (size_t r = 0; r < settings.order.count; r++) {
@@ -375,11 +405,12 @@ s_offer (routing_store_t *self, const char *need_id, const need_context_t *known
             }
         }
         free (candidates);
+        PQclear (result);
     }
     if (*agency) {
         char offer_id[KN_UUID_STR] = "";
         *offered = true;
-        return routing_make_offer (self, need_id, &ctx, agency, ranking, &settings, NULL,
+        return routing_make_offer (self, need_id, &ctx, agency, sector, ranking, &settings, NULL,
                                    0, now, offer_id, err);
     }
     kinnet__v1__ranking__free_unpacked (ranking, NULL);

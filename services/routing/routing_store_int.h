@@ -25,6 +25,7 @@
 #include "kinnet/v1/consent.pb-c.h"
 #include "kinnet/v1/events.pb-c.h"
 #include "kn_audit.h"
+#include "kn_clock.h"
 #include "kn_consent_policy.h"
 #include "kn_language.h"
 #include "kn_log.h"
@@ -100,8 +101,13 @@ typedef struct {
     char referrer[KN_UUID_STR];
     int children;
     //  The referral's child (the consent policy's subject), when already read: ""
-    //  has routing_details_available read it.
+    //  has routing_details_available read it. child_locked: its row is locked in
+    //  this transaction and child_age (-1: no date of birth) was read after, at
+    //  child_at, so a decision needs only its grounds.
     char child[KN_UUID_STR];
+    bool child_locked;
+    int child_age;
+    int64_t child_at;
 } need_context_t;
 
 //  Each file prepares its own statements; routing_store_new calls them all.
@@ -207,8 +213,11 @@ int routing_details_available (routing_store_t *self, const char *referral_id,
                                kn_error_t *err);
 
 //  The same for a need whose context is known (its child read once per referral).
+//  sector: the agency's (a kinnet.v1.AgencySector value) when the caller knows it
+//  is active, from the candidates read; 0 has the policy read the agency.
 int routing_details_for (routing_store_t *self, const need_context_t *ctx,
-                         const char *agency_id, bool *available, kn_error_t *err);
+                         const char *agency_id, int sector, bool *available,
+                         kn_error_t *err);
 
 Kinnet__V1__RankFactor *routing_factor (const char *rule, int64_t score,
                                         const char *detail);
@@ -221,7 +230,7 @@ int routing_feed_offer (routing_store_t *self, const char *topic,
 
 //  Insert the offer row and tell the agency. ranking is consumed.
 int routing_make_offer (routing_store_t *self, const char *need_id,
-                        const need_context_t *ctx, const char *agency_id,
+                        const need_context_t *ctx, const char *agency_id, int sector,
                         Kinnet__V1__Ranking *ranking, const settings_t *settings,
                         const char *transferred_from, int transfer_reason, int64_t now,
                         char offer_id[KN_UUID_STR], kn_error_t *err);
