@@ -83,14 +83,13 @@ s_languages_array (const Kinnet__V1__SubmitReferral *referral, char *out, size_t
 
 //  Everything a new referral writes, for every new referral of the batch in one
 //  statement per table: the referral, its subjects, its event and its audit row.
-//  They are deferred: sent with the COMMIT in one round trip (kn_db_defer_commit).
-//  received_us is the transaction's now (), the referrals' received_at.
+//  They are deferred (the batch's transaction is in pipeline mode from its start):
+//  sent with the COMMIT in one round trip (kn_db_defer_commit). received_us is the
+//  transaction's now (), the referrals' received_at.
 int
 intake_insert_referrals (intake_store_t *self, pending_t **news, size_t n,
                          int64_t received_us, kn_error_t *err)
 {
-    if (kn_db_defer_begin (self->db, err))
-        return -1;
     kn_pgarray_t *columns[13];
     kn_pgarray_columns (columns, 13);
     for (size_t i = 0; i < n; i++) {

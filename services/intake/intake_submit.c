@@ -156,6 +156,11 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
     int64_t began_us = 0;
     if (kn_db_begin_write (self->db, &began_us, err))
         goto done;
+    //  Pipeline mode for the whole batch: a write whose answer is not read (the
+    //  identities' locks, new families and people, the referrals' rows) goes out
+    //  with the next read or the COMMIT rather than costing a round trip of its own.
+    if (kn_db_defer_begin (self->db, err))
+        goto fail;
     if (kn_idempotency_claim_many (self->db, "intake.idempotency", claims, n, err))
         goto fail;
 
@@ -246,9 +251,8 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
             goto fail;
         }
     }
-    if (n_new > 0 ? intake_insert_referrals (self, news, n_new, began_us, err) ||
-                        kn_db_defer_commit (self->db, err)
-                  : kn_db_exec (self->db, "COMMIT", err))
+    if ((n_new > 0 && intake_insert_referrals (self, news, n_new, began_us, err)) ||
+        kn_db_defer_commit (self->db, err))
         goto fail;
     for (size_t i = 0; i < n_new; i++)
         news[i]->item->rc = 0;
