@@ -56,6 +56,15 @@
 int kn_cursor_prepare (kn_db_t *db, const char *name, const char *table,
                        const char *alias, const char *columns, kn_error_t *err);
 
+//  The same where the position is read by the statement itself: `position` is
+//  constant SQL giving one row (xid8, bigint), e.g. the caller's cursor row, and
+//  the statement's one parameter is the limit. A caller that locks its cursor row
+//  can send this read in the same round trip as the lock (kn_db_run_each): run
+//  after it, it reads the position the lock now guards.
+int kn_cursor_prepare_at (kn_db_t *db, const char *name, const char *table,
+                          const char *alias, const char *columns, const char *position,
+                          kn_error_t *err);
+
 //  Up to limit rows after position (xid as text, id as text): the result
 //  (PQclear it) or NULL with err set.
 PGresult *kn_cursor_next (kn_db_t *db, const char *name, const char *xid, const char *id,

@@ -101,10 +101,15 @@ int
 routing_events_prepare (kn_db_t *db, kn_error_t *err)
 {
     //  The outbox in commit order behind routing.cursor (kn_cursor says why).
-    if (kn_cursor_prepare (db, "outbox_next", "core.outbox o", "o",
-                           "o.id, o.topic, o.payload,"
-                           " EXISTS (SELECT 1 FROM routing.consumed c WHERE c.outbox_id = o.id)",
-                           err))
+    //  After the position in routing.cursor, read by the statement itself, so it goes
+    //  in the round trip that locks the cursor (routing_store_consume).
+    if (kn_cursor_prepare_at (db, "outbox_next", "core.outbox o", "o",
+                              "o.id, o.topic, o.payload,"
+                              " EXISTS (SELECT 1 FROM routing.consumed c"
+                              "  WHERE c.outbox_id = o.id)",
+                              "SELECT last_xid, last_id FROM routing.cursor"
+                              " WHERE consumer = 'routing'",
+                              err))
         return -1;
     return kn_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements[0],
                               err);
@@ -505,21 +510,32 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         int want = self->solo > 0 ? 1 : max - *handled;
         if (kn_db_begin_write (self->db, NULL, err))
             return -1;
-        PGresult *cursor = routing_run (self, "cursor_lock", 0, NULL, err);
-        if (!cursor || PQntuples (cursor) == 0) {
-            PQclear (cursor);
+        //  One round trip, run in this order: the cursor locked, the events after
+        //  it (read after the lock, so at the position the lock now guards), and
+        //  the settings the batch decides with.
+        char limit[16];
+        snprintf (limit, sizeof limit, "%d", want);
+        const char *limit_values[] = {limit};
+        const kn_db_read_t reads[] = {{"cursor_lock", 0, NULL},
+                                      {"outbox_next", 1, limit_values},
+                                      routing_settings_reads[0],
+                                      routing_settings_reads[1]};
+        PGresult *read[4];
+        if (kn_db_run_each (self->db, 4, reads, read, err)) {
             routing_rollback (self);
-            return cursor ? 0 : -1; // another consumer holds the cursor
+            return -1;
         }
-        const char *position[] = {PQgetvalue (cursor, 0, 0), PQgetvalue (cursor, 0, 1)};
-        PGresult *rows = kn_cursor_next (self->db, "outbox_next", position[0], position[1],
-                                         want, err);
-        PQclear (cursor);
-        int count = rows ? PQntuples (rows) : 0;
+        PGresult *rows = read[1];
+        //  Another consumer holds the cursor (the events were read at a position
+        //  it may be moving past): leave them to it.
+        int count = PQntuples (read[0]) ? PQntuples (rows) : 0;
+        PQclear (read[0]);
         if (count == 0) {
             PQclear (rows);
+            PQclear (read[2]);
+            PQclear (read[3]);
             routing_rollback (self);
-            return rows ? 0 : -1;
+            return 0;
         }
         int64_t until = zclock_mono () + BATCH_MS;
         int done = 0, rc = 0;
@@ -529,7 +545,9 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
             routing_rollback (self);
             return -1;
         }
-        routing_settings_hold (self);
+        routing_settings_hold_read (self, read[2], read[3]);
+        PQclear (read[2]);
+        PQclear (read[3]);
         //  The ids of the events handled, as a bigint[] literal.
         zchunk_t *marks = zchunk_new ("{", 1);
         while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {

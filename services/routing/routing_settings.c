@@ -103,33 +103,24 @@ s_apply (settings_t *settings, const char *key, const char *value)
             strcmp (value, "never") == 0 ? 99 : s_urgency (value);
 }
 
-int
-routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
+//  The settings from the rows of "settings" and "need_data_categories".
+static void
+s_fill (settings_t *settings, PGresult *rows, PGresult *needs)
 {
-    if (self->settings_held && self->settings_read) {
-        *settings = self->settings;
-        return 0;
-    }
     memset (settings, 0, sizeof *settings);
     for (size_t i = 0; i < sizeof s_table / sizeof s_table[0]; i++)
         s_apply (settings, s_table[i].key, s_table[i].default_value);
     //  A need without a row is referral narrative (as kn_consent_policy reads it).
     for (size_t i = 0; i < sizeof settings->need_data / sizeof settings->need_data[0]; i++)
         settings->need_data[i] = KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE;
-    const kn_db_read_t reads[] = {{"settings", 0, NULL}, {"need_data_categories", 0, NULL}};
-    PGresult *read[2];
-    if (kn_db_run_each (self->db, 2, reads, read, err))
-        return -1;
-    PGresult *result = read[0], *needs = read[1];
     for (int row = 0; row < PQntuples (needs); row++) {
         long need = routing_int (needs, row, 0);
         if (need >= 0 && need < (long)(sizeof settings->need_data / sizeof settings->need_data[0]))
             settings->need_data[need] = (int)routing_int (needs, row, 1);
     }
-    PQclear (needs);
-    for (int row = 0; row < PQntuples (result); row++) {
-        const char *key = PQgetvalue (result, row, 0);
-        const char *value = PQgetvalue (result, row, 1);
+    for (int row = 0; row < PQntuples (rows); row++) {
+        const char *key = PQgetvalue (rows, row, 0);
+        const char *value = PQgetvalue (rows, row, 1);
         //  A value written past the admin command's checks keeps the default rather
         //  than stopping routing.
         kn_error_t bad;
@@ -138,24 +129,36 @@ routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
         else
             kn_log (KN_WARN, "routing.bad_setting", "key", key, NULL);
     }
-    PQclear (result);
+}
+
+const kn_db_read_t routing_settings_reads[2] = {{"settings", 0, NULL},
+                                                {"need_data_categories", 0, NULL}};
+
+int
+routing_settings (routing_store_t *self, settings_t *settings, kn_error_t *err)
+{
     if (self->settings_held) {
-        self->settings = *settings;
-        self->settings_read = true;
+        *settings = self->settings;
+        return 0;
     }
+    PGresult *read[2];
+    if (kn_db_run_each (self->db, 2, routing_settings_reads, read, err))
+        return -1;
+    s_fill (settings, read[0], read[1]);
+    PQclear (read[0]);
+    PQclear (read[1]);
     return 0;
 }
 
 void
-routing_settings_hold (routing_store_t *self)
+routing_settings_hold_read (routing_store_t *self, PGresult *rows, PGresult *needs)
 {
+    s_fill (&self->settings, rows, needs);
     self->settings_held = true;
-    self->settings_read = false;
 }
 
 void
 routing_settings_release (routing_store_t *self)
 {
     self->settings_held = false;
-    self->settings_read = false;
 }

@@ -84,9 +84,9 @@ struct _routing_store_t {
     kn_policy_config_t policy;
     kn_write_t write; // what each of its writes starts from: IDEM, audited as routing
     int solo;         // outbox events to consume one per transaction (after a failed batch)
-    //  A batch of outbox events decides with the settings its first decision read
-    //  (routing_settings_hold): one read a batch, not one an offer.
-    bool settings_held, settings_read;
+    //  A batch of outbox events decides with the settings read with its events
+    //  (routing_settings_hold_read): one read a batch, not one an offer.
+    bool settings_held;
     settings_t settings;
 };
 
@@ -120,9 +120,13 @@ int routing_deadlines_prepare (kn_db_t *db, kn_error_t *err);
 int routing_involvement_prepare (kn_db_t *db, kn_error_t *err);
 int routing_case_prepare (kn_db_t *db, kn_error_t *err);
 
-//  routing_settings.c: between hold and release (one transaction), routing_settings
-//  reads routing.setting once and hands out that copy.
-void routing_settings_hold (routing_store_t *self);
+//  routing_settings.c: a batch of the consumer decides with one reading of the
+//  settings. Its caller sends routing_settings' two reads (routing.setting, then
+//  the need categories' data categories) with its own in one round trip
+//  (kn_db_run_each) and holds what they gave: until release, routing_settings hands
+//  out that copy.
+extern const kn_db_read_t routing_settings_reads[2];
+void routing_settings_hold_read (routing_store_t *self, PGresult *rows, PGresult *needs);
 void routing_settings_release (routing_store_t *self);
 
 //  routing_store.c
