@@ -160,6 +160,47 @@ s_refer_as (const char *agency, int seed, const int *needs, size_t n_needs, int 
     free (child_id);
 }
 
+//  The child's guardian consents, for referral and assessment, to sharing the
+//  categories with the agencies; the school records it. consent_id (may be NULL)
+//  receives the consent's id.
+static __attribute__ ((unused)) void
+s_consent_for (const referral_t *r, const char *idempotency, char **agencies,
+               size_t n_agencies, Kinnet__V1__DataCategory *categories, size_t n_categories,
+               char consent_id[KN_UUID_STR])
+{
+    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
+    subject.subject_id = (char *) r->child_id;
+    Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
+    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
+    scope.agencies = agencies;
+    scope.n_agencies = n_agencies;
+    scope.categories = categories;
+    scope.n_categories = n_categories;
+    scope.purposes = purposes;
+    scope.n_purposes = 1;
+    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
+    guardian.given_name = "Ewa";
+    guardian.family_name = "Nowak";
+    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
+    guardian.parental_responsibility = true;
+    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
+    record.idempotency_key = (char *) idempotency;
+    record.subject = &subject;
+    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
+    record.guardian = &guardian;
+    record.scope = &scope;
+    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
+    record.privacy_notice_version = "v1";
+    record.privacy_notice_language = "pl";
+    Kinnet__V1__Consent *recorded = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_record (consent, school, &record, &recorded, &err), 0, "%s",
+                  err.message);
+    if (consent_id)
+        snprintf (consent_id, KN_UUID_STR, "%s", recorded->consent_id);
+    kinnet__v1__consent__free_unpacked (recorded, NULL);
+}
+
 static __attribute__ ((unused)) void
 s_refer_in (int seed, const int *needs, size_t n_needs, int urgency, const char *language,
             const char *district, referral_t *out)

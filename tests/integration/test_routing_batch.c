@@ -194,41 +194,14 @@ Test (routing_batch, a_settings_change_applies_to_the_next_batch)
 }
 
 //  The child's guardian consents to sharing the given categories with every agency
-//  of the fixture, for referral and assessment; the school records it.
+//  of the fixture.
 static void
 s_consent_to (const referral_t *r, const char *idempotency,
               Kinnet__V1__DataCategory *categories, size_t n)
 {
-    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
-    subject.subject_id = (char *) r->child_id;
-    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
     char *agencies[] = {social, ngo, ngo_pl, health, far_away};
-    Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
-    scope.agencies = agencies;
-    scope.n_agencies = sizeof agencies / sizeof agencies[0];
-    scope.categories = categories;
-    scope.n_categories = n;
-    scope.purposes = purposes;
-    scope.n_purposes = 1;
-    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
-    guardian.given_name = "Ewa";
-    guardian.family_name = "Nowak";
-    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
-    guardian.parental_responsibility = true;
-    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
-    record.idempotency_key = (char *) idempotency;
-    record.subject = &subject;
-    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
-    record.guardian = &guardian;
-    record.scope = &scope;
-    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
-    record.privacy_notice_version = "v1";
-    record.privacy_notice_language = "pl";
-    Kinnet__V1__Consent *recorded = NULL;
-    kn_error_t err;
-    cr_assert_eq (consent_store_record (consent, school, &record, &recorded, &err), 0, "%s",
-                  err.message);
-    kinnet__v1__consent__free_unpacked (recorded, NULL);
+    s_consent_for (r, idempotency, agencies, sizeof agencies / sizeof agencies[0], categories,
+                   n, NULL);
 }
 
 //  The offer in offer.made, byte for byte as the case reads it afterwards.

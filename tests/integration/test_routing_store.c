@@ -485,40 +485,11 @@ Test (routing, consent_releases_waiting_offer)
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
                            " AND waiting_for_consent", offer), 1);
     //  A guardian consents to sharing with the health service.
-    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
-    subject.subject_id = r.child_id;
-    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
     char *agencies[] = {health};
     Kinnet__V1__DataCategory categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
                                              KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
-    Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
-    scope.agencies = agencies;
-    scope.n_agencies = 1;
-    scope.categories = categories;
-    scope.n_categories = 2;
-    scope.purposes = purposes;
-    scope.n_purposes = 1;
-    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
-    guardian.given_name = "Ewa";
-    guardian.family_name = "Nowak";
-    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
-    guardian.parental_responsibility = true;
-    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
-    record.idempotency_key = "consent-9";
-    record.subject = &subject;
-    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
-    record.guardian = &guardian;
-    record.scope = &scope;
-    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
-    record.privacy_notice_version = "v1";
-    record.privacy_notice_language = "pl";
-    Kinnet__V1__Consent *recorded = NULL;
-    kn_error_t err;
-    cr_assert_eq (consent_store_record (consent, school, &record, &recorded, &err), 0, "%s",
-                  err.message);
     char consent_id[KN_UUID_STR];
-    snprintf (consent_id, sizeof consent_id, "%s", recorded->consent_id);
-    kinnet__v1__consent__free_unpacked (recorded, NULL);
+    s_consent_for (&r, "consent-9", agencies, 1, categories, 2, consent_id);
     s_consume ();
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
                            " AND NOT waiting_for_consent", offer), 1);
@@ -538,9 +509,11 @@ Test (routing, consent_releases_waiting_offer)
     withdraw.idempotency_key = "withdraw-9";
     withdraw.consent_id = consent_id;
     withdraw.channel = KINNET__V1__COLLECTION_METHOD__WRITTEN;
-    cr_assert_eq (consent_store_withdraw (consent, school, &withdraw, &recorded, &err), 0, "%s",
+    Kinnet__V1__Consent *withdrawn = NULL;
+    kn_error_t err;
+    cr_assert_eq (consent_store_withdraw (consent, school, &withdraw, &withdrawn, &err), 0, "%s",
                   err.message);
-    kinnet__v1__consent__free_unpacked (recorded, NULL);
+    kinnet__v1__consent__free_unpacked (withdrawn, NULL);
     s_consume ();
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
                            " AND waiting_for_consent", offer), 1);
@@ -948,40 +921,12 @@ Test (routing, a_ground_that_runs_out_is_announced_and_its_offers_wait)
     char offer[KN_UUID_STR], agency[KN_UUID_STR];
     cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PHYSICAL_HEALTH, offer, agency));
     cr_assert_str_eq (agency, health);
-    Kinnet__V1__SubjectRef subject = KINNET__V1__SUBJECT_REF__INIT;
-    subject.subject_id = r.child_id;
     char *agencies[] = {health};
     Kinnet__V1__DataCategory categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
                                              KINNET__V1__DATA_CATEGORY__PHYSICAL_HEALTH_DATA};
-    Kinnet__V1__Purpose purposes[] = {KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT};
-    Kinnet__V1__Scope scope = KINNET__V1__SCOPE__INIT;
-    scope.agencies = agencies;
-    scope.n_agencies = 1;
-    scope.categories = categories;
-    scope.n_categories = 2;
-    scope.purposes = purposes;
-    scope.n_purposes = 1;
-    Kinnet__V1__Guardian guardian = KINNET__V1__GUARDIAN__INIT;
-    guardian.given_name = "Ewa";
-    guardian.family_name = "Nowak";
-    guardian.relationship = KINNET__V1__RELATIONSHIP__MOTHER;
-    guardian.parental_responsibility = true;
-    Kinnet__V1__RecordConsent record = KINNET__V1__RECORD_CONSENT__INIT;
-    record.idempotency_key = "consent-60";
-    record.subject = &subject;
-    record.given_by = KINNET__V1__CONSENT_GIVER__GUARDIAN;
-    record.guardian = &guardian;
-    record.scope = &scope;
-    record.method = KINNET__V1__COLLECTION_METHOD__WRITTEN;
-    record.privacy_notice_version = "v1";
-    record.privacy_notice_language = "pl";
-    Kinnet__V1__Consent *recorded = NULL;
-    kn_error_t err;
-    cr_assert_eq (consent_store_record (consent, school, &record, &recorded, &err), 0, "%s",
-                  err.message);
     char consent_id[KN_UUID_STR];
-    snprintf (consent_id, sizeof consent_id, "%s", recorded->consent_id);
-    kinnet__v1__consent__free_unpacked (recorded, NULL);
+    s_consent_for (&r, "consent-60", agencies, 1, categories, 2, consent_id);
+    kn_error_t err;
     s_consume ();
     cr_assert_eq (s_count ("SELECT count (*) FROM routing.involvement WHERE id = '%s'"
                            " AND NOT waiting_for_consent", offer), 1);
