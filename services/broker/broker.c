@@ -537,12 +537,13 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t **db_p,
     self->frontend_socket
         = self->guard && self->suspects
               ? broker_socket_new ("frontend", config->frontend, BROKER_ZAP_FRONTEND, false,
-                                   config->cert, self->guard, err)
+                                   config->cert, self->guard, config->max_key_connections,
+                                   err)
               : NULL;
     self->backend_socket
         = self->frontend_socket ? broker_socket_new ("backend", config->backend,
                                                      BROKER_ZAP_BACKEND, true, config->cert,
-                                                     self->guard, err)
+                                                     self->guard, 0, err)
                                 : NULL;
     if (!self->backend_socket) {
         broker_destroy (&self);
@@ -584,8 +585,8 @@ static zmsg_t *
 s_recv (broker_t *self, zsock_t *socket)
 {
     zmsg_t *msg = zmsg_recv (socket);
-    if (msg)
-        broker_guard_read (self->guard, msg);
+    if (msg && broker_guard_read (self->guard, msg) == BROKER_GUARD_REFUSED)
+        zmsg_destroy (&msg); // from a connection past its key's count, now shut
     return msg;
 }
 

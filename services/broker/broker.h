@@ -51,6 +51,7 @@ typedef struct {
     const char *strict_services;   // comma list: there the share holds at all times
     size_t max_connection_bytes;   // what libzmq may buffer for one connection
     size_t max_buffered_bytes;     // and for all of them together
+    size_t max_key_connections;    // frontend connections one key may hold (0: any)
     //  Brokers side by side split the per-agency limits (rate, burst, queue, share)
     //  among those up (broker_peers): this broker's row and how often it is stamped.
     const char *presence_name;     // NULL: not counted, limits apply whole

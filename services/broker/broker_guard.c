@@ -19,6 +19,9 @@ typedef struct {
     int fd;
     uint64_t read;        // wire bytes the broker has taken off it, estimated high
     size_t held;          // by the last check
+    size_t per_key;       // connections its key may hold on its socket (0: any)
+    char key[41];         // its peer's CURVE key, from its first message ("" before)
+    bool refused;         // shut down for its key's count: counts no more
 } connection_t;
 
 struct _broker_guard_t {
@@ -83,7 +86,7 @@ s_key (int fd)
 }
 
 void
-broker_guard_opened (broker_guard_t *self, int fd)
+broker_guard_opened (broker_guard_t *self, int fd, size_t per_key)
 {
     if (fd < 0)
         return;
@@ -92,6 +95,7 @@ broker_guard_opened (broker_guard_t *self, int fd)
         return;
     connection->fd = fd;
     connection->read = HANDSHAKE_ALLOWANCE;
+    connection->per_key = per_key;
     zhashx_update (self->connections, s_key (fd), connection);
 }
 
@@ -100,31 +104,6 @@ broker_guard_closed (broker_guard_t *self, int fd)
 {
     if (fd >= 0)
         zhashx_delete (self->connections, s_key (fd));
-}
-
-int
-broker_guard_read (broker_guard_t *self, zmsg_t *msg)
-{
-    const char *fd_text = broker_frames_meta (msg, "__fd");
-    if (!fd_text)
-        return -1;
-    int fd = atoi (fd_text);
-    connection_t *connection = zhashx_lookup (self->connections, s_key (fd));
-    if (connection)
-        connection->read
-            += zmsg_content_size (msg) + (uint64_t) zmsg_size (msg) * FRAME_ALLOWANCE;
-    return fd;
-}
-
-//  What libzmq holds for one connection: received, less unread, less taken.
-static size_t
-s_measure (connection_t *connection)
-{
-    uint64_t received, unread;
-    if (broker_tcp_received (connection->fd, &received, &unread) != 0)
-        return 0;   // not TCP, gone, or a kernel without the counter
-    uint64_t taken = connection->read + unread;
-    return received > taken ? (size_t) (received - taken) : 0;
 }
 
 static void
@@ -138,6 +117,55 @@ s_cut (connection_t *connection, const char *why)
     //  fail, so no descriptor is closed under libzmq or reused meanwhile.
     shutdown (connection->fd, SHUT_RDWR);
     connection->held = 0;
+}
+
+//  How many connections of key, other than except, are open and not refused.
+static size_t
+s_count_key (broker_guard_t *self, const char *key, const connection_t *except)
+{
+    //  The table's own cursor: nothing else walks it while a message is read.
+    size_t count = 0;
+    for (connection_t *other = zhashx_first (self->connections); other;
+         other = zhashx_next (self->connections))
+        count += other != except && !other->refused && streq (other->key, key);
+    return count;
+}
+
+int
+broker_guard_read (broker_guard_t *self, zmsg_t *msg)
+{
+    const char *fd_text = broker_frames_meta (msg, "__fd");
+    if (!fd_text)
+        return -1;
+    int fd = atoi (fd_text);
+    connection_t *connection = zhashx_lookup (self->connections, s_key (fd));
+    if (!connection)
+        return fd;
+    connection->read += zmsg_content_size (msg) + (uint64_t) zmsg_size (msg) * FRAME_ALLOWANCE;
+    if (connection->refused)
+        return BROKER_GUARD_REFUSED;
+    if (!connection->key[0]) {
+        //  Its first message: whose it is, and whether that key has room for it.
+        broker_frames_key (msg, connection->key);
+        if (connection->per_key && connection->key[0]
+            && s_count_key (self, connection->key, connection) >= connection->per_key) {
+            s_cut (connection, "key_connections");
+            connection->refused = true;
+            return BROKER_GUARD_REFUSED;
+        }
+    }
+    return fd;
+}
+
+//  What libzmq holds for one connection: received, less unread, less taken.
+static size_t
+s_measure (connection_t *connection)
+{
+    uint64_t received, unread;
+    if (broker_tcp_received (connection->fd, &received, &unread) != 0)
+        return 0;   // not TCP, gone, or a kernel without the counter
+    uint64_t taken = connection->read + unread;
+    return received > taken ? (size_t) (received - taken) : 0;
 }
 
 int

@@ -22,11 +22,17 @@ broker_guard_t *broker_guard_new (size_t per_connection, size_t total);
 void broker_guard_destroy (broker_guard_t **self_p);
 
 //  Connection events from a socket monitor: accepted and closed descriptors.
-void broker_guard_opened (broker_guard_t *self, int fd);
+//  per_key: how many connections one CURVE key may hold open on that socket at once
+//  (0: any number). Each costs the broker memory of its own (libzmq's pipes and
+//  buffers, about 0.1 MiB), so an admitted key must not open them without end.
+void broker_guard_opened (broker_guard_t *self, int fd, size_t per_key);
 void broker_guard_closed (broker_guard_t *self, int fd);
 
 //  A complete message read from a guarded socket (its frames carry the descriptor
-//  as "__fd" metadata). Returns that descriptor, or -1 when it carries none.
+//  as "__fd" metadata). Returns that descriptor, or -1 when it carries none. The
+//  first message tells whose the connection is; one past its key's per_key is shut
+//  down and BROKER_GUARD_REFUSED returned: drop the message.
+#define BROKER_GUARD_REFUSED -2
 int broker_guard_read (broker_guard_t *self, zmsg_t *msg);
 
 //  Measure every connection; shut down those over their share. Returns how many.

@@ -10,6 +10,7 @@ struct _broker_socket_t {
     zsock_t *router;
     zsock_t *events;          // PAIR end of zmq_socket_monitor
     broker_guard_t *guard;
+    size_t per_key;           // connections one key may hold open (0: any)
     long open;                // connections open now
 };
 
@@ -57,11 +58,12 @@ s_monitor (zsock_t *socket, const char *name, kn_error_t *err)
 
 broker_socket_t *
 broker_socket_new (const char *name, const char *endpoint, const char *domain, bool mandatory,
-                   zcert_t *cert, broker_guard_t *guard, kn_error_t *err)
+                   zcert_t *cert, broker_guard_t *guard, size_t per_key, kn_error_t *err)
 {
     broker_socket_t *self = kn_calloc (1, sizeof *self);
     self->name = name;
     self->guard = guard;
+    self->per_key = per_key;
     self->router = s_router (endpoint, domain, mandatory, cert, err);
     self->events = self->router ? s_monitor (self->router, name, err) : NULL;
     if (!self->events) {
@@ -119,7 +121,7 @@ s_event (broker_socket_t *self)
         memcpy (&fd, zframe_data (frame) + 2, sizeof fd);
         if (event == ZMQ_EVENT_ACCEPTED) {
             self->open++;
-            broker_guard_opened (self->guard, (int) fd);
+            broker_guard_opened (self->guard, (int) fd, self->per_key);
         }
         else if (event == ZMQ_EVENT_DISCONNECTED) {
             if (self->open > 0)

@@ -15,10 +15,11 @@ typedef struct _broker_socket_t broker_socket_t;
 //  name: "frontend" or "backend" (the gauge's label). domain: the ZAP domain, which
 //  decides whose keys it admits (broker_keys). mandatory: sends to a peer that is
 //  gone fail rather than vanish (the backend, so a dead worker is noticed at once;
-//  replies to a client that left just drop). cert and guard are borrowed.
+//  replies to a client that left just drop). cert and guard are borrowed. per_key:
+//  connections one key may hold open on it at once (0: any; broker_guard).
 broker_socket_t *broker_socket_new (const char *name, const char *endpoint, const char *domain,
                                     bool mandatory, zcert_t *cert, broker_guard_t *guard,
-                                    kn_error_t *err);
+                                    size_t per_key, kn_error_t *err);
 void broker_socket_destroy (broker_socket_t **self_p);
 
 //  The ROUTER socket, and the monitor's socket to poll.

@@ -38,6 +38,7 @@ s_usage (void)
             "  KINNET_BROKER_NAME      this broker's row there (host and frontend)\n"
             "  KINNET_BROKER_PRESENCE_MS  how often it is stamped (5000)\n"
             "  KINNET_MAX_CONNECTION_BYTES  buffered for one connection (8388608)\n"
+            "  KINNET_MAX_KEY_CONNECTIONS   connections one key may hold open (256; 0: any)\n"
             "  KINNET_MAX_BUFFERED_BYTES    buffered for all connections (268435456)\n"
             "  KINNET_KEY_MAX_STALE_MS serve no agency when keys are older (90000)\n"
             "  KINNET_LOG_LEVEL        debug|info|warn|error (info)\n"
@@ -101,6 +102,7 @@ main (int argc, char *argv[])
         .strict_services = kn_config_str ("KINNET_STRICT_SHARE_SERVICES", "feed"),
         .max_connection_bytes = (size_t) kn_config_int ("KINNET_MAX_CONNECTION_BYTES", 8 << 20),
         .max_buffered_bytes = (size_t) kn_config_int ("KINNET_MAX_BUFFERED_BYTES", 256 << 20),
+        .max_key_connections = (size_t) kn_config_int ("KINNET_MAX_KEY_CONNECTIONS", 256),
         .presence_name = kn_config_str ("KINNET_BROKER_NAME", presence),
         .presence_ms = (int) kn_config_int ("KINNET_BROKER_PRESENCE_MS", 5000),
     };

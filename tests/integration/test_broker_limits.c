@@ -715,3 +715,65 @@ Test (limits, no_agency_is_served_on_keys_the_broker_cannot_check)
     cr_assert (served, "agencies still refused after the database came back");
     zsock_destroy (&client);
 }
+
+//  Whether a fresh connection of agency's key is served: a reply to mmi.service.
+static bool
+s_served (zsock_t *client)
+{
+    s_request (client, "mmi.service", "intake");
+    zframe_t *reply = s_reply (client, 5000);
+    bool served = reply != NULL;
+    zframe_destroy (&reply);
+    return served;
+}
+
+//  Each connection costs the broker memory of its own, so one key holds at most
+//  KINNET_MAX_KEY_CONNECTIONS of them on the frontend: the next is shut down at its
+//  first message. Another key is not affected, and a connection closed makes room.
+Test (limits, a_key_holds_a_bounded_number_of_connections)
+{
+    s_stack ("KINNET_MAX_KEY_CONNECTIONS", "2", NULL, NULL);
+    zsock_t *first = s_client (0), *second = s_client (0);
+    cr_assert (s_served (first));
+    cr_assert (s_served (second));
+
+    //  A third of the same key: cut (its DEALER sees the connection go).
+    zcert_t *cert = kn_test_stack_agency_cert (stack, 0);
+    zsock_t *third = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (third, 0);
+    zcert_apply (cert, third);
+    zsock_set_curve_serverkey (third, kn_test_stack_server_key (stack));
+    zactor_t *monitor = zactor_new (zmonitor, third);
+    zstr_sendx (monitor, "LISTEN", "DISCONNECTED", NULL);
+    zstr_sendx (monitor, "START", NULL);
+    zsock_wait (monitor);
+    cr_assert_eq (zsock_connect (third, "%s", kn_test_stack_frontend (stack)), 0);
+    s_request (third, "mmi.service", "intake");
+    zsock_set_rcvtimeo (monitor, 10000);
+    char *event = zstr_recv (monitor);
+    cr_assert (event, "the third connection of one key was not cut");
+    cr_assert_str_eq (event, "DISCONNECTED");
+    zstr_free (&event);
+    zactor_destroy (&monitor);
+    zsock_destroy (&third);
+    zcert_destroy (&cert);
+
+    //  Another agency is served as before.
+    zsock_t *other = s_client (1);
+    cr_assert (s_served (other));
+    zsock_destroy (&other);
+
+    //  One closed: a new connection of the key is served once the broker has seen
+    //  the close (its monitor event), awaited here by asking again.
+    zsock_destroy (&first);
+    bool served = false;
+    int64_t deadline = zclock_mono () + 15000;
+    while (!served && zclock_mono () < deadline) {
+        zsock_t *again = s_client (0);
+        served = s_served (again);
+        zsock_destroy (&again);
+    }
+    cr_assert (served, "no room after a connection closed");
+    cr_assert (s_served (second), "the second connection was cut");
+    zsock_destroy (&second);
+}
