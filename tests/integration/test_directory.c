@@ -1083,7 +1083,7 @@ Test (directory, command_line)
     cr_expect_eq (s_cli (args, &out), 0);
     cr_expect (strstr (out, "unchanged  "), "%s", out);
     cr_expect (
-        strstr (out, "0 added, 0 linked, 0 changed, 8 unchanged, 6 ignored (dry run"),
+        strstr (out, "0 added, 0 linked, 0 changed, 8 unchanged, 0 withdrawn, 6 ignored (dry run"),
         "%s", out);
     free (out);
 
