@@ -34,7 +34,7 @@
     "  (SELECT coalesce(json_agg(l.language ORDER BY l.language), '[]')"                 \
     "    FROM core.agency_language l WHERE l.agency_id = a.id),"                         \
     "  EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"                 \
-    "    AND k.revoked_at IS NULL)"                                                      \
+    "    AND k.revoked_at IS NULL), a.directory_status"                                  \
     " FROM core.agency a"                                                                \
     " WHERE $1::text IS NULL OR a.id::text = lower($1) OR a.directory_id = $1"           \
     " ORDER BY a.name, a.id"
@@ -97,6 +97,28 @@ s_json_column (PGresult *result, int row, int column)
     return value ? value : json_array ();
 }
 
+//  Why routing offers the agency of row i nothing, as routing decides it
+//  (routing_offer: active, accepting, an unrevoked key, a need; then capacity
+//  left); NULL when it can receive offers.
+static const char *
+s_why_not (PGresult *result, int i, json_t *needs)
+{
+    if (!streq (PQgetvalue (result, i, 5), "t"))
+        return "revoked";
+    if (streq (PQgetvalue (result, i, 14), "withdrawn"))
+        return "withdrawn: the whole directory no longer lists it";
+    if (!streq (PQgetvalue (result, i, 13), "t"))
+        return "no active key: kinnet admin agency key add AGENCY_ID";
+    if (!streq (PQgetvalue (result, i, 6), "t"))
+        return "not accepting";
+    if (json_array_size (needs) == 0)
+        return "serves no need";
+    if (!PQgetisnull (result, i, 7) &&
+        atoll (PQgetvalue (result, i, 9)) >= atoll (PQgetvalue (result, i, 7)))
+        return "at capacity";
+    return NULL;
+}
+
 json_t *
 kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err)
 {
@@ -145,6 +167,12 @@ kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err)
                        needs, "districts", districts, "languages",
                        s_json_column (result, i, 12), "has_key",
                        streq (PQgetvalue (result, i, 13), "t")));
+        json_t *item = json_array_get (list, json_array_size (list) - 1);
+        const char *why_not = s_why_not (result, i, needs);
+        json_object_set_new (item, "directory_status",
+                             json_string (PQgetvalue (result, i, 14)));
+        json_object_set_new (item, "can_receive_offers", json_boolean (!why_not));
+        json_object_set_new (item, "why_not", json_string (why_not ? why_not : ""));
     }
     PQclear (result);
     return list;

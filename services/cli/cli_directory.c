@@ -406,9 +406,11 @@ s_print_agency (json_t *agency)
     printf ("  %-10s %s\n", "interpret",
             json_is_true (json_object_get (agency, "interpreters")) ? "yes" : "no");
     printf ("  %-10s %s\n", "key",
-            json_is_true (json_object_get (agency, "has_key"))
-                ? "yes (can receive offers)"
-                : "no active key (receives no offers)");
+            json_is_true (json_object_get (agency, "has_key")) ? "yes" : "no active key");
+    if (json_is_true (json_object_get (agency, "can_receive_offers")))
+        printf ("  %-10s yes\n", "offers");
+    else
+        printf ("  %-10s no: %s\n", "offers", s_str (agency, "why_not"));
     s_print_list ("needs", json_object_get (agency, "needs"));
     s_print_list ("districts", json_object_get (agency, "districts"));
     s_print_list ("languages", json_object_get (agency, "languages"));

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "kn_directory.h"
 #include "kn_directory_import.h"
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
@@ -425,4 +426,41 @@ Test (directory_reimport, prune_withdraws_and_never_deletes)
     s_import_directory ();
     s_expect_sql (STATE_OF (CARERS), "t|t|listed");
     s_expect_sql (SERVICES_OF (CARERS), "1");
+}
+
+//  -------------------------------------------------------------------------
+//  Whether an agency can receive offers
+
+static void
+s_expect_offers (const char *directory_id, bool can, const char *why)
+{
+    kn_error_t err;
+    json_t *list = kn_directory_show (db, directory_id, &err);
+    cr_assert (list, "%s", err.message);
+    json_t *agency = json_array_get (list, 0);
+    cr_expect_eq (json_is_true (json_object_get (agency, "can_receive_offers")), can,
+                  "%s", directory_id);
+    const char *why_not = json_string_value (json_object_get (agency, "why_not"));
+    cr_expect (why_not && strstr (why_not, why), "%s: '%s'", directory_id, why_not);
+    json_decref (list);
+}
+
+Test (directory_reimport, show_says_why_an_agency_receives_no_offers)
+{
+    s_import_directory ();
+    //  Imported, so no key yet.
+    s_expect_offers (CARERS, false, "no active key: kinnet admin agency key add");
+    free (s_sql ("INSERT INTO core.agency_key (public_key, agency_id)"
+                 " SELECT repeat('k', 40), id FROM core.agency"
+                 " WHERE directory_id = '" CARERS "' RETURNING 1"));
+    s_expect_offers (CARERS, true, "");
+    free (s_sql ("UPDATE core.agency SET capacity = 0"
+                 " WHERE directory_id = '" CARERS "' RETURNING 1"));
+    s_expect_offers (CARERS, false, "at capacity");
+    free (s_sql ("UPDATE core.agency SET accepting = false"
+                 " WHERE directory_id = '" CARERS "' RETURNING 1"));
+    s_expect_offers (CARERS, false, "not accepting");
+    free (s_sql ("UPDATE core.agency SET directory_status = 'withdrawn'"
+                 " WHERE directory_id = '" CARERS "' RETURNING 1"));
+    s_expect_offers (CARERS, false, "withdrawn");
 }
