@@ -338,9 +338,13 @@ s_write_agency (kn_db_t *db, const char *directory_id, const s_row_t *row,
 }
 
 //  The agency org becomes, or -1 with err when the mapping's link contradicts the
-//  directory. found: 1 with row read, 0 for a new agency.
+//  directory. found: 1 with row read, 0 for a new agency. An organization
+//  imported before its agency registered moves to the agency the mapping links
+//  when its first agency never worked (kn_directory_services_relink): moved_from
+//  gets that one's id.
 static int
-s_find_agency (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, s_row_t *row)
+s_find_agency (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, s_row_t *row,
+               char moved_from[KN_UUID_STR])
 {
     kn_error_t *err = self->err;
     const kn_directory_link_t *link = kn_directory_mapping_link (self->mapping, org->id);
@@ -351,10 +355,20 @@ s_find_agency (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, s_row_t 
     int found = s_row_read (db, "directory_agency_by_directory_id", org->id, row, err);
     if (found < 0)
         return -1;
-    if (found && linked_to && strcmp (row->id, linked_to))
-        return kn_error_set (err, KN_E_CONFLICT, field,
-                             "organization '%.60s' is already agency %s, not %s", org->id,
-                             row->id, linked_to);
+    if (found && linked_to && strcmp (row->id, linked_to)) {
+        int moved = kn_directory_services_relink (db, row->id, linked_to, err);
+        if (moved < 0)
+            return -1;
+        if (!moved)
+            return kn_error_set (err, KN_E_CONFLICT, field,
+                                 "organization '%.40s' is already agency %s, which "
+                                 "holds a key or cases, not %s; to keep it, give it a "
+                                 "certificate: kinnet admin agency key add",
+                                 org->id, row->id, linked_to);
+        snprintf (moved_from, KN_UUID_STR, "%s", row->id);
+        s_row_free (row);
+        found = 0;
+    }
     if (!found && linked_to) {
         found = s_row_read (db, "directory_agency_by_id", linked_to, row, err);
         if (found < 0)
@@ -456,7 +470,8 @@ s_apply (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, json_t *agenci
     zlistx_t *stored = kn_directory_services_list ();
     json_t *entry = NULL;
     int rc = 0;
-    int found = s_find_agency (self, db, org, &row);
+    char moved_from[KN_UUID_STR] = "";
+    int found = s_find_agency (self, db, org, &row, moved_from);
     if (found < 0 ||
         (found && kn_directory_services_read (db, row.id, stored, self->err)) ||
         kn_directory_services_combine (org, stored, org->authoritative || self->prune,
@@ -536,6 +551,10 @@ s_apply (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, json_t *agenci
         for (int i = 0; i < SET_COUNT; i++)
             zlistx_destroy (&target.sets[i]);
     }
+    if (rc == 0 && *moved_from)
+        json_array_append_new (json_object_get (entry, "values"),
+                               kn_directory_diff_value ("agency_id", moved_from,
+                                                        agency_id));
     if (rc == 0)
         rc = s_services_write (self, db, org, agency_id, combined.removed, entry);
     if (rc == 0) {

@@ -39,6 +39,21 @@ static const char *s_statements[][2] = {
      "    $8::integer)) THEN 'unchanged' ELSE 'changed' END, (SELECT count(*) FROM up)"},
     {"directory_services_remove", "DELETE FROM core.agency_directory_service"
                                   " WHERE agency_id = $1 AND service_id = $2"},
+    //  Whether the agency ever worked: a key it held, a case it has, a district
+    //  it leads. FOR UPDATE: the answer holds until the import commits.
+    {"directory_relink_check",
+     "SELECT (NOT a.active OR NOT EXISTS (SELECT 1 FROM core.agency_key k"
+     "   WHERE k.agency_id = a.id))"
+     " AND NOT EXISTS (SELECT 1 FROM routing.involvement i WHERE i.agency_id = a.id"
+     "   AND i.status IN ('offered', 'accepted'))"
+     " AND NOT EXISTS (SELECT 1 FROM core.district d"
+     "   WHERE d.child_protection_lead = a.id)"
+     " FROM core.agency a WHERE a.id = $1 FOR UPDATE OF a"},
+    {"directory_relink_release",
+     "UPDATE core.agency SET directory_id = NULL, accepting = false, active = false"
+     " WHERE id = $1"},
+    {"directory_relink_services",
+     "UPDATE core.agency_directory_service SET agency_id = $2 WHERE agency_id = $1"},
 };
 
 static int
@@ -227,4 +242,28 @@ kn_directory_offer_fini (kn_directory_offer_t *self)
     kn_hsds_offer_fini (&self->mapped);
     json_decref (self->removed);
     self->removed = NULL;
+}
+
+int
+kn_directory_services_relink (kn_db_t *db, const char *from, const char *to,
+                              kn_error_t *err)
+{
+    const char *params[] = {from, to};
+    PGresult *result =
+        s_prepare (db, err)
+            ? NULL
+            : kn_db_run (db, "directory_relink_check", 1, params, NULL, NULL, err);
+    if (!result)
+        return -1;
+    bool movable = PQntuples (result) == 1 && streq (PQgetvalue (result, 0, 0), "t");
+    PQclear (result);
+    if (!movable)
+        return 0;
+    result = kn_db_run (db, "directory_relink_release", 1, params, NULL, NULL, err);
+    PQclear (result);
+    if (!result)
+        return -1;
+    result = kn_db_run (db, "directory_relink_services", 2, params, NULL, NULL, err);
+    PQclear (result);
+    return result ? 1 : -1;
 }

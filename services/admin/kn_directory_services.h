@@ -50,4 +50,14 @@ void kn_directory_offer_fini (kn_directory_offer_t *self);
 int kn_directory_services_remove (kn_db_t *db, const char *agency_id,
                                   const char *service_id, kn_error_t *err);
 
+//  Hand the directory organization of agency from to agency to, when from was
+//  never a working agency: it has never held a key (it was created by an import)
+//  or it is revoked, it has no open offer or accepted case, and it leads no
+//  district. Then from is released (no directory id, not accepting, deactivated:
+//  it only ever stood for the organization) and its stored services become to's.
+//  Nothing of from's keys, roles or cases goes to to. 1 moved, 0 refused (from is
+//  a working agency), -1 with err.
+int kn_directory_services_relink (kn_db_t *db, const char *from, const char *to,
+                                  kn_error_t *err);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "kn_agency.h"
 #include "kn_directory.h"
 #include "kn_directory_import.h"
 #include "kn_directory_mapping.h"
@@ -463,4 +464,98 @@ Test (directory_reimport, show_says_why_an_agency_receives_no_offers)
     free (s_sql ("UPDATE core.agency SET directory_status = 'withdrawn'"
                  " WHERE directory_id = '" CARERS "' RETURNING 1"));
     s_expect_offers (CARERS, false, "withdrawn");
+}
+
+//  -------------------------------------------------------------------------
+//  Linking in either order
+
+//  An import of directory.json with CARERS linked to agency_id in the mapping.
+static json_t *
+s_import_linked (const char *agency_id, kn_error_t *err)
+{
+    char path[600];
+    s_data (path, sizeof path, "mapping.json");
+    json_error_t error;
+    json_t *map = json_load_file (path, 0, &error);
+    cr_assert (map, "%s", error.text);
+    json_object_set_new (json_object_get (map, "organizations"), CARERS,
+                         json_pack ("{s:s}", "agency_id", agency_id));
+    char *text = json_dumps (map, 0);
+    json_decref (map);
+    kn_directory_mapping_t *mapping = kn_directory_mapping_parse (text, err);
+    free (text);
+    cr_assert (mapping, "%s (%s)", err->message, err->field);
+    s_data (path, sizeof path, "directory.json");
+    json_t *report = kn_directory_import (db, path, mapping, false, false, err);
+    kn_directory_mapping_destroy (&mapping);
+    return report;
+}
+
+//  A new agency as `kinnet admin agency add` registers it, with a key.
+static void
+s_register (char id[KN_UUID_STR], const char *public_key)
+{
+    kn_error_t err;
+    cr_assert_eq (kn_agency_add (db, "Young Carers", "ngo_community", "north",
+                                 public_key, id, &err),
+                  0, "%s", err.message);
+}
+
+Test (directory_reimport, an_organization_imported_first_moves_to_its_registered_agency)
+{
+    s_import_directory ();
+    char *first = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
+    zcert_t *cert = zcert_new ();
+    char registered[KN_UUID_STR];
+    s_register (registered, zcert_public_txt (cert));
+    zcert_destroy (&cert);
+
+    kn_error_t err;
+    json_t *report = s_import_linked (registered, &err);
+    cr_assert (report, "%s (%s)", err.message, err.field);
+    json_t *entry = s_entry (report, CARERS);
+    s_expect_json (entry, "result", "\"linked\"");
+    cr_expect_str_eq (json_string_value (json_object_get (entry, "agency_id")),
+                      registered);
+    //  The report says where the organization came from.
+    char *values = s_json (entry, "values");
+    cr_expect (strstr (values, first), "%s", values);
+    free (values);
+    json_decref (report);
+    char *now = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
+    cr_expect_str_eq (now, registered);
+    free (now);
+    //  Its directory data came along; the placeholder is released for good.
+    s_expect_sql (NEEDS_OF (CARERS), "13");
+    s_expect_sql (SERVICES_OF (CARERS), "1");
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT concat_ws('|', active, accepting, directory_id IS NULL)"
+              " FROM core.agency WHERE id = '%s'",
+              first);
+    s_expect_sql (sql, "f|f|t");
+    free (first);
+}
+
+Test (directory_reimport, an_agency_that_worked_keeps_its_organization)
+{
+    s_import_directory ();
+    char *first = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
+    //  It got its certificate (as `kinnet admin agency key add` gives it).
+    free (s_sql ("INSERT INTO core.agency_key (public_key, agency_id)"
+                 " SELECT repeat('k', 40), id FROM core.agency"
+                 " WHERE directory_id = '" CARERS "' RETURNING 1"));
+    zcert_t *cert = zcert_new ();
+    char registered[KN_UUID_STR];
+    s_register (registered, zcert_public_txt (cert));
+    zcert_destroy (&cert);
+    kn_error_t err;
+    cr_expect_null (s_import_linked (registered, &err));
+    cr_expect_eq (err.code, KN_E_CONFLICT);
+    cr_expect (strstr (err.message, first), "names the agency it is: %s", err.message);
+    cr_expect (strstr (err.message, "agency key add"), "%s", err.message);
+    char *now = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
+    cr_expect_str_eq (now, first);
+    free (now);
+    free (first);
 }
