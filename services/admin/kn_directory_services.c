@@ -50,8 +50,8 @@ static const char *s_statements[][2] = {
      "   WHERE d.child_protection_lead = a.id)"
      " FROM core.agency a WHERE a.id = $1 FOR UPDATE OF a"},
     {"directory_relink_release",
-     "UPDATE core.agency SET directory_id = NULL, accepting = false, active = false"
-     " WHERE id = $1"},
+     "UPDATE core.agency SET directory_id = NULL, accepting = false, active = false,"
+     " deactivated_at = coalesce (deactivated_at, now ()) WHERE id = $1"},
     {"directory_relink_services",
      "UPDATE core.agency_directory_service SET agency_id = $2 WHERE agency_id = $1"},
 };

@@ -27,3 +27,6 @@ ALTER TABLE core.agency ADD COLUMN directory_status text NOT NULL DEFAULT 'liste
   CONSTRAINT agency_directory_status CHECK (directory_status IN ('listed', 'withdrawn'));
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON core.agency_directory_service TO kinnet_admin;
+-- The admin service updates agency columns one by one (0023): the import lists and
+-- withdraws.
+GRANT UPDATE (directory_status) ON core.agency TO kinnet_admin;
