@@ -91,17 +91,16 @@ kn_directory_diff_removes (bool accepting_before, bool accepting_after,
 }
 
 void
-kn_directory_diff_text (bool accepting_before, bool accepting_after,
-                        const json_t *needs, char *out, size_t size)
+kn_directory_diff_text (bool accepting_before, bool accepting_after, const json_t *needs,
+                        char *out, size_t size)
 {
     size_t used = 0;
     *out = '\0';
     size_t index;
     json_t *need;
-    json_array_foreach (json_object_get (needs, "removed"), index, need)
-        if (used < size)
-            used += (size_t)snprintf (out + used, size - used, "%s-%s",
-                                      index ? " " : "needs ", json_string_value (need));
+    json_array_foreach (json_object_get (needs, "removed"), index, need) if (used < size)
+        used += (size_t)snprintf (out + used, size - used, "%s-%s",
+                                  index ? " " : "needs ", json_string_value (need));
     if (accepting_before && !accepting_after && used < size)
         snprintf (out + used, size - used, "%sstops accepting", used ? ", " : "");
 }

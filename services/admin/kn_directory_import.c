@@ -3,9 +3,13 @@
     An import runs in three steps inside one transaction: read the districts table,
     read every document with kn_hsds (nothing is written while a single record is
     wrong), then compare each organization with its agency row and write only the
-    differences. The report is built as the differences are found, so a dry run is
-    the same code ending in ROLLBACK. Every statement is prepared once per session;
-    a set (needs, districts, languages) is replaced by one INSERT from unnest. */
+    differences. What an organization offers is its documents' services together
+    with the services stored for it that they do not name (kn_directory_services),
+    so a page never takes away what another page said. The report is built as the
+    differences are found, so a dry run is the same code ending in ROLLBACK; a
+    change that takes from routing is collected and refuses the import at the end
+    unless it prunes. Every statement is prepared once per session; a set (needs,
+    districts, languages) is replaced by one INSERT from unnest. */
 #include "kn_directory_import.h"
 #include "kn_directory_diff.h"
 #include "kn_directory_services.h"
@@ -323,7 +327,8 @@ s_write_agency (kn_db_t *db, const char *directory_id, const s_row_t *row,
         current[i] = s_string_list (i == 0);
     int rc = row ? s_sets_read (db, agency_id, current, err) : 0;
     for (int i = 0; rc == 0 && i < SET_COUNT; i++) {
-        json_t *diff = kn_directory_diff_set (s_set_fields[i], current[i], target->sets[i]);
+        json_t *diff =
+            kn_directory_diff_set (s_set_fields[i], current[i], target->sets[i]);
         if (!diff)
             continue;
         if (row)

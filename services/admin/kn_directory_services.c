@@ -106,10 +106,9 @@ kn_directory_services_read (kn_db_t *db, const char *agency_id, zlistx_t *out,
                             kn_error_t *err)
 {
     const char *params[] = {agency_id};
-    PGresult *result =
-        s_prepare (db, err)
-            ? NULL
-            : kn_db_run (db, "directory_services_read", 1, params, NULL, NULL, err);
+    PGresult *result = s_prepare (db, err) ? NULL
+                                           : kn_db_run (db, "directory_services_read", 1,
+                                                        params, NULL, NULL, err);
     if (!result)
         return -1;
     for (int i = 0; i < PQntuples (result); i++) {
@@ -188,10 +187,9 @@ kn_directory_services_remove (kn_db_t *db, const char *agency_id, const char *se
                               kn_error_t *err)
 {
     const char *params[] = {agency_id, service_id};
-    PGresult *result =
-        s_prepare (db, err)
-            ? NULL
-            : kn_db_run (db, "directory_services_remove", 2, params, NULL, NULL, err);
+    PGresult *result = s_prepare (db, err) ? NULL
+                                           : kn_db_run (db, "directory_services_remove",
+                                                        2, params, NULL, NULL, err);
     PQclear (result);
     return result ? 0 : -1;
 }
@@ -249,10 +247,9 @@ kn_directory_services_relink (kn_db_t *db, const char *from, const char *to,
                               kn_error_t *err)
 {
     const char *params[] = {from, to};
-    PGresult *result =
-        s_prepare (db, err)
-            ? NULL
-            : kn_db_run (db, "directory_relink_check", 1, params, NULL, NULL, err);
+    PGresult *result = s_prepare (db, err) ? NULL
+                                           : kn_db_run (db, "directory_relink_check", 1,
+                                                        params, NULL, NULL, err);
     if (!result)
         return -1;
     bool movable = PQntuples (result) == 1 && streq (PQgetvalue (result, 0, 0), "t");

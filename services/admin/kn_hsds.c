@@ -389,8 +389,12 @@ s_page_seen (kn_hsds_t *self, json_t *page)
     json_t *total_pages = json_object_get (page, "total_pages");
     json_t *total_items = json_object_get (page, "total_items");
     json_t *number = json_object_get (page, "page_number");
-    int pages = json_is_integer (total_pages) ? (int)json_integer_value (total_pages) : -1;
-    json_int_t items = json_is_integer (total_items) ? json_integer_value (total_items) : -1;
+    //  More pages than one import may hold (admin_directory: 1,000) is never whole.
+    json_int_t value =
+        json_is_integer (total_pages) ? json_integer_value (total_pages) : -1;
+    int pages = value >= 1 && value <= 100000 ? (int)value : -1;
+    json_int_t items =
+        json_is_integer (total_items) ? json_integer_value (total_items) : -1;
     if (self->pages++ == 0) {
         self->total_pages = pages;
         self->total_items = items;

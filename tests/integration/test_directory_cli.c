@@ -12,7 +12,7 @@
 
 #include "kn_test.h"
 
-#define CARERS "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
+#define CARERS    "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
 #define CARERS_AT 8 // its index in directory.json
 #define SCHOOL    "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
 
@@ -71,8 +71,9 @@ s_sql (const char *sql)
 Test (directory_cli, reimports_and_the_first_certificate)
 {
     char args[2000], *out;
-    snprintf (args, sizeof args, "admin directory import %s/directory.json --mapping %s/mapping.json",
-              data, data);
+    snprintf (args, sizeof args,
+              "admin directory import %s/directory.json --mapping %s/mapping.json", data,
+              data);
     cr_assert_eq (s_cli (args, &out), 0, "%s", out);
     free (out);
     char *agency = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
@@ -81,12 +82,13 @@ Test (directory_cli, reimports_and_the_first_certificate)
     cr_assert_eq (s_cli ("admin directory show " CARERS, &out), 0, "%s", out);
     cr_expect (strstr (out, "no: no active key: kinnet admin agency key add"), "%s", out);
     free (out);
-    snprintf (args, sizeof args, "--format json admin agency key add %s --cert-out %s/carers",
-              agency, dir);
+    snprintf (args, sizeof args,
+              "--format json admin agency key add %s --cert-out %s/carers", agency, dir);
     cr_assert_eq (s_cli (args, &out), 0, "%s", out);
     cr_expect (strstr (out, agency), "the same agency: %s", out);
     free (out);
-    cr_assert_eq (s_cli ("--format json admin directory show " CARERS, &out), 0, "%s", out);
+    cr_assert_eq (s_cli ("--format json admin directory show " CARERS, &out), 0, "%s",
+                  out);
     cr_expect (strstr (out, "\"can_receive_offers\": true") ||
                    strstr (out, "\"can_receive_offers\":true"),
                "%s", out);
@@ -105,21 +107,24 @@ Test (directory_cli, reimports_and_the_first_certificate)
     cr_assert_eq (json_dump_file (root, path, 0), 0);
     json_decref (root);
 
-    snprintf (args, sizeof args, "admin directory import %s --mapping %s/mapping.json", path,
-              data);
+    snprintf (args, sizeof args, "admin directory import %s --mapping %s/mapping.json",
+              path, data);
     cr_expect_eq (s_cli (args, &out), 5, "refused without --prune: %s", out);
     cr_expect (strstr (out, "prune") && strstr (out, CARERS), "%s", out);
     free (out);
     snprintf (args, sizeof args,
-              "admin directory import %s --mapping %s/mapping.json --dry-run", path, data);
+              "admin directory import %s --mapping %s/mapping.json --dry-run", path,
+              data);
     cr_expect_eq (s_cli (args, &out), 0, "%s", out);
-    cr_expect (strstr (out, "needs        - -young_carer (before: young_carer; after: -)"),
-               "%s", out);
+    cr_expect (
+        strstr (out, "needs        - -young_carer (before: young_carer; after: -)"), "%s",
+        out);
     cr_expect (strstr (out, "without --prune this import is refused"), "%s", out);
     free (out);
-    snprintf (args, sizeof args,
-              "--format json admin directory import %s --mapping %s/mapping.json --dry-run",
-              path, data);
+    snprintf (
+        args, sizeof args,
+        "--format json admin directory import %s --mapping %s/mapping.json --dry-run",
+        path, data);
     cr_expect_eq (s_cli (args, &out), 0, "%s", out);
     json_t *report = json_loads (out, 0, NULL);
     cr_assert (report, "not JSON: %s", out);
@@ -128,8 +133,9 @@ Test (directory_cli, reimports_and_the_first_certificate)
                    json_is_true (json_object_get (report, "needs_prune")),
                "needs_prune in the JSON report");
     json_decref (report);
-    char *needs = s_sql ("SELECT count(*) FROM core.agency_need WHERE agency_id ="
-                         " (SELECT id FROM core.agency WHERE directory_id = '" CARERS "')");
+    char *needs =
+        s_sql ("SELECT count(*) FROM core.agency_need WHERE agency_id ="
+               " (SELECT id FROM core.agency WHERE directory_id = '" CARERS "')");
     cr_expect_str_eq (needs, "1", "nothing written before --prune");
     free (needs);
     snprintf (args, sizeof args,
@@ -144,10 +150,11 @@ Test (directory_cli, reimports_and_the_first_certificate)
 
     //  The School registers after its import: the link in the mapping moves the
     //  organization to the registered agency (the placeholder never worked).
-    snprintf (args, sizeof args,
-              "--format json admin agency add --name School --sector school --district north"
-              " --cert-out %s/school",
-              dir);
+    snprintf (
+        args, sizeof args,
+        "--format json admin agency add --name School --sector school --district north"
+        " --cert-out %s/school",
+        dir);
     cr_assert_eq (s_cli (args, &out), 0, "%s", out);
     json_t *added = json_loads (out, 0, NULL);
     cr_assert (added, "not JSON: %s", out);

@@ -20,13 +20,13 @@
 #include "kn_test.h"
 
 //  HSDS ids in tests/data/hsds/directory.json.
-#define SCHOOL      "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
-#define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
-#define ATTENDANCE  "2ace9e96-8228-45eb-91e3-9a526ba365f3" // School's first service
-#define SEND        "d8401a1a-bf6d-43ed-bfc5-37dfa14e8751" // School's second
-#define SCHOOL_AT   0                                      // its index in the file
-#define CARERS_AT   8
-#define ORGS        9
+#define SCHOOL     "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
+#define CARERS     "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
+#define ATTENDANCE "2ace9e96-8228-45eb-91e3-9a526ba365f3" // School's first service
+#define SEND       "d8401a1a-bf6d-43ed-bfc5-37dfa14e8751" // School's second
+#define SCHOOL_AT  0                                      // its index in the file
+#define CARERS_AT  8
+#define ORGS       9
 
 static char *url;
 static kn_db_t *db;
@@ -146,10 +146,10 @@ s_entry (json_t *report, const char *directory_id)
 {
     size_t index;
     json_t *agency;
-    json_array_foreach (json_object_get (report, "agencies"), index, agency)
-        if (strcmp (json_string_value (json_object_get (agency, "directory_id")),
-                    directory_id) == 0)
-            return agency;
+    json_array_foreach (
+        json_object_get (report, "agencies"), index,
+        agency) if (strcmp (json_string_value (json_object_get (agency, "directory_id")),
+                            directory_id) == 0) return agency;
     cr_assert_fail ("no %s in the report", directory_id);
     return NULL;
 }
@@ -160,9 +160,10 @@ s_set (json_t *entry, const char *field, const char *member)
 {
     size_t index;
     json_t *set;
-    json_array_foreach (json_object_get (entry, "sets"), index, set)
-        if (strcmp (json_string_value (json_object_get (set, "field")), field) == 0)
-            return json_dumps (json_object_get (set, member), JSON_COMPACT);
+    json_array_foreach (
+        json_object_get (entry, "sets"), index,
+        set) if (strcmp (json_string_value (json_object_get (set, "field")), field) ==
+                 0) return json_dumps (json_object_get (set, member), JSON_COMPACT);
     return strdup ("(no change)");
 }
 
@@ -180,14 +181,14 @@ s_expect_json (json_t *object, const char *member, const char *expected)
     free (value);
 }
 
-#define NEEDS_OF(id)                                                                     \
+#define NEEDS_OF(id)                                                                       \
     "SELECT coalesce(string_agg(need::text, ',' ORDER BY need), '') FROM core.agency_need" \
     " WHERE agency_id = (SELECT id FROM core.agency WHERE directory_id = '" id "')"
 #define SERVICES_OF(id)                                                                  \
-    "SELECT count(*) FROM core.agency_directory_service WHERE agency_id ="                \
+    "SELECT count(*) FROM core.agency_directory_service WHERE agency_id ="               \
     " (SELECT id FROM core.agency WHERE directory_id = '" id "')"
 #define STATE_OF(id)                                                                     \
-    "SELECT concat_ws('|', active, accepting, directory_status) FROM core.agency"         \
+    "SELECT concat_ws('|', active, accepting, directory_status) FROM core.agency"        \
     " WHERE directory_id = '" id "'"
 
 //  -------------------------------------------------------------------------
@@ -204,9 +205,9 @@ Test (directory_reimport, one_service_alone_takes_nothing_from_the_others)
     json_t *school = json_array_get (root, SCHOOL_AT);
     json_t *service =
         json_deep_copy (json_array_get (json_object_get (school, "services"), 0));
-    json_object_set_new (service, "organization",
-                         json_pack ("{s:s,s:O}", "id", SCHOOL, "name",
-                                    json_object_get (school, "name")));
+    json_object_set_new (
+        service, "organization",
+        json_pack ("{s:s,s:O}", "id", SCHOOL, "name", json_object_get (school, "name")));
     json_decref (root);
     char *file = s_write ("one-service.json", json_incref (service));
     json_t *report = s_import_ok (file, false, false);
@@ -222,15 +223,16 @@ Test (directory_reimport, one_service_alone_takes_nothing_from_the_others)
     json_object_set_new (service, "id", json_string ("a-new-service"));
     json_t *terms = json_object_get (service, "attributes");
     json_array_clear (terms);
-    json_array_append_new (
-        terms, json_pack ("{s:s,s:{s:s,s:s,s:s}}", "id", "t-new", "taxonomy_term", "id",
-                          "young-carers", "code", "RS-YC", "name", "Young carers"));
+    json_array_append_new (terms, json_pack ("{s:s,s:{s:s,s:s,s:s}}", "id", "t-new",
+                                             "taxonomy_term", "id", "young-carers",
+                                             "code", "RS-YC", "name", "Young carers"));
     file = s_write ("new-service.json", service);
     report = s_import_ok (file, false, false);
     entry = s_entry (report, SCHOOL);
     s_expect_json (entry, "result", "\"changed\"");
     s_expect_json (entry, "services_added", "[\"a-new-service\"]");
-    char *added = s_set (entry, "needs", "added"), *removed = s_set (entry, "needs", "removed");
+    char *added = s_set (entry, "needs", "added"),
+         *removed = s_set (entry, "needs", "removed");
     cr_expect_str_eq (added, "[\"young_carer\"]");
     cr_expect_str_eq (removed, "[]");
     free (added);
@@ -269,7 +271,8 @@ Test (directory_reimport, a_record_listing_services_speaks_for_them_and_losses_n
     s_expect_json (entry, "needs_prune", "true");
     s_expect_json (entry, "services_removed", "[\"" SEND "\"]");
     char *removed = s_set (entry, "needs", "removed");
-    char *before = s_set (entry, "needs", "before"), *after = s_set (entry, "needs", "after");
+    char *before = s_set (entry, "needs", "before"),
+         *after = s_set (entry, "needs", "after");
     cr_expect_str_eq (removed, "[\"special_educational_needs_disability\","
                                "\"language_support\"]");
     cr_expect_str_eq (after, "[\"attendance_and_learning\"]");
@@ -496,8 +499,8 @@ static void
 s_register (char id[KN_UUID_STR], const char *public_key)
 {
     kn_error_t err;
-    cr_assert_eq (kn_agency_add (db, "Young Carers", "ngo_community", "north",
-                                 public_key, id, &err),
+    cr_assert_eq (kn_agency_add (db, "Young Carers", "ngo_community", "north", public_key,
+                                 id, &err),
                   0, "%s", err.message);
 }
 

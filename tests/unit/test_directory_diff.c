@@ -54,10 +54,7 @@ static const whole_case_t s_whole[] = {
      {PAGE (2, 3, 3, ORG ("o2"))},
      false,
      "pages 1, 3 of 3 are missing"},
-    {"one page missing",
-     {PAGE (1, 2, 2, ORG ("o1"))},
-     false,
-     "page 2 of 2 is missing"},
+    {"one page missing", {PAGE (1, 2, 2, ORG ("o1"))}, false, "page 2 of 2 is missing"},
     {"pages that disagree on total_items",
      {PAGE (1, 2, 2, ORG ("o1")), PAGE (2, 2, 3, ORG ("o2"))},
      false,
@@ -93,8 +90,8 @@ Test (directory_diff, whole_directories)
                                              mapping, NULL, 0, &err);
         cr_assert (hsds, "%s: %s (%s)", c->name, err.message, err.field);
         char why[200] = "";
-        cr_expect_eq (kn_hsds_whole (hsds, why, sizeof why), c->whole, "%s: %s",
-                      c->name, why);
+        cr_expect_eq (kn_hsds_whole (hsds, why, sizeof why), c->whole, "%s: %s", c->name,
+                      why);
         if (c->why)
             cr_expect (strstr (why, c->why), "%s: '%s'", c->name, why);
         kn_hsds_destroy (&hsds);
@@ -109,9 +106,10 @@ Test (directory_diff, only_an_organizations_own_record_listing_services_speaks_f
     kn_error_t err;
     kn_directory_mapping_t *mapping = kn_directory_mapping_parse ("{}", &err);
     cr_assert (mapping, "%s", err.message);
-    char *text = s_text (
-        "[{'id': 'o1', 'name': 'Org o1', 'services': []}, " ORG ("o2") ","
-        " {'id': 's1', 'name': 'S', 'status': 'active', 'organization': " ORG ("o3") "}]");
+    char *text = s_text ("[{'id': 'o1', 'name': 'Org o1', 'services': []}, " ORG (
+        "o2") ","
+              " {'id': 's1', 'name': 'S', 'status': 'active', 'organization': " ORG (
+                  "o3") "}]");
     kn_hsds_t *hsds = kn_hsds_parse (text, strlen (text), mapping, NULL, 0, &err);
     free (text);
     cr_assert (hsds, "%s (%s)", err.message, err.field);
@@ -132,7 +130,8 @@ s_list (const char *text)
     zlistx_set_destructor (list, (zlistx_destructor_fn *)zstr_free);
     zlistx_set_duplicator (list, (zlistx_duplicator_fn *)strdup);
     char *copy = strdup (text), *save = NULL;
-    for (char *item = strtok_r (copy, ",", &save); item; item = strtok_r (NULL, ",", &save))
+    for (char *item = strtok_r (copy, ",", &save); item;
+         item = strtok_r (NULL, ",", &save))
         zlistx_add_end (list, item);
     free (copy);
     return list;
@@ -196,7 +195,8 @@ static const removes_case_t s_removes[] = {
     {"a need lost by an accepting agency", true, true, "1,2", "1", true, "needs -"},
     {"an agency that stops accepting", true, false, "1", "1", true, "stops accepting"},
     {"both", true, false, "1,2", "1", true, ", stops accepting"},
-    {"a need lost by an agency that accepted nobody", false, false, "1,2", "1", false, ""},
+    {"a need lost by an agency that accepted nobody", false, false, "1,2", "1", false,
+     ""},
     {"an agency that starts accepting with fewer needs", false, true, "1,2", "1", false,
      ""},
     {"nothing changed", true, true, "1", "1", false, ""},
@@ -208,9 +208,9 @@ Test (directory_diff, what_takes_from_routing)
         const removes_case_t *c = &s_removes[i];
         zlistx_t *before = s_list (c->needs_before), *after = s_list (c->needs_after);
         json_t *needs = kn_directory_diff_set ("needs", before, after);
-        cr_expect_eq (kn_directory_diff_removes (c->accepting_before, c->accepting_after,
-                                                 needs),
-                      c->removes, "%s", c->name);
+        cr_expect_eq (
+            kn_directory_diff_removes (c->accepting_before, c->accepting_after, needs),
+            c->removes, "%s", c->name);
         char text[160];
         kn_directory_diff_text (c->accepting_before, c->accepting_after, needs, text,
                                 sizeof text);
