@@ -42,8 +42,8 @@
 static const char *s_statements[][2] = {
     {"directory_show", SHOW_SQL},
     {"directory_availability",
-     "SELECT accepting, interpreters, capacity FROM core.agency WHERE id = $1"
-     " FOR UPDATE"},
+     "SELECT accepting, interpreters, capacity, directory_status FROM core.agency"
+     " WHERE id = $1 FOR UPDATE"},
     {"directory_availability_set",
      "UPDATE core.agency SET accepting = $2, capacity = $3, interpreters = $4"
      " WHERE id = $1"},
@@ -183,6 +183,7 @@ typedef struct {
     bool accepting, interpreters;
     bool has_capacity;
     int64_t capacity;
+    bool withdrawn;
 } s_availability_t;
 
 //  The agency's row, locked until the change commits: 1 found, 0 none, -1 error.
@@ -200,6 +201,7 @@ s_availability_read (kn_db_t *db, const char *agency_id, s_availability_t *row,
         row->interpreters = streq (PQgetvalue (result, 0, 1), "t");
         row->has_capacity = !PQgetisnull (result, 0, 2);
         row->capacity = row->has_capacity ? atoll (PQgetvalue (result, 0, 2)) : 0;
+        row->withdrawn = streq (PQgetvalue (result, 0, 3), "withdrawn");
     }
     PQclear (result);
     return found ? 1 : 0;
@@ -228,6 +230,12 @@ kn_directory_set (kn_db_t *db, const char *agency_id, const kn_directory_change_
     int rc = found > 0 ? 0 : -1;
     if (found == 0)
         kn_error_set (err, KN_E_NOT_FOUND, "agency_id", "no such agency");
+    //  Routing skips a withdrawn agency because it does not accept: only an import
+    //  that lists it again may undo that.
+    if (rc == 0 && row.withdrawn && change->accepting == 1 && !row.accepting)
+        rc = kn_error_set (err, KN_E_CONFLICT, "accepting",
+                           "the agency was withdrawn from the directory (prune): an "
+                           "import that lists it again makes it accept");
     if (rc == 0) {
         bool accepting = change->accepting == KN_DIRECTORY_KEEP ? row.accepting
                                                                 : change->accepting != 0;

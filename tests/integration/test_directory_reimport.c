@@ -426,6 +426,17 @@ Test (directory_reimport, prune_withdraws_and_never_deletes)
                   " AND k.revoked_at IS NULL",
                   "1");
 
+    //  Nor can an administrator make it accept by hand: only a listing import.
+    char *id = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
+    kn_directory_change_t change = {.accepting = 1,
+                                    .interpreters = KN_DIRECTORY_KEEP,
+                                    .capacity = KN_DIRECTORY_KEEP};
+    kn_error_t err;
+    cr_expect_null (kn_directory_set (db, id, &change, &err));
+    cr_expect_str_eq (err.field, "accepting");
+    free (id);
+    s_expect_sql (STATE_OF (CARERS), "t|f|withdrawn");
+
     //  Listed again by the next import that names it.
     s_import_directory ();
     s_expect_sql (STATE_OF (CARERS), "t|t|listed");
