@@ -428,9 +428,8 @@ Test (directory_reimport, prune_withdraws_and_never_deletes)
 
     //  Nor can an administrator make it accept by hand: only a listing import.
     char *id = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
-    kn_directory_change_t change = {.accepting = 1,
-                                    .interpreters = KN_DIRECTORY_KEEP,
-                                    .capacity = KN_DIRECTORY_KEEP};
+    kn_directory_change_t change = {
+        .accepting = 1, .interpreters = KN_DIRECTORY_KEEP, .capacity = KN_DIRECTORY_KEEP};
     kn_error_t err;
     cr_expect_null (kn_directory_set (db, id, &change, &err));
     cr_expect_str_eq (err.field, "accepting");
@@ -572,4 +571,24 @@ Test (directory_reimport, an_agency_that_worked_keeps_its_organization)
     cr_expect_str_eq (now, first);
     free (now);
     free (first);
+}
+
+//  The case: the same file again without the mapping (the built-in one
+//  knows none of its local terms) used to strip every agency with exit 0.
+Test (directory_reimport, the_file_again_without_its_mapping_is_refused)
+{
+    s_import_directory ();
+    kn_error_t err;
+    kn_directory_mapping_t *builtin = kn_directory_mapping_new (NULL, &err);
+    cr_assert (builtin, "%s", err.message);
+    char path[600];
+    s_data (path, sizeof path, "directory.json");
+    json_t *report = kn_directory_import (db, path, builtin, false, false, &err);
+    kn_directory_mapping_destroy (&builtin);
+    cr_expect_null (report, "the built-in mapping stripped the directory");
+    json_decref (report);
+    cr_expect_eq (err.code, KN_E_CONFLICT, "%s", err.message);
+    cr_expect_str_eq (err.field, "prune");
+    s_expect_sql (NEEDS_OF (SCHOOL), "1,2,3");
+    s_expect_sql (STATE_OF (SCHOOL), "t|t|listed");
 }
