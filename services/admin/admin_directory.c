@@ -90,12 +90,12 @@ admin_import_directory (admin_server_t *self, const char *agency,
     if (claim == KN_CLAIM_REPLAY &&
         (kn_db_begin_write (self->db, NULL, err) ||
          !(report = kn_directory_import_texts (self->db, texts, lens, op->n_hsds, mapping,
-                                               true, err)) ||
+                                               true, op->prune, err)) ||
          kn_db_exec (self->db, "ROLLBACK", err)))
         goto fail;
     if (claim == KN_CLAIM_NEW &&
         (!(report = kn_directory_import_texts (self->db, texts, lens, op->n_hsds, mapping,
-                                               op->dry_run, err)) ||
+                                               op->dry_run, op->prune, err)) ||
          kn_write_commit (&w, err)))
         goto fail;
     kn_directory_mapping_destroy (&mapping);

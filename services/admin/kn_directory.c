@@ -34,7 +34,7 @@
     "  (SELECT coalesce(json_agg(l.language ORDER BY l.language), '[]')"                 \
     "    FROM core.agency_language l WHERE l.agency_id = a.id),"                         \
     "  EXISTS (SELECT 1 FROM core.agency_key k WHERE k.agency_id = a.id"                 \
-    "    AND k.revoked_at IS NULL)"                                                      \
+    "    AND k.revoked_at IS NULL), a.directory_status"                                  \
     " FROM core.agency a"                                                                \
     " WHERE $1::text IS NULL OR a.id::text = lower($1) OR a.directory_id = $1"           \
     " ORDER BY a.name, a.id"
@@ -42,8 +42,8 @@
 static const char *s_statements[][2] = {
     {"directory_show", SHOW_SQL},
     {"directory_availability",
-     "SELECT accepting, interpreters, capacity FROM core.agency WHERE id = $1"
-     " FOR UPDATE"},
+     "SELECT accepting, interpreters, capacity, directory_status FROM core.agency"
+     " WHERE id = $1 FOR UPDATE"},
     {"directory_availability_set",
      "UPDATE core.agency SET accepting = $2, capacity = $3, interpreters = $4"
      " WHERE id = $1"},
@@ -97,6 +97,28 @@ s_json_column (PGresult *result, int row, int column)
     return value ? value : json_array ();
 }
 
+//  Why routing offers the agency of row i nothing, as routing decides it
+//  (routing_offer: active, accepting, an unrevoked key, a need; then capacity
+//  left); NULL when it can receive offers.
+static const char *
+s_why_not (PGresult *result, int i, json_t *needs)
+{
+    if (!streq (PQgetvalue (result, i, 5), "t"))
+        return "revoked";
+    if (streq (PQgetvalue (result, i, 14), "withdrawn"))
+        return "withdrawn: the whole directory no longer lists it";
+    if (!streq (PQgetvalue (result, i, 13), "t"))
+        return "no active key: kinnet admin agency key add AGENCY_ID";
+    if (!streq (PQgetvalue (result, i, 6), "t"))
+        return "not accepting";
+    if (json_array_size (needs) == 0)
+        return "serves no need";
+    if (!PQgetisnull (result, i, 7) &&
+        atoll (PQgetvalue (result, i, 9)) >= atoll (PQgetvalue (result, i, 7)))
+        return "at capacity";
+    return NULL;
+}
+
 json_t *
 kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err)
 {
@@ -145,6 +167,12 @@ kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err)
                        needs, "districts", districts, "languages",
                        s_json_column (result, i, 12), "has_key",
                        streq (PQgetvalue (result, i, 13), "t")));
+        json_t *item = json_array_get (list, json_array_size (list) - 1);
+        const char *why_not = s_why_not (result, i, needs);
+        json_object_set_new (item, "directory_status",
+                             json_string (PQgetvalue (result, i, 14)));
+        json_object_set_new (item, "can_receive_offers", json_boolean (!why_not));
+        json_object_set_new (item, "why_not", json_string (why_not ? why_not : ""));
     }
     PQclear (result);
     return list;
@@ -155,6 +183,7 @@ typedef struct {
     bool accepting, interpreters;
     bool has_capacity;
     int64_t capacity;
+    bool withdrawn;
 } s_availability_t;
 
 //  The agency's row, locked until the change commits: 1 found, 0 none, -1 error.
@@ -172,6 +201,7 @@ s_availability_read (kn_db_t *db, const char *agency_id, s_availability_t *row,
         row->interpreters = streq (PQgetvalue (result, 0, 1), "t");
         row->has_capacity = !PQgetisnull (result, 0, 2);
         row->capacity = row->has_capacity ? atoll (PQgetvalue (result, 0, 2)) : 0;
+        row->withdrawn = streq (PQgetvalue (result, 0, 3), "withdrawn");
     }
     PQclear (result);
     return found ? 1 : 0;
@@ -200,6 +230,12 @@ kn_directory_set (kn_db_t *db, const char *agency_id, const kn_directory_change_
     int rc = found > 0 ? 0 : -1;
     if (found == 0)
         kn_error_set (err, KN_E_NOT_FOUND, "agency_id", "no such agency");
+    //  Routing skips a withdrawn agency because it does not accept: only an import
+    //  that lists it again may undo that.
+    if (rc == 0 && row.withdrawn && change->accepting == 1 && !row.accepting)
+        rc = kn_error_set (err, KN_E_CONFLICT, "accepting",
+                           "the agency was withdrawn from the directory (prune): an "
+                           "import that lists it again makes it accept");
     if (rc == 0) {
         bool accepting = change->accepting == KN_DIRECTORY_KEEP ? row.accepting
                                                                 : change->accepting != 0;

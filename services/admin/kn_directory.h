@@ -21,7 +21,10 @@
 //  "directory_id" (null when not imported), "active", "accepting", "capacity" (null:
 //  no limit), "load" (open offers and accepted involvements), "interpreters",
 //  "needs", "districts" (home district first), "languages", "has_key" (whether it
-//  holds an unrevoked key)}.
+//  holds an unrevoked key), "directory_status" ("listed" or "withdrawn"),
+//  "can_receive_offers", "why_not" (the first reason routing offers it nothing:
+//  revoked, withdrawn, no active key, not accepting, no need, at capacity; "" when
+//  it can)}.
 json_t *kn_directory_show (kn_db_t *db, const char *agency, kn_error_t *err);
 
 //  A manual change; KN_DIRECTORY_KEEP leaves a field as it is. It lasts until the

@@ -4,11 +4,16 @@
 
     The one idea: an import is a pure function of (documents, mapping, current
     rows). The whole directory is read and checked before anything is written, then
-   applied in one transaction that writes only what differs, so importing the same file
-   twice changes nothing the second time (not even row versions) and a bad file changes
-    nothing at all. Agencies whose directory_id matches an HSDS organization id
-    belong to the directory: an import replaces their needs, districts and
-    languages with what the file says. docs/directory.md describes every rule. */
+    applied in one transaction that writes only what differs, so importing the same
+    file twice changes nothing the second time (not even agency row versions) and a
+    bad file changes nothing at all. Agencies whose directory_id matches an HSDS
+    organization id belong to the directory. Each service read is stored
+    (kn_directory_services) and an agency is recomputed from all its stored
+    services, so one page never takes away what other pages hold; only the
+    organization's own record listing its services, or prune on a whole directory,
+    removes services, and a change that would take a need or acceptance from
+    routing is refused unless prune is given. docs/directory.md describes every
+    rule. */
 #ifndef KN_DIRECTORY_IMPORT_H_INCLUDED
 #define KN_DIRECTORY_IMPORT_H_INCLUDED
 
@@ -21,18 +26,29 @@
 
 //  Import the HSDS file at path (the shapes kn_hsds_parse reads). One transaction;
 //  with dry_run it is rolled back, so the report says what an import would do.
+//  prune: removals are allowed (a lost need, an agency that stops accepting), the
+//  directory's services the documents do not name are removed and the directory
+//  agencies they do not name withdrawn; only for a whole directory
+//  (kn_hsds_whole), else KN_E_CONFLICT with err->field "prune". Without prune, an
+//  import that would take a need or acceptance from an accepting agency is
+//  KN_E_CONFLICT with err->field "prune" (a dry run reports it: "needs_prune").
 //  Returns the report (caller json_decref's):
-//    {"dry_run": b, "agencies": [{"directory_id", "agency_id", "name",
-//     "result": "added"|"linked"|"changed"|"unchanged", "changes": [field, ...]}],
+//    {"dry_run": b, "prune": b, "needs_prune": b,
+//     "agencies": [{"directory_id", "agency_id", "name",
+//     "result": "added"|"linked"|"changed"|"unchanged"|"withdrawn",
+//     "changes": [field, ...], "values": [{"field", "before", "after"}],
+//     "sets": [{"field", "added", "removed", "before", "after"}],
+//     "services_added", "services_changed", "services_removed": [id, ...],
+//     "needs_prune": b}],
 //     "ignored": [{"path", "organization_id", "reason"}], "not_in_file": [id, ...],
-//     "totals": {"added", "linked", "changed", "unchanged", "ignored"}}
+//     "totals": {"added", "linked", "changed", "unchanged", "withdrawn", "ignored"}}
 //  A malformed file is KN_E_INVALID_ARGUMENT with err->field the path of the record,
 //  e.g. "organizations[3].services[1].service_areas[0]"; nothing is written. A link
 //  in the mapping that contradicts the directory is KN_E_CONFLICT or
 //  KN_E_NOT_FOUND with err->field "mapping.organizations.ID.agency_id".
 json_t *kn_directory_import (kn_db_t *db, const char *path,
                              const kn_directory_mapping_t *mapping, bool dry_run,
-                             kn_error_t *err);
+                             bool prune, kn_error_t *err);
 
 //  The same from count HSDS documents (texts[i] of lens[i] bytes) read as one
 //  directory (kn_hsds_parse_all: with several, paths start "hsds[i]"), in the
@@ -42,6 +58,6 @@ json_t *kn_directory_import (kn_db_t *db, const char *path,
 json_t *kn_directory_import_texts (kn_db_t *db, const char *const *texts,
                                    const size_t *lens, size_t count,
                                    const kn_directory_mapping_t *mapping, bool dry_run,
-                                   kn_error_t *err);
+                                   bool prune, kn_error_t *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kn_alloc.h"
@@ -30,6 +31,11 @@ struct _kn_hsds_t {
     size_t size, room;
     zhashx_t *by_id; // id -> s_org_t * (not owned)
     json_t *ignored;
+    //  The API list pages read, for kn_hsds_whole.
+    int pages;              // documents that are pages
+    int total_pages;        // what the first page says; -1: pages disagree or lack it
+    json_int_t total_items; // likewise
+    zlistx_t *page_numbers; // each page's page_number as text; "" when it lacks one
 };
 
 //  A service and the union of its appearances.
@@ -62,6 +68,16 @@ typedef struct {
 //  Organizations
 
 static void
+s_entry_destroy (void **item)
+{
+    kn_hsds_service_entry_t *entry = *item;
+    free (entry->id);
+    kn_hsds_offer_fini (&entry->offer);
+    free (entry);
+    *item = NULL;
+}
+
+static void
 s_org_destroy (s_org_t **self_p)
 {
     if (!*self_p)
@@ -71,6 +87,7 @@ s_org_destroy (s_org_t **self_p)
     free (self->org.name);
     kn_hsds_offer_fini (&self->org.active);
     kn_hsds_offer_fini (&self->org.mapped);
+    zlistx_destroy (&self->org.services);
     free (self);
     *self_p = NULL;
 }
@@ -128,6 +145,10 @@ s_organization (s_walk_t *self, json_t *object, const char *path, bool record)
         snprintf (org->org.path, sizeof org->org.path, "%s", path);
         kn_hsds_offer_init (&org->org.active);
         kn_hsds_offer_init (&org->org.mapped);
+        org->org.services = zlistx_new ();
+        if (!org->org.services)
+            abort (); // out of memory: nothing sensible to answer
+        zlistx_set_destructor (org->org.services, s_entry_destroy);
         s_append (self->hsds, org);
         zhashx_insert (self->hsds->by_id, id, org);
     }
@@ -292,6 +313,9 @@ s_record (s_walk_t *self, json_t *record, const char *path, kn_hsds_kind_t kind)
     if (!org ||
         kn_hsds_array (&self->read, org->org.id, record, path, "services", &services))
         return -1;
+    //  Its own record listing its services says which services it has now.
+    if (services)
+        org->org.authoritative = true;
     char field[128];
     size_t index;
     json_t *service;
@@ -357,6 +381,33 @@ s_bundle (s_walk_t *self, json_t *root)
     return 0;
 }
 
+//  A page's numbers, for kn_hsds_whole. A missing or odd one makes the whole
+//  unprovable, which only --prune minds.
+static void
+s_page_seen (kn_hsds_t *self, json_t *page)
+{
+    json_t *total_pages = json_object_get (page, "total_pages");
+    json_t *total_items = json_object_get (page, "total_items");
+    json_t *number = json_object_get (page, "page_number");
+    //  More pages than one import may hold (admin_directory: 1,000) is never whole.
+    json_int_t value =
+        json_is_integer (total_pages) ? json_integer_value (total_pages) : -1;
+    int pages = value >= 1 && value <= 100000 ? (int)value : -1;
+    json_int_t items =
+        json_is_integer (total_items) ? json_integer_value (total_items) : -1;
+    if (self->pages++ == 0) {
+        self->total_pages = pages;
+        self->total_items = items;
+    } else if (pages != self->total_pages || items != self->total_items)
+        self->total_pages = -1;
+    if (items < 0)
+        self->total_pages = -1;
+    char text[24] = "";
+    if (json_is_integer (number))
+        snprintf (text, sizeof text, "%lld", (long long)json_integer_value (number));
+    zlistx_add_end (self->page_numbers, text);
+}
+
 static int
 s_document (s_walk_t *self, json_t *root)
 {
@@ -377,6 +428,7 @@ s_document (s_walk_t *self, json_t *root)
         //  records are what counts, and pages may come in any order.
         if (kn_hsds_array (&self->read, NULL, root, self->prefix, "contents", &contents))
             return -1;
+        s_page_seen (self->hsds, root);
         return s_records (self, contents, "contents");
     case KN_HSDS_DOC_BUNDLE:
         return s_bundle (self, root);
@@ -412,6 +464,12 @@ s_finish (s_walk_t *self)
     for (s_service_t *service = zlistx_first (self->service_list); service;
          service = zlistx_next (self->service_list)) {
         kn_hsds_org_t *org = &service->org->org;
+        kn_hsds_service_entry_t *entry = kn_calloc (1, sizeof *entry);
+        entry->id = kn_strdup (service->id);
+        entry->active = service->active;
+        kn_hsds_offer_init (&entry->offer);
+        kn_hsds_offer_merge (&entry->offer, &service->offer, false);
+        zlistx_add_end (org->services, entry);
         if (kn_directory_needs_empty (&service->offer.needs)) {
             kn_hsds_ignore (read, org->id, service->path,
                             "service '%.80s' has no taxonomy term that maps to a need",
@@ -461,6 +519,11 @@ s_read (json_t **roots, size_t count, const kn_directory_mapping_t *mapping,
     kn_hsds_t *hsds = kn_calloc (1, sizeof *hsds);
     hsds->by_id = zhashx_new ();
     hsds->ignored = json_array ();
+    hsds->page_numbers = zlistx_new ();
+    if (!hsds->page_numbers)
+        abort (); // out of memory: nothing sensible to answer
+    zlistx_set_destructor (hsds->page_numbers, (zlistx_destructor_fn *)zstr_free);
+    zlistx_set_duplicator (hsds->page_numbers, (zlistx_duplicator_fn *)strdup);
     s_walk_t self = {.hsds = hsds,
                      .services = zhashx_new (),
                      .service_list = zlistx_new (),
@@ -578,6 +641,7 @@ kn_hsds_destroy (kn_hsds_t **self_p)
     free (self->orgs);
     zhashx_destroy (&self->by_id);
     json_decref (self->ignored);
+    zlistx_destroy (&self->page_numbers);
     free (self);
     *self_p = NULL;
 }
@@ -605,6 +669,51 @@ json_t *
 kn_hsds_ignored (const kn_hsds_t *self)
 {
     return self->ignored;
+}
+
+bool
+kn_hsds_whole (const kn_hsds_t *self, char *why, size_t size)
+{
+    if (self->pages == 0)
+        return true;
+    if (self->total_pages < 1 || self->total_pages > 100000) {
+        snprintf (why, size,
+                  "the pages do not all give the same total_pages and total_items");
+        return false;
+    }
+    bool *seen = kn_calloc ((size_t)self->total_pages + 1, sizeof *seen);
+    const char *odd = NULL;
+    for (const char *text = zlistx_first (self->page_numbers); text && !odd;
+         text = zlistx_next (self->page_numbers)) {
+        char *end;
+        long number = strtol (text, &end, 10);
+        if (!*text || *end || number < 1 || number > self->total_pages || seen[number])
+            odd = *text ? text : "(none)";
+        else
+            seen[number] = true;
+    }
+    if (odd) {
+        snprintf (why, size, "page_number %s is missing, repeated or not in 1 to %d",
+                  odd, self->total_pages);
+        free (seen);
+        return false;
+    }
+    char list[200] = "";
+    size_t used = 0;
+    int missing = 0;
+    for (int number = 1; number <= self->total_pages; number++) {
+        if (seen[number])
+            continue;
+        if (used < sizeof list)
+            used += (size_t)snprintf (list + used, sizeof list - used, "%s%d",
+                                      missing ? ", " : "", number);
+        missing++;
+    }
+    if (missing)
+        snprintf (why, size, "page%s %s of %d %s missing", missing > 1 ? "s" : "", list,
+                  self->total_pages, missing > 1 ? "are" : "is");
+    free (seen);
+    return missing == 0;
 }
 
 const kn_hsds_offer_t *

@@ -37,6 +37,23 @@ typedef struct {
     int64_t capacity;  // the sum of maxima in units the mapping counts
 } kn_hsds_offer_t;
 
+//  An empty offer (lists made), and its release.
+void kn_hsds_offer_init (kn_hsds_offer_t *self);
+void kn_hsds_offer_fini (kn_hsds_offer_t *self);
+
+//  Add other's needs, districts, languages and interpreters to self. Capacity:
+//  summed (sum true: two services) or the larger (two copies of one service).
+void kn_hsds_offer_merge (kn_hsds_offer_t *self, const kn_hsds_offer_t *other, bool sum);
+
+//  One service of an organization as the documents describe it (the union of its
+//  appearances). One that maps to no need is listed too: an import then knows the
+//  service still exists and now offers nothing.
+typedef struct {
+    char *id;
+    bool active;
+    kn_hsds_offer_t offer;
+} kn_hsds_service_entry_t;
+
 //  One HSDS organization as the documents describe it.
 typedef struct {
     char *id;
@@ -46,6 +63,8 @@ typedef struct {
     kn_hsds_offer_t active; // from its active services that map to a need
     kn_hsds_offer_t mapped; // from all its services that map to a need
     int active_count, mapped_count;
+    zlistx_t *services; // kn_hsds_service_entry_t *, order of first appearance
+    bool authoritative; // its own record lists "services": those are all it has
 } kn_hsds_org_t;
 
 //  A district Kinnet knows (core.district): service areas may name it by code or
@@ -93,6 +112,12 @@ const kn_hsds_org_t *kn_hsds_find (const kn_hsds_t *self, const char *id);
 //  What was read but not used: [{"path", "organization_id" (when known),
 //  "reason"}]. Owned by self.
 json_t *kn_hsds_ignored (const kn_hsds_t *self);
+
+//  Whether the documents are provably the whole directory, as --prune needs:
+//  none is an API list page, or the pages are every page_number from 1 to a
+//  total_pages they all give, each once, with the same total_items. false with
+//  why (e.g. "pages 2, 5 of 7 are missing") otherwise.
+bool kn_hsds_whole (const kn_hsds_t *self, char *why, size_t size);
 
 //  What describes org: its active services that map to a need; when none of those
 //  is active, all its services that do (and the organization accepts nobody).

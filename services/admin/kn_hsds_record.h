@@ -84,11 +84,5 @@ int kn_hsds_at_location_read (kn_hsds_reader_t *self, const char *org_id, char *
                               json_t *at_location, const char *path,
                               kn_hsds_offer_t *offer);
 
-void kn_hsds_offer_init (kn_hsds_offer_t *self);
-void kn_hsds_offer_fini (kn_hsds_offer_t *self);
-
-//  Add other's needs, districts, languages and interpreters to self. Capacity:
-//  summed (sum true: two services) or the larger (two copies of one service).
-void kn_hsds_offer_merge (kn_hsds_offer_t *self, const kn_hsds_offer_t *other, bool sum);
 
 #endif

@@ -25,7 +25,7 @@
 
 static const char *s_usage =
     "usage: kinnet admin directory import PATH... [--file PATH]... [--mapping MAP.json]\n"
-    "              [--dry-run] [--key KEY]\n"
+    "              [--dry-run] [--prune] [--key KEY]\n"
     "       kinnet admin directory show [AGENCY_ID | DIRECTORY_ID]\n"
     "       kinnet admin directory set AGENCY_ID [--accepting yes|no]\n"
     "              [--capacity N|none] [--interpreters yes|no] [--key KEY]\n"
@@ -35,7 +35,10 @@ static const char *s_usage =
     "       kinnet admin directory district list\n"
     "import reads Open Referral HSDS 3.0 JSON as published (organizations, services,\n"
     "service_at_locations, alone, in arrays or in API list pages) and writes what\n"
-    "differs, in one transaction; --dry-run reports without writing. Each PATH (or\n"
+    "differs, in one transaction; --dry-run reports without writing. An import only\n"
+    "adds and changes: one that would take a need from an agency or stop it accepting\n"
+    "is refused unless --prune, which also removes the services and withdraws the\n"
+    "agencies the documents do not name, and needs every page of an export. Each PATH (or\n"
     "--file PATH) is a file or a folder whose *.json files are read in name order; all\n"
     "the documents are read as one directory, so an export in pages imports whole.\n"
     "Without --mapping the built-in mapping is used. The files together must stay under\n"
@@ -247,6 +250,53 @@ s_name_document (kn_error_t *err, const s_documents_t *documents)
               documents->names[index]);
 }
 
+//  Strings as "+a, +b" with prefix ("-" when none).
+static void
+s_print_items (const char *prefix, json_t *list)
+{
+    size_t index;
+    json_t *item;
+    printf ("%s", json_array_size (list) ? "" : "-");
+    json_array_foreach (list, index, item)
+        printf ("%s%s%s", index ? ", " : "", prefix, json_string_value (item));
+}
+
+//  What changed in one agency, under its line: values, sets, services.
+static void
+s_print_diff (json_t *agency)
+{
+    size_t index;
+    json_t *change;
+    json_array_foreach (json_object_get (agency, "values"), index, change)
+        printf ("    %-12s %s -> %s\n", s_str (change, "field"), s_str (change, "before"),
+                s_str (change, "after"));
+    json_array_foreach (json_object_get (agency, "sets"), index, change)
+    {
+        printf ("    %-12s ", s_str (change, "field"));
+        s_print_items ("+", json_object_get (change, "added"));
+        printf (" ");
+        s_print_items ("-", json_object_get (change, "removed"));
+        printf (" (before: ");
+        s_print_items ("", json_object_get (change, "before"));
+        printf ("; after: ");
+        s_print_items ("", json_object_get (change, "after"));
+        printf (")\n");
+    }
+    static const char *const lists[][2] = {{"services_added", "+"},
+                                           {"services_changed", "~"},
+                                           {"services_removed", "-"}};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *list = json_object_get (agency, lists[i][0]);
+        if (json_array_size (list)) {
+            printf ("    %-12s ", lists[i][0]);
+            s_print_items (lists[i][1], list);
+            printf ("\n");
+        }
+    }
+    if (json_is_true (json_object_get (agency, "needs_prune")))
+        printf ("    takes a need or acceptance from routing: only with --prune\n");
+}
+
 static void
 s_print_import (json_t *report)
 {
@@ -261,22 +311,30 @@ s_print_import (json_t *report)
         json_array_foreach (json_object_get (agency, "changes"), at, change)
             printf ("%s%s", at ? ", " : ": ", json_string_value (change));
         printf ("\n");
+        s_print_diff (agency);
     }
     json_t *ignored;
     json_array_foreach (json_object_get (report, "ignored"), index, ignored)
         printf ("%-10s %s: %s\n", "ignored", s_str (ignored, "path"), s_str (ignored, "reason"));
     json_t *missing = json_object_get (report, "not_in_file");
     if (json_array_size (missing)) {
-        printf ("not in this file (left as they are): ");
+        printf ("%s", json_is_true (json_object_get (report, "prune"))
+                          ? "not in these documents (withdrawn): "
+                          : "not in these documents (left as they are): ");
         json_t *id;
         json_array_foreach (missing, index, id)
             printf ("%s%s", index ? ", " : "", json_string_value (id));
         printf ("\n");
     }
     json_t *totals = json_object_get (report, "totals");
-    printf ("%lld added, %lld linked, %lld changed, %lld unchanged, %lld ignored%s\n",
+    if (json_is_true (json_object_get (report, "needs_prune")))
+        printf ("without --prune this import is refused: it takes needs or acceptance "
+                "from routing\n");
+    printf ("%lld added, %lld linked, %lld changed, %lld unchanged, %lld withdrawn, "
+            "%lld ignored%s\n",
             s_int (totals, "added"), s_int (totals, "linked"), s_int (totals, "changed"),
-            s_int (totals, "unchanged"), s_int (totals, "ignored"),
+            s_int (totals, "unchanged"), s_int (totals, "withdrawn"),
+            s_int (totals, "ignored"),
             json_is_true (json_object_get (report, "dry_run")) ? " (dry run: nothing written)"
                                                                 : "");
 }
@@ -285,7 +343,7 @@ static int
 s_import (const cli_options_t *options, int argc, char **argv)
 {
     static const char *const valued[] = {"--mapping", "--key", "--file", NULL};
-    static const char *const flags[] = {"--dry-run", NULL};
+    static const char *const flags[] = {"--dry-run", "--prune", NULL};
     if (!s_options_ok (argc, argv, valued, flags)
         || (!s_positional (argc, argv, 2) && !cli_arg (argc, argv, "--file")))
         return s_usage_error ();
@@ -307,6 +365,7 @@ s_import (const cli_options_t *options, int argc, char **argv)
     op.hsds = documents.texts;
     op.mapping = mapping ? mapping : "";
     op.dry_run = cli_flag (argc, argv, "--dry-run");
+    op.prune = cli_flag (argc, argv, "--prune");
     Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
     request.op_case = KINNET__V1__ADMIN_REQUEST__OP_IMPORT_DIRECTORY;
     request.import_directory = &op;
@@ -347,9 +406,11 @@ s_print_agency (json_t *agency)
     printf ("  %-10s %s\n", "interpret",
             json_is_true (json_object_get (agency, "interpreters")) ? "yes" : "no");
     printf ("  %-10s %s\n", "key",
-            json_is_true (json_object_get (agency, "has_key"))
-                ? "yes (can receive offers)"
-                : "no active key (receives no offers)");
+            json_is_true (json_object_get (agency, "has_key")) ? "yes" : "no active key");
+    if (json_is_true (json_object_get (agency, "can_receive_offers")))
+        printf ("  %-10s yes\n", "offers");
+    else
+        printf ("  %-10s no: %s\n", "offers", s_str (agency, "why_not"));
     s_print_list ("needs", json_object_get (agency, "needs"));
     s_print_list ("districts", json_object_get (agency, "districts"));
     s_print_list ("languages", json_object_get (agency, "languages"));

@@ -152,7 +152,7 @@ s_import_with (const char *file, const char *mapping_path, bool dry_run, kn_erro
     kn_directory_mapping_t *mapping =
         s_mapping (mapping_path ? mapping_path : default_path);
     free (default_path);
-    json_t *report = kn_directory_import (db, file, mapping, dry_run, err);
+    json_t *report = kn_directory_import (db, file, mapping, dry_run, false, err);
     kn_directory_mapping_destroy (&mapping);
     return report;
 }
@@ -743,7 +743,7 @@ Test (directory, builtin_mapping_and_known_district_names)
         "                    \"available\": 2, \"maximum\": 12, \"updated\": "
         "\"2024-09-01\"}]}]}");
     kn_directory_mapping_t *mapping = s_mapping (NULL);
-    json_t *report = kn_directory_import (db, file, mapping, false, &err);
+    json_t *report = kn_directory_import (db, file, mapping, false, false, &err);
     kn_directory_mapping_destroy (&mapping);
     cr_assert (report, "%s (%s)", err.message, err.field);
     s_expect_outcome (report, "org-a", "added:");
@@ -991,7 +991,7 @@ s_racer (void *arg)
     free (path);
     if (own && mapping)
         racer->report =
-            kn_directory_import (own, racer->file, mapping, false, &racer->err);
+            kn_directory_import (own, racer->file, mapping, false, false, &racer->err);
     kn_directory_mapping_destroy (&mapping);
     kn_db_destroy (&own);
     return NULL;
@@ -1083,7 +1083,7 @@ Test (directory, command_line)
     cr_expect_eq (s_cli (args, &out), 0);
     cr_expect (strstr (out, "unchanged  "), "%s", out);
     cr_expect (
-        strstr (out, "0 added, 0 linked, 0 changed, 8 unchanged, 6 ignored (dry run"),
+        strstr (out, "0 added, 0 linked, 0 changed, 8 unchanged, 0 withdrawn, 6 ignored (dry run"),
         "%s", out);
     free (out);
 

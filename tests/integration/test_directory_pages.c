@@ -164,7 +164,7 @@ s_import_pages (kn_error_t *err)
     kn_directory_mapping_t *mapping = s_mapping ();
     cr_assert_eq (kn_db_begin_write (db, NULL, err), 0, "%s", err->message);
     json_t *report = kn_directory_import_texts (db, (const char *const *)pages, lens,
-                                                PAGES, mapping, false, err);
+                                                PAGES, mapping, false, false, err);
     kn_error_t ignored;
     kn_db_exec (db, report ? "COMMIT" : "ROLLBACK", report ? err : &ignored);
     kn_directory_mapping_destroy (&mapping);
@@ -243,7 +243,7 @@ Test (directory_pages, pages_import_as_the_one_file_does)
     char *versions = s_versions ();
     char *file = s_data ("directory.json");
     kn_directory_mapping_t *mapping = s_mapping ();
-    report = kn_directory_import (db, file, mapping, false, &err);
+    report = kn_directory_import (db, file, mapping, false, false, &err);
     cr_assert (report, "%s (field %s)", err.message, err.field);
     cr_expect_eq (s_total (report, "unchanged"), 8);
     json_decref (report);

@@ -1,0 +1,181 @@
+/*  The directory's re-imports and an imported agency's first certificate through
+    the kinnet command, the broker and the admin service: an import that would
+    take a need away exits 5 without --prune, --dry-run shows the diff in text and
+    JSON, --prune applies it; an imported agency gets its certificate from
+    `kinnet admin agency key add`, stays the same agency with its directory data,
+    and `directory show` says when it can receive offers and why not. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "kn_test.h"
+
+#define CARERS    "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
+#define CARERS_AT 8 // its index in directory.json
+#define SCHOOL    "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
+
+static kn_test_stack_t *stack;
+static char data[512]; // tests/data/hsds
+static char dir[300];  // the stack's folder, for files of this test
+
+static void
+s_setup (void)
+{
+    zsys_init ();
+    stack = kn_test_stack_new ();
+    snprintf (dir, sizeof dir, "%s", kn_test_stack_dir (stack));
+    snprintf (data, sizeof data, "%s", __FILE__);
+    char *cut = strstr (data, "integration/test_directory_cli.c");
+    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
+    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
+}
+
+static void
+s_teardown (void)
+{
+    kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
+}
+
+TestSuite (directory_cli, .init = s_setup, .fini = s_teardown, .timeout = 180);
+
+//  kinnet args as the administrator: its exit code, stdout and stderr in *out.
+static int
+s_cli (const char *args, char **out)
+{
+    char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
+    char command[4096];
+    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>&1", env,
+              kn_test_cli_bin (), args);
+    free (env);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    char *buffer = calloc (1, 1 << 20);
+    cr_assert (buffer);
+    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
+    buffer[got] = '\0';
+    int status = pclose (pipe);
+    *out = buffer;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static char *
+s_sql (const char *sql)
+{
+    char *value = kn_test_sql (kn_test_stack_db_url (stack), sql);
+    return value ? value : strdup ("(no row)");
+}
+
+Test (directory_cli, reimports_and_the_first_certificate)
+{
+    char args[2000], *out;
+    snprintf (args, sizeof args,
+              "admin directory import %s/directory.json --mapping %s/mapping.json", data,
+              data);
+    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
+    free (out);
+    char *agency = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
+
+    //  Imported: no key, so no offers, and the command says how to give one.
+    cr_assert_eq (s_cli ("admin directory show " CARERS, &out), 0, "%s", out);
+    cr_expect (strstr (out, "no: no active key: kinnet admin agency key add"), "%s", out);
+    free (out);
+    snprintf (args, sizeof args,
+              "--format json admin agency key add %s --cert-out %s/carers", agency, dir);
+    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
+    cr_expect (strstr (out, agency), "the same agency: %s", out);
+    free (out);
+    cr_assert_eq (s_cli ("--format json admin directory show " CARERS, &out), 0, "%s",
+                  out);
+    cr_expect (strstr (out, "\"can_receive_offers\": true") ||
+                   strstr (out, "\"can_receive_offers\":true"),
+               "%s", out);
+    cr_expect (strstr (out, "young_carer"), "its directory data kept: %s", out);
+    cr_expect (strstr (out, agency), "%s", out);
+    free (out);
+
+    //  Young Carers' own record now lists no service: its need would go.
+    char path[600];
+    snprintf (path, sizeof path, "%s/directory.json", data);
+    json_error_t error;
+    json_t *root = json_load_file (path, 0, &error);
+    cr_assert (root, "%s", error.text);
+    json_object_set_new (json_array_get (root, CARERS_AT), "services", json_array ());
+    snprintf (path, sizeof path, "%s/stripped.json", dir);
+    cr_assert_eq (json_dump_file (root, path, 0), 0);
+    json_decref (root);
+
+    snprintf (args, sizeof args, "admin directory import %s --mapping %s/mapping.json",
+              path, data);
+    cr_expect_eq (s_cli (args, &out), 5, "refused without --prune: %s", out);
+    cr_expect (strstr (out, "prune") && strstr (out, CARERS), "%s", out);
+    free (out);
+    snprintf (args, sizeof args,
+              "admin directory import %s --mapping %s/mapping.json --dry-run", path,
+              data);
+    cr_expect_eq (s_cli (args, &out), 0, "%s", out);
+    cr_expect (
+        strstr (out, "needs        - -young_carer (before: young_carer; after: -)"), "%s",
+        out);
+    cr_expect (strstr (out, "without --prune this import is refused"), "%s", out);
+    free (out);
+    snprintf (
+        args, sizeof args,
+        "--format json admin directory import %s --mapping %s/mapping.json --dry-run",
+        path, data);
+    cr_expect_eq (s_cli (args, &out), 0, "%s", out);
+    json_t *report = json_loads (out, 0, NULL);
+    cr_assert (report, "not JSON: %s", out);
+    free (out);
+    cr_expect (json_is_true (json_object_get (report, "needsPrune")) ||
+                   json_is_true (json_object_get (report, "needs_prune")),
+               "needs_prune in the JSON report");
+    json_decref (report);
+    char *needs =
+        s_sql ("SELECT count(*) FROM core.agency_need WHERE agency_id ="
+               " (SELECT id FROM core.agency WHERE directory_id = '" CARERS "')");
+    cr_expect_str_eq (needs, "1", "nothing written before --prune");
+    free (needs);
+    snprintf (args, sizeof args,
+              "admin directory import %s --mapping %s/mapping.json --prune", path, data);
+    cr_expect_eq (s_cli (args, &out), 0, "%s", out);
+    free (out);
+    needs = s_sql ("SELECT count(*) FROM core.agency_need WHERE agency_id ="
+                   " (SELECT id FROM core.agency WHERE directory_id = '" CARERS "')");
+    cr_expect_str_eq (needs, "0", "applied with --prune");
+    free (needs);
+    free (agency);
+
+    //  The School registers after its import: the link in the mapping moves the
+    //  organization to the registered agency (the placeholder never worked).
+    snprintf (
+        args, sizeof args,
+        "--format json admin agency add --name School --sector school --district north"
+        " --cert-out %s/school",
+        dir);
+    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
+    json_t *added = json_loads (out, 0, NULL);
+    cr_assert (added, "not JSON: %s", out);
+    free (out);
+    char *school = strdup (json_string_value (json_object_get (added, "agency_id")));
+    json_decref (added);
+    snprintf (path, sizeof path, "%s/mapping.json", data);
+    json_t *map = json_load_file (path, 0, &error);
+    cr_assert (map, "%s", error.text);
+    json_object_set_new (json_object_get (map, "organizations"), SCHOOL,
+                         json_pack ("{s:s}", "agency_id", school));
+    snprintf (path, sizeof path, "%s/linked.json", dir);
+    cr_assert_eq (json_dump_file (map, path, 0), 0);
+    json_decref (map);
+    snprintf (args, sizeof args, "admin directory import %s/directory.json --mapping %s",
+              data, path);
+    cr_expect_eq (s_cli (args, &out), 0, "%s", out);
+    cr_expect (strstr (out, "linked"), "%s", out);
+    free (out);
+    char *now = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" SCHOOL "'");
+    cr_expect_str_eq (now, school);
+    free (now);
+    free (school);
+}
