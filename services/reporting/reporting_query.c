@@ -108,6 +108,18 @@ s_tables_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config,
     return 0;
 }
 
+//  Whether every one of the n tables has a rollup column (the first tells the base).
+static bool
+s_rolled_up (const table_spec_t *specs, size_t n)
+{
+    if (specs[0].base != BASE_REFERRAL)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!specs[i].rollup)
+            return false;
+    return true;
+}
+
 //  Add the query of n tables that differ only in their filters (one count column
 //  each); each is protected once counted and goes to section->tables[slot + i]. 0, or
 //  -1 when the request's dimensions do not apply.
@@ -158,6 +170,15 @@ s_tables (reader_t *rd, const Kinnet__V1__RunReport *request, const table_spec_t
         else if (shown[k] == KINNET__V1__REPORT_DIMENSION__BY_WEEK)
             format[k] =
                 k ? "to_char (g2, 'IYYY-\"W\"IW')" : "to_char (g1, 'IYYY-\"W\"IW')";
+    //  With rollups, raw rows are read only for the stretches of the period that are
+    //  not clean rolled-up days (reporting_rollup_sql); one index range scan each.
+    bool rollup = rd->rollups && s_rolled_up (specs, n);
+    const char *referrals =
+        rollup ? "raw CROSS JOIN LATERAL (SELECT r.* FROM intake.referral r"
+                 " WHERE r.received_at >= raw.lo AND r.received_at < raw.hi OFFSET 0) r"
+               : "intake.referral r";
+    const char *period =
+        rollup ? "true" : "r.received_at >= $1::date AND r.received_at < $2::date";
     char inner[8192];
     if (spec->base == BASE_CUSTOM)
         snprintf (inner, sizeof inner,
@@ -174,19 +195,19 @@ s_tables (reader_t *rd, const Kinnet__V1__RunReport *request, const table_spec_t
         snprintf (
             inner, sizeof inner,
             "SELECT %s AS g1, %s AS g2%s FROM (SELECT %s AS g1, %s AS g2, r.needs%s"
-            " FROM intake.referral r LEFT JOIN core.agency a ON a.id = r.referring_agency_id"
-            " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
+            " FROM %s LEFT JOIN core.agency a ON a.id = r.referring_agency_id"
+            " WHERE %s AND (%s)"
             " GROUP BY 1, 2, 3) p CROSS JOIN LATERAL unnest (p.needs) AS n (need)"
             " GROUP BY 1, 2",
             need_row ? row_sql : "p.g1", need_row ? "p.g2" : column_sql, sums,
-            need_row ? "''" : row_sql, need_row ? column_sql : "''", counts, any);
+            need_row ? "''" : row_sql, need_row ? column_sql : "''", counts,
+            referrals, period, any);
     } else if (spec->base == BASE_REFERRAL)
         snprintf (inner, sizeof inner,
-                  "SELECT %s AS g1, %s AS g2%s FROM intake.referral r"
+                  "SELECT %s AS g1, %s AS g2%s FROM %s"
                   " LEFT JOIN core.agency a ON a.id = r.referring_agency_id"
-                  " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
-                  " GROUP BY 1, 2",
-                  row_sql, column_sql, counts, any);
+                  " WHERE %s AND (%s) GROUP BY 1, 2",
+                  row_sql, column_sql, counts, referrals, period, any);
     else if (spec->base == BASE_NEED)
         snprintf (inner, sizeof inner,
                   "SELECT %s AS g1, %s AS g2%s" NEED_FROM " AND (%s) GROUP BY 1, 2",
@@ -200,9 +221,17 @@ s_tables (reader_t *rd, const Kinnet__V1__RunReport *request, const table_spec_t
             " LEFT JOIN core.agency a ON a.id = i.agency_id"
             " WHERE at >= $1::date AND at < $2::date AND (%s) GROUP BY 1, 2",
             row_sql, column_sql, counts, spec->event_time, any);
-    char sql[10240];
-    snprintf (sql, sizeof sql, "SELECT %s, %s%s FROM (%s) x", format[0], format[1], outer,
-              inner);
+    char sql[16384];
+    if (rollup) {
+        char both[12288];
+        if (reporting_rollup_sql (both, sizeof both, inner, specs, n, used[0], used[1]))
+            return kn_error_set (err, KN_E_INTERNAL, NULL, "\"%s\": query too long",
+                                 spec->title);
+        snprintf (sql, sizeof sql, "%s SELECT %s, %s%s FROM (%s) x",
+                  reporting_rollup_days (spec->base), format[0], format[1], outer, both);
+    } else
+        snprintf (sql, sizeof sql, "SELECT %s, %s%s FROM (%s) x", format[0], format[1],
+                  outer, inner);
     job_t *job = reporting_job_add (rd, sql, s_tables_build, request, section, slot);
     job->specs = kn_malloc (n * sizeof *specs);
     memcpy (job->specs, specs, n * sizeof *specs);

@@ -17,13 +17,18 @@ reporting_referrals (reader_t *rd, const Kinnet__V1__RunReport *request,
             : "");
     reporting_add_section (report, referrals);
     const table_spec_t tables[] = {
-        {.title = "Referrals received", .base = BASE_REFERRAL, .filter = "true"},
+        {.title = "Referrals received",
+         .base = BASE_REFERRAL,
+         .filter = "true",
+         .rollup = "received"},
         {.title = "Referrals since withdrawn",
          .base = BASE_REFERRAL,
-         .filter = "r.status = 'withdrawn'"},
+         .filter = "r.status = 'withdrawn'",
+         .rollup = "withdrawn"},
         {.title = "Referrals about a family already known (matched)",
          .base = BASE_REFERRAL,
-         .filter = "r.family_matched"},
+         .filter = "r.family_matched",
+         .rollup = "matched"},
     };
     if (reporting_add_tables (rd, request, referrals, tables, 3, err))
         return -1;

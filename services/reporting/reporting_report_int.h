@@ -8,6 +8,7 @@
       reporting_query.c       a table's SQL, from constant fragments chosen by enum
       reporting_sessions.c    the queries, side by side in one snapshot
       reporting_table.c       a query's rows as a protected table
+      reporting_rollup_sql.c  a query's clean days from the rollups (reporting_rollup.h)
       reporting_referrals.c   "referrals": referrals received, involvements closed
       reporting_declines.c    "declines": offers made, offers declined
       reporting_timeliness.c  "timeliness": placement, expiries, hours to help
@@ -66,6 +67,9 @@ typedef struct {
     const char *row_sql;
     const ProtobufCEnumDescriptor *row_enum;
     const char *row_name;
+    //  The rollup column that counts what filter does (reporting_rollup.h), or NULL:
+    //  the table is read from raw rows only.
+    const char *rollup;
 } table_spec_t;
 
 //  -------------------------------------------------------------------------
@@ -95,6 +99,7 @@ struct _job_t {
 typedef struct {
     job_t *jobs;
     size_t n_jobs;
+    bool rollups; //  read clean days from the rollups (KINNET_REPORT_ROLLUPS, on)
 } reader_t;
 
 //  reporting_report.c
@@ -121,6 +126,18 @@ void reporting_put (Kinnet__V1__ReportSection *section, size_t slot,
 int reporting_add_tables (reader_t *rd, const Kinnet__V1__RunReport *request,
                           Kinnet__V1__ReportSection *section, const table_spec_t *specs,
                           size_t n, kn_error_t *err);
+
+//  reporting_rollup_sql.c
+
+//  The WITH clause of a query that reads base's rollup: `clean`, the period's days
+//  rolled up with no change since, and `raw`, the rest as [lo, hi) stretches.
+const char *reporting_rollup_days (base_t base);
+
+//  Into out: raw (the query of the n tables over the raw stretches, columns g1, g2,
+//  n0..) and the same counts from the rollup's clean days, added up by (g1, g2), for
+//  the dimensions d1 and d2. 0, or -1 when out is too small.
+int reporting_rollup_sql (char *out, size_t size, const char *raw,
+                          const table_spec_t *specs, size_t n, int d1, int d2);
 
 //  reporting_sessions.c
 
