@@ -16,7 +16,7 @@ s_rates_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_err
         free (rates->note);
         rates->note =
             kn_strdup ("No population figures are loaded for this period: load them "
-                    "with kinnet admin population import FILE.csv.");
+                       "with kinnet admin population import FILE.csv.");
         return 0;
     }
     kn_sdc_table_t *counts = kn_sdc_table_new ((size_t)n, 2);
@@ -75,6 +75,19 @@ s_rates_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_err
     return 0;
 }
 
+//  The languages spoken in each district by some active, accepting agency covering
+//  it (a few rows): each case is then one array overlap, not a look-up. Read when
+//  the report runs, from rollups too: agencies and their languages change.
+#define SPOKEN                                                                           \
+    "(SELECT district, array_agg (language) AS languages FROM"                           \
+    "  (SELECT a.district, l.language FROM core.agency a"                                \
+    "   JOIN core.agency_language l ON l.agency_id = a.id"                               \
+    "   WHERE a.active AND a.accepting"                                                  \
+    "   UNION SELECT d.district, l.language FROM core.agency_district d"                 \
+    "   JOIN core.agency a ON a.id = d.agency_id"                                        \
+    "   JOIN core.agency_language l ON l.agency_id = a.id"                               \
+    "   WHERE a.active AND a.accepting) pairs GROUP BY district) spoken"
+
 static const char *s_language_dims[] = {
     "''",
     "date_trunc ('month', at AT TIME ZONE 'UTC')",
@@ -124,21 +137,18 @@ reporting_equity (reader_t *rd, const Kinnet__V1__RunReport *request,
     const table_spec_t language_table[] = {
         {.title = "Cases opened",
          .base = BASE_CUSTOM,
-         //  The (district, language) pairs some active, accepting agency covers, then
-         //  the period's cases that have one of them: hash joins, not a look-up per case.
-         //  The languages spoken in each district by some active, accepting agency
-         //  covering it (a few rows), then one array overlap per case.
-         .from_sql =
-             "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"
-             " LEFT JOIN (SELECT district, array_agg (language) AS languages FROM"
-             "  (SELECT a.district, l.language FROM core.agency a"
-             "   JOIN core.agency_language l ON l.agency_id = a.id"
-             "   WHERE a.active AND a.accepting"
-             "   UNION SELECT d.district, l.language FROM core.agency_district d"
-             "   JOIN core.agency a ON a.id = d.agency_id"
-             "   JOIN core.agency_language l ON l.agency_id = a.id"
-             "   WHERE a.active AND a.accepting) pairs GROUP BY district) spoken"
-             " ON spoken.district = c.district WHERE at >= $1::date AND at < $2::date",
+         .from_sql = "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"
+                     " LEFT JOIN " SPOKEN " ON spoken.district = c.district"
+                     " WHERE at >= $1::date AND at < $2::date",
+         .from_raw_sql =
+             "FROM raw CROSS JOIN LATERAL (SELECT c.*, c.opened_at AS at FROM routing.case c"
+             "  WHERE c.opened_at >= raw.lo AND c.opened_at < raw.hi OFFSET 0) c"
+             " LEFT JOIN " SPOKEN " ON spoken.district = c.district WHERE true",
+         .source = 6,
+         .rollup = "sum (x.n) FILTER (WHERE cardinality (x.languages) > 0)",
+         .rollup_category =
+             "(CASE WHEN x.languages && spoken.languages THEN 1 ELSE 2 END)::text",
+         .rollup_join = " LEFT JOIN " SPOKEN " ON spoken.district = x.district",
          .dims = s_language_dims,
          .filter = "cardinality (c.languages) > 0",
          .category_sql =

@@ -143,7 +143,10 @@ reporting_timeliness (reader_t *rd, const Kinnet__V1__RunReport *request,
          .filter = "true",
          .category_sql = PLACEMENT_SQL,
          .category = &kinnet__v1__placement__descriptor,
-         .category_name = "placement"},
+         .category_name = "placement",
+         .source = 2,
+         .rollup = "sum (x.n)",
+         .rollup_category = "x.placement::text"},
     };
     if (reporting_add_tables (rd, &rows_only, placement, placement_table, 1, err))
         return -1;
@@ -160,7 +163,10 @@ reporting_timeliness (reader_t *rd, const Kinnet__V1__RunReport *request,
          .filter = "i.status = 'expired'",
          .category_sql = "nd.urgency::text",
          .category = &kinnet__v1__urgency__descriptor,
-         .category_name = "urgency"},
+         .category_name = "urgency",
+         .source = 4,
+         .rollup = "sum (x.n) FILTER (WHERE x.tab = 3)",
+         .rollup_category = "x.category"},
     };
     if (reporting_add_tables (rd, &rows_only, escalations, escalation_table, 1, err))
         return -1;

@@ -47,6 +47,63 @@ s_generate (int n)
         " JOIN f ON f.k = 1 + (g::bigint * 7919) %% %d;",
         n * 4 / 5, n, n, n * 4 / 5);
     free (kn_test_sql (url, sql));
+    free (kn_test_sql (
+        url,
+        "INSERT INTO core.agency_language SELECT id, (ARRAY['en','pl','ar','uk'])"
+        "  [1 + (hashtext (id::text) & 3)] FROM core.agency;"
+        "INSERT INTO routing.case (id, family_id, status, district, languages, urgency,"
+        "  opened_at)"
+        " SELECT gen_random_uuid (), r.family_id, 'open', min (r.district),"
+        "  CASE hashtext (r.family_id::text) & 3 WHEN 0 THEN ARRAY['en'] WHEN 1"
+        "   THEN ARRAY['so'] WHEN 2 THEN ARRAY['pl','so'] ELSE ARRAY[]::text[] END,"
+        "  max (r.urgency), min (r.received_at)"
+        " FROM intake.referral r GROUP BY r.family_id;"
+        "INSERT INTO routing.need (id, case_id, referral_id, category, urgency, status,"
+        "  created_at, district, referring_agency_id)"
+        " SELECT gen_random_uuid (), c.id, r.id, r.needs[1], r.urgency,"
+        "  (ARRAY['placed','placed','placed','offered','unplaced','closed'])"
+        "   [1 + (hashtext (r.id::text) & 7) % 6],"
+        "  r.received_at + interval '5 seconds', r.district, r.referring_agency_id"
+        " FROM intake.referral r JOIN routing.case c ON c.family_id = r.family_id;"
+        "CREATE TEMP TABLE a2 AS SELECT row_number () OVER (ORDER BY id) AS k, id"
+        " FROM core.agency;"
+        "INSERT INTO routing.involvement (id, case_id, need_id, agency_id, status, rank,"
+        "  ranked_by, waiting_for_consent, offered_at, deadline_at, decided_at,"
+        "  decline_reason, first_contact_at, closed_at, outcome)"
+        " SELECT gen_random_uuid (), n.case_id, n.id, a2.id,"
+        "  CASE n.status WHEN 'placed' THEN 'accepted' WHEN 'closed' THEN 'closed'"
+        "   WHEN 'offered' THEN CASE WHEN hashtext (n.id::text) & 8 = 0 THEN 'offered'"
+        "   ELSE 'expired' END ELSE 'declined' END,"
+        "  1, '\\x'::bytea, false, n.created_at, n.created_at + interval '3 days',"
+        "  CASE WHEN n.status <> 'offered' OR hashtext (n.id::text) & 8 <> 0 THEN n.created_at"
+        "   + (hashtext (n.id::text) & 255) * interval '20 minutes' END,"
+        "  CASE WHEN n.status = 'unplaced' THEN 1 + (hashtext (n.id::text) & 3) END,"
+        "  CASE WHEN n.status IN ('placed', 'closed') THEN n.created_at"
+        "   + (hashtext (n.id::text) & 127) * interval '37 minutes' END,"
+        "  CASE WHEN n.status = 'closed' THEN n.created_at + interval '9 days' END,"
+        "  CASE WHEN n.status = 'closed' THEN 1 + (hashtext (n.id::text) & 3) END"
+        " FROM routing.need n JOIN a2 ON a2.k = 1 + (hashtext (n.id::text) & 7);"
+        "UPDATE routing.need nd SET first_offered_at = t.first_offered,"
+        "  first_deadline_at = t.first_deadline, accepted_at = t.accepted_at,"
+        "  first_contact_at = t.contact_at"
+        " FROM (SELECT i.need_id, min (i.offered_at) AS first_offered,"
+        "  (array_agg (i.deadline_at ORDER BY i.offered_at))[1] AS first_deadline,"
+        "  min (i.decided_at) FILTER (WHERE i.status IN ('accepted', 'closed',"
+        "   'transferred')) AS accepted_at, min (i.first_contact_at) AS contact_at"
+        "  FROM routing.involvement i GROUP BY i.need_id) t WHERE t.need_id = nd.id;"
+        "UPDATE routing.case c SET needs_count = k.needs, agencies_count = k.agencies,"
+        "  accepted_now = k.accepted,"
+        "  lead_agency_id = CASE WHEN k.accepted > 0 AND hashtext (c.id::text) & 1 = 0"
+        "   THEN k.agency END"
+        " FROM (SELECT c.id, (SELECT count (*) FROM routing.need n WHERE n.case_id = c.id)"
+        "  AS needs, (SELECT count (DISTINCT i.agency_id) FROM routing.involvement i"
+        "  WHERE i.case_id = c.id AND i.status IN ('accepted', 'closed', 'transferred'))"
+        "  AS agencies, (SELECT count (*) FROM routing.involvement i WHERE i.case_id = c.id"
+        "  AND i.status = 'accepted') AS accepted, (SELECT min (i.agency_id::text)::uuid"
+        "  FROM routing.involvement i WHERE i.case_id = c.id) AS agency"
+        "  FROM routing.case c) k WHERE k.id = c.id;"
+        "INSERT INTO core.population (district, year, children) SELECT d, 2026, 2000 * k"
+        " FROM unnest (ARRAY['north','south','east','west']) WITH ORDINALITY AS t (d, k);"));
 }
 
 static void
@@ -224,6 +281,17 @@ Test (report_rollups, both_paths_publish_the_same_cells)
         url, "UPDATE intake.referral SET received_at = received_at + 3 * interval"
              " '1 day' WHERE id IN (SELECT id FROM intake.referral"
              " ORDER BY id DESC LIMIT 25)"));
+    //  An offer declined, a need accepted, a case given a lead, long after their day.
+    free (kn_test_sql (url, "UPDATE routing.involvement SET status = 'declined',"
+                            " decided_at = '2026-02-20', decline_reason = 2 WHERE id IN"
+                            " (SELECT id FROM routing.involvement WHERE status = 'offered'"
+                            "  ORDER BY id LIMIT 20)"));
+    free (kn_test_sql (url, "UPDATE routing.need SET accepted_at = created_at + interval"
+                            " '50 hours' WHERE id IN (SELECT id FROM routing.need"
+                            " WHERE accepted_at IS NULL ORDER BY id LIMIT 20)"));
+    free (kn_test_sql (url, "UPDATE routing.case SET lead_agency_id = NULL WHERE id IN"
+                            " (SELECT id FROM routing.case WHERE lead_agency_id IS NOT NULL"
+                            "  ORDER BY id LIMIT 20)"));
     cr_assert_gt (kn_test_count (url, "SELECT count (*) FROM rollup.dirty"), 0);
     s_compare_all ("rows changed");
     s_catch_up ();
