@@ -110,20 +110,44 @@ reporting_equity (reader_t *rd, const Kinnet__V1__RunReport *request,
         "agency took on. A rate over a withheld count is withheld.");
     reporting_add_section (report, rates);
     rates->tables = kn_calloc (1, sizeof (Kinnet__V1__ReportTable *));
-    reporting_job_add (
-        rd,
-        "WITH y AS (SELECT max (year) AS year FROM core.population"
-        "  WHERE year <= extract (year FROM $2::date - 1)),"
-        " p AS (SELECT district, children FROM core.population, y WHERE population.year = y.year),"
-        " r AS (SELECT r.district, count (*) AS referrals FROM intake.referral r"
-        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1),"
-        " n AS (SELECT nd.district, count (*) AS placed FROM routing.need nd"
-        "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date"
-        "  AND nd.accepted_at IS NOT NULL GROUP BY 1)"
-        " SELECT p.district, p.children, coalesce (r.referrals, 0), coalesce (n.placed, 0),"
-        "  (SELECT year FROM y) FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"
-        " ORDER BY p.district",
-        s_rates_build, request, rates, 0);
+#define RATES_SQL(with, r, n)                                                            \
+    with " y AS (SELECT max (year) AS year FROM core.population"                         \
+         "  WHERE year <= extract (year FROM $2::date - 1)),"                            \
+         " p AS (SELECT district, children FROM core.population, y"                      \
+         "  WHERE population.year = y.year),"                                            \
+         " r AS (" r "), n AS (" n ")"                                                   \
+         " SELECT p.district, p.children, coalesce (r.referrals, 0),"                    \
+         "  coalesce (n.placed, 0), (SELECT year FROM y)"                                \
+         " FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"             \
+         " ORDER BY p.district"
+    static const char raw_sql[] = RATES_SQL (
+        "WITH",
+        "SELECT r.district, count (*) AS referrals FROM intake.referral r"
+        " WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1",
+        "SELECT nd.district, count (*) AS placed FROM routing.need nd"
+        " WHERE nd.created_at >= $1::date AND nd.created_at < $2::date"
+        " AND nd.accepted_at IS NOT NULL GROUP BY 1");
+    //  With rollups: the clean days' counts by district (placement 1 and 2: accepted),
+    //  and the raw stretches' (reporting_rollup_sql.c).
+    static const char rollup_sql[] = RATES_SQL (
+        ",",
+        "SELECT district, sum (k)::bigint AS referrals FROM ("
+        " SELECT x.district, x.received AS k FROM rollup.referral x"
+        "  JOIN clean1 c ON c.day = x.day WHERE x.g = 1"
+        " UNION ALL SELECT r.district, count (*) FROM raw1 CROSS JOIN LATERAL"
+        "  (SELECT r.district FROM intake.referral r WHERE r.received_at >= raw1.lo"
+        "   AND r.received_at < raw1.hi OFFSET 0) r GROUP BY 1) u GROUP BY 1",
+        "SELECT district, sum (k)::bigint AS placed FROM ("
+        " SELECT x.district, x.n AS k FROM rollup.need x JOIN clean2 c ON c.day = x.day"
+        "  WHERE x.g = 1 AND x.placement IN (1, 2)"
+        " UNION ALL SELECT nd.district, count (*) FROM raw2 CROSS JOIN LATERAL"
+        "  (SELECT nd.district FROM routing.need nd WHERE nd.created_at >= raw2.lo"
+        "   AND nd.created_at < raw2.hi AND nd.accepted_at IS NOT NULL OFFSET 0) nd"
+        "  GROUP BY 1) u GROUP BY 1");
+    char with[8192];
+    snprintf (with, sizeof with, "%s%s", reporting_rollup_days_referrals_needs (),
+              rollup_sql);
+    reporting_job_add (rd, rd->rollups ? with : raw_sql, s_rates_build, request, rates, 0);
     Kinnet__V1__ReportSection *languages = reporting_section (
         "languages", "Families nobody in their district speaks to in their languages",
         "Cases opened in the period for a family with languages on record, where no active, "

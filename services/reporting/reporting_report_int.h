@@ -149,6 +149,9 @@ int reporting_add_tables (reader_t *rd, const Kinnet__V1__RunReport *request,
 //  days rolled up with no change since, and `raw`, the rest as [lo, hi) stretches.
 const char *reporting_rollup_days (int source);
 
+//  The same for referrals (clean1, raw1) and needs (clean2, raw2) in one clause.
+const char *reporting_rollup_days_referrals_needs (void);
+
 //  Into out: raw (the query of the n tables over the raw stretches, columns g1, g2,
 //  n0..) and the same counts from the rollup's clean days, added up by (g1, g2), for
 //  the dimensions d1 and d2 (d2 unused with fixed columns). 0, or -1 when out is too

@@ -11,20 +11,22 @@
 
 #include <assert.h>
 
-//  The clean days and the raw stretches of a source. A stretch is a run of
-//  consecutive days that are not clean (row_number () numbers them; day minus
-//  number is the same within a run).
-#define ROLLUP_DAYS(source)                                                               \
-    "WITH clean AS MATERIALIZED (SELECT d.day FROM rollup.day d WHERE d.source = " source \
-    "  AND d.day >= $1::date AND d.day < $2::date"                                        \
-    "  AND current_setting ('TimeZone') = 'UTC'"                                          \
-    "  AND NOT EXISTS (SELECT 1 FROM rollup.dirty m WHERE m.source = d.source"            \
-    "   AND m.day = d.day)),"                                                             \
-    " raw AS MATERIALIZED (SELECT min (day)::timestamptz AS lo,"                          \
-    "  (max (day) + 1)::timestamptz AS hi FROM (SELECT s.day,"                            \
-    "   s.day - (row_number () OVER (ORDER BY s.day))::int AS run FROM"                   \
+//  The clean days and the raw stretches of a source, as CTEs clean<as> and raw<as>.
+//  A stretch is a run of consecutive days that are not clean (row_number () numbers
+//  them; day minus number is the same within a run).
+#define ROLLUP_DAYS_AS(source, as)                                                         \
+    " clean" as " AS MATERIALIZED (SELECT d.day FROM rollup.day d WHERE d.source = " source \
+    "  AND d.day >= $1::date AND d.day < $2::date"                                         \
+    "  AND current_setting ('TimeZone') = 'UTC'"                                           \
+    "  AND NOT EXISTS (SELECT 1 FROM rollup.dirty m WHERE m.source = d.source"             \
+    "   AND m.day = d.day)),"                                                              \
+    " raw" as " AS MATERIALIZED (SELECT min (day)::timestamptz AS lo,"                     \
+    "  (max (day) + 1)::timestamptz AS hi FROM (SELECT s.day,"                             \
+    "   s.day - (row_number () OVER (ORDER BY s.day))::int AS run FROM"                    \
     "   (SELECT generate_series ($1::date, $2::date - 1, interval '1 day')::date AS day)" \
-    "   s WHERE NOT EXISTS (SELECT 1 FROM clean c WHERE c.day = s.day)) t GROUP BY run)"
+    "   s WHERE NOT EXISTS (SELECT 1 FROM clean" as " c WHERE c.day = s.day)) t"           \
+    "   GROUP BY run)"
+#define ROLLUP_DAYS(source) "WITH" ROLLUP_DAYS_AS (source, "")
 
 const char *
 reporting_rollup_days (int source)
@@ -38,6 +40,12 @@ reporting_rollup_days (int source)
                                  ROLLUP_DAYS ("6")};
     assert (source >= 1 && source <= 6);
     return days[source];
+}
+
+const char *
+reporting_rollup_days_referrals_needs (void)
+{
+    return "WITH" ROLLUP_DAYS_AS ("1", "1") "," ROLLUP_DAYS_AS ("2", "2");
 }
 
 //  A rollup table x: its name and joins, each dimension over it (NULL: not kept)
