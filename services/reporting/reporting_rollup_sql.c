@@ -5,8 +5,9 @@
     whose rows are still coming in) from raw rows, by the table's own raw query over
     those stretches only. Both give (g1, g2, n0..) rows in the same units, which are
     added up. Counts are exact: a day is read one way or the other, never both, and
-    both in the report's one snapshot. Only in a UTC session: the rollup's days are
-    UTC days, and the period's bounds ($1::date) must be UTC midnights to match. */
+    both in the report's one snapshot. Only in a UTC session (kn_db makes every
+    session one): the rollup's days are UTC days, and the period's bounds ($1::date)
+    must be UTC midnights to match; elsewhere every day is read raw. */
 #include "reporting_report_int.h"
 
 #include <assert.h>
@@ -17,7 +18,8 @@
 #define ROLLUP_DAYS_AS(source, as)                                                         \
     " clean" as " AS MATERIALIZED (SELECT d.day FROM rollup.day d WHERE d.source = " source \
     "  AND d.day >= $1::date AND d.day < $2::date"                                         \
-    "  AND current_setting ('TimeZone') = 'UTC'"                                           \
+    "  AND current_setting ('TimeZone') IN ('UTC', 'Etc/UTC', 'GMT', 'Etc/GMT',"          \
+    "   'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu', 'UCT', 'Etc/UCT')"                \
     "  AND NOT EXISTS (SELECT 1 FROM rollup.dirty m WHERE m.source = d.source"             \
     "   AND m.day = d.day)),"                                                              \
     " raw" as " AS MATERIALIZED (SELECT min (day)::timestamptz AS lo,"                     \
