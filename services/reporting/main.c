@@ -6,7 +6,9 @@
     against KINNET_AUDIT_TRUSTED_KEYS (or KINNET_AUDIT_PUBLIC_KEY), never against
     the key this process signs with, on reporting_verifier's thread (the server
     starts it). With KINNET_REPORTING_DATABASE_URL, reads go to that standby when it
-    has caught up with the primary (reporting_replica.h). */
+    has caught up with the primary (reporting_replica.h). reporting_rollup's thread
+    keeps the report rollups current on the primary every KINNET_REPORT_ROLLUP_S
+    (10; 0: not in this process). */
 #include <sodium.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@
 #include "kn_config.h"
 #include "kn_daemon.h"
 #include "kn_log.h"
+#include "reporting_rollup.h"
 #include "reporting_sealer.h"
 #include "reporting_server.h"
 
@@ -75,7 +78,13 @@ main (int argc, char *argv[])
                              kn_config_int ("KINNET_AUDIT_CHECKPOINT_S", 60) * 1000)
                        : NULL;
     sodium_memzero (&signer, sizeof signer);
-    rc = server && (sealer || !seal) ? kn_daemon_serve (&daemon, s_handle, server) : -1;
+    long rollup_s = kn_config_int ("KINNET_REPORT_ROLLUP_S", 10);
+    reporting_rollup_thread_t *rollup =
+        server && rollup_s > 0 ? reporting_rollup_start (rollup_s * 1000) : NULL;
+    rc = server && (sealer || !seal) && (rollup || rollup_s <= 0)
+             ? kn_daemon_serve (&daemon, s_handle, server)
+             : -1;
+    reporting_rollup_stop (&rollup);
     reporting_sealer_stop (&sealer); // stops it too
     reporting_server_destroy (&server);
     kn_db_destroy (&standby);

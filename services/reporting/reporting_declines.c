@@ -22,7 +22,10 @@ reporting_declines (reader_t *rd, const Kinnet__V1__RunReport *request,
              "(array_position (ARRAY['offered', 'accepted', 'declined', 'expired', 'withdrawn',"
              " 'transferred', 'closed'], i.status))::text",
          .category = &kinnet__v1__involvement_status__descriptor,
-         .category_name = "status"},
+         .category_name = "status",
+         .source = 3,
+         .rollup = "sum (x.n) FILTER (WHERE x.tab = 1)",
+         .rollup_category = "x.category"},
     };
     if (reporting_add_tables (rd, &rows_only, offers, offer_table, 1, err))
         return -1;
@@ -38,7 +41,10 @@ reporting_declines (reader_t *rd, const Kinnet__V1__RunReport *request,
          .filter = "i.status = 'declined'",
          .category_sql = "i.decline_reason::text",
          .category = &kinnet__v1__decline_reason__descriptor,
-         .category_name = "reason"},
+         .category_name = "reason",
+         .source = 4,
+         .rollup = "sum (x.n) FILTER (WHERE x.tab = 2)",
+         .rollup_category = "x.category"},
     };
     return reporting_add_tables (rd, &rows_only, declines, decline_table, 1, err);
 }

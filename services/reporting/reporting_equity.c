@@ -16,7 +16,7 @@ s_rates_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_err
         free (rates->note);
         rates->note =
             kn_strdup ("No population figures are loaded for this period: load them "
-                    "with kinnet admin population import FILE.csv.");
+                       "with kinnet admin population import FILE.csv.");
         return 0;
     }
     kn_sdc_table_t *counts = kn_sdc_table_new ((size_t)n, 2);
@@ -75,6 +75,19 @@ s_rates_build (job_t *job, PGresult *rows, const kn_sdc_config_t *config, kn_err
     return 0;
 }
 
+//  The languages spoken in each district by some active, accepting agency covering
+//  it (a few rows): each case is then one array overlap, not a look-up. Read when
+//  the report runs, from rollups too: agencies and their languages change.
+#define SPOKEN                                                                           \
+    "(SELECT district, array_agg (language) AS languages FROM"                           \
+    "  (SELECT a.district, l.language FROM core.agency a"                                \
+    "   JOIN core.agency_language l ON l.agency_id = a.id"                               \
+    "   WHERE a.active AND a.accepting"                                                  \
+    "   UNION SELECT d.district, l.language FROM core.agency_district d"                 \
+    "   JOIN core.agency a ON a.id = d.agency_id"                                        \
+    "   JOIN core.agency_language l ON l.agency_id = a.id"                               \
+    "   WHERE a.active AND a.accepting) pairs GROUP BY district) spoken"
+
 static const char *s_language_dims[] = {
     "''",
     "date_trunc ('month', at AT TIME ZONE 'UTC')",
@@ -97,20 +110,44 @@ reporting_equity (reader_t *rd, const Kinnet__V1__RunReport *request,
         "agency took on. A rate over a withheld count is withheld.");
     reporting_add_section (report, rates);
     rates->tables = kn_calloc (1, sizeof (Kinnet__V1__ReportTable *));
-    reporting_job_add (
-        rd,
-        "WITH y AS (SELECT max (year) AS year FROM core.population"
-        "  WHERE year <= extract (year FROM $2::date - 1)),"
-        " p AS (SELECT district, children FROM core.population, y WHERE population.year = y.year),"
-        " r AS (SELECT r.district, count (*) AS referrals FROM intake.referral r"
-        "  WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1),"
-        " n AS (SELECT nd.district, count (*) AS placed FROM routing.need nd"
-        "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date"
-        "  AND nd.accepted_at IS NOT NULL GROUP BY 1)"
-        " SELECT p.district, p.children, coalesce (r.referrals, 0), coalesce (n.placed, 0),"
-        "  (SELECT year FROM y) FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"
-        " ORDER BY p.district",
-        s_rates_build, request, rates, 0);
+#define RATES_SQL(with, r, n)                                                            \
+    with " y AS (SELECT max (year) AS year FROM core.population"                         \
+         "  WHERE year <= extract (year FROM $2::date - 1)),"                            \
+         " p AS (SELECT district, children FROM core.population, y"                      \
+         "  WHERE population.year = y.year),"                                            \
+         " r AS (" r "), n AS (" n ")"                                                   \
+         " SELECT p.district, p.children, coalesce (r.referrals, 0),"                    \
+         "  coalesce (n.placed, 0), (SELECT year FROM y)"                                \
+         " FROM p LEFT JOIN r USING (district) LEFT JOIN n USING (district)"             \
+         " ORDER BY p.district"
+    static const char raw_sql[] = RATES_SQL (
+        "WITH",
+        "SELECT r.district, count (*) AS referrals FROM intake.referral r"
+        " WHERE r.received_at >= $1::date AND r.received_at < $2::date GROUP BY 1",
+        "SELECT nd.district, count (*) AS placed FROM routing.need nd"
+        " WHERE nd.created_at >= $1::date AND nd.created_at < $2::date"
+        " AND nd.accepted_at IS NOT NULL GROUP BY 1");
+    //  With rollups: the clean days' counts by district (placement 1 and 2: accepted),
+    //  and the raw stretches' (reporting_rollup_sql.c).
+    static const char rollup_sql[] = RATES_SQL (
+        ",",
+        "SELECT district, sum (k)::bigint AS referrals FROM ("
+        " SELECT x.district, x.received AS k FROM rollup.referral x"
+        "  JOIN clean1 c ON c.day = x.day WHERE x.g = 1"
+        " UNION ALL SELECT r.district, count (*) FROM raw1 CROSS JOIN LATERAL"
+        "  (SELECT r.district FROM intake.referral r WHERE r.received_at >= raw1.lo"
+        "   AND r.received_at < raw1.hi OFFSET 0) r GROUP BY 1) u GROUP BY 1",
+        "SELECT district, sum (k)::bigint AS placed FROM ("
+        " SELECT x.district, x.n AS k FROM rollup.need x JOIN clean2 c ON c.day = x.day"
+        "  WHERE x.g = 1 AND x.placement IN (1, 2)"
+        " UNION ALL SELECT nd.district, count (*) FROM raw2 CROSS JOIN LATERAL"
+        "  (SELECT nd.district FROM routing.need nd WHERE nd.created_at >= raw2.lo"
+        "   AND nd.created_at < raw2.hi AND nd.accepted_at IS NOT NULL OFFSET 0) nd"
+        "  GROUP BY 1) u GROUP BY 1");
+    char with[8192];
+    snprintf (with, sizeof with, "%s%s", reporting_rollup_days_referrals_needs (),
+              rollup_sql);
+    reporting_job_add (rd, rd->rollups ? with : raw_sql, s_rates_build, request, rates, 0);
     Kinnet__V1__ReportSection *languages = reporting_section (
         "languages", "Families nobody in their district speaks to in their languages",
         "Cases opened in the period for a family with languages on record, where no active, "
@@ -124,21 +161,18 @@ reporting_equity (reader_t *rd, const Kinnet__V1__RunReport *request,
     const table_spec_t language_table[] = {
         {.title = "Cases opened",
          .base = BASE_CUSTOM,
-         //  The (district, language) pairs some active, accepting agency covers, then
-         //  the period's cases that have one of them: hash joins, not a look-up per case.
-         //  The languages spoken in each district by some active, accepting agency
-         //  covering it (a few rows), then one array overlap per case.
-         .from_sql =
-             "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"
-             " LEFT JOIN (SELECT district, array_agg (language) AS languages FROM"
-             "  (SELECT a.district, l.language FROM core.agency a"
-             "   JOIN core.agency_language l ON l.agency_id = a.id"
-             "   WHERE a.active AND a.accepting"
-             "   UNION SELECT d.district, l.language FROM core.agency_district d"
-             "   JOIN core.agency a ON a.id = d.agency_id"
-             "   JOIN core.agency_language l ON l.agency_id = a.id"
-             "   WHERE a.active AND a.accepting) pairs GROUP BY district) spoken"
-             " ON spoken.district = c.district WHERE at >= $1::date AND at < $2::date",
+         .from_sql = "FROM (SELECT c.*, c.opened_at AS at FROM routing.case c) c"
+                     " LEFT JOIN " SPOKEN " ON spoken.district = c.district"
+                     " WHERE at >= $1::date AND at < $2::date",
+         .from_raw_sql =
+             "FROM raw CROSS JOIN LATERAL (SELECT c.*, c.opened_at AS at FROM routing.case c"
+             "  WHERE c.opened_at >= raw.lo AND c.opened_at < raw.hi OFFSET 0) c"
+             " LEFT JOIN " SPOKEN " ON spoken.district = c.district WHERE true",
+         .source = 6,
+         .rollup = "sum (x.n) FILTER (WHERE cardinality (x.languages) > 0)",
+         .rollup_category =
+             "(CASE WHEN x.languages && spoken.languages THEN 1 ELSE 2 END)::text",
+         .rollup_join = " LEFT JOIN " SPOKEN " ON spoken.district = x.district",
          .dims = s_language_dims,
          .filter = "cardinality (c.languages) > 0",
          .category_sql =

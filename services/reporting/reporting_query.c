@@ -158,11 +158,20 @@ s_tables (reader_t *rd, const Kinnet__V1__RunReport *request, const table_spec_t
         else if (shown[k] == KINNET__V1__REPORT_DIMENSION__BY_WEEK)
             format[k] =
                 k ? "to_char (g2, 'IYYY-\"W\"IW')" : "to_char (g1, 'IYYY-\"W\"IW')";
+    //  With rollups, raw rows are read only for the stretches of the period that are
+    //  not clean rolled-up days (reporting_rollup_sql); one index range scan each.
+    bool rollup = rd->rollups && reporting_rollup_applies (specs, n);
+    const char *referrals =
+        rollup ? "raw CROSS JOIN LATERAL (SELECT r.* FROM intake.referral r"
+                 " WHERE r.received_at >= raw.lo AND r.received_at < raw.hi OFFSET 0) r"
+               : "intake.referral r";
+    const char *period =
+        rollup ? "true" : "r.received_at >= $1::date AND r.received_at < $2::date";
     char inner[8192];
     if (spec->base == BASE_CUSTOM)
         snprintf (inner, sizeof inner,
                   "SELECT %s AS g1, %s AS g2%s %s AND (%s) GROUP BY 1, 2", row_sql,
-                  column_sql, counts, spec->from_sql, any);
+                  column_sql, counts, rollup ? spec->from_raw_sql : spec->from_sql, any);
     else if (spec->base == BASE_REFERRAL &&
              (row_sql == s_referral_sql[KINNET__V1__REPORT_DIMENSION__BY_NEED] ||
               column_sql == s_referral_sql[KINNET__V1__REPORT_DIMENSION__BY_NEED])) {
@@ -171,38 +180,58 @@ s_tables (reader_t *rd, const Kinnet__V1__RunReport *request, const table_spec_t
         //  such groups; unnesting a million referrals first and grouping the result took
         //  three times as long (and the planner, expecting ten needs a referral, sorted).
         bool need_row = row_sql == s_referral_sql[KINNET__V1__REPORT_DIMENSION__BY_NEED];
-        snprintf (
-            inner, sizeof inner,
-            "SELECT %s AS g1, %s AS g2%s FROM (SELECT %s AS g1, %s AS g2, r.needs%s"
-            " FROM intake.referral r LEFT JOIN core.agency a ON a.id = r.referring_agency_id"
-            " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
-            " GROUP BY 1, 2, 3) p CROSS JOIN LATERAL unnest (p.needs) AS n (need)"
-            " GROUP BY 1, 2",
-            need_row ? row_sql : "p.g1", need_row ? "p.g2" : column_sql, sums,
-            need_row ? "''" : row_sql, need_row ? column_sql : "''", counts, any);
+        snprintf (inner, sizeof inner,
+                  "SELECT %s AS g1, %s AS g2%s FROM (SELECT %s AS g1, %s AS g2, r.needs%s"
+                  " FROM %s LEFT JOIN core.agency a ON a.id = r.referring_agency_id"
+                  " WHERE %s AND (%s)"
+                  " GROUP BY 1, 2, 3) p CROSS JOIN LATERAL unnest (p.needs) AS n (need)"
+                  " GROUP BY 1, 2",
+                  need_row ? row_sql : "p.g1", need_row ? "p.g2" : column_sql, sums,
+                  need_row ? "''" : row_sql, need_row ? column_sql : "''", counts,
+                  referrals, period, any);
     } else if (spec->base == BASE_REFERRAL)
         snprintf (inner, sizeof inner,
-                  "SELECT %s AS g1, %s AS g2%s FROM intake.referral r"
+                  "SELECT %s AS g1, %s AS g2%s FROM %s"
                   " LEFT JOIN core.agency a ON a.id = r.referring_agency_id"
-                  " WHERE r.received_at >= $1::date AND r.received_at < $2::date AND (%s)"
-                  " GROUP BY 1, 2",
-                  row_sql, column_sql, counts, any);
+                  " WHERE %s AND (%s) GROUP BY 1, 2",
+                  row_sql, column_sql, counts, referrals, period, any);
     else if (spec->base == BASE_NEED)
         snprintf (inner, sizeof inner,
-                  "SELECT %s AS g1, %s AS g2%s" NEED_FROM " AND (%s) GROUP BY 1, 2",
-                  row_sql, column_sql, counts, any);
-    else
-        snprintf (
-            inner, sizeof inner,
-            "SELECT %s AS g1, %s AS g2%s FROM (SELECT i.*, %s AS at FROM routing.involvement i)"
-            " i LEFT JOIN routing.need nd ON nd.id = i.need_id"
-            " LEFT JOIN core.agency ra ON ra.id = nd.referring_agency_id"
-            " LEFT JOIN core.agency a ON a.id = i.agency_id"
-            " WHERE at >= $1::date AND at < $2::date AND (%s) GROUP BY 1, 2",
-            row_sql, column_sql, counts, spec->event_time, any);
-    char sql[10240];
-    snprintf (sql, sizeof sql, "SELECT %s, %s%s FROM (%s) x", format[0], format[1], outer,
-              inner);
+                  "SELECT %s AS g1, %s AS g2%s%s AND (%s) GROUP BY 1, 2", row_sql,
+                  column_sql, counts, rollup ? NEED_FROM_RAW : NEED_FROM, any);
+    else {
+        char involvements[512];
+        if (rollup)
+            snprintf (
+                involvements, sizeof involvements,
+                "raw CROSS JOIN LATERAL (SELECT i.*, %s AS at FROM routing.involvement i"
+                " WHERE %s >= raw.lo AND %s < raw.hi OFFSET 0) i",
+                spec->event_time, spec->event_time, spec->event_time);
+        else
+            snprintf (involvements, sizeof involvements,
+                      "(SELECT i.*, %s AS at FROM routing.involvement i) i",
+                      spec->event_time);
+        snprintf (inner, sizeof inner,
+                  "SELECT %s AS g1, %s AS g2%s FROM %s"
+                  " LEFT JOIN routing.need nd ON nd.id = i.need_id"
+                  " LEFT JOIN core.agency ra ON ra.id = nd.referring_agency_id"
+                  " LEFT JOIN core.agency a ON a.id = i.agency_id"
+                  " WHERE %s AND (%s) GROUP BY 1, 2",
+                  row_sql, column_sql, counts, involvements,
+                  rollup ? "true" : "at >= $1::date AND at < $2::date", any);
+    }
+    char sql[16384];
+    if (rollup) {
+        char both[12288];
+        if (reporting_rollup_sql (both, sizeof both, inner, specs, n, used[0], used[1]))
+            return kn_error_set (err, KN_E_INTERNAL, NULL, "\"%s\": query too long",
+                                 spec->title);
+        snprintf (sql, sizeof sql, "%s SELECT %s, %s%s FROM (%s) x",
+                  reporting_rollup_days (spec->source), format[0], format[1], outer,
+                  both);
+    } else
+        snprintf (sql, sizeof sql, "SELECT %s, %s%s FROM (%s) x", format[0], format[1],
+                  outer, inner);
     job_t *job = reporting_job_add (rd, sql, s_tables_build, request, section, slot);
     job->specs = kn_malloc (n * sizeof *specs);
     memcpy (job->specs, specs, n * sizeof *specs);

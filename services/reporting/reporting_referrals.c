@@ -17,13 +17,21 @@ reporting_referrals (reader_t *rd, const Kinnet__V1__RunReport *request,
             : "");
     reporting_add_section (report, referrals);
     const table_spec_t tables[] = {
-        {.title = "Referrals received", .base = BASE_REFERRAL, .filter = "true"},
+        {.title = "Referrals received",
+         .base = BASE_REFERRAL,
+         .filter = "true",
+         .source = 1,
+         .rollup = "sum (x.received)"},
         {.title = "Referrals since withdrawn",
          .base = BASE_REFERRAL,
-         .filter = "r.status = 'withdrawn'"},
+         .filter = "r.status = 'withdrawn'",
+         .source = 1,
+         .rollup = "sum (x.withdrawn)"},
         {.title = "Referrals about a family already known (matched)",
          .base = BASE_REFERRAL,
-         .filter = "r.family_matched"},
+         .filter = "r.family_matched",
+         .source = 1,
+         .rollup = "sum (x.matched)"},
     };
     if (reporting_add_tables (rd, request, referrals, tables, 3, err))
         return -1;
@@ -39,7 +47,10 @@ reporting_referrals (reader_t *rd, const Kinnet__V1__RunReport *request,
          .filter = "i.status = 'closed'",
          .category_sql = "i.outcome::text",
          .category = &kinnet__v1__outcome__descriptor,
-         .category_name = "outcome"},
+         .category_name = "outcome",
+         .source = 5,
+         .rollup = "sum (x.n) FILTER (WHERE x.tab = 4)",
+         .rollup_category = "x.category"},
     };
     //  Outcomes have their own columns: only the first dimension applies.
     Kinnet__V1__RunReport rows_only = *request;

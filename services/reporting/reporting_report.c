@@ -7,6 +7,7 @@
 
 #include <time.h>
 
+#include "kn_config.h"
 #include "kn_validate.h"
 #include "kn_alloc.h"
 
@@ -112,7 +113,9 @@ reporting_report_run (kn_db_t *const *dbs, size_t n_dbs, const kn_sdc_config_t *
     } reports[] = {{"referrals", reporting_referrals}, {"declines", reporting_declines},
                    {"timeliness", reporting_timeliness}, {"team", reporting_team}, {"consent", reporting_consent},
                    {"equity", reporting_equity}};
-    reader_t rd = {NULL, 0};
+    //  off: every table from raw rows, as before the rollups; tests and ops/bench-reports
+    //  compare both paths.
+    reader_t rd = {NULL, 0, strcmp (kn_config_str ("KINNET_REPORT_ROLLUPS", "on"), "off") != 0};
     int rc = -1;
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
         if (strcmp (request->report, reports[i].name) == 0)

@@ -8,6 +8,7 @@
       reporting_query.c       a table's SQL, from constant fragments chosen by enum
       reporting_sessions.c    the queries, side by side in one snapshot
       reporting_table.c       a query's rows as a protected table
+      reporting_rollup_sql.c  a query's clean days from the rollups (reporting_rollup.h)
       reporting_referrals.c   "referrals": referrals received, involvements closed
       reporting_declines.c    "declines": offers made, offers declined
       reporting_timeliness.c  "timeliness": placement, expiries, hours to help
@@ -37,13 +38,21 @@ extern const char *reporting_dimension_names[];
 //  A need with what became of it (first offer and its deadline, acceptance, first
 //  contact: kept on the need by routing, 0008), its referral and referring agency;
 //  t.* names them as the report SQL expects.
-#define NEED_FROM                                                                         \
-    " FROM (SELECT nd.*, nd.created_at AS at FROM routing.need nd"                        \
-    "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date) nd"                  \
-    " LEFT JOIN core.agency ra ON ra.id = nd.referring_agency_id"                         \
+#define NEED_FROM_OF(needs, period)                                                       \
+    " FROM " needs " LEFT JOIN core.agency ra ON ra.id = nd.referring_agency_id"          \
     " CROSS JOIN LATERAL (SELECT nd.accepted_at, nd.first_deadline_at AS first_deadline," \
     "  nd.first_offered_at AS first_offered, nd.first_contact_at AS contact_at) t"        \
-    " WHERE at >= $1::date AND at < $2::date"
+    " WHERE " period
+#define NEED_FROM                                                                        \
+    NEED_FROM_OF ("(SELECT nd.*, nd.created_at AS at FROM routing.need nd"               \
+                  "  WHERE nd.created_at >= $1::date AND nd.created_at < $2::date) nd",  \
+                  "at >= $1::date AND at < $2::date")
+//  The same over the stretches of the period that are not clean rolled-up days.
+#define NEED_FROM_RAW                                                                    \
+    NEED_FROM_OF ("raw CROSS JOIN LATERAL (SELECT nd.*, nd.created_at AS at"             \
+                  "  FROM routing.need nd WHERE nd.created_at >= raw.lo"                 \
+                  "  AND nd.created_at < raw.hi OFFSET 0) nd",                           \
+                  "true")
 
 //  One table: what it counts and how its rows and columns are labelled. Every array
 //  it points to is static: the tables are made after the report's function returns.
@@ -66,6 +75,17 @@ typedef struct {
     const char *row_sql;
     const ProtobufCEnumDescriptor *row_enum;
     const char *row_name;
+    //  Rollups (reporting_rollup_sql.c): the source (1..6, migration 0044) whose
+    //  rollup x holds the table's counts, or 0: the table is read from raw rows only.
+    //  rollup: the aggregate over x that counts what filter does; rollup_category:
+    //  the column value over x (fixed columns); rollup_join: joins it needs;
+    //  from_raw_sql (BASE_CUSTOM): from_sql over the stretches `raw` (lo, hi)
+    //  instead of the period, ending in a WHERE clause.
+    int source;
+    const char *rollup;
+    const char *rollup_category;
+    const char *rollup_join;
+    const char *from_raw_sql;
 } table_spec_t;
 
 //  -------------------------------------------------------------------------
@@ -95,6 +115,7 @@ struct _job_t {
 typedef struct {
     job_t *jobs;
     size_t n_jobs;
+    bool rollups; //  read clean days from the rollups (KINNET_REPORT_ROLLUPS, on)
 } reader_t;
 
 //  reporting_report.c
@@ -121,6 +142,25 @@ void reporting_put (Kinnet__V1__ReportSection *section, size_t slot,
 int reporting_add_tables (reader_t *rd, const Kinnet__V1__RunReport *request,
                           Kinnet__V1__ReportSection *section, const table_spec_t *specs,
                           size_t n, kn_error_t *err);
+
+//  reporting_rollup_sql.c
+
+//  The WITH clause of a query that reads source's rollup: `clean`, the period's
+//  days rolled up with no change since, and `raw`, the rest as [lo, hi) stretches.
+const char *reporting_rollup_days (int source);
+
+//  The same for referrals (clean1, raw1) and needs (clean2, raw2) in one clause.
+const char *reporting_rollup_days_referrals_needs (void);
+
+//  Into out: raw (the query of the n tables over the raw stretches, columns g1, g2,
+//  n0..) and the same counts from the rollup's clean days, added up by (g1, g2), for
+//  the dimensions d1 and d2 (d2 unused with fixed columns). 0, or -1 when out is too
+//  small.
+int reporting_rollup_sql (char *out, size_t size, const char *raw,
+                          const table_spec_t *specs, size_t n, int d1, int d2);
+
+//  Whether the n tables can be read from a rollup: each names the same source.
+bool reporting_rollup_applies (const table_spec_t *specs, size_t n);
 
 //  reporting_sessions.c
 

@@ -20,6 +20,12 @@ static const char *s_case_dims[] = {
     " CROSS JOIN LATERAL (SELECT c.needs_count AS needs, c.agencies_count AS agencies,"  \
     "  c.accepted_now > 0 AS working) k"                                                 \
     " WHERE at >= $1::date AND at < $2::date"
+//  The same over the stretches of the period that are not clean rolled-up days.
+#define CASE_FROM_RAW                                                                    \
+    "FROM raw CROSS JOIN LATERAL (SELECT c.*, c.opened_at AS at FROM routing.case c"     \
+    "  WHERE c.opened_at >= raw.lo AND c.opened_at < raw.hi OFFSET 0) c"                 \
+    " CROSS JOIN LATERAL (SELECT c.needs_count AS needs, c.agencies_count AS agencies,"  \
+    "  c.accepted_now > 0 AS working) k WHERE true"
 
 int
 reporting_team (reader_t *rd, const Kinnet__V1__RunReport *request,
@@ -40,31 +46,43 @@ reporting_team (reader_t *rd, const Kinnet__V1__RunReport *request,
         {.title = "Cases by number of needs",
          .base = BASE_CUSTOM,
          .from_sql = CASE_FROM,
+         .from_raw_sql = CASE_FROM_RAW,
+         .source = 6,
          .dims = s_case_dims,
          .filter = "k.needs > 0",
          .category_sql = "least (k.needs, 3)::text",
          .labels = needs,
          .n_labels = 3,
-         .category_name = "needs"},
+         .category_name = "needs",
+         .rollup = "sum (x.n) FILTER (WHERE x.needs3 > 0)",
+         .rollup_category = "x.needs3::text"},
         {.title = "Cases by number of agencies that took a need on",
          .base = BASE_CUSTOM,
          .from_sql = CASE_FROM,
+         .from_raw_sql = CASE_FROM_RAW,
+         .source = 6,
          .dims = s_case_dims,
          .filter = "true",
          .category_sql = "(least (k.agencies, 3) + 1)::text",
          .labels = agencies,
          .n_labels = 4,
-         .category_name = "agencies"},
+         .category_name = "agencies",
+         .rollup = "sum (x.n)",
+         .rollup_category = "x.agencies4::text"},
         {.title = "Cases with an agency working with the family, by lead professional",
          .base = BASE_CUSTOM,
          .from_sql = CASE_FROM,
+         .from_raw_sql = CASE_FROM_RAW,
+         .source = 6,
          .dims = s_case_dims,
          .filter = "k.working",
          .category_sql =
              "(CASE WHEN c.lead_agency_id IS NOT NULL THEN 1 ELSE 2 END)::text",
          .labels = lead,
          .n_labels = 2,
-         .category_name = "lead"},
+         .category_name = "lead",
+         .rollup = "sum (x.n) FILTER (WHERE x.working)",
+         .rollup_category = "x.lead::text"},
     };
     return reporting_add_tables (rd, &rows_only, team, tables, 3, err);
 }

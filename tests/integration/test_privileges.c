@@ -265,6 +265,28 @@ Test (privileges, no_service_can_rewrite_the_record)
               {"SELECT count(*) FROM core.data_key", "", "cannot read data keys"});
 }
 
+//  The report rollups (0044) are derived counts that only the reporting login's job
+//  writes; the services whose writes mark days do so through the triggers, and can
+//  neither forge a rollup nor clear a mark (which would make a report read a stale
+//  day). The job itself replaces rows; it never rewrites one in place.
+Test (privileges, only_the_rollup_job_writes_the_rollups)
+{
+    const char *writers[] = {"kinnet_intake", "kinnet_routing", "kinnet_consent",
+                             "kinnet_admin", "kinnet_records", "kinnet_audit"};
+    for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++)
+        ATTEMPTS (writers[i],
+                  {"INSERT INTO rollup.referral (day, g, received, withdrawn, matched)"
+                   " VALUES ('2026-01-01', 0, 1, 0, 0)", "42501", "forged a rollup"},
+                  {"DELETE FROM rollup.dirty", "42501", "cleared the marks"},
+                  {"INSERT INTO rollup.dirty VALUES (1, '2026-01-01')", "42501",
+                   "marked a day by hand"});
+    ATTEMPTS ("kinnet_reporting",
+              {"DELETE FROM rollup.dirty WHERE false", "", "cannot clear marks"},
+              {"UPDATE rollup.referral SET received = 0", "42501", "rewrote a rollup"},
+              {"UPDATE rollup.dirty SET day = '2000-01-01'", "42501", "moved a mark"},
+              {"DELETE FROM intake.referral WHERE false", "42501", "deleted a referral"});
+}
+
 Test (privileges, a_role_change_names_an_agency_only_from_the_admin_service)
 {
     free (kn_test_sql (url, "INSERT INTO core.agency (id, name, sector, district) VALUES"
