@@ -75,7 +75,7 @@ typedef struct {
     const char *row_sql;
     const ProtobufCEnumDescriptor *row_enum;
     const char *row_name;
-    //  Rollups (reporting_rollup_sql.c): the source (1..6, migration 0044) whose
+    //  Rollups (reporting_rollup_sql.c): the source (1..6, migration 0043) whose
     //  rollup x holds the table's counts, or 0: the table is read from raw rows only.
     //  rollup: the aggregate over x that counts what filter does; rollup_category:
     //  the column value over x (fixed columns); rollup_join: joins it needs;

@@ -1,5 +1,5 @@
 /*  reporting_rollup: periodic recomputation of the report rollups' dirty days.
-    The SQL (rollup.run, migration 0044) holds the argument; this file only holds
+    The SQL (rollup.run, migration 0043) holds the argument; this file only holds
     the lock, the transaction and the thread. */
 #include "reporting_rollup.h"
 

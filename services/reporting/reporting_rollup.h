@@ -1,4 +1,4 @@
-/*  reporting_rollup: the rollup job. Keeps the report rollups (sql migration 0044)
+/*  reporting_rollup: the rollup job. Keeps the report rollups (sql migration 0043)
     current: each pass recomputes, from raw rows, the days whose rows changed since
     they were last rolled up (the marks the write triggers leave), in one REPEATABLE
     READ transaction on the primary, and deletes the marks it saw. A mark committed

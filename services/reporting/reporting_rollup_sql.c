@@ -1,6 +1,6 @@
 /*  reporting_rollup_sql: a table's query when rollups are on. The period's days
     that are rolled up and clean (no mark: nothing changed since the job recomputed
-    them, migration 0044) are read from the rollup, a few rows per day and dimension
+    them, migration 0043) are read from the rollup, a few rows per day and dimension
     set; the rest of the period (days not rolled up yet, days changed since, days
     whose rows are still coming in) from raw rows, by the table's own raw query over
     those stretches only. Both give (g1, g2, n0..) rows in the same units, which are

@@ -224,7 +224,7 @@ s_time_table (reader_t *rd, const Kinnet__V1__RunReport *request,
     section->tables = kn_calloc (1, sizeof (Kinnet__V1__ReportTable *));
     //  The slowest query of all the reports (its sorts): sent first, the others of the
     //  report run beside it. With rollups: the histograms of the clean days, and those
-    //  of the raw stretches made on the fly, as the job makes them (migration 0044).
+    //  of the raw stretches made on the fly, as the job makes them (migration 0043).
     if (rd->rollups)
         sql = "SELECT urgency, measure, bucket, sum (n)::bigint FROM ("
               " SELECT h.urgency, h.measure, h.bucket, h.n FROM rollup.need_hours h"

@@ -265,7 +265,7 @@ Test (privileges, no_service_can_rewrite_the_record)
               {"SELECT count(*) FROM core.data_key", "", "cannot read data keys"});
 }
 
-//  The report rollups (0044) are derived counts that only the reporting login's job
+//  The report rollups (0043) are derived counts that only the reporting login's job
 //  writes; the services whose writes mark days do so through the triggers, and can
 //  neither forge a rollup nor clear a mark (which would make a report read a stale
 //  day). The job itself replaces rows; it never rewrites one in place.

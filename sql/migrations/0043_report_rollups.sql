@@ -20,7 +20,7 @@
 -- (the period's $1::date boundaries are then UTC midnights too).
 
 CREATE SCHEMA rollup;
-COMMENT ON SCHEMA rollup IS 'report rollups: derived counts, no personal data (0044)';
+COMMENT ON SCHEMA rollup IS 'report rollups: derived counts, no personal data (0043)';
 
 -- Sources: what a day is a day of.
 --   1 intake.referral.received_at
