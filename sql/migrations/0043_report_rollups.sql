@@ -134,16 +134,31 @@ CREATE INDEX involvement_closed ON routing.involvement (closed_at);
 CREATE FUNCTION rollup.utc_day (t timestamptz) RETURNS date
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (t AT TIME ZONE 'UTC')::date $$;
 
+-- One mark of (source, day), once a transaction: the transaction remembers what it
+-- marked in a setting local to it (undone with it, and with a savepoint rolled
+-- back), so a routing batch that writes a hundred needs of today marks today once,
+-- not a hundred times. All its marks commit together, so one is as good as many.
+CREATE FUNCTION rollup.mark_day (s integer, d date) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  name text := 'rollup.marked_' || s || '_' || to_char (d, 'YYYYMMDD');
+BEGIN
+  IF d IS NULL OR current_setting (name, true) IS NOT DISTINCT FROM 'on' THEN
+    RETURN;
+  END IF;
+  INSERT INTO rollup.dirty (source, day) VALUES (s, d);
+  PERFORM set_config (name, 'on', true);
+END $$;
+REVOKE EXECUTE ON FUNCTION rollup.mark_day (integer, date) FROM PUBLIC;
+
 CREATE FUNCTION rollup.mark_referral () RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT 1, rollup.utc_day (received_at) FROM new_rows;
+    PERFORM rollup.mark_day (1, x.d) FROM (SELECT DISTINCT rollup.utc_day (received_at) AS d FROM new_rows) x;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT 1, rollup.utc_day (received_at) FROM old_rows;
+    PERFORM rollup.mark_day (1, x.d) FROM (SELECT DISTINCT rollup.utc_day (received_at) AS d FROM old_rows) x;
   END IF;
   RETURN NULL;
 END $$;
@@ -164,12 +179,10 @@ CREATE FUNCTION rollup.mark_need () RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT 2, rollup.utc_day (created_at) FROM new_rows;
+    PERFORM rollup.mark_day (2, x.d) FROM (SELECT DISTINCT rollup.utc_day (created_at) AS d FROM new_rows) x;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT 2, rollup.utc_day (created_at) FROM old_rows;
+    PERFORM rollup.mark_day (2, x.d) FROM (SELECT DISTINCT rollup.utc_day (created_at) AS d FROM old_rows) x;
   END IF;
   RETURN NULL;
 END $$;
@@ -178,16 +191,16 @@ CREATE FUNCTION rollup.mark_involvement () RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT m.source, rollup.utc_day (m.at) FROM new_rows i
+    PERFORM rollup.mark_day (x.source, x.d) FROM (SELECT DISTINCT m.source,
+      rollup.utc_day (m.at) AS d FROM new_rows i
       CROSS JOIN LATERAL (VALUES (3, i.offered_at), (4, i.decided_at), (5, i.closed_at))
-        m (source, at) WHERE m.at IS NOT NULL;
+        m (source, at) WHERE m.at IS NOT NULL) x;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT m.source, rollup.utc_day (m.at) FROM old_rows i
+    PERFORM rollup.mark_day (x.source, x.d) FROM (SELECT DISTINCT m.source,
+      rollup.utc_day (m.at) AS d FROM old_rows i
       CROSS JOIN LATERAL (VALUES (3, i.offered_at), (4, i.decided_at), (5, i.closed_at))
-        m (source, at) WHERE m.at IS NOT NULL;
+        m (source, at) WHERE m.at IS NOT NULL) x;
   END IF;
   RETURN NULL;
 END $$;
@@ -196,12 +209,10 @@ CREATE FUNCTION rollup.mark_case () RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT 6, rollup.utc_day (opened_at) FROM new_rows;
+    PERFORM rollup.mark_day (6, x.d) FROM (SELECT DISTINCT rollup.utc_day (opened_at) AS d FROM new_rows) x;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO rollup.dirty (source, day)
-      SELECT DISTINCT 6, rollup.utc_day (opened_at) FROM old_rows;
+    PERFORM rollup.mark_day (6, x.d) FROM (SELECT DISTINCT rollup.utc_day (opened_at) AS d FROM old_rows) x;
   END IF;
   RETURN NULL;
 END $$;

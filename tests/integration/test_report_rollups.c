@@ -439,3 +439,23 @@ Test (report_rollups, a_pass_that_dies_leaves_its_marks)
     s_catch_up ();
     s_compare_all ("after the dead pass");
 }
+
+//  A transaction marks a (source, day) once, however many of its statements touch
+//  that day; the next transaction marks it again (its own change is another).
+Test (report_rollups, a_transaction_marks_a_day_once)
+{
+    s_catch_up ();
+    const char *count = "SELECT count (*) FROM rollup.dirty WHERE source = 1"
+                        " AND day = '2026-01-06'";
+    const char *withdraw_one = "UPDATE intake.referral SET status = 'withdrawn' WHERE id ="
+                               " (SELECT id FROM intake.referral WHERE status = 'received'"
+                               "  AND received_at >= '2026-01-06' AND received_at < '2026-01-07'"
+                               "  ORDER BY id LIMIT 1);";
+    int before = kn_test_count (url, count);
+    char sql[2048];
+    snprintf (sql, sizeof sql, "BEGIN; %s %s %s COMMIT", withdraw_one, withdraw_one, withdraw_one);
+    free (kn_test_sql (url, sql));
+    cr_expect_eq (kn_test_count (url, count), before + 1, "three statements, one mark");
+    free (kn_test_sql (url, withdraw_one));
+    cr_expect_eq (kn_test_count (url, count), before + 2, "the next transaction marks again");
+}
