@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "directory_fixture.h"
 #include "kn_agency.h"
 #include "kn_directory.h"
 #include "kn_directory_import.h"
@@ -30,52 +31,22 @@
 #define YOUTH_CLUB  "5e4b523f-92e1-4174-af4a-dde12e93f41d"
 #define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
 
-static char *url;
-static kn_db_t *db;
-static char data[512]; // tests/data/hsds
-static char dir[64];   // scratch files of this test
-
 static void
 s_setup (void)
 {
-    url = kn_test_db_create ();
-    kn_error_t err;
-    db = kn_db_new (url, NULL, &err);
-    cr_assert (db, "%s", err.message);
-    //  The data sits beside this suite's source: tests/integration/../data/hsds.
-    snprintf (data, sizeof data, "%s", __FILE__);
-    char *cut = strstr (data, "integration/test_directory.c");
-    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
-    snprintf (dir, sizeof dir, "/tmp/kn-directory-XXXXXX");
-    cr_assert (mkdtemp (dir));
+    s_fixture_setup ("/tmp/kn-directory-XXXXXX");
 }
-
-static kn_test_stack_t *stack;   // the command's test only (s_cli)
 
 static void
 s_teardown (void)
 {
-    kn_test_stack_destroy (&stack);
-    kn_db_destroy (&db);
-    free (url);
-    char command[128];
-    snprintf (command, sizeof command, "rm -rf '%s'", dir);
-    cr_expect_eq (system (command), 0);
-    kn_test_no_leaks ();
+    s_fixture_teardown ();
 }
 
 TestSuite (directory, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 //  -------------------------------------------------------------------------
 //  Helpers
-
-static char *
-s_sql (const char *sql)
-{
-    char *value = kn_test_sql (url, sql);
-    return value ? value : strdup ("(no row)");
-}
 
 static void
 s_path (char *out, size_t size, const char *name)
@@ -1028,39 +999,6 @@ Test (directory, concurrent_imports_serialise)
 //  The command goes through the broker to the admin service: a stack of its own,
 //  run as its administrator agency. The import and the checks below read the
 //  stack's database.
-
-static int
-s_cli (const char *args, char **out)
-{
-    char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
-    char command[4096];
-    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>%s/cli.err", env,
-              kn_test_cli_bin (), args, dir);
-    free (env);
-    FILE *pipe = popen (command, "r");
-    cr_assert (pipe);
-    char *buffer = calloc (1, 1 << 20);
-    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
-    buffer[got] = '\0';
-    int status = pclose (pipe);
-    if (out)
-        *out = buffer;
-    else
-        free (buffer);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
-static json_t *
-s_cli_json (const char *args, int expected)
-{
-    char *out = NULL;
-    int rc = s_cli (args, &out);
-    cr_assert_eq (rc, expected, "kinnet %s: exit %d: %s", args, rc, out);
-    json_t *json = json_loads (out, 0, NULL);
-    cr_assert (json, "kinnet %s: not JSON: %s", args, out);
-    free (out);
-    return json;
-}
 
 Test (directory, command_line)
 {
