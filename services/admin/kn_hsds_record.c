@@ -209,6 +209,16 @@ kn_hsds_offer_merge (kn_hsds_offer_t *self, const kn_hsds_offer_t *other, bool s
     }
 }
 
+void
+kn_hsds_service_entry_destroy (void **item)
+{
+    kn_hsds_service_entry_t *entry = *item;
+    free (entry->id);
+    kn_hsds_offer_fini (&entry->offer);
+    free (entry);
+    *item = NULL;
+}
+
 //  -------------------------------------------------------------------------
 //  Terms, service areas, languages, capacities
 
