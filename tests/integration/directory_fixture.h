@@ -1,7 +1,8 @@
 /*  The fixture of the directory suites (test_directory.c, test_directory_pages.c,
     test_directory_reimport.c): a test database, the HSDS data of tests/data/hsds, a
-    scratch folder of the suite's own, and the kinnet command run against a stack
-    the command's tests start. Included by each suite's file, which names its own
+    scratch folder of the suite's own, the readings of an agency and of a report
+    the suites compare, and the kinnet command run against a stack the command's
+    tests start. Included by each suite's file, which names its own
     TestSuite and calls s_fixture_setup and s_fixture_teardown from it. */
 #ifndef DIRECTORY_FIXTURE_H_INCLUDED
 #define DIRECTORY_FIXTURE_H_INCLUDED
@@ -54,6 +55,59 @@ s_sql (const char *sql)
 {
     char *value = kn_test_sql (url, sql);
     return value ? value : strdup ("(no row)");
+}
+
+//  A report's totals[name].
+static __attribute__ ((unused)) long long
+s_total (json_t *report, const char *name)
+{
+    return json_integer_value (
+        json_object_get (json_object_get (report, "totals"), name));
+}
+
+//  Everything routing reads about the agency of an HSDS organization, on one line:
+//  sector|home|accepting|capacity|interpreters|needs|other districts|languages
+static __attribute__ ((unused)) char *
+s_summary (const char *directory_id)
+{
+    char sql[1500];
+    snprintf (sql, sizeof sql,
+              "SELECT concat_ws('|', a.sector, a.district, a.accepting,"
+              " coalesce(a.capacity::text, 'none'), a.interpreters,"
+              " coalesce((SELECT string_agg(need::text, ',' ORDER BY need)"
+              "   FROM core.agency_need WHERE agency_id = a.id), ''),"
+              " coalesce((SELECT string_agg(district, ',' ORDER BY district)"
+              "   FROM core.agency_district WHERE agency_id = a.id), ''),"
+              " coalesce((SELECT string_agg(language, ',' ORDER BY language)"
+              "   FROM core.agency_language WHERE agency_id = a.id), ''))"
+              " FROM core.agency a WHERE a.directory_id = '%s'",
+              directory_id);
+    return s_sql (sql);
+}
+
+static __attribute__ ((unused)) void
+s_expect_summary (const char *directory_id, const char *expected)
+{
+    char *summary = s_summary (directory_id);
+    cr_expect_str_eq (summary, expected, "organization %s: %s", directory_id, summary);
+    free (summary);
+}
+
+//  Row versions of the directory tables: an import that rewrote a row with the
+//  same values would keep every value but change these.
+static __attribute__ ((unused)) char *
+s_versions (void)
+{
+    return s_sql (
+        "SELECT md5(concat_ws('#',"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY id)"
+        "   FROM core.agency),"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id, need)"
+        "   FROM core.agency_need),"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
+        "   district) FROM core.agency_district),"
+        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
+        "   language) FROM core.agency_language)))");
 }
 
 //  kinnet args as the stack's administrator: the exit code, standard output in *out

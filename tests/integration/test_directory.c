@@ -146,13 +146,6 @@ s_import_directory (void)
     return report;
 }
 
-static long long
-s_total (json_t *report, const char *name)
-{
-    return json_integer_value (
-        json_object_get (json_object_get (report, "totals"), name));
-}
-
 //  The report's entry for an HSDS organization id (NULL when absent).
 static json_t *
 s_entry (json_t *report, const char *directory_id)
@@ -193,34 +186,6 @@ s_expect_outcome (json_t *report, const char *directory_id, const char *expected
     free (outcome);
 }
 
-//  Everything routing reads about the agency of an HSDS organization, on one line:
-//  sector|home|accepting|capacity|interpreters|needs|other districts|languages
-static char *
-s_summary (const char *directory_id)
-{
-    char sql[1500];
-    snprintf (sql, sizeof sql,
-              "SELECT concat_ws('|', a.sector, a.district, a.accepting,"
-              " coalesce(a.capacity::text, 'none'), a.interpreters,"
-              " coalesce((SELECT string_agg(need::text, ',' ORDER BY need)"
-              "   FROM core.agency_need WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(district, ',' ORDER BY district)"
-              "   FROM core.agency_district WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(language, ',' ORDER BY language)"
-              "   FROM core.agency_language WHERE agency_id = a.id), ''))"
-              " FROM core.agency a WHERE a.directory_id = '%s'",
-              directory_id);
-    return s_sql (sql);
-}
-
-static void
-s_expect_summary (const char *directory_id, const char *expected)
-{
-    char *summary = s_summary (directory_id);
-    cr_expect_str_eq (summary, expected, "organization %s: %s", directory_id, summary);
-    free (summary);
-}
-
 //  The directory tables' content, for "exactly as before".
 static char *
 s_checksum (void)
@@ -240,23 +205,6 @@ s_checksum (void)
         "   FROM core.agency_language),"
         " (SELECT string_agg(concat_ws(',', code, name, child_protection_lead), ';'"
         "   ORDER BY code) FROM core.district)))");
-}
-
-//  Row versions too: an import that rewrote a row with the same values would keep
-//  the checksum but change these.
-static char *
-s_versions (void)
-{
-    return s_sql (
-        "SELECT md5(concat_ws('#',"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY id)"
-        "   FROM core.agency),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id, need)"
-        "   FROM core.agency_need),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   district) FROM core.agency_district),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   language) FROM core.agency_language)))");
 }
 
 static void

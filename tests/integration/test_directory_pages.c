@@ -145,52 +145,6 @@ s_import_pages (kn_error_t *err)
     return report;
 }
 
-static long long
-s_total (json_t *report, const char *name)
-{
-    return json_integer_value (
-        json_object_get (json_object_get (report, "totals"), name));
-}
-
-//  sector|home|accepting|capacity|interpreters|needs|other districts|languages, as
-//  test_directory.c reads it.
-static void
-s_expect_summary (const char *directory_id, const char *expected)
-{
-    char sql[1500];
-    snprintf (sql, sizeof sql,
-              "SELECT concat_ws('|', a.sector, a.district, a.accepting,"
-              " coalesce(a.capacity::text, 'none'), a.interpreters,"
-              " coalesce((SELECT string_agg(need::text, ',' ORDER BY need)"
-              "   FROM core.agency_need WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(district, ',' ORDER BY district)"
-              "   FROM core.agency_district WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(language, ',' ORDER BY language)"
-              "   FROM core.agency_language WHERE agency_id = a.id), ''))"
-              " FROM core.agency a WHERE a.directory_id = '%s'",
-              directory_id);
-    char *summary = s_sql (sql);
-    cr_expect_str_eq (summary, expected, "organization %s: %s", directory_id, summary);
-    free (summary);
-}
-
-//  Row versions of the directory tables: an import that rewrote a row with the
-//  same values would change them.
-static char *
-s_versions (void)
-{
-    return s_sql (
-        "SELECT md5(concat_ws('#',"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY id)"
-        "   FROM core.agency),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id, need)"
-        "   FROM core.agency_need),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   district) FROM core.agency_district),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   language) FROM core.agency_language)))");
-}
-
 //  -------------------------------------------------------------------------
 //  The import
 
