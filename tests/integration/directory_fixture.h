@@ -29,11 +29,7 @@ s_fixture_setup (const char *scratch)
     kn_error_t err;
     db = kn_db_new (url, NULL, &err);
     cr_assert (db, "%s", err.message);
-    //  The data sits beside this header: tests/integration/../data/hsds.
-    snprintf (data, sizeof data, "%s", __FILE__);
-    char *cut = strstr (data, "integration/directory_fixture.h");
-    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
+    snprintf (data, sizeof data, "%s/hsds", kn_test_data_dir ());
     snprintf (dir, sizeof dir, "%s", scratch);
     cr_assert (mkdtemp (dir));
 }

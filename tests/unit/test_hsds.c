@@ -326,11 +326,7 @@ static char s_data[512]; // tests/data/hsds
 static void
 s_data_dir (void)
 {
-    //  The data sits beside this suite's source: tests/unit/../data/hsds.
-    snprintf (s_data, sizeof s_data, "%s", __FILE__);
-    char *cut = strstr (s_data, "unit/test_hsds.c");
-    cr_assert (cut && s_data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof s_data - (size_t)(cut - s_data), "data/hsds");
+    snprintf (s_data, sizeof s_data, "%s/hsds", kn_test_data_dir ());
 }
 
 //  "@name": the file tests/data/hsds/name; otherwise text with ' as ". Caller frees.
