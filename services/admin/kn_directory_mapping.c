@@ -90,8 +90,8 @@ kn_directory_fold (const char *text)
     return folded;
 }
 
-static void *
-s_lookup (zhashx_t *hash, const char *key)
+void *
+kn_directory_lookup (zhashx_t *hash, const char *key)
 {
     if (!key || !hash)
         return NULL;
@@ -612,37 +612,37 @@ kn_directory_mapping_destroy (kn_directory_mapping_t **self_p)
 const kn_directory_needs_t *
 kn_directory_mapping_needs (const kn_directory_mapping_t *self, const char *term)
 {
-    return s_lookup (self->needs, term);
+    return kn_directory_lookup (self->needs, term);
 }
 
 bool
 kn_directory_mapping_interpreting (const kn_directory_mapping_t *self, const char *term)
 {
-    return s_lookup (self->interpreters, term) != NULL;
+    return kn_directory_lookup (self->interpreters, term) != NULL;
 }
 
 const char *
 kn_directory_mapping_sector (const kn_directory_mapping_t *self, const char *term)
 {
-    return s_lookup (self->sectors, term);
+    return kn_directory_lookup (self->sectors, term);
 }
 
 zlistx_t *
 kn_directory_mapping_districts (const kn_directory_mapping_t *self, const char *area)
 {
-    return s_lookup (self->districts, area);
+    return kn_directory_lookup (self->districts, area);
 }
 
 const char *
 kn_directory_mapping_language (const kn_directory_mapping_t *self, const char *name)
 {
-    return s_lookup (self->languages, name);
+    return kn_directory_lookup (self->languages, name);
 }
 
 bool
 kn_directory_mapping_counts_unit (const kn_directory_mapping_t *self, const char *unit)
 {
-    return s_lookup (self->units, unit) != NULL;
+    return kn_directory_lookup (self->units, unit) != NULL;
 }
 
 const kn_directory_link_t *

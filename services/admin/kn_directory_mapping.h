@@ -99,6 +99,10 @@ bool kn_directory_mapping_interpretation_field (const kn_directory_mapping_t *se
 //  removed. Caller frees.
 char *kn_directory_fold (const char *text);
 
+//  The item of hash (keys folded) under key folded; NULL when key or hash is NULL
+//  or nothing is there. The mapping's lookups and the reader's districts alike.
+void *kn_directory_lookup (zhashx_t *hash, const char *key);
+
 //  A district code as core.district takes it: 1 to 64 bytes, no control characters.
 bool kn_directory_district_code_ok (const char *code);
 

@@ -63,23 +63,13 @@ s_prepare (kn_db_t *db, kn_error_t *err)
                               sizeof s_statements / sizeof s_statements[0], err);
 }
 
-static void
-s_entry_destroy (void **item)
-{
-    kn_hsds_service_entry_t *entry = *item;
-    free (entry->id);
-    kn_hsds_offer_fini (&entry->offer);
-    free (entry);
-    *item = NULL;
-}
-
 zlistx_t *
 kn_directory_services_list (void)
 {
     zlistx_t *list = zlistx_new ();
     if (!list)
         abort (); // out of memory: nothing sensible to answer
-    zlistx_set_destructor (list, s_entry_destroy);
+    zlistx_set_destructor (list, kn_hsds_service_entry_destroy);
     return list;
 }
 

@@ -68,16 +68,6 @@ typedef struct {
 //  Organizations
 
 static void
-s_entry_destroy (void **item)
-{
-    kn_hsds_service_entry_t *entry = *item;
-    free (entry->id);
-    kn_hsds_offer_fini (&entry->offer);
-    free (entry);
-    *item = NULL;
-}
-
-static void
 s_org_destroy (s_org_t **self_p)
 {
     if (!*self_p)
@@ -148,7 +138,7 @@ s_organization (s_walk_t *self, json_t *object, const char *path, bool record)
         org->org.services = zlistx_new ();
         if (!org->org.services)
             abort (); // out of memory: nothing sensible to answer
-        zlistx_set_destructor (org->org.services, s_entry_destroy);
+        zlistx_set_destructor (org->org.services, kn_hsds_service_entry_destroy);
         s_append (self->hsds, org);
         zhashx_insert (self->hsds->by_id, id, org);
     }

@@ -54,6 +54,10 @@ typedef struct {
     kn_hsds_offer_t offer;
 } kn_hsds_service_entry_t;
 
+//  Free the entry *item points to and null it: the destructor of a zlistx_t of
+//  entries, the reader's and the stored services' alike.
+void kn_hsds_service_entry_destroy (void **item);
+
 //  One HSDS organization as the documents describe it.
 typedef struct {
     char *id;

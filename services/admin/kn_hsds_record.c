@@ -209,19 +209,18 @@ kn_hsds_offer_merge (kn_hsds_offer_t *self, const kn_hsds_offer_t *other, bool s
     }
 }
 
+void
+kn_hsds_service_entry_destroy (void **item)
+{
+    kn_hsds_service_entry_t *entry = *item;
+    free (entry->id);
+    kn_hsds_offer_fini (&entry->offer);
+    free (entry);
+    *item = NULL;
+}
+
 //  -------------------------------------------------------------------------
 //  Terms, service areas, languages, capacities
-
-static void *
-s_lookup (zhashx_t *hash, const char *key)
-{
-    if (!key || !hash)
-        return NULL;
-    char *folded = kn_directory_fold (key);
-    void *found = zhashx_lookup (hash, folded);
-    free (folded);
-    return found;
-}
 
 //  A taxonomy term (attribute.taxonomy_term or an item of taxonomy_terms): what it
 //  means for needs, interpreters and the sector.
@@ -340,9 +339,9 @@ s_service_areas (kn_hsds_reader_t *self, const char *org_id, json_t *object,
         zlistx_t *codes = kn_directory_mapping_districts (self->mapping, id);
         if (!codes)
             codes = kn_directory_mapping_districts (self->mapping, name);
-        const char *known = s_lookup (self->district_names, name);
+        const char *known = kn_directory_lookup (self->district_names, name);
         if (!codes && !known)
-            known = s_lookup (self->district_names, id);
+            known = kn_directory_lookup (self->district_names, id);
         if (codes) {
             for (const char *code = zlistx_first (codes); code;
                  code = zlistx_next (codes))

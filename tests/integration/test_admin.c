@@ -17,10 +17,7 @@ static void
 s_setup (void)
 {
     stack = kn_test_stack_new ();
-    snprintf (data, sizeof data, "%s", __FILE__);
-    char *cut = strstr (data, "integration/test_admin.c");
-    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
+    snprintf (data, sizeof data, "%s/hsds", kn_test_data_dir ());
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "directory_fixture.h"
 #include "kn_agency.h"
 #include "kn_directory.h"
 #include "kn_directory_import.h"
@@ -30,52 +31,22 @@
 #define YOUTH_CLUB  "5e4b523f-92e1-4174-af4a-dde12e93f41d"
 #define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
 
-static char *url;
-static kn_db_t *db;
-static char data[512]; // tests/data/hsds
-static char dir[64];   // scratch files of this test
-
 static void
 s_setup (void)
 {
-    url = kn_test_db_create ();
-    kn_error_t err;
-    db = kn_db_new (url, NULL, &err);
-    cr_assert (db, "%s", err.message);
-    //  The data sits beside this suite's source: tests/integration/../data/hsds.
-    snprintf (data, sizeof data, "%s", __FILE__);
-    char *cut = strstr (data, "integration/test_directory.c");
-    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
-    snprintf (dir, sizeof dir, "/tmp/kn-directory-XXXXXX");
-    cr_assert (mkdtemp (dir));
+    s_fixture_setup ("/tmp/kn-directory-XXXXXX");
 }
-
-static kn_test_stack_t *stack;   // the command's test only (s_cli)
 
 static void
 s_teardown (void)
 {
-    kn_test_stack_destroy (&stack);
-    kn_db_destroy (&db);
-    free (url);
-    char command[128];
-    snprintf (command, sizeof command, "rm -rf '%s'", dir);
-    cr_expect_eq (system (command), 0);
-    kn_test_no_leaks ();
+    s_fixture_teardown ();
 }
 
 TestSuite (directory, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 //  -------------------------------------------------------------------------
 //  Helpers
-
-static char *
-s_sql (const char *sql)
-{
-    char *value = kn_test_sql (url, sql);
-    return value ? value : strdup ("(no row)");
-}
 
 static void
 s_path (char *out, size_t size, const char *name)
@@ -175,13 +146,6 @@ s_import_directory (void)
     return report;
 }
 
-static long long
-s_total (json_t *report, const char *name)
-{
-    return json_integer_value (
-        json_object_get (json_object_get (report, "totals"), name));
-}
-
 //  The report's entry for an HSDS organization id (NULL when absent).
 static json_t *
 s_entry (json_t *report, const char *directory_id)
@@ -222,34 +186,6 @@ s_expect_outcome (json_t *report, const char *directory_id, const char *expected
     free (outcome);
 }
 
-//  Everything routing reads about the agency of an HSDS organization, on one line:
-//  sector|home|accepting|capacity|interpreters|needs|other districts|languages
-static char *
-s_summary (const char *directory_id)
-{
-    char sql[1500];
-    snprintf (sql, sizeof sql,
-              "SELECT concat_ws('|', a.sector, a.district, a.accepting,"
-              " coalesce(a.capacity::text, 'none'), a.interpreters,"
-              " coalesce((SELECT string_agg(need::text, ',' ORDER BY need)"
-              "   FROM core.agency_need WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(district, ',' ORDER BY district)"
-              "   FROM core.agency_district WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(language, ',' ORDER BY language)"
-              "   FROM core.agency_language WHERE agency_id = a.id), ''))"
-              " FROM core.agency a WHERE a.directory_id = '%s'",
-              directory_id);
-    return s_sql (sql);
-}
-
-static void
-s_expect_summary (const char *directory_id, const char *expected)
-{
-    char *summary = s_summary (directory_id);
-    cr_expect_str_eq (summary, expected, "organization %s: %s", directory_id, summary);
-    free (summary);
-}
-
 //  The directory tables' content, for "exactly as before".
 static char *
 s_checksum (void)
@@ -269,23 +205,6 @@ s_checksum (void)
         "   FROM core.agency_language),"
         " (SELECT string_agg(concat_ws(',', code, name, child_protection_lead), ';'"
         "   ORDER BY code) FROM core.district)))");
-}
-
-//  Row versions too: an import that rewrote a row with the same values would keep
-//  the checksum but change these.
-static char *
-s_versions (void)
-{
-    return s_sql (
-        "SELECT md5(concat_ws('#',"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY id)"
-        "   FROM core.agency),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id, need)"
-        "   FROM core.agency_need),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   district) FROM core.agency_district),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   language) FROM core.agency_language)))");
 }
 
 static void
@@ -1028,39 +947,6 @@ Test (directory, concurrent_imports_serialise)
 //  The command goes through the broker to the admin service: a stack of its own,
 //  run as its administrator agency. The import and the checks below read the
 //  stack's database.
-
-static int
-s_cli (const char *args, char **out)
-{
-    char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
-    char command[4096];
-    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>%s/cli.err", env,
-              kn_test_cli_bin (), args, dir);
-    free (env);
-    FILE *pipe = popen (command, "r");
-    cr_assert (pipe);
-    char *buffer = calloc (1, 1 << 20);
-    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
-    buffer[got] = '\0';
-    int status = pclose (pipe);
-    if (out)
-        *out = buffer;
-    else
-        free (buffer);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
-static json_t *
-s_cli_json (const char *args, int expected)
-{
-    char *out = NULL;
-    int rc = s_cli (args, &out);
-    cr_assert_eq (rc, expected, "kinnet %s: exit %d: %s", args, rc, out);
-    json_t *json = json_loads (out, 0, NULL);
-    cr_assert (json, "kinnet %s: not JSON: %s", args, out);
-    free (out);
-    return json;
-}
 
 Test (directory, command_line)
 {

@@ -26,10 +26,7 @@ s_setup (void)
     zsys_init ();
     stack = kn_test_stack_new ();
     snprintf (dir, sizeof dir, "%s", kn_test_stack_dir (stack));
-    snprintf (data, sizeof data, "%s", __FILE__);
-    char *cut = strstr (data, "integration/test_directory_cli.c");
-    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
+    snprintf (data, sizeof data, "%s/hsds", kn_test_data_dir ());
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "directory_fixture.h"
 #include "kn_directory_import.h"
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
@@ -26,27 +27,13 @@
 #define PAGE_SIZE 5
 #define PAGES     4 // three of services, one of organizations
 
-static char *url;
-static kn_db_t *db;
-static char data[512];         // tests/data/hsds
-static char dir[64];           // scratch files of this test
-static kn_test_stack_t *stack; // the command's test only
-static char *pages[PAGES];     // the directory as an API's pages
+static char *pages[PAGES]; // the directory as an API's pages
 static size_t lens[PAGES];
 
 static void
 s_setup (void)
 {
-    url = kn_test_db_create ();
-    kn_error_t err;
-    db = kn_db_new (url, NULL, &err);
-    cr_assert (db, "%s", err.message);
-    snprintf (data, sizeof data, "%s", __FILE__);
-    char *cut = strstr (data, "integration/test_directory_pages.c");
-    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
-    snprintf (dir, sizeof dir, "/tmp/kn-directory-pages-XXXXXX");
-    cr_assert (mkdtemp (dir));
+    s_fixture_setup ("/tmp/kn-directory-pages-XXXXXX");
 }
 
 static void
@@ -56,26 +43,13 @@ s_teardown (void)
         free (pages[i]);
         pages[i] = NULL;
     }
-    kn_test_stack_destroy (&stack);
-    kn_db_destroy (&db);
-    free (url);
-    char command[128];
-    snprintf (command, sizeof command, "rm -rf '%s'", dir);
-    cr_expect_eq (system (command), 0);
-    kn_test_no_leaks ();
+    s_fixture_teardown ();
 }
 
 TestSuite (directory_pages, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 //  -------------------------------------------------------------------------
 //  Helpers
-
-static char *
-s_sql (const char *sql)
-{
-    char *value = kn_test_sql (url, sql);
-    return value ? value : strdup ("(no row)");
-}
 
 static char *
 s_data (const char *name)
@@ -171,52 +145,6 @@ s_import_pages (kn_error_t *err)
     return report;
 }
 
-static long long
-s_total (json_t *report, const char *name)
-{
-    return json_integer_value (
-        json_object_get (json_object_get (report, "totals"), name));
-}
-
-//  sector|home|accepting|capacity|interpreters|needs|other districts|languages, as
-//  test_directory.c reads it.
-static void
-s_expect_summary (const char *directory_id, const char *expected)
-{
-    char sql[1500];
-    snprintf (sql, sizeof sql,
-              "SELECT concat_ws('|', a.sector, a.district, a.accepting,"
-              " coalesce(a.capacity::text, 'none'), a.interpreters,"
-              " coalesce((SELECT string_agg(need::text, ',' ORDER BY need)"
-              "   FROM core.agency_need WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(district, ',' ORDER BY district)"
-              "   FROM core.agency_district WHERE agency_id = a.id), ''),"
-              " coalesce((SELECT string_agg(language, ',' ORDER BY language)"
-              "   FROM core.agency_language WHERE agency_id = a.id), ''))"
-              " FROM core.agency a WHERE a.directory_id = '%s'",
-              directory_id);
-    char *summary = s_sql (sql);
-    cr_expect_str_eq (summary, expected, "organization %s: %s", directory_id, summary);
-    free (summary);
-}
-
-//  Row versions of the directory tables: an import that rewrote a row with the
-//  same values would change them.
-static char *
-s_versions (void)
-{
-    return s_sql (
-        "SELECT md5(concat_ws('#',"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY id)"
-        "   FROM core.agency),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id, need)"
-        "   FROM core.agency_need),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   district) FROM core.agency_district),"
-        " (SELECT string_agg(xmin::text || ctid::text, ';' ORDER BY agency_id,"
-        "   language) FROM core.agency_language)))");
-}
-
 //  -------------------------------------------------------------------------
 //  The import
 
@@ -296,37 +224,6 @@ s_write (const char *name, const char *text)
     fputs (text, file);
     fclose (file);
     return path;
-}
-
-//  kinnet args as the stack's administrator: the exit code, standard output in *out.
-static int
-s_cli (const char *args, char **out)
-{
-    char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
-    char command[4096];
-    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>%s/cli.err", env,
-              kn_test_cli_bin (), args, dir);
-    free (env);
-    FILE *pipe = popen (command, "r");
-    cr_assert (pipe);
-    char *buffer = calloc (1, 1 << 20);
-    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
-    int status = pclose (pipe);
-    buffer[got] = '\0';
-    *out = buffer;
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
-static json_t *
-s_cli_json (const char *args, int expected)
-{
-    char *out;
-    int rc = s_cli (args, &out);
-    cr_assert_eq (rc, expected, "kinnet %s: exit %d: %s", args, rc, out);
-    json_t *json = json_loads (out, 0, NULL);
-    cr_assert (json, "kinnet %s: not JSON: %s", args, out);
-    free (out);
-    return json;
 }
 
 //  A food bank no page mentions, as the API's /service_at_locations/{id} sends it.

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "directory_fixture.h"
 #include "kn_agency.h"
 #include "kn_directory.h"
 #include "kn_directory_import.h"
@@ -28,50 +29,22 @@
 #define CARERS_AT  8
 #define ORGS       9
 
-static char *url;
-static kn_db_t *db;
-static char data[512];         // tests/data/hsds
-static char dir[64];           // scratch files of this test
-static kn_test_stack_t *stack; // the command's test only
-
 static void
 s_setup (void)
 {
-    url = kn_test_db_create ();
-    kn_error_t err;
-    db = kn_db_new (url, NULL, &err);
-    cr_assert (db, "%s", err.message);
-    snprintf (data, sizeof data, "%s", __FILE__);
-    char *cut = strstr (data, "integration/test_directory_reimport.c");
-    cr_assert (cut && data[0] == '/', "built from %s", __FILE__);
-    snprintf (cut, sizeof data - (size_t)(cut - data), "data/hsds");
-    snprintf (dir, sizeof dir, "/tmp/kn-directory-reimport-XXXXXX");
-    cr_assert (mkdtemp (dir));
+    s_fixture_setup ("/tmp/kn-directory-reimport-XXXXXX");
 }
 
 static void
 s_teardown (void)
 {
-    kn_test_stack_destroy (&stack);
-    kn_db_destroy (&db);
-    free (url);
-    char command[128];
-    snprintf (command, sizeof command, "rm -rf '%s'", dir);
-    cr_expect_eq (system (command), 0);
-    kn_test_no_leaks ();
+    s_fixture_teardown ();
 }
 
 TestSuite (directory_reimport, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 //  -------------------------------------------------------------------------
 //  Helpers
-
-static char *
-s_sql (const char *sql)
-{
-    char *value = kn_test_sql (url, sql);
-    return value ? value : strdup ("(no row)");
-}
 
 static void
 s_expect_sql (const char *sql, const char *expected)

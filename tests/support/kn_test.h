@@ -191,6 +191,9 @@ int kn_test_countf (const char *url, const char *fmt, ...)
 //  Path of the kinnet CLI binary.
 const char *kn_test_cli_bin (void);
 
+//  Path of tests/data in the source tree (the HSDS files are in its hsds folder).
+const char *kn_test_data_dir (void);
+
 //  A free loopback TCP port (from the kernel's ephemeral range) for a daemon to bind.
 int kn_test_free_port (void);
 

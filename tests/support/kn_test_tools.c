@@ -25,6 +25,12 @@ kn_test_cli_bin (void)
     return KN_CLI_BIN;
 }
 
+const char *
+kn_test_data_dir (void)
+{
+    return KN_TEST_DATA;
+}
+
 //  -------------------------------------------------------------------------
 //  HTTP and Prometheus text
 
