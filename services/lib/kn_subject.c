@@ -49,10 +49,7 @@ kn_subject_prepare (kn_db_t *db, kn_error_t *err)
          " INSERT INTO core.data_key (id, subject_id, master_version, wrapped)"
          " SELECT * FROM unnest ($6::uuid[], $7::uuid[], $8::smallint[], $9::bytea[])"},
         //  With the person's data key, which seals the date of birth: one round trip.
-        {KN_SUBJECT_GET,
-         "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped,"
-         " s.merged_into IS NOT NULL FROM core.subject s LEFT JOIN core.data_key k ON k.subject_id = s.id"
-         " WHERE s.id = $1"},
+        {KN_SUBJECT_GET, KN_SUBJECT_ROW " WHERE s.id = $1"},
     };
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         if (kn_db_prepare (db, statements[i][0], statements[i][1], err))

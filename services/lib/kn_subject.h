@@ -107,6 +107,12 @@ int kn_subject_age (kn_db_t *db, kn_crypto_t *crypto, const char *subject_id, ti
 //  caller that sends it with others in one round trip (kn_db_run_each), and the age
 //  from its result.
 #define KN_SUBJECT_GET "kn_subject_get"
+//  Its row, for a caller reading a subject found another way (append the WHERE on s):
+//  kn_subject_age_of reads any row of this shape.
+#define KN_SUBJECT_ROW                                                                     \
+    "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped,"                 \
+    " s.merged_into IS NOT NULL FROM core.subject s"                                       \
+    " LEFT JOIN core.data_key k ON k.subject_id = s.id"
 int kn_subject_age_of (kn_db_t *db, kn_crypto_t *crypto, PGresult *result,
                        const char *subject_id, time_t now);
 

@@ -52,11 +52,8 @@ static const char *s_statements[][2] = {
      "SELECT 1 FROM core.subject WHERE id = (SELECT subject_id FROM intake.referral_subject"
      " WHERE referral_id = $1 ORDER BY position LIMIT 1) FOR SHARE"},
     {"referral_child_get",
-     "SELECT s.family_id, s.birth_date, k.id, k.master_version, k.wrapped,"
-     " s.merged_into IS NOT NULL FROM core.subject s"
-     " LEFT JOIN core.data_key k ON k.subject_id = s.id"
-     " WHERE s.id = (SELECT subject_id FROM intake.referral_subject WHERE referral_id = $1"
-     " ORDER BY position LIMIT 1)"},
+     KN_SUBJECT_ROW " WHERE s.id = (SELECT subject_id FROM intake.referral_subject"
+     " WHERE referral_id = $1 ORDER BY position LIMIT 1)"},
     {"case_open_for_family",
      "SELECT id, district FROM routing.case WHERE family_id = $1 AND status = 'open'"
      " FOR UPDATE"},

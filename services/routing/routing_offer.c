@@ -118,9 +118,6 @@ routing_need_context (routing_store_t *self, const char *need_id, need_context_t
     return 0;
 }
 
-//  Whether the consent policy lets agency read the referral's child's identity or
-//  what it was offered: the data category need (a kinnet.v1.NeedCategory) implies
-//  (a check only: nothing is disclosed here).
 //  The data category need implies (with the settings: once a consumer batch);
 //  *category is left as it is for a need the mapping does not know.
 static int
@@ -134,10 +131,15 @@ s_need_data (routing_store_t *self, int need, int *category, kn_error_t *err)
     return 0;
 }
 
-//  The decision itself, for the child subject whose referral controller made.
+//  Whether the consent policy lets agency read the referral's child's identity or
+//  what it was offered: the data category need (a kinnet.v1.NeedCategory) implies
+//  (a check only: nothing is disclosed here). subject is the child, controller the
+//  referral's referrer. known (may be NULL): the child locked and read ahead in this
+//  transaction, and sector the agency's (0: unknown), so only the grounds are read.
 static int
 s_details (routing_store_t *self, const char *subject, const char *controller,
-           const char *agency_id, int need, bool *available, kn_error_t *err)
+           const char *agency_id, int need, const need_context_t *known, int sector,
+           bool *available, kn_error_t *err)
 {
     *available = false;
     if (!*subject)
@@ -147,9 +149,17 @@ s_details (routing_store_t *self, const char *subject, const char *controller,
     if (s_need_data (self, need, &categories[1], err))
         return -1;
     kn_policy_decision_t decision;
-    if (kn_consent_policy_decide (
-            self->db, self->crypto, &self->policy, subject, agency_id, controller,
-            categories, 2, KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, &decision, err))
+    int rc = known && known->child_locked && sector > 0
+                 ? kn_consent_policy_decide_known (
+                       self->db, &self->policy, subject, known->child_age, agency_id, sector,
+                       controller, categories, 2,
+                       KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT, known->child_at,
+                       &decision, err)
+                 : kn_consent_policy_decide (self->db, self->crypto, &self->policy, subject,
+                                             agency_id, controller, categories, 2,
+                                             KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT,
+                                             &decision, err);
+    if (rc)
         return -1;
     *available = decision.decision == KINNET__V1__DECISION__PERMITTED ||
                  decision.decision == KINNET__V1__DECISION__PARTLY_PERMITTED;
@@ -172,7 +182,7 @@ routing_details_available (routing_store_t *self, const char *referral_id,
         snprintf (controller, sizeof controller, "%s", PQgetvalue (result, 0, 1));
     }
     PQclear (result);
-    return s_details (self, subject, controller, agency_id, need, available, err);
+    return s_details (self, subject, controller, agency_id, need, NULL, 0, available, err);
 }
 
 int
@@ -180,24 +190,8 @@ routing_details_for (routing_store_t *self, const need_context_t *ctx,
                      const char *agency_id, int sector, bool *available, kn_error_t *err)
 {
     //  The referral's controller is its referring agency (ctx->referrer).
-    if (ctx->child_locked && sector > 0) {
-        *available = false;
-        int categories[] = {KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT,
-                            KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE};
-        if (s_need_data (self, ctx->category, &categories[1], err))
-            return -1;
-        kn_policy_decision_t decision;
-        if (kn_consent_policy_decide_known (
-                self->db, &self->policy, ctx->child, ctx->child_age, agency_id, sector,
-                ctx->referrer, categories, 2, KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT,
-                ctx->child_at, &decision, err))
-            return -1;
-        *available = decision.decision == KINNET__V1__DECISION__PERMITTED ||
-                     decision.decision == KINNET__V1__DECISION__PARTLY_PERMITTED;
-        return 0;
-    }
     if (*ctx->child)
-        return s_details (self, ctx->child, ctx->referrer, agency_id, ctx->category,
+        return s_details (self, ctx->child, ctx->referrer, agency_id, ctx->category, ctx, sector,
                           available, err);
     return routing_details_available (self, ctx->referral_id, agency_id, ctx->category,
                                       available, err);
