@@ -15,6 +15,7 @@
 #include <czmq.h>
 
 #include "kn_cursor.h"
+#include "kn_pgarray.h"
 #include "routing_store_int.h"
 
 //  A batch takes no new event after this much work (milliseconds).
@@ -545,29 +546,24 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         routing_settings_hold_read (self, read[2], read[3]);
         PQclear (read[2]);
         PQclear (read[3]);
-        //  The ids of the events handled, as a bigint[] literal.
-        zchunk_t *marks = zchunk_new ("{", 1);
+        //  The ids of the events handled, for one $1::bigint[].
+        kn_pgarray_t *marks = kn_pgarray_new ();
         while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {
             char topic[64];
             snprintf (topic, sizeof topic, "%s", PQgetvalue (rows, done, 2));
             bool mark = false;
             if ((rc = s_handle_event (self, topic, rows, done, now, &mark, err)) != 0)
                 break;
-            if (mark) {
-                if (zchunk_size (marks) > 1)
-                    zchunk_extend (marks, ",", 1);
-                const char *id = PQgetvalue (rows, done, 1);
-                zchunk_extend (marks, id, strlen (id));
-            }
+            if (mark)
+                kn_pgarray_add (marks, PQgetvalue (rows, done, 1));
             done++;
         }
         routing_settings_release (self);
-        zchunk_extend (marks, "}", 2); // with the terminating NUL
-        if (rc == 0 && zchunk_size (marks) > 3) {
-            const char *ids[] = {(const char *)zchunk_data (marks)};
+        if (rc == 0 && kn_pgarray_size (marks) > 0) {
+            const char *ids[] = {kn_pgarray_text (marks)};
             rc = routing_do (self, "consumed_mark", 1, ids, err);
         }
-        zchunk_destroy (&marks);
+        kn_pgarray_destroy (&marks);
         if (rc == 0) {
             const char *next[] = {PQgetvalue (rows, done - 1, 0),
                                   PQgetvalue (rows, done - 1, 1)};
