@@ -71,10 +71,6 @@ static const char *s_statements[][2] = {
      " VALUES ($1, $2, $3, to_timestamp ($4), $5)"},
     {"need_active", "SELECT 1 FROM routing.need WHERE case_id = $1 AND category = $2"
                     " AND status IN ('offered', 'placed', 'unplaced')"},
-    {"need_insert",
-     "INSERT INTO routing.need (id, case_id, referral_id, category, urgency, status, created_at,"
-     " district, referring_agency_id)"
-     " VALUES ($1, $2, $3, $4, $5, 'offered', to_timestamp ($6), $7, $8)"},
     {"involvement_decide",
      "UPDATE routing.involvement SET status = $2, decided_at = to_timestamp ($3),"
      " decline_reason = $4, caseworker_id = coalesce ($5, caseworker_id) WHERE id = $1"},
@@ -243,8 +239,8 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         snprintf (ctx.family_id, sizeof ctx.family_id, "%s", event->family_id);
         snprintf (ctx.referrer, sizeof ctx.referrer, "%s", event->referring_agency_id);
         ctx.category = event->needs[i];
-        if (routing_do (self, "need_insert", 8, values, err) ||
-            routing_offer_new_need (self, need_id, &ctx, now, err))
+        ctx.new_need = values; // written by the offer, with what became of it
+        if (routing_offer_new_need (self, need_id, &ctx, now, err))
             return -1;
     }
     kn_db_log_committed (self->db, KN_INFO, "referral.routed", "referral_id",

@@ -22,6 +22,13 @@ static const char *s_statements[][2] = {
      "UPDATE routing.need SET status = 'offered',"
      " first_offered_at = coalesce (first_offered_at, to_timestamp ($2)),"
      " first_deadline_at = coalesce (first_deadline_at, to_timestamp ($3)) WHERE id = $1"},
+    //  A new need, written once with what became of it: offered ($9, with its first
+    //  offer's time and deadline) or unplaced (with the time).
+    {"need_insert",
+     "INSERT INTO routing.need (id, case_id, referral_id, category, urgency, status, created_at,"
+     " district, referring_agency_id, first_offered_at, first_deadline_at, unplaced_at)"
+     " VALUES ($1, $2, $3, $4, $5, $9, to_timestamp ($6), $7, $8, to_timestamp ($10),"
+     " to_timestamp ($11), to_timestamp ($12))"},
     {"need_set_status",
      "UPDATE routing.need SET status = $2, unplaced_at = CASE WHEN $2 = 'unplaced'"
      " THEN to_timestamp ($3) ELSE unplaced_at END WHERE id = $1"},
@@ -243,6 +250,19 @@ routing_feed_offer (routing_store_t *self, const char *topic, const need_context
     return rc;
 }
 
+//  Write ctx's new need (ctx->new_need) as status, with its first offer's time and
+//  deadline or the time it became unplaced (NULL where they do not apply).
+static int
+s_need_insert (routing_store_t *self, const need_context_t *ctx, const char *status,
+               const char *offered, const char *deadline, const char *unplaced,
+               kn_error_t *err)
+{
+    const char *const *v = ctx->new_need;
+    const char *values[] = {v[0], v[1], v[2], v[3],  v[4],     v[5],
+                            v[6], v[7], status, offered, deadline, unplaced};
+    return routing_do (self, "need_insert", 12, values, err);
+}
+
 //  Insert the offer row and tell the agency. ranking is consumed.
 int
 routing_make_offer (routing_store_t *self, const char *need_id, const need_context_t *ctx,
@@ -276,10 +296,14 @@ routing_make_offer (routing_store_t *self, const char *need_id, const need_conte
                             deadline,
                             transferred_from,
                             transfer_reason ? reason : NULL};
-    int rc = routing_do (self, "involvement_insert", 11, values, err);
-    free (ranked_by);
+    //  A new need is written offered, before its offer (which refers to it); a need
+    //  offered before is updated.
     const char *facts[] = {need_id, offered, deadline};
-    if (rc || routing_do (self, "need_offered", 3, facts, err)) {
+    int rc = ctx->new_need ? s_need_insert (self, ctx, "offered", offered, deadline, NULL, err)
+                           : 0;
+    rc = rc ?: routing_do (self, "involvement_insert", 11, values, err);
+    free (ranked_by);
+    if (rc || (!ctx->new_need && routing_do (self, "need_offered", 3, facts, err))) {
         kinnet__v1__ranking__free_unpacked (ranking, NULL);
         return -1;
     }
@@ -414,7 +438,8 @@ s_offer (routing_store_t *self, const char *need_id, const need_context_t *known
     char when[24];
     routing_num (when, sizeof when, now);
     const char *status[] = {need_id, "unplaced", when};
-    if (routing_do (self, "need_set_status", 3, status, err))
+    if (ctx.new_need ? s_need_insert (self, &ctx, "unplaced", NULL, NULL, when, err)
+                     : routing_do (self, "need_set_status", 3, status, err))
         return -1;
     const char *case_id[] = {ctx.case_id};
     PGresult *result = routing_run (self, "case_needs", 1, case_id, err);

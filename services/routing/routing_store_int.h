@@ -108,6 +108,11 @@ typedef struct {
     bool child_locked;
     int child_age;
     int64_t child_at;
+    //  A need not written yet: need_insert's first eight values (id, case, referral,
+    //  category, urgency, created, district, referrer). routing_make_offer or the
+    //  unplaced path writes it with what became of it, in one INSERT rather than an
+    //  INSERT and an UPDATE. NULL: the need is in routing.need.
+    const char *const *new_need;
 } need_context_t;
 
 //  Each file prepares its own statements; routing_store_new calls them all.
