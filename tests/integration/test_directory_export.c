@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "kn_directory.h"
@@ -388,4 +389,113 @@ Test (directory_export, pages_import_whole_and_past_the_last_is_not_found)
     free (second);
     for (int p = 0; p < pages; p++)
         free (texts[p]);
+}
+
+//  -------------------------------------------------------------------------
+//  The command, through the broker and the admin service
+
+static kn_test_stack_t *stack;
+
+static void
+s_cli_setup (void)
+{
+    zsys_init ();
+    stack = kn_test_stack_new ();
+}
+
+static void
+s_cli_teardown (void)
+{
+    kn_test_stack_destroy (&stack);
+    kn_test_no_leaks ();
+}
+
+TestSuite (directory_export_cli, .init = s_cli_setup, .fini = s_cli_teardown,
+           .timeout = 180);
+
+//  kinnet args as the administrator: its exit code, stdout and stderr in *out.
+static int
+s_cli (const char *args, char **out)
+{
+    char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
+    char command[4096];
+    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>&1", env,
+              kn_test_cli_bin (), args);
+    free (env);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    char *buffer = calloc (1, 1 << 20);
+    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
+    buffer[got] = '\0';
+    int status = pclose (pipe);
+    *out = buffer;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+s_cli_expect (const char *args, int expected, const char *needle)
+{
+    char *out;
+    int rc = s_cli (args, &out);
+    cr_expect_eq (rc, expected, "kinnet %s: exit %d: %s", args, rc, out);
+    cr_expect (!needle || strstr (out, needle), "kinnet %s: no '%s' in %s", args, needle,
+               out);
+    free (out);
+}
+
+Test (directory_export_cli, export_writes_what_import_reads_back)
+{
+    const char *data = kn_test_data_dir ();
+    const char *dir = kn_test_stack_dir (stack);
+    char args[2000];
+    snprintf (
+        args, sizeof args,
+        "admin directory import %s/hsds/directory.json --mapping %s/hsds/mapping.json",
+        data, data);
+    s_cli_expect (args, 0, NULL);
+    const char *districts[] = {"north", "south", "east", "central"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf (args, sizeof args, "admin directory district set %s --name %s",
+                  districts[i], districts[i]);
+        s_cli_expect (args, 0, NULL);
+    }
+    //  Usage errors: nothing is asked of the service.
+    s_cli_expect ("admin directory export --bogus", 2, "unknown option --bogus");
+    s_cli_expect ("admin directory export --out", 2, "--out needs a value");
+    s_cli_expect ("admin directory export extra", 2, "usage:");
+
+    //  To standard output: the document itself.
+    char *out;
+    cr_assert_eq (s_cli ("admin directory export", &out), 0, "%s", out);
+    json_t *page = json_loads (out, 0, NULL);
+    cr_assert (page, "not JSON: %s", out);
+    free (out);
+    cr_expect_eq (json_integer_value (json_object_get (page, "total_items")), 8);
+    cr_expect_eq (json_array_size (json_object_get (page, "contents")), 8);
+    json_decref (page);
+
+    //  To a file, never over one; to a folder, as pages.
+    snprintf (args, sizeof args, "admin directory export --out %s/export.json", dir);
+    s_cli_expect (args, 0, "exported 8 organizations in 1 page to");
+    s_cli_expect (args, 3, "out");
+    char folder[400];
+    snprintf (folder, sizeof folder, "%s/pages", dir);
+    cr_assert_eq (mkdir (folder, 0700), 0);
+    snprintf (args, sizeof args, "--format json admin directory export --out %s", folder);
+    s_cli_expect (args, 0, "page-001.json");
+
+    //  Read back with the built-in mapping, it changes nothing.
+    snprintf (args, sizeof args,
+              "--format json admin directory import %s/export.json --dry-run", dir);
+    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
+    json_t *report = json_loads (out, 0, NULL);
+    cr_assert (report, "not JSON: %s", out);
+    json_t *totals = json_object_get (report, "totals");
+    cr_expect_eq (json_integer_value (json_object_get (totals, "added")) +
+                      json_integer_value (json_object_get (totals, "changed")),
+                  0, "%s", out);
+    free (out);
+    json_decref (report);
+    snprintf (args, sizeof args, "admin directory import %s --dry-run --prune", folder);
+    s_cli_expect (args, 0, NULL);
 }
