@@ -459,6 +459,11 @@ Test (directory_export_cli, export_writes_what_import_reads_back)
                   districts[i], districts[i]);
         s_cli_expect (args, 0, NULL);
     }
+    //  Only an administrator may export: agency 0 is refused (exit 4).
+    char *refused;
+    int rc = kn_test_stack_cli (stack, 0, &refused, "admin directory export");
+    cr_expect_eq (rc, 4, "exit %d: %s", rc, refused);
+    free (refused);
     //  Usage errors: nothing is asked of the service.
     s_cli_expect ("admin directory export --bogus", 2, "unknown option --bogus");
     s_cli_expect ("admin directory export --out", 2, "--out needs a value");
