@@ -162,7 +162,8 @@ kn_directory_export_page (json_t *organizations, int page, size_t page_bytes,
     //  Cut every page, in order: the same directory gives the same pages, and the
     //  total is known on each.
     size_t total = json_array_size (organizations);
-    size_t first = 0, count = 0, bytes = 0;
+    size_t first = 0, count = 0;   //  the organizations of the page asked for
+    size_t run = 0, run_bytes = 0; //  those of the page being cut
     int pages = 1;
     for (size_t i = 0; i < total; i++) {
         size_t size =
@@ -174,33 +175,17 @@ kn_directory_export_page (json_t *organizations, int page, size_t page_bytes,
                           page_bytes);
             return NULL;
         }
-        if (count &&
-            (bytes + size > page_bytes || count == KN_DIRECTORY_EXPORT_PAGE_SIZE)) {
-            if (pages == page)
-                break;
+        if (run &&
+            (run_bytes + size > page_bytes || run == KN_DIRECTORY_EXPORT_PAGE_SIZE)) {
             pages++;
+            run = run_bytes = 0;
+        }
+        if (pages == page && count++ == 0)
             first = i;
-            count = bytes = 0;
-        }
-        count++;
-        bytes += size;
+        run++;
+        run_bytes += size;
     }
-    //  The pages after this one: cut on to count them.
-    int total_pages = pages;
-    if (pages == page) {
-        size_t run = 0, run_bytes = 0;
-        for (size_t i = first + count; i < total; i++) {
-            size_t size =
-                json_dumpb (json_array_get (organizations, i), NULL, 0, JSON_COMPACT) + 1;
-            if (run == 0 || run_bytes + size > page_bytes ||
-                run == KN_DIRECTORY_EXPORT_PAGE_SIZE) {
-                total_pages++;
-                run = run_bytes = 0;
-            }
-            run++;
-            run_bytes += size;
-        }
-    } else {
+    if (page > pages) {
         kn_error_set (err, KN_E_NOT_FOUND, "page", "page %d of %d: past the last page",
                       page, pages);
         return NULL;
@@ -209,9 +194,9 @@ kn_directory_export_page (json_t *organizations, int page, size_t page_bytes,
     for (size_t i = first; i < first + count; i++)
         json_array_append (contents, json_array_get (organizations, i));
     return json_pack ("{s:I,s:i,s:i,s:I,s:b,s:b,s:b,s:o}", "total_items",
-                      (json_int_t)total, "total_pages", total_pages, "page_number", page,
+                      (json_int_t)total, "total_pages", pages, "page_number", page,
                       "size", (json_int_t)count, "first_page", page == 1, "last_page",
-                      page == total_pages, "empty", count == 0, "contents", contents);
+                      page == pages, "empty", count == 0, "contents", contents);
 }
 
 json_t *
