@@ -1,5 +1,5 @@
 /*  admin_directory: the agency directory as administrators see and change it: an
-    HSDS import, the listing, a manual change to one agency, the districts. The
+    HSDS import and export, the listing, a manual change to one agency, the districts. The
     work is kn_directory's and kn_directory_import's (JSON out); this file turns
     requests into their calls, in the request's kn_write, and their JSON into
     replies. */
@@ -10,6 +10,7 @@
 
 #include "kn_alloc.h"
 #include "kn_directory.h"
+#include "kn_directory_export.h"
 #include "kn_directory_import.h"
 #include "kn_directory_mapping.h"
 #include "kn_pb.h"
@@ -149,6 +150,38 @@ admin_show_directory (admin_server_t *self, const char *agency,
         json_pack ("{s:o}", "agencies", list), &kinnet__v1__directory_listing__descriptor,
         err);
     return reply->directory ? 0 : -1;
+}
+
+//  -------------------------------------------------------------------------
+//  Export
+
+int
+admin_validate_export (const admin_request_t *request, kn_error_t *err)
+{
+    return request->export_directory->page >= 0
+               ? 0
+               : kn_error_set (err, KN_E_INVALID_ARGUMENT, "page",
+                               "page is 1 or more (0: the first)");
+}
+
+int
+admin_export_directory (admin_server_t *self, const char *agency,
+                        const admin_request_t *request, admin_reply_t *reply,
+                        kn_error_t *err)
+{
+    json_t *page = kn_directory_export (self->db, request->export_directory->page, err);
+    if (!page)
+        return -1;
+    char *text = json_dumps (page, JSON_COMPACT);
+    json_t *export = json_pack ("{s:s,s:O,s:O,s:O}", "hsds", text, "page_number",
+                                json_object_get (page, "page_number"), "total_pages",
+                                json_object_get (page, "total_pages"), "total_items",
+                                json_object_get (page, "total_items"));
+    free (text);
+    json_decref (page);
+    reply->directory_export = (Kinnet__V1__DirectoryExport *)admin_from_json (
+        export, &kinnet__v1__directory_export__descriptor, err);
+    return reply->directory_export ? 0 : -1;
 }
 
 //  -------------------------------------------------------------------------

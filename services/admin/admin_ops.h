@@ -59,9 +59,9 @@ admin_handle_fn admin_add_agency_key, admin_revoke_agency_key, admin_list_agency
 int admin_check_not_service_key (const char *public_key, kn_error_t *err);
 //  admin_directory
 admin_validate_fn admin_validate_import, admin_validate_show,
-    admin_validate_set_directory, admin_validate_set_district;
+    admin_validate_set_directory, admin_validate_set_district, admin_validate_export;
 admin_handle_fn admin_import_directory, admin_show_directory, admin_set_directory,
-    admin_set_district, admin_list_districts;
+    admin_set_district, admin_list_districts, admin_export_directory;
 //  admin_settings
 admin_validate_fn admin_validate_set_routing, admin_validate_population;
 admin_handle_fn admin_show_routing, admin_set_routing, admin_import_population,

@@ -71,6 +71,8 @@ static const op_t s_ops[] = {
      admin_validate_revoke_key, admin_revoke_agency_key, true},
     {OP (LIST_AGENCY_KEYS), "list_agency_keys", RESULT (KEYS), ADMIN,
      admin_validate_list_keys, admin_list_agency_keys, false},
+    {OP (EXPORT_DIRECTORY), "export_directory", RESULT (DIRECTORY_EXPORT), ADMIN,
+     admin_validate_export, admin_export_directory, false},
 };
 
 #undef OP

@@ -33,6 +33,7 @@ static const char *s_usage =
     "AGENCY_ID|none]\n"
     "              [--key KEY]\n"
     "       kinnet admin directory district list\n"
+    "       kinnet admin directory export [--out FILE|FOLDER]\n"
     "import reads Open Referral HSDS 3.0 JSON as published (organizations, services,\n"
     "service_at_locations, alone, in arrays or in API list pages) and writes what\n"
     "differs, in one transaction; --dry-run reports without writing. An import only\n"
@@ -42,14 +43,17 @@ static const char *s_usage =
     "--file PATH) is a file or a folder whose *.json files are read in name order; all\n"
     "the documents are read as one directory, so an export in pages imports whole.\n"
     "Without --mapping the built-in mapping is used. The files together must stay under\n"
-    "1 MiB. docs/directory.md describes the mapping file and every rule. All commands\n"
+    "1 MiB. export writes the directory as HSDS 3.0 API list pages of organizations\n"
+    "that import reads back: to standard output or FILE when it is one page, as\n"
+    "page-001.json... into an existing FOLDER. docs/directory.md describes the mapping\n"
+    "file and every rule. All commands\n"
     "take --format json and go through the broker to the admin service as an\n"
     "administrator agency (KINNET_CERT).\n";
 
 //  Options of these commands that take a value (kinnet's own are known already).
 static const char *const s_valued[] = {"--mapping",   "--name",     "--lead", "--accepting",
                                        "--capacity", "--interpreters", "--key", "--file",
-                                       NULL};
+                                       "--out", NULL};
 
 static const char *
 s_positional (int argc, char **argv, int index)
@@ -592,6 +596,125 @@ s_district_list (const cli_options_t *options, int argc, char **argv)
     return CLI_OK;
 }
 
+//  -------------------------------------------------------------------------
+//  Export
+
+//  The most pages an export is read in: each is at most 512 KiB of organizations.
+#define MAX_PAGES 10000
+
+//  Page (from 1) of the export: its HSDS text (caller frees) and the totals.
+static char *
+s_export_page (const cli_options_t *options, int page, int *total_pages,
+               int64_t *total_items, kn_error_t *err)
+{
+    Kinnet__V1__ExportDirectory op = KINNET__V1__EXPORT_DIRECTORY__INIT;
+    op.page = page;
+    Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
+    request.op_case = KINNET__V1__ADMIN_REQUEST__OP_EXPORT_DIRECTORY;
+    request.export_directory = &op;
+    Kinnet__V1__AdminReply *reply = cli_admin_call (
+        options, &request, KINNET__V1__ADMIN_REPLY__RESULT_DIRECTORY_EXPORT, err);
+    if (!reply)
+        return NULL;
+    char *text = strdup (reply->directory_export->hsds);
+    *total_pages = reply->directory_export->total_pages;
+    *total_items = reply->directory_export->total_items;
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    return text;
+}
+
+//  text as a new file at path (never over an existing one).
+static int
+s_export_write (const char *path, const char *text, kn_error_t *err)
+{
+    FILE *out = cli_out_create (path, err);
+    if (!out)
+        return -1;
+    fputs (text, out);
+    fputc ('\n', out);
+    return cli_out_close (&out, path, err);
+}
+
+static int
+s_export (const cli_options_t *options, int argc, char **argv)
+{
+    static const char *const valued[] = {"--out", NULL};
+    const char *out = cli_arg (argc, argv, "--out");
+    if (!s_options_ok (argc, argv, valued, NULL) || s_positional (argc, argv, 2)
+        || (cli_flag (argc, argv, "--out") && !out))
+        return s_usage_error ();
+    kn_error_t err;
+    kn_error_clear (&err);
+    struct stat st;
+    bool folder = out && stat (out, &st) == 0 && S_ISDIR (st.st_mode);
+    //  Every page first, then the files: a directory that changes while it is read
+    //  gives pages that disagree on their totals, and nothing is written.
+    int total_pages = 0, pages = 0;
+    int64_t total_items = 0;
+    char **texts = kn_calloc (MAX_PAGES, sizeof *texts);
+    int rc = CLI_OK;
+    for (int page = 1; page <= (total_pages ? total_pages : 1); page++) {
+        int page_total;
+        int64_t items;
+        texts[pages] = s_export_page (options, page, &page_total, &items, &err);
+        if (!texts[pages])
+            goto fail;
+        pages++;
+        if (page == 1 && (page_total < 1 || page_total > MAX_PAGES)) {
+            kn_error_set (&err, KN_E_INTERNAL, "total_pages", "%d pages", page_total);
+            goto fail;
+        }
+        if (page > 1 && (page_total != total_pages || items != total_items)) {
+            kn_error_set (&err, KN_E_CONFLICT, NULL,
+                          "the directory changed while it was exported: run it again");
+            goto fail;
+        }
+        total_pages = page_total;
+        total_items = items;
+    }
+    if (!folder && pages > 1) {
+        kn_error_set (&err, KN_E_INVALID_ARGUMENT, "out",
+                      "the export is %d pages: give --out an existing folder", pages);
+        goto fail;
+    }
+    json_t *files = json_array ();
+    for (int i = 0; i < pages; i++) {
+        char path[PATH_MAX];
+        if (folder)
+            snprintf (path, sizeof path, "%s/page-%03d.json", out, i + 1);
+        else
+            snprintf (path, sizeof path, "%s", out ? out : "-");
+        if (!out)
+            printf ("%s\n", texts[i]);
+        else if (s_export_write (path, texts[i], &err)) {
+            json_decref (files);
+            goto fail;
+        }
+        json_array_append_new (files, json_string (path));
+    }
+    if (out && options->json) {
+        json_t *report = json_pack ("{s:I,s:i,s:o}", "total_items", (json_int_t) total_items,
+                                    "total_pages", total_pages, "files", files);
+        json_dumpf (report, stdout, JSON_INDENT (2));
+        printf ("\n");
+        json_decref (report);
+    }
+    else {
+        if (out)
+            printf ("exported %lld organizations in %d page%s to %s\n",
+                    (long long) total_items, pages, pages == 1 ? "" : "s", out);
+        json_decref (files);
+    }
+    goto done;
+fail:
+    rc = cli_fail (options, &err);
+done:
+    for (int i = 0; i < pages; i++)
+        free (texts[i]);
+    free (texts);
+    return rc;
+}
+
 int
 cli_directory (const cli_options_t *options, int argc, char **argv)
 {
@@ -607,6 +730,8 @@ cli_directory (const cli_options_t *options, int argc, char **argv)
         return s_import (options, argc, argv);
     if (strcmp (action, "show") == 0)
         return s_show (options, argc, argv);
+    if (strcmp (action, "export") == 0)
+        return s_export (options, argc, argv);
     if (strcmp (action, "set") == 0)
         return s_set (options, argc, argv);
     if (strcmp (action, "district") == 0 && what && strcmp (what, "set") == 0)
