@@ -7,8 +7,9 @@
     Events are taken in batches, many to a transaction, one after another in that
     order: one horizon read, one cursor write and one COMMIT (one WAL flush) serve
     them all, which is what lets routing keep pace with intake. A batch ends after
-    BATCH_MS of work, so the rows it locks (a case, an agency's feed head) are not
-    held from that agency's own requests for long. A batch that fails keeps nothing;
+    KINNET_ROUTING_BATCH_MS (50) of work, so the rows it locks (a case, an agency's
+    feed head) are not held from that agency's own requests for long, and reads
+    about as many events as the last one got through. A batch that fails keeps nothing;
     the events it held are then taken one per transaction, so one event that cannot
     be routed holds back only itself, as before, and every event before it is
     routed. routing_consumer schedules it. */
@@ -17,9 +18,6 @@
 #include "kn_cursor.h"
 #include "kn_pgarray.h"
 #include "routing_store_int.h"
-
-//  A batch takes no new event after this much work (milliseconds).
-#define BATCH_MS 50
 
 static const char *s_statements[][2] = {
     {"cursor_lock",
@@ -502,6 +500,8 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         return -1;
     while (*handled < max) {
         int want = self->solo > 0 ? 1 : max - *handled;
+        if (self->batch_read > 0 && want > self->batch_read)
+            want = self->batch_read;
         if (kn_db_begin_write (self->db, NULL, err))
             return -1;
         //  One round trip, run in this order: the cursor locked, the events after
@@ -531,7 +531,7 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
             routing_rollback (self);
             return 0;
         }
-        int64_t until = zclock_mono () + BATCH_MS;
+        int64_t until = zclock_mono () + self->batch_ms;
         int done = 0, rc = 0;
         //  The batch's writes go out with its next read or its COMMIT (kn_db_do).
         if (kn_db_defer_begin (self->db, err)) {
@@ -575,6 +575,13 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         }
         *handled += done;
         self->solo = self->solo > done ? self->solo - done : 0;
+        //  Read about what a batch gets through: a batch that ran out of time read
+        //  events (their payloads, their consumed marks) it then left for the next
+        //  one to read again; one that finished what it read may read twice as many.
+        if (want > 1)
+            self->batch_read = done < count ? done + done / 2 + 1
+                               : count == want ? 2 * want
+                                               : self->batch_read;
     }
     return 0;
 }

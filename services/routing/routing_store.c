@@ -1,6 +1,7 @@
 /*  routing_store: the routing store object (a session, the field key, the consent
     policy's settings), the small query helpers its files share, and the messages
     built from rows. The jobs live next door; routing_store_int.h lists them. */
+#include "kn_config.h"
 #include "routing_store_int.h"
 #include "kn_alloc.h"
 
@@ -35,6 +36,16 @@ routing_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     self->crypto = crypto;
     self->policy = kn_consent_policy_config ();
     kn_write_init (&self->write, db, crypto, IDEM, "routing");
+    //  How long a consumer batch may hold the rows it locked (a case, an agency's
+    //  feed head) from that agency's own requests; longer batches share their
+    //  per-transaction work among more events.
+    long batch_ms = kn_config_int ("KINNET_ROUTING_BATCH_MS", 50);
+    if (batch_ms < 1 || batch_ms > 60000) {
+        kn_log (KN_WARN, "config.invalid", "problem",
+                "KINNET_ROUTING_BATCH_MS must be 1 to 60000: 50 is used", NULL);
+        batch_ms = 50;
+    }
+    self->batch_ms = batch_ms;
     return self;
 }
 

@@ -84,6 +84,8 @@ struct _routing_store_t {
     kn_policy_config_t policy;
     kn_write_t write; // what each of its writes starts from: IDEM, audited as routing
     int solo;         // outbox events to consume one per transaction (after a failed batch)
+    int batch_read;   // events the next batch reads (0: as many as asked); see consume
+    int64_t batch_ms; // a batch takes no new event after this much work (KINNET_ROUTING_BATCH_MS)
     //  A batch of outbox events decides with the settings read with its events
     //  (routing_settings_hold_read): one read a batch, not one an offer.
     bool settings_held;
