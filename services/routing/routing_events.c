@@ -124,21 +124,105 @@ s_list_has (const char *list, const char *item)
     return false;
 }
 
+//  The first round trip of routing a referral, as four reads run in this order:
+//  whether it is routed already and what it asks (referral_info), its family's open
+//  case locked, its child locked and read. The locks are taken even for an event
+//  found to need nothing, and kept to COMMIT.
+#define REFERRAL_READS 4
+static void
+s_referral_reads (kn_db_read_t *reads, const char *const *referral,
+                  const char *const *family)
+{
+    reads[0] = (kn_db_read_t){"referral_info", 1, referral};
+    reads[1] = (kn_db_read_t){"case_open_for_family", 1, family};
+    reads[2] = (kn_db_read_t){"referral_child_lock", 1, referral};
+    reads[3] = (kn_db_read_t){"referral_child_get", 1, referral};
+}
+
+//  The batch's referrals read ahead (s_read_ahead): for rows [first, first + count)
+//  of its events, the results of s_referral_reads, each taken by its event.
+#define AHEAD 32
+typedef struct {
+    int first, count;
+    PGresult *read[AHEAD][REFERRAL_READS];
+} ahead_t;
+
+static void
+s_ahead_clear (ahead_t *ahead)
+{
+    for (int i = 0; i < ahead->count; i++)
+        for (int k = 0; k < REFERRAL_READS; k++)
+            PQclear (ahead->read[i][k]);
+    ahead->count = 0;
+}
+
+//  Read ahead, in one round trip, for the run of events from row on that are
+//  referrals to route (not handled before) of different families: what each event
+//  would read first for itself. Nothing one of them writes changes what another
+//  reads (the referral, its family's case, its child), and the events before row
+//  wrote first (the reads go out after their writes, in order). A run of fewer
+//  than two is left to read for itself.
+static int
+s_read_ahead (routing_store_t *self, PGresult *rows, int row, int count, ahead_t *ahead,
+              kn_error_t *err)
+{
+    s_ahead_clear (ahead);
+    ahead->first = row;
+    char ids[AHEAD][2][KN_UUID_STR];
+    int n = 0;
+    for (int r = row; r < count && n < AHEAD; r++) {
+        if (strcmp (PQgetvalue (rows, r, 2), "referral.received") != 0 ||
+            routing_bool (rows, r, 4))
+            break;
+        Kinnet__V1__ReferralReceived *event = (Kinnet__V1__ReferralReceived *)
+            routing_unpack_column (rows, r, 3, &kinnet__v1__referral_received__descriptor);
+        bool ok = event && kn_uuid_valid (event->referral_id) && kn_uuid_valid (event->family_id);
+        for (int k = 0; ok && k < n; k++)
+            ok = strcmp (ids[k][0], event->referral_id) != 0 &&
+                 strcmp (ids[k][1], event->family_id) != 0;
+        if (ok) {
+            snprintf (ids[n][0], KN_UUID_STR, "%s", event->referral_id);
+            snprintf (ids[n][1], KN_UUID_STR, "%s", event->family_id);
+        }
+        if (event)
+            kinnet__v1__referral_received__free_unpacked (event, NULL);
+        if (!ok)
+            break;
+        n++;
+    }
+    if (n < 2)
+        return 0;
+    const char *params[AHEAD][2];
+    kn_db_read_t reads[AHEAD * REFERRAL_READS];
+    for (int i = 0; i < n; i++) {
+        params[i][0] = ids[i][0];
+        params[i][1] = ids[i][1];
+        s_referral_reads (reads + i * REFERRAL_READS, &params[i][0], &params[i][1]);
+    }
+    if (kn_db_run_each (self->db, (size_t)n * REFERRAL_READS, reads, &ahead->read[0][0], err))
+        return -1;
+    ahead->count = n;
+    return 0;
+}
+
+//  Route one referral. read: its s_referral_reads, read ahead (taken: the pointers
+//  are cleared), or NULL to read them now.
 static int
 s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
-                  int64_t now, kn_error_t *err)
+                  PGresult **ahead, int64_t now, kn_error_t *err)
 {
-    //  The referral, and its family's open case (locked), in one round trip: the
-    //  lock is taken even for an event found to need nothing, and kept to COMMIT.
     const char *referral[] = {event->referral_id};
     const char *family[] = {kn_uuid_valid (event->family_id) ? event->family_id : NULL};
-    const kn_db_read_t reads[] = {{"referral_info", 1, referral},
-                                  {"case_open_for_family", 1, family},
-                                  {"referral_child_lock", 1, referral},
-                                  {"referral_child_get", 1, referral}};
-    PGresult *read[4];
-    if (kn_db_run_each (self->db, 4, reads, read, err))
-        return -1;
+    PGresult *read[REFERRAL_READS];
+    if (ahead) {
+        memcpy (read, ahead, sizeof read);
+        memset (ahead, 0, sizeof read);
+    } else {
+        kn_db_read_t reads[REFERRAL_READS];
+        s_referral_reads (reads, referral, family);
+        if (kn_db_run_each (self->db, REFERRAL_READS, reads, read, err))
+            return -1;
+    }
     PGresult *result = read[0], *open_case = read[1];
     bool live = PQntuples (result) && strcmp (PQgetvalue (result, 0, 0), "received") == 0;
     //  Already routed (at-least-once delivery) or withdrawn before it was routed:
@@ -351,7 +435,7 @@ routing_recheck_subject (routing_store_t *self, const char *subject_id, bool wai
 //  event is routing's and was not handled before, so it is to be marked consumed.
 static int
 s_handle_event (routing_store_t *self, const char *topic, PGresult *rows, int row,
-                int64_t now, bool *mark, kn_error_t *err)
+                ahead_t *ahead, int64_t now, bool *mark, kn_error_t *err)
 {
     *mark = false;
     const ProtobufCMessageDescriptor *descriptor =
@@ -392,8 +476,11 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *rows, int ro
         return 0;
     }
     int rc = 0;
-    if (descriptor == &kinnet__v1__referral_received__descriptor)
-        rc = s_route_referral (self, (Kinnet__V1__ReferralReceived *)message, now, err);
+    if (descriptor == &kinnet__v1__referral_received__descriptor) {
+        bool read = row >= ahead->first && row < ahead->first + ahead->count;
+        rc = s_route_referral (self, (Kinnet__V1__ReferralReceived *)message,
+                               read ? ahead->read[row - ahead->first] : NULL, now, err);
+    }
     else if (descriptor == &kinnet__v1__referral_withdrawn__descriptor)
         rc = s_withdraw_referral (self, (Kinnet__V1__ReferralWithdrawn *)message, now,
                                   err);
@@ -544,16 +631,23 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         PQclear (read[3]);
         //  The ids of the events handled, for one $1::bigint[].
         kn_pgarray_t *marks = kn_pgarray_new ();
+        ahead_t ahead = {0};
         while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {
             char topic[64];
             snprintf (topic, sizeof topic, "%s", PQgetvalue (rows, done, 2));
             bool mark = false;
-            if ((rc = s_handle_event (self, topic, rows, done, now, &mark, err)) != 0)
+            //  A referral not read ahead reads ahead for itself and those after it.
+            if (strcmp (topic, "referral.received") == 0 &&
+                (done < ahead.first || done >= ahead.first + ahead.count) &&
+                (rc = s_read_ahead (self, rows, done, count, &ahead, err)) != 0)
+                break;
+            if ((rc = s_handle_event (self, topic, rows, done, &ahead, now, &mark, err)) != 0)
                 break;
             if (mark)
                 kn_pgarray_add (marks, PQgetvalue (rows, done, 1));
             done++;
         }
+        s_ahead_clear (&ahead); // read ahead for events the batch had no time for
         routing_settings_release (self);
         if (rc == 0 && kn_pgarray_size (marks) > 0) {
             const char *ids[] = {kn_pgarray_text (marks)};
