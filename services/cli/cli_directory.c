@@ -570,6 +570,10 @@ s_print_district (json_t *district)
         printf ("%s (%s)\n", s_str (district, "lead_name"), lead);
     else
         printf ("none\n");
+    if (!json_is_true (json_object_get (district, "registered")))
+        printf ("%-16s not registered: kinnet admin directory district set %s --name "
+                "NAME\n",
+                "", s_str (district, "code"));
 }
 
 static int
