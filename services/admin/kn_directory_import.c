@@ -106,7 +106,7 @@ typedef struct {
     const kn_directory_mapping_t *mapping;
     kn_hsds_t *hsds;
     json_t *ignored; // the reader's, then the import's own
-    bool prune;      // removals allowed, and the whole directory given
+    bool prune;      // removals allowed for the agencies the documents name
     char import_id[KN_UUID_STR];
     json_t *blocked; // what would take from routing: "organization 'x': needs -a"
     kn_error_t *err;
@@ -698,12 +698,13 @@ s_refuse (s_import_t *self, bool dry_run)
 //  in the caller's, a dry run's writes undone back to a savepoint.
 static json_t *
 s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t *lens,
-          size_t count, const kn_directory_mapping_t *mapping, bool dry_run, bool prune,
-          bool own, kn_error_t *err)
+          size_t count, const kn_directory_mapping_t *mapping, bool dry_run,
+          kn_directory_prune_t mode, bool own, kn_error_t *err)
 {
     assert (db && (path || texts) && mapping);
     if (s_prepare (db, err))
         return NULL;
+    bool prune = mode != KN_DIRECTORY_ADD_ONLY, whole = false;
     s_import_t self = {
         .mapping = mapping, .prune = prune, .blocked = json_array (), .err = err};
     kn_uuid_generate (self.import_id);
@@ -727,6 +728,10 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
     if (rc == 0 && prune && !kn_hsds_whole (self.hsds, why, sizeof why))
         rc = kn_error_set (err, KN_E_CONFLICT, "prune",
                            "prune needs the whole directory, and %s", why);
+    //  A file is the whole directory only when the administrator says so: one
+    //  holding a single organization must not withdraw all the others.
+    if (rc == 0 && prune)
+        whole = mode == KN_DIRECTORY_PRUNE_WHOLE || kn_hsds_pages (self.hsds) > 0;
     if (rc == 0)
         self.ignored = json_copy (kn_hsds_ignored (self.hsds));
     for (size_t i = 0; rc == 0 && i < kn_hsds_size (self.hsds); i++)
@@ -736,7 +741,7 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
         rc = missing ? 0 : -1;
     }
     size_t index;
-    for (index = 0; rc == 0 && prune && index < json_array_size (missing); index++)
+    for (index = 0; rc == 0 && whole && index < json_array_size (missing); index++)
         rc = s_withdraw (&self, db, json_string_value (json_array_get (missing, index)),
                          agencies, totals);
     if (rc == 0)
@@ -754,10 +759,11 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
     if (rc == 0) {
         json_object_set_new (totals, "ignored",
                              json_integer (json_array_size (self.ignored)));
-        report = json_pack (
-            "{s:b,s:b,s:b,s:O,s:O,s:O,s:O}", "dry_run", dry_run, "prune", prune,
-            "needs_prune", !prune && json_array_size (self.blocked) > 0, "agencies",
-            agencies, "ignored", self.ignored, "not_in_file", missing, "totals", totals);
+        report =
+            json_pack ("{s:b,s:b,s:b,s:b,s:O,s:O,s:O,s:O}", "dry_run", dry_run, "prune",
+                       prune, "whole", whole, "needs_prune",
+                       !prune && json_array_size (self.blocked) > 0, "agencies", agencies,
+                       "ignored", self.ignored, "not_in_file", missing, "totals", totals);
     }
     json_decref (missing);
     json_decref (totals);
@@ -770,7 +776,7 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
 
 json_t *
 kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t *mapping,
-                     bool dry_run, bool prune, kn_error_t *err)
+                     bool dry_run, kn_directory_prune_t prune, kn_error_t *err)
 {
     return s_import (db, path, NULL, NULL, 0, mapping, dry_run, prune, true, err);
 }
@@ -778,7 +784,7 @@ kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t
 json_t *
 kn_directory_import_texts (kn_db_t *db, const char *const *texts, const size_t *lens,
                            size_t count, const kn_directory_mapping_t *mapping,
-                           bool dry_run, bool prune, kn_error_t *err)
+                           bool dry_run, kn_directory_prune_t prune, kn_error_t *err)
 {
     return s_import (db, NULL, texts, lens, count, mapping, dry_run, prune, false, err);
 }

@@ -3,7 +3,8 @@
     take a need away exits 5 without --prune, --dry-run shows the diff in text and
     JSON, --prune applies it; an imported agency gets its certificate from
     `kinnet admin agency key add`, stays the same agency with its directory data,
-    and `directory show` says when it can receive offers and why not. */
+    and `directory show` says when it can receive offers and why not; revoking a
+    placeholder frees its organization; --prune withdraws only with --whole. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -300,4 +301,61 @@ Test (directory_cli, revoking_a_placeholder_frees_its_organization)
     free (registered);
     free (carers);
     free (school);
+}
+
+//  Issue 20: --prune with one organization's file used to withdraw every other
+//  directory agency. Now only --whole says the documents are the directory.
+Test (directory_cli, prune_withdraws_only_with_whole)
+{
+    char args[2000], *out;
+    snprintf (args, sizeof args,
+              "admin directory import %s/directory.json --mapping %s/mapping.json", data,
+              data);
+    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
+    free (out);
+    char path[600];
+    snprintf (path, sizeof path, "%s/directory.json", data);
+    json_error_t error;
+    json_t *root = json_load_file (path, 0, &error);
+    cr_assert (root, "%s", error.text);
+    json_t *carers = json_pack ("[O]", json_array_get (root, CARERS_AT));
+    json_decref (root);
+    snprintf (path, sizeof path, "%s/carers-only.json", dir);
+    cr_assert_eq (json_dump_file (carers, path, 0), 0);
+    json_decref (carers);
+
+    //  --whole alone does nothing it could: a usage mistake, refused.
+    snprintf (args, sizeof args,
+              "admin directory import %s --mapping %s/mapping.json --whole", path, data);
+    cr_expect_eq (s_cli (args, &out), 3, "%s", out);
+    cr_expect (strstr (out, "whole"), "%s", out);
+    free (out);
+    //  --prune alone: the seven others are left as they are, and the report says why.
+    snprintf (args, sizeof args,
+              "admin directory import %s --mapping %s/mapping.json --prune", path, data);
+    cr_expect_eq (s_cli (args, &out), 0, "%s", out);
+    cr_expect (strstr (out, "not in these documents (left as they are): "), "%s", out);
+    cr_expect (strstr (out, "not withdrawn: the documents are not the whole directory"),
+               "%s", out);
+    cr_expect (strstr (out, ", 0 withdrawn,"), "%s", out);
+    free (out);
+    char *listed =
+        s_sql ("SELECT count(*) FROM core.agency WHERE directory_id IS NOT NULL"
+               " AND directory_status = 'listed'");
+    cr_expect_str_eq (listed, "8", "every directory agency still listed: %s", listed);
+    free (listed);
+    //  --prune --whole: the administrator says it is the directory (a dry run).
+    snprintf (args, sizeof args,
+              "--format json admin directory import %s --mapping %s/mapping.json"
+              " --prune --whole --dry-run",
+              path, data);
+    cr_expect_eq (s_cli (args, &out), 0, "%s", out);
+    json_t *report = json_loads (out, 0, NULL);
+    cr_assert (report, "not JSON: %s", out);
+    free (out);
+    cr_expect (json_is_true (json_object_get (report, "whole")));
+    cr_expect_eq (json_integer_value (
+                      json_object_get (json_object_get (report, "totals"), "withdrawn")),
+                  7);
+    json_decref (report);
 }
