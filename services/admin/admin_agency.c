@@ -94,8 +94,9 @@ s_directory_note (Kinnet__V1__AgencyRevoked *revoked, const char *agency_id,
     else
         snprintf (note, sizeof note,
                   "directory organization '%.200s' stays with agency %s: it held a "
-                  "key, has open offers or cases, or leads a district, and its "
-                  "history stays with it; to bind the organization to another "
+                  "key, has open offers or cases, leads a district, or was revoked "
+                  "already, and its history stays with it; to bind the organization "
+                  "to another "
                   "agency, transfer its open cases and district lead, then link it "
                   "in the mapping (organizations.ID.agency_id) and import",
                   directory_id, agency_id);
