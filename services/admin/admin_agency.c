@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kn_agency.h"
+#include "kn_directory_services.h"
 #include "kn_pb.h"
 #include "kn_validate.h"
 #include "kn_alloc.h"
@@ -75,6 +76,56 @@ s_four_eyes (const char *agency, const char *target, kn_error_t *err)
                : 0;
 }
 
+//  What became of the directory organization the revoked agency stood for, for
+//  the reply and the audit row's basis.
+static void
+s_directory_note (Kinnet__V1__AgencyRevoked *revoked, const char *agency_id,
+                  const char *directory_id, bool released, char *basis, size_t size)
+{
+    char note[600];
+    if (!*directory_id)
+        return;
+    if (released)
+        snprintf (note, sizeof note,
+                  "directory organization '%.200s' released: the agency never worked; "
+                  "the next import binds it to the agency its mapping links "
+                  "(organizations.ID.agency_id), or adds it anew",
+                  directory_id);
+    else
+        snprintf (note, sizeof note,
+                  "directory organization '%.200s' stays with agency %s: it held a "
+                  "key, has open offers or cases, leads a district, or was revoked "
+                  "already, and its history stays with it; to bind the organization "
+                  "to another "
+                  "agency, transfer its open cases and district lead, then link it "
+                  "in the mapping (organizations.ID.agency_id) and import",
+                  directory_id, agency_id);
+    revoked->directory_id = kn_pb_string (directory_id);
+    revoked->directory_released = released;
+    revoked->directory_note = kn_pb_string (note);
+    snprintf (basis, size, "directory %s %.200s", released ? "released" : "kept",
+              directory_id);
+}
+
+//  The directory organization agency_id stands for now, for a replay's answer.
+static int
+s_directory_id (kn_db_t *db, const char *agency_id, char out[KN_DIRECTORY_ID_MAX],
+                kn_error_t *err)
+{
+    const char *params[] = {agency_id};
+    PGresult *result =
+        kn_db_ensure (db, err)
+            ? NULL
+            : kn_db_query (db, "SELECT directory_id FROM core.agency WHERE id = $1", 1,
+                           params, err);
+    if (!result)
+        return -1;
+    snprintf (out, KN_DIRECTORY_ID_MAX, "%s",
+              PQntuples (result) ? PQgetvalue (result, 0, 0) : "");
+    PQclear (result);
+    return 0;
+}
+
 int
 admin_revoke_agency (admin_server_t *self, const char *agency,
                      const admin_request_t *request, admin_reply_t *reply,
@@ -88,12 +139,24 @@ admin_revoke_agency (admin_server_t *self, const char *agency,
                                           op->agency_id, &op->base, err);
     if (claim == KN_CLAIM_FAILED)
         return -1;
-    if (claim == KN_CLAIM_NEW &&
-        (kn_agency_revoke (self->db, op->agency_id, err) || kn_write_commit (&w, err)))
+    //  Before the revocation, while a key it held still counts as work: a
+    //  placeholder lets its organization go, a working agency keeps it.
+    char directory_id[KN_DIRECTORY_ID_MAX] = "", basis[260] = "";
+    int released =
+        claim == KN_CLAIM_NEW
+            ? kn_directory_services_release (self->db, op->agency_id, directory_id, err)
+            : s_directory_id (self->db, op->agency_id, directory_id, err);
+    if (released < 0)
         goto fail;
     reply->revoked = kn_malloc (sizeof *reply->revoked);
     kinnet__v1__agency_revoked__init (reply->revoked);
     reply->revoked->agency_id = kn_pb_string (w.object_id);
+    s_directory_note (reply->revoked, w.object_id, directory_id, released == 1, basis,
+                      sizeof basis);
+    w.audit.basis = *basis ? basis : NULL; //  the trail says what became of it
+    if (claim == KN_CLAIM_NEW &&
+        (kn_agency_revoke (self->db, op->agency_id, err) || kn_write_commit (&w, err)))
+        goto fail;
     return 0;
 fail:
     return kn_write_abort (&w);

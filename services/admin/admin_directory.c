@@ -35,6 +35,10 @@ admin_validate_import (const admin_request_t *request, kn_error_t *err)
     if (op->n_hsds == 0)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "hsds",
                              "hsds is required: the HSDS 3.0 JSON documents");
+    //  whole only says what prune may withdraw; alone it would seem to do something.
+    if (op->whole && !op->prune)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "whole",
+                             "whole says which agencies prune withdraws: give prune too");
     if (op->n_hsds > DOCUMENTS_MAX)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "hsds",
                              "at most %d documents in one import (found %zu)",
@@ -69,6 +73,14 @@ s_mapping (const char *text, kn_error_t *err)
                  : kn_directory_mapping_new (NULL, err);
 }
 
+static kn_directory_prune_t
+s_prune (const Kinnet__V1__ImportDirectory *op)
+{
+    return !op->prune  ? KN_DIRECTORY_ADD_ONLY
+           : op->whole ? KN_DIRECTORY_PRUNE_WHOLE
+                       : KN_DIRECTORY_PRUNE;
+}
+
 int
 admin_import_directory (admin_server_t *self, const char *agency,
                         const admin_request_t *request, admin_reply_t *reply,
@@ -91,12 +103,12 @@ admin_import_directory (admin_server_t *self, const char *agency,
     if (claim == KN_CLAIM_REPLAY &&
         (kn_db_begin_write (self->db, NULL, err) ||
          !(report = kn_directory_import_texts (self->db, texts, lens, op->n_hsds, mapping,
-                                               true, op->prune, err)) ||
+                                               true, s_prune (op), err)) ||
          kn_db_exec (self->db, "ROLLBACK", err)))
         goto fail;
     if (claim == KN_CLAIM_NEW &&
         (!(report = kn_directory_import_texts (self->db, texts, lens, op->n_hsds, mapping,
-                                               op->dry_run, op->prune, err)) ||
+                                               op->dry_run, s_prune (op), err)) ||
          kn_write_commit (&w, err)))
         goto fail;
     kn_directory_mapping_destroy (&mapping);

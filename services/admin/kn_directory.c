@@ -55,14 +55,18 @@ static const char *s_statements[][2] = {
                                   " child_protection_lead = $3 WHERE code = $1"},
     {"directory_district_insert", "INSERT INTO core.district (code, name,"
                                   " child_protection_lead) VALUES ($1, $2, $3)"},
+    //  Every district known or served: one an active agency serves (home or
+    //  catchment) is listed even when core.district lacks it.
     {"directory_district_list",
-     "SELECT d.code, d.name, d.child_protection_lead, l.name,"
-     "  (SELECT coalesce(json_agg(a.id ORDER BY a.id), '[]') FROM core.agency a"
-     "    WHERE a.active AND (a.district = d.code"
-     "    OR EXISTS (SELECT 1 FROM core.agency_district x"
-     "               WHERE x.agency_id = a.id AND x.district = d.code)))"
-     " FROM core.district d LEFT JOIN core.agency l ON l.id = d.child_protection_lead"
-     " ORDER BY d.code"},
+     "WITH served AS (SELECT a.district AS code, a.id FROM core.agency a WHERE a.active"
+     "  UNION SELECT x.district, a.id FROM core.agency_district x"
+     "  JOIN core.agency a ON a.id = x.agency_id WHERE a.active),"
+     " codes AS (SELECT code FROM core.district UNION SELECT code FROM served)"
+     " SELECT c.code, d.name, d.child_protection_lead, l.name,"
+     "  (SELECT coalesce(json_agg(s.id ORDER BY s.id), '[]') FROM served s"
+     "    WHERE s.code = c.code), d.code IS NOT NULL"
+     " FROM codes c LEFT JOIN core.district d ON d.code = c.code"
+     " LEFT JOIN core.agency l ON l.id = d.child_protection_lead ORDER BY c.code"},
 };
 
 static int
@@ -355,9 +359,10 @@ kn_directory_district_list (kn_db_t *db, kn_error_t *err)
                                  : json_string (PQgetvalue (result, i, c));
         json_array_append_new (
             list,
-            json_pack ("{s:s,s:o,s:o,s:o,s:o}", "code", PQgetvalue (result, i, 0), "name",
-                       columns[0], "child_protection_lead", columns[1], "lead_name",
-                       columns[2], "agencies", s_json_column (result, i, 4)));
+            json_pack ("{s:s,s:o,s:o,s:o,s:o,s:b}", "code", PQgetvalue (result, i, 0),
+                       "name", columns[0], "child_protection_lead", columns[1],
+                       "lead_name", columns[2], "agencies", s_json_column (result, i, 4),
+                       "registered", streq (PQgetvalue (result, i, 5), "t")));
     }
     PQclear (result);
     return list;

@@ -51,8 +51,10 @@ json_t *kn_directory_set (kn_db_t *db, const char *agency_id,
 json_t *kn_directory_district_set (kn_db_t *db, const char *code, const char *name,
                                    const char *lead, kn_error_t *err);
 
-//  Districts by code: [{"code", "name", "child_protection_lead", "lead_name",
-//  "agencies" (ids of the active agencies serving it)}].
+//  Districts by code, every one registered (core.district) or served by an active
+//  agency (home or catchment): [{"code", "name", "child_protection_lead",
+//  "lead_name", "agencies" (ids of the active agencies serving it), "registered"
+//  (false: agencies serve it but core.district lacks it)}].
 json_t *kn_directory_district_list (kn_db_t *db, kn_error_t *err);
 
 #endif

@@ -106,7 +106,7 @@ typedef struct {
     const kn_directory_mapping_t *mapping;
     kn_hsds_t *hsds;
     json_t *ignored; // the reader's, then the import's own
-    bool prune;      // removals allowed, and the whole directory given
+    bool prune;      // removals allowed for the agencies the documents name
     char import_id[KN_UUID_STR];
     json_t *blocked; // what would take from routing: "organization 'x': needs -a"
     kn_error_t *err;
@@ -251,8 +251,7 @@ s_set_write (kn_db_t *db, int i, const char *agency_id, bool existing, zlistx_t 
 
 //  A value that differs: its name in "changes", before and after in "values".
 static void
-s_value_change (json_t *report, const char *field, const char *before,
-                const char *after)
+s_value_change (json_t *report, const char *field, const char *before, const char *after)
 {
     json_array_append_new (json_object_get (report, "changes"), json_string (field));
     json_array_append_new (json_object_get (report, "values"),
@@ -309,10 +308,10 @@ s_write_agency (kn_db_t *db, const char *directory_id, const s_row_t *row,
                             target->accepting ? "true" : "false");
         if (row->has_capacity != target->has_capacity ||
             (row->has_capacity && row->capacity != target->capacity))
-            s_value_change (report, "capacity",
-                            s_capacity_text (row->has_capacity, row->capacity, before),
-                            s_capacity_text (target->has_capacity, target->capacity,
-                                             capacity));
+            s_value_change (
+                report, "capacity",
+                s_capacity_text (row->has_capacity, row->capacity, before),
+                s_capacity_text (target->has_capacity, target->capacity, capacity));
         if (row->interpreters != target->interpreters)
             s_value_change (report, "interpreters", row->interpreters ? "true" : "false",
                             target->interpreters ? "true" : "false");
@@ -419,9 +418,10 @@ s_check_removes (s_import_t *self, json_t *entry, bool accepting_before,
 {
     json_t *needs = NULL, *set;
     size_t index;
-    json_array_foreach (json_object_get (entry, "sets"), index, set)
-        if (streq (json_string_value (json_object_get (set, "field")), "needs"))
-            needs = set;
+    json_array_foreach (
+        json_object_get (entry, "sets"), index,
+        set) if (streq (json_string_value (json_object_get (set, "field")), "needs"))
+        needs = set;
     if (!kn_directory_diff_removes (accepting_before, accepting_after, needs))
         return;
     json_object_set_new (entry, "needs_prune", json_true ());
@@ -557,13 +557,13 @@ s_apply (s_import_t *self, kn_db_t *db, const kn_hsds_org_t *org, json_t *agenci
             zlistx_destroy (&target.sets[i]);
     }
     if (rc == 0 && *moved_from)
-        json_array_append_new (json_object_get (entry, "values"),
-                               kn_directory_diff_value ("agency_id", moved_from,
-                                                        agency_id));
+        json_array_append_new (
+            json_object_get (entry, "values"),
+            kn_directory_diff_value ("agency_id", moved_from, agency_id));
     if (rc == 0)
         rc = s_services_write (self, db, org, agency_id, combined.removed, entry);
     if (rc == 0) {
-        const char *result = !found   ? "added"
+        const char *result = !found    ? "added"
                              : linking ? "linked"
                              : json_array_size (json_object_get (entry, "changes"))
                                  ? "changed"
@@ -596,15 +596,18 @@ s_read (kn_db_t *db, const char *path, const char *const *texts, const size_t *l
         return NULL;
     size_t rows = (size_t)PQntuples (result);
     kn_hsds_district_t *districts = kn_calloc (rows ? rows : 1, sizeof *districts);
+    const char **codes = kn_calloc (rows ? rows : 1, sizeof *codes);
     for (size_t i = 0; i < rows; i++) {
-        districts[i].code = PQgetvalue (result, (int)i, 0);
+        districts[i].code = codes[i] = PQgetvalue (result, (int)i, 0);
         districts[i].name =
             PQgetisnull (result, (int)i, 1) ? NULL : PQgetvalue (result, (int)i, 1);
     }
     kn_hsds_t *hsds =
-        path ? kn_hsds_load (path, mapping, districts, rows, err)
-             : kn_hsds_parse_all (texts, lens, count, mapping, districts, rows, err);
+        kn_directory_mapping_check_districts (mapping, codes, rows, err) ? NULL
+        : path ? kn_hsds_load (path, mapping, districts, rows, err)
+               : kn_hsds_parse_all (texts, lens, count, mapping, districts, rows, err);
     free (districts);
+    free (codes);
     PQclear (result);
     return hsds;
 }
@@ -642,10 +645,10 @@ s_withdraw (s_import_t *self, kn_db_t *db, const char *directory_id, json_t *age
     json_t *entry = s_entry (directory_id, "");
     int found = s_row_read (db, "directory_agency_by_directory_id", directory_id, &row,
                             self->err);
-    int rc = found < 0 || (found && kn_directory_services_read (db, row.id, stored,
-                                                                 self->err))
-                 ? -1
-                 : 0;
+    int rc =
+        found < 0 || (found && kn_directory_services_read (db, row.id, stored, self->err))
+            ? -1
+            : 0;
     const char *params[] = {row.id};
     for (kn_hsds_service_entry_t *service = zlistx_first (stored); rc == 0 && service;
          service = zlistx_next (stored)) {
@@ -695,12 +698,13 @@ s_refuse (s_import_t *self, bool dry_run)
 //  in the caller's, a dry run's writes undone back to a savepoint.
 static json_t *
 s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t *lens,
-          size_t count, const kn_directory_mapping_t *mapping, bool dry_run, bool prune,
-          bool own, kn_error_t *err)
+          size_t count, const kn_directory_mapping_t *mapping, bool dry_run,
+          kn_directory_prune_t mode, bool own, kn_error_t *err)
 {
     assert (db && (path || texts) && mapping);
     if (s_prepare (db, err))
         return NULL;
+    bool prune = mode != KN_DIRECTORY_ADD_ONLY, whole = false;
     s_import_t self = {
         .mapping = mapping, .prune = prune, .blocked = json_array (), .err = err};
     kn_uuid_generate (self.import_id);
@@ -724,6 +728,10 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
     if (rc == 0 && prune && !kn_hsds_whole (self.hsds, why, sizeof why))
         rc = kn_error_set (err, KN_E_CONFLICT, "prune",
                            "prune needs the whole directory, and %s", why);
+    //  A file is the whole directory only when the administrator says so: one
+    //  holding a single organization must not withdraw all the others.
+    if (rc == 0 && prune)
+        whole = mode == KN_DIRECTORY_PRUNE_WHOLE || kn_hsds_pages (self.hsds) > 0;
     if (rc == 0)
         self.ignored = json_copy (kn_hsds_ignored (self.hsds));
     for (size_t i = 0; rc == 0 && i < kn_hsds_size (self.hsds); i++)
@@ -733,7 +741,7 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
         rc = missing ? 0 : -1;
     }
     size_t index;
-    for (index = 0; rc == 0 && prune && index < json_array_size (missing); index++)
+    for (index = 0; rc == 0 && whole && index < json_array_size (missing); index++)
         rc = s_withdraw (&self, db, json_string_value (json_array_get (missing, index)),
                          agencies, totals);
     if (rc == 0)
@@ -751,11 +759,11 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
     if (rc == 0) {
         json_object_set_new (totals, "ignored",
                              json_integer (json_array_size (self.ignored)));
-        report = json_pack ("{s:b,s:b,s:b,s:O,s:O,s:O,s:O}", "dry_run", dry_run, "prune",
-                            prune, "needs_prune",
-                            !prune && json_array_size (self.blocked) > 0, "agencies",
-                            agencies, "ignored", self.ignored, "not_in_file", missing,
-                            "totals", totals);
+        report =
+            json_pack ("{s:b,s:b,s:b,s:b,s:O,s:O,s:O,s:O}", "dry_run", dry_run, "prune",
+                       prune, "whole", whole, "needs_prune",
+                       !prune && json_array_size (self.blocked) > 0, "agencies", agencies,
+                       "ignored", self.ignored, "not_in_file", missing, "totals", totals);
     }
     json_decref (missing);
     json_decref (totals);
@@ -768,7 +776,7 @@ s_import (kn_db_t *db, const char *path, const char *const *texts, const size_t 
 
 json_t *
 kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t *mapping,
-                     bool dry_run, bool prune, kn_error_t *err)
+                     bool dry_run, kn_directory_prune_t prune, kn_error_t *err)
 {
     return s_import (db, path, NULL, NULL, 0, mapping, dry_run, prune, true, err);
 }
@@ -776,7 +784,7 @@ kn_directory_import (kn_db_t *db, const char *path, const kn_directory_mapping_t
 json_t *
 kn_directory_import_texts (kn_db_t *db, const char *const *texts, const size_t *lens,
                            size_t count, const kn_directory_mapping_t *mapping,
-                           bool dry_run, bool prune, kn_error_t *err)
+                           bool dry_run, kn_directory_prune_t prune, kn_error_t *err)
 {
     return s_import (db, NULL, texts, lens, count, mapping, dry_run, prune, false, err);
 }

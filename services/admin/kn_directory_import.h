@@ -10,8 +10,7 @@
     organization id belong to the directory. Each service read is stored
     (kn_directory_services) and an agency is recomputed from all its stored
     services, so one page never takes away what other pages hold; only the
-    organization's own record listing its services, or prune on a whole directory,
-    removes services, and a change that would take a need or acceptance from
+    organization's own record listing its services, or prune, removes services, and a change that would take a need or acceptance from
     routing is refused unless prune is given. docs/directory.md describes every
     rule. */
 #ifndef KN_DIRECTORY_IMPORT_H_INCLUDED
@@ -24,16 +23,29 @@
 #include "kn_directory_mapping.h"
 #include "kn_error.h"
 
+//  What an import may take away.
+typedef enum {
+    KN_DIRECTORY_ADD_ONLY = 0, // adds and changes; a removal refuses the import
+    //  Removals are allowed for the agencies the documents name (a lost need, an
+    //  agency that stops accepting; their services the documents do not list are
+    //  removed). The directory agencies they do not name are withdrawn only when
+    //  API list pages prove the documents whole.
+    KN_DIRECTORY_PRUNE = 1,
+    //  The same, and the administrator says the documents are the whole directory:
+    //  the directory agencies they do not name are withdrawn.
+    KN_DIRECTORY_PRUNE_WHOLE = 2
+} kn_directory_prune_t;
+
 //  Import the HSDS file at path (the shapes kn_hsds_parse reads). One transaction;
 //  with dry_run it is rolled back, so the report says what an import would do.
-//  prune: removals are allowed (a lost need, an agency that stops accepting), the
-//  directory's services the documents do not name are removed and the directory
-//  agencies they do not name withdrawn; only for a whole directory
-//  (kn_hsds_whole), else KN_E_CONFLICT with err->field "prune". Without prune, an
-//  import that would take a need or acceptance from an accepting agency is
-//  KN_E_CONFLICT with err->field "prune" (a dry run reports it: "needs_prune").
+//  prune (kn_directory_prune_t): pages that are not all there (kn_hsds_whole) are
+//  KN_E_CONFLICT with err->field "prune" for any prune. Without prune, an import
+//  that would take a need or acceptance from an accepting agency is KN_E_CONFLICT
+//  with err->field "prune" (a dry run reports it: "needs_prune"). "whole" in the
+//  report: the agencies the documents do not name were withdrawn (prune with
+//  KN_DIRECTORY_PRUNE_WHOLE, or every page of an export).
 //  Returns the report (caller json_decref's):
-//    {"dry_run": b, "prune": b, "needs_prune": b,
+//    {"dry_run": b, "prune": b, "whole": b, "needs_prune": b,
 //     "agencies": [{"directory_id", "agency_id", "name",
 //     "result": "added"|"linked"|"changed"|"unchanged"|"withdrawn",
 //     "changes": [field, ...], "values": [{"field", "before", "after"}],
@@ -48,7 +60,7 @@
 //  KN_E_NOT_FOUND with err->field "mapping.organizations.ID.agency_id".
 json_t *kn_directory_import (kn_db_t *db, const char *path,
                              const kn_directory_mapping_t *mapping, bool dry_run,
-                             bool prune, kn_error_t *err);
+                             kn_directory_prune_t prune, kn_error_t *err);
 
 //  The same from count HSDS documents (texts[i] of lens[i] bytes) read as one
 //  directory (kn_hsds_parse_all: with several, paths start "hsds[i]"), in the
@@ -58,6 +70,6 @@ json_t *kn_directory_import (kn_db_t *db, const char *path,
 json_t *kn_directory_import_texts (kn_db_t *db, const char *const *texts,
                                    const size_t *lens, size_t count,
                                    const kn_directory_mapping_t *mapping, bool dry_run,
-                                   bool prune, kn_error_t *err);
+                                   kn_directory_prune_t prune, kn_error_t *err);
 
 #endif

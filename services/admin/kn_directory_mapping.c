@@ -27,6 +27,7 @@ struct _kn_directory_mapping_t {
     zhashx_t *languages;     // folded language name -> subtag
     zhashx_t *units;         // folded unit name -> "1"
     zhashx_t *organizations; // HSDS organization id (exact) -> kn_directory_link_t *
+    json_t *district_codes;  // [{"field", "code"}]: every code given, in file order
 };
 
 //  -------------------------------------------------------------------------
@@ -328,6 +329,15 @@ kn_directory_district_code_ok (const char *code)
     return true;
 }
 
+//  A district code the mapping gives at field, for the import to check against the
+//  districts Kinnet knows (kn_directory_mapping_district_codes).
+static void
+s_district_given (kn_directory_mapping_t *self, const char *field, const char *code)
+{
+    json_array_append_new (self->district_codes,
+                           json_pack ("{s:s,s:s}", "field", field, "code", code));
+}
+
 static int
 s_mapping_districts (kn_directory_mapping_t *self, json_t *districts, kn_error_t *err)
 {
@@ -355,6 +365,9 @@ s_mapping_districts (kn_directory_mapping_t *self, json_t *districts, kn_error_t
                     "a district code is a string of 1 to 64 characters");
             }
             s_list_add_unique (list, json_string_value (code));
+            char field[128];
+            s_path (field, "mapping.districts.%s", key);
+            s_district_given (self, field, json_string_value (code));
         }
         json_decref (codes);
         if (zlistx_size (list) == 0) {
@@ -438,6 +451,9 @@ s_mapping_organizations (kn_directory_mapping_t *self, json_t *organizations,
                         "a district code is a string of 1 to 64 characters");
                 free (link->district);
                 link->district = kn_strdup (json_string_value (setting));
+                char path[128];
+                s_path (path, "mapping.organizations.%s", field);
+                s_district_given (self, path, link->district);
             } else
                 return s_mapping_fail (err, "organizations", field,
                                        "unknown setting (agency_id, sector, district)");
@@ -461,6 +477,7 @@ s_mapping_new (void)
     zhashx_set_destructor (self->districts, s_free_list);
     zhashx_set_destructor (self->organizations, s_free_link);
     self->interpretation_field = true;
+    self->district_codes = json_array ();
     return self;
 }
 
@@ -602,12 +619,54 @@ kn_directory_mapping_destroy (kn_directory_mapping_t **self_p)
     zhashx_destroy (&self->languages);
     zhashx_destroy (&self->units);
     zhashx_destroy (&self->organizations);
+    json_decref (self->district_codes);
     free (self);
     *self_p = NULL;
 }
 
 //  -------------------------------------------------------------------------
 //  Lookups
+
+//  Every unknown code in one answer: a mistyped code would make the agency
+//  unreachable for referrals in the district it means, so none may pass.
+int
+kn_directory_mapping_check_districts (const kn_directory_mapping_t *self,
+                                      const char *const *known_codes, size_t count,
+                                      kn_error_t *err)
+{
+    const json_t *given = self->district_codes;
+    const char *first = NULL;
+    char codes[120] = "";
+    size_t unknown = 0, index;
+    json_t *item;
+    json_array_foreach (given, index, item)
+    {
+        const char *code = json_string_value (json_object_get (item, "code"));
+        bool known = false;
+        for (size_t i = 0; i < count && !known; i++)
+            known = streq (known_codes[i], code);
+        char quoted[80];
+        snprintf (quoted, sizeof quoted, "'%.60s'", code);
+        if (known || strstr (codes, quoted))
+            continue; // one code at several members is named once
+        if (!first)
+            first = json_string_value (json_object_get (item, "field"));
+        size_t used = strlen (codes);
+        if (used + strlen (quoted) + 6 < sizeof codes)
+            snprintf (codes + used, sizeof codes - used, "%s%s", used ? ", " : "",
+                      quoted);
+        else if (!strstr (codes, "..."))
+            snprintf (codes + used, sizeof codes - used, ", ...");
+        unknown++;
+    }
+    if (!unknown)
+        return 0;
+    return kn_error_set (err, KN_E_INVALID_ARGUMENT, first,
+                         "%zu district code%s not registered: %s; register each with "
+                         "`kinnet admin directory district set CODE --name NAME`, or "
+                         "correct the mapping",
+                         unknown, unknown > 1 ? "s are" : " is", codes);
+}
 
 const kn_directory_needs_t *
 kn_directory_mapping_needs (const kn_directory_mapping_t *self, const char *term)

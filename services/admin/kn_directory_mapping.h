@@ -92,6 +92,15 @@ const kn_directory_link_t *kn_directory_mapping_link (const kn_directory_mapping
                                                       const char *organization_id);
 //  The sector of organizations nothing else gives one; "" when none.
 const char *kn_directory_mapping_default_sector (const kn_directory_mapping_t *self);
+//  Every district code the mapping gives ("districts", "organizations.ID.district")
+//  must be one of the count known_codes (core.district's): otherwise
+//  KN_E_INVALID_ARGUMENT, field the first unknown code's member (e.g.
+//  "mapping.districts.North Riverside"), the message naming every unknown code
+//  and `kinnet admin directory district set`. The built-in mapping gives none.
+//  0 or -1 with err.
+int kn_directory_mapping_check_districts (const kn_directory_mapping_t *self,
+                                          const char *const *known_codes, size_t count,
+                                          kn_error_t *err);
 //  Whether a service's "interpretation_services" text means it has interpreters.
 bool kn_directory_mapping_interpretation_field (const kn_directory_mapping_t *self);
 

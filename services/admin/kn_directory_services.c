@@ -40,20 +40,24 @@ static const char *s_statements[][2] = {
     {"directory_services_remove", "DELETE FROM core.agency_directory_service"
                                   " WHERE agency_id = $1 AND service_id = $2"},
     //  Whether the agency ever worked: a key it held, a case it has, a district
-    //  it leads. FOR UPDATE: the answer holds until the import commits.
-    {"directory_relink_check",
+    //  it leads. FOR UPDATE: the answer holds until the caller's transaction
+    //  commits. Also its directory id and whether it is active, for release.
+    {"directory_never_worked",
      "SELECT (NOT a.active OR NOT EXISTS (SELECT 1 FROM core.agency_key k"
      "   WHERE k.agency_id = a.id))"
      " AND NOT EXISTS (SELECT 1 FROM routing.involvement i WHERE i.agency_id = a.id"
      "   AND i.status IN ('offered', 'accepted'))"
      " AND NOT EXISTS (SELECT 1 FROM core.district d"
-     "   WHERE d.child_protection_lead = a.id)"
+     "   WHERE d.child_protection_lead = a.id),"
+     " a.directory_id, a.active"
      " FROM core.agency a WHERE a.id = $1 FOR UPDATE OF a"},
     {"directory_relink_release",
      "UPDATE core.agency SET directory_id = NULL, accepting = false, active = false,"
      " deactivated_at = coalesce (deactivated_at, now ()) WHERE id = $1"},
     {"directory_relink_services",
      "UPDATE core.agency_directory_service SET agency_id = $2 WHERE agency_id = $1"},
+    {"directory_release_services",
+     "DELETE FROM core.agency_directory_service WHERE agency_id = $1"},
 };
 
 static int
@@ -232,25 +236,82 @@ kn_directory_offer_fini (kn_directory_offer_t *self)
     self->removed = NULL;
 }
 
+//  Whether agency never worked (the rule of kn_directory_services_relink), with
+//  its directory id (NULL when none; caller frees) and whether it is active.
+//  1 never worked, 0 worked, -1 with err (KN_E_NOT_FOUND when there is none).
+static int
+s_never_worked (kn_db_t *db, const char *agency, char **directory_id, bool *active,
+                kn_error_t *err)
+{
+    const char *params[] = {agency};
+    PGresult *result = s_prepare (db, err) ? NULL
+                                           : kn_db_run (db, "directory_never_worked", 1,
+                                                        params, NULL, NULL, err);
+    if (!result)
+        return -1;
+    if (PQntuples (result) != 1) {
+        PQclear (result);
+        return kn_error_set (err, KN_E_NOT_FOUND, "agency_id", "no such agency");
+    }
+    int never = streq (PQgetvalue (result, 0, 0), "t");
+    if (directory_id)
+        *directory_id =
+            PQgetisnull (result, 0, 1) ? NULL : kn_strdup (PQgetvalue (result, 0, 1));
+    if (active)
+        *active = streq (PQgetvalue (result, 0, 2), "t");
+    PQclear (result);
+    return never;
+}
+
+//  The placeholder agency let go: no directory id, not accepting, deactivated.
+static int
+s_let_go (kn_db_t *db, const char *agency, kn_error_t *err)
+{
+    const char *params[] = {agency};
+    PGresult *result =
+        kn_db_run (db, "directory_relink_release", 1, params, NULL, NULL, err);
+    PQclear (result);
+    return result ? 0 : -1;
+}
+
 int
 kn_directory_services_relink (kn_db_t *db, const char *from, const char *to,
                               kn_error_t *err)
 {
+    int movable = s_never_worked (db, from, NULL, NULL, err);
+    if (movable <= 0)
+        return movable;
+    if (s_let_go (db, from, err))
+        return -1;
     const char *params[] = {from, to};
-    PGresult *result = s_prepare (db, err) ? NULL
-                                           : kn_db_run (db, "directory_relink_check", 1,
-                                                        params, NULL, NULL, err);
-    if (!result)
-        return -1;
-    bool movable = PQntuples (result) == 1 && streq (PQgetvalue (result, 0, 0), "t");
-    PQclear (result);
-    if (!movable)
-        return 0;
-    result = kn_db_run (db, "directory_relink_release", 1, params, NULL, NULL, err);
-    PQclear (result);
-    if (!result)
-        return -1;
-    result = kn_db_run (db, "directory_relink_services", 2, params, NULL, NULL, err);
+    PGresult *result =
+        kn_db_run (db, "directory_relink_services", 2, params, NULL, NULL, err);
     PQclear (result);
     return result ? 1 : -1;
+}
+
+int
+kn_directory_services_release (kn_db_t *db, const char *agency,
+                               char directory_id[KN_DIRECTORY_ID_MAX], kn_error_t *err)
+{
+    char *bound = NULL;
+    bool active = false;
+    *directory_id = '\0';
+    int never = s_never_worked (db, agency, &bound, &active, err);
+    if (never >= 0 && bound)
+        snprintf (directory_id, KN_DIRECTORY_ID_MAX, "%s", bound);
+    free (bound);
+    //  Already inactive: its revocation settled it (linking still may move it).
+    if (never < 0 || !*directory_id || !active)
+        return never < 0 ? -1 : 0;
+    if (!never)
+        return 0;
+    const char *params[] = {agency};
+    PGresult *result = NULL;
+    if (s_let_go (db, agency, err) ||
+        !(result =
+              kn_db_run (db, "directory_release_services", 1, params, NULL, NULL, err)))
+        return -1;
+    PQclear (result);
+    return 1;
 }

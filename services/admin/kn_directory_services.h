@@ -60,4 +60,19 @@ int kn_directory_services_remove (kn_db_t *db, const char *agency_id,
 int kn_directory_services_relink (kn_db_t *db, const char *from, const char *to,
                                   kn_error_t *err);
 
+//  An HSDS organization id, with its terminating null (the reader takes 1-200 bytes).
+#define KN_DIRECTORY_ID_MAX 256
+
+//  Revoking agency, which is still active: when it stands for a directory
+//  organization (directory_id gets its id, else "") and never worked by the rule
+//  of kn_directory_services_relink, it lets the organization go as relink does
+//  (no directory id, not accepting, deactivated) and its stored services are
+//  deleted, so the next import binds the organization to whichever agency the
+//  mapping links, or a new one. 1 released, 0 kept (it worked, it is already
+//  inactive, or it stands for no organization), -1 with err (KN_E_NOT_FOUND when
+//  there is no such agency). In the caller's transaction.
+int kn_directory_services_release (kn_db_t *db, const char *agency,
+                                   char directory_id[KN_DIRECTORY_ID_MAX],
+                                   kn_error_t *err);
+
 #endif

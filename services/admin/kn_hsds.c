@@ -661,6 +661,12 @@ kn_hsds_ignored (const kn_hsds_t *self)
     return self->ignored;
 }
 
+int
+kn_hsds_pages (const kn_hsds_t *self)
+{
+    return self->pages;
+}
+
 bool
 kn_hsds_whole (const kn_hsds_t *self, char *why, size_t size)
 {
@@ -683,8 +689,8 @@ kn_hsds_whole (const kn_hsds_t *self, char *why, size_t size)
             seen[number] = true;
     }
     if (odd) {
-        snprintf (why, size, "page_number %s is missing, repeated or not in 1 to %d",
-                  odd, self->total_pages);
+        snprintf (why, size, "page_number %s is missing, repeated or not in 1 to %d", odd,
+                  self->total_pages);
         free (seen);
         return false;
     }

@@ -123,6 +123,9 @@ json_t *kn_hsds_ignored (const kn_hsds_t *self);
 //  why (e.g. "pages 2, 5 of 7 are missing") otherwise.
 bool kn_hsds_whole (const kn_hsds_t *self, char *why, size_t size);
 
+//  How many of the documents are API list pages (whole or not).
+int kn_hsds_pages (const kn_hsds_t *self);
+
 //  What describes org: its active services that map to a need; when none of those
 //  is active, all its services that do (and the organization accepts nobody).
 const kn_hsds_offer_t *kn_hsds_offer (const kn_hsds_org_t *org);

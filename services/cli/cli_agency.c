@@ -247,15 +247,23 @@ s_revoke (const cli_options_t *options, const char *id, int argc, char **argv)
         cli_admin_call (options, &request, KINNET__V1__ADMIN_REPLY__RESULT_REVOKED, &err);
     if (!reply)
         return cli_fail (options, &err);
+    const Kinnet__V1__AgencyRevoked *revoked = reply->revoked;
     if (options->json) {
         json_t *out =
-            json_pack ("{s:s,s:b}", "agency_id", reply->revoked->agency_id, "revoked", 1);
+            json_pack ("{s:s,s:b}", "agency_id", revoked->agency_id, "revoked", 1);
+        if (*revoked->directory_id)
+            json_object_update_new (
+                out, json_pack ("{s:s,s:b,s:s}", "directory_id", revoked->directory_id,
+                                "directory_released", revoked->directory_released,
+                                "directory_note", revoked->directory_note));
         json_dumpf (out, stdout, JSON_INDENT (2));
         printf ("\n");
         json_decref (out);
-    } else
-        printf ("agency %s deactivated; its keys are revoked\n",
-                reply->revoked->agency_id);
+    } else {
+        printf ("agency %s deactivated; its keys are revoked\n", revoked->agency_id);
+        if (*revoked->directory_id)
+            printf ("%s\n", revoked->directory_note);
+    }
     kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     return CLI_OK;
 }

@@ -25,7 +25,7 @@
 
 static const char *s_usage =
     "usage: kinnet admin directory import PATH... [--file PATH]... [--mapping MAP.json]\n"
-    "              [--dry-run] [--prune] [--key KEY]\n"
+    "              [--dry-run] [--prune [--whole]] [--key KEY]\n"
     "       kinnet admin directory show [AGENCY_ID | DIRECTORY_ID]\n"
     "       kinnet admin directory set AGENCY_ID [--accepting yes|no]\n"
     "              [--capacity N|none] [--interpreters yes|no] [--key KEY]\n"
@@ -38,8 +38,11 @@ static const char *s_usage =
     "service_at_locations, alone, in arrays or in API list pages) and writes what\n"
     "differs, in one transaction; --dry-run reports without writing. An import only\n"
     "adds and changes: one that would take a need from an agency or stop it accepting\n"
-    "is refused unless --prune, which also removes the services and withdraws the\n"
-    "agencies the documents do not name, and needs every page of an export. Each PATH (or\n"
+    "is refused unless --prune, which also removes the services the documents no\n"
+    "longer list for the agencies they name, and needs every page of an export.\n"
+    "--prune withdraws the directory agencies the documents do not name only with\n"
+    "--whole (these documents are the whole directory) or with every page of an\n"
+    "API export. Each PATH (or\n"
     "--file PATH) is a file or a folder whose *.json files are read in name order; all\n"
     "the documents are read as one directory, so an export in pages imports whole.\n"
     "Without --mapping the built-in mapping is used. The files together must stay under\n"
@@ -322,7 +325,7 @@ s_print_import (json_t *report)
         printf ("%-10s %s: %s\n", "ignored", s_str (ignored, "path"), s_str (ignored, "reason"));
     json_t *missing = json_object_get (report, "not_in_file");
     if (json_array_size (missing)) {
-        printf ("%s", json_is_true (json_object_get (report, "prune"))
+        printf ("%s", json_is_true (json_object_get (report, "whole"))
                           ? "not in these documents (withdrawn): "
                           : "not in these documents (left as they are): ");
         json_t *id;
@@ -330,6 +333,10 @@ s_print_import (json_t *report)
             printf ("%s%s", index ? ", " : "", json_string_value (id));
         printf ("\n");
     }
+    if (json_array_size (missing) && json_is_true (json_object_get (report, "prune")) &&
+        !json_is_true (json_object_get (report, "whole")))
+        printf ("not withdrawn: the documents are not the whole directory; --prune "
+                "--whole says they are\n");
     json_t *totals = json_object_get (report, "totals");
     if (json_is_true (json_object_get (report, "needs_prune")))
         printf ("without --prune this import is refused: it takes needs or acceptance "
@@ -347,7 +354,7 @@ static int
 s_import (const cli_options_t *options, int argc, char **argv)
 {
     static const char *const valued[] = {"--mapping", "--key", "--file", NULL};
-    static const char *const flags[] = {"--dry-run", "--prune", NULL};
+    static const char *const flags[] = {"--dry-run", "--prune", "--whole", NULL};
     if (!s_options_ok (argc, argv, valued, flags)
         || (!s_positional (argc, argv, 2) && !cli_arg (argc, argv, "--file")))
         return s_usage_error ();
@@ -370,6 +377,7 @@ s_import (const cli_options_t *options, int argc, char **argv)
     op.mapping = mapping ? mapping : "";
     op.dry_run = cli_flag (argc, argv, "--dry-run");
     op.prune = cli_flag (argc, argv, "--prune");
+    op.whole = cli_flag (argc, argv, "--whole");
     Kinnet__V1__AdminRequest request = KINNET__V1__ADMIN_REQUEST__INIT;
     request.op_case = KINNET__V1__ADMIN_REQUEST__OP_IMPORT_DIRECTORY;
     request.import_directory = &op;
@@ -574,6 +582,10 @@ s_print_district (json_t *district)
         printf ("%s (%s)\n", s_str (district, "lead_name"), lead);
     else
         printf ("none\n");
+    if (!json_is_true (json_object_get (district, "registered")))
+        printf ("%-16s not registered: kinnet admin directory district set %s --name "
+                "NAME\n",
+                "", s_str (district, "code"));
 }
 
 static int

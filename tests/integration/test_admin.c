@@ -414,6 +414,9 @@ Test (admin, the_directory_is_imported_shown_and_changed)
     char *hsds = s_data ("directory.json");
     char *mapping = s_data ("mapping.json");
     int before = s_count ("SELECT count (*) FROM core.agency");
+    //  The mapping's districts besides the stack's south and east.
+    free (kn_test_sql (kn_test_stack_db_url (stack),
+                       "INSERT INTO core.district (code) VALUES ('central'), ('north')"));
 
     //  A dry run reports and writes nothing.
     Kinnet__V1__AdminReply *reply = s_import ("imp-dry", hsds, mapping, true);

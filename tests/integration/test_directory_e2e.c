@@ -90,6 +90,12 @@ Test (directory_e2e, published_record_to_first_offer)
               json_string_value (json_object_get (added, "agency_id")));
     json_decref (added);
 
+    //  The district it serves, registered: an import refuses a code that is not.
+    cr_assert_eq (s_as (KN_TEST_ADMIN,
+                        "admin directory district set north --name 'North Riverside'", &out),
+                  0, "%s", out);
+    free (out);
+
     //  2. The mapping: the council's terms and areas, and the link to the agency.
     char mapping[600];
     snprintf (mapping, sizeof mapping, "%s/hub-mapping.json", dir);

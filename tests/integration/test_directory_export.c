@@ -83,7 +83,7 @@ s_open (char *database_url)
 //  mapping file (NULL: the built-in mapping); the report (caller json_decref's).
 static json_t *
 s_import (const char *database_url, const char *const *texts, size_t count,
-          const char *mapping_path, bool dry_run, bool prune)
+          const char *mapping_path, bool dry_run, kn_directory_prune_t prune)
 {
     kn_error_t err;
     kn_db_t *db = kn_db_new (database_url, NULL, &err);
@@ -116,6 +116,18 @@ s_read (const char *path)
     return text;
 }
 
+//  The districts the fixture's mapping names, known to database_url as a Kinnet
+//  that receives an export knows its own (an import refuses unknown codes).
+static void
+s_districts (const char *database_url)
+{
+    free (kn_test_sqlf (database_url, "INSERT INTO core.district (code, name) VALUES"
+                                      " ('north', 'North Riverside'),"
+                                      " ('south', 'South Riverside'),"
+                                      " ('east', 'East Riverside'),"
+                                      " ('central', 'Central Riverside') ON CONFLICT DO NOTHING"));
+}
+
 //  tests/data/hsds/directory.json with its mapping into database_url: eight
 //  agencies, a children's centre among them accepting nobody.
 static void
@@ -126,24 +138,13 @@ s_import_fixture (const char *database_url)
     snprintf (mapping, sizeof mapping, "%s/hsds/mapping.json", kn_test_data_dir ());
     char *text = s_read (path);
     const char *texts[] = {text};
-    json_t *report = s_import (database_url, texts, 1, mapping, false, false);
+    s_districts (database_url);
+    json_t *report = s_import (database_url, texts, 1, mapping, false, KN_DIRECTORY_ADD_ONLY);
     cr_assert_eq (json_integer_value (
                       json_object_get (json_object_get (report, "totals"), "added")),
                   8);
     json_decref (report);
     free (text);
-}
-
-//  The districts the fixture's mapping names, known to database_url as a Kinnet
-//  that receives an export knows its own.
-static void
-s_districts (const char *database_url)
-{
-    free (kn_test_sqlf (database_url, "INSERT INTO core.district (code, name) VALUES"
-                                      " ('north', 'North Riverside'),"
-                                      " ('south', 'South Riverside'),"
-                                      " ('east', 'East Riverside'),"
-                                      " ('central', 'Central Riverside')"));
 }
 
 //  The whole export of database_url as organizations, with a fixed timestamp.
@@ -251,7 +252,7 @@ Test (directory_export, round_trip_gives_the_same_directory_and_offers)
     //  A fresh Kinnet knows its districts; the built-in mapping reads the rest.
     s_districts (second_url);
     const char *texts[] = {page};
-    json_t *report = s_import (second_url, texts, 1, NULL, false, false);
+    json_t *report = s_import (second_url, texts, 1, NULL, false, KN_DIRECTORY_ADD_ONLY);
     cr_expect_eq (json_integer_value (
                       json_object_get (json_object_get (report, "totals"), "added")),
                   8);
@@ -275,10 +276,8 @@ Test (directory_export, round_trip_gives_the_same_directory_and_offers)
     free (b_text);
     json_decref (a);
     json_decref (b);
-    //  Imported back where it came from (a Kinnet knows its own districts), it
-    //  changes nothing routing reads.
-    s_districts (first_url);
-    report = s_import (first_url, texts, 1, NULL, true, false);
+    //  Imported back where it came from, it changes nothing routing reads.
+    report = s_import (first_url, texts, 1, NULL, true, KN_DIRECTORY_ADD_ONLY);
     size_t index;
     json_t *agency;
     json_array_foreach (json_object_get (report, "agencies"), index, agency)
@@ -380,7 +379,7 @@ Test (directory_export, pages_import_whole_and_past_the_last_is_not_found)
     const char *reversed[16];
     for (int p = 0; p < pages; p++)
         reversed[p] = texts[pages - 1 - p];
-    json_t *report = s_import (second_url, reversed, (size_t)pages, NULL, false, true);
+    json_t *report = s_import (second_url, reversed, (size_t)pages, NULL, false, KN_DIRECTORY_PRUNE);
     cr_expect_eq (json_integer_value (
                       json_object_get (json_object_get (report, "totals"), "added")),
                   8);
@@ -455,13 +454,17 @@ Test (directory_export_cli, export_writes_what_import_reads_back)
         args, sizeof args,
         "admin directory import %s/hsds/directory.json --mapping %s/hsds/mapping.json",
         data, data);
-    s_cli_expect (args, 0, NULL);
     const char *districts[] = {"north", "south", "east", "central"};
     for (size_t i = 0; i < 4; i++) {
         snprintf (args, sizeof args, "admin directory district set %s --name %s",
                   districts[i], districts[i]);
         s_cli_expect (args, 0, NULL);
     }
+    snprintf (
+        args, sizeof args,
+        "admin directory import %s/hsds/directory.json --mapping %s/hsds/mapping.json",
+        data, data);
+    s_cli_expect (args, 0, NULL);
     //  Only an administrator may export: agency 0 is refused (exit 4).
     char *refused;
     int rc = kn_test_stack_cli (stack, 0, &refused, "admin directory export");

@@ -240,9 +240,7 @@ static const char s_at_location[] =
 
 Test (directory_pages, the_command_reads_a_folder_of_pages_and_one_record)
 {
-    stack = kn_test_stack_new ();
-    free (url);
-    url = strdup (kn_test_stack_db_url (stack));
+    s_fixture_stack ();
     s_make_pages (NULL);
     char folder[600], args[2000];
     snprintf (folder, sizeof folder, "%s/export", dir);

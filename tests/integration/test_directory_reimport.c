@@ -4,7 +4,8 @@
     record listing its services speaks for all of them; a change that takes a need
     or acceptance from an accepting agency is refused without prune and reported
     with it; prune needs every page and withdraws, never deletes, an agency the
-    directory no longer lists; and the kinnet command shows the same in text and
+    directory no longer lists, only when the documents are whole (every page of
+    an export, or said whole); and the kinnet command shows the same in text and
     JSON. Built on tests/data/hsds/directory.json, as test_directory.c. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -85,7 +86,7 @@ s_write (const char *name, json_t *root)
 }
 
 static json_t *
-s_import (const char *file, bool dry_run, bool prune, kn_error_t *err)
+s_import (const char *file, bool dry_run, kn_directory_prune_t prune, kn_error_t *err)
 {
     char path[600];
     s_data (path, sizeof path, "mapping.json");
@@ -97,7 +98,7 @@ s_import (const char *file, bool dry_run, bool prune, kn_error_t *err)
 }
 
 static json_t *
-s_import_ok (const char *file, bool dry_run, bool prune)
+s_import_ok (const char *file, bool dry_run, kn_directory_prune_t prune)
 {
     kn_error_t err;
     json_t *report = s_import (file, dry_run, prune, &err);
@@ -257,7 +258,7 @@ Test (directory_reimport, a_record_listing_services_speaks_for_them_and_losses_n
     s_expect_sql (NEEDS_OF (SCHOOL), "1,2,3");
 
     //  With prune (one file is the whole directory): applied and reported.
-    report = s_import_ok (file, false, true);
+    report = s_import_ok (file, false, KN_DIRECTORY_PRUNE);
     entry = s_entry (report, SCHOOL);
     s_expect_json (entry, "result", "\"changed\"");
     s_expect_json (entry, "services_removed", "[\"" SEND "\"]");
@@ -282,7 +283,7 @@ Test (directory_reimport, an_agency_that_would_stop_accepting_needs_prune)
     cr_expect_null (s_import (file, false, false, &err));
     cr_expect (strstr (err.message, "stops accepting"), "%s", err.message);
     s_expect_sql (STATE_OF (SCHOOL), "t|t|listed");
-    json_t *report = s_import_ok (file, false, true);
+    json_t *report = s_import_ok (file, false, KN_DIRECTORY_PRUNE);
     s_expect_sql (STATE_OF (SCHOOL), "t|f|listed");
     json_t *entry = s_entry (report, SCHOOL);
     s_expect_json (json_array_get (json_object_get (entry, "values"), 0), "field",
@@ -318,8 +319,8 @@ s_pages (const int *numbers, const int *totals, size_t count, char *texts[2],
 }
 
 static json_t *
-s_import_pages (const int *numbers, const int *totals, size_t count, bool prune,
-                kn_error_t *err)
+s_import_pages (const int *numbers, const int *totals, size_t count,
+                kn_directory_prune_t prune, kn_error_t *err)
 {
     char *texts[2];
     size_t lens[2];
@@ -348,16 +349,21 @@ Test (directory_reimport, prune_needs_every_page)
     json_t *report = s_import_pages (first, nine, 1, false, &err);
     cr_assert (report, "%s", err.message);
     json_decref (report);
-    cr_expect_null (s_import_pages (first, nine, 1, true, &err));
-    cr_expect_eq (err.code, KN_E_CONFLICT);
-    cr_expect_str_eq (err.field, "prune");
-    cr_expect (strstr (err.message, "page 2 of 2 is missing"), "%s", err.message);
+    //  Saying the pages are whole does not make the missing one appear.
+    for (int mode = KN_DIRECTORY_PRUNE; mode <= KN_DIRECTORY_PRUNE_WHOLE; mode++) {
+        cr_expect_null (s_import_pages (first, nine, 1, mode, &err));
+        cr_expect_eq (err.code, KN_E_CONFLICT);
+        cr_expect_str_eq (err.field, "prune");
+        cr_expect (strstr (err.message, "page 2 of 2 is missing"), "%s", err.message);
+    }
     //  Pages that disagree about the whole.
-    cr_expect_null (s_import_pages (both, odd, 2, true, &err));
+    cr_expect_null (s_import_pages (both, odd, 2, KN_DIRECTORY_PRUNE, &err));
     cr_expect (strstr (err.message, "total_items"), "%s", err.message);
-    //  Both pages, in any order: the whole directory, nothing to withdraw.
-    report = s_import_pages (both, nine, 2, true, &err);
+    //  Both pages, in any order: the whole directory without being told, nothing
+    //  to withdraw.
+    report = s_import_pages (both, nine, 2, KN_DIRECTORY_PRUNE, &err);
     cr_assert (report, "%s (%s)", err.message, err.field);
+    s_expect_json (report, "whole", "true");
     cr_expect_eq (json_integer_value (
                       json_object_get (json_object_get (report, "totals"), "withdrawn")),
                   0);
@@ -384,7 +390,19 @@ Test (directory_reimport, prune_withdraws_and_never_deletes)
     json_decref (report);
     s_expect_sql (STATE_OF (CARERS), "t|t|listed");
 
-    report = s_import_ok (file, false, true);
+    //  One file with prune alone is not the whole directory: the agencies it
+    //  names may lose what it no longer gives, the others stay (issue 20).
+    report = s_import_ok (file, false, KN_DIRECTORY_PRUNE);
+    s_expect_json (report, "whole", "false");
+    s_expect_json (report, "not_in_file", "[\"" CARERS "\"]");
+    s_expect_json (json_object_get (report, "totals"), "withdrawn", "0");
+    json_decref (report);
+    s_expect_sql (STATE_OF (CARERS), "t|t|listed");
+    s_expect_sql (SERVICES_OF (CARERS), "1");
+
+    //  Told it is whole, prune withdraws what it does not name.
+    report = s_import_ok (file, false, KN_DIRECTORY_PRUNE_WHOLE);
+    s_expect_json (report, "whole", "true");
     json_t *entry = s_entry (report, CARERS);
     s_expect_json (entry, "result", "\"withdrawn\"");
     s_expect_json (entry, "changes", "[\"directory_status\",\"accepting\"]");
