@@ -56,9 +56,14 @@ static const char *s_statements[][2] = {
     {"case_open_for_family",
      "SELECT id, district FROM routing.case WHERE family_id = $1 AND status = 'open'"
      " FOR UPDATE"},
+    //  routing.case.needs_count is routing's to keep (migration 0047): a case is
+    //  inserted with the needs its first referral brings, and a referral that
+    //  joins it adds its own (case_needs_added), one statement, not one a need.
     {"case_insert",
-     "INSERT INTO routing.case (id, family_id, district, languages, urgency, opened_at)"
-     " VALUES ($1, $2, $3, $4::text[], $5, to_timestamp ($6))"},
+     "INSERT INTO routing.case (id, family_id, district, languages, urgency, opened_at,"
+     " needs_count) VALUES ($1, $2, $3, $4::text[], $5, to_timestamp ($6), $7)"},
+    {"case_needs_added",
+     "UPDATE routing.case SET needs_count = needs_count + $2 WHERE id = $1"},
     {"case_merge",
      "UPDATE routing.case SET languages = ARRAY (SELECT DISTINCT unnest (languages || $2::text[])"
      " ORDER BY 1), urgency = greatest (urgency, $3::smallint) WHERE id = $1"
@@ -287,9 +292,19 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         //  The list without its braces: the case's languages as array_to_string says.
         snprintf (ctx.languages, sizeof ctx.languages, "%.*s", (int)(pos - 1), languages + 1);
         kn_uuid_generate_ordered (case_id);
+        //  Its needs: the referral's categories, each once (the loop below).
+        int distinct = 0;
+        for (size_t i = 0; i < event->n_needs; i++) {
+            bool again = false;
+            for (size_t k = 0; k < i; k++)
+                again |= event->needs[k] == event->needs[i];
+            distinct += !again;
+        }
+        char needs[16];
+        snprintf (needs, sizeof needs, "%d", distinct);
         const char *values[] = {case_id,   event->family_id, event->district,
-                                languages, urgency,          when};
-        if (routing_do (self, "case_insert", 6, values, err))
+                                languages, urgency,          when, needs};
+        if (routing_do (self, "case_insert", 7, values, err))
             return -1;
     }
     //  Joining a case it had no part in shows a referrer only its own part.
@@ -298,6 +313,7 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
                           full_view ? "true" : "false"};
     if (routing_do (self, "case_referral_insert", 5, link, err))
         return -1;
+    int added = 0; // needs put on the case
     for (size_t i = 0; i < event->n_needs; i++) {
         char category[8];
         snprintf (category, sizeof category, "%d", event->needs[i]);
@@ -323,6 +339,14 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         ctx.category = event->needs[i];
         ctx.new_need = values; // written by the offer, with what became of it
         if (routing_offer_new_need (self, need_id, &ctx, now, err))
+            return -1;
+        added++;
+    }
+    if (joined && added > 0) {
+        char count[16];
+        snprintf (count, sizeof count, "%d", added);
+        const char *values[] = {case_id, count};
+        if (routing_do (self, "case_needs_added", 2, values, err))
             return -1;
     }
     kn_db_log_committed (self->db, KN_INFO, "referral.routed", "referral_id",

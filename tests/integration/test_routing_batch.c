@@ -295,6 +295,29 @@ Test (routing_batch, a_category_named_twice_is_one_need)
                            " ON n.id = i.need_id WHERE n.referral_id = '%s'", r.referral_id), 2);
 }
 
+//  A case counts the needs put on it (routing keeps routing.case.needs_count, no
+//  trigger): a new case its first referral's categories, each once; a referral
+//  that joins it only the needs it adds, not one the family has in hand.
+Test (routing_batch, a_case_counts_the_needs_put_on_it)
+{
+    referral_t first, second, third;
+    const int twice[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT,
+                         KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT,
+                         KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
+    const int more[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT,
+                        KINNET__V1__NEED_CATEGORY__HOUSING_NEED};
+    s_refer (710, twice, 3, KINNET__V1__URGENCY__ROUTINE, NULL, &first);
+    s_refer (710, more, 2, KINNET__V1__URGENCY__ROUTINE, NULL, &second);
+    s_refer (710, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &third);
+    s_consume ();
+    const char *counted = "SELECT c.needs_count FROM routing.case c JOIN routing.case_referral"
+                          " r ON r.case_id = c.id WHERE r.referral_id = '%s'";
+    cr_expect_eq (s_count (counted, third.referral_id), 3);
+    cr_expect_eq (s_count ("SELECT count (*) FROM routing.case c WHERE needs_count <>"
+                           " (SELECT count (*) FROM routing.need n WHERE n.case_id = c.id)"),
+                  0, "a case whose count is not its needs");
+}
+
 //  Whether health's offer of category to a new child (seed), whose guardian
 //  consented to physical-health data alone, is readable.
 static bool
