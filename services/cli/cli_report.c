@@ -420,8 +420,8 @@ cli_report (const cli_options_t *options, int argc, char **argv)
     const char *name = cli_positional (argc, argv, valued, 1);
     bool governance = name && strcmp (name, "governance") == 0;
     if (!cli_flag (argc, argv, "--help") &&
-        !cli_command_ok (argc, argv, governance ? governance_valued : valued, NULL, 2, 0,
-                         0, s_usage))
+        !cli_command_ok (argc, argv, governance ? governance_valued : valued, NULL, 1, 1,
+                         1, s_usage))
         return CLI_USAGE;
     if (governance && !cli_flag (argc, argv, "--help"))
         return s_governance (options, argc, argv);

@@ -194,6 +194,7 @@ static const usage_case_t s_cases[] = {
     {"release approve --reason fine", "missing an argument"},
     {"subject export --out export.json", "missing an argument"},
     {"consent", "missing a command"},
+    {"report --from 2026-01-01 --to 2026-02-01", "missing an argument"},
     {"case reopen K1", "unknown command 'case reopen'"},
     {"ping intake routing", "unexpected argument 'routing'"},
     {"refer --file r.json r.json", "unexpected argument 'r.json'"},
