@@ -62,6 +62,30 @@ const char *cli_positional (int argc, char **argv, const char *const *valued, in
 bool cli_options_ok (int argc, char **argv, const char *const *valued,
                      const char *const *flags, const char *usage);
 
+//  cli_options_ok, and then the arguments: argv[0..words-1] are the command's words
+//  ("consent withdraw": 2), and from min to max arguments follow them. A missing or
+//  a surplus one is named, with usage, on stderr (the caller exits CLI_USAGE), before
+//  anything is loaded or sent.
+bool cli_command_ok (int argc, char **argv, const char *const *valued,
+                     const char *const *flags, int words, int min, int max,
+                     const char *usage);
+
+//  One action of a command that has several (consent withdraw ID ...): its name, the
+//  options it takes (valued and flags, NULL-ended, may be NULL) and how many arguments
+//  follow it.
+typedef struct {
+    const char *name;
+    const char *const *valued;
+    const char *const *flags;
+    int min, max;
+} cli_action_t;
+
+//  The action argv names (argv[1]) among actions (ended by a NULL name) when its
+//  command line is right (cli_command_ok); otherwise NULL, with the reason and usage
+//  on stderr (the caller exits CLI_USAGE).
+const cli_action_t *cli_action (int argc, char **argv, const cli_action_t *actions,
+                                const char *usage);
+
 //  Call service through the broker with the connection options; the reply body or
 //  NULL with err.
 zframe_t *cli_service_call (const cli_options_t *options, const char *service,

@@ -282,6 +282,9 @@ s_signers (const cli_options_t *options, int argc, char **argv)
 static int
 s_seal (const cli_options_t *options, int argc, char **argv)
 {
+    static const char *const valued[] = {"--key", NULL};
+    if (!cli_command_ok (argc, argv, valued, NULL, 2, 0, 0, s_usage))
+        return CLI_USAGE;
     kn_error_t err;
     kn_error_clear (&err);
     const char *key_path = cli_arg (argc, argv, "--key");

@@ -111,19 +111,44 @@ s_print_time (const char *label, const Kinnet__V1__Timestamp *ts)
     printf ("%-16s %s\n", label, text);
 }
 
+static const char *s_refer_usage =
+    "usage: kinnet refer --file REFERRAL.json [--format json]\n"
+    "Submits a referral (JSON form of kinnet.v1.SubmitReferral, docs/cli.md).\n"
+    "Retrying with the same idempotency_key is safe: it returns the first answer.\n";
+
+static const char *s_referral_usage =
+    "usage: kinnet referral show ID [--purpose P] [--caseworker ID] [--format json]\n"
+    "       kinnet referral withdraw ID --reason TEXT [--key KEY] [--caseworker ID]\n"
+    "show prints a referral your agency made; withdraw withdraws it. The\n"
+    "withdraw idempotency key defaults to withdraw-ID, so a repeat is safe.\n";
+
+//  The actions of kinnet referral and the options each takes.
+static const cli_action_t s_referral_actions[] = {
+    {"show", (const char *const[]){"--purpose", "--caseworker", NULL}, NULL, 1, 1},
+    {"withdraw", (const char *const[]){"--reason", "--key", "--caseworker", NULL}, NULL,
+     1, 1},
+    {NULL}};
+
+static int
+s_usage_error (const char *usage)
+{
+    fputs (usage, stderr);
+    return CLI_USAGE;
+}
+
 int
 cli_refer (const cli_options_t *options, int argc, char **argv)
 {
-    const char *path = cli_arg (argc, argv, "--file");
-    bool help = cli_flag (argc, argv, "--help");
-    if (help || !path) {
-        fprintf (help ? stdout : stderr,
-                 "usage: kinnet refer --file REFERRAL.json [--format json]\n"
-                 "Submits a referral (JSON form of kinnet.v1.SubmitReferral, docs/cli.md).\n"
-                 "Retrying with the same idempotency_key is safe: it returns the first "
-                 "answer.\n");
-        return help ? CLI_OK : CLI_USAGE;
+    static const char *const valued[] = {"--file", NULL};
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_refer_usage, stdout);
+        return CLI_OK;
     }
+    if (!cli_command_ok (argc, argv, valued, NULL, 1, 0, 0, s_refer_usage))
+        return CLI_USAGE;
+    const char *path = cli_arg (argc, argv, "--file");
+    if (!path)
+        return s_usage_error (s_refer_usage);
     kn_error_t err;
     kn_error_clear (&err);
     json_error_t json_error;
@@ -169,22 +194,20 @@ cli_refer (const cli_options_t *options, int argc, char **argv)
 int
 cli_referral (const cli_options_t *options, int argc, char **argv)
 {
-    const char *action = argc > 1 ? argv[1] : "";
-    const char *id = argc > 2 ? argv[2] : NULL;
-    bool show = strcmp (action, "show") == 0;
-    bool withdraw = strcmp (action, "withdraw") == 0;
-    const char *reason = cli_arg (argc, argv, "--reason");
-    if (cli_flag (argc, argv, "--help") || (!show && !withdraw) || !id || strncmp (id, "--", 2) == 0
-        || (withdraw && !reason)) {
-        bool help = cli_flag (argc, argv, "--help");
-        fprintf (help ? stdout : stderr,
-                 "usage: kinnet referral show ID [--purpose P] [--format json]\n"
-                 "       kinnet referral withdraw ID --reason TEXT [--key KEY] "
-                 "[--caseworker ID]\n"
-                 "show prints a referral your agency made; withdraw withdraws it. The\n"
-                 "withdraw idempotency key defaults to withdraw-ID, so a repeat is safe.\n");
-        return help ? CLI_OK : CLI_USAGE;
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_referral_usage, stdout);
+        return CLI_OK;
     }
+    const cli_action_t *action =
+        cli_action (argc, argv, s_referral_actions, s_referral_usage);
+    if (!action)
+        return CLI_USAGE;
+    bool show = action == &s_referral_actions[0];
+    bool withdraw = !show;
+    const char *id = cli_positional (argc, argv, action->valued, 2);
+    const char *reason = cli_arg (argc, argv, "--reason");
+    if (withdraw && !reason)
+        return s_usage_error (s_referral_usage);
     kn_error_t err;
     kn_error_clear (&err);
     Kinnet__V1__IntakeRequest request = KINNET__V1__INTAKE_REQUEST__INIT;

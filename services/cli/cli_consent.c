@@ -45,6 +45,46 @@ static const char *s_release_usage =
     "A ground (consent, basis, override) your agency holds releases another agency's\n"
     "data only once that agency (the controller) or a data-protection officer approves.\n";
 
+//  The actions of each command, the options each takes and its arguments (an ID).
+static const char *const s_file_option[] = {"--file", NULL};
+static const char *const s_open_flag[] = {"--open", NULL};
+
+static const cli_action_t s_consent_actions[] = {
+    {"record", s_file_option, NULL, 0, 0},
+    {"basis", s_file_option, NULL, 0, 0},
+    {"withdraw",
+     (const char *const[]){"--channel", "--recipient", "--sector", "--category",
+                           "--purpose", "--key", "--caseworker", NULL},
+     NULL, 1, 1},
+    {"show", NULL, NULL, 1, 1},
+    {"receipt", NULL, NULL, 1, 1},
+    {"list", (const char *const[]){"--subject", NULL}, NULL, 0, 0},
+    {"expiring", (const char *const[]){"--days", NULL}, NULL, 0, 0},
+    {"check",
+     (const char *const[]){"--subject", "--agency", "--category", "--purpose",
+                           "--controller", NULL},
+     NULL, 0, 0},
+    {NULL}};
+
+static const cli_action_t s_override_actions[] = {
+    {"request", s_file_option, NULL, 0, 0},
+    {"review",
+     (const char *const[]){"--decision", "--notes", "--key", "--caseworker", NULL}, NULL,
+     1, 1},
+    {"list", NULL, s_open_flag, 0, 0},
+    {NULL}};
+
+static const char *const s_decide_options[] = {"--reason", "--key", "--caseworker", NULL};
+static const cli_action_t s_release_actions[] = {
+    {"request",
+     (const char *const[]){"--ground", "--controller", "--reason", "--key",
+                           "--caseworker", NULL},
+     NULL, 0, 0},
+    {"approve", s_decide_options, NULL, 1, 1},
+    {"decline", s_decide_options, NULL, 1, 1},
+    {"list", NULL, s_open_flag, 0, 0},
+    {NULL}};
+
 //  Send a ConsentRequest, return the decoded reply or NULL with err.
 static Kinnet__V1__ConsentReply *
 s_call (const cli_options_t *options, Kinnet__V1__ConsentRequest *request, kn_error_t *err)
@@ -173,12 +213,16 @@ s_run (const cli_options_t *options, Kinnet__V1__ConsentRequest *request, const 
 int
 cli_consent (const cli_options_t *options, int argc, char **argv)
 {
-    const char *action = argc > 1 ? argv[1] : "";
-    const char *id = argc > 2 && strncmp (argv[2], "--", 2) != 0 ? argv[2] : NULL;
     if (cli_flag (argc, argv, "--help")) {
         fputs (s_consent_usage, stdout);
         return CLI_OK;
     }
+    const cli_action_t *shape =
+        cli_action (argc, argv, s_consent_actions, s_consent_usage);
+    if (!shape)
+        return CLI_USAGE;
+    const char *action = shape->name;
+    const char *id = cli_positional (argc, argv, shape->valued, 2);
     kn_error_t err;
     kn_error_clear (&err);
     Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
@@ -311,12 +355,16 @@ cli_consent (const cli_options_t *options, int argc, char **argv)
 int
 cli_override (const cli_options_t *options, int argc, char **argv)
 {
-    const char *action = argc > 1 ? argv[1] : "";
-    const char *id = argc > 2 && strncmp (argv[2], "--", 2) != 0 ? argv[2] : NULL;
     if (cli_flag (argc, argv, "--help")) {
         fputs (s_override_usage, stdout);
         return CLI_OK;
     }
+    const cli_action_t *shape =
+        cli_action (argc, argv, s_override_actions, s_override_usage);
+    if (!shape)
+        return CLI_USAGE;
+    const char *action = shape->name;
+    const char *id = cli_positional (argc, argv, shape->valued, 2);
     kn_error_t err;
     kn_error_clear (&err);
     Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
@@ -366,12 +414,16 @@ cli_override (const cli_options_t *options, int argc, char **argv)
 int
 cli_release (const cli_options_t *options, int argc, char **argv)
 {
-    const char *action = argc > 1 ? argv[1] : "";
-    const char *id = argc > 2 && strncmp (argv[2], "--", 2) != 0 ? argv[2] : NULL;
     if (cli_flag (argc, argv, "--help")) {
         fputs (s_release_usage, stdout);
         return CLI_OK;
     }
+    const cli_action_t *shape =
+        cli_action (argc, argv, s_release_actions, s_release_usage);
+    if (!shape)
+        return CLI_USAGE;
+    const char *action = shape->name;
+    const char *id = cli_positional (argc, argv, shape->valued, 2);
     Kinnet__V1__ConsentRequest request = KINNET__V1__CONSENT_REQUEST__INIT;
     const char *given = cli_arg (argc, argv, "--key");
     const char *caseworker = cli_arg (argc, argv, "--caseworker");

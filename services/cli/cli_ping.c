@@ -83,11 +83,13 @@ s_ping_one (const cli_options_t *options, const char *service)
 int
 cli_ping (const cli_options_t *options, int argc, char **argv)
 {
-    if (cli_flag (argc, argv, "--help") || argc < 2) {
-        fputs (s_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+    if (cli_flag (argc, argv, "--help")) {
+        fputs (s_usage, stdout);
+        return CLI_OK;
     }
-    const char *service = argv[1];
+    if (!cli_command_ok (argc, argv, NULL, NULL, 1, 1, 1, s_usage))
+        return CLI_USAGE;
+    const char *service = cli_positional (argc, argv, NULL, 1);
     kn_error_t err;
     kn_error_clear (&err);
     char *endpoints[KN_ENDPOINTS_MAX];

@@ -415,8 +415,15 @@ s_governance (const cli_options_t *options, int argc, char **argv)
 int
 cli_report (const cli_options_t *options, int argc, char **argv)
 {
-    const char *name = argc > 1 && strncmp (argv[1], "--", 2) ? argv[1] : NULL;
-    if (name && strcmp (name, "governance") == 0 && !cli_flag (argc, argv, "--help"))
+    static const char *const valued[] = {"--from", "--to", "--by", "--out", NULL};
+    static const char *const governance_valued[] = {"--from", "--to", NULL};
+    const char *name = cli_positional (argc, argv, valued, 1);
+    bool governance = name && strcmp (name, "governance") == 0;
+    if (!cli_flag (argc, argv, "--help") &&
+        !cli_command_ok (argc, argv, governance ? governance_valued : valued, NULL, 1, 1,
+                         1, s_usage))
+        return CLI_USAGE;
+    if (governance && !cli_flag (argc, argv, "--help"))
         return s_governance (options, argc, argv);
     const char *from = cli_arg (argc, argv, "--from");
     const char *to = cli_arg (argc, argv, "--to");

@@ -39,6 +39,28 @@ static const char *s_case_usage
       "escalated_to_statutory. lead --caseworker names the lead professional; --by\n"
       "names who appointed them. All take [--key KEY] and --format json.\n";
 
+//  The actions of offer and case, the options each takes and its ID argument.
+//  Every case action takes --key (its usage says so), even where it is not used.
+static const cli_action_t s_offer_actions[] = {
+    {"accept", (const char *const[]){"--caseworker", "--key", NULL}, NULL, 1, 1},
+    {"decline", (const char *const[]){"--reason", "--caseworker", "--key", NULL}, NULL, 1,
+     1},
+    {NULL}};
+
+static const cli_action_t s_case_actions[] = {
+    {"show", (const char *const[]){"--key", NULL}, NULL, 1, 1},
+    {"contact", (const char *const[]){"--need", "--at", "--caseworker", "--key", NULL},
+     NULL, 1, 1},
+    {"transfer",
+     (const char *const[]){"--to", "--reason", "--need", "--caseworker", "--key", NULL},
+     NULL, 1, 1},
+    {"lead", (const char *const[]){"--agency", "--caseworker", "--by", "--key", NULL},
+     NULL, 1, 1},
+    {"close", (const char *const[]){"--outcome", "--need", "--caseworker", "--key", NULL},
+     NULL, 1, 1},
+    {"unplaced", (const char *const[]){"--district", "--key", NULL}, NULL, 0, 0},
+    {NULL}};
+
 //  An enum name, also without its type's prefix ("other" -> DECLINE_OTHER).
 static int
 s_enum (const ProtobufCEnumDescriptor *descriptor, const char *prefix, const char *name)
@@ -269,8 +291,12 @@ s_print_event (const cli_options_t *options, const Kinnet__V1__FeedEvent *event)
 int
 cli_feed (const cli_options_t *options, int argc, char **argv)
 {
+    static const char *const valued[] = {"--after", "--max", "--wait", NULL};
+    static const char *const flags[] = {"--follow", NULL};
     if (cli_flag (argc, argv, "--help"))
         return s_usage (s_feed_usage, argc, argv);
+    if (!cli_command_ok (argc, argv, valued, flags, 1, 0, 0, s_feed_usage))
+        return CLI_USAGE;
     const char *after_text = cli_arg (argc, argv, "--after");
     const char *max_text = cli_arg (argc, argv, "--max");
     const char *wait_text = cli_arg (argc, argv, "--wait");
@@ -324,11 +350,16 @@ cli_feed (const cli_options_t *options, int argc, char **argv)
 int
 cli_offer (const cli_options_t *options, int argc, char **argv)
 {
-    const char *action = argc > 1 ? argv[1] : "";
-    const char *id = argc > 2 && strncmp (argv[2], "--", 2) ? argv[2] : NULL;
-    bool accept = strcmp (action, "accept") == 0, decline = strcmp (action, "decline") == 0;
+    if (cli_flag (argc, argv, "--help"))
+        return s_usage (s_offer_usage, argc, argv);
+    const cli_action_t *shape = cli_action (argc, argv, s_offer_actions, s_offer_usage);
+    if (!shape)
+        return CLI_USAGE;
+    const char *action = shape->name;
+    const char *id = cli_positional (argc, argv, shape->valued, 2);
+    bool accept = shape == &s_offer_actions[0];
     const char *reason = cli_arg (argc, argv, "--reason");
-    if (cli_flag (argc, argv, "--help") || (!accept && !decline) || !id || (decline && !reason))
+    if (!accept && !reason)
         return s_usage (s_offer_usage, argc, argv);
     const char *caseworker = cli_arg (argc, argv, "--caseworker");
     const char *given = cli_arg (argc, argv, "--key");
@@ -364,10 +395,13 @@ cli_offer (const cli_options_t *options, int argc, char **argv)
 int
 cli_case (const cli_options_t *options, int argc, char **argv)
 {
-    const char *action = argc > 1 ? argv[1] : "";
-    const char *id = argc > 2 && strncmp (argv[2], "--", 2) ? argv[2] : NULL;
-    if (cli_flag (argc, argv, "--help") || (!id && strcmp (action, "unplaced")))
+    if (cli_flag (argc, argv, "--help"))
         return s_usage (s_case_usage, argc, argv);
+    const cli_action_t *shape = cli_action (argc, argv, s_case_actions, s_case_usage);
+    if (!shape)
+        return CLI_USAGE;
+    const char *action = shape->name;
+    const char *id = cli_positional (argc, argv, shape->valued, 2);
     const char *caseworker = cli_arg (argc, argv, "--caseworker");
     const char *given = cli_arg (argc, argv, "--key");
     const char *need_text = cli_arg (argc, argv, "--need");

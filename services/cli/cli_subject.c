@@ -106,7 +106,11 @@ cli_subject (const cli_options_t *options, int argc, char **argv)
         strcmp (action, "merge") == 0 || strcmp (action, "unmerge") == 0 ||
         strcmp (action, "split") == 0)
         return cli_records (options, argc, argv);
-    const char *id = argc > 2 && strncmp (argv[2], "--", 2) ? argv[2] : NULL;
+    static const char *const valued[] = {"--out", "--caseworker", NULL};
+    if (!cli_flag (argc, argv, "--help") &&
+        !cli_command_ok (argc, argv, valued, NULL, 2, 1, 1, s_usage))
+        return CLI_USAGE;
+    const char *id = cli_positional (argc, argv, valued, 2);
     const char *path = cli_arg (argc, argv, "--out");
     const char *format = cli_arg (argc, argv, "--format");
     if (cli_flag (argc, argv, "--help") || strcmp (action, "export") || !id || !path

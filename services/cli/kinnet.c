@@ -219,6 +219,40 @@ cli_options_ok (int argc, char **argv, const char *const *valued, const char *co
     return true;
 }
 
+bool
+cli_command_ok (int argc, char **argv, const char *const *valued,
+                const char *const *flags, int words, int min, int max, const char *usage)
+{
+    if (!cli_options_ok (argc, argv, valued, flags, usage))
+        return false;
+    const char *missing = NULL, *extra = cli_positional (argc, argv, valued, words + max);
+    for (int i = 0; i < words + min && !missing; i++)
+        if (!cli_positional (argc, argv, valued, i))
+            missing = i < words ? "a command" : "an argument";
+    if (missing)
+        fprintf (stderr, "kinnet: missing %s\n\n%s", missing, usage);
+    else if (extra)
+        fprintf (stderr, "kinnet: unexpected argument '%s'\n\n%s", extra, usage);
+    return !missing && !extra;
+}
+
+const cli_action_t *
+cli_action (int argc, char **argv, const cli_action_t *actions, const char *usage)
+{
+    const char *name = cli_positional (argc, argv, NULL, 1);
+    for (const cli_action_t *action = actions; name && action->name; action++)
+        if (strcmp (name, action->name) == 0)
+            return cli_command_ok (argc, argv, action->valued, action->flags, 2,
+                                   action->min, action->max, usage)
+                       ? action
+                       : NULL;
+    if (name)
+        fprintf (stderr, "kinnet: unknown command '%s %s'\n\n%s", argv[0], name, usage);
+    else
+        fprintf (stderr, "kinnet: missing a command after '%s'\n\n%s", argv[0], usage);
+    return NULL;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -235,7 +269,16 @@ main (int argc, char *argv[])
         bool takes_value = false;
         for (int k = 0; valued[k]; k++)
             takes_value |= strcmp (argv[first], valued[k]) == 0;
-        first += takes_value ? 2 : 1;
+        //  Before the command only kinnet's own options stand: a mistyped one there
+        //  would otherwise be skipped, and the command run without it.
+        if (!takes_value || first + 1 >= argc) {
+            if (takes_value)
+                fprintf (stderr, "kinnet: %s needs a value\n\n%s", argv[first], s_usage);
+            else
+                fprintf (stderr, "kinnet: unknown option %s\n\n%s", argv[first], s_usage);
+            return CLI_USAGE;
+        }
+        first += 2;
     }
     if (first >= argc) {
         fputs (s_usage, stderr);
