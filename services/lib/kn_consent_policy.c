@@ -390,13 +390,11 @@ kn_consent_policy_decide (kn_db_t *db, kn_crypto_t *crypto, const kn_policy_conf
 }
 
 int
-kn_consent_policy_decide_known (kn_db_t *db, const kn_policy_config_t *config,
-                                const char *subject_id, int age, const char *agency_id,
-                                int sector, const char *controller_id, const int *categories,
-                                size_t n, int purpose, int64_t now,
-                                kn_policy_decision_t *decision, kn_error_t *err)
+kn_consent_policy_known_reads (kn_policy_query_t *q, const char *subject_id, int age,
+                               const char *agency_id, int sector, const char *controller_id,
+                               const int *categories, size_t n, int purpose, int64_t now,
+                               kn_error_t *err)
 {
-    memset (decision, 0, sizeof *decision);
     if (n == 0 || n > KN_POLICY_MAX_CATEGORIES)
         return kn_error_set (err, KN_E_INVALID_ARGUMENT, "categories",
                              "1 to %d data categories", KN_POLICY_MAX_CATEGORIES);
@@ -404,46 +402,71 @@ kn_consent_policy_decide_known (kn_db_t *db, const kn_policy_config_t *config,
         return kn_error_set (err, KN_E_INTERNAL, NULL, "subject or recipient is not a uuid");
     if (controller_id && !kn_uuid_valid (controller_id))
         return kn_error_set (err, KN_E_INTERNAL, NULL, "controller id is not a uuid");
-    kn_policy_facts_t facts = {.age = age, .recipient_active = true};
-    char array[200], sector_text[16], purpose_text[16];
-    size_t pos = (size_t)snprintf (array, sizeof array, "{");
+    q->age = age;
+    char *array = q->categories_text;
+    size_t size = sizeof q->categories_text;
+    size_t pos = (size_t)snprintf (array, size, "{");
     for (size_t i = 0; i < n; i++) {
         bool asked = false;   // a category asked twice is looked up once
         for (size_t k = 0; k < i; k++)
             asked |= categories[k] == categories[i];
         if (!asked)
-            pos += (size_t)snprintf (array + pos, sizeof array - pos, "%s%d",
-                                     pos > 1 ? "," : "", categories[i]);
+            pos += (size_t)snprintf (array + pos, size - pos, "%s%d", pos > 1 ? "," : "",
+                                     categories[i]);
     }
-    snprintf (array + pos, sizeof array - pos, "}");
-    snprintf (sector_text, sizeof sector_text, "%d", sector);
-    snprintf (purpose_text, sizeof purpose_text, "%d", purpose);
-    char now_text[24];
-    snprintf (now_text, sizeof now_text, "%lld", (long long) now);
-    const char *values[] = {subject_id, agency_id,   sector_text, array,
-                            purpose_text, controller_id, now_text};
-    //  The three kinds of ground, in one round trip.
+    snprintf (array + pos, size - pos, "}");
+    snprintf (q->sector, sizeof q->sector, "%d", sector);
+    snprintf (q->purpose, sizeof q->purpose, "%d", purpose);
+    snprintf (q->now, sizeof q->now, "%lld", (long long)now);
+    const char *values[] = {subject_id, agency_id, q->sector, array,
+                            q->purpose, controller_id, q->now};
+    memcpy (q->values, values, sizeof values);
+    //  The three kinds of ground.
     static const char *const grounds[] = {"kn_policy_consents", "kn_policy_bases",
                                           "kn_policy_overrides"};
-    PGresult *read[3];
-    if (kn_db_run_all (db, 3, grounds, 7, values, read, err))
-        return -1;
-    PGresult *consents = read[0], *bases = read[1], *overrides = read[2];
-    kn_policy_ground_t *c = s_grounds (consents, 'c'), *b = s_grounds (bases, 'b'),
-                       *o = s_grounds (overrides, 'o');
+    for (size_t i = 0; i < 3; i++)
+        q->reads[i] = (kn_db_read_t){grounds[i], 7, q->values};
+    return 0;
+}
+
+void
+kn_consent_policy_known_rules (const kn_policy_config_t *config, const kn_policy_query_t *q,
+                               PGresult *const *read, const int *categories, size_t n,
+                               kn_policy_decision_t *decision)
+{
+    memset (decision, 0, sizeof *decision);
+    kn_policy_facts_t facts = {.age = q->age, .recipient_active = true};
+    kn_policy_ground_t *c = s_grounds (read[0], 'c'), *b = s_grounds (read[1], 'b'),
+                       *o = s_grounds (read[2], 'o');
     facts.consents = c;
-    facts.n_consents = (size_t)PQntuples (consents);
+    facts.n_consents = (size_t)PQntuples (read[0]);
     facts.bases = b;
-    facts.n_bases = (size_t)PQntuples (bases);
+    facts.n_bases = (size_t)PQntuples (read[1]);
     facts.overrides = o;
-    facts.n_overrides = (size_t)PQntuples (overrides);
+    facts.n_overrides = (size_t)PQntuples (read[2]);
     kn_consent_policy_rules (config, &facts, categories, n, decision);
     free (c);
     free (b);
     free (o);
-    PQclear (consents);
-    PQclear (bases);
-    PQclear (overrides);
+}
+
+int
+kn_consent_policy_decide_known (kn_db_t *db, const kn_policy_config_t *config,
+                                const char *subject_id, int age, const char *agency_id,
+                                int sector, const char *controller_id, const int *categories,
+                                size_t n, int purpose, int64_t now,
+                                kn_policy_decision_t *decision, kn_error_t *err)
+{
+    memset (decision, 0, sizeof *decision);
+    kn_policy_query_t q;
+    PGresult *read[3];
+    if (kn_consent_policy_known_reads (&q, subject_id, age, agency_id, sector, controller_id,
+                                       categories, n, purpose, now, err) ||
+        kn_db_run_each (db, 3, q.reads, read, err))
+        return -1;
+    kn_consent_policy_known_rules (config, &q, read, categories, n, decision);
+    for (size_t i = 0; i < 3; i++)
+        PQclear (read[i]);
     return 0;
 }
 

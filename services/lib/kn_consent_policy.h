@@ -89,6 +89,29 @@ int kn_consent_policy_decide_known (kn_db_t *db, const kn_policy_config_t *confi
                                     int64_t now, kn_policy_decision_t *decision,
                                     kn_error_t *err);
 
+//  kn_consent_policy_decide_known in two halves, so that a caller deciding several
+//  offers can send all their grounds in one round trip (kn_db_run_each):
+//  kn_consent_policy_known_reads checks the arguments (decide_known's contract)
+//  and fills q, whose three reads (q->reads, in this order) point into q: keep q
+//  where it is until they have run. kn_consent_policy_known_rules decides from
+//  their results.
+typedef struct {
+    char categories_text[200], sector[16], purpose[16], now[24];
+    const char *values[7];
+    kn_db_read_t reads[3];
+    int age;
+} kn_policy_query_t;
+
+int kn_consent_policy_known_reads (kn_policy_query_t *q, const char *subject_id, int age,
+                                   const char *agency_id, int sector,
+                                   const char *controller_id, const int *categories,
+                                   size_t n, int purpose, int64_t now, kn_error_t *err);
+
+void kn_consent_policy_known_rules (const kn_policy_config_t *config,
+                                    const kn_policy_query_t *q, PGresult *const *read,
+                                    const int *categories, size_t n,
+                                    kn_policy_decision_t *decision);
+
 //  -------------------------------------------------------------------------
 //  The decision as a pure function. kn_consent_policy_decide loads the facts
 //  (what the database holds that covers the recipient, category and purpose) and

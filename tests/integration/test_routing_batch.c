@@ -310,9 +310,11 @@ Test (routing_batch, a_case_counts_the_needs_put_on_it)
     s_refer (710, more, 2, KINNET__V1__URGENCY__ROUTINE, NULL, &second);
     s_refer (710, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &third);
     s_consume ();
-    const char *counted = "SELECT c.needs_count FROM routing.case c JOIN routing.case_referral"
-                          " r ON r.case_id = c.id WHERE r.referral_id = '%s'";
-    cr_expect_eq (s_count (counted, third.referral_id), 3);
+    cr_expect_eq (s_count ("SELECT c.needs_count FROM routing.case c JOIN"
+                           " routing.case_referral r ON r.case_id = c.id"
+                           " WHERE r.referral_id = '%s'",
+                           third.referral_id),
+                  3);
     cr_expect_eq (s_count ("SELECT count (*) FROM routing.case c WHERE needs_count <>"
                            " (SELECT count (*) FROM routing.need n WHERE n.case_id = c.id)"),
                   0, "a case whose count is not its needs");
