@@ -263,19 +263,14 @@ s_need_insert (routing_store_t *self, const need_context_t *ctx, const char *sta
     return routing_do (self, "need_insert", 12, values, err);
 }
 
-//  Insert the offer row and tell the agency. ranking is consumed.
-int
-routing_make_offer (routing_store_t *self, const char *need_id, const need_context_t *ctx,
-                    const char *agency_id, int sector, Kinnet__V1__Ranking *ranking,
-                    const settings_t *settings, const char *transferred_from,
-                    int transfer_reason, int64_t now, char offer_id[KN_UUID_STR],
-                    kn_error_t *err)
+//  Insert the offer row, details decided, and tell the agency. ranking is consumed.
+static int
+s_offer_write (routing_store_t *self, const char *need_id, const need_context_t *ctx,
+               const char *agency_id, bool details, Kinnet__V1__Ranking *ranking,
+               const settings_t *settings, const char *transferred_from,
+               int transfer_reason, int64_t now, char offer_id[KN_UUID_STR],
+               kn_error_t *err)
 {
-    bool details = false;
-    if (routing_details_for (self, ctx, agency_id, sector, &details, err)) {
-        kinnet__v1__ranking__free_unpacked (ranking, NULL);
-        return -1;
-    }
     char *ranked_by = routing_bytea_param (&ranking->base);
     if (!*offer_id)
         kn_uuid_generate_ordered (offer_id);
@@ -333,6 +328,132 @@ routing_make_offer (routing_store_t *self, const char *need_id, const need_conte
     return rc;
 }
 
+//  Insert the offer row and tell the agency. ranking is consumed.
+int
+routing_make_offer (routing_store_t *self, const char *need_id, const need_context_t *ctx,
+                    const char *agency_id, int sector, Kinnet__V1__Ranking *ranking,
+                    const settings_t *settings, const char *transferred_from,
+                    int transfer_reason, int64_t now, char offer_id[KN_UUID_STR],
+                    kn_error_t *err)
+{
+    bool details = false;
+    if (routing_details_for (self, ctx, agency_id, sector, &details, err)) {
+        kinnet__v1__ranking__free_unpacked (ranking, NULL);
+        return -1;
+    }
+    return s_offer_write (self, need_id, ctx, agency_id, details, ranking, settings,
+                          transferred_from, transfer_reason, now, offer_id, err);
+}
+
+//  The candidates read for ctx's need (need_id): its six values, kept in v.
+typedef struct {
+    char category[8];
+    char languages[420];
+    const char *values[6];
+} candidates_query_t;
+
+static void
+s_candidates_query (candidates_query_t *v, const char *need_id, const need_context_t *ctx)
+{
+    snprintf (v->category, sizeof v->category, "%d", ctx->category);
+    snprintf (v->languages, sizeof v->languages, "{%s}", ctx->languages);
+    const char *values[] = {v->category,   ctx->district, need_id,
+                            ctx->family_id, v->languages, ctx->referrer};
+    memcpy (v->values, values, sizeof values);
+}
+
+//  An offer made earlier in the same decision round (routing_offer_new_needs), which
+//  the candidates read before it was made cannot count.
+typedef struct {
+    const char *agency_id;
+    int64_t at;
+} made_t;
+
+//  Rank the candidates read (result) for ctx's need, counting the offers made[0..
+//  n_made) into each agency's load and its last offer; the best into agency (""
+//  when none is eligible), its sector and the ranking's factors.
+static void
+s_choose (PGresult *result, const need_context_t *ctx, const settings_t *settings,
+          const made_t *made, size_t n_made, char agency[KN_UUID_STR], int *sector,
+          Kinnet__V1__Ranking *ranking)
+{
+    size_t count = (size_t)PQntuples (result);
+    routing_candidate_t *candidates = kn_calloc (count ? count : 1, sizeof *candidates);
+    for (size_t i = 0; i < count; i++) {
+        routing_candidate_t *c = &candidates[i];
+        snprintf (c->agency_id, sizeof c->agency_id, "%s", PQgetvalue (result, (int)i, 0));
+        c->continuity = (int)routing_int (result, (int)i, 1);
+        snprintf (c->language_match, sizeof c->language_match, "%s",
+                  PQgetvalue (result, (int)i, 2));
+        c->language =
+            *c->language_match ? 2 : routing_bool (result, (int)i, 3) && *ctx->languages;
+        c->capacity = (int)routing_int (result, (int)i, 4);
+        c->load = (int)routing_int (result, (int)i, 5);
+        c->last_offered = routing_int (result, (int)i, 6);
+        //  What the read would have said after the offers made since: the load
+        //  counts up to the capacity (none without one), the last offer is the latest.
+        for (size_t k = 0; k < n_made; k++) {
+            if (strcmp (made[k].agency_id, c->agency_id) != 0)
+                continue;
+            if (c->capacity >= 0 && c->load < c->capacity)
+                c->load++;
+            if (made[k].at > c->last_offered)
+                c->last_offered = made[k].at;
+        }
+    }
+    size_t eligible = routing_rank (candidates, count, &settings->order);
+    if (eligible > 0) {
+        snprintf (agency, KN_UUID_STR, "%s", candidates[0].agency_id);
+        //  Its sector, for the consent policy (ranking does not use it).
+        for (int row = 0; row < (int)count && !*sector; row++)
+            if (strcmp (PQgetvalue (result, row, 0), agency) == 0)
+                *sector = kn_consent_policy_sector (PQgetvalue (result, row, 7));
+        ranking->rank = 1;
+        ranking->candidates = (int32_t)eligible;
+        for (size_t r = 0; r < settings->order.count; r++) {
+            char detail[96];
+            int64_t score = routing_rank_score (&candidates[0], settings->order.rules[r],
+                                                detail, sizeof detail);
+            routing_ranking_add (ranking,
+                                 routing_factor (routing_rule_name (settings->order.rules[r]),
+                                                 score, detail));
+        }
+    }
+    free (candidates);
+}
+
+//  Put need_id on the unplaced list and tell the referrer.
+static int
+s_unplaced (routing_store_t *self, const char *need_id, const need_context_t *ctx,
+            int64_t now, kn_error_t *err)
+{
+    char when[24];
+    routing_num (when, sizeof when, now);
+    const char *status[] = {need_id, "unplaced", when};
+    if (ctx->new_need ? s_need_insert (self, ctx, "unplaced", NULL, NULL, when, err)
+                      : routing_do (self, "need_set_status", 3, status, err))
+        return -1;
+    const char *case_id[] = {ctx->case_id};
+    PGresult *result = routing_run (self, "case_needs", 1, case_id, err);
+    if (!result)
+        return -1;
+    int rc = 0;
+    for (int row = 0; row < PQntuples (result) && rc == 0; row++) {
+        if (strcmp (PQgetvalue (result, row, 0), need_id))
+            continue;
+        Kinnet__V1__CaseNeed *need = routing_need_from_row (result, row);
+        Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+        event.body_case = KINNET__V1__FEED_EVENT__BODY_NEED;
+        event.need = need;
+        rc = routing_feed (self, ctx->referrer, "need.unplaced", ctx->case_id, &event, now,
+                           err);
+        kinnet__v1__case_need__free_unpacked (need, NULL);
+    }
+    PQclear (result);
+    kn_log (KN_WARN, "need.unplaced", "need_id", need_id, "case_id", ctx->case_id, NULL);
+    return rc;
+}
+
 //  Offer need_id to its best remaining candidate, or put it on the unplaced list
 //  and tell the referrer. Called inside the caller's transaction. With quiet, a
 //  need nobody can take is left as it is (a retry of the unplaced list).
@@ -377,52 +498,14 @@ s_offer (routing_store_t *self, const char *need_id, const need_context_t *known
         PQclear (result);
     }
     if (!*agency) {
-        char family_langs[420];
-        snprintf (family_langs, sizeof family_langs, "{%s}", ctx.languages);
-        char category[8];
-        snprintf (category, sizeof category, "%d", ctx.category);
-        const char *values[] = {category,      ctx.district, need_id,
-                                ctx.family_id, family_langs, ctx.referrer};
-        PGresult *result = routing_run (self, "candidates", 6, values, err);
+        candidates_query_t query;
+        s_candidates_query (&query, need_id, &ctx);
+        PGresult *result = routing_run (self, "candidates", 6, query.values, err);
         if (!result) {
             kinnet__v1__ranking__free_unpacked (ranking, NULL);
             return -1;
         }
-        size_t count = (size_t)PQntuples (result);
-        routing_candidate_t *candidates = kn_calloc (count ? count : 1, sizeof *candidates);
-        for (size_t i = 0; i < count; i++) {
-            routing_candidate_t *c = &candidates[i];
-            snprintf (c->agency_id, sizeof c->agency_id, "%s",
-                      PQgetvalue (result, (int)i, 0));
-            c->continuity = (int)routing_int (result, (int)i, 1);
-            snprintf (c->language_match, sizeof c->language_match, "%s",
-                      PQgetvalue (result, (int)i, 2));
-            c->language = *c->language_match
-                              ? 2
-                              : routing_bool (result, (int)i, 3) && *ctx.languages;
-            c->capacity = (int)routing_int (result, (int)i, 4);
-            c->load = (int)routing_int (result, (int)i, 5);
-            c->last_offered = routing_int (result, (int)i, 6);
-        }
-        size_t eligible = routing_rank (candidates, count, &settings.order);
-        if (eligible > 0) {
-            snprintf (agency, sizeof agency, "%s", candidates[0].agency_id);
-            //  Its sector, for the consent policy (ranking does not use it).
-            for (int row = 0; row < (int)count && !sector; row++)
-                if (strcmp (PQgetvalue (result, row, 0), agency) == 0)
-                    sector = kn_consent_policy_sector (PQgetvalue (result, row, 7));
-            ranking->rank = 1;
-            ranking->candidates = (int32_t)eligible;
-            for (size_t r = 0; r < settings.order.count; r++) {
-                char detail[96];
-                int64_t score = routing_rank_score (
-                    &candidates[0], settings.order.rules[r], detail, sizeof detail);
-                routing_ranking_add (
-                    ranking, routing_factor (routing_rule_name (settings.order.rules[r]),
-                                             score, detail));
-            }
-        }
-        free (candidates);
+        s_choose (result, &ctx, &settings, NULL, 0, agency, &sector, ranking);
         PQclear (result);
     }
     if (*agency) {
@@ -434,32 +517,7 @@ s_offer (routing_store_t *self, const char *need_id, const need_context_t *known
     kinnet__v1__ranking__free_unpacked (ranking, NULL);
     if (quiet)
         return 0;
-
-    char when[24];
-    routing_num (when, sizeof when, now);
-    const char *status[] = {need_id, "unplaced", when};
-    if (ctx.new_need ? s_need_insert (self, &ctx, "unplaced", NULL, NULL, when, err)
-                     : routing_do (self, "need_set_status", 3, status, err))
-        return -1;
-    const char *case_id[] = {ctx.case_id};
-    PGresult *result = routing_run (self, "case_needs", 1, case_id, err);
-    if (!result)
-        return -1;
-    int rc = 0;
-    for (int row = 0; row < PQntuples (result) && rc == 0; row++) {
-        if (strcmp (PQgetvalue (result, row, 0), need_id))
-            continue;
-        Kinnet__V1__CaseNeed *need = routing_need_from_row (result, row);
-        Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
-        event.body_case = KINNET__V1__FEED_EVENT__BODY_NEED;
-        event.need = need;
-        rc = routing_feed (self, ctx.referrer, "need.unplaced", ctx.case_id, &event, now,
-                           err);
-        kinnet__v1__case_need__free_unpacked (need, NULL);
-    }
-    PQclear (result);
-    kn_log (KN_WARN, "need.unplaced", "need_id", need_id, "case_id", ctx.case_id, NULL);
-    return rc;
+    return s_unplaced (self, need_id, &ctx, now, err);
 }
 
 int
