@@ -15,6 +15,7 @@
     routed. routing_consumer schedules it. */
 #include <czmq.h>
 
+#include "kn_alloc.h"
 #include "kn_cursor.h"
 #include "kn_pgarray.h"
 #include "routing_store_int.h"
@@ -313,40 +314,66 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
                           full_view ? "true" : "false"};
     if (routing_do (self, "case_referral_insert", 5, link, err))
         return -1;
-    int added = 0; // needs put on the case
-    for (size_t i = 0; i < event->n_needs; i++) {
-        char category[8];
-        snprintf (category, sizeof category, "%d", event->needs[i]);
+    //  A new case's needs are offered in one round (routing_offer_new_needs: their
+    //  candidates in one round trip, their consent grounds in another); a joined
+    //  case's one by one, each after asking whether the family has it in hand, and
+    //  so are an emergency's when emergencies go to the district's lead first.
+    settings_t settings;
+    if (routing_settings (self, &settings, err))
+        return -1;
+    bool one_by_one = joined || (ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING &&
+                                 settings.emergency_to_lead);
+    size_t n = event->n_needs;
+    need_context_t *ctxs = kn_calloc (n ? n : 1, sizeof *ctxs);
+    char(*need_ids)[KN_UUID_STR] = kn_calloc (n ? n : 1, sizeof *need_ids);
+    char(*categories)[8] = kn_calloc (n ? n : 1, sizeof *categories);
+    const char *(*values)[8] = kn_calloc (n ? n : 1, sizeof *values);
+    int added = 0, rc = 0; // needs put on the case
+    snprintf (ctx.case_id, sizeof ctx.case_id, "%s", case_id);
+    snprintf (ctx.referral_id, sizeof ctx.referral_id, "%s", event->referral_id);
+    snprintf (ctx.family_id, sizeof ctx.family_id, "%s", event->family_id);
+    snprintf (ctx.referrer, sizeof ctx.referrer, "%s", event->referring_agency_id);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *category = categories[added];
+        snprintf (category, 8, "%d", event->needs[i]);
         //  A case opened just now holds only the needs this loop put on it (a
         //  referral may name one category twice).
         const char *active[] = {case_id, category};
         int busy = joined ? routing_exists (self, "need_active", 2, active, err) : 0;
         for (size_t k = 0; !joined && k < i; k++)
             busy |= event->needs[k] == event->needs[i];
-        if (busy < 0)
-            return -1;
+        if (busy < 0) {
+            rc = -1;
+            break;
+        }
         if (busy)
             continue; // the family already has that need in hand on this case
-        char need_id[KN_UUID_STR];
+        char *need_id = need_ids[added];
         kn_uuid_generate_ordered (need_id);
-        const char *values[] = {
+        const char *need[] = {
             need_id, case_id, event->referral_id, category,
             urgency, when,    event->district,    event->referring_agency_id};
-        snprintf (ctx.case_id, sizeof ctx.case_id, "%s", case_id);
-        snprintf (ctx.referral_id, sizeof ctx.referral_id, "%s", event->referral_id);
-        snprintf (ctx.family_id, sizeof ctx.family_id, "%s", event->family_id);
-        snprintf (ctx.referrer, sizeof ctx.referrer, "%s", event->referring_agency_id);
-        ctx.category = event->needs[i];
-        ctx.new_need = values; // written by the offer, with what became of it
-        if (routing_offer_new_need (self, need_id, &ctx, now, err))
-            return -1;
+        memcpy (values[added], need, sizeof need);
+        ctxs[added] = ctx;
+        ctxs[added].category = event->needs[i];
+        ctxs[added].new_need = values[added]; // written by the offer, with its outcome
+        if (one_by_one)
+            rc = routing_offer_new_need (self, need_id, &ctxs[added], now, err);
         added++;
     }
+    if (rc == 0 && !one_by_one)
+        rc = routing_offer_new_needs (self, ctxs, need_ids, (size_t)added, now, err);
+    free (values);
+    free (categories);
+    free (need_ids);
+    free (ctxs);
+    if (rc)
+        return -1;
     if (joined && added > 0) {
         char count[16];
         snprintf (count, sizeof count, "%d", added);
-        const char *values[] = {case_id, count};
-        if (routing_do (self, "case_needs_added", 2, values, err))
+        const char *counted[] = {case_id, count};
+        if (routing_do (self, "case_needs_added", 2, counted, err))
             return -1;
     }
     kn_db_log_committed (self->db, KN_INFO, "referral.routed", "referral_id",

@@ -520,6 +520,110 @@ s_offer (routing_store_t *self, const char *need_id, const need_context_t *known
     return s_unplaced (self, need_id, &ctx, now, err);
 }
 
+//  One need of a round (routing_offer_new_needs): whom it goes to, and what the
+//  consent policy lets that agency read.
+typedef struct {
+    need_context_t ctx;
+    char agency[KN_UUID_STR]; // "" : unplaced
+    int sector;
+    Kinnet__V1__Ranking *ranking;
+    bool details;
+    bool asked; // its consent grounds are among the round's reads
+    int categories[2];
+    kn_policy_query_t query;
+} round_t;
+
+int
+routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
+                         char (*need_ids)[KN_UUID_STR], size_t n, int64_t now,
+                         kn_error_t *err)
+{
+    settings_t settings;
+    if (n == 0 || routing_settings (self, &settings, err))
+        return n == 0 ? 0 : -1;
+    round_t *round = kn_calloc (n, sizeof *round);
+    candidates_query_t *queries = kn_calloc (n, sizeof *queries);
+    kn_db_read_t *reads = kn_calloc (3 * n, sizeof *reads);
+    PGresult **results = kn_calloc (3 * n, sizeof *results);
+    made_t *made = kn_calloc (n, sizeof *made);
+    size_t n_made = 0, n_asked = 0;
+    for (size_t i = 0; i < n; i++) {
+        round[i].ctx = ctxs[i];
+        if (round[i].ctx.urgency < 1 || round[i].ctx.urgency > 4)
+            round[i].ctx.urgency = KINNET__V1__URGENCY__ROUTINE;
+        s_candidates_query (&queries[i], need_ids[i], &round[i].ctx);
+        reads[i] = (kn_db_read_t){"candidates", 6, queries[i].values};
+    }
+    //  Every need's candidates in one round trip (after the writes before them),
+    //  ranked in order: each counts the offers made before it in this round.
+    int rc = kn_db_run_each (self->db, n, reads, results, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        round[i].ranking = kn_malloc (sizeof *round[i].ranking);
+        kinnet__v1__ranking__init (round[i].ranking);
+        s_choose (results[i], &round[i].ctx, &settings, made, n_made, round[i].agency,
+                  &round[i].sector, round[i].ranking);
+        PQclear (results[i]);
+        results[i] = NULL;
+        if (*round[i].agency)
+            made[n_made++] = (made_t){round[i].agency, now};
+    }
+    //  Every offer's consent grounds in one round trip, where the child was locked
+    //  and read ahead (routing_details_for's way otherwise, one at a time).
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        round_t *r = &round[i];
+        if (!*r->agency || !*r->ctx.child || !r->ctx.child_locked || r->sector <= 0)
+            continue;
+        r->categories[0] = KINNET__V1__DATA_CATEGORY__IDENTITY_AND_CONTACT;
+        r->categories[1] = KINNET__V1__DATA_CATEGORY__REFERRAL_NARRATIVE;
+        rc = s_need_data (self, r->ctx.category, &r->categories[1], err) ?:
+             kn_consent_policy_known_reads (&r->query, r->ctx.child, r->ctx.child_age,
+                                            r->agency, r->sector, r->ctx.referrer,
+                                            r->categories, 2,
+                                            KINNET__V1__PURPOSE__REFERRAL_AND_ASSESSMENT,
+                                            r->ctx.child_at, err);
+        if (rc == 0) {
+            memcpy (reads + 3 * n_asked, r->query.reads, sizeof r->query.reads);
+            r->asked = true;
+            n_asked++;
+        }
+    }
+    if (rc == 0 && n_asked > 0)
+        rc = kn_db_run_each (self->db, 3 * n_asked, reads, results, err);
+    for (size_t i = 0, k = 0; i < n && rc == 0; i++) {
+        round_t *r = &round[i];
+        if (r->asked) {
+            kn_policy_decision_t decision;
+            kn_consent_policy_known_rules (&self->policy, &r->query, results + 3 * k,
+                                           r->categories, 2, &decision);
+            r->details = decision.decision == KINNET__V1__DECISION__PERMITTED ||
+                         decision.decision == KINNET__V1__DECISION__PARTLY_PERMITTED;
+            k++;
+        } else if (*r->agency)
+            rc = routing_details_for (self, &r->ctx, r->agency, r->sector, &r->details, err);
+    }
+    for (size_t i = 0; i < 3 * n; i++)
+        PQclear (results[i]);
+    //  The writes, in order: each need offered or put on the unplaced list.
+    for (size_t i = 0; i < n; i++) {
+        round_t *r = &round[i];
+        if (rc == 0 && *r->agency) {
+            char offer_id[KN_UUID_STR] = "";
+            rc = s_offer_write (self, need_ids[i], &r->ctx, r->agency, r->details,
+                                r->ranking, &settings, NULL, 0, now, offer_id, err);
+            r->ranking = NULL; // consumed
+        } else if (rc == 0)
+            rc = s_unplaced (self, need_ids[i], &r->ctx, now, err);
+        if (r->ranking)
+            kinnet__v1__ranking__free_unpacked (r->ranking, NULL);
+    }
+    free (made);
+    free (results);
+    free (reads);
+    free (queries);
+    free (round);
+    return rc;
+}
+
 int
 routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool quiet,
                bool *offered, kn_error_t *err)

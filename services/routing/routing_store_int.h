@@ -260,6 +260,16 @@ int routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool
 int routing_offer_new_need (routing_store_t *self, const char *need_id,
                             const need_context_t *ctx, int64_t now, kn_error_t *err);
 
+//  A new case's needs (ctxs[i] with need_ids[i], each ctx's new_need set), offered
+//  in one round: every need's candidates in one round trip, ranked in order, each
+//  counting the offers made before it in the round into an agency's load and last
+//  offer (what a read after them would say); every offer's consent grounds in one
+//  round trip; then the writes, in order. Not for an emergency that goes to the
+//  district's lead first (routing_offer_new_need does that).
+int routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
+                             char (*need_ids)[KN_UUID_STR], size_t n, int64_t now,
+                             kn_error_t *err);
+
 int routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
                         kn_error_t *err);
 

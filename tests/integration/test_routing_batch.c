@@ -295,6 +295,42 @@ Test (routing_batch, a_category_named_twice_is_one_need)
                            " ON n.id = i.need_id WHERE n.referral_id = '%s'", r.referral_id), 2);
 }
 
+//  A new case's needs are offered in one round: their candidates read in one round
+//  trip and their consent grounds in another, however many needs there are; and
+//  each need is ranked as if read after the offers before it (the NGO, full after
+//  the first, does not get the second although it speaks the family's language).
+Test (routing_batch, a_referrals_needs_are_offered_in_one_round)
+{
+    free (s_sql ("UPDATE core.agency SET capacity = 1 WHERE id = '%s'", ngo));
+    free (s_sql ("DELETE FROM core.agency_need WHERE need = 8 AND agency_id <> '%s'", ngo));
+    const int two[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT,
+                       KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    referral_t r;
+    s_refer (720, two, 2, KINNET__V1__URGENCY__ROUTINE, "en", &r);
+    int64_t deadline = zclock_mono () + 20000;
+    while (s_count ("SELECT count (*) FROM core.outbox WHERE aggregate_id = '%s'"
+                    " AND xid < core.write_horizon (pg_current_snapshot ())",
+                    r.referral_id) == 0) {
+        cr_assert (zclock_mono () < deadline, "the outbox never reached the horizon");
+        zclock_sleep (10); // another database's writer is still running
+    }
+    uint64_t before = kn_db_round_trips (routing_db);
+    int handled = 0;
+    kn_error_t err;
+    cr_assert_eq (routing_store_consume (routing, now, 1000, &handled, &err), 0, "%s",
+                  err.message);
+    uint64_t trips = kn_db_round_trips (routing_db) - before;
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency));
+    cr_expect_str_eq (agency, ngo);
+    cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT, offer, agency));
+    cr_expect_str_eq (agency, ngo_pl, "the full NGO got the second need");
+    //  The referral itself (read alone: one in its batch), the candidates, the
+    //  grounds; the transaction's three; three more to find nothing left.
+    cr_expect_leq (trips, 3 + 3 + 3, "%llu round trips for a referral of two needs",
+                   (unsigned long long)trips);
+}
+
 //  A case counts the needs put on it (routing keeps routing.case.needs_count, no
 //  trigger): a new case its first referral's categories, each once; a referral
 //  that joins it only the needs it adds, not one the family has in hand.
