@@ -11,7 +11,11 @@
 
 #define MAX_STATEMENTS 128
 #define MAX_CHANNELS 8
-#define MAX_DEFERRED 32
+//  Writes sent in a pipeline before their answers are read (kn_db_do). Each answer
+//  is a few dozen bytes, so this many stay far below what the server's socket
+//  buffer holds while it waits for a read: a batch of routing's offers (three writes
+//  each, a round of 32 referrals) goes out with its next read, not in pieces.
+#define MAX_DEFERRED 256
 
 typedef struct {
     char *name;

@@ -15,7 +15,6 @@
     routed. routing_consumer schedules it. */
 #include <czmq.h>
 
-#include "kn_alloc.h"
 #include "kn_cursor.h"
 #include "kn_pgarray.h"
 #include "routing_store_int.h"
@@ -211,11 +210,12 @@ s_read_ahead (routing_store_t *self, PGresult *rows, int row, int count, ahead_t
     return 0;
 }
 
-//  Route one referral. read: its s_referral_reads, read ahead (taken: the pointers
-//  are cleared), or NULL to read them now.
+//  Route one referral. ahead: its s_referral_reads, read ahead (taken: the pointers
+//  are cleared), or NULL to read them now. round: the run's round, which gathers a
+//  new case's needs to be offered with the run's (NULL: offered now).
 static int
 s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
-                  PGresult **ahead, int64_t now, kn_error_t *err)
+                  PGresult **ahead, routing_round_t *round, int64_t now, kn_error_t *err)
 {
     const char *referral[] = {event->referral_id};
     const char *family[] = {kn_uuid_valid (event->family_id) ? event->family_id : NULL};
@@ -323,19 +323,18 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         return -1;
     bool one_by_one = joined || (ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING &&
                                  settings.emergency_to_lead);
-    size_t n = event->n_needs;
-    need_context_t *ctxs = kn_calloc (n ? n : 1, sizeof *ctxs);
-    char(*need_ids)[KN_UUID_STR] = kn_calloc (n ? n : 1, sizeof *need_ids);
-    char(*categories)[8] = kn_calloc (n ? n : 1, sizeof *categories);
-    const char *(*values)[8] = kn_calloc (n ? n : 1, sizeof *values);
+    //  Offered one by one, after every need gathered before it: the order holds.
+    if (one_by_one && round && routing_round_offer (self, round, now, err))
+        return -1;
+    routing_round_t *own = round ? NULL : routing_round_new ();
     int added = 0, rc = 0; // needs put on the case
     snprintf (ctx.case_id, sizeof ctx.case_id, "%s", case_id);
     snprintf (ctx.referral_id, sizeof ctx.referral_id, "%s", event->referral_id);
     snprintf (ctx.family_id, sizeof ctx.family_id, "%s", event->family_id);
     snprintf (ctx.referrer, sizeof ctx.referrer, "%s", event->referring_agency_id);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char *category = categories[added];
-        snprintf (category, 8, "%d", event->needs[i]);
+    for (size_t i = 0; i < event->n_needs && rc == 0; i++) {
+        char category[8];
+        snprintf (category, sizeof category, "%d", event->needs[i]);
         //  A case opened just now holds only the needs this loop put on it (a
         //  referral may name one category twice).
         const char *active[] = {case_id, category};
@@ -348,25 +347,24 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
         }
         if (busy)
             continue; // the family already has that need in hand on this case
-        char *need_id = need_ids[added];
+        char need_id[KN_UUID_STR];
         kn_uuid_generate_ordered (need_id);
-        const char *need[] = {
+        const char *values[] = {
             need_id, case_id, event->referral_id, category,
             urgency, when,    event->district,    event->referring_agency_id};
-        memcpy (values[added], need, sizeof need);
-        ctxs[added] = ctx;
-        ctxs[added].category = event->needs[i];
-        ctxs[added].new_need = values[added]; // written by the offer, with its outcome
+        need_context_t need = ctx;
+        need.category = event->needs[i];
+        need.new_need = values; // written by the offer, with what became of it
         if (one_by_one)
-            rc = routing_offer_new_need (self, need_id, &ctxs[added], now, err);
+            rc = routing_offer_new_need (self, need_id, &need, now, err);
+        else
+            routing_round_add (round ? round : own, need_id, &need);
         added++;
     }
-    if (rc == 0 && !one_by_one)
-        rc = routing_offer_new_needs (self, ctxs, need_ids, (size_t)added, now, err);
-    free (values);
-    free (categories);
-    free (need_ids);
-    free (ctxs);
+    if (own) {
+        rc = rc ?: routing_round_offer (self, own, now, err);
+        routing_round_destroy (&own);
+    }
     if (rc)
         return -1;
     if (joined && added > 0) {
@@ -486,7 +484,8 @@ routing_recheck_subject (routing_store_t *self, const char *subject_id, bool wai
 //  event is routing's and was not handled before, so it is to be marked consumed.
 static int
 s_handle_event (routing_store_t *self, const char *topic, PGresult *rows, int row,
-                ahead_t *ahead, int64_t now, bool *mark, kn_error_t *err)
+                ahead_t *ahead, routing_round_t *round, int64_t now, bool *mark,
+                kn_error_t *err)
 {
     *mark = false;
     const ProtobufCMessageDescriptor *descriptor =
@@ -530,7 +529,8 @@ s_handle_event (routing_store_t *self, const char *topic, PGresult *rows, int ro
     if (descriptor == &kinnet__v1__referral_received__descriptor) {
         bool read = row >= ahead->first && row < ahead->first + ahead->count;
         rc = s_route_referral (self, (Kinnet__V1__ReferralReceived *)message,
-                               read ? ahead->read[row - ahead->first] : NULL, now, err);
+                               read ? ahead->read[row - ahead->first] : NULL,
+                               read ? round : NULL, now, err);
     }
     else if (descriptor == &kinnet__v1__referral_withdrawn__descriptor)
         rc = s_withdraw_referral (self, (Kinnet__V1__ReferralWithdrawn *)message, now,
@@ -683,21 +683,31 @@ routing_store_consume (routing_store_t *self, int64_t now, int max, int *handled
         //  The ids of the events handled, for one $1::bigint[].
         kn_pgarray_t *marks = kn_pgarray_new ();
         ahead_t ahead = {0};
+        //  The run's new cases' needs, offered together when the run ends.
+        routing_round_t *round = routing_round_new ();
         while (rc == 0 && done < count && (done == 0 || zclock_mono () < until)) {
             char topic[64];
             snprintf (topic, sizeof topic, "%s", PQgetvalue (rows, done, 2));
             bool mark = false;
+            //  Leaving the run: its needs are offered before anything after it reads.
+            if (done >= ahead.first + ahead.count &&
+                (rc = routing_round_offer (self, round, now, err)) != 0)
+                break;
             //  A referral not read ahead reads ahead for itself and those after it.
             if (strcmp (topic, "referral.received") == 0 &&
                 (done < ahead.first || done >= ahead.first + ahead.count) &&
                 (rc = s_read_ahead (self, rows, done, count, &ahead, err)) != 0)
                 break;
-            if ((rc = s_handle_event (self, topic, rows, done, &ahead, now, &mark, err)) != 0)
+            if ((rc = s_handle_event (self, topic, rows, done, &ahead, round, now, &mark,
+                                      err)) != 0)
                 break;
             if (mark)
                 kn_pgarray_add (marks, PQgetvalue (rows, done, 1));
             done++;
         }
+        if (rc == 0)
+            rc = routing_round_offer (self, round, now, err);
+        routing_round_destroy (&round); // after a failure, what it held is dropped
         s_ahead_clear (&ahead); // read ahead for events the batch had no time for
         routing_settings_release (self);
         if (rc == 0 && kn_pgarray_size (marks) > 0) {

@@ -270,6 +270,21 @@ int routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
                              char (*need_ids)[KN_UUID_STR], size_t n, int64_t now,
                              kn_error_t *err);
 
+//  routing_round.c: new cases' needs gathered from a run of referrals (of different
+//  families, so that nothing one writes changes what another reads but the
+//  agencies' loads, which the round counts), offered together by
+//  routing_round_offer. add copies the need (ctx->new_need set) and its values.
+typedef struct _routing_round_t routing_round_t;
+routing_round_t *routing_round_new (void);
+void routing_round_destroy (routing_round_t **self_p);
+void routing_round_add (routing_round_t *self, const char *need_id, const need_context_t *ctx);
+size_t routing_round_size (const routing_round_t *self);
+//  Offer every need gathered, in the order gathered, and empty the round.
+int routing_round_offer (routing_store_t *store, routing_round_t *self, int64_t now,
+                         kn_error_t *err);
+//  Empty it without offering (the batch failed).
+void routing_round_clear (routing_round_t *self);
+
 int routing_offer_next (routing_store_t *self, const char *need_id, int64_t now,
                         kn_error_t *err);
 
