@@ -19,6 +19,33 @@ s_setup_batches (void)
 
 TestSuite (routing_batch, .init = s_setup_batches, .fini = s_teardown, .timeout = 120);
 
+//  One routing_store_consume that must succeed: the round trips it took, and in
+//  *handled the events it consumed.
+static uint64_t
+s_consume_counting (int *handled)
+{
+    uint64_t before = kn_db_round_trips (routing_db);
+    kn_error_t err;
+    cr_assert_eq (routing_store_consume (routing, now, 1000, handled, &err), 0, "%s",
+                  err.message);
+    return kn_db_round_trips (routing_db) - before;
+}
+
+//  Wait until r's outbox event is below the consumer's horizon, so that a batch
+//  taken now holds it and every event before it (another database's writer may
+//  still be running).
+static void
+s_await_horizon (const referral_t *r)
+{
+    int64_t deadline = zclock_mono () + 20000;
+    while (s_count ("SELECT count (*) FROM core.outbox WHERE aggregate_id = '%s'"
+                    " AND xid < core.write_horizon (pg_current_snapshot ())",
+                    r->referral_id) == 0) {
+        cr_assert (zclock_mono () < deadline, "the outbox never reached the horizon");
+        zclock_sleep (10);
+    }
+}
+
 static const int parenting[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT};
 
 #define ROUTED "SELECT count (*) FROM routing.case_referral WHERE referral_id = '%s'"
@@ -70,13 +97,7 @@ Test (routing_batch, an_event_that_fails_holds_back_only_itself)
                  " FOR EACH ROW EXECUTE FUNCTION routing.test_poison ()"));
 
     //  All three below the consumer's horizon, so one batch holds them all.
-    int64_t deadline = zclock_mono () + 20000;
-    while (s_count ("SELECT count (*) FROM core.outbox WHERE aggregate_id = '%s'"
-                    " AND xid < core.write_horizon (pg_current_snapshot ())",
-                    after.referral_id) == 0) {
-        cr_assert (zclock_mono () < deadline, "the outbox never reached the horizon");
-        zclock_sleep (10); // another database's writer is still running
-    }
+    s_await_horizon (&after);
 
     //  The batch with it fails whole: nothing of it is kept.
     cr_assert (s_consume_fails (), "the poisoned event was routed");
@@ -307,19 +328,9 @@ Test (routing_batch, a_referrals_needs_are_offered_in_one_round)
                        KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
     referral_t r;
     s_refer (720, two, 2, KINNET__V1__URGENCY__ROUTINE, "en", &r);
-    int64_t deadline = zclock_mono () + 20000;
-    while (s_count ("SELECT count (*) FROM core.outbox WHERE aggregate_id = '%s'"
-                    " AND xid < core.write_horizon (pg_current_snapshot ())",
-                    r.referral_id) == 0) {
-        cr_assert (zclock_mono () < deadline, "the outbox never reached the horizon");
-        zclock_sleep (10); // another database's writer is still running
-    }
-    uint64_t before = kn_db_round_trips (routing_db);
+    s_await_horizon (&r);
     int handled = 0;
-    kn_error_t err;
-    cr_assert_eq (routing_store_consume (routing, now, 1000, &handled, &err), 0, "%s",
-                  err.message);
-    uint64_t trips = kn_db_round_trips (routing_db) - before;
+    uint64_t trips = s_consume_counting (&handled);
     char offer[KN_UUID_STR], agency[KN_UUID_STR];
     cr_assert (s_offer (&r, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency));
     cr_expect_str_eq (agency, ngo);
@@ -425,19 +436,9 @@ Test (routing_batch, a_run_of_referrals_is_routed_in_three_round_trips)
     for (int i = 0; i < N; i++)
         s_refer (900 + i, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r[i]);
     //  All of them below the consumer's horizon, so one batch takes them all.
-    int64_t deadline = zclock_mono () + 20000;
-    while (s_count ("SELECT count (*) FROM core.outbox WHERE aggregate_id = '%s'"
-                    " AND xid < core.write_horizon (pg_current_snapshot ())",
-                    r[N - 1].referral_id) == 0) {
-        cr_assert (zclock_mono () < deadline, "the outbox never reached the horizon");
-        zclock_sleep (10); // another database's writer is still running
-    }
-    uint64_t before = kn_db_round_trips (routing_db);
+    s_await_horizon (&r[N - 1]);
     int handled = 0;
-    kn_error_t err;
-    cr_assert_eq (routing_store_consume (routing, now, 1000, &handled, &err), 0, "%s",
-                  err.message);
-    uint64_t trips = kn_db_round_trips (routing_db) - before;
+    uint64_t trips = s_consume_counting (&handled);
     cr_assert_eq (handled, N, "one batch");
     for (int i = 0; i < N; i++)
         cr_assert_eq (s_count (ROUTED, r[i].referral_id), 1);
@@ -476,13 +477,7 @@ Test (routing_batch, an_offer_waits_for_a_consent_change_under_way)
 {
     referral_t r;
     s_refer (1000, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &r);
-    int64_t deadline = zclock_mono () + 20000;
-    while (s_count ("SELECT count (*) FROM core.outbox WHERE aggregate_id = '%s'"
-                    " AND xid < core.write_horizon (pg_current_snapshot ())",
-                    r.referral_id) == 0) {
-        cr_assert (zclock_mono () < deadline, "the outbox never reached the horizon");
-        zclock_sleep (10); // another database's writer is still running
-    }
+    s_await_horizon (&r);
     kn_error_t err;
     kn_db_t *change = kn_db_new (url, "kinnet_consent", &err);
     cr_assert (change, "%s", err.message);
@@ -496,7 +491,7 @@ Test (routing_batch, an_offer_waits_for_a_consent_change_under_way)
     pthread_t thread;
     pthread_create (&thread, NULL, s_consume_thread, NULL);
     //  Routing waits on a lock while the change is open.
-    deadline = zclock_mono () + 10000;
+    int64_t deadline = zclock_mono () + 10000;
     while (s_count ("SELECT count (*) FROM pg_stat_activity WHERE usename = 'kinnet_routing'"
                     " AND wait_event_type = 'Lock' AND datname = current_database ()") == 0) {
         cr_assert_not (atomic_load (&consumed), "routing decided while the change was open");
