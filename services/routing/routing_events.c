@@ -15,6 +15,7 @@
     routed. routing_consumer schedules it. */
 #include <czmq.h>
 
+#include "kn_alloc.h"
 #include "kn_cursor.h"
 #include "kn_pgarray.h"
 #include "routing_store_int.h"
@@ -53,9 +54,13 @@ static const char *s_statements[][2] = {
     {"referral_child_get",
      KN_SUBJECT_ROW " WHERE s.id = (SELECT subject_id FROM intake.referral_subject"
      " WHERE referral_id = $1 ORDER BY position LIMIT 1)"},
+    //  The family's open case, locked, with its languages and the needs it has in
+    //  hand (a joining referral does not add them again).
     {"case_open_for_family",
-     "SELECT id, district FROM routing.case WHERE family_id = $1 AND status = 'open'"
-     " FOR UPDATE"},
+     "SELECT c.id, c.district, array_to_string (c.languages, ','),"
+     " coalesce ((SELECT string_agg (DISTINCT n.category::text, ',') FROM routing.need n"
+     "  WHERE n.case_id = c.id AND n.status IN ('offered', 'placed', 'unplaced')), '')"
+     " FROM routing.case c WHERE c.family_id = $1 AND c.status = 'open' FOR UPDATE OF c"},
     //  routing.case.needs_count is routing's to keep (migration 0047): a case is
     //  inserted with the needs its first referral brings, and a referral that
     //  joins it adds its own (case_needs_added), one statement, not one a need.
@@ -64,16 +69,15 @@ static const char *s_statements[][2] = {
      " needs_count) VALUES ($1, $2, $3, $4::text[], $5, to_timestamp ($6), $7)"},
     {"case_needs_added",
      "UPDATE routing.case SET needs_count = needs_count + $2 WHERE id = $1"},
-    {"case_merge",
-     "UPDATE routing.case SET languages = ARRAY (SELECT DISTINCT unnest (languages || $2::text[])"
-     " ORDER BY 1), urgency = greatest (urgency, $3::smallint) WHERE id = $1"
-     " RETURNING array_to_string (languages, ',')"},
+    //  A referral joins the case: its languages as merged (s_languages_merged), its
+    //  urgency if higher.
+    {"case_join",
+     "UPDATE routing.case SET languages = $2::text[], urgency = greatest (urgency, $3::smallint)"
+     " WHERE id = $1"},
     {"case_referral_insert",
      "INSERT INTO routing.case_referral (referral_id, case_id, referring_agency_id, routed_at,"
      " full_view)"
      " VALUES ($1, $2, $3, to_timestamp ($4), $5)"},
-    {"need_active", "SELECT 1 FROM routing.need WHERE case_id = $1 AND category = $2"
-                    " AND status IN ('offered', 'placed', 'unplaced')"},
     {"involvement_decide",
      "UPDATE routing.involvement SET status = $2, decided_at = to_timestamp ($3),"
      " decline_reason = $4, caseworker_id = coalesce ($5, caseworker_id) WHERE id = $1"},
@@ -214,6 +218,43 @@ s_read_ahead (routing_store_t *self, PGresult *rows, int row, int count, ahead_t
 //  are cleared), or NULL to read them now. round: the run's round, which gathers a
 //  new case's needs to be offered with the run's (NULL: offered now).
 static int
+s_tag_order (const void *a, const void *b)
+{
+    return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+//  The languages of a case (held, comma-separated) with a joining referral's
+//  (added, "{a,b}"), each once, in byte order, as a comma-separated list (size
+//  bytes at list). Computed here and written as computed (case_join), so what the
+//  case holds and what its offers say are the same list.
+static void
+s_languages_merged (const char *held, const char *added, char *list, size_t size)
+{
+    char *text = kn_malloc (strlen (held) + strlen (added) + 2);
+    sprintf (text, "%s,%s", held, added + 1); // the referral's without its braces
+    size_t n = 1;
+    for (const char *at = text; *at; at++)
+        n += *at == ',';
+    char **tags = kn_calloc (n, sizeof *tags);
+    size_t count = 0;
+    for (char *save = NULL, *tag = strtok_r (text, ",}", &save); tag;
+         tag = strtok_r (NULL, ",}", &save)) {
+        bool seen = false;
+        for (size_t k = 0; k < count && !seen; k++)
+            seen = strcmp (tags[k], tag) == 0;
+        if (!seen)
+            tags[count++] = tag;
+    }
+    qsort (tags, count, sizeof *tags, s_tag_order);
+    size_t pos = 0;
+    *list = '\0';
+    for (size_t k = 0; k < count && pos < size; k++)
+        pos += (size_t)snprintf (list + pos, size - pos, "%s%s", k ? "," : "", tags[k]);
+    free (tags);
+    free (text);
+}
+
+static int
 s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
                   PGresult **ahead, routing_round_t *round, int64_t now, kn_error_t *err)
 {
@@ -273,22 +314,26 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
 
     char case_id[KN_UUID_STR] = "";
     char when[24], urgency[8];
+    char in_hand[200] = ""; // the joined case's needs in hand: "3,8"
     routing_num (when, sizeof when, now);
     snprintf (urgency, sizeof urgency, "%d", event->urgency);
-    if (PQntuples (open_case)) {
+    bool joined = PQntuples (open_case) > 0;
+    if (joined) {
         snprintf (case_id, sizeof case_id, "%s", PQgetvalue (open_case, 0, 0));
         snprintf (ctx.district, sizeof ctx.district, "%s", PQgetvalue (open_case, 0, 1));
+        s_languages_merged (PQgetvalue (open_case, 0, 2), languages, ctx.languages,
+                            sizeof ctx.languages);
+        snprintf (in_hand, sizeof in_hand, "%s", PQgetvalue (open_case, 0, 3));
+        char merged[sizeof ctx.languages + 2];
+        snprintf (merged, sizeof merged, "{%s}", ctx.languages);
+        const char *join[] = {case_id, merged, urgency};
+        if (routing_do (self, "case_join", 3, join, err)) {
+            PQclear (open_case);
+            return -1;
+        }
     }
     PQclear (open_case);
-    bool joined = *case_id != '\0';
-    if (joined) {
-        const char *merge[] = {case_id, languages, urgency};
-        if (!(result = routing_run (self, "case_merge", 3, merge, err)))
-            return -1;
-        if (PQntuples (result))
-            snprintf (ctx.languages, sizeof ctx.languages, "%s", PQgetvalue (result, 0, 0));
-        PQclear (result);
-    } else {
+    if (!joined) {
         snprintf (ctx.district, sizeof ctx.district, "%s", event->district);
         //  The list without its braces: the case's languages as array_to_string says.
         snprintf (ctx.languages, sizeof ctx.languages, "%.*s", (int)(pos - 1), languages + 1);
@@ -314,15 +359,15 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
                           full_view ? "true" : "false"};
     if (routing_do (self, "case_referral_insert", 5, link, err))
         return -1;
-    //  A new case's needs are offered in one round (routing_offer_new_needs: their
-    //  candidates in one round trip, their consent grounds in another); a joined
-    //  case's one by one, each after asking whether the family has it in hand, and
-    //  so are an emergency's when emergencies go to the district's lead first.
+    //  The needs are offered in a round (routing_offer_new_needs: their candidates
+    //  in one round trip, their consent grounds in another), the run's or the
+    //  referral's own; an emergency's one by one when emergencies go to the
+    //  district's lead first.
     settings_t settings;
     if (routing_settings (self, &settings, err))
         return -1;
-    bool one_by_one = joined || (ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING &&
-                                 settings.emergency_to_lead);
+    bool one_by_one = ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING &&
+                      settings.emergency_to_lead;
     //  Offered one by one, after every need gathered before it: the order holds.
     if (one_by_one && round && routing_round_offer (self, round, now, err))
         return -1;
@@ -335,18 +380,13 @@ s_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *eve
     for (size_t i = 0; i < event->n_needs && rc == 0; i++) {
         char category[8];
         snprintf (category, sizeof category, "%d", event->needs[i]);
-        //  A case opened just now holds only the needs this loop put on it (a
+        //  Not a need the case has in hand, nor one this referral named before (a
         //  referral may name one category twice).
-        const char *active[] = {case_id, category};
-        int busy = joined ? routing_exists (self, "need_active", 2, active, err) : 0;
-        for (size_t k = 0; !joined && k < i; k++)
+        bool busy = s_list_has (in_hand, category);
+        for (size_t k = 0; k < i; k++)
             busy |= event->needs[k] == event->needs[i];
-        if (busy < 0) {
-            rc = -1;
-            break;
-        }
         if (busy)
-            continue; // the family already has that need in hand on this case
+            continue;
         char need_id[KN_UUID_STR];
         kn_uuid_generate_ordered (need_id);
         const char *values[] = {
