@@ -24,7 +24,8 @@ routing_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
 {
     if (routing_store_prepare (db, err) || routing_settings_prepare (db, err) ||
         routing_feed_prepare (db, err) || routing_offer_prepare (db, err) ||
-        routing_events_prepare (db, err) || routing_deadlines_prepare (db, err) ||
+        routing_events_prepare (db, err) || routing_referral_prepare (db, err) ||
+        routing_deadlines_prepare (db, err) ||
         routing_involvement_prepare (db, err) || routing_case_prepare (db, err))
         return NULL;
     if (kn_audit_prepare (db, err) || kn_outbox_prepare (db, err) ||

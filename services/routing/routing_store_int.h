@@ -123,6 +123,7 @@ int routing_settings_prepare (kn_db_t *db, kn_error_t *err);
 int routing_feed_prepare (kn_db_t *db, kn_error_t *err);
 int routing_offer_prepare (kn_db_t *db, kn_error_t *err);
 int routing_events_prepare (kn_db_t *db, kn_error_t *err);
+int routing_referral_prepare (kn_db_t *db, kn_error_t *err);
 int routing_deadlines_prepare (kn_db_t *db, kn_error_t *err);
 int routing_involvement_prepare (kn_db_t *db, kn_error_t *err);
 int routing_case_prepare (kn_db_t *db, kn_error_t *err);
@@ -270,11 +271,39 @@ int routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
                              char (*need_ids)[KN_UUID_STR], size_t n, int64_t now,
                              kn_error_t *err);
 
+typedef struct _routing_round_t routing_round_t;
+
+//  routing_referral.c: routing one referral (referral.received).
+
+//  The first reads of routing a referral (whether it is routed, its family's open
+//  case locked, its child locked and read), for rows [first, first + count) of a
+//  batch's events: read ahead together, each taken by its event.
+#define AHEAD 32
+#define REFERRAL_READS 4
+typedef struct {
+    int first, count;
+    PGresult *read[AHEAD][REFERRAL_READS];
+} routing_ahead_t;
+
+//  Read ahead, in one round trip, for the run of events from row on (of count)
+//  that are referrals to route, not handled before, of different families (and
+//  ids). A run of fewer than two is left to read for itself (ahead->count 0).
+int routing_read_ahead (routing_store_t *self, PGresult *rows, int row, int count,
+                        routing_ahead_t *ahead, kn_error_t *err);
+//  Drop what was read ahead and not taken.
+void routing_ahead_clear (routing_ahead_t *ahead);
+
+//  Route one referral. ahead: its reads, read ahead (taken: the pointers are
+//  cleared), or NULL to read them now. round: the run's round, which gathers its
+//  needs to be offered with the run's (NULL: offered before this returns).
+int routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
+                            PGresult **ahead, routing_round_t *round, int64_t now,
+                            kn_error_t *err);
+
 //  routing_round.c: new cases' needs gathered from a run of referrals (of different
 //  families, so that nothing one writes changes what another reads but the
 //  agencies' loads, which the round counts), offered together by
 //  routing_round_offer. add copies the need (ctx->new_need set) and its values.
-typedef struct _routing_round_t routing_round_t;
 routing_round_t *routing_round_new (void);
 void routing_round_destroy (routing_round_t **self_p);
 void routing_round_add (routing_round_t *self, const char *need_id, const need_context_t *ctx);
