@@ -19,6 +19,17 @@
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
 
+//  HSDS organization ids in tests/data/hsds/directory.json.
+#define SCHOOL      "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
+#define SOCIAL_CARE "462fc498-beb0-412d-92fe-b00d46988910"
+#define HEALTH      "8a47f7c0-a366-475e-85fb-4772845d211b"
+#define SAFE_HAVEN  "db9a05ae-7169-44a5-a217-9a1f8baf8711"
+#define NEW_ROOTS   "6d6c3e6d-79b8-4efc-913c-847460a54689"
+#define HOUSING     "72f4df6a-e24d-4a06-8a69-deb07aad3f94"
+#define ACORNS      "5a567a18-7358-4b56-b171-b319b036e934"
+#define YOUTH_CLUB  "5e4b523f-92e1-4174-af4a-dde12e93f41d"
+#define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
+
 static char *url;
 static kn_db_t *db;
 static char data[512];         // tests/data/hsds

@@ -47,19 +47,10 @@ static int
 s_cli (const char *args, char **out)
 {
     char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
-    char command[4096];
-    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>&1", env,
-              kn_test_cli_bin (), args);
+    char quiet[4096];
+    snprintf (quiet, sizeof quiet, "%s KINNET_LOG_LEVEL=warn", env);
     free (env);
-    FILE *pipe = popen (command, "r");
-    cr_assert (pipe);
-    char *buffer = calloc (1, 1 << 20);
-    cr_assert (buffer);
-    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
-    buffer[got] = '\0';
-    int status = pclose (pipe);
-    *out = buffer;
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    return kn_test_run_cli (quiet, out, "%s", args);
 }
 
 static char *
@@ -69,7 +60,9 @@ s_sql (const char *sql)
     return value ? value : strdup ("(no row)");
 }
 
-Test (directory_cli, reimports_and_the_first_certificate)
+//  tests/data/hsds/directory.json imported with its mapping through the command.
+static void
+s_import_directory (void)
 {
     char args[2000], *out;
     snprintf (args, sizeof args,
@@ -77,6 +70,12 @@ Test (directory_cli, reimports_and_the_first_certificate)
               data);
     cr_assert_eq (s_cli (args, &out), 0, "%s", out);
     free (out);
+}
+
+Test (directory_cli, reimports_and_the_first_certificate)
+{
+    char args[2000], *out;
+    s_import_directory ();
     char *agency = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
 
     //  Imported: no key, so no offers, and the command says how to give one.
@@ -223,11 +222,7 @@ s_agency_add (const char *name)
 Test (directory_cli, revoking_a_placeholder_frees_its_organization)
 {
     char args[2000], *out;
-    snprintf (args, sizeof args,
-              "admin directory import %s/directory.json --mapping %s/mapping.json", data,
-              data);
-    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
-    free (out);
+    s_import_directory ();
     char *carers = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
     char *school = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" SCHOOL "'");
 
@@ -308,11 +303,7 @@ Test (directory_cli, revoking_a_placeholder_frees_its_organization)
 Test (directory_cli, prune_withdraws_only_with_whole)
 {
     char args[2000], *out;
-    snprintf (args, sizeof args,
-              "admin directory import %s/directory.json --mapping %s/mapping.json", data,
-              data);
-    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
-    free (out);
+    s_import_directory ();
     char path[600];
     snprintf (path, sizeof path, "%s/directory.json", data);
     json_error_t error;

@@ -17,10 +17,6 @@
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
 
-//  HSDS organization ids in tests/data/hsds/directory.json.
-#define SOCIAL_CARE "462fc498-beb0-412d-92fe-b00d46988910"
-#define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
-
 static void
 s_setup (void)
 {

@@ -17,12 +17,6 @@
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
 
-//  HSDS organization ids in tests/data/hsds/directory.json.
-#define SCHOOL "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
-#define HEALTH "8a47f7c0-a366-475e-85fb-4772845d211b"
-#define ACORNS "5a567a18-7358-4b56-b171-b319b036e934"
-#define CARERS "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
-
 //  Services per page: the fifteen services of directory.json in three pages.
 #define PAGE_SIZE 5
 #define PAGES     4 // three of services, one of organizations

@@ -21,9 +21,7 @@
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
 
-//  HSDS ids in tests/data/hsds/directory.json.
-#define SCHOOL     "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
-#define CARERS     "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
+//  HSDS service ids in tests/data/hsds/directory.json (organization ids: the fixture's).
 #define ATTENDANCE "2ace9e96-8228-45eb-91e3-9a526ba365f3" // School's first service
 #define SEND       "d8401a1a-bf6d-43ed-bfc5-37dfa14e8751" // School's second
 #define SCHOOL_AT  0                                      // its index in the file
