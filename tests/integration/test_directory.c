@@ -21,17 +21,6 @@
 #include "kn_language.h"
 #include "kn_test.h"
 
-//  HSDS organization ids in tests/data/hsds/directory.json.
-#define SCHOOL      "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
-#define SOCIAL_CARE "462fc498-beb0-412d-92fe-b00d46988910"
-#define HEALTH      "8a47f7c0-a366-475e-85fb-4772845d211b"
-#define SAFE_HAVEN  "db9a05ae-7169-44a5-a217-9a1f8baf8711"
-#define NEW_ROOTS   "6d6c3e6d-79b8-4efc-913c-847460a54689"
-#define HOUSING     "72f4df6a-e24d-4a06-8a69-deb07aad3f94"
-#define ACORNS      "5a567a18-7358-4b56-b171-b319b036e934"
-#define YOUTH_CLUB  "5e4b523f-92e1-4174-af4a-dde12e93f41d"
-#define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
-
 static void
 s_setup (void)
 {
@@ -49,14 +38,6 @@ TestSuite (directory, .init = s_setup, .fini = s_teardown, .timeout = 120);
 //  -------------------------------------------------------------------------
 //  Helpers
 
-static char *
-s_data (const char *name)
-{
-    char *path = malloc (600);
-    snprintf (path, 600, "%s/%s", data, name);
-    return path;
-}
-
 //  Write json (stolen) as dir/name; returns the path (caller frees).
 static char *
 s_write_json (const char *name, json_t *json)
@@ -65,18 +46,6 @@ s_write_json (const char *name, json_t *json)
     snprintf (path, 600, "%s/%s", dir, name);
     cr_assert_eq (json_dump_file (json, path, JSON_INDENT (1)), 0);
     json_decref (json);
-    return path;
-}
-
-static char *
-s_write_text (const char *name, const char *text)
-{
-    char *path = malloc (600);
-    snprintf (path, 600, "%s/%s", dir, name);
-    FILE *file = fopen (path, "w");
-    cr_assert (file);
-    fputs (text, file);
-    fclose (file);
     return path;
 }
 
@@ -101,86 +70,6 @@ s_service (json_t *root, size_t org, size_t service)
     return found;
 }
 
-static kn_directory_mapping_t *
-s_mapping (const char *path)
-{
-    kn_error_t err;
-    kn_directory_mapping_t *mapping = kn_directory_mapping_new (path, &err);
-    cr_assert (mapping, "%s (%s)", err.message, err.field);
-    return mapping;
-}
-
-//  Import file (a path) with the mapping file (path, NULL: tests/data/hsds/mapping.json).
-static json_t *
-s_import_with (const char *file, const char *mapping_path, bool dry_run, kn_error_t *err)
-{
-    char *default_path = s_data ("mapping.json");
-    kn_directory_mapping_t *mapping =
-        s_mapping (mapping_path ? mapping_path : default_path);
-    free (default_path);
-    json_t *report = kn_directory_import (db, file, mapping, dry_run, false, err);
-    kn_directory_mapping_destroy (&mapping);
-    return report;
-}
-
-static json_t *
-s_import_ok (const char *file, const char *mapping_path)
-{
-    kn_error_t err;
-    json_t *report = s_import_with (file, mapping_path, false, &err);
-    cr_assert (report, "import failed: %s (field %s)", err.message, err.field);
-    return report;
-}
-
-static json_t *
-s_import_directory (void)
-{
-    char *file = s_data ("directory.json");
-    json_t *report = s_import_ok (file, NULL);
-    free (file);
-    return report;
-}
-
-//  The report's entry for an HSDS organization id (NULL when absent).
-static json_t *
-s_entry (json_t *report, const char *directory_id)
-{
-    size_t index;
-    json_t *agency;
-    json_array_foreach (
-        json_object_get (report, "agencies"), index,
-        agency) if (strcmp (json_string_value (json_object_get (agency, "directory_id")),
-                            directory_id) == 0) return agency;
-    return NULL;
-}
-
-//  "result: change,change" of an organization in a report.
-static char *
-s_outcome (json_t *report, const char *directory_id)
-{
-    json_t *entry = s_entry (report, directory_id);
-    if (!entry)
-        return strdup ("(absent)");
-    char *text = calloc (1, 256);
-    snprintf (text, 256, "%s:", json_string_value (json_object_get (entry, "result")));
-    size_t index;
-    json_t *change;
-    json_array_foreach (json_object_get (entry, "changes"), index, change)
-    {
-        strcat (text, index ? "," : " ");
-        strcat (text, json_string_value (change));
-    }
-    return text;
-}
-
-static void
-s_expect_outcome (json_t *report, const char *directory_id, const char *expected)
-{
-    char *outcome = s_outcome (report, directory_id);
-    cr_expect_str_eq (outcome, expected, "organization %s: %s", directory_id, outcome);
-    free (outcome);
-}
-
 //  The directory tables' content, for "exactly as before".
 static char *
 s_checksum (void)
@@ -200,17 +89,6 @@ s_checksum (void)
         "   FROM core.agency_language),"
         " (SELECT string_agg(concat_ws(',', code, name, child_protection_lead), ';'"
         "   ORDER BY code) FROM core.district)))");
-}
-
-static void
-s_agency_id (const char *directory_id, char out[KN_UUID_STR])
-{
-    char sql[200];
-    snprintf (sql, sizeof sql, "SELECT id FROM core.agency WHERE directory_id = '%s'",
-              directory_id);
-    char *id = s_sql (sql);
-    snprintf (out, KN_UUID_STR, "%s", id);
-    free (id);
 }
 
 //  -------------------------------------------------------------------------

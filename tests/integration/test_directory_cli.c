@@ -47,19 +47,10 @@ static int
 s_cli (const char *args, char **out)
 {
     char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
-    char command[4096];
-    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>&1", env,
-              kn_test_cli_bin (), args);
+    char quiet[4096];
+    snprintf (quiet, sizeof quiet, "%s KINNET_LOG_LEVEL=warn", env);
     free (env);
-    FILE *pipe = popen (command, "r");
-    cr_assert (pipe);
-    char *buffer = calloc (1, 1 << 20);
-    cr_assert (buffer);
-    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
-    buffer[got] = '\0';
-    int status = pclose (pipe);
-    *out = buffer;
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    return kn_test_run_cli (quiet, out, "%s", args);
 }
 
 static char *
@@ -69,7 +60,9 @@ s_sql (const char *sql)
     return value ? value : strdup ("(no row)");
 }
 
-Test (directory_cli, reimports_and_the_first_certificate)
+//  tests/data/hsds/directory.json imported with its mapping through the command.
+static void
+s_import_directory (void)
 {
     char args[2000], *out;
     snprintf (args, sizeof args,
@@ -77,6 +70,49 @@ Test (directory_cli, reimports_and_the_first_certificate)
               data);
     cr_assert_eq (s_cli (args, &out), 0, "%s", out);
     free (out);
+}
+
+//  The mapping of tests/data/hsds with organization linked to agency, written to
+//  the stack's folder as name; the path in out.
+static void
+s_linked_mapping (const char *organization, const char *agency, const char *name,
+                  char *out, size_t size)
+{
+    char path[600];
+    snprintf (path, sizeof path, "%s/mapping.json", data);
+    json_error_t error;
+    json_t *map = json_load_file (path, 0, &error);
+    cr_assert (map, "%s", error.text);
+    json_object_set_new (json_object_get (map, "organizations"), organization,
+                         json_pack ("{s:s}", "agency_id", agency));
+    snprintf (out, size, "%s/%s", dir, name);
+    cr_assert_eq (json_dump_file (map, out, 0), 0);
+    json_decref (map);
+}
+
+//  `kinnet admin agency add` as JSON, its certificate in the stack's folder as
+//  name: the new agency's id (caller frees).
+static char *
+s_agency_add (const char *name, const char *sector)
+{
+    char args[600], *out;
+    snprintf (args, sizeof args,
+              "--format json admin agency add --name %s --sector %s"
+              " --district north --cert-out %s/%s",
+              name, sector, dir, name);
+    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
+    json_t *added = json_loads (out, 0, NULL);
+    cr_assert (added, "not JSON: %s", out);
+    free (out);
+    char *id = strdup (json_string_value (json_object_get (added, "agency_id")));
+    json_decref (added);
+    return id;
+}
+
+Test (directory_cli, reimports_and_the_first_certificate)
+{
+    char args[2000], *out;
+    s_import_directory ();
     char *agency = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
 
     //  Imported: no key, so no offers, and the command says how to give one.
@@ -151,25 +187,8 @@ Test (directory_cli, reimports_and_the_first_certificate)
 
     //  The School registers after its import: the link in the mapping moves the
     //  organization to the registered agency (the placeholder never worked).
-    snprintf (
-        args, sizeof args,
-        "--format json admin agency add --name School --sector school --district north"
-        " --cert-out %s/school",
-        dir);
-    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
-    json_t *added = json_loads (out, 0, NULL);
-    cr_assert (added, "not JSON: %s", out);
-    free (out);
-    char *school = strdup (json_string_value (json_object_get (added, "agency_id")));
-    json_decref (added);
-    snprintf (path, sizeof path, "%s/mapping.json", data);
-    json_t *map = json_load_file (path, 0, &error);
-    cr_assert (map, "%s", error.text);
-    json_object_set_new (json_object_get (map, "organizations"), SCHOOL,
-                         json_pack ("{s:s}", "agency_id", school));
-    snprintf (path, sizeof path, "%s/linked.json", dir);
-    cr_assert_eq (json_dump_file (map, path, 0), 0);
-    json_decref (map);
+    char *school = s_agency_add ("School", "school");
+    s_linked_mapping (SCHOOL, school, "linked.json", path, sizeof path);
     snprintf (args, sizeof args, "admin directory import %s/directory.json --mapping %s",
               data, path);
     cr_expect_eq (s_cli (args, &out), 0, "%s", out);
@@ -181,53 +200,13 @@ Test (directory_cli, reimports_and_the_first_certificate)
     free (school);
 }
 
-//  The mapping of tests/data/hsds with organization linked to agency, written to
-//  the stack's folder as name; the path in out.
-static void
-s_linked_mapping (const char *organization, const char *agency, const char *name,
-                  char *out, size_t size)
-{
-    char path[600];
-    snprintf (path, sizeof path, "%s/mapping.json", data);
-    json_error_t error;
-    json_t *map = json_load_file (path, 0, &error);
-    cr_assert (map, "%s", error.text);
-    json_object_set_new (json_object_get (map, "organizations"), organization,
-                         json_pack ("{s:s}", "agency_id", agency));
-    snprintf (out, size, "%s/%s", dir, name);
-    cr_assert_eq (json_dump_file (map, out, 0), 0);
-    json_decref (map);
-}
-
-//  `kinnet admin agency add` as JSON: the new agency's id (caller frees).
-static char *
-s_agency_add (const char *name)
-{
-    char args[600], *out;
-    snprintf (args, sizeof args,
-              "--format json admin agency add --name %s --sector ngo_community"
-              " --district north --cert-out %s/%s",
-              name, dir, name);
-    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
-    json_t *added = json_loads (out, 0, NULL);
-    cr_assert (added, "not JSON: %s", out);
-    free (out);
-    char *id = strdup (json_string_value (json_object_get (added, "agency_id")));
-    json_decref (added);
-    return id;
-}
-
 //  Issue 20: an organization imported before its agency registered is a
 //  placeholder; revoking it lets the organization go to the registered agency,
 //  while an agency that worked keeps its organization and is told what to do.
 Test (directory_cli, revoking_a_placeholder_frees_its_organization)
 {
     char args[2000], *out;
-    snprintf (args, sizeof args,
-              "admin directory import %s/directory.json --mapping %s/mapping.json", data,
-              data);
-    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
-    free (out);
+    s_import_directory ();
     char *carers = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
     char *school = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" SCHOOL "'");
 
@@ -261,7 +240,7 @@ Test (directory_cli, revoking_a_placeholder_frees_its_organization)
     free (audited);
 
     //  The real agency registers; the mapping's link binds the organization to it.
-    char *registered = s_agency_add ("carers");
+    char *registered = s_agency_add ("carers", "ngo_community");
     char map[700];
     s_linked_mapping (CARERS, registered, "carers-linked.json", map, sizeof map);
     snprintf (args, sizeof args,
@@ -308,11 +287,7 @@ Test (directory_cli, revoking_a_placeholder_frees_its_organization)
 Test (directory_cli, prune_withdraws_only_with_whole)
 {
     char args[2000], *out;
-    snprintf (args, sizeof args,
-              "admin directory import %s/directory.json --mapping %s/mapping.json", data,
-              data);
-    cr_assert_eq (s_cli (args, &out), 0, "%s", out);
-    free (out);
+    s_import_directory ();
     char path[600];
     snprintf (path, sizeof path, "%s/directory.json", data);
     json_error_t error;

@@ -17,10 +17,6 @@
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
 
-//  HSDS organization ids in tests/data/hsds/directory.json.
-#define SOCIAL_CARE "462fc498-beb0-412d-92fe-b00d46988910"
-#define CARERS      "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
-
 static void
 s_setup (void)
 {
@@ -39,26 +35,10 @@ TestSuite (directory_districts, .init = s_setup, .fini = s_teardown, .timeout = 
 static json_t *
 s_import (const char *mapping_path, bool dry_run, kn_error_t *err)
 {
-    char file[600], path[600];
-    snprintf (file, sizeof file, "%s/directory.json", data);
-    snprintf (path, sizeof path, "%s/mapping.json", data);
-    kn_directory_mapping_t *mapping =
-        kn_directory_mapping_new (mapping_path ? mapping_path : path, err);
-    cr_assert (mapping, "%s (%s)", err->message, err->field);
-    json_t *report = kn_directory_import (db, file, mapping, dry_run, false, err);
-    kn_directory_mapping_destroy (&mapping);
+    char *file = s_data ("directory.json");
+    json_t *report = s_import_with (file, mapping_path, dry_run, err);
+    free (file);
     return report;
-}
-
-static void
-s_agency_id (const char *directory_id, char out[KN_UUID_STR])
-{
-    char sql[200];
-    snprintf (sql, sizeof sql, "SELECT id FROM core.agency WHERE directory_id = '%s'",
-              directory_id);
-    char *id = s_sql (sql);
-    snprintf (out, KN_UUID_STR, "%s", id);
-    free (id);
 }
 
 //  The district code of list (NULL when absent).

@@ -39,17 +39,9 @@ TestSuite (directory_e2e, .init = s_setup, .fini = s_teardown, .timeout = 180);
 static int
 s_run (const char *env, const char *args, char **out)
 {
-    char command[4096];
-    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>&1", env,
-              kn_test_cli_bin (), args);
-    FILE *pipe = popen (command, "r");
-    cr_assert (pipe);
-    char *buffer = calloc (1, 1 << 20);
-    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
-    buffer[got] = '\0';
-    int status = pclose (pipe);
-    *out = buffer;
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    char quiet[4096];
+    snprintf (quiet, sizeof quiet, "%s KINNET_LOG_LEVEL=warn", env);
+    return kn_test_run_cli (quiet, out, "%s", args);
 }
 
 //  kinnet args as agency of the stack.

@@ -420,18 +420,10 @@ static int
 s_cli (const char *args, char **out)
 {
     char *env = kn_test_stack_cli_env (stack, KN_TEST_ADMIN);
-    char command[4096];
-    snprintf (command, sizeof command, "%s KINNET_LOG_LEVEL=warn %s %s 2>&1", env,
-              kn_test_cli_bin (), args);
+    char quiet[4096];
+    snprintf (quiet, sizeof quiet, "%s KINNET_LOG_LEVEL=warn", env);
     free (env);
-    FILE *pipe = popen (command, "r");
-    cr_assert (pipe);
-    char *buffer = calloc (1, 1 << 20);
-    size_t got = fread (buffer, 1, (1 << 20) - 1, pipe);
-    buffer[got] = '\0';
-    int status = pclose (pipe);
-    *out = buffer;
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    return kn_test_run_cli (quiet, out, "%s", args);
 }
 
 static void

@@ -17,12 +17,6 @@
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
 
-//  HSDS organization ids in tests/data/hsds/directory.json.
-#define SCHOOL "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
-#define HEALTH "8a47f7c0-a366-475e-85fb-4772845d211b"
-#define ACORNS "5a567a18-7358-4b56-b171-b319b036e934"
-#define CARERS "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
-
 //  Services per page: the fifteen services of directory.json in three pages.
 #define PAGE_SIZE 5
 #define PAGES     4 // three of services, one of organizations
@@ -50,14 +44,6 @@ TestSuite (directory_pages, .init = s_setup, .fini = s_teardown, .timeout = 120)
 
 //  -------------------------------------------------------------------------
 //  Helpers
-
-static char *
-s_data (const char *name)
-{
-    char *path = malloc (600);
-    snprintf (path, 600, "%s/%s", data, name);
-    return path;
-}
 
 static json_t *
 s_page (size_t number, json_t *contents)
@@ -120,13 +106,12 @@ s_make_pages (void (*breaker) (json_t *pages[PAGES]))
     json_decref (root);
 }
 
+//  tests/data/hsds/mapping.json.
 static kn_directory_mapping_t *
-s_mapping (void)
+s_hsds_mapping (void)
 {
     char *path = s_data ("mapping.json");
-    kn_error_t err;
-    kn_directory_mapping_t *mapping = kn_directory_mapping_new (path, &err);
-    cr_assert (mapping, "%s (%s)", err.message, err.field);
+    kn_directory_mapping_t *mapping = s_mapping (path);
     free (path);
     return mapping;
 }
@@ -135,7 +120,7 @@ s_mapping (void)
 static json_t *
 s_import_pages (kn_error_t *err)
 {
-    kn_directory_mapping_t *mapping = s_mapping ();
+    kn_directory_mapping_t *mapping = s_hsds_mapping ();
     cr_assert_eq (kn_db_begin_write (db, NULL, err), 0, "%s", err->message);
     json_t *report = kn_directory_import_texts (db, (const char *const *)pages, lens,
                                                 PAGES, mapping, false, false, err);
@@ -170,7 +155,7 @@ Test (directory_pages, pages_import_as_the_one_file_does)
     //  The one file says the same: nothing to change, no row rewritten.
     char *versions = s_versions ();
     char *file = s_data ("directory.json");
-    kn_directory_mapping_t *mapping = s_mapping ();
+    kn_directory_mapping_t *mapping = s_hsds_mapping ();
     report = kn_directory_import (db, file, mapping, false, false, &err);
     cr_assert (report, "%s (field %s)", err.message, err.field);
     cr_expect_eq (s_total (report, "unchanged"), 8);

@@ -21,9 +21,7 @@
 #include "kn_directory_mapping.h"
 #include "kn_test.h"
 
-//  HSDS ids in tests/data/hsds/directory.json.
-#define SCHOOL     "c5b6b2c3-f06b-4203-91ad-a729d2ab0089"
-#define CARERS     "977b48fa-d2fb-4dda-a347-f748f0f4b6f7"
+//  HSDS service ids in tests/data/hsds/directory.json (organization ids: the fixture's).
 #define ATTENDANCE "2ace9e96-8228-45eb-91e3-9a526ba365f3" // School's first service
 #define SEND       "d8401a1a-bf6d-43ed-bfc5-37dfa14e8751" // School's second
 #define SCHOOL_AT  0                                      // its index in the file
@@ -55,18 +53,12 @@ s_expect_sql (const char *sql, const char *expected)
     free (value);
 }
 
-static void
-s_data (char *path, size_t size, const char *name)
-{
-    snprintf (path, size, "%s/%s", data, name);
-}
-
 //  directory.json as JSON, to change.
 static json_t *
 s_directory (void)
 {
     char path[600];
-    s_data (path, sizeof path, "directory.json");
+    s_path (path, sizeof path, "directory.json");
     json_error_t error;
     json_t *root = json_load_file (path, 0, &error);
     cr_assert (root, "%s: %s", path, error.text);
@@ -85,47 +77,23 @@ s_write (const char *name, json_t *root)
     return path;
 }
 
+//  Import file with tests/data/hsds/mapping.json, which must succeed.
 static json_t *
-s_import (const char *file, bool dry_run, kn_directory_prune_t prune, kn_error_t *err)
-{
-    char path[600];
-    s_data (path, sizeof path, "mapping.json");
-    kn_directory_mapping_t *mapping = kn_directory_mapping_new (path, err);
-    cr_assert (mapping, "%s (%s)", err->message, err->field);
-    json_t *report = kn_directory_import (db, file, mapping, dry_run, prune, err);
-    kn_directory_mapping_destroy (&mapping);
-    return report;
-}
-
-static json_t *
-s_import_ok (const char *file, bool dry_run, kn_directory_prune_t prune)
+s_import_prune_ok (const char *file, bool dry_run, kn_directory_prune_t prune)
 {
     kn_error_t err;
-    json_t *report = s_import (file, dry_run, prune, &err);
+    json_t *report = s_import_prune (file, NULL, dry_run, prune, &err);
     cr_assert (report, "import failed: %s (field %s)", err.message, err.field);
     return report;
 }
 
-static void
-s_import_directory (void)
-{
-    char path[600];
-    s_data (path, sizeof path, "directory.json");
-    json_decref (s_import_ok (path, false, false));
-}
-
-//  The report's entry for an organization.
+//  The report's entry for an organization, which must be there.
 static json_t *
-s_entry (json_t *report, const char *directory_id)
+s_listed (json_t *report, const char *directory_id)
 {
-    size_t index;
-    json_t *agency;
-    json_array_foreach (
-        json_object_get (report, "agencies"), index,
-        agency) if (strcmp (json_string_value (json_object_get (agency, "directory_id")),
-                            directory_id) == 0) return agency;
-    cr_assert_fail ("no %s in the report", directory_id);
-    return NULL;
+    json_t *entry = s_entry (report, directory_id);
+    cr_assert (entry, "no %s in the report", directory_id);
+    return entry;
 }
 
 //  A member of an entry's set change ("needs", "removed") as compact JSON.
@@ -170,7 +138,7 @@ s_expect_json (json_t *object, const char *member, const char *expected)
 
 Test (directory_reimport, one_service_alone_takes_nothing_from_the_others)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     s_expect_sql (NEEDS_OF (SCHOOL), "1,2,3");
     s_expect_sql (SERVICES_OF (SCHOOL), "2");
 
@@ -184,8 +152,8 @@ Test (directory_reimport, one_service_alone_takes_nothing_from_the_others)
         json_pack ("{s:s,s:O}", "id", SCHOOL, "name", json_object_get (school, "name")));
     json_decref (root);
     char *file = s_write ("one-service.json", json_incref (service));
-    json_t *report = s_import_ok (file, false, false);
-    json_t *entry = s_entry (report, SCHOOL);
+    json_t *report = s_import_prune_ok (file, false, false);
+    json_t *entry = s_listed (report, SCHOOL);
     s_expect_json (entry, "result", "\"unchanged\"");
     s_expect_json (entry, "needs_prune", "false");
     json_decref (report);
@@ -201,8 +169,8 @@ Test (directory_reimport, one_service_alone_takes_nothing_from_the_others)
                                              "taxonomy_term", "id", "young-carers",
                                              "code", "RS-YC", "name", "Young carers"));
     file = s_write ("new-service.json", service);
-    report = s_import_ok (file, false, false);
-    entry = s_entry (report, SCHOOL);
+    report = s_import_prune_ok (file, false, false);
+    entry = s_listed (report, SCHOOL);
     s_expect_json (entry, "result", "\"changed\"");
     s_expect_json (entry, "services_added", "[\"a-new-service\"]");
     char *added = s_set (entry, "needs", "added"),
@@ -222,7 +190,7 @@ Test (directory_reimport, one_service_alone_takes_nothing_from_the_others)
 
 Test (directory_reimport, a_record_listing_services_speaks_for_them_and_losses_need_prune)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     //  The School's own record now lists its attendance service only.
     json_t *root = s_directory ();
     json_array_remove (json_object_get (json_array_get (root, SCHOOL_AT), "services"), 1);
@@ -230,7 +198,7 @@ Test (directory_reimport, a_record_listing_services_speaks_for_them_and_losses_n
 
     //  Without prune: refused, nothing written.
     kn_error_t err;
-    json_t *report = s_import (file, false, false, &err);
+    json_t *report = s_import_prune (file, NULL, false, false, &err);
     cr_assert_null (report, "an import that strips needs went through");
     cr_expect_eq (err.code, KN_E_CONFLICT);
     cr_expect_str_eq (err.field, "prune");
@@ -239,9 +207,9 @@ Test (directory_reimport, a_record_listing_services_speaks_for_them_and_losses_n
     s_expect_sql (SERVICES_OF (SCHOOL), "2");
 
     //  A dry run says the same as a report.
-    report = s_import_ok (file, true, false);
+    report = s_import_prune_ok (file, true, false);
     s_expect_json (report, "needs_prune", "true");
-    json_t *entry = s_entry (report, SCHOOL);
+    json_t *entry = s_listed (report, SCHOOL);
     s_expect_json (entry, "needs_prune", "true");
     s_expect_json (entry, "services_removed", "[\"" SEND "\"]");
     char *removed = s_set (entry, "needs", "removed");
@@ -258,8 +226,8 @@ Test (directory_reimport, a_record_listing_services_speaks_for_them_and_losses_n
     s_expect_sql (NEEDS_OF (SCHOOL), "1,2,3");
 
     //  With prune (one file is the whole directory): applied and reported.
-    report = s_import_ok (file, false, KN_DIRECTORY_PRUNE);
-    entry = s_entry (report, SCHOOL);
+    report = s_import_prune_ok (file, false, KN_DIRECTORY_PRUNE);
+    entry = s_listed (report, SCHOOL);
     s_expect_json (entry, "result", "\"changed\"");
     s_expect_json (entry, "services_removed", "[\"" SEND "\"]");
     json_decref (report);
@@ -270,7 +238,7 @@ Test (directory_reimport, a_record_listing_services_speaks_for_them_and_losses_n
 
 Test (directory_reimport, an_agency_that_would_stop_accepting_needs_prune)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     //  Every service of the School closes: it would accept nobody.
     json_t *root = s_directory ();
     size_t index;
@@ -280,12 +248,12 @@ Test (directory_reimport, an_agency_that_would_stop_accepting_needs_prune)
         json_object_set_new (service, "status", json_string ("inactive"));
     char *file = s_write ("closed.json", root);
     kn_error_t err;
-    cr_expect_null (s_import (file, false, false, &err));
+    cr_expect_null (s_import_prune (file, NULL, false, false, &err));
     cr_expect (strstr (err.message, "stops accepting"), "%s", err.message);
     s_expect_sql (STATE_OF (SCHOOL), "t|t|listed");
-    json_t *report = s_import_ok (file, false, KN_DIRECTORY_PRUNE);
+    json_t *report = s_import_prune_ok (file, false, KN_DIRECTORY_PRUNE);
     s_expect_sql (STATE_OF (SCHOOL), "t|f|listed");
-    json_t *entry = s_entry (report, SCHOOL);
+    json_t *entry = s_listed (report, SCHOOL);
     s_expect_json (json_array_get (json_object_get (entry, "values"), 0), "field",
                    "\"accepting\"");
     s_expect_json (entry, "services_changed", "[\"" ATTENDANCE "\",\"" SEND "\"]");
@@ -326,7 +294,7 @@ s_import_pages (const int *numbers, const int *totals, size_t count,
     size_t lens[2];
     s_pages (numbers, totals, count, texts, lens);
     char path[600];
-    s_data (path, sizeof path, "mapping.json");
+    s_path (path, sizeof path, "mapping.json");
     kn_directory_mapping_t *mapping = kn_directory_mapping_new (path, err);
     cr_assert (mapping);
     cr_assert_eq (kn_db_begin_write (db, NULL, err), 0, "%s", err->message);
@@ -342,7 +310,7 @@ s_import_pages (const int *numbers, const int *totals, size_t count,
 
 Test (directory_reimport, prune_needs_every_page)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     kn_error_t err;
     //  One page of two: read and applied without prune, refused with it.
     int first[] = {1}, nine[] = {9, 9}, odd[] = {9, 10}, both[] = {2, 1};
@@ -375,7 +343,7 @@ Test (directory_reimport, prune_needs_every_page)
 
 Test (directory_reimport, prune_withdraws_and_never_deletes)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     //  Young Carers has a key: withdrawal keeps it.
     free (s_sql ("INSERT INTO core.agency_key (public_key, agency_id)"
                  " SELECT repeat('k', 40), id FROM core.agency"
@@ -385,14 +353,14 @@ Test (directory_reimport, prune_withdraws_and_never_deletes)
     char *file = s_write ("without-carers.json", root);
 
     //  Without prune it is only reported.
-    json_t *report = s_import_ok (file, false, false);
+    json_t *report = s_import_prune_ok (file, false, false);
     s_expect_json (report, "not_in_file", "[\"" CARERS "\"]");
     json_decref (report);
     s_expect_sql (STATE_OF (CARERS), "t|t|listed");
 
     //  One file with prune alone is not the whole directory: the agencies it
     //  names may lose what it no longer gives, the others stay (issue 20).
-    report = s_import_ok (file, false, KN_DIRECTORY_PRUNE);
+    report = s_import_prune_ok (file, false, KN_DIRECTORY_PRUNE);
     s_expect_json (report, "whole", "false");
     s_expect_json (report, "not_in_file", "[\"" CARERS "\"]");
     s_expect_json (json_object_get (report, "totals"), "withdrawn", "0");
@@ -401,9 +369,9 @@ Test (directory_reimport, prune_withdraws_and_never_deletes)
     s_expect_sql (SERVICES_OF (CARERS), "1");
 
     //  Told it is whole, prune withdraws what it does not name.
-    report = s_import_ok (file, false, KN_DIRECTORY_PRUNE_WHOLE);
+    report = s_import_prune_ok (file, false, KN_DIRECTORY_PRUNE_WHOLE);
     s_expect_json (report, "whole", "true");
-    json_t *entry = s_entry (report, CARERS);
+    json_t *entry = s_listed (report, CARERS);
     s_expect_json (entry, "result", "\"withdrawn\"");
     s_expect_json (entry, "changes", "[\"directory_status\",\"accepting\"]");
     s_expect_json (json_object_get (report, "totals"), "withdrawn", "1");
@@ -428,7 +396,7 @@ Test (directory_reimport, prune_withdraws_and_never_deletes)
     s_expect_sql (STATE_OF (CARERS), "t|f|withdrawn");
 
     //  Listed again by the next import that names it.
-    s_import_directory ();
+    json_decref (s_import_directory ());
     s_expect_sql (STATE_OF (CARERS), "t|t|listed");
     s_expect_sql (SERVICES_OF (CARERS), "1");
 }
@@ -452,7 +420,7 @@ s_expect_offers (const char *directory_id, bool can, const char *why)
 
 Test (directory_reimport, show_says_why_an_agency_receives_no_offers)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     //  Imported, so no key yet.
     s_expect_offers (CARERS, false, "no active key: kinnet admin agency key add");
     free (s_sql ("INSERT INTO core.agency_key (public_key, agency_id)"
@@ -478,7 +446,7 @@ static json_t *
 s_import_linked (const char *agency_id, kn_error_t *err)
 {
     char path[600];
-    s_data (path, sizeof path, "mapping.json");
+    s_path (path, sizeof path, "mapping.json");
     json_error_t error;
     json_t *map = json_load_file (path, 0, &error);
     cr_assert (map, "%s", error.text);
@@ -489,7 +457,7 @@ s_import_linked (const char *agency_id, kn_error_t *err)
     kn_directory_mapping_t *mapping = kn_directory_mapping_parse (text, err);
     free (text);
     cr_assert (mapping, "%s (%s)", err->message, err->field);
-    s_data (path, sizeof path, "directory.json");
+    s_path (path, sizeof path, "directory.json");
     json_t *report = kn_directory_import (db, path, mapping, false, false, err);
     kn_directory_mapping_destroy (&mapping);
     return report;
@@ -507,7 +475,7 @@ s_register (char id[KN_UUID_STR], const char *public_key)
 
 Test (directory_reimport, an_organization_imported_first_moves_to_its_registered_agency)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     char *first = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
     zcert_t *cert = zcert_new ();
     char registered[KN_UUID_STR];
@@ -517,7 +485,7 @@ Test (directory_reimport, an_organization_imported_first_moves_to_its_registered
     kn_error_t err;
     json_t *report = s_import_linked (registered, &err);
     cr_assert (report, "%s (%s)", err.message, err.field);
-    json_t *entry = s_entry (report, CARERS);
+    json_t *entry = s_listed (report, CARERS);
     s_expect_json (entry, "result", "\"linked\"");
     cr_expect_str_eq (json_string_value (json_object_get (entry, "agency_id")),
                       registered);
@@ -543,7 +511,7 @@ Test (directory_reimport, an_organization_imported_first_moves_to_its_registered
 
 Test (directory_reimport, an_agency_that_worked_keeps_its_organization)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     char *first = s_sql ("SELECT id FROM core.agency WHERE directory_id = '" CARERS "'");
     //  It got its certificate (as `kinnet admin agency key add` gives it).
     free (s_sql ("INSERT INTO core.agency_key (public_key, agency_id)"
@@ -568,12 +536,12 @@ Test (directory_reimport, an_agency_that_worked_keeps_its_organization)
 //  knows none of its local terms) used to strip every agency with exit 0.
 Test (directory_reimport, the_file_again_without_its_mapping_is_refused)
 {
-    s_import_directory ();
+    json_decref (s_import_directory ());
     kn_error_t err;
     kn_directory_mapping_t *builtin = kn_directory_mapping_new (NULL, &err);
     cr_assert (builtin, "%s", err.message);
     char path[600];
-    s_data (path, sizeof path, "directory.json");
+    s_path (path, sizeof path, "directory.json");
     json_t *report = kn_directory_import (db, path, builtin, false, false, &err);
     kn_directory_mapping_destroy (&builtin);
     cr_expect_null (report, "the built-in mapping stripped the directory");
