@@ -361,6 +361,28 @@ Test (routing_batch, a_run_ranks_each_need_after_the_offers_before_it)
     cr_expect_str_eq (agency, ngo_pl, "the full NGO got the second family's need");
 }
 
+//  A round counts its offers into each agency's last offer too: of two agencies
+//  alike but for when they were last offered a need, the second family's need goes
+//  to the one the round has not just offered the first's (fair rotation).
+Test (routing_batch, a_run_rotates_among_agencies_alike)
+{
+    //  Parenting support from the social care team and the Polish centre only,
+    //  neither with a capacity, neither speaking the families' language.
+    free (s_sql ("DELETE FROM core.agency_need WHERE need = 8 AND agency_id NOT IN"
+                 " ('%s', '%s')",
+                 social, ngo_pl));
+    referral_t first, second;
+    s_refer (740, parenting, 1, KINNET__V1__URGENCY__ROUTINE, "de", &first);
+    s_refer (741, parenting, 1, KINNET__V1__URGENCY__ROUTINE, "de", &second);
+    s_consume ();
+    cr_expect_eq (s_count ("SELECT count (DISTINCT consumed_at) FROM routing.consumed"), 1,
+                  "one batch");
+    char offer[KN_UUID_STR], one[KN_UUID_STR], other[KN_UUID_STR];
+    cr_assert (s_offer (&first, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, one));
+    cr_assert (s_offer (&second, KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, other));
+    cr_expect_str_neq (one, other, "both families' needs went to one agency");
+}
+
 //  A case counts the needs put on it (routing keeps routing.case.needs_count, no
 //  trigger): a new case its first referral's categories, each once; a referral
 //  that joins it only the needs it adds, not one the family has in hand.
