@@ -27,11 +27,12 @@ static const char *s_statements[][2] = {
     {"case_insert",
      "INSERT INTO routing.case (id, family_id, district, languages, urgency, opened_at,"
      " needs_count) VALUES ($1, $2, $3, $4::text[], $5, to_timestamp ($6), $7)"},
-    {"case_needs_added",
-     "UPDATE routing.case SET needs_count = needs_count + $2 WHERE id = $1"},
+    //  A referral joins the case: its languages as merged (s_languages_merged), its
+    //  urgency if higher, the needs it adds (routing.case.needs_count is routing's
+    //  to keep, migration 0047; a new case is inserted with its count).
     {"case_join",
-     "UPDATE routing.case SET languages = $2::text[], urgency = greatest (urgency, $3::smallint)"
-     " WHERE id = $1"},
+     "UPDATE routing.case SET languages = $2::text[], urgency = greatest (urgency, $3::smallint),"
+     " needs_count = needs_count + $4 WHERE id = $1"},
     {"case_referral_insert",
      "INSERT INTO routing.case_referral (referral_id, case_id, referring_agency_id, routed_at,"
      " full_view)"
@@ -240,16 +241,31 @@ routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceive
     routing_num (when, sizeof when, now);
     snprintf (urgency, sizeof urgency, "%d", event->urgency);
     bool joined = PQntuples (open_case) > 0;
+    if (joined)
+        snprintf (in_hand, sizeof in_hand, "%s", PQgetvalue (open_case, 0, 3));
+    //  The needs it puts on the case: each category once, none the case has in hand.
+    bool *adds = kn_calloc (event->n_needs ? event->n_needs : 1, sizeof *adds);
+    int added = 0;
+    for (size_t i = 0; i < event->n_needs; i++) {
+        char category[8];
+        snprintf (category, sizeof category, "%d", event->needs[i]);
+        adds[i] = !s_list_has (in_hand, category);
+        for (size_t k = 0; k < i; k++)
+            adds[i] = adds[i] && event->needs[k] != event->needs[i];
+        added += adds[i];
+    }
+    char count[16];
+    snprintf (count, sizeof count, "%d", added);
     if (joined) {
         snprintf (case_id, sizeof case_id, "%s", PQgetvalue (open_case, 0, 0));
         snprintf (ctx.district, sizeof ctx.district, "%s", PQgetvalue (open_case, 0, 1));
         s_languages_merged (PQgetvalue (open_case, 0, 2), languages, ctx.languages,
                             sizeof ctx.languages);
-        snprintf (in_hand, sizeof in_hand, "%s", PQgetvalue (open_case, 0, 3));
         char merged[sizeof ctx.languages + 2];
         snprintf (merged, sizeof merged, "{%s}", ctx.languages);
-        const char *join[] = {case_id, merged, urgency};
-        if (routing_do (self, "case_join", 3, join, err)) {
+        const char *join[] = {case_id, merged, urgency, count};
+        if (routing_do (self, "case_join", 4, join, err)) {
+            free (adds);
             PQclear (open_case);
             return -1;
         }
@@ -260,55 +276,42 @@ routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceive
         //  The list without its braces: the case's languages as array_to_string says.
         snprintf (ctx.languages, sizeof ctx.languages, "%.*s", (int)(pos - 1), languages + 1);
         kn_uuid_generate_ordered (case_id);
-        //  Its needs: the referral's categories, each once (the loop below).
-        int distinct = 0;
-        for (size_t i = 0; i < event->n_needs; i++) {
-            bool again = false;
-            for (size_t k = 0; k < i; k++)
-                again |= event->needs[k] == event->needs[i];
-            distinct += !again;
-        }
-        char needs[16];
-        snprintf (needs, sizeof needs, "%d", distinct);
         const char *values[] = {case_id,   event->family_id, event->district,
-                                languages, urgency,          when, needs};
-        if (routing_do (self, "case_insert", 7, values, err))
+                                languages, urgency,          when, count};
+        if (routing_do (self, "case_insert", 7, values, err)) {
+            free (adds);
             return -1;
+        }
     }
     //  Joining a case it had no part in shows a referrer only its own part.
     bool full_view = !joined || event->referrer_knows_family;
     const char *link[] = {event->referral_id, case_id, event->referring_agency_id, when,
                           full_view ? "true" : "false"};
-    if (routing_do (self, "case_referral_insert", 5, link, err))
+    if (routing_do (self, "case_referral_insert", 5, link, err)) {
+        free (adds);
         return -1;
+    }
     //  The needs are offered in a round (routing_offer_new_needs: their candidates
     //  in one round trip, their consent grounds in another), the run's or the
     //  referral's own; an emergency's one by one when emergencies go to the
     //  district's lead first.
     settings_t settings;
-    if (routing_settings (self, &settings, err))
-        return -1;
+    int rc = routing_settings (self, &settings, err);
     bool one_by_one = ctx.urgency == KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING &&
                       settings.emergency_to_lead;
     //  Offered one by one, after every need gathered before it: the order holds.
-    if (one_by_one && round && routing_round_offer (self, round, now, err))
-        return -1;
+    if (rc == 0 && one_by_one && round)
+        rc = routing_round_offer (self, round, now, err);
     routing_round_t *own = round ? NULL : routing_round_new ();
-    int added = 0, rc = 0; // needs put on the case
     snprintf (ctx.case_id, sizeof ctx.case_id, "%s", case_id);
     snprintf (ctx.referral_id, sizeof ctx.referral_id, "%s", event->referral_id);
     snprintf (ctx.family_id, sizeof ctx.family_id, "%s", event->family_id);
     snprintf (ctx.referrer, sizeof ctx.referrer, "%s", event->referring_agency_id);
     for (size_t i = 0; i < event->n_needs && rc == 0; i++) {
+        if (!adds[i])
+            continue;
         char category[8];
         snprintf (category, sizeof category, "%d", event->needs[i]);
-        //  Not a need the case has in hand, nor one this referral named before (a
-        //  referral may name one category twice).
-        bool busy = s_list_has (in_hand, category);
-        for (size_t k = 0; k < i; k++)
-            busy |= event->needs[k] == event->needs[i];
-        if (busy)
-            continue;
         char need_id[KN_UUID_STR];
         kn_uuid_generate_ordered (need_id);
         const char *values[] = {
@@ -321,21 +324,14 @@ routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceive
             rc = routing_offer_new_need (self, need_id, &need, now, err);
         else
             routing_round_add (round ? round : own, need_id, &need);
-        added++;
     }
+    free (adds);
     if (own) {
         rc = rc ?: routing_round_offer (self, own, now, err);
         routing_round_destroy (&own);
     }
     if (rc)
         return -1;
-    if (joined && added > 0) {
-        char count[16];
-        snprintf (count, sizeof count, "%d", added);
-        const char *counted[] = {case_id, count};
-        if (routing_do (self, "case_needs_added", 2, counted, err))
-            return -1;
-    }
     kn_db_log_committed (self->db, KN_INFO, "referral.routed", "referral_id",
                          event->referral_id, "case_id", case_id, NULL);
     return routing_audit (self, NULL, NULL, "route", event->family_id, event->referral_id,

@@ -261,7 +261,8 @@ int routing_offer (routing_store_t *self, const char *need_id, int64_t now, bool
 int routing_offer_new_need (routing_store_t *self, const char *need_id,
                             const need_context_t *ctx, int64_t now, kn_error_t *err);
 
-//  A new case's needs (ctxs[i] with need_ids[i], each ctx's new_need set), offered
+//  New needs (ctxs[i] with need_ids[i], each ctx's new_need set: a referral's, or a
+//  run's gathered by routing_round), offered
 //  in one round: every need's candidates in one round trip, ranked in order, each
 //  counting the offers made before it in the round into an agency's load and last
 //  offer (what a read after them would say); every offer's consent grounds in one
