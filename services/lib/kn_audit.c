@@ -60,36 +60,46 @@ kn_audit_append_many (kn_db_t *db, const kn_audit_entry_t *entries, size_t n,
 {
     if (n == 0)
         return 0;
+    kn_pgarray_t *columns[KN_AUDIT_COLUMNS];
+    kn_pgarray_columns (columns, KN_AUDIT_COLUMNS);
+    for (size_t i = 0; i < n; i++)
+        kn_audit_add (columns, &entries[i]);
+    return kn_audit_write (db, columns, err);
+}
+
+void
+kn_audit_add (kn_pgarray_t **columns, const kn_audit_entry_t *entry)
+{
     //  Noted before the write: a request whose audit row fails still knows what it was.
-    const kn_audit_entry_t *last = &entries[n - 1];
     snprintf (s_last_operation, sizeof s_last_operation, "%s",
-              last->operation ? last->operation : "unknown");
-    snprintf (s_last_result, sizeof s_last_result, "%s",
-              last->result ? last->result : "ok");
+              entry->operation ? entry->operation : "unknown");
+    snprintf (s_last_result, sizeof s_last_result, "%s", entry->result ? entry->result : "ok");
     s_last_set = true;
-    kn_pgarray_t *columns[9];
-    kn_pgarray_columns (columns, 9);
-    for (size_t i = 0; i < n; i++) {
-        const kn_audit_entry_t *entry = &entries[i];
-        const char *role =
-            entry->role ? entry->role : s_role_of (entry->service, entry->operation);
-        const char *row[9] = {
-            s_or_null (entry->agency_id),
-            s_or_null (entry->caseworker_id),
-            entry->service,
-            entry->operation,
-            s_or_null (entry->subject_ref),
-            s_or_null (entry->object_id),
-            s_or_null (entry->basis),
-            entry->result,
-            s_or_null (role),
-        };
-        for (size_t c = 0; c < 9; c++)
-            kn_pgarray_add (columns[c], row[c]);
+    const char *role = entry->role ? entry->role : s_role_of (entry->service, entry->operation);
+    const char *row[KN_AUDIT_COLUMNS] = {
+        s_or_null (entry->agency_id),
+        s_or_null (entry->caseworker_id),
+        entry->service,
+        entry->operation,
+        s_or_null (entry->subject_ref),
+        s_or_null (entry->object_id),
+        s_or_null (entry->basis),
+        entry->result,
+        s_or_null (role),
+    };
+    for (size_t c = 0; c < KN_AUDIT_COLUMNS; c++)
+        kn_pgarray_add (columns[c], row[c]);
+}
+
+int
+kn_audit_write (kn_db_t *db, kn_pgarray_t **columns, kn_error_t *err)
+{
+    if (kn_pgarray_size (columns[0]) == 0) {
+        for (size_t c = 0; c < KN_AUDIT_COLUMNS; c++)
+            kn_pgarray_destroy (&columns[c]);
+        return 0;
     }
-    if (kn_pgarray_exec (db, "kn_audit_append", columns, 9, err))
-        return -1;
-    return 0;
+    return kn_pgarray_exec (db, "kn_audit_append", columns, KN_AUDIT_COLUMNS, err);
 }
 
 bool

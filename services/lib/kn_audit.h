@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "kn_db.h"
+#include "kn_pgarray.h"
 
 typedef struct {
     const char *agency_id;       // NULL when unauthenticated
@@ -36,6 +37,14 @@ int kn_audit_request (kn_db_t *db, const kn_audit_entry_t *entry, bool answering
 //  n rows in one statement, in the order given (a batch's requests).
 int kn_audit_append_many (kn_db_t *db, const kn_audit_entry_t *entries, size_t n,
                           kn_error_t *err);
+
+//  Rows gathered to be written later in one statement: entry added as a row of
+//  columns (KN_AUDIT_COLUMNS of them, made by kn_pgarray_columns), then every row
+//  added written in the order added (kn_audit_write consumes the columns; nothing
+//  added writes nothing).
+#define KN_AUDIT_COLUMNS 9
+void kn_audit_add (kn_pgarray_t **columns, const kn_audit_entry_t *entry);
+int kn_audit_write (kn_db_t *db, kn_pgarray_t **columns, kn_error_t *err);
 
 //  The operation and result of the last row this thread tried to append since its
 //  last kn_audit_last_reset, so a request loop can label its metrics with what the

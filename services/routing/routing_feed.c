@@ -26,6 +26,22 @@ static const char *s_statements[][2] = {
      "  ON CONFLICT (agency_id) DO UPDATE SET last_seq = h.last_seq + 1 RETURNING last_seq)"
      " INSERT INTO routing.feed (agency_id, seq, topic, case_id, payload, created_at)"
      " SELECT $1, h.last_seq, $2, $3, $4::bytea, to_timestamp ($5) FROM h"},
+    //  A run's events (routing_gather: $1..$5 one column each, in order) in one
+    //  statement: each
+    //  agency's head moved by its count (locked in agency order), its events
+    //  numbered after the head it had, in the order given.
+    {"feed_append_many",
+     "WITH e AS MATERIALIZED (SELECT a, t, c, p, w, i,"
+     "  row_number () OVER (PARTITION BY a ORDER BY i) AS k, count (*) OVER (PARTITION BY a) AS n"
+     "  FROM unnest ($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::float8[])"
+     "  WITH ORDINALITY AS x (a, t, c, p, w, i)),"
+     " h AS (INSERT INTO routing.feed_head AS h (agency_id, last_seq)"
+     "  SELECT a, n FROM e WHERE k = 1 ORDER BY a"
+     "  ON CONFLICT (agency_id) DO UPDATE SET last_seq = h.last_seq + excluded.last_seq"
+     "  RETURNING agency_id, last_seq)"
+     " INSERT INTO routing.feed (agency_id, seq, topic, case_id, payload, created_at)"
+     " SELECT e.a, h.last_seq - e.n + e.k, e.t, e.c, e.p, to_timestamp (e.w)"
+     " FROM e JOIN h ON h.agency_id = e.a ORDER BY e.i"},
     //  The head and the events in one statement, so in one snapshot: read apart, an
     //  event committed in between would raise last_seq past the events returned, and a
     //  reader that believed it had everything up to last_seq would never see it. One
@@ -74,7 +90,12 @@ routing_feed (routing_store_t *self, const char *agency_id, const char *topic,
     char when[24];
     routing_num (when, sizeof when, now);
     const char *values[] = {agency_id, topic, case_id, payload, when};
-    int rc = routing_do (self, "feed_append", 5, values, err);
+    int rc = 0;
+    if (self->gather)
+        for (size_t i = 0; i < GATHER_FEED_COLUMNS; i++)
+            kn_pgarray_add (self->gather->feed[i], values[i]);
+    else
+        rc = routing_do (self, "feed_append", 5, values, err);
     free (payload);
     event->topic = NULL;
     event->case_id = NULL;

@@ -260,6 +260,11 @@ s_need_insert (routing_store_t *self, const need_context_t *ctx, const char *sta
     const char *const *v = ctx->new_need;
     const char *values[] = {v[0], v[1], v[2], v[3],  v[4],     v[5],
                             v[6], v[7], status, offered, deadline, unplaced};
+    if (self->gather) {
+        for (size_t i = 0; i < GATHER_NEED_COLUMNS; i++)
+            kn_pgarray_add (self->gather->needs[i], values[i]);
+        return 0;
+    }
     return routing_do (self, "need_insert", 12, values, err);
 }
 
@@ -296,7 +301,11 @@ s_offer_write (routing_store_t *self, const char *need_id, const need_context_t 
     const char *facts[] = {need_id, offered, deadline};
     int rc = ctx->new_need ? s_need_insert (self, ctx, "offered", offered, deadline, NULL, err)
                            : 0;
-    rc = rc ?: routing_do (self, "involvement_insert", 11, values, err);
+    if (rc == 0 && self->gather)
+        for (size_t i = 0; i < GATHER_OFFER_COLUMNS; i++)
+            kn_pgarray_add (self->gather->offers[i], values[i]);
+    else
+        rc = rc ?: routing_do (self, "involvement_insert", 11, values, err);
     free (ranked_by);
     if (rc || (!ctx->new_need && routing_do (self, "need_offered", 3, facts, err))) {
         kinnet__v1__ranking__free_unpacked (ranking, NULL);
@@ -422,7 +431,21 @@ s_choose (PGresult *result, const need_context_t *ctx, const settings_t *setting
     free (candidates);
 }
 
-//  Put need_id on the unplaced list and tell the referrer.
+//  Tell the referrer of ctx's need that it is unplaced (need: as the case reads it).
+static int
+s_unplaced_notice (routing_store_t *self, const need_context_t *ctx,
+                   Kinnet__V1__CaseNeed *need, int64_t now, kn_error_t *err)
+{
+    Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
+    event.body_case = KINNET__V1__FEED_EVENT__BODY_NEED;
+    event.need = need;
+    kn_log (KN_WARN, "need.unplaced", "need_id", need->need_id, "case_id", ctx->case_id,
+            NULL);
+    return routing_feed (self, ctx->referrer, "need.unplaced", ctx->case_id, &event, now, err);
+}
+
+//  Put need_id on the unplaced list and tell the referrer. A new need is told as
+//  written (its values in hand); one offered before is read back.
 static int
 s_unplaced (routing_store_t *self, const char *need_id, const need_context_t *ctx,
             int64_t now, kn_error_t *err)
@@ -430,8 +453,24 @@ s_unplaced (routing_store_t *self, const char *need_id, const need_context_t *ct
     char when[24];
     routing_num (when, sizeof when, now);
     const char *status[] = {need_id, "unplaced", when};
-    if (ctx->new_need ? s_need_insert (self, ctx, "unplaced", NULL, NULL, when, err)
-                      : routing_do (self, "need_set_status", 3, status, err))
+    if (ctx->new_need) {
+        if (s_need_insert (self, ctx, "unplaced", NULL, NULL, when, err))
+            return -1;
+        //  What the case_needs read would say of the row just written.
+        Kinnet__V1__CaseNeed need = KINNET__V1__CASE_NEED__INIT;
+        need.need_id = (char *)need_id;
+        need.category = (Kinnet__V1__NeedCategory)ctx->category;
+        need.urgency = (Kinnet__V1__Urgency)atoi (ctx->new_need[4]);
+        need.status = KINNET__V1__NEED_STATUS__NEED_UNPLACED;
+        need.referral_id = (char *)ctx->referral_id;
+        Kinnet__V1__Timestamp created = KINNET__V1__TIMESTAMP__INIT;
+        created.seconds = strtoll (ctx->new_need[5], NULL, 10);
+        need.created_at = &created;
+        need.case_id = (char *)ctx->case_id;
+        need.district = (char *)ctx->district;
+        return s_unplaced_notice (self, ctx, &need, now, err);
+    }
+    if (routing_do (self, "need_set_status", 3, status, err))
         return -1;
     const char *case_id[] = {ctx->case_id};
     PGresult *result = routing_run (self, "case_needs", 1, case_id, err);
@@ -442,15 +481,10 @@ s_unplaced (routing_store_t *self, const char *need_id, const need_context_t *ct
         if (strcmp (PQgetvalue (result, row, 0), need_id))
             continue;
         Kinnet__V1__CaseNeed *need = routing_need_from_row (result, row);
-        Kinnet__V1__FeedEvent event = KINNET__V1__FEED_EVENT__INIT;
-        event.body_case = KINNET__V1__FEED_EVENT__BODY_NEED;
-        event.need = need;
-        rc = routing_feed (self, ctx->referrer, "need.unplaced", ctx->case_id, &event, now,
-                           err);
+        rc = s_unplaced_notice (self, ctx, need, now, err);
         kinnet__v1__case_need__free_unpacked (need, NULL);
     }
     PQclear (result);
-    kn_log (KN_WARN, "need.unplaced", "need_id", need_id, "case_id", ctx->case_id, NULL);
     return rc;
 }
 
@@ -535,8 +569,8 @@ typedef struct {
 
 int
 routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
-                         char (*need_ids)[KN_UUID_STR], size_t n, int64_t now,
-                         kn_error_t *err)
+                         char (*need_ids)[KN_UUID_STR], size_t n, routing_gather_t *gather,
+                         int64_t now, kn_error_t *err)
 {
     settings_t settings;
     if (n == 0 || routing_settings (self, &settings, err))
@@ -603,7 +637,9 @@ routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
     }
     for (size_t i = 0; i < 3 * n; i++)
         PQclear (results[i]);
-    //  The writes, in order: each need offered or put on the unplaced list.
+    //  The writes, in order: each need offered or put on the unplaced list,
+    //  gathered (written with the round's other rows by routing_round_offer).
+    self->gather = gather;
     for (size_t i = 0; i < n; i++) {
         round_t *r = &round[i];
         if (rc == 0 && *r->agency) {
@@ -616,6 +652,7 @@ routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
         if (r->ranking)
             kinnet__v1__ranking__free_unpacked (r->ranking, NULL);
     }
+    self->gather = NULL;
     free (made);
     free (results);
     free (reads);

@@ -136,9 +136,6 @@ routing_read_ahead (routing_store_t *self, PGresult *rows, int row, int count,
     return 0;
 }
 
-//  Route one referral. ahead: its s_referral_reads, read ahead (taken: the pointers
-//  are cleared), or NULL to read them now. round: the run's round, which gathers a
-//  new case's needs to be offered with the run's (NULL: offered now).
 static int
 s_tag_order (const void *a, const void *b)
 {
@@ -176,6 +173,10 @@ s_languages_merged (const char *held, const char *added, char *list, size_t size
     free (text);
 }
 
+//  Route one referral. ahead: its s_referral_reads, read ahead (taken: the pointers
+//  are cleared), or NULL to read them now. round: the run's round, which gathers
+//  the referral's rows and its new needs, written and offered with the run's (NULL:
+//  written now, its needs offered in a round of their own).
 int
 routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceived *event,
                         PGresult **ahead, routing_round_t *round, int64_t now,
@@ -194,6 +195,8 @@ routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceive
             return -1;
     }
     PGresult *result = read[0], *open_case = read[1];
+    //  In a run, its rows are gathered with the run's (written as its round is).
+    routing_gather_t *rows = round ? routing_round_rows (round) : NULL;
     bool live = PQntuples (result) && strcmp (PQgetvalue (result, 0, 0), "received") == 0;
     //  Already routed (at-least-once delivery) or withdrawn before it was routed:
     //  nothing to do.
@@ -278,7 +281,9 @@ routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceive
         kn_uuid_generate_ordered (case_id);
         const char *values[] = {case_id,   event->family_id, event->district,
                                 languages, urgency,          when, count};
-        if (routing_do (self, "case_insert", 7, values, err)) {
+        if (rows)
+            routing_gather_row (rows->cases, values, GATHER_CASE_COLUMNS);
+        else if (routing_do (self, "case_insert", 7, values, err)) {
             free (adds);
             return -1;
         }
@@ -287,7 +292,9 @@ routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceive
     bool full_view = !joined || event->referrer_knows_family;
     const char *link[] = {event->referral_id, case_id, event->referring_agency_id, when,
                           full_view ? "true" : "false"};
-    if (routing_do (self, "case_referral_insert", 5, link, err)) {
+    if (rows)
+        routing_gather_row (rows->links, link, GATHER_LINK_COLUMNS);
+    else if (routing_do (self, "case_referral_insert", 5, link, err)) {
         free (adds);
         return -1;
     }
@@ -334,6 +341,10 @@ routing_route_referral (routing_store_t *self, const Kinnet__V1__ReferralReceive
         return -1;
     kn_db_log_committed (self->db, KN_INFO, "referral.routed", "referral_id",
                          event->referral_id, "case_id", case_id, NULL);
+    if (rows) {
+        routing_audit_gather (rows, "route", event->family_id, event->referral_id);
+        return 0;
+    }
     return routing_audit (self, NULL, NULL, "route", event->family_id, event->referral_id,
                           KN_OK, err);
 }

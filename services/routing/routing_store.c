@@ -25,6 +25,7 @@ routing_store_new (kn_db_t *db, kn_crypto_t *crypto, kn_error_t *err)
     if (routing_store_prepare (db, err) || routing_settings_prepare (db, err) ||
         routing_feed_prepare (db, err) || routing_offer_prepare (db, err) ||
         routing_events_prepare (db, err) || routing_referral_prepare (db, err) ||
+        routing_gather_prepare (db, err) ||
         routing_deadlines_prepare (db, err) ||
         routing_involvement_prepare (db, err) || routing_case_prepare (db, err))
         return NULL;
@@ -179,20 +180,35 @@ routing_urgency_key (int urgency)
     }
 }
 
-int
-routing_audit (routing_store_t *self, const char *agency_id, const char *caseworker,
-               const char *operation, const char *subject, const char *object,
-               kn_code_t code, kn_error_t *err)
+static kn_audit_entry_t
+s_audit_entry (const char *agency_id, const char *caseworker, const char *operation,
+               const char *subject, const char *object, kn_code_t code)
 {
-    kn_audit_entry_t entry = {.agency_id = agency_id,
-                              .caseworker_id =
-                                  caseworker && *caseworker ? caseworker : NULL,
+    return (kn_audit_entry_t){.agency_id = agency_id,
+                              .caseworker_id = caseworker && *caseworker ? caseworker : NULL,
                               .service = "routing",
                               .operation = operation,
                               .subject_ref = subject,
                               .object_id = object,
                               .result = code == KN_OK ? "ok" : kn_code_name (code)};
+}
+
+int
+routing_audit (routing_store_t *self, const char *agency_id, const char *caseworker,
+               const char *operation, const char *subject, const char *object,
+               kn_code_t code, kn_error_t *err)
+{
+    kn_audit_entry_t entry = s_audit_entry (agency_id, caseworker, operation, subject,
+                                            object, code);
     return kn_audit_append (self->db, &entry, err);
+}
+
+void
+routing_audit_gather (routing_gather_t *rows, const char *operation, const char *subject,
+                      const char *object)
+{
+    kn_audit_entry_t entry = s_audit_entry (NULL, NULL, operation, subject, object, KN_OK);
+    kn_audit_add (rows->audit, &entry);
 }
 
 void

@@ -6,6 +6,9 @@
       routing_feed.c         per-agency feeds: who hears of what, and reading them
       routing_offer.c        a need's candidates, ranked; the offer or "unplaced"
       routing_events.c       outbox events in, cases and needs out (commit order)
+      routing_referral.c     routing one referral: its case joined or opened
+      routing_round.c        a run's new needs, offered together
+      routing_gather.c       a run's rows, one statement per table
       routing_deadlines.c    offers that expire, contacts overdue, grounds that end
       routing_involvement.c  an agency's answers: accept, decline, contact,
                              transfer, close (one idempotent transaction each)
@@ -31,6 +34,7 @@
 #include "kn_log.h"
 #include "kn_outbox.h"
 #include "kn_pb.h"
+#include "kn_pgarray.h"
 #include "kn_subject.h"
 #include "kn_write.h"
 #include "routing_rank.h"
@@ -78,6 +82,26 @@ typedef struct {
     int need_data[32];
 } settings_t;
 
+//  A run's writes (routing_gather.c), one column of rows per parameter: its new
+//  cases and their referrals, its new needs, its offers, its feed events and its
+//  audit rows, each table's rows sent as one INSERT ... SELECT FROM unnest by
+//  routing_gather_write, in that order (a need refers to its case, an offer to its
+//  need). Nothing gathered is read back before it is written: a run's referrals
+//  are of different families, and its round reads before it writes.
+#define GATHER_CASE_COLUMNS  7
+#define GATHER_LINK_COLUMNS  5
+#define GATHER_NEED_COLUMNS  12
+#define GATHER_OFFER_COLUMNS 11
+#define GATHER_FEED_COLUMNS  5
+typedef struct {
+    kn_pgarray_t *cases[GATHER_CASE_COLUMNS];
+    kn_pgarray_t *links[GATHER_LINK_COLUMNS];
+    kn_pgarray_t *needs[GATHER_NEED_COLUMNS];
+    kn_pgarray_t *offers[GATHER_OFFER_COLUMNS];
+    kn_pgarray_t *feed[GATHER_FEED_COLUMNS];
+    kn_pgarray_t *audit[KN_AUDIT_COLUMNS];
+} routing_gather_t;
+
 struct _routing_store_t {
     kn_db_t *db;
     kn_crypto_t *crypto;
@@ -90,6 +114,10 @@ struct _routing_store_t {
     //  (routing_settings_hold_read): one read a batch, not one an offer.
     bool settings_held;
     settings_t settings;
+    //  While a round's offers are written (routing_offer_new_needs), where the
+    //  needs, offers and feed events go (routing_gather_t). NULL: each write goes
+    //  out on its own.
+    routing_gather_t *gather;
 };
 
 typedef struct {
@@ -142,6 +170,9 @@ void routing_settings_release (routing_store_t *self);
 int routing_audit (routing_store_t *self, const char *agency_id, const char *caseworker,
                    const char *operation, const char *subject, const char *object,
                    kn_code_t code, kn_error_t *err);
+//  The routing daemon's own successful row (no agency), gathered into rows.
+void routing_audit_gather (routing_gather_t *rows, const char *operation,
+                           const char *subject, const char *object);
 
 bool routing_bool (PGresult *result, int row, int column);
 
@@ -196,7 +227,8 @@ int routing_announce (routing_store_t *self, const char *involvement_id,
                       const char *except, int64_t now, kn_error_t *err);
 
 //  Append event (body set by the caller) to agency's feed; numbers it. The
-//  feed_head row stays locked until commit, so numbers appear in order.
+//  feed_head row stays locked until commit, so numbers appear in order. While a
+//  round gathers its writes (self->gather), the event is gathered.
 int routing_feed (routing_store_t *self, const char *agency_id, const char *topic,
                   const char *case_id, Kinnet__V1__FeedEvent *event, int64_t now,
                   kn_error_t *err);
@@ -266,11 +298,24 @@ int routing_offer_new_need (routing_store_t *self, const char *need_id,
 //  in one round: every need's candidates in one round trip, ranked in order, each
 //  counting the offers made before it in the round into an agency's load and last
 //  offer (what a read after them would say); every offer's consent grounds in one
-//  round trip; then the writes, in order. Not for an emergency that goes to the
+//  round trip; then the writes, in order, gathered into gather (written by its
+//  routing_gather_write). Not for an emergency that goes to the
 //  district's lead first (routing_offer_new_need does that).
 int routing_offer_new_needs (routing_store_t *self, const need_context_t *ctxs,
-                             char (*need_ids)[KN_UUID_STR], size_t n, int64_t now,
-                             kn_error_t *err);
+                             char (*need_ids)[KN_UUID_STR], size_t n,
+                             routing_gather_t *gather, int64_t now, kn_error_t *err);
+
+//  routing_gather.c
+
+//  Empty columns; every row gathered dropped (a failed batch's).
+void routing_gather_init (routing_gather_t *gather);
+void routing_gather_drop (routing_gather_t *gather);
+//  Every row gathered, one statement per table that has any, in the order above;
+//  the gather is left empty.
+int routing_gather_write (routing_store_t *self, routing_gather_t *gather, kn_error_t *err);
+//  values as a row of columns (n of them).
+void routing_gather_row (kn_pgarray_t **columns, const char *const *values, size_t n);
+int routing_gather_prepare (kn_db_t *db, kn_error_t *err);
 
 typedef struct _routing_round_t routing_round_t;
 
@@ -309,7 +354,11 @@ routing_round_t *routing_round_new (void);
 void routing_round_destroy (routing_round_t **self_p);
 void routing_round_add (routing_round_t *self, const char *need_id, const need_context_t *ctx);
 size_t routing_round_size (const routing_round_t *self);
-//  Offer every need gathered, in the order gathered, and empty the round.
+//  Where the run's rows are gathered (its cases, their referrals, its audit rows;
+//  its needs, offers and feed events as it is offered).
+routing_gather_t *routing_round_rows (routing_round_t *self);
+//  Offer every need gathered, in the order gathered, write every row gathered, and
+//  empty the round.
 int routing_round_offer (routing_store_t *store, routing_round_t *self, int64_t now,
                          kn_error_t *err);
 //  Empty it without offering (the batch failed).

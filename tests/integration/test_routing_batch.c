@@ -526,3 +526,154 @@ Test (routing_batch, an_offer_waits_for_a_consent_change_under_way)
     kn_db_destroy (&change);
     cr_assert_eq (s_count (ROUTED, r.referral_id), 1);
 }
+
+//  A round's feed events go out in one statement (feed_append_many): each agency's
+//  are numbered on from its head, with no gap, in the order its needs were
+//  referred, and a need nobody can take is told to its referrer as stored.
+Test (routing_batch, a_rounds_feed_events_are_numbered_in_order)
+{
+    enum { N = 5 };
+    //  Parenting support from the social care team alone; housing from nobody.
+    free (s_sql ("DELETE FROM core.agency_need WHERE need = 8 AND agency_id <> '%s'", social));
+    free (s_sql ("DELETE FROM core.agency_need WHERE need = 6"));
+    referral_t before, r[N];
+    s_refer (750, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &before);
+    s_consume ();
+    int64_t head = s_count ("SELECT last_seq FROM routing.feed_head WHERE agency_id = '%s'",
+                            social);
+    int64_t told = s_count ("SELECT coalesce (max (last_seq), 0) FROM routing.feed_head"
+                            " WHERE agency_id = '%s'", school);
+    const int both[] = {KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT,
+                        KINNET__V1__NEED_CATEGORY__HOUSING_NEED};
+    for (int i = 0; i < N; i++)
+        s_refer (751 + i, both, 2, KINNET__V1__URGENCY__PRIORITY, NULL, &r[i]);
+    s_await_horizon (&r[N - 1]);
+    int handled = 0;
+    s_consume_counting (&handled);
+    cr_assert_geq (handled, N, "the run in one batch");
+
+    Kinnet__V1__FeedBatch *batch = s_feed (social, head);
+    cr_assert_eq (batch->n_events, N, "%zu new events in the social team's feed",
+                  batch->n_events);
+    cr_expect_eq (batch->last_seq, head + N, "the head moved by the round's count");
+    for (int i = 0; i < N; i++) {
+        Kinnet__V1__FeedEvent *event = batch->events[i];
+        cr_expect_eq (event->seq, head + 1 + i, "event %d numbered %lld", i,
+                      (long long)event->seq);
+        cr_assert (event->offer, "event %d is not an offer", i);
+        cr_expect_str_eq (event->offer->referral_id, r[i].referral_id,
+                          "offer %d out of the order referred", i);
+    }
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+
+    batch = s_feed (school, told);
+    int seen = 0;
+    for (size_t e = 0; e < batch->n_events; e++) {
+        Kinnet__V1__FeedEvent *event = batch->events[e];
+        cr_expect_eq (event->seq, told + 1 + (int64_t)e, "the referrer's feed has a gap");
+        if (strcmp (event->topic, "need.unplaced") != 0)
+            continue;
+        cr_assert_lt (seen, N);
+        Kinnet__V1__CaseNeed *need = event->need;
+        cr_expect_str_eq (need->referral_id, r[seen].referral_id, "notice out of order");
+        //  As a read of the need says.
+        char *stored = s_sql ("SELECT n.status || ' ' || n.category || ' ' || n.urgency"
+                              " || ' ' || floor (extract (epoch FROM n.created_at))"
+                              " || ' ' || n.case_id || ' ' || c.district FROM routing.need n"
+                              " JOIN routing.case c ON c.id = n.case_id WHERE n.id = '%s'",
+                              need->need_id);
+        char told_as[256];
+        snprintf (told_as, sizeof told_as, "%s %d %d %lld %s %s",
+                  need->status == KINNET__V1__NEED_STATUS__NEED_UNPLACED ? "unplaced" : "not",
+                  need->category,
+                  need->urgency, (long long)need->created_at->seconds, need->case_id,
+                  need->district);
+        cr_expect_str_eq (told_as, stored);
+        free (stored);
+        seen++;
+    }
+    cr_expect_eq (seen, N, "%d need.unplaced notices", seen);
+    kinnet__v1__feed_batch__free_unpacked (batch, NULL);
+}
+
+//  A run's rows go out one statement per table (routing_gather): each referral of
+//  the run still has its case, as referred, its link to the case, and one audit row
+//  of its routing, in the order referred. An emergency in the run (offered alone,
+//  to the district's lead first) finds its case written; a referral joining its
+//  family's case in the same batch finds the case the run wrote.
+Test (routing_batch, a_runs_rows_are_each_written_once_in_order)
+{
+    enum { N = 4, EMERGENCY = 2 };
+    referral_t r[N], joining;
+    int urgency[N];
+    for (int i = 0; i < N; i++) {
+        urgency[i] = i == EMERGENCY ? KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING
+                                    : KINNET__V1__URGENCY__PRIORITY;
+        s_refer (760 + i, parenting, 1, urgency[i], "pl", &r[i]);
+    }
+    const int language[] = {KINNET__V1__NEED_CATEGORY__LANGUAGE_SUPPORT};
+    s_refer (760, language, 1, KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING, "en", &joining);
+    s_await_horizon (&joining);
+    int handled = 0;
+    s_consume_counting (&handled);
+    cr_assert_geq (handled, N + 1, "the referrals in one batch");
+    for (int i = 0; i < N; i++) {
+        char *c = s_sql ("SELECT c.district || ' ' || array_to_string (c.languages, ',') || ' '"
+                         " || c.urgency || ' ' || c.needs_count || ' ' || cr.full_view"
+                         " || ' ' || cr.referring_agency_id FROM routing.case c"
+                         " JOIN routing.case_referral cr ON cr.case_id = c.id"
+                         " WHERE c.family_id = '%s' AND cr.referral_id = '%s'",
+                         r[i].family_id, r[i].referral_id);
+        char want[160];
+        //  The first family's case was joined by an emergency about English.
+        snprintf (want, sizeof want, "north %s %d %d true %s", i ? "pl" : "en,pl",
+                  i ? urgency[i] : KINNET__V1__URGENCY__EMERGENCY_SAFEGUARDING,
+                  i ? 1 : 2, school);
+        cr_expect_str_eq (c ? c : "(no case)", want, "referral %d", i);
+        free (c);
+        cr_expect_eq (s_count ("SELECT count (*) FROM core.audit WHERE service = 'routing'"
+                               " AND operation = 'route' AND result = 'ok' AND agency_id IS NULL"
+                               " AND object_id = '%s' AND subject_ref = '%s'",
+                               r[i].referral_id, r[i].family_id),
+                      1, "referral %d's routing audited once", i);
+    }
+    cr_expect_eq (s_count ("SELECT count (*) FROM routing.case_referral WHERE referral_id = '%s'",
+                           joining.referral_id), 1);
+    char offer[KN_UUID_STR], agency[KN_UUID_STR];
+    for (int i = 0; i < N; i++)
+        cr_expect (s_offer (&r[i], KINNET__V1__NEED_CATEGORY__PARENTING_SUPPORT, offer, agency),
+                   "referral %d's need not offered", i);
+    //  Audited in the order referred.
+    for (int i = 1; i < N; i++)
+        cr_expect_eq (s_count ("SELECT count (*) FROM core.audit a, core.audit b"
+                               " WHERE a.object_id = '%s' AND b.object_id = '%s' AND a.id < b.id"
+                               " AND a.operation = 'route' AND b.operation = 'route'",
+                               r[i - 1].referral_id, r[i].referral_id),
+                      1, "referrals %d and %d audited out of order", i - 1, i);
+}
+
+//  A run whose referrals all join their families' cases and bring only needs in
+//  hand offers nothing, and still writes what it gathered: each referral's link to
+//  its case and its audit row.
+Test (routing_batch, a_run_that_offers_nothing_still_writes_its_rows)
+{
+    referral_t first[2], again[2];
+    for (int i = 0; i < 2; i++)
+        s_refer (770 + i, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &first[i]);
+    s_consume ();
+    int offers = s_count ("SELECT count (*) FROM routing.involvement");
+    for (int i = 0; i < 2; i++)
+        s_refer (770 + i, parenting, 1, KINNET__V1__URGENCY__ROUTINE, NULL, &again[i]);
+    s_await_horizon (&again[1]);
+    int handled = 0;
+    s_consume_counting (&handled);
+    cr_assert_geq (handled, 2, "both in one batch");
+    cr_expect_eq (s_count ("SELECT count (*) FROM routing.involvement"), offers,
+                  "a need in hand offered again");
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq (s_count (ROUTED, again[i].referral_id), 1, "referral %d not linked", i);
+        cr_expect_eq (s_count ("SELECT count (*) FROM core.audit WHERE operation = 'route'"
+                               " AND object_id = '%s'", again[i].referral_id),
+                      1, "referral %d's routing not audited", i);
+    }
+}
