@@ -28,6 +28,9 @@ typedef struct {
     int columns;
     json_t *pgbench[MAX_COLUMNS];
     json_t *floor[MAX_COLUMNS];   // the SQL floor: intake's writes alone (ops/bench-floor)
+    json_t *floor_inflight[MAX_COLUMNS];   // the same with Kinnet's referrals in flight
+    json_t *cpu[MAX_COLUMNS];     // where the cores went in the Kinnet run (ops/lib/cpu.sh)
+    json_t *cpu_open, *cpu_sustained, *cpu_alone;
     json_t *echo[MAX_COLUMNS];
     json_t *kinnet[MAX_COLUMNS];
     json_t *rss[MAX_COLUMNS];   // read after the Kinnet run with that many clients
@@ -51,6 +54,8 @@ s_column (report_t *self, json_t *line)
         self->clients[at] = self->clients[at - 1];
         self->pgbench[at] = self->pgbench[at - 1];
         self->floor[at] = self->floor[at - 1];
+        self->floor_inflight[at] = self->floor_inflight[at - 1];
+        self->cpu[at] = self->cpu[at - 1];
         self->echo[at] = self->echo[at - 1];
         self->kinnet[at] = self->kinnet[at - 1];
         self->rss[at] = self->rss[at - 1];
@@ -60,7 +65,7 @@ s_column (report_t *self, json_t *line)
     }
     self->clients[at] = clients;
     self->pgbench[at] = self->floor[at] = self->echo[at] = self->kinnet[at] = NULL;
-    self->rss[at] = NULL;
+    self->rss[at] = self->floor_inflight[at] = self->cpu[at] = NULL;
     self->wal_pgbench[at] = self->wal_kinnet[at] = NULL;
     return at;
 }
@@ -161,6 +166,23 @@ s_load (report_t *self, const char *path, json_t *all)
             self->echo_open = object;
         else if (strcmp (kind, "rss_routing") == 0)
             self->routing_rss = object;
+        else if (strcmp (kind, "sql_floor_inflight") == 0) {
+            int column = s_column (self, object);
+            if (column >= 0)
+                self->floor_inflight[column] = object;
+        }
+        else if (strcmp (kind, "cpu") == 0) {
+            const char *of = json_string_value (json_object_get (object, "of"));
+            int column = of && strcmp (of, "kinnet") == 0 ? s_column (self, object) : -1;
+            if (column >= 0)
+                self->cpu[column] = object;
+            else if (of && strcmp (of, "open") == 0)
+                self->cpu_open = object;
+            else if (of && strcmp (of, "routing_sustained") == 0)
+                self->cpu_sustained = object;
+            else if (of && strcmp (of, "routing_alone") == 0)
+                self->cpu_alone = object;
+        }
         else if (strcmp (kind, "pgbench") == 0 || strcmp (kind, "echo") == 0
                  || strcmp (kind, "kinnet") == 0 || strcmp (kind, "sql_floor") == 0) {
             int column = s_column (self, object);
@@ -203,6 +225,44 @@ s_load (report_t *self, const char *path, json_t *all)
     return 0;
 }
 
+//  CPU milliseconds per referral from a run's cores (ops/lib/cpu.sh), set on the
+//  run as NAME_ms: per_second referrals a second went through.
+static void
+s_cpu_per_referral (json_t *run, double per_second)
+{
+    static const char *names[] = {"machine", "postgres", "broker", "intake", "routing", "rest"};
+    if (!run || per_second <= 0)
+        return;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char cores[32], ms[32];
+        snprintf (cores, sizeof cores, "%s_cores", names[i]);
+        snprintf (ms, sizeof ms, "%s_ms", names[i]);
+        if (json_object_get (run, cores))
+            json_object_set_new (run, ms,
+                                 json_real (s_number (run, cores) * 1000 / per_second));
+    }
+}
+
+//  One line for the cores a run used, and per referral.
+static void
+s_cpu_line (FILE *out, const char *title, json_t *run)
+{
+    if (!run)
+        return;
+    double seconds = s_number (run, "seconds");
+    double rate = seconds > 0 ? s_number (run, "rows") / seconds : 0;
+    s_cpu_per_referral (run, rate);
+    fprintf (out,
+             "CPU during %s (%.0f referrals/s over %.1f s): cores busy %.2f: PostgreSQL %.2f,"
+             " intake %.2f, broker %.2f, routing %.2f, the rest %.2f; ms per referral %.2f:"
+             " PostgreSQL %.2f, intake %.2f, broker %.2f, routing %.2f, the rest %.2f\n",
+             title, rate, seconds, s_number (run, "machine_cores"), s_number (run, "postgres_cores"),
+             s_number (run, "intake_cores"), s_number (run, "broker_cores"),
+             s_number (run, "routing_cores"), s_number (run, "rest_cores"),
+             s_number (run, "machine_ms"), s_number (run, "postgres_ms"), s_number (run, "intake_ms"),
+             s_number (run, "broker_ms"), s_number (run, "routing_ms"), s_number (run, "rest_ms"));
+}
+
 int
 bench_report_print (const char *results_path, const char *json_path, FILE *out)
 {
@@ -228,6 +288,24 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
         }
         else
             json_array_append_new (ratios, json_null ());
+        double inflight =
+            self.floor_inflight[i] ? s_number (self.floor_inflight[i], "referrals_per_s") : 0;
+        if (self.kinnet[i] && inflight > 0)
+            json_object_set_new (self.kinnet[i], "ratio_to_sql_floor_inflight",
+                                 json_real (kinnet / inflight));
+        //  CPU per referral: the Kinnet run's (its rows over its marked span) and the
+        //  floor's (its referrals a second).
+        if (self.cpu[i]) {
+            double seconds = s_number (self.cpu[i], "seconds");
+            s_cpu_per_referral (self.cpu[i],
+                                seconds > 0 ? s_number (self.cpu[i], "rows") / seconds : 0);
+        }
+        if (self.floor[i] && json_object_get (self.floor[i], "machine_cores")) {
+            json_object_set_new (self.floor[i], "rest_cores",
+                                 json_real (s_number (self.floor[i], "machine_cores") -
+                                            s_number (self.floor[i], "postgres_cores")));
+            s_cpu_per_referral (self.floor[i], floor);
+        }
         if (self.kinnet[i] && floor > 0) {
             json_object_set_new (self.kinnet[i], "ratio_to_sql_floor",
                                  json_real (kinnet / floor));
@@ -300,12 +378,19 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
            1);
     s_row (out, "  latency mean ms", &self, self.floor, "latency_ms_mean", 2, 1);
     s_row (out, "  WAL bytes per referral", &self, self.floor, "wal_bytes_per_referral", 0, 1);
+    s_row (out, "  CPU ms/referral: PostgreSQL", &self, self.floor, "postgres_ms", 2, 1);
+    s_row (out, "    the rest (pgbench)", &self, self.floor, "rest_ms", 2, 1);
+    s_row (out, "SQL floor, Kinnet's in flight", &self, self.floor_inflight, "referrals_per_s",
+           0, 1);
+    s_row (out, "  sessions", &self, self.floor_inflight, "sessions", 0, 1);
     s_row (out, "echo via broker, msg/s", &self, self.echo, "per_second", 0, 1);
     s_row (out, "  latency p50 ms", &self, self.echo, "latency_ms.p50", 2, 1);
     s_row (out, "  latency p99 ms", &self, self.echo, "latency_ms.p99", 2, 1);
     s_row (out, "Kinnet referrals acked/s", &self, self.kinnet, "per_second", 0, 1);
     s_row (out, "  ratio to pgbench", &self, self.kinnet, "ratio_to_pgbench", 2, 1);
     s_row (out, "  ratio to the SQL floor", &self, self.kinnet, "ratio_to_sql_floor", 2, 1);
+    s_row (out, "  ratio to it at Kinnet's in flight", &self, self.kinnet,
+           "ratio_to_sql_floor_inflight", 2, 1);
     s_row (out, "  latency p50 ms", &self, self.kinnet, "latency_ms.p50", 2, 1);
     s_row (out, "  latency p90 ms", &self, self.kinnet, "latency_ms.p90", 2, 1);
     s_row (out, "  latency p99 ms", &self, self.kinnet, "latency_ms.p99", 2, 1);
@@ -315,6 +400,11 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
     s_row (out, "  autovacuum runs during", &self, self.kinnet, "autovacuums_during", 0, 1);
     s_row (out, "  checkpoints during", &self, self.kinnet, "checkpoints_during", 0, 1);
     s_row (out, "  errors", &self, self.kinnet, "errors", 0, 1);
+    s_row (out, "  cores busy (machine)", &self, self.cpu, "machine_cores", 2, 1);
+    s_row (out, "  CPU ms/referral: PostgreSQL", &self, self.cpu, "postgres_ms", 2, 1);
+    s_row (out, "    intake workers", &self, self.cpu, "intake_ms", 2, 1);
+    s_row (out, "    broker", &self, self.cpu, "broker_ms", 2, 1);
+    s_row (out, "    the rest (load generator...)", &self, self.cpu, "rest_ms", 2, 1);
     s_row (out, "peak RSS MiB: broker", &self, self.rss, "broker_kb", 1, 1 / 1024.0);
     s_row (out, "    of it now: own (anonymous)", &self, self.rss, "broker_anon_kb", 1, 1 / 1024.0);
     s_row (out, "    shared library pages", &self, self.rss, "broker_file_kb", 1, 1 / 1024.0);
@@ -342,6 +432,7 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                      s_number (run, "autovacuums_during"), s_number (run, "checkpoints_during"),
                      s_number (run, "wal_bytes_per_row"));
     }
+    s_cpu_line (out, "the open loop", self.cpu_open);
     if (self.echo_open) {
         json_t *run = self.echo_open;
         fprintf (out,
@@ -378,12 +469,14 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                  s_number (self.pace, "ratio"), s_number (sustained_offer, "p50"),
                  s_number (sustained_offer, "p99"), s_number (sustained_offer, "max"),
                  s_number (self.pace, "backlog_at_end"), s_number (self.pace, "drain_s"));
+    s_cpu_line (out, "the sustained run", self.cpu_sustained);
     if (self.drain)
         fprintf (out,
                  "Routing alone on a backlog of %.0f referrals: %.0f referrals/s, %.2f of"
                  " intake's closed loop that made it (%.0f/s)\n",
                  s_number (self.drain, "events"), s_number (self.drain, "routing_per_s"),
                  s_number (self.drain, "ratio"), s_number (self.drain, "intake_per_s"));
+    s_cpu_line (out, "routing alone", self.cpu_alone);
     if (self.routing_rss)
         fprintf (out, "Peak RSS of kinnet-routing: %.1f MiB\n",
                  s_number (self.routing_rss, "routing_kb") / 1024);
