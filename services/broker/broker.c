@@ -178,7 +178,8 @@ typedef enum {
                        // a request it holds was never read; it goes to another worker,
                        // uncounted (up to LEFT_MAX times)
     WORKER_GONE,       // its connection closed: the request goes to another worker once
-    WORKER_EXPIRED,    // silent too long: the request may be what stalls it; answered
+    WORKER_EXPIRED,    // silent too long (busy: busy_max_ms): the request may be what
+                       // stalls it; answered
     WORKER_REFUSED,    // a protocol error or a key no longer allowed: told to go
 } worker_end_t;
 
@@ -242,8 +243,12 @@ s_worker_delete (broker_t *self, worker_t *worker, worker_end_t end)
                     "worker", why[end], "handed", handed, NULL);
             broker_error_to_client (self, zmsg_first (request->msg), service->name,
                                KN_E_SERVICE_UNAVAILABLE, 0,
-                               "the worker handling this request stopped; retry with the "
-                               "same idempotency key");
+                               end == WORKER_EXPIRED
+                                   ? "the worker handling this request has said nothing "
+                                     "for too long and was given up; retry with the "
+                                     "same idempotency key"
+                                   : "the worker handling this request stopped; retry "
+                                     "with the same idempotency key");
             s_request_finish (self, service, &request, true);
         }
     }
@@ -284,6 +289,7 @@ broker_service_dispatch (broker_t *self, service_t *service)
         if (copy && s_worker_send (self, worker, KN_MDPW_REQUEST, copy) == 0) {
             request->handed++;
             worker->request = request;
+            worker->busy_until = zclock_mono () + self->config.busy_max_ms;
             continue;
         }
         //  Its connection is gone: the request keeps its place for the next worker.
@@ -465,13 +471,19 @@ static void
 s_purge (broker_t *self)
 {
     int64_t now = zclock_mono ();
-    //  A busy worker sends no heartbeats while it works; give it ten intervals.
-    int64_t busy_grace = (int64_t) self->config.heartbeat_ms * 10;
+    //  A busy worker's handler may be silent for as long as its request takes (one
+    //  long report statement: minutes), so its silence is no sign of death: its
+    //  connection is, and that is watched apart (s_probe_workers, broker_socket's
+    //  pings). Only past busy_max_ms unheard is it taken for stuck.
     zlist_t *dead = zlist_new ();
     for (worker_t *worker = zhashx_first (self->workers); worker;
-         worker = zhashx_next (self->workers))
-        if (worker->expiry + (worker->request ? busy_grace : 0) < now)
+         worker = zhashx_next (self->workers)) {
+        int64_t until = worker->request && worker->busy_until > worker->expiry
+                            ? worker->busy_until
+                            : worker->expiry;
+        if (until < now)
             zlist_append (dead, worker);
+    }
     for (worker_t *worker = zlist_first (dead); worker; worker = zlist_next (dead)) {
         kn_log (KN_INFO, "worker.expired", "service",
                 broker_frames_label (worker->service ? worker->service->name : NULL), NULL);
@@ -538,12 +550,13 @@ broker_new (const broker_config_t *config, broker_keys_t *keys, kn_db_t **db_p,
         = self->guard && self->suspects
               ? broker_socket_new ("frontend", config->frontend, BROKER_ZAP_FRONTEND, false,
                                    config->cert, self->guard, config->max_key_connections,
-                                   err)
+                                   0, err)
               : NULL;
+    //  Workers are pinged: a busy worker's connection is what says it is alive.
     self->backend_socket
         = self->frontend_socket ? broker_socket_new ("backend", config->backend,
                                                      BROKER_ZAP_BACKEND, true, config->cert,
-                                                     self->guard, 0, err)
+                                                     self->guard, 0, config->heartbeat_ms, err)
                                 : NULL;
     if (!self->backend_socket) {
         broker_destroy (&self);

@@ -10,8 +10,11 @@
     number and bytes, rate limited, and served in turn with the others'
     (broker_queue). A worker that leaves (DISCONNECT) holding a request never read
     it, so the request goes to another worker at once, uncounted. A worker that dies
-    holding a request is noticed from its connection closing, and the request is
-    handed to another worker once; with
+    holding a request is noticed from its connection closing (a killed process's
+    closes at once; the broker closes one whose peer stops answering libzmq's
+    pings: a host gone, a process frozen), never from its handler's silence, which
+    a long statement makes legitimately; the request is handed to another worker
+    once; with
     poison_deaths set, a request that a second worker dies holding is answered
     INTERNAL and handed to no third (broker_suspects), so a poison request cannot
     take down a service.
@@ -20,8 +23,8 @@
     key. Clients cannot forge it: whatever they send comes after it.
     The broker keeps no durable state: requests waiting for a worker are answered
     with SERVICE_UNAVAILABLE after request_timeout_ms, and so is a request whose
-    worker expires while holding it; none is left unanswered while
-    the broker runs. */
+    worker holds it busy_max_ms without a word (stuck, though connected); none is
+    left unanswered while the broker runs. */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED
 
@@ -35,7 +38,9 @@ typedef struct {
     const char *frontend;       // e.g. tcp://127.0.0.1:5555
     const char *backend;        // e.g. tcp://127.0.0.1:5556
     zcert_t *cert;              // broker certificate (secret included), borrowed
-    int heartbeat_ms;
+    int heartbeat_ms;           // MDP heartbeats, and libzmq's pings on the backend
+    int busy_max_ms;            // longest a worker may hold a request unheard while
+                                // its connection lives, before it is taken for stuck
     int request_timeout_ms;     // longest wait for a worker before an error reply
     int key_reload_ms;          // periodic key reload besides LISTEN/NOTIFY
     int max_queued;             // per-service queue limit

@@ -20,6 +20,9 @@ typedef struct {
     uint64_t read;        // wire bytes the broker has taken off it, estimated high
     size_t held;          // by the last check
     size_t per_key;       // connections its key may hold on its socket (0: any)
+    int ping_ms;          // libzmq pings it this often (0: never)
+    int64_t opened_at;    // monotonic ms
+    int64_t pongs;        // PONGs allowed for so far
     char key[41];         // its peer's CURVE key, from its first message ("" before)
     bool refused;         // shut down for its key's count: counts no more
 } connection_t;
@@ -86,7 +89,7 @@ s_key (int fd)
 }
 
 void
-broker_guard_opened (broker_guard_t *self, int fd, size_t per_key)
+broker_guard_opened (broker_guard_t *self, int fd, size_t per_key, int ping_ms)
 {
     if (fd < 0)
         return;
@@ -96,6 +99,8 @@ broker_guard_opened (broker_guard_t *self, int fd, size_t per_key)
     connection->fd = fd;
     connection->read = HANDSHAKE_ALLOWANCE;
     connection->per_key = per_key;
+    connection->ping_ms = ping_ms;
+    connection->opened_at = zclock_mono ();
     zhashx_update (self->connections, s_key (fd), connection);
 }
 
@@ -161,6 +166,16 @@ broker_guard_read (broker_guard_t *self, zmsg_t *msg)
 static size_t
 s_measure (connection_t *connection)
 {
+    if (connection->ping_ms > 0) {
+        //  One PONG (a ZMTP command: about 40 bytes under CURVE) per ping interval
+        //  since it opened. A busy worker sends nothing else for minutes; without
+        //  this its PONGs would count as a message piling up, and cut it in time.
+        int64_t pings = (zclock_mono () - connection->opened_at) / connection->ping_ms;
+        if (pings > connection->pongs) {
+            connection->read += (uint64_t) (pings - connection->pongs) * FRAME_ALLOWANCE;
+            connection->pongs = pings;
+        }
+    }
     uint64_t received, unread;
     if (broker_tcp_received (connection->fd, &received, &unread) != 0)
         return 0;   // not TCP, gone, or a kernel without the counter

@@ -5,8 +5,9 @@
     would buffer it all. The guard accounts for each TCP connection instead: the
     bytes the kernel received on it (TCP_INFO), less those still in the kernel's
     queue (SIOCINQ), less what the broker has read from it as complete messages
-    (with an allowance per frame for CURVE and ZMTP framing and one for the
-    handshake), is what libzmq is holding for it. A connection holding more than
+    (with an allowance per frame for CURVE and ZMTP framing, one for the handshake
+    and, where libzmq pings the peer, one per ping for its PONG), is what libzmq is
+    holding for it. A connection holding more than
     per_connection bytes, or the largest one while all together hold more than
     total, is shut down (shutdown(2) on its descriptor; libzmq sees the connection
     fail, frees the partial message and closes it; a client library reconnects).
@@ -25,7 +26,9 @@ void broker_guard_destroy (broker_guard_t **self_p);
 //  per_key: how many connections one CURVE key may hold open on that socket at once
 //  (0: any number). Each costs the broker memory of its own (libzmq's pipes and
 //  buffers, about 0.1 MiB), so an admitted key must not open them without end.
-void broker_guard_opened (broker_guard_t *self, int fd, size_t per_key);
+//  ping_ms: libzmq pings the peer this often (0: never); its PONGs arrive on the
+//  connection but are never read as messages, so each interval is allowed one.
+void broker_guard_opened (broker_guard_t *self, int fd, size_t per_key, int ping_ms);
 void broker_guard_closed (broker_guard_t *self, int fd);
 
 //  A complete message read from a guarded socket (its frames carry the descriptor

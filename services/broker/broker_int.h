@@ -21,8 +21,10 @@ typedef struct {
     char *identity;       // hex of the worker's routing address
     zframe_t *address;
     service_t *service;   // NULL until READY
-    int64_t expiry;
+    int64_t expiry;       // silent past this, it is forgotten (its heartbeats move it)
     broker_request_t *request;   // the request it is working on, while busy
+    int64_t busy_until;   // while busy, kept at least until then: its handler may
+                          // work in silence (broker.c, s_purge)
 } worker_t;
 
 struct _service_t {

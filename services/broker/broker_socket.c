@@ -11,17 +11,22 @@ struct _broker_socket_t {
     zsock_t *events;          // PAIR end of zmq_socket_monitor
     broker_guard_t *guard;
     size_t per_key;           // connections one key may hold open (0: any)
+    int ping_ms;              // libzmq pings each peer this often (0: never)
     long open;                // connections open now
 };
 
 static zsock_t *
 s_router (const char *endpoint, const char *domain, bool mandatory, zcert_t *cert,
-          kn_error_t *err)
+          int ping_ms, kn_error_t *err)
 {
     zsock_t *socket = zsock_new (ZMQ_ROUTER);
     if (!socket)
         return NULL;
     zsock_set_linger (socket, 0);
+    if (ping_ms > 0) {
+        zsock_set_heartbeat_ivl (socket, ping_ms);
+        zsock_set_heartbeat_timeout (socket, ping_ms * KN_HEARTBEAT_LIVENESS);
+    }
     zsock_set_maxmsgsize (socket, KN_MAX_MESSAGE_BYTES);
     zsock_set_router_mandatory (socket, mandatory ? 1 : 0);
     zsock_set_zap_domain (socket, domain);
@@ -58,13 +63,15 @@ s_monitor (zsock_t *socket, const char *name, kn_error_t *err)
 
 broker_socket_t *
 broker_socket_new (const char *name, const char *endpoint, const char *domain, bool mandatory,
-                   zcert_t *cert, broker_guard_t *guard, size_t per_key, kn_error_t *err)
+                   zcert_t *cert, broker_guard_t *guard, size_t per_key, int ping_ms,
+                   kn_error_t *err)
 {
     broker_socket_t *self = kn_calloc (1, sizeof *self);
     self->name = name;
     self->guard = guard;
     self->per_key = per_key;
-    self->router = s_router (endpoint, domain, mandatory, cert, err);
+    self->ping_ms = ping_ms;
+    self->router = s_router (endpoint, domain, mandatory, cert, ping_ms, err);
     self->events = self->router ? s_monitor (self->router, name, err) : NULL;
     if (!self->events) {
         broker_socket_destroy (&self);
@@ -121,7 +128,7 @@ s_event (broker_socket_t *self)
         memcpy (&fd, zframe_data (frame) + 2, sizeof fd);
         if (event == ZMQ_EVENT_ACCEPTED) {
             self->open++;
-            broker_guard_opened (self->guard, (int) fd, self->per_key);
+            broker_guard_opened (self->guard, (int) fd, self->per_key, self->ping_ms);
         }
         else if (event == ZMQ_EVENT_DISCONNECTED) {
             if (self->open > 0)

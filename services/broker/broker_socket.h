@@ -16,10 +16,14 @@ typedef struct _broker_socket_t broker_socket_t;
 //  decides whose keys it admits (broker_keys). mandatory: sends to a peer that is
 //  gone fail rather than vanish (the backend, so a dead worker is noticed at once;
 //  replies to a client that left just drop). cert and guard are borrowed. per_key:
-//  connections one key may hold open on it at once (0: any; broker_guard).
+//  connections one key may hold open on it at once (0: any; broker_guard). ping_ms:
+//  libzmq pings each peer this often (ZMTP PING, answered by the peer's libzmq
+//  itself, whatever its application is doing) and closes a connection that carries
+//  nothing for KN_HEARTBEAT_LIVENESS times as long: a peer whose host is gone or
+//  whose process is frozen then closes like a killed one (0: no pings).
 broker_socket_t *broker_socket_new (const char *name, const char *endpoint, const char *domain,
                                     bool mandatory, zcert_t *cert, broker_guard_t *guard,
-                                    size_t per_key, kn_error_t *err);
+                                    size_t per_key, int ping_ms, kn_error_t *err);
 void broker_socket_destroy (broker_socket_t **self_p);
 
 //  The ROUTER socket, and the monitor's socket to poll.

@@ -9,6 +9,12 @@
 #include "kn_mdp.h"
 #include "kn_metrics.h"
 
+//  KINNET_WORKER_BUSY_MAX_MS: above the longest request a service runs. Reporting's
+//  is the longest: a standby wait (KINNET_REPORTING_MAX_LAG_MS, at most 30 s), then
+//  statements of up to 300 s each (kinnet_reporting's statement_timeout).
+#define BUSY_MAX_MS     600000
+#define BUSY_MAX_MS_MAX 3600000
+
 static void
 s_usage (void)
 {
@@ -22,6 +28,9 @@ s_usage (void)
             "  KINNET_BROKER_FRONTEND  agency endpoint   (tcp://127.0.0.1:5555)\n"
             "  KINNET_BROKER_BACKEND   worker endpoint   (tcp://127.0.0.1:5556)\n"
             "  KINNET_HEARTBEAT_MS     heartbeat interval (2500)\n"
+            "  KINNET_WORKER_BUSY_MAX_MS  longest a worker may hold a request unheard,\n"
+            "                          its connection alive, before the client is told\n"
+            "                          SERVICE_UNAVAILABLE (600000)\n"
             "  KINNET_REQUEST_TIMEOUT_MS  wait for a worker before an error (2500)\n"
             "  KINNET_KEY_RELOAD_MS    periodic key reload (30000)\n"
             "  KINNET_MAX_QUEUED       queued requests per service (10000)\n"
@@ -84,11 +93,14 @@ main (int argc, char *argv[])
     gethostname (host, sizeof host - 1);
     snprintf (presence, sizeof presence, "%s %s", host,
               kn_config_str ("KINNET_BROKER_FRONTEND", "tcp://127.0.0.1:5555"));
+    long busy_max_ms = kn_config_int ("KINNET_WORKER_BUSY_MAX_MS", BUSY_MAX_MS);
     broker_config_t config = {
         .frontend = kn_config_str ("KINNET_BROKER_FRONTEND", "tcp://127.0.0.1:5555"),
         .backend = kn_config_str ("KINNET_BROKER_BACKEND", "tcp://127.0.0.1:5556"),
         .cert = cert,
         .heartbeat_ms = kn_mdp_heartbeat_ms (),
+        .busy_max_ms = busy_max_ms >= 1000 && busy_max_ms <= BUSY_MAX_MS_MAX
+                           ? (int) busy_max_ms : BUSY_MAX_MS,
         .request_timeout_ms = (int) kn_config_int ("KINNET_REQUEST_TIMEOUT_MS", 2500),
         .key_reload_ms = (int) kn_config_int ("KINNET_KEY_RELOAD_MS", 30000),
         .max_queued = (int) kn_config_int ("KINNET_MAX_QUEUED", 10000),
@@ -110,6 +122,11 @@ main (int argc, char *argv[])
         || (config.agency_rate > 0 && config.agency_burst < 1)) {
         kn_log (KN_ERROR, "broker.config", "problem",
                 "KINNET_AGENCY_SHARE must be 1 to 100, KINNET_AGENCY_BURST at least 1", NULL);
+        broker_keys_destroy (&keys);
+    }
+    if (busy_max_ms < 1000 || busy_max_ms > BUSY_MAX_MS_MAX) {
+        kn_log (KN_ERROR, "broker.config", "problem",
+                "KINNET_WORKER_BUSY_MAX_MS must be 1000 to 3600000", NULL);
         broker_keys_destroy (&keys);
     }
     if (keys)

@@ -18,7 +18,9 @@
 //  A WAL position as PostgreSQL prints it ("16/B374D848"), with room to spare.
 #define REPORTING_LSN_SIZE 40
 
-//  The default and the largest KINNET_REPORTING_MAX_LAG_MS.
+//  The default and the largest KINNET_REPORTING_MAX_LAG_MS. The worker sends no
+//  heartbeats while it waits; the broker keeps a busy worker for as long as its
+//  connection lives, up to KINNET_WORKER_BUSY_MAX_MS (600 s), far past the largest.
 #define REPORTING_MAX_LAG_MS     2000
 #define REPORTING_MAX_LAG_MS_MAX 30000
 

@@ -478,3 +478,155 @@ Test (report_standby, a_read_the_standby_fails_midway_runs_again_on_the_primary)
                             "reason=\"standby_failed\"}"),
                   1);
 }
+
+//  -------------------------------------------------------------------------
+//  A long wait for the standby, and a worker that dies in it
+
+//  The referrals report sent by a raw client of agency 1, not waited for: its socket.
+static zsock_t *
+s_report_send (void)
+{
+    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
+    run.report = "referrals";
+    run.from = from;
+    run.to = to;
+    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
+    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
+    request.report = &run;
+    uint8_t buf[128];
+    cr_assert_leq (kinnet__v1__reporting_request__get_packed_size (&request), sizeof buf);
+    size_t len = kinnet__v1__reporting_request__pack (&request, buf);
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    cr_assert (client);
+    zsock_set_linger (client, 0);
+    zcert_t *cert = kn_test_stack_agency_cert (stack, 1);
+    zcert_apply (cert, client);
+    zcert_destroy (&cert);
+    zsock_set_curve_serverkey (client, kn_test_stack_server_key (stack));
+    cr_assert_eq (zsock_connect (client, "%s", kn_test_stack_frontend (stack)), 0);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, "MDPC01");
+    zmsg_addstr (msg, "reporting");
+    zmsg_addmem (msg, buf, len);
+    cr_assert_eq (zmsg_send (&msg, client), 0);
+    return client;
+}
+
+//  The answer on client within timeout_ms (caller frees), or NULL.
+static Kinnet__V1__ReportingReply *
+s_report_answer (zsock_t *client, int timeout_ms)
+{
+    zsock_set_rcvtimeo (client, timeout_ms);
+    zmsg_t *msg = zmsg_recv (client);
+    if (!msg)
+        return NULL;
+    cr_assert_eq (zmsg_size (msg), 4, "a reply is [\"\"][MDPC01][service][body]");
+    zframe_t *body = zmsg_last (msg);
+    Kinnet__V1__ReportingReply *reply = kinnet__v1__reporting_reply__unpack (
+        NULL, zframe_size (body), zframe_data (body));
+    zmsg_destroy (&msg);
+    cr_assert (reply, "the reply is not a ReportingReply");
+    return reply;
+}
+
+//  The reporting daemon started with the longest standby wait the setting allows,
+//  its standby's replay paused behind a new referral, and a report sent: returns
+//  once the daemon is waiting for the standby (its session there has asked for the
+//  replay position since), with the client's socket.
+static zsock_t *
+s_report_waiting_for_the_standby (void)
+{
+    kn_test_stack_set_env (stack, "reporting", "KINNET_REPORTING_MAX_LAG_MS", "30000");
+    s_use_standby ();
+    s_refer (1, NULL);
+    s_refer (2, NULL);
+    int64_t received;
+    s_expect_source (s_report (&received), true, "caught_up");
+    kn_test_standby_pause (standby, true);
+    s_refer (3, NULL);
+    char *admin = kn_test_standby_url (standby, kn_test_admin_url ());
+    char *before = kn_test_sql (admin, "SELECT clock_timestamp ()");
+    zsock_t *client = s_report_send ();
+    int64_t deadline = zclock_mono () + 10000;
+    int asked = 0;
+    while (asked == 0 && zclock_mono () < deadline) {
+        asked = kn_test_countf (admin,
+                                "SELECT count (*) FROM pg_stat_activity"
+                                " WHERE usename = 'kinnet_reporting' AND query_start > '%s'"
+                                " AND query LIKE '%%pg_last_wal_replay_lsn%%'",
+                                before);
+        if (asked == 0)
+            zclock_sleep (10); // not routed yet: look again shortly
+    }
+    free (before);
+    free (admin);
+    cr_assert_geq (asked, 1, "the report never asked the standby");
+    return client;
+}
+
+Test (report_standby, a_wait_longer_than_the_heartbeat_expiry_is_answered)
+{
+    //  The broker once gave a busy worker ten heartbeats after its liveness ran
+    //  out (2.6 s with the stack's 200 ms), and answered its client "the worker
+    //  handling this request stopped" although the setting allows 30 s.
+    zsock_t *client = s_report_waiting_for_the_standby ();
+    int64_t asked = zclock_mono ();
+    Kinnet__V1__ReportingReply *early = s_report_answer (client, 4000);
+    cr_assert_null (early, "answered after %lld ms while the worker waited: %s",
+                    (long long)(zclock_mono () - asked),
+                    early && early->error ? early->error->message : "a report");
+
+    //  Replay resumed: the standby catches up, and the waiting worker answers.
+    kn_test_standby_pause (standby, false);
+    Kinnet__V1__ReportingReply *reply = s_report_answer (client, 10000);
+    zsock_destroy (&client);
+    cr_assert (reply, "the waiting worker's answer never came");
+    cr_assert_null (reply->error, "%s", reply->error ? reply->error->message : "");
+    cr_expect_geq (reply->source->lag_ms, 4000, "it waited for the standby");
+    printf ("standby wait: answered after %lld ms of waiting\n",
+            (long long)reply->source->lag_ms);
+    const Kinnet__V1__ReportTable *table = reply->report->sections[0]->tables[0];
+    cr_expect_eq (table->grand_total->value, 3, "the report holds the new referral");
+    s_expect_source (reply, true, "caught_up");
+}
+
+//  The client of a worker that died (kill) or froze (stop) in the standby wait is
+//  told SERVICE_UNAVAILABLE soon, not after the 30 s the wait may last.
+static void
+s_worker_lost_mid_request (int signal)
+{
+    zsock_t *client = s_report_waiting_for_the_standby ();
+    pid_t pid = kn_test_stack_reporting_pid (stack);
+    cr_assert_eq (kill (pid, signal), 0);
+    int64_t lost = zclock_mono ();
+    Kinnet__V1__ReportingReply *reply = s_report_answer (client, 10000);
+    int64_t told = zclock_mono () - lost;
+    zsock_destroy (&client);
+    //  Killed (a stopped process too) before any assertion can leave it stopped.
+    kn_test_stack_stop_reporting (stack, SIGKILL);
+    kn_test_standby_pause (standby, false);
+    cr_assert (reply, "the client was never told");
+    printf ("%s: client told after %lld ms\n", signal == SIGKILL ? "killed" : "frozen",
+            (long long)told);
+    cr_assert (reply->error, "a lost worker's request was answered as served");
+    cr_expect_eq (reply->error->code, KINNET__V1__ERROR_CODE__SERVICE_UNAVAILABLE, "%s",
+                  reply->error->message);
+    //  Its request is handed to another worker, once: with none, it waits out what
+    //  is left of KINNET_REQUEST_TIMEOUT_MS (the stack's 1500 ms) since it came.
+    //  Frozen, the worker is found first, when it stops answering the broker's pings
+    //  (every 200 ms, given up after 3 × 200 ms silent).
+    cr_expect_lt (told, signal == SIGKILL ? 1500 + 1000 : 1500 + 800 + 1000, "%s",
+                  reply->error->message);
+    kinnet__v1__reporting_reply__free_unpacked (reply, NULL);
+}
+
+Test (report_standby, a_worker_killed_while_it_waits_is_reported_to_its_client)
+{
+    s_worker_lost_mid_request (SIGKILL);
+}
+
+Test (report_standby, a_worker_frozen_while_it_waits_is_reported_to_its_client)
+{
+    s_worker_lost_mid_request (SIGSTOP);
+}
