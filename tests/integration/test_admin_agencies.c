@@ -1,7 +1,7 @@
 /*  The admin service's agencies, through the real broker with CURVE: registered
     (audited, replayed under their idempotency key), given and refused roles (four
-    eyes), revoked; bad input names its field and writes nothing; the bootstrap
-    makes the first administrator only. */
+    eyes), revoked; bad input, an unregistered district among it, names its field
+    and writes nothing; the bootstrap makes the first administrator only. */
 #include "admin_fixture.h"
 #include "kn_agency.h"
 
@@ -204,5 +204,46 @@ Test (admin_agencies, bad_agencies_are_refused_by_field_and_write_nothing)
     cr_expect_str_eq (err.field, "administrator");
     kn_db_destroy (&db);
     cr_expect_eq (s_count ("SELECT count (*) FROM core.agency"), 3);
+    zcert_destroy (&cert);
+}
+
+//  Routing reaches an agency only through its district: a code nobody registered
+//  (a typo) is refused, naming the command that registers one, and nothing is
+//  written; the idempotency key stays free for the corrected request.
+Test (admin_agencies, an_unregistered_district_is_refused_and_writes_nothing)
+{
+    zcert_t *cert = zcert_new ();
+    int agencies = s_count ("SELECT count (*) FROM core.agency");
+    Kinnet__V1__AdminReply *reply = s_register_in (KN_TEST_ADMIN, "typo", "Typo Health",
+                                                   "nrth", zcert_public_txt (cert));
+    s_refused (reply, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "district");
+    cr_expect (reply->error && strstr (reply->error->message, "'nrth'") &&
+                   strstr (reply->error->message, "district set"),
+               "%s", reply->error ? reply->error->message : "");
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    cr_expect_eq (s_count ("SELECT count (*) FROM core.agency"), agencies);
+    cr_expect_eq (s_count ("SELECT count (*) FROM core.agency WHERE district = 'nrth'"),
+                  0);
+    cr_expect_eq (s_count ("SELECT count (*) FROM admin.idempotency"), 0);
+    char sql[300];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM core.agency_key WHERE public_key = '%s'",
+              zcert_public_txt (cert));
+    cr_expect_eq (s_count (sql), 0);
+    //  Codes are exact: the registered "north" spelt otherwise is another code.
+    reply = s_register_in (KN_TEST_ADMIN, "typo-case", "Typo Health", "North",
+                           zcert_public_txt (cert));
+    s_refused (reply, KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "district");
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+
+    //  The same request with a registered district is accepted under the same key.
+    reply = s_register_in (KN_TEST_ADMIN, "typo", "Typo Health", "south",
+                           zcert_public_txt (cert));
+    s_ok (reply);
+    kinnet__v1__admin_reply__free_unpacked (reply, NULL);
+    cr_expect_eq (s_count ("SELECT count (*) FROM core.agency WHERE name = 'Typo Health'"
+                           " AND district = 'south'"),
+                  1);
+    cr_expect_eq (s_count (sql), 1);
     zcert_destroy (&cert);
 }
