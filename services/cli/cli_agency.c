@@ -24,6 +24,8 @@ static const char *s_usage =
     "       kinnet admin agency key list ID\n"
     "add makes the agency's key pair here, registers the public key with the admin\n"
     "service and writes DIR/agency-ID.cert and its _secret (give that to the agency).\n"
+    "D is a registered district (kinnet admin directory district set CODE --name\n"
+    "NAME registers one); another code is refused (exit 3) and nothing is written.\n"
     "Sectors are AgencySector names (school, early_years, social_services, health,\n"
     "mental_health, housing, ngo_community, police_youth_justice,\n"
     "disability_services, migration_services, income_support, local_authority).\n"
@@ -45,7 +47,8 @@ static const char *s_init_usage =
     "_secret), for KINNET_CERT. Refused (exit 5) while an active administrator exists:\n"
     "from then on administrators are made through the admin service (agency add,\n"
     "agency role add). Defaults: --name 'Partnership administration', --sector\n"
-    "local_authority, --district partnership.\n"
+    "local_authority, --district partnership (registered with it, with no name, when\n"
+    "it is not yet: no administrator exists to register it).\n"
     "--replace is the recovery when no administrator's certificate is left: it\n"
     "deactivates every administrator agency, revokes its keys (on the audit trail) and\n"
     "makes a new one, in one transaction.\n";

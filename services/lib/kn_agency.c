@@ -10,6 +10,11 @@
 #define INSERT_AGENCY                                                                    \
     "INSERT INTO core.agency (id, name, sector, district) VALUES ($1, $2, $3, $4)"
 #define INSERT_KEY "INSERT INTO core.agency_key (public_key, agency_id) VALUES ($1, $2)"
+#define DISTRICT_REGISTERED "SELECT 1 FROM core.district WHERE code = $1"
+//  The bootstrap's own district: registered with the administrator it makes, since
+//  only an administrator could register it otherwise.
+#define REGISTER_DISTRICT                                                                \
+    "INSERT INTO core.district (code) VALUES ($1) ON CONFLICT (code) DO NOTHING"
 //  Held by an active agency: the bootstrap makes the first administrator only.
 #define ADMINISTRATOR_EXISTS                                                             \
     "SELECT 1 FROM core.agency_role r JOIN core.agency a ON a.id = r.agency_id"          \
@@ -63,9 +68,23 @@ kn_agency_insert (kn_db_t *db, const char *id, const char *name, const char *sec
     char lower[40];
     if (kn_agency_check (name, sector, district, public_key, lower, err))
         return -1;
-    const char *agency[] = {id, name, lower, district};
-    PGresult *result = kn_db_query (db, INSERT_AGENCY, 4, agency, err);
+    //  Routing reaches an agency through its district; a code nobody registered is
+    //  a typo no referral would ever name. The foreign key (migration 0048) backs
+    //  this up; asked first, the refusal says what to do.
+    PGresult *result = kn_db_query (db, DISTRICT_REGISTERED, 1, &district, err);
     if (!result)
+        return -1;
+    bool registered = PQntuples (result) > 0;
+    PQclear (result);
+    if (!registered)
+        return kn_error_set (err, KN_E_INVALID_ARGUMENT, "district",
+                             "district '%.64s' is not registered; register it with "
+                             "`kinnet admin directory district set %.64s --name NAME`, "
+                             "or correct the code (`kinnet admin directory district "
+                             "list` shows the registered ones)",
+                             district, district);
+    const char *agency[] = {id, name, lower, district};
+    if (!(result = kn_db_query (db, INSERT_AGENCY, 4, agency, err)))
         return -1;
     PQclear (result);
     const char *key[] = {public_key, id};
@@ -135,6 +154,9 @@ s_register (kn_db_t *db, const char *name, const char *sector, const char *distr
                           "an active agency already holds the administrator role");
             goto fail;
         }
+        if (!(result = kn_db_query (db, REGISTER_DISTRICT, 1, &district, err)))
+            goto fail;
+        PQclear (result);
     }
     if (kn_agency_insert (db, id_out, name, sector, district, public_key, err) ||
         //  The administrator administers: it does not refer (every new agency is

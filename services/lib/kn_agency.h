@@ -27,13 +27,15 @@ int kn_agency_check (const char *name, const char *sector, const char *district,
                      const char *public_key, char sector_out[40], kn_error_t *err);
 
 //  Insert agency id (checked as kn_agency_check does) with its one public key, in
-//  the caller's transaction. A key already registered is KN_E_CONFLICT on field
-//  "public_key".
+//  the caller's transaction. A district that is not registered (core.district) is
+//  KN_E_INVALID_ARGUMENT on field "district", naming `district set`; a key already
+//  registered is KN_E_CONFLICT on field "public_key".
 int kn_agency_insert (kn_db_t *db, const char *id, const char *name, const char *sector,
                       const char *district, const char *public_key, kn_error_t *err);
 
-//  Register an agency with one public key (Z85) in a transaction of its own. sector
-//  is an AgencySector name in any case. Writes the new id to id_out.
+//  Register an agency with one public key (Z85) in a transaction of its own, as
+//  kn_agency_insert does (its district must be registered). sector is an
+//  AgencySector name in any case. Writes the new id to id_out.
 int kn_agency_add (kn_db_t *db, const char *name, const char *sector,
                    const char *district, const char *public_key, char id_out[KN_UUID_STR],
                    kn_error_t *err);
@@ -41,7 +43,8 @@ int kn_agency_add (kn_db_t *db, const char *name, const char *sector,
 //  The first administrator, in one transaction: KN_E_CONFLICT on field
 //  "administrator" when an active agency already holds the `administrator` role;
 //  otherwise register the agency with its key (as kn_agency_add) and grant it the
-//  role. Writes the new id to id_out.
+//  role. Its district is registered with it when it is not yet (with no name): no
+//  administrator exists yet to register one. Writes the new id to id_out.
 int kn_agency_init_administrator (kn_db_t *db, const char *name, const char *sector,
                                   const char *district, const char *public_key,
                                   char id_out[KN_UUID_STR], kn_error_t *err);
@@ -49,7 +52,7 @@ int kn_agency_init_administrator (kn_db_t *db, const char *name, const char *sec
 //  The recovery when no administrator's certificate is left: in one transaction,
 //  deactivate every active administrator agency and revoke its keys (each on the
 //  audit trail as `administrator_replaced`, by the database user), then register a
-//  new administrator as kn_agency_init_administrator does.
+//  new administrator as kn_agency_init_administrator does (its district too).
 int kn_agency_replace_administrators (kn_db_t *db, const char *name, const char *sector,
                                       const char *district, const char *public_key,
                                       char id_out[KN_UUID_STR], kn_error_t *err);

@@ -58,6 +58,9 @@ s_setup (void)
     setenv ("KINNET_CLOCK_FILE", clock_file, 1);
     kn_error_t err;
     kn_db_t *admin = kn_db_new (url, NULL, &err);
+    //  An agency's districts are registered ones (migration 0048).
+    free (s_sql ("INSERT INTO core.district (code, name) VALUES ('north', 'North'),"
+                 " ('east', NULL), ('south', NULL)"));
     s_agency (admin, "School", "school", "north", school);
     s_agency (admin, "Children's social care", "social_services", "north", social);
     s_agency (admin, "Family NGO", "ngo_community", "north", ngo);
@@ -75,7 +78,9 @@ s_setup (void)
                  ngo_pl, ngo, social));
     free (s_sql ("UPDATE core.agency SET capacity = 5 WHERE id = '%s'", ngo));
     free (s_sql ("UPDATE core.agency SET interpreters = true WHERE id = '%s'", health));
-    free (s_sql ("INSERT INTO core.district VALUES ('north', 'North', '%s')", social));
+    free (s_sql (
+        "UPDATE core.district SET child_protection_lead = '%s' WHERE code = 'north'",
+        social));
 
     crypto = kn_crypto_new (key);
     intake_db = kn_db_new (url, "kinnet_intake", &err);

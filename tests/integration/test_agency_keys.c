@@ -8,29 +8,19 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "kinnet/v1/admin.pb-c.h"
-#include "kn_test.h"
-#include "kn_uuid.h"
+#include "admin_fixture.h"
 
-static kn_test_stack_t *stack;
 static char dir[300];
 
 static void
 s_setup (void)
 {
     zsys_init ();
-    stack = kn_test_stack_new ();
+    s_fixture_setup ();
     snprintf (dir, sizeof dir, "%s", kn_test_stack_dir (stack));
 }
 
-static void
-s_teardown (void)
-{
-    kn_test_stack_destroy (&stack);
-    kn_test_no_leaks ();
-}
-
-TestSuite (agency_keys, .init = s_setup, .fini = s_teardown, .timeout = 120);
+TestSuite (agency_keys, .init = s_setup, .fini = s_fixture_teardown, .timeout = 120);
 
 //  Run the CLI as agency, or with the certificate cert when not NULL; its exit code,
 //  stdout and stderr into *out (caller frees) when out is not NULL.
@@ -288,32 +278,6 @@ Test (agency_keys, a_rotated_agency_keeps_its_id_records_and_roles)
 //  -------------------------------------------------------------------------
 //  The requests themselves: roles, bad input, idempotency.
 
-static Kinnet__V1__AdminReply *
-s_admin (int agency, Kinnet__V1__AdminRequest *request)
-{
-    size_t len = kinnet__v1__admin_request__get_packed_size (request);
-    uint8_t *buf = malloc (len ? len : 1);
-    kinnet__v1__admin_request__pack (request, buf);
-    kn_client_t *client = kn_test_stack_client (stack, agency, 10000, 1);
-    kn_error_t err;
-    zframe_t *frame = kn_client_call (client, "admin", buf, len, &err);
-    kn_client_destroy (&client);
-    free (buf);
-    cr_assert (frame, "%s", err.message);
-    Kinnet__V1__AdminReply *reply =
-        kinnet__v1__admin_reply__unpack (NULL, zframe_size (frame), zframe_data (frame));
-    zframe_destroy (&frame);
-    cr_assert (reply);
-    return reply;
-}
-
-#define REQUEST(member, MEMBER, value)                                                   \
-    (Kinnet__V1__AdminRequest)                                                           \
-    {                                                                                    \
-        .base = PROTOBUF_C_MESSAGE_INIT (&kinnet__v1__admin_request__descriptor),        \
-        .op_case = KINNET__V1__ADMIN_REQUEST__OP_##MEMBER, .member = (value)             \
-    }
-
 //  add (true) or revoke public_key for agency_id, as caller, under idempotency key.
 static Kinnet__V1__AdminReply *
 s_key (int caller, bool add, const char *key, const char *agency_id,
@@ -345,24 +309,14 @@ s_list (int caller, const char *agency_id)
     return s_admin (caller, &request);
 }
 
-//  The reply is the error code on field (and then freed).
+//  The reply is the error code on field, with a message, and then freed.
 static void
-s_refused (Kinnet__V1__AdminReply *reply, Kinnet__V1__ErrorCode code, const char *field)
+s_refused_free (Kinnet__V1__AdminReply *reply, Kinnet__V1__ErrorCode code,
+                const char *field)
 {
-    cr_assert (reply->error, "answered where %s was expected", field);
-    cr_expect_eq (reply->error->code, code, "code %d, field %s: %s", reply->error->code,
-                  reply->error->field, reply->error->message);
-    cr_expect_str_eq (reply->error->field, field, "%s", reply->error->message);
+    s_refused (reply, code, field);
     cr_expect (reply->error->message && *reply->error->message);
     kinnet__v1__admin_reply__free_unpacked (reply, NULL);
-}
-
-static void
-s_ok (Kinnet__V1__AdminReply *reply)
-{
-    cr_assert_null (reply->error, "%s (field %s)",
-                    reply->error ? reply->error->message : "",
-                    reply->error ? reply->error->field : "");
 }
 
 static int
@@ -389,11 +343,12 @@ Test (agency_keys, only_administrators_and_bad_input_writes_nothing)
     //  and on record; nothing written.
     for (int target = 0; target < 2; target++) {
         const char *id = target ? agency1 : agency0;
-        s_refused (s_key (0, true, "x-add", id, fresh_key),
-                   KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "op");
-        s_refused (s_key (0, false, "x-rev", id, zcert_public_txt (target ? other : own)),
-                   KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "op");
-        s_refused (s_list (0, id), KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "op");
+        s_refused_free (s_key (0, true, "x-add", id, fresh_key),
+                        KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "op");
+        s_refused_free (
+            s_key (0, false, "x-rev", id, zcert_public_txt (target ? other : own)),
+            KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "op");
+        s_refused_free (s_list (0, id), KINNET__V1__ERROR_CODE__PERMISSION_DENIED, "op");
     }
     char sql[600];
     snprintf (
@@ -406,36 +361,39 @@ Test (agency_keys, only_administrators_and_bad_input_writes_nothing)
 
     //  Bad input, each named by its field.
     const char *nobody = "00000000-0000-4000-8000-000000000009";
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-1", nobody, fresh_key),
-               KINNET__V1__ERROR_CODE__NOT_FOUND, "agency_id");
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-2", "not-a-uuid", fresh_key),
-               KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "agency_id");
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-3", agency0, "short"),
-               KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "public_key");
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-4", agency0,
-                      "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~"),
-               KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "public_key");
-    s_refused (s_key (KN_TEST_ADMIN, true, "", agency0, fresh_key),
-               KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "idempotency_key");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "b-1", nobody, fresh_key),
+                    KINNET__V1__ERROR_CODE__NOT_FOUND, "agency_id");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "b-2", "not-a-uuid", fresh_key),
+                    KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "agency_id");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "b-3", agency0, "short"),
+                    KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "public_key");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "b-4", agency0,
+                           "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~"),
+                    KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "public_key");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "", agency0, fresh_key),
+                    KINNET__V1__ERROR_CODE__INVALID_ARGUMENT, "idempotency_key");
     //  A key registered already, to another agency or to this one, or a service's.
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-5", agency0, zcert_public_txt (other)),
-               KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-6", agency0, zcert_public_txt (own)),
-               KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-7", agency0, zcert_public_txt (service)),
-               KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "b-5", agency0, zcert_public_txt (other)),
+                    KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "b-6", agency0, zcert_public_txt (own)),
+                    KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
+    s_refused_free (
+        s_key (KN_TEST_ADMIN, true, "b-7", agency0, zcert_public_txt (service)),
+        KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
     //  Revoking another agency's key under this one, or a key of no agency.
-    s_refused (s_key (KN_TEST_ADMIN, false, "b-8", agency0, zcert_public_txt (other)),
-               KINNET__V1__ERROR_CODE__NOT_FOUND, "public_key");
-    s_refused (s_key (KN_TEST_ADMIN, false, "b-9", agency0, fresh_key),
-               KINNET__V1__ERROR_CODE__NOT_FOUND, "public_key");
-    s_refused (s_key (KN_TEST_ADMIN, false, "b-10", nobody, zcert_public_txt (own)),
-               KINNET__V1__ERROR_CODE__NOT_FOUND, "agency_id");
-    s_refused (s_list (KN_TEST_ADMIN, nobody), KINNET__V1__ERROR_CODE__NOT_FOUND,
-               "agency_id");
+    s_refused_free (
+        s_key (KN_TEST_ADMIN, false, "b-8", agency0, zcert_public_txt (other)),
+        KINNET__V1__ERROR_CODE__NOT_FOUND, "public_key");
+    s_refused_free (s_key (KN_TEST_ADMIN, false, "b-9", agency0, fresh_key),
+                    KINNET__V1__ERROR_CODE__NOT_FOUND, "public_key");
+    s_refused_free (s_key (KN_TEST_ADMIN, false, "b-10", nobody, zcert_public_txt (own)),
+                    KINNET__V1__ERROR_CODE__NOT_FOUND, "agency_id");
+    s_refused_free (s_list (KN_TEST_ADMIN, nobody), KINNET__V1__ERROR_CODE__NOT_FOUND,
+                    "agency_id");
     //  The only key of agency 1: its last live key.
-    s_refused (s_key (KN_TEST_ADMIN, false, "b-11", agency1, zcert_public_txt (other)),
-               KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
+    s_refused_free (
+        s_key (KN_TEST_ADMIN, false, "b-11", agency1, zcert_public_txt (other)),
+        KINNET__V1__ERROR_CODE__CONFLICT, "public_key");
     cr_expect_eq (s_keys (), keys, "a refused request wrote a key");
     cr_expect_eq (kn_test_count (kn_test_stack_db_url (stack),
                                  "SELECT count (*) FROM core.agency_key"),
@@ -462,8 +420,8 @@ Test (agency_keys, only_administrators_and_bad_input_writes_nothing)
     reply = s_admin (KN_TEST_ADMIN, &request);
     s_ok (reply);
     kinnet__v1__admin_reply__free_unpacked (reply, NULL);
-    s_refused (s_key (KN_TEST_ADMIN, true, "b-12", gone_id, fresh_key),
-               KINNET__V1__ERROR_CODE__CONFLICT, "agency_id");
+    s_refused_free (s_key (KN_TEST_ADMIN, true, "b-12", gone_id, fresh_key),
+                    KINNET__V1__ERROR_CODE__CONFLICT, "agency_id");
     snprintf (sql, sizeof sql,
               "SELECT count (*) FROM core.agency_key WHERE agency_id = '%s'", gone_id);
     cr_expect_eq (kn_test_count (kn_test_stack_db_url (stack), sql), 1);
@@ -480,8 +438,9 @@ Test (agency_keys, only_administrators_and_bad_input_writes_nothing)
     cr_expect_eq (reply->key_changed->live_keys, 2);
     kinnet__v1__admin_reply__free_unpacked (reply, NULL);
     zcert_t *another = zcert_new ();
-    s_refused (s_key (KN_TEST_ADMIN, true, "good-1", agency1, zcert_public_txt (another)),
-               KINNET__V1__ERROR_CODE__CONFLICT, "idempotency_key");
+    s_refused_free (
+        s_key (KN_TEST_ADMIN, true, "good-1", agency1, zcert_public_txt (another)),
+        KINNET__V1__ERROR_CODE__CONFLICT, "idempotency_key");
     cr_expect_eq (s_keys (), keys + 1);
     //  The list: both keys, oldest first, the new one live.
     reply = s_list (KN_TEST_ADMIN, agency1);

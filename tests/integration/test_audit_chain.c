@@ -439,6 +439,7 @@ Test (audit, a_checkpoint_taken_from_the_middle_is_found)
 static void
 s_disclose (int n)
 {
+    s_sql ("INSERT INTO core.district (code) VALUES ('north') ON CONFLICT DO NOTHING");
     s_sql ("INSERT INTO core.agency (id, name, sector, district) VALUES"
            " ('00000000-0000-4000-8000-0000000000aa', 'Recipient', 'school', 'north')"
            " ON CONFLICT DO NOTHING");

@@ -266,16 +266,26 @@ s_agencies_named (const char *name)
     return kn_test_count (kn_test_stack_db_url (stack), sql);
 }
 
+//  `kinnet admin agency add` as agency: a school named name in district, its key
+//  pair to the stack's folder/sub; the exit code, stdout in *out as s_run.
+static int
+s_agency_add (int agency, const char *name, const char *district, const char *sub,
+              char **out)
+{
+    char args[600];
+    snprintf (args, sizeof args,
+              "admin agency add --name '%s' --sector school --district %s"
+              " --cert-out %s/%s",
+              name, district, dir, sub);
+    return s_run (agency, args, out);
+}
+
 Test (cli, admin_needs_the_administrator_role)
 {
     //  A plain agency is refused by the service, with the reason, and nothing is
     //  registered.
     char args[600], *out = NULL;
-    snprintf (args, sizeof args,
-              "admin agency add --name 'Plain Try' --sector school --district north"
-              " --cert-out %s/plain",
-              dir);
-    cr_assert_eq (s_run (0, args, NULL), 4);
+    cr_assert_eq (s_agency_add (0, "Plain Try", "north", "plain", NULL), 4);
     out = s_stderr ();
     cr_assert (strstr (out, "permission_denied"), "%s", out);
     cr_assert (strstr (out, "administrator"), "the message names the role: %s", out);
@@ -300,13 +310,31 @@ Test (cli, admin_needs_the_administrator_role)
     cr_assert_eq (s_run (KN_TEST_ADMIN, "admin agency revoke x --now", NULL), 2);
 
     //  The administrator agency may; the service tells what it did.
-    snprintf (args, sizeof args,
-              "admin agency add --name 'Admin Try' --sector school --district north"
-              " --cert-out %s/admin",
-              dir);
-    cr_assert_eq (s_run (KN_TEST_ADMIN, args, &out), 0, "%s", out);
+    cr_assert_eq (s_agency_add (KN_TEST_ADMIN, "Admin Try", "north", "admin", &out), 0,
+                  "%s", out);
     free (out);
     cr_assert_eq (s_agencies_named ("Admin Try"), 1);
+}
+
+//  An agency's district is a registered one: a typo is invalid input (exit 3),
+//  the message names the command that registers a district, nothing is written
+//  and no key pair is left behind.
+Test (cli, agency_add_refuses_an_unregistered_district)
+{
+    char *out = NULL;
+    cr_assert_eq (s_agency_add (KN_TEST_ADMIN, "Typo School", "nrth", "typo", NULL), 3);
+    out = s_stderr ();
+    cr_expect (strstr (out, "district") && strstr (out, "district set nrth"), "%s", out);
+    free (out);
+    cr_expect_eq (s_agencies_named ("Typo School"), 0);
+    char command[400];
+    snprintf (command, sizeof command, "ls %s/typo | grep -q cert", dir);
+    cr_expect_neq (system (command), 0, "a key pair was left in --cert-out");
+
+    cr_assert_eq (s_agency_add (KN_TEST_ADMIN, "Typo School", "north", "typo", &out), 0,
+                  "%s", out);
+    free (out);
+    cr_expect_eq (s_agencies_named ("Typo School"), 1);
 }
 
 //  kinnet admin init on the database at url (KINNET_DATABASE_URL, no broker).
@@ -350,6 +378,10 @@ Test (cli, admin_init_makes_only_the_first_administrator)
     snprintf (sql, sizeof sql,
               "SELECT count(*) FROM core.agency_role WHERE agency_id = '%s'", id);
     cr_assert_eq (kn_test_count (url, sql), 1, "the administrator holds another role");
+    //  Its district is registered with it: nobody could register one before.
+    cr_assert_eq (kn_test_count (url, "SELECT count(*) FROM core.district"
+                                      " WHERE code = 'partnership'"),
+                  1);
     cr_assert_eq (s_init (url, cert_out, "", &out), 5, "%s", out);
     cr_assert (strstr (out, "administrator"), "%s", out);
     free (out);

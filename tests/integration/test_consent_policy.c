@@ -41,6 +41,8 @@ static void
 s_setup (void)
 {
     url = kn_test_db_create ();
+    //  Agencies are in registered districts (migration 0048).
+    free (kn_test_sql (url, "INSERT INTO core.district (code) VALUES ('north')"));
     s_agency ("Social care", "social_services", recorder);
     s_agency ("School", "school", school);
     s_agency ("Clinic", "health", health);

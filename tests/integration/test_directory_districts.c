@@ -169,8 +169,9 @@ Test (directory_districts, districts_and_their_lead)
     free (lead);
 }
 
-//  An agency registered by hand in a district nobody registered still serves it:
-//  the list shows the district, unregistered, with its agency, not "no districts".
+//  An agency put in a district nobody registered before migration 0048 (whose keys
+//  then stay NOT VALID) still serves it: the list shows the district, unregistered,
+//  with its agency, not "no districts", so the operator sees what to register.
 Test (directory_districts, the_list_shows_districts_only_agencies_serve)
 {
     free (s_sql ("DELETE FROM core.district RETURNING 1"));
@@ -179,14 +180,14 @@ Test (directory_districts, the_list_shows_districts_only_agencies_serve)
     cr_assert (list, "%s", err.message);
     cr_expect_eq (json_array_size (list), 0);
     json_decref (list);
-    zcert_t *cert = zcert_new ();
-    char harbour[KN_UUID_STR];
-    cr_assert_eq (kn_agency_add (db, "Harbour Family Hub", "ngo_community", "harbour",
-                                 zcert_public_txt (cert), harbour, &err),
-                  0, "%s", err.message);
-    zcert_destroy (&cert);
-    free (s_sql ("INSERT INTO core.agency_district (agency_id, district)"
-                 " SELECT id, 'quay' FROM core.agency RETURNING 1"));
+    //  Rows as an older Kinnet wrote them: the foreign keys' triggers do not fire.
+    const char *harbour = "00000000-0000-4000-8000-0000000000b1";
+    free (s_sql ("SET session_replication_role = replica;"
+                 " INSERT INTO core.agency (id, name, sector, district) VALUES"
+                 "  ('00000000-0000-4000-8000-0000000000b1', 'Harbour Family Hub',"
+                 "   'ngo_community', 'harbour');"
+                 " INSERT INTO core.agency_district (agency_id, district)"
+                 "  SELECT id, 'quay' FROM core.agency RETURNING 1"));
     list = kn_directory_district_list (db, &err);
     cr_assert (list, "%s", err.message);
     cr_assert_eq (json_array_size (list), 2, "harbour (home) and quay (catchment)");
@@ -206,4 +207,57 @@ Test (directory_districts, the_list_shows_districts_only_agencies_serve)
     list = kn_directory_district_list (db, &err);
     cr_expect_eq (json_array_size (list), 0);
     json_decref (list);
+}
+
+//  Routing reaches an agency only through its district: kn_agency_add (as the admin
+//  service's registration) refuses a code nobody registered, naming `district set`,
+//  and writes nothing; a registered code is accepted.
+Test (directory_districts, an_agency_is_added_only_in_a_registered_district)
+{
+    kn_error_t err;
+    zcert_t *cert = zcert_new ();
+    char id[KN_UUID_STR];
+    cr_assert_eq (kn_agency_add (db, "Typo Hub", "ngo_community", "nrth",
+                                 zcert_public_txt (cert), id, &err),
+                  -1);
+    cr_expect_eq (err.code, KN_E_INVALID_ARGUMENT);
+    cr_expect_str_eq (err.field, "district");
+    cr_expect (strstr (err.message, "'nrth'") &&
+                   strstr (err.message, "district set nrth"),
+               "%s", err.message);
+    cr_expect_eq (kn_test_count (url, "SELECT count (*) FROM core.agency"), 0);
+    cr_expect_eq (kn_test_count (url, "SELECT count (*) FROM core.agency_key"), 0);
+    cr_assert_eq (kn_agency_add (db, "Typo Hub", "ngo_community", "north",
+                                 zcert_public_txt (cert), id, &err),
+                  0, "%s", err.message);
+    zcert_destroy (&cert);
+}
+
+//  A first administrator (or, replace, its replacement) in district partnership.
+static void
+s_administrator (bool replace)
+{
+    kn_error_t err;
+    zcert_t *cert = zcert_new ();
+    char id[KN_UUID_STR];
+    int rc = (replace ? kn_agency_replace_administrators : kn_agency_init_administrator) (
+        db, "Partnership administration", "local_authority", "partnership",
+        zcert_public_txt (cert), id, &err);
+    cr_assert_eq (rc, 0, "%s", err.message);
+    zcert_destroy (&cert);
+}
+
+//  The bootstrap makes the first administrator before anyone could register a
+//  district: its district is registered with it (no name), once.
+Test (directory_districts, the_first_administrator_registers_its_district)
+{
+    s_administrator (false);
+    cr_expect_eq (kn_test_count (url, "SELECT count (*) FROM core.district"
+                                      " WHERE code = 'partnership' AND name IS NULL"),
+                  1);
+    //  Its replacement, in a district registered already, changes nothing there.
+    s_administrator (true);
+    cr_expect_eq (kn_test_count (url, "SELECT count (*) FROM core.district"
+                                      " WHERE code = 'partnership'"),
+                  1);
 }

@@ -417,6 +417,8 @@ static void
 s_race_setup (void)
 {
     race_url = kn_test_db_create ();
+    //  Agencies are in registered districts (migration 0048).
+    free (kn_test_sql (race_url, "INSERT INTO core.district (code) VALUES ('north')"));
 }
 
 static void

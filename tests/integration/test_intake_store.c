@@ -17,6 +17,8 @@ static void
 s_setup (void)
 {
     url = kn_test_db_create ();
+    //  Agencies are in registered districts (migration 0048).
+    free (kn_test_sql (url, "INSERT INTO core.district (code) VALUES ('north')"));
     kn_error_t err;
     db = kn_db_new (url, NULL, &err);
     cr_assert (db, "%s", err.message);

@@ -102,6 +102,7 @@ s_refused (kn_db_t *db, const char *sql)
 Test (migrate, revocation_is_final_and_admin_reads_no_case, .timeout = 180)
 {
     char *url = kn_test_db_create ();
+    free (kn_test_sql (url, "INSERT INTO core.district (code) VALUES ('north')"));
     kn_error_t err;
     kn_db_t *owner = kn_db_new (url, NULL, &err);
     cr_assert (owner, "%s", err.message);
@@ -131,5 +132,101 @@ Test (migrate, revocation_is_final_and_admin_reads_no_case, .timeout = 180)
     kn_db_destroy (&admin);
     kn_db_destroy (&owner);
     zcert_destroy (&cert);
+    free (url);
+}
+
+//  A database as it was before migration 0048 (its keys dropped, its row gone),
+//  holding the agencies given as VALUES rows (id, district) and agency_district
+//  rows as (agency id, district).
+static char *
+s_before_0048 (const char *agencies, const char *served)
+{
+    char *url = kn_test_db_create ();
+    free (kn_test_sql (
+        url,
+        "ALTER TABLE core.agency DROP CONSTRAINT IF EXISTS agency_district_registered;"
+        " ALTER TABLE core.agency_district"
+        "  DROP CONSTRAINT IF EXISTS agency_district_district_registered;"
+        " DELETE FROM core.schema_migration WHERE version >= 48"));
+    char sql[600];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO core.agency (id, name, sector, district)"
+              " SELECT id::uuid, 'Agency', 'school', d FROM (VALUES %s) v (id, d)",
+              agencies);
+    free (kn_test_sql (url, sql));
+    if (served) {
+        snprintf (
+            sql, sizeof sql,
+            "INSERT INTO core.agency_district SELECT a::uuid, d FROM (VALUES %s) v (a, d)",
+            served);
+        free (kn_test_sql (url, sql));
+    }
+    return url;
+}
+
+//  Whether 0048's two keys are validated: "true,true", "false,false" or mixed.
+static char *
+s_validated (const char *url)
+{
+    return kn_test_sql (url,
+                        "SELECT string_agg (convalidated::text, ',' ORDER BY conname)"
+                        " FROM pg_constraint WHERE conname IN"
+                        " ('agency_district_registered',"
+                        "  'agency_district_district_registered')");
+}
+
+#define LEGACY "00000000-0000-4000-8000-0000000000c1"
+
+//  Migration 0048 upgrades a database whose agencies are in districts nobody
+//  registered: it applies, leaves them as they are, and checks every later write.
+Test (migrate, agency_districts_are_registered_ones_after_an_upgrade, .timeout = 180)
+{
+    char *url =
+        s_before_0048 ("('" LEGACY "', 'old-town')", "('" LEGACY "', 'old-quay')");
+    cr_assert_eq ((intptr_t)s_migrate (url), 1, "0048 applies over unregistered codes");
+    char *validated = s_validated (url);
+    cr_expect_str_eq (validated, "false,false",
+                      "keys over unregistered codes: NOT VALID");
+    free (validated);
+    cr_expect_eq (kn_test_count (url, "SELECT count (*) FROM core.agency WHERE district ="
+                                      " 'old-town'"),
+                  1);
+    //  The legacy agency still changes in what is not its district.
+    kn_error_t err;
+    kn_db_t *owner = kn_db_new (url, NULL, &err);
+    cr_assert (owner, "%s", err.message);
+    cr_expect_not (s_refused (
+        owner, "UPDATE core.agency SET name = 'Renamed' WHERE id = '" LEGACY "'"));
+    //  Every new code, home or served, is checked, whoever writes.
+    cr_expect (s_refused (owner, "INSERT INTO core.agency (name, sector, district)"
+                                 " VALUES ('New', 'school', 'old-town')"));
+    cr_expect (s_refused (
+        owner, "UPDATE core.agency SET district = 'elsewhere' WHERE id = '" LEGACY "'"));
+    cr_expect (s_refused (owner, "INSERT INTO core.agency_district VALUES ('" LEGACY
+                                 "', 'elsewhere')"));
+    //  Registered, the codes make the keys whole.
+    cr_expect_not (s_refused (owner,
+                              "INSERT INTO core.district (code) VALUES ('old-town'),"
+                              " ('old-quay')"));
+    cr_expect_not (s_refused (owner, "ALTER TABLE core.agency VALIDATE CONSTRAINT"
+                                     " agency_district_registered"));
+    cr_expect_not (s_refused (owner,
+                              "ALTER TABLE core.agency_district VALIDATE CONSTRAINT"
+                              " agency_district_district_registered"));
+    //  A district an agency is in is neither deleted nor recoded under it.
+    cr_expect (s_refused (owner, "DELETE FROM core.district WHERE code = 'old-town'"));
+    cr_expect (s_refused (owner, "UPDATE core.district SET code = 'new-town'"
+                                 " WHERE code = 'old-town'"));
+    cr_expect (s_refused (owner, "DELETE FROM core.district WHERE code = 'old-quay'"));
+    kn_db_destroy (&owner);
+    free (url);
+
+    //  A database whose agencies are all in registered districts gets whole keys.
+    url = s_before_0048 ("('" LEGACY "', 'north')", NULL);
+    free (kn_test_sql (url, "INSERT INTO core.district (code) VALUES ('north')"));
+    cr_assert_eq ((intptr_t)s_migrate (url), 1);
+    validated = s_validated (url);
+    cr_expect_str_eq (validated, "true,true");
+    free (validated);
     free (url);
 }

@@ -289,6 +289,7 @@ Test (privileges, only_the_rollup_job_writes_the_rollups)
 
 Test (privileges, a_role_change_names_an_agency_only_from_the_admin_service)
 {
+    free (kn_test_sql (url, "INSERT INTO core.district (code) VALUES ('n')"));
     free (kn_test_sql (url, "INSERT INTO core.agency (id, name, sector, district) VALUES"
                             " ('00000000-0000-4000-8000-0000000000a1', 'A', 'school', 'n'),"
                             " ('00000000-0000-4000-8000-0000000000a2', 'B', 'school', 'n')"));

@@ -26,7 +26,9 @@ static void
 s_setup (void)
 {
     url = kn_test_db_create ();
-    free (kn_test_sql (url, "INSERT INTO core.district (code, name) VALUES ('south', 'South')"));
+    free (kn_test_sql (url,
+                       "INSERT INTO core.district (code, name) VALUES ('south', 'South'),"
+                       " ('north', 'North')"));
     kn_error_t err;
     kn_db_t *admin = kn_db_new (url, NULL, &err);
     const char *names[] = {"School", "Family NGO"};

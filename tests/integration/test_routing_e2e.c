@@ -54,7 +54,8 @@ s_setup (void)
     //  Parenting support: social care. Income: the NGO. Physical health: health.
     s_sql ("INSERT INTO core.agency_need VALUES ('%s', 8), ('%s', 7), ('%s', 5)", ids[SOCIAL],
            ids[NGO], ids[HEALTH]);
-    s_sql ("INSERT INTO core.district VALUES ('north', 'North', '%s')", ids[SOCIAL]);
+    s_sql ("UPDATE core.district SET child_protection_lead = '%s' WHERE code = 'north'",
+           ids[SOCIAL]);
     for (int a = SOCIAL; a < AGENCIES; a++)
         s_await_admitted (a);
 }

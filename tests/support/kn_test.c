@@ -290,10 +290,12 @@ s_stack_new (const char *const *env, int brokers)
     snprintf (self->dir, sizeof self->dir, "/tmp/kn-stack-XXXXXX");
     cr_assert (mkdtemp (self->dir));
     self->db_url = kn_test_db_create ();
-    //  The directory knows these districts besides north, where every stack agency
-    //  is (intake refuses a referral for a district nobody knows).
+    //  The directory's districts: north, where every stack agency is (an agency's
+    //  district is a registered one), and three more (intake refuses a referral for
+    //  a district nobody knows).
     free (kn_test_sql (self->db_url, "INSERT INTO core.district (code, name) VALUES"
-                                     " ('south', 'South'), ('east', 'East'), ('west', 'West')"));
+                                     " ('north', 'North'), ('south', 'South'),"
+                                     " ('east', 'East'), ('west', 'West')"));
     int frontend_port, backend_port;
     s_free_ports (&frontend_port, &backend_port);
     snprintf (self->frontend, sizeof self->frontend, "tcp://127.0.0.1:%d", frontend_port);
