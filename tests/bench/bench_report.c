@@ -462,11 +462,13 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
         fprintf (out,
                  "Routing, sustained (intake's closed loop at %" JSON_INTEGER_FORMAT
                  " clients, the feed followed): intake %.0f referrals/s, routing %.0f/s"
-                 " (%.2f of intake's); submit to offer p50 %.1f ms, p99 %.1f ms, max %.1f ms;"
+                 " over the span it worked (%.2f of intake's; %.2f counting the last"
+                 " referral's lag); submit to offer p50 %.1f ms, p99 %.1f ms, max %.1f ms;"
                  " %.0f events still to route when intake stopped, routed %.2f s later\n",
                  json_integer_value (json_object_get (self.sustained, "clients")),
-                 s_number (self.pace, "intake_per_s"), s_number (self.pace, "routing_per_s"),
-                 s_number (self.pace, "ratio"), s_number (sustained_offer, "p50"),
+                 s_number (self.pace, "intake_per_s"), s_number (self.pace, "routing_own_per_s"),
+                 s_number (self.pace, "throughput_ratio"), s_number (self.pace, "ratio"),
+                 s_number (sustained_offer, "p50"),
                  s_number (sustained_offer, "p99"), s_number (sustained_offer, "max"),
                  s_number (self.pace, "backlog_at_end"), s_number (self.pace, "drain_s"));
     s_cpu_line (out, "the sustained run", self.cpu_sustained);
