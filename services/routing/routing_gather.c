@@ -52,33 +52,44 @@ routing_gather_prepare (kn_db_t *db, kn_error_t *err)
                               err);
 }
 
+//  The gather's tables, in the order they are written, with the statement that
+//  writes each (the audit rows are kn_audit's).
+typedef struct {
+    const char *statement;
+    kn_pgarray_t **columns;
+    size_t n;
+} table_t;
+
+enum { TABLES = 6 };
+
+static void
+s_tables (routing_gather_t *gather, table_t tables[TABLES])
+{
+    tables[0] = (table_t){"case_insert_many", gather->cases, GATHER_CASE_COLUMNS};
+    tables[1] = (table_t){"case_referral_insert_many", gather->links, GATHER_LINK_COLUMNS};
+    tables[2] = (table_t){"need_insert_many", gather->needs, GATHER_NEED_COLUMNS};
+    tables[3] = (table_t){"involvement_insert_many", gather->offers, GATHER_OFFER_COLUMNS};
+    tables[4] = (table_t){"feed_append_many", gather->feed, GATHER_FEED_COLUMNS};
+    tables[5] = (table_t){NULL, gather->audit, KN_AUDIT_COLUMNS};
+}
+
 void
 routing_gather_init (routing_gather_t *gather)
 {
-    kn_pgarray_columns (gather->cases, GATHER_CASE_COLUMNS);
-    kn_pgarray_columns (gather->links, GATHER_LINK_COLUMNS);
-    kn_pgarray_columns (gather->needs, GATHER_NEED_COLUMNS);
-    kn_pgarray_columns (gather->offers, GATHER_OFFER_COLUMNS);
-    kn_pgarray_columns (gather->feed, GATHER_FEED_COLUMNS);
-    kn_pgarray_columns (gather->audit, KN_AUDIT_COLUMNS);
-}
-
-static void
-s_drop (kn_pgarray_t **columns, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        kn_pgarray_destroy (&columns[i]);
+    table_t tables[TABLES];
+    s_tables (gather, tables);
+    for (size_t t = 0; t < TABLES; t++)
+        kn_pgarray_columns (tables[t].columns, tables[t].n);
 }
 
 void
 routing_gather_drop (routing_gather_t *gather)
 {
-    s_drop (gather->cases, GATHER_CASE_COLUMNS);
-    s_drop (gather->links, GATHER_LINK_COLUMNS);
-    s_drop (gather->needs, GATHER_NEED_COLUMNS);
-    s_drop (gather->offers, GATHER_OFFER_COLUMNS);
-    s_drop (gather->feed, GATHER_FEED_COLUMNS);
-    s_drop (gather->audit, KN_AUDIT_COLUMNS);
+    table_t tables[TABLES];
+    s_tables (gather, tables);
+    for (size_t t = 0; t < TABLES; t++)
+        for (size_t i = 0; i < tables[t].n; i++)
+            kn_pgarray_destroy (&tables[t].columns[i]);
 }
 
 void
@@ -88,30 +99,21 @@ routing_gather_row (kn_pgarray_t **columns, const char *const *values, size_t n)
         kn_pgarray_add (columns[i], values[i]);
 }
 
-//  One table's rows, if it has any (the columns consumed either way).
-static int
-s_write (routing_store_t *self, const char *name, kn_pgarray_t **columns, size_t n,
-         kn_error_t *err)
-{
-    if (kn_pgarray_size (columns[0]) == 0) {
-        s_drop (columns, n);
-        return 0;
-    }
-    return kn_pgarray_exec (self->db, name, columns, n, err);
-}
-
 int
 routing_gather_write (routing_store_t *self, routing_gather_t *gather, kn_error_t *err)
 {
-    int rc = s_write (self, "case_insert_many", gather->cases, GATHER_CASE_COLUMNS, err);
-    rc = rc ?: s_write (self, "case_referral_insert_many", gather->links, GATHER_LINK_COLUMNS,
-                        err);
-    rc = rc ?: s_write (self, "need_insert_many", gather->needs, GATHER_NEED_COLUMNS, err);
-    rc = rc ?: s_write (self, "involvement_insert_many", gather->offers, GATHER_OFFER_COLUMNS,
-                        err);
-    rc = rc ?: s_write (self, "feed_append_many", gather->feed, GATHER_FEED_COLUMNS, err);
-    rc = rc ?: kn_audit_write (self->db, gather->audit, err);
-    routing_gather_drop (gather); // what a failure left unsent
+    table_t tables[TABLES];
+    s_tables (gather, tables);
+    int rc = 0;
+    for (size_t t = 0; t < TABLES && rc == 0; t++) {
+        if (kn_pgarray_size (tables[t].columns[0]) == 0)
+            continue; // nothing gathered: nothing sent
+        rc = tables[t].statement
+                 ? kn_pgarray_exec (self->db, tables[t].statement, tables[t].columns,
+                                    tables[t].n, err)
+                 : kn_audit_write (self->db, tables[t].columns, err);
+    }
+    routing_gather_drop (gather); // what was not sent (exec and write consume theirs)
     routing_gather_init (gather);
     return rc;
 }

@@ -90,19 +90,6 @@ s_client_sends (const char *body)
     return client;
 }
 
-//  The body of the client's next reply (caller frees), NULL after timeout_ms.
-static zframe_t *
-s_reply (zsock_t *client, int timeout_ms)
-{
-    zsock_set_rcvtimeo (client, timeout_ms);
-    zmsg_t *msg = zmsg_recv (client);
-    if (!msg)
-        return NULL;
-    cr_assert_eq (zmsg_size (msg), 4, "a reply is [\"\"][MDPC01][service][body]");
-    zframe_t *body = zframe_dup (zmsg_last (msg));
-    zmsg_destroy (&msg);
-    return body;
-}
 
 //  What a reply body says: its text, or the error the broker put there.
 static void
@@ -148,7 +135,7 @@ Test (busy, a_worker_busy_past_the_heartbeat_expiry_still_answers)
     //  The slow request: the worker says nothing for twice as long as the broker
     //  once gave a busy worker. Meanwhile the client hears nothing either.
     int64_t taken = zclock_mono ();
-    zframe_t *early = s_reply (client, 2 * OLD_BUSY_LEASH_MS);
+    zframe_t *early = kn_test_mdp_reply (client, 2 * OLD_BUSY_LEASH_MS);
     char text[256] = "";
     if (early)
         s_describe (early, text, sizeof text);
@@ -157,7 +144,7 @@ Test (busy, a_worker_busy_past_the_heartbeat_expiry_still_answers)
                       (long long)(zclock_mono () - taken), text);
 
     s_answer (worker, &request, &reply_to, "done");
-    zframe_t *reply = s_reply (client, 5000);
+    zframe_t *reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply, "the worker's answer never reached its client");
     s_describe (reply, text, sizeof text);
     zframe_destroy (&reply);
@@ -169,7 +156,7 @@ Test (busy, a_worker_busy_past_the_heartbeat_expiry_still_answers)
     cr_assert_eq (zstr_sendx (client, "", KN_MDPC, "intake", "next", NULL), 0);
     request = s_take (worker, &reply_to, "next");
     s_answer (worker, &request, &reply_to, "done");
-    reply = s_reply (client, 5000);
+    reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply && zframe_streq (reply, "done"));
     zframe_destroy (&reply);
     zsock_destroy (&client);
@@ -187,7 +174,7 @@ Test (busy, a_worker_silent_past_the_busy_bound_is_given_up)
     //  Its connection lives (its libzmq answers every ping), its handler is stuck:
     //  after the bound the client is told, and nothing is left to hold its agency's
     //  share.
-    zframe_t *reply = s_reply (client, 10000);
+    zframe_t *reply = kn_test_mdp_reply (client, 10000);
     int64_t waited = zclock_mono () - taken;
     cr_assert (reply, "the client of a stuck worker was never told");
     Kinnet__V1__ErrorReply *error =
@@ -204,11 +191,11 @@ Test (busy, a_worker_silent_past_the_busy_bound_is_given_up)
 
     //  Its late answer goes nowhere; the worker joins again and serves.
     s_answer (worker, &request, &reply_to, "late");
-    cr_assert_null (s_reply (client, 300), "a given-up request was answered twice");
+    cr_assert_null (kn_test_mdp_reply (client, 300), "a given-up request was answered twice");
     cr_assert_eq (zstr_sendx (client, "", KN_MDPC, "intake", "next", NULL), 0);
     request = s_take (worker, &reply_to, "next");
     s_answer (worker, &request, &reply_to, "done");
-    reply = s_reply (client, 5000);
+    reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply && zframe_streq (reply, "done"));
     zframe_destroy (&reply);
     zsock_destroy (&client);
@@ -237,7 +224,7 @@ Test (busy, a_busy_worker_is_not_cut_for_answering_the_brokers_pings)
     zframe_t *reply_to = NULL;
     zmsg_t *request = s_take (worker, &reply_to, "slow");
     int64_t taken = zclock_mono ();
-    zframe_t *early = s_reply (client, 8000);   // 160 PONGs: over 6 KiB
+    zframe_t *early = kn_test_mdp_reply (client, 8000);   // 160 PONGs: over 6 KiB
     char text[256] = "";
     if (early)
         s_describe (early, text, sizeof text);
@@ -245,7 +232,7 @@ Test (busy, a_busy_worker_is_not_cut_for_answering_the_brokers_pings)
     cr_assert_str_eq (text, "", "answered after %lld ms while the worker worked: %s",
                       (long long)(zclock_mono () - taken), text);
     s_answer (worker, &request, &reply_to, "done");
-    zframe_t *reply = s_reply (client, 5000);
+    zframe_t *reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply && zframe_streq (reply, "done"), "the worker's answer was lost");
     zframe_destroy (&reply);
     zsock_destroy (&client);

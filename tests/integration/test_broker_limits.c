@@ -62,20 +62,6 @@ s_request (zsock_t *client, const char *service, const char *body)
     cr_assert_eq (zstr_sendx (client, "", KN_MDPC, service, body, NULL), 0);
 }
 
-//  The next reply on a raw client: its body (caller frees), NULL after timeout_ms.
-static zframe_t *
-s_reply (zsock_t *client, int timeout_ms)
-{
-    zsock_set_rcvtimeo (client, timeout_ms);
-    zmsg_t *msg = zmsg_recv (client);
-    if (!msg)
-        return NULL;
-    cr_assert_eq (zmsg_size (msg), 4, "a reply is [\"\"][MDPC01][service][body]");
-    zframe_t *body = zmsg_last (msg);
-    zframe_t *copy = zframe_dup (body);
-    zmsg_destroy (&msg);
-    return copy;
-}
 
 //  The error in a reply body, or NULL when it is not an error (caller frees).
 static Kinnet__V1__ErrorReply *
@@ -323,7 +309,7 @@ Test (limits, a_flooding_agency_does_not_delay_another)
     s_request (flood, "mmi.service", "intake");
     int answered = 0;
     while (answered < 1) {
-        zframe_t *body = s_reply (flood, 10000);
+        zframe_t *body = kn_test_mdp_reply (flood, 10000);
         cr_assert (body, "the broker did not answer MMI");
         answered += zframe_streq (body, "200");
         zframe_destroy (&body);
@@ -333,7 +319,7 @@ Test (limits, a_flooding_agency_does_not_delay_another)
     //  Wait until the broker holds agency 1's request too: its MMI answer comes
     //  after the request on the same connection.
     s_request (other, "mmi.service", "intake");
-    zframe_t *mmi = s_reply (other, 10000);
+    zframe_t *mmi = kn_test_mdp_reply (other, 10000);
     cr_assert (mmi && zframe_streq (mmi, "200"));
     zframe_destroy (&mmi);
 
@@ -354,7 +340,7 @@ Test (limits, a_flooding_agency_does_not_delay_another)
     }
     printf ("fairness: agency 1's request was handed out as number %d of 41\n", position);
     cr_assert (position >= 1 && position <= 3, "handed out as number %d", position);
-    zframe_t *body = s_reply (other, 5000);
+    zframe_t *body = kn_test_mdp_reply (other, 5000);
     cr_assert (body && zframe_streq (body, "done"));
     zframe_destroy (&body);
     zsock_destroy (&other);
@@ -369,7 +355,7 @@ s_count_exhausted (zsock_t *client, int n)
 {
     int exhausted = 0;
     for (int i = 0; i < n; i++) {
-        zframe_t *body = s_reply (client, 5000);
+        zframe_t *body = kn_test_mdp_reply (client, 5000);
         cr_assert (body, "reply %d of %d missing", i + 1, n);
         Kinnet__V1__ErrorReply *reply = s_error (body);
         cr_assert (reply, "not an error");
@@ -410,7 +396,7 @@ Test (limits, an_agency_over_its_queue_gets_resource_exhausted)
         s_answer (worker, &client, "done");
     }
     cr_assert (served);
-    zframe_t *body = s_reply (other, 5000);
+    zframe_t *body = kn_test_mdp_reply (other, 5000);
     cr_assert (body && zframe_streq (body, "done"));
     zframe_destroy (&body);
     zsock_destroy (&other);
@@ -437,7 +423,7 @@ Test (limits, an_agency_over_its_rate_gets_resource_exhausted)
         zframe_t *client = s_take (worker, 200, agency, text, sizeof text);
         if (client)
             s_answer (worker, &client, "done");
-        zframe_t *body = s_reply (flood, 5000);
+        zframe_t *body = kn_test_mdp_reply (flood, 5000);
         cr_assert (body);
         Kinnet__V1__ErrorReply *reply = s_error (body);
         if (zframe_streq (body, "done"))
@@ -494,7 +480,7 @@ Test (limits, a_dead_workers_request_goes_to_another_at_once)
     cr_assert_str_eq (body, "payload");
     cr_assert_lt (taken, 1500);
     s_answer (survivor, &address, "done");
-    zframe_t *reply = s_reply (client, 5000);
+    zframe_t *reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply && zframe_streq (reply, "done"));
     zframe_destroy (&reply);
     zsock_destroy (&client);
@@ -535,14 +521,14 @@ Test (limits, a_request_a_worker_leaves_with_goes_on_uncounted)
             s_worker_command (workers[holder], KN_MDPW_DISCONNECT, NULL);
             left = workers[holder];
             workers[holder] = NULL;
-            zframe_t *reply = s_reply (client, 300);
+            zframe_t *reply = kn_test_mdp_reply (client, 300);
             cr_assert_null (reply, "the client was answered when the worker left");
         }
         else
             s_answer (workers[holder], &address, "done");
         zframe_destroy (&address);
     }
-    zframe_t *reply = s_reply (client, 5000);
+    zframe_t *reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply && zframe_streq (reply, "done"), "the third worker's answer was lost");
     zframe_destroy (&reply);
     zsock_destroy (&client);
@@ -587,7 +573,7 @@ s_poison (zsock_t *client, zsock_t **workers, int n, int *died)
             zsock_destroy (&workers[i]);
             (*died)++;
         }
-        reply = s_reply (client, 10);
+        reply = kn_test_mdp_reply (client, 10);
     }
     cr_assert (reply, "the client got no answer");
     Kinnet__V1__ErrorReply *error = s_error (reply);
@@ -636,7 +622,7 @@ Test (limits, a_request_that_kills_workers_is_not_handed_to_a_third)
     cr_assert (address);
     cr_assert_str_eq (body, "payload");
     s_answer (workers[survivor], &address, "done");
-    zframe_t *reply = s_reply (client, 5000);
+    zframe_t *reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply && zframe_streq (reply, "done"));
     zframe_destroy (&reply);
     zsock_destroy (&client);
@@ -671,7 +657,7 @@ Test (limits, no_agency_is_served_on_keys_the_broker_cannot_check)
     s_stack ("KINNET_KEY_MAX_STALE_MS", "1500", "KINNET_KEY_RELOAD_MS", "500");
     zsock_t *client = s_client (0);
     s_request (client, "mmi.service", "intake");
-    zframe_t *body = s_reply (client, 5000);
+    zframe_t *body = kn_test_mdp_reply (client, 5000);
     cr_assert (body && zframe_streq (body, "200"));
     zframe_destroy (&body);
 
@@ -682,7 +668,7 @@ Test (limits, no_agency_is_served_on_keys_the_broker_cannot_check)
     int64_t deadline = zclock_mono () + 10000;
     while (!refused && zclock_mono () < deadline) {
         s_request (client, "intake", "anything");
-        body = s_reply (client, 5000);
+        body = kn_test_mdp_reply (client, 5000);
         cr_assert (body);
         Kinnet__V1__ErrorReply *reply = s_error (body);
         refused = reply && reply->error->code == KINNET__V1__ERROR_CODE__SERVICE_UNAVAILABLE
@@ -721,7 +707,7 @@ static bool
 s_served (zsock_t *client)
 {
     s_request (client, "mmi.service", "intake");
-    zframe_t *reply = s_reply (client, 5000);
+    zframe_t *reply = kn_test_mdp_reply (client, 5000);
     bool served = reply != NULL;
     zframe_destroy (&reply);
     return served;

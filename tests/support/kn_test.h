@@ -45,6 +45,10 @@ int kn_test_count (const char *url, const char *sql);
 int kn_test_outbox_past_cursor (const char *url);
 int kn_test_outbox_skipped (const char *url);
 
+//  The body of the next reply on a raw MDP client socket (caller frees), NULL after
+//  timeout_ms. A reply must be ["", MDPC01, service, body].
+zframe_t *kn_test_mdp_reply (zsock_t *client, int timeout_ms);
+
 typedef struct _kn_test_stack_t kn_test_stack_t;
 
 //  The stack's administrator: agency 3 holds only the `administrator` role.

@@ -279,3 +279,16 @@ kn_test_stack_refer (kn_test_stack_t *self, int agency, int seed, const char *ke
     snprintf (subject, KN_UUID_STR, "%s", value);
     free (value);
 }
+
+zframe_t *
+kn_test_mdp_reply (zsock_t *client, int timeout_ms)
+{
+    zsock_set_rcvtimeo (client, timeout_ms);
+    zmsg_t *msg = zmsg_recv (client);
+    if (!msg)
+        return NULL;
+    cr_assert_eq (zmsg_size (msg), 4, "a reply is [\"\"][MDPC01][service][body]");
+    zframe_t *body = zframe_dup (zmsg_last (msg));
+    zmsg_destroy (&msg);
+    return body;
+}
