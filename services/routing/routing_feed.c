@@ -92,8 +92,7 @@ routing_feed (routing_store_t *self, const char *agency_id, const char *topic,
     const char *values[] = {agency_id, topic, case_id, payload, when};
     int rc = 0;
     if (self->gather)
-        for (size_t i = 0; i < GATHER_FEED_COLUMNS; i++)
-            kn_pgarray_add (self->gather->feed[i], values[i]);
+        routing_gather_row (self->gather->feed, values, GATHER_FEED_COLUMNS);
     else
         rc = routing_do (self, "feed_append", 5, values, err);
     free (payload);

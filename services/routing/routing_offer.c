@@ -261,8 +261,7 @@ s_need_insert (routing_store_t *self, const need_context_t *ctx, const char *sta
     const char *values[] = {v[0], v[1], v[2], v[3],  v[4],     v[5],
                             v[6], v[7], status, offered, deadline, unplaced};
     if (self->gather) {
-        for (size_t i = 0; i < GATHER_NEED_COLUMNS; i++)
-            kn_pgarray_add (self->gather->needs[i], values[i]);
+        routing_gather_row (self->gather->needs, values, GATHER_NEED_COLUMNS);
         return 0;
     }
     return routing_do (self, "need_insert", 12, values, err);
@@ -302,8 +301,7 @@ s_offer_write (routing_store_t *self, const char *need_id, const need_context_t 
     int rc = ctx->new_need ? s_need_insert (self, ctx, "offered", offered, deadline, NULL, err)
                            : 0;
     if (rc == 0 && self->gather)
-        for (size_t i = 0; i < GATHER_OFFER_COLUMNS; i++)
-            kn_pgarray_add (self->gather->offers[i], values[i]);
+        routing_gather_row (self->gather->offers, values, GATHER_OFFER_COLUMNS);
     else
         rc = rc ?: routing_do (self, "involvement_insert", 11, values, err);
     free (ranked_by);
