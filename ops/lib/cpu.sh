@@ -25,14 +25,29 @@ cpu_ticks() {
 }
 
 cpu_postgres() {
-  local postmaster own ended
+  local postmaster own ended _
   postmaster=$(head -1 "$1/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+  # A backend that has exited but is not reaped yet (a zombie) has its times in
+  # neither place: await the postmaster's reaping (it is prompt; 2 s at most).
+  for _ in $(seq 1 100); do
+    # shellcheck disable=SC2046
+    cpu_zombies $(pgrep -P "$postmaster") || break
+    sleep 0.02
+  done
   # The children that ended (backends of sessions closed since) count in the
   # postmaster's cutime and cstime, the 14th and 15th fields after its name.
   ended=$(sed 's/^.*) //' "/proc/$postmaster/stat" 2>/dev/null | awk '{ print $14 + $15 }')
   # shellcheck disable=SC2046
   own=$(cpu_ticks "$postmaster" $(pgrep -P "$postmaster"))
   echo $((own + ${ended:-0}))
+}
+
+cpu_zombies() {   # PID...: true when one of them is a zombie
+  local pid
+  for pid in "$@"; do
+    [ "$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && return 0
+  done
+  return 1
 }
 
 cpu_cores() {
