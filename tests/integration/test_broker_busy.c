@@ -125,6 +125,22 @@ s_answer (kn_worker_t *worker, zmsg_t **request_p, zframe_t **reply_to, const ch
     zframe_destroy (reply_to);
 }
 
+//  The worker is still the broker's: it takes the client's next request and its
+//  answer reaches the client. Then both are closed.
+static void
+s_serves_next_then_ends (kn_worker_t *worker, zsock_t *client)
+{
+    zframe_t *reply_to = NULL;
+    cr_assert_eq (zstr_sendx (client, "", KN_MDPC, "intake", "next", NULL), 0);
+    zmsg_t *request = s_take (worker, &reply_to, "next");
+    s_answer (worker, &request, &reply_to, "done");
+    zframe_t *reply = kn_test_mdp_reply (client, 5000);
+    cr_assert (reply && zframe_streq (reply, "done"), "the worker serves no more");
+    zframe_destroy (&reply);
+    zsock_destroy (&client);
+    kn_worker_destroy (&worker);
+}
+
 Test (busy, a_worker_busy_past_the_heartbeat_expiry_still_answers)
 {
     kn_worker_t *worker = s_stack_with_worker (NULL, NULL);
@@ -153,14 +169,7 @@ Test (busy, a_worker_busy_past_the_heartbeat_expiry_still_answers)
             (long long)(zclock_mono () - taken));
 
     //  Still the broker's worker: it takes the next request.
-    cr_assert_eq (zstr_sendx (client, "", KN_MDPC, "intake", "next", NULL), 0);
-    request = s_take (worker, &reply_to, "next");
-    s_answer (worker, &request, &reply_to, "done");
-    reply = kn_test_mdp_reply (client, 5000);
-    cr_assert (reply && zframe_streq (reply, "done"));
-    zframe_destroy (&reply);
-    zsock_destroy (&client);
-    kn_worker_destroy (&worker);
+    s_serves_next_then_ends (worker, client);
 }
 
 Test (busy, a_worker_silent_past_the_busy_bound_is_given_up)
@@ -192,14 +201,7 @@ Test (busy, a_worker_silent_past_the_busy_bound_is_given_up)
     //  Its late answer goes nowhere; the worker joins again and serves.
     s_answer (worker, &request, &reply_to, "late");
     cr_assert_null (kn_test_mdp_reply (client, 300), "a given-up request was answered twice");
-    cr_assert_eq (zstr_sendx (client, "", KN_MDPC, "intake", "next", NULL), 0);
-    request = s_take (worker, &reply_to, "next");
-    s_answer (worker, &request, &reply_to, "done");
-    reply = kn_test_mdp_reply (client, 5000);
-    cr_assert (reply && zframe_streq (reply, "done"));
-    zframe_destroy (&reply);
-    zsock_destroy (&client);
-    kn_worker_destroy (&worker);
+    s_serves_next_then_ends (worker, client);
 }
 
 //  The broker's pings are answered by the busy worker's libzmq with PONGs, which
