@@ -16,13 +16,12 @@ END $$;
 CREATE FUNCTION rollup.mark_involvement_insert () RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  PERFORM rollup.mark_day (3, x.d)
-     FROM (SELECT DISTINCT rollup.utc_day (offered_at) AS d FROM new_rows) x;
-  PERFORM rollup.mark_day (4, x.d)
-     FROM (SELECT DISTINCT rollup.utc_day (decided_at) AS d FROM new_rows
-            WHERE decided_at IS NOT NULL) x;
-  PERFORM rollup.mark_day (5, x.d)
-     FROM (SELECT DISTINCT rollup.utc_day (closed_at) AS d FROM new_rows
+  -- Each source's distinct days (UNION removes repeats): offered, decided, closed.
+  PERFORM rollup.mark_day (x.s, x.d)
+     FROM (SELECT 3 AS s, rollup.utc_day (offered_at) AS d FROM new_rows
+           UNION SELECT 4, rollup.utc_day (decided_at) FROM new_rows
+            WHERE decided_at IS NOT NULL
+           UNION SELECT 5, rollup.utc_day (closed_at) FROM new_rows
             WHERE closed_at IS NOT NULL) x;
   RETURN NULL;
 END $$;

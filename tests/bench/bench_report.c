@@ -243,20 +243,28 @@ s_cpu_per_referral (json_t *run, double per_second)
     }
 }
 
+//  A cpu run's referrals a second: its rows over its marked span.
+static double
+s_cpu_rate (json_t *run)
+{
+    double seconds = s_number (run, "seconds");
+    return seconds > 0 ? s_number (run, "rows") / seconds : 0;
+}
+
 //  One line for the cores a run used, and per referral.
 static void
 s_cpu_line (FILE *out, const char *title, json_t *run)
 {
     if (!run)
         return;
-    double seconds = s_number (run, "seconds");
-    double rate = seconds > 0 ? s_number (run, "rows") / seconds : 0;
+    double rate = s_cpu_rate (run);
     s_cpu_per_referral (run, rate);
     fprintf (out,
              "CPU during %s (%.0f referrals/s over %.1f s): cores busy %.2f: PostgreSQL %.2f,"
              " intake %.2f, broker %.2f, routing %.2f, the rest %.2f; ms per referral %.2f:"
              " PostgreSQL %.2f, intake %.2f, broker %.2f, routing %.2f, the rest %.2f\n",
-             title, rate, seconds, s_number (run, "machine_cores"), s_number (run, "postgres_cores"),
+             title, rate, s_number (run, "seconds"), s_number (run, "machine_cores"),
+             s_number (run, "postgres_cores"),
              s_number (run, "intake_cores"), s_number (run, "broker_cores"),
              s_number (run, "routing_cores"), s_number (run, "rest_cores"),
              s_number (run, "machine_ms"), s_number (run, "postgres_ms"), s_number (run, "intake_ms"),
@@ -295,11 +303,8 @@ bench_report_print (const char *results_path, const char *json_path, FILE *out)
                                  json_real (kinnet / inflight));
         //  CPU per referral: the Kinnet run's (its rows over its marked span) and the
         //  floor's (its referrals a second).
-        if (self.cpu[i]) {
-            double seconds = s_number (self.cpu[i], "seconds");
-            s_cpu_per_referral (self.cpu[i],
-                                seconds > 0 ? s_number (self.cpu[i], "rows") / seconds : 0);
-        }
+        if (self.cpu[i])
+            s_cpu_per_referral (self.cpu[i], s_cpu_rate (self.cpu[i]));
         if (self.floor[i] && json_object_get (self.floor[i], "machine_cores")) {
             json_object_set_new (self.floor[i], "rest_cores",
                                  json_real (s_number (self.floor[i], "machine_cores") -

@@ -141,6 +141,22 @@ s_serves_next_then_ends (kn_worker_t *worker, zsock_t *client)
     kn_worker_destroy (&worker);
 }
 
+//  The client hears nothing for ms while its worker works (no answer, no error):
+//  when it began to listen.
+static int64_t
+s_hears_nothing_for (zsock_t *client, int ms)
+{
+    int64_t taken = zclock_mono ();
+    zframe_t *early = kn_test_mdp_reply (client, ms);
+    char text[256] = "";
+    if (early)
+        s_describe (early, text, sizeof text);
+    zframe_destroy (&early);
+    cr_assert_str_eq (text, "", "answered after %lld ms while the worker worked: %s",
+                      (long long)(zclock_mono () - taken), text);
+    return taken;
+}
+
 Test (busy, a_worker_busy_past_the_heartbeat_expiry_still_answers)
 {
     kn_worker_t *worker = s_stack_with_worker (NULL, NULL);
@@ -150,14 +166,8 @@ Test (busy, a_worker_busy_past_the_heartbeat_expiry_still_answers)
 
     //  The slow request: the worker says nothing for twice as long as the broker
     //  once gave a busy worker. Meanwhile the client hears nothing either.
-    int64_t taken = zclock_mono ();
-    zframe_t *early = kn_test_mdp_reply (client, 2 * OLD_BUSY_LEASH_MS);
+    int64_t taken = s_hears_nothing_for (client, 2 * OLD_BUSY_LEASH_MS);
     char text[256] = "";
-    if (early)
-        s_describe (early, text, sizeof text);
-    zframe_destroy (&early);
-    cr_assert_str_eq (text, "", "answered after %lld ms while the worker worked: %s",
-                      (long long)(zclock_mono () - taken), text);
 
     s_answer (worker, &request, &reply_to, "done");
     zframe_t *reply = kn_test_mdp_reply (client, 5000);
@@ -225,14 +235,7 @@ Test (busy, a_busy_worker_is_not_cut_for_answering_the_brokers_pings)
     zsock_t *client = s_client_sends ("slow");
     zframe_t *reply_to = NULL;
     zmsg_t *request = s_take (worker, &reply_to, "slow");
-    int64_t taken = zclock_mono ();
-    zframe_t *early = kn_test_mdp_reply (client, 8000);   // 160 PONGs: over 6 KiB
-    char text[256] = "";
-    if (early)
-        s_describe (early, text, sizeof text);
-    zframe_destroy (&early);
-    cr_assert_str_eq (text, "", "answered after %lld ms while the worker worked: %s",
-                      (long long)(zclock_mono () - taken), text);
+    s_hears_nothing_for (client, 8000);   // 160 PONGs: over 6 KiB
     s_answer (worker, &request, &reply_to, "done");
     zframe_t *reply = kn_test_mdp_reply (client, 5000);
     cr_assert (reply && zframe_streq (reply, "done"), "the worker's answer was lost");

@@ -82,17 +82,26 @@ s_call (const Kinnet__V1__ReportingRequest *request)
     return reply;
 }
 
+//  The referrals report over the suite's period, as a request (request points at run).
+static void
+s_referrals_request (Kinnet__V1__RunReport *run, Kinnet__V1__ReportingRequest *request)
+{
+    kinnet__v1__run_report__init (run);
+    run->report = "referrals";
+    run->from = from;
+    run->to = to;
+    kinnet__v1__reporting_request__init (request);
+    request->op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
+    request->report = run;
+}
+
 //  The referrals report; *received: its "Referrals received" total.
 static Kinnet__V1__ReportingReply *
 s_report (int64_t *received)
 {
-    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
-    run.report = "referrals";
-    run.from = from;
-    run.to = to;
-    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
-    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
-    request.report = &run;
+    Kinnet__V1__RunReport run;
+    Kinnet__V1__ReportingRequest request;
+    s_referrals_request (&run, &request);
     Kinnet__V1__ReportingReply *reply = s_call (&request);
     const Kinnet__V1__ReportTable *table = reply->report->sections[0]->tables[0];
     cr_assert_str_eq (table->title, "Referrals received");
@@ -500,13 +509,9 @@ Test (report_standby, a_read_the_standby_fails_midway_runs_again_on_the_primary)
 static zsock_t *
 s_report_send (void)
 {
-    Kinnet__V1__RunReport run = KINNET__V1__RUN_REPORT__INIT;
-    run.report = "referrals";
-    run.from = from;
-    run.to = to;
-    Kinnet__V1__ReportingRequest request = KINNET__V1__REPORTING_REQUEST__INIT;
-    request.op_case = KINNET__V1__REPORTING_REQUEST__OP_REPORT;
-    request.report = &run;
+    Kinnet__V1__RunReport run;
+    Kinnet__V1__ReportingRequest request;
+    s_referrals_request (&run, &request);
     uint8_t buf[128];
     cr_assert_leq (kinnet__v1__reporting_request__get_packed_size (&request), sizeof buf);
     size_t len = kinnet__v1__reporting_request__pack (&request, buf);
