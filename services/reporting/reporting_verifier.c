@@ -51,12 +51,20 @@ s_same_anchor (const reporting_verifier_t *self, const kn_audit_anchor_t *anchor
 
 //  Tests only, never in a release build: hold each verification hold_ms, once it
 //  has chosen its server, so a test can send other requests while one runs (or take
-//  the server it chose away).
+//  the server it chose away). The hold first runs a marked statement on the chosen
+//  server, so a test can see in pg_stat_activity which server was chosen, and that
+//  the choice is made (a probe of the standby alone may still be waiting for it to
+//  catch up).
 static void
-s_test_hold (reporting_verifier_t *self)
+s_test_hold (reporting_verifier_t *self, kn_db_t *chosen)
 {
 #ifdef KN_TEST_HOOKS
-    int64_t until = zclock_mono () + kn_config_int ("KINNET_TEST_VERIFY_HOLD_MS", 0);
+    int hold_ms = kn_config_int ("KINNET_TEST_VERIFY_HOLD_MS", 0);
+    if (hold_ms <= 0)
+        return;
+    kn_error_t ignored;
+    (void)kn_db_exec (chosen, "SELECT 'kinnet_verify_hold'", &ignored);
+    int64_t until = zclock_mono () + hold_ms;
     bool stop = false;
     while (zclock_mono () < until && !stop) {
         zclock_sleep (20);
@@ -66,6 +74,7 @@ s_test_hold (reporting_verifier_t *self)
     }
 #else
     (void)self;
+    (void)chosen;
 #endif
 }
 
@@ -88,7 +97,7 @@ s_run (void *arg)
 
         reporting_route_t route;
         reporting_replica_route (self->standby, lsn, self->max_lag_ms, &route);
-        s_test_hold (self);
+        s_test_hold (self, route.standby ? self->standby : self->db);
         kn_audit_verdict_t verdict;
         kn_error_t err;
         kn_error_clear (&err);
