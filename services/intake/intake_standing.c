@@ -1,8 +1,9 @@
-/*  intake_standing: whether each referral of a batch may be stored at all, asked
-    before the batch's transaction and for every referral in one round trip: its
+/*  intake_standing: whether each new referral of a batch may be stored at all: its
     district is one Kinnet knows (written back as the directory spells it) and its
-    agency holds the referrer role. A key used before skips both: the batch answers
-    the retry from the ledger, whatever changed since. */
+    agency holds the referrer role. Asked for every referral in the batch's
+    transaction, sent with its BEGIN and answered with its idempotency claims, so it
+    costs no round trip of its own. A key used before is not judged: the batch
+    answers the retry from the ledger, whatever changed since. */
 #include "intake_store_int.h"
 
 //  The districts Kinnet knows: the directory's, and those its active agencies are
@@ -14,15 +15,13 @@
 
 static const char *s_statements[][2] = {
     //  Per referral of a batch: the district as the directory spells it (NULL when
-    //  nobody knows it), whether the agency holds the referrer role, and whether its
-    //  key was used already (a retry gets its first answer, whatever changed since).
+    //  nobody knows it) and whether the agency holds the referrer role.
     {"submit_standing",
      "SELECT (SELECT k.code FROM (" KNOWN_DISTRICTS ") k (code)"
      "  WHERE lower (k.code) = lower (t.d) ORDER BY k.code LIMIT 1),"
      " EXISTS (SELECT 1 FROM core.agency_role r WHERE r.agency_id = t.a"
-     "  AND r.role = 'referrer'),"
-     " EXISTS (SELECT 1 FROM intake.idempotency y WHERE y.agency_id = t.a AND y.key = t.k)"
-     " FROM unnest ($1::text[], $2::uuid[], $3::text[]) WITH ORDINALITY AS t (d, a, k, i)"
+     "  AND r.role = 'referrer')"
+     " FROM unnest ($1::text[], $2::uuid[]) WITH ORDINALITY AS t (d, a, i)"
      " ORDER BY t.i"},
     {"known_districts",
      "SELECT count (*), string_agg (code, ', ' ORDER BY code) FILTER (WHERE n <= 20)"
@@ -52,66 +51,32 @@ s_unknown_district (intake_store_t *self, const char *district, kn_error_t *err)
     PQclear (known);
 }
 
-//  What does not depend on the batch's transaction, for every item in one round
-//  trip: the district is one Kinnet knows (written back as the directory spells
-//  it) and the agency may refer. Refused items are answered here (rc -1) and true
-//  is returned for those that go on. -1 when the statement failed (each item then
-//  carries the error).
 int
-intake_check_standing (intake_store_t *self, intake_submission_t *items, size_t n,
-                       bool *go_on)
+intake_standing_send (intake_store_t *self, intake_submission_t **items, size_t n,
+                      PGresult **rows, kn_error_t *err)
 {
-    kn_error_t err;
-    kn_error_clear (&err);
-    PGresult *rows = NULL;
-    //  A session found dead here is replaced once, as for the batch itself.
-    for (int attempt = 0; attempt < 2 && !rows; attempt++) {
-        if (attempt && !intake_reconnected (self, &err))
-            break;
-        kn_error_clear (&err);
-        if (kn_db_ensure (self->db, &err))
-            continue;
-        kn_pgarray_t *columns[3];
-        kn_pgarray_columns (columns, 3);
-        for (size_t i = 0; i < n; i++) {
-            kn_pgarray_add (columns[0], items[i].referral->district);
-            kn_pgarray_add (columns[1], items[i].agency_id);
-            kn_pgarray_add (columns[2], items[i].referral->idempotency_key);
-        }
-        rows = kn_pgarray_run (self->db, "submit_standing", columns, 3, &err);
-    }
-    if (!rows || (size_t)PQntuples (rows) != n) {
-        if (rows)
-            kn_error_set (&err, KN_E_INTERNAL, NULL, "district check returned %d rows",
-                          PQntuples (rows));
-        PQclear (rows);
-        for (size_t i = 0; i < n; i++) {
-            items[i].rc = -1;
-            items[i].err = err;
-            go_on[i] = false;
-        }
-        return -1;
-    }
+    kn_pgarray_t *columns[2];
+    kn_pgarray_columns (columns, 2);
     for (size_t i = 0; i < n; i++) {
-        go_on[i] = false;
-        items[i].rc = -1;
-        kn_error_clear (&items[i].err);
-        if (PQgetvalue (rows, (int)i, 2)[0] == 't') {
-            //  A retry: the batch answers it from the ledger (or finds the conflict).
-            items[i].rc = 0;
-            go_on[i] = true;
-        } else if (PQgetvalue (rows, (int)i, 1)[0] != 't')
-            kn_error_set (&items[i].err, KN_E_PERMISSION_DENIED, NULL,
-                          "your agency does not hold the referrer role");
-        else if (PQgetisnull (rows, (int)i, 0))
-            s_unknown_district (self, items[i].referral->district, &items[i].err);
-        else {
-            snprintf (items[i].district, sizeof items[i].district, "%s",
-                      PQgetvalue (rows, (int)i, 0));
-            items[i].rc = 0;
-            go_on[i] = true;
-        }
+        kn_pgarray_add (columns[0], items[i]->referral->district);
+        kn_pgarray_add (columns[1], items[i]->agency_id);
     }
-    PQclear (rows);
-    return 0;
+    return kn_pgarray_defer_read (self->db, "submit_standing", columns, 2, rows, err);
+}
+
+bool
+intake_standing_judge (intake_store_t *self, intake_submission_t *item,
+                       const PGresult *rows, int i)
+{
+    if (PQgetvalue (rows, i, 1)[0] != 't')
+        kn_error_set (&item->err, KN_E_PERMISSION_DENIED, NULL,
+                      "your agency does not hold the referrer role");
+    else if (PQgetisnull (rows, i, 0))
+        s_unknown_district (self, item->referral->district, &item->err);
+    else {
+        snprintf (item->district, sizeof item->district, "%s", PQgetvalue (rows, i, 0));
+        return true;
+    }
+    item->rc = -1;
+    return false;
 }

@@ -2,7 +2,7 @@
     The store is one object (intake_store_t: a session, the field key, the consent
     policy's settings) whose work is split by job, one file each:
       intake_store.c     the object, rollback, the audit row, a lost session's retry
-      intake_standing.c  before a batch: a known district, the referrer role
+      intake_standing.c  in a batch: a known district, the referrer role
       intake_submit.c    a batch in as few transactions as its answers allow
       intake_insert.c    a batch's new referrals written, one statement per table
       intake_get.c       a referral read back, audited
@@ -80,15 +80,14 @@ int intake_status_value (const char *status);
 bool intake_reconnected (intake_store_t *self, const kn_error_t *err);
 
 //  intake_standing.c
-
-//  What does not depend on the batch's transaction, for every item in one round
-//  trip: the district is one Kinnet knows (written back as the directory spells
-//  it) and the agency may refer. Refused items are answered here (rc -1) and true
-//  is returned for those that go on. -1 when the statement failed (each item then
-//  carries the error).
-int intake_check_standing (intake_store_t *self, intake_submission_t *items, size_t n,
-                           bool *go_on);
-
+//  In the batch's transaction (pipeline mode), send the standing of every item
+//  (kn_db_defer_read): *rows holds it once the next read has been answered.
+int intake_standing_send (intake_store_t *self, intake_submission_t **items, size_t n,
+                          PGresult **rows, kn_error_t *err);
+//  Item row i of the standing sent: true when it may be stored (its district then
+//  written back as the directory spells it); else false, refused (rc -1, err).
+bool intake_standing_judge (intake_store_t *self, intake_submission_t *item,
+                            const PGresult *rows, int i);
 //  intake_insert.c
 
 //  Everything a new referral writes, for every new referral of the batch in one

@@ -1,10 +1,10 @@
 /*  intake_submit: a batch of referrals stored in as few transactions as their
     answers allow. One transaction claims every key (a replay gets its first answer
-    back), resolves the children to subjects and families, checks a consent ground
-    and writes the new referrals (intake_insert.c). A referral refused inside it
-    rolls the batch back and the rest go again without it; a batch that fails as a
-    whole goes again one referral at a time, so nothing is acknowledged that did
-    not commit.
+    back) and judges each new referral's standing (intake_standing.c), resolves the
+    children to subjects and families, checks a consent ground and writes the new
+    referrals (intake_insert.c). Referrals refused inside it roll the batch back and
+    the rest go again without them; a batch that fails as a whole goes again one
+    referral at a time, so nothing is acknowledged that did not commit.
     Matching: every child gets a keyed blind index; a transaction-scoped advisory
     lock per index (taken in sorted order, so never a deadlock) serialises two
     referrals of the same new child, so they resolve to one subject and family. */
@@ -101,7 +101,7 @@ s_replay_submit (intake_store_t *self, intake_submit_result_t *result, kn_error_
 
 typedef enum {
     BATCH_COMMITTED, // every item has its answer
-    BATCH_REFUSED,   // one item was refused after writing; rolled back, retry the rest
+    BATCH_REFUSED,   // items were refused after writing; rolled back, retry the rest
     BATCH_FAILED     // the transaction failed; rolled back, nothing answered
 } batch_outcome_t;
 
@@ -127,11 +127,11 @@ s_repeated (char (*subjects)[KN_UUID_STR], size_t count)
     return 0;
 }
 
-//  One pass over items in one transaction. On BATCH_REFUSED *refused is the item
-//  refused (its rc and err set); the caller tries again without it.
+//  One pass over items in one transaction. On BATCH_REFUSED refused[i] is true for
+//  each item refused (its rc and err set); the caller tries again without them.
 static batch_outcome_t
-s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
-               size_t *refused, kn_error_t *err)
+s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n, bool *refused,
+               kn_error_t *err)
 {
     if (kn_db_ensure (self->db, err))
         return BATCH_FAILED;
@@ -142,6 +142,8 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
     for (size_t i = 0; i < n; i++) {
         pending_t *p = &pending[i];
         p->item = items[i];
+        p->item->rc = -1; // until answered
+        refused[i] = false;
         memset (&p->item->result, 0, sizeof p->item->result);
         kn_error_clear (&p->item->err);
         const Kinnet__V1__SubmitReferral *referral = p->item->referral;
@@ -154,15 +156,32 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
     }
     batch_outcome_t outcome = BATCH_FAILED;
     int64_t began_us = 0;
-    if (kn_db_begin_write (self->db, &began_us, err))
-        goto done;
-    //  Pipeline mode for the whole batch: a write whose answer is not read (the
-    //  identities' locks, new families and people, the referrals' rows) goes out
-    //  with the next read or the COMMIT rather than costing a round trip of its own.
-    if (kn_db_defer_begin (self->db, err))
+    PGresult *standing = NULL;
+    //  Pipeline mode for the whole batch: what needs no answer yet (BEGIN, the
+    //  standing read, the identities' locks, new families and people, the
+    //  referrals' rows) goes out with the next read or the COMMIT rather than
+    //  costing a round trip of its own.
+    if (kn_db_defer_begin_write (self->db, &began_us, err) ||
+        intake_standing_send (self, items, n, &standing, err) ||
+        kn_idempotency_claim_many (self->db, "intake.idempotency", claims, n, err))
         goto fail;
-    if (kn_idempotency_claim_many (self->db, "intake.idempotency", claims, n, err))
+    if (!standing || (size_t)PQntuples (standing) != n) {
+        kn_error_set (err, KN_E_INTERNAL, NULL, "the standing read answered %d rows",
+                      standing ? PQntuples (standing) : -1);
         goto fail;
+    }
+    //  A new referral its agency may not make, or in a district Kinnet does not
+    //  know, is refused: its claim goes with the batch's rollback, and the rest go
+    //  again. (A retry is answered from the ledger below, whatever changed since.)
+    bool any_refused = false;
+    for (size_t i = 0; i < n; i++)
+        if (claims[i].claim == KN_CLAIM_NEW &&
+            !intake_standing_judge (self, items[i], standing, (int)i))
+            any_refused = refused[i] = true;
+    if (any_refused) {
+        outcome = BATCH_REFUSED;
+        goto fail;
+    }
 
     size_t n_new = 0;
     for (size_t i = 0; i < n; i++) {
@@ -246,7 +265,7 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
                 goto fail;
             }
             p->item->rc = -1;
-            *refused = (size_t)(p - pending);
+            refused[p - pending] = true;
             outcome = BATCH_REFUSED;
             goto fail;
         }
@@ -262,6 +281,7 @@ s_store_batch (intake_store_t *self, intake_submission_t **items, size_t n,
 fail:
     intake_rollback (self);
 done:
+    PQclear (standing);
     free (groups);
     free (claims);
     free (news);
@@ -275,15 +295,19 @@ static void
 s_store (intake_store_t *self, intake_submission_t **items, size_t n)
 {
     bool retried = false;
+    bool *refused = kn_calloc (n ? n : 1, sizeof *refused);
     while (n > 0) {
         kn_error_t err;
         kn_error_clear (&err);
-        size_t refused = 0;
-        batch_outcome_t outcome = s_store_batch (self, items, n, &refused, &err);
+        batch_outcome_t outcome = s_store_batch (self, items, n, refused, &err);
         if (outcome == BATCH_COMMITTED)
-            return;
+            break;
         if (outcome == BATCH_REFUSED) {
-            items[refused] = items[--n]; // answered; the rest again
+            size_t kept = 0; // the refused are answered; the rest again, in order
+            for (size_t i = 0; i < n; i++)
+                if (!refused[i])
+                    items[kept++] = items[i];
+            n = kept;
             continue;
         }
         //  The session was lost (a restart, a failover): the whole batch once more on
@@ -297,29 +321,26 @@ s_store (intake_store_t *self, intake_submission_t **items, size_t n)
         if (n > 1 && up) { // one of them may be the cause: alone, it fails alone
             for (size_t i = 0; i < n; i++)
                 s_store (self, &items[i], 1);
-            return;
+            break;
         }
         for (size_t i = 0; i < n; i++) {
             items[i]->rc = -1;
             items[i]->err = err;
         }
-        return;
+        break;
     }
+    free (refused);
 }
 
 void
 intake_store_submit_many (intake_store_t *self, intake_submission_t *items, size_t n)
 {
-    bool *go_on = kn_calloc (n ? n : 1, sizeof *go_on);
-    intake_check_standing (self, items, n, go_on);
     //  A key repeated within the batch waits for its first use to commit, and is then
     //  answered as the retry it is.
     intake_submission_t **first = kn_calloc (n ? n : 1, sizeof *first);
     intake_submission_t **again = kn_calloc (n ? n : 1, sizeof *again);
     size_t n_first = 0, n_again = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!go_on[i])
-            continue; // answered
         bool repeated = false;
         for (size_t k = 0; k < n_first && !repeated; k++)
             repeated = strcasecmp (first[k]->agency_id, items[i].agency_id) == 0 &&
@@ -335,7 +356,6 @@ intake_store_submit_many (intake_store_t *self, intake_submission_t *items, size
         s_store (self, &again[i], 1);
     free (first);
     free (again);
-    free (go_on);
 }
 
 int

@@ -147,6 +147,20 @@ int kn_db_run_all (kn_db_t *self, size_t n, const char *const *names, int nparam
                    const char *const *values, PGresult **results, kn_error_t *err);
 int kn_db_defer_begin (kn_db_t *self, kn_error_t *err);
 
+//  kn_db_begin_write, then kn_db_defer_begin, at no round trip of its own: BEGIN,
+//  the announcement and the read of now () are sent, and answered with the
+//  transaction's first read (or its COMMIT). *now_us (0 until then) must outlive the
+//  pipeline. A failure of any of them is reported as a deferred write's is, and the
+//  caller rolls back.
+int kn_db_defer_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err);
+
+//  Between kn_db_defer_begin and kn_db_defer_commit: send a read whose answer is
+//  read with the next read's or the COMMIT's, and kept in *answer (the caller
+//  PQclears it). *answer is NULL until then, and stays NULL when the read or a
+//  statement before it failed (reported as a deferred write's failure is).
+int kn_db_defer_read (kn_db_t *self, const char *name, int nparams,
+                      const char *const *values, PGresult **answer, kn_error_t *err);
+
 //  Send COMMIT after the deferred statements and wait for all of them. 0 when every
 //  one did what it should and the transaction committed. Otherwise -1, err and
 //  kn_db_sqlstate () tell the first failure (the statements after it and the COMMIT

@@ -37,12 +37,16 @@ struct _kn_db_t {
     bool generic_plans;
     int64_t plans_every_ms, plans_at_ms;
     char sqlstate[6];
-    //  Pipeline mode (kn_db_defer_begin): the statements sent and not yet read, and
-    //  the rows each must change (-1: any number).
+    //  Pipeline mode (kn_db_defer_begin): the statements sent and not yet read, the
+    //  rows each must change (-1: any number), and where a read's answer goes: kept
+    //  whole (kn_db_defer_read) or its first value as an integer (the transaction's
+    //  now () of kn_db_defer_begin_write); NULL for a write.
     bool deferring;
     int deferred;
     const char *deferred_names[MAX_DEFERRED];
     long deferred_expect[MAX_DEFERRED];
+    PGresult **deferred_keep[MAX_DEFERRED];
+    int64_t *deferred_integer[MAX_DEFERRED];
     //  Times the session sent something and waited for the server's answer
     //  (kn_db_round_trips).
     uint64_t round_trips;

@@ -6,6 +6,7 @@
     The first failure is the one reported: the server skips every statement after
     it, and the caller rolls the transaction back. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "kn_db_int.h"
 
@@ -25,9 +26,11 @@ s_drain_to_sync (kn_db_t *self)
 }
 
 //  One statement's answer, then the NULL that ends it: 0 when it did what it should
-//  (changed expect rows, unless expect < 0), else -1 with err.
+//  (changed expect rows, unless expect < 0), else -1 with err. A read's answer is
+//  kept in *keep, or its first value parsed into *integer, when they are given.
 static int
-s_read_one (kn_db_t *self, const char *name, long expect, kn_error_t *err)
+s_read_one (kn_db_t *self, const char *name, long expect, PGresult **keep, int64_t *integer,
+            kn_error_t *err)
 {
     PGresult *result = PQgetResult (self->conn);
     if (!result)
@@ -36,19 +39,29 @@ s_read_one (kn_db_t *self, const char *name, long expect, kn_error_t *err)
     int rc = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK
                  ? kn_db_int_check_rows (self, result, expect, name, err)
                  : kn_db_int_fail (self, result, err, name);
-    PQclear (result);
+    if (rc == 0 && integer) {
+        if (PQntuples (result) == 1 && PQnfields (result) == 1 && !PQgetisnull (result, 0, 0))
+            *integer = strtoll (PQgetvalue (result, 0, 0), NULL, 10);
+        else
+            rc = kn_error_set (err, KN_E_INTERNAL, NULL, "%s answered no single value", name);
+    }
+    if (rc == 0 && keep)
+        *keep = result;
+    else
+        PQclear (result);
     PQclear (PQgetResult (self->conn));
     return rc;
 }
 
-//  Read the answers of the writes sent and not yet read, in order, up to the first
-//  failure (what the server skipped after it is left for the sync point).
+//  Read the answers of the statements sent and not yet read, in order, up to the
+//  first failure (what the server skipped after it is left for the sync point).
 static int
 s_collect (kn_db_t *self, kn_error_t *err)
 {
     int rc = 0;
     for (int i = 0; i < self->deferred && rc == 0; i++)
-        rc = s_read_one (self, self->deferred_names[i], self->deferred_expect[i], err);
+        rc = s_read_one (self, self->deferred_names[i], self->deferred_expect[i],
+                         self->deferred_keep[i], self->deferred_integer[i], err);
     self->deferred = 0;
     return rc;
 }
@@ -63,18 +76,47 @@ s_flush (kn_db_t *self, const char *name, kn_error_t *err)
     return 0;
 }
 
+//  Send a statement without waiting: prepared name, or sql when given (name then
+//  only names it in errors). Its answer is read with the next read's or the
+//  COMMIT's: checked against expect rows, and kept in *keep or its first value
+//  parsed into *integer when they are given.
+static int
+s_defer (kn_db_t *self, const char *name, const char *sql, int nparams,
+         const char *const *values, long expect, PGresult **keep, int64_t *integer,
+         kn_error_t *err)
+{
+    //  Many statements and no read in between: read those so far first.
+    if (self->deferred == MAX_DEFERRED && (s_flush (self, name, err) || s_collect (self, err)))
+        return -1;
+    int sent = sql ? PQsendQueryParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0)
+                   : PQsendQueryPrepared (self->conn, name, nparams, values, NULL, NULL, 0);
+    if (sent != 1)
+        return kn_db_int_fail (self, NULL, err, name);
+    int i = self->deferred++;
+    self->deferred_names[i] = name;
+    self->deferred_expect[i] = expect;
+    self->deferred_keep[i] = keep;
+    self->deferred_integer[i] = integer;
+    if (keep)
+        *keep = NULL;
+    return 0;
+}
+
 int
 kn_db_int_defer (kn_db_t *self, const char *name, int nparams, const char *const *values,
                  long expect_rows, kn_error_t *err)
 {
-    //  Many writes and no read in between: read those so far first.
-    if (self->deferred == MAX_DEFERRED && (s_flush (self, name, err) || s_collect (self, err)))
-        return -1;
-    if (PQsendQueryPrepared (self->conn, name, nparams, values, NULL, NULL, 0) != 1)
-        return kn_db_int_fail (self, NULL, err, name);
-    self->deferred_names[self->deferred] = name;
-    self->deferred_expect[self->deferred++] = expect_rows;
-    return 0;
+    return s_defer (self, name, NULL, nparams, values, expect_rows, NULL, NULL, err);
+}
+
+int
+kn_db_defer_read (kn_db_t *self, const char *name, int nparams, const char *const *values,
+                  PGresult **answer, kn_error_t *err)
+{
+    *answer = NULL;
+    if (!self->deferring)
+        return kn_error_set (err, KN_E_INTERNAL, NULL, "not in pipeline mode");
+    return s_defer (self, name, NULL, nparams, values, -1, answer, NULL, err);
 }
 
 PGresult *
@@ -177,6 +219,23 @@ kn_db_defer_begin (kn_db_t *self, kn_error_t *err)
 }
 
 int
+kn_db_defer_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
+{
+    //  What kn_db_begin_write sends in one query string, one statement at a time (a
+    //  pipeline takes no query string of several).
+    *now_us = 0;
+    return kn_db_defer_begin (self, err) ||
+                   s_defer (self, "begin", "BEGIN", 0, NULL, -1, NULL, NULL, err) ||
+                   s_defer (self, "begin_write", "SELECT core.begin_write ()", 0, NULL, -1,
+                            NULL, NULL, err) ||
+                   s_defer (self, "begin_now",
+                            "SELECT (extract (epoch FROM now ()) * 1000000)::bigint", 0,
+                            NULL, -1, NULL, now_us, err)
+               ? -1
+               : 0;
+}
+
+int
 kn_db_defer_commit (kn_db_t *self, kn_error_t *err)
 {
     if (!self->deferring)
@@ -198,7 +257,8 @@ kn_db_defer_commit (kn_db_t *self, kn_error_t *err)
         else {
             synced = true;
             //  Each write's answer, the COMMIT's, then the sync point.
-            rc = s_collect (self, &first) ?: s_read_one (self, "commit", -1, &first);
+            rc = s_collect (self, &first)
+                     ?: s_read_one (self, "commit", -1, NULL, NULL, &first);
         }
     }
     if (!synced)

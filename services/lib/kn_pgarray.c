@@ -163,3 +163,14 @@ kn_pgarray_exec (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n
     s_destroy (columns, n);
     return rc;
 }
+
+int
+kn_pgarray_defer_read (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
+                       PGresult **answer, kn_error_t *err)
+{
+    const char *values[KN_PGARRAY_MAX_COLUMNS] = {NULL};
+    s_values (columns, n, values);
+    int rc = kn_db_defer_read (db, name, (int)n, values, answer, err);
+    s_destroy (columns, n);
+    return rc;
+}

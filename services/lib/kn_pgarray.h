@@ -46,4 +46,8 @@ PGresult *kn_pgarray_run (kn_db_t *db, const char *name, kn_pgarray_t **columns,
 int kn_pgarray_exec (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
                      kn_error_t *err);
 
+//  The same for a read sent and answered later (kn_db_defer_read): 0, or -1 with err.
+int kn_pgarray_defer_read (kn_db_t *db, const char *name, kn_pgarray_t **columns, size_t n,
+                           PGresult **answer, kn_error_t *err);
+
 #endif

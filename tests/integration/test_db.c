@@ -4,7 +4,8 @@
     their failure; a row count is checked before the COMMIT goes; a service session carries its role's
     timeouts (and the process's), also after a reconnect; a lost session and a lock
     wait that timed out are SERVICE_UNAVAILABLE, a bug INTERNAL; effects are logged
-    only once committed; a session asked for generic plans keeps them. */
+    only once committed; a session asked for generic plans keeps them; a writing
+    transaction's BEGIN and a read can wait for the next read's round trip. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -528,4 +529,54 @@ Test (db, several_reads_go_in_one_round_trip)
     cr_assert_str_eq (kn_db_sqlstate (db), "22012");
     cr_assert_eq (s_put ("12", "v", 1, &err), 0, "%s", err.message);
     cr_assert_eq (s_rows (), 12);
+}
+
+//  kn_db_defer_begin_write and kn_db_defer_read cost no round trip of their own:
+//  BEGIN, the announcement, now () and the kept read are answered with the next
+//  read, which sees them all in one transaction; a failure before a kept read
+//  leaves it unanswered, and the caller's ROLLBACK keeps nothing.
+Test (db, a_deferred_begin_and_read_wait_for_the_next_read)
+{
+    kn_error_t err;
+    cr_assert_eq (kn_db_prepare (db, "count", "SELECT count (*) FROM t", &err), 0);
+    cr_assert_eq (kn_db_prepare (db, "now_us",
+                                 "SELECT (extract (epoch FROM now ()) * 1000000)::bigint,"
+                                 " current_setting ('kinnet.write_begun', true) IS NOT NULL",
+                                 &err),
+                  0);
+    uint64_t before = kn_db_round_trips (db);
+    int64_t now_us = -1;
+    cr_assert_eq (kn_db_defer_begin_write (db, &now_us, &err), 0, "%s", err.message);
+    cr_assert_eq (now_us, 0, "not answered yet");
+    cr_assert_eq (s_put ("1", "a", 1, &err), 0);
+    PGresult *kept = (PGresult *)&err; // anything not NULL
+    cr_assert_eq (kn_db_defer_read (db, "count", 0, NULL, &kept, &err), 0);
+    cr_assert_null (kept, "not answered yet");
+    cr_assert_eq (kn_db_round_trips (db), before, "nothing waited for so far");
+    PGresult *now = kn_db_run (db, "now_us", 0, NULL, NULL, NULL, &err);
+    cr_assert (now, "%s", err.message);
+    cr_assert_eq (kn_db_round_trips (db), before + 1);
+    cr_assert_eq (now_us, strtoll (PQgetvalue (now, 0, 0), NULL, 10),
+                  "the transaction's now ()");
+    cr_assert_str_eq (PQgetvalue (now, 0, 1), "t", "announced as a writer");
+    PQclear (now);
+    cr_assert (kept);
+    cr_assert_str_eq (PQgetvalue (kept, 0, 0), "1", "the write before it is seen");
+    PQclear (kept);
+    cr_assert_eq (kn_db_defer_commit (db, &err), 0, "%s", err.message);
+    cr_assert_eq (kn_db_round_trips (db), before + 2);
+    cr_assert_eq (s_rows (), 1);
+
+    //  A write that fails before the kept read: the read is never answered.
+    cr_assert_eq (kn_db_defer_begin_write (db, &now_us, &err), 0, "%s", err.message);
+    cr_assert_eq (s_put ("2", "b", 1, &err), 0);
+    cr_assert_eq (s_put ("1", "again", -1, &err), 0); // fails at the server
+    cr_assert_eq (kn_db_defer_read (db, "count", 0, NULL, &kept, &err), 0);
+    cr_assert_null (kn_db_run (db, "count", 0, NULL, NULL, NULL, &err));
+    cr_assert_eq (err.code, KN_E_CONFLICT, "%s", err.message);
+    cr_assert_null (kept);
+    cr_assert_eq (kn_db_exec (db, "ROLLBACK", &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 1);
+    cr_assert_eq (s_put ("3", "c", 1, &err), 0, "%s", err.message);
+    cr_assert_eq (s_rows (), 2);
 }
