@@ -248,6 +248,9 @@ cli_action (int argc, char **argv, const cli_action_t *actions, const char *usag
                        : NULL;
     if (name)
         fprintf (stderr, "kinnet: unknown command '%s %s'\n\n%s", argv[0], name, usage);
+    else if (argc > 1) // options only: say which, or a mistyped command looks ignored
+        fprintf (stderr, "kinnet: missing a command after '%s' (before its option '%s')\n\n%s",
+                 argv[0], argv[1], usage);
     else
         fprintf (stderr, "kinnet: missing a command after '%s'\n\n%s", argv[0], usage);
     return NULL;

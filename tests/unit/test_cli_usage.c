@@ -194,6 +194,7 @@ static const usage_case_t s_cases[] = {
     {"release approve --reason fine", "missing an argument"},
     {"subject export --out export.json", "missing an argument"},
     {"consent", "missing a command"},
+    {"consent --bogus-flag", "missing a command after 'consent' (before its option '--bogus-flag')"},
     {"report --from 2026-01-01 --to 2026-02-01", "missing an argument"},
     {"case reopen K1", "unknown command 'case reopen'"},
     {"ping intake routing", "unexpected argument 'routing'"},
