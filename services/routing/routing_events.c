@@ -74,11 +74,13 @@ routing_events_prepare (kn_db_t *db, kn_error_t *err)
 {
     //  The outbox in commit order behind routing.cursor (kn_cursor says why).
     //  After the position in routing.cursor, read by the statement itself, so it goes
-    //  in the round trip that locks the cursor (routing_store_consume).
+    //  in the round trip that locks the cursor (routing_store_consume). Whether each
+    //  event was handled is looked up by its key, one probe a row: as an EXISTS the
+    //  planner may hash the whole ledger (every event ever routed) on every read.
     if (kn_cursor_prepare_at (db, "outbox_next", "core.outbox o", "o",
                               "o.id, o.topic, o.payload,"
-                              " EXISTS (SELECT 1 FROM routing.consumed c"
-                              "  WHERE c.outbox_id = o.id)",
+                              " (SELECT true FROM routing.consumed c"
+                              "  WHERE c.outbox_id = o.id LIMIT 1) IS NOT NULL",
                               "SELECT last_xid, last_id FROM routing.cursor"
                               " WHERE consumer = 'routing'",
                               err))
