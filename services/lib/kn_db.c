@@ -544,7 +544,7 @@ kn_db_begin_at (kn_db_t *self, int64_t *now_us, kn_error_t *err)
     //  One query string: BEGIN, then the new transaction's now ().
     self->round_trips++;
     PGresult *result = PQexec (
-        self->conn, "BEGIN; SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
+        self->conn, "BEGIN; " KN_DB_NOW_US_SQL);
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
         int rc = kn_db_int_fail (self, result, err, "begin");
         PQclear (result);
@@ -561,8 +561,7 @@ kn_db_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
     //  One query string, so the announcement costs no round trip of its own.
     self->round_trips++;
     PGresult *result =
-        PQexec (self->conn, "BEGIN; SELECT core.begin_write ();"
-                            " SELECT (extract (epoch FROM now ()) * 1000000)::bigint");
+        PQexec (self->conn, "BEGIN; " KN_DB_ANNOUNCE_SQL "; " KN_DB_NOW_US_SQL);
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
         int rc = kn_db_int_fail (self, result, err, "begin_write");
         PQclear (result);

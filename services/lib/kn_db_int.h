@@ -17,6 +17,12 @@
 //  each, a round of 32 referrals) goes out with its next read, not in pieces.
 #define MAX_DEFERRED 256
 
+//  What a writing transaction begins with, sent in one query string
+//  (kn_db_begin_write) or one statement at a time (kn_db_defer_begin_write): the
+//  announcement (migration 0026), and the transaction's now () in microseconds.
+#define KN_DB_ANNOUNCE_SQL "SELECT core.begin_write ()"
+#define KN_DB_NOW_US_SQL   "SELECT (extract (epoch FROM now ()) * 1000000)::bigint"
+
 typedef struct {
     char *name;
     char *sql;

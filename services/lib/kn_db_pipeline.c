@@ -224,15 +224,12 @@ kn_db_defer_begin_write (kn_db_t *self, int64_t *now_us, kn_error_t *err)
     //  What kn_db_begin_write sends in one query string, one statement at a time (a
     //  pipeline takes no query string of several).
     *now_us = 0;
-    return kn_db_defer_begin (self, err) ||
-                   s_defer (self, "begin", "BEGIN", 0, NULL, -1, NULL, NULL, err) ||
-                   s_defer (self, "begin_write", "SELECT core.begin_write ()", 0, NULL, -1,
-                            NULL, NULL, err) ||
-                   s_defer (self, "begin_now",
-                            "SELECT (extract (epoch FROM now ()) * 1000000)::bigint", 0,
-                            NULL, -1, NULL, now_us, err)
-               ? -1
-               : 0;
+    if (kn_db_defer_begin (self, err) ||
+        s_defer (self, "begin", "BEGIN", 0, NULL, -1, NULL, NULL, err) ||
+        s_defer (self, "begin_write", KN_DB_ANNOUNCE_SQL, 0, NULL, -1, NULL, NULL, err) ||
+        s_defer (self, "begin_now", KN_DB_NOW_US_SQL, 0, NULL, -1, NULL, now_us, err))
+        return -1;
+    return 0;
 }
 
 int

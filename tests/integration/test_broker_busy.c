@@ -78,14 +78,7 @@ s_stack_with_worker (const char *name, const char *value)
 static zsock_t *
 s_client_sends (const char *body)
 {
-    zsock_t *client = zsock_new (ZMQ_DEALER);
-    cr_assert (client);
-    zsock_set_linger (client, 0);
-    zcert_t *cert = kn_test_stack_agency_cert (stack, 0);
-    zcert_apply (cert, client);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (client, kn_test_stack_server_key (stack));
-    cr_assert_eq (zsock_connect (client, "%s", kn_test_stack_frontend (stack)), 0);
+    zsock_t *client = kn_test_stack_dealer (stack, 0, 0);
     cr_assert_eq (zstr_sendx (client, "", KN_MDPC, "intake", body, NULL), 0);
     return client;
 }

@@ -182,12 +182,7 @@ Test (brokers, killing_a_broker_costs_one_retry_once)
 static zsock_t *
 s_raw_request (int which, const char *text)
 {
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_t *agency = kn_test_stack_agency_cert (stack, 0);
-    zcert_apply (agency, dealer);
-    zcert_destroy (&agency);
-    zsock_set_curve_serverkey (dealer, kn_test_stack_server_key (stack));
-    zsock_connect (dealer, "%s", kn_test_stack_frontend_at (stack, which));
+    zsock_t *dealer = kn_test_stack_dealer (stack, 0, which);
     zsock_send (dealer, "ssss", "", KN_MDPC, "intake", text);
     return dealer;
 }

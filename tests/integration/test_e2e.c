@@ -383,12 +383,7 @@ Test (e2e, worker_lost_mid_request_is_answered)
     cr_assert (kn_test_stack_wait_service (stack, "intake", 5000));
 
     //  A raw MDP client socket: it sends, and we can wait on it afterwards.
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_t *agency = kn_test_stack_agency_cert (stack, 0);
-    zcert_apply (agency, dealer);
-    zcert_destroy (&agency);
-    zsock_set_curve_serverkey (dealer, kn_test_stack_server_key (stack));
-    zsock_connect (dealer, "%s", kn_test_stack_frontend (stack));
+    zsock_t *dealer = kn_test_stack_dealer (stack, 0, 0);
     zframe_t *body = kn_test_referral_request (13, "lost");
     zmsg_t *sent = zmsg_new ();
     zmsg_addstr (sent, "");

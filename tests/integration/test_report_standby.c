@@ -532,14 +532,7 @@ s_report_send (void)
     uint8_t buf[128];
     cr_assert_leq (kinnet__v1__reporting_request__get_packed_size (&request), sizeof buf);
     size_t len = kinnet__v1__reporting_request__pack (&request, buf);
-    zsock_t *client = zsock_new (ZMQ_DEALER);
-    cr_assert (client);
-    zsock_set_linger (client, 0);
-    zcert_t *cert = kn_test_stack_agency_cert (stack, 1);
-    zcert_apply (cert, client);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (client, kn_test_stack_server_key (stack));
-    cr_assert_eq (zsock_connect (client, "%s", kn_test_stack_frontend (stack)), 0);
+    zsock_t *client = kn_test_stack_dealer (stack, 1, 0);
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, "");
     zmsg_addstr (msg, "MDPC01");

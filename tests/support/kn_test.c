@@ -552,6 +552,20 @@ kn_test_stack_agency_cert (kn_test_stack_t *self, int agency)
     return cert;
 }
 
+zsock_t *
+kn_test_stack_dealer (kn_test_stack_t *self, int agency, int which)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    cr_assert (dealer);
+    zsock_set_linger (dealer, 0);
+    zcert_t *cert = kn_test_stack_agency_cert (self, agency);
+    zcert_apply (cert, dealer);
+    zcert_destroy (&cert);
+    zsock_set_curve_serverkey (dealer, kn_test_stack_server_key (self));
+    cr_assert_eq (zsock_connect (dealer, "%s", kn_test_stack_frontend_at (self, which)), 0);
+    return dealer;
+}
+
 const char *
 kn_test_stack_health_cert_path (kn_test_stack_t *self)
 {

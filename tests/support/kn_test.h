@@ -98,6 +98,11 @@ const char *kn_test_stack_service_cert_path (kn_test_stack_t *self);
 //  Client for an agency with the given per-attempt timeout and retries.
 kn_client_t *kn_test_stack_client (kn_test_stack_t *self, int agency, int timeout_ms,
                                    int retries);
+
+//  A raw MDP client socket of an agency (a DEALER under its CURVE certificate, no
+//  linger) connected to broker which's frontend (as kn_test_stack_frontend_at): a
+//  test sends on it and waits on it as it likes. The caller destroys it.
+zsock_t *kn_test_stack_dealer (kn_test_stack_t *self, int agency, int which);
 //  The same, to endpoints (one broker's frontend or a comma-separated list).
 kn_client_t *kn_test_stack_client_to (kn_test_stack_t *self, const char *endpoints,
                                       int agency, int timeout_ms, int retries);
